@@ -1,0 +1,1 @@
+//! reqwest-backed HttpClient (placeholder until the adapter lands).

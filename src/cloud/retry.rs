@@ -1,0 +1,170 @@
+//! The one place that decides what to do with a failed call (kube-rs `error_policy` style).
+//!
+//! Adapters only classify (`ErrorKind`); this module wraps any port and retries:
+//! - read-only calls on `Throttled` and `Transient`;
+//! - mutating calls on `Throttled` only: a throttled request was not processed, whereas a 5xx
+//!   or a reset connection may have been. Those are left to the step, which observes the world
+//!   again before deciding whether to act (so nothing is done twice).
+//!
+//! Backoff is exponential with full jitter, capped, and driven by the injected `Clock`.
+
+use super::*;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Total attempts per call, including the first.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt` (1-based count of failures so far), full jitter.
+    pub fn delay(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.max_delay);
+        let millis = cap.as_millis() as u64;
+        Duration::from_millis(if millis == 0 { 0 } else { rng.u64(0..=millis) })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    Read,
+    Mutate,
+}
+
+pub fn should_retry(kind: CallKind, err: &CloudError) -> bool {
+    match (kind, err.kind) {
+        (_, ErrorKind::Throttled) => true,
+        (CallKind::Read, ErrorKind::Transient) => true,
+        _ => false,
+    }
+}
+
+/// Runs `f` with the policy. Each retry is logged with the call and the resource.
+pub async fn with_retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    clock: &dyn Clock,
+    kind: CallKind,
+    mut f: F,
+) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    let mut rng = fastrand::Rng::new();
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < policy.max_attempts && should_retry(kind, &e) => {
+                let d = policy.delay(attempt, &mut rng);
+                tracing::warn!(
+                    operation = %e.operation, resource = %e.resource, kind = ?e.kind,
+                    attempt, delay_ms = d.as_millis() as u64, "retrying: {}", e.message
+                );
+                clock.sleep(d).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Any `Databases` with the retry policy applied.
+pub struct RetryingDatabases {
+    pub inner: Arc<dyn Databases>,
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Databases for RetryingDatabases {
+    async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_clusters(ids)).await
+    }
+    async fn describe_cluster_instances(&self, c: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_cluster_instances(c)).await
+    }
+    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_instances(ids)).await
+    }
+    async fn failover_cluster(&self, c: &ClusterId, t: &InstanceId) -> Result<(), CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.failover_cluster(c, t)).await
+    }
+    async fn reboot_with_failover(&self, i: &InstanceId) -> Result<(), CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.reboot_with_failover(i)).await
+    }
+    async fn create_cluster_snapshot(&self, c: &ClusterId, s: &str) -> Result<(), CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.create_cluster_snapshot(c, s)).await
+    }
+    async fn create_instance_snapshot(&self, i: &InstanceId, s: &str) -> Result<(), CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.create_instance_snapshot(i, s)).await
+    }
+    async fn describe_snapshots(&self, k: SnapshotKind, ids: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_snapshots(k, ids)).await
+    }
+}
+
+/// Any `Dns` with the retry policy applied.
+pub struct RetryingDns {
+    pub inner: Arc<dyn Dns>,
+    pub policy: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Dns for RetryingDns {
+    async fn find_hosted_zone(&self, z: &str) -> Result<HostedZone, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.find_hosted_zone(z)).await
+    }
+    async fn list_record_sets(&self, z: &str) -> Result<Vec<RecordSet>, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.list_record_sets(z)).await
+    }
+    async fn change_record_sets(&self, z: &str, c: &str, ch: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.change_record_sets(z, c, ch)).await
+    }
+    async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
+        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.get_change(id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_throttling_retries_mutations() {
+        let t = CloudError::new(ErrorKind::Throttled, "FailoverDBCluster", "c", "slow down");
+        let x = CloudError::new(ErrorKind::Transient, "FailoverDBCluster", "c", "500");
+        assert!(should_retry(CallKind::Mutate, &t));
+        assert!(!should_retry(CallKind::Mutate, &x));
+        assert!(should_retry(CallKind::Read, &x));
+        let d = CloudError::new(ErrorKind::AccessDenied, "DescribeDBClusters", "c", "no");
+        assert!(!should_retry(CallKind::Read, &d));
+    }
+
+    #[test]
+    fn delay_is_capped_and_jittered() {
+        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for attempt in 1..12 {
+            let d = p.delay(attempt, &mut rng);
+            assert!(d <= Duration::from_secs(1), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! Environments (`config/<name>.toml`): where a runbook runs and what its groups name.
+//!
+//! The same runbook runs against `local`, `staging` and `prod`; only the environment changes.
+//! An environment gives the region and zones, how to reach AWS (profile or a local
+//! `endpoint_url`), the resource groups that runbooks refer to, and HTTP endpoints.
+
+use crate::diag::{Diagnostics, SourceFile};
+use crate::tomlx::{self, parse_document, SKind, SVal, Spanned, TableReader};
+use crate::types::{ClusterId, InstanceId, Zone};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub description: Option<String>,
+    pub region: String,
+    /// Zones in order of preference: when a record must move, it goes to the first healthy one.
+    pub zones: Vec<Zone>,
+    pub aws: AwsAccess,
+    pub settings: Settings,
+    pub groups: BTreeMap<String, Group>,
+    pub endpoints: BTreeMap<String, Endpoint>,
+    #[serde(skip)]
+    pub source: Option<SourceFile>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AwsAccess {
+    pub profile: Option<String>,
+    /// A local AWS peer (moto) instead of AWS itself.
+    pub endpoint_url: Option<String>,
+}
+
+/// Engine knobs an environment may tune.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    /// How often waits poll the world (cluster status, GetChange).
+    pub poll_interval: Duration,
+    /// How many steps may run at once.
+    pub max_concurrency: usize,
+    /// Attempts per AWS call on throttling (and per read on transient errors).
+    pub max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { poll_interval: Duration::from_secs(5), max_concurrency: 8, max_attempts: 6 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Group {
+    /// Aurora clusters or Multi-AZ DB clusters.
+    DbClusters { clusters: Vec<ClusterId> },
+    /// Multi-AZ DB instances (not cluster members).
+    DbInstances { instances: Vec<InstanceId> },
+    /// Route 53 records with one value per zone.
+    Records { hosted_zone: String, records: Vec<RecordSpec> },
+}
+
+impl Group {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Group::DbClusters { .. } => "db_clusters",
+            Group::DbInstances { .. } => "db_instances",
+            Group::Records { .. } => "records",
+        }
+    }
+}
+
+pub const GROUP_KINDS: &[&str] = &["db_clusters", "db_instances", "records"];
+
+/// One logical record: a plain record pointed at one zone's value, or a weighted record with
+/// one record set per zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordSpec {
+    pub name: String,
+    pub rtype: String,
+    pub ttl: i64,
+    /// zone -> value(s) for that zone.
+    pub values: BTreeMap<Zone, Vec<String>>,
+    /// Weighted routing: one record set per zone, set identifier = zone name.
+    pub weighted: bool,
+    /// Weight given to a healthy zone's record set when it has to be brought back from 0.
+    pub weight: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoint {
+    pub url: String,
+    pub method: String,
+    /// Header values may contain `${secret:NAME}`, read from the process environment at run
+    /// time and never written to the journal.
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Environment {
+    pub fn path_for(config_dir: &Path, name: &str) -> PathBuf {
+        config_dir.join(format!("{name}.toml"))
+    }
+
+    /// Names of the environments in a config directory.
+    pub fn list(config_dir: &Path) -> Vec<String> {
+        let mut out = vec![];
+        if let Ok(rd) = std::fs::read_dir(config_dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "toml") {
+                    if let Some(s) = p.file_stem().and_then(|s| s.to_str()) {
+                        out.push(s.to_string());
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Load `config_dir/<name>.toml`, or explain which environments exist.
+    pub fn load(config_dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
+        let path = Self::path_for(config_dir, name);
+        if !path.exists() {
+            let known = Self::list(config_dir);
+            let hint = if known.is_empty() {
+                format!("no environments found in {}; pass --config-dir or create {}", config_dir.display(), path.display())
+            } else {
+                match crate::diag::did_you_mean(name, known.iter().map(|s| s.as_str())) {
+                    Some(s) => format!("did you mean `--env {s}`? known environments: {}", known.join(", ")),
+                    None => format!("known environments: {}", known.join(", ")),
+                }
+            };
+            return Err(crate::diag::Diagnostic {
+                file: path.display().to_string(),
+                line: 0,
+                col: 0,
+                message: format!("environment `{name}` does not exist"),
+                hint: Some(hint),
+            }
+            .into());
+        }
+        let src = SourceFile::read(&path)?;
+        Self::parse(src, name)
+    }
+
+    pub fn parse(src: SourceFile, default_name: &str) -> Result<Environment, Diagnostics> {
+        let doc = parse_document(&src)?;
+        let mut d = Diagnostics::default();
+        let env = parse_env(&src, &doc, default_name, &mut d);
+        match env {
+            Some(mut e) if d.is_empty() => {
+                e.source = Some(src);
+                Ok(e)
+            }
+            _ => Err(d.sorted()),
+        }
+    }
+
+    pub fn healthy_zones(&self, avoid: &[Zone]) -> Vec<Zone> {
+        self.zones.iter().filter(|z| !avoid.contains(z)).cloned().collect()
+    }
+}
+
+const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints"];
+
+fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
+    let mut t = TableReader::new(src, doc, "the environment", d)?;
+    let name = t.str("name", d).map(|s| s.value).unwrap_or_else(|| default_name.to_string());
+    let description = t.str("description", d).map(|s| s.value);
+    let region = t.req_str("region", "add `region = \"us-west-2\"`", d);
+    let zones_raw = if t.has("zones") {
+        t.str_list("zones", d).unwrap_or_default()
+    } else {
+        d.push(src.diag(t.span.clone(), "the environment is missing the required key `zones`", Some("list the availability zones in order of preference: zones = [\"us-west-2a\", \"us-west-2b\", \"us-west-2c\"]".into())));
+        vec![]
+    };
+    let mut zones = vec![];
+    for z in &zones_raw {
+        let zone = Zone::new(z.value.clone());
+        if let Some(r) = &region {
+            if zone.region().as_str() != r.value {
+                d.push(src.diag(z.span.clone(), format!("zone `{}` is not in region `{}`", z.value, r.value), Some("zones are named after their region, e.g. us-west-2a in us-west-2".into())));
+            }
+        }
+        if zones.contains(&zone) {
+            d.push(src.diag(z.span.clone(), format!("zone `{}` is listed twice", z.value), None));
+        }
+        zones.push(zone);
+    }
+
+    let mut aws = AwsAccess::default();
+    if let Some(v) = t.get("aws") {
+        if let Some(mut a) = TableReader::new(src, v, "[aws]", d) {
+            aws.profile = a.str("profile", d).map(|s| s.value);
+            aws.endpoint_url = a.str("endpoint_url", d).map(|s| s.value);
+            if let Some(u) = &aws.endpoint_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    d.push(src.diag(v.span.clone(), format!("endpoint_url `{u}` must start with http:// or https://"), None));
+                }
+            }
+            a.finish(&["profile", "endpoint_url"], d);
+        }
+    }
+
+    let mut settings = Settings::default();
+    if let Some(v) = t.get("settings") {
+        if let Some(mut s) = TableReader::new(src, v, "[settings]", d) {
+            if let Some(p) = s.duration("poll_interval", d) {
+                settings.poll_interval = p.value;
+            }
+            if let Some(c) = s.int("max_concurrency", 1, 256, d) {
+                settings.max_concurrency = c.value as usize;
+            }
+            if let Some(c) = s.int("max_attempts", 1, 20, d) {
+                settings.max_attempts = c.value as u32;
+            }
+            s.finish(&["poll_interval", "max_concurrency", "max_attempts"], d);
+        }
+    }
+
+    let mut groups = BTreeMap::new();
+    if let Some(v) = t.get("groups") {
+        if let SKind::Table(entries) = &v.kind {
+            for (gname, _, gv) in entries {
+                if let Some(g) = parse_group(src, gname, gv, &zones, d) {
+                    groups.insert(gname.clone(), g);
+                }
+            }
+        } else {
+            d.push(src.diag(v.span.clone(), "`groups` must be a table of groups", None));
+        }
+    }
+
+    let mut endpoints = BTreeMap::new();
+    if let Some(v) = t.get("endpoints") {
+        if let SKind::Table(entries) = &v.kind {
+            for (ename, _, ev) in entries {
+                let what = format!("endpoint `{ename}`");
+                let Some(mut e) = TableReader::new(src, ev, what, d) else { continue };
+                let url = e.req_str("url", "add `url = \"https://...\"`", d);
+                let method = e.str("method", d).map(|s| s.value.to_ascii_uppercase()).unwrap_or_else(|| "POST".into());
+                let timeout = e.duration("timeout", d).map(|s| s.value).unwrap_or(Duration::from_secs(10));
+                let mut headers = vec![];
+                if let Some(hv) = e.get("headers") {
+                    if let SKind::Table(hs) = &hv.kind {
+                        for (hk, _, hval) in hs {
+                            if let Some(s) = tomlx::expect_str(src, hval, &format!("header `{hk}`"), d) {
+                                headers.push((hk.clone(), s.value));
+                            }
+                        }
+                    } else {
+                        d.push(src.diag(hv.span.clone(), "`headers` must be a table of strings", None));
+                    }
+                }
+                e.finish(&["url", "method", "headers", "timeout"], d);
+                if let Some(url) = url {
+                    endpoints.insert(ename.clone(), Endpoint { url: url.value, method, headers, timeout });
+                }
+            }
+        } else {
+            d.push(src.diag(v.span.clone(), "`endpoints` must be a table of endpoints", None));
+        }
+    }
+    t.finish(ENV_KEYS, d);
+    Some(Environment {
+        name,
+        description,
+        region: region.map(|r| r.value).unwrap_or_default(),
+        zones,
+        aws,
+        settings,
+        groups,
+        endpoints,
+        source: None,
+    })
+}
+
+fn parse_group(src: &SourceFile, name: &str, v: &SVal, zones: &[Zone], d: &mut Diagnostics) -> Option<Group> {
+    let what = format!("group `{name}`");
+    let mut t = TableReader::new(src, v, what.clone(), d)?;
+    let kind = t.req_str("kind", &format!("one of: {}", GROUP_KINDS.join(", ")), d)?;
+    let g = match kind.value.as_str() {
+        "db_clusters" => {
+            let ids = t.str_list("clusters", d).unwrap_or_default();
+            if ids.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} lists no clusters"), Some("add `clusters = [\"orders-db\"]`".into())));
+            }
+            t.finish(&["kind", "clusters"], d);
+            Group::DbClusters { clusters: ids.into_iter().map(|s| ClusterId(s.value)).collect() }
+        }
+        "db_instances" => {
+            let ids = t.str_list("instances", d).unwrap_or_default();
+            if ids.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} lists no instances"), Some("add `instances = [\"legacy-mysql\"]`".into())));
+            }
+            t.finish(&["kind", "instances"], d);
+            Group::DbInstances { instances: ids.into_iter().map(|s| InstanceId(s.value)).collect() }
+        }
+        "records" => {
+            let hz = t.req_str("hosted_zone", "the hosted zone's name (\"shop.example.com.\") or id (\"Z0123...\")", d);
+            let mut records = vec![];
+            match t.get("records") {
+                Some(SVal { kind: SKind::Array(items), .. }) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(r) = parse_record(src, &format!("record #{} of {what}", i + 1), item, zones, d) {
+                            records.push(r);
+                        }
+                    }
+                }
+                Some(other) => d.push(src.diag(other.span.clone(), format!("`records` in {what} must be an array of tables ([[groups.{name}.records]])"), None)),
+                None => d.push(src.diag(v.span.clone(), format!("{what} lists no records"), Some(format!("add [[groups.{name}.records]] tables")))),
+            }
+            t.finish(&["kind", "hosted_zone", "records"], d);
+            Group::Records { hosted_zone: hz.map(|h| h.value).unwrap_or_default(), records }
+        }
+        other => {
+            let hint = match crate::diag::did_you_mean(other, GROUP_KINDS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("one of: {}", GROUP_KINDS.join(", ")),
+            };
+            d.push(src.diag(kind.span.clone(), format!("unknown group kind `{other}` in {what}"), Some(hint)));
+            return None;
+        }
+    };
+    Some(g)
+}
+
+fn parse_record(src: &SourceFile, what: &str, v: &SVal, zones: &[Zone], d: &mut Diagnostics) -> Option<RecordSpec> {
+    let mut t = TableReader::new(src, v, what, d)?;
+    let name = t.req_str("name", "the record's fully qualified name, e.g. \"api.shop.example.com.\"", d);
+    let rtype = t.str("type", d).map(|s| s.value.to_ascii_uppercase()).unwrap_or_else(|| "CNAME".into());
+    if !["A", "AAAA", "CNAME", "TXT"].contains(&rtype.as_str()) {
+        d.push(src.diag(v.span.clone(), format!("{what}: record type `{rtype}` is not supported"), Some("use A, AAAA, CNAME or TXT".into())));
+    }
+    let ttl = t.int("ttl", 0, 2_147_483_647, d).map(|s| s.value).unwrap_or(60);
+    let weighted = t.bool("weighted", d).map(|s| s.value).unwrap_or(false);
+    let weight = t.int("weight", 0, 255, d).map(|s| s.value).unwrap_or(100);
+    let mut values = BTreeMap::new();
+    match t.get("values") {
+        Some(SVal { kind: SKind::Table(entries), .. }) => {
+            for (zk, zspan, zv) in entries {
+                let zone = Zone::new(zk.clone());
+                if !zones.contains(&zone) {
+                    let hint = format!("zones of this environment: {}", zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", "));
+                    d.push(src.diag(zspan.clone(), format!("{what}: `{zk}` is not a zone of this environment"), Some(hint)));
+                    continue;
+                }
+                let vals = match &zv.kind {
+                    SKind::Str(s) => vec![s.clone()],
+                    SKind::Array(items) => items.iter().filter_map(|i| tomlx::expect_str(src, i, &format!("value for {zk}"), d)).map(|s| s.value).collect(),
+                    _ => {
+                        d.push(src.diag(zv.span.clone(), format!("{what}: the value for `{zk}` must be a string or an array of strings"), None));
+                        continue;
+                    }
+                };
+                values.insert(zone, vals);
+            }
+        }
+        Some(other) => d.push(src.diag(other.span.clone(), format!("{what}: `values` must be a table of zone = value"), None)),
+        None => d.push(src.diag(v.span.clone(), format!("{what} has no `values`"), Some("give one value per zone: values = { \"us-west-2a\" = \"...\", \"us-west-2b\" = \"...\" }".into()))),
+    }
+    if values.len() < 2 && t.has("values") {
+        d.push(src.diag(v.span.clone(), format!("{what} has a value for fewer than two zones, so it cannot be moved"), Some("give one value per zone".into())));
+    }
+    t.finish(&["name", "type", "ttl", "values", "weighted", "weight"], d);
+    let name = name?;
+    Some(RecordSpec { name: crate::cloud::normalize_dns_name(&name.value), rtype, ttl, values, weighted, weight })
+}
+

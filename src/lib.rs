@@ -1,0 +1,11 @@
+//! failover: disaster-recovery runbooks as code.
+
+pub mod cloud;
+pub mod types;
+pub mod diag;
+pub mod tomlx;
+pub mod env;
+pub mod runbook;
+pub mod plan;
+pub mod steps;
+pub mod world;

@@ -1,0 +1,416 @@
+//! Stage two of validation: a runbook + an environment + the parameters of one run ->
+//! plain, fully substituted steps with their resources resolved (`BoundStep`).
+//!
+//! Pure: no IO. Everything that can be known without calling AWS is checked here, so a bad
+//! parameter or an unknown group fails before the first API call.
+
+use super::template;
+use super::{ActionDef, OnFailure, ParamKind, Runbook};
+use crate::cloud::HttpRequest;
+use crate::diag::{did_you_mean, Diagnostics};
+use crate::env::{Environment, Group, RecordSpec};
+use crate::tomlx::Spanned;
+use crate::types::{ClusterId, InstanceId, StepId, Zone};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Who runs what, for templates and the journal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunContext {
+    pub run_id: String,
+    pub initiator: String,
+    /// `plan`, `run`, ...
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BoundStep {
+    pub id: StepId,
+    pub description: Option<String>,
+    pub after: Vec<StepId>,
+    /// Result of `when` (true when absent).
+    pub enabled: bool,
+    pub when: Option<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub on_failure: OnFailure,
+    pub action: BoundAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SnapshotTarget {
+    Cluster { id: ClusterId },
+    Instance { id: InstanceId },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BoundAction {
+    FailoverCluster { group: String, clusters: Vec<ClusterId>, evacuate: Vec<Zone>, healthy: Vec<Zone>, wait: bool },
+    FailoverInstance { group: String, instances: Vec<InstanceId>, evacuate: Vec<Zone>, wait: bool },
+    Snapshot { targets: Vec<SnapshotTarget>, wait: bool },
+    DnsUpdate {
+        group: String,
+        hosted_zone: String,
+        records: Vec<RecordSpecOut>,
+        evacuate: Vec<Zone>,
+        /// Preference order of the zones records may move to.
+        healthy: Vec<Zone>,
+        weights: BTreeMap<Zone, i64>,
+        wait: bool,
+    },
+    Http { request: HttpRequest, expect_status: Vec<u16> },
+    Approval { message: String, approvers: Vec<String> },
+    Wait { duration: Duration },
+}
+
+impl BoundAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BoundAction::FailoverCluster { .. } => "rds.failover_cluster",
+            BoundAction::FailoverInstance { .. } => "rds.failover_instance",
+            BoundAction::Snapshot { .. } => "rds.snapshot",
+            BoundAction::DnsUpdate { .. } => "dns.update",
+            BoundAction::Http { .. } => "http",
+            BoundAction::Approval { .. } => "approval",
+            BoundAction::Wait { .. } => "wait",
+        }
+    }
+}
+
+/// A record spec as carried by a bound step (serialisable for the journal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSpecOut {
+    pub name: String,
+    pub rtype: String,
+    pub ttl: i64,
+    pub values: BTreeMap<Zone, Vec<String>>,
+    pub weighted: bool,
+    pub weight: i64,
+}
+
+impl From<&RecordSpec> for RecordSpecOut {
+    fn from(r: &RecordSpec) -> Self {
+        Self { name: r.name.clone(), rtype: r.rtype.clone(), ttl: r.ttl, values: r.values.clone(), weighted: r.weighted, weight: r.weight }
+    }
+}
+
+/// The checked parameter values of one run.
+pub type Params = BTreeMap<String, String>;
+
+/// Default step timeouts by action, from AWS_FACTS (with generous headroom).
+pub fn default_timeout(action: &ActionDef) -> Duration {
+    match action {
+        ActionDef::FailoverCluster { .. } => Duration::from_secs(15 * 60),
+        ActionDef::FailoverInstance { .. } => Duration::from_secs(20 * 60),
+        ActionDef::Snapshot { .. } => Duration::from_secs(60 * 60),
+        ActionDef::DnsUpdate { .. } => Duration::from_secs(10 * 60),
+        ActionDef::Http { .. } => Duration::from_secs(60),
+        ActionDef::Approval { .. } => Duration::from_secs(60 * 60),
+        ActionDef::Wait { duration } => *duration + Duration::from_secs(60),
+    }
+}
+
+/// Check the given `-p name=value` pairs against the runbook's parameters and fill defaults.
+pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) -> Result<Params, Diagnostics> {
+    let src = &rb.source;
+    let mut d = Diagnostics::default();
+    let mut out = Params::new();
+    let names: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
+    for (k, _) in given {
+        if !names.contains(&k.as_str()) {
+            let hint = match did_you_mean(k, names.iter().copied()) {
+                Some(s) => format!("did you mean `-p {s}=...`?"),
+                None if names.is_empty() => "this runbook takes no parameters".to_string(),
+                None => format!("parameters of this runbook: {}", names.join(", ")),
+            };
+            d.push(src.diag_file(format!("unknown parameter `{k}` for runbook `{}`", rb.name), Some(hint)));
+        }
+    }
+    let zone_list = env.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+    for p in &rb.params {
+        let value = given.iter().rev().find(|(k, _)| k == &p.name).map(|(_, v)| v.clone()).or_else(|| p.default.clone());
+        let Some(value) = value else {
+            if p.required {
+                let example = match p.kind {
+                    ParamKind::Zone | ParamKind::Zones => env.zones.first().map(|z| z.to_string()).unwrap_or_else(|| "us-west-2a".into()),
+                    ParamKind::Bool => "true".into(),
+                    ParamKind::String => "...".into(),
+                };
+                let what = p.description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+                d.push(src.diag(p.span.clone(), format!("missing required parameter `{}`{what}", p.name), Some(format!("pass -p {}={example}", p.name))));
+            }
+            continue;
+        };
+        match p.kind {
+            ParamKind::Zone | ParamKind::Zones => {
+                let parts: Vec<&str> = value.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+                if parts.is_empty() || (p.kind == ParamKind::Zone && parts.len() != 1) {
+                    d.push(src.diag(p.span.clone(), format!("parameter `{}` must be {}, got `{value}`", p.name, if p.kind == ParamKind::Zone { "one zone" } else { "one or more zones separated by commas" }), Some(format!("zones of environment `{}`: {zone_list}", env.name))));
+                }
+                for z in parts {
+                    if !env.zones.iter().any(|ez| ez.as_str() == z) {
+                        let hint = match did_you_mean(z, env.zones.iter().map(|z| z.as_str())) {
+                            Some(s) => format!("did you mean `{s}`? zones of environment `{}`: {zone_list}", env.name),
+                            None => format!("zones of environment `{}`: {zone_list}", env.name),
+                        };
+                        d.push(src.diag(p.span.clone(), format!("parameter `{}`: `{z}` is not a zone of environment `{}`", p.name, env.name), Some(hint)));
+                    }
+                }
+            }
+            ParamKind::Bool => {
+                if !["true", "false"].contains(&value.as_str()) {
+                    d.push(src.diag(p.span.clone(), format!("parameter `{}` must be true or false, got `{value}`", p.name), None));
+                }
+            }
+            ParamKind::String => {}
+        }
+        out.insert(p.name.clone(), value);
+    }
+    if d.is_empty() {
+        Ok(out)
+    } else {
+        Err(d.sorted())
+    }
+}
+
+/// The variables a template can use in this run.
+pub fn variables(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) -> BTreeMap<String, String> {
+    let mut v = params.clone();
+    v.insert("env.name".into(), env.name.clone());
+    v.insert("env.region".into(), env.region.clone());
+    v.insert("run.id".into(), run.run_id.clone());
+    v.insert("run.initiator".into(), run.initiator.clone());
+    v.insert("run.mode".into(), run.mode.clone());
+    v.insert("runbook.name".into(), rb.name.clone());
+    v
+}
+
+/// Check a runbook against an environment (groups, endpoints) without parameters. Used by
+/// `validate`, which has no parameter values.
+pub fn check_against_env(rb: &Runbook, env: &Environment) -> Diagnostics {
+    let mut d = Diagnostics::default();
+    for s in &rb.steps {
+        check_resources(rb, env, &s.action, &s.id.value, None, &mut d);
+    }
+    d.sorted()
+}
+
+fn group_ref<'e>(
+    rb: &Runbook,
+    env: &'e Environment,
+    g: &Spanned<String>,
+    rendered: Option<&str>,
+    want: &str,
+    step: &str,
+    d: &mut Diagnostics,
+) -> Option<&'e Group> {
+    let name = rendered.unwrap_or(&g.value);
+    if name.contains("${") {
+        return None; // templated group names are checked at bind time
+    }
+    let src = &rb.source;
+    match env.groups.get(name) {
+        None => {
+            let known: Vec<&str> = env.groups.keys().map(|s| s.as_str()).collect();
+            let hint = match did_you_mean(name, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? groups of `{}`: {}", env.name, known.join(", ")),
+                None => format!("groups of environment `{}`: {}", env.name, if known.is_empty() { "none".to_string() } else { known.join(", ") }),
+            };
+            d.push(src.diag(g.span.clone(), format!("step `{step}` uses group `{name}`, which environment `{}` does not define", env.name), Some(hint)));
+            None
+        }
+        Some(grp) if want != "any" && grp.kind_name() != want => {
+            d.push(src.diag(
+                g.span.clone(),
+                format!("step `{step}` needs a `{want}` group, but `{name}` in environment `{}` is `{}`", env.name, grp.kind_name()),
+                Some(format!("point the step at a group of kind `{want}`")),
+            ));
+            None
+        }
+        Some(grp) => Some(grp),
+    }
+}
+
+fn check_resources(rb: &Runbook, env: &Environment, a: &ActionDef, step: &str, vars: Option<&BTreeMap<String, String>>, d: &mut Diagnostics) {
+    let render = |s: &Spanned<String>| vars.and_then(|v| template::render(&s.value, v).ok());
+    match a {
+        ActionDef::FailoverCluster { group, .. } => {
+            group_ref(rb, env, group, render(group).as_deref(), "db_clusters", step, d);
+        }
+        ActionDef::FailoverInstance { group, .. } => {
+            group_ref(rb, env, group, render(group).as_deref(), "db_instances", step, d);
+        }
+        ActionDef::Snapshot { groups, .. } => {
+            for g in groups {
+                if let Some(grp) = group_ref(rb, env, g, render(g).as_deref(), "any", step, d) {
+                    if matches!(grp, Group::Records { .. }) {
+                        d.push(rb.source.diag(g.span.clone(), format!("step `{step}` snapshots group `{}`, which holds DNS records", g.value), Some("snapshot `db_clusters` or `db_instances` groups".into())));
+                    }
+                }
+            }
+        }
+        ActionDef::DnsUpdate { group, .. } => {
+            group_ref(rb, env, group, render(group).as_deref(), "records", step, d);
+        }
+        ActionDef::Http { endpoint: Some(e), .. } => {
+            let name = render(e).unwrap_or_else(|| e.value.clone());
+            if !name.contains("${") && !env.endpoints.contains_key(&name) {
+                let known: Vec<&str> = env.endpoints.keys().map(|s| s.as_str()).collect();
+                let hint = match did_you_mean(&name, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("endpoints of environment `{}`: {}", env.name, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                };
+                d.push(rb.source.diag(e.span.clone(), format!("step `{step}` uses endpoint `{name}`, which environment `{}` does not define", env.name), Some(hint)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Bind a runbook to an environment and the parameters of one run.
+pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) -> Result<Vec<BoundStep>, Diagnostics> {
+    let src = &rb.source;
+    let vars = variables(rb, env, params, run);
+    let mut d = Diagnostics::default();
+    let mut out = vec![];
+    let render = |s: &Spanned<String>, d: &mut Diagnostics| -> String {
+        match template::render(&s.value, &vars) {
+            Ok(v) => v,
+            Err(e) => {
+                d.push(src.diag(s.span.clone(), e, None));
+                String::new()
+            }
+        }
+    };
+    let zone_list = env.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+    let zones_of = |fields: &[Spanned<String>], step: &str, d: &mut Diagnostics| -> Vec<Zone> {
+        let mut zs = vec![];
+        for f in fields {
+            let r = render(f, d);
+            for z in r.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                let zone = Zone::new(z);
+                if !env.zones.contains(&zone) {
+                    d.push(src.diag(f.span.clone(), format!("step `{step}`: `{z}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                } else if !zs.contains(&zone) {
+                    zs.push(zone);
+                }
+            }
+        }
+        if !zs.is_empty() && zs.len() >= env.zones.len() {
+            if let Some(f) = fields.first() {
+                d.push(src.diag(f.span.clone(), format!("step `{step}` would evacuate every zone of environment `{}` ({zone_list})", env.name), Some("at least one zone must stay to fail over to; if every zone looks down, suspect the observer".into())));
+            }
+        }
+        zs
+    };
+    for s in &rb.steps {
+        let step = s.id.value.as_str();
+        check_resources(rb, env, &s.action, step, Some(&vars), &mut d);
+        let enabled = match &s.when {
+            None => true,
+            Some(w) => {
+                let e = render(w, &mut d);
+                match template::eval_condition(&e) {
+                    Ok(b) => b,
+                    Err(msg) => {
+                        d.push(src.diag(w.span.clone(), format!("`when` of step `{step}`: {msg}"), None));
+                        false
+                    }
+                }
+            }
+        };
+        let action = match &s.action {
+            ActionDef::FailoverCluster { group, evacuate, wait } => {
+                let g = render(group, &mut d);
+                let evacuate = zones_of(evacuate, step, &mut d);
+                let clusters = match env.groups.get(&g) {
+                    Some(Group::DbClusters { clusters }) => clusters.clone(),
+                    _ => vec![],
+                };
+                BoundAction::FailoverCluster { group: g, clusters, healthy: env.healthy_zones(&evacuate), evacuate, wait: *wait }
+            }
+            ActionDef::FailoverInstance { group, evacuate, wait } => {
+                let g = render(group, &mut d);
+                let evacuate = zones_of(evacuate, step, &mut d);
+                let instances = match env.groups.get(&g) {
+                    Some(Group::DbInstances { instances }) => instances.clone(),
+                    _ => vec![],
+                };
+                BoundAction::FailoverInstance { group: g, instances, evacuate, wait: *wait }
+            }
+            ActionDef::Snapshot { groups, wait } => {
+                let mut targets = vec![];
+                for g in groups {
+                    match env.groups.get(&render(g, &mut d)) {
+                        Some(Group::DbClusters { clusters }) => targets.extend(clusters.iter().map(|c| SnapshotTarget::Cluster { id: c.clone() })),
+                        Some(Group::DbInstances { instances }) => targets.extend(instances.iter().map(|i| SnapshotTarget::Instance { id: i.clone() })),
+                        _ => {}
+                    }
+                }
+                BoundAction::Snapshot { targets, wait: *wait }
+            }
+            ActionDef::DnsUpdate { group, evacuate, weights, wait } => {
+                let g = render(group, &mut d);
+                let evacuate = zones_of(evacuate, step, &mut d);
+                let mut w = BTreeMap::new();
+                for (z, weight) in weights {
+                    let zone = Zone::new(render(z, &mut d));
+                    if !env.zones.contains(&zone) {
+                        d.push(src.diag(z.span.clone(), format!("step `{step}`: `{zone}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                    }
+                    w.insert(zone, *weight);
+                }
+                let (hosted_zone, records) = match env.groups.get(&g) {
+                    Some(Group::Records { hosted_zone, records }) => (hosted_zone.clone(), records.iter().map(RecordSpecOut::from).collect()),
+                    _ => (String::new(), vec![]),
+                };
+                BoundAction::DnsUpdate { group: g, hosted_zone, records, healthy: env.healthy_zones(&evacuate), evacuate, weights: w, wait: *wait }
+            }
+            ActionDef::Http { endpoint, url, method, headers, body, expect_status } => {
+                let ep = endpoint.as_ref().map(|e| render(e, &mut d)).and_then(|e| env.endpoints.get(&e).cloned());
+                let url = match (url, &ep) {
+                    (Some(u), _) => render(u, &mut d),
+                    (None, Some(e)) => e.url.clone(),
+                    (None, None) => String::new(),
+                };
+                let method = method.clone().or_else(|| ep.as_ref().map(|e| e.method.clone())).unwrap_or_else(|| "POST".into());
+                let mut hs: Vec<(String, String)> = ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
+                for (k, v) in headers {
+                    let v = render(v, &mut d);
+                    hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
+                    hs.push((k.clone(), v));
+                }
+                let timeout = s.timeout.or(ep.as_ref().map(|e| e.timeout)).unwrap_or(Duration::from_secs(10));
+                let body = body.as_ref().map(|b| render(b, &mut d));
+                BoundAction::Http {
+                    request: HttpRequest { method, url, headers: hs, body, timeout },
+                    expect_status: expect_status.clone(),
+                }
+            }
+            ActionDef::Approval { message, approvers } => BoundAction::Approval {
+                message: message.as_ref().map(|m| render(m, &mut d)).unwrap_or_else(|| format!("approve step `{step}` of run {}", run.run_id)),
+                approvers: approvers.clone(),
+            },
+            ActionDef::Wait { duration } => BoundAction::Wait { duration: *duration },
+        };
+        out.push(BoundStep {
+            id: StepId::new(step),
+            description: s.description.clone(),
+            after: s.after.iter().map(|a| StepId::new(a.value.clone())).collect(),
+            enabled,
+            when: s.when.as_ref().map(|w| w.value.clone()),
+            timeout: s.timeout.unwrap_or_else(|| default_timeout(&s.action)),
+            retries: s.retries,
+            on_failure: s.on_failure,
+            action,
+        });
+    }
+    if d.is_empty() {
+        Ok(out)
+    } else {
+        Err(d.sorted())
+    }
+}

@@ -1,0 +1,552 @@
+//! Runbooks: TOML files of parameters and steps, parsed into a checked model.
+//!
+//! Stage one (`Runbook::parse`) checks the file on its own: syntax, keys, types, step ids,
+//! `after` references and cycles, templates. Stage two (`bind::bind`) checks it against an
+//! environment and the parameters of one run and produces the plain `BoundStep`s that the
+//! planner works on. Both report every problem at once, with file:line:col and a hint.
+
+pub mod bind;
+pub mod template;
+
+use crate::diag::{did_you_mean, Diagnostics, SourceFile};
+use crate::tomlx::{parse_document, SKind, SVal, Spanned, TableReader};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Runbook {
+    pub name: String,
+    pub description: Option<String>,
+    pub params: Vec<ParamDef>,
+    pub steps: Vec<StepDef>,
+    pub source: SourceFile,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    String,
+    /// One availability zone of the environment.
+    Zone,
+    /// One or more zones, comma separated.
+    Zones,
+    Bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParamDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: ParamKind,
+    pub default: Option<String>,
+    pub required: bool,
+    pub span: std::ops::Range<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop starting new steps; the run fails.
+    Abort,
+    /// Record the failure and let dependent steps run.
+    Continue,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepDef {
+    pub id: Spanned<String>,
+    pub description: Option<String>,
+    pub after: Vec<Spanned<String>>,
+    pub when: Option<Spanned<String>>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub on_failure: OnFailure,
+    pub action: ActionDef,
+    pub span: std::ops::Range<usize>,
+}
+
+/// The action of a step with its fields still templated.
+#[derive(Clone, Debug)]
+pub enum ActionDef {
+    FailoverCluster { group: Spanned<String>, evacuate: Vec<Spanned<String>>, wait: bool },
+    FailoverInstance { group: Spanned<String>, evacuate: Vec<Spanned<String>>, wait: bool },
+    Snapshot { groups: Vec<Spanned<String>>, wait: bool },
+    DnsUpdate { group: Spanned<String>, evacuate: Vec<Spanned<String>>, weights: Vec<(Spanned<String>, i64)>, wait: bool },
+    Http {
+        endpoint: Option<Spanned<String>>,
+        url: Option<Spanned<String>>,
+        method: Option<String>,
+        headers: Vec<(String, Spanned<String>)>,
+        body: Option<Spanned<String>>,
+        expect_status: Vec<u16>,
+    },
+    Approval { message: Option<Spanned<String>>, approvers: Vec<String> },
+    Wait { duration: Duration },
+}
+
+pub const ACTIONS: &[&str] = &[
+    "rds.failover_cluster",
+    "rds.failover_instance",
+    "rds.snapshot",
+    "dns.update",
+    "http",
+    "approval",
+    "wait",
+];
+
+impl ActionDef {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionDef::FailoverCluster { .. } => "rds.failover_cluster",
+            ActionDef::FailoverInstance { .. } => "rds.failover_instance",
+            ActionDef::Snapshot { .. } => "rds.snapshot",
+            ActionDef::DnsUpdate { .. } => "dns.update",
+            ActionDef::Http { .. } => "http",
+            ActionDef::Approval { .. } => "approval",
+            ActionDef::Wait { .. } => "wait",
+        }
+    }
+
+    /// Templated fields with their spans, for checking variables.
+    fn templated(&self) -> Vec<&Spanned<String>> {
+        let mut v: Vec<&Spanned<String>> = vec![];
+        match self {
+            ActionDef::FailoverCluster { group, evacuate, .. } | ActionDef::FailoverInstance { group, evacuate, .. } => {
+                v.push(group);
+                v.extend(evacuate.iter());
+            }
+            ActionDef::Snapshot { groups, .. } => v.extend(groups.iter()),
+            ActionDef::DnsUpdate { group, evacuate, weights, .. } => {
+                v.push(group);
+                v.extend(evacuate.iter());
+                v.extend(weights.iter().map(|(z, _)| z));
+            }
+            ActionDef::Http { endpoint, url, headers, body, .. } => {
+                v.extend(endpoint.iter());
+                v.extend(url.iter());
+                v.extend(headers.iter().map(|(_, h)| h));
+                v.extend(body.iter());
+            }
+            ActionDef::Approval { message, .. } => v.extend(message.iter()),
+            ActionDef::Wait { .. } => {}
+        }
+        v
+    }
+}
+
+/// Built-in template variables, available in every runbook.
+pub const BUILTIN_VARS: &[&str] = &["env.name", "env.region", "run.id", "run.initiator", "run.mode", "runbook.name"];
+
+const TOP_KEYS: &[&str] = &["name", "description", "params", "steps"];
+const COMMON_STEP_KEYS: &[&str] = &["id", "action", "description", "after", "when", "timeout", "retries", "on_failure"];
+
+impl Runbook {
+    pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
+        let src = SourceFile::read(path)?;
+        Self::parse(src)
+    }
+
+    pub fn parse(src: SourceFile) -> Result<Runbook, Diagnostics> {
+        let doc = parse_document(&src)?;
+        let mut d = Diagnostics::default();
+        let rb = parse_runbook(&src, &doc, &mut d);
+        if let Some(rb) = &rb {
+            check_graph(&src, rb, &mut d);
+            check_templates(&src, rb, &mut d);
+        }
+        match rb {
+            Some(mut rb) if d.is_empty() => {
+                rb.source = src;
+                Ok(rb)
+            }
+            _ => Err(d.sorted()),
+        }
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepDef> {
+        self.steps.iter().find(|s| s.id.value == id)
+    }
+
+    /// Step ids in a topological order (stable: file order among ready steps).
+    pub fn topo_order(&self) -> Vec<String> {
+        let mut done: Vec<String> = vec![];
+        let mut remaining: Vec<&StepDef> = self.steps.iter().collect();
+        while !remaining.is_empty() {
+            let before = remaining.len();
+            remaining.retain(|s| {
+                if s.after.iter().all(|a| done.contains(&a.value)) {
+                    done.push(s.id.value.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            if remaining.len() == before {
+                break; // cycle: rejected by validation
+            }
+        }
+        done
+    }
+}
+
+fn parse_runbook(src: &SourceFile, doc: &SVal, d: &mut Diagnostics) -> Option<Runbook> {
+    let mut t = TableReader::new(src, doc, "the runbook", d)?;
+    let name = t.req_str("name", "give the runbook a name: name = \"az-evacuation\"", d);
+    let description = t.str("description", d).map(|s| s.value);
+    let mut params = vec![];
+    if let Some(pv) = t.get("params") {
+        match &pv.kind {
+            SKind::Table(entries) => {
+                for (pname, pspan, v) in entries {
+                    if let Some(p) = parse_param(src, pname, pspan.clone(), v, d) {
+                        params.push(p);
+                    }
+                }
+            }
+            _ => d.push(src.diag(pv.span.clone(), "`params` must be a table: [params.failed_az]", None)),
+        }
+    }
+    let mut steps = vec![];
+    match t.get("steps") {
+        Some(SVal { kind: SKind::Array(items), .. }) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(s) = parse_step(src, i, item, d) {
+                    steps.push(s);
+                }
+            }
+        }
+        Some(other) => d.push(src.diag(other.span.clone(), "`steps` must be an array of tables: [[steps]]", None)),
+        None => d.push(src.diag_file("the runbook has no steps", Some("add at least one [[steps]] table with an `id` and an `action`".into()))),
+    }
+    t.finish(TOP_KEYS, d);
+    Some(Runbook {
+        name: name.map(|n| n.value).unwrap_or_default(),
+        description,
+        params,
+        steps,
+        source: src.clone(),
+    })
+}
+
+fn parse_param(src: &SourceFile, name: &str, span: std::ops::Range<usize>, v: &SVal, d: &mut Diagnostics) -> Option<ParamDef> {
+    if !valid_ident(name) {
+        d.push(src.diag(span.clone(), format!("parameter name `{name}` is not valid"), Some("use letters, digits and `_`".into())));
+    }
+    let what = format!("parameter `{name}`");
+    let mut t = TableReader::new(src, v, what.clone(), d)?;
+    let description = t.str("description", d).map(|s| s.value);
+    let kind = match t.str("type", d) {
+        None => ParamKind::String,
+        Some(k) => match k.value.as_str() {
+            "string" => ParamKind::String,
+            "zone" => ParamKind::Zone,
+            "zones" => ParamKind::Zones,
+            "bool" => ParamKind::Bool,
+            other => {
+                d.push(src.diag(k.span.clone(), format!("unknown parameter type `{other}` for {what}"), Some("one of: string, zone, zones, bool".into())));
+                ParamKind::String
+            }
+        },
+    };
+    let default = match t.get("default") {
+        None => None,
+        Some(dv) => match &dv.kind {
+            SKind::Str(s) => Some(s.clone()),
+            SKind::Bool(b) => Some(b.to_string()),
+            SKind::Int(i) => Some(i.to_string()),
+            _ => {
+                d.push(src.diag(dv.span.clone(), format!("the default of {what} must be a string, a boolean or an integer"), None));
+                None
+            }
+        },
+    };
+    let required = t.bool("required", d).map(|b| b.value).unwrap_or(default.is_none());
+    if required && default.is_some() {
+        d.push(src.diag(span.clone(), format!("{what} is required and has a default"), Some("drop `required = true` or the default".into())));
+    }
+    t.finish(&["description", "type", "default", "required"], d);
+    Some(ParamDef { name: name.to_string(), description, kind, default, required, span })
+}
+
+fn valid_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Read a string-or-array-of-strings field.
+fn str_or_list(t: &mut TableReader<'_>, key: &str, d: &mut Diagnostics) -> Vec<Spanned<String>> {
+    match t.get(key) {
+        None => vec![],
+        Some(v) => match &v.kind {
+            SKind::Str(s) => vec![Spanned::new(s.clone(), v.span.clone())],
+            SKind::Array(items) => items
+                .iter()
+                .filter_map(|i| crate::tomlx::expect_str(t.src, i, &format!("`{key}` in {}", t.what), d))
+                .collect(),
+            _ => {
+                d.push(t.src.diag(v.span.clone(), format!("`{key}` in {} must be a string or an array of strings", t.what), None));
+                vec![]
+            }
+        },
+    }
+}
+
+fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> Option<StepDef> {
+    let provisional = format!("step #{}", index + 1);
+    let mut t = TableReader::new(src, v, provisional.clone(), d)?;
+    let id = t.req_str("id", "give every step a unique id: id = \"failover-aurora\"", d);
+    if let Some(id) = &id {
+        t.what = format!("step `{}`", id.value);
+        if !valid_ident(&id.value) {
+            d.push(src.diag(id.span.clone(), format!("step id `{}` is not valid", id.value), Some("use letters, digits, `-` and `_`".into())));
+        }
+    }
+    let what = t.what.clone();
+    let action_name = t.req_str("action", &format!("one of: {}", ACTIONS.join(", ")), d);
+    let description = t.str("description", d).map(|s| s.value);
+    let after = if t.has("after") { t.str_list("after", d).unwrap_or_default() } else { vec![] };
+    let when = t.str("when", d);
+    let timeout = t.duration("timeout", d).map(|s| s.value);
+    let retries = t.int("retries", 0, 10, d).map(|s| s.value as u32).unwrap_or(0);
+    let on_failure = match t.str("on_failure", d) {
+        None => OnFailure::Abort,
+        Some(s) => match s.value.as_str() {
+            "abort" => OnFailure::Abort,
+            "continue" => OnFailure::Continue,
+            other => {
+                d.push(src.diag(s.span.clone(), format!("`on_failure` in {what} is `{other}`"), Some("one of: abort, continue".into())));
+                OnFailure::Abort
+            }
+        },
+    };
+    let action_name = action_name?;
+    let mut keys: Vec<&str> = COMMON_STEP_KEYS.to_vec();
+    let group_hint = "name a group of the environment: group = \"aurora\"";
+    let action = match action_name.value.as_str() {
+        "rds.failover_cluster" | "rds.failover_instance" => {
+            keys.extend(["group", "evacuate", "wait"]);
+            let group = t.req_str("group", group_hint, d);
+            let evacuate = str_or_list(&mut t, "evacuate", d);
+            if evacuate.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} does not say which zone to evacuate"), Some("add `evacuate = \"${failed_az}\"`".into())));
+            }
+            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+            let group = group?;
+            if action_name.value == "rds.failover_cluster" {
+                ActionDef::FailoverCluster { group, evacuate, wait }
+            } else {
+                ActionDef::FailoverInstance { group, evacuate, wait }
+            }
+        }
+        "rds.snapshot" => {
+            keys.extend(["group", "groups", "wait"]);
+            let mut groups = str_or_list(&mut t, "group", d);
+            groups.extend(str_or_list(&mut t, "groups", d));
+            if groups.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} names no group to snapshot"), Some("add `groups = [\"aurora\", \"multi_az\"]`".into())));
+            }
+            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+            ActionDef::Snapshot { groups, wait }
+        }
+        "dns.update" => {
+            keys.extend(["group", "evacuate", "weights", "wait"]);
+            let group = t.req_str("group", group_hint, d);
+            let evacuate = str_or_list(&mut t, "evacuate", d);
+            let mut weights = vec![];
+            if let Some(wv) = t.get("weights") {
+                match &wv.kind {
+                    SKind::Table(entries) => {
+                        for (zk, zs, zv) in entries {
+                            if let Some(w) = crate::tomlx::expect_int(src, zv, &format!("weight of `{zk}`"), 0, 255, d) {
+                                weights.push((Spanned::new(zk.clone(), zs.clone()), w.value));
+                            }
+                        }
+                    }
+                    _ => d.push(src.diag(wv.span.clone(), format!("`weights` in {what} must be a table of zone = weight"), None)),
+                }
+            }
+            if evacuate.is_empty() && weights.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} says neither which zone to evacuate nor which weights to set"), Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }`".into())));
+            }
+            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+            ActionDef::DnsUpdate { group: group?, evacuate, weights, wait }
+        }
+        "http" => {
+            keys.extend(["endpoint", "url", "method", "headers", "body", "expect_status"]);
+            let endpoint = t.str("endpoint", d);
+            let url = t.str("url", d);
+            if endpoint.is_none() && url.is_none() {
+                d.push(src.diag(v.span.clone(), format!("{what} has neither `endpoint` nor `url`"), Some("name an endpoint of the environment (endpoint = \"status_page\") or give `url`".into())));
+            }
+            let method = t.str("method", d).map(|m| m.value.to_ascii_uppercase());
+            if let Some(m) = &method {
+                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.as_str()) {
+                    d.push(src.diag(v.span.clone(), format!("{what}: unsupported method `{m}`"), Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into())));
+                }
+            }
+            let mut headers = vec![];
+            if let Some(hv) = t.get("headers") {
+                match &hv.kind {
+                    SKind::Table(entries) => {
+                        for (hk, _, hval) in entries {
+                            if let Some(s) = crate::tomlx::expect_str(src, hval, &format!("header `{hk}`"), d) {
+                                headers.push((hk.clone(), s));
+                            }
+                        }
+                    }
+                    _ => d.push(src.diag(hv.span.clone(), "`headers` must be a table of strings", None)),
+                }
+            }
+            let body = t.str("body", d);
+            let mut expect_status = vec![];
+            if let Some(ev) = t.get("expect_status") {
+                match &ev.kind {
+                    SKind::Array(items) => {
+                        for i in items {
+                            if let Some(c) = crate::tomlx::expect_int(src, i, "`expect_status`", 100, 599, d) {
+                                expect_status.push(c.value as u16);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(c) = crate::tomlx::expect_int(src, ev, "`expect_status`", 100, 599, d) {
+                            expect_status.push(c.value as u16);
+                        }
+                    }
+                }
+            }
+            ActionDef::Http { endpoint, url, method, headers, body, expect_status }
+        }
+        "approval" => {
+            keys.extend(["message", "approvers"]);
+            let message = t.str("message", d);
+            let approvers = if t.has("approvers") { t.str_list("approvers", d).unwrap_or_default().into_iter().map(|s| s.value).collect() } else { vec![] };
+            ActionDef::Approval { message, approvers }
+        }
+        "wait" => {
+            keys.extend(["duration"]);
+            let duration = if t.has("duration") {
+                t.duration("duration", d).map(|s| s.value)
+            } else {
+                d.push(src.diag(v.span.clone(), format!("{what} has no `duration`"), Some("add `duration = \"30s\"`".into())));
+                None
+            };
+            ActionDef::Wait { duration: duration.unwrap_or_default() }
+        }
+        other => {
+            let hint = match did_you_mean(other, ACTIONS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? actions: {}", ACTIONS.join(", ")),
+                None => format!("actions: {}", ACTIONS.join(", ")),
+            };
+            d.push(src.diag(action_name.span.clone(), format!("unknown action `{other}` in {what}"), Some(hint)));
+            // Still report unknown keys against the common set? No: we do not know the action.
+            return None;
+        }
+    };
+    t.finish(&keys, d);
+    Some(StepDef { id: id?, description, after, when, timeout, retries, on_failure, action, span: v.span.clone() })
+}
+
+/// Duplicate ids, unknown `after` references and cycles.
+fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
+    let mut seen: HashMap<&str, &StepDef> = HashMap::new();
+    for s in &rb.steps {
+        if let Some(first) = seen.get(s.id.value.as_str()) {
+            let (l, c) = src.line_col(first.id.span.start);
+            d.push(src.diag(s.id.span.clone(), format!("step id `{}` is used twice", s.id.value), Some(format!("the first is at line {l}, column {c}; step ids must be unique"))));
+        } else {
+            seen.insert(&s.id.value, s);
+        }
+    }
+    let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.value.as_str()).collect();
+    for s in &rb.steps {
+        for a in &s.after {
+            if a.value == s.id.value {
+                d.push(src.diag(a.span.clone(), format!("step `{}` waits for itself", s.id.value), Some("remove it from `after`".into())));
+            } else if !ids.contains(&a.value.as_str()) {
+                let hint = match did_you_mean(&a.value, ids.iter().copied()) {
+                    Some(x) => format!("did you mean `{x}`?"),
+                    None => format!("steps in this runbook: {}", ids.join(", ")),
+                };
+                d.push(src.diag(a.span.clone(), format!("step `{}` comes after `{}`, which is not a step of this runbook", s.id.value, a.value), Some(hint)));
+            }
+        }
+    }
+    // Cycle detection: DFS with colours; report each cycle once, at the edge that closes it.
+    let index: BTreeMap<&str, usize> = rb.steps.iter().enumerate().map(|(i, s)| (s.id.value.as_str(), i)).collect();
+    let mut colour = vec![0u8; rb.steps.len()];
+    let mut stack: Vec<usize> = vec![];
+    fn dfs(i: usize, rb: &Runbook, index: &BTreeMap<&str, usize>, colour: &mut [u8], stack: &mut Vec<usize>, src: &SourceFile, d: &mut Diagnostics) {
+        colour[i] = 1;
+        stack.push(i);
+        for a in &rb.steps[i].after {
+            let Some(&j) = index.get(a.value.as_str()) else { continue };
+            if j == i {
+                continue;
+            }
+            if colour[j] == 1 {
+                let pos = stack.iter().position(|&k| k == j).unwrap_or(0);
+                let mut path: Vec<&str> = stack[pos..].iter().map(|&k| rb.steps[k].id.value.as_str()).collect();
+                path.push(rb.steps[j].id.value.as_str());
+                d.push(src.diag(
+                    a.span.clone(),
+                    format!("the steps form a cycle: {}", path.join(" -> after -> ")),
+                    Some("a step cannot wait, directly or not, for itself; remove one of these `after` entries".into()),
+                ));
+            } else if colour[j] == 0 {
+                dfs(j, rb, index, colour, stack, src, d);
+            }
+        }
+        stack.pop();
+        colour[i] = 2;
+    }
+    for i in 0..rb.steps.len() {
+        if colour[i] == 0 {
+            dfs(i, rb, &index, &mut colour, &mut stack, src, d);
+        }
+    }
+}
+
+/// Every `${var}` must name a parameter or a built-in; `when` must be a condition.
+fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
+    let params: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
+    let known: Vec<&str> = params.iter().copied().chain(BUILTIN_VARS.iter().copied()).collect();
+    let mut check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(&f.value) {
+        Err(e) => d.push(src.diag(f.span.clone(), format!("bad template in {where_}: {e}"), Some("write `${name}`; `$${` is a literal `${`".into()))),
+        Ok(vars) => {
+            for v in vars {
+                if v.starts_with("secret:") {
+                    continue;
+                }
+                if !known.contains(&v.as_str()) {
+                    let hint = match did_you_mean(&v, known.iter().copied()) {
+                        Some(s) => format!("did you mean `${{{s}}}`?"),
+                        None if params.is_empty() => "declare it under [params]".to_string(),
+                        None => format!("declare it under [params]; parameters: {}", params.join(", ")),
+                    };
+                    d.push(src.diag(f.span.clone(), format!("unknown variable `${{{v}}}` in {where_}"), Some(hint)));
+                }
+            }
+        }
+    };
+    for s in &rb.steps {
+        let where_ = format!("step `{}`", s.id.value);
+        for f in s.action.templated() {
+            check(f, &where_, d);
+        }
+        if let Some(w) = &s.when {
+            check(w, &format!("`when` of {where_}"), d);
+            // Parse with every variable replaced by a placeholder value.
+            let mut vars = BTreeMap::new();
+            for k in &known {
+                vars.insert(k.to_string(), "true".to_string());
+            }
+            if let Ok(e) = template::render(&w.value, &vars) {
+                if let Err(msg) = template::eval_condition(&e) {
+                    d.push(src.diag(w.span.clone(), format!("`when` of {where_} is not a condition: {msg}"), Some("examples: when = \"${notify} == true\", when = \"${env.name} != 'prod'\"".into())));
+                }
+            }
+        }
+    }
+}

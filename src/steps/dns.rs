@@ -1,0 +1,273 @@
+//! Pure decision for `dns.update`: point each record of a group at a healthy zone's value,
+//! or set the weights of weighted record sets, in batches within Route 53's limits.
+
+use super::Await;
+use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet};
+use crate::plan::{describe_record, Call, Decision};
+use crate::runbook::bind::RecordSpecOut;
+use crate::types::{StepId, Zone};
+use crate::world::World;
+use std::collections::BTreeMap;
+
+/// Route 53: at most 1,000 ResourceRecord elements per request (UPSERT counts twice) and
+/// 32,000 characters of values.
+pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
+pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
+
+fn same_values(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<String> = a.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
+    let mut b: Vec<String> = b.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn decide_dns_update(
+    step: &StepId,
+    run_id: &str,
+    hosted_zone: &str,
+    records: &[RecordSpecOut],
+    evacuate: &[Zone],
+    healthy: &[Zone],
+    weights: &BTreeMap<Zone, i64>,
+    wait: bool,
+    world: &World,
+) -> Decision {
+    let mut d = Decision::default();
+    let Some(hz) = world.hosted_zones.get(hosted_zone) else {
+        d.problems.push(format!("hosted zone `{hosted_zone}` was not found in Route 53; check `hosted_zone` of the group in the environment file"));
+        return d;
+    };
+    let empty = BTreeMap::new();
+    let existing = world.records.get(&hz.id).unwrap_or(&empty);
+    let mut changes: Vec<(RecordChange, Option<RecordSet>)> = vec![];
+    for spec in records {
+        if spec.weighted {
+            decide_weighted(spec, evacuate, weights, existing, &mut changes, &mut d);
+        } else {
+            decide_simple(spec, evacuate, healthy, existing, &mut changes, &mut d);
+        }
+    }
+    // Batch within the request limits.
+    let mut batch: Vec<(RecordChange, Option<RecordSet>)> = vec![];
+    let (mut n_records, mut n_chars) = (0usize, 0usize);
+    let mut flush = |batch: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision| {
+        if batch.is_empty() {
+            return;
+        }
+        let index = d.calls.len();
+        d.calls.push(Call::ChangeResourceRecordSets {
+            hosted_zone_id: hz.id.clone(),
+            hosted_zone_name: hz.name.clone(),
+            comment: format!("failover run {run_id} step {step}"),
+            changes: batch.iter().map(|(c, _)| c.clone()).collect(),
+            previous: batch.iter().map(|(c, p)| (c.record.key(), p.clone())).collect(),
+        });
+        if wait {
+            d.awaits.push(Await::ChangeInsync { call_index: index });
+        }
+        batch.clear();
+    };
+    for (c, prev) in changes {
+        let weight = if c.action == ChangeAction::Upsert { 2 } else { 1 };
+        let recs = c.record.values.len().max(1) * weight;
+        let chars: usize = c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
+        if !batch.is_empty() && (n_records + recs > MAX_RECORDS_PER_REQUEST || n_chars + chars > MAX_VALUE_CHARS_PER_REQUEST) {
+            flush(&mut batch, &mut d);
+            n_records = 0;
+            n_chars = 0;
+        }
+        n_records += recs;
+        n_chars += chars;
+        batch.push((c, prev));
+    }
+    flush(&mut batch, &mut d);
+    d
+}
+
+fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], existing: &BTreeMap<RecordKey, RecordSet>, changes: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision) {
+    let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: None };
+    let current = existing.get(&key);
+    let target = healthy.iter().find(|z| spec.values.contains_key(*z));
+    let Some(target) = target else {
+        d.problems.push(format!("record {key}: no healthy zone has a value for it (values for: {}); add values for the other zones in the environment file", spec.values.keys().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")));
+        return;
+    };
+    let desired = RecordSet {
+        name: spec.name.clone(),
+        rtype: spec.rtype.clone(),
+        ttl: Some(spec.ttl),
+        set_identifier: None,
+        weight: None,
+        values: spec.values[target].clone(),
+        alias: None,
+    };
+    match current {
+        None => {
+            d.expected.push(format!("{} (created)", describe_record(&desired)));
+            changes.push((RecordChange { action: ChangeAction::Upsert, record: desired }, None));
+        }
+        Some(cur) => {
+            let zone = spec.values.iter().find(|(_, v)| same_values(v, &cur.values)).map(|(z, _)| z.clone());
+            match zone {
+                Some(z) if !evacuate.contains(&z) => {
+                    d.skips.push(format!("record {key} already points at {z} ({}): nothing to do", cur.values.join(", ")));
+                    d.expected.push(describe_record(cur));
+                }
+                Some(z) => {
+                    d.expected.push(format!("{}  (was {z})", describe_record(&desired)));
+                    let mut next = desired;
+                    next.ttl = cur.ttl.or(next.ttl);
+                    changes.push((RecordChange { action: ChangeAction::Upsert, record: next }, Some(cur.clone())));
+                }
+                None => d.problems.push(format!(
+                    "record {key} points at {}, which is not the value of any zone in the environment file; it was changed by hand? Add the value to the group's `values`, or fix the record, then run again",
+                    if cur.values.is_empty() { "an alias".to_string() } else { cur.values.join(", ") }
+                )),
+            }
+        }
+    }
+}
+
+fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Zone, i64>, existing: &BTreeMap<RecordKey, RecordSet>, changes: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision) {
+    let mut planned: Vec<(RecordSet, Option<RecordSet>)> = vec![];
+    for (zone, values) in &spec.values {
+        let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: Some(zone.to_string()) };
+        let current = existing.get(&key);
+        let desired_weight = if let Some(w) = weights.get(zone) {
+            *w
+        } else if evacuate.contains(zone) {
+            0
+        } else {
+            match current.and_then(|c| c.weight) {
+                Some(w) if w > 0 => w,
+                _ => spec.weight,
+            }
+        };
+        let desired = RecordSet {
+            name: spec.name.clone(),
+            rtype: spec.rtype.clone(),
+            ttl: current.and_then(|c| c.ttl).or(Some(spec.ttl)),
+            set_identifier: Some(zone.to_string()),
+            weight: Some(desired_weight),
+            values: values.clone(),
+            alias: None,
+        };
+        planned.push((desired, current.cloned()));
+    }
+    if planned.iter().all(|(r, _)| r.weight == Some(0)) {
+        d.problems.push(format!("record {} {}: every weight would be 0, which sends traffic nowhere; keep at least one zone above 0", spec.name, spec.rtype));
+        return;
+    }
+    for (desired, current) in planned {
+        let key = desired.key();
+        match &current {
+            Some(cur) if cur.weight == desired.weight && same_values(&cur.values, &desired.values) => {
+                d.skips.push(format!("record {key} already has weight {}: nothing to do", desired.weight.unwrap_or(0)));
+                d.expected.push(describe_record(cur));
+            }
+            _ => {
+                d.expected.push(format!(
+                    "{}{}",
+                    describe_record(&desired),
+                    current.as_ref().map(|c| format!("  (was weight {})", c.weight.unwrap_or(0))).unwrap_or_else(|| "  (created)".into())
+                ));
+                changes.push((RecordChange { action: ChangeAction::Upsert, record: desired }, current));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::HostedZone;
+
+    fn spec(name: &str, weighted: bool) -> RecordSpecOut {
+        RecordSpecOut {
+            name: name.into(),
+            rtype: "CNAME".into(),
+            ttl: 60,
+            values: [("us-west-2a", "a.example.com"), ("us-west-2b", "b.example.com"), ("us-west-2c", "c.example.com")]
+                .into_iter()
+                .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
+                .collect(),
+            weighted,
+            weight: 100,
+        }
+    }
+
+    fn world_with(records: Vec<RecordSet>) -> World {
+        let mut w = World::default();
+        w.hosted_zones.insert("shop.example.com.".into(), HostedZone { id: "Z1".into(), name: "shop.example.com.".into() });
+        w.records.insert("Z1".into(), records.into_iter().map(|r| (r.key(), r)).collect());
+        w
+    }
+
+    fn rec(name: &str, value: &str, set: Option<&str>, weight: Option<i64>) -> RecordSet {
+        RecordSet { name: name.into(), rtype: "CNAME".into(), ttl: Some(60), set_identifier: set.map(|s| s.into()), weight, values: vec![value.into()], alias: None }
+    }
+
+    fn zones(z: &[&str]) -> Vec<Zone> {
+        z.iter().map(|s| Zone::from(*s)).collect()
+    }
+
+    #[test]
+    fn repoints_records_in_evacuated_zone_only() {
+        let w = world_with(vec![rec("api.shop.example.com.", "a.example.com", None, None), rec("www.shop.example.com.", "b.example.com", None, None)]);
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false), spec("www.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), &BTreeMap::new(), true, &w);
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert_eq!(d.calls.len(), 1);
+        let Call::ChangeResourceRecordSets { changes, previous, .. } = &d.calls[0] else { panic!() };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].record.values, vec!["b.example.com".to_string()]);
+        assert_eq!(previous[0].1.as_ref().unwrap().values, vec!["a.example.com".to_string()]);
+        assert!(d.skips.iter().any(|s| s.contains("www.shop.example.com.") && s.contains("nothing to do")));
+    }
+
+    #[test]
+    fn weighted_sets_zero_the_evacuated_zone() {
+        let w = world_with(vec![
+            rec("www.shop.example.com.", "a.example.com", Some("us-west-2a"), Some(100)),
+            rec("www.shop.example.com.", "b.example.com", Some("us-west-2b"), Some(100)),
+            rec("www.shop.example.com.", "c.example.com", Some("us-west-2c"), Some(0)),
+        ]);
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), &BTreeMap::new(), true, &w);
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
+        let by: BTreeMap<_, _> = changes.iter().map(|c| (c.record.set_identifier.clone().unwrap(), c.record.weight.unwrap())).collect();
+        assert_eq!(by.get("us-west-2a"), Some(&0));
+        assert_eq!(by.get("us-west-2c"), Some(&100), "a healthy zone at 0 is brought back to its configured weight");
+        assert_eq!(by.get("us-west-2b"), None, "unchanged sets are not rewritten");
+    }
+
+    #[test]
+    fn refuses_all_zero_weights_and_unknown_values() {
+        let w = world_with(vec![rec("api.shop.example.com.", "elsewhere.example.com", None, None)]);
+        let all0: BTreeMap<Zone, i64> = zones(&["us-west-2a", "us-west-2b", "us-west-2c"]).into_iter().map(|z| (z, 0)).collect();
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &[], &[], &all0, true, &w);
+        assert!(d.problems[0].contains("every weight would be 0"));
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        assert!(d.problems[0].contains("not the value of any zone"));
+    }
+
+    #[test]
+    fn batches_respect_the_thousand_record_limit() {
+        let mut recs = vec![];
+        let mut specs = vec![];
+        for i in 0..1200 {
+            let n = format!("r{i}.shop.example.com.");
+            recs.push(rec(&n, "a.example.com", None, None));
+            specs.push(spec(&n, false));
+        }
+        let w = world_with(recs);
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &specs, &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        // UPSERT counts twice: 500 records per request.
+        assert_eq!(d.calls.len(), 3);
+        for c in &d.calls {
+            let Call::ChangeResourceRecordSets { changes, .. } = c else { panic!() };
+            assert!(changes.len() * 2 <= MAX_RECORDS_PER_REQUEST);
+        }
+        assert_eq!(d.awaits.len(), 3);
+    }
+}

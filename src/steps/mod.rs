@@ -1,0 +1,127 @@
+//! Step kinds. Each has a pure `decide` (observed world -> calls, skips, problems, expected
+//! end state) and declares what it must observe (`needs`) and what to wait for (`Await`).
+//! Acting and waiting are done by the engine through the ports.
+
+pub mod dns;
+pub mod rds;
+
+use crate::plan::{Call, Decision};
+use crate::runbook::bind::{BoundAction, BoundStep, SnapshotTarget};
+use crate::types::{ClusterId, InstanceId, Zone};
+use crate::world::World;
+use serde::{Deserialize, Serialize};
+
+/// A condition a step waits for after acting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "until", rename_all = "snake_case")]
+pub enum Await {
+    /// The cluster's writer is outside `evacuate` and the cluster is `available`.
+    ClusterWriterOutside { cluster: ClusterId, evacuate: Vec<Zone> },
+    /// The instance is `available` and its primary is outside `evacuate` (when the peer
+    /// reports the standby zone; otherwise only `available` can be checked).
+    InstanceOutside { instance: InstanceId, evacuate: Vec<Zone> },
+    SnapshotAvailable { kind: crate::cloud::SnapshotKind, id: String },
+    /// The change made by the call at this index of the step's calls is INSYNC.
+    ChangeInsync { call_index: usize },
+}
+
+/// What a step must observe before deciding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub clusters: Vec<ClusterId>,
+    pub instances: Vec<InstanceId>,
+    pub cluster_snapshots: Vec<String>,
+    pub instance_snapshots: Vec<String>,
+    pub hosted_zones: Vec<String>,
+}
+
+impl Needs {
+    pub fn merge(&mut self, o: Needs) {
+        for c in o.clusters {
+            if !self.clusters.contains(&c) {
+                self.clusters.push(c);
+            }
+        }
+        for i in o.instances {
+            if !self.instances.contains(&i) {
+                self.instances.push(i);
+            }
+        }
+        for s in o.cluster_snapshots {
+            if !self.cluster_snapshots.contains(&s) {
+                self.cluster_snapshots.push(s);
+            }
+        }
+        for s in o.instance_snapshots {
+            if !self.instance_snapshots.contains(&s) {
+                self.instance_snapshots.push(s);
+            }
+        }
+        for z in o.hosted_zones {
+            if !self.hosted_zones.contains(&z) {
+                self.hosted_zones.push(z);
+            }
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        *self == Needs::default()
+    }
+}
+
+pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
+    let mut n = Needs::default();
+    match &step.action {
+        BoundAction::FailoverCluster { clusters, .. } => n.clusters = clusters.clone(),
+        BoundAction::FailoverInstance { instances, .. } => n.instances = instances.clone(),
+        BoundAction::Snapshot { targets, .. } => {
+            for t in targets {
+                match t {
+                    SnapshotTarget::Cluster { id } => {
+                        n.clusters.push(id.clone());
+                        n.cluster_snapshots.push(rds::snapshot_id(run_id, id.as_str()));
+                    }
+                    SnapshotTarget::Instance { id } => {
+                        n.instances.push(id.clone());
+                        n.instance_snapshots.push(rds::snapshot_id(run_id, id.as_str()));
+                    }
+                }
+            }
+        }
+        BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
+        BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
+    }
+    n
+}
+
+/// The one decision function used by dry runs and live runs alike.
+pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
+    match &step.action {
+        BoundAction::FailoverCluster { clusters, evacuate, healthy, wait, .. } => rds::decide_failover_cluster(clusters, evacuate, healthy, *wait, world),
+        BoundAction::FailoverInstance { instances, evacuate, wait, .. } => rds::decide_failover_instance(instances, evacuate, *wait, world),
+        BoundAction::Snapshot { targets, wait } => rds::decide_snapshot(targets, *wait, run_id, world),
+        BoundAction::DnsUpdate { hosted_zone, records, evacuate, healthy, weights, wait, .. } => {
+            dns::decide_dns_update(&step.id, run_id, hosted_zone, records, evacuate, healthy, weights, *wait, world)
+        }
+        BoundAction::Http { request, expect_status } => {
+            let mut redacted = request.clone();
+            for (_, v) in &mut redacted.headers {
+                if v.contains("${secret:") {
+                    *v = "<secret>".into();
+                }
+            }
+            Decision {
+                calls: vec![Call::Http { request: request.clone(), expect_status: expect_status.clone() }],
+                expected: vec![format!("{} {} answered with {}", request.method, request.url, if expect_status.is_empty() { "2xx".to_string() } else { format!("{expect_status:?}") })],
+                ..Default::default()
+            }
+        }
+        BoundAction::Approval { message, approvers } => Decision {
+            effects: vec![format!(
+                "pause until approved ({}): {message}",
+                if approvers.is_empty() { "anyone but the initiator".to_string() } else { format!("one of {}", approvers.join(", ")) }
+            )],
+            ..Default::default()
+        },
+        BoundAction::Wait { duration } => Decision { effects: vec![format!("wait {}", humantime::format_duration(*duration))], ..Default::default() },
+    }
+}

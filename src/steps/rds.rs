@@ -1,0 +1,304 @@
+//! Pure decisions for the RDS steps: `rds.failover_cluster`, `rds.failover_instance` and
+//! `rds.snapshot`.
+
+use super::Await;
+use crate::cloud::{InstanceState, SnapshotKind};
+use crate::plan::{Call, Decision};
+use crate::runbook::bind::SnapshotTarget;
+use crate::types::{ClusterId, InstanceId, Zone};
+use crate::world::World;
+
+fn zone_str(z: &Option<Zone>) -> String {
+    z.as_ref().map(|z| z.to_string()).unwrap_or_else(|| "an unknown zone".into())
+}
+
+/// For each cluster whose writer is in an evacuated zone: fail over to the best reader in a
+/// healthy zone (lowest promotion tier, then zone preference, then instance id).
+pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], healthy: &[Zone], wait: bool, world: &World) -> Decision {
+    let mut d = Decision::default();
+    for cid in clusters {
+        let Some(c) = world.clusters.get(cid) else {
+            d.problems.push(format!(
+                "cluster `{cid}` was not found (DescribeDBClusters returned nothing for it); check the group in the environment file, the region and the account"
+            ));
+            continue;
+        };
+        let inst = |id: &InstanceId| -> Option<&InstanceState> { world.instances.get(id) };
+        let Some(writer) = c.writer() else {
+            d.problems.push(format!("cluster `{cid}` has no writer (status `{}`); wait for RDS to elect one, then run again", c.status));
+            continue;
+        };
+        let writer_zone = inst(&writer.instance).and_then(|i| i.zone.clone());
+        let in_evacuated = writer_zone.as_ref().is_some_and(|z| evacuate.contains(z));
+        if !in_evacuated {
+            if writer_zone.is_none() {
+                d.problems.push(format!("cluster `{cid}`: the zone of writer `{}` is unknown; check DescribeDBInstances permissions", writer.instance));
+                continue;
+            }
+            d.skips.push(format!("cluster `{cid}`: writer `{}` is already in {}, outside the evacuated zone(s): nothing to do", writer.instance, zone_str(&writer_zone)));
+            d.expected.push(format!("cluster `{cid}`: writer `{}` in {}", writer.instance, zone_str(&writer_zone)));
+            continue;
+        }
+        if c.status == "failing-over" {
+            d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
+            if wait {
+                d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec() });
+            }
+            d.expected.push(format!("cluster `{cid}`: writer outside {}", join(evacuate)));
+            continue;
+        }
+        if c.status != "available" {
+            d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle or check it in the console", c.status));
+            continue;
+        }
+        let mut candidates: Vec<(i32, usize, &InstanceId, Zone)> = vec![];
+        let mut rejected: Vec<String> = vec![];
+        for m in c.members.iter().filter(|m| !m.is_writer) {
+            match inst(&m.instance) {
+                None => rejected.push(format!("{} (not described)", m.instance)),
+                Some(i) => match &i.zone {
+                    Some(z) if healthy.contains(z) && i.status == "available" => {
+                        let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
+                        candidates.push((m.promotion_tier, pref, &m.instance, z.clone()));
+                    }
+                    Some(z) if !healthy.contains(z) => rejected.push(format!("{} in {z} (evacuated)", m.instance)),
+                    _ => rejected.push(format!("{} in {} is `{}`", m.instance, zone_str(&i.zone), i.status)),
+                },
+            }
+        }
+        candidates.sort();
+        match candidates.first() {
+            Some((tier, _, target, zone)) => {
+                d.calls.push(Call::FailoverDbCluster {
+                    cluster: cid.clone(),
+                    target: (*target).clone(),
+                    target_zone: zone.clone(),
+                    from_zone: writer_zone.clone().unwrap_or_else(|| Zone::new("?")),
+                });
+                d.skips.extend(std::iter::empty());
+                if wait {
+                    d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec() });
+                }
+                d.expected.push(format!("cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"));
+            }
+            None => {
+                let readers = if rejected.is_empty() { "it has no readers".to_string() } else { format!("readers: {}", rejected.join(", ")) };
+                d.problems.push(format!(
+                    "cluster `{cid}`: no eligible reader in a healthy zone ({}) to fail over to; {readers}. Add a reader in a healthy zone (aws rds create-db-instance --db-cluster-identifier {cid} --availability-zone {}), then run again",
+                    join(healthy),
+                    healthy.first().map(|z| z.as_str()).unwrap_or("<zone>")
+                ));
+            }
+        }
+    }
+    d
+}
+
+/// For each Multi-AZ instance whose primary is in an evacuated zone: reboot with failover.
+pub fn decide_failover_instance(instances: &[InstanceId], evacuate: &[Zone], wait: bool, world: &World) -> Decision {
+    let mut d = Decision::default();
+    for id in instances {
+        let Some(i) = world.instances.get(id) else {
+            d.problems.push(format!("instance `{id}` was not found (DescribeDBInstances returned nothing for it); check the group in the environment file"));
+            continue;
+        };
+        let in_evacuated = i.zone.as_ref().is_some_and(|z| evacuate.contains(z));
+        if !in_evacuated {
+            d.skips.push(format!("instance `{id}`: primary already in {}, outside the evacuated zone(s): nothing to do", zone_str(&i.zone)));
+            d.expected.push(format!("instance `{id}`: primary in {}", zone_str(&i.zone)));
+            continue;
+        }
+        if !i.multi_az {
+            d.problems.push(format!(
+                "instance `{id}` in {} is not Multi-AZ, so it has no standby to fail over to; restore it from a snapshot in a healthy zone or convert it to Multi-AZ when the zone is back",
+                zone_str(&i.zone)
+            ));
+            continue;
+        }
+        if let Some(sec) = &i.secondary_zone {
+            if evacuate.contains(sec) {
+                d.problems.push(format!("instance `{id}`: its standby is in {sec}, which is evacuated too; a failover would not leave the evacuated zones"));
+                continue;
+            }
+        }
+        if i.status == "rebooting" || i.status == "failing-over" {
+            d.skips.push(format!("instance `{id}` is already `{}`: waiting for it instead of rebooting again", i.status));
+            if wait {
+                d.awaits.push(Await::InstanceOutside { instance: id.clone(), evacuate: evacuate.to_vec() });
+            }
+            continue;
+        }
+        if i.status != "available" {
+            d.problems.push(format!("instance `{id}` is `{}`, not `available`: RDS will refuse a reboot; wait for it to settle, then run again", i.status));
+            continue;
+        }
+        d.calls.push(Call::RebootDbInstance { instance: id.clone(), force_failover: true, from_zone: i.zone.clone().unwrap_or_else(|| Zone::new("?")) });
+        if wait {
+            d.awaits.push(Await::InstanceOutside { instance: id.clone(), evacuate: evacuate.to_vec() });
+        }
+        d.expected.push(format!(
+            "instance `{id}`: primary in {}, status available",
+            i.secondary_zone.as_ref().map(|z| z.to_string()).unwrap_or_else(|| "its standby's zone".into())
+        ));
+    }
+    d
+}
+
+/// Manual snapshot identifiers are derived from the run, so a retried or resumed run finds
+/// the snapshot it already started instead of taking a second one.
+pub fn snapshot_id(run_id: &str, source: &str) -> String {
+    let raw = format!("failover-{run_id}-{source}").to_ascii_lowercase();
+    let mut out = String::new();
+    for ch in raw.chars() {
+        let c = if ch.is_ascii_alphanumeric() { ch } else { '-' };
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(255);
+    out.trim_end_matches('-').to_string()
+}
+
+pub fn decide_snapshot(targets: &[SnapshotTarget], wait: bool, run_id: &str, world: &World) -> Decision {
+    let mut d = Decision::default();
+    for t in targets {
+        let (kind, source, exists) = match t {
+            SnapshotTarget::Cluster { id } => (SnapshotKind::Cluster, id.to_string(), world.clusters.contains_key(id)),
+            SnapshotTarget::Instance { id } => (SnapshotKind::Instance, id.to_string(), world.instances.contains_key(id)),
+        };
+        let sid = snapshot_id(run_id, &source);
+        if !exists {
+            d.problems.push(format!("{} `{source}` was not found, so it cannot be snapshotted; check the group in the environment file", if kind == SnapshotKind::Cluster { "cluster" } else { "instance" }));
+            continue;
+        }
+        match world.snapshot(kind, &sid) {
+            Some(s) => {
+                d.skips.push(format!("snapshot `{sid}` of `{source}` already exists (`{}`): not taking another", s.status));
+                if wait && s.status != "available" {
+                    d.awaits.push(Await::SnapshotAvailable { kind, id: sid.clone() });
+                }
+            }
+            None => {
+                d.calls.push(match t {
+                    SnapshotTarget::Cluster { id } => Call::CreateDbClusterSnapshot { cluster: id.clone(), snapshot: sid.clone() },
+                    SnapshotTarget::Instance { id } => Call::CreateDbSnapshot { instance: id.clone(), snapshot: sid.clone() },
+                });
+                if wait {
+                    d.awaits.push(Await::SnapshotAvailable { kind, id: sid.clone() });
+                }
+            }
+        }
+        d.expected.push(format!("snapshot `{sid}` of `{source}` available"));
+    }
+    d
+}
+
+pub fn join(zs: &[Zone]) -> String {
+    zs.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{ClusterMember, ClusterState};
+
+    fn inst(id: &str, cluster: &str, zone: &str) -> InstanceState {
+        InstanceState { id: id.into(), cluster: Some(cluster.into()), status: "available".into(), engine: "aurora-postgresql".into(), zone: Some(zone.into()), secondary_zone: None, multi_az: false }
+    }
+
+    fn world() -> World {
+        let mut w = World::default();
+        let members = vec![
+            ClusterMember { instance: "orders-1".into(), is_writer: true, promotion_tier: 0 },
+            ClusterMember { instance: "orders-2".into(), is_writer: false, promotion_tier: 1 },
+            ClusterMember { instance: "orders-3".into(), is_writer: false, promotion_tier: 0 },
+            ClusterMember { instance: "orders-4".into(), is_writer: false, promotion_tier: 0 },
+        ];
+        w.clusters.insert("orders".into(), ClusterState { id: "orders".into(), status: "available".into(), engine: "aurora-postgresql".into(), members });
+        for (i, z) in [("orders-1", "us-west-2a"), ("orders-2", "us-west-2b"), ("orders-3", "us-west-2c"), ("orders-4", "us-west-2a")] {
+            w.instances.insert(i.into(), inst(i, "orders", z));
+        }
+        w
+    }
+
+    fn zones(z: &[&str]) -> Vec<Zone> {
+        z.iter().map(|s| Zone::from(*s)).collect()
+    }
+
+    #[test]
+    fn picks_lowest_tier_reader_in_healthy_zone() {
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &world());
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        // orders-4 has tier 0 but sits in the evacuated zone; orders-3 (tier 0, 2c) beats orders-2 (tier 1, 2b).
+        assert_eq!(d.calls, vec![Call::FailoverDbCluster { cluster: "orders".into(), target: "orders-3".into(), target_zone: "us-west-2c".into(), from_zone: "us-west-2a".into() }]);
+    }
+
+    #[test]
+    fn tie_break_follows_zone_preference_then_id() {
+        let mut w = world();
+        w.clusters.get_mut(&ClusterId::from("orders")).unwrap().members[1].promotion_tier = 0;
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
+        assert!(matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2"));
+    }
+
+    #[test]
+    fn nothing_to_do_when_writer_is_elsewhere() {
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2b"]), &zones(&["us-west-2a", "us-west-2c"]), true, &world());
+        assert!(d.calls.is_empty());
+        assert!(d.skips[0].contains("already in us-west-2a"), "{:?}", d.skips);
+    }
+
+    #[test]
+    fn no_eligible_reader_is_a_clear_problem() {
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]), &[], true, &world());
+        assert!(d.calls.is_empty());
+        assert!(d.problems[0].contains("no eligible reader"), "{:?}", d.problems);
+    }
+
+    #[test]
+    fn unknown_cluster_is_a_problem() {
+        let d = decide_failover_cluster(&["ghost".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), true, &world());
+        assert!(d.problems[0].contains("`ghost` was not found"));
+    }
+
+    #[test]
+    fn failover_in_progress_is_awaited_not_repeated() {
+        let mut w = world();
+        w.clusters.get_mut(&ClusterId::from("orders")).unwrap().status = "failing-over".into();
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), true, &w);
+        assert!(d.calls.is_empty());
+        assert_eq!(d.awaits.len(), 1);
+    }
+
+    #[test]
+    fn multi_az_instance_reboots_only_when_in_evacuated_zone() {
+        let mut w = World::default();
+        let mut i = inst("legacy", "", "us-west-2a");
+        i.cluster = None;
+        i.multi_az = true;
+        i.secondary_zone = Some("us-west-2b".into());
+        w.instances.insert("legacy".into(), i.clone());
+        let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2a"]), true, &w);
+        assert_eq!(d.calls.len(), 1);
+        let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2c"]), true, &w);
+        assert!(d.calls.is_empty());
+        i.multi_az = false;
+        w.instances.insert("legacy".into(), i);
+        let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2a"]), true, &w);
+        assert!(d.problems[0].contains("not Multi-AZ"));
+    }
+
+    #[test]
+    fn snapshot_ids_are_valid_and_stable() {
+        assert_eq!(snapshot_id("20261122T0435-ab", "orders_db"), "failover-20261122t0435-ab-orders-db");
+        let w = world();
+        let t = vec![SnapshotTarget::Cluster { id: "orders".into() }];
+        let d1 = decide_snapshot(&t, true, "r1", &w);
+        assert_eq!(d1.calls.len(), 1);
+        let mut w2 = w.clone();
+        w2.apply(&d1.calls[0]);
+        let d2 = decide_snapshot(&t, true, "r1", &w2);
+        assert!(d2.calls.is_empty(), "a second decision must not take a second snapshot");
+    }
+}

@@ -1,0 +1,100 @@
+//! `World`: a snapshot of the resources a run cares about, as observed through the ports.
+//!
+//! The planner decides against a `World`; a dry run applies the predicted effect of each call
+//! to its copy (`apply`) so later steps are planned against the state earlier steps leave.
+
+use crate::cloud::{ChangeAction, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet, SnapshotKind, SnapshotState};
+use crate::plan::Call;
+use crate::types::{ClusterId, InstanceId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct World {
+    pub clusters: BTreeMap<ClusterId, ClusterState>,
+    pub instances: BTreeMap<InstanceId, InstanceState>,
+    /// Keyed by (kind, id).
+    pub snapshots: BTreeMap<(SnapshotKindKey, String), SnapshotState>,
+    /// Keyed by the reference used in the environment (name or id).
+    pub hosted_zones: BTreeMap<String, HostedZone>,
+    /// Keyed by hosted zone id.
+    pub records: BTreeMap<String, BTreeMap<RecordKey, RecordSet>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SnapshotKindKey {
+    Cluster,
+    Instance,
+}
+
+impl From<SnapshotKind> for SnapshotKindKey {
+    fn from(k: SnapshotKind) -> Self {
+        match k {
+            SnapshotKind::Cluster => SnapshotKindKey::Cluster,
+            SnapshotKind::Instance => SnapshotKindKey::Instance,
+        }
+    }
+}
+
+impl World {
+    pub fn merge(&mut self, other: World) {
+        self.clusters.extend(other.clusters);
+        self.instances.extend(other.instances);
+        self.snapshots.extend(other.snapshots);
+        self.hosted_zones.extend(other.hosted_zones);
+        self.records.extend(other.records);
+    }
+
+    pub fn snapshot(&self, kind: SnapshotKind, id: &str) -> Option<&SnapshotState> {
+        self.snapshots.get(&(kind.into(), id.to_string()))
+    }
+
+    /// Predict the effect of a call (used by dry runs; the live run observes instead).
+    pub fn apply(&mut self, call: &Call) {
+        match call {
+            Call::FailoverDbCluster { cluster, target, .. } => {
+                if let Some(c) = self.clusters.get_mut(cluster) {
+                    for m in &mut c.members {
+                        m.is_writer = &m.instance == target;
+                    }
+                    c.status = "available".into();
+                }
+            }
+            Call::RebootDbInstance { instance, .. } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    if let Some(sec) = i.secondary_zone.take() {
+                        i.secondary_zone = i.zone.take();
+                        i.zone = Some(sec);
+                    }
+                    i.status = "available".into();
+                }
+            }
+            Call::CreateDbClusterSnapshot { cluster, snapshot } => {
+                self.snapshots.insert(
+                    (SnapshotKindKey::Cluster, snapshot.clone()),
+                    SnapshotState { id: snapshot.clone(), kind: SnapshotKind::Cluster, source: cluster.to_string(), status: "available".into() },
+                );
+            }
+            Call::CreateDbSnapshot { instance, snapshot } => {
+                self.snapshots.insert(
+                    (SnapshotKindKey::Instance, snapshot.clone()),
+                    SnapshotState { id: snapshot.clone(), kind: SnapshotKind::Instance, source: instance.to_string(), status: "available".into() },
+                );
+            }
+            Call::ChangeResourceRecordSets { hosted_zone_id, changes, .. } => {
+                let zone = self.records.entry(hosted_zone_id.clone()).or_default();
+                for ch in changes {
+                    match ch.action {
+                        ChangeAction::Create | ChangeAction::Upsert => {
+                            zone.insert(ch.record.key(), ch.record.clone());
+                        }
+                        ChangeAction::Delete => {
+                            zone.remove(&ch.record.key());
+                        }
+                    }
+                }
+            }
+            Call::Http { .. } => {}
+        }
+    }
+}

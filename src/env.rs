@@ -5,7 +5,7 @@
 //! `endpoint_url`), the resource groups that runbooks refer to, and HTTP endpoints.
 
 use crate::diag::{Diagnostics, SourceFile};
-use crate::tomlx::{self, parse_document, SKind, SVal, Spanned, TableReader};
+use crate::tomlx::{self, parse_document, SKind, SVal, TableReader};
 use crate::types::{ClusterId, InstanceId, Zone};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -9,3 +9,6 @@ pub mod runbook;
 pub mod plan;
 pub mod steps;
 pub mod world;
+pub mod journal;
+pub mod engine;
+pub mod report;

@@ -1,1 +1,159 @@
-fn main() {}
+//! `failover` CLI entry point. Parses arguments (clap), wires the edges (AWS, SQLite,
+//! terminal) to the core, and maps failures to documented exit codes. `anyhow` stops here.
+
+mod commands;
+
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (documented in README.md and docs/cli.md).
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// A run (or rollback) finished with a failed step, or a plan has failing preconditions.
+    pub const RUN_FAILED: u8 = 1;
+    /// Bad input: runbook, environment, parameters or command line. Nothing was called.
+    pub const INVALID: u8 = 2;
+    /// AWS (or the local peer) could not be read: credentials, network, permissions.
+    pub const CLOUD: u8 = 3;
+    /// The journal could not be opened or written.
+    pub const JOURNAL: u8 = 4;
+    /// Refused: approving one's own run, unknown run or step, nothing to roll back.
+    pub const REFUSED: u8 = 5;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "failover", version, about = "Disaster-recovery runbooks as code: validate, rehearse and run AZ evacuations against AWS RDS and Route 53")]
+pub struct Cli {
+    /// Journal file (SQLite). Default: $FAILOVER_JOURNAL, else ~/.local/state/failover/journal.db
+    #[arg(long, global = true, env = "FAILOVER_JOURNAL")]
+    pub journal: Option<PathBuf>,
+    /// Directory of environment files (<env>.toml).
+    #[arg(long, global = true, default_value = "config", env = "FAILOVER_CONFIG_DIR")]
+    pub config_dir: PathBuf,
+    /// More logging (-v: debug, -vv: trace). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check runbooks (syntax, fields, steps graph, templates) and, against each environment
+    /// in the config directory (or --env), their groups and endpoints. No AWS call.
+    Validate {
+        /// Runbook files.
+        #[arg(required = true)]
+        runbooks: Vec<PathBuf>,
+        /// Only check against this environment.
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Dry run: read the current state (read-only calls) and print the exact calls a run would make.
+    Plan {
+        runbook: PathBuf,
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run a runbook live: every mutating call is journaled before it is made.
+    Run {
+        runbook: PathBuf,
+        #[arg(long)]
+        env: String,
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// Who starts the run (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List runs from the journal, newest first.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show one run: steps, calls made, outcomes, timings.
+    Show {
+        run_id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Release an approval gate of a run that is waiting. The initiator cannot approve their own run.
+    Approve {
+        run_id: String,
+        /// The approval step (default: the one the run is waiting on).
+        #[arg(long)]
+        step: Option<String>,
+        /// Who approves (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Restore the DNS records a run changed, exactly as they were before it.
+    Rollback {
+        run_id: String,
+        #[arg(long)]
+        by: Option<String>,
+        /// Print what would be restored; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore records even if they were changed after the run.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not name=value (example: -p failed_az=us-west-2a)")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "failover=debug,info",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    match rt.block_on(commands::dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

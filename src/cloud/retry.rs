@@ -59,6 +59,7 @@ pub fn should_retry(kind: CallKind, err: &CloudError) -> bool {
 pub async fn with_retry<T, F, Fut>(
     policy: &RetryPolicy,
     clock: &dyn Clock,
+    rng: &std::sync::Mutex<fastrand::Rng>,
     kind: CallKind,
     mut f: F,
 ) -> Result<T, CloudError>
@@ -66,13 +67,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, CloudError>>,
 {
-    let mut rng = fastrand::Rng::new();
     let mut attempt = 1;
     loop {
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) if attempt < policy.max_attempts && should_retry(kind, &e) => {
-                let d = policy.delay(attempt, &mut rng);
+                let d = policy.delay(attempt, &mut rng.lock().unwrap_or_else(|e| e.into_inner()));
                 tracing::warn!(
                     operation = %e.operation, resource = %e.resource, kind = ?e.kind,
                     attempt, delay_ms = d.as_millis() as u64, "retrying: {}", e.message
@@ -87,59 +87,77 @@ where
 
 /// Any `Databases` with the retry policy applied.
 pub struct RetryingDatabases {
-    pub inner: Arc<dyn Databases>,
-    pub policy: RetryPolicy,
-    pub clock: Arc<dyn Clock>,
+    inner: Arc<dyn Databases>,
+    policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    rng: std::sync::Mutex<fastrand::Rng>,
+}
+
+impl RetryingDatabases {
+    /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
+    pub fn new(inner: Arc<dyn Databases>, policy: RetryPolicy, clock: Arc<dyn Clock>, seed: Option<u64>) -> Self {
+        let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
+        Self { inner, policy, clock, rng: std::sync::Mutex::new(rng) }
+    }
 }
 
 #[async_trait]
 impl Databases for RetryingDatabases {
     async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_clusters(ids)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_clusters(ids)).await
     }
     async fn describe_cluster_instances(&self, c: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_cluster_instances(c)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_cluster_instances(c)).await
     }
     async fn describe_instances(&self, ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_instances(ids)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_instances(ids)).await
     }
     async fn failover_cluster(&self, c: &ClusterId, t: &InstanceId) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.failover_cluster(c, t)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.failover_cluster(c, t)).await
     }
     async fn reboot_with_failover(&self, i: &InstanceId) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.reboot_with_failover(i)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.reboot_with_failover(i)).await
     }
     async fn create_cluster_snapshot(&self, c: &ClusterId, s: &str) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.create_cluster_snapshot(c, s)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.create_cluster_snapshot(c, s)).await
     }
     async fn create_instance_snapshot(&self, i: &InstanceId, s: &str) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.create_instance_snapshot(i, s)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.create_instance_snapshot(i, s)).await
     }
     async fn describe_snapshots(&self, k: SnapshotKind, ids: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.describe_snapshots(k, ids)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_snapshots(k, ids)).await
     }
 }
 
 /// Any `Dns` with the retry policy applied.
 pub struct RetryingDns {
-    pub inner: Arc<dyn Dns>,
-    pub policy: RetryPolicy,
-    pub clock: Arc<dyn Clock>,
+    inner: Arc<dyn Dns>,
+    policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    rng: std::sync::Mutex<fastrand::Rng>,
+}
+
+impl RetryingDns {
+    /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
+    pub fn new(inner: Arc<dyn Dns>, policy: RetryPolicy, clock: Arc<dyn Clock>, seed: Option<u64>) -> Self {
+        let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
+        Self { inner, policy, clock, rng: std::sync::Mutex::new(rng) }
+    }
 }
 
 #[async_trait]
 impl Dns for RetryingDns {
     async fn find_hosted_zone(&self, z: &str) -> Result<HostedZone, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.find_hosted_zone(z)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.find_hosted_zone(z)).await
     }
     async fn list_record_sets(&self, z: &str) -> Result<Vec<RecordSet>, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.list_record_sets(z)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.list_record_sets(z)).await
     }
     async fn change_record_sets(&self, z: &str, c: &str, ch: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Mutate, || self.inner.change_record_sets(z, c, ch)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.change_record_sets(z, c, ch)).await
     }
     async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
-        with_retry(&self.policy, &*self.clock, CallKind::Read, || self.inner.get_change(id)).await
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.get_change(id)).await
     }
 }
 

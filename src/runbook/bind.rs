@@ -64,6 +64,16 @@ pub enum BoundAction {
     Http { request: HttpRequest, expect_status: Vec<u16> },
     Approval { message: String, approvers: Vec<String> },
     Wait { duration: Duration },
+    /// Put record sets back as they were before a run (used by `rollback`).
+    RestoreRecords { hosted_zone_id: String, restore: Vec<RestoreRecord>, force: bool },
+}
+
+/// One record set to restore: as it was before the run, and as the run left it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    pub key: crate::cloud::RecordKey,
+    pub before: Option<crate::cloud::RecordSet>,
+    pub set_by_run: Option<crate::cloud::RecordSet>,
 }
 
 impl BoundAction {
@@ -76,6 +86,7 @@ impl BoundAction {
             BoundAction::Http { .. } => "http",
             BoundAction::Approval { .. } => "approval",
             BoundAction::Wait { .. } => "wait",
+            BoundAction::RestoreRecords { .. } => "dns.restore",
         }
     }
 }

@@ -512,7 +512,7 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
 fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     let params: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
     let known: Vec<&str> = params.iter().copied().chain(BUILTIN_VARS.iter().copied()).collect();
-    let mut check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(&f.value) {
+    let check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(&f.value) {
         Err(e) => d.push(src.diag(f.span.clone(), format!("bad template in {where_}: {e}"), Some("write `${name}`; `$${` is a literal `${`".into()))),
         Ok(vars) => {
             for v in vars {

@@ -52,7 +52,7 @@ pub fn decide_dns_update(
     // Batch within the request limits.
     let mut batch: Vec<(RecordChange, Option<RecordSet>)> = vec![];
     let (mut n_records, mut n_chars) = (0usize, 0usize);
-    let mut flush = |batch: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision| {
+    let flush = |batch: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision| {
         if batch.is_empty() {
             return;
         }
@@ -177,6 +177,59 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
             }
         }
     }
+}
+
+/// Rollback: put each record set back as it was before the run, unless someone changed it
+/// since the run (then refuse for that record, unless forced).
+pub fn decide_restore(run_id: &str, hosted_zone_id: &str, restore: &[crate::runbook::bind::RestoreRecord], force: bool, world: &World) -> Decision {
+    let mut d = Decision::default();
+    let Some(hz) = world.hosted_zones.get(hosted_zone_id) else {
+        d.problems.push(format!("hosted zone `{hosted_zone_id}` was not found in Route 53; it may have been deleted"));
+        return d;
+    };
+    let empty = BTreeMap::new();
+    let existing = world.records.get(&hz.id).unwrap_or(&empty);
+    let mut changes = vec![];
+    let mut previous = vec![];
+    for r in restore {
+        let current = existing.get(&r.key);
+        if current == r.before.as_ref() {
+            d.skips.push(format!("record {} is already as before the run: nothing to do", r.key));
+            continue;
+        }
+        if !force && current != r.set_by_run.as_ref() {
+            d.problems.push(format!(
+                "record {} was changed after the run (now {}); not restoring it. Check it, then use `failover rollback --force` to restore it anyway",
+                r.key,
+                current.map(describe_record).unwrap_or_else(|| "absent".into())
+            ));
+            continue;
+        }
+        match (&r.before, current) {
+            (Some(before), _) => {
+                changes.push(RecordChange { action: ChangeAction::Upsert, record: before.clone() });
+                d.expected.push(format!("{}  (restored)", describe_record(before)));
+            }
+            (None, Some(cur)) => {
+                changes.push(RecordChange { action: ChangeAction::Delete, record: cur.clone() });
+                d.expected.push(format!("{} {} absent (it did not exist before the run)", r.key.name, r.key.rtype));
+            }
+            (None, None) => {}
+        }
+        previous.push((r.key.clone(), current.cloned()));
+    }
+    for (i, chunk) in changes.chunks(MAX_RECORDS_PER_REQUEST / 2).enumerate() {
+        let prev_chunk = previous[i * (MAX_RECORDS_PER_REQUEST / 2)..].iter().take(chunk.len()).cloned().collect();
+        d.calls.push(Call::ChangeResourceRecordSets {
+            hosted_zone_id: hz.id.clone(),
+            hosted_zone_name: hz.name.clone(),
+            comment: format!("failover rollback {run_id}"),
+            changes: chunk.to_vec(),
+            previous: prev_chunk,
+        });
+        d.awaits.push(Await::ChangeInsync { call_index: i });
+    }
+    d
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
             }
         }
         BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
+        BoundAction::RestoreRecords { hosted_zone_id, .. } => n.hosted_zones = vec![hosted_zone_id.clone()],
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
     }
     n
@@ -122,6 +123,7 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
             )],
             ..Default::default()
         },
+        BoundAction::RestoreRecords { hosted_zone_id, restore, force } => dns::decide_restore(run_id, hosted_zone_id, restore, *force, world),
         BoundAction::Wait { duration } => Decision { effects: vec![format!("wait {}", humantime::format_duration(*duration))], ..Default::default() },
     }
 }

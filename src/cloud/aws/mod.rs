@@ -26,7 +26,6 @@ use aws_sdk_rds::config::Credentials;
 use aws_sdk_rds::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -272,7 +271,11 @@ where
             } else {
                 "the request could not be sent"
             };
-            (ErrorKind::Transient, None, format!("{what}: {}", chain(err)))
+            (
+                ErrorKind::Transient,
+                None,
+                format!("{what}: {}", chain(err)),
+            )
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
@@ -288,10 +291,22 @@ where
         }
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
-            let code = err.code().map(str::to_string);
+            let code = err
+                .code()
+                .map(str::to_string)
+                .or_else(|| wire_code_from_display(&s.err().to_string()));
+            // Unmodelled errors (e.g. an HTML 500 from a proxy) have no message: show the body.
             let text = err.message().map(str::to_string).unwrap_or_else(|| {
-                // Unmodelled errors (e.g. an HTML 500 from a proxy) have no message.
-                chain(err)
+                match s
+                    .raw()
+                    .body()
+                    .bytes()
+                    .map(body_snippet)
+                    .filter(|b| !b.is_empty())
+                {
+                    Some(body) => format!("{}; body: {body}", chain(s.err())),
+                    None => chain(s.err()),
+                }
             });
             let kind = classify(code.as_deref(), Some(status));
             let message = match &code {
@@ -311,6 +326,32 @@ where
     }
 }
 
+/// Modelled SDK errors display as `TypeName [WireCode]: message`, or `WireCode: message` when
+/// both names agree. A modelled error built without metadata (as test doubles are) has no
+/// `code()`; its wire code is read from there. Unmodelled errors display differently
+/// (`unhandled error (...)`) and yield nothing.
+fn wire_code_from_display(text: &str) -> Option<String> {
+    let head = text.split(": ").next()?;
+    let code = match head.find(" [") {
+        Some(open) => head[open + 2..].strip_suffix(']')?,
+        None => head,
+    };
+    let is_code = code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+    is_code.then(|| code.to_string())
+}
+
+/// The start of a response body on one line, for error messages.
+fn body_snippet(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(body);
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
 fn request_id_suffix<E>(err: &SdkError<E, HttpResponse>) -> String {
     match err.request_id() {
         Some(id) if !id.is_empty() => format!(", request id {id}"),
@@ -318,8 +359,19 @@ fn request_id_suffix<E>(err: &SdkError<E, HttpResponse>) -> String {
     }
 }
 
+/// An error and its sources, each shown once: `outer: inner: root cause`.
 fn chain(err: &(dyn StdError + 'static)) -> String {
-    DisplayErrorContext(err).to_string()
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = e.source();
+    }
+    s
 }
 
 /// Credential-provider failures reach us as a dispatch failure wrapping the provider's error
@@ -400,11 +452,19 @@ mod tests {
             (Some("InvalidDBClusterStateFault"), Some(400), InvalidState),
             (Some("InvalidDBInstanceState"), Some(400), InvalidState),
             (Some("InvalidDBInstanceStateFault"), Some(400), InvalidState),
-            (Some("DBClusterSnapshotAlreadyExistsFault"), Some(400), InvalidState),
+            (
+                Some("DBClusterSnapshotAlreadyExistsFault"),
+                Some(400),
+                InvalidState,
+            ),
             (Some("DBSnapshotAlreadyExists"), Some(400), InvalidState),
             (Some("SnapshotQuotaExceeded"), Some(400), InvalidState),
             (Some("InvalidParameterValue"), Some(400), InvalidRequest),
-            (Some("InvalidParameterCombination"), Some(400), InvalidRequest),
+            (
+                Some("InvalidParameterCombination"),
+                Some(400),
+                InvalidRequest,
+            ),
             (Some("InvalidInput"), Some(400), InvalidRequest),
             (Some("InvalidChangeBatch"), Some(400), InvalidRequest),
             (Some("ValidationError"), Some(400), InvalidRequest),
@@ -413,7 +473,11 @@ mod tests {
             (None, None, Other),
         ];
         for (code, status, want) in table {
-            assert_eq!(classify(*code, *status), *want, "code {code:?} status {status:?}");
+            assert_eq!(
+                classify(*code, *status),
+                *want,
+                "code {code:?} status {status:?}"
+            );
         }
     }
 
@@ -422,22 +486,55 @@ mod tests {
     }
 
     fn service_error(code: &str, status: u16) -> SdkError<DescribeDBClustersError, HttpResponse> {
-        let meta = ErrorMetadata::builder().code(code).message("it went wrong").build();
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("it went wrong")
+            .build();
         SdkError::service_error(DescribeDBClustersError::generic(meta), response(status))
     }
 
     #[test]
     fn service_errors_keep_code_operation_and_resource() {
-        let e = cloud_error("DescribeDBClusters", "orders", &service_error("Throttling", 400));
+        let e = cloud_error(
+            "DescribeDBClusters",
+            "orders",
+            &service_error("Throttling", 400),
+        );
         assert_eq!(e.kind, ErrorKind::Throttled);
         assert_eq!(e.code.as_deref(), Some("Throttling"));
         assert_eq!(e.operation, "DescribeDBClusters");
         assert_eq!(e.resource, "orders");
-        assert!(e.message.contains("Throttling: it went wrong"), "{}", e.message);
+        assert!(
+            e.message.contains("Throttling: it went wrong"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("HTTP 400"), "{}", e.message);
 
         let e = cloud_error("X", "r", &service_error("DBClusterNotFoundFault", 404));
         assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn unmodelled_errors_show_the_body() {
+        let html = HttpResponse::new(
+            StatusCode::try_from(500).unwrap(),
+            SdkBody::from("<html>\n  <body>Internal   Server Error</body></html>"),
+        );
+        let meta = ErrorMetadata::builder().build();
+        let err = SdkError::service_error(DescribeDBClustersError::generic(meta), html);
+        let e = cloud_error("DescribeDBClusters", "orders", &err);
+        assert_eq!(e.kind, ErrorKind::Transient);
+        assert!(
+            e.message
+                .contains("<html> <body>Internal Server Error</body></html>"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            body_snippet("é".repeat(400).as_bytes()).chars().count(),
+            303
+        );
     }
 
     #[test]
@@ -446,16 +543,18 @@ mod tests {
             SdkError::timeout_error("operation timed out after 30s");
         assert_eq!(cloud_error("X", "r", &timeout).kind, ErrorKind::Transient);
 
-        let io: SdkError<DescribeDBClustersError, HttpResponse> = SdkError::dispatch_failure(
-            ConnectorError::io("connection refused".into()),
-        );
+        let io: SdkError<DescribeDBClustersError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
         let e = cloud_error("X", "r", &io);
         assert_eq!(e.kind, ErrorKind::Transient);
         assert!(e.message.contains("connection refused"), "{}", e.message);
 
         let unreadable: SdkError<DescribeDBClustersError, HttpResponse> =
             SdkError::response_error("bad xml", response(502));
-        assert_eq!(cloud_error("X", "r", &unreadable).kind, ErrorKind::Transient);
+        assert_eq!(
+            cloud_error("X", "r", &unreadable).kind,
+            ErrorKind::Transient
+        );
         let unreadable: SdkError<DescribeDBClustersError, HttpResponse> =
             SdkError::response_error("bad xml", response(200));
         assert_eq!(cloud_error("X", "r", &unreadable).kind, ErrorKind::Other);
@@ -469,6 +568,34 @@ mod tests {
     }
 
     #[test]
+    fn modelled_errors_without_metadata_are_classified_by_their_wire_code() {
+        use aws_sdk_rds::operation::failover_db_cluster::FailoverDBClusterError;
+        use aws_sdk_rds::types::error::DbClusterNotFoundFault;
+        let modelled = FailoverDBClusterError::DbClusterNotFoundFault(
+            DbClusterNotFoundFault::builder()
+                .message("no such cluster")
+                .build(),
+        );
+        let err = SdkError::service_error(modelled, response(404));
+        let e = cloud_error("FailoverDBCluster", "orders", &err);
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.code.as_deref(), Some("DBClusterNotFoundFault"));
+        assert_eq!(
+            wire_code_from_display("Fault [Code.Sub]: a [b]"),
+            Some("Code.Sub".into())
+        );
+        assert_eq!(
+            wire_code_from_display("unhandled error (InternalFailure)"),
+            None
+        );
+        assert_eq!(
+            wire_code_from_display("PriorRequestNotComplete: wait"),
+            Some("PriorRequestNotComplete".into())
+        );
+        assert_eq!(wire_code_from_display("x [bad code]"), None);
+    }
+
+    #[test]
     fn route53_region_is_global_in_the_aws_partition() {
         assert_eq!(route53_region("eu-west-1", false), "us-east-1");
         assert_eq!(route53_region("us-west-2", true), "us-west-2");
@@ -479,7 +606,10 @@ mod tests {
     #[test]
     fn ids_are_summarised() {
         assert_eq!(describe_ids(&["a"]), "a");
-        assert_eq!(describe_ids(&["a", "b", "c", "d", "e"]), "a, b, c and 2 more");
+        assert_eq!(
+            describe_ids(&["a", "b", "c", "d", "e"]),
+            "a, b, c and 2 more"
+        );
         assert_eq!(describe_ids::<&str>(&[]), "");
     }
 }

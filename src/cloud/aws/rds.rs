@@ -10,7 +10,7 @@
 
 use super::{cloud_error, describe_ids};
 use crate::cloud::{
-    ClusterMember, ClusterState, CloudError, Databases, ErrorKind, InstanceState, SnapshotKind,
+    CloudError, ClusterMember, ClusterState, Databases, ErrorKind, InstanceState, SnapshotKind,
     SnapshotState,
 };
 use crate::types::{ClusterId, InstanceId, Zone};
@@ -106,7 +106,9 @@ where
                     ErrorKind::Other,
                     operation,
                     resource,
-                    format!("the peer returned the same page marker twice ({next}); stopped paging"),
+                    format!(
+                        "the peer returned the same page marker twice ({next}); stopped paging"
+                    ),
                 ))
             }
             Some(next) => marker = Some(next),
@@ -200,7 +202,8 @@ impl AwsDatabases {
 impl Databases for AwsDatabases {
     async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
         const OP: &str = "DescribeDBClusters";
-        let distinct = Wanted::distinct(ids);
+        let ids: Vec<&str> = ids.iter().map(ClusterId::as_str).collect();
+        let distinct = Wanted::distinct(&ids);
         let wanted = Wanted::new(&distinct);
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -239,9 +242,12 @@ impl Databases for AwsDatabases {
         &self,
         clusters: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        let distinct = Wanted::distinct(clusters);
+        let clusters: Vec<&str> = clusters.iter().map(ClusterId::as_str).collect();
+        let distinct = Wanted::distinct(&clusters);
         let wanted = Wanted::new(&distinct);
-        let instances = self.describe_db_instances("db-cluster-id", &distinct).await?;
+        let instances = self
+            .describe_db_instances("db-cluster-id", &distinct)
+            .await?;
         let mut seen = HashSet::new();
         Ok(instances
             .iter()
@@ -254,10 +260,16 @@ impl Databases for AwsDatabases {
             .collect())
     }
 
-    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
-        let distinct = Wanted::distinct(ids);
+    async fn describe_instances(
+        &self,
+        ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        let ids: Vec<&str> = ids.iter().map(InstanceId::as_str).collect();
+        let distinct = Wanted::distinct(&ids);
         let wanted = Wanted::new(&distinct);
-        let instances = self.describe_db_instances("db-instance-id", &distinct).await?;
+        let instances = self
+            .describe_db_instances("db-instance-id", &distinct)
+            .await?;
         let mut seen = HashSet::new();
         Ok(instances
             .iter()
@@ -269,14 +281,24 @@ impl Databases for AwsDatabases {
             .collect())
     }
 
-    async fn failover_cluster(&self, cluster: &ClusterId, target: &InstanceId) -> Result<(), CloudError> {
+    async fn failover_cluster(
+        &self,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError> {
         self.client
             .failover_db_cluster()
             .db_cluster_identifier(cluster.as_str())
             .target_db_instance_identifier(target.as_str())
             .send()
             .await
-            .map_err(|e| cloud_error("FailoverDBCluster", &format!("{cluster} (target {target})"), &e))?;
+            .map_err(|e| {
+                cloud_error(
+                    "FailoverDBCluster",
+                    &format!("{cluster} (target {target})"),
+                    &e,
+                )
+            })?;
         Ok(())
     }
 
@@ -291,7 +313,11 @@ impl Databases for AwsDatabases {
         Ok(())
     }
 
-    async fn create_cluster_snapshot(&self, cluster: &ClusterId, snapshot_id: &str) -> Result<(), CloudError> {
+    async fn create_cluster_snapshot(
+        &self,
+        cluster: &ClusterId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError> {
         self.client
             .create_db_cluster_snapshot()
             .db_cluster_identifier(cluster.as_str())
@@ -299,30 +325,53 @@ impl Databases for AwsDatabases {
             .send()
             .await
             .map_err(|e| {
-                cloud_error("CreateDBClusterSnapshot", &format!("{cluster} (snapshot {snapshot_id})"), &e)
+                cloud_error(
+                    "CreateDBClusterSnapshot",
+                    &format!("{cluster} (snapshot {snapshot_id})"),
+                    &e,
+                )
             })?;
         Ok(())
     }
 
-    async fn create_instance_snapshot(&self, instance: &InstanceId, snapshot_id: &str) -> Result<(), CloudError> {
+    async fn create_instance_snapshot(
+        &self,
+        instance: &InstanceId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError> {
         self.client
             .create_db_snapshot()
             .db_instance_identifier(instance.as_str())
             .db_snapshot_identifier(snapshot_id)
             .send()
             .await
-            .map_err(|e| cloud_error("CreateDBSnapshot", &format!("{instance} (snapshot {snapshot_id})"), &e))?;
+            .map_err(|e| {
+                cloud_error(
+                    "CreateDBSnapshot",
+                    &format!("{instance} (snapshot {snapshot_id})"),
+                    &e,
+                )
+            })?;
         Ok(())
     }
 
-    async fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
+    async fn describe_snapshots(
+        &self,
+        kind: SnapshotKind,
+        ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError> {
         let distinct = Wanted::distinct(ids);
         let wanted = Wanted::new(&distinct);
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for chunk in distinct.chunks(FILTER_CHUNK) {
             let resource = describe_ids(chunk);
-            let found: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> = match kind {
+            let found: Vec<(
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            )> = match kind {
                 SnapshotKind::Cluster => {
                     const OP: &str = "DescribeDBClusterSnapshots";
                     let f = filter("db-cluster-snapshot-id", chunk);
@@ -337,7 +386,10 @@ impl Databases for AwsDatabases {
                         async move {
                             let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
                             Ok(match absent_if_not_found(r)? {
-                                Some(o) => (o.db_cluster_snapshots().to_vec(), o.marker().map(str::to_string)),
+                                Some(o) => (
+                                    o.db_cluster_snapshots().to_vec(),
+                                    o.marker().map(str::to_string),
+                                ),
                                 None => (Vec::new(), None),
                             })
                         }
@@ -369,7 +421,9 @@ impl Databases for AwsDatabases {
                         async move {
                             let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
                             Ok(match absent_if_not_found(r)? {
-                                Some(o) => (o.db_snapshots().to_vec(), o.marker().map(str::to_string)),
+                                Some(o) => {
+                                    (o.db_snapshots().to_vec(), o.marker().map(str::to_string))
+                                }
                                 None => (Vec::new(), None),
                             })
                         }
@@ -377,7 +431,14 @@ impl Databases for AwsDatabases {
                     .await?;
                     snaps
                         .into_iter()
-                        .map(|s| (s.db_snapshot_identifier, s.db_snapshot_arn, s.db_instance_identifier, s.status))
+                        .map(|s| {
+                            (
+                                s.db_snapshot_identifier,
+                                s.db_snapshot_arn,
+                                s.db_instance_identifier,
+                                s.status,
+                            )
+                        })
                         .collect()
                 }
             };
@@ -431,6 +492,10 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Other);
-        assert!(err.message.contains("same page marker twice"), "{}", err.message);
+        assert!(
+            err.message.contains("same page marker twice"),
+            "{}",
+            err.message
+        );
     }
 }

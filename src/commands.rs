@@ -1,0 +1,386 @@
+//! The subcommands: load and check input, wire the edges, call the core, print.
+
+use crate::{exit, Cli, Command, Output};
+use failover::cloud::aws::{self, AwsSettings};
+use failover::cloud::http::ReqwestHttp;
+use failover::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
+use failover::cloud::{normalize_dns_name, ChangeAction, CloudError, RecordKey, RecordSet, SystemClock};
+use failover::diag::Diagnostics;
+use failover::engine::{self, progress::Silent, Ports, RunSpec};
+use failover::env::Environment;
+use failover::journal::{self, Journal, JournalError, RunRecord};
+use failover::plan::Call;
+use failover::report;
+use failover::runbook::bind::{self, BoundAction, BoundStep, RestoreRecord, RunContext};
+use failover::runbook::{OnFailure, Runbook};
+use failover::types::StepId;
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A failure with its exit code and a message for the terminal.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<Diagnostics> for Failure {
+    fn from(d: Diagnostics) -> Self {
+        let n = d.len();
+        Failure::new(exit::INVALID, format!("{d}\n\n{n} problem(s) found; nothing was changed."))
+    }
+}
+
+impl From<JournalError> for Failure {
+    fn from(e: JournalError) -> Self {
+        match e {
+            JournalError::UnknownRun(id) => Failure::new(exit::REFUSED, format!("error: run `{id}` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere")),
+            JournalError::Refused(m) => Failure::new(exit::REFUSED, format!("error: {m}")),
+            other => Failure::new(exit::JOURNAL, format!("error: {other}\n  hint: check that the journal's directory is writable, or pass --journal PATH")),
+        }
+    }
+}
+
+fn cloud_failure(e: CloudError, doing: &str) -> Failure {
+    Failure::new(exit::CLOUD, format!("error: {doing}: {e}\n  hint: {}\nNothing was changed.", e.kind.hint()))
+}
+
+fn initiator(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("FAILOVER_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn open_journal(cli: &Cli) -> Result<Arc<Journal>, Failure> {
+    let path = cli.journal.clone().unwrap_or_else(Journal::default_path);
+    Ok(Arc::new(Journal::open(&path)?))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+}
+
+pub async fn ports_for(env: &Environment) -> Result<Ports, Failure> {
+    let settings = AwsSettings { region: env.region.clone(), profile: env.aws.profile.clone(), endpoint_url: env.aws.endpoint_url.clone(), operation_timeout: Duration::from_secs(30) };
+    let (db, dns) = aws::connect(&settings).await;
+    let clock: Arc<dyn failover::cloud::Clock> = Arc::new(SystemClock);
+    let policy = RetryPolicy { max_attempts: env.settings.max_attempts, ..RetryPolicy::default() };
+    let http = ReqwestHttp::new().map_err(|e| cloud_failure(e, "cannot build the HTTP client"))?;
+    Ok(Ports {
+        db: Arc::new(RetryingDatabases::new(Arc::new(db), policy.clone(), clock.clone(), None)),
+        dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
+        http: Arc::new(http),
+        clock,
+    })
+}
+
+/// Runbook + environment + parameters -> bound steps, or every problem at once.
+fn load_bound(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], run: &RunContext) -> Result<(Runbook, Environment, bind::Params, Vec<BoundStep>), Failure> {
+    let mut diags = Diagnostics::default();
+    let rb = Runbook::load(runbook);
+    let env = Environment::load(&cli.config_dir, env_name);
+    let (rb, env) = match (rb, env) {
+        (Ok(rb), Ok(env)) => (rb, env),
+        (rb, env) => {
+            if let Err(d) = rb {
+                diags.extend(d);
+            }
+            if let Err(d) = env {
+                diags.extend(d);
+            }
+            return Err(diags.into());
+        }
+    };
+    let params = bind::bind_params(&rb, &env, params)?;
+    let steps = bind::bind(&rb, &env, &params, run)?;
+    Ok((rb, env, params, steps))
+}
+
+pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Validate { runbooks, env, output } => validate(&cli, runbooks, env.as_deref(), *output),
+        Command::Plan { runbook, env, params, output } => plan(&cli, runbook, env, params, *output).await,
+        Command::Run { runbook, env, params, by, output } => run(&cli, runbook, env, params, by.clone(), *output).await,
+        Command::Runs { limit, output } => {
+            let j = open_journal(&cli)?;
+            let runs = j.runs(*limit)?;
+            match output {
+                Output::Json => print_json(&runs),
+                Output::Text => print!("{}", report::render_runs(&runs)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Show { run_id, output } => {
+            let j = open_journal(&cli)?;
+            let r = j.run(run_id)?;
+            let steps = j.steps(&r.id)?;
+            let events = j.events(&r.id)?;
+            let open = j.open_intents(&r.id)?;
+            match output {
+                Output::Json => print_json(&serde_json::json!({"run": r, "steps": steps, "events": events, "open_intents": open})),
+                Output::Text => print!("{}", report::render_show(&r, &steps, &events, &open)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Approve { run_id, step, by } => approve(&cli, run_id, step.as_deref(), initiator(by.clone())),
+        Command::Rollback { run_id, by, dry_run, force, output } => rollback(&cli, run_id, initiator(by.clone()), *dry_run, *force, *output).await,
+    }
+}
+
+fn validate(cli: &Cli, runbooks: &[std::path::PathBuf], env: Option<&str>, output: Output) -> Result<u8, Failure> {
+    let mut diags = Diagnostics::default();
+    let env_names: Vec<String> = match env {
+        Some(e) => vec![e.to_string()],
+        None => Environment::list(&cli.config_dir),
+    };
+    let mut envs = vec![];
+    for name in &env_names {
+        match Environment::load(&cli.config_dir, name) {
+            Ok(e) => envs.push(e),
+            Err(d) => diags.extend(d),
+        }
+    }
+    let mut ok_books = 0;
+    for path in runbooks {
+        match Runbook::load(path) {
+            Ok(rb) => {
+                let mut local = Diagnostics::default();
+                for e in &envs {
+                    local.extend(bind::check_against_env(&rb, e));
+                }
+                if local.is_empty() {
+                    ok_books += 1;
+                }
+                diags.extend(local);
+            }
+            Err(d) => diags.extend(d),
+        }
+    }
+    let diags = diags.sorted();
+    let env_list = if env_names.is_empty() { "no environment (none found in the config directory)".to_string() } else { format!("environment(s) {}", env_names.join(", ")) };
+    match output {
+        Output::Json => print_json(&serde_json::json!({"ok": diags.is_empty(), "runbooks": runbooks.len(), "valid": ok_books, "environments": env_names, "diagnostics": diags.0})),
+        Output::Text => {
+            if diags.is_empty() {
+                println!("ok: {} runbook(s) valid against {env_list}", runbooks.len());
+            } else {
+                eprintln!("{diags}\n\n{} problem(s) found in {} of {} runbook(s) checked against {env_list}.", diags.len(), runbooks.len() - ok_books, runbooks.len());
+            }
+        }
+    }
+    Ok(if diags.is_empty() { exit::OK } else { exit::INVALID })
+}
+
+async fn plan(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], output: Output) -> Result<u8, Failure> {
+    let run = RunContext { run_id: format!("plan-{}", journal::new_run_id()), initiator: initiator(None), mode: "plan".into() };
+    let (rb, env, params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
+    let ports = ports_for(&env).await?;
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current state failed"))?;
+    match output {
+        Output::Json => print_json(&serde_json::json!({"plan": plan, "params": params, "mutating_calls": plan.mutating_calls(), "problems": plan.problems()})),
+        Output::Text => print!("{}", report::render_plan(&plan, &params)),
+    }
+    Ok(if plan.problems().is_empty() { exit::OK } else { exit::RUN_FAILED })
+}
+
+async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], by: Option<String>, output: Output) -> Result<u8, Failure> {
+    let run = RunContext { run_id: journal::new_run_id(), initiator: initiator(by), mode: "run".into() };
+    let (rb, env, params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
+    let journal = open_journal(cli)?;
+    let ports = ports_for(&env).await?;
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current state failed"))?;
+    let sha = hex(&sha2::Sha256::digest(rb.source.text.as_bytes()));
+    journal.create_run(&RunRecord {
+        id: run.run_id.clone(),
+        runbook: rb.name.clone(),
+        runbook_path: runbook.display().to_string(),
+        runbook_sha256: sha,
+        environment: env.name.clone(),
+        mode: "run".into(),
+        initiator: run.initiator.clone(),
+        params: serde_json::to_value(&params).unwrap_or_default(),
+        status: "running".into(),
+        started_at: journal::now_ms(),
+        ended_at: None,
+        error: None,
+        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        steps: serde_json::to_value(&steps).unwrap_or_default(),
+    })?;
+    let text = output == Output::Text;
+    if text {
+        println!("Run {} of `{}` on `{}` started by {} (journal: {})", run.run_id, rb.name, env.name, run.initiator, journal.path().display());
+        let problems = plan.problems();
+        println!("Plan: {} step(s), {} mutating call(s){}", plan.steps.len(), plan.mutating_calls(), if problems.is_empty() { String::new() } else { format!(", {} precondition(s) failing (those steps will do what they can, then fail)", problems.len()) });
+        for (s, p) in &problems {
+            println!("  PROBLEM in {s}: {p}");
+        }
+    }
+    let reporter: Arc<dyn engine::progress::Reporter> = if text { Arc::new(report::Terminal::stdout()) } else { Arc::new(report::Terminal::stderr()) };
+    let spec = RunSpec {
+        run_id: run.run_id.clone(),
+        initiator: run.initiator.clone(),
+        steps,
+        poll_interval: env.settings.poll_interval,
+        max_concurrency: env.settings.max_concurrency,
+        approval_poll: Duration::from_millis(500),
+    };
+    finish_run(journal, ports, spec, reporter, output).await
+}
+
+async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter: Arc<dyn engine::progress::Reporter>, output: Output) -> Result<u8, Failure> {
+    let run_id = spec.run_id.clone();
+    let outcome = engine::execute(ports, journal.clone(), spec, reporter).await;
+    let failed: Vec<String> = outcome.steps.iter().filter(|(_, st, _)| st.as_str() == "failed").map(|(id, _, _)| id.to_string()).collect();
+    let status = if outcome.succeeded { "succeeded" } else { "failed" };
+    let err = if failed.is_empty() { None } else { Some(format!("step(s) failed: {}", failed.join(", "))) };
+    journal.set_run_status(&run_id, status, err.as_deref(), true)?;
+    match output {
+        Output::Json => print_json(&outcome),
+        Output::Text => {
+            println!("\nRun {run_id} {status}.");
+            for (id, st, _) in &outcome.steps {
+                println!("  {:<24} {}", id.to_string(), st.as_str());
+            }
+            println!("Details: failover show {run_id}");
+            if !outcome.succeeded {
+                println!("Steps observe before acting, so running the runbook again only does what is left.");
+            }
+        }
+    }
+    Ok(if outcome.succeeded { exit::OK } else { exit::RUN_FAILED })
+}
+
+fn approve(cli: &Cli, run_id: &str, step: Option<&str>, by: String) -> Result<u8, Failure> {
+    let j = open_journal(cli)?;
+    let r = j.run(run_id)?;
+    if r.ended_at.is_some() {
+        return Err(Failure::new(exit::REFUSED, format!("error: run {} has already finished ({}); there is nothing to approve", r.id, r.status)));
+    }
+    let steps: Vec<BoundStep> = serde_json::from_value(r.steps.clone()).unwrap_or_default();
+    let records = j.steps(&r.id)?;
+    let step_id = match step {
+        Some(s) => s.to_string(),
+        None => match records.iter().find(|s| s.status == "waiting_approval") {
+            Some(s) => s.step_id.clone(),
+            None => {
+                return Err(Failure::new(exit::REFUSED, format!("error: run {} is not waiting for an approval right now\n  hint: pass --step to approve a later approval step in advance", r.id)));
+            }
+        },
+    };
+    let Some(bs) = steps.iter().find(|s| s.id.as_str() == step_id) else {
+        return Err(Failure::new(exit::REFUSED, format!("error: run {} has no step `{step_id}`", r.id)));
+    };
+    let BoundAction::Approval { approvers, .. } = &bs.action else {
+        return Err(Failure::new(exit::REFUSED, format!("error: step `{step_id}` of run {} is a `{}` step, not an approval", r.id, bs.action.name())));
+    };
+    if by == r.initiator {
+        return Err(Failure::new(exit::REFUSED, format!("error: {by} started run {} and cannot approve it\n  hint: another person approves with: failover approve {} --by <their name>", r.id, r.id)));
+    }
+    if !approvers.is_empty() && !approvers.contains(&by) {
+        return Err(Failure::new(exit::REFUSED, format!("error: {by} may not approve step `{step_id}`; allowed approvers: {}", approvers.join(", "))));
+    }
+    j.approve(&r.id, &step_id, &by)?;
+    println!("Approved step `{step_id}` of run {} as {by}. The run continues.", r.id);
+    Ok(exit::OK)
+}
+
+/// What a run changed in DNS: per hosted zone, each record's state before the run (first
+/// `previous` seen) and as the run left it (last change), from intents whose outcome was OK
+/// or unknown (a call in doubt may have happened).
+fn dns_changes_of(j: &Journal, run_id: &str) -> Result<BTreeMap<String, Vec<RestoreRecord>>, Failure> {
+    let events = j.events(run_id)?;
+    let failed: Vec<i64> = events.iter().filter(|e| e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)).filter_map(|e| e.intent_seq).collect();
+    let mut by_zone: BTreeMap<String, BTreeMap<RecordKey, RestoreRecord>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "intent" && !failed.contains(&e.seq)) {
+        let Ok(Call::ChangeResourceRecordSets { hosted_zone_id, changes, previous, .. }) = serde_json::from_value::<Call>(e.data.clone()) else { continue };
+        let zone = by_zone.entry(hosted_zone_id).or_default();
+        for (key, before) in previous {
+            zone.entry(key.clone()).or_insert(RestoreRecord { key, before, set_by_run: None });
+        }
+        for c in changes {
+            let key = c.record.key();
+            let set: Option<RecordSet> = if c.action == ChangeAction::Delete { None } else { Some(RecordSet { name: normalize_dns_name(&c.record.name), ..c.record.clone() }) };
+            if let Some(r) = zone.get_mut(&key) {
+                r.set_by_run = set;
+            }
+        }
+    }
+    Ok(by_zone.into_iter().map(|(z, m)| (z, m.into_values().collect())).collect())
+}
+
+async fn rollback(cli: &Cli, run_id: &str, by: String, dry_run: bool, force: bool, output: Output) -> Result<u8, Failure> {
+    let j = open_journal(cli)?;
+    let r = j.run(run_id)?;
+    if r.ended_at.is_none() && r.mode == "run" && r.status != "failed" {
+        eprintln!("warning: run {} has not finished (status {}); rolling back what it has done so far", r.id, r.status);
+    }
+    let changes = dns_changes_of(&j, &r.id)?;
+    if changes.is_empty() {
+        return Err(Failure::new(exit::REFUSED, format!("error: run {} changed no DNS records: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    }
+    let env = Environment::load(&cli.config_dir, &r.environment)?;
+    let ports = ports_for(&env).await?;
+    let new_id = journal::new_run_id();
+    let steps: Vec<BoundStep> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (zone, restore))| BoundStep {
+            id: StepId::new(format!("restore-dns-{}", i + 1)),
+            description: Some(format!("restore the records run {} changed in hosted zone {zone}", r.id)),
+            after: vec![],
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(600),
+            retries: 2,
+            on_failure: OnFailure::Continue,
+            action: BoundAction::RestoreRecords { hosted_zone_id: zone, restore, force },
+        })
+        .collect();
+    let name = format!("rollback of {}", r.id);
+    let plan = engine::plan_run(&ports, &name, &env.name, &new_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current records failed"))?;
+    if dry_run {
+        match output {
+            Output::Json => print_json(&plan),
+            Output::Text => print!("{}", report::render_plan(&plan, &BTreeMap::new())),
+        }
+        return Ok(if plan.problems().is_empty() { exit::OK } else { exit::RUN_FAILED });
+    }
+    j.create_run(&RunRecord {
+        id: new_id.clone(),
+        runbook: name.clone(),
+        runbook_path: r.runbook_path.clone(),
+        runbook_sha256: r.runbook_sha256.clone(),
+        environment: env.name.clone(),
+        mode: "rollback".into(),
+        initiator: by.clone(),
+        params: serde_json::json!({"of_run": r.id, "force": force}),
+        status: "running".into(),
+        started_at: journal::now_ms(),
+        ended_at: None,
+        error: None,
+        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        steps: serde_json::to_value(&steps).unwrap_or_default(),
+    })?;
+    if output == Output::Text {
+        println!("Rollback {new_id} of run {} on `{}` started by {by}", r.id, env.name);
+    }
+    let reporter: Arc<dyn engine::progress::Reporter> = match output {
+        Output::Text => Arc::new(report::Terminal::stdout()),
+        Output::Json => Arc::new(Silent),
+    };
+    let spec = RunSpec { run_id: new_id, initiator: by, steps, poll_interval: env.settings.poll_interval, max_concurrency: env.settings.max_concurrency, approval_poll: Duration::from_millis(500) };
+    finish_run(j, ports, spec, reporter, output).await
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

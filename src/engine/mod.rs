@@ -1,0 +1,474 @@
+//! The engine: runs bound steps as a DAG against the ports.
+//!
+//! - `observe` reads the world with few calls (filters, pages) and no side effects.
+//! - `plan_run` is the dry-run executor: observe once, then `plan::plan` (pure).
+//! - `execute` is the live executor: independent steps run concurrently; each step observes
+//!   again, calls the same `steps::decide`, journals the intent, makes the call, journals the
+//!   outcome, and waits for the world to reach the goal. Timeouts, retries and approvals live
+//!   here; error classification lives in `cloud::retry`.
+
+pub mod observe;
+pub mod progress;
+
+use crate::cloud::{Clock, CloudError, Databases, Dns, ErrorKind, HttpClient};
+use crate::journal::{Journal, JournalError};
+use crate::plan::{Call, Decision, Plan};
+use crate::runbook::bind::{BoundAction, BoundStep};
+use crate::runbook::OnFailure;
+use crate::steps::{self, Await};
+use crate::types::StepId;
+use progress::{Progress, Reporter};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The ports a run uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub db: Arc<dyn Databases>,
+    pub dns: Arc<dyn Dns>,
+    pub http: Arc<dyn HttpClient>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Everything a live run needs besides the ports.
+#[derive(Clone)]
+pub struct RunSpec {
+    pub run_id: String,
+    pub initiator: String,
+    pub steps: Vec<BoundStep>,
+    pub poll_interval: Duration,
+    pub max_concurrency: usize,
+    /// How often an approval gate re-reads the journal.
+    pub approval_poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Precondition(String),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error("{0}")]
+    Http(String),
+    #[error("timed out after {0}")]
+    Timeout(String),
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+}
+
+impl StepError {
+    /// Worth another attempt of the whole step (observe again, decide again)?
+    pub fn retryable(&self) -> bool {
+        match self {
+            StepError::Cloud(e) => matches!(e.kind, ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState),
+            StepError::Http(_) => true,
+            StepError::Timeout(_) => true,
+            StepError::Precondition(_) | StepError::Journal(_) => false,
+        }
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            StepError::Cloud(e) => Some(e.kind.hint()),
+            StepError::Timeout(_) => Some("the world did not reach the goal in time; check the resource, raise the step's `timeout`, or run again: steps observe before acting"),
+            StepError::Http(_) => Some("check the endpoint URL and that the service is up; the step can be retried"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    /// `when` was false.
+    Skipped,
+    Failed,
+    /// A step it depends on failed (with on_failure = abort).
+    Blocked,
+    /// Not started because the run was aborted.
+    Cancelled,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::Blocked => "blocked",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub succeeded: bool,
+    pub steps: Vec<(StepId, StepStatus, Option<String>)>,
+}
+
+/// Dry run: observe once (read-only) and plan.
+pub async fn plan_run(ports: &Ports, runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep]) -> Result<Plan, CloudError> {
+    let mut needs = steps::Needs::default();
+    for s in steps.iter().filter(|s| s.enabled) {
+        needs.merge(steps::needs(s, run_id));
+    }
+    let world = observe::observe(ports, &needs).await?;
+    Ok(crate::plan::plan(runbook, environment, run_id, steps, &world))
+}
+
+struct Ctx {
+    ports: Ports,
+    journal: Arc<Journal>,
+    spec: RunSpec,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// Live run of the DAG. The run record must already exist in the journal.
+pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporter: Arc<dyn Reporter>) -> RunOutcome {
+    let ctx = Arc::new(Ctx { ports, journal, spec, reporter });
+    let steps = ctx.spec.steps.clone();
+    let run_id = ctx.spec.run_id.clone();
+    for s in &steps {
+        if let Err(e) = ctx.journal.init_step(&run_id, s.id.as_str(), s.action.name(), "pending") {
+            tracing::error!("journal: {e}");
+        }
+    }
+    let mut status: HashMap<StepId, StepStatus> = HashMap::new();
+    let mut messages: HashMap<StepId, Option<String>> = HashMap::new();
+    let mut running: tokio::task::JoinSet<(StepId, StepStatus, Option<String>)> = tokio::task::JoinSet::new();
+    let mut started: Vec<StepId> = vec![];
+    let mut aborting = false;
+    loop {
+        // Start every ready step, within the concurrency limit.
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for s in &steps {
+                if started.contains(&s.id) {
+                    continue;
+                }
+                if !s.after.iter().all(|a| status.contains_key(a)) {
+                    continue;
+                }
+                let blocked_by = s.after.iter().find(|a| {
+                    let st = status[*a];
+                    let dep_abort = steps.iter().find(|x| &x.id == *a).map(|x| x.on_failure) == Some(OnFailure::Abort);
+                    matches!(st, StepStatus::Blocked | StepStatus::Cancelled) || (st == StepStatus::Failed && dep_abort)
+                });
+                let terminal = if let Some(b) = blocked_by {
+                    Some((StepStatus::Blocked, format!("not run: step `{b}` did not succeed")))
+                } else if aborting {
+                    Some((StepStatus::Cancelled, "not run: the run was aborted by a failed step".to_string()))
+                } else if !s.enabled {
+                    Some((StepStatus::Skipped, format!("skipped: `when` is false ({})", s.when.clone().unwrap_or_default())))
+                } else {
+                    None
+                };
+                if let Some((st, msg)) = terminal {
+                    started.push(s.id.clone());
+                    status.insert(s.id.clone(), st);
+                    let _ = ctx.journal.step_finished(&run_id, s.id.as_str(), st.as_str(), Some(&msg));
+                    ctx.reporter.report(Progress::StepFinished { step: s.id.to_string(), status: st, message: Some(msg.clone()) });
+                    messages.insert(s.id.clone(), Some(msg));
+                    progressed = true;
+                    continue;
+                }
+                if running.len() >= ctx.spec.max_concurrency.max(1) {
+                    break;
+                }
+                started.push(s.id.clone());
+                let c = ctx.clone();
+                let step = s.clone();
+                running.spawn(async move {
+                    let (st, msg) = run_step(&c, &step).await;
+                    (step.id.clone(), st, msg)
+                });
+                progressed = true;
+            }
+        }
+        match running.join_next().await {
+            None => break,
+            Some(Ok((id, st, msg))) => {
+                if st == StepStatus::Failed && steps.iter().find(|s| s.id == id).map(|s| s.on_failure) == Some(OnFailure::Abort) {
+                    aborting = true;
+                }
+                status.insert(id.clone(), st);
+                messages.insert(id, msg);
+            }
+            Some(Err(e)) => {
+                tracing::error!("a step task panicked: {e}");
+                aborting = true;
+            }
+        }
+    }
+    let mut out = vec![];
+    let mut ok = true;
+    for s in &steps {
+        let st = status.get(&s.id).copied().unwrap_or(StepStatus::Cancelled);
+        if matches!(st, StepStatus::Failed | StepStatus::Blocked | StepStatus::Cancelled) && !(st == StepStatus::Failed && s.on_failure == OnFailure::Continue) {
+            ok = false;
+        }
+        out.push((s.id.clone(), st, messages.get(&s.id).cloned().flatten()));
+    }
+    RunOutcome { run_id, succeeded: ok, steps: out }
+}
+
+async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
+    let run_id = &ctx.spec.run_id;
+    let sid = step.id.as_str();
+    ctx.reporter.report(Progress::StepStarted { step: sid.to_string(), action: step.action.name().to_string() });
+    let clock = ctx.ports.clock.clone();
+    let attempts = step.retries + 1;
+    let mut last_err: Option<StepError> = None;
+    let deadline = step.timeout;
+    let body = async {
+        for attempt in 1..=attempts {
+            let _ = ctx.journal.step_started(run_id, sid, attempt);
+            match attempt_step(ctx, step).await {
+                Ok(summary) => return Ok(summary),
+                Err(e) => {
+                    let retry = attempt < attempts && e.retryable();
+                    ctx.reporter.report(Progress::StepError { step: sid.to_string(), attempt, error: e.to_string(), retrying: retry });
+                    let _ = ctx.journal.note(run_id, Some(sid), "attempt_failed", serde_json::json!({"attempt": attempt, "error": e.to_string(), "retrying": retry}));
+                    if !retry {
+                        return Err(e);
+                    }
+                    let backoff = Duration::from_millis((500u64 << (attempt - 1).min(6)).min(30_000));
+                    clock.sleep(backoff).await;
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.take().unwrap_or_else(|| StepError::Precondition("no attempt was made".into())))
+    };
+    let result = tokio::select! {
+        // Deterministic order (no random branch choice) for the simulator's seeded runs.
+        biased;
+        r = body => r,
+        _ = clock.sleep(deadline) => Err(StepError::Timeout(humantime::format_duration(deadline).to_string())),
+    };
+    let (st, msg) = match result {
+        Ok(summary) => (StepStatus::Succeeded, summary),
+        Err(e) => {
+            let m = match e.hint() {
+                Some(h) => format!("{e}\n  hint: {h}"),
+                None => e.to_string(),
+            };
+            (StepStatus::Failed, Some(m))
+        }
+    };
+    let _ = ctx.journal.step_finished(run_id, sid, st.as_str(), msg.as_deref());
+    ctx.reporter.report(Progress::StepFinished { step: sid.to_string(), status: st, message: msg.clone() });
+    (st, msg)
+}
+
+/// One attempt: observe, decide, act (journaled), wait.
+async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, StepError> {
+    let run_id = &ctx.spec.run_id;
+    let sid = step.id.as_str();
+    match &step.action {
+        BoundAction::Approval { message, approvers } => return wait_for_approval(ctx, step, message, approvers).await,
+        BoundAction::Wait { duration } => {
+            ctx.reporter.report(Progress::Waiting { step: sid.to_string(), what: format!("waiting {}", humantime::format_duration(*duration)) });
+            ctx.ports.clock.sleep(*duration).await;
+            return Ok(None);
+        }
+        _ => {}
+    }
+    let needs = steps::needs(step, run_id);
+    let world = observe::observe(&ctx.ports, &needs).await?;
+    let decision: Decision = steps::decide(step, &world, run_id);
+    for s in &decision.skips {
+        ctx.reporter.report(Progress::Skip { step: sid.to_string(), text: s.clone() });
+        let _ = ctx.journal.note(run_id, Some(sid), "skip", serde_json::json!({"text": s}));
+    }
+    // Problems with one resource do not stop the others: an evacuation moves everything it
+    // can, then the step fails and says what is left.
+    for p in &decision.problems {
+        ctx.reporter.report(Progress::Problem { step: sid.to_string(), text: p.clone() });
+    }
+    let mut change_ids: HashMap<usize, String> = HashMap::new();
+    for (i, call) in decision.calls.iter().enumerate() {
+        let op = call.operation();
+        let res = call.resource();
+        ctx.reporter.report(Progress::Call { step: sid.to_string(), text: call.describe() });
+        let seq = ctx.journal.intent(run_id, sid, &op, &res, serde_json::to_value(redact(call)).unwrap_or_default())?;
+        let started = ctx.ports.clock.now();
+        let result = perform(ctx, call).await;
+        let ms = ctx.ports.clock.now().duration_since(started).unwrap_or_default().as_millis() as u64;
+        match result {
+            Ok(out) => {
+                ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": true, "result": out, "ms": ms}))?;
+                ctx.reporter.report(Progress::CallDone { step: sid.to_string(), operation: op.clone(), resource: res.clone(), ok: true, ms, detail: None });
+                if let Some(id) = out.get("change_id").and_then(|v| v.as_str()) {
+                    change_ids.insert(i, id.to_string());
+                }
+            }
+            Err(e) => {
+                ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": false, "error": e.to_string(), "ms": ms}))?;
+                ctx.reporter.report(Progress::CallDone { step: sid.to_string(), operation: op, resource: res, ok: false, ms, detail: Some(e.to_string()) });
+                return Err(e);
+            }
+        }
+    }
+    for a in &decision.awaits {
+        wait_for(ctx, step, a, &change_ids).await?;
+    }
+    if !decision.problems.is_empty() {
+        return Err(StepError::Precondition(decision.problems.join("\n  ")));
+    }
+    let summary = if decision.calls.is_empty() {
+        "nothing to do: already as wanted".to_string()
+    } else {
+        format!("{} call(s) made", decision.calls.len())
+    };
+    Ok(Some(summary))
+}
+
+/// Headers carrying secrets are not journaled.
+fn redact(call: &Call) -> Call {
+    let mut c = call.clone();
+    if let Call::Http { request, .. } = &mut c {
+        for (k, v) in &mut request.headers {
+            if v.contains("${secret:") || k.eq_ignore_ascii_case("authorization") {
+                *v = "<redacted>".into();
+            }
+        }
+    }
+    c
+}
+
+async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
+    let p = &ctx.ports;
+    match call {
+        Call::FailoverDbCluster { cluster, target, .. } => {
+            p.db.failover_cluster(cluster, target).await?;
+            Ok(serde_json::json!({}))
+        }
+        Call::RebootDbInstance { instance, .. } => {
+            p.db.reboot_with_failover(instance).await?;
+            Ok(serde_json::json!({}))
+        }
+        Call::CreateDbClusterSnapshot { cluster, snapshot } => {
+            p.db.create_cluster_snapshot(cluster, snapshot).await?;
+            Ok(serde_json::json!({"snapshot": snapshot}))
+        }
+        Call::CreateDbSnapshot { instance, snapshot } => {
+            p.db.create_instance_snapshot(instance, snapshot).await?;
+            Ok(serde_json::json!({"snapshot": snapshot}))
+        }
+        Call::ChangeResourceRecordSets { hosted_zone_id, comment, changes, .. } => {
+            let info = p.dns.change_record_sets(hosted_zone_id, comment, changes).await?;
+            Ok(serde_json::json!({"change_id": info.id, "status": info.status}))
+        }
+        Call::Http { request, expect_status } => {
+            let mut req = request.clone();
+            let resolve = |s: &str| crate::runbook::template::resolve_secrets(s).map_err(StepError::Precondition);
+            req.url = resolve(&req.url)?;
+            for (_, v) in &mut req.headers {
+                *v = resolve(v)?;
+            }
+            if let Some(b) = &req.body {
+                req.body = Some(resolve(b)?);
+            }
+            let resp = p.http.send(&req).await?;
+            let ok = if expect_status.is_empty() { (200..300).contains(&resp.status) } else { expect_status.contains(&resp.status) };
+            if !ok {
+                let excerpt: String = resp.body.chars().take(200).collect();
+                return Err(StepError::Http(format!(
+                    "{} {} answered {} (expected {}): {excerpt}",
+                    request.method,
+                    request.url,
+                    resp.status,
+                    if expect_status.is_empty() { "2xx".to_string() } else { format!("{expect_status:?}") }
+                )));
+            }
+            Ok(serde_json::json!({"status": resp.status}))
+        }
+    }
+}
+
+async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<usize, String>) -> Result<(), StepError> {
+    let sid = step.id.to_string();
+    let p = &ctx.ports;
+    let poll = ctx.spec.poll_interval;
+    let mut announced = false;
+    loop {
+        let (done, what) = match a {
+            Await::ClusterWriterOutside { cluster, evacuate } => {
+                let c = p.db.describe_clusters(std::slice::from_ref(cluster)).await?;
+                let insts = p.db.describe_cluster_instances(std::slice::from_ref(cluster)).await?;
+                let c = c.into_iter().next().ok_or_else(|| StepError::Precondition(format!("cluster `{cluster}` disappeared while failing over")))?;
+                let wz = c.writer().and_then(|w| insts.iter().find(|i| i.id == w.instance)).and_then(|i| i.zone.clone());
+                let done = c.status == "available" && wz.as_ref().is_some_and(|z| !evacuate.contains(z));
+                (done, format!("cluster `{cluster}`: status {}, writer in {}", c.status, wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())))
+            }
+            Await::InstanceOutside { instance, evacuate } => {
+                let i = p.db.describe_instances(std::slice::from_ref(instance)).await?;
+                let i = i.into_iter().next().ok_or_else(|| StepError::Precondition(format!("instance `{instance}` disappeared while failing over")))?;
+                let outside = i.zone.as_ref().is_some_and(|z| !evacuate.contains(z));
+                let done = i.status == "available" && (outside || i.secondary_zone.is_none());
+                if done && !outside {
+                    let text = format!(
+                        "instance `{instance}` is available but the peer still reports its primary in {} and reports no standby zone, so the move cannot be verified; check it in the console",
+                        i.zone.as_ref().map(|z| z.as_str()).unwrap_or("?")
+                    );
+                    ctx.reporter.report(Progress::Skip { step: sid.clone(), text: text.clone() });
+                    let _ = ctx.journal.note(&ctx.spec.run_id, Some(&sid), "warning", serde_json::json!({"text": text}));
+                }
+                (done, format!("instance `{instance}`: status {}, primary in {}", i.status, i.zone.map(|z| z.to_string()).unwrap_or_else(|| "?".into())))
+            }
+            Await::SnapshotAvailable { kind, id } => {
+                let s = p.db.describe_snapshots(*kind, std::slice::from_ref(id)).await?;
+                match s.first() {
+                    Some(s) if s.status == "available" => (true, format!("snapshot `{id}` available")),
+                    Some(s) if s.status == "failed" || s.status == "error" => {
+                        return Err(StepError::Precondition(format!("snapshot `{id}` failed (status {}); take one by hand or remove the step", s.status)))
+                    }
+                    Some(s) => (false, format!("snapshot `{id}`: {}", s.status)),
+                    None => (false, format!("snapshot `{id}`: not visible yet")),
+                }
+            }
+            Await::ChangeInsync { call_index } => {
+                let Some(id) = change_ids.get(call_index) else { return Ok(()) };
+                let c = p.dns.get_change(id).await?;
+                (c.status == crate::cloud::ChangeStatus::Insync, format!("Route 53 change {id}: {:?}", c.status))
+            }
+        };
+        if done {
+            ctx.reporter.report(Progress::Converged { step: sid.clone(), what });
+            return Ok(());
+        }
+        if !announced {
+            ctx.reporter.report(Progress::Waiting { step: sid.clone(), what });
+            announced = true;
+        }
+        p.clock.sleep(poll).await;
+    }
+}
+
+async fn wait_for_approval(ctx: &Ctx, step: &BoundStep, message: &str, approvers: &[String]) -> Result<Option<String>, StepError> {
+    let run_id = &ctx.spec.run_id;
+    let sid = step.id.as_str();
+    let existing = ctx.journal.approvals(run_id, sid)?;
+    if existing.is_empty() {
+        ctx.journal.note(run_id, Some(sid), "approval_requested", serde_json::json!({"message": message, "approvers": approvers}))?;
+        ctx.journal.set_step_status(run_id, sid, "waiting_approval", Some(message))?;
+        ctx.journal.set_run_status(run_id, "waiting_approval", None, false)?;
+        ctx.reporter.report(Progress::ApprovalRequested { step: sid.to_string(), message: message.to_string(), run_id: run_id.clone() });
+    }
+    loop {
+        let by = ctx.journal.approvals(run_id, sid)?;
+        let valid: Vec<&String> = by.iter().filter(|a| **a != ctx.spec.initiator && (approvers.is_empty() || approvers.contains(a))).collect();
+        if let Some(a) = valid.first() {
+            ctx.journal.set_run_status(run_id, "running", None, false)?;
+            return Ok(Some(format!("approved by {a}")));
+        }
+        ctx.ports.clock.sleep(ctx.spec.approval_poll).await;
+    }
+}

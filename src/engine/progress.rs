@@ -1,0 +1,40 @@
+//! Progress events of a live run, for the terminal (and later the HTTP API and metrics).
+
+use super::StepStatus;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    StepStarted { step: String, action: String },
+    Skip { step: String, text: String },
+    Problem { step: String, text: String },
+    Call { step: String, text: String },
+    CallDone { step: String, operation: String, resource: String, ok: bool, ms: u64, detail: Option<String> },
+    Waiting { step: String, what: String },
+    Converged { step: String, what: String },
+    ApprovalRequested { step: String, message: String, run_id: String },
+    StepError { step: String, attempt: u32, error: String, retrying: bool },
+    StepFinished { step: String, status: StepStatus, message: Option<String> },
+}
+
+pub trait Reporter: Send + Sync {
+    fn report(&self, p: Progress);
+}
+
+/// Drops everything (tests, JSON output).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _p: Progress) {}
+}
+
+/// Collects events (tests).
+#[derive(Default)]
+pub struct Collect(pub std::sync::Mutex<Vec<Progress>>);
+
+impl Reporter for Collect {
+    fn report(&self, p: Progress) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+    }
+}

@@ -1,0 +1,546 @@
+//! The durable run log: an embedded SQLite file.
+//!
+//! Every run, step transition, intent (written *before* each mutating call) and outcome
+//! (after it) is appended. An intent without an outcome marks a call that may or may not have
+//! reached AWS: a resumed run observes the world again before deciding, so it is not repeated
+//! blindly. Events carry a SHA-256 chain (`hash` = H(prev_hash, event)) so tampering with the
+//! history is detectable.
+//!
+//! Writes are small and synchronous (WAL, `synchronous=FULL`): an event is on disk before the
+//! call it announces is made.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("cannot create the journal directory {path}: {source}")]
+    Dir { path: String, source: std::io::Error },
+    #[error("run `{0}` is not in the journal")]
+    UnknownRun(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub runbook: String,
+    pub runbook_path: String,
+    pub runbook_sha256: String,
+    pub environment: String,
+    pub mode: String,
+    pub initiator: String,
+    pub params: serde_json::Value,
+    pub status: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub error: Option<String>,
+    /// The plan computed at the start of the run.
+    pub plan: serde_json::Value,
+    /// The bound steps, so a later `resume` can continue without re-reading the runbook.
+    pub steps: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    pub step_id: String,
+    pub action: String,
+    pub status: String,
+    pub attempts: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub run_id: String,
+    pub step_id: Option<String>,
+    pub at: i64,
+    /// run_started, step_started, intent, outcome, note, approval_requested, approved,
+    /// step_finished, run_finished.
+    pub kind: String,
+    pub operation: Option<String>,
+    pub resource: Option<String>,
+    pub data: serde_json::Value,
+    /// For an outcome: the intent it answers.
+    pub intent_seq: Option<i64>,
+    pub hash: String,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub struct Journal {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    runbook TEXT NOT NULL,
+    runbook_path TEXT NOT NULL,
+    runbook_sha256 TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    initiator TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    error TEXT,
+    plan TEXT NOT NULL,
+    steps TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    ended_at INTEGER,
+    message TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    operation TEXT,
+    resource TEXT,
+    data TEXT NOT NULL,
+    intent_seq INTEGER,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    approver TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step_id, approver)
+);
+"#;
+
+impl Journal {
+    /// The default location: `$FAILOVER_JOURNAL`, else `$XDG_STATE_HOME/failover/journal.db`,
+    /// else `~/.local/state/failover/journal.db`.
+    pub fn default_path() -> PathBuf {
+        if let Ok(p) = std::env::var("FAILOVER_JOURNAL") {
+            return PathBuf::from(p);
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from(".failover"));
+        base.join("failover").join("journal.db")
+    }
+
+    pub fn open(path: &Path) -> Result<Journal> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir { path: dir.display().to_string(), source })?;
+            }
+        }
+        let p = path.display().to_string();
+        let err = |source| JournalError::Sqlite { path: p.clone(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Journal { path: path.to_path_buf(), conn: Mutex::new(conn) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite { path: self.path.display().to_string(), source }
+    }
+
+    pub fn create_run(&self, r: &RunRecord) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute(
+            "INSERT INTO runs (id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                r.id, r.runbook, r.runbook_path, r.runbook_sha256, r.environment, r.mode, r.initiator,
+                r.params.to_string(), r.status, r.started_at, r.ended_at, r.error, r.plan.to_string(), r.steps.to_string()
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        drop(conn);
+        self.append(&r.id, None, "run_started", None, None, serde_json::json!({"mode": r.mode, "initiator": r.initiator, "params": r.params}), None)?;
+        Ok(())
+    }
+
+    pub fn set_run_status(&self, run_id: &str, status: &str, error: Option<&str>, finished: bool) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = if finished { Some(now_ms()) } else { None };
+        conn.execute(
+            "UPDATE runs SET status = ?2, error = ?3, ended_at = COALESCE(?4, ended_at) WHERE id = ?1",
+            params![run_id, status, error, ended],
+        )
+        .map_err(|e| self.err(e))?;
+        drop(conn);
+        if finished {
+            self.append(run_id, None, "run_finished", None, None, serde_json::json!({"status": status, "error": error}), None)?;
+        }
+        Ok(())
+    }
+
+    pub fn init_step(&self, run_id: &str, step_id: &str, action: &str, status: &str) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute(
+            "INSERT OR IGNORE INTO steps (run_id, step_id, action, status) VALUES (?1, ?2, ?3, ?4)",
+            params![run_id, step_id, action, status],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn step_started(&self, run_id: &str, step_id: &str, attempt: u32) -> Result<()> {
+        {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            conn.execute(
+                "UPDATE steps SET status = 'running', attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
+                params![run_id, step_id, attempt, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.append(run_id, Some(step_id), "step_started", None, None, serde_json::json!({"attempt": attempt}), None)?;
+        Ok(())
+    }
+
+    pub fn set_step_status(&self, run_id: &str, step_id: &str, status: &str, message: Option<&str>) -> Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute(
+            "UPDATE steps SET status = ?3, message = COALESCE(?4, message) WHERE run_id = ?1 AND step_id = ?2",
+            params![run_id, step_id, status, message],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn step_finished(&self, run_id: &str, step_id: &str, status: &str, message: Option<&str>) -> Result<()> {
+        {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            conn.execute(
+                "UPDATE steps SET status = ?3, message = ?4, ended_at = ?5 WHERE run_id = ?1 AND step_id = ?2",
+                params![run_id, step_id, status, message, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.append(run_id, Some(step_id), "step_finished", None, None, serde_json::json!({"status": status, "message": message}), None)?;
+        Ok(())
+    }
+
+    /// Write the intent of a mutating call; returns its sequence number for the outcome.
+    pub fn intent(&self, run_id: &str, step_id: &str, operation: &str, resource: &str, call: serde_json::Value) -> Result<i64> {
+        self.append(run_id, Some(step_id), "intent", Some(operation), Some(resource), call, None)
+    }
+
+    pub fn outcome(&self, run_id: &str, step_id: &str, intent_seq: i64, operation: &str, resource: &str, result: serde_json::Value) -> Result<i64> {
+        self.append(run_id, Some(step_id), "outcome", Some(operation), Some(resource), result, Some(intent_seq))
+    }
+
+    pub fn note(&self, run_id: &str, step_id: Option<&str>, kind: &str, data: serde_json::Value) -> Result<i64> {
+        self.append(run_id, step_id, kind, None, None, data, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        run_id: &str,
+        step_id: Option<&str>,
+        kind: &str,
+        operation: Option<&str>,
+        resource: Option<&str>,
+        data: serde_json::Value,
+        intent_seq: Option<i64>,
+    ) -> Result<i64> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let prev: String = tx
+            .query_row("SELECT hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or_default();
+        let at = now_ms();
+        let body = serde_json::json!([run_id, step_id, at, kind, operation, resource, data, intent_seq]).to_string();
+        let hash = hex(&Sha256::digest(format!("{prev}\n{body}").as_bytes()));
+        tx.execute(
+            "INSERT INTO events (run_id, step_id, at, kind, operation, resource, data, intent_seq, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![run_id, step_id, at, kind, operation, resource, data.to_string(), intent_seq, hash],
+        )
+        .map_err(|e| self.err(e))?;
+        let seq = tx.last_insert_rowid();
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(seq)
+    }
+
+    /// Recompute the hash chain; returns the sequence number of the first broken link.
+    pub fn verify_chain(&self) -> Result<Option<i64>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare("SELECT seq, run_id, step_id, at, kind, operation, resource, data, intent_seq, hash FROM events ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut prev = String::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let seq: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let data: String = r.get(7).map_err(|e| self.err(e))?;
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+            let body = serde_json::json!([
+                r.get::<_, String>(1).map_err(|e| self.err(e))?,
+                r.get::<_, Option<String>>(2).map_err(|e| self.err(e))?,
+                r.get::<_, i64>(3).map_err(|e| self.err(e))?,
+                r.get::<_, String>(4).map_err(|e| self.err(e))?,
+                r.get::<_, Option<String>>(5).map_err(|e| self.err(e))?,
+                r.get::<_, Option<String>>(6).map_err(|e| self.err(e))?,
+                data,
+                r.get::<_, Option<i64>>(8).map_err(|e| self.err(e))?
+            ])
+            .to_string();
+            let hash: String = r.get(9).map_err(|e| self.err(e))?;
+            let expect = hex(&Sha256::digest(format!("{prev}\n{body}").as_bytes()));
+            if expect != hash {
+                return Ok(Some(seq));
+            }
+            prev = hash;
+        }
+        Ok(None)
+    }
+
+    pub fn approve(&self, run_id: &str, step_id: &str, approver: &str) -> Result<()> {
+        {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            conn.execute(
+                "INSERT OR IGNORE INTO approvals (run_id, step_id, approver, at) VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, step_id, approver, now_ms()],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.append(run_id, Some(step_id), "approved", None, None, serde_json::json!({"by": approver}), None)?;
+        Ok(())
+    }
+
+    pub fn approvals(&self, run_id: &str, step_id: &str) -> Result<Vec<String>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare("SELECT approver FROM approvals WHERE run_id = ?1 AND step_id = ?2 ORDER BY at")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![run_id, step_id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<String>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+        let js = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+        Ok(RunRecord {
+            id: r.get(0)?,
+            runbook: r.get(1)?,
+            runbook_path: r.get(2)?,
+            runbook_sha256: r.get(3)?,
+            environment: r.get(4)?,
+            mode: r.get(5)?,
+            initiator: r.get(6)?,
+            params: js(r.get(7)?),
+            status: r.get(8)?,
+            started_at: r.get(9)?,
+            ended_at: r.get(10)?,
+            error: r.get(11)?,
+            plan: js(r.get(12)?),
+            steps: js(r.get(13)?),
+        })
+    }
+
+    const RUN_COLS: &'static str = "id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps";
+
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare(&format!("SELECT {} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1", Self::RUN_COLS))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![limit as i64], Self::run_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// A run by id or by a unique prefix of its id.
+    pub fn run(&self, id: &str) -> Result<RunRecord> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare(&format!("SELECT {} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id LIMIT 2", Self::RUN_COLS))
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<RunRecord> = st
+            .query_map(params![id, format!("{}%", id.replace(['%', '_'], ""))], Self::run_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        match rows.len() {
+            0 => Err(JournalError::UnknownRun(id.to_string())),
+            1 => Ok(rows.into_iter().next().expect("one row")),
+            _ => match rows.iter().find(|r| r.id == id) {
+                Some(r) => Ok(r.clone()),
+                None => Err(JournalError::Refused(format!("`{id}` matches several runs; give more of the id"))),
+            },
+        }
+    }
+
+    pub fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare("SELECT step_id, action, status, attempts, started_at, ended_at, message FROM steps WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![run_id], |r| {
+                Ok(StepRecord { step_id: r.get(0)?, action: r.get(1)?, status: r.get(2)?, attempts: r.get(3)?, started_at: r.get(4)?, ended_at: r.get(5)?, message: r.get(6)? })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn events(&self, run_id: &str) -> Result<Vec<Event>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare("SELECT seq, run_id, step_id, at, kind, operation, resource, data, intent_seq, hash FROM events WHERE run_id = ?1 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![run_id], |r| {
+                let data: String = r.get(7)?;
+                Ok(Event {
+                    seq: r.get(0)?,
+                    run_id: r.get(1)?,
+                    step_id: r.get(2)?,
+                    at: r.get(3)?,
+                    kind: r.get(4)?,
+                    operation: r.get(5)?,
+                    resource: r.get(6)?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    intent_seq: r.get(8)?,
+                    hash: r.get(9)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Intents that have no outcome: calls that may or may not have happened.
+    pub fn open_intents(&self, run_id: &str) -> Result<Vec<Event>> {
+        let evs = self.events(run_id)?;
+        let answered: Vec<i64> = evs.iter().filter_map(|e| e.intent_seq).collect();
+        Ok(evs.into_iter().filter(|e| e.kind == "intent" && !answered.contains(&e.seq)).collect())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A new run id: sortable by time, short enough to type, unique enough for one team.
+pub fn new_run_id() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs();
+    let (y, mo, d, h, mi, s) = civil(secs as i64);
+    let mut rng = fastrand::Rng::new();
+    let suffix: String = (0..4).map(|_| rng.alphanumeric().to_ascii_lowercase()).collect();
+    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}")
+}
+
+/// UTC civil time from a Unix timestamp (Howard Hinnant's algorithm).
+pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+}
+
+/// `2026-11-22 04:35:12Z` from epoch milliseconds.
+pub fn format_ts(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms.div_euclid(1000));
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            runbook: "rb".into(),
+            runbook_path: "runbooks/rb.toml".into(),
+            runbook_sha256: "x".into(),
+            environment: "local".into(),
+            mode: "run".into(),
+            initiator: "alice".into(),
+            params: serde_json::json!({}),
+            status: "running".into(),
+            started_at: now_ms(),
+            ended_at: None,
+            error: None,
+            plan: serde_json::json!({}),
+            steps: serde_json::json!([]),
+        }
+    }
+
+    #[test]
+    fn intents_without_outcomes_are_found_and_chain_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        j.create_run(&run("r1")).unwrap();
+        j.init_step("r1", "s", "rds.failover_cluster", "pending").unwrap();
+        let a = j.intent("r1", "s", "FailoverDBCluster", "orders", serde_json::json!({"target": "orders-2"})).unwrap();
+        j.outcome("r1", "s", a, "FailoverDBCluster", "orders", serde_json::json!({"ok": true})).unwrap();
+        let b = j.intent("r1", "s", "FailoverDBCluster", "catalog", serde_json::json!({})).unwrap();
+        let open = j.open_intents("r1").unwrap();
+        assert_eq!(open.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(j.verify_chain().unwrap(), None);
+        // Tamper with one event: the chain breaks there.
+        j.conn.lock().unwrap().execute("UPDATE events SET data = '{\"target\":\"x\"}' WHERE seq = ?1", params![a]).unwrap();
+        assert_eq!(j.verify_chain().unwrap(), Some(a));
+    }
+
+    #[test]
+    fn run_lookup_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        j.create_run(&run("20261122-010203-abcd")).unwrap();
+        j.create_run(&run("20261122-010203-abzz")).unwrap();
+        assert_eq!(j.run("20261122-010203-abc").unwrap().id, "20261122-010203-abcd");
+        assert!(matches!(j.run("20261122-010203-ab"), Err(JournalError::Refused(_))));
+        assert!(matches!(j.run("nope"), Err(JournalError::UnknownRun(_))));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(format_ts(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_ts(1_795_321_200_000), "2026-11-22 03:00:00Z");
+    }
+}

@@ -1,0 +1,220 @@
+//! Rendering for people: plans, live progress, run listings and run details.
+
+use crate::engine::progress::{Progress, Reporter};
+use crate::engine::StepStatus;
+use crate::journal::{format_ts, Event, RunRecord, StepRecord};
+use crate::plan::{Plan, PlannedStatus};
+use std::fmt::Write;
+use std::io::Write as _;
+use std::time::Instant;
+
+pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, String>) -> String {
+    let mut o = String::new();
+    let p = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(o, "Plan for runbook `{}` on environment `{}`{}", plan.runbook, plan.environment, if p.is_empty() { String::new() } else { format!(" ({p})") });
+    let _ = writeln!(o, "Dry run: read-only calls only; nothing below has been done.\n");
+    for (i, s) in plan.steps.iter().enumerate() {
+        let status = match s.status {
+            PlannedStatus::Run if s.decision.calls.is_empty() && s.decision.effects.is_empty() => "nothing to do",
+            PlannedStatus::Run => "will run",
+            PlannedStatus::SkippedByCondition => "skipped",
+            PlannedStatus::Blocked => "blocked",
+            PlannedStatus::Failing => "PRECONDITION FAILS",
+        };
+        let after = if s.after.is_empty() { String::new() } else { format!(" after {}", s.after.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")) };
+        let _ = writeln!(o, "{}. {} ({}){} - {}", i + 1, s.id, s.action, after, status);
+        if let Some(d) = &s.description {
+            let _ = writeln!(o, "   {d}");
+        }
+        for c in &s.decision.calls {
+            let _ = writeln!(o, "   call: {}", c.describe());
+        }
+        for e in &s.decision.effects {
+            let _ = writeln!(o, "   will: {e}");
+        }
+        for sk in &s.decision.skips {
+            let _ = writeln!(o, "   skip: {sk}");
+        }
+        for a in &s.decision.awaits {
+            let _ = writeln!(o, "   then: wait until {}", describe_await(a));
+        }
+        for p in &s.decision.problems {
+            let _ = writeln!(o, "   PROBLEM: {p}");
+        }
+        for e in &s.decision.expected {
+            let _ = writeln!(o, "   expect: {e}");
+        }
+    }
+    let problems = plan.problems().len();
+    let _ = writeln!(
+        o,
+        "\n{} mutating call(s) planned; {}.",
+        plan.mutating_calls(),
+        if problems == 0 { "no precondition fails".to_string() } else { format!("{problems} precondition(s) fail") }
+    );
+    o
+}
+
+pub fn describe_await(a: &crate::steps::Await) -> String {
+    use crate::steps::Await;
+    match a {
+        Await::ClusterWriterOutside { cluster, evacuate } => format!("cluster `{cluster}` is available with its writer outside {}", crate::steps::rds::join(evacuate)),
+        Await::InstanceOutside { instance, evacuate } => format!("instance `{instance}` is available with its primary outside {}", crate::steps::rds::join(evacuate)),
+        Await::SnapshotAvailable { id, .. } => format!("snapshot `{id}` is available"),
+        Await::ChangeInsync { call_index } => format!("Route 53 change #{} is INSYNC", call_index + 1),
+    }
+}
+
+/// Live progress on the terminal, with time since the run started.
+pub struct Terminal {
+    start: Instant,
+    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
+}
+
+impl Terminal {
+    pub fn stderr() -> Self {
+        Self { start: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stderr())) }
+    }
+    pub fn stdout() -> Self {
+        Self { start: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stdout())) }
+    }
+}
+
+impl Reporter for Terminal {
+    fn report(&self, p: Progress) {
+        let t = self.start.elapsed();
+        let stamp = format!("[{:02}:{:02}.{}]", t.as_secs() / 60, t.as_secs() % 60, t.subsec_millis() / 100);
+        let line = match p {
+            Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),
+            Progress::Skip { step, text } => format!("{stamp}   {step}: {text}"),
+            Progress::Problem { step, text } => format!("{stamp}   {step}: PROBLEM: {text}"),
+            Progress::Call { step, text } => format!("{stamp}   {step}: call {text}"),
+            Progress::CallDone { step, operation, resource, ok, ms, detail } => {
+                if ok {
+                    format!("{stamp}   {step}: {operation} {resource}: ok ({ms} ms)")
+                } else {
+                    format!("{stamp}   {step}: {operation} {resource}: FAILED ({ms} ms): {}", detail.unwrap_or_default())
+                }
+            }
+            Progress::Waiting { step, what } => format!("{stamp}   {step}: waiting: {what}"),
+            Progress::Converged { step, what } => format!("{stamp}   {step}: done: {what}"),
+            Progress::ApprovalRequested { step, message, run_id } => format!(
+                "{stamp}   {step}: WAITING FOR APPROVAL: {message}\n{stamp}   {step}: another person approves with: failover approve {run_id} --step {step} --by <name>"
+            ),
+            Progress::StepError { step, attempt, error, retrying } => {
+                format!("{stamp}   {step}: attempt {attempt} failed: {error}{}", if retrying { " (retrying)" } else { "" })
+            }
+            Progress::StepFinished { step, status, message } => {
+                let m = message.map(|m| format!(": {m}")).unwrap_or_default();
+                let word = match status {
+                    StepStatus::Succeeded => "succeeded",
+                    StepStatus::Skipped => "skipped",
+                    StepStatus::Failed => "FAILED",
+                    StepStatus::Blocked => "blocked",
+                    StepStatus::Cancelled => "cancelled",
+                };
+                format!("{stamp} < {step} {word}{m}")
+            }
+        };
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+fn dur(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+pub fn render_runs(runs: &[RunRecord]) -> String {
+    let mut o = String::new();
+    if runs.is_empty() {
+        return "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n".into();
+    }
+    let _ = writeln!(o, "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  PARAMS", "RUN", "RUNBOOK", "ENV", "MODE", "STATUS", "STARTED", "TOOK");
+    for r in runs {
+        let took = r.ended_at.map(|e| dur(e - r.started_at)).unwrap_or_else(|| "-".into());
+        let params = r.params.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string()))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        let _ = writeln!(o, "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  {}", r.id, r.runbook, r.environment, r.mode, r.status, format_ts(r.started_at), took, params);
+    }
+    o
+}
+
+pub fn render_show(r: &RunRecord, steps: &[StepRecord], events: &[Event], open: &[Event]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Run {}: runbook `{}` ({}) on `{}`, mode {}, started by {}", r.id, r.runbook, r.runbook_path, r.environment, r.mode, r.initiator);
+    let took = r.ended_at.map(|e| format!(", took {}", dur(e - r.started_at))).unwrap_or_default();
+    let _ = writeln!(o, "Status: {}  started {}{took}", r.status, format_ts(r.started_at));
+    if let Some(m) = r.params.as_object().filter(|m| !m.is_empty()) {
+        let _ = writeln!(o, "Params: {}", m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string()))).collect::<Vec<_>>().join(" "));
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(o, "Error: {e}");
+    }
+    let _ = writeln!(o, "\n{:<24} {:<22} {:<17} {:>8} {:>8}", "STEP", "ACTION", "STATUS", "TOOK", "ATTEMPTS");
+    for s in steps {
+        let took = match (s.started_at, s.ended_at) {
+            (Some(a), Some(b)) => dur(b - a),
+            _ => "-".into(),
+        };
+        let _ = writeln!(o, "{:<24} {:<22} {:<17} {:>8} {:>8}", s.step_id, s.action, s.status, took, s.attempts);
+        if let Some(m) = &s.message {
+            for l in m.lines() {
+                let _ = writeln!(o, "    {l}");
+            }
+        }
+    }
+    let _ = writeln!(o, "\nTimeline:");
+    for e in events {
+        let rel = dur(e.at - r.started_at);
+        let step = e.step_id.clone().unwrap_or_default();
+        let detail = match e.kind.as_str() {
+            "intent" => format!("{} {}: {}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), summarize_call(&e.data)),
+            "outcome" => {
+                let ok = e.data.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
+                let ms = e.data.get("ms").and_then(|v| v.as_u64()).unwrap_or(0);
+                if ok {
+                    format!("{} {}: ok ({ms} ms){}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), e.data.get("result").and_then(|r| r.get("change_id")).and_then(|c| c.as_str()).map(|c| format!(" change {c}")).unwrap_or_default())
+                } else {
+                    format!("{} {}: FAILED: {}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), e.data.get("error").and_then(|v| v.as_str()).unwrap_or(""))
+                }
+            }
+            _ => compact(&e.data),
+        };
+        let _ = writeln!(o, "  +{rel:>7}  {:<20} {:<18} {detail}", step, e.kind);
+    }
+    if open.is_empty() {
+        let _ = writeln!(o, "\nEvery intent has an outcome: no call is in doubt.");
+    } else {
+        let _ = writeln!(o, "\nCalls that may or may not have happened (intent written, no outcome; the process stopped?):");
+        for e in open {
+            let _ = writeln!(o, "  #{} {} {} {}", e.seq, e.step_id.clone().unwrap_or_default(), e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default());
+        }
+    }
+    o
+}
+
+fn summarize_call(v: &serde_json::Value) -> String {
+    match serde_json::from_value::<crate::plan::Call>(v.clone()) {
+        Ok(c) => c.describe().lines().map(|l| l.trim()).collect::<Vec<_>>().join("; "),
+        Err(_) => compact(v),
+    }
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}={}", v.as_str().map(|s| s.to_string()).unwrap_or_else(|| v.to_string())))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}

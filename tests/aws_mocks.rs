@@ -1,0 +1,518 @@
+//! The AWS adapters against scripted responses (`aws-smithy-mocks`): what a local peer cannot
+//! show. Throttling, 5xx, modelled faults, multi-page results and PENDING changes go through
+//! the real SDK deserialisers and the adapters' classification.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_rds::config::Credentials;
+use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+use aws_sdk_rds::operation::failover_db_cluster::FailoverDBClusterError;
+use aws_sdk_rds::types::error::DbClusterNotFoundFault;
+use aws_sdk_rds::types::{DbCluster, DbClusterMember};
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
+use aws_sdk_route53::operation::get_change::GetChangeOutput;
+use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+use aws_sdk_route53::types::error::PriorRequestNotComplete;
+use aws_sdk_route53::types::{
+    ChangeInfo as SdkChangeInfo, ResourceRecord, ResourceRecordSet, RrType,
+};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use failover::cloud::aws::{connect, AwsDatabases, AwsDns, AwsSettings};
+use failover::cloud::{
+    ChangeAction, ChangeStatus, Databases, Dns, ErrorKind, RecordChange, RecordSet,
+};
+use failover::types::{ClusterId, InstanceId};
+use std::time::Duration;
+
+/// An SDK client of `$krate` answering from `$rules`, with the SDK's retries off (as the
+/// adapters' own clients have them), so one rule response is one adapter-visible attempt.
+macro_rules! mocked {
+    ($krate:ident, $mode:expr, $rules:expr) => {{
+        let mut interceptor = MockResponseInterceptor::new().rule_mode($mode);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let conf = $krate::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "mock"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        $krate::Client::from_conf(conf)
+    }};
+}
+
+fn rds(mode: RuleMode, rules: &[&Rule]) -> AwsDatabases {
+    AwsDatabases::from_client(mocked!(aws_sdk_rds, mode, rules.iter().copied()))
+}
+
+fn dns(mode: RuleMode, rules: &[&Rule]) -> AwsDns {
+    AwsDns::from_client(mocked!(aws_sdk_route53, mode, rules.iter().copied()))
+}
+
+fn rds_error_xml(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>req-1</RequestId></ErrorResponse>"#
+    )
+}
+
+fn route53_error_xml(code: &str, message: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>req-2</RequestId></ErrorResponse>"#
+    )
+}
+
+fn cluster(id: &str, members: &[(&str, bool, Option<i32>)]) -> DbCluster {
+    let mut b = DbCluster::builder()
+        .db_cluster_identifier(id)
+        .status("available")
+        .engine("aurora-mysql");
+    for (instance, writer, tier) in members {
+        b = b.db_cluster_members(
+            DbClusterMember::builder()
+                .db_instance_identifier(*instance)
+                .is_cluster_writer(*writer)
+                .set_promotion_tier(*tier)
+                .build(),
+        );
+    }
+    b.build()
+}
+
+fn filter_values(filters: &[aws_sdk_rds::types::Filter], name: &str) -> Vec<String> {
+    filters
+        .iter()
+        .filter(|f| f.name() == Some(name))
+        .flat_map(|f| f.values().to_vec())
+        .collect()
+}
+
+#[tokio::test]
+async fn throttling_is_classified_throttled() {
+    let throttled = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .sequence()
+        .http_status(400, Some(rds_error_xml("Throttling", "Rate exceeded")))
+        .build();
+    let db = rds(RuleMode::Sequential, &[&throttled]);
+    let err = db
+        .describe_clusters(&[ClusterId::new("orders")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Throttled, "{err}");
+    assert_eq!(err.code.as_deref(), Some("Throttling"));
+    assert_eq!(err.operation, "DescribeDBClusters");
+    assert_eq!(err.resource, "orders");
+    assert!(err.message.contains("Rate exceeded"), "{err}");
+    assert_eq!(
+        throttled.num_calls(),
+        1,
+        "the SDK must not retry on its own"
+    );
+
+    // Route 53: a wire-level Throttling and a modelled PriorRequestNotComplete.
+    let r53_throttled = mock!(aws_sdk_route53::Client::change_resource_record_sets)
+        .sequence()
+        .http_status(400, Some(route53_error_xml("Throttling", "Rate exceeded")))
+        .error(|| {
+            ChangeResourceRecordSetsError::PriorRequestNotComplete(
+                PriorRequestNotComplete::builder()
+                    .message("The request was rejected")
+                    .build(),
+            )
+        })
+        .build();
+    let r53 = dns(RuleMode::Sequential, &[&r53_throttled]);
+    let change = RecordChange {
+        action: ChangeAction::Upsert,
+        record: cname("writer.example.com.", "a.example.com"),
+    };
+    for code in ["Throttling", "PriorRequestNotComplete"] {
+        let err = r53
+            .change_record_sets("/hostedzone/Z1", "c", std::slice::from_ref(&change))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Throttled, "{err}");
+        assert_eq!(err.code.as_deref(), Some(code));
+        assert_eq!(err.resource, "Z1");
+    }
+}
+
+#[tokio::test]
+async fn a_500_is_transient() {
+    let failing = mock!(aws_sdk_rds::Client::failover_db_cluster)
+        .sequence()
+        .http_status(
+            500,
+            Some("<html><body>Internal Server Error</body></html>".into()),
+        )
+        .http_status(503, Some(rds_error_xml("ServiceUnavailable", "try later")))
+        .build();
+    let db = rds(RuleMode::Sequential, &[&failing]);
+    let err = db
+        .failover_cluster(&ClusterId::new("orders"), &InstanceId::new("orders-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(err.operation, "FailoverDBCluster");
+    assert!(err.message.contains("HTTP 500"), "{err}");
+    let err = db
+        .failover_cluster(&ClusterId::new("orders"), &InstanceId::new("orders-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(failing.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn db_cluster_not_found_is_not_found() {
+    let missing = mock!(aws_sdk_rds::Client::failover_db_cluster)
+        .sequence()
+        .http_status(
+            404,
+            Some(rds_error_xml(
+                "DBClusterNotFoundFault",
+                "DBCluster orders not found.",
+            )),
+        )
+        .error(|| {
+            FailoverDBClusterError::DbClusterNotFoundFault(
+                DbClusterNotFoundFault::builder()
+                    .message("DBCluster orders not found.")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("DBClusterNotFoundFault")
+                            .build(),
+                    )
+                    .build(),
+            )
+        })
+        .build();
+    let db = rds(RuleMode::Sequential, &[&missing]);
+    for _ in 0..2 {
+        let err = db
+            .failover_cluster(&ClusterId::new("orders"), &InstanceId::new("orders-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+        assert_eq!(err.code.as_deref(), Some("DBClusterNotFoundFault"));
+        assert!(err.resource.contains("orders"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn describe_clusters_follows_markers_across_pages() {
+    let page1 = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| {
+            r.marker().is_none()
+                && filter_values(r.filters(), "db-cluster-id") == ["orders", "payments"]
+        })
+        .then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(cluster(
+                    "orders",
+                    &[("orders-1", true, Some(0)), ("orders-2", false, None)],
+                ))
+                .marker("page-2")
+                .build()
+        });
+    let page2 = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.marker() == Some("page-2"))
+        .then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(cluster("payments", &[("payments-1", true, Some(3))]))
+                // A cluster nobody asked for (a peer ignoring the filter) is dropped.
+                .db_clusters(cluster("audit", &[]))
+                .build()
+        });
+    let db = rds(RuleMode::Sequential, &[&page1, &page2]);
+    let got = db
+        .describe_clusters(&[ClusterId::new("orders"), ClusterId::new("payments")])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].id, ClusterId::new("orders"));
+    assert_eq!(
+        got[0].writer().unwrap().instance,
+        InstanceId::new("orders-1")
+    );
+    assert_eq!(
+        got[0].members[1].promotion_tier, 1,
+        "RDS's default tier when none is reported"
+    );
+    assert_eq!(got[1].id, ClusterId::new("payments"));
+    assert_eq!(got[1].members[0].promotion_tier, 3);
+    assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn describe_clusters_chunks_ids_and_skips_the_call_for_none() {
+    let echo = mock!(aws_sdk_rds::Client::describe_db_clusters).then_compute_output(|r| {
+        let ids = filter_values(r.filters(), "db-cluster-id");
+        assert!(ids.len() <= 100, "{} ids in one filter", ids.len());
+        let mut out = DescribeDbClustersOutput::builder();
+        for id in ids {
+            out = out.db_clusters(cluster(&id, &[]));
+        }
+        out.build()
+    });
+    let db = rds(RuleMode::MatchAny, &[&echo]);
+    assert!(db.describe_clusters(&[]).await.unwrap().is_empty());
+    assert_eq!(echo.num_calls(), 0, "no ids, no call");
+    let ids: Vec<ClusterId> = (0..250).map(|i| ClusterId::new(format!("c{i}"))).collect();
+    let got = db.describe_clusters(&ids).await.unwrap();
+    assert_eq!(got.len(), 250);
+    assert_eq!(echo.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_marker_returned_twice_stops_paging() {
+    let stuck = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+        aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput::builder()
+            .marker("again")
+            .build()
+    });
+    let db = rds(RuleMode::MatchAny, &[&stuck]);
+    let err = db
+        .describe_instances(&[InstanceId::new("ledger")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Other, "{err}");
+    assert_eq!(err.operation, "DescribeDBInstances");
+    assert_eq!(stuck.num_calls(), 2);
+}
+
+fn cname(name: &str, value: &str) -> RecordSet {
+    RecordSet {
+        name: name.into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        set_identifier: None,
+        weight: None,
+        values: vec![value.into()],
+        alias: None,
+    }
+}
+
+fn sdk_weighted(id: &str, weight: i64) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name("api.example.com.")
+        .r#type(RrType::Cname)
+        .ttl(60)
+        .set_identifier(id)
+        .weight(weight)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(format!("{id}.example.com"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn list_record_sets_follows_name_type_and_identifier() {
+    let page1 = mock!(aws_sdk_route53::Client::list_resource_record_sets)
+        .match_requests(|r| {
+            r.hosted_zone_id() == Some("Z1")
+                && r.max_items() == Some(300)
+                && r.start_record_name().is_none()
+        })
+        .then_output(|| {
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(sdk_weighted("blue", 100))
+                .is_truncated(true)
+                .next_record_name("api.example.com.")
+                .next_record_type(RrType::Cname)
+                .next_record_identifier("green")
+                .max_items(300)
+                .build()
+                .unwrap()
+        });
+    let page2 = mock!(aws_sdk_route53::Client::list_resource_record_sets)
+        .match_requests(|r| {
+            r.start_record_name() == Some("api.example.com.")
+                && r.start_record_type() == Some(&RrType::Cname)
+                && r.start_record_identifier() == Some("green")
+        })
+        .then_output(|| {
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(sdk_weighted("green", 0))
+                .is_truncated(false)
+                .max_items(300)
+                .build()
+                .unwrap()
+        });
+    let r53 = dns(RuleMode::Sequential, &[&page1, &page2]);
+    let sets = r53.list_record_sets("/hostedzone/Z1").await.unwrap();
+    let got: Vec<(Option<&str>, Option<i64>)> = sets
+        .iter()
+        .map(|r| (r.set_identifier.as_deref(), r.weight))
+        .collect();
+    assert_eq!(got, [(Some("blue"), Some(100)), (Some("green"), Some(0))]);
+    assert_eq!(sets[1].values, ["green.example.com"]);
+}
+
+#[tokio::test]
+async fn a_peer_returning_the_same_page_twice_is_stopped() {
+    // What moto does with weighted sets: it ignores StartRecordIdentifier and never returns
+    // NextRecordIdentifier, so the same start comes back.
+    let looping = mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(|| {
+        ListResourceRecordSetsOutput::builder()
+            .resource_record_sets(sdk_weighted("blue", 100))
+            .is_truncated(true)
+            .next_record_name("api.example.com.")
+            .next_record_type(RrType::Cname)
+            .max_items(300)
+            .build()
+            .unwrap()
+    });
+    let r53 = dns(RuleMode::MatchAny, &[&looping]);
+    let err = r53.list_record_sets("Z1").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Other, "{err}");
+    assert!(err.message.contains("same page twice"), "{err}");
+    assert_eq!(looping.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn get_change_maps_pending_then_insync() {
+    let info = |status: aws_sdk_route53::types::ChangeStatus| {
+        GetChangeOutput::builder()
+            .change_info(
+                SdkChangeInfo::builder()
+                    .id("/change/C2ABCDEF")
+                    .status(status)
+                    .submitted_at(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let change = mock!(aws_sdk_route53::Client::get_change)
+        .match_requests(|r| r.id() == Some("C2ABCDEF"))
+        .sequence()
+        .output(move || info(aws_sdk_route53::types::ChangeStatus::Pending))
+        .output(move || info(aws_sdk_route53::types::ChangeStatus::Insync))
+        .build();
+    let r53 = dns(RuleMode::Sequential, &[&change]);
+    let first = r53.get_change("/change/C2ABCDEF").await.unwrap();
+    assert_eq!(
+        (first.id.as_str(), first.status),
+        ("C2ABCDEF", ChangeStatus::Pending)
+    );
+    let second = r53.get_change("C2ABCDEF").await.unwrap();
+    assert_eq!(
+        (second.id.as_str(), second.status),
+        ("C2ABCDEF", ChangeStatus::Insync)
+    );
+}
+
+#[tokio::test]
+async fn missing_hosted_zone_and_change_are_not_found() {
+    let zone = mock!(aws_sdk_route53::Client::get_hosted_zone)
+        .sequence()
+        .http_status(
+            404,
+            Some(route53_error_xml(
+                "NoSuchHostedZone",
+                "No hosted zone found with ID: Z9",
+            )),
+        )
+        .build();
+    let change = mock!(aws_sdk_route53::Client::get_change)
+        .sequence()
+        .http_status(
+            404,
+            Some(route53_error_xml(
+                "NoSuchChange",
+                "Could not find resource with ID: C9",
+            )),
+        )
+        .build();
+    let r53 = dns(RuleMode::MatchAny, &[&zone, &change]);
+    let err = r53.find_hosted_zone("Z9").await.unwrap_err();
+    assert_eq!(
+        (err.kind, err.operation.as_str(), err.resource.as_str()),
+        (ErrorKind::NotFound, "GetHostedZone", "Z9")
+    );
+    let err = r53.get_change("C9").await.unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::NotFound, Some("NoSuchChange"))
+    );
+}
+
+#[tokio::test]
+async fn access_denied_and_missing_credentials_are_access_denied() {
+    let denied = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .sequence()
+        .http_status(
+            403,
+            Some(rds_error_xml(
+                "AccessDenied",
+                "User is not authorized to perform: rds:DescribeDBInstances",
+            )),
+        )
+        .build();
+    let db = rds(RuleMode::Sequential, &[&denied]);
+    let err = db
+        .describe_cluster_instances(&[ClusterId::new("orders")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied, "{err}");
+
+    // A credential provider that cannot produce credentials (a profile that does not exist).
+    #[allow(deprecated)]
+    let files = aws_config::profile::profile_file::ProfileFiles::builder()
+        .with_contents(
+            aws_config::profile::profile_file::ProfileFileKind::Config,
+            "[profile someone-else]\nregion = us-west-2\n",
+        )
+        .build();
+    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+        .profile_files(files)
+        .profile_name("failover-test-no-such-profile")
+        .build();
+    // No mock rule: a scripted response would replace the failed attempt's error.
+    let client = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .credentials_provider(provider)
+            .http_client(create_mock_http_client())
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+    let err = AwsDatabases::from_client(client)
+        .describe_clusters(&[ClusterId::new("orders")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied, "{err}");
+    assert!(err.message.contains("credentials"), "{err}");
+}
+
+#[tokio::test]
+async fn connect_to_an_endpoint_nobody_listens_on_is_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = AwsSettings {
+        region: "us-west-2".into(),
+        profile: None,
+        endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+        operation_timeout: Duration::from_secs(5),
+    };
+    let (db, r53) = connect(&settings).await;
+    let err = db
+        .describe_clusters(&[ClusterId::new("orders")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    let err = r53.get_change("C1").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+}

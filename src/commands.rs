@@ -1,10 +1,8 @@
 //! The subcommands: load and check input, wire the edges, call the core, print.
 
 use crate::{exit, Cli, Command, Output};
-use failover::cloud::aws::{self, AwsSettings};
-use failover::cloud::http::ReqwestHttp;
-use failover::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
-use failover::cloud::{normalize_dns_name, ChangeAction, CloudError, RecordKey, RecordSet, SystemClock};
+use failover::cloud::aws;
+use failover::cloud::{normalize_dns_name, ChangeAction, CloudError, RecordKey, RecordSet};
 use failover::diag::Diagnostics;
 use failover::engine::{self, progress::Silent, Ports, RunSpec};
 use failover::env::Environment;
@@ -70,17 +68,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 pub async fn ports_for(env: &Environment) -> Result<Ports, Failure> {
-    let settings = AwsSettings { region: env.region.clone(), profile: env.aws.profile.clone(), endpoint_url: env.aws.endpoint_url.clone(), operation_timeout: Duration::from_secs(30) };
-    let (db, dns) = aws::connect(&settings).await;
-    let clock: Arc<dyn failover::cloud::Clock> = Arc::new(SystemClock);
-    let policy = RetryPolicy { max_attempts: env.settings.max_attempts, ..RetryPolicy::default() };
-    let http = ReqwestHttp::new().map_err(|e| cloud_failure(e, "cannot build the HTTP client"))?;
-    Ok(Ports {
-        db: Arc::new(RetryingDatabases::new(Arc::new(db), policy.clone(), clock.clone(), None)),
-        dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
-        http: Arc::new(http),
-        clock,
-    })
+    failover::wiring::aws_ports(env).await.map_err(|e| cloud_failure(e, "cannot set up the AWS clients"))
 }
 
 /// Runbook + environment + parameters -> bound steps, or every problem at once.
@@ -130,6 +118,25 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Output::Text => print!("{}", report::render_show(&r, &steps, &events, &open)),
             }
             Ok(exit::OK)
+        }
+        Command::LocalPeer { command: crate::LocalPeerCommand::Seed { env } } => {
+            let env = Environment::load(&cli.config_dir, env)?;
+            match aws::seed::seed(&env).await {
+                Ok(s) => {
+                    println!(
+                        "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s).",
+                        env.name,
+                        env.aws.endpoint_url.as_deref().unwrap_or("?"),
+                        s.clusters.len(),
+                        s.instances.len(),
+                        s.hosted_zones.len(),
+                        s.records
+                    );
+                    Ok(exit::OK)
+                }
+                Err(e @ aws::seed::SeedError::NotLocal(_)) => Err(Failure::new(exit::REFUSED, format!("error: {e}"))),
+                Err(e) => Err(Failure::new(exit::CLOUD, format!("error: {e}\n  hint: is the local peer running? scripts/demo starts one; reseed after restarting it"))),
+            }
         }
         Command::Approve { run_id, step, by } => approve(&cli, run_id, step.as_deref(), initiator(by.clone())),
         Command::Rollback { run_id, by, dry_run, force, output } => rollback(&cli, run_id, initiator(by.clone()), *dry_run, *force, *output).await,

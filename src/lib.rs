@@ -12,3 +12,5 @@ pub mod world;
 pub mod journal;
 pub mod engine;
 pub mod report;
+pub mod simulate;
+pub mod wiring;

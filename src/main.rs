@@ -107,6 +107,11 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Create, in a local AWS peer (moto on loopback), every resource an environment names.
+    LocalPeer {
+        #[command(subcommand)]
+        command: LocalPeerCommand,
+    },
     /// Restore the DNS records a run changed, exactly as they were before it.
     Rollback {
         run_id: String,
@@ -120,6 +125,15 @@ pub enum Command {
         force: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocalPeerCommand {
+    /// Create the environment's clusters, instances, hosted zones and records in its local peer.
+    Seed {
+        #[arg(long)]
+        env: String,
     },
 }
 

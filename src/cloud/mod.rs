@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod http;
 pub mod retry;
+pub mod sim;
 
 use crate::types::{ClusterId, InstanceId, Zone};
 use async_trait::async_trait;
@@ -90,7 +91,7 @@ pub struct AliasTarget {
 }
 
 /// A Route 53 resource record set.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordSet {
     /// Fully qualified, with the trailing dot.
     pub name: String,
@@ -101,6 +102,13 @@ pub struct RecordSet {
     pub weight: Option<i64>,
     pub values: Vec<String>,
     pub alias: Option<AliasTarget>,
+    /// Route 53 health check attached to the record set; kept on every rewrite.
+    #[serde(default)]
+    pub health_check_id: Option<String>,
+    /// A routing policy this tool does not rewrite (failover, geolocation, latency,
+    /// multivalue, geoproximity, CIDR), e.g. `failover PRIMARY`. Such records are left alone.
+    #[serde(default)]
+    pub other_routing: Option<String>,
 }
 
 impl RecordSet {

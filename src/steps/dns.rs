@@ -101,8 +101,12 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
         set_identifier: None,
         weight: None,
         values: spec.values[target].clone(),
-        alias: None,
+        alias: None, health_check_id: None, other_routing: None
     };
+    if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
+        d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy); point the group at weighted or simple records"));
+        return;
+    }
     match current {
         None => {
             d.expected.push(format!("{} (created)", describe_record(&desired)));
@@ -119,6 +123,7 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
                     d.expected.push(format!("{}  (was {z})", describe_record(&desired)));
                     let mut next = desired;
                     next.ttl = cur.ttl.or(next.ttl);
+                    next.health_check_id = cur.health_check_id.clone();
                     changes.push((RecordChange { action: ChangeAction::Upsert, record: next }, Some(cur.clone())));
                 }
                 None => d.problems.push(format!(
@@ -135,6 +140,10 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
     for (zone, values) in &spec.values {
         let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: Some(zone.to_string()) };
         let current = existing.get(&key);
+        if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
+            d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy)"));
+            return;
+        }
         let desired_weight = if let Some(w) = weights.get(zone) {
             *w
         } else if evacuate.contains(zone) {
@@ -153,6 +162,8 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
             weight: Some(desired_weight),
             values: values.clone(),
             alias: None,
+            health_check_id: current.and_then(|c| c.health_check_id.clone()),
+            other_routing: None,
         };
         planned.push((desired, current.cloned()));
     }
@@ -259,7 +270,7 @@ mod tests {
     }
 
     fn rec(name: &str, value: &str, set: Option<&str>, weight: Option<i64>) -> RecordSet {
-        RecordSet { name: name.into(), rtype: "CNAME".into(), ttl: Some(60), set_identifier: set.map(|s| s.into()), weight, values: vec![value.into()], alias: None }
+        RecordSet { name: name.into(), rtype: "CNAME".into(), ttl: Some(60), set_identifier: set.map(|s| s.into()), weight, values: vec![value.into()], alias: None, health_check_id: None, other_routing: None }
     }
 
     fn zones(z: &[&str]) -> Vec<Zone> {

@@ -14,6 +14,7 @@
 
 pub mod rds;
 pub mod route53;
+pub mod seed;
 
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;
@@ -89,7 +90,7 @@ pub async fn connect(settings: &AwsSettings) -> (AwsDatabases, AwsDns) {
     (AwsDatabases::from_client(rds), AwsDns::from_client(r53))
 }
 
-async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+pub(crate) async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_timeout(settings.operation_timeout)

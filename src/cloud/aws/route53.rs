@@ -91,7 +91,32 @@ fn record_set(r: &r53::ResourceRecordSet) -> RecordSet {
             dns_name: a.dns_name().to_string(),
             evaluate_target_health: a.evaluate_target_health(),
         }),
+        health_check_id: r.health_check_id().map(str::to_string),
+        other_routing: other_routing(r),
     }
+}
+
+/// Routing policies the domain model does not carry, so a rewrite would lose them.
+fn other_routing(r: &r53::ResourceRecordSet) -> Option<String> {
+    if let Some(f) = r.failover() {
+        return Some(format!("failover {}", f.as_str()));
+    }
+    if r.geo_location().is_some() {
+        return Some("geolocation".into());
+    }
+    if let Some(region) = r.region() {
+        return Some(format!("latency {}", region.as_str()));
+    }
+    if r.multi_value_answer() == Some(true) {
+        return Some("multivalue".into());
+    }
+    if r.geo_proximity_location().is_some() {
+        return Some("geoproximity".into());
+    }
+    if r.cidr_routing_config().is_some() {
+        return Some("cidr".into());
+    }
+    None
 }
 
 fn resource_record_set(r: &RecordSet) -> Result<r53::ResourceRecordSet, String> {
@@ -125,6 +150,7 @@ fn resource_record_set(r: &RecordSet) -> Result<r53::ResourceRecordSet, String> 
         .set_weight(r.weight)
         .set_resource_records(records)
         .set_alias_target(alias)
+        .set_health_check_id(r.health_check_id.clone())
         .build()
         .map_err(|e| e.to_string())
 }
@@ -421,7 +447,7 @@ mod tests {
             set_identifier: Some("blue".into()),
             weight: Some(10),
             values: vec!["blue.example.com".into()],
-            alias: None,
+            alias: None, health_check_id: None, other_routing: None
         };
         let alias = RecordSet {
             name: "www.example.com.".into(),
@@ -435,6 +461,8 @@ mod tests {
                 dns_name: "lb-1.us-west-2.elb.amazonaws.com.".into(),
                 evaluate_target_health: true,
             }),
+            health_check_id: Some("hc-1234".into()),
+            other_routing: None,
         };
         for r in [weighted, alias] {
             let sdk = resource_record_set(&r).unwrap();

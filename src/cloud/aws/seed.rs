@@ -1,0 +1,160 @@
+//! Create, in a *local* AWS peer (moto on loopback), every resource an environment names, so
+//! runbooks can be run for real with no AWS account: `failover local-peer seed --env local`.
+//!
+//! Layout, derived from the environment only: cluster k of a `db_clusters` group gets one
+//! instance per zone, its writer in zone k (mod the number of zones), promotion tiers 0, 1, 2...
+//! in creation order; Multi-AZ instances start in the first zone; simple records point at the
+//! first zone's value; weighted records get one set per zone at the configured weight.
+//! Refuses to run against anything that is not a loopback endpoint.
+
+use crate::env::{Environment, Group};
+use aws_sdk_rds::Client as Rds;
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::Client as R53;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("refusing to seed environment `{0}`: its endpoint_url is not a loopback address (seeding is for a local peer such as moto, never AWS)")]
+    NotLocal(String),
+    #[error("{operation} {resource}: {message}")]
+    Call { operation: &'static str, resource: String, message: String },
+}
+
+fn call_err<E: std::fmt::Debug>(operation: &'static str, resource: &str, e: E) -> SeedError {
+    let m = format!("{e:?}");
+    SeedError::Call { operation, resource: resource.to_string(), message: m.chars().take(400).collect() }
+}
+
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url.trim_start_matches("http://").trim_start_matches("https://");
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]")
+}
+
+/// What was created, for the terminal.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Seeded {
+    pub clusters: Vec<String>,
+    pub instances: Vec<String>,
+    pub hosted_zones: Vec<(String, String)>,
+    pub records: usize,
+}
+
+pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
+    let Some(url) = env.aws.endpoint_url.as_deref().filter(|u| is_loopback(u)) else {
+        return Err(SeedError::NotLocal(env.name.clone()));
+    };
+    let settings = super::AwsSettings { region: env.region.clone(), profile: None, endpoint_url: Some(url.to_string()), operation_timeout: std::time::Duration::from_secs(30) };
+    let sdk = super::sdk_config(&settings).await;
+    let rds = Rds::new(&sdk);
+    let r53 = R53::new(&sdk);
+    let mut out = Seeded::default();
+    let zones = &env.zones;
+    let mut k = 0usize;
+    for g in env.groups.values() {
+        match g {
+            Group::DbClusters { clusters } => {
+                for c in clusters {
+                    rds.create_db_cluster()
+                        .db_cluster_identifier(c.as_str())
+                        .engine("aurora-postgresql")
+                        .master_username("failover")
+                        .master_user_password("not-a-real-password-1")
+                        .send()
+                        .await
+                        .map_err(|e| call_err("CreateDBCluster", c.as_str(), e))?;
+                    out.clusters.push(c.to_string());
+                    // Writer first (moto makes the first member the writer).
+                    for i in 0..zones.len() {
+                        let zone = &zones[(k + i) % zones.len()];
+                        let id = format!("{c}-{}", zone.as_str().chars().last().unwrap_or('x'));
+                        rds.create_db_instance()
+                            .db_instance_identifier(&id)
+                            .db_cluster_identifier(c.as_str())
+                            .engine("aurora-postgresql")
+                            .db_instance_class("db.r6g.large")
+                            .availability_zone(zone.as_str())
+                            .promotion_tier(i as i32)
+                            .send()
+                            .await
+                            .map_err(|e| call_err("CreateDBInstance", &id, e))?;
+                        out.instances.push(id);
+                    }
+                    k += 1;
+                }
+            }
+            Group::DbInstances { instances } => {
+                for id in instances {
+                    rds.create_db_instance()
+                        .db_instance_identifier(id.as_str())
+                        .engine("mysql")
+                        .db_instance_class("db.m6g.large")
+                        .allocated_storage(20)
+                        .master_username("failover")
+                        .master_user_password("not-a-real-password-1")
+                        .multi_az(true)
+                        .availability_zone(zones[0].as_str())
+                        .send()
+                        .await
+                        .map_err(|e| call_err("CreateDBInstance", id.as_str(), e))?;
+                    out.instances.push(id.to_string());
+                }
+            }
+            Group::Records { hosted_zone, records } => {
+                let hz = r53
+                    .create_hosted_zone()
+                    .name(hosted_zone)
+                    .caller_reference(format!("failover-seed-{hosted_zone}-{}", crate::journal::now_ms()))
+                    .send()
+                    .await
+                    .map_err(|e| call_err("CreateHostedZone", hosted_zone, e))?;
+                let id = hz.hosted_zone().map(|h| h.id().trim_start_matches("/hostedzone/").to_string()).unwrap_or_default();
+                out.hosted_zones.push((hosted_zone.clone(), id.clone()));
+                let mut changes = vec![];
+                for r in records {
+                    let sets: Vec<(Option<String>, Option<i64>, Vec<String>)> = if r.weighted {
+                        r.values.iter().map(|(z, v)| (Some(z.to_string()), Some(r.weight), v.clone())).collect()
+                    } else {
+                        let first = zones.iter().find_map(|z| r.values.get(z)).cloned().unwrap_or_default();
+                        vec![(None, None, first)]
+                    };
+                    for (set_id, weight, values) in sets {
+                        let mut b = ResourceRecordSet::builder().name(&r.name).r#type(RrType::from(r.rtype.as_str())).ttl(r.ttl);
+                        if let Some(s) = set_id {
+                            b = b.set_identifier(s);
+                        }
+                        if let Some(w) = weight {
+                            b = b.weight(w);
+                        }
+                        for v in values {
+                            b = b.resource_records(ResourceRecord::builder().value(v).build().map_err(|e| call_err("ResourceRecord", &r.name, e))?);
+                        }
+                        let set = b.build().map_err(|e| call_err("ResourceRecordSet", &r.name, e))?;
+                        changes.push(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().map_err(|e| call_err("Change", &r.name, e))?);
+                        out.records += 1;
+                    }
+                }
+                if !changes.is_empty() {
+                    r53.change_resource_record_sets()
+                        .hosted_zone_id(&id)
+                        .change_batch(ChangeBatch::builder().set_changes(Some(changes)).build().map_err(|e| call_err("ChangeBatch", hosted_zone, e))?)
+                        .send()
+                        .await
+                        .map_err(|e| call_err("ChangeResourceRecordSets", hosted_zone, e))?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_only() {
+        assert!(super::is_loopback("http://127.0.0.1:5055"));
+        assert!(super::is_loopback("http://localhost:5000/"));
+        assert!(!super::is_loopback("https://rds.us-west-2.amazonaws.com"));
+        assert!(!super::is_loopback("http://10.0.0.5:5000"));
+    }
+}

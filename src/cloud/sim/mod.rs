@@ -1,0 +1,1 @@
+//! Simulated cloud (in progress).

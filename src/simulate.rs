@@ -1,0 +1,1 @@
+//! Simulation runner (in progress).

@@ -1,0 +1,51 @@
+//! A temporary config directory whose `local` environment (copied from config/local.toml)
+//! points at the test's own AWS peer and HTTP sink, plus the demo topology seeded into moto.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestConfig {
+    /// `aws_endpoint`: moto or the counting proxy; `sink`: base URL of the HTTP sink.
+    pub fn local(aws_endpoint: &str, sink: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(repo().join("config/local.toml")).unwrap();
+        let text = text.replace("http://127.0.0.1:5055", aws_endpoint).replace("http://127.0.0.1:5056", sink).replace("poll_interval = \"200ms\"", "poll_interval = \"50ms\"");
+        std::fs::write(dir.path().join("local.toml"), text).unwrap();
+        TestConfig { dir }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn env(&self) -> failover::env::Environment {
+        failover::env::Environment::load(self.path(), "local").unwrap_or_else(|d| panic!("{d}"))
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.dir.path().join("journal.db")
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Seed the environment's resources into the (local) peer it points at.
+pub async fn seed(env: &failover::env::Environment) {
+    failover::cloud::aws::seed::seed(env).await.unwrap_or_else(|e| panic!("seeding moto failed: {e}"));
+}
+
+/// SDK clients for checking the end state directly against moto.
+pub async fn clients(endpoint: &str) -> (aws_sdk_rds::Client, aws_sdk_route53::Client) {
+    let creds = aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await;
+    (aws_sdk_rds::Client::new(&conf), aws_sdk_route53::Client::new(&conf))
+}

@@ -247,13 +247,24 @@ async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter
     let run_id = spec.run_id.clone();
     let outcome = engine::execute(ports, journal.clone(), spec, reporter).await;
     let failed: Vec<String> = outcome.steps.iter().filter(|(_, st, _)| st.as_str() == "failed").map(|(id, _, _)| id.to_string()).collect();
-    let status = if outcome.succeeded { "succeeded" } else { "failed" };
-    let err = if failed.is_empty() { None } else { Some(format!("step(s) failed: {}", failed.join(", "))) };
+    let status = match (outcome.succeeded, failed.is_empty()) {
+        (true, true) => "succeeded",
+        (true, false) => "succeeded_with_failures",
+        (false, _) => "failed",
+    };
+    let err = match (outcome.succeeded, failed.is_empty()) {
+        (_, true) => None,
+        (true, false) => Some(format!("non-critical step(s) failed (on_failure = continue): {}", failed.join(", "))),
+        (false, false) => Some(format!("step(s) failed: {}", failed.join(", "))),
+    };
     journal.set_run_status(&run_id, status, err.as_deref(), true)?;
     match output {
         Output::Json => print_json(&outcome),
         Output::Text => {
-            println!("\nRun {run_id} {status}.");
+            println!("\nRun {run_id} {}.", status.replace('_', " "));
+            if let Some(e) = &err {
+                println!("{e}");
+            }
             for (id, st, _) in &outcome.steps {
                 println!("  {:<24} {}", id.to_string(), st.as_str());
             }

@@ -1,0 +1,208 @@
+//! End-to-end: the built `failover` binary, run as an SRE would, from the repository root.
+//! Error messages are checked word for word: they are part of the interface.
+
+mod common;
+
+use common::moto::MotoServer;
+use common::sink::Sink;
+use common::topo::{repo, TestConfig};
+use std::process::{Command, Output, Stdio};
+
+fn failover(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(repo())
+        .env_remove("FAILOVER_JOURNAL")
+        .env_remove("FAILOVER_CONFIG_DIR")
+        .env("HOME", std::env::temp_dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run failover")
+}
+
+fn text(o: &Output) -> (String, String, i32) {
+    (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string(), o.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn validate_accepts_the_shipped_runbooks() {
+    let (out, err, code) = text(&failover(&["validate", "runbooks/az-evacuation.toml"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "ok: 1 runbook(s) valid against environment(s) local, prod, staging\n");
+}
+
+#[test]
+fn validate_reports_every_problem_with_position_and_hint() {
+    let (out, err, code) = text(&failover(&["validate", "tests/fixtures/bad-runbook.toml"]));
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "tests/fixtures/bad-runbook.toml:8:10: error: unknown action `rds.failover_clustr` in step `a`
+  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait
+tests/fixtures/bad-runbook.toml:15:12: error: unknown variable `${faild_az}` in step `b`
+  hint: did you mean `${failed_az}`?
+tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
+  hint: did you mean `timeout`?
+tests/fixtures/bad-runbook.toml:24:10: error: the steps form a cycle: b -> after -> c -> after -> b
+  hint: a step cannot wait, directly or not, for itself; remove one of these `after` entries
+
+4 problem(s) found in 1 of 1 runbook(s) checked against environment(s) local, prod, staging.
+"
+    );
+}
+
+#[test]
+fn validate_reports_toml_syntax_errors() {
+    let (_, err, code) = text(&failover(&["validate", "tests/fixtures/bad-syntax.toml"]));
+    assert_eq!(code, 2);
+    assert!(err.starts_with("tests/fixtures/bad-syntax.toml:2:"), "{err}");
+    assert!(err.contains("error: invalid TOML: unclosed array table, expected `]`\n  hint: see docs/runbook-format.md for the syntax"), "{err}");
+}
+
+#[test]
+fn unknown_group_is_caught_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("rb.toml");
+    std::fs::write(&rb, "name = \"x\"\n[params.failed_az]\ntype = \"zone\"\n\n[[steps]]\nid = \"move\"\naction = \"rds.failover_cluster\"\ngroup = \"auroar\"\nevacuate = \"${failed_az}\"\n").unwrap();
+    let (_, err, code) = text(&failover(&["validate", "--env", "staging", rb.to_str().unwrap()]));
+    assert_eq!(code, 2);
+    let f = rb.display();
+    assert_eq!(
+        err,
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) checked against environment(s) staging.\n")
+    );
+}
+
+#[test]
+fn missing_parameter_unknown_zone_and_unknown_environment() {
+    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "runbooks/az-evacuation.toml:13:9: error: missing required parameter `failed_az` (the zone(s) to evacuate, comma separated (e.g. us-west-2a or us-west-2a,us-west-2b))
+  hint: pass -p failed_az=us-west-2a
+
+1 problem(s) found; nothing was changed.
+"
+    );
+    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az=us-west-2d"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "runbooks/az-evacuation.toml:13:9: error: parameter `failed_az`: `us-west-2d` is not a zone of environment `staging`
+  hint: did you mean `us-west-2a`? zones of environment `staging`: us-west-2a, us-west-2b, us-west-2c
+
+1 problem(s) found; nothing was changed.
+"
+    );
+    let (_, err, code) = text(&failover(&["run", "runbooks/az-evacuation.toml", "--env", "prd", "-p", "failed_az=us-west-2a"]));
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "config/prd.toml: error: environment `prd` does not exist
+  hint: did you mean `--env prod`? known environments: local, prod, staging
+
+1 problem(s) found; nothing was changed.
+"
+    );
+    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az=us-west-2a,us-west-2b,us-west-2c"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("error: step `failover-aurora` would evacuate every zone of environment `staging` (us-west-2a, us-west-2b, us-west-2c)\n  hint: at least one zone must stay to fail over to; if every zone looks down, suspect the observer"), "{err}");
+}
+
+#[test]
+fn bad_command_line_and_unknown_run() {
+    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("`failed_az` is not name=value (example: -p failed_az=us-west-2a)"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.db");
+    let (_, err, code) = text(&failover(&["--journal", j.to_str().unwrap(), "show", "20990101-000000-zzzz"]));
+    assert_eq!(code, 5);
+    assert_eq!(err, "error: run `20990101-000000-zzzz` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere\n");
+    let (out, _, code) = text(&failover(&["--journal", j.to_str().unwrap(), "runs"]));
+    assert_eq!(code, 0);
+    assert_eq!(out, "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n");
+}
+
+#[test]
+fn seeding_refuses_anything_but_a_local_peer() {
+    let (_, err, code) = text(&failover(&["local-peer", "seed", "--env", "prod"]));
+    assert_eq!(code, 5);
+    assert_eq!(err, "error: refusing to seed environment `prod`: its endpoint_url is not a loopback address (seeding is for a local peer such as moto, never AWS)\n");
+}
+
+/// The whole story against moto: seed, plan, run with an approval gate released by a second
+/// person (the initiator is refused), list, show, rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_story_against_moto() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    let cd = cfg.path().to_str().unwrap().to_string();
+    let jp = cfg.journal().to_str().unwrap().to_string();
+    let base = ["--config-dir", cd.as_str(), "--journal", jp.as_str()];
+    let args = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra.iter()).map(|s| s.to_string()).collect() };
+    let call = |extra: &[&str]| {
+        let a = args(extra);
+        let v: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        text(&failover(&v))
+    };
+
+    let (out, err, code) = call(&["local-peer", "seed", "--env", "local"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 cluster(s), 10 instance(s), 1 hosted zone(s), 5 record set(s)"), "{out}");
+
+    let (out, err, code) = call(&["plan", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("call: FailoverDBCluster DBClusterIdentifier=orders-db TargetDBInstanceIdentifier=orders-db-b  (writer us-west-2a -> us-west-2b)"), "{out}");
+    assert!(out.contains("skip: cluster `catalog-db`: writer `catalog-db-b` is already in us-west-2b, outside the evacuated zone(s): nothing to do"), "{out}");
+    assert!(out.contains("10 mutating call(s) planned; no precondition fails."), "{out}");
+
+    // Start the run with an approval gate, in the background.
+    let a = args(&["run", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a", "-p", "require_approval=true", "--by", "alice"]);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover")).current_dir(repo()).args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Wait until it is waiting for approval.
+    let mut run_id = String::new();
+    for _ in 0..200 {
+        let (out, _, _) = call(&["runs", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if let Some(r) = v.as_array().and_then(|a| a.first()) {
+            if r["status"] == "waiting_approval" {
+                run_id = r["id"].as_str().unwrap().to_string();
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!run_id.is_empty(), "the run never reached its approval gate");
+    let (_, err, code) = call(&["approve", &run_id, "--by", "alice"]);
+    assert_eq!(code, 5);
+    assert_eq!(err, format!("error: alice started run {run_id} and cannot approve it\n  hint: another person approves with: failover approve {run_id} --by <their name>\n"));
+    let (out, err, code) = call(&["approve", &run_id, "--by", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("Approved step `approve` of run {run_id} as bob. The run continues.\n"));
+    let done = child.wait_with_output().await.unwrap();
+    let (out, err, code) = text(&done);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("Run {run_id} succeeded.")), "{out}");
+    assert!(out.contains("approve: WAITING FOR APPROVAL: Fail over every database writer out of us-west-2a on local?"), "{out}");
+
+    let (out, _, code) = call(&["runs"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().nth(1).unwrap().starts_with(&format!("{run_id}   az-evacuation        local      run      succeeded ")), "{out}");
+
+    let (out, _, code) = call(&["show", &run_id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("approve                  approval               succeeded"), "{out}");
+    assert!(out.contains("approved           by=bob"), "{out}");
+    assert!(out.contains("Every intent has an outcome: no call is in doubt."), "{out}");
+
+    let (out, err, code) = call(&["rollback", &run_id, "--by", "carol"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("UPSERT api.shop.example.com. CNAME ttl=60 -> api-a.lb.shop.example.com"), "{out}");
+    let (out, _, code) = call(&["rollback", &run_id, "--by", "carol"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("record api.shop.example.com. CNAME is already as before the run: nothing to do"), "{out}");
+}

@@ -1,0 +1,573 @@
+//! Faults on the simulated timeline, and their one-line syntax.
+//!
+//! The same syntax is used by `--fault` on the command line and by the `faults` list of a
+//! topology file (which also accepts tables with the same fields):
+//!
+//! ```text
+//! az-down ZONE [at T] [for D]              the zone loses its network
+//! az-flap ZONE period P [at T] [for D]     down for the first half of every period, then up
+//! region-down REGION [at T] [for D]        every zone of the region down, its API unreachable
+//! route53-down [at T] [for D]              Route 53's control plane (API) unavailable
+//! api-errors OP rate R [at T] [for D]      a share R (0.2 or 20%) of matching calls answer 500
+//! api-load SERVICE rate R [at T] [for D]   other clients of the account use R requests/s of a quota
+//! fail-call OP [resource X] [at T] [times N] [error CODE] [applied]
+//! timeout-call OP [resource X] [at T] [times N] [applied]
+//! stall-failover CLUSTER [at T] [for D]    a failover of the cluster started then never ends
+//! ```
+//!
+//! `OP` is an operation name (`FailoverDBCluster`, `ChangeResourceRecordSets`, ...), a whole
+//! service (`rds`, `route53`, `http`) or `*`. `applied` means the call takes effect but its
+//! answer is lost, as when a connection drops after the request was processed. Durations use
+//! humantime (`0s`, `90s`, `5m`, `1h 30m`).
+
+use crate::diag::did_you_mean;
+use crate::types::{ClusterId, Region, Zone};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The three services the simulator answers for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    Rds,
+    Route53,
+    Http,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Rds => "rds",
+            Service::Route53 => "route53",
+            Service::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Operations of the RDS API the ports use.
+pub const RDS_OPERATIONS: &[&str] = &[
+    "DescribeDBClusters",
+    "DescribeDBInstances",
+    "FailoverDBCluster",
+    "RebootDBInstance",
+    "CreateDBClusterSnapshot",
+    "CreateDBSnapshot",
+    "DescribeDBClusterSnapshots",
+    "DescribeDBSnapshots",
+];
+
+/// Operations of the Route 53 API the ports use.
+pub const ROUTE53_OPERATIONS: &[&str] = &["GetHostedZone", "ListHostedZonesByName", "ListResourceRecordSets", "ChangeResourceRecordSets", "GetChange"];
+
+/// Which calls a fault applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "match", content = "value", rename_all = "snake_case")]
+pub enum OpMatch {
+    /// Every call of every service.
+    All,
+    /// Every call of one service.
+    Service(Service),
+    /// One operation, spelled as AWS spells it.
+    Operation(String),
+}
+
+impl OpMatch {
+    pub fn matches(&self, service: Service, operation: &str) -> bool {
+        match self {
+            OpMatch::All => true,
+            OpMatch::Service(s) => *s == service,
+            OpMatch::Operation(op) => op.eq_ignore_ascii_case(operation),
+        }
+    }
+
+    /// The service of the calls it matches, when there is exactly one.
+    pub fn service(&self) -> Option<Service> {
+        match self {
+            OpMatch::All => None,
+            OpMatch::Service(s) => Some(*s),
+            OpMatch::Operation(op) => service_of(op),
+        }
+    }
+}
+
+impl fmt::Display for OpMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpMatch::All => f.write_str("*"),
+            OpMatch::Service(s) => f.write_str(s.as_str()),
+            OpMatch::Operation(op) => f.write_str(op),
+        }
+    }
+}
+
+fn service_of(op: &str) -> Option<Service> {
+    if RDS_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
+        Some(Service::Rds)
+    } else if ROUTE53_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
+        Some(Service::Route53)
+    } else {
+        None
+    }
+}
+
+fn parse_op(s: &str) -> Result<OpMatch, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "*" | "all" => return Ok(OpMatch::All),
+        "rds" => return Ok(OpMatch::Service(Service::Rds)),
+        "route53" => return Ok(OpMatch::Service(Service::Route53)),
+        "http" => return Ok(OpMatch::Service(Service::Http)),
+        _ => {}
+    }
+    if let Some(op) = RDS_OPERATIONS.iter().chain(ROUTE53_OPERATIONS).find(|o| o.eq_ignore_ascii_case(s)) {
+        return Ok(OpMatch::Operation(op.to_string()));
+    }
+    let all: Vec<&str> = RDS_OPERATIONS.iter().chain(ROUTE53_OPERATIONS).copied().collect();
+    Err(match did_you_mean(s, all.iter().copied()) {
+        Some(m) => format!("unknown operation `{s}`; did you mean `{m}`?"),
+        None => format!("unknown operation `{s}`; use an AWS operation name ({}), a service (rds, route53, http) or `*`", all.join(", ")),
+    })
+}
+
+/// What goes wrong.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// The zone loses its network: its instances are unreachable (the RDS control plane keeps
+    /// reporting them `available`, as in the seed incident), a failover to one of them fails,
+    /// its HTTP endpoints time out.
+    AzDown { zone: Zone },
+    /// The zone is down for the first half of every `period`, up for the second half.
+    AzFlap { zone: Zone, period: Duration },
+    /// Every zone of the region is down and the region's API endpoints are unreachable
+    /// (for us-east-1 that includes Route 53's control plane).
+    RegionDown { region: Region },
+    /// Route 53's control plane is unavailable: every Route 53 API call fails (503).
+    Route53Down,
+    /// A share of matching calls fail with HTTP 500 (`InternalFailure`), seeded.
+    ApiErrors { operation: OpMatch, rate: f64 },
+    /// Other clients of the account use `rate` requests per second of the service's quota.
+    ApiLoad { service: Service, rate: f64 },
+    /// The next `times` matching calls fail with `error` (default `InternalFailure`, HTTP
+    /// 500; for HTTP calls a status code, default 503). With `applied` the call takes effect
+    /// and only its answer is an error.
+    FailCall { operation: OpMatch, resource: Option<String>, times: u32, error: Option<String>, applied: bool },
+    /// The next `times` matching calls get no answer: the client gives up after its
+    /// operation timeout (or never, then the engine's step timeout ends the wait).
+    TimeoutCall { operation: OpMatch, resource: Option<String>, times: u32, applied: bool },
+    /// A failover of the cluster started while the fault is active never completes.
+    StallFailover { cluster: ClusterId },
+}
+
+/// A fault and when it applies.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fault {
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// When the fault begins, from the start of the simulation.
+    #[serde(rename = "at_ms", serialize_with = "ser_ms")]
+    pub at: Duration,
+    /// How long it lasts; `None`: until the end of the simulation.
+    #[serde(rename = "for_ms", serialize_with = "ser_opt_ms")]
+    pub duration: Option<Duration>,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+        None => s.serialize_none(),
+    }
+}
+
+impl Fault {
+    /// Is the fault in force at `t`?
+    pub fn covers(&self, t: Duration) -> bool {
+        t >= self.at && self.duration.is_none_or(|d| t < self.at + d)
+    }
+
+    /// The end of the fault, if it has one.
+    pub fn end(&self) -> Option<Duration> {
+        self.duration.map(|d| self.at + d)
+    }
+
+    /// The kind's name as written in the syntax (`az-down`, ...).
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            FaultKind::AzDown { .. } => "az-down",
+            FaultKind::AzFlap { .. } => "az-flap",
+            FaultKind::RegionDown { .. } => "region-down",
+            FaultKind::Route53Down => "route53-down",
+            FaultKind::ApiErrors { .. } => "api-errors",
+            FaultKind::ApiLoad { .. } => "api-load",
+            FaultKind::FailCall { .. } => "fail-call",
+            FaultKind::TimeoutCall { .. } => "timeout-call",
+            FaultKind::StallFailover { .. } => "stall-failover",
+        }
+    }
+}
+
+/// A fault that cannot be read, with what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("fault `{text}`: {message}")]
+pub struct FaultError {
+    pub text: String,
+    pub message: String,
+}
+
+pub const FAULT_KINDS: &[&str] = &["az-down", "az-flap", "region-down", "route53-down", "api-errors", "api-load", "fail-call", "timeout-call", "stall-failover"];
+
+const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D]";
+
+/// A fault before its fields are checked: the kind, its subject and `key value` options.
+/// Both the one-line syntax and TOML tables are read into this, then checked by one function.
+#[derive(Clone, Debug, Default)]
+pub struct FaultSpec {
+    pub kind: String,
+    pub subject: Option<String>,
+    pub options: BTreeMap<String, String>,
+    /// Flags without a value (`applied`).
+    pub flags: Vec<String>,
+    /// How the fault was written, for messages.
+    pub text: String,
+}
+
+fn subject_name(kind: &str) -> Option<&'static str> {
+    match kind {
+        "az-down" | "az-flap" => Some("zone"),
+        "region-down" => Some("region"),
+        "api-errors" | "fail-call" | "timeout-call" => Some("operation"),
+        "api-load" => Some("service"),
+        "stall-failover" => Some("cluster"),
+        _ => None,
+    }
+}
+
+const OPTION_KEYS: &[&str] = &["at", "for", "period", "rate", "times", "resource", "error"];
+const FLAG_KEYS: &[&str] = &["applied"];
+
+impl FaultSpec {
+    /// Split the one-line syntax.
+    pub fn from_line(line: &str) -> Result<FaultSpec, FaultError> {
+        let text = line.trim().to_string();
+        let err = |m: String| FaultError { text: text.clone(), message: m };
+        let mut tokens = text.split_whitespace().peekable();
+        let kind = tokens.next().ok_or_else(|| err(format!("empty fault; write one of: {USAGE}")))?.to_ascii_lowercase();
+        let mut spec = FaultSpec { kind: kind.clone(), text: text.clone(), ..Default::default() };
+        if subject_name(&kind).is_some() {
+            match tokens.peek() {
+                Some(t) if !OPTION_KEYS.contains(&t.to_ascii_lowercase().as_str()) && !FLAG_KEYS.contains(&t.to_ascii_lowercase().as_str()) => {
+                    spec.subject = tokens.next().map(|s| s.to_string());
+                }
+                _ => {}
+            }
+        }
+        let mut rest: Vec<&str> = tokens.collect();
+        rest.reverse();
+        while let Some(key) = rest.pop() {
+            let k = key.to_ascii_lowercase();
+            if FLAG_KEYS.contains(&k.as_str()) {
+                spec.flags.push(k);
+                continue;
+            }
+            if !OPTION_KEYS.contains(&k.as_str()) {
+                let hint = match did_you_mean(&k, OPTION_KEYS.iter().chain(FLAG_KEYS).copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("options: {}", OPTION_KEYS.iter().chain(FLAG_KEYS).copied().collect::<Vec<_>>().join(", ")),
+                };
+                return Err(err(format!("unexpected `{key}`; {hint}")));
+            }
+            // Durations may have spaces ("1h 30m"): take tokens while they read as a duration.
+            let mut value = rest.pop().ok_or_else(|| err(format!("`{key}` needs a value")))?.to_string();
+            if k == "at" || k == "for" || k == "period" {
+                while let Some(next) = rest.last() {
+                    let joined = format!("{value} {next}");
+                    if !OPTION_KEYS.contains(&next.to_ascii_lowercase().as_str()) && humantime::parse_duration(&joined).is_ok() {
+                        value = joined;
+                        rest.pop();
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if spec.options.insert(k.clone(), value).is_some() {
+                return Err(err(format!("`{k}` is given twice")));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Check the fields and build the fault.
+    pub fn build(self) -> Result<Fault, FaultError> {
+        let text = self.text.clone();
+        let err = |m: String| FaultError { text: text.clone(), message: m };
+        let kind_name = self.kind.as_str();
+        if !FAULT_KINDS.contains(&kind_name) {
+            let hint = match did_you_mean(kind_name, FAULT_KINDS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("one of: {}", FAULT_KINDS.join(", ")),
+            };
+            return Err(err(format!("unknown fault kind `{kind_name}`; {hint}")));
+        }
+        let subject = match (subject_name(kind_name), &self.subject) {
+            (Some(what), None) => return Err(err(format!("`{kind_name}` needs a {what}: {}", usage_of(kind_name)))),
+            (None, Some(s)) => return Err(err(format!("`{kind_name}` takes no {s}: {}", usage_of(kind_name)))),
+            (_, s) => s.clone().unwrap_or_default(),
+        };
+        let allowed: &[&str] = match kind_name {
+            "az-down" | "region-down" | "route53-down" | "stall-failover" => &["at", "for"],
+            "az-flap" => &["at", "for", "period"],
+            "api-errors" | "api-load" => &["at", "for", "rate"],
+            "fail-call" => &["at", "for", "times", "resource", "error", "applied"],
+            "timeout-call" => &["at", "for", "times", "resource", "applied"],
+            _ => &[],
+        };
+        for k in self.options.keys().chain(self.flags.iter()) {
+            if !allowed.contains(&k.as_str()) {
+                return Err(err(format!("`{k}` does not apply to `{kind_name}`: {}", usage_of(kind_name))));
+            }
+        }
+        let dur = |k: &str| -> Result<Option<Duration>, FaultError> {
+            match self.options.get(k) {
+                None => Ok(None),
+                Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| err(format!("`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"))),
+            }
+        };
+        let at = dur("at")?.unwrap_or_default();
+        let duration = dur("for")?;
+        if duration == Some(Duration::ZERO) {
+            return Err(err("`for 0s` would end the fault as it begins; drop `for` to keep it until the end".into()));
+        }
+        let rate = |max: Option<f64>| -> Result<f64, FaultError> {
+            let v = self.options.get("rate").ok_or_else(|| err(format!("`{kind_name}` needs a rate: {}", usage_of(kind_name))))?;
+            let r = if let Some(p) = v.strip_suffix('%') {
+                p.trim().parse::<f64>().map(|x| x / 100.0)
+            } else {
+                v.trim_end_matches("/s").parse::<f64>()
+            }
+            .map_err(|_| err(format!("`rate {v}` is not a number")))?;
+            if !r.is_finite() || r < 0.0 || max.is_some_and(|m| r > m) {
+                return Err(err(match max {
+                    Some(_) => format!("`rate {v}` must be between 0 and 1 (or 0% and 100%)"),
+                    None => format!("`rate {v}` must be a number of requests per second, 0 or more"),
+                }));
+            }
+            Ok(r)
+        };
+        let times = match self.options.get("times") {
+            None => 1,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(err(format!("`times {v}` must be a whole number above 0"))),
+            },
+        };
+        let applied = self.flags.iter().any(|f| f == "applied");
+        let resource = self.options.get("resource").cloned();
+        let kind = match kind_name {
+            "az-down" => FaultKind::AzDown { zone: Zone::new(subject) },
+            "az-flap" => {
+                let period = dur("period")?.ok_or_else(|| err(format!("`az-flap` needs a period: {}", usage_of(kind_name))))?;
+                if period < Duration::from_secs(2) {
+                    return Err(err(format!("`period {}` is too short; use 2s or more", humantime::format_duration(period))));
+                }
+                FaultKind::AzFlap { zone: Zone::new(subject), period }
+            }
+            "region-down" => FaultKind::RegionDown { region: Region::new(subject) },
+            "route53-down" => FaultKind::Route53Down,
+            "api-errors" => FaultKind::ApiErrors { operation: parse_op(&subject).map_err(&err)?, rate: rate(Some(1.0))? },
+            "api-load" => {
+                let service = match parse_op(&subject).map_err(&err)? {
+                    OpMatch::Service(s @ (Service::Rds | Service::Route53)) => s,
+                    _ => return Err(err(format!("`api-load` takes a service with a quota: rds or route53, not `{subject}`"))),
+                };
+                FaultKind::ApiLoad { service, rate: rate(None)? }
+            }
+            "fail-call" => {
+                let operation = parse_op(&subject).map_err(&err)?;
+                let error = self.options.get("error").cloned();
+                if let (Some(e), Some(Service::Http)) = (&error, operation.service()) {
+                    if !e.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)) {
+                        return Err(err(format!("`error {e}`: an HTTP call fails with a status code, e.g. `error 503`")));
+                    }
+                }
+                FaultKind::FailCall { operation, resource, times, error, applied }
+            }
+            "timeout-call" => FaultKind::TimeoutCall { operation: parse_op(&subject).map_err(&err)?, resource, times, applied },
+            "stall-failover" => FaultKind::StallFailover { cluster: ClusterId::new(subject) },
+            _ => unreachable!("checked against FAULT_KINDS above"),
+        };
+        Ok(Fault { kind, at, duration })
+    }
+}
+
+fn usage_of(kind: &str) -> &'static str {
+    USAGE.split(" | ").find(|u| u.split_whitespace().next() == Some(kind)).unwrap_or(USAGE)
+}
+
+impl FromStr for Fault {
+    type Err = FaultError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FaultSpec::from_line(s)?.build()
+    }
+}
+
+/// Parse several `--fault` values, reporting every bad one.
+pub fn parse_faults<S: AsRef<str>>(lines: &[S]) -> Result<Vec<Fault>, Vec<FaultError>> {
+    let mut out = vec![];
+    let mut errs = vec![];
+    for l in lines {
+        match l.as_ref().parse::<Fault>() {
+            Ok(f) => out.push(f),
+            Err(e) => errs.push(e),
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs)
+    }
+}
+
+fn fmt_dur(d: Duration) -> String {
+    if d.is_zero() {
+        "0s".into()
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+fn fmt_rate(r: f64) -> String {
+    let s = format!("{r}");
+    s
+}
+
+/// The canonical one-line syntax (parses back to the same fault).
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name())?;
+        match &self.kind {
+            FaultKind::AzDown { zone } => write!(f, " {zone}")?,
+            FaultKind::AzFlap { zone, period } => write!(f, " {zone} period {}", fmt_dur(*period))?,
+            FaultKind::RegionDown { region } => write!(f, " {region}")?,
+            FaultKind::Route53Down => {}
+            FaultKind::ApiErrors { operation, rate } => write!(f, " {operation} rate {}", fmt_rate(*rate))?,
+            FaultKind::ApiLoad { service, rate } => write!(f, " {service} rate {}", fmt_rate(*rate))?,
+            FaultKind::FailCall { operation, resource, .. } | FaultKind::TimeoutCall { operation, resource, .. } => {
+                write!(f, " {operation}")?;
+                if let Some(r) = resource {
+                    write!(f, " resource {r}")?;
+                }
+            }
+            FaultKind::StallFailover { cluster } => write!(f, " {cluster}")?,
+        }
+        write!(f, " at {}", fmt_dur(self.at))?;
+        if let Some(d) = self.duration {
+            write!(f, " for {}", fmt_dur(d))?;
+        }
+        match &self.kind {
+            FaultKind::FailCall { times, error, applied, .. } => {
+                if *times != 1 {
+                    write!(f, " times {times}")?;
+                }
+                if let Some(e) = error {
+                    write!(f, " error {e}")?;
+                }
+                if *applied {
+                    write!(f, " applied")?;
+                }
+            }
+            FaultKind::TimeoutCall { times, applied, .. } => {
+                if *times != 1 {
+                    write!(f, " times {times}")?;
+                }
+                if *applied {
+                    write!(f, " applied")?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_round_trips() {
+        let lines = [
+            "az-down us-west-2a at 0s",
+            "az-down us-west-2b at 2m for 10m",
+            "az-flap us-west-2a period 1m at 30s for 10m",
+            "region-down us-east-1 at 0s",
+            "route53-down at 1m for 5m",
+            "api-errors DescribeDBClusters rate 0.2 at 0s",
+            "api-load route53 rate 12 at 0s for 1m",
+            "fail-call FailoverDBCluster resource orders-db at 0s times 2 error InvalidDBClusterStateFault",
+            "fail-call ChangeResourceRecordSets at 0s applied",
+            "timeout-call RebootDBInstance at 0s times 3 applied",
+            "stall-failover orders-db at 0s",
+        ];
+        for l in lines {
+            let f: Fault = l.parse().unwrap_or_else(|e| panic!("{l}: {e}"));
+            assert_eq!(f.to_string(), l, "canonical form");
+            let again: Fault = f.to_string().parse().unwrap();
+            assert_eq!(again, f);
+        }
+    }
+
+    #[test]
+    fn defaults_and_loose_spellings() {
+        let f: Fault = "az-down us-west-2a".parse().unwrap();
+        assert_eq!(f.at, Duration::ZERO);
+        assert_eq!(f.duration, None);
+        let f: Fault = "api-errors failoverdbcluster rate 25% at 1h 30m".parse().unwrap();
+        assert_eq!(f.kind, FaultKind::ApiErrors { operation: OpMatch::Operation("FailoverDBCluster".into()), rate: 0.25 });
+        assert_eq!(f.at, Duration::from_secs(5400));
+        let f: Fault = "api-load rds rate 20/s".parse().unwrap();
+        assert_eq!(f.kind, FaultKind::ApiLoad { service: Service::Rds, rate: 20.0 });
+    }
+
+    #[test]
+    fn errors_say_what_to_write() {
+        let e = "az-dwn us-west-2a".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "unknown fault kind `az-dwn`; did you mean `az-down`?");
+        let e = "az-down at 0s".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "`az-down` needs a zone: az-down ZONE [at T] [for D]");
+        let e = "api-errors FailoverDBClustr rate 0.1".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "unknown operation `FailoverDBClustr`; did you mean `FailoverDBCluster`?");
+        let e = "api-errors rds rate 2".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "`rate 2` must be between 0 and 1 (or 0% and 100%)");
+        let e = "az-down us-west-2a at soon".parse::<Fault>().unwrap_err();
+        assert!(e.message.starts_with("`at soon`:"), "{}", e.message);
+        let e = "az-down us-west-2a times 3".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "`times` does not apply to `az-down`: az-down ZONE [at T] [for D]");
+        let e = "az-flap us-west-2a at 0s".parse::<Fault>().unwrap_err();
+        assert!(e.message.starts_with("`az-flap` needs a period"), "{}", e.message);
+        let e = "fail-call http error Throttling".parse::<Fault>().unwrap_err();
+        assert!(e.message.contains("status code"), "{}", e.message);
+        let e = "az-down us-west-2a att 0s".parse::<Fault>().unwrap_err();
+        assert_eq!(e.message, "unexpected `att`; did you mean `at`?");
+    }
+
+    #[test]
+    fn coverage_window() {
+        let f: Fault = "az-down us-west-2a at 1m for 2m".parse().unwrap();
+        assert!(!f.covers(Duration::from_secs(59)));
+        assert!(f.covers(Duration::from_secs(60)));
+        assert!(f.covers(Duration::from_secs(179)));
+        assert!(!f.covers(Duration::from_secs(180)));
+    }
+}

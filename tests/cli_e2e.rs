@@ -206,3 +206,48 @@ async fn full_story_against_moto() {
     assert_eq!(code, 0);
     assert!(out.contains("record api.shop.example.com. CNAME is already as before the run: nothing to do"), "{out}");
 }
+
+/// kill -9 in the middle of a run (at an approval gate): the journal stays readable and
+/// consistent, says where the run stopped, and no call is left in doubt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_leaves_a_consistent_journal() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    failover::cloud::aws::seed::seed(&cfg.env()).await.unwrap();
+    let cd = cfg.path().to_str().unwrap().to_string();
+    let jp = cfg.journal().to_str().unwrap().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(repo())
+        .args(["--config-dir", &cd, "--journal", &jp, "run", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a", "-p", "require_approval=true", "--by", "alice"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+    let mut id = None;
+    for _ in 0..200 {
+        if let Some(r) = j.runs(1).unwrap().first() {
+            if r.status == "waiting_approval" {
+                id = Some(r.id.clone());
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let id = id.expect("the run reached its approval gate");
+    // SIGKILL: no destructor, no flush, nothing.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(j.verify_chain().unwrap(), None, "the event chain is intact");
+    assert!(j.open_intents(&id).unwrap().is_empty(), "every call made before the kill has its outcome");
+    let steps = j.steps(&id).unwrap();
+    let st = |s: &str| steps.iter().find(|x| x.step_id == s).unwrap().status.clone();
+    assert_eq!(st("snapshot"), "succeeded");
+    assert_eq!(st("approve"), "waiting_approval");
+    assert_eq!(st("failover-aurora"), "pending");
+    let (out, _, code) = text(&failover(&["--journal", &jp, "show", &id]));
+    assert_eq!(code, 0);
+    assert!(out.contains("Status: waiting_approval"), "{out}");
+    assert!(out.contains("failover-aurora          rds.failover_cluster   pending"), "{out}");
+}

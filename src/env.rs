@@ -23,6 +23,8 @@ pub struct Environment {
     pub settings: Settings,
     pub groups: BTreeMap<String, Group>,
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// Probes, quorum and triggers (`[health]`); see `health::config`.
+    pub health: Option<crate::health::config::HealthConfig>,
     #[serde(skip)]
     pub source: Option<SourceFile>,
 }
@@ -165,7 +167,7 @@ impl Environment {
     }
 }
 
-const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints"];
+const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints", "health"];
 
 fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the environment", d)?;
@@ -265,6 +267,7 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
             d.push(src.diag(v.span.clone(), "`endpoints` must be a table of endpoints", None));
         }
     }
+    let health = t.get("health").and_then(|v| crate::health::config::parse(src, v, &zones, d));
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
@@ -275,6 +278,7 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         settings,
         groups,
         endpoints,
+        health,
         source: None,
     })
 }

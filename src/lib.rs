@@ -14,3 +14,4 @@ pub mod engine;
 pub mod report;
 pub mod simulate;
 pub mod wiring;
+pub mod health;

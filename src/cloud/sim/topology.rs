@@ -1,0 +1,1012 @@
+//! Topology files (`config/sim/*.toml`): the simulated world a runbook is rehearsed in.
+//!
+//! A topology names the region and its zones, the Aurora clusters (members per zone with
+//! promotion tiers, the current writer), the Multi-AZ DB instances (primary and standby zone),
+//! the Route 53 hosted zones with their records, the HTTP endpoints, every timing and quota
+//! figure (defaults from AWS_FACTS.md), and faults. Read in two stages: TOML -> raw serde types
+//! (unknown keys rejected), then every problem checked at once into a [`Topology`].
+//!
+//! The environment a runbook binds against is *derived* from the topology
+//! ([`environment_for`]): each cluster, instance and hosted zone says which group it belongs
+//! to, and records give one value per zone exactly as environment files do. One file thus
+//! describes both the world and how runbooks name it, and the two cannot drift apart.
+//! Any other environment (e.g. `config/local.toml`) can be used instead as long as its group
+//! and resource names match the topology.
+
+use super::faults::{Fault, FaultSpec};
+use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
+use crate::types::{ClusterId, InstanceId, Region, Zone};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A checked topology.
+#[derive(Clone, Debug, Serialize)]
+pub struct Topology {
+    pub name: String,
+    pub description: Option<String>,
+    /// Where the file came from (a path, or `<embedded>`), for messages.
+    pub origin: String,
+    /// The home region: RDS calls go to it.
+    pub region: Region,
+    /// Its zones, in order of preference (the derived environment keeps this order).
+    pub zones: Vec<Zone>,
+    /// Where Route 53's control plane lives (us-east-1 in the `aws` partition).
+    pub route53_region: Region,
+    /// Seed used when the caller gives none.
+    pub seed: Option<u64>,
+    /// The wall-clock time the simulation starts at.
+    #[serde(skip)]
+    pub start: SystemTime,
+    pub settings: SimSettings,
+    pub timing: Timing,
+    pub quotas: Quotas,
+    pub approval: ApprovalSim,
+    pub clusters: Vec<ClusterSpec>,
+    pub instances: Vec<InstanceSpec>,
+    pub hosted_zones: Vec<HostedZoneSpec>,
+    pub endpoints: BTreeMap<String, EndpointSpec>,
+    pub faults: Vec<Fault>,
+}
+
+/// Engine settings of the derived environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimSettings {
+    pub poll_interval: Duration,
+    pub max_concurrency: usize,
+    pub max_attempts: u32,
+}
+
+/// A range `[min, max]` a figure is drawn from (seeded); `min == max` for a fixed figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Span {
+    pub const fn fixed(d: Duration) -> Self {
+        Self { min: d, max: d }
+    }
+    pub const fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max }
+    }
+    /// A value in the range, drawn from `rng` (millisecond resolution).
+    pub fn draw(&self, rng: &mut fastrand::Rng) -> Duration {
+        let (lo, hi) = (self.min.as_millis() as u64, self.max.as_millis() as u64);
+        if hi <= lo {
+            self.min
+        } else {
+            Duration::from_millis(rng.u64(lo..=hi))
+        }
+    }
+}
+
+/// How long things take. Defaults from AWS_FACTS.md.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    /// FailoverDBCluster: status `failing-over`, then the writer flips ("often under 30 s").
+    pub aurora_failover: Span,
+    /// RebootDBInstance with ForceFailover: "typically 60-120 s".
+    pub multi_az_failover: Span,
+    /// Manual snapshot: `creating` -> `available`.
+    pub snapshot_creation: Span,
+    /// Route 53 change PENDING -> INSYNC ("within 60 s").
+    pub route53_insync: Span,
+    /// Round trip of one AWS API call.
+    pub api_latency: Span,
+    /// Round trip of one HTTP request to a reachable endpoint.
+    pub http_latency: Span,
+    /// When a client gives up on an AWS call that gets no answer (the AWS adapter's operation
+    /// timeout, 30 s). `None`: never, the engine's step timeout ends the wait.
+    pub operation_timeout: Option<Duration>,
+    /// The simulation stops after this much virtual time, whatever the run is doing.
+    pub max_duration: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        Self {
+            aurora_failover: Span::new(s(20), s(30)),
+            multi_az_failover: Span::new(s(60), s(120)),
+            snapshot_creation: Span::new(s(120), s(300)),
+            route53_insync: Span::new(s(10), s(60)),
+            api_latency: Span::new(ms(40), ms(160)),
+            http_latency: Span::new(ms(80), ms(300)),
+            operation_timeout: Some(s(30)),
+            max_duration: s(6 * 3600),
+        }
+    }
+}
+
+/// API quotas, as token buckets in virtual time. Defaults from AWS_FACTS.md.
+#[derive(Clone, Debug, Serialize)]
+pub struct Quotas {
+    /// RDS: one bucket per account and region, shared by every RDS call (Aurora included).
+    pub rds_burst: f64,
+    pub rds_refill_per_s: f64,
+    /// Route 53: one bucket per account.
+    pub route53_burst: f64,
+    pub route53_refill_per_s: f64,
+    /// ResourceRecord elements per ChangeResourceRecordSets (an UPSERT counts twice).
+    pub route53_max_records_per_change: usize,
+    /// Characters of values per ChangeResourceRecordSets (an UPSERT counts twice).
+    pub route53_max_value_chars_per_change: usize,
+    /// A change to a hosted zone within this long after the previous one is refused with
+    /// `PriorRequestNotComplete`.
+    pub route53_prior_request_window: Duration,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            rds_burst: 300.0,
+            rds_refill_per_s: 12.0,
+            route53_burst: 50.0,
+            route53_refill_per_s: 10.0,
+            route53_max_records_per_change: 1000,
+            route53_max_value_chars_per_change: 32_000,
+            route53_prior_request_window: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A simulated second person for `approval` steps.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApprovalSim {
+    pub by: String,
+    /// How long after the request they approve; `None`: nobody approves.
+    pub after: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterSpec {
+    pub id: ClusterId,
+    pub engine: String,
+    pub group: String,
+    pub writer: InstanceId,
+    pub members: Vec<MemberSpec>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberSpec {
+    pub id: InstanceId,
+    pub zone: Zone,
+    pub tier: i32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSpec {
+    pub id: InstanceId,
+    pub engine: String,
+    pub group: String,
+    pub zone: Zone,
+    /// `None`: a Single-AZ instance.
+    pub standby_zone: Option<Zone>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HostedZoneSpec {
+    pub id: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub records: Vec<RecordSpecSim>,
+}
+
+/// A logical record: plain (one record set pointing at the `live` zone's value), weighted
+/// (one record set per zone, set identifier = zone), or not tied to zones (`values` has a
+/// single `"*"` entry).
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordSpecSim {
+    pub name: String,
+    pub rtype: String,
+    pub ttl: i64,
+    pub values: BTreeMap<Zone, Vec<String>>,
+    /// Plain records: the zone whose value the record holds at the start.
+    pub live: Option<Zone>,
+    pub weighted: bool,
+    /// Weighted records: the weight of each zone's set at the start.
+    pub weights: BTreeMap<Zone, i64>,
+    /// Weight a healthy zone gets back when it was 0 (environment `weight`).
+    pub weight: i64,
+    /// A record not tied to zones (e.g. TXT): its values.
+    pub fixed: Option<Vec<String>>,
+}
+
+impl RecordSpecSim {
+    pub fn zone_bound(&self) -> bool {
+        self.fixed.is_none()
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointSpec {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// The zone serving it (an external SaaS has none: only explicit faults reach it).
+    pub zone: Option<Zone>,
+}
+
+/// Every problem found in a topology file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {n} problem(s):\n{list}", n = problems.len(), list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct TopologyError {
+    pub origin: String,
+    pub problems: Vec<String>,
+}
+
+// ---- raw serde types --------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    description: Option<String>,
+    region: String,
+    zones: Vec<String>,
+    route53_region: Option<String>,
+    seed: Option<u64>,
+    start: Option<String>,
+    #[serde(default)]
+    settings: RawSettings,
+    #[serde(default)]
+    timing: RawTiming,
+    #[serde(default)]
+    quotas: RawQuotas,
+    #[serde(default)]
+    approval: RawApproval,
+    #[serde(default)]
+    clusters: Vec<RawCluster>,
+    #[serde(default)]
+    instances: Vec<RawInstance>,
+    #[serde(default)]
+    hosted_zones: Vec<RawHostedZone>,
+    #[serde(default)]
+    endpoints: BTreeMap<String, RawEndpoint>,
+    #[serde(default)]
+    faults: Vec<RawFault>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    poll_interval: Option<String>,
+    max_concurrency: Option<usize>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSpan {
+    One(String),
+    Two(Vec<String>),
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiming {
+    aurora_failover: Option<RawSpan>,
+    multi_az_failover: Option<RawSpan>,
+    snapshot_creation: Option<RawSpan>,
+    route53_insync: Option<RawSpan>,
+    api_latency: Option<RawSpan>,
+    http_latency: Option<RawSpan>,
+    operation_timeout: Option<String>,
+    max_duration: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuotas {
+    rds_burst: Option<f64>,
+    rds_refill_per_s: Option<f64>,
+    route53_burst: Option<f64>,
+    route53_refill_per_s: Option<f64>,
+    route53_max_records_per_change: Option<usize>,
+    route53_max_value_chars_per_change: Option<usize>,
+    route53_prior_request_window: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    by: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    id: String,
+    engine: Option<String>,
+    group: Option<String>,
+    writer: String,
+    instances: Vec<RawMember>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    id: String,
+    zone: String,
+    #[serde(default = "default_tier")]
+    tier: i32,
+}
+
+fn default_tier() -> i32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    id: String,
+    engine: Option<String>,
+    group: Option<String>,
+    zone: String,
+    standby_zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHostedZone {
+    name: String,
+    id: Option<String>,
+    group: Option<String>,
+    #[serde(default)]
+    records: Vec<RawRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: Option<String>,
+    ttl: Option<i64>,
+    values: Option<BTreeMap<String, OneOrMany>>,
+    value: Option<OneOrMany>,
+    live: Option<String>,
+    #[serde(default)]
+    weighted: bool,
+    weight: Option<i64>,
+    weights: Option<BTreeMap<String, i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    url: String,
+    method: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    timeout: Option<String>,
+    zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFault {
+    Line(String),
+    Table(BTreeMap<String, toml::Value>),
+}
+
+// ---- checking ---------------------------------------------------------------------------
+
+struct Checker {
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn dur(&mut self, what: &str, v: &Option<String>, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.problems.push(format!("{what} = \"{s}\": {e} (write durations as 500ms, 30s, 5m)"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn span(&mut self, what: &str, v: &Option<RawSpan>, default: Span) -> Span {
+        match v {
+            None => default,
+            Some(RawSpan::One(s)) => Span::fixed(self.dur(what, &Some(s.clone()), default.min)),
+            Some(RawSpan::Two(v)) if v.len() == 2 => {
+                let min = self.dur(what, &Some(v[0].clone()), default.min);
+                let max = self.dur(what, &Some(v[1].clone()), default.max);
+                if min > max {
+                    self.problems.push(format!("{what}: the minimum ({}) is above the maximum ({})", v[0], v[1]));
+                }
+                Span::new(min, max)
+            }
+            Some(RawSpan::Two(v)) => {
+                self.problems.push(format!("{what} must be one duration (\"30s\") or a range of two ([\"60s\", \"120s\"]), not {} values", v.len()));
+                default
+            }
+        }
+    }
+
+    fn zone(&mut self, what: &str, z: &str, zones: &[Zone]) -> Zone {
+        let zone = Zone::new(z);
+        if !zones.contains(&zone) {
+            let known = zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+            self.problems.push(match crate::diag::did_you_mean(z, zones.iter().map(|z| z.as_str())) {
+                Some(s) => format!("{what}: `{z}` is not a zone of the topology; did you mean `{s}`?"),
+                None => format!("{what}: `{z}` is not a zone of the topology ({known})"),
+            });
+        }
+        zone
+    }
+}
+
+/// A hosted zone id derived from its name, stable across runs: `Z` + 13 base-36 digits.
+fn derived_zone_id(name: &str) -> String {
+    // FNV-1a, 64 bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let digits = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut s = String::new();
+    for _ in 0..13 {
+        s.push(digits[(h % 36) as usize] as char);
+        h /= 36;
+    }
+    format!("Z{s}")
+}
+
+impl Topology {
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+            origin: path.display().to_string(),
+            problems: vec![format!("cannot read the topology file: {e} (examples live in config/sim/)")],
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parse and check a topology; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Topology, TopologyError> {
+        let fail = |problems: Vec<String>| TopologyError { origin: origin.to_string(), problems };
+        let raw: Raw = toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim_end().replace('\n', "\n    ")]))?;
+        let mut c = Checker { problems: vec![] };
+
+        let region = Region::new(raw.region.clone());
+        let mut zones: Vec<Zone> = vec![];
+        for z in &raw.zones {
+            let zone = Zone::new(z.clone());
+            if zone.region() != region {
+                c.problems.push(format!("zone `{z}` is not in region `{region}` (zones are named after their region, e.g. us-west-2a)"));
+            }
+            if zones.contains(&zone) {
+                c.problems.push(format!("zone `{z}` is listed twice"));
+            }
+            zones.push(zone);
+        }
+        if zones.len() < 2 {
+            c.problems.push("a topology needs at least two zones, so there is somewhere to evacuate to".into());
+        }
+        let start = match &raw.start {
+            None => humantime::parse_rfc3339("2025-01-01T00:00:00Z").unwrap_or(SystemTime::UNIX_EPOCH),
+            Some(s) => humantime::parse_rfc3339_weak(s).unwrap_or_else(|e| {
+                c.problems.push(format!("start = \"{s}\": {e} (write an RFC 3339 time such as 2023-09-19T09:00:00Z)"));
+                SystemTime::UNIX_EPOCH
+            }),
+        };
+
+        let defaults = Settings::default();
+        let settings = SimSettings {
+            poll_interval: c.dur("settings.poll_interval", &raw.settings.poll_interval, defaults.poll_interval),
+            max_concurrency: raw.settings.max_concurrency.unwrap_or(defaults.max_concurrency).max(1),
+            max_attempts: raw.settings.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+        };
+        if settings.poll_interval.is_zero() {
+            c.problems.push("settings.poll_interval must be above 0".into());
+        }
+
+        let td = Timing::default();
+        let rt = &raw.timing;
+        let timing = Timing {
+            aurora_failover: c.span("timing.aurora_failover", &rt.aurora_failover, td.aurora_failover),
+            multi_az_failover: c.span("timing.multi_az_failover", &rt.multi_az_failover, td.multi_az_failover),
+            snapshot_creation: c.span("timing.snapshot_creation", &rt.snapshot_creation, td.snapshot_creation),
+            route53_insync: c.span("timing.route53_insync", &rt.route53_insync, td.route53_insync),
+            api_latency: c.span("timing.api_latency", &rt.api_latency, td.api_latency),
+            http_latency: c.span("timing.http_latency", &rt.http_latency, td.http_latency),
+            operation_timeout: match rt.operation_timeout.as_deref() {
+                Some("none") | Some("never") => None,
+                other => Some(c.dur("timing.operation_timeout", &other.map(str::to_string), td.operation_timeout.unwrap_or_default())),
+            },
+            max_duration: c.dur("timing.max_duration", &rt.max_duration, td.max_duration),
+        };
+
+        let qd = Quotas::default();
+        let rq = &raw.quotas;
+        let quotas = Quotas {
+            rds_burst: rq.rds_burst.unwrap_or(qd.rds_burst),
+            rds_refill_per_s: rq.rds_refill_per_s.unwrap_or(qd.rds_refill_per_s),
+            route53_burst: rq.route53_burst.unwrap_or(qd.route53_burst),
+            route53_refill_per_s: rq.route53_refill_per_s.unwrap_or(qd.route53_refill_per_s),
+            route53_max_records_per_change: rq.route53_max_records_per_change.unwrap_or(qd.route53_max_records_per_change),
+            route53_max_value_chars_per_change: rq.route53_max_value_chars_per_change.unwrap_or(qd.route53_max_value_chars_per_change),
+            route53_prior_request_window: c.dur("quotas.route53_prior_request_window", &rq.route53_prior_request_window, qd.route53_prior_request_window),
+        };
+        for (what, v) in [("rds_burst", quotas.rds_burst), ("route53_burst", quotas.route53_burst)] {
+            if !(v >= 1.0 && v.is_finite()) {
+                c.problems.push(format!("quotas.{what} must be 1 or more, or no call could ever be made"));
+            }
+        }
+        for (what, v) in [("rds_refill_per_s", quotas.rds_refill_per_s), ("route53_refill_per_s", quotas.route53_refill_per_s)] {
+            if !(v > 0.0 && v.is_finite()) {
+                c.problems.push(format!("quotas.{what} must be above 0"));
+            }
+        }
+
+        let approval = ApprovalSim {
+            by: raw.approval.by.clone().unwrap_or_else(|| "sim-approver".into()),
+            after: match raw.approval.after.as_deref() {
+                Some("never") | Some("none") => None,
+                other => Some(c.dur("approval.after", &other.map(str::to_string), Duration::from_secs(60))),
+            },
+        };
+
+        let mut instance_ids: BTreeSet<String> = BTreeSet::new();
+        let mut group_kinds: BTreeMap<String, &'static str> = BTreeMap::new();
+        let mut group_use = |c: &mut Checker, g: &str, kind: &'static str, what: &str| match group_kinds.get(g) {
+            Some(k) if *k != kind => c.problems.push(format!("{what}: group `{g}` already holds {k}, not {kind}; give it another group")),
+            _ => {
+                group_kinds.insert(g.to_string(), kind);
+            }
+        };
+
+        let mut clusters = vec![];
+        let mut cluster_ids = BTreeSet::new();
+        for rc in &raw.clusters {
+            let what = format!("cluster `{}`", rc.id);
+            if !cluster_ids.insert(rc.id.clone()) {
+                c.problems.push(format!("{what} is defined twice"));
+            }
+            if rc.instances.is_empty() {
+                c.problems.push(format!("{what} has no instances"));
+            }
+            let mut members = vec![];
+            for m in &rc.instances {
+                if !instance_ids.insert(m.id.clone()) {
+                    c.problems.push(format!("instance `{}` is defined twice", m.id));
+                }
+                if !(0..=15).contains(&m.tier) {
+                    c.problems.push(format!("{what}: instance `{}` has tier {}; Aurora promotion tiers are 0 to 15", m.id, m.tier));
+                }
+                let zone = c.zone(&format!("{what}, instance `{}`", m.id), &m.zone, &zones);
+                members.push(MemberSpec { id: InstanceId::new(m.id.clone()), zone, tier: m.tier });
+            }
+            if !rc.instances.iter().any(|m| m.id == rc.writer) {
+                c.problems.push(format!("{what}: the writer `{}` is not one of its instances", rc.writer));
+            }
+            let group = rc.group.clone().unwrap_or_else(|| "aurora".into());
+            group_use(&mut c, &group, "db_clusters", &what);
+            clusters.push(ClusterSpec {
+                id: ClusterId::new(rc.id.clone()),
+                engine: rc.engine.clone().unwrap_or_else(|| "aurora-postgresql".into()),
+                group,
+                writer: InstanceId::new(rc.writer.clone()),
+                members,
+            });
+        }
+
+        let mut instances = vec![];
+        for ri in &raw.instances {
+            let what = format!("instance `{}`", ri.id);
+            if !instance_ids.insert(ri.id.clone()) {
+                c.problems.push(format!("{what} is defined twice"));
+            }
+            let zone = c.zone(&what, &ri.zone, &zones);
+            let standby_zone = ri.standby_zone.as_ref().map(|s| c.zone(&format!("{what} standby"), s, &zones));
+            if standby_zone.as_ref() == Some(&zone) {
+                c.problems.push(format!("{what}: the standby is in the primary's zone; a Multi-AZ standby lives in another zone"));
+            }
+            let group = ri.group.clone().unwrap_or_else(|| "multi_az".into());
+            group_use(&mut c, &group, "db_instances", &what);
+            instances.push(InstanceSpec {
+                id: InstanceId::new(ri.id.clone()),
+                engine: ri.engine.clone().unwrap_or_else(|| "mysql".into()),
+                group,
+                zone,
+                standby_zone,
+            });
+        }
+
+        let mut hosted_zones = vec![];
+        let mut hz_names = BTreeSet::new();
+        for rh in &raw.hosted_zones {
+            let name = crate::cloud::normalize_dns_name(&rh.name);
+            let what = format!("hosted zone `{name}`");
+            if !hz_names.insert(name.clone()) {
+                c.problems.push(format!("{what} is defined twice"));
+            }
+            if let Some(g) = &rh.group {
+                group_use(&mut c, g, "records", &what);
+            }
+            let mut records = vec![];
+            let mut keys = BTreeSet::new();
+            for rr in &rh.records {
+                let rname = crate::cloud::normalize_dns_name(&rr.name);
+                let rtype = rr.rtype.clone().unwrap_or_else(|| "CNAME".into()).to_ascii_uppercase();
+                let rwhat = format!("record `{rname} {rtype}`");
+                if !keys.insert((rname.clone(), rtype.clone())) {
+                    c.problems.push(format!("{rwhat} is defined twice in {what}"));
+                }
+                if !rname.ends_with(&name) {
+                    c.problems.push(format!("{rwhat} is not inside {what}"));
+                }
+                let mut values = BTreeMap::new();
+                let mut fixed = None;
+                match (&rr.values, &rr.value) {
+                    (Some(_), Some(_)) => c.problems.push(format!("{rwhat}: give `values` (one per zone) or `value` (not tied to a zone), not both")),
+                    (None, None) => c.problems.push(format!("{rwhat} has no `values`; give one value per zone: values = {{ \"us-west-2a\" = \"...\" }}")),
+                    (None, Some(v)) => {
+                        let v = match v {
+                            OneOrMany::One(s) => vec![s.clone()],
+                            OneOrMany::Many(v) => v.clone(),
+                        };
+                        fixed = Some(v);
+                    }
+                    (Some(vs), None) => {
+                        for (z, v) in vs {
+                            let zone = c.zone(&rwhat, z, &zones);
+                            let v = match v {
+                                OneOrMany::One(s) => vec![s.clone()],
+                                OneOrMany::Many(v) => v.clone(),
+                            };
+                            values.insert(zone, v);
+                        }
+                        if values.len() < 2 {
+                            c.problems.push(format!("{rwhat} has a value for fewer than two zones, so it cannot be moved"));
+                        }
+                    }
+                }
+                let live = rr.live.as_ref().map(|z| c.zone(&format!("{rwhat} live"), z, &zones));
+                let mut weights = BTreeMap::new();
+                if let Some(ws) = &rr.weights {
+                    for (z, w) in ws {
+                        let zone = c.zone(&format!("{rwhat} weights"), z, &zones);
+                        if !(0..=255).contains(w) {
+                            c.problems.push(format!("{rwhat}: weight {w} for {z} is outside 0..=255"));
+                        }
+                        weights.insert(zone, *w);
+                    }
+                }
+                let weight = rr.weight.unwrap_or(100);
+                if fixed.is_none() {
+                    if rr.weighted {
+                        if live.is_some() {
+                            c.problems.push(format!("{rwhat} is weighted: give `weights` per zone instead of `live`"));
+                        }
+                        for z in weights.keys() {
+                            if !values.contains_key(z) {
+                                c.problems.push(format!("{rwhat}: weight for {z}, which has no value"));
+                            }
+                        }
+                        for z in values.keys() {
+                            weights.entry(z.clone()).or_insert(weight);
+                        }
+                    } else {
+                        match &live {
+                            None => c.problems.push(format!("{rwhat}: say which zone's value the record holds now: live = \"{}\"", values.keys().next().map(|z| z.as_str()).unwrap_or("us-west-2a"))),
+                            Some(z) if !values.contains_key(z) => c.problems.push(format!("{rwhat}: live = \"{z}\" but there is no value for {z}")),
+                            _ => {}
+                        }
+                        if rr.weights.is_some() {
+                            c.problems.push(format!("{rwhat}: `weights` needs weighted = true"));
+                        }
+                    }
+                }
+                records.push(RecordSpecSim {
+                    name: rname,
+                    rtype,
+                    ttl: rr.ttl.unwrap_or(60),
+                    values,
+                    live,
+                    weighted: rr.weighted,
+                    weights,
+                    weight,
+                    fixed,
+                });
+            }
+            if rh.group.is_some() && records.iter().all(|r| !r.zone_bound()) {
+                c.problems.push(format!("{what} names group `{}` but has no record with values per zone", rh.group.as_deref().unwrap_or("")));
+            }
+            hosted_zones.push(HostedZoneSpec { id: rh.id.clone().unwrap_or_else(|| derived_zone_id(&name)), name, group: rh.group.clone(), records });
+        }
+
+        let mut endpoints = BTreeMap::new();
+        for (name, re) in &raw.endpoints {
+            let what = format!("endpoint `{name}`");
+            if !(re.url.starts_with("http://") || re.url.starts_with("https://")) {
+                c.problems.push(format!("{what}: url `{}` must start with http:// or https://", re.url));
+            }
+            let zone = re.zone.as_ref().map(|z| c.zone(&what, z, &zones));
+            endpoints.insert(
+                name.clone(),
+                EndpointSpec {
+                    url: re.url.clone(),
+                    method: re.method.clone().unwrap_or_else(|| "POST".into()).to_ascii_uppercase(),
+                    headers: re.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    timeout: c.dur(&format!("{what} timeout"), &re.timeout, Duration::from_secs(10)),
+                    zone,
+                },
+            );
+        }
+
+        let mut faults = vec![];
+        for (i, rf) in raw.faults.iter().enumerate() {
+            let spec = match rf {
+                RawFault::Line(l) => FaultSpec::from_line(l),
+                RawFault::Table(t) => spec_from_table(t, i),
+            };
+            match spec.and_then(FaultSpec::build) {
+                Ok(f) => faults.push(f),
+                Err(e) => c.problems.push(format!("faults: {e}")),
+            }
+        }
+
+        let mut t = Topology {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            origin: origin.to_string(),
+            region,
+            zones,
+            route53_region: Region::new(raw.route53_region.clone().unwrap_or_else(|| "us-east-1".into())),
+            seed: raw.seed,
+            start,
+            settings,
+            timing,
+            quotas,
+            approval,
+            clusters,
+            instances,
+            hosted_zones,
+            endpoints,
+            faults: vec![],
+        };
+        for f in &faults {
+            if let Err(e) = t.check_fault(f) {
+                c.problems.push(format!("faults: {e}"));
+            }
+        }
+        t.faults = faults;
+        if c.problems.is_empty() {
+            Ok(t)
+        } else {
+            Err(fail(c.problems))
+        }
+    }
+
+    /// Regions a fault may name: the home region and Route 53's.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut r = vec![self.region.clone()];
+        if self.route53_region != self.region {
+            r.push(self.route53_region.clone());
+        }
+        r
+    }
+
+    /// Check that a fault names things this topology has.
+    pub fn check_fault(&self, f: &Fault) -> Result<(), super::faults::FaultError> {
+        use super::faults::FaultKind;
+        let err = |m: String| super::faults::FaultError { text: f.to_string(), message: m };
+        let zone_ok = |z: &Zone| -> Result<(), super::faults::FaultError> {
+            if self.zones.contains(z) {
+                Ok(())
+            } else {
+                let known = self.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+                Err(err(match crate::diag::did_you_mean(z.as_str(), self.zones.iter().map(|z| z.as_str())) {
+                    Some(s) => format!("`{z}` is not a zone of topology `{}`; did you mean `{s}`?", self.name),
+                    None => format!("`{z}` is not a zone of topology `{}` ({known})", self.name),
+                }))
+            }
+        };
+        match &f.kind {
+            FaultKind::AzDown { zone } | FaultKind::AzFlap { zone, .. } => zone_ok(zone),
+            FaultKind::RegionDown { region } => {
+                if self.regions().contains(region) {
+                    Ok(())
+                } else {
+                    Err(err(format!(
+                        "`{region}` is not a region of topology `{}` (its regions: {})",
+                        self.name,
+                        self.regions().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    )))
+                }
+            }
+            FaultKind::StallFailover { cluster } => {
+                if self.clusters.iter().any(|c| &c.id == cluster) {
+                    Ok(())
+                } else {
+                    let ids: Vec<&str> = self.clusters.iter().map(|c| c.id.as_str()).collect();
+                    Err(err(match crate::diag::did_you_mean(cluster.as_str(), ids.iter().copied()) {
+                        Some(s) => format!("`{cluster}` is not a cluster of topology `{}`; did you mean `{s}`?", self.name),
+                        None => format!("`{cluster}` is not a cluster of topology `{}` ({})", self.name, ids.join(", ")),
+                    }))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn spec_from_table(t: &BTreeMap<String, toml::Value>, index: usize) -> Result<FaultSpec, super::faults::FaultError> {
+    let text = format!("faults[{index}]");
+    let err = |m: String| super::faults::FaultError { text: text.clone(), message: m };
+    let mut spec = FaultSpec { text: text.clone(), ..Default::default() };
+    for (k, v) in t {
+        let s = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(err(format!("`{k}` must be a string or a number, not {}", other.type_str()))),
+        };
+        match k.as_str() {
+            "kind" => spec.kind = s.to_ascii_lowercase(),
+            "zone" | "region" | "operation" | "service" | "cluster" => {
+                if spec.subject.replace(s).is_some() {
+                    return Err(err("give one of zone, region, operation, service or cluster".into()));
+                }
+            }
+            "applied" => {
+                if v.as_bool() == Some(true) {
+                    spec.flags.push("applied".into());
+                }
+            }
+            _ => {
+                spec.options.insert(k.clone(), s);
+            }
+        }
+    }
+    if spec.kind.is_empty() {
+        return Err(err("a fault table needs a `kind` (az-down, az-flap, ...)".into()));
+    }
+    spec.text = format!("{text} ({})", spec.kind);
+    Ok(spec)
+}
+
+/// The environment runbooks bind against in this topology: groups from each resource's
+/// `group`, records with one value per zone, the endpoints, the engine settings, and the
+/// zones in the topology's order of preference.
+pub fn environment_for(t: &Topology) -> Environment {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for c in &t.clusters {
+        if let Group::DbClusters { clusters } = groups.entry(c.group.clone()).or_insert_with(|| Group::DbClusters { clusters: vec![] }) {
+            clusters.push(c.id.clone());
+        }
+    }
+    for i in &t.instances {
+        if let Group::DbInstances { instances } = groups.entry(i.group.clone()).or_insert_with(|| Group::DbInstances { instances: vec![] }) {
+            instances.push(i.id.clone());
+        }
+    }
+    for h in &t.hosted_zones {
+        let Some(g) = &h.group else { continue };
+        let records: Vec<RecordSpec> = h
+            .records
+            .iter()
+            .filter(|r| r.zone_bound())
+            .map(|r| RecordSpec { name: r.name.clone(), rtype: r.rtype.clone(), ttl: r.ttl, values: r.values.clone(), weighted: r.weighted, weight: r.weight })
+            .collect();
+        if let Group::Records { records: rs, .. } = groups.entry(g.clone()).or_insert_with(|| Group::Records { hosted_zone: h.name.clone(), records: vec![] }) {
+            rs.extend(records);
+        }
+    }
+    Environment {
+        name: t.name.clone(),
+        description: Some(t.description.clone().unwrap_or_else(|| format!("simulated topology {}", t.origin))),
+        region: t.region.to_string(),
+        zones: t.zones.clone(),
+        aws: AwsAccess::default(),
+        settings: Settings { poll_interval: t.settings.poll_interval, max_concurrency: t.settings.max_concurrency, max_attempts: t.settings.max_attempts },
+        groups,
+        endpoints: t
+            .endpoints
+            .iter()
+            .map(|(n, e)| (n.clone(), Endpoint { url: e.url.clone(), method: e.method.clone(), headers: e.headers.clone(), timeout: e.timeout }))
+            .collect(),
+        source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINI: &str = r#"
+name = "mini"
+region = "us-west-2"
+zones = ["us-west-2a", "us-west-2b"]
+
+[[clusters]]
+id = "db"
+writer = "db-a"
+instances = [{ id = "db-a", zone = "us-west-2a", tier = 0 }, { id = "db-b", zone = "us-west-2b" }]
+
+[[hosted_zones]]
+name = "example.com"
+group = "web"
+
+[[hosted_zones.records]]
+name = "api.example.com."
+values = { "us-west-2a" = "a.lb", "us-west-2b" = "b.lb" }
+live = "us-west-2a"
+
+[[hosted_zones.records]]
+name = "example.com."
+type = "TXT"
+value = "v=spf1 -all"
+
+faults = ["az-down us-west-2a at 0s", { kind = "route53-down", at = "1m", for = "30s" }]
+"#;
+
+    #[test]
+    fn parses_with_defaults_and_derives_an_environment() {
+        let t = Topology::parse(MINI, "mini.toml").unwrap();
+        assert_eq!(t.timing.aurora_failover, Span::new(Duration::from_secs(20), Duration::from_secs(30)));
+        assert_eq!(t.quotas.rds_burst, 300.0);
+        assert_eq!(t.hosted_zones[0].name, "example.com.");
+        assert!(t.hosted_zones[0].id.starts_with('Z') && t.hosted_zones[0].id.len() == 14);
+        assert_eq!(t.faults.len(), 2);
+        assert_eq!(t.faults[1].to_string(), "route53-down at 1m for 30s");
+        let env = environment_for(&t);
+        assert!(matches!(env.groups.get("aurora"), Some(Group::DbClusters { clusters }) if clusters.len() == 1));
+        match env.groups.get("web") {
+            Some(Group::Records { hosted_zone, records }) => {
+                assert_eq!(hosted_zone, "example.com.");
+                assert_eq!(records.len(), 1, "the TXT record is not tied to zones");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let bad = MINI
+            .replace("writer = \"db-a\"", "writer = \"db-x\"")
+            .replace("live = \"us-west-2a\"", "live = \"us-west-2q\"")
+            .replace("az-down us-west-2a", "az-down us-west-2z");
+        let e = Topology::parse(&bad, "bad.toml").unwrap_err();
+        assert_eq!(e.problems.len(), 3, "{e}");
+        assert!(e.problems[0].contains("writer `db-x` is not one of its instances"), "{e}");
+        assert!(e.problems[1].contains("`us-west-2q` is not a zone"), "{e}");
+        assert!(e.problems[2].contains("`us-west-2z` is not a zone of topology `mini`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_place() {
+        let e = Topology::parse(&MINI.replace("[[clusters]]", "[[clusters]]\nwriterr = 1"), "x.toml").unwrap_err();
+        assert!(e.problems[0].contains("writerr"), "{e}");
+    }
+}

@@ -138,6 +138,37 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Err(e) => Err(Failure::new(exit::CLOUD, format!("error: {e}\n  hint: is the local peer running? scripts/demo starts one; reseed after restarting it"))),
             }
         }
+        Command::Traffic { env, output } => {
+            let env = Environment::load(&cli.config_dir, env)?;
+            let Some(ladder) = &env.traffic else {
+                return Err(Failure::new(exit::INVALID, format!("error: environment `{}` has no [traffic] ladder\n  hint: see docs/traffic.md", env.name)));
+            };
+            let j = open_journal(&cli)?;
+            let shed = j.shed_tiers(&env.name)?;
+            let tiers: Vec<(String, bool)> = ladder.tiers.iter().map(|t| (t.name.clone(), t.protected)).collect();
+            let doc = engine::traffic::state_document(&env.name, &tiers, &shed);
+            match output {
+                Output::Json => print_json(&doc),
+                Output::Text => {
+                    println!("Load-shedding ladder of `{}` (lowest priority first; shed in this order, restored in reverse)", env.name);
+                    println!("Signal: {} ({})", ladder.signal.url, match (ladder.signal.good_below, ladder.signal.good_above) {
+                        (Some(b), _) => format!("good below {b}"),
+                        (_, Some(a)) => format!("good above {a}"),
+                        _ => "good when it answers 2xx".into(),
+                    });
+                    println!("\n{:<4} {:<22} {:<10} {:<22} RUN", "#", "TIER", "STATE", "SINCE");
+                    for (i, t) in ladder.tiers.iter().enumerate() {
+                        let s = shed.iter().find(|(n, _, _)| n == &t.name);
+                        let state = if t.protected { "protected" } else if s.is_some() { "SHED" } else { "serving" };
+                        println!("{:<4} {:<22} {:<10} {:<22} {}", i + 1, t.name, state, s.map(|(_, at, _)| journal::format_ts(*at)).unwrap_or_else(|| "-".into()), s.map(|(_, _, r)| r.as_str()).unwrap_or("-"));
+                    }
+                    if let Some(f) = &ladder.state_file {
+                        println!("\nPublished for edges at {f}");
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Approve { run_id, step, by } => approve(&cli, run_id, step.as_deref(), initiator(by.clone())),
         Command::Rollback { run_id, by, dry_run, force, output } => rollback(&cli, run_id, initiator(by.clone()), *dry_run, *force, *output).await,
     }
@@ -335,6 +366,20 @@ fn dns_changes_of(j: &Journal, run_id: &str) -> Result<BTreeMap<String, Vec<Rest
     Ok(by_zone.into_iter().map(|(z, m)| (z, m.into_values().collect())).collect())
 }
 
+/// Tiers a run shed and did not restore itself.
+fn tiers_shed_by(j: &Journal, run_id: &str) -> Result<Vec<String>, Failure> {
+    let mut out: Vec<String> = vec![];
+    for e in j.events(run_id)? {
+        let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else { continue };
+        match e.kind.as_str() {
+            "tier_shed" if !out.iter().any(|x| x == t) => out.push(t.to_string()),
+            "tier_restored" => out.retain(|x| x != t),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 async fn rollback(cli: &Cli, run_id: &str, by: String, dry_run: bool, force: bool, output: Output) -> Result<u8, Failure> {
     let j = open_journal(cli)?;
     let r = j.run(run_id)?;
@@ -342,13 +387,36 @@ async fn rollback(cli: &Cli, run_id: &str, by: String, dry_run: bool, force: boo
         eprintln!("warning: run {} has not finished (status {}); rolling back what it has done so far", r.id, r.status);
     }
     let changes = dns_changes_of(&j, &r.id)?;
-    if changes.is_empty() {
-        return Err(Failure::new(exit::REFUSED, format!("error: run {} changed no DNS records: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    let tiers = tiers_shed_by(&j, &r.id)?;
+    if changes.is_empty() && tiers.is_empty() {
+        return Err(Failure::new(exit::REFUSED, format!("error: run {} changed no DNS records and shed no traffic: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
     }
     let env = Environment::load(&cli.config_dir, &r.environment)?;
     let ports = ports_for(&env).await?;
     let new_id = journal::new_run_id();
-    let steps: Vec<BoundStep> = changes
+    let mut steps: Vec<BoundStep> = vec![];
+    if !tiers.is_empty() {
+        let Some(ladder) = &env.traffic else {
+            return Err(Failure::new(exit::INVALID, format!("error: run {} shed tiers ({}) but environment `{}` no longer has a [traffic] ladder", r.id, tiers.join(", "), env.name)));
+        };
+        let ctx = RunContext { run_id: new_id.clone(), initiator: by.clone(), mode: "rollback".into() };
+        let vars: BTreeMap<String, String> = [("env.name", env.name.clone()), ("env.region", env.region.clone()), ("run.id", ctx.run_id.clone()), ("run.initiator", by.clone()), ("run.mode", "rollback".to_string()), ("runbook.name", format!("rollback of {}", r.id))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        steps.push(BoundStep {
+            id: StepId::new("restore-traffic"),
+            description: Some(format!("restore the traffic tiers run {} shed", r.id)),
+            after: vec![],
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(600),
+            retries: 1,
+            on_failure: OnFailure::Continue,
+            action: BoundAction::TrafficRevert { ladder: failover::traffic::bind_ladder(ladder, &env, &vars), tiers },
+        });
+    }
+    steps.extend(changes
         .into_iter()
         .enumerate()
         .map(|(i, (zone, restore))| BoundStep {
@@ -361,8 +429,7 @@ async fn rollback(cli: &Cli, run_id: &str, by: String, dry_run: bool, force: boo
             retries: 2,
             on_failure: OnFailure::Continue,
             action: BoundAction::RestoreRecords { hosted_zone_id: zone, restore, force },
-        })
-        .collect();
+        }));
     let name = format!("rollback of {}", r.id);
     let plan = engine::plan_run(&ports, &name, &env.name, &new_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current records failed"))?;
     if dry_run {

@@ -25,6 +25,8 @@ pub struct Environment {
     pub endpoints: BTreeMap<String, Endpoint>,
     /// Probes, quorum and triggers (`[health]`); see `health::config`.
     pub health: Option<crate::health::config::HealthConfig>,
+    /// The load-shedding ladder (`[traffic]`); see `traffic::config`.
+    pub traffic: Option<crate::traffic::Ladder>,
     #[serde(skip)]
     pub source: Option<SourceFile>,
 }
@@ -167,7 +169,7 @@ impl Environment {
     }
 }
 
-const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints", "health"];
+const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints", "health", "traffic"];
 
 fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the environment", d)?;
@@ -268,6 +270,26 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         }
     }
     let health = t.get("health").and_then(|v| crate::health::config::parse(src, v, &zones, d));
+    let traffic = t.get("traffic").and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
+    if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
+        for tier in &l.tiers {
+            for a in [&tier.apply, &tier.revert].into_iter().flatten() {
+                match a {
+                    crate::traffic::TierAction::Http { endpoint: Some(e), .. } if !endpoints.contains_key(e) => d.push(src.diag(
+                        tv.span.clone(),
+                        format!("tier `{}` uses endpoint `{e}`, which is not defined under [endpoints]", tier.name),
+                        Some(format!("endpoints: {}", endpoints.keys().cloned().collect::<Vec<_>>().join(", "))),
+                    )),
+                    crate::traffic::TierAction::DnsWeights { group, .. } if !matches!(groups.get(group), Some(Group::Records { .. })) => d.push(src.diag(
+                        tv.span.clone(),
+                        format!("tier `{}` changes the weights of group `{group}`, which is not a `records` group of this environment", tier.name),
+                        None,
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
@@ -279,6 +301,7 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         groups,
         endpoints,
         health,
+        traffic,
         source: None,
     })
 }

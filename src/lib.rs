@@ -15,3 +15,4 @@ pub mod report;
 pub mod simulate;
 pub mod wiring;
 pub mod health;
+pub mod traffic;

@@ -107,6 +107,13 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Show the environment's load-shedding ladder and which tiers are shed, since when, by which run.
+    Traffic {
+        #[arg(long)]
+        env: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Create, in a local AWS peer (moto on loopback), every resource an environment names.
     LocalPeer {
         #[command(subcommand)]

@@ -9,6 +9,7 @@
 
 pub mod observe;
 pub mod progress;
+pub mod traffic;
 
 use crate::cloud::{Clock, CloudError, Databases, Dns, ErrorKind, HttpClient};
 use crate::journal::{Journal, JournalError};
@@ -121,7 +122,7 @@ pub async fn plan_run(ports: &Ports, runbook: &str, environment: &str, run_id: &
     Ok(crate::plan::plan(runbook, environment, run_id, steps, &world))
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     ports: Ports,
     journal: Arc<Journal>,
     spec: RunSpec,
@@ -273,6 +274,9 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     let sid = step.id.as_str();
     match &step.action {
         BoundAction::Approval { message, approvers } => return wait_for_approval(ctx, step, message, approvers).await,
+        BoundAction::TrafficShed { ladder, max_tier } => return traffic::shed(ctx, step, ladder, *max_tier).await,
+        BoundAction::TrafficRestore { ladder } => return traffic::restore(ctx, step, ladder).await,
+        BoundAction::TrafficRevert { ladder, tiers } => return traffic::revert(ctx, step, ladder, tiers).await,
         BoundAction::Wait { duration } => {
             ctx.reporter.report(Progress::Waiting { step: sid.to_string(), what: format!("waiting {}", humantime::format_duration(*duration)) });
             ctx.ports.clock.sleep(*duration).await;
@@ -292,6 +296,22 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     for p in &decision.problems {
         ctx.reporter.report(Progress::Problem { step: sid.to_string(), text: p.clone() });
     }
+    execute_decision(ctx, step, &decision).await?;
+    if !decision.problems.is_empty() {
+        return Err(StepError::Precondition(decision.problems.join("\n  ")));
+    }
+    let summary = if decision.calls.is_empty() {
+        "nothing to do: already as wanted".to_string()
+    } else {
+        format!("{} call(s) made", decision.calls.len())
+    };
+    Ok(Some(summary))
+}
+
+/// Make the decision's calls (intent, call, outcome, each) and wait for its awaits.
+pub(crate) async fn execute_decision(ctx: &Ctx, step: &BoundStep, decision: &Decision) -> Result<(), StepError> {
+    let run_id = &ctx.spec.run_id;
+    let sid = step.id.as_str();
     let mut change_ids: HashMap<usize, String> = HashMap::new();
     for (i, call) in decision.calls.iter().enumerate() {
         let op = call.operation();
@@ -319,19 +339,11 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     for a in &decision.awaits {
         wait_for(ctx, step, a, &change_ids).await?;
     }
-    if !decision.problems.is_empty() {
-        return Err(StepError::Precondition(decision.problems.join("\n  ")));
-    }
-    let summary = if decision.calls.is_empty() {
-        "nothing to do: already as wanted".to_string()
-    } else {
-        format!("{} call(s) made", decision.calls.len())
-    };
-    Ok(Some(summary))
+    Ok(())
 }
 
 /// Headers carrying secrets are not journaled.
-fn redact(call: &Call) -> Call {
+pub(crate) fn redact(call: &Call) -> Call {
     let mut c = call.clone();
     if let Call::Http { request, .. } = &mut c {
         for (k, v) in &mut request.headers {
@@ -343,7 +355,7 @@ fn redact(call: &Call) -> Call {
     c
 }
 
-async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
+pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
     let p = &ctx.ports;
     match call {
         Call::FailoverDbCluster { cluster, target, .. } => {

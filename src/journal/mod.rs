@@ -128,6 +128,13 @@ CREATE TABLE IF NOT EXISTS events (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE TABLE IF NOT EXISTS shed_state (
+    environment TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (environment, tier)
+);
 CREATE TABLE IF NOT EXISTS approvals (
     run_id TEXT NOT NULL REFERENCES runs(id),
     step_id TEXT NOT NULL,
@@ -440,6 +447,34 @@ impl Journal {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Tiers currently shed on an environment: (tier, since ms, run id).
+    pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, String)>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare("SELECT tier, since, run_id FROM shed_state WHERE environment = ?1 ORDER BY since")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![environment], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Record that a tier is shed (by `run_id`) or restored, with an event in that run.
+    pub fn set_shed(&self, environment: &str, tier: &str, run_id: &str, step_id: &str, shed: bool) -> Result<()> {
+        {
+            let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            if shed {
+                conn.execute(
+                    "INSERT OR IGNORE INTO shed_state (environment, tier, since, run_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![environment, tier, now_ms(), run_id],
+                )
+                .map_err(|e| self.err(e))?;
+            } else {
+                conn.execute("DELETE FROM shed_state WHERE environment = ?1 AND tier = ?2", params![environment, tier]).map_err(|e| self.err(e))?;
+            }
+        }
+        self.append(run_id, Some(step_id), if shed { "tier_shed" } else { "tier_restored" }, None, None, serde_json::json!({"tier": tier, "environment": environment}), None)?;
+        Ok(())
     }
 
     /// Intents that have no outcome: calls that may or may not have happened.

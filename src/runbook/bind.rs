@@ -64,6 +64,10 @@ pub enum BoundAction {
     Http { request: HttpRequest, expect_status: Vec<u16> },
     Approval { message: String, approvers: Vec<String> },
     Wait { duration: Duration },
+    TrafficShed { ladder: crate::traffic::BoundLadder, max_tier: Option<usize> },
+    TrafficRestore { ladder: crate::traffic::BoundLadder },
+    /// Revert the given tiers, highest priority first (used by `rollback`).
+    TrafficRevert { ladder: crate::traffic::BoundLadder, tiers: Vec<String> },
     /// Put record sets back as they were before a run (used by `rollback`).
     RestoreRecords { hosted_zone_id: String, restore: Vec<RestoreRecord>, force: bool },
 }
@@ -87,6 +91,9 @@ impl BoundAction {
             BoundAction::Approval { .. } => "approval",
             BoundAction::Wait { .. } => "wait",
             BoundAction::RestoreRecords { .. } => "dns.restore",
+            BoundAction::TrafficShed { .. } => "traffic.shed",
+            BoundAction::TrafficRestore { .. } => "traffic.restore",
+            BoundAction::TrafficRevert { .. } => "traffic.revert",
         }
     }
 }
@@ -121,6 +128,8 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
         ActionDef::Http { .. } => Duration::from_secs(60),
         ActionDef::Approval { .. } => Duration::from_secs(60 * 60),
         ActionDef::Wait { duration } => *duration + Duration::from_secs(60),
+        ActionDef::TrafficShed { .. } => Duration::from_secs(30 * 60),
+        ActionDef::TrafficRestore { .. } => Duration::from_secs(4 * 60 * 60),
     }
 }
 
@@ -277,6 +286,32 @@ fn check_resources(rb: &Runbook, env: &Environment, a: &ActionDef, step: &str, v
                 d.push(rb.source.diag(e.span.clone(), format!("step `{step}` uses endpoint `{name}`, which environment `{}` does not define", env.name), Some(hint)));
             }
         }
+        ActionDef::TrafficShed { max_tier, .. } => {
+            let Some(l) = &env.traffic else {
+                d.push(rb.source.diag(rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0), format!("step `{step}` sheds traffic, but environment `{}` has no [traffic] ladder", env.name), Some("define [traffic] with a signal and [[traffic.tiers]] in the environment file (docs/traffic.md)".into())));
+                return;
+            };
+            if let Some(m) = max_tier {
+                let name = render(m).unwrap_or_else(|| m.value.clone());
+                if !name.contains("${") {
+                    match l.tiers.iter().find(|t| t.name == name) {
+                        None => {
+                            let names: Vec<&str> = l.tiers.iter().map(|t| t.name.as_str()).collect();
+                            let hint = match did_you_mean(&name, names.iter().copied()) {
+                                Some(s) => format!("did you mean `{s}`? tiers: {}", names.join(", ")),
+                                None => format!("tiers of `{}`: {}", env.name, names.join(", ")),
+                            };
+                            d.push(rb.source.diag(m.span.clone(), format!("step `{step}`: max_tier `{name}` is not a tier of environment `{}`", env.name), Some(hint)));
+                        }
+                        Some(t) if t.protected => d.push(rb.source.diag(m.span.clone(), format!("step `{step}`: max_tier `{name}` is a protected tier, which is never shed"), Some("name the last unprotected tier that may be shed".into()))),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        ActionDef::TrafficRestore { .. } if env.traffic.is_none() => {
+            d.push(rb.source.diag(rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0), format!("step `{step}` restores traffic, but environment `{}` has no [traffic] ladder", env.name), Some("define [traffic] in the environment file (docs/traffic.md)".into())));
+        }
         _ => {}
     }
 }
@@ -406,6 +441,30 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                 approvers: approvers.clone(),
             },
             ActionDef::Wait { duration } => BoundAction::Wait { duration: *duration },
+            ActionDef::TrafficShed { max_tier, settle } => match &env.traffic {
+                Some(l) => {
+                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
+                    if let Some(s) = settle {
+                        ladder.settle = *s;
+                    }
+                    let max = max_tier.as_ref().map(|m| render(m, &mut d)).and_then(|m| l.index(&m));
+                    BoundAction::TrafficShed { ladder, max_tier: max }
+                }
+                None => BoundAction::Wait { duration: Duration::ZERO },
+            },
+            ActionDef::TrafficRestore { hold, settle } => match &env.traffic {
+                Some(l) => {
+                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
+                    if let Some(h) = hold {
+                        ladder.hold = *h;
+                    }
+                    if let Some(s) = settle {
+                        ladder.settle = *s;
+                    }
+                    BoundAction::TrafficRestore { ladder }
+                }
+                None => BoundAction::Wait { duration: Duration::ZERO },
+            },
         };
         out.push(BoundStep {
             id: StepId::new(step),

@@ -84,6 +84,10 @@ pub enum ActionDef {
     },
     Approval { message: Option<Spanned<String>>, approvers: Vec<String> },
     Wait { duration: Duration },
+    /// Closed loop: shed tiers of the environment's ladder in order while the signal is bad.
+    TrafficShed { max_tier: Option<Spanned<String>>, settle: Option<Duration> },
+    /// Closed loop: restore shed tiers in reverse once the signal has been good for `hold`.
+    TrafficRestore { hold: Option<Duration>, settle: Option<Duration> },
 }
 
 pub const ACTIONS: &[&str] = &[
@@ -94,6 +98,8 @@ pub const ACTIONS: &[&str] = &[
     "http",
     "approval",
     "wait",
+    "traffic.shed",
+    "traffic.restore",
 ];
 
 impl ActionDef {
@@ -106,6 +112,8 @@ impl ActionDef {
             ActionDef::Http { .. } => "http",
             ActionDef::Approval { .. } => "approval",
             ActionDef::Wait { .. } => "wait",
+            ActionDef::TrafficShed { .. } => "traffic.shed",
+            ActionDef::TrafficRestore { .. } => "traffic.restore",
         }
     }
 
@@ -130,7 +138,8 @@ impl ActionDef {
                 v.extend(body.iter());
             }
             ActionDef::Approval { message, .. } => v.extend(message.iter()),
-            ActionDef::Wait { .. } => {}
+            ActionDef::Wait { .. } | ActionDef::TrafficRestore { .. } => {}
+            ActionDef::TrafficShed { max_tier, .. } => v.extend(max_tier.iter()),
         }
         v
     }
@@ -433,6 +442,18 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 None
             };
             ActionDef::Wait { duration: duration.unwrap_or_default() }
+        }
+        "traffic.shed" => {
+            keys.extend(["max_tier", "settle"]);
+            let max_tier = t.str("max_tier", d);
+            let settle = t.duration("settle", d).map(|s| s.value);
+            ActionDef::TrafficShed { max_tier, settle }
+        }
+        "traffic.restore" => {
+            keys.extend(["hold", "settle"]);
+            let hold = t.duration("hold", d).map(|s| s.value);
+            let settle = t.duration("settle", d).map(|s| s.value);
+            ActionDef::TrafficRestore { hold, settle }
         }
         other => {
             let hint = match did_you_mean(other, ACTIONS.iter().copied()) {

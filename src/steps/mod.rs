@@ -90,6 +90,7 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
         BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
         BoundAction::RestoreRecords { hosted_zone_id, .. } => n.hosted_zones = vec![hosted_zone_id.clone()],
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
+        BoundAction::TrafficShed { .. } | BoundAction::TrafficRestore { .. } | BoundAction::TrafficRevert { .. } => {}
     }
     n
 }
@@ -124,6 +125,30 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
             ..Default::default()
         },
         BoundAction::RestoreRecords { hosted_zone_id, restore, force } => dns::decide_restore(run_id, hosted_zone_id, restore, *force, world),
+        BoundAction::TrafficShed { ladder, max_tier } => {
+            let limit = max_tier.unwrap_or(ladder.tiers.len().saturating_sub(1));
+            let candidates: Vec<&str> = ladder.tiers.iter().enumerate().filter(|(i, t)| *i <= limit && !t.protected).map(|(_, t)| t.name.as_str()).collect();
+            let protected: Vec<&str> = ladder.tiers.iter().filter(|t| t.protected).map(|t| t.name.as_str()).collect();
+            Decision {
+                effects: vec![format!(
+                    "closed loop: while {} is bad, shed the next tier of {} and wait {} (tiers already shed are skipped); never shed: {}",
+                    ladder.signal.url,
+                    candidates.join(" -> "),
+                    humantime::format_duration(ladder.settle),
+                    if protected.is_empty() { "-".to_string() } else { protected.join(", ") }
+                )],
+                ..Default::default()
+            }
+        }
+        BoundAction::TrafficRestore { ladder } => Decision {
+            effects: vec![format!(
+                "closed loop: restore shed tiers in reverse order, each once {} has been good for {}; re-shed a restored tier if it turns bad",
+                ladder.signal.url,
+                humantime::format_duration(ladder.hold)
+            )],
+            ..Default::default()
+        },
+        BoundAction::TrafficRevert { tiers, .. } => Decision { effects: vec![format!("revert tier(s) {}", tiers.join(", "))], ..Default::default() },
         BoundAction::Wait { duration } => Decision { effects: vec![format!("wait {}", humantime::format_duration(*duration))], ..Default::default() },
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod moto;
 pub mod proxy;
+pub mod run;
 pub mod sink;
 pub mod topo;

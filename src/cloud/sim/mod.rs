@@ -1,1 +1,407 @@
-//! Simulated cloud (in progress).
+//! The simulated cloud: a deterministic, seeded model of RDS, Route 53 and HTTP endpoints
+//! behind the very ports the AWS adapters implement (`Databases`, `Dns`, `HttpClient`,
+//! `Clock`), so the same planner and executor run against it.
+//!
+//! - [`topology`]: the world as a TOML file (zones, clusters, instances, records, endpoints,
+//!   timings, quotas, faults) and the environment runbooks bind against ([`environment_for`]).
+//! - [`faults`]: faults on the timeline and their one-line syntax (`az-down us-west-2a at 0s`).
+//! - [`world`]: the state and its rules: what each call does and answers, what happens as
+//!   time passes, quotas as token buckets, the fault layer.
+//! - [`time`]: virtual time; a 30-minute scenario runs in milliseconds.
+//! - [`timeline`]: what a simulation records; [`invariants`]: what must hold at the end.
+//!
+//! Architecture invariants: no wall clock and no entropy (every draw comes from
+//! `fastrand::Rng::with_seed`, every map is a `BTreeMap`), so one seed gives one timeline;
+//! errors are `CloudError`s with the kind and AWS code the AWS adapter would report, so the
+//! engine's retry path (`cloud::retry`) is exercised exactly as against AWS.
+//!
+//! How the simulated services answer:
+//! - RDS: Describe* list what exists (missing ids are absent); FailoverDBCluster sets the
+//!   cluster `failing-over` and flips the writer when the failover time has passed, unless the
+//!   target's zone went down meanwhile (then the failover fails and the writer stays);
+//!   RebootDBInstance with ForceFailover sets the instance `rebooting`, then swaps primary and
+//!   standby zones; snapshots are `creating`, then `available`. In a zone that is down, RDS
+//!   keeps reporting instances `available` (the control plane does not notice a network
+//!   partition, as in the seed incident), but a failover to an instance there is refused with
+//!   `InvalidDBClusterStateFault`.
+//! - Route 53: a change applies to the zone at once (reads see it), is PENDING, then INSYNC;
+//!   limits and CREATE/DELETE mismatches answer `InvalidChangeBatch`; a change to a zone within
+//!   the prior-request window of the previous one answers `PriorRequestNotComplete`.
+//! - Quotas: one RDS bucket (burst 300, 12/s) shared by every RDS call, one Route 53 bucket
+//!   (burst 50, 10/s); an empty bucket answers `Throttling`.
+//! - HTTP endpoints answer 200 unless a fault says otherwise; an endpoint in a zone that is
+//!   down gets no answer until the request's timeout.
+
+pub mod faults;
+pub mod invariants;
+pub mod time;
+pub mod timeline;
+pub mod topology;
+pub mod world;
+
+pub use faults::{parse_faults, Fault, FaultError, FaultKind, Service};
+pub use invariants::{FailedZones, InvariantResult, InvariantStatus};
+pub use time::VirtualTime;
+pub use timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
+pub use topology::{environment_for, Topology, TopologyError};
+pub use world::{FinalState, Placements};
+
+use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
+use crate::cloud::{ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient, HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState};
+use crate::engine::progress::{Progress, Reporter};
+use crate::engine::Ports;
+use crate::types::{ClusterId, InstanceId};
+use async_trait::async_trait;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+use world::{CallCtx, Gate, World};
+
+/// The simulated cloud: the world, its virtual clock, and the ports onto it.
+pub struct SimCloud {
+    world: Mutex<World>,
+    time: Arc<VirtualTime>,
+    start: SystemTime,
+}
+
+/// `Clock` on virtual time: `now()` is the topology's start plus the virtual time elapsed.
+pub struct SimClock {
+    time: Arc<VirtualTime>,
+    start: SystemTime,
+}
+
+#[async_trait]
+impl Clock for SimClock {
+    fn now(&self) -> SystemTime {
+        self.start + self.time.now()
+    }
+    async fn sleep(&self, d: Duration) {
+        self.time.sleep(d).await
+    }
+}
+
+impl SimCloud {
+    /// A world built from the topology with the given faults (the topology's own `faults`
+    /// are not added: pass them in `faults` if they should apply). Virtual time only moves
+    /// while [`time::drive`] runs on the same runtime (see [`SimCloud::driver`]).
+    pub fn new(topology: &Topology, faults: &[Fault], seed: u64) -> Arc<SimCloud> {
+        Arc::new(SimCloud { world: Mutex::new(World::new(topology, faults, seed)), time: VirtualTime::new(), start: topology.start })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The world, brought up to the current virtual time.
+    fn world(&self) -> MutexGuard<'_, World> {
+        let mut w = self.lock();
+        w.advance_to(self.time.now());
+        w
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.time.now()
+    }
+
+    pub fn virtual_time(&self) -> Arc<VirtualTime> {
+        self.time.clone()
+    }
+
+    /// The future that moves virtual time; spawn it on the runtime the simulation runs on.
+    /// It returns when every task waits and no timer is left (the simulation stalled).
+    pub fn driver(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        time::drive(self.time.clone())
+    }
+
+    pub fn clock(&self) -> Arc<SimClock> {
+        Arc::new(SimClock { time: self.time.clone(), start: self.start })
+    }
+
+    /// The raw ports (no retries).
+    pub fn databases(self: &Arc<Self>) -> Arc<SimDatabases> {
+        Arc::new(SimDatabases { cloud: self.clone() })
+    }
+    pub fn dns(self: &Arc<Self>) -> Arc<SimDns> {
+        Arc::new(SimDns { cloud: self.clone() })
+    }
+    pub fn http(self: &Arc<Self>) -> Arc<SimHttp> {
+        Arc::new(SimHttp { cloud: self.clone() })
+    }
+
+    /// The ports a run uses, with the retry policy applied exactly as for AWS (seeded jitter).
+    pub fn ports(self: &Arc<Self>, policy: RetryPolicy, seed: u64) -> Ports {
+        let clock: Arc<dyn Clock> = self.clock();
+        Ports {
+            db: Arc::new(RetryingDatabases::new(self.databases(), policy.clone(), clock.clone(), Some(seed))),
+            dns: Arc::new(RetryingDns::new(self.dns(), policy, clock.clone(), Some(seed.wrapping_add(0x5DEE_CE66)))),
+            http: self.http(),
+            clock,
+        }
+    }
+
+    /// A reporter that appends the engine's progress events to the timeline, then passes
+    /// them on to `forward` (e.g. a terminal), if any.
+    pub fn reporter(self: &Arc<Self>, forward: Option<Arc<dyn Reporter>>) -> Arc<SimReporter> {
+        Arc::new(SimReporter { cloud: self.clone(), forward })
+    }
+
+    /// Add a note of the simulator to the timeline.
+    pub fn note(&self, text: impl Into<String>) {
+        self.time.touch();
+        self.world().note(text);
+    }
+
+    /// Play everything due by now (call before reading the final state).
+    pub fn settle(&self) {
+        drop(self.world());
+    }
+
+    pub fn timeline(&self) -> Vec<TimelineEntry> {
+        self.world().timeline.clone()
+    }
+
+    pub fn history(&self) -> Vec<(Duration, Placements)> {
+        self.world().history.clone()
+    }
+
+    pub fn final_state(&self) -> FinalState {
+        self.world().final_state()
+    }
+
+    /// Zones down or flapping now.
+    pub fn failed_zones_now(&self) -> std::collections::BTreeSet<crate::types::Zone> {
+        self.world().failed_zones_now()
+    }
+
+    /// One API call: latency, then the fault layer, then the service's rules; recorded.
+    async fn api<T>(&self, ctx: CallCtx, op: impl FnOnce(&mut World) -> (Result<T, CloudError>, Option<Effect>) + Send) -> Result<T, CloudError>
+    where
+        T: Send,
+    {
+        self.time.touch();
+        let latency = self.lock().api_latency(ctx.service);
+        self.time.sleep(latency).await;
+        let applied_at;
+        let (applied, effect) = {
+            let mut w = self.world();
+            match w.gate(&ctx) {
+                Gate::Go => {
+                    let (r, effect) = op(&mut w);
+                    w.record_call(&ctx, r.as_ref().map(|_| None), None, effect);
+                    return r;
+                }
+                Gate::Refuse { err, applied: false, note, .. } => {
+                    w.record_call(&ctx, Err(&err), Some(note), None);
+                    return Err(err);
+                }
+                Gate::Refuse { err, applied: true, note, .. } => {
+                    let (r, effect) = op(&mut w);
+                    return match r {
+                        Ok(_) => {
+                            w.record_call(&ctx, Err(&err), Some(format!("{note}: the call took effect, only its answer was an error")), effect);
+                            Err(err)
+                        }
+                        Err(e) => {
+                            w.record_call(&ctx, Err(&e), None, effect);
+                            Err(e)
+                        }
+                    };
+                }
+                Gate::Hang { applied: false } => (false, None),
+                Gate::Hang { applied: true } => {
+                    let (r, effect) = op(&mut w);
+                    if let Err(e) = r {
+                        w.record_call(&ctx, Err(&e), None, effect);
+                        return Err(e);
+                    }
+                    (true, effect)
+                }
+            }
+        };
+        applied_at = self.elapsed();
+        let timeout = self.lock().topo.timing.operation_timeout;
+        match timeout {
+            Some(d) => self.time.sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+        let waited = timeout.unwrap_or_default();
+        let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("no answer within the operation timeout ({})", world::fmt_dur(waited)));
+        let note = if applied {
+            format!("injected by timeout-call: the call took effect at {}, but no answer came back", world::fmt_dur(applied_at))
+        } else {
+            "injected by timeout-call: no answer".to_string()
+        };
+        self.world().record_call(&ctx, Err(&err), Some(note), effect);
+        Err(err)
+    }
+
+    fn progress(&self, p: Progress) {
+        self.time.touch();
+        self.world().push_event(Event::Engine { progress: p });
+    }
+}
+
+fn ctx(service: Service, operation: &str, resource: impl Into<String>, targets: Vec<String>, mutating: bool) -> CallCtx {
+    CallCtx { service, operation: operation.to_string(), resource: resource.into(), targets, mutating }
+}
+
+fn ids<S: AsRef<str>>(v: &[S]) -> Vec<String> {
+    v.iter().map(|s| s.as_ref().to_string()).collect()
+}
+
+/// Appends the engine's progress events to the timeline.
+pub struct SimReporter {
+    cloud: Arc<SimCloud>,
+    forward: Option<Arc<dyn Reporter>>,
+}
+
+impl Reporter for SimReporter {
+    fn report(&self, p: Progress) {
+        if let Some(f) = &self.forward {
+            f.report(p.clone());
+        }
+        self.cloud.progress(p);
+    }
+}
+
+/// `Databases` on the simulated world.
+pub struct SimDatabases {
+    cloud: Arc<SimCloud>,
+}
+
+#[async_trait]
+impl Databases for SimDatabases {
+    async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
+        let c = ctx(Service::Rds, "DescribeDBClusters", crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        self.cloud.api(c, |w| (Ok(w.describe_clusters(ids_)), None)).await
+    }
+    async fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
+        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(clusters), ids(clusters), false);
+        self.cloud.api(c, |w| (Ok(w.describe_cluster_instances(clusters)), None)).await
+    }
+    async fn describe_instances(&self, ids_: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
+        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        self.cloud.api(c, |w| (Ok(w.describe_instances(ids_)), None)).await
+    }
+    async fn failover_cluster(&self, cluster: &ClusterId, target: &InstanceId) -> Result<(), CloudError> {
+        let c = ctx(Service::Rds, "FailoverDBCluster", format!("{cluster} (target {target})"), vec![cluster.to_string(), target.to_string()], true);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| w.failover_cluster(&cc, cluster, target)).await
+    }
+    async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
+        let c = ctx(Service::Rds, "RebootDBInstance", instance.as_str(), vec![instance.to_string()], true);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| w.reboot_with_failover(&cc, instance)).await
+    }
+    async fn create_cluster_snapshot(&self, cluster: &ClusterId, snapshot_id: &str) -> Result<(), CloudError> {
+        let c = ctx(Service::Rds, "CreateDBClusterSnapshot", format!("{cluster} (snapshot {snapshot_id})"), vec![cluster.to_string(), snapshot_id.to_string()], true);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| w.create_snapshot(&cc, SnapshotKind::Cluster, cluster.as_str(), snapshot_id)).await
+    }
+    async fn create_instance_snapshot(&self, instance: &InstanceId, snapshot_id: &str) -> Result<(), CloudError> {
+        let c = ctx(Service::Rds, "CreateDBSnapshot", format!("{instance} (snapshot {snapshot_id})"), vec![instance.to_string(), snapshot_id.to_string()], true);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| w.create_snapshot(&cc, SnapshotKind::Instance, instance.as_str(), snapshot_id)).await
+    }
+    async fn describe_snapshots(&self, kind: SnapshotKind, ids_: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
+        let op = match kind {
+            SnapshotKind::Cluster => "DescribeDBClusterSnapshots",
+            SnapshotKind::Instance => "DescribeDBSnapshots",
+        };
+        let c = ctx(Service::Rds, op, crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        self.cloud.api(c, |w| (Ok(w.describe_snapshots(kind, ids_)), None)).await
+    }
+}
+
+/// `Dns` on the simulated world.
+pub struct SimDns {
+    cloud: Arc<SimCloud>,
+}
+
+fn bare(s: &str, prefix: &str) -> String {
+    s.trim().trim_start_matches('/').trim_start_matches(prefix).trim_start_matches('/').to_string()
+}
+
+#[async_trait]
+impl Dns for SimDns {
+    async fn find_hosted_zone(&self, id_or_name: &str) -> Result<HostedZone, CloudError> {
+        let id = bare(id_or_name, "hostedzone");
+        if self.cloud.lock().is_hosted_zone_id(&id) {
+            let c = ctx(Service::Route53, "GetHostedZone", id.clone(), vec![id.clone()], false);
+            let cc = c.clone();
+            self.cloud.api(c, move |w| (w.hosted_zone_by_id(&cc, &id), None)).await
+        } else {
+            let name = crate::cloud::normalize_dns_name(id_or_name);
+            let c = ctx(Service::Route53, "ListHostedZonesByName", name.clone(), vec![name.clone()], false);
+            let cc = c.clone();
+            self.cloud.api(c, move |w| (w.hosted_zone_by_name(&cc, &name), None)).await
+        }
+    }
+    async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError> {
+        let zone = bare(zone_id, "hostedzone");
+        let c = ctx(Service::Route53, "ListResourceRecordSets", zone.clone(), vec![zone.clone()], false);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| (w.list_record_sets(&cc, &zone), None)).await
+    }
+    async fn change_record_sets(&self, zone_id: &str, _comment: &str, changes: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
+        let zone = bare(zone_id, "hostedzone");
+        let c = ctx(Service::Route53, "ChangeResourceRecordSets", zone.clone(), vec![zone.clone()], true);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| w.change_record_sets(&cc, &zone, changes)).await
+    }
+    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        let id = bare(change_id, "change");
+        let c = ctx(Service::Route53, "GetChange", id.clone(), vec![id.clone()], false);
+        let cc = c.clone();
+        self.cloud.api(c, move |w| (w.get_change(&cc, &id), None)).await
+    }
+}
+
+/// `HttpClient` on the simulated endpoints.
+pub struct SimHttp {
+    cloud: Arc<SimCloud>,
+}
+
+#[async_trait]
+impl HttpClient for SimHttp {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CloudError> {
+        let url = crate::cloud::http::redacted_url(&request.url);
+        let operation = format!("HTTP {}", request.method.to_ascii_uppercase());
+        let timeout = if request.timeout.is_zero() { crate::cloud::http::DEFAULT_TIMEOUT } else { request.timeout };
+        let endpoint = self.cloud.lock().endpoint_for(&url);
+        let mut targets = vec![url.clone()];
+        if let Some((name, _)) = &endpoint {
+            targets.push(name.clone());
+        }
+        let c = ctx(Service::Http, &operation, url.clone(), targets, !request.method.eq_ignore_ascii_case("GET"));
+        self.cloud.time.touch();
+        let latency = self.cloud.lock().api_latency(Service::Http).min(timeout);
+        self.cloud.time.sleep(latency).await;
+        let hang_note = {
+            let mut w = self.cloud.world();
+            let Some((name, zone)) = endpoint else {
+                let err = CloudError::new(ErrorKind::Transient, &operation, &url, format!("connection failed: nothing answers at {url} (no endpoint of the topology has this URL)"));
+                w.record_call(&c, Err(&err), None, None);
+                return Err(err);
+            };
+            match w.gate(&c) {
+                Gate::Refuse { http_status, note, .. } => {
+                    w.record_call(&c, Ok(Some(http_status)), Some(note), None);
+                    return Ok(HttpResponse { status: http_status, body: format!("{{\"error\": \"simulated failure of {name}\"}}") });
+                }
+                Gate::Hang { .. } => "injected by timeout-call: no answer".to_string(),
+                Gate::Go => match zone.filter(|z| w.zone_down(z)) {
+                    Some(z) => format!("{name} is served from {z}, which is down: no answer"),
+                    None => {
+                        w.record_call(&c, Ok(Some(200)), None, None);
+                        return Ok(HttpResponse { status: 200, body: "{\"ok\": true}".into() });
+                    }
+                },
+            }
+        };
+        self.cloud.time.sleep(timeout.saturating_sub(latency)).await;
+        let err = CloudError::new(ErrorKind::Transient, &operation, &url, format!("timed out after {}: no answer", world::fmt_dur(timeout)));
+        self.cloud.world().record_call(&c, Err(&err), Some(hang_note), None);
+        Err(err)
+    }
+}

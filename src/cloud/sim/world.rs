@@ -1,0 +1,1039 @@
+//! The state of the simulated world and its rules: what each API call does and answers, what
+//! happens on its own as time passes (failovers complete, snapshots become available, changes
+//! go INSYNC, faults begin and end), quotas as token buckets in virtual time.
+//!
+//! The world is advanced lazily: before anything reads or changes it, `advance_to(now)` plays
+//! every scheduled event due by then, in time order (ties in scheduling order). It holds no
+//! clock and no lock of its own; `SimCloud` owns it behind a mutex that is never held across
+//! an await.
+
+use super::faults::{Fault, FaultKind, OpMatch, Service};
+use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
+use super::topology::{MemberSpec, RecordSpecSim, Span, Topology};
+use crate::cloud::{ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind, HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState};
+use crate::types::{ClusterId, InstanceId, Region, Zone};
+use crate::world::SnapshotKindKey;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Where each tracked thing serves from: `cluster X` -> writer zone, `instance X` -> primary
+/// zone, `record NAME TYPE` -> zones receiving traffic.
+pub type Placements = BTreeMap<String, BTreeSet<Zone>>;
+
+/// One call as the port describes it before the world sees it.
+#[derive(Clone, Debug)]
+pub struct CallCtx {
+    pub service: Service,
+    pub operation: String,
+    pub resource: String,
+    /// Identifiers a `resource` option of a fault can match.
+    pub targets: Vec<String>,
+    pub mutating: bool,
+}
+
+/// What the fault layer decides for a call before the service handles it.
+pub enum Gate {
+    Go,
+    /// Refuse with this error (for HTTP calls: answer `http_status`). With `applied`, the
+    /// call takes effect first and only the answer is the error.
+    Refuse { err: CloudError, http_status: u16, applied: bool, note: String },
+    /// No answer; with `applied` the call takes effect first.
+    Hang { applied: bool },
+}
+
+#[derive(Clone, Debug)]
+struct Bucket {
+    burst: f64,
+    refill: f64,
+    tokens: f64,
+    at: Duration,
+    /// Requests per second other clients use (api-load faults).
+    load: f64,
+}
+
+impl Bucket {
+    fn new(burst: f64, refill: f64) -> Self {
+        Self { burst, refill, tokens: burst, at: Duration::ZERO, load: 0.0 }
+    }
+    fn advance(&mut self, t: Duration) {
+        if t > self.at {
+            let dt = (t - self.at).as_secs_f64();
+            self.tokens = (self.tokens + (self.refill - self.load) * dt).clamp(0.0, self.burst);
+            self.at = t;
+        }
+    }
+    fn take(&mut self) -> bool {
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    target: InstanceId,
+    epoch: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimCluster {
+    pub id: ClusterId,
+    pub engine: String,
+    pub status: String,
+    pub members: Vec<MemberSpec>,
+    pub writer: InstanceId,
+    failover: Option<InFlight>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimInstance {
+    pub id: InstanceId,
+    pub cluster: Option<ClusterId>,
+    pub engine: String,
+    pub zone: Zone,
+    pub standby: Option<Zone>,
+    pub status: String,
+    reboot: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct SimHostedZone {
+    id: String,
+    name: String,
+    records: BTreeMap<RecordKey, RecordSet>,
+    specs: Vec<RecordSpecSim>,
+    last_change: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+enum Agenda {
+    FaultBegins(usize),
+    FaultEnds(usize),
+    FlapDown(usize),
+    FlapUp(usize),
+    FailoverDone { cluster: ClusterId, epoch: u64 },
+    RebootDone { instance: InstanceId, epoch: u64 },
+    SnapshotReady { key: (SnapshotKindKey, String) },
+    ChangeInsync { id: String },
+}
+
+struct FaultState {
+    fault: Fault,
+    active: bool,
+    remaining: u32,
+}
+
+/// The final state of a resource, for the report and the invariants.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterFinal {
+    pub id: ClusterId,
+    pub writer: InstanceId,
+    pub zone: Zone,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceFinal {
+    pub id: InstanceId,
+    pub zone: Zone,
+    pub standby_zone: Option<Zone>,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordFinal {
+    pub hosted_zone: String,
+    pub name: String,
+    pub rtype: String,
+    pub weighted: bool,
+    /// Zones receiving traffic through it.
+    pub zones: BTreeSet<Zone>,
+    /// Weighted records: the weight of each zone's set (absent set: not listed).
+    pub weights: BTreeMap<Zone, i64>,
+    /// Plain records: the values it holds.
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FinalState {
+    pub clusters: Vec<ClusterFinal>,
+    pub instances: Vec<InstanceFinal>,
+    pub records: Vec<RecordFinal>,
+}
+
+pub struct World {
+    pub(crate) topo: Topology,
+    rng: fastrand::Rng,
+    now: Duration,
+    agenda: BTreeMap<(Duration, u64), Agenda>,
+    seq: u64,
+    faults: Vec<FaultState>,
+    down: BTreeMap<Zone, BTreeSet<usize>>,
+    api_down: BTreeMap<Region, BTreeSet<usize>>,
+    route53_down: BTreeSet<usize>,
+    clusters: BTreeMap<ClusterId, SimCluster>,
+    instances: BTreeMap<InstanceId, SimInstance>,
+    snapshots: BTreeMap<(SnapshotKindKey, String), SnapshotState>,
+    hosted: BTreeMap<String, SimHostedZone>,
+    changes: BTreeMap<String, ChangeStatus>,
+    next_change: u64,
+    epoch: u64,
+    rds_bucket: Bucket,
+    r53_bucket: Bucket,
+    pub(crate) timeline: Vec<TimelineEntry>,
+    /// Placements after every change, from the start.
+    pub(crate) history: Vec<(Duration, Placements)>,
+}
+
+fn same_values(a: &[String], b: &[String]) -> bool {
+    let norm = |v: &[String]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
+        v.sort();
+        v
+    };
+    norm(a) == norm(b)
+}
+
+/// An id in the style of Route 53's (`C` + 13 base-36 digits), from a counter.
+fn change_id(n: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let digits = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut s = String::from("C");
+    for _ in 0..13 {
+        s.push(digits[(h % 36) as usize] as char);
+        h /= 36;
+    }
+    s
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+pub fn fmt_dur(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    // Whole milliseconds only, so `1m 12s 340ms` rather than nanosecond noise.
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+/// An AWS error as the adapter reports it: classified from the code and HTTP status.
+pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) -> CloudError {
+    CloudError {
+        kind: crate::cloud::aws::classify(Some(code), Some(status)),
+        operation: ctx.operation.clone(),
+        resource: ctx.resource.clone(),
+        code: Some(code.to_string()),
+        message: format!("{code}: {} (HTTP {status})", text.as_ref()),
+    }
+}
+
+impl World {
+    pub fn new(topo: &Topology, faults: &[Fault], seed: u64) -> World {
+        let mut clusters = BTreeMap::new();
+        let mut instances = BTreeMap::new();
+        for c in &topo.clusters {
+            for m in &c.members {
+                instances.insert(
+                    m.id.clone(),
+                    SimInstance { id: m.id.clone(), cluster: Some(c.id.clone()), engine: c.engine.clone(), zone: m.zone.clone(), standby: None, status: "available".into(), reboot: None },
+                );
+            }
+            clusters.insert(c.id.clone(), SimCluster { id: c.id.clone(), engine: c.engine.clone(), status: "available".into(), members: c.members.clone(), writer: c.writer.clone(), failover: None });
+        }
+        for i in &topo.instances {
+            instances.insert(
+                i.id.clone(),
+                SimInstance { id: i.id.clone(), cluster: None, engine: i.engine.clone(), zone: i.zone.clone(), standby: i.standby_zone.clone(), status: "available".into(), reboot: None },
+            );
+        }
+        let mut hosted = BTreeMap::new();
+        for h in &topo.hosted_zones {
+            let mut records = BTreeMap::new();
+            for r in &h.records {
+                let base = RecordSet { name: r.name.clone(), rtype: r.rtype.clone(), ttl: Some(r.ttl), set_identifier: None, weight: None, values: vec![], alias: None };
+                if let Some(v) = &r.fixed {
+                    let rs = RecordSet { values: v.clone(), ..base };
+                    records.insert(rs.key(), rs);
+                } else if r.weighted {
+                    for (z, v) in &r.values {
+                        let rs = RecordSet { set_identifier: Some(z.to_string()), weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)), values: v.clone(), ..base.clone() };
+                        records.insert(rs.key(), rs);
+                    }
+                } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
+                    let rs = RecordSet { values: v.clone(), ..base };
+                    records.insert(rs.key(), rs);
+                }
+            }
+            hosted.insert(h.id.clone(), SimHostedZone { id: h.id.clone(), name: h.name.clone(), records, specs: h.records.clone(), last_change: None });
+        }
+        let q = &topo.quotas;
+        let mut w = World {
+            topo: topo.clone(),
+            rng: fastrand::Rng::with_seed(seed),
+            now: Duration::ZERO,
+            agenda: BTreeMap::new(),
+            seq: 0,
+            faults: faults
+                .iter()
+                .map(|f| FaultState {
+                    remaining: match f.kind {
+                        FaultKind::FailCall { times, .. } | FaultKind::TimeoutCall { times, .. } => times,
+                        _ => 0,
+                    },
+                    fault: f.clone(),
+                    active: false,
+                })
+                .collect(),
+            down: BTreeMap::new(),
+            api_down: BTreeMap::new(),
+            route53_down: BTreeSet::new(),
+            clusters,
+            instances,
+            snapshots: BTreeMap::new(),
+            hosted,
+            changes: BTreeMap::new(),
+            next_change: 0,
+            epoch: 0,
+            rds_bucket: Bucket::new(q.rds_burst, q.rds_refill_per_s),
+            r53_bucket: Bucket::new(q.route53_burst, q.route53_refill_per_s),
+            timeline: vec![],
+            history: vec![],
+        };
+        for (i, f) in faults.iter().enumerate() {
+            w.schedule(f.at, Agenda::FaultBegins(i));
+            if let Some(end) = f.end() {
+                w.schedule(end, Agenda::FaultEnds(i));
+            }
+        }
+        let p = w.placements();
+        w.history.push((Duration::ZERO, p));
+        w
+    }
+
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    fn schedule(&mut self, at: Duration, item: Agenda) {
+        self.seq += 1;
+        self.agenda.insert((at, self.seq), item);
+    }
+
+    fn push(&mut self, event: Event) {
+        self.timeline.push(TimelineEntry { at_ms: ms(self.now), event });
+    }
+
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.push(Event::World { text: text.into() });
+    }
+
+    pub fn push_event(&mut self, event: Event) {
+        self.push(event);
+    }
+
+    fn set_now(&mut self, t: Duration) {
+        if t > self.now {
+            self.rds_bucket.advance(t);
+            self.r53_bucket.advance(t);
+            self.now = t;
+        }
+    }
+
+    /// Play every scheduled event due by `t`, then move the world's time to `t`.
+    pub fn advance_to(&mut self, t: Duration) {
+        loop {
+            let Some((&key, _)) = self.agenda.iter().next() else { break };
+            if key.0 > t {
+                break;
+            }
+            let Some(item) = self.agenda.remove(&key) else { break };
+            self.set_now(key.0);
+            self.play(item);
+        }
+        self.set_now(t);
+    }
+
+    pub fn draw(&mut self, span: Span) -> Duration {
+        span.draw(&mut self.rng)
+    }
+
+    // ---- health --------------------------------------------------------------------------
+
+    pub fn zone_down(&self, z: &Zone) -> bool {
+        self.down.get(z).is_some_and(|s| !s.is_empty())
+    }
+
+    /// Zones that are down now, or flapping (unhealthy even while briefly up).
+    pub fn failed_zones_now(&self) -> BTreeSet<Zone> {
+        let mut out: BTreeSet<Zone> = self.down.iter().filter(|(_, s)| !s.is_empty()).map(|(z, _)| z.clone()).collect();
+        for f in self.faults.iter().filter(|f| f.active) {
+            if let FaultKind::AzFlap { zone, .. } = &f.fault.kind {
+                out.insert(zone.clone());
+            }
+        }
+        out
+    }
+
+    fn cause(&mut self, zone: &Zone, i: usize, add: bool) {
+        let set = self.down.entry(zone.clone()).or_default();
+        if add {
+            set.insert(i);
+        } else {
+            set.remove(&i);
+        }
+    }
+
+    fn play(&mut self, item: Agenda) {
+        match item {
+            Agenda::FaultBegins(i) => self.fault_begins(i),
+            Agenda::FaultEnds(i) => self.fault_ends(i),
+            Agenda::FlapUp(i) => {
+                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else { return };
+                if !self.faults[i].active {
+                    return;
+                }
+                self.cause(&zone, i, false);
+                let text = format!("zone {zone} is reachable again, for now (flapping)");
+                self.fault_event(i, FaultPhase::FlapUp, text);
+                self.schedule(self.now + (period - period / 2), Agenda::FlapDown(i));
+            }
+            Agenda::FlapDown(i) => {
+                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else { return };
+                if !self.faults[i].active {
+                    return;
+                }
+                self.cause(&zone, i, true);
+                let text = format!("zone {zone} drops off the network again (flapping)");
+                self.fault_event(i, FaultPhase::FlapDown, text);
+                self.schedule(self.now + period / 2, Agenda::FlapUp(i));
+            }
+            Agenda::FailoverDone { cluster, epoch } => self.failover_done(&cluster, epoch),
+            Agenda::RebootDone { instance, epoch } => self.reboot_done(&instance, epoch),
+            Agenda::SnapshotReady { key } => {
+                if let Some(s) = self.snapshots.get_mut(&key) {
+                    s.status = "available".into();
+                    let text = format!("snapshot `{}` of `{}` is available", s.id, s.source);
+                    self.note(text);
+                }
+            }
+            Agenda::ChangeInsync { id } => {
+                self.changes.insert(id.clone(), ChangeStatus::Insync);
+                self.note(format!("Route 53 change {id} is INSYNC: every authoritative server answers with it"));
+            }
+        }
+    }
+
+    fn fault_event(&mut self, i: usize, phase: FaultPhase, text: String) {
+        let fault = self.faults[i].fault.to_string();
+        self.push(Event::Fault { fault, phase, text });
+    }
+
+    fn fault_begins(&mut self, i: usize) {
+        self.faults[i].active = true;
+        let kind = self.faults[i].fault.kind.clone();
+        let text = match kind {
+            FaultKind::AzDown { zone } => {
+                self.cause(&zone, i, true);
+                format!("zone {zone} loses its network: its instances are unreachable (RDS still reports them available), failovers to it fail, its endpoints time out")
+            }
+            FaultKind::AzFlap { zone, period } => {
+                self.cause(&zone, i, true);
+                self.schedule(self.now + period / 2, Agenda::FlapUp(i));
+                format!("zone {zone} starts flapping: down {}, up {}, again and again", fmt_dur(period / 2), fmt_dur(period - period / 2))
+            }
+            FaultKind::RegionDown { region } => {
+                let zones: Vec<Zone> = self.topo.zones.iter().filter(|z| z.region() == region).cloned().collect();
+                for z in &zones {
+                    self.cause(z, i, true);
+                }
+                self.api_down.entry(region.clone()).or_default().insert(i);
+                let r53 = if region == self.topo.route53_region { ", Route 53's control plane with it" } else { "" };
+                format!(
+                    "region {region} goes down: {} unreachable, its API endpoints too{r53}",
+                    if zones.is_empty() { "no zone of the topology is in it".to_string() } else { zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ") }
+                )
+            }
+            FaultKind::Route53Down => {
+                self.route53_down.insert(i);
+                "Route 53's control plane is unavailable: every Route 53 API call fails (DNS answers keep being served)".to_string()
+            }
+            FaultKind::ApiErrors { operation, rate } => format!("{:.0}% of {} calls fail with HTTP 500", rate * 100.0, op_text(&operation)),
+            FaultKind::ApiLoad { service, rate } => {
+                let b = self.bucket(service);
+                b.load += rate;
+                let (refill, burst) = (b.refill, b.burst);
+                format!("other clients use {rate} requests/s of the {service} quota (burst {burst}, refill {refill}/s)")
+            }
+            FaultKind::FailCall { operation, resource, times, error, applied } => format!(
+                "the next {times} {} call(s){} fail with {}{}",
+                op_text(&operation),
+                resource.map(|r| format!(" on {r}")).unwrap_or_default(),
+                error.unwrap_or_else(|| "an HTTP 500 (InternalFailure)".into()),
+                if applied { ", after taking effect" } else { "" }
+            ),
+            FaultKind::TimeoutCall { operation, resource, times, applied } => format!(
+                "the next {times} {} call(s){} get no answer{}",
+                op_text(&operation),
+                resource.map(|r| format!(" on {r}")).unwrap_or_default(),
+                if applied { " (they take effect)" } else { "" }
+            ),
+            FaultKind::StallFailover { cluster } => format!("a failover of `{cluster}` started from now on never completes"),
+        };
+        self.fault_event(i, FaultPhase::Begins, text);
+    }
+
+    fn fault_ends(&mut self, i: usize) {
+        self.faults[i].active = false;
+        let kind = self.faults[i].fault.kind.clone();
+        let text = match kind {
+            FaultKind::AzDown { zone } | FaultKind::AzFlap { zone, .. } => {
+                self.cause(&zone, i, false);
+                if self.zone_down(&zone) {
+                    format!("this fault on {zone} ends (the zone is still down for another reason)")
+                } else {
+                    format!("zone {zone} is back")
+                }
+            }
+            FaultKind::RegionDown { region } => {
+                let zones: Vec<Zone> = self.topo.zones.iter().filter(|z| z.region() == region).cloned().collect();
+                for z in &zones {
+                    self.cause(z, i, false);
+                }
+                if let Some(s) = self.api_down.get_mut(&region) {
+                    s.remove(&i);
+                }
+                format!("region {region} is back")
+            }
+            FaultKind::Route53Down => {
+                self.route53_down.remove(&i);
+                "Route 53's control plane is available again".to_string()
+            }
+            FaultKind::ApiLoad { service, rate } => {
+                self.bucket(service).load -= rate;
+                format!("the other clients' load on the {service} quota stops")
+            }
+            _ => format!("`{}` ends", self.faults[i].fault),
+        };
+        self.fault_event(i, FaultPhase::Ends, text);
+    }
+
+    fn bucket(&mut self, s: Service) -> &mut Bucket {
+        match s {
+            Service::Route53 => &mut self.r53_bucket,
+            _ => &mut self.rds_bucket,
+        }
+    }
+
+    fn stalled(&self, cluster: &ClusterId) -> bool {
+        self.faults.iter().any(|f| f.active && matches!(&f.fault.kind, FaultKind::StallFailover { cluster: c } if c == cluster))
+    }
+
+    fn failover_done(&mut self, cluster: &ClusterId, epoch: u64) {
+        let Some(c) = self.clusters.get(cluster) else { return };
+        let Some(inflight) = c.failover.clone().filter(|f| f.epoch == epoch) else { return };
+        let old = c.writer.clone();
+        let old_zone = self.instances.get(&old).map(|i| i.zone.clone());
+        let tz = self.instances.get(&inflight.target).map(|i| i.zone.clone());
+        let reachable = tz.as_ref().is_some_and(|z| !self.zone_down(z));
+        let c = self.clusters.get_mut(cluster).expect("checked above");
+        c.failover = None;
+        c.status = "available".into();
+        if reachable {
+            c.writer = inflight.target.clone();
+            let tz = tz.map(|z| z.to_string()).unwrap_or_default();
+            self.note(format!("cluster `{cluster}`: failover complete, writer `{}` in {tz}", inflight.target));
+            self.record_placements();
+        } else {
+            self.note(format!(
+                "cluster `{cluster}`: failover to `{}` FAILED: {} lost its network during the failover; the writer stays `{old}` in {}",
+                inflight.target,
+                tz.map(|z| z.to_string()).unwrap_or_else(|| "its zone".into()),
+                old_zone.map(|z| z.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+
+    fn reboot_done(&mut self, instance: &InstanceId, epoch: u64) {
+        let Some(i) = self.instances.get(instance) else { return };
+        if i.reboot != Some(epoch) {
+            return;
+        }
+        let standby = i.standby.clone();
+        let primary = i.zone.clone();
+        let reachable = standby.as_ref().is_some_and(|z| !self.zone_down(z));
+        let i = self.instances.get_mut(instance).expect("checked above");
+        i.reboot = None;
+        i.status = "available".into();
+        match standby {
+            Some(sz) if reachable => {
+                i.standby = Some(primary.clone());
+                i.zone = sz.clone();
+                self.note(format!("instance `{instance}`: failover complete, primary now in {sz} (standby in {primary})"));
+                self.record_placements();
+            }
+            _ => self.note(format!("instance `{instance}`: failover FAILED: its standby lost its network during the failover; the primary stays in {primary}")),
+        }
+    }
+
+    // ---- placements ----------------------------------------------------------------------
+
+    pub fn placements(&self) -> Placements {
+        let mut p = Placements::new();
+        for c in self.clusters.values() {
+            let z = self.instances.get(&c.writer).map(|i| i.zone.clone());
+            p.insert(format!("cluster {}", c.id), z.into_iter().collect());
+        }
+        for i in self.instances.values().filter(|i| i.cluster.is_none()) {
+            p.insert(format!("instance {}", i.id), [i.zone.clone()].into_iter().collect());
+        }
+        for r in self.final_records() {
+            p.insert(format!("record {} {}", r.name, r.rtype), r.zones);
+        }
+        p
+    }
+
+    fn record_placements(&mut self) {
+        let p = self.placements();
+        if self.history.last().map(|(_, last)| last) != Some(&p) {
+            self.history.push((self.now, p));
+        }
+    }
+
+    fn final_records(&self) -> Vec<RecordFinal> {
+        let mut out = vec![];
+        for h in self.hosted.values() {
+            for spec in h.specs.iter().filter(|s| s.zone_bound()) {
+                let mut f = RecordFinal { hosted_zone: h.name.clone(), name: spec.name.clone(), rtype: spec.rtype.clone(), weighted: spec.weighted, zones: BTreeSet::new(), weights: BTreeMap::new(), values: vec![] };
+                if spec.weighted {
+                    for (z, values) in &spec.values {
+                        let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: Some(z.to_string()) };
+                        if let Some(rs) = h.records.get(&key) {
+                            let w = rs.weight.unwrap_or(0);
+                            f.weights.insert(z.clone(), w);
+                            if w > 0 && same_values(&rs.values, values) {
+                                f.zones.insert(z.clone());
+                            }
+                        }
+                    }
+                } else {
+                    let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: None };
+                    if let Some(rs) = h.records.get(&key) {
+                        f.values = rs.values.clone();
+                        for (z, values) in &spec.values {
+                            if same_values(&rs.values, values) {
+                                f.zones.insert(z.clone());
+                            }
+                        }
+                    }
+                }
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    pub fn final_state(&self) -> FinalState {
+        FinalState {
+            clusters: self
+                .clusters
+                .values()
+                .map(|c| ClusterFinal {
+                    id: c.id.clone(),
+                    writer: c.writer.clone(),
+                    zone: self.instances.get(&c.writer).map(|i| i.zone.clone()).unwrap_or_else(|| Zone::new("?")),
+                    status: c.status.clone(),
+                })
+                .collect(),
+            instances: self
+                .instances
+                .values()
+                .filter(|i| i.cluster.is_none())
+                .map(|i| InstanceFinal { id: i.id.clone(), zone: i.zone.clone(), standby_zone: i.standby.clone(), status: i.status.clone() })
+                .collect(),
+            records: self.final_records(),
+        }
+    }
+
+    // ---- the fault layer -----------------------------------------------------------------
+
+    pub fn api_latency(&mut self, s: Service) -> Duration {
+        let span = if s == Service::Http { self.topo.timing.http_latency } else { self.topo.timing.api_latency };
+        self.draw(span)
+    }
+
+    /// Reachability, quota and injected faults, in that order, for a call arriving now.
+    pub fn gate(&mut self, ctx: &CallCtx) -> Gate {
+        let refuse = |err: CloudError, note: &str| Gate::Refuse { err, http_status: 0, applied: false, note: note.to_string() };
+        match ctx.service {
+            Service::Rds => {
+                let region = self.topo.region.clone();
+                if self.api_down.get(&region).is_some_and(|s| !s.is_empty()) {
+                    let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: rds.{region}.amazonaws.com is unreachable (region down)"));
+                    return refuse(err, "region down");
+                }
+                if !self.rds_bucket.take() {
+                    return refuse(aws_error(ctx, "Throttling", 400, "Rate exceeded"), "RDS quota exhausted");
+                }
+            }
+            Service::Route53 => {
+                let region = self.topo.route53_region.clone();
+                if self.api_down.get(&region).is_some_and(|s| !s.is_empty()) {
+                    let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: route53.amazonaws.com ({region}) is unreachable (region down)"));
+                    return refuse(err, "region down");
+                }
+                if !self.route53_down.is_empty() {
+                    return refuse(aws_error(ctx, "ServiceUnavailable", 503, "Route 53 is unable to process the request; try again later"), "Route 53 control plane down");
+                }
+                if !self.r53_bucket.take() {
+                    return refuse(aws_error(ctx, "Throttling", 400, "Rate exceeded"), "Route 53 quota exhausted");
+                }
+            }
+            Service::Http => {}
+        }
+        let now = self.now;
+        let mut candidates: Vec<usize> = vec![];
+        for (i, f) in self.faults.iter().enumerate() {
+            if !f.active || !f.fault.covers(now) {
+                continue;
+            }
+            let hit = |op: &OpMatch, res: &Option<String>| op.matches(ctx.service, &ctx.operation) && res.as_ref().is_none_or(|r| ctx.targets.iter().any(|t| t.eq_ignore_ascii_case(r)));
+            let m = match &f.fault.kind {
+                FaultKind::FailCall { operation, resource, .. } | FaultKind::TimeoutCall { operation, resource, .. } => f.remaining > 0 && hit(operation, resource),
+                FaultKind::ApiErrors { operation, .. } => hit(operation, &None),
+                _ => false,
+            };
+            if m {
+                candidates.push(i);
+            }
+        }
+        for i in candidates {
+            match self.faults[i].fault.kind.clone() {
+                FaultKind::TimeoutCall { applied, .. } => {
+                    self.faults[i].remaining -= 1;
+                    return Gate::Hang { applied };
+                }
+                FaultKind::FailCall { error, applied, .. } => {
+                    self.faults[i].remaining -= 1;
+                    let (err, http_status) = match (ctx.service, error) {
+                        (Service::Http, e) => {
+                            let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
+                            (CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("answered {status}")), status)
+                        }
+                        (_, None) => (aws_error(ctx, "InternalFailure", 500, "The request processing has failed because of an unknown error"), 500),
+                        (_, Some(code)) => {
+                            let status = if crate::cloud::aws::classify(Some(&code), None) == ErrorKind::Transient { 500 } else { 400 };
+                            (aws_error(ctx, &code, status, "injected by fail-call"), status)
+                        }
+                    };
+                    return Gate::Refuse { err, http_status, applied, note: "injected by fail-call".into() };
+                }
+                FaultKind::ApiErrors { rate, .. } => {
+                    if self.rng.f64() < rate {
+                        let err = aws_error(ctx, "InternalFailure", 500, "The request processing has failed because of an unknown error");
+                        return Gate::Refuse { err, http_status: 500, applied: false, note: "injected by api-errors".into() };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Gate::Go
+    }
+
+    pub fn record_call(&mut self, ctx: &CallCtx, result: Result<Option<u16>, &CloudError>, note: Option<String>, effect: Option<Effect>) {
+        let (ok, http_status, error) = match result {
+            Ok(status) => (true, status, None),
+            Err(e) => (false, None, Some(e.clone())),
+        };
+        self.push(Event::Api(ApiCall {
+            service: ctx.service,
+            operation: ctx.operation.clone(),
+            resource: ctx.resource.clone(),
+            mutating: ctx.mutating,
+            ok,
+            http_status,
+            error,
+            note,
+            effect,
+        }));
+    }
+
+    // ---- RDS -----------------------------------------------------------------------------
+
+    fn cluster_state(&self, c: &SimCluster) -> ClusterState {
+        ClusterState {
+            id: c.id.clone(),
+            status: c.status.clone(),
+            engine: c.engine.clone(),
+            members: c.members.iter().map(|m| ClusterMember { instance: m.id.clone(), is_writer: m.id == c.writer, promotion_tier: m.tier }).collect(),
+        }
+    }
+
+    fn instance_state(&self, i: &SimInstance) -> InstanceState {
+        InstanceState {
+            id: i.id.clone(),
+            cluster: i.cluster.clone(),
+            status: i.status.clone(),
+            engine: i.engine.clone(),
+            zone: Some(i.zone.clone()),
+            secondary_zone: i.standby.clone(),
+            multi_az: i.standby.is_some(),
+        }
+    }
+
+    pub fn describe_clusters(&self, ids: &[ClusterId]) -> Vec<ClusterState> {
+        let mut seen = BTreeSet::new();
+        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.clusters.get(id)).map(|c| self.cluster_state(c)).collect()
+    }
+
+    pub fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Vec<InstanceState> {
+        self.instances.values().filter(|i| i.cluster.as_ref().is_some_and(|c| clusters.contains(c))).map(|i| self.instance_state(i)).collect()
+    }
+
+    pub fn describe_instances(&self, ids: &[InstanceId]) -> Vec<InstanceState> {
+        let mut seen = BTreeSet::new();
+        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.instances.get(id)).map(|i| self.instance_state(i)).collect()
+    }
+
+    pub fn failover_cluster(&mut self, ctx: &CallCtx, cluster: &ClusterId, target: &InstanceId) -> (Result<(), CloudError>, Option<Effect>) {
+        let Some(c) = self.clusters.get(cluster) else {
+            return (Err(aws_error(ctx, "DBClusterNotFoundFault", 404, format!("DBCluster {cluster} not found."))), None);
+        };
+        if c.status != "available" {
+            return (Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("DB cluster {cluster} is {}; a failover needs it available.", c.status))), None);
+        }
+        if !c.members.iter().any(|m| &m.id == target) {
+            return (Err(aws_error(ctx, "InvalidParameterValue", 400, format!("{target} is not a member of DB cluster {cluster}."))), None);
+        }
+        if &c.writer == target {
+            return (Err(aws_error(ctx, "InvalidParameterValue", 400, format!("{target} is already the writer of DB cluster {cluster}."))), None);
+        }
+        let writer_zone = self.instances.get(&c.writer).map(|i| i.zone.clone()).unwrap_or_else(|| Zone::new("?"));
+        let Some(t) = self.instances.get(target) else {
+            return (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {target} not found."))), None);
+        };
+        if self.zone_down(&t.zone) {
+            return (
+                Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone))),
+                None,
+            );
+        }
+        if t.status != "available" {
+            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("DB instance {target} is {}, not available.", t.status))), None);
+        }
+        let target_zone = t.zone.clone();
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let stalled = self.stalled(cluster);
+        let c = self.clusters.get_mut(cluster).expect("checked above");
+        c.status = "failing-over".into();
+        c.failover = Some(InFlight { target: target.clone(), epoch });
+        if stalled {
+            self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone}... and stuck there (stall-failover)"));
+        } else {
+            let d = self.draw(self.topo.timing.aurora_failover);
+            self.schedule(self.now + d, Agenda::FailoverDone { cluster: cluster.clone(), epoch });
+            self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone} (takes {})", fmt_dur(d)));
+        }
+        (Ok(()), Some(Effect::FailoverStarted { cluster: cluster.clone(), target: target.clone(), writer_zone_before: writer_zone, target_zone }))
+    }
+
+    pub fn reboot_with_failover(&mut self, ctx: &CallCtx, instance: &InstanceId) -> (Result<(), CloudError>, Option<Effect>) {
+        let Some(i) = self.instances.get(instance) else {
+            return (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {instance} not found."))), None);
+        };
+        if i.cluster.is_some() {
+            return (Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead")), None);
+        }
+        let Some(standby) = i.standby.clone() else {
+            return (Err(aws_error(ctx, "InvalidParameterCombination", 400, format!("cannot force a failover: DB instance {instance} is not Multi-AZ"))), None);
+        };
+        if i.status != "available" {
+            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("DB instance {instance} is {}, not available.", i.status))), None);
+        }
+        if self.zone_down(&standby) {
+            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("cannot fail over {instance}: its standby in {standby} does not respond"))), None);
+        }
+        let primary = i.zone.clone();
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let d = self.draw(self.topo.timing.multi_az_failover);
+        let i = self.instances.get_mut(instance).expect("checked above");
+        i.status = "rebooting".into();
+        i.reboot = Some(epoch);
+        self.schedule(self.now + d, Agenda::RebootDone { instance: instance.clone(), epoch });
+        self.note(format!("instance `{instance}`: rebooting with failover to its standby in {standby} (takes {})", fmt_dur(d)));
+        (Ok(()), Some(Effect::RebootStarted { instance: instance.clone(), primary_zone_before: primary }))
+    }
+
+    pub fn create_snapshot(&mut self, ctx: &CallCtx, kind: SnapshotKind, source: &str, id: &str) -> (Result<(), CloudError>, Option<Effect>) {
+        let (exists, status) = match kind {
+            SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
+                Some(c) => (true, c.status.clone()),
+                None => (false, String::new()),
+            },
+            SnapshotKind::Instance => match self.instances.get(&InstanceId::new(source)) {
+                Some(i) => (true, i.status.clone()),
+                None => (false, String::new()),
+            },
+        };
+        if !exists {
+            return match kind {
+                SnapshotKind::Cluster => (Err(aws_error(ctx, "DBClusterNotFoundFault", 404, format!("DBCluster {source} not found."))), None),
+                SnapshotKind::Instance => (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {source} not found."))), None),
+            };
+        }
+        let key = (SnapshotKindKey::from(kind), id.to_string());
+        if self.snapshots.contains_key(&key) {
+            let code = if kind == SnapshotKind::Cluster { "DBClusterSnapshotAlreadyExistsFault" } else { "DBSnapshotAlreadyExists" };
+            return (
+                Err(aws_error(ctx, code, 400, format!("Cannot create the snapshot because a snapshot with the identifier {id} already exists."))),
+                Some(Effect::SnapshotAlreadyExists { kind, id: id.to_string(), source: source.to_string() }),
+            );
+        }
+        if status != "available" {
+            let code = if kind == SnapshotKind::Cluster { "InvalidDBClusterStateFault" } else { "InvalidDBInstanceState" };
+            return (Err(aws_error(ctx, code, 400, format!("{source} is {status}; a snapshot needs it available."))), None);
+        }
+        self.snapshots.insert(key.clone(), SnapshotState { id: id.to_string(), kind, source: source.to_string(), status: "creating".into() });
+        let d = self.draw(self.topo.timing.snapshot_creation);
+        self.schedule(self.now + d, Agenda::SnapshotReady { key });
+        (Ok(()), Some(Effect::SnapshotStarted { kind, id: id.to_string(), source: source.to_string() }))
+    }
+
+    pub fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {
+        let mut seen = BTreeSet::new();
+        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.snapshots.get(&(SnapshotKindKey::from(kind), id.clone()))).cloned().collect()
+    }
+
+    // ---- Route 53 ------------------------------------------------------------------------
+
+    pub fn hosted_zone_by_id(&self, ctx: &CallCtx, id: &str) -> Result<HostedZone, CloudError> {
+        self.hosted.get(id).map(|h| HostedZone { id: h.id.clone(), name: h.name.clone() }).ok_or_else(|| {
+            let mut e = aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {id}"));
+            e.message = format!("no hosted zone has the id {id} ({})", e.message);
+            e
+        })
+    }
+
+    pub fn hosted_zone_by_name(&self, ctx: &CallCtx, name: &str) -> Result<HostedZone, CloudError> {
+        let name = crate::cloud::normalize_dns_name(name);
+        self.hosted
+            .values()
+            .find(|h| h.name == name)
+            .map(|h| HostedZone { id: h.id.clone(), name: h.name.clone() })
+            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, &ctx.operation, &ctx.resource, format!("no hosted zone is named {name}")))
+    }
+
+    pub fn is_hosted_zone_id(&self, s: &str) -> bool {
+        self.hosted.contains_key(s) || (!s.contains('.') && s.starts_with('Z'))
+    }
+
+    pub fn list_record_sets(&self, ctx: &CallCtx, zone: &str) -> Result<Vec<RecordSet>, CloudError> {
+        let h = self.hosted.get(zone).ok_or_else(|| aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {zone}")))?;
+        Ok(h.records.values().cloned().collect())
+    }
+
+    pub fn change_record_sets(&mut self, ctx: &CallCtx, zone: &str, changes: &[RecordChange]) -> (Result<ChangeInfo, CloudError>, Option<Effect>) {
+        let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
+        let q = self.topo.quotas.clone();
+        let now = self.now;
+        let Some(h) = self.hosted.get(zone) else {
+            return (Err(aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {zone}"))), None);
+        };
+        if changes.is_empty() {
+            return (Err(CloudError::new(ErrorKind::InvalidRequest, &ctx.operation, &ctx.resource, "no changes to send")), None);
+        }
+        if let Some(last) = h.last_change {
+            if now < last + q.route53_prior_request_window {
+                return (Err(aws_error(ctx, "PriorRequestNotComplete", 400, "The request was rejected because Route 53 was still processing a prior request.")), None);
+            }
+        }
+        let (mut n_records, mut n_chars) = (0usize, 0usize);
+        for c in changes {
+            let weight = if c.action == ChangeAction::Upsert { 2 } else { 1 };
+            n_records += c.record.values.len().max(1) * weight;
+            n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
+        }
+        if n_records > q.route53_max_records_per_change {
+            return (Err(invalid(format!("Number of records limit of {} exceeded: the batch has {n_records} (an UPSERT counts twice)", q.route53_max_records_per_change))), None);
+        }
+        if n_chars > q.route53_max_value_chars_per_change {
+            return (Err(invalid(format!("Number of characters limit of {} exceeded: the batch has {n_chars} (an UPSERT counts twice)", q.route53_max_value_chars_per_change))), None);
+        }
+        for c in changes {
+            let key = c.record.key();
+            let cur = h.records.get(&key);
+            let described = format!("[name='{}', type='{}'{}]", key.name, key.rtype, key.set_identifier.as_ref().map(|s| format!(", set-identifier='{s}'")).unwrap_or_default());
+            match c.action {
+                ChangeAction::Create if cur.is_some() => return (Err(invalid(format!("Tried to create resource record set {described} but it already exists"))), None),
+                ChangeAction::Delete if cur.is_none() => return (Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))), None),
+                ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
+                    return (Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values"))), None)
+                }
+                _ => {}
+            }
+            if c.action != ChangeAction::Delete && c.record.values.is_empty() && c.record.alias.is_none() {
+                return (Err(invalid(format!("{described}: a record set needs at least one value"))), None);
+            }
+        }
+        let h = self.hosted.get_mut(zone).expect("checked above");
+        let (mut changed, mut unchanged) = (vec![], vec![]);
+        for c in changes {
+            let key = c.record.key();
+            let mut rec = c.record.clone();
+            rec.name = crate::cloud::normalize_dns_name(&rec.name);
+            match c.action {
+                ChangeAction::Delete => {
+                    h.records.remove(&key);
+                    changed.push(key.to_string());
+                }
+                _ => {
+                    if h.records.get(&key) == Some(&rec) {
+                        unchanged.push(key.to_string());
+                    } else {
+                        changed.push(key.to_string());
+                    }
+                    h.records.insert(key, rec);
+                }
+            }
+        }
+        h.last_change = Some(now);
+        let zone_name = h.name.clone();
+        self.next_change += 1;
+        let id = change_id(self.next_change);
+        self.changes.insert(id.clone(), ChangeStatus::Pending);
+        let d = self.draw(self.topo.timing.route53_insync);
+        self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
+        self.record_placements();
+        let info = ChangeInfo { id: id.clone(), status: ChangeStatus::Pending };
+        (Ok(info), Some(Effect::RecordsChanged { hosted_zone: zone_name, change_id: id, changed, unchanged }))
+    }
+
+    pub fn get_change(&self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {
+        self.changes.get(id).map(|s| ChangeInfo { id: id.to_string(), status: *s }).ok_or_else(|| aws_error(ctx, "NoSuchChange", 404, format!("A change with the specified change ID does not exist: {id}")))
+    }
+
+    // ---- HTTP ----------------------------------------------------------------------------
+
+    /// The endpoint serving a URL (query and fragment ignored): its name and zone.
+    pub fn endpoint_for(&self, url: &str) -> Option<(String, Option<Zone>)> {
+        let base = |u: &str| u.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').to_string();
+        let want = base(url);
+        self.topo.endpoints.iter().find(|(_, e)| base(&e.url) == want).map(|(n, e)| (n.clone(), e.zone.clone()))
+    }
+}
+
+fn op_text(op: &OpMatch) -> String {
+    match op {
+        OpMatch::All => "API".into(),
+        OpMatch::Service(s) => format!("{s}"),
+        OpMatch::Operation(o) => o.clone(),
+    }
+}

@@ -135,7 +135,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     Ok(exit::OK)
                 }
                 Err(e @ aws::seed::SeedError::NotLocal(_)) => Err(Failure::new(exit::REFUSED, format!("error: {e}"))),
-                Err(e) => Err(Failure::new(exit::CLOUD, format!("error: {e}\n  hint: is the local peer running? scripts/demo starts one; reseed after restarting it"))),
+                Err(e) => Err(Failure::new(exit::CLOUD, format!("error: {e}\n  hint: is the local peer running? scripts/demo-moto starts one on 127.0.0.1:5055; reseed after restarting it"))),
             }
         }
         Command::Traffic { env, output } => {
@@ -211,7 +211,13 @@ fn validate(cli: &Cli, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
             if diags.is_empty() {
                 println!("ok: {} runbook(s) valid against {env_list}", runbooks.len());
             } else {
-                eprintln!("{diags}\n\n{} problem(s) found in {} of {} runbook(s) checked against {env_list}.", diags.len(), runbooks.len() - ok_books, runbooks.len());
+                let env_broken = envs.len() < env_names.len();
+                let scope = if env_broken {
+                    format!("{} problem(s) found; {} environment file(s) could not be loaded, so runbooks were not checked against them", diags.len(), env_names.len() - envs.len())
+                } else {
+                    format!("{} problem(s) found in {} of {} runbook(s) checked against {env_list}", diags.len(), runbooks.len() - ok_books, runbooks.len())
+                };
+                eprintln!("{diags}\n\n{scope}.");
             }
         }
     }
@@ -250,8 +256,8 @@ async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Strin
         started_at: journal::now_ms(),
         ended_at: None,
         error: None,
-        plan: serde_json::to_value(&plan).unwrap_or_default(),
-        steps: serde_json::to_value(&steps).unwrap_or_default(),
+        plan: redact_json(serde_json::to_value(&plan).unwrap_or_default()),
+        steps: redact_json(serde_json::to_value(&steps).unwrap_or_default()),
     })?;
     let text = output == Output::Text;
     if text {
@@ -271,10 +277,11 @@ async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Strin
         max_concurrency: env.settings.max_concurrency,
         approval_poll: Duration::from_millis(500),
     };
-    finish_run(journal, ports, spec, reporter, output).await
+    finish_run(journal, ports, spec, reporter, output, false).await
 }
 
-async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter: Arc<dyn engine::progress::Reporter>, output: Output) -> Result<u8, Failure> {
+/// `strict`: any failed step fails the command (rollback), even one with on_failure = continue.
+async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter: Arc<dyn engine::progress::Reporter>, output: Output, strict: bool) -> Result<u8, Failure> {
     let run_id = spec.run_id.clone();
     let outcome = engine::execute(ports, journal.clone(), spec, reporter).await;
     let failed: Vec<String> = outcome.steps.iter().filter(|(_, st, _)| st.as_str() == "failed").map(|(id, _, _)| id.to_string()).collect();
@@ -305,7 +312,7 @@ async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter
             }
         }
     }
-    Ok(if outcome.succeeded { exit::OK } else { exit::RUN_FAILED })
+    Ok(if outcome.succeeded && !(strict && !failed.is_empty()) { exit::OK } else { exit::RUN_FAILED })
 }
 
 fn approve(cli: &Cli, run_id: &str, step: Option<&str>, by: String) -> Result<u8, Failure> {
@@ -463,7 +470,39 @@ async fn rollback(cli: &Cli, run_id: &str, by: String, dry_run: bool, force: boo
         Output::Json => Arc::new(Silent),
     };
     let spec = RunSpec { run_id: new_id, initiator: by, steps, poll_interval: env.settings.poll_interval, max_concurrency: env.settings.max_concurrency, approval_poll: Duration::from_millis(500) };
-    finish_run(j, ports, spec, reporter, output).await
+    finish_run(j, ports, spec, reporter, output, true).await
+}
+
+/// Header values that look like credentials are not stored in the journal (use
+/// `${secret:NAME}` for them: those are resolved at call time only).
+fn redact_json(mut v: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Array(hs)) = m.get_mut("headers") {
+                    for h in hs.iter_mut() {
+                        if let serde_json::Value::Array(kv) = h {
+                            let sensitive = kv.first().and_then(|k| k.as_str()).is_some_and(|k| {
+                                let k = k.to_ascii_lowercase();
+                                ["authorization", "token", "secret", "key", "cookie", "password"].iter().any(|w| k.contains(w))
+                            });
+                            let is_secret_ref = kv.get(1).and_then(|x| x.as_str()).is_some_and(|x| x.starts_with("${secret:") || x.starts_with("Bearer ${secret:"));
+                            if sensitive && !is_secret_ref && kv.len() == 2 {
+                                kv[1] = serde_json::Value::String("<redacted>".into());
+                            }
+                        }
+                    }
+                }
+                for (_, x) in m.iter_mut() {
+                    walk(x);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
 }
 
 fn hex(b: &[u8]) -> String {

@@ -173,7 +173,14 @@ const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "se
 
 fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the environment", d)?;
-    let name = t.str("name", d).map(|s| s.value).unwrap_or_else(|| default_name.to_string());
+    let name = match t.str("name", d) {
+        Some(n) if n.value != default_name => {
+            d.push(src.diag(n.span.clone(), format!("the environment is named `{}` but its file is `{default_name}.toml`", n.value), Some(format!("runs record the environment by name and `--env` finds it by file name: rename the file or set name = \"{default_name}\""))));
+            n.value
+        }
+        Some(n) => n.value,
+        None => default_name.to_string(),
+    };
     let description = t.str("description", d).map(|s| s.value);
     let region = t.req_str("region", "add `region = \"us-west-2\"`", d);
     let zones_raw = if t.has("zones") {
@@ -214,6 +221,9 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
     if let Some(v) = t.get("settings") {
         if let Some(mut s) = TableReader::new(src, v, "[settings]", d) {
             if let Some(p) = s.duration("poll_interval", d) {
+                if p.value < Duration::from_millis(10) {
+                    d.push(src.diag(p.span.clone(), "poll_interval must be at least 10ms", Some("5s is a good value against AWS; 50ms-200ms against a local peer".into())));
+                }
                 settings.poll_interval = p.value;
             }
             if let Some(c) = s.int("max_concurrency", 1, 256, d) {
@@ -247,6 +257,9 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
                 let Some(mut e) = TableReader::new(src, ev, what, d) else { continue };
                 let url = e.req_str("url", "add `url = \"https://...\"`", d);
                 let method = e.str("method", d).map(|s| s.value.to_ascii_uppercase()).unwrap_or_else(|| "POST".into());
+                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
+                    d.push(src.diag(ev.span.clone(), format!("endpoint `{ename}`: unsupported method `{method}`"), Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into())));
+                }
                 let timeout = e.duration("timeout", d).map(|s| s.value).unwrap_or(Duration::from_secs(10));
                 let mut headers = vec![];
                 if let Some(hv) = e.get("headers") {

@@ -27,7 +27,8 @@ pub mod exit {
 #[derive(Parser, Debug)]
 #[command(name = "failover", version, about = "Disaster-recovery runbooks as code: validate, rehearse and run AZ evacuations against AWS RDS and Route 53")]
 pub struct Cli {
-    /// Journal file (SQLite). Default: $FAILOVER_JOURNAL, else ~/.local/state/failover/journal.db
+    /// Journal file (SQLite). Default: $FAILOVER_JOURNAL, else $XDG_STATE_HOME/failover/journal.db,
+    /// else ~/.local/state/failover/journal.db, else .failover/failover/journal.db
     #[arg(long, global = true, env = "FAILOVER_JOURNAL")]
     pub journal: Option<PathBuf>,
     /// Directory of environment files (<env>.toml).
@@ -63,6 +64,7 @@ pub enum Command {
     /// Dry run: read the current state (read-only calls) and print the exact calls a run would make.
     Plan {
         runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
         #[arg(long)]
         env: String,
         /// Parameter, as name=value (repeatable).
@@ -74,8 +76,10 @@ pub enum Command {
     /// Run a runbook live: every mutating call is journaled before it is made.
     Run {
         runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
         #[arg(long)]
         env: String,
+        /// Parameter, as name=value (repeatable).
         #[arg(short = 'p', long = "param", value_parser = parse_kv)]
         params: Vec<(String, String)>,
         /// Who starts the run (default: $FAILOVER_USER, else $USER).
@@ -122,6 +126,7 @@ pub enum Command {
     /// Restore the DNS records a run changed, exactly as they were before it.
     Rollback {
         run_id: String,
+        /// Who rolls back (default: $FAILOVER_USER, else $USER).
         #[arg(long)]
         by: Option<String>,
         /// Print what would be restored; change nothing.
@@ -152,6 +157,12 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
+    // `failover runs | head` must end quietly, as any Unix tool does, not panic on EPIPE.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",

@@ -167,9 +167,14 @@ pub fn plan(runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep],
     let mut planned: Vec<PlannedStep> = vec![];
     for i in order {
         let s = &steps[i];
+        // Same rule as the live executor: a step is blocked by a dependency that is blocked, or
+        // that fails and has on_failure = abort.
         let blocked = s.after.iter().any(|a| {
-            planned.iter().any(|p| &p.id == a && matches!(p.status, PlannedStatus::Blocked | PlannedStatus::Failing)
-                && steps.iter().find(|x| &x.id == a).is_some_and(|x| x.on_failure == crate::runbook::OnFailure::Abort))
+            planned.iter().any(|p| {
+                &p.id == a
+                    && (p.status == PlannedStatus::Blocked
+                        || (p.status == PlannedStatus::Failing && steps.iter().find(|x| &x.id == a).is_some_and(|x| x.on_failure == crate::runbook::OnFailure::Abort)))
+            })
         });
         let (status, decision) = if !s.enabled {
             (PlannedStatus::SkippedByCondition, Decision { skips: vec![format!("`when` is false: {}", s.when.clone().unwrap_or_default())], ..Default::default() })
@@ -221,4 +226,27 @@ pub fn topo(steps: &[BoundStep]) -> Vec<usize> {
         }
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::bind::BoundAction;
+    use crate::runbook::OnFailure;
+    use std::time::Duration;
+
+    fn step(id: &str, after: &[&str], on_failure: OnFailure, action: BoundAction) -> BoundStep {
+        BoundStep { id: id.into(), description: None, after: after.iter().map(|a| StepId::from(*a)).collect(), enabled: true, when: None, timeout: Duration::from_secs(60), retries: 0, on_failure, action }
+    }
+
+    #[test]
+    fn regression_blocked_propagates_like_the_live_executor() {
+        let failing = BoundAction::FailoverCluster { group: "g".into(), clusters: vec!["ghost".into()], evacuate: vec!["us-west-2a".into()], healthy: vec!["us-west-2b".into()], wait: true };
+        let wait = || BoundAction::Wait { duration: Duration::from_secs(1) };
+        // a fails (abort) -> b blocked -> c blocked even though b has on_failure = continue.
+        let steps = vec![step("a", &[], OnFailure::Abort, failing), step("b", &["a"], OnFailure::Continue, wait()), step("c", &["b"], OnFailure::Abort, wait())];
+        let p = plan("rb", "env", "r", &steps, &World::default());
+        let st: Vec<_> = p.steps.iter().map(|s| s.status.clone()).collect();
+        assert_eq!(st, vec![PlannedStatus::Failing, PlannedStatus::Blocked, PlannedStatus::Blocked]);
+    }
 }

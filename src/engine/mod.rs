@@ -65,7 +65,8 @@ impl StepError {
         match self {
             StepError::Cloud(e) => matches!(e.kind, ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState),
             StepError::Http(_) => true,
-            StepError::Timeout(_) => true,
+            // The step's deadline covers all its attempts: nothing is left to retry with.
+            StepError::Timeout(_) => false,
             StepError::Precondition(_) | StepError::Journal(_) => false,
         }
     }

@@ -337,14 +337,18 @@ impl Journal {
         Ok(None)
     }
 
+    /// Record an approval; approving twice is recorded once.
     pub fn approve(&self, run_id: &str, step_id: &str, approver: &str) -> Result<()> {
-        {
+        let inserted = {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
                 "INSERT OR IGNORE INTO approvals (run_id, step_id, approver, at) VALUES (?1, ?2, ?3, ?4)",
                 params![run_id, step_id, approver, now_ms()],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))?
+        };
+        if inserted == 0 {
+            return Ok(());
         }
         self.append(run_id, Some(step_id), "approved", None, None, serde_json::json!({"by": approver}), None)?;
         Ok(())

@@ -153,6 +153,10 @@ pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) 
     for p in &rb.params {
         let value = given.iter().rev().find(|(k, _)| k == &p.name).map(|(_, v)| v.clone()).or_else(|| p.default.clone());
         let Some(value) = value else {
+            if !p.required {
+                // An optional parameter that is not given is the empty string.
+                out.insert(p.name.clone(), String::new());
+            }
             if p.required {
                 let example = match p.kind {
                     ParamKind::Zone | ParamKind::Zones => env.zones.first().map(|z| z.to_string()).unwrap_or_else(|| "us-west-2a".into()),
@@ -416,21 +420,30 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                 BoundAction::DnsUpdate { group: g, hosted_zone, records, healthy: env.healthy_zones(&evacuate), evacuate, weights: w, wait: *wait }
             }
             ActionDef::Http { endpoint, url, method, headers, body, expect_status } => {
+                let render_http = |s: &Spanned<String>, d: &mut Diagnostics| -> String {
+                    template::render_for_http(&s.value, &vars).unwrap_or_else(|e| {
+                        d.push(src.diag(s.span.clone(), e, None));
+                        String::new()
+                    })
+                };
                 let ep = endpoint.as_ref().map(|e| render(e, &mut d)).and_then(|e| env.endpoints.get(&e).cloned());
                 let url = match (url, &ep) {
-                    (Some(u), _) => render(u, &mut d),
+                    (Some(u), _) => render_http(u, &mut d),
                     (None, Some(e)) => e.url.clone(),
                     (None, None) => String::new(),
                 };
                 let method = method.clone().or_else(|| ep.as_ref().map(|e| e.method.clone())).unwrap_or_else(|| "POST".into());
                 let mut hs: Vec<(String, String)> = ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
                 for (k, v) in headers {
-                    let v = render(v, &mut d);
+                    let v = render_http(v, &mut d);
                     hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
                     hs.push((k.clone(), v));
                 }
-                let timeout = s.timeout.or(ep.as_ref().map(|e| e.timeout)).unwrap_or(Duration::from_secs(10));
-                let body = body.as_ref().map(|b| render(b, &mut d));
+                // One request's timeout: the endpoint's (default 10 s), and never more than the
+                // step's own budget shared by its attempts.
+                let step_budget = s.timeout.map(|t| t / (s.retries + 1));
+                let timeout = ep.as_ref().map(|e| e.timeout).unwrap_or(Duration::from_secs(10)).min(step_budget.unwrap_or(Duration::MAX));
+                let body = body.as_ref().map(|b| render_http(b, &mut d));
                 BoundAction::Http {
                     request: HttpRequest { method, url, headers: hs, body, timeout },
                     expect_status: expect_status.clone(),
@@ -482,5 +495,42 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
         Ok(out)
     } else {
         Err(d.sorted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::SourceFile;
+
+    fn env(text: &str, name: &str) -> Result<Environment, Diagnostics> {
+        Environment::parse(SourceFile::new(format!("{name}.toml"), text), name)
+    }
+
+    const ENV: &str = "region = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n";
+
+    #[test]
+    fn regression_optional_parameter_without_default_binds_empty() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[params.note]\nrequired = false\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/${note}\"\n")).unwrap();
+        let e = env(ENV, "t").unwrap();
+        let p = bind_params(&rb, &e, &[]).unwrap();
+        let steps = bind(&rb, &e, &p, &RunContext { run_id: "r".into(), initiator: "a".into(), mode: "run".into() }).unwrap();
+        let BoundAction::Http { request, .. } = &steps[0].action else { panic!() };
+        assert_eq!(request.url, "http://h/");
+    }
+
+    #[test]
+    fn regression_environment_name_must_match_its_file() {
+        let e = env(&format!("name = \"production\"\n{ENV}"), "prod").unwrap_err();
+        assert!(e.to_string().contains("the environment is named `production` but its file is `prod.toml`"), "{e}");
+    }
+
+    #[test]
+    fn regression_http_request_timeout_fits_in_the_step_budget() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/\"\ntimeout = \"9s\"\nretries = 2\n")).unwrap();
+        let e = env(ENV, "t").unwrap();
+        let steps = bind(&rb, &e, &Params::new(), &RunContext { run_id: "r".into(), initiator: "a".into(), mode: "run".into() }).unwrap();
+        let BoundAction::Http { request, .. } = &steps[0].action else { panic!() };
+        assert_eq!(request.timeout, Duration::from_secs(3), "three attempts share the 9 s budget");
     }
 }

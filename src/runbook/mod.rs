@@ -241,7 +241,7 @@ fn parse_runbook(src: &SourceFile, doc: &SVal, d: &mut Diagnostics) -> Option<Ru
 
 fn parse_param(src: &SourceFile, name: &str, span: std::ops::Range<usize>, v: &SVal, d: &mut Diagnostics) -> Option<ParamDef> {
     if !valid_ident(name) {
-        d.push(src.diag(span.clone(), format!("parameter name `{name}` is not valid"), Some("use letters, digits and `_`".into())));
+        d.push(src.diag(span.clone(), format!("parameter name `{name}` is not valid"), Some("use letters, digits, `_` and `-`".into())));
     }
     let what = format!("parameter `{name}`");
     let mut t = TableReader::new(src, v, what.clone(), d)?;
@@ -553,15 +553,31 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     };
     for s in &rb.steps {
         let where_ = format!("step `{}`", s.id.value);
+        let is_http = matches!(s.action, ActionDef::Http { .. });
         for f in s.action.templated() {
             check(f, &where_, d);
+            if !is_http {
+                if let Ok(vars) = template::variables(&f.value) {
+                    if let Some(v) = vars.iter().find(|v| v.starts_with("secret:")) {
+                        d.push(src.diag(f.span.clone(), format!("`${{{v}}}` in {where_}: secrets can only be used in the url, headers and body of `http` steps"), Some("secrets are read from the process environment at call time, for HTTP requests only".into())));
+                    }
+                }
+            }
+        }
+        if let ActionDef::Http { endpoint: Some(e), .. } = &s.action {
+            if e.value.contains("${secret:") {
+                d.push(src.diag(e.span.clone(), format!("`endpoint` of {where_} cannot be a secret"), None));
+            }
         }
         if let Some(w) = &s.when {
             check(w, &format!("`when` of {where_}"), d);
             // Parse with every variable replaced by a placeholder value.
+            // Bool parameters stand in as `true`; anything else as a word, so a condition that
+            // is only a string parameter is caught here rather than at plan time.
             let mut vars = BTreeMap::new();
             for k in &known {
-                vars.insert(k.to_string(), "true".to_string());
+                let is_bool = rb.params.iter().any(|p| p.name == *k && p.kind == ParamKind::Bool);
+                vars.insert(k.to_string(), if is_bool { "true".to_string() } else { "some-value".to_string() });
             }
             if let Ok(e) = template::render(&w.value, &vars) {
                 if let Err(msg) = template::eval_condition(&e) {
@@ -569,5 +585,38 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Runbook, Diagnostics> {
+        Runbook::parse(SourceFile::new("rb.toml", text))
+    }
+
+    #[test]
+    fn regression_secret_outside_http_is_rejected() {
+        let e = parse("name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"rds.failover_cluster\"\ngroup = \"${secret:X}\"\nevacuate = \"us-west-2a\"\n").unwrap_err();
+        assert!(e.to_string().contains("secrets can only be used in the url, headers and body of `http` steps"), "{e}");
+    }
+
+    #[test]
+    fn regression_when_with_a_string_parameter_fails_validation() {
+        let e = parse("name = \"x\"\n[params.mode]\ndefault = \"fast\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\nwhen = \"${mode}\"\n").unwrap_err();
+        assert!(e.to_string().contains("is not a condition"), "{e}");
+        parse("name = \"x\"\n[params.go]\ntype = \"bool\"\ndefault = \"true\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\nwhen = \"${go}\"\n").unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let e = parse("name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"${nope}\"\nbogus = 1\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("has no `duration`"), "{s}");
+        assert!(s.contains("step id `a` is used twice"), "{s}");
+        assert!(s.contains("unknown variable `${nope}`"), "{s}");
+        assert!(s.contains("unknown key `bogus`"), "{s}");
+        assert_eq!(e.len(), 4, "{s}");
     }
 }

@@ -81,7 +81,29 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
     Ok(out)
 }
 
-/// Replace `${secret:NAME}` with the process environment's NAME (at call time only).
+/// Like `render`, for fields that go through `resolve_secrets` later (HTTP url, headers,
+/// body): an escaped `$${` stays escaped, so `$${secret:X}` is never resolved.
+pub fn render_for_http(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    for p in parse(s)? {
+        match p {
+            Part::Lit(l) => out.push_str(&l.replace("${", "$${")),
+            Part::Var(v) if v.starts_with("secret:") => {
+                out.push_str("${");
+                out.push_str(&v);
+                out.push('}');
+            }
+            Part::Var(v) => match vars.get(&v) {
+                Some(val) => out.push_str(&val.replace("${", "$${")),
+                None => return Err(format!("unknown variable `${{{v}}}`")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Replace `${secret:NAME}` with the process environment's NAME (at call time only), and
+/// turn escaped `$${` back into `${`.
 pub fn resolve_secrets(s: &str) -> Result<String, String> {
     let mut out = String::new();
     for p in parse(s)? {
@@ -143,6 +165,13 @@ mod tests {
         assert_eq!(render("${secret:TOKEN}", &vars()).unwrap(), "${secret:TOKEN}");
         assert!(render("${nope}", &vars()).unwrap_err().contains("unknown variable"));
         assert!(parse("${open").is_err());
+    }
+
+    #[test]
+    fn escaped_secrets_are_never_resolved() {
+        std::env::set_var("FAILOVER_TEST_TOKEN", "hunter2");
+        let http = render_for_http("a $${secret:FAILOVER_TEST_TOKEN} b ${secret:FAILOVER_TEST_TOKEN} ${failed_az}", &vars()).unwrap();
+        assert_eq!(resolve_secrets(&http).unwrap(), "a ${secret:FAILOVER_TEST_TOKEN} b hunter2 us-west-2a");
     }
 
     #[test]

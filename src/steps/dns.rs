@@ -89,6 +89,22 @@ pub fn decide_dns_update(
 fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], existing: &BTreeMap<RecordKey, RecordSet>, changes: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision) {
     let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: None };
     let current = existing.get(&key);
+    if current.is_none() {
+        // Record sets with a set identifier (weighted, failover, latency, geo...) under the same
+        // name and type: a plain record cannot be created next to them.
+        let ids: Vec<String> = existing
+            .values()
+            .filter(|r| r.key().name == key.name && r.rtype == key.rtype && r.set_identifier.is_some())
+            .map(|r| format!("{} ({})", r.set_identifier.clone().unwrap_or_default(), r.other_routing.clone().unwrap_or_else(|| "weighted".into())))
+            .collect();
+        if !ids.is_empty() {
+            d.problems.push(format!(
+                "record {key} is not a simple record: Route 53 has record sets with set identifiers for it ({}); set `weighted = true` on it in the environment file if they are weighted, or leave it out of the group",
+                ids.join(", ")
+            ));
+            return;
+        }
+    }
     let target = healthy.iter().find(|z| spec.values.contains_key(*z));
     let Some(target) = target else {
         d.problems.push(format!("record {key}: no healthy zone has a value for it (values for: {}); add values for the other zones in the environment file", spec.values.keys().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")));
@@ -120,10 +136,10 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
                     d.expected.push(describe_record(cur));
                 }
                 Some(z) => {
-                    d.expected.push(format!("{}  (was {z})", describe_record(&desired)));
                     let mut next = desired;
                     next.ttl = cur.ttl.or(next.ttl);
                     next.health_check_id = cur.health_check_id.clone();
+                    d.expected.push(format!("{}  (was {z})", describe_record(&next)));
                     changes.push((RecordChange { action: ChangeAction::Upsert, record: next }, Some(cur.clone())));
                 }
                 None => d.problems.push(format!(
@@ -149,10 +165,9 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
         } else if evacuate.contains(zone) {
             0
         } else {
-            match current.and_then(|c| c.weight) {
-                Some(w) if w > 0 => w,
-                _ => spec.weight,
-            }
+            // A zone already at 0 stays at 0: it may have been evacuated by an earlier run and
+            // still be down. Bringing a zone back is a failback, done with explicit `weights`.
+            current.and_then(|c| c.weight).unwrap_or(spec.weight)
         };
         let desired = RecordSet {
             name: spec.name.clone(),
@@ -168,7 +183,10 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
         planned.push((desired, current.cloned()));
     }
     if planned.iter().all(|(r, _)| r.weight == Some(0)) {
-        d.problems.push(format!("record {} {}: every weight would be 0, which sends traffic nowhere; keep at least one zone above 0", spec.name, spec.rtype));
+        d.problems.push(format!(
+            "record {} {}: every weight would be 0, which sends traffic nowhere; keep at least one zone above 0 (bring a recovered zone back with `weights = {{ \"<zone>\" = {} }}`)",
+            spec.name, spec.rtype, spec.weight
+        ));
         return;
     }
     for (desired, current) in planned {
@@ -301,8 +319,14 @@ mod tests {
         let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
         let by: BTreeMap<_, _> = changes.iter().map(|c| (c.record.set_identifier.clone().unwrap(), c.record.weight.unwrap())).collect();
         assert_eq!(by.get("us-west-2a"), Some(&0));
-        assert_eq!(by.get("us-west-2c"), Some(&100), "a healthy zone at 0 is brought back to its configured weight");
+        assert_eq!(by.get("us-west-2c"), None, "a zone at 0 (evacuated earlier?) is not brought back implicitly");
         assert_eq!(by.get("us-west-2b"), None, "unchanged sets are not rewritten");
+        // Failback is explicit.
+        let back: BTreeMap<Zone, i64> = [(Zone::from("us-west-2c"), 100)].into_iter().collect();
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &[], &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]), &back, true, &w);
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].record.weight, Some(100));
     }
 
     #[test]
@@ -313,6 +337,26 @@ mod tests {
         assert!(d.problems[0].contains("every weight would be 0"));
         let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
         assert!(d.problems[0].contains("not the value of any zone"));
+    }
+
+    #[test]
+    fn regression_simple_record_hidden_behind_set_identifiers_is_refused() {
+        let mut latency = rec("api.shop.example.com.", "a.example.com", Some("west"), None);
+        latency.other_routing = Some("latency us-west-2".into());
+        let w = world_with(vec![latency]);
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        assert!(d.calls.is_empty());
+        assert!(d.problems[0].contains("is not a simple record") && d.problems[0].contains("west (latency us-west-2)"), "{:?}", d.problems);
+    }
+
+    #[test]
+    fn regression_health_check_is_kept_on_rewrite() {
+        let mut r = rec("api.shop.example.com.", "a.example.com", None, None);
+        r.health_check_id = Some("hc-1".into());
+        let w = world_with(vec![r]);
+        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
+        assert_eq!(changes[0].record.health_check_id.as_deref(), Some("hc-1"));
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn bind_ladder(l: &Ladder, env: &crate::env::Environment, vars: &std::collec
     let bind_action = |tier: &str, a: &TierAction| -> BoundTierAction {
         let mut v = vars.clone();
         v.insert("tier".into(), tier.to_string());
-        let r = |s: &str| crate::runbook::template::render(s, &v).unwrap_or_else(|_| s.to_string());
+        let r = |s: &str| crate::runbook::template::render_for_http(s, &v).unwrap_or_else(|_| s.to_string());
         match a {
             TierAction::Http { endpoint, url, method, body, expect_status } => {
                 let ep = endpoint.as_ref().and_then(|e| env.endpoints.get(e));

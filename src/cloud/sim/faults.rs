@@ -265,6 +265,10 @@ impl FaultSpec {
         let mut tokens = text.split_whitespace().peekable();
         let kind = tokens.next().ok_or_else(|| err(format!("empty fault; write one of: {USAGE}")))?.to_ascii_lowercase();
         let mut spec = FaultSpec { kind: kind.clone(), text: text.clone(), ..Default::default() };
+        if !FAULT_KINDS.contains(&kind.as_str()) {
+            // Let `build` explain, before the arguments of an unknown kind confuse the parser.
+            return Ok(spec);
+        }
         if subject_name(&kind).is_some() {
             match tokens.peek() {
                 Some(t) if !OPTION_KEYS.contains(&t.to_ascii_lowercase().as_str()) && !FLAG_KEYS.contains(&t.to_ascii_lowercase().as_str()) => {

@@ -91,7 +91,7 @@ pub fn check(state: &FinalState, timeline: &[TimelineEntry], failed: &FailedZone
         name: "no-protected-traffic-shed".into(),
         title: "no protected traffic shed".into(),
         status: InvariantStatus::NotApplicable,
-        details: vec!["no step sheds traffic: load shedding is not part of the tool yet, so there is nothing to check".into()],
+        details: vec!["the runbook has no traffic.shed or traffic.restore step: nothing is shed, so there is nothing to check".into()],
     }]
 }
 

@@ -245,8 +245,8 @@ fn ctx(service: Service, operation: &str, resource: impl Into<String>, targets: 
     CallCtx { service, operation: operation.to_string(), resource: resource.into(), targets, mutating }
 }
 
-fn ids<S: AsRef<str>>(v: &[S]) -> Vec<String> {
-    v.iter().map(|s| s.as_ref().to_string()).collect()
+fn ids<S: std::fmt::Display>(v: &[S]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// Appends the engine's progress events to the timeline.
@@ -272,15 +272,15 @@ pub struct SimDatabases {
 #[async_trait]
 impl Databases for SimDatabases {
     async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBClusters", crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        let c = ctx(Service::Rds, "DescribeDBClusters", crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
         self.cloud.api(c, |w| (Ok(w.describe_clusters(ids_)), None)).await
     }
     async fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(clusters), ids(clusters), false);
+        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(&ids(clusters)), ids(clusters), false);
         self.cloud.api(c, |w| (Ok(w.describe_cluster_instances(clusters)), None)).await
     }
     async fn describe_instances(&self, ids_: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
         self.cloud.api(c, |w| (Ok(w.describe_instances(ids_)), None)).await
     }
     async fn failover_cluster(&self, cluster: &ClusterId, target: &InstanceId) -> Result<(), CloudError> {
@@ -308,7 +308,7 @@ impl Databases for SimDatabases {
             SnapshotKind::Cluster => "DescribeDBClusterSnapshots",
             SnapshotKind::Instance => "DescribeDBSnapshots",
         };
-        let c = ctx(Service::Rds, op, crate::cloud::aws::describe_ids(ids_), ids(ids_), false);
+        let c = ctx(Service::Rds, op, crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
         self.cloud.api(c, |w| (Ok(w.describe_snapshots(kind, ids_)), None)).await
     }
 }
@@ -370,7 +370,7 @@ impl HttpClient for SimHttp {
         let timeout = if request.timeout.is_zero() { crate::cloud::http::DEFAULT_TIMEOUT } else { request.timeout };
         let endpoint = self.cloud.lock().endpoint_for(&url);
         let mut targets = vec![url.clone()];
-        if let Some((name, _)) = &endpoint {
+        if let Some((name, _, _)) = &endpoint {
             targets.push(name.clone());
         }
         let c = ctx(Service::Http, &operation, url.clone(), targets, !request.method.eq_ignore_ascii_case("GET"));
@@ -379,7 +379,7 @@ impl HttpClient for SimHttp {
         self.cloud.time.sleep(latency).await;
         let hang_note = {
             let mut w = self.cloud.world();
-            let Some((name, zone)) = endpoint else {
+            let Some((name, zone, body)) = endpoint else {
                 let err = CloudError::new(ErrorKind::Transient, &operation, &url, format!("connection failed: nothing answers at {url} (no endpoint of the topology has this URL)"));
                 w.record_call(&c, Err(&err), None, None);
                 return Err(err);
@@ -394,7 +394,7 @@ impl HttpClient for SimHttp {
                     Some(z) => format!("{name} is served from {z}, which is down: no answer"),
                     None => {
                         w.record_call(&c, Ok(Some(200)), None, None);
-                        return Ok(HttpResponse { status: 200, body: "{\"ok\": true}".into() });
+                        return Ok(HttpResponse { status: 200, body });
                     }
                 },
             }

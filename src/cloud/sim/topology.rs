@@ -230,6 +230,8 @@ pub struct EndpointSpec {
     pub timeout: Duration,
     /// The zone serving it (an external SaaS has none: only explicit faults reach it).
     pub zone: Option<Zone>,
+    /// What it answers with a 200 (e.g. a metrics signal: `{"error_rate": 0.01}`).
+    pub body: String,
 }
 
 /// Every problem found in a topology file.
@@ -370,10 +372,10 @@ enum OneOrMany {
 }
 
 impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
+    fn to_vec(&self) -> Vec<String> {
         match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
         }
     }
 }
@@ -403,6 +405,7 @@ struct RawEndpoint {
     headers: BTreeMap<String, String>,
     timeout: Option<String>,
     zone: Option<String>,
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -670,20 +673,12 @@ impl Topology {
                     (Some(_), Some(_)) => c.problems.push(format!("{rwhat}: give `values` (one per zone) or `value` (not tied to a zone), not both")),
                     (None, None) => c.problems.push(format!("{rwhat} has no `values`; give one value per zone: values = {{ \"us-west-2a\" = \"...\" }}")),
                     (None, Some(v)) => {
-                        let v = match v {
-                            OneOrMany::One(s) => vec![s.clone()],
-                            OneOrMany::Many(v) => v.clone(),
-                        };
-                        fixed = Some(v);
+                        fixed = Some(v.to_vec());
                     }
                     (Some(vs), None) => {
                         for (z, v) in vs {
                             let zone = c.zone(&rwhat, z, &zones);
-                            let v = match v {
-                                OneOrMany::One(s) => vec![s.clone()],
-                                OneOrMany::Many(v) => v.clone(),
-                            };
-                            values.insert(zone, v);
+                            values.insert(zone, v.to_vec());
                         }
                         if values.len() < 2 {
                             c.problems.push(format!("{rwhat} has a value for fewer than two zones, so it cannot be moved"));
@@ -718,7 +713,7 @@ impl Topology {
                     } else {
                         match &live {
                             None => c.problems.push(format!("{rwhat}: say which zone's value the record holds now: live = \"{}\"", values.keys().next().map(|z| z.as_str()).unwrap_or("us-west-2a"))),
-                            Some(z) if !values.contains_key(z) => c.problems.push(format!("{rwhat}: live = \"{z}\" but there is no value for {z}")),
+                            Some(z) if zones.contains(z) && !values.contains_key(z) => c.problems.push(format!("{rwhat}: live = \"{z}\" but there is no value for {z}")),
                             _ => {}
                         }
                         if rr.weights.is_some() {
@@ -759,6 +754,7 @@ impl Topology {
                     headers: re.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     timeout: c.dur(&format!("{what} timeout"), &re.timeout, Duration::from_secs(10)),
                     zone,
+                    body: re.body.clone().unwrap_or_else(|| "{\"ok\": true}".into()),
                 },
             );
         }
@@ -936,6 +932,8 @@ pub fn environment_for(t: &Topology) -> Environment {
             .iter()
             .map(|(n, e)| (n.clone(), Endpoint { url: e.url.clone(), method: e.method.clone(), headers: e.headers.clone(), timeout: e.timeout }))
             .collect(),
+        health: None,
+        traffic: None,
         source: None,
     }
 }
@@ -948,6 +946,7 @@ mod tests {
 name = "mini"
 region = "us-west-2"
 zones = ["us-west-2a", "us-west-2b"]
+faults = ["az-down us-west-2a at 0s", { kind = "route53-down", at = "1m", for = "30s" }]
 
 [[clusters]]
 id = "db"
@@ -968,7 +967,6 @@ name = "example.com."
 type = "TXT"
 value = "v=spf1 -all"
 
-faults = ["az-down us-west-2a at 0s", { kind = "route53-down", at = "1m", for = "30s" }]
 "#;
 
     #[test]

@@ -219,8 +219,9 @@ pub fn fmt_dur(d: Duration) -> String {
     if d.is_zero() {
         return "0s".into();
     }
-    // Whole milliseconds only, so `1m 12s 340ms` rather than nanosecond noise.
-    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+    // Whole seconds from 10 s on, milliseconds below: `1m 24s`, `2s 350ms`.
+    let d = if d >= Duration::from_secs(10) { Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500)) } else { Duration::from_millis(d.as_millis() as u64) };
+    humantime::format_duration(d).to_string()
 }
 
 /// An AWS error as the adapter reports it: classified from the code and HTTP status.
@@ -257,7 +258,7 @@ impl World {
         for h in &topo.hosted_zones {
             let mut records = BTreeMap::new();
             for r in &h.records {
-                let base = RecordSet { name: r.name.clone(), rtype: r.rtype.clone(), ttl: Some(r.ttl), set_identifier: None, weight: None, values: vec![], alias: None };
+                let base = RecordSet { name: r.name.clone(), rtype: r.rtype.clone(), ttl: Some(r.ttl), set_identifier: None, weight: None, values: vec![], alias: None, ..Default::default() };
                 if let Some(v) = &r.fixed {
                     let rs = RecordSet { values: v.clone(), ..base };
                     records.insert(rs.key(), rs);
@@ -1023,10 +1024,10 @@ impl World {
     // ---- HTTP ----------------------------------------------------------------------------
 
     /// The endpoint serving a URL (query and fragment ignored): its name and zone.
-    pub fn endpoint_for(&self, url: &str) -> Option<(String, Option<Zone>)> {
+    pub fn endpoint_for(&self, url: &str) -> Option<(String, Option<Zone>, String)> {
         let base = |u: &str| u.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').to_string();
         let want = base(url);
-        self.topo.endpoints.iter().find(|(_, e)| base(&e.url) == want).map(|(n, e)| (n.clone(), e.zone.clone()))
+        self.topo.endpoints.iter().find(|(_, e)| base(&e.url) == want).map(|(n, e)| (n.clone(), e.zone.clone(), e.body.clone()))
     }
 }
 

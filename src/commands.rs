@@ -47,6 +47,16 @@ impl From<JournalError> for Failure {
     }
 }
 
+fn sim_failure(e: failover::simulate::SimError) -> Failure {
+    use failover::simulate::SimError;
+    match e {
+        SimError::Invalid(d) => d.into(),
+        SimError::Topology(t) => Failure::new(exit::INVALID, format!("{t}\n\nnothing was simulated.")),
+        SimError::Faults(_) => Failure::new(exit::INVALID, format!("{e}\n\nnothing was simulated.")),
+        other => Failure::new(exit::JOURNAL, format!("error: {other}")),
+    }
+}
+
 fn cloud_failure(e: CloudError, doing: &str) -> Failure {
     Failure::new(exit::CLOUD, format!("error: {doing}: {e}\n  hint: {}\nNothing was changed.", e.kind.hint()))
 }
@@ -137,6 +147,55 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 Err(e @ aws::seed::SeedError::NotLocal(_)) => Err(Failure::new(exit::REFUSED, format!("error: {e}"))),
                 Err(e) => Err(Failure::new(exit::CLOUD, format!("error: {e}\n  hint: is the local peer running? scripts/demo-moto starts one on 127.0.0.1:5055; reseed after restarting it"))),
             }
+        }
+        Command::Simulate { runbook, topology, env, params, faults, seed, verbose_timeline, output } => {
+            use failover::cloud::sim::{environment_for, parse_faults, Topology};
+            let mut diags = Diagnostics::default();
+            let rb = Runbook::load(runbook);
+            let topo = Topology::load(topology);
+            let faults = parse_faults(faults);
+            let (rb, topo, faults) = match (rb, topo, faults) {
+                (Ok(r), Ok(t), Ok(f)) => (r, t, f),
+                (r, t, f) => {
+                    let mut msgs = vec![];
+                    if let Err(d) = r {
+                        diags.extend(d);
+                    }
+                    if let Err(e) = t {
+                        msgs.push(e.to_string());
+                    }
+                    if let Err(es) = f {
+                        msgs.extend(es.iter().map(|e| format!("--fault: error: {e}")));
+                    }
+                    let mut m = if diags.is_empty() { String::new() } else { format!("{diags}\n") };
+                    m.push_str(&msgs.join("\n"));
+                    return Err(Failure::new(exit::INVALID, format!("{}\n\nnothing was simulated.", m.trim_end())));
+                }
+            };
+            let env = match env {
+                Some(n) => Environment::load(&cli.config_dir, n)?,
+                None => environment_for(&topo),
+            };
+            let seed = seed.or(topo.seed).unwrap_or(1);
+            let report = failover::simulate::simulate(&rb, &env, &topo, params, &faults, seed).map_err(sim_failure)?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", failover::simulate::render_text(&report, *verbose_timeline)),
+            }
+            Ok(if report.succeeded() { exit::OK } else { exit::RUN_FAILED })
+        }
+        Command::Demo { seed, output } => {
+            let report = failover::simulate::demo(seed.unwrap_or(failover::simulate::DEMO_SEED)).map_err(sim_failure)?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    print!("{}", failover::simulate::render_text(&report, false));
+                    println!("\nThis ran in the simulated cloud (virtual time, seeded). Try it your way:");
+                    println!("  failover simulate runbooks/az-evacuation.toml --topology config/sim/storefront.toml -p failed_az=us-west-2a --fault \"az-down us-west-2a at 0s\" --fault \"route53-down at 20s for 2m\"");
+                    println!("  failover simulate runbooks/az-evacuation.toml --topology config/sim/oregon-two-az-outage.toml -p failed_az=us-west-2a,us-west-2b");
+                }
+            }
+            Ok(if report.succeeded() { exit::OK } else { exit::RUN_FAILED })
         }
         Command::Traffic { env, output } => {
             let env = Environment::load(&cli.config_dir, env)?;
@@ -241,7 +300,17 @@ async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Strin
     let (rb, env, params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
     let journal = open_journal(cli)?;
     let ports = ports_for(&env).await?;
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current state failed"))?;
+    // Static stability: if part of the world cannot be read for the plan (e.g. Route 53's
+    // control plane is down), the run still starts; each step observes for itself, and a
+    // database failover does not wait on DNS.
+    let plan = match engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await {
+        Ok(p) => p,
+        Err(e) if e.kind == failover::cloud::ErrorKind::AccessDenied => return Err(cloud_failure(e, "reading the current state failed")),
+        Err(e) => {
+            eprintln!("warning: the plan could not read the current state ({e}); running anyway: every step observes before acting");
+            failover::plan::Plan { runbook: rb.name.clone(), environment: env.name.clone(), steps: vec![] }
+        }
+    };
     let sha = hex(&sha2::Sha256::digest(rb.source.text.as_bytes()));
     journal.create_run(&RunRecord {
         id: run.run_id.clone(),
@@ -312,7 +381,8 @@ async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter
             }
         }
     }
-    Ok(if outcome.succeeded && !(strict && !failed.is_empty()) { exit::OK } else { exit::RUN_FAILED })
+    let ok = outcome.succeeded && (!strict || failed.is_empty());
+    Ok(if ok { exit::OK } else { exit::RUN_FAILED })
 }
 
 fn approve(cli: &Cli, run_id: &str, step: Option<&str>, by: String) -> Result<u8, Failure> {

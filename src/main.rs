@@ -111,6 +111,39 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Rehearse a runbook in the simulated cloud: a modelled topology, injected faults, a
+    /// virtual clock. Prints the timeline, the verdict, time to recover and the invariants.
+    Simulate {
+        runbook: PathBuf,
+        /// Topology file (TOML), e.g. config/sim/storefront.toml.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Environment to bind the runbook against (default: the one the topology describes).
+        #[arg(long)]
+        env: Option<String>,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// A fault, e.g. "az-down us-west-2a at 0s" (repeatable; adds to the topology's).
+        #[arg(long = "fault")]
+        faults: Vec<String>,
+        /// Seed: the same seed gives the same timeline (default: the topology's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Show every read call in the timeline.
+        #[arg(long)]
+        verbose_timeline: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// No AWS account, nothing to install: a 3-zone storefront loses us-west-2a and the AZ
+    /// evacuation runbook runs in the simulated cloud.
+    Demo {
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Show the environment's load-shedding ladder and which tiers are shed, since when, by which run.
     Traffic {
         #[arg(long)]
@@ -164,7 +197,10 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // The simulator's timeline already shows every retry; keep its output to the timeline.
+    let quiet = matches!(cli.command, Command::Simulate { .. } | Command::Demo { .. });
     let filter = match cli.verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "failover=debug,info",
         _ => "trace",

@@ -58,7 +58,7 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
 pub fn describe_await(a: &crate::steps::Await) -> String {
     use crate::steps::Await;
     match a {
-        Await::ClusterWriterOutside { cluster, evacuate } => format!("cluster `{cluster}` is available with its writer outside {}", crate::steps::rds::join(evacuate)),
+        Await::ClusterWriterOutside { cluster, evacuate, .. } => format!("cluster `{cluster}` is available with its writer outside {}", crate::steps::rds::join(evacuate)),
         Await::InstanceOutside { instance, evacuate } => format!("instance `{instance}` is available with its primary outside {}", crate::steps::rds::join(evacuate)),
         Await::SnapshotAvailable { id, .. } => format!("snapshot `{id}` is available"),
         Await::ChangeInsync { call_index } => format!("Route 53 change #{} is INSYNC", call_index + 1),

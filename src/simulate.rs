@@ -10,7 +10,9 @@
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::sim::invariants::{self, FailedZones, InvariantResult, InvariantStatus};
 use crate::cloud::sim::world::FinalState;
-use crate::cloud::sim::{Event, Fault, FaultError, FaultPhase, SimCloud, TimelineEntry, Topology, TopologyError};
+use crate::cloud::sim::{
+    Event, Fault, FaultError, FaultPhase, SimCloud, TimelineEntry, Topology, TopologyError,
+};
 use crate::diag::{Diagnostics, SourceFile};
 use crate::engine::progress::Progress;
 use crate::engine::{self, RunSpec, StepStatus};
@@ -36,7 +38,7 @@ pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s";
 /// The zone `failover demo` evacuates.
 pub const DEMO_ZONE: &str = "us-west-2a";
 /// The seed of `failover demo` when none is given.
-pub const DEMO_SEED: u64 = 2023_09_19;
+pub const DEMO_SEED: u64 = 20230919;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -135,7 +137,9 @@ fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
     let mut out = BTreeSet::new();
     for s in steps.iter().filter(|s| s.enabled) {
         match &s.action {
-            BoundAction::FailoverCluster { evacuate, .. } | BoundAction::FailoverInstance { evacuate, .. } | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),
+            BoundAction::FailoverCluster { evacuate, .. }
+            | BoundAction::FailoverInstance { evacuate, .. }
+            | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),
             _ => {}
         }
     }
@@ -143,34 +147,79 @@ fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
 }
 
 /// Run `runbook` against the simulated world of `topology`, bound to `env` with `params`,
-/// with the topology's faults plus `faults`, seeded with `seed`. Synchronous: it builds its own
-/// single-threaded runtime (do not call it from inside an async runtime's worker).
-pub fn simulate(runbook: &Runbook, env: &Environment, topology: &Topology, params: &[(String, String)], faults: &[Fault], seed: u64) -> Result<SimReport, SimError> {
+/// with the topology's faults plus `faults`, seeded with `seed`. Synchronous: it runs on its
+/// own single-threaded runtime (on a thread of its own when called from async code).
+pub fn simulate(
+    runbook: &Runbook,
+    env: &Environment,
+    topology: &Topology,
+    params: &[(String, String)],
+    faults: &[Fault],
+    seed: u64,
+) -> Result<SimReport, SimError> {
     let mut all_faults = topology.faults.clone();
     all_faults.extend_from_slice(faults);
-    let errs: Vec<FaultError> = all_faults.iter().filter_map(|f| topology.check_fault(f).err()).collect();
+    let errs: Vec<FaultError> = all_faults
+        .iter()
+        .filter_map(|f| topology.check_fault(f).err())
+        .collect();
     if !errs.is_empty() {
         return Err(SimError::Faults(errs));
     }
-    let run = RunContext { run_id: format!("sim-{seed}"), initiator: "simulator".into(), mode: "simulate".into() };
+    let run = RunContext {
+        run_id: format!("sim-{seed}"),
+        initiator: "simulator".into(),
+        mode: "simulate".into(),
+    };
     let bound_params = bind::bind_params(runbook, env, params).map_err(SimError::Invalid)?;
     let steps = bind::bind(runbook, env, &bound_params, &run).map_err(SimError::Invalid)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(SimError::Runtime)?;
-    rt.block_on(run_simulation(runbook, env, topology, &all_faults, seed, run, bound_params, steps))
+    let go = move || -> Result<SimReport, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(SimError::Runtime)?;
+        rt.block_on(run_simulation(
+            runbook,
+            env,
+            topology,
+            &all_faults,
+            seed,
+            run,
+            bound_params,
+            steps,
+        ))
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Called from async code (the CLI): a runtime cannot be started inside another, and
+        // the simulation needs its own single thread to stay deterministic.
+        std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+    } else {
+        go()
+    }
 }
 
 /// `failover demo`: the built-in storefront, zone us-west-2a loses its network, the built-in
 /// AZ evacuation runbook moves everything out.
 pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     let topology = Topology::parse(DEMO_TOPOLOGY, "config/sim/storefront.toml (built in)")?;
-    let runbook = Runbook::parse(SourceFile::new("runbooks/az-evacuation.toml (built in)", DEMO_RUNBOOK)).map_err(SimError::Invalid)?;
+    let runbook = Runbook::parse(SourceFile::new(
+        "runbooks/az-evacuation.toml (built in)",
+        DEMO_RUNBOOK,
+    ))
+    .map_err(SimError::Invalid)?;
     let env = crate::cloud::sim::environment_for(&topology);
     let fault: Fault = DEMO_FAULT.parse().map_err(|e| SimError::Faults(vec![e]))?;
-    simulate(&runbook, &env, &topology, &[("failed_az".into(), DEMO_ZONE.into())], &[fault], seed)
+    simulate(
+        &runbook,
+        &env,
+        &topology,
+        &[("failed_az".into(), DEMO_ZONE.into())],
+        &[fault],
+        seed,
+    )
 }
 
 enum Outcome {
-    PlanFailed(crate::cloud::CloudError),
     Ran(Box<engine::RunOutcome>),
     Limit,
 }
@@ -188,24 +237,47 @@ async fn run_simulation(
 ) -> Result<SimReport, SimError> {
     let cloud = SimCloud::new(topology, faults, seed);
     let mut driver = tokio::spawn(cloud.driver());
-    let policy = RetryPolicy { max_attempts: env.settings.max_attempts, ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_attempts: env.settings.max_attempts,
+        ..RetryPolicy::default()
+    };
     let ports = cloud.ports(policy, seed);
     let journal = Arc::new(Journal::open(Path::new(":memory:"))?);
     let reporter = cloud.reporter(None);
-    let start_ms = topology.start.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let start_ms = topology
+        .start
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let mut plan_problems = vec![];
     let mut approver: Option<tokio::task::JoinHandle<()>> = None;
 
     let body = async {
-        let plan = match engine::plan_run(&ports, &runbook.name, &env.name, &run.run_id, &steps).await {
-            Ok(p) => p,
-            Err(e) => {
-                cloud.note(format!("the plan could not read the world: {e}"));
-                return Ok(Outcome::PlanFailed(e));
+        let plan =
+            match engine::plan_run(&ports, &runbook.name, &env.name, &run.run_id, &steps).await {
+                Ok(p) => p,
+                // Static stability: a plan that cannot read part of the world (Route 53's
+                // control plane down) does not stop the run; every step observes for itself.
+                Err(e) => {
+                    cloud.note(format!("the plan could not read the world ({e}); running anyway: every step observes before acting"));
+                    crate::plan::Plan { runbook: runbook.name.clone(), environment: env.name.clone(), steps: vec![] }
+                }
+            };
+        plan_problems = plan
+            .problems()
+            .into_iter()
+            .map(|(s, p)| format!("{s}: {p}"))
+            .collect();
+        cloud.note(format!(
+            "plan: {} step(s), {} mutating call(s){}",
+            plan.steps.len(),
+            plan.mutating_calls(),
+            if plan_problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} precondition(s) failing", plan_problems.len())
             }
-        };
-        plan_problems = plan.problems().into_iter().map(|(s, p)| format!("{s}: {p}")).collect();
-        cloud.note(format!("plan: {} step(s), {} mutating call(s){}", plan.steps.len(), plan.mutating_calls(), if plan_problems.is_empty() { String::new() } else { format!(", {} precondition(s) failing", plan_problems.len()) }));
+        ));
         for p in &plan_problems {
             cloud.note(format!("plan problem in {p}"));
         }
@@ -213,7 +285,10 @@ async fn run_simulation(
             id: run.run_id.clone(),
             runbook: runbook.name.clone(),
             runbook_path: runbook.source.path.display().to_string(),
-            runbook_sha256: sha2::Sha256::digest(runbook.source.text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+            runbook_sha256: sha2::Sha256::digest(runbook.source.text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             environment: env.name.clone(),
             mode: run.mode.clone(),
             initiator: run.initiator.clone(),
@@ -225,9 +300,17 @@ async fn run_simulation(
             plan: serde_json::to_value(&plan).unwrap_or_default(),
             steps: serde_json::to_value(&steps).unwrap_or_default(),
         })?;
-        let wants_approval = steps.iter().any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+        let wants_approval = steps
+            .iter()
+            .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
         if let (true, Some(after)) = (wants_approval, topology.approval.after) {
-            approver = Some(tokio::spawn(approve_after(cloud.clone(), journal.clone(), run.run_id.clone(), topology.approval.by.clone(), after)));
+            approver = Some(tokio::spawn(approve_after(
+                cloud.clone(),
+                journal.clone(),
+                run.run_id.clone(),
+                topology.approval.by.clone(),
+                after,
+            )));
         }
         let spec = RunSpec {
             run_id: run.run_id.clone(),
@@ -254,7 +337,10 @@ async fn run_simulation(
     cloud.settle();
 
     let end = cloud.elapsed();
-    let failed = FailedZones { evacuated: evacuated_zones(&steps), down: cloud.failed_zones_now() };
+    let failed = FailedZones {
+        evacuated: evacuated_zones(&steps),
+        down: cloud.failed_zones_now(),
+    };
     let final_state = cloud.final_state();
     let timeline = cloud.timeline();
     let mut invs = invariants::check(&final_state, &timeline, &failed);
@@ -267,10 +353,6 @@ async fn run_simulation(
 
     let mut reasons = vec![];
     let (run_started, run_succeeded, step_list) = match &outcome {
-        Outcome::PlanFailed(e) => {
-            reasons.push(format!("the run did not start: the plan could not read the world ({e})"));
-            (false, false, vec![])
-        }
         Outcome::Limit => {
             reasons.push(format!("the simulation stopped at its limit of {} of virtual time (timing.max_duration) before the run finished", crate::cloud::sim::world::fmt_dur(topology.timing.max_duration)));
             (true, false, vec![])
@@ -280,23 +362,46 @@ async fn run_simulation(
                 let first = msg.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
                 match st {
                     StepStatus::Failed => reasons.push(format!("step `{id}` failed: {first}")),
-                    StepStatus::Blocked | StepStatus::Cancelled => reasons.push(format!("step `{id}` {}: {first}", st.as_str())),
+                    StepStatus::Blocked | StepStatus::Cancelled => {
+                        reasons.push(format!("step `{id}` {}: {first}", st.as_str()))
+                    }
                     _ => {}
                 }
             }
             (true, o.succeeded, o.steps.clone())
         }
     };
-    for i in invs.iter().filter(|i| i.status == InvariantStatus::Violated) {
-        reasons.push(format!("invariant violated: {} ({})", i.title, i.details.first().cloned().unwrap_or_default()));
+    for i in invs
+        .iter()
+        .filter(|i| i.status == InvariantStatus::Violated)
+    {
+        reasons.push(format!(
+            "invariant violated: {} ({})",
+            i.title,
+            i.details.first().cloned().unwrap_or_default()
+        ));
     }
-    let verdict = if run_succeeded && invs.iter().all(|i| i.status != InvariantStatus::Violated) { Verdict::Succeeded } else { Verdict::Failed };
+    let verdict = if run_succeeded && invs.iter().all(|i| i.status != InvariantStatus::Violated) {
+        Verdict::Succeeded
+    } else {
+        Verdict::Failed
+    };
 
     let steps_out = steps
         .iter()
         .map(|s| {
-            let (status, message) = step_list.iter().find(|(id, _, _)| id == &s.id).map(|(_, st, m)| (st.as_str().to_string(), m.clone())).unwrap_or_else(|| ("not run".to_string(), None));
-            StepSummary { id: s.id.to_string(), action: s.action.name().to_string(), description: s.description.clone(), status, message }
+            let (status, message) = step_list
+                .iter()
+                .find(|(id, _, _)| id == &s.id)
+                .map(|(_, st, m)| (st.as_str().to_string(), m.clone()))
+                .unwrap_or_else(|| ("not run".to_string(), None));
+            StepSummary {
+                id: s.id.to_string(),
+                action: s.action.name().to_string(),
+                description: s.description.clone(),
+                status,
+                message,
+            }
         })
         .collect();
 
@@ -339,21 +444,36 @@ async fn run_simulation(
 }
 
 /// The simulated second person: approves a waiting approval step `after` it was requested.
-async fn approve_after(cloud: Arc<SimCloud>, journal: Arc<Journal>, run_id: String, by: String, after: Duration) {
+async fn approve_after(
+    cloud: Arc<SimCloud>,
+    journal: Arc<Journal>,
+    run_id: String,
+    by: String,
+    after: Duration,
+) {
     let mut seen: BTreeMap<String, Duration> = BTreeMap::new();
     let mut approved: BTreeSet<String> = BTreeSet::new();
     let time = cloud.virtual_time();
     loop {
         time.sleep(Duration::from_secs(1)).await;
-        let Ok(steps) = journal.steps(&run_id) else { continue };
+        let Ok(steps) = journal.steps(&run_id) else {
+            continue;
+        };
         for s in &steps {
             if s.status != "waiting_approval" || approved.contains(&s.step_id) {
                 continue;
             }
-            let since = *seen.entry(s.step_id.clone()).or_insert_with(|| cloud.elapsed());
-            if cloud.elapsed() >= since + after && journal.approve(&run_id, &s.step_id, &by).is_ok() {
+            let since = *seen
+                .entry(s.step_id.clone())
+                .or_insert_with(|| cloud.elapsed());
+            if cloud.elapsed() >= since + after && journal.approve(&run_id, &s.step_id, &by).is_ok()
+            {
                 approved.insert(s.step_id.clone());
-                cloud.note(format!("{by} approves step `{}` (simulated second person, after {})", s.step_id, crate::cloud::sim::world::fmt_dur(after)));
+                cloud.note(format!(
+                    "{by} approves step `{}` (simulated second person, after {})",
+                    s.step_id,
+                    crate::cloud::sim::world::fmt_dur(after)
+                ));
             }
         }
     }
@@ -361,13 +481,35 @@ async fn approve_after(cloud: Arc<SimCloud>, journal: Arc<Journal>, run_id: Stri
 
 /// `no-protected-traffic-shed` for runbooks that shed: no protected tier of the ladder may be
 /// shed at the end (read from the shed state the traffic loop keeps in the journal).
-fn traffic_invariant(steps: &[BoundStep], env: &Environment, journal: &Journal) -> Option<InvariantResult> {
-    let sheds = steps.iter().any(|s| s.enabled && matches!(s.action, BoundAction::TrafficShed { .. } | BoundAction::TrafficRestore { .. } | BoundAction::TrafficRevert { .. }));
+fn traffic_invariant(
+    steps: &[BoundStep],
+    env: &Environment,
+    journal: &Journal,
+) -> Option<InvariantResult> {
+    let sheds = steps.iter().any(|s| {
+        s.enabled
+            && matches!(
+                s.action,
+                BoundAction::TrafficShed { .. }
+                    | BoundAction::TrafficRestore { .. }
+                    | BoundAction::TrafficRevert { .. }
+            )
+    });
     if !sheds {
         return None;
     }
     let mut details = vec![];
-    let protected: Vec<String> = env.traffic.as_ref().map(|l| l.tiers.iter().filter(|t| t.protected).map(|t| t.name.clone()).collect()).unwrap_or_default();
+    let protected: Vec<String> = env
+        .traffic
+        .as_ref()
+        .map(|l| {
+            l.tiers
+                .iter()
+                .filter(|t| t.protected)
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     match journal.shed_tiers(&env.name) {
         Ok(shed) => {
             for (tier, _, run) in shed.iter().filter(|(t, _, _)| protected.contains(t)) {
@@ -379,7 +521,11 @@ fn traffic_invariant(steps: &[BoundStep], env: &Environment, journal: &Journal) 
     Some(InvariantResult {
         name: "no-protected-traffic-shed".into(),
         title: "no protected traffic shed".into(),
-        status: if details.is_empty() { InvariantStatus::Held } else { InvariantStatus::Violated },
+        status: if details.is_empty() {
+            InvariantStatus::Held
+        } else {
+            InvariantStatus::Violated
+        },
         details,
     })
 }
@@ -421,9 +567,22 @@ struct Reads {
 /// are summarised per stretch; `verbose` lists each one.
 pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "Simulation of runbook `{}` on topology `{}` ({}), seed {}", r.runbook, r.topology, r.topology_origin, r.seed);
+    let _ = writeln!(
+        o,
+        "Simulation of runbook `{}` on topology `{}` ({}), seed {}",
+        r.runbook, r.topology, r.topology_origin, r.seed
+    );
     let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(o, "Environment `{}`; parameters: {}", r.environment, if params.is_empty() { "none".into() } else { params.join(", ") });
+    let _ = writeln!(
+        o,
+        "Environment `{}`; parameters: {}",
+        r.environment,
+        if params.is_empty() {
+            "none".into()
+        } else {
+            params.join(", ")
+        }
+    );
     if r.faults.is_empty() {
         let _ = writeln!(o, "Faults: none");
     } else {
@@ -437,9 +596,26 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let flush = |o: &mut String, reads: &mut Option<Reads>| {
         if let Some(rd) = reads.take() {
             let n: usize = rd.ops.values().sum();
-            let ops: Vec<String> = rd.ops.iter().map(|(op, c)| if *c > 1 { format!("{op} ×{c}") } else { op.clone() }).collect();
-            let (a, b) = (stamp(Duration::from_millis(rd.first)), stamp(Duration::from_millis(rd.last)));
-            let span = if a != b { format!(" until {b}") } else { String::new() };
+            let ops: Vec<String> = rd
+                .ops
+                .iter()
+                .map(|(op, c)| {
+                    if *c > 1 {
+                        format!("{op} ×{c}")
+                    } else {
+                        op.clone()
+                    }
+                })
+                .collect();
+            let (a, b) = (
+                stamp(Duration::from_millis(rd.first)),
+                stamp(Duration::from_millis(rd.last)),
+            );
+            let span = if a != b {
+                format!(" until {b}")
+            } else {
+                String::new()
+            };
             let _ = writeln!(o, "{a}      · {n} read call(s){span}: {}", ops.join(", "));
         }
     };
@@ -447,13 +623,20 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
         let t = stamp(e.at());
         if let Event::Api(c) = &e.event {
             if c.ok && !c.mutating && !verbose {
-                let rd = reads.get_or_insert(Reads { first: e.at_ms, last: e.at_ms, ops: BTreeMap::new() });
+                let rd = reads.get_or_insert(Reads {
+                    first: e.at_ms,
+                    last: e.at_ms,
+                    ops: BTreeMap::new(),
+                });
                 rd.last = e.at_ms;
                 *rd.ops.entry(c.operation.clone()).or_default() += 1;
                 continue;
             }
         }
-        if let Event::Engine { progress: Progress::CallDone { .. } } = &e.event {
+        if let Event::Engine {
+            progress: Progress::CallDone { .. },
+        } = &e.event
+        {
             continue; // the simulated service's own record of the call says the same, and more
         }
         flush(&mut o, &mut reads);
@@ -468,7 +651,15 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
                 let mut s = match (&c.error, c.http_status) {
                     (None, Some(st)) => format!("    ⇢ {what}: answered {st}"),
                     (None, None) => format!("    ⇢ {what}: ok"),
-                    (Some(err), _) => format!("    ✗ {what}: {:?}{}: {}", err.kind, err.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(), err.message),
+                    (Some(err), _) => format!(
+                        "    ✗ {what}: {:?}{}: {}",
+                        err.kind,
+                        err.code
+                            .as_deref()
+                            .map(|c| format!(" {c}"))
+                            .unwrap_or_default(),
+                        err.message
+                    ),
                 };
                 if let Some(n) = &c.note {
                     let _ = write!(s, "  ({n})");
@@ -477,27 +668,60 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
             }
             Event::Engine { progress } => match progress {
                 Progress::StepStarted { step, action } => {
-                    let desc = r.steps.iter().find(|s| &s.id == step).and_then(|s| s.description.clone()).map(|d| format!(": {d}")).unwrap_or_default();
+                    let desc = r
+                        .steps
+                        .iter()
+                        .find(|s| &s.id == step)
+                        .and_then(|s| s.description.clone())
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
                     format!("▶ {step} ({action}){desc}")
                 }
-                Progress::StepFinished { step, status, message } => {
-                    let m = message.as_deref().map(|m| indent_rest(m, "            ")).unwrap_or_default();
+                Progress::StepFinished {
+                    step,
+                    status,
+                    message,
+                } => {
+                    let m = message
+                        .as_deref()
+                        .map(|m| indent_rest(m, "            "))
+                        .unwrap_or_default();
                     match status {
-                        StepStatus::Succeeded => format!("✔ {step} succeeded{}", if m.is_empty() { String::new() } else { format!(": {m}") }),
+                        StepStatus::Succeeded => format!(
+                            "✔ {step} succeeded{}",
+                            if m.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {m}")
+                            }
+                        ),
                         StepStatus::Failed => format!("✘ {step} FAILED: {m}"),
                         StepStatus::Skipped => format!("○ {step} {m}"),
                         other => format!("✘ {step} {}: {m}", other.as_str()),
                     }
                 }
-                Progress::Call { step, text } => format!("  → {step}: {}", indent_rest(text, "              ")),
+                Progress::Call { step, text } => {
+                    format!("  → {step}: {}", indent_rest(text, "              "))
+                }
                 Progress::Skip { step, text } => format!("  = {step}: {text}"),
                 Progress::Problem { step, text } => format!("  ! {step}: {text}"),
                 Progress::Waiting { step, what } => format!("  … {step}: {what}"),
                 Progress::Converged { step, what } => format!("  ✓ {step}: {what}"),
-                Progress::StepError { step, attempt, error, retrying } => {
-                    format!("  ✗ {step}: attempt {attempt} failed: {}{}", indent_rest(error, "              "), if *retrying { " (retrying)" } else { "" })
+                Progress::StepError {
+                    step,
+                    attempt,
+                    error,
+                    retrying,
+                } => {
+                    format!(
+                        "  ✗ {step}: attempt {attempt} failed: {}{}",
+                        indent_rest(error, "              "),
+                        if *retrying { " (retrying)" } else { "" }
+                    )
                 }
-                Progress::ApprovalRequested { step, message, .. } => format!("  ? {step}: waiting for approval: {message}"),
+                Progress::ApprovalRequested { step, message, .. } => {
+                    format!("  ? {step}: waiting for approval: {message}")
+                }
                 other => format!("  · {}", serde_json::to_string(other).unwrap_or_default()),
             },
         };
@@ -521,18 +745,55 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let run = if !r.run_started {
         "not started".to_string()
     } else {
-        let parts: Vec<String> = ["succeeded", "failed", "skipped", "blocked", "cancelled", "not run"].iter().filter(|s| counts(s) > 0).map(|s| format!("{} {s}", counts(s))).collect();
-        format!("{} ({} steps: {})", if r.run_succeeded { "succeeded" } else { "failed" }, r.steps.len(), parts.join(", "))
+        let parts: Vec<String> = [
+            "succeeded",
+            "failed",
+            "skipped",
+            "blocked",
+            "cancelled",
+            "not run",
+        ]
+        .iter()
+        .filter(|s| counts(s) > 0)
+        .map(|s| format!("{} {s}", counts(s)))
+        .collect();
+        format!(
+            "{} ({} steps: {})",
+            if r.run_succeeded {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            r.steps.len(),
+            parts.join(", ")
+        )
     };
     let _ = writeln!(o, "  run:             {run}");
-    let failed: Vec<String> = r.failed_zones.all().iter().map(|z| format!("{z} ({})", r.failed_zones.why(z))).collect();
-    let _ = writeln!(o, "  failed zones:    {}", if failed.is_empty() { "none".into() } else { failed.join(", ") });
+    let failed: Vec<String> = r
+        .failed_zones
+        .all()
+        .iter()
+        .map(|z| format!("{z} ({})", r.failed_zones.why(z)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  failed zones:    {}",
+        if failed.is_empty() {
+            "none".into()
+        } else {
+            failed.join(", ")
+        }
+    );
     let _ = writeln!(
         o,
         "  time to recover: {}",
         match r.time_to_recover_ms {
             Some(0) => "0s (nothing was in a failed zone)".to_string(),
-            Some(ms) => format!("{} (at {} the last writer or record left the failed zones)", dur(ms), stamp(Duration::from_millis(ms))),
+            Some(ms) => format!(
+                "{} (at {} the last writer or record left the failed zones)",
+                dur(ms),
+                stamp(Duration::from_millis(ms))
+            ),
             None => "not recovered: something is still in a failed zone".to_string(),
         }
     );
@@ -540,7 +801,10 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let total: usize = r.api_calls.values().map(|c| c.calls).sum();
     let throttled: usize = r.api_calls.values().map(|c| c.throttled).sum();
     let errors: usize = r.api_calls.values().map(|c| c.failed).sum();
-    let _ = writeln!(o, "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)");
+    let _ = writeln!(
+        o,
+        "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
+    );
     let _ = writeln!(o, "\nInvariants");
     for i in &r.invariants {
         let mark = match i.status {
@@ -560,16 +824,45 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     }
     let _ = writeln!(o, "\nFinal state");
     for c in &r.final_state.clusters {
-        let _ = writeln!(o, "  cluster  {:<16} writer {:<20} {:<12} {}", c.id.as_str(), c.writer.as_str(), c.zone.as_str(), c.status);
+        let _ = writeln!(
+            o,
+            "  cluster  {:<16} writer {:<20} {:<12} {}",
+            c.id.as_str(),
+            c.writer.as_str(),
+            c.zone.as_str(),
+            c.status
+        );
     }
     for i in &r.final_state.instances {
-        let _ = writeln!(o, "  instance {:<16} primary in {:<16} {:<12} {}", i.id.as_str(), i.zone.as_str(), i.standby_zone.as_ref().map(|z| format!("standby {z}")).unwrap_or_default(), i.status);
+        let _ = writeln!(
+            o,
+            "  instance {:<16} primary in {:<16} {:<12} {}",
+            i.id.as_str(),
+            i.zone.as_str(),
+            i.standby_zone
+                .as_ref()
+                .map(|z| format!("standby {z}"))
+                .unwrap_or_default(),
+            i.status
+        );
     }
     for rec in &r.final_state.records {
         let to = if rec.weighted {
-            rec.weights.iter().map(|(z, w)| format!("{z}={w}")).collect::<Vec<_>>().join(" ")
+            rec.weights
+                .iter()
+                .map(|(z, w)| format!("{z}={w}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
-            format!("{} ({})", rec.values.join(", "), rec.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "{} ({})",
+                rec.values.join(", "),
+                rec.zones
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         let _ = writeln!(o, "  record   {} {} -> {to}", rec.name, rec.rtype);
     }
@@ -591,9 +884,16 @@ mod tests {
     fn the_demo_evacuates_the_zone_and_holds_every_invariant() {
         let r = demo(DEMO_SEED).unwrap();
         assert!(r.succeeded(), "{}", render_text(&r, false));
-        assert!(r.final_state.clusters.iter().all(|c| c.zone.as_str() != DEMO_ZONE));
+        assert!(r
+            .final_state
+            .clusters
+            .iter()
+            .all(|c| c.zone.as_str() != DEMO_ZONE));
         let text = render_text(&r, false);
         assert!(text.contains("Verdict: SUCCEEDED"), "{text}");
-        assert!(text.contains("⚡ zone us-west-2a loses its network"), "{text}");
+        assert!(
+            text.contains("⚡ zone us-west-2a loses its network"),
+            "{text}"
+        );
     }
 }

@@ -19,6 +19,10 @@ pub struct World {
     pub hosted_zones: BTreeMap<String, HostedZone>,
     /// Keyed by hosted zone id.
     pub records: BTreeMap<String, BTreeMap<RecordKey, RecordSet>>,
+    /// Instances a failover to which failed earlier in this run (refused, or the writer never
+    /// moved): the next decision picks another reader. Learned by the engine, not observed.
+    #[serde(default)]
+    pub unpromotable: std::collections::BTreeSet<InstanceId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -48,11 +48,7 @@ pub enum CallKind {
 }
 
 pub fn should_retry(kind: CallKind, err: &CloudError) -> bool {
-    match (kind, err.kind) {
-        (_, ErrorKind::Throttled) => true,
-        (CallKind::Read, ErrorKind::Transient) => true,
-        _ => false,
-    }
+    matches!((kind, err.kind), (_, ErrorKind::Throttled) | (CallKind::Read, ErrorKind::Transient))
 }
 
 /// Runs `f` with the policy. Each retry is logged with the call and the resource.

@@ -124,6 +124,8 @@ pub async fn plan_run(ports: &Ports, runbook: &str, environment: &str, run_id: &
 }
 
 pub(crate) struct Ctx {
+    /// Readers whose promotion failed in this run (fed back into decisions).
+    unpromotable: std::sync::Mutex<std::collections::BTreeSet<crate::types::InstanceId>>,
     ports: Ports,
     journal: Arc<Journal>,
     spec: RunSpec,
@@ -132,7 +134,7 @@ pub(crate) struct Ctx {
 
 /// Live run of the DAG. The run record must already exist in the journal.
 pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporter: Arc<dyn Reporter>) -> RunOutcome {
-    let ctx = Arc::new(Ctx { ports, journal, spec, reporter });
+    let ctx = Arc::new(Ctx { unpromotable: Default::default(), ports, journal, spec, reporter });
     let steps = ctx.spec.steps.clone();
     let run_id = ctx.spec.run_id.clone();
     for s in &steps {
@@ -286,7 +288,8 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
         _ => {}
     }
     let needs = steps::needs(step, run_id);
-    let world = observe::observe(&ctx.ports, &needs).await?;
+    let mut world = observe::observe(&ctx.ports, &needs).await?;
+    world.unpromotable = ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let decision: Decision = steps::decide(step, &world, run_id);
     for s in &decision.skips {
         ctx.reporter.report(Progress::Skip { step: sid.to_string(), text: s.clone() });
@@ -331,6 +334,11 @@ pub(crate) async fn execute_decision(ctx: &Ctx, step: &BoundStep, decision: &Dec
                 }
             }
             Err(e) => {
+                if let (Call::FailoverDbCluster { target, .. }, StepError::Cloud(ce)) = (call, &e) {
+                    if matches!(ce.kind, ErrorKind::InvalidState | ErrorKind::InvalidRequest) {
+                        ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).insert(target.clone());
+                    }
+                }
                 ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": false, "error": e.to_string(), "ms": ms}))?;
                 ctx.reporter.report(Progress::CallDone { step: sid.to_string(), operation: op, resource: res, ok: false, ms, detail: Some(e.to_string()) });
                 return Err(e);
@@ -411,14 +419,36 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
     let p = &ctx.ports;
     let poll = ctx.spec.poll_interval;
     let mut announced = false;
+    // A failover that ends with the writer still in an evacuated zone (RDS refused or rolled
+    // it back) must not be waited on until the step times out: after a grace period (the
+    // status can lag the call), fail the attempt so the step decides again.
+    let grace = Duration::from_secs(90).max(poll * 6);
+    let mut stuck_since: Option<std::time::SystemTime> = None;
     loop {
         let (done, what) = match a {
-            Await::ClusterWriterOutside { cluster, evacuate } => {
+            Await::ClusterWriterOutside { cluster, evacuate, target } => {
                 let c = p.db.describe_clusters(std::slice::from_ref(cluster)).await?;
                 let insts = p.db.describe_cluster_instances(std::slice::from_ref(cluster)).await?;
                 let c = c.into_iter().next().ok_or_else(|| StepError::Precondition(format!("cluster `{cluster}` disappeared while failing over")))?;
                 let wz = c.writer().and_then(|w| insts.iter().find(|i| i.id == w.instance)).and_then(|i| i.zone.clone());
                 let done = c.status == "available" && wz.as_ref().is_some_and(|z| !evacuate.contains(z));
+                if c.status == "available" && !done {
+                    let now = p.clock.now();
+                    let since = *stuck_since.get_or_insert(now);
+                    if now.duration_since(since).unwrap_or_default() >= grace {
+                        if let Some(t) = target {
+                            ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone());
+                        }
+                        return Err(StepError::Cloud(CloudError::new(
+                            ErrorKind::InvalidState,
+                            "FailoverDBCluster",
+                            cluster.as_str(),
+                            format!("cluster is available but its writer is still in {}: the failover did not happen or was undone", wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())),
+                        )));
+                    }
+                } else {
+                    stuck_since = None;
+                }
                 (done, format!("cluster `{cluster}`: status {}, writer in {}", c.status, wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())))
             }
             Await::InstanceOutside { instance, evacuate } => {

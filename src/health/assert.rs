@@ -39,7 +39,9 @@ impl FromStr for Expect {
         match s.trim() {
             "healthy" => Ok(Expect::Healthy),
             "unhealthy" => Ok(Expect::Unhealthy),
-            other => Err(format!("`{other}` is not a health expectation; use \"healthy\" or \"unhealthy\"")),
+            other => Err(format!(
+                "`{other}` is not a health expectation; use \"healthy\" or \"unhealthy\""
+            )),
         }
     }
 }
@@ -77,7 +79,11 @@ impl FromStr for Assertion {
 /// health is and what to do.
 pub fn check(report: &HealthReport, a: &Assertion) -> Result<(), String> {
     let Some(z) = report.zone(&a.zone) else {
-        let probed: Vec<String> = report.zones.iter().map(|z| z.status.target.to_string()).collect();
+        let probed: Vec<String> = report
+            .zones
+            .iter()
+            .map(|z| z.status.target.to_string())
+            .collect();
         return Err(format!(
             "{a}: zone {} has no probes in [health] of environment `{}`, so its health is not known (probed zones: {}). Add probes for it, or remove this assertion",
             a.zone,
@@ -86,13 +92,31 @@ pub fn check(report: &HealthReport, a: &Assertion) -> Result<(), String> {
         ));
     };
     let st = &z.status;
-    let since = st.since.map(|t| format!(" since {}", fmt_time(t))).unwrap_or_default();
+    let since = st
+        .since
+        .map(|t| format!(" since {}", fmt_time(t)))
+        .unwrap_or_default();
     let last = st
         .last
         .as_ref()
-        .map(|t| format!("last round: {} of {} probes failing{}", t.failing, st.probes, if t.unknown > 0 { format!(", {} unknown", t.unknown) } else { String::new() }))
+        .map(|t| {
+            format!(
+                "last round: {} of {} probes failing{}",
+                t.failing,
+                st.probes,
+                if t.unknown > 0 {
+                    format!(", {} unknown", t.unknown)
+                } else {
+                    String::new()
+                }
+            )
+        })
         .unwrap_or_else(|| "no round yet".into());
-    let why = st.why.as_ref().map(|w| format!(" ({})", w.summary)).unwrap_or_default();
+    let why = st
+        .why
+        .as_ref()
+        .map(|w| format!(" ({})", w.summary))
+        .unwrap_or_default();
     match (a.expect, st.state) {
         (_, State::Unknown) => Err(format!(
             "{a}: the health of {} is not known yet ({last}; {} inconclusive round(s) in a row). Wait for more rounds, or check why its probes cannot run (`failover health --env {}`)",
@@ -130,10 +154,22 @@ mod tests {
     /// A report after `rounds`, each a string of P/F/U per zone a, b, c (3 probes each).
     fn report(rounds: &[[&str; 3]]) -> HealthReport {
         let zones = ["us-west-2a", "us-west-2b", "us-west-2c"];
-        let mut cfg = HealthConfig { quorum: 2, unhealthy_after: 2, healthy_after: 2, ..HealthConfig::default() };
+        let mut cfg = HealthConfig {
+            quorum: 2,
+            unhealthy_after: 2,
+            healthy_after: 2,
+            ..HealthConfig::default()
+        };
         for z in zones {
             for n in 0..3 {
-                cfg.probes.push(Probe { name: format!("{z}-{n}"), target: Target::Zone(Zone::from(z)), timeout: Duration::from_secs(1), check: Check::Tcp { address: "h:1".into() } });
+                cfg.probes.push(Probe {
+                    name: format!("{z}-{n}"),
+                    target: Target::Zone(Zone::from(z)),
+                    timeout: Duration::from_secs(1),
+                    check: Check::Tcp {
+                        address: "h:1".into(),
+                    },
+                });
             }
         }
         let mut ev = Evaluator::from_config(&cfg);
@@ -148,14 +184,34 @@ mod tests {
                         'F' => Outcome::Fail,
                         _ => Outcome::Unknown,
                     };
-                    results.push(ProbeResult { probe: format!("{z}-{n}"), target: Target::Zone(Zone::from(*z)), kind: "tcp".into(), outcome, detail: "x".into(), latency: None, attempts: 1 });
+                    results.push(ProbeResult {
+                        probe: format!("{z}-{n}"),
+                        target: Target::Zone(Zone::from(*z)),
+                        kind: "tcp".into(),
+                        outcome,
+                        detail: "x".into(),
+                        latency: None,
+                        attempts: 1,
+                    });
                 }
             }
-            let round = Round { started: t, at: t, results };
+            let round = Round {
+                started: t,
+                at: t,
+                results,
+            };
             ev.observe(&round);
             last = Some(round);
         }
-        let scope = Scope { environment: "prod".into(), region: "us-west-2".into(), zones: [zones.as_slice(), &["us-west-2d"]].concat().into_iter().map(Zone::from).collect() };
+        let scope = Scope {
+            environment: "prod".into(),
+            region: "us-west-2".into(),
+            zones: [zones.as_slice(), &["us-west-2d"]]
+                .concat()
+                .into_iter()
+                .map(Zone::from)
+                .collect(),
+        };
         HealthReport::build(&scope, &cfg, &ev, last.as_ref())
     }
 
@@ -195,9 +251,27 @@ mod tests {
 
     #[test]
     fn assertions_parse_or_explain() {
-        assert_eq!("us-west-2a unhealthy".parse::<Assertion>().unwrap(), Assertion { zone: Zone::from("us-west-2a"), expect: Expect::Unhealthy });
-        assert_eq!("zone us-west-2b  healthy".parse::<Assertion>().unwrap().to_string(), "zone us-west-2b healthy");
-        assert_eq!("us-west-2a sick".parse::<Assertion>().unwrap_err(), "`sick` is not a health expectation; use \"healthy\" or \"unhealthy\"");
-        assert!("us-west-2a".parse::<Assertion>().unwrap_err().contains("write \"<zone> healthy\""));
+        assert_eq!(
+            "us-west-2a unhealthy".parse::<Assertion>().unwrap(),
+            Assertion {
+                zone: Zone::from("us-west-2a"),
+                expect: Expect::Unhealthy
+            }
+        );
+        assert_eq!(
+            "zone us-west-2b  healthy"
+                .parse::<Assertion>()
+                .unwrap()
+                .to_string(),
+            "zone us-west-2b healthy"
+        );
+        assert_eq!(
+            "us-west-2a sick".parse::<Assertion>().unwrap_err(),
+            "`sick` is not a health expectation; use \"healthy\" or \"unhealthy\""
+        );
+        assert!("us-west-2a"
+            .parse::<Assertion>()
+            .unwrap_err()
+            .contains("write \"<zone> healthy\""));
     }
 }

@@ -50,7 +50,13 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30 * 60);
 /// GetHealthCheckStatus sustained rate per account (Route 53 throttling: burst 4, 1 per second).
 pub const ROUTE53_STATUS_CALLS_PER_SECOND: f64 = 1.0;
 
-pub const PROBE_KINDS: &[&str] = &["http", "tcp", "cloudwatch_alarm", "rds", "route53_health_check"];
+pub const PROBE_KINDS: &[&str] = &[
+    "http",
+    "tcp",
+    "cloudwatch_alarm",
+    "rds",
+    "route53_health_check",
+];
 pub const POLICIES: &[&str] = &["auto", "approval", "notify"];
 const HEALTH_KEYS: &[&str] = &[
     "interval",
@@ -63,7 +69,14 @@ const HEALTH_KEYS: &[&str] = &[
     "probes",
     "trigger",
 ];
-const TRIGGER_KEYS: &[&str] = &["runbook", "zone_param", "reason_param", "policy", "cooldown", "notify"];
+const TRIGGER_KEYS: &[&str] = &[
+    "runbook",
+    "zone_param",
+    "reason_param",
+    "policy",
+    "cooldown",
+    "notify",
+];
 const COMMON_PROBE_KEYS: &[&str] = &["name", "zone", "region", "kind", "timeout"];
 
 /// What a probe speaks for: one availability zone, or the region as a whole.
@@ -112,7 +125,10 @@ pub enum Check {
     CloudwatchAlarm { alarm: String },
     /// RDS instances: those of the list that are in the probe's zone now must all have a
     /// healthy status (default: `available`).
-    Rds { instances: Vec<InstanceId>, healthy_statuses: Vec<String> },
+    Rds {
+        instances: Vec<InstanceId>,
+        healthy_statuses: Vec<String>,
+    },
     /// A Route 53 health check: healthy when more than 18% of its checkers report success.
     Route53HealthCheck { health_check_id: String },
 }
@@ -138,13 +154,24 @@ impl Check {
     /// What is probed, in a few words (`GET https://...`, `tcp db-a:5432`).
     pub fn describe(&self) -> String {
         match self {
-            Check::Http { url, method, .. } => format!("{method} {}", crate::cloud::http::redacted_url(url)),
+            Check::Http { url, method, .. } => {
+                format!("{method} {}", crate::cloud::http::redacted_url(url))
+            }
             Check::Tcp { address } => format!("tcp {address}"),
             Check::CloudwatchAlarm { alarm } => format!("alarm {alarm}"),
             Check::Rds { instances, .. } => {
-                format!("rds {}", instances.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(","))
+                format!(
+                    "rds {}",
+                    instances
+                        .iter()
+                        .map(|i| i.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             }
-            Check::Route53HealthCheck { health_check_id } => format!("route53 health check {health_check_id}"),
+            Check::Route53HealthCheck { health_check_id } => {
+                format!("route53 health check {health_check_id}")
+            }
         }
     }
 }
@@ -258,7 +285,13 @@ impl HealthConfig {
     pub fn worst_round(&self) -> Duration {
         self.probes
             .iter()
-            .map(|p| if p.check.retries_within_round() { p.timeout * self.attempts } else { p.timeout })
+            .map(|p| {
+                if p.check.retries_within_round() {
+                    p.timeout * self.attempts
+                } else {
+                    p.timeout
+                }
+            })
             .max()
             .unwrap_or_default()
     }
@@ -272,7 +305,9 @@ impl HealthConfig {
             if !endpoints.contains(&n.value.as_str()) {
                 let hint = match did_you_mean(&n.value, endpoints.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None if endpoints.is_empty() => "define it under [endpoints.NAME] with a url".to_string(),
+                    None if endpoints.is_empty() => {
+                        "define it under [endpoints.NAME] with a url".to_string()
+                    }
                     None => format!("endpoints of this environment: {}", endpoints.join(", ")),
                 };
                 d.push(src.diag(n.span.clone(), format!("[health.trigger] notifies `{}`, which is not an endpoint of this environment", n.value), Some(hint)));
@@ -284,7 +319,12 @@ impl HealthConfig {
 
 /// Parse the `[health]` table of an environment file, reporting every problem into `d`.
 /// `zones` are the environment's zones (already checked); the region is theirs.
-pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) -> Option<HealthConfig> {
+pub fn parse(
+    src: &SourceFile,
+    v: &SVal,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> Option<HealthConfig> {
     let before = d.len();
     let mut t = TableReader::new(src, v, "[health]", d)?;
     let mut cfg = HealthConfig::default();
@@ -292,13 +332,21 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
     let timeout = t.duration("timeout", d);
     if let Some(i) = &interval {
         if i.value.is_zero() {
-            d.push(src.diag(i.span.clone(), "`interval` in [health] must be longer than zero", Some("e.g. interval = \"10s\"".into())));
+            d.push(src.diag(
+                i.span.clone(),
+                "`interval` in [health] must be longer than zero",
+                Some("e.g. interval = \"10s\"".into()),
+            ));
         }
         cfg.interval = i.value;
     }
     if let Some(to) = &timeout {
         if to.value.is_zero() {
-            d.push(src.diag(to.span.clone(), "`timeout` in [health] must be longer than zero", Some("e.g. timeout = \"2s\"".into())));
+            d.push(src.diag(
+                to.span.clone(),
+                "`timeout` in [health] must be longer than zero",
+                Some("e.g. timeout = \"2s\"".into()),
+            ));
         }
         cfg.timeout = to.value;
     }
@@ -319,7 +367,10 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
         cfg.quorum = q.value as u32;
     }
     let region_quorum = t.int("region_quorum", 1, 1000, d);
-    cfg.region_quorum = region_quorum.as_ref().map(|q| q.value as u32).unwrap_or(cfg.quorum);
+    cfg.region_quorum = region_quorum
+        .as_ref()
+        .map(|q| q.value as u32)
+        .unwrap_or(cfg.quorum);
     if let Some(m) = t.int("unhealthy_after", 1, 1000, d) {
         cfg.unhealthy_after = m.value as u32;
     }
@@ -330,23 +381,57 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
     let region = zones.first().map(|z| z.region());
     let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     match t.get("probes") {
-        Some(SVal { kind: SKind::Array(items), .. }) => {
+        Some(SVal {
+            kind: SKind::Array(items),
+            ..
+        }) => {
             for (i, item) in items.iter().enumerate() {
-                if let Some((p, name_span)) = parse_probe(src, i, item, zones, region.as_ref(), &cfg, d) {
-                    if names.contains_key(&p.name) {
-                        d.push(src.diag(name_span, format!("probe name `{}` is used twice", p.name), Some("give every probe its own name; reasons and reports refer to probes by name".into())));
-                    } else {
-                        names.insert(p.name.clone(), name_span);
+                // Names first, so a duplicate is reported even when the probe has other problems.
+                if let SKind::Table(entries) = &item.kind {
+                    if let Some((
+                        _,
+                        _,
+                        SVal {
+                            kind: SKind::Str(name),
+                            span,
+                        },
+                    )) = entries.iter().find(|(k, _, _)| k == "name")
+                    {
+                        if let Some(first) = names.get(name) {
+                            let (line, _) = src.line_col(first.start);
+                            d.push(src.diag(span.clone(), format!("probe name `{name}` is used twice (first on line {line})"), Some("give every probe its own name; reasons and reports refer to probes by name".into())));
+                        } else {
+                            names.insert(name.clone(), span.clone());
+                        }
                     }
+                }
+                if let Some(p) = parse_probe(src, i, item, zones, region.as_ref(), &cfg, d) {
                     cfg.probes.push(p);
                 }
             }
             if items.is_empty() {
-                d.push(src.diag(v.span.clone(), "[health] defines no probes", Some("add [[health.probes]] tables, each with a name, a zone and a kind".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    "[health] defines no probes",
+                    Some(
+                        "add [[health.probes]] tables, each with a name, a zone and a kind".into(),
+                    ),
+                ));
             }
         }
-        Some(other) => d.push(src.diag(other.span.clone(), format!("`probes` in [health] must be an array of tables ([[health.probes]]), found {}", other.type_name()), None)),
-        None => d.push(src.diag(v.span.clone(), "[health] defines no probes", Some("add [[health.probes]] tables, each with a name, a zone and a kind".into()))),
+        Some(other) => d.push(src.diag(
+            other.span.clone(),
+            format!(
+                "`probes` in [health] must be an array of tables ([[health.probes]]), found {}",
+                other.type_name()
+            ),
+            None,
+        )),
+        None => d.push(src.diag(
+            v.span.clone(),
+            "[health] defines no probes",
+            Some("add [[health.probes]] tables, each with a name, a zone and a kind".into()),
+        )),
     }
 
     if let Some(tv) = t.get("trigger") {
@@ -361,7 +446,13 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
         if k > *n {
             let (key, span) = match target {
                 Target::Zone(_) => ("quorum", quorum.as_ref().map(|q| q.span.clone())),
-                Target::Region(_) => ("region_quorum", region_quorum.as_ref().map(|q| q.span.clone()).or(quorum.as_ref().map(|q| q.span.clone()))),
+                Target::Region(_) => (
+                    "region_quorum",
+                    region_quorum
+                        .as_ref()
+                        .map(|q| q.span.clone())
+                        .or(quorum.as_ref().map(|q| q.span.clone())),
+                ),
             };
             let span = span.unwrap_or(v.span.clone());
             let what = match target {
@@ -380,10 +471,20 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
         let slow = cfg
             .probes
             .iter()
-            .max_by_key(|p| if p.check.retries_within_round() { p.timeout * cfg.attempts } else { p.timeout })
+            .rev()
+            .max_by_key(|p| {
+                if p.check.retries_within_round() {
+                    p.timeout * cfg.attempts
+                } else {
+                    p.timeout
+                }
+            })
             .map(|p| p.name.clone())
             .unwrap_or_default();
-        let span = interval.as_ref().map(|i| i.span.clone()).unwrap_or(v.span.clone());
+        let span = interval
+            .as_ref()
+            .map(|i| i.span.clone())
+            .unwrap_or(v.span.clone());
         d.push(src.diag(
             span,
             format!(
@@ -394,11 +495,18 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
             Some("raise `interval`, or lower `timeout` or `attempts`".into()),
         ));
     }
-    let r53 = cfg.probes.iter().filter(|p| matches!(p.check, Check::Route53HealthCheck { .. })).count();
+    let r53 = cfg
+        .probes
+        .iter()
+        .filter(|p| matches!(p.check, Check::Route53HealthCheck { .. }))
+        .count();
     if r53 > 0 && !cfg.interval.is_zero() {
         let rate = r53 as f64 / cfg.interval.as_secs_f64();
         if rate > ROUTE53_STATUS_CALLS_PER_SECOND {
-            let span = interval.as_ref().map(|i| i.span.clone()).unwrap_or(v.span.clone());
+            let span = interval
+                .as_ref()
+                .map(|i| i.span.clone())
+                .unwrap_or(v.span.clone());
             let min = Duration::from_secs(r53 as u64);
             d.push(src.diag(
                 span,
@@ -408,7 +516,10 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
         }
     }
     if let Some(tr) = &cfg.trigger {
-        let zones_probed = counts.keys().filter(|t| matches!(t, Target::Zone(_))).count();
+        let zones_probed = counts
+            .keys()
+            .filter(|t| matches!(t, Target::Zone(_)))
+            .count();
         if tr.policy == Policy::Auto && zones_probed < 2 {
             d.push(src.diag(
                 v.span.clone(),
@@ -426,10 +537,17 @@ pub fn parse(src: &SourceFile, v: &SVal, zones: &[Zone], d: &mut Diagnostics) ->
 fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<TriggerConfig> {
     let mut t = TableReader::new(src, v, "[health.trigger]", d)?;
     let runbook = t.req_str("runbook", "the runbook to start for a zone-unhealthy event, e.g. runbook = \"runbooks/az-evacuation.toml\"", d);
-    let zone_param = t.req_str("zone_param", "the runbook parameter that receives the unhealthy zone, e.g. zone_param = \"failed_az\"", d);
+    let zone_param = t.req_str(
+        "zone_param",
+        "the runbook parameter that receives the unhealthy zone, e.g. zone_param = \"failed_az\"",
+        d,
+    );
     let reason_param = t.str("reason_param", d).map(|s| s.value);
     let policy = t.req_str("policy", &format!("one of: {}", POLICIES.join(", ")), d);
-    let cooldown = t.duration("cooldown", d).map(|c| c.value).unwrap_or(DEFAULT_COOLDOWN);
+    let cooldown = t
+        .duration("cooldown", d)
+        .map(|c| c.value)
+        .unwrap_or(DEFAULT_COOLDOWN);
     let notify = t.str("notify", d);
     t.finish(TRIGGER_KEYS, d);
     let policy = match policy {
@@ -442,7 +560,11 @@ fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<Trig
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("one of: {} (auto starts the runbook; approval starts it paused at an approval gate; notify only notifies)", POLICIES.join(", ")),
                 };
-                d.push(src.diag(p.span, format!("unknown trigger policy `{other}`"), Some(hint)));
+                d.push(src.diag(
+                    p.span,
+                    format!("unknown trigger policy `{other}`"),
+                    Some(hint),
+                ));
                 None
             }
         },
@@ -451,7 +573,11 @@ fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<Trig
     for (key, s) in [("zone_param", &zone_param)] {
         if let Some(s) = s {
             if s.value.trim().is_empty() {
-                d.push(src.diag(s.span.clone(), format!("`{key}` in [health.trigger] is empty"), Some("name the runbook parameter, e.g. \"failed_az\"".into())));
+                d.push(src.diag(
+                    s.span.clone(),
+                    format!("`{key}` in [health.trigger] is empty"),
+                    Some("name the runbook parameter, e.g. \"failed_az\"".into()),
+                ));
             }
         }
     }
@@ -465,7 +591,7 @@ fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<Trig
     })
 }
 
-/// Parse one `[[health.probes]]` table. Returns the probe and the span of its name.
+/// Parse one `[[health.probes]]` table.
 fn parse_probe(
     src: &SourceFile,
     i: usize,
@@ -474,10 +600,14 @@ fn parse_probe(
     region: Option<&Region>,
     cfg: &HealthConfig,
     d: &mut Diagnostics,
-) -> Option<(Probe, std::ops::Range<usize>)> {
+) -> Option<Probe> {
     let before = d.len();
     let mut t = TableReader::new(src, v, format!("probe #{}", i + 1), d)?;
-    let name = t.req_str("name", "give the probe a name used in reports, e.g. name = \"api-us-west-2a\"", d);
+    let name = t.req_str(
+        "name",
+        "give the probe a name used in reports, e.g. name = \"api-us-west-2a\"",
+        d,
+    );
     if let Some(n) = &name {
         t.what = format!("probe `{}`", n.value);
     }
@@ -486,7 +616,13 @@ fn parse_probe(
     let reg = t.str("region", d);
     let target = match (zone, reg) {
         (Some(_), Some(r)) => {
-            d.push(src.diag(r.span, format!("{what} has both `zone` and `region`"), Some("a probe speaks for one zone or for the whole region: keep one of them".into())));
+            d.push(src.diag(
+                r.span,
+                format!("{what} has both `zone` and `region`"),
+                Some(
+                    "a probe speaks for one zone or for the whole region: keep one of them".into(),
+                ),
+            ));
             None
         }
         (Some(z), None) => {
@@ -494,32 +630,57 @@ fn parse_probe(
             if zones.contains(&zone) {
                 Some(Target::Zone(zone))
             } else {
-                let list = zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+                let list = zones
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let hint = match did_you_mean(&z.value, zones.iter().map(|z| z.as_str())) {
                     Some(s) => format!("did you mean `{s}`? zones of this environment: {list}"),
                     None => format!("zones of this environment: {list}"),
                 };
-                d.push(src.diag(z.span, format!("{what}: `{}` is not a zone of this environment", z.value), Some(hint)));
+                d.push(src.diag(
+                    z.span,
+                    format!("{what}: `{}` is not a zone of this environment", z.value),
+                    Some(hint),
+                ));
                 None
             }
         }
         (None, Some(r)) => match region {
             Some(reg) if reg.as_str() != r.value => {
-                d.push(src.diag(r.span, format!("{what}: region `{}` is not this environment's region", r.value), Some(format!("this environment is in `{reg}`"))));
+                d.push(src.diag(
+                    r.span,
+                    format!(
+                        "{what}: region `{}` is not this environment's region",
+                        r.value
+                    ),
+                    Some(format!("this environment is in `{reg}`")),
+                ));
                 None
             }
             _ => Some(Target::Region(Region::new(r.value))),
         },
         (None, None) => {
             let example = zones.first().map(|z| z.as_str()).unwrap_or("us-west-2a");
-            d.push(src.diag(v.span.clone(), format!("{what} does not say what it speaks for"), Some(format!("add `zone = \"{example}\"` (or `region = \"...\"` for a regional probe)"))));
+            d.push(src.diag(
+                v.span.clone(),
+                format!("{what} does not say what it speaks for"),
+                Some(format!(
+                    "add `zone = \"{example}\"` (or `region = \"...\"` for a regional probe)"
+                )),
+            ));
             None
         }
     };
     let timeout_v = t.duration("timeout", d);
     if let Some(to) = &timeout_v {
         if to.value.is_zero() {
-            d.push(src.diag(to.span.clone(), format!("`timeout` in {what} must be longer than zero"), None));
+            d.push(src.diag(
+                to.span.clone(),
+                format!("`timeout` in {what} must be longer than zero"),
+                None,
+            ));
         }
     }
     let timeout = timeout_v.as_ref().map(|s| s.value).unwrap_or(cfg.timeout);
@@ -527,17 +688,40 @@ fn parse_probe(
     let mut known: Vec<&str> = COMMON_PROBE_KEYS.to_vec();
     let check = match kind.as_ref().map(|k| k.value.as_str()) {
         Some("http") => {
-            known.extend(["url", "method", "expect_status", "latency_budget", "body_contains"]);
-            let url = t.req_str("url", "the URL to GET, e.g. url = \"https://api-a.internal/healthz\"", d);
+            known.extend([
+                "url",
+                "method",
+                "expect_status",
+                "latency_budget",
+                "body_contains",
+            ]);
+            let url = t.req_str(
+                "url",
+                "the URL to GET, e.g. url = \"https://api-a.internal/healthz\"",
+                d,
+            );
             if let Some(u) = &url {
                 if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
-                    d.push(src.diag(u.span.clone(), format!("{what}: url `{}` must start with http:// or https://", u.value), None));
+                    d.push(src.diag(
+                        u.span.clone(),
+                        format!(
+                            "{what}: url `{}` must start with http:// or https://",
+                            u.value
+                        ),
+                        None,
+                    ));
                 }
             }
-            let method = t.str("method", d).map(|m| (m.value.to_ascii_uppercase(), m.span));
+            let method = t
+                .str("method", d)
+                .map(|m| (m.value.to_ascii_uppercase(), m.span));
             if let Some((m, span)) = &method {
                 if m != "GET" && m != "HEAD" {
-                    d.push(src.diag(span.clone(), format!("{what}: method `{m}` is not allowed in a probe"), Some("probes only read: use GET or HEAD".into())));
+                    d.push(src.diag(
+                        span.clone(),
+                        format!("{what}: method `{m}` is not allowed in a probe"),
+                        Some("probes only read: use GET or HEAD".into()),
+                    ));
                 }
             }
             let expect_status = match t.get("expect_status") {
@@ -565,21 +749,33 @@ fn parse_probe(
         }
         Some("tcp") => {
             known.push("address");
-            let address = t.req_str("address", "host and port, e.g. address = \"orders-db-a.internal:5432\"", d);
+            let address = t.req_str(
+                "address",
+                "host and port, e.g. address = \"orders-db-a.internal:5432\"",
+                d,
+            );
             if let Some(a) = &address {
                 let ok = a
                     .value
                     .rsplit_once(':')
                     .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
                 if !ok {
-                    d.push(src.diag(a.span.clone(), format!("{what}: address `{}` is not host:port", a.value), Some("e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"".into())));
+                    d.push(src.diag(
+                        a.span.clone(),
+                        format!("{what}: address `{}` is not host:port", a.value),
+                        Some("e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"".into()),
+                    ));
                 }
             }
             address.map(|a| Check::Tcp { address: a.value })
         }
         Some("cloudwatch_alarm") => {
             known.push("alarm");
-            let alarm = t.req_str("alarm", "the alarm's name, e.g. alarm = \"api-5xx-us-west-2a\"", d);
+            let alarm = t.req_str(
+                "alarm",
+                "the alarm's name, e.g. alarm = \"api-5xx-us-west-2a\"",
+                d,
+            );
             alarm.map(|a| Check::CloudwatchAlarm { alarm: a.value })
         }
         Some("rds") => {
@@ -591,18 +787,37 @@ fn parse_probe(
                 vec![]
             };
             if instances.is_empty() && t.has("instances") {
-                d.push(src.diag(v.span.clone(), format!("{what} lists no instances"), Some("add e.g. instances = [\"orders-db-1\"]".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} lists no instances"),
+                    Some("add e.g. instances = [\"orders-db-1\"]".into()),
+                ));
             }
-            let healthy = t.str_list("healthy_statuses", d).map(|l| l.into_iter().map(|s| s.value).collect::<Vec<_>>()).unwrap_or_else(|| vec!["available".to_string()]);
+            let healthy = t
+                .str_list("healthy_statuses", d)
+                .map(|l| l.into_iter().map(|s| s.value).collect::<Vec<_>>())
+                .unwrap_or_else(|| vec!["available".to_string()]);
             if healthy.is_empty() {
                 d.push(src.diag(v.span.clone(), format!("{what}: `healthy_statuses` is empty, so every instance would fail"), Some("leave it out (default [\"available\"]) or list the statuses that count as healthy".into())));
             }
-            (!instances.is_empty()).then(|| Check::Rds { instances: instances.into_iter().map(|s| InstanceId::new(s.value)).collect(), healthy_statuses: healthy })
+            (!instances.is_empty()).then(|| Check::Rds {
+                instances: instances
+                    .into_iter()
+                    .map(|s| InstanceId::new(s.value))
+                    .collect(),
+                healthy_statuses: healthy,
+            })
         }
         Some("route53_health_check") => {
             known.push("health_check_id");
-            let id = t.req_str("health_check_id", "the health check's id, as in the Route 53 console", d);
-            id.map(|i| Check::Route53HealthCheck { health_check_id: i.value.trim().to_string() })
+            let id = t.req_str(
+                "health_check_id",
+                "the health check's id, as in the Route 53 console",
+                d,
+            );
+            id.map(|i| Check::Route53HealthCheck {
+                health_check_id: i.value.trim().to_string(),
+            })
         }
         Some(other) => {
             let hint = match did_you_mean(other, PROBE_KINDS.iter().copied()) {
@@ -610,7 +825,11 @@ fn parse_probe(
                 None => format!("one of: {}", PROBE_KINDS.join(", ")),
             };
             if let Some(k) = &kind {
-                d.push(src.diag(k.span.clone(), format!("{what}: unknown probe kind `{other}`"), Some(hint)));
+                d.push(src.diag(
+                    k.span.clone(),
+                    format!("{what}: unknown probe kind `{other}`"),
+                    Some(hint),
+                ));
             }
             // Read the remaining keys so that only the kind is reported.
             let _ = t.rest();
@@ -623,7 +842,12 @@ fn parse_probe(
         return None;
     }
     let name = name?;
-    Some((Probe { name: name.value, target: target?, timeout, check: check? }, name.span))
+    Some(Probe {
+        name: name.value,
+        target: target?,
+        timeout,
+        check: check?,
+    })
 }
 
 fn statuses(src: &SourceFile, v: &SVal, what: &str, d: &mut Diagnostics) -> Vec<u16> {
@@ -649,8 +873,14 @@ mod tests {
     fn parse_text(text: &str) -> Result<HealthConfig, Diagnostics> {
         let src = SourceFile::new("config/test.toml", text);
         let doc = parse_document(&src).expect("valid TOML");
-        let SKind::Table(entries) = &doc.kind else { panic!("document is a table") };
-        let health = &entries.iter().find(|(k, _, _)| k == "health").expect("[health]").2;
+        let SKind::Table(entries) = &doc.kind else {
+            panic!("document is a table")
+        };
+        let health = &entries
+            .iter()
+            .find(|(k, _, _)| k == "health")
+            .expect("[health]")
+            .2;
         let zones: Vec<Zone> = ZONES.iter().map(|z| Zone::from(*z)).collect();
         let mut d = Diagnostics::default();
         match parse(&src, health, &zones, &mut d) {
@@ -663,7 +893,9 @@ mod tests {
         let mut s = String::new();
         for z in ZONES {
             for (n, kind) in [("api", "http"), ("db", "tcp")] {
-                s.push_str(&format!("\n[[health.probes]]\nname = \"{n}-{z}\"\nzone = \"{z}\"\nkind = \"{kind}\"\n"));
+                s.push_str(&format!(
+                    "\n[[health.probes]]\nname = \"{n}-{z}\"\nzone = \"{z}\"\nkind = \"{kind}\"\n"
+                ));
                 if kind == "http" {
                     s.push_str(&format!("url = \"http://{z}.example/healthz\"\n"));
                 } else {
@@ -677,14 +909,22 @@ mod tests {
     #[test]
     fn a_complete_section_parses_with_defaults_filled_in() {
         let text = format!(
-            "[health]\ninterval = \"5s\"\nquorum = 2\nunhealthy_after = 4\n{}\n[[health.probes]]\nname = \"alarm-a\"\nzone = \"us-west-2a\"\nkind = \"cloudwatch_alarm\"\nalarm = \"api-5xx-a\"\n\n[[health.probes]]\nname = \"regional\"\nregion = \"us-west-2\"\nkind = \"http\"\nurl = \"https://api.example/healthz\"\nexpect_status = [200, 204]\nlatency_budget = \"1s\"\nbody_contains = \"ok\"\ntimeout = \"1500ms\"\n\n[health.trigger]\nrunbook = \"runbooks/az-evacuation.toml\"\nzone_param = \"failed_az\"\npolicy = \"approval\"\n",
+            "[health]\ninterval = \"5s\"\nquorum = 2\nregion_quorum = 1\nunhealthy_after = 4\n{}\n[[health.probes]]\nname = \"alarm-a\"\nzone = \"us-west-2a\"\nkind = \"cloudwatch_alarm\"\nalarm = \"api-5xx-a\"\n\n[[health.probes]]\nname = \"regional\"\nregion = \"us-west-2\"\nkind = \"http\"\nurl = \"https://api.example/healthz\"\nexpect_status = [200, 204]\nlatency_budget = \"1s\"\nbody_contains = \"ok\"\ntimeout = \"1500ms\"\n\n[health.trigger]\nrunbook = \"runbooks/az-evacuation.toml\"\nzone_param = \"failed_az\"\npolicy = \"approval\"\n",
             probes_for_every_zone()
         );
         let cfg = parse_text(&text).unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(cfg.interval, Duration::from_secs(5));
         assert_eq!(cfg.timeout, DEFAULT_TIMEOUT);
         assert_eq!(cfg.attempts, DEFAULT_ATTEMPTS);
-        assert_eq!((cfg.quorum, cfg.region_quorum, cfg.unhealthy_after, cfg.healthy_after), (2, 2, 4, DEFAULT_HEALTHY_AFTER));
+        assert_eq!(
+            (
+                cfg.quorum,
+                cfg.region_quorum,
+                cfg.unhealthy_after,
+                cfg.healthy_after
+            ),
+            (2, 1, 4, DEFAULT_HEALTHY_AFTER)
+        );
         assert_eq!(cfg.probes.len(), 8);
         let counts = cfg.probe_counts();
         assert_eq!(counts[&Target::Zone(Zone::from("us-west-2a"))], 3);
@@ -702,7 +942,10 @@ mod tests {
             }
         );
         let tr = cfg.trigger.unwrap();
-        assert_eq!((tr.policy, tr.cooldown, tr.zone_param.as_str()), (Policy::Approval, DEFAULT_COOLDOWN, "failed_az"));
+        assert_eq!(
+            (tr.policy, tr.cooldown, tr.zone_param.as_str()),
+            (Policy::Approval, DEFAULT_COOLDOWN, "failed_az")
+        );
     }
 
     #[test]
@@ -750,19 +993,31 @@ latency_budget = \"2s\"
 [health.trigger]
 runbook = \"runbooks/az-evacuation.toml\"
 zone_param = \"failed_az\"
-policy = \"automatic\"
+policy = \"aproval\"
 ";
         let d = parse_text(text).unwrap_err();
-        let got: Vec<String> = d.0.iter().map(|x| format!("{}:{}: {} | {}", x.line, x.col, x.message, x.hint.clone().unwrap_or_default())).collect();
+        let got: Vec<String> =
+            d.0.iter()
+                .map(|x| {
+                    format!(
+                        "{}:{}: {} | {}",
+                        x.line,
+                        x.col,
+                        x.message,
+                        x.hint.clone().unwrap_or_default()
+                    )
+                })
+                .collect();
         let want = [
             "5:1: unknown key `unhealthy_afterr` in [health] | did you mean `unhealthy_after`?",
             "9:8: probe `api-a`: `us-west-2d` is not a zone of this environment | did you mean `us-west-2a`? zones of this environment: us-west-2a, us-west-2b, us-west-2c",
             "11:7: probe `api-a`: url `ftp://x` must start with http:// or https:// | ",
             "16:8: probe `api-b`: unknown probe kind `htp` | did you mean `http`?",
-            "21:11: probe `db-b`: address `db-b` is not host:port | e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"",
-            "27:10: probe `db-b`: method `POST` is not allowed in a probe | probes only read: use GET or HEAD",
-            "28:18: probe `db-b`: latency_budget 2s is longer than the probe's timeout 800ms | a slower answer times out first; lower latency_budget or raise the probe's `timeout`",
-            "33:10: unknown trigger policy `automatic` | did you mean `auto`?",
+            "22:11: probe `db-b`: address `db-b` is not host:port | e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"",
+            "25:8: probe name `db-b` is used twice (first on line 19) | give every probe its own name; reasons and reports refer to probes by name",
+            "29:10: probe `db-b`: method `POST` is not allowed in a probe | probes only read: use GET or HEAD",
+            "30:18: probe `db-b`: latency_budget 2s is longer than the probe's timeout 800ms | a slower answer times out first; lower latency_budget or raise the probe's `timeout`",
+            "35:10: unknown trigger policy `aproval` | did you mean `approval`?",
         ];
         assert_eq!(got, want, "\n{}", got.join("\n"));
     }
@@ -774,12 +1029,18 @@ policy = \"automatic\"
         assert_eq!(d.len(), 1, "{d}");
         assert_eq!((d.0[0].line, d.0[0].col), (2, 10));
         assert_eq!(d.0[0].message, "`quorum` is 2 but zone `us-west-2b` has only 1 probe(s), so it could never be declared unhealthy");
-        assert_eq!(d.0[0].hint.as_deref(), Some("add probes for zone `us-west-2b`, or lower `quorum` to at most 1"));
+        assert_eq!(
+            d.0[0].hint.as_deref(),
+            Some("add probes for zone `us-west-2b`, or lower `quorum` to at most 1")
+        );
     }
 
     #[test]
     fn overlapping_rounds_and_route53_rate_are_refused() {
-        let mut text = format!("[health]\ninterval = \"1s\"\ntimeout = \"600ms\"\nquorum = 1\n{}", probes_for_every_zone());
+        let mut text = format!(
+            "[health]\ninterval = \"1s\"\ntimeout = \"600ms\"\nquorum = 1\n{}",
+            probes_for_every_zone()
+        );
         for z in ZONES {
             text.push_str(&format!("\n[[health.probes]]\nname = \"hc-{z}\"\nzone = \"{z}\"\nkind = \"route53_health_check\"\nhealth_check_id = \"hc-{z}\"\n"));
         }
@@ -792,7 +1053,12 @@ policy = \"automatic\"
                 "3 route53_health_check probe(s) every 1s would call GetHealthCheckStatus 3.0 times a second; Route 53 allows 1 a second per account (burst 4)",
             ]
         );
-        assert_eq!(d.0[1].hint.as_deref(), Some("raise `interval` to at least 3s, or probe the endpoints directly with http probes"));
+        assert_eq!(
+            d.0[1].hint.as_deref(),
+            Some(
+                "raise `interval` to at least 3s, or probe the endpoints directly with http probes"
+            )
+        );
     }
 
     #[test]
@@ -817,7 +1083,10 @@ policy = \"automatic\"
     fn auto_policy_needs_two_probed_zones() {
         let text = "[health]\nquorum = 1\n\n[[health.probes]]\nname = \"a1\"\nzone = \"us-west-2a\"\nkind = \"tcp\"\naddress = \"a:1\"\n\n[health.trigger]\nrunbook = \"r.toml\"\nzone_param = \"failed_az\"\npolicy = \"auto\"\n";
         let d = parse_text(text).unwrap_err();
-        assert_eq!(d.0[0].message, "policy `auto` needs probes in at least two zones; 1 zone(s) have probes");
+        assert_eq!(
+            d.0[0].message,
+            "policy `auto` needs probes in at least two zones; 1 zone(s) have probes"
+        );
         let ok = text.replace("\"auto\"", "\"approval\"");
         assert!(parse_text(&ok).is_ok());
     }
@@ -829,7 +1098,10 @@ policy = \"automatic\"
         let src = SourceFile::new("config/test.toml", text.clone());
         let d = cfg.check_endpoints(&src, &["chat", "status_page"]);
         assert_eq!(d.len(), 1);
-        assert_eq!(d.0[0].message, "[health.trigger] notifies `chatt`, which is not an endpoint of this environment");
+        assert_eq!(
+            d.0[0].message,
+            "[health.trigger] notifies `chatt`, which is not an endpoint of this environment"
+        );
         assert_eq!(d.0[0].hint.as_deref(), Some("did you mean `chat`?"));
         assert!(cfg.check_endpoints(&src, &["chatt"]).is_empty());
     }

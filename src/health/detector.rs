@@ -33,7 +33,10 @@ impl TokioClock {
 
     /// Starts at `wall` (fixed timestamps make simulated timelines reproducible).
     pub fn starting_at(wall: SystemTime) -> Self {
-        Self { wall, base: tokio::time::Instant::now() }
+        Self {
+            wall,
+            base: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -63,7 +66,11 @@ pub struct Scope {
 
 impl Scope {
     pub fn of(env: &crate::env::Environment) -> Self {
-        Self { environment: env.name.clone(), region: env.region.clone(), zones: env.zones.clone() }
+        Self {
+            environment: env.name.clone(),
+            region: env.region.clone(),
+            zones: env.zones.clone(),
+        }
     }
 }
 
@@ -80,9 +87,23 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(scope: Scope, cfg: HealthConfig, prober: Arc<dyn Prober>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        scope: Scope,
+        cfg: HealthConfig,
+        prober: Arc<dyn Prober>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let evaluator = Evaluator::from_config(&cfg);
-        Self { scope, cfg, evaluator, prober, clock, next_at: None, last: None, pending: VecDeque::new() }
+        Self {
+            scope,
+            cfg,
+            evaluator,
+            prober,
+            clock,
+            next_at: None,
+            last: None,
+            pending: VecDeque::new(),
+        }
     }
 
     pub fn config(&self) -> &HealthConfig {
@@ -102,7 +123,13 @@ impl Detector {
     /// it. Returns the events of that round; they are not queued for [`Detector::next_event`].
     pub async fn next_round(&mut self) -> Vec<ZoneEvent> {
         self.wait_for_tick().await;
-        let round = run_round(&*self.prober, &self.cfg.probes, self.cfg.attempts, &*self.clock).await;
+        let round = run_round(
+            &*self.prober,
+            &self.cfg.probes,
+            self.cfg.attempts,
+            &*self.clock,
+        )
+        .await;
         let events = self.evaluator.observe(&round);
         for e in &events {
             tracing::info!(target = %e.target, became = ?e.became, observer_suspect = e.observer_suspect, "{}", e.why.summary);
@@ -184,34 +211,70 @@ mod tests {
             // Every probe takes 100 ms; a down zone's probes time out after their timeout.
             let down = self.down.lock().unwrap().clone();
             let any_down = probes.iter().any(|p| down.contains(&p.target.to_string()));
-            let t = if any_down { probes[0].timeout } else { Duration::from_millis(100) };
+            let t = if any_down {
+                probes[0].timeout
+            } else {
+                Duration::from_millis(100)
+            };
             self.clock.sleep(t).await;
             probes
                 .iter()
-                .map(|p| if down.contains(&p.target.to_string()) { Observation::fail("no answer") } else { Observation::pass("HTTP 200") })
+                .map(|p| {
+                    if down.contains(&p.target.to_string()) {
+                        Observation::fail("no answer")
+                    } else {
+                        Observation::pass("HTTP 200")
+                    }
+                })
                 .collect()
         }
     }
 
     fn cfg() -> HealthConfig {
-        let mut c = HealthConfig { interval: Duration::from_secs(1), timeout: Duration::from_millis(400), attempts: 2, quorum: 2, region_quorum: 1, unhealthy_after: 3, healthy_after: 2, ..HealthConfig::default() };
+        let mut c = HealthConfig {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(400),
+            attempts: 2,
+            quorum: 2,
+            region_quorum: 1,
+            unhealthy_after: 3,
+            healthy_after: 2,
+            ..HealthConfig::default()
+        };
         for z in ["us-west-2a", "us-west-2b", "us-west-2c"] {
             for n in 0..3 {
-                c.probes.push(Probe { name: format!("{z}-{n}"), target: Target::Zone(Zone::from(z)), timeout: c.timeout, check: Check::Tcp { address: "x:1".into() } });
+                c.probes.push(Probe {
+                    name: format!("{z}-{n}"),
+                    target: Target::Zone(Zone::from(z)),
+                    timeout: c.timeout,
+                    check: Check::Tcp {
+                        address: "x:1".into(),
+                    },
+                });
             }
         }
         c
     }
 
     fn scope() -> Scope {
-        Scope { environment: "test".into(), region: "us-west-2".into(), zones: ["us-west-2a", "us-west-2b", "us-west-2c"].map(Zone::from).to_vec() }
+        Scope {
+            environment: "test".into(),
+            region: "us-west-2".into(),
+            zones: ["us-west-2a", "us-west-2b", "us-west-2c"]
+                .map(Zone::from)
+                .to_vec(),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn rounds_run_on_the_interval_grid_of_the_injected_clock() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(t0));
-        let prober = Arc::new(Scripted { down: Mutex::new(vec![]), clock: clock.clone(), calls: Mutex::new(vec![]) });
+        let prober = Arc::new(Scripted {
+            down: Mutex::new(vec![]),
+            clock: clock.clone(),
+            calls: Mutex::new(vec![]),
+        });
         let mut det = Detector::new(scope(), cfg(), prober.clone(), clock.clone());
         for _ in 0..3 {
             assert!(det.next_round().await.is_empty());
@@ -221,16 +284,38 @@ mod tests {
         let down_at = clock.now();
         prober.down.lock().unwrap().push("us-west-2a".into());
         let e = det.next_event().await;
-        assert_eq!((e.target.to_string().as_str(), e.became, e.observer_suspect), ("us-west-2a", Became::Unhealthy, false));
+        assert_eq!(
+            (e.target.to_string().as_str(), e.became, e.observer_suspect),
+            ("us-west-2a", Became::Unhealthy, false)
+        );
         // Rounds at 3 s, 4 s, 5 s after t0 are bad; each takes 2 attempts of 400 ms.
         assert_eq!(e.at, t0 + Duration::from_millis(5_800));
-        assert_eq!(e.at.duration_since(down_at).unwrap(), Duration::from_millis(3_300));
+        assert_eq!(
+            e.at.duration_since(down_at).unwrap(),
+            Duration::from_millis(3_300)
+        );
         // Attempts started on the 1 s grid, plus the retries of the down zone's probes.
-        let calls: Vec<u128> = prober.calls.lock().unwrap().iter().map(|t| t.duration_since(t0).unwrap().as_millis()).collect();
+        let calls: Vec<u128> = prober
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.duration_since(t0).unwrap().as_millis())
+            .collect();
         assert_eq!(calls, [0, 1000, 2000, 3000, 3400, 4000, 4400, 5000, 5400]);
         let report = det.report();
-        assert_eq!(report.zones[0].status.state, crate::health::eval::State::Unhealthy);
-        assert_eq!(report.zones[0].probes.iter().filter(|p| p.outcome == Outcome::Fail).count(), 3);
+        assert_eq!(
+            report.zones[0].status.state,
+            crate::health::eval::State::Unhealthy
+        );
+        assert_eq!(
+            report.zones[0]
+                .probes
+                .iter()
+                .filter(|p| p.outcome == Outcome::Fail)
+                .count(),
+            3
+        );
 
         // Recovery after two good rounds.
         prober.down.lock().unwrap().clear();
@@ -242,13 +327,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn run_streams_events_until_the_receiver_is_dropped() {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
-        let prober = Arc::new(Scripted { down: Mutex::new(vec!["us-west-2b".into()]), clock: clock.clone(), calls: Mutex::new(vec![]) });
+        let prober = Arc::new(Scripted {
+            down: Mutex::new(vec!["us-west-2b".into()]),
+            clock: clock.clone(),
+            calls: Mutex::new(vec![]),
+        });
         let det = Detector::new(scope(), cfg(), prober, clock);
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let task = tokio::spawn(det.run(tx));
         let e = rx.recv().await.expect("an event");
-        assert_eq!((e.target.to_string().as_str(), e.became), ("us-west-2b", Became::Unhealthy));
+        assert_eq!(
+            (e.target.to_string().as_str(), e.became),
+            ("us-west-2b", Became::Unhealthy)
+        );
         drop(rx);
-        tokio::time::timeout(Duration::from_secs(5), task).await.expect("the detector stops once nobody listens").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the detector stops once nobody listens")
+            .unwrap();
     }
 }

@@ -24,10 +24,12 @@
 //! (`unhealthy_after`), and `Healthy` again after R consecutive good rounds (`healthy_after`).
 //! Events are emitted for `-> Unhealthy` and `Unhealthy -> Healthy` only.
 //!
-//! **Observer suspect**: when at least two zones have probes and, in one round, every one of
-//! them looks down (its verdict is bad, or it is already unhealthy and the round is not good),
-//! the failure is more likely on the observer's side (its network, its DNS, its credentials)
-//! than in every zone at once. The round is marked suspect, the region is reported as
+//! **Observer suspect**: when at least two zones have probes and, in one round, none of them
+//! looks up — every verdict is bad or inconclusive, and at least one is bad — the failure is
+//! more likely on the observer's side (its network, its DNS, its credentials) than in every
+//! zone at once. An inconclusive zone counts as "not seen up" here on purpose: when the
+//! observer's network fails, its direct probes fail while its AWS API probes turn unknown, and
+//! a zone probed only through APIs must not make the others look like a real failure. The round is marked suspect, the region is reported as
 //! `ObserverSuspect`, and any `-> Unhealthy` event of that round carries
 //! `observer_suspect = true`, which no trigger acts on. This also means a zone can never be
 //! evacuated when every other zone already looks down: there would be nowhere to go.
@@ -108,7 +110,12 @@ pub struct Rules {
 
 impl Rules {
     pub fn from_config(cfg: &HealthConfig) -> Self {
-        Self { quorum: cfg.quorum, region_quorum: cfg.region_quorum, unhealthy_after: cfg.unhealthy_after, healthy_after: cfg.healthy_after }
+        Self {
+            quorum: cfg.quorum,
+            region_quorum: cfg.region_quorum,
+            unhealthy_after: cfg.unhealthy_after,
+            healthy_after: cfg.healthy_after,
+        }
     }
 }
 
@@ -301,7 +308,12 @@ impl Evaluator {
                 (t, status)
             })
             .collect();
-        Self { rules, targets, observer: ObserverStatus::default(), rounds: 0 }
+        Self {
+            rules,
+            targets,
+            observer: ObserverStatus::default(),
+            rounds: 0,
+        }
     }
 
     pub fn from_config(cfg: &HealthConfig) -> Self {
@@ -335,14 +347,30 @@ impl Evaluator {
         // 1. Tally every target.
         let mut tallies: BTreeMap<Target, (Tally, Vec<Finding>, Vec<Finding>)> = BTreeMap::new();
         for (target, st) in &self.targets {
-            let mine: Vec<&ProbeResult> = round.results.iter().filter(|r| &r.target == target).collect();
-            let failing: Vec<Finding> = mine.iter().filter(|r| r.outcome == Outcome::Fail).map(|r| finding(r)).collect();
-            let mut unknown: Vec<Finding> = mine.iter().filter(|r| r.outcome == Outcome::Unknown).map(|r| finding(r)).collect();
+            let mine: Vec<&ProbeResult> = round
+                .results
+                .iter()
+                .filter(|r| &r.target == target)
+                .collect();
+            let failing: Vec<Finding> = mine
+                .iter()
+                .filter(|r| r.outcome == Outcome::Fail)
+                .map(|r| finding(r))
+                .collect();
+            let mut unknown: Vec<Finding> = mine
+                .iter()
+                .filter(|r| r.outcome == Outcome::Unknown)
+                .map(|r| finding(r))
+                .collect();
             let passing = mine.iter().filter(|r| r.outcome == Outcome::Pass).count() as u32;
             let seen = mine.len() as u32;
             let missing = st.probes.saturating_sub(seen);
             if missing > 0 {
-                unknown.push(Finding { probe: format!("{missing} probe(s)"), outcome: Outcome::Unknown, detail: "no result this round".into() });
+                unknown.push(Finding {
+                    probe: format!("{missing} probe(s)"),
+                    outcome: Outcome::Unknown,
+                    detail: "no result this round".into(),
+                });
             }
             let f = failing.len() as u32;
             let u = (unknown.len() as u32 - u32::from(missing > 0)) + missing;
@@ -353,23 +381,39 @@ impl Evaluator {
             } else {
                 Verdict::Inconclusive
             };
-            tallies.insert(target.clone(), (Tally { verdict, failing: f, passing, unknown: u, at: round.at }, failing, unknown));
+            tallies.insert(
+                target.clone(),
+                (
+                    Tally {
+                        verdict,
+                        failing: f,
+                        passing,
+                        unknown: u,
+                        at: round.at,
+                    },
+                    failing,
+                    unknown,
+                ),
+            );
         }
 
         // 2. Observer check, on this round's verdicts and the states before it.
-        let zones: Vec<&TargetStatus> = self.targets.values().filter(|s| matches!(s.target, Target::Zone(_))).collect();
-        let looks_down = |s: &TargetStatus| {
-            let v = tallies[&s.target].0.verdict;
-            v == Verdict::Bad || (v == Verdict::Inconclusive && s.state == State::Unhealthy)
-        };
-        let suspect = zones.len() >= 2 && zones.iter().all(|s| looks_down(s));
+        let zones: Vec<&TargetStatus> = self
+            .targets
+            .values()
+            .filter(|s| matches!(s.target, Target::Zone(_)))
+            .collect();
+        let verdict = |s: &TargetStatus| tallies[&s.target].0.verdict;
+        let suspect = zones.len() >= 2
+            && zones.iter().all(|s| verdict(s) != Verdict::Good)
+            && zones.iter().any(|s| verdict(s) == Verdict::Bad);
         if suspect {
             if !self.observer.suspect {
                 self.observer.since = Some(round.at);
             }
             self.observer.suspect = true;
             self.observer.reason = Some(format!(
-                "all {} probed zones look down in the same round: the observer's own network, DNS or credentials are more likely at fault than every zone at once; nothing is triggered (check from another vantage point)",
+                "none of the {} probed zones looks up in the same round (each is failing or cannot be seen): the observer's own network, DNS or credentials are more likely at fault than every zone at once; nothing is triggered (check from another vantage point)",
                 zones.len()
             ));
         } else {
@@ -400,7 +444,13 @@ impl Evaluator {
                         st.state = State::Unhealthy;
                         st.since = Some(round.at);
                         st.why = Some(why.clone());
-                        events.push(ZoneEvent { target: target.clone(), became: Became::Unhealthy, why, at: round.at, observer_suspect: suspect });
+                        events.push(ZoneEvent {
+                            target: target.clone(),
+                            became: Became::Unhealthy,
+                            why,
+                            at: round.at,
+                            observer_suspect: suspect,
+                        });
                     }
                 }
                 Verdict::Good => {
@@ -420,7 +470,13 @@ impl Evaluator {
                             st.state = State::Healthy;
                             st.since = Some(round.at);
                             st.why = Some(why.clone());
-                            events.push(ZoneEvent { target: target.clone(), became: Became::Healthy, why, at: round.at, observer_suspect: false });
+                            events.push(ZoneEvent {
+                                target: target.clone(),
+                                became: Became::Healthy,
+                                why,
+                                at: round.at,
+                                observer_suspect: false,
+                            });
                         }
                         _ => {}
                     }
@@ -432,32 +488,73 @@ impl Evaluator {
 
     /// Region health, derived from the zones (and the region-wide probes).
     pub fn region(&self) -> RegionHealth {
-        let zones: Vec<&TargetStatus> = self.targets.values().filter(|s| matches!(s.target, Target::Zone(_))).collect();
-        let unhealthy: Vec<crate::types::Zone> = zones.iter().filter(|s| s.state == State::Unhealthy).filter_map(|s| s.target.zone().cloned()).collect();
-        let regional = self.targets.values().find(|s| matches!(s.target, Target::Region(_)));
-        let names = |z: &[crate::types::Zone]| z.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+        let zones: Vec<&TargetStatus> = self
+            .targets
+            .values()
+            .filter(|s| matches!(s.target, Target::Zone(_)))
+            .collect();
+        let unhealthy: Vec<crate::types::Zone> = zones
+            .iter()
+            .filter(|s| s.state == State::Unhealthy)
+            .filter_map(|s| s.target.zone().cloned())
+            .collect();
+        let regional = self
+            .targets
+            .values()
+            .find(|s| matches!(s.target, Target::Region(_)));
+        let names =
+            |z: &[crate::types::Zone]| z.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
         let (state, reason) = if self.observer.suspect {
-            (RegionState::ObserverSuspect, self.observer.reason.clone().unwrap_or_default())
+            (
+                RegionState::ObserverSuspect,
+                self.observer.reason.clone().unwrap_or_default(),
+            )
         } else if let Some(r) = regional.filter(|r| r.state == State::Unhealthy) {
-            (RegionState::Unhealthy, format!("region-wide probes are unhealthy: {}", r.why.as_ref().map(|w| w.summary.as_str()).unwrap_or("")))
+            (
+                RegionState::Unhealthy,
+                format!(
+                    "region-wide probes are unhealthy: {}",
+                    r.why.as_ref().map(|w| w.summary.as_str()).unwrap_or("")
+                ),
+            )
         } else if !zones.is_empty() && unhealthy.len() == zones.len() {
-            (RegionState::Unhealthy, format!("every probed zone is unhealthy: {}", names(&unhealthy)))
+            (
+                RegionState::Unhealthy,
+                format!("every probed zone is unhealthy: {}", names(&unhealthy)),
+            )
         } else if !unhealthy.is_empty() {
-            (RegionState::Degraded, format!("unhealthy: {}", names(&unhealthy)))
+            (
+                RegionState::Degraded,
+                format!("unhealthy: {}", names(&unhealthy)),
+            )
         } else if zones.iter().all(|s| s.state == State::Unknown) {
             (RegionState::Unknown, "no conclusive round yet".to_string())
         } else {
             (RegionState::Healthy, "no zone is unhealthy".to_string())
         };
-        RegionHealth { state, unhealthy_zones: unhealthy, reason }
+        RegionHealth {
+            state,
+            unhealthy_zones: unhealthy,
+            reason,
+        }
     }
 }
 
 fn finding(r: &ProbeResult) -> Finding {
-    Finding { probe: r.probe.clone(), outcome: r.outcome, detail: r.detail.clone() }
+    Finding {
+        probe: r.probe.clone(),
+        outcome: r.outcome,
+        detail: r.detail.clone(),
+    }
 }
 
-fn why(st: &TargetStatus, failing: &[Finding], unknown: &[Finding], became: Became, at: SystemTime) -> Why {
+fn why(
+    st: &TargetStatus,
+    failing: &[Finding],
+    unknown: &[Finding],
+    became: Became,
+    at: SystemTime,
+) -> Why {
     let since = st.streak_since.unwrap_or(at);
     let (rounds, adjective) = match became {
         Became::Unhealthy => (st.bad_streak, "bad"),
@@ -471,14 +568,26 @@ fn why(st: &TargetStatus, failing: &[Finding], unknown: &[Finding], became: Beca
         fmt_time(since)
     );
     if !failing.is_empty() {
-        let list: Vec<String> = failing.iter().map(|f| format!("{} ({})", f.probe, f.detail)).collect();
+        let list: Vec<String> = failing
+            .iter()
+            .map(|f| format!("{} ({})", f.probe, f.detail))
+            .collect();
         summary.push_str(&format!(": {}", list.join("; ")));
     }
     if !unknown.is_empty() {
-        let list: Vec<String> = unknown.iter().map(|f| format!("{} ({})", f.probe, f.detail)).collect();
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("{} ({})", f.probe, f.detail))
+            .collect();
         summary.push_str(&format!("; unknown: {}", list.join("; ")));
     }
-    Why { summary, failing: failing.to_vec(), unknown: unknown.to_vec(), since, rounds }
+    Why {
+        summary,
+        failing: failing.to_vec(),
+        unknown: unknown.to_vec(),
+        since,
+        rounds,
+    }
 }
 
 /// RFC 3339 UTC with milliseconds.
@@ -525,7 +634,11 @@ mod tests {
         let mut results = vec![];
         for part in spec.split_whitespace() {
             let (t, probes) = part.split_once(':').unwrap();
-            let target = if t == "r" { Target::Region(Region::from("us-west-2")) } else { zone(t.chars().next().unwrap()) };
+            let target = if t == "r" {
+                Target::Region(Region::from("us-west-2"))
+            } else {
+                zone(t.chars().next().unwrap())
+            };
             for (n, c) in probes.chars().enumerate() {
                 let outcome = match c {
                     'P' => Outcome::Pass,
@@ -549,7 +662,11 @@ mod tests {
                 });
             }
         }
-        Round { started: at(i), at: at(i), results }
+        Round {
+            started: at(i),
+            at: at(i),
+            results,
+        }
     }
 
     fn evaluator(k: u32, m: u32, r: u32, zones: &str, region_probes: u32) -> Evaluator {
@@ -560,7 +677,15 @@ mod tests {
         if region_probes > 0 {
             n.insert(Target::Region(Region::from("us-west-2")), region_probes);
         }
-        Evaluator::new(Rules { quorum: k, region_quorum: 1, unhealthy_after: m, healthy_after: r }, n)
+        Evaluator::new(
+            Rules {
+                quorum: k,
+                region_quorum: 1,
+                unhealthy_after: m,
+                healthy_after: r,
+            },
+            n,
+        )
     }
 
     /// (round index, target letter, became, observer suspect)
@@ -590,12 +715,56 @@ mod tests {
         let ok = "a:PPP b:PPP c:PPP";
         let a2 = "a:FFP b:PPP c:PPP";
         let a1 = "a:FPP b:PPP c:PPP";
-        let cases: Vec<(&str, u32, u32, u32, Vec<&str>, Vec<Expected>)> = vec![
-            ("one failing probe of three never reaches quorum 2", 2, 3, 2, repeat(a1, 20), vec![]),
-            ("two of three for three rounds: unhealthy at the third", 2, 3, 2, vec![ok, a2, a2, a2, a2], vec![(3, 'a', Unhealthy, false)]),
-            ("quorum 1 with one failing probe", 1, 2, 2, vec![a1, a1], vec![(1, 'a', Unhealthy, false)]),
-            ("a good round breaks the bad streak", 2, 3, 2, vec![a2, a2, ok, a2, a2, ok], vec![]),
-            ("flapping bad/good never declares", 2, 2, 2, [a2, ok].repeat(20), vec![]),
+        // (name, K, M, R, rounds, expected events)
+        type Case = (
+            &'static str,
+            u32,
+            u32,
+            u32,
+            Vec<&'static str>,
+            Vec<Expected>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "one failing probe of three never reaches quorum 2",
+                2,
+                3,
+                2,
+                repeat(a1, 20),
+                vec![],
+            ),
+            (
+                "two of three for three rounds: unhealthy at the third",
+                2,
+                3,
+                2,
+                vec![ok, a2, a2, a2, a2],
+                vec![(3, 'a', Unhealthy, false)],
+            ),
+            (
+                "quorum 1 with one failing probe",
+                1,
+                2,
+                2,
+                vec![a1, a1],
+                vec![(1, 'a', Unhealthy, false)],
+            ),
+            (
+                "a good round breaks the bad streak",
+                2,
+                3,
+                2,
+                vec![a2, a2, ok, a2, a2, ok],
+                vec![],
+            ),
+            (
+                "flapping bad/good never declares",
+                2,
+                2,
+                2,
+                [a2, ok].repeat(20),
+                vec![],
+            ),
             (
                 "recovery after R good rounds",
                 2,
@@ -612,8 +781,22 @@ mod tests {
                 vec![a2, a2, ok, ok, a2, ok, ok, ok],
                 vec![(1, 'a', Unhealthy, false), (7, 'a', Healthy, false)],
             ),
-            ("flapping while unhealthy stays unhealthy", 2, 1, 2, [vec![a2], [ok, a2].repeat(15)].concat(), vec![(0, 'a', Unhealthy, false)]),
-            ("M = 1 declares on the first bad round", 2, 1, 1, vec![ok, a2, ok], vec![(1, 'a', Unhealthy, false), (2, 'a', Healthy, false)]),
+            (
+                "flapping while unhealthy stays unhealthy",
+                2,
+                1,
+                2,
+                [vec![a2], [ok, a2].repeat(15)].concat(),
+                vec![(0, 'a', Unhealthy, false)],
+            ),
+            (
+                "M = 1 declares on the first bad round",
+                2,
+                1,
+                1,
+                vec![ok, a2, ok],
+                vec![(1, 'a', Unhealthy, false), (2, 'a', Healthy, false)],
+            ),
         ];
         for (name, k, m, r, rounds, want) in cases {
             let mut ev = evaluator(k, m, r, "abc", 0);
@@ -625,24 +808,54 @@ mod tests {
     fn unknown_probes_neither_fail_nor_pass_a_zone() {
         use Became::*;
         let cases: Vec<(&str, Vec<&str>, Vec<Expected>, State)> = vec![
-            ("all unknown forever: no decision", repeat("a:UUU b:PPP c:PPP", 10), vec![], State::Unknown),
+            (
+                "all unknown forever: no decision",
+                repeat("a:UUU b:PPP c:PPP", 10),
+                vec![],
+                State::Unknown,
+            ),
             (
                 "an inconclusive round holds the bad streak",
-                vec!["a:FFP b:PPP c:PPP", "a:FFP b:PPP c:PPP", "a:FUP b:PPP c:PPP", "a:FFP b:PPP c:PPP"],
+                vec![
+                    "a:FFP b:PPP c:PPP",
+                    "a:FFP b:PPP c:PPP",
+                    "a:FUP b:PPP c:PPP",
+                    "a:FFP b:PPP c:PPP",
+                ],
                 vec![(3, 'a', Unhealthy, false)],
                 State::Unhealthy,
             ),
-            ("a missing result counts as unknown", repeat("a:F-P b:PPP c:PPP", 5), vec![], State::Unknown),
-            ("two unknowns and a failure: inconclusive (could be 3 of 3)", repeat("a:FUU b:PPP c:PPP", 5), vec![], State::Unknown),
+            (
+                "a missing result counts as unknown",
+                repeat("a:F-P b:PPP c:PPP", 5),
+                vec![],
+                State::Unknown,
+            ),
+            (
+                "two unknowns and a failure: inconclusive (could be 3 of 3)",
+                repeat("a:FUU b:PPP c:PPP", 5),
+                vec![],
+                State::Unknown,
+            ),
             (
                 "unknown with quorum 2 and no failure is still good",
-                vec!["a:FFF b:PPP c:PPP", "a:FFF b:PPP c:PPP", "a:FFF b:PPP c:PPP", "a:PUP b:PPP c:PPP", "a:PUP b:PPP c:PPP"],
+                vec![
+                    "a:FFF b:PPP c:PPP",
+                    "a:FFF b:PPP c:PPP",
+                    "a:FFF b:PPP c:PPP",
+                    "a:PUP b:PPP c:PPP",
+                    "a:PUP b:PPP c:PPP",
+                ],
                 vec![(2, 'a', Unhealthy, false), (4, 'a', Healthy, false)],
                 State::Healthy,
             ),
             (
                 "an unhealthy zone with a failure and an unknown does not recover",
-                [repeat("a:FFF b:PPP c:PPP", 3), repeat("a:FUP b:PPP c:PPP", 10)].concat(),
+                [
+                    repeat("a:FFF b:PPP c:PPP", 3),
+                    repeat("a:FUP b:PPP c:PPP", 10),
+                ]
+                .concat(),
                 vec![(2, 'a', Unhealthy, false)],
                 State::Unhealthy,
             ),
@@ -658,8 +871,18 @@ mod tests {
     fn every_zone_down_at_once_suspects_the_observer() {
         use Became::*;
         let mut ev = evaluator(2, 3, 2, "abc", 0);
-        let got = run(&mut ev, &[&["a:PPP b:PPP c:PPP"][..], &repeat("a:FFF b:FFP c:FFF", 4)].concat());
-        assert_eq!(got, vec![(3, 'a', Unhealthy, true), (3, 'b', Unhealthy, true), (3, 'c', Unhealthy, true)]);
+        let got = run(
+            &mut ev,
+            &[&["a:PPP b:PPP c:PPP"][..], &repeat("a:FFF b:FFP c:FFF", 4)].concat(),
+        );
+        assert_eq!(
+            got,
+            vec![
+                (3, 'a', Unhealthy, true),
+                (3, 'b', Unhealthy, true),
+                (3, 'c', Unhealthy, true)
+            ]
+        );
         assert_eq!(ev.region().state, RegionState::ObserverSuspect);
         assert!(ev.observer().suspect);
         assert_eq!(ev.observer().since, Some(at(1)));
@@ -678,7 +901,14 @@ mod tests {
         rounds.extend(repeat("a:FFF b:FFF c:FFF", 4));
         let mut ev = evaluator(2, 3, 2, "abc", 0);
         let got = run(&mut ev, &rounds);
-        assert_eq!(got, vec![(2, 'a', Unhealthy, false), (7, 'b', Unhealthy, false), (11, 'c', Unhealthy, true)]);
+        assert_eq!(
+            got,
+            vec![
+                (2, 'a', Unhealthy, false),
+                (7, 'b', Unhealthy, false),
+                (11, 'c', Unhealthy, true)
+            ]
+        );
     }
 
     #[test]
@@ -689,13 +919,49 @@ mod tests {
         let mut rounds = repeat("a:FFF b:PPP c:PPP", 1);
         rounds.extend(repeat("a:FFF b:FFF c:FFF", 4));
         let mut ev = evaluator(2, 3, 2, "abc", 0);
-        assert_eq!(run(&mut ev, &rounds), vec![(2, 'a', Unhealthy, true), (3, 'b', Unhealthy, true), (3, 'c', Unhealthy, true)]);
+        assert_eq!(
+            run(&mut ev, &rounds),
+            vec![
+                (2, 'a', Unhealthy, true),
+                (3, 'b', Unhealthy, true),
+                (3, 'c', Unhealthy, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_zone_that_cannot_be_seen_does_not_clear_the_observer() {
+        use Became::*;
+        // The observer's network fails: zones a and b (direct probes) fail, zone c is probed
+        // only through AWS APIs, which now cannot be reached: unknown, inconclusive.
+        let mut ev = evaluator(2, 2, 2, "abc", 0);
+        let got = run(
+            &mut ev,
+            &[&["a:PPP b:PPP c:PPP"][..], &repeat("a:FFF b:FFU c:UUU", 2)].concat(),
+        );
+        assert_eq!(
+            got,
+            vec![(2, 'a', Unhealthy, true), (2, 'b', Unhealthy, true)]
+        );
+        // All inconclusive is not a suspicion (nothing is failing): it says nothing.
+        let mut ev = evaluator(2, 2, 2, "abc", 0);
+        run(&mut ev, &repeat("a:UUU b:UUU c:UUU", 3));
+        assert!(!ev.observer().suspect);
+        // One zone really down while another cannot be seen and a third is fine: acted upon.
+        let mut ev = evaluator(2, 2, 2, "abc", 0);
+        assert_eq!(
+            run(&mut ev, &repeat("a:FFF b:PPP c:UUU", 2)),
+            vec![(1, 'a', Unhealthy, false)]
+        );
     }
 
     #[test]
     fn one_probed_zone_has_no_observer_rule() {
         let mut ev = evaluator(2, 2, 2, "a", 0);
-        assert_eq!(run(&mut ev, &repeat("a:FFF", 2)), vec![(1, 'a', Became::Unhealthy, false)]);
+        assert_eq!(
+            run(&mut ev, &repeat("a:FFF", 2)),
+            vec![(1, 'a', Became::Unhealthy, false)]
+        );
     }
 
     #[test]
@@ -706,10 +972,22 @@ mod tests {
         assert_eq!(ev.region().state, RegionState::Healthy);
         ev.observe(&round(1, "a:FFP b:PPP c:PPP r:P"));
         let r = ev.region();
-        assert_eq!((r.state, r.unhealthy_zones.clone()), (RegionState::Degraded, vec![Zone::from("us-west-2a")]));
+        assert_eq!(
+            (r.state, r.unhealthy_zones.clone()),
+            (RegionState::Degraded, vec![Zone::from("us-west-2a")])
+        );
         assert_eq!(r.reason, "unhealthy: us-west-2a");
         let events = ev.observe(&round(2, "a:PPP b:PPP c:PPP r:F"));
-        assert_eq!(events.iter().map(|e| (e.target.clone(), e.became)).collect::<Vec<_>>(), vec![(zone('a'), Became::Healthy), (Target::Region(Region::from("us-west-2")), Became::Unhealthy)]);
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| (e.target.clone(), e.became))
+                .collect::<Vec<_>>(),
+            vec![
+                (zone('a'), Became::Healthy),
+                (Target::Region(Region::from("us-west-2")), Became::Unhealthy)
+            ]
+        );
         assert_eq!(ev.region().state, RegionState::Unhealthy);
     }
 
@@ -723,13 +1001,23 @@ mod tests {
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!((e.at, e.why.since, e.why.rounds), (at(3), at(1), 3));
-        assert_eq!(e.why.failing.iter().map(|f| f.probe.as_str()).collect::<Vec<_>>(), ["a1", "a2", "a3"]);
+        assert_eq!(
+            e.why
+                .failing
+                .iter()
+                .map(|f| f.probe.as_str())
+                .collect::<Vec<_>>(),
+            ["a1", "a2", "a3"]
+        );
         assert_eq!(
             e.why.summary,
             "3 of 3 probes failing (quorum 2) for 3 consecutive bad round(s) since 2027-01-15T08:00:01.000Z: a1 (connection refused); a2 (connection refused); a3 (connection refused)"
         );
         let st = ev.status(&zone('a')).unwrap();
-        assert_eq!((st.state, st.since, st.why.as_ref()), (State::Unhealthy, Some(at(3)), Some(&e.why)));
+        assert_eq!(
+            (st.state, st.since, st.why.as_ref()),
+            (State::Unhealthy, Some(at(3)), Some(&e.why))
+        );
     }
 
     #[test]
@@ -738,13 +1026,25 @@ mod tests {
         let letters = ['P', 'F', 'U'];
         let rounds: Vec<String> = (0..500)
             .map(|_| {
-                "abc".chars().map(|z| format!("{z}:{}", (0..3).map(|_| letters[rng.usize(0..3)]).collect::<String>())).collect::<Vec<_>>().join(" ")
+                "abc"
+                    .chars()
+                    .map(|z| {
+                        format!(
+                            "{z}:{}",
+                            (0..3).map(|_| letters[rng.usize(0..3)]).collect::<String>()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
             })
             .collect();
         let refs: Vec<&str> = rounds.iter().map(String::as_str).collect();
         let a = run(&mut evaluator(2, 2, 2, "abc", 0), &refs);
         let b = run(&mut evaluator(2, 2, 2, "abc", 0), &refs);
         assert_eq!(a, b);
-        assert!(!a.is_empty(), "random rounds with a third failing should cause some transitions");
+        assert!(
+            !a.is_empty(),
+            "random rounds with a third failing should cause some transitions"
+        );
     }
 }

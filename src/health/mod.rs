@@ -59,7 +59,9 @@ impl HealthError {
 
 /// The environment's `[health]` section, or [`HealthError::NotConfigured`].
 pub fn config_of(env: &Environment) -> Result<&HealthConfig, HealthError> {
-    env.health.as_ref().ok_or_else(|| HealthError::NotConfigured(env.name.clone()))
+    env.health
+        .as_ref()
+        .ok_or_else(|| HealthError::NotConfigured(env.name.clone()))
 }
 
 /// Builds the probe edges for an environment: an HTTP client without connection reuse, and
@@ -67,7 +69,12 @@ pub fn config_of(env: &Environment) -> Result<&HealthConfig, HealthError> {
 /// is called here; missing credentials show up as `unknown` probes in the first round.
 pub async fn connect(env: &Environment) -> Result<HealthPorts, HealthError> {
     let cfg = config_of(env)?;
-    let longest = cfg.probes.iter().map(|p| p.timeout).max().unwrap_or(cfg.timeout);
+    let longest = cfg
+        .probes
+        .iter()
+        .map(|p| p.timeout)
+        .max()
+        .unwrap_or(cfg.timeout);
     let settings = AwsSettings {
         region: env.region.clone(),
         profile: env.aws.profile.clone(),
@@ -75,16 +82,20 @@ pub async fn connect(env: &Environment) -> Result<HealthPorts, HealthError> {
         operation_timeout: longest.max(Duration::from_millis(100)),
     };
     let needs = |kind: &str| cfg.probes.iter().any(|p| p.check.kind() == kind);
-    let mut ports = HealthPorts::new(Arc::new(SystemClock), cfg.timeout)?;
+    let mut ports = HealthPorts::new(Arc::new(SystemClock), longest)?;
     if needs("cloudwatch_alarm") {
-        ports = ports.with_alarms(Arc::new(aws::cloudwatch::AwsAlarms::connect(&settings).await));
+        ports = ports.with_alarms(Arc::new(
+            aws::cloudwatch::AwsAlarms::connect(&settings).await,
+        ));
     }
     if needs("rds") {
         let (db, _) = aws::connect(&settings).await;
         ports = ports.with_databases(Arc::new(db));
     }
     if needs("route53_health_check") {
-        ports = ports.with_health_checks(Arc::new(aws::health_checks::AwsHealthChecks::connect(&settings).await));
+        ports = ports.with_health_checks(Arc::new(
+            aws::health_checks::AwsHealthChecks::connect(&settings).await,
+        ));
     }
     Ok(ports)
 }
@@ -93,13 +104,22 @@ pub async fn connect(env: &Environment) -> Result<HealthPorts, HealthError> {
 pub fn detector(env: &Environment, ports: HealthPorts) -> Result<Detector, HealthError> {
     let cfg = config_of(env)?.clone();
     let clock = ports.clock.clone();
-    Ok(Detector::new(Scope::of(env), cfg, Arc::new(LiveProber::new(ports)), clock))
+    Ok(Detector::new(
+        Scope::of(env),
+        cfg,
+        Arc::new(LiveProber::new(ports)),
+        clock,
+    ))
 }
 
 /// `rounds` rounds of probes at the configured interval (at least one; the first at once),
 /// then the report. One round shows what every probe sees now; `unhealthy_after` rounds let a
 /// failing zone be declared unhealthy.
-pub async fn snapshot(env: &Environment, ports: HealthPorts, rounds: u32) -> Result<HealthReport, HealthError> {
+pub async fn snapshot(
+    env: &Environment,
+    ports: HealthPorts,
+    rounds: u32,
+) -> Result<HealthReport, HealthError> {
     let mut det = detector(env, ports)?;
     for _ in 0..rounds.max(1) {
         det.next_round().await;

@@ -105,7 +105,12 @@ mod tests {
     use super::*;
 
     fn status(checkers: u32, ok: u32) -> HealthCheckStatus {
-        HealthCheckStatus { id: "hc".into(), checkers, reporting_success: ok, sample_failure: None }
+        HealthCheckStatus {
+            id: "hc".into(),
+            checkers,
+            reporting_success: ok,
+            sample_failure: None,
+        }
     }
 
     #[test]
@@ -121,7 +126,11 @@ mod tests {
             (8, 8, Some(true)),
         ];
         for (checkers, ok, want) in table {
-            assert_eq!(status(checkers, ok).is_healthy(), want, "{ok} of {checkers}");
+            assert_eq!(
+                status(checkers, ok).is_healthy(),
+                want,
+                "{ok} of {checkers}"
+            );
         }
     }
 
@@ -129,8 +138,14 @@ mod tests {
     fn alarm_values_from_the_wire() {
         assert_eq!(AlarmValue::from_wire("ALARM"), AlarmValue::Alarm);
         assert_eq!(AlarmValue::from_wire("OK"), AlarmValue::Ok);
-        assert_eq!(AlarmValue::from_wire("INSUFFICIENT_DATA"), AlarmValue::InsufficientData);
-        assert_eq!(AlarmValue::from_wire("MUTED"), AlarmValue::Other("MUTED".into()));
+        assert_eq!(
+            AlarmValue::from_wire("INSUFFICIENT_DATA"),
+            AlarmValue::InsufficientData
+        );
+        assert_eq!(
+            AlarmValue::from_wire("MUTED"),
+            AlarmValue::Other("MUTED".into())
+        );
         assert_eq!(AlarmValue::from_wire("MUTED").to_string(), "MUTED");
     }
 }

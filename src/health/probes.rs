@@ -25,7 +25,9 @@
 use super::config::{Check, Probe, Target};
 use super::eval::{Outcome, ProbeResult, Round};
 use super::ports::{AlarmValue, Alarms, HealthChecks};
-use crate::cloud::{Clock, CloudError, Databases, ErrorKind, HttpClient, HttpRequest, InstanceState};
+use crate::cloud::{
+    Clock, CloudError, Databases, ErrorKind, HttpClient, HttpRequest, InstanceState,
+};
 use crate::types::InstanceId;
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap};
@@ -43,13 +45,25 @@ pub struct Observation {
 
 impl Observation {
     pub fn pass(detail: impl Into<String>) -> Self {
-        Self { outcome: Outcome::Pass, detail: detail.into(), latency: None }
+        Self {
+            outcome: Outcome::Pass,
+            detail: detail.into(),
+            latency: None,
+        }
     }
     pub fn fail(detail: impl Into<String>) -> Self {
-        Self { outcome: Outcome::Fail, detail: detail.into(), latency: None }
+        Self {
+            outcome: Outcome::Fail,
+            detail: detail.into(),
+            latency: None,
+        }
     }
     pub fn unknown(detail: impl Into<String>) -> Self {
-        Self { outcome: Outcome::Unknown, detail: detail.into(), latency: None }
+        Self {
+            outcome: Outcome::Unknown,
+            detail: detail.into(),
+            latency: None,
+        }
     }
     pub fn with_latency(mut self, d: Duration) -> Self {
         self.latency = Some(d);
@@ -80,7 +94,13 @@ pub struct HealthPorts {
 impl HealthPorts {
     /// HTTP and TCP only (a probe client without connection reuse), on the given clock.
     pub fn new(clock: Arc<dyn Clock>, connect_timeout: Duration) -> Result<Self, CloudError> {
-        Ok(Self { http: Arc::new(probe_http_client(connect_timeout)?), alarms: None, db: None, checks: None, clock })
+        Ok(Self {
+            http: Arc::new(probe_http_client(connect_timeout)?),
+            alarms: None,
+            db: None,
+            checks: None,
+            clock,
+        })
     }
     pub fn with_alarms(mut self, a: Arc<dyn Alarms>) -> Self {
         self.alarms = Some(a);
@@ -97,13 +117,22 @@ impl HealthPorts {
 }
 
 /// A reqwest client for probes: no idle connections kept, so each probe connects afresh.
-pub fn probe_http_client(connect_timeout: Duration) -> Result<crate::cloud::http::ReqwestHttp, CloudError> {
+pub fn probe_http_client(
+    connect_timeout: Duration,
+) -> Result<crate::cloud::http::ReqwestHttp, CloudError> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .connect_timeout(connect_timeout)
         .user_agent(concat!("failover-health/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| CloudError::new(ErrorKind::Other, "HTTP client", "-", format!("cannot build the probe HTTP client: {e}")))?;
+        .map_err(|e| {
+            CloudError::new(
+                ErrorKind::Other,
+                "HTTP client",
+                "-",
+                format!("cannot build the probe HTTP client: {e}"),
+            )
+        })?;
     Ok(crate::cloud::http::ReqwestHttp::from_client(client))
 }
 
@@ -157,13 +186,17 @@ impl Prober for LiveProber {
                     set.spawn(async move { vec![(i, http_probe(&ports, &p).await)] });
                 }
                 Check::Tcp { address } => {
-                    let (clock, address, timeout) = (self.ports.clock.clone(), address.clone(), p.timeout);
-                    set.spawn(async move { vec![(i, tcp_probe(&*clock, &address, timeout).await)] });
+                    let (clock, address, timeout) =
+                        (self.ports.clock.clone(), address.clone(), p.timeout);
+                    set.spawn(
+                        async move { vec![(i, tcp_probe(&*clock, &address, timeout).await)] },
+                    );
                 }
                 Check::CloudwatchAlarm { alarm } => alarms.push((i, alarm.clone(), p.timeout)),
                 Check::Rds { .. } => rds.push((i, p.clone())),
                 Check::Route53HealthCheck { health_check_id } => {
-                    let (ports, id, timeout) = (self.ports.clone(), health_check_id.clone(), p.timeout);
+                    let (ports, id, timeout) =
+                        (self.ports.clone(), health_check_id.clone(), p.timeout);
                     set.spawn(async move { vec![(i, route53_probe(&ports, &id, timeout).await)] });
                 }
             }
@@ -188,19 +221,38 @@ impl Prober for LiveProber {
             }
         }
         out.into_iter()
-            .map(|o| o.unwrap_or_else(|| Observation::unknown("the probe ended abnormally (see the log); this is a bug in failover")))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Observation::unknown(
+                        "the probe ended abnormally (see the log); this is a bug in failover",
+                    )
+                })
+            })
             .collect()
     }
 }
 
 async fn http_probe(ports: &HealthPorts, p: &Probe) -> Observation {
-    let Check::Http { url, method, .. } = &p.check else { unreachable!("http_probe is only called for http probes") };
-    let req = HttpRequest { method: method.clone(), url: url.clone(), headers: vec![], body: None, timeout: p.timeout };
+    let Check::Http { url, method, .. } = &p.check else {
+        unreachable!("http_probe is only called for http probes")
+    };
+    let req = HttpRequest {
+        method: method.clone(),
+        url: url.clone(),
+        headers: vec![],
+        body: None,
+        timeout: p.timeout,
+    };
     let clock = &*ports.clock;
     let start = clock.now();
     match within(clock, p.timeout, ports.http.send(&req)).await {
-        None => Observation::fail(format!("no answer within {}", ms(p.timeout))).with_latency(p.timeout),
-        Some(Err(e)) if e.kind == ErrorKind::InvalidRequest => Observation::unknown(format!("the probe's request is invalid: {}; fix the probe in [health]", e.message)),
+        None => {
+            Observation::fail(format!("no answer within {}", ms(p.timeout))).with_latency(p.timeout)
+        }
+        Some(Err(e)) if e.kind == ErrorKind::InvalidRequest => Observation::unknown(format!(
+            "the probe's request is invalid: {}; fix the probe in [health]",
+            e.message
+        )),
         Some(Err(e)) => Observation::fail(e.message).with_latency(elapsed(clock, start)),
         Some(Ok(resp)) => judge_http(&p.check, resp.status, &resp.body, elapsed(clock, start)),
     }
@@ -208,21 +260,41 @@ async fn http_probe(ports: &HealthPorts, p: &Probe) -> Observation {
 
 /// Judges an HTTP answer against an `http` check: status, body, then latency.
 pub fn judge_http(check: &Check, status: u16, body: &str, latency: Duration) -> Observation {
-    let Check::Http { expect_status, latency_budget, body_contains, .. } = check else {
+    let Check::Http {
+        expect_status,
+        latency_budget,
+        body_contains,
+        ..
+    } = check
+    else {
         return Observation::unknown("not an http probe");
     };
-    let status_ok = if expect_status.is_empty() { (200..300).contains(&status) } else { expect_status.contains(&status) };
+    let status_ok = if expect_status.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        expect_status.contains(&status)
+    };
     let obs = if !status_ok {
         let want = if expect_status.is_empty() {
             "2xx".to_string()
         } else {
-            expect_status.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" or ")
+            expect_status
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
         };
         Observation::fail(format!("HTTP {status}, expected {want}"))
     } else if let Some(needle) = body_contains.as_deref().filter(|n| !body.contains(n)) {
-        Observation::fail(format!("HTTP {status} but the body does not contain {needle:?}"))
+        Observation::fail(format!(
+            "HTTP {status} but the body does not contain {needle:?}"
+        ))
     } else if let Some(budget) = latency_budget.filter(|b| latency > *b) {
-        Observation::fail(format!("HTTP {status} in {}, over the {} latency budget", ms(latency), ms(budget)))
+        Observation::fail(format!(
+            "HTTP {status} in {}, over the {} latency budget",
+            ms(latency),
+            ms(budget)
+        ))
     } else {
         Observation::pass(format!("HTTP {status} in {}", ms(latency)))
     };
@@ -232,7 +304,9 @@ pub fn judge_http(check: &Check, status: u16, body: &str, latency: Duration) -> 
 async fn tcp_probe(clock: &dyn Clock, address: &str, timeout: Duration) -> Observation {
     let start = clock.now();
     match within(clock, timeout, tokio::net::TcpStream::connect(address)).await {
-        None => Observation::fail(format!("no connection within {}", ms(timeout))).with_latency(timeout),
+        None => {
+            Observation::fail(format!("no connection within {}", ms(timeout))).with_latency(timeout)
+        }
         Some(Ok(_stream)) => {
             let t = elapsed(clock, start);
             Observation::pass(format!("connected in {}", ms(t))).with_latency(t)
@@ -248,15 +322,34 @@ async fn tcp_probe(clock: &dyn Clock, address: &str, timeout: Duration) -> Obser
     }
 }
 
-async fn alarm_probes(ports: &HealthPorts, probes: Vec<(usize, String, Duration)>) -> Vec<(usize, Observation)> {
-    let all = |o: Observation| probes.iter().map(|(i, _, _)| (*i, o.clone())).collect::<Vec<_>>();
+async fn alarm_probes(
+    ports: &HealthPorts,
+    probes: Vec<(usize, String, Duration)>,
+) -> Vec<(usize, Observation)> {
+    let all = |o: Observation| {
+        probes
+            .iter()
+            .map(|(i, _, _)| (*i, o.clone()))
+            .collect::<Vec<_>>()
+    };
     let Some(alarms) = &ports.alarms else {
         return all(Observation::unknown("no CloudWatch client is configured for health probes; this is a wiring bug in failover"));
     };
-    let names: Vec<String> = probes.iter().map(|(_, n, _)| n.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let names: Vec<String> = probes
+        .iter()
+        .map(|(_, n, _)| n.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let timeout = probes.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+    let start = ports.clock.now();
     let states = match within(&*ports.clock, timeout, alarms.alarm_states(&names)).await {
-        None => return all(Observation::unknown(format!("CloudWatch DescribeAlarms did not answer within {}", ms(timeout)))),
+        None => {
+            return all(Observation::unknown(format!(
+                "CloudWatch DescribeAlarms did not answer within {}",
+                ms(timeout)
+            )))
+        }
         Some(Err(e)) => return all(unreadable("cannot read the alarm", &e)),
         Some(Ok(s)) => s,
     };
@@ -275,15 +368,22 @@ async fn alarm_probes(ports: &HealthPorts, probes: Vec<(usize, String, Duration)
                     }
                 }
             };
-            (*i, obs)
+            (*i, obs.with_latency(elapsed(&*ports.clock, start)))
         })
         .collect()
 }
 
 async fn rds_probes(ports: &HealthPorts, probes: Vec<(usize, Probe)>) -> Vec<(usize, Observation)> {
-    let all = |o: Observation| probes.iter().map(|(i, _)| (*i, o.clone())).collect::<Vec<_>>();
+    let all = |o: Observation| {
+        probes
+            .iter()
+            .map(|(i, _)| (*i, o.clone()))
+            .collect::<Vec<_>>()
+    };
     let Some(db) = &ports.db else {
-        return all(Observation::unknown("no RDS client is configured for health probes; this is a wiring bug in failover"));
+        return all(Observation::unknown(
+            "no RDS client is configured for health probes; this is a wiring bug in failover",
+        ));
     };
     let mut ids: Vec<InstanceId> = vec![];
     for (_, p) in &probes {
@@ -295,23 +395,52 @@ async fn rds_probes(ports: &HealthPorts, probes: Vec<(usize, Probe)>) -> Vec<(us
             }
         }
     }
-    let timeout = probes.iter().map(|(_, p)| p.timeout).max().unwrap_or_default();
+    let timeout = probes
+        .iter()
+        .map(|(_, p)| p.timeout)
+        .max()
+        .unwrap_or_default();
+    let start = ports.clock.now();
     let found = match within(&*ports.clock, timeout, db.describe_instances(&ids)).await {
-        None => return all(Observation::unknown(format!("RDS DescribeDBInstances did not answer within {}", ms(timeout)))),
+        None => {
+            return all(Observation::unknown(format!(
+                "RDS DescribeDBInstances did not answer within {}",
+                ms(timeout)
+            )))
+        }
         Some(Err(e)) => return all(unreadable("cannot read the DB instances", &e)),
         Some(Ok(f)) => f,
     };
-    probes.iter().map(|(i, p)| (*i, judge_rds(p, &found))).collect()
+    probes
+        .iter()
+        .map(|(i, p)| {
+            (
+                *i,
+                judge_rds(p, &found).with_latency(elapsed(&*ports.clock, start)),
+            )
+        })
+        .collect()
 }
 
 /// Judges the RDS instances of a probe: those of its list that are in its zone now must all
 /// have a healthy status.
 pub fn judge_rds(p: &Probe, found: &[InstanceState]) -> Observation {
-    let Check::Rds { instances, healthy_statuses } = &p.check else {
+    let Check::Rds {
+        instances,
+        healthy_statuses,
+    } = &p.check
+    else {
         return Observation::unknown("not an rds probe");
     };
-    let by_id: HashMap<String, &InstanceState> = found.iter().map(|s| (s.id.as_str().to_ascii_lowercase(), s)).collect();
-    let missing: Vec<&str> = instances.iter().filter(|i| !by_id.contains_key(&i.as_str().to_ascii_lowercase())).map(|i| i.as_str()).collect();
+    let by_id: HashMap<String, &InstanceState> = found
+        .iter()
+        .map(|s| (s.id.as_str().to_ascii_lowercase(), s))
+        .collect();
+    let missing: Vec<&str> = instances
+        .iter()
+        .filter(|i| !by_id.contains_key(&i.as_str().to_ascii_lowercase()))
+        .map(|i| i.as_str())
+        .collect();
     let here: Vec<&InstanceState> = instances
         .iter()
         .filter_map(|i| by_id.get(&i.as_str().to_ascii_lowercase()).copied())
@@ -320,13 +449,35 @@ pub fn judge_rds(p: &Probe, found: &[InstanceState]) -> Observation {
             Target::Region(_) => true,
         })
         .collect();
-    let missing_note = if missing.is_empty() { String::new() } else { format!(" (not found: {}; check the names in [health])", missing.join(", ")) };
+    let missing_note = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (not found: {}; check the names in [health])",
+            missing.join(", ")
+        )
+    };
     if here.is_empty() {
-        return Observation::unknown(format!("none of the listed instances is in {} now{missing_note}", p.target));
+        return Observation::unknown(format!(
+            "none of the listed instances is in {} now{missing_note}",
+            p.target
+        ));
     }
-    let bad: Vec<String> = here.iter().filter(|s| !healthy_statuses.iter().any(|h| h.eq_ignore_ascii_case(&s.status))).map(|s| format!("{} is {}", s.id, s.status)).collect();
+    let bad: Vec<String> = here
+        .iter()
+        .filter(|s| {
+            !healthy_statuses
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&s.status))
+        })
+        .map(|s| format!("{} is {}", s.id, s.status))
+        .collect();
     if bad.is_empty() {
-        Observation::pass(format!("{} instance(s) {}{missing_note}", here.len(), healthy_statuses.join("/")))
+        Observation::pass(format!(
+            "{} instance(s) {}{missing_note}",
+            here.len(),
+            healthy_statuses.join("/")
+        ))
     } else {
         Observation::fail(format!("{}{missing_note}", bad.join(", ")))
     }
@@ -334,14 +485,27 @@ pub fn judge_rds(p: &Probe, found: &[InstanceState]) -> Observation {
 
 async fn route53_probe(ports: &HealthPorts, id: &str, timeout: Duration) -> Observation {
     let Some(checks) = &ports.checks else {
-        return Observation::unknown("no Route 53 client is configured for health probes; this is a wiring bug in failover");
+        return Observation::unknown(
+            "no Route 53 client is configured for health probes; this is a wiring bug in failover",
+        );
     };
-    match within(&*ports.clock, timeout, checks.health_check_status(id)).await {
-        None => Observation::unknown(format!("Route 53 GetHealthCheckStatus did not answer within {}", ms(timeout))),
-        Some(Err(e)) if e.kind == ErrorKind::NotFound => Observation::unknown(format!("health check `{id}` does not exist; check the id in [health]")),
+    let start = ports.clock.now();
+    let result = within(&*ports.clock, timeout, checks.health_check_status(id)).await;
+    let took = elapsed(&*ports.clock, start);
+    let obs = match result {
+        None => Observation::unknown(format!(
+            "Route 53 GetHealthCheckStatus did not answer within {}",
+            ms(timeout)
+        )),
+        Some(Err(e)) if e.kind == ErrorKind::NotFound => Observation::unknown(format!(
+            "health check `{id}` does not exist; check the id in [health]"
+        )),
         Some(Err(e)) => unreadable("cannot read the health check", &e),
         Some(Ok(s)) => {
-            let tally = format!("{} of {} checkers report success", s.reporting_success, s.checkers);
+            let tally = format!(
+                "{} of {} checkers report success",
+                s.reporting_success, s.checkers
+            );
             match s.is_healthy() {
                 None => Observation::unknown("no Route 53 checker has reported yet"),
                 Some(true) => Observation::pass(tally),
@@ -351,17 +515,25 @@ async fn route53_probe(ports: &HealthPorts, id: &str, timeout: Duration) -> Obse
                 }),
             }
         }
-    }
+    };
+    obs.with_latency(took)
 }
 
 /// One round: every probe once, then the failed `http`/`tcp` probes again, up to `attempts`
 /// attempts in all. The round's time is taken from `clock` when it starts and ends.
-pub async fn run_round(prober: &dyn Prober, probes: &[Probe], attempts: u32, clock: &dyn Clock) -> Round {
+pub async fn run_round(
+    prober: &dyn Prober,
+    probes: &[Probe],
+    attempts: u32,
+    clock: &dyn Clock,
+) -> Round {
     let started = clock.now();
     let mut obs = prober.attempt(probes).await;
     let mut tries = vec![1u32; probes.len()];
     for _ in 1..attempts.max(1) {
-        let again: Vec<usize> = (0..probes.len()).filter(|&i| obs[i].outcome == Outcome::Fail && probes[i].check.retries_within_round()).collect();
+        let again: Vec<usize> = (0..probes.len())
+            .filter(|&i| obs[i].outcome == Outcome::Fail && probes[i].check.retries_within_round())
+            .collect();
         if again.is_empty() {
             break;
         }
@@ -383,12 +555,20 @@ pub async fn run_round(prober: &dyn Prober, probes: &[Probe], attempts: u32, clo
             target: p.target.clone(),
             kind: p.check.kind().to_string(),
             outcome: o.outcome,
-            detail: if attempts > 1 && o.outcome == Outcome::Fail { format!("{} ({attempts} attempts)", o.detail) } else { o.detail },
+            detail: if attempts > 1 && o.outcome == Outcome::Fail {
+                format!("{} ({attempts} attempts)", o.detail)
+            } else {
+                o.detail
+            },
             latency: o.latency,
             attempts,
         })
         .collect();
-    Round { started, at: clock.now(), results }
+    Round {
+        started,
+        at: clock.now(),
+        results,
+    }
 }
 
 #[cfg(test)]
@@ -410,15 +590,78 @@ mod tests {
     fn http_answers_are_judged_by_status_body_and_latency() {
         let l = Duration::from_millis(30);
         let cases = [
-            (http(vec![], None, None), 200, "", l, Outcome::Pass, "HTTP 200 in 30ms"),
-            (http(vec![], None, None), 204, "", l, Outcome::Pass, "HTTP 204 in 30ms"),
-            (http(vec![], None, None), 503, "", l, Outcome::Fail, "HTTP 503, expected 2xx"),
-            (http(vec![200, 301], None, None), 204, "", l, Outcome::Fail, "HTTP 204, expected 200 or 301"),
-            (http(vec![503], None, None), 503, "", l, Outcome::Pass, "HTTP 503 in 30ms"),
-            (http(vec![], None, Some("ok")), 200, "status: degraded", l, Outcome::Fail, "HTTP 200 but the body does not contain \"ok\""),
-            (http(vec![], None, Some("ok")), 200, "{\"status\":\"ok\"}", l, Outcome::Pass, "HTTP 200 in 30ms"),
-            (http(vec![], Some(20), None), 200, "", l, Outcome::Fail, "HTTP 200 in 30ms, over the 20ms latency budget"),
-            (http(vec![], Some(30), None), 200, "", l, Outcome::Pass, "HTTP 200 in 30ms"),
+            (
+                http(vec![], None, None),
+                200,
+                "",
+                l,
+                Outcome::Pass,
+                "HTTP 200 in 30ms",
+            ),
+            (
+                http(vec![], None, None),
+                204,
+                "",
+                l,
+                Outcome::Pass,
+                "HTTP 204 in 30ms",
+            ),
+            (
+                http(vec![], None, None),
+                503,
+                "",
+                l,
+                Outcome::Fail,
+                "HTTP 503, expected 2xx",
+            ),
+            (
+                http(vec![200, 301], None, None),
+                204,
+                "",
+                l,
+                Outcome::Fail,
+                "HTTP 204, expected 200 or 301",
+            ),
+            (
+                http(vec![503], None, None),
+                503,
+                "",
+                l,
+                Outcome::Pass,
+                "HTTP 503 in 30ms",
+            ),
+            (
+                http(vec![], None, Some("ok")),
+                200,
+                "status: degraded",
+                l,
+                Outcome::Fail,
+                "HTTP 200 but the body does not contain \"ok\"",
+            ),
+            (
+                http(vec![], None, Some("ok")),
+                200,
+                "{\"status\":\"ok\"}",
+                l,
+                Outcome::Pass,
+                "HTTP 200 in 30ms",
+            ),
+            (
+                http(vec![], Some(20), None),
+                200,
+                "",
+                l,
+                Outcome::Fail,
+                "HTTP 200 in 30ms, over the 20ms latency budget",
+            ),
+            (
+                http(vec![], Some(30), None),
+                200,
+                "",
+                l,
+                Outcome::Pass,
+                "HTTP 200 in 30ms",
+            ),
         ];
         for (check, status, body, latency, outcome, detail) in cases {
             let o = judge_http(&check, status, body, latency);
@@ -428,7 +671,15 @@ mod tests {
     }
 
     fn inst(id: &str, zone: &str, status: &str) -> InstanceState {
-        InstanceState { id: InstanceId::from(id), cluster: None, status: status.into(), engine: "aurora-postgresql".into(), zone: Some(Zone::from(zone)), secondary_zone: None, multi_az: false }
+        InstanceState {
+            id: InstanceId::from(id),
+            cluster: None,
+            status: status.into(),
+            engine: "aurora-postgresql".into(),
+            zone: Some(Zone::from(zone)),
+            secondary_zone: None,
+            multi_az: false,
+        }
     }
 
     #[test]
@@ -437,13 +688,44 @@ mod tests {
             name: "db-a".into(),
             target: Target::Zone(Zone::from("us-west-2a")),
             timeout: Duration::from_secs(2),
-            check: Check::Rds { instances: vec!["db-1".into(), "db-2".into(), "db-3".into()], healthy_statuses: vec!["available".into()] },
+            check: Check::Rds {
+                instances: vec!["db-1".into(), "db-2".into(), "db-3".into()],
+                healthy_statuses: vec!["available".into()],
+            },
         };
         let cases: Vec<(Vec<InstanceState>, Outcome, &str)> = vec![
-            (vec![inst("db-1", "us-west-2a", "available"), inst("db-2", "us-west-2b", "rebooting"), inst("db-3", "us-west-2a", "available")], Outcome::Pass, "2 instance(s) available"),
-            (vec![inst("db-1", "us-west-2a", "available"), inst("db-2", "us-west-2b", "available"), inst("db-3", "us-west-2a", "failing-over")], Outcome::Fail, "db-3 is failing-over"),
-            (vec![inst("DB-1", "us-west-2b", "available"), inst("db-2", "us-west-2c", "available"), inst("db-3", "us-west-2b", "available")], Outcome::Unknown, "none of the listed instances is in us-west-2a now"),
-            (vec![inst("db-1", "us-west-2a", "available")], Outcome::Pass, "1 instance(s) available (not found: db-2, db-3; check the names in [health])"),
+            (
+                vec![
+                    inst("db-1", "us-west-2a", "available"),
+                    inst("db-2", "us-west-2b", "rebooting"),
+                    inst("db-3", "us-west-2a", "available"),
+                ],
+                Outcome::Pass,
+                "2 instance(s) available",
+            ),
+            (
+                vec![
+                    inst("db-1", "us-west-2a", "available"),
+                    inst("db-2", "us-west-2b", "available"),
+                    inst("db-3", "us-west-2a", "failing-over"),
+                ],
+                Outcome::Fail,
+                "db-3 is failing-over",
+            ),
+            (
+                vec![
+                    inst("DB-1", "us-west-2b", "available"),
+                    inst("db-2", "us-west-2c", "available"),
+                    inst("db-3", "us-west-2b", "available"),
+                ],
+                Outcome::Unknown,
+                "none of the listed instances is in us-west-2a now",
+            ),
+            (
+                vec![inst("db-1", "us-west-2a", "available")],
+                Outcome::Pass,
+                "1 instance(s) available (not found: db-2, db-3; check the names in [health])",
+            ),
         ];
         for (found, outcome, detail) in cases {
             let o = judge_rds(&probe, &found);

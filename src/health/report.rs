@@ -4,7 +4,10 @@
 
 use super::config::{HealthConfig, Target};
 use super::detector::Scope;
-use super::eval::{fmt_time, ser_opt_time, Evaluator, ObserverStatus, ProbeResult, RegionHealth, Round, State, TargetStatus, Verdict};
+use super::eval::{
+    fmt_time, ser_opt_time, Evaluator, ObserverStatus, ProbeResult, RegionHealth, Round, State,
+    TargetStatus, Verdict,
+};
 use crate::types::Zone;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -52,17 +55,35 @@ pub struct HealthReport {
 
 impl HealthReport {
     pub fn build(scope: &Scope, cfg: &HealthConfig, ev: &Evaluator, last: Option<&Round>) -> Self {
-        let probes_of = |t: &Target| -> Vec<ProbeResult> { last.map(|r| r.results.iter().filter(|p| &p.target == t).cloned().collect()).unwrap_or_default() };
+        let probes_of = |t: &Target| -> Vec<ProbeResult> {
+            last.map(|r| {
+                r.results
+                    .iter()
+                    .filter(|p| &p.target == t)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
         let mut zones = vec![];
         let mut unprobed = vec![];
         for z in &scope.zones {
             let t = Target::Zone(z.clone());
             match ev.status(&t) {
-                Some(st) => zones.push(TargetReport { status: st.clone(), probes: probes_of(&t) }),
+                Some(st) => zones.push(TargetReport {
+                    status: st.clone(),
+                    probes: probes_of(&t),
+                }),
                 None => unprobed.push(z.clone()),
             }
         }
-        let regional = ev.targets().find(|s| matches!(s.target, Target::Region(_))).map(|st| TargetReport { status: st.clone(), probes: probes_of(&st.target) });
+        let regional = ev
+            .targets()
+            .find(|s| matches!(s.target, Target::Region(_)))
+            .map(|st| TargetReport {
+                status: st.clone(),
+                probes: probes_of(&st.target),
+            });
         Self {
             environment: scope.environment.clone(),
             region: scope.region.clone(),
@@ -87,14 +108,20 @@ impl HealthReport {
 
     /// The report of one zone, if it has probes.
     pub fn zone(&self, zone: &Zone) -> Option<&TargetReport> {
-        self.zones.iter().find(|z| z.status.target.zone() == Some(zone))
+        self.zones
+            .iter()
+            .find(|z| z.status.target.zone() == Some(zone))
     }
 
     /// Tables for a terminal.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let at = self.at.map(fmt_time).unwrap_or_else(|| "-".into());
-        let _ = writeln!(s, "Health of `{}` ({}) at {at}, after {} round(s)", self.environment, self.region, self.rounds);
+        let _ = writeln!(
+            s,
+            "Health of `{}` ({}) at {at}, after {} round(s)",
+            self.environment, self.region, self.rounds
+        );
         let r = &self.rules;
         let _ = writeln!(
             s,
@@ -108,29 +135,71 @@ impl HealthReport {
         );
         if self.observer.suspect {
             let since = self.observer.since.map(fmt_time).unwrap_or_default();
-            let _ = writeln!(s, "\nOBSERVER SUSPECT since {since}: {}", self.observer.reason.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                s,
+                "\nOBSERVER SUSPECT since {since}: {}",
+                self.observer.reason.as_deref().unwrap_or("")
+            );
         }
-        let _ = writeln!(s, "\nRegion {}: {} ({})\n", self.region, self.region_health.state.to_string().to_uppercase(), self.region_health.reason);
+        let region_reason = if self.observer.suspect {
+            "see above"
+        } else {
+            self.region_health.reason.as_str()
+        };
+        let _ = writeln!(
+            s,
+            "\nRegion {}: {} ({region_reason})\n",
+            self.region,
+            self.region_health.state.to_string().to_uppercase(),
+        );
 
-        let mut rows = vec![vec!["ZONE".to_string(), "STATE".into(), "SINCE".into(), "LAST ROUND".into(), "STREAK".into()]];
+        let mut rows = vec![vec![
+            "ZONE".to_string(),
+            "STATE".into(),
+            "SINCE".into(),
+            "LAST ROUND".into(),
+            "STREAK".into(),
+        ]];
         for t in self.zones.iter().chain(self.regional.iter()) {
             rows.push(zone_row(&t.status));
         }
         for z in &self.unprobed_zones {
-            rows.push(vec![z.to_string(), "-".into(), "-".into(), "no probes".into(), "-".into()]);
+            rows.push(vec![
+                z.to_string(),
+                "-".into(),
+                "-".into(),
+                "no probes".into(),
+                "-".into(),
+            ]);
         }
         s.push_str(&table(&rows));
 
-        let whys: Vec<&TargetReport> = self.zones.iter().chain(self.regional.iter()).filter(|t| t.status.why.is_some() && t.status.state != State::Unknown).collect();
+        let whys: Vec<&TargetReport> = self
+            .zones
+            .iter()
+            .chain(self.regional.iter())
+            .filter(|t| t.status.why.is_some() && t.status.state != State::Unknown)
+            .collect();
         if !whys.is_empty() {
             s.push_str("\nWhy:\n");
             for t in whys {
                 let w = t.status.why.as_ref().expect("filtered on why");
-                let _ = writeln!(s, "  {} is {}: {}", t.status.target, t.status.state, w.summary);
+                let _ = writeln!(
+                    s,
+                    "  {} is {}: {}",
+                    t.status.target, t.status.state, w.summary
+                );
             }
         }
 
-        let mut rows = vec![vec!["ZONE".to_string(), "PROBE".into(), "KIND".into(), "RESULT".into(), "LATENCY".into(), "DETAIL".into()]];
+        let mut rows = vec![vec![
+            "ZONE".to_string(),
+            "PROBE".into(),
+            "KIND".into(),
+            "RESULT".into(),
+            "LATENCY".into(),
+            "DETAIL".into(),
+        ]];
         for t in self.zones.iter().chain(self.regional.iter()) {
             for p in &t.probes {
                 rows.push(vec![
@@ -138,7 +207,9 @@ impl HealthReport {
                     p.probe.clone(),
                     p.kind.clone(),
                     p.outcome.to_string(),
-                    p.latency.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "-".into()),
+                    p.latency
+                        .map(|l| format!("{}ms", l.as_millis()))
+                        .unwrap_or_else(|| "-".into()),
                     p.detail.clone(),
                 ]);
             }
@@ -187,7 +258,15 @@ fn zone_row(st: &TargetStatus) -> Vec<String> {
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|x| x.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|x| x.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut s = String::new();
     for r in rows {
         let mut line = String::new();
@@ -212,17 +291,44 @@ mod tests {
     use crate::health::eval::{Outcome, ProbeResult, Round};
 
     fn probe(name: &str, zone: &str) -> Probe {
-        Probe { name: name.into(), target: Target::Zone(Zone::from(zone)), timeout: Duration::from_secs(1), check: Check::Tcp { address: "h:1".into() } }
+        Probe {
+            name: name.into(),
+            target: Target::Zone(Zone::from(zone)),
+            timeout: Duration::from_secs(1),
+            check: Check::Tcp {
+                address: "h:1".into(),
+            },
+        }
     }
 
     fn result(p: &Probe, outcome: Outcome, detail: &str) -> ProbeResult {
-        ProbeResult { probe: p.name.clone(), target: p.target.clone(), kind: "tcp".into(), outcome, detail: detail.into(), latency: Some(Duration::from_millis(3)), attempts: 1 }
+        ProbeResult {
+            probe: p.name.clone(),
+            target: p.target.clone(),
+            kind: "tcp".into(),
+            outcome,
+            detail: detail.into(),
+            latency: Some(Duration::from_millis(3)),
+            attempts: 1,
+        }
     }
 
     #[test]
     fn text_report_shows_zones_reasons_and_probes() {
-        let probes = vec![probe("db-a1", "us-west-2a"), probe("db-a2", "us-west-2a"), probe("db-b1", "us-west-2b"), probe("db-b2", "us-west-2b")];
-        let cfg = HealthConfig { quorum: 1, unhealthy_after: 1, healthy_after: 2, probes: probes.clone(), ..HealthConfig::default() };
+        let probes = vec![
+            probe("db-a1", "us-west-2a"),
+            probe("db-a2", "us-west-2a"),
+            probe("db-b1", "us-west-2b"),
+            probe("db-b2", "us-west-2b"),
+            probe("db-c1", "us-west-2c"),
+        ];
+        let cfg = HealthConfig {
+            quorum: 1,
+            unhealthy_after: 1,
+            healthy_after: 2,
+            probes: probes.clone(),
+            ..HealthConfig::default()
+        };
         let mut ev = Evaluator::from_config(&cfg);
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let round = Round {
@@ -233,10 +339,17 @@ mod tests {
                 result(&probes[1], Outcome::Pass, "connected in 3ms"),
                 result(&probes[2], Outcome::Pass, "connected in 3ms"),
                 result(&probes[3], Outcome::Unknown, "cannot resolve"),
+                result(&probes[4], Outcome::Pass, "connected in 3ms"),
             ],
         };
         ev.observe(&round);
-        let scope = Scope { environment: "local".into(), region: "us-west-2".into(), zones: ["us-west-2a", "us-west-2b", "us-west-2c"].map(Zone::from).to_vec() };
+        let scope = Scope {
+            environment: "local".into(),
+            region: "us-west-2".into(),
+            zones: ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]
+                .map(Zone::from)
+                .to_vec(),
+        };
         let report = HealthReport::build(&scope, &cfg, &ev, Some(&round));
         let text = report.render_text();
         let want = "\
@@ -245,10 +358,11 @@ Rules: a round is bad when at least 1 of a zone's probes fail; unhealthy after 1
 
 Region us-west-2: DEGRADED (unhealthy: us-west-2a)
 
-ZONE        STATE      SINCE                     LAST ROUND                    STREAK
-us-west-2a  UNHEALTHY  2027-01-15T08:00:00.000Z  BAD: 1 of 2 failing           1 bad
+ZONE        STATE      SINCE                     LAST ROUND                               STREAK
+us-west-2a  UNHEALTHY  2027-01-15T08:00:00.000Z  BAD: 1 of 2 failing                      1 bad
 us-west-2b  unknown    -                         inconclusive: 0 of 2 failing, 1 unknown  1 inconclusive
-us-west-2c  -          -                         no probes                     -
+us-west-2c  healthy    2027-01-15T08:00:00.000Z  good: 0 of 1 failing                     1 good
+us-west-2d  -          -                         no probes                                -
 
 Why:
   us-west-2a is unhealthy: 1 of 2 probes failing (quorum 1) for 1 consecutive bad round(s) since 2027-01-15T08:00:00.000Z: db-a1 (connection refused)
@@ -258,6 +372,7 @@ us-west-2a  db-a1  tcp   FAIL     3ms      connection refused
 us-west-2a  db-a2  tcp   pass     3ms      connected in 3ms
 us-west-2b  db-b1  tcp   pass     3ms      connected in 3ms
 us-west-2b  db-b2  tcp   unknown  3ms      cannot resolve
+us-west-2c  db-c1  tcp   pass     3ms      connected in 3ms
 ";
         assert_eq!(text, want, "\n{text}");
         let json = serde_json::to_value(&report).unwrap();
@@ -265,6 +380,6 @@ us-west-2b  db-b2  tcp   unknown  3ms      cannot resolve
         assert_eq!(json["zones"][0]["target"]["zone"], "us-west-2a");
         assert_eq!(json["zones"][0]["probes"][0]["latency"], 3);
         assert_eq!(json["region_health"]["state"], "degraded");
-        assert_eq!(json["unprobed_zones"][0], "us-west-2c");
+        assert_eq!(json["unprobed_zones"][0], "us-west-2d");
     }
 }

@@ -28,10 +28,16 @@ use std::time::SystemTime;
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum TriggerDecision {
     /// Start `runbook` now with `params`.
-    Start { runbook: String, params: BTreeMap<String, String> },
+    Start {
+        runbook: String,
+        params: BTreeMap<String, String>,
+    },
     /// Start `runbook` with `params`, paused at an approval gate before its first step, and
     /// notify who can approve.
-    StartPausedForApproval { runbook: String, params: BTreeMap<String, String> },
+    StartPausedForApproval {
+        runbook: String,
+        params: BTreeMap<String, String>,
+    },
     /// Tell people; start nothing.
     NotifyOnly { reason: String },
     /// A run was started recently; nothing is started before `until`.
@@ -47,16 +53,32 @@ pub enum TriggerDecision {
 impl TriggerDecision {
     /// Whether a run is to be started (now or paused).
     pub fn starts_run(&self) -> bool {
-        matches!(self, TriggerDecision::Start { .. } | TriggerDecision::StartPausedForApproval { .. })
+        matches!(
+            self,
+            TriggerDecision::Start { .. } | TriggerDecision::StartPausedForApproval { .. }
+        )
     }
 
     /// One line for the terminal, the chat and the journal.
     pub fn describe(&self, event: &ZoneEvent) -> String {
-        let params = |p: &BTreeMap<String, String>| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let params = |p: &BTreeMap<String, String>| {
+            p.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         match self {
-            TriggerDecision::Start { runbook, params: p } => format!("{} is unhealthy: starting {runbook} with {}", event.target, params(p)),
+            TriggerDecision::Start { runbook, params: p } => format!(
+                "{} is unhealthy: starting {runbook} with {}",
+                event.target,
+                params(p)
+            ),
             TriggerDecision::StartPausedForApproval { runbook, params: p } => {
-                format!("{} is unhealthy: starting {runbook} with {}, paused until approved", event.target, params(p))
+                format!(
+                    "{} is unhealthy: starting {runbook} with {}, paused until approved",
+                    event.target,
+                    params(p)
+                )
             }
             TriggerDecision::NotifyOnly { reason } => reason.clone(),
             TriggerDecision::RefusedCooldown { reason, .. } => reason.clone(),
@@ -67,7 +89,12 @@ impl TriggerDecision {
 
 /// Decide what to do about `event`. `last_trigger` is when this watcher last started a run
 /// (for any zone); `now` is the current time.
-pub fn decide(trigger: &TriggerConfig, last_trigger: Option<SystemTime>, event: &ZoneEvent, now: SystemTime) -> TriggerDecision {
+pub fn decide(
+    trigger: &TriggerConfig,
+    last_trigger: Option<SystemTime>,
+    event: &ZoneEvent,
+    now: SystemTime,
+) -> TriggerDecision {
     if event.became == Became::Healthy {
         return TriggerDecision::NotifyOnly {
             reason: format!("{} is healthy again: {}. Runbooks are not started on recovery; fail back deliberately once it is stable", event.target, event.why.summary),
@@ -110,11 +137,20 @@ pub fn decide(trigger: &TriggerConfig, last_trigger: Option<SystemTime>, event: 
     let mut params = BTreeMap::new();
     params.insert(trigger.zone_param.clone(), zone.to_string());
     if let Some(rp) = &trigger.reason_param {
-        params.insert(rp.clone(), format!("{zone} detected unhealthy: {}", event.why.summary));
+        params.insert(
+            rp.clone(),
+            format!("{zone} detected unhealthy: {}", event.why.summary),
+        );
     }
     match trigger.policy {
-        Policy::Auto => TriggerDecision::Start { runbook: trigger.runbook.clone(), params },
-        Policy::Approval | Policy::Notify => TriggerDecision::StartPausedForApproval { runbook: trigger.runbook.clone(), params },
+        Policy::Auto => TriggerDecision::Start {
+            runbook: trigger.runbook.clone(),
+            params,
+        },
+        Policy::Approval | Policy::Notify => TriggerDecision::StartPausedForApproval {
+            runbook: trigger.runbook.clone(),
+            params,
+        },
     }
 }
 
@@ -126,7 +162,12 @@ pub struct TriggerState {
 
 impl TriggerState {
     /// [`decide`], remembering `now` as the last trigger when the decision starts a run.
-    pub fn on_event(&mut self, trigger: &TriggerConfig, event: &ZoneEvent, now: SystemTime) -> TriggerDecision {
+    pub fn on_event(
+        &mut self,
+        trigger: &TriggerConfig,
+        event: &ZoneEvent,
+        now: SystemTime,
+    ) -> TriggerDecision {
         let d = decide(trigger, self.last_trigger, event, now);
         if d.starts_run() {
             self.last_trigger = Some(now);
@@ -140,7 +181,11 @@ impl TriggerState {
 pub fn check_runbook(trigger: &TriggerConfig, rb: &Runbook) -> Vec<String> {
     let mut problems = vec![];
     let declared: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
-    let list = if declared.is_empty() { "none".to_string() } else { declared.join(", ") };
+    let list = if declared.is_empty() {
+        "none".to_string()
+    } else {
+        declared.join(", ")
+    };
     match rb.params.iter().find(|p| p.name == trigger.zone_param) {
         None => problems.push(format!(
             "runbook `{}` ({}) has no parameter `{}` to receive the unhealthy zone; its parameters: {list}. Fix `zone_param` in [health.trigger]",
@@ -157,7 +202,11 @@ pub fn check_runbook(trigger: &TriggerConfig, rb: &Runbook) -> Vec<String> {
             problems.push(format!("runbook `{}` has no parameter `{rp}` for the reason; its parameters: {list}. Fix `reason_param` in [health.trigger]", rb.name));
         }
     }
-    for p in rb.params.iter().filter(|p| p.required && p.default.is_none()) {
+    for p in rb
+        .params
+        .iter()
+        .filter(|p| p.required && p.default.is_none())
+    {
         if p.name != trigger.zone_param && Some(&p.name) != trigger.reason_param.as_ref() {
             problems.push(format!("runbook `{}` requires parameter `{}`, which the trigger does not pass; give it a default in the runbook", rb.name, p.name));
         }
@@ -178,11 +227,30 @@ mod tests {
     }
 
     fn trigger(policy: Policy) -> TriggerConfig {
-        TriggerConfig { runbook: "runbooks/az-evacuation.toml".into(), zone_param: "failed_az".into(), reason_param: None, policy, cooldown: Duration::from_secs(1800), notify: None }
+        TriggerConfig {
+            runbook: "runbooks/az-evacuation.toml".into(),
+            zone_param: "failed_az".into(),
+            reason_param: None,
+            policy,
+            cooldown: Duration::from_secs(1800),
+            notify: None,
+        }
     }
 
     fn event(target: Target, became: Became, suspect: bool) -> ZoneEvent {
-        ZoneEvent { target, became, why: Why { summary: "2 of 3 probes failing".into(), failing: vec![], unknown: vec![], since: t(0), rounds: 3 }, at: t(10), observer_suspect: suspect }
+        ZoneEvent {
+            target,
+            became,
+            why: Why {
+                summary: "2 of 3 probes failing".into(),
+                failing: vec![],
+                unknown: vec![],
+                since: t(0),
+                rounds: 3,
+            },
+            at: t(10),
+            observer_suspect: suspect,
+        }
     }
 
     fn a() -> Target {
@@ -191,9 +259,16 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let params: BTreeMap<String, String> = [("failed_az".to_string(), "us-west-2a".to_string())].into();
-        let start = TriggerDecision::Start { runbook: "runbooks/az-evacuation.toml".into(), params: params.clone() };
-        let paused = TriggerDecision::StartPausedForApproval { runbook: "runbooks/az-evacuation.toml".into(), params };
+        let params: BTreeMap<String, String> =
+            [("failed_az".to_string(), "us-west-2a".to_string())].into();
+        let start = TriggerDecision::Start {
+            runbook: "runbooks/az-evacuation.toml".into(),
+            params: params.clone(),
+        };
+        let paused = TriggerDecision::StartPausedForApproval {
+            runbook: "runbooks/az-evacuation.toml".into(),
+            params,
+        };
         let kind = |d: &TriggerDecision| match d {
             TriggerDecision::Start { .. } => "start",
             TriggerDecision::StartPausedForApproval { .. } => "paused",
@@ -202,22 +277,125 @@ mod tests {
             TriggerDecision::RefusedObserverSuspect { .. } => "observer",
         };
         // (policy, target, became, suspect, last trigger, now, expected)
-        let cases: Vec<(Policy, Target, Became, bool, Option<u64>, u64, &str)> = vec![
-            (Policy::Auto, a(), Became::Unhealthy, false, None, 10, "start"),
-            (Policy::Approval, a(), Became::Unhealthy, false, None, 10, "paused"),
-            (Policy::Notify, a(), Became::Unhealthy, false, None, 10, "notify"),
-            (Policy::Auto, a(), Became::Unhealthy, true, None, 10, "observer"),
-            (Policy::Approval, a(), Became::Unhealthy, true, None, 10, "observer"),
-            (Policy::Notify, a(), Became::Unhealthy, true, None, 10, "observer"),
-            (Policy::Auto, a(), Became::Healthy, false, None, 10, "notify"),
-            (Policy::Auto, Target::Region(Region::from("us-west-2")), Became::Unhealthy, false, None, 10, "notify"),
-            (Policy::Auto, a(), Became::Unhealthy, false, Some(0), 1799, "cooldown"),
-            (Policy::Approval, a(), Became::Unhealthy, false, Some(0), 1000, "cooldown"),
-            (Policy::Auto, a(), Became::Unhealthy, false, Some(0), 1800, "start"),
-            (Policy::Notify, a(), Became::Unhealthy, false, Some(0), 10, "notify"),
+        type Case = (Policy, Target, Became, bool, Option<u64>, u64, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                Policy::Auto,
+                a(),
+                Became::Unhealthy,
+                false,
+                None,
+                10,
+                "start",
+            ),
+            (
+                Policy::Approval,
+                a(),
+                Became::Unhealthy,
+                false,
+                None,
+                10,
+                "paused",
+            ),
+            (
+                Policy::Notify,
+                a(),
+                Became::Unhealthy,
+                false,
+                None,
+                10,
+                "notify",
+            ),
+            (
+                Policy::Auto,
+                a(),
+                Became::Unhealthy,
+                true,
+                None,
+                10,
+                "observer",
+            ),
+            (
+                Policy::Approval,
+                a(),
+                Became::Unhealthy,
+                true,
+                None,
+                10,
+                "observer",
+            ),
+            (
+                Policy::Notify,
+                a(),
+                Became::Unhealthy,
+                true,
+                None,
+                10,
+                "observer",
+            ),
+            (
+                Policy::Auto,
+                a(),
+                Became::Healthy,
+                false,
+                None,
+                10,
+                "notify",
+            ),
+            (
+                Policy::Auto,
+                Target::Region(Region::from("us-west-2")),
+                Became::Unhealthy,
+                false,
+                None,
+                10,
+                "notify",
+            ),
+            (
+                Policy::Auto,
+                a(),
+                Became::Unhealthy,
+                false,
+                Some(0),
+                1799,
+                "cooldown",
+            ),
+            (
+                Policy::Approval,
+                a(),
+                Became::Unhealthy,
+                false,
+                Some(0),
+                1000,
+                "cooldown",
+            ),
+            (
+                Policy::Auto,
+                a(),
+                Became::Unhealthy,
+                false,
+                Some(0),
+                1800,
+                "start",
+            ),
+            (
+                Policy::Notify,
+                a(),
+                Became::Unhealthy,
+                false,
+                Some(0),
+                10,
+                "notify",
+            ),
         ];
-        for (i, (policy, target, became, suspect, last, now, want)) in cases.into_iter().enumerate() {
-            let d = decide(&trigger(policy), last.map(t), &event(target, became, suspect), t(now));
+        for (i, (policy, target, became, suspect, last, now, want)) in cases.into_iter().enumerate()
+        {
+            let d = decide(
+                &trigger(policy),
+                last.map(t),
+                &event(target, became, suspect),
+                t(now),
+            );
             assert_eq!(kind(&d), want, "case {i}: {d:?}");
             if want == "start" {
                 assert_eq!(d, start);
@@ -230,7 +408,12 @@ mod tests {
 
     #[test]
     fn refusals_say_why_and_what_to_do() {
-        let d = decide(&trigger(Policy::Auto), Some(t(0)), &event(a(), Became::Unhealthy, false), t(60));
+        let d = decide(
+            &trigger(Policy::Auto),
+            Some(t(0)),
+            &event(a(), Became::Unhealthy, false),
+            t(60),
+        );
         assert_eq!(
             d,
             TriggerDecision::RefusedCooldown {
@@ -238,16 +421,32 @@ mod tests {
                 reason: "us-west-2a is unhealthy, but a run was started at 2027-01-15T08:00:00.000Z and the cooldown of 30m lasts until 2027-01-15T08:30:00.000Z: nothing is started automatically (anti-flapping). If this is a second real failure, start the runbook by hand: failover run runbooks/az-evacuation.toml -p failed_az=us-west-2a".into()
             }
         );
-        let d = decide(&trigger(Policy::Auto), None, &event(a(), Became::Unhealthy, true), t(60));
-        assert!(d.describe(&event(a(), Became::Unhealthy, true)).starts_with("us-west-2a looks unhealthy, but every probed zone looked down in the same round"));
+        let d = decide(
+            &trigger(Policy::Auto),
+            None,
+            &event(a(), Became::Unhealthy, true),
+            t(60),
+        );
+        assert!(d
+            .describe(&event(a(), Became::Unhealthy, true))
+            .starts_with(
+                "us-west-2a looks unhealthy, but every probed zone looked down in the same round"
+            ));
     }
 
     #[test]
     fn the_reason_goes_to_its_parameter() {
         let mut tr = trigger(Policy::Auto);
         tr.reason_param = Some("reason".into());
-        let TriggerDecision::Start { params, .. } = decide(&tr, None, &event(a(), Became::Unhealthy, false), t(10)) else { panic!("expected a start") };
-        assert_eq!(params["reason"], "us-west-2a detected unhealthy: 2 of 3 probes failing");
+        let TriggerDecision::Start { params, .. } =
+            decide(&tr, None, &event(a(), Became::Unhealthy, false), t(10))
+        else {
+            panic!("expected a start")
+        };
+        assert_eq!(
+            params["reason"],
+            "us-west-2a detected unhealthy: 2 of 3 probes failing"
+        );
         assert_eq!(params["failed_az"], "us-west-2a");
     }
 
@@ -255,14 +454,24 @@ mod tests {
     fn state_remembers_starts_only() {
         let tr = trigger(Policy::Auto);
         let mut st = TriggerState::default();
-        assert!(st.on_event(&tr, &event(a(), Became::Unhealthy, true), t(5)) == decide(&tr, None, &event(a(), Became::Unhealthy, true), t(5)));
+        assert!(
+            st.on_event(&tr, &event(a(), Became::Unhealthy, true), t(5))
+                == decide(&tr, None, &event(a(), Became::Unhealthy, true), t(5))
+        );
         assert_eq!(st.last_trigger, None, "a refusal is not a trigger");
-        assert!(st.on_event(&tr, &event(a(), Became::Unhealthy, false), t(10)).starts_run());
+        assert!(st
+            .on_event(&tr, &event(a(), Became::Unhealthy, false), t(10))
+            .starts_run());
         assert_eq!(st.last_trigger, Some(t(10)));
         let b = Target::Zone(Zone::from("us-west-2b"));
-        assert!(matches!(st.on_event(&tr, &event(b.clone(), Became::Unhealthy, false), t(100)), TriggerDecision::RefusedCooldown { .. }));
+        assert!(matches!(
+            st.on_event(&tr, &event(b.clone(), Became::Unhealthy, false), t(100)),
+            TriggerDecision::RefusedCooldown { .. }
+        ));
         assert_eq!(st.last_trigger, Some(t(10)));
-        assert!(st.on_event(&tr, &event(b, Became::Unhealthy, false), t(1810)).starts_run());
+        assert!(st
+            .on_event(&tr, &event(b, Became::Unhealthy, false), t(1810))
+            .starts_run());
     }
 
     #[test]

@@ -16,7 +16,13 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "until", rename_all = "snake_case")]
 pub enum Await {
     /// The cluster's writer is outside `evacuate` and the cluster is `available`.
-    ClusterWriterOutside { cluster: ClusterId, evacuate: Vec<Zone> },
+    ClusterWriterOutside {
+        cluster: ClusterId,
+        evacuate: Vec<Zone>,
+        /// The reader being promoted, when this step asked for the failover.
+        #[serde(default)]
+        target: Option<InstanceId>,
+    },
     /// The instance is `available` and its primary is outside `evacuate` (when the peer
     /// reports the standby zone; otherwise only `available` can be checked).
     InstanceOutside { instance: InstanceId, evacuate: Vec<Zone> },

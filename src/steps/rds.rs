@@ -42,7 +42,7 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
         if c.status == "failing-over" {
             d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
             if wait {
-                d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec() });
+                d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec(), target: None });
             }
             d.expected.push(format!("cluster `{cid}`: writer outside {}", join(evacuate)));
             continue;
@@ -54,6 +54,10 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
         let mut candidates: Vec<(i32, usize, &InstanceId, Zone)> = vec![];
         let mut rejected: Vec<String> = vec![];
         for m in c.members.iter().filter(|m| !m.is_writer) {
+            if world.unpromotable.contains(&m.instance) {
+                rejected.push(format!("{} (a failover to it failed earlier in this run)", m.instance));
+                continue;
+            }
             match inst(&m.instance) {
                 None => rejected.push(format!("{} (not described)", m.instance)),
                 Some(i) => match &i.zone {
@@ -75,9 +79,8 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
                     target_zone: zone.clone(),
                     from_zone: writer_zone.clone().unwrap_or_else(|| Zone::new("?")),
                 });
-                d.skips.extend(std::iter::empty());
                 if wait {
-                    d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec() });
+                    d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec(), target: Some((*target).clone()) });
                 }
                 d.expected.push(format!("cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"));
             }
@@ -254,6 +257,17 @@ mod tests {
         let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]), &[], true, &world());
         assert!(d.calls.is_empty());
         assert!(d.problems[0].contains("no eligible reader"), "{:?}", d.problems);
+    }
+
+    #[test]
+    fn a_reader_that_failed_to_be_promoted_is_passed_over() {
+        let mut w = world();
+        w.unpromotable.insert("orders-3".into());
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
+        assert!(matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2"), "{:?}", d.calls);
+        w.unpromotable.insert("orders-2".into());
+        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
+        assert!(d.problems[0].contains("orders-3 (a failover to it failed earlier in this run)"), "{:?}", d.problems);
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl AwsAlarms {
     /// Nothing is called here.
     pub async fn connect(settings: &AwsSettings) -> Self {
         let sdk = sdk_config(settings).await;
-        Self { client: Client::new(&sdk) }
+        Self {
+            client: Client::new(&sdk),
+        }
     }
 }
 
@@ -53,7 +55,11 @@ fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<SystemTime> {
 impl Alarms for AwsAlarms {
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmState>, CloudError> {
         let mut seen = HashSet::new();
-        let distinct: Vec<String> = names.iter().filter(|n| seen.insert(n.as_str())).cloned().collect();
+        let distinct: Vec<String> = names
+            .iter()
+            .filter(|n| seen.insert(n.as_str()))
+            .cloned()
+            .collect();
         let mut out: Vec<AlarmState> = vec![];
         let mut found = HashSet::new();
         for chunk in distinct.chunks(NAMES_PER_CALL) {
@@ -82,22 +88,42 @@ impl Alarms for AwsAlarms {
                     .send()
                     .await
                     .map_err(|e| cloud_error("DescribeAlarms", &resource, &e))?;
-                let metric = resp.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason(), time(a.state_updated_timestamp())));
-                let composite = resp.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason(), time(a.state_updated_timestamp())));
+                let metric = resp.metric_alarms().iter().map(|a| {
+                    (
+                        a.alarm_name(),
+                        a.state_value(),
+                        a.state_reason(),
+                        time(a.state_updated_timestamp()),
+                    )
+                });
+                let composite = resp.composite_alarms().iter().map(|a| {
+                    (
+                        a.alarm_name(),
+                        a.state_value(),
+                        a.state_reason(),
+                        time(a.state_updated_timestamp()),
+                    )
+                });
                 for (name, value, reason, updated) in metric.chain(composite) {
-                    let Some(name) = name.filter(|n| wanted.contains(n)) else { continue };
+                    let Some(name) = name.filter(|n| wanted.contains(n)) else {
+                        continue;
+                    };
                     if !found.insert(name.to_string()) {
                         continue;
                     }
                     out.push(AlarmState {
                         name: name.to_string(),
-                        value: value.map(|v| AlarmValue::from_wire(v.as_str())).unwrap_or(AlarmValue::InsufficientData),
+                        value: value
+                            .map(|v| AlarmValue::from_wire(v.as_str()))
+                            .unwrap_or(AlarmValue::InsufficientData),
                         reason: reason.unwrap_or_default().to_string(),
                         updated,
                     });
                 }
                 match resp.next_token() {
-                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                        token = Some(t.to_string())
+                    }
                     Some(t) if !t.is_empty() => {
                         return Err(CloudError::new(ErrorKind::Other, "DescribeAlarms", &resource, "the peer returned the same NextToken twice; stopped to avoid paging forever"));
                     }

@@ -12,6 +12,8 @@
 //! the environment uses static `test`/`test` credentials, so rehearsals and tests need no AWS
 //! account.
 
+pub mod cloudwatch;
+pub mod health_checks;
 pub mod rds;
 pub mod route53;
 pub mod seed;

@@ -66,7 +66,13 @@ pub const RDS_OPERATIONS: &[&str] = &[
 ];
 
 /// Operations of the Route 53 API the ports use.
-pub const ROUTE53_OPERATIONS: &[&str] = &["GetHostedZone", "ListHostedZonesByName", "ListResourceRecordSets", "ChangeResourceRecordSets", "GetChange"];
+pub const ROUTE53_OPERATIONS: &[&str] = &[
+    "GetHostedZone",
+    "ListHostedZonesByName",
+    "ListResourceRecordSets",
+    "ChangeResourceRecordSets",
+    "GetChange",
+];
 
 /// Which calls a fault applies to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -112,7 +118,10 @@ impl fmt::Display for OpMatch {
 fn service_of(op: &str) -> Option<Service> {
     if RDS_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
         Some(Service::Rds)
-    } else if ROUTE53_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
+    } else if ROUTE53_OPERATIONS
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(op))
+    {
         Some(Service::Route53)
     } else {
         None
@@ -127,10 +136,18 @@ fn parse_op(s: &str) -> Result<OpMatch, String> {
         "http" => return Ok(OpMatch::Service(Service::Http)),
         _ => {}
     }
-    if let Some(op) = RDS_OPERATIONS.iter().chain(ROUTE53_OPERATIONS).find(|o| o.eq_ignore_ascii_case(s)) {
+    if let Some(op) = RDS_OPERATIONS
+        .iter()
+        .chain(ROUTE53_OPERATIONS)
+        .find(|o| o.eq_ignore_ascii_case(s))
+    {
         return Ok(OpMatch::Operation(op.to_string()));
     }
-    let all: Vec<&str> = RDS_OPERATIONS.iter().chain(ROUTE53_OPERATIONS).copied().collect();
+    let all: Vec<&str> = RDS_OPERATIONS
+        .iter()
+        .chain(ROUTE53_OPERATIONS)
+        .copied()
+        .collect();
     Err(match did_you_mean(s, all.iter().copied()) {
         Some(m) => format!("unknown operation `{s}`; did you mean `{m}`?"),
         None => format!("unknown operation `{s}`; use an AWS operation name ({}), a service (rds, route53, http) or `*`", all.join(", ")),
@@ -159,10 +176,21 @@ pub enum FaultKind {
     /// The next `times` matching calls fail with `error` (default `InternalFailure`, HTTP
     /// 500; for HTTP calls a status code, default 503). With `applied` the call takes effect
     /// and only its answer is an error.
-    FailCall { operation: OpMatch, resource: Option<String>, times: u32, error: Option<String>, applied: bool },
+    FailCall {
+        operation: OpMatch,
+        resource: Option<String>,
+        times: u32,
+        error: Option<String>,
+        applied: bool,
+    },
     /// The next `times` matching calls get no answer: the client gives up after its
     /// operation timeout (or never, then the engine's step timeout ends the wait).
-    TimeoutCall { operation: OpMatch, resource: Option<String>, times: u32, applied: bool },
+    TimeoutCall {
+        operation: OpMatch,
+        resource: Option<String>,
+        times: u32,
+        applied: bool,
+    },
     /// A failover of the cluster started while the fault is active never completes.
     StallFailover { cluster: ClusterId },
 }
@@ -226,7 +254,17 @@ pub struct FaultError {
     pub message: String,
 }
 
-pub const FAULT_KINDS: &[&str] = &["az-down", "az-flap", "region-down", "route53-down", "api-errors", "api-load", "fail-call", "timeout-call", "stall-failover"];
+pub const FAULT_KINDS: &[&str] = &[
+    "az-down",
+    "az-flap",
+    "region-down",
+    "route53-down",
+    "api-errors",
+    "api-load",
+    "fail-call",
+    "timeout-call",
+    "stall-failover",
+];
 
 const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D]";
 
@@ -261,17 +299,30 @@ impl FaultSpec {
     /// Split the one-line syntax.
     pub fn from_line(line: &str) -> Result<FaultSpec, FaultError> {
         let text = line.trim().to_string();
-        let err = |m: String| FaultError { text: text.clone(), message: m };
+        let err = |m: String| FaultError {
+            text: text.clone(),
+            message: m,
+        };
         let mut tokens = text.split_whitespace().peekable();
-        let kind = tokens.next().ok_or_else(|| err(format!("empty fault; write one of: {USAGE}")))?.to_ascii_lowercase();
-        let mut spec = FaultSpec { kind: kind.clone(), text: text.clone(), ..Default::default() };
+        let kind = tokens
+            .next()
+            .ok_or_else(|| err(format!("empty fault; write one of: {USAGE}")))?
+            .to_ascii_lowercase();
+        let mut spec = FaultSpec {
+            kind: kind.clone(),
+            text: text.clone(),
+            ..Default::default()
+        };
         if !FAULT_KINDS.contains(&kind.as_str()) {
             // Let `build` explain, before the arguments of an unknown kind confuse the parser.
             return Ok(spec);
         }
         if subject_name(&kind).is_some() {
             match tokens.peek() {
-                Some(t) if !OPTION_KEYS.contains(&t.to_ascii_lowercase().as_str()) && !FLAG_KEYS.contains(&t.to_ascii_lowercase().as_str()) => {
+                Some(t)
+                    if !OPTION_KEYS.contains(&t.to_ascii_lowercase().as_str())
+                        && !FLAG_KEYS.contains(&t.to_ascii_lowercase().as_str()) =>
+                {
                     spec.subject = tokens.next().map(|s| s.to_string());
                 }
                 _ => {}
@@ -288,16 +339,29 @@ impl FaultSpec {
             if !OPTION_KEYS.contains(&k.as_str()) {
                 let hint = match did_you_mean(&k, OPTION_KEYS.iter().chain(FLAG_KEYS).copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("options: {}", OPTION_KEYS.iter().chain(FLAG_KEYS).copied().collect::<Vec<_>>().join(", ")),
+                    None => format!(
+                        "options: {}",
+                        OPTION_KEYS
+                            .iter()
+                            .chain(FLAG_KEYS)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 };
                 return Err(err(format!("unexpected `{key}`; {hint}")));
             }
             // Durations may have spaces ("1h 30m"): take tokens while they read as a duration.
-            let mut value = rest.pop().ok_or_else(|| err(format!("`{key}` needs a value")))?.to_string();
+            let mut value = rest
+                .pop()
+                .ok_or_else(|| err(format!("`{key}` needs a value")))?
+                .to_string();
             if k == "at" || k == "for" || k == "period" {
                 while let Some(next) = rest.last() {
                     let joined = format!("{value} {next}");
-                    if !OPTION_KEYS.contains(&next.to_ascii_lowercase().as_str()) && humantime::parse_duration(&joined).is_ok() {
+                    if !OPTION_KEYS.contains(&next.to_ascii_lowercase().as_str())
+                        && humantime::parse_duration(&joined).is_ok()
+                    {
                         value = joined;
                         rest.pop();
                     } else {
@@ -315,7 +379,10 @@ impl FaultSpec {
     /// Check the fields and build the fault.
     pub fn build(self) -> Result<Fault, FaultError> {
         let text = self.text.clone();
-        let err = |m: String| FaultError { text: text.clone(), message: m };
+        let err = |m: String| FaultError {
+            text: text.clone(),
+            message: m,
+        };
         let kind_name = self.kind.as_str();
         if !FAULT_KINDS.contains(&kind_name) {
             let hint = match did_you_mean(kind_name, FAULT_KINDS.iter().copied()) {
@@ -325,8 +392,18 @@ impl FaultSpec {
             return Err(err(format!("unknown fault kind `{kind_name}`; {hint}")));
         }
         let subject = match (subject_name(kind_name), &self.subject) {
-            (Some(what), None) => return Err(err(format!("`{kind_name}` needs a {what}: {}", usage_of(kind_name)))),
-            (None, Some(s)) => return Err(err(format!("`{kind_name}` takes no {s}: {}", usage_of(kind_name)))),
+            (Some(what), None) => {
+                return Err(err(format!(
+                    "`{kind_name}` needs a {what}: {}",
+                    usage_of(kind_name)
+                )))
+            }
+            (None, Some(s)) => {
+                return Err(err(format!(
+                    "`{kind_name}` takes no {s}: {}",
+                    usage_of(kind_name)
+                )))
+            }
             (_, s) => s.clone().unwrap_or_default(),
         };
         let allowed: &[&str] = match kind_name {
@@ -339,22 +416,37 @@ impl FaultSpec {
         };
         for k in self.options.keys().chain(self.flags.iter()) {
             if !allowed.contains(&k.as_str()) {
-                return Err(err(format!("`{k}` does not apply to `{kind_name}`: {}", usage_of(kind_name))));
+                return Err(err(format!(
+                    "`{k}` does not apply to `{kind_name}`: {}",
+                    usage_of(kind_name)
+                )));
             }
         }
         let dur = |k: &str| -> Result<Option<Duration>, FaultError> {
             match self.options.get(k) {
                 None => Ok(None),
-                Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| err(format!("`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"))),
+                Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| {
+                    err(format!(
+                        "`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"
+                    ))
+                }),
             }
         };
         let at = dur("at")?.unwrap_or_default();
         let duration = dur("for")?;
         if duration == Some(Duration::ZERO) {
-            return Err(err("`for 0s` would end the fault as it begins; drop `for` to keep it until the end".into()));
+            return Err(err(
+                "`for 0s` would end the fault as it begins; drop `for` to keep it until the end"
+                    .into(),
+            ));
         }
         let rate = |max: Option<f64>| -> Result<f64, FaultError> {
-            let v = self.options.get("rate").ok_or_else(|| err(format!("`{kind_name}` needs a rate: {}", usage_of(kind_name))))?;
+            let v = self.options.get("rate").ok_or_else(|| {
+                err(format!(
+                    "`{kind_name}` needs a rate: {}",
+                    usage_of(kind_name)
+                ))
+            })?;
             let r = if let Some(p) = v.strip_suffix('%') {
                 p.trim().parse::<f64>().map(|x| x / 100.0)
             } else {
@@ -364,7 +456,9 @@ impl FaultSpec {
             if !r.is_finite() || r < 0.0 || max.is_some_and(|m| r > m) {
                 return Err(err(match max {
                     Some(_) => format!("`rate {v}` must be between 0 and 1 (or 0% and 100%)"),
-                    None => format!("`rate {v}` must be a number of requests per second, 0 or more"),
+                    None => {
+                        format!("`rate {v}` must be a number of requests per second, 0 or more")
+                    }
                 }));
             }
             Ok(r)
@@ -379,36 +473,73 @@ impl FaultSpec {
         let applied = self.flags.iter().any(|f| f == "applied");
         let resource = self.options.get("resource").cloned();
         let kind = match kind_name {
-            "az-down" => FaultKind::AzDown { zone: Zone::new(subject) },
+            "az-down" => FaultKind::AzDown {
+                zone: Zone::new(subject),
+            },
             "az-flap" => {
-                let period = dur("period")?.ok_or_else(|| err(format!("`az-flap` needs a period: {}", usage_of(kind_name))))?;
+                let period = dur("period")?.ok_or_else(|| {
+                    err(format!("`az-flap` needs a period: {}", usage_of(kind_name)))
+                })?;
                 if period < Duration::from_secs(2) {
-                    return Err(err(format!("`period {}` is too short; use 2s or more", humantime::format_duration(period))));
+                    return Err(err(format!(
+                        "`period {}` is too short; use 2s or more",
+                        humantime::format_duration(period)
+                    )));
                 }
-                FaultKind::AzFlap { zone: Zone::new(subject), period }
+                FaultKind::AzFlap {
+                    zone: Zone::new(subject),
+                    period,
+                }
             }
-            "region-down" => FaultKind::RegionDown { region: Region::new(subject) },
+            "region-down" => FaultKind::RegionDown {
+                region: Region::new(subject),
+            },
             "route53-down" => FaultKind::Route53Down,
-            "api-errors" => FaultKind::ApiErrors { operation: parse_op(&subject).map_err(&err)?, rate: rate(Some(1.0))? },
+            "api-errors" => FaultKind::ApiErrors {
+                operation: parse_op(&subject).map_err(&err)?,
+                rate: rate(Some(1.0))?,
+            },
             "api-load" => {
                 let service = match parse_op(&subject).map_err(&err)? {
                     OpMatch::Service(s @ (Service::Rds | Service::Route53)) => s,
-                    _ => return Err(err(format!("`api-load` takes a service with a quota: rds or route53, not `{subject}`"))),
+                    _ => {
+                        return Err(err(format!(
+                        "`api-load` takes a service with a quota: rds or route53, not `{subject}`"
+                    )))
+                    }
                 };
-                FaultKind::ApiLoad { service, rate: rate(None)? }
+                FaultKind::ApiLoad {
+                    service,
+                    rate: rate(None)?,
+                }
             }
             "fail-call" => {
                 let operation = parse_op(&subject).map_err(&err)?;
                 let error = self.options.get("error").cloned();
                 if let (Some(e), Some(Service::Http)) = (&error, operation.service()) {
                     if !e.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)) {
-                        return Err(err(format!("`error {e}`: an HTTP call fails with a status code, e.g. `error 503`")));
+                        return Err(err(format!(
+                            "`error {e}`: an HTTP call fails with a status code, e.g. `error 503`"
+                        )));
                     }
                 }
-                FaultKind::FailCall { operation, resource, times, error, applied }
+                FaultKind::FailCall {
+                    operation,
+                    resource,
+                    times,
+                    error,
+                    applied,
+                }
             }
-            "timeout-call" => FaultKind::TimeoutCall { operation: parse_op(&subject).map_err(&err)?, resource, times, applied },
-            "stall-failover" => FaultKind::StallFailover { cluster: ClusterId::new(subject) },
+            "timeout-call" => FaultKind::TimeoutCall {
+                operation: parse_op(&subject).map_err(&err)?,
+                resource,
+                times,
+                applied,
+            },
+            "stall-failover" => FaultKind::StallFailover {
+                cluster: ClusterId::new(subject),
+            },
             _ => unreachable!("checked against FAULT_KINDS above"),
         };
         Ok(Fault { kind, at, duration })
@@ -416,7 +547,10 @@ impl FaultSpec {
 }
 
 fn usage_of(kind: &str) -> &'static str {
-    USAGE.split(" | ").find(|u| u.split_whitespace().next() == Some(kind)).unwrap_or(USAGE)
+    USAGE
+        .split(" | ")
+        .find(|u| u.split_whitespace().next() == Some(kind))
+        .unwrap_or(USAGE)
 }
 
 impl FromStr for Fault {
@@ -452,8 +586,8 @@ fn fmt_dur(d: Duration) -> String {
 }
 
 fn fmt_rate(r: f64) -> String {
-    let s = format!("{r}");
-    s
+    // `{}` of an f64 is the shortest form that parses back: 0.2, 12.
+    format!("{r}")
 }
 
 /// The canonical one-line syntax (parses back to the same fault).
@@ -465,9 +599,22 @@ impl fmt::Display for Fault {
             FaultKind::AzFlap { zone, period } => write!(f, " {zone} period {}", fmt_dur(*period))?,
             FaultKind::RegionDown { region } => write!(f, " {region}")?,
             FaultKind::Route53Down => {}
-            FaultKind::ApiErrors { operation, rate } => write!(f, " {operation} rate {}", fmt_rate(*rate))?,
-            FaultKind::ApiLoad { service, rate } => write!(f, " {service} rate {}", fmt_rate(*rate))?,
-            FaultKind::FailCall { operation, resource, .. } | FaultKind::TimeoutCall { operation, resource, .. } => {
+            FaultKind::ApiErrors { operation, rate } => {
+                write!(f, " {operation} rate {}", fmt_rate(*rate))?
+            }
+            FaultKind::ApiLoad { service, rate } => {
+                write!(f, " {service} rate {}", fmt_rate(*rate))?
+            }
+            FaultKind::FailCall {
+                operation,
+                resource,
+                ..
+            }
+            | FaultKind::TimeoutCall {
+                operation,
+                resource,
+                ..
+            } => {
                 write!(f, " {operation}")?;
                 if let Some(r) = resource {
                     write!(f, " resource {r}")?;
@@ -480,7 +627,12 @@ impl fmt::Display for Fault {
             write!(f, " for {}", fmt_dur(d))?;
         }
         match &self.kind {
-            FaultKind::FailCall { times, error, applied, .. } => {
+            FaultKind::FailCall {
+                times,
+                error,
+                applied,
+                ..
+            } => {
                 if *times != 1 {
                     write!(f, " times {times}")?;
                 }
@@ -537,30 +689,67 @@ mod tests {
         let f: Fault = "az-down us-west-2a".parse().unwrap();
         assert_eq!(f.at, Duration::ZERO);
         assert_eq!(f.duration, None);
-        let f: Fault = "api-errors failoverdbcluster rate 25% at 1h 30m".parse().unwrap();
-        assert_eq!(f.kind, FaultKind::ApiErrors { operation: OpMatch::Operation("FailoverDBCluster".into()), rate: 0.25 });
+        let f: Fault = "api-errors failoverdbcluster rate 25% at 1h 30m"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::ApiErrors {
+                operation: OpMatch::Operation("FailoverDBCluster".into()),
+                rate: 0.25
+            }
+        );
         assert_eq!(f.at, Duration::from_secs(5400));
         let f: Fault = "api-load rds rate 20/s".parse().unwrap();
-        assert_eq!(f.kind, FaultKind::ApiLoad { service: Service::Rds, rate: 20.0 });
+        assert_eq!(
+            f.kind,
+            FaultKind::ApiLoad {
+                service: Service::Rds,
+                rate: 20.0
+            }
+        );
     }
 
     #[test]
     fn errors_say_what_to_write() {
         let e = "az-dwn us-west-2a".parse::<Fault>().unwrap_err();
-        assert_eq!(e.message, "unknown fault kind `az-dwn`; did you mean `az-down`?");
+        assert_eq!(
+            e.message,
+            "unknown fault kind `az-dwn`; did you mean `az-down`?"
+        );
         let e = "az-down at 0s".parse::<Fault>().unwrap_err();
-        assert_eq!(e.message, "`az-down` needs a zone: az-down ZONE [at T] [for D]");
-        let e = "api-errors FailoverDBClustr rate 0.1".parse::<Fault>().unwrap_err();
-        assert_eq!(e.message, "unknown operation `FailoverDBClustr`; did you mean `FailoverDBCluster`?");
+        assert_eq!(
+            e.message,
+            "`az-down` needs a zone: az-down ZONE [at T] [for D]"
+        );
+        let e = "api-errors FailoverDBClustr rate 0.1"
+            .parse::<Fault>()
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "unknown operation `FailoverDBClustr`; did you mean `FailoverDBCluster`?"
+        );
         let e = "api-errors rds rate 2".parse::<Fault>().unwrap_err();
-        assert_eq!(e.message, "`rate 2` must be between 0 and 1 (or 0% and 100%)");
+        assert_eq!(
+            e.message,
+            "`rate 2` must be between 0 and 1 (or 0% and 100%)"
+        );
         let e = "az-down us-west-2a at soon".parse::<Fault>().unwrap_err();
         assert!(e.message.starts_with("`at soon`:"), "{}", e.message);
         let e = "az-down us-west-2a times 3".parse::<Fault>().unwrap_err();
-        assert_eq!(e.message, "`times` does not apply to `az-down`: az-down ZONE [at T] [for D]");
+        assert_eq!(
+            e.message,
+            "`times` does not apply to `az-down`: az-down ZONE [at T] [for D]"
+        );
         let e = "az-flap us-west-2a at 0s".parse::<Fault>().unwrap_err();
-        assert!(e.message.starts_with("`az-flap` needs a period"), "{}", e.message);
-        let e = "fail-call http error Throttling".parse::<Fault>().unwrap_err();
+        assert!(
+            e.message.starts_with("`az-flap` needs a period"),
+            "{}",
+            e.message
+        );
+        let e = "fail-call http error Throttling"
+            .parse::<Fault>()
+            .unwrap_err();
         assert!(e.message.contains("status code"), "{}", e.message);
         let e = "az-down us-west-2a att 0s".parse::<Fault>().unwrap_err();
         assert_eq!(e.message, "unexpected `att`; did you mean `at`?");

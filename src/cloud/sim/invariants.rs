@@ -42,7 +42,11 @@ impl InvariantResult {
         Self {
             name: name.into(),
             title: title.into(),
-            status: if violations.is_empty() { InvariantStatus::Held } else { InvariantStatus::Violated },
+            status: if violations.is_empty() {
+                InvariantStatus::Held
+            } else {
+                InvariantStatus::Violated
+            },
             details: violations,
         }
     }
@@ -86,7 +90,11 @@ fn stamp(d: Duration) -> String {
     }
 }
 
-pub fn check(state: &FinalState, timeline: &[TimelineEntry], failed: &FailedZones) -> Vec<InvariantResult> {
+pub fn check(
+    state: &FinalState,
+    timeline: &[TimelineEntry],
+    failed: &FailedZones,
+) -> Vec<InvariantResult> {
     vec![writers(state, failed), records(state, failed), nothing_twice(timeline, failed), InvariantResult {
         name: "no-protected-traffic-shed".into(),
         title: "no protected traffic shed".into(),
@@ -99,16 +107,36 @@ fn writers(state: &FinalState, failed: &FailedZones) -> InvariantResult {
     let mut v = vec![];
     for c in &state.clusters {
         if failed.contains(&c.zone) {
-            let busy = if c.status == "failing-over" { "; a failover is still in progress" } else { "" };
-            v.push(format!("cluster `{}`: writer `{}` is in {} ({}){busy}", c.id, c.writer, c.zone, failed.why(&c.zone)));
+            let busy = if c.status == "failing-over" {
+                "; a failover is still in progress"
+            } else {
+                ""
+            };
+            v.push(format!(
+                "cluster `{}`: writer `{}` is in {} ({}){busy}",
+                c.id,
+                c.writer,
+                c.zone,
+                failed.why(&c.zone)
+            ));
         }
     }
     for i in &state.instances {
         if failed.contains(&i.zone) {
-            v.push(format!("instance `{}`: primary is in {} ({}), status {}", i.id, i.zone, failed.why(&i.zone), i.status));
+            v.push(format!(
+                "instance `{}`: primary is in {} ({}), status {}",
+                i.id,
+                i.zone,
+                failed.why(&i.zone),
+                i.status
+            ));
         }
     }
-    InvariantResult::from("no-writer-in-failed-zone", "no writer left in a failed zone", v)
+    InvariantResult::from(
+        "no-writer-in-failed-zone",
+        "no writer left in a failed zone",
+        v,
+    )
 }
 
 fn records(state: &FinalState, failed: &FailedZones) -> InvariantResult {
@@ -118,7 +146,10 @@ fn records(state: &FinalState, failed: &FailedZones) -> InvariantResult {
         if r.weighted {
             for (z, w) in &r.weights {
                 if *w > 0 && failed.contains(z) {
-                    v.push(format!("{what} [{z}]: weight {w} sends traffic to {z} ({})", failed.why(z)));
+                    v.push(format!(
+                        "{what} [{z}]: weight {w} sends traffic to {z} ({})",
+                        failed.why(z)
+                    ));
                 }
             }
             if !r.zones.iter().any(|z| !failed.contains(z)) {
@@ -127,15 +158,27 @@ fn records(state: &FinalState, failed: &FailedZones) -> InvariantResult {
         } else if r.zones.is_empty() {
             v.push(format!(
                 "{what} points at {}, which is no zone's value",
-                if r.values.is_empty() { "nothing (the record is missing)".to_string() } else { r.values.join(", ") }
+                if r.values.is_empty() {
+                    "nothing (the record is missing)".to_string()
+                } else {
+                    r.values.join(", ")
+                }
             ));
         } else {
             for z in r.zones.iter().filter(|z| failed.contains(z)) {
-                v.push(format!("{what} points at {z} ({}): {}", failed.why(z), r.values.join(", ")));
+                v.push(format!(
+                    "{what} points at {z} ({}): {}",
+                    failed.why(z),
+                    r.values.join(", ")
+                ));
             }
         }
     }
-    InvariantResult::from("records-point-at-healthy-zones", "every record points at a healthy zone", v)
+    InvariantResult::from(
+        "records-point-at-healthy-zones",
+        "every record points at a healthy zone",
+        v,
+    )
 }
 
 fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantResult {
@@ -167,8 +210,14 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
         v.push(format!(
             "{} snapshots of {} ({}) where one was wanted",
             ids.len(),
-            source.split_once(' ').map(|(_, s)| format!("`{s}`")).unwrap_or_default(),
-            ids.iter().map(|(t, id)| format!("{id} at {}", stamp(*t))).collect::<Vec<_>>().join(", ")
+            source
+                .split_once(' ')
+                .map(|(_, s)| format!("`{s}`"))
+                .unwrap_or_default(),
+            ids.iter()
+                .map(|(t, id)| format!("{id} at {}", stamp(*t)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     InvariantResult::from("nothing-done-twice", "nothing done twice", v)
@@ -176,8 +225,14 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
 
 /// Time from the start until the last writer, primary or record left the failed zones for
 /// good: `Some(0)` if nothing was ever in them, `None` if something still is.
-pub fn time_to_recover(history: &[(Duration, Placements)], failed: &FailedZones) -> Option<Duration> {
-    let bad = |p: &Placements| p.values().any(|zones| zones.iter().any(|z| failed.contains(z)));
+pub fn time_to_recover(
+    history: &[(Duration, Placements)],
+    failed: &FailedZones,
+) -> Option<Duration> {
+    let bad = |p: &Placements| {
+        p.values()
+            .any(|zones| zones.iter().any(|z| failed.contains(z)))
+    };
     let last = history.last()?;
     if bad(&last.1) {
         return None;
@@ -197,20 +252,38 @@ mod tests {
     use super::*;
 
     fn placements(items: &[(&str, &[&str])]) -> Placements {
-        items.iter().map(|(k, zs)| (k.to_string(), zs.iter().map(|z| Zone::from(*z)).collect())).collect()
+        items
+            .iter()
+            .map(|(k, zs)| (k.to_string(), zs.iter().map(|z| Zone::from(*z)).collect()))
+            .collect()
     }
 
     #[test]
     fn recovery_time_is_when_the_last_item_left() {
-        let failed = FailedZones { evacuated: [Zone::from("a")].into_iter().collect(), down: BTreeSet::new() };
+        let failed = FailedZones {
+            evacuated: [Zone::from("a")].into_iter().collect(),
+            down: BTreeSet::new(),
+        };
         let h = vec![
-            (Duration::ZERO, placements(&[("cluster x", &["a"]), ("record r", &["a"])])),
-            (Duration::from_secs(30), placements(&[("cluster x", &["c"]), ("record r", &["a"])])),
-            (Duration::from_secs(95), placements(&[("cluster x", &["c"]), ("record r", &["b"])])),
+            (
+                Duration::ZERO,
+                placements(&[("cluster x", &["a"]), ("record r", &["a"])]),
+            ),
+            (
+                Duration::from_secs(30),
+                placements(&[("cluster x", &["c"]), ("record r", &["a"])]),
+            ),
+            (
+                Duration::from_secs(95),
+                placements(&[("cluster x", &["c"]), ("record r", &["b"])]),
+            ),
         ];
         assert_eq!(time_to_recover(&h, &failed), Some(Duration::from_secs(95)));
         assert_eq!(time_to_recover(&h[..2], &failed), None);
-        let never = FailedZones { evacuated: [Zone::from("z")].into_iter().collect(), down: BTreeSet::new() };
+        let never = FailedZones {
+            evacuated: [Zone::from("z")].into_iter().collect(),
+            down: BTreeSet::new(),
+        };
         assert_eq!(time_to_recover(&h, &never), Some(Duration::ZERO));
     }
 }

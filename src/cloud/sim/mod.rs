@@ -47,7 +47,10 @@ pub use topology::{environment_for, Topology, TopologyError};
 pub use world::{FinalState, Placements};
 
 use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
-use crate::cloud::{ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient, HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState};
+use crate::cloud::{
+    ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
+    HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState,
+};
 use crate::engine::progress::{Progress, Reporter};
 use crate::engine::Ports;
 use crate::types::{ClusterId, InstanceId};
@@ -84,7 +87,11 @@ impl SimCloud {
     /// are not added: pass them in `faults` if they should apply). Virtual time only moves
     /// while [`time::drive`] runs on the same runtime (see [`SimCloud::driver`]).
     pub fn new(topology: &Topology, faults: &[Fault], seed: u64) -> Arc<SimCloud> {
-        Arc::new(SimCloud { world: Mutex::new(World::new(topology, faults, seed)), time: VirtualTime::new(), start: topology.start })
+        Arc::new(SimCloud {
+            world: Mutex::new(World::new(topology, faults, seed)),
+            time: VirtualTime::new(),
+            start: topology.start,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -114,26 +121,45 @@ impl SimCloud {
     }
 
     pub fn clock(&self) -> Arc<SimClock> {
-        Arc::new(SimClock { time: self.time.clone(), start: self.start })
+        Arc::new(SimClock {
+            time: self.time.clone(),
+            start: self.start,
+        })
     }
 
     /// The raw ports (no retries).
     pub fn databases(self: &Arc<Self>) -> Arc<SimDatabases> {
-        Arc::new(SimDatabases { cloud: self.clone() })
+        Arc::new(SimDatabases {
+            cloud: self.clone(),
+        })
     }
     pub fn dns(self: &Arc<Self>) -> Arc<SimDns> {
-        Arc::new(SimDns { cloud: self.clone() })
+        Arc::new(SimDns {
+            cloud: self.clone(),
+        })
     }
     pub fn http(self: &Arc<Self>) -> Arc<SimHttp> {
-        Arc::new(SimHttp { cloud: self.clone() })
+        Arc::new(SimHttp {
+            cloud: self.clone(),
+        })
     }
 
     /// The ports a run uses, with the retry policy applied exactly as for AWS (seeded jitter).
     pub fn ports(self: &Arc<Self>, policy: RetryPolicy, seed: u64) -> Ports {
         let clock: Arc<dyn Clock> = self.clock();
         Ports {
-            db: Arc::new(RetryingDatabases::new(self.databases(), policy.clone(), clock.clone(), Some(seed))),
-            dns: Arc::new(RetryingDns::new(self.dns(), policy, clock.clone(), Some(seed.wrapping_add(0x5DEE_CE66)))),
+            db: Arc::new(RetryingDatabases::new(
+                self.databases(),
+                policy.clone(),
+                clock.clone(),
+                Some(seed),
+            )),
+            dns: Arc::new(RetryingDns::new(
+                self.dns(),
+                policy,
+                clock.clone(),
+                Some(seed.wrapping_add(0x5DEE_CE66)),
+            )),
             http: self.http(),
             clock,
         }
@@ -142,7 +168,10 @@ impl SimCloud {
     /// A reporter that appends the engine's progress events to the timeline, then passes
     /// them on to `forward` (e.g. a terminal), if any.
     pub fn reporter(self: &Arc<Self>, forward: Option<Arc<dyn Reporter>>) -> Arc<SimReporter> {
-        Arc::new(SimReporter { cloud: self.clone(), forward })
+        Arc::new(SimReporter {
+            cloud: self.clone(),
+            forward,
+        })
     }
 
     /// Add a note of the simulator to the timeline.
@@ -174,14 +203,17 @@ impl SimCloud {
     }
 
     /// One API call: latency, then the fault layer, then the service's rules; recorded.
-    async fn api<T>(&self, ctx: CallCtx, op: impl FnOnce(&mut World) -> (Result<T, CloudError>, Option<Effect>) + Send) -> Result<T, CloudError>
+    async fn api<T>(
+        &self,
+        ctx: CallCtx,
+        op: impl FnOnce(&mut World) -> (Result<T, CloudError>, Option<Effect>) + Send,
+    ) -> Result<T, CloudError>
     where
         T: Send,
     {
         self.time.touch();
         let latency = self.lock().api_latency(ctx.service);
         self.time.sleep(latency).await;
-        let applied_at;
         let (applied, effect) = {
             let mut w = self.world();
             match w.gate(&ctx) {
@@ -190,15 +222,32 @@ impl SimCloud {
                     w.record_call(&ctx, r.as_ref().map(|_| None), None, effect);
                     return r;
                 }
-                Gate::Refuse { err, applied: false, note, .. } => {
+                Gate::Refuse {
+                    err,
+                    applied: false,
+                    note,
+                    ..
+                } => {
                     w.record_call(&ctx, Err(&err), Some(note), None);
                     return Err(err);
                 }
-                Gate::Refuse { err, applied: true, note, .. } => {
+                Gate::Refuse {
+                    err,
+                    applied: true,
+                    note,
+                    ..
+                } => {
                     let (r, effect) = op(&mut w);
                     return match r {
                         Ok(_) => {
-                            w.record_call(&ctx, Err(&err), Some(format!("{note}: the call took effect, only its answer was an error")), effect);
+                            w.record_call(
+                                &ctx,
+                                Err(&err),
+                                Some(format!(
+                                    "{note}: the call took effect, only its answer was an error"
+                                )),
+                                effect,
+                            );
                             Err(err)
                         }
                         Err(e) => {
@@ -218,20 +267,32 @@ impl SimCloud {
                 }
             }
         };
-        applied_at = self.elapsed();
+        let applied_at = self.elapsed();
         let timeout = self.lock().topo.timing.operation_timeout;
         match timeout {
             Some(d) => self.time.sleep(d).await,
             None => std::future::pending::<()>().await,
         }
         let waited = timeout.unwrap_or_default();
-        let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("no answer within the operation timeout ({})", world::fmt_dur(waited)));
+        let err = CloudError::new(
+            ErrorKind::Transient,
+            &ctx.operation,
+            &ctx.resource,
+            format!(
+                "no answer within the operation timeout ({})",
+                world::fmt_dur(waited)
+            ),
+        );
         let note = if applied {
-            format!("injected by timeout-call: the call took effect at {}, but no answer came back", world::fmt_dur(applied_at))
+            format!(
+                "injected by timeout-call: the call took effect at {}, but no answer came back",
+                world::fmt_dur(applied_at)
+            )
         } else {
             "injected by timeout-call: no answer".to_string()
         };
-        self.world().record_call(&ctx, Err(&err), Some(note), effect);
+        self.world()
+            .record_call(&ctx, Err(&err), Some(note), effect);
         Err(err)
     }
 
@@ -241,8 +302,20 @@ impl SimCloud {
     }
 }
 
-fn ctx(service: Service, operation: &str, resource: impl Into<String>, targets: Vec<String>, mutating: bool) -> CallCtx {
-    CallCtx { service, operation: operation.to_string(), resource: resource.into(), targets, mutating }
+fn ctx(
+    service: Service,
+    operation: &str,
+    resource: impl Into<String>,
+    targets: Vec<String>,
+    mutating: bool,
+) -> CallCtx {
+    CallCtx {
+        service,
+        operation: operation.to_string(),
+        resource: resource.into(),
+        targets,
+        mutating,
+    }
 }
 
 fn ids<S: std::fmt::Display>(v: &[S]) -> Vec<String> {
@@ -272,44 +345,134 @@ pub struct SimDatabases {
 #[async_trait]
 impl Databases for SimDatabases {
     async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBClusters", crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
-        self.cloud.api(c, |w| (Ok(w.describe_clusters(ids_)), None)).await
+        let c = ctx(
+            Service::Rds,
+            "DescribeDBClusters",
+            crate::cloud::aws::describe_ids(&ids(ids_)),
+            ids(ids_),
+            false,
+        );
+        self.cloud
+            .api(c, |w| (Ok(w.describe_clusters(ids_)), None))
+            .await
     }
-    async fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(&ids(clusters)), ids(clusters), false);
-        self.cloud.api(c, |w| (Ok(w.describe_cluster_instances(clusters)), None)).await
+    async fn describe_cluster_instances(
+        &self,
+        clusters: &[ClusterId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        let c = ctx(
+            Service::Rds,
+            "DescribeDBInstances",
+            crate::cloud::aws::describe_ids(&ids(clusters)),
+            ids(clusters),
+            false,
+        );
+        self.cloud
+            .api(c, |w| (Ok(w.describe_cluster_instances(clusters)), None))
+            .await
     }
-    async fn describe_instances(&self, ids_: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(Service::Rds, "DescribeDBInstances", crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
-        self.cloud.api(c, |w| (Ok(w.describe_instances(ids_)), None)).await
+    async fn describe_instances(
+        &self,
+        ids_: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        let c = ctx(
+            Service::Rds,
+            "DescribeDBInstances",
+            crate::cloud::aws::describe_ids(&ids(ids_)),
+            ids(ids_),
+            false,
+        );
+        self.cloud
+            .api(c, |w| (Ok(w.describe_instances(ids_)), None))
+            .await
     }
-    async fn failover_cluster(&self, cluster: &ClusterId, target: &InstanceId) -> Result<(), CloudError> {
-        let c = ctx(Service::Rds, "FailoverDBCluster", format!("{cluster} (target {target})"), vec![cluster.to_string(), target.to_string()], true);
+    async fn failover_cluster(
+        &self,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError> {
+        let c = ctx(
+            Service::Rds,
+            "FailoverDBCluster",
+            format!("{cluster} (target {target})"),
+            vec![cluster.to_string(), target.to_string()],
+            true,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| w.failover_cluster(&cc, cluster, target)).await
+        self.cloud
+            .api(c, move |w| w.failover_cluster(&cc, cluster, target))
+            .await
     }
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
-        let c = ctx(Service::Rds, "RebootDBInstance", instance.as_str(), vec![instance.to_string()], true);
+        let c = ctx(
+            Service::Rds,
+            "RebootDBInstance",
+            instance.as_str(),
+            vec![instance.to_string()],
+            true,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| w.reboot_with_failover(&cc, instance)).await
+        self.cloud
+            .api(c, move |w| w.reboot_with_failover(&cc, instance))
+            .await
     }
-    async fn create_cluster_snapshot(&self, cluster: &ClusterId, snapshot_id: &str) -> Result<(), CloudError> {
-        let c = ctx(Service::Rds, "CreateDBClusterSnapshot", format!("{cluster} (snapshot {snapshot_id})"), vec![cluster.to_string(), snapshot_id.to_string()], true);
+    async fn create_cluster_snapshot(
+        &self,
+        cluster: &ClusterId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError> {
+        let c = ctx(
+            Service::Rds,
+            "CreateDBClusterSnapshot",
+            format!("{cluster} (snapshot {snapshot_id})"),
+            vec![cluster.to_string(), snapshot_id.to_string()],
+            true,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| w.create_snapshot(&cc, SnapshotKind::Cluster, cluster.as_str(), snapshot_id)).await
+        self.cloud
+            .api(c, move |w| {
+                w.create_snapshot(&cc, SnapshotKind::Cluster, cluster.as_str(), snapshot_id)
+            })
+            .await
     }
-    async fn create_instance_snapshot(&self, instance: &InstanceId, snapshot_id: &str) -> Result<(), CloudError> {
-        let c = ctx(Service::Rds, "CreateDBSnapshot", format!("{instance} (snapshot {snapshot_id})"), vec![instance.to_string(), snapshot_id.to_string()], true);
+    async fn create_instance_snapshot(
+        &self,
+        instance: &InstanceId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError> {
+        let c = ctx(
+            Service::Rds,
+            "CreateDBSnapshot",
+            format!("{instance} (snapshot {snapshot_id})"),
+            vec![instance.to_string(), snapshot_id.to_string()],
+            true,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| w.create_snapshot(&cc, SnapshotKind::Instance, instance.as_str(), snapshot_id)).await
+        self.cloud
+            .api(c, move |w| {
+                w.create_snapshot(&cc, SnapshotKind::Instance, instance.as_str(), snapshot_id)
+            })
+            .await
     }
-    async fn describe_snapshots(&self, kind: SnapshotKind, ids_: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
+    async fn describe_snapshots(
+        &self,
+        kind: SnapshotKind,
+        ids_: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError> {
         let op = match kind {
             SnapshotKind::Cluster => "DescribeDBClusterSnapshots",
             SnapshotKind::Instance => "DescribeDBSnapshots",
         };
-        let c = ctx(Service::Rds, op, crate::cloud::aws::describe_ids(&ids(ids_)), ids(ids_), false);
-        self.cloud.api(c, |w| (Ok(w.describe_snapshots(kind, ids_)), None)).await
+        let c = ctx(
+            Service::Rds,
+            op,
+            crate::cloud::aws::describe_ids(&ids(ids_)),
+            ids(ids_),
+            false,
+        );
+        self.cloud
+            .api(c, |w| (Ok(w.describe_snapshots(kind, ids_)), None))
+            .await
     }
 }
 
@@ -319,7 +482,11 @@ pub struct SimDns {
 }
 
 fn bare(s: &str, prefix: &str) -> String {
-    s.trim().trim_start_matches('/').trim_start_matches(prefix).trim_start_matches('/').to_string()
+    s.trim()
+        .trim_start_matches('/')
+        .trim_start_matches(prefix)
+        .trim_start_matches('/')
+        .to_string()
 }
 
 #[async_trait]
@@ -327,33 +494,78 @@ impl Dns for SimDns {
     async fn find_hosted_zone(&self, id_or_name: &str) -> Result<HostedZone, CloudError> {
         let id = bare(id_or_name, "hostedzone");
         if self.cloud.lock().is_hosted_zone_id(&id) {
-            let c = ctx(Service::Route53, "GetHostedZone", id.clone(), vec![id.clone()], false);
+            let c = ctx(
+                Service::Route53,
+                "GetHostedZone",
+                id.clone(),
+                vec![id.clone()],
+                false,
+            );
             let cc = c.clone();
-            self.cloud.api(c, move |w| (w.hosted_zone_by_id(&cc, &id), None)).await
+            self.cloud
+                .api(c, move |w| (w.hosted_zone_by_id(&cc, &id), None))
+                .await
         } else {
             let name = crate::cloud::normalize_dns_name(id_or_name);
-            let c = ctx(Service::Route53, "ListHostedZonesByName", name.clone(), vec![name.clone()], false);
+            let c = ctx(
+                Service::Route53,
+                "ListHostedZonesByName",
+                name.clone(),
+                vec![name.clone()],
+                false,
+            );
             let cc = c.clone();
-            self.cloud.api(c, move |w| (w.hosted_zone_by_name(&cc, &name), None)).await
+            self.cloud
+                .api(c, move |w| (w.hosted_zone_by_name(&cc, &name), None))
+                .await
         }
     }
     async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError> {
         let zone = bare(zone_id, "hostedzone");
-        let c = ctx(Service::Route53, "ListResourceRecordSets", zone.clone(), vec![zone.clone()], false);
+        let c = ctx(
+            Service::Route53,
+            "ListResourceRecordSets",
+            zone.clone(),
+            vec![zone.clone()],
+            false,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| (w.list_record_sets(&cc, &zone), None)).await
+        self.cloud
+            .api(c, move |w| (w.list_record_sets(&cc, &zone), None))
+            .await
     }
-    async fn change_record_sets(&self, zone_id: &str, _comment: &str, changes: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        _comment: &str,
+        changes: &[RecordChange],
+    ) -> Result<ChangeInfo, CloudError> {
         let zone = bare(zone_id, "hostedzone");
-        let c = ctx(Service::Route53, "ChangeResourceRecordSets", zone.clone(), vec![zone.clone()], true);
+        let c = ctx(
+            Service::Route53,
+            "ChangeResourceRecordSets",
+            zone.clone(),
+            vec![zone.clone()],
+            true,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| w.change_record_sets(&cc, &zone, changes)).await
+        self.cloud
+            .api(c, move |w| w.change_record_sets(&cc, &zone, changes))
+            .await
     }
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         let id = bare(change_id, "change");
-        let c = ctx(Service::Route53, "GetChange", id.clone(), vec![id.clone()], false);
+        let c = ctx(
+            Service::Route53,
+            "GetChange",
+            id.clone(),
+            vec![id.clone()],
+            false,
+        );
         let cc = c.clone();
-        self.cloud.api(c, move |w| (w.get_change(&cc, &id), None)).await
+        self.cloud
+            .api(c, move |w| (w.get_change(&cc, &id), None))
+            .await
     }
 }
 
@@ -367,13 +579,23 @@ impl HttpClient for SimHttp {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CloudError> {
         let url = crate::cloud::http::redacted_url(&request.url);
         let operation = format!("HTTP {}", request.method.to_ascii_uppercase());
-        let timeout = if request.timeout.is_zero() { crate::cloud::http::DEFAULT_TIMEOUT } else { request.timeout };
+        let timeout = if request.timeout.is_zero() {
+            crate::cloud::http::DEFAULT_TIMEOUT
+        } else {
+            request.timeout
+        };
         let endpoint = self.cloud.lock().endpoint_for(&url);
         let mut targets = vec![url.clone()];
         if let Some((name, _, _)) = &endpoint {
             targets.push(name.clone());
         }
-        let c = ctx(Service::Http, &operation, url.clone(), targets, !request.method.eq_ignore_ascii_case("GET"));
+        let c = ctx(
+            Service::Http,
+            &operation,
+            url.clone(),
+            targets,
+            !request.method.eq_ignore_ascii_case("GET"),
+        );
         self.cloud.time.touch();
         let latency = self.cloud.lock().api_latency(Service::Http).min(timeout);
         self.cloud.time.sleep(latency).await;
@@ -385,9 +607,14 @@ impl HttpClient for SimHttp {
                 return Err(err);
             };
             match w.gate(&c) {
-                Gate::Refuse { http_status, note, .. } => {
+                Gate::Refuse {
+                    http_status, note, ..
+                } => {
                     w.record_call(&c, Ok(Some(http_status)), Some(note), None);
-                    return Ok(HttpResponse { status: http_status, body: format!("{{\"error\": \"simulated failure of {name}\"}}") });
+                    return Ok(HttpResponse {
+                        status: http_status,
+                        body: format!("{{\"error\": \"simulated failure of {name}\"}}"),
+                    });
                 }
                 Gate::Hang { .. } => "injected by timeout-call: no answer".to_string(),
                 Gate::Go => match zone.filter(|z| w.zone_down(z)) {
@@ -400,8 +627,15 @@ impl HttpClient for SimHttp {
             }
         };
         self.cloud.time.sleep(timeout.saturating_sub(latency)).await;
-        let err = CloudError::new(ErrorKind::Transient, &operation, &url, format!("timed out after {}: no answer", world::fmt_dur(timeout)));
-        self.cloud.world().record_call(&c, Err(&err), Some(hang_note), None);
+        let err = CloudError::new(
+            ErrorKind::Transient,
+            &operation,
+            &url,
+            format!("timed out after {}: no answer", world::fmt_dur(timeout)),
+        );
+        self.cloud
+            .world()
+            .record_call(&c, Err(&err), Some(hang_note), None);
         Err(err)
     }
 }

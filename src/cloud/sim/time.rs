@@ -64,18 +64,29 @@ impl VirtualTime {
     /// Wait `d` of virtual time.
     pub fn sleep(self: &Arc<Self>, d: Duration) -> Sleep {
         let deadline = self.now() + d;
-        Sleep { time: self.clone(), deadline, key: None }
+        Sleep {
+            time: self.clone(),
+            deadline,
+            key: None,
+        }
     }
 
     fn activity(&self) -> (u64, bool) {
         let s = self.lock();
-        (s.activity, s.timers.values().any(|t| matches!(t, Timer::Fired)))
+        (
+            s.activity,
+            s.timers.values().any(|t| matches!(t, Timer::Fired)),
+        )
     }
 
     /// Jump to the earliest timer and fire every timer due then. `false`: no timer left.
     fn advance(&self) -> bool {
         let mut s = self.lock();
-        let Some((&(deadline, _), _)) = s.timers.iter().find(|(_, t)| matches!(t, Timer::Pending(_))) else {
+        let Some((&(deadline, _), _)) = s
+            .timers
+            .iter()
+            .find(|(_, t)| matches!(t, Timer::Pending(_)))
+        else {
             return false;
         };
         if deadline > s.now {
@@ -154,7 +165,11 @@ impl Drop for Sleep {
 /// Moves virtual time forward whenever every task is idle. Returns when nothing is left to
 /// wait for (every task blocked and no timer pending): the simulation has stalled.
 pub async fn drive(time: Arc<VirtualTime>) {
-    let alive = || tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).unwrap_or(0);
+    let alive = || {
+        tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_alive_tasks())
+            .unwrap_or(0)
+    };
     let mut last = (time.activity().0, alive());
     let mut quiet = 0;
     loop {
@@ -183,7 +198,9 @@ mod tests {
     use super::*;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -207,7 +224,14 @@ mod tests {
             let v = log.lock().unwrap().clone();
             v
         });
-        assert_eq!(order, vec![("a", Duration::from_secs(60)), ("b", Duration::from_secs(600)), ("c", Duration::from_secs(3600))]);
+        assert_eq!(
+            order,
+            vec![
+                ("a", Duration::from_secs(60)),
+                ("b", Duration::from_secs(600)),
+                ("c", Duration::from_secs(3600))
+            ]
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 

@@ -38,7 +38,11 @@ pub enum FaultPhase {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A fault begins, ends or flaps.
-    Fault { fault: String, phase: FaultPhase, text: String },
+    Fault {
+        fault: String,
+        phase: FaultPhase,
+        text: String,
+    },
     /// One API call as the simulated service saw it.
     Api(ApiCall),
     /// The world changed on its own (a failover completed, a snapshot became available) or
@@ -75,11 +79,27 @@ pub struct ApiCall {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
-    FailoverStarted { cluster: ClusterId, target: InstanceId, writer_zone_before: Zone, target_zone: Zone },
-    RebootStarted { instance: InstanceId, primary_zone_before: Zone },
-    SnapshotStarted { kind: SnapshotKind, id: String, source: String },
+    FailoverStarted {
+        cluster: ClusterId,
+        target: InstanceId,
+        writer_zone_before: Zone,
+        target_zone: Zone,
+    },
+    RebootStarted {
+        instance: InstanceId,
+        primary_zone_before: Zone,
+    },
+    SnapshotStarted {
+        kind: SnapshotKind,
+        id: String,
+        source: String,
+    },
     /// A create for a snapshot id that already exists: the same intent done twice.
-    SnapshotAlreadyExists { kind: SnapshotKind, id: String, source: String },
+    SnapshotAlreadyExists {
+        kind: SnapshotKind,
+        id: String,
+        source: String,
+    },
     RecordsChanged {
         hosted_zone: String,
         change_id: String,

@@ -428,7 +428,9 @@ impl Checker {
             Some(s) => match humantime::parse_duration(s) {
                 Ok(d) => d,
                 Err(e) => {
-                    self.problems.push(format!("{what} = \"{s}\": {e} (write durations as 500ms, 30s, 5m)"));
+                    self.problems.push(format!(
+                        "{what} = \"{s}\": {e} (write durations as 500ms, 30s, 5m)"
+                    ));
                     default
                 }
             },
@@ -443,7 +445,10 @@ impl Checker {
                 let min = self.dur(what, &Some(v[0].clone()), default.min);
                 let max = self.dur(what, &Some(v[1].clone()), default.max);
                 if min > max {
-                    self.problems.push(format!("{what}: the minimum ({}) is above the maximum ({})", v[0], v[1]));
+                    self.problems.push(format!(
+                        "{what}: the minimum ({}) is above the maximum ({})",
+                        v[0], v[1]
+                    ));
                 }
                 Span::new(min, max)
             }
@@ -457,11 +462,19 @@ impl Checker {
     fn zone(&mut self, what: &str, z: &str, zones: &[Zone]) -> Zone {
         let zone = Zone::new(z);
         if !zones.contains(&zone) {
-            let known = zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
-            self.problems.push(match crate::diag::did_you_mean(z, zones.iter().map(|z| z.as_str())) {
-                Some(s) => format!("{what}: `{z}` is not a zone of the topology; did you mean `{s}`?"),
-                None => format!("{what}: `{z}` is not a zone of the topology ({known})"),
-            });
+            let known = zones
+                .iter()
+                .map(|z| z.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.problems.push(
+                match crate::diag::did_you_mean(z, zones.iter().map(|z| z.as_str())) {
+                    Some(s) => {
+                        format!("{what}: `{z}` is not a zone of the topology; did you mean `{s}`?")
+                    }
+                    None => format!("{what}: `{z}` is not a zone of the topology ({known})"),
+                },
+            );
         }
         zone
     }
@@ -488,15 +501,21 @@ impl Topology {
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
             origin: path.display().to_string(),
-            problems: vec![format!("cannot read the topology file: {e} (examples live in config/sim/)")],
+            problems: vec![format!(
+                "cannot read the topology file: {e} (examples live in config/sim/)"
+            )],
         })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parse and check a topology; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Topology, TopologyError> {
-        let fail = |problems: Vec<String>| TopologyError { origin: origin.to_string(), problems };
-        let raw: Raw = toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim_end().replace('\n', "\n    ")]))?;
+        let fail = |problems: Vec<String>| TopologyError {
+            origin: origin.to_string(),
+            problems,
+        };
+        let raw: Raw = toml::from_str(text)
+            .map_err(|e| fail(vec![e.to_string().trim_end().replace('\n', "\n    ")]))?;
         let mut c = Checker { problems: vec![] };
 
         let region = Region::new(raw.region.clone());
@@ -512,38 +531,77 @@ impl Topology {
             zones.push(zone);
         }
         if zones.len() < 2 {
-            c.problems.push("a topology needs at least two zones, so there is somewhere to evacuate to".into());
+            c.problems.push(
+                "a topology needs at least two zones, so there is somewhere to evacuate to".into(),
+            );
         }
         let start = match &raw.start {
-            None => humantime::parse_rfc3339("2025-01-01T00:00:00Z").unwrap_or(SystemTime::UNIX_EPOCH),
+            None => {
+                humantime::parse_rfc3339("2025-01-01T00:00:00Z").unwrap_or(SystemTime::UNIX_EPOCH)
+            }
             Some(s) => humantime::parse_rfc3339_weak(s).unwrap_or_else(|e| {
-                c.problems.push(format!("start = \"{s}\": {e} (write an RFC 3339 time such as 2023-09-19T09:00:00Z)"));
+                c.problems.push(format!(
+                    "start = \"{s}\": {e} (write an RFC 3339 time such as 2023-09-19T09:00:00Z)"
+                ));
                 SystemTime::UNIX_EPOCH
             }),
         };
 
         let defaults = Settings::default();
         let settings = SimSettings {
-            poll_interval: c.dur("settings.poll_interval", &raw.settings.poll_interval, defaults.poll_interval),
-            max_concurrency: raw.settings.max_concurrency.unwrap_or(defaults.max_concurrency).max(1),
-            max_attempts: raw.settings.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+            poll_interval: c.dur(
+                "settings.poll_interval",
+                &raw.settings.poll_interval,
+                defaults.poll_interval,
+            ),
+            max_concurrency: raw
+                .settings
+                .max_concurrency
+                .unwrap_or(defaults.max_concurrency)
+                .max(1),
+            max_attempts: raw
+                .settings
+                .max_attempts
+                .unwrap_or(defaults.max_attempts)
+                .max(1),
         };
         if settings.poll_interval.is_zero() {
-            c.problems.push("settings.poll_interval must be above 0".into());
+            c.problems
+                .push("settings.poll_interval must be above 0".into());
         }
 
         let td = Timing::default();
         let rt = &raw.timing;
         let timing = Timing {
-            aurora_failover: c.span("timing.aurora_failover", &rt.aurora_failover, td.aurora_failover),
-            multi_az_failover: c.span("timing.multi_az_failover", &rt.multi_az_failover, td.multi_az_failover),
-            snapshot_creation: c.span("timing.snapshot_creation", &rt.snapshot_creation, td.snapshot_creation),
-            route53_insync: c.span("timing.route53_insync", &rt.route53_insync, td.route53_insync),
+            aurora_failover: c.span(
+                "timing.aurora_failover",
+                &rt.aurora_failover,
+                td.aurora_failover,
+            ),
+            multi_az_failover: c.span(
+                "timing.multi_az_failover",
+                &rt.multi_az_failover,
+                td.multi_az_failover,
+            ),
+            snapshot_creation: c.span(
+                "timing.snapshot_creation",
+                &rt.snapshot_creation,
+                td.snapshot_creation,
+            ),
+            route53_insync: c.span(
+                "timing.route53_insync",
+                &rt.route53_insync,
+                td.route53_insync,
+            ),
             api_latency: c.span("timing.api_latency", &rt.api_latency, td.api_latency),
             http_latency: c.span("timing.http_latency", &rt.http_latency, td.http_latency),
             operation_timeout: match rt.operation_timeout.as_deref() {
                 Some("none") | Some("never") => None,
-                other => Some(c.dur("timing.operation_timeout", &other.map(str::to_string), td.operation_timeout.unwrap_or_default())),
+                other => Some(c.dur(
+                    "timing.operation_timeout",
+                    &other.map(str::to_string),
+                    td.operation_timeout.unwrap_or_default(),
+                )),
             },
             max_duration: c.dur("timing.max_duration", &rt.max_duration, td.max_duration),
         };
@@ -555,37 +613,64 @@ impl Topology {
             rds_refill_per_s: rq.rds_refill_per_s.unwrap_or(qd.rds_refill_per_s),
             route53_burst: rq.route53_burst.unwrap_or(qd.route53_burst),
             route53_refill_per_s: rq.route53_refill_per_s.unwrap_or(qd.route53_refill_per_s),
-            route53_max_records_per_change: rq.route53_max_records_per_change.unwrap_or(qd.route53_max_records_per_change),
-            route53_max_value_chars_per_change: rq.route53_max_value_chars_per_change.unwrap_or(qd.route53_max_value_chars_per_change),
-            route53_prior_request_window: c.dur("quotas.route53_prior_request_window", &rq.route53_prior_request_window, qd.route53_prior_request_window),
+            route53_max_records_per_change: rq
+                .route53_max_records_per_change
+                .unwrap_or(qd.route53_max_records_per_change),
+            route53_max_value_chars_per_change: rq
+                .route53_max_value_chars_per_change
+                .unwrap_or(qd.route53_max_value_chars_per_change),
+            route53_prior_request_window: c.dur(
+                "quotas.route53_prior_request_window",
+                &rq.route53_prior_request_window,
+                qd.route53_prior_request_window,
+            ),
         };
-        for (what, v) in [("rds_burst", quotas.rds_burst), ("route53_burst", quotas.route53_burst)] {
+        for (what, v) in [
+            ("rds_burst", quotas.rds_burst),
+            ("route53_burst", quotas.route53_burst),
+        ] {
             if !(v >= 1.0 && v.is_finite()) {
-                c.problems.push(format!("quotas.{what} must be 1 or more, or no call could ever be made"));
+                c.problems.push(format!(
+                    "quotas.{what} must be 1 or more, or no call could ever be made"
+                ));
             }
         }
-        for (what, v) in [("rds_refill_per_s", quotas.rds_refill_per_s), ("route53_refill_per_s", quotas.route53_refill_per_s)] {
+        for (what, v) in [
+            ("rds_refill_per_s", quotas.rds_refill_per_s),
+            ("route53_refill_per_s", quotas.route53_refill_per_s),
+        ] {
             if !(v > 0.0 && v.is_finite()) {
                 c.problems.push(format!("quotas.{what} must be above 0"));
             }
         }
 
         let approval = ApprovalSim {
-            by: raw.approval.by.clone().unwrap_or_else(|| "sim-approver".into()),
+            by: raw
+                .approval
+                .by
+                .clone()
+                .unwrap_or_else(|| "sim-approver".into()),
             after: match raw.approval.after.as_deref() {
                 Some("never") | Some("none") => None,
-                other => Some(c.dur("approval.after", &other.map(str::to_string), Duration::from_secs(60))),
+                other => Some(c.dur(
+                    "approval.after",
+                    &other.map(str::to_string),
+                    Duration::from_secs(60),
+                )),
             },
         };
 
         let mut instance_ids: BTreeSet<String> = BTreeSet::new();
         let mut group_kinds: BTreeMap<String, &'static str> = BTreeMap::new();
-        let mut group_use = |c: &mut Checker, g: &str, kind: &'static str, what: &str| match group_kinds.get(g) {
-            Some(k) if *k != kind => c.problems.push(format!("{what}: group `{g}` already holds {k}, not {kind}; give it another group")),
-            _ => {
-                group_kinds.insert(g.to_string(), kind);
-            }
-        };
+        let mut group_use =
+            |c: &mut Checker, g: &str, kind: &'static str, what: &str| match group_kinds.get(g) {
+                Some(k) if *k != kind => c.problems.push(format!(
+                    "{what}: group `{g}` already holds {k}, not {kind}; give it another group"
+                )),
+                _ => {
+                    group_kinds.insert(g.to_string(), kind);
+                }
+            };
 
         let mut clusters = vec![];
         let mut cluster_ids = BTreeSet::new();
@@ -600,22 +685,36 @@ impl Topology {
             let mut members = vec![];
             for m in &rc.instances {
                 if !instance_ids.insert(m.id.clone()) {
-                    c.problems.push(format!("instance `{}` is defined twice", m.id));
+                    c.problems
+                        .push(format!("instance `{}` is defined twice", m.id));
                 }
                 if !(0..=15).contains(&m.tier) {
-                    c.problems.push(format!("{what}: instance `{}` has tier {}; Aurora promotion tiers are 0 to 15", m.id, m.tier));
+                    c.problems.push(format!(
+                        "{what}: instance `{}` has tier {}; Aurora promotion tiers are 0 to 15",
+                        m.id, m.tier
+                    ));
                 }
                 let zone = c.zone(&format!("{what}, instance `{}`", m.id), &m.zone, &zones);
-                members.push(MemberSpec { id: InstanceId::new(m.id.clone()), zone, tier: m.tier });
+                members.push(MemberSpec {
+                    id: InstanceId::new(m.id.clone()),
+                    zone,
+                    tier: m.tier,
+                });
             }
             if !rc.instances.iter().any(|m| m.id == rc.writer) {
-                c.problems.push(format!("{what}: the writer `{}` is not one of its instances", rc.writer));
+                c.problems.push(format!(
+                    "{what}: the writer `{}` is not one of its instances",
+                    rc.writer
+                ));
             }
             let group = rc.group.clone().unwrap_or_else(|| "aurora".into());
             group_use(&mut c, &group, "db_clusters", &what);
             clusters.push(ClusterSpec {
                 id: ClusterId::new(rc.id.clone()),
-                engine: rc.engine.clone().unwrap_or_else(|| "aurora-postgresql".into()),
+                engine: rc
+                    .engine
+                    .clone()
+                    .unwrap_or_else(|| "aurora-postgresql".into()),
                 group,
                 writer: InstanceId::new(rc.writer.clone()),
                 members,
@@ -629,7 +728,10 @@ impl Topology {
                 c.problems.push(format!("{what} is defined twice"));
             }
             let zone = c.zone(&what, &ri.zone, &zones);
-            let standby_zone = ri.standby_zone.as_ref().map(|s| c.zone(&format!("{what} standby"), s, &zones));
+            let standby_zone = ri
+                .standby_zone
+                .as_ref()
+                .map(|s| c.zone(&format!("{what} standby"), s, &zones));
             if standby_zone.as_ref() == Some(&zone) {
                 c.problems.push(format!("{what}: the standby is in the primary's zone; a Multi-AZ standby lives in another zone"));
             }
@@ -659,10 +761,15 @@ impl Topology {
             let mut keys = BTreeSet::new();
             for rr in &rh.records {
                 let rname = crate::cloud::normalize_dns_name(&rr.name);
-                let rtype = rr.rtype.clone().unwrap_or_else(|| "CNAME".into()).to_ascii_uppercase();
+                let rtype = rr
+                    .rtype
+                    .clone()
+                    .unwrap_or_else(|| "CNAME".into())
+                    .to_ascii_uppercase();
                 let rwhat = format!("record `{rname} {rtype}`");
                 if !keys.insert((rname.clone(), rtype.clone())) {
-                    c.problems.push(format!("{rwhat} is defined twice in {what}"));
+                    c.problems
+                        .push(format!("{rwhat} is defined twice in {what}"));
                 }
                 if !rname.ends_with(&name) {
                     c.problems.push(format!("{rwhat} is not inside {what}"));
@@ -685,13 +792,17 @@ impl Topology {
                         }
                     }
                 }
-                let live = rr.live.as_ref().map(|z| c.zone(&format!("{rwhat} live"), z, &zones));
+                let live = rr
+                    .live
+                    .as_ref()
+                    .map(|z| c.zone(&format!("{rwhat} live"), z, &zones));
                 let mut weights = BTreeMap::new();
                 if let Some(ws) = &rr.weights {
                     for (z, w) in ws {
                         let zone = c.zone(&format!("{rwhat} weights"), z, &zones);
                         if !(0..=255).contains(w) {
-                            c.problems.push(format!("{rwhat}: weight {w} for {z} is outside 0..=255"));
+                            c.problems
+                                .push(format!("{rwhat}: weight {w} for {z} is outside 0..=255"));
                         }
                         weights.insert(zone, *w);
                     }
@@ -700,11 +811,14 @@ impl Topology {
                 if fixed.is_none() {
                     if rr.weighted {
                         if live.is_some() {
-                            c.problems.push(format!("{rwhat} is weighted: give `weights` per zone instead of `live`"));
+                            c.problems.push(format!(
+                                "{rwhat} is weighted: give `weights` per zone instead of `live`"
+                            ));
                         }
                         for z in weights.keys() {
                             if !values.contains_key(z) {
-                                c.problems.push(format!("{rwhat}: weight for {z}, which has no value"));
+                                c.problems
+                                    .push(format!("{rwhat}: weight for {z}, which has no value"));
                             }
                         }
                         for z in values.keys() {
@@ -717,7 +831,8 @@ impl Topology {
                             _ => {}
                         }
                         if rr.weights.is_some() {
-                            c.problems.push(format!("{rwhat}: `weights` needs weighted = true"));
+                            c.problems
+                                .push(format!("{rwhat}: `weights` needs weighted = true"));
                         }
                     }
                 }
@@ -734,25 +849,48 @@ impl Topology {
                 });
             }
             if rh.group.is_some() && records.iter().all(|r| !r.zone_bound()) {
-                c.problems.push(format!("{what} names group `{}` but has no record with values per zone", rh.group.as_deref().unwrap_or("")));
+                c.problems.push(format!(
+                    "{what} names group `{}` but has no record with values per zone",
+                    rh.group.as_deref().unwrap_or("")
+                ));
             }
-            hosted_zones.push(HostedZoneSpec { id: rh.id.clone().unwrap_or_else(|| derived_zone_id(&name)), name, group: rh.group.clone(), records });
+            hosted_zones.push(HostedZoneSpec {
+                id: rh.id.clone().unwrap_or_else(|| derived_zone_id(&name)),
+                name,
+                group: rh.group.clone(),
+                records,
+            });
         }
 
         let mut endpoints = BTreeMap::new();
         for (name, re) in &raw.endpoints {
             let what = format!("endpoint `{name}`");
             if !(re.url.starts_with("http://") || re.url.starts_with("https://")) {
-                c.problems.push(format!("{what}: url `{}` must start with http:// or https://", re.url));
+                c.problems.push(format!(
+                    "{what}: url `{}` must start with http:// or https://",
+                    re.url
+                ));
             }
             let zone = re.zone.as_ref().map(|z| c.zone(&what, z, &zones));
             endpoints.insert(
                 name.clone(),
                 EndpointSpec {
                     url: re.url.clone(),
-                    method: re.method.clone().unwrap_or_else(|| "POST".into()).to_ascii_uppercase(),
-                    headers: re.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    timeout: c.dur(&format!("{what} timeout"), &re.timeout, Duration::from_secs(10)),
+                    method: re
+                        .method
+                        .clone()
+                        .unwrap_or_else(|| "POST".into())
+                        .to_ascii_uppercase(),
+                    headers: re
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    timeout: c.dur(
+                        &format!("{what} timeout"),
+                        &re.timeout,
+                        Duration::from_secs(10),
+                    ),
                     zone,
                     body: re.body.clone().unwrap_or_else(|| "{\"ok\": true}".into()),
                 },
@@ -777,7 +915,11 @@ impl Topology {
             origin: origin.to_string(),
             region,
             zones,
-            route53_region: Region::new(raw.route53_region.clone().unwrap_or_else(|| "us-east-1".into())),
+            route53_region: Region::new(
+                raw.route53_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".into()),
+            ),
             seed: raw.seed,
             start,
             settings,
@@ -815,16 +957,34 @@ impl Topology {
     /// Check that a fault names things this topology has.
     pub fn check_fault(&self, f: &Fault) -> Result<(), super::faults::FaultError> {
         use super::faults::FaultKind;
-        let err = |m: String| super::faults::FaultError { text: f.to_string(), message: m };
+        let err = |m: String| super::faults::FaultError {
+            text: f.to_string(),
+            message: m,
+        };
         let zone_ok = |z: &Zone| -> Result<(), super::faults::FaultError> {
             if self.zones.contains(z) {
                 Ok(())
             } else {
-                let known = self.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
-                Err(err(match crate::diag::did_you_mean(z.as_str(), self.zones.iter().map(|z| z.as_str())) {
-                    Some(s) => format!("`{z}` is not a zone of topology `{}`; did you mean `{s}`?", self.name),
-                    None => format!("`{z}` is not a zone of topology `{}` ({known})", self.name),
-                }))
+                let known = self
+                    .zones
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Err(err(
+                    match crate::diag::did_you_mean(
+                        z.as_str(),
+                        self.zones.iter().map(|z| z.as_str()),
+                    ) {
+                        Some(s) => format!(
+                            "`{z}` is not a zone of topology `{}`; did you mean `{s}`?",
+                            self.name
+                        ),
+                        None => {
+                            format!("`{z}` is not a zone of topology `{}` ({known})", self.name)
+                        }
+                    },
+                ))
             }
         };
         match &f.kind {
@@ -836,7 +996,11 @@ impl Topology {
                     Err(err(format!(
                         "`{region}` is not a region of topology `{}` (its regions: {})",
                         self.name,
-                        self.regions().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                        self.regions()
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )))
                 }
             }
@@ -856,23 +1020,39 @@ impl Topology {
     }
 }
 
-fn spec_from_table(t: &BTreeMap<String, toml::Value>, index: usize) -> Result<FaultSpec, super::faults::FaultError> {
+fn spec_from_table(
+    t: &BTreeMap<String, toml::Value>,
+    index: usize,
+) -> Result<FaultSpec, super::faults::FaultError> {
     let text = format!("faults[{index}]");
-    let err = |m: String| super::faults::FaultError { text: text.clone(), message: m };
-    let mut spec = FaultSpec { text: text.clone(), ..Default::default() };
+    let err = |m: String| super::faults::FaultError {
+        text: text.clone(),
+        message: m,
+    };
+    let mut spec = FaultSpec {
+        text: text.clone(),
+        ..Default::default()
+    };
     for (k, v) in t {
         let s = match v {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(err(format!("`{k}` must be a string or a number, not {}", other.type_str()))),
+            other => {
+                return Err(err(format!(
+                    "`{k}` must be a string or a number, not {}",
+                    other.type_str()
+                )))
+            }
         };
         match k.as_str() {
             "kind" => spec.kind = s.to_ascii_lowercase(),
             "zone" | "region" | "operation" | "service" | "cluster" => {
                 if spec.subject.replace(s).is_some() {
-                    return Err(err("give one of zone, region, operation, service or cluster".into()));
+                    return Err(err(
+                        "give one of zone, region, operation, service or cluster".into(),
+                    ));
                 }
             }
             "applied" => {
@@ -886,7 +1066,9 @@ fn spec_from_table(t: &BTreeMap<String, toml::Value>, index: usize) -> Result<Fa
         }
     }
     if spec.kind.is_empty() {
-        return Err(err("a fault table needs a `kind` (az-down, az-flap, ...)".into()));
+        return Err(err(
+            "a fault table needs a `kind` (az-down, az-flap, ...)".into()
+        ));
     }
     spec.text = format!("{text} ({})", spec.kind);
     Ok(spec)
@@ -898,12 +1080,18 @@ fn spec_from_table(t: &BTreeMap<String, toml::Value>, index: usize) -> Result<Fa
 pub fn environment_for(t: &Topology) -> Environment {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for c in &t.clusters {
-        if let Group::DbClusters { clusters } = groups.entry(c.group.clone()).or_insert_with(|| Group::DbClusters { clusters: vec![] }) {
+        if let Group::DbClusters { clusters } = groups
+            .entry(c.group.clone())
+            .or_insert_with(|| Group::DbClusters { clusters: vec![] })
+        {
             clusters.push(c.id.clone());
         }
     }
     for i in &t.instances {
-        if let Group::DbInstances { instances } = groups.entry(i.group.clone()).or_insert_with(|| Group::DbInstances { instances: vec![] }) {
+        if let Group::DbInstances { instances } = groups
+            .entry(i.group.clone())
+            .or_insert_with(|| Group::DbInstances { instances: vec![] })
+        {
             instances.push(i.id.clone());
         }
     }
@@ -913,24 +1101,54 @@ pub fn environment_for(t: &Topology) -> Environment {
             .records
             .iter()
             .filter(|r| r.zone_bound())
-            .map(|r| RecordSpec { name: r.name.clone(), rtype: r.rtype.clone(), ttl: r.ttl, values: r.values.clone(), weighted: r.weighted, weight: r.weight })
+            .map(|r| RecordSpec {
+                name: r.name.clone(),
+                rtype: r.rtype.clone(),
+                ttl: r.ttl,
+                values: r.values.clone(),
+                weighted: r.weighted,
+                weight: r.weight,
+            })
             .collect();
-        if let Group::Records { records: rs, .. } = groups.entry(g.clone()).or_insert_with(|| Group::Records { hosted_zone: h.name.clone(), records: vec![] }) {
+        if let Group::Records { records: rs, .. } =
+            groups.entry(g.clone()).or_insert_with(|| Group::Records {
+                hosted_zone: h.name.clone(),
+                records: vec![],
+            })
+        {
             rs.extend(records);
         }
     }
     Environment {
         name: t.name.clone(),
-        description: Some(t.description.clone().unwrap_or_else(|| format!("simulated topology {}", t.origin))),
+        description: Some(
+            t.description
+                .clone()
+                .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
+        ),
         region: t.region.to_string(),
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
-        settings: Settings { poll_interval: t.settings.poll_interval, max_concurrency: t.settings.max_concurrency, max_attempts: t.settings.max_attempts },
+        settings: Settings {
+            poll_interval: t.settings.poll_interval,
+            max_concurrency: t.settings.max_concurrency,
+            max_attempts: t.settings.max_attempts,
+        },
         groups,
         endpoints: t
             .endpoints
             .iter()
-            .map(|(n, e)| (n.clone(), Endpoint { url: e.url.clone(), method: e.method.clone(), headers: e.headers.clone(), timeout: e.timeout }))
+            .map(|(n, e)| {
+                (
+                    n.clone(),
+                    Endpoint {
+                        url: e.url.clone(),
+                        method: e.method.clone(),
+                        headers: e.headers.clone(),
+                        timeout: e.timeout,
+                    },
+                )
+            })
             .collect(),
         health: None,
         traffic: None,
@@ -972,16 +1190,24 @@ value = "v=spf1 -all"
     #[test]
     fn parses_with_defaults_and_derives_an_environment() {
         let t = Topology::parse(MINI, "mini.toml").unwrap();
-        assert_eq!(t.timing.aurora_failover, Span::new(Duration::from_secs(20), Duration::from_secs(30)));
+        assert_eq!(
+            t.timing.aurora_failover,
+            Span::new(Duration::from_secs(20), Duration::from_secs(30))
+        );
         assert_eq!(t.quotas.rds_burst, 300.0);
         assert_eq!(t.hosted_zones[0].name, "example.com.");
         assert!(t.hosted_zones[0].id.starts_with('Z') && t.hosted_zones[0].id.len() == 14);
         assert_eq!(t.faults.len(), 2);
         assert_eq!(t.faults[1].to_string(), "route53-down at 1m for 30s");
         let env = environment_for(&t);
-        assert!(matches!(env.groups.get("aurora"), Some(Group::DbClusters { clusters }) if clusters.len() == 1));
+        assert!(
+            matches!(env.groups.get("aurora"), Some(Group::DbClusters { clusters }) if clusters.len() == 1)
+        );
         match env.groups.get("web") {
-            Some(Group::Records { hosted_zone, records }) => {
+            Some(Group::Records {
+                hosted_zone,
+                records,
+            }) => {
                 assert_eq!(hosted_zone, "example.com.");
                 assert_eq!(records.len(), 1, "the TXT record is not tied to zones");
             }
@@ -997,14 +1223,24 @@ value = "v=spf1 -all"
             .replace("az-down us-west-2a", "az-down us-west-2z");
         let e = Topology::parse(&bad, "bad.toml").unwrap_err();
         assert_eq!(e.problems.len(), 3, "{e}");
-        assert!(e.problems[0].contains("writer `db-x` is not one of its instances"), "{e}");
+        assert!(
+            e.problems[0].contains("writer `db-x` is not one of its instances"),
+            "{e}"
+        );
         assert!(e.problems[1].contains("`us-west-2q` is not a zone"), "{e}");
-        assert!(e.problems[2].contains("`us-west-2z` is not a zone of topology `mini`"), "{e}");
+        assert!(
+            e.problems[2].contains("`us-west-2z` is not a zone of topology `mini`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_place() {
-        let e = Topology::parse(&MINI.replace("[[clusters]]", "[[clusters]]\nwriterr = 1"), "x.toml").unwrap_err();
+        let e = Topology::parse(
+            &MINI.replace("[[clusters]]", "[[clusters]]\nwriterr = 1"),
+            "x.toml",
+        )
+        .unwrap_err();
         assert!(e.problems[0].contains("writerr"), "{e}");
     }
 }

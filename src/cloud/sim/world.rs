@@ -10,7 +10,10 @@
 use super::faults::{Fault, FaultKind, OpMatch, Service};
 use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
 use super::topology::{MemberSpec, RecordSpecSim, Span, Topology};
-use crate::cloud::{ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind, HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState};
+use crate::cloud::{
+    ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind,
+    HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState,
+};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
 use crate::world::SnapshotKindKey;
 use serde::Serialize;
@@ -37,9 +40,16 @@ pub enum Gate {
     Go,
     /// Refuse with this error (for HTTP calls: answer `http_status`). With `applied`, the
     /// call takes effect first and only the answer is the error.
-    Refuse { err: CloudError, http_status: u16, applied: bool, note: String },
+    Refuse {
+        err: CloudError,
+        http_status: u16,
+        applied: bool,
+        note: String,
+    },
     /// No answer; with `applied` the call takes effect first.
-    Hang { applied: bool },
+    Hang {
+        applied: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -54,7 +64,13 @@ struct Bucket {
 
 impl Bucket {
     fn new(burst: f64, refill: f64) -> Self {
-        Self { burst, refill, tokens: burst, at: Duration::ZERO, load: 0.0 }
+        Self {
+            burst,
+            refill,
+            tokens: burst,
+            at: Duration::ZERO,
+            load: 0.0,
+        }
     }
     fn advance(&mut self, t: Duration) {
         if t > self.at {
@@ -191,7 +207,10 @@ pub struct World {
 
 fn same_values(a: &[String], b: &[String]) -> bool {
     let norm = |v: &[String]| {
-        let mut v: Vec<String> = v.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
+        let mut v: Vec<String> = v
+            .iter()
+            .map(|s| s.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
         v.sort();
         v
     };
@@ -220,7 +239,11 @@ pub fn fmt_dur(d: Duration) -> String {
         return "0s".into();
     }
     // Whole seconds from 10 s on, milliseconds below: `1m 24s`, `2s 350ms`.
-    let d = if d >= Duration::from_secs(10) { Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500)) } else { Duration::from_millis(d.as_millis() as u64) };
+    let d = if d >= Duration::from_secs(10) {
+        Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
     humantime::format_duration(d).to_string()
 }
 
@@ -243,36 +266,91 @@ impl World {
             for m in &c.members {
                 instances.insert(
                     m.id.clone(),
-                    SimInstance { id: m.id.clone(), cluster: Some(c.id.clone()), engine: c.engine.clone(), zone: m.zone.clone(), standby: None, status: "available".into(), reboot: None },
+                    SimInstance {
+                        id: m.id.clone(),
+                        cluster: Some(c.id.clone()),
+                        engine: c.engine.clone(),
+                        zone: m.zone.clone(),
+                        standby: None,
+                        status: "available".into(),
+                        reboot: None,
+                    },
                 );
             }
-            clusters.insert(c.id.clone(), SimCluster { id: c.id.clone(), engine: c.engine.clone(), status: "available".into(), members: c.members.clone(), writer: c.writer.clone(), failover: None });
+            clusters.insert(
+                c.id.clone(),
+                SimCluster {
+                    id: c.id.clone(),
+                    engine: c.engine.clone(),
+                    status: "available".into(),
+                    members: c.members.clone(),
+                    writer: c.writer.clone(),
+                    failover: None,
+                },
+            );
         }
         for i in &topo.instances {
             instances.insert(
                 i.id.clone(),
-                SimInstance { id: i.id.clone(), cluster: None, engine: i.engine.clone(), zone: i.zone.clone(), standby: i.standby_zone.clone(), status: "available".into(), reboot: None },
+                SimInstance {
+                    id: i.id.clone(),
+                    cluster: None,
+                    engine: i.engine.clone(),
+                    zone: i.zone.clone(),
+                    standby: i.standby_zone.clone(),
+                    status: "available".into(),
+                    reboot: None,
+                },
             );
         }
         let mut hosted = BTreeMap::new();
         for h in &topo.hosted_zones {
             let mut records = BTreeMap::new();
             for r in &h.records {
-                let base = RecordSet { name: r.name.clone(), rtype: r.rtype.clone(), ttl: Some(r.ttl), set_identifier: None, weight: None, values: vec![], alias: None, ..Default::default() };
+                let base = RecordSet {
+                    name: r.name.clone(),
+                    rtype: r.rtype.clone(),
+                    ttl: Some(r.ttl),
+                    set_identifier: None,
+                    weight: None,
+                    values: vec![],
+                    alias: None,
+                    ..Default::default()
+                };
                 if let Some(v) = &r.fixed {
-                    let rs = RecordSet { values: v.clone(), ..base };
+                    let rs = RecordSet {
+                        values: v.clone(),
+                        ..base
+                    };
                     records.insert(rs.key(), rs);
                 } else if r.weighted {
                     for (z, v) in &r.values {
-                        let rs = RecordSet { set_identifier: Some(z.to_string()), weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)), values: v.clone(), ..base.clone() };
+                        let rs = RecordSet {
+                            set_identifier: Some(z.to_string()),
+                            weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)),
+                            values: v.clone(),
+                            ..base.clone()
+                        };
                         records.insert(rs.key(), rs);
                     }
                 } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
-                    let rs = RecordSet { values: v.clone(), ..base };
+                    let rs = RecordSet {
+                        values: v.clone(),
+                        ..base
+                    };
                     records.insert(rs.key(), rs);
                 }
             }
-            hosted.insert(h.id.clone(), SimHostedZone { id: h.id.clone(), name: h.name.clone(), records, specs: h.records.clone(), last_change: None });
+            hosted.insert(
+                h.id.clone(),
+                SimHostedZone {
+                    id: h.id.clone(),
+                    name: h.name.clone(),
+                    records,
+                    specs: h.records.clone(),
+                    last_change: None,
+                },
+            );
         }
         let q = &topo.quotas;
         let mut w = World {
@@ -285,7 +363,8 @@ impl World {
                 .iter()
                 .map(|f| FaultState {
                     remaining: match f.kind {
-                        FaultKind::FailCall { times, .. } | FaultKind::TimeoutCall { times, .. } => times,
+                        FaultKind::FailCall { times, .. }
+                        | FaultKind::TimeoutCall { times, .. } => times,
                         _ => 0,
                     },
                     fault: f.clone(),
@@ -328,7 +407,10 @@ impl World {
     }
 
     fn push(&mut self, event: Event) {
-        self.timeline.push(TimelineEntry { at_ms: ms(self.now), event });
+        self.timeline.push(TimelineEntry {
+            at_ms: ms(self.now),
+            event,
+        });
     }
 
     pub fn note(&mut self, text: impl Into<String>) {
@@ -349,13 +431,12 @@ impl World {
 
     /// Play every scheduled event due by `t`, then move the world's time to `t`.
     pub fn advance_to(&mut self, t: Duration) {
-        loop {
-            let Some((&key, _)) = self.agenda.iter().next() else { break };
-            if key.0 > t {
+        while let Some(entry) = self.agenda.first_entry() {
+            if entry.key().0 > t {
                 break;
             }
-            let Some(item) = self.agenda.remove(&key) else { break };
-            self.set_now(key.0);
+            let ((at, _), item) = entry.remove_entry();
+            self.set_now(at);
             self.play(item);
         }
         self.set_now(t);
@@ -373,7 +454,12 @@ impl World {
 
     /// Zones that are down now, or flapping (unhealthy even while briefly up).
     pub fn failed_zones_now(&self) -> BTreeSet<Zone> {
-        let mut out: BTreeSet<Zone> = self.down.iter().filter(|(_, s)| !s.is_empty()).map(|(z, _)| z.clone()).collect();
+        let mut out: BTreeSet<Zone> = self
+            .down
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(z, _)| z.clone())
+            .collect();
         for f in self.faults.iter().filter(|f| f.active) {
             if let FaultKind::AzFlap { zone, .. } = &f.fault.kind {
                 out.insert(zone.clone());
@@ -396,7 +482,9 @@ impl World {
             Agenda::FaultBegins(i) => self.fault_begins(i),
             Agenda::FaultEnds(i) => self.fault_ends(i),
             Agenda::FlapUp(i) => {
-                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else { return };
+                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else {
+                    return;
+                };
                 if !self.faults[i].active {
                     return;
                 }
@@ -406,7 +494,9 @@ impl World {
                 self.schedule(self.now + (period - period / 2), Agenda::FlapDown(i));
             }
             Agenda::FlapDown(i) => {
-                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else { return };
+                let FaultKind::AzFlap { zone, period } = self.faults[i].fault.kind.clone() else {
+                    return;
+                };
                 if !self.faults[i].active {
                     return;
                 }
@@ -426,7 +516,9 @@ impl World {
             }
             Agenda::ChangeInsync { id } => {
                 self.changes.insert(id.clone(), ChangeStatus::Insync);
-                self.note(format!("Route 53 change {id} is INSYNC: every authoritative server answers with it"));
+                self.note(format!(
+                    "Route 53 change {id} is INSYNC: every authoritative server answers with it"
+                ));
             }
         }
     }
@@ -447,45 +539,84 @@ impl World {
             FaultKind::AzFlap { zone, period } => {
                 self.cause(&zone, i, true);
                 self.schedule(self.now + period / 2, Agenda::FlapUp(i));
-                format!("zone {zone} starts flapping: down {}, up {}, again and again", fmt_dur(period / 2), fmt_dur(period - period / 2))
+                format!(
+                    "zone {zone} starts flapping: down {}, up {}, again and again",
+                    fmt_dur(period / 2),
+                    fmt_dur(period - period / 2)
+                )
             }
             FaultKind::RegionDown { region } => {
-                let zones: Vec<Zone> = self.topo.zones.iter().filter(|z| z.region() == region).cloned().collect();
+                let zones: Vec<Zone> = self
+                    .topo
+                    .zones
+                    .iter()
+                    .filter(|z| z.region() == region)
+                    .cloned()
+                    .collect();
                 for z in &zones {
                     self.cause(z, i, true);
                 }
                 self.api_down.entry(region.clone()).or_default().insert(i);
-                let r53 = if region == self.topo.route53_region { ", Route 53's control plane with it" } else { "" };
+                let r53 = if region == self.topo.route53_region {
+                    ", Route 53's control plane with it"
+                } else {
+                    ""
+                };
                 format!(
                     "region {region} goes down: {} unreachable, its API endpoints too{r53}",
-                    if zones.is_empty() { "no zone of the topology is in it".to_string() } else { zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ") }
+                    if zones.is_empty() {
+                        "no zone of the topology is in it".to_string()
+                    } else {
+                        zones
+                            .iter()
+                            .map(|z| z.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
                 )
             }
             FaultKind::Route53Down => {
                 self.route53_down.insert(i);
                 "Route 53's control plane is unavailable: every Route 53 API call fails (DNS answers keep being served)".to_string()
             }
-            FaultKind::ApiErrors { operation, rate } => format!("{:.0}% of {} calls fail with HTTP 500", rate * 100.0, op_text(&operation)),
+            FaultKind::ApiErrors { operation, rate } => format!(
+                "{:.0}% of {} calls fail with HTTP 500",
+                rate * 100.0,
+                op_text(&operation)
+            ),
             FaultKind::ApiLoad { service, rate } => {
                 let b = self.bucket(service);
                 b.load += rate;
                 let (refill, burst) = (b.refill, b.burst);
                 format!("other clients use {rate} requests/s of the {service} quota (burst {burst}, refill {refill}/s)")
             }
-            FaultKind::FailCall { operation, resource, times, error, applied } => format!(
+            FaultKind::FailCall {
+                operation,
+                resource,
+                times,
+                error,
+                applied,
+            } => format!(
                 "the next {times} {} call(s){} fail with {}{}",
                 op_text(&operation),
                 resource.map(|r| format!(" on {r}")).unwrap_or_default(),
                 error.unwrap_or_else(|| "an HTTP 500 (InternalFailure)".into()),
                 if applied { ", after taking effect" } else { "" }
             ),
-            FaultKind::TimeoutCall { operation, resource, times, applied } => format!(
+            FaultKind::TimeoutCall {
+                operation,
+                resource,
+                times,
+                applied,
+            } => format!(
                 "the next {times} {} call(s){} get no answer{}",
                 op_text(&operation),
                 resource.map(|r| format!(" on {r}")).unwrap_or_default(),
                 if applied { " (they take effect)" } else { "" }
             ),
-            FaultKind::StallFailover { cluster } => format!("a failover of `{cluster}` started from now on never completes"),
+            FaultKind::StallFailover { cluster } => {
+                format!("a failover of `{cluster}` started from now on never completes")
+            }
         };
         self.fault_event(i, FaultPhase::Begins, text);
     }
@@ -503,7 +634,13 @@ impl World {
                 }
             }
             FaultKind::RegionDown { region } => {
-                let zones: Vec<Zone> = self.topo.zones.iter().filter(|z| z.region() == region).cloned().collect();
+                let zones: Vec<Zone> = self
+                    .topo
+                    .zones
+                    .iter()
+                    .filter(|z| z.region() == region)
+                    .cloned()
+                    .collect();
                 for z in &zones {
                     self.cause(z, i, false);
                 }
@@ -533,12 +670,19 @@ impl World {
     }
 
     fn stalled(&self, cluster: &ClusterId) -> bool {
-        self.faults.iter().any(|f| f.active && matches!(&f.fault.kind, FaultKind::StallFailover { cluster: c } if c == cluster))
+        self.faults.iter().any(|f| {
+            f.active
+                && matches!(&f.fault.kind, FaultKind::StallFailover { cluster: c } if c == cluster)
+        })
     }
 
     fn failover_done(&mut self, cluster: &ClusterId, epoch: u64) {
-        let Some(c) = self.clusters.get(cluster) else { return };
-        let Some(inflight) = c.failover.clone().filter(|f| f.epoch == epoch) else { return };
+        let Some(c) = self.clusters.get(cluster) else {
+            return;
+        };
+        let Some(inflight) = c.failover.clone().filter(|f| f.epoch == epoch) else {
+            return;
+        };
         let old = c.writer.clone();
         let old_zone = self.instances.get(&old).map(|i| i.zone.clone());
         let tz = self.instances.get(&inflight.target).map(|i| i.zone.clone());
@@ -549,7 +693,10 @@ impl World {
         if reachable {
             c.writer = inflight.target.clone();
             let tz = tz.map(|z| z.to_string()).unwrap_or_default();
-            self.note(format!("cluster `{cluster}`: failover complete, writer `{}` in {tz}", inflight.target));
+            self.note(format!(
+                "cluster `{cluster}`: failover complete, writer `{}` in {tz}",
+                inflight.target
+            ));
             self.record_placements();
         } else {
             self.note(format!(
@@ -562,7 +709,9 @@ impl World {
     }
 
     fn reboot_done(&mut self, instance: &InstanceId, epoch: u64) {
-        let Some(i) = self.instances.get(instance) else { return };
+        let Some(i) = self.instances.get(instance) else {
+            return;
+        };
         if i.reboot != Some(epoch) {
             return;
         }
@@ -592,7 +741,10 @@ impl World {
             p.insert(format!("cluster {}", c.id), z.into_iter().collect());
         }
         for i in self.instances.values().filter(|i| i.cluster.is_none()) {
-            p.insert(format!("instance {}", i.id), [i.zone.clone()].into_iter().collect());
+            p.insert(
+                format!("instance {}", i.id),
+                [i.zone.clone()].into_iter().collect(),
+            );
         }
         for r in self.final_records() {
             p.insert(format!("record {} {}", r.name, r.rtype), r.zones);
@@ -611,10 +763,22 @@ impl World {
         let mut out = vec![];
         for h in self.hosted.values() {
             for spec in h.specs.iter().filter(|s| s.zone_bound()) {
-                let mut f = RecordFinal { hosted_zone: h.name.clone(), name: spec.name.clone(), rtype: spec.rtype.clone(), weighted: spec.weighted, zones: BTreeSet::new(), weights: BTreeMap::new(), values: vec![] };
+                let mut f = RecordFinal {
+                    hosted_zone: h.name.clone(),
+                    name: spec.name.clone(),
+                    rtype: spec.rtype.clone(),
+                    weighted: spec.weighted,
+                    zones: BTreeSet::new(),
+                    weights: BTreeMap::new(),
+                    values: vec![],
+                };
                 if spec.weighted {
                     for (z, values) in &spec.values {
-                        let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: Some(z.to_string()) };
+                        let key = RecordKey {
+                            name: spec.name.clone(),
+                            rtype: spec.rtype.clone(),
+                            set_identifier: Some(z.to_string()),
+                        };
                         if let Some(rs) = h.records.get(&key) {
                             let w = rs.weight.unwrap_or(0);
                             f.weights.insert(z.clone(), w);
@@ -624,7 +788,11 @@ impl World {
                         }
                     }
                 } else {
-                    let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: None };
+                    let key = RecordKey {
+                        name: spec.name.clone(),
+                        rtype: spec.rtype.clone(),
+                        set_identifier: None,
+                    };
                     if let Some(rs) = h.records.get(&key) {
                         f.values = rs.values.clone();
                         for (z, values) in &spec.values {
@@ -648,7 +816,11 @@ impl World {
                 .map(|c| ClusterFinal {
                     id: c.id.clone(),
                     writer: c.writer.clone(),
-                    zone: self.instances.get(&c.writer).map(|i| i.zone.clone()).unwrap_or_else(|| Zone::new("?")),
+                    zone: self
+                        .instances
+                        .get(&c.writer)
+                        .map(|i| i.zone.clone())
+                        .unwrap_or_else(|| Zone::new("?")),
                     status: c.status.clone(),
                 })
                 .collect(),
@@ -656,7 +828,12 @@ impl World {
                 .instances
                 .values()
                 .filter(|i| i.cluster.is_none())
-                .map(|i| InstanceFinal { id: i.id.clone(), zone: i.zone.clone(), standby_zone: i.standby.clone(), status: i.status.clone() })
+                .map(|i| InstanceFinal {
+                    id: i.id.clone(),
+                    zone: i.zone.clone(),
+                    standby_zone: i.standby.clone(),
+                    status: i.status.clone(),
+                })
                 .collect(),
             records: self.final_records(),
         }
@@ -665,13 +842,22 @@ impl World {
     // ---- the fault layer -----------------------------------------------------------------
 
     pub fn api_latency(&mut self, s: Service) -> Duration {
-        let span = if s == Service::Http { self.topo.timing.http_latency } else { self.topo.timing.api_latency };
+        let span = if s == Service::Http {
+            self.topo.timing.http_latency
+        } else {
+            self.topo.timing.api_latency
+        };
         self.draw(span)
     }
 
     /// Reachability, quota and injected faults, in that order, for a call arriving now.
     pub fn gate(&mut self, ctx: &CallCtx) -> Gate {
-        let refuse = |err: CloudError, note: &str| Gate::Refuse { err, http_status: 0, applied: false, note: note.to_string() };
+        let refuse = |err: CloudError, note: &str| Gate::Refuse {
+            err,
+            http_status: 0,
+            applied: false,
+            note: note.to_string(),
+        };
         match ctx.service {
             Service::Rds => {
                 let region = self.topo.region.clone();
@@ -680,7 +866,10 @@ impl World {
                     return refuse(err, "region down");
                 }
                 if !self.rds_bucket.take() {
-                    return refuse(aws_error(ctx, "Throttling", 400, "Rate exceeded"), "RDS quota exhausted");
+                    return refuse(
+                        aws_error(ctx, "Throttling", 400, "Rate exceeded"),
+                        "RDS quota exhausted",
+                    );
                 }
             }
             Service::Route53 => {
@@ -690,10 +879,21 @@ impl World {
                     return refuse(err, "region down");
                 }
                 if !self.route53_down.is_empty() {
-                    return refuse(aws_error(ctx, "ServiceUnavailable", 503, "Route 53 is unable to process the request; try again later"), "Route 53 control plane down");
+                    return refuse(
+                        aws_error(
+                            ctx,
+                            "ServiceUnavailable",
+                            503,
+                            "Route 53 is unable to process the request; try again later",
+                        ),
+                        "Route 53 control plane down",
+                    );
                 }
                 if !self.r53_bucket.take() {
-                    return refuse(aws_error(ctx, "Throttling", 400, "Rate exceeded"), "Route 53 quota exhausted");
+                    return refuse(
+                        aws_error(ctx, "Throttling", 400, "Rate exceeded"),
+                        "Route 53 quota exhausted",
+                    );
                 }
             }
             Service::Http => {}
@@ -704,9 +904,23 @@ impl World {
             if !f.active || !f.fault.covers(now) {
                 continue;
             }
-            let hit = |op: &OpMatch, res: &Option<String>| op.matches(ctx.service, &ctx.operation) && res.as_ref().is_none_or(|r| ctx.targets.iter().any(|t| t.eq_ignore_ascii_case(r)));
+            let hit = |op: &OpMatch, res: &Option<String>| {
+                op.matches(ctx.service, &ctx.operation)
+                    && res
+                        .as_ref()
+                        .is_none_or(|r| ctx.targets.iter().any(|t| t.eq_ignore_ascii_case(r)))
+            };
             let m = match &f.fault.kind {
-                FaultKind::FailCall { operation, resource, .. } | FaultKind::TimeoutCall { operation, resource, .. } => f.remaining > 0 && hit(operation, resource),
+                FaultKind::FailCall {
+                    operation,
+                    resource,
+                    ..
+                }
+                | FaultKind::TimeoutCall {
+                    operation,
+                    resource,
+                    ..
+                } => f.remaining > 0 && hit(operation, resource),
                 FaultKind::ApiErrors { operation, .. } => hit(operation, &None),
                 _ => false,
             };
@@ -725,21 +939,59 @@ impl World {
                     let (err, http_status) = match (ctx.service, error) {
                         (Service::Http, e) => {
                             let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
-                            (CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("answered {status}")), status)
+                            (
+                                CloudError::new(
+                                    ErrorKind::Transient,
+                                    &ctx.operation,
+                                    &ctx.resource,
+                                    format!("answered {status}"),
+                                ),
+                                status,
+                            )
                         }
-                        (_, None) => (aws_error(ctx, "InternalFailure", 500, "The request processing has failed because of an unknown error"), 500),
+                        (_, None) => (
+                            aws_error(
+                                ctx,
+                                "InternalFailure",
+                                500,
+                                "The request processing has failed because of an unknown error",
+                            ),
+                            500,
+                        ),
                         (_, Some(code)) => {
-                            let status = if crate::cloud::aws::classify(Some(&code), None) == ErrorKind::Transient { 500 } else { 400 };
-                            (aws_error(ctx, &code, status, "injected by fail-call"), status)
+                            let status = if crate::cloud::aws::classify(Some(&code), None)
+                                == ErrorKind::Transient
+                            {
+                                500
+                            } else {
+                                400
+                            };
+                            (
+                                aws_error(ctx, &code, status, "injected by fail-call"),
+                                status,
+                            )
                         }
                     };
-                    return Gate::Refuse { err, http_status, applied, note: "injected by fail-call".into() };
+                    return Gate::Refuse {
+                        err,
+                        http_status,
+                        applied,
+                        note: "injected by fail-call".into(),
+                    };
                 }
-                FaultKind::ApiErrors { rate, .. } => {
-                    if self.rng.f64() < rate {
-                        let err = aws_error(ctx, "InternalFailure", 500, "The request processing has failed because of an unknown error");
-                        return Gate::Refuse { err, http_status: 500, applied: false, note: "injected by api-errors".into() };
-                    }
+                FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
+                    let err = aws_error(
+                        ctx,
+                        "InternalFailure",
+                        500,
+                        "The request processing has failed because of an unknown error",
+                    );
+                    return Gate::Refuse {
+                        err,
+                        http_status: 500,
+                        applied: false,
+                        note: "injected by api-errors".into(),
+                    };
                 }
                 _ => {}
             }
@@ -747,7 +999,13 @@ impl World {
         Gate::Go
     }
 
-    pub fn record_call(&mut self, ctx: &CallCtx, result: Result<Option<u16>, &CloudError>, note: Option<String>, effect: Option<Effect>) {
+    pub fn record_call(
+        &mut self,
+        ctx: &CallCtx,
+        result: Result<Option<u16>, &CloudError>,
+        note: Option<String>,
+        effect: Option<Effect>,
+    ) {
         let (ok, http_status, error) = match result {
             Ok(status) => (true, status, None),
             Err(e) => (false, None, Some(e.clone())),
@@ -772,7 +1030,15 @@ impl World {
             id: c.id.clone(),
             status: c.status.clone(),
             engine: c.engine.clone(),
-            members: c.members.iter().map(|m| ClusterMember { instance: m.id.clone(), is_writer: m.id == c.writer, promotion_tier: m.tier }).collect(),
+            members: c
+                .members
+                .iter()
+                .map(|m| ClusterMember {
+                    instance: m.id.clone(),
+                    is_writer: m.id == c.writer,
+                    promotion_tier: m.tier,
+                })
+                .collect(),
         }
     }
 
@@ -790,34 +1056,98 @@ impl World {
 
     pub fn describe_clusters(&self, ids: &[ClusterId]) -> Vec<ClusterState> {
         let mut seen = BTreeSet::new();
-        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.clusters.get(id)).map(|c| self.cluster_state(c)).collect()
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| self.clusters.get(id))
+            .map(|c| self.cluster_state(c))
+            .collect()
     }
 
     pub fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Vec<InstanceState> {
-        self.instances.values().filter(|i| i.cluster.as_ref().is_some_and(|c| clusters.contains(c))).map(|i| self.instance_state(i)).collect()
+        self.instances
+            .values()
+            .filter(|i| i.cluster.as_ref().is_some_and(|c| clusters.contains(c)))
+            .map(|i| self.instance_state(i))
+            .collect()
     }
 
     pub fn describe_instances(&self, ids: &[InstanceId]) -> Vec<InstanceState> {
         let mut seen = BTreeSet::new();
-        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.instances.get(id)).map(|i| self.instance_state(i)).collect()
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| self.instances.get(id))
+            .map(|i| self.instance_state(i))
+            .collect()
     }
 
-    pub fn failover_cluster(&mut self, ctx: &CallCtx, cluster: &ClusterId, target: &InstanceId) -> (Result<(), CloudError>, Option<Effect>) {
+    pub fn failover_cluster(
+        &mut self,
+        ctx: &CallCtx,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> (Result<(), CloudError>, Option<Effect>) {
         let Some(c) = self.clusters.get(cluster) else {
-            return (Err(aws_error(ctx, "DBClusterNotFoundFault", 404, format!("DBCluster {cluster} not found."))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "DBClusterNotFoundFault",
+                    404,
+                    format!("DBCluster {cluster} not found."),
+                )),
+                None,
+            );
         };
         if c.status != "available" {
-            return (Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("DB cluster {cluster} is {}; a failover needs it available.", c.status))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidDBClusterStateFault",
+                    400,
+                    format!(
+                        "DB cluster {cluster} is {}; a failover needs it available.",
+                        c.status
+                    ),
+                )),
+                None,
+            );
         }
         if !c.members.iter().any(|m| &m.id == target) {
-            return (Err(aws_error(ctx, "InvalidParameterValue", 400, format!("{target} is not a member of DB cluster {cluster}."))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidParameterValue",
+                    400,
+                    format!("{target} is not a member of DB cluster {cluster}."),
+                )),
+                None,
+            );
         }
         if &c.writer == target {
-            return (Err(aws_error(ctx, "InvalidParameterValue", 400, format!("{target} is already the writer of DB cluster {cluster}."))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidParameterValue",
+                    400,
+                    format!("{target} is already the writer of DB cluster {cluster}."),
+                )),
+                None,
+            );
         }
-        let writer_zone = self.instances.get(&c.writer).map(|i| i.zone.clone()).unwrap_or_else(|| Zone::new("?"));
+        let writer_zone = self
+            .instances
+            .get(&c.writer)
+            .map(|i| i.zone.clone())
+            .unwrap_or_else(|| Zone::new("?"));
         let Some(t) = self.instances.get(target) else {
-            return (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {target} not found."))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "DBInstanceNotFound",
+                    404,
+                    format!("DBInstance {target} not found."),
+                )),
+                None,
+            );
         };
         if self.zone_down(&t.zone) {
             return (
@@ -826,7 +1156,15 @@ impl World {
             );
         }
         if t.status != "available" {
-            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("DB instance {target} is {}, not available.", t.status))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidDBInstanceState",
+                    400,
+                    format!("DB instance {target} is {}, not available.", t.status),
+                )),
+                None,
+            );
         }
         let target_zone = t.zone.clone();
         self.epoch += 1;
@@ -834,32 +1172,90 @@ impl World {
         let stalled = self.stalled(cluster);
         let c = self.clusters.get_mut(cluster).expect("checked above");
         c.status = "failing-over".into();
-        c.failover = Some(InFlight { target: target.clone(), epoch });
+        c.failover = Some(InFlight {
+            target: target.clone(),
+            epoch,
+        });
         if stalled {
             self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone}... and stuck there (stall-failover)"));
         } else {
             let d = self.draw(self.topo.timing.aurora_failover);
-            self.schedule(self.now + d, Agenda::FailoverDone { cluster: cluster.clone(), epoch });
-            self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone} (takes {})", fmt_dur(d)));
+            self.schedule(
+                self.now + d,
+                Agenda::FailoverDone {
+                    cluster: cluster.clone(),
+                    epoch,
+                },
+            );
+            self.note(format!(
+                "cluster `{cluster}`: failing over to `{target}` in {target_zone} (takes {})",
+                fmt_dur(d)
+            ));
         }
-        (Ok(()), Some(Effect::FailoverStarted { cluster: cluster.clone(), target: target.clone(), writer_zone_before: writer_zone, target_zone }))
+        (
+            Ok(()),
+            Some(Effect::FailoverStarted {
+                cluster: cluster.clone(),
+                target: target.clone(),
+                writer_zone_before: writer_zone,
+                target_zone,
+            }),
+        )
     }
 
-    pub fn reboot_with_failover(&mut self, ctx: &CallCtx, instance: &InstanceId) -> (Result<(), CloudError>, Option<Effect>) {
+    pub fn reboot_with_failover(
+        &mut self,
+        ctx: &CallCtx,
+        instance: &InstanceId,
+    ) -> (Result<(), CloudError>, Option<Effect>) {
         let Some(i) = self.instances.get(instance) else {
-            return (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {instance} not found."))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "DBInstanceNotFound",
+                    404,
+                    format!("DBInstance {instance} not found."),
+                )),
+                None,
+            );
         };
         if i.cluster.is_some() {
             return (Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead")), None);
         }
         let Some(standby) = i.standby.clone() else {
-            return (Err(aws_error(ctx, "InvalidParameterCombination", 400, format!("cannot force a failover: DB instance {instance} is not Multi-AZ"))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidParameterCombination",
+                    400,
+                    format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
+                )),
+                None,
+            );
         };
         if i.status != "available" {
-            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("DB instance {instance} is {}, not available.", i.status))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidDBInstanceState",
+                    400,
+                    format!("DB instance {instance} is {}, not available.", i.status),
+                )),
+                None,
+            );
         }
         if self.zone_down(&standby) {
-            return (Err(aws_error(ctx, "InvalidDBInstanceState", 400, format!("cannot fail over {instance}: its standby in {standby} does not respond"))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "InvalidDBInstanceState",
+                    400,
+                    format!(
+                        "cannot fail over {instance}: its standby in {standby} does not respond"
+                    ),
+                )),
+                None,
+            );
         }
         let primary = i.zone.clone();
         self.epoch += 1;
@@ -868,12 +1264,33 @@ impl World {
         let i = self.instances.get_mut(instance).expect("checked above");
         i.status = "rebooting".into();
         i.reboot = Some(epoch);
-        self.schedule(self.now + d, Agenda::RebootDone { instance: instance.clone(), epoch });
-        self.note(format!("instance `{instance}`: rebooting with failover to its standby in {standby} (takes {})", fmt_dur(d)));
-        (Ok(()), Some(Effect::RebootStarted { instance: instance.clone(), primary_zone_before: primary }))
+        self.schedule(
+            self.now + d,
+            Agenda::RebootDone {
+                instance: instance.clone(),
+                epoch,
+            },
+        );
+        self.note(format!(
+            "instance `{instance}`: rebooting with failover to its standby in {standby} (takes {})",
+            fmt_dur(d)
+        ));
+        (
+            Ok(()),
+            Some(Effect::RebootStarted {
+                instance: instance.clone(),
+                primary_zone_before: primary,
+            }),
+        )
     }
 
-    pub fn create_snapshot(&mut self, ctx: &CallCtx, kind: SnapshotKind, source: &str, id: &str) -> (Result<(), CloudError>, Option<Effect>) {
+    pub fn create_snapshot(
+        &mut self,
+        ctx: &CallCtx,
+        kind: SnapshotKind,
+        source: &str,
+        id: &str,
+    ) -> (Result<(), CloudError>, Option<Effect>) {
         let (exists, status) = match kind {
             SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
                 Some(c) => (true, c.status.clone()),
@@ -886,41 +1303,106 @@ impl World {
         };
         if !exists {
             return match kind {
-                SnapshotKind::Cluster => (Err(aws_error(ctx, "DBClusterNotFoundFault", 404, format!("DBCluster {source} not found."))), None),
-                SnapshotKind::Instance => (Err(aws_error(ctx, "DBInstanceNotFound", 404, format!("DBInstance {source} not found."))), None),
+                SnapshotKind::Cluster => (
+                    Err(aws_error(
+                        ctx,
+                        "DBClusterNotFoundFault",
+                        404,
+                        format!("DBCluster {source} not found."),
+                    )),
+                    None,
+                ),
+                SnapshotKind::Instance => (
+                    Err(aws_error(
+                        ctx,
+                        "DBInstanceNotFound",
+                        404,
+                        format!("DBInstance {source} not found."),
+                    )),
+                    None,
+                ),
             };
         }
         let key = (SnapshotKindKey::from(kind), id.to_string());
         if self.snapshots.contains_key(&key) {
-            let code = if kind == SnapshotKind::Cluster { "DBClusterSnapshotAlreadyExistsFault" } else { "DBSnapshotAlreadyExists" };
+            let code = if kind == SnapshotKind::Cluster {
+                "DBClusterSnapshotAlreadyExistsFault"
+            } else {
+                "DBSnapshotAlreadyExists"
+            };
             return (
                 Err(aws_error(ctx, code, 400, format!("Cannot create the snapshot because a snapshot with the identifier {id} already exists."))),
                 Some(Effect::SnapshotAlreadyExists { kind, id: id.to_string(), source: source.to_string() }),
             );
         }
         if status != "available" {
-            let code = if kind == SnapshotKind::Cluster { "InvalidDBClusterStateFault" } else { "InvalidDBInstanceState" };
-            return (Err(aws_error(ctx, code, 400, format!("{source} is {status}; a snapshot needs it available."))), None);
+            let code = if kind == SnapshotKind::Cluster {
+                "InvalidDBClusterStateFault"
+            } else {
+                "InvalidDBInstanceState"
+            };
+            return (
+                Err(aws_error(
+                    ctx,
+                    code,
+                    400,
+                    format!("{source} is {status}; a snapshot needs it available."),
+                )),
+                None,
+            );
         }
-        self.snapshots.insert(key.clone(), SnapshotState { id: id.to_string(), kind, source: source.to_string(), status: "creating".into() });
+        self.snapshots.insert(
+            key.clone(),
+            SnapshotState {
+                id: id.to_string(),
+                kind,
+                source: source.to_string(),
+                status: "creating".into(),
+            },
+        );
         let d = self.draw(self.topo.timing.snapshot_creation);
         self.schedule(self.now + d, Agenda::SnapshotReady { key });
-        (Ok(()), Some(Effect::SnapshotStarted { kind, id: id.to_string(), source: source.to_string() }))
+        (
+            Ok(()),
+            Some(Effect::SnapshotStarted {
+                kind,
+                id: id.to_string(),
+                source: source.to_string(),
+            }),
+        )
     }
 
     pub fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {
         let mut seen = BTreeSet::new();
-        ids.iter().filter(|id| seen.insert(*id)).filter_map(|id| self.snapshots.get(&(SnapshotKindKey::from(kind), id.clone()))).cloned().collect()
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| {
+                self.snapshots
+                    .get(&(SnapshotKindKey::from(kind), id.clone()))
+            })
+            .cloned()
+            .collect()
     }
 
     // ---- Route 53 ------------------------------------------------------------------------
 
     pub fn hosted_zone_by_id(&self, ctx: &CallCtx, id: &str) -> Result<HostedZone, CloudError> {
-        self.hosted.get(id).map(|h| HostedZone { id: h.id.clone(), name: h.name.clone() }).ok_or_else(|| {
-            let mut e = aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {id}"));
-            e.message = format!("no hosted zone has the id {id} ({})", e.message);
-            e
-        })
+        self.hosted
+            .get(id)
+            .map(|h| HostedZone {
+                id: h.id.clone(),
+                name: h.name.clone(),
+            })
+            .ok_or_else(|| {
+                let mut e = aws_error(
+                    ctx,
+                    "NoSuchHostedZone",
+                    404,
+                    format!("No hosted zone found with ID: {id}"),
+                );
+                e.message = format!("no hosted zone has the id {id} ({})", e.message);
+                e
+            })
     }
 
     pub fn hosted_zone_by_name(&self, ctx: &CallCtx, name: &str) -> Result<HostedZone, CloudError> {
@@ -928,28 +1410,70 @@ impl World {
         self.hosted
             .values()
             .find(|h| h.name == name)
-            .map(|h| HostedZone { id: h.id.clone(), name: h.name.clone() })
-            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, &ctx.operation, &ctx.resource, format!("no hosted zone is named {name}")))
+            .map(|h| HostedZone {
+                id: h.id.clone(),
+                name: h.name.clone(),
+            })
+            .ok_or_else(|| {
+                CloudError::new(
+                    ErrorKind::NotFound,
+                    &ctx.operation,
+                    &ctx.resource,
+                    format!("no hosted zone is named {name}"),
+                )
+            })
     }
 
     pub fn is_hosted_zone_id(&self, s: &str) -> bool {
         self.hosted.contains_key(s) || (!s.contains('.') && s.starts_with('Z'))
     }
 
-    pub fn list_record_sets(&self, ctx: &CallCtx, zone: &str) -> Result<Vec<RecordSet>, CloudError> {
-        let h = self.hosted.get(zone).ok_or_else(|| aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {zone}")))?;
+    pub fn list_record_sets(
+        &self,
+        ctx: &CallCtx,
+        zone: &str,
+    ) -> Result<Vec<RecordSet>, CloudError> {
+        let h = self.hosted.get(zone).ok_or_else(|| {
+            aws_error(
+                ctx,
+                "NoSuchHostedZone",
+                404,
+                format!("No hosted zone found with ID: {zone}"),
+            )
+        })?;
         Ok(h.records.values().cloned().collect())
     }
 
-    pub fn change_record_sets(&mut self, ctx: &CallCtx, zone: &str, changes: &[RecordChange]) -> (Result<ChangeInfo, CloudError>, Option<Effect>) {
+    pub fn change_record_sets(
+        &mut self,
+        ctx: &CallCtx,
+        zone: &str,
+        changes: &[RecordChange],
+    ) -> (Result<ChangeInfo, CloudError>, Option<Effect>) {
         let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
         let q = self.topo.quotas.clone();
         let now = self.now;
         let Some(h) = self.hosted.get(zone) else {
-            return (Err(aws_error(ctx, "NoSuchHostedZone", 404, format!("No hosted zone found with ID: {zone}"))), None);
+            return (
+                Err(aws_error(
+                    ctx,
+                    "NoSuchHostedZone",
+                    404,
+                    format!("No hosted zone found with ID: {zone}"),
+                )),
+                None,
+            );
         };
         if changes.is_empty() {
-            return (Err(CloudError::new(ErrorKind::InvalidRequest, &ctx.operation, &ctx.resource, "no changes to send")), None);
+            return (
+                Err(CloudError::new(
+                    ErrorKind::InvalidRequest,
+                    &ctx.operation,
+                    &ctx.resource,
+                    "no changes to send",
+                )),
+                None,
+            );
         }
         if let Some(last) = h.last_change {
             if now < last + q.route53_prior_request_window {
@@ -958,7 +1482,11 @@ impl World {
         }
         let (mut n_records, mut n_chars) = (0usize, 0usize);
         for c in changes {
-            let weight = if c.action == ChangeAction::Upsert { 2 } else { 1 };
+            let weight = if c.action == ChangeAction::Upsert {
+                2
+            } else {
+                1
+            };
             n_records += c.record.values.len().max(1) * weight;
             n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
         }
@@ -971,7 +1499,15 @@ impl World {
         for c in changes {
             let key = c.record.key();
             let cur = h.records.get(&key);
-            let described = format!("[name='{}', type='{}'{}]", key.name, key.rtype, key.set_identifier.as_ref().map(|s| format!(", set-identifier='{s}'")).unwrap_or_default());
+            let described = format!(
+                "[name='{}', type='{}'{}]",
+                key.name,
+                key.rtype,
+                key.set_identifier
+                    .as_ref()
+                    .map(|s| format!(", set-identifier='{s}'"))
+                    .unwrap_or_default()
+            );
             match c.action {
                 ChangeAction::Create if cur.is_some() => return (Err(invalid(format!("Tried to create resource record set {described} but it already exists"))), None),
                 ChangeAction::Delete if cur.is_none() => return (Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))), None),
@@ -980,8 +1516,16 @@ impl World {
                 }
                 _ => {}
             }
-            if c.action != ChangeAction::Delete && c.record.values.is_empty() && c.record.alias.is_none() {
-                return (Err(invalid(format!("{described}: a record set needs at least one value"))), None);
+            if c.action != ChangeAction::Delete
+                && c.record.values.is_empty()
+                && c.record.alias.is_none()
+            {
+                return (
+                    Err(invalid(format!(
+                        "{described}: a record set needs at least one value"
+                    ))),
+                    None,
+                );
             }
         }
         let h = self.hosted.get_mut(zone).expect("checked above");
@@ -1013,21 +1557,55 @@ impl World {
         let d = self.draw(self.topo.timing.route53_insync);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
         self.record_placements();
-        let info = ChangeInfo { id: id.clone(), status: ChangeStatus::Pending };
-        (Ok(info), Some(Effect::RecordsChanged { hosted_zone: zone_name, change_id: id, changed, unchanged }))
+        let info = ChangeInfo {
+            id: id.clone(),
+            status: ChangeStatus::Pending,
+        };
+        (
+            Ok(info),
+            Some(Effect::RecordsChanged {
+                hosted_zone: zone_name,
+                change_id: id,
+                changed,
+                unchanged,
+            }),
+        )
     }
 
     pub fn get_change(&self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {
-        self.changes.get(id).map(|s| ChangeInfo { id: id.to_string(), status: *s }).ok_or_else(|| aws_error(ctx, "NoSuchChange", 404, format!("A change with the specified change ID does not exist: {id}")))
+        self.changes
+            .get(id)
+            .map(|s| ChangeInfo {
+                id: id.to_string(),
+                status: *s,
+            })
+            .ok_or_else(|| {
+                aws_error(
+                    ctx,
+                    "NoSuchChange",
+                    404,
+                    format!("A change with the specified change ID does not exist: {id}"),
+                )
+            })
     }
 
     // ---- HTTP ----------------------------------------------------------------------------
 
     /// The endpoint serving a URL (query and fragment ignored): its name and zone.
     pub fn endpoint_for(&self, url: &str) -> Option<(String, Option<Zone>, String)> {
-        let base = |u: &str| u.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').to_string();
+        let base = |u: &str| {
+            u.split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_string()
+        };
         let want = base(url);
-        self.topo.endpoints.iter().find(|(_, e)| base(&e.url) == want).map(|(n, e)| (n.clone(), e.zone.clone(), e.body.clone()))
+        self.topo
+            .endpoints
+            .iter()
+            .find(|(_, e)| base(&e.url) == want)
+            .map(|(n, e)| (n.clone(), e.zone.clone(), e.body.clone()))
     }
 }
 

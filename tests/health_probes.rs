@@ -1,0 +1,745 @@
+//! Health detection against real peers: HTTP and TCP servers on loopback stand in for three
+//! zones (stopped, slow, flapping, all down at once), and moto stands in for CloudWatch, RDS and
+//! Route 53. The detector runs on the wall clock with short intervals; each test drives rounds
+//! itself, so the number of rounds before a decision is exact.
+
+mod common;
+
+use common::moto::MotoServer;
+use common::proxy::CountingProxy;
+use failover::diag::SourceFile;
+use failover::env::Environment;
+use failover::health::eval::{Became, Outcome, RegionState, State, Verdict, ZoneEvent};
+use failover::health::{self, assert as health_assert, trigger, Detector, Target, TriggerDecision};
+use failover::types::Zone;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+
+const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+
+/// How an HTTP endpoint answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Up,
+    /// Answers 200, but only after this long.
+    Slow(Duration),
+    /// Answers with this status.
+    Status(u16),
+}
+
+/// A loopback server for one zone: HTTP (`/healthz`, `/ready`) or bare TCP. Stopping it closes
+/// the listener and every open connection, so new connections are refused.
+struct Server {
+    port: u16,
+    http: bool,
+    mode: Arc<Mutex<Mode>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    async fn http() -> Self {
+        let mut s = Server {
+            port: 0,
+            http: true,
+            mode: Arc::new(Mutex::new(Mode::Up)),
+            task: None,
+        };
+        s.start().await;
+        s
+    }
+
+    async fn tcp() -> Self {
+        let mut s = Server {
+            port: 0,
+            http: false,
+            mode: Arc::new(Mutex::new(Mode::Up)),
+            task: None,
+        };
+        s.start().await;
+        s
+    }
+
+    async fn start(&mut self) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+            .unwrap();
+        let listener: TcpListener = socket.listen(64).unwrap();
+        self.port = listener.local_addr().unwrap().port();
+        let (mode, http) = (self.mode.clone(), self.http);
+        self.task = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !http {
+                    continue; // accepted, then dropped: a TCP probe only connects
+                }
+                let mode = mode.clone();
+                conns.spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0;
+                    while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") && n < buf.len() {
+                        match stream.read(&mut buf[n..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => n += k,
+                        }
+                    }
+                    let path = String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let current = *mode.lock().unwrap();
+                    let status = match current {
+                        Mode::Up => 200,
+                        Mode::Slow(d) => {
+                            tokio::time::sleep(d).await;
+                            200
+                        }
+                        Mode::Status(s) => s,
+                    };
+                    let body = if path == "/ready" { "ready" } else { "ok" };
+                    let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let _ = stream.write_all(resp.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        }));
+    }
+
+    /// Closes the listener and every connection: new connections are refused.
+    async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    fn set(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+    }
+}
+
+/// Per zone: one HTTP server (two probes: `/healthz` with a latency budget, `/ready` with a body
+/// match) and one TCP server (one probe). N = 3 per zone.
+struct Zones {
+    http: Vec<Server>,
+    tcp: Vec<Server>,
+}
+
+impl Zones {
+    async fn start() -> Self {
+        let mut http = vec![];
+        let mut tcp = vec![];
+        for _ in ZONES {
+            http.push(Server::http().await);
+            tcp.push(Server::tcp().await);
+        }
+        Zones { http, tcp }
+    }
+
+    fn probes(&self) -> String {
+        let mut s = String::new();
+        for (i, z) in ZONES.iter().enumerate() {
+            let (h, t) = (self.http[i].port, self.tcp[i].port);
+            s.push_str(&format!(
+                "
+[[health.probes]]
+name = \"healthz-{z}\"
+zone = \"{z}\"
+kind = \"http\"
+url = \"http://127.0.0.1:{h}/healthz\"
+latency_budget = \"100ms\"
+
+[[health.probes]]
+name = \"ready-{z}\"
+zone = \"{z}\"
+kind = \"http\"
+url = \"http://127.0.0.1:{h}/ready\"
+body_contains = \"ready\"
+
+[[health.probes]]
+name = \"db-{z}\"
+zone = \"{z}\"
+kind = \"tcp\"
+address = \"127.0.0.1:{t}\"
+"
+            ));
+        }
+        s
+    }
+}
+
+fn environment(aws_endpoint: Option<&str>, health: &str) -> Environment {
+    let aws = aws_endpoint
+        .map(|e| format!("[aws]\nendpoint_url = \"{e}\"\n"))
+        .unwrap_or_default();
+    let text = format!("name = \"test\"\nregion = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\", \"us-west-2c\"]\n\n{aws}\n{health}");
+    Environment::parse(SourceFile::new("config/test.toml", text), "test")
+        .unwrap_or_else(|d| panic!("{d}"))
+}
+
+/// Quorum 2 of 3, unhealthy after 2 bad rounds, healthy after 2 good ones, a round every
+/// 250 ms, probes time out after 200 ms.
+const RULES: &str = "[health]\ninterval = \"250ms\"\ntimeout = \"200ms\"\nattempts = 1\nquorum = 2\nunhealthy_after = 2\nhealthy_after = 2\n";
+
+async fn detector(env: &Environment) -> Detector {
+    let ports = health::connect(env).await.unwrap_or_else(|e| panic!("{e}"));
+    health::detector(env, ports).unwrap()
+}
+
+fn zone(z: &str) -> Target {
+    Target::Zone(Zone::from(z))
+}
+
+fn state(det: &Detector, z: &str) -> State {
+    det.evaluator().status(&zone(z)).unwrap().state
+}
+
+fn zone_events(events: &[ZoneEvent]) -> Vec<(String, Became, bool)> {
+    events
+        .iter()
+        .map(|e| (e.target.to_string(), e.became, e.observer_suspect))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stopped_zone_is_declared_after_m_bad_rounds_and_recovers_after_r_good_ones() {
+    let mut zones = Zones::start().await;
+    let env = environment(None, &format!("{RULES}{}", zones.probes()));
+    let mut det = detector(&env).await;
+    assert!(det.next_round().await.is_empty());
+    for z in ZONES {
+        assert_eq!(
+            state(&det, z),
+            State::Healthy,
+            "{}",
+            det.report().render_text()
+        );
+    }
+
+    zones.http[0].stop().await;
+    let stopped = Instant::now();
+    assert!(
+        det.next_round().await.is_empty(),
+        "one bad round is not enough (M = 2)"
+    );
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        [("us-west-2a".to_string(), Became::Unhealthy, false)]
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "two rounds of 250 ms took {:?}",
+        stopped.elapsed()
+    );
+    let why = &events[0].why;
+    assert_eq!(why.rounds, 2);
+    assert_eq!(
+        why.failing
+            .iter()
+            .map(|f| f.probe.as_str())
+            .collect::<Vec<_>>(),
+        ["healthz-us-west-2a", "ready-us-west-2a"]
+    );
+    assert!(
+        why.failing.iter().all(|f| f.detail.contains("connect")),
+        "{:?}",
+        why.failing
+    );
+    assert_eq!(det.report().region_health.state, RegionState::Degraded);
+
+    // The health.assert step's view: a is unhealthy, b is a safe place to go.
+    let report = det.report();
+    assert!(health_assert::check(&report, &"us-west-2a unhealthy".parse().unwrap()).is_ok());
+    assert!(health_assert::check(&report, &"us-west-2b healthy".parse().unwrap()).is_ok());
+    assert!(health_assert::check(&report, &"us-west-2a healthy".parse().unwrap()).is_err());
+
+    zones.http[0].start().await;
+    assert!(
+        det.next_round().await.is_empty(),
+        "one good round is not enough (R = 2)"
+    );
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        [("us-west-2a".to_string(), Became::Healthy, false)]
+    );
+    assert_eq!(events[0].why.rounds, 2);
+}
+
+#[tokio::test]
+async fn a_slow_zone_fails_its_latency_budget_and_the_detector_streams_the_event() {
+    let zones = Zones::start().await;
+    let env = environment(None, &format!("{RULES}{}", zones.probes()));
+    let det = detector(&env).await;
+    // 150 ms: within the 200 ms timeout, beyond the 100 ms budget of `healthz` only. With the
+    // body check of `ready` failing too (a 503 page), two of three probes fail.
+    zones.http[1].set(Mode::Slow(Duration::from_millis(150)));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let started = SystemTime::now();
+    let task = tokio::spawn(det.run(tx));
+    let quiet = tokio::time::timeout(Duration::from_millis(900), rx.recv()).await;
+    assert!(
+        quiet.is_err(),
+        "one slow probe of three must not make the zone unhealthy: {quiet:?}"
+    );
+    zones.http[1].set(Mode::Status(503));
+    // The status check fails both http probes now; wait for the event.
+    let e = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("the detector runs");
+    assert_eq!(
+        (e.target.to_string().as_str(), e.became, e.observer_suspect),
+        ("us-west-2b", Became::Unhealthy, false)
+    );
+    assert!(e.at > started);
+    assert!(
+        e.why
+            .failing
+            .iter()
+            .any(|f| f.detail == "HTTP 503, expected 2xx"),
+        "{:?}",
+        e.why.failing
+    );
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the detector stops when nobody listens")
+        .unwrap();
+
+    // And the slow answer is reported as such.
+    let mut det = detector(&env).await;
+    zones.http[1].set(Mode::Slow(Duration::from_millis(150)));
+    det.next_round().await;
+    let report = det.report();
+    let healthz = report
+        .zone(&Zone::from("us-west-2b"))
+        .unwrap()
+        .probes
+        .iter()
+        .find(|p| p.probe == "healthz-us-west-2b")
+        .unwrap()
+        .clone();
+    assert_eq!(healthz.outcome, Outcome::Fail);
+    assert!(
+        healthz.detail.starts_with("HTTP 200 in ")
+            && healthz.detail.ends_with("over the 100ms latency budget"),
+        "{}",
+        healthz.detail
+    );
+}
+
+#[tokio::test]
+async fn a_flapping_zone_and_a_single_failing_probe_are_never_declared() {
+    let mut zones = Zones::start().await;
+    let env = environment(None, &format!("{RULES}{}", zones.probes()));
+    let mut det = detector(&env).await;
+    // One probe of three down for good in zone a (its TCP endpoint): below the quorum.
+    zones.tcp[0].stop().await;
+    let mut verdicts = vec![];
+    for i in 0..8 {
+        // Zone c flaps: every other round both of its HTTP probes fail.
+        zones.http[2].set(if i % 2 == 0 {
+            Mode::Status(500)
+        } else {
+            Mode::Up
+        });
+        let events = det.next_round().await;
+        assert!(
+            events.is_empty(),
+            "round {i}: {events:?}\n{}",
+            det.report().render_text()
+        );
+        verdicts.push(
+            det.evaluator()
+                .status(&zone("us-west-2c"))
+                .unwrap()
+                .last
+                .as_ref()
+                .unwrap()
+                .verdict,
+        );
+    }
+    assert_eq!(verdicts, [Verdict::Bad, Verdict::Good].repeat(4));
+    let a = det.evaluator().status(&zone("us-west-2a")).unwrap();
+    assert_eq!(
+        (a.state, a.last.as_ref().unwrap().failing),
+        (State::Healthy, 1)
+    );
+    assert_eq!(
+        state(&det, "us-west-2c"),
+        State::Healthy,
+        "c's good rounds keep it healthy; its bad streaks never reach M"
+    );
+}
+
+#[tokio::test]
+async fn an_observer_wide_failure_is_reported_and_never_triggers() {
+    let mut zones = Zones::start().await;
+    let trigger_toml = "\n[health.trigger]\nrunbook = \"runbooks/az-evacuation.toml\"\nzone_param = \"failed_az\"\npolicy = \"auto\"\ncooldown = \"10m\"\n";
+    let env = environment(None, &format!("{RULES}{}{trigger_toml}", zones.probes()));
+    let tr = env.health.as_ref().unwrap().trigger.clone().unwrap();
+    let mut det = detector(&env).await;
+    det.next_round().await;
+    // The observer loses its network: every endpoint of every zone is unreachable at once.
+    for s in zones.http.iter_mut().chain(zones.tcp.iter_mut()) {
+        s.stop().await;
+    }
+    assert!(det.next_round().await.is_empty());
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        ZONES
+            .iter()
+            .map(|z| (z.to_string(), Became::Unhealthy, true))
+            .collect::<Vec<_>>(),
+        "every zone is reported, flagged observer-suspect"
+    );
+    let mut ts = trigger::TriggerState::default();
+    for e in &events {
+        let d = ts.on_event(&tr, e, e.at);
+        assert!(
+            matches!(d, TriggerDecision::RefusedObserverSuspect { .. }),
+            "{d:?}"
+        );
+    }
+    assert_eq!(ts.last_trigger, None, "nothing was started");
+    let report = det.report();
+    assert_eq!(report.region_health.state, RegionState::ObserverSuspect);
+    assert!(
+        report.render_text().contains("OBSERVER SUSPECT since "),
+        "{}",
+        report.render_text()
+    );
+    let refused =
+        health_assert::check(&report, &"us-west-2a unhealthy".parse().unwrap()).unwrap_err();
+    assert!(
+        refused.contains("the observer itself is suspect"),
+        "{refused}"
+    );
+
+    // A real failure of one zone, by contrast, is acted upon.
+    for s in zones.http.iter_mut().chain(zones.tcp.iter_mut()) {
+        s.start().await;
+    }
+    for _ in 0..2 {
+        det.next_round().await;
+    }
+    zones.http[2].stop().await;
+    det.next_round().await;
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        [("us-west-2c".to_string(), Became::Unhealthy, false)]
+    );
+    let d = ts.on_event(&tr, &events[0], events[0].at);
+    assert_eq!(
+        d,
+        TriggerDecision::Start {
+            runbook: "runbooks/az-evacuation.toml".into(),
+            params: [("failed_az".to_string(), "us-west-2c".to_string())].into()
+        }
+    );
+}
+
+// ---- CloudWatch, RDS and Route 53 through moto --------------------------------------------
+
+async fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let creds = aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "test");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await;
+    aws_sdk_cloudwatch::Client::new(&conf)
+}
+
+async fn put_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    cw.put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(10.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+}
+
+async fn set_alarm(
+    cw: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    state: aws_sdk_cloudwatch::types::StateValue,
+) {
+    cw.set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("set by the test")
+        .send()
+        .await
+        .expect("SetAlarmState");
+}
+
+#[tokio::test]
+async fn cloudwatch_alarms_drive_quorum_hysteresis_and_the_observer_rule_through_moto() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let moto = MotoServer::start();
+    let proxy = CountingProxy::start(moto.endpoint()).await;
+    let cw = cloudwatch(&moto.endpoint()).await;
+    let mut probes = String::new();
+    for z in ZONES {
+        for n in 1..=3 {
+            let name = format!("5xx-{z}-{n}");
+            put_alarm(&cw, &name).await;
+            probes.push_str(&format!("\n[[health.probes]]\nname = \"alarm-{z}-{n}\"\nzone = \"{z}\"\nkind = \"cloudwatch_alarm\"\nalarm = \"{name}\"\n"));
+        }
+    }
+    let trigger_toml = "\n[health.trigger]\nrunbook = \"runbooks/az-evacuation.toml\"\nzone_param = \"failed_az\"\npolicy = \"approval\"\n";
+    let rules = "[health]\ninterval = \"300ms\"\ntimeout = \"250ms\"\nquorum = 2\nunhealthy_after = 2\nhealthy_after = 2\n";
+    let env = environment(
+        Some(&proxy.endpoint()),
+        &format!("{rules}{probes}{trigger_toml}"),
+    );
+    let tr = env.health.as_ref().unwrap().trigger.clone().unwrap();
+    let mut det = detector(&env).await;
+
+    assert!(det.next_round().await.is_empty());
+    for z in ZONES {
+        assert_eq!(
+            state(&det, z),
+            State::Healthy,
+            "{}",
+            det.report().render_text()
+        );
+    }
+    assert_eq!(
+        proxy.calls(),
+        ["DescribeAlarms"],
+        "the nine alarms are read in one call per round"
+    );
+
+    // K-of-N: one alarm of three in ALARM is not enough.
+    set_alarm(&cw, "5xx-us-west-2a-1", StateValue::Alarm).await;
+    for _ in 0..3 {
+        assert!(det.next_round().await.is_empty());
+    }
+    let a = det.evaluator().status(&zone("us-west-2a")).unwrap();
+    assert_eq!(
+        (a.state, a.last.as_ref().unwrap().failing),
+        (State::Healthy, 1)
+    );
+
+    // Two of three: unhealthy after M = 2 rounds.
+    set_alarm(&cw, "5xx-us-west-2a-2", StateValue::Alarm).await;
+    assert!(det.next_round().await.is_empty());
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        [("us-west-2a".to_string(), Became::Unhealthy, false)]
+    );
+    assert_eq!(
+        events[0]
+            .why
+            .failing
+            .iter()
+            .map(|f| f.probe.as_str())
+            .collect::<Vec<_>>(),
+        ["alarm-us-west-2a-1", "alarm-us-west-2a-2"]
+    );
+    assert!(
+        events[0].why.failing[0].detail.starts_with("ALARM since "),
+        "{}",
+        events[0].why.failing[0].detail
+    );
+    assert!(events[0].why.failing[0]
+        .detail
+        .ends_with(": set by the test"));
+    let d = trigger::decide(&tr, None, &events[0], events[0].at);
+    assert!(
+        matches!(d, TriggerDecision::StartPausedForApproval { .. }),
+        "{d:?}"
+    );
+
+    // Healthy again after R = 2 good rounds.
+    set_alarm(&cw, "5xx-us-west-2a-1", StateValue::Ok).await;
+    set_alarm(&cw, "5xx-us-west-2a-2", StateValue::Ok).await;
+    assert!(det.next_round().await.is_empty());
+    assert_eq!(
+        zone_events(&det.next_round().await),
+        [("us-west-2a".to_string(), Became::Healthy, false)]
+    );
+
+    // INSUFFICIENT_DATA is unknown, not failing: one ALARM + one unknown is inconclusive.
+    set_alarm(&cw, "5xx-us-west-2b-1", StateValue::InsufficientData).await;
+    set_alarm(&cw, "5xx-us-west-2b-2", StateValue::Alarm).await;
+    for _ in 0..3 {
+        assert!(det.next_round().await.is_empty());
+    }
+    let b = det.evaluator().status(&zone("us-west-2b")).unwrap();
+    assert_eq!((b.state, b.inconclusive_streak), (State::Healthy, 3));
+    let report = det.report();
+    let b1 = report
+        .zone(&Zone::from("us-west-2b"))
+        .unwrap()
+        .probes
+        .iter()
+        .find(|p| p.probe == "alarm-us-west-2b-1")
+        .unwrap()
+        .clone();
+    assert_eq!(b1.outcome, Outcome::Unknown);
+    assert!(b1.detail.starts_with("INSUFFICIENT_DATA"), "{}", b1.detail);
+
+    // Every alarm of every zone at once: reported, flagged, never triggered.
+    for z in ZONES {
+        for n in 1..=3 {
+            set_alarm(&cw, &format!("5xx-{z}-{n}"), StateValue::Alarm).await;
+        }
+    }
+    assert!(det.next_round().await.is_empty());
+    let events = det.next_round().await;
+    assert_eq!(
+        zone_events(&events),
+        ZONES
+            .iter()
+            .map(|z| (z.to_string(), Became::Unhealthy, true))
+            .collect::<Vec<_>>()
+    );
+    for e in &events {
+        assert!(matches!(
+            trigger::decide(&tr, None, e, e.at),
+            TriggerDecision::RefusedObserverSuspect { .. }
+        ));
+    }
+    assert_eq!(
+        det.report().region_health.state,
+        RegionState::ObserverSuspect
+    );
+    assert!(
+        proxy.calls().iter().all(|c| c == "DescribeAlarms"),
+        "probes only read: {:?}",
+        proxy.calls()
+    );
+}
+
+#[tokio::test]
+async fn rds_route53_and_missing_alarm_probes_through_moto() {
+    let moto = MotoServer::start();
+    let (rds, r53) = common::topo::clients(&moto.endpoint()).await;
+    rds.create_db_instance()
+        .db_instance_identifier("orders-db-a")
+        .db_instance_class("db.r6g.large")
+        .engine("postgres")
+        .master_username("admin")
+        .master_user_password("password123")
+        .allocated_storage(20)
+        .availability_zone("us-west-2a")
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    let hc = r53
+        .create_health_check()
+        .caller_reference("health-test")
+        .health_check_config(
+            aws_sdk_route53::types::HealthCheckConfig::builder()
+                .r#type(aws_sdk_route53::types::HealthCheckType::Http)
+                .fully_qualified_domain_name("api-a.example.com")
+                .port(80)
+                .resource_path("/healthz")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateHealthCheck");
+    let hc_id = hc.health_check().unwrap().id().to_string();
+    let health = format!(
+        "[health]\ninterval = \"2s\"\ntimeout = \"1500ms\"\nquorum = 1\n
+[[health.probes]]
+name = \"db-a\"
+zone = \"us-west-2a\"
+kind = \"rds\"
+instances = [\"orders-db-a\", \"orders-db-gone\"]
+
+[[health.probes]]
+name = \"r53-a\"
+zone = \"us-west-2a\"
+kind = \"route53_health_check\"
+health_check_id = \"{hc_id}\"
+
+[[health.probes]]
+name = \"r53-b\"
+zone = \"us-west-2b\"
+kind = \"route53_health_check\"
+health_check_id = \"no-such-check\"
+
+[[health.probes]]
+name = \"alarm-b\"
+zone = \"us-west-2b\"
+kind = \"cloudwatch_alarm\"
+alarm = \"no-such-alarm\"
+"
+    );
+    // Warm moto's CloudWatch backend (its first call loads it), so the probe's 1.5 s is ample.
+    cloudwatch(&moto.endpoint())
+        .await
+        .describe_alarms()
+        .send()
+        .await
+        .expect("DescribeAlarms");
+    let env = environment(Some(&moto.endpoint()), &health);
+    let ports = health::connect(&env).await.unwrap();
+    let report = health::snapshot(&env, ports, 1).await.unwrap();
+    let result = |z: &str, p: &str| {
+        report
+            .zone(&Zone::from(z))
+            .unwrap()
+            .probes
+            .iter()
+            .find(|x| x.probe == p)
+            .unwrap()
+            .clone()
+    };
+    let db = result("us-west-2a", "db-a");
+    assert_eq!(
+        (db.outcome, db.detail.as_str()),
+        (
+            Outcome::Pass,
+            "1 instance(s) available (not found: orders-db-gone; check the names in [health])"
+        )
+    );
+    let r53a = result("us-west-2a", "r53-a");
+    assert_eq!(
+        (r53a.outcome, r53a.detail.as_str()),
+        (Outcome::Pass, "1 of 1 checkers report success")
+    );
+    let r53b = result("us-west-2b", "r53-b");
+    assert_eq!(
+        (r53b.outcome, r53b.detail.as_str()),
+        (
+            Outcome::Unknown,
+            "health check `no-such-check` does not exist; check the id in [health]"
+        )
+    );
+    let alarm = result("us-west-2b", "alarm-b");
+    assert_eq!((alarm.outcome, alarm.detail.as_str()), (Outcome::Unknown, "alarm `no-such-alarm` does not exist in this account and region; check the name in [health]"));
+    assert_eq!(
+        report.zone(&Zone::from("us-west-2a")).unwrap().status.state,
+        State::Healthy
+    );
+    assert_eq!(
+        report.zone(&Zone::from("us-west-2b")).unwrap().status.state,
+        State::Unknown,
+        "two unknown probes say nothing"
+    );
+    assert_eq!(report.unprobed_zones, [Zone::from("us-west-2c")]);
+}

@@ -81,11 +81,33 @@ pub async fn ports_for(env: &Environment) -> Result<Ports, Failure> {
     failover::wiring::aws_ports(env).await.map_err(|e| cloud_failure(e, "cannot set up the AWS clients"))
 }
 
+/// A simulated environment's world: topology, faults, seed.
+pub struct SimTarget {
+    topology: failover::cloud::sim::Topology,
+    faults: Vec<failover::cloud::sim::Fault>,
+    seed: u64,
+}
+
+/// Load an environment; a simulated one becomes the environment its topology describes.
+fn load_env(cli: &Cli, name: &str) -> Result<(Environment, Option<SimTarget>), Diagnostics> {
+    let env = Environment::load(&cli.config_dir, name)?;
+    let Some(spec) = env.simulated.clone() else { return Ok((env, None)) };
+    let file = |m: String| -> Diagnostics { failover::diag::Diagnostic { file: Environment::path_for(&cli.config_dir, name).display().to_string(), line: 0, col: 0, message: m, hint: None }.into() };
+    let topology = failover::cloud::sim::Topology::load(&spec.topology).map_err(|e| file(e.to_string()))?;
+    let faults = failover::cloud::sim::parse_faults(&spec.faults).map_err(|es| file(es.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let mut derived = failover::cloud::sim::environment_for(&topology);
+    derived.name = env.name.clone();
+    derived.simulated = Some(spec.clone());
+    let seed = spec.seed.or(topology.seed).unwrap_or(1);
+    Ok((derived, Some(SimTarget { topology, faults, seed })))
+}
+
 /// Runbook + environment + parameters -> bound steps, or every problem at once.
-fn load_bound(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], run: &RunContext) -> Result<(Runbook, Environment, bind::Params, Vec<BoundStep>), Failure> {
+#[allow(clippy::type_complexity)]
+fn load_bound(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], run: &RunContext) -> Result<(Runbook, (Environment, Option<SimTarget>), bind::Params, Vec<BoundStep>), Failure> {
     let mut diags = Diagnostics::default();
     let rb = Runbook::load(runbook);
-    let env = Environment::load(&cli.config_dir, env_name);
+    let env = load_env(cli, env_name);
     let (rb, env) = match (rb, env) {
         (Ok(rb), Ok(env)) => (rb, env),
         (rb, env) => {
@@ -98,8 +120,8 @@ fn load_bound(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Stri
             return Err(diags.into());
         }
     };
-    let params = bind::bind_params(&rb, &env, params)?;
-    let steps = bind::bind(&rb, &env, &params, run)?;
+    let params = bind::bind_params(&rb, &env.0, params)?;
+    let steps = bind::bind(&rb, &env.0, &params, run)?;
     Ok((rb, env, params, steps))
 }
 
@@ -241,8 +263,8 @@ fn validate(cli: &Cli, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     };
     let mut envs = vec![];
     for name in &env_names {
-        match Environment::load(&cli.config_dir, name) {
-            Ok(e) => envs.push(e),
+        match load_env(cli, name) {
+            Ok((e, _)) => envs.push(e),
             Err(d) => diags.extend(d),
         }
     }
@@ -285,9 +307,16 @@ fn validate(cli: &Cli, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
 
 async fn plan(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], output: Output) -> Result<u8, Failure> {
     let run = RunContext { run_id: format!("plan-{}", journal::new_run_id()), initiator: initiator(None), mode: "plan".into() };
-    let (rb, env, params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
-    let ports = ports_for(&env).await?;
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await.map_err(|e| cloud_failure(e, "reading the current state failed"))?;
+    let (rb, (env, sim), params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
+    let plan = match &sim {
+        Some(t) => failover::simulate::with_sim_ports(&t.topology, &t.faults, t.seed, env.settings.max_attempts, None, |ports| async move { engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await })
+            .map_err(sim_failure)?,
+        None => {
+            let ports = ports_for(&env).await?;
+            engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await
+        }
+    }
+    .map_err(|e| cloud_failure(e, "reading the current state failed"))?;
     match output {
         Output::Json => print_json(&serde_json::json!({"plan": plan, "params": params, "mutating_calls": plan.mutating_calls(), "problems": plan.problems()})),
         Output::Text => print!("{}", report::render_plan(&plan, &params)),
@@ -297,9 +326,27 @@ async fn plan(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Stri
 
 async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], by: Option<String>, output: Output) -> Result<u8, Failure> {
     let run = RunContext { run_id: journal::new_run_id(), initiator: initiator(by), mode: "run".into() };
-    let (rb, env, params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
+    let (rb, (env, sim), params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
     let journal = open_journal(cli)?;
-    let ports = ports_for(&env).await?;
+    match sim {
+        None => {
+            let ports = ports_for(&env).await?;
+            run_with_ports(ports, journal, rb, env, params, steps, run, runbook.to_path_buf(), output).await
+        }
+        Some(t) => {
+            let approvals = Some((journal.clone(), run.run_id.clone()));
+            let runbook = runbook.to_path_buf();
+            let attempts = env.settings.max_attempts;
+            if output == Output::Text {
+                println!("Environment `{}` is simulated ({}, seed {}): no AWS call is made; time is virtual.", env.name, t.topology.origin, t.seed);
+            }
+            failover::simulate::with_sim_ports(&t.topology, &t.faults, t.seed, attempts, approvals, move |ports| run_with_ports(ports, journal, rb, env, params, steps, run, runbook, output)).map_err(sim_failure)?
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_with_ports(ports: Ports, journal: Arc<Journal>, rb: Runbook, env: Environment, params: bind::Params, steps: Vec<BoundStep>, run: RunContext, runbook: std::path::PathBuf, output: Output) -> Result<u8, Failure> {
     // Static stability: if part of the world cannot be read for the plan (e.g. Route 53's
     // control plane is down), the run still starts; each step observes for itself, and a
     // database failover does not wait on DNS.
@@ -337,7 +384,8 @@ async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Strin
             println!("  PROBLEM in {s}: {p}");
         }
     }
-    let reporter: Arc<dyn engine::progress::Reporter> = if text { Arc::new(report::Terminal::stdout()) } else { Arc::new(report::Terminal::stderr()) };
+    let term = if text { report::Terminal::stdout() } else { report::Terminal::stderr() };
+    let reporter: Arc<dyn engine::progress::Reporter> = Arc::new(term.with_clock(ports.clock.clone()));
     let spec = RunSpec {
         run_id: run.run_id.clone(),
         initiator: run.initiator.clone(),

@@ -25,10 +25,22 @@ pub struct Environment {
     pub endpoints: BTreeMap<String, Endpoint>,
     /// Probes, quorum and triggers (`[health]`); see `health::config`.
     pub health: Option<crate::health::config::HealthConfig>,
+    /// Set when the environment is a simulated world (`simulated = "sim/storefront.toml"`):
+    /// `plan` and `run` then talk to the simulator instead of AWS.
+    pub simulated: Option<SimulatedSpec>,
     /// The load-shedding ladder (`[traffic]`); see `traffic::config`.
     pub traffic: Option<crate::traffic::Ladder>,
     #[serde(skip)]
     pub source: Option<SourceFile>,
+}
+
+/// A simulated environment: a topology file (relative to the config directory), a seed and
+/// faults in the `--fault` syntax.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimulatedSpec {
+    pub topology: PathBuf,
+    pub seed: Option<u64>,
+    pub faults: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -154,7 +166,8 @@ impl Environment {
     pub fn parse(src: SourceFile, default_name: &str) -> Result<Environment, Diagnostics> {
         let doc = parse_document(&src)?;
         let mut d = Diagnostics::default();
-        let env = parse_env(&src, &doc, default_name, &mut d);
+        let is_sim = matches!(&doc.kind, SKind::Table(e) if e.iter().any(|(k, _, _)| k == "simulated"));
+        let env = if is_sim { parse_simulated(&src, &doc, default_name, &mut d) } else { parse_env(&src, &doc, default_name, &mut d) };
         match env {
             Some(mut e) if d.is_empty() => {
                 e.source = Some(src);
@@ -167,6 +180,37 @@ impl Environment {
     pub fn healthy_zones(&self, avoid: &[Zone]) -> Vec<Zone> {
         self.zones.iter().filter(|z| !avoid.contains(z)).cloned().collect()
     }
+}
+
+/// An environment that is a simulated world. Its groups and endpoints come from the topology
+/// (the caller loads it: `cloud::sim::environment_for`).
+fn parse_simulated(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
+    let mut t = TableReader::new(src, doc, "the simulated environment", d)?;
+    let name = t.str("name", d).map(|s| s.value).unwrap_or_else(|| default_name.to_string());
+    let description = t.str("description", d).map(|s| s.value);
+    let topology = t.str("simulated", d)?;
+    let base = src.path.parent().unwrap_or(Path::new("."));
+    let path = base.join(&topology.value);
+    if !path.exists() {
+        d.push(src.diag(topology.span.clone(), format!("topology `{}` not found (looked for {})", topology.value, path.display()), Some("the path is relative to the config directory, e.g. simulated = \"sim/storefront.toml\"".into())));
+    }
+    let seed = t.int("seed", 0, i64::MAX, d).map(|s| s.value as u64);
+    let faults = if t.has("faults") { t.str_list("faults", d).unwrap_or_default().into_iter().map(|s| s.value).collect() } else { vec![] };
+    t.finish(&["name", "description", "simulated", "seed", "faults"], d);
+    Some(Environment {
+        name,
+        description,
+        region: String::new(),
+        zones: vec![],
+        aws: AwsAccess::default(),
+        settings: Settings::default(),
+        groups: BTreeMap::new(),
+        endpoints: BTreeMap::new(),
+        health: None,
+        simulated: Some(SimulatedSpec { topology: path, seed, faults }),
+        traffic: None,
+        source: None,
+    })
 }
 
 const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints", "health", "traffic"];
@@ -314,6 +358,7 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         groups,
         endpoints,
         health,
+        simulated: None,
         traffic,
         source: None,
     })

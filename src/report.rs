@@ -65,24 +65,39 @@ pub fn describe_await(a: &crate::steps::Await) -> String {
     }
 }
 
-/// Live progress on the terminal, with time since the run started.
+/// Live progress on the terminal, with time since the run started on the run's own clock
+/// (virtual time against a simulated environment).
 pub struct Terminal {
-    start: Instant,
+    clock: Option<std::sync::Arc<dyn crate::cloud::Clock>>,
+    start: std::time::SystemTime,
+    wall: Instant,
     out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
 }
 
 impl Terminal {
     pub fn stderr() -> Self {
-        Self { start: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stderr())) }
+        Self { clock: None, start: std::time::SystemTime::now(), wall: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stderr())) }
     }
     pub fn stdout() -> Self {
-        Self { start: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stdout())) }
+        Self { clock: None, start: std::time::SystemTime::now(), wall: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stdout())) }
+    }
+    /// Stamp lines with `clock`'s time since now.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::cloud::Clock>) -> Self {
+        self.start = clock.now();
+        self.clock = Some(clock);
+        self
+    }
+    fn elapsed(&self) -> std::time::Duration {
+        match &self.clock {
+            Some(c) => c.now().duration_since(self.start).unwrap_or_default(),
+            None => self.wall.elapsed(),
+        }
     }
 }
 
 impl Reporter for Terminal {
     fn report(&self, p: Progress) {
-        let t = self.start.elapsed();
+        let t = self.elapsed();
         let stamp = format!("[{:02}:{:02}.{}]", t.as_secs() / 60, t.as_secs() % 60, t.subsec_millis() / 100);
         let line = match p {
             Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),

@@ -897,3 +897,47 @@ mod tests {
         );
     }
 }
+
+/// Run `f` against the ports of a simulated world, on a single-threaded runtime of its own
+/// with the virtual clock driven: `failover plan` and `failover run` against an environment
+/// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
+/// the topology's simulated second person releases its approval gates.
+pub fn with_sim_ports<T, F, Fut>(
+    topology: &Topology,
+    faults: &[Fault],
+    seed: u64,
+    max_attempts: u32,
+    approvals: Option<(Arc<Journal>, String)>,
+    f: F,
+) -> Result<T, SimError>
+where
+    T: Send,
+    F: FnOnce(crate::engine::Ports) -> Fut + Send,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut all_faults = topology.faults.clone();
+    all_faults.extend_from_slice(faults);
+    let errs: Vec<FaultError> = all_faults.iter().filter_map(|f| topology.check_fault(f).err()).collect();
+    if !errs.is_empty() {
+        return Err(SimError::Faults(errs));
+    }
+    let go = move || -> Result<T, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(SimError::Runtime)?;
+        Ok(rt.block_on(async move {
+            let cloud = SimCloud::new(topology, &all_faults, seed);
+            let driver = tokio::spawn(cloud.driver());
+            let ports = cloud.ports(RetryPolicy { max_attempts, ..RetryPolicy::default() }, seed);
+            let approver = match (approvals, topology.approval.after) {
+                (Some((journal, run_id)), Some(after)) => Some(tokio::spawn(approve_after(cloud.clone(), journal, run_id, topology.approval.by.clone(), after))),
+                _ => None,
+            };
+            let out = f(ports).await;
+            if let Some(a) = approver {
+                a.abort();
+            }
+            driver.abort();
+            out
+        }))
+    };
+    std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

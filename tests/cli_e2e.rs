@@ -251,3 +251,47 @@ async fn killed_run_leaves_a_consistent_journal() {
     assert!(out.contains("Status: waiting_approval"), "{out}");
     assert!(out.contains("failover-aurora          rds.failover_cluster   pending"), "{out}");
 }
+
+#[test]
+fn demo_needs_nothing_and_tells_the_story() {
+    let (out, err, code) = text(&failover(&["demo"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("⚡ az-down us-west-2a at 0s"), "{out}");
+    assert!(out.contains("Verdict: SUCCEEDED: the run finished and every invariant held"), "{out}");
+    assert!(out.contains("✔ no writer left in a failed zone: held"), "{out}");
+    assert!(out.contains("✔ every record points at a healthy zone: held"), "{out}");
+    assert_eq!(err, "", "the demo writes nothing to stderr");
+}
+
+#[test]
+fn simulate_is_deterministic_per_seed_and_rejects_bad_faults() {
+    let args = ["simulate", "runbooks/az-evacuation.toml", "--topology", "config/sim/storefront.toml", "-p", "failed_az=us-west-2a", "--fault", "az-down us-west-2a at 0s", "--fault", "route53-down at 20s for 2m", "--seed", "7"];
+    let (a, _, code) = text(&failover(&args));
+    assert_eq!(code, 0, "{a}");
+    let (b, _, _) = text(&failover(&args));
+    assert_eq!(a, b, "same seed, same timeline");
+    let (json, _, _) = text(&failover(&[&args[..], &["--output", "json"]].concat()));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["verdict"], "succeeded");
+
+    let (_, err, code) = text(&failover(&["simulate", "runbooks/az-evacuation.toml", "--topology", "config/sim/storefront.toml", "-p", "failed_az=us-west-2a", "--fault", "az-dwn us-west-2a at 0s"]));
+    assert_eq!(code, 2);
+    assert_eq!(err, "--fault: error: fault `az-dwn us-west-2a at 0s`: unknown fault kind `az-dwn`; did you mean `az-down`?\n\nnothing was simulated.\n");
+}
+
+#[test]
+fn plan_and_run_against_a_simulated_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.db");
+    let jp = j.to_str().unwrap();
+    let (out, err, code) = text(&failover(&["--journal", jp, "plan", "runbooks/az-evacuation.toml", "--env", "simulated", "-p", "failed_az=us-west-2a"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("call: FailoverDBCluster DBClusterIdentifier=orders-db TargetDBInstanceIdentifier=orders-db-c  (writer us-west-2a -> us-west-2c)"), "{out}");
+    let (out, err, code) = text(&failover(&["--journal", jp, "run", "runbooks/az-evacuation.toml", "--env", "simulated", "-p", "failed_az=us-west-2a", "--by", "alice"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Environment `simulated` is simulated ("), "{out}");
+    let id = out.lines().find_map(|l| l.strip_prefix("Run ").and_then(|r| r.strip_suffix(" succeeded."))).expect("run id").to_string();
+    let (out, _, code) = text(&failover(&["--journal", jp, "show", &id]));
+    assert_eq!(code, 0);
+    assert!(out.contains("failover-aurora          rds.failover_cluster   succeeded"), "{out}");
+}

@@ -397,7 +397,7 @@ impl Evaluator {
             );
         }
 
-        // 2. Observer check, on this round's verdicts and the states before it.
+        // 2. Observer check, on this round's verdicts.
         let zones: Vec<&TargetStatus> = self
             .targets
             .values()

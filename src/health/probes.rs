@@ -234,7 +234,7 @@ impl Prober for LiveProber {
 
 async fn http_probe(ports: &HealthPorts, p: &Probe) -> Observation {
     let Check::Http { url, method, .. } = &p.check else {
-        unreachable!("http_probe is only called for http probes")
+        return Observation::unknown("not an http probe");
     };
     let req = HttpRequest {
         method: method.clone(),

@@ -1129,6 +1129,7 @@ pub fn environment_for(t: &Topology) -> Environment {
         region: t.region.to_string(),
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
+        simulated: None,
         settings: Settings {
             poll_interval: t.settings.poll_interval,
             max_concurrency: t.settings.max_concurrency,

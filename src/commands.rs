@@ -129,7 +129,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
         Command::Validate { runbooks, env, output } => validate(&cli, runbooks, env.as_deref(), *output),
         Command::Plan { runbook, env, params, output } => plan(&cli, runbook, env, params, *output).await,
-        Command::Run { runbook, env, params, by, output } => run(&cli, runbook, env, params, by.clone(), *output).await,
+        Command::Run { runbook, env, params, by, require_approval, run_id, output } => run(&cli, runbook, env, params, by.clone(), *require_approval, run_id.clone(), *output).await,
         Command::Runs { limit, output } => {
             let j = open_journal(&cli)?;
             let runs = j.runs(*limit)?;
@@ -156,13 +156,14 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             match aws::seed::seed(&env).await {
                 Ok(s) => {
                     println!(
-                        "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s).",
+                        "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s), {} alarm(s).",
                         env.name,
                         env.aws.endpoint_url.as_deref().unwrap_or("?"),
                         s.clusters.len(),
                         s.instances.len(),
                         s.hosted_zones.len(),
-                        s.records
+                        s.records,
+                        s.alarms
                     );
                     Ok(exit::OK)
                 }
@@ -219,6 +220,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(if report.succeeded() { exit::OK } else { exit::RUN_FAILED })
         }
+        Command::Health { env, rounds, watch, output } => health(&cli, env, *rounds, *watch, *output).await,
+        Command::Watch { env, max_events } => watch(&cli, env, *max_events).await,
         Command::Traffic { env, output } => {
             let env = Environment::load(&cli.config_dir, env)?;
             let Some(ladder) = &env.traffic else {
@@ -324,9 +327,13 @@ async fn plan(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, Stri
     Ok(if plan.problems().is_empty() { exit::OK } else { exit::RUN_FAILED })
 }
 
-async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], by: Option<String>, output: Output) -> Result<u8, Failure> {
-    let run = RunContext { run_id: journal::new_run_id(), initiator: initiator(by), mode: "run".into() };
-    let (rb, (env, sim), params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
+#[allow(clippy::too_many_arguments)]
+async fn run(cli: &Cli, runbook: &Path, env_name: &str, params: &[(String, String)], by: Option<String>, require_approval: bool, run_id: Option<String>, output: Output) -> Result<u8, Failure> {
+    let run = RunContext { run_id: run_id.unwrap_or_else(journal::new_run_id), initiator: initiator(by), mode: "run".into() };
+    let (rb, (env, sim), params, mut steps) = load_bound(cli, runbook, env_name, params, &run)?;
+    if require_approval {
+        gate_with_approval(&mut steps, format!("approve run {} of `{}` on {}?", run.run_id, rb.name, env.name));
+    }
     let journal = open_journal(cli)?;
     match sim {
         None => {
@@ -431,6 +438,186 @@ async fn finish_run(journal: Arc<Journal>, ports: Ports, spec: RunSpec, reporter
     }
     let ok = outcome.succeeded && (!strict || failed.is_empty());
     Ok(if ok { exit::OK } else { exit::RUN_FAILED })
+}
+
+fn health_failure(e: failover::health::HealthError) -> Failure {
+    let code = match e {
+        failover::health::HealthError::NotConfigured(_) => exit::INVALID,
+        failover::health::HealthError::Cloud(_) => exit::CLOUD,
+    };
+    Failure::new(code, format!("error: {e}\n  hint: {}", e.hint()))
+}
+
+async fn health(cli: &Cli, env_name: &str, rounds: u32, watch: bool, output: Output) -> Result<u8, Failure> {
+    let (env, sim) = load_env(cli, env_name)?;
+    if sim.is_some() {
+        return Err(Failure::new(exit::INVALID, format!("error: environment `{}` is simulated and has no probes\n  hint: health detection runs against real endpoints; try `--env local` (moto) or `--env staging`", env.name)));
+    }
+    let ports = failover::health::connect(&env).await.map_err(health_failure)?;
+    let mut det = failover::health::detector(&env, ports).map_err(health_failure)?;
+    let mut n = 0u32;
+    loop {
+        det.next_round().await;
+        n += 1;
+        let done = !watch && n >= rounds.max(1);
+        if watch || done {
+            let report = det.report();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string(&report).unwrap_or_default()),
+                Output::Text => {
+                    if watch {
+                        println!("--- round {n} ---");
+                    }
+                    print!("{}", report.render_text());
+                }
+            }
+        }
+        if done {
+            return Ok(exit::OK);
+        }
+    }
+}
+
+/// Put an approval gate before every first step.
+fn gate_with_approval(steps: &mut Vec<BoundStep>, message: String) {
+    let gate = StepId::new("require-approval");
+    for s in steps.iter_mut() {
+        if s.after.is_empty() {
+            s.after.push(gate.clone());
+        }
+    }
+    steps.insert(
+        0,
+        BoundStep {
+            id: gate,
+            description: Some("approval required before the first step".into()),
+            after: vec![],
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(60 * 60),
+            retries: 0,
+            on_failure: OnFailure::Abort,
+            action: BoundAction::Approval { message, approvers: vec![] },
+        },
+    );
+}
+
+/// Start a runbook for a trigger decision as its own `failover run` process, so it goes on
+/// if the watcher stops. Its output goes to a log file next to the journal.
+fn start_triggered(cli: &Cli, env_name: &str, runbook: &str, params: &[(String, String)], initiator: &str, paused: bool) -> Result<(String, std::path::PathBuf), Failure> {
+    let id = journal::new_run_id();
+    let jpath = cli.journal.clone().unwrap_or_else(Journal::default_path);
+    let log = jpath.with_file_name(format!("run-{id}.log"));
+    let out = std::fs::File::create(&log).map_err(|e| Failure::new(exit::JOURNAL, format!("error: cannot create {}: {e}", log.display())))?;
+    let exe = std::env::current_exe().map_err(|e| Failure::new(exit::JOURNAL, format!("error: cannot find the failover binary: {e}")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--journal").arg(&jpath).arg("--config-dir").arg(&cli.config_dir).args(["run", runbook, "--env", env_name, "--by", initiator, "--run-id", &id]);
+    for (k, v) in params {
+        cmd.arg("-p").arg(format!("{k}={v}"));
+    }
+    if paused {
+        cmd.arg("--require-approval");
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(out.try_clone().map_err(|e| Failure::new(exit::JOURNAL, format!("error: {e}")))?).stderr(out);
+    cmd.spawn().map_err(|e| Failure::new(exit::JOURNAL, format!("error: cannot start `failover run`: {e}")))?;
+    Ok((id, log))
+}
+
+async fn watch(cli: &Cli, env_name: &str, max_events: Option<u32>) -> Result<u8, Failure> {
+    use failover::health::{trigger, TriggerDecision, TriggerState};
+    let (env, sim) = load_env(cli, env_name)?;
+    if sim.is_some() {
+        return Err(Failure::new(exit::INVALID, format!("error: environment `{}` is simulated and has no probes", env.name)));
+    }
+    let cfg = failover::health::config_of(&env).map_err(health_failure)?.clone();
+    let Some(tr) = cfg.trigger.clone() else {
+        return Err(Failure::new(exit::INVALID, format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md); `failover health --watch` only watches", env.name)));
+    };
+    let rb = Runbook::load(Path::new(&tr.runbook))?;
+    let problems = trigger::check_runbook(&tr, &rb);
+    if !problems.is_empty() {
+        return Err(Failure::new(exit::INVALID, format!("error: {}\nthe watcher did not start.", problems.join("\nerror: "))));
+    }
+    let journal = open_journal(cli)?;
+    let who = format!("watch:{}", env.name);
+    // The cooldown survives a restart of the watcher: the last run it started is in the journal.
+    let mut state = TriggerState {
+        last_trigger: journal.runs(500)?.into_iter().find(|r| r.initiator == who && r.mode == "run").map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
+    };
+    let session = journal::new_run_id();
+    journal.create_run(&RunRecord {
+        id: session.clone(),
+        runbook: format!("watch {}", env.name),
+        runbook_path: tr.runbook.clone(),
+        runbook_sha256: "-".into(),
+        environment: env.name.clone(),
+        mode: "watch".into(),
+        initiator: initiator(None),
+        params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
+        status: "watching".into(),
+        started_at: journal::now_ms(),
+        ended_at: None,
+        error: None,
+        plan: serde_json::Value::Null,
+        steps: serde_json::Value::Null,
+    })?;
+    println!(
+        "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {session}.",
+        env.name,
+        cfg.probes.len(),
+        humantime::format_duration(cfg.interval),
+        cfg.unhealthy_after,
+        tr.policy,
+        tr.runbook,
+        humantime::format_duration(tr.cooldown)
+    );
+    let ports = failover::health::connect(&env).await.map_err(health_failure)?;
+    let clock = ports.clock.clone();
+    let mut det = failover::health::detector(&env, ports).map_err(health_failure)?;
+    let http = failover::cloud::http::ReqwestHttp::new().map_err(|e| cloud_failure(e, "cannot build the HTTP client"))?;
+    let mut seen = 0u32;
+    loop {
+        let ev = det.next_event().await;
+        seen += 1;
+        let now = clock.now();
+        let decision = state.on_event(&tr, &ev, now);
+        let text = decision.describe(&ev);
+        println!("[{}] {text}", journal::format_ts(journal::now_ms()));
+        journal.note(&session, None, "zone_event", serde_json::to_value(&ev).unwrap_or_default())?;
+        journal.note(&session, None, "trigger_decision", serde_json::to_value(&decision).unwrap_or_default())?;
+        let started = match &decision {
+            TriggerDecision::Start { runbook, params } | TriggerDecision::StartPausedForApproval { runbook, params } => {
+                let paused = matches!(decision, TriggerDecision::StartPausedForApproval { .. });
+                let p: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                match start_triggered(cli, &env.name, runbook, &p, &who, paused) {
+                    Ok((id, log)) => {
+                        let how = if paused { format!("waiting for approval: failover approve {id} --by <name>") } else { "running".to_string() };
+                        println!("  started run {id} ({how}); output in {}", log.display());
+                        journal.note(&session, None, "run_started", serde_json::json!({"run": id, "paused": paused}))?;
+                        Some(format!("run {id} {how}"))
+                    }
+                    Err(e) => {
+                        eprintln!("  could not start the runbook: {}", e.message);
+                        journal.note(&session, None, "run_not_started", serde_json::json!({"error": e.message}))?;
+                        Some(format!("could not start the runbook: {}", e.message))
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(ep) = tr.notify.as_ref().and_then(|n| env.endpoints.get(&n.value)) {
+            let body = serde_json::json!({"text": format!("failover watch {}: {text}{}", env.name, started.map(|s| format!(" -> {s}")).unwrap_or_default())}).to_string();
+            let req = failover::cloud::HttpRequest { method: ep.method.clone(), url: ep.url.clone(), headers: ep.headers.clone(), body: Some(body), timeout: ep.timeout };
+            use failover::cloud::HttpClient;
+            if let Err(e) = http.send(&req).await {
+                eprintln!("  notification failed: {e}");
+            }
+        }
+        if max_events.is_some_and(|m| seen >= m) {
+            journal.set_run_status(&session, "stopped", None, true)?;
+            return Ok(exit::OK);
+        }
+    }
 }
 
 fn approve(cli: &Cli, run_id: &str, step: Option<&str>, by: String) -> Result<u8, Failure> {

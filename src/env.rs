@@ -327,6 +327,10 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         }
     }
     let health = t.get("health").and_then(|v| crate::health::config::parse(src, v, &zones, d));
+    if let Some(h) = &health {
+        let names: Vec<&str> = endpoints.keys().map(|s| s.as_str()).collect();
+        d.extend(h.check_endpoints(src, &names));
+    }
     let traffic = t.get("traffic").and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
     if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
         for tier in &l.tiers {

@@ -85,6 +85,12 @@ pub enum Command {
         /// Who starts the run (default: $FAILOVER_USER, else $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Pause before the first step until another person approves (`failover approve`).
+        #[arg(long)]
+        require_approval: bool,
+        /// Use this run id (set by `failover watch` when it starts a run).
+        #[arg(long, hide = true)]
+        run_id: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -143,6 +149,30 @@ pub enum Command {
         seed: Option<u64>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+    /// Probe the environment's zones and print their health: state, probes, reasons.
+    Health {
+        #[arg(long)]
+        env: String,
+        /// Probe rounds before reporting (a zone is declared unhealthy only after
+        /// `unhealthy_after` bad rounds).
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// Keep probing and print the report after every round.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run detection continuously and, when a zone turns unhealthy, act on the environment's
+    /// [health.trigger] policy: start the runbook (auto), start it paused at an approval gate
+    /// (approval), or only notify (notify). A cooldown refuses a second automatic start.
+    Watch {
+        #[arg(long)]
+        env: String,
+        /// Stop after this many zone events (for scripts and drills).
+        #[arg(long)]
+        max_events: Option<u32>,
     },
     /// Show the environment's load-shedding ladder and which tiers are shed, since when, by which run.
     Traffic {

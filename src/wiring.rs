@@ -27,5 +27,6 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
         http: Arc::new(http),
         clock,
+        health: env.health.as_ref().map(|_| Arc::new(crate::health::LiveHealth { env: env.clone() }) as Arc<dyn crate::health::HealthSource>),
     })
 }

@@ -152,7 +152,7 @@ async fn full_story_against_moto() {
 
     let (out, err, code) = call(&["local-peer", "seed", "--env", "local"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 cluster(s), 10 instance(s), 1 hosted zone(s), 5 record set(s)"), "{out}");
+    assert!(out.contains("3 cluster(s), 10 instance(s), 1 hosted zone(s), 5 record set(s), 6 alarm(s)"), "{out}");
 
     let (out, err, code) = call(&["plan", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a"]);
     assert_eq!(code, 0, "{err}");
@@ -294,4 +294,68 @@ fn plan_and_run_against_a_simulated_environment() {
     let (out, _, code) = text(&failover(&["--journal", jp, "show", &id]));
     assert_eq!(code, 0);
     assert!(out.contains("failover-aurora          rds.failover_cluster   succeeded"), "{out}");
+}
+
+/// Detection to action: zone a's two alarms go off in moto; `failover health` sees it, and
+/// `failover watch` (policy = approval in config/local.toml) starts the evacuation runbook for
+/// that zone, paused at an approval gate, and notifies the chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    let cd = cfg.path().to_str().unwrap().to_string();
+    let jp = cfg.journal().to_str().unwrap().to_string();
+    let base = vec!["--config-dir".to_string(), cd.clone(), "--journal".to_string(), jp.clone()];
+    let call = |extra: &[&str]| {
+        let a: Vec<String> = base.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect();
+        let v: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        text(&failover(&v))
+    };
+    let (_, err, code) = call(&["local-peer", "seed", "--env", "local"]);
+    assert_eq!(code, 0, "{err}");
+    let (out, err, code) = call(&["health", "--env", "local"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("us-west-2a"), "{out}");
+    // Zone a's alarms go off.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
+        cw.set_alarm_state().alarm_name(alarm).state_value(aws_sdk_cloudwatch::types::StateValue::Alarm).state_reason("test").send().await.unwrap();
+    }
+    let (out, err, code) = call(&["watch", "--env", "local", "--max-events", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("us-west-2a"), "{out}");
+    let id = out.lines().find_map(|l| l.trim().strip_prefix("started run ")).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no run started: {out}")).to_string();
+    // The run process reaches its approval gate.
+    let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+    let mut status = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = j.run(&id) {
+            status = r.status.clone();
+            if status == "waiting_approval" {
+                assert_eq!(r.initiator, "watch:local");
+                assert_eq!(r.params["failed_az"], "us-west-2a");
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "waiting_approval");
+    assert!(sink.received().iter().any(|r| r.path == "/chat" && r.body.contains("us-west-2a")), "{:?}", sink.received());
+    // Release it: the evacuation runs.
+    let (_, err, code) = call(&["approve", &id, "--by", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    for _ in 0..150 {
+        if j.run(&id).unwrap().status.starts_with("succeeded") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(j.run(&id).unwrap().status.starts_with("succeeded"), "{:?}", j.run(&id).unwrap());
 }

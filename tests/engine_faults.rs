@@ -190,6 +190,7 @@ async fn run(db: Arc<dyn Databases>, dns: Arc<dyn Dns>, journal: Arc<Journal>) -
         dns: Arc::new(RetryingDns::new(dns, policy, clock.clone(), Some(1))),
         http: Arc::new(NoHttp),
         clock,
+        health: None,
     };
     journal
         .create_run(&RunRecord {

@@ -31,6 +31,8 @@ pub struct Ports {
     pub dns: Arc<dyn Dns>,
     pub http: Arc<dyn HttpClient>,
     pub clock: Arc<dyn Clock>,
+    /// Zone health for `health.assert` steps; `None` where the environment has no probes.
+    pub health: Option<Arc<dyn crate::health::HealthSource>>,
 }
 
 /// Everything a live run needs besides the ports.
@@ -277,6 +279,7 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     let sid = step.id.as_str();
     match &step.action {
         BoundAction::Approval { message, approvers } => return wait_for_approval(ctx, step, message, approvers).await,
+        BoundAction::HealthAssert { zones, expect, rounds } => return health_assert(ctx, step, zones, expect, *rounds).await,
         BoundAction::TrafficShed { ladder, max_tier } => return traffic::shed(ctx, step, ladder, *max_tier).await,
         BoundAction::TrafficRestore { ladder } => return traffic::restore(ctx, step, ladder).await,
         BoundAction::TrafficRevert { ladder, tiers } => return traffic::revert(ctx, step, ladder, tiers).await,
@@ -492,6 +495,29 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
             announced = true;
         }
         p.clock.sleep(poll).await;
+    }
+}
+
+async fn health_assert(ctx: &Ctx, step: &BoundStep, zones: &[crate::types::Zone], expect: &str, rounds: Option<u32>) -> Result<Option<String>, StepError> {
+    let Some(source) = &ctx.ports.health else {
+        return Err(StepError::Precondition("this environment has no [health] probes, so the assertion cannot be checked; add [health] to its file (docs/health.md) or remove the step".into()));
+    };
+    ctx.reporter.report(Progress::Waiting { step: step.id.to_string(), what: format!("probing zone health ({} round(s))", rounds.map(|r| r.to_string()).unwrap_or_else(|| "enough".into())) });
+    let report = source.report(rounds).await.map_err(StepError::Precondition)?;
+    let mut problems = vec![];
+    let mut ok = vec![];
+    for z in zones {
+        let a: crate::health::assert::Assertion = format!("{z} {expect}").parse().map_err(StepError::Precondition)?;
+        match crate::health::assert::check(&report, &a) {
+            Ok(()) => ok.push(a.to_string()),
+            Err(m) => problems.push(m),
+        }
+    }
+    let _ = ctx.journal.note(&ctx.spec.run_id, Some(step.id.as_str()), "health", serde_json::to_value(&report).unwrap_or_default());
+    if problems.is_empty() {
+        Ok(Some(format!("{} (health report journaled)", ok.join(", "))))
+    } else {
+        Err(StepError::Precondition(problems.join("\n  ")))
     }
 }
 

@@ -126,3 +126,25 @@ pub async fn snapshot(
     }
     Ok(det.report())
 }
+
+/// What `health.assert` steps read: a health report of the environment, after enough probe
+/// rounds to confirm a state. A port, so the engine stays free of probes and clocks.
+#[async_trait::async_trait]
+pub trait HealthSource: Send + Sync {
+    async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String>;
+}
+
+/// The live source: the environment's probes, on the wall clock.
+pub struct LiveHealth {
+    pub env: Environment,
+}
+
+#[async_trait::async_trait]
+impl HealthSource for LiveHealth {
+    async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String> {
+        let cfg = config_of(&self.env).map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
+        let rounds = rounds.unwrap_or(cfg.unhealthy_after.max(cfg.healthy_after));
+        let ports = connect(&self.env).await.map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
+        snapshot(&self.env, ports, rounds).await.map_err(|e| format!("{e}\n  hint: {}", e.hint()))
+    }
+}

@@ -64,6 +64,7 @@ pub enum BoundAction {
     Http { request: HttpRequest, expect_status: Vec<u16> },
     Approval { message: String, approvers: Vec<String> },
     Wait { duration: Duration },
+    HealthAssert { zones: Vec<Zone>, expect: String, rounds: Option<u32> },
     TrafficShed { ladder: crate::traffic::BoundLadder, max_tier: Option<usize> },
     TrafficRestore { ladder: crate::traffic::BoundLadder },
     /// Revert the given tiers, highest priority first (used by `rollback`).
@@ -91,6 +92,7 @@ impl BoundAction {
             BoundAction::Approval { .. } => "approval",
             BoundAction::Wait { .. } => "wait",
             BoundAction::RestoreRecords { .. } => "dns.restore",
+            BoundAction::HealthAssert { .. } => "health.assert",
             BoundAction::TrafficShed { .. } => "traffic.shed",
             BoundAction::TrafficRestore { .. } => "traffic.restore",
             BoundAction::TrafficRevert { .. } => "traffic.revert",
@@ -129,6 +131,7 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
         ActionDef::Approval { .. } => Duration::from_secs(60 * 60),
         ActionDef::Wait { duration } => *duration + Duration::from_secs(60),
         ActionDef::TrafficShed { .. } => Duration::from_secs(30 * 60),
+        ActionDef::HealthAssert { .. } => Duration::from_secs(5 * 60),
         ActionDef::TrafficRestore { .. } => Duration::from_secs(4 * 60 * 60),
     }
 }
@@ -454,6 +457,19 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                 approvers: approvers.clone(),
             },
             ActionDef::Wait { duration } => BoundAction::Wait { duration: *duration },
+            ActionDef::HealthAssert { zones, expect, rounds } => {
+                let mut zs = vec![];
+                for f in zones {
+                    for z in render(f, &mut d).split(',').map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                        let zone = Zone::new(z);
+                        if !env.zones.contains(&zone) {
+                            d.push(src.diag(f.span.clone(), format!("step `{step}`: `{z}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                        }
+                        zs.push(zone);
+                    }
+                }
+                BoundAction::HealthAssert { zones: zs, expect: expect.value.clone(), rounds: *rounds }
+            }
             ActionDef::TrafficShed { max_tier, settle } => match &env.traffic {
                 Some(l) => {
                     let mut ladder = crate::traffic::bind_ladder(l, env, &vars);

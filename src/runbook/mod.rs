@@ -84,6 +84,8 @@ pub enum ActionDef {
     },
     Approval { message: Option<Spanned<String>>, approvers: Vec<String> },
     Wait { duration: Duration },
+    /// Require zones to be healthy / unhealthy (from the environment's probes) before going on.
+    HealthAssert { zones: Vec<Spanned<String>>, expect: Spanned<String>, rounds: Option<u32> },
     /// Closed loop: shed tiers of the environment's ladder in order while the signal is bad.
     TrafficShed { max_tier: Option<Spanned<String>>, settle: Option<Duration> },
     /// Closed loop: restore shed tiers in reverse once the signal has been good for `hold`.
@@ -100,6 +102,7 @@ pub const ACTIONS: &[&str] = &[
     "wait",
     "traffic.shed",
     "traffic.restore",
+    "health.assert",
 ];
 
 impl ActionDef {
@@ -112,6 +115,7 @@ impl ActionDef {
             ActionDef::Http { .. } => "http",
             ActionDef::Approval { .. } => "approval",
             ActionDef::Wait { .. } => "wait",
+            ActionDef::HealthAssert { .. } => "health.assert",
             ActionDef::TrafficShed { .. } => "traffic.shed",
             ActionDef::TrafficRestore { .. } => "traffic.restore",
         }
@@ -140,6 +144,7 @@ impl ActionDef {
             ActionDef::Approval { message, .. } => v.extend(message.iter()),
             ActionDef::Wait { .. } | ActionDef::TrafficRestore { .. } => {}
             ActionDef::TrafficShed { max_tier, .. } => v.extend(max_tier.iter()),
+            ActionDef::HealthAssert { zones, .. } => v.extend(zones.iter()),
         }
         v
     }
@@ -442,6 +447,21 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 None
             };
             ActionDef::Wait { duration: duration.unwrap_or_default() }
+        }
+        "health.assert" => {
+            keys.extend(["zone", "expect", "rounds"]);
+            let zones = str_or_list(&mut t, "zone", d);
+            if zones.is_empty() {
+                d.push(src.diag(v.span.clone(), format!("{what} names no zone"), Some("add `zone = \"${failed_az}\"`".into())));
+            }
+            let expect = t.req_str("expect", "`expect = \"unhealthy\"` (don't evacuate a healthy zone) or `\"healthy\"` (don't fail into a sick one)", d);
+            if let Some(e) = &expect {
+                if e.value != "healthy" && e.value != "unhealthy" {
+                    d.push(src.diag(e.span.clone(), format!("`expect` in {what} is `{}`", e.value), Some("one of: healthy, unhealthy".into())));
+                }
+            }
+            let rounds = t.int("rounds", 1, 100, d).map(|r| r.value as u32);
+            ActionDef::HealthAssert { zones, expect: expect?, rounds }
         }
         "traffic.shed" => {
             keys.extend(["max_tier", "settle"]);

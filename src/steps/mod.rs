@@ -96,7 +96,7 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
         BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
         BoundAction::RestoreRecords { hosted_zone_id, .. } => n.hosted_zones = vec![hosted_zone_id.clone()],
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
-        BoundAction::TrafficShed { .. } | BoundAction::TrafficRestore { .. } | BoundAction::TrafficRevert { .. } => {}
+        BoundAction::TrafficShed { .. } | BoundAction::TrafficRestore { .. } | BoundAction::TrafficRevert { .. } | BoundAction::HealthAssert { .. } => {}
     }
     n
 }
@@ -140,6 +140,14 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
                 ..Default::default()
             }
         }
+        BoundAction::HealthAssert { zones, expect, rounds } => Decision {
+            effects: vec![format!(
+                "probe zone health ({} round(s)) and require {}",
+                rounds.map(|r| r.to_string()).unwrap_or_else(|| "enough".into()),
+                zones.iter().map(|z| format!("{z} {expect}")).collect::<Vec<_>>().join(", ")
+            )],
+            ..Default::default()
+        },
         BoundAction::TrafficRestore { ladder } => Decision {
             effects: vec![format!(
                 "closed loop: restore shed tiers in reverse order, each once {} has been good for {}; re-shed a restored tier if it turns bad",

@@ -38,6 +38,7 @@ pub struct Seeded {
     pub instances: Vec<String>,
     pub hosted_zones: Vec<(String, String)>,
     pub records: usize,
+    pub alarms: usize,
 }
 
 pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
@@ -143,6 +144,33 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
                         .map_err(|e| call_err("ChangeResourceRecordSets", hosted_zone, e))?;
                 }
             }
+        }
+    }
+    // The CloudWatch alarms the environment's health probes watch, in state OK.
+    if let Some(h) = &env.health {
+        let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+        for p in &h.probes {
+            let crate::health::config::Check::CloudwatchAlarm { alarm } = &p.check else { continue };
+            cw.put_metric_alarm()
+                .alarm_name(alarm)
+                .namespace("Failover/Local")
+                .metric_name(format!("{alarm}-metric"))
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(1.0)
+                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold)
+                .send()
+                .await
+                .map_err(|e| call_err("PutMetricAlarm", alarm, e))?;
+            cw.set_alarm_state()
+                .alarm_name(alarm)
+                .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+                .state_reason("seeded by failover local-peer seed")
+                .send()
+                .await
+                .map_err(|e| call_err("SetAlarmState", alarm, e))?;
+            out.alarms += 1;
         }
     }
     Ok(out)

@@ -162,6 +162,7 @@ impl SimCloud {
             )),
             http: self.http(),
             clock,
+            health: None,
         }
     }
 

@@ -28,7 +28,7 @@ fn text(o: &Output) -> (String, String, i32) {
 fn validate_accepts_the_shipped_runbooks() {
     let (out, err, code) = text(&failover(&["validate", "runbooks/az-evacuation.toml"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "ok: 1 runbook(s) valid against environment(s) local, prod, staging\n");
+    assert_eq!(out, "ok: 1 runbook(s) valid against environment(s) local, prod, simulated, staging\n");
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn validate_reports_every_problem_with_position_and_hint() {
     assert_eq!(
         err,
         "tests/fixtures/bad-runbook.toml:8:10: error: unknown action `rds.failover_clustr` in step `a`
-  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore
+  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore, health.assert
 tests/fixtures/bad-runbook.toml:15:12: error: unknown variable `${faild_az}` in step `b`
   hint: did you mean `${failed_az}`?
 tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
@@ -47,7 +47,7 @@ tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
 tests/fixtures/bad-runbook.toml:24:10: error: the steps form a cycle: b -> after -> c -> after -> b
   hint: a step cannot wait, directly or not, for itself; remove one of these `after` entries
 
-4 problem(s) found in 1 of 1 runbook(s) checked against environment(s) local, prod, staging.
+4 problem(s) found in 1 of 1 runbook(s) checked against environment(s) local, prod, simulated, staging.
 "
     );
 }
@@ -101,7 +101,7 @@ fn missing_parameter_unknown_zone_and_unknown_environment() {
     assert_eq!(
         err,
         "config/prd.toml: error: environment `prd` does not exist
-  hint: did you mean `--env prod`? known environments: local, prod, staging
+  hint: did you mean `--env prod`? known environments: local, prod, simulated, staging
 
 1 problem(s) found; nothing was changed.
 "
@@ -358,4 +358,39 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(j.run(&id).unwrap().status.starts_with("succeeded"), "{:?}", j.run(&id).unwrap());
+}
+
+/// `health.assert`: a runbook refuses to evacuate a zone its probes say is healthy, and goes
+/// on once the zone is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    failover::cloud::aws::seed::seed(&cfg.env()).await.unwrap();
+    let rb = cfg.path().join("guarded.toml");
+    std::fs::write(&rb, "name = \"guarded\"\n[params.failed_az]\ntype = \"zone\"\n\n[[steps]]\nid = \"confirm\"\naction = \"health.assert\"\nzone = \"${failed_az}\"\nexpect = \"unhealthy\"\nrounds = 4\n\n[[steps]]\nid = \"move\"\naction = \"rds.failover_cluster\"\ngroup = \"aurora\"\nevacuate = \"${failed_az}\"\nafter = [\"confirm\"]\n").unwrap();
+    let args = |j: &str| -> Vec<String> {
+        ["--config-dir", cfg.path().to_str().unwrap(), "--journal", j, "run", rb.to_str().unwrap(), "--env", "local", "-p", "failed_az=us-west-2a", "--by", "alice"].iter().map(|s| s.to_string()).collect()
+    };
+    let j = cfg.journal();
+    let a = args(j.to_str().unwrap());
+    let (out, err, code) = text(&failover(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("confirm FAILED"), "{out}");
+    assert!(out.contains("move blocked"), "{out}");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
+        cw.set_alarm_state().alarm_name(alarm).state_value(aws_sdk_cloudwatch::types::StateValue::Alarm).state_reason("test").send().await.unwrap();
+    }
+    let (out, err, code) = text(&failover(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("confirm succeeded: zone us-west-2a unhealthy"), "{out}");
+    assert!(out.contains("move succeeded"), "{out}");
 }

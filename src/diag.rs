@@ -25,7 +25,11 @@ impl SourceFile {
                 line_starts.push(i + 1);
             }
         }
-        Self { path: path.into(), text, line_starts }
+        Self {
+            path: path.into(),
+            text,
+            line_starts,
+        }
     }
 
     pub fn read(path: &Path) -> Result<Self, Diagnostic> {
@@ -36,7 +40,9 @@ impl SourceFile {
                 line: 0,
                 col: 0,
                 message: format!("cannot read file: {e}"),
-                hint: Some("check the path; runbooks live in runbooks/, environments in config/".into()),
+                hint: Some(
+                    "check the path; runbooks live in runbooks/, environments in config/".into(),
+                ),
             }),
         }
     }
@@ -53,14 +59,31 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
-    pub fn diag(&self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+    pub fn diag(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Diagnostic {
         let (line, col) = self.line_col(span.start);
-        Diagnostic { file: self.path.display().to_string(), line, col, message: message.into(), hint }
+        Diagnostic {
+            file: self.path.display().to_string(),
+            line,
+            col,
+            message: message.into(),
+            hint,
+        }
     }
 
     /// A diagnostic about the file as a whole (points at line 1, column 1).
     pub fn diag_file(&self, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
-        Diagnostic { file: self.path.display().to_string(), line: 1, col: 1, message: message.into(), hint }
+        Diagnostic {
+            file: self.path.display().to_string(),
+            line: 1,
+            col: 1,
+            message: message.into(),
+            hint,
+        }
     }
 }
 
@@ -78,7 +101,11 @@ pub struct Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, self.line, self.col, self.message
+            )?;
         } else {
             write!(f, "{}: error: {}", self.file, self.message)?;
         }
@@ -108,7 +135,8 @@ impl Diagnostics {
     }
     /// Sorted by file, then position, as a compiler would print them.
     pub fn sorted(mut self) -> Self {
-        self.0.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        self.0
+            .sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         self.0.dedup();
         self
     }
@@ -133,7 +161,10 @@ impl From<Diagnostic> for Diagnostics {
 }
 
 /// Closest candidate by edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
         let d = levenshtein(word, c);
@@ -173,7 +204,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("aftr", ["after", "when", "timeout"]), Some("after"));
+        assert_eq!(
+            did_you_mean("aftr", ["after", "when", "timeout"]),
+            Some("after")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["after", "when"]), None);
     }
 }

@@ -63,7 +63,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { poll_interval: Duration::from_secs(5), max_concurrency: 8, max_attempts: 6 }
+        Self {
+            poll_interval: Duration::from_secs(5),
+            max_concurrency: 8,
+            max_attempts: 6,
+        }
     }
 }
 
@@ -75,7 +79,10 @@ pub enum Group {
     /// Multi-AZ DB instances (not cluster members).
     DbInstances { instances: Vec<InstanceId> },
     /// Route 53 records with one value per zone.
-    Records { hosted_zone: String, records: Vec<RecordSpec> },
+    Records {
+        hosted_zone: String,
+        records: Vec<RecordSpec>,
+    },
 }
 
 impl Group {
@@ -143,10 +150,17 @@ impl Environment {
         if !path.exists() {
             let known = Self::list(config_dir);
             let hint = if known.is_empty() {
-                format!("no environments found in {}; pass --config-dir or create {}", config_dir.display(), path.display())
+                format!(
+                    "no environments found in {}; pass --config-dir or create {}",
+                    config_dir.display(),
+                    path.display()
+                )
             } else {
                 match crate::diag::did_you_mean(name, known.iter().map(|s| s.as_str())) {
-                    Some(s) => format!("did you mean `--env {s}`? known environments: {}", known.join(", ")),
+                    Some(s) => format!(
+                        "did you mean `--env {s}`? known environments: {}",
+                        known.join(", ")
+                    ),
                     None => format!("known environments: {}", known.join(", ")),
                 }
             };
@@ -166,8 +180,13 @@ impl Environment {
     pub fn parse(src: SourceFile, default_name: &str) -> Result<Environment, Diagnostics> {
         let doc = parse_document(&src)?;
         let mut d = Diagnostics::default();
-        let is_sim = matches!(&doc.kind, SKind::Table(e) if e.iter().any(|(k, _, _)| k == "simulated"));
-        let env = if is_sim { parse_simulated(&src, &doc, default_name, &mut d) } else { parse_env(&src, &doc, default_name, &mut d) };
+        let is_sim =
+            matches!(&doc.kind, SKind::Table(e) if e.iter().any(|(k, _, _)| k == "simulated"));
+        let env = if is_sim {
+            parse_simulated(&src, &doc, default_name, &mut d)
+        } else {
+            parse_env(&src, &doc, default_name, &mut d)
+        };
         match env {
             Some(mut e) if d.is_empty() => {
                 e.source = Some(src);
@@ -178,15 +197,27 @@ impl Environment {
     }
 
     pub fn healthy_zones(&self, avoid: &[Zone]) -> Vec<Zone> {
-        self.zones.iter().filter(|z| !avoid.contains(z)).cloned().collect()
+        self.zones
+            .iter()
+            .filter(|z| !avoid.contains(z))
+            .cloned()
+            .collect()
     }
 }
 
 /// An environment that is a simulated world. Its groups and endpoints come from the topology
 /// (the caller loads it: `cloud::sim::environment_for`).
-fn parse_simulated(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
+fn parse_simulated(
+    src: &SourceFile,
+    doc: &SVal,
+    default_name: &str,
+    d: &mut Diagnostics,
+) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the simulated environment", d)?;
-    let name = t.str("name", d).map(|s| s.value).unwrap_or_else(|| default_name.to_string());
+    let name = t
+        .str("name", d)
+        .map(|s| s.value)
+        .unwrap_or_else(|| default_name.to_string());
     let description = t.str("description", d).map(|s| s.value);
     let topology = t.str("simulated", d)?;
     let base = src.path.parent().unwrap_or(Path::new("."));
@@ -195,7 +226,15 @@ fn parse_simulated(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Dia
         d.push(src.diag(topology.span.clone(), format!("topology `{}` not found (looked for {})", topology.value, path.display()), Some("the path is relative to the config directory, e.g. simulated = \"sim/storefront.toml\"".into())));
     }
     let seed = t.int("seed", 0, i64::MAX, d).map(|s| s.value as u64);
-    let faults = if t.has("faults") { t.str_list("faults", d).unwrap_or_default().into_iter().map(|s| s.value).collect() } else { vec![] };
+    let faults = if t.has("faults") {
+        t.str_list("faults", d)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect()
+    } else {
+        vec![]
+    };
     t.finish(&["name", "description", "simulated", "seed", "faults"], d);
     Some(Environment {
         name,
@@ -207,15 +246,35 @@ fn parse_simulated(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Dia
         groups: BTreeMap::new(),
         endpoints: BTreeMap::new(),
         health: None,
-        simulated: Some(SimulatedSpec { topology: path, seed, faults }),
+        simulated: Some(SimulatedSpec {
+            topology: path,
+            seed,
+            faults,
+        }),
         traffic: None,
         source: None,
     })
 }
 
-const ENV_KEYS: &[&str] = &["name", "description", "region", "zones", "aws", "settings", "groups", "endpoints", "health", "traffic"];
+const ENV_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "region",
+    "zones",
+    "aws",
+    "settings",
+    "groups",
+    "endpoints",
+    "health",
+    "traffic",
+];
 
-fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnostics) -> Option<Environment> {
+fn parse_env(
+    src: &SourceFile,
+    doc: &SVal,
+    default_name: &str,
+    d: &mut Diagnostics,
+) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the environment", d)?;
     let name = match t.str("name", d) {
         Some(n) if n.value != default_name => {
@@ -238,11 +297,19 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         let zone = Zone::new(z.value.clone());
         if let Some(r) = &region {
             if zone.region().as_str() != r.value {
-                d.push(src.diag(z.span.clone(), format!("zone `{}` is not in region `{}`", z.value, r.value), Some("zones are named after their region, e.g. us-west-2a in us-west-2".into())));
+                d.push(src.diag(
+                    z.span.clone(),
+                    format!("zone `{}` is not in region `{}`", z.value, r.value),
+                    Some("zones are named after their region, e.g. us-west-2a in us-west-2".into()),
+                ));
             }
         }
         if zones.contains(&zone) {
-            d.push(src.diag(z.span.clone(), format!("zone `{}` is listed twice", z.value), None));
+            d.push(src.diag(
+                z.span.clone(),
+                format!("zone `{}` is listed twice", z.value),
+                None,
+            ));
         }
         zones.push(zone);
     }
@@ -254,7 +321,11 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
             aws.endpoint_url = a.str("endpoint_url", d).map(|s| s.value);
             if let Some(u) = &aws.endpoint_url {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    d.push(src.diag(v.span.clone(), format!("endpoint_url `{u}` must start with http:// or https://"), None));
+                    d.push(src.diag(
+                        v.span.clone(),
+                        format!("endpoint_url `{u}` must start with http:// or https://"),
+                        None,
+                    ));
                 }
             }
             a.finish(&["profile", "endpoint_url"], d);
@@ -266,7 +337,16 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         if let Some(mut s) = TableReader::new(src, v, "[settings]", d) {
             if let Some(p) = s.duration("poll_interval", d) {
                 if p.value < Duration::from_millis(10) {
-                    d.push(src.diag(p.span.clone(), "poll_interval must be at least 10ms", Some("5s is a good value against AWS; 50ms-200ms against a local peer".into())));
+                    d.push(
+                        src.diag(
+                            p.span.clone(),
+                            "poll_interval must be at least 10ms",
+                            Some(
+                                "5s is a good value against AWS; 50ms-200ms against a local peer"
+                                    .into(),
+                            ),
+                        ),
+                    );
                 }
                 settings.poll_interval = p.value;
             }
@@ -298,40 +378,74 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
         if let SKind::Table(entries) = &v.kind {
             for (ename, _, ev) in entries {
                 let what = format!("endpoint `{ename}`");
-                let Some(mut e) = TableReader::new(src, ev, what, d) else { continue };
+                let Some(mut e) = TableReader::new(src, ev, what, d) else {
+                    continue;
+                };
                 let url = e.req_str("url", "add `url = \"https://...\"`", d);
-                let method = e.str("method", d).map(|s| s.value.to_ascii_uppercase()).unwrap_or_else(|| "POST".into());
+                let method = e
+                    .str("method", d)
+                    .map(|s| s.value.to_ascii_uppercase())
+                    .unwrap_or_else(|| "POST".into());
                 if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
-                    d.push(src.diag(ev.span.clone(), format!("endpoint `{ename}`: unsupported method `{method}`"), Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into())));
+                    d.push(src.diag(
+                        ev.span.clone(),
+                        format!("endpoint `{ename}`: unsupported method `{method}`"),
+                        Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
+                    ));
                 }
-                let timeout = e.duration("timeout", d).map(|s| s.value).unwrap_or(Duration::from_secs(10));
+                let timeout = e
+                    .duration("timeout", d)
+                    .map(|s| s.value)
+                    .unwrap_or(Duration::from_secs(10));
                 let mut headers = vec![];
                 if let Some(hv) = e.get("headers") {
                     if let SKind::Table(hs) = &hv.kind {
                         for (hk, _, hval) in hs {
-                            if let Some(s) = tomlx::expect_str(src, hval, &format!("header `{hk}`"), d) {
+                            if let Some(s) =
+                                tomlx::expect_str(src, hval, &format!("header `{hk}`"), d)
+                            {
                                 headers.push((hk.clone(), s.value));
                             }
                         }
                     } else {
-                        d.push(src.diag(hv.span.clone(), "`headers` must be a table of strings", None));
+                        d.push(src.diag(
+                            hv.span.clone(),
+                            "`headers` must be a table of strings",
+                            None,
+                        ));
                     }
                 }
                 e.finish(&["url", "method", "headers", "timeout"], d);
                 if let Some(url) = url {
-                    endpoints.insert(ename.clone(), Endpoint { url: url.value, method, headers, timeout });
+                    endpoints.insert(
+                        ename.clone(),
+                        Endpoint {
+                            url: url.value,
+                            method,
+                            headers,
+                            timeout,
+                        },
+                    );
                 }
             }
         } else {
-            d.push(src.diag(v.span.clone(), "`endpoints` must be a table of endpoints", None));
+            d.push(src.diag(
+                v.span.clone(),
+                "`endpoints` must be a table of endpoints",
+                None,
+            ));
         }
     }
-    let health = t.get("health").and_then(|v| crate::health::config::parse(src, v, &zones, d));
+    let health = t
+        .get("health")
+        .and_then(|v| crate::health::config::parse(src, v, &zones, d));
     if let Some(h) = &health {
         let names: Vec<&str> = endpoints.keys().map(|s| s.as_str()).collect();
         d.extend(h.check_endpoints(src, &names));
     }
-    let traffic = t.get("traffic").and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
+    let traffic = t
+        .get("traffic")
+        .and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
     if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
         for tier in &l.tiers {
             for a in [&tier.apply, &tier.revert].into_iter().flatten() {
@@ -368,7 +482,13 @@ fn parse_env(src: &SourceFile, doc: &SVal, default_name: &str, d: &mut Diagnosti
     })
 }
 
-fn parse_group(src: &SourceFile, name: &str, v: &SVal, zones: &[Zone], d: &mut Diagnostics) -> Option<Group> {
+fn parse_group(
+    src: &SourceFile,
+    name: &str,
+    v: &SVal,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> Option<Group> {
     let what = format!("group `{name}`");
     let mut t = TableReader::new(src, v, what.clone(), d)?;
     let kind = t.req_str("kind", &format!("one of: {}", GROUP_KINDS.join(", ")), d)?;
@@ -376,21 +496,37 @@ fn parse_group(src: &SourceFile, name: &str, v: &SVal, zones: &[Zone], d: &mut D
         "db_clusters" => {
             let ids = t.str_list("clusters", d).unwrap_or_default();
             if ids.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} lists no clusters"), Some("add `clusters = [\"orders-db\"]`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} lists no clusters"),
+                    Some("add `clusters = [\"orders-db\"]`".into()),
+                ));
             }
             t.finish(&["kind", "clusters"], d);
-            Group::DbClusters { clusters: ids.into_iter().map(|s| ClusterId(s.value)).collect() }
+            Group::DbClusters {
+                clusters: ids.into_iter().map(|s| ClusterId(s.value)).collect(),
+            }
         }
         "db_instances" => {
             let ids = t.str_list("instances", d).unwrap_or_default();
             if ids.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} lists no instances"), Some("add `instances = [\"legacy-mysql\"]`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} lists no instances"),
+                    Some("add `instances = [\"legacy-mysql\"]`".into()),
+                ));
             }
             t.finish(&["kind", "instances"], d);
-            Group::DbInstances { instances: ids.into_iter().map(|s| InstanceId(s.value)).collect() }
+            Group::DbInstances {
+                instances: ids.into_iter().map(|s| InstanceId(s.value)).collect(),
+            }
         }
         "records" => {
-            let hz = t.req_str("hosted_zone", "the hosted zone's name (\"shop.example.com.\") or id (\"Z0123...\")", d);
+            let hz = t.req_str(
+                "hosted_zone",
+                "the hosted zone's name (\"shop.example.com.\") or id (\"Z0123...\")",
+                d,
+            );
             let mut records = vec![];
             match t.get("records") {
                 Some(SVal { kind: SKind::Array(items), .. }) => {
@@ -404,28 +540,55 @@ fn parse_group(src: &SourceFile, name: &str, v: &SVal, zones: &[Zone], d: &mut D
                 None => d.push(src.diag(v.span.clone(), format!("{what} lists no records"), Some(format!("add [[groups.{name}.records]] tables")))),
             }
             t.finish(&["kind", "hosted_zone", "records"], d);
-            Group::Records { hosted_zone: hz.map(|h| h.value).unwrap_or_default(), records }
+            Group::Records {
+                hosted_zone: hz.map(|h| h.value).unwrap_or_default(),
+                records,
+            }
         }
         other => {
             let hint = match crate::diag::did_you_mean(other, GROUP_KINDS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("one of: {}", GROUP_KINDS.join(", ")),
             };
-            d.push(src.diag(kind.span.clone(), format!("unknown group kind `{other}` in {what}"), Some(hint)));
+            d.push(src.diag(
+                kind.span.clone(),
+                format!("unknown group kind `{other}` in {what}"),
+                Some(hint),
+            ));
             return None;
         }
     };
     Some(g)
 }
 
-fn parse_record(src: &SourceFile, what: &str, v: &SVal, zones: &[Zone], d: &mut Diagnostics) -> Option<RecordSpec> {
+fn parse_record(
+    src: &SourceFile,
+    what: &str,
+    v: &SVal,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> Option<RecordSpec> {
     let mut t = TableReader::new(src, v, what, d)?;
-    let name = t.req_str("name", "the record's fully qualified name, e.g. \"api.shop.example.com.\"", d);
-    let rtype = t.str("type", d).map(|s| s.value.to_ascii_uppercase()).unwrap_or_else(|| "CNAME".into());
+    let name = t.req_str(
+        "name",
+        "the record's fully qualified name, e.g. \"api.shop.example.com.\"",
+        d,
+    );
+    let rtype = t
+        .str("type", d)
+        .map(|s| s.value.to_ascii_uppercase())
+        .unwrap_or_else(|| "CNAME".into());
     if !["A", "AAAA", "CNAME", "TXT"].contains(&rtype.as_str()) {
-        d.push(src.diag(v.span.clone(), format!("{what}: record type `{rtype}` is not supported"), Some("use A, AAAA, CNAME or TXT".into())));
+        d.push(src.diag(
+            v.span.clone(),
+            format!("{what}: record type `{rtype}` is not supported"),
+            Some("use A, AAAA, CNAME or TXT".into()),
+        ));
     }
-    let ttl = t.int("ttl", 0, 2_147_483_647, d).map(|s| s.value).unwrap_or(60);
+    let ttl = t
+        .int("ttl", 0, 2_147_483_647, d)
+        .map(|s| s.value)
+        .unwrap_or(60);
     let weighted = t.bool("weighted", d).map(|s| s.value).unwrap_or(false);
     let weight = t.int("weight", 0, 255, d).map(|s| s.value).unwrap_or(100);
     let mut values = BTreeMap::new();
@@ -453,10 +616,20 @@ fn parse_record(src: &SourceFile, what: &str, v: &SVal, zones: &[Zone], d: &mut 
         None => d.push(src.diag(v.span.clone(), format!("{what} has no `values`"), Some("give one value per zone: values = { \"us-west-2a\" = \"...\", \"us-west-2b\" = \"...\" }".into()))),
     }
     if values.len() < 2 && t.has("values") {
-        d.push(src.diag(v.span.clone(), format!("{what} has a value for fewer than two zones, so it cannot be moved"), Some("give one value per zone".into())));
+        d.push(src.diag(
+            v.span.clone(),
+            format!("{what} has a value for fewer than two zones, so it cannot be moved"),
+            Some("give one value per zone".into()),
+        ));
     }
     t.finish(&["name", "type", "ttl", "values", "weighted", "weight"], d);
     let name = name?;
-    Some(RecordSpec { name: crate::cloud::normalize_dns_name(&name.value), rtype, ttl, values, weighted, weight })
+    Some(RecordSpec {
+        name: crate::cloud::normalize_dns_name(&name.value),
+        rtype,
+        ttl,
+        values,
+        weighted,
+        weight,
+    })
 }
-

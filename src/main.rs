@@ -3,7 +3,6 @@
 
 mod commands;
 
-
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,14 +24,23 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "failover", version, about = "Disaster-recovery runbooks as code: validate, rehearse and run AZ evacuations against AWS RDS and Route 53")]
+#[command(
+    name = "failover",
+    version,
+    about = "Disaster-recovery runbooks as code: validate, rehearse and run AZ evacuations against AWS RDS and Route 53"
+)]
 pub struct Cli {
     /// Journal file (SQLite). Default: $FAILOVER_JOURNAL, else $XDG_STATE_HOME/failover/journal.db,
     /// else ~/.local/state/failover/journal.db, else .failover/failover/journal.db
     #[arg(long, global = true, env = "FAILOVER_JOURNAL")]
     pub journal: Option<PathBuf>,
     /// Directory of environment files (<env>.toml).
-    #[arg(long, global = true, default_value = "config", env = "FAILOVER_CONFIG_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "FAILOVER_CONFIG_DIR"
+    )]
     pub config_dir: PathBuf,
     /// More logging (-v: debug, -vv: trace). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -215,7 +223,9 @@ pub enum LocalPeerCommand {
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not name=value (example: -p failed_az=us-west-2a)")),
+        _ => Err(format!(
+            "`{s}` is not name=value (example: -p failed_az=us-west-2a)"
+        )),
     }
 }
 
@@ -236,11 +246,17 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -15,10 +15,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call")]
 pub enum Call {
-    FailoverDbCluster { cluster: ClusterId, target: InstanceId, target_zone: Zone, from_zone: Zone },
-    RebootDbInstance { instance: InstanceId, force_failover: bool, from_zone: Zone },
-    CreateDbClusterSnapshot { cluster: ClusterId, snapshot: String },
-    CreateDbSnapshot { instance: InstanceId, snapshot: String },
+    FailoverDbCluster {
+        cluster: ClusterId,
+        target: InstanceId,
+        target_zone: Zone,
+        from_zone: Zone,
+    },
+    RebootDbInstance {
+        instance: InstanceId,
+        force_failover: bool,
+        from_zone: Zone,
+    },
+    CreateDbClusterSnapshot {
+        cluster: ClusterId,
+        snapshot: String,
+    },
+    CreateDbSnapshot {
+        instance: InstanceId,
+        snapshot: String,
+    },
     ChangeResourceRecordSets {
         hosted_zone_id: String,
         hosted_zone_name: String,
@@ -27,7 +42,10 @@ pub enum Call {
         /// The record sets before the change, for rollback (None: did not exist).
         previous: Vec<(RecordKey, Option<RecordSet>)>,
     },
-    Http { request: HttpRequest, expect_status: Vec<u16> },
+    Http {
+        request: HttpRequest,
+        expect_status: Vec<u16>,
+    },
 }
 
 impl Call {
@@ -49,7 +67,9 @@ impl Call {
             Call::RebootDbInstance { instance, .. } => instance.to_string(),
             Call::CreateDbClusterSnapshot { cluster, .. } => cluster.to_string(),
             Call::CreateDbSnapshot { instance, .. } => instance.to_string(),
-            Call::ChangeResourceRecordSets { hosted_zone_name, .. } => hosted_zone_name.clone(),
+            Call::ChangeResourceRecordSets {
+                hosted_zone_name, ..
+            } => hosted_zone_name.clone(),
             Call::Http { request, .. } => request.url.split('?').next().unwrap_or("").to_string(),
         }
     }
@@ -155,13 +175,27 @@ impl Plan {
         self.steps.iter().map(|s| s.decision.calls.len()).sum()
     }
     pub fn problems(&self) -> Vec<(StepId, String)> {
-        self.steps.iter().flat_map(|s| s.decision.problems.iter().map(move |p| (s.id.clone(), p.clone()))).collect()
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                s.decision
+                    .problems
+                    .iter()
+                    .map(move |p| (s.id.clone(), p.clone()))
+            })
+            .collect()
     }
 }
 
 /// Plan every step in dependency order against the observed world, predicting the effect
 /// of each step's calls so later steps see the state earlier ones leave.
-pub fn plan(runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep], observed: &World) -> Plan {
+pub fn plan(
+    runbook: &str,
+    environment: &str,
+    run_id: &str,
+    steps: &[BoundStep],
+    observed: &World,
+) -> Plan {
     let mut world = observed.clone();
     let order = topo(steps);
     let mut planned: Vec<PlannedStep> = vec![];
@@ -173,11 +207,24 @@ pub fn plan(runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep],
             planned.iter().any(|p| {
                 &p.id == a
                     && (p.status == PlannedStatus::Blocked
-                        || (p.status == PlannedStatus::Failing && steps.iter().find(|x| &x.id == a).is_some_and(|x| x.on_failure == crate::runbook::OnFailure::Abort)))
+                        || (p.status == PlannedStatus::Failing
+                            && steps
+                                .iter()
+                                .find(|x| &x.id == a)
+                                .is_some_and(|x| x.on_failure == crate::runbook::OnFailure::Abort)))
             })
         });
         let (status, decision) = if !s.enabled {
-            (PlannedStatus::SkippedByCondition, Decision { skips: vec![format!("`when` is false: {}", s.when.clone().unwrap_or_default())], ..Default::default() })
+            (
+                PlannedStatus::SkippedByCondition,
+                Decision {
+                    skips: vec![format!(
+                        "`when` is false: {}",
+                        s.when.clone().unwrap_or_default()
+                    )],
+                    ..Default::default()
+                },
+            )
         } else {
             let d = steps::decide(s, &world, run_id);
             for c in &d.calls {
@@ -201,7 +248,11 @@ pub fn plan(runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep],
             decision,
         });
     }
-    Plan { runbook: runbook.to_string(), environment: environment.to_string(), steps: planned }
+    Plan {
+        runbook: runbook.to_string(),
+        environment: environment.to_string(),
+        steps: planned,
+    }
 }
 
 /// Indices of steps in a stable topological order (file order among ready steps).
@@ -212,7 +263,11 @@ pub fn topo(steps: &[BoundStep]) -> Vec<usize> {
         let before = remaining.len();
         let mut next = vec![];
         for &i in &remaining {
-            if steps[i].after.iter().all(|a| done.iter().any(|&j| &steps[j].id == a)) {
+            if steps[i]
+                .after
+                .iter()
+                .all(|a| done.iter().any(|&j| &steps[j].id == a))
+            {
                 next.push(i);
             }
         }
@@ -236,17 +291,46 @@ mod tests {
     use std::time::Duration;
 
     fn step(id: &str, after: &[&str], on_failure: OnFailure, action: BoundAction) -> BoundStep {
-        BoundStep { id: id.into(), description: None, after: after.iter().map(|a| StepId::from(*a)).collect(), enabled: true, when: None, timeout: Duration::from_secs(60), retries: 0, on_failure, action }
+        BoundStep {
+            id: id.into(),
+            description: None,
+            after: after.iter().map(|a| StepId::from(*a)).collect(),
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(60),
+            retries: 0,
+            on_failure,
+            action,
+        }
     }
 
     #[test]
     fn regression_blocked_propagates_like_the_live_executor() {
-        let failing = BoundAction::FailoverCluster { group: "g".into(), clusters: vec!["ghost".into()], evacuate: vec!["us-west-2a".into()], healthy: vec!["us-west-2b".into()], wait: true };
-        let wait = || BoundAction::Wait { duration: Duration::from_secs(1) };
+        let failing = BoundAction::FailoverCluster {
+            group: "g".into(),
+            clusters: vec!["ghost".into()],
+            evacuate: vec!["us-west-2a".into()],
+            healthy: vec!["us-west-2b".into()],
+            wait: true,
+        };
+        let wait = || BoundAction::Wait {
+            duration: Duration::from_secs(1),
+        };
         // a fails (abort) -> b blocked -> c blocked even though b has on_failure = continue.
-        let steps = vec![step("a", &[], OnFailure::Abort, failing), step("b", &["a"], OnFailure::Continue, wait()), step("c", &["b"], OnFailure::Abort, wait())];
+        let steps = vec![
+            step("a", &[], OnFailure::Abort, failing),
+            step("b", &["a"], OnFailure::Continue, wait()),
+            step("c", &["b"], OnFailure::Abort, wait()),
+        ];
         let p = plan("rb", "env", "r", &steps, &World::default());
         let st: Vec<_> = p.steps.iter().map(|s| s.status.clone()).collect();
-        assert_eq!(st, vec![PlannedStatus::Failing, PlannedStatus::Blocked, PlannedStatus::Blocked]);
+        assert_eq!(
+            st,
+            vec![
+                PlannedStatus::Failing,
+                PlannedStatus::Blocked,
+                PlannedStatus::Blocked
+            ]
+        );
     }
 }

@@ -10,19 +10,57 @@ use std::time::Instant;
 
 pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, String>) -> String {
     let mut o = String::new();
-    let p = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-    let _ = writeln!(o, "Plan for runbook `{}` on environment `{}`{}", plan.runbook, plan.environment, if p.is_empty() { String::new() } else { format!(" ({p})") });
-    let _ = writeln!(o, "Dry run: read-only calls only; nothing below has been done.\n");
+    let p = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(
+        o,
+        "Plan for runbook `{}` on environment `{}`{}",
+        plan.runbook,
+        plan.environment,
+        if p.is_empty() {
+            String::new()
+        } else {
+            format!(" ({p})")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "Dry run: read-only calls only; nothing below has been done.\n"
+    );
     for (i, s) in plan.steps.iter().enumerate() {
         let status = match s.status {
-            PlannedStatus::Run if s.decision.calls.is_empty() && s.decision.effects.is_empty() => "nothing to do",
+            PlannedStatus::Run if s.decision.calls.is_empty() && s.decision.effects.is_empty() => {
+                "nothing to do"
+            }
             PlannedStatus::Run => "will run",
             PlannedStatus::SkippedByCondition => "skipped",
             PlannedStatus::Blocked => "blocked",
             PlannedStatus::Failing => "PRECONDITION FAILS",
         };
-        let after = if s.after.is_empty() { String::new() } else { format!(" after {}", s.after.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")) };
-        let _ = writeln!(o, "{}. {} ({}){} - {}", i + 1, s.id, s.action, after, status);
+        let after = if s.after.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " after {}",
+                s.after
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            o,
+            "{}. {} ({}){} - {}",
+            i + 1,
+            s.id,
+            s.action,
+            after,
+            status
+        );
         if let Some(d) = &s.description {
             let _ = writeln!(o, "   {d}");
         }
@@ -50,7 +88,11 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
         o,
         "\n{} mutating call(s) planned; {}.",
         plan.mutating_calls(),
-        if problems == 0 { "no precondition fails".to_string() } else { format!("{problems} precondition(s) fail") }
+        if problems == 0 {
+            "no precondition fails".to_string()
+        } else {
+            format!("{problems} precondition(s) fail")
+        }
     );
     o
 }
@@ -58,10 +100,20 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
 pub fn describe_await(a: &crate::steps::Await) -> String {
     use crate::steps::Await;
     match a {
-        Await::ClusterWriterOutside { cluster, evacuate, .. } => format!("cluster `{cluster}` is available with its writer outside {}", crate::steps::rds::join(evacuate)),
-        Await::InstanceOutside { instance, evacuate } => format!("instance `{instance}` is available with its primary outside {}", crate::steps::rds::join(evacuate)),
+        Await::ClusterWriterOutside {
+            cluster, evacuate, ..
+        } => format!(
+            "cluster `{cluster}` is available with its writer outside {}",
+            crate::steps::rds::join(evacuate)
+        ),
+        Await::InstanceOutside { instance, evacuate } => format!(
+            "instance `{instance}` is available with its primary outside {}",
+            crate::steps::rds::join(evacuate)
+        ),
         Await::SnapshotAvailable { id, .. } => format!("snapshot `{id}` is available"),
-        Await::ChangeInsync { call_index } => format!("Route 53 change #{} is INSYNC", call_index + 1),
+        Await::ChangeInsync { call_index } => {
+            format!("Route 53 change #{} is INSYNC", call_index + 1)
+        }
     }
 }
 
@@ -76,10 +128,20 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn stderr() -> Self {
-        Self { clock: None, start: std::time::SystemTime::now(), wall: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stderr())) }
+        Self {
+            clock: None,
+            start: std::time::SystemTime::now(),
+            wall: Instant::now(),
+            out: std::sync::Mutex::new(Box::new(std::io::stderr())),
+        }
     }
     pub fn stdout() -> Self {
-        Self { clock: None, start: std::time::SystemTime::now(), wall: Instant::now(), out: std::sync::Mutex::new(Box::new(std::io::stdout())) }
+        Self {
+            clock: None,
+            start: std::time::SystemTime::now(),
+            wall: Instant::now(),
+            out: std::sync::Mutex::new(Box::new(std::io::stdout())),
+        }
     }
     /// Stamp lines with `clock`'s time since now.
     pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::cloud::Clock>) -> Self {
@@ -98,7 +160,12 @@ impl Terminal {
 impl Reporter for Terminal {
     fn report(&self, p: Progress) {
         let t = self.elapsed();
-        let stamp = format!("[{:02}:{:02}.{}]", t.as_secs() / 60, t.as_secs() % 60, t.subsec_millis() / 100);
+        let stamp = format!(
+            "[{:02}:{:02}.{}]",
+            t.as_secs() / 60,
+            t.as_secs() % 60,
+            t.subsec_millis() / 100
+        );
         let line = match p {
             Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),
             Progress::Skip { step, text } => format!("{stamp}   {step}: {text}"),
@@ -150,35 +217,95 @@ fn dur(ms: i64) -> String {
 pub fn render_runs(runs: &[RunRecord]) -> String {
     let mut o = String::new();
     if runs.is_empty() {
-        return "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n".into();
+        return "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n"
+            .into();
     }
-    let _ = writeln!(o, "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  PARAMS", "RUN", "RUNBOOK", "ENV", "MODE", "STATUS", "STARTED", "TOOK");
+    let _ = writeln!(
+        o,
+        "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  PARAMS",
+        "RUN", "RUNBOOK", "ENV", "MODE", "STATUS", "STARTED", "TOOK"
+    );
     for r in runs {
-        let took = r.ended_at.map(|e| dur(e - r.started_at)).unwrap_or_else(|| "-".into());
-        let params = r.params.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string()))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-        let _ = writeln!(o, "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  {}", r.id, r.runbook, r.environment, r.mode, r.status, format_ts(r.started_at), took, params);
+        let took = r
+            .ended_at
+            .map(|e| dur(e - r.started_at))
+            .unwrap_or_else(|| "-".into());
+        let params = r
+            .params
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  {}",
+            r.id,
+            r.runbook,
+            r.environment,
+            r.mode,
+            r.status,
+            format_ts(r.started_at),
+            took,
+            params
+        );
     }
     o
 }
 
-pub fn render_show(r: &RunRecord, steps: &[StepRecord], events: &[Event], open: &[Event]) -> String {
+pub fn render_show(
+    r: &RunRecord,
+    steps: &[StepRecord],
+    events: &[Event],
+    open: &[Event],
+) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "Run {}: runbook `{}` ({}) on `{}`, mode {}, started by {}", r.id, r.runbook, r.runbook_path, r.environment, r.mode, r.initiator);
-    let took = r.ended_at.map(|e| format!(", took {}", dur(e - r.started_at))).unwrap_or_default();
-    let _ = writeln!(o, "Status: {}  started {}{took}", r.status, format_ts(r.started_at));
+    let _ = writeln!(
+        o,
+        "Run {}: runbook `{}` ({}) on `{}`, mode {}, started by {}",
+        r.id, r.runbook, r.runbook_path, r.environment, r.mode, r.initiator
+    );
+    let took = r
+        .ended_at
+        .map(|e| format!(", took {}", dur(e - r.started_at)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "Status: {}  started {}{took}",
+        r.status,
+        format_ts(r.started_at)
+    );
     if let Some(m) = r.params.as_object().filter(|m| !m.is_empty()) {
-        let _ = writeln!(o, "Params: {}", m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string()))).collect::<Vec<_>>().join(" "));
+        let _ = writeln!(
+            o,
+            "Params: {}",
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string())))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "Error: {e}");
     }
-    let _ = writeln!(o, "\n{:<24} {:<22} {:<17} {:>8} {:>8}", "STEP", "ACTION", "STATUS", "TOOK", "ATTEMPTS");
+    let _ = writeln!(
+        o,
+        "\n{:<24} {:<22} {:<17} {:>8} {:>8}",
+        "STEP", "ACTION", "STATUS", "TOOK", "ATTEMPTS"
+    );
     for s in steps {
         let took = match (s.started_at, s.ended_at) {
             (Some(a), Some(b)) => dur(b - a),
             _ => "-".into(),
         };
-        let _ = writeln!(o, "{:<24} {:<22} {:<17} {:>8} {:>8}", s.step_id, s.action, s.status, took, s.attempts);
+        let _ = writeln!(
+            o,
+            "{:<24} {:<22} {:<17} {:>8} {:>8}",
+            s.step_id, s.action, s.status, took, s.attempts
+        );
         if let Some(m) = &s.message {
             for l in m.lines() {
                 let _ = writeln!(o, "    {l}");
@@ -190,14 +317,34 @@ pub fn render_show(r: &RunRecord, steps: &[StepRecord], events: &[Event], open: 
         let rel = dur(e.at - r.started_at);
         let step = e.step_id.clone().unwrap_or_default();
         let detail = match e.kind.as_str() {
-            "intent" => format!("{} {}: {}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), summarize_call(&e.data)),
+            "intent" => format!(
+                "{} {}: {}",
+                e.operation.clone().unwrap_or_default(),
+                e.resource.clone().unwrap_or_default(),
+                summarize_call(&e.data)
+            ),
             "outcome" => {
                 let ok = e.data.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
                 let ms = e.data.get("ms").and_then(|v| v.as_u64()).unwrap_or(0);
                 if ok {
-                    format!("{} {}: ok ({ms} ms){}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), e.data.get("result").and_then(|r| r.get("change_id")).and_then(|c| c.as_str()).map(|c| format!(" change {c}")).unwrap_or_default())
+                    format!(
+                        "{} {}: ok ({ms} ms){}",
+                        e.operation.clone().unwrap_or_default(),
+                        e.resource.clone().unwrap_or_default(),
+                        e.data
+                            .get("result")
+                            .and_then(|r| r.get("change_id"))
+                            .and_then(|c| c.as_str())
+                            .map(|c| format!(" change {c}"))
+                            .unwrap_or_default()
+                    )
                 } else {
-                    format!("{} {}: FAILED: {}", e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default(), e.data.get("error").and_then(|v| v.as_str()).unwrap_or(""))
+                    format!(
+                        "{} {}: FAILED: {}",
+                        e.operation.clone().unwrap_or_default(),
+                        e.resource.clone().unwrap_or_default(),
+                        e.data.get("error").and_then(|v| v.as_str()).unwrap_or("")
+                    )
                 }
             }
             _ => compact(&e.data),
@@ -209,7 +356,14 @@ pub fn render_show(r: &RunRecord, steps: &[StepRecord], events: &[Event], open: 
     } else {
         let _ = writeln!(o, "\nCalls that may or may not have happened (intent written, no outcome; the process stopped?):");
         for e in open {
-            let _ = writeln!(o, "  #{} {} {} {}", e.seq, e.step_id.clone().unwrap_or_default(), e.operation.clone().unwrap_or_default(), e.resource.clone().unwrap_or_default());
+            let _ = writeln!(
+                o,
+                "  #{} {} {} {}",
+                e.seq,
+                e.step_id.clone().unwrap_or_default(),
+                e.operation.clone().unwrap_or_default(),
+                e.resource.clone().unwrap_or_default()
+            );
         }
     }
     o
@@ -217,7 +371,12 @@ pub fn render_show(r: &RunRecord, steps: &[StepRecord], events: &[Event], open: 
 
 fn summarize_call(v: &serde_json::Value) -> String {
     match serde_json::from_value::<crate::plan::Call>(v.clone()) {
-        Ok(c) => c.describe().lines().map(|l| l.trim()).collect::<Vec<_>>().join("; "),
+        Ok(c) => c
+            .describe()
+            .lines()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join("; "),
         Err(_) => compact(v),
     }
 }
@@ -227,7 +386,14 @@ fn compact(v: &serde_json::Value) -> String {
         serde_json::Value::Object(m) => m
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{k}={}", v.as_str().map(|s| s.to_string()).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),

@@ -12,6 +12,7 @@ use crate::cloud::sim::invariants::{self, FailedZones, InvariantResult, Invarian
 use crate::cloud::sim::world::FinalState;
 use crate::cloud::sim::{
     Event, Fault, FaultError, FaultPhase, SimCloud, TimelineEntry, Topology, TopologyError,
+    TrafficReport,
 };
 use crate::diag::{Diagnostics, SourceFile};
 use crate::engine::progress::Progress;
@@ -83,11 +84,13 @@ pub struct OperationCount {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SimReport {
+    /// The runbook's name (several runs: `a, then b`).
     pub runbook: String,
     pub environment: String,
     pub topology: String,
     pub topology_origin: String,
     pub seed: u64,
+    /// The (first) run's id and parameters; `runs` has each run's.
     pub run_id: String,
     pub params: BTreeMap<String, String>,
     /// Every fault applied (the topology's, then the given ones), in the one-line syntax.
@@ -97,9 +100,13 @@ pub struct SimReport {
     pub reasons: Vec<String>,
     /// Whether the engine ran at all (it does not when the plan cannot read the world).
     pub run_started: bool,
+    /// Every run finished and succeeded.
     pub run_succeeded: bool,
     pub plan_problems: Vec<String>,
+    /// The steps of every run, in order.
     pub steps: Vec<StepSummary>,
+    /// Each run (one unless [`simulate_runs`] was given several).
+    pub runs: Vec<RunSummary>,
     /// The zones the run had to leave: evacuated by the runbook, or down at the end.
     pub failed_zones: FailedZones,
     /// Virtual time from the start until the last writer, primary or record left the failed
@@ -110,6 +117,9 @@ pub struct SimReport {
     pub invariants: Vec<InvariantResult>,
     pub api_calls: BTreeMap<String, OperationCount>,
     pub final_state: FinalState,
+    /// The simulated load and the ladder's effect on it, when the topology has `[traffic]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficReport>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -146,6 +156,46 @@ fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
     out
 }
 
+/// One runbook run in a simulated world (see [`simulate_runs`]).
+#[derive(Clone, Debug)]
+pub struct SimRun<'a> {
+    pub runbook: &'a Runbook,
+    pub params: Vec<(String, String)>,
+    /// Start no earlier than this virtual time since the start of the simulation (an operator
+    /// who runs the restore once the zone is back); `None`: as soon as the previous run ends.
+    pub not_before: Option<Duration>,
+}
+
+impl<'a> SimRun<'a> {
+    pub fn new(runbook: &'a Runbook, params: &[(String, String)]) -> Self {
+        Self {
+            runbook,
+            params: params.to_vec(),
+            not_before: None,
+        }
+    }
+
+    /// Start no earlier than `at` of virtual time.
+    pub fn at(mut self, at: Duration) -> Self {
+        self.not_before = Some(at);
+        self
+    }
+}
+
+/// One run as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub runbook: String,
+    pub run_id: String,
+    pub params: BTreeMap<String, String>,
+    /// Virtual time the run started and ended at; `None`: it did not start (or end) before
+    /// the simulation's limit.
+    pub started_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    pub succeeded: bool,
+    pub steps: Vec<StepSummary>,
+}
+
 /// Run `runbook` against the simulated world of `topology`, bound to `env` with `params`,
 /// with the topology's faults plus `faults`, seeded with `seed`. Synchronous: it runs on its
 /// own single-threaded runtime (on a thread of its own when called from async code).
@@ -154,6 +204,21 @@ pub fn simulate(
     env: &Environment,
     topology: &Topology,
     params: &[(String, String)],
+    faults: &[Fault],
+    seed: u64,
+) -> Result<SimReport, SimError> {
+    simulate_runs(&[SimRun::new(runbook, params)], env, topology, faults, seed)
+}
+
+/// Run several runbooks one after the other in one simulated world: the same cloud, the same
+/// virtual clock and the same journal, so what one run leaves (a writer moved, tiers shed)
+/// is what the next one finds. Each run starts when the previous one has ended, and not
+/// before its `not_before`. Run ids are `sim-SEED`, `sim-SEED-2`, ... The verdict holds for
+/// the whole sequence: every run succeeded and every invariant held at the end.
+pub fn simulate_runs(
+    runs: &[SimRun<'_>],
+    env: &Environment,
+    topology: &Topology,
     faults: &[Fault],
     seed: u64,
 ) -> Result<SimReport, SimError> {
@@ -166,28 +231,50 @@ pub fn simulate(
     if !errs.is_empty() {
         return Err(SimError::Faults(errs));
     }
-    let run = RunContext {
-        run_id: format!("sim-{seed}"),
-        initiator: "simulator".into(),
-        mode: "simulate".into(),
-    };
-    let bound_params = bind::bind_params(runbook, env, params).map_err(SimError::Invalid)?;
-    let steps = bind::bind(runbook, env, &bound_params, &run).map_err(SimError::Invalid)?;
+    if runs.is_empty() {
+        return Err(SimError::Invalid(Diagnostics::from(
+            SourceFile::new("<simulate>", "").diag_file("no runbook to simulate", None),
+        )));
+    }
+    let mut bound = vec![];
+    let mut diags = Diagnostics::default();
+    for (i, r) in runs.iter().enumerate() {
+        let run = RunContext {
+            run_id: if i == 0 {
+                format!("sim-{seed}")
+            } else {
+                format!("sim-{seed}-{}", i + 1)
+            },
+            initiator: "simulator".into(),
+            mode: "simulate".into(),
+        };
+        let params = match bind::bind_params(r.runbook, env, &r.params) {
+            Ok(p) => p,
+            Err(d) => {
+                diags.extend(d);
+                continue;
+            }
+        };
+        match bind::bind(r.runbook, env, &params, &run) {
+            Ok(steps) => bound.push(BoundRun {
+                runbook: r.runbook,
+                run,
+                params,
+                steps,
+                not_before: r.not_before,
+            }),
+            Err(d) => diags.extend(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(SimError::Invalid(diags));
+    }
     let go = move || -> Result<SimReport, SimError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .map_err(SimError::Runtime)?;
-        rt.block_on(run_simulation(
-            runbook,
-            env,
-            topology,
-            &all_faults,
-            seed,
-            run,
-            bound_params,
-            steps,
-        ))
+        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
     };
     if tokio::runtime::Handle::try_current().is_ok() {
         // Called from async code (the CLI): a runtime cannot be started inside another, and
@@ -219,21 +306,26 @@ pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     )
 }
 
-enum Outcome {
-    Ran(Box<engine::RunOutcome>),
-    Limit,
+struct BoundRun<'a> {
+    runbook: &'a Runbook,
+    run: RunContext,
+    params: bind::Params,
+    steps: Vec<BoundStep>,
+    not_before: Option<Duration>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What became of one run.
+struct RunDone {
+    outcome: engine::RunOutcome,
+    ended: Duration,
+}
+
 async fn run_simulation(
-    runbook: &Runbook,
     env: &Environment,
     topology: &Topology,
     faults: &[Fault],
     seed: u64,
-    run: RunContext,
-    params: bind::Params,
-    steps: Vec<BoundStep>,
+    runs: &[BoundRun<'_>],
 ) -> Result<SimReport, SimError> {
     let cloud = SimCloud::new(topology, faults, seed);
     let mut driver = tokio::spawn(cloud.driver());
@@ -249,102 +341,145 @@ async fn run_simulation(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
+    let several = runs.len() > 1;
     let mut plan_problems = vec![];
-    let mut approver: Option<tokio::task::JoinHandle<()>> = None;
+    let mut approvers: Vec<tokio::task::JoinHandle<()>> = vec![];
+    let mut started: Vec<Duration> = vec![];
+    let mut done: Vec<RunDone> = vec![];
 
     let body = async {
-        let plan =
-            match engine::plan_run(&ports, &runbook.name, &env.name, &run.run_id, &steps).await {
+        for (i, r) in runs.iter().enumerate() {
+            if let Some(at) = r.not_before {
+                let now = cloud.elapsed();
+                if at > now {
+                    cloud.virtual_time().sleep(at - now).await;
+                }
+            }
+            if several {
+                cloud.note(format!(
+                    "run {} of {}: runbook `{}` (run {}) starts",
+                    i + 1,
+                    runs.len(),
+                    r.runbook.name,
+                    r.run.run_id
+                ));
+            }
+            started.push(cloud.elapsed());
+            let steps = &r.steps;
+            let run = &r.run;
+            let runbook = r.runbook;
+            let plan = match engine::plan_run(&ports, &runbook.name, &env.name, &run.run_id, steps)
+                .await
+            {
                 Ok(p) => p,
                 // Static stability: a plan that cannot read part of the world (Route 53's
                 // control plane down) does not stop the run; every step observes for itself.
                 Err(e) => {
                     cloud.note(format!("the plan could not read the world ({e}); running anyway: every step observes before acting"));
-                    crate::plan::Plan { runbook: runbook.name.clone(), environment: env.name.clone(), steps: vec![] }
+                    crate::plan::Plan {
+                        runbook: runbook.name.clone(),
+                        environment: env.name.clone(),
+                        steps: vec![],
+                    }
                 }
             };
-        plan_problems = plan
-            .problems()
-            .into_iter()
-            .map(|(s, p)| format!("{s}: {p}"))
-            .collect();
-        cloud.note(format!(
-            "plan: {} step(s), {} mutating call(s){}",
-            plan.steps.len(),
-            plan.mutating_calls(),
-            if plan_problems.is_empty() {
-                String::new()
-            } else {
-                format!(", {} precondition(s) failing", plan_problems.len())
+            let problems: Vec<String> = plan
+                .problems()
+                .into_iter()
+                .map(|(s, p)| {
+                    if several {
+                        format!("{}: {s}: {p}", runbook.name)
+                    } else {
+                        format!("{s}: {p}")
+                    }
+                })
+                .collect();
+            cloud.note(format!(
+                "plan: {} step(s), {} mutating call(s){}",
+                plan.steps.len(),
+                plan.mutating_calls(),
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} precondition(s) failing", problems.len())
+                }
+            ));
+            for p in &problems {
+                cloud.note(format!("plan problem in {p}"));
             }
-        ));
-        for p in &plan_problems {
-            cloud.note(format!("plan problem in {p}"));
-        }
-        journal.create_run(&RunRecord {
-            id: run.run_id.clone(),
-            runbook: runbook.name.clone(),
-            runbook_path: runbook.source.path.display().to_string(),
-            runbook_sha256: sha2::Sha256::digest(runbook.source.text.as_bytes())
+            plan_problems.extend(problems);
+            journal.create_run(&RunRecord {
+                id: run.run_id.clone(),
+                runbook: runbook.name.clone(),
+                runbook_path: runbook.source.path.display().to_string(),
+                runbook_sha256: sha2::Sha256::digest(runbook.source.text.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+                environment: env.name.clone(),
+                mode: run.mode.clone(),
+                initiator: run.initiator.clone(),
+                params: serde_json::to_value(&r.params).unwrap_or_default(),
+                status: "running".into(),
+                started_at: start_ms + cloud.elapsed().as_millis() as i64,
+                ended_at: None,
+                error: None,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+                steps: serde_json::to_value(steps).unwrap_or_default(),
+            })?;
+            let wants_approval = steps
                 .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-            environment: env.name.clone(),
-            mode: run.mode.clone(),
-            initiator: run.initiator.clone(),
-            params: serde_json::to_value(&params).unwrap_or_default(),
-            status: "running".into(),
-            started_at: start_ms,
-            ended_at: None,
-            error: None,
-            plan: serde_json::to_value(&plan).unwrap_or_default(),
-            steps: serde_json::to_value(&steps).unwrap_or_default(),
-        })?;
-        let wants_approval = steps
-            .iter()
-            .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
-        if let (true, Some(after)) = (wants_approval, topology.approval.after) {
-            approver = Some(tokio::spawn(approve_after(
-                cloud.clone(),
-                journal.clone(),
-                run.run_id.clone(),
-                topology.approval.by.clone(),
-                after,
-            )));
+                .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+            if let (true, Some(after)) = (wants_approval, topology.approval.after) {
+                approvers.push(tokio::spawn(approve_after(
+                    cloud.clone(),
+                    journal.clone(),
+                    run.run_id.clone(),
+                    topology.approval.by.clone(),
+                    after,
+                )));
+            }
+            let spec = RunSpec {
+                run_id: run.run_id.clone(),
+                initiator: run.initiator.clone(),
+                steps: steps.clone(),
+                poll_interval: env.settings.poll_interval,
+                max_concurrency: env.settings.max_concurrency,
+                approval_poll: Duration::from_secs(1),
+            };
+            let outcome =
+                engine::execute(ports.clone(), journal.clone(), spec, reporter.clone()).await;
+            done.push(RunDone {
+                outcome,
+                ended: cloud.elapsed(),
+            });
         }
-        let spec = RunSpec {
-            run_id: run.run_id.clone(),
-            initiator: run.initiator.clone(),
-            steps: steps.clone(),
-            poll_interval: env.settings.poll_interval,
-            max_concurrency: env.settings.max_concurrency,
-            approval_poll: Duration::from_secs(1),
-        };
-        let outcome = engine::execute(ports.clone(), journal.clone(), spec, reporter.clone()).await;
-        Ok::<Outcome, SimError>(Outcome::Ran(Box::new(outcome)))
+        Ok::<(), SimError>(())
     };
     let limit = cloud.virtual_time().sleep(topology.timing.max_duration);
-    let outcome = tokio::select! {
+    let finished = tokio::select! {
         biased;
-        r = body => r?,
-        _ = limit => Outcome::Limit,
-        _ = &mut driver => Outcome::Limit,
+        r = body => { r?; true }
+        _ = limit => false,
+        _ = &mut driver => false,
     };
     driver.abort();
-    if let Some(a) = approver {
+    for a in approvers {
         a.abort();
     }
     cloud.settle();
 
+    let all_steps: Vec<BoundStep> = runs.iter().flat_map(|r| r.steps.clone()).collect();
     let end = cloud.elapsed();
     let failed = FailedZones {
-        evacuated: evacuated_zones(&steps),
+        evacuated: evacuated_zones(&all_steps),
         down: cloud.failed_zones_now(),
     };
     let final_state = cloud.final_state();
     let timeline = cloud.timeline();
+    let traffic = cloud.traffic_report();
     let mut invs = invariants::check(&final_state, &timeline, &failed);
-    if let Some(t) = traffic_invariant(&steps, env, &journal) {
+    if let Some(t) = traffic_invariant(&all_steps, env, &journal) {
         if let Some(slot) = invs.iter_mut().find(|i| i.name == t.name) {
             *slot = t;
         }
@@ -352,25 +487,28 @@ async fn run_simulation(
     let ttr = invariants::time_to_recover(&cloud.history(), &failed);
 
     let mut reasons = vec![];
-    let (run_started, run_succeeded, step_list) = match &outcome {
-        Outcome::Limit => {
-            reasons.push(format!("the simulation stopped at its limit of {} of virtual time (timing.max_duration) before the run finished", crate::cloud::sim::world::fmt_dur(topology.timing.max_duration)));
-            (true, false, vec![])
-        }
-        Outcome::Ran(o) => {
-            for (id, st, msg) in &o.steps {
-                let first = msg.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
-                match st {
-                    StepStatus::Failed => reasons.push(format!("step `{id}` failed: {first}")),
-                    StepStatus::Blocked | StepStatus::Cancelled => {
-                        reasons.push(format!("step `{id}` {}: {first}", st.as_str()))
-                    }
-                    _ => {}
+    if !finished {
+        reasons.push(format!("the simulation stopped at its limit of {} of virtual time (timing.max_duration) before the run finished", crate::cloud::sim::world::fmt_dur(topology.timing.max_duration)));
+    }
+    for (r, d) in runs.iter().zip(&done) {
+        let prefix = if several {
+            format!("{}: ", r.runbook.name)
+        } else {
+            String::new()
+        };
+        for (id, st, msg) in &d.outcome.steps {
+            let first = msg.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
+            match st {
+                StepStatus::Failed => reasons.push(format!("{prefix}step `{id}` failed: {first}")),
+                StepStatus::Blocked | StepStatus::Cancelled => {
+                    reasons.push(format!("{prefix}step `{id}` {}: {first}", st.as_str()))
                 }
+                _ => {}
             }
-            (true, o.succeeded, o.steps.clone())
         }
-    };
+    }
+    let run_started = !started.is_empty() || !finished;
+    let run_succeeded = finished && done.iter().all(|d| d.outcome.succeeded);
     for i in invs
         .iter()
         .filter(|i| i.status == InvariantStatus::Violated)
@@ -387,23 +525,42 @@ async fn run_simulation(
         Verdict::Failed
     };
 
-    let steps_out = steps
+    let run_summaries: Vec<RunSummary> = runs
         .iter()
-        .map(|s| {
-            let (status, message) = step_list
+        .enumerate()
+        .map(|(i, r)| {
+            let d = done.get(i);
+            let step_list = d.map(|d| d.outcome.steps.as_slice()).unwrap_or(&[]);
+            let steps = r
+                .steps
                 .iter()
-                .find(|(id, _, _)| id == &s.id)
-                .map(|(_, st, m)| (st.as_str().to_string(), m.clone()))
-                .unwrap_or_else(|| ("not run".to_string(), None));
-            StepSummary {
-                id: s.id.to_string(),
-                action: s.action.name().to_string(),
-                description: s.description.clone(),
-                status,
-                message,
+                .map(|s| {
+                    let (status, message) = step_list
+                        .iter()
+                        .find(|(id, _, _)| id == &s.id)
+                        .map(|(_, st, m)| (st.as_str().to_string(), m.clone()))
+                        .unwrap_or_else(|| ("not run".to_string(), None));
+                    StepSummary {
+                        id: s.id.to_string(),
+                        action: s.action.name().to_string(),
+                        description: s.description.clone(),
+                        status,
+                        message,
+                    }
+                })
+                .collect();
+            RunSummary {
+                runbook: r.runbook.name.clone(),
+                run_id: r.run.run_id.clone(),
+                params: r.params.clone(),
+                started_ms: started.get(i).map(|t| t.as_millis() as u64),
+                ended_ms: d.map(|d| d.ended.as_millis() as u64),
+                succeeded: d.is_some_and(|d| d.outcome.succeeded),
+                steps,
             }
         })
         .collect();
+    let steps_out = run_summaries.iter().flat_map(|r| r.steps.clone()).collect();
 
     let mut api_calls: BTreeMap<String, OperationCount> = BTreeMap::new();
     for e in &timeline {
@@ -418,14 +575,19 @@ async fn run_simulation(
         }
     }
 
+    let first = &runs[0];
     Ok(SimReport {
-        runbook: runbook.name.clone(),
+        runbook: runs
+            .iter()
+            .map(|r| r.runbook.name.clone())
+            .collect::<Vec<_>>()
+            .join(", then "),
         environment: env.name.clone(),
         topology: topology.name.clone(),
         topology_origin: topology.origin.clone(),
         seed,
-        run_id: run.run_id.clone(),
-        params,
+        run_id: first.run.run_id.clone(),
+        params: first.params.clone(),
         faults: faults.iter().map(|f| f.to_string()).collect(),
         verdict,
         reasons,
@@ -433,12 +595,14 @@ async fn run_simulation(
         run_succeeded,
         plan_problems,
         steps: steps_out,
+        runs: run_summaries,
         failed_zones: failed,
         time_to_recover_ms: ttr.map(|d| d.as_millis() as u64),
         simulated_ms: end.as_millis() as u64,
         invariants: invs,
         api_calls,
         final_state,
+        traffic,
         timeline,
     })
 }
@@ -532,6 +696,98 @@ fn traffic_invariant(
 
 // ---- text report --------------------------------------------------------------------------
 
+/// The simulated load over time: one line per change, then how long the signal was bad.
+fn render_traffic(o: &mut String, t: &TrafficReport) {
+    use crate::cloud::sim::traffic::{fmt_load, fmt_rate, fmt_util};
+    let _ = writeln!(
+        o,
+        "\nTraffic (simulated load; the signal is the {}, {}; an admin call takes effect after {})",
+        t.signal,
+        t.threshold(),
+        dur(t.lag_ms)
+    );
+    let _ = writeln!(
+        o,
+        "  {:<8} {:>8} {:>6} {:>6} {:>7}    {:<22} shed",
+        "time", "capacity", "demand", "util.", "errors", "zones down"
+    );
+    for s in &t.samples {
+        let down: Vec<&str> = s.zones_down.iter().map(|z| z.as_str()).collect();
+        let _ = writeln!(
+            o,
+            "  {:<8} {:>8} {:>6} {:>6} {:>7} {}  {:<22} {}",
+            stamp(Duration::from_millis(s.at_ms)),
+            fmt_load(s.capacity),
+            fmt_load(s.demand),
+            fmt_util(s.utilisation),
+            fmt_rate(s.error_rate),
+            if s.good { "✔" } else { "✘" },
+            if down.is_empty() {
+                "-".to_string()
+            } else {
+                down.join(", ")
+            },
+            if s.shed.is_empty() {
+                "-".to_string()
+            } else {
+                s.shed.join(", ")
+            }
+        );
+    }
+    let readings = t.readings.len();
+    let bad = match (t.degraded_at(), t.recovered_at(), t.samples.last()) {
+        (None, _, _) => "the signal was good throughout".to_string(),
+        (Some(b), Some(g), _) => format!(
+            "the signal was bad from {} and good again from {} ({} later)",
+            stamp(b),
+            stamp(g),
+            dur(g.saturating_sub(b).as_millis() as u64)
+        ),
+        (Some(b), None, _) => format!(
+            "the signal went bad at {} and is still bad at the end",
+            stamp(b)
+        ),
+    };
+    let _ = writeln!(o, "  {bad}; {readings} reading(s) of the signal");
+    let protected: Vec<&str> = t
+        .tiers
+        .iter()
+        .filter(|x| x.protected)
+        .map(|x| x.name.as_str())
+        .collect();
+    let pending: Vec<String> = t
+        .pending_at_end
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({} at {}, not in effect yet)",
+                c.tier,
+                if c.shed { "shed" } else { "restored" },
+                stamp(Duration::from_millis(c.at_ms))
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "  shed at the end: {}{}{}",
+        if t.shed_at_end.is_empty() {
+            "nothing".to_string()
+        } else {
+            t.shed_at_end.join(", ")
+        },
+        if pending.is_empty() {
+            String::new()
+        } else {
+            format!("; changing: {}", pending.join(", "))
+        },
+        if protected.is_empty() {
+            String::new()
+        } else {
+            format!("; protected, never shed: {}", protected.join(", "))
+        }
+    );
+}
+
 /// `+MM:SS` (or `+H:MM:SS`) of a virtual time.
 pub fn stamp(d: Duration) -> String {
     let s = d.as_secs();
@@ -567,22 +823,52 @@ struct Reads {
 /// are summarised per stretch; `verbose` lists each one.
 pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Simulation of runbook `{}` on topology `{}` ({}), seed {}",
-        r.runbook, r.topology, r.topology_origin, r.seed
-    );
-    let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(
-        o,
-        "Environment `{}`; parameters: {}",
-        r.environment,
-        if params.is_empty() {
+    let list = |params: &BTreeMap<String, String>| -> String {
+        let p: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if p.is_empty() {
             "none".into()
         } else {
-            params.join(", ")
+            p.join(", ")
         }
-    );
+    };
+    if r.runs.len() > 1 {
+        let _ = writeln!(
+            o,
+            "Simulation of {} runbooks in one world on topology `{}` ({}), seed {}",
+            r.runs.len(),
+            r.topology,
+            r.topology_origin,
+            r.seed
+        );
+        let _ = writeln!(o, "Environment `{}`", r.environment);
+        let _ = writeln!(o, "Runs:");
+        for (i, run) in r.runs.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  {}. `{}` (run {}), {}; parameters: {}",
+                i + 1,
+                run.runbook,
+                run.run_id,
+                match run.started_ms {
+                    Some(ms) => format!("started at {}", stamp(Duration::from_millis(ms))),
+                    None => "never started".into(),
+                },
+                list(&run.params)
+            );
+        }
+    } else {
+        let _ = writeln!(
+            o,
+            "Simulation of runbook `{}` on topology `{}` ({}), seed {}",
+            r.runbook, r.topology, r.topology_origin, r.seed
+        );
+        let _ = writeln!(
+            o,
+            "Environment `{}`; parameters: {}",
+            r.environment,
+            list(&r.params)
+        );
+    }
     if r.faults.is_empty() {
         let _ = writeln!(o, "Faults: none");
     } else {
@@ -822,6 +1108,9 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
             let _ = writeln!(o, "      {d}");
         }
     }
+    if let Some(t) = &r.traffic {
+        render_traffic(&mut o, t);
+    }
     let _ = writeln!(o, "\nFinal state");
     for c in &r.final_state.clusters {
         let _ = writeln!(
@@ -869,6 +1158,68 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     o
 }
 
+/// Run `f` against the ports of a simulated world, on a single-threaded runtime of its own
+/// with the virtual clock driven: `failover plan` and `failover run` against an environment
+/// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
+/// the topology's simulated second person releases its approval gates.
+pub fn with_sim_ports<T, F, Fut>(
+    topology: &Topology,
+    faults: &[Fault],
+    seed: u64,
+    max_attempts: u32,
+    approvals: Option<(Arc<Journal>, String)>,
+    f: F,
+) -> Result<T, SimError>
+where
+    T: Send,
+    F: FnOnce(crate::engine::Ports) -> Fut + Send,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut all_faults = topology.faults.clone();
+    all_faults.extend_from_slice(faults);
+    let errs: Vec<FaultError> = all_faults
+        .iter()
+        .filter_map(|f| topology.check_fault(f).err())
+        .collect();
+    if !errs.is_empty() {
+        return Err(SimError::Faults(errs));
+    }
+    let go = move || -> Result<T, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(SimError::Runtime)?;
+        Ok(rt.block_on(async move {
+            let cloud = SimCloud::new(topology, &all_faults, seed);
+            let driver = tokio::spawn(cloud.driver());
+            let ports = cloud.ports(
+                RetryPolicy {
+                    max_attempts,
+                    ..RetryPolicy::default()
+                },
+                seed,
+            );
+            let approver = match (approvals, topology.approval.after) {
+                (Some((journal, run_id)), Some(after)) => Some(tokio::spawn(approve_after(
+                    cloud.clone(),
+                    journal,
+                    run_id,
+                    topology.approval.by.clone(),
+                    after,
+                ))),
+                _ => None,
+            };
+            let out = f(ports).await;
+            if let Some(a) = approver {
+                a.abort();
+            }
+            driver.abort();
+            out
+        }))
+    };
+    std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -896,48 +1247,4 @@ mod tests {
             "{text}"
         );
     }
-}
-
-/// Run `f` against the ports of a simulated world, on a single-threaded runtime of its own
-/// with the virtual clock driven: `failover plan` and `failover run` against an environment
-/// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
-/// the topology's simulated second person releases its approval gates.
-pub fn with_sim_ports<T, F, Fut>(
-    topology: &Topology,
-    faults: &[Fault],
-    seed: u64,
-    max_attempts: u32,
-    approvals: Option<(Arc<Journal>, String)>,
-    f: F,
-) -> Result<T, SimError>
-where
-    T: Send,
-    F: FnOnce(crate::engine::Ports) -> Fut + Send,
-    Fut: std::future::Future<Output = T>,
-{
-    let mut all_faults = topology.faults.clone();
-    all_faults.extend_from_slice(faults);
-    let errs: Vec<FaultError> = all_faults.iter().filter_map(|f| topology.check_fault(f).err()).collect();
-    if !errs.is_empty() {
-        return Err(SimError::Faults(errs));
-    }
-    let go = move || -> Result<T, SimError> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(SimError::Runtime)?;
-        Ok(rt.block_on(async move {
-            let cloud = SimCloud::new(topology, &all_faults, seed);
-            let driver = tokio::spawn(cloud.driver());
-            let ports = cloud.ports(RetryPolicy { max_attempts, ..RetryPolicy::default() }, seed);
-            let approver = match (approvals, topology.approval.after) {
-                (Some((journal, run_id)), Some(after)) => Some(tokio::spawn(approve_after(cloud.clone(), journal, run_id, topology.approval.by.clone(), after))),
-                _ => None,
-            };
-            let out = f(ports).await;
-            if let Some(a) = approver {
-                a.abort();
-            }
-            driver.abort();
-            out
-        }))
-    };
-    std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
 }

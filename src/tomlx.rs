@@ -46,7 +46,9 @@ fn convert(v: &toml::Spanned<DeValue<'_>>) -> SVal {
     let span = v.span();
     let kind = match v.get_ref() {
         DeValue::String(s) => SKind::Str(s.to_string()),
-        DeValue::Integer(i) => SKind::Int(i64::from_str_radix(i.as_str(), i.radix()).unwrap_or(i64::MAX)),
+        DeValue::Integer(i) => {
+            SKind::Int(i64::from_str_radix(i.as_str(), i.radix()).unwrap_or(i64::MAX))
+        }
         DeValue::Float(f) => SKind::Float(f.as_str().parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(b) => SKind::Bool(*b),
         DeValue::Datetime(d) => SKind::Datetime(d.to_string()),
@@ -57,7 +59,10 @@ fn convert(v: &toml::Spanned<DeValue<'_>>) -> SVal {
 }
 
 fn convert_table(t: &DeTable<'_>) -> Vec<(String, Range<usize>, SVal)> {
-    let mut out: Vec<_> = t.iter().map(|(k, v)| (k.get_ref().to_string(), k.span(), convert(v))).collect();
+    let mut out: Vec<_> = t
+        .iter()
+        .map(|(k, v)| (k.get_ref().to_string(), k.span(), convert(v)))
+        .collect();
     // Keep file order whatever the map's own order is.
     out.sort_by_key(|(_, ks, _)| ks.start);
     out
@@ -71,11 +76,18 @@ pub fn parse_document(src: &SourceFile) -> Result<SVal, Diagnostics> {
         for e in errors {
             let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().to_string();
-            d.push(src.diag(span, format!("invalid TOML: {msg}"), Some("see docs/runbook-format.md for the syntax".into())));
+            d.push(src.diag(
+                span,
+                format!("invalid TOML: {msg}"),
+                Some("see docs/runbook-format.md for the syntax".into()),
+            ));
         }
         return Err(d);
     }
-    Ok(SVal { span: doc.span(), kind: SKind::Table(convert_table(doc.get_ref())) })
+    Ok(SVal {
+        span: doc.span(),
+        kind: SKind::Table(convert_table(doc.get_ref())),
+    })
 }
 
 /// Reads the keys of one table, remembering which were used, so `finish` can report unknown
@@ -90,12 +102,27 @@ pub struct TableReader<'a> {
 }
 
 impl<'a> TableReader<'a> {
-    pub fn new(src: &'a SourceFile, v: &'a SVal, what: impl Into<String>, diags: &mut Diagnostics) -> Option<Self> {
+    pub fn new(
+        src: &'a SourceFile,
+        v: &'a SVal,
+        what: impl Into<String>,
+        diags: &mut Diagnostics,
+    ) -> Option<Self> {
         let what = what.into();
         match &v.kind {
-            SKind::Table(entries) => Some(Self { src, span: v.span.clone(), entries, used: vec![false; entries.len()], what }),
+            SKind::Table(entries) => Some(Self {
+                src,
+                span: v.span.clone(),
+                entries,
+                used: vec![false; entries.len()],
+                what,
+            }),
             _ => {
-                diags.push(src.diag(v.span.clone(), format!("{what} must be a table, found {}", v.type_name()), None));
+                diags.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} must be a table, found {}", v.type_name()),
+                    None,
+                ));
                 None
             }
         }
@@ -128,7 +155,12 @@ impl<'a> TableReader<'a> {
         expect_str(self.src, v, &format!("`{key}` in {}", self.what), diags)
     }
 
-    pub fn req_str(&mut self, key: &str, hint: &str, diags: &mut Diagnostics) -> Option<Spanned<String>> {
+    pub fn req_str(
+        &mut self,
+        key: &str,
+        hint: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Spanned<String>> {
         if !self.has(key) {
             diags.push(self.src.diag(
                 self.span.clone(),
@@ -143,17 +175,41 @@ impl<'a> TableReader<'a> {
     pub fn bool(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<bool>> {
         let v = self.get(key)?;
         match v.kind {
-            SKind::Bool(b) => Some(Spanned { value: b, span: v.span.clone() }),
+            SKind::Bool(b) => Some(Spanned {
+                value: b,
+                span: v.span.clone(),
+            }),
             _ => {
-                diags.push(self.src.diag(v.span.clone(), format!("`{key}` in {} must be true or false, found {}", self.what, v.type_name()), None));
+                diags.push(self.src.diag(
+                    v.span.clone(),
+                    format!(
+                        "`{key}` in {} must be true or false, found {}",
+                        self.what,
+                        v.type_name()
+                    ),
+                    None,
+                ));
                 None
             }
         }
     }
 
-    pub fn int(&mut self, key: &str, min: i64, max: i64, diags: &mut Diagnostics) -> Option<Spanned<i64>> {
+    pub fn int(
+        &mut self,
+        key: &str,
+        min: i64,
+        max: i64,
+        diags: &mut Diagnostics,
+    ) -> Option<Spanned<i64>> {
         let v = self.get(key)?;
-        expect_int(self.src, v, &format!("`{key}` in {}", self.what), min, max, diags)
+        expect_int(
+            self.src,
+            v,
+            &format!("`{key}` in {}", self.what),
+            min,
+            max,
+            diags,
+        )
     }
 
     pub fn duration(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<Duration>> {
@@ -165,9 +221,21 @@ impl<'a> TableReader<'a> {
         let v = self.get(key)?;
         let what = format!("`{key}` in {}", self.what);
         match &v.kind {
-            SKind::Array(items) => Some(items.iter().filter_map(|i| expect_str(self.src, i, &what, diags)).collect()),
+            SKind::Array(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|i| expect_str(self.src, i, &what, diags))
+                    .collect(),
+            ),
             _ => {
-                diags.push(self.src.diag(v.span.clone(), format!("{what} must be an array of strings, found {}", v.type_name()), None));
+                diags.push(self.src.diag(
+                    v.span.clone(),
+                    format!(
+                        "{what} must be an array of strings, found {}",
+                        v.type_name()
+                    ),
+                    None,
+                ));
                 None
             }
         }
@@ -181,7 +249,11 @@ impl<'a> TableReader<'a> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("known keys here: {}", known.join(", ")),
                 };
-                diags.push(self.src.diag(ks.clone(), format!("unknown key `{k}` in {}", self.what), Some(hint)));
+                diags.push(self.src.diag(
+                    ks.clone(),
+                    format!("unknown key `{k}` in {}", self.what),
+                    Some(hint),
+                ));
             }
         }
     }
@@ -201,42 +273,88 @@ impl<T> Spanned<T> {
     }
 }
 
-pub fn expect_str(src: &SourceFile, v: &SVal, what: &str, diags: &mut Diagnostics) -> Option<Spanned<String>> {
+pub fn expect_str(
+    src: &SourceFile,
+    v: &SVal,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Spanned<String>> {
     match &v.kind {
-        SKind::Str(s) => Some(Spanned { value: s.clone(), span: v.span.clone() }),
+        SKind::Str(s) => Some(Spanned {
+            value: s.clone(),
+            span: v.span.clone(),
+        }),
         _ => {
-            diags.push(src.diag(v.span.clone(), format!("{what} must be a string, found {}", v.type_name()), None));
+            diags.push(src.diag(
+                v.span.clone(),
+                format!("{what} must be a string, found {}", v.type_name()),
+                None,
+            ));
             None
         }
     }
 }
 
-pub fn expect_int(src: &SourceFile, v: &SVal, what: &str, min: i64, max: i64, diags: &mut Diagnostics) -> Option<Spanned<i64>> {
+pub fn expect_int(
+    src: &SourceFile,
+    v: &SVal,
+    what: &str,
+    min: i64,
+    max: i64,
+    diags: &mut Diagnostics,
+) -> Option<Spanned<i64>> {
     match v.kind {
-        SKind::Int(i) if (min..=max).contains(&i) => Some(Spanned { value: i, span: v.span.clone() }),
+        SKind::Int(i) if (min..=max).contains(&i) => Some(Spanned {
+            value: i,
+            span: v.span.clone(),
+        }),
         SKind::Int(i) => {
-            diags.push(src.diag(v.span.clone(), format!("{what} is {i}, outside {min}..={max}"), None));
+            diags.push(src.diag(
+                v.span.clone(),
+                format!("{what} is {i}, outside {min}..={max}"),
+                None,
+            ));
             None
         }
         _ => {
-            diags.push(src.diag(v.span.clone(), format!("{what} must be an integer, found {}", v.type_name()), None));
+            diags.push(src.diag(
+                v.span.clone(),
+                format!("{what} must be an integer, found {}", v.type_name()),
+                None,
+            ));
             None
         }
     }
 }
 
-pub fn expect_duration(src: &SourceFile, v: &SVal, what: &str, diags: &mut Diagnostics) -> Option<Spanned<Duration>> {
+pub fn expect_duration(
+    src: &SourceFile,
+    v: &SVal,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Spanned<Duration>> {
     let hint = Some("write a duration such as \"30s\", \"5m\" or \"1h 30m\"".to_string());
     match &v.kind {
         SKind::Str(s) => match humantime::parse_duration(s) {
-            Ok(d) => Some(Spanned { value: d, span: v.span.clone() }),
+            Ok(d) => Some(Spanned {
+                value: d,
+                span: v.span.clone(),
+            }),
             Err(e) => {
-                diags.push(src.diag(v.span.clone(), format!("{what}: `{s}` is not a duration ({e})"), hint));
+                diags.push(src.diag(
+                    v.span.clone(),
+                    format!("{what}: `{s}` is not a duration ({e})"),
+                    hint,
+                ));
                 None
             }
         },
         _ => {
-            diags.push(src.diag(v.span.clone(), format!("{what} must be a duration string, found {}", v.type_name()), hint));
+            diags.push(src.diag(
+                v.span.clone(),
+                format!("{what} must be a duration string, found {}", v.type_name()),
+                hint,
+            ));
             None
         }
     }

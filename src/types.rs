@@ -74,6 +74,9 @@ mod tests {
     #[test]
     fn zone_region() {
         assert_eq!(Zone::from("us-west-2a").region(), Region::from("us-west-2"));
-        assert_eq!(Zone::from("eu-central-1c").region(), Region::from("eu-central-1"));
+        assert_eq!(
+            Zone::from("eu-central-1c").region(),
+            Region::from("eu-central-1")
+        );
     }
 }

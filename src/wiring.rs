@@ -20,13 +20,24 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
     };
     let (db, dns) = aws::connect(&settings).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let policy = RetryPolicy { max_attempts: env.settings.max_attempts, ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_attempts: env.settings.max_attempts,
+        ..RetryPolicy::default()
+    };
     let http = ReqwestHttp::new()?;
     Ok(Ports {
-        db: Arc::new(RetryingDatabases::new(Arc::new(db), policy.clone(), clock.clone(), None)),
+        db: Arc::new(RetryingDatabases::new(
+            Arc::new(db),
+            policy.clone(),
+            clock.clone(),
+            None,
+        )),
         dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
         http: Arc::new(http),
         clock,
-        health: env.health.as_ref().map(|_| Arc::new(crate::health::LiveHealth { env: env.clone() }) as Arc<dyn crate::health::HealthSource>),
+        health: env.health.as_ref().map(|_| {
+            Arc::new(crate::health::LiveHealth { env: env.clone() })
+                as Arc<dyn crate::health::HealthSource>
+        }),
     })
 }

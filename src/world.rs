@@ -3,7 +3,10 @@
 //! The planner decides against a `World`; a dry run applies the predicted effect of each call
 //! to its copy (`apply`) so later steps are planned against the state earlier steps leave.
 
-use crate::cloud::{ChangeAction, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet, SnapshotKind, SnapshotState};
+use crate::cloud::{
+    ChangeAction, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet, SnapshotKind,
+    SnapshotState,
+};
 use crate::plan::Call;
 use crate::types::{ClusterId, InstanceId};
 use serde::{Deserialize, Serialize};
@@ -56,7 +59,9 @@ impl World {
     /// Predict the effect of a call (used by dry runs; the live run observes instead).
     pub fn apply(&mut self, call: &Call) {
         match call {
-            Call::FailoverDbCluster { cluster, target, .. } => {
+            Call::FailoverDbCluster {
+                cluster, target, ..
+            } => {
                 if let Some(c) = self.clusters.get_mut(cluster) {
                     for m in &mut c.members {
                         m.is_writer = &m.instance == target;
@@ -76,16 +81,30 @@ impl World {
             Call::CreateDbClusterSnapshot { cluster, snapshot } => {
                 self.snapshots.insert(
                     (SnapshotKindKey::Cluster, snapshot.clone()),
-                    SnapshotState { id: snapshot.clone(), kind: SnapshotKind::Cluster, source: cluster.to_string(), status: "available".into() },
+                    SnapshotState {
+                        id: snapshot.clone(),
+                        kind: SnapshotKind::Cluster,
+                        source: cluster.to_string(),
+                        status: "available".into(),
+                    },
                 );
             }
             Call::CreateDbSnapshot { instance, snapshot } => {
                 self.snapshots.insert(
                     (SnapshotKindKey::Instance, snapshot.clone()),
-                    SnapshotState { id: snapshot.clone(), kind: SnapshotKind::Instance, source: instance.to_string(), status: "available".into() },
+                    SnapshotState {
+                        id: snapshot.clone(),
+                        kind: SnapshotKind::Instance,
+                        source: instance.to_string(),
+                        status: "available".into(),
+                    },
                 );
             }
-            Call::ChangeResourceRecordSets { hosted_zone_id, changes, .. } => {
+            Call::ChangeResourceRecordSets {
+                hosted_zone_id,
+                changes,
+                ..
+            } => {
                 let zone = self.records.entry(hosted_zone_id.clone()).or_default();
                 for ch in changes {
                     match ch.action {

@@ -292,7 +292,9 @@ fn cname(name: &str, value: &str) -> RecordSet {
         set_identifier: None,
         weight: None,
         values: vec![value.into()],
-        alias: None, health_check_id: None, other_routing: None
+        alias: None,
+        health_check_id: None,
+        other_routing: None,
     }
 }
 

@@ -560,7 +560,9 @@ async fn upsert_then_list_shows_the_new_value_and_the_change_is_insync() {
         set_identifier: None,
         weight: None,
         values: vec!["orders-3.x.us-west-2.rds.amazonaws.com".into()],
-        alias: None, health_check_id: None, other_routing: None
+        alias: None,
+        health_check_id: None,
+        other_routing: None,
     };
     let shift = RecordSet {
         name: "api.example.com.".into(),
@@ -569,7 +571,9 @@ async fn upsert_then_list_shows_the_new_value_and_the_change_is_insync() {
         set_identifier: Some("green".into()),
         weight: Some(100),
         values: vec!["green.example.com".into()],
-        alias: None, health_check_id: None, other_routing: None
+        alias: None,
+        health_check_id: None,
+        other_routing: None,
     };
     let info = p
         .dns

@@ -21,14 +21,21 @@ fn failover(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String, i32) {
-    (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string(), o.status.code().unwrap_or(-1))
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+        o.status.code().unwrap_or(-1),
+    )
 }
 
 #[test]
 fn validate_accepts_the_shipped_runbooks() {
     let (out, err, code) = text(&failover(&["validate", "runbooks/az-evacuation.toml"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "ok: 1 runbook(s) valid against environment(s) local, prod, simulated, staging\n");
+    assert_eq!(
+        out,
+        "ok: 1 runbook(s) valid against environment(s) local, prod, simulated, staging\n"
+    );
 }
 
 #[test]
@@ -56,7 +63,10 @@ tests/fixtures/bad-runbook.toml:24:10: error: the steps form a cycle: b -> after
 fn validate_reports_toml_syntax_errors() {
     let (_, err, code) = text(&failover(&["validate", "tests/fixtures/bad-syntax.toml"]));
     assert_eq!(code, 2);
-    assert!(err.starts_with("tests/fixtures/bad-syntax.toml:2:"), "{err}");
+    assert!(
+        err.starts_with("tests/fixtures/bad-syntax.toml:2:"),
+        "{err}"
+    );
     assert!(err.contains("error: invalid TOML: unclosed array table, expected `]`\n  hint: see docs/runbook-format.md for the syntax"), "{err}");
 }
 
@@ -65,7 +75,12 @@ fn unknown_group_is_caught_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     let rb = dir.path().join("rb.toml");
     std::fs::write(&rb, "name = \"x\"\n[params.failed_az]\ntype = \"zone\"\n\n[[steps]]\nid = \"move\"\naction = \"rds.failover_cluster\"\ngroup = \"auroar\"\nevacuate = \"${failed_az}\"\n").unwrap();
-    let (_, err, code) = text(&failover(&["validate", "--env", "staging", rb.to_str().unwrap()]));
+    let (_, err, code) = text(&failover(&[
+        "validate",
+        "--env",
+        "staging",
+        rb.to_str().unwrap(),
+    ]));
     assert_eq!(code, 2);
     let f = rb.display();
     assert_eq!(
@@ -76,7 +91,12 @@ fn unknown_group_is_caught_before_any_call() {
 
 #[test]
 fn missing_parameter_unknown_zone_and_unknown_environment() {
-    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging"]));
+    let (_, err, code) = text(&failover(&[
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "staging",
+    ]));
     assert_eq!(code, 2);
     assert_eq!(
         err,
@@ -86,7 +106,14 @@ fn missing_parameter_unknown_zone_and_unknown_environment() {
 1 problem(s) found; nothing was changed.
 "
     );
-    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az=us-west-2d"]));
+    let (_, err, code) = text(&failover(&[
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "staging",
+        "-p",
+        "failed_az=us-west-2d",
+    ]));
     assert_eq!(code, 2);
     assert_eq!(
         err,
@@ -96,7 +123,14 @@ fn missing_parameter_unknown_zone_and_unknown_environment() {
 1 problem(s) found; nothing was changed.
 "
     );
-    let (_, err, code) = text(&failover(&["run", "runbooks/az-evacuation.toml", "--env", "prd", "-p", "failed_az=us-west-2a"]));
+    let (_, err, code) = text(&failover(&[
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "prd",
+        "-p",
+        "failed_az=us-west-2a",
+    ]));
     assert_eq!(code, 2);
     assert_eq!(
         err,
@@ -106,24 +140,49 @@ fn missing_parameter_unknown_zone_and_unknown_environment() {
 1 problem(s) found; nothing was changed.
 "
     );
-    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az=us-west-2a,us-west-2b,us-west-2c"]));
+    let (_, err, code) = text(&failover(&[
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "staging",
+        "-p",
+        "failed_az=us-west-2a,us-west-2b,us-west-2c",
+    ]));
     assert_eq!(code, 2);
     assert!(err.contains("error: step `failover-aurora` would evacuate every zone of environment `staging` (us-west-2a, us-west-2b, us-west-2c)\n  hint: at least one zone must stay to fail over to; if every zone looks down, suspect the observer"), "{err}");
 }
 
 #[test]
 fn bad_command_line_and_unknown_run() {
-    let (_, err, code) = text(&failover(&["plan", "runbooks/az-evacuation.toml", "--env", "staging", "-p", "failed_az"]));
+    let (_, err, code) = text(&failover(&[
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "staging",
+        "-p",
+        "failed_az",
+    ]));
     assert_eq!(code, 2);
-    assert!(err.contains("`failed_az` is not name=value (example: -p failed_az=us-west-2a)"), "{err}");
+    assert!(
+        err.contains("`failed_az` is not name=value (example: -p failed_az=us-west-2a)"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let j = dir.path().join("j.db");
-    let (_, err, code) = text(&failover(&["--journal", j.to_str().unwrap(), "show", "20990101-000000-zzzz"]));
+    let (_, err, code) = text(&failover(&[
+        "--journal",
+        j.to_str().unwrap(),
+        "show",
+        "20990101-000000-zzzz",
+    ]));
     assert_eq!(code, 5);
     assert_eq!(err, "error: run `20990101-000000-zzzz` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere\n");
     let (out, _, code) = text(&failover(&["--journal", j.to_str().unwrap(), "runs"]));
     assert_eq!(code, 0);
-    assert_eq!(out, "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n");
+    assert_eq!(
+        out,
+        "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n"
+    );
 }
 
 #[test]
@@ -143,7 +202,12 @@ async fn full_story_against_moto() {
     let cd = cfg.path().to_str().unwrap().to_string();
     let jp = cfg.journal().to_str().unwrap().to_string();
     let base = ["--config-dir", cd.as_str(), "--journal", jp.as_str()];
-    let args = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra.iter()).map(|s| s.to_string()).collect() };
+    let args = |extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(extra.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
     let call = |extra: &[&str]| {
         let a = args(extra);
         let v: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
@@ -152,17 +216,47 @@ async fn full_story_against_moto() {
 
     let (out, err, code) = call(&["local-peer", "seed", "--env", "local"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 cluster(s), 10 instance(s), 1 hosted zone(s), 5 record set(s), 6 alarm(s)"), "{out}");
+    assert!(
+        out.contains("3 cluster(s), 10 instance(s), 1 hosted zone(s), 5 record set(s), 6 alarm(s)"),
+        "{out}"
+    );
 
-    let (out, err, code) = call(&["plan", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a"]);
+    let (out, err, code) = call(&[
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "local",
+        "-p",
+        "failed_az=us-west-2a",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("call: FailoverDBCluster DBClusterIdentifier=orders-db TargetDBInstanceIdentifier=orders-db-b  (writer us-west-2a -> us-west-2b)"), "{out}");
     assert!(out.contains("skip: cluster `catalog-db`: writer `catalog-db-b` is already in us-west-2b, outside the evacuated zone(s): nothing to do"), "{out}");
-    assert!(out.contains("10 mutating call(s) planned; no precondition fails."), "{out}");
+    assert!(
+        out.contains("10 mutating call(s) planned; no precondition fails."),
+        "{out}"
+    );
 
     // Start the run with an approval gate, in the background.
-    let a = args(&["run", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a", "-p", "require_approval=true", "--by", "alice"]);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover")).current_dir(repo()).args(&a).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let a = args(&[
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "local",
+        "-p",
+        "failed_az=us-west-2a",
+        "-p",
+        "require_approval=true",
+        "--by",
+        "alice",
+    ]);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(repo())
+        .args(&a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until it is waiting for approval.
     let mut run_id = String::new();
     for _ in 0..200 {
@@ -176,13 +270,19 @@ async fn full_story_against_moto() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(!run_id.is_empty(), "the run never reached its approval gate");
+    assert!(
+        !run_id.is_empty(),
+        "the run never reached its approval gate"
+    );
     let (_, err, code) = call(&["approve", &run_id, "--by", "alice"]);
     assert_eq!(code, 5);
     assert_eq!(err, format!("error: alice started run {run_id} and cannot approve it\n  hint: another person approves with: failover approve {run_id} --by <their name>\n"));
     let (out, err, code) = call(&["approve", &run_id, "--by", "bob"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, format!("Approved step `approve` of run {run_id} as bob. The run continues.\n"));
+    assert_eq!(
+        out,
+        format!("Approved step `approve` of run {run_id} as bob. The run continues.\n")
+    );
     let done = child.wait_with_output().await.unwrap();
     let (out, err, code) = text(&done);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -191,20 +291,39 @@ async fn full_story_against_moto() {
 
     let (out, _, code) = call(&["runs"]);
     assert_eq!(code, 0);
-    assert!(out.lines().nth(1).unwrap().starts_with(&format!("{run_id}   az-evacuation        local      run      succeeded ")), "{out}");
+    assert!(
+        out.lines().nth(1).unwrap().starts_with(&format!(
+            "{run_id}   az-evacuation        local      run      succeeded "
+        )),
+        "{out}"
+    );
 
     let (out, _, code) = call(&["show", &run_id]);
     assert_eq!(code, 0);
-    assert!(out.contains("approve                  approval               succeeded"), "{out}");
+    assert!(
+        out.contains("approve                  approval               succeeded"),
+        "{out}"
+    );
     assert!(out.contains("approved           by=bob"), "{out}");
-    assert!(out.contains("Every intent has an outcome: no call is in doubt."), "{out}");
+    assert!(
+        out.contains("Every intent has an outcome: no call is in doubt."),
+        "{out}"
+    );
 
     let (out, err, code) = call(&["rollback", &run_id, "--by", "carol"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("UPSERT api.shop.example.com. CNAME ttl=60 -> api-a.lb.shop.example.com"), "{out}");
+    assert!(
+        out.contains("UPSERT api.shop.example.com. CNAME ttl=60 -> api-a.lb.shop.example.com"),
+        "{out}"
+    );
     let (out, _, code) = call(&["rollback", &run_id, "--by", "carol"]);
     assert_eq!(code, 0);
-    assert!(out.contains("record api.shop.example.com. CNAME is already as before the run: nothing to do"), "{out}");
+    assert!(
+        out.contains(
+            "record api.shop.example.com. CNAME is already as before the run: nothing to do"
+        ),
+        "{out}"
+    );
 }
 
 /// kill -9 in the middle of a run (at an approval gate): the journal stays readable and
@@ -219,7 +338,22 @@ async fn killed_run_leaves_a_consistent_journal() {
     let jp = cfg.journal().to_str().unwrap().to_string();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
         .current_dir(repo())
-        .args(["--config-dir", &cd, "--journal", &jp, "run", "runbooks/az-evacuation.toml", "--env", "local", "-p", "failed_az=us-west-2a", "-p", "require_approval=true", "--by", "alice"])
+        .args([
+            "--config-dir",
+            &cd,
+            "--journal",
+            &jp,
+            "run",
+            "runbooks/az-evacuation.toml",
+            "--env",
+            "local",
+            "-p",
+            "failed_az=us-west-2a",
+            "-p",
+            "require_approval=true",
+            "--by",
+            "alice",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -240,16 +374,29 @@ async fn killed_run_leaves_a_consistent_journal() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(j.verify_chain().unwrap(), None, "the event chain is intact");
-    assert!(j.open_intents(&id).unwrap().is_empty(), "every call made before the kill has its outcome");
+    assert!(
+        j.open_intents(&id).unwrap().is_empty(),
+        "every call made before the kill has its outcome"
+    );
     let steps = j.steps(&id).unwrap();
-    let st = |s: &str| steps.iter().find(|x| x.step_id == s).unwrap().status.clone();
+    let st = |s: &str| {
+        steps
+            .iter()
+            .find(|x| x.step_id == s)
+            .unwrap()
+            .status
+            .clone()
+    };
     assert_eq!(st("snapshot"), "succeeded");
     assert_eq!(st("approve"), "waiting_approval");
     assert_eq!(st("failover-aurora"), "pending");
     let (out, _, code) = text(&failover(&["--journal", &jp, "show", &id]));
     assert_eq!(code, 0);
     assert!(out.contains("Status: waiting_approval"), "{out}");
-    assert!(out.contains("failover-aurora          rds.failover_cluster   pending"), "{out}");
+    assert!(
+        out.contains("failover-aurora          rds.failover_cluster   pending"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -257,15 +404,37 @@ fn demo_needs_nothing_and_tells_the_story() {
     let (out, err, code) = text(&failover(&["demo"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("⚡ az-down us-west-2a at 0s"), "{out}");
-    assert!(out.contains("Verdict: SUCCEEDED: the run finished and every invariant held"), "{out}");
-    assert!(out.contains("✔ no writer left in a failed zone: held"), "{out}");
-    assert!(out.contains("✔ every record points at a healthy zone: held"), "{out}");
+    assert!(
+        out.contains("Verdict: SUCCEEDED: the run finished and every invariant held"),
+        "{out}"
+    );
+    assert!(
+        out.contains("✔ no writer left in a failed zone: held"),
+        "{out}"
+    );
+    assert!(
+        out.contains("✔ every record points at a healthy zone: held"),
+        "{out}"
+    );
     assert_eq!(err, "", "the demo writes nothing to stderr");
 }
 
 #[test]
 fn simulate_is_deterministic_per_seed_and_rejects_bad_faults() {
-    let args = ["simulate", "runbooks/az-evacuation.toml", "--topology", "config/sim/storefront.toml", "-p", "failed_az=us-west-2a", "--fault", "az-down us-west-2a at 0s", "--fault", "route53-down at 20s for 2m", "--seed", "7"];
+    let args = [
+        "simulate",
+        "runbooks/az-evacuation.toml",
+        "--topology",
+        "config/sim/storefront.toml",
+        "-p",
+        "failed_az=us-west-2a",
+        "--fault",
+        "az-down us-west-2a at 0s",
+        "--fault",
+        "route53-down at 20s for 2m",
+        "--seed",
+        "7",
+    ];
     let (a, _, code) = text(&failover(&args));
     assert_eq!(code, 0, "{a}");
     let (b, _, _) = text(&failover(&args));
@@ -274,7 +443,16 @@ fn simulate_is_deterministic_per_seed_and_rejects_bad_faults() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["verdict"], "succeeded");
 
-    let (_, err, code) = text(&failover(&["simulate", "runbooks/az-evacuation.toml", "--topology", "config/sim/storefront.toml", "-p", "failed_az=us-west-2a", "--fault", "az-dwn us-west-2a at 0s"]));
+    let (_, err, code) = text(&failover(&[
+        "simulate",
+        "runbooks/az-evacuation.toml",
+        "--topology",
+        "config/sim/storefront.toml",
+        "-p",
+        "failed_az=us-west-2a",
+        "--fault",
+        "az-dwn us-west-2a at 0s",
+    ]));
     assert_eq!(code, 2);
     assert_eq!(err, "--fault: error: fault `az-dwn us-west-2a at 0s`: unknown fault kind `az-dwn`; did you mean `az-down`?\n\nnothing was simulated.\n");
 }
@@ -284,16 +462,49 @@ fn plan_and_run_against_a_simulated_environment() {
     let dir = tempfile::tempdir().unwrap();
     let j = dir.path().join("j.db");
     let jp = j.to_str().unwrap();
-    let (out, err, code) = text(&failover(&["--journal", jp, "plan", "runbooks/az-evacuation.toml", "--env", "simulated", "-p", "failed_az=us-west-2a"]));
+    let (out, err, code) = text(&failover(&[
+        "--journal",
+        jp,
+        "plan",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "simulated",
+        "-p",
+        "failed_az=us-west-2a",
+    ]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("call: FailoverDBCluster DBClusterIdentifier=orders-db TargetDBInstanceIdentifier=orders-db-c  (writer us-west-2a -> us-west-2c)"), "{out}");
-    let (out, err, code) = text(&failover(&["--journal", jp, "run", "runbooks/az-evacuation.toml", "--env", "simulated", "-p", "failed_az=us-west-2a", "--by", "alice"]));
+    let (out, err, code) = text(&failover(&[
+        "--journal",
+        jp,
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "simulated",
+        "-p",
+        "failed_az=us-west-2a",
+        "--by",
+        "alice",
+    ]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("Environment `simulated` is simulated ("), "{out}");
-    let id = out.lines().find_map(|l| l.strip_prefix("Run ").and_then(|r| r.strip_suffix(" succeeded."))).expect("run id").to_string();
+    assert!(
+        out.starts_with("Environment `simulated` is simulated ("),
+        "{out}"
+    );
+    let id = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Run ")
+                .and_then(|r| r.strip_suffix(" succeeded."))
+        })
+        .expect("run id")
+        .to_string();
     let (out, _, code) = text(&failover(&["--journal", jp, "show", &id]));
     assert_eq!(code, 0);
-    assert!(out.contains("failover-aurora          rds.failover_cluster   succeeded"), "{out}");
+    assert!(
+        out.contains("failover-aurora          rds.failover_cluster   succeeded"),
+        "{out}"
+    );
 }
 
 /// Detection to action: zone a's two alarms go off in moto; `failover health` sees it, and
@@ -306,9 +517,18 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
     let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
     let cd = cfg.path().to_str().unwrap().to_string();
     let jp = cfg.journal().to_str().unwrap().to_string();
-    let base = vec!["--config-dir".to_string(), cd.clone(), "--journal".to_string(), jp.clone()];
+    let base = [
+        "--config-dir".to_string(),
+        cd.clone(),
+        "--journal".to_string(),
+        jp.clone(),
+    ];
     let call = |extra: &[&str]| {
-        let a: Vec<String> = base.iter().cloned().chain(extra.iter().map(|s| s.to_string())).collect();
+        let a: Vec<String> = base
+            .iter()
+            .cloned()
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect();
         let v: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
         text(&failover(&v))
     };
@@ -321,17 +541,30 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-west-2"))
         .endpoint_url(moto.endpoint())
-        .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
-        cw.set_alarm_state().alarm_name(alarm).state_value(aws_sdk_cloudwatch::types::StateValue::Alarm).state_reason("test").send().await.unwrap();
+        cw.set_alarm_state()
+            .alarm_name(alarm)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
     }
     let (out, err, code) = call(&["watch", "--env", "local", "--max-events", "1"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("us-west-2a"), "{out}");
-    let id = out.lines().find_map(|l| l.trim().strip_prefix("started run ")).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no run started: {out}")).to_string();
+    let id = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("started run "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run started: {out}"))
+        .to_string();
     // The run process reaches its approval gate.
     let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
     let mut status = String::new();
@@ -347,7 +580,13 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, "waiting_approval");
-    assert!(sink.received().iter().any(|r| r.path == "/chat" && r.body.contains("us-west-2a")), "{:?}", sink.received());
+    assert!(
+        sink.received()
+            .iter()
+            .any(|r| r.path == "/chat" && r.body.contains("us-west-2a")),
+        "{:?}",
+        sink.received()
+    );
     // Release it: the evacuation runs.
     let (_, err, code) = call(&["approve", &id, "--by", "bob"]);
     assert_eq!(code, 0, "{err}");
@@ -357,7 +596,11 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(j.run(&id).unwrap().status.starts_with("succeeded"), "{:?}", j.run(&id).unwrap());
+    assert!(
+        j.run(&id).unwrap().status.starts_with("succeeded"),
+        "{:?}",
+        j.run(&id).unwrap()
+    );
 }
 
 /// `health.assert`: a runbook refuses to evacuate a zone its probes say is healthy, and goes
@@ -371,7 +614,23 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
     let rb = cfg.path().join("guarded.toml");
     std::fs::write(&rb, "name = \"guarded\"\n[params.failed_az]\ntype = \"zone\"\n\n[[steps]]\nid = \"confirm\"\naction = \"health.assert\"\nzone = \"${failed_az}\"\nexpect = \"unhealthy\"\nrounds = 4\n\n[[steps]]\nid = \"move\"\naction = \"rds.failover_cluster\"\ngroup = \"aurora\"\nevacuate = \"${failed_az}\"\nafter = [\"confirm\"]\n").unwrap();
     let args = |j: &str| -> Vec<String> {
-        ["--config-dir", cfg.path().to_str().unwrap(), "--journal", j, "run", rb.to_str().unwrap(), "--env", "local", "-p", "failed_az=us-west-2a", "--by", "alice"].iter().map(|s| s.to_string()).collect()
+        [
+            "--config-dir",
+            cfg.path().to_str().unwrap(),
+            "--journal",
+            j,
+            "run",
+            rb.to_str().unwrap(),
+            "--env",
+            "local",
+            "-p",
+            "failed_az=us-west-2a",
+            "--by",
+            "alice",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let j = cfg.journal();
     let a = args(j.to_str().unwrap());
@@ -382,15 +641,26 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-west-2"))
         .endpoint_url(moto.endpoint())
-        .credentials_provider(aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_rds::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .load()
         .await;
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
-        cw.set_alarm_state().alarm_name(alarm).state_value(aws_sdk_cloudwatch::types::StateValue::Alarm).state_reason("test").send().await.unwrap();
+        cw.set_alarm_state()
+            .alarm_name(alarm)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
     }
     let (out, err, code) = text(&failover(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("confirm succeeded: zone us-west-2a unhealthy"), "{out}");
+    assert!(
+        out.contains("confirm succeeded: zone us-west-2a unhealthy"),
+        "{out}"
+    );
     assert!(out.contains("move succeeded"), "{out}");
 }

@@ -90,30 +90,66 @@ impl Databases for FakeDb {
         let members = ["orders-db-a", "orders-db-b", "orders-db-c"]
             .iter()
             .enumerate()
-            .map(|(i, m)| ClusterMember { instance: InstanceId::from(*m), is_writer: s.writer == *m, promotion_tier: i as i32 })
+            .map(|(i, m)| ClusterMember {
+                instance: InstanceId::from(*m),
+                is_writer: s.writer == *m,
+                promotion_tier: i as i32,
+            })
             .collect();
-        Ok(vec![ClusterState { id: "orders-db".into(), status: s.status.clone(), engine: "aurora-postgresql".into(), members }])
+        Ok(vec![ClusterState {
+            id: "orders-db".into(),
+            status: s.status.clone(),
+            engine: "aurora-postgresql".into(),
+            members,
+        }])
     }
-    async fn describe_cluster_instances(&self, _c: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
+    async fn describe_cluster_instances(
+        &self,
+        _c: &[ClusterId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
         Ok(["orders-db-a", "orders-db-b", "orders-db-c"]
             .iter()
-            .map(|m| InstanceState { id: (*m).into(), cluster: Some("orders-db".into()), status: "available".into(), engine: "aurora-postgresql".into(), zone: Some(zone_of(m)), secondary_zone: None, multi_az: false })
+            .map(|m| InstanceState {
+                id: (*m).into(),
+                cluster: Some("orders-db".into()),
+                status: "available".into(),
+                engine: "aurora-postgresql".into(),
+                zone: Some(zone_of(m)),
+                secondary_zone: None,
+                multi_az: false,
+            })
             .collect())
     }
-    async fn describe_instances(&self, _ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
+    async fn describe_instances(
+        &self,
+        _ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
         Ok(vec![])
     }
-    async fn failover_cluster(&self, _c: &ClusterId, target: &InstanceId) -> Result<(), CloudError> {
+    async fn failover_cluster(
+        &self,
+        _c: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError> {
         let mut s = self.0.lock().unwrap();
         s.failover_calls += 1;
-        let err = if s.failover_errors.is_empty() { None } else { Some(s.failover_errors.remove(0)) };
+        let err = if s.failover_errors.is_empty() {
+            None
+        } else {
+            Some(s.failover_errors.remove(0))
+        };
         if err.is_none() || s.apply_on_error {
             s.status = "failing-over".into();
             s.pending_target = Some(target.to_string());
             s.failing_over_for = Some(3);
         }
         match err {
-            Some(kind) => Err(CloudError::new(kind, "FailoverDBCluster", "orders-db", "injected")),
+            Some(kind) => Err(CloudError::new(
+                kind,
+                "FailoverDBCluster",
+                "orders-db",
+                "injected",
+            )),
             None => Ok(()),
         }
     }
@@ -126,7 +162,11 @@ impl Databases for FakeDb {
     async fn create_instance_snapshot(&self, _i: &InstanceId, _s: &str) -> Result<(), CloudError> {
         unreachable!("not used by this runbook")
     }
-    async fn describe_snapshots(&self, _k: SnapshotKind, _ids: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
+    async fn describe_snapshots(
+        &self,
+        _k: SnapshotKind,
+        _ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError> {
         Ok(vec![])
     }
 }
@@ -140,26 +180,43 @@ struct FakeDns {
 #[async_trait]
 impl Dns for FakeDns {
     async fn find_hosted_zone(&self, _n: &str) -> Result<HostedZone, CloudError> {
-        Ok(HostedZone { id: "Z1".into(), name: "shop.example.com.".into() })
+        Ok(HostedZone {
+            id: "Z1".into(),
+            name: "shop.example.com.".into(),
+        })
     }
     async fn list_record_sets(&self, _z: &str) -> Result<Vec<RecordSet>, CloudError> {
         Ok(self.records.lock().unwrap().values().cloned().collect())
     }
-    async fn change_record_sets(&self, _z: &str, _c: &str, changes: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
+    async fn change_record_sets(
+        &self,
+        _z: &str,
+        _c: &str,
+        changes: &[RecordChange],
+    ) -> Result<ChangeInfo, CloudError> {
         let mut r = self.records.lock().unwrap();
         for c in changes {
             r.insert(c.record.key(), c.record.clone());
         }
-        Ok(ChangeInfo { id: "C1".into(), status: ChangeStatus::Pending })
+        Ok(ChangeInfo {
+            id: "C1".into(),
+            status: ChangeStatus::Pending,
+        })
     }
     async fn get_change(&self, _id: &str) -> Result<ChangeInfo, CloudError> {
         *self.gets.lock().unwrap() += 1;
         let mut p = self.pending_polls.lock().unwrap();
         if *p > 0 {
             *p -= 1;
-            return Ok(ChangeInfo { id: "C1".into(), status: ChangeStatus::Pending });
+            return Ok(ChangeInfo {
+                id: "C1".into(),
+                status: ChangeStatus::Pending,
+            });
         }
-        Ok(ChangeInfo { id: "C1".into(), status: ChangeStatus::Insync })
+        Ok(ChangeInfo {
+            id: "C1".into(),
+            status: ChangeStatus::Insync,
+        })
     }
 }
 
@@ -172,21 +229,48 @@ impl HttpClient for NoHttp {
 }
 
 fn fake_dns(pending_polls: u32) -> FakeDns {
-    let rec = RecordSet { name: "api.shop.example.com.".into(), rtype: "CNAME".into(), ttl: Some(60), values: vec!["api-a".into()], ..Default::default() };
-    FakeDns { records: Mutex::new([(rec.key(), rec)].into_iter().collect()), pending_polls: Mutex::new(pending_polls), gets: Mutex::new(0) }
+    let rec = RecordSet {
+        name: "api.shop.example.com.".into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec!["api-a".into()],
+        ..Default::default()
+    };
+    FakeDns {
+        records: Mutex::new([(rec.key(), rec)].into_iter().collect()),
+        pending_polls: Mutex::new(pending_polls),
+        gets: Mutex::new(0),
+    }
 }
 
-async fn run(db: Arc<dyn Databases>, dns: Arc<dyn Dns>, journal: Arc<Journal>) -> (String, engine::RunOutcome, Arc<Collect>) {
+async fn run(
+    db: Arc<dyn Databases>,
+    dns: Arc<dyn Dns>,
+    journal: Arc<Journal>,
+) -> (String, engine::RunOutcome, Arc<Collect>) {
     let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
     let rb = Runbook::parse(failover::diag::SourceFile::new("rb.toml", RUNBOOK)).unwrap();
     let run_id = format!("r{}", fastrand::u32(..));
-    let ctx = RunContext { run_id: run_id.clone(), initiator: "alice".into(), mode: "run".into() };
+    let ctx = RunContext {
+        run_id: run_id.clone(),
+        initiator: "alice".into(),
+        mode: "run".into(),
+    };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let policy = RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) };
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(2),
+    };
     let ports = Ports {
-        db: Arc::new(RetryingDatabases::new(db, policy.clone(), clock.clone(), Some(1))),
+        db: Arc::new(RetryingDatabases::new(
+            db,
+            policy.clone(),
+            clock.clone(),
+            Some(1),
+        )),
         dns: Arc::new(RetryingDns::new(dns, policy, clock.clone(), Some(1))),
         http: Arc::new(NoHttp),
         clock,
@@ -211,7 +295,14 @@ async fn run(db: Arc<dyn Databases>, dns: Arc<dyn Dns>, journal: Arc<Journal>) -
         })
         .unwrap();
     let collect = Arc::new(Collect::default());
-    let spec = RunSpec { run_id: run_id.clone(), initiator: "alice".into(), steps, poll_interval: Duration::from_secs(5), max_concurrency: 4, approval_poll: Duration::from_secs(1) };
+    let spec = RunSpec {
+        run_id: run_id.clone(),
+        initiator: "alice".into(),
+        steps,
+        poll_interval: Duration::from_secs(5),
+        max_concurrency: 4,
+        approval_poll: Duration::from_secs(1),
+    };
     let out = engine::execute(ports, journal, spec, collect.clone()).await;
     (run_id, out, collect)
 }
@@ -223,7 +314,11 @@ fn journal() -> (tempfile::TempDir, Arc<Journal>) {
 }
 
 fn db(state: DbState) -> Arc<FakeDb> {
-    Arc::new(FakeDb(Mutex::new(DbState { writer: "orders-db-a".into(), status: "available".into(), ..state })))
+    Arc::new(FakeDb(Mutex::new(DbState {
+        writer: "orders-db-a".into(),
+        status: "available".into(),
+        ..state
+    })))
 }
 
 #[tokio::test(start_paused = true)]
@@ -237,19 +332,37 @@ async fn waits_through_failing_over_then_moves_dns_after_insync() {
     assert_eq!(s.writer, "orders-db-b");
     assert_eq!(s.failover_calls, 1);
     assert_eq!(*fdns.gets.lock().unwrap(), 3, "PENDING twice, then INSYNC");
-    assert_eq!(fdns.records.lock().unwrap().values().next().unwrap().values, vec!["api-b".to_string()]);
+    assert_eq!(
+        fdns.records.lock().unwrap().values().next().unwrap().values,
+        vec!["api-b".to_string()]
+    );
     assert!(j.open_intents(&run_id).unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn throttled_failover_is_retried_and_made_once() {
     let (_d, j) = journal();
-    let fdb = db(DbState { failover_errors: vec![ErrorKind::Throttled, ErrorKind::Throttled], ..Default::default() });
+    let fdb = db(DbState {
+        failover_errors: vec![ErrorKind::Throttled, ErrorKind::Throttled],
+        ..Default::default()
+    });
     let (run_id, out, _) = run(fdb.clone(), Arc::new(fake_dns(0)), j.clone()).await;
     assert!(out.succeeded, "{out:#?}");
-    assert_eq!(fdb.0.lock().unwrap().failover_calls, 3, "two throttled attempts, one that went through");
-    let intents = j.events(&run_id).unwrap().into_iter().filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster")).count();
-    assert_eq!(intents, 1, "one intent: the retries are one call from the journal's point of view");
+    assert_eq!(
+        fdb.0.lock().unwrap().failover_calls,
+        3,
+        "two throttled attempts, one that went through"
+    );
+    let intents = j
+        .events(&run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster"))
+        .count();
+    assert_eq!(
+        intents, 1,
+        "one intent: the retries are one call from the journal's point of view"
+    );
 }
 
 /// A 5xx whose request was in fact processed: the call is not blindly repeated; the step's
@@ -257,13 +370,23 @@ async fn throttled_failover_is_retried_and_made_once() {
 #[tokio::test(start_paused = true)]
 async fn processed_5xx_is_not_done_twice() {
     let (_d, j) = journal();
-    let fdb = db(DbState { failover_errors: vec![ErrorKind::Transient], apply_on_error: true, ..Default::default() });
+    let fdb = db(DbState {
+        failover_errors: vec![ErrorKind::Transient],
+        apply_on_error: true,
+        ..Default::default()
+    });
     let (run_id, out, collect) = run(fdb.clone(), Arc::new(fake_dns(0)), j.clone()).await;
     assert!(out.succeeded, "{out:#?}");
-    assert_eq!(fdb.0.lock().unwrap().failover_calls, 1, "FailoverDBCluster must not be sent twice");
+    assert_eq!(
+        fdb.0.lock().unwrap().failover_calls,
+        1,
+        "FailoverDBCluster must not be sent twice"
+    );
     assert_eq!(fdb.0.lock().unwrap().writer, "orders-db-b");
     let evs = j.events(&run_id).unwrap();
-    let failed_outcome = evs.iter().any(|e| e.kind == "outcome" && e.data["ok"] == false);
+    let failed_outcome = evs
+        .iter()
+        .any(|e| e.kind == "outcome" && e.data["ok"] == false);
     assert!(failed_outcome, "the failed attempt is journaled");
     let progress = collect.0.lock().unwrap();
     assert!(progress.iter().any(|p| matches!(p, engine::progress::Progress::Skip { text, .. } if text.contains("already in progress"))), "{progress:#?}");
@@ -272,37 +395,62 @@ async fn processed_5xx_is_not_done_twice() {
 #[tokio::test(start_paused = true)]
 async fn stalled_failover_times_out_and_blocks_dns() {
     let (_d, j) = journal();
-    let fdb = db(DbState { stall: true, ..Default::default() });
+    let fdb = db(DbState {
+        stall: true,
+        ..Default::default()
+    });
     let fdns = Arc::new(fake_dns(0));
     let (_, out, _) = run(fdb.clone(), fdns.clone(), j).await;
     assert!(!out.succeeded);
     let (_, st, msg) = &out.steps[0];
     assert_eq!(st.as_str(), "failed");
-    assert!(msg.as_deref().unwrap().starts_with("timed out after 5m"), "{msg:?}");
+    assert!(
+        msg.as_deref().unwrap().starts_with("timed out after 5m"),
+        "{msg:?}"
+    );
     assert_eq!(out.steps[1].1.as_str(), "blocked");
-    assert_eq!(fdns.records.lock().unwrap().values().next().unwrap().values, vec!["api-a".to_string()], "DNS untouched");
+    assert_eq!(
+        fdns.records.lock().unwrap().values().next().unwrap().values,
+        vec!["api-a".to_string()],
+        "DNS untouched"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn access_denied_fails_fast_without_retry() {
     let (_d, j) = journal();
-    let fdb = db(DbState { failover_errors: vec![ErrorKind::AccessDenied], ..Default::default() });
+    let fdb = db(DbState {
+        failover_errors: vec![ErrorKind::AccessDenied],
+        ..Default::default()
+    });
     let (_, out, _) = run(fdb.clone(), Arc::new(fake_dns(0)), j).await;
     assert!(!out.succeeded);
     assert_eq!(fdb.0.lock().unwrap().failover_calls, 1);
     let msg = out.steps[0].2.clone().unwrap();
-    assert!(msg.contains("check the credentials and IAM permissions"), "{msg}");
+    assert!(
+        msg.contains("check the credentials and IAM permissions"),
+        "{msg}"
+    );
 }
 
 /// Through the real Route 53 adapter: a throttled ChangeResourceRecordSets is retried by the
 /// retry layer, and GetChange PENDING is polled until INSYNC.
 #[tokio::test(start_paused = true)]
 async fn route53_throttle_then_pending_through_the_sdk() {
-    use aws_sdk_route53::operation::change_resource_record_sets::{ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput};
+    use aws_sdk_route53::operation::change_resource_record_sets::{
+        ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
+    };
     use aws_sdk_route53::operation::get_change::GetChangeOutput;
     use aws_sdk_route53::types::{ChangeInfo as SdkChange, ChangeStatus as SdkStatus};
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
-    let change = |st: SdkStatus| SdkChange::builder().id("/change/C9").status(st).submitted_at(aws_smithy_types::DateTime::from_secs(0)).build().unwrap();
+    let change = |st: SdkStatus| {
+        SdkChange::builder()
+            .id("/change/C9")
+            .status(st)
+            .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    };
     let c1 = change(SdkStatus::Pending);
     let throttled = mock!(aws_sdk_route53::Client::change_resource_record_sets)
         .sequence()
@@ -317,21 +465,53 @@ async fn route53_throttle_then_pending_through_the_sdk() {
         .times(2)
         .output(move || GetChangeOutput::builder().change_info(i.clone()).build())
         .build();
-    let interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny).with_rule(&throttled).with_rule(&gets);
+    let interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&throttled)
+        .with_rule(&gets);
     let conf = aws_sdk_route53::Config::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_route53::config::Credentials::new("t", "t", None, None, "mock"))
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(
+            "t", "t", None, None, "mock",
+        ))
         .http_client(create_mock_http_client())
         .interceptor(interceptor)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
-    let adapter: Arc<dyn Dns> = Arc::new(failover::cloud::aws::AwsDns::from_client(aws_sdk_route53::Client::from_conf(conf)));
-    let dns = RetryingDns::new(adapter, RetryPolicy::default(), Arc::new(SystemClock), Some(3));
-    let rec = RecordSet { name: "api.shop.example.com.".into(), rtype: "CNAME".into(), ttl: Some(60), values: vec!["api-b".into()], ..Default::default() };
-    let info = dns.change_record_sets("Z1", "test", &[RecordChange { action: ChangeAction::Upsert, record: rec }]).await.unwrap();
+    let adapter: Arc<dyn Dns> = Arc::new(failover::cloud::aws::AwsDns::from_client(
+        aws_sdk_route53::Client::from_conf(conf),
+    ));
+    let dns = RetryingDns::new(
+        adapter,
+        RetryPolicy::default(),
+        Arc::new(SystemClock),
+        Some(3),
+    );
+    let rec = RecordSet {
+        name: "api.shop.example.com.".into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec!["api-b".into()],
+        ..Default::default()
+    };
+    let info = dns
+        .change_record_sets(
+            "Z1",
+            "test",
+            &[RecordChange {
+                action: ChangeAction::Upsert,
+                record: rec,
+            }],
+        )
+        .await
+        .unwrap();
     assert_eq!(info.id, "C9");
-    assert_eq!(throttled.num_calls(), 2, "one throttled attempt, one that went through");
+    assert_eq!(
+        throttled.num_calls(),
+        2,
+        "one throttled attempt, one that went through"
+    );
     let mut polls = 0;
     loop {
         polls += 1;

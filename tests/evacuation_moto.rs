@@ -34,24 +34,45 @@ async fn rig() -> Rig {
     let cfg = TestConfig::local(&proxy.endpoint(), &sink.url());
     topo::seed(&cfg.env()).await;
     proxy.clear();
-    Rig { _moto: moto, moto_url, proxy, sink, cfg }
+    Rig {
+        _moto: moto,
+        moto_url,
+        proxy,
+        sink,
+        cfg,
+    }
 }
 
 fn runbook() -> Runbook {
-    Runbook::load(&topo::repo().join("runbooks/az-evacuation.toml")).unwrap_or_else(|d| panic!("{d}"))
+    Runbook::load(&topo::repo().join("runbooks/az-evacuation.toml"))
+        .unwrap_or_else(|d| panic!("{d}"))
 }
 
 /// Run the runbook live the way `failover run` does; returns the run id and outcome.
-async fn run_live(r: &Rig, journal: &Arc<Journal>, params: &[(&str, &str)], by: &str) -> (String, engine::RunOutcome) {
+async fn run_live(
+    r: &Rig,
+    journal: &Arc<Journal>,
+    params: &[(&str, &str)],
+    by: &str,
+) -> (String, engine::RunOutcome) {
     let env = r.cfg.env();
     let rb = runbook();
     let run_id = failover::journal::new_run_id();
-    let ctx = RunContext { run_id: run_id.clone(), initiator: by.into(), mode: "run".into() };
-    let given: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let ctx = RunContext {
+        run_id: run_id.clone(),
+        initiator: by.into(),
+        mode: "run".into(),
+    };
+    let given: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let p = bind::bind_params(&rb, &env, &given).unwrap_or_else(|d| panic!("{d}"));
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
     let ports = failover::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps).await.unwrap();
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps)
+        .await
+        .unwrap();
     journal
         .create_run(&RunRecord {
             id: run_id.clone(),
@@ -70,7 +91,14 @@ async fn run_live(r: &Rig, journal: &Arc<Journal>, params: &[(&str, &str)], by: 
             steps: serde_json::to_value(&steps).unwrap(),
         })
         .unwrap();
-    let spec = RunSpec { run_id: run_id.clone(), initiator: by.into(), steps, poll_interval: Duration::from_millis(20), max_concurrency: 8, approval_poll: Duration::from_millis(20) };
+    let spec = RunSpec {
+        run_id: run_id.clone(),
+        initiator: by.into(),
+        steps,
+        poll_interval: Duration::from_millis(20),
+        max_concurrency: 8,
+        approval_poll: Duration::from_millis(20),
+    };
     let out = engine::execute(ports, journal.clone(), spec, Arc::new(Collect::default())).await;
     (run_id, out)
 }
@@ -80,13 +108,30 @@ async fn writer_zones(moto: &str) -> BTreeMap<String, String> {
     let (rds, _) = topo::clients(moto).await;
     let clusters = rds.describe_db_clusters().send().await.unwrap();
     let instances = rds.describe_db_instances().send().await.unwrap();
-    let zone_of: BTreeMap<String, String> = instances.db_instances().iter().map(|i| (i.db_instance_identifier().unwrap().to_string(), i.availability_zone().unwrap_or("").to_string())).collect();
+    let zone_of: BTreeMap<String, String> = instances
+        .db_instances()
+        .iter()
+        .map(|i| {
+            (
+                i.db_instance_identifier().unwrap().to_string(),
+                i.availability_zone().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     clusters
         .db_clusters()
         .iter()
         .map(|c| {
-            let w = c.db_cluster_members().iter().find(|m| m.is_cluster_writer() == Some(true)).and_then(|m| m.db_instance_identifier()).unwrap_or("none");
-            (c.db_cluster_identifier().unwrap().to_string(), zone_of.get(w).cloned().unwrap_or_default())
+            let w = c
+                .db_cluster_members()
+                .iter()
+                .find(|m| m.is_cluster_writer() == Some(true))
+                .and_then(|m| m.db_instance_identifier())
+                .unwrap_or("none");
+            (
+                c.db_cluster_identifier().unwrap().to_string(),
+                zone_of.get(w).cloned().unwrap_or_default(),
+            )
         })
         .collect()
 }
@@ -94,15 +139,41 @@ async fn writer_zones(moto: &str) -> BTreeMap<String, String> {
 /// "name type [set]" -> (values, weight), read straight from moto.
 async fn records(moto: &str) -> BTreeMap<String, (Vec<String>, Option<i64>)> {
     let (_, r53) = topo::clients(moto).await;
-    let zones = r53.list_hosted_zones_by_name().dns_name("shop.example.com.").send().await.unwrap();
+    let zones = r53
+        .list_hosted_zones_by_name()
+        .dns_name("shop.example.com.")
+        .send()
+        .await
+        .unwrap();
     let id = zones.hosted_zones()[0].id().to_string();
-    let sets = r53.list_resource_record_sets().hosted_zone_id(id).send().await.unwrap();
+    let sets = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(id)
+        .send()
+        .await
+        .unwrap();
     sets.resource_record_sets()
         .iter()
         .filter(|s| matches!(s.r#type().as_str(), "A" | "CNAME"))
         .map(|s| {
-            let key = format!("{} {}{}", s.name(), s.r#type().as_str(), s.set_identifier().map(|i| format!(" [{i}]")).unwrap_or_default());
-            (key, (s.resource_records().iter().map(|r| r.value().to_string()).collect(), s.weight()))
+            let key = format!(
+                "{} {}{}",
+                s.name(),
+                s.r#type().as_str(),
+                s.set_identifier()
+                    .map(|i| format!(" [{i}]"))
+                    .unwrap_or_default()
+            );
+            (
+                key,
+                (
+                    s.resource_records()
+                        .iter()
+                        .map(|r| r.value().to_string())
+                        .collect(),
+                    s.weight(),
+                ),
+            )
         })
         .collect()
 }
@@ -122,34 +193,79 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
 
     // Every writer is out of the failed zone; untouched clusters are untouched.
     let after = writer_zones(&r.moto_url).await;
-    assert_eq!(after["orders-db"], "us-west-2b", "the tier-1 reader in the first healthy zone");
+    assert_eq!(
+        after["orders-db"], "us-west-2b",
+        "the tier-1 reader in the first healthy zone"
+    );
     assert_eq!(after["catalog-db"], "us-west-2b");
     assert_eq!(after["sessions-db"], "us-west-2c");
-    let failovers: Vec<String> = r.proxy.calls().into_iter().filter(|c| c == "FailoverDBCluster").collect();
-    assert_eq!(failovers.len(), 1, "only the cluster whose writer was in the failed zone fails over");
+    let failovers: Vec<String> = r
+        .proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c == "FailoverDBCluster")
+        .collect();
+    assert_eq!(
+        failovers.len(),
+        1,
+        "only the cluster whose writer was in the failed zone fails over"
+    );
 
     // Records point at healthy zones; records already healthy are untouched.
     let recs = records(&r.moto_url).await;
-    assert_eq!(recs["api.shop.example.com. CNAME"].0, vec!["api-b.lb.shop.example.com"]);
-    assert_eq!(recs["checkout.shop.example.com. CNAME"].0, vec!["checkout-b.lb.shop.example.com"]);
+    assert_eq!(
+        recs["api.shop.example.com. CNAME"].0,
+        vec!["api-b.lb.shop.example.com"]
+    );
+    assert_eq!(
+        recs["checkout.shop.example.com. CNAME"].0,
+        vec!["checkout-b.lb.shop.example.com"]
+    );
     assert_eq!(recs["www.shop.example.com. A [us-west-2a]"].1, Some(0));
-    assert_eq!(recs["www.shop.example.com. A [us-west-2b]"], before_records["www.shop.example.com. A [us-west-2b]"]);
-    assert_eq!(recs["www.shop.example.com. A [us-west-2c]"], before_records["www.shop.example.com. A [us-west-2c]"]);
+    assert_eq!(
+        recs["www.shop.example.com. A [us-west-2b]"],
+        before_records["www.shop.example.com. A [us-west-2b]"]
+    );
+    assert_eq!(
+        recs["www.shop.example.com. A [us-west-2c]"],
+        before_records["www.shop.example.com. A [us-west-2c]"]
+    );
 
     // Multi-AZ instance: the reboot with failover was requested (moto cannot move it).
-    assert_eq!(r.proxy.calls().iter().filter(|c| *c == "RebootDBInstance").count(), 1);
+    assert_eq!(
+        r.proxy
+            .calls()
+            .iter()
+            .filter(|c| *c == "RebootDBInstance")
+            .count(),
+        1
+    );
 
     // Notifications went out with the templated body.
     let got = r.sink.received();
-    assert!(got.iter().any(|g| g.path == "/status" && g.body.contains("us-west-2a") && g.body.contains(&run_id)), "{got:?}");
+    assert!(
+        got.iter().any(|g| g.path == "/status"
+            && g.body.contains("us-west-2a")
+            && g.body.contains(&run_id)),
+        "{got:?}"
+    );
     assert!(got.iter().any(|g| g.path == "/chat"));
 
     // Journal: every intent has an outcome, and every mutating call that reached the peer has
     // an intent written before it.
     assert!(journal.open_intents(&run_id).unwrap().is_empty());
     let events = journal.events(&run_id).unwrap();
-    let intents: Vec<_> = events.iter().filter(|e| e.kind == "intent" && !e.operation.as_deref().unwrap_or("").starts_with("HTTP")).collect();
-    assert_eq!(intents.len(), r.proxy.mutating().len(), "intents {:?} vs calls {:?}", intents.iter().map(|e| &e.operation).collect::<Vec<_>>(), r.proxy.mutating());
+    let intents: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "intent" && !e.operation.as_deref().unwrap_or("").starts_with("HTTP"))
+        .collect();
+    assert_eq!(
+        intents.len(),
+        r.proxy.mutating().len(),
+        "intents {:?} vs calls {:?}",
+        intents.iter().map(|e| &e.operation).collect::<Vec<_>>(),
+        r.proxy.mutating()
+    );
     assert_eq!(journal.verify_chain().unwrap(), None);
 
     // A second run does nothing to the databases or DNS: everything is already as wanted.
@@ -160,8 +276,16 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     // moto never moves a Multi-AZ instance's zone (shared/MOTO.md), so the instance still looks
     // like it is in the failed zone; the "already moved: nothing to do" path of that step is
     // covered by steps::rds unit tests.
-    let again: Vec<String> = r.proxy.mutating().into_iter().filter(|c| !c.starts_with("CreateDB") && c != "RebootDBInstance").collect();
-    assert!(again.is_empty(), "a second run must not fail over or change DNS again: {again:?}");
+    let again: Vec<String> = r
+        .proxy
+        .mutating()
+        .into_iter()
+        .filter(|c| !c.starts_with("CreateDB") && c != "RebootDBInstance")
+        .collect();
+    assert!(
+        again.is_empty(),
+        "a second run must not fail over or change DNS again: {again:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,21 +293,43 @@ async fn dry_run_makes_zero_mutating_calls() {
     let r = rig().await;
     let env = r.cfg.env();
     let rb = runbook();
-    let ctx = RunContext { run_id: "plan-test".into(), initiator: "alice".into(), mode: "plan".into() };
+    let ctx = RunContext {
+        run_id: "plan-test".into(),
+        initiator: "alice".into(),
+        mode: "plan".into(),
+    };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
     let ports = failover::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, "plan-test", &steps).await.unwrap();
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, "plan-test", &steps)
+        .await
+        .unwrap();
     let calls = r.proxy.calls();
     assert!(!calls.is_empty(), "the dry run must read the world");
     assert_eq!(r.proxy.mutating(), Vec::<String>::new(), "calls: {calls:?}");
     // Few describe calls: one DescribeDBClusters for all three clusters.
-    assert_eq!(calls.iter().filter(|c| *c == "DescribeDBClusters").count(), 1, "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "DescribeDBClusters").count(),
+        1,
+        "{calls:?}"
+    );
     // The plan has the calls a live run would make.
-    let ops: Vec<String> = plan.steps.iter().flat_map(|s| s.decision.calls.iter().map(|c| c.operation())).collect();
+    let ops: Vec<String> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.decision.calls.iter().map(|c| c.operation()))
+        .collect();
     assert_eq!(ops.iter().filter(|o| *o == "FailoverDBCluster").count(), 1);
-    assert_eq!(ops.iter().filter(|o| *o == "ChangeResourceRecordSets").count(), 1);
-    assert!(r.sink.received().is_empty(), "a dry run sends no notification");
+    assert_eq!(
+        ops.iter()
+            .filter(|o| *o == "ChangeResourceRecordSets")
+            .count(),
+        1
+    );
+    assert!(
+        r.sink.received().is_empty(),
+        "a dry run sends no notification"
+    );
     // Nothing changed in moto.
     assert_eq!(writer_zones(&r.moto_url).await["orders-db"], "us-west-2a");
 }
@@ -199,12 +345,30 @@ async fn rollback_restores_records_exactly() {
     // Run the real binary for the rollback, as an SRE would.
     let bin = env!("CARGO_BIN_EXE_failover");
     let o = tokio::process::Command::new(bin)
-        .args(["--config-dir", r.cfg.path().to_str().unwrap(), "--journal", r.cfg.journal().to_str().unwrap(), "rollback", &run_id, "--by", "bob"])
+        .args([
+            "--config-dir",
+            r.cfg.path().to_str().unwrap(),
+            "--journal",
+            r.cfg.journal().to_str().unwrap(),
+            "rollback",
+            &run_id,
+            "--by",
+            "bob",
+        ])
         .output()
         .await
         .unwrap();
-    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(records(&r.moto_url).await, before, "every record is back exactly as it was");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        records(&r.moto_url).await,
+        before,
+        "every record is back exactly as it was"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,17 +377,38 @@ async fn no_eligible_reader_is_reported_and_other_clusters_still_move() {
     // Evacuating a and b leaves only c: orders-db (writer a) and catalog-db (writer b) have a
     // reader in c; delete catalog-db's reader in c so it has none.
     let (rds, _) = topo::clients(&r.moto_url).await;
-    rds.delete_db_instance().db_instance_identifier("catalog-db-c").skip_final_snapshot(true).send().await.unwrap();
+    rds.delete_db_instance()
+        .db_instance_identifier("catalog-db-c")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
     r.proxy.clear();
     let journal = Arc::new(Journal::open(&r.cfg.journal()).unwrap());
-    let (_, out) = run_live(&r, &journal, &[("failed_az", "us-west-2a,us-west-2b")], "alice").await;
+    let (_, out) = run_live(
+        &r,
+        &journal,
+        &[("failed_az", "us-west-2a,us-west-2b")],
+        "alice",
+    )
+    .await;
     assert!(!out.succeeded);
-    let (_, st, msg) = out.steps.iter().find(|(id, _, _)| id.as_str() == "failover-aurora").unwrap();
+    let (_, st, msg) = out
+        .steps
+        .iter()
+        .find(|(id, _, _)| id.as_str() == "failover-aurora")
+        .unwrap();
     assert_eq!(st.as_str(), "failed");
     let msg = msg.clone().unwrap();
-    assert!(msg.contains("cluster `catalog-db`: no eligible reader in a healthy zone (us-west-2c)"), "{msg}");
+    assert!(
+        msg.contains("cluster `catalog-db`: no eligible reader in a healthy zone (us-west-2c)"),
+        "{msg}"
+    );
     // orders-db still moved to c.
     assert_eq!(writer_zones(&r.moto_url).await["orders-db"], "us-west-2c");
     // DNS did not move because the databases step failed (on_failure = abort).
-    assert!(!r.proxy.calls().contains(&"ChangeResourceRecordSets".to_string()));
+    assert!(!r
+        .proxy
+        .calls()
+        .contains(&"ChangeResourceRecordSets".to_string()));
 }

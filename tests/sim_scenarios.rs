@@ -444,8 +444,16 @@ fn a_failover_target_whose_zone_goes_down_mid_run_is_caught() {
         7,
     );
     assert!(r.timeline.iter().any(|e| matches!(&e.event, Event::World { text } if text.contains("failover to `orders-db-c` FAILED"))), "{}", explain(&r));
-    assert_eq!(writer_zone(&r, "orders-db"), "us-west-2b", "{}", explain(&r));
-    assert_eq!(status(&r, "no-writer-in-failed-zone"), InvariantStatus::Held);
+    assert_eq!(
+        writer_zone(&r, "orders-db"),
+        "us-west-2b",
+        "{}",
+        explain(&r)
+    );
+    assert_eq!(
+        status(&r, "no-writer-in-failed-zone"),
+        InvariantStatus::Held
+    );
     assert!(r.failed_zones.down.contains(&"us-west-2c".into()));
 }
 
@@ -468,7 +476,12 @@ fn a_failover_to_a_zone_already_down_is_refused_like_rds_refuses_it() {
     assert_eq!(err.code.as_deref(), Some("InvalidDBClusterStateFault"));
     assert!(err.resource.starts_with("orders-db (target orders-db-c)"));
     // The step's retry passes over the refused reader and promotes orders-db-b.
-    assert_eq!(writer_zone(&r, "orders-db"), "us-west-2b", "{}", explain(&r));
+    assert_eq!(
+        writer_zone(&r, "orders-db"),
+        "us-west-2b",
+        "{}",
+        explain(&r)
+    );
     assert_eq!(
         status(&r, "no-writer-in-failed-zone"),
         InvariantStatus::Held
@@ -504,7 +517,10 @@ fn region_down_makes_rds_unreachable_and_the_database_steps_fail() {
     assert!(r.run_started);
     assert_eq!(r.verdict, Verdict::Failed);
     assert!(
-        r.reasons.iter().any(|x| x.starts_with("step `failover-aurora` failed") && x.contains("rds.us-west-2.amazonaws.com is unreachable")),
+        r.reasons
+            .iter()
+            .any(|x| x.starts_with("step `failover-aurora` failed")
+                && x.contains("rds.us-west-2.amazonaws.com is unreachable")),
         "{:?}",
         r.reasons
     );
@@ -1281,9 +1297,27 @@ fn property_random_fault_schedules_keep_the_invariants_and_replay_identically() 
 /// reader whose promotion failed, and moves the writer to the next best reader.
 #[test]
 fn regression_a_failed_failover_is_decided_again_with_another_reader() {
-    let r = run("us-west-2a", &["az-down us-west-2a at 0s", "az-down us-west-2c at 10s"], 7);
-    let targets: Vec<String> = calls(&r, "FailoverDBCluster").into_iter().filter(|(_, c)| c.resource.starts_with("orders-db")).map(|(_, c)| c.resource.clone()).collect();
-    assert_eq!(targets.len(), 2, "one failed failover, then one to another reader: {targets:?}\n{}", explain(&r));
+    let r = run(
+        "us-west-2a",
+        &["az-down us-west-2a at 0s", "az-down us-west-2c at 10s"],
+        7,
+    );
+    let targets: Vec<String> = calls(&r, "FailoverDBCluster")
+        .into_iter()
+        .filter(|(_, c)| c.resource.starts_with("orders-db"))
+        .map(|(_, c)| c.resource.clone())
+        .collect();
+    assert_eq!(
+        targets.len(),
+        2,
+        "one failed failover, then one to another reader: {targets:?}\n{}",
+        explain(&r)
+    );
     assert!(targets[1].contains("orders-db-b"), "{targets:?}");
-    assert_eq!(writer_zone(&r, "orders-db"), "us-west-2b", "{}", explain(&r));
+    assert_eq!(
+        writer_zone(&r, "orders-db"),
+        "us-west-2b",
+        "{}",
+        explain(&r)
+    );
 }

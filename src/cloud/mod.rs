@@ -284,15 +284,34 @@ pub trait Databases: Send + Sync {
         clusters: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError>;
     /// Describe the given instances. Instances that do not exist are absent from the result.
-    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError>;
+    async fn describe_instances(
+        &self,
+        ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError>;
     /// FailoverDBCluster to the given target instance.
-    async fn failover_cluster(&self, cluster: &ClusterId, target: &InstanceId) -> Result<(), CloudError>;
+    async fn failover_cluster(
+        &self,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError>;
     /// RebootDBInstance with ForceFailover=true.
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError>;
-    async fn create_cluster_snapshot(&self, cluster: &ClusterId, snapshot_id: &str) -> Result<(), CloudError>;
-    async fn create_instance_snapshot(&self, instance: &InstanceId, snapshot_id: &str) -> Result<(), CloudError>;
+    async fn create_cluster_snapshot(
+        &self,
+        cluster: &ClusterId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError>;
+    async fn create_instance_snapshot(
+        &self,
+        instance: &InstanceId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError>;
     /// Describe the given manual snapshots; missing ones are absent from the result.
-    async fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Result<Vec<SnapshotState>, CloudError>;
+    async fn describe_snapshots(
+        &self,
+        kind: SnapshotKind,
+        ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError>;
 }
 
 /// Route 53.

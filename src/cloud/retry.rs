@@ -48,7 +48,10 @@ pub enum CallKind {
 }
 
 pub fn should_retry(kind: CallKind, err: &CloudError) -> bool {
-    matches!((kind, err.kind), (_, ErrorKind::Throttled) | (CallKind::Read, ErrorKind::Transient))
+    matches!(
+        (kind, err.kind),
+        (_, ErrorKind::Throttled) | (CallKind::Read, ErrorKind::Transient)
+    )
 }
 
 /// Runs `f` with the policy. Each retry is logged with the call and the resource.
@@ -91,37 +94,113 @@ pub struct RetryingDatabases {
 
 impl RetryingDatabases {
     /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
-    pub fn new(inner: Arc<dyn Databases>, policy: RetryPolicy, clock: Arc<dyn Clock>, seed: Option<u64>) -> Self {
+    pub fn new(
+        inner: Arc<dyn Databases>,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+        seed: Option<u64>,
+    ) -> Self {
         let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
-        Self { inner, policy, clock, rng: std::sync::Mutex::new(rng) }
+        Self {
+            inner,
+            policy,
+            clock,
+            rng: std::sync::Mutex::new(rng),
+        }
     }
 }
 
 #[async_trait]
 impl Databases for RetryingDatabases {
     async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_clusters(ids)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.describe_clusters(ids),
+        )
+        .await
     }
-    async fn describe_cluster_instances(&self, c: &[ClusterId]) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_cluster_instances(c)).await
+    async fn describe_cluster_instances(
+        &self,
+        c: &[ClusterId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.describe_cluster_instances(c),
+        )
+        .await
     }
-    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_instances(ids)).await
+    async fn describe_instances(
+        &self,
+        ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.describe_instances(ids),
+        )
+        .await
     }
     async fn failover_cluster(&self, c: &ClusterId, t: &InstanceId) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.failover_cluster(c, t)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Mutate,
+            || self.inner.failover_cluster(c, t),
+        )
+        .await
     }
     async fn reboot_with_failover(&self, i: &InstanceId) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.reboot_with_failover(i)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Mutate,
+            || self.inner.reboot_with_failover(i),
+        )
+        .await
     }
     async fn create_cluster_snapshot(&self, c: &ClusterId, s: &str) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.create_cluster_snapshot(c, s)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Mutate,
+            || self.inner.create_cluster_snapshot(c, s),
+        )
+        .await
     }
     async fn create_instance_snapshot(&self, i: &InstanceId, s: &str) -> Result<(), CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.create_instance_snapshot(i, s)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Mutate,
+            || self.inner.create_instance_snapshot(i, s),
+        )
+        .await
     }
-    async fn describe_snapshots(&self, k: SnapshotKind, ids: &[String]) -> Result<Vec<SnapshotState>, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.describe_snapshots(k, ids)).await
+    async fn describe_snapshots(
+        &self,
+        k: SnapshotKind,
+        ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError> {
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.describe_snapshots(k, ids),
+        )
+        .await
     }
 }
 
@@ -135,25 +214,68 @@ pub struct RetryingDns {
 
 impl RetryingDns {
     /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
-    pub fn new(inner: Arc<dyn Dns>, policy: RetryPolicy, clock: Arc<dyn Clock>, seed: Option<u64>) -> Self {
+    pub fn new(
+        inner: Arc<dyn Dns>,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+        seed: Option<u64>,
+    ) -> Self {
         let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
-        Self { inner, policy, clock, rng: std::sync::Mutex::new(rng) }
+        Self {
+            inner,
+            policy,
+            clock,
+            rng: std::sync::Mutex::new(rng),
+        }
     }
 }
 
 #[async_trait]
 impl Dns for RetryingDns {
     async fn find_hosted_zone(&self, z: &str) -> Result<HostedZone, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.find_hosted_zone(z)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.find_hosted_zone(z),
+        )
+        .await
     }
     async fn list_record_sets(&self, z: &str) -> Result<Vec<RecordSet>, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.list_record_sets(z)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.list_record_sets(z),
+        )
+        .await
     }
-    async fn change_record_sets(&self, z: &str, c: &str, ch: &[RecordChange]) -> Result<ChangeInfo, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, || self.inner.change_record_sets(z, c, ch)).await
+    async fn change_record_sets(
+        &self,
+        z: &str,
+        c: &str,
+        ch: &[RecordChange],
+    ) -> Result<ChangeInfo, CloudError> {
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Mutate,
+            || self.inner.change_record_sets(z, c, ch),
+        )
+        .await
     }
     async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
-        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, || self.inner.get_change(id)).await
+        with_retry(
+            &self.policy,
+            &*self.clock,
+            &self.rng,
+            CallKind::Read,
+            || self.inner.get_change(id),
+        )
+        .await
     }
 }
 
@@ -174,7 +296,11 @@ mod tests {
 
     #[test]
     fn delay_is_capped_and_jittered() {
-        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 1..12 {
             let d = p.delay(attempt, &mut rng);

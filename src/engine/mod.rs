@@ -65,7 +65,10 @@ impl StepError {
     /// Worth another attempt of the whole step (observe again, decide again)?
     pub fn retryable(&self) -> bool {
         match self {
-            StepError::Cloud(e) => matches!(e.kind, ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState),
+            StepError::Cloud(e) => matches!(
+                e.kind,
+                ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState
+            ),
             StepError::Http(_) => true,
             // The step's deadline covers all its attempts: nothing is left to retry with.
             StepError::Timeout(_) => false,
@@ -116,13 +119,25 @@ pub struct RunOutcome {
 }
 
 /// Dry run: observe once (read-only) and plan.
-pub async fn plan_run(ports: &Ports, runbook: &str, environment: &str, run_id: &str, steps: &[BoundStep]) -> Result<Plan, CloudError> {
+pub async fn plan_run(
+    ports: &Ports,
+    runbook: &str,
+    environment: &str,
+    run_id: &str,
+    steps: &[BoundStep],
+) -> Result<Plan, CloudError> {
     let mut needs = steps::Needs::default();
     for s in steps.iter().filter(|s| s.enabled) {
         needs.merge(steps::needs(s, run_id));
     }
     let world = observe::observe(ports, &needs).await?;
-    Ok(crate::plan::plan(runbook, environment, run_id, steps, &world))
+    Ok(crate::plan::plan(
+        runbook,
+        environment,
+        run_id,
+        steps,
+        &world,
+    ))
 }
 
 pub(crate) struct Ctx {
@@ -135,18 +150,33 @@ pub(crate) struct Ctx {
 }
 
 /// Live run of the DAG. The run record must already exist in the journal.
-pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporter: Arc<dyn Reporter>) -> RunOutcome {
-    let ctx = Arc::new(Ctx { unpromotable: Default::default(), ports, journal, spec, reporter });
+pub async fn execute(
+    ports: Ports,
+    journal: Arc<Journal>,
+    spec: RunSpec,
+    reporter: Arc<dyn Reporter>,
+) -> RunOutcome {
+    let ctx = Arc::new(Ctx {
+        unpromotable: Default::default(),
+        ports,
+        journal,
+        spec,
+        reporter,
+    });
     let steps = ctx.spec.steps.clone();
     let run_id = ctx.spec.run_id.clone();
     for s in &steps {
-        if let Err(e) = ctx.journal.init_step(&run_id, s.id.as_str(), s.action.name(), "pending") {
+        if let Err(e) = ctx
+            .journal
+            .init_step(&run_id, s.id.as_str(), s.action.name(), "pending")
+        {
             tracing::error!("journal: {e}");
         }
     }
     let mut status: HashMap<StepId, StepStatus> = HashMap::new();
     let mut messages: HashMap<StepId, Option<String>> = HashMap::new();
-    let mut running: tokio::task::JoinSet<(StepId, StepStatus, Option<String>)> = tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<(StepId, StepStatus, Option<String>)> =
+        tokio::task::JoinSet::new();
     let mut started: Vec<StepId> = vec![];
     let mut aborting = false;
     loop {
@@ -163,23 +193,43 @@ pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporte
                 }
                 let blocked_by = s.after.iter().find(|a| {
                     let st = status[*a];
-                    let dep_abort = steps.iter().find(|x| &x.id == *a).map(|x| x.on_failure) == Some(OnFailure::Abort);
-                    matches!(st, StepStatus::Blocked | StepStatus::Cancelled) || (st == StepStatus::Failed && dep_abort)
+                    let dep_abort = steps.iter().find(|x| &x.id == *a).map(|x| x.on_failure)
+                        == Some(OnFailure::Abort);
+                    matches!(st, StepStatus::Blocked | StepStatus::Cancelled)
+                        || (st == StepStatus::Failed && dep_abort)
                 });
                 let terminal = if let Some(b) = blocked_by {
-                    Some((StepStatus::Blocked, format!("not run: step `{b}` did not succeed")))
+                    Some((
+                        StepStatus::Blocked,
+                        format!("not run: step `{b}` did not succeed"),
+                    ))
                 } else if aborting {
-                    Some((StepStatus::Cancelled, "not run: the run was aborted by a failed step".to_string()))
+                    Some((
+                        StepStatus::Cancelled,
+                        "not run: the run was aborted by a failed step".to_string(),
+                    ))
                 } else if !s.enabled {
-                    Some((StepStatus::Skipped, format!("skipped: `when` is false ({})", s.when.clone().unwrap_or_default())))
+                    Some((
+                        StepStatus::Skipped,
+                        format!(
+                            "skipped: `when` is false ({})",
+                            s.when.clone().unwrap_or_default()
+                        ),
+                    ))
                 } else {
                     None
                 };
                 if let Some((st, msg)) = terminal {
                     started.push(s.id.clone());
                     status.insert(s.id.clone(), st);
-                    let _ = ctx.journal.step_finished(&run_id, s.id.as_str(), st.as_str(), Some(&msg));
-                    ctx.reporter.report(Progress::StepFinished { step: s.id.to_string(), status: st, message: Some(msg.clone()) });
+                    let _ =
+                        ctx.journal
+                            .step_finished(&run_id, s.id.as_str(), st.as_str(), Some(&msg));
+                    ctx.reporter.report(Progress::StepFinished {
+                        step: s.id.to_string(),
+                        status: st,
+                        message: Some(msg.clone()),
+                    });
                     messages.insert(s.id.clone(), Some(msg));
                     progressed = true;
                     continue;
@@ -200,7 +250,10 @@ pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporte
         match running.join_next().await {
             None => break,
             Some(Ok((id, st, msg))) => {
-                if st == StepStatus::Failed && steps.iter().find(|s| s.id == id).map(|s| s.on_failure) == Some(OnFailure::Abort) {
+                if st == StepStatus::Failed
+                    && steps.iter().find(|s| s.id == id).map(|s| s.on_failure)
+                        == Some(OnFailure::Abort)
+                {
                     aborting = true;
                 }
                 status.insert(id.clone(), st);
@@ -216,18 +269,29 @@ pub async fn execute(ports: Ports, journal: Arc<Journal>, spec: RunSpec, reporte
     let mut ok = true;
     for s in &steps {
         let st = status.get(&s.id).copied().unwrap_or(StepStatus::Cancelled);
-        if matches!(st, StepStatus::Failed | StepStatus::Blocked | StepStatus::Cancelled) && !(st == StepStatus::Failed && s.on_failure == OnFailure::Continue) {
+        if matches!(
+            st,
+            StepStatus::Failed | StepStatus::Blocked | StepStatus::Cancelled
+        ) && !(st == StepStatus::Failed && s.on_failure == OnFailure::Continue)
+        {
             ok = false;
         }
         out.push((s.id.clone(), st, messages.get(&s.id).cloned().flatten()));
     }
-    RunOutcome { run_id, succeeded: ok, steps: out }
+    RunOutcome {
+        run_id,
+        succeeded: ok,
+        steps: out,
+    }
 }
 
 async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
-    ctx.reporter.report(Progress::StepStarted { step: sid.to_string(), action: step.action.name().to_string() });
+    ctx.reporter.report(Progress::StepStarted {
+        step: sid.to_string(),
+        action: step.action.name().to_string(),
+    });
     let clock = ctx.ports.clock.clone();
     let attempts = step.retries + 1;
     let mut last_err: Option<StepError> = None;
@@ -239,18 +303,26 @@ async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
                 Ok(summary) => return Ok(summary),
                 Err(e) => {
                     let retry = attempt < attempts && e.retryable();
-                    ctx.reporter.report(Progress::StepError { step: sid.to_string(), attempt, error: e.to_string(), retrying: retry });
+                    ctx.reporter.report(Progress::StepError {
+                        step: sid.to_string(),
+                        attempt,
+                        error: e.to_string(),
+                        retrying: retry,
+                    });
                     let _ = ctx.journal.note(run_id, Some(sid), "attempt_failed", serde_json::json!({"attempt": attempt, "error": e.to_string(), "retrying": retry}));
                     if !retry {
                         return Err(e);
                     }
-                    let backoff = Duration::from_millis((500u64 << (attempt - 1).min(6)).min(30_000));
+                    let backoff =
+                        Duration::from_millis((500u64 << (attempt - 1).min(6)).min(30_000));
                     clock.sleep(backoff).await;
                     last_err = Some(e);
                 }
             }
         }
-        Err(last_err.take().unwrap_or_else(|| StepError::Precondition("no attempt was made".into())))
+        Err(last_err
+            .take()
+            .unwrap_or_else(|| StepError::Precondition("no attempt was made".into())))
     };
     let result = tokio::select! {
         // Deterministic order (no random branch choice) for the simulator's seeded runs.
@@ -268,8 +340,14 @@ async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
             (StepStatus::Failed, Some(m))
         }
     };
-    let _ = ctx.journal.step_finished(run_id, sid, st.as_str(), msg.as_deref());
-    ctx.reporter.report(Progress::StepFinished { step: sid.to_string(), status: st, message: msg.clone() });
+    let _ = ctx
+        .journal
+        .step_finished(run_id, sid, st.as_str(), msg.as_deref());
+    ctx.reporter.report(Progress::StepFinished {
+        step: sid.to_string(),
+        status: st,
+        message: msg.clone(),
+    });
     (st, msg)
 }
 
@@ -278,13 +356,26 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     match &step.action {
-        BoundAction::Approval { message, approvers } => return wait_for_approval(ctx, step, message, approvers).await,
-        BoundAction::HealthAssert { zones, expect, rounds } => return health_assert(ctx, step, zones, expect, *rounds).await,
-        BoundAction::TrafficShed { ladder, max_tier } => return traffic::shed(ctx, step, ladder, *max_tier).await,
+        BoundAction::Approval { message, approvers } => {
+            return wait_for_approval(ctx, step, message, approvers).await
+        }
+        BoundAction::HealthAssert {
+            zones,
+            expect,
+            rounds,
+        } => return health_assert(ctx, step, zones, expect, *rounds).await,
+        BoundAction::TrafficShed { ladder, max_tier } => {
+            return traffic::shed(ctx, step, ladder, *max_tier).await
+        }
         BoundAction::TrafficRestore { ladder } => return traffic::restore(ctx, step, ladder).await,
-        BoundAction::TrafficRevert { ladder, tiers } => return traffic::revert(ctx, step, ladder, tiers).await,
+        BoundAction::TrafficRevert { ladder, tiers } => {
+            return traffic::revert(ctx, step, ladder, tiers).await
+        }
         BoundAction::Wait { duration } => {
-            ctx.reporter.report(Progress::Waiting { step: sid.to_string(), what: format!("waiting {}", humantime::format_duration(*duration)) });
+            ctx.reporter.report(Progress::Waiting {
+                step: sid.to_string(),
+                what: format!("waiting {}", humantime::format_duration(*duration)),
+            });
             ctx.ports.clock.sleep(*duration).await;
             return Ok(None);
         }
@@ -292,16 +383,28 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     }
     let needs = steps::needs(step, run_id);
     let mut world = observe::observe(&ctx.ports, &needs).await?;
-    world.unpromotable = ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    world.unpromotable = ctx
+        .unpromotable
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let decision: Decision = steps::decide(step, &world, run_id);
     for s in &decision.skips {
-        ctx.reporter.report(Progress::Skip { step: sid.to_string(), text: s.clone() });
-        let _ = ctx.journal.note(run_id, Some(sid), "skip", serde_json::json!({"text": s}));
+        ctx.reporter.report(Progress::Skip {
+            step: sid.to_string(),
+            text: s.clone(),
+        });
+        let _ = ctx
+            .journal
+            .note(run_id, Some(sid), "skip", serde_json::json!({"text": s}));
     }
     // Problems with one resource do not stop the others: an evacuation moves everything it
     // can, then the step fails and says what is left.
     for p in &decision.problems {
-        ctx.reporter.report(Progress::Problem { step: sid.to_string(), text: p.clone() });
+        ctx.reporter.report(Progress::Problem {
+            step: sid.to_string(),
+            text: p.clone(),
+        });
     }
     execute_decision(ctx, step, &decision).await?;
     if !decision.problems.is_empty() {
@@ -316,22 +419,55 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
 }
 
 /// Make the decision's calls (intent, call, outcome, each) and wait for its awaits.
-pub(crate) async fn execute_decision(ctx: &Ctx, step: &BoundStep, decision: &Decision) -> Result<(), StepError> {
+pub(crate) async fn execute_decision(
+    ctx: &Ctx,
+    step: &BoundStep,
+    decision: &Decision,
+) -> Result<(), StepError> {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     let mut change_ids: HashMap<usize, String> = HashMap::new();
     for (i, call) in decision.calls.iter().enumerate() {
         let op = call.operation();
         let res = call.resource();
-        ctx.reporter.report(Progress::Call { step: sid.to_string(), text: call.describe() });
-        let seq = ctx.journal.intent(run_id, sid, &op, &res, serde_json::to_value(redact(call)).unwrap_or_default())?;
+        ctx.reporter.report(Progress::Call {
+            step: sid.to_string(),
+            text: call.describe(),
+        });
+        let seq = ctx.journal.intent(
+            run_id,
+            sid,
+            &op,
+            &res,
+            serde_json::to_value(redact(call)).unwrap_or_default(),
+        )?;
         let started = ctx.ports.clock.now();
         let result = perform(ctx, call).await;
-        let ms = ctx.ports.clock.now().duration_since(started).unwrap_or_default().as_millis() as u64;
+        let ms = ctx
+            .ports
+            .clock
+            .now()
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_millis() as u64;
         match result {
             Ok(out) => {
-                ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": true, "result": out, "ms": ms}))?;
-                ctx.reporter.report(Progress::CallDone { step: sid.to_string(), operation: op.clone(), resource: res.clone(), ok: true, ms, detail: None });
+                ctx.journal.outcome(
+                    run_id,
+                    sid,
+                    seq,
+                    &op,
+                    &res,
+                    serde_json::json!({"ok": true, "result": out, "ms": ms}),
+                )?;
+                ctx.reporter.report(Progress::CallDone {
+                    step: sid.to_string(),
+                    operation: op.clone(),
+                    resource: res.clone(),
+                    ok: true,
+                    ms,
+                    detail: None,
+                });
                 if let Some(id) = out.get("change_id").and_then(|v| v.as_str()) {
                     change_ids.insert(i, id.to_string());
                 }
@@ -339,11 +475,28 @@ pub(crate) async fn execute_decision(ctx: &Ctx, step: &BoundStep, decision: &Dec
             Err(e) => {
                 if let (Call::FailoverDbCluster { target, .. }, StepError::Cloud(ce)) = (call, &e) {
                     if matches!(ce.kind, ErrorKind::InvalidState | ErrorKind::InvalidRequest) {
-                        ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).insert(target.clone());
+                        ctx.unpromotable
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(target.clone());
                     }
                 }
-                ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": false, "error": e.to_string(), "ms": ms}))?;
-                ctx.reporter.report(Progress::CallDone { step: sid.to_string(), operation: op, resource: res, ok: false, ms, detail: Some(e.to_string()) });
+                ctx.journal.outcome(
+                    run_id,
+                    sid,
+                    seq,
+                    &op,
+                    &res,
+                    serde_json::json!({"ok": false, "error": e.to_string(), "ms": ms}),
+                )?;
+                ctx.reporter.report(Progress::CallDone {
+                    step: sid.to_string(),
+                    operation: op,
+                    resource: res,
+                    ok: false,
+                    ms,
+                    detail: Some(e.to_string()),
+                });
                 return Err(e);
             }
         }
@@ -370,7 +523,9 @@ pub(crate) fn redact(call: &Call) -> Call {
 pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
     let p = &ctx.ports;
     match call {
-        Call::FailoverDbCluster { cluster, target, .. } => {
+        Call::FailoverDbCluster {
+            cluster, target, ..
+        } => {
             p.db.failover_cluster(cluster, target).await?;
             Ok(serde_json::json!({}))
         }
@@ -386,13 +541,26 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             p.db.create_instance_snapshot(instance, snapshot).await?;
             Ok(serde_json::json!({"snapshot": snapshot}))
         }
-        Call::ChangeResourceRecordSets { hosted_zone_id, comment, changes, .. } => {
-            let info = p.dns.change_record_sets(hosted_zone_id, comment, changes).await?;
+        Call::ChangeResourceRecordSets {
+            hosted_zone_id,
+            comment,
+            changes,
+            ..
+        } => {
+            let info = p
+                .dns
+                .change_record_sets(hosted_zone_id, comment, changes)
+                .await?;
             Ok(serde_json::json!({"change_id": info.id, "status": info.status}))
         }
-        Call::Http { request, expect_status } => {
+        Call::Http {
+            request,
+            expect_status,
+        } => {
             let mut req = request.clone();
-            let resolve = |s: &str| crate::runbook::template::resolve_secrets(s).map_err(StepError::Precondition);
+            let resolve = |s: &str| {
+                crate::runbook::template::resolve_secrets(s).map_err(StepError::Precondition)
+            };
             req.url = resolve(&req.url)?;
             for (_, v) in &mut req.headers {
                 *v = resolve(v)?;
@@ -401,7 +569,11 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
                 req.body = Some(resolve(b)?);
             }
             let resp = p.http.send(&req).await?;
-            let ok = if expect_status.is_empty() { (200..300).contains(&resp.status) } else { expect_status.contains(&resp.status) };
+            let ok = if expect_status.is_empty() {
+                (200..300).contains(&resp.status)
+            } else {
+                expect_status.contains(&resp.status)
+            };
             if !ok {
                 let excerpt: String = resp.body.chars().take(200).collect();
                 return Err(StepError::Http(format!(
@@ -409,7 +581,11 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
                     request.method,
                     request.url,
                     resp.status,
-                    if expect_status.is_empty() { "2xx".to_string() } else { format!("{expect_status:?}") }
+                    if expect_status.is_empty() {
+                        "2xx".to_string()
+                    } else {
+                        format!("{expect_status:?}")
+                    }
                 )));
             }
             Ok(serde_json::json!({"status": resp.status}))
@@ -417,7 +593,12 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
     }
 }
 
-async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<usize, String>) -> Result<(), StepError> {
+async fn wait_for(
+    ctx: &Ctx,
+    step: &BoundStep,
+    a: &Await,
+    change_ids: &HashMap<usize, String>,
+) -> Result<(), StepError> {
     let sid = step.id.to_string();
     let p = &ctx.ports;
     let poll = ctx.spec.poll_interval;
@@ -429,18 +610,37 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
     let mut stuck_since: Option<std::time::SystemTime> = None;
     loop {
         let (done, what) = match a {
-            Await::ClusterWriterOutside { cluster, evacuate, target } => {
-                let c = p.db.describe_clusters(std::slice::from_ref(cluster)).await?;
-                let insts = p.db.describe_cluster_instances(std::slice::from_ref(cluster)).await?;
-                let c = c.into_iter().next().ok_or_else(|| StepError::Precondition(format!("cluster `{cluster}` disappeared while failing over")))?;
-                let wz = c.writer().and_then(|w| insts.iter().find(|i| i.id == w.instance)).and_then(|i| i.zone.clone());
-                let done = c.status == "available" && wz.as_ref().is_some_and(|z| !evacuate.contains(z));
+            Await::ClusterWriterOutside {
+                cluster,
+                evacuate,
+                target,
+            } => {
+                let c =
+                    p.db.describe_clusters(std::slice::from_ref(cluster))
+                        .await?;
+                let insts =
+                    p.db.describe_cluster_instances(std::slice::from_ref(cluster))
+                        .await?;
+                let c = c.into_iter().next().ok_or_else(|| {
+                    StepError::Precondition(format!(
+                        "cluster `{cluster}` disappeared while failing over"
+                    ))
+                })?;
+                let wz = c
+                    .writer()
+                    .and_then(|w| insts.iter().find(|i| i.id == w.instance))
+                    .and_then(|i| i.zone.clone());
+                let done =
+                    c.status == "available" && wz.as_ref().is_some_and(|z| !evacuate.contains(z));
                 if c.status == "available" && !done {
                     let now = p.clock.now();
                     let since = *stuck_since.get_or_insert(now);
                     if now.duration_since(since).unwrap_or_default() >= grace {
                         if let Some(t) = target {
-                            ctx.unpromotable.lock().unwrap_or_else(|e| e.into_inner()).insert(t.clone());
+                            ctx.unpromotable
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(t.clone());
                         }
                         return Err(StepError::Cloud(CloudError::new(
                             ErrorKind::InvalidState,
@@ -452,11 +652,24 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
                 } else {
                     stuck_since = None;
                 }
-                (done, format!("cluster `{cluster}`: status {}, writer in {}", c.status, wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())))
+                (
+                    done,
+                    format!(
+                        "cluster `{cluster}`: status {}, writer in {}",
+                        c.status,
+                        wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())
+                    ),
+                )
             }
             Await::InstanceOutside { instance, evacuate } => {
-                let i = p.db.describe_instances(std::slice::from_ref(instance)).await?;
-                let i = i.into_iter().next().ok_or_else(|| StepError::Precondition(format!("instance `{instance}` disappeared while failing over")))?;
+                let i =
+                    p.db.describe_instances(std::slice::from_ref(instance))
+                        .await?;
+                let i = i.into_iter().next().ok_or_else(|| {
+                    StepError::Precondition(format!(
+                        "instance `{instance}` disappeared while failing over"
+                    ))
+                })?;
                 let outside = i.zone.as_ref().is_some_and(|z| !evacuate.contains(z));
                 let done = i.status == "available" && (outside || i.secondary_zone.is_none());
                 if done && !outside {
@@ -464,13 +677,30 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
                         "instance `{instance}` is available but the peer still reports its primary in {} and reports no standby zone, so the move cannot be verified; check it in the console",
                         i.zone.as_ref().map(|z| z.as_str()).unwrap_or("?")
                     );
-                    ctx.reporter.report(Progress::Skip { step: sid.clone(), text: text.clone() });
-                    let _ = ctx.journal.note(&ctx.spec.run_id, Some(&sid), "warning", serde_json::json!({"text": text}));
+                    ctx.reporter.report(Progress::Skip {
+                        step: sid.clone(),
+                        text: text.clone(),
+                    });
+                    let _ = ctx.journal.note(
+                        &ctx.spec.run_id,
+                        Some(&sid),
+                        "warning",
+                        serde_json::json!({"text": text}),
+                    );
                 }
-                (done, format!("instance `{instance}`: status {}, primary in {}", i.status, i.zone.map(|z| z.to_string()).unwrap_or_else(|| "?".into())))
+                (
+                    done,
+                    format!(
+                        "instance `{instance}`: status {}, primary in {}",
+                        i.status,
+                        i.zone.map(|z| z.to_string()).unwrap_or_else(|| "?".into())
+                    ),
+                )
             }
             Await::SnapshotAvailable { kind, id } => {
-                let s = p.db.describe_snapshots(*kind, std::slice::from_ref(id)).await?;
+                let s =
+                    p.db.describe_snapshots(*kind, std::slice::from_ref(id))
+                        .await?;
                 match s.first() {
                     Some(s) if s.status == "available" => (true, format!("snapshot `{id}` available")),
                     Some(s) if s.status == "failed" || s.status == "error" => {
@@ -481,39 +711,74 @@ async fn wait_for(ctx: &Ctx, step: &BoundStep, a: &Await, change_ids: &HashMap<u
                 }
             }
             Await::ChangeInsync { call_index } => {
-                let Some(id) = change_ids.get(call_index) else { return Ok(()) };
+                let Some(id) = change_ids.get(call_index) else {
+                    return Ok(());
+                };
                 let c = p.dns.get_change(id).await?;
-                (c.status == crate::cloud::ChangeStatus::Insync, format!("Route 53 change {id}: {:?}", c.status))
+                (
+                    c.status == crate::cloud::ChangeStatus::Insync,
+                    format!("Route 53 change {id}: {:?}", c.status),
+                )
             }
         };
         if done {
-            ctx.reporter.report(Progress::Converged { step: sid.clone(), what });
+            ctx.reporter.report(Progress::Converged {
+                step: sid.clone(),
+                what,
+            });
             return Ok(());
         }
         if !announced {
-            ctx.reporter.report(Progress::Waiting { step: sid.clone(), what });
+            ctx.reporter.report(Progress::Waiting {
+                step: sid.clone(),
+                what,
+            });
             announced = true;
         }
         p.clock.sleep(poll).await;
     }
 }
 
-async fn health_assert(ctx: &Ctx, step: &BoundStep, zones: &[crate::types::Zone], expect: &str, rounds: Option<u32>) -> Result<Option<String>, StepError> {
+async fn health_assert(
+    ctx: &Ctx,
+    step: &BoundStep,
+    zones: &[crate::types::Zone],
+    expect: &str,
+    rounds: Option<u32>,
+) -> Result<Option<String>, StepError> {
     let Some(source) = &ctx.ports.health else {
         return Err(StepError::Precondition("this environment has no [health] probes, so the assertion cannot be checked; add [health] to its file (docs/health.md) or remove the step".into()));
     };
-    ctx.reporter.report(Progress::Waiting { step: step.id.to_string(), what: format!("probing zone health ({} round(s))", rounds.map(|r| r.to_string()).unwrap_or_else(|| "enough".into())) });
-    let report = source.report(rounds).await.map_err(StepError::Precondition)?;
+    ctx.reporter.report(Progress::Waiting {
+        step: step.id.to_string(),
+        what: format!(
+            "probing zone health ({} round(s))",
+            rounds
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "enough".into())
+        ),
+    });
+    let report = source
+        .report(rounds)
+        .await
+        .map_err(StepError::Precondition)?;
     let mut problems = vec![];
     let mut ok = vec![];
     for z in zones {
-        let a: crate::health::assert::Assertion = format!("{z} {expect}").parse().map_err(StepError::Precondition)?;
+        let a: crate::health::assert::Assertion = format!("{z} {expect}")
+            .parse()
+            .map_err(StepError::Precondition)?;
         match crate::health::assert::check(&report, &a) {
             Ok(()) => ok.push(a.to_string()),
             Err(m) => problems.push(m),
         }
     }
-    let _ = ctx.journal.note(&ctx.spec.run_id, Some(step.id.as_str()), "health", serde_json::to_value(&report).unwrap_or_default());
+    let _ = ctx.journal.note(
+        &ctx.spec.run_id,
+        Some(step.id.as_str()),
+        "health",
+        serde_json::to_value(&report).unwrap_or_default(),
+    );
     if problems.is_empty() {
         Ok(Some(format!("{} (health report journaled)", ok.join(", "))))
     } else {
@@ -521,19 +786,40 @@ async fn health_assert(ctx: &Ctx, step: &BoundStep, zones: &[crate::types::Zone]
     }
 }
 
-async fn wait_for_approval(ctx: &Ctx, step: &BoundStep, message: &str, approvers: &[String]) -> Result<Option<String>, StepError> {
+async fn wait_for_approval(
+    ctx: &Ctx,
+    step: &BoundStep,
+    message: &str,
+    approvers: &[String],
+) -> Result<Option<String>, StepError> {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     let existing = ctx.journal.approvals(run_id, sid)?;
     if existing.is_empty() {
-        ctx.journal.note(run_id, Some(sid), "approval_requested", serde_json::json!({"message": message, "approvers": approvers}))?;
-        ctx.journal.set_step_status(run_id, sid, "waiting_approval", Some(message))?;
-        ctx.journal.set_run_status(run_id, "waiting_approval", None, false)?;
-        ctx.reporter.report(Progress::ApprovalRequested { step: sid.to_string(), message: message.to_string(), run_id: run_id.clone() });
+        ctx.journal.note(
+            run_id,
+            Some(sid),
+            "approval_requested",
+            serde_json::json!({"message": message, "approvers": approvers}),
+        )?;
+        ctx.journal
+            .set_step_status(run_id, sid, "waiting_approval", Some(message))?;
+        ctx.journal
+            .set_run_status(run_id, "waiting_approval", None, false)?;
+        ctx.reporter.report(Progress::ApprovalRequested {
+            step: sid.to_string(),
+            message: message.to_string(),
+            run_id: run_id.clone(),
+        });
     }
     loop {
         let by = ctx.journal.approvals(run_id, sid)?;
-        let valid: Vec<&String> = by.iter().filter(|a| **a != ctx.spec.initiator && (approvers.is_empty() || approvers.contains(a))).collect();
+        let valid: Vec<&String> = by
+            .iter()
+            .filter(|a| {
+                **a != ctx.spec.initiator && (approvers.is_empty() || approvers.contains(a))
+            })
+            .collect();
         if let Some(a) = valid.first() {
             ctx.journal.set_run_status(run_id, "running", None, false)?;
             return Ok(Some(format!("approved by {a}")));

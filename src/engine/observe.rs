@@ -16,13 +16,21 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
             w.instances.insert(i.id.clone(), i);
         }
     }
-    let missing: Vec<_> = needs.instances.iter().filter(|i| !w.instances.contains_key(*i)).cloned().collect();
+    let missing: Vec<_> = needs
+        .instances
+        .iter()
+        .filter(|i| !w.instances.contains_key(*i))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
         for i in ports.db.describe_instances(&missing).await? {
             w.instances.insert(i.id.clone(), i);
         }
     }
-    for (kind, ids) in [(SnapshotKind::Cluster, &needs.cluster_snapshots), (SnapshotKind::Instance, &needs.instance_snapshots)] {
+    for (kind, ids) in [
+        (SnapshotKind::Cluster, &needs.cluster_snapshots),
+        (SnapshotKind::Instance, &needs.instance_snapshots),
+    ] {
         if !ids.is_empty() {
             for s in ports.db.describe_snapshots(kind, ids).await? {
                 w.snapshots.insert((kind.into(), s.id.clone()), s);
@@ -33,7 +41,10 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
         match ports.dns.find_hosted_zone(hz_ref).await {
             Ok(hz) => {
                 let recs = ports.dns.list_record_sets(&hz.id).await?;
-                w.records.insert(hz.id.clone(), recs.into_iter().map(|r| (r.key(), r)).collect());
+                w.records.insert(
+                    hz.id.clone(),
+                    recs.into_iter().map(|r| (r.key(), r)).collect(),
+                );
                 w.hosted_zones.insert(hz_ref.clone(), hz);
             }
             // A missing hosted zone is a precondition the planner reports, not a crash.

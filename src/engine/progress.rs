@@ -6,16 +6,54 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
-    StepStarted { step: String, action: String },
-    Skip { step: String, text: String },
-    Problem { step: String, text: String },
-    Call { step: String, text: String },
-    CallDone { step: String, operation: String, resource: String, ok: bool, ms: u64, detail: Option<String> },
-    Waiting { step: String, what: String },
-    Converged { step: String, what: String },
-    ApprovalRequested { step: String, message: String, run_id: String },
-    StepError { step: String, attempt: u32, error: String, retrying: bool },
-    StepFinished { step: String, status: StepStatus, message: Option<String> },
+    StepStarted {
+        step: String,
+        action: String,
+    },
+    Skip {
+        step: String,
+        text: String,
+    },
+    Problem {
+        step: String,
+        text: String,
+    },
+    Call {
+        step: String,
+        text: String,
+    },
+    CallDone {
+        step: String,
+        operation: String,
+        resource: String,
+        ok: bool,
+        ms: u64,
+        detail: Option<String>,
+    },
+    Waiting {
+        step: String,
+        what: String,
+    },
+    Converged {
+        step: String,
+        what: String,
+    },
+    ApprovalRequested {
+        step: String,
+        message: String,
+        run_id: String,
+    },
+    StepError {
+        step: String,
+        attempt: u32,
+        error: String,
+        retrying: bool,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        message: Option<String>,
+    },
 }
 
 pub trait Reporter: Send + Sync {

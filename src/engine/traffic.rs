@@ -9,18 +9,37 @@ use super::{execute_decision, observe, Ctx, StepError};
 use crate::engine::progress::Progress;
 use crate::plan::{Call, Decision};
 use crate::runbook::bind::BoundStep;
-use crate::traffic::{judge, next_to_restore, next_to_shed, BoundLadder, BoundTierAction, Reading, RestoreNext, ShedNext};
+use crate::traffic::{
+    judge, next_to_restore, next_to_shed, BoundLadder, BoundTierAction, Reading, RestoreNext,
+    ShedNext,
+};
 use std::time::{Duration, SystemTime};
 
 async fn read_signal(ctx: &Ctx, ladder: &BoundLadder) -> Result<Reading, StepError> {
-    let req = crate::cloud::HttpRequest { method: "GET".into(), url: ladder.signal.url.clone(), headers: vec![], body: None, timeout: ladder.signal.timeout };
+    let req = crate::cloud::HttpRequest {
+        method: "GET".into(),
+        url: ladder.signal.url.clone(),
+        headers: vec![],
+        body: None,
+        timeout: ladder.signal.timeout,
+    };
     let mut last = None;
     for attempt in 0..3u32 {
         match ctx.ports.http.send(&req).await {
-            Ok(resp) => return judge(&ladder.signal, resp.status, &resp.body).map_err(|e| StepError::Precondition(format!("cannot read the signal {}: {e}", ladder.signal.url))),
+            Ok(resp) => {
+                return judge(&ladder.signal, resp.status, &resp.body).map_err(|e| {
+                    StepError::Precondition(format!(
+                        "cannot read the signal {}: {e}",
+                        ladder.signal.url
+                    ))
+                })
+            }
             Err(e) => {
                 last = Some(e);
-                ctx.ports.clock.sleep(Duration::from_millis(200 << attempt)).await;
+                ctx.ports
+                    .clock
+                    .sleep(Duration::from_millis(200 << attempt))
+                    .await;
             }
         }
     }
@@ -33,24 +52,51 @@ async fn read_signal(ctx: &Ctx, ladder: &BoundLadder) -> Result<Reading, StepErr
 
 fn shed_vector(ctx: &Ctx, ladder: &BoundLadder) -> Result<Vec<bool>, StepError> {
     let shed = ctx.journal.shed_tiers(&ladder.environment)?;
-    Ok(ladder.tiers.iter().map(|t| shed.iter().any(|(n, _, _)| n == &t.name)).collect())
+    Ok(ladder
+        .tiers
+        .iter()
+        .map(|t| shed.iter().any(|(n, _, _)| n == &t.name))
+        .collect())
 }
 
 /// Write the shed state where edges poll it (atomically: temp file + rename).
 fn publish(ctx: &Ctx, ladder: &BoundLadder) -> Result<(), StepError> {
-    let Some(path) = &ladder.state_file else { return Ok(()) };
+    let Some(path) = &ladder.state_file else {
+        return Ok(());
+    };
     let shed = ctx.journal.shed_tiers(&ladder.environment)?;
-    let doc = state_document(&ladder.environment, &ladder.tiers.iter().map(|t| (t.name.clone(), t.protected)).collect::<Vec<_>>(), &shed);
+    let doc = state_document(
+        &ladder.environment,
+        &ladder
+            .tiers
+            .iter()
+            .map(|t| (t.name.clone(), t.protected))
+            .collect::<Vec<_>>(),
+        &shed,
+    );
     let path = std::path::Path::new(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StepError::Precondition(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StepError::Precondition(format!("cannot create {}: {e}", dir.display()))
+        })?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).unwrap_or_default()).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| StepError::Precondition(format!("cannot publish the shed state to {}: {e}", path.display())))
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&doc).unwrap_or_default())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            StepError::Precondition(format!(
+                "cannot publish the shed state to {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// The published shed state: every tier, whether it is shed, since when and by which run.
-pub fn state_document(environment: &str, tiers: &[(String, bool)], shed: &[(String, i64, String)]) -> serde_json::Value {
+pub fn state_document(
+    environment: &str,
+    tiers: &[(String, bool)],
+    shed: &[(String, i64, String)],
+) -> serde_json::Value {
     serde_json::json!({
         "environment": environment,
         "updated_at": crate::journal::format_ts(crate::journal::now_ms()),
@@ -67,22 +113,65 @@ pub fn state_document(environment: &str, tiers: &[(String, bool)], shed: &[(Stri
     })
 }
 
-async fn set_tier(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder, i: usize, shed: bool) -> Result<(), StepError> {
+async fn set_tier(
+    ctx: &Ctx,
+    step: &BoundStep,
+    ladder: &BoundLadder,
+    i: usize,
+    shed: bool,
+) -> Result<(), StepError> {
     let tier = &ladder.tiers[i];
     if tier.protected {
         // Defence in depth: the decisions never pick a protected tier.
-        return Err(StepError::Precondition(format!("refusing to touch protected tier `{}`", tier.name)));
+        return Err(StepError::Precondition(format!(
+            "refusing to touch protected tier `{}`",
+            tier.name
+        )));
     }
     let action = if shed { &tier.apply } else { &tier.revert };
     let sid = step.id.as_str();
-    ctx.reporter.report(Progress::Skip { step: sid.to_string(), text: format!("{} tier `{}`", if shed { "shedding" } else { "restoring" }, tier.name) });
+    ctx.reporter.report(Progress::Skip {
+        step: sid.to_string(),
+        text: format!(
+            "{} tier `{}`",
+            if shed { "shedding" } else { "restoring" },
+            tier.name
+        ),
+    });
     let decision = match action {
         None => Decision::default(),
-        Some(BoundTierAction::Http { request, expect_status }) => Decision { calls: vec![Call::Http { request: request.clone(), expect_status: expect_status.clone() }], ..Default::default() },
-        Some(BoundTierAction::DnsWeights { hosted_zone, records, weights, .. }) => {
-            let needs = crate::steps::Needs { hosted_zones: vec![hosted_zone.clone()], ..Default::default() };
+        Some(BoundTierAction::Http {
+            request,
+            expect_status,
+        }) => Decision {
+            calls: vec![Call::Http {
+                request: request.clone(),
+                expect_status: expect_status.clone(),
+            }],
+            ..Default::default()
+        },
+        Some(BoundTierAction::DnsWeights {
+            hosted_zone,
+            records,
+            weights,
+            ..
+        }) => {
+            let needs = crate::steps::Needs {
+                hosted_zones: vec![hosted_zone.clone()],
+                ..Default::default()
+            };
             let world = observe::observe(&ctx.ports, &needs).await?;
-            let d = crate::steps::dns::decide_dns_update(&step.id, &ctx.spec.run_id, hosted_zone, records, &[], &[], weights, true, &world);
+            let d = crate::steps::dns::decide_dns_update(
+                &step.id,
+                &ctx.spec.run_id,
+                hosted_zone,
+                records,
+                &[],
+                &[],
+                weights,
+                true,
+                &world,
+            );
             if !d.problems.is_empty() {
                 return Err(StepError::Precondition(d.problems.join("\n  ")));
             }
@@ -90,38 +179,68 @@ async fn set_tier(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder, i: usize, s
         }
     };
     execute_decision(ctx, step, &decision).await?;
-    ctx.journal.set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)?;
+    ctx.journal
+        .set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)?;
     publish(ctx, ladder)
 }
 
-pub(crate) async fn shed(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder, max_tier: Option<usize>) -> Result<Option<String>, StepError> {
+pub(crate) async fn shed(
+    ctx: &Ctx,
+    step: &BoundStep,
+    ladder: &BoundLadder,
+    max_tier: Option<usize>,
+) -> Result<Option<String>, StepError> {
     let sid = step.id.to_string();
     let mut shed_now = vec![];
     loop {
         let state = shed_vector(ctx, ladder)?;
         let reading = read_signal(ctx, ladder).await?;
-        ctx.reporter.report(Progress::Waiting { step: sid.clone(), what: reading.detail.clone() });
+        ctx.reporter.report(Progress::Waiting {
+            step: sid.clone(),
+            what: reading.detail.clone(),
+        });
         match next_to_shed(&ladder.ladder(), &state, reading.good, max_tier) {
             ShedNext::Stop(why) => {
-                let list = if shed_now.is_empty() { "no tier shed by this step".to_string() } else { format!("shed {}", shed_now.join(", ")) };
+                let list = if shed_now.is_empty() {
+                    "no tier shed by this step".to_string()
+                } else {
+                    format!("shed {}", shed_now.join(", "))
+                };
                 if reading.good {
                     return Ok(Some(format!("{why} ({}); {list}", reading.detail)));
                 }
-                return Err(StepError::Precondition(format!("{why} ({}); {list}", reading.detail)));
+                return Err(StepError::Precondition(format!(
+                    "{why} ({}); {list}",
+                    reading.detail
+                )));
             }
             ShedNext::Shed(i) => {
                 set_tier(ctx, step, ladder, i, true).await?;
                 shed_now.push(ladder.tiers[i].name.clone());
-                ctx.reporter.report(Progress::Waiting { step: sid.clone(), what: format!("settling {} after shedding `{}`", humantime::format_duration(ladder.settle), ladder.tiers[i].name) });
+                ctx.reporter.report(Progress::Waiting {
+                    step: sid.clone(),
+                    what: format!(
+                        "settling {} after shedding `{}`",
+                        humantime::format_duration(ladder.settle),
+                        ladder.tiers[i].name
+                    ),
+                });
                 ctx.ports.clock.sleep(ladder.settle).await;
             }
         }
     }
 }
 
-pub(crate) async fn restore(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder) -> Result<Option<String>, StepError> {
+pub(crate) async fn restore(
+    ctx: &Ctx,
+    step: &BoundStep,
+    ladder: &BoundLadder,
+) -> Result<Option<String>, StepError> {
     let sid = step.id.to_string();
-    let poll = ladder.settle.min(ladder.hold / 4).max(Duration::from_millis(10));
+    let poll = ladder
+        .settle
+        .min(ladder.hold / 4)
+        .max(Duration::from_millis(10));
     let mut good_since: Option<SystemTime> = None;
     let mut last_restored: Option<(usize, SystemTime)> = None;
     let mut resheds = vec![0u32; ladder.tiers.len()];
@@ -157,7 +276,11 @@ pub(crate) async fn restore(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder) -
         let good_for = good_since.map(|g| now.duration_since(g).unwrap_or_default());
         match next_to_restore(&state, good_for, ladder.hold) {
             RestoreNext::Done => {
-                return Ok(Some(if restored.is_empty() { "nothing was shed: nothing to restore".to_string() } else { format!("restored {}", restored.join(", ")) }));
+                return Ok(Some(if restored.is_empty() {
+                    "nothing was shed: nothing to restore".to_string()
+                } else {
+                    format!("restored {}", restored.join(", "))
+                }));
             }
             RestoreNext::Revert(i) => {
                 set_tier(ctx, step, ladder, i, false).await?;
@@ -168,7 +291,10 @@ pub(crate) async fn restore(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder) -
             }
             RestoreNext::Wait(why) => {
                 if why != last_note {
-                    ctx.reporter.report(Progress::Waiting { step: sid.clone(), what: why.clone() });
+                    ctx.reporter.report(Progress::Waiting {
+                        step: sid.clone(),
+                        what: why.clone(),
+                    });
                     last_note = why;
                 }
             }
@@ -178,12 +304,31 @@ pub(crate) async fn restore(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder) -
 }
 
 /// Rollback: revert the named tiers that are still shed, highest priority first.
-pub(crate) async fn revert(ctx: &Ctx, step: &BoundStep, ladder: &BoundLadder, tiers: &[String]) -> Result<Option<String>, StepError> {
+pub(crate) async fn revert(
+    ctx: &Ctx,
+    step: &BoundStep,
+    ladder: &BoundLadder,
+    tiers: &[String],
+) -> Result<Option<String>, StepError> {
     let state = shed_vector(ctx, ladder)?;
-    let mut idx: Vec<usize> = tiers.iter().filter_map(|t| ladder.index(t)).filter(|i| state[*i]).collect();
+    let mut idx: Vec<usize> = tiers
+        .iter()
+        .filter_map(|t| ladder.index(t))
+        .filter(|i| state[*i])
+        .collect();
     idx.sort_unstable_by(|a, b| b.cmp(a));
     for i in &idx {
         set_tier(ctx, step, ladder, *i, false).await?;
     }
-    Ok(Some(if idx.is_empty() { "no tier of the run is still shed: nothing to do".into() } else { format!("restored {}", idx.iter().map(|i| ladder.tiers[*i].name.clone()).collect::<Vec<_>>().join(", ")) }))
+    Ok(Some(if idx.is_empty() {
+        "no tier of the run is still shed: nothing to do".into()
+    } else {
+        format!(
+            "restored {}",
+            idx.iter()
+                .map(|i| ladder.tiers[*i].name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }))
 }

@@ -144,7 +144,11 @@ impl HealthSource for LiveHealth {
     async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String> {
         let cfg = config_of(&self.env).map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
         let rounds = rounds.unwrap_or(cfg.unhealthy_after.max(cfg.healthy_after));
-        let ports = connect(&self.env).await.map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
-        snapshot(&self.env, ports, rounds).await.map_err(|e| format!("{e}\n  hint: {}", e.hint()))
+        let ports = connect(&self.env)
+            .await
+            .map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
+        snapshot(&self.env, ports, rounds)
+            .await
+            .map_err(|e| format!("{e}\n  hint: {}", e.hint()))
     }
 }

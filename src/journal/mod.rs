@@ -19,9 +19,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("journal {path}: {source}")]
-    Sqlite { path: String, source: rusqlite::Error },
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("cannot create the journal directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("run `{0}` is not in the journal")]
     UnknownRun(String),
     #[error("{0}")]
@@ -79,7 +85,10 @@ pub struct Event {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub struct Journal {
@@ -161,18 +170,31 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Journal> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir { path: dir.display().to_string(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
             }
         }
         let p = path.display().to_string();
-        let err = |source| JournalError::Sqlite { path: p.clone(), source };
+        let err = |source| JournalError::Sqlite {
+            path: p.clone(),
+            source,
+        };
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Journal { path: path.to_path_buf(), conn: Mutex::new(conn) })
+        Ok(Journal {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -180,7 +202,10 @@ impl Journal {
     }
 
     fn err(&self, source: rusqlite::Error) -> JournalError {
-        JournalError::Sqlite { path: self.path.display().to_string(), source }
+        JournalError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 
     pub fn create_run(&self, r: &RunRecord) -> Result<()> {
@@ -195,11 +220,25 @@ impl Journal {
         )
         .map_err(|e| self.err(e))?;
         drop(conn);
-        self.append(&r.id, None, "run_started", None, None, serde_json::json!({"mode": r.mode, "initiator": r.initiator, "params": r.params}), None)?;
+        self.append(
+            &r.id,
+            None,
+            "run_started",
+            None,
+            None,
+            serde_json::json!({"mode": r.mode, "initiator": r.initiator, "params": r.params}),
+            None,
+        )?;
         Ok(())
     }
 
-    pub fn set_run_status(&self, run_id: &str, status: &str, error: Option<&str>, finished: bool) -> Result<()> {
+    pub fn set_run_status(
+        &self,
+        run_id: &str,
+        status: &str,
+        error: Option<&str>,
+        finished: bool,
+    ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let ended = if finished { Some(now_ms()) } else { None };
         conn.execute(
@@ -209,7 +248,15 @@ impl Journal {
         .map_err(|e| self.err(e))?;
         drop(conn);
         if finished {
-            self.append(run_id, None, "run_finished", None, None, serde_json::json!({"status": status, "error": error}), None)?;
+            self.append(
+                run_id,
+                None,
+                "run_finished",
+                None,
+                None,
+                serde_json::json!({"status": status, "error": error}),
+                None,
+            )?;
         }
         Ok(())
     }
@@ -233,11 +280,25 @@ impl Journal {
             )
             .map_err(|e| self.err(e))?;
         }
-        self.append(run_id, Some(step_id), "step_started", None, None, serde_json::json!({"attempt": attempt}), None)?;
+        self.append(
+            run_id,
+            Some(step_id),
+            "step_started",
+            None,
+            None,
+            serde_json::json!({"attempt": attempt}),
+            None,
+        )?;
         Ok(())
     }
 
-    pub fn set_step_status(&self, run_id: &str, step_id: &str, status: &str, message: Option<&str>) -> Result<()> {
+    pub fn set_step_status(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        status: &str,
+        message: Option<&str>,
+    ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute(
             "UPDATE steps SET status = ?3, message = COALESCE(?4, message) WHERE run_id = ?1 AND step_id = ?2",
@@ -247,7 +308,13 @@ impl Journal {
         Ok(())
     }
 
-    pub fn step_finished(&self, run_id: &str, step_id: &str, status: &str, message: Option<&str>) -> Result<()> {
+    pub fn step_finished(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        status: &str,
+        message: Option<&str>,
+    ) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
@@ -256,20 +323,65 @@ impl Journal {
             )
             .map_err(|e| self.err(e))?;
         }
-        self.append(run_id, Some(step_id), "step_finished", None, None, serde_json::json!({"status": status, "message": message}), None)?;
+        self.append(
+            run_id,
+            Some(step_id),
+            "step_finished",
+            None,
+            None,
+            serde_json::json!({"status": status, "message": message}),
+            None,
+        )?;
         Ok(())
     }
 
     /// Write the intent of a mutating call; returns its sequence number for the outcome.
-    pub fn intent(&self, run_id: &str, step_id: &str, operation: &str, resource: &str, call: serde_json::Value) -> Result<i64> {
-        self.append(run_id, Some(step_id), "intent", Some(operation), Some(resource), call, None)
+    pub fn intent(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        operation: &str,
+        resource: &str,
+        call: serde_json::Value,
+    ) -> Result<i64> {
+        self.append(
+            run_id,
+            Some(step_id),
+            "intent",
+            Some(operation),
+            Some(resource),
+            call,
+            None,
+        )
     }
 
-    pub fn outcome(&self, run_id: &str, step_id: &str, intent_seq: i64, operation: &str, resource: &str, result: serde_json::Value) -> Result<i64> {
-        self.append(run_id, Some(step_id), "outcome", Some(operation), Some(resource), result, Some(intent_seq))
+    pub fn outcome(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        intent_seq: i64,
+        operation: &str,
+        resource: &str,
+        result: serde_json::Value,
+    ) -> Result<i64> {
+        self.append(
+            run_id,
+            Some(step_id),
+            "outcome",
+            Some(operation),
+            Some(resource),
+            result,
+            Some(intent_seq),
+        )
     }
 
-    pub fn note(&self, run_id: &str, step_id: Option<&str>, kind: &str, data: serde_json::Value) -> Result<i64> {
+    pub fn note(
+        &self,
+        run_id: &str,
+        step_id: Option<&str>,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<i64> {
         self.append(run_id, step_id, kind, None, None, data, None)
     }
 
@@ -287,12 +399,18 @@ impl Journal {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let prev: String = tx
-            .query_row("SELECT hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?
             .unwrap_or_default();
         let at = now_ms();
-        let body = serde_json::json!([run_id, step_id, at, kind, operation, resource, data, intent_seq]).to_string();
+        let body =
+            serde_json::json!([run_id, step_id, at, kind, operation, resource, data, intent_seq])
+                .to_string();
         let hash = hex(&Sha256::digest(format!("{prev}\n{body}").as_bytes()));
         tx.execute(
             "INSERT INTO events (run_id, step_id, at, kind, operation, resource, data, intent_seq, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -315,7 +433,8 @@ impl Journal {
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let seq: i64 = r.get(0).map_err(|e| self.err(e))?;
             let data: String = r.get(7).map_err(|e| self.err(e))?;
-            let data: serde_json::Value = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+            let data: serde_json::Value =
+                serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
             let body = serde_json::json!([
                 r.get::<_, String>(1).map_err(|e| self.err(e))?,
                 r.get::<_, Option<String>>(2).map_err(|e| self.err(e))?,
@@ -350,17 +469,30 @@ impl Journal {
         if inserted == 0 {
             return Ok(());
         }
-        self.append(run_id, Some(step_id), "approved", None, None, serde_json::json!({"by": approver}), None)?;
+        self.append(
+            run_id,
+            Some(step_id),
+            "approved",
+            None,
+            None,
+            serde_json::json!({"by": approver}),
+            None,
+        )?;
         Ok(())
     }
 
     pub fn approvals(&self, run_id: &str, step_id: &str) -> Result<Vec<String>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
-            .prepare("SELECT approver FROM approvals WHERE run_id = ?1 AND step_id = ?2 ORDER BY at")
+            .prepare(
+                "SELECT approver FROM approvals WHERE run_id = ?1 AND step_id = ?2 ORDER BY at",
+            )
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![run_id, step_id], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<String>, _>>().map_err(|e| self.err(e))
+        let rows = st
+            .query_map(params![run_id, step_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<String>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -388,20 +520,32 @@ impl Journal {
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
-            .prepare(&format!("SELECT {} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1", Self::RUN_COLS))
+            .prepare(&format!(
+                "SELECT {} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1",
+                Self::RUN_COLS
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![limit as i64], Self::run_from_row).map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let rows = st
+            .query_map(params![limit as i64], Self::run_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// A run by id or by a unique prefix of its id.
     pub fn run(&self, id: &str) -> Result<RunRecord> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
-            .prepare(&format!("SELECT {} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id LIMIT 2", Self::RUN_COLS))
+            .prepare(&format!(
+                "SELECT {} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id LIMIT 2",
+                Self::RUN_COLS
+            ))
             .map_err(|e| self.err(e))?;
         let rows: Vec<RunRecord> = st
-            .query_map(params![id, format!("{}%", id.replace(['%', '_'], ""))], Self::run_from_row)
+            .query_map(
+                params![id, format!("{}%", id.replace(['%', '_'], ""))],
+                Self::run_from_row,
+            )
             .map_err(|e| self.err(e))?
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.err(e))?;
@@ -410,7 +554,9 @@ impl Journal {
             1 => Ok(rows.into_iter().next().expect("one row")),
             _ => match rows.iter().find(|r| r.id == id) {
                 Some(r) => Ok(r.clone()),
-                None => Err(JournalError::Refused(format!("`{id}` matches several runs; give more of the id"))),
+                None => Err(JournalError::Refused(format!(
+                    "`{id}` matches several runs; give more of the id"
+                ))),
             },
         }
     }
@@ -422,10 +568,19 @@ impl Journal {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![run_id], |r| {
-                Ok(StepRecord { step_id: r.get(0)?, action: r.get(1)?, status: r.get(2)?, attempts: r.get(3)?, started_at: r.get(4)?, ended_at: r.get(5)?, message: r.get(6)? })
+                Ok(StepRecord {
+                    step_id: r.get(0)?,
+                    action: r.get(1)?,
+                    status: r.get(2)?,
+                    attempts: r.get(3)?,
+                    started_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                    message: r.get(6)?,
+                })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     pub fn events(&self, run_id: &str) -> Result<Vec<Event>> {
@@ -450,21 +605,36 @@ impl Journal {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Tiers currently shed on an environment: (tier, since ms, run id).
     pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, String)>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
-            .prepare("SELECT tier, since, run_id FROM shed_state WHERE environment = ?1 ORDER BY since")
+            .prepare(
+                "SELECT tier, since, run_id FROM shed_state WHERE environment = ?1 ORDER BY since",
+            )
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map(params![environment], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let rows = st
+            .query_map(params![environment], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Record that a tier is shed (by `run_id`) or restored, with an event in that run.
-    pub fn set_shed(&self, environment: &str, tier: &str, run_id: &str, step_id: &str, shed: bool) -> Result<()> {
+    pub fn set_shed(
+        &self,
+        environment: &str,
+        tier: &str,
+        run_id: &str,
+        step_id: &str,
+        shed: bool,
+    ) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             if shed {
@@ -474,10 +644,22 @@ impl Journal {
                 )
                 .map_err(|e| self.err(e))?;
             } else {
-                conn.execute("DELETE FROM shed_state WHERE environment = ?1 AND tier = ?2", params![environment, tier]).map_err(|e| self.err(e))?;
+                conn.execute(
+                    "DELETE FROM shed_state WHERE environment = ?1 AND tier = ?2",
+                    params![environment, tier],
+                )
+                .map_err(|e| self.err(e))?;
             }
         }
-        self.append(run_id, Some(step_id), if shed { "tier_shed" } else { "tier_restored" }, None, None, serde_json::json!({"tier": tier, "environment": environment}), None)?;
+        self.append(
+            run_id,
+            Some(step_id),
+            if shed { "tier_shed" } else { "tier_restored" },
+            None,
+            None,
+            serde_json::json!({"tier": tier, "environment": environment}),
+            None,
+        )?;
         Ok(())
     }
 
@@ -485,7 +667,10 @@ impl Journal {
     pub fn open_intents(&self, run_id: &str) -> Result<Vec<Event>> {
         let evs = self.events(run_id)?;
         let answered: Vec<i64> = evs.iter().filter_map(|e| e.intent_seq).collect();
-        Ok(evs.into_iter().filter(|e| e.kind == "intent" && !answered.contains(&e.seq)).collect())
+        Ok(evs
+            .into_iter()
+            .filter(|e| e.kind == "intent" && !answered.contains(&e.seq))
+            .collect())
     }
 }
 
@@ -495,11 +680,15 @@ fn hex(b: &[u8]) -> String {
 
 /// A new run id: sortable by time, short enough to type, unique enough for one team.
 pub fn new_run_id() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (y, mo, d, h, mi, s) = civil(secs as i64);
     let mut rng = fastrand::Rng::new();
-    let suffix: String = (0..4).map(|_| rng.alphanumeric().to_ascii_lowercase()).collect();
+    let suffix: String = (0..4)
+        .map(|_| rng.alphanumeric().to_ascii_lowercase())
+        .collect();
     format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}")
 }
 
@@ -517,7 +706,14 @@ pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = if m <= 2 { y + 1 } else { y };
-    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 /// `2026-11-22 04:35:12Z` from epoch milliseconds.
@@ -554,15 +750,47 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("r1")).unwrap();
-        j.init_step("r1", "s", "rds.failover_cluster", "pending").unwrap();
-        let a = j.intent("r1", "s", "FailoverDBCluster", "orders", serde_json::json!({"target": "orders-2"})).unwrap();
-        j.outcome("r1", "s", a, "FailoverDBCluster", "orders", serde_json::json!({"ok": true})).unwrap();
-        let b = j.intent("r1", "s", "FailoverDBCluster", "catalog", serde_json::json!({})).unwrap();
+        j.init_step("r1", "s", "rds.failover_cluster", "pending")
+            .unwrap();
+        let a = j
+            .intent(
+                "r1",
+                "s",
+                "FailoverDBCluster",
+                "orders",
+                serde_json::json!({"target": "orders-2"}),
+            )
+            .unwrap();
+        j.outcome(
+            "r1",
+            "s",
+            a,
+            "FailoverDBCluster",
+            "orders",
+            serde_json::json!({"ok": true}),
+        )
+        .unwrap();
+        let b = j
+            .intent(
+                "r1",
+                "s",
+                "FailoverDBCluster",
+                "catalog",
+                serde_json::json!({}),
+            )
+            .unwrap();
         let open = j.open_intents("r1").unwrap();
         assert_eq!(open.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![b]);
         assert_eq!(j.verify_chain().unwrap(), None);
         // Tamper with one event: the chain breaks there.
-        j.conn.lock().unwrap().execute("UPDATE events SET data = '{\"target\":\"x\"}' WHERE seq = ?1", params![a]).unwrap();
+        j.conn
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE events SET data = '{\"target\":\"x\"}' WHERE seq = ?1",
+                params![a],
+            )
+            .unwrap();
         assert_eq!(j.verify_chain().unwrap(), Some(a));
     }
 
@@ -572,8 +800,14 @@ mod tests {
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("20261122-010203-abcd")).unwrap();
         j.create_run(&run("20261122-010203-abzz")).unwrap();
-        assert_eq!(j.run("20261122-010203-abc").unwrap().id, "20261122-010203-abcd");
-        assert!(matches!(j.run("20261122-010203-ab"), Err(JournalError::Refused(_))));
+        assert_eq!(
+            j.run("20261122-010203-abc").unwrap().id,
+            "20261122-010203-abcd"
+        );
+        assert!(matches!(
+            j.run("20261122-010203-ab"),
+            Err(JournalError::Refused(_))
+        ));
         assert!(matches!(j.run("nope"), Err(JournalError::UnknownRun(_))));
     }
 

@@ -48,9 +48,23 @@ pub enum SnapshotTarget {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum BoundAction {
-    FailoverCluster { group: String, clusters: Vec<ClusterId>, evacuate: Vec<Zone>, healthy: Vec<Zone>, wait: bool },
-    FailoverInstance { group: String, instances: Vec<InstanceId>, evacuate: Vec<Zone>, wait: bool },
-    Snapshot { targets: Vec<SnapshotTarget>, wait: bool },
+    FailoverCluster {
+        group: String,
+        clusters: Vec<ClusterId>,
+        evacuate: Vec<Zone>,
+        healthy: Vec<Zone>,
+        wait: bool,
+    },
+    FailoverInstance {
+        group: String,
+        instances: Vec<InstanceId>,
+        evacuate: Vec<Zone>,
+        wait: bool,
+    },
+    Snapshot {
+        targets: Vec<SnapshotTarget>,
+        wait: bool,
+    },
     DnsUpdate {
         group: String,
         hosted_zone: String,
@@ -61,16 +75,40 @@ pub enum BoundAction {
         weights: BTreeMap<Zone, i64>,
         wait: bool,
     },
-    Http { request: HttpRequest, expect_status: Vec<u16> },
-    Approval { message: String, approvers: Vec<String> },
-    Wait { duration: Duration },
-    HealthAssert { zones: Vec<Zone>, expect: String, rounds: Option<u32> },
-    TrafficShed { ladder: crate::traffic::BoundLadder, max_tier: Option<usize> },
-    TrafficRestore { ladder: crate::traffic::BoundLadder },
+    Http {
+        request: HttpRequest,
+        expect_status: Vec<u16>,
+    },
+    Approval {
+        message: String,
+        approvers: Vec<String>,
+    },
+    Wait {
+        duration: Duration,
+    },
+    HealthAssert {
+        zones: Vec<Zone>,
+        expect: String,
+        rounds: Option<u32>,
+    },
+    TrafficShed {
+        ladder: crate::traffic::BoundLadder,
+        max_tier: Option<usize>,
+    },
+    TrafficRestore {
+        ladder: crate::traffic::BoundLadder,
+    },
     /// Revert the given tiers, highest priority first (used by `rollback`).
-    TrafficRevert { ladder: crate::traffic::BoundLadder, tiers: Vec<String> },
+    TrafficRevert {
+        ladder: crate::traffic::BoundLadder,
+        tiers: Vec<String>,
+    },
     /// Put record sets back as they were before a run (used by `rollback`).
-    RestoreRecords { hosted_zone_id: String, restore: Vec<RestoreRecord>, force: bool },
+    RestoreRecords {
+        hosted_zone_id: String,
+        restore: Vec<RestoreRecord>,
+        force: bool,
+    },
 }
 
 /// One record set to restore: as it was before the run, and as the run left it.
@@ -113,7 +151,14 @@ pub struct RecordSpecOut {
 
 impl From<&RecordSpec> for RecordSpecOut {
     fn from(r: &RecordSpec) -> Self {
-        Self { name: r.name.clone(), rtype: r.rtype.clone(), ttl: r.ttl, values: r.values.clone(), weighted: r.weighted, weight: r.weight }
+        Self {
+            name: r.name.clone(),
+            rtype: r.rtype.clone(),
+            ttl: r.ttl,
+            values: r.values.clone(),
+            weighted: r.weighted,
+            weight: r.weight,
+        }
     }
 }
 
@@ -137,7 +182,11 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
 }
 
 /// Check the given `-p name=value` pairs against the runbook's parameters and fill defaults.
-pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) -> Result<Params, Diagnostics> {
+pub fn bind_params(
+    rb: &Runbook,
+    env: &Environment,
+    given: &[(String, String)],
+) -> Result<Params, Diagnostics> {
     let src = &rb.source;
     let mut d = Diagnostics::default();
     let mut out = Params::new();
@@ -149,12 +198,25 @@ pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) 
                 None if names.is_empty() => "this runbook takes no parameters".to_string(),
                 None => format!("parameters of this runbook: {}", names.join(", ")),
             };
-            d.push(src.diag_file(format!("unknown parameter `{k}` for runbook `{}`", rb.name), Some(hint)));
+            d.push(src.diag_file(
+                format!("unknown parameter `{k}` for runbook `{}`", rb.name),
+                Some(hint),
+            ));
         }
     }
-    let zone_list = env.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+    let zone_list = env
+        .zones
+        .iter()
+        .map(|z| z.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     for p in &rb.params {
-        let value = given.iter().rev().find(|(k, _)| k == &p.name).map(|(_, v)| v.clone()).or_else(|| p.default.clone());
+        let value = given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == &p.name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| p.default.clone());
         let Some(value) = value else {
             if !p.required {
                 // An optional parameter that is not given is the empty string.
@@ -162,34 +224,79 @@ pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) 
             }
             if p.required {
                 let example = match p.kind {
-                    ParamKind::Zone | ParamKind::Zones => env.zones.first().map(|z| z.to_string()).unwrap_or_else(|| "us-west-2a".into()),
+                    ParamKind::Zone | ParamKind::Zones => env
+                        .zones
+                        .first()
+                        .map(|z| z.to_string())
+                        .unwrap_or_else(|| "us-west-2a".into()),
                     ParamKind::Bool => "true".into(),
                     ParamKind::String => "...".into(),
                 };
-                let what = p.description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-                d.push(src.diag(p.span.clone(), format!("missing required parameter `{}`{what}", p.name), Some(format!("pass -p {}={example}", p.name))));
+                let what = p
+                    .description
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                d.push(src.diag(
+                    p.span.clone(),
+                    format!("missing required parameter `{}`{what}", p.name),
+                    Some(format!("pass -p {}={example}", p.name)),
+                ));
             }
             continue;
         };
         match p.kind {
             ParamKind::Zone | ParamKind::Zones => {
-                let parts: Vec<&str> = value.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+                let parts: Vec<&str> = value
+                    .split(',')
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if parts.is_empty() || (p.kind == ParamKind::Zone && parts.len() != 1) {
-                    d.push(src.diag(p.span.clone(), format!("parameter `{}` must be {}, got `{value}`", p.name, if p.kind == ParamKind::Zone { "one zone" } else { "one or more zones separated by commas" }), Some(format!("zones of environment `{}`: {zone_list}", env.name))));
+                    d.push(src.diag(
+                        p.span.clone(),
+                        format!(
+                            "parameter `{}` must be {}, got `{value}`",
+                            p.name,
+                            if p.kind == ParamKind::Zone {
+                                "one zone"
+                            } else {
+                                "one or more zones separated by commas"
+                            }
+                        ),
+                        Some(format!("zones of environment `{}`: {zone_list}", env.name)),
+                    ));
                 }
                 for z in parts {
                     if !env.zones.iter().any(|ez| ez.as_str() == z) {
                         let hint = match did_you_mean(z, env.zones.iter().map(|z| z.as_str())) {
-                            Some(s) => format!("did you mean `{s}`? zones of environment `{}`: {zone_list}", env.name),
+                            Some(s) => format!(
+                                "did you mean `{s}`? zones of environment `{}`: {zone_list}",
+                                env.name
+                            ),
                             None => format!("zones of environment `{}`: {zone_list}", env.name),
                         };
-                        d.push(src.diag(p.span.clone(), format!("parameter `{}`: `{z}` is not a zone of environment `{}`", p.name, env.name), Some(hint)));
+                        d.push(src.diag(
+                            p.span.clone(),
+                            format!(
+                                "parameter `{}`: `{z}` is not a zone of environment `{}`",
+                                p.name, env.name
+                            ),
+                            Some(hint),
+                        ));
                     }
                 }
             }
             ParamKind::Bool => {
                 if !["true", "false"].contains(&value.as_str()) {
-                    d.push(src.diag(p.span.clone(), format!("parameter `{}` must be true or false, got `{value}`", p.name), None));
+                    d.push(src.diag(
+                        p.span.clone(),
+                        format!(
+                            "parameter `{}` must be true or false, got `{value}`",
+                            p.name
+                        ),
+                        None,
+                    ));
                 }
             }
             ParamKind::String => {}
@@ -204,7 +311,12 @@ pub fn bind_params(rb: &Runbook, env: &Environment, given: &[(String, String)]) 
 }
 
 /// The variables a template can use in this run.
-pub fn variables(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) -> BTreeMap<String, String> {
+pub fn variables(
+    rb: &Runbook,
+    env: &Environment,
+    params: &Params,
+    run: &RunContext,
+) -> BTreeMap<String, String> {
     let mut v = params.clone();
     v.insert("env.name".into(), env.name.clone());
     v.insert("env.region".into(), env.region.clone());
@@ -243,10 +355,29 @@ fn group_ref<'e>(
         None => {
             let known: Vec<&str> = env.groups.keys().map(|s| s.as_str()).collect();
             let hint = match did_you_mean(name, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`? groups of `{}`: {}", env.name, known.join(", ")),
-                None => format!("groups of environment `{}`: {}", env.name, if known.is_empty() { "none".to_string() } else { known.join(", ") }),
+                Some(s) => format!(
+                    "did you mean `{s}`? groups of `{}`: {}",
+                    env.name,
+                    known.join(", ")
+                ),
+                None => format!(
+                    "groups of environment `{}`: {}",
+                    env.name,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
             };
-            d.push(src.diag(g.span.clone(), format!("step `{step}` uses group `{name}`, which environment `{}` does not define", env.name), Some(hint)));
+            d.push(src.diag(
+                g.span.clone(),
+                format!(
+                    "step `{step}` uses group `{name}`, which environment `{}` does not define",
+                    env.name
+                ),
+                Some(hint),
+            ));
             None
         }
         Some(grp) if want != "any" && grp.kind_name() != want => {
@@ -261,20 +392,50 @@ fn group_ref<'e>(
     }
 }
 
-fn check_resources(rb: &Runbook, env: &Environment, a: &ActionDef, step: &str, vars: Option<&BTreeMap<String, String>>, d: &mut Diagnostics) {
+fn check_resources(
+    rb: &Runbook,
+    env: &Environment,
+    a: &ActionDef,
+    step: &str,
+    vars: Option<&BTreeMap<String, String>>,
+    d: &mut Diagnostics,
+) {
     let render = |s: &Spanned<String>| vars.and_then(|v| template::render(&s.value, v).ok());
     match a {
         ActionDef::FailoverCluster { group, .. } => {
-            group_ref(rb, env, group, render(group).as_deref(), "db_clusters", step, d);
+            group_ref(
+                rb,
+                env,
+                group,
+                render(group).as_deref(),
+                "db_clusters",
+                step,
+                d,
+            );
         }
         ActionDef::FailoverInstance { group, .. } => {
-            group_ref(rb, env, group, render(group).as_deref(), "db_instances", step, d);
+            group_ref(
+                rb,
+                env,
+                group,
+                render(group).as_deref(),
+                "db_instances",
+                step,
+                d,
+            );
         }
         ActionDef::Snapshot { groups, .. } => {
             for g in groups {
                 if let Some(grp) = group_ref(rb, env, g, render(g).as_deref(), "any", step, d) {
                     if matches!(grp, Group::Records { .. }) {
-                        d.push(rb.source.diag(g.span.clone(), format!("step `{step}` snapshots group `{}`, which holds DNS records", g.value), Some("snapshot `db_clusters` or `db_instances` groups".into())));
+                        d.push(rb.source.diag(
+                            g.span.clone(),
+                            format!(
+                                "step `{step}` snapshots group `{}`, which holds DNS records",
+                                g.value
+                            ),
+                            Some("snapshot `db_clusters` or `db_instances` groups".into()),
+                        ));
                     }
                 }
             }
@@ -282,13 +443,23 @@ fn check_resources(rb: &Runbook, env: &Environment, a: &ActionDef, step: &str, v
         ActionDef::DnsUpdate { group, .. } => {
             group_ref(rb, env, group, render(group).as_deref(), "records", step, d);
         }
-        ActionDef::Http { endpoint: Some(e), .. } => {
+        ActionDef::Http {
+            endpoint: Some(e), ..
+        } => {
             let name = render(e).unwrap_or_else(|| e.value.clone());
             if !name.contains("${") && !env.endpoints.contains_key(&name) {
                 let known: Vec<&str> = env.endpoints.keys().map(|s| s.as_str()).collect();
                 let hint = match did_you_mean(&name, known.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("endpoints of environment `{}`: {}", env.name, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                    None => format!(
+                        "endpoints of environment `{}`: {}",
+                        env.name,
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
                 };
                 d.push(rb.source.diag(e.span.clone(), format!("step `{step}` uses endpoint `{name}`, which environment `{}` does not define", env.name), Some(hint)));
             }
@@ -317,14 +488,26 @@ fn check_resources(rb: &Runbook, env: &Environment, a: &ActionDef, step: &str, v
             }
         }
         ActionDef::TrafficRestore { .. } if env.traffic.is_none() => {
-            d.push(rb.source.diag(rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0), format!("step `{step}` restores traffic, but environment `{}` has no [traffic] ladder", env.name), Some("define [traffic] in the environment file (docs/traffic.md)".into())));
+            d.push(rb.source.diag(
+                rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0),
+                format!(
+                    "step `{step}` restores traffic, but environment `{}` has no [traffic] ladder",
+                    env.name
+                ),
+                Some("define [traffic] in the environment file (docs/traffic.md)".into()),
+            ));
         }
         _ => {}
     }
 }
 
 /// Bind a runbook to an environment and the parameters of one run.
-pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) -> Result<Vec<BoundStep>, Diagnostics> {
+pub fn bind(
+    rb: &Runbook,
+    env: &Environment,
+    params: &Params,
+    run: &RunContext,
+) -> Result<Vec<BoundStep>, Diagnostics> {
     let src = &rb.source;
     let vars = variables(rb, env, params, run);
     let mut d = Diagnostics::default();
@@ -338,7 +521,12 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
             }
         }
     };
-    let zone_list = env.zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+    let zone_list = env
+        .zones
+        .iter()
+        .map(|z| z.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let zones_of = |fields: &[Spanned<String>], step: &str, d: &mut Diagnostics| -> Vec<Zone> {
         let mut zs = vec![];
         for f in fields {
@@ -346,7 +534,14 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
             for z in r.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()) {
                 let zone = Zone::new(z);
                 if !env.zones.contains(&zone) {
-                    d.push(src.diag(f.span.clone(), format!("step `{step}`: `{z}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                    d.push(src.diag(
+                        f.span.clone(),
+                        format!(
+                            "step `{step}`: `{z}` is not a zone of environment `{}`",
+                            env.name
+                        ),
+                        Some(format!("zones: {zone_list}")),
+                    ));
                 } else if !zs.contains(&zone) {
                     zs.push(zone);
                 }
@@ -369,74 +564,148 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                 match template::eval_condition(&e) {
                     Ok(b) => b,
                     Err(msg) => {
-                        d.push(src.diag(w.span.clone(), format!("`when` of step `{step}`: {msg}"), None));
+                        d.push(src.diag(
+                            w.span.clone(),
+                            format!("`when` of step `{step}`: {msg}"),
+                            None,
+                        ));
                         false
                     }
                 }
             }
         };
         let action = match &s.action {
-            ActionDef::FailoverCluster { group, evacuate, wait } => {
+            ActionDef::FailoverCluster {
+                group,
+                evacuate,
+                wait,
+            } => {
                 let g = render(group, &mut d);
                 let evacuate = zones_of(evacuate, step, &mut d);
                 let clusters = match env.groups.get(&g) {
                     Some(Group::DbClusters { clusters }) => clusters.clone(),
                     _ => vec![],
                 };
-                BoundAction::FailoverCluster { group: g, clusters, healthy: env.healthy_zones(&evacuate), evacuate, wait: *wait }
+                BoundAction::FailoverCluster {
+                    group: g,
+                    clusters,
+                    healthy: env.healthy_zones(&evacuate),
+                    evacuate,
+                    wait: *wait,
+                }
             }
-            ActionDef::FailoverInstance { group, evacuate, wait } => {
+            ActionDef::FailoverInstance {
+                group,
+                evacuate,
+                wait,
+            } => {
                 let g = render(group, &mut d);
                 let evacuate = zones_of(evacuate, step, &mut d);
                 let instances = match env.groups.get(&g) {
                     Some(Group::DbInstances { instances }) => instances.clone(),
                     _ => vec![],
                 };
-                BoundAction::FailoverInstance { group: g, instances, evacuate, wait: *wait }
+                BoundAction::FailoverInstance {
+                    group: g,
+                    instances,
+                    evacuate,
+                    wait: *wait,
+                }
             }
             ActionDef::Snapshot { groups, wait } => {
                 let mut targets = vec![];
                 for g in groups {
                     match env.groups.get(&render(g, &mut d)) {
-                        Some(Group::DbClusters { clusters }) => targets.extend(clusters.iter().map(|c| SnapshotTarget::Cluster { id: c.clone() })),
-                        Some(Group::DbInstances { instances }) => targets.extend(instances.iter().map(|i| SnapshotTarget::Instance { id: i.clone() })),
+                        Some(Group::DbClusters { clusters }) => targets.extend(
+                            clusters
+                                .iter()
+                                .map(|c| SnapshotTarget::Cluster { id: c.clone() }),
+                        ),
+                        Some(Group::DbInstances { instances }) => targets.extend(
+                            instances
+                                .iter()
+                                .map(|i| SnapshotTarget::Instance { id: i.clone() }),
+                        ),
                         _ => {}
                     }
                 }
-                BoundAction::Snapshot { targets, wait: *wait }
+                BoundAction::Snapshot {
+                    targets,
+                    wait: *wait,
+                }
             }
-            ActionDef::DnsUpdate { group, evacuate, weights, wait } => {
+            ActionDef::DnsUpdate {
+                group,
+                evacuate,
+                weights,
+                wait,
+            } => {
                 let g = render(group, &mut d);
                 let evacuate = zones_of(evacuate, step, &mut d);
                 let mut w = BTreeMap::new();
                 for (z, weight) in weights {
                     let zone = Zone::new(render(z, &mut d));
                     if !env.zones.contains(&zone) {
-                        d.push(src.diag(z.span.clone(), format!("step `{step}`: `{zone}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                        d.push(src.diag(
+                            z.span.clone(),
+                            format!(
+                                "step `{step}`: `{zone}` is not a zone of environment `{}`",
+                                env.name
+                            ),
+                            Some(format!("zones: {zone_list}")),
+                        ));
                     }
                     w.insert(zone, *weight);
                 }
                 let (hosted_zone, records) = match env.groups.get(&g) {
-                    Some(Group::Records { hosted_zone, records }) => (hosted_zone.clone(), records.iter().map(RecordSpecOut::from).collect()),
+                    Some(Group::Records {
+                        hosted_zone,
+                        records,
+                    }) => (
+                        hosted_zone.clone(),
+                        records.iter().map(RecordSpecOut::from).collect(),
+                    ),
                     _ => (String::new(), vec![]),
                 };
-                BoundAction::DnsUpdate { group: g, hosted_zone, records, healthy: env.healthy_zones(&evacuate), evacuate, weights: w, wait: *wait }
+                BoundAction::DnsUpdate {
+                    group: g,
+                    hosted_zone,
+                    records,
+                    healthy: env.healthy_zones(&evacuate),
+                    evacuate,
+                    weights: w,
+                    wait: *wait,
+                }
             }
-            ActionDef::Http { endpoint, url, method, headers, body, expect_status } => {
+            ActionDef::Http {
+                endpoint,
+                url,
+                method,
+                headers,
+                body,
+                expect_status,
+            } => {
                 let render_http = |s: &Spanned<String>, d: &mut Diagnostics| -> String {
                     template::render_for_http(&s.value, &vars).unwrap_or_else(|e| {
                         d.push(src.diag(s.span.clone(), e, None));
                         String::new()
                     })
                 };
-                let ep = endpoint.as_ref().map(|e| render(e, &mut d)).and_then(|e| env.endpoints.get(&e).cloned());
+                let ep = endpoint
+                    .as_ref()
+                    .map(|e| render(e, &mut d))
+                    .and_then(|e| env.endpoints.get(&e).cloned());
                 let url = match (url, &ep) {
                     (Some(u), _) => render_http(u, &mut d),
                     (None, Some(e)) => e.url.clone(),
                     (None, None) => String::new(),
                 };
-                let method = method.clone().or_else(|| ep.as_ref().map(|e| e.method.clone())).unwrap_or_else(|| "POST".into());
-                let mut hs: Vec<(String, String)> = ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
+                let method = method
+                    .clone()
+                    .or_else(|| ep.as_ref().map(|e| e.method.clone()))
+                    .unwrap_or_else(|| "POST".into());
+                let mut hs: Vec<(String, String)> =
+                    ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
                 for (k, v) in headers {
                     let v = render_http(v, &mut d);
                     hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
@@ -445,30 +714,64 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                 // One request's timeout: the endpoint's (default 10 s), and never more than the
                 // step's own budget shared by its attempts.
                 let step_budget = s.timeout.map(|t| t / (s.retries + 1));
-                let timeout = ep.as_ref().map(|e| e.timeout).unwrap_or(Duration::from_secs(10)).min(step_budget.unwrap_or(Duration::MAX));
+                let timeout = ep
+                    .as_ref()
+                    .map(|e| e.timeout)
+                    .unwrap_or(Duration::from_secs(10))
+                    .min(step_budget.unwrap_or(Duration::MAX));
                 let body = body.as_ref().map(|b| render_http(b, &mut d));
                 BoundAction::Http {
-                    request: HttpRequest { method, url, headers: hs, body, timeout },
+                    request: HttpRequest {
+                        method,
+                        url,
+                        headers: hs,
+                        body,
+                        timeout,
+                    },
                     expect_status: expect_status.clone(),
                 }
             }
             ActionDef::Approval { message, approvers } => BoundAction::Approval {
-                message: message.as_ref().map(|m| render(m, &mut d)).unwrap_or_else(|| format!("approve step `{step}` of run {}", run.run_id)),
+                message: message
+                    .as_ref()
+                    .map(|m| render(m, &mut d))
+                    .unwrap_or_else(|| format!("approve step `{step}` of run {}", run.run_id)),
                 approvers: approvers.clone(),
             },
-            ActionDef::Wait { duration } => BoundAction::Wait { duration: *duration },
-            ActionDef::HealthAssert { zones, expect, rounds } => {
+            ActionDef::Wait { duration } => BoundAction::Wait {
+                duration: *duration,
+            },
+            ActionDef::HealthAssert {
+                zones,
+                expect,
+                rounds,
+            } => {
                 let mut zs = vec![];
                 for f in zones {
-                    for z in render(f, &mut d).split(',').map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                    for z in render(f, &mut d)
+                        .split(',')
+                        .map(|s| s.trim())
+                        .filter(|s| !s.is_empty())
+                    {
                         let zone = Zone::new(z);
                         if !env.zones.contains(&zone) {
-                            d.push(src.diag(f.span.clone(), format!("step `{step}`: `{z}` is not a zone of environment `{}`", env.name), Some(format!("zones: {zone_list}"))));
+                            d.push(src.diag(
+                                f.span.clone(),
+                                format!(
+                                    "step `{step}`: `{z}` is not a zone of environment `{}`",
+                                    env.name
+                                ),
+                                Some(format!("zones: {zone_list}")),
+                            ));
                         }
                         zs.push(zone);
                     }
                 }
-                BoundAction::HealthAssert { zones: zs, expect: expect.value.clone(), rounds: *rounds }
+                BoundAction::HealthAssert {
+                    zones: zs,
+                    expect: expect.value.clone(),
+                    rounds: *rounds,
+                }
             }
             ActionDef::TrafficShed { max_tier, settle } => match &env.traffic {
                 Some(l) => {
@@ -476,10 +779,18 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                     if let Some(s) = settle {
                         ladder.settle = *s;
                     }
-                    let max = max_tier.as_ref().map(|m| render(m, &mut d)).and_then(|m| l.index(&m));
-                    BoundAction::TrafficShed { ladder, max_tier: max }
+                    let max = max_tier
+                        .as_ref()
+                        .map(|m| render(m, &mut d))
+                        .and_then(|m| l.index(&m));
+                    BoundAction::TrafficShed {
+                        ladder,
+                        max_tier: max,
+                    }
                 }
-                None => BoundAction::Wait { duration: Duration::ZERO },
+                None => BoundAction::Wait {
+                    duration: Duration::ZERO,
+                },
             },
             ActionDef::TrafficRestore { hold, settle } => match &env.traffic {
                 Some(l) => {
@@ -492,13 +803,19 @@ pub fn bind(rb: &Runbook, env: &Environment, params: &Params, run: &RunContext) 
                     }
                     BoundAction::TrafficRestore { ladder }
                 }
-                None => BoundAction::Wait { duration: Duration::ZERO },
+                None => BoundAction::Wait {
+                    duration: Duration::ZERO,
+                },
             },
         };
         out.push(BoundStep {
             id: StepId::new(step),
             description: s.description.clone(),
-            after: s.after.iter().map(|a| StepId::new(a.value.clone())).collect(),
+            after: s
+                .after
+                .iter()
+                .map(|a| StepId::new(a.value.clone()))
+                .collect(),
             enabled,
             when: s.when.as_ref().map(|w| w.value.clone()),
             timeout: s.timeout.unwrap_or_else(|| default_timeout(&s.action)),
@@ -530,23 +847,55 @@ mod tests {
         let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[params.note]\nrequired = false\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/${note}\"\n")).unwrap();
         let e = env(ENV, "t").unwrap();
         let p = bind_params(&rb, &e, &[]).unwrap();
-        let steps = bind(&rb, &e, &p, &RunContext { run_id: "r".into(), initiator: "a".into(), mode: "run".into() }).unwrap();
-        let BoundAction::Http { request, .. } = &steps[0].action else { panic!() };
+        let steps = bind(
+            &rb,
+            &e,
+            &p,
+            &RunContext {
+                run_id: "r".into(),
+                initiator: "a".into(),
+                mode: "run".into(),
+            },
+        )
+        .unwrap();
+        let BoundAction::Http { request, .. } = &steps[0].action else {
+            panic!()
+        };
         assert_eq!(request.url, "http://h/");
     }
 
     #[test]
     fn regression_environment_name_must_match_its_file() {
         let e = env(&format!("name = \"production\"\n{ENV}"), "prod").unwrap_err();
-        assert!(e.to_string().contains("the environment is named `production` but its file is `prod.toml`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("the environment is named `production` but its file is `prod.toml`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn regression_http_request_timeout_fits_in_the_step_budget() {
         let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/\"\ntimeout = \"9s\"\nretries = 2\n")).unwrap();
         let e = env(ENV, "t").unwrap();
-        let steps = bind(&rb, &e, &Params::new(), &RunContext { run_id: "r".into(), initiator: "a".into(), mode: "run".into() }).unwrap();
-        let BoundAction::Http { request, .. } = &steps[0].action else { panic!() };
-        assert_eq!(request.timeout, Duration::from_secs(3), "three attempts share the 9 s budget");
+        let steps = bind(
+            &rb,
+            &e,
+            &Params::new(),
+            &RunContext {
+                run_id: "r".into(),
+                initiator: "a".into(),
+                mode: "run".into(),
+            },
+        )
+        .unwrap();
+        let BoundAction::Http { request, .. } = &steps[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            request.timeout,
+            Duration::from_secs(3),
+            "three attempts share the 9 s budget"
+        );
     }
 }

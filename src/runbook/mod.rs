@@ -70,10 +70,26 @@ pub struct StepDef {
 /// The action of a step with its fields still templated.
 #[derive(Clone, Debug)]
 pub enum ActionDef {
-    FailoverCluster { group: Spanned<String>, evacuate: Vec<Spanned<String>>, wait: bool },
-    FailoverInstance { group: Spanned<String>, evacuate: Vec<Spanned<String>>, wait: bool },
-    Snapshot { groups: Vec<Spanned<String>>, wait: bool },
-    DnsUpdate { group: Spanned<String>, evacuate: Vec<Spanned<String>>, weights: Vec<(Spanned<String>, i64)>, wait: bool },
+    FailoverCluster {
+        group: Spanned<String>,
+        evacuate: Vec<Spanned<String>>,
+        wait: bool,
+    },
+    FailoverInstance {
+        group: Spanned<String>,
+        evacuate: Vec<Spanned<String>>,
+        wait: bool,
+    },
+    Snapshot {
+        groups: Vec<Spanned<String>>,
+        wait: bool,
+    },
+    DnsUpdate {
+        group: Spanned<String>,
+        evacuate: Vec<Spanned<String>>,
+        weights: Vec<(Spanned<String>, i64)>,
+        wait: bool,
+    },
     Http {
         endpoint: Option<Spanned<String>>,
         url: Option<Spanned<String>>,
@@ -82,14 +98,29 @@ pub enum ActionDef {
         body: Option<Spanned<String>>,
         expect_status: Vec<u16>,
     },
-    Approval { message: Option<Spanned<String>>, approvers: Vec<String> },
-    Wait { duration: Duration },
+    Approval {
+        message: Option<Spanned<String>>,
+        approvers: Vec<String>,
+    },
+    Wait {
+        duration: Duration,
+    },
     /// Require zones to be healthy / unhealthy (from the environment's probes) before going on.
-    HealthAssert { zones: Vec<Spanned<String>>, expect: Spanned<String>, rounds: Option<u32> },
+    HealthAssert {
+        zones: Vec<Spanned<String>>,
+        expect: Spanned<String>,
+        rounds: Option<u32>,
+    },
     /// Closed loop: shed tiers of the environment's ladder in order while the signal is bad.
-    TrafficShed { max_tier: Option<Spanned<String>>, settle: Option<Duration> },
+    TrafficShed {
+        max_tier: Option<Spanned<String>>,
+        settle: Option<Duration>,
+    },
     /// Closed loop: restore shed tiers in reverse once the signal has been good for `hold`.
-    TrafficRestore { hold: Option<Duration>, settle: Option<Duration> },
+    TrafficRestore {
+        hold: Option<Duration>,
+        settle: Option<Duration>,
+    },
 }
 
 pub const ACTIONS: &[&str] = &[
@@ -125,17 +156,33 @@ impl ActionDef {
     fn templated(&self) -> Vec<&Spanned<String>> {
         let mut v: Vec<&Spanned<String>> = vec![];
         match self {
-            ActionDef::FailoverCluster { group, evacuate, .. } | ActionDef::FailoverInstance { group, evacuate, .. } => {
+            ActionDef::FailoverCluster {
+                group, evacuate, ..
+            }
+            | ActionDef::FailoverInstance {
+                group, evacuate, ..
+            } => {
                 v.push(group);
                 v.extend(evacuate.iter());
             }
             ActionDef::Snapshot { groups, .. } => v.extend(groups.iter()),
-            ActionDef::DnsUpdate { group, evacuate, weights, .. } => {
+            ActionDef::DnsUpdate {
+                group,
+                evacuate,
+                weights,
+                ..
+            } => {
                 v.push(group);
                 v.extend(evacuate.iter());
                 v.extend(weights.iter().map(|(z, _)| z));
             }
-            ActionDef::Http { endpoint, url, headers, body, .. } => {
+            ActionDef::Http {
+                endpoint,
+                url,
+                headers,
+                body,
+                ..
+            } => {
                 v.extend(endpoint.iter());
                 v.extend(url.iter());
                 v.extend(headers.iter().map(|(_, h)| h));
@@ -151,10 +198,26 @@ impl ActionDef {
 }
 
 /// Built-in template variables, available in every runbook.
-pub const BUILTIN_VARS: &[&str] = &["env.name", "env.region", "run.id", "run.initiator", "run.mode", "runbook.name"];
+pub const BUILTIN_VARS: &[&str] = &[
+    "env.name",
+    "env.region",
+    "run.id",
+    "run.initiator",
+    "run.mode",
+    "runbook.name",
+];
 
 const TOP_KEYS: &[&str] = &["name", "description", "params", "steps"];
-const COMMON_STEP_KEYS: &[&str] = &["id", "action", "description", "after", "when", "timeout", "retries", "on_failure"];
+const COMMON_STEP_KEYS: &[&str] = &[
+    "id",
+    "action",
+    "description",
+    "after",
+    "when",
+    "timeout",
+    "retries",
+    "on_failure",
+];
 
 impl Runbook {
     pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
@@ -207,7 +270,11 @@ impl Runbook {
 
 fn parse_runbook(src: &SourceFile, doc: &SVal, d: &mut Diagnostics) -> Option<Runbook> {
     let mut t = TableReader::new(src, doc, "the runbook", d)?;
-    let name = t.req_str("name", "give the runbook a name: name = \"az-evacuation\"", d);
+    let name = t.req_str(
+        "name",
+        "give the runbook a name: name = \"az-evacuation\"",
+        d,
+    );
     let description = t.str("description", d).map(|s| s.value);
     let mut params = vec![];
     if let Some(pv) = t.get("params") {
@@ -219,20 +286,34 @@ fn parse_runbook(src: &SourceFile, doc: &SVal, d: &mut Diagnostics) -> Option<Ru
                     }
                 }
             }
-            _ => d.push(src.diag(pv.span.clone(), "`params` must be a table: [params.failed_az]", None)),
+            _ => d.push(src.diag(
+                pv.span.clone(),
+                "`params` must be a table: [params.failed_az]",
+                None,
+            )),
         }
     }
     let mut steps = vec![];
     match t.get("steps") {
-        Some(SVal { kind: SKind::Array(items), .. }) => {
+        Some(SVal {
+            kind: SKind::Array(items),
+            ..
+        }) => {
             for (i, item) in items.iter().enumerate() {
                 if let Some(s) = parse_step(src, i, item, d) {
                     steps.push(s);
                 }
             }
         }
-        Some(other) => d.push(src.diag(other.span.clone(), "`steps` must be an array of tables: [[steps]]", None)),
-        None => d.push(src.diag_file("the runbook has no steps", Some("add at least one [[steps]] table with an `id` and an `action`".into()))),
+        Some(other) => d.push(src.diag(
+            other.span.clone(),
+            "`steps` must be an array of tables: [[steps]]",
+            None,
+        )),
+        None => d.push(src.diag_file(
+            "the runbook has no steps",
+            Some("add at least one [[steps]] table with an `id` and an `action`".into()),
+        )),
     }
     t.finish(TOP_KEYS, d);
     Some(Runbook {
@@ -244,9 +325,19 @@ fn parse_runbook(src: &SourceFile, doc: &SVal, d: &mut Diagnostics) -> Option<Ru
     })
 }
 
-fn parse_param(src: &SourceFile, name: &str, span: std::ops::Range<usize>, v: &SVal, d: &mut Diagnostics) -> Option<ParamDef> {
+fn parse_param(
+    src: &SourceFile,
+    name: &str,
+    span: std::ops::Range<usize>,
+    v: &SVal,
+    d: &mut Diagnostics,
+) -> Option<ParamDef> {
     if !valid_ident(name) {
-        d.push(src.diag(span.clone(), format!("parameter name `{name}` is not valid"), Some("use letters, digits, `_` and `-`".into())));
+        d.push(src.diag(
+            span.clone(),
+            format!("parameter name `{name}` is not valid"),
+            Some("use letters, digits, `_` and `-`".into()),
+        ));
     }
     let what = format!("parameter `{name}`");
     let mut t = TableReader::new(src, v, what.clone(), d)?;
@@ -259,7 +350,11 @@ fn parse_param(src: &SourceFile, name: &str, span: std::ops::Range<usize>, v: &S
             "zones" => ParamKind::Zones,
             "bool" => ParamKind::Bool,
             other => {
-                d.push(src.diag(k.span.clone(), format!("unknown parameter type `{other}` for {what}"), Some("one of: string, zone, zones, bool".into())));
+                d.push(src.diag(
+                    k.span.clone(),
+                    format!("unknown parameter type `{other}` for {what}"),
+                    Some("one of: string, zone, zones, bool".into()),
+                ));
                 ParamKind::String
             }
         },
@@ -271,21 +366,41 @@ fn parse_param(src: &SourceFile, name: &str, span: std::ops::Range<usize>, v: &S
             SKind::Bool(b) => Some(b.to_string()),
             SKind::Int(i) => Some(i.to_string()),
             _ => {
-                d.push(src.diag(dv.span.clone(), format!("the default of {what} must be a string, a boolean or an integer"), None));
+                d.push(src.diag(
+                    dv.span.clone(),
+                    format!("the default of {what} must be a string, a boolean or an integer"),
+                    None,
+                ));
                 None
             }
         },
     };
-    let required = t.bool("required", d).map(|b| b.value).unwrap_or(default.is_none());
+    let required = t
+        .bool("required", d)
+        .map(|b| b.value)
+        .unwrap_or(default.is_none());
     if required && default.is_some() {
-        d.push(src.diag(span.clone(), format!("{what} is required and has a default"), Some("drop `required = true` or the default".into())));
+        d.push(src.diag(
+            span.clone(),
+            format!("{what} is required and has a default"),
+            Some("drop `required = true` or the default".into()),
+        ));
     }
     t.finish(&["description", "type", "default", "required"], d);
-    Some(ParamDef { name: name.to_string(), description, kind, default, required, span })
+    Some(ParamDef {
+        name: name.to_string(),
+        description,
+        kind,
+        default,
+        required,
+        span,
+    })
 }
 
 fn valid_ident(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Read a string-or-array-of-strings field.
@@ -296,10 +411,19 @@ fn str_or_list(t: &mut TableReader<'_>, key: &str, d: &mut Diagnostics) -> Vec<S
             SKind::Str(s) => vec![Spanned::new(s.clone(), v.span.clone())],
             SKind::Array(items) => items
                 .iter()
-                .filter_map(|i| crate::tomlx::expect_str(t.src, i, &format!("`{key}` in {}", t.what), d))
+                .filter_map(|i| {
+                    crate::tomlx::expect_str(t.src, i, &format!("`{key}` in {}", t.what), d)
+                })
                 .collect(),
             _ => {
-                d.push(t.src.diag(v.span.clone(), format!("`{key}` in {} must be a string or an array of strings", t.what), None));
+                d.push(t.src.diag(
+                    v.span.clone(),
+                    format!(
+                        "`{key}` in {} must be a string or an array of strings",
+                        t.what
+                    ),
+                    None,
+                ));
                 vec![]
             }
         },
@@ -309,27 +433,46 @@ fn str_or_list(t: &mut TableReader<'_>, key: &str, d: &mut Diagnostics) -> Vec<S
 fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> Option<StepDef> {
     let provisional = format!("step #{}", index + 1);
     let mut t = TableReader::new(src, v, provisional.clone(), d)?;
-    let id = t.req_str("id", "give every step a unique id: id = \"failover-aurora\"", d);
+    let id = t.req_str(
+        "id",
+        "give every step a unique id: id = \"failover-aurora\"",
+        d,
+    );
     if let Some(id) = &id {
         t.what = format!("step `{}`", id.value);
         if !valid_ident(&id.value) {
-            d.push(src.diag(id.span.clone(), format!("step id `{}` is not valid", id.value), Some("use letters, digits, `-` and `_`".into())));
+            d.push(src.diag(
+                id.span.clone(),
+                format!("step id `{}` is not valid", id.value),
+                Some("use letters, digits, `-` and `_`".into()),
+            ));
         }
     }
     let what = t.what.clone();
     let action_name = t.req_str("action", &format!("one of: {}", ACTIONS.join(", ")), d);
     let description = t.str("description", d).map(|s| s.value);
-    let after = if t.has("after") { t.str_list("after", d).unwrap_or_default() } else { vec![] };
+    let after = if t.has("after") {
+        t.str_list("after", d).unwrap_or_default()
+    } else {
+        vec![]
+    };
     let when = t.str("when", d);
     let timeout = t.duration("timeout", d).map(|s| s.value);
-    let retries = t.int("retries", 0, 10, d).map(|s| s.value as u32).unwrap_or(0);
+    let retries = t
+        .int("retries", 0, 10, d)
+        .map(|s| s.value as u32)
+        .unwrap_or(0);
     let on_failure = match t.str("on_failure", d) {
         None => OnFailure::Abort,
         Some(s) => match s.value.as_str() {
             "abort" => OnFailure::Abort,
             "continue" => OnFailure::Continue,
             other => {
-                d.push(src.diag(s.span.clone(), format!("`on_failure` in {what} is `{other}`"), Some("one of: abort, continue".into())));
+                d.push(src.diag(
+                    s.span.clone(),
+                    format!("`on_failure` in {what} is `{other}`"),
+                    Some("one of: abort, continue".into()),
+                ));
                 OnFailure::Abort
             }
         },
@@ -343,14 +486,26 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             let group = t.req_str("group", group_hint, d);
             let evacuate = str_or_list(&mut t, "evacuate", d);
             if evacuate.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} does not say which zone to evacuate"), Some("add `evacuate = \"${failed_az}\"`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} does not say which zone to evacuate"),
+                    Some("add `evacuate = \"${failed_az}\"`".into()),
+                ));
             }
             let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
             let group = group?;
             if action_name.value == "rds.failover_cluster" {
-                ActionDef::FailoverCluster { group, evacuate, wait }
+                ActionDef::FailoverCluster {
+                    group,
+                    evacuate,
+                    wait,
+                }
             } else {
-                ActionDef::FailoverInstance { group, evacuate, wait }
+                ActionDef::FailoverInstance {
+                    group,
+                    evacuate,
+                    wait,
+                }
             }
         }
         "rds.snapshot" => {
@@ -358,7 +513,11 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             let mut groups = str_or_list(&mut t, "group", d);
             groups.extend(str_or_list(&mut t, "groups", d));
             if groups.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} names no group to snapshot"), Some("add `groups = [\"aurora\", \"multi_az\"]`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} names no group to snapshot"),
+                    Some("add `groups = [\"aurora\", \"multi_az\"]`".into()),
+                ));
             }
             let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
             ActionDef::Snapshot { groups, wait }
@@ -372,22 +531,45 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 match &wv.kind {
                     SKind::Table(entries) => {
                         for (zk, zs, zv) in entries {
-                            if let Some(w) = crate::tomlx::expect_int(src, zv, &format!("weight of `{zk}`"), 0, 255, d) {
+                            if let Some(w) = crate::tomlx::expect_int(
+                                src,
+                                zv,
+                                &format!("weight of `{zk}`"),
+                                0,
+                                255,
+                                d,
+                            ) {
                                 weights.push((Spanned::new(zk.clone(), zs.clone()), w.value));
                             }
                         }
                     }
-                    _ => d.push(src.diag(wv.span.clone(), format!("`weights` in {what} must be a table of zone = weight"), None)),
+                    _ => d.push(src.diag(
+                        wv.span.clone(),
+                        format!("`weights` in {what} must be a table of zone = weight"),
+                        None,
+                    )),
                 }
             }
             if evacuate.is_empty() && weights.is_empty() {
                 d.push(src.diag(v.span.clone(), format!("{what} says neither which zone to evacuate nor which weights to set"), Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }`".into())));
             }
             let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
-            ActionDef::DnsUpdate { group: group?, evacuate, weights, wait }
+            ActionDef::DnsUpdate {
+                group: group?,
+                evacuate,
+                weights,
+                wait,
+            }
         }
         "http" => {
-            keys.extend(["endpoint", "url", "method", "headers", "body", "expect_status"]);
+            keys.extend([
+                "endpoint",
+                "url",
+                "method",
+                "headers",
+                "body",
+                "expect_status",
+            ]);
             let endpoint = t.str("endpoint", d);
             let url = t.str("url", d);
             if endpoint.is_none() && url.is_none() {
@@ -396,7 +578,11 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             let method = t.str("method", d).map(|m| m.value.to_ascii_uppercase());
             if let Some(m) = &method {
                 if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.as_str()) {
-                    d.push(src.diag(v.span.clone(), format!("{what}: unsupported method `{m}`"), Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into())));
+                    d.push(src.diag(
+                        v.span.clone(),
+                        format!("{what}: unsupported method `{m}`"),
+                        Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
+                    ));
                 }
             }
             let mut headers = vec![];
@@ -404,12 +590,18 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 match &hv.kind {
                     SKind::Table(entries) => {
                         for (hk, _, hval) in entries {
-                            if let Some(s) = crate::tomlx::expect_str(src, hval, &format!("header `{hk}`"), d) {
+                            if let Some(s) =
+                                crate::tomlx::expect_str(src, hval, &format!("header `{hk}`"), d)
+                            {
                                 headers.push((hk.clone(), s));
                             }
                         }
                     }
-                    _ => d.push(src.diag(hv.span.clone(), "`headers` must be a table of strings", None)),
+                    _ => d.push(src.diag(
+                        hv.span.clone(),
+                        "`headers` must be a table of strings",
+                        None,
+                    )),
                 }
             }
             let body = t.str("body", d);
@@ -418,24 +610,43 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 match &ev.kind {
                     SKind::Array(items) => {
                         for i in items {
-                            if let Some(c) = crate::tomlx::expect_int(src, i, "`expect_status`", 100, 599, d) {
+                            if let Some(c) =
+                                crate::tomlx::expect_int(src, i, "`expect_status`", 100, 599, d)
+                            {
                                 expect_status.push(c.value as u16);
                             }
                         }
                     }
                     _ => {
-                        if let Some(c) = crate::tomlx::expect_int(src, ev, "`expect_status`", 100, 599, d) {
+                        if let Some(c) =
+                            crate::tomlx::expect_int(src, ev, "`expect_status`", 100, 599, d)
+                        {
                             expect_status.push(c.value as u16);
                         }
                     }
                 }
             }
-            ActionDef::Http { endpoint, url, method, headers, body, expect_status }
+            ActionDef::Http {
+                endpoint,
+                url,
+                method,
+                headers,
+                body,
+                expect_status,
+            }
         }
         "approval" => {
             keys.extend(["message", "approvers"]);
             let message = t.str("message", d);
-            let approvers = if t.has("approvers") { t.str_list("approvers", d).unwrap_or_default().into_iter().map(|s| s.value).collect() } else { vec![] };
+            let approvers = if t.has("approvers") {
+                t.str_list("approvers", d)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect()
+            } else {
+                vec![]
+            };
             ActionDef::Approval { message, approvers }
         }
         "wait" => {
@@ -443,25 +654,43 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             let duration = if t.has("duration") {
                 t.duration("duration", d).map(|s| s.value)
             } else {
-                d.push(src.diag(v.span.clone(), format!("{what} has no `duration`"), Some("add `duration = \"30s\"`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} has no `duration`"),
+                    Some("add `duration = \"30s\"`".into()),
+                ));
                 None
             };
-            ActionDef::Wait { duration: duration.unwrap_or_default() }
+            ActionDef::Wait {
+                duration: duration.unwrap_or_default(),
+            }
         }
         "health.assert" => {
             keys.extend(["zone", "expect", "rounds"]);
             let zones = str_or_list(&mut t, "zone", d);
             if zones.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} names no zone"), Some("add `zone = \"${failed_az}\"`".into())));
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} names no zone"),
+                    Some("add `zone = \"${failed_az}\"`".into()),
+                ));
             }
             let expect = t.req_str("expect", "`expect = \"unhealthy\"` (don't evacuate a healthy zone) or `\"healthy\"` (don't fail into a sick one)", d);
             if let Some(e) = &expect {
                 if e.value != "healthy" && e.value != "unhealthy" {
-                    d.push(src.diag(e.span.clone(), format!("`expect` in {what} is `{}`", e.value), Some("one of: healthy, unhealthy".into())));
+                    d.push(src.diag(
+                        e.span.clone(),
+                        format!("`expect` in {what} is `{}`", e.value),
+                        Some("one of: healthy, unhealthy".into()),
+                    ));
                 }
             }
             let rounds = t.int("rounds", 1, 100, d).map(|r| r.value as u32);
-            ActionDef::HealthAssert { zones, expect: expect?, rounds }
+            ActionDef::HealthAssert {
+                zones,
+                expect: expect?,
+                rounds,
+            }
         }
         "traffic.shed" => {
             keys.extend(["max_tier", "settle"]);
@@ -480,13 +709,27 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 Some(s) => format!("did you mean `{s}`? actions: {}", ACTIONS.join(", ")),
                 None => format!("actions: {}", ACTIONS.join(", ")),
             };
-            d.push(src.diag(action_name.span.clone(), format!("unknown action `{other}` in {what}"), Some(hint)));
+            d.push(src.diag(
+                action_name.span.clone(),
+                format!("unknown action `{other}` in {what}"),
+                Some(hint),
+            ));
             // Still report unknown keys against the common set? No: we do not know the action.
             return None;
         }
     };
     t.finish(&keys, d);
-    Some(StepDef { id: id?, description, after, when, timeout, retries, on_failure, action, span: v.span.clone() })
+    Some(StepDef {
+        id: id?,
+        description,
+        after,
+        when,
+        timeout,
+        retries,
+        on_failure,
+        action,
+        span: v.span.clone(),
+    })
 }
 
 /// Duplicate ids, unknown `after` references and cycles.
@@ -495,7 +738,13 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     for s in &rb.steps {
         if let Some(first) = seen.get(s.id.value.as_str()) {
             let (l, c) = src.line_col(first.id.span.start);
-            d.push(src.diag(s.id.span.clone(), format!("step id `{}` is used twice", s.id.value), Some(format!("the first is at line {l}, column {c}; step ids must be unique"))));
+            d.push(src.diag(
+                s.id.span.clone(),
+                format!("step id `{}` is used twice", s.id.value),
+                Some(format!(
+                    "the first is at line {l}, column {c}; step ids must be unique"
+                )),
+            ));
         } else {
             seen.insert(&s.id.value, s);
         }
@@ -504,31 +753,60 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     for s in &rb.steps {
         for a in &s.after {
             if a.value == s.id.value {
-                d.push(src.diag(a.span.clone(), format!("step `{}` waits for itself", s.id.value), Some("remove it from `after`".into())));
+                d.push(src.diag(
+                    a.span.clone(),
+                    format!("step `{}` waits for itself", s.id.value),
+                    Some("remove it from `after`".into()),
+                ));
             } else if !ids.contains(&a.value.as_str()) {
                 let hint = match did_you_mean(&a.value, ids.iter().copied()) {
                     Some(x) => format!("did you mean `{x}`?"),
                     None => format!("steps in this runbook: {}", ids.join(", ")),
                 };
-                d.push(src.diag(a.span.clone(), format!("step `{}` comes after `{}`, which is not a step of this runbook", s.id.value, a.value), Some(hint)));
+                d.push(src.diag(
+                    a.span.clone(),
+                    format!(
+                        "step `{}` comes after `{}`, which is not a step of this runbook",
+                        s.id.value, a.value
+                    ),
+                    Some(hint),
+                ));
             }
         }
     }
     // Cycle detection: DFS with colours; report each cycle once, at the edge that closes it.
-    let index: BTreeMap<&str, usize> = rb.steps.iter().enumerate().map(|(i, s)| (s.id.value.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = rb
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.value.as_str(), i))
+        .collect();
     let mut colour = vec![0u8; rb.steps.len()];
     let mut stack: Vec<usize> = vec![];
-    fn dfs(i: usize, rb: &Runbook, index: &BTreeMap<&str, usize>, colour: &mut [u8], stack: &mut Vec<usize>, src: &SourceFile, d: &mut Diagnostics) {
+    fn dfs(
+        i: usize,
+        rb: &Runbook,
+        index: &BTreeMap<&str, usize>,
+        colour: &mut [u8],
+        stack: &mut Vec<usize>,
+        src: &SourceFile,
+        d: &mut Diagnostics,
+    ) {
         colour[i] = 1;
         stack.push(i);
         for a in &rb.steps[i].after {
-            let Some(&j) = index.get(a.value.as_str()) else { continue };
+            let Some(&j) = index.get(a.value.as_str()) else {
+                continue;
+            };
             if j == i {
                 continue;
             }
             if colour[j] == 1 {
                 let pos = stack.iter().position(|&k| k == j).unwrap_or(0);
-                let mut path: Vec<&str> = stack[pos..].iter().map(|&k| rb.steps[k].id.value.as_str()).collect();
+                let mut path: Vec<&str> = stack[pos..]
+                    .iter()
+                    .map(|&k| rb.steps[k].id.value.as_str())
+                    .collect();
                 path.push(rb.steps[j].id.value.as_str());
                 d.push(src.diag(
                     a.span.clone(),
@@ -552,9 +830,19 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
 /// Every `${var}` must name a parameter or a built-in; `when` must be a condition.
 fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     let params: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
-    let known: Vec<&str> = params.iter().copied().chain(BUILTIN_VARS.iter().copied()).collect();
-    let check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(&f.value) {
-        Err(e) => d.push(src.diag(f.span.clone(), format!("bad template in {where_}: {e}"), Some("write `${name}`; `$${` is a literal `${`".into()))),
+    let known: Vec<&str> = params
+        .iter()
+        .copied()
+        .chain(BUILTIN_VARS.iter().copied())
+        .collect();
+    let check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(
+        &f.value,
+    ) {
+        Err(e) => d.push(src.diag(
+            f.span.clone(),
+            format!("bad template in {where_}: {e}"),
+            Some("write `${name}`; `$${` is a literal `${`".into()),
+        )),
         Ok(vars) => {
             for v in vars {
                 if v.starts_with("secret:") {
@@ -564,9 +852,16 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
                     let hint = match did_you_mean(&v, known.iter().copied()) {
                         Some(s) => format!("did you mean `${{{s}}}`?"),
                         None if params.is_empty() => "declare it under [params]".to_string(),
-                        None => format!("declare it under [params]; parameters: {}", params.join(", ")),
+                        None => format!(
+                            "declare it under [params]; parameters: {}",
+                            params.join(", ")
+                        ),
                     };
-                    d.push(src.diag(f.span.clone(), format!("unknown variable `${{{v}}}` in {where_}"), Some(hint)));
+                    d.push(src.diag(
+                        f.span.clone(),
+                        format!("unknown variable `${{{v}}}` in {where_}"),
+                        Some(hint),
+                    ));
                 }
             }
         }
@@ -584,9 +879,16 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
                 }
             }
         }
-        if let ActionDef::Http { endpoint: Some(e), .. } = &s.action {
+        if let ActionDef::Http {
+            endpoint: Some(e), ..
+        } = &s.action
+        {
             if e.value.contains("${secret:") {
-                d.push(src.diag(e.span.clone(), format!("`endpoint` of {where_} cannot be a secret"), None));
+                d.push(src.diag(
+                    e.span.clone(),
+                    format!("`endpoint` of {where_} cannot be a secret"),
+                    None,
+                ));
             }
         }
         if let Some(w) = &s.when {
@@ -596,8 +898,18 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
             // is only a string parameter is caught here rather than at plan time.
             let mut vars = BTreeMap::new();
             for k in &known {
-                let is_bool = rb.params.iter().any(|p| p.name == *k && p.kind == ParamKind::Bool);
-                vars.insert(k.to_string(), if is_bool { "true".to_string() } else { "some-value".to_string() });
+                let is_bool = rb
+                    .params
+                    .iter()
+                    .any(|p| p.name == *k && p.kind == ParamKind::Bool);
+                vars.insert(
+                    k.to_string(),
+                    if is_bool {
+                        "true".to_string()
+                    } else {
+                        "some-value".to_string()
+                    },
+                );
             }
             if let Ok(e) = template::render(&w.value, &vars) {
                 if let Err(msg) = template::eval_condition(&e) {
@@ -619,7 +931,11 @@ mod tests {
     #[test]
     fn regression_secret_outside_http_is_rejected() {
         let e = parse("name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"rds.failover_cluster\"\ngroup = \"${secret:X}\"\nevacuate = \"us-west-2a\"\n").unwrap_err();
-        assert!(e.to_string().contains("secrets can only be used in the url, headers and body of `http` steps"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("secrets can only be used in the url, headers and body of `http` steps"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub fn parse(s: &str) -> Result<Vec<Part>, String> {
             if name.is_empty() {
                 return Err("empty `${}`".into());
             }
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:".contains(c)) {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-:".contains(c))
+            {
                 return Err(format!("`${{{name}}}` is not a valid variable name"));
             }
             if !lit.is_empty() {
@@ -131,7 +134,10 @@ pub fn eval_condition(expanded: &str) -> Result<bool, String> {
     let e = expanded.trim();
     let unq = |s: &str| -> String {
         let s = s.trim();
-        if s.len() >= 2 && ((s.starts_with('\'') && s.ends_with('\'')) || (s.starts_with('"') && s.ends_with('"'))) {
+        if s.len() >= 2
+            && ((s.starts_with('\'') && s.ends_with('\''))
+                || (s.starts_with('"') && s.ends_with('"')))
+        {
             s[1..s.len() - 1].to_string()
         } else {
             s.to_string()
@@ -146,7 +152,9 @@ pub fn eval_condition(expanded: &str) -> Result<bool, String> {
     match unq(e).to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" | "" => Ok(false),
-        other => Err(format!("`{other}` is not a condition: write `true`, `false`, `A == B` or `A != B`")),
+        other => Err(format!(
+            "`{other}` is not a condition: write `true`, `false`, `A == B` or `A != B`"
+        )),
     }
 }
 
@@ -155,23 +163,40 @@ mod tests {
     use super::*;
 
     fn vars() -> BTreeMap<String, String> {
-        [("failed_az".to_string(), "us-west-2a".to_string())].into_iter().collect()
+        [("failed_az".to_string(), "us-west-2a".to_string())]
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn renders_and_escapes() {
-        assert_eq!(render("evacuate ${failed_az}!", &vars()).unwrap(), "evacuate us-west-2a!");
+        assert_eq!(
+            render("evacuate ${failed_az}!", &vars()).unwrap(),
+            "evacuate us-west-2a!"
+        );
         assert_eq!(render("$${literal} $5", &vars()).unwrap(), "${literal} $5");
-        assert_eq!(render("${secret:TOKEN}", &vars()).unwrap(), "${secret:TOKEN}");
-        assert!(render("${nope}", &vars()).unwrap_err().contains("unknown variable"));
+        assert_eq!(
+            render("${secret:TOKEN}", &vars()).unwrap(),
+            "${secret:TOKEN}"
+        );
+        assert!(render("${nope}", &vars())
+            .unwrap_err()
+            .contains("unknown variable"));
         assert!(parse("${open").is_err());
     }
 
     #[test]
     fn escaped_secrets_are_never_resolved() {
         std::env::set_var("FAILOVER_TEST_TOKEN", "hunter2");
-        let http = render_for_http("a $${secret:FAILOVER_TEST_TOKEN} b ${secret:FAILOVER_TEST_TOKEN} ${failed_az}", &vars()).unwrap();
-        assert_eq!(resolve_secrets(&http).unwrap(), "a ${secret:FAILOVER_TEST_TOKEN} b hunter2 us-west-2a");
+        let http = render_for_http(
+            "a $${secret:FAILOVER_TEST_TOKEN} b ${secret:FAILOVER_TEST_TOKEN} ${failed_az}",
+            &vars(),
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_secrets(&http).unwrap(),
+            "a ${secret:FAILOVER_TEST_TOKEN} b hunter2 us-west-2a"
+        );
     }
 
     #[test]

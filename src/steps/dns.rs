@@ -15,8 +15,14 @@ pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
 pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
 
 fn same_values(a: &[String], b: &[String]) -> bool {
-    let mut a: Vec<String> = a.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
-    let mut b: Vec<String> = b.iter().map(|s| s.trim_end_matches('.').to_ascii_lowercase()).collect();
+    let mut a: Vec<String> = a
+        .iter()
+        .map(|s| s.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    let mut b: Vec<String> = b
+        .iter()
+        .map(|s| s.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
     a.sort();
     b.sort();
     a == b
@@ -62,7 +68,10 @@ pub fn decide_dns_update(
             hosted_zone_name: hz.name.clone(),
             comment: format!("failover run {run_id} step {step}"),
             changes: batch.iter().map(|(c, _)| c.clone()).collect(),
-            previous: batch.iter().map(|(c, p)| (c.record.key(), p.clone())).collect(),
+            previous: batch
+                .iter()
+                .map(|(c, p)| (c.record.key(), p.clone()))
+                .collect(),
         });
         if wait {
             d.awaits.push(Await::ChangeInsync { call_index: index });
@@ -70,10 +79,17 @@ pub fn decide_dns_update(
         batch.clear();
     };
     for (c, prev) in changes {
-        let weight = if c.action == ChangeAction::Upsert { 2 } else { 1 };
+        let weight = if c.action == ChangeAction::Upsert {
+            2
+        } else {
+            1
+        };
         let recs = c.record.values.len().max(1) * weight;
         let chars: usize = c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
-        if !batch.is_empty() && (n_records + recs > MAX_RECORDS_PER_REQUEST || n_chars + chars > MAX_VALUE_CHARS_PER_REQUEST) {
+        if !batch.is_empty()
+            && (n_records + recs > MAX_RECORDS_PER_REQUEST
+                || n_chars + chars > MAX_VALUE_CHARS_PER_REQUEST)
+        {
             flush(&mut batch, &mut d);
             n_records = 0;
             n_chars = 0;
@@ -86,16 +102,35 @@ pub fn decide_dns_update(
     d
 }
 
-fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], existing: &BTreeMap<RecordKey, RecordSet>, changes: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision) {
-    let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: None };
+fn decide_simple(
+    spec: &RecordSpecOut,
+    evacuate: &[Zone],
+    healthy: &[Zone],
+    existing: &BTreeMap<RecordKey, RecordSet>,
+    changes: &mut Vec<(RecordChange, Option<RecordSet>)>,
+    d: &mut Decision,
+) {
+    let key = RecordKey {
+        name: spec.name.clone(),
+        rtype: spec.rtype.clone(),
+        set_identifier: None,
+    };
     let current = existing.get(&key);
     if current.is_none() {
         // Record sets with a set identifier (weighted, failover, latency, geo...) under the same
         // name and type: a plain record cannot be created next to them.
         let ids: Vec<String> = existing
             .values()
-            .filter(|r| r.key().name == key.name && r.rtype == key.rtype && r.set_identifier.is_some())
-            .map(|r| format!("{} ({})", r.set_identifier.clone().unwrap_or_default(), r.other_routing.clone().unwrap_or_else(|| "weighted".into())))
+            .filter(|r| {
+                r.key().name == key.name && r.rtype == key.rtype && r.set_identifier.is_some()
+            })
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.set_identifier.clone().unwrap_or_default(),
+                    r.other_routing.clone().unwrap_or_else(|| "weighted".into())
+                )
+            })
             .collect();
         if !ids.is_empty() {
             d.problems.push(format!(
@@ -117,7 +152,9 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
         set_identifier: None,
         weight: None,
         values: spec.values[target].clone(),
-        alias: None, health_check_id: None, other_routing: None
+        alias: None,
+        health_check_id: None,
+        other_routing: None,
     };
     if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
         d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy); point the group at weighted or simple records"));
@@ -125,11 +162,22 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
     }
     match current {
         None => {
-            d.expected.push(format!("{} (created)", describe_record(&desired)));
-            changes.push((RecordChange { action: ChangeAction::Upsert, record: desired }, None));
+            d.expected
+                .push(format!("{} (created)", describe_record(&desired)));
+            changes.push((
+                RecordChange {
+                    action: ChangeAction::Upsert,
+                    record: desired,
+                },
+                None,
+            ));
         }
         Some(cur) => {
-            let zone = spec.values.iter().find(|(_, v)| same_values(v, &cur.values)).map(|(z, _)| z.clone());
+            let zone = spec
+                .values
+                .iter()
+                .find(|(_, v)| same_values(v, &cur.values))
+                .map(|(z, _)| z.clone());
             match zone {
                 Some(z) if !evacuate.contains(&z) => {
                     d.skips.push(format!("record {key} already points at {z} ({}): nothing to do", cur.values.join(", ")));
@@ -151,10 +199,21 @@ fn decide_simple(spec: &RecordSpecOut, evacuate: &[Zone], healthy: &[Zone], exis
     }
 }
 
-fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Zone, i64>, existing: &BTreeMap<RecordKey, RecordSet>, changes: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision) {
+fn decide_weighted(
+    spec: &RecordSpecOut,
+    evacuate: &[Zone],
+    weights: &BTreeMap<Zone, i64>,
+    existing: &BTreeMap<RecordKey, RecordSet>,
+    changes: &mut Vec<(RecordChange, Option<RecordSet>)>,
+    d: &mut Decision,
+) {
     let mut planned: Vec<(RecordSet, Option<RecordSet>)> = vec![];
     for (zone, values) in &spec.values {
-        let key = RecordKey { name: spec.name.clone(), rtype: spec.rtype.clone(), set_identifier: Some(zone.to_string()) };
+        let key = RecordKey {
+            name: spec.name.clone(),
+            rtype: spec.rtype.clone(),
+            set_identifier: Some(zone.to_string()),
+        };
         let current = existing.get(&key);
         if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
             d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy)"));
@@ -192,17 +251,31 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
     for (desired, current) in planned {
         let key = desired.key();
         match &current {
-            Some(cur) if cur.weight == desired.weight && same_values(&cur.values, &desired.values) => {
-                d.skips.push(format!("record {key} already has weight {}: nothing to do", desired.weight.unwrap_or(0)));
+            Some(cur)
+                if cur.weight == desired.weight && same_values(&cur.values, &desired.values) =>
+            {
+                d.skips.push(format!(
+                    "record {key} already has weight {}: nothing to do",
+                    desired.weight.unwrap_or(0)
+                ));
                 d.expected.push(describe_record(cur));
             }
             _ => {
                 d.expected.push(format!(
                     "{}{}",
                     describe_record(&desired),
-                    current.as_ref().map(|c| format!("  (was weight {})", c.weight.unwrap_or(0))).unwrap_or_else(|| "  (created)".into())
+                    current
+                        .as_ref()
+                        .map(|c| format!("  (was weight {})", c.weight.unwrap_or(0)))
+                        .unwrap_or_else(|| "  (created)".into())
                 ));
-                changes.push((RecordChange { action: ChangeAction::Upsert, record: desired }, current));
+                changes.push((
+                    RecordChange {
+                        action: ChangeAction::Upsert,
+                        record: desired,
+                    },
+                    current,
+                ));
             }
         }
     }
@@ -210,10 +283,18 @@ fn decide_weighted(spec: &RecordSpecOut, evacuate: &[Zone], weights: &BTreeMap<Z
 
 /// Rollback: put each record set back as it was before the run, unless someone changed it
 /// since the run (then refuse for that record, unless forced).
-pub fn decide_restore(run_id: &str, hosted_zone_id: &str, restore: &[crate::runbook::bind::RestoreRecord], force: bool, world: &World) -> Decision {
+pub fn decide_restore(
+    run_id: &str,
+    hosted_zone_id: &str,
+    restore: &[crate::runbook::bind::RestoreRecord],
+    force: bool,
+    world: &World,
+) -> Decision {
     let mut d = Decision::default();
     let Some(hz) = world.hosted_zones.get(hosted_zone_id) else {
-        d.problems.push(format!("hosted zone `{hosted_zone_id}` was not found in Route 53; it may have been deleted"));
+        d.problems.push(format!(
+            "hosted zone `{hosted_zone_id}` was not found in Route 53; it may have been deleted"
+        ));
         return d;
     };
     let empty = BTreeMap::new();
@@ -223,7 +304,10 @@ pub fn decide_restore(run_id: &str, hosted_zone_id: &str, restore: &[crate::runb
     for r in restore {
         let current = existing.get(&r.key);
         if current == r.before.as_ref() {
-            d.skips.push(format!("record {} is already as before the run: nothing to do", r.key));
+            d.skips.push(format!(
+                "record {} is already as before the run: nothing to do",
+                r.key
+            ));
             continue;
         }
         if !force && current != r.set_by_run.as_ref() {
@@ -236,19 +320,33 @@ pub fn decide_restore(run_id: &str, hosted_zone_id: &str, restore: &[crate::runb
         }
         match (&r.before, current) {
             (Some(before), _) => {
-                changes.push(RecordChange { action: ChangeAction::Upsert, record: before.clone() });
-                d.expected.push(format!("{}  (restored)", describe_record(before)));
+                changes.push(RecordChange {
+                    action: ChangeAction::Upsert,
+                    record: before.clone(),
+                });
+                d.expected
+                    .push(format!("{}  (restored)", describe_record(before)));
             }
             (None, Some(cur)) => {
-                changes.push(RecordChange { action: ChangeAction::Delete, record: cur.clone() });
-                d.expected.push(format!("{} {} absent (it did not exist before the run)", r.key.name, r.key.rtype));
+                changes.push(RecordChange {
+                    action: ChangeAction::Delete,
+                    record: cur.clone(),
+                });
+                d.expected.push(format!(
+                    "{} {} absent (it did not exist before the run)",
+                    r.key.name, r.key.rtype
+                ));
             }
             (None, None) => {}
         }
         previous.push((r.key.clone(), current.cloned()));
     }
     for (i, chunk) in changes.chunks(MAX_RECORDS_PER_REQUEST / 2).enumerate() {
-        let prev_chunk = previous[i * (MAX_RECORDS_PER_REQUEST / 2)..].iter().take(chunk.len()).cloned().collect();
+        let prev_chunk = previous[i * (MAX_RECORDS_PER_REQUEST / 2)..]
+            .iter()
+            .take(chunk.len())
+            .cloned()
+            .collect();
         d.calls.push(Call::ChangeResourceRecordSets {
             hosted_zone_id: hz.id.clone(),
             hosted_zone_name: hz.name.clone(),
@@ -271,10 +369,14 @@ mod tests {
             name: name.into(),
             rtype: "CNAME".into(),
             ttl: 60,
-            values: [("us-west-2a", "a.example.com"), ("us-west-2b", "b.example.com"), ("us-west-2c", "c.example.com")]
-                .into_iter()
-                .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
-                .collect(),
+            values: [
+                ("us-west-2a", "a.example.com"),
+                ("us-west-2b", "b.example.com"),
+                ("us-west-2c", "c.example.com"),
+            ]
+            .into_iter()
+            .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
+            .collect(),
             weighted,
             weight: 100,
         }
@@ -282,13 +384,32 @@ mod tests {
 
     fn world_with(records: Vec<RecordSet>) -> World {
         let mut w = World::default();
-        w.hosted_zones.insert("shop.example.com.".into(), HostedZone { id: "Z1".into(), name: "shop.example.com.".into() });
-        w.records.insert("Z1".into(), records.into_iter().map(|r| (r.key(), r)).collect());
+        w.hosted_zones.insert(
+            "shop.example.com.".into(),
+            HostedZone {
+                id: "Z1".into(),
+                name: "shop.example.com.".into(),
+            },
+        );
+        w.records.insert(
+            "Z1".into(),
+            records.into_iter().map(|r| (r.key(), r)).collect(),
+        );
         w
     }
 
     fn rec(name: &str, value: &str, set: Option<&str>, weight: Option<i64>) -> RecordSet {
-        RecordSet { name: name.into(), rtype: "CNAME".into(), ttl: Some(60), set_identifier: set.map(|s| s.into()), weight, values: vec![value.into()], alias: None, health_check_id: None, other_routing: None }
+        RecordSet {
+            name: name.into(),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            set_identifier: set.map(|s| s.into()),
+            weight,
+            values: vec![value.into()],
+            alias: None,
+            health_check_id: None,
+            other_routing: None,
+        }
     }
 
     fn zones(z: &[&str]) -> Vec<Zone> {
@@ -297,45 +418,155 @@ mod tests {
 
     #[test]
     fn repoints_records_in_evacuated_zone_only() {
-        let w = world_with(vec![rec("api.shop.example.com.", "a.example.com", None, None), rec("www.shop.example.com.", "b.example.com", None, None)]);
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false), spec("www.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), &BTreeMap::new(), true, &w);
+        let w = world_with(vec![
+            rec("api.shop.example.com.", "a.example.com", None, None),
+            rec("www.shop.example.com.", "b.example.com", None, None),
+        ]);
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[
+                spec("api.shop.example.com.", false),
+                spec("www.shop.example.com.", false),
+            ],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
         assert!(d.problems.is_empty(), "{:?}", d.problems);
         assert_eq!(d.calls.len(), 1);
-        let Call::ChangeResourceRecordSets { changes, previous, .. } = &d.calls[0] else { panic!() };
+        let Call::ChangeResourceRecordSets {
+            changes, previous, ..
+        } = &d.calls[0]
+        else {
+            panic!()
+        };
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].record.values, vec!["b.example.com".to_string()]);
-        assert_eq!(previous[0].1.as_ref().unwrap().values, vec!["a.example.com".to_string()]);
-        assert!(d.skips.iter().any(|s| s.contains("www.shop.example.com.") && s.contains("nothing to do")));
+        assert_eq!(
+            previous[0].1.as_ref().unwrap().values,
+            vec!["a.example.com".to_string()]
+        );
+        assert!(d
+            .skips
+            .iter()
+            .any(|s| s.contains("www.shop.example.com.") && s.contains("nothing to do")));
     }
 
     #[test]
     fn weighted_sets_zero_the_evacuated_zone() {
         let w = world_with(vec![
-            rec("www.shop.example.com.", "a.example.com", Some("us-west-2a"), Some(100)),
-            rec("www.shop.example.com.", "b.example.com", Some("us-west-2b"), Some(100)),
-            rec("www.shop.example.com.", "c.example.com", Some("us-west-2c"), Some(0)),
+            rec(
+                "www.shop.example.com.",
+                "a.example.com",
+                Some("us-west-2a"),
+                Some(100),
+            ),
+            rec(
+                "www.shop.example.com.",
+                "b.example.com",
+                Some("us-west-2b"),
+                Some(100),
+            ),
+            rec(
+                "www.shop.example.com.",
+                "c.example.com",
+                Some("us-west-2c"),
+                Some(0),
+            ),
         ]);
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), &BTreeMap::new(), true, &w);
-        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
-        let by: BTreeMap<_, _> = changes.iter().map(|c| (c.record.set_identifier.clone().unwrap(), c.record.weight.unwrap())).collect();
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("www.shop.example.com.", true)],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else {
+            panic!()
+        };
+        let by: BTreeMap<_, _> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.record.set_identifier.clone().unwrap(),
+                    c.record.weight.unwrap(),
+                )
+            })
+            .collect();
         assert_eq!(by.get("us-west-2a"), Some(&0));
-        assert_eq!(by.get("us-west-2c"), None, "a zone at 0 (evacuated earlier?) is not brought back implicitly");
-        assert_eq!(by.get("us-west-2b"), None, "unchanged sets are not rewritten");
+        assert_eq!(
+            by.get("us-west-2c"),
+            None,
+            "a zone at 0 (evacuated earlier?) is not brought back implicitly"
+        );
+        assert_eq!(
+            by.get("us-west-2b"),
+            None,
+            "unchanged sets are not rewritten"
+        );
         // Failback is explicit.
         let back: BTreeMap<Zone, i64> = [(Zone::from("us-west-2c"), 100)].into_iter().collect();
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &[], &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]), &back, true, &w);
-        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("www.shop.example.com.", true)],
+            &[],
+            &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]),
+            &back,
+            true,
+            &w,
+        );
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else {
+            panic!()
+        };
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].record.weight, Some(100));
     }
 
     #[test]
     fn refuses_all_zero_weights_and_unknown_values() {
-        let w = world_with(vec![rec("api.shop.example.com.", "elsewhere.example.com", None, None)]);
-        let all0: BTreeMap<Zone, i64> = zones(&["us-west-2a", "us-west-2b", "us-west-2c"]).into_iter().map(|z| (z, 0)).collect();
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("www.shop.example.com.", true)], &[], &[], &all0, true, &w);
+        let w = world_with(vec![rec(
+            "api.shop.example.com.",
+            "elsewhere.example.com",
+            None,
+            None,
+        )]);
+        let all0: BTreeMap<Zone, i64> = zones(&["us-west-2a", "us-west-2b", "us-west-2c"])
+            .into_iter()
+            .map(|z| (z, 0))
+            .collect();
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("www.shop.example.com.", true)],
+            &[],
+            &[],
+            &all0,
+            true,
+            &w,
+        );
         assert!(d.problems[0].contains("every weight would be 0"));
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("api.shop.example.com.", false)],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
         assert!(d.problems[0].contains("not the value of any zone"));
     }
 
@@ -344,9 +575,24 @@ mod tests {
         let mut latency = rec("api.shop.example.com.", "a.example.com", Some("west"), None);
         latency.other_routing = Some("latency us-west-2".into());
         let w = world_with(vec![latency]);
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("api.shop.example.com.", false)],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
         assert!(d.calls.is_empty());
-        assert!(d.problems[0].contains("is not a simple record") && d.problems[0].contains("west (latency us-west-2)"), "{:?}", d.problems);
+        assert!(
+            d.problems[0].contains("is not a simple record")
+                && d.problems[0].contains("west (latency us-west-2)"),
+            "{:?}",
+            d.problems
+        );
     }
 
     #[test]
@@ -354,8 +600,20 @@ mod tests {
         let mut r = rec("api.shop.example.com.", "a.example.com", None, None);
         r.health_check_id = Some("hc-1".into());
         let w = world_with(vec![r]);
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &[spec("api.shop.example.com.", false)], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
-        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else { panic!() };
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("api.shop.example.com.", false)],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
+        let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else {
+            panic!()
+        };
         assert_eq!(changes[0].record.health_check_id.as_deref(), Some("hc-1"));
     }
 
@@ -369,11 +627,23 @@ mod tests {
             specs.push(spec(&n, false));
         }
         let w = world_with(recs);
-        let d = decide_dns_update(&"dns".into(), "r1", "shop.example.com.", &specs, &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), &BTreeMap::new(), true, &w);
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &specs,
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
         // UPSERT counts twice: 500 records per request.
         assert_eq!(d.calls.len(), 3);
         for c in &d.calls {
-            let Call::ChangeResourceRecordSets { changes, .. } = c else { panic!() };
+            let Call::ChangeResourceRecordSets { changes, .. } = c else {
+                panic!()
+            };
             assert!(changes.len() * 2 <= MAX_RECORDS_PER_REQUEST);
         }
         assert_eq!(d.awaits.len(), 3);

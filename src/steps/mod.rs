@@ -25,8 +25,14 @@ pub enum Await {
     },
     /// The instance is `available` and its primary is outside `evacuate` (when the peer
     /// reports the standby zone; otherwise only `available` can be checked).
-    InstanceOutside { instance: InstanceId, evacuate: Vec<Zone> },
-    SnapshotAvailable { kind: crate::cloud::SnapshotKind, id: String },
+    InstanceOutside {
+        instance: InstanceId,
+        evacuate: Vec<Zone>,
+    },
+    SnapshotAvailable {
+        kind: crate::cloud::SnapshotKind,
+        id: String,
+    },
     /// The change made by the call at this index of the step's calls is INSYNC.
     ChangeInsync { call_index: usize },
 }
@@ -84,19 +90,26 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
                 match t {
                     SnapshotTarget::Cluster { id } => {
                         n.clusters.push(id.clone());
-                        n.cluster_snapshots.push(rds::snapshot_id(run_id, id.as_str()));
+                        n.cluster_snapshots
+                            .push(rds::snapshot_id(run_id, id.as_str()));
                     }
                     SnapshotTarget::Instance { id } => {
                         n.instances.push(id.clone());
-                        n.instance_snapshots.push(rds::snapshot_id(run_id, id.as_str()));
+                        n.instance_snapshots
+                            .push(rds::snapshot_id(run_id, id.as_str()));
                     }
                 }
             }
         }
         BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
-        BoundAction::RestoreRecords { hosted_zone_id, .. } => n.hosted_zones = vec![hosted_zone_id.clone()],
+        BoundAction::RestoreRecords { hosted_zone_id, .. } => {
+            n.hosted_zones = vec![hosted_zone_id.clone()]
+        }
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
-        BoundAction::TrafficShed { .. } | BoundAction::TrafficRestore { .. } | BoundAction::TrafficRevert { .. } | BoundAction::HealthAssert { .. } => {}
+        BoundAction::TrafficShed { .. }
+        | BoundAction::TrafficRestore { .. }
+        | BoundAction::TrafficRevert { .. }
+        | BoundAction::HealthAssert { .. } => {}
     }
     n
 }

@@ -9,12 +9,20 @@ use crate::types::{ClusterId, InstanceId, Zone};
 use crate::world::World;
 
 fn zone_str(z: &Option<Zone>) -> String {
-    z.as_ref().map(|z| z.to_string()).unwrap_or_else(|| "an unknown zone".into())
+    z.as_ref()
+        .map(|z| z.to_string())
+        .unwrap_or_else(|| "an unknown zone".into())
 }
 
 /// For each cluster whose writer is in an evacuated zone: fail over to the best reader in a
 /// healthy zone (lowest promotion tier, then zone preference, then instance id).
-pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], healthy: &[Zone], wait: bool, world: &World) -> Decision {
+pub fn decide_failover_cluster(
+    clusters: &[ClusterId],
+    evacuate: &[Zone],
+    healthy: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
     let mut d = Decision::default();
     for cid in clusters {
         let Some(c) = world.clusters.get(cid) else {
@@ -36,15 +44,26 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
                 continue;
             }
             d.skips.push(format!("cluster `{cid}`: writer `{}` is already in {}, outside the evacuated zone(s): nothing to do", writer.instance, zone_str(&writer_zone)));
-            d.expected.push(format!("cluster `{cid}`: writer `{}` in {}", writer.instance, zone_str(&writer_zone)));
+            d.expected.push(format!(
+                "cluster `{cid}`: writer `{}` in {}",
+                writer.instance,
+                zone_str(&writer_zone)
+            ));
             continue;
         }
         if c.status == "failing-over" {
             d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
             if wait {
-                d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec(), target: None });
+                d.awaits.push(Await::ClusterWriterOutside {
+                    cluster: cid.clone(),
+                    evacuate: evacuate.to_vec(),
+                    target: None,
+                });
             }
-            d.expected.push(format!("cluster `{cid}`: writer outside {}", join(evacuate)));
+            d.expected.push(format!(
+                "cluster `{cid}`: writer outside {}",
+                join(evacuate)
+            ));
             continue;
         }
         if c.status != "available" {
@@ -55,7 +74,10 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
         let mut rejected: Vec<String> = vec![];
         for m in c.members.iter().filter(|m| !m.is_writer) {
             if world.unpromotable.contains(&m.instance) {
-                rejected.push(format!("{} (a failover to it failed earlier in this run)", m.instance));
+                rejected.push(format!(
+                    "{} (a failover to it failed earlier in this run)",
+                    m.instance
+                ));
                 continue;
             }
             match inst(&m.instance) {
@@ -65,8 +87,15 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
                         let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
                         candidates.push((m.promotion_tier, pref, &m.instance, z.clone()));
                     }
-                    Some(z) if !healthy.contains(z) => rejected.push(format!("{} in {z} (evacuated)", m.instance)),
-                    _ => rejected.push(format!("{} in {} is `{}`", m.instance, zone_str(&i.zone), i.status)),
+                    Some(z) if !healthy.contains(z) => {
+                        rejected.push(format!("{} in {z} (evacuated)", m.instance))
+                    }
+                    _ => rejected.push(format!(
+                        "{} in {} is `{}`",
+                        m.instance,
+                        zone_str(&i.zone),
+                        i.status
+                    )),
                 },
             }
         }
@@ -80,12 +109,22 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
                     from_zone: writer_zone.clone().unwrap_or_else(|| Zone::new("?")),
                 });
                 if wait {
-                    d.awaits.push(Await::ClusterWriterOutside { cluster: cid.clone(), evacuate: evacuate.to_vec(), target: Some((*target).clone()) });
+                    d.awaits.push(Await::ClusterWriterOutside {
+                        cluster: cid.clone(),
+                        evacuate: evacuate.to_vec(),
+                        target: Some((*target).clone()),
+                    });
                 }
-                d.expected.push(format!("cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"));
+                d.expected.push(format!(
+                    "cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"
+                ));
             }
             None => {
-                let readers = if rejected.is_empty() { "it has no readers".to_string() } else { format!("readers: {}", rejected.join(", ")) };
+                let readers = if rejected.is_empty() {
+                    "it has no readers".to_string()
+                } else {
+                    format!("readers: {}", rejected.join(", "))
+                };
                 d.problems.push(format!(
                     "cluster `{cid}`: no eligible reader in a healthy zone ({}) to fail over to; {readers}. Add a reader in a healthy zone (aws rds create-db-instance --db-cluster-identifier {cid} --availability-zone {}), then run again",
                     join(healthy),
@@ -98,7 +137,12 @@ pub fn decide_failover_cluster(clusters: &[ClusterId], evacuate: &[Zone], health
 }
 
 /// For each Multi-AZ instance whose primary is in an evacuated zone: reboot with failover.
-pub fn decide_failover_instance(instances: &[InstanceId], evacuate: &[Zone], wait: bool, world: &World) -> Decision {
+pub fn decide_failover_instance(
+    instances: &[InstanceId],
+    evacuate: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
     let mut d = Decision::default();
     for id in instances {
         let Some(i) = world.instances.get(id) else {
@@ -108,7 +152,8 @@ pub fn decide_failover_instance(instances: &[InstanceId], evacuate: &[Zone], wai
         let in_evacuated = i.zone.as_ref().is_some_and(|z| evacuate.contains(z));
         if !in_evacuated {
             d.skips.push(format!("instance `{id}`: primary already in {}, outside the evacuated zone(s): nothing to do", zone_str(&i.zone)));
-            d.expected.push(format!("instance `{id}`: primary in {}", zone_str(&i.zone)));
+            d.expected
+                .push(format!("instance `{id}`: primary in {}", zone_str(&i.zone)));
             continue;
         }
         if !i.multi_az {
@@ -125,9 +170,15 @@ pub fn decide_failover_instance(instances: &[InstanceId], evacuate: &[Zone], wai
             }
         }
         if i.status == "rebooting" || i.status == "failing-over" {
-            d.skips.push(format!("instance `{id}` is already `{}`: waiting for it instead of rebooting again", i.status));
+            d.skips.push(format!(
+                "instance `{id}` is already `{}`: waiting for it instead of rebooting again",
+                i.status
+            ));
             if wait {
-                d.awaits.push(Await::InstanceOutside { instance: id.clone(), evacuate: evacuate.to_vec() });
+                d.awaits.push(Await::InstanceOutside {
+                    instance: id.clone(),
+                    evacuate: evacuate.to_vec(),
+                });
             }
             continue;
         }
@@ -135,13 +186,23 @@ pub fn decide_failover_instance(instances: &[InstanceId], evacuate: &[Zone], wai
             d.problems.push(format!("instance `{id}` is `{}`, not `available`: RDS will refuse a reboot; wait for it to settle, then run again", i.status));
             continue;
         }
-        d.calls.push(Call::RebootDbInstance { instance: id.clone(), force_failover: true, from_zone: i.zone.clone().unwrap_or_else(|| Zone::new("?")) });
+        d.calls.push(Call::RebootDbInstance {
+            instance: id.clone(),
+            force_failover: true,
+            from_zone: i.zone.clone().unwrap_or_else(|| Zone::new("?")),
+        });
         if wait {
-            d.awaits.push(Await::InstanceOutside { instance: id.clone(), evacuate: evacuate.to_vec() });
+            d.awaits.push(Await::InstanceOutside {
+                instance: id.clone(),
+                evacuate: evacuate.to_vec(),
+            });
         }
         d.expected.push(format!(
             "instance `{id}`: primary in {}, status available",
-            i.secondary_zone.as_ref().map(|z| z.to_string()).unwrap_or_else(|| "its standby's zone".into())
+            i.secondary_zone
+                .as_ref()
+                .map(|z| z.to_string())
+                .unwrap_or_else(|| "its standby's zone".into())
         ));
     }
     d
@@ -163,12 +224,25 @@ pub fn snapshot_id(run_id: &str, source: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-pub fn decide_snapshot(targets: &[SnapshotTarget], wait: bool, run_id: &str, world: &World) -> Decision {
+pub fn decide_snapshot(
+    targets: &[SnapshotTarget],
+    wait: bool,
+    run_id: &str,
+    world: &World,
+) -> Decision {
     let mut d = Decision::default();
     for t in targets {
         let (kind, source, exists) = match t {
-            SnapshotTarget::Cluster { id } => (SnapshotKind::Cluster, id.to_string(), world.clusters.contains_key(id)),
-            SnapshotTarget::Instance { id } => (SnapshotKind::Instance, id.to_string(), world.instances.contains_key(id)),
+            SnapshotTarget::Cluster { id } => (
+                SnapshotKind::Cluster,
+                id.to_string(),
+                world.clusters.contains_key(id),
+            ),
+            SnapshotTarget::Instance { id } => (
+                SnapshotKind::Instance,
+                id.to_string(),
+                world.instances.contains_key(id),
+            ),
         };
         let sid = snapshot_id(run_id, &source);
         if !exists {
@@ -177,22 +251,38 @@ pub fn decide_snapshot(targets: &[SnapshotTarget], wait: bool, run_id: &str, wor
         }
         match world.snapshot(kind, &sid) {
             Some(s) => {
-                d.skips.push(format!("snapshot `{sid}` of `{source}` already exists (`{}`): not taking another", s.status));
+                d.skips.push(format!(
+                    "snapshot `{sid}` of `{source}` already exists (`{}`): not taking another",
+                    s.status
+                ));
                 if wait && s.status != "available" {
-                    d.awaits.push(Await::SnapshotAvailable { kind, id: sid.clone() });
+                    d.awaits.push(Await::SnapshotAvailable {
+                        kind,
+                        id: sid.clone(),
+                    });
                 }
             }
             None => {
                 d.calls.push(match t {
-                    SnapshotTarget::Cluster { id } => Call::CreateDbClusterSnapshot { cluster: id.clone(), snapshot: sid.clone() },
-                    SnapshotTarget::Instance { id } => Call::CreateDbSnapshot { instance: id.clone(), snapshot: sid.clone() },
+                    SnapshotTarget::Cluster { id } => Call::CreateDbClusterSnapshot {
+                        cluster: id.clone(),
+                        snapshot: sid.clone(),
+                    },
+                    SnapshotTarget::Instance { id } => Call::CreateDbSnapshot {
+                        instance: id.clone(),
+                        snapshot: sid.clone(),
+                    },
                 });
                 if wait {
-                    d.awaits.push(Await::SnapshotAvailable { kind, id: sid.clone() });
+                    d.awaits.push(Await::SnapshotAvailable {
+                        kind,
+                        id: sid.clone(),
+                    });
                 }
             }
         }
-        d.expected.push(format!("snapshot `{sid}` of `{source}` available"));
+        d.expected
+            .push(format!("snapshot `{sid}` of `{source}` available"));
     }
     d
 }
@@ -207,19 +297,56 @@ mod tests {
     use crate::cloud::{ClusterMember, ClusterState};
 
     fn inst(id: &str, cluster: &str, zone: &str) -> InstanceState {
-        InstanceState { id: id.into(), cluster: Some(cluster.into()), status: "available".into(), engine: "aurora-postgresql".into(), zone: Some(zone.into()), secondary_zone: None, multi_az: false }
+        InstanceState {
+            id: id.into(),
+            cluster: Some(cluster.into()),
+            status: "available".into(),
+            engine: "aurora-postgresql".into(),
+            zone: Some(zone.into()),
+            secondary_zone: None,
+            multi_az: false,
+        }
     }
 
     fn world() -> World {
         let mut w = World::default();
         let members = vec![
-            ClusterMember { instance: "orders-1".into(), is_writer: true, promotion_tier: 0 },
-            ClusterMember { instance: "orders-2".into(), is_writer: false, promotion_tier: 1 },
-            ClusterMember { instance: "orders-3".into(), is_writer: false, promotion_tier: 0 },
-            ClusterMember { instance: "orders-4".into(), is_writer: false, promotion_tier: 0 },
+            ClusterMember {
+                instance: "orders-1".into(),
+                is_writer: true,
+                promotion_tier: 0,
+            },
+            ClusterMember {
+                instance: "orders-2".into(),
+                is_writer: false,
+                promotion_tier: 1,
+            },
+            ClusterMember {
+                instance: "orders-3".into(),
+                is_writer: false,
+                promotion_tier: 0,
+            },
+            ClusterMember {
+                instance: "orders-4".into(),
+                is_writer: false,
+                promotion_tier: 0,
+            },
         ];
-        w.clusters.insert("orders".into(), ClusterState { id: "orders".into(), status: "available".into(), engine: "aurora-postgresql".into(), members });
-        for (i, z) in [("orders-1", "us-west-2a"), ("orders-2", "us-west-2b"), ("orders-3", "us-west-2c"), ("orders-4", "us-west-2a")] {
+        w.clusters.insert(
+            "orders".into(),
+            ClusterState {
+                id: "orders".into(),
+                status: "available".into(),
+                engine: "aurora-postgresql".into(),
+                members,
+            },
+        );
+        for (i, z) in [
+            ("orders-1", "us-west-2a"),
+            ("orders-2", "us-west-2b"),
+            ("orders-3", "us-west-2c"),
+            ("orders-4", "us-west-2a"),
+        ] {
             w.instances.insert(i.into(), inst(i, "orders", z));
         }
         w
@@ -231,56 +358,137 @@ mod tests {
 
     #[test]
     fn picks_lowest_tier_reader_in_healthy_zone() {
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &world());
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            true,
+            &world(),
+        );
         assert!(d.problems.is_empty(), "{:?}", d.problems);
         // orders-4 has tier 0 but sits in the evacuated zone; orders-3 (tier 0, 2c) beats orders-2 (tier 1, 2b).
-        assert_eq!(d.calls, vec![Call::FailoverDbCluster { cluster: "orders".into(), target: "orders-3".into(), target_zone: "us-west-2c".into(), from_zone: "us-west-2a".into() }]);
+        assert_eq!(
+            d.calls,
+            vec![Call::FailoverDbCluster {
+                cluster: "orders".into(),
+                target: "orders-3".into(),
+                target_zone: "us-west-2c".into(),
+                from_zone: "us-west-2a".into()
+            }]
+        );
     }
 
     #[test]
     fn tie_break_follows_zone_preference_then_id() {
         let mut w = world();
-        w.clusters.get_mut(&ClusterId::from("orders")).unwrap().members[1].promotion_tier = 0;
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
-        assert!(matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2"));
+        w.clusters
+            .get_mut(&ClusterId::from("orders"))
+            .unwrap()
+            .members[1]
+            .promotion_tier = 0;
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            true,
+            &w,
+        );
+        assert!(
+            matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2")
+        );
     }
 
     #[test]
     fn nothing_to_do_when_writer_is_elsewhere() {
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2b"]), &zones(&["us-west-2a", "us-west-2c"]), true, &world());
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2b"]),
+            &zones(&["us-west-2a", "us-west-2c"]),
+            true,
+            &world(),
+        );
         assert!(d.calls.is_empty());
-        assert!(d.skips[0].contains("already in us-west-2a"), "{:?}", d.skips);
+        assert!(
+            d.skips[0].contains("already in us-west-2a"),
+            "{:?}",
+            d.skips
+        );
     }
 
     #[test]
     fn no_eligible_reader_is_a_clear_problem() {
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]), &[], true, &world());
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a", "us-west-2b", "us-west-2c"]),
+            &[],
+            true,
+            &world(),
+        );
         assert!(d.calls.is_empty());
-        assert!(d.problems[0].contains("no eligible reader"), "{:?}", d.problems);
+        assert!(
+            d.problems[0].contains("no eligible reader"),
+            "{:?}",
+            d.problems
+        );
     }
 
     #[test]
     fn a_reader_that_failed_to_be_promoted_is_passed_over() {
         let mut w = world();
         w.unpromotable.insert("orders-3".into());
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
-        assert!(matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2"), "{:?}", d.calls);
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            true,
+            &w,
+        );
+        assert!(
+            matches!(&d.calls[0], Call::FailoverDbCluster { target, .. } if target.as_str() == "orders-2"),
+            "{:?}",
+            d.calls
+        );
         w.unpromotable.insert("orders-2".into());
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b", "us-west-2c"]), true, &w);
-        assert!(d.problems[0].contains("orders-3 (a failover to it failed earlier in this run)"), "{:?}", d.problems);
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b", "us-west-2c"]),
+            true,
+            &w,
+        );
+        assert!(
+            d.problems[0].contains("orders-3 (a failover to it failed earlier in this run)"),
+            "{:?}",
+            d.problems
+        );
     }
 
     #[test]
     fn unknown_cluster_is_a_problem() {
-        let d = decide_failover_cluster(&["ghost".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), true, &world());
+        let d = decide_failover_cluster(
+            &["ghost".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            true,
+            &world(),
+        );
         assert!(d.problems[0].contains("`ghost` was not found"));
     }
 
     #[test]
     fn failover_in_progress_is_awaited_not_repeated() {
         let mut w = world();
-        w.clusters.get_mut(&ClusterId::from("orders")).unwrap().status = "failing-over".into();
-        let d = decide_failover_cluster(&["orders".into()], &zones(&["us-west-2a"]), &zones(&["us-west-2b"]), true, &w);
+        w.clusters
+            .get_mut(&ClusterId::from("orders"))
+            .unwrap()
+            .status = "failing-over".into();
+        let d = decide_failover_cluster(
+            &["orders".into()],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            true,
+            &w,
+        );
         assert!(d.calls.is_empty());
         assert_eq!(d.awaits.len(), 1);
     }
@@ -305,14 +513,22 @@ mod tests {
 
     #[test]
     fn snapshot_ids_are_valid_and_stable() {
-        assert_eq!(snapshot_id("20261122T0435-ab", "orders_db"), "failover-20261122t0435-ab-orders-db");
+        assert_eq!(
+            snapshot_id("20261122T0435-ab", "orders_db"),
+            "failover-20261122t0435-ab-orders-db"
+        );
         let w = world();
-        let t = vec![SnapshotTarget::Cluster { id: "orders".into() }];
+        let t = vec![SnapshotTarget::Cluster {
+            id: "orders".into(),
+        }];
         let d1 = decide_snapshot(&t, true, "r1", &w);
         assert_eq!(d1.calls.len(), 1);
         let mut w2 = w.clone();
         w2.apply(&d1.calls[0]);
         let d2 = decide_snapshot(&t, true, "r1", &w2);
-        assert!(d2.calls.is_empty(), "a second decision must not take a second snapshot");
+        assert!(
+            d2.calls.is_empty(),
+            "a second decision must not take a second snapshot"
+        );
     }
 }

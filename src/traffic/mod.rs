@@ -17,9 +17,18 @@ use std::time::Duration;
 pub enum TierAction {
     /// An HTTP call to an edge or feature-flag admin API. `${tier}` and the run variables are
     /// substituted in url and body when the step is bound.
-    Http { endpoint: Option<String>, url: Option<String>, method: Option<String>, body: Option<String>, expect_status: Vec<u16> },
+    Http {
+        endpoint: Option<String>,
+        url: Option<String>,
+        method: Option<String>,
+        body: Option<String>,
+        expect_status: Vec<u16>,
+    },
     /// Route 53 weights of a `records` group (weighted records), zone -> weight.
-    DnsWeights { group: String, weights: std::collections::BTreeMap<crate::types::Zone, i64> },
+    DnsWeights {
+        group: String,
+        weights: std::collections::BTreeMap<crate::types::Zone, i64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,7 +76,10 @@ impl Ladder {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BoundTierAction {
-    Http { request: crate::cloud::HttpRequest, expect_status: Vec<u16> },
+    Http {
+        request: crate::cloud::HttpRequest,
+        expect_status: Vec<u16>,
+    },
     DnsWeights {
         group: String,
         hosted_zone: String,
@@ -102,7 +114,17 @@ impl BoundLadder {
     /// The pure view used by the decisions.
     pub fn ladder(&self) -> Ladder {
         Ladder {
-            tiers: self.tiers.iter().map(|t| Tier { name: t.name.clone(), description: None, protected: t.protected, apply: None, revert: None }).collect(),
+            tiers: self
+                .tiers
+                .iter()
+                .map(|t| Tier {
+                    name: t.name.clone(),
+                    description: None,
+                    protected: t.protected,
+                    apply: None,
+                    revert: None,
+                })
+                .collect(),
             signal: self.signal.clone(),
             settle: self.settle,
             hold: self.hold,
@@ -112,29 +134,62 @@ impl BoundLadder {
 }
 
 /// Bind the environment's ladder for a run: `${tier}` plus the run's variables in url/body.
-pub fn bind_ladder(l: &Ladder, env: &crate::env::Environment, vars: &std::collections::BTreeMap<String, String>) -> BoundLadder {
+pub fn bind_ladder(
+    l: &Ladder,
+    env: &crate::env::Environment,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> BoundLadder {
     let bind_action = |tier: &str, a: &TierAction| -> BoundTierAction {
         let mut v = vars.clone();
         v.insert("tier".into(), tier.to_string());
-        let r = |s: &str| crate::runbook::template::render_for_http(s, &v).unwrap_or_else(|_| s.to_string());
+        let r = |s: &str| {
+            crate::runbook::template::render_for_http(s, &v).unwrap_or_else(|_| s.to_string())
+        };
         match a {
-            TierAction::Http { endpoint, url, method, body, expect_status } => {
+            TierAction::Http {
+                endpoint,
+                url,
+                method,
+                body,
+                expect_status,
+            } => {
                 let ep = endpoint.as_ref().and_then(|e| env.endpoints.get(e));
                 let request = crate::cloud::HttpRequest {
-                    method: method.clone().or(ep.map(|e| e.method.clone())).unwrap_or_else(|| "POST".into()),
-                    url: url.as_deref().map(r).or(ep.map(|e| e.url.clone())).unwrap_or_default(),
+                    method: method
+                        .clone()
+                        .or(ep.map(|e| e.method.clone()))
+                        .unwrap_or_else(|| "POST".into()),
+                    url: url
+                        .as_deref()
+                        .map(r)
+                        .or(ep.map(|e| e.url.clone()))
+                        .unwrap_or_default(),
                     headers: ep.map(|e| e.headers.clone()).unwrap_or_default(),
                     body: body.as_deref().map(r),
                     timeout: ep.map(|e| e.timeout).unwrap_or(Duration::from_secs(10)),
                 };
-                BoundTierAction::Http { request, expect_status: expect_status.clone() }
+                BoundTierAction::Http {
+                    request,
+                    expect_status: expect_status.clone(),
+                }
             }
             TierAction::DnsWeights { group, weights } => {
                 let (hosted_zone, records) = match env.groups.get(group) {
-                    Some(crate::env::Group::Records { hosted_zone, records }) => (hosted_zone.clone(), records.iter().map(Into::into).collect()),
+                    Some(crate::env::Group::Records {
+                        hosted_zone,
+                        records,
+                    }) => (
+                        hosted_zone.clone(),
+                        records.iter().map(Into::into).collect(),
+                    ),
                     _ => (String::new(), vec![]),
                 };
-                BoundTierAction::DnsWeights { group: group.clone(), hosted_zone, records, weights: weights.clone() }
+                BoundTierAction::DnsWeights {
+                    group: group.clone(),
+                    hosted_zone,
+                    records,
+                    weights: weights.clone(),
+                }
             }
         }
     };
@@ -143,7 +198,12 @@ pub fn bind_ladder(l: &Ladder, env: &crate::env::Environment, vars: &std::collec
         tiers: l
             .tiers
             .iter()
-            .map(|t| BoundTier { name: t.name.clone(), protected: t.protected, apply: t.apply.as_ref().map(|a| bind_action(&t.name, a)), revert: t.revert.as_ref().map(|a| bind_action(&t.name, a)) })
+            .map(|t| BoundTier {
+                name: t.name.clone(),
+                protected: t.protected,
+                apply: t.apply.as_ref().map(|a| bind_action(&t.name, a)),
+                revert: t.revert.as_ref().map(|a| bind_action(&t.name, a)),
+            })
             .collect(),
         signal: l.signal.clone(),
         settle: l.settle,
@@ -164,26 +224,47 @@ pub struct Reading {
 /// Judge a signal response (pure).
 pub fn judge(signal: &Signal, status: u16, body: &str) -> Result<Reading, String> {
     if !(200..300).contains(&status) {
-        return Ok(Reading { good: false, value: None, detail: format!("signal answered HTTP {status}") });
+        return Ok(Reading {
+            good: false,
+            value: None,
+            detail: format!("signal answered HTTP {status}"),
+        });
     }
     if signal.good_below.is_none() && signal.good_above.is_none() {
-        return Ok(Reading { good: true, value: None, detail: format!("signal answered HTTP {status}") });
+        return Ok(Reading {
+            good: true,
+            value: None,
+            detail: format!("signal answered HTTP {status}"),
+        });
     }
     let value = match &signal.pointer {
         Some(p) => {
-            let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("the signal's body is not JSON ({e}); check `pointer`"))?;
-            v.pointer(p).and_then(|x| x.as_f64()).ok_or_else(|| format!("the signal's JSON has no number at `{p}`"))?
+            let v: serde_json::Value = serde_json::from_str(body)
+                .map_err(|e| format!("the signal's body is not JSON ({e}); check `pointer`"))?;
+            v.pointer(p)
+                .and_then(|x| x.as_f64())
+                .ok_or_else(|| format!("the signal's JSON has no number at `{p}`"))?
         }
-        None => body.trim().parse::<f64>().map_err(|_| format!("the signal's body `{}` is not a number; set `pointer` for JSON", body.trim().chars().take(40).collect::<String>()))?,
+        None => body.trim().parse::<f64>().map_err(|_| {
+            format!(
+                "the signal's body `{}` is not a number; set `pointer` for JSON",
+                body.trim().chars().take(40).collect::<String>()
+            )
+        })?,
     };
-    let good = signal.good_below.is_none_or(|t| value < t) && signal.good_above.is_none_or(|t| value > t);
+    let good =
+        signal.good_below.is_none_or(|t| value < t) && signal.good_above.is_none_or(|t| value > t);
     let rule = match (signal.good_below, signal.good_above) {
         (Some(b), Some(a)) => format!("good between {a} and {b}"),
         (Some(b), None) => format!("good below {b}"),
         (None, Some(a)) => format!("good above {a}"),
         (None, None) => String::new(),
     };
-    Ok(Reading { good, value: Some(value), detail: format!("signal {value} ({rule})") })
+    Ok(Reading {
+        good,
+        value: Some(value),
+        detail: format!("signal {value} ({rule})"),
+    })
 }
 
 /// The next move of `traffic.shed`.
@@ -195,7 +276,12 @@ pub enum ShedNext {
 
 /// Shed the lowest-priority unprotected tier not yet shed, up to `max_tier`, while the signal
 /// is bad. `shed[i]` says whether tier i is shed.
-pub fn next_to_shed(ladder: &Ladder, shed: &[bool], signal_good: bool, max_tier: Option<usize>) -> ShedNext {
+pub fn next_to_shed(
+    ladder: &Ladder,
+    shed: &[bool],
+    signal_good: bool,
+    max_tier: Option<usize>,
+) -> ShedNext {
     if signal_good {
         return ShedNext::Stop("the signal is good".into());
     }
@@ -209,13 +295,32 @@ pub fn next_to_shed(ladder: &Ladder, shed: &[bool], signal_good: bool, max_tier:
         }
         return ShedNext::Shed(i);
     }
-    let protected: Vec<&str> = ladder.tiers.iter().filter(|t| t.protected).map(|t| t.name.as_str()).collect();
-    let all_unprotected_shed = ladder.tiers.iter().enumerate().all(|(i, t)| t.protected || shed.get(i).copied().unwrap_or(false));
+    let protected: Vec<&str> = ladder
+        .tiers
+        .iter()
+        .filter(|t| t.protected)
+        .map(|t| t.name.as_str())
+        .collect();
+    let all_unprotected_shed = ladder
+        .tiers
+        .iter()
+        .enumerate()
+        .all(|(i, t)| t.protected || shed.get(i).copied().unwrap_or(false));
     let why = match max_tier {
-        Some(m) if !all_unprotected_shed => format!("every tier up to `{}` (max_tier) is shed", ladder.tiers[m].name),
+        Some(m) if !all_unprotected_shed => format!(
+            "every tier up to `{}` (max_tier) is shed",
+            ladder.tiers[m].name
+        ),
         _ => "every unprotected tier is shed".into(),
     };
-    ShedNext::Stop(format!("{why} and the signal is still bad{}", if protected.is_empty() { String::new() } else { format!("; protected tiers are never shed: {}", protected.join(", ")) }))
+    ShedNext::Stop(format!(
+        "{why} and the signal is still bad{}",
+        if protected.is_empty() {
+            String::new()
+        } else {
+            format!("; protected tiers are never shed: {}", protected.join(", "))
+        }
+    ))
 }
 
 /// The next move of `traffic.restore`.
@@ -236,7 +341,11 @@ pub fn next_to_restore(shed: &[bool], good_for: Option<Duration>, hold: Duration
     match good_for {
         None => RestoreNext::Wait("the signal is bad".into()),
         Some(g) if g >= hold => RestoreNext::Revert(last),
-        Some(g) => RestoreNext::Wait(format!("the signal has been good for {}, restoring after {}", humantime::format_duration(round(g)), humantime::format_duration(hold))),
+        Some(g) => RestoreNext::Wait(format!(
+            "the signal has been good for {}, restoring after {}",
+            humantime::format_duration(round(g)),
+            humantime::format_duration(hold)
+        )),
     }
 }
 
@@ -249,10 +358,28 @@ mod tests {
     use super::*;
 
     fn ladder() -> Ladder {
-        let t = |n: &str, p: bool| Tier { name: n.into(), description: None, protected: p, apply: None, revert: None };
+        let t = |n: &str, p: bool| Tier {
+            name: n.into(),
+            description: None,
+            protected: p,
+            apply: None,
+            revert: None,
+        };
         Ladder {
-            tiers: vec![t("crawlers", false), t("bots", false), t("multi-language", false), t("checkout", true), t("recommendations", false)],
-            signal: Signal { url: "http://x".into(), pointer: Some("/error_rate".into()), good_below: Some(0.02), good_above: None, timeout: Duration::from_secs(5) },
+            tiers: vec![
+                t("crawlers", false),
+                t("bots", false),
+                t("multi-language", false),
+                t("checkout", true),
+                t("recommendations", false),
+            ],
+            signal: Signal {
+                url: "http://x".into(),
+                pointer: Some("/error_rate".into()),
+                good_below: Some(0.02),
+                good_above: None,
+                timeout: Duration::from_secs(5),
+            },
             settle: Duration::from_secs(30),
             hold: Duration::from_secs(300),
             state_file: None,
@@ -262,34 +389,89 @@ mod tests {
     #[test]
     fn sheds_in_order_skipping_protected_and_shed_tiers() {
         let l = ladder();
-        assert_eq!(next_to_shed(&l, &[false; 5], false, None), ShedNext::Shed(0));
-        assert_eq!(next_to_shed(&l, &[true, false, false, false, false], false, None), ShedNext::Shed(1));
-        assert_eq!(next_to_shed(&l, &[true, true, true, false, false], false, None), ShedNext::Shed(4), "checkout is protected");
+        assert_eq!(
+            next_to_shed(&l, &[false; 5], false, None),
+            ShedNext::Shed(0)
+        );
+        assert_eq!(
+            next_to_shed(&l, &[true, false, false, false, false], false, None),
+            ShedNext::Shed(1)
+        );
+        assert_eq!(
+            next_to_shed(&l, &[true, true, true, false, false], false, None),
+            ShedNext::Shed(4),
+            "checkout is protected"
+        );
         match next_to_shed(&l, &[true, true, true, false, true], false, None) {
-            ShedNext::Stop(why) => assert!(why.contains("protected tiers are never shed: checkout"), "{why}"),
+            ShedNext::Stop(why) => assert!(
+                why.contains("protected tiers are never shed: checkout"),
+                "{why}"
+            ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(next_to_shed(&l, &[false; 5], true, None), ShedNext::Stop(_)));
-        assert!(matches!(next_to_shed(&l, &[true, true, false, false, false], false, Some(1)), ShedNext::Stop(w) if w.contains("`bots` (max_tier)")));
+        assert!(matches!(
+            next_to_shed(&l, &[false; 5], true, None),
+            ShedNext::Stop(_)
+        ));
+        assert!(
+            matches!(next_to_shed(&l, &[true, true, false, false, false], false, Some(1)), ShedNext::Stop(w) if w.contains("`bots` (max_tier)"))
+        );
     }
 
     #[test]
     fn restores_in_reverse_after_hold() {
         let shed = [true, true, false, false, false];
-        assert_eq!(next_to_restore(&shed, None, Duration::from_secs(300)), RestoreNext::Wait("the signal is bad".into()));
-        assert!(matches!(next_to_restore(&shed, Some(Duration::from_secs(10)), Duration::from_secs(300)), RestoreNext::Wait(_)));
-        assert_eq!(next_to_restore(&shed, Some(Duration::from_secs(300)), Duration::from_secs(300)), RestoreNext::Revert(1));
-        assert_eq!(next_to_restore(&[false; 5], Some(Duration::from_secs(1)), Duration::from_secs(300)), RestoreNext::Done);
+        assert_eq!(
+            next_to_restore(&shed, None, Duration::from_secs(300)),
+            RestoreNext::Wait("the signal is bad".into())
+        );
+        assert!(matches!(
+            next_to_restore(
+                &shed,
+                Some(Duration::from_secs(10)),
+                Duration::from_secs(300)
+            ),
+            RestoreNext::Wait(_)
+        ));
+        assert_eq!(
+            next_to_restore(
+                &shed,
+                Some(Duration::from_secs(300)),
+                Duration::from_secs(300)
+            ),
+            RestoreNext::Revert(1)
+        );
+        assert_eq!(
+            next_to_restore(
+                &[false; 5],
+                Some(Duration::from_secs(1)),
+                Duration::from_secs(300)
+            ),
+            RestoreNext::Done
+        );
     }
 
     #[test]
     fn judges_signals() {
         let l = ladder();
-        assert!(judge(&l.signal, 200, r#"{"error_rate": 0.01}"#).unwrap().good);
-        assert!(!judge(&l.signal, 200, r#"{"error_rate": 0.2}"#).unwrap().good);
+        assert!(
+            judge(&l.signal, 200, r#"{"error_rate": 0.01}"#)
+                .unwrap()
+                .good
+        );
+        assert!(
+            !judge(&l.signal, 200, r#"{"error_rate": 0.2}"#)
+                .unwrap()
+                .good
+        );
         assert!(!judge(&l.signal, 503, "").unwrap().good);
-        assert!(judge(&l.signal, 200, r#"{"other": 1}"#).unwrap_err().contains("no number at `/error_rate`"));
-        let plain = Signal { pointer: None, ..l.signal.clone() };
+        assert!(judge(&l.signal, 200, r#"{"other": 1}"#)
+            .unwrap_err()
+            .contains("no number at `/error_rate`"));
+        let plain = Signal {
+            pointer: None,
+            ..l.signal.clone()
+        };
         assert!(judge(&plain, 200, "0.001\n").unwrap().good);
     }
 }

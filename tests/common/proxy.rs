@@ -46,42 +46,77 @@ pub fn operation(method: &str, path: &str, body: &str) -> String {
 
 /// Mutating operations among those the tool may call.
 pub fn is_mutating(op: &str) -> bool {
-    ["Failover", "Reboot", "Create", "Change", "Delete", "Modify", "Promote", "Switchover", "Restore"].iter().any(|p| op.starts_with(p))
+    [
+        "Failover",
+        "Reboot",
+        "Create",
+        "Change",
+        "Delete",
+        "Modify",
+        "Promote",
+        "Switchover",
+        "Restore",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
 }
 
 async fn forward(State(s): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
-    let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-    let op = operation(parts.method.as_str(), &path, &String::from_utf8_lossy(&bytes));
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let op = operation(
+        parts.method.as_str(),
+        &path,
+        &String::from_utf8_lossy(&bytes),
+    );
     s.log.lock().unwrap().push(op);
-    let mut rb = s.client.request(parts.method.clone(), format!("{}{}", s.upstream, path));
+    let mut rb = s
+        .client
+        .request(parts.method.clone(), format!("{}{}", s.upstream, path));
     for (k, v) in parts.headers.iter() {
         if k != "host" && k != "content-length" {
             rb = rb.header(k, v);
         }
     }
-    let resp = rb.body(bytes.to_vec()).send().await.expect("forward to moto");
+    let resp = rb
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("forward to moto");
     let mut out = Response::builder().status(resp.status().as_u16());
     for (k, v) in resp.headers().iter() {
         if k != "transfer-encoding" && k != "content-length" {
             out = out.header(k, v);
         }
     }
-    out.body(Body::from(resp.bytes().await.unwrap_or_default())).unwrap()
+    out.body(Body::from(resp.bytes().await.unwrap_or_default()))
+        .unwrap()
 }
 
 impl CountingProxy {
     pub async fn start(upstream: String) -> Self {
         let log = Arc::new(Mutex::new(vec![]));
-        let shared = Shared { upstream, client: reqwest::Client::new(), log: log.clone() };
+        let shared = Shared {
+            upstream,
+            client: reqwest::Client::new(),
+            log: log.clone(),
+        };
         let app = axum::Router::new().fallback(forward).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        CountingProxy { port, log, _task: task }
+        CountingProxy {
+            port,
+            log,
+            _task: task,
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -93,7 +128,10 @@ impl CountingProxy {
     }
 
     pub fn mutating(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| is_mutating(c)).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| is_mutating(c))
+            .collect()
     }
 
     pub fn clear(&self) {

@@ -12,16 +12,32 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn run_runbook(config_dir: &Path, env_name: &str, runbook: &Path, journal: &Arc<Journal>, params: &[(&str, &str)], by: &str) -> (String, RunOutcome, Arc<Collect>) {
+pub async fn run_runbook(
+    config_dir: &Path,
+    env_name: &str,
+    runbook: &Path,
+    journal: &Arc<Journal>,
+    params: &[(&str, &str)],
+    by: &str,
+) -> (String, RunOutcome, Arc<Collect>) {
     let env = Environment::load(config_dir, env_name).unwrap_or_else(|d| panic!("{d}"));
     let rb = Runbook::load(runbook).unwrap_or_else(|d| panic!("{d}"));
     let run_id = failover::journal::new_run_id();
-    let ctx = RunContext { run_id: run_id.clone(), initiator: by.into(), mode: "run".into() };
-    let given: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let ctx = RunContext {
+        run_id: run_id.clone(),
+        initiator: by.into(),
+        mode: "run".into(),
+    };
+    let given: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let p = bind::bind_params(&rb, &env, &given).unwrap_or_else(|d| panic!("{d}"));
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
     let ports = failover::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps).await.unwrap();
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps)
+        .await
+        .unwrap();
     journal
         .create_run(&RunRecord {
             id: run_id.clone(),
@@ -41,8 +57,22 @@ pub async fn run_runbook(config_dir: &Path, env_name: &str, runbook: &Path, jour
         })
         .unwrap();
     let collect = Arc::new(Collect::default());
-    let spec = RunSpec { run_id: run_id.clone(), initiator: by.into(), steps, poll_interval: Duration::from_millis(20), max_concurrency: 8, approval_poll: Duration::from_millis(20) };
+    let spec = RunSpec {
+        run_id: run_id.clone(),
+        initiator: by.into(),
+        steps,
+        poll_interval: Duration::from_millis(20),
+        max_concurrency: 8,
+        approval_poll: Duration::from_millis(20),
+    };
     let out = engine::execute(ports, journal.clone(), spec, collect.clone()).await;
-    journal.set_run_status(&run_id, if out.succeeded { "succeeded" } else { "failed" }, None, true).unwrap();
+    journal
+        .set_run_status(
+            &run_id,
+            if out.succeeded { "succeeded" } else { "failed" },
+            None,
+            true,
+        )
+        .unwrap();
     (run_id, out, collect)
 }

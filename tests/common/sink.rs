@@ -32,7 +32,11 @@ pub struct Sink {
 async fn record(State(s): State<Shared>, req: Request) -> (StatusCode, String) {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
-    s.log.lock().unwrap().push(Received { method: parts.method.to_string(), path: parts.uri.path().to_string(), body: String::from_utf8_lossy(&bytes).to_string() });
+    s.log.lock().unwrap().push(Received {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        body: String::from_utf8_lossy(&bytes).to_string(),
+    });
     let code = s.status.load(Ordering::SeqCst);
     (StatusCode::from_u16(code).unwrap(), "{\"ok\":true}".into())
 }
@@ -41,13 +45,21 @@ impl Sink {
     pub async fn start() -> Self {
         let log = Arc::new(Mutex::new(vec![]));
         let status = Arc::new(AtomicU16::new(200));
-        let app = axum::Router::new().fallback(record).with_state(Shared { log: log.clone(), status: status.clone() });
+        let app = axum::Router::new().fallback(record).with_state(Shared {
+            log: log.clone(),
+            status: status.clone(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Sink { port, log, status, _task: task }
+        Sink {
+            port,
+            log,
+            status,
+            _task: task,
+        }
     }
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -14,7 +14,10 @@ impl TestConfig {
     pub fn local(aws_endpoint: &str, sink: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(repo().join("config/local.toml")).unwrap();
-        let text = text.replace("http://127.0.0.1:5055", aws_endpoint).replace("http://127.0.0.1:5056", sink).replace("poll_interval = \"200ms\"", "poll_interval = \"50ms\"");
+        let text = text
+            .replace("http://127.0.0.1:5055", aws_endpoint)
+            .replace("http://127.0.0.1:5056", sink)
+            .replace("poll_interval = \"200ms\"", "poll_interval = \"50ms\"");
         std::fs::write(dir.path().join("local.toml"), text).unwrap();
         TestConfig { dir }
     }
@@ -35,7 +38,9 @@ pub fn repo() -> PathBuf {
 
 /// Seed the environment's resources into the (local) peer it points at.
 pub async fn seed(env: &failover::env::Environment) {
-    failover::cloud::aws::seed::seed(env).await.unwrap_or_else(|e| panic!("seeding moto failed: {e}"));
+    failover::cloud::aws::seed::seed(env)
+        .await
+        .unwrap_or_else(|e| panic!("seeding moto failed: {e}"));
 }
 
 /// SDK clients for checking the end state directly against moto.
@@ -47,5 +52,8 @@ pub async fn clients(endpoint: &str) -> (aws_sdk_rds::Client, aws_sdk_route53::C
         .credentials_provider(creds)
         .load()
         .await;
-    (aws_sdk_rds::Client::new(&conf), aws_sdk_route53::Client::new(&conf))
+    (
+        aws_sdk_rds::Client::new(&conf),
+        aws_sdk_route53::Client::new(&conf),
+    )
 }

@@ -447,7 +447,9 @@ mod tests {
             set_identifier: Some("blue".into()),
             weight: Some(10),
             values: vec!["blue.example.com".into()],
-            alias: None, health_check_id: None, other_routing: None
+            alias: None,
+            health_check_id: None,
+            other_routing: None,
         };
         let alias = RecordSet {
             name: "www.example.com.".into(),

@@ -9,7 +9,9 @@
 
 use crate::env::{Environment, Group};
 use aws_sdk_rds::Client as Rds;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 use aws_sdk_route53::Client as R53;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,16 +19,26 @@ pub enum SeedError {
     #[error("refusing to seed environment `{0}`: its endpoint_url is not a loopback address (seeding is for a local peer such as moto, never AWS)")]
     NotLocal(String),
     #[error("{operation} {resource}: {message}")]
-    Call { operation: &'static str, resource: String, message: String },
+    Call {
+        operation: &'static str,
+        resource: String,
+        message: String,
+    },
 }
 
 fn call_err<E: std::fmt::Debug>(operation: &'static str, resource: &str, e: E) -> SeedError {
     let m = format!("{e:?}");
-    SeedError::Call { operation, resource: resource.to_string(), message: m.chars().take(400).collect() }
+    SeedError::Call {
+        operation,
+        resource: resource.to_string(),
+        message: m.chars().take(400).collect(),
+    }
 }
 
 pub fn is_loopback(url: &str) -> bool {
-    let rest = url.trim_start_matches("http://").trim_start_matches("https://");
+    let rest = url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
     let host = rest.split(['/', ':']).next().unwrap_or("");
     host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]")
 }
@@ -45,7 +57,12 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
     let Some(url) = env.aws.endpoint_url.as_deref().filter(|u| is_loopback(u)) else {
         return Err(SeedError::NotLocal(env.name.clone()));
     };
-    let settings = super::AwsSettings { region: env.region.clone(), profile: None, endpoint_url: Some(url.to_string()), operation_timeout: std::time::Duration::from_secs(30) };
+    let settings = super::AwsSettings {
+        region: env.region.clone(),
+        profile: None,
+        endpoint_url: Some(url.to_string()),
+        operation_timeout: std::time::Duration::from_secs(30),
+    };
     let sdk = super::sdk_config(&settings).await;
     let rds = Rds::new(&sdk);
     let r53 = R53::new(&sdk);
@@ -101,26 +118,45 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
                     out.instances.push(id.to_string());
                 }
             }
-            Group::Records { hosted_zone, records } => {
+            Group::Records {
+                hosted_zone,
+                records,
+            } => {
                 let hz = r53
                     .create_hosted_zone()
                     .name(hosted_zone)
-                    .caller_reference(format!("failover-seed-{hosted_zone}-{}", crate::journal::now_ms()))
+                    .caller_reference(format!(
+                        "failover-seed-{hosted_zone}-{}",
+                        crate::journal::now_ms()
+                    ))
                     .send()
                     .await
                     .map_err(|e| call_err("CreateHostedZone", hosted_zone, e))?;
-                let id = hz.hosted_zone().map(|h| h.id().trim_start_matches("/hostedzone/").to_string()).unwrap_or_default();
+                let id = hz
+                    .hosted_zone()
+                    .map(|h| h.id().trim_start_matches("/hostedzone/").to_string())
+                    .unwrap_or_default();
                 out.hosted_zones.push((hosted_zone.clone(), id.clone()));
                 let mut changes = vec![];
                 for r in records {
                     let sets: Vec<(Option<String>, Option<i64>, Vec<String>)> = if r.weighted {
-                        r.values.iter().map(|(z, v)| (Some(z.to_string()), Some(r.weight), v.clone())).collect()
+                        r.values
+                            .iter()
+                            .map(|(z, v)| (Some(z.to_string()), Some(r.weight), v.clone()))
+                            .collect()
                     } else {
-                        let first = zones.iter().find_map(|z| r.values.get(z)).cloned().unwrap_or_default();
+                        let first = zones
+                            .iter()
+                            .find_map(|z| r.values.get(z))
+                            .cloned()
+                            .unwrap_or_default();
                         vec![(None, None, first)]
                     };
                     for (set_id, weight, values) in sets {
-                        let mut b = ResourceRecordSet::builder().name(&r.name).r#type(RrType::from(r.rtype.as_str())).ttl(r.ttl);
+                        let mut b = ResourceRecordSet::builder()
+                            .name(&r.name)
+                            .r#type(RrType::from(r.rtype.as_str()))
+                            .ttl(r.ttl);
                         if let Some(s) = set_id {
                             b = b.set_identifier(s);
                         }
@@ -128,17 +164,35 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
                             b = b.weight(w);
                         }
                         for v in values {
-                            b = b.resource_records(ResourceRecord::builder().value(v).build().map_err(|e| call_err("ResourceRecord", &r.name, e))?);
+                            b = b.resource_records(
+                                ResourceRecord::builder()
+                                    .value(v)
+                                    .build()
+                                    .map_err(|e| call_err("ResourceRecord", &r.name, e))?,
+                            );
                         }
-                        let set = b.build().map_err(|e| call_err("ResourceRecordSet", &r.name, e))?;
-                        changes.push(Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().map_err(|e| call_err("Change", &r.name, e))?);
+                        let set = b
+                            .build()
+                            .map_err(|e| call_err("ResourceRecordSet", &r.name, e))?;
+                        changes.push(
+                            Change::builder()
+                                .action(ChangeAction::Upsert)
+                                .resource_record_set(set)
+                                .build()
+                                .map_err(|e| call_err("Change", &r.name, e))?,
+                        );
                         out.records += 1;
                     }
                 }
                 if !changes.is_empty() {
                     r53.change_resource_record_sets()
                         .hosted_zone_id(&id)
-                        .change_batch(ChangeBatch::builder().set_changes(Some(changes)).build().map_err(|e| call_err("ChangeBatch", hosted_zone, e))?)
+                        .change_batch(
+                            ChangeBatch::builder()
+                                .set_changes(Some(changes))
+                                .build()
+                                .map_err(|e| call_err("ChangeBatch", hosted_zone, e))?,
+                        )
                         .send()
                         .await
                         .map_err(|e| call_err("ChangeResourceRecordSets", hosted_zone, e))?;
@@ -150,7 +204,9 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
     if let Some(h) = &env.health {
         let cw = aws_sdk_cloudwatch::Client::new(&sdk);
         for p in &h.probes {
-            let crate::health::config::Check::CloudwatchAlarm { alarm } = &p.check else { continue };
+            let crate::health::config::Check::CloudwatchAlarm { alarm } = &p.check else {
+                continue;
+            };
             cw.put_metric_alarm()
                 .alarm_name(alarm)
                 .namespace("Failover/Local")
@@ -159,7 +215,9 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
                 .period(60)
                 .evaluation_periods(1)
                 .threshold(1.0)
-                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold)
+                .comparison_operator(
+                    aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+                )
                 .send()
                 .await
                 .map_err(|e| call_err("PutMetricAlarm", alarm, e))?;

@@ -9,7 +9,10 @@
 //!   of a writer (or primary) that was already outside the failed zones, a second snapshot of
 //!   the same source or a create for an existing snapshot id, a record UPSERT to the value it
 //!   already had.
-//! - `no-protected-traffic-shed`: not applicable until the tool can shed traffic.
+//! - `no-protected-traffic-shed`: no protected tier of the ladder (cart, checkout) is shed at
+//!   the end, read from the shed state in the journal; checked by `simulate` when a run has a
+//!   traffic step (`simulate::traffic_invariant`), not applicable otherwise. The simulated
+//!   admin APIs cannot shed a protected tier either: it has no apply action to match.
 
 use super::timeline::{Effect, Event, TimelineEntry};
 use super::world::{FinalState, Placements};

@@ -31,12 +31,18 @@
 //!   (burst 50, 10/s); an empty bucket answers `Throttling`.
 //! - HTTP endpoints answer 200 unless a fault says otherwise; an endpoint in a zone that is
 //!   down gets no answer until the request's timeout.
+//! - Traffic ([`traffic`]): with a `[traffic]` ladder and a `[load]` model, the signal URL
+//!   answers the error rate computed from demand and the capacity of the zones that are up,
+//!   and a call matching a tier's apply (revert) action sheds (restores) it after a lag. These
+//!   URLs answer even when no endpoint of the topology has them (an external SaaS); declare
+//!   one as an endpoint with a `zone` to make it go dark with that zone.
 
 pub mod faults;
 pub mod invariants;
 pub mod time;
 pub mod timeline;
 pub mod topology;
+pub mod traffic;
 pub mod world;
 
 pub use faults::{parse_faults, Fault, FaultError, FaultKind, Service};
@@ -44,6 +50,7 @@ pub use invariants::{FailedZones, InvariantResult, InvariantStatus};
 pub use time::VirtualTime;
 pub use timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
 pub use topology::{environment_for, Topology, TopologyError};
+pub use traffic::{LoadSample, LoadSpec, SignalReading, TierCall, TrafficReport};
 pub use world::{FinalState, Placements};
 
 use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
@@ -196,6 +203,12 @@ impl SimCloud {
 
     pub fn final_state(&self) -> FinalState {
         self.world().final_state()
+    }
+
+    /// What the simulated traffic did (load samples, signal readings, tier calls), when the
+    /// topology has a ladder and a load model.
+    pub fn traffic_report(&self) -> Option<TrafficReport> {
+        self.world().traffic_report()
     }
 
     /// Zones down or flapping now.
@@ -585,7 +598,19 @@ impl HttpClient for SimHttp {
         } else {
             request.timeout
         };
-        let endpoint = self.cloud.lock().endpoint_for(&url);
+        let (endpoint, traffic) = {
+            let w = self.cloud.lock();
+            (
+                w.endpoint_for(&url),
+                w.traffic_target(&request.method, &request.url, request.body.as_deref()),
+            )
+        };
+        // The ladder's signal and admin URLs answer even without an endpoint of their own.
+        let endpoint = endpoint.or_else(|| {
+            traffic
+                .as_ref()
+                .map(|(_, name)| (name.clone(), None, String::new()))
+        });
         let mut targets = vec![url.clone()];
         if let Some((name, _, _)) = &endpoint {
             targets.push(name.clone());
@@ -620,6 +645,12 @@ impl HttpClient for SimHttp {
                 Gate::Hang { .. } => "injected by timeout-call: no answer".to_string(),
                 Gate::Go => match zone.filter(|z| w.zone_down(z)) {
                     Some(z) => format!("{name} is served from {z}, which is down: no answer"),
+                    None if traffic.is_some() => {
+                        let (target, _) = traffic.expect("checked");
+                        let (status, body, note) = w.traffic_call(&target);
+                        w.record_call(&c, Ok(Some(status)), Some(note), None);
+                        return Ok(HttpResponse { status, body });
+                    }
                     None => {
                         w.record_call(&c, Ok(Some(200)), None, None);
                         return Ok(HttpResponse { status: 200, body });

@@ -12,6 +12,11 @@
 //! describes both the world and how runbooks name it, and the two cannot drift apart.
 //! Any other environment (e.g. `config/local.toml`) can be used instead as long as its group
 //! and resource names match the topology.
+//!
+//! A topology may also carry a load-shedding ladder (`[traffic]`, read by the same code as in
+//! environment files) and a `[load]` model: what each zone can serve and what each tier costs.
+//! The derived environment then has the ladder, and the world answers its signal and admin
+//! calls (see [`super::traffic`]).
 
 use super::faults::{Fault, FaultSpec};
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
@@ -48,6 +53,12 @@ pub struct Topology {
     pub hosted_zones: Vec<HostedZoneSpec>,
     pub endpoints: BTreeMap<String, EndpointSpec>,
     pub faults: Vec<Fault>,
+    /// The load-shedding ladder (`[traffic]`, as in environment files); the derived
+    /// environment carries it.
+    pub traffic: Option<crate::traffic::Ladder>,
+    /// The load the storefront serves and what each zone can take (`[load]`); see
+    /// [`super::traffic`].
+    pub load: Option<super::traffic::LoadSpec>,
 }
 
 /// Engine settings of the derived environment.
@@ -272,6 +283,9 @@ struct Raw {
     endpoints: BTreeMap<String, RawEndpoint>,
     #[serde(default)]
     faults: Vec<RawFault>,
+    /// Read again with spans by `traffic::config::parse`, as in environment files.
+    traffic: Option<toml::Value>,
+    load: Option<super::traffic::RawLoad>,
 }
 
 #[derive(Default, Deserialize)]
@@ -897,6 +911,24 @@ impl Topology {
             );
         }
 
+        let ladder = match raw.traffic {
+            Some(_) => super::traffic::parse_ladder(text, origin, &zones, &mut c.problems),
+            None => None,
+        };
+        let record_groups: BTreeSet<String> = hosted_zones
+            .iter()
+            .filter_map(|h| h.group.clone())
+            .collect();
+        let load = super::traffic::check(
+            raw.load.as_ref(),
+            ladder.as_ref(),
+            raw.traffic.is_some(),
+            &zones,
+            &endpoints,
+            &record_groups,
+            &mut c.problems,
+        );
+
         let mut faults = vec![];
         for (i, rf) in raw.faults.iter().enumerate() {
             let spec = match rf {
@@ -931,6 +963,8 @@ impl Topology {
             hosted_zones,
             endpoints,
             faults: vec![],
+            traffic: ladder.filter(|_| load.is_some()),
+            load,
         };
         for f in &faults {
             if let Err(e) = t.check_fault(f) {
@@ -1152,7 +1186,7 @@ pub fn environment_for(t: &Topology) -> Environment {
             })
             .collect(),
         health: None,
-        traffic: None,
+        traffic: t.traffic.clone(),
         source: None,
     }
 }

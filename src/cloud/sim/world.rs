@@ -131,10 +131,26 @@ enum Agenda {
     FaultEnds(usize),
     FlapDown(usize),
     FlapUp(usize),
-    FailoverDone { cluster: ClusterId, epoch: u64 },
-    RebootDone { instance: InstanceId, epoch: u64 },
-    SnapshotReady { key: (SnapshotKindKey, String) },
-    ChangeInsync { id: String },
+    FailoverDone {
+        cluster: ClusterId,
+        epoch: u64,
+    },
+    RebootDone {
+        instance: InstanceId,
+        epoch: u64,
+    },
+    SnapshotReady {
+        key: (SnapshotKindKey, String),
+    },
+    ChangeInsync {
+        id: String,
+    },
+    /// An apply or revert of a traffic tier takes effect (after the load model's lag).
+    TrafficEffect {
+        tier: usize,
+        shed: bool,
+        id: u64,
+    },
 }
 
 struct FaultState {
@@ -203,6 +219,8 @@ pub struct World {
     pub(crate) timeline: Vec<TimelineEntry>,
     /// Placements after every change, from the start.
     pub(crate) history: Vec<(Duration, Placements)>,
+    /// The load and the shedding ladder, when the topology has them.
+    traffic: Option<super::traffic::TrafficSim>,
 }
 
 fn same_values(a: &[String], b: &[String]) -> bool {
@@ -385,6 +403,15 @@ impl World {
             r53_bucket: Bucket::new(q.route53_burst, q.route53_refill_per_s),
             timeline: vec![],
             history: vec![],
+            traffic: match (&topo.traffic, &topo.load) {
+                (Some(l), Some(spec)) => Some(super::traffic::TrafficSim::new(
+                    l,
+                    spec,
+                    &topo.endpoints,
+                    seed,
+                )),
+                _ => None,
+            },
         };
         for (i, f) in faults.iter().enumerate() {
             w.schedule(f.at, Agenda::FaultBegins(i));
@@ -394,6 +421,7 @@ impl World {
         }
         let p = w.placements();
         w.history.push((Duration::ZERO, p));
+        w.traffic_observe();
         w
     }
 
@@ -438,6 +466,7 @@ impl World {
             let ((at, _), item) = entry.remove_entry();
             self.set_now(at);
             self.play(item);
+            self.traffic_observe();
         }
         self.set_now(t);
     }
@@ -512,6 +541,11 @@ impl World {
                     s.status = "available".into();
                     let text = format!("snapshot `{}` of `{}` is available", s.id, s.source);
                     self.note(text);
+                }
+            }
+            Agenda::TrafficEffect { tier, shed, id } => {
+                if let Some(t) = self.traffic.as_mut() {
+                    t.take_effect(tier, shed, id);
                 }
             }
             Agenda::ChangeInsync { id } => {
@@ -1557,6 +1591,7 @@ impl World {
         let d = self.draw(self.topo.timing.route53_insync);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
         self.record_placements();
+        self.traffic_dns_changed();
         let info = ChangeInfo {
             id: id.clone(),
             status: ChangeStatus::Pending,
@@ -1587,6 +1622,107 @@ impl World {
                     format!("A change with the specified change ID does not exist: {id}"),
                 )
             })
+    }
+
+    // ---- traffic -------------------------------------------------------------------------
+
+    fn zones_down(&self) -> BTreeSet<Zone> {
+        self.topo
+            .zones
+            .iter()
+            .filter(|z| self.zone_down(z))
+            .cloned()
+            .collect()
+    }
+
+    /// What an HTTP request is to the traffic side of the world (the signal, a tier's apply
+    /// or revert), with a name for it when no endpoint of the topology has its URL.
+    pub fn traffic_target(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Option<(super::traffic::Target, String)> {
+        let t = self.traffic.as_ref()?;
+        let target = t.target(method, url, body)?;
+        let name = t.target_name(&target);
+        Some((target, name))
+    }
+
+    /// Serve a request to the traffic side: (status, body, note for the timeline).
+    pub fn traffic_call(&mut self, target: &super::traffic::Target) -> (u16, String, String) {
+        let (now, down) = (self.now, self.zones_down());
+        let Some(t) = self.traffic.as_mut() else {
+            return (404, String::new(), "no traffic model".into());
+        };
+        match *target {
+            super::traffic::Target::Signal => {
+                let (body, note) = t.read_signal(now, &down);
+                (200, body, note)
+            }
+            super::traffic::Target::Tier { tier, shed } => {
+                let (id, note) = t.request(now, tier, shed);
+                let at = now + t.lag();
+                self.schedule(at, Agenda::TrafficEffect { tier, shed, id });
+                (200, "{\"ok\": true}".into(), note)
+            }
+        }
+    }
+
+    /// Note the load figures when they changed (a zone failed or came back, a tier was shed
+    /// or restored).
+    fn traffic_observe(&mut self) {
+        let (now, down) = (self.now, self.zones_down());
+        if let Some(note) = self.traffic.as_mut().and_then(|t| t.observe(now, &down)) {
+            self.note(note);
+        }
+    }
+
+    /// After a Route 53 change: a tier shed by weights is shed when its group's weighted
+    /// records have its apply weights, and restored when they no longer do.
+    fn traffic_dns_changed(&mut self) {
+        let Some(t) = &self.traffic else { return };
+        let mut states = vec![];
+        for (tier, group, apply) in t.dns_tiers() {
+            let sets: Vec<&RecordSet> = self
+                .topo
+                .hosted_zones
+                .iter()
+                .filter(|h| h.group.as_deref() == Some(group))
+                .filter_map(|h| self.hosted.get(&h.id))
+                .flat_map(|h| h.records.values())
+                .filter(|r| r.weight.is_some() && r.set_identifier.is_some())
+                .collect();
+            let applied = !sets.is_empty()
+                && apply.iter().all(|(z, w)| {
+                    sets.iter()
+                        .filter(|r| r.set_identifier.as_deref() == Some(z.as_str()))
+                        .all(|r| r.weight == Some(*w))
+                });
+            states.push((tier, applied));
+        }
+        let now = self.now;
+        for (tier, applied) in states {
+            let Some(t) = self.traffic.as_mut() else {
+                return;
+            };
+            if let Some(id) = t.dns_state(now, tier, applied) {
+                let at = now + t.lag();
+                self.schedule(
+                    at,
+                    Agenda::TrafficEffect {
+                        tier,
+                        shed: applied,
+                        id,
+                    },
+                );
+            }
+        }
+    }
+
+    /// What the traffic did, for the report.
+    pub fn traffic_report(&self) -> Option<super::traffic::TrafficReport> {
+        self.traffic.as_ref().map(|t| t.report())
     }
 
     // ---- HTTP ----------------------------------------------------------------------------

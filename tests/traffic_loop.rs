@@ -116,8 +116,8 @@ async fn rig(mode: Mode, hold: &str) -> Rig {
     let text = std::fs::read_to_string(common::topo::repo().join("config/local.toml")).unwrap();
     let text = text
         .replace("http://127.0.0.1:5056", &format!("http://127.0.0.1:{port}"))
-        .replace("settle = \"2s\"", "settle = \"20ms\"")
-        .replace("hold = \"10s\"", &format!("hold = \"{hold}\""))
+        .replace("settle = \"1s\"", "settle = \"20ms\"")
+        .replace("hold = \"5s\"", &format!("hold = \"{hold}\""))
         .replace(
             "state_file = \".failover/local-shed-state.json\"",
             &format!(

@@ -222,15 +222,7 @@ pub fn simulate_runs(
     faults: &[Fault],
     seed: u64,
 ) -> Result<SimReport, SimError> {
-    let mut all_faults = topology.faults.clone();
-    all_faults.extend_from_slice(faults);
-    let errs: Vec<FaultError> = all_faults
-        .iter()
-        .filter_map(|f| topology.check_fault(f).err())
-        .collect();
-    if !errs.is_empty() {
-        return Err(SimError::Faults(errs));
-    }
+    let all_faults = all_faults(topology, faults)?;
     if runs.is_empty() {
         return Err(SimError::Invalid(Diagnostics::from(
             SourceFile::new("<simulate>", "").diag_file("no runbook to simulate", None),
@@ -1158,6 +1150,21 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     o
 }
 
+/// The topology's faults plus `faults`, each checked against the topology.
+fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fault>, SimError> {
+    let mut all = topology.faults.clone();
+    all.extend_from_slice(faults);
+    let errs: Vec<FaultError> = all
+        .iter()
+        .filter_map(|f| topology.check_fault(f).err())
+        .collect();
+    if errs.is_empty() {
+        Ok(all)
+    } else {
+        Err(SimError::Faults(errs))
+    }
+}
+
 /// Run `f` against the ports of a simulated world, on a single-threaded runtime of its own
 /// with the virtual clock driven: `failover plan` and `failover run` against an environment
 /// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
@@ -1175,15 +1182,7 @@ where
     F: FnOnce(crate::engine::Ports) -> Fut + Send,
     Fut: std::future::Future<Output = T>,
 {
-    let mut all_faults = topology.faults.clone();
-    all_faults.extend_from_slice(faults);
-    let errs: Vec<FaultError> = all_faults
-        .iter()
-        .filter_map(|f| topology.check_fault(f).err())
-        .collect();
-    if !errs.is_empty() {
-        return Err(SimError::Faults(errs));
-    }
+    let all_faults = all_faults(topology, faults)?;
     let go = move || -> Result<T, SimError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()

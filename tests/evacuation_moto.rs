@@ -10,13 +10,12 @@ use common::moto::MotoServer;
 use common::proxy::CountingProxy;
 use common::sink::Sink;
 use common::topo::{self, TestConfig};
-use failover::engine::{self, progress::Collect, RunSpec};
-use failover::journal::{Journal, RunRecord};
+use failover::engine;
+use failover::journal::Journal;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 struct Rig {
     _moto: MotoServer,
@@ -55,52 +54,16 @@ async fn run_live(
     params: &[(&str, &str)],
     by: &str,
 ) -> (String, engine::RunOutcome) {
-    let env = r.cfg.env();
-    let rb = runbook();
-    let run_id = failover::journal::new_run_id();
-    let ctx = RunContext {
-        run_id: run_id.clone(),
-        initiator: by.into(),
-        mode: "run".into(),
-    };
-    let given: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let p = bind::bind_params(&rb, &env, &given).unwrap_or_else(|d| panic!("{d}"));
-    let steps = bind::bind(&rb, &env, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
-    let ports = failover::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps)
-        .await
-        .unwrap();
-    journal
-        .create_run(&RunRecord {
-            id: run_id.clone(),
-            runbook: rb.name.clone(),
-            runbook_path: "runbooks/az-evacuation.toml".into(),
-            runbook_sha256: "-".into(),
-            environment: env.name.clone(),
-            mode: "run".into(),
-            initiator: by.into(),
-            params: serde_json::to_value(&p).unwrap(),
-            status: "running".into(),
-            started_at: failover::journal::now_ms(),
-            ended_at: None,
-            error: None,
-            plan: serde_json::to_value(&plan).unwrap(),
-            steps: serde_json::to_value(&steps).unwrap(),
-        })
-        .unwrap();
-    let spec = RunSpec {
-        run_id: run_id.clone(),
-        initiator: by.into(),
-        steps,
-        poll_interval: Duration::from_millis(20),
-        max_concurrency: 8,
-        approval_poll: Duration::from_millis(20),
-    };
-    let out = engine::execute(ports, journal.clone(), spec, Arc::new(Collect::default())).await;
-    (run_id, out)
+    let (id, out, _) = common::run::run_runbook(
+        r.cfg.path(),
+        "local",
+        &topo::repo().join("runbooks/az-evacuation.toml"),
+        journal,
+        params,
+        by,
+    )
+    .await;
+    (id, out)
 }
 
 /// zone of each cluster's writer, read straight from moto.

@@ -538,24 +538,12 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("us-west-2a"), "{out}");
     // Zone a's alarms go off.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .endpoint_url(moto.endpoint())
-        .credentials_provider(aws_sdk_rds::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
-        cw.set_alarm_state()
-            .alarm_name(alarm)
-            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-            .state_reason("test")
-            .send()
-            .await
-            .unwrap();
-    }
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2a",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
     let (out, err, code) = call(&["watch", "--env", "local", "--max-events", "1"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("us-west-2a"), "{out}");
@@ -638,24 +626,12 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("confirm FAILED"), "{out}");
     assert!(out.contains("move blocked"), "{out}");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .endpoint_url(moto.endpoint())
-        .credentials_provider(aws_sdk_rds::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    for alarm in ["local-api-5xx-us-west-2a", "local-api-latency-us-west-2a"] {
-        cw.set_alarm_state()
-            .alarm_name(alarm)
-            .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-            .state_reason("test")
-            .send()
-            .await
-            .unwrap();
-    }
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2a",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
     let (out, err, code) = text(&failover(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
     assert_eq!(code, 0, "{out}{err}");
     assert!(

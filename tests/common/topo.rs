@@ -57,3 +57,27 @@ pub async fn clients(endpoint: &str) -> (aws_sdk_rds::Client, aws_sdk_route53::C
         aws_sdk_route53::Client::new(&conf),
     )
 }
+
+/// Set both local CloudWatch alarms of a zone (config/local.toml's health probes) to `state`.
+pub async fn zone_alarms(endpoint: &str, zone: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+    let creds = aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await;
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    for alarm in [
+        format!("local-api-5xx-{zone}"),
+        format!("local-api-latency-{zone}"),
+    ] {
+        cw.set_alarm_state()
+            .alarm_name(&alarm)
+            .state_value(state.clone())
+            .state_reason("test")
+            .send()
+            .await
+            .unwrap();
+    }
+}

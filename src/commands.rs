@@ -410,6 +410,20 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(exit::OK)
         }
+        Command::Verify => {
+            let j = open_journal(&cli)?;
+            let n = j.event_count()?;
+            match j.verify_chain()? {
+                None => {
+                    println!("journal {}: {n} event(s), the chain is intact.", j.path().display());
+                    Ok(exit::OK)
+                }
+                Some(seq) => Err(Failure::new(
+                    exit::RUN_FAILED,
+                    format!("error: journal {}: the chain breaks at event #{seq}: it, or one before it, was changed or removed after it was written\n  hint: keep this file as evidence; `failover show` still reads it", j.path().display()),
+                )),
+            }
+        }
         Command::Approve { run_id, step, by } => {
             approve(&cli, run_id, step.as_deref(), initiator(by.clone()))
         }

@@ -115,6 +115,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Check the journal's audit chain: every event's SHA-256 links it to the one before, so
+    /// an edited or deleted event is found.
+    Verify,
     /// Release an approval gate of a run that is waiting. The initiator cannot approve their own run.
     Approve {
         run_id: String,

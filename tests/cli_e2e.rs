@@ -640,3 +640,41 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
     );
     assert!(out.contains("move succeeded"), "{out}");
 }
+
+#[test]
+fn verify_finds_an_edited_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = dir.path().join("j.db");
+    let jp = j.to_str().unwrap();
+    let (_, err, code) = text(&failover(&[
+        "--journal",
+        jp,
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "simulated",
+        "-p",
+        "failed_az=us-west-2a",
+        "--by",
+        "alice",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (out, _, code) = text(&failover(&["--journal", jp, "verify"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("event(s), the chain is intact."), "{out}");
+    // Someone edits history: the target of a failover.
+    let conn = rusqlite::Connection::open(&j).unwrap();
+    let seq: i64 = conn.query_row("SELECT seq FROM events WHERE operation = 'FailoverDBCluster' AND kind = 'intent' LIMIT 1", [], |r| r.get(0)).unwrap();
+    conn.execute(
+        "UPDATE events SET data = replace(data, 'orders-db-c', 'orders-db-b') WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
+    drop(conn);
+    let (_, err, code) = text(&failover(&["--journal", jp, "verify"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("the chain breaks at event #{seq}")),
+        "{err}"
+    );
+}

@@ -422,6 +422,12 @@ impl Journal {
         Ok(seq)
     }
 
+    pub fn event_count(&self) -> Result<i64> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Recompute the hash chain; returns the sequence number of the first broken link.
     pub fn verify_chain(&self) -> Result<Option<i64>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

@@ -67,6 +67,40 @@ fn sim_failure(e: failover::simulate::SimError) -> Failure {
     }
 }
 
+/// `cloud_failure`, plus what is wrong with the environment's AWS profile when it is not
+/// defined at all (the most common cause of "no credentials" at 3 a.m.).
+fn env_cloud_failure(env: &Environment, e: CloudError, doing: &str) -> Failure {
+    let mut f = cloud_failure(e.clone(), doing);
+    if let (failover::cloud::ErrorKind::AccessDenied, Some(profile)) = (e.kind, &env.aws.profile) {
+        let home = std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default();
+        let files = [
+            std::env::var_os("AWS_CONFIG_FILE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| home.join(".aws/config")),
+            std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| home.join(".aws/credentials")),
+        ];
+        let defined = files.iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    let l = l.trim();
+                    l == format!("[{profile}]") || l == format!("[profile {profile}]")
+                })
+            })
+        });
+        if !defined {
+            f.message = f.message.replace(
+                "\nNothing was changed.",
+                &format!("\n  hint: environment `{}` uses AWS profile `{profile}`, which is not defined in {} or {} (aws configure sso --profile {profile})\nNothing was changed.", env.name, files[0].display(), files[1].display()),
+            );
+        }
+    }
+    f
+}
+
 fn cloud_failure(e: CloudError, doing: &str) -> Failure {
     Failure::new(
         exit::CLOUD,
@@ -530,24 +564,28 @@ async fn plan(
         mode: "plan".into(),
     };
     let (rb, (env, sim), params, steps) = load_bound(cli, runbook, env_name, params, &run)?;
-    let plan = match &sim {
-        Some(t) => failover::simulate::with_sim_ports(
-            &t.topology,
-            &t.faults,
-            t.seed,
-            env.settings.max_attempts,
-            None,
-            |ports| async move {
+    let plan =
+        match &sim {
+            Some(t) => failover::simulate::with_sim_ports(
+                &t.topology,
+                &t.faults,
+                t.seed,
+                env.settings.max_attempts,
+                None,
+                |ports| {
+                    let (rb, env, run, steps) = (&rb, &env, &run, &steps);
+                    async move {
+                        engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await
+                    }
+                },
+            )
+            .map_err(sim_failure)?,
+            None => {
+                let ports = ports_for(&env).await?;
                 engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await
-            },
-        )
-        .map_err(sim_failure)?,
-        None => {
-            let ports = ports_for(&env).await?;
-            engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await
+            }
         }
-    }
-    .map_err(|e| cloud_failure(e, "reading the current state failed"))?;
+        .map_err(|e| env_cloud_failure(&env, e, "reading the current state failed"))?;
     match output {
         Output::Json => print_json(
             &serde_json::json!({"plan": plan, "params": params, "mutating_calls": plan.mutating_calls(), "problems": plan.problems()}),

@@ -575,7 +575,7 @@ async fn plan(
                 |ports| {
                     let (rb, env, run, steps) = (&rb, &env, &run, &steps);
                     async move {
-                        engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, &steps).await
+                        engine::plan_run(&ports, &rb.name, &env.name, &run.run_id, steps).await
                     }
                 },
             )

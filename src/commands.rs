@@ -1151,11 +1151,21 @@ fn dns_changes_of(
     run_id: &str,
 ) -> Result<BTreeMap<String, Vec<RestoreRecord>>, Failure> {
     let events = j.events(run_id)?;
+    // Only a failure that proves the request was not processed rules a change out: a 5xx or a
+    // timeout may have been applied (restoring a change that did not happen is a no-op, since
+    // `decide_restore` compares with what Route 53 has now).
+    let not_processed = |e: &&journal::Event| {
+        matches!(
+            e.data.get("kind").and_then(|k| k.as_str()),
+            Some("throttled" | "invalid_request" | "access_denied" | "not_found")
+        )
+    };
     let failed: Vec<i64> = events
         .iter()
         .filter(|e| {
             e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
         })
+        .filter(not_processed)
         .filter_map(|e| e.intent_seq)
         .collect();
     let mut by_zone: BTreeMap<String, BTreeMap<RecordKey, RestoreRecord>> = BTreeMap::new();
@@ -1234,12 +1244,22 @@ async fn rollback(
         );
     }
     let changes = dns_changes_of(&j, &r.id)?;
-    let tiers = tiers_shed_by(&j, &r.id)?;
+    // Only tiers this run shed and that are still shed *by this run*: a tier a later run shed
+    // again belongs to that run.
+    let still_ours: Vec<String> = j
+        .shed_tiers(&r.environment)?
+        .into_iter()
+        .filter(|(_, _, run)| run == &r.id)
+        .map(|(t, _, _)| t)
+        .collect();
+    let tiers: Vec<String> = tiers_shed_by(&j, &r.id)?
+        .into_iter()
+        .filter(|t| still_ours.contains(t))
+        .collect();
     if changes.is_empty() && tiers.is_empty() {
         return Err(Failure::new(exit::REFUSED, format!("error: run {} changed no DNS records and shed no traffic: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
     }
-    let env = Environment::load(&cli.config_dir, &r.environment)?;
-    let ports = ports_for(&env).await?;
+    let (env, sim) = load_env(cli, &r.environment)?;
     let new_id = journal::new_run_id();
     let mut steps: Vec<BoundStep> = vec![];
     if !tiers.is_empty() {
@@ -1301,6 +1321,65 @@ async fn rollback(
             }),
     );
     let name = format!("rollback of {}", r.id);
+    let job = Rollback {
+        j,
+        r,
+        env,
+        steps,
+        new_id,
+        name,
+        by,
+        dry_run,
+        force,
+        output,
+    };
+    match sim {
+        None => {
+            let ports = ports_for(&job.env).await?;
+            rollback_with_ports(ports, job).await
+        }
+        Some(t) => {
+            let attempts = job.env.settings.max_attempts;
+            failover::simulate::with_sim_ports(
+                &t.topology,
+                &t.faults,
+                t.seed,
+                attempts,
+                None,
+                move |ports| rollback_with_ports(ports, job),
+            )
+            .map_err(sim_failure)?
+        }
+    }
+}
+
+/// Everything a rollback needs once its steps are built.
+struct Rollback {
+    j: Arc<Journal>,
+    r: RunRecord,
+    env: Environment,
+    steps: Vec<BoundStep>,
+    new_id: String,
+    name: String,
+    by: String,
+    dry_run: bool,
+    force: bool,
+    output: Output,
+}
+
+async fn rollback_with_ports(ports: Ports, job: Rollback) -> Result<u8, Failure> {
+    let Rollback {
+        j,
+        r,
+        env,
+        steps,
+        new_id,
+        name,
+        by,
+        dry_run,
+        force,
+        output,
+    } = job;
     let plan = engine::plan_run(&ports, &name, &env.name, &new_id, &steps)
         .await
         .map_err(|e| cloud_failure(e, "reading the current records failed"))?;
@@ -1338,7 +1417,7 @@ async fn rollback(
         );
     }
     let reporter: Arc<dyn engine::progress::Reporter> = match output {
-        Output::Text => Arc::new(report::Terminal::stdout()),
+        Output::Text => Arc::new(report::Terminal::stdout().with_clock(ports.clock.clone())),
         Output::Json => Arc::new(Silent),
     };
     let spec = RunSpec {

@@ -678,3 +678,108 @@ fn verify_finds_an_edited_event() {
         "{err}"
     );
 }
+
+/// A config directory with one simulated environment over the storefront topology.
+fn sim_config(faults: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = repo().join("config/sim/storefront.toml");
+    let faults: Vec<String> = faults.iter().map(|f| format!("{f:?}")).collect();
+    std::fs::write(
+        dir.path().join("sim.toml"),
+        format!(
+            "simulated = {:?}\nseed = 3\nfaults = [{}]\n",
+            topo.display().to_string(),
+            faults.join(", ")
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Regression: one cluster's failover call failing outright does not stop the others'.
+#[test]
+fn regression_a_failed_call_does_not_stop_the_other_clusters() {
+    let dir = sim_config(&[
+        "az-down us-west-2a at 0s",
+        "fail-call FailoverDBCluster times 1 error InvalidParameterValue",
+    ]);
+    let cd = dir.path().to_str().unwrap();
+    let jp = dir.path().join("j.db");
+    let (out, _, code) = text(&failover(&[
+        "--config-dir",
+        cd,
+        "--journal",
+        jp.to_str().unwrap(),
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "sim",
+        "-p",
+        "failed_az=us-west-2a",
+        "--by",
+        "alice",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    let calls: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("failover-aurora: call FailoverDBCluster"))
+        .collect();
+    assert_eq!(
+        calls.len(),
+        2,
+        "both clusters in us-west-2a get their call although the first one fails: {out}"
+    );
+    assert!(
+        out.contains(
+            "failover-aurora: done: cluster `sessions-db`: status available, writer in us-west-2b"
+        ),
+        "{out}"
+    );
+}
+
+/// Regression: a DNS change whose answer was an error but which was applied is rolled back
+/// (it is not "nothing to roll back").
+#[test]
+fn regression_rollback_keeps_changes_that_may_have_happened() {
+    let dir = sim_config(&[
+        "az-down us-west-2a at 0s",
+        "fail-call ChangeResourceRecordSets times 1 applied",
+    ]);
+    let cd = dir.path().to_str().unwrap();
+    let jp = dir.path().join("j.db");
+    let jp = jp.to_str().unwrap();
+    let (out, _, code) = text(&failover(&[
+        "--config-dir",
+        cd,
+        "--journal",
+        jp,
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "sim",
+        "-p",
+        "failed_az=us-west-2a",
+        "--by",
+        "alice",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let id = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Run ")
+                .and_then(|r| r.strip_suffix(" succeeded."))
+        })
+        .expect("run id")
+        .to_string();
+    let (out, err, code) = text(&failover(&[
+        "--config-dir",
+        cd,
+        "--journal",
+        jp,
+        "rollback",
+        &id,
+        "--dry-run",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("restore-dns-1 (dns.restore)"), "{out}");
+}

@@ -437,3 +437,69 @@ async fn rollback_restores_the_tiers_a_run_shed() {
     );
     assert!(r.journal.shed_tiers("local").unwrap().is_empty());
 }
+
+/// Regression: rolling back an old run does not restore a tier that a later run shed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_rollback_leaves_tiers_a_later_run_shed() {
+    let r = rig(Mode::GoodAfter(2), "50ms").await;
+    let (first, out, _) = run_runbook(
+        r.dir.path(),
+        "local",
+        &runbook("shed-load.toml"),
+        &r.journal,
+        &[],
+        "alice",
+    )
+    .await;
+    assert!(out.succeeded);
+    r.edge.lock().unwrap().mode = Some(Mode::AlwaysGood);
+    let (_, out, _) = run_runbook(
+        r.dir.path(),
+        "local",
+        &runbook("restore-load.toml"),
+        &r.journal,
+        &[],
+        "alice",
+    )
+    .await;
+    assert!(out.succeeded);
+    r.edge.lock().unwrap().mode = Some(Mode::GoodAfter(1));
+    let (later, out, _) = run_runbook(
+        r.dir.path(),
+        "local",
+        &runbook("shed-load.toml"),
+        &r.journal,
+        &[],
+        "bob",
+    )
+    .await;
+    assert!(out.succeeded);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(common::topo::repo())
+        .args([
+            "--config-dir",
+            r.dir.path().to_str().unwrap(),
+            "--journal",
+            r.dir.path().join("j.db").to_str().unwrap(),
+            "rollback",
+            &first,
+            "--by",
+            "carol",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let shed = r.journal.shed_tiers("local").unwrap();
+    assert_eq!(shed.len(), 1);
+    assert_eq!(
+        (shed[0].0.as_str(), shed[0].2.as_str()),
+        ("crawlers", later.as_str()),
+        "the later run's shed stays"
+    );
+}

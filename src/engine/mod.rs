@@ -427,6 +427,11 @@ pub(crate) async fn execute_decision(
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     let mut change_ids: HashMap<usize, String> = HashMap::new();
+    // One resource's failed call does not stop the calls for the others (an evacuation moves
+    // everything it can); the first error is returned once every call has been tried and the
+    // successful ones have been waited for.
+    let mut first_err: Option<StepError> = None;
+    let mut failed: Vec<&Call> = vec![];
     for (i, call) in decision.calls.iter().enumerate() {
         let op = call.operation();
         let res = call.resource();
@@ -481,14 +486,12 @@ pub(crate) async fn execute_decision(
                             .insert(target.clone());
                     }
                 }
-                ctx.journal.outcome(
-                    run_id,
-                    sid,
-                    seq,
-                    &op,
-                    &res,
-                    serde_json::json!({"ok": false, "error": e.to_string(), "ms": ms}),
-                )?;
+                // The kind says whether the call may have been processed (rollback needs it).
+                let kind = match &e {
+                    StepError::Cloud(ce) => serde_json::to_value(ce.kind).unwrap_or_default(),
+                    _ => serde_json::Value::Null,
+                };
+                ctx.journal.outcome(run_id, sid, seq, &op, &res, serde_json::json!({"ok": false, "error": e.to_string(), "kind": kind, "ms": ms}))?;
                 ctx.reporter.report(Progress::CallDone {
                     step: sid.to_string(),
                     operation: op,
@@ -497,14 +500,41 @@ pub(crate) async fn execute_decision(
                     ms,
                     detail: Some(e.to_string()),
                 });
-                return Err(e);
+                failed.push(call);
+                first_err.get_or_insert(e);
             }
         }
     }
     for a in &decision.awaits {
+        if failed.iter().any(|c| await_is_for(a, c)) {
+            continue;
+        }
         wait_for(ctx, step, a, &change_ids).await?;
     }
-    Ok(())
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Whether an await waits for the effect of this call (so it is skipped when the call failed).
+fn await_is_for(a: &Await, c: &Call) -> bool {
+    match (a, c) {
+        (
+            Await::ClusterWriterOutside { cluster, .. },
+            Call::FailoverDbCluster { cluster: c2, .. },
+        ) => cluster == c2,
+        (Await::InstanceOutside { instance, .. }, Call::RebootDbInstance { instance: i2, .. }) => {
+            instance == i2
+        }
+        (
+            Await::SnapshotAvailable { id, .. },
+            Call::CreateDbClusterSnapshot { snapshot, .. }
+            | Call::CreateDbSnapshot { snapshot, .. },
+        ) => id == snapshot,
+        // A failed change has no change id: its ChangeInsync await returns at once.
+        _ => false,
+    }
 }
 
 /// Headers carrying secrets are not journaled.

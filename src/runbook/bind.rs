@@ -547,6 +547,17 @@ pub fn bind(
                 }
             }
         }
+        if zs.is_empty() {
+            if let Some(f) = fields.first() {
+                d.push(src.diag(
+                    f.span.clone(),
+                    format!(
+                        "step `{step}`: `evacuate` is empty, so there is nothing to move away from"
+                    ),
+                    Some("give the zone(s) to evacuate, e.g. -p failed_az=us-west-2a".into()),
+                ));
+            }
+        }
         if !zs.is_empty() && zs.len() >= env.zones.len() {
             if let Some(f) = fields.first() {
                 d.push(src.diag(f.span.clone(), format!("step `{step}` would evacuate every zone of environment `{}` ({zone_list})", env.name), Some("at least one zone must stay to fail over to; if every zone looks down, suspect the observer".into())));
@@ -862,6 +873,33 @@ mod tests {
             panic!()
         };
         assert_eq!(request.url, "http://h/");
+    }
+
+    #[test]
+    fn regression_empty_evacuate_is_refused() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[params.failed_az]\ntype = \"zones\"\nrequired = false\n[[steps]]\nid = \"a\"\naction = \"rds.failover_cluster\"\ngroup = \"g\"\nevacuate = \"${failed_az}\"\n")).unwrap();
+        let e = env(
+            &format!("{ENV}[groups.g]\nkind = \"db_clusters\"\nclusters = [\"c\"]\n"),
+            "t",
+        )
+        .unwrap();
+        let p = bind_params(&rb, &e, &[]).unwrap();
+        let err = bind(
+            &rb,
+            &e,
+            &p,
+            &RunContext {
+                run_id: "r".into(),
+                initiator: "a".into(),
+                mode: "run".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`evacuate` is empty, so there is nothing to move away from"),
+            "{err}"
+        );
     }
 
     #[test]

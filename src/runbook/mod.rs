@@ -457,7 +457,19 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
         vec![]
     };
     let when = t.str("when", d);
-    let timeout = t.duration("timeout", d).map(|s| s.value);
+    let timeout = t.duration("timeout", d).map(|s| {
+        if s.value < Duration::from_secs(1) {
+            d.push(src.diag(
+                s.span.clone(),
+                format!(
+                    "`timeout` of {what} is {}, too short for any step",
+                    humantime::format_duration(s.value)
+                ),
+                Some("a step timeout is at least 1s; \"30s\" or \"5m\" are typical".into()),
+            ));
+        }
+        s.value
+    });
     let retries = t
         .int("retries", 0, 10, d)
         .map(|s| s.value as u32)
@@ -943,6 +955,12 @@ mod tests {
         let e = parse("name = \"x\"\n[params.mode]\ndefault = \"fast\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\nwhen = \"${mode}\"\n").unwrap_err();
         assert!(e.to_string().contains("is not a condition"), "{e}");
         parse("name = \"x\"\n[params.go]\ntype = \"bool\"\ndefault = \"true\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\nwhen = \"${go}\"\n").unwrap();
+    }
+
+    #[test]
+    fn regression_zero_timeout_is_refused() {
+        let e = parse("name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\ntimeout = \"0s\"\n").unwrap_err();
+        assert!(e.to_string().contains("too short for any step"), "{e}");
     }
 
     #[test]

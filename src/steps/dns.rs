@@ -55,20 +55,39 @@ pub fn decide_dns_update(
             decide_simple(spec, evacuate, healthy, existing, &mut changes, &mut d);
         }
     }
-    // Batch within the request limits.
-    let mut batch: Vec<(RecordChange, Option<RecordSet>)> = vec![];
+    batch(
+        &mut d,
+        hz,
+        &format!("failover run {run_id} step {step}"),
+        changes,
+        wait,
+    );
+    d
+}
+
+/// Put the changes into ChangeResourceRecordSets calls within Route 53's per-request limits
+/// (ResourceRecord elements, UPSERT counting twice; characters of values), each with the
+/// previous record sets of its changes, and an INSYNC await per call when `wait`.
+fn batch(
+    d: &mut Decision,
+    hz: &crate::cloud::HostedZone,
+    comment: &str,
+    changes: Vec<(RecordChange, Option<RecordSet>)>,
+    wait: bool,
+) {
+    let mut current: Vec<(RecordChange, Option<RecordSet>)> = vec![];
     let (mut n_records, mut n_chars) = (0usize, 0usize);
-    let flush = |batch: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision| {
-        if batch.is_empty() {
+    let flush = |current: &mut Vec<(RecordChange, Option<RecordSet>)>, d: &mut Decision| {
+        if current.is_empty() {
             return;
         }
         let index = d.calls.len();
         d.calls.push(Call::ChangeResourceRecordSets {
             hosted_zone_id: hz.id.clone(),
             hosted_zone_name: hz.name.clone(),
-            comment: format!("failover run {run_id} step {step}"),
-            changes: batch.iter().map(|(c, _)| c.clone()).collect(),
-            previous: batch
+            comment: comment.to_string(),
+            changes: current.iter().map(|(c, _)| c.clone()).collect(),
+            previous: current
                 .iter()
                 .map(|(c, p)| (c.record.key(), p.clone()))
                 .collect(),
@@ -76,7 +95,7 @@ pub fn decide_dns_update(
         if wait {
             d.awaits.push(Await::ChangeInsync { call_index: index });
         }
-        batch.clear();
+        current.clear();
     };
     for (c, prev) in changes {
         let weight = if c.action == ChangeAction::Upsert {
@@ -86,20 +105,19 @@ pub fn decide_dns_update(
         };
         let recs = c.record.values.len().max(1) * weight;
         let chars: usize = c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
-        if !batch.is_empty()
+        if !current.is_empty()
             && (n_records + recs > MAX_RECORDS_PER_REQUEST
                 || n_chars + chars > MAX_VALUE_CHARS_PER_REQUEST)
         {
-            flush(&mut batch, &mut d);
+            flush(&mut current, d);
             n_records = 0;
             n_chars = 0;
         }
         n_records += recs;
         n_chars += chars;
-        batch.push((c, prev));
+        current.push((c, prev));
     }
-    flush(&mut batch, &mut d);
-    d
+    flush(&mut current, d);
 }
 
 fn decide_simple(
@@ -219,6 +237,10 @@ fn decide_weighted(
             d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy)"));
             return;
         }
+        if let Some(alias) = current.and_then(|c| c.alias.as_ref()) {
+            d.problems.push(format!("record {key} is an alias to {}; this step writes plain values and would lose the alias: leave it out of the group", alias.dns_name));
+            return;
+        }
         let desired_weight = if let Some(w) = weights.get(zone) {
             *w
         } else if evacuate.contains(zone) {
@@ -299,8 +321,7 @@ pub fn decide_restore(
     };
     let empty = BTreeMap::new();
     let existing = world.records.get(&hz.id).unwrap_or(&empty);
-    let mut changes = vec![];
-    let mut previous = vec![];
+    let mut changes: Vec<(RecordChange, Option<RecordSet>)> = vec![];
     for r in restore {
         let current = existing.get(&r.key);
         if current == r.before.as_ref() {
@@ -320,18 +341,24 @@ pub fn decide_restore(
         }
         match (&r.before, current) {
             (Some(before), _) => {
-                changes.push(RecordChange {
-                    action: ChangeAction::Upsert,
-                    record: before.clone(),
-                });
+                changes.push((
+                    RecordChange {
+                        action: ChangeAction::Upsert,
+                        record: before.clone(),
+                    },
+                    current.cloned(),
+                ));
                 d.expected
                     .push(format!("{}  (restored)", describe_record(before)));
             }
             (None, Some(cur)) => {
-                changes.push(RecordChange {
-                    action: ChangeAction::Delete,
-                    record: cur.clone(),
-                });
+                changes.push((
+                    RecordChange {
+                        action: ChangeAction::Delete,
+                        record: cur.clone(),
+                    },
+                    Some(cur.clone()),
+                ));
                 d.expected.push(format!(
                     "{} {} absent (it did not exist before the run)",
                     r.key.name, r.key.rtype
@@ -339,23 +366,15 @@ pub fn decide_restore(
             }
             (None, None) => {}
         }
-        previous.push((r.key.clone(), current.cloned()));
     }
-    for (i, chunk) in changes.chunks(MAX_RECORDS_PER_REQUEST / 2).enumerate() {
-        let prev_chunk = previous[i * (MAX_RECORDS_PER_REQUEST / 2)..]
-            .iter()
-            .take(chunk.len())
-            .cloned()
-            .collect();
-        d.calls.push(Call::ChangeResourceRecordSets {
-            hosted_zone_id: hz.id.clone(),
-            hosted_zone_name: hz.name.clone(),
-            comment: format!("failover rollback {run_id}"),
-            changes: chunk.to_vec(),
-            previous: prev_chunk,
-        });
-        d.awaits.push(Await::ChangeInsync { call_index: i });
-    }
+    let hz = hz.clone();
+    batch(
+        &mut d,
+        &hz,
+        &format!("failover rollback {run_id}"),
+        changes,
+        true,
+    );
     d
 }
 
@@ -615,6 +634,78 @@ mod tests {
             panic!()
         };
         assert_eq!(changes[0].record.health_check_id.as_deref(), Some("hc-1"));
+    }
+
+    #[test]
+    fn regression_weighted_alias_sets_are_refused() {
+        let mut r = rec("www.shop.example.com.", "x", Some("us-west-2a"), Some(100));
+        r.values = vec![];
+        r.alias = Some(crate::cloud::AliasTarget {
+            hosted_zone_id: "Z2".into(),
+            dns_name: "lb.example.com".into(),
+            evaluate_target_health: true,
+        });
+        let w = world_with(vec![r]);
+        let d = decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            &[spec("www.shop.example.com.", true)],
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            &w,
+        );
+        assert!(d.calls.is_empty());
+        assert!(
+            d.problems[0].contains("is an alias to lb.example.com"),
+            "{:?}",
+            d.problems
+        );
+    }
+
+    #[test]
+    fn regression_rollback_batches_within_route53_limits() {
+        let mut recs = vec![];
+        let mut restore = vec![];
+        for i in 0..600 {
+            let mut now = rec(
+                &format!("r{i}.shop.example.com."),
+                "b1.example.com",
+                None,
+                None,
+            );
+            now.values.push("b2.example.com".into());
+            let mut before = now.clone();
+            before.values = vec!["a1.example.com".into(), "a2.example.com".into()];
+            restore.push(crate::runbook::bind::RestoreRecord {
+                key: now.key(),
+                before: Some(before),
+                set_by_run: Some(now.clone()),
+            });
+            recs.push(now);
+        }
+        let w = world_with(recs);
+        let d = decide_restore("r1", "shop.example.com.", &restore, false, &w);
+        let mut total = 0;
+        for c in &d.calls {
+            let Call::ChangeResourceRecordSets {
+                changes, previous, ..
+            } = c
+            else {
+                panic!()
+            };
+            let elements: usize = changes.iter().map(|c| c.record.values.len() * 2).sum();
+            assert!(
+                elements <= MAX_RECORDS_PER_REQUEST,
+                "{elements} elements in one request"
+            );
+            assert_eq!(changes.len(), previous.len());
+            total += changes.len();
+        }
+        assert_eq!(total, 600);
+        assert!(d.calls.len() >= 3);
     }
 
     #[test]

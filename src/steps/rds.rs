@@ -149,6 +149,10 @@ pub fn decide_failover_instance(
             d.problems.push(format!("instance `{id}` was not found (DescribeDBInstances returned nothing for it); check the group in the environment file"));
             continue;
         };
+        if i.zone.is_none() {
+            d.problems.push(format!("instance `{id}`: its zone is unknown (DescribeDBInstances reports none), so it cannot be told whether it must move; check it in the console"));
+            continue;
+        }
         let in_evacuated = i.zone.as_ref().is_some_and(|z| evacuate.contains(z));
         if !in_evacuated {
             d.skips.push(format!("instance `{id}`: primary already in {}, outside the evacuated zone(s): nothing to do", zone_str(&i.zone)));
@@ -509,6 +513,23 @@ mod tests {
         w.instances.insert("legacy".into(), i);
         let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2a"]), true, &w);
         assert!(d.problems[0].contains("not Multi-AZ"));
+    }
+
+    #[test]
+    fn regression_instance_with_unknown_zone_is_a_problem_not_a_skip() {
+        let mut w = World::default();
+        let mut i = inst("legacy", "", "us-west-2a");
+        i.cluster = None;
+        i.multi_az = true;
+        i.zone = None;
+        w.instances.insert("legacy".into(), i);
+        let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2a"]), true, &w);
+        assert!(d.skips.is_empty());
+        assert!(
+            d.problems[0].contains("its zone is unknown"),
+            "{:?}",
+            d.problems
+        );
     }
 
     #[test]

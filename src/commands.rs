@@ -12,7 +12,6 @@ use failover::report;
 use failover::runbook::bind::{self, BoundAction, BoundStep, RestoreRecord, RunContext};
 use failover::runbook::{OnFailure, Runbook};
 use failover::types::StepId;
-use sha2::Digest;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -693,7 +692,7 @@ async fn run_with_ports(
             }
         }
     };
-    let sha = hex(&sha2::Sha256::digest(rb.source.text.as_bytes()));
+    let sha = journal::sha256_hex(rb.source.text.as_bytes());
     journal.create_run(&RunRecord {
         id: run.run_id.clone(),
         runbook: rb.name.clone(),
@@ -1431,8 +1430,7 @@ async fn rollback_with_ports(ports: Ports, job: Rollback) -> Result<u8, Failure>
     finish_run(j, ports, spec, reporter, output, true).await
 }
 
-/// Header values that look like credentials are not stored in the journal (use
-/// `${secret:NAME}` for them: those are resolved at call time only).
+/// Sensitive header values (`cloud::is_sensitive_header`) are not stored in the journal.
 fn redact_json(mut v: serde_json::Value) -> serde_json::Value {
     fn walk(v: &mut serde_json::Value) {
         match v {
@@ -1440,25 +1438,12 @@ fn redact_json(mut v: serde_json::Value) -> serde_json::Value {
                 if let Some(serde_json::Value::Array(hs)) = m.get_mut("headers") {
                     for h in hs.iter_mut() {
                         if let serde_json::Value::Array(kv) = h {
-                            let sensitive = kv.first().and_then(|k| k.as_str()).is_some_and(|k| {
-                                let k = k.to_ascii_lowercase();
-                                [
-                                    "authorization",
-                                    "token",
-                                    "secret",
-                                    "key",
-                                    "cookie",
-                                    "password",
-                                ]
-                                .iter()
-                                .any(|w| k.contains(w))
-                            });
-                            let is_secret_ref =
-                                kv.get(1).and_then(|x| x.as_str()).is_some_and(|x| {
-                                    x.starts_with("${secret:") || x.starts_with("Bearer ${secret:")
-                                });
-                            if sensitive && !is_secret_ref && kv.len() == 2 {
-                                kv[1] = serde_json::Value::String("<redacted>".into());
+                            if let [serde_json::Value::String(k), serde_json::Value::String(val)] =
+                                kv.as_mut_slice()
+                            {
+                                if failover::cloud::is_sensitive_header(k, val) {
+                                    *val = failover::cloud::REDACTED.into();
+                                }
                             }
                         }
                     }
@@ -1473,8 +1458,4 @@ fn redact_json(mut v: serde_json::Value) -> serde_json::Value {
     }
     walk(&mut v);
     v
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

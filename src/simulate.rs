@@ -23,7 +23,6 @@ use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
 use crate::types::Zone;
 use serde::Serialize;
-use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -404,10 +403,7 @@ async fn run_simulation(
                 id: run.run_id.clone(),
                 runbook: runbook.name.clone(),
                 runbook_path: runbook.source.path.display().to_string(),
-                runbook_sha256: sha2::Sha256::digest(runbook.source.text.as_bytes())
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
+                runbook_sha256: crate::journal::sha256_hex(runbook.source.text.as_bytes()),
                 environment: env.name.clone(),
                 mode: run.mode.clone(),
                 initiator: run.initiator.clone(),

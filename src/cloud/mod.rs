@@ -198,6 +198,27 @@ pub struct HttpRequest {
     pub timeout: Duration,
 }
 
+/// Whether a header's value must not be written to the journal: a credential-looking name
+/// (authorization, token, secret, key, cookie, password) or a `${secret:NAME}` reference.
+/// The one redaction rule, for intents and for the plans and steps a run stores.
+pub fn is_sensitive_header(name: &str, value: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    value.contains("${secret:")
+        || [
+            "authorization",
+            "token",
+            "secret",
+            "key",
+            "cookie",
+            "password",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// What the journal shows instead of a sensitive header value.
+pub const REDACTED: &str = "<redacted>";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {
     pub status: u16,
@@ -367,5 +388,24 @@ mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_redaction_rule_for_intents_and_stored_runs() {
+        assert!(is_sensitive_header("Authorization", "Bearer abc"));
+        assert!(
+            is_sensitive_header("X-Api-Key", "literal-key"),
+            "a literal key under a key-named header"
+        );
+        assert!(
+            is_sensitive_header("X-Trace", "${secret:TOKEN}"),
+            "a secret reference"
+        );
+        assert!(!is_sensitive_header("Content-Type", "application/json"));
     }
 }

@@ -542,8 +542,8 @@ pub(crate) fn redact(call: &Call) -> Call {
     let mut c = call.clone();
     if let Call::Http { request, .. } = &mut c {
         for (k, v) in &mut request.headers {
-            if v.contains("${secret:") || k.eq_ignore_ascii_case("authorization") {
-                *v = "<redacted>".into();
+            if crate::cloud::is_sensitive_header(k, v) {
+                *v = crate::cloud::REDACTED.into();
             }
         }
     }

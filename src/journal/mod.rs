@@ -684,6 +684,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// SHA-256 of `data`, lower-case hex (runbook fingerprints in run records, the event chain).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
 /// A new run id: sortable by time, short enough to type, unique enough for one team.
 pub fn new_run_id() -> String {
     let now = SystemTime::now()

@@ -851,6 +851,14 @@ mod tests {
         Environment::parse(SourceFile::new(format!("{name}.toml"), text), name)
     }
 
+    fn ctx() -> RunContext {
+        RunContext {
+            run_id: "r".into(),
+            initiator: "a".into(),
+            mode: "run".into(),
+        }
+    }
+
     const ENV: &str = "region = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n";
 
     #[test]
@@ -858,17 +866,7 @@ mod tests {
         let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[params.note]\nrequired = false\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/${note}\"\n")).unwrap();
         let e = env(ENV, "t").unwrap();
         let p = bind_params(&rb, &e, &[]).unwrap();
-        let steps = bind(
-            &rb,
-            &e,
-            &p,
-            &RunContext {
-                run_id: "r".into(),
-                initiator: "a".into(),
-                mode: "run".into(),
-            },
-        )
-        .unwrap();
+        let steps = bind(&rb, &e, &p, &ctx()).unwrap();
         let BoundAction::Http { request, .. } = &steps[0].action else {
             panic!()
         };
@@ -884,17 +882,7 @@ mod tests {
         )
         .unwrap();
         let p = bind_params(&rb, &e, &[]).unwrap();
-        let err = bind(
-            &rb,
-            &e,
-            &p,
-            &RunContext {
-                run_id: "r".into(),
-                initiator: "a".into(),
-                mode: "run".into(),
-            },
-        )
-        .unwrap_err();
+        let err = bind(&rb, &e, &p, &ctx()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("`evacuate` is empty, so there is nothing to move away from"),
@@ -916,17 +904,7 @@ mod tests {
     fn regression_http_request_timeout_fits_in_the_step_budget() {
         let rb = Runbook::parse(SourceFile::new("rb.toml", "name = \"x\"\n[[steps]]\nid = \"a\"\naction = \"http\"\nurl = \"http://h/\"\ntimeout = \"9s\"\nretries = 2\n")).unwrap();
         let e = env(ENV, "t").unwrap();
-        let steps = bind(
-            &rb,
-            &e,
-            &Params::new(),
-            &RunContext {
-                run_id: "r".into(),
-                initiator: "a".into(),
-                mode: "run".into(),
-            },
-        )
-        .unwrap();
+        let steps = bind(&rb, &e, &Params::new(), &ctx()).unwrap();
         let BoundAction::Http { request, .. } = &steps[0].action else {
             panic!()
         };

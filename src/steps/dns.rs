@@ -435,6 +435,21 @@ mod tests {
         z.iter().map(|s| Zone::from(*s)).collect()
     }
 
+    /// The common case of these tests: evacuate us-west-2a, move to us-west-2b.
+    fn evacuate_a(specs: &[RecordSpecOut], w: &World) -> Decision {
+        decide_dns_update(
+            &"dns".into(),
+            "r1",
+            "shop.example.com.",
+            specs,
+            &zones(&["us-west-2a"]),
+            &zones(&["us-west-2b"]),
+            &BTreeMap::new(),
+            true,
+            w,
+        )
+    }
+
     #[test]
     fn repoints_records_in_evacuated_zone_only() {
         let w = world_with(vec![
@@ -575,17 +590,7 @@ mod tests {
             &w,
         );
         assert!(d.problems[0].contains("every weight would be 0"));
-        let d = decide_dns_update(
-            &"dns".into(),
-            "r1",
-            "shop.example.com.",
-            &[spec("api.shop.example.com.", false)],
-            &zones(&["us-west-2a"]),
-            &zones(&["us-west-2b"]),
-            &BTreeMap::new(),
-            true,
-            &w,
-        );
+        let d = evacuate_a(&[spec("api.shop.example.com.", false)], &w);
         assert!(d.problems[0].contains("not the value of any zone"));
     }
 
@@ -594,17 +599,7 @@ mod tests {
         let mut latency = rec("api.shop.example.com.", "a.example.com", Some("west"), None);
         latency.other_routing = Some("latency us-west-2".into());
         let w = world_with(vec![latency]);
-        let d = decide_dns_update(
-            &"dns".into(),
-            "r1",
-            "shop.example.com.",
-            &[spec("api.shop.example.com.", false)],
-            &zones(&["us-west-2a"]),
-            &zones(&["us-west-2b"]),
-            &BTreeMap::new(),
-            true,
-            &w,
-        );
+        let d = evacuate_a(&[spec("api.shop.example.com.", false)], &w);
         assert!(d.calls.is_empty());
         assert!(
             d.problems[0].contains("is not a simple record")
@@ -619,17 +614,7 @@ mod tests {
         let mut r = rec("api.shop.example.com.", "a.example.com", None, None);
         r.health_check_id = Some("hc-1".into());
         let w = world_with(vec![r]);
-        let d = decide_dns_update(
-            &"dns".into(),
-            "r1",
-            "shop.example.com.",
-            &[spec("api.shop.example.com.", false)],
-            &zones(&["us-west-2a"]),
-            &zones(&["us-west-2b"]),
-            &BTreeMap::new(),
-            true,
-            &w,
-        );
+        let d = evacuate_a(&[spec("api.shop.example.com.", false)], &w);
         let Call::ChangeResourceRecordSets { changes, .. } = &d.calls[0] else {
             panic!()
         };
@@ -646,17 +631,7 @@ mod tests {
             evaluate_target_health: true,
         });
         let w = world_with(vec![r]);
-        let d = decide_dns_update(
-            &"dns".into(),
-            "r1",
-            "shop.example.com.",
-            &[spec("www.shop.example.com.", true)],
-            &zones(&["us-west-2a"]),
-            &zones(&["us-west-2b"]),
-            &BTreeMap::new(),
-            true,
-            &w,
-        );
+        let d = evacuate_a(&[spec("www.shop.example.com.", true)], &w);
         assert!(d.calls.is_empty());
         assert!(
             d.problems[0].contains("is an alias to lb.example.com"),
@@ -718,17 +693,7 @@ mod tests {
             specs.push(spec(&n, false));
         }
         let w = world_with(recs);
-        let d = decide_dns_update(
-            &"dns".into(),
-            "r1",
-            "shop.example.com.",
-            &specs,
-            &zones(&["us-west-2a"]),
-            &zones(&["us-west-2b"]),
-            &BTreeMap::new(),
-            true,
-            &w,
-        );
+        let d = evacuate_a(&specs, &w);
         // UPSERT counts twice: 500 records per request.
         assert_eq!(d.calls.len(), 3);
         for c in &d.calls {

@@ -3,7 +3,7 @@
 //! Route 53. The detector runs on the wall clock with short intervals; each test drives rounds
 //! itself, so the number of rounds before a decision is exact.
 
-mod common;
+use crate::common;
 
 use common::moto::MotoServer;
 use common::proxy::CountingProxy;

@@ -4,7 +4,7 @@
 //! Topology (seeded from config/local.toml): three Aurora clusters with one instance per zone,
 //! writers in us-west-2a, b and c; a Multi-AZ MySQL instance in us-west-2a; three records.
 
-mod common;
+use crate::common;
 
 use common::moto::MotoServer;
 use common::proxy::CountingProxy;

@@ -2,7 +2,7 @@
 //! feature-flag API that record every call, and a signal whose error rate depends on which
 //! tiers are currently shed (or flaps, or stays bad), so nothing depends on timing.
 
-mod common;
+use crate::common;
 
 use axum::extract::{Path as AxPath, State};
 use axum::routing::{get, patch, put};

@@ -6,7 +6,7 @@
 //!
 //! Run with `MOTO_SERVER=/path/to/moto_server cargo test --test aws_moto`.
 
-mod common;
+use crate::common;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};

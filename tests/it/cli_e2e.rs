@@ -1,7 +1,7 @@
 //! End-to-end: the built `failover` binary, run as an SRE would, from the repository root.
 //! Error messages are checked word for word: they are part of the interface.
 
-mod common;
+use crate::common;
 
 use common::moto::MotoServer;
 use common::sink::Sink;

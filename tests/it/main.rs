@@ -1,0 +1,25 @@
+//! Every integration test in one binary, so the AWS SDK is linked once.
+//!
+//! - `aws_mocks`, `health_adapters`: the AWS adapters against `aws-smithy-mocks` sequences
+//!   (throttling, 5xx, paging, PENDING changes).
+//! - `aws_moto`, `evacuation_moto`: the adapters and whole runs against moto (`moto_server` on a
+//!   loopback port the test starts itself; `MOTO_SERVER` names the binary).
+//! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
+//!   loopback servers.
+//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds.
+//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples.
+//! - `common`: the servers and helpers the tests share.
+
+mod common;
+
+mod aws_mocks;
+mod aws_moto;
+mod cli_e2e;
+mod engine_faults;
+mod evacuation_moto;
+mod health_adapters;
+mod health_docs;
+mod health_probes;
+mod sim_scenarios;
+mod sim_shedding;
+mod traffic_loop;

@@ -17,13 +17,14 @@
 //! Options (after `--`): `--quick` (fewer trials, 2 simulated hours), `--no-loopback`,
 //! `--seed N`.
 
+use failover::clock::TokioClock;
 use failover::cloud::Clock;
 use failover::diag::SourceFile;
 use failover::env::Environment;
 use failover::health::config::{Check, HealthConfig, Policy, Probe, Target, TriggerConfig};
 use failover::health::eval::Became;
 use failover::health::probes::{Observation, Prober};
-use failover::health::{self, trigger, Detector, Scope, TokioClock};
+use failover::health::{self, trigger, Detector, Scope};
 use failover::types::Zone;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -374,7 +375,9 @@ fn loopback_latency(trials: usize, seed: u64, down: Down, attempts: u32, m: u32)
                 servers.push((Server::start(true).await, Server::start(false).await));
             }
             let env = loopback_env(&servers, attempts, m);
-            let ports = health::connect(&env).await.expect("probe ports");
+            let ports = failover::wiring::health_ports(&env)
+                .await
+                .expect("probe ports");
             let mut det = health::detector(&env, ports).expect("detector");
             for _ in 0..2 {
                 assert!(

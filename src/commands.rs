@@ -1,13 +1,15 @@
 //! The subcommands: load and check input, wire the edges, call the core, print.
 
 use crate::{exit, Cli, Command, Output};
+use failover::call::Call;
 use failover::cloud::aws;
 use failover::cloud::{normalize_dns_name, ChangeAction, CloudError, RecordKey, RecordSet};
 use failover::diag::Diagnostics;
-use failover::engine::{self, progress::Silent, Ports, RunSpec};
+use failover::engine::{self, RunSpec};
 use failover::env::Environment;
 use failover::journal::{self, Journal, JournalError, RunRecord};
-use failover::plan::Call;
+use failover::ports::Ports;
+use failover::progress::Silent;
 use failover::report;
 use failover::runbook::bind::{self, BoundAction, BoundStep, RestoreRecord, RunContext};
 use failover::runbook::{OnFailure, Runbook};
@@ -742,7 +744,7 @@ async fn run_with_ports(
     } else {
         report::Terminal::stderr()
     };
-    let reporter: Arc<dyn engine::progress::Reporter> =
+    let reporter: Arc<dyn failover::progress::Reporter> =
         Arc::new(term.with_clock(ports.clock.clone()));
     let spec = RunSpec {
         run_id: run.run_id.clone(),
@@ -760,7 +762,7 @@ async fn finish_run(
     journal: Arc<Journal>,
     ports: Ports,
     spec: RunSpec,
-    reporter: Arc<dyn engine::progress::Reporter>,
+    reporter: Arc<dyn failover::progress::Reporter>,
     output: Output,
     strict: bool,
 ) -> Result<u8, Failure> {
@@ -825,7 +827,7 @@ async fn health(
     if sim.is_some() {
         return Err(Failure::new(exit::INVALID, format!("error: environment `{}` is simulated and has no probes\n  hint: health detection runs against real endpoints; try `--env local` (moto) or `--env staging`", env.name)));
     }
-    let ports = failover::health::connect(&env)
+    let ports = failover::wiring::health_ports(&env)
         .await
         .map_err(health_failure)?;
     let mut det = failover::health::detector(&env, ports).map_err(health_failure)?;
@@ -999,7 +1001,7 @@ async fn watch(cli: &Cli, env_name: &str, max_events: Option<u32>) -> Result<u8,
         tr.runbook,
         humantime::format_duration(tr.cooldown)
     );
-    let ports = failover::health::connect(&env)
+    let ports = failover::wiring::health_ports(&env)
         .await
         .map_err(health_failure)?;
     let clock = ports.clock.clone();
@@ -1415,7 +1417,7 @@ async fn rollback_with_ports(ports: Ports, job: Rollback) -> Result<u8, Failure>
             r.id, env.name
         );
     }
-    let reporter: Arc<dyn engine::progress::Reporter> = match output {
+    let reporter: Arc<dyn failover::progress::Reporter> = match output {
         Output::Text => Arc::new(report::Terminal::stdout().with_clock(ports.clock.clone())),
         Output::Json => Arc::new(Silent),
     };

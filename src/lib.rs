@@ -1,5 +1,7 @@
 //! failover: disaster-recovery runbooks as code.
 
+pub mod call;
+pub mod clock;
 pub mod cloud;
 pub mod diag;
 pub mod engine;
@@ -7,6 +9,8 @@ pub mod env;
 pub mod health;
 pub mod journal;
 pub mod plan;
+pub mod ports;
+pub mod progress;
 pub mod report;
 pub mod runbook;
 pub mod simulate;

@@ -1,9 +1,9 @@
 //! Rendering for people: plans, live progress, run listings and run details.
 
-use crate::engine::progress::{Progress, Reporter};
-use crate::engine::StepStatus;
 use crate::journal::{format_ts, Event, RunRecord, StepRecord};
 use crate::plan::{Plan, PlannedStatus};
+use crate::progress::{Progress, Reporter};
+use crate::types::StepStatus;
 use std::fmt::Write;
 use std::io::Write as _;
 use std::time::Instant;
@@ -97,8 +97,8 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
     o
 }
 
-pub fn describe_await(a: &crate::steps::Await) -> String {
-    use crate::steps::Await;
+pub fn describe_await(a: &crate::call::Await) -> String {
+    use crate::call::Await;
     match a {
         Await::ClusterWriterOutside {
             cluster, evacuate, ..
@@ -370,7 +370,7 @@ pub fn render_show(
 }
 
 fn summarize_call(v: &serde_json::Value) -> String {
-    match serde_json::from_value::<crate::plan::Call>(v.clone()) {
+    match serde_json::from_value::<crate::call::Call>(v.clone()) {
         Ok(c) => c
             .describe()
             .lines()

@@ -15,12 +15,13 @@ use crate::cloud::sim::{
     TrafficReport,
 };
 use crate::diag::{Diagnostics, SourceFile};
-use crate::engine::progress::Progress;
-use crate::engine::{self, RunSpec, StepStatus};
+use crate::engine::{self, RunSpec};
 use crate::env::Environment;
 use crate::journal::{Journal, JournalError, RunRecord};
+use crate::progress::Progress;
 use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
+use crate::types::StepStatus;
 use crate::types::Zone;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -1175,7 +1176,7 @@ pub fn with_sim_ports<T, F, Fut>(
 ) -> Result<T, SimError>
 where
     T: Send,
-    F: FnOnce(crate::engine::Ports) -> Fut + Send,
+    F: FnOnce(crate::ports::Ports) -> Fut + Send,
     Fut: std::future::Future<Output = T>,
 {
     let all_faults = all_faults(topology, faults)?;

@@ -3,11 +3,11 @@
 //! The planner decides against a `World`; a dry run applies the predicted effect of each call
 //! to its copy (`apply`) so later steps are planned against the state earlier steps leave.
 
+use crate::call::Call;
 use crate::cloud::{
     ChangeAction, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet, SnapshotKind,
     SnapshotState,
 };
-use crate::plan::Call;
 use crate::types::{ClusterId, InstanceId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

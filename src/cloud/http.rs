@@ -8,7 +8,7 @@
 //! without its query string, fragment or credentials, so secrets in tokens do not reach logs or
 //! the journal.
 
-use super::{CloudError, ErrorKind, HttpClient, HttpRequest, HttpResponse};
+use super::{redacted_url, CloudError, ErrorKind, HttpClient, HttpRequest, HttpResponse};
 use async_trait::async_trait;
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use std::time::Duration;
 /// Time allowed to open a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout used when a request carries a zero timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TIMEOUT: Duration = crate::cloud::DEFAULT_HTTP_TIMEOUT;
 /// Bytes of a response body kept; the rest is read and dropped.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -48,21 +48,6 @@ impl ReqwestHttp {
     /// Wraps an existing reqwest client.
     pub fn from_client(client: reqwest::Client) -> Self {
         Self { client }
-    }
-}
-
-/// The URL with its query string, fragment and user info removed.
-pub fn redacted_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            u.set_query(None);
-            u.set_fragment(None);
-            // Both fail only for URLs that cannot have credentials; nothing to remove then.
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
     }
 }
 
@@ -316,14 +301,5 @@ mod tests {
         r.headers.push(("bad header".into(), "v".into()));
         let err = http.send(&r).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidRequest, "{err}");
-    }
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redacted_url("https://u:p@hooks.example.com/a/b?token=x#f"),
-            "https://hooks.example.com/a/b"
-        );
-        assert_eq!(redacted_url("not a url?token=x"), "not a url");
     }
 }

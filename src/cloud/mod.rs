@@ -5,15 +5,19 @@
 //! issue) implements them with a modelled world. No SDK type crosses this boundary.
 
 pub mod aws;
+pub mod error;
 pub mod http;
+pub mod ports;
 pub mod retry;
 pub mod sim;
 
+pub use error::{CloudError, ErrorKind};
+pub use ports::{Clock, Databases, Dns, HttpClient};
+
 use crate::types::{ClusterId, InstanceId, Zone};
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// One member of a DB cluster as DescribeDBClusters reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,163 +223,51 @@ pub fn is_sensitive_header(name: &str, value: &str) -> bool {
 /// What the journal shows instead of a sensitive header value.
 pub const REDACTED: &str = "<redacted>";
 
+/// A URL without its query, fragment and credentials, for messages and the journal: a token
+/// in `?token=...` or `user:pass@` never reaches either. Pure string work (no URL library), so
+/// the core and the simulator share it with the HTTP adapter.
+pub fn redacted_url(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or_default();
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return base.to_string();
+    };
+    let valid_scheme = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid_scheme || rest.contains(' ') {
+        return base.to_string();
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!(
+        "{}://{}{path}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    )
+}
+
+/// The timeout of an HTTP call when its endpoint names none.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Short description of a list of resources for error messages: `a, b, c and 7 more`.
+pub fn describe_ids<S: AsRef<str>>(ids: &[S]) -> String {
+    const SHOWN: usize = 3;
+    let shown: Vec<&str> = ids.iter().take(SHOWN).map(AsRef::as_ref).collect();
+    let mut s = shown.join(", ");
+    if ids.len() > SHOWN {
+        s.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    s
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {
     pub status: u16,
     pub body: String,
-}
-
-/// How a failed call should be treated. One place (`cloud::retry`) decides what to do with
-/// each kind; adapters only map their errors onto it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The peer refused the request because of a rate limit: it was not processed.
-    Throttled,
-    /// 5xx, connection reset, timeout: the request may or may not have been processed.
-    Transient,
-    /// Credentials missing or expired, or not allowed by IAM.
-    AccessDenied,
-    /// The resource does not exist.
-    NotFound,
-    /// The resource is not in a state that allows the call (e.g. a failover already running).
-    InvalidState,
-    /// The request itself is wrong (bad parameter); retrying cannot help.
-    InvalidRequest,
-    /// Anything else.
-    Other,
-}
-
-impl ErrorKind {
-    pub fn hint(self) -> &'static str {
-        match self {
-            ErrorKind::Throttled => "the API rate limit was hit; the call is retried with backoff, lower concurrency if it persists",
-            ErrorKind::Transient => "a transient AWS or network error; retry the step, or `failover run` again: steps observe before acting",
-            ErrorKind::AccessDenied => "check the credentials and IAM permissions of the environment's profile (aws sts get-caller-identity)",
-            ErrorKind::NotFound => "check the resource name in the environment file under config/",
-            ErrorKind::InvalidState => "the resource is busy (another failover or modification?); check its status in the console, then run again",
-            ErrorKind::InvalidRequest => "the request was rejected as invalid; check the runbook and environment values",
-            ErrorKind::Other => "see the message above; the run can be started again once fixed",
-        }
-    }
-}
-
-/// A classified failure of one call to a peer, naming the call and the resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{operation} on {resource} failed ({kind:?}{code}): {message}", code = self.code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
-pub struct CloudError {
-    pub kind: ErrorKind,
-    pub operation: String,
-    pub resource: String,
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl CloudError {
-    pub fn new(
-        kind: ErrorKind,
-        operation: impl Into<String>,
-        resource: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            kind,
-            operation: operation.into(),
-            resource: resource.into(),
-            code: None,
-            message: message.into(),
-        }
-    }
-
-    pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
-        self
-    }
-}
-
-/// RDS: Aurora clusters, Multi-AZ DB clusters and Multi-AZ DB instances.
-#[async_trait]
-pub trait Databases: Send + Sync {
-    /// Describe the given clusters with as few calls as possible (filters, pages).
-    /// Clusters that do not exist are absent from the result.
-    async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError>;
-    /// Describe every instance that belongs to one of the given clusters.
-    async fn describe_cluster_instances(
-        &self,
-        clusters: &[ClusterId],
-    ) -> Result<Vec<InstanceState>, CloudError>;
-    /// Describe the given instances. Instances that do not exist are absent from the result.
-    async fn describe_instances(
-        &self,
-        ids: &[InstanceId],
-    ) -> Result<Vec<InstanceState>, CloudError>;
-    /// FailoverDBCluster to the given target instance.
-    async fn failover_cluster(
-        &self,
-        cluster: &ClusterId,
-        target: &InstanceId,
-    ) -> Result<(), CloudError>;
-    /// RebootDBInstance with ForceFailover=true.
-    async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError>;
-    async fn create_cluster_snapshot(
-        &self,
-        cluster: &ClusterId,
-        snapshot_id: &str,
-    ) -> Result<(), CloudError>;
-    async fn create_instance_snapshot(
-        &self,
-        instance: &InstanceId,
-        snapshot_id: &str,
-    ) -> Result<(), CloudError>;
-    /// Describe the given manual snapshots; missing ones are absent from the result.
-    async fn describe_snapshots(
-        &self,
-        kind: SnapshotKind,
-        ids: &[String],
-    ) -> Result<Vec<SnapshotState>, CloudError>;
-}
-
-/// Route 53.
-#[async_trait]
-pub trait Dns: Send + Sync {
-    /// Find a hosted zone by id (`Z...`) or by name (`example.com.`).
-    async fn find_hosted_zone(&self, id_or_name: &str) -> Result<HostedZone, CloudError>;
-    /// All record sets of a hosted zone (paged).
-    async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError>;
-    /// One ChangeResourceRecordSets request. Callers batch within the service limits.
-    async fn change_record_sets(
-        &self,
-        zone_id: &str,
-        comment: &str,
-        changes: &[RecordChange],
-    ) -> Result<ChangeInfo, CloudError>;
-    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError>;
-}
-
-/// Outgoing HTTP for `http` steps.
-#[async_trait]
-pub trait HttpClient: Send + Sync {
-    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CloudError>;
-}
-
-/// Time, injected so the simulator can run a virtual clock.
-#[async_trait]
-pub trait Clock: Send + Sync {
-    fn now(&self) -> SystemTime;
-    async fn sleep(&self, d: Duration);
-}
-
-/// The wall clock, backed by tokio.
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await
-    }
 }
 
 mod humantime_serde_compat {
@@ -407,5 +299,32 @@ mod tests {
             "a secret reference"
         );
         assert!(!is_sensitive_header("Content-Type", "application/json"));
+    }
+
+    #[test]
+    fn urls_lose_credentials_query_and_fragment() {
+        assert_eq!(
+            redacted_url("https://u:p@hooks.example.com/a/b?token=x#f"),
+            "https://hooks.example.com/a/b"
+        );
+        assert_eq!(redacted_url("not a url?token=x"), "not a url");
+        assert_eq!(
+            redacted_url("http://127.0.0.1:5056"),
+            "http://127.0.0.1:5056/"
+        );
+        assert_eq!(
+            redacted_url("HTTP://Example.COM/Path"),
+            "http://example.com/Path"
+        );
+    }
+
+    #[test]
+    fn id_lists_are_cut_after_three() {
+        assert_eq!(describe_ids(&["a"]), "a");
+        assert_eq!(
+            describe_ids(&["a", "b", "c", "d", "e"]),
+            "a, b, c and 2 more"
+        );
+        assert_eq!(describe_ids::<&str>(&[]), "");
     }
 }

@@ -9,6 +9,7 @@
 //! Backoff is exponential with full jitter, capped, and driven by the injected `Clock`.
 
 use super::*;
+use async_trait::async_trait;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,32 +8,23 @@
 //!   here; error classification lives in `cloud::retry`.
 
 pub mod observe;
-pub mod progress;
 pub mod traffic;
 
-use crate::cloud::{Clock, CloudError, Databases, Dns, ErrorKind, HttpClient};
+use crate::call::{Await, Call, Decision};
+use crate::cloud::{CloudError, ErrorKind};
 use crate::journal::{Journal, JournalError};
-use crate::plan::{Call, Decision, Plan};
+use crate::plan::Plan;
+use crate::ports::Ports;
+use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::runbook::OnFailure;
-use crate::steps::{self, Await};
+use crate::steps;
 use crate::types::StepId;
-use progress::{Progress, Reporter};
+use crate::types::StepStatus;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The ports a run uses.
-#[derive(Clone)]
-pub struct Ports {
-    pub db: Arc<dyn Databases>,
-    pub dns: Arc<dyn Dns>,
-    pub http: Arc<dyn HttpClient>,
-    pub clock: Arc<dyn Clock>,
-    /// Zone health for `health.assert` steps; `None` where the environment has no probes.
-    pub health: Option<Arc<dyn crate::health::HealthSource>>,
-}
 
 /// Everything a live run needs besides the ports.
 #[derive(Clone)]
@@ -82,31 +73,6 @@ impl StepError {
             StepError::Timeout(_) => Some("the world did not reach the goal in time; check the resource, raise the step's `timeout`, or run again: steps observe before acting"),
             StepError::Http(_) => Some("check the endpoint URL and that the service is up; the step can be retried"),
             _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Succeeded,
-    /// `when` was false.
-    Skipped,
-    Failed,
-    /// A step it depends on failed (with on_failure = abort).
-    Blocked,
-    /// Not started because the run was aborted.
-    Cancelled,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Failed => "failed",
-            StepStatus::Blocked => "blocked",
-            StepStatus::Cancelled => "cancelled",
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Read-only observation of the resources a plan or a step needs, with few calls: one
 //! filtered (and paged) Describe per resource kind, one listing per hosted zone.
 
-use super::Ports;
 use crate::cloud::{CloudError, SnapshotKind};
+use crate::ports::Ports;
 use crate::steps::Needs;
 use crate::world::World;
 

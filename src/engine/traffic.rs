@@ -6,8 +6,8 @@
 //! knows the ladder), publishes it to the state file, and waits on the injected clock.
 
 use super::{execute_decision, observe, Ctx, StepError};
-use crate::engine::progress::Progress;
-use crate::plan::{Call, Decision};
+use crate::call::{Call, Decision};
+use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
 use crate::traffic::{
     judge, next_to_restore, next_to_shed, BoundLadder, BoundTierAction, Reading, RestoreNext,

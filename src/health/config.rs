@@ -155,7 +155,7 @@ impl Check {
     pub fn describe(&self) -> String {
         match self {
             Check::Http { url, method, .. } => {
-                format!("{method} {}", crate::cloud::http::redacted_url(url))
+                format!("{method} {}", crate::cloud::redacted_url(url))
             }
             Check::Tcp { address } => format!("tcp {address}"),
             Check::CloudwatchAlarm { alarm } => format!("alarm {alarm}"),

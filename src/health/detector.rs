@@ -3,7 +3,7 @@
 //!
 //! Rounds start on a fixed grid (`start + k * interval`) measured on the injected [`Clock`]; a
 //! round that overruns skips the grid points it missed rather than bunching rounds together.
-//! The first round runs at once. On tokio's paused clock (with [`TokioClock`]) a day of rounds
+//! The first round runs at once. On tokio's paused clock (with [`crate::clock::TokioClock`]) a day of rounds
 //! takes seconds, which is how the benchmark measures false triggers.
 
 use super::config::HealthConfig;
@@ -12,49 +12,9 @@ use super::probes::{run_round, Prober};
 use super::report::HealthReport;
 use crate::cloud::Clock;
 use crate::types::Zone;
-use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// A `Clock` that follows tokio's clock, so that it runs virtual time when tokio's clock is
-/// paused (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`). `now` is the wall
-/// time at creation plus tokio's elapsed time since.
-pub struct TokioClock {
-    wall: SystemTime,
-    base: tokio::time::Instant,
-}
-
-impl TokioClock {
-    /// Starts at the current wall time. Create it inside the runtime whose clock it follows.
-    pub fn new() -> Self {
-        Self::starting_at(SystemTime::now())
-    }
-
-    /// Starts at `wall` (fixed timestamps make simulated timelines reproducible).
-    pub fn starting_at(wall: SystemTime) -> Self {
-        Self {
-            wall,
-            base: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Default for TokioClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[async_trait]
-impl Clock for TokioClock {
-    fn now(&self) -> SystemTime {
-        self.wall + self.base.elapsed()
-    }
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await
-    }
-}
 
 /// Where the detector runs: names for the report.
 #[derive(Clone, Debug)]
@@ -204,7 +164,7 @@ mod tests {
         calls: Mutex<Vec<SystemTime>>,
     }
 
-    #[async_trait]
+    #[async_trait::async_trait]
     impl Prober for Scripted {
         async fn attempt(&self, probes: &[Probe]) -> Vec<Observation> {
             self.calls.lock().unwrap().push(self.clock.now());
@@ -269,7 +229,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn rounds_run_on_the_interval_grid_of_the_injected_clock() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
-        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(t0));
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock::starting_at(t0));
         let prober = Arc::new(Scripted {
             down: Mutex::new(vec![]),
             clock: clock.clone(),
@@ -326,7 +286,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn run_streams_events_until_the_receiver_is_dropped() {
-        let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock::new());
         let prober = Arc::new(Scripted {
             down: Mutex::new(vec!["us-west-2b".into()]),
             clock: clock.clone(),

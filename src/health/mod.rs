@@ -25,18 +25,16 @@ pub mod report;
 pub mod trigger;
 
 pub use config::{HealthConfig, Policy, Target, TriggerConfig};
-pub use detector::{Detector, Scope, TokioClock};
+pub use detector::{Detector, Scope};
 pub use eval::{Became, Evaluator, Outcome, State, ZoneEvent};
 pub use ports::{Alarms, HealthChecks};
 pub use probes::{HealthPorts, LiveProber, Prober};
 pub use report::HealthReport;
 pub use trigger::{decide, TriggerDecision, TriggerState};
 
-use crate::cloud::aws::{self, AwsSettings};
-use crate::cloud::{CloudError, SystemClock};
+use crate::cloud::CloudError;
 use crate::env::Environment;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why health detection cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -62,42 +60,6 @@ pub fn config_of(env: &Environment) -> Result<&HealthConfig, HealthError> {
     env.health
         .as_ref()
         .ok_or_else(|| HealthError::NotConfigured(env.name.clone()))
-}
-
-/// Builds the probe edges for an environment: an HTTP client without connection reuse, and
-/// the AWS clients (CloudWatch, RDS, Route 53) that its probes need, on the wall clock. Nothing
-/// is called here; missing credentials show up as `unknown` probes in the first round.
-pub async fn connect(env: &Environment) -> Result<HealthPorts, HealthError> {
-    let cfg = config_of(env)?;
-    let longest = cfg
-        .probes
-        .iter()
-        .map(|p| p.timeout)
-        .max()
-        .unwrap_or(cfg.timeout);
-    let settings = AwsSettings {
-        region: env.region.clone(),
-        profile: env.aws.profile.clone(),
-        endpoint_url: env.aws.endpoint_url.clone(),
-        operation_timeout: longest.max(Duration::from_millis(100)),
-    };
-    let needs = |kind: &str| cfg.probes.iter().any(|p| p.check.kind() == kind);
-    let mut ports = HealthPorts::new(Arc::new(SystemClock), longest)?;
-    if needs("cloudwatch_alarm") {
-        ports = ports.with_alarms(Arc::new(
-            aws::cloudwatch::AwsAlarms::connect(&settings).await,
-        ));
-    }
-    if needs("rds") {
-        let (db, _) = aws::connect(&settings).await;
-        ports = ports.with_databases(Arc::new(db));
-    }
-    if needs("route53_health_check") {
-        ports = ports.with_health_checks(Arc::new(
-            aws::health_checks::AwsHealthChecks::connect(&settings).await,
-        ));
-    }
-    Ok(ports)
 }
 
 /// A detector for `env` over `ports` (live probes, on the ports' clock).
@@ -132,23 +94,4 @@ pub async fn snapshot(
 #[async_trait::async_trait]
 pub trait HealthSource: Send + Sync {
     async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String>;
-}
-
-/// The live source: the environment's probes, on the wall clock.
-pub struct LiveHealth {
-    pub env: Environment,
-}
-
-#[async_trait::async_trait]
-impl HealthSource for LiveHealth {
-    async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String> {
-        let cfg = config_of(&self.env).map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
-        let rounds = rounds.unwrap_or(cfg.unhealthy_after.max(cfg.healthy_after));
-        let ports = connect(&self.env)
-            .await
-            .map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
-        snapshot(&self.env, ports, rounds)
-            .await
-            .map_err(|e| format!("{e}\n  hint: {}", e.hint()))
-    }
 }

@@ -1,9 +1,9 @@
 //! Pure decision for `dns.update`: point each record of a group at a healthy zone's value,
 //! or set the weights of weighted record sets, in batches within Route 53's limits.
 
-use super::Await;
+use crate::call::Await;
+use crate::call::{describe_record, Call, Decision};
 use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet};
-use crate::plan::{describe_record, Call, Decision};
 use crate::runbook::bind::RecordSpecOut;
 use crate::types::{StepId, Zone};
 use crate::world::World;

@@ -5,37 +5,10 @@
 pub mod dns;
 pub mod rds;
 
-use crate::plan::{Call, Decision};
+use crate::call::{Call, Decision};
 use crate::runbook::bind::{BoundAction, BoundStep, SnapshotTarget};
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, InstanceId};
 use crate::world::World;
-use serde::{Deserialize, Serialize};
-
-/// A condition a step waits for after acting.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "until", rename_all = "snake_case")]
-pub enum Await {
-    /// The cluster's writer is outside `evacuate` and the cluster is `available`.
-    ClusterWriterOutside {
-        cluster: ClusterId,
-        evacuate: Vec<Zone>,
-        /// The reader being promoted, when this step asked for the failover.
-        #[serde(default)]
-        target: Option<InstanceId>,
-    },
-    /// The instance is `available` and its primary is outside `evacuate` (when the peer
-    /// reports the standby zone; otherwise only `available` can be checked).
-    InstanceOutside {
-        instance: InstanceId,
-        evacuate: Vec<Zone>,
-    },
-    SnapshotAvailable {
-        kind: crate::cloud::SnapshotKind,
-        id: String,
-    },
-    /// The change made by the call at this index of the step's calls is INSYNC.
-    ChangeInsync { call_index: usize },
-}
 
 /// What a step must observe before deciding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Pure decisions for the RDS steps: `rds.failover_cluster`, `rds.failover_instance` and
 //! `rds.snapshot`.
 
-use super::Await;
+use crate::call::Await;
+use crate::call::{Call, Decision};
 use crate::cloud::{InstanceState, SnapshotKind};
-use crate::plan::{Call, Decision};
 use crate::runbook::bind::SnapshotTarget;
 use crate::types::{ClusterId, InstanceId, Zone};
 use crate::world::World;

@@ -5,11 +5,14 @@
 //! paused clock, so waits of minutes take microseconds and nothing depends on timing.
 
 use async_trait::async_trait;
+use failover::clock::SystemClock;
 use failover::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use failover::cloud::*;
-use failover::engine::{self, progress::Collect, Ports, RunSpec};
+use failover::engine::{self, RunSpec};
 use failover::env::Environment;
 use failover::journal::{Journal, RunRecord};
+use failover::ports::Ports;
+use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use failover::types::{ClusterId, InstanceId, Zone};
@@ -389,7 +392,7 @@ async fn processed_5xx_is_not_done_twice() {
         .any(|e| e.kind == "outcome" && e.data["ok"] == false);
     assert!(failed_outcome, "the failed attempt is journaled");
     let progress = collect.0.lock().unwrap();
-    assert!(progress.iter().any(|p| matches!(p, engine::progress::Progress::Skip { text, .. } if text.contains("already in progress"))), "{progress:#?}");
+    assert!(progress.iter().any(|p| matches!(p, failover::progress::Progress::Skip { text, .. } if text.contains("already in progress"))), "{progress:#?}");
 }
 
 #[tokio::test(start_paused = true)]

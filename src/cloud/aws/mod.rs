@@ -135,111 +135,6 @@ pub fn route53_region(region: &str, custom_endpoint: bool) -> String {
     }
 }
 
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "PriorRequestNotComplete",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-];
-
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-const ACCESS_DENIED_CODES: &[&str] = &[
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId",
-    "MissingAuthenticationToken",
-    "IncompleteSignature",
-    "UnrecognizedClientException",
-    "AuthFailure",
-];
-
-const NOT_FOUND_CODES: &[&str] = &[
-    "DBClusterNotFoundFault",
-    "DBInstanceNotFound",
-    "DBInstanceNotFoundFault",
-    "DBClusterSnapshotNotFoundFault",
-    "DBSnapshotNotFound",
-    "DBSnapshotNotFoundFault",
-    "NoSuchHostedZone",
-    "NoSuchChange",
-];
-
-const INVALID_STATE_CODES: &[&str] = &[
-    "InvalidDBClusterStateFault",
-    "InvalidDBInstanceState",
-    "InvalidDBInstanceStateFault",
-    "InvalidDBClusterSnapshotStateFault",
-    "InvalidDBSnapshotState",
-    "InvalidDBSnapshotStateFault",
-    "DBClusterSnapshotAlreadyExistsFault",
-    "DBSnapshotAlreadyExists",
-    "DBSnapshotAlreadyExistsFault",
-    "SnapshotQuotaExceeded",
-    "SnapshotQuotaExceededFault",
-];
-
-const INVALID_REQUEST_CODES: &[&str] = &[
-    "InvalidParameterValue",
-    "InvalidParameterCombination",
-    "InvalidInput",
-    "InvalidChangeBatch",
-    "ValidationError",
-    "ValidationException",
-    "MissingParameter",
-    "MalformedQueryString",
-];
-
-/// The kind of a failure from the error code the service returned and the HTTP status, if any.
-/// The code wins over the status: Route 53 and RDS report throttling as a 400 with a code.
-pub fn classify(code: Option<&str>, http_status: Option<u16>) -> ErrorKind {
-    if let Some(code) = code {
-        let is = |codes: &[&str]| codes.contains(&code);
-        if is(THROTTLING_CODES) {
-            return ErrorKind::Throttled;
-        }
-        if is(TRANSIENT_CODES) {
-            return ErrorKind::Transient;
-        }
-        if is(ACCESS_DENIED_CODES) {
-            return ErrorKind::AccessDenied;
-        }
-        if is(NOT_FOUND_CODES) {
-            return ErrorKind::NotFound;
-        }
-        if is(INVALID_STATE_CODES) {
-            return ErrorKind::InvalidState;
-        }
-        if is(INVALID_REQUEST_CODES) {
-            return ErrorKind::InvalidRequest;
-        }
-    }
-    match http_status {
-        Some(429) => ErrorKind::Throttled,
-        Some(s) if (500..=599).contains(&s) => ErrorKind::Transient,
-        Some(401) | Some(403) => ErrorKind::AccessDenied,
-        _ => ErrorKind::Other,
-    }
-}
-
 /// Maps a failed SDK call to a [`CloudError`] naming the AWS operation (e.g.
 /// `FailoverDBCluster`) and the resource it was about.
 pub fn cloud_error<E>(
@@ -283,7 +178,7 @@ where
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
             (
-                classify(None, Some(status)),
+                ErrorKind::classify(None, Some(status)),
                 None,
                 format!(
                     "unreadable response (HTTP {status}{}): {}",
@@ -311,7 +206,7 @@ where
                     None => chain(s.err()),
                 }
             });
-            let kind = classify(code.as_deref(), Some(status));
+            let kind = ErrorKind::classify(code.as_deref(), Some(status));
             let message = match &code {
                 Some(c) => format!("{c}: {text} (HTTP {status}{})", request_id_suffix(err)),
                 None => format!("{text} (HTTP {status}{})", request_id_suffix(err)),
@@ -401,16 +296,7 @@ fn mentions_credentials(err: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-/// Short description of a list of resources for error messages: `a, b, c and 7 more`.
-pub(crate) fn describe_ids<S: AsRef<str>>(ids: &[S]) -> String {
-    const SHOWN: usize = 3;
-    let shown: Vec<&str> = ids.iter().take(SHOWN).map(AsRef::as_ref).collect();
-    let mut s = shown.join(", ");
-    if ids.len() > SHOWN {
-        s.push_str(&format!(" and {} more", ids.len() - SHOWN));
-    }
-    s
-}
+pub(crate) use crate::cloud::describe_ids;
 
 #[cfg(test)]
 mod tests {
@@ -477,7 +363,7 @@ mod tests {
         ];
         for (code, status, want) in table {
             assert_eq!(
-                classify(*code, *status),
+                ErrorKind::classify(*code, *status),
                 *want,
                 "code {code:?} status {status:?}"
             );
@@ -604,15 +490,5 @@ mod tests {
         assert_eq!(route53_region("us-west-2", true), "us-west-2");
         assert_eq!(route53_region("cn-north-1", false), "cn-north-1");
         assert_eq!(route53_region("us-gov-west-1", false), "us-gov-west-1");
-    }
-
-    #[test]
-    fn ids_are_summarised() {
-        assert_eq!(describe_ids(&["a"]), "a");
-        assert_eq!(
-            describe_ids(&["a", "b", "c", "d", "e"]),
-            "a, b, c and 2 more"
-        );
-        assert_eq!(describe_ids::<&str>(&[]), "");
     }
 }

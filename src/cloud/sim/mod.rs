@@ -58,8 +58,8 @@ use crate::cloud::{
     ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
     HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState,
 };
-use crate::engine::progress::{Progress, Reporter};
-use crate::engine::Ports;
+use crate::ports::Ports;
+use crate::progress::{Progress, Reporter};
 use crate::types::{ClusterId, InstanceId};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -362,7 +362,7 @@ impl Databases for SimDatabases {
         let c = ctx(
             Service::Rds,
             "DescribeDBClusters",
-            crate::cloud::aws::describe_ids(&ids(ids_)),
+            crate::cloud::describe_ids(&ids(ids_)),
             ids(ids_),
             false,
         );
@@ -377,7 +377,7 @@ impl Databases for SimDatabases {
         let c = ctx(
             Service::Rds,
             "DescribeDBInstances",
-            crate::cloud::aws::describe_ids(&ids(clusters)),
+            crate::cloud::describe_ids(&ids(clusters)),
             ids(clusters),
             false,
         );
@@ -392,7 +392,7 @@ impl Databases for SimDatabases {
         let c = ctx(
             Service::Rds,
             "DescribeDBInstances",
-            crate::cloud::aws::describe_ids(&ids(ids_)),
+            crate::cloud::describe_ids(&ids(ids_)),
             ids(ids_),
             false,
         );
@@ -480,7 +480,7 @@ impl Databases for SimDatabases {
         let c = ctx(
             Service::Rds,
             op,
-            crate::cloud::aws::describe_ids(&ids(ids_)),
+            crate::cloud::describe_ids(&ids(ids_)),
             ids(ids_),
             false,
         );
@@ -591,10 +591,10 @@ pub struct SimHttp {
 #[async_trait]
 impl HttpClient for SimHttp {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CloudError> {
-        let url = crate::cloud::http::redacted_url(&request.url);
+        let url = crate::cloud::redacted_url(&request.url);
         let operation = format!("HTTP {}", request.method.to_ascii_uppercase());
         let timeout = if request.timeout.is_zero() {
-            crate::cloud::http::DEFAULT_TIMEOUT
+            crate::cloud::DEFAULT_HTTP_TIMEOUT
         } else {
             request.timeout
         };

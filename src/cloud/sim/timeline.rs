@@ -4,7 +4,7 @@
 
 use super::faults::Service;
 use crate::cloud::{CloudError, SnapshotKind};
-use crate::engine::progress::Progress;
+use crate::progress::Progress;
 use crate::types::{ClusterId, InstanceId, Zone};
 use serde::Serialize;
 use std::time::Duration;

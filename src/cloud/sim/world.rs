@@ -268,7 +268,7 @@ pub fn fmt_dur(d: Duration) -> String {
 /// An AWS error as the adapter reports it: classified from the code and HTTP status.
 pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) -> CloudError {
     CloudError {
-        kind: crate::cloud::aws::classify(Some(code), Some(status)),
+        kind: crate::cloud::ErrorKind::classify(Some(code), Some(status)),
         operation: ctx.operation.clone(),
         resource: ctx.resource.clone(),
         code: Some(code.to_string()),
@@ -993,7 +993,7 @@ impl World {
                             500,
                         ),
                         (_, Some(code)) => {
-                            let status = if crate::cloud::aws::classify(Some(&code), None)
+                            let status = if crate::cloud::ErrorKind::classify(Some(&code), None)
                                 == ErrorKind::Transient
                             {
                                 500

@@ -1,10 +1,10 @@
 //! Run a runbook through the library exactly as `failover run` does (bind, plan, journal,
 //! execute), for tests that need the outcome as data.
 
-
-use failover::engine::{self, progress::Collect, RunOutcome, RunSpec};
+use failover::engine::{self, RunOutcome, RunSpec};
 use failover::env::Environment;
 use failover::journal::{Journal, RunRecord};
+use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use std::path::Path;

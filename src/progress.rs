@@ -1,6 +1,7 @@
-//! Progress events of a live run, for the terminal (and later the HTTP API and metrics).
+//! Progress events of a live run, as data: the engine emits them, the terminal, the
+//! simulator's timeline (and later the HTTP API and metrics) consume them.
 
-use super::StepStatus;
+use crate::types::StepStatus;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]

@@ -1,0 +1,165 @@
+//! Calls and decisions as data: what a step decides to do against an observed world.
+//!
+//! `Call` is one mutating API (or HTTP) call, `Await` a condition to wait for after acting,
+//! `Decision` everything one step decides. The pure step functions (`steps`) produce them; the
+//! planner (`plan`) lists them for a dry run; the engine journals and performs them. This module
+//! sits below all three, so none of them imports another to share these types.
+
+use crate::cloud::{HttpRequest, RecordChange, RecordKey, RecordSet};
+use crate::types::{ClusterId, InstanceId, Zone};
+use serde::{Deserialize, Serialize};
+
+/// One mutating call, as data. Read-only calls are not planned: they are observation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call")]
+pub enum Call {
+    FailoverDbCluster {
+        cluster: ClusterId,
+        target: InstanceId,
+        target_zone: Zone,
+        from_zone: Zone,
+    },
+    RebootDbInstance {
+        instance: InstanceId,
+        force_failover: bool,
+        from_zone: Zone,
+    },
+    CreateDbClusterSnapshot {
+        cluster: ClusterId,
+        snapshot: String,
+    },
+    CreateDbSnapshot {
+        instance: InstanceId,
+        snapshot: String,
+    },
+    ChangeResourceRecordSets {
+        hosted_zone_id: String,
+        hosted_zone_name: String,
+        comment: String,
+        changes: Vec<RecordChange>,
+        /// The record sets before the change, for rollback (None: did not exist).
+        previous: Vec<(RecordKey, Option<RecordSet>)>,
+    },
+    Http {
+        request: HttpRequest,
+        expect_status: Vec<u16>,
+    },
+}
+
+impl Call {
+    /// The AWS (or HTTP) operation name.
+    pub fn operation(&self) -> String {
+        match self {
+            Call::FailoverDbCluster { .. } => "FailoverDBCluster".into(),
+            Call::RebootDbInstance { .. } => "RebootDBInstance".into(),
+            Call::CreateDbClusterSnapshot { .. } => "CreateDBClusterSnapshot".into(),
+            Call::CreateDbSnapshot { .. } => "CreateDBSnapshot".into(),
+            Call::ChangeResourceRecordSets { .. } => "ChangeResourceRecordSets".into(),
+            Call::Http { request, .. } => format!("HTTP {}", request.method),
+        }
+    }
+
+    pub fn resource(&self) -> String {
+        match self {
+            Call::FailoverDbCluster { cluster, .. } => cluster.to_string(),
+            Call::RebootDbInstance { instance, .. } => instance.to_string(),
+            Call::CreateDbClusterSnapshot { cluster, .. } => cluster.to_string(),
+            Call::CreateDbSnapshot { instance, .. } => instance.to_string(),
+            Call::ChangeResourceRecordSets {
+                hosted_zone_name, ..
+            } => hosted_zone_name.clone(),
+            Call::Http { request, .. } => request.url.split('?').next().unwrap_or("").to_string(),
+        }
+    }
+
+    /// One line with the parameters that matter, for plans and timelines.
+    pub fn describe(&self) -> String {
+        match self {
+            Call::FailoverDbCluster { cluster, target, target_zone, from_zone } => format!(
+                "FailoverDBCluster DBClusterIdentifier={cluster} TargetDBInstanceIdentifier={target}  (writer {from_zone} -> {target_zone})"
+            ),
+            Call::RebootDbInstance { instance, from_zone, .. } => {
+                format!("RebootDBInstance DBInstanceIdentifier={instance} ForceFailover=true  (primary leaves {from_zone})")
+            }
+            Call::CreateDbClusterSnapshot { cluster, snapshot } => {
+                format!("CreateDBClusterSnapshot DBClusterIdentifier={cluster} DBClusterSnapshotIdentifier={snapshot}")
+            }
+            Call::CreateDbSnapshot { instance, snapshot } => {
+                format!("CreateDBSnapshot DBInstanceIdentifier={instance} DBSnapshotIdentifier={snapshot}")
+            }
+            Call::ChangeResourceRecordSets { hosted_zone_id, hosted_zone_name, changes, .. } => {
+                let mut s = format!("ChangeResourceRecordSets HostedZoneId={hosted_zone_id} ({hosted_zone_name}) {} change(s):", changes.len());
+                for c in changes {
+                    s.push_str(&format!("\n      {} {}", c.action, describe_record(&c.record)));
+                }
+                s
+            }
+            Call::Http { request, expect_status } => {
+                let exp = if expect_status.is_empty() { "2xx".to_string() } else { expect_status.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|") };
+                format!("HTTP {} {} (expect {exp})", request.method, request.url)
+            }
+        }
+    }
+}
+
+pub fn describe_record(r: &RecordSet) -> String {
+    let mut s = format!("{} {}", r.name, r.rtype);
+    if let Some(id) = &r.set_identifier {
+        s.push_str(&format!(" [{id}]"));
+    }
+    if let Some(w) = r.weight {
+        s.push_str(&format!(" weight={w}"));
+    }
+    if let Some(t) = r.ttl {
+        s.push_str(&format!(" ttl={t}"));
+    }
+    if let Some(a) = &r.alias {
+        s.push_str(&format!(" alias={}", a.dns_name));
+    } else {
+        s.push_str(&format!(" -> {}", r.values.join(", ")));
+    }
+    s
+}
+
+/// What one step decides against one `World`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Mutating calls, in order.
+    pub calls: Vec<Call>,
+    /// Conditions to wait for after the calls (or for work already under way).
+    pub awaits: Vec<Await>,
+    /// What is already as wanted, and why nothing is done for it.
+    pub skips: Vec<String>,
+    /// Preconditions that fail: the step cannot run. Each says what to do.
+    pub problems: Vec<String>,
+    /// The state the step should leave behind.
+    pub expected: Vec<String>,
+    /// Non-API effects: "pause for approval", "sleep 30s".
+    pub effects: Vec<String>,
+}
+
+/// A condition a step waits for after acting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "until", rename_all = "snake_case")]
+pub enum Await {
+    /// The cluster's writer is outside `evacuate` and the cluster is `available`.
+    ClusterWriterOutside {
+        cluster: ClusterId,
+        evacuate: Vec<Zone>,
+        /// The reader being promoted, when this step asked for the failover.
+        #[serde(default)]
+        target: Option<InstanceId>,
+    },
+    /// The instance is `available` and its primary is outside `evacuate` (when the peer
+    /// reports the standby zone; otherwise only `available` can be checked).
+    InstanceOutside {
+        instance: InstanceId,
+        evacuate: Vec<Zone>,
+    },
+    SnapshotAvailable {
+        kind: crate::cloud::SnapshotKind,
+        id: String,
+    },
+    /// The change made by the call at this index of the step's calls is INSYNC.
+    ChangeInsync { call_index: usize },
+}

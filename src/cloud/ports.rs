@@ -1,0 +1,83 @@
+//! The ports the engine observes and changes the world through. `cloud::aws` implements them
+//! with the AWS SDK, `cloud::sim` with the simulated world, `cloud::http` with reqwest; tests
+//! with fakes. Every type crossing them is the project's own.
+
+use super::{
+    ChangeInfo, CloudError, ClusterState, HostedZone, HttpRequest, HttpResponse, InstanceState,
+    RecordChange, RecordSet, SnapshotKind, SnapshotState,
+};
+use crate::types::{ClusterId, InstanceId};
+use async_trait::async_trait;
+use std::time::{Duration, SystemTime};
+
+/// RDS: Aurora clusters, Multi-AZ DB clusters and Multi-AZ DB instances.
+#[async_trait]
+pub trait Databases: Send + Sync {
+    /// Describe the given clusters with as few calls as possible (filters, pages).
+    /// Clusters that do not exist are absent from the result.
+    async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError>;
+    /// Describe every instance that belongs to one of the given clusters.
+    async fn describe_cluster_instances(
+        &self,
+        clusters: &[ClusterId],
+    ) -> Result<Vec<InstanceState>, CloudError>;
+    /// Describe the given instances. Instances that do not exist are absent from the result.
+    async fn describe_instances(
+        &self,
+        ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError>;
+    /// FailoverDBCluster to the given target instance.
+    async fn failover_cluster(
+        &self,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError>;
+    /// RebootDBInstance with ForceFailover=true.
+    async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError>;
+    async fn create_cluster_snapshot(
+        &self,
+        cluster: &ClusterId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError>;
+    async fn create_instance_snapshot(
+        &self,
+        instance: &InstanceId,
+        snapshot_id: &str,
+    ) -> Result<(), CloudError>;
+    /// Describe the given manual snapshots; missing ones are absent from the result.
+    async fn describe_snapshots(
+        &self,
+        kind: SnapshotKind,
+        ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError>;
+}
+
+/// Route 53.
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// Find a hosted zone by id (`Z...`) or by name (`example.com.`).
+    async fn find_hosted_zone(&self, id_or_name: &str) -> Result<HostedZone, CloudError>;
+    /// All record sets of a hosted zone (paged).
+    async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError>;
+    /// One ChangeResourceRecordSets request. Callers batch within the service limits.
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        comment: &str,
+        changes: &[RecordChange],
+    ) -> Result<ChangeInfo, CloudError>;
+    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError>;
+}
+
+/// Outgoing HTTP for `http` steps.
+#[async_trait]
+pub trait HttpClient: Send + Sync {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, CloudError>;
+}
+
+/// Time, injected so the simulator can run a virtual clock.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+    async fn sleep(&self, d: Duration);
+}

@@ -1,5 +1,7 @@
 //! failover: disaster-recovery runbooks as code.
 
+pub mod app;
+pub mod approval;
 pub mod call;
 pub mod clock;
 pub mod cloud;
@@ -13,10 +15,9 @@ pub mod ports;
 pub mod progress;
 pub mod report;
 pub mod runbook;
-pub mod simulate;
 pub mod steps;
+pub mod timefmt;
 pub mod tomlx;
 pub mod traffic;
 pub mod types;
-pub mod wiring;
 pub mod world;

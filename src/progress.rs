@@ -7,6 +7,40 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
+    /// The run is recorded in the journal and starts.
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        environment: String,
+        initiator: String,
+        /// `run`, `rollback`, `simulate`, ...
+        mode: String,
+        /// For a rollback: the run it rolls back.
+        of_run: Option<String>,
+        /// Where the run is recorded.
+        journal: String,
+    },
+    /// The plan the run starts from.
+    RunPlanned {
+        run_id: String,
+        runbook: String,
+        steps: usize,
+        mutating_calls: usize,
+        /// Failing preconditions: (step, problem).
+        problems: Vec<(String, String)>,
+    },
+    /// The plan could not read the world; the run starts anyway (static stability): every step
+    /// observes before acting.
+    PlanUnavailable {
+        run_id: String,
+        error: String,
+    },
+    /// The run ended (its status as the journal records it).
+    RunFinished {
+        run_id: String,
+        status: String,
+        error: Option<String>,
+    },
     StepStarted {
         step: String,
         action: String,

@@ -132,6 +132,40 @@ impl ErrorKind {
         }
     }
 
+    /// The request certainly was not processed: a change it carried did not happen, and
+    /// sending it again cannot do anything twice. Anything else (a 5xx, a timeout, a reset
+    /// connection, an unknown failure) may have been processed: the call is in doubt.
+    pub fn proves_not_processed(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled
+                | ErrorKind::InvalidRequest
+                | ErrorKind::AccessDenied
+                | ErrorKind::NotFound
+        )
+    }
+
+    /// Whether a read-only call failing this way is worth retrying at once (with backoff).
+    pub fn retry_read(self) -> bool {
+        matches!(self, ErrorKind::Throttled | ErrorKind::Transient)
+    }
+
+    /// Whether a mutating call failing this way may be sent again at once: only when it was
+    /// refused before being processed (throttled). A 5xx may have been processed; the step
+    /// observes the world again before deciding.
+    pub fn retry_mutation(self) -> bool {
+        self == ErrorKind::Throttled
+    }
+
+    /// Whether a step that failed this way is worth another attempt (observe again, decide
+    /// again): the world may change (throttling passes, a busy resource frees up).
+    pub fn retry_step(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState
+        )
+    }
+
     pub fn hint(self) -> &'static str {
         match self {
             ErrorKind::Throttled => "the API rate limit was hit; the call is retried with backoff, lower concurrency if it persists",

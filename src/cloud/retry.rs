@@ -49,10 +49,10 @@ pub enum CallKind {
 }
 
 pub fn should_retry(kind: CallKind, err: &CloudError) -> bool {
-    matches!(
-        (kind, err.kind),
-        (_, ErrorKind::Throttled) | (CallKind::Read, ErrorKind::Transient)
-    )
+    match kind {
+        CallKind::Read => err.kind.retry_read(),
+        CallKind::Mutate => err.kind.retry_mutation(),
+    }
 }
 
 /// Runs `f` with the policy. Each retry is logged with the call and the resource.

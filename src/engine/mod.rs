@@ -56,10 +56,7 @@ impl StepError {
     /// Worth another attempt of the whole step (observe again, decide again)?
     pub fn retryable(&self) -> bool {
         match self {
-            StepError::Cloud(e) => matches!(
-                e.kind,
-                ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::InvalidState
-            ),
+            StepError::Cloud(e) => e.kind.retry_step(),
             StepError::Http(_) => true,
             // The step's deadline covers all its attempts: nothing is left to retry with.
             StepError::Timeout(_) => false,
@@ -810,13 +807,7 @@ async fn wait_for_approval(
     }
     loop {
         let by = ctx.journal.approvals(run_id, sid)?;
-        let valid: Vec<&String> = by
-            .iter()
-            .filter(|a| {
-                **a != ctx.spec.initiator && (approvers.is_empty() || approvers.contains(a))
-            })
-            .collect();
-        if let Some(a) = valid.first() {
+        if let Some(a) = crate::approval::released_by(&ctx.spec.initiator, approvers, &by) {
             ctx.journal.set_run_status(run_id, "running", None, false)?;
             return Ok(Some(format!("approved by {a}")));
         }

@@ -65,7 +65,8 @@ fn publish(ctx: &Ctx, ladder: &BoundLadder) -> Result<(), StepError> {
         return Ok(());
     };
     let shed = ctx.journal.shed_tiers(&ladder.environment)?;
-    let doc = state_document(
+    let doc = crate::traffic::state_document(
+        crate::journal::now_ms(),
         &ladder.environment,
         &ladder
             .tiers
@@ -89,28 +90,6 @@ fn publish(ctx: &Ctx, ladder: &BoundLadder) -> Result<(), StepError> {
                 path.display()
             ))
         })
-}
-
-/// The published shed state: every tier, whether it is shed, since when and by which run.
-pub fn state_document(
-    environment: &str,
-    tiers: &[(String, bool)],
-    shed: &[(String, i64, String)],
-) -> serde_json::Value {
-    serde_json::json!({
-        "environment": environment,
-        "updated_at": crate::journal::format_ts(crate::journal::now_ms()),
-        "tiers": tiers.iter().map(|(name, protected)| {
-            let s = shed.iter().find(|(n, _, _)| n == name);
-            serde_json::json!({
-                "name": name,
-                "protected": protected,
-                "shed": s.is_some(),
-                "since": s.map(|(_, t, _)| crate::journal::format_ts(*t)),
-                "run_id": s.map(|(_, _, r)| r.clone()),
-            })
-        }).collect::<Vec<_>>(),
-    })
 }
 
 async fn set_tier(

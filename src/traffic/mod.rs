@@ -353,6 +353,29 @@ fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
+/// The published shed state: every tier, whether it is shed, since when and by which run.
+pub fn state_document(
+    now_ms: i64,
+    environment: &str,
+    tiers: &[(String, bool)],
+    shed: &[(String, i64, String)],
+) -> serde_json::Value {
+    serde_json::json!({
+        "environment": environment,
+        "updated_at": crate::timefmt::format_ts(now_ms),
+        "tiers": tiers.iter().map(|(name, protected)| {
+            let s = shed.iter().find(|(n, _, _)| n == name);
+            serde_json::json!({
+                "name": name,
+                "protected": protected,
+                "shed": s.is_some(),
+                "since": s.map(|(_, t, _)| crate::timefmt::format_ts(*t)),
+                "run_id": s.map(|(_, _, r)| r.clone()),
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

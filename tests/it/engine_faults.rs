@@ -5,12 +5,14 @@
 //! paused clock, so waits of minutes take microseconds and nothing depends on timing.
 
 use async_trait::async_trait;
+use failover::app::record::{run_record, RunHeader};
 use failover::clock::SystemClock;
 use failover::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use failover::cloud::*;
 use failover::engine::{self, RunSpec};
 use failover::env::Environment;
-use failover::journal::{Journal, RunRecord};
+use failover::journal::Journal;
+use failover::plan::Plan;
 use failover::ports::Ports;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
@@ -279,23 +281,25 @@ async fn run(
         clock,
         health: None,
     };
+    // The engine alone (no plan): these tests count the calls the engine makes.
+    let header = RunHeader {
+        id: run_id.clone(),
+        runbook: "t".into(),
+        runbook_path: "rb.toml".into(),
+        runbook_sha256: "-".into(),
+        environment: "test".into(),
+        mode: "run".into(),
+        initiator: "alice".into(),
+        params: serde_json::json!({}),
+        of_run: None,
+    };
+    let no_plan = Plan {
+        runbook: "t".into(),
+        environment: "test".into(),
+        steps: vec![],
+    };
     journal
-        .create_run(&RunRecord {
-            id: run_id.clone(),
-            runbook: "t".into(),
-            runbook_path: "rb.toml".into(),
-            runbook_sha256: "-".into(),
-            environment: "test".into(),
-            mode: "run".into(),
-            initiator: "alice".into(),
-            params: serde_json::json!({}),
-            status: "running".into(),
-            started_at: 0,
-            ended_at: None,
-            error: None,
-            plan: serde_json::json!({}),
-            steps: serde_json::to_value(&steps).unwrap(),
-        })
+        .create_run(&run_record(&header, 0, &no_plan, &steps))
         .unwrap();
     let collect = Arc::new(Collect::default());
     let spec = RunSpec {

@@ -263,7 +263,7 @@ async fn dry_run_makes_zero_mutating_calls() {
     };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
-    let ports = failover::wiring::aws_ports(&env).await.unwrap();
+    let ports = failover::app::wiring::aws_ports(&env).await.unwrap();
     let plan = engine::plan_run(&ports, &rb.name, &env.name, "plan-test", &steps)
         .await
         .unwrap();

@@ -186,7 +186,7 @@ fn environment(aws_endpoint: Option<&str>, health: &str) -> Environment {
 const RULES: &str = "[health]\ninterval = \"250ms\"\ntimeout = \"200ms\"\nattempts = 1\nquorum = 2\nunhealthy_after = 2\nhealthy_after = 2\n";
 
 async fn detector(env: &Environment) -> Detector {
-    let ports = failover::wiring::health_ports(env)
+    let ports = failover::app::wiring::health_ports(env)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     health::detector(env, ports).unwrap()
@@ -699,7 +699,7 @@ alarm = \"no-such-alarm\"
         .await
         .expect("DescribeAlarms");
     let env = environment(Some(&moto.endpoint()), &health);
-    let ports = failover::wiring::health_ports(&env).await.unwrap();
+    let ports = failover::app::wiring::health_ports(&env).await.unwrap();
     let report = health::snapshot(&env, ports, 1).await.unwrap();
     let result = |z: &str, p: &str| {
         report

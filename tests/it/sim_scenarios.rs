@@ -5,6 +5,7 @@
 //! to prove the timeline is identical; and the honesty tests: wrong runbooks must be caught by
 //! the invariants even when the engine reports success.
 
+use failover::app::simulate::{demo, simulate, SimReport, Verdict, DEMO_SEED};
 use failover::cloud::sim::topology::Span;
 use failover::cloud::sim::{
     environment_for, Effect, Event, Fault, FaultPhase, InvariantStatus, SimCloud, Topology,
@@ -13,8 +14,8 @@ use failover::cloud::{
     ChangeAction, Databases, Dns, ErrorKind, HttpClient, HttpRequest, RecordChange, RecordSet,
 };
 use failover::diag::SourceFile;
+use failover::report::sim::render_text;
 use failover::runbook::Runbook;
-use failover::simulate::{demo, render_text, simulate, SimReport, Verdict, DEMO_SEED};
 use failover::types::{ClusterId, InstanceId};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,12 +5,13 @@
 //! the simulated world saw and served — admin calls received, load samples, signal readings —
 //! not what the engine says it did.
 
+use failover::app::simulate::{simulate, simulate_runs, SimReport, SimRun, Verdict};
 use failover::cloud::sim::{
     environment_for, Event, Fault, InvariantStatus, Topology, TrafficReport,
 };
 use failover::diag::SourceFile;
+use failover::report::sim::render_text;
 use failover::runbook::Runbook;
-use failover::simulate::{render_text, simulate, simulate_runs, SimReport, SimRun, Verdict};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ fn traffic(r: &SimReport) -> &TrafficReport {
     r.traffic.as_ref().expect("the topology has a load model")
 }
 
-fn step<'a>(r: &'a SimReport, run: usize, id: &str) -> &'a failover::simulate::StepSummary {
+fn step<'a>(r: &'a SimReport, run: usize, id: &str) -> &'a failover::app::simulate::StepSummary {
     r.runs[run]
         .steps
         .iter()

@@ -503,3 +503,63 @@ async fn regression_rollback_leaves_tiers_a_later_run_shed() {
         "the later run's shed stays"
     );
 }
+
+/// Regression: a rollback stored its plan and steps unredacted, so a literal Authorization
+/// header of a traffic endpoint reached the journal through it (a run redacted its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_rollback_stores_no_literal_credential() {
+    let r = rig(Mode::GoodAfter(2), "50ms").await;
+    let env = r.dir.path().join("local.toml");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let secret = "literal-edge-token-7f3a";
+    let plain = "method = \"PUT\"\nheaders = { \"Content-Type\" = \"application/json\" }";
+    assert_eq!(text.matches(plain).count(), 1, "the edge admin endpoint");
+    let with_auth = text.replace(
+        plain,
+        &format!("method = \"PUT\"\nheaders = {{ \"Content-Type\" = \"application/json\", Authorization = \"Bearer {secret}\" }}"),
+    );
+    std::fs::write(&env, with_auth).unwrap();
+    let (run_id, out, _) = run_runbook(
+        r.dir.path(),
+        "local",
+        &runbook("shed-load.toml"),
+        &r.journal,
+        &[],
+        "alice",
+    )
+    .await;
+    assert!(out.succeeded);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(common::topo::repo())
+        .args([
+            "--config-dir",
+            r.dir.path().to_str().unwrap(),
+            "--journal",
+            r.dir.path().join("j.db").to_str().unwrap(),
+            "rollback",
+            &run_id,
+            "--by",
+            "bob",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs = r.journal.runs(10).unwrap();
+    assert_eq!(runs.len(), 2, "the run and its rollback");
+    for run in &runs {
+        let stored = format!("{}{}", run.plan, run.steps);
+        assert!(
+            stored.contains("<redacted>"),
+            "{} stores its steps: {stored}",
+            run.mode
+        );
+        assert!(
+            !stored.contains(secret),
+            "{} stored the credential",
+            run.mode
+        );
+        for e in r.journal.events(&run.id).unwrap() {
+            assert!(!e.data.to_string().contains(secret), "event {e:?}");
+        }
+    }
+}

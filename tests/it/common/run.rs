@@ -1,9 +1,12 @@
-//! Run a runbook through the library exactly as `failover run` does (bind, plan, journal,
-//! execute), for tests that need the outcome as data.
+//! Run a runbook through the library exactly as `failover run` does (bind, then the one run
+//! lifecycle: plan, record, execute, finish), for tests that need the outcome as data. Polls
+//! faster than the defaults so the tests stay quick.
 
-use failover::engine::{self, RunOutcome, RunSpec};
+use failover::app::lifecycle::{start_run, RunRequest};
+use failover::app::record::RunHeader;
+use failover::engine::RunOutcome;
 use failover::env::Environment;
-use failover::journal::{Journal, RunRecord};
+use failover::journal::Journal;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
@@ -33,45 +36,27 @@ pub async fn run_runbook(
         .collect();
     let p = bind::bind_params(&rb, &env, &given).unwrap_or_else(|d| panic!("{d}"));
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
-    let ports = failover::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, &run_id, &steps)
-        .await
-        .unwrap();
-    journal
-        .create_run(&RunRecord {
+    let ports = failover::app::wiring::aws_ports(&env).await.unwrap();
+    let collect = Arc::new(Collect::default());
+    let req = RunRequest {
+        header: RunHeader {
             id: run_id.clone(),
             runbook: rb.name.clone(),
             runbook_path: runbook.display().to_string(),
-            runbook_sha256: "-".into(),
+            runbook_sha256: failover::journal::sha256_hex(rb.source.text.as_bytes()),
             environment: env.name.clone(),
             mode: "run".into(),
             initiator: by.into(),
             params: serde_json::to_value(&p).unwrap(),
-            status: "running".into(),
-            started_at: failover::journal::now_ms(),
-            ended_at: None,
-            error: None,
-            plan: serde_json::to_value(&plan).unwrap(),
-            steps: serde_json::to_value(&steps).unwrap(),
-        })
-        .unwrap();
-    let collect = Arc::new(Collect::default());
-    let spec = RunSpec {
-        run_id: run_id.clone(),
-        initiator: by.into(),
+            of_run: None,
+        },
         steps,
         poll_interval: Duration::from_millis(20),
         max_concurrency: 8,
         approval_poll: Duration::from_millis(20),
     };
-    let out = engine::execute(ports, journal.clone(), spec, collect.clone()).await;
-    journal
-        .set_run_status(
-            &run_id,
-            if out.succeeded { "succeeded" } else { "failed" },
-            None,
-            true,
-        )
-        .unwrap();
-    (run_id, out, collect)
+    let result = start_run(&ports, journal, collect.clone(), req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (run_id, result.outcome, collect)
 }

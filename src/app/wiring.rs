@@ -1,7 +1,9 @@
-//! Builds the ports for an environment: the AWS adapters (a real account, or a local peer
-//! through `endpoint_url`) wrapped in the retry policy. The one place that decides which
-//! adapters a run talks to; the engine never knows.
+//! The one place that decides which adapters a use case talks to: the AWS adapters (a real
+//! account, or a local peer through `endpoint_url`) wrapped in the retry policy, or the
+//! simulated cloud of a topology. The engine never knows which.
 
+use super::load::{LoadedEnv, Target};
+use super::AppError;
 use crate::clock::SystemClock;
 use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
@@ -9,10 +11,93 @@ use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
 use crate::health::{config_of, snapshot, HealthError, HealthPorts, HealthReport, HealthSource};
+use crate::journal::Journal;
 use crate::ports::Ports;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+impl LoadedEnv {
+    /// Run `f` with this environment's ports: AWS adapters on the current runtime, or the
+    /// simulated cloud on a runtime of its own (virtual time; `approvals` lets the topology's
+    /// simulated second person approve gates of that run in that journal).
+    pub async fn with_ports<T, F, Fut>(
+        &self,
+        approvals: Option<(Arc<Journal>, String)>,
+        f: F,
+    ) -> Result<T, AppError>
+    where
+        T: Send,
+        F: FnOnce(Ports) -> Fut + Send,
+        Fut: Future<Output = T>,
+    {
+        match &self.target {
+            Target::Aws => {
+                let ports = aws_ports(&self.env)
+                    .await
+                    .map_err(|e| AppError::cloud("cannot set up the AWS clients", e))?;
+                Ok(f(ports).await)
+            }
+            Target::Simulated(t) => super::simulate::with_sim_ports(
+                &t.topology,
+                &t.faults,
+                t.seed,
+                self.env.settings.max_attempts,
+                approvals,
+                f,
+            )
+            .map_err(AppError::from),
+        }
+    }
+
+    /// A cloud failure against this environment, with what is wrong with its AWS profile when
+    /// the profile is not defined at all (the most common cause of "no credentials" at 3 a.m.).
+    pub fn cloud_error(&self, doing: &str, error: CloudError) -> AppError {
+        let hint = match (error.kind, &self.env.aws.profile) {
+            (crate::cloud::ErrorKind::AccessDenied, Some(profile)) => {
+                undefined_profile_hint(&self.env.name, profile)
+            }
+            _ => None,
+        };
+        AppError::Cloud {
+            doing: doing.to_string(),
+            error: Box::new(error),
+            hint,
+        }
+    }
+}
+
+/// Names the files that should define `profile` when none of them does.
+fn undefined_profile_hint(env: &str, profile: &str) -> Option<String> {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let files = [
+        std::env::var_os("AWS_CONFIG_FILE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/config")),
+        std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/credentials")),
+    ];
+    let defined = files.iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| {
+            t.lines().any(|l| {
+                let l = l.trim();
+                l == format!("[{profile}]") || l == format!("[profile {profile}]")
+            })
+        })
+    });
+    (!defined).then(|| {
+        format!(
+            "environment `{env}` uses AWS profile `{profile}`, which is not defined in {} or {} (aws configure sso --profile {profile})",
+            files[0].display(),
+            files[1].display()
+        )
+    })
+}
+
+/// The AWS adapters of an environment, wrapped in the retry policy, on the wall clock.
 pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
     let settings = AwsSettings {
         region: env.region.clone(),

@@ -1,8 +1,12 @@
 //! Rendering for people: plans, live progress, run listings and run details.
 
-use crate::journal::{format_ts, Event, RunRecord, StepRecord};
+pub mod sim;
+pub mod traffic;
+
+use crate::journal::{Event, RunRecord, StepRecord};
 use crate::plan::{Plan, PlannedStatus};
 use crate::progress::{Progress, Reporter};
+use crate::timefmt::format_ts;
 use crate::types::StepStatus;
 use std::fmt::Write;
 use std::io::Write as _;
@@ -167,6 +171,47 @@ impl Reporter for Terminal {
             t.subsec_millis() / 100
         );
         let line = match p {
+            Progress::RunStarted {
+                run_id,
+                environment,
+                initiator,
+                of_run: Some(of),
+                ..
+            } => format!("Rollback {run_id} of run {of} on `{environment}` started by {initiator}"),
+            Progress::RunStarted {
+                run_id,
+                runbook,
+                environment,
+                initiator,
+                journal,
+                ..
+            } => format!(
+                "Run {run_id} of `{runbook}` on `{environment}` started by {initiator} (journal: {journal})"
+            ),
+            Progress::RunPlanned {
+                steps,
+                mutating_calls,
+                problems,
+                ..
+            } => {
+                let mut l = format!(
+                    "Plan: {steps} step(s), {mutating_calls} mutating call(s){}",
+                    if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", {} precondition(s) failing (those steps will do what they can, then fail)",
+                            problems.len()
+                        )
+                    }
+                );
+                for (s, p) in &problems {
+                    l.push_str(&format!("\n  PROBLEM in {s}: {p}"));
+                }
+                l
+            }
+            Progress::PlanUnavailable { error, .. } => format!("warning: the plan could not read the current state ({error}); running anyway: every step observes before acting"),
+            Progress::RunFinished { .. } => return,
             Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),
             Progress::Skip { step, text } => format!("{stamp}   {step}: {text}"),
             Progress::Problem { step, text } => format!("{stamp}   {step}: PROBLEM: {text}"),

@@ -1,0 +1,171 @@
+//! The read-only use cases: runs, show, verify, traffic state, health, validate; and seeding a
+//! local AWS peer for demos and tests.
+
+use super::load::load_env;
+use super::watch::health_error;
+use super::{App, AppError};
+use crate::cloud::aws::seed::{self, SeedError, Seeded};
+use crate::diag::Diagnostics;
+use crate::env::Environment;
+use crate::health::{self, HealthReport};
+use crate::journal::{Event, RunRecord, StepRecord};
+use crate::runbook::{bind, Runbook};
+use crate::traffic::Ladder;
+use std::path::PathBuf;
+
+pub fn runs(app: &App, limit: usize) -> Result<Vec<RunRecord>, AppError> {
+    Ok(app.open_journal()?.runs(limit)?)
+}
+
+/// One run as `show` prints it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunDetails {
+    pub run: RunRecord,
+    pub steps: Vec<StepRecord>,
+    pub events: Vec<Event>,
+    /// Intents without an outcome: calls that may or may not have happened.
+    pub open_intents: Vec<Event>,
+}
+
+pub fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
+    let j = app.open_journal()?;
+    let run = j.run(run_id)?;
+    Ok(RunDetails {
+        steps: j.steps(&run.id)?,
+        events: j.events(&run.id)?,
+        open_intents: j.open_intents(&run.id)?,
+        run,
+    })
+}
+
+/// What `verify` found.
+pub struct Verified {
+    pub path: PathBuf,
+    pub events: i64,
+    /// The sequence number of the first broken link, if any.
+    pub broken_at: Option<i64>,
+}
+
+pub fn verify(app: &App) -> Result<Verified, AppError> {
+    let j = app.open_journal()?;
+    Ok(Verified {
+        path: j.path().to_path_buf(),
+        events: j.event_count()?,
+        broken_at: j.verify_chain()?,
+    })
+}
+
+/// The load-shedding ladder of an environment and which tiers are shed.
+pub struct TrafficState {
+    pub environment: String,
+    pub ladder: Ladder,
+    /// (tier, since ms, run id) of every shed tier.
+    pub shed: Vec<(String, i64, String)>,
+}
+
+pub fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError> {
+    let env = Environment::load(&app.config_dir, env_name)?;
+    let Some(ladder) = env.traffic.clone() else {
+        return Err(AppError::Input(format!(
+            "error: environment `{}` has no [traffic] ladder\n  hint: see docs/traffic.md",
+            env.name
+        )));
+    };
+    let shed = app.open_journal()?.shed_tiers(&env.name)?;
+    Ok(TrafficState {
+        environment: env.name,
+        ladder,
+        shed,
+    })
+}
+
+/// Probe `env_name`'s zones: `rounds` rounds (forever with `watch`), `on` after each round
+/// that should be reported (every round with `watch`, else the last).
+pub async fn health(
+    app: &App,
+    env_name: &str,
+    rounds: u32,
+    watch: bool,
+    on: &mut (dyn FnMut(u32, &HealthReport) + Send),
+) -> Result<(), AppError> {
+    let loaded = load_env(&app.config_dir, env_name)?;
+    if loaded.target.simulated().is_some() {
+        return Err(AppError::Input(format!("error: environment `{}` is simulated and has no probes\n  hint: health detection runs against real endpoints; try `--env local` (moto) or `--env staging`", loaded.env.name)));
+    }
+    let env = loaded.env;
+    let ports = super::wiring::health_ports(&env)
+        .await
+        .map_err(health_error)?;
+    let mut det = health::detector(&env, ports).map_err(health_error)?;
+    let mut n = 0u32;
+    loop {
+        det.next_round().await;
+        n += 1;
+        let done = !watch && n >= rounds.max(1);
+        if watch || done {
+            on(n, &det.report());
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// What `validate` found: every problem of every runbook against every environment.
+pub struct Validation {
+    pub runbooks: usize,
+    /// Runbooks with no problem.
+    pub valid: usize,
+    pub environments: Vec<String>,
+    /// Environments whose file could not be loaded.
+    pub broken_environments: usize,
+    pub diagnostics: Diagnostics,
+}
+
+pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validation {
+    let mut diags = Diagnostics::default();
+    let env_names: Vec<String> = match env {
+        Some(e) => vec![e.to_string()],
+        None => Environment::list(&app.config_dir),
+    };
+    let mut envs = vec![];
+    for name in &env_names {
+        match load_env(&app.config_dir, name) {
+            Ok(l) => envs.push(l.env),
+            Err(d) => diags.extend(d),
+        }
+    }
+    let mut valid = 0;
+    for path in runbooks {
+        match Runbook::load(path) {
+            Ok(rb) => {
+                let mut local = Diagnostics::default();
+                for e in &envs {
+                    local.extend(bind::check_against_env(&rb, e));
+                }
+                if local.is_empty() {
+                    valid += 1;
+                }
+                diags.extend(local);
+            }
+            Err(d) => diags.extend(d),
+        }
+    }
+    Validation {
+        runbooks: runbooks.len(),
+        valid,
+        broken_environments: env_names.len() - envs.len(),
+        environments: env_names,
+        diagnostics: diags.sorted(),
+    }
+}
+
+/// Create, in a local AWS peer, every resource an environment names.
+pub async fn seed_local_peer(app: &App, env_name: &str) -> Result<(Environment, Seeded), AppError> {
+    let env = Environment::load(&app.config_dir, env_name)?;
+    match seed::seed(&env).await {
+        Ok(s) => Ok((env, s)),
+        Err(e @ SeedError::NotLocal(_)) => Err(AppError::Refused(e.to_string())),
+        Err(e) => Err(AppError::Peer(format!("error: {e}\n  hint: is the local peer running? scripts/demo-moto starts one on 127.0.0.1:5055; reseed after restarting it"))),
+    }
+}

@@ -1,0 +1,50 @@
+//! The application layer: every use case of the tool, once, as library functions. The CLI (and
+//! the HTTP API to come) parse their input, call one of these, and render what it returns; they
+//! hold no logic of their own.
+//!
+//! - [`load`]: environment (AWS or simulated target), runbook, parameters, bound steps;
+//! - [`wiring`]: the one place that chooses AWS or simulated ports;
+//! - [`record`]: the one place a run record is built and redacted;
+//! - [`lifecycle`]: the one run lifecycle (plan, record, execute, finish) every run goes through;
+//! - [`run`]: `plan` and `run`; [`rollback`]; [`approve`]; [`watch`]; [`inspect`] (runs, show,
+//!   verify, traffic state, health, validate, local peer); [`simulate`] (simulate, demo).
+
+pub mod approve;
+pub mod error;
+pub mod inspect;
+pub mod lifecycle;
+pub mod load;
+pub mod record;
+pub mod rollback;
+pub mod run;
+pub mod simulate;
+pub mod watch;
+pub mod wiring;
+
+pub use error::{AppError, FailureClass};
+
+use crate::journal::Journal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a use case finds its input and keeps its record.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// Directory of environment files (`<env>.toml`).
+    pub config_dir: PathBuf,
+    /// The journal (SQLite file).
+    pub journal_path: PathBuf,
+}
+
+impl App {
+    pub fn new(config_dir: impl Into<PathBuf>, journal_path: impl Into<PathBuf>) -> Self {
+        Self {
+            config_dir: config_dir.into(),
+            journal_path: journal_path.into(),
+        }
+    }
+
+    pub fn open_journal(&self) -> Result<Arc<Journal>, AppError> {
+        Ok(Arc::new(Journal::open(&self.journal_path)?))
+    }
+}

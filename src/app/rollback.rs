@@ -1,0 +1,291 @@
+//! `rollback RUN`: restore the DNS records a run changed exactly as they were before it, and
+//! revert the traffic tiers it shed that are still shed by it. A rollback is a run of its own
+//! (mode `rollback`), through the same lifecycle as every run.
+
+use super::lifecycle::{start_run, RunRequest, RunResult};
+use super::load::{load_env, LoadedEnv};
+use super::record::RunHeader;
+use super::run::MakeReporter;
+use super::{App, AppError};
+use crate::call::Call;
+use crate::cloud::{normalize_dns_name, ChangeAction, ErrorKind, RecordKey, RecordSet};
+use crate::engine;
+use crate::journal::{self, Journal, RunRecord};
+use crate::plan::Plan;
+use crate::runbook::bind::{BoundAction, BoundStep, RestoreRecord, RunContext};
+use crate::runbook::OnFailure;
+use crate::types::StepId;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What `failover rollback` is asked to do.
+pub struct RollbackOrder {
+    pub run_id: String,
+    pub by: String,
+    /// Restore records even if they were changed after the run.
+    pub force: bool,
+}
+
+/// A rollback whose steps are built: nothing has been called yet.
+pub struct PreparedRollback {
+    loaded: LoadedEnv,
+    steps: Vec<BoundStep>,
+    header: RunHeader,
+    /// Said before anything happens (e.g. the run has not finished).
+    pub warnings: Vec<String>,
+}
+
+impl PreparedRollback {
+    pub fn run_id(&self) -> &str {
+        &self.header.id
+    }
+}
+
+/// Find what the run changed and build the steps that restore it.
+pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollback, AppError> {
+    let j = app.open_journal()?;
+    let r = j.run(&order.run_id)?;
+    let mut warnings = vec![];
+    if r.ended_at.is_none() && r.mode == "run" && r.status != "failed" {
+        warnings.push(format!(
+            "run {} has not finished (status {}); rolling back what it has done so far",
+            r.id, r.status
+        ));
+    }
+    let changes = dns_changes_of(&j, &r.id)?;
+    // Only tiers this run shed and that are still shed *by this run*: a tier a later run shed
+    // again belongs to that run.
+    let still_ours: Vec<String> = j
+        .shed_tiers(&r.environment)?
+        .into_iter()
+        .filter(|(_, _, run)| run == &r.id)
+        .map(|(t, _, _)| t)
+        .collect();
+    let tiers: Vec<String> = tiers_shed_by(&j, &r.id)?
+        .into_iter()
+        .filter(|t| still_ours.contains(t))
+        .collect();
+    if changes.is_empty() && tiers.is_empty() {
+        return Err(AppError::Refused(format!("run {} changed no DNS records and shed no traffic: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    }
+    let loaded = load_env(&app.config_dir, &r.environment)?;
+    let new_id = journal::new_run_id();
+    let mut steps = vec![];
+    if !tiers.is_empty() {
+        steps.push(revert_tiers_step(&r, &loaded, &new_id, &order.by, tiers)?);
+    }
+    steps.extend(restore_dns_steps(&r, changes, order.force));
+    let header = RunHeader {
+        id: new_id,
+        runbook: format!("rollback of {}", r.id),
+        runbook_path: r.runbook_path.clone(),
+        runbook_sha256: r.runbook_sha256.clone(),
+        environment: loaded.env.name.clone(),
+        mode: "rollback".into(),
+        initiator: order.by,
+        params: serde_json::json!({"of_run": r.id, "force": order.force}),
+        of_run: Some(r.id.clone()),
+    };
+    Ok(PreparedRollback {
+        loaded,
+        steps,
+        header,
+        warnings,
+    })
+}
+
+/// What the rollback would do, from read-only calls.
+pub async fn plan_rollback(p: &PreparedRollback) -> Result<Plan, AppError> {
+    let (h, steps) = (&p.header, &p.steps);
+    p.loaded
+        .with_ports(None, |ports| async move {
+            engine::plan_run(&ports, &h.runbook, &h.environment, &h.id, steps).await
+        })
+        .await?
+        .map_err(|e| AppError::cloud("reading the current records failed", e))
+}
+
+/// Run the rollback.
+pub async fn rollback(
+    app: &App,
+    p: PreparedRollback,
+    reporter: MakeReporter,
+) -> Result<RunResult, AppError> {
+    let journal = app.open_journal()?;
+    let env = &p.loaded.env;
+    let req = RunRequest {
+        header: p.header.clone(),
+        steps: p.steps.clone(),
+        poll_interval: env.settings.poll_interval,
+        max_concurrency: env.settings.max_concurrency,
+        approval_poll: Duration::from_millis(500),
+    };
+    p.loaded
+        .with_ports(None, |ports| async move {
+            let reporter = reporter(ports.clock.clone());
+            start_run(&ports, &journal, reporter, req).await
+        })
+        .await?
+}
+
+fn revert_tiers_step(
+    r: &RunRecord,
+    loaded: &LoadedEnv,
+    new_id: &str,
+    by: &str,
+    tiers: Vec<String>,
+) -> Result<BoundStep, AppError> {
+    let env = &loaded.env;
+    let Some(ladder) = &env.traffic else {
+        return Err(AppError::Input(format!(
+            "error: run {} shed tiers ({}) but environment `{}` no longer has a [traffic] ladder",
+            r.id,
+            tiers.join(", "),
+            env.name
+        )));
+    };
+    let ctx = RunContext {
+        run_id: new_id.to_string(),
+        initiator: by.to_string(),
+        mode: "rollback".into(),
+    };
+    let vars: BTreeMap<String, String> = [
+        ("env.name", env.name.clone()),
+        ("env.region", env.region.clone()),
+        ("run.id", ctx.run_id.clone()),
+        ("run.initiator", by.to_string()),
+        ("run.mode", "rollback".to_string()),
+        ("runbook.name", format!("rollback of {}", r.id)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(BoundStep {
+        id: StepId::new("restore-traffic"),
+        description: Some(format!("restore the traffic tiers run {} shed", r.id)),
+        after: vec![],
+        enabled: true,
+        when: None,
+        timeout: Duration::from_secs(600),
+        retries: 1,
+        on_failure: OnFailure::Continue,
+        action: BoundAction::TrafficRevert {
+            ladder: crate::traffic::bind_ladder(ladder, env, &vars),
+            tiers,
+        },
+    })
+}
+
+fn restore_dns_steps(
+    r: &RunRecord,
+    changes: BTreeMap<String, Vec<RestoreRecord>>,
+    force: bool,
+) -> Vec<BoundStep> {
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (zone, restore))| BoundStep {
+            id: StepId::new(format!("restore-dns-{}", i + 1)),
+            description: Some(format!(
+                "restore the records run {} changed in hosted zone {zone}",
+                r.id
+            )),
+            after: vec![],
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(600),
+            retries: 2,
+            on_failure: OnFailure::Continue,
+            action: BoundAction::RestoreRecords {
+                hosted_zone_id: zone,
+                restore,
+                force,
+            },
+        })
+        .collect()
+}
+
+/// What a run changed in DNS: per hosted zone, each record's state before the run (first
+/// `previous` seen) and as the run left it (last change), from intents whose outcome was OK
+/// or unknown (a call in doubt may have happened).
+fn dns_changes_of(
+    j: &Arc<Journal>,
+    run_id: &str,
+) -> Result<BTreeMap<String, Vec<RestoreRecord>>, AppError> {
+    let events = j.events(run_id)?;
+    // Only a failure that proves the request was not processed rules a change out: a 5xx or a
+    // timeout may have been applied (restoring a change that did not happen is a no-op, since
+    // `decide_restore` compares with what Route 53 has now).
+    let not_processed = |e: &&journal::Event| {
+        e.data
+            .get("kind")
+            .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
+            .is_some_and(ErrorKind::proves_not_processed)
+    };
+    let failed: Vec<i64> = events
+        .iter()
+        .filter(|e| {
+            e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
+        })
+        .filter(not_processed)
+        .filter_map(|e| e.intent_seq)
+        .collect();
+    let mut by_zone: BTreeMap<String, BTreeMap<RecordKey, RestoreRecord>> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))
+    {
+        let Ok(Call::ChangeResourceRecordSets {
+            hosted_zone_id,
+            changes,
+            previous,
+            ..
+        }) = serde_json::from_value::<Call>(e.data.clone())
+        else {
+            continue;
+        };
+        let zone = by_zone.entry(hosted_zone_id).or_default();
+        for (key, before) in previous {
+            zone.entry(key.clone()).or_insert(RestoreRecord {
+                key,
+                before,
+                set_by_run: None,
+            });
+        }
+        for c in changes {
+            let key = c.record.key();
+            let set: Option<RecordSet> = if c.action == ChangeAction::Delete {
+                None
+            } else {
+                Some(RecordSet {
+                    name: normalize_dns_name(&c.record.name),
+                    ..c.record.clone()
+                })
+            };
+            if let Some(r) = zone.get_mut(&key) {
+                r.set_by_run = set;
+            }
+        }
+    }
+    Ok(by_zone
+        .into_iter()
+        .map(|(z, m)| (z, m.into_values().collect()))
+        .collect())
+}
+
+/// Tiers a run shed and did not restore itself.
+fn tiers_shed_by(j: &Arc<Journal>, run_id: &str) -> Result<Vec<String>, AppError> {
+    let mut out: Vec<String> = vec![];
+    for e in j.events(run_id)? {
+        let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        match e.kind.as_str() {
+            "tier_shed" if !out.iter().any(|x| x == t) => out.push(t.to_string()),
+            "tier_restored" => out.retain(|x| x != t),
+            _ => {}
+        }
+    }
+    Ok(out)
+}

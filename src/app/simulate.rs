@@ -1,0 +1,871 @@
+//! `simulate`: rehearse a runbook in the simulated cloud, with faults on the timeline.
+//!
+//! The runbook is bound exactly as for a live run, the very same `engine::plan_run` and
+//! `engine::execute` run against the simulated ports (wrapped in the same retry policy), on a
+//! single-threaded runtime whose clock is virtual. The result is a [`SimReport`]: the
+//! timeline (every step, API call and fault, with its virtual time), the verdict, the time to
+//! recover, and the invariants checked on the simulated world itself. Same inputs, same seed:
+//! same report, byte for byte.
+
+use super::lifecycle::{start_run, RunRequest};
+use super::record::RunHeader;
+use super::AppError;
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::sim::invariants::{self, FailedZones, InvariantResult, InvariantStatus};
+use crate::cloud::sim::world::FinalState;
+use crate::cloud::sim::{
+    Event, Fault, FaultError, SimCloud, TimelineEntry, Topology, TopologyError, TrafficReport,
+};
+use crate::diag::{Diagnostics, SourceFile};
+use crate::engine;
+use crate::env::Environment;
+use crate::journal::{Journal, JournalError};
+use crate::ports::Ports;
+use crate::progress::Reporter;
+use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
+use crate::runbook::Runbook;
+use crate::types::StepStatus;
+use crate::types::Zone;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The storefront topology of `failover demo` (config/sim/storefront.toml), built in.
+pub const DEMO_TOPOLOGY: &str = include_str!("../../config/sim/storefront.toml");
+/// The runbook of `failover demo` (runbooks/az-evacuation.toml), built in.
+pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/az-evacuation.toml");
+/// What goes wrong in `failover demo`.
+pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s";
+/// The zone `failover demo` evacuates.
+pub const DEMO_ZONE: &str = "us-west-2a";
+/// The seed of `failover demo` when none is given.
+pub const DEMO_SEED: u64 = 20230919;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The runbook does not bind against the environment with these parameters.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("{}", .0.iter().map(|e| format!("error: {e}")).collect::<Vec<_>>().join("\n"))]
+    Faults(Vec<FaultError>),
+    #[error("cannot start the simulation runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the simulation's in-memory journal failed: {0}")]
+    Journal(#[from] JournalError),
+    #[error("the simulated run failed to start: {0}")]
+    Run(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The run succeeded and every invariant held.
+    Succeeded,
+    /// The run failed, or an invariant was violated, or both.
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepSummary {
+    pub id: String,
+    pub action: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OperationCount {
+    pub calls: usize,
+    pub ok: usize,
+    pub throttled: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SimReport {
+    /// The runbook's name (several runs: `a, then b`).
+    pub runbook: String,
+    pub environment: String,
+    pub topology: String,
+    pub topology_origin: String,
+    pub seed: u64,
+    /// The (first) run's id and parameters; `runs` has each run's.
+    pub run_id: String,
+    pub params: BTreeMap<String, String>,
+    /// Every fault applied (the topology's, then the given ones), in the one-line syntax.
+    pub faults: Vec<String>,
+    pub verdict: Verdict,
+    /// Why the verdict is what it is, one line each.
+    pub reasons: Vec<String>,
+    /// Whether the engine ran at all (it does not when the plan cannot read the world).
+    pub run_started: bool,
+    /// Every run finished and succeeded.
+    pub run_succeeded: bool,
+    pub plan_problems: Vec<String>,
+    /// The steps of every run, in order.
+    pub steps: Vec<StepSummary>,
+    /// Each run (one unless [`simulate_runs`] was given several).
+    pub runs: Vec<RunSummary>,
+    /// The zones the run had to leave: evacuated by the runbook, or down at the end.
+    pub failed_zones: FailedZones,
+    /// Virtual time from the start until the last writer, primary or record left the failed
+    /// zones; `None`: something is still in one.
+    pub time_to_recover_ms: Option<u64>,
+    /// Virtual time the run took.
+    pub simulated_ms: u64,
+    pub invariants: Vec<InvariantResult>,
+    pub api_calls: BTreeMap<String, OperationCount>,
+    pub final_state: FinalState,
+    /// The simulated load and the ladder's effect on it, when the topology has `[traffic]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficReport>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl SimReport {
+    pub fn succeeded(&self) -> bool {
+        self.verdict == Verdict::Succeeded
+    }
+
+    pub fn invariant(&self, name: &str) -> Option<&InvariantResult> {
+        self.invariants.iter().find(|i| i.name == name)
+    }
+
+    pub fn time_to_recover(&self) -> Option<Duration> {
+        self.time_to_recover_ms.map(Duration::from_millis)
+    }
+
+    /// The timeline as JSON, for comparing two runs.
+    pub fn timeline_json(&self) -> String {
+        serde_json::to_string(&self.timeline).unwrap_or_default()
+    }
+}
+
+/// Zones the run's steps evacuate (enabled failover and DNS steps).
+fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
+    let mut out = BTreeSet::new();
+    for s in steps.iter().filter(|s| s.enabled) {
+        match &s.action {
+            BoundAction::FailoverCluster { evacuate, .. }
+            | BoundAction::FailoverInstance { evacuate, .. }
+            | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One runbook run in a simulated world (see [`simulate_runs`]).
+#[derive(Clone, Debug)]
+pub struct SimRun<'a> {
+    pub runbook: &'a Runbook,
+    pub params: Vec<(String, String)>,
+    /// Start no earlier than this virtual time since the start of the simulation (an operator
+    /// who runs the restore once the zone is back); `None`: as soon as the previous run ends.
+    pub not_before: Option<Duration>,
+}
+
+impl<'a> SimRun<'a> {
+    pub fn new(runbook: &'a Runbook, params: &[(String, String)]) -> Self {
+        Self {
+            runbook,
+            params: params.to_vec(),
+            not_before: None,
+        }
+    }
+
+    /// Start no earlier than `at` of virtual time.
+    pub fn at(mut self, at: Duration) -> Self {
+        self.not_before = Some(at);
+        self
+    }
+}
+
+/// One run as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub runbook: String,
+    pub run_id: String,
+    pub params: BTreeMap<String, String>,
+    /// Virtual time the run started and ended at; `None`: it did not start (or end) before
+    /// the simulation's limit.
+    pub started_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    pub succeeded: bool,
+    pub steps: Vec<StepSummary>,
+}
+
+/// Run `runbook` against the simulated world of `topology`, bound to `env` with `params`,
+/// with the topology's faults plus `faults`, seeded with `seed`. Synchronous: it runs on its
+/// own single-threaded runtime (on a thread of its own when called from async code).
+pub fn simulate(
+    runbook: &Runbook,
+    env: &Environment,
+    topology: &Topology,
+    params: &[(String, String)],
+    faults: &[Fault],
+    seed: u64,
+) -> Result<SimReport, SimError> {
+    simulate_runs(&[SimRun::new(runbook, params)], env, topology, faults, seed)
+}
+
+/// Run several runbooks one after the other in one simulated world: the same cloud, the same
+/// virtual clock and the same journal, so what one run leaves (a writer moved, tiers shed)
+/// is what the next one finds. Each run starts when the previous one has ended, and not
+/// before its `not_before`. Run ids are `sim-SEED`, `sim-SEED-2`, ... The verdict holds for
+/// the whole sequence: every run succeeded and every invariant held at the end.
+pub fn simulate_runs(
+    runs: &[SimRun<'_>],
+    env: &Environment,
+    topology: &Topology,
+    faults: &[Fault],
+    seed: u64,
+) -> Result<SimReport, SimError> {
+    let all_faults = all_faults(topology, faults)?;
+    if runs.is_empty() {
+        return Err(SimError::Invalid(Diagnostics::from(
+            SourceFile::new("<simulate>", "").diag_file("no runbook to simulate", None),
+        )));
+    }
+    let mut bound = vec![];
+    let mut diags = Diagnostics::default();
+    for (i, r) in runs.iter().enumerate() {
+        let run = RunContext {
+            run_id: if i == 0 {
+                format!("sim-{seed}")
+            } else {
+                format!("sim-{seed}-{}", i + 1)
+            },
+            initiator: "simulator".into(),
+            mode: "simulate".into(),
+        };
+        let params = match bind::bind_params(r.runbook, env, &r.params) {
+            Ok(p) => p,
+            Err(d) => {
+                diags.extend(d);
+                continue;
+            }
+        };
+        match bind::bind(r.runbook, env, &params, &run) {
+            Ok(steps) => bound.push(BoundRun {
+                runbook: r.runbook,
+                run,
+                params,
+                steps,
+                not_before: r.not_before,
+            }),
+            Err(d) => diags.extend(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(SimError::Invalid(diags));
+    }
+    let go = move || -> Result<SimReport, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(SimError::Runtime)?;
+        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Called from async code (the CLI): a runtime cannot be started inside another, and
+        // the simulation needs its own single thread to stay deterministic.
+        std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+    } else {
+        go()
+    }
+}
+
+/// `failover simulate`: load the runbook, the topology and the faults (every problem at once),
+/// bind against `env` (default: the environment the topology describes) and simulate.
+pub fn simulate_files(
+    app: &super::App,
+    runbook: &Path,
+    topology: &Path,
+    env: Option<&str>,
+    params: &[(String, String)],
+    faults: &[String],
+    seed: Option<u64>,
+) -> Result<SimReport, AppError> {
+    let rb = Runbook::load(runbook);
+    let topo = Topology::load(topology);
+    let faults = crate::cloud::sim::parse_faults(faults);
+    let (rb, topo, faults) = match (rb, topo, faults) {
+        (Ok(r), Ok(t), Ok(f)) => (r, t, f),
+        (r, t, f) => {
+            let mut diags = Diagnostics::default();
+            let mut msgs = vec![];
+            if let Err(d) = r {
+                diags.extend(d);
+            }
+            if let Err(e) = t {
+                msgs.push(e.to_string());
+            }
+            if let Err(es) = f {
+                msgs.extend(es.iter().map(|e| format!("--fault: error: {e}")));
+            }
+            let mut m = if diags.is_empty() {
+                String::new()
+            } else {
+                format!("{diags}\n")
+            };
+            m.push_str(&msgs.join("\n"));
+            return Err(AppError::Input(format!(
+                "{}\n\nnothing was simulated.",
+                m.trim_end()
+            )));
+        }
+    };
+    let env = match env {
+        Some(n) => Environment::load(&app.config_dir, n)?,
+        None => crate::cloud::sim::environment_for(&topo),
+    };
+    let seed = seed.or(topo.seed).unwrap_or(1);
+    Ok(simulate(&rb, &env, &topo, params, &faults, seed)?)
+}
+
+/// `failover demo`: the built-in storefront, zone us-west-2a loses its network, the built-in
+/// AZ evacuation runbook moves everything out.
+pub fn demo(seed: u64) -> Result<SimReport, SimError> {
+    let topology = Topology::parse(DEMO_TOPOLOGY, "config/sim/storefront.toml (built in)")?;
+    let runbook = Runbook::parse(SourceFile::new(
+        "runbooks/az-evacuation.toml (built in)",
+        DEMO_RUNBOOK,
+    ))
+    .map_err(SimError::Invalid)?;
+    let env = crate::cloud::sim::environment_for(&topology);
+    let fault: Fault = DEMO_FAULT.parse().map_err(|e| SimError::Faults(vec![e]))?;
+    simulate(
+        &runbook,
+        &env,
+        &topology,
+        &[("failed_az".into(), DEMO_ZONE.into())],
+        &[fault],
+        seed,
+    )
+}
+
+struct BoundRun<'a> {
+    runbook: &'a Runbook,
+    run: RunContext,
+    params: bind::Params,
+    steps: Vec<BoundStep>,
+    not_before: Option<Duration>,
+}
+
+/// What became of one run.
+struct RunDone {
+    outcome: engine::RunOutcome,
+    ended: Duration,
+}
+
+/// What happened to the runs of a simulation, as they went.
+#[derive(Default)]
+struct Played {
+    started: Vec<Duration>,
+    done: Vec<RunDone>,
+    plan_problems: Vec<String>,
+    /// Why a run did not start (its plan was refused access).
+    not_started: Vec<String>,
+    approvers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Everything the runs of one simulation share.
+struct Stage<'a> {
+    cloud: &'a Arc<SimCloud>,
+    ports: &'a Ports,
+    journal: &'a Arc<Journal>,
+    reporter: Arc<dyn Reporter>,
+    env: &'a Environment,
+    topology: &'a Topology,
+}
+
+async fn run_simulation(
+    env: &Environment,
+    topology: &Topology,
+    faults: &[Fault],
+    seed: u64,
+    runs: &[BoundRun<'_>],
+) -> Result<SimReport, SimError> {
+    let cloud = SimCloud::new(topology, faults, seed);
+    let mut driver = tokio::spawn(cloud.driver());
+    let policy = RetryPolicy {
+        max_attempts: env.settings.max_attempts,
+        ..RetryPolicy::default()
+    };
+    let ports = cloud.ports(policy, seed);
+    let journal = Arc::new(Journal::open(Path::new(":memory:"))?);
+    let stage = Stage {
+        cloud: &cloud,
+        ports: &ports,
+        journal: &journal,
+        reporter: cloud.reporter(None),
+        env,
+        topology,
+    };
+    let mut played = Played::default();
+    let body = play(&stage, runs, &mut played);
+    let limit = cloud.virtual_time().sleep(topology.timing.max_duration);
+    let finished = tokio::select! {
+        biased;
+        r = body => { r?; true }
+        _ = limit => false,
+        _ = &mut driver => false,
+    };
+    driver.abort();
+    for a in played.approvers.drain(..) {
+        a.abort();
+    }
+    cloud.settle();
+    Ok(report(&stage, faults, seed, runs, played, finished))
+}
+
+/// Play the runs one after the other, each through the one run lifecycle.
+async fn play(
+    stage: &Stage<'_>,
+    runs: &[BoundRun<'_>],
+    played: &mut Played,
+) -> Result<(), SimError> {
+    let cloud = stage.cloud;
+    let several = runs.len() > 1;
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(at) = r.not_before {
+            let now = cloud.elapsed();
+            if at > now {
+                cloud.virtual_time().sleep(at - now).await;
+            }
+        }
+        if several {
+            cloud.note(format!(
+                "run {} of {}: runbook `{}` (run {}) starts",
+                i + 1,
+                runs.len(),
+                r.runbook.name,
+                r.run.run_id
+            ));
+        }
+        played.started.push(cloud.elapsed());
+        let wants_approval = r
+            .steps
+            .iter()
+            .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+        if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
+            played.approvers.push(tokio::spawn(approve_after(
+                cloud.clone(),
+                stage.journal.clone(),
+                r.run.run_id.clone(),
+                stage.topology.approval.by.clone(),
+                after,
+            )));
+        }
+        match start_run(
+            stage.ports,
+            stage.journal,
+            stage.reporter.clone(),
+            request(stage.env, r),
+        )
+        .await
+        {
+            Ok(res) => {
+                played
+                    .plan_problems
+                    .extend(res.plan.problems().into_iter().map(|(s, p)| {
+                        if several {
+                            format!("{}: {s}: {p}", r.runbook.name)
+                        } else {
+                            format!("{s}: {p}")
+                        }
+                    }));
+                played.done.push(RunDone {
+                    outcome: res.outcome,
+                    ended: cloud.elapsed(),
+                });
+            }
+            Err(AppError::Cloud { error, .. }) => {
+                let why = format!(
+                    "run {} did not start: its plan was refused: {error}",
+                    r.run.run_id
+                );
+                cloud.note(why.clone());
+                played.not_started.push(why);
+                return Ok(());
+            }
+            Err(e) => return Err(SimError::Run(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// The lifecycle's request for one simulated run.
+fn request(env: &Environment, r: &BoundRun<'_>) -> RunRequest {
+    RunRequest {
+        header: RunHeader {
+            id: r.run.run_id.clone(),
+            runbook: r.runbook.name.clone(),
+            runbook_path: r.runbook.source.path.display().to_string(),
+            runbook_sha256: crate::journal::sha256_hex(r.runbook.source.text.as_bytes()),
+            environment: env.name.clone(),
+            mode: r.run.mode.clone(),
+            initiator: r.run.initiator.clone(),
+            params: serde_json::to_value(&r.params).unwrap_or_default(),
+            of_run: None,
+        },
+        steps: r.steps.clone(),
+        poll_interval: env.settings.poll_interval,
+        max_concurrency: env.settings.max_concurrency,
+        approval_poll: Duration::from_secs(1),
+    }
+}
+
+/// The report of a simulation that has ended (or reached its limit).
+fn report(
+    stage: &Stage<'_>,
+    faults: &[Fault],
+    seed: u64,
+    runs: &[BoundRun<'_>],
+    played: Played,
+    finished: bool,
+) -> SimReport {
+    let (cloud, env, topology) = (stage.cloud, stage.env, stage.topology);
+    let all_steps: Vec<BoundStep> = runs.iter().flat_map(|r| r.steps.clone()).collect();
+    let failed = FailedZones {
+        evacuated: evacuated_zones(&all_steps),
+        down: cloud.failed_zones_now(),
+    };
+    let final_state = cloud.final_state();
+    let timeline = cloud.timeline();
+    let mut invs = invariants::check(&final_state, &timeline, &failed);
+    if let Some(t) = traffic_invariant(&all_steps, env, stage.journal) {
+        if let Some(slot) = invs.iter_mut().find(|i| i.name == t.name) {
+            *slot = t;
+        }
+    }
+    let ttr = invariants::time_to_recover(&cloud.history(), &failed);
+    let reasons = reasons(runs, &played, &invs, finished, topology);
+    let run_started = !played.started.is_empty() || !finished;
+    let run_succeeded = finished
+        && played.not_started.is_empty()
+        && played.done.iter().all(|d| d.outcome.succeeded);
+    let verdict = if run_succeeded && invs.iter().all(|i| i.status != InvariantStatus::Violated) {
+        Verdict::Succeeded
+    } else {
+        Verdict::Failed
+    };
+    let run_summaries = summaries(runs, &played);
+    let first = &runs[0];
+    SimReport {
+        runbook: runs
+            .iter()
+            .map(|r| r.runbook.name.clone())
+            .collect::<Vec<_>>()
+            .join(", then "),
+        environment: env.name.clone(),
+        topology: topology.name.clone(),
+        topology_origin: topology.origin.clone(),
+        seed,
+        run_id: first.run.run_id.clone(),
+        params: first.params.clone(),
+        faults: faults.iter().map(|f| f.to_string()).collect(),
+        verdict,
+        reasons,
+        run_started,
+        run_succeeded,
+        plan_problems: played.plan_problems,
+        steps: run_summaries.iter().flat_map(|r| r.steps.clone()).collect(),
+        runs: run_summaries,
+        failed_zones: failed,
+        time_to_recover_ms: ttr.map(|d| d.as_millis() as u64),
+        simulated_ms: cloud.elapsed().as_millis() as u64,
+        invariants: invs,
+        api_calls: api_calls(&timeline),
+        final_state,
+        traffic: cloud.traffic_report(),
+        timeline,
+    }
+}
+
+/// Why the verdict is what it is, one line each.
+fn reasons(
+    runs: &[BoundRun<'_>],
+    played: &Played,
+    invs: &[InvariantResult],
+    finished: bool,
+    topology: &Topology,
+) -> Vec<String> {
+    let mut reasons = vec![];
+    if !finished {
+        reasons.push(format!("the simulation stopped at its limit of {} of virtual time (timing.max_duration) before the run finished", crate::cloud::sim::world::fmt_dur(topology.timing.max_duration)));
+    }
+    reasons.extend(played.not_started.iter().cloned());
+    let several = runs.len() > 1;
+    for (r, d) in runs.iter().zip(&played.done) {
+        let prefix = if several {
+            format!("{}: ", r.runbook.name)
+        } else {
+            String::new()
+        };
+        for (id, st, msg) in &d.outcome.steps {
+            let first = msg.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
+            match st {
+                StepStatus::Failed => reasons.push(format!("{prefix}step `{id}` failed: {first}")),
+                StepStatus::Blocked | StepStatus::Cancelled => {
+                    reasons.push(format!("{prefix}step `{id}` {}: {first}", st.as_str()))
+                }
+                _ => {}
+            }
+        }
+    }
+    for i in invs
+        .iter()
+        .filter(|i| i.status == InvariantStatus::Violated)
+    {
+        reasons.push(format!(
+            "invariant violated: {} ({})",
+            i.title,
+            i.details.first().cloned().unwrap_or_default()
+        ));
+    }
+    reasons
+}
+
+/// Each run as the report shows it.
+fn summaries(runs: &[BoundRun<'_>], played: &Played) -> Vec<RunSummary> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let d = played.done.get(i);
+            let step_list = d.map(|d| d.outcome.steps.as_slice()).unwrap_or(&[]);
+            let steps = r
+                .steps
+                .iter()
+                .map(|s| {
+                    let (status, message) = step_list
+                        .iter()
+                        .find(|(id, _, _)| id == &s.id)
+                        .map(|(_, st, m)| (st.as_str().to_string(), m.clone()))
+                        .unwrap_or_else(|| ("not run".to_string(), None));
+                    StepSummary {
+                        id: s.id.to_string(),
+                        action: s.action.name().to_string(),
+                        description: s.description.clone(),
+                        status,
+                        message,
+                    }
+                })
+                .collect();
+            RunSummary {
+                runbook: r.runbook.name.clone(),
+                run_id: r.run.run_id.clone(),
+                params: r.params.clone(),
+                started_ms: played.started.get(i).map(|t| t.as_millis() as u64),
+                ended_ms: d.map(|d| d.ended.as_millis() as u64),
+                succeeded: d.is_some_and(|d| d.outcome.succeeded),
+                steps,
+            }
+        })
+        .collect()
+}
+
+/// API calls by operation: made, ok, throttled, failed.
+fn api_calls(timeline: &[TimelineEntry]) -> BTreeMap<String, OperationCount> {
+    let mut api_calls: BTreeMap<String, OperationCount> = BTreeMap::new();
+    for e in timeline {
+        if let Event::Api(c) = &e.event {
+            let n = api_calls.entry(c.operation.clone()).or_default();
+            n.calls += 1;
+            match &c.error {
+                None => n.ok += 1,
+                Some(err) if err.kind == crate::cloud::ErrorKind::Throttled => n.throttled += 1,
+                Some(_) => n.failed += 1,
+            }
+        }
+    }
+    api_calls
+}
+
+/// The simulated second person: approves a waiting approval step `after` it was requested.
+async fn approve_after(
+    cloud: Arc<SimCloud>,
+    journal: Arc<Journal>,
+    run_id: String,
+    by: String,
+    after: Duration,
+) {
+    let mut seen: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut approved: BTreeSet<String> = BTreeSet::new();
+    let time = cloud.virtual_time();
+    loop {
+        time.sleep(Duration::from_secs(1)).await;
+        let Ok(steps) = journal.steps(&run_id) else {
+            continue;
+        };
+        for s in &steps {
+            if s.status != "waiting_approval" || approved.contains(&s.step_id) {
+                continue;
+            }
+            let since = *seen
+                .entry(s.step_id.clone())
+                .or_insert_with(|| cloud.elapsed());
+            if cloud.elapsed() >= since + after && journal.approve(&run_id, &s.step_id, &by).is_ok()
+            {
+                approved.insert(s.step_id.clone());
+                cloud.note(format!(
+                    "{by} approves step `{}` (simulated second person, after {})",
+                    s.step_id,
+                    crate::cloud::sim::world::fmt_dur(after)
+                ));
+            }
+        }
+    }
+}
+
+/// `no-protected-traffic-shed` for runbooks that shed: no protected tier of the ladder may be
+/// shed at the end (read from the shed state the traffic loop keeps in the journal).
+fn traffic_invariant(
+    steps: &[BoundStep],
+    env: &Environment,
+    journal: &Journal,
+) -> Option<InvariantResult> {
+    let sheds = steps.iter().any(|s| {
+        s.enabled
+            && matches!(
+                s.action,
+                BoundAction::TrafficShed { .. }
+                    | BoundAction::TrafficRestore { .. }
+                    | BoundAction::TrafficRevert { .. }
+            )
+    });
+    if !sheds {
+        return None;
+    }
+    let mut details = vec![];
+    let protected: Vec<String> = env
+        .traffic
+        .as_ref()
+        .map(|l| {
+            l.tiers
+                .iter()
+                .filter(|t| t.protected)
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    match journal.shed_tiers(&env.name) {
+        Ok(shed) => {
+            for (tier, _, run) in shed.iter().filter(|(t, _, _)| protected.contains(t)) {
+                details.push(format!("protected tier `{tier}` is shed (by run {run})"));
+            }
+        }
+        Err(e) => details.push(format!("the shed state could not be read: {e}")),
+    }
+    Some(InvariantResult {
+        name: "no-protected-traffic-shed".into(),
+        title: "no protected traffic shed".into(),
+        status: if details.is_empty() {
+            InvariantStatus::Held
+        } else {
+            InvariantStatus::Violated
+        },
+        details,
+    })
+}
+
+/// The topology's faults plus `faults`, each checked against the topology.
+fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fault>, SimError> {
+    let mut all = topology.faults.clone();
+    all.extend_from_slice(faults);
+    let errs: Vec<FaultError> = all
+        .iter()
+        .filter_map(|f| topology.check_fault(f).err())
+        .collect();
+    if errs.is_empty() {
+        Ok(all)
+    } else {
+        Err(SimError::Faults(errs))
+    }
+}
+
+/// Run `f` against the ports of a simulated world, on a single-threaded runtime of its own
+/// with the virtual clock driven: `failover plan` and `failover run` against an environment
+/// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
+/// the topology's simulated second person releases its approval gates.
+pub fn with_sim_ports<T, F, Fut>(
+    topology: &Topology,
+    faults: &[Fault],
+    seed: u64,
+    max_attempts: u32,
+    approvals: Option<(Arc<Journal>, String)>,
+    f: F,
+) -> Result<T, SimError>
+where
+    T: Send,
+    F: FnOnce(crate::ports::Ports) -> Fut + Send,
+    Fut: std::future::Future<Output = T>,
+{
+    let all_faults = all_faults(topology, faults)?;
+    let go = move || -> Result<T, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(SimError::Runtime)?;
+        Ok(rt.block_on(async move {
+            let cloud = SimCloud::new(topology, &all_faults, seed);
+            let driver = tokio::spawn(cloud.driver());
+            let ports = cloud.ports(
+                RetryPolicy {
+                    max_attempts,
+                    ..RetryPolicy::default()
+                },
+                seed,
+            );
+            let approver = match (approvals, topology.approval.after) {
+                (Some((journal, run_id)), Some(after)) => Some(tokio::spawn(approve_after(
+                    cloud.clone(),
+                    journal,
+                    run_id,
+                    topology.approval.by.clone(),
+                    after,
+                ))),
+                _ => None,
+            };
+            let out = f(ports).await;
+            if let Some(a) = approver {
+                a.abort();
+            }
+            driver.abort();
+            out
+        }))
+    };
+    std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_evacuates_the_zone_and_holds_every_invariant() {
+        let r = demo(DEMO_SEED).unwrap();
+        assert!(
+            r.succeeded(),
+            "{}",
+            crate::report::sim::render_text(&r, false)
+        );
+        assert!(r
+            .final_state
+            .clusters
+            .iter()
+            .all(|c| c.zone.as_str() != DEMO_ZONE));
+        let text = crate::report::sim::render_text(&r, false);
+        assert!(text.contains("Verdict: SUCCEEDED"), "{text}");
+        assert!(
+            text.contains("⚡ zone us-west-2a loses its network"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The command line, as clap types. Parsing only: `cli::dispatch` turns a parsed command into
+//! a use-case call.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit codes (documented in README.md and docs/cli.md).
+pub mod exit {
+    /// The command did what was asked.
+    pub const OK: u8 = 0;
+    /// A run (or rollback) finished with a failed step, or a plan has failing preconditions.
+    pub const RUN_FAILED: u8 = 1;
+    /// Bad input: runbook, environment, parameters or command line. Nothing was called.
+    pub const INVALID: u8 = 2;
+    /// AWS (or the local peer) could not be read: credentials, network, permissions.
+    pub const CLOUD: u8 = 3;
+    /// The journal could not be opened or written.
+    pub const JOURNAL: u8 = 4;
+    /// Refused: approving one's own run, unknown run or step, nothing to roll back.
+    pub const REFUSED: u8 = 5;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "failover",
+    version,
+    about = "Disaster-recovery runbooks as code: validate, rehearse and run AZ evacuations against AWS RDS and Route 53"
+)]
+pub struct Cli {
+    /// Journal file (SQLite). Default: $FAILOVER_JOURNAL, else $XDG_STATE_HOME/failover/journal.db,
+    /// else ~/.local/state/failover/journal.db, else .failover/failover/journal.db
+    #[arg(long, global = true, env = "FAILOVER_JOURNAL")]
+    pub journal: Option<PathBuf>,
+    /// Directory of environment files (<env>.toml).
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "FAILOVER_CONFIG_DIR"
+    )]
+    pub config_dir: PathBuf,
+    /// More logging (-v: debug, -vv: trace). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check runbooks (syntax, fields, steps graph, templates) and, against each environment
+    /// in the config directory (or --env), their groups and endpoints. No AWS call.
+    Validate {
+        /// Runbook files.
+        #[arg(required = true)]
+        runbooks: Vec<PathBuf>,
+        /// Only check against this environment.
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Dry run: read the current state (read-only calls) and print the exact calls a run would make.
+    Plan {
+        runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run a runbook live: every mutating call is journaled before it is made.
+    Run {
+        runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// Who starts the run (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Pause before the first step until another person approves (`failover approve`).
+        #[arg(long)]
+        require_approval: bool,
+        /// Use this run id (set by `failover watch` when it starts a run).
+        #[arg(long, hide = true)]
+        run_id: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// List runs from the journal, newest first.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show one run: steps, calls made, outcomes, timings.
+    Show {
+        run_id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Check the journal's audit chain: every event's SHA-256 links it to the one before, so
+    /// an edited or deleted event is found.
+    Verify,
+    /// Release an approval gate of a run that is waiting. The initiator cannot approve their own run.
+    Approve {
+        run_id: String,
+        /// The approval step (default: the one the run is waiting on).
+        #[arg(long)]
+        step: Option<String>,
+        /// Who approves (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Rehearse a runbook in the simulated cloud: a modelled topology, injected faults, a
+    /// virtual clock. Prints the timeline, the verdict, time to recover and the invariants.
+    Simulate {
+        runbook: PathBuf,
+        /// Topology file (TOML), e.g. config/sim/storefront.toml.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Environment to bind the runbook against (default: the one the topology describes).
+        #[arg(long)]
+        env: Option<String>,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// A fault, e.g. "az-down us-west-2a at 0s" (repeatable; adds to the topology's).
+        #[arg(long = "fault")]
+        faults: Vec<String>,
+        /// Seed: the same seed gives the same timeline (default: the topology's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Show every read call in the timeline.
+        #[arg(long)]
+        verbose_timeline: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// No AWS account, nothing to install: a 3-zone storefront loses us-west-2a and the AZ
+    /// evacuation runbook runs in the simulated cloud.
+    Demo {
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Probe the environment's zones and print their health: state, probes, reasons.
+    Health {
+        #[arg(long)]
+        env: String,
+        /// Probe rounds before reporting (a zone is declared unhealthy only after
+        /// `unhealthy_after` bad rounds).
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// Keep probing and print the report after every round.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run detection continuously and, when a zone turns unhealthy, act on the environment's
+    /// [health.trigger] policy: start the runbook (auto), start it paused at an approval gate
+    /// (approval), or only notify (notify). A cooldown refuses a second automatic start.
+    Watch {
+        #[arg(long)]
+        env: String,
+        /// Stop after this many zone events (for scripts and drills).
+        #[arg(long)]
+        max_events: Option<u32>,
+    },
+    /// Show the environment's load-shedding ladder and which tiers are shed, since when, by which run.
+    Traffic {
+        #[arg(long)]
+        env: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Create, in a local AWS peer (moto on loopback), every resource an environment names.
+    LocalPeer {
+        #[command(subcommand)]
+        command: LocalPeerCommand,
+    },
+    /// Restore the DNS records a run changed, exactly as they were before it.
+    Rollback {
+        run_id: String,
+        /// Who rolls back (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Print what would be restored; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore records even if they were changed after the run.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocalPeerCommand {
+    /// Create the environment's clusters, instances, hosted zones and records in its local peer.
+    Seed {
+        #[arg(long)]
+        env: String,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "`{s}` is not name=value (example: -p failed_az=us-west-2a)"
+        )),
+    }
+}

@@ -1,0 +1,356 @@
+//! The CLI: one arm per subcommand, each a call into `failover::app` and a rendering of what it
+//! returns (text for people, JSON for machines). No decision is made here.
+
+pub mod args;
+
+use args::{exit, Cli, Command, LocalPeerCommand, Output};
+use failover::app::lifecycle::RunResult;
+use failover::app::load::initiator;
+use failover::app::run::{MakeReporter, RunOrder};
+use failover::app::{self, App, AppError, FailureClass};
+use failover::journal::Journal;
+use failover::progress::{Reporter, Silent};
+use failover::report::{self, Terminal};
+use failover::timefmt::format_ts;
+use std::sync::Arc;
+
+/// The exit code of a failure (documented in README.md and docs/cli.md).
+pub fn exit_code(e: &AppError) -> u8 {
+    match e.class() {
+        FailureClass::Invalid => exit::INVALID,
+        FailureClass::Cloud => exit::CLOUD,
+        FailureClass::Journal => exit::JOURNAL,
+        FailureClass::Refused => exit::REFUSED,
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    );
+}
+
+fn ok_or_failed(ok: bool) -> u8 {
+    if ok {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    }
+}
+
+/// Live progress on stdout (text) or stderr (JSON output), stamped on the run's clock.
+fn terminal(output: Output) -> MakeReporter {
+    Box::new(move |clock| -> Arc<dyn Reporter> {
+        let t = match output {
+            Output::Text => Terminal::stdout(),
+            Output::Json => Terminal::stderr(),
+        };
+        Arc::new(t.with_clock(clock))
+    })
+}
+
+pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
+    let app = App::new(
+        cli.config_dir.clone(),
+        cli.journal.clone().unwrap_or_else(Journal::default_path),
+    );
+    match cli.command {
+        Command::Validate {
+            runbooks,
+            env,
+            output,
+        } => Ok(validate(&app, &runbooks, env.as_deref(), output)),
+        Command::Plan {
+            runbook,
+            env,
+            params,
+            output,
+        } => {
+            let p = app::run::plan(&app, &runbook, &env, &params).await?;
+            match output {
+                Output::Json => print_json(
+                    &serde_json::json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems()}),
+                ),
+                Output::Text => print!("{}", report::render_plan(&p.plan, &p.params)),
+            }
+            Ok(ok_or_failed(p.plan.problems().is_empty()))
+        }
+        Command::Run {
+            runbook,
+            env,
+            params,
+            by,
+            require_approval,
+            run_id,
+            output,
+        } => {
+            let order = RunOrder {
+                runbook,
+                env,
+                params,
+                by,
+                require_approval,
+                run_id,
+            };
+            let prepared = app::run::prepare_run(&app, order)?;
+            if let (Some(t), Output::Text) = (prepared.simulated(), output) {
+                println!("Environment `{}` is simulated ({}, seed {}): no AWS call is made; time is virtual.", prepared.environment(), t.topology.origin, t.seed);
+            }
+            let result = app::run::run(&app, prepared, terminal(output)).await?;
+            Ok(finished(&result, output, false))
+        }
+        Command::Runs { limit, output } => {
+            let runs = app::inspect::runs(&app, limit)?;
+            match output {
+                Output::Json => print_json(&runs),
+                Output::Text => print!("{}", report::render_runs(&runs)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Show { run_id, output } => {
+            let d = app::inspect::show(&app, &run_id)?;
+            match output {
+                Output::Json => print_json(
+                    &serde_json::json!({"run": d.run, "steps": d.steps, "events": d.events, "open_intents": d.open_intents}),
+                ),
+                Output::Text => print!(
+                    "{}",
+                    report::render_show(&d.run, &d.steps, &d.events, &d.open_intents)
+                ),
+            }
+            Ok(exit::OK)
+        }
+        Command::Verify => {
+            let v = app::inspect::verify(&app)?;
+            match v.broken_at {
+                None => {
+                    println!(
+                        "journal {}: {} event(s), the chain is intact.",
+                        v.path.display(),
+                        v.events
+                    );
+                    Ok(exit::OK)
+                }
+                Some(seq) => {
+                    eprintln!("error: journal {}: the chain breaks at event #{seq}: it, or one before it, was changed or removed after it was written\n  hint: keep this file as evidence; `failover show` still reads it", v.path.display());
+                    Ok(exit::RUN_FAILED)
+                }
+            }
+        }
+        Command::Approve { run_id, step, by } => {
+            let a = app::approve::approve(&app, &run_id, step.as_deref(), initiator(by))?;
+            println!(
+                "Approved step `{}` of run {} as {}. The run continues.",
+                a.step_id, a.run_id, a.by
+            );
+            Ok(exit::OK)
+        }
+        Command::Rollback {
+            run_id,
+            by,
+            dry_run,
+            force,
+            output,
+        } => rollback(&app, run_id, initiator(by), dry_run, force, output).await,
+        Command::Simulate {
+            runbook,
+            topology,
+            env,
+            params,
+            faults,
+            seed,
+            verbose_timeline,
+            output,
+        } => {
+            let r = app::simulate::simulate_files(
+                &app,
+                &runbook,
+                &topology,
+                env.as_deref(),
+                &params,
+                &faults,
+                seed,
+            )?;
+            match output {
+                Output::Json => print_json(&r),
+                Output::Text => print!("{}", report::sim::render_text(&r, verbose_timeline)),
+            }
+            Ok(ok_or_failed(r.succeeded()))
+        }
+        Command::Demo { seed, output } => {
+            let r = app::simulate::demo(seed.unwrap_or(app::simulate::DEMO_SEED))?;
+            match output {
+                Output::Json => print_json(&r),
+                Output::Text => {
+                    print!("{}", report::sim::render_text(&r, false));
+                    print!("{}", DEMO_NEXT);
+                }
+            }
+            Ok(ok_or_failed(r.succeeded()))
+        }
+        Command::Health {
+            env,
+            rounds,
+            watch,
+            output,
+        } => {
+            let mut on = |n: u32, r: &failover::health::HealthReport| match output {
+                Output::Json => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+                Output::Text => {
+                    if watch {
+                        println!("--- round {n} ---");
+                    }
+                    print!("{}", r.render_text());
+                }
+            };
+            app::inspect::health(&app, &env, rounds, watch, &mut on).await?;
+            Ok(exit::OK)
+        }
+        Command::Watch { env, max_events } => {
+            let mut on = |e: app::watch::WatchEvent| print_watch(e);
+            app::watch::watch(&app, &env, max_events, &mut on).await?;
+            Ok(exit::OK)
+        }
+        Command::Traffic { env, output } => {
+            let t = app::inspect::traffic_state(&app, &env)?;
+            match output {
+                Output::Json => print_json(&report::traffic::state_document(&t)),
+                Output::Text => print!("{}", report::traffic::render(&t)),
+            }
+            Ok(exit::OK)
+        }
+        Command::LocalPeer {
+            command: LocalPeerCommand::Seed { env },
+        } => {
+            let (env, s) = app::inspect::seed_local_peer(&app, &env).await?;
+            println!(
+                "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s), {} alarm(s).",
+                env.name,
+                env.aws.endpoint_url.as_deref().unwrap_or("?"),
+                s.clusters.len(),
+                s.instances.len(),
+                s.hosted_zones.len(),
+                s.records,
+                s.alarms
+            );
+            Ok(exit::OK)
+        }
+    }
+}
+
+const DEMO_NEXT: &str = "
+This ran in the simulated cloud (virtual time, seeded). Try it your way:
+  failover simulate runbooks/az-evacuation.toml --topology config/sim/storefront.toml -p failed_az=us-west-2a --fault \"az-down us-west-2a at 0s\" --fault \"route53-down at 20s for 2m\"
+  failover simulate runbooks/az-evacuation.toml --topology config/sim/oregon-two-az-outage.toml -p failed_az=us-west-2a,us-west-2b
+Two zones cannot carry the whole load (see the Traffic table): shed low-priority traffic, crawlers first, checkout never:
+  failover simulate runbooks/shed-load.toml --topology config/sim/storefront.toml --fault \"az-down us-west-2a at 0s\"
+";
+
+fn print_watch(e: app::watch::WatchEvent) {
+    use app::watch::WatchEvent;
+    match e {
+        WatchEvent::Started(line) => println!("{line}"),
+        WatchEvent::Decision { at_ms, text } => println!("[{}] {text}", format_ts(at_ms)),
+        WatchEvent::RunStarted { run_id, how, log } => {
+            println!(
+                "  started run {run_id} ({how}); output in {}",
+                log.display()
+            )
+        }
+        WatchEvent::RunNotStarted { error } => {
+            eprintln!("  could not start the runbook: {error}")
+        }
+        WatchEvent::NotifyFailed { error } => eprintln!("  notification failed: {error}"),
+    }
+}
+
+fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, output: Output) -> u8 {
+    let v = app::inspect::validate(app, runbooks, env);
+    let diags = &v.diagnostics;
+    let env_list = if v.environments.is_empty() {
+        "no environment (none found in the config directory)".to_string()
+    } else {
+        format!("environment(s) {}", v.environments.join(", "))
+    };
+    match output {
+        Output::Json => print_json(
+            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "environments": v.environments, "diagnostics": diags.0}),
+        ),
+        Output::Text if diags.is_empty() => {
+            println!("ok: {} runbook(s) valid against {env_list}", v.runbooks)
+        }
+        Output::Text => {
+            let scope = if v.broken_environments > 0 {
+                format!("{} problem(s) found; {} environment file(s) could not be loaded, so runbooks were not checked against them", diags.len(), v.broken_environments)
+            } else {
+                format!(
+                    "{} problem(s) found in {} of {} runbook(s) checked against {env_list}",
+                    diags.len(),
+                    v.runbooks - v.valid,
+                    v.runbooks
+                )
+            };
+            eprintln!("{diags}\n\n{scope}.");
+        }
+    }
+    if diags.is_empty() {
+        exit::OK
+    } else {
+        exit::INVALID
+    }
+}
+
+async fn rollback(
+    app: &App,
+    run_id: String,
+    by: String,
+    dry_run: bool,
+    force: bool,
+    output: Output,
+) -> Result<u8, AppError> {
+    let order = app::rollback::RollbackOrder { run_id, by, force };
+    let prepared = app::rollback::prepare_rollback(app, order)?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
+    }
+    if dry_run {
+        let plan = app::rollback::plan_rollback(&prepared).await?;
+        match output {
+            Output::Json => print_json(&plan),
+            Output::Text => print!(
+                "{}",
+                report::render_plan(&plan, &std::collections::BTreeMap::new())
+            ),
+        }
+        return Ok(ok_or_failed(plan.problems().is_empty()));
+    }
+    let reporter: MakeReporter = match output {
+        Output::Text => terminal(output),
+        Output::Json => Box::new(|_| Arc::new(Silent)),
+    };
+    let result = app::rollback::rollback(app, prepared, reporter).await?;
+    Ok(finished(&result, output, true))
+}
+
+/// Print how a run ended; `strict`: any failed step fails the command (rollback), even one
+/// with on_failure = continue.
+fn finished(r: &RunResult, output: Output, strict: bool) -> u8 {
+    match output {
+        Output::Json => print_json(&r.outcome),
+        Output::Text => {
+            println!("\nRun {} {}.", r.run_id, r.status.replace('_', " "));
+            if let Some(e) = &r.error {
+                println!("{e}");
+            }
+            for (id, st, _) in &r.outcome.steps {
+                println!("  {:<24} {}", id.to_string(), st.as_str());
+            }
+            println!("Details: failover show {}", r.run_id);
+            if !r.outcome.succeeded {
+                println!("Steps observe before acting, so running the runbook again only does what is left.");
+            }
+        }
+    }
+    ok_or_failed(r.outcome.succeeded && (!strict || r.failed_steps().is_empty()))
+}

@@ -27,6 +27,7 @@
 //! continuous and grows with `u`. Each reading of the signal is `e · (1 ± noise)`, the noise
 //! drawn from a generator seeded with the simulation's seed: one seed, one series of readings.
 
+use super::time::fmt_dur;
 use super::topology::EndpointSpec;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{parse_document, SKind};
@@ -914,11 +915,11 @@ impl TrafficSim {
             (true, false) => format!("tier `{name}` is not shed: nothing changes"),
             (false, true) => format!(
                 "sheds tier `{name}` (−{load} of demand) in {}",
-                super::world::fmt_dur(self.spec.lag)
+                fmt_dur(self.spec.lag)
             ),
             (false, false) => format!(
                 "restores tier `{name}` (+{load} of demand) in {}",
-                super::world::fmt_dur(self.spec.lag)
+                fmt_dur(self.spec.lag)
             ),
         };
         (id, note)

@@ -20,6 +20,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+// Re-exported: the report and the ports format virtual durations as `world::fmt_dur`.
+pub use super::time::fmt_dur;
+
 /// Where each tracked thing serves from: `cluster X` -> writer zone, `instance X` -> primary
 /// zone, `record NAME TYPE` -> zones receiving traffic.
 pub type Placements = BTreeMap<String, BTreeSet<Zone>>;
@@ -250,19 +253,6 @@ fn change_id(n: u64) -> String {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
-}
-
-pub fn fmt_dur(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".into();
-    }
-    // Whole seconds from 10 s on, milliseconds below: `1m 24s`, `2s 350ms`.
-    let d = if d >= Duration::from_secs(10) {
-        Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
-    } else {
-        Duration::from_millis(d.as_millis() as u64)
-    };
-    humantime::format_duration(d).to_string()
 }
 
 /// An AWS error as the adapter reports it: classified from the code and HTTP status.

@@ -18,6 +18,9 @@
 //! The derived environment then has the ladder, and the world answers its signal and admin
 //! calls (see [`super::traffic`]).
 
+// The type of `Topology::endpoints`; its own module so traffic can name it without the
+// topology. Re-exported so `topology::EndpointSpec` keeps working.
+pub use super::endpoint::EndpointSpec;
 use super::faults::{Fault, FaultSpec};
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -231,18 +234,6 @@ impl RecordSpecSim {
     pub fn zone_bound(&self) -> bool {
         self.fixed.is_none()
     }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct EndpointSpec {
-    pub url: String,
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
-    /// The zone serving it (an external SaaS has none: only explicit faults reach it).
-    pub zone: Option<Zone>,
-    /// What it answers with a 200 (e.g. a metrics signal: `{"error_rate": 0.01}`).
-    pub body: String,
 }
 
 /// Every problem found in a topology file.

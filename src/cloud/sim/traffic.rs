@@ -27,8 +27,8 @@
 //! continuous and grows with `u`. Each reading of the signal is `e · (1 ± noise)`, the noise
 //! drawn from a generator seeded with the simulation's seed: one seed, one series of readings.
 
+use super::endpoint::EndpointSpec;
 use super::time::fmt_dur;
-use super::topology::EndpointSpec;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{parse_document, SKind};
 use crate::traffic::{Ladder, TierAction};

@@ -162,6 +162,20 @@ struct FaultState {
     remaining: u32,
 }
 
+impl FaultState {
+    /// Not active yet; a fail-call or timeout-call has all its calls left.
+    fn new(f: &Fault) -> FaultState {
+        FaultState {
+            remaining: match f.kind {
+                FaultKind::FailCall { times, .. } | FaultKind::TimeoutCall { times, .. } => times,
+                _ => 0,
+            },
+            fault: f.clone(),
+            active: false,
+        }
+    }
+}
+
 /// The final state of a resource, for the report and the invariants.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterFinal {
@@ -266,100 +280,124 @@ pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) 
     }
 }
 
-impl World {
-    pub fn new(topo: &Topology, faults: &[Fault], seed: u64) -> World {
-        let mut clusters = BTreeMap::new();
-        let mut instances = BTreeMap::new();
-        for c in &topo.clusters {
-            for m in &c.members {
-                instances.insert(
-                    m.id.clone(),
-                    SimInstance {
-                        id: m.id.clone(),
-                        cluster: Some(c.id.clone()),
-                        engine: c.engine.clone(),
-                        zone: m.zone.clone(),
-                        standby: None,
-                        status: "available".into(),
-                        reboot: None,
-                    },
-                );
-            }
-            clusters.insert(
-                c.id.clone(),
-                SimCluster {
-                    id: c.id.clone(),
-                    engine: c.engine.clone(),
-                    status: "available".into(),
-                    members: c.members.clone(),
-                    writer: c.writer.clone(),
-                    failover: None,
-                },
-            );
-        }
-        for i in &topo.instances {
+/// The clusters and DB instances of the topology as the world starts: all available.
+fn initial_databases(
+    topo: &Topology,
+) -> (
+    BTreeMap<ClusterId, SimCluster>,
+    BTreeMap<InstanceId, SimInstance>,
+) {
+    let mut clusters = BTreeMap::new();
+    let mut instances = BTreeMap::new();
+    for c in &topo.clusters {
+        for m in &c.members {
             instances.insert(
-                i.id.clone(),
+                m.id.clone(),
                 SimInstance {
-                    id: i.id.clone(),
-                    cluster: None,
-                    engine: i.engine.clone(),
-                    zone: i.zone.clone(),
-                    standby: i.standby_zone.clone(),
+                    id: m.id.clone(),
+                    cluster: Some(c.id.clone()),
+                    engine: c.engine.clone(),
+                    zone: m.zone.clone(),
+                    standby: None,
                     status: "available".into(),
                     reboot: None,
                 },
             );
         }
-        let mut hosted = BTreeMap::new();
-        for h in &topo.hosted_zones {
-            let mut records = BTreeMap::new();
-            for r in &h.records {
-                let base = RecordSet {
-                    name: r.name.clone(),
-                    rtype: r.rtype.clone(),
-                    ttl: Some(r.ttl),
-                    set_identifier: None,
-                    weight: None,
-                    values: vec![],
-                    alias: None,
-                    ..Default::default()
-                };
-                if let Some(v) = &r.fixed {
-                    let rs = RecordSet {
-                        values: v.clone(),
-                        ..base
-                    };
-                    records.insert(rs.key(), rs);
-                } else if r.weighted {
-                    for (z, v) in &r.values {
-                        let rs = RecordSet {
-                            set_identifier: Some(z.to_string()),
-                            weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)),
-                            values: v.clone(),
-                            ..base.clone()
-                        };
-                        records.insert(rs.key(), rs);
-                    }
-                } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
-                    let rs = RecordSet {
-                        values: v.clone(),
-                        ..base
-                    };
-                    records.insert(rs.key(), rs);
-                }
+        clusters.insert(
+            c.id.clone(),
+            SimCluster {
+                id: c.id.clone(),
+                engine: c.engine.clone(),
+                status: "available".into(),
+                members: c.members.clone(),
+                writer: c.writer.clone(),
+                failover: None,
+            },
+        );
+    }
+    for i in &topo.instances {
+        instances.insert(
+            i.id.clone(),
+            SimInstance {
+                id: i.id.clone(),
+                cluster: None,
+                engine: i.engine.clone(),
+                zone: i.zone.clone(),
+                standby: i.standby_zone.clone(),
+                status: "available".into(),
+                reboot: None,
+            },
+        );
+    }
+    (clusters, instances)
+}
+
+/// The hosted zones of the topology as the world starts, with their record sets.
+fn initial_hosted_zones(topo: &Topology) -> BTreeMap<String, SimHostedZone> {
+    let mut hosted = BTreeMap::new();
+    for h in &topo.hosted_zones {
+        let mut records = BTreeMap::new();
+        for r in &h.records {
+            for rs in initial_record_sets(r) {
+                records.insert(rs.key(), rs);
             }
-            hosted.insert(
-                h.id.clone(),
-                SimHostedZone {
-                    id: h.id.clone(),
-                    name: h.name.clone(),
-                    records,
-                    specs: h.records.clone(),
-                    last_change: None,
-                },
-            );
         }
+        hosted.insert(
+            h.id.clone(),
+            SimHostedZone {
+                id: h.id.clone(),
+                name: h.name.clone(),
+                records,
+                specs: h.records.clone(),
+                last_change: None,
+            },
+        );
+    }
+    hosted
+}
+
+/// The record sets of a logical record at the start: its value when not tied to zones, one
+/// set per zone when weighted, else the `live` zone's value.
+fn initial_record_sets(r: &RecordSpecSim) -> Vec<RecordSet> {
+    let base = RecordSet {
+        name: r.name.clone(),
+        rtype: r.rtype.clone(),
+        ttl: Some(r.ttl),
+        set_identifier: None,
+        weight: None,
+        values: vec![],
+        alias: None,
+        ..Default::default()
+    };
+    if let Some(v) = &r.fixed {
+        vec![RecordSet {
+            values: v.clone(),
+            ..base
+        }]
+    } else if r.weighted {
+        r.values
+            .iter()
+            .map(|(z, v)| RecordSet {
+                set_identifier: Some(z.to_string()),
+                weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)),
+                values: v.clone(),
+                ..base.clone()
+            })
+            .collect()
+    } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
+        vec![RecordSet {
+            values: v.clone(),
+            ..base
+        }]
+    } else {
+        vec![]
+    }
+}
+
+impl World {
+    pub fn new(topo: &Topology, faults: &[Fault], seed: u64) -> World {
+        let (clusters, instances) = initial_databases(topo);
         let q = &topo.quotas;
         let mut w = World {
             topo: topo.clone(),
@@ -367,25 +405,14 @@ impl World {
             now: Duration::ZERO,
             agenda: BTreeMap::new(),
             seq: 0,
-            faults: faults
-                .iter()
-                .map(|f| FaultState {
-                    remaining: match f.kind {
-                        FaultKind::FailCall { times, .. }
-                        | FaultKind::TimeoutCall { times, .. } => times,
-                        _ => 0,
-                    },
-                    fault: f.clone(),
-                    active: false,
-                })
-                .collect(),
+            faults: faults.iter().map(FaultState::new).collect(),
             down: BTreeMap::new(),
             api_down: BTreeMap::new(),
             route53_down: BTreeSet::new(),
             clusters,
             instances,
             snapshots: BTreeMap::new(),
-            hosted,
+            hosted: initial_hosted_zones(topo),
             changes: BTreeMap::new(),
             next_change: 0,
             epoch: 0,

@@ -280,6 +280,46 @@ pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) 
     }
 }
 
+/// The error a fail-call answers with, and its HTTP status: for an HTTP call the status it
+/// names (503 by default); for an AWS call the code it names, classified as the AWS adapter
+/// would (InternalFailure by default).
+fn injected_error(ctx: &CallCtx, error: Option<String>) -> (CloudError, u16) {
+    match (ctx.service, error) {
+        (Service::Http, e) => {
+            let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
+            (
+                CloudError::new(
+                    ErrorKind::Transient,
+                    &ctx.operation,
+                    &ctx.resource,
+                    format!("answered {status}"),
+                ),
+                status,
+            )
+        }
+        (_, None) => (
+            aws_error(
+                ctx,
+                "InternalFailure",
+                500,
+                "The request processing has failed because of an unknown error",
+            ),
+            500,
+        ),
+        (_, Some(code)) => {
+            let status = if crate::cloud::aws::classify(Some(&code), None) == ErrorKind::Transient {
+                500
+            } else {
+                400
+            };
+            (
+                aws_error(ctx, &code, status, "injected by fail-call"),
+                status,
+            )
+        }
+    }
+}
+
 /// The clusters and DB instances of the topology as the world starts: all available.
 fn initial_databases(
     topo: &Topology,
@@ -903,11 +943,27 @@ impl World {
 
     /// Reachability, quota and injected faults, in that order, for a call arriving now.
     pub fn gate(&mut self, ctx: &CallCtx) -> Gate {
-        let refuse = |err: CloudError, note: &str| Gate::Refuse {
-            err,
-            http_status: 0,
-            applied: false,
-            note: note.to_string(),
+        if let Some(refused) = self.gate_service(ctx) {
+            return refused;
+        }
+        for i in self.faults_hitting(ctx) {
+            if let Some(gate) = self.inject(ctx, i) {
+                return gate;
+            }
+        }
+        Gate::Go
+    }
+
+    /// The service's own refusals: its region down, Route 53's control plane down, its
+    /// quota exhausted (a call that gets through takes a token).
+    fn gate_service(&mut self, ctx: &CallCtx) -> Option<Gate> {
+        let refuse = |err: CloudError, note: &str| {
+            Some(Gate::Refuse {
+                err,
+                http_status: 0,
+                applied: false,
+                note: note.to_string(),
+            })
         };
         match ctx.service {
             Service::Rds => {
@@ -949,6 +1005,12 @@ impl World {
             }
             Service::Http => {}
         }
+        None
+    }
+
+    /// The call faults active now match (a fail-call or timeout-call with calls left), in
+    /// the order the faults were given.
+    fn faults_hitting(&self, ctx: &CallCtx) -> Vec<usize> {
         let now = self.now;
         let mut candidates: Vec<usize> = vec![];
         for (i, f) in self.faults.iter().enumerate() {
@@ -979,75 +1041,43 @@ impl World {
                 candidates.push(i);
             }
         }
-        for i in candidates {
-            match self.faults[i].fault.kind.clone() {
-                FaultKind::TimeoutCall { applied, .. } => {
-                    self.faults[i].remaining -= 1;
-                    return Gate::Hang { applied };
-                }
-                FaultKind::FailCall { error, applied, .. } => {
-                    self.faults[i].remaining -= 1;
-                    let (err, http_status) = match (ctx.service, error) {
-                        (Service::Http, e) => {
-                            let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
-                            (
-                                CloudError::new(
-                                    ErrorKind::Transient,
-                                    &ctx.operation,
-                                    &ctx.resource,
-                                    format!("answered {status}"),
-                                ),
-                                status,
-                            )
-                        }
-                        (_, None) => (
-                            aws_error(
-                                ctx,
-                                "InternalFailure",
-                                500,
-                                "The request processing has failed because of an unknown error",
-                            ),
-                            500,
-                        ),
-                        (_, Some(code)) => {
-                            let status = if crate::cloud::aws::classify(Some(&code), None)
-                                == ErrorKind::Transient
-                            {
-                                500
-                            } else {
-                                400
-                            };
-                            (
-                                aws_error(ctx, &code, status, "injected by fail-call"),
-                                status,
-                            )
-                        }
-                    };
-                    return Gate::Refuse {
-                        err,
-                        http_status,
-                        applied,
-                        note: "injected by fail-call".into(),
-                    };
-                }
-                FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
-                    let err = aws_error(
-                        ctx,
-                        "InternalFailure",
-                        500,
-                        "The request processing has failed because of an unknown error",
-                    );
-                    return Gate::Refuse {
-                        err,
-                        http_status: 500,
-                        applied: false,
-                        note: "injected by api-errors".into(),
-                    };
-                }
-                _ => {}
+        candidates
+    }
+
+    /// What call fault `i` does to the call: no answer, or an error; `None` when it spares
+    /// the call (an api-errors draw above its rate).
+    fn inject(&mut self, ctx: &CallCtx, i: usize) -> Option<Gate> {
+        match self.faults[i].fault.kind.clone() {
+            FaultKind::TimeoutCall { applied, .. } => {
+                self.faults[i].remaining -= 1;
+                Some(Gate::Hang { applied })
             }
+            FaultKind::FailCall { error, applied, .. } => {
+                self.faults[i].remaining -= 1;
+                let (err, http_status) = injected_error(ctx, error);
+                Some(Gate::Refuse {
+                    err,
+                    http_status,
+                    applied,
+                    note: "injected by fail-call".into(),
+                })
+            }
+            FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
+                let err = aws_error(
+                    ctx,
+                    "InternalFailure",
+                    500,
+                    "The request processing has failed because of an unknown error",
+                );
+                Some(Gate::Refuse {
+                    err,
+                    http_status: 500,
+                    applied: false,
+                    note: "injected by api-errors".into(),
+                })
+            }
+            _ => None,
         }
-        Gate::Go
     }
 
     pub fn record_call(

@@ -1167,87 +1167,10 @@ impl World {
         cluster: &ClusterId,
         target: &InstanceId,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let Some(c) = self.clusters.get(cluster) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBClusterNotFoundFault",
-                    404,
-                    format!("DBCluster {cluster} not found."),
-                )),
-                None,
-            );
+        let (writer_zone, target_zone) = match self.check_failover(ctx, cluster, target) {
+            Ok(zones) => zones,
+            Err(e) => return (Err(e), None),
         };
-        if c.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBClusterStateFault",
-                    400,
-                    format!(
-                        "DB cluster {cluster} is {}; a failover needs it available.",
-                        c.status
-                    ),
-                )),
-                None,
-            );
-        }
-        if !c.members.iter().any(|m| &m.id == target) {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterValue",
-                    400,
-                    format!("{target} is not a member of DB cluster {cluster}."),
-                )),
-                None,
-            );
-        }
-        if &c.writer == target {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterValue",
-                    400,
-                    format!("{target} is already the writer of DB cluster {cluster}."),
-                )),
-                None,
-            );
-        }
-        let writer_zone = self
-            .instances
-            .get(&c.writer)
-            .map(|i| i.zone.clone())
-            .unwrap_or_else(|| Zone::new("?"));
-        let Some(t) = self.instances.get(target) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBInstanceNotFound",
-                    404,
-                    format!("DBInstance {target} not found."),
-                )),
-                None,
-            );
-        };
-        if self.zone_down(&t.zone) {
-            return (
-                Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone))),
-                None,
-            );
-        }
-        if t.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!("DB instance {target} is {}, not available.", t.status),
-                )),
-                None,
-            );
-        }
-        let target_zone = t.zone.clone();
         self.epoch += 1;
         let epoch = self.epoch;
         let stalled = self.stalled(cluster);
@@ -1284,61 +1207,84 @@ impl World {
         )
     }
 
+    /// Why FailoverDBCluster is refused, if it is; else the writer's zone and the target's.
+    fn check_failover(
+        &self,
+        ctx: &CallCtx,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(Zone, Zone), CloudError> {
+        let Some(c) = self.clusters.get(cluster) else {
+            return Err(aws_error(
+                ctx,
+                "DBClusterNotFoundFault",
+                404,
+                format!("DBCluster {cluster} not found."),
+            ));
+        };
+        if c.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBClusterStateFault",
+                400,
+                format!(
+                    "DB cluster {cluster} is {}; a failover needs it available.",
+                    c.status
+                ),
+            ));
+        }
+        if !c.members.iter().any(|m| &m.id == target) {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterValue",
+                400,
+                format!("{target} is not a member of DB cluster {cluster}."),
+            ));
+        }
+        if &c.writer == target {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterValue",
+                400,
+                format!("{target} is already the writer of DB cluster {cluster}."),
+            ));
+        }
+        let writer_zone = self
+            .instances
+            .get(&c.writer)
+            .map(|i| i.zone.clone())
+            .unwrap_or_else(|| Zone::new("?"));
+        let Some(t) = self.instances.get(target) else {
+            return Err(aws_error(
+                ctx,
+                "DBInstanceNotFound",
+                404,
+                format!("DBInstance {target} not found."),
+            ));
+        };
+        if self.zone_down(&t.zone) {
+            return Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone)));
+        }
+        if t.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("DB instance {target} is {}, not available.", t.status),
+            ));
+        }
+        Ok((writer_zone, t.zone.clone()))
+    }
+
     pub fn reboot_with_failover(
         &mut self,
         ctx: &CallCtx,
         instance: &InstanceId,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let Some(i) = self.instances.get(instance) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBInstanceNotFound",
-                    404,
-                    format!("DBInstance {instance} not found."),
-                )),
-                None,
-            );
+        let (primary, standby) = match self.check_reboot(ctx, instance) {
+            Ok(zones) => zones,
+            Err(e) => return (Err(e), None),
         };
-        if i.cluster.is_some() {
-            return (Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead")), None);
-        }
-        let Some(standby) = i.standby.clone() else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterCombination",
-                    400,
-                    format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
-                )),
-                None,
-            );
-        };
-        if i.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!("DB instance {instance} is {}, not available.", i.status),
-                )),
-                None,
-            );
-        }
-        if self.zone_down(&standby) {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!(
-                        "cannot fail over {instance}: its standby in {standby} does not respond"
-                    ),
-                )),
-                None,
-            );
-        }
-        let primary = i.zone.clone();
         self.epoch += 1;
         let epoch = self.epoch;
         let d = self.draw(self.topo.timing.multi_az_failover);
@@ -1365,6 +1311,51 @@ impl World {
         )
     }
 
+    /// Why RebootDBInstance with ForceFailover is refused, if it is; else the primary's
+    /// zone and the standby's.
+    fn check_reboot(
+        &self,
+        ctx: &CallCtx,
+        instance: &InstanceId,
+    ) -> Result<(Zone, Zone), CloudError> {
+        let Some(i) = self.instances.get(instance) else {
+            return Err(aws_error(
+                ctx,
+                "DBInstanceNotFound",
+                404,
+                format!("DBInstance {instance} not found."),
+            ));
+        };
+        if i.cluster.is_some() {
+            return Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead"));
+        }
+        let Some(standby) = i.standby.clone() else {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterCombination",
+                400,
+                format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
+            ));
+        };
+        if i.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("DB instance {instance} is {}, not available.", i.status),
+            ));
+        }
+        if self.zone_down(&standby) {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("cannot fail over {instance}: its standby in {standby} does not respond"),
+            ));
+        }
+        Ok((i.zone.clone(), standby))
+    }
+
     pub fn create_snapshot(
         &mut self,
         ctx: &CallCtx,
@@ -1372,38 +1363,10 @@ impl World {
         source: &str,
         id: &str,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let (exists, status) = match kind {
-            SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
-                Some(c) => (true, c.status.clone()),
-                None => (false, String::new()),
-            },
-            SnapshotKind::Instance => match self.instances.get(&InstanceId::new(source)) {
-                Some(i) => (true, i.status.clone()),
-                None => (false, String::new()),
-            },
+        let status = match self.snapshot_source_status(ctx, kind, source) {
+            Ok(status) => status,
+            Err(e) => return (Err(e), None),
         };
-        if !exists {
-            return match kind {
-                SnapshotKind::Cluster => (
-                    Err(aws_error(
-                        ctx,
-                        "DBClusterNotFoundFault",
-                        404,
-                        format!("DBCluster {source} not found."),
-                    )),
-                    None,
-                ),
-                SnapshotKind::Instance => (
-                    Err(aws_error(
-                        ctx,
-                        "DBInstanceNotFound",
-                        404,
-                        format!("DBInstance {source} not found."),
-                    )),
-                    None,
-                ),
-            };
-        }
         let key = (SnapshotKindKey::from(kind), id.to_string());
         if self.snapshots.contains_key(&key) {
             let code = if kind == SnapshotKind::Cluster {
@@ -1451,6 +1414,35 @@ impl World {
                 source: source.to_string(),
             }),
         )
+    }
+
+    /// The status of a snapshot's source cluster or instance; not found when it is absent.
+    fn snapshot_source_status(
+        &self,
+        ctx: &CallCtx,
+        kind: SnapshotKind,
+        source: &str,
+    ) -> Result<String, CloudError> {
+        match kind {
+            SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
+                Some(c) => Ok(c.status.clone()),
+                None => Err(aws_error(
+                    ctx,
+                    "DBClusterNotFoundFault",
+                    404,
+                    format!("DBCluster {source} not found."),
+                )),
+            },
+            SnapshotKind::Instance => match self.instances.get(&InstanceId::new(source)) {
+                Some(i) => Ok(i.status.clone()),
+                None => Err(aws_error(
+                    ctx,
+                    "DBInstanceNotFound",
+                    404,
+                    format!("DBInstance {source} not found."),
+                )),
+            },
+        }
     }
 
     pub fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {

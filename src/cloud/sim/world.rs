@@ -9,7 +9,7 @@
 
 use super::faults::{Fault, FaultKind, OpMatch, Service};
 use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
-use super::topology::{MemberSpec, RecordSpecSim, Span, Topology};
+use super::topology::{MemberSpec, Quotas, RecordSpecSim, Span, Topology};
 use crate::cloud::{
     ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind,
     HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState,
@@ -317,6 +317,95 @@ fn injected_error(ctx: &CallCtx, error: Option<String>) -> (CloudError, u16) {
                 status,
             )
         }
+    }
+}
+
+/// Route 53's limits on one batch: records and characters of values, an UPSERT counting twice.
+fn check_batch_limits(
+    ctx: &CallCtx,
+    changes: &[RecordChange],
+    q: &Quotas,
+) -> Result<(), CloudError> {
+    let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
+    let (mut n_records, mut n_chars) = (0usize, 0usize);
+    for c in changes {
+        let weight = if c.action == ChangeAction::Upsert {
+            2
+        } else {
+            1
+        };
+        n_records += c.record.values.len().max(1) * weight;
+        n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
+    }
+    if n_records > q.route53_max_records_per_change {
+        return Err(invalid(format!("Number of records limit of {} exceeded: the batch has {n_records} (an UPSERT counts twice)", q.route53_max_records_per_change)));
+    }
+    if n_chars > q.route53_max_value_chars_per_change {
+        return Err(invalid(format!("Number of characters limit of {} exceeded: the batch has {n_chars} (an UPSERT counts twice)", q.route53_max_value_chars_per_change)));
+    }
+    Ok(())
+}
+
+impl SimHostedZone {
+    /// Why Route 53 refuses one change of a batch, if it does: a CREATE of a record set that
+    /// exists, a DELETE of one that does not or that does not match, a record set with no
+    /// value.
+    fn check_change(&self, ctx: &CallCtx, c: &RecordChange) -> Result<(), CloudError> {
+        let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
+        let key = c.record.key();
+        let cur = self.records.get(&key);
+        let described = format!(
+            "[name='{}', type='{}'{}]",
+            key.name,
+            key.rtype,
+            key.set_identifier
+                .as_ref()
+                .map(|s| format!(", set-identifier='{s}'"))
+                .unwrap_or_default()
+        );
+        match c.action {
+            ChangeAction::Create if cur.is_some() => return Err(invalid(format!("Tried to create resource record set {described} but it already exists"))),
+            ChangeAction::Delete if cur.is_none() => return Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))),
+            ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
+                return Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values")))
+            }
+            _ => {}
+        }
+        if c.action != ChangeAction::Delete
+            && c.record.values.is_empty()
+            && c.record.alias.is_none()
+        {
+            return Err(invalid(format!(
+                "{described}: a record set needs at least one value"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Apply a checked batch: the keys of the record sets it changed, and of those it left
+    /// as they were.
+    fn apply(&mut self, changes: &[RecordChange]) -> (Vec<String>, Vec<String>) {
+        let (mut changed, mut unchanged) = (vec![], vec![]);
+        for c in changes {
+            let key = c.record.key();
+            let mut rec = c.record.clone();
+            rec.name = crate::cloud::normalize_dns_name(&rec.name);
+            match c.action {
+                ChangeAction::Delete => {
+                    self.records.remove(&key);
+                    changed.push(key.to_string());
+                }
+                _ => {
+                    if self.records.get(&key) == Some(&rec) {
+                        unchanged.push(key.to_string());
+                    } else {
+                        changed.push(key.to_string());
+                    }
+                    self.records.insert(key, rec);
+                }
+            }
+        }
+        (changed, unchanged)
     }
 }
 
@@ -1523,105 +1612,12 @@ impl World {
         zone: &str,
         changes: &[RecordChange],
     ) -> (Result<ChangeInfo, CloudError>, Option<Effect>) {
-        let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
-        let q = self.topo.quotas.clone();
+        if let Err(e) = self.check_change_batch(ctx, zone, changes) {
+            return (Err(e), None);
+        }
         let now = self.now;
-        let Some(h) = self.hosted.get(zone) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "NoSuchHostedZone",
-                    404,
-                    format!("No hosted zone found with ID: {zone}"),
-                )),
-                None,
-            );
-        };
-        if changes.is_empty() {
-            return (
-                Err(CloudError::new(
-                    ErrorKind::InvalidRequest,
-                    &ctx.operation,
-                    &ctx.resource,
-                    "no changes to send",
-                )),
-                None,
-            );
-        }
-        if let Some(last) = h.last_change {
-            if now < last + q.route53_prior_request_window {
-                return (Err(aws_error(ctx, "PriorRequestNotComplete", 400, "The request was rejected because Route 53 was still processing a prior request.")), None);
-            }
-        }
-        let (mut n_records, mut n_chars) = (0usize, 0usize);
-        for c in changes {
-            let weight = if c.action == ChangeAction::Upsert {
-                2
-            } else {
-                1
-            };
-            n_records += c.record.values.len().max(1) * weight;
-            n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
-        }
-        if n_records > q.route53_max_records_per_change {
-            return (Err(invalid(format!("Number of records limit of {} exceeded: the batch has {n_records} (an UPSERT counts twice)", q.route53_max_records_per_change))), None);
-        }
-        if n_chars > q.route53_max_value_chars_per_change {
-            return (Err(invalid(format!("Number of characters limit of {} exceeded: the batch has {n_chars} (an UPSERT counts twice)", q.route53_max_value_chars_per_change))), None);
-        }
-        for c in changes {
-            let key = c.record.key();
-            let cur = h.records.get(&key);
-            let described = format!(
-                "[name='{}', type='{}'{}]",
-                key.name,
-                key.rtype,
-                key.set_identifier
-                    .as_ref()
-                    .map(|s| format!(", set-identifier='{s}'"))
-                    .unwrap_or_default()
-            );
-            match c.action {
-                ChangeAction::Create if cur.is_some() => return (Err(invalid(format!("Tried to create resource record set {described} but it already exists"))), None),
-                ChangeAction::Delete if cur.is_none() => return (Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))), None),
-                ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
-                    return (Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values"))), None)
-                }
-                _ => {}
-            }
-            if c.action != ChangeAction::Delete
-                && c.record.values.is_empty()
-                && c.record.alias.is_none()
-            {
-                return (
-                    Err(invalid(format!(
-                        "{described}: a record set needs at least one value"
-                    ))),
-                    None,
-                );
-            }
-        }
         let h = self.hosted.get_mut(zone).expect("checked above");
-        let (mut changed, mut unchanged) = (vec![], vec![]);
-        for c in changes {
-            let key = c.record.key();
-            let mut rec = c.record.clone();
-            rec.name = crate::cloud::normalize_dns_name(&rec.name);
-            match c.action {
-                ChangeAction::Delete => {
-                    h.records.remove(&key);
-                    changed.push(key.to_string());
-                }
-                _ => {
-                    if h.records.get(&key) == Some(&rec) {
-                        unchanged.push(key.to_string());
-                    } else {
-                        changed.push(key.to_string());
-                    }
-                    h.records.insert(key, rec);
-                }
-            }
-        }
+        let (changed, unchanged) = h.apply(changes);
         h.last_change = Some(now);
         let zone_name = h.name.clone();
         self.next_change += 1;
@@ -1644,6 +1640,44 @@ impl World {
                 unchanged,
             }),
         )
+    }
+
+    /// Why Route 53 refuses a ChangeResourceRecordSets batch, if it does: no such zone, no
+    /// change, a prior request on the zone still in its window, the batch's limits, a change
+    /// that does not fit the zone's records.
+    fn check_change_batch(
+        &self,
+        ctx: &CallCtx,
+        zone: &str,
+        changes: &[RecordChange],
+    ) -> Result<(), CloudError> {
+        let q = &self.topo.quotas;
+        let Some(h) = self.hosted.get(zone) else {
+            return Err(aws_error(
+                ctx,
+                "NoSuchHostedZone",
+                404,
+                format!("No hosted zone found with ID: {zone}"),
+            ));
+        };
+        if changes.is_empty() {
+            return Err(CloudError::new(
+                ErrorKind::InvalidRequest,
+                &ctx.operation,
+                &ctx.resource,
+                "no changes to send",
+            ));
+        }
+        if let Some(last) = h.last_change {
+            if self.now < last + q.route53_prior_request_window {
+                return Err(aws_error(ctx, "PriorRequestNotComplete", 400, "The request was rejected because Route 53 was still processing a prior request."));
+            }
+        }
+        check_batch_limits(ctx, changes, q)?;
+        for c in changes {
+            h.check_change(ctx, c)?;
+        }
+        Ok(())
     }
 
     pub fn get_change(&self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {

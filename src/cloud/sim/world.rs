@@ -725,36 +725,7 @@ impl World {
                     fmt_dur(period - period / 2)
                 )
             }
-            FaultKind::RegionDown { region } => {
-                let zones: Vec<Zone> = self
-                    .topo
-                    .zones
-                    .iter()
-                    .filter(|z| z.region() == region)
-                    .cloned()
-                    .collect();
-                for z in &zones {
-                    self.cause(z, i, true);
-                }
-                self.api_down.entry(region.clone()).or_default().insert(i);
-                let r53 = if region == self.topo.route53_region {
-                    ", Route 53's control plane with it"
-                } else {
-                    ""
-                };
-                format!(
-                    "region {region} goes down: {} unreachable, its API endpoints too{r53}",
-                    if zones.is_empty() {
-                        "no zone of the topology is in it".to_string()
-                    } else {
-                        zones
-                            .iter()
-                            .map(|z| z.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )
-            }
+            FaultKind::RegionDown { region } => self.region_goes_down(i, region),
             FaultKind::Route53Down => {
                 self.route53_down.insert(i);
                 "Route 53's control plane is unavailable: every Route 53 API call fails (DNS answers keep being served)".to_string()
@@ -799,6 +770,38 @@ impl World {
             }
         };
         self.fault_event(i, FaultPhase::Begins, text);
+    }
+
+    /// Region-down fault `i` begins: the region's zones and API endpoints go down.
+    fn region_goes_down(&mut self, i: usize, region: Region) -> String {
+        let zones: Vec<Zone> = self
+            .topo
+            .zones
+            .iter()
+            .filter(|z| z.region() == region)
+            .cloned()
+            .collect();
+        for z in &zones {
+            self.cause(z, i, true);
+        }
+        self.api_down.entry(region.clone()).or_default().insert(i);
+        let r53 = if region == self.topo.route53_region {
+            ", Route 53's control plane with it"
+        } else {
+            ""
+        };
+        format!(
+            "region {region} goes down: {} unreachable, its API endpoints too{r53}",
+            if zones.is_empty() {
+                "no zone of the topology is in it".to_string()
+            } else {
+                zones
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )
     }
 
     fn fault_ends(&mut self, i: usize) {

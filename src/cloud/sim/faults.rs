@@ -328,12 +328,17 @@ impl FaultSpec {
                 _ => {}
             }
         }
-        let mut rest: Vec<&str> = tokens.collect();
+        spec.read_options(tokens.collect())?;
+        Ok(spec)
+    }
+
+    /// The `key value` options and the flags after the subject of the one-line syntax.
+    fn read_options(&mut self, mut rest: Vec<&str>) -> Result<(), FaultError> {
         rest.reverse();
         while let Some(key) = rest.pop() {
             let k = key.to_ascii_lowercase();
             if FLAG_KEYS.contains(&k.as_str()) {
-                spec.flags.push(k);
+                self.flags.push(k);
                 continue;
             }
             if !OPTION_KEYS.contains(&k.as_str()) {
@@ -349,12 +354,12 @@ impl FaultSpec {
                             .join(", ")
                     ),
                 };
-                return Err(err(format!("unexpected `{key}`; {hint}")));
+                return Err(self.error(format!("unexpected `{key}`; {hint}")));
             }
             // Durations may have spaces ("1h 30m"): take tokens while they read as a duration.
             let mut value = rest
                 .pop()
-                .ok_or_else(|| err(format!("`{key}` needs a value")))?
+                .ok_or_else(|| self.error(format!("`{key}` needs a value")))?
                 .to_string();
             if k == "at" || k == "for" || k == "period" {
                 while let Some(next) = rest.last() {
@@ -369,43 +374,70 @@ impl FaultSpec {
                     }
                 }
             }
-            if spec.options.insert(k.clone(), value).is_some() {
-                return Err(err(format!("`{k}` is given twice")));
+            if self.options.insert(k.clone(), value).is_some() {
+                return Err(self.error(format!("`{k}` is given twice")));
             }
         }
-        Ok(spec)
+        Ok(())
     }
 
     /// Check the fields and build the fault.
     pub fn build(self) -> Result<Fault, FaultError> {
-        let text = self.text.clone();
-        let err = |m: String| FaultError {
-            text: text.clone(),
-            message: m,
-        };
+        self.check_kind()?;
+        let subject = self.checked_subject()?;
+        self.check_options()?;
+        let at = self.duration("at")?.unwrap_or_default();
+        let duration = self.duration("for")?;
+        if duration == Some(Duration::ZERO) {
+            return Err(self.error(
+                "`for 0s` would end the fault as it begins; drop `for` to keep it until the end"
+                    .into(),
+            ));
+        }
+        let times = self.times()?;
+        let kind = self.fault_kind(subject, times)?;
+        Ok(Fault { kind, at, duration })
+    }
+
+    fn error(&self, message: String) -> FaultError {
+        FaultError {
+            text: self.text.clone(),
+            message,
+        }
+    }
+
+    /// The kind is one of [`FAULT_KINDS`].
+    fn check_kind(&self) -> Result<(), FaultError> {
         let kind_name = self.kind.as_str();
         if !FAULT_KINDS.contains(&kind_name) {
             let hint = match did_you_mean(kind_name, FAULT_KINDS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("one of: {}", FAULT_KINDS.join(", ")),
             };
-            return Err(err(format!("unknown fault kind `{kind_name}`; {hint}")));
+            return Err(self.error(format!("unknown fault kind `{kind_name}`; {hint}")));
         }
-        let subject = match (subject_name(kind_name), &self.subject) {
-            (Some(what), None) => {
-                return Err(err(format!(
-                    "`{kind_name}` needs a {what}: {}",
-                    usage_of(kind_name)
-                )))
-            }
-            (None, Some(s)) => {
-                return Err(err(format!(
-                    "`{kind_name}` takes no {s}: {}",
-                    usage_of(kind_name)
-                )))
-            }
-            (_, s) => s.clone().unwrap_or_default(),
-        };
+        Ok(())
+    }
+
+    /// The subject, when the kind takes one (`""` when it takes none).
+    fn checked_subject(&self) -> Result<String, FaultError> {
+        let kind_name = self.kind.as_str();
+        match (subject_name(kind_name), &self.subject) {
+            (Some(what), None) => Err(self.error(format!(
+                "`{kind_name}` needs a {what}: {}",
+                usage_of(kind_name)
+            ))),
+            (None, Some(s)) => Err(self.error(format!(
+                "`{kind_name}` takes no {s}: {}",
+                usage_of(kind_name)
+            ))),
+            (_, s) => Ok(s.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Only the options and flags the kind takes.
+    fn check_options(&self) -> Result<(), FaultError> {
+        let kind_name = self.kind.as_str();
         let allowed: &[&str] = match kind_name {
             "az-down" | "region-down" | "route53-down" | "stall-failover" => &["at", "for"],
             "az-flap" => &["at", "for", "period"],
@@ -416,113 +448,90 @@ impl FaultSpec {
         };
         for k in self.options.keys().chain(self.flags.iter()) {
             if !allowed.contains(&k.as_str()) {
-                return Err(err(format!(
+                return Err(self.error(format!(
                     "`{k}` does not apply to `{kind_name}`: {}",
                     usage_of(kind_name)
                 )));
             }
         }
-        let dur = |k: &str| -> Result<Option<Duration>, FaultError> {
-            match self.options.get(k) {
-                None => Ok(None),
-                Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| {
-                    err(format!(
-                        "`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"
-                    ))
-                }),
-            }
-        };
-        let at = dur("at")?.unwrap_or_default();
-        let duration = dur("for")?;
-        if duration == Some(Duration::ZERO) {
-            return Err(err(
-                "`for 0s` would end the fault as it begins; drop `for` to keep it until the end"
-                    .into(),
-            ));
-        }
-        let rate = |max: Option<f64>| -> Result<f64, FaultError> {
-            let v = self.options.get("rate").ok_or_else(|| {
-                err(format!(
-                    "`{kind_name}` needs a rate: {}",
-                    usage_of(kind_name)
+        Ok(())
+    }
+
+    /// The duration option `k` (`at`, `for`, `period`), if given.
+    fn duration(&self, k: &str) -> Result<Option<Duration>, FaultError> {
+        match self.options.get(k) {
+            None => Ok(None),
+            Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| {
+                self.error(format!(
+                    "`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"
                 ))
-            })?;
-            let r = if let Some(p) = v.strip_suffix('%') {
-                p.trim().parse::<f64>().map(|x| x / 100.0)
-            } else {
-                v.trim_end_matches("/s").parse::<f64>()
-            }
-            .map_err(|_| err(format!("`rate {v}` is not a number")))?;
-            if !r.is_finite() || r < 0.0 || max.is_some_and(|m| r > m) {
-                return Err(err(match max {
-                    Some(_) => format!("`rate {v}` must be between 0 and 1 (or 0% and 100%)"),
-                    None => {
-                        format!("`rate {v}` must be a number of requests per second, 0 or more")
-                    }
-                }));
-            }
-            Ok(r)
-        };
-        let times = match self.options.get("times") {
-            None => 1,
+            }),
+        }
+    }
+
+    /// The `rate` option: a share up to `max` (`0.3`, `30%`), or without `max` requests per
+    /// second (`12`, `12/s`).
+    fn rate(&self, max: Option<f64>) -> Result<f64, FaultError> {
+        let kind_name = self.kind.as_str();
+        let v = self.options.get("rate").ok_or_else(|| {
+            self.error(format!(
+                "`{kind_name}` needs a rate: {}",
+                usage_of(kind_name)
+            ))
+        })?;
+        let r = if let Some(p) = v.strip_suffix('%') {
+            p.trim().parse::<f64>().map(|x| x / 100.0)
+        } else {
+            v.trim_end_matches("/s").parse::<f64>()
+        }
+        .map_err(|_| self.error(format!("`rate {v}` is not a number")))?;
+        if !r.is_finite() || r < 0.0 || max.is_some_and(|m| r > m) {
+            return Err(self.error(match max {
+                Some(_) => format!("`rate {v}` must be between 0 and 1 (or 0% and 100%)"),
+                None => {
+                    format!("`rate {v}` must be a number of requests per second, 0 or more")
+                }
+            }));
+        }
+        Ok(r)
+    }
+
+    /// The `times` option: a whole number above 0 (default 1).
+    fn times(&self) -> Result<u32, FaultError> {
+        match self.options.get("times") {
+            None => Ok(1),
             Some(v) => match v.parse::<u32>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(err(format!("`times {v}` must be a whole number above 0"))),
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(self.error(format!("`times {v}` must be a whole number above 0"))),
             },
-        };
+        }
+    }
+
+    fn operation(&self, subject: &str) -> Result<OpMatch, FaultError> {
+        parse_op(subject).map_err(|m| self.error(m))
+    }
+
+    /// The fault itself, once its kind, subject and options are known to fit.
+    fn fault_kind(&self, subject: String, times: u32) -> Result<FaultKind, FaultError> {
         let applied = self.flags.iter().any(|f| f == "applied");
         let resource = self.options.get("resource").cloned();
-        let kind = match kind_name {
+        Ok(match self.kind.as_str() {
             "az-down" => FaultKind::AzDown {
                 zone: Zone::new(subject),
             },
-            "az-flap" => {
-                let period = dur("period")?.ok_or_else(|| {
-                    err(format!("`az-flap` needs a period: {}", usage_of(kind_name)))
-                })?;
-                if period < Duration::from_secs(2) {
-                    return Err(err(format!(
-                        "`period {}` is too short; use 2s or more",
-                        humantime::format_duration(period)
-                    )));
-                }
-                FaultKind::AzFlap {
-                    zone: Zone::new(subject),
-                    period,
-                }
-            }
+            "az-flap" => self.az_flap(subject)?,
             "region-down" => FaultKind::RegionDown {
                 region: Region::new(subject),
             },
             "route53-down" => FaultKind::Route53Down,
             "api-errors" => FaultKind::ApiErrors {
-                operation: parse_op(&subject).map_err(&err)?,
-                rate: rate(Some(1.0))?,
+                operation: self.operation(&subject)?,
+                rate: self.rate(Some(1.0))?,
             },
-            "api-load" => {
-                let service = match parse_op(&subject).map_err(&err)? {
-                    OpMatch::Service(s @ (Service::Rds | Service::Route53)) => s,
-                    _ => {
-                        return Err(err(format!(
-                        "`api-load` takes a service with a quota: rds or route53, not `{subject}`"
-                    )))
-                    }
-                };
-                FaultKind::ApiLoad {
-                    service,
-                    rate: rate(None)?,
-                }
-            }
+            "api-load" => self.api_load(&subject)?,
             "fail-call" => {
-                let operation = parse_op(&subject).map_err(&err)?;
-                let error = self.options.get("error").cloned();
-                if let (Some(e), Some(Service::Http)) = (&error, operation.service()) {
-                    if !e.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)) {
-                        return Err(err(format!(
-                            "`error {e}`: an HTTP call fails with a status code, e.g. `error 503`"
-                        )));
-                    }
-                }
+                let operation = self.operation(&subject)?;
+                let error = self.fail_call_error(&operation)?;
                 FaultKind::FailCall {
                     operation,
                     resource,
@@ -532,7 +541,7 @@ impl FaultSpec {
                 }
             }
             "timeout-call" => FaultKind::TimeoutCall {
-                operation: parse_op(&subject).map_err(&err)?,
+                operation: self.operation(&subject)?,
                 resource,
                 times,
                 applied,
@@ -541,8 +550,56 @@ impl FaultSpec {
                 cluster: ClusterId::new(subject),
             },
             _ => unreachable!("checked against FAULT_KINDS above"),
+        })
+    }
+
+    /// `az-flap`: a period of 2 s or more.
+    fn az_flap(&self, subject: String) -> Result<FaultKind, FaultError> {
+        let period = self.duration("period")?.ok_or_else(|| {
+            self.error(format!(
+                "`az-flap` needs a period: {}",
+                usage_of(&self.kind)
+            ))
+        })?;
+        if period < Duration::from_secs(2) {
+            return Err(self.error(format!(
+                "`period {}` is too short; use 2s or more",
+                humantime::format_duration(period)
+            )));
+        }
+        Ok(FaultKind::AzFlap {
+            zone: Zone::new(subject),
+            period,
+        })
+    }
+
+    /// `api-load`: a service with a quota, and requests per second.
+    fn api_load(&self, subject: &str) -> Result<FaultKind, FaultError> {
+        let service = match self.operation(subject)? {
+            OpMatch::Service(s @ (Service::Rds | Service::Route53)) => s,
+            _ => {
+                return Err(self.error(format!(
+                    "`api-load` takes a service with a quota: rds or route53, not `{subject}`"
+                )))
+            }
         };
-        Ok(Fault { kind, at, duration })
+        Ok(FaultKind::ApiLoad {
+            service,
+            rate: self.rate(None)?,
+        })
+    }
+
+    /// `fail-call`'s `error`: an AWS error code, or a status code for HTTP calls.
+    fn fail_call_error(&self, operation: &OpMatch) -> Result<Option<String>, FaultError> {
+        let error = self.options.get("error").cloned();
+        if let (Some(e), Some(Service::Http)) = (&error, operation.service()) {
+            if !e.parse::<u16>().is_ok_and(|s| (100..=599).contains(&s)) {
+                return Err(self.error(format!(
+                    "`error {e}`: an HTTP call fails with a status code, e.g. `error 503`"
+                )));
+            }
+        }
+        Ok(error)
     }
 }
 

@@ -37,6 +37,7 @@
 //!   URLs answer even when no endpoint of the topology has them (an external SaaS); declare
 //!   one as an endpoint with a `zone` to make it go dark with that zone.
 
+pub mod endpoint;
 pub mod faults;
 pub mod invariants;
 pub mod time;

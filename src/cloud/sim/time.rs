@@ -193,6 +193,20 @@ pub async fn drive(time: Arc<VirtualTime>) {
     }
 }
 
+/// A virtual duration as the timeline and the report show it: `1m 24s`, `2s 350ms`, `0s`.
+pub fn fmt_dur(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    // Whole seconds from 10 s on, milliseconds below: `1m 24s`, `2s 350ms`.
+    let d = if d >= Duration::from_secs(10) {
+        Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+    } else {
+        Duration::from_millis(d.as_millis() as u64)
+    };
+    humantime::format_duration(d).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,9 @@
 //! The derived environment then has the ladder, and the world answers its signal and admin
 //! calls (see [`super::traffic`]).
 
+// The type of `Topology::endpoints`; its own module so traffic can name it without the
+// topology. Re-exported so `topology::EndpointSpec` keeps working.
+pub use super::endpoint::EndpointSpec;
 use super::faults::{Fault, FaultSpec};
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -233,18 +236,6 @@ impl RecordSpecSim {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct EndpointSpec {
-    pub url: String,
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub timeout: Duration,
-    /// The zone serving it (an external SaaS has none: only explicit faults reach it).
-    pub zone: Option<Zone>,
-    /// What it answers with a 200 (e.g. a metrics signal: `{"error_rate": 0.01}`).
-    pub body: String,
-}
-
 /// Every problem found in a topology file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: {n} problem(s):\n{list}", n = problems.len(), list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -431,8 +422,13 @@ enum RawFault {
 
 // ---- checking ---------------------------------------------------------------------------
 
+#[derive(Default)]
 struct Checker {
     problems: Vec<String>,
+    /// Instance ids read so far: cluster members and DB instances share one namespace.
+    instance_ids: BTreeSet<String>,
+    /// What each group holds (`db_clusters`, `db_instances`, `records`), from its first use.
+    group_kinds: BTreeMap<String, &'static str>,
 }
 
 impl Checker {
@@ -492,6 +488,541 @@ impl Checker {
         }
         zone
     }
+
+    /// A group holds one kind of resource: the first resource naming it sets the kind.
+    fn group_use(&mut self, g: &str, kind: &'static str, what: &str) {
+        match self.group_kinds.get(g) {
+            Some(k) if *k != kind => self.problems.push(format!(
+                "{what}: group `{g}` already holds {k}, not {kind}; give it another group"
+            )),
+            _ => {
+                self.group_kinds.insert(g.to_string(), kind);
+            }
+        }
+    }
+
+    // ---- the parts of a topology, in the order `Topology::parse` checks them ------------
+
+    /// `region` and `zones`: every zone in the region, none twice, at least two.
+    fn parse_zones(&mut self, region: &str, raw: &[String]) -> (Region, Vec<Zone>) {
+        let region = Region::new(region.to_string());
+        let mut zones: Vec<Zone> = vec![];
+        for z in raw {
+            let zone = Zone::new(z.clone());
+            if zone.region() != region {
+                self.problems.push(format!("zone `{z}` is not in region `{region}` (zones are named after their region, e.g. us-west-2a)"));
+            }
+            if zones.contains(&zone) {
+                self.problems.push(format!("zone `{z}` is listed twice"));
+            }
+            zones.push(zone);
+        }
+        if zones.len() < 2 {
+            self.problems.push(
+                "a topology needs at least two zones, so there is somewhere to evacuate to".into(),
+            );
+        }
+        (region, zones)
+    }
+
+    /// `start`: an RFC 3339 time (default 2025-01-01T00:00:00Z).
+    fn parse_start(&mut self, raw: Option<&str>) -> SystemTime {
+        match raw {
+            None => {
+                humantime::parse_rfc3339("2025-01-01T00:00:00Z").unwrap_or(SystemTime::UNIX_EPOCH)
+            }
+            Some(s) => humantime::parse_rfc3339_weak(s).unwrap_or_else(|e| {
+                self.problems.push(format!(
+                    "start = \"{s}\": {e} (write an RFC 3339 time such as 2023-09-19T09:00:00Z)"
+                ));
+                SystemTime::UNIX_EPOCH
+            }),
+        }
+    }
+
+    /// `[settings]`: the engine settings of the derived environment.
+    fn parse_settings(&mut self, raw: &RawSettings) -> SimSettings {
+        let defaults = Settings::default();
+        let settings = SimSettings {
+            poll_interval: self.dur(
+                "settings.poll_interval",
+                &raw.poll_interval,
+                defaults.poll_interval,
+            ),
+            max_concurrency: raw
+                .max_concurrency
+                .unwrap_or(defaults.max_concurrency)
+                .max(1),
+            max_attempts: raw.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+        };
+        if settings.poll_interval.is_zero() {
+            self.problems
+                .push("settings.poll_interval must be above 0".into());
+        }
+        settings
+    }
+
+    /// `[timing]`: each figure a duration or a range, defaults from AWS_FACTS.md.
+    fn parse_timing(&mut self, rt: &RawTiming) -> Timing {
+        let td = Timing::default();
+        Timing {
+            aurora_failover: self.span(
+                "timing.aurora_failover",
+                &rt.aurora_failover,
+                td.aurora_failover,
+            ),
+            multi_az_failover: self.span(
+                "timing.multi_az_failover",
+                &rt.multi_az_failover,
+                td.multi_az_failover,
+            ),
+            snapshot_creation: self.span(
+                "timing.snapshot_creation",
+                &rt.snapshot_creation,
+                td.snapshot_creation,
+            ),
+            route53_insync: self.span(
+                "timing.route53_insync",
+                &rt.route53_insync,
+                td.route53_insync,
+            ),
+            api_latency: self.span("timing.api_latency", &rt.api_latency, td.api_latency),
+            http_latency: self.span("timing.http_latency", &rt.http_latency, td.http_latency),
+            operation_timeout: match rt.operation_timeout.as_deref() {
+                Some("none") | Some("never") => None,
+                other => Some(self.dur(
+                    "timing.operation_timeout",
+                    &other.map(str::to_string),
+                    td.operation_timeout.unwrap_or_default(),
+                )),
+            },
+            max_duration: self.dur("timing.max_duration", &rt.max_duration, td.max_duration),
+        }
+    }
+
+    /// `[quotas]`: the token buckets and Route 53's batch limits; a bucket must allow a call.
+    fn parse_quotas(&mut self, rq: &RawQuotas) -> Quotas {
+        let qd = Quotas::default();
+        let quotas = Quotas {
+            rds_burst: rq.rds_burst.unwrap_or(qd.rds_burst),
+            rds_refill_per_s: rq.rds_refill_per_s.unwrap_or(qd.rds_refill_per_s),
+            route53_burst: rq.route53_burst.unwrap_or(qd.route53_burst),
+            route53_refill_per_s: rq.route53_refill_per_s.unwrap_or(qd.route53_refill_per_s),
+            route53_max_records_per_change: rq
+                .route53_max_records_per_change
+                .unwrap_or(qd.route53_max_records_per_change),
+            route53_max_value_chars_per_change: rq
+                .route53_max_value_chars_per_change
+                .unwrap_or(qd.route53_max_value_chars_per_change),
+            route53_prior_request_window: self.dur(
+                "quotas.route53_prior_request_window",
+                &rq.route53_prior_request_window,
+                qd.route53_prior_request_window,
+            ),
+        };
+        for (what, v) in [
+            ("rds_burst", quotas.rds_burst),
+            ("route53_burst", quotas.route53_burst),
+        ] {
+            if !(v >= 1.0 && v.is_finite()) {
+                self.problems.push(format!(
+                    "quotas.{what} must be 1 or more, or no call could ever be made"
+                ));
+            }
+        }
+        for (what, v) in [
+            ("rds_refill_per_s", quotas.rds_refill_per_s),
+            ("route53_refill_per_s", quotas.route53_refill_per_s),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                self.problems.push(format!("quotas.{what} must be above 0"));
+            }
+        }
+        quotas
+    }
+
+    /// `[approval]`: who approves and how long after the request (`never`: nobody).
+    fn parse_approval(&mut self, raw: &RawApproval) -> ApprovalSim {
+        ApprovalSim {
+            by: raw.by.clone().unwrap_or_else(|| "sim-approver".into()),
+            after: match raw.after.as_deref() {
+                Some("never") | Some("none") => None,
+                other => Some(self.dur(
+                    "approval.after",
+                    &other.map(str::to_string),
+                    Duration::from_secs(60),
+                )),
+            },
+        }
+    }
+
+    /// `[[clusters]]`: members in zones of the topology with Aurora promotion tiers, the
+    /// writer one of them.
+    fn parse_clusters(&mut self, raw: &[RawCluster], zones: &[Zone]) -> Vec<ClusterSpec> {
+        let mut clusters = vec![];
+        let mut cluster_ids = BTreeSet::new();
+        for rc in raw {
+            let what = format!("cluster `{}`", rc.id);
+            if !cluster_ids.insert(rc.id.clone()) {
+                self.problems.push(format!("{what} is defined twice"));
+            }
+            if rc.instances.is_empty() {
+                self.problems.push(format!("{what} has no instances"));
+            }
+            let mut members = vec![];
+            for m in &rc.instances {
+                if !self.instance_ids.insert(m.id.clone()) {
+                    self.problems
+                        .push(format!("instance `{}` is defined twice", m.id));
+                }
+                if !(0..=15).contains(&m.tier) {
+                    self.problems.push(format!(
+                        "{what}: instance `{}` has tier {}; Aurora promotion tiers are 0 to 15",
+                        m.id, m.tier
+                    ));
+                }
+                let zone = self.zone(&format!("{what}, instance `{}`", m.id), &m.zone, zones);
+                members.push(MemberSpec {
+                    id: InstanceId::new(m.id.clone()),
+                    zone,
+                    tier: m.tier,
+                });
+            }
+            if !rc.instances.iter().any(|m| m.id == rc.writer) {
+                self.problems.push(format!(
+                    "{what}: the writer `{}` is not one of its instances",
+                    rc.writer
+                ));
+            }
+            let group = rc.group.clone().unwrap_or_else(|| "aurora".into());
+            self.group_use(&group, "db_clusters", &what);
+            clusters.push(ClusterSpec {
+                id: ClusterId::new(rc.id.clone()),
+                engine: rc
+                    .engine
+                    .clone()
+                    .unwrap_or_else(|| "aurora-postgresql".into()),
+                group,
+                writer: InstanceId::new(rc.writer.clone()),
+                members,
+            });
+        }
+        clusters
+    }
+
+    /// `[[instances]]`: DB instances, Multi-AZ when they have a standby in another zone.
+    fn parse_instances(&mut self, raw: &[RawInstance], zones: &[Zone]) -> Vec<InstanceSpec> {
+        let mut instances = vec![];
+        for ri in raw {
+            let what = format!("instance `{}`", ri.id);
+            if !self.instance_ids.insert(ri.id.clone()) {
+                self.problems.push(format!("{what} is defined twice"));
+            }
+            let zone = self.zone(&what, &ri.zone, zones);
+            let standby_zone = ri
+                .standby_zone
+                .as_ref()
+                .map(|s| self.zone(&format!("{what} standby"), s, zones));
+            if standby_zone.as_ref() == Some(&zone) {
+                self.problems.push(format!("{what}: the standby is in the primary's zone; a Multi-AZ standby lives in another zone"));
+            }
+            let group = ri.group.clone().unwrap_or_else(|| "multi_az".into());
+            self.group_use(&group, "db_instances", &what);
+            instances.push(InstanceSpec {
+                id: InstanceId::new(ri.id.clone()),
+                engine: ri.engine.clone().unwrap_or_else(|| "mysql".into()),
+                group,
+                zone,
+                standby_zone,
+            });
+        }
+        instances
+    }
+
+    /// `[[hosted_zones]]` and their records; a zone in a group needs a record tied to zones.
+    fn parse_hosted_zones(&mut self, raw: &[RawHostedZone], zones: &[Zone]) -> Vec<HostedZoneSpec> {
+        let mut hosted_zones = vec![];
+        let mut hz_names = BTreeSet::new();
+        for rh in raw {
+            let name = crate::cloud::normalize_dns_name(&rh.name);
+            let what = format!("hosted zone `{name}`");
+            if !hz_names.insert(name.clone()) {
+                self.problems.push(format!("{what} is defined twice"));
+            }
+            if let Some(g) = &rh.group {
+                self.group_use(g, "records", &what);
+            }
+            let mut records = vec![];
+            let mut keys = BTreeSet::new();
+            for rr in &rh.records {
+                records.push(self.parse_record(rr, &name, &what, &mut keys, zones));
+            }
+            if rh.group.is_some() && records.iter().all(|r| !r.zone_bound()) {
+                self.problems.push(format!(
+                    "{what} names group `{}` but has no record with values per zone",
+                    rh.group.as_deref().unwrap_or("")
+                ));
+            }
+            hosted_zones.push(HostedZoneSpec {
+                id: rh.id.clone().unwrap_or_else(|| derived_zone_id(&name)),
+                name,
+                group: rh.group.clone(),
+                records,
+            });
+        }
+        hosted_zones
+    }
+
+    /// One record of hosted zone `hz` (`hz_what` in messages): plain (`live`), weighted
+    /// (`weights`), or not tied to zones (`value`). `keys`: the zone's records read so far.
+    fn parse_record(
+        &mut self,
+        rr: &RawRecord,
+        hz: &str,
+        hz_what: &str,
+        keys: &mut BTreeSet<(String, String)>,
+        zones: &[Zone],
+    ) -> RecordSpecSim {
+        let rname = crate::cloud::normalize_dns_name(&rr.name);
+        let rtype = rr
+            .rtype
+            .clone()
+            .unwrap_or_else(|| "CNAME".into())
+            .to_ascii_uppercase();
+        let rwhat = format!("record `{rname} {rtype}`");
+        if !keys.insert((rname.clone(), rtype.clone())) {
+            self.problems
+                .push(format!("{rwhat} is defined twice in {hz_what}"));
+        }
+        if !rname.ends_with(hz) {
+            self.problems
+                .push(format!("{rwhat} is not inside {hz_what}"));
+        }
+        let (values, fixed) = self.record_values(rr, &rwhat, zones);
+        let live = rr
+            .live
+            .as_ref()
+            .map(|z| self.zone(&format!("{rwhat} live"), z, zones));
+        let mut weights = self.record_weights(rr, &rwhat, zones);
+        let weight = rr.weight.unwrap_or(100);
+        if fixed.is_none() {
+            if rr.weighted {
+                self.check_weighted(&rwhat, live.is_some(), &values, &mut weights, weight);
+            } else {
+                self.check_plain(&rwhat, live.as_ref(), &values, rr.weights.is_some(), zones);
+            }
+        }
+        RecordSpecSim {
+            name: rname,
+            rtype,
+            ttl: rr.ttl.unwrap_or(60),
+            values,
+            live,
+            weighted: rr.weighted,
+            weights,
+            weight,
+            fixed,
+        }
+    }
+
+    /// A record's `values` (one per zone, at least two zones) or its `value` (not tied to
+    /// zones: returned as the second item).
+    fn record_values(
+        &mut self,
+        rr: &RawRecord,
+        rwhat: &str,
+        zones: &[Zone],
+    ) -> (BTreeMap<Zone, Vec<String>>, Option<Vec<String>>) {
+        let mut values = BTreeMap::new();
+        let mut fixed = None;
+        match (&rr.values, &rr.value) {
+            (Some(_), Some(_)) => self.problems.push(format!("{rwhat}: give `values` (one per zone) or `value` (not tied to a zone), not both")),
+            (None, None) => self.problems.push(format!("{rwhat} has no `values`; give one value per zone: values = {{ \"us-west-2a\" = \"...\" }}")),
+            (None, Some(v)) => {
+                fixed = Some(v.to_vec());
+            }
+            (Some(vs), None) => {
+                for (z, v) in vs {
+                    let zone = self.zone(rwhat, z, zones);
+                    values.insert(zone, v.to_vec());
+                }
+                if values.len() < 2 {
+                    self.problems.push(format!("{rwhat} has a value for fewer than two zones, so it cannot be moved"));
+                }
+            }
+        }
+        (values, fixed)
+    }
+
+    /// A record's `weights`: zones of the topology, each weight within Route 53's 0..=255.
+    fn record_weights(
+        &mut self,
+        rr: &RawRecord,
+        rwhat: &str,
+        zones: &[Zone],
+    ) -> BTreeMap<Zone, i64> {
+        let mut weights = BTreeMap::new();
+        if let Some(ws) = &rr.weights {
+            for (z, w) in ws {
+                let zone = self.zone(&format!("{rwhat} weights"), z, zones);
+                if !(0..=255).contains(w) {
+                    self.problems
+                        .push(format!("{rwhat}: weight {w} for {z} is outside 0..=255"));
+                }
+                weights.insert(zone, *w);
+            }
+        }
+        weights
+    }
+
+    /// A weighted record: no `live`, a weight only for a zone with a value; a zone with a
+    /// value and no weight gets `weight`.
+    fn check_weighted(
+        &mut self,
+        rwhat: &str,
+        has_live: bool,
+        values: &BTreeMap<Zone, Vec<String>>,
+        weights: &mut BTreeMap<Zone, i64>,
+        weight: i64,
+    ) {
+        if has_live {
+            self.problems.push(format!(
+                "{rwhat} is weighted: give `weights` per zone instead of `live`"
+            ));
+        }
+        for z in weights.keys() {
+            if !values.contains_key(z) {
+                self.problems
+                    .push(format!("{rwhat}: weight for {z}, which has no value"));
+            }
+        }
+        for z in values.keys() {
+            weights.entry(z.clone()).or_insert(weight);
+        }
+    }
+
+    /// A plain record: `live` names a zone with a value; no `weights`.
+    fn check_plain(
+        &mut self,
+        rwhat: &str,
+        live: Option<&Zone>,
+        values: &BTreeMap<Zone, Vec<String>>,
+        has_weights: bool,
+        zones: &[Zone],
+    ) {
+        match live {
+            None => self.problems.push(format!(
+                "{rwhat}: say which zone's value the record holds now: live = \"{}\"",
+                values
+                    .keys()
+                    .next()
+                    .map(|z| z.as_str())
+                    .unwrap_or("us-west-2a")
+            )),
+            Some(z) if zones.contains(z) && !values.contains_key(z) => self.problems.push(format!(
+                "{rwhat}: live = \"{z}\" but there is no value for {z}"
+            )),
+            _ => {}
+        }
+        if has_weights {
+            self.problems
+                .push(format!("{rwhat}: `weights` needs weighted = true"));
+        }
+    }
+
+    /// `[endpoints.NAME]`: HTTP(S) URLs, optionally served from a zone of the topology.
+    fn parse_endpoints(
+        &mut self,
+        raw: &BTreeMap<String, RawEndpoint>,
+        zones: &[Zone],
+    ) -> BTreeMap<String, EndpointSpec> {
+        let mut endpoints = BTreeMap::new();
+        for (name, re) in raw {
+            let what = format!("endpoint `{name}`");
+            if !(re.url.starts_with("http://") || re.url.starts_with("https://")) {
+                self.problems.push(format!(
+                    "{what}: url `{}` must start with http:// or https://",
+                    re.url
+                ));
+            }
+            let zone = re.zone.as_ref().map(|z| self.zone(&what, z, zones));
+            endpoints.insert(
+                name.clone(),
+                EndpointSpec {
+                    url: re.url.clone(),
+                    method: re
+                        .method
+                        .clone()
+                        .unwrap_or_else(|| "POST".into())
+                        .to_ascii_uppercase(),
+                    headers: re
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    timeout: self.dur(
+                        &format!("{what} timeout"),
+                        &re.timeout,
+                        Duration::from_secs(10),
+                    ),
+                    zone,
+                    body: re.body.clone().unwrap_or_else(|| "{\"ok\": true}".into()),
+                },
+            );
+        }
+        endpoints
+    }
+
+    /// `[traffic]` (the ladder, read as in environment files) and `[load]`, checked against
+    /// each other and the rest of the topology. The ladder is kept only with a load model.
+    fn parse_traffic(
+        &mut self,
+        text: &str,
+        origin: &str,
+        raw: &Raw,
+        zones: &[Zone],
+        endpoints: &BTreeMap<String, EndpointSpec>,
+        hosted_zones: &[HostedZoneSpec],
+    ) -> (
+        Option<crate::traffic::Ladder>,
+        Option<super::traffic::LoadSpec>,
+    ) {
+        let ladder = match raw.traffic {
+            Some(_) => super::traffic::parse_ladder(text, origin, zones, &mut self.problems),
+            None => None,
+        };
+        let record_groups: BTreeSet<String> = hosted_zones
+            .iter()
+            .filter_map(|h| h.group.clone())
+            .collect();
+        let load = super::traffic::check(
+            raw.load.as_ref(),
+            ladder.as_ref(),
+            raw.traffic.is_some(),
+            zones,
+            endpoints,
+            &record_groups,
+            &mut self.problems,
+        );
+        (ladder.filter(|_| load.is_some()), load)
+    }
+
+    /// `faults`: one-line faults or tables. Whether they name things the topology has is
+    /// checked once the topology is built (`Topology::check_fault`).
+    fn parse_faults(&mut self, raw: &[RawFault]) -> Vec<Fault> {
+        let mut faults = vec![];
+        for (i, rf) in raw.iter().enumerate() {
+            let spec = match rf {
+                RawFault::Line(l) => FaultSpec::from_line(l),
+                RawFault::Table(t) => spec_from_table(t, i),
+            };
+            match spec.and_then(FaultSpec::build) {
+                Ok(f) => faults.push(f),
+                Err(e) => self.problems.push(format!("faults: {e}")),
+            }
+        }
+        faults
+    }
 }
 
 /// A hosted zone id derived from its name, stable across runs: `Z` + 13 base-36 digits.
@@ -530,416 +1061,21 @@ impl Topology {
         };
         let raw: Raw = toml::from_str(text)
             .map_err(|e| fail(vec![e.to_string().trim_end().replace('\n', "\n    ")]))?;
-        let mut c = Checker { problems: vec![] };
-
-        let region = Region::new(raw.region.clone());
-        let mut zones: Vec<Zone> = vec![];
-        for z in &raw.zones {
-            let zone = Zone::new(z.clone());
-            if zone.region() != region {
-                c.problems.push(format!("zone `{z}` is not in region `{region}` (zones are named after their region, e.g. us-west-2a)"));
-            }
-            if zones.contains(&zone) {
-                c.problems.push(format!("zone `{z}` is listed twice"));
-            }
-            zones.push(zone);
-        }
-        if zones.len() < 2 {
-            c.problems.push(
-                "a topology needs at least two zones, so there is somewhere to evacuate to".into(),
-            );
-        }
-        let start = match &raw.start {
-            None => {
-                humantime::parse_rfc3339("2025-01-01T00:00:00Z").unwrap_or(SystemTime::UNIX_EPOCH)
-            }
-            Some(s) => humantime::parse_rfc3339_weak(s).unwrap_or_else(|e| {
-                c.problems.push(format!(
-                    "start = \"{s}\": {e} (write an RFC 3339 time such as 2023-09-19T09:00:00Z)"
-                ));
-                SystemTime::UNIX_EPOCH
-            }),
-        };
-
-        let defaults = Settings::default();
-        let settings = SimSettings {
-            poll_interval: c.dur(
-                "settings.poll_interval",
-                &raw.settings.poll_interval,
-                defaults.poll_interval,
-            ),
-            max_concurrency: raw
-                .settings
-                .max_concurrency
-                .unwrap_or(defaults.max_concurrency)
-                .max(1),
-            max_attempts: raw
-                .settings
-                .max_attempts
-                .unwrap_or(defaults.max_attempts)
-                .max(1),
-        };
-        if settings.poll_interval.is_zero() {
-            c.problems
-                .push("settings.poll_interval must be above 0".into());
-        }
-
-        let td = Timing::default();
-        let rt = &raw.timing;
-        let timing = Timing {
-            aurora_failover: c.span(
-                "timing.aurora_failover",
-                &rt.aurora_failover,
-                td.aurora_failover,
-            ),
-            multi_az_failover: c.span(
-                "timing.multi_az_failover",
-                &rt.multi_az_failover,
-                td.multi_az_failover,
-            ),
-            snapshot_creation: c.span(
-                "timing.snapshot_creation",
-                &rt.snapshot_creation,
-                td.snapshot_creation,
-            ),
-            route53_insync: c.span(
-                "timing.route53_insync",
-                &rt.route53_insync,
-                td.route53_insync,
-            ),
-            api_latency: c.span("timing.api_latency", &rt.api_latency, td.api_latency),
-            http_latency: c.span("timing.http_latency", &rt.http_latency, td.http_latency),
-            operation_timeout: match rt.operation_timeout.as_deref() {
-                Some("none") | Some("never") => None,
-                other => Some(c.dur(
-                    "timing.operation_timeout",
-                    &other.map(str::to_string),
-                    td.operation_timeout.unwrap_or_default(),
-                )),
-            },
-            max_duration: c.dur("timing.max_duration", &rt.max_duration, td.max_duration),
-        };
-
-        let qd = Quotas::default();
-        let rq = &raw.quotas;
-        let quotas = Quotas {
-            rds_burst: rq.rds_burst.unwrap_or(qd.rds_burst),
-            rds_refill_per_s: rq.rds_refill_per_s.unwrap_or(qd.rds_refill_per_s),
-            route53_burst: rq.route53_burst.unwrap_or(qd.route53_burst),
-            route53_refill_per_s: rq.route53_refill_per_s.unwrap_or(qd.route53_refill_per_s),
-            route53_max_records_per_change: rq
-                .route53_max_records_per_change
-                .unwrap_or(qd.route53_max_records_per_change),
-            route53_max_value_chars_per_change: rq
-                .route53_max_value_chars_per_change
-                .unwrap_or(qd.route53_max_value_chars_per_change),
-            route53_prior_request_window: c.dur(
-                "quotas.route53_prior_request_window",
-                &rq.route53_prior_request_window,
-                qd.route53_prior_request_window,
-            ),
-        };
-        for (what, v) in [
-            ("rds_burst", quotas.rds_burst),
-            ("route53_burst", quotas.route53_burst),
-        ] {
-            if !(v >= 1.0 && v.is_finite()) {
-                c.problems.push(format!(
-                    "quotas.{what} must be 1 or more, or no call could ever be made"
-                ));
-            }
-        }
-        for (what, v) in [
-            ("rds_refill_per_s", quotas.rds_refill_per_s),
-            ("route53_refill_per_s", quotas.route53_refill_per_s),
-        ] {
-            if !(v > 0.0 && v.is_finite()) {
-                c.problems.push(format!("quotas.{what} must be above 0"));
-            }
-        }
-
-        let approval = ApprovalSim {
-            by: raw
-                .approval
-                .by
-                .clone()
-                .unwrap_or_else(|| "sim-approver".into()),
-            after: match raw.approval.after.as_deref() {
-                Some("never") | Some("none") => None,
-                other => Some(c.dur(
-                    "approval.after",
-                    &other.map(str::to_string),
-                    Duration::from_secs(60),
-                )),
-            },
-        };
-
-        let mut instance_ids: BTreeSet<String> = BTreeSet::new();
-        let mut group_kinds: BTreeMap<String, &'static str> = BTreeMap::new();
-        let mut group_use =
-            |c: &mut Checker, g: &str, kind: &'static str, what: &str| match group_kinds.get(g) {
-                Some(k) if *k != kind => c.problems.push(format!(
-                    "{what}: group `{g}` already holds {k}, not {kind}; give it another group"
-                )),
-                _ => {
-                    group_kinds.insert(g.to_string(), kind);
-                }
-            };
-
-        let mut clusters = vec![];
-        let mut cluster_ids = BTreeSet::new();
-        for rc in &raw.clusters {
-            let what = format!("cluster `{}`", rc.id);
-            if !cluster_ids.insert(rc.id.clone()) {
-                c.problems.push(format!("{what} is defined twice"));
-            }
-            if rc.instances.is_empty() {
-                c.problems.push(format!("{what} has no instances"));
-            }
-            let mut members = vec![];
-            for m in &rc.instances {
-                if !instance_ids.insert(m.id.clone()) {
-                    c.problems
-                        .push(format!("instance `{}` is defined twice", m.id));
-                }
-                if !(0..=15).contains(&m.tier) {
-                    c.problems.push(format!(
-                        "{what}: instance `{}` has tier {}; Aurora promotion tiers are 0 to 15",
-                        m.id, m.tier
-                    ));
-                }
-                let zone = c.zone(&format!("{what}, instance `{}`", m.id), &m.zone, &zones);
-                members.push(MemberSpec {
-                    id: InstanceId::new(m.id.clone()),
-                    zone,
-                    tier: m.tier,
-                });
-            }
-            if !rc.instances.iter().any(|m| m.id == rc.writer) {
-                c.problems.push(format!(
-                    "{what}: the writer `{}` is not one of its instances",
-                    rc.writer
-                ));
-            }
-            let group = rc.group.clone().unwrap_or_else(|| "aurora".into());
-            group_use(&mut c, &group, "db_clusters", &what);
-            clusters.push(ClusterSpec {
-                id: ClusterId::new(rc.id.clone()),
-                engine: rc
-                    .engine
-                    .clone()
-                    .unwrap_or_else(|| "aurora-postgresql".into()),
-                group,
-                writer: InstanceId::new(rc.writer.clone()),
-                members,
-            });
-        }
-
-        let mut instances = vec![];
-        for ri in &raw.instances {
-            let what = format!("instance `{}`", ri.id);
-            if !instance_ids.insert(ri.id.clone()) {
-                c.problems.push(format!("{what} is defined twice"));
-            }
-            let zone = c.zone(&what, &ri.zone, &zones);
-            let standby_zone = ri
-                .standby_zone
-                .as_ref()
-                .map(|s| c.zone(&format!("{what} standby"), s, &zones));
-            if standby_zone.as_ref() == Some(&zone) {
-                c.problems.push(format!("{what}: the standby is in the primary's zone; a Multi-AZ standby lives in another zone"));
-            }
-            let group = ri.group.clone().unwrap_or_else(|| "multi_az".into());
-            group_use(&mut c, &group, "db_instances", &what);
-            instances.push(InstanceSpec {
-                id: InstanceId::new(ri.id.clone()),
-                engine: ri.engine.clone().unwrap_or_else(|| "mysql".into()),
-                group,
-                zone,
-                standby_zone,
-            });
-        }
-
-        let mut hosted_zones = vec![];
-        let mut hz_names = BTreeSet::new();
-        for rh in &raw.hosted_zones {
-            let name = crate::cloud::normalize_dns_name(&rh.name);
-            let what = format!("hosted zone `{name}`");
-            if !hz_names.insert(name.clone()) {
-                c.problems.push(format!("{what} is defined twice"));
-            }
-            if let Some(g) = &rh.group {
-                group_use(&mut c, g, "records", &what);
-            }
-            let mut records = vec![];
-            let mut keys = BTreeSet::new();
-            for rr in &rh.records {
-                let rname = crate::cloud::normalize_dns_name(&rr.name);
-                let rtype = rr
-                    .rtype
-                    .clone()
-                    .unwrap_or_else(|| "CNAME".into())
-                    .to_ascii_uppercase();
-                let rwhat = format!("record `{rname} {rtype}`");
-                if !keys.insert((rname.clone(), rtype.clone())) {
-                    c.problems
-                        .push(format!("{rwhat} is defined twice in {what}"));
-                }
-                if !rname.ends_with(&name) {
-                    c.problems.push(format!("{rwhat} is not inside {what}"));
-                }
-                let mut values = BTreeMap::new();
-                let mut fixed = None;
-                match (&rr.values, &rr.value) {
-                    (Some(_), Some(_)) => c.problems.push(format!("{rwhat}: give `values` (one per zone) or `value` (not tied to a zone), not both")),
-                    (None, None) => c.problems.push(format!("{rwhat} has no `values`; give one value per zone: values = {{ \"us-west-2a\" = \"...\" }}")),
-                    (None, Some(v)) => {
-                        fixed = Some(v.to_vec());
-                    }
-                    (Some(vs), None) => {
-                        for (z, v) in vs {
-                            let zone = c.zone(&rwhat, z, &zones);
-                            values.insert(zone, v.to_vec());
-                        }
-                        if values.len() < 2 {
-                            c.problems.push(format!("{rwhat} has a value for fewer than two zones, so it cannot be moved"));
-                        }
-                    }
-                }
-                let live = rr
-                    .live
-                    .as_ref()
-                    .map(|z| c.zone(&format!("{rwhat} live"), z, &zones));
-                let mut weights = BTreeMap::new();
-                if let Some(ws) = &rr.weights {
-                    for (z, w) in ws {
-                        let zone = c.zone(&format!("{rwhat} weights"), z, &zones);
-                        if !(0..=255).contains(w) {
-                            c.problems
-                                .push(format!("{rwhat}: weight {w} for {z} is outside 0..=255"));
-                        }
-                        weights.insert(zone, *w);
-                    }
-                }
-                let weight = rr.weight.unwrap_or(100);
-                if fixed.is_none() {
-                    if rr.weighted {
-                        if live.is_some() {
-                            c.problems.push(format!(
-                                "{rwhat} is weighted: give `weights` per zone instead of `live`"
-                            ));
-                        }
-                        for z in weights.keys() {
-                            if !values.contains_key(z) {
-                                c.problems
-                                    .push(format!("{rwhat}: weight for {z}, which has no value"));
-                            }
-                        }
-                        for z in values.keys() {
-                            weights.entry(z.clone()).or_insert(weight);
-                        }
-                    } else {
-                        match &live {
-                            None => c.problems.push(format!("{rwhat}: say which zone's value the record holds now: live = \"{}\"", values.keys().next().map(|z| z.as_str()).unwrap_or("us-west-2a"))),
-                            Some(z) if zones.contains(z) && !values.contains_key(z) => c.problems.push(format!("{rwhat}: live = \"{z}\" but there is no value for {z}")),
-                            _ => {}
-                        }
-                        if rr.weights.is_some() {
-                            c.problems
-                                .push(format!("{rwhat}: `weights` needs weighted = true"));
-                        }
-                    }
-                }
-                records.push(RecordSpecSim {
-                    name: rname,
-                    rtype,
-                    ttl: rr.ttl.unwrap_or(60),
-                    values,
-                    live,
-                    weighted: rr.weighted,
-                    weights,
-                    weight,
-                    fixed,
-                });
-            }
-            if rh.group.is_some() && records.iter().all(|r| !r.zone_bound()) {
-                c.problems.push(format!(
-                    "{what} names group `{}` but has no record with values per zone",
-                    rh.group.as_deref().unwrap_or("")
-                ));
-            }
-            hosted_zones.push(HostedZoneSpec {
-                id: rh.id.clone().unwrap_or_else(|| derived_zone_id(&name)),
-                name,
-                group: rh.group.clone(),
-                records,
-            });
-        }
-
-        let mut endpoints = BTreeMap::new();
-        for (name, re) in &raw.endpoints {
-            let what = format!("endpoint `{name}`");
-            if !(re.url.starts_with("http://") || re.url.starts_with("https://")) {
-                c.problems.push(format!(
-                    "{what}: url `{}` must start with http:// or https://",
-                    re.url
-                ));
-            }
-            let zone = re.zone.as_ref().map(|z| c.zone(&what, z, &zones));
-            endpoints.insert(
-                name.clone(),
-                EndpointSpec {
-                    url: re.url.clone(),
-                    method: re
-                        .method
-                        .clone()
-                        .unwrap_or_else(|| "POST".into())
-                        .to_ascii_uppercase(),
-                    headers: re
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    timeout: c.dur(
-                        &format!("{what} timeout"),
-                        &re.timeout,
-                        Duration::from_secs(10),
-                    ),
-                    zone,
-                    body: re.body.clone().unwrap_or_else(|| "{\"ok\": true}".into()),
-                },
-            );
-        }
-
-        let ladder = match raw.traffic {
-            Some(_) => super::traffic::parse_ladder(text, origin, &zones, &mut c.problems),
-            None => None,
-        };
-        let record_groups: BTreeSet<String> = hosted_zones
-            .iter()
-            .filter_map(|h| h.group.clone())
-            .collect();
-        let load = super::traffic::check(
-            raw.load.as_ref(),
-            ladder.as_ref(),
-            raw.traffic.is_some(),
-            &zones,
-            &endpoints,
-            &record_groups,
-            &mut c.problems,
-        );
-
-        let mut faults = vec![];
-        for (i, rf) in raw.faults.iter().enumerate() {
-            let spec = match rf {
-                RawFault::Line(l) => FaultSpec::from_line(l),
-                RawFault::Table(t) => spec_from_table(t, i),
-            };
-            match spec.and_then(FaultSpec::build) {
-                Ok(f) => faults.push(f),
-                Err(e) => c.problems.push(format!("faults: {e}")),
-            }
-        }
+        let mut c = Checker::default();
+        // Every part is checked, in this order, so the problems come in the file's order.
+        let (region, zones) = c.parse_zones(&raw.region, &raw.zones);
+        let start = c.parse_start(raw.start.as_deref());
+        let settings = c.parse_settings(&raw.settings);
+        let timing = c.parse_timing(&raw.timing);
+        let quotas = c.parse_quotas(&raw.quotas);
+        let approval = c.parse_approval(&raw.approval);
+        let clusters = c.parse_clusters(&raw.clusters, &zones);
+        let instances = c.parse_instances(&raw.instances, &zones);
+        let hosted_zones = c.parse_hosted_zones(&raw.hosted_zones, &zones);
+        let endpoints = c.parse_endpoints(&raw.endpoints, &zones);
+        let (traffic, load) =
+            c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
+        let faults = c.parse_faults(&raw.faults);
 
         let mut t = Topology {
             name: raw.name.clone(),
@@ -963,7 +1099,7 @@ impl Topology {
             hosted_zones,
             endpoints,
             faults: vec![],
-            traffic: ladder.filter(|_| load.is_some()),
+            traffic,
             load,
         };
         for f in &faults {
@@ -1112,6 +1248,47 @@ fn spec_from_table(
 /// `group`, records with one value per zone, the endpoints, the engine settings, and the
 /// zones in the topology's order of preference.
 pub fn environment_for(t: &Topology) -> Environment {
+    Environment {
+        name: t.name.clone(),
+        description: Some(
+            t.description
+                .clone()
+                .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
+        ),
+        region: t.region.to_string(),
+        zones: t.zones.clone(),
+        aws: AwsAccess::default(),
+        simulated: None,
+        settings: Settings {
+            poll_interval: t.settings.poll_interval,
+            max_concurrency: t.settings.max_concurrency,
+            max_attempts: t.settings.max_attempts,
+        },
+        groups: groups_for(t),
+        endpoints: t
+            .endpoints
+            .iter()
+            .map(|(n, e)| {
+                (
+                    n.clone(),
+                    Endpoint {
+                        url: e.url.clone(),
+                        method: e.method.clone(),
+                        headers: e.headers.clone(),
+                        timeout: e.timeout,
+                    },
+                )
+            })
+            .collect(),
+        health: None,
+        traffic: t.traffic.clone(),
+        source: None,
+    }
+}
+
+/// The groups of the derived environment: clusters, instances and hosted zones by their
+/// `group`, a hosted zone's records tied to zones (not the others).
+fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for c in &t.clusters {
         if let Group::DbClusters { clusters } = groups
@@ -1153,42 +1330,7 @@ pub fn environment_for(t: &Topology) -> Environment {
             rs.extend(records);
         }
     }
-    Environment {
-        name: t.name.clone(),
-        description: Some(
-            t.description
-                .clone()
-                .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
-        ),
-        region: t.region.to_string(),
-        zones: t.zones.clone(),
-        aws: AwsAccess::default(),
-        simulated: None,
-        settings: Settings {
-            poll_interval: t.settings.poll_interval,
-            max_concurrency: t.settings.max_concurrency,
-            max_attempts: t.settings.max_attempts,
-        },
-        groups,
-        endpoints: t
-            .endpoints
-            .iter()
-            .map(|(n, e)| {
-                (
-                    n.clone(),
-                    Endpoint {
-                        url: e.url.clone(),
-                        method: e.method.clone(),
-                        headers: e.headers.clone(),
-                        timeout: e.timeout,
-                    },
-                )
-            })
-            .collect(),
-        health: None,
-        traffic: t.traffic.clone(),
-        source: None,
-    }
+    groups
 }
 
 #[cfg(test)]

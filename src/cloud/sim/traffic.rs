@@ -27,10 +27,11 @@
 //! continuous and grows with `u`. Each reading of the signal is `e · (1 ± noise)`, the noise
 //! drawn from a generator seeded with the simulation's seed: one seed, one series of readings.
 
-use super::topology::EndpointSpec;
+use super::endpoint::EndpointSpec;
+use super::time::fmt_dur;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{parse_document, SKind};
-use crate::traffic::{Ladder, TierAction};
+use crate::traffic::{Ladder, Signal, TierAction};
 use crate::types::Zone;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -190,8 +191,32 @@ pub(super) fn check(
         (Some(r), Some(l)) => (r, l),
     };
     let mut p = vec![];
+    let capacity = check_capacity(raw.capacity.as_ref(), zones, &mut p);
+    let base = raw.base.unwrap_or(0.0);
+    if !(base.is_finite() && base >= 0.0) {
+        p.push(format!("[load] base must be 0 or more, not {base}"));
+    }
+    check_tier_loads(&raw.tiers, ladder, &mut p);
+    let spec = check_model(raw, capacity, base, &mut p);
+    check_threshold(spec.signal, &ladder.signal, &mut p);
+    check_tier_actions(ladder, endpoints, record_groups, &mut p);
+    if p.is_empty() {
+        check_distinct_calls(ladder, endpoints, &mut p);
+    }
+    let ok = p.is_empty();
+    problems.extend(p);
+    ok.then_some(spec)
+}
+
+/// `[load] capacity`: one figure for every zone, or one per zone of the topology; none
+/// negative, not all 0.
+fn check_capacity(
+    raw: Option<&RawCapacity>,
+    zones: &[Zone],
+    p: &mut Vec<String>,
+) -> BTreeMap<Zone, f64> {
     let mut capacity = BTreeMap::new();
-    match &raw.capacity {
+    match raw {
         None => p.push("[load] has no `capacity`: give what each zone can serve, e.g. capacity = { \"us-west-2a\" = 100, ... } (or one number for every zone)".to_string()),
         Some(RawCapacity::Each(c)) => {
             for z in zones {
@@ -222,11 +247,12 @@ pub(super) fn check(
     if !capacity.is_empty() && capacity.values().sum::<f64>() <= 0.0 {
         p.push("[load] capacity: every zone has 0; the storefront could serve nothing".into());
     }
-    let base = raw.base.unwrap_or(0.0);
-    if !(base.is_finite() && base >= 0.0) {
-        p.push(format!("[load] base must be 0 or more, not {base}"));
-    }
-    for (t, l) in &raw.tiers {
+    capacity
+}
+
+/// `[load] tiers`: tiers of the ladder, each load 0 or more.
+fn check_tier_loads(tiers: &BTreeMap<String, f64>, ladder: &Ladder, p: &mut Vec<String>) {
+    for (t, l) in tiers {
         if ladder.index(t).is_none() {
             let names = ladder.tiers.iter().map(|t| t.name.as_str());
             p.push(match crate::diag::did_you_mean(t, names) {
@@ -250,6 +276,16 @@ pub(super) fn check(
             ));
         }
     }
+}
+
+/// The rest of `[load]`: the error curve (knee, error at capacity, baseline), the noise,
+/// the lag and what the signal reports, each with its default.
+fn check_model(
+    raw: &RawLoad,
+    capacity: BTreeMap<Zone, f64>,
+    base: f64,
+    p: &mut Vec<String>,
+) -> LoadSpec {
     let knee = raw.knee.unwrap_or(0.8);
     if !(knee > 0.0 && knee < 1.0) {
         p.push(format!("[load] knee = {knee}: the utilisation where errors start must be between 0 and 1 (e.g. 0.8)"));
@@ -290,13 +326,36 @@ pub(super) fn check(
             SignalKind::ErrorRate
         }
     };
-    let s = &ladder.signal;
+    LoadSpec {
+        capacity,
+        base,
+        tiers: raw.tiers.clone(),
+        knee,
+        error_at_capacity,
+        baseline_error,
+        lag,
+        noise,
+        signal,
+    }
+}
+
+/// `[traffic.signal]` needs a threshold on the side the simulated signal is good on.
+fn check_threshold(signal: SignalKind, s: &Signal, p: &mut Vec<String>) {
     match (signal, s.good_below, s.good_above) {
         (_, None, None) => p.push("[traffic.signal] has no threshold, so the simulated signal would always be good and nothing would ever be shed: add good_below = 0.02".into()),
         (SignalKind::ErrorRate | SignalKind::Utilisation, None, Some(_)) => p.push(format!("[traffic.signal] has only good_above, but the simulated signal is the {} (good when low): use good_below, or set [load] signal = \"success_rate\"", signal.label())),
         (SignalKind::SuccessRate, Some(_), None) => p.push("[traffic.signal] has only good_below, but the simulated signal is the success rate (good when high): use good_above".into()),
         _ => {}
     }
+}
+
+/// Every tier's actions name endpoints of the topology and record groups it has.
+fn check_tier_actions(
+    ladder: &Ladder,
+    endpoints: &BTreeMap<String, EndpointSpec>,
+    record_groups: &BTreeSet<String>,
+    p: &mut Vec<String>,
+) {
     for tier in &ladder.tiers {
         for a in [&tier.apply, &tier.revert].into_iter().flatten() {
             match a {
@@ -313,36 +372,30 @@ pub(super) fn check(
             }
         }
     }
-    if p.is_empty() {
-        let matchers = matchers(ladder, endpoints);
-        for (i, a) in matchers.iter().enumerate() {
-            if let Some(b) = matchers[..i]
-                .iter()
-                .find(|b| b.method == a.method && b.url == a.url && b.body == a.body)
-            {
-                p.push(format!(
-                    "[traffic] the {} call of tier `{}` is the same as the {} call of tier `{}`: the simulator could not tell them apart; give them different bodies or URLs",
-                    if a.shed { "apply" } else { "revert" },
-                    ladder.tiers[a.tier].name,
-                    if b.shed { "apply" } else { "revert" },
-                    ladder.tiers[b.tier].name
-                ));
-            }
+}
+
+/// No two HTTP actions of the ladder are the same call, or the simulator could not tell
+/// which tier a call sheds or restores.
+fn check_distinct_calls(
+    ladder: &Ladder,
+    endpoints: &BTreeMap<String, EndpointSpec>,
+    p: &mut Vec<String>,
+) {
+    let matchers = matchers(ladder, endpoints);
+    for (i, a) in matchers.iter().enumerate() {
+        if let Some(b) = matchers[..i]
+            .iter()
+            .find(|b| b.method == a.method && b.url == a.url && b.body == a.body)
+        {
+            p.push(format!(
+                "[traffic] the {} call of tier `{}` is the same as the {} call of tier `{}`: the simulator could not tell them apart; give them different bodies or URLs",
+                if a.shed { "apply" } else { "revert" },
+                ladder.tiers[a.tier].name,
+                if b.shed { "apply" } else { "revert" },
+                ladder.tiers[b.tier].name
+            ));
         }
     }
-    let ok = p.is_empty();
-    problems.extend(p);
-    ok.then(|| LoadSpec {
-        capacity,
-        base,
-        tiers: raw.tiers.clone(),
-        knee,
-        error_at_capacity,
-        baseline_error,
-        lag,
-        noise,
-        signal,
-    })
 }
 
 // ---- matching calls to tiers ------------------------------------------------------------
@@ -914,11 +967,11 @@ impl TrafficSim {
             (true, false) => format!("tier `{name}` is not shed: nothing changes"),
             (false, true) => format!(
                 "sheds tier `{name}` (−{load} of demand) in {}",
-                super::world::fmt_dur(self.spec.lag)
+                fmt_dur(self.spec.lag)
             ),
             (false, false) => format!(
                 "restores tier `{name}` (+{load} of demand) in {}",
-                super::world::fmt_dur(self.spec.lag)
+                fmt_dur(self.spec.lag)
             ),
         };
         (id, note)

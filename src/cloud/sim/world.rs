@@ -9,7 +9,7 @@
 
 use super::faults::{Fault, FaultKind, OpMatch, Service};
 use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
-use super::topology::{MemberSpec, RecordSpecSim, Span, Topology};
+use super::topology::{MemberSpec, Quotas, RecordSpecSim, Span, Topology};
 use crate::cloud::{
     ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind,
     HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState,
@@ -19,6 +19,9 @@ use crate::world::SnapshotKindKey;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+// Re-exported: the report and the ports format virtual durations as `world::fmt_dur`.
+pub use super::time::fmt_dur;
 
 /// Where each tracked thing serves from: `cluster X` -> writer zone, `instance X` -> primary
 /// zone, `record NAME TYPE` -> zones receiving traffic.
@@ -159,6 +162,20 @@ struct FaultState {
     remaining: u32,
 }
 
+impl FaultState {
+    /// Not active yet; a fail-call or timeout-call has all its calls left.
+    fn new(f: &Fault) -> FaultState {
+        FaultState {
+            remaining: match f.kind {
+                FaultKind::FailCall { times, .. } | FaultKind::TimeoutCall { times, .. } => times,
+                _ => 0,
+            },
+            fault: f.clone(),
+            active: false,
+        }
+    }
+}
+
 /// The final state of a resource, for the report and the invariants.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterFinal {
@@ -252,19 +269,6 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-pub fn fmt_dur(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".into();
-    }
-    // Whole seconds from 10 s on, milliseconds below: `1m 24s`, `2s 350ms`.
-    let d = if d >= Duration::from_secs(10) {
-        Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
-    } else {
-        Duration::from_millis(d.as_millis() as u64)
-    };
-    humantime::format_duration(d).to_string()
-}
-
 /// An AWS error as the adapter reports it: classified from the code and HTTP status.
 pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) -> CloudError {
     CloudError {
@@ -276,100 +280,254 @@ pub fn aws_error(ctx: &CallCtx, code: &str, status: u16, text: impl AsRef<str>) 
     }
 }
 
-impl World {
-    pub fn new(topo: &Topology, faults: &[Fault], seed: u64) -> World {
-        let mut clusters = BTreeMap::new();
-        let mut instances = BTreeMap::new();
-        for c in &topo.clusters {
-            for m in &c.members {
-                instances.insert(
-                    m.id.clone(),
-                    SimInstance {
-                        id: m.id.clone(),
-                        cluster: Some(c.id.clone()),
-                        engine: c.engine.clone(),
-                        zone: m.zone.clone(),
-                        standby: None,
-                        status: "available".into(),
-                        reboot: None,
-                    },
-                );
-            }
-            clusters.insert(
-                c.id.clone(),
-                SimCluster {
-                    id: c.id.clone(),
-                    engine: c.engine.clone(),
-                    status: "available".into(),
-                    members: c.members.clone(),
-                    writer: c.writer.clone(),
-                    failover: None,
-                },
-            );
+/// The error a fail-call answers with, and its HTTP status: for an HTTP call the status it
+/// names (503 by default); for an AWS call the code it names, classified as the AWS adapter
+/// would (InternalFailure by default).
+fn injected_error(ctx: &CallCtx, error: Option<String>) -> (CloudError, u16) {
+    match (ctx.service, error) {
+        (Service::Http, e) => {
+            let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
+            (
+                CloudError::new(
+                    ErrorKind::Transient,
+                    &ctx.operation,
+                    &ctx.resource,
+                    format!("answered {status}"),
+                ),
+                status,
+            )
         }
-        for i in &topo.instances {
+        (_, None) => (
+            aws_error(
+                ctx,
+                "InternalFailure",
+                500,
+                "The request processing has failed because of an unknown error",
+            ),
+            500,
+        ),
+        (_, Some(code)) => {
+            let status =
+                if crate::cloud::ErrorKind::classify(Some(&code), None) == ErrorKind::Transient {
+                    500
+                } else {
+                    400
+                };
+            (
+                aws_error(ctx, &code, status, "injected by fail-call"),
+                status,
+            )
+        }
+    }
+}
+
+/// Route 53's limits on one batch: records and characters of values, an UPSERT counting twice.
+fn check_batch_limits(
+    ctx: &CallCtx,
+    changes: &[RecordChange],
+    q: &Quotas,
+) -> Result<(), CloudError> {
+    let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
+    let (mut n_records, mut n_chars) = (0usize, 0usize);
+    for c in changes {
+        let weight = if c.action == ChangeAction::Upsert {
+            2
+        } else {
+            1
+        };
+        n_records += c.record.values.len().max(1) * weight;
+        n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
+    }
+    if n_records > q.route53_max_records_per_change {
+        return Err(invalid(format!("Number of records limit of {} exceeded: the batch has {n_records} (an UPSERT counts twice)", q.route53_max_records_per_change)));
+    }
+    if n_chars > q.route53_max_value_chars_per_change {
+        return Err(invalid(format!("Number of characters limit of {} exceeded: the batch has {n_chars} (an UPSERT counts twice)", q.route53_max_value_chars_per_change)));
+    }
+    Ok(())
+}
+
+impl SimHostedZone {
+    /// Why Route 53 refuses one change of a batch, if it does: a CREATE of a record set that
+    /// exists, a DELETE of one that does not or that does not match, a record set with no
+    /// value.
+    fn check_change(&self, ctx: &CallCtx, c: &RecordChange) -> Result<(), CloudError> {
+        let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
+        let key = c.record.key();
+        let cur = self.records.get(&key);
+        let described = format!(
+            "[name='{}', type='{}'{}]",
+            key.name,
+            key.rtype,
+            key.set_identifier
+                .as_ref()
+                .map(|s| format!(", set-identifier='{s}'"))
+                .unwrap_or_default()
+        );
+        match c.action {
+            ChangeAction::Create if cur.is_some() => return Err(invalid(format!("Tried to create resource record set {described} but it already exists"))),
+            ChangeAction::Delete if cur.is_none() => return Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))),
+            ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
+                return Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values")))
+            }
+            _ => {}
+        }
+        if c.action != ChangeAction::Delete
+            && c.record.values.is_empty()
+            && c.record.alias.is_none()
+        {
+            return Err(invalid(format!(
+                "{described}: a record set needs at least one value"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Apply a checked batch: the keys of the record sets it changed, and of those it left
+    /// as they were.
+    fn apply(&mut self, changes: &[RecordChange]) -> (Vec<String>, Vec<String>) {
+        let (mut changed, mut unchanged) = (vec![], vec![]);
+        for c in changes {
+            let key = c.record.key();
+            let mut rec = c.record.clone();
+            rec.name = crate::cloud::normalize_dns_name(&rec.name);
+            match c.action {
+                ChangeAction::Delete => {
+                    self.records.remove(&key);
+                    changed.push(key.to_string());
+                }
+                _ => {
+                    if self.records.get(&key) == Some(&rec) {
+                        unchanged.push(key.to_string());
+                    } else {
+                        changed.push(key.to_string());
+                    }
+                    self.records.insert(key, rec);
+                }
+            }
+        }
+        (changed, unchanged)
+    }
+}
+
+/// The clusters and DB instances of the topology as the world starts: all available.
+fn initial_databases(
+    topo: &Topology,
+) -> (
+    BTreeMap<ClusterId, SimCluster>,
+    BTreeMap<InstanceId, SimInstance>,
+) {
+    let mut clusters = BTreeMap::new();
+    let mut instances = BTreeMap::new();
+    for c in &topo.clusters {
+        for m in &c.members {
             instances.insert(
-                i.id.clone(),
+                m.id.clone(),
                 SimInstance {
-                    id: i.id.clone(),
-                    cluster: None,
-                    engine: i.engine.clone(),
-                    zone: i.zone.clone(),
-                    standby: i.standby_zone.clone(),
+                    id: m.id.clone(),
+                    cluster: Some(c.id.clone()),
+                    engine: c.engine.clone(),
+                    zone: m.zone.clone(),
+                    standby: None,
                     status: "available".into(),
                     reboot: None,
                 },
             );
         }
-        let mut hosted = BTreeMap::new();
-        for h in &topo.hosted_zones {
-            let mut records = BTreeMap::new();
-            for r in &h.records {
-                let base = RecordSet {
-                    name: r.name.clone(),
-                    rtype: r.rtype.clone(),
-                    ttl: Some(r.ttl),
-                    set_identifier: None,
-                    weight: None,
-                    values: vec![],
-                    alias: None,
-                    ..Default::default()
-                };
-                if let Some(v) = &r.fixed {
-                    let rs = RecordSet {
-                        values: v.clone(),
-                        ..base
-                    };
-                    records.insert(rs.key(), rs);
-                } else if r.weighted {
-                    for (z, v) in &r.values {
-                        let rs = RecordSet {
-                            set_identifier: Some(z.to_string()),
-                            weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)),
-                            values: v.clone(),
-                            ..base.clone()
-                        };
-                        records.insert(rs.key(), rs);
-                    }
-                } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
-                    let rs = RecordSet {
-                        values: v.clone(),
-                        ..base
-                    };
-                    records.insert(rs.key(), rs);
-                }
+        clusters.insert(
+            c.id.clone(),
+            SimCluster {
+                id: c.id.clone(),
+                engine: c.engine.clone(),
+                status: "available".into(),
+                members: c.members.clone(),
+                writer: c.writer.clone(),
+                failover: None,
+            },
+        );
+    }
+    for i in &topo.instances {
+        instances.insert(
+            i.id.clone(),
+            SimInstance {
+                id: i.id.clone(),
+                cluster: None,
+                engine: i.engine.clone(),
+                zone: i.zone.clone(),
+                standby: i.standby_zone.clone(),
+                status: "available".into(),
+                reboot: None,
+            },
+        );
+    }
+    (clusters, instances)
+}
+
+/// The hosted zones of the topology as the world starts, with their record sets.
+fn initial_hosted_zones(topo: &Topology) -> BTreeMap<String, SimHostedZone> {
+    let mut hosted = BTreeMap::new();
+    for h in &topo.hosted_zones {
+        let mut records = BTreeMap::new();
+        for r in &h.records {
+            for rs in initial_record_sets(r) {
+                records.insert(rs.key(), rs);
             }
-            hosted.insert(
-                h.id.clone(),
-                SimHostedZone {
-                    id: h.id.clone(),
-                    name: h.name.clone(),
-                    records,
-                    specs: h.records.clone(),
-                    last_change: None,
-                },
-            );
         }
+        hosted.insert(
+            h.id.clone(),
+            SimHostedZone {
+                id: h.id.clone(),
+                name: h.name.clone(),
+                records,
+                specs: h.records.clone(),
+                last_change: None,
+            },
+        );
+    }
+    hosted
+}
+
+/// The record sets of a logical record at the start: its value when not tied to zones, one
+/// set per zone when weighted, else the `live` zone's value.
+fn initial_record_sets(r: &RecordSpecSim) -> Vec<RecordSet> {
+    let base = RecordSet {
+        name: r.name.clone(),
+        rtype: r.rtype.clone(),
+        ttl: Some(r.ttl),
+        set_identifier: None,
+        weight: None,
+        values: vec![],
+        alias: None,
+        ..Default::default()
+    };
+    if let Some(v) = &r.fixed {
+        vec![RecordSet {
+            values: v.clone(),
+            ..base
+        }]
+    } else if r.weighted {
+        r.values
+            .iter()
+            .map(|(z, v)| RecordSet {
+                set_identifier: Some(z.to_string()),
+                weight: Some(r.weights.get(z).copied().unwrap_or(r.weight)),
+                values: v.clone(),
+                ..base.clone()
+            })
+            .collect()
+    } else if let Some(v) = r.live.as_ref().and_then(|z| r.values.get(z)) {
+        vec![RecordSet {
+            values: v.clone(),
+            ..base
+        }]
+    } else {
+        vec![]
+    }
+}
+
+impl World {
+    pub fn new(topo: &Topology, faults: &[Fault], seed: u64) -> World {
+        let (clusters, instances) = initial_databases(topo);
         let q = &topo.quotas;
         let mut w = World {
             topo: topo.clone(),
@@ -377,25 +535,14 @@ impl World {
             now: Duration::ZERO,
             agenda: BTreeMap::new(),
             seq: 0,
-            faults: faults
-                .iter()
-                .map(|f| FaultState {
-                    remaining: match f.kind {
-                        FaultKind::FailCall { times, .. }
-                        | FaultKind::TimeoutCall { times, .. } => times,
-                        _ => 0,
-                    },
-                    fault: f.clone(),
-                    active: false,
-                })
-                .collect(),
+            faults: faults.iter().map(FaultState::new).collect(),
             down: BTreeMap::new(),
             api_down: BTreeMap::new(),
             route53_down: BTreeSet::new(),
             clusters,
             instances,
             snapshots: BTreeMap::new(),
-            hosted,
+            hosted: initial_hosted_zones(topo),
             changes: BTreeMap::new(),
             next_change: 0,
             epoch: 0,
@@ -579,36 +726,7 @@ impl World {
                     fmt_dur(period - period / 2)
                 )
             }
-            FaultKind::RegionDown { region } => {
-                let zones: Vec<Zone> = self
-                    .topo
-                    .zones
-                    .iter()
-                    .filter(|z| z.region() == region)
-                    .cloned()
-                    .collect();
-                for z in &zones {
-                    self.cause(z, i, true);
-                }
-                self.api_down.entry(region.clone()).or_default().insert(i);
-                let r53 = if region == self.topo.route53_region {
-                    ", Route 53's control plane with it"
-                } else {
-                    ""
-                };
-                format!(
-                    "region {region} goes down: {} unreachable, its API endpoints too{r53}",
-                    if zones.is_empty() {
-                        "no zone of the topology is in it".to_string()
-                    } else {
-                        zones
-                            .iter()
-                            .map(|z| z.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )
-            }
+            FaultKind::RegionDown { region } => self.region_goes_down(i, region),
             FaultKind::Route53Down => {
                 self.route53_down.insert(i);
                 "Route 53's control plane is unavailable: every Route 53 API call fails (DNS answers keep being served)".to_string()
@@ -653,6 +771,38 @@ impl World {
             }
         };
         self.fault_event(i, FaultPhase::Begins, text);
+    }
+
+    /// Region-down fault `i` begins: the region's zones and API endpoints go down.
+    fn region_goes_down(&mut self, i: usize, region: Region) -> String {
+        let zones: Vec<Zone> = self
+            .topo
+            .zones
+            .iter()
+            .filter(|z| z.region() == region)
+            .cloned()
+            .collect();
+        for z in &zones {
+            self.cause(z, i, true);
+        }
+        self.api_down.entry(region.clone()).or_default().insert(i);
+        let r53 = if region == self.topo.route53_region {
+            ", Route 53's control plane with it"
+        } else {
+            ""
+        };
+        format!(
+            "region {region} goes down: {} unreachable, its API endpoints too{r53}",
+            if zones.is_empty() {
+                "no zone of the topology is in it".to_string()
+            } else {
+                zones
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )
     }
 
     fn fault_ends(&mut self, i: usize) {
@@ -886,11 +1036,27 @@ impl World {
 
     /// Reachability, quota and injected faults, in that order, for a call arriving now.
     pub fn gate(&mut self, ctx: &CallCtx) -> Gate {
-        let refuse = |err: CloudError, note: &str| Gate::Refuse {
-            err,
-            http_status: 0,
-            applied: false,
-            note: note.to_string(),
+        if let Some(refused) = self.gate_service(ctx) {
+            return refused;
+        }
+        for i in self.faults_hitting(ctx) {
+            if let Some(gate) = self.inject(ctx, i) {
+                return gate;
+            }
+        }
+        Gate::Go
+    }
+
+    /// The service's own refusals: its region down, Route 53's control plane down, its
+    /// quota exhausted (a call that gets through takes a token).
+    fn gate_service(&mut self, ctx: &CallCtx) -> Option<Gate> {
+        let refuse = |err: CloudError, note: &str| {
+            Some(Gate::Refuse {
+                err,
+                http_status: 0,
+                applied: false,
+                note: note.to_string(),
+            })
         };
         match ctx.service {
             Service::Rds => {
@@ -932,6 +1098,12 @@ impl World {
             }
             Service::Http => {}
         }
+        None
+    }
+
+    /// The call faults active now match (a fail-call or timeout-call with calls left), in
+    /// the order the faults were given.
+    fn faults_hitting(&self, ctx: &CallCtx) -> Vec<usize> {
         let now = self.now;
         let mut candidates: Vec<usize> = vec![];
         for (i, f) in self.faults.iter().enumerate() {
@@ -962,75 +1134,43 @@ impl World {
                 candidates.push(i);
             }
         }
-        for i in candidates {
-            match self.faults[i].fault.kind.clone() {
-                FaultKind::TimeoutCall { applied, .. } => {
-                    self.faults[i].remaining -= 1;
-                    return Gate::Hang { applied };
-                }
-                FaultKind::FailCall { error, applied, .. } => {
-                    self.faults[i].remaining -= 1;
-                    let (err, http_status) = match (ctx.service, error) {
-                        (Service::Http, e) => {
-                            let status = e.and_then(|s| s.parse::<u16>().ok()).unwrap_or(503);
-                            (
-                                CloudError::new(
-                                    ErrorKind::Transient,
-                                    &ctx.operation,
-                                    &ctx.resource,
-                                    format!("answered {status}"),
-                                ),
-                                status,
-                            )
-                        }
-                        (_, None) => (
-                            aws_error(
-                                ctx,
-                                "InternalFailure",
-                                500,
-                                "The request processing has failed because of an unknown error",
-                            ),
-                            500,
-                        ),
-                        (_, Some(code)) => {
-                            let status = if crate::cloud::ErrorKind::classify(Some(&code), None)
-                                == ErrorKind::Transient
-                            {
-                                500
-                            } else {
-                                400
-                            };
-                            (
-                                aws_error(ctx, &code, status, "injected by fail-call"),
-                                status,
-                            )
-                        }
-                    };
-                    return Gate::Refuse {
-                        err,
-                        http_status,
-                        applied,
-                        note: "injected by fail-call".into(),
-                    };
-                }
-                FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
-                    let err = aws_error(
-                        ctx,
-                        "InternalFailure",
-                        500,
-                        "The request processing has failed because of an unknown error",
-                    );
-                    return Gate::Refuse {
-                        err,
-                        http_status: 500,
-                        applied: false,
-                        note: "injected by api-errors".into(),
-                    };
-                }
-                _ => {}
+        candidates
+    }
+
+    /// What call fault `i` does to the call: no answer, or an error; `None` when it spares
+    /// the call (an api-errors draw above its rate).
+    fn inject(&mut self, ctx: &CallCtx, i: usize) -> Option<Gate> {
+        match self.faults[i].fault.kind.clone() {
+            FaultKind::TimeoutCall { applied, .. } => {
+                self.faults[i].remaining -= 1;
+                Some(Gate::Hang { applied })
             }
+            FaultKind::FailCall { error, applied, .. } => {
+                self.faults[i].remaining -= 1;
+                let (err, http_status) = injected_error(ctx, error);
+                Some(Gate::Refuse {
+                    err,
+                    http_status,
+                    applied,
+                    note: "injected by fail-call".into(),
+                })
+            }
+            FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
+                let err = aws_error(
+                    ctx,
+                    "InternalFailure",
+                    500,
+                    "The request processing has failed because of an unknown error",
+                );
+                Some(Gate::Refuse {
+                    err,
+                    http_status: 500,
+                    applied: false,
+                    note: "injected by api-errors".into(),
+                })
+            }
+            _ => None,
         }
-        Gate::Go
     }
 
     pub fn record_call(
@@ -1120,87 +1260,10 @@ impl World {
         cluster: &ClusterId,
         target: &InstanceId,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let Some(c) = self.clusters.get(cluster) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBClusterNotFoundFault",
-                    404,
-                    format!("DBCluster {cluster} not found."),
-                )),
-                None,
-            );
+        let (writer_zone, target_zone) = match self.check_failover(ctx, cluster, target) {
+            Ok(zones) => zones,
+            Err(e) => return (Err(e), None),
         };
-        if c.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBClusterStateFault",
-                    400,
-                    format!(
-                        "DB cluster {cluster} is {}; a failover needs it available.",
-                        c.status
-                    ),
-                )),
-                None,
-            );
-        }
-        if !c.members.iter().any(|m| &m.id == target) {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterValue",
-                    400,
-                    format!("{target} is not a member of DB cluster {cluster}."),
-                )),
-                None,
-            );
-        }
-        if &c.writer == target {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterValue",
-                    400,
-                    format!("{target} is already the writer of DB cluster {cluster}."),
-                )),
-                None,
-            );
-        }
-        let writer_zone = self
-            .instances
-            .get(&c.writer)
-            .map(|i| i.zone.clone())
-            .unwrap_or_else(|| Zone::new("?"));
-        let Some(t) = self.instances.get(target) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBInstanceNotFound",
-                    404,
-                    format!("DBInstance {target} not found."),
-                )),
-                None,
-            );
-        };
-        if self.zone_down(&t.zone) {
-            return (
-                Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone))),
-                None,
-            );
-        }
-        if t.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!("DB instance {target} is {}, not available.", t.status),
-                )),
-                None,
-            );
-        }
-        let target_zone = t.zone.clone();
         self.epoch += 1;
         let epoch = self.epoch;
         let stalled = self.stalled(cluster);
@@ -1237,61 +1300,84 @@ impl World {
         )
     }
 
+    /// Why FailoverDBCluster is refused, if it is; else the writer's zone and the target's.
+    fn check_failover(
+        &self,
+        ctx: &CallCtx,
+        cluster: &ClusterId,
+        target: &InstanceId,
+    ) -> Result<(Zone, Zone), CloudError> {
+        let Some(c) = self.clusters.get(cluster) else {
+            return Err(aws_error(
+                ctx,
+                "DBClusterNotFoundFault",
+                404,
+                format!("DBCluster {cluster} not found."),
+            ));
+        };
+        if c.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBClusterStateFault",
+                400,
+                format!(
+                    "DB cluster {cluster} is {}; a failover needs it available.",
+                    c.status
+                ),
+            ));
+        }
+        if !c.members.iter().any(|m| &m.id == target) {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterValue",
+                400,
+                format!("{target} is not a member of DB cluster {cluster}."),
+            ));
+        }
+        if &c.writer == target {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterValue",
+                400,
+                format!("{target} is already the writer of DB cluster {cluster}."),
+            ));
+        }
+        let writer_zone = self
+            .instances
+            .get(&c.writer)
+            .map(|i| i.zone.clone())
+            .unwrap_or_else(|| Zone::new("?"));
+        let Some(t) = self.instances.get(target) else {
+            return Err(aws_error(
+                ctx,
+                "DBInstanceNotFound",
+                404,
+                format!("DBInstance {target} not found."),
+            ));
+        };
+        if self.zone_down(&t.zone) {
+            return Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone)));
+        }
+        if t.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("DB instance {target} is {}, not available.", t.status),
+            ));
+        }
+        Ok((writer_zone, t.zone.clone()))
+    }
+
     pub fn reboot_with_failover(
         &mut self,
         ctx: &CallCtx,
         instance: &InstanceId,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let Some(i) = self.instances.get(instance) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "DBInstanceNotFound",
-                    404,
-                    format!("DBInstance {instance} not found."),
-                )),
-                None,
-            );
+        let (primary, standby) = match self.check_reboot(ctx, instance) {
+            Ok(zones) => zones,
+            Err(e) => return (Err(e), None),
         };
-        if i.cluster.is_some() {
-            return (Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead")), None);
-        }
-        let Some(standby) = i.standby.clone() else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidParameterCombination",
-                    400,
-                    format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
-                )),
-                None,
-            );
-        };
-        if i.status != "available" {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!("DB instance {instance} is {}, not available.", i.status),
-                )),
-                None,
-            );
-        }
-        if self.zone_down(&standby) {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "InvalidDBInstanceState",
-                    400,
-                    format!(
-                        "cannot fail over {instance}: its standby in {standby} does not respond"
-                    ),
-                )),
-                None,
-            );
-        }
-        let primary = i.zone.clone();
         self.epoch += 1;
         let epoch = self.epoch;
         let d = self.draw(self.topo.timing.multi_az_failover);
@@ -1318,6 +1404,51 @@ impl World {
         )
     }
 
+    /// Why RebootDBInstance with ForceFailover is refused, if it is; else the primary's
+    /// zone and the standby's.
+    fn check_reboot(
+        &self,
+        ctx: &CallCtx,
+        instance: &InstanceId,
+    ) -> Result<(Zone, Zone), CloudError> {
+        let Some(i) = self.instances.get(instance) else {
+            return Err(aws_error(
+                ctx,
+                "DBInstanceNotFound",
+                404,
+                format!("DBInstance {instance} not found."),
+            ));
+        };
+        if i.cluster.is_some() {
+            return Err(aws_error(ctx, "InvalidParameterCombination", 400, "ForceFailover cannot be used with an Aurora DB instance; fail over its cluster instead"));
+        }
+        let Some(standby) = i.standby.clone() else {
+            return Err(aws_error(
+                ctx,
+                "InvalidParameterCombination",
+                400,
+                format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
+            ));
+        };
+        if i.status != "available" {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("DB instance {instance} is {}, not available.", i.status),
+            ));
+        }
+        if self.zone_down(&standby) {
+            return Err(aws_error(
+                ctx,
+                "InvalidDBInstanceState",
+                400,
+                format!("cannot fail over {instance}: its standby in {standby} does not respond"),
+            ));
+        }
+        Ok((i.zone.clone(), standby))
+    }
+
     pub fn create_snapshot(
         &mut self,
         ctx: &CallCtx,
@@ -1325,38 +1456,10 @@ impl World {
         source: &str,
         id: &str,
     ) -> (Result<(), CloudError>, Option<Effect>) {
-        let (exists, status) = match kind {
-            SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
-                Some(c) => (true, c.status.clone()),
-                None => (false, String::new()),
-            },
-            SnapshotKind::Instance => match self.instances.get(&InstanceId::new(source)) {
-                Some(i) => (true, i.status.clone()),
-                None => (false, String::new()),
-            },
+        let status = match self.snapshot_source_status(ctx, kind, source) {
+            Ok(status) => status,
+            Err(e) => return (Err(e), None),
         };
-        if !exists {
-            return match kind {
-                SnapshotKind::Cluster => (
-                    Err(aws_error(
-                        ctx,
-                        "DBClusterNotFoundFault",
-                        404,
-                        format!("DBCluster {source} not found."),
-                    )),
-                    None,
-                ),
-                SnapshotKind::Instance => (
-                    Err(aws_error(
-                        ctx,
-                        "DBInstanceNotFound",
-                        404,
-                        format!("DBInstance {source} not found."),
-                    )),
-                    None,
-                ),
-            };
-        }
         let key = (SnapshotKindKey::from(kind), id.to_string());
         if self.snapshots.contains_key(&key) {
             let code = if kind == SnapshotKind::Cluster {
@@ -1404,6 +1507,35 @@ impl World {
                 source: source.to_string(),
             }),
         )
+    }
+
+    /// The status of a snapshot's source cluster or instance; not found when it is absent.
+    fn snapshot_source_status(
+        &self,
+        ctx: &CallCtx,
+        kind: SnapshotKind,
+        source: &str,
+    ) -> Result<String, CloudError> {
+        match kind {
+            SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
+                Some(c) => Ok(c.status.clone()),
+                None => Err(aws_error(
+                    ctx,
+                    "DBClusterNotFoundFault",
+                    404,
+                    format!("DBCluster {source} not found."),
+                )),
+            },
+            SnapshotKind::Instance => match self.instances.get(&InstanceId::new(source)) {
+                Some(i) => Ok(i.status.clone()),
+                None => Err(aws_error(
+                    ctx,
+                    "DBInstanceNotFound",
+                    404,
+                    format!("DBInstance {source} not found."),
+                )),
+            },
+        }
     }
 
     pub fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {
@@ -1484,105 +1616,12 @@ impl World {
         zone: &str,
         changes: &[RecordChange],
     ) -> (Result<ChangeInfo, CloudError>, Option<Effect>) {
-        let invalid = |m: String| aws_error(ctx, "InvalidChangeBatch", 400, m);
-        let q = self.topo.quotas.clone();
+        if let Err(e) = self.check_change_batch(ctx, zone, changes) {
+            return (Err(e), None);
+        }
         let now = self.now;
-        let Some(h) = self.hosted.get(zone) else {
-            return (
-                Err(aws_error(
-                    ctx,
-                    "NoSuchHostedZone",
-                    404,
-                    format!("No hosted zone found with ID: {zone}"),
-                )),
-                None,
-            );
-        };
-        if changes.is_empty() {
-            return (
-                Err(CloudError::new(
-                    ErrorKind::InvalidRequest,
-                    &ctx.operation,
-                    &ctx.resource,
-                    "no changes to send",
-                )),
-                None,
-            );
-        }
-        if let Some(last) = h.last_change {
-            if now < last + q.route53_prior_request_window {
-                return (Err(aws_error(ctx, "PriorRequestNotComplete", 400, "The request was rejected because Route 53 was still processing a prior request.")), None);
-            }
-        }
-        let (mut n_records, mut n_chars) = (0usize, 0usize);
-        for c in changes {
-            let weight = if c.action == ChangeAction::Upsert {
-                2
-            } else {
-                1
-            };
-            n_records += c.record.values.len().max(1) * weight;
-            n_chars += c.record.values.iter().map(|v| v.len()).sum::<usize>() * weight;
-        }
-        if n_records > q.route53_max_records_per_change {
-            return (Err(invalid(format!("Number of records limit of {} exceeded: the batch has {n_records} (an UPSERT counts twice)", q.route53_max_records_per_change))), None);
-        }
-        if n_chars > q.route53_max_value_chars_per_change {
-            return (Err(invalid(format!("Number of characters limit of {} exceeded: the batch has {n_chars} (an UPSERT counts twice)", q.route53_max_value_chars_per_change))), None);
-        }
-        for c in changes {
-            let key = c.record.key();
-            let cur = h.records.get(&key);
-            let described = format!(
-                "[name='{}', type='{}'{}]",
-                key.name,
-                key.rtype,
-                key.set_identifier
-                    .as_ref()
-                    .map(|s| format!(", set-identifier='{s}'"))
-                    .unwrap_or_default()
-            );
-            match c.action {
-                ChangeAction::Create if cur.is_some() => return (Err(invalid(format!("Tried to create resource record set {described} but it already exists"))), None),
-                ChangeAction::Delete if cur.is_none() => return (Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))), None),
-                ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
-                    return (Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values"))), None)
-                }
-                _ => {}
-            }
-            if c.action != ChangeAction::Delete
-                && c.record.values.is_empty()
-                && c.record.alias.is_none()
-            {
-                return (
-                    Err(invalid(format!(
-                        "{described}: a record set needs at least one value"
-                    ))),
-                    None,
-                );
-            }
-        }
         let h = self.hosted.get_mut(zone).expect("checked above");
-        let (mut changed, mut unchanged) = (vec![], vec![]);
-        for c in changes {
-            let key = c.record.key();
-            let mut rec = c.record.clone();
-            rec.name = crate::cloud::normalize_dns_name(&rec.name);
-            match c.action {
-                ChangeAction::Delete => {
-                    h.records.remove(&key);
-                    changed.push(key.to_string());
-                }
-                _ => {
-                    if h.records.get(&key) == Some(&rec) {
-                        unchanged.push(key.to_string());
-                    } else {
-                        changed.push(key.to_string());
-                    }
-                    h.records.insert(key, rec);
-                }
-            }
-        }
+        let (changed, unchanged) = h.apply(changes);
         h.last_change = Some(now);
         let zone_name = h.name.clone();
         self.next_change += 1;
@@ -1605,6 +1644,44 @@ impl World {
                 unchanged,
             }),
         )
+    }
+
+    /// Why Route 53 refuses a ChangeResourceRecordSets batch, if it does: no such zone, no
+    /// change, a prior request on the zone still in its window, the batch's limits, a change
+    /// that does not fit the zone's records.
+    fn check_change_batch(
+        &self,
+        ctx: &CallCtx,
+        zone: &str,
+        changes: &[RecordChange],
+    ) -> Result<(), CloudError> {
+        let q = &self.topo.quotas;
+        let Some(h) = self.hosted.get(zone) else {
+            return Err(aws_error(
+                ctx,
+                "NoSuchHostedZone",
+                404,
+                format!("No hosted zone found with ID: {zone}"),
+            ));
+        };
+        if changes.is_empty() {
+            return Err(CloudError::new(
+                ErrorKind::InvalidRequest,
+                &ctx.operation,
+                &ctx.resource,
+                "no changes to send",
+            ));
+        }
+        if let Some(last) = h.last_change {
+            if self.now < last + q.route53_prior_request_window {
+                return Err(aws_error(ctx, "PriorRequestNotComplete", 400, "The request was rejected because Route 53 was still processing a prior request."));
+            }
+        }
+        check_batch_limits(ctx, changes, q)?;
+        for c in changes {
+            h.check_change(ctx, c)?;
+        }
+        Ok(())
     }
 
     pub fn get_change(&self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {

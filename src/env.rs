@@ -112,6 +112,19 @@ pub struct RecordSpec {
     pub weight: i64,
 }
 
+impl From<&RecordSpec> for crate::cloud::RecordSpecOut {
+    fn from(r: &RecordSpec) -> Self {
+        Self {
+            name: r.name.clone(),
+            rtype: r.rtype.clone(),
+            ttl: r.ttl,
+            values: r.values.clone(),
+            weighted: r.weighted,
+            weight: r.weight,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Endpoint {
     pub url: String,

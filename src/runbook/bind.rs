@@ -6,9 +6,9 @@
 
 use super::template;
 use super::{ActionDef, OnFailure, ParamKind, Runbook};
-use crate::cloud::HttpRequest;
+use crate::cloud::{HttpRequest, RecordSpecOut};
 use crate::diag::{did_you_mean, Diagnostics};
-use crate::env::{Environment, Group, RecordSpec};
+use crate::env::{Environment, Group};
 use crate::tomlx::Spanned;
 use crate::types::{ClusterId, InstanceId, StepId, Zone};
 use serde::{Deserialize, Serialize};
@@ -134,30 +134,6 @@ impl BoundAction {
             BoundAction::TrafficShed { .. } => "traffic.shed",
             BoundAction::TrafficRestore { .. } => "traffic.restore",
             BoundAction::TrafficRevert { .. } => "traffic.revert",
-        }
-    }
-}
-
-/// A record spec as carried by a bound step (serialisable for the journal).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordSpecOut {
-    pub name: String,
-    pub rtype: String,
-    pub ttl: i64,
-    pub values: BTreeMap<Zone, Vec<String>>,
-    pub weighted: bool,
-    pub weight: i64,
-}
-
-impl From<&RecordSpec> for RecordSpecOut {
-    fn from(r: &RecordSpec) -> Self {
-        Self {
-            name: r.name.clone(),
-            rtype: r.rtype.clone(),
-            ttl: r.ttl,
-            values: r.values.clone(),
-            weighted: r.weighted,
-            weight: r.weight,
         }
     }
 }

@@ -2,9 +2,8 @@
 //! or set the weights of weighted record sets, in batches within Route 53's limits.
 
 use super::Await;
-use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet};
+use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet, RecordSpecOut};
 use crate::plan::{describe_record, Call, Decision};
-use crate::runbook::bind::RecordSpecOut;
 use crate::types::{StepId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;

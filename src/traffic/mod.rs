@@ -83,7 +83,7 @@ pub enum BoundTierAction {
     DnsWeights {
         group: String,
         hosted_zone: String,
-        records: Vec<crate::runbook::bind::RecordSpecOut>,
+        records: Vec<crate::cloud::RecordSpecOut>,
         weights: std::collections::BTreeMap<crate::types::Zone, i64>,
     },
 }

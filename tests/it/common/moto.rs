@@ -5,7 +5,6 @@
 //! `GET /moto-api/` answers and kills the process when the value is dropped. Each test starts
 //! its own server (about 1-2 s), so tests share no state and leave no process behind.
 
-
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

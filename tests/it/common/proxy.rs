@@ -4,7 +4,6 @@
 //! RDS speaks the Query protocol (`Action=...` in the form body); Route 53 is REST-XML, so its
 //! operations are named from the method and path.
 
-
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::response::Response;

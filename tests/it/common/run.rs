@@ -1,7 +1,6 @@
 //! Run a runbook through the library exactly as `failover run` does (bind, plan, journal,
 //! execute), for tests that need the outcome as data.
 
-
 use failover::engine::{self, progress::Collect, RunOutcome, RunSpec};
 use failover::env::Environment;
 use failover::journal::{Journal, RunRecord};

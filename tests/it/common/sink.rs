@@ -36,9 +36,9 @@ async fn record(State(s): State<Shared>, req: Request) -> (StatusCode, String) {
 impl Sink {
     pub async fn start() -> Self {
         let log = Arc::new(Mutex::new(vec![]));
-        let app = axum::Router::new().fallback(record).with_state(Shared {
-            log: log.clone(),
-        });
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(Shared { log: log.clone() });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {

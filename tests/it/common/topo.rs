@@ -1,7 +1,6 @@
 //! A temporary config directory whose `local` environment (copied from config/local.toml)
 //! points at the test's own AWS peer and HTTP sink, plus the demo topology seeded into moto.
 
-
 use std::path::{Path, PathBuf};
 
 pub struct TestConfig {

@@ -1291,7 +1291,7 @@ async fn rollback(
             retries: 1,
             on_failure: OnFailure::Continue,
             action: BoundAction::TrafficRevert {
-                ladder: failover::traffic::bind_ladder(ladder, &env, &vars),
+                ladder: failover::runbook::ladder::bind_ladder(ladder, &env, &vars),
                 tiers,
             },
         });

@@ -4,6 +4,7 @@
 //! Pure: no IO. Everything that can be known without calling AWS is checked here, so a bad
 //! parameter or an unknown group fails before the first API call.
 
+use super::ladder::bind_ladder;
 use super::template;
 use super::{ActionDef, OnFailure, ParamKind, Runbook};
 use crate::cloud::{HttpRequest, RecordSpecOut};
@@ -762,7 +763,7 @@ pub fn bind(
             }
             ActionDef::TrafficShed { max_tier, settle } => match &env.traffic {
                 Some(l) => {
-                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
+                    let mut ladder = bind_ladder(l, env, &vars);
                     if let Some(s) = settle {
                         ladder.settle = *s;
                     }
@@ -781,7 +782,7 @@ pub fn bind(
             },
             ActionDef::TrafficRestore { hold, settle } => match &env.traffic {
                 Some(l) => {
-                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
+                    let mut ladder = bind_ladder(l, env, &vars);
                     if let Some(h) = hold {
                         ladder.hold = *h;
                     }

@@ -6,6 +6,7 @@
 //! planner works on. Both report every problem at once, with file:line:col and a hint.
 
 pub mod bind;
+pub mod ladder;
 pub mod template;
 
 use crate::diag::{did_you_mean, Diagnostics, SourceFile};

@@ -9,9 +9,8 @@
 use super::config::HealthConfig;
 use super::eval::{Evaluator, Round, ZoneEvent};
 use super::probes::{run_round, Prober};
-use super::report::HealthReport;
+use super::report::{HealthReport, Scope};
 use crate::cloud::Clock;
-use crate::types::Zone;
 use async_trait::async_trait;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -53,24 +52,6 @@ impl Clock for TokioClock {
     }
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await
-    }
-}
-
-/// Where the detector runs: names for the report.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    pub environment: String,
-    pub region: String,
-    pub zones: Vec<Zone>,
-}
-
-impl Scope {
-    pub fn of(env: &crate::env::Environment) -> Self {
-        Self {
-            environment: env.name.clone(),
-            region: env.region.clone(),
-            zones: env.zones.clone(),
-        }
     }
 }
 
@@ -195,6 +176,7 @@ mod tests {
     use crate::health::config::{Check, Probe, Target};
     use crate::health::eval::{Became, Outcome};
     use crate::health::probes::Observation;
+    use crate::types::Zone;
     use std::sync::Mutex;
 
     /// Probes whose outcome is scripted per zone and switched by the test at virtual times.

@@ -3,15 +3,33 @@
 //! `--output json` and rendered as tables for people by [`HealthReport::render_text`].
 
 use super::config::{HealthConfig, Target};
-use super::detector::Scope;
 use super::eval::{
     fmt_time, ser_opt_time, Evaluator, ObserverStatus, ProbeResult, RegionHealth, Round, State,
     TargetStatus, Verdict,
 };
+use crate::env::Environment;
 use crate::types::Zone;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
+
+/// Where the detector runs: names for the report.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub environment: String,
+    pub region: String,
+    pub zones: Vec<Zone>,
+}
+
+impl Scope {
+    pub fn of(env: &Environment) -> Self {
+        Self {
+            environment: env.name.clone(),
+            region: env.region.clone(),
+            zones: env.zones.clone(),
+        }
+    }
+}
 
 /// The rules the report was evaluated with, for the reader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

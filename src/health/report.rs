@@ -134,6 +134,19 @@ impl HealthReport {
     /// Tables for a terminal.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
+        self.write_header(&mut s);
+        s.push_str(&table(&self.zone_rows()));
+        self.write_whys(&mut s);
+        let rows = self.probe_rows();
+        if rows.len() > 1 {
+            s.push('\n');
+            s.push_str(&table(&rows));
+        }
+        s
+    }
+
+    /// The title, the rules, the observer and the region.
+    fn write_header(&self, s: &mut String) {
         let at = self.at.map(fmt_time).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
@@ -170,7 +183,10 @@ impl HealthReport {
             self.region,
             self.region_health.state.to_string().to_uppercase(),
         );
+    }
 
+    /// One row per zone (probed or not) and for the region-wide probes.
+    fn zone_rows(&self) -> Vec<Vec<String>> {
         let mut rows = vec![vec![
             "ZONE".to_string(),
             "STATE".into(),
@@ -190,8 +206,11 @@ impl HealthReport {
                 "-".into(),
             ]);
         }
-        s.push_str(&table(&rows));
+        rows
+    }
 
+    /// Why each target that changed state is in its state.
+    fn write_whys(&self, s: &mut String) {
         let whys: Vec<&TargetReport> = self
             .zones
             .iter()
@@ -209,7 +228,10 @@ impl HealthReport {
                 );
             }
         }
+    }
 
+    /// One row per probe result of the last round (just the header when there is none).
+    fn probe_rows(&self) -> Vec<Vec<String>> {
         let mut rows = vec![vec![
             "ZONE".to_string(),
             "PROBE".into(),
@@ -232,11 +254,7 @@ impl HealthReport {
                 ]);
             }
         }
-        if rows.len() > 1 {
-            s.push('\n');
-            s.push_str(&table(&rows));
-        }
-        s
+        rows
     }
 }
 

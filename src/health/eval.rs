@@ -754,6 +754,7 @@ mod tests {
 
     #[test]
     fn quorum_and_hysteresis_table() {
+        // A table of cases: longer than a screen because it is data.
         use Became::*;
         let ok = "a:PPP b:PPP c:PPP";
         let a2 = "a:FFP b:PPP c:PPP";

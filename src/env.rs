@@ -5,7 +5,8 @@
 //! `endpoint_url`), the resource groups that runbooks refer to, and HTTP endpoints.
 
 use crate::diag::{Diagnostics, SourceFile};
-use crate::tomlx::{self, parse_document, SKind, SVal, TableReader};
+use crate::tomlx::{self, parse_document, SKind, SVal, Spanned, TableReader};
+use crate::traffic::{Ladder, TierAction};
 use crate::types::{ClusterId, InstanceId, Zone};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ pub struct Environment {
     /// `plan` and `run` then talk to the simulator instead of AWS.
     pub simulated: Option<SimulatedSpec>,
     /// The load-shedding ladder (`[traffic]`); see `traffic::config`.
-    pub traffic: Option<crate::traffic::Ladder>,
+    pub traffic: Option<Ladder>,
     #[serde(skip)]
     pub source: Option<SourceFile>,
 }
@@ -110,6 +111,19 @@ pub struct RecordSpec {
     pub weighted: bool,
     /// Weight given to a healthy zone's record set when it has to be brought back from 0.
     pub weight: i64,
+}
+
+impl From<&RecordSpec> for crate::cloud::RecordSpecOut {
+    fn from(r: &RecordSpec) -> Self {
+        Self {
+            name: r.name.clone(),
+            rtype: r.rtype.clone(),
+            ttl: r.ttl,
+            values: r.values.clone(),
+            weighted: r.weighted,
+            weight: r.weight,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -276,16 +290,80 @@ fn parse_env(
     d: &mut Diagnostics,
 ) -> Option<Environment> {
     let mut t = TableReader::new(src, doc, "the environment", d)?;
-    let name = match t.str("name", d) {
+    let name = parse_name(src, &mut t, default_name, d);
+    let description = t.str("description", d).map(|s| s.value);
+    let region = t.req_str("region", "add `region = \"us-west-2\"`", d);
+    let zones = parse_zones(src, &mut t, region.as_ref(), d);
+    let aws = t
+        .get("aws")
+        .map(|v| parse_aws(src, v, d))
+        .unwrap_or_default();
+    let settings = t
+        .get("settings")
+        .map(|v| parse_settings(src, v, d))
+        .unwrap_or_default();
+    let groups = t
+        .get("groups")
+        .map(|v| parse_groups(src, v, &zones, d))
+        .unwrap_or_default();
+    let endpoints = t
+        .get("endpoints")
+        .map(|v| parse_endpoints(src, v, d))
+        .unwrap_or_default();
+    let health = t
+        .get("health")
+        .and_then(|v| crate::health::config::parse(src, v, &zones, d));
+    if let Some(h) = &health {
+        let names: Vec<&str> = endpoints.keys().map(|s| s.as_str()).collect();
+        d.extend(h.check_endpoints(src, &names));
+    }
+    let traffic = t
+        .get("traffic")
+        .and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
+    if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
+        check_tier_actions(src, l, tv, &endpoints, &groups, d);
+    }
+    t.finish(ENV_KEYS, d);
+    Some(Environment {
+        name,
+        description,
+        region: region.map(|r| r.value).unwrap_or_default(),
+        zones,
+        aws,
+        settings,
+        groups,
+        endpoints,
+        health,
+        simulated: None,
+        traffic,
+        source: None,
+    })
+}
+
+/// `name`, which must be the file's name when given; the file's name otherwise.
+fn parse_name(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    default_name: &str,
+    d: &mut Diagnostics,
+) -> String {
+    match t.str("name", d) {
         Some(n) if n.value != default_name => {
             d.push(src.diag(n.span.clone(), format!("the environment is named `{}` but its file is `{default_name}.toml`", n.value), Some(format!("runs record the environment by name and `--env` finds it by file name: rename the file or set name = \"{default_name}\""))));
             n.value
         }
         Some(n) => n.value,
         None => default_name.to_string(),
-    };
-    let description = t.str("description", d).map(|s| s.value);
-    let region = t.req_str("region", "add `region = \"us-west-2\"`", d);
+    }
+}
+
+/// `zones` (required): each in the region, none listed twice.
+fn parse_zones(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    region: Option<&Spanned<String>>,
+    d: &mut Diagnostics,
+) -> Vec<Zone> {
     let zones_raw = if t.has("zones") {
         t.str_list("zones", d).unwrap_or_default()
     } else {
@@ -295,7 +373,7 @@ fn parse_env(
     let mut zones = vec![];
     for z in &zones_raw {
         let zone = Zone::new(z.value.clone());
-        if let Some(r) = &region {
+        if let Some(r) = region {
             if zone.region().as_str() != r.value {
                 d.push(src.diag(
                     z.span.clone(),
@@ -313,173 +391,176 @@ fn parse_env(
         }
         zones.push(zone);
     }
+    zones
+}
 
+/// `[aws]`: profile and endpoint_url.
+fn parse_aws(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> AwsAccess {
     let mut aws = AwsAccess::default();
-    if let Some(v) = t.get("aws") {
-        if let Some(mut a) = TableReader::new(src, v, "[aws]", d) {
-            aws.profile = a.str("profile", d).map(|s| s.value);
-            aws.endpoint_url = a.str("endpoint_url", d).map(|s| s.value);
-            if let Some(u) = &aws.endpoint_url {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    d.push(src.diag(
-                        v.span.clone(),
-                        format!("endpoint_url `{u}` must start with http:// or https://"),
-                        None,
-                    ));
-                }
+    if let Some(mut a) = TableReader::new(src, v, "[aws]", d) {
+        aws.profile = a.str("profile", d).map(|s| s.value);
+        aws.endpoint_url = a.str("endpoint_url", d).map(|s| s.value);
+        if let Some(u) = &aws.endpoint_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("endpoint_url `{u}` must start with http:// or https://"),
+                    None,
+                ));
             }
-            a.finish(&["profile", "endpoint_url"], d);
         }
+        a.finish(&["profile", "endpoint_url"], d);
     }
+    aws
+}
 
+/// `[settings]`: the engine knobs, defaults for those not given.
+fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
     let mut settings = Settings::default();
-    if let Some(v) = t.get("settings") {
-        if let Some(mut s) = TableReader::new(src, v, "[settings]", d) {
-            if let Some(p) = s.duration("poll_interval", d) {
-                if p.value < Duration::from_millis(10) {
-                    d.push(
-                        src.diag(
-                            p.span.clone(),
-                            "poll_interval must be at least 10ms",
-                            Some(
-                                "5s is a good value against AWS; 50ms-200ms against a local peer"
-                                    .into(),
-                            ),
-                        ),
-                    );
-                }
-                settings.poll_interval = p.value;
+    if let Some(mut s) = TableReader::new(src, v, "[settings]", d) {
+        if let Some(p) = s.duration("poll_interval", d) {
+            if p.value < Duration::from_millis(10) {
+                d.push(src.diag(
+                    p.span.clone(),
+                    "poll_interval must be at least 10ms",
+                    Some("5s is a good value against AWS; 50ms-200ms against a local peer".into()),
+                ));
             }
-            if let Some(c) = s.int("max_concurrency", 1, 256, d) {
-                settings.max_concurrency = c.value as usize;
-            }
-            if let Some(c) = s.int("max_attempts", 1, 20, d) {
-                settings.max_attempts = c.value as u32;
-            }
-            s.finish(&["poll_interval", "max_concurrency", "max_attempts"], d);
+            settings.poll_interval = p.value;
         }
+        if let Some(c) = s.int("max_concurrency", 1, 256, d) {
+            settings.max_concurrency = c.value as usize;
+        }
+        if let Some(c) = s.int("max_attempts", 1, 20, d) {
+            settings.max_attempts = c.value as u32;
+        }
+        s.finish(&["poll_interval", "max_concurrency", "max_attempts"], d);
     }
+    settings
+}
 
+/// `[groups]`: a table of groups.
+fn parse_groups(
+    src: &SourceFile,
+    v: &SVal,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> BTreeMap<String, Group> {
     let mut groups = BTreeMap::new();
-    if let Some(v) = t.get("groups") {
-        if let SKind::Table(entries) = &v.kind {
-            for (gname, _, gv) in entries {
-                if let Some(g) = parse_group(src, gname, gv, &zones, d) {
-                    groups.insert(gname.clone(), g);
-                }
+    if let SKind::Table(entries) = &v.kind {
+        for (gname, _, gv) in entries {
+            if let Some(g) = parse_group(src, gname, gv, zones, d) {
+                groups.insert(gname.clone(), g);
             }
-        } else {
-            d.push(src.diag(v.span.clone(), "`groups` must be a table of groups", None));
         }
+    } else {
+        d.push(src.diag(v.span.clone(), "`groups` must be a table of groups", None));
     }
+    groups
+}
 
+/// `[endpoints]`: a table of endpoints.
+fn parse_endpoints(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> BTreeMap<String, Endpoint> {
     let mut endpoints = BTreeMap::new();
-    if let Some(v) = t.get("endpoints") {
-        if let SKind::Table(entries) = &v.kind {
-            for (ename, _, ev) in entries {
-                let what = format!("endpoint `{ename}`");
-                let Some(mut e) = TableReader::new(src, ev, what, d) else {
-                    continue;
-                };
-                let url = e.req_str("url", "add `url = \"https://...\"`", d);
-                let method = e
-                    .str("method", d)
-                    .map(|s| s.value.to_ascii_uppercase())
-                    .unwrap_or_else(|| "POST".into());
-                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
-                    d.push(src.diag(
-                        ev.span.clone(),
-                        format!("endpoint `{ename}`: unsupported method `{method}`"),
-                        Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
-                    ));
-                }
-                let timeout = e
-                    .duration("timeout", d)
-                    .map(|s| s.value)
-                    .unwrap_or(Duration::from_secs(10));
-                let mut headers = vec![];
-                if let Some(hv) = e.get("headers") {
-                    if let SKind::Table(hs) = &hv.kind {
-                        for (hk, _, hval) in hs {
-                            if let Some(s) =
-                                tomlx::expect_str(src, hval, &format!("header `{hk}`"), d)
-                            {
-                                headers.push((hk.clone(), s.value));
-                            }
-                        }
-                    } else {
-                        d.push(src.diag(
-                            hv.span.clone(),
-                            "`headers` must be a table of strings",
-                            None,
-                        ));
-                    }
-                }
-                e.finish(&["url", "method", "headers", "timeout"], d);
-                if let Some(url) = url {
-                    endpoints.insert(
-                        ename.clone(),
-                        Endpoint {
-                            url: url.value,
-                            method,
-                            headers,
-                            timeout,
-                        },
-                    );
-                }
-            }
-        } else {
-            d.push(src.diag(
-                v.span.clone(),
-                "`endpoints` must be a table of endpoints",
-                None,
-            ));
-        }
-    }
-    let health = t
-        .get("health")
-        .and_then(|v| crate::health::config::parse(src, v, &zones, d));
-    if let Some(h) = &health {
-        let names: Vec<&str> = endpoints.keys().map(|s| s.as_str()).collect();
-        d.extend(h.check_endpoints(src, &names));
-    }
-    let traffic = t
-        .get("traffic")
-        .and_then(|v| crate::traffic::config::parse(src, v, &zones, d));
-    if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
-        for tier in &l.tiers {
-            for a in [&tier.apply, &tier.revert].into_iter().flatten() {
-                match a {
-                    crate::traffic::TierAction::Http { endpoint: Some(e), .. } if !endpoints.contains_key(e) => d.push(src.diag(
-                        tv.span.clone(),
-                        format!("tier `{}` uses endpoint `{e}`, which is not defined under [endpoints]", tier.name),
-                        Some(format!("endpoints: {}", endpoints.keys().cloned().collect::<Vec<_>>().join(", "))),
-                    )),
-                    crate::traffic::TierAction::DnsWeights { group, .. } if !matches!(groups.get(group), Some(Group::Records { .. })) => d.push(src.diag(
-                        tv.span.clone(),
-                        format!("tier `{}` changes the weights of group `{group}`, which is not a `records` group of this environment", tier.name),
-                        None,
-                    )),
-                    _ => {}
-                }
+    if let SKind::Table(entries) = &v.kind {
+        for (ename, _, ev) in entries {
+            if let Some(e) = parse_endpoint(src, ename, ev, d) {
+                endpoints.insert(ename.clone(), e);
             }
         }
+    } else {
+        d.push(src.diag(
+            v.span.clone(),
+            "`endpoints` must be a table of endpoints",
+            None,
+        ));
     }
-    t.finish(ENV_KEYS, d);
-    Some(Environment {
-        name,
-        description,
-        region: region.map(|r| r.value).unwrap_or_default(),
-        zones,
-        aws,
-        settings,
-        groups,
-        endpoints,
-        health,
-        simulated: None,
-        traffic,
-        source: None,
+    endpoints
+}
+
+/// One endpoint; `None` when it is not a table or has no `url`.
+fn parse_endpoint(
+    src: &SourceFile,
+    ename: &str,
+    ev: &SVal,
+    d: &mut Diagnostics,
+) -> Option<Endpoint> {
+    let what = format!("endpoint `{ename}`");
+    let mut e = TableReader::new(src, ev, what, d)?;
+    let url = e.req_str("url", "add `url = \"https://...\"`", d);
+    let method = e
+        .str("method", d)
+        .map(|s| s.value.to_ascii_uppercase())
+        .unwrap_or_else(|| "POST".into());
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
+        d.push(src.diag(
+            ev.span.clone(),
+            format!("endpoint `{ename}`: unsupported method `{method}`"),
+            Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
+        ));
+    }
+    let timeout = e
+        .duration("timeout", d)
+        .map(|s| s.value)
+        .unwrap_or(Duration::from_secs(10));
+    let headers = e
+        .get("headers")
+        .map(|hv| parse_headers(src, hv, d))
+        .unwrap_or_default();
+    e.finish(&["url", "method", "headers", "timeout"], d);
+    Some(Endpoint {
+        url: url?.value,
+        method,
+        headers,
+        timeout,
     })
+}
+
+/// An endpoint's `headers`: a table of strings.
+fn parse_headers(src: &SourceFile, hv: &SVal, d: &mut Diagnostics) -> Vec<(String, String)> {
+    let mut headers = vec![];
+    if let SKind::Table(hs) = &hv.kind {
+        for (hk, _, hval) in hs {
+            if let Some(s) = tomlx::expect_str(src, hval, &format!("header `{hk}`"), d) {
+                headers.push((hk.clone(), s.value));
+            }
+        }
+    } else {
+        d.push(src.diag(
+            hv.span.clone(),
+            "`headers` must be a table of strings",
+            None,
+        ));
+    }
+    headers
+}
+
+/// The ladder's actions must name endpoints and `records` groups of this environment.
+fn check_tier_actions(
+    src: &SourceFile,
+    l: &Ladder,
+    tv: &SVal,
+    endpoints: &BTreeMap<String, Endpoint>,
+    groups: &BTreeMap<String, Group>,
+    d: &mut Diagnostics,
+) {
+    for tier in &l.tiers {
+        for a in [&tier.apply, &tier.revert].into_iter().flatten() {
+            match a {
+                TierAction::Http { endpoint: Some(e), .. } if !endpoints.contains_key(e) => d.push(src.diag(
+                    tv.span.clone(),
+                    format!("tier `{}` uses endpoint `{e}`, which is not defined under [endpoints]", tier.name),
+                    Some(format!("endpoints: {}", endpoints.keys().cloned().collect::<Vec<_>>().join(", "))),
+                )),
+                TierAction::DnsWeights { group, .. } if !matches!(groups.get(group), Some(Group::Records { .. })) => d.push(src.diag(
+                    tv.span.clone(),
+                    format!("tier `{}` changes the weights of group `{group}`, which is not a `records` group of this environment", tier.name),
+                    None,
+                )),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn parse_group(

@@ -171,7 +171,7 @@ fn revert_tiers_step(
         retries: 1,
         on_failure: OnFailure::Continue,
         action: BoundAction::TrafficRevert {
-            ladder: crate::traffic::bind_ladder(ladder, env, &vars),
+            ladder: crate::runbook::ladder::bind_ladder(ladder, env, &vars),
             tiers,
         },
     })

@@ -16,6 +16,7 @@ pub use ports::{Clock, Databases, Dns, HttpClient};
 
 use crate::types::{ClusterId, InstanceId, Zone};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -150,6 +151,18 @@ pub fn normalize_dns_name(name: &str) -> String {
         n.push('.');
     }
     n
+}
+
+/// A record spec as carried by a bound step (serialisable for the journal): one logical record
+/// with its value(s) per zone, as an environment's `records` group describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSpecOut {
+    pub name: String,
+    pub rtype: String,
+    pub ttl: i64,
+    pub values: BTreeMap<Zone, Vec<String>>,
+    pub weighted: bool,
+    pub weight: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

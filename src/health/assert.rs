@@ -147,8 +147,8 @@ pub fn check(report: &HealthReport, a: &Assertion) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::health::config::{Check, HealthConfig, Probe, Target};
-    use crate::health::detector::Scope;
     use crate::health::eval::{Evaluator, Outcome, ProbeResult, Round};
+    use crate::health::report::Scope;
     use std::time::{Duration, SystemTime};
 
     /// A report after `rounds`, each a string of P/F/U per zone a, b, c (3 probes each).

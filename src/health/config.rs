@@ -328,6 +328,39 @@ pub fn parse(
     let before = d.len();
     let mut t = TableReader::new(src, v, "[health]", d)?;
     let mut cfg = HealthConfig::default();
+    let given = parse_rules(src, &mut t, &mut cfg, d);
+    let probes = t.get("probes");
+    parse_probes(src, v, probes, zones, &mut cfg, d);
+    if let Some(tv) = t.get("trigger") {
+        cfg.trigger = parse_trigger(src, tv, d);
+    }
+    t.finish(HEALTH_KEYS, d);
+
+    // Cross-checks, once every probe is known.
+    check_quorums(src, v, &cfg, &given, d);
+    check_round_length(src, v, &cfg, &given, d);
+    check_route53_rate(src, v, &cfg, &given, d);
+    check_auto_policy(src, v, &cfg, d);
+    if d.len() > before {
+        return None;
+    }
+    Some(cfg)
+}
+
+/// The rules as written, for the cross-checks to point at.
+struct GivenRules {
+    interval: Option<Spanned<Duration>>,
+    quorum: Option<Spanned<i64>>,
+    region_quorum: Option<Spanned<i64>>,
+}
+
+/// Interval, timeout, attempts, quorums and hysteresis of `[health]` into `cfg`.
+fn parse_rules(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    cfg: &mut HealthConfig,
+    d: &mut Diagnostics,
+) -> GivenRules {
     let interval = t.duration("interval", d);
     let timeout = t.duration("timeout", d);
     if let Some(i) = &interval {
@@ -377,35 +410,33 @@ pub fn parse(
     if let Some(r) = t.int("healthy_after", 1, 1000, d) {
         cfg.healthy_after = r.value as u32;
     }
+    GivenRules {
+        interval,
+        quorum,
+        region_quorum,
+    }
+}
 
+/// `[[health.probes]]` into `cfg.probes`; `v` is the `[health]` table.
+fn parse_probes(
+    src: &SourceFile,
+    v: &SVal,
+    probes: Option<&SVal>,
+    zones: &[Zone],
+    cfg: &mut HealthConfig,
+    d: &mut Diagnostics,
+) {
     let region = zones.first().map(|z| z.region());
     let mut names: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
-    match t.get("probes") {
+    match probes {
         Some(SVal {
             kind: SKind::Array(items),
             ..
         }) => {
             for (i, item) in items.iter().enumerate() {
                 // Names first, so a duplicate is reported even when the probe has other problems.
-                if let SKind::Table(entries) = &item.kind {
-                    if let Some((
-                        _,
-                        _,
-                        SVal {
-                            kind: SKind::Str(name),
-                            span,
-                        },
-                    )) = entries.iter().find(|(k, _, _)| k == "name")
-                    {
-                        if let Some(first) = names.get(name) {
-                            let (line, _) = src.line_col(first.start);
-                            d.push(src.diag(span.clone(), format!("probe name `{name}` is used twice (first on line {line})"), Some("give every probe its own name; reasons and reports refer to probes by name".into())));
-                        } else {
-                            names.insert(name.clone(), span.clone());
-                        }
-                    }
-                }
-                if let Some(p) = parse_probe(src, i, item, zones, region.as_ref(), &cfg, d) {
+                check_probe_name(src, item, &mut names, d);
+                if let Some(p) = parse_probe(src, i, item, zones, region.as_ref(), cfg, d) {
                     cfg.probes.push(p);
                 }
             }
@@ -433,15 +464,46 @@ pub fn parse(
             Some("add [[health.probes]] tables, each with a name, a zone and a kind".into()),
         )),
     }
+}
 
-    if let Some(tv) = t.get("trigger") {
-        cfg.trigger = parse_trigger(src, tv, d);
+/// A probe's name must not be one of the `names` seen before it.
+fn check_probe_name(
+    src: &SourceFile,
+    item: &SVal,
+    names: &mut BTreeMap<String, std::ops::Range<usize>>,
+    d: &mut Diagnostics,
+) {
+    let SKind::Table(entries) = &item.kind else {
+        return;
+    };
+    if let Some((
+        _,
+        _,
+        SVal {
+            kind: SKind::Str(name),
+            span,
+        },
+    )) = entries.iter().find(|(k, _, _)| k == "name")
+    {
+        if let Some(first) = names.get(name) {
+            let (line, _) = src.line_col(first.start);
+            d.push(src.diag(span.clone(), format!("probe name `{name}` is used twice (first on line {line})"), Some("give every probe its own name; reasons and reports refer to probes by name".into())));
+        } else {
+            names.insert(name.clone(), span.clone());
+        }
     }
-    t.finish(HEALTH_KEYS, d);
+}
 
-    // Cross-checks, once every probe is known.
-    let counts = cfg.probe_counts();
-    for (target, n) in &counts {
+/// Every probed target needs at least K probes, or it could never be declared unhealthy.
+fn check_quorums(
+    src: &SourceFile,
+    v: &SVal,
+    cfg: &HealthConfig,
+    given: &GivenRules,
+    d: &mut Diagnostics,
+) {
+    let (quorum, region_quorum) = (&given.quorum, &given.region_quorum);
+    for (target, n) in &cfg.probe_counts() {
         let k = cfg.quorum_for(target);
         if k > *n {
             let (key, span) = match target {
@@ -466,6 +528,16 @@ pub fn parse(
             ));
         }
     }
+}
+
+/// A round must fit in the interval, or rounds would overlap.
+fn check_round_length(
+    src: &SourceFile,
+    v: &SVal,
+    cfg: &HealthConfig,
+    given: &GivenRules,
+    d: &mut Diagnostics,
+) {
     let worst = cfg.worst_round();
     if !cfg.interval.is_zero() && worst > cfg.interval {
         let slow = cfg
@@ -481,7 +553,8 @@ pub fn parse(
             })
             .map(|p| p.name.clone())
             .unwrap_or_default();
-        let span = interval
+        let span = given
+            .interval
             .as_ref()
             .map(|i| i.span.clone())
             .unwrap_or(v.span.clone());
@@ -495,6 +568,16 @@ pub fn parse(
             Some("raise `interval`, or lower `timeout` or `attempts`".into()),
         ));
     }
+}
+
+/// Route 53 health check probes must stay within GetHealthCheckStatus's rate limit.
+fn check_route53_rate(
+    src: &SourceFile,
+    v: &SVal,
+    cfg: &HealthConfig,
+    given: &GivenRules,
+    d: &mut Diagnostics,
+) {
     let r53 = cfg
         .probes
         .iter()
@@ -503,7 +586,8 @@ pub fn parse(
     if r53 > 0 && !cfg.interval.is_zero() {
         let rate = r53 as f64 / cfg.interval.as_secs_f64();
         if rate > ROUTE53_STATUS_CALLS_PER_SECOND {
-            let span = interval
+            let span = given
+                .interval
                 .as_ref()
                 .map(|i| i.span.clone())
                 .unwrap_or(v.span.clone());
@@ -515,8 +599,13 @@ pub fn parse(
             ));
         }
     }
+}
+
+/// Policy `auto` needs probes in at least two zones, to tell a zone from the observer.
+fn check_auto_policy(src: &SourceFile, v: &SVal, cfg: &HealthConfig, d: &mut Diagnostics) {
     if let Some(tr) = &cfg.trigger {
-        let zones_probed = counts
+        let zones_probed = cfg
+            .probe_counts()
             .keys()
             .filter(|t| matches!(t, Target::Zone(_)))
             .count();
@@ -528,10 +617,6 @@ pub fn parse(
             ));
         }
     }
-    if d.len() > before {
-        return None;
-    }
-    Some(cfg)
 }
 
 fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<TriggerConfig> {
@@ -611,10 +696,49 @@ fn parse_probe(
     if let Some(n) = &name {
         t.what = format!("probe `{}`", n.value);
     }
+    let target = probe_target(src, &mut t, zones, region, d);
+    let timeout_v = t.duration("timeout", d);
+    if let Some(to) = &timeout_v {
+        if to.value.is_zero() {
+            d.push(src.diag(
+                to.span.clone(),
+                format!("`timeout` in {} must be longer than zero", t.what),
+                None,
+            ));
+        }
+    }
+    let timeout = timeout_v.as_ref().map(|s| s.value).unwrap_or(cfg.timeout);
+    let kind = t.req_str("kind", &format!("one of: {}", PROBE_KINDS.join(", ")), d);
+    let mut known: Vec<&str> = COMMON_PROBE_KEYS.to_vec();
+    let check = match &kind {
+        Some(k) => probe_check(src, &mut t, k, timeout, &mut known, d),
+        None => None,
+    };
+    t.finish(&known, d);
+    if d.len() > before {
+        return None;
+    }
+    let name = name?;
+    Some(Probe {
+        name: name.value,
+        target: target?,
+        timeout,
+        check: check?,
+    })
+}
+
+/// What a probe speaks for: `zone` (one of `zones`) or `region` (the environment's).
+fn probe_target(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    zones: &[Zone],
+    region: Option<&Region>,
+    d: &mut Diagnostics,
+) -> Option<Target> {
     let what = t.what.clone();
     let zone = t.str("zone", d);
     let reg = t.str("region", d);
-    let target = match (zone, reg) {
+    match (zone, reg) {
         (Some(_), Some(r)) => {
             d.push(src.diag(
                 r.span,
@@ -625,28 +749,7 @@ fn parse_probe(
             ));
             None
         }
-        (Some(z), None) => {
-            let zone = Zone::new(z.value.clone());
-            if zones.contains(&zone) {
-                Some(Target::Zone(zone))
-            } else {
-                let list = zones
-                    .iter()
-                    .map(|z| z.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let hint = match did_you_mean(&z.value, zones.iter().map(|z| z.as_str())) {
-                    Some(s) => format!("did you mean `{s}`? zones of this environment: {list}"),
-                    None => format!("zones of this environment: {list}"),
-                };
-                d.push(src.diag(
-                    z.span,
-                    format!("{what}: `{}` is not a zone of this environment", z.value),
-                    Some(hint),
-                ));
-                None
-            }
-        }
+        (Some(z), None) => zone_target(src, &what, z, zones, d),
         (None, Some(r)) => match region {
             Some(reg) if reg.as_str() != r.value => {
                 d.push(src.diag(
@@ -664,7 +767,7 @@ fn parse_probe(
         (None, None) => {
             let example = zones.first().map(|z| z.as_str()).unwrap_or("us-west-2a");
             d.push(src.diag(
-                v.span.clone(),
+                t.span.clone(),
                 format!("{what} does not say what it speaks for"),
                 Some(format!(
                     "add `zone = \"{example}\"` (or `region = \"...\"` for a regional probe)"
@@ -672,22 +775,49 @@ fn parse_probe(
             ));
             None
         }
-    };
-    let timeout_v = t.duration("timeout", d);
-    if let Some(to) = &timeout_v {
-        if to.value.is_zero() {
-            d.push(src.diag(
-                to.span.clone(),
-                format!("`timeout` in {what} must be longer than zero"),
-                None,
-            ));
-        }
     }
-    let timeout = timeout_v.as_ref().map(|s| s.value).unwrap_or(cfg.timeout);
-    let kind = t.req_str("kind", &format!("one of: {}", PROBE_KINDS.join(", ")), d);
-    let mut known: Vec<&str> = COMMON_PROBE_KEYS.to_vec();
-    let check = match kind.as_ref().map(|k| k.value.as_str()) {
-        Some("http") => {
+}
+
+/// The zone a probe speaks for, which must be one of `zones`.
+fn zone_target(
+    src: &SourceFile,
+    what: &str,
+    z: Spanned<String>,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> Option<Target> {
+    let zone = Zone::new(z.value.clone());
+    if zones.contains(&zone) {
+        return Some(Target::Zone(zone));
+    }
+    let list = zones
+        .iter()
+        .map(|z| z.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hint = match did_you_mean(&z.value, zones.iter().map(|z| z.as_str())) {
+        Some(s) => format!("did you mean `{s}`? zones of this environment: {list}"),
+        None => format!("zones of this environment: {list}"),
+    };
+    d.push(src.diag(
+        z.span,
+        format!("{what}: `{}` is not a zone of this environment", z.value),
+        Some(hint),
+    ));
+    None
+}
+
+/// The check of a probe of kind `kind`, adding the kind's keys to `known`.
+fn probe_check(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    kind: &Spanned<String>,
+    timeout: Duration,
+    known: &mut Vec<&str>,
+    d: &mut Diagnostics,
+) -> Option<Check> {
+    match kind.value.as_str() {
+        "http" => {
             known.extend([
                 "url",
                 "method",
@@ -695,81 +825,13 @@ fn parse_probe(
                 "latency_budget",
                 "body_contains",
             ]);
-            let url = t.req_str(
-                "url",
-                "the URL to GET, e.g. url = \"https://api-a.internal/healthz\"",
-                d,
-            );
-            if let Some(u) = &url {
-                if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
-                    d.push(src.diag(
-                        u.span.clone(),
-                        format!(
-                            "{what}: url `{}` must start with http:// or https://",
-                            u.value
-                        ),
-                        None,
-                    ));
-                }
-            }
-            let method = t
-                .str("method", d)
-                .map(|m| (m.value.to_ascii_uppercase(), m.span));
-            if let Some((m, span)) = &method {
-                if m != "GET" && m != "HEAD" {
-                    d.push(src.diag(
-                        span.clone(),
-                        format!("{what}: method `{m}` is not allowed in a probe"),
-                        Some("probes only read: use GET or HEAD".into()),
-                    ));
-                }
-            }
-            let expect_status = match t.get("expect_status") {
-                None => vec![],
-                Some(sv) => statuses(src, sv, &what, d),
-            };
-            let latency_budget = t.duration("latency_budget", d);
-            if let Some(b) = &latency_budget {
-                if b.value > timeout {
-                    d.push(src.diag(
-                        b.span.clone(),
-                        format!("{what}: latency_budget {} is longer than the probe's timeout {}", humantime::format_duration(b.value), humantime::format_duration(timeout)),
-                        Some("a slower answer times out first; lower latency_budget or raise the probe's `timeout`".into()),
-                    ));
-                }
-            }
-            let body_contains = t.str("body_contains", d).map(|s| s.value);
-            url.map(|u| Check::Http {
-                url: u.value,
-                method: method.map(|m| m.0).unwrap_or_else(|| "GET".into()),
-                expect_status,
-                latency_budget: latency_budget.map(|b| b.value),
-                body_contains,
-            })
+            http_check(src, t, timeout, d)
         }
-        Some("tcp") => {
+        "tcp" => {
             known.push("address");
-            let address = t.req_str(
-                "address",
-                "host and port, e.g. address = \"orders-db-a.internal:5432\"",
-                d,
-            );
-            if let Some(a) = &address {
-                let ok = a
-                    .value
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-                if !ok {
-                    d.push(src.diag(
-                        a.span.clone(),
-                        format!("{what}: address `{}` is not host:port", a.value),
-                        Some("e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"".into()),
-                    ));
-                }
-            }
-            address.map(|a| Check::Tcp { address: a.value })
+            tcp_check(src, t, d)
         }
-        Some("cloudwatch_alarm") => {
+        "cloudwatch_alarm" => {
             known.push("alarm");
             let alarm = t.req_str(
                 "alarm",
@@ -778,37 +840,11 @@ fn parse_probe(
             );
             alarm.map(|a| Check::CloudwatchAlarm { alarm: a.value })
         }
-        Some("rds") => {
+        "rds" => {
             known.extend(["instances", "healthy_statuses"]);
-            let instances = if t.has("instances") {
-                t.str_list("instances", d).unwrap_or_default()
-            } else {
-                d.push(src.diag(v.span.clone(), format!("{what} is missing the required key `instances`"), Some("list the DB instances to watch, e.g. instances = [\"orders-db-1\", \"orders-db-2\"]; those in the probe's zone are checked".into())));
-                vec![]
-            };
-            if instances.is_empty() && t.has("instances") {
-                d.push(src.diag(
-                    v.span.clone(),
-                    format!("{what} lists no instances"),
-                    Some("add e.g. instances = [\"orders-db-1\"]".into()),
-                ));
-            }
-            let healthy = t
-                .str_list("healthy_statuses", d)
-                .map(|l| l.into_iter().map(|s| s.value).collect::<Vec<_>>())
-                .unwrap_or_else(|| vec!["available".to_string()]);
-            if healthy.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what}: `healthy_statuses` is empty, so every instance would fail"), Some("leave it out (default [\"available\"]) or list the statuses that count as healthy".into())));
-            }
-            (!instances.is_empty()).then(|| Check::Rds {
-                instances: instances
-                    .into_iter()
-                    .map(|s| InstanceId::new(s.value))
-                    .collect(),
-                healthy_statuses: healthy,
-            })
+            rds_check(src, t, d)
         }
-        Some("route53_health_check") => {
+        "route53_health_check" => {
             known.push("health_check_id");
             let id = t.req_str(
                 "health_check_id",
@@ -819,34 +855,136 @@ fn parse_probe(
                 health_check_id: i.value.trim().to_string(),
             })
         }
-        Some(other) => {
+        other => {
             let hint = match did_you_mean(other, PROBE_KINDS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("one of: {}", PROBE_KINDS.join(", ")),
             };
-            if let Some(k) = &kind {
-                d.push(src.diag(
-                    k.span.clone(),
-                    format!("{what}: unknown probe kind `{other}`"),
-                    Some(hint),
-                ));
-            }
+            d.push(src.diag(
+                kind.span.clone(),
+                format!("{}: unknown probe kind `{other}`", t.what),
+                Some(hint),
+            ));
             // Read the remaining keys so that only the kind is reported.
             let _ = t.rest();
             None
         }
-        None => None,
-    };
-    t.finish(&known, d);
-    if d.len() > before {
-        return None;
     }
-    let name = name?;
-    Some(Probe {
-        name: name.value,
-        target: target?,
-        timeout,
-        check: check?,
+}
+
+/// An `http` probe: a read-only request, its accepted statuses, latency budget and body.
+fn http_check(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    timeout: Duration,
+    d: &mut Diagnostics,
+) -> Option<Check> {
+    let what = t.what.clone();
+    let url = t.req_str(
+        "url",
+        "the URL to GET, e.g. url = \"https://api-a.internal/healthz\"",
+        d,
+    );
+    if let Some(u) = &url {
+        if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
+            d.push(src.diag(
+                u.span.clone(),
+                format!(
+                    "{what}: url `{}` must start with http:// or https://",
+                    u.value
+                ),
+                None,
+            ));
+        }
+    }
+    let method = t
+        .str("method", d)
+        .map(|m| (m.value.to_ascii_uppercase(), m.span));
+    if let Some((m, span)) = &method {
+        if m != "GET" && m != "HEAD" {
+            d.push(src.diag(
+                span.clone(),
+                format!("{what}: method `{m}` is not allowed in a probe"),
+                Some("probes only read: use GET or HEAD".into()),
+            ));
+        }
+    }
+    let expect_status = match t.get("expect_status") {
+        None => vec![],
+        Some(sv) => statuses(src, sv, &what, d),
+    };
+    let latency_budget = t.duration("latency_budget", d);
+    if let Some(b) = &latency_budget {
+        if b.value > timeout {
+            d.push(src.diag(
+                b.span.clone(),
+                format!("{what}: latency_budget {} is longer than the probe's timeout {}", humantime::format_duration(b.value), humantime::format_duration(timeout)),
+                Some("a slower answer times out first; lower latency_budget or raise the probe's `timeout`".into()),
+            ));
+        }
+    }
+    let body_contains = t.str("body_contains", d).map(|s| s.value);
+    url.map(|u| Check::Http {
+        url: u.value,
+        method: method.map(|m| m.0).unwrap_or_else(|| "GET".into()),
+        expect_status,
+        latency_budget: latency_budget.map(|b| b.value),
+        body_contains,
+    })
+}
+
+/// A `tcp` probe: `address` is host:port.
+fn tcp_check(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> Option<Check> {
+    let address = t.req_str(
+        "address",
+        "host and port, e.g. address = \"orders-db-a.internal:5432\"",
+        d,
+    );
+    if let Some(a) = &address {
+        let ok = a
+            .value
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            d.push(src.diag(
+                a.span.clone(),
+                format!("{}: address `{}` is not host:port", t.what, a.value),
+                Some("e.g. \"orders-db-a.internal:5432\" or \"[::1]:5432\"".into()),
+            ));
+        }
+    }
+    address.map(|a| Check::Tcp { address: a.value })
+}
+
+/// An `rds` probe: the instances to watch and the statuses that count as healthy.
+fn rds_check(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> Option<Check> {
+    let what = t.what.clone();
+    let instances = if t.has("instances") {
+        t.str_list("instances", d).unwrap_or_default()
+    } else {
+        d.push(src.diag(t.span.clone(), format!("{what} is missing the required key `instances`"), Some("list the DB instances to watch, e.g. instances = [\"orders-db-1\", \"orders-db-2\"]; those in the probe's zone are checked".into())));
+        vec![]
+    };
+    if instances.is_empty() && t.has("instances") {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} lists no instances"),
+            Some("add e.g. instances = [\"orders-db-1\"]".into()),
+        ));
+    }
+    let healthy = t
+        .str_list("healthy_statuses", d)
+        .map(|l| l.into_iter().map(|s| s.value).collect::<Vec<_>>())
+        .unwrap_or_else(|| vec!["available".to_string()]);
+    if healthy.is_empty() {
+        d.push(src.diag(t.span.clone(), format!("{what}: `healthy_statuses` is empty, so every instance would fail"), Some("leave it out (default [\"available\"]) or list the statuses that count as healthy".into())));
+    }
+    (!instances.is_empty()).then(|| Check::Rds {
+        instances: instances
+            .into_iter()
+            .map(|s| InstanceId::new(s.value))
+            .collect(),
+        healthy_statuses: healthy,
     })
 }
 

@@ -9,30 +9,11 @@
 use super::config::HealthConfig;
 use super::eval::{Evaluator, Round, ZoneEvent};
 use super::probes::{run_round, Prober};
-use super::report::HealthReport;
+use super::report::{HealthReport, Scope};
 use crate::cloud::Clock;
-use crate::types::Zone;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// Where the detector runs: names for the report.
-#[derive(Clone, Debug)]
-pub struct Scope {
-    pub environment: String,
-    pub region: String,
-    pub zones: Vec<Zone>,
-}
-
-impl Scope {
-    pub fn of(env: &crate::env::Environment) -> Self {
-        Self {
-            environment: env.name.clone(),
-            region: env.region.clone(),
-            zones: env.zones.clone(),
-        }
-    }
-}
 
 /// Runs rounds on an interval and evaluates them.
 pub struct Detector {
@@ -155,6 +136,7 @@ mod tests {
     use crate::health::config::{Check, Probe, Target};
     use crate::health::eval::{Became, Outcome};
     use crate::health::probes::Observation;
+    use crate::types::Zone;
     use std::sync::Mutex;
 
     /// Probes whose outcome is scripted per zone and switched by the test at virtual times.

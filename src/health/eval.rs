@@ -345,71 +345,40 @@ impl Evaluator {
     pub fn observe(&mut self, round: &Round) -> Vec<ZoneEvent> {
         self.rounds += 1;
         // 1. Tally every target.
-        let mut tallies: BTreeMap<Target, (Tally, Vec<Finding>, Vec<Finding>)> = BTreeMap::new();
-        for (target, st) in &self.targets {
-            let mine: Vec<&ProbeResult> = round
-                .results
-                .iter()
-                .filter(|r| &r.target == target)
-                .collect();
-            let failing: Vec<Finding> = mine
-                .iter()
-                .filter(|r| r.outcome == Outcome::Fail)
-                .map(|r| finding(r))
-                .collect();
-            let mut unknown: Vec<Finding> = mine
-                .iter()
-                .filter(|r| r.outcome == Outcome::Unknown)
-                .map(|r| finding(r))
-                .collect();
-            let passing = mine.iter().filter(|r| r.outcome == Outcome::Pass).count() as u32;
-            let seen = mine.len() as u32;
-            let missing = st.probes.saturating_sub(seen);
-            if missing > 0 {
-                unknown.push(Finding {
-                    probe: format!("{missing} probe(s)"),
-                    outcome: Outcome::Unknown,
-                    detail: "no result this round".into(),
-                });
-            }
-            let f = failing.len() as u32;
-            let u = (unknown.len() as u32 - u32::from(missing > 0)) + missing;
-            let verdict = if f >= st.quorum {
-                Verdict::Bad
-            } else if f + u < st.quorum {
-                Verdict::Good
-            } else {
-                Verdict::Inconclusive
-            };
-            tallies.insert(
-                target.clone(),
-                (
-                    Tally {
-                        verdict,
-                        failing: f,
-                        passing,
-                        unknown: u,
-                        at: round.at,
-                    },
-                    failing,
-                    unknown,
-                ),
-            );
-        }
+        let mut tallies: BTreeMap<Target, RoundTally> = self
+            .targets
+            .iter()
+            .map(|(target, st)| (target.clone(), tally(st, round)))
+            .collect();
 
         // 2. Observer check, on this round's verdicts.
+        let suspect = self.check_observer(&tallies, round.at);
+
+        // 3. Hysteresis per target.
+        let mut events = vec![];
+        let rules = self.rules;
+        for (target, st) in self.targets.iter_mut() {
+            let t = tallies.remove(target).expect("tallied above");
+            events.extend(advance(st, t, rules, round.at, suspect));
+        }
+        events
+    }
+
+    /// Whether the observer is suspect after this round: two or more probed zones, none of
+    /// them good and one at least bad. Updates the observer status.
+    fn check_observer(&mut self, tallies: &BTreeMap<Target, RoundTally>, at: SystemTime) -> bool {
         let zones: Vec<&TargetStatus> = self
             .targets
             .values()
             .filter(|s| matches!(s.target, Target::Zone(_)))
             .collect();
-        let verdict = |s: &TargetStatus| tallies[&s.target].0.verdict;
+        let verdict = |s: &TargetStatus| tallies[&s.target].tally.verdict;
         let suspect = zones.len() >= 2
             && zones.iter().all(|s| verdict(s) != Verdict::Good)
             && zones.iter().any(|s| verdict(s) == Verdict::Bad);
         if suspect {
             if !self.observer.suspect {
-                self.observer.since = Some(round.at);
+                self.observer.since = Some(at);
             }
             self.observer.suspect = true;
             self.observer.reason = Some(format!(
@@ -419,71 +388,7 @@ impl Evaluator {
         } else {
             self.observer = ObserverStatus::default();
         }
-
-        // 3. Hysteresis per target.
-        let mut events = vec![];
-        let rules = self.rules;
-        for (target, st) in self.targets.iter_mut() {
-            let (tally, failing, unknown) = tallies.remove(target).expect("tallied above");
-            let verdict = tally.verdict;
-            st.last = Some(tally);
-            match verdict {
-                Verdict::Inconclusive => {
-                    st.inconclusive_streak += 1;
-                    continue;
-                }
-                Verdict::Bad => {
-                    st.inconclusive_streak = 0;
-                    if st.bad_streak == 0 {
-                        st.streak_since = Some(round.at);
-                    }
-                    st.bad_streak += 1;
-                    st.good_streak = 0;
-                    if st.state != State::Unhealthy && st.bad_streak >= rules.unhealthy_after {
-                        let why = why(st, &failing, &unknown, Became::Unhealthy, round.at);
-                        st.state = State::Unhealthy;
-                        st.since = Some(round.at);
-                        st.why = Some(why.clone());
-                        events.push(ZoneEvent {
-                            target: target.clone(),
-                            became: Became::Unhealthy,
-                            why,
-                            at: round.at,
-                            observer_suspect: suspect,
-                        });
-                    }
-                }
-                Verdict::Good => {
-                    st.inconclusive_streak = 0;
-                    if st.good_streak == 0 {
-                        st.streak_since = Some(round.at);
-                    }
-                    st.good_streak += 1;
-                    st.bad_streak = 0;
-                    match st.state {
-                        State::Unknown => {
-                            st.state = State::Healthy;
-                            st.since = Some(round.at);
-                        }
-                        State::Unhealthy if st.good_streak >= rules.healthy_after => {
-                            let why = why(st, &failing, &unknown, Became::Healthy, round.at);
-                            st.state = State::Healthy;
-                            st.since = Some(round.at);
-                            st.why = Some(why.clone());
-                            events.push(ZoneEvent {
-                                target: target.clone(),
-                                became: Became::Healthy,
-                                why,
-                                at: round.at,
-                                observer_suspect: false,
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        events
+        suspect
     }
 
     /// Region health, derived from the zones (and the region-wide probes).
@@ -537,6 +442,144 @@ impl Evaluator {
             unhealthy_zones: unhealthy,
             reason,
         }
+    }
+}
+
+/// One target's tally of a round, with the probes that failed and those that could not tell.
+struct RoundTally {
+    tally: Tally,
+    failing: Vec<Finding>,
+    unknown: Vec<Finding>,
+}
+
+/// Count a round's results for one target and give the round's verdict (quorum K of N).
+fn tally(st: &TargetStatus, round: &Round) -> RoundTally {
+    let mine: Vec<&ProbeResult> = round
+        .results
+        .iter()
+        .filter(|r| r.target == st.target)
+        .collect();
+    let failing: Vec<Finding> = mine
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| finding(r))
+        .collect();
+    let mut unknown: Vec<Finding> = mine
+        .iter()
+        .filter(|r| r.outcome == Outcome::Unknown)
+        .map(|r| finding(r))
+        .collect();
+    let passing = mine.iter().filter(|r| r.outcome == Outcome::Pass).count() as u32;
+    let seen = mine.len() as u32;
+    let missing = st.probes.saturating_sub(seen);
+    if missing > 0 {
+        unknown.push(Finding {
+            probe: format!("{missing} probe(s)"),
+            outcome: Outcome::Unknown,
+            detail: "no result this round".into(),
+        });
+    }
+    let f = failing.len() as u32;
+    let u = (unknown.len() as u32 - u32::from(missing > 0)) + missing;
+    let verdict = if f >= st.quorum {
+        Verdict::Bad
+    } else if f + u < st.quorum {
+        Verdict::Good
+    } else {
+        Verdict::Inconclusive
+    };
+    RoundTally {
+        tally: Tally {
+            verdict,
+            failing: f,
+            passing,
+            unknown: u,
+            at: round.at,
+        },
+        failing,
+        unknown,
+    }
+}
+
+/// Hysteresis: move one target's streaks on by a round's tally; the transition, if any.
+fn advance(
+    st: &mut TargetStatus,
+    t: RoundTally,
+    rules: Rules,
+    at: SystemTime,
+    suspect: bool,
+) -> Option<ZoneEvent> {
+    let RoundTally {
+        tally,
+        failing,
+        unknown,
+    } = t;
+    let verdict = tally.verdict;
+    st.last = Some(tally);
+    match verdict {
+        Verdict::Inconclusive => {
+            st.inconclusive_streak += 1;
+            None
+        }
+        Verdict::Bad => {
+            st.inconclusive_streak = 0;
+            if st.bad_streak == 0 {
+                st.streak_since = Some(at);
+            }
+            st.bad_streak += 1;
+            st.good_streak = 0;
+            (st.state != State::Unhealthy && st.bad_streak >= rules.unhealthy_after)
+                .then(|| transition(st, &failing, &unknown, Became::Unhealthy, at, suspect))
+        }
+        Verdict::Good => {
+            st.inconclusive_streak = 0;
+            if st.good_streak == 0 {
+                st.streak_since = Some(at);
+            }
+            st.good_streak += 1;
+            st.bad_streak = 0;
+            match st.state {
+                State::Unknown => {
+                    st.state = State::Healthy;
+                    st.since = Some(at);
+                    None
+                }
+                State::Unhealthy if st.good_streak >= rules.healthy_after => Some(transition(
+                    st,
+                    &failing,
+                    &unknown,
+                    Became::Healthy,
+                    at,
+                    false,
+                )),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Put a target in the state it `became` now, with the reason; the event that says so.
+fn transition(
+    st: &mut TargetStatus,
+    failing: &[Finding],
+    unknown: &[Finding],
+    became: Became,
+    at: SystemTime,
+    observer_suspect: bool,
+) -> ZoneEvent {
+    let why = why(st, failing, unknown, became, at);
+    st.state = match became {
+        Became::Unhealthy => State::Unhealthy,
+        Became::Healthy => State::Healthy,
+    };
+    st.since = Some(at);
+    st.why = Some(why.clone());
+    ZoneEvent {
+        target: st.target.clone(),
+        became,
+        why,
+        at,
+        observer_suspect,
     }
 }
 
@@ -711,6 +754,7 @@ mod tests {
 
     #[test]
     fn quorum_and_hysteresis_table() {
+        // A table of cases: longer than a screen because it is data.
         use Became::*;
         let ok = "a:PPP b:PPP c:PPP";
         let a2 = "a:FFP b:PPP c:PPP";

@@ -25,11 +25,11 @@ pub mod report;
 pub mod trigger;
 
 pub use config::{HealthConfig, Policy, Target, TriggerConfig};
-pub use detector::{Detector, Scope};
+pub use detector::Detector;
 pub use eval::{Became, Evaluator, Outcome, State, ZoneEvent};
 pub use ports::{Alarms, HealthChecks};
 pub use probes::{HealthPorts, LiveProber, Prober};
-pub use report::HealthReport;
+pub use report::{HealthReport, Scope};
 pub use trigger::{decide, TriggerDecision, TriggerState};
 
 use crate::cloud::CloudError;

@@ -588,6 +588,7 @@ mod tests {
 
     #[test]
     fn http_answers_are_judged_by_status_body_and_latency() {
+        // A table of cases: longer than a screen because it is data.
         let l = Duration::from_millis(30);
         let cases = [
             (

@@ -3,15 +3,33 @@
 //! `--output json` and rendered as tables for people by [`HealthReport::render_text`].
 
 use super::config::{HealthConfig, Target};
-use super::detector::Scope;
 use super::eval::{
     fmt_time, ser_opt_time, Evaluator, ObserverStatus, ProbeResult, RegionHealth, Round, State,
     TargetStatus, Verdict,
 };
+use crate::env::Environment;
 use crate::types::Zone;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
+
+/// Where the detector runs: names for the report.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub environment: String,
+    pub region: String,
+    pub zones: Vec<Zone>,
+}
+
+impl Scope {
+    pub fn of(env: &Environment) -> Self {
+        Self {
+            environment: env.name.clone(),
+            region: env.region.clone(),
+            zones: env.zones.clone(),
+        }
+    }
+}
 
 /// The rules the report was evaluated with, for the reader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -116,6 +134,19 @@ impl HealthReport {
     /// Tables for a terminal.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
+        self.write_header(&mut s);
+        s.push_str(&table(&self.zone_rows()));
+        self.write_whys(&mut s);
+        let rows = self.probe_rows();
+        if rows.len() > 1 {
+            s.push('\n');
+            s.push_str(&table(&rows));
+        }
+        s
+    }
+
+    /// The title, the rules, the observer and the region.
+    fn write_header(&self, s: &mut String) {
         let at = self.at.map(fmt_time).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
@@ -152,7 +183,10 @@ impl HealthReport {
             self.region,
             self.region_health.state.to_string().to_uppercase(),
         );
+    }
 
+    /// One row per zone (probed or not) and for the region-wide probes.
+    fn zone_rows(&self) -> Vec<Vec<String>> {
         let mut rows = vec![vec![
             "ZONE".to_string(),
             "STATE".into(),
@@ -172,8 +206,11 @@ impl HealthReport {
                 "-".into(),
             ]);
         }
-        s.push_str(&table(&rows));
+        rows
+    }
 
+    /// Why each target that changed state is in its state.
+    fn write_whys(&self, s: &mut String) {
         let whys: Vec<&TargetReport> = self
             .zones
             .iter()
@@ -191,7 +228,10 @@ impl HealthReport {
                 );
             }
         }
+    }
 
+    /// One row per probe result of the last round (just the header when there is none).
+    fn probe_rows(&self) -> Vec<Vec<String>> {
         let mut rows = vec![vec![
             "ZONE".to_string(),
             "PROBE".into(),
@@ -214,11 +254,7 @@ impl HealthReport {
                 ]);
             }
         }
-        if rows.len() > 1 {
-            s.push('\n');
-            s.push_str(&table(&rows));
-        }
-        s
+        rows
     }
 }
 

@@ -259,6 +259,8 @@ mod tests {
 
     #[test]
     fn decision_table() {
+        use Became::{Healthy, Unhealthy};
+        use Policy::{Approval, Auto, Notify};
         let params: BTreeMap<String, String> =
             [("failed_az".to_string(), "us-west-2a".to_string())].into();
         let start = TriggerDecision::Start {
@@ -276,117 +278,22 @@ mod tests {
             TriggerDecision::RefusedCooldown { .. } => "cooldown",
             TriggerDecision::RefusedObserverSuspect { .. } => "observer",
         };
+        let region = || Target::Region(Region::from("us-west-2"));
         // (policy, target, became, suspect, last trigger, now, expected)
         type Case = (Policy, Target, Became, bool, Option<u64>, u64, &'static str);
         let cases: Vec<Case> = vec![
-            (
-                Policy::Auto,
-                a(),
-                Became::Unhealthy,
-                false,
-                None,
-                10,
-                "start",
-            ),
-            (
-                Policy::Approval,
-                a(),
-                Became::Unhealthy,
-                false,
-                None,
-                10,
-                "paused",
-            ),
-            (
-                Policy::Notify,
-                a(),
-                Became::Unhealthy,
-                false,
-                None,
-                10,
-                "notify",
-            ),
-            (
-                Policy::Auto,
-                a(),
-                Became::Unhealthy,
-                true,
-                None,
-                10,
-                "observer",
-            ),
-            (
-                Policy::Approval,
-                a(),
-                Became::Unhealthy,
-                true,
-                None,
-                10,
-                "observer",
-            ),
-            (
-                Policy::Notify,
-                a(),
-                Became::Unhealthy,
-                true,
-                None,
-                10,
-                "observer",
-            ),
-            (
-                Policy::Auto,
-                a(),
-                Became::Healthy,
-                false,
-                None,
-                10,
-                "notify",
-            ),
-            (
-                Policy::Auto,
-                Target::Region(Region::from("us-west-2")),
-                Became::Unhealthy,
-                false,
-                None,
-                10,
-                "notify",
-            ),
-            (
-                Policy::Auto,
-                a(),
-                Became::Unhealthy,
-                false,
-                Some(0),
-                1799,
-                "cooldown",
-            ),
-            (
-                Policy::Approval,
-                a(),
-                Became::Unhealthy,
-                false,
-                Some(0),
-                1000,
-                "cooldown",
-            ),
-            (
-                Policy::Auto,
-                a(),
-                Became::Unhealthy,
-                false,
-                Some(0),
-                1800,
-                "start",
-            ),
-            (
-                Policy::Notify,
-                a(),
-                Became::Unhealthy,
-                false,
-                Some(0),
-                10,
-                "notify",
-            ),
+            (Auto, a(), Unhealthy, false, None, 10, "start"),
+            (Approval, a(), Unhealthy, false, None, 10, "paused"),
+            (Notify, a(), Unhealthy, false, None, 10, "notify"),
+            (Auto, a(), Unhealthy, true, None, 10, "observer"),
+            (Approval, a(), Unhealthy, true, None, 10, "observer"),
+            (Notify, a(), Unhealthy, true, None, 10, "observer"),
+            (Auto, a(), Healthy, false, None, 10, "notify"),
+            (Auto, region(), Unhealthy, false, None, 10, "notify"),
+            (Auto, a(), Unhealthy, false, Some(0), 1799, "cooldown"),
+            (Approval, a(), Unhealthy, false, Some(0), 1000, "cooldown"),
+            (Auto, a(), Unhealthy, false, Some(0), 1800, "start"),
+            (Notify, a(), Unhealthy, false, Some(0), 10, "notify"),
         ];
         for (i, (policy, target, became, suspect, last, now, want)) in cases.into_iter().enumerate()
         {

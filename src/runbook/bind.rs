@@ -4,11 +4,12 @@
 //! Pure: no IO. Everything that can be known without calling AWS is checked here, so a bad
 //! parameter or an unknown group fails before the first API call.
 
+use super::ladder::bind_ladder;
 use super::template;
-use super::{ActionDef, OnFailure, ParamKind, Runbook};
-use crate::cloud::HttpRequest;
+use super::{ActionDef, OnFailure, ParamDef, ParamKind, Runbook, StepDef};
+use crate::cloud::{HttpRequest, RecordSpecOut};
 use crate::diag::{did_you_mean, Diagnostics};
-use crate::env::{Environment, Group, RecordSpec};
+use crate::env::{Endpoint, Environment, Group};
 use crate::tomlx::Spanned;
 use crate::types::{ClusterId, InstanceId, StepId, Zone};
 use serde::{Deserialize, Serialize};
@@ -138,30 +139,6 @@ impl BoundAction {
     }
 }
 
-/// A record spec as carried by a bound step (serialisable for the journal).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordSpecOut {
-    pub name: String,
-    pub rtype: String,
-    pub ttl: i64,
-    pub values: BTreeMap<Zone, Vec<String>>,
-    pub weighted: bool,
-    pub weight: i64,
-}
-
-impl From<&RecordSpec> for RecordSpecOut {
-    fn from(r: &RecordSpec) -> Self {
-        Self {
-            name: r.name.clone(),
-            rtype: r.rtype.clone(),
-            ttl: r.ttl,
-            values: r.values.clone(),
-            weighted: r.weighted,
-            weight: r.weight,
-        }
-    }
-}
-
 /// The checked parameter values of one run.
 pub type Params = BTreeMap<String, String>;
 
@@ -187,9 +164,47 @@ pub fn bind_params(
     env: &Environment,
     given: &[(String, String)],
 ) -> Result<Params, Diagnostics> {
-    let src = &rb.source;
     let mut d = Diagnostics::default();
     let mut out = Params::new();
+    check_unknown_params(rb, given, &mut d);
+    let zone_list = zone_list(env);
+    for p in &rb.params {
+        let value = given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == &p.name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| p.default.clone());
+        match value {
+            Some(value) => {
+                check_param_value(rb, env, p, &value, &zone_list, &mut d);
+                out.insert(p.name.clone(), value);
+            }
+            None if p.required => missing_param(rb, env, p, &mut d),
+            // An optional parameter that is not given is the empty string.
+            None => {
+                out.insert(p.name.clone(), String::new());
+            }
+        }
+    }
+    if d.is_empty() {
+        Ok(out)
+    } else {
+        Err(d.sorted())
+    }
+}
+
+/// The environment's zones, for hints: `us-west-2a, us-west-2b`.
+fn zone_list(env: &Environment) -> String {
+    env.zones
+        .iter()
+        .map(|z| z.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every given parameter must be one of the runbook's.
+fn check_unknown_params(rb: &Runbook, given: &[(String, String)], d: &mut Diagnostics) {
     let names: Vec<&str> = rb.params.iter().map(|p| p.name.as_str()).collect();
     for (k, _) in given {
         if !names.contains(&k.as_str()) {
@@ -198,115 +213,112 @@ pub fn bind_params(
                 None if names.is_empty() => "this runbook takes no parameters".to_string(),
                 None => format!("parameters of this runbook: {}", names.join(", ")),
             };
-            d.push(src.diag_file(
+            d.push(rb.source.diag_file(
                 format!("unknown parameter `{k}` for runbook `{}`", rb.name),
                 Some(hint),
             ));
         }
     }
-    let zone_list = env
-        .zones
-        .iter()
-        .map(|z| z.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    for p in &rb.params {
-        let value = given
-            .iter()
-            .rev()
-            .find(|(k, _)| k == &p.name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| p.default.clone());
-        let Some(value) = value else {
-            if !p.required {
-                // An optional parameter that is not given is the empty string.
-                out.insert(p.name.clone(), String::new());
-            }
-            if p.required {
-                let example = match p.kind {
-                    ParamKind::Zone | ParamKind::Zones => env
-                        .zones
-                        .first()
-                        .map(|z| z.to_string())
-                        .unwrap_or_else(|| "us-west-2a".into()),
-                    ParamKind::Bool => "true".into(),
-                    ParamKind::String => "...".into(),
-                };
-                let what = p
-                    .description
-                    .as_deref()
-                    .map(|s| format!(" ({s})"))
-                    .unwrap_or_default();
-                d.push(src.diag(
+}
+
+/// A required parameter was not given: say how to pass it.
+fn missing_param(rb: &Runbook, env: &Environment, p: &ParamDef, d: &mut Diagnostics) {
+    let example = match p.kind {
+        ParamKind::Zone | ParamKind::Zones => env
+            .zones
+            .first()
+            .map(|z| z.to_string())
+            .unwrap_or_else(|| "us-west-2a".into()),
+        ParamKind::Bool => "true".into(),
+        ParamKind::String => "...".into(),
+    };
+    let what = p
+        .description
+        .as_deref()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    d.push(rb.source.diag(
+        p.span.clone(),
+        format!("missing required parameter `{}`{what}", p.name),
+        Some(format!("pass -p {}={example}", p.name)),
+    ));
+}
+
+/// A parameter's value must fit its type: zones of the environment, or true/false.
+fn check_param_value(
+    rb: &Runbook,
+    env: &Environment,
+    p: &ParamDef,
+    value: &str,
+    zone_list: &str,
+    d: &mut Diagnostics,
+) {
+    match p.kind {
+        ParamKind::Zone | ParamKind::Zones => check_zone_param(rb, env, p, value, zone_list, d),
+        ParamKind::Bool => {
+            if !["true", "false"].contains(&value) {
+                d.push(rb.source.diag(
                     p.span.clone(),
-                    format!("missing required parameter `{}`{what}", p.name),
-                    Some(format!("pass -p {}={example}", p.name)),
+                    format!(
+                        "parameter `{}` must be true or false, got `{value}`",
+                        p.name
+                    ),
+                    None,
                 ));
             }
-            continue;
-        };
-        match p.kind {
-            ParamKind::Zone | ParamKind::Zones => {
-                let parts: Vec<&str> = value
-                    .split(',')
-                    .map(|s| s.trim())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                if parts.is_empty() || (p.kind == ParamKind::Zone && parts.len() != 1) {
-                    d.push(src.diag(
-                        p.span.clone(),
-                        format!(
-                            "parameter `{}` must be {}, got `{value}`",
-                            p.name,
-                            if p.kind == ParamKind::Zone {
-                                "one zone"
-                            } else {
-                                "one or more zones separated by commas"
-                            }
-                        ),
-                        Some(format!("zones of environment `{}`: {zone_list}", env.name)),
-                    ));
-                }
-                for z in parts {
-                    if !env.zones.iter().any(|ez| ez.as_str() == z) {
-                        let hint = match did_you_mean(z, env.zones.iter().map(|z| z.as_str())) {
-                            Some(s) => format!(
-                                "did you mean `{s}`? zones of environment `{}`: {zone_list}",
-                                env.name
-                            ),
-                            None => format!("zones of environment `{}`: {zone_list}", env.name),
-                        };
-                        d.push(src.diag(
-                            p.span.clone(),
-                            format!(
-                                "parameter `{}`: `{z}` is not a zone of environment `{}`",
-                                p.name, env.name
-                            ),
-                            Some(hint),
-                        ));
-                    }
-                }
-            }
-            ParamKind::Bool => {
-                if !["true", "false"].contains(&value.as_str()) {
-                    d.push(src.diag(
-                        p.span.clone(),
-                        format!(
-                            "parameter `{}` must be true or false, got `{value}`",
-                            p.name
-                        ),
-                        None,
-                    ));
-                }
-            }
-            ParamKind::String => {}
         }
-        out.insert(p.name.clone(), value);
+        ParamKind::String => {}
     }
-    if d.is_empty() {
-        Ok(out)
-    } else {
-        Err(d.sorted())
+}
+
+/// A `zone` parameter names one zone of the environment; a `zones` parameter one or more.
+fn check_zone_param(
+    rb: &Runbook,
+    env: &Environment,
+    p: &ParamDef,
+    value: &str,
+    zone_list: &str,
+    d: &mut Diagnostics,
+) {
+    let src = &rb.source;
+    let parts: Vec<&str> = value
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if parts.is_empty() || (p.kind == ParamKind::Zone && parts.len() != 1) {
+        d.push(src.diag(
+            p.span.clone(),
+            format!(
+                "parameter `{}` must be {}, got `{value}`",
+                p.name,
+                if p.kind == ParamKind::Zone {
+                    "one zone"
+                } else {
+                    "one or more zones separated by commas"
+                }
+            ),
+            Some(format!("zones of environment `{}`: {zone_list}", env.name)),
+        ));
+    }
+    for z in parts {
+        if !env.zones.iter().any(|ez| ez.as_str() == z) {
+            let hint = match did_you_mean(z, env.zones.iter().map(|z| z.as_str())) {
+                Some(s) => format!(
+                    "did you mean `{s}`? zones of environment `{}`: {zone_list}",
+                    env.name
+                ),
+                None => format!("zones of environment `{}`: {zone_list}", env.name),
+            };
+            d.push(src.diag(
+                p.span.clone(),
+                format!(
+                    "parameter `{}`: `{z}` is not a zone of environment `{}`",
+                    p.name, env.name
+                ),
+                Some(hint),
+            ));
+        }
     }
 }
 
@@ -392,6 +404,8 @@ fn group_ref<'e>(
     }
 }
 
+/// The groups, endpoints and tiers a step names must exist in the environment, with the right
+/// kind. With `vars`, templated names are checked as rendered; without, they are skipped.
 fn check_resources(
     rb: &Runbook,
     env: &Environment,
@@ -447,45 +461,13 @@ fn check_resources(
             endpoint: Some(e), ..
         } => {
             let name = render(e).unwrap_or_else(|| e.value.clone());
-            if !name.contains("${") && !env.endpoints.contains_key(&name) {
-                let known: Vec<&str> = env.endpoints.keys().map(|s| s.as_str()).collect();
-                let hint = match did_you_mean(&name, known.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "endpoints of environment `{}`: {}",
-                        env.name,
-                        if known.is_empty() {
-                            "none".into()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                };
-                d.push(rb.source.diag(e.span.clone(), format!("step `{step}` uses endpoint `{name}`, which environment `{}` does not define", env.name), Some(hint)));
-            }
+            check_endpoint(rb, env, e, &name, step, d);
         }
         ActionDef::TrafficShed { max_tier, .. } => {
-            let Some(l) = &env.traffic else {
-                d.push(rb.source.diag(rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0), format!("step `{step}` sheds traffic, but environment `{}` has no [traffic] ladder", env.name), Some("define [traffic] with a signal and [[traffic.tiers]] in the environment file (docs/traffic.md)".into())));
-                return;
-            };
-            if let Some(m) = max_tier {
-                let name = render(m).unwrap_or_else(|| m.value.clone());
-                if !name.contains("${") {
-                    match l.tiers.iter().find(|t| t.name == name) {
-                        None => {
-                            let names: Vec<&str> = l.tiers.iter().map(|t| t.name.as_str()).collect();
-                            let hint = match did_you_mean(&name, names.iter().copied()) {
-                                Some(s) => format!("did you mean `{s}`? tiers: {}", names.join(", ")),
-                                None => format!("tiers of `{}`: {}", env.name, names.join(", ")),
-                            };
-                            d.push(rb.source.diag(m.span.clone(), format!("step `{step}`: max_tier `{name}` is not a tier of environment `{}`", env.name), Some(hint)));
-                        }
-                        Some(t) if t.protected => d.push(rb.source.diag(m.span.clone(), format!("step `{step}`: max_tier `{name}` is a protected tier, which is never shed"), Some("name the last unprotected tier that may be shed".into()))),
-                        Some(_) => {}
-                    }
-                }
-            }
+            let max_tier = max_tier
+                .as_ref()
+                .map(|m| (m, render(m).unwrap_or_else(|| m.value.clone())));
+            check_shed(rb, env, max_tier, step, d);
         }
         ActionDef::TrafficRestore { .. } if env.traffic.is_none() => {
             d.push(rb.source.diag(
@@ -501,6 +483,84 @@ fn check_resources(
     }
 }
 
+/// The endpoint of an `http` step (`name`, rendered when possible) must exist.
+fn check_endpoint(
+    rb: &Runbook,
+    env: &Environment,
+    e: &Spanned<String>,
+    name: &str,
+    step: &str,
+    d: &mut Diagnostics,
+) {
+    if !name.contains("${") && !env.endpoints.contains_key(name) {
+        let known: Vec<&str> = env.endpoints.keys().map(|s| s.as_str()).collect();
+        let hint = match did_you_mean(name, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "endpoints of environment `{}`: {}",
+                env.name,
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        };
+        d.push(rb.source.diag(
+            e.span.clone(),
+            format!(
+                "step `{step}` uses endpoint `{name}`, which environment `{}` does not define",
+                env.name
+            ),
+            Some(hint),
+        ));
+    }
+}
+
+/// A `traffic.shed` step needs a ladder; its `max_tier` (with its rendered name, when given)
+/// must be an unprotected tier of it.
+fn check_shed(
+    rb: &Runbook,
+    env: &Environment,
+    max_tier: Option<(&Spanned<String>, String)>,
+    step: &str,
+    d: &mut Diagnostics,
+) {
+    let Some(l) = &env.traffic else {
+        d.push(rb.source.diag(rb.step(step).map(|s| s.span.clone()).unwrap_or(0..0), format!("step `{step}` sheds traffic, but environment `{}` has no [traffic] ladder", env.name), Some("define [traffic] with a signal and [[traffic.tiers]] in the environment file (docs/traffic.md)".into())));
+        return;
+    };
+    let Some((m, name)) = max_tier else {
+        return;
+    };
+    if name.contains("${") {
+        return;
+    }
+    match l.tiers.iter().find(|t| t.name == name) {
+        None => {
+            let names: Vec<&str> = l.tiers.iter().map(|t| t.name.as_str()).collect();
+            let hint = match did_you_mean(&name, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? tiers: {}", names.join(", ")),
+                None => format!("tiers of `{}`: {}", env.name, names.join(", ")),
+            };
+            d.push(rb.source.diag(
+                m.span.clone(),
+                format!(
+                    "step `{step}`: max_tier `{name}` is not a tier of environment `{}`",
+                    env.name
+                ),
+                Some(hint),
+            ));
+        }
+        Some(t) if t.protected => d.push(rb.source.diag(
+            m.span.clone(),
+            format!("step `{step}`: max_tier `{name}` is a protected tier, which is never shed"),
+            Some("name the last unprotected tier that may be shed".into()),
+        )),
+        Some(_) => {}
+    }
+}
+
 /// Bind a runbook to an environment and the parameters of one run.
 pub fn bind(
     rb: &Runbook,
@@ -508,29 +568,100 @@ pub fn bind(
     params: &Params,
     run: &RunContext,
 ) -> Result<Vec<BoundStep>, Diagnostics> {
-    let src = &rb.source;
-    let vars = variables(rb, env, params, run);
+    let binder = Binder {
+        rb,
+        env,
+        run,
+        vars: variables(rb, env, params, run),
+        zone_list: zone_list(env),
+    };
     let mut d = Diagnostics::default();
     let mut out = vec![];
-    let render = |s: &Spanned<String>, d: &mut Diagnostics| -> String {
-        match template::render(&s.value, &vars) {
+    for s in &rb.steps {
+        out.push(binder.step(s, &mut d));
+    }
+    if d.is_empty() {
+        Ok(out)
+    } else {
+        Err(d.sorted())
+    }
+}
+
+/// Binds the steps of one run; problems go to the caller's diagnostics.
+struct Binder<'a> {
+    rb: &'a Runbook,
+    env: &'a Environment,
+    run: &'a RunContext,
+    vars: BTreeMap<String, String>,
+    /// The environment's zones, for hints.
+    zone_list: String,
+}
+
+impl Binder<'_> {
+    fn step(&self, s: &StepDef, d: &mut Diagnostics) -> BoundStep {
+        let step = s.id.value.as_str();
+        check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
+        let enabled = match &s.when {
+            None => true,
+            Some(w) => self.condition(w, step, d),
+        };
+        let action = self.action(s, d);
+        BoundStep {
+            id: StepId::new(step),
+            description: s.description.clone(),
+            after: s
+                .after
+                .iter()
+                .map(|a| StepId::new(a.value.clone()))
+                .collect(),
+            enabled,
+            when: s.when.as_ref().map(|w| w.value.clone()),
+            timeout: s.timeout.unwrap_or_else(|| default_timeout(&s.action)),
+            retries: s.retries,
+            on_failure: s.on_failure,
+            action,
+        }
+    }
+
+    fn render(&self, s: &Spanned<String>, d: &mut Diagnostics) -> String {
+        match template::render(&s.value, &self.vars) {
             Ok(v) => v,
             Err(e) => {
-                d.push(src.diag(s.span.clone(), e, None));
+                d.push(self.rb.source.diag(s.span.clone(), e, None));
                 String::new()
             }
         }
-    };
-    let zone_list = env
-        .zones
-        .iter()
-        .map(|z| z.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let zones_of = |fields: &[Spanned<String>], step: &str, d: &mut Diagnostics| -> Vec<Zone> {
+    }
+
+    fn render_http(&self, s: &Spanned<String>, d: &mut Diagnostics) -> String {
+        template::render_for_http(&s.value, &self.vars).unwrap_or_else(|e| {
+            d.push(self.rb.source.diag(s.span.clone(), e, None));
+            String::new()
+        })
+    }
+
+    /// A step's `when`, rendered and evaluated; a bad condition disables the step.
+    fn condition(&self, w: &Spanned<String>, step: &str, d: &mut Diagnostics) -> bool {
+        let e = self.render(w, d);
+        match template::eval_condition(&e) {
+            Ok(b) => b,
+            Err(msg) => {
+                d.push(self.rb.source.diag(
+                    w.span.clone(),
+                    format!("`when` of step `{step}`: {msg}"),
+                    None,
+                ));
+                false
+            }
+        }
+    }
+
+    /// Zones to evacuate: each a zone of the environment, at least one, and not all of them.
+    fn zones_of(&self, fields: &[Spanned<String>], step: &str, d: &mut Diagnostics) -> Vec<Zone> {
+        let (src, env, zone_list) = (&self.rb.source, self.env, &self.zone_list);
         let mut zs = vec![];
         for f in fields {
-            let r = render(f, d);
+            let r = self.render(f, d);
             for z in r.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()) {
                 let zone = Zone::new(z);
                 if !env.zones.contains(&zone) {
@@ -564,130 +695,42 @@ pub fn bind(
             }
         }
         zs
-    };
-    for s in &rb.steps {
+    }
+
+    /// A zone named in a step must be a zone of the environment.
+    fn check_zone(&self, zone: &Zone, f: &Spanned<String>, step: &str, d: &mut Diagnostics) {
+        if !self.env.zones.contains(zone) {
+            d.push(self.rb.source.diag(
+                f.span.clone(),
+                format!(
+                    "step `{step}`: `{zone}` is not a zone of environment `{}`",
+                    self.env.name
+                ),
+                Some(format!("zones: {}", self.zone_list)),
+            ));
+        }
+    }
+
+    fn action(&self, s: &StepDef, d: &mut Diagnostics) -> BoundAction {
         let step = s.id.value.as_str();
-        check_resources(rb, env, &s.action, step, Some(&vars), &mut d);
-        let enabled = match &s.when {
-            None => true,
-            Some(w) => {
-                let e = render(w, &mut d);
-                match template::eval_condition(&e) {
-                    Ok(b) => b,
-                    Err(msg) => {
-                        d.push(src.diag(
-                            w.span.clone(),
-                            format!("`when` of step `{step}`: {msg}"),
-                            None,
-                        ));
-                        false
-                    }
-                }
-            }
-        };
-        let action = match &s.action {
+        match &s.action {
             ActionDef::FailoverCluster {
                 group,
                 evacuate,
                 wait,
-            } => {
-                let g = render(group, &mut d);
-                let evacuate = zones_of(evacuate, step, &mut d);
-                let clusters = match env.groups.get(&g) {
-                    Some(Group::DbClusters { clusters }) => clusters.clone(),
-                    _ => vec![],
-                };
-                BoundAction::FailoverCluster {
-                    group: g,
-                    clusters,
-                    healthy: env.healthy_zones(&evacuate),
-                    evacuate,
-                    wait: *wait,
-                }
-            }
+            } => self.failover_cluster(group, evacuate, *wait, step, d),
             ActionDef::FailoverInstance {
                 group,
                 evacuate,
                 wait,
-            } => {
-                let g = render(group, &mut d);
-                let evacuate = zones_of(evacuate, step, &mut d);
-                let instances = match env.groups.get(&g) {
-                    Some(Group::DbInstances { instances }) => instances.clone(),
-                    _ => vec![],
-                };
-                BoundAction::FailoverInstance {
-                    group: g,
-                    instances,
-                    evacuate,
-                    wait: *wait,
-                }
-            }
-            ActionDef::Snapshot { groups, wait } => {
-                let mut targets = vec![];
-                for g in groups {
-                    match env.groups.get(&render(g, &mut d)) {
-                        Some(Group::DbClusters { clusters }) => targets.extend(
-                            clusters
-                                .iter()
-                                .map(|c| SnapshotTarget::Cluster { id: c.clone() }),
-                        ),
-                        Some(Group::DbInstances { instances }) => targets.extend(
-                            instances
-                                .iter()
-                                .map(|i| SnapshotTarget::Instance { id: i.clone() }),
-                        ),
-                        _ => {}
-                    }
-                }
-                BoundAction::Snapshot {
-                    targets,
-                    wait: *wait,
-                }
-            }
+            } => self.failover_instance(group, evacuate, *wait, step, d),
+            ActionDef::Snapshot { groups, wait } => self.snapshot(groups, *wait, d),
             ActionDef::DnsUpdate {
                 group,
                 evacuate,
                 weights,
                 wait,
-            } => {
-                let g = render(group, &mut d);
-                let evacuate = zones_of(evacuate, step, &mut d);
-                let mut w = BTreeMap::new();
-                for (z, weight) in weights {
-                    let zone = Zone::new(render(z, &mut d));
-                    if !env.zones.contains(&zone) {
-                        d.push(src.diag(
-                            z.span.clone(),
-                            format!(
-                                "step `{step}`: `{zone}` is not a zone of environment `{}`",
-                                env.name
-                            ),
-                            Some(format!("zones: {zone_list}")),
-                        ));
-                    }
-                    w.insert(zone, *weight);
-                }
-                let (hosted_zone, records) = match env.groups.get(&g) {
-                    Some(Group::Records {
-                        hosted_zone,
-                        records,
-                    }) => (
-                        hosted_zone.clone(),
-                        records.iter().map(RecordSpecOut::from).collect(),
-                    ),
-                    _ => (String::new(), vec![]),
-                };
-                BoundAction::DnsUpdate {
-                    group: g,
-                    hosted_zone,
-                    records,
-                    healthy: env.healthy_zones(&evacuate),
-                    evacuate,
-                    weights: w,
-                    wait: *wait,
-                }
-            }
+            } => self.dns_update(group, evacuate, weights, *wait, step, d),
             ActionDef::Http {
                 endpoint,
                 url,
@@ -696,57 +739,26 @@ pub fn bind(
                 body,
                 expect_status,
             } => {
-                let render_http = |s: &Spanned<String>, d: &mut Diagnostics| -> String {
-                    template::render_for_http(&s.value, &vars).unwrap_or_else(|e| {
-                        d.push(src.diag(s.span.clone(), e, None));
-                        String::new()
-                    })
-                };
                 let ep = endpoint
                     .as_ref()
-                    .map(|e| render(e, &mut d))
-                    .and_then(|e| env.endpoints.get(&e).cloned());
-                let url = match (url, &ep) {
-                    (Some(u), _) => render_http(u, &mut d),
-                    (None, Some(e)) => e.url.clone(),
-                    (None, None) => String::new(),
-                };
-                let method = method
-                    .clone()
-                    .or_else(|| ep.as_ref().map(|e| e.method.clone()))
-                    .unwrap_or_else(|| "POST".into());
-                let mut hs: Vec<(String, String)> =
-                    ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
-                for (k, v) in headers {
-                    let v = render_http(v, &mut d);
-                    hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
-                    hs.push((k.clone(), v));
-                }
+                    .map(|e| self.render(e, d))
+                    .and_then(|e| self.env.endpoints.get(&e).cloned());
+                let mut request =
+                    self.http_request(ep, url.as_ref(), method.as_ref(), headers, body.as_ref(), d);
                 // One request's timeout: the endpoint's (default 10 s), and never more than the
                 // step's own budget shared by its attempts.
                 let step_budget = s.timeout.map(|t| t / (s.retries + 1));
-                let timeout = ep
-                    .as_ref()
-                    .map(|e| e.timeout)
-                    .unwrap_or(Duration::from_secs(10))
-                    .min(step_budget.unwrap_or(Duration::MAX));
-                let body = body.as_ref().map(|b| render_http(b, &mut d));
+                request.timeout = request.timeout.min(step_budget.unwrap_or(Duration::MAX));
                 BoundAction::Http {
-                    request: HttpRequest {
-                        method,
-                        url,
-                        headers: hs,
-                        body,
-                        timeout,
-                    },
+                    request,
                     expect_status: expect_status.clone(),
                 }
             }
             ActionDef::Approval { message, approvers } => BoundAction::Approval {
                 message: message
                     .as_ref()
-                    .map(|m| render(m, &mut d))
-                    .unwrap_or_else(|| format!("approve step `{step}` of run {}", run.run_id)),
+                    .map(|m| self.render(m, d))
+                    .unwrap_or_else(|| format!("approve step `{step}` of run {}", self.run.run_id)),
                 approvers: approvers.clone(),
             },
             ActionDef::Wait { duration } => BoundAction::Wait {
@@ -756,89 +768,225 @@ pub fn bind(
                 zones,
                 expect,
                 rounds,
-            } => {
-                let mut zs = vec![];
-                for f in zones {
-                    for z in render(f, &mut d)
-                        .split(',')
-                        .map(|s| s.trim())
-                        .filter(|s| !s.is_empty())
-                    {
-                        let zone = Zone::new(z);
-                        if !env.zones.contains(&zone) {
-                            d.push(src.diag(
-                                f.span.clone(),
-                                format!(
-                                    "step `{step}`: `{z}` is not a zone of environment `{}`",
-                                    env.name
-                                ),
-                                Some(format!("zones: {zone_list}")),
-                            ));
-                        }
-                        zs.push(zone);
-                    }
-                }
-                BoundAction::HealthAssert {
-                    zones: zs,
-                    expect: expect.value.clone(),
-                    rounds: *rounds,
-                }
+            } => BoundAction::HealthAssert {
+                zones: self.assert_zones(zones, step, d),
+                expect: expect.value.clone(),
+                rounds: *rounds,
+            },
+            ActionDef::TrafficShed { max_tier, settle } => {
+                self.traffic_shed(max_tier.as_ref(), *settle, d)
             }
-            ActionDef::TrafficShed { max_tier, settle } => match &env.traffic {
-                Some(l) => {
-                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
-                    if let Some(s) = settle {
-                        ladder.settle = *s;
-                    }
-                    let max = max_tier
-                        .as_ref()
-                        .map(|m| render(m, &mut d))
-                        .and_then(|m| l.index(&m));
-                    BoundAction::TrafficShed {
-                        ladder,
-                        max_tier: max,
-                    }
-                }
-                None => BoundAction::Wait {
-                    duration: Duration::ZERO,
-                },
-            },
-            ActionDef::TrafficRestore { hold, settle } => match &env.traffic {
-                Some(l) => {
-                    let mut ladder = crate::traffic::bind_ladder(l, env, &vars);
-                    if let Some(h) = hold {
-                        ladder.hold = *h;
-                    }
-                    if let Some(s) = settle {
-                        ladder.settle = *s;
-                    }
-                    BoundAction::TrafficRestore { ladder }
-                }
-                None => BoundAction::Wait {
-                    duration: Duration::ZERO,
-                },
-            },
-        };
-        out.push(BoundStep {
-            id: StepId::new(step),
-            description: s.description.clone(),
-            after: s
-                .after
-                .iter()
-                .map(|a| StepId::new(a.value.clone()))
-                .collect(),
-            enabled,
-            when: s.when.as_ref().map(|w| w.value.clone()),
-            timeout: s.timeout.unwrap_or_else(|| default_timeout(&s.action)),
-            retries: s.retries,
-            on_failure: s.on_failure,
-            action,
-        });
+            ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
+        }
     }
-    if d.is_empty() {
-        Ok(out)
-    } else {
-        Err(d.sorted())
+
+    fn failover_cluster(
+        &self,
+        group: &Spanned<String>,
+        evacuate: &[Spanned<String>],
+        wait: bool,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let g = self.render(group, d);
+        let evacuate = self.zones_of(evacuate, step, d);
+        let clusters = match self.env.groups.get(&g) {
+            Some(Group::DbClusters { clusters }) => clusters.clone(),
+            _ => vec![],
+        };
+        BoundAction::FailoverCluster {
+            group: g,
+            clusters,
+            healthy: self.env.healthy_zones(&evacuate),
+            evacuate,
+            wait,
+        }
+    }
+
+    fn failover_instance(
+        &self,
+        group: &Spanned<String>,
+        evacuate: &[Spanned<String>],
+        wait: bool,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let g = self.render(group, d);
+        let evacuate = self.zones_of(evacuate, step, d);
+        let instances = match self.env.groups.get(&g) {
+            Some(Group::DbInstances { instances }) => instances.clone(),
+            _ => vec![],
+        };
+        BoundAction::FailoverInstance {
+            group: g,
+            instances,
+            evacuate,
+            wait,
+        }
+    }
+
+    fn snapshot(&self, groups: &[Spanned<String>], wait: bool, d: &mut Diagnostics) -> BoundAction {
+        let mut targets = vec![];
+        for g in groups {
+            match self.env.groups.get(&self.render(g, d)) {
+                Some(Group::DbClusters { clusters }) => targets.extend(
+                    clusters
+                        .iter()
+                        .map(|c| SnapshotTarget::Cluster { id: c.clone() }),
+                ),
+                Some(Group::DbInstances { instances }) => targets.extend(
+                    instances
+                        .iter()
+                        .map(|i| SnapshotTarget::Instance { id: i.clone() }),
+                ),
+                _ => {}
+            }
+        }
+        BoundAction::Snapshot { targets, wait }
+    }
+
+    fn dns_update(
+        &self,
+        group: &Spanned<String>,
+        evacuate: &[Spanned<String>],
+        weights: &[(Spanned<String>, i64)],
+        wait: bool,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let g = self.render(group, d);
+        let evacuate = self.zones_of(evacuate, step, d);
+        let mut w = BTreeMap::new();
+        for (z, weight) in weights {
+            let zone = Zone::new(self.render(z, d));
+            self.check_zone(&zone, z, step, d);
+            w.insert(zone, *weight);
+        }
+        let (hosted_zone, records) = match self.env.groups.get(&g) {
+            Some(Group::Records {
+                hosted_zone,
+                records,
+            }) => (
+                hosted_zone.clone(),
+                records.iter().map(RecordSpecOut::from).collect(),
+            ),
+            _ => (String::new(), vec![]),
+        };
+        BoundAction::DnsUpdate {
+            group: g,
+            hosted_zone,
+            records,
+            healthy: self.env.healthy_zones(&evacuate),
+            evacuate,
+            weights: w,
+            wait,
+        }
+    }
+
+    /// The request of an `http` step: its own url, method, headers and body over those of its
+    /// endpoint (`ep`). The timeout is the endpoint's, 10 s without one.
+    fn http_request(
+        &self,
+        ep: Option<Endpoint>,
+        url: Option<&Spanned<String>>,
+        method: Option<&String>,
+        headers: &[(String, Spanned<String>)],
+        body: Option<&Spanned<String>>,
+        d: &mut Diagnostics,
+    ) -> HttpRequest {
+        let url = match (url, &ep) {
+            (Some(u), _) => self.render_http(u, d),
+            (None, Some(e)) => e.url.clone(),
+            (None, None) => String::new(),
+        };
+        let method = method
+            .cloned()
+            .or_else(|| ep.as_ref().map(|e| e.method.clone()))
+            .unwrap_or_else(|| "POST".into());
+        let mut hs: Vec<(String, String)> =
+            ep.as_ref().map(|e| e.headers.clone()).unwrap_or_default();
+        for (k, v) in headers {
+            let v = self.render_http(v, d);
+            hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
+            hs.push((k.clone(), v));
+        }
+        let timeout = ep
+            .as_ref()
+            .map(|e| e.timeout)
+            .unwrap_or(Duration::from_secs(10));
+        let body = body.map(|b| self.render_http(b, d));
+        HttpRequest {
+            method,
+            url,
+            headers: hs,
+            body,
+            timeout,
+        }
+    }
+
+    /// The zones of a `health.assert` step, as given (an unknown zone is reported, and kept).
+    fn assert_zones(
+        &self,
+        zones: &[Spanned<String>],
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> Vec<Zone> {
+        let mut zs = vec![];
+        for f in zones {
+            for z in self
+                .render(f, d)
+                .split(',')
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+            {
+                let zone = Zone::new(z);
+                self.check_zone(&zone, f, step, d);
+                zs.push(zone);
+            }
+        }
+        zs
+    }
+
+    /// Without a ladder (already reported) the step binds to a no-op.
+    fn traffic_shed(
+        &self,
+        max_tier: Option<&Spanned<String>>,
+        settle: Option<Duration>,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let Some(l) = &self.env.traffic else {
+            return BoundAction::Wait {
+                duration: Duration::ZERO,
+            };
+        };
+        let mut ladder = bind_ladder(l, self.env, &self.vars);
+        if let Some(s) = settle {
+            ladder.settle = s;
+        }
+        let max = max_tier
+            .map(|m| self.render(m, d))
+            .and_then(|m| l.index(&m));
+        BoundAction::TrafficShed {
+            ladder,
+            max_tier: max,
+        }
+    }
+
+    /// Without a ladder (already reported) the step binds to a no-op.
+    fn traffic_restore(&self, hold: Option<Duration>, settle: Option<Duration>) -> BoundAction {
+        let Some(l) = &self.env.traffic else {
+            return BoundAction::Wait {
+                duration: Duration::ZERO,
+            };
+        };
+        let mut ladder = bind_ladder(l, self.env, &self.vars);
+        if let Some(h) = hold {
+            ladder.hold = h;
+        }
+        if let Some(s) = settle {
+            ladder.settle = s;
+        }
+        BoundAction::TrafficRestore { ladder }
     }
 }
 

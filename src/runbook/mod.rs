@@ -6,6 +6,7 @@
 //! planner works on. Both report every problem at once, with file:line:col and a hint.
 
 pub mod bind;
+pub mod ladder;
 pub mod template;
 
 use crate::diag::{did_you_mean, Diagnostics, SourceFile};
@@ -448,7 +449,6 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             ));
         }
     }
-    let what = t.what.clone();
     let action_name = t.req_str("action", &format!("one of: {}", ACTIONS.join(", ")), d);
     let description = t.str("description", d).map(|s| s.value);
     let after = if t.has("after") {
@@ -457,7 +457,37 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
         vec![]
     };
     let when = t.str("when", d);
-    let timeout = t.duration("timeout", d).map(|s| {
+    let timeout = parse_timeout(src, &mut t, d);
+    let retries = t
+        .int("retries", 0, 10, d)
+        .map(|s| s.value as u32)
+        .unwrap_or(0);
+    let on_failure = parse_on_failure(src, &mut t, d);
+    let action_name = action_name?;
+    let mut keys: Vec<&str> = COMMON_STEP_KEYS.to_vec();
+    let action = parse_action(src, &mut t, &action_name, &mut keys, d)?;
+    t.finish(&keys, d);
+    Some(StepDef {
+        id: id?,
+        description,
+        after,
+        when,
+        timeout,
+        retries,
+        on_failure,
+        action,
+        span: v.span.clone(),
+    })
+}
+
+/// A step's `timeout`: at least 1s.
+fn parse_timeout(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Option<Duration> {
+    let what = t.what.clone();
+    t.duration("timeout", d).map(|s| {
         if s.value < Duration::from_secs(1) {
             d.push(src.diag(
                 s.span.clone(),
@@ -469,12 +499,13 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             ));
         }
         s.value
-    });
-    let retries = t
-        .int("retries", 0, 10, d)
-        .map(|s| s.value as u32)
-        .unwrap_or(0);
-    let on_failure = match t.str("on_failure", d) {
+    })
+}
+
+/// A step's `on_failure`: `abort` (the default) or `continue`.
+fn parse_on_failure(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> OnFailure {
+    let what = t.what.clone();
+    match t.str("on_failure", d) {
         None => OnFailure::Abort,
         Some(s) => match s.value.as_str() {
             "abort" => OnFailure::Abort,
@@ -488,90 +519,33 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 OnFailure::Abort
             }
         },
-    };
-    let action_name = action_name?;
-    let mut keys: Vec<&str> = COMMON_STEP_KEYS.to_vec();
-    let group_hint = "name a group of the environment: group = \"aurora\"";
+    }
+}
+
+const GROUP_HINT: &str = "name a group of the environment: group = \"aurora\"";
+
+/// The action of a step, adding its keys to `keys`. `None` when the action is unknown or a
+/// required field is missing; the step's unknown keys are then not reported.
+fn parse_action(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    action_name: &Spanned<String>,
+    keys: &mut Vec<&str>,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
     let action = match action_name.value.as_str() {
         "rds.failover_cluster" | "rds.failover_instance" => {
             keys.extend(["group", "evacuate", "wait"]);
-            let group = t.req_str("group", group_hint, d);
-            let evacuate = str_or_list(&mut t, "evacuate", d);
-            if evacuate.is_empty() {
-                d.push(src.diag(
-                    v.span.clone(),
-                    format!("{what} does not say which zone to evacuate"),
-                    Some("add `evacuate = \"${failed_az}\"`".into()),
-                ));
-            }
-            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
-            let group = group?;
-            if action_name.value == "rds.failover_cluster" {
-                ActionDef::FailoverCluster {
-                    group,
-                    evacuate,
-                    wait,
-                }
-            } else {
-                ActionDef::FailoverInstance {
-                    group,
-                    evacuate,
-                    wait,
-                }
-            }
+            let cluster = action_name.value == "rds.failover_cluster";
+            parse_failover(src, t, cluster, d)?
         }
         "rds.snapshot" => {
             keys.extend(["group", "groups", "wait"]);
-            let mut groups = str_or_list(&mut t, "group", d);
-            groups.extend(str_or_list(&mut t, "groups", d));
-            if groups.is_empty() {
-                d.push(src.diag(
-                    v.span.clone(),
-                    format!("{what} names no group to snapshot"),
-                    Some("add `groups = [\"aurora\", \"multi_az\"]`".into()),
-                ));
-            }
-            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
-            ActionDef::Snapshot { groups, wait }
+            parse_snapshot(src, t, d)
         }
         "dns.update" => {
             keys.extend(["group", "evacuate", "weights", "wait"]);
-            let group = t.req_str("group", group_hint, d);
-            let evacuate = str_or_list(&mut t, "evacuate", d);
-            let mut weights = vec![];
-            if let Some(wv) = t.get("weights") {
-                match &wv.kind {
-                    SKind::Table(entries) => {
-                        for (zk, zs, zv) in entries {
-                            if let Some(w) = crate::tomlx::expect_int(
-                                src,
-                                zv,
-                                &format!("weight of `{zk}`"),
-                                0,
-                                255,
-                                d,
-                            ) {
-                                weights.push((Spanned::new(zk.clone(), zs.clone()), w.value));
-                            }
-                        }
-                    }
-                    _ => d.push(src.diag(
-                        wv.span.clone(),
-                        format!("`weights` in {what} must be a table of zone = weight"),
-                        None,
-                    )),
-                }
-            }
-            if evacuate.is_empty() && weights.is_empty() {
-                d.push(src.diag(v.span.clone(), format!("{what} says neither which zone to evacuate nor which weights to set"), Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }`".into())));
-            }
-            let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
-            ActionDef::DnsUpdate {
-                group: group?,
-                evacuate,
-                weights,
-                wait,
-            }
+            parse_dns_update(src, t, d)?
         }
         "http" => {
             keys.extend([
@@ -582,127 +556,19 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
                 "body",
                 "expect_status",
             ]);
-            let endpoint = t.str("endpoint", d);
-            let url = t.str("url", d);
-            if endpoint.is_none() && url.is_none() {
-                d.push(src.diag(v.span.clone(), format!("{what} has neither `endpoint` nor `url`"), Some("name an endpoint of the environment (endpoint = \"status_page\") or give `url`".into())));
-            }
-            let method = t.str("method", d).map(|m| m.value.to_ascii_uppercase());
-            if let Some(m) = &method {
-                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.as_str()) {
-                    d.push(src.diag(
-                        v.span.clone(),
-                        format!("{what}: unsupported method `{m}`"),
-                        Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
-                    ));
-                }
-            }
-            let mut headers = vec![];
-            if let Some(hv) = t.get("headers") {
-                match &hv.kind {
-                    SKind::Table(entries) => {
-                        for (hk, _, hval) in entries {
-                            if let Some(s) =
-                                crate::tomlx::expect_str(src, hval, &format!("header `{hk}`"), d)
-                            {
-                                headers.push((hk.clone(), s));
-                            }
-                        }
-                    }
-                    _ => d.push(src.diag(
-                        hv.span.clone(),
-                        "`headers` must be a table of strings",
-                        None,
-                    )),
-                }
-            }
-            let body = t.str("body", d);
-            let mut expect_status = vec![];
-            if let Some(ev) = t.get("expect_status") {
-                match &ev.kind {
-                    SKind::Array(items) => {
-                        for i in items {
-                            if let Some(c) =
-                                crate::tomlx::expect_int(src, i, "`expect_status`", 100, 599, d)
-                            {
-                                expect_status.push(c.value as u16);
-                            }
-                        }
-                    }
-                    _ => {
-                        if let Some(c) =
-                            crate::tomlx::expect_int(src, ev, "`expect_status`", 100, 599, d)
-                        {
-                            expect_status.push(c.value as u16);
-                        }
-                    }
-                }
-            }
-            ActionDef::Http {
-                endpoint,
-                url,
-                method,
-                headers,
-                body,
-                expect_status,
-            }
+            parse_http(src, t, d)
         }
         "approval" => {
             keys.extend(["message", "approvers"]);
-            let message = t.str("message", d);
-            let approvers = if t.has("approvers") {
-                t.str_list("approvers", d)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| s.value)
-                    .collect()
-            } else {
-                vec![]
-            };
-            ActionDef::Approval { message, approvers }
+            parse_approval(t, d)
         }
         "wait" => {
             keys.extend(["duration"]);
-            let duration = if t.has("duration") {
-                t.duration("duration", d).map(|s| s.value)
-            } else {
-                d.push(src.diag(
-                    v.span.clone(),
-                    format!("{what} has no `duration`"),
-                    Some("add `duration = \"30s\"`".into()),
-                ));
-                None
-            };
-            ActionDef::Wait {
-                duration: duration.unwrap_or_default(),
-            }
+            parse_wait(src, t, d)
         }
         "health.assert" => {
             keys.extend(["zone", "expect", "rounds"]);
-            let zones = str_or_list(&mut t, "zone", d);
-            if zones.is_empty() {
-                d.push(src.diag(
-                    v.span.clone(),
-                    format!("{what} names no zone"),
-                    Some("add `zone = \"${failed_az}\"`".into()),
-                ));
-            }
-            let expect = t.req_str("expect", "`expect = \"unhealthy\"` (don't evacuate a healthy zone) or `\"healthy\"` (don't fail into a sick one)", d);
-            if let Some(e) = &expect {
-                if e.value != "healthy" && e.value != "unhealthy" {
-                    d.push(src.diag(
-                        e.span.clone(),
-                        format!("`expect` in {what} is `{}`", e.value),
-                        Some("one of: healthy, unhealthy".into()),
-                    ));
-                }
-            }
-            let rounds = t.int("rounds", 1, 100, d).map(|r| r.value as u32);
-            ActionDef::HealthAssert {
-                zones,
-                expect: expect?,
-                rounds,
-            }
+            parse_health_assert(src, t, d)?
         }
         "traffic.shed" => {
             keys.extend(["max_tier", "settle"]);
@@ -723,29 +589,276 @@ fn parse_step(src: &SourceFile, index: usize, v: &SVal, d: &mut Diagnostics) -> 
             };
             d.push(src.diag(
                 action_name.span.clone(),
-                format!("unknown action `{other}` in {what}"),
+                format!("unknown action `{other}` in {}", t.what),
                 Some(hint),
             ));
             // Still report unknown keys against the common set? No: we do not know the action.
             return None;
         }
     };
-    t.finish(&keys, d);
-    Some(StepDef {
-        id: id?,
-        description,
-        after,
-        when,
-        timeout,
-        retries,
-        on_failure,
-        action,
-        span: v.span.clone(),
+    Some(action)
+}
+
+/// `rds.failover_cluster` (`cluster`) or `rds.failover_instance`.
+fn parse_failover(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    cluster: bool,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
+    let what = t.what.clone();
+    let group = t.req_str("group", GROUP_HINT, d);
+    let evacuate = str_or_list(t, "evacuate", d);
+    if evacuate.is_empty() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} does not say which zone to evacuate"),
+            Some("add `evacuate = \"${failed_az}\"`".into()),
+        ));
+    }
+    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    let group = group?;
+    Some(if cluster {
+        ActionDef::FailoverCluster {
+            group,
+            evacuate,
+            wait,
+        }
+    } else {
+        ActionDef::FailoverInstance {
+            group,
+            evacuate,
+            wait,
+        }
+    })
+}
+
+/// `rds.snapshot`: `group` and/or `groups`.
+fn parse_snapshot(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> ActionDef {
+    let what = t.what.clone();
+    let mut groups = str_or_list(t, "group", d);
+    groups.extend(str_or_list(t, "groups", d));
+    if groups.is_empty() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} names no group to snapshot"),
+            Some("add `groups = [\"aurora\", \"multi_az\"]`".into()),
+        ));
+    }
+    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    ActionDef::Snapshot { groups, wait }
+}
+
+/// `dns.update`: zones to evacuate and/or weights to set.
+fn parse_dns_update(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
+    let what = t.what.clone();
+    let group = t.req_str("group", GROUP_HINT, d);
+    let evacuate = str_or_list(t, "evacuate", d);
+    let weights = parse_weights(src, t, d);
+    if evacuate.is_empty() && weights.is_empty() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} says neither which zone to evacuate nor which weights to set"),
+            Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }`".into()),
+        ));
+    }
+    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    Some(ActionDef::DnsUpdate {
+        group: group?,
+        evacuate,
+        weights,
+        wait,
+    })
+}
+
+/// The `weights` of a `dns.update` step: a table of zone = weight.
+fn parse_weights(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Vec<(Spanned<String>, i64)> {
+    let mut weights = vec![];
+    if let Some(wv) = t.get("weights") {
+        match &wv.kind {
+            SKind::Table(entries) => {
+                for (zk, zs, zv) in entries {
+                    if let Some(w) =
+                        crate::tomlx::expect_int(src, zv, &format!("weight of `{zk}`"), 0, 255, d)
+                    {
+                        weights.push((Spanned::new(zk.clone(), zs.clone()), w.value));
+                    }
+                }
+            }
+            _ => d.push(src.diag(
+                wv.span.clone(),
+                format!("`weights` in {} must be a table of zone = weight", t.what),
+                None,
+            )),
+        }
+    }
+    weights
+}
+
+/// `http`: an endpoint of the environment and/or a url, method, headers, body, statuses.
+fn parse_http(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> ActionDef {
+    let what = t.what.clone();
+    let endpoint = t.str("endpoint", d);
+    let url = t.str("url", d);
+    if endpoint.is_none() && url.is_none() {
+        d.push(src.diag(t.span.clone(), format!("{what} has neither `endpoint` nor `url`"), Some("name an endpoint of the environment (endpoint = \"status_page\") or give `url`".into())));
+    }
+    let method = t.str("method", d).map(|m| m.value.to_ascii_uppercase());
+    if let Some(m) = &method {
+        if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m.as_str()) {
+            d.push(src.diag(
+                t.span.clone(),
+                format!("{what}: unsupported method `{m}`"),
+                Some("one of GET, POST, PUT, PATCH, DELETE, HEAD".into()),
+            ));
+        }
+    }
+    let headers = parse_headers(src, t, d);
+    let body = t.str("body", d);
+    let expect_status = parse_expect_status(src, t, d);
+    ActionDef::Http {
+        endpoint,
+        url,
+        method,
+        headers,
+        body,
+        expect_status,
+    }
+}
+
+/// The `headers` of an `http` step: a table of (templated) strings.
+fn parse_headers(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Vec<(String, Spanned<String>)> {
+    let mut headers = vec![];
+    if let Some(hv) = t.get("headers") {
+        match &hv.kind {
+            SKind::Table(entries) => {
+                for (hk, _, hval) in entries {
+                    if let Some(s) =
+                        crate::tomlx::expect_str(src, hval, &format!("header `{hk}`"), d)
+                    {
+                        headers.push((hk.clone(), s));
+                    }
+                }
+            }
+            _ => d.push(src.diag(
+                hv.span.clone(),
+                "`headers` must be a table of strings",
+                None,
+            )),
+        }
+    }
+    headers
+}
+
+/// The `expect_status` of an `http` step: one status or an array of them.
+fn parse_expect_status(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> Vec<u16> {
+    let mut expect_status = vec![];
+    if let Some(ev) = t.get("expect_status") {
+        match &ev.kind {
+            SKind::Array(items) => {
+                for i in items {
+                    if let Some(c) =
+                        crate::tomlx::expect_int(src, i, "`expect_status`", 100, 599, d)
+                    {
+                        expect_status.push(c.value as u16);
+                    }
+                }
+            }
+            _ => {
+                if let Some(c) = crate::tomlx::expect_int(src, ev, "`expect_status`", 100, 599, d) {
+                    expect_status.push(c.value as u16);
+                }
+            }
+        }
+    }
+    expect_status
+}
+
+/// `approval`: an optional message and approvers.
+fn parse_approval(t: &mut TableReader<'_>, d: &mut Diagnostics) -> ActionDef {
+    let message = t.str("message", d);
+    let approvers = if t.has("approvers") {
+        t.str_list("approvers", d)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.value)
+            .collect()
+    } else {
+        vec![]
+    };
+    ActionDef::Approval { message, approvers }
+}
+
+/// `wait`: a required `duration`.
+fn parse_wait(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> ActionDef {
+    let duration = if t.has("duration") {
+        t.duration("duration", d).map(|s| s.value)
+    } else {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{} has no `duration`", t.what),
+            Some("add `duration = \"30s\"`".into()),
+        ));
+        None
+    };
+    ActionDef::Wait {
+        duration: duration.unwrap_or_default(),
+    }
+}
+
+/// `health.assert`: zones and the state they must be in.
+fn parse_health_assert(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
+    let what = t.what.clone();
+    let zones = str_or_list(t, "zone", d);
+    if zones.is_empty() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} names no zone"),
+            Some("add `zone = \"${failed_az}\"`".into()),
+        ));
+    }
+    let expect = t.req_str("expect", "`expect = \"unhealthy\"` (don't evacuate a healthy zone) or `\"healthy\"` (don't fail into a sick one)", d);
+    if let Some(e) = &expect {
+        if e.value != "healthy" && e.value != "unhealthy" {
+            d.push(src.diag(
+                e.span.clone(),
+                format!("`expect` in {what} is `{}`", e.value),
+                Some("one of: healthy, unhealthy".into()),
+            ));
+        }
+    }
+    let rounds = t.int("rounds", 1, 100, d).map(|r| r.value as u32);
+    Some(ActionDef::HealthAssert {
+        zones,
+        expect: expect?,
+        rounds,
     })
 }
 
 /// Duplicate ids, unknown `after` references and cycles.
 fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
+    check_unique_ids(src, rb, d);
+    check_after(src, rb, d);
+    check_cycles(src, rb, d);
+}
+
+fn check_unique_ids(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     let mut seen: HashMap<&str, &StepDef> = HashMap::new();
     for s in &rb.steps {
         if let Some(first) = seen.get(s.id.value.as_str()) {
@@ -761,6 +874,10 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
             seen.insert(&s.id.value, s);
         }
     }
+}
+
+/// Every `after` names another step of the runbook.
+fn check_after(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.value.as_str()).collect();
     for s in &rb.steps {
         for a in &s.after {
@@ -786,7 +903,10 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
             }
         }
     }
-    // Cycle detection: DFS with colours; report each cycle once, at the edge that closes it.
+}
+
+/// Cycle detection: DFS with colours; report each cycle once, at the edge that closes it.
+fn check_cycles(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     let index: BTreeMap<&str, usize> = rb
         .steps
         .iter()
@@ -795,48 +915,49 @@ fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
         .collect();
     let mut colour = vec![0u8; rb.steps.len()];
     let mut stack: Vec<usize> = vec![];
-    fn dfs(
-        i: usize,
-        rb: &Runbook,
-        index: &BTreeMap<&str, usize>,
-        colour: &mut [u8],
-        stack: &mut Vec<usize>,
-        src: &SourceFile,
-        d: &mut Diagnostics,
-    ) {
-        colour[i] = 1;
-        stack.push(i);
-        for a in &rb.steps[i].after {
-            let Some(&j) = index.get(a.value.as_str()) else {
-                continue;
-            };
-            if j == i {
-                continue;
-            }
-            if colour[j] == 1 {
-                let pos = stack.iter().position(|&k| k == j).unwrap_or(0);
-                let mut path: Vec<&str> = stack[pos..]
-                    .iter()
-                    .map(|&k| rb.steps[k].id.value.as_str())
-                    .collect();
-                path.push(rb.steps[j].id.value.as_str());
-                d.push(src.diag(
-                    a.span.clone(),
-                    format!("the steps form a cycle: {}", path.join(" -> after -> ")),
-                    Some("a step cannot wait, directly or not, for itself; remove one of these `after` entries".into()),
-                ));
-            } else if colour[j] == 0 {
-                dfs(j, rb, index, colour, stack, src, d);
-            }
-        }
-        stack.pop();
-        colour[i] = 2;
-    }
     for i in 0..rb.steps.len() {
         if colour[i] == 0 {
             dfs(i, rb, &index, &mut colour, &mut stack, src, d);
         }
     }
+}
+
+fn dfs(
+    i: usize,
+    rb: &Runbook,
+    index: &BTreeMap<&str, usize>,
+    colour: &mut [u8],
+    stack: &mut Vec<usize>,
+    src: &SourceFile,
+    d: &mut Diagnostics,
+) {
+    colour[i] = 1;
+    stack.push(i);
+    for a in &rb.steps[i].after {
+        let Some(&j) = index.get(a.value.as_str()) else {
+            continue;
+        };
+        if j == i {
+            continue;
+        }
+        if colour[j] == 1 {
+            let pos = stack.iter().position(|&k| k == j).unwrap_or(0);
+            let mut path: Vec<&str> = stack[pos..]
+                .iter()
+                .map(|&k| rb.steps[k].id.value.as_str())
+                .collect();
+            path.push(rb.steps[j].id.value.as_str());
+            d.push(src.diag(
+                a.span.clone(),
+                format!("the steps form a cycle: {}", path.join(" -> after -> ")),
+                Some("a step cannot wait, directly or not, for itself; remove one of these `after` entries".into()),
+            ));
+        } else if colour[j] == 0 {
+            dfs(j, rb, index, colour, stack, src, d);
+        }
+    }
+    stack.pop();
+    colour[i] = 2;
 }
 
 /// Every `${var}` must name a parameter or a built-in; `when` must be a condition.
@@ -847,9 +968,44 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
         .copied()
         .chain(BUILTIN_VARS.iter().copied())
         .collect();
-    let check = |f: &Spanned<String>, where_: &str, d: &mut Diagnostics| match template::variables(
-        &f.value,
-    ) {
+    for s in &rb.steps {
+        let where_ = format!("step `{}`", s.id.value);
+        let is_http = matches!(s.action, ActionDef::Http { .. });
+        for f in s.action.templated() {
+            check_variables(src, f, &where_, &known, &params, d);
+            if !is_http {
+                check_no_secret(src, f, &where_, d);
+            }
+        }
+        if let ActionDef::Http {
+            endpoint: Some(e), ..
+        } = &s.action
+        {
+            if e.value.contains("${secret:") {
+                d.push(src.diag(
+                    e.span.clone(),
+                    format!("`endpoint` of {where_} cannot be a secret"),
+                    None,
+                ));
+            }
+        }
+        if let Some(w) = &s.when {
+            check_variables(src, w, &format!("`when` of {where_}"), &known, &params, d);
+            check_condition(src, rb, w, &where_, &known, d);
+        }
+    }
+}
+
+/// A field is a valid template whose variables are `known` (secrets aside).
+fn check_variables(
+    src: &SourceFile,
+    f: &Spanned<String>,
+    where_: &str,
+    known: &[&str],
+    params: &[&str],
+    d: &mut Diagnostics,
+) {
+    match template::variables(&f.value) {
         Err(e) => d.push(src.diag(
             f.span.clone(),
             format!("bad template in {where_}: {e}"),
@@ -877,57 +1033,57 @@ fn check_templates(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
                 }
             }
         }
-    };
-    for s in &rb.steps {
-        let where_ = format!("step `{}`", s.id.value);
-        let is_http = matches!(s.action, ActionDef::Http { .. });
-        for f in s.action.templated() {
-            check(f, &where_, d);
-            if !is_http {
-                if let Ok(vars) = template::variables(&f.value) {
-                    if let Some(v) = vars.iter().find(|v| v.starts_with("secret:")) {
-                        d.push(src.diag(f.span.clone(), format!("`${{{v}}}` in {where_}: secrets can only be used in the url, headers and body of `http` steps"), Some("secrets are read from the process environment at call time, for HTTP requests only".into())));
-                    }
-                }
-            }
+    }
+}
+
+/// Secrets are only for the url, headers and body of `http` steps.
+fn check_no_secret(src: &SourceFile, f: &Spanned<String>, where_: &str, d: &mut Diagnostics) {
+    if let Ok(vars) = template::variables(&f.value) {
+        if let Some(v) = vars.iter().find(|v| v.starts_with("secret:")) {
+            d.push(src.diag(f.span.clone(), format!("`${{{v}}}` in {where_}: secrets can only be used in the url, headers and body of `http` steps"), Some("secrets are read from the process environment at call time, for HTTP requests only".into())));
         }
-        if let ActionDef::Http {
-            endpoint: Some(e), ..
-        } = &s.action
-        {
-            if e.value.contains("${secret:") {
-                d.push(src.diag(
-                    e.span.clone(),
-                    format!("`endpoint` of {where_} cannot be a secret"),
-                    None,
-                ));
-            }
-        }
-        if let Some(w) = &s.when {
-            check(w, &format!("`when` of {where_}"), d);
-            // Parse with every variable replaced by a placeholder value.
-            // Bool parameters stand in as `true`; anything else as a word, so a condition that
-            // is only a string parameter is caught here rather than at plan time.
-            let mut vars = BTreeMap::new();
-            for k in &known {
-                let is_bool = rb
-                    .params
-                    .iter()
-                    .any(|p| p.name == *k && p.kind == ParamKind::Bool);
-                vars.insert(
-                    k.to_string(),
-                    if is_bool {
-                        "true".to_string()
-                    } else {
-                        "some-value".to_string()
-                    },
-                );
-            }
-            if let Ok(e) = template::render(&w.value, &vars) {
-                if let Err(msg) = template::eval_condition(&e) {
-                    d.push(src.diag(w.span.clone(), format!("`when` of {where_} is not a condition: {msg}"), Some("examples: when = \"${notify} == true\", when = \"${env.name} != 'prod'\"".into())));
-                }
-            }
+    }
+}
+
+/// `when` must be a condition whatever the variables' values.
+fn check_condition(
+    src: &SourceFile,
+    rb: &Runbook,
+    w: &Spanned<String>,
+    where_: &str,
+    known: &[&str],
+    d: &mut Diagnostics,
+) {
+    // Parse with every variable replaced by a placeholder value.
+    // Bool parameters stand in as `true`; anything else as a word, so a condition that
+    // is only a string parameter is caught here rather than at plan time.
+    let mut vars = BTreeMap::new();
+    for k in known {
+        let is_bool = rb
+            .params
+            .iter()
+            .any(|p| p.name == *k && p.kind == ParamKind::Bool);
+        vars.insert(
+            k.to_string(),
+            if is_bool {
+                "true".to_string()
+            } else {
+                "some-value".to_string()
+            },
+        );
+    }
+    if let Ok(e) = template::render(&w.value, &vars) {
+        if let Err(msg) = template::eval_condition(&e) {
+            d.push(
+                src.diag(
+                    w.span.clone(),
+                    format!("`when` of {where_} is not a condition: {msg}"),
+                    Some(
+                        "examples: when = \"${notify} == true\", when = \"${env.name} != 'prod'\""
+                            .into(),
+                    ),
+                ),
+            );
         }
     }
 }

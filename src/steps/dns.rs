@@ -1,10 +1,8 @@
 //! Pure decision for `dns.update`: point each record of a group at a healthy zone's value,
 //! or set the weights of weighted record sets, in batches within Route 53's limits.
 
-use crate::call::Await;
-use crate::call::{describe_record, Call, Decision};
-use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet};
-use crate::runbook::bind::RecordSpecOut;
+use crate::call::{describe_record, Await, Call, Decision};
+use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet, RecordSpecOut};
 use crate::types::{StepId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;

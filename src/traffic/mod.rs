@@ -1,10 +1,12 @@
 //! Load shedding: a ladder of traffic tiers, lowest priority first, shed in order while a
 //! signal is bad and restored in reverse once it has been good for a hold period.
 //!
-//! This module is pure: the ladder model (parsed from `[traffic]` in an environment), and the
-//! decisions of the closed loops (`next_to_shed`, `next_to_restore`). Acting, reading the
-//! signal and waiting are done by `engine::traffic` through the ports; the shed state lives in
-//! the journal so it survives crashes and is shared by every run on an environment.
+//! This module is pure: the ladder model (parsed from `[traffic]` in an environment), the
+//! bound ladder a step carries, and the decisions of the closed loops (`next_to_shed`,
+//! `next_to_restore`). It knows nothing of environments or runbooks: binding a ladder for a run
+//! is `runbook::ladder`. Acting, reading the signal and waiting are done by `engine::traffic`
+//! through the ports; the shed state lives in the journal so it survives crashes and is shared
+//! by every run on an environment.
 
 pub mod config;
 
@@ -83,7 +85,7 @@ pub enum BoundTierAction {
     DnsWeights {
         group: String,
         hosted_zone: String,
-        records: Vec<crate::runbook::bind::RecordSpecOut>,
+        records: Vec<crate::cloud::RecordSpecOut>,
         weights: std::collections::BTreeMap<crate::types::Zone, i64>,
     },
 }
@@ -130,85 +132,6 @@ impl BoundLadder {
             hold: self.hold,
             state_file: self.state_file.clone(),
         }
-    }
-}
-
-/// Bind the environment's ladder for a run: `${tier}` plus the run's variables in url/body.
-pub fn bind_ladder(
-    l: &Ladder,
-    env: &crate::env::Environment,
-    vars: &std::collections::BTreeMap<String, String>,
-) -> BoundLadder {
-    let bind_action = |tier: &str, a: &TierAction| -> BoundTierAction {
-        let mut v = vars.clone();
-        v.insert("tier".into(), tier.to_string());
-        let r = |s: &str| {
-            crate::runbook::template::render_for_http(s, &v).unwrap_or_else(|_| s.to_string())
-        };
-        match a {
-            TierAction::Http {
-                endpoint,
-                url,
-                method,
-                body,
-                expect_status,
-            } => {
-                let ep = endpoint.as_ref().and_then(|e| env.endpoints.get(e));
-                let request = crate::cloud::HttpRequest {
-                    method: method
-                        .clone()
-                        .or(ep.map(|e| e.method.clone()))
-                        .unwrap_or_else(|| "POST".into()),
-                    url: url
-                        .as_deref()
-                        .map(r)
-                        .or(ep.map(|e| e.url.clone()))
-                        .unwrap_or_default(),
-                    headers: ep.map(|e| e.headers.clone()).unwrap_or_default(),
-                    body: body.as_deref().map(r),
-                    timeout: ep.map(|e| e.timeout).unwrap_or(Duration::from_secs(10)),
-                };
-                BoundTierAction::Http {
-                    request,
-                    expect_status: expect_status.clone(),
-                }
-            }
-            TierAction::DnsWeights { group, weights } => {
-                let (hosted_zone, records) = match env.groups.get(group) {
-                    Some(crate::env::Group::Records {
-                        hosted_zone,
-                        records,
-                    }) => (
-                        hosted_zone.clone(),
-                        records.iter().map(Into::into).collect(),
-                    ),
-                    _ => (String::new(), vec![]),
-                };
-                BoundTierAction::DnsWeights {
-                    group: group.clone(),
-                    hosted_zone,
-                    records,
-                    weights: weights.clone(),
-                }
-            }
-        }
-    };
-    BoundLadder {
-        environment: env.name.clone(),
-        tiers: l
-            .tiers
-            .iter()
-            .map(|t| BoundTier {
-                name: t.name.clone(),
-                protected: t.protected,
-                apply: t.apply.as_ref().map(|a| bind_action(&t.name, a)),
-                revert: t.revert.as_ref().map(|a| bind_action(&t.name, a)),
-            })
-            .collect(),
-        signal: l.signal.clone(),
-        settle: l.settle,
-        hold: l.hold,
-        state_file: l.state_file.clone(),
     }
 }
 

@@ -461,7 +461,7 @@ fn trim_url(u: &str) -> &str {
     u.trim_end_matches('/')
 }
 
-/// One matcher per HTTP action of the ladder, as `traffic::bind_ladder` builds the request.
+/// One matcher per HTTP action of the ladder, as `runbook::ladder::bind_ladder` builds the request.
 fn matchers(ladder: &Ladder, endpoints: &BTreeMap<String, EndpointSpec>) -> Vec<Matcher> {
     let mut out = vec![];
     for (i, t) in ladder.tiers.iter().enumerate() {

@@ -6,8 +6,9 @@
 
 use crate::call::Decision;
 use crate::runbook::bind::BoundStep;
+use crate::runbook::OnFailure;
 use crate::steps;
-use crate::types::StepId;
+use crate::types::{StepId, StepStatus};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
 
@@ -72,19 +73,18 @@ pub fn plan(
     let mut planned: Vec<PlannedStep> = vec![];
     for i in order {
         let s = &steps[i];
-        // Same rule as the live executor: a step is blocked by a dependency that is blocked, or
-        // that fails and has on_failure = abort.
-        let blocked = s.after.iter().any(|a| {
-            planned.iter().any(|p| {
-                &p.id == a
-                    && (p.status == PlannedStatus::Blocked
-                        || (p.status == PlannedStatus::Failing
-                            && steps
-                                .iter()
-                                .find(|x| &x.id == a)
-                                .is_some_and(|x| x.on_failure == crate::runbook::OnFailure::Abort)))
-            })
-        });
+        let blocked = blocked_by(s, steps, |id| {
+            planned
+                .iter()
+                .find(|p| &p.id == id)
+                .map(|p| match p.status {
+                    PlannedStatus::Run => StepStatus::Succeeded,
+                    PlannedStatus::SkippedByCondition => StepStatus::Skipped,
+                    PlannedStatus::Blocked => StepStatus::Blocked,
+                    PlannedStatus::Failing => StepStatus::Failed,
+                })
+        })
+        .is_some();
         let (status, decision) = if !s.enabled {
             (
                 PlannedStatus::SkippedByCondition,
@@ -124,6 +124,27 @@ pub fn plan(
         environment: environment.to_string(),
         steps: planned,
     }
+}
+
+/// The one rule both executors follow: a step does not run when a step it depends on was
+/// blocked or cancelled, or failed with `on_failure = abort`. Returns that dependency.
+/// `status_of` gives the status of a finished (or, for a dry run, planned) step.
+pub fn blocked_by<'a>(
+    step: &'a BoundStep,
+    steps: &[BoundStep],
+    status_of: impl Fn(&StepId) -> Option<StepStatus>,
+) -> Option<&'a StepId> {
+    step.after.iter().find(|a| {
+        let aborts = steps
+            .iter()
+            .find(|x| &x.id == *a)
+            .is_some_and(|x| x.on_failure == OnFailure::Abort);
+        match status_of(a) {
+            Some(StepStatus::Blocked | StepStatus::Cancelled) => true,
+            Some(StepStatus::Failed) => aborts,
+            _ => false,
+        }
+    })
 }
 
 /// Indices of steps in a stable topological order (file order among ready steps).

@@ -5,8 +5,8 @@
 
 use crate::call::Call;
 use crate::cloud::{
-    ChangeAction, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet, SnapshotKind,
-    SnapshotState,
+    ChangeAction, ChangeStatus, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet,
+    SnapshotKind, SnapshotState,
 };
 use crate::types::{ClusterId, InstanceId};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,9 @@ pub struct World {
     pub hosted_zones: BTreeMap<String, HostedZone>,
     /// Keyed by hosted zone id.
     pub records: BTreeMap<String, BTreeMap<RecordKey, RecordSet>>,
+    /// Route 53 changes by id, as GetChange reports them.
+    #[serde(default)]
+    pub changes: BTreeMap<String, ChangeStatus>,
     /// Instances a failover to which failed earlier in this run (refused, or the writer never
     /// moved): the next decision picks another reader. Learned by the engine, not observed.
     #[serde(default)]
@@ -50,6 +53,7 @@ impl World {
         self.snapshots.extend(other.snapshots);
         self.hosted_zones.extend(other.hosted_zones);
         self.records.extend(other.records);
+        self.changes.extend(other.changes);
     }
 
     pub fn snapshot(&self, kind: SnapshotKind, id: &str) -> Option<&SnapshotState> {

@@ -18,7 +18,7 @@ use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::runbook::OnFailure;
-use crate::steps;
+use crate::steps::{self, wait, wait::AwaitStatus};
 use crate::types::StepId;
 use crate::types::StepStatus;
 use serde::Serialize;
@@ -154,13 +154,7 @@ pub async fn execute(
                 if !s.after.iter().all(|a| status.contains_key(a)) {
                     continue;
                 }
-                let blocked_by = s.after.iter().find(|a| {
-                    let st = status[*a];
-                    let dep_abort = steps.iter().find(|x| &x.id == *a).map(|x| x.on_failure)
-                        == Some(OnFailure::Abort);
-                    matches!(st, StepStatus::Blocked | StepStatus::Cancelled)
-                        || (st == StepStatus::Failed && dep_abort)
-                });
+                let blocked_by = crate::plan::blocked_by(s, &steps, |id| status.get(id).copied());
                 let terminal = if let Some(b) = blocked_by {
                     Some((
                         StepStatus::Blocked,
@@ -468,12 +462,16 @@ pub(crate) async fn execute_decision(
             }
         }
     }
-    for a in &decision.awaits {
-        if failed.iter().any(|c| await_is_for(a, c)) {
-            continue;
-        }
-        wait_for(ctx, step, a, &change_ids).await?;
-    }
+    let awaits: Vec<(&Await, Option<String>)> = decision
+        .awaits
+        .iter()
+        .filter(|a| !failed.iter().any(|c| await_is_for(a, c)))
+        .map(|a| match a {
+            Await::ChangeInsync { call_index } => (a, change_ids.get(call_index).cloned()),
+            _ => (a, None),
+        })
+        .collect();
+    wait_all(ctx, step, awaits).await?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -586,90 +584,41 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
     }
 }
 
-async fn wait_for(
+/// Wait until every await of a step is done: each poll observes all that is still pending
+/// at once (one paged Describe per resource kind, one GetChange per change), then the pure
+/// `steps::wait::status` says where each stands.
+async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,
-    a: &Await,
-    change_ids: &HashMap<usize, String>,
+    mut pending: Vec<(&Await, Option<String>)>,
 ) -> Result<(), StepError> {
     let sid = step.id.to_string();
-    let p = &ctx.ports;
     let poll = ctx.spec.poll_interval;
-    let mut announced = false;
     // A failover that ends with the writer still in an evacuated zone (RDS refused or rolled
     // it back) must not be waited on until the step times out: after a grace period (the
     // status can lag the call), fail the attempt so the step decides again.
-    let grace = Duration::from_secs(90).max(poll * 6);
-    let mut stuck_since: Option<std::time::SystemTime> = None;
-    loop {
-        let (done, what) = match a {
-            Await::ClusterWriterOutside {
-                cluster,
-                evacuate,
-                target,
-            } => {
-                let c =
-                    p.db.describe_clusters(std::slice::from_ref(cluster))
-                        .await?;
-                let insts =
-                    p.db.describe_cluster_instances(std::slice::from_ref(cluster))
-                        .await?;
-                let c = c.into_iter().next().ok_or_else(|| {
-                    StepError::Precondition(format!(
-                        "cluster `{cluster}` disappeared while failing over"
-                    ))
-                })?;
-                let wz = c
-                    .writer()
-                    .and_then(|w| insts.iter().find(|i| i.id == w.instance))
-                    .and_then(|i| i.zone.clone());
-                let done =
-                    c.status == "available" && wz.as_ref().is_some_and(|z| !evacuate.contains(z));
-                if c.status == "available" && !done {
-                    let now = p.clock.now();
-                    let since = *stuck_since.get_or_insert(now);
-                    if now.duration_since(since).unwrap_or_default() >= grace {
-                        if let Some(t) = target {
-                            ctx.unpromotable
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(t.clone());
-                        }
-                        return Err(StepError::Cloud(CloudError::new(
-                            ErrorKind::InvalidState,
-                            "FailoverDBCluster",
-                            cluster.as_str(),
-                            format!("cluster is available but its writer is still in {}: the failover did not happen or was undone", wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())),
-                        )));
-                    }
-                } else {
-                    stuck_since = None;
-                }
-                (
-                    done,
-                    format!(
-                        "cluster `{cluster}`: status {}, writer in {}",
-                        c.status,
-                        wz.map(|z| z.to_string()).unwrap_or_else(|| "?".into())
-                    ),
-                )
-            }
-            Await::InstanceOutside { instance, evacuate } => {
-                let i =
-                    p.db.describe_instances(std::slice::from_ref(instance))
-                        .await?;
-                let i = i.into_iter().next().ok_or_else(|| {
-                    StepError::Precondition(format!(
-                        "instance `{instance}` disappeared while failing over"
-                    ))
-                })?;
-                let outside = i.zone.as_ref().is_some_and(|z| !evacuate.contains(z));
-                let done = i.status == "available" && (outside || i.secondary_zone.is_none());
-                if done && !outside {
-                    let text = format!(
-                        "instance `{instance}` is available but the peer still reports its primary in {} and reports no standby zone, so the move cannot be verified; check it in the console",
-                        i.zone.as_ref().map(|z| z.as_str()).unwrap_or("?")
-                    );
+    let grace = Duration::from_secs(90).max(poll.saturating_mul(6));
+    let mut stuck_since: HashMap<usize, std::time::SystemTime> = HashMap::new();
+    let mut announced: Vec<usize> = vec![];
+    let ids: Vec<usize> = (0..pending.len()).collect();
+    let mut pending: Vec<(usize, &Await, Option<String>)> = ids
+        .into_iter()
+        .zip(pending.drain(..))
+        .map(|(i, (a, c))| (i, a, c))
+        .collect();
+    while !pending.is_empty() {
+        let awaits: Vec<&Await> = pending.iter().map(|(_, a, _)| *a).collect();
+        let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
+        let world = observe::observe(&ctx.ports, &wait::needs(&awaits, &changes)).await?;
+        let now = ctx.ports.clock.now();
+        let mut still = vec![];
+        for (i, a, change) in pending {
+            match wait::status(a, &world, change.as_deref()) {
+                AwaitStatus::Done(what) => ctx.reporter.report(Progress::Converged {
+                    step: sid.clone(),
+                    what,
+                }),
+                AwaitStatus::Unverified(text) => {
                     ctx.reporter.report(Progress::Skip {
                         step: sid.clone(),
                         text: text.clone(),
@@ -681,55 +630,61 @@ async fn wait_for(
                         serde_json::json!({"text": text}),
                     );
                 }
-                (
-                    done,
-                    format!(
-                        "instance `{instance}`: status {}, primary in {}",
-                        i.status,
-                        i.zone.map(|z| z.to_string()).unwrap_or_else(|| "?".into())
-                    ),
-                )
-            }
-            Await::SnapshotAvailable { kind, id } => {
-                let s =
-                    p.db.describe_snapshots(*kind, std::slice::from_ref(id))
-                        .await?;
-                match s.first() {
-                    Some(s) if s.status == "available" => (true, format!("snapshot `{id}` available")),
-                    Some(s) if s.status == "failed" || s.status == "error" => {
-                        return Err(StepError::Precondition(format!("snapshot `{id}` failed (status {}); take one by hand or remove the step", s.status)))
+                AwaitStatus::Failed(why) => return Err(StepError::Precondition(why)),
+                AwaitStatus::Stalled { what, why } => {
+                    let since = *stuck_since.entry(i).or_insert(now);
+                    if now.duration_since(since).unwrap_or_default() >= grace {
+                        return Err(stalled(ctx, a, why));
                     }
-                    Some(s) => (false, format!("snapshot `{id}`: {}", s.status)),
-                    None => (false, format!("snapshot `{id}`: not visible yet")),
+                    announce(ctx, &sid, &mut announced, i, what);
+                    still.push((i, a, change));
+                }
+                AwaitStatus::Pending(what) => {
+                    stuck_since.remove(&i);
+                    announce(ctx, &sid, &mut announced, i, what);
+                    still.push((i, a, change));
                 }
             }
-            Await::ChangeInsync { call_index } => {
-                let Some(id) = change_ids.get(call_index) else {
-                    return Ok(());
-                };
-                let c = p.dns.get_change(id).await?;
-                (
-                    c.status == crate::cloud::ChangeStatus::Insync,
-                    format!("Route 53 change {id}: {:?}", c.status),
-                )
-            }
-        };
-        if done {
-            ctx.reporter.report(Progress::Converged {
-                step: sid.clone(),
-                what,
-            });
-            return Ok(());
         }
-        if !announced {
-            ctx.reporter.report(Progress::Waiting {
-                step: sid.clone(),
-                what,
-            });
-            announced = true;
+        pending = still;
+        if !pending.is_empty() {
+            ctx.ports.clock.sleep(poll).await;
         }
-        p.clock.sleep(poll).await;
     }
+    Ok(())
+}
+
+/// Say once per await what it is waiting for.
+fn announce(ctx: &Ctx, sid: &str, announced: &mut Vec<usize>, i: usize, what: String) {
+    if !announced.contains(&i) {
+        announced.push(i);
+        ctx.reporter.report(Progress::Waiting {
+            step: sid.to_string(),
+            what,
+        });
+    }
+}
+
+/// A failover that did not happen: the reader it promoted is passed over next time.
+fn stalled(ctx: &Ctx, a: &Await, why: String) -> StepError {
+    let Await::ClusterWriterOutside {
+        cluster, target, ..
+    } = a
+    else {
+        return StepError::Precondition(why);
+    };
+    if let Some(t) = target {
+        ctx.unpromotable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(t.clone());
+    }
+    StepError::Cloud(CloudError::new(
+        ErrorKind::InvalidState,
+        "FailoverDBCluster",
+        cluster.as_str(),
+        why,
+    ))
 }
 
 async fn health_assert(

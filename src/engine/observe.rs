@@ -1,5 +1,6 @@
 //! Read-only observation of the resources a plan or a step needs, with few calls: one
-//! filtered (and paged) Describe per resource kind, one listing per hosted zone.
+//! filtered (and paged) Describe per resource kind, one listing per hosted zone, one GetChange
+//! per Route 53 change waited for.
 
 use crate::cloud::{CloudError, SnapshotKind};
 use crate::ports::Ports;
@@ -51,6 +52,10 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
             Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+    }
+    for id in &needs.changes {
+        let c = ports.dns.get_change(id).await?;
+        w.changes.insert(id.clone(), c.status);
     }
     Ok(w)
 }

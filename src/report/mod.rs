@@ -78,7 +78,7 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
             let _ = writeln!(o, "   skip: {sk}");
         }
         for a in &s.decision.awaits {
-            let _ = writeln!(o, "   then: wait until {}", describe_await(a));
+            let _ = writeln!(o, "   then: wait until {}", crate::steps::wait::describe(a));
         }
         for p in &s.decision.problems {
             let _ = writeln!(o, "   PROBLEM: {p}");
@@ -99,26 +99,6 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
         }
     );
     o
-}
-
-pub fn describe_await(a: &crate::call::Await) -> String {
-    use crate::call::Await;
-    match a {
-        Await::ClusterWriterOutside {
-            cluster, evacuate, ..
-        } => format!(
-            "cluster `{cluster}` is available with its writer outside {}",
-            crate::steps::rds::join(evacuate)
-        ),
-        Await::InstanceOutside { instance, evacuate } => format!(
-            "instance `{instance}` is available with its primary outside {}",
-            crate::steps::rds::join(evacuate)
-        ),
-        Await::SnapshotAvailable { id, .. } => format!("snapshot `{id}` is available"),
-        Await::ChangeInsync { call_index } => {
-            format!("Route 53 change #{} is INSYNC", call_index + 1)
-        }
-    }
 }
 
 /// Live progress on the terminal, with time since the run started on the run's own clock

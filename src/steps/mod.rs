@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod rds;
+pub mod wait;
 
 use crate::call::{Call, Decision};
 use crate::runbook::bind::{BoundAction, BoundStep, SnapshotTarget};
@@ -18,35 +19,38 @@ pub struct Needs {
     pub cluster_snapshots: Vec<String>,
     pub instance_snapshots: Vec<String>,
     pub hosted_zones: Vec<String>,
+    /// Route 53 changes (by id) whose status to read.
+    pub changes: Vec<String>,
 }
 
 impl Needs {
     pub fn merge(&mut self, o: Needs) {
-        for c in o.clusters {
-            if !self.clusters.contains(&c) {
-                self.clusters.push(c);
-            }
+        self.clusters.extend(o.clusters);
+        self.instances.extend(o.instances);
+        self.cluster_snapshots.extend(o.cluster_snapshots);
+        self.instance_snapshots.extend(o.instance_snapshots);
+        self.hosted_zones.extend(o.hosted_zones);
+        self.changes.extend(o.changes);
+        self.dedup();
+    }
+    /// Each resource once, first mention first.
+    pub fn dedup(&mut self) {
+        fn once<T: PartialEq + Clone>(v: &mut Vec<T>) {
+            let mut seen: Vec<T> = Vec::with_capacity(v.len());
+            v.retain(|x| {
+                let new = !seen.contains(x);
+                if new {
+                    seen.push(x.clone());
+                }
+                new
+            });
         }
-        for i in o.instances {
-            if !self.instances.contains(&i) {
-                self.instances.push(i);
-            }
-        }
-        for s in o.cluster_snapshots {
-            if !self.cluster_snapshots.contains(&s) {
-                self.cluster_snapshots.push(s);
-            }
-        }
-        for s in o.instance_snapshots {
-            if !self.instance_snapshots.contains(&s) {
-                self.instance_snapshots.push(s);
-            }
-        }
-        for z in o.hosted_zones {
-            if !self.hosted_zones.contains(&z) {
-                self.hosted_zones.push(z);
-            }
-        }
+        once(&mut self.clusters);
+        once(&mut self.instances);
+        once(&mut self.cluster_snapshots);
+        once(&mut self.instance_snapshots);
+        once(&mut self.hosted_zones);
+        once(&mut self.changes);
     }
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()

@@ -136,6 +136,18 @@ pub struct Decision {
     pub expected: Vec<String>,
     /// Non-API effects: "pause for approval", "sleep 30s".
     pub effects: Vec<String>,
+    /// Calls made only if a condition holds when the step runs (a closed loop's "if the signal
+    /// is still bad"), in order. A dry run lists them; they are not counted as planned calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contingent: Vec<Contingent>,
+}
+
+/// Calls a step makes only if a condition holds at the time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contingent {
+    /// The condition and what is done, e.g. "if the signal is still bad, shed `crawlers`".
+    pub when: String,
+    pub calls: Vec<Call>,
 }
 
 /// A condition a step waits for after acting.

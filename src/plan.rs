@@ -46,6 +46,14 @@ impl Plan {
     pub fn mutating_calls(&self) -> usize {
         self.steps.iter().map(|s| s.decision.calls.len()).sum()
     }
+    /// Calls steps make only if a condition holds when they run (closed loops).
+    pub fn contingent_calls(&self) -> usize {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.decision.contingent)
+            .map(|c| c.calls.len())
+            .sum()
+    }
     pub fn problems(&self) -> Vec<(StepId, String)> {
         self.steps
             .iter()

@@ -6,12 +6,11 @@
 //! knows the ladder), publishes it to the state file, and waits on the injected clock.
 
 use super::{execute_decision, observe, Ctx, StepError};
-use crate::call::{Call, Decision};
 use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
+use crate::steps::traffic::{decide_tier, tier_needs};
 use crate::traffic::{
-    judge, next_to_restore, next_to_shed, BoundLadder, BoundTierAction, Reading, RestoreNext,
-    ShedNext,
+    judge, next_to_restore, next_to_shed, BoundLadder, Reading, RestoreNext, ShedNext,
 };
 use std::time::{Duration, SystemTime};
 
@@ -100,14 +99,6 @@ async fn set_tier(
     shed: bool,
 ) -> Result<(), StepError> {
     let tier = &ladder.tiers[i];
-    if tier.protected {
-        // Defence in depth: the decisions never pick a protected tier.
-        return Err(StepError::Precondition(format!(
-            "refusing to touch protected tier `{}`",
-            tier.name
-        )));
-    }
-    let action = if shed { &tier.apply } else { &tier.revert };
     let sid = step.id.as_str();
     ctx.reporter.report(Progress::Skip {
         step: sid.to_string(),
@@ -117,46 +108,16 @@ async fn set_tier(
             tier.name
         ),
     });
-    let decision = match action {
-        None => Decision::default(),
-        Some(BoundTierAction::Http {
-            request,
-            expect_status,
-        }) => Decision {
-            calls: vec![Call::Http {
-                request: request.clone(),
-                expect_status: expect_status.clone(),
-            }],
-            ..Default::default()
-        },
-        Some(BoundTierAction::DnsWeights {
-            hosted_zone,
-            records,
-            weights,
-            ..
-        }) => {
-            let needs = crate::steps::Needs {
-                hosted_zones: vec![hosted_zone.clone()],
-                ..Default::default()
-            };
-            let world = observe::observe(&ctx.ports, &needs).await?;
-            let d = crate::steps::dns::decide_dns_update(
-                &step.id,
-                &ctx.spec.run_id,
-                hosted_zone,
-                records,
-                &[],
-                &[],
-                weights,
-                true,
-                &world,
-            );
-            if !d.problems.is_empty() {
-                return Err(StepError::Precondition(d.problems.join("\n  ")));
-            }
-            d
-        }
+    let needs = tier_needs(ladder, i, shed);
+    let world = if needs.is_empty() {
+        Default::default()
+    } else {
+        observe::observe(&ctx.ports, &needs).await?
     };
+    let decision = decide_tier(&step.id, &ctx.spec.run_id, ladder, i, shed, &world);
+    if !decision.problems.is_empty() {
+        return Err(StepError::Precondition(decision.problems.join("\n  ")));
+    }
     execute_decision(ctx, step, &decision).await?;
     ctx.journal
         .set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)?;

@@ -74,6 +74,12 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
         for e in &s.decision.effects {
             let _ = writeln!(o, "   will: {e}");
         }
+        for c in &s.decision.contingent {
+            let _ = writeln!(o, "   {}:", c.when);
+            for call in &c.calls {
+                let _ = writeln!(o, "      call: {}", call.describe().replace("\n", "\n   "));
+            }
+        }
         for sk in &s.decision.skips {
             let _ = writeln!(o, "   skip: {sk}");
         }
@@ -88,10 +94,16 @@ pub fn render_plan(plan: &Plan, params: &std::collections::BTreeMap<String, Stri
         }
     }
     let problems = plan.problems().len();
+    let maybe = plan.contingent_calls();
     let _ = writeln!(
         o,
-        "\n{} mutating call(s) planned; {}.",
+        "\n{} mutating call(s) planned{}; {}.",
         plan.mutating_calls(),
+        if maybe == 0 {
+            String::new()
+        } else {
+            format!(", up to {maybe} more if their conditions hold")
+        },
         if problems == 0 {
             "no precondition fails".to_string()
         } else {

@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod rds;
+pub mod traffic;
 pub mod wait;
 
 use crate::call::{Call, Decision};
@@ -83,10 +84,10 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
             n.hosted_zones = vec![hosted_zone_id.clone()]
         }
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
-        BoundAction::TrafficShed { .. }
-        | BoundAction::TrafficRestore { .. }
-        | BoundAction::TrafficRevert { .. }
-        | BoundAction::HealthAssert { .. } => {}
+        BoundAction::TrafficShed { ladder, .. }
+        | BoundAction::TrafficRestore { ladder }
+        | BoundAction::TrafficRevert { ladder, .. } => n = traffic::needs(ladder),
+        BoundAction::HealthAssert { .. } => {}
     }
     n
 }
@@ -94,59 +95,107 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
 /// The one decision function used by dry runs and live runs alike.
 pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
     match &step.action {
-        BoundAction::FailoverCluster { clusters, evacuate, healthy, wait, .. } => rds::decide_failover_cluster(clusters, evacuate, healthy, *wait, world),
-        BoundAction::FailoverInstance { instances, evacuate, wait, .. } => rds::decide_failover_instance(instances, evacuate, *wait, world),
-        BoundAction::Snapshot { targets, wait } => rds::decide_snapshot(targets, *wait, run_id, world),
-        BoundAction::DnsUpdate { hosted_zone, records, evacuate, healthy, weights, wait, .. } => {
-            dns::decide_dns_update(&step.id, run_id, hosted_zone, records, evacuate, healthy, weights, *wait, world)
+        BoundAction::FailoverCluster {
+            clusters,
+            evacuate,
+            healthy,
+            wait,
+            ..
+        } => rds::decide_failover_cluster(clusters, evacuate, healthy, *wait, world),
+        BoundAction::FailoverInstance {
+            instances,
+            evacuate,
+            wait,
+            ..
+        } => rds::decide_failover_instance(instances, evacuate, *wait, world),
+        BoundAction::Snapshot { targets, wait } => {
+            rds::decide_snapshot(targets, *wait, run_id, world)
         }
-        BoundAction::Http { request, expect_status } => {
-            Decision {
-                calls: vec![Call::Http { request: request.clone(), expect_status: expect_status.clone() }],
-                expected: vec![format!("{} {} answered with {}", request.method, request.url, if expect_status.is_empty() { "2xx".to_string() } else { format!("{expect_status:?}") })],
-                ..Default::default()
-            }
-        }
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            records,
+            evacuate,
+            healthy,
+            weights,
+            wait,
+            ..
+        } => dns::decide_dns_update(
+            &step.id,
+            run_id,
+            hosted_zone,
+            records,
+            evacuate,
+            healthy,
+            weights,
+            *wait,
+            world,
+        ),
+        BoundAction::Http {
+            request,
+            expect_status,
+        } => Decision {
+            calls: vec![Call::Http {
+                request: request.clone(),
+                expect_status: expect_status.clone(),
+            }],
+            expected: vec![format!(
+                "{} {} answered with {}",
+                request.method,
+                request.url,
+                if expect_status.is_empty() {
+                    "2xx".to_string()
+                } else {
+                    format!("{expect_status:?}")
+                }
+            )],
+            ..Default::default()
+        },
         BoundAction::Approval { message, approvers } => Decision {
             effects: vec![format!(
                 "pause until approved ({}): {message}",
-                if approvers.is_empty() { "anyone but the initiator".to_string() } else { format!("one of {}", approvers.join(", ")) }
+                if approvers.is_empty() {
+                    "anyone but the initiator".to_string()
+                } else {
+                    format!("one of {}", approvers.join(", "))
+                }
             )],
             ..Default::default()
         },
-        BoundAction::RestoreRecords { hosted_zone_id, restore, force } => dns::decide_restore(run_id, hosted_zone_id, restore, *force, world),
+        BoundAction::RestoreRecords {
+            hosted_zone_id,
+            restore,
+            force,
+        } => dns::decide_restore(run_id, hosted_zone_id, restore, *force, world),
         BoundAction::TrafficShed { ladder, max_tier } => {
-            let limit = max_tier.unwrap_or(ladder.tiers.len().saturating_sub(1));
-            let candidates: Vec<&str> = ladder.tiers.iter().enumerate().filter(|(i, t)| *i <= limit && !t.protected).map(|(_, t)| t.name.as_str()).collect();
-            let protected: Vec<&str> = ladder.tiers.iter().filter(|t| t.protected).map(|t| t.name.as_str()).collect();
-            Decision {
-                effects: vec![format!(
-                    "closed loop: while {} is bad, shed the next tier of {} and wait {} (tiers already shed are skipped); never shed: {}",
-                    ladder.signal.url,
-                    candidates.join(" -> "),
-                    humantime::format_duration(ladder.settle),
-                    if protected.is_empty() { "-".to_string() } else { protected.join(", ") }
-                )],
-                ..Default::default()
-            }
+            traffic::decide_shed(&step.id, run_id, ladder, *max_tier, world)
         }
-        BoundAction::HealthAssert { zones, expect, rounds } => Decision {
+        BoundAction::HealthAssert {
+            zones,
+            expect,
+            rounds,
+        } => Decision {
             effects: vec![format!(
                 "probe zone health ({} round(s)) and require {}",
-                rounds.map(|r| r.to_string()).unwrap_or_else(|| "enough".into()),
-                zones.iter().map(|z| format!("{z} {expect}")).collect::<Vec<_>>().join(", ")
+                rounds
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "enough".into()),
+                zones
+                    .iter()
+                    .map(|z| format!("{z} {expect}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )],
             ..Default::default()
         },
-        BoundAction::TrafficRestore { ladder } => Decision {
-            effects: vec![format!(
-                "closed loop: restore shed tiers in reverse order, each once {} has been good for {}; re-shed a restored tier if it turns bad",
-                ladder.signal.url,
-                humantime::format_duration(ladder.hold)
-            )],
+        BoundAction::TrafficRestore { ladder } => {
+            traffic::decide_restore(&step.id, run_id, ladder, world)
+        }
+        BoundAction::TrafficRevert { ladder, tiers } => {
+            traffic::decide_revert(&step.id, run_id, ladder, tiers, world)
+        }
+        BoundAction::Wait { duration } => Decision {
+            effects: vec![format!("wait {}", humantime::format_duration(*duration))],
             ..Default::default()
         },
-        BoundAction::TrafficRevert { tiers, .. } => Decision { effects: vec![format!("revert tier(s) {}", tiers.join(", "))], ..Default::default() },
-        BoundAction::Wait { duration } => Decision { effects: vec![format!("wait {}", humantime::format_duration(*duration))], ..Default::default() },
     }
 }

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     // `failover runs | head` must end quietly, as any Unix tool does, not panic on EPIPE.
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

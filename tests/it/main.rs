@@ -22,4 +22,5 @@ mod health_docs;
 mod health_probes;
 mod sim_scenarios;
 mod sim_shedding;
+mod tidy;
 mod traffic_loop;

@@ -7,8 +7,9 @@
 use crate::call::Decision;
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
+use crate::status::StepStatus;
 use crate::steps;
-use crate::types::{StepId, StepStatus};
+use crate::types::StepId;
 use crate::world::World;
 use serde::{Deserialize, Serialize};
 

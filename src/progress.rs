@@ -1,7 +1,7 @@
 //! Progress events of a live run, as data: the engine emits them, the terminal, the
 //! simulator's timeline (and later the HTTP API and metrics) consume them.
 
-use crate::types::StepStatus;
+use crate::status::{RunMode, RunStatus, StepStatus};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -13,8 +13,7 @@ pub enum Progress {
         runbook: String,
         environment: String,
         initiator: String,
-        /// `run`, `rollback`, `simulate`, ...
-        mode: String,
+        mode: RunMode,
         /// For a rollback: the run it rolls back.
         of_run: Option<String>,
         /// Where the run is recorded.
@@ -38,7 +37,7 @@ pub enum Progress {
     /// The run ended (its status as the journal records it).
     RunFinished {
         run_id: String,
-        status: String,
+        status: RunStatus,
         error: Option<String>,
     },
     StepStarted {

@@ -67,32 +67,6 @@ impl Zone {
     }
 }
 
-/// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Succeeded,
-    /// `when` was false.
-    Skipped,
-    Failed,
-    /// A step it depends on failed (with on_failure = abort).
-    Blocked,
-    /// Not started because the run was aborted.
-    Cancelled,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Failed => "failed",
-            StepStatus::Blocked => "blocked",
-            StepStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use super::{App, AppError};
 use crate::approval::{may_approve, Refusal};
 use crate::runbook::bind::{BoundAction, BoundStep};
+use crate::status::StepStatus;
 
 /// A recorded approval.
 pub struct Approved {
@@ -30,7 +31,10 @@ pub fn approve(
     let records = j.steps(&r.id)?;
     let step_id = match step {
         Some(s) => s.to_string(),
-        None => match records.iter().find(|s| s.status == "waiting_approval") {
+        None => match records
+            .iter()
+            .find(|s| s.status == StepStatus::WaitingApproval)
+        {
             Some(s) => s.step_id.clone(),
             None => {
                 return Err(AppError::Refused(format!("run {} is not waiting for an approval right now\n  hint: pass --step to approve a later approval step in advance", r.id)));

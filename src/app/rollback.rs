@@ -14,6 +14,7 @@ use crate::journal::{self, Journal, RunRecord};
 use crate::plan::Plan;
 use crate::runbook::bind::{BoundAction, BoundStep, RestoreRecord, RunContext};
 use crate::runbook::OnFailure;
+use crate::status::{RunMode, RunStatus};
 use crate::types::StepId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollb
     let j = app.open_journal()?;
     let r = j.run(&order.run_id)?;
     let mut warnings = vec![];
-    if r.ended_at.is_none() && r.mode == "run" && r.status != "failed" {
+    if r.ended_at.is_none() && r.mode == RunMode::Run && r.status != RunStatus::Failed {
         warnings.push(format!(
             "run {} has not finished (status {}); rolling back what it has done so far",
             r.id, r.status
@@ -82,7 +83,7 @@ pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollb
         runbook_path: r.runbook_path.clone(),
         runbook_sha256: r.runbook_sha256.clone(),
         environment: loaded.env.name.clone(),
-        mode: "rollback".into(),
+        mode: RunMode::Rollback,
         initiator: order.by,
         params: serde_json::json!({"of_run": r.id, "force": order.force}),
         of_run: Some(r.id.clone()),
@@ -148,14 +149,14 @@ fn revert_tiers_step(
     let ctx = RunContext {
         run_id: new_id.to_string(),
         initiator: by.to_string(),
-        mode: "rollback".into(),
+        mode: RunMode::Rollback,
     };
     let vars: BTreeMap<String, String> = [
         ("env.name", env.name.clone()),
         ("env.region", env.region.clone()),
         ("run.id", ctx.run_id.clone()),
         ("run.initiator", by.to_string()),
-        ("run.mode", "rollback".to_string()),
+        ("run.mode", RunMode::Rollback.to_string()),
         ("runbook.name", format!("rollback of {}", r.id)),
     ]
     .into_iter()

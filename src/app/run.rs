@@ -10,6 +10,7 @@ use crate::journal;
 use crate::plan::Plan;
 use crate::progress::Reporter;
 use crate::runbook::bind::{self, RunContext};
+use crate::status::RunMode;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub async fn plan(
     let run = RunContext {
         run_id: format!("plan-{}", journal::new_run_id()),
         initiator: initiator(None),
-        mode: "plan".into(),
+        mode: RunMode::Plan,
     };
     let b = load_bound(&app.config_dir, runbook, env, params, &run)?;
     let (rb, steps, env_name) = (&b.runbook, &b.steps, &b.loaded.env.name);
@@ -85,7 +86,7 @@ pub fn prepare_run(app: &App, order: RunOrder) -> Result<PreparedRun, AppError> 
     let run = RunContext {
         run_id: order.run_id.unwrap_or_else(journal::new_run_id),
         initiator: initiator(order.by),
-        mode: "run".into(),
+        mode: RunMode::Run,
     };
     let mut bound = load_bound(
         &app.config_dir,
@@ -128,7 +129,7 @@ pub async fn run(
             runbook_path: runbook_path.display().to_string(),
             runbook_sha256: journal::sha256_hex(bound.runbook.source.text.as_bytes()),
             environment: env.name.clone(),
-            mode: run.mode.clone(),
+            mode: run.mode,
             initiator: run.initiator.clone(),
             params: serde_json::to_value(&bound.params).unwrap_or_default(),
             of_run: None,

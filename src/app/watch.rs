@@ -7,6 +7,7 @@ use crate::cloud::{HttpClient, HttpRequest};
 use crate::health::{self, trigger, TriggerDecision, TriggerState};
 use crate::journal::{self, RunRecord};
 use crate::runbook::Runbook;
+use crate::status::{RunMode, RunStatus};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,7 +78,7 @@ pub async fn watch(
         last_trigger: journal
             .runs(500)?
             .into_iter()
-            .find(|r| r.initiator == who && r.mode == "run")
+            .find(|r| r.initiator == who && r.mode == RunMode::Run)
             .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
     };
     let session = journal::new_run_id();
@@ -87,10 +88,10 @@ pub async fn watch(
         runbook_path: tr.runbook.clone(),
         runbook_sha256: "-".into(),
         environment: env.name.clone(),
-        mode: "watch".into(),
+        mode: RunMode::Watch,
         initiator: initiator(None),
         params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
-        status: "watching".into(),
+        status: RunStatus::Watching,
         started_at: journal::now_ms(),
         ended_at: None,
         error: None,
@@ -153,7 +154,7 @@ pub async fn watch(
             }
         }
         if max_events.is_some_and(|m| seen >= m) {
-            journal.set_run_status(&session, "stopped", None, true)?;
+            journal.set_run_status(&session, RunStatus::Stopped, None, true)?;
             return Ok(());
         }
     }

@@ -9,10 +9,12 @@
 //! Writes are small and synchronous (WAL, `synchronous=FULL`): an event is on disk before the
 //! call it announces is made.
 
+use crate::status::{RunMode, RunStatus, StepStatus, UnknownValue};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +29,14 @@ pub enum JournalError {
     Dir {
         path: String,
         source: std::io::Error,
+    },
+    /// A column holds a value this version does not know (a newer version wrote it, or the
+    /// file was edited).
+    #[error("journal {path}: column `{column}` holds `{value}`, which is not a known value")]
+    UnknownValue {
+        path: String,
+        column: &'static str,
+        value: String,
     },
     #[error("run `{0}` is not in the journal")]
     UnknownRun(String),
@@ -43,10 +53,10 @@ pub struct RunRecord {
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub environment: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub initiator: String,
     pub params: serde_json::Value,
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub error: Option<String>,
@@ -60,7 +70,7 @@ pub struct RunRecord {
 pub struct StepRecord {
     pub step_id: String,
     pub action: String,
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -202,6 +212,15 @@ impl Journal {
     }
 
     fn err(&self, source: rusqlite::Error) -> JournalError {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source {
+            if let Some(b) = e.downcast_ref::<BadColumn>() {
+                return JournalError::UnknownValue {
+                    path: self.path.display().to_string(),
+                    column: b.column,
+                    value: b.value.clone(),
+                };
+            }
+        }
         JournalError::Sqlite {
             path: self.path.display().to_string(),
             source,
@@ -214,8 +233,8 @@ impl Journal {
             "INSERT INTO runs (id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
-                r.id, r.runbook, r.runbook_path, r.runbook_sha256, r.environment, r.mode, r.initiator,
-                r.params.to_string(), r.status, r.started_at, r.ended_at, r.error, r.plan.to_string(), r.steps.to_string()
+                r.id, r.runbook, r.runbook_path, r.runbook_sha256, r.environment, r.mode.as_str(), r.initiator,
+                r.params.to_string(), r.status.as_str(), r.started_at, r.ended_at, r.error, r.plan.to_string(), r.steps.to_string()
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -235,7 +254,7 @@ impl Journal {
     pub fn set_run_status(
         &self,
         run_id: &str,
-        status: &str,
+        status: RunStatus,
         error: Option<&str>,
         finished: bool,
     ) -> Result<()> {
@@ -243,7 +262,7 @@ impl Journal {
         let ended = if finished { Some(now_ms()) } else { None };
         conn.execute(
             "UPDATE runs SET status = ?2, error = ?3, ended_at = COALESCE(?4, ended_at) WHERE id = ?1",
-            params![run_id, status, error, ended],
+            params![run_id, status.as_str(), error, ended],
         )
         .map_err(|e| self.err(e))?;
         drop(conn);
@@ -261,11 +280,17 @@ impl Journal {
         Ok(())
     }
 
-    pub fn init_step(&self, run_id: &str, step_id: &str, action: &str, status: &str) -> Result<()> {
+    pub fn init_step(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        action: &str,
+        status: StepStatus,
+    ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute(
             "INSERT OR IGNORE INTO steps (run_id, step_id, action, status) VALUES (?1, ?2, ?3, ?4)",
-            params![run_id, step_id, action, status],
+            params![run_id, step_id, action, status.as_str()],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -275,8 +300,8 @@ impl Journal {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
-                "UPDATE steps SET status = 'running', attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
-                params![run_id, step_id, attempt, now_ms()],
+                "UPDATE steps SET status = ?5, attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
+                params![run_id, step_id, attempt, now_ms(), StepStatus::Running.as_str()],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -296,13 +321,13 @@ impl Journal {
         &self,
         run_id: &str,
         step_id: &str,
-        status: &str,
+        status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute(
             "UPDATE steps SET status = ?3, message = COALESCE(?4, message) WHERE run_id = ?1 AND step_id = ?2",
-            params![run_id, step_id, status, message],
+            params![run_id, step_id, status.as_str(), message],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -312,14 +337,14 @@ impl Journal {
         &self,
         run_id: &str,
         step_id: &str,
-        status: &str,
+        status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
                 "UPDATE steps SET status = ?3, message = ?4, ended_at = ?5 WHERE run_id = ?1 AND step_id = ?2",
-                params![run_id, step_id, status, message, now_ms()],
+                params![run_id, step_id, status.as_str(), message, now_ms()],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -509,10 +534,10 @@ impl Journal {
             runbook_path: r.get(2)?,
             runbook_sha256: r.get(3)?,
             environment: r.get(4)?,
-            mode: r.get(5)?,
+            mode: parse_col(r, 5, "runs.mode")?,
             initiator: r.get(6)?,
             params: js(r.get(7)?),
-            status: r.get(8)?,
+            status: parse_col(r, 8, "runs.status")?,
             started_at: r.get(9)?,
             ended_at: r.get(10)?,
             error: r.get(11)?,
@@ -577,7 +602,7 @@ impl Journal {
                 Ok(StepRecord {
                     step_id: r.get(0)?,
                     action: r.get(1)?,
-                    status: r.get(2)?,
+                    status: parse_col(r, 2, "steps.status")?,
                     attempts: r.get(3)?,
                     started_at: r.get(4)?,
                     ended_at: r.get(5)?,
@@ -680,6 +705,31 @@ impl Journal {
     }
 }
 
+/// A text column that holds a value its type does not know (see [`JournalError::UnknownValue`]).
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}` holds `{value}`")]
+struct BadColumn {
+    column: &'static str,
+    value: String,
+}
+
+/// Read a text column as one of the run vocabulary's types (`column`: `table.column`, for the
+/// error).
+fn parse_col<T: FromStr<Err = UnknownValue>>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    let value: String = r.get(idx)?;
+    value.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::new(BadColumn { column, value }),
+        )
+    })
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -716,10 +766,10 @@ mod tests {
             runbook_path: "runbooks/rb.toml".into(),
             runbook_sha256: "x".into(),
             environment: "local".into(),
-            mode: "run".into(),
+            mode: RunMode::Run,
             initiator: "alice".into(),
             params: serde_json::json!({}),
-            status: "running".into(),
+            status: RunStatus::Running,
             started_at: now_ms(),
             ended_at: None,
             error: None,
@@ -733,7 +783,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("r1")).unwrap();
-        j.init_step("r1", "s", "rds.failover_cluster", "pending")
+        j.init_step("r1", "s", "rds.failover_cluster", StepStatus::Pending)
             .unwrap();
         let a = j
             .intent(
@@ -775,6 +825,51 @@ mod tests {
             )
             .unwrap();
         assert_eq!(j.verify_chain().unwrap(), Some(a));
+    }
+
+    #[test]
+    fn unknown_values_read_back_are_errors_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        j.create_run(&run("r1")).unwrap();
+        j.init_step("r1", "s", "wait", StepStatus::Pending).unwrap();
+        j.set_step_status("r1", "s", StepStatus::WaitingApproval, None)
+            .unwrap();
+        j.set_run_status("r1", RunStatus::WaitingApproval, None, false)
+            .unwrap();
+        // The columns hold the same text as before the statuses were types.
+        let col = |sql: &str| -> String {
+            j.conn
+                .lock()
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(col("SELECT status FROM runs"), "waiting_approval");
+        assert_eq!(col("SELECT mode FROM runs"), "run");
+        assert_eq!(col("SELECT status FROM steps"), "waiting_approval");
+        assert_eq!(
+            j.steps("r1").unwrap()[0].status,
+            StepStatus::WaitingApproval
+        );
+        let poke = |sql: &str| j.conn.lock().unwrap().execute(sql, []).unwrap();
+        poke("UPDATE steps SET status = 'paused'");
+        let e = j.steps("r1").unwrap_err();
+        assert!(
+            matches!(&e, JournalError::UnknownValue { column: "steps.status", value, .. } if value == "paused"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("column `steps.status` holds `paused`"),
+            "{e}"
+        );
+        poke("UPDATE runs SET mode = 'drill'");
+        let e = j.run("r1").unwrap_err();
+        assert!(
+            matches!(&e, JournalError::UnknownValue { column: "runs.mode", value, .. } if value == "drill"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::{ActionDef, OnFailure, ParamDef, ParamKind, Runbook, StepDef};
 use crate::cloud::{HttpRequest, RecordSpecOut};
 use crate::diag::{did_you_mean, Diagnostics};
 use crate::env::{Endpoint, Environment, Group};
+use crate::status::RunMode;
 use crate::tomlx::Spanned;
 use crate::types::{ClusterId, InstanceId, StepId, Zone};
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,7 @@ use std::time::Duration;
 pub struct RunContext {
     pub run_id: String,
     pub initiator: String,
-    /// `plan`, `run`, ...
-    pub mode: String,
+    pub mode: RunMode,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -334,7 +334,7 @@ pub fn variables(
     v.insert("env.region".into(), env.region.clone());
     v.insert("run.id".into(), run.run_id.clone());
     v.insert("run.initiator".into(), run.initiator.clone());
-    v.insert("run.mode".into(), run.mode.clone());
+    v.insert("run.mode".into(), run.mode.to_string());
     v.insert("runbook.name".into(), rb.name.clone());
     v
 }
@@ -1003,7 +1003,7 @@ mod tests {
         RunContext {
             run_id: "r".into(),
             initiator: "a".into(),
-            mode: "run".into(),
+            mode: RunMode::Run,
         }
     }
 

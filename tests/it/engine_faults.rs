@@ -17,6 +17,7 @@ use failover::ports::Ports;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::status::{RunMode, StepStatus};
 use failover::types::{ClusterId, InstanceId, Zone};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -259,7 +260,7 @@ async fn run(
     let ctx = RunContext {
         run_id: run_id.clone(),
         initiator: "alice".into(),
-        mode: "run".into(),
+        mode: RunMode::Run,
     };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
@@ -288,7 +289,7 @@ async fn run(
         runbook_path: "rb.toml".into(),
         runbook_sha256: "-".into(),
         environment: "test".into(),
-        mode: "run".into(),
+        mode: RunMode::Run,
         initiator: "alice".into(),
         params: serde_json::json!({}),
         of_run: None,
@@ -410,12 +411,12 @@ async fn stalled_failover_times_out_and_blocks_dns() {
     let (_, out, _) = run(fdb.clone(), fdns.clone(), j).await;
     assert!(!out.succeeded);
     let (_, st, msg) = &out.steps[0];
-    assert_eq!(st.as_str(), "failed");
+    assert_eq!(*st, StepStatus::Failed);
     assert!(
         msg.as_deref().unwrap().starts_with("timed out after 5m"),
         "{msg:?}"
     );
-    assert_eq!(out.steps[1].1.as_str(), "blocked");
+    assert_eq!(out.steps[1].1, StepStatus::Blocked);
     assert_eq!(
         fdns.records.lock().unwrap().values().next().unwrap().values,
         vec!["api-a".to_string()],

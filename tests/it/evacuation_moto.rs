@@ -14,6 +14,7 @@ use failover::engine;
 use failover::journal::Journal;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::status::{RunMode, StepStatus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -259,7 +260,7 @@ async fn dry_run_makes_zero_mutating_calls() {
     let ctx = RunContext {
         run_id: "plan-test".into(),
         initiator: "alice".into(),
-        mode: "plan".into(),
+        mode: RunMode::Plan,
     };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
@@ -361,7 +362,7 @@ async fn no_eligible_reader_is_reported_and_other_clusters_still_move() {
         .iter()
         .find(|(id, _, _)| id.as_str() == "failover-aurora")
         .unwrap();
-    assert_eq!(st.as_str(), "failed");
+    assert_eq!(*st, StepStatus::Failed);
     let msg = msg.clone().unwrap();
     assert!(
         msg.contains("cluster `catalog-db`: no eligible reader in a healthy zone (us-west-2c)"),

@@ -28,7 +28,7 @@ pub async fn run_runbook(
     let ctx = RunContext {
         run_id: run_id.clone(),
         initiator: by.into(),
-        mode: "run".into(),
+        mode: failover::status::RunMode::Run,
     };
     let given: Vec<(String, String)> = params
         .iter()
@@ -45,7 +45,7 @@ pub async fn run_runbook(
             runbook_path: runbook.display().to_string(),
             runbook_sha256: failover::journal::sha256_hex(rb.source.text.as_bytes()),
             environment: env.name.clone(),
-            mode: "run".into(),
+            mode: failover::status::RunMode::Run,
             initiator: by.into(),
             params: serde_json::to_value(&p).unwrap(),
             of_run: None,

@@ -22,7 +22,8 @@ macro_rules! name_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                // `pad`: a width (`{:<22}`) applies as it does to a string.
+                f.pad(&self.0)
             }
         }
 
@@ -51,7 +52,9 @@ name_type!(
     InstanceId
 );
 name_type!(
-    /// A run identifier in the journal.
+    /// A run identifier in the journal, e.g. `20261122-010203-abcd` (`journal::new_run_id`),
+    /// `sim-7` in the simulator. A prefix typed by a person to find a run is a `&str`, not a
+    /// `RunId` (`journal::Journal::run`).
     RunId
 );
 name_type!(

@@ -4,15 +4,17 @@ use super::{App, AppError};
 use crate::approval::{may_approve, Refusal};
 use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::status::StepStatus;
+use crate::types::RunId;
 
 /// A recorded approval.
 pub struct Approved {
-    pub run_id: String,
+    pub run_id: RunId,
     pub step_id: String,
     pub by: String,
 }
 
-/// Approve `step` (default: the one the run is waiting on) of `run_id` as `by`.
+/// Approve `step` (default: the one the run is waiting on) of `run_id` as `by`. `run_id`: an id
+/// or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
 pub fn approve(
     app: &App,
     run_id: &str,

@@ -13,6 +13,7 @@ use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
 use crate::status::{RunStatus, StepStatus};
+use crate::types::RunId;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -30,7 +31,7 @@ pub struct RunRequest {
 /// How a run ended.
 #[derive(Clone, Debug)]
 pub struct RunResult {
-    pub run_id: String,
+    pub run_id: RunId,
     pub plan: Plan,
     pub outcome: RunOutcome,
     /// `succeeded`, `succeeded_with_failures` or `failed`.

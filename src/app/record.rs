@@ -7,12 +7,13 @@ use crate::journal::RunRecord;
 use crate::plan::Plan;
 use crate::runbook::bind::BoundStep;
 use crate::status::{RunMode, RunStatus};
+use crate::types::RunId;
 use serde_json::Value;
 
 /// What a run is, before it starts.
 #[derive(Clone, Debug)]
 pub struct RunHeader {
-    pub id: String,
+    pub id: RunId,
     /// The runbook's name (`rollback of RUN` for a rollback).
     pub runbook: String,
     pub runbook_path: String,
@@ -22,7 +23,7 @@ pub struct RunHeader {
     pub initiator: String,
     pub params: Value,
     /// For a rollback: the run it rolls back.
-    pub of_run: Option<String>,
+    pub of_run: Option<RunId>,
 }
 
 /// The record of a run that starts now (`started_at`, epoch ms), with its plan and steps

@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::progress::Reporter;
 use crate::runbook::bind::{self, RunContext};
 use crate::status::RunMode;
+use crate::types::RunId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub async fn plan(
     params: &[(String, String)],
 ) -> Result<Planned, AppError> {
     let run = RunContext {
-        run_id: format!("plan-{}", journal::new_run_id()),
+        run_id: RunId::new(format!("plan-{}", journal::new_run_id())),
         initiator: initiator(None),
         mode: RunMode::Plan,
     };
@@ -59,7 +60,7 @@ pub struct RunOrder {
     /// Pause before the first step until another person approves.
     pub require_approval: bool,
     /// Use this run id (set by `failover watch` when it starts a run).
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
 }
 
 /// A run whose input is loaded and checked: nothing has been called yet.
@@ -70,7 +71,7 @@ pub struct PreparedRun {
 }
 
 impl PreparedRun {
-    pub fn run_id(&self) -> &str {
+    pub fn run_id(&self) -> &RunId {
         &self.run.run_id
     }
     pub fn simulated(&self) -> Option<&SimTarget> {

@@ -25,7 +25,7 @@ use crate::progress::Reporter;
 use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
 use crate::status::{RunMode, StepStatus};
-use crate::types::Zone;
+use crate::types::{RunId, Zone};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -108,7 +108,7 @@ pub struct SimReport {
     pub topology_origin: String,
     pub seed: u64,
     /// The (first) run's id and parameters; `runs` has each run's.
-    pub run_id: String,
+    pub run_id: RunId,
     pub params: BTreeMap<String, String>,
     /// Every fault applied (the topology's, then the given ones), in the one-line syntax.
     pub faults: Vec<String>,
@@ -203,7 +203,7 @@ impl<'a> SimRun<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub runbook: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub params: BTreeMap<String, String>,
     /// Virtual time the run started and ended at; `None`: it did not start (or end) before
     /// the simulation's limit.
@@ -249,11 +249,11 @@ pub fn simulate_runs(
     let mut diags = Diagnostics::default();
     for (i, r) in runs.iter().enumerate() {
         let run = RunContext {
-            run_id: if i == 0 {
+            run_id: RunId::new(if i == 0 {
                 format!("sim-{seed}")
             } else {
                 format!("sim-{seed}-{}", i + 1)
-            },
+            }),
             initiator: "simulator".into(),
             mode: RunMode::Simulate,
         };
@@ -705,7 +705,7 @@ fn api_calls(timeline: &[TimelineEntry]) -> BTreeMap<String, OperationCount> {
 async fn approve_after(
     cloud: Arc<SimCloud>,
     journal: Arc<Journal>,
-    run_id: String,
+    run_id: RunId,
     by: String,
     after: Duration,
 ) {
@@ -812,7 +812,7 @@ pub fn with_sim_ports<T, F, Fut>(
     faults: &[Fault],
     seed: u64,
     max_attempts: u32,
-    approvals: Option<(Arc<Journal>, String)>,
+    approvals: Option<(Arc<Journal>, RunId)>,
     f: F,
 ) -> Result<T, SimError>
 where

@@ -8,6 +8,7 @@ use crate::health::{self, trigger, TriggerDecision, TriggerState};
 use crate::journal::{self, RunRecord};
 use crate::runbook::Runbook;
 use crate::status::{RunMode, RunStatus};
+use crate::types::RunId;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ pub enum WatchEvent {
     },
     /// A run was started for the decision.
     RunStarted {
-        run_id: String,
+        run_id: RunId,
         how: String,
         log: PathBuf,
     },
@@ -164,7 +165,7 @@ pub async fn watch(
 fn act_on(
     app: &App,
     journal: &journal::Journal,
-    session: &str,
+    session: &RunId,
     env_name: &str,
     who: &str,
     decision: &TriggerDecision,
@@ -221,7 +222,7 @@ fn start_triggered(
     params: &[(String, String)],
     initiator: &str,
     paused: bool,
-) -> Result<(String, PathBuf), AppError> {
+) -> Result<(RunId, PathBuf), AppError> {
     let id = journal::new_run_id();
     let jpath = &app.journal_path;
     let log = jpath.with_file_name(format!("run-{id}.log"));
@@ -236,7 +237,14 @@ fn start_triggered(
         .arg("--config-dir")
         .arg(&app.config_dir)
         .args([
-            "run", runbook, "--env", env_name, "--by", initiator, "--run-id", &id,
+            "run",
+            runbook,
+            "--env",
+            env_name,
+            "--by",
+            initiator,
+            "--run-id",
+            id.as_str(),
         ]);
     for (k, v) in params {
         cmd.arg("-p").arg(format!("{k}={v}"));

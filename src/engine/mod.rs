@@ -20,7 +20,7 @@ use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::runbook::OnFailure;
 use crate::status::{RunStatus, StepStatus};
 use crate::steps::{self, wait, wait::AwaitStatus};
-use crate::types::StepId;
+use crate::types::{RunId, StepId};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use std::time::Duration;
 /// Everything a live run needs besides the ports.
 #[derive(Clone)]
 pub struct RunSpec {
-    pub run_id: String,
+    pub run_id: RunId,
     pub initiator: String,
     pub steps: Vec<BoundStep>,
     pub poll_interval: Duration,
@@ -76,7 +76,7 @@ impl StepError {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOutcome {
-    pub run_id: String,
+    pub run_id: RunId,
     pub succeeded: bool,
     pub steps: Vec<(StepId, StepStatus, Option<String>)>,
 }
@@ -86,7 +86,7 @@ pub async fn plan_run(
     ports: &Ports,
     runbook: &str,
     environment: &str,
-    run_id: &str,
+    run_id: &RunId,
     steps: &[BoundStep],
 ) -> Result<Plan, CloudError> {
     let mut needs = steps::Needs::default();

@@ -10,6 +10,7 @@
 //! call it announces is made.
 
 use crate::status::{RunMode, RunStatus, StepStatus, UnknownValue};
+use crate::types::RunId;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,7 +49,7 @@ pub type Result<T> = std::result::Result<T, JournalError>;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunRecord {
-    pub id: String,
+    pub id: RunId,
     pub runbook: String,
     pub runbook_path: String,
     pub runbook_sha256: String,
@@ -80,7 +81,7 @@ pub struct StepRecord {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub seq: i64,
-    pub run_id: String,
+    pub run_id: RunId,
     pub step_id: Option<String>,
     pub at: i64,
     /// run_started, step_started, intent, outcome, note, approval_requested, approved,
@@ -253,7 +254,7 @@ impl Journal {
 
     pub fn set_run_status(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         status: RunStatus,
         error: Option<&str>,
         finished: bool,
@@ -282,7 +283,7 @@ impl Journal {
 
     pub fn init_step(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         action: &str,
         status: StepStatus,
@@ -296,7 +297,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn step_started(&self, run_id: &str, step_id: &str, attempt: u32) -> Result<()> {
+    pub fn step_started(&self, run_id: &RunId, step_id: &str, attempt: u32) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
@@ -319,7 +320,7 @@ impl Journal {
 
     pub fn set_step_status(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         status: StepStatus,
         message: Option<&str>,
@@ -335,7 +336,7 @@ impl Journal {
 
     pub fn step_finished(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         status: StepStatus,
         message: Option<&str>,
@@ -363,7 +364,7 @@ impl Journal {
     /// Write the intent of a mutating call; returns its sequence number for the outcome.
     pub fn intent(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         operation: &str,
         resource: &str,
@@ -382,7 +383,7 @@ impl Journal {
 
     pub fn outcome(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         intent_seq: i64,
         operation: &str,
@@ -402,7 +403,7 @@ impl Journal {
 
     pub fn note(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: Option<&str>,
         kind: &str,
         data: serde_json::Value,
@@ -413,7 +414,7 @@ impl Journal {
     #[allow(clippy::too_many_arguments)]
     fn append(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: Option<&str>,
         kind: &str,
         operation: Option<&str>,
@@ -488,7 +489,7 @@ impl Journal {
     }
 
     /// Record an approval; approving twice is recorded once.
-    pub fn approve(&self, run_id: &str, step_id: &str, approver: &str) -> Result<()> {
+    pub fn approve(&self, run_id: &RunId, step_id: &str, approver: &str) -> Result<()> {
         let inserted = {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
@@ -512,7 +513,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn approvals(&self, run_id: &str, step_id: &str) -> Result<Vec<String>> {
+    pub fn approvals(&self, run_id: &RunId, step_id: &str) -> Result<Vec<String>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare(
@@ -563,7 +564,8 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    /// A run by id or by a unique prefix of its id.
+    /// A run by id or by a unique prefix of its id. A `&str`, not a [`RunId`]: it is what a
+    /// person typed (`failover show 2026112`), which may be only the start of an id.
     pub fn run(&self, id: &str) -> Result<RunRecord> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
@@ -583,7 +585,7 @@ impl Journal {
         match rows.len() {
             0 => Err(JournalError::UnknownRun(id.to_string())),
             1 => Ok(rows.into_iter().next().expect("one row")),
-            _ => match rows.iter().find(|r| r.id == id) {
+            _ => match rows.iter().find(|r| r.id.as_str() == id) {
                 Some(r) => Ok(r.clone()),
                 None => Err(JournalError::Refused(format!(
                     "`{id}` matches several runs; give more of the id"
@@ -592,7 +594,7 @@ impl Journal {
         }
     }
 
-    pub fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+    pub fn steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare("SELECT step_id, action, status, attempts, started_at, ended_at, message FROM steps WHERE run_id = ?1 ORDER BY rowid")
@@ -614,7 +616,7 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    pub fn events(&self, run_id: &str) -> Result<Vec<Event>> {
+    pub fn events(&self, run_id: &RunId) -> Result<Vec<Event>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare("SELECT seq, run_id, step_id, at, kind, operation, resource, data, intent_seq, hash FROM events WHERE run_id = ?1 ORDER BY seq")
@@ -641,7 +643,7 @@ impl Journal {
     }
 
     /// Tiers currently shed on an environment: (tier, since ms, run id).
-    pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, String)>> {
+    pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, RunId)>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare(
@@ -662,7 +664,7 @@ impl Journal {
         &self,
         environment: &str,
         tier: &str,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         shed: bool,
     ) -> Result<()> {
@@ -695,7 +697,7 @@ impl Journal {
     }
 
     /// Intents that have no outcome: calls that may or may not have happened.
-    pub fn open_intents(&self, run_id: &str) -> Result<Vec<Event>> {
+    pub fn open_intents(&self, run_id: &RunId) -> Result<Vec<Event>> {
         let evs = self.events(run_id)?;
         let answered: Vec<i64> = evs.iter().filter_map(|e| e.intent_seq).collect();
         Ok(evs
@@ -730,6 +732,19 @@ fn parse_col<T: FromStr<Err = UnknownValue>>(
     })
 }
 
+/// Run ids are stored as their text.
+impl rusqlite::types::ToSql for RunId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for RunId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(RunId)
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -740,7 +755,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// A new run id: sortable by time, short enough to type, unique enough for one team.
-pub fn new_run_id() -> String {
+pub fn new_run_id() -> RunId {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -750,7 +765,7 @@ pub fn new_run_id() -> String {
     let suffix: String = (0..4)
         .map(|_| rng.alphanumeric().to_ascii_lowercase())
         .collect();
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}")
+    RunId::new(format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}"))
 }
 
 pub use crate::timefmt::format_ts;
@@ -783,11 +798,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("r1")).unwrap();
-        j.init_step("r1", "s", "rds.failover_cluster", StepStatus::Pending)
+        let r1 = RunId::from("r1");
+        j.init_step(&r1, "s", "rds.failover_cluster", StepStatus::Pending)
             .unwrap();
         let a = j
             .intent(
-                "r1",
+                &r1,
                 "s",
                 "FailoverDBCluster",
                 "orders",
@@ -795,7 +811,7 @@ mod tests {
             )
             .unwrap();
         j.outcome(
-            "r1",
+            &r1,
             "s",
             a,
             "FailoverDBCluster",
@@ -805,14 +821,14 @@ mod tests {
         .unwrap();
         let b = j
             .intent(
-                "r1",
+                &r1,
                 "s",
                 "FailoverDBCluster",
                 "catalog",
                 serde_json::json!({}),
             )
             .unwrap();
-        let open = j.open_intents("r1").unwrap();
+        let open = j.open_intents(&r1).unwrap();
         assert_eq!(open.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![b]);
         assert_eq!(j.verify_chain().unwrap(), None);
         // Tamper with one event: the chain breaks there.
@@ -832,10 +848,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("r1")).unwrap();
-        j.init_step("r1", "s", "wait", StepStatus::Pending).unwrap();
-        j.set_step_status("r1", "s", StepStatus::WaitingApproval, None)
+        let r1 = RunId::from("r1");
+        j.init_step(&r1, "s", "wait", StepStatus::Pending).unwrap();
+        j.set_step_status(&r1, "s", StepStatus::WaitingApproval, None)
             .unwrap();
-        j.set_run_status("r1", RunStatus::WaitingApproval, None, false)
+        j.set_run_status(&r1, RunStatus::WaitingApproval, None, false)
             .unwrap();
         // The columns hold the same text as before the statuses were types.
         let col = |sql: &str| -> String {
@@ -848,13 +865,10 @@ mod tests {
         assert_eq!(col("SELECT status FROM runs"), "waiting_approval");
         assert_eq!(col("SELECT mode FROM runs"), "run");
         assert_eq!(col("SELECT status FROM steps"), "waiting_approval");
-        assert_eq!(
-            j.steps("r1").unwrap()[0].status,
-            StepStatus::WaitingApproval
-        );
+        assert_eq!(j.steps(&r1).unwrap()[0].status, StepStatus::WaitingApproval);
         let poke = |sql: &str| j.conn.lock().unwrap().execute(sql, []).unwrap();
         poke("UPDATE steps SET status = 'paused'");
-        let e = j.steps("r1").unwrap_err();
+        let e = j.steps(&r1).unwrap_err();
         assert!(
             matches!(&e, JournalError::UnknownValue { column: "steps.status", value, .. } if value == "paused"),
             "{e}"
@@ -880,7 +894,7 @@ mod tests {
         j.create_run(&run("20261122-010203-abzz")).unwrap();
         assert_eq!(
             j.run("20261122-010203-abc").unwrap().id,
-            "20261122-010203-abcd"
+            RunId::from("20261122-010203-abcd")
         );
         assert!(matches!(
             j.run("20261122-010203-ab"),

@@ -5,7 +5,7 @@ use crate::call::Await;
 use crate::call::{Call, Decision};
 use crate::cloud::{InstanceState, SnapshotKind};
 use crate::runbook::bind::SnapshotTarget;
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, InstanceId, RunId, Zone};
 use crate::world::World;
 
 fn zone_str(z: &Option<Zone>) -> String {
@@ -214,7 +214,7 @@ pub fn decide_failover_instance(
 
 /// Manual snapshot identifiers are derived from the run, so a retried or resumed run finds
 /// the snapshot it already started instead of taking a second one.
-pub fn snapshot_id(run_id: &str, source: &str) -> String {
+pub fn snapshot_id(run_id: &RunId, source: &str) -> String {
     let raw = format!("failover-{run_id}-{source}").to_ascii_lowercase();
     let mut out = String::new();
     for ch in raw.chars() {
@@ -231,7 +231,7 @@ pub fn snapshot_id(run_id: &str, source: &str) -> String {
 pub fn decide_snapshot(
     targets: &[SnapshotTarget],
     wait: bool,
-    run_id: &str,
+    run_id: &RunId,
     world: &World,
 ) -> Decision {
     let mut d = Decision::default();
@@ -535,18 +535,18 @@ mod tests {
     #[test]
     fn snapshot_ids_are_valid_and_stable() {
         assert_eq!(
-            snapshot_id("20261122T0435-ab", "orders_db"),
+            snapshot_id(&"20261122T0435-ab".into(), "orders_db"),
             "failover-20261122t0435-ab-orders-db"
         );
         let w = world();
         let t = vec![SnapshotTarget::Cluster {
             id: "orders".into(),
         }];
-        let d1 = decide_snapshot(&t, true, "r1", &w);
+        let d1 = decide_snapshot(&t, true, &"r1".into(), &w);
         assert_eq!(d1.calls.len(), 1);
         let mut w2 = w.clone();
         w2.apply(&d1.calls[0]);
-        let d2 = decide_snapshot(&t, true, "r1", &w2);
+        let d2 = decide_snapshot(&t, true, &"r1".into(), &w2);
         assert!(
             d2.calls.is_empty(),
             "a second decision must not take a second snapshot"

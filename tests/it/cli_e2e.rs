@@ -384,7 +384,7 @@ async fn killed_run_leaves_a_consistent_journal() {
     assert_eq!(st("snapshot"), StepStatus::Succeeded);
     assert_eq!(st("approve"), StepStatus::WaitingApproval);
     assert_eq!(st("failover-aurora"), StepStatus::Pending);
-    let (out, _, code) = text(&failover(&["--journal", &jp, "show", &id]));
+    let (out, _, code) = text(&failover(&["--journal", &jp, "show", id.as_str()]));
     assert_eq!(code, 0);
     assert!(out.contains("Status: waiting_approval"), "{out}");
     assert!(

@@ -18,7 +18,7 @@ use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use failover::status::{RunMode, StepStatus};
-use failover::types::{ClusterId, InstanceId, Zone};
+use failover::types::{ClusterId, InstanceId, RunId, Zone};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -253,10 +253,10 @@ async fn run(
     db: Arc<dyn Databases>,
     dns: Arc<dyn Dns>,
     journal: Arc<Journal>,
-) -> (String, engine::RunOutcome, Arc<Collect>) {
+) -> (RunId, engine::RunOutcome, Arc<Collect>) {
     let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
     let rb = Runbook::parse(failover::diag::SourceFile::new("rb.toml", RUNBOOK)).unwrap();
-    let run_id = format!("r{}", fastrand::u32(..));
+    let run_id = RunId::new(format!("r{}", fastrand::u32(..)));
     let ctx = RunContext {
         run_id: run_id.clone(),
         initiator: "alice".into(),

@@ -15,6 +15,7 @@ use failover::journal::Journal;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use failover::status::{RunMode, StepStatus};
+use failover::types::RunId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ async fn run_live(
     journal: &Arc<Journal>,
     params: &[(&str, &str)],
     by: &str,
-) -> (String, engine::RunOutcome) {
+) -> (RunId, engine::RunOutcome) {
     let (id, out, _) = common::run::run_runbook(
         r.cfg.path(),
         "local",
@@ -210,7 +211,7 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     assert!(
         got.iter().any(|g| g.path == "/status"
             && g.body.contains("us-west-2a")
-            && g.body.contains(&run_id)),
+            && g.body.contains(run_id.as_str())),
         "{got:?}"
     );
     assert!(got.iter().any(|g| g.path == "/chat"));
@@ -265,7 +266,7 @@ async fn dry_run_makes_zero_mutating_calls() {
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
     let ports = failover::app::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, "plan-test", &steps)
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &ctx.run_id, &steps)
         .await
         .unwrap();
     let calls = r.proxy.calls();
@@ -315,7 +316,7 @@ async fn rollback_restores_records_exactly() {
             "--journal",
             r.cfg.journal().to_str().unwrap(),
             "rollback",
-            &run_id,
+            run_id.as_str(),
             "--by",
             "bob",
         ])

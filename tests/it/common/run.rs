@@ -10,6 +10,7 @@ use failover::journal::Journal;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::types::RunId;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub async fn run_runbook(
     journal: &Arc<Journal>,
     params: &[(&str, &str)],
     by: &str,
-) -> (String, RunOutcome, Arc<Collect>) {
+) -> (RunId, RunOutcome, Arc<Collect>) {
     let env = Environment::load(config_dir, env_name).unwrap_or_else(|d| panic!("{d}"));
     let rb = Runbook::load(runbook).unwrap_or_else(|d| panic!("{d}"));
     let run_id = failover::journal::new_run_id();

@@ -3,7 +3,7 @@
 
 use crate::call::Await;
 use crate::call::{Call, Decision};
-use crate::cloud::{InstanceState, SnapshotKind};
+use crate::cloud::{DbStatus, InstanceState, SnapshotKind};
 use crate::runbook::bind::SnapshotTarget;
 use crate::types::{ClusterId, InstanceId, RunId, Zone};
 use crate::world::World;
@@ -51,7 +51,7 @@ pub fn decide_failover_cluster(
             ));
             continue;
         }
-        if c.status == "failing-over" {
+        if c.status == DbStatus::FailingOver {
             d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
             if wait {
                 d.awaits.push(Await::ClusterWriterOutside {
@@ -66,7 +66,7 @@ pub fn decide_failover_cluster(
             ));
             continue;
         }
-        if c.status != "available" {
+        if !c.status.is_available() {
             d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle or check it in the console", c.status));
             continue;
         }
@@ -83,7 +83,7 @@ pub fn decide_failover_cluster(
             match inst(&m.instance) {
                 None => rejected.push(format!("{} (not described)", m.instance)),
                 Some(i) => match &i.zone {
-                    Some(z) if healthy.contains(z) && i.status == "available" => {
+                    Some(z) if healthy.contains(z) && i.status.is_available() => {
                         let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
                         candidates.push((m.promotion_tier, pref, &m.instance, z.clone()));
                     }
@@ -173,7 +173,7 @@ pub fn decide_failover_instance(
                 continue;
             }
         }
-        if i.status == "rebooting" || i.status == "failing-over" {
+        if i.status.is_failing_over() {
             d.skips.push(format!(
                 "instance `{id}` is already `{}`: waiting for it instead of rebooting again",
                 i.status
@@ -186,7 +186,7 @@ pub fn decide_failover_instance(
             }
             continue;
         }
-        if i.status != "available" {
+        if !i.status.is_available() {
             d.problems.push(format!("instance `{id}` is `{}`, not `available`: RDS will refuse a reboot; wait for it to settle, then run again", i.status));
             continue;
         }
@@ -259,7 +259,7 @@ pub fn decide_snapshot(
                     "snapshot `{sid}` of `{source}` already exists (`{}`): not taking another",
                     s.status
                 ));
-                if wait && s.status != "available" {
+                if wait && !s.status.is_available() {
                     d.awaits.push(Await::SnapshotAvailable {
                         kind,
                         id: sid.clone(),
@@ -304,7 +304,7 @@ mod tests {
         InstanceState {
             id: id.into(),
             cluster: Some(cluster.into()),
-            status: "available".into(),
+            status: DbStatus::Available,
             engine: "aurora-postgresql".into(),
             zone: Some(zone.into()),
             secondary_zone: None,
@@ -340,7 +340,7 @@ mod tests {
             "orders".into(),
             ClusterState {
                 id: "orders".into(),
-                status: "available".into(),
+                status: DbStatus::Available,
                 engine: "aurora-postgresql".into(),
                 members,
             },
@@ -485,7 +485,7 @@ mod tests {
         w.clusters
             .get_mut(&ClusterId::from("orders"))
             .unwrap()
-            .status = "failing-over".into();
+            .status = DbStatus::FailingOver;
         let d = decide_failover_cluster(
             &["orders".into()],
             &zones(&["us-west-2a"]),

@@ -58,10 +58,9 @@ after = ["failover"]
 timeout = "5m"
 "#;
 
-#[derive(Default)]
 struct DbState {
     writer: String,
-    status: String,
+    status: DbStatus,
     /// Describes left before a running failover completes (None: never).
     failing_over_for: Option<u32>,
     pending_target: Option<String>,
@@ -72,6 +71,21 @@ struct DbState {
     apply_on_error: bool,
     /// A failover never completes.
     stall: bool,
+}
+
+impl Default for DbState {
+    fn default() -> Self {
+        DbState {
+            writer: String::new(),
+            status: DbStatus::Available,
+            failing_over_for: None,
+            pending_target: None,
+            failover_calls: 0,
+            failover_errors: vec![],
+            apply_on_error: false,
+            stall: false,
+        }
+    }
 }
 
 struct FakeDb(Mutex<DbState>);
@@ -87,7 +101,7 @@ impl Databases for FakeDb {
         if let Some(n) = s.failing_over_for {
             if n == 0 && !s.stall {
                 s.writer = s.pending_target.take().unwrap();
-                s.status = "available".into();
+                s.status = DbStatus::Available;
                 s.failing_over_for = None;
             } else {
                 s.failing_over_for = Some(n.saturating_sub(1));
@@ -118,7 +132,7 @@ impl Databases for FakeDb {
             .map(|m| InstanceState {
                 id: (*m).into(),
                 cluster: Some("orders-db".into()),
-                status: "available".into(),
+                status: DbStatus::Available,
                 engine: "aurora-postgresql".into(),
                 zone: Some(zone_of(m)),
                 secondary_zone: None,
@@ -145,7 +159,7 @@ impl Databases for FakeDb {
             Some(s.failover_errors.remove(0))
         };
         if err.is_none() || s.apply_on_error {
-            s.status = "failing-over".into();
+            s.status = DbStatus::FailingOver;
             s.pending_target = Some(target.to_string());
             s.failing_over_for = Some(3);
         }
@@ -324,7 +338,7 @@ fn journal() -> (tempfile::TempDir, Arc<Journal>) {
 fn db(state: DbState) -> Arc<FakeDb> {
     Arc::new(FakeDb(Mutex::new(DbState {
         writer: "orders-db-a".into(),
-        status: "available".into(),
+        status: DbStatus::Available,
         ..state
     })))
 }

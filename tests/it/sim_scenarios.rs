@@ -11,7 +11,8 @@ use failover::cloud::sim::{
     environment_for, Effect, Event, Fault, FaultPhase, InvariantStatus, SimCloud, Topology,
 };
 use failover::cloud::{
-    ChangeAction, Databases, Dns, ErrorKind, HttpClient, HttpRequest, RecordChange, RecordSet,
+    ChangeAction, Databases, DbStatus, Dns, ErrorKind, HttpClient, HttpRequest, RecordChange,
+    RecordSet,
 };
 use failover::diag::SourceFile;
 use failover::report::sim::render_text;
@@ -994,7 +995,7 @@ fn failovers_and_endpoints_in_a_down_zone() {
                 .await
                 .unwrap();
             let c = db.describe_clusters(&["orders-db".into()]).await.unwrap();
-            assert_eq!(c[0].status, "failing-over");
+            assert_eq!(c[0].status, DbStatus::FailingOver);
             let e = db
                 .failover_cluster(&"orders-db".into(), &"orders-db-b".into())
                 .await

@@ -15,6 +15,7 @@ pub mod ports;
 pub mod progress;
 pub mod report;
 pub mod runbook;
+pub mod status;
 pub mod steps;
 pub mod timefmt;
 pub mod tomlx;

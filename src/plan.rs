@@ -7,8 +7,9 @@
 use crate::call::Decision;
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
+use crate::status::StepStatus;
 use crate::steps;
-use crate::types::{StepId, StepStatus};
+use crate::types::{RunId, StepId};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +73,7 @@ impl Plan {
 pub fn plan(
     runbook: &str,
     environment: &str,
-    run_id: &str,
+    run_id: &RunId,
     steps: &[BoundStep],
     observed: &World,
 ) -> Plan {
@@ -222,7 +223,7 @@ mod tests {
             step("b", &["a"], OnFailure::Continue, wait()),
             step("c", &["b"], OnFailure::Abort, wait()),
         ];
-        let p = plan("rb", "env", "r", &steps, &World::default());
+        let p = plan("rb", "env", &"r".into(), &steps, &World::default());
         let st: Vec<_> = p.steps.iter().map(|s| s.status.clone()).collect();
         assert_eq!(
             st,

@@ -1,7 +1,8 @@
 //! Progress events of a live run, as data: the engine emits them, the terminal, the
 //! simulator's timeline (and later the HTTP API and metrics) consume them.
 
-use crate::types::StepStatus;
+use crate::status::{RunMode, RunStatus, StepStatus};
+use crate::types::RunId;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -9,20 +10,19 @@ use serde::Serialize;
 pub enum Progress {
     /// The run is recorded in the journal and starts.
     RunStarted {
-        run_id: String,
+        run_id: RunId,
         runbook: String,
         environment: String,
         initiator: String,
-        /// `run`, `rollback`, `simulate`, ...
-        mode: String,
+        mode: RunMode,
         /// For a rollback: the run it rolls back.
-        of_run: Option<String>,
+        of_run: Option<RunId>,
         /// Where the run is recorded.
         journal: String,
     },
     /// The plan the run starts from.
     RunPlanned {
-        run_id: String,
+        run_id: RunId,
         runbook: String,
         steps: usize,
         mutating_calls: usize,
@@ -32,13 +32,13 @@ pub enum Progress {
     /// The plan could not read the world; the run starts anyway (static stability): every step
     /// observes before acting.
     PlanUnavailable {
-        run_id: String,
+        run_id: RunId,
         error: String,
     },
     /// The run ended (its status as the journal records it).
     RunFinished {
-        run_id: String,
-        status: String,
+        run_id: RunId,
+        status: RunStatus,
         error: Option<String>,
     },
     StepStarted {
@@ -76,7 +76,7 @@ pub enum Progress {
     ApprovalRequested {
         step: String,
         message: String,
-        run_id: String,
+        run_id: RunId,
     },
     StepError {
         step: String,

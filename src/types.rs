@@ -22,7 +22,8 @@ macro_rules! name_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                // `pad`: a width (`{:<22}`) applies as it does to a string.
+                f.pad(&self.0)
             }
         }
 
@@ -51,7 +52,9 @@ name_type!(
     InstanceId
 );
 name_type!(
-    /// A run identifier in the journal.
+    /// A run identifier in the journal, e.g. `20261122-010203-abcd` (`journal::new_run_id`),
+    /// `sim-7` in the simulator. A prefix typed by a person to find a run is a `&str`, not a
+    /// `RunId` (`journal::Journal::run`).
     RunId
 );
 name_type!(
@@ -64,32 +67,6 @@ impl Zone {
     pub fn region(&self) -> Region {
         let s = self.0.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         Region(s.to_string())
-    }
-}
-
-/// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Succeeded,
-    /// `when` was false.
-    Skipped,
-    Failed,
-    /// A step it depends on failed (with on_failure = abort).
-    Blocked,
-    /// Not started because the run was aborted.
-    Cancelled,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Failed => "failed",
-            StepStatus::Blocked => "blocked",
-            StepStatus::Cancelled => "cancelled",
-        }
     }
 }
 

@@ -5,8 +5,8 @@
 
 use crate::call::Call;
 use crate::cloud::{
-    ChangeAction, ChangeStatus, ClusterState, HostedZone, InstanceState, RecordKey, RecordSet,
-    SnapshotKind, SnapshotState,
+    ChangeAction, ChangeStatus, ClusterState, DbStatus, HostedZone, InstanceState, RecordKey,
+    RecordSet, SnapshotKind, SnapshotState,
 };
 use crate::types::{ClusterId, InstanceId};
 use serde::{Deserialize, Serialize};
@@ -70,7 +70,7 @@ impl World {
                     for m in &mut c.members {
                         m.is_writer = &m.instance == target;
                     }
-                    c.status = "available".into();
+                    c.status = DbStatus::Available;
                 }
             }
             Call::RebootDbInstance { instance, .. } => {
@@ -79,7 +79,7 @@ impl World {
                         i.secondary_zone = i.zone.take();
                         i.zone = Some(sec);
                     }
-                    i.status = "available".into();
+                    i.status = DbStatus::Available;
                 }
             }
             Call::CreateDbClusterSnapshot { cluster, snapshot } => {
@@ -89,7 +89,7 @@ impl World {
                         id: snapshot.clone(),
                         kind: SnapshotKind::Cluster,
                         source: cluster.to_string(),
-                        status: "available".into(),
+                        status: DbStatus::Available,
                     },
                 );
             }
@@ -100,7 +100,7 @@ impl World {
                         id: snapshot.clone(),
                         kind: SnapshotKind::Instance,
                         source: instance.to_string(),
-                        status: "available".into(),
+                        status: DbStatus::Available,
                     },
                 );
             }

@@ -3,15 +3,18 @@
 use super::{App, AppError};
 use crate::approval::{may_approve, Refusal};
 use crate::runbook::bind::{BoundAction, BoundStep};
+use crate::status::StepStatus;
+use crate::types::RunId;
 
 /// A recorded approval.
 pub struct Approved {
-    pub run_id: String,
+    pub run_id: RunId,
     pub step_id: String,
     pub by: String,
 }
 
-/// Approve `step` (default: the one the run is waiting on) of `run_id` as `by`.
+/// Approve `step` (default: the one the run is waiting on) of `run_id` as `by`. `run_id`: an id
+/// or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
 pub fn approve(
     app: &App,
     run_id: &str,
@@ -30,7 +33,10 @@ pub fn approve(
     let records = j.steps(&r.id)?;
     let step_id = match step {
         Some(s) => s.to_string(),
-        None => match records.iter().find(|s| s.status == "waiting_approval") {
+        None => match records
+            .iter()
+            .find(|s| s.status == StepStatus::WaitingApproval)
+        {
             Some(s) => s.step_id.clone(),
             None => {
                 return Err(AppError::Refused(format!("run {} is not waiting for an approval right now\n  hint: pass --step to approve a later approval step in advance", r.id)));

@@ -11,6 +11,7 @@ use crate::health::{self, HealthReport};
 use crate::journal::{Event, RunRecord, StepRecord};
 use crate::runbook::{bind, Runbook};
 use crate::traffic::Ladder;
+use crate::types::RunId;
 use std::path::PathBuf;
 
 pub fn runs(app: &App, limit: usize) -> Result<Vec<RunRecord>, AppError> {
@@ -27,6 +28,7 @@ pub struct RunDetails {
     pub open_intents: Vec<Event>,
 }
 
+/// `run_id`: an id or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
 pub fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
     let j = app.open_journal()?;
     let run = j.run(run_id)?;
@@ -60,7 +62,7 @@ pub struct TrafficState {
     pub environment: String,
     pub ladder: Ladder,
     /// (tier, since ms, run id) of every shed tier.
-    pub shed: Vec<(String, i64, String)>,
+    pub shed: Vec<(String, i64, RunId)>,
 }
 
 pub fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError> {

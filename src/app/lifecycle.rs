@@ -12,7 +12,8 @@ use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
-use crate::types::StepStatus;
+use crate::status::{RunStatus, StepStatus};
+use crate::types::RunId;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -30,11 +31,11 @@ pub struct RunRequest {
 /// How a run ended.
 #[derive(Clone, Debug)]
 pub struct RunResult {
-    pub run_id: String,
+    pub run_id: RunId,
     pub plan: Plan,
     pub outcome: RunOutcome,
     /// `succeeded`, `succeeded_with_failures` or `failed`.
-    pub status: &'static str,
+    pub status: RunStatus,
     pub error: Option<String>,
 }
 
@@ -55,20 +56,20 @@ fn failed_steps(outcome: &RunOutcome) -> Vec<String> {
 }
 
 /// The status a run ends with, and why, from its outcome. Pure.
-pub fn final_status(outcome: &RunOutcome) -> (&'static str, Option<String>) {
+pub fn final_status(outcome: &RunOutcome) -> (RunStatus, Option<String>) {
     let failed = failed_steps(outcome);
     match (outcome.succeeded, failed.is_empty()) {
-        (true, true) => ("succeeded", None),
+        (true, true) => (RunStatus::Succeeded, None),
         (true, false) => (
-            "succeeded_with_failures",
+            RunStatus::SucceededWithFailures,
             Some(format!(
                 "non-critical step(s) failed (on_failure = continue): {}",
                 failed.join(", ")
             )),
         ),
-        (false, true) => ("failed", None),
+        (false, true) => (RunStatus::Failed, None),
         (false, false) => (
-            "failed",
+            RunStatus::Failed,
             Some(format!("step(s) failed: {}", failed.join(", "))),
         ),
     }
@@ -113,7 +114,7 @@ pub async fn start_run(
         runbook: h.runbook.clone(),
         environment: h.environment.clone(),
         initiator: h.initiator.clone(),
-        mode: h.mode.clone(),
+        mode: h.mode,
         of_run: h.of_run.clone(),
         journal: journal.path().display().to_string(),
     });
@@ -141,7 +142,7 @@ pub async fn start_run(
     journal.set_run_status(&h.id, status, error.as_deref(), true)?;
     reporter.report(Progress::RunFinished {
         run_id: h.id.clone(),
-        status: status.to_string(),
+        status,
         error: error.clone(),
     });
     Ok(RunResult {

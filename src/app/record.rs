@@ -6,23 +6,24 @@ use crate::cloud::{is_sensitive_header, REDACTED};
 use crate::journal::RunRecord;
 use crate::plan::Plan;
 use crate::runbook::bind::BoundStep;
+use crate::status::{RunMode, RunStatus};
+use crate::types::RunId;
 use serde_json::Value;
 
 /// What a run is, before it starts.
 #[derive(Clone, Debug)]
 pub struct RunHeader {
-    pub id: String,
+    pub id: RunId,
     /// The runbook's name (`rollback of RUN` for a rollback).
     pub runbook: String,
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub environment: String,
-    /// `run`, `rollback`, `simulate`, ...
-    pub mode: String,
+    pub mode: RunMode,
     pub initiator: String,
     pub params: Value,
     /// For a rollback: the run it rolls back.
-    pub of_run: Option<String>,
+    pub of_run: Option<RunId>,
 }
 
 /// The record of a run that starts now (`started_at`, epoch ms), with its plan and steps
@@ -34,10 +35,10 @@ pub fn run_record(h: &RunHeader, started_at: i64, plan: &Plan, steps: &[BoundSte
         runbook_path: h.runbook_path.clone(),
         runbook_sha256: h.runbook_sha256.clone(),
         environment: h.environment.clone(),
-        mode: h.mode.clone(),
+        mode: h.mode,
         initiator: h.initiator.clone(),
         params: h.params.clone(),
-        status: "running".into(),
+        status: RunStatus::Running,
         started_at,
         ended_at: None,
         error: None,

@@ -14,13 +14,16 @@ use crate::journal::{self, Journal, RunRecord};
 use crate::plan::Plan;
 use crate::runbook::bind::{BoundAction, BoundStep, RestoreRecord, RunContext};
 use crate::runbook::OnFailure;
-use crate::types::StepId;
+use crate::status::{RunMode, RunStatus};
+use crate::types::{RunId, StepId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What `failover rollback` is asked to do.
 pub struct RollbackOrder {
+    /// The run to roll back: its id or a unique prefix of it, as a person typed it
+    /// ([`Journal::run`]).
     pub run_id: String,
     pub by: String,
     /// Restore records even if they were changed after the run.
@@ -37,7 +40,7 @@ pub struct PreparedRollback {
 }
 
 impl PreparedRollback {
-    pub fn run_id(&self) -> &str {
+    pub fn run_id(&self) -> &RunId {
         &self.header.id
     }
 }
@@ -47,7 +50,7 @@ pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollb
     let j = app.open_journal()?;
     let r = j.run(&order.run_id)?;
     let mut warnings = vec![];
-    if r.ended_at.is_none() && r.mode == "run" && r.status != "failed" {
+    if r.ended_at.is_none() && r.mode == RunMode::Run && r.status != RunStatus::Failed {
         warnings.push(format!(
             "run {} has not finished (status {}); rolling back what it has done so far",
             r.id, r.status
@@ -82,7 +85,7 @@ pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollb
         runbook_path: r.runbook_path.clone(),
         runbook_sha256: r.runbook_sha256.clone(),
         environment: loaded.env.name.clone(),
-        mode: "rollback".into(),
+        mode: RunMode::Rollback,
         initiator: order.by,
         params: serde_json::json!({"of_run": r.id, "force": order.force}),
         of_run: Some(r.id.clone()),
@@ -132,7 +135,7 @@ pub async fn rollback(
 fn revert_tiers_step(
     r: &RunRecord,
     loaded: &LoadedEnv,
-    new_id: &str,
+    new_id: &RunId,
     by: &str,
     tiers: Vec<String>,
 ) -> Result<BoundStep, AppError> {
@@ -146,16 +149,16 @@ fn revert_tiers_step(
         )));
     };
     let ctx = RunContext {
-        run_id: new_id.to_string(),
+        run_id: new_id.clone(),
         initiator: by.to_string(),
-        mode: "rollback".into(),
+        mode: RunMode::Rollback,
     };
     let vars: BTreeMap<String, String> = [
         ("env.name", env.name.clone()),
         ("env.region", env.region.clone()),
-        ("run.id", ctx.run_id.clone()),
+        ("run.id", ctx.run_id.to_string()),
         ("run.initiator", by.to_string()),
-        ("run.mode", "rollback".to_string()),
+        ("run.mode", RunMode::Rollback.to_string()),
         ("runbook.name", format!("rollback of {}", r.id)),
     ]
     .into_iter()
@@ -211,7 +214,7 @@ fn restore_dns_steps(
 /// or unknown (a call in doubt may have happened).
 fn dns_changes_of(
     j: &Arc<Journal>,
-    run_id: &str,
+    run_id: &RunId,
 ) -> Result<BTreeMap<String, Vec<RestoreRecord>>, AppError> {
     let events = j.events(run_id)?;
     // Only a failure that proves the request was not processed rules a change out: a 5xx or a
@@ -275,7 +278,7 @@ fn dns_changes_of(
 }
 
 /// Tiers a run shed and did not restore itself.
-fn tiers_shed_by(j: &Arc<Journal>, run_id: &str) -> Result<Vec<String>, AppError> {
+fn tiers_shed_by(j: &Arc<Journal>, run_id: &RunId) -> Result<Vec<String>, AppError> {
     let mut out: Vec<String> = vec![];
     for e in j.events(run_id)? {
         let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else {

@@ -10,6 +10,8 @@ use crate::journal;
 use crate::plan::Plan;
 use crate::progress::Reporter;
 use crate::runbook::bind::{self, RunContext};
+use crate::status::RunMode;
+use crate::types::RunId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +32,9 @@ pub async fn plan(
     params: &[(String, String)],
 ) -> Result<Planned, AppError> {
     let run = RunContext {
-        run_id: format!("plan-{}", journal::new_run_id()),
+        run_id: RunId::new(format!("plan-{}", journal::new_run_id())),
         initiator: initiator(None),
-        mode: "plan".into(),
+        mode: RunMode::Plan,
     };
     let b = load_bound(&app.config_dir, runbook, env, params, &run)?;
     let (rb, steps, env_name) = (&b.runbook, &b.steps, &b.loaded.env.name);
@@ -58,7 +60,7 @@ pub struct RunOrder {
     /// Pause before the first step until another person approves.
     pub require_approval: bool,
     /// Use this run id (set by `failover watch` when it starts a run).
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
 }
 
 /// A run whose input is loaded and checked: nothing has been called yet.
@@ -69,7 +71,7 @@ pub struct PreparedRun {
 }
 
 impl PreparedRun {
-    pub fn run_id(&self) -> &str {
+    pub fn run_id(&self) -> &RunId {
         &self.run.run_id
     }
     pub fn simulated(&self) -> Option<&SimTarget> {
@@ -85,7 +87,7 @@ pub fn prepare_run(app: &App, order: RunOrder) -> Result<PreparedRun, AppError> 
     let run = RunContext {
         run_id: order.run_id.unwrap_or_else(journal::new_run_id),
         initiator: initiator(order.by),
-        mode: "run".into(),
+        mode: RunMode::Run,
     };
     let mut bound = load_bound(
         &app.config_dir,
@@ -128,7 +130,7 @@ pub async fn run(
             runbook_path: runbook_path.display().to_string(),
             runbook_sha256: journal::sha256_hex(bound.runbook.source.text.as_bytes()),
             environment: env.name.clone(),
-            mode: run.mode.clone(),
+            mode: run.mode,
             initiator: run.initiator.clone(),
             params: serde_json::to_value(&bound.params).unwrap_or_default(),
             of_run: None,

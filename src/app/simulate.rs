@@ -24,8 +24,8 @@ use crate::ports::Ports;
 use crate::progress::Reporter;
 use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
-use crate::types::StepStatus;
-use crate::types::Zone;
+use crate::status::{RunMode, StepStatus};
+use crate::types::{RunId, Zone};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -74,8 +74,21 @@ pub struct StepSummary {
     pub id: String,
     pub action: String,
     pub description: Option<String>,
-    pub status: String,
+    /// How the step ended; `None`: it was not run (its run did not start or did not reach
+    /// it), shown as `not run`.
+    #[serde(serialize_with = "status_or_not_run")]
+    pub status: Option<StepStatus>,
     pub message: Option<String>,
+}
+
+/// What a step summary shows for a step that was not run.
+pub const NOT_RUN: &str = "not run";
+
+fn status_or_not_run<S: serde::Serializer>(
+    st: &Option<StepStatus>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(st.map_or(NOT_RUN, StepStatus::as_str))
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -95,7 +108,7 @@ pub struct SimReport {
     pub topology_origin: String,
     pub seed: u64,
     /// The (first) run's id and parameters; `runs` has each run's.
-    pub run_id: String,
+    pub run_id: RunId,
     pub params: BTreeMap<String, String>,
     /// Every fault applied (the topology's, then the given ones), in the one-line syntax.
     pub faults: Vec<String>,
@@ -190,7 +203,7 @@ impl<'a> SimRun<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub runbook: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub params: BTreeMap<String, String>,
     /// Virtual time the run started and ended at; `None`: it did not start (or end) before
     /// the simulation's limit.
@@ -236,13 +249,13 @@ pub fn simulate_runs(
     let mut diags = Diagnostics::default();
     for (i, r) in runs.iter().enumerate() {
         let run = RunContext {
-            run_id: if i == 0 {
+            run_id: RunId::new(if i == 0 {
                 format!("sim-{seed}")
             } else {
                 format!("sim-{seed}-{}", i + 1)
-            },
+            }),
             initiator: "simulator".into(),
-            mode: "simulate".into(),
+            mode: RunMode::Simulate,
         };
         let params = match bind::bind_params(r.runbook, env, &r.params) {
             Ok(p) => p,
@@ -510,7 +523,7 @@ fn request(env: &Environment, r: &BoundRun<'_>) -> RunRequest {
             runbook_path: r.runbook.source.path.display().to_string(),
             runbook_sha256: crate::journal::sha256_hex(r.runbook.source.text.as_bytes()),
             environment: env.name.clone(),
-            mode: r.run.mode.clone(),
+            mode: r.run.mode,
             initiator: r.run.initiator.clone(),
             params: serde_json::to_value(&r.params).unwrap_or_default(),
             of_run: None,
@@ -647,8 +660,8 @@ fn summaries(runs: &[BoundRun<'_>], played: &Played) -> Vec<RunSummary> {
                     let (status, message) = step_list
                         .iter()
                         .find(|(id, _, _)| id == &s.id)
-                        .map(|(_, st, m)| (st.as_str().to_string(), m.clone()))
-                        .unwrap_or_else(|| ("not run".to_string(), None));
+                        .map(|(_, st, m)| (Some(*st), m.clone()))
+                        .unwrap_or((None, None));
                     StepSummary {
                         id: s.id.to_string(),
                         action: s.action.name().to_string(),
@@ -692,7 +705,7 @@ fn api_calls(timeline: &[TimelineEntry]) -> BTreeMap<String, OperationCount> {
 async fn approve_after(
     cloud: Arc<SimCloud>,
     journal: Arc<Journal>,
-    run_id: String,
+    run_id: RunId,
     by: String,
     after: Duration,
 ) {
@@ -705,7 +718,7 @@ async fn approve_after(
             continue;
         };
         for s in &steps {
-            if s.status != "waiting_approval" || approved.contains(&s.step_id) {
+            if s.status != StepStatus::WaitingApproval || approved.contains(&s.step_id) {
                 continue;
             }
             let since = *seen
@@ -799,7 +812,7 @@ pub fn with_sim_ports<T, F, Fut>(
     faults: &[Fault],
     seed: u64,
     max_attempts: u32,
-    approvals: Option<(Arc<Journal>, String)>,
+    approvals: Option<(Arc<Journal>, RunId)>,
     f: F,
 ) -> Result<T, SimError>
 where

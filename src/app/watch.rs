@@ -7,6 +7,8 @@ use crate::cloud::{HttpClient, HttpRequest};
 use crate::health::{self, trigger, TriggerDecision, TriggerState};
 use crate::journal::{self, RunRecord};
 use crate::runbook::Runbook;
+use crate::status::{RunMode, RunStatus};
+use crate::types::RunId;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ pub enum WatchEvent {
     },
     /// A run was started for the decision.
     RunStarted {
-        run_id: String,
+        run_id: RunId,
         how: String,
         log: PathBuf,
     },
@@ -77,7 +79,7 @@ pub async fn watch(
         last_trigger: journal
             .runs(500)?
             .into_iter()
-            .find(|r| r.initiator == who && r.mode == "run")
+            .find(|r| r.initiator == who && r.mode == RunMode::Run)
             .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
     };
     let session = journal::new_run_id();
@@ -87,10 +89,10 @@ pub async fn watch(
         runbook_path: tr.runbook.clone(),
         runbook_sha256: "-".into(),
         environment: env.name.clone(),
-        mode: "watch".into(),
+        mode: RunMode::Watch,
         initiator: initiator(None),
         params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
-        status: "watching".into(),
+        status: RunStatus::Watching,
         started_at: journal::now_ms(),
         ended_at: None,
         error: None,
@@ -153,7 +155,7 @@ pub async fn watch(
             }
         }
         if max_events.is_some_and(|m| seen >= m) {
-            journal.set_run_status(&session, "stopped", None, true)?;
+            journal.set_run_status(&session, RunStatus::Stopped, None, true)?;
             return Ok(());
         }
     }
@@ -163,7 +165,7 @@ pub async fn watch(
 fn act_on(
     app: &App,
     journal: &journal::Journal,
-    session: &str,
+    session: &RunId,
     env_name: &str,
     who: &str,
     decision: &TriggerDecision,
@@ -220,7 +222,7 @@ fn start_triggered(
     params: &[(String, String)],
     initiator: &str,
     paused: bool,
-) -> Result<(String, PathBuf), AppError> {
+) -> Result<(RunId, PathBuf), AppError> {
     let id = journal::new_run_id();
     let jpath = &app.journal_path;
     let log = jpath.with_file_name(format!("run-{id}.log"));
@@ -235,7 +237,14 @@ fn start_triggered(
         .arg("--config-dir")
         .arg(&app.config_dir)
         .args([
-            "run", runbook, "--env", env_name, "--by", initiator, "--run-id", &id,
+            "run",
+            runbook,
+            "--env",
+            env_name,
+            "--by",
+            initiator,
+            "--run-id",
+            id.as_str(),
         ]);
     for (k, v) in params {
         cmd.arg("-p").arg(format!("{k}={v}"));

@@ -13,6 +13,7 @@ use crate::env::Environment;
 use crate::health::{config_of, snapshot, HealthError, HealthPorts, HealthReport, HealthSource};
 use crate::journal::Journal;
 use crate::ports::Ports;
+use crate::types::RunId;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ impl LoadedEnv {
     /// simulated second person approve gates of that run in that journal).
     pub async fn with_ports<T, F, Fut>(
         &self,
-        approvals: Option<(Arc<Journal>, String)>,
+        approvals: Option<(Arc<Journal>, RunId)>,
         f: F,
     ) -> Result<T, AppError>
     where

@@ -2,6 +2,7 @@
 //! a use-case call.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use failover::types::RunId;
 use std::path::PathBuf;
 
 /// Exit codes (documented in README.md and docs/cli.md).
@@ -95,7 +96,7 @@ pub enum Command {
         require_approval: bool,
         /// Use this run id (set by `failover watch` when it starts a run).
         #[arg(long, hide = true)]
-        run_id: Option<String>,
+        run_id: Option<RunId>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },

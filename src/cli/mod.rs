@@ -339,7 +339,11 @@ fn finished(r: &RunResult, output: Output, strict: bool) -> u8 {
     match output {
         Output::Json => print_json(&r.outcome),
         Output::Text => {
-            println!("\nRun {} {}.", r.run_id, r.status.replace('_', " "));
+            println!(
+                "\nRun {} {}.",
+                r.run_id,
+                r.status.as_str().replace('_', " ")
+            );
             if let Some(e) = &r.error {
                 println!("{e}");
             }

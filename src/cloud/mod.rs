@@ -10,9 +10,11 @@ pub mod http;
 pub mod ports;
 pub mod retry;
 pub mod sim;
+pub mod status;
 
 pub use error::{CloudError, ErrorKind};
 pub use ports::{Clock, Databases, Dns, HttpClient};
+pub use status::DbStatus;
 
 use crate::types::{ClusterId, InstanceId, Zone};
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,7 @@ pub struct ClusterMember {
 pub struct ClusterState {
     pub id: ClusterId,
     /// e.g. `available`, `failing-over`, `modifying`.
-    pub status: String,
+    pub status: DbStatus,
     pub engine: String,
     pub members: Vec<ClusterMember>,
 }
@@ -51,7 +53,7 @@ pub struct InstanceState {
     pub id: InstanceId,
     pub cluster: Option<ClusterId>,
     /// e.g. `available`, `rebooting`, `failing-over`.
-    pub status: String,
+    pub status: DbStatus,
     pub engine: String,
     /// Zone of the instance (the primary's zone for a Multi-AZ instance).
     pub zone: Option<Zone>,
@@ -75,7 +77,7 @@ pub struct SnapshotState {
     /// The cluster or instance the snapshot is of.
     pub source: String,
     /// e.g. `creating`, `available`.
-    pub status: String,
+    pub status: DbStatus,
 }
 
 /// A Route 53 hosted zone.

@@ -18,9 +18,9 @@ use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::runbook::OnFailure;
+use crate::status::{RunStatus, StepStatus};
 use crate::steps::{self, wait, wait::AwaitStatus};
-use crate::types::StepId;
-use crate::types::StepStatus;
+use crate::types::{RunId, StepId};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use std::time::Duration;
 /// Everything a live run needs besides the ports.
 #[derive(Clone)]
 pub struct RunSpec {
-    pub run_id: String,
+    pub run_id: RunId,
     pub initiator: String,
     pub steps: Vec<BoundStep>,
     pub poll_interval: Duration,
@@ -76,7 +76,7 @@ impl StepError {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunOutcome {
-    pub run_id: String,
+    pub run_id: RunId,
     pub succeeded: bool,
     pub steps: Vec<(StepId, StepStatus, Option<String>)>,
 }
@@ -86,7 +86,7 @@ pub async fn plan_run(
     ports: &Ports,
     runbook: &str,
     environment: &str,
-    run_id: &str,
+    run_id: &RunId,
     steps: &[BoundStep],
 ) -> Result<Plan, CloudError> {
     let mut needs = steps::Needs::default();
@@ -129,9 +129,9 @@ pub async fn execute(
     let steps = ctx.spec.steps.clone();
     let run_id = ctx.spec.run_id.clone();
     for s in &steps {
-        if let Err(e) = ctx
-            .journal
-            .init_step(&run_id, s.id.as_str(), s.action.name(), "pending")
+        if let Err(e) =
+            ctx.journal
+                .init_step(&run_id, s.id.as_str(), s.action.name(), StepStatus::Pending)
         {
             tracing::error!("journal: {e}");
         }
@@ -179,9 +179,9 @@ pub async fn execute(
                 if let Some((st, msg)) = terminal {
                     started.push(s.id.clone());
                     status.insert(s.id.clone(), st);
-                    let _ =
-                        ctx.journal
-                            .step_finished(&run_id, s.id.as_str(), st.as_str(), Some(&msg));
+                    let _ = ctx
+                        .journal
+                        .step_finished(&run_id, s.id.as_str(), st, Some(&msg));
                     ctx.reporter.report(Progress::StepFinished {
                         step: s.id.to_string(),
                         status: st,
@@ -297,9 +297,7 @@ async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
             (StepStatus::Failed, Some(m))
         }
     };
-    let _ = ctx
-        .journal
-        .step_finished(run_id, sid, st.as_str(), msg.as_deref());
+    let _ = ctx.journal.step_finished(run_id, sid, st, msg.as_deref());
     ctx.reporter.report(Progress::StepFinished {
         step: sid.to_string(),
         status: st,
@@ -751,9 +749,9 @@ async fn wait_for_approval(
             serde_json::json!({"message": message, "approvers": approvers}),
         )?;
         ctx.journal
-            .set_step_status(run_id, sid, "waiting_approval", Some(message))?;
+            .set_step_status(run_id, sid, StepStatus::WaitingApproval, Some(message))?;
         ctx.journal
-            .set_run_status(run_id, "waiting_approval", None, false)?;
+            .set_run_status(run_id, RunStatus::WaitingApproval, None, false)?;
         ctx.reporter.report(Progress::ApprovalRequested {
             step: sid.to_string(),
             message: message.to_string(),
@@ -763,7 +761,8 @@ async fn wait_for_approval(
     loop {
         let by = ctx.journal.approvals(run_id, sid)?;
         if let Some(a) = crate::approval::released_by(&ctx.spec.initiator, approvers, &by) {
-            ctx.journal.set_run_status(run_id, "running", None, false)?;
+            ctx.journal
+                .set_run_status(run_id, RunStatus::Running, None, false)?;
             return Ok(Some(format!("approved by {a}")));
         }
         ctx.ports.clock.sleep(ctx.spec.approval_poll).await;

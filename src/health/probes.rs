@@ -468,7 +468,7 @@ pub fn judge_rds(p: &Probe, found: &[InstanceState]) -> Observation {
         .filter(|s| {
             !healthy_statuses
                 .iter()
-                .any(|h| h.eq_ignore_ascii_case(&s.status))
+                .any(|h| h.eq_ignore_ascii_case(s.status.as_str()))
         })
         .map(|s| format!("{} is {}", s.id, s.status))
         .collect();
@@ -574,6 +574,7 @@ pub async fn run_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::DbStatus;
     use crate::types::Zone;
 
     fn http(expect: Vec<u16>, budget: Option<u64>, body: Option<&str>) -> Check {
@@ -671,11 +672,12 @@ mod tests {
         }
     }
 
+    /// An instance as the RDS adapter reports it (`status`: AWS's spelling).
     fn inst(id: &str, zone: &str, status: &str) -> InstanceState {
         InstanceState {
             id: InstanceId::from(id),
             cluster: None,
-            status: status.into(),
+            status: DbStatus::from(status),
             engine: "aurora-postgresql".into(),
             zone: Some(Zone::from(zone)),
             secondary_zone: None,

@@ -9,10 +9,13 @@
 //! Writes are small and synchronous (WAL, `synchronous=FULL`): an event is on disk before the
 //! call it announces is made.
 
+use crate::status::{RunMode, RunStatus, StepStatus, UnknownValue};
+use crate::types::RunId;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,6 +31,14 @@ pub enum JournalError {
         path: String,
         source: std::io::Error,
     },
+    /// A column holds a value this version does not know (a newer version wrote it, or the
+    /// file was edited).
+    #[error("journal {path}: column `{column}` holds `{value}`, which is not a known value")]
+    UnknownValue {
+        path: String,
+        column: &'static str,
+        value: String,
+    },
     #[error("run `{0}` is not in the journal")]
     UnknownRun(String),
     #[error("{0}")]
@@ -38,15 +49,15 @@ pub type Result<T> = std::result::Result<T, JournalError>;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunRecord {
-    pub id: String,
+    pub id: RunId,
     pub runbook: String,
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub environment: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub initiator: String,
     pub params: serde_json::Value,
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub error: Option<String>,
@@ -60,7 +71,7 @@ pub struct RunRecord {
 pub struct StepRecord {
     pub step_id: String,
     pub action: String,
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
@@ -70,7 +81,7 @@ pub struct StepRecord {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub seq: i64,
-    pub run_id: String,
+    pub run_id: RunId,
     pub step_id: Option<String>,
     pub at: i64,
     /// run_started, step_started, intent, outcome, note, approval_requested, approved,
@@ -202,6 +213,15 @@ impl Journal {
     }
 
     fn err(&self, source: rusqlite::Error) -> JournalError {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source {
+            if let Some(b) = e.downcast_ref::<BadColumn>() {
+                return JournalError::UnknownValue {
+                    path: self.path.display().to_string(),
+                    column: b.column,
+                    value: b.value.clone(),
+                };
+            }
+        }
         JournalError::Sqlite {
             path: self.path.display().to_string(),
             source,
@@ -214,8 +234,8 @@ impl Journal {
             "INSERT INTO runs (id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
-                r.id, r.runbook, r.runbook_path, r.runbook_sha256, r.environment, r.mode, r.initiator,
-                r.params.to_string(), r.status, r.started_at, r.ended_at, r.error, r.plan.to_string(), r.steps.to_string()
+                r.id, r.runbook, r.runbook_path, r.runbook_sha256, r.environment, r.mode.as_str(), r.initiator,
+                r.params.to_string(), r.status.as_str(), r.started_at, r.ended_at, r.error, r.plan.to_string(), r.steps.to_string()
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -234,8 +254,8 @@ impl Journal {
 
     pub fn set_run_status(
         &self,
-        run_id: &str,
-        status: &str,
+        run_id: &RunId,
+        status: RunStatus,
         error: Option<&str>,
         finished: bool,
     ) -> Result<()> {
@@ -243,7 +263,7 @@ impl Journal {
         let ended = if finished { Some(now_ms()) } else { None };
         conn.execute(
             "UPDATE runs SET status = ?2, error = ?3, ended_at = COALESCE(?4, ended_at) WHERE id = ?1",
-            params![run_id, status, error, ended],
+            params![run_id, status.as_str(), error, ended],
         )
         .map_err(|e| self.err(e))?;
         drop(conn);
@@ -261,22 +281,28 @@ impl Journal {
         Ok(())
     }
 
-    pub fn init_step(&self, run_id: &str, step_id: &str, action: &str, status: &str) -> Result<()> {
+    pub fn init_step(
+        &self,
+        run_id: &RunId,
+        step_id: &str,
+        action: &str,
+        status: StepStatus,
+    ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute(
             "INSERT OR IGNORE INTO steps (run_id, step_id, action, status) VALUES (?1, ?2, ?3, ?4)",
-            params![run_id, step_id, action, status],
+            params![run_id, step_id, action, status.as_str()],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    pub fn step_started(&self, run_id: &str, step_id: &str, attempt: u32) -> Result<()> {
+    pub fn step_started(&self, run_id: &RunId, step_id: &str, attempt: u32) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
-                "UPDATE steps SET status = 'running', attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
-                params![run_id, step_id, attempt, now_ms()],
+                "UPDATE steps SET status = ?5, attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
+                params![run_id, step_id, attempt, now_ms(), StepStatus::Running.as_str()],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -294,15 +320,15 @@ impl Journal {
 
     pub fn set_step_status(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
-        status: &str,
+        status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.execute(
             "UPDATE steps SET status = ?3, message = COALESCE(?4, message) WHERE run_id = ?1 AND step_id = ?2",
-            params![run_id, step_id, status, message],
+            params![run_id, step_id, status.as_str(), message],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -310,16 +336,16 @@ impl Journal {
 
     pub fn step_finished(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
-        status: &str,
+        status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
         {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
                 "UPDATE steps SET status = ?3, message = ?4, ended_at = ?5 WHERE run_id = ?1 AND step_id = ?2",
-                params![run_id, step_id, status, message, now_ms()],
+                params![run_id, step_id, status.as_str(), message, now_ms()],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -338,7 +364,7 @@ impl Journal {
     /// Write the intent of a mutating call; returns its sequence number for the outcome.
     pub fn intent(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         operation: &str,
         resource: &str,
@@ -357,7 +383,7 @@ impl Journal {
 
     pub fn outcome(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         intent_seq: i64,
         operation: &str,
@@ -377,7 +403,7 @@ impl Journal {
 
     pub fn note(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: Option<&str>,
         kind: &str,
         data: serde_json::Value,
@@ -388,7 +414,7 @@ impl Journal {
     #[allow(clippy::too_many_arguments)]
     fn append(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         step_id: Option<&str>,
         kind: &str,
         operation: Option<&str>,
@@ -463,7 +489,7 @@ impl Journal {
     }
 
     /// Record an approval; approving twice is recorded once.
-    pub fn approve(&self, run_id: &str, step_id: &str, approver: &str) -> Result<()> {
+    pub fn approve(&self, run_id: &RunId, step_id: &str, approver: &str) -> Result<()> {
         let inserted = {
             let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
@@ -487,7 +513,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn approvals(&self, run_id: &str, step_id: &str) -> Result<Vec<String>> {
+    pub fn approvals(&self, run_id: &RunId, step_id: &str) -> Result<Vec<String>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare(
@@ -509,10 +535,10 @@ impl Journal {
             runbook_path: r.get(2)?,
             runbook_sha256: r.get(3)?,
             environment: r.get(4)?,
-            mode: r.get(5)?,
+            mode: parse_col(r, 5, "runs.mode")?,
             initiator: r.get(6)?,
             params: js(r.get(7)?),
-            status: r.get(8)?,
+            status: parse_col(r, 8, "runs.status")?,
             started_at: r.get(9)?,
             ended_at: r.get(10)?,
             error: r.get(11)?,
@@ -538,7 +564,8 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    /// A run by id or by a unique prefix of its id.
+    /// A run by id or by a unique prefix of its id. A `&str`, not a [`RunId`]: it is what a
+    /// person typed (`failover show 2026112`), which may be only the start of an id.
     pub fn run(&self, id: &str) -> Result<RunRecord> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
@@ -558,7 +585,7 @@ impl Journal {
         match rows.len() {
             0 => Err(JournalError::UnknownRun(id.to_string())),
             1 => Ok(rows.into_iter().next().expect("one row")),
-            _ => match rows.iter().find(|r| r.id == id) {
+            _ => match rows.iter().find(|r| r.id.as_str() == id) {
                 Some(r) => Ok(r.clone()),
                 None => Err(JournalError::Refused(format!(
                     "`{id}` matches several runs; give more of the id"
@@ -567,7 +594,7 @@ impl Journal {
         }
     }
 
-    pub fn steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+    pub fn steps(&self, run_id: &RunId) -> Result<Vec<StepRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare("SELECT step_id, action, status, attempts, started_at, ended_at, message FROM steps WHERE run_id = ?1 ORDER BY rowid")
@@ -577,7 +604,7 @@ impl Journal {
                 Ok(StepRecord {
                     step_id: r.get(0)?,
                     action: r.get(1)?,
-                    status: r.get(2)?,
+                    status: parse_col(r, 2, "steps.status")?,
                     attempts: r.get(3)?,
                     started_at: r.get(4)?,
                     ended_at: r.get(5)?,
@@ -589,7 +616,7 @@ impl Journal {
             .map_err(|e| self.err(e))
     }
 
-    pub fn events(&self, run_id: &str) -> Result<Vec<Event>> {
+    pub fn events(&self, run_id: &RunId) -> Result<Vec<Event>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare("SELECT seq, run_id, step_id, at, kind, operation, resource, data, intent_seq, hash FROM events WHERE run_id = ?1 ORDER BY seq")
@@ -616,7 +643,7 @@ impl Journal {
     }
 
     /// Tiers currently shed on an environment: (tier, since ms, run id).
-    pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, String)>> {
+    pub fn shed_tiers(&self, environment: &str) -> Result<Vec<(String, i64, RunId)>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
             .prepare(
@@ -637,7 +664,7 @@ impl Journal {
         &self,
         environment: &str,
         tier: &str,
-        run_id: &str,
+        run_id: &RunId,
         step_id: &str,
         shed: bool,
     ) -> Result<()> {
@@ -670,13 +697,51 @@ impl Journal {
     }
 
     /// Intents that have no outcome: calls that may or may not have happened.
-    pub fn open_intents(&self, run_id: &str) -> Result<Vec<Event>> {
+    pub fn open_intents(&self, run_id: &RunId) -> Result<Vec<Event>> {
         let evs = self.events(run_id)?;
         let answered: Vec<i64> = evs.iter().filter_map(|e| e.intent_seq).collect();
         Ok(evs
             .into_iter()
             .filter(|e| e.kind == "intent" && !answered.contains(&e.seq))
             .collect())
+    }
+}
+
+/// A text column that holds a value its type does not know (see [`JournalError::UnknownValue`]).
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}` holds `{value}`")]
+struct BadColumn {
+    column: &'static str,
+    value: String,
+}
+
+/// Read a text column as one of the run vocabulary's types (`column`: `table.column`, for the
+/// error).
+fn parse_col<T: FromStr<Err = UnknownValue>>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    let value: String = r.get(idx)?;
+    value.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::new(BadColumn { column, value }),
+        )
+    })
+}
+
+/// Run ids are stored as their text.
+impl rusqlite::types::ToSql for RunId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for RunId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(RunId)
     }
 }
 
@@ -690,7 +755,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// A new run id: sortable by time, short enough to type, unique enough for one team.
-pub fn new_run_id() -> String {
+pub fn new_run_id() -> RunId {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -700,7 +765,7 @@ pub fn new_run_id() -> String {
     let suffix: String = (0..4)
         .map(|_| rng.alphanumeric().to_ascii_lowercase())
         .collect();
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}")
+    RunId::new(format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{suffix}"))
 }
 
 pub use crate::timefmt::format_ts;
@@ -716,10 +781,10 @@ mod tests {
             runbook_path: "runbooks/rb.toml".into(),
             runbook_sha256: "x".into(),
             environment: "local".into(),
-            mode: "run".into(),
+            mode: RunMode::Run,
             initiator: "alice".into(),
             params: serde_json::json!({}),
-            status: "running".into(),
+            status: RunStatus::Running,
             started_at: now_ms(),
             ended_at: None,
             error: None,
@@ -733,11 +798,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
         j.create_run(&run("r1")).unwrap();
-        j.init_step("r1", "s", "rds.failover_cluster", "pending")
+        let r1 = RunId::from("r1");
+        j.init_step(&r1, "s", "rds.failover_cluster", StepStatus::Pending)
             .unwrap();
         let a = j
             .intent(
-                "r1",
+                &r1,
                 "s",
                 "FailoverDBCluster",
                 "orders",
@@ -745,7 +811,7 @@ mod tests {
             )
             .unwrap();
         j.outcome(
-            "r1",
+            &r1,
             "s",
             a,
             "FailoverDBCluster",
@@ -755,14 +821,14 @@ mod tests {
         .unwrap();
         let b = j
             .intent(
-                "r1",
+                &r1,
                 "s",
                 "FailoverDBCluster",
                 "catalog",
                 serde_json::json!({}),
             )
             .unwrap();
-        let open = j.open_intents("r1").unwrap();
+        let open = j.open_intents(&r1).unwrap();
         assert_eq!(open.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![b]);
         assert_eq!(j.verify_chain().unwrap(), None);
         // Tamper with one event: the chain breaks there.
@@ -778,6 +844,49 @@ mod tests {
     }
 
     #[test]
+    fn unknown_values_read_back_are_errors_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        j.create_run(&run("r1")).unwrap();
+        let r1 = RunId::from("r1");
+        j.init_step(&r1, "s", "wait", StepStatus::Pending).unwrap();
+        j.set_step_status(&r1, "s", StepStatus::WaitingApproval, None)
+            .unwrap();
+        j.set_run_status(&r1, RunStatus::WaitingApproval, None, false)
+            .unwrap();
+        // The columns hold the same text as before the statuses were types.
+        let col = |sql: &str| -> String {
+            j.conn
+                .lock()
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(col("SELECT status FROM runs"), "waiting_approval");
+        assert_eq!(col("SELECT mode FROM runs"), "run");
+        assert_eq!(col("SELECT status FROM steps"), "waiting_approval");
+        assert_eq!(j.steps(&r1).unwrap()[0].status, StepStatus::WaitingApproval);
+        let poke = |sql: &str| j.conn.lock().unwrap().execute(sql, []).unwrap();
+        poke("UPDATE steps SET status = 'paused'");
+        let e = j.steps(&r1).unwrap_err();
+        assert!(
+            matches!(&e, JournalError::UnknownValue { column: "steps.status", value, .. } if value == "paused"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("column `steps.status` holds `paused`"),
+            "{e}"
+        );
+        poke("UPDATE runs SET mode = 'drill'");
+        let e = j.run("r1").unwrap_err();
+        assert!(
+            matches!(&e, JournalError::UnknownValue { column: "runs.mode", value, .. } if value == "drill"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn run_lookup_by_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.db")).unwrap();
@@ -785,7 +894,7 @@ mod tests {
         j.create_run(&run("20261122-010203-abzz")).unwrap();
         assert_eq!(
             j.run("20261122-010203-abc").unwrap().id,
-            "20261122-010203-abcd"
+            RunId::from("20261122-010203-abcd")
         );
         assert!(matches!(
             j.run("20261122-010203-ab"),

@@ -6,8 +6,8 @@ pub mod traffic;
 use crate::journal::{Event, RunRecord, StepRecord};
 use crate::plan::{Plan, PlannedStatus};
 use crate::progress::{Progress, Reporter};
+use crate::status::StepStatus;
 use crate::timefmt::format_ts;
-use crate::types::StepStatus;
 use std::fmt::Write;
 use std::io::Write as _;
 use std::time::Instant;
@@ -226,11 +226,8 @@ impl Reporter for Terminal {
             Progress::StepFinished { step, status, message } => {
                 let m = message.map(|m| format!(": {m}")).unwrap_or_default();
                 let word = match status {
-                    StepStatus::Succeeded => "succeeded",
-                    StepStatus::Skipped => "skipped",
                     StepStatus::Failed => "FAILED",
-                    StepStatus::Blocked => "blocked",
-                    StepStatus::Cancelled => "cancelled",
+                    other => other.as_str(),
                 };
                 format!("{stamp} < {step} {word}{m}")
             }

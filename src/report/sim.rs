@@ -1,11 +1,11 @@
 //! The simulator's report for people: the timeline with virtual time stamps, the verdict, the
 //! invariants, the traffic table and the final state.
 
-use crate::app::simulate::{SimReport, Verdict};
+use crate::app::simulate::{SimReport, Verdict, NOT_RUN};
 use crate::cloud::sim::invariants::InvariantStatus;
 use crate::cloud::sim::{Event, FaultPhase, TrafficReport};
 use crate::progress::Progress;
-use crate::types::StepStatus;
+use crate::status::StepStatus;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -368,21 +368,24 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
     for reason in &r.reasons {
         let _ = writeln!(o, "  - {reason}");
     }
-    let counts = |st: &str| r.steps.iter().filter(|s| s.status == st).count();
+    let counts = |st: Option<StepStatus>| r.steps.iter().filter(|s| s.status == st).count();
     let run = if !r.run_started {
         "not started".to_string()
     } else {
         let parts: Vec<String> = [
-            "succeeded",
-            "failed",
-            "skipped",
-            "blocked",
-            "cancelled",
-            "not run",
+            Some(StepStatus::Succeeded),
+            Some(StepStatus::Failed),
+            Some(StepStatus::Skipped),
+            Some(StepStatus::Blocked),
+            Some(StepStatus::Cancelled),
+            None,
         ]
-        .iter()
-        .filter(|s| counts(s) > 0)
-        .map(|s| format!("{} {s}", counts(s)))
+        .into_iter()
+        .filter(|s| counts(*s) > 0)
+        .map(|s| {
+            let word = s.map_or(NOT_RUN, StepStatus::as_str);
+            format!("{} {word}", counts(s))
+        })
         .collect();
         format!(
             "{} ({} steps: {})",

@@ -10,8 +10,9 @@ use super::{ActionDef, OnFailure, ParamDef, ParamKind, Runbook, StepDef};
 use crate::cloud::{HttpRequest, RecordSpecOut};
 use crate::diag::{did_you_mean, Diagnostics};
 use crate::env::{Endpoint, Environment, Group};
+use crate::status::RunMode;
 use crate::tomlx::Spanned;
-use crate::types::{ClusterId, InstanceId, StepId, Zone};
+use crate::types::{ClusterId, InstanceId, RunId, StepId, Zone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,10 +20,9 @@ use std::time::Duration;
 /// Who runs what, for templates and the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunContext {
-    pub run_id: String,
+    pub run_id: RunId,
     pub initiator: String,
-    /// `plan`, `run`, ...
-    pub mode: String,
+    pub mode: RunMode,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -332,9 +332,9 @@ pub fn variables(
     let mut v = params.clone();
     v.insert("env.name".into(), env.name.clone());
     v.insert("env.region".into(), env.region.clone());
-    v.insert("run.id".into(), run.run_id.clone());
+    v.insert("run.id".into(), run.run_id.to_string());
     v.insert("run.initiator".into(), run.initiator.clone());
-    v.insert("run.mode".into(), run.mode.clone());
+    v.insert("run.mode".into(), run.mode.to_string());
     v.insert("runbook.name".into(), rb.name.clone());
     v
 }
@@ -1003,7 +1003,7 @@ mod tests {
         RunContext {
             run_id: "r".into(),
             initiator: "a".into(),
-            mode: "run".into(),
+            mode: RunMode::Run,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::call::{describe_record, Await, Call, Decision};
 use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet, RecordSpecOut};
-use crate::types::{StepId, Zone};
+use crate::types::{RunId, StepId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ fn same_values(a: &[String], b: &[String]) -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn decide_dns_update(
     step: &StepId,
-    run_id: &str,
+    run_id: &RunId,
     hosted_zone: &str,
     records: &[RecordSpecOut],
     evacuate: &[Zone],
@@ -304,7 +304,7 @@ fn decide_weighted(
 /// Rollback: put each record set back as it was before the run, unless someone changed it
 /// since the run (then refuse for that record, unless forced).
 pub fn decide_restore(
-    run_id: &str,
+    run_id: &RunId,
     hosted_zone_id: &str,
     restore: &[crate::runbook::bind::RestoreRecord],
     force: bool,
@@ -437,7 +437,7 @@ mod tests {
     fn evacuate_a(specs: &[RecordSpecOut], w: &World) -> Decision {
         decide_dns_update(
             &"dns".into(),
-            "r1",
+            &"r1".into(),
             "shop.example.com.",
             specs,
             &zones(&["us-west-2a"]),
@@ -456,7 +456,7 @@ mod tests {
         ]);
         let d = decide_dns_update(
             &"dns".into(),
-            "r1",
+            &"r1".into(),
             "shop.example.com.",
             &[
                 spec("api.shop.example.com.", false),
@@ -512,7 +512,7 @@ mod tests {
         ]);
         let d = decide_dns_update(
             &"dns".into(),
-            "r1",
+            &"r1".into(),
             "shop.example.com.",
             &[spec("www.shop.example.com.", true)],
             &zones(&["us-west-2a"]),
@@ -548,7 +548,7 @@ mod tests {
         let back: BTreeMap<Zone, i64> = [(Zone::from("us-west-2c"), 100)].into_iter().collect();
         let d = decide_dns_update(
             &"dns".into(),
-            "r1",
+            &"r1".into(),
             "shop.example.com.",
             &[spec("www.shop.example.com.", true)],
             &[],
@@ -578,7 +578,7 @@ mod tests {
             .collect();
         let d = decide_dns_update(
             &"dns".into(),
-            "r1",
+            &"r1".into(),
             "shop.example.com.",
             &[spec("www.shop.example.com.", true)],
             &[],
@@ -660,7 +660,7 @@ mod tests {
             recs.push(now);
         }
         let w = world_with(recs);
-        let d = decide_restore("r1", "shop.example.com.", &restore, false, &w);
+        let d = decide_restore(&"r1".into(), "shop.example.com.", &restore, false, &w);
         let mut total = 0;
         for c in &d.calls {
             let Call::ChangeResourceRecordSets {

@@ -9,7 +9,7 @@ pub mod wait;
 
 use crate::call::{Call, Decision};
 use crate::runbook::bind::{BoundAction, BoundStep, SnapshotTarget};
-use crate::types::{ClusterId, InstanceId};
+use crate::types::{ClusterId, InstanceId, RunId};
 use crate::world::World;
 
 /// What a step must observe before deciding.
@@ -58,7 +58,7 @@ impl Needs {
     }
 }
 
-pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
+pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
     let mut n = Needs::default();
     match &step.action {
         BoundAction::FailoverCluster { clusters, .. } => n.clusters = clusters.clone(),
@@ -93,7 +93,7 @@ pub fn needs(step: &BoundStep, run_id: &str) -> Needs {
 }
 
 /// The one decision function used by dry runs and live runs alike.
-pub fn decide(step: &BoundStep, world: &World, run_id: &str) -> Decision {
+pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     match &step.action {
         BoundAction::FailoverCluster {
             clusters,

@@ -3,9 +3,9 @@
 
 use crate::call::Await;
 use crate::call::{Call, Decision};
-use crate::cloud::{InstanceState, SnapshotKind};
+use crate::cloud::{DbStatus, InstanceState, SnapshotKind};
 use crate::runbook::bind::SnapshotTarget;
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, InstanceId, RunId, Zone};
 use crate::world::World;
 
 fn zone_str(z: &Option<Zone>) -> String {
@@ -51,7 +51,7 @@ pub fn decide_failover_cluster(
             ));
             continue;
         }
-        if c.status == "failing-over" {
+        if c.status == DbStatus::FailingOver {
             d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
             if wait {
                 d.awaits.push(Await::ClusterWriterOutside {
@@ -66,7 +66,7 @@ pub fn decide_failover_cluster(
             ));
             continue;
         }
-        if c.status != "available" {
+        if !c.status.is_available() {
             d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle or check it in the console", c.status));
             continue;
         }
@@ -83,7 +83,7 @@ pub fn decide_failover_cluster(
             match inst(&m.instance) {
                 None => rejected.push(format!("{} (not described)", m.instance)),
                 Some(i) => match &i.zone {
-                    Some(z) if healthy.contains(z) && i.status == "available" => {
+                    Some(z) if healthy.contains(z) && i.status.is_available() => {
                         let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
                         candidates.push((m.promotion_tier, pref, &m.instance, z.clone()));
                     }
@@ -173,7 +173,7 @@ pub fn decide_failover_instance(
                 continue;
             }
         }
-        if i.status == "rebooting" || i.status == "failing-over" {
+        if i.status.is_failing_over() {
             d.skips.push(format!(
                 "instance `{id}` is already `{}`: waiting for it instead of rebooting again",
                 i.status
@@ -186,7 +186,7 @@ pub fn decide_failover_instance(
             }
             continue;
         }
-        if i.status != "available" {
+        if !i.status.is_available() {
             d.problems.push(format!("instance `{id}` is `{}`, not `available`: RDS will refuse a reboot; wait for it to settle, then run again", i.status));
             continue;
         }
@@ -214,7 +214,7 @@ pub fn decide_failover_instance(
 
 /// Manual snapshot identifiers are derived from the run, so a retried or resumed run finds
 /// the snapshot it already started instead of taking a second one.
-pub fn snapshot_id(run_id: &str, source: &str) -> String {
+pub fn snapshot_id(run_id: &RunId, source: &str) -> String {
     let raw = format!("failover-{run_id}-{source}").to_ascii_lowercase();
     let mut out = String::new();
     for ch in raw.chars() {
@@ -231,7 +231,7 @@ pub fn snapshot_id(run_id: &str, source: &str) -> String {
 pub fn decide_snapshot(
     targets: &[SnapshotTarget],
     wait: bool,
-    run_id: &str,
+    run_id: &RunId,
     world: &World,
 ) -> Decision {
     let mut d = Decision::default();
@@ -259,7 +259,7 @@ pub fn decide_snapshot(
                     "snapshot `{sid}` of `{source}` already exists (`{}`): not taking another",
                     s.status
                 ));
-                if wait && s.status != "available" {
+                if wait && !s.status.is_available() {
                     d.awaits.push(Await::SnapshotAvailable {
                         kind,
                         id: sid.clone(),
@@ -304,7 +304,7 @@ mod tests {
         InstanceState {
             id: id.into(),
             cluster: Some(cluster.into()),
-            status: "available".into(),
+            status: DbStatus::Available,
             engine: "aurora-postgresql".into(),
             zone: Some(zone.into()),
             secondary_zone: None,
@@ -340,7 +340,7 @@ mod tests {
             "orders".into(),
             ClusterState {
                 id: "orders".into(),
-                status: "available".into(),
+                status: DbStatus::Available,
                 engine: "aurora-postgresql".into(),
                 members,
             },
@@ -485,7 +485,7 @@ mod tests {
         w.clusters
             .get_mut(&ClusterId::from("orders"))
             .unwrap()
-            .status = "failing-over".into();
+            .status = DbStatus::FailingOver;
         let d = decide_failover_cluster(
             &["orders".into()],
             &zones(&["us-west-2a"]),
@@ -535,18 +535,18 @@ mod tests {
     #[test]
     fn snapshot_ids_are_valid_and_stable() {
         assert_eq!(
-            snapshot_id("20261122T0435-ab", "orders_db"),
+            snapshot_id(&"20261122T0435-ab".into(), "orders_db"),
             "failover-20261122t0435-ab-orders-db"
         );
         let w = world();
         let t = vec![SnapshotTarget::Cluster {
             id: "orders".into(),
         }];
-        let d1 = decide_snapshot(&t, true, "r1", &w);
+        let d1 = decide_snapshot(&t, true, &"r1".into(), &w);
         assert_eq!(d1.calls.len(), 1);
         let mut w2 = w.clone();
         w2.apply(&d1.calls[0]);
-        let d2 = decide_snapshot(&t, true, "r1", &w2);
+        let d2 = decide_snapshot(&t, true, &"r1".into(), &w2);
         assert!(
             d2.calls.is_empty(),
             "a second decision must not take a second snapshot"

@@ -5,7 +5,7 @@
 use crate::call::{Call, Contingent, Decision};
 use crate::steps::{dns, Needs};
 use crate::traffic::{BoundLadder, BoundTierAction};
-use crate::types::StepId;
+use crate::types::{RunId, StepId};
 use crate::world::World;
 
 /// What a traffic step observes: the hosted zones of its Route 53 weight tiers.
@@ -41,7 +41,7 @@ pub fn tier_needs(ladder: &BoundLadder, i: usize, shed: bool) -> Needs {
 /// The calls that shed (`shed`) or restore tier `i` of `ladder` against `world`.
 pub fn decide_tier(
     step: &StepId,
-    run_id: &str,
+    run_id: &RunId,
     ladder: &BoundLadder,
     i: usize,
     shed: bool,
@@ -95,7 +95,7 @@ pub fn decide_tier(
 /// `traffic.shed` for a dry run: the loop, and each tier it may shed in order with its calls.
 pub fn decide_shed(
     step: &StepId,
-    run_id: &str,
+    run_id: &RunId,
     ladder: &BoundLadder,
     max_tier: Option<usize>,
     world: &World,
@@ -142,7 +142,7 @@ pub fn decide_shed(
 /// `traffic.restore` for a dry run: each tier it may restore, highest priority first.
 pub fn decide_restore(
     step: &StepId,
-    run_id: &str,
+    run_id: &RunId,
     ladder: &BoundLadder,
     world: &World,
 ) -> Decision {
@@ -175,7 +175,7 @@ pub fn decide_restore(
 /// A rollback's revert of the tiers a run shed, highest priority first.
 pub fn decide_revert(
     step: &StepId,
-    run_id: &str,
+    run_id: &RunId,
     ladder: &BoundLadder,
     tiers: &[String],
     world: &World,
@@ -260,7 +260,7 @@ mod tests {
     fn a_dry_run_lists_each_tier_call_in_order_never_a_protected_one() {
         let w = World::default();
         let s = StepId::from("shed");
-        let d = decide_shed(&s, "r", &ladder(), Some(1), &w);
+        let d = decide_shed(&s, &"r".into(), &ladder(), Some(1), &w);
         assert_eq!(
             urls(&d),
             ["http://edge/crawlers/shed", "http://edge/bots/shed"]
@@ -269,9 +269,9 @@ mod tests {
             d.calls.is_empty(),
             "nothing is certain before the signal is read"
         );
-        let d = decide_shed(&s, "r", &ladder(), None, &w);
+        let d = decide_shed(&s, &"r".into(), &ladder(), None, &w);
         assert_eq!(d.contingent.len(), 3, "checkout is protected");
-        let d = decide_restore(&s, "r", &ladder(), &w);
+        let d = decide_restore(&s, &"r".into(), &ladder(), &w);
         assert_eq!(
             urls(&d),
             [
@@ -280,7 +280,7 @@ mod tests {
                 "http://edge/crawlers/restore"
             ]
         );
-        let d = decide_tier(&s, "r", &ladder(), 3, true, &w);
+        let d = decide_tier(&s, &"r".into(), &ladder(), 3, true, &w);
         assert!(d.calls.is_empty() && !d.problems.is_empty(), "{d:?}");
     }
 }

@@ -68,7 +68,7 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
                 "cluster `{cluster}`: status {}, writer in {where_}",
                 c.status
             );
-            let available = c.status == "available";
+            let available = c.status.is_available();
             match (available, wz.as_ref().is_some_and(|z| !evacuate.contains(z))) {
                 (true, true) => AwaitStatus::Done(what),
                 (true, false) => AwaitStatus::Stalled {
@@ -94,7 +94,7 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
                 "instance `{instance}`: status {}, primary in {primary}",
                 i.status
             );
-            match (i.status == "available", outside, i.secondary_zone.is_none()) {
+            match (i.status.is_available(), outside, i.secondary_zone.is_none()) {
                 (true, true, _) => AwaitStatus::Done(what),
                 (true, false, true) => AwaitStatus::Unverified(format!(
                     "instance `{instance}` is available but the peer still reports its primary in {primary} and reports no standby zone, so the move cannot be verified; check it in the console"
@@ -103,10 +103,10 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
             }
         }
         Await::SnapshotAvailable { kind, id } => match world.snapshot(*kind, id) {
-            Some(s) if s.status == "available" => {
+            Some(s) if s.status.is_available() => {
                 AwaitStatus::Done(format!("snapshot `{id}` available"))
             }
-            Some(s) if s.status == "failed" || s.status == "error" => AwaitStatus::Failed(format!(
+            Some(s) if s.status.is_failed() => AwaitStatus::Failed(format!(
                 "snapshot `{id}` failed (status {}); take one by hand or remove the step",
                 s.status
             )),
@@ -156,16 +156,16 @@ pub fn describe(a: &Await) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{ClusterMember, ClusterState, InstanceState};
+    use crate::cloud::{ClusterMember, ClusterState, DbStatus, InstanceState};
     use crate::types::Zone;
 
-    fn world(status: &str, writer_zone: &str) -> World {
+    fn world(status: DbStatus, writer_zone: &str) -> World {
         let mut w = World::default();
         w.clusters.insert(
             "orders".into(),
             ClusterState {
                 id: "orders".into(),
-                status: status.into(),
+                status,
                 engine: "aurora-mysql".into(),
                 members: vec![ClusterMember {
                     instance: "orders-1".into(),
@@ -179,7 +179,7 @@ mod tests {
             InstanceState {
                 id: "orders-1".into(),
                 cluster: Some("orders".into()),
-                status: "available".into(),
+                status: DbStatus::Available,
                 engine: "aurora-mysql".into(),
                 zone: Some(Zone::from(writer_zone)),
                 secondary_zone: None,
@@ -196,16 +196,19 @@ mod tests {
             evacuate: vec!["us-west-2a".into()],
             target: None,
         };
-        let s = |st: &str, z: &str| status(&a, &world(st, z), None);
+        let s = |st: DbStatus, z: &str| status(&a, &world(st, z), None);
         assert!(matches!(
-            s("failing-over", "us-west-2a"),
+            s(DbStatus::FailingOver, "us-west-2a"),
             AwaitStatus::Pending(_)
         ));
         assert!(matches!(
-            s("available", "us-west-2a"),
+            s(DbStatus::Available, "us-west-2a"),
             AwaitStatus::Stalled { .. }
         ));
-        assert!(matches!(s("available", "us-west-2b"), AwaitStatus::Done(_)));
+        assert!(matches!(
+            s(DbStatus::Available, "us-west-2b"),
+            AwaitStatus::Done(_)
+        ));
         assert!(matches!(
             status(&a, &World::default(), None),
             AwaitStatus::Failed(_)

@@ -10,6 +10,7 @@
 
 pub mod config;
 
+use crate::types::RunId;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -281,7 +282,7 @@ pub fn state_document(
     now_ms: i64,
     environment: &str,
     tiers: &[(String, bool)],
-    shed: &[(String, i64, String)],
+    shed: &[(String, i64, RunId)],
 ) -> serde_json::Value {
     serde_json::json!({
         "environment": environment,

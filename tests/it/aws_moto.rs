@@ -18,7 +18,8 @@ use aws_sdk_route53::types::{
 use common::moto::MotoServer;
 use failover::cloud::aws::{connect, AwsDatabases, AwsDns, AwsSettings};
 use failover::cloud::{
-    ChangeAction, ChangeStatus, Databases, Dns, ErrorKind, RecordChange, RecordSet, SnapshotKind,
+    ChangeAction, ChangeStatus, Databases, DbStatus, Dns, ErrorKind, RecordChange, RecordSet,
+    SnapshotKind,
 };
 use failover::types::{ClusterId, InstanceId, Zone};
 use std::collections::BTreeMap;
@@ -138,7 +139,7 @@ async fn describe_clusters_returns_only_requested_clusters_with_members() {
     );
 
     let orders = &got[0];
-    assert_eq!(orders.status, "available");
+    assert_eq!(orders.status, DbStatus::Available);
     assert_eq!(orders.engine, "aurora-postgresql");
     let mut members: Vec<(String, bool, i32)> = orders
         .members
@@ -204,7 +205,7 @@ async fn describe_instances_reports_zones_clusters_and_multi_az() {
     );
     for m in &members {
         assert_eq!(m.cluster, Some(cid("orders")));
-        assert_eq!(m.status, "available");
+        assert_eq!(m.status, DbStatus::Available);
         assert_eq!(m.engine, "aurora-postgresql");
     }
 
@@ -296,7 +297,7 @@ async fn snapshots_are_created_and_described() {
     assert_eq!(cluster_snaps[0].id, "orders-before-evac");
     assert_eq!(cluster_snaps[0].kind, SnapshotKind::Cluster);
     assert_eq!(cluster_snaps[0].source, "orders");
-    assert_eq!(cluster_snaps[0].status, "available");
+    assert_eq!(cluster_snaps[0].status, DbStatus::Available);
 
     let instance_snaps =
         p.db.describe_snapshots(

@@ -6,6 +6,7 @@ use crate::common;
 use common::moto::MotoServer;
 use common::sink::Sink;
 use common::topo::{repo, TestConfig};
+use failover::status::{RunStatus, StepStatus};
 use std::process::{Command, Output, Stdio};
 
 fn failover(args: &[&str]) -> Output {
@@ -362,7 +363,7 @@ async fn killed_run_leaves_a_consistent_journal() {
     let mut id = None;
     for _ in 0..200 {
         if let Some(r) = j.runs(1).unwrap().first() {
-            if r.status == "waiting_approval" {
+            if r.status == RunStatus::WaitingApproval {
                 id = Some(r.id.clone());
                 break;
             }
@@ -379,18 +380,11 @@ async fn killed_run_leaves_a_consistent_journal() {
         "every call made before the kill has its outcome"
     );
     let steps = j.steps(&id).unwrap();
-    let st = |s: &str| {
-        steps
-            .iter()
-            .find(|x| x.step_id == s)
-            .unwrap()
-            .status
-            .clone()
-    };
-    assert_eq!(st("snapshot"), "succeeded");
-    assert_eq!(st("approve"), "waiting_approval");
-    assert_eq!(st("failover-aurora"), "pending");
-    let (out, _, code) = text(&failover(&["--journal", &jp, "show", &id]));
+    let st = |s: &str| steps.iter().find(|x| x.step_id == s).unwrap().status;
+    assert_eq!(st("snapshot"), StepStatus::Succeeded);
+    assert_eq!(st("approve"), StepStatus::WaitingApproval);
+    assert_eq!(st("failover-aurora"), StepStatus::Pending);
+    let (out, _, code) = text(&failover(&["--journal", &jp, "show", id.as_str()]));
     assert_eq!(code, 0);
     assert!(out.contains("Status: waiting_approval"), "{out}");
     assert!(
@@ -555,11 +549,11 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         .to_string();
     // The run process reaches its approval gate.
     let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
-    let mut status = String::new();
+    let mut status = None;
     for _ in 0..100 {
         if let Ok(r) = j.run(&id) {
-            status = r.status.clone();
-            if status == "waiting_approval" {
+            status = Some(r.status);
+            if r.status == RunStatus::WaitingApproval {
                 assert_eq!(r.initiator, "watch:local");
                 assert_eq!(r.params["failed_az"], "us-west-2a");
                 break;
@@ -567,7 +561,7 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(status, "waiting_approval");
+    assert_eq!(status, Some(RunStatus::WaitingApproval));
     assert!(
         sink.received()
             .iter()
@@ -579,13 +573,13 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
     let (_, err, code) = call(&["approve", &id, "--by", "bob"]);
     assert_eq!(code, 0, "{err}");
     for _ in 0..150 {
-        if j.run(&id).unwrap().status.starts_with("succeeded") {
+        if j.run(&id).unwrap().status.is_success() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(
-        j.run(&id).unwrap().status.starts_with("succeeded"),
+        j.run(&id).unwrap().status.is_success(),
         "{:?}",
         j.run(&id).unwrap()
     );

@@ -17,7 +17,8 @@ use failover::ports::Ports;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
-use failover::types::{ClusterId, InstanceId, Zone};
+use failover::status::{RunMode, StepStatus};
+use failover::types::{ClusterId, InstanceId, RunId, Zone};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,10 +58,9 @@ after = ["failover"]
 timeout = "5m"
 "#;
 
-#[derive(Default)]
 struct DbState {
     writer: String,
-    status: String,
+    status: DbStatus,
     /// Describes left before a running failover completes (None: never).
     failing_over_for: Option<u32>,
     pending_target: Option<String>,
@@ -71,6 +71,21 @@ struct DbState {
     apply_on_error: bool,
     /// A failover never completes.
     stall: bool,
+}
+
+impl Default for DbState {
+    fn default() -> Self {
+        DbState {
+            writer: String::new(),
+            status: DbStatus::Available,
+            failing_over_for: None,
+            pending_target: None,
+            failover_calls: 0,
+            failover_errors: vec![],
+            apply_on_error: false,
+            stall: false,
+        }
+    }
 }
 
 struct FakeDb(Mutex<DbState>);
@@ -86,7 +101,7 @@ impl Databases for FakeDb {
         if let Some(n) = s.failing_over_for {
             if n == 0 && !s.stall {
                 s.writer = s.pending_target.take().unwrap();
-                s.status = "available".into();
+                s.status = DbStatus::Available;
                 s.failing_over_for = None;
             } else {
                 s.failing_over_for = Some(n.saturating_sub(1));
@@ -117,7 +132,7 @@ impl Databases for FakeDb {
             .map(|m| InstanceState {
                 id: (*m).into(),
                 cluster: Some("orders-db".into()),
-                status: "available".into(),
+                status: DbStatus::Available,
                 engine: "aurora-postgresql".into(),
                 zone: Some(zone_of(m)),
                 secondary_zone: None,
@@ -144,7 +159,7 @@ impl Databases for FakeDb {
             Some(s.failover_errors.remove(0))
         };
         if err.is_none() || s.apply_on_error {
-            s.status = "failing-over".into();
+            s.status = DbStatus::FailingOver;
             s.pending_target = Some(target.to_string());
             s.failing_over_for = Some(3);
         }
@@ -252,14 +267,14 @@ async fn run(
     db: Arc<dyn Databases>,
     dns: Arc<dyn Dns>,
     journal: Arc<Journal>,
-) -> (String, engine::RunOutcome, Arc<Collect>) {
+) -> (RunId, engine::RunOutcome, Arc<Collect>) {
     let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
     let rb = Runbook::parse(failover::diag::SourceFile::new("rb.toml", RUNBOOK)).unwrap();
-    let run_id = format!("r{}", fastrand::u32(..));
+    let run_id = RunId::new(format!("r{}", fastrand::u32(..)));
     let ctx = RunContext {
         run_id: run_id.clone(),
         initiator: "alice".into(),
-        mode: "run".into(),
+        mode: RunMode::Run,
     };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
@@ -288,7 +303,7 @@ async fn run(
         runbook_path: "rb.toml".into(),
         runbook_sha256: "-".into(),
         environment: "test".into(),
-        mode: "run".into(),
+        mode: RunMode::Run,
         initiator: "alice".into(),
         params: serde_json::json!({}),
         of_run: None,
@@ -323,7 +338,7 @@ fn journal() -> (tempfile::TempDir, Arc<Journal>) {
 fn db(state: DbState) -> Arc<FakeDb> {
     Arc::new(FakeDb(Mutex::new(DbState {
         writer: "orders-db-a".into(),
-        status: "available".into(),
+        status: DbStatus::Available,
         ..state
     })))
 }
@@ -410,12 +425,12 @@ async fn stalled_failover_times_out_and_blocks_dns() {
     let (_, out, _) = run(fdb.clone(), fdns.clone(), j).await;
     assert!(!out.succeeded);
     let (_, st, msg) = &out.steps[0];
-    assert_eq!(st.as_str(), "failed");
+    assert_eq!(*st, StepStatus::Failed);
     assert!(
         msg.as_deref().unwrap().starts_with("timed out after 5m"),
         "{msg:?}"
     );
-    assert_eq!(out.steps[1].1.as_str(), "blocked");
+    assert_eq!(out.steps[1].1, StepStatus::Blocked);
     assert_eq!(
         fdns.records.lock().unwrap().values().next().unwrap().values,
         vec!["api-a".to_string()],

@@ -14,6 +14,8 @@ use failover::engine;
 use failover::journal::Journal;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::status::{RunMode, StepStatus};
+use failover::types::RunId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -53,7 +55,7 @@ async fn run_live(
     journal: &Arc<Journal>,
     params: &[(&str, &str)],
     by: &str,
-) -> (String, engine::RunOutcome) {
+) -> (RunId, engine::RunOutcome) {
     let (id, out, _) = common::run::run_runbook(
         r.cfg.path(),
         "local",
@@ -209,7 +211,7 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     assert!(
         got.iter().any(|g| g.path == "/status"
             && g.body.contains("us-west-2a")
-            && g.body.contains(&run_id)),
+            && g.body.contains(run_id.as_str())),
         "{got:?}"
     );
     assert!(got.iter().any(|g| g.path == "/chat"));
@@ -259,12 +261,12 @@ async fn dry_run_makes_zero_mutating_calls() {
     let ctx = RunContext {
         run_id: "plan-test".into(),
         initiator: "alice".into(),
-        mode: "plan".into(),
+        mode: RunMode::Plan,
     };
     let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
     let ports = failover::app::wiring::aws_ports(&env).await.unwrap();
-    let plan = engine::plan_run(&ports, &rb.name, &env.name, "plan-test", &steps)
+    let plan = engine::plan_run(&ports, &rb.name, &env.name, &ctx.run_id, &steps)
         .await
         .unwrap();
     let calls = r.proxy.calls();
@@ -314,7 +316,7 @@ async fn rollback_restores_records_exactly() {
             "--journal",
             r.cfg.journal().to_str().unwrap(),
             "rollback",
-            &run_id,
+            run_id.as_str(),
             "--by",
             "bob",
         ])
@@ -361,7 +363,7 @@ async fn no_eligible_reader_is_reported_and_other_clusters_still_move() {
         .iter()
         .find(|(id, _, _)| id.as_str() == "failover-aurora")
         .unwrap();
-    assert_eq!(st.as_str(), "failed");
+    assert_eq!(*st, StepStatus::Failed);
     let msg = msg.clone().unwrap();
     assert!(
         msg.contains("cluster `catalog-db`: no eligible reader in a healthy zone (us-west-2c)"),

@@ -11,11 +11,13 @@ use failover::cloud::sim::{
     environment_for, Effect, Event, Fault, FaultPhase, InvariantStatus, SimCloud, Topology,
 };
 use failover::cloud::{
-    ChangeAction, Databases, Dns, ErrorKind, HttpClient, HttpRequest, RecordChange, RecordSet,
+    ChangeAction, Databases, DbStatus, Dns, ErrorKind, HttpClient, HttpRequest, RecordChange,
+    RecordSet,
 };
 use failover::diag::SourceFile;
 use failover::report::sim::render_text;
 use failover::runbook::Runbook;
+use failover::status::StepStatus;
 use failover::types::{ClusterId, InstanceId};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,12 +96,9 @@ fn status(r: &SimReport, invariant: &str) -> InvariantStatus {
         .status
 }
 
-fn step_status(r: &SimReport, step: &str) -> String {
-    r.steps
-        .iter()
-        .find(|s| s.id == step)
-        .map(|s| s.status.clone())
-        .unwrap_or_default()
+/// How a step ended; `None`: not run (or no such step).
+fn step_status(r: &SimReport, step: &str) -> Option<StepStatus> {
+    r.steps.iter().find(|s| s.id == step).and_then(|s| s.status)
 }
 
 fn explain(r: &SimReport) -> String {
@@ -380,8 +379,11 @@ fn route53_down_during_the_dns_step_fails_that_step_and_the_verdict_says_so() {
         7,
     );
     assert_eq!(r.verdict, Verdict::Failed);
-    assert_eq!(step_status(&r, "failover-aurora"), "succeeded");
-    assert_eq!(step_status(&r, "repoint-dns"), "failed");
+    assert_eq!(
+        step_status(&r, "failover-aurora"),
+        Some(StepStatus::Succeeded)
+    );
+    assert_eq!(step_status(&r, "repoint-dns"), Some(StepStatus::Failed));
     assert!(r.reasons.iter().any(|x| x.starts_with("step `repoint-dns` failed") && x.contains("ServiceUnavailable")), "{:?}", r.reasons);
     assert_eq!(
         status(&r, "no-writer-in-failed-zone"),
@@ -405,7 +407,7 @@ fn stall_failover_times_the_step_out_and_the_writer_invariant_reports_it() {
         7,
     );
     assert_eq!(r.verdict, Verdict::Failed);
-    assert_eq!(step_status(&r, "failover-aurora"), "failed");
+    assert_eq!(step_status(&r, "failover-aurora"), Some(StepStatus::Failed));
     assert!(
         r.reasons
             .iter()
@@ -413,7 +415,7 @@ fn stall_failover_times_the_step_out_and_the_writer_invariant_reports_it() {
         "{:?}",
         r.reasons
     );
-    assert_eq!(step_status(&r, "repoint-dns"), "blocked");
+    assert_eq!(step_status(&r, "repoint-dns"), Some(StepStatus::Blocked));
     let inv = r.invariant("no-writer-in-failed-zone").unwrap();
     assert_eq!(inv.status, InvariantStatus::Violated);
     assert!(
@@ -537,10 +539,10 @@ fn region_down_of_us_east_1_takes_route53s_control_plane_with_it() {
     );
     assert_eq!(
         step_status(&r, "failover-aurora"),
-        "succeeded",
+        Some(StepStatus::Succeeded),
         "RDS lives in us-west-2"
     );
-    assert_eq!(step_status(&r, "repoint-dns"), "failed");
+    assert_eq!(step_status(&r, "repoint-dns"), Some(StepStatus::Failed));
     assert!(
         r.reasons
             .iter()
@@ -580,7 +582,7 @@ fn api_errors_on_reads_are_retried_and_on_failovers_fail_the_step() {
         ],
         4,
     );
-    assert_eq!(step_status(&r, "failover-aurora"), "failed");
+    assert_eq!(step_status(&r, "failover-aurora"), Some(StepStatus::Failed));
     // Each attempt (retries = 2) makes one call per cluster in the failed zone (orders-db and
     // sessions-db: a failed call does not stop the other cluster's), and a 500 on a mutation is
     // not retried blindly within an attempt.
@@ -717,7 +719,7 @@ fn a_status_page_that_fails_does_not_stop_the_evacuation() {
     );
     let posts = calls(&r, "HTTP POST");
     assert!(posts.iter().any(|(_, c)| c.http_status == Some(503)));
-    assert_eq!(step_status(&r, "announce"), "failed");
+    assert_eq!(step_status(&r, "announce"), Some(StepStatus::Failed));
     assert_eq!(
         r.verdict,
         Verdict::Succeeded,
@@ -763,7 +765,10 @@ fn the_oregon_two_az_outage_leaves_the_multi_az_instance_stranded() {
     for c in ["orders-db", "catalog-db", "sessions-db"] {
         assert_eq!(writer_zone(&r, c), "us-west-2c", "{c}\n{}", explain(&r));
     }
-    assert_eq!(step_status(&r, "failover-multi-az"), "failed");
+    assert_eq!(
+        step_status(&r, "failover-multi-az"),
+        Some(StepStatus::Failed)
+    );
     let inv = r.invariant("no-writer-in-failed-zone").unwrap();
     assert_eq!(inv.details, vec!["instance `legacy-mysql`: primary is in us-west-2a (evacuated and down), status available".to_string()]);
     assert_eq!(r.verdict, Verdict::Failed);
@@ -806,7 +811,7 @@ fn an_approval_gate_is_passed_by_the_simulated_second_person() {
         7,
     )
     .unwrap();
-    assert_eq!(step_status(&r, "approve"), "failed");
+    assert_eq!(step_status(&r, "approve"), Some(StepStatus::Failed));
     assert!(calls(&r, "FailoverDBCluster").is_empty());
     assert_eq!(r.verdict, Verdict::Failed);
 }
@@ -990,7 +995,7 @@ fn failovers_and_endpoints_in_a_down_zone() {
                 .await
                 .unwrap();
             let c = db.describe_clusters(&["orders-db".into()]).await.unwrap();
-            assert_eq!(c[0].status, "failing-over");
+            assert_eq!(c[0].status, DbStatus::FailingOver);
             let e = db
                 .failover_cluster(&"orders-db".into(), &"orders-db-b".into())
                 .await

@@ -12,6 +12,7 @@ use failover::cloud::sim::{
 use failover::diag::SourceFile;
 use failover::report::sim::render_text;
 use failover::runbook::Runbook;
+use failover::status::StepStatus;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -180,7 +181,11 @@ fn losing_a_zone_sheds_crawlers_then_bots_then_multi_language_and_stops_once_the
         ]
     );
 
-    assert_eq!(step(&r, 0, "shed").status, "succeeded", "{text}");
+    assert_eq!(
+        step(&r, 0, "shed").status,
+        Some(StepStatus::Succeeded),
+        "{text}"
+    );
     assert!(
         step(&r, 0, "shed")
             .message
@@ -383,7 +388,7 @@ fn restoring_while_the_zone_is_still_down_puts_the_tier_back_and_gives_up_the_se
     }
     assert!(at(restores[1] - restores[0]) >= HOLD, "{text}");
     let s = step(&r, 1, "restore");
-    assert_eq!(s.status, "failed", "{text}");
+    assert_eq!(s.status, Some(StepStatus::Failed), "{text}");
     assert!(
         s.message
             .as_deref()
@@ -433,7 +438,7 @@ fn when_even_every_unprotected_tier_is_not_enough_cart_and_checkout_are_never_sh
     assert!(!end.good && end.error_rate >= THRESHOLD, "{text}");
     assert!(t.readings.iter().all(|x| x.value >= THRESHOLD), "{text}");
     let s = step(&r, 0, "shed");
-    assert_eq!(s.status, "failed", "{text}");
+    assert_eq!(s.status, Some(StepStatus::Failed), "{text}");
     let m = s.message.as_deref().unwrap_or("");
     assert!(
         m.contains("every unprotected tier is shed and the signal is still bad"),
@@ -590,7 +595,11 @@ noise = 0
             .collect::<Vec<_>>(),
         [0, 100]
     );
-    assert_eq!(step(&r, 0, "shed").status, "succeeded", "{text}");
+    assert_eq!(
+        step(&r, 0, "shed").status,
+        Some(StepStatus::Succeeded),
+        "{text}"
+    );
     assert_eq!(r.verdict, Verdict::Succeeded, "{text}");
 }
 
@@ -718,7 +727,7 @@ fn a_signal_served_from_the_lost_zone_goes_dark_with_it_and_nothing_is_shed_blin
     let tr = traffic(&r);
     assert!(tr.readings.is_empty() && tr.calls.is_empty(), "{text}");
     let s = step(&r, 0, "shed");
-    assert_eq!(s.status, "failed", "{text}");
+    assert_eq!(s.status, Some(StepStatus::Failed), "{text}");
     assert!(
         s.message
             .as_deref()

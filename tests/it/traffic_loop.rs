@@ -415,7 +415,7 @@ async fn rollback_restores_the_tiers_a_run_shed() {
             "--journal",
             r.dir.path().join("j.db").to_str().unwrap(),
             "rollback",
-            &run_id,
+            run_id.as_str(),
             "--by",
             "bob",
         ])
@@ -482,7 +482,7 @@ async fn regression_rollback_leaves_tiers_a_later_run_shed() {
             "--journal",
             r.dir.path().join("j.db").to_str().unwrap(),
             "rollback",
-            &first,
+            first.as_str(),
             "--by",
             "carol",
         ])
@@ -537,7 +537,7 @@ async fn regression_rollback_stores_no_literal_credential() {
             "--journal",
             r.dir.path().join("j.db").to_str().unwrap(),
             "rollback",
-            &run_id,
+            run_id.as_str(),
             "--by",
             "bob",
         ])

@@ -10,8 +10,8 @@
 
 use super::{cloud_error, describe_ids};
 use crate::cloud::{
-    CloudError, ClusterMember, ClusterState, Databases, ErrorKind, InstanceState, SnapshotKind,
-    SnapshotState,
+    CloudError, ClusterMember, ClusterState, Databases, DbStatus, ErrorKind, InstanceState,
+    SnapshotKind, SnapshotState,
 };
 use crate::types::{ClusterId, InstanceId, Zone};
 use async_trait::async_trait;
@@ -135,7 +135,7 @@ fn absent_if_not_found<T>(r: Result<T, CloudError>) -> Result<Option<T>, CloudEr
 fn cluster_state(c: &DbCluster, id: &str) -> ClusterState {
     ClusterState {
         id: ClusterId::new(id),
-        status: c.status().unwrap_or_default().to_string(),
+        status: DbStatus::from(c.status().unwrap_or_default()),
         engine: c.engine().unwrap_or_default().to_string(),
         members: c
             .db_cluster_members()
@@ -155,7 +155,7 @@ fn instance_state(i: &DbInstance, id: &str, cluster: Option<&str>) -> InstanceSt
     InstanceState {
         id: InstanceId::new(id),
         cluster: cluster.map(ClusterId::new),
-        status: i.db_instance_status().unwrap_or_default().to_string(),
+        status: DbStatus::from(i.db_instance_status().unwrap_or_default()),
         engine: i.engine().unwrap_or_default().to_string(),
         zone: i.availability_zone().map(Zone::new),
         secondary_zone: i.secondary_availability_zone().map(Zone::new),
@@ -449,7 +449,7 @@ impl Databases for AwsDatabases {
                             id: id.to_string(),
                             kind,
                             source: source.unwrap_or_default(),
-                            status: status.unwrap_or_default(),
+                            status: DbStatus::from(status.unwrap_or_default()),
                         });
                     }
                 }

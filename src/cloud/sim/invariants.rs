@@ -16,6 +16,7 @@
 
 use super::timeline::{Effect, Event, TimelineEntry};
 use super::world::{FinalState, Placements};
+use crate::cloud::DbStatus;
 use crate::types::Zone;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +111,7 @@ fn writers(state: &FinalState, failed: &FailedZones) -> InvariantResult {
     let mut v = vec![];
     for c in &state.clusters {
         if failed.contains(&c.zone) {
-            let busy = if c.status == "failing-over" {
+            let busy = if c.status == DbStatus::FailingOver {
                 "; a failover is still in progress"
             } else {
                 ""

@@ -11,8 +11,9 @@ use super::faults::{Fault, FaultKind, OpMatch, Service};
 use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
 use super::topology::{MemberSpec, Quotas, RecordSpecSim, Span, Topology};
 use crate::cloud::{
-    ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, ErrorKind,
-    HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState,
+    ChangeAction, ChangeInfo, ChangeStatus, CloudError, ClusterMember, ClusterState, DbStatus,
+    ErrorKind, HostedZone, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind,
+    SnapshotState,
 };
 use crate::types::{ClusterId, InstanceId, Region, Zone};
 use crate::world::SnapshotKindKey;
@@ -102,7 +103,7 @@ struct InFlight {
 pub struct SimCluster {
     pub id: ClusterId,
     pub engine: String,
-    pub status: String,
+    pub status: DbStatus,
     pub members: Vec<MemberSpec>,
     pub writer: InstanceId,
     failover: Option<InFlight>,
@@ -115,7 +116,7 @@ pub struct SimInstance {
     pub engine: String,
     pub zone: Zone,
     pub standby: Option<Zone>,
-    pub status: String,
+    pub status: DbStatus,
     reboot: Option<u64>,
 }
 
@@ -182,7 +183,7 @@ pub struct ClusterFinal {
     pub id: ClusterId,
     pub writer: InstanceId,
     pub zone: Zone,
-    pub status: String,
+    pub status: DbStatus,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -190,7 +191,7 @@ pub struct InstanceFinal {
     pub id: InstanceId,
     pub zone: Zone,
     pub standby_zone: Option<Zone>,
-    pub status: String,
+    pub status: DbStatus,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -429,7 +430,7 @@ fn initial_databases(
                     engine: c.engine.clone(),
                     zone: m.zone.clone(),
                     standby: None,
-                    status: "available".into(),
+                    status: DbStatus::Available,
                     reboot: None,
                 },
             );
@@ -439,7 +440,7 @@ fn initial_databases(
             SimCluster {
                 id: c.id.clone(),
                 engine: c.engine.clone(),
-                status: "available".into(),
+                status: DbStatus::Available,
                 members: c.members.clone(),
                 writer: c.writer.clone(),
                 failover: None,
@@ -455,7 +456,7 @@ fn initial_databases(
                 engine: i.engine.clone(),
                 zone: i.zone.clone(),
                 standby: i.standby_zone.clone(),
-                status: "available".into(),
+                status: DbStatus::Available,
                 reboot: None,
             },
         );
@@ -685,7 +686,7 @@ impl World {
             Agenda::RebootDone { instance, epoch } => self.reboot_done(&instance, epoch),
             Agenda::SnapshotReady { key } => {
                 if let Some(s) = self.snapshots.get_mut(&key) {
-                    s.status = "available".into();
+                    s.status = DbStatus::Available;
                     let text = format!("snapshot `{}` of `{}` is available", s.id, s.source);
                     self.note(text);
                 }
@@ -873,7 +874,7 @@ impl World {
         let reachable = tz.as_ref().is_some_and(|z| !self.zone_down(z));
         let c = self.clusters.get_mut(cluster).expect("checked above");
         c.failover = None;
-        c.status = "available".into();
+        c.status = DbStatus::Available;
         if reachable {
             c.writer = inflight.target.clone();
             let tz = tz.map(|z| z.to_string()).unwrap_or_default();
@@ -904,7 +905,7 @@ impl World {
         let reachable = standby.as_ref().is_some_and(|z| !self.zone_down(z));
         let i = self.instances.get_mut(instance).expect("checked above");
         i.reboot = None;
-        i.status = "available".into();
+        i.status = DbStatus::Available;
         match standby {
             Some(sz) if reachable => {
                 i.standby = Some(primary.clone());
@@ -1268,7 +1269,7 @@ impl World {
         let epoch = self.epoch;
         let stalled = self.stalled(cluster);
         let c = self.clusters.get_mut(cluster).expect("checked above");
-        c.status = "failing-over".into();
+        c.status = DbStatus::FailingOver;
         c.failover = Some(InFlight {
             target: target.clone(),
             epoch,
@@ -1315,7 +1316,7 @@ impl World {
                 format!("DBCluster {cluster} not found."),
             ));
         };
-        if c.status != "available" {
+        if !c.status.is_available() {
             return Err(aws_error(
                 ctx,
                 "InvalidDBClusterStateFault",
@@ -1358,7 +1359,7 @@ impl World {
         if self.zone_down(&t.zone) {
             return Err(aws_error(ctx, "InvalidDBClusterStateFault", 400, format!("cannot promote {target}: it does not respond ({} has lost its network); choose a replica in a healthy zone", t.zone)));
         }
-        if t.status != "available" {
+        if !t.status.is_available() {
             return Err(aws_error(
                 ctx,
                 "InvalidDBInstanceState",
@@ -1382,7 +1383,7 @@ impl World {
         let epoch = self.epoch;
         let d = self.draw(self.topo.timing.multi_az_failover);
         let i = self.instances.get_mut(instance).expect("checked above");
-        i.status = "rebooting".into();
+        i.status = DbStatus::Rebooting;
         i.reboot = Some(epoch);
         self.schedule(
             self.now + d,
@@ -1430,7 +1431,7 @@ impl World {
                 format!("cannot force a failover: DB instance {instance} is not Multi-AZ"),
             ));
         };
-        if i.status != "available" {
+        if !i.status.is_available() {
             return Err(aws_error(
                 ctx,
                 "InvalidDBInstanceState",
@@ -1472,7 +1473,7 @@ impl World {
                 Some(Effect::SnapshotAlreadyExists { kind, id: id.to_string(), source: source.to_string() }),
             );
         }
-        if status != "available" {
+        if !status.is_available() {
             let code = if kind == SnapshotKind::Cluster {
                 "InvalidDBClusterStateFault"
             } else {
@@ -1494,7 +1495,7 @@ impl World {
                 id: id.to_string(),
                 kind,
                 source: source.to_string(),
-                status: "creating".into(),
+                status: DbStatus::Creating,
             },
         );
         let d = self.draw(self.topo.timing.snapshot_creation);
@@ -1515,7 +1516,7 @@ impl World {
         ctx: &CallCtx,
         kind: SnapshotKind,
         source: &str,
-    ) -> Result<String, CloudError> {
+    ) -> Result<DbStatus, CloudError> {
         match kind {
             SnapshotKind::Cluster => match self.clusters.get(&ClusterId::new(source)) {
                 Some(c) => Ok(c.status.clone()),

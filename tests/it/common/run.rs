@@ -10,6 +10,7 @@ use failover::journal::Journal;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::types::RunId;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +22,14 @@ pub async fn run_runbook(
     journal: &Arc<Journal>,
     params: &[(&str, &str)],
     by: &str,
-) -> (String, RunOutcome, Arc<Collect>) {
+) -> (RunId, RunOutcome, Arc<Collect>) {
     let env = Environment::load(config_dir, env_name).unwrap_or_else(|d| panic!("{d}"));
     let rb = Runbook::load(runbook).unwrap_or_else(|d| panic!("{d}"));
     let run_id = failover::journal::new_run_id();
     let ctx = RunContext {
         run_id: run_id.clone(),
         initiator: by.into(),
-        mode: "run".into(),
+        mode: failover::status::RunMode::Run,
     };
     let given: Vec<(String, String)> = params
         .iter()
@@ -45,7 +46,7 @@ pub async fn run_runbook(
             runbook_path: runbook.display().to_string(),
             runbook_sha256: failover::journal::sha256_hex(rb.source.text.as_bytes()),
             environment: env.name.clone(),
-            mode: "run".into(),
+            mode: failover::status::RunMode::Run,
             initiator: by.into(),
             params: serde_json::to_value(&p).unwrap(),
             of_run: None,

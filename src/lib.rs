@@ -10,6 +10,7 @@ pub mod engine;
 pub mod env;
 pub mod health;
 pub mod journal;
+pub mod lease;
 pub mod plan;
 pub mod ports;
 pub mod progress;

@@ -1,4 +1,5 @@
-//! `World`: a snapshot of the resources a run cares about, as observed through the ports.
+//! `World`: a snapshot of the resources a run cares about, as observed through the ports, and
+//! `Needs`: what to observe.
 //!
 //! The planner decides against a `World`; a dry run applies the predicted effect of each call
 //! to its copy (`apply`) so later steps are planned against the state earlier steps leave.
@@ -123,5 +124,51 @@ impl World {
             }
             Call::Http { .. } => {}
         }
+    }
+}
+
+/// What a step must observe before deciding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub clusters: Vec<ClusterId>,
+    pub instances: Vec<InstanceId>,
+    pub cluster_snapshots: Vec<String>,
+    pub instance_snapshots: Vec<String>,
+    pub hosted_zones: Vec<String>,
+    /// Route 53 changes (by id) whose status to read.
+    pub changes: Vec<String>,
+}
+
+impl Needs {
+    pub fn merge(&mut self, o: Needs) {
+        self.clusters.extend(o.clusters);
+        self.instances.extend(o.instances);
+        self.cluster_snapshots.extend(o.cluster_snapshots);
+        self.instance_snapshots.extend(o.instance_snapshots);
+        self.hosted_zones.extend(o.hosted_zones);
+        self.changes.extend(o.changes);
+        self.dedup();
+    }
+    /// Each resource once, first mention first.
+    pub fn dedup(&mut self) {
+        fn once<T: PartialEq + Clone>(v: &mut Vec<T>) {
+            let mut seen: Vec<T> = Vec::with_capacity(v.len());
+            v.retain(|x| {
+                let new = !seen.contains(x);
+                if new {
+                    seen.push(x.clone());
+                }
+                new
+            });
+        }
+        once(&mut self.clusters);
+        once(&mut self.instances);
+        once(&mut self.cluster_snapshots);
+        once(&mut self.instance_snapshots);
+        once(&mut self.hosted_zones);
+        once(&mut self.changes);
+    }
+    pub fn is_empty(&self) -> bool {
+        *self == Needs::default()
     }
 }

@@ -97,15 +97,3 @@ impl From<JournalError> for AppError {
         }
     }
 }
-
-impl From<crate::app::simulate::SimError> for AppError {
-    fn from(e: crate::app::simulate::SimError) -> Self {
-        use crate::app::simulate::SimError;
-        match e {
-            SimError::Invalid(d) => AppError::Invalid(d),
-            SimError::Topology(t) => AppError::Input(format!("{t}\n\nnothing was simulated.")),
-            e @ SimError::Faults(_) => AppError::Input(format!("{e}\n\nnothing was simulated.")),
-            other => AppError::Runtime(other.to_string()),
-        }
-    }
-}

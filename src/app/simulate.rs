@@ -60,6 +60,17 @@ pub enum SimError {
     Run(String),
 }
 
+impl From<SimError> for AppError {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::Invalid(d) => AppError::Invalid(d),
+            SimError::Topology(t) => AppError::Input(format!("{t}\n\nnothing was simulated.")),
+            e @ SimError::Faults(_) => AppError::Input(format!("{e}\n\nnothing was simulated.")),
+            other => AppError::Runtime(other.to_string()),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

@@ -66,16 +66,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             env,
             params,
             output,
-        } => {
-            let p = app::run::plan(&app, &runbook, &env, &params).await?;
-            match output {
-                Output::Json => print_json(
-                    &serde_json::json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems()}),
-                ),
-                Output::Text => print!("{}", report::render_plan(&p.plan, &p.params)),
-            }
-            Ok(ok_or_failed(p.plan.problems().is_empty()))
-        }
+        } => plan(&app, &runbook, &env, &params, output).await,
         Command::Run {
             runbook,
             env,
@@ -93,51 +84,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
                 require_approval,
                 run_id,
             };
-            let prepared = app::run::prepare_run(&app, order)?;
-            if let (Some(t), Output::Text) = (prepared.simulated(), output) {
-                println!("Environment `{}` is simulated ({}, seed {}): no AWS call is made; time is virtual.", prepared.environment(), t.topology.origin, t.seed);
-            }
-            let result = app::run::run(&app, prepared, terminal(output)).await?;
-            Ok(finished(&result, output, false))
+            run(&app, order, output).await
         }
-        Command::Runs { limit, output } => {
-            let runs = app::inspect::runs(&app, limit)?;
-            match output {
-                Output::Json => print_json(&runs),
-                Output::Text => print!("{}", report::render_runs(&runs)),
-            }
-            Ok(exit::OK)
-        }
-        Command::Show { run_id, output } => {
-            let d = app::inspect::show(&app, &run_id)?;
-            match output {
-                Output::Json => print_json(
-                    &serde_json::json!({"run": d.run, "steps": d.steps, "events": d.events, "open_intents": d.open_intents}),
-                ),
-                Output::Text => print!(
-                    "{}",
-                    report::render_show(&d.run, &d.steps, &d.events, &d.open_intents)
-                ),
-            }
-            Ok(exit::OK)
-        }
-        Command::Verify => {
-            let v = app::inspect::verify(&app)?;
-            match v.broken_at {
-                None => {
-                    println!(
-                        "journal {}: {} event(s), the chain is intact.",
-                        v.path.display(),
-                        v.events
-                    );
-                    Ok(exit::OK)
-                }
-                Some(seq) => {
-                    eprintln!("error: journal {}: the chain breaks at event #{seq}: it, or one before it, was changed or removed after it was written\n  hint: keep this file as evidence; `failover show` still reads it", v.path.display());
-                    Ok(exit::RUN_FAILED)
-                }
-            }
-        }
+        Command::Runs { limit, output } => runs(&app, limit, output),
+        Command::Show { run_id, output } => show(&app, &run_id, output),
+        Command::Verify => verify(&app),
         Command::Approve { run_id, step, by } => {
             let a = app::approve::approve(&app, &run_id, step.as_deref(), initiator(by))?;
             println!(
@@ -172,71 +123,158 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
                 &faults,
                 seed,
             )?;
-            match output {
-                Output::Json => print_json(&r),
-                Output::Text => print!("{}", report::sim::render_text(&r, verbose_timeline)),
-            }
-            Ok(ok_or_failed(r.succeeded()))
+            Ok(simulated(&r, output, verbose_timeline, false))
         }
         Command::Demo { seed, output } => {
             let r = app::simulate::demo(seed.unwrap_or(app::simulate::DEMO_SEED))?;
-            match output {
-                Output::Json => print_json(&r),
-                Output::Text => {
-                    print!("{}", report::sim::render_text(&r, false));
-                    print!("{}", DEMO_NEXT);
-                }
-            }
-            Ok(ok_or_failed(r.succeeded()))
+            Ok(simulated(&r, output, false, true))
         }
         Command::Health {
             env,
             rounds,
             watch,
             output,
-        } => {
-            let mut on = |n: u32, r: &failover::health::HealthReport| match output {
-                Output::Json => println!("{}", serde_json::to_string(r).unwrap_or_default()),
-                Output::Text => {
-                    if watch {
-                        println!("--- round {n} ---");
-                    }
-                    print!("{}", r.render_text());
-                }
-            };
-            app::inspect::health(&app, &env, rounds, watch, &mut on).await?;
-            Ok(exit::OK)
-        }
+        } => health(&app, &env, rounds, watch, output).await,
         Command::Watch { env, max_events } => {
             let mut on = |e: app::watch::WatchEvent| print_watch(e);
             app::watch::watch(&app, &env, max_events, &mut on).await?;
             Ok(exit::OK)
         }
-        Command::Traffic { env, output } => {
-            let t = app::inspect::traffic_state(&app, &env)?;
-            match output {
-                Output::Json => print_json(&report::traffic::state_document(&t)),
-                Output::Text => print!("{}", report::traffic::render(&t)),
-            }
-            Ok(exit::OK)
-        }
+        Command::Traffic { env, output } => traffic(&app, &env, output),
         Command::LocalPeer {
             command: LocalPeerCommand::Seed { env },
-        } => {
-            let (env, s) = app::inspect::seed_local_peer(&app, &env).await?;
+        } => seed(&app, &env).await,
+    }
+}
+
+async fn plan(
+    app: &App,
+    runbook: &std::path::Path,
+    env: &str,
+    params: &[(String, String)],
+    output: Output,
+) -> Result<u8, AppError> {
+    let p = app::run::plan(app, runbook, env, params).await?;
+    match output {
+        Output::Json => print_json(
+            &serde_json::json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems()}),
+        ),
+        Output::Text => print!("{}", report::render_plan(&p.plan, &p.params)),
+    }
+    Ok(ok_or_failed(p.plan.problems().is_empty()))
+}
+
+async fn run(app: &App, order: RunOrder, output: Output) -> Result<u8, AppError> {
+    let prepared = app::run::prepare_run(app, order)?;
+    if let (Some(t), Output::Text) = (prepared.simulated(), output) {
+        println!(
+            "Environment `{}` is simulated ({}, seed {}): no AWS call is made; time is virtual.",
+            prepared.environment(),
+            t.topology.origin,
+            t.seed
+        );
+    }
+    let result = app::run::run(app, prepared, terminal(output)).await?;
+    Ok(finished(&result, output, false))
+}
+
+fn runs(app: &App, limit: usize, output: Output) -> Result<u8, AppError> {
+    let runs = app::inspect::runs(app, limit)?;
+    match output {
+        Output::Json => print_json(&runs),
+        Output::Text => print!("{}", report::render_runs(&runs)),
+    }
+    Ok(exit::OK)
+}
+
+fn show(app: &App, run_id: &str, output: Output) -> Result<u8, AppError> {
+    let d = app::inspect::show(app, run_id)?;
+    match output {
+        Output::Json => print_json(
+            &serde_json::json!({"run": d.run, "steps": d.steps, "events": d.events, "open_intents": d.open_intents}),
+        ),
+        Output::Text => print!(
+            "{}",
+            report::render_show(&d.run, &d.steps, &d.events, &d.open_intents)
+        ),
+    }
+    Ok(exit::OK)
+}
+
+fn verify(app: &App) -> Result<u8, AppError> {
+    let v = app::inspect::verify(app)?;
+    match v.broken_at {
+        None => {
             println!(
-                "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s), {} alarm(s).",
-                env.name,
-                env.aws.endpoint_url.as_deref().unwrap_or("?"),
-                s.clusters.len(),
-                s.instances.len(),
-                s.hosted_zones.len(),
-                s.records,
-                s.alarms
+                "journal {}: {} event(s), the chain is intact.",
+                v.path.display(),
+                v.events
             );
             Ok(exit::OK)
         }
+        Some(seq) => {
+            eprintln!("error: journal {}: the chain breaks at event #{seq}: it, or one before it, was changed or removed after it was written\n  hint: keep this file as evidence; `failover show` still reads it", v.path.display());
+            Ok(exit::RUN_FAILED)
+        }
     }
+}
+
+/// Print a simulation's report (`demo`: with what to try next).
+fn simulated(r: &app::simulate::SimReport, output: Output, verbose: bool, demo: bool) -> u8 {
+    match output {
+        Output::Json => print_json(r),
+        Output::Text => {
+            print!("{}", report::sim::render_text(r, verbose));
+            if demo {
+                print!("{DEMO_NEXT}");
+            }
+        }
+    }
+    ok_or_failed(r.succeeded())
+}
+
+async fn health(
+    app: &App,
+    env: &str,
+    rounds: u32,
+    watch: bool,
+    output: Output,
+) -> Result<u8, AppError> {
+    let mut on = |n: u32, r: &failover::health::HealthReport| match output {
+        Output::Json => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+        Output::Text => {
+            if watch {
+                println!("--- round {n} ---");
+            }
+            print!("{}", r.render_text());
+        }
+    };
+    app::inspect::health(app, env, rounds, watch, &mut on).await?;
+    Ok(exit::OK)
+}
+
+fn traffic(app: &App, env: &str, output: Output) -> Result<u8, AppError> {
+    let t = app::inspect::traffic_state(app, env)?;
+    match output {
+        Output::Json => print_json(&report::traffic::state_document(&t)),
+        Output::Text => print!("{}", report::traffic::render(&t)),
+    }
+    Ok(exit::OK)
+}
+
+async fn seed(app: &App, env: &str) -> Result<u8, AppError> {
+    let (env, s) = app::inspect::seed_local_peer(app, env).await?;
+    println!(
+        "Seeded environment `{}` at {}: {} cluster(s), {} instance(s), {} hosted zone(s), {} record set(s), {} alarm(s).",
+        env.name,
+        env.aws.endpoint_url.as_deref().unwrap_or("?"),
+        s.clusters.len(),
+        s.instances.len(),
+        s.hosted_zones.len(),
+        s.records,
+        s.alarms
+    );
+    Ok(exit::OK)
 }
 
 const DEMO_NEXT: &str = "

@@ -4,7 +4,7 @@
 
 use crate::cloud::{CloudError, SnapshotKind};
 use crate::ports::Ports;
-use crate::steps::Needs;
+use crate::world::Needs;
 use crate::world::World;
 
 pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> {

@@ -5,7 +5,9 @@
 //! the ladder state in the journal (so a tier already shed is not shed again, and a resumed run
 //! knows the ladder), publishes it to the state file, and waits on the injected clock.
 
-use super::{execute_decision, observe, Ctx, StepError};
+use super::act::execute_decision;
+use super::ctx::{Ctx, StepError};
+use super::observe;
 use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
 use crate::steps::traffic::{decide_tier, tier_needs};

@@ -8,9 +8,11 @@
 
 use super::config::HealthConfig;
 use super::eval::{Evaluator, Round, ZoneEvent};
-use super::probes::{run_round, Prober};
+use super::probes::{run_round, HealthPorts, LiveProber, Prober};
 use super::report::{HealthReport, Scope};
+use super::HealthError;
 use crate::cloud::Clock;
+use crate::env::Environment;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -128,6 +130,33 @@ impl Detector {
         }
         self.next_at = Some(next);
     }
+}
+
+/// A detector for `env` over `ports` (live probes, on the ports' clock).
+pub fn detector(env: &Environment, ports: HealthPorts) -> Result<Detector, HealthError> {
+    let cfg = super::config_of(env)?.clone();
+    let clock = ports.clock.clone();
+    Ok(Detector::new(
+        Scope::of(env),
+        cfg,
+        Arc::new(LiveProber::new(ports)),
+        clock,
+    ))
+}
+
+/// `rounds` rounds of probes at the configured interval (at least one; the first at once),
+/// then the report. One round shows what every probe sees now; `unhealthy_after` rounds let a
+/// failing zone be declared unhealthy.
+pub async fn snapshot(
+    env: &Environment,
+    ports: HealthPorts,
+    rounds: u32,
+) -> Result<HealthReport, HealthError> {
+    let mut det = detector(env, ports)?;
+    for _ in 0..rounds.max(1) {
+        det.next_round().await;
+    }
+    Ok(det.report())
 }
 
 #[cfg(test)]

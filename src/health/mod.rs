@@ -25,7 +25,7 @@ pub mod report;
 pub mod trigger;
 
 pub use config::{HealthConfig, Policy, Target, TriggerConfig};
-pub use detector::Detector;
+pub use detector::{detector, snapshot, Detector};
 pub use eval::{Became, Evaluator, Outcome, State, ZoneEvent};
 pub use ports::{Alarms, HealthChecks};
 pub use probes::{HealthPorts, LiveProber, Prober};
@@ -34,7 +34,6 @@ pub use trigger::{decide, TriggerDecision, TriggerState};
 
 use crate::cloud::CloudError;
 use crate::env::Environment;
-use std::sync::Arc;
 
 /// Why health detection cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -60,33 +59,6 @@ pub fn config_of(env: &Environment) -> Result<&HealthConfig, HealthError> {
     env.health
         .as_ref()
         .ok_or_else(|| HealthError::NotConfigured(env.name.clone()))
-}
-
-/// A detector for `env` over `ports` (live probes, on the ports' clock).
-pub fn detector(env: &Environment, ports: HealthPorts) -> Result<Detector, HealthError> {
-    let cfg = config_of(env)?.clone();
-    let clock = ports.clock.clone();
-    Ok(Detector::new(
-        Scope::of(env),
-        cfg,
-        Arc::new(LiveProber::new(ports)),
-        clock,
-    ))
-}
-
-/// `rounds` rounds of probes at the configured interval (at least one; the first at once),
-/// then the report. One round shows what every probe sees now; `unhealthy_after` rounds let a
-/// failing zone be declared unhealthy.
-pub async fn snapshot(
-    env: &Environment,
-    ports: HealthPorts,
-    rounds: u32,
-) -> Result<HealthReport, HealthError> {
-    let mut det = detector(env, ports)?;
-    for _ in 0..rounds.max(1) {
-        det.next_round().await;
-    }
-    Ok(det.report())
 }
 
 /// What `health.assert` steps read: a health report of the environment, after enough probe

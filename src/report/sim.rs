@@ -137,6 +137,14 @@ struct Reads {
 /// are summarised per stretch; `verbose` lists each one.
 pub fn render_text(r: &SimReport, verbose: bool) -> String {
     let mut o = String::new();
+    render_header(&mut o, r);
+    render_timeline(&mut o, r, verbose);
+    render_verdict(&mut o, r);
+    render_invariants_and_state(&mut o, r);
+    o
+}
+
+fn render_header(o: &mut String, r: &SimReport) {
     let list = |params: &BTreeMap<String, String>| -> String {
         let p: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if p.is_empty() {
@@ -191,6 +199,9 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
             let _ = writeln!(o, "  ⚡ {f}");
         }
     }
+}
+
+fn render_timeline(o: &mut String, r: &SimReport, verbose: bool) {
     let _ = writeln!(o, "\nTimeline (virtual time since the start)");
     let mut reads: Option<Reads> = None;
     let flush = |o: &mut String, reads: &mut Option<Reads>| {
@@ -239,123 +250,139 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
         {
             continue; // the simulated service's own record of the call says the same, and more
         }
-        flush(&mut o, &mut reads);
-        let line = match &e.event {
-            Event::Fault { fault, phase, text } => match phase {
-                FaultPhase::Begins => format!("⚡ {text}  [{fault}]"),
-                _ => format!("⚡ {text}"),
-            },
-            Event::World { text } => format!("  ◆ {text}"),
-            Event::Api(c) => {
-                let what = format!("{} {}", c.operation, c.resource);
-                let mut s = match (&c.error, c.http_status) {
-                    (None, Some(st)) => format!("    ⇢ {what}: answered {st}"),
-                    (None, None) => format!("    ⇢ {what}: ok"),
-                    (Some(err), _) => format!(
-                        "    ✗ {what}: {:?}{}: {}",
-                        err.kind,
-                        err.code
-                            .as_deref()
-                            .map(|c| format!(" {c}"))
-                            .unwrap_or_default(),
-                        err.message
-                    ),
-                };
-                if let Some(n) = &c.note {
-                    let _ = write!(s, "  ({n})");
-                }
-                s
-            }
-            Event::Engine { progress } => match progress {
-                Progress::StepStarted { step, action } => {
-                    let desc = r
-                        .steps
-                        .iter()
-                        .find(|s| &s.id == step)
-                        .and_then(|s| s.description.clone())
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default();
-                    format!("▶ {step} ({action}){desc}")
-                }
-                Progress::StepFinished {
-                    step,
-                    status,
-                    message,
-                } => {
-                    let m = message
-                        .as_deref()
-                        .map(|m| indent_rest(m, "            "))
-                        .unwrap_or_default();
-                    match status {
-                        StepStatus::Succeeded => format!(
-                            "✔ {step} succeeded{}",
-                            if m.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {m}")
-                            }
-                        ),
-                        StepStatus::Failed => format!("✘ {step} FAILED: {m}"),
-                        StepStatus::Skipped => format!("○ {step} {m}"),
-                        other => format!("✘ {step} {}: {m}", other.as_str()),
-                    }
-                }
-                Progress::Call { step, text } => {
-                    format!("  → {step}: {}", indent_rest(text, "              "))
-                }
-                Progress::Skip { step, text } => format!("  = {step}: {text}"),
-                Progress::Problem { step, text } => format!("  ! {step}: {text}"),
-                Progress::Waiting { step, what } => format!("  … {step}: {what}"),
-                Progress::Converged { step, what } => format!("  ✓ {step}: {what}"),
-                Progress::StepError {
-                    step,
-                    attempt,
-                    error,
-                    retrying,
-                } => {
-                    format!(
-                        "  ✗ {step}: attempt {attempt} failed: {}{}",
-                        indent_rest(error, "              "),
-                        if *retrying { " (retrying)" } else { "" }
-                    )
-                }
-                Progress::ApprovalRequested { step, message, .. } => {
-                    format!("  ? {step}: waiting for approval: {message}")
-                }
-                Progress::RunStarted { .. } | Progress::RunFinished { .. } => continue,
-                Progress::PlanUnavailable { error, .. } => format!("  ◆ the plan could not read the world ({error}); running anyway: every step observes before acting"),
-                Progress::RunPlanned {
-                    runbook,
-                    steps,
-                    mutating_calls,
-                    problems,
-                    ..
-                } => {
-                    let mut l = format!(
-                        "  ◆ plan: {steps} step(s), {mutating_calls} mutating call(s){}",
-                        if problems.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", {} precondition(s) failing", problems.len())
-                        }
-                    );
-                    let prefix = if r.runs.len() > 1 {
-                        format!("{runbook}: ")
-                    } else {
-                        String::new()
-                    };
-                    for (s, p) in problems {
-                        let _ = write!(l, "\n{t}    ◆ plan problem in {prefix}{s}: {p}");
-                    }
-                    l
-                }
-                other => format!("  · {}", serde_json::to_string(other).unwrap_or_default()),
-            },
+        flush(o, &mut reads);
+        let Some(line) = event_line(r, &e.event, &t) else {
+            continue;
         };
         let _ = writeln!(o, "{t}  {line}");
     }
-    flush(&mut o, &mut reads);
+    flush(o, &mut reads);
+}
 
+/// One timeline line for an event (`t`: its stamp, for continuation lines); `None`: not shown.
+fn event_line(r: &SimReport, event: &Event, t: &str) -> Option<String> {
+    let line = match event {
+        Event::Fault { fault, phase, text } => match phase {
+            FaultPhase::Begins => format!("⚡ {text}  [{fault}]"),
+            _ => format!("⚡ {text}"),
+        },
+        Event::World { text } => format!("  ◆ {text}"),
+        Event::Api(c) => {
+            let what = format!("{} {}", c.operation, c.resource);
+            let mut s = match (&c.error, c.http_status) {
+                (None, Some(st)) => format!("    ⇢ {what}: answered {st}"),
+                (None, None) => format!("    ⇢ {what}: ok"),
+                (Some(err), _) => format!(
+                    "    ✗ {what}: {:?}{}: {}",
+                    err.kind,
+                    err.code
+                        .as_deref()
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default(),
+                    err.message
+                ),
+            };
+            if let Some(n) = &c.note {
+                let _ = write!(s, "  ({n})");
+            }
+            s
+        }
+        Event::Engine { progress } => return progress_line(r, progress, t),
+    };
+    Some(line)
+}
+
+/// The line of an engine event; `None`: not shown.
+fn progress_line(r: &SimReport, progress: &Progress, t: &str) -> Option<String> {
+    let line = match progress {
+        Progress::StepStarted { step, action } => {
+            let desc = r
+                .steps
+                .iter()
+                .find(|s| &s.id == step)
+                .and_then(|s| s.description.clone())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            format!("▶ {step} ({action}){desc}")
+        }
+        Progress::StepFinished {
+            step,
+            status,
+            message,
+        } => {
+            let m = message
+                .as_deref()
+                .map(|m| indent_rest(m, "            "))
+                .unwrap_or_default();
+            match status {
+                StepStatus::Succeeded => format!(
+                    "✔ {step} succeeded{}",
+                    if m.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {m}")
+                    }
+                ),
+                StepStatus::Failed => format!("✘ {step} FAILED: {m}"),
+                StepStatus::Skipped => format!("○ {step} {m}"),
+                other => format!("✘ {step} {}: {m}", other.as_str()),
+            }
+        }
+        Progress::Call { step, text } => {
+            format!("  → {step}: {}", indent_rest(text, "              "))
+        }
+        Progress::Skip { step, text } => format!("  = {step}: {text}"),
+        Progress::Problem { step, text } => format!("  ! {step}: {text}"),
+        Progress::Waiting { step, what } => format!("  … {step}: {what}"),
+        Progress::Converged { step, what } => format!("  ✓ {step}: {what}"),
+        Progress::StepError {
+            step,
+            attempt,
+            error,
+            retrying,
+        } => {
+            format!(
+                "  ✗ {step}: attempt {attempt} failed: {}{}",
+                indent_rest(error, "              "),
+                if *retrying { " (retrying)" } else { "" }
+            )
+        }
+        Progress::ApprovalRequested { step, message, .. } => {
+            format!("  ? {step}: waiting for approval: {message}")
+        }
+        Progress::RunStarted { .. } | Progress::RunFinished { .. } => return None,
+        Progress::PlanUnavailable { error, .. } => format!("  ◆ the plan could not read the world ({error}); running anyway: every step observes before acting"),
+        Progress::RunPlanned {
+            runbook,
+            steps,
+            mutating_calls,
+            problems,
+            ..
+        } => {
+            let mut l = format!(
+                "  ◆ plan: {steps} step(s), {mutating_calls} mutating call(s){}",
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} precondition(s) failing", problems.len())
+                }
+            );
+            let prefix = if r.runs.len() > 1 {
+                format!("{runbook}: ")
+            } else {
+                String::new()
+            };
+            for (s, p) in problems {
+                let _ = write!(l, "\n{t}    ◆ plan problem in {prefix}{s}: {p}");
+            }
+            l
+        }
+        other => format!("  · {}", serde_json::to_string(other).unwrap_or_default()),
+    };
+    Some(line)
+}
+
+fn render_verdict(o: &mut String, r: &SimReport) {
     let _ = writeln!(o, "\n{}", "─".repeat(72));
     let _ = writeln!(
         o,
@@ -435,6 +462,9 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
         o,
         "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
     );
+}
+
+fn render_invariants_and_state(o: &mut String, r: &SimReport) {
     let _ = writeln!(o, "\nInvariants");
     for i in &r.invariants {
         let mark = match i.status {
@@ -453,7 +483,7 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
         }
     }
     if let Some(t) = &r.traffic {
-        render_traffic(&mut o, t);
+        render_traffic(o, t);
     }
     let _ = writeln!(o, "\nFinal state");
     for c in &r.final_state.clusters {
@@ -499,7 +529,6 @@ pub fn render_text(r: &SimReport, verbose: bool) -> String {
         };
         let _ = writeln!(o, "  record   {} {} -> {to}", rec.name, rec.rtype);
     }
-    o
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::call::Await;
 use crate::call::{Call, Decision};
-use crate::cloud::{DbStatus, InstanceState, SnapshotKind};
+use crate::cloud::{ClusterState, DbStatus, SnapshotKind};
 use crate::runbook::bind::SnapshotTarget;
 use crate::types::{ClusterId, InstanceId, RunId, Zone};
 use crate::world::World;
@@ -25,115 +25,131 @@ pub fn decide_failover_cluster(
 ) -> Decision {
     let mut d = Decision::default();
     for cid in clusters {
-        let Some(c) = world.clusters.get(cid) else {
-            d.problems.push(format!(
-                "cluster `{cid}` was not found (DescribeDBClusters returned nothing for it); check the group in the environment file, the region and the account"
-            ));
-            continue;
-        };
-        let inst = |id: &InstanceId| -> Option<&InstanceState> { world.instances.get(id) };
-        let Some(writer) = c.writer() else {
-            d.problems.push(format!("cluster `{cid}` has no writer (status `{}`); wait for RDS to elect one, then run again", c.status));
-            continue;
-        };
-        let writer_zone = inst(&writer.instance).and_then(|i| i.zone.clone());
-        let in_evacuated = writer_zone.as_ref().is_some_and(|z| evacuate.contains(z));
-        if !in_evacuated {
-            if writer_zone.is_none() {
-                d.problems.push(format!("cluster `{cid}`: the zone of writer `{}` is unknown; check DescribeDBInstances permissions", writer.instance));
-                continue;
-            }
-            d.skips.push(format!("cluster `{cid}`: writer `{}` is already in {}, outside the evacuated zone(s): nothing to do", writer.instance, zone_str(&writer_zone)));
-            d.expected.push(format!(
-                "cluster `{cid}`: writer `{}` in {}",
-                writer.instance,
-                zone_str(&writer_zone)
-            ));
-            continue;
-        }
-        if c.status == DbStatus::FailingOver {
-            d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
-            if wait {
-                d.awaits.push(Await::ClusterWriterOutside {
-                    cluster: cid.clone(),
-                    evacuate: evacuate.to_vec(),
-                    target: None,
-                });
-            }
-            d.expected.push(format!(
-                "cluster `{cid}`: writer outside {}",
-                join(evacuate)
-            ));
-            continue;
-        }
-        if !c.status.is_available() {
-            d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle or check it in the console", c.status));
-            continue;
-        }
-        let mut candidates: Vec<(i32, usize, &InstanceId, Zone)> = vec![];
-        let mut rejected: Vec<String> = vec![];
-        for m in c.members.iter().filter(|m| !m.is_writer) {
-            if world.unpromotable.contains(&m.instance) {
-                rejected.push(format!(
-                    "{} (a failover to it failed earlier in this run)",
-                    m.instance
-                ));
-                continue;
-            }
-            match inst(&m.instance) {
-                None => rejected.push(format!("{} (not described)", m.instance)),
-                Some(i) => match &i.zone {
-                    Some(z) if healthy.contains(z) && i.status.is_available() => {
-                        let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
-                        candidates.push((m.promotion_tier, pref, &m.instance, z.clone()));
-                    }
-                    Some(z) if !healthy.contains(z) => {
-                        rejected.push(format!("{} in {z} (evacuated)", m.instance))
-                    }
-                    _ => rejected.push(format!(
-                        "{} in {} is `{}`",
-                        m.instance,
-                        zone_str(&i.zone),
-                        i.status
-                    )),
-                },
-            }
-        }
-        candidates.sort();
-        match candidates.first() {
-            Some((tier, _, target, zone)) => {
-                d.calls.push(Call::FailoverDbCluster {
-                    cluster: cid.clone(),
-                    target: (*target).clone(),
-                    target_zone: zone.clone(),
-                    from_zone: writer_zone.clone().unwrap_or_else(|| Zone::new("?")),
-                });
-                if wait {
-                    d.awaits.push(Await::ClusterWriterOutside {
-                        cluster: cid.clone(),
-                        evacuate: evacuate.to_vec(),
-                        target: Some((*target).clone()),
-                    });
-                }
-                d.expected.push(format!(
-                    "cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"
-                ));
-            }
-            None => {
-                let readers = if rejected.is_empty() {
-                    "it has no readers".to_string()
-                } else {
-                    format!("readers: {}", rejected.join(", "))
-                };
-                d.problems.push(format!(
-                    "cluster `{cid}`: no eligible reader in a healthy zone ({}) to fail over to; {readers}. Add a reader in a healthy zone (aws rds create-db-instance --db-cluster-identifier {cid} --availability-zone {}), then run again",
-                    join(healthy),
-                    healthy.first().map(|z| z.as_str()).unwrap_or("<zone>")
-                ));
-            }
-        }
+        decide_one_cluster(cid, evacuate, healthy, wait, world, &mut d);
     }
     d
+}
+
+fn decide_one_cluster(
+    cid: &ClusterId,
+    evacuate: &[Zone],
+    healthy: &[Zone],
+    wait: bool,
+    world: &World,
+    d: &mut Decision,
+) {
+    let Some(c) = world.clusters.get(cid) else {
+        d.problems.push(format!(
+            "cluster `{cid}` was not found (DescribeDBClusters returned nothing for it); check the group in the environment file, the region and the account"
+        ));
+        return;
+    };
+    let Some(writer) = c.writer() else {
+        d.problems.push(format!("cluster `{cid}` has no writer (status `{}`); wait for RDS to elect one, then run again", c.status));
+        return;
+    };
+    let writer_zone = world
+        .instances
+        .get(&writer.instance)
+        .and_then(|i| i.zone.clone());
+    if !writer_zone.as_ref().is_some_and(|z| evacuate.contains(z)) {
+        if writer_zone.is_none() {
+            d.problems.push(format!("cluster `{cid}`: the zone of writer `{}` is unknown; check DescribeDBInstances permissions", writer.instance));
+            return;
+        }
+        d.skips.push(format!("cluster `{cid}`: writer `{}` is already in {}, outside the evacuated zone(s): nothing to do", writer.instance, zone_str(&writer_zone)));
+        d.expected.push(format!(
+            "cluster `{cid}`: writer `{}` in {}",
+            writer.instance,
+            zone_str(&writer_zone)
+        ));
+        return;
+    }
+    let wait_for = |target: Option<InstanceId>| Await::ClusterWriterOutside {
+        cluster: cid.clone(),
+        evacuate: evacuate.to_vec(),
+        target,
+    };
+    if c.status == DbStatus::FailingOver {
+        d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it instead of starting another"));
+        if wait {
+            d.awaits.push(wait_for(None));
+        }
+        d.expected.push(format!(
+            "cluster `{cid}`: writer outside {}",
+            join(evacuate)
+        ));
+        return;
+    }
+    if !c.status.is_available() {
+        d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle or check it in the console", c.status));
+        return;
+    }
+    let (candidates, rejected) = readers(c, healthy, world);
+    let Some((tier, _, target, zone)) = candidates.first() else {
+        let readers = if rejected.is_empty() {
+            "it has no readers".to_string()
+        } else {
+            format!("readers: {}", rejected.join(", "))
+        };
+        d.problems.push(format!(
+            "cluster `{cid}`: no eligible reader in a healthy zone ({}) to fail over to; {readers}. Add a reader in a healthy zone (aws rds create-db-instance --db-cluster-identifier {cid} --availability-zone {}), then run again",
+            join(healthy),
+            healthy.first().map(|z| z.as_str()).unwrap_or("<zone>")
+        ));
+        return;
+    };
+    d.calls.push(Call::FailoverDbCluster {
+        cluster: cid.clone(),
+        target: target.clone(),
+        target_zone: zone.clone(),
+        from_zone: writer_zone.clone().unwrap_or_else(|| Zone::new("?")),
+    });
+    if wait {
+        d.awaits.push(wait_for(Some(target.clone())));
+    }
+    d.expected.push(format!(
+        "cluster `{cid}`: writer `{target}` (tier {tier}) in {zone}, status available"
+    ));
+}
+
+/// The readers a cluster's writer may move to, best first (promotion tier, then the healthy
+/// zones' order), and why the others may not.
+type Candidate = (i32, usize, InstanceId, Zone);
+
+fn readers(c: &ClusterState, healthy: &[Zone], world: &World) -> (Vec<Candidate>, Vec<String>) {
+    let mut candidates: Vec<Candidate> = vec![];
+    let mut rejected: Vec<String> = vec![];
+    for m in c.members.iter().filter(|m| !m.is_writer) {
+        if world.unpromotable.contains(&m.instance) {
+            rejected.push(format!(
+                "{} (a failover to it failed earlier in this run)",
+                m.instance
+            ));
+            continue;
+        }
+        let Some(i) = world.instances.get(&m.instance) else {
+            rejected.push(format!("{} (not described)", m.instance));
+            continue;
+        };
+        match &i.zone {
+            Some(z) if healthy.contains(z) && i.status.is_available() => {
+                let pref = healthy.iter().position(|h| h == z).unwrap_or(usize::MAX);
+                candidates.push((m.promotion_tier, pref, m.instance.clone(), z.clone()));
+            }
+            Some(z) if !healthy.contains(z) => {
+                rejected.push(format!("{} in {z} (evacuated)", m.instance))
+            }
+            _ => rejected.push(format!(
+                "{} in {} is `{}`",
+                m.instance,
+                zone_str(&i.zone),
+                i.status
+            )),
+        }
+    }
+    candidates.sort();
+    (candidates, rejected)
 }
 
 /// For each Multi-AZ instance whose primary is in an evacuated zone: reboot with failover.
@@ -300,8 +316,8 @@ mod tests {
     use super::*;
     use crate::cloud::{ClusterMember, ClusterState};
 
-    fn inst(id: &str, cluster: &str, zone: &str) -> InstanceState {
-        InstanceState {
+    fn inst(id: &str, cluster: &str, zone: &str) -> crate::cloud::InstanceState {
+        crate::cloud::InstanceState {
             id: id.into(),
             cluster: Some(cluster.into()),
             status: DbStatus::Available,

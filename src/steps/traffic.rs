@@ -3,9 +3,10 @@
 //! closed loop and for a dry run, which lists every call the loop may make and on what condition.
 
 use crate::call::{Call, Contingent, Decision};
-use crate::steps::{dns, Needs};
+use crate::steps::dns;
 use crate::traffic::{BoundLadder, BoundTierAction};
 use crate::types::{RunId, StepId};
+use crate::world::Needs;
 use crate::world::World;
 
 /// What a traffic step observes: the hosted zones of its Route 53 weight tiers.

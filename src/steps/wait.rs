@@ -4,7 +4,8 @@
 
 use crate::call::Await;
 use crate::cloud::ChangeStatus;
-use crate::steps::{rds::join, Needs};
+use crate::steps::rds::join;
+use crate::world::Needs;
 use crate::world::World;
 
 /// Where a wait stands.

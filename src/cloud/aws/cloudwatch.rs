@@ -9,7 +9,9 @@
 //!   are), each once; an alarm that does not exist is absent, never an error.
 //! - Failures are classified by [`cloud_error`] like every other AWS call.
 
-use super::{cloud_error, describe_ids, sdk_config, AwsSettings};
+use super::config::{sdk_config, AwsSettings};
+use super::error::cloud_error;
+use crate::cloud::describe_ids;
 use crate::cloud::{CloudError, ErrorKind};
 use crate::health::ports::{AlarmState, AlarmValue, Alarms};
 use async_trait::async_trait;

@@ -7,7 +7,8 @@
 //! GetHealthCheckStatus is throttled hard (1 call a second per account, burst 4), which is why
 //! the `[health]` parser refuses intervals that would exceed it.
 
-use super::{cloud_error, route53_region, sdk_config, AwsSettings};
+use super::config::{route53_region, sdk_config, AwsSettings};
+use super::error::cloud_error;
 use crate::cloud::{CloudError, ErrorKind};
 use crate::health::ports::{HealthCheckStatus, HealthChecks};
 use async_trait::async_trait;

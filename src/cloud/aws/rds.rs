@@ -8,7 +8,8 @@
 //! reported with the spelling the caller used. A resource that does not exist is absent from
 //! the result, never an error.
 
-use super::{cloud_error, describe_ids};
+use super::error::cloud_error;
+use crate::cloud::describe_ids;
 use crate::cloud::{
     CloudError, ClusterMember, ClusterState, Databases, DbStatus, ErrorKind, InstanceState,
     SnapshotKind, SnapshotState,
@@ -35,7 +36,96 @@ pub struct AwsDatabases {
     client: Client,
 }
 
+/// A snapshot as DescribeDB(Cluster)Snapshots lists it: id, ARN, source, status.
+type SnapshotRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 impl AwsDatabases {
+    /// (id, arn, source, status) of the cluster snapshots among `chunk`, every page.
+    async fn cluster_snapshots(
+        &self,
+        resource: &str,
+        chunk: &[&str],
+    ) -> Result<Vec<SnapshotRow>, CloudError> {
+        let resource = resource.to_string();
+        const OP: &str = "DescribeDBClusterSnapshots";
+        let f = filter("db-cluster-snapshot-id", chunk);
+        let snaps = follow_markers(OP, &resource, |marker| {
+            let req = self
+                .client
+                .describe_db_cluster_snapshots()
+                .filters(f.clone())
+                .max_records(PAGE_SIZE)
+                .set_marker(marker);
+            let resource = resource.clone();
+            async move {
+                let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                Ok(match absent_if_not_found(r)? {
+                    Some(o) => (
+                        o.db_cluster_snapshots().to_vec(),
+                        o.marker().map(str::to_string),
+                    ),
+                    None => (Vec::new(), None),
+                })
+            }
+        })
+        .await?;
+        Ok(snaps
+            .into_iter()
+            .map(|s| {
+                (
+                    s.db_cluster_snapshot_identifier,
+                    s.db_cluster_snapshot_arn,
+                    s.db_cluster_identifier,
+                    s.status,
+                )
+            })
+            .collect::<Vec<_>>())
+    }
+
+    /// (id, arn, source, status) of the instance snapshots among `chunk`, every page.
+    async fn instance_snapshots(
+        &self,
+        resource: &str,
+        chunk: &[&str],
+    ) -> Result<Vec<SnapshotRow>, CloudError> {
+        let resource = resource.to_string();
+        const OP: &str = "DescribeDBSnapshots";
+        let f = filter("db-snapshot-id", chunk);
+        let snaps = follow_markers(OP, &resource, |marker| {
+            let req = self
+                .client
+                .describe_db_snapshots()
+                .filters(f.clone())
+                .max_records(PAGE_SIZE)
+                .set_marker(marker);
+            let resource = resource.clone();
+            async move {
+                let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                Ok(match absent_if_not_found(r)? {
+                    Some(o) => (o.db_snapshots().to_vec(), o.marker().map(str::to_string)),
+                    None => (Vec::new(), None),
+                })
+            }
+        })
+        .await?;
+        Ok(snaps
+            .into_iter()
+            .map(|s| {
+                (
+                    s.db_snapshot_identifier,
+                    s.db_snapshot_arn,
+                    s.db_instance_identifier,
+                    s.status,
+                )
+            })
+            .collect::<Vec<_>>())
+    }
+
     /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests).
     pub fn from_client(client: Client) -> Self {
         Self { client }
@@ -366,81 +456,9 @@ impl Databases for AwsDatabases {
         let mut out = Vec::new();
         for chunk in distinct.chunks(FILTER_CHUNK) {
             let resource = describe_ids(chunk);
-            let found: Vec<(
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            )> = match kind {
-                SnapshotKind::Cluster => {
-                    const OP: &str = "DescribeDBClusterSnapshots";
-                    let f = filter("db-cluster-snapshot-id", chunk);
-                    let snaps = follow_markers(OP, &resource, |marker| {
-                        let req = self
-                            .client
-                            .describe_db_cluster_snapshots()
-                            .filters(f.clone())
-                            .max_records(PAGE_SIZE)
-                            .set_marker(marker);
-                        let resource = resource.clone();
-                        async move {
-                            let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
-                            Ok(match absent_if_not_found(r)? {
-                                Some(o) => (
-                                    o.db_cluster_snapshots().to_vec(),
-                                    o.marker().map(str::to_string),
-                                ),
-                                None => (Vec::new(), None),
-                            })
-                        }
-                    })
-                    .await?;
-                    snaps
-                        .into_iter()
-                        .map(|s| {
-                            (
-                                s.db_cluster_snapshot_identifier,
-                                s.db_cluster_snapshot_arn,
-                                s.db_cluster_identifier,
-                                s.status,
-                            )
-                        })
-                        .collect()
-                }
-                SnapshotKind::Instance => {
-                    const OP: &str = "DescribeDBSnapshots";
-                    let f = filter("db-snapshot-id", chunk);
-                    let snaps = follow_markers(OP, &resource, |marker| {
-                        let req = self
-                            .client
-                            .describe_db_snapshots()
-                            .filters(f.clone())
-                            .max_records(PAGE_SIZE)
-                            .set_marker(marker);
-                        let resource = resource.clone();
-                        async move {
-                            let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
-                            Ok(match absent_if_not_found(r)? {
-                                Some(o) => {
-                                    (o.db_snapshots().to_vec(), o.marker().map(str::to_string))
-                                }
-                                None => (Vec::new(), None),
-                            })
-                        }
-                    })
-                    .await?;
-                    snaps
-                        .into_iter()
-                        .map(|s| {
-                            (
-                                s.db_snapshot_identifier,
-                                s.db_snapshot_arn,
-                                s.db_instance_identifier,
-                                s.status,
-                            )
-                        })
-                        .collect()
-                }
+            let found = match kind {
+                SnapshotKind::Cluster => self.cluster_snapshots(&resource, chunk).await?,
+                SnapshotKind::Instance => self.instance_snapshots(&resource, chunk).await?,
             };
             for (id, arn, source, status) in found {
                 if let Some(id) = wanted.find(&[id.as_deref(), arn.as_deref()]) {

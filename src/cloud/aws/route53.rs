@@ -8,7 +8,7 @@
 //! - Ids are reported bare: `/hostedzone/` and `/change/` prefixes are stripped, on input too.
 //! - Names are reported as [`normalize_dns_name`] spells them (lower case, trailing dot, `*`).
 
-use super::cloud_error;
+use super::error::cloud_error;
 use crate::cloud::{
     normalize_dns_name, AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CloudError, Dns,
     ErrorKind, HostedZone, RecordChange, RecordSet,

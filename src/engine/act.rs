@@ -1,0 +1,316 @@
+//! Acting on a decision: for each call, the intent in the journal, the call through the
+//! ports, the outcome in the journal; then waiting until the world shows the effect.
+
+use super::ctx::{Ctx, StepError};
+use super::observe;
+use crate::call::{Await, Call, Decision};
+use crate::cloud::{CloudError, ErrorKind};
+use crate::progress::Progress;
+use crate::runbook::bind::BoundStep;
+use crate::steps::{wait, wait::AwaitStatus};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) async fn execute_decision(
+    ctx: &Ctx,
+    step: &BoundStep,
+    decision: &Decision,
+) -> Result<(), StepError> {
+    let mut change_ids: HashMap<usize, String> = HashMap::new();
+    // One resource's failed call does not stop the calls for the others (an evacuation moves
+    // everything it can); the first error is returned once every call has been tried and the
+    // successful ones have been waited for.
+    let mut first_err: Option<StepError> = None;
+    let mut failed: Vec<&Call> = vec![];
+    for (i, call) in decision.calls.iter().enumerate() {
+        match make_call(ctx, step, call).await {
+            Ok(Some(change_id)) => {
+                change_ids.insert(i, change_id);
+            }
+            Ok(None) => {}
+            Err(e @ StepError::Journal(_)) => return Err(e),
+            Err(e) => {
+                failed.push(call);
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let awaits: Vec<(&Await, Option<String>)> = decision
+        .awaits
+        .iter()
+        .filter(|a| !failed.iter().any(|c| await_is_for(a, c)))
+        .map(|a| match a {
+            Await::ChangeInsync { call_index } => (a, change_ids.get(call_index).cloned()),
+            _ => (a, None),
+        })
+        .collect();
+    wait_all(ctx, step, awaits).await?;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One mutating call: intent, call, outcome. Returns the Route 53 change id it started, if any.
+async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<String>, StepError> {
+    let run_id = &ctx.spec.run_id;
+    let sid = step.id.as_str();
+    let (op, res) = (call.operation(), call.resource());
+    ctx.reporter.report(Progress::Call {
+        step: sid.to_string(),
+        text: call.describe(),
+    });
+    let intent = serde_json::to_value(redact(call)).unwrap_or_default();
+    let seq = ctx.journal.intent(run_id, sid, &op, &res, intent)?;
+    let started = ctx.ports.clock.now();
+    let result = perform(ctx, call).await;
+    let ms = ctx
+        .ports
+        .clock
+        .now()
+        .duration_since(started)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let (ok, detail, change_id) = match &result {
+        Ok(out) => {
+            let data = serde_json::json!({"ok": true, "result": out, "ms": ms});
+            ctx.journal.outcome(run_id, sid, seq, &op, &res, data)?;
+            let id = out
+                .get("change_id")
+                .and_then(|v| v.as_str())
+                .map(String::from);
+            (true, None, id)
+        }
+        Err(e) => {
+            if let (Call::FailoverDbCluster { target, .. }, StepError::Cloud(ce)) = (call, e) {
+                if matches!(ce.kind, ErrorKind::InvalidState | ErrorKind::InvalidRequest) {
+                    ctx.unpromotable(target);
+                }
+            }
+            // The kind says whether the call may have been processed (rollback needs it).
+            let kind = match e {
+                StepError::Cloud(ce) => serde_json::to_value(ce.kind).unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            };
+            let data =
+                serde_json::json!({"ok": false, "error": e.to_string(), "kind": kind, "ms": ms});
+            ctx.journal.outcome(run_id, sid, seq, &op, &res, data)?;
+            (false, Some(e.to_string()), None)
+        }
+    };
+    ctx.reporter.report(Progress::CallDone {
+        step: sid.to_string(),
+        operation: op,
+        resource: res,
+        ok,
+        ms,
+        detail,
+    });
+    result.map(|_| change_id)
+}
+
+/// Whether an await waits for the effect of this call (so it is skipped when the call failed).
+fn await_is_for(a: &Await, c: &Call) -> bool {
+    match (a, c) {
+        (
+            Await::ClusterWriterOutside { cluster, .. },
+            Call::FailoverDbCluster { cluster: c2, .. },
+        ) => cluster == c2,
+        (Await::InstanceOutside { instance, .. }, Call::RebootDbInstance { instance: i2, .. }) => {
+            instance == i2
+        }
+        (
+            Await::SnapshotAvailable { id, .. },
+            Call::CreateDbClusterSnapshot { snapshot, .. }
+            | Call::CreateDbSnapshot { snapshot, .. },
+        ) => id == snapshot,
+        // A failed change has no change id: its ChangeInsync await returns at once.
+        _ => false,
+    }
+}
+
+/// Headers carrying secrets are not journaled.
+pub(crate) fn redact(call: &Call) -> Call {
+    let mut c = call.clone();
+    if let Call::Http { request, .. } = &mut c {
+        for (k, v) in &mut request.headers {
+            if crate::cloud::is_sensitive_header(k, v) {
+                *v = crate::cloud::REDACTED.into();
+            }
+        }
+    }
+    c
+}
+
+pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
+    let p = &ctx.ports;
+    match call {
+        Call::FailoverDbCluster {
+            cluster, target, ..
+        } => {
+            p.db.failover_cluster(cluster, target).await?;
+            Ok(serde_json::json!({}))
+        }
+        Call::RebootDbInstance { instance, .. } => {
+            p.db.reboot_with_failover(instance).await?;
+            Ok(serde_json::json!({}))
+        }
+        Call::CreateDbClusterSnapshot { cluster, snapshot } => {
+            p.db.create_cluster_snapshot(cluster, snapshot).await?;
+            Ok(serde_json::json!({"snapshot": snapshot}))
+        }
+        Call::CreateDbSnapshot { instance, snapshot } => {
+            p.db.create_instance_snapshot(instance, snapshot).await?;
+            Ok(serde_json::json!({"snapshot": snapshot}))
+        }
+        Call::ChangeResourceRecordSets {
+            hosted_zone_id,
+            comment,
+            changes,
+            ..
+        } => {
+            let info = p
+                .dns
+                .change_record_sets(hosted_zone_id, comment, changes)
+                .await?;
+            Ok(serde_json::json!({"change_id": info.id, "status": info.status}))
+        }
+        Call::Http {
+            request,
+            expect_status,
+        } => {
+            let mut req = request.clone();
+            let resolve = |s: &str| {
+                crate::runbook::template::resolve_secrets(s).map_err(StepError::Precondition)
+            };
+            req.url = resolve(&req.url)?;
+            for (_, v) in &mut req.headers {
+                *v = resolve(v)?;
+            }
+            if let Some(b) = &req.body {
+                req.body = Some(resolve(b)?);
+            }
+            let resp = p.http.send(&req).await?;
+            let ok = if expect_status.is_empty() {
+                (200..300).contains(&resp.status)
+            } else {
+                expect_status.contains(&resp.status)
+            };
+            if !ok {
+                let excerpt: String = resp.body.chars().take(200).collect();
+                return Err(StepError::Http(format!(
+                    "{} {} answered {} (expected {}): {excerpt}",
+                    request.method,
+                    request.url,
+                    resp.status,
+                    if expect_status.is_empty() {
+                        "2xx".to_string()
+                    } else {
+                        format!("{expect_status:?}")
+                    }
+                )));
+            }
+            Ok(serde_json::json!({"status": resp.status}))
+        }
+    }
+}
+
+/// Wait until every await of a step is done: each poll observes all that is still pending
+/// at once (one paged Describe per resource kind, one GetChange per change), then the pure
+/// `steps::wait::status` says where each stands.
+async fn wait_all(
+    ctx: &Ctx,
+    step: &BoundStep,
+    mut pending: Vec<(&Await, Option<String>)>,
+) -> Result<(), StepError> {
+    let sid = step.id.to_string();
+    let poll = ctx.spec.poll_interval;
+    // A failover that ends with the writer still in an evacuated zone (RDS refused or rolled
+    // it back) must not be waited on until the step times out: after a grace period (the
+    // status can lag the call), fail the attempt so the step decides again.
+    let grace = Duration::from_secs(90).max(poll.saturating_mul(6));
+    let mut stuck_since: HashMap<usize, std::time::SystemTime> = HashMap::new();
+    let mut announced: Vec<usize> = vec![];
+    let ids: Vec<usize> = (0..pending.len()).collect();
+    let mut pending: Vec<(usize, &Await, Option<String>)> = ids
+        .into_iter()
+        .zip(pending.drain(..))
+        .map(|(i, (a, c))| (i, a, c))
+        .collect();
+    while !pending.is_empty() {
+        let awaits: Vec<&Await> = pending.iter().map(|(_, a, _)| *a).collect();
+        let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
+        let world = observe::observe(&ctx.ports, &wait::needs(&awaits, &changes)).await?;
+        let now = ctx.ports.clock.now();
+        let mut still = vec![];
+        for (i, a, change) in pending {
+            match wait::status(a, &world, change.as_deref()) {
+                AwaitStatus::Done(what) => ctx.reporter.report(Progress::Converged {
+                    step: sid.clone(),
+                    what,
+                }),
+                AwaitStatus::Unverified(text) => {
+                    ctx.reporter.report(Progress::Skip {
+                        step: sid.clone(),
+                        text: text.clone(),
+                    });
+                    let _ = ctx.journal.note(
+                        &ctx.spec.run_id,
+                        Some(&sid),
+                        "warning",
+                        serde_json::json!({"text": text}),
+                    );
+                }
+                AwaitStatus::Failed(why) => return Err(StepError::Precondition(why)),
+                AwaitStatus::Stalled { what, why } => {
+                    let since = *stuck_since.entry(i).or_insert(now);
+                    if now.duration_since(since).unwrap_or_default() >= grace {
+                        return Err(stalled(ctx, a, why));
+                    }
+                    announce(ctx, &sid, &mut announced, i, what);
+                    still.push((i, a, change));
+                }
+                AwaitStatus::Pending(what) => {
+                    stuck_since.remove(&i);
+                    announce(ctx, &sid, &mut announced, i, what);
+                    still.push((i, a, change));
+                }
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            ctx.ports.clock.sleep(poll).await;
+        }
+    }
+    Ok(())
+}
+
+/// Say once per await what it is waiting for.
+fn announce(ctx: &Ctx, sid: &str, announced: &mut Vec<usize>, i: usize, what: String) {
+    if !announced.contains(&i) {
+        announced.push(i);
+        ctx.reporter.report(Progress::Waiting {
+            step: sid.to_string(),
+            what,
+        });
+    }
+}
+
+/// A failover that did not happen: the reader it promoted is passed over next time.
+fn stalled(ctx: &Ctx, a: &Await, why: String) -> StepError {
+    let Await::ClusterWriterOutside {
+        cluster, target, ..
+    } = a
+    else {
+        return StepError::Precondition(why);
+    };
+    if let Some(t) = target {
+        ctx.unpromotable(t);
+    }
+    StepError::Cloud(CloudError::new(
+        ErrorKind::InvalidState,
+        "FailoverDBCluster",
+        cluster.as_str(),
+        why,
+    ))
+}

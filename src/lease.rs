@@ -51,12 +51,16 @@ pub fn keys_of(steps: &[BoundStep], region: &str) -> BTreeSet<LeaseKey> {
     let mut out = BTreeSet::new();
     for s in steps.iter().filter(|s| s.enabled) {
         match &s.action {
-            BoundAction::FailoverCluster { clusters, .. } => {
-                out.extend(clusters.iter().map(|c| LeaseKey::cluster(region, c.as_str())))
-            }
-            BoundAction::FailoverInstance { instances, .. } => {
-                out.extend(instances.iter().map(|i| LeaseKey::instance(region, i.as_str())))
-            }
+            BoundAction::FailoverCluster { clusters, .. } => out.extend(
+                clusters
+                    .iter()
+                    .map(|c| LeaseKey::cluster(region, c.as_str())),
+            ),
+            BoundAction::FailoverInstance { instances, .. } => out.extend(
+                instances
+                    .iter()
+                    .map(|i| LeaseKey::instance(region, i.as_str())),
+            ),
             BoundAction::Snapshot { targets, .. } => out.extend(targets.iter().map(|t| match t {
                 SnapshotTarget::Cluster { id } => LeaseKey::cluster(region, id.as_str()),
                 SnapshotTarget::Instance { id } => LeaseKey::instance(region, id.as_str()),

@@ -36,7 +36,7 @@ pub struct PlannedStep {
     pub decision: Decision,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub runbook: String,
     pub environment: String,

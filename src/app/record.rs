@@ -47,6 +47,16 @@ pub fn run_record(h: &RunHeader, started_at: i64, plan: &Plan, steps: &[BoundSte
     }
 }
 
+/// The record of a session that runs no steps (a `watch`): status `watching`, no plan.
+pub fn session_record(h: &RunHeader, started_at: i64) -> RunRecord {
+    RunRecord {
+        status: RunStatus::Watching,
+        plan: Value::Null,
+        steps: Value::Null,
+        ..run_record(h, started_at, &Plan::default(), &[])
+    }
+}
+
 /// Replace sensitive header values anywhere in `v` (any object with a `headers` list of
 /// `[name, value]` pairs).
 pub fn redact(mut v: Value) -> Value {

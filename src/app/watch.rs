@@ -2,10 +2,11 @@
 //! A run it starts is a `failover run` process of its own, so it goes on if the watcher stops.
 
 use super::load::{initiator, load_env};
+use super::record::{session_record, RunHeader};
 use super::{App, AppError};
 use crate::cloud::{HttpClient, HttpRequest};
 use crate::health::{self, trigger, TriggerDecision, TriggerState};
-use crate::journal::{self, RunRecord};
+use crate::journal;
 use crate::runbook::Runbook;
 use crate::status::{RunMode, RunStatus};
 use crate::types::RunId;
@@ -83,7 +84,7 @@ pub async fn watch(
             .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
     };
     let session = journal::new_run_id();
-    journal.create_run(&RunRecord {
+    let header = RunHeader {
         id: session.clone(),
         runbook: format!("watch {}", env.name),
         runbook_path: tr.runbook.clone(),
@@ -92,13 +93,9 @@ pub async fn watch(
         mode: RunMode::Watch,
         initiator: initiator(None),
         params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
-        status: RunStatus::Watching,
-        started_at: journal::now_ms(),
-        ended_at: None,
-        error: None,
-        plan: serde_json::Value::Null,
-        steps: serde_json::Value::Null,
-    })?;
+        of_run: None,
+    };
+    journal.create_run(&session_record(&header, journal::now_ms()))?;
     on(WatchEvent::Started(format!(
         "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {session}.",
         env.name,

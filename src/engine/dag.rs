@@ -159,7 +159,7 @@ impl Dag {
             let when = s.when.clone().unwrap_or_default();
             return Some((
                 StepStatus::Skipped,
-                format!("skipped: `when` is false ({when})"),
+                format!("`when` is false ({when})"),
             ));
         }
         None

@@ -140,6 +140,44 @@ pub struct Decision {
     /// is still bad"), in order. A dry run lists them; they are not counted as planned calls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contingent: Vec<Contingent>,
+    /// Calls held back because the same call may already have been made (see [`Deferred`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<Deferred>,
+}
+
+impl Decision {
+    /// Hold back the calls `defer` picks (with why), with the waits for their effect; the
+    /// `ChangeInsync` waits of the calls that stay are renumbered.
+    pub fn defer(&mut self, mut defer: impl FnMut(&Call) -> Option<String>) {
+        let mut kept = vec![];
+        let mut new_index: Vec<Option<usize>> = vec![];
+        for call in std::mem::take(&mut self.calls) {
+            match defer(&call) {
+                Some(why) => {
+                    new_index.push(None);
+                    self.awaits.retain(|a| !a.is_for(&call));
+                    self.deferred.push(Deferred { call, why });
+                }
+                None => {
+                    new_index.push(Some(kept.len()));
+                    kept.push(call);
+                }
+            }
+        }
+        self.calls = kept;
+        self.awaits.retain_mut(|a| match a {
+            Await::ChangeInsync { call_index } => {
+                match new_index.get(*call_index).copied().flatten() {
+                    Some(i) => {
+                        *call_index = i;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => true,
+        });
+    }
 }
 
 /// Calls a step makes only if a condition holds at the time.
@@ -174,4 +212,53 @@ pub enum Await {
     },
     /// The change made by the call at this index of the step's calls is INSYNC.
     ChangeInsync { call_index: usize },
+    /// A change made earlier (by this run before it was resumed, or by another run) that was
+    /// still PENDING is INSYNC.
+    ChangeSettled { change_id: String },
+}
+
+impl Await {
+    /// Whether this waits for the effect of `c` (so it is dropped when `c` fails or is
+    /// deferred). A change's await is tied to its call by index, see `Decision::defer`.
+    pub fn is_for(&self, c: &Call) -> bool {
+        match (self, c) {
+            (
+                Await::ClusterWriterOutside { cluster, .. },
+                Call::FailoverDbCluster { cluster: c2, .. },
+            ) => cluster == c2,
+            (
+                Await::InstanceOutside { instance, .. },
+                Call::RebootDbInstance { instance: i2, .. },
+            ) => instance == i2,
+            (
+                Await::SnapshotAvailable { id, .. },
+                Call::CreateDbClusterSnapshot { snapshot, .. }
+                | Call::CreateDbSnapshot { snapshot, .. },
+            ) => id == snapshot,
+            _ => false,
+        }
+    }
+}
+
+/// A call a step would make but holds back: the same call to the same resource may already
+/// have been made (its answer was lost, or its process died), and reads can lag behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Deferred {
+    pub call: Call,
+    /// Which earlier call, and until when the step waits for its effect to show.
+    pub why: String,
+}
+
+/// How long a call that may have been made is given to show its effect before the same call
+/// is sent again: long enough for eventually consistent reads (a second or two on RDS) and for
+/// the operation to become visible (`failing-over`, `rebooting`, a snapshot `creating`, a
+/// record set changed). `None`: the call is not held back (HTTP calls).
+pub fn in_doubt_grace(operation: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    match operation {
+        "FailoverDBCluster" | "RebootDBInstance" => Some(Duration::from_secs(60)),
+        "CreateDBClusterSnapshot" | "CreateDBSnapshot" => Some(Duration::from_secs(60)),
+        "ChangeResourceRecordSets" => Some(Duration::from_secs(15)),
+        _ => None,
+    }
 }

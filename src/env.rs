@@ -60,6 +60,11 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// Attempts per AWS call on throttling (and per read on transient errors).
     pub max_attempts: u32,
+    /// How long a run's leases live without a heartbeat (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// Who may approve the gates of runs on this environment (empty: anyone but the
+    /// initiator). Names as given, compared after trimming and case folding.
+    pub approvers: Vec<String>,
 }
 
 impl Default for Settings {
@@ -68,6 +73,8 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(5),
             max_concurrency: 8,
             max_attempts: 6,
+            lease_ttl: Duration::from_secs(90),
+            approvers: vec![],
         }
     }
 }
@@ -434,7 +441,29 @@ fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
         if let Some(c) = s.int("max_attempts", 1, 20, d) {
             settings.max_attempts = c.value as u32;
         }
-        s.finish(&["poll_interval", "max_concurrency", "max_attempts"], d);
+        if let Some(t) = s.duration("lease_ttl", d) {
+            if t.value < Duration::from_secs(3) || t.value > Duration::from_secs(3600) {
+                d.push(src.diag(
+                    t.span.clone(),
+                    "lease_ttl must be between 3s and 1h",
+                    Some("90s is the default: a dead run's resources are free again 90s after its last heartbeat".into()),
+                ));
+            }
+            settings.lease_ttl = t.value;
+        }
+        if let Some(a) = s.str_list("approvers", d) {
+            settings.approvers = a.into_iter().map(|n| n.value).collect();
+        }
+        s.finish(
+            &[
+                "poll_interval",
+                "max_concurrency",
+                "max_attempts",
+                "lease_ttl",
+                "approvers",
+            ],
+            d,
+        );
     }
     settings
 }

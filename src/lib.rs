@@ -18,6 +18,7 @@ pub mod report;
 pub mod runbook;
 pub mod status;
 pub mod steps;
+pub mod store;
 pub mod timefmt;
 pub mod tomlx;
 pub mod traffic;

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // A panic marks this process's runs `crashed` (with their calls in doubt), never `running`.
+    failover::app::lifecycle::install_crash_hook();
     // The simulator's timeline already shows every retry; keep its output to the timeline.
     let quiet = matches!(cli.command, Command::Simulate { .. } | Command::Demo { .. });
     let filter = match cli.verbose {

@@ -17,6 +17,9 @@ pub enum Progress {
         mode: RunMode,
         /// For a rollback: the run it rolls back.
         of_run: Option<RunId>,
+        /// For a resumed run: who resumed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumed_by: Option<String>,
         /// Where the run is recorded.
         journal: String,
     },

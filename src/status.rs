@@ -81,6 +81,12 @@ spelled_enum!(
         Watching = "watching",
         /// A `watch` session that ended.
         Stopped = "stopped",
+        /// The process panicked; calls may be in doubt. `failover resume` continues it.
+        Crashed = "crashed",
+        /// Stopped by a signal (Ctrl-C, SIGTERM) between calls. `failover resume` continues it.
+        Interrupted = "interrupted",
+        /// Ended by `failover abort`; its leases were released. Not resumable.
+        Aborted = "aborted",
     }
 );
 
@@ -93,6 +99,17 @@ impl RunStatus {
                 | RunStatus::SucceededWithFailures
                 | RunStatus::Failed
                 | RunStatus::Stopped
+                | RunStatus::Crashed
+                | RunStatus::Interrupted
+                | RunStatus::Aborted
+        )
+    }
+
+    /// `failover resume` may continue a run that ended this way (or that is stale).
+    pub fn is_resumable(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Failed | RunStatus::Crashed | RunStatus::Interrupted
         )
     }
 
@@ -190,7 +207,7 @@ mod tests {
         let spelled = |all: Vec<&str>| all.join(" ");
         assert_eq!(
             spelled(RunStatus::ALL.iter().map(|s| s.as_str()).collect()),
-            "running waiting_approval succeeded succeeded_with_failures failed watching stopped"
+            "running waiting_approval succeeded succeeded_with_failures failed watching stopped crashed interrupted aborted"
         );
         assert_eq!(
             spelled(StepStatus::ALL.iter().map(|s| s.as_str()).collect()),

@@ -26,10 +26,34 @@ pub struct World {
     /// Route 53 changes by id, as GetChange reports them.
     #[serde(default)]
     pub changes: BTreeMap<String, ChangeStatus>,
+    /// Calls (of any run) that may have been made and whose effect is not confirmed yet,
+    /// within their grace period: the same call to the same resource is held back.
+    /// Learned from the journal, not observed.
+    #[serde(default)]
+    pub in_doubt: Vec<InDoubtCall>,
+    /// Route 53 changes made recently (by any run): (hosted zone id, change id). With
+    /// `changes`, a step waits for one still PENDING. Learned from the journal.
+    #[serde(default)]
+    pub recent_changes: Vec<(String, String)>,
     /// Instances a failover to which failed earlier in this run (refused, or the writer never
     /// moved): the next decision picks another reader. Learned by the engine, not observed.
     #[serde(default)]
     pub unpromotable: std::collections::BTreeSet<InstanceId>,
+}
+
+/// A call that may have been made, as the journal tells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InDoubtCall {
+    pub operation: String,
+    pub resource: String,
+    pub run_id: String,
+    /// The intent's sequence number in the journal.
+    pub seq: i64,
+    /// When the intent was written and until when it is given to show its effect (epoch ms).
+    pub at_ms: i64,
+    pub until_ms: i64,
+    /// Why it is in doubt.
+    pub why: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,77 +1,151 @@
 //! `approve RUN`: record that a person releases an approval gate of a waiting run.
 
 use super::{App, AppError};
-use crate::approval::{may_approve, Refusal};
+use crate::approval::{may_approve, normalize, valid_approvals, Refusal};
 use crate::runbook::bind::{BoundAction, BoundStep};
-use crate::status::StepStatus;
+use crate::status::{RunStatus, StepStatus};
+use crate::store::{Approval, Liveness, RunRecord, Store};
+use crate::timefmt::format_ts;
 use crate::types::RunId;
+use std::sync::Arc;
 
 /// A recorded approval.
 pub struct Approved {
     pub run_id: RunId,
     pub step_id: String,
+    /// The approver's name as compared (trimmed, case folded).
     pub by: String,
+    /// Distinct approvals that count, this one included, and how many the gate needs.
+    pub count: usize,
+    pub required: u32,
 }
 
-/// Approve `step` (default: the one the run is waiting on) of `run_id` as `by`. `run_id`: an id
-/// or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
-pub fn approve(
+impl Approved {
+    /// The gate is released (enough people approved).
+    pub fn released(&self) -> bool {
+        self.count >= self.required as usize
+    }
+}
+
+/// A run counts as stale when its heartbeat is older than this.
+pub const STALE_AFTER_MS: i64 = 2 * 60 * 1000;
+
+/// Approve `step` (default: the one the run is waiting on) of run `run_id` (its exact id) as
+/// `by`.
+pub async fn approve(
     app: &App,
     run_id: &str,
     step: Option<&str>,
     by: String,
 ) -> Result<Approved, AppError> {
     let j = app.open_journal()?;
-    let r = j.run(run_id)?;
-    if r.ended_at.is_some() {
-        return Err(AppError::Refused(format!(
-            "run {} has already finished ({}); there is nothing to approve",
-            r.id, r.status
-        )));
-    }
+    let r = j.run_exact(&RunId::new(run_id)).await.map_err(|e| match e {
+        crate::store::StoreError::UnknownRun(_) => AppError::Refused(format!("run `{run_id}` is not in the journal\n  hint: approve with the run's whole id (`failover runs` lists them); approvals never match a part of an id")),
+        other => other.into(),
+    })?;
+    refuse_if_not_waiting(&r)?;
     let steps: Vec<BoundStep> = serde_json::from_value(r.steps.clone()).unwrap_or_default();
-    let records = j.steps(&r.id)?;
-    let step_id = match step {
-        Some(s) => s.to_string(),
-        None => match records
-            .iter()
-            .find(|s| s.status == StepStatus::WaitingApproval)
-        {
-            Some(s) => s.step_id.clone(),
-            None => {
-                return Err(AppError::Refused(format!("run {} is not waiting for an approval right now\n  hint: pass --step to approve a later approval step in advance", r.id)));
-            }
-        },
-    };
+    let step_id = gate_step(&j, &r, step).await?;
     let Some(bs) = steps.iter().find(|s| s.id.as_str() == step_id) else {
         return Err(AppError::Refused(format!(
             "run {} has no step `{step_id}`",
             r.id
         )));
     };
-    let BoundAction::Approval { approvers, .. } = &bs.action else {
+    let BoundAction::Approval {
+        approvers,
+        required,
+        ..
+    } = &bs.action
+    else {
         return Err(AppError::Refused(format!(
             "step `{step_id}` of run {} is a `{}` step, not an approval",
             r.id,
             bs.action.name()
         )));
     };
-    match may_approve(&r.initiator, approvers, &by) {
-        Ok(()) => {}
-        Err(Refusal::Initiator) => {
-            return Err(AppError::Refused(format!("{by} started run {} and cannot approve it\n  hint: another person approves with: failover approve {} --by <their name>", r.id, r.id)));
-        }
-        Err(Refusal::NotAllowed { allowed }) => {
-            return Err(AppError::Refused(format!(
-                "{by} may not approve step `{step_id}`; allowed approvers: {}",
-                allowed.join(", ")
-            )));
+    refuse(&r, &step_id, approvers, &by)?;
+    let who = normalize(&by);
+    match j.approve(&r.id, &step_id, &who).await? {
+        Approval::Already { by, at } => Err(AppError::Refused(format!(
+            "{by} already approved step `{step_id}` of run {} at {}; an approval counts once per person",
+            r.id,
+            format_ts(at)
+        ))),
+        Approval::Recorded { .. } => {
+            let all = j.approvals(&r.id, &step_id).await?;
+            Ok(Approved {
+                count: valid_approvals(&r.initiator, approvers, &all).len(),
+                required: *required,
+                run_id: r.id,
+                step_id,
+                by: who,
+            })
         }
     }
-    j.approve(&r.id, &step_id, &by)?;
-    Ok(Approved {
-        run_id: r.id,
-        step_id,
-        by,
-    })
+}
+
+/// An approval is for a run whose process waits for it.
+fn refuse_if_not_waiting(r: &RunRecord) -> Result<(), AppError> {
+    let resume = format!(
+        "nothing is waiting for this approval; `failover resume {}` continues the run, and its gate then waits for approvals again",
+        r.id
+    );
+    if r.ended_at.is_some() || r.status.is_finished() {
+        return Err(AppError::Refused(match r.status {
+            RunStatus::Crashed | RunStatus::Interrupted => format!(
+                "run {} is {} (it stopped at {}): {resume}",
+                r.id,
+                r.status,
+                r.ended_at.map(format_ts).unwrap_or_else(|| "?".into())
+            ),
+            _ => format!(
+                "run {} has already finished ({}); there is nothing to approve",
+                r.id, r.status
+            ),
+        }));
+    }
+    if let Liveness::Stale { since } = r.liveness(crate::journal::now_ms(), STALE_AFTER_MS) {
+        return Err(AppError::Refused(format!(
+            "run {} is stale: its process ({}) stopped sending heartbeats at {}: {resume}",
+            r.id,
+            r.holder.as_deref().unwrap_or("?"),
+            format_ts(since)
+        )));
+    }
+    Ok(())
+}
+
+/// The gate to approve: the one named, else the one the run waits on.
+async fn gate_step(
+    j: &Arc<dyn Store>,
+    r: &RunRecord,
+    step: Option<&str>,
+) -> Result<String, AppError> {
+    if let Some(s) = step {
+        return Ok(s.to_string());
+    }
+    match j
+        .steps(&r.id)
+        .await?
+        .into_iter()
+        .find(|s| s.status == StepStatus::WaitingApproval)
+    {
+        Some(s) => Ok(s.step_id),
+        None => Err(AppError::Refused(format!("run {} is not waiting for an approval right now\n  hint: pass --step to approve a later approval step in advance", r.id))),
+    }
+}
+
+fn refuse(r: &RunRecord, step_id: &str, approvers: &[String], by: &str) -> Result<(), AppError> {
+    match may_approve(&r.initiator, approvers, by) {
+        Ok(()) => Ok(()),
+        Err(Refusal::Empty) => Err(AppError::Input(
+            "error: an approval needs a name: --by NAME (or $FAILOVER_USER)".into(),
+        )),
+        Err(Refusal::Initiator) => Err(AppError::Refused(format!("{by} started run {} and cannot approve it\n  hint: another person approves with: failover approve {} --by <their name>", r.id, r.id))),
+        Err(Refusal::NotAllowed { allowed }) => Err(AppError::Refused(format!(
+            "{by} may not approve step `{step_id}`; allowed approvers: {}",
+            allowed.join(", ")
+        ))),
+    }
 }

@@ -93,6 +93,8 @@ impl From<JournalError> for AppError {
         match e {
             JournalError::UnknownRun(id) => AppError::Refused(format!("run `{id}` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere")),
             JournalError::Refused(m) => AppError::Refused(m),
+            JournalError::Conflict(c) => AppError::Refused(c.to_string()),
+            JournalError::Fenced(m) => AppError::Refused(format!("this process no longer holds the run's leases: {m}")),
             other => AppError::Journal(other),
         }
     }

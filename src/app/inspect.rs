@@ -1,6 +1,7 @@
 //! The read-only use cases: runs, show, verify, traffic state, health, validate; and seeding a
 //! local AWS peer for demos and tests.
 
+use super::approve::STALE_AFTER_MS;
 use super::load::load_env;
 use super::watch::health_error;
 use super::{App, AppError};
@@ -9,19 +10,34 @@ use crate::diag::Diagnostics;
 use crate::env::Environment;
 use crate::health::{self, HealthReport};
 use crate::journal::{Event, RunRecord, StepRecord};
+use crate::lease::Lease;
 use crate::runbook::{bind, Runbook};
+use crate::store::Liveness;
 use crate::traffic::Ladder;
 use crate::types::RunId;
 use std::path::PathBuf;
 
-pub fn runs(app: &App, limit: usize) -> Result<Vec<RunRecord>, AppError> {
-    Ok(app.open_journal()?.runs(limit)?)
+/// The newest runs, each with whether its process is alive.
+pub async fn runs(app: &App, limit: usize) -> Result<Vec<(RunRecord, Liveness)>, AppError> {
+    let now = crate::journal::now_ms();
+    Ok(app
+        .open_journal()?
+        .runs(limit)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let l = r.liveness(now, STALE_AFTER_MS);
+            (r, l)
+        })
+        .collect())
 }
 
 /// One run as `show` prints it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunDetails {
     pub run: RunRecord,
+    /// Whether its process is alive.
+    pub liveness: Liveness,
     pub steps: Vec<StepRecord>,
     pub events: Vec<Event>,
     /// Intents without an outcome: calls that may or may not have happened.
@@ -29,15 +45,24 @@ pub struct RunDetails {
 }
 
 /// `run_id`: an id or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
-pub fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
+pub async fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
     let j = app.open_journal()?;
-    let run = j.run(run_id)?;
+    let run = j.run(run_id).await?;
     Ok(RunDetails {
-        steps: j.steps(&run.id)?,
-        events: j.events(&run.id)?,
-        open_intents: j.open_intents(&run.id)?,
+        steps: j.steps(&run.id).await?,
+        events: j.events(&run.id).await?,
+        open_intents: j.open_intents(&run.id).await?,
+        liveness: run.liveness(crate::journal::now_ms(), STALE_AFTER_MS),
         run,
     })
+}
+
+/// Every lease in the journal, live or not, as of now.
+pub async fn locks(app: &App) -> Result<(Vec<Lease>, i64), AppError> {
+    Ok((
+        app.open_journal()?.leases().await?,
+        crate::journal::now_ms(),
+    ))
 }
 
 /// What `verify` found.
@@ -48,12 +73,12 @@ pub struct Verified {
     pub broken_at: Option<i64>,
 }
 
-pub fn verify(app: &App) -> Result<Verified, AppError> {
+pub async fn verify(app: &App) -> Result<Verified, AppError> {
     let j = app.open_journal()?;
     Ok(Verified {
-        path: j.path().to_path_buf(),
-        events: j.event_count()?,
-        broken_at: j.verify_chain()?,
+        path: app.journal_path.clone(),
+        events: j.event_count().await?,
+        broken_at: j.verify_chain().await?,
     })
 }
 
@@ -65,7 +90,7 @@ pub struct TrafficState {
     pub shed: Vec<(String, i64, RunId)>,
 }
 
-pub fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError> {
+pub async fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError> {
     let env = Environment::load(&app.config_dir, env_name)?;
     let Some(ladder) = env.traffic.clone() else {
         return Err(AppError::Input(format!(
@@ -73,7 +98,7 @@ pub fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError
             env.name
         )));
     };
-    let shed = app.open_journal()?.shed_tiers(&env.name)?;
+    let shed = app.open_journal()?.shed_tiers(&env.name).await?;
     Ok(TrafficState {
         environment: env.name,
         ladder,

@@ -3,30 +3,74 @@
 //! (redacted), execute, finish with a status derived from the outcome.
 
 use super::record::{run_record, RunHeader};
-use super::AppError;
+use super::{App, AppError};
 use crate::cloud::ErrorKind;
-use crate::engine::{self, RunOutcome, RunSpec};
-use crate::journal::Journal;
+use crate::engine::{self, RunOutcome, RunSpec, Stop, StopKind};
+use crate::lease::{self, LeaseTiming};
 use crate::plan::Plan;
 use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
 use crate::status::{RunStatus, StepStatus};
-use crate::types::RunId;
-use std::sync::Arc;
+use crate::store::{LeaseRequest, Store, StoreError};
+use crate::types::{RunId, StepId};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-/// A run to start.
-#[derive(Clone, Debug)]
+/// A run to start (or, with `resume`, to continue).
+#[derive(Clone)]
 pub struct RunRequest {
     pub header: RunHeader,
     pub steps: Vec<BoundStep>,
+    /// The environment's region (lease keys name resources as AWS does).
+    pub region: String,
     pub poll_interval: Duration,
     pub max_concurrency: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
+    pub leases: LeaseTiming,
+    /// The caller may ask the run to stop (Ctrl-C): between calls, it ends `interrupted`.
+    pub stop: Stop,
+    /// Continue this existing run instead of starting a new one.
+    pub resume: Option<Resume>,
+    /// Marks the run `crashed` if this process panics (a journal of its own, opened afresh).
+    pub on_crash: Option<CrashMarker>,
+    /// The runbook's text, kept with a new run so a resume can say what changed since.
+    pub runbook_text: Option<String>,
 }
+
+impl RunRequest {
+    /// A new run of `steps` with the environment's settings; no stop asked, no crash marker.
+    pub fn new(header: RunHeader, steps: Vec<BoundStep>, env: &crate::env::Environment) -> Self {
+        Self {
+            header,
+            steps,
+            region: env.region.clone(),
+            poll_interval: env.settings.poll_interval,
+            max_concurrency: env.settings.max_concurrency,
+            approval_poll: Duration::from_millis(500),
+            leases: LeaseTiming::with_ttl(env.settings.lease_ttl),
+            stop: Stop::default(),
+            resume: None,
+            on_crash: None,
+            runbook_text: None,
+        }
+    }
+}
+
+/// What a resumed run carries over.
+#[derive(Clone, Debug)]
+pub struct Resume {
+    /// Who resumes it.
+    pub by: String,
+    /// Steps it finished before it stopped (not run again).
+    pub finished: BTreeMap<StepId, (StepStatus, Option<String>)>,
+}
+
+/// Marks a run crashed from a panic hook: `(run, panic message)`.
+pub type CrashMarker = Arc<dyn Fn(&RunId, &str) + Send + Sync>;
 
 /// How a run ended.
 #[derive(Clone, Debug)]
@@ -34,7 +78,6 @@ pub struct RunResult {
     pub run_id: RunId,
     pub plan: Plan,
     pub outcome: RunOutcome,
-    /// `succeeded`, `succeeded_with_failures` or `failed`.
     pub status: RunStatus,
     pub error: Option<String>,
 }
@@ -75,40 +118,204 @@ pub fn final_status(outcome: &RunOutcome) -> (RunStatus, Option<String>) {
     }
 }
 
-/// Plan, record, execute and finish one run. The plan is computed first and journaled with
-/// the run; if it cannot read the world (say Route 53's control plane is down) the run starts
-/// anyway and every step observes for itself, except when access is denied: then nothing starts.
+/// `host:pid` of this process, for leases and heartbeats.
+pub fn holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+impl App {
+    /// Marks a run of this process `crashed` from a panic hook: the journal opened afresh
+    /// (the panic may have struck while the shared connection was in use).
+    pub fn crash_marker(&self) -> CrashMarker {
+        let app = self.clone();
+        Arc::new(move |run, why| app.mark(run, crate::status::RunStatus::Crashed, why))
+    }
+
+    /// End a run of this process with `status` right now, on a connection of its own (a panic
+    /// hook, a second Ctrl-C). Best effort: the run is also known stale by its heartbeat.
+    pub fn mark(&self, run: &crate::types::RunId, status: crate::status::RunStatus, why: &str) {
+        if let Ok(j) = crate::journal::Journal::open(&self.journal_path) {
+            let _ = j.set_run_status(run, status, Some(why), true);
+        }
+    }
+}
+
+/// Runs of this process, for the panic hook.
+static ACTIVE: Mutex<Vec<(RunId, CrashMarker)>> = Mutex::new(Vec::new());
+
+/// Install a panic hook that marks every run of this process `crashed` (after the default
+/// hook prints the panic). Call once, from the binary.
+pub fn install_crash_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let why = info.to_string();
+        let runs: Vec<(RunId, CrashMarker)> =
+            ACTIVE.try_lock().map(|a| a.clone()).unwrap_or_default();
+        for (run, mark) in runs {
+            mark(&run, &why);
+        }
+    }));
+}
+
+/// Plan, record, execute and finish one run (or continue one, with `resume`).
+///
+/// Before anything else the run takes a lease on every resource its steps may change; a live
+/// lease of another run refuses it at once (`AppError::Refused` naming the holder). A heartbeat
+/// renews the leases; each intent shows their fencing tokens, so a run that lost them makes no
+/// further call. The plan is computed next; if it cannot read the world the run starts
+/// anyway and every step observes for itself, unless access is denied.
 pub async fn start_run(
     ports: &Ports,
-    journal: &Arc<Journal>,
+    store: &Arc<dyn Store>,
     reporter: Arc<dyn Reporter>,
     req: RunRequest,
 ) -> Result<RunResult, AppError> {
     let h = &req.header;
-    let plan = match engine::plan_run(ports, &h.runbook, &h.environment, &h.id, &req.steps).await {
+    let me = holder();
+    let mut fence = take_leases(store, &req, &me).await?;
+    fence.budget_ms = req.leases.call_budget.as_millis() as i64;
+    let plan = match plan_or_fallback(ports, &reporter, &req).await {
         Ok(p) => p,
+        Err(e) => {
+            let _ = store.release(&h.id).await;
+            return Err(e);
+        }
+    };
+    record_start(store, &reporter, &req, &plan, &me, ports).await?;
+    if let Some(mark) = &req.on_crash {
+        lock_active().push((h.id.clone(), mark.clone()));
+    }
+    let heartbeat = tokio::spawn(heartbeat(
+        store.clone(),
+        ports.clock.clone(),
+        h.id.clone(),
+        fence.clone(),
+        me.clone(),
+        req.leases.heartbeat,
+        req.stop.clone(),
+    ));
+    let spec = RunSpec {
+        run_id: h.id.clone(),
+        initiator: h.initiator.clone(),
+        steps: req.steps.clone(),
+        poll_interval: req.poll_interval,
+        max_concurrency: req.max_concurrency,
+        approval_poll: req.approval_poll,
+        fence,
+        stop: req.stop.clone(),
+        finished: req
+            .resume
+            .as_ref()
+            .map(|r| r.finished.clone())
+            .unwrap_or_default(),
+    };
+    let outcome = engine::execute(ports.clone(), store.clone(), spec, reporter.clone()).await;
+    heartbeat.abort();
+    lock_active().retain(|(r, _)| r != &h.id);
+    finish(store, &reporter, &req, plan, outcome).await
+}
+
+fn lock_active() -> std::sync::MutexGuard<'static, Vec<(RunId, CrashMarker)>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every lease the steps need, or a refusal that says who holds one and what to do.
+async fn take_leases(
+    store: &Arc<dyn Store>,
+    req: &RunRequest,
+    me: &str,
+) -> Result<crate::store::Fence, AppError> {
+    let h = &req.header;
+    let keys = lease::keys_of(&req.steps, &req.region);
+    let ask = LeaseRequest {
+        run_id: h.id.clone(),
+        initiator: h.initiator.clone(),
+        holder: me.to_string(),
+        keys: keys.into_iter().collect(),
+        ttl_ms: req.leases.ttl.as_millis() as i64,
+        takeover: req.resume.is_some(),
+    };
+    match store.acquire(&ask).await {
+        Ok(f) => Ok(f),
+        Err(StoreError::Conflict(c)) => Err(AppError::Refused(format!(
+            "run {} was not started: {c}\n  hint: wait for it (`failover show {}`), or end it (`failover abort {} --by <you>`); if its process is gone, its lease expires at {} and `failover resume {}` takes it over",
+            h.id,
+            c.held_by,
+            c.held_by,
+            crate::timefmt::format_ts(c.expires_ms),
+            c.held_by
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The plan; when the world cannot be read (but access is not denied), an empty plan and a
+/// word to the reporter: the run starts anyway and every step observes for itself.
+async fn plan_or_fallback(
+    ports: &Ports,
+    reporter: &Arc<dyn Reporter>,
+    req: &RunRequest,
+) -> Result<Plan, AppError> {
+    let h = &req.header;
+    match engine::plan_run(ports, &h.runbook, &h.environment, &h.id, &req.steps).await {
+        Ok(p) => Ok(p),
         Err(e) if e.kind == ErrorKind::AccessDenied => {
-            return Err(AppError::cloud("reading the current state failed", e))
+            Err(AppError::cloud("reading the current state failed", e))
         }
         Err(e) => {
             reporter.report(Progress::PlanUnavailable {
                 run_id: h.id.clone(),
                 error: e.to_string(),
             });
-            Plan {
+            Ok(Plan {
                 runbook: h.runbook.clone(),
                 environment: h.environment.clone(),
                 steps: vec![],
+            })
+        }
+    }
+}
+
+/// The run record (or, for a resume, its new status and who resumed it), then the events.
+async fn record_start(
+    store: &Arc<dyn Store>,
+    reporter: &Arc<dyn Reporter>,
+    req: &RunRequest,
+    plan: &Plan,
+    me: &str,
+    ports: &Ports,
+) -> Result<(), AppError> {
+    let h = &req.header;
+    let now = ms(ports.clock.now());
+    match &req.resume {
+        None => {
+            let mut r = run_record(h, now, plan, &req.steps);
+            r.heartbeat_at = Some(now);
+            r.holder = Some(me.to_string());
+            store.create_run(&r).await?;
+            if let Some(text) = &req.runbook_text {
+                store
+                    .note(&h.id, None, "runbook", serde_json::json!({"text": text}))
+                    .await?;
             }
         }
-    };
-    let started_at = ports
-        .clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    journal.create_run(&run_record(h, started_at, &plan, &req.steps))?;
+        Some(res) => {
+            store.heartbeat(&h.id, me).await?;
+            store
+                .note(&h.id, None, "resumed", serde_json::json!({"by": res.by, "holder": me, "finished_steps": res.finished.keys().collect::<Vec<_>>()}))
+                .await?;
+            store
+                .set_run_status(&h.id, RunStatus::Running, None, false)
+                .await?;
+        }
+    }
     reporter.report(Progress::RunStarted {
         run_id: h.id.clone(),
         runbook: h.runbook.clone(),
@@ -116,7 +323,8 @@ pub async fn start_run(
         initiator: h.initiator.clone(),
         mode: h.mode,
         of_run: h.of_run.clone(),
-        journal: journal.path().display().to_string(),
+        resumed_by: req.resume.as_ref().map(|r| r.by.clone()),
+        journal: store.location(),
     });
     reporter.report(Progress::RunPlanned {
         run_id: h.id.clone(),
@@ -129,17 +337,69 @@ pub async fn start_run(
             .map(|(s, p)| (s.to_string(), p))
             .collect(),
     });
-    let spec = RunSpec {
-        run_id: h.id.clone(),
-        initiator: h.initiator.clone(),
-        steps: req.steps,
-        poll_interval: req.poll_interval,
-        max_concurrency: req.max_concurrency,
-        approval_poll: req.approval_poll,
+    Ok(())
+}
+
+/// Renew the leases (and the run's heartbeat) every `every` until aborted; a lost lease stops
+/// the run (fenced). A store error is retried at the next beat.
+async fn heartbeat(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn crate::cloud::Clock>,
+    run: RunId,
+    fence: crate::store::Fence,
+    me: String,
+    every: Duration,
+    stop: Stop,
+) {
+    loop {
+        clock.sleep(every).await;
+        match store.renew(&run, &fence, &me).await {
+            Ok(()) => {}
+            Err(StoreError::Fenced(why)) => {
+                stop.request(StopKind::Fenced, format!("lease lost: {why}"));
+                return;
+            }
+            Err(e) => tracing::warn!(run = %run, "heartbeat: {e}"),
+        }
+    }
+}
+
+/// Write how the run ended (unless it lost its leases: another process owns it now), release
+/// its leases, report it.
+async fn finish(
+    store: &Arc<dyn Store>,
+    reporter: &Arc<dyn Reporter>,
+    req: &RunRequest,
+    plan: Plan,
+    outcome: RunOutcome,
+) -> Result<RunResult, AppError> {
+    let h = &req.header;
+    let (status, error) = match req.stop.reason() {
+        Some((StopKind::Fenced, why)) => {
+            let _ = store
+                .note(&h.id, None, "fenced", serde_json::json!({"why": why}))
+                .await;
+            let now = store
+                .run_exact(&h.id)
+                .await
+                .map(|r| r.status)
+                .unwrap_or(RunStatus::Running);
+            return Ok(RunResult {
+                run_id: h.id.clone(),
+                plan,
+                outcome,
+                status: now,
+                error: Some(why),
+            });
+        }
+        Some((StopKind::Interrupted, why)) => (RunStatus::Interrupted, Some(why)),
+        Some((StopKind::Crashed, why)) => (RunStatus::Crashed, Some(why)),
+        None => final_status(&outcome),
     };
-    let outcome = engine::execute(ports.clone(), journal.clone(), spec, reporter.clone()).await;
-    let (status, error) = final_status(&outcome);
-    journal.set_run_status(&h.id, status, error.as_deref(), true)?;
+    store
+        .set_run_status(&h.id, status, error.as_deref(), true)
+        .await?;
+    store.release(&h.id).await?;
     reporter.report(Progress::RunFinished {
         run_id: h.id.clone(),
         status,
@@ -154,9 +414,15 @@ pub async fn start_run(
     })
 }
 
+fn ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Put an approval gate before every first step (`run --require-approval`, and runs a
 /// watcher starts under the `approval` policy).
-pub fn gate_with_approval(steps: &mut Vec<BoundStep>, message: String) {
+pub fn gate_with_approval(steps: &mut Vec<BoundStep>, message: String, approvers: Vec<String>) {
     use crate::runbook::bind::BoundAction;
     use crate::types::StepId;
     let gate = StepId::new("require-approval");
@@ -178,7 +444,8 @@ pub fn gate_with_approval(steps: &mut Vec<BoundStep>, message: String) {
             on_failure: OnFailure::Abort,
             action: BoundAction::Approval {
                 message,
-                approvers: vec![],
+                approvers,
+                required: 1,
             },
         },
     );

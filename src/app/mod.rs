@@ -6,8 +6,9 @@
 //! - [`wiring`]: the one place that chooses AWS or simulated ports;
 //! - [`record`]: the one place a run record is built and redacted;
 //! - [`lifecycle`]: the one run lifecycle (plan, record, execute, finish) every run goes through;
-//! - [`run`]: `plan` and `run`; [`rollback`]; [`approve`]; [`watch`]; [`inspect`] (runs, show,
-//!   verify, traffic state, health, validate, local peer); [`simulate`] (simulate, demo).
+//! - [`run`]: `plan` and `run`; [`resume`] (resume, abort); [`rollback`]; [`approve`]; [`watch`];
+//!   [`inspect`] (runs, show, locks, verify, traffic state, health, validate, local peer);
+//!   [`simulate`] (simulate, demo).
 
 pub mod approve;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod load;
 pub mod record;
+pub mod resume;
 pub mod rollback;
 pub mod run;
 pub mod simulate;
@@ -24,6 +26,7 @@ pub mod wiring;
 pub use error::{AppError, FailureClass};
 
 use crate::journal::Journal;
+use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,7 +47,8 @@ impl App {
         }
     }
 
-    pub fn open_journal(&self) -> Result<Arc<Journal>, AppError> {
+    /// The journal (SQLite, the embedded default) behind the `Store` port.
+    pub fn open_journal(&self) -> Result<Arc<dyn Store>, AppError> {
         Ok(Arc::new(Journal::open(&self.journal_path)?))
     }
 }

@@ -44,6 +44,8 @@ pub fn run_record(h: &RunHeader, started_at: i64, plan: &Plan, steps: &[BoundSte
         error: None,
         plan: redact(serde_json::to_value(plan).unwrap_or_default()),
         steps: redact(serde_json::to_value(steps).unwrap_or_default()),
+        heartbeat_at: None,
+        holder: None,
     }
 }
 

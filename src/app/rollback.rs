@@ -10,11 +10,12 @@ use super::{App, AppError};
 use crate::call::Call;
 use crate::cloud::{normalize_dns_name, ChangeAction, ErrorKind, RecordKey, RecordSet};
 use crate::engine;
-use crate::journal::{self, Journal, RunRecord};
+use crate::journal::{self, RunRecord};
 use crate::plan::Plan;
 use crate::runbook::bind::{BoundAction, BoundStep, RestoreRecord, RunContext};
 use crate::runbook::OnFailure;
 use crate::status::{RunMode, RunStatus};
+use crate::store::Store;
 use crate::types::{RunId, StepId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,9 +47,12 @@ impl PreparedRollback {
 }
 
 /// Find what the run changed and build the steps that restore it.
-pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollback, AppError> {
+pub async fn prepare_rollback(
+    app: &App,
+    order: RollbackOrder,
+) -> Result<PreparedRollback, AppError> {
     let j = app.open_journal()?;
-    let r = j.run(&order.run_id)?;
+    let r = j.run(&order.run_id).await?;
     let mut warnings = vec![];
     if r.ended_at.is_none() && r.mode == RunMode::Run && r.status != RunStatus::Failed {
         warnings.push(format!(
@@ -56,16 +60,18 @@ pub fn prepare_rollback(app: &App, order: RollbackOrder) -> Result<PreparedRollb
             r.id, r.status
         ));
     }
-    let changes = dns_changes_of(&j, &r.id)?;
+    let changes = dns_changes_of(&j, &r.id).await?;
     // Only tiers this run shed and that are still shed *by this run*: a tier a later run shed
     // again belongs to that run.
     let still_ours: Vec<String> = j
-        .shed_tiers(&r.environment)?
+        .shed_tiers(&r.environment)
+        .await?
         .into_iter()
         .filter(|(_, _, run)| run == &r.id)
         .map(|(t, _, _)| t)
         .collect();
-    let tiers: Vec<String> = tiers_shed_by(&j, &r.id)?
+    let tiers: Vec<String> = tiers_shed_by(&j, &r.id)
+        .await?
         .into_iter()
         .filter(|t| still_ours.contains(t))
         .collect();
@@ -118,11 +124,8 @@ pub async fn rollback(
     let journal = app.open_journal()?;
     let env = &p.loaded.env;
     let req = RunRequest {
-        header: p.header.clone(),
-        steps: p.steps.clone(),
-        poll_interval: env.settings.poll_interval,
-        max_concurrency: env.settings.max_concurrency,
-        approval_poll: Duration::from_millis(500),
+        on_crash: Some(app.crash_marker()),
+        ..RunRequest::new(p.header.clone(), p.steps.clone(), env)
     };
     p.loaded
         .with_ports(None, |ports| async move {
@@ -212,11 +215,11 @@ fn restore_dns_steps(
 /// What a run changed in DNS: per hosted zone, each record's state before the run (first
 /// `previous` seen) and as the run left it (last change), from intents whose outcome was OK
 /// or unknown (a call in doubt may have happened).
-fn dns_changes_of(
-    j: &Arc<Journal>,
+async fn dns_changes_of(
+    j: &Arc<dyn Store>,
     run_id: &RunId,
 ) -> Result<BTreeMap<String, Vec<RestoreRecord>>, AppError> {
-    let events = j.events(run_id)?;
+    let events = j.events(run_id).await?;
     // Only a failure that proves the request was not processed rules a change out: a 5xx or a
     // timeout may have been applied (restoring a change that did not happen is a no-op, since
     // `decide_restore` compares with what Route 53 has now).
@@ -278,9 +281,9 @@ fn dns_changes_of(
 }
 
 /// Tiers a run shed and did not restore itself.
-fn tiers_shed_by(j: &Arc<Journal>, run_id: &RunId) -> Result<Vec<String>, AppError> {
+async fn tiers_shed_by(j: &Arc<dyn Store>, run_id: &RunId) -> Result<Vec<String>, AppError> {
     let mut out: Vec<String> = vec![];
-    for e in j.events(run_id)? {
+    for e in j.events(run_id).await? {
         let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else {
             continue;
         };

@@ -6,6 +6,7 @@ use super::record::RunHeader;
 use super::{App, AppError};
 use crate::cloud::Clock;
 use crate::engine;
+use crate::engine::Stop;
 use crate::journal;
 use crate::plan::Plan;
 use crate::progress::Reporter;
@@ -14,7 +15,6 @@ use crate::status::RunMode;
 use crate::types::RunId;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Builds the reporter of a run once its clock is known (virtual time in a simulated environment).
 pub type MakeReporter = Box<dyn FnOnce(Arc<dyn Clock>) -> Arc<dyn Reporter> + Send>;
@@ -61,6 +61,8 @@ pub struct RunOrder {
     pub require_approval: bool,
     /// Use this run id (set by `failover watch` when it starts a run).
     pub run_id: Option<RunId>,
+    /// Ask the run to stop between calls (Ctrl-C).
+    pub stop: Stop,
 }
 
 /// A run whose input is loaded and checked: nothing has been called yet.
@@ -68,6 +70,7 @@ pub struct PreparedRun {
     bound: Bound,
     run: RunContext,
     runbook_path: PathBuf,
+    stop: Stop,
 }
 
 impl PreparedRun {
@@ -101,12 +104,14 @@ pub fn prepare_run(app: &App, order: RunOrder) -> Result<PreparedRun, AppError> 
             "approve run {} of `{}` on {}?",
             run.run_id, bound.runbook.name, bound.loaded.env.name
         );
-        gate_with_approval(&mut bound.steps, message);
+        let approvers = bound.loaded.env.settings.approvers.clone();
+        gate_with_approval(&mut bound.steps, message, approvers);
     }
     Ok(PreparedRun {
         bound,
         run,
         runbook_path: order.runbook,
+        stop: order.stop,
     })
 }
 
@@ -121,24 +126,25 @@ pub async fn run(
         bound,
         run,
         runbook_path,
+        stop,
     } = prepared;
     let env = &bound.loaded.env;
+    let header = RunHeader {
+        id: run.run_id.clone(),
+        runbook: bound.runbook.name.clone(),
+        runbook_path: runbook_path.display().to_string(),
+        runbook_sha256: journal::sha256_hex(bound.runbook.source.text.as_bytes()),
+        environment: env.name.clone(),
+        mode: run.mode,
+        initiator: run.initiator.clone(),
+        params: serde_json::to_value(&bound.params).unwrap_or_default(),
+        of_run: None,
+    };
     let req = RunRequest {
-        header: RunHeader {
-            id: run.run_id.clone(),
-            runbook: bound.runbook.name.clone(),
-            runbook_path: runbook_path.display().to_string(),
-            runbook_sha256: journal::sha256_hex(bound.runbook.source.text.as_bytes()),
-            environment: env.name.clone(),
-            mode: run.mode,
-            initiator: run.initiator.clone(),
-            params: serde_json::to_value(&bound.params).unwrap_or_default(),
-            of_run: None,
-        },
-        steps: bound.steps.clone(),
-        poll_interval: env.settings.poll_interval,
-        max_concurrency: env.settings.max_concurrency,
-        approval_poll: Duration::from_millis(500),
+        stop,
+        on_crash: Some(app.crash_marker()),
+        runbook_text: Some(bound.runbook.source.text.clone()),
+        ..RunRequest::new(header, bound.steps.clone(), env)
     };
     let approvals = Some((journal.clone(), run.run_id.clone()));
     bound

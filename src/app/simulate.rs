@@ -25,6 +25,7 @@ use crate::progress::Reporter;
 use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
 use crate::status::{RunMode, StepStatus};
+use crate::store::Store;
 use crate::types::{RunId, Zone};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -403,7 +404,7 @@ struct Played {
 struct Stage<'a> {
     cloud: &'a Arc<SimCloud>,
     ports: &'a Ports,
-    journal: &'a Arc<Journal>,
+    journal: &'a Arc<dyn Store>,
     reporter: Arc<dyn Reporter>,
     env: &'a Environment,
     topology: &'a Topology,
@@ -423,7 +424,10 @@ async fn run_simulation(
         ..RetryPolicy::default()
     };
     let ports = cloud.ports(policy, seed);
-    let journal = Arc::new(Journal::open(Path::new(":memory:"))?);
+    let clock = ports.clock.clone();
+    let journal: Arc<dyn Store> = Arc::new(
+        Journal::open(Path::new(":memory:"))?.with_clock(Arc::new(move || epoch_ms(clock.now()))),
+    );
     let stage = Stage {
         cloud: &cloud,
         ports: &ports,
@@ -446,7 +450,7 @@ async fn run_simulation(
         a.abort();
     }
     cloud.settle();
-    Ok(report(&stage, faults, seed, runs, played, finished))
+    Ok(report(&stage, faults, seed, runs, played, finished).await)
 }
 
 /// Play the runs one after the other, each through the one run lifecycle.
@@ -528,26 +532,27 @@ async fn play(
 /// The lifecycle's request for one simulated run.
 fn request(env: &Environment, r: &BoundRun<'_>) -> RunRequest {
     RunRequest {
-        header: RunHeader {
-            id: r.run.run_id.clone(),
-            runbook: r.runbook.name.clone(),
-            runbook_path: r.runbook.source.path.display().to_string(),
-            runbook_sha256: crate::journal::sha256_hex(r.runbook.source.text.as_bytes()),
-            environment: env.name.clone(),
-            mode: r.run.mode,
-            initiator: r.run.initiator.clone(),
-            params: serde_json::to_value(&r.params).unwrap_or_default(),
-            of_run: None,
-        },
-        steps: r.steps.clone(),
-        poll_interval: env.settings.poll_interval,
-        max_concurrency: env.settings.max_concurrency,
         approval_poll: Duration::from_secs(1),
+        ..RunRequest::new(header(env, r), r.steps.clone(), env)
+    }
+}
+
+fn header(env: &Environment, r: &BoundRun<'_>) -> RunHeader {
+    RunHeader {
+        id: r.run.run_id.clone(),
+        runbook: r.runbook.name.clone(),
+        runbook_path: r.runbook.source.path.display().to_string(),
+        runbook_sha256: crate::journal::sha256_hex(r.runbook.source.text.as_bytes()),
+        environment: env.name.clone(),
+        mode: r.run.mode,
+        initiator: r.run.initiator.clone(),
+        params: serde_json::to_value(&r.params).unwrap_or_default(),
+        of_run: None,
     }
 }
 
 /// The report of a simulation that has ended (or reached its limit).
-fn report(
+async fn report(
     stage: &Stage<'_>,
     faults: &[Fault],
     seed: u64,
@@ -564,7 +569,7 @@ fn report(
     let final_state = cloud.final_state();
     let timeline = cloud.timeline();
     let mut invs = invariants::check(&final_state, &timeline, &failed);
-    if let Some(t) = traffic_invariant(&all_steps, env, stage.journal) {
+    if let Some(t) = traffic_invariant(&all_steps, env, stage.journal).await {
         if let Some(slot) = invs.iter_mut().find(|i| i.name == t.name) {
             *slot = t;
         }
@@ -715,7 +720,7 @@ fn api_calls(timeline: &[TimelineEntry]) -> BTreeMap<String, OperationCount> {
 /// The simulated second person: approves a waiting approval step `after` it was requested.
 async fn approve_after(
     cloud: Arc<SimCloud>,
-    journal: Arc<Journal>,
+    journal: Arc<dyn Store>,
     run_id: RunId,
     by: String,
     after: Duration,
@@ -725,7 +730,7 @@ async fn approve_after(
     let time = cloud.virtual_time();
     loop {
         time.sleep(Duration::from_secs(1)).await;
-        let Ok(steps) = journal.steps(&run_id) else {
+        let Ok(steps) = journal.steps(&run_id).await else {
             continue;
         };
         for s in &steps {
@@ -735,7 +740,8 @@ async fn approve_after(
             let since = *seen
                 .entry(s.step_id.clone())
                 .or_insert_with(|| cloud.elapsed());
-            if cloud.elapsed() >= since + after && journal.approve(&run_id, &s.step_id, &by).is_ok()
+            if cloud.elapsed() >= since + after
+                && journal.approve(&run_id, &s.step_id, &by).await.is_ok()
             {
                 approved.insert(s.step_id.clone());
                 cloud.note(format!(
@@ -750,10 +756,10 @@ async fn approve_after(
 
 /// `no-protected-traffic-shed` for runbooks that shed: no protected tier of the ladder may be
 /// shed at the end (read from the shed state the traffic loop keeps in the journal).
-fn traffic_invariant(
+async fn traffic_invariant(
     steps: &[BoundStep],
     env: &Environment,
-    journal: &Journal,
+    journal: &Arc<dyn Store>,
 ) -> Option<InvariantResult> {
     let sheds = steps.iter().any(|s| {
         s.enabled
@@ -779,7 +785,7 @@ fn traffic_invariant(
                 .collect()
         })
         .unwrap_or_default();
-    match journal.shed_tiers(&env.name) {
+    match journal.shed_tiers(&env.name).await {
         Ok(shed) => {
             for (tier, _, run) in shed.iter().filter(|(t, _, _)| protected.contains(t)) {
                 details.push(format!("protected tier `{tier}` is shed (by run {run})"));
@@ -797,6 +803,12 @@ fn traffic_invariant(
         },
         details,
     })
+}
+
+fn epoch_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The topology's faults plus `faults`, each checked against the topology.
@@ -823,7 +835,7 @@ pub fn with_sim_ports<T, F, Fut>(
     faults: &[Fault],
     seed: u64,
     max_attempts: u32,
-    approvals: Option<(Arc<Journal>, RunId)>,
+    approvals: Option<(Arc<dyn Store>, RunId)>,
     f: F,
 ) -> Result<T, SimError>
 where

@@ -5,12 +5,15 @@ use super::load::{initiator, load_env};
 use super::record::{session_record, RunHeader};
 use super::{App, AppError};
 use crate::cloud::{HttpClient, HttpRequest};
+use crate::env::Environment;
 use crate::health::{self, trigger, TriggerDecision, TriggerState};
 use crate::journal;
 use crate::runbook::Runbook;
 use crate::status::{RunMode, RunStatus};
+use crate::store::Store;
 use crate::types::RunId;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the watcher reports as it goes.
@@ -78,7 +81,8 @@ pub async fn watch(
     // The cooldown survives a restart of the watcher: the last run it started is in the journal.
     let mut state = TriggerState {
         last_trigger: journal
-            .runs(500)?
+            .runs(500)
+            .await?
             .into_iter()
             .find(|r| r.initiator == who && r.mode == RunMode::Run)
             .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
@@ -95,7 +99,9 @@ pub async fn watch(
         params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
         of_run: None,
     };
-    journal.create_run(&session_record(&header, journal::now_ms()))?;
+    journal
+        .create_run(&session_record(&header, journal::now_ms()))
+        .await?;
     on(WatchEvent::Started(format!(
         "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {session}.",
         env.name,
@@ -123,19 +129,23 @@ pub async fn watch(
             at_ms: journal::now_ms(),
             text: text.clone(),
         });
-        journal.note(
-            &session,
-            None,
-            "zone_event",
-            serde_json::to_value(&ev).unwrap_or_default(),
-        )?;
-        journal.note(
-            &session,
-            None,
-            "trigger_decision",
-            serde_json::to_value(&decision).unwrap_or_default(),
-        )?;
-        let started = act_on(app, &journal, &session, &env.name, &who, &decision, on)?;
+        journal
+            .note(
+                &session,
+                None,
+                "zone_event",
+                serde_json::to_value(&ev).unwrap_or_default(),
+            )
+            .await?;
+        journal
+            .note(
+                &session,
+                None,
+                "trigger_decision",
+                serde_json::to_value(&decision).unwrap_or_default(),
+            )
+            .await?;
+        let started = act_on(app, &journal, &session, &env, &who, &decision, on).await?;
         if let Some(ep) = tr.notify.as_ref().and_then(|n| env.endpoints.get(&n.value)) {
             let body = serde_json::json!({"text": format!("failover watch {}: {text}{}", env.name, started.map(|s| format!(" -> {s}")).unwrap_or_default())}).to_string();
             let req = HttpRequest {
@@ -152,18 +162,21 @@ pub async fn watch(
             }
         }
         if max_events.is_some_and(|m| seen >= m) {
-            journal.set_run_status(&session, RunStatus::Stopped, None, true)?;
+            journal
+                .set_run_status(&session, RunStatus::Stopped, None, true)
+                .await?;
             return Ok(());
         }
     }
 }
 
-/// Start the runbook a decision calls for; what to add to the notification.
-fn act_on(
+/// Start the runbook a decision calls for (unless another run holds a lease on what it would
+/// change); what to add to the notification.
+async fn act_on(
     app: &App,
-    journal: &journal::Journal,
+    journal: &Arc<dyn Store>,
     session: &RunId,
-    env_name: &str,
+    env: &Environment,
     who: &str,
     decision: &TriggerDecision,
     on: &mut (dyn FnMut(WatchEvent) + Send),
@@ -174,19 +187,36 @@ fn act_on(
         _ => return Ok(None),
     };
     let p: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    match start_triggered(app, env_name, runbook, &p, who, paused) {
+    if let Some(busy) = leased(app, journal, env, runbook, &p).await? {
+        let error = format!("not starting `{runbook}`: {busy}; it is already being handled");
+        journal
+            .note(
+                session,
+                None,
+                "run_not_started",
+                serde_json::json!({"error": error}),
+            )
+            .await?;
+        on(WatchEvent::RunNotStarted {
+            error: error.clone(),
+        });
+        return Ok(Some(error));
+    }
+    match start_triggered(app, &env.name, runbook, &p, who, paused) {
         Ok((id, log)) => {
             let how = if paused {
                 format!("waiting for approval: failover approve {id} --by <name>")
             } else {
                 "running".to_string()
             };
-            journal.note(
-                session,
-                None,
-                "run_started",
-                serde_json::json!({"run": id, "paused": paused}),
-            )?;
+            journal
+                .note(
+                    session,
+                    None,
+                    "run_started",
+                    serde_json::json!({"run": id, "paused": paused}),
+                )
+                .await?;
             on(WatchEvent::RunStarted {
                 run_id: id.clone(),
                 how: how.clone(),
@@ -196,18 +226,56 @@ fn act_on(
         }
         Err(e) => {
             let error = e.to_string();
-            journal.note(
-                session,
-                None,
-                "run_not_started",
-                serde_json::json!({"error": error}),
-            )?;
+            journal
+                .note(
+                    session,
+                    None,
+                    "run_not_started",
+                    serde_json::json!({"error": error}),
+                )
+                .await?;
             on(WatchEvent::RunNotStarted {
                 error: error.clone(),
             });
             Ok(Some(format!("could not start the runbook: {error}")))
         }
     }
+}
+
+/// Whether another live run holds a lease on something `runbook` would change in `env`.
+async fn leased(
+    app: &App,
+    journal: &Arc<dyn Store>,
+    env: &Environment,
+    runbook: &str,
+    params: &[(String, String)],
+) -> Result<Option<String>, AppError> {
+    let ctx = crate::runbook::bind::RunContext {
+        run_id: RunId::new("watch-check"),
+        initiator: "watch".into(),
+        mode: RunMode::Run,
+    };
+    let Ok(bound) =
+        super::load::load_bound(&app.config_dir, Path::new(runbook), &env.name, params, &ctx)
+    else {
+        // Binding problems are for the run itself to report.
+        return Ok(None);
+    };
+    let keys = crate::lease::keys_of(&bound.steps, &env.region);
+    let now = journal::now_ms();
+    Ok(journal
+        .leases()
+        .await?
+        .into_iter()
+        .find(|l| l.live_at(now) && keys.contains(&l.key))
+        .map(|l| {
+            format!(
+                "{} is leased by run {} (started by {})",
+                l.key,
+                l.run_id.unwrap_or_default(),
+                l.initiator
+            )
+        }))
 }
 
 /// Start a runbook for a trigger decision as its own `failover run` process, so it goes on

@@ -11,8 +11,8 @@ use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
 use crate::health::{config_of, snapshot, HealthError, HealthPorts, HealthReport, HealthSource};
-use crate::journal::Journal;
 use crate::ports::Ports;
+use crate::store::Store;
 use crate::types::RunId;
 use std::future::Future;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ impl LoadedEnv {
     /// simulated second person approve gates of that run in that journal).
     pub async fn with_ports<T, F, Fut>(
         &self,
-        approvals: Option<(Arc<Journal>, RunId)>,
+        approvals: Option<(Arc<dyn Store>, RunId)>,
         f: F,
     ) -> Result<T, AppError>
     where

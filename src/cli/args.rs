@@ -17,8 +17,11 @@ pub mod exit {
     pub const CLOUD: u8 = 3;
     /// The journal could not be opened or written.
     pub const JOURNAL: u8 = 4;
-    /// Refused: approving one's own run, unknown run or step, nothing to roll back.
+    /// Refused: approving one's own run, unknown run or step, nothing to roll back, resources
+    /// leased by another run.
     pub const REFUSED: u8 = 5;
+    /// The run was interrupted (Ctrl-C, SIGTERM) between calls; `failover resume` continues it.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser, Debug)]
@@ -113,11 +116,51 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Continue a run that stopped (crashed, interrupted, failed, or whose process is gone):
+    /// the runbook is bound again, the run's leases taken over, finished steps skipped, calls
+    /// in doubt re-observed before anything is called again.
+    Resume {
+        /// The run's whole id.
+        run_id: String,
+        /// Who resumes (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Go on even though the runbook file changed since the run started (the difference
+        /// is shown).
+        #[arg(long)]
+        allow_changed_runbook: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// End a run for good: status `aborted`, its leases released. If its process is alive it
+    /// makes no further call and stops.
+    Abort {
+        /// The run's whole id.
+        run_id: String,
+        /// Who aborts (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Why, for the journal.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the leases runs hold on resources (clusters, instances, records, traffic ladders),
+    /// with their holder, fencing token and expiry.
+    Locks {
+        /// Also list released and expired leases.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Check the journal's audit chain: every event's SHA-256 links it to the one before, so
     /// an edited or deleted event is found.
     Verify,
-    /// Release an approval gate of a run that is waiting. The initiator cannot approve their own run.
+    /// Release an approval gate of a run that is waiting. The initiator cannot approve their
+    /// own run; names are compared after trimming and case folding; a gate may need several
+    /// people (`approvals = N`).
     Approve {
+        /// The run's whole id.
         run_id: String,
         /// The approval step (default: the one the run is waiting on).
         #[arg(long)]

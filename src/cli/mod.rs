@@ -8,9 +8,11 @@ use failover::app::lifecycle::RunResult;
 use failover::app::load::initiator;
 use failover::app::run::{MakeReporter, RunOrder};
 use failover::app::{self, App, AppError, FailureClass};
+use failover::engine::{Stop, StopKind};
 use failover::journal::Journal;
 use failover::progress::{Reporter, Silent};
 use failover::report::{self, Terminal};
+use failover::status::RunStatus;
 use failover::timefmt::format_ts;
 use std::sync::Arc;
 
@@ -83,20 +85,30 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
                 by,
                 require_approval,
                 run_id,
+                stop: Stop::default(),
             };
             run(&app, order, output).await
         }
-        Command::Runs { limit, output } => runs(&app, limit, output),
-        Command::Show { run_id, output } => show(&app, &run_id, output),
-        Command::Verify => verify(&app),
-        Command::Approve { run_id, step, by } => {
-            let a = app::approve::approve(&app, &run_id, step.as_deref(), initiator(by))?;
-            println!(
-                "Approved step `{}` of run {} as {}. The run continues.",
-                a.step_id, a.run_id, a.by
-            );
-            Ok(exit::OK)
+        Command::Runs { limit, output } => runs(&app, limit, output).await,
+        Command::Show { run_id, output } => show(&app, &run_id, output).await,
+        Command::Verify => verify(&app).await,
+        Command::Approve { run_id, step, by } => approve(&app, &run_id, step, by).await,
+        Command::Resume {
+            run_id,
+            by,
+            allow_changed_runbook,
+            output,
+        } => {
+            let order = app::resume::ResumeOrder {
+                run_id,
+                by: initiator(by),
+                allow_changed_runbook,
+                stop: Stop::default(),
+            };
+            resume(&app, order, output).await
         }
+        Command::Abort { run_id, by, reason } => abort(&app, &run_id, by, reason).await,
+        Command::Locks { all, output } => locks(&app, all, output).await,
         Command::Rollback {
             run_id,
             by,
@@ -140,7 +152,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             app::watch::watch(&app, &env, max_events, &mut on).await?;
             Ok(exit::OK)
         }
-        Command::Traffic { env, output } => traffic(&app, &env, output),
+        Command::Traffic { env, output } => traffic(&app, &env, output).await,
         Command::LocalPeer {
             command: LocalPeerCommand::Seed { env },
         } => seed(&app, &env).await,
@@ -165,7 +177,9 @@ async fn plan(
 }
 
 async fn run(app: &App, order: RunOrder, output: Output) -> Result<u8, AppError> {
+    let stop = order.stop.clone();
     let prepared = app::run::prepare_run(app, order)?;
+    let run_id = prepared.run_id().clone();
     if let (Some(t), Output::Text) = (prepared.simulated(), output) {
         println!(
             "Environment `{}` is simulated ({}, seed {}): no AWS call is made; time is virtual.",
@@ -174,35 +188,185 @@ async fn run(app: &App, order: RunOrder, output: Output) -> Result<u8, AppError>
             t.seed
         );
     }
-    let result = app::run::run(app, prepared, terminal(output)).await?;
+    let result = on_signals(
+        app,
+        &run_id,
+        stop,
+        app::run::run(app, prepared, terminal(output)),
+    )
+    .await?;
     Ok(finished(&result, output, false))
 }
 
-fn runs(app: &App, limit: usize, output: Output) -> Result<u8, AppError> {
-    let runs = app::inspect::runs(app, limit)?;
+async fn resume(
+    app: &App,
+    order: app::resume::ResumeOrder,
+    output: Output,
+) -> Result<u8, AppError> {
+    let stop = order.stop.clone();
+    let prepared = app::resume::prepare_resume(app, order).await?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
+    }
+    let run_id = prepared.run_id().clone();
+    if output == Output::Text {
+        let done = prepared.finished_steps();
+        if !done.is_empty() {
+            println!(
+                "Resuming run {run_id}: finished before it stopped, not run again: {}",
+                done.join(", ")
+            );
+        }
+    }
+    let result = on_signals(
+        app,
+        &run_id,
+        stop,
+        app::resume::resume(app, prepared, terminal(output)),
+    )
+    .await?;
+    Ok(finished(&result, output, false))
+}
+
+async fn approve(
+    app: &App,
+    run_id: &str,
+    step: Option<String>,
+    by: Option<String>,
+) -> Result<u8, AppError> {
+    let a = app::approve::approve(app, run_id, step.as_deref(), initiator(by)).await?;
+    if a.released() {
+        println!(
+            "Approved step `{}` of run {} as {}. The run continues.",
+            a.step_id, a.run_id, a.by
+        );
+    } else {
+        println!(
+            "Approved step `{}` of run {} as {} ({} of {} approvals): the gate waits for {} more person(s).",
+            a.step_id,
+            a.run_id,
+            a.by,
+            a.count,
+            a.required,
+            a.required as usize - a.count
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn abort(
+    app: &App,
+    run_id: &str,
+    by: Option<String>,
+    reason: Option<String>,
+) -> Result<u8, AppError> {
+    let a = app::resume::abort(app, run_id, initiator(by), reason).await?;
+    println!("Run {} aborted; its leases are released.", a.run_id);
+    if let Some(h) = &a.live_on {
+        println!(
+            "Its process on {h} was alive: it makes no further call and stops at its next one."
+        );
+    }
+    if a.in_doubt > 0 {
+        println!(
+            "{} call(s) of it are in doubt (intent, no outcome): check them with `failover show {}`.",
+            a.in_doubt, a.run_id
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn locks(app: &App, all: bool, output: Output) -> Result<u8, AppError> {
+    let (leases, now) = app::inspect::locks(app).await?;
+    let shown: Vec<_> = leases
+        .into_iter()
+        .filter(|l| all || l.live_at(now))
+        .collect();
     match output {
-        Output::Json => print_json(&runs),
+        Output::Json => print_json(&shown),
+        Output::Text => print!("{}", report::render_locks(&shown, now, all)),
+    }
+    Ok(exit::OK)
+}
+
+/// Run `fut` to its end; on Ctrl-C or SIGTERM ask the run to stop between calls (it ends
+/// `interrupted`, resumable). A second signal leaves at once: the run is marked
+/// `interrupted`, and any call in flight is in doubt.
+async fn on_signals<T>(
+    app: &App,
+    run_id: &failover::types::RunId,
+    stop: Stop,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(fut);
+    let mut asked = false;
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = signal() => {
+                if asked {
+                    eprintln!("\nleaving now: run {run_id} is marked interrupted; calls in flight are in doubt (`failover show {run_id}`, then `failover resume {run_id}`)");
+                    app.mark(run_id, RunStatus::Interrupted, "interrupted by a second signal while calls were in flight");
+                    std::process::exit(exit::INTERRUPTED.into());
+                }
+                eprintln!("\ninterrupt: stopping after the calls in flight (interrupt again to leave at once)");
+                stop.request(StopKind::Interrupted, "interrupted by a signal (Ctrl-C or SIGTERM)");
+                asked = true;
+            }
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn runs(app: &App, limit: usize, output: Output) -> Result<u8, AppError> {
+    let runs = app::inspect::runs(app, limit).await?;
+    match output {
+        Output::Json => print_json(
+            &runs
+                .iter()
+                .map(|(r, l)| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    v["liveness"] = serde_json::to_value(l).unwrap_or_default();
+                    v
+                })
+                .collect::<Vec<_>>(),
+        ),
         Output::Text => print!("{}", report::render_runs(&runs)),
     }
     Ok(exit::OK)
 }
 
-fn show(app: &App, run_id: &str, output: Output) -> Result<u8, AppError> {
-    let d = app::inspect::show(app, run_id)?;
+async fn show(app: &App, run_id: &str, output: Output) -> Result<u8, AppError> {
+    let d = app::inspect::show(app, run_id).await?;
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"run": d.run, "steps": d.steps, "events": d.events, "open_intents": d.open_intents}),
+            &serde_json::json!({"run": d.run, "liveness": d.liveness, "steps": d.steps, "events": d.events, "open_intents": d.open_intents}),
         ),
         Output::Text => print!(
             "{}",
-            report::render_show(&d.run, &d.steps, &d.events, &d.open_intents)
+            report::render_show(&d.run, d.liveness, &d.steps, &d.events, &d.open_intents)
         ),
     }
     Ok(exit::OK)
 }
 
-fn verify(app: &App) -> Result<u8, AppError> {
-    let v = app::inspect::verify(app)?;
+async fn verify(app: &App) -> Result<u8, AppError> {
+    let v = app::inspect::verify(app).await?;
     match v.broken_at {
         None => {
             println!(
@@ -253,8 +417,8 @@ async fn health(
     Ok(exit::OK)
 }
 
-fn traffic(app: &App, env: &str, output: Output) -> Result<u8, AppError> {
-    let t = app::inspect::traffic_state(app, env)?;
+async fn traffic(app: &App, env: &str, output: Output) -> Result<u8, AppError> {
+    let t = app::inspect::traffic_state(app, env).await?;
     match output {
         Output::Json => print_json(&report::traffic::state_document(&t)),
         Output::Text => print!("{}", report::traffic::render(&t)),
@@ -348,7 +512,7 @@ async fn rollback(
     output: Output,
 ) -> Result<u8, AppError> {
     let order = app::rollback::RollbackOrder { run_id, by, force };
-    let prepared = app::rollback::prepare_rollback(app, order)?;
+    let prepared = app::rollback::prepare_rollback(app, order).await?;
     for w in &prepared.warnings {
         eprintln!("warning: {w}");
     }
@@ -389,10 +553,24 @@ fn finished(r: &RunResult, output: Output, strict: bool) -> u8 {
                 println!("  {:<24} {}", id.to_string(), st.as_str());
             }
             println!("Details: failover show {}", r.run_id);
-            if !r.outcome.succeeded {
-                println!("Steps observe before acting, so running the runbook again only does what is left.");
+            match r.status {
+                RunStatus::Interrupted | RunStatus::Crashed | RunStatus::Failed => println!(
+                    "Continue it with `failover resume {}`: finished steps are not run again, and steps observe before acting.",
+                    r.run_id
+                ),
+                RunStatus::Running | RunStatus::WaitingApproval => println!(
+                    "This process lost the run's leases ({}); another process owns the run now.",
+                    r.error.as_deref().unwrap_or("?")
+                ),
+                _ => {}
             }
         }
     }
-    ok_or_failed(r.outcome.succeeded && (!strict || r.failed_steps().is_empty()))
+    match r.status {
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        RunStatus::Crashed | RunStatus::Aborted => exit::RUN_FAILED,
+        // Fenced off: another process owns the run now.
+        RunStatus::Running | RunStatus::WaitingApproval => exit::RUN_FAILED,
+        _ => ok_or_failed(r.outcome.succeeded && (!strict || r.failed_steps().is_empty())),
+    }
 }

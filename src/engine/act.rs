@@ -28,7 +28,9 @@ pub(crate) async fn execute_decision(
                 change_ids.insert(i, change_id);
             }
             Ok(None) => {}
-            Err(e @ StepError::Journal(_)) => return Err(e),
+            Err(e @ (StepError::Journal(_) | StepError::Fenced(_) | StepError::Stopped(_))) => {
+                return Err(e)
+            }
             Err(e) => {
                 failed.push(call);
                 first_err.get_or_insert(e);
@@ -38,7 +40,7 @@ pub(crate) async fn execute_decision(
     let awaits: Vec<(&Await, Option<String>)> = decision
         .awaits
         .iter()
-        .filter(|a| !failed.iter().any(|c| await_is_for(a, c)))
+        .filter(|a| !failed.iter().any(|c| a.is_for(c)))
         .map(|a| match a {
             Await::ChangeInsync { call_index } => (a, change_ids.get(call_index).cloned()),
             _ => (a, None),
@@ -60,8 +62,26 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
         step: sid.to_string(),
         text: call.describe(),
     });
+    // A safe point: no call of this step is in flight. After it, the call goes out whatever
+    // happens, and its outcome is journaled.
+    ctx.check_stop()?;
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
-    let seq = ctx.journal.intent(run_id, sid, &op, &res, intent)?;
+    let seq = match ctx
+        .journal
+        .intent(run_id, sid, &op, &res, intent, &ctx.spec.fence)
+        .await
+    {
+        Ok(seq) => seq,
+        Err(crate::store::StoreError::Fenced(why)) => {
+            // The run no longer holds its leases: nothing more is called, and the rest of the
+            // run stops too.
+            ctx.spec
+                .stop
+                .request(super::ctx::StopKind::Fenced, format!("fenced: {why}"));
+            return Err(StepError::Fenced(why));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let started = ctx.ports.clock.now();
     let result = perform(ctx, call).await;
     let ms = ctx
@@ -74,7 +94,9 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     let (ok, detail, change_id) = match &result {
         Ok(out) => {
             let data = serde_json::json!({"ok": true, "result": out, "ms": ms});
-            ctx.journal.outcome(run_id, sid, seq, &op, &res, data)?;
+            ctx.journal
+                .outcome(run_id, sid, seq, &op, &res, data)
+                .await?;
             let id = out
                 .get("change_id")
                 .and_then(|v| v.as_str())
@@ -94,7 +116,9 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
             };
             let data =
                 serde_json::json!({"ok": false, "error": e.to_string(), "kind": kind, "ms": ms});
-            ctx.journal.outcome(run_id, sid, seq, &op, &res, data)?;
+            ctx.journal
+                .outcome(run_id, sid, seq, &op, &res, data)
+                .await?;
             (false, Some(e.to_string()), None)
         }
     };
@@ -107,26 +131,6 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
         detail,
     });
     result.map(|_| change_id)
-}
-
-/// Whether an await waits for the effect of this call (so it is skipped when the call failed).
-fn await_is_for(a: &Await, c: &Call) -> bool {
-    match (a, c) {
-        (
-            Await::ClusterWriterOutside { cluster, .. },
-            Call::FailoverDbCluster { cluster: c2, .. },
-        ) => cluster == c2,
-        (Await::InstanceOutside { instance, .. }, Call::RebootDbInstance { instance: i2, .. }) => {
-            instance == i2
-        }
-        (
-            Await::SnapshotAvailable { id, .. },
-            Call::CreateDbClusterSnapshot { snapshot, .. }
-            | Call::CreateDbSnapshot { snapshot, .. },
-        ) => id == snapshot,
-        // A failed change has no change id: its ChangeInsync await returns at once.
-        _ => false,
-    }
 }
 
 /// Headers carrying secrets are not journaled.
@@ -254,12 +258,15 @@ async fn wait_all(
                         step: sid.clone(),
                         text: text.clone(),
                     });
-                    let _ = ctx.journal.note(
-                        &ctx.spec.run_id,
-                        Some(&sid),
-                        "warning",
-                        serde_json::json!({"text": text}),
-                    );
+                    let _ = ctx
+                        .journal
+                        .note(
+                            &ctx.spec.run_id,
+                            Some(&sid),
+                            "warning",
+                            serde_json::json!({"text": text}),
+                        )
+                        .await;
                 }
                 AwaitStatus::Failed(why) => return Err(StepError::Precondition(why)),
                 AwaitStatus::Stalled { what, why } => {
@@ -279,7 +286,7 @@ async fn wait_all(
         }
         pending = still;
         if !pending.is_empty() {
-            ctx.ports.clock.sleep(poll).await;
+            ctx.sleep(poll).await?;
         }
     }
     Ok(())

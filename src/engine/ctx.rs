@@ -2,14 +2,14 @@
 //! reporter, what it learned), how it ends, and how a step fails.
 
 use crate::cloud::CloudError;
-use crate::journal::{Journal, JournalError};
 use crate::ports::Ports;
 use crate::progress::Reporter;
 use crate::runbook::bind::BoundStep;
 use crate::status::StepStatus;
+use crate::store::{Fence, Store, StoreError};
 use crate::types::{InstanceId, RunId, StepId};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,67 @@ pub struct RunSpec {
     pub max_concurrency: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
+    /// The leases the run holds, shown with every intent.
+    pub fence: Fence,
+    /// Asked to stop (Ctrl-C, a lost lease): no new step or call starts, calls in flight end.
+    pub stop: Stop,
+    /// Steps a resumed run finished before it stopped (succeeded or skipped): not run again.
+    pub finished: BTreeMap<StepId, (StepStatus, Option<String>)>,
+}
+
+/// A request to stop a run at its next safe point (between calls), and why.
+#[derive(Clone, Default)]
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Default)]
+struct StopInner {
+    why: Mutex<Option<(StopKind, String)>>,
+    notify: tokio::sync::Notify,
+}
+
+/// Why a run stops before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopKind {
+    /// A signal (Ctrl-C, SIGTERM) or a shutdown: the run ends `interrupted`, resumable.
+    Interrupted,
+    /// The run lost its leases (taken over, aborted, expired): another process owns it now,
+    /// so this one neither calls nor writes its final status.
+    Fenced,
+    /// A panic: the run ends `crashed`, resumable.
+    Crashed,
+}
+
+impl Stop {
+    /// Ask the run to stop; the first reason is kept.
+    pub fn request(&self, kind: StopKind, why: impl Into<String>) {
+        let mut w = self.0.why.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_none() {
+            *w = Some((kind, why.into()));
+        }
+        drop(w);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Why the run was asked to stop, if it was.
+    pub fn requested(&self) -> Option<String> {
+        self.reason().map(|(_, w)| w)
+    }
+
+    /// The kind of stop and why, if one was asked.
+    pub fn reason(&self) -> Option<(StopKind, String)> {
+        self.0.why.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Wait until a stop is requested.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            if self.requested().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +97,22 @@ pub enum StepError {
     #[error("timed out after {0}")]
     Timeout(String),
     #[error("journal: {0}")]
-    Journal(#[from] JournalError),
+    Journal(StoreError),
+    /// The run lost its leases: it makes no further call.
+    #[error("{0}")]
+    Fenced(String),
+    /// The run was asked to stop (Ctrl-C, its lease lost); this step did not finish.
+    #[error("stopped: {0}")]
+    Stopped(String),
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Fenced(m) => StepError::Fenced(m),
+            other => StepError::Journal(other),
+        }
+    }
 }
 
 impl StepError {
@@ -47,7 +123,10 @@ impl StepError {
             StepError::Http(_) => true,
             // The step's deadline covers all its attempts: nothing is left to retry with.
             StepError::Timeout(_) => false,
-            StepError::Precondition(_) | StepError::Journal(_) => false,
+            StepError::Precondition(_)
+            | StepError::Journal(_)
+            | StepError::Fenced(_)
+            | StepError::Stopped(_) => false,
         }
     }
 
@@ -56,6 +135,8 @@ impl StepError {
             StepError::Cloud(e) => Some(e.kind.hint()),
             StepError::Timeout(_) => Some("the world did not reach the goal in time; check the resource, raise the step's `timeout`, or run again: steps observe before acting"),
             StepError::Http(_) => Some("check the endpoint URL and that the service is up; the step can be retried"),
+            StepError::Fenced(_) => Some("another process took this run's leases (a resume, an abort, or they expired while this process was paused); this process makes no further call"),
+            StepError::Stopped(_) => Some("`failover resume RUN` continues the run: finished steps are not run again"),
             _ => None,
         }
     }
@@ -73,12 +154,33 @@ pub(crate) struct Ctx {
     /// Readers whose promotion failed in this run (fed back into decisions).
     pub(crate) unpromotable: Mutex<BTreeSet<InstanceId>>,
     pub(crate) ports: Ports,
-    pub(crate) journal: Arc<Journal>,
+    pub(crate) journal: Arc<dyn Store>,
     pub(crate) spec: RunSpec,
     pub(crate) reporter: Arc<dyn Reporter>,
 }
 
 impl Ctx {
+    /// Sleep on the run's clock, unless the run is asked to stop first (a safe point: no
+    /// call is in flight).
+    pub(crate) async fn sleep(&self, d: Duration) -> Result<(), StepError> {
+        if let Some(why) = self.spec.stop.requested() {
+            return Err(StepError::Stopped(why));
+        }
+        tokio::select! {
+            biased;
+            _ = self.spec.stop.wait() => Err(StepError::Stopped(self.spec.stop.requested().unwrap_or_default())),
+            _ = self.ports.clock.sleep(d) => Ok(()),
+        }
+    }
+
+    /// `Err(Stopped)` if the run was asked to stop.
+    pub(crate) fn check_stop(&self) -> Result<(), StepError> {
+        match self.spec.stop.requested() {
+            Some(why) => Err(StepError::Stopped(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Remember that promoting `reader` failed: the next decision passes over it.
     pub(crate) fn unpromotable(&self, reader: &InstanceId) {
         self.unpromotable

@@ -5,7 +5,6 @@ use super::ctx::{Ctx, RunOutcome, RunSpec};
 use super::observe;
 use super::step::run_step;
 use crate::cloud::CloudError;
-use crate::journal::Journal;
 use crate::plan::Plan;
 use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
@@ -13,8 +12,9 @@ use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
 use crate::status::StepStatus;
 use crate::steps;
+use crate::store::Store;
 use crate::types::{RunId, StepId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -43,7 +43,7 @@ pub async fn plan_run(
 /// Live run of the DAG. The run record must already exist in the journal.
 pub async fn execute(
     ports: Ports,
-    journal: Arc<Journal>,
+    journal: Arc<dyn Store>,
     spec: RunSpec,
     reporter: Arc<dyn Reporter>,
 ) -> RunOutcome {
@@ -54,26 +54,33 @@ pub async fn execute(
         spec,
         reporter,
     });
-    let mut dag = Dag::new(ctx.spec.steps.clone());
+    let mut dag = Dag::new(ctx.spec.steps.clone(), &ctx.spec.finished);
     for s in &dag.steps {
-        let r = ctx.journal.init_step(
-            &ctx.spec.run_id,
-            s.id.as_str(),
-            s.action.name(),
-            StepStatus::Pending,
-        );
+        let r = ctx
+            .journal
+            .init_step(
+                &ctx.spec.run_id,
+                s.id.as_str(),
+                s.action.name(),
+                StepStatus::Pending,
+            )
+            .await;
         if let Err(e) = r {
             tracing::error!("journal: {e}");
         }
     }
     let mut running: JoinSet<(StepId, StepStatus, Option<String>)> = JoinSet::new();
     loop {
-        dag.start_ready(&ctx, &mut running);
+        dag.start_ready(&ctx, &mut running).await;
         match running.join_next().await {
             None => break,
             Some(Ok((id, st, msg))) => dag.finished(id, st, msg),
             Some(Err(e)) => {
                 tracing::error!("a step task panicked: {e}");
+                ctx.spec.stop.request(
+                    super::ctx::StopKind::Crashed,
+                    format!("a step task panicked: {e}"),
+                );
                 dag.aborting = true;
             }
         }
@@ -92,19 +99,31 @@ struct Dag {
 }
 
 impl Dag {
-    fn new(steps: Vec<BoundStep>) -> Self {
-        Self {
+    /// `finished`: steps a resumed run already finished; they count as done.
+    fn new(
+        steps: Vec<BoundStep>,
+        finished: &BTreeMap<StepId, (StepStatus, Option<String>)>,
+    ) -> Self {
+        let mut dag = Self {
             steps,
             status: HashMap::new(),
             messages: HashMap::new(),
             started: vec![],
             aborting: false,
+        };
+        for (id, (st, msg)) in finished {
+            if dag.steps.iter().any(|s| &s.id == id) {
+                dag.started.push(id.clone());
+                dag.status.insert(id.clone(), *st);
+                dag.messages.insert(id.clone(), msg.clone());
+            }
         }
+        dag
     }
 
     /// Start every ready step within the concurrency limit; end at once the ones that will
     /// not run (blocked, cancelled, `when` false), which may make others ready.
-    fn start_ready(
+    async fn start_ready(
         &mut self,
         ctx: &Arc<Ctx>,
         running: &mut JoinSet<(StepId, StepStatus, Option<String>)>,
@@ -119,9 +138,9 @@ impl Dag {
                 {
                     continue;
                 }
-                if let Some((st, msg)) = self.not_run(s) {
+                if let Some((st, msg)) = self.not_run(s, ctx) {
                     let id = s.id.clone();
-                    self.end_without_running(ctx, id, st, msg);
+                    self.end_without_running(ctx, id, st, msg).await;
                     progressed = true;
                     continue;
                 }
@@ -141,12 +160,18 @@ impl Dag {
     }
 
     /// Why a ready step will not run, if it will not.
-    fn not_run(&self, s: &BoundStep) -> Option<(StepStatus, String)> {
+    fn not_run(&self, s: &BoundStep, ctx: &Ctx) -> Option<(StepStatus, String)> {
         if let Some(b) = crate::plan::blocked_by(s, &self.steps, |id| self.status.get(id).copied())
         {
             return Some((
                 StepStatus::Blocked,
                 format!("not run: step `{b}` did not succeed"),
+            ));
+        }
+        if let Some(why) = ctx.spec.stop.requested() {
+            return Some((
+                StepStatus::Cancelled,
+                format!("not run: the run stopped ({why})"),
             ));
         }
         if self.aborting {
@@ -157,20 +182,18 @@ impl Dag {
         }
         if !s.enabled {
             let when = s.when.clone().unwrap_or_default();
-            return Some((
-                StepStatus::Skipped,
-                format!("`when` is false ({when})"),
-            ));
+            return Some((StepStatus::Skipped, format!("`when` is false ({when})")));
         }
         None
     }
 
-    fn end_without_running(&mut self, ctx: &Ctx, id: StepId, st: StepStatus, msg: String) {
+    async fn end_without_running(&mut self, ctx: &Ctx, id: StepId, st: StepStatus, msg: String) {
         self.started.push(id.clone());
         self.status.insert(id.clone(), st);
         let _ = ctx
             .journal
-            .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg));
+            .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg))
+            .await;
         ctx.reporter.report(Progress::StepFinished {
             step: id.to_string(),
             status: st,

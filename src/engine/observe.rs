@@ -54,8 +54,14 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
         }
     }
     for id in &needs.changes {
-        let c = ports.dns.get_change(id).await?;
-        w.changes.insert(id.clone(), c.status);
+        match ports.dns.get_change(id).await {
+            Ok(c) => {
+                w.changes.insert(id.clone(), c.status);
+            }
+            // A change the reads do not show yet (they lag behind the write): not visible yet.
+            Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(w)
 }

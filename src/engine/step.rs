@@ -9,6 +9,8 @@ use crate::progress::Progress;
 use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::status::{RunStatus, StepStatus};
 use crate::steps;
+use crate::types::RunId;
+use crate::world::{InDoubtCall, World};
 use std::time::Duration;
 
 pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
@@ -24,7 +26,8 @@ pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option
     let deadline = step.timeout;
     let body = async {
         for attempt in 1..=attempts {
-            let _ = ctx.journal.step_started(run_id, sid, attempt);
+            ctx.check_stop()?;
+            let _ = ctx.journal.step_started(run_id, sid, attempt).await;
             match attempt_step(ctx, step).await {
                 Ok(summary) => return Ok(summary),
                 Err(e) => {
@@ -35,13 +38,13 @@ pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option
                         error: e.to_string(),
                         retrying: retry,
                     });
-                    let _ = ctx.journal.note(run_id, Some(sid), "attempt_failed", serde_json::json!({"attempt": attempt, "error": e.to_string(), "retrying": retry}));
+                    let _ = ctx.journal.note(run_id, Some(sid), "attempt_failed", serde_json::json!({"attempt": attempt, "error": e.to_string(), "retrying": retry})).await;
                     if !retry {
                         return Err(e);
                     }
                     let backoff =
                         Duration::from_millis((500u64 << (attempt - 1).min(6)).min(30_000));
-                    clock.sleep(backoff).await;
+                    ctx.sleep(backoff).await?;
                     last_err = Some(e);
                 }
             }
@@ -66,7 +69,10 @@ pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option
             (StepStatus::Failed, Some(m))
         }
     };
-    let _ = ctx.journal.step_finished(run_id, sid, st, msg.as_deref());
+    let _ = ctx
+        .journal
+        .step_finished(run_id, sid, st, msg.as_deref())
+        .await;
     ctx.reporter.report(Progress::StepFinished {
         step: sid.to_string(),
         status: st,
@@ -80,9 +86,11 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     match &step.action {
-        BoundAction::Approval { message, approvers } => {
-            return wait_for_approval(ctx, step, message, approvers).await
-        }
+        BoundAction::Approval {
+            message,
+            approvers,
+            required,
+        } => return wait_for_approval(ctx, step, message, approvers, *required).await,
         BoundAction::HealthAssert {
             zones,
             expect,
@@ -100,49 +108,200 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
                 step: sid.to_string(),
                 what: format!("waiting {}", humantime::format_duration(*duration)),
             });
-            ctx.ports.clock.sleep(*duration).await;
+            ctx.sleep(*duration).await?;
             return Ok(None);
         }
         _ => {}
     }
-    let needs = steps::needs(step, run_id);
+    // Observe, decide, act; again while calls are held back because the same call may
+    // already have been made (its effect not visible yet), until it shows or its grace passes.
+    let mut calls = 0;
+    let mut problems = vec![];
+    let mut announced = vec![];
+    loop {
+        let world = observe_with_journal(ctx, step).await?;
+        let decision: Decision = steps::decide(step, &world, run_id);
+        report_decision(ctx, sid, &decision, &mut announced).await;
+        settle_observed(ctx, sid, &world, &decision).await;
+        // Problems with one resource do not stop the others: an evacuation moves everything
+        // it can, then the step fails and says what is left.
+        problems = decision.problems.clone();
+        execute_decision(ctx, step, &decision).await?;
+        calls += decision.calls.len();
+        if decision.deferred.is_empty() {
+            break;
+        }
+        ctx.sleep(ctx.spec.poll_interval).await?;
+    }
+    if !problems.is_empty() {
+        return Err(StepError::Precondition(problems.join("\n  ")));
+    }
+    Ok(Some(if calls == 0 {
+        "nothing to do: already as wanted".to_string()
+    } else {
+        format!("{calls} call(s) made")
+    }))
+}
+
+/// The world a step decides against: observed through the ports, plus what the journal
+/// knows (calls that may have been made and are within their grace, recent Route 53 changes,
+/// readers this run failed to promote). Calls past their grace are settled here.
+async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, StepError> {
+    let mut needs = steps::needs(step, &ctx.spec.run_id);
+    let now = ms(ctx.ports.clock.now());
+    let horizon = now - RECENT.as_millis() as i64;
     let mut world = observe::observe(&ctx.ports, &needs).await?;
+    let zone_ids: Vec<String> = world.hosted_zones.values().map(|z| z.id.clone()).collect();
+    let recent: Vec<(String, String)> = ctx
+        .journal
+        .changes_since(horizon)
+        .await?
+        .into_iter()
+        .filter(|c| zone_ids.contains(&c.hosted_zone_id))
+        .map(|c| (c.hosted_zone_id, c.change_id))
+        .collect();
+    if !recent.is_empty() {
+        needs = crate::world::Needs {
+            changes: recent.iter().map(|(_, c)| c.clone()).collect(),
+            ..Default::default()
+        };
+        world.merge(observe::observe(&ctx.ports, &needs).await?);
+        world.recent_changes = recent;
+    }
+    for d in ctx.journal.in_doubt(horizon).await? {
+        let Some(grace) = crate::call::in_doubt_grace(&d.operation) else {
+            continue;
+        };
+        let until = d.at + grace.as_millis() as i64;
+        if until > now {
+            world.in_doubt.push(InDoubtCall {
+                operation: d.operation,
+                resource: d.resource,
+                run_id: d.run_id.to_string(),
+                seq: d.seq,
+                at_ms: d.at,
+                until_ms: until,
+                why: d.why,
+            });
+        } else if touches(&world, step, &d.resource) {
+            let how = format!(
+                "its effect did not show within {}: the step decides again",
+                humantime::format_duration(grace)
+            );
+            let _ = ctx
+                .journal
+                .settle(&d.run_id, d.step_id.as_deref().unwrap_or("-"), d.seq, &how)
+                .await;
+        }
+    }
     world.unpromotable = ctx
         .unpromotable
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let decision: Decision = steps::decide(step, &world, run_id);
-    for s in &decision.skips {
+    Ok(world)
+}
+
+/// How far back the journal is read for calls in doubt and recent changes.
+const RECENT: Duration = Duration::from_secs(600);
+
+fn ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether `resource` (as a call names it) is one this step acts on.
+fn touches(world: &World, step: &BoundStep, resource: &str) -> bool {
+    let n = steps::needs(step, &RunId::new(""));
+    n.clusters.iter().any(|c| c.as_str() == resource)
+        || n.instances.iter().any(|i| i.as_str() == resource)
+        || world.hosted_zones.values().any(|z| z.name == resource)
+}
+
+/// A call in doubt on a resource this step acts on, for which the decision no longer makes
+/// (or holds back) the same call: its effect is visible. Settle it.
+async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
+    for x in &world.in_doubt {
+        let still = d
+            .calls
+            .iter()
+            .chain(d.deferred.iter().map(|x| &x.call))
+            .any(|c| c.operation() == x.operation && c.resource() == x.resource);
+        let ours = d
+            .skips
+            .iter()
+            .any(|s| s.contains(&format!("`{}`", x.resource)))
+            || d.awaits.iter().any(|a| match a {
+                crate::call::Await::ClusterWriterOutside { cluster, .. } => {
+                    cluster.as_str() == x.resource
+                }
+                crate::call::Await::InstanceOutside { instance, .. } => {
+                    instance.as_str() == x.resource
+                }
+                _ => false,
+            });
+        if !still && ours {
+            let _ = ctx
+                .journal
+                .settle(
+                    &RunId::new(x.run_id.clone()),
+                    sid,
+                    x.seq,
+                    "its effect was observed: the step no longer needs the call",
+                )
+                .await;
+        }
+    }
+}
+
+/// Tell what a decision holds back and skips, and its problems (each line once per step).
+async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
+    let run_id = &ctx.spec.run_id;
+    for x in &d.deferred {
+        if !announced.contains(&x.why) {
+            announced.push(x.why.clone());
+            ctx.reporter.report(Progress::Waiting {
+                step: sid.to_string(),
+                what: x.why.clone(),
+            });
+            let _ = ctx
+                .journal
+                .note(
+                    run_id,
+                    Some(sid),
+                    "deferred",
+                    serde_json::json!({"call": x.call.describe(), "why": x.why}),
+                )
+                .await;
+        }
+    }
+    for s in &d.skips {
+        if announced.contains(s) {
+            continue;
+        }
+        announced.push(s.clone());
         ctx.reporter.report(Progress::Skip {
             step: sid.to_string(),
             text: s.clone(),
         });
         let _ = ctx
             .journal
-            .note(run_id, Some(sid), "skip", serde_json::json!({"text": s}));
+            .note(run_id, Some(sid), "skip", serde_json::json!({"text": s}))
+            .await;
     }
-    // Problems with one resource do not stop the others: an evacuation moves everything it
-    // can, then the step fails and says what is left.
-    for p in &decision.problems {
+    for p in &d.problems {
+        if announced.contains(p) {
+            continue;
+        }
+        announced.push(p.clone());
         ctx.reporter.report(Progress::Problem {
             step: sid.to_string(),
             text: p.clone(),
         });
     }
-    execute_decision(ctx, step, &decision).await?;
-    if !decision.problems.is_empty() {
-        return Err(StepError::Precondition(decision.problems.join("\n  ")));
-    }
-    let summary = if decision.calls.is_empty() {
-        "nothing to do: already as wanted".to_string()
-    } else {
-        format!("{} call(s) made", decision.calls.len())
-    };
-    Ok(Some(summary))
 }
 
-/// Make the decision's calls (intent, call, outcome, each) and wait for its awaits.
 async fn health_assert(
     ctx: &Ctx,
     step: &BoundStep,
@@ -177,12 +336,15 @@ async fn health_assert(
             Err(m) => problems.push(m),
         }
     }
-    let _ = ctx.journal.note(
-        &ctx.spec.run_id,
-        Some(step.id.as_str()),
-        "health",
-        serde_json::to_value(&report).unwrap_or_default(),
-    );
+    let _ = ctx
+        .journal
+        .note(
+            &ctx.spec.run_id,
+            Some(step.id.as_str()),
+            "health",
+            serde_json::to_value(&report).unwrap_or_default(),
+        )
+        .await;
     if problems.is_empty() {
         Ok(Some(format!("{} (health report journaled)", ok.join(", "))))
     } else {
@@ -195,34 +357,40 @@ async fn wait_for_approval(
     step: &BoundStep,
     message: &str,
     approvers: &[String],
+    required: u32,
 ) -> Result<Option<String>, StepError> {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
-    let existing = ctx.journal.approvals(run_id, sid)?;
-    if existing.is_empty() {
-        ctx.journal.note(
-            run_id,
-            Some(sid),
-            "approval_requested",
-            serde_json::json!({"message": message, "approvers": approvers}),
-        )?;
-        ctx.journal
-            .set_step_status(run_id, sid, StepStatus::WaitingApproval, Some(message))?;
-        ctx.journal
-            .set_run_status(run_id, RunStatus::WaitingApproval, None, false)?;
-        ctx.reporter.report(Progress::ApprovalRequested {
-            step: sid.to_string(),
-            message: message.to_string(),
-            run_id: run_id.clone(),
-        });
+    let j = &ctx.journal;
+    let released = |by: &[String]| {
+        crate::approval::released_by(&ctx.spec.initiator, approvers, required, by)
+            .map(|who| who.join(", "))
+    };
+    if let Some(a) = released(&j.approvals(run_id, sid).await?) {
+        return Ok(Some(format!("approved by {a}")));
     }
+    j.note(
+        run_id,
+        Some(sid),
+        "approval_requested",
+        serde_json::json!({"message": message, "approvers": approvers}),
+    )
+    .await?;
+    j.set_step_status(run_id, sid, StepStatus::WaitingApproval, Some(message))
+        .await?;
+    j.set_run_status(run_id, RunStatus::WaitingApproval, None, false)
+        .await?;
+    ctx.reporter.report(Progress::ApprovalRequested {
+        step: sid.to_string(),
+        message: message.to_string(),
+        run_id: run_id.clone(),
+    });
     loop {
-        let by = ctx.journal.approvals(run_id, sid)?;
-        if let Some(a) = crate::approval::released_by(&ctx.spec.initiator, approvers, &by) {
-            ctx.journal
-                .set_run_status(run_id, RunStatus::Running, None, false)?;
+        ctx.sleep(ctx.spec.approval_poll).await?;
+        if let Some(a) = released(&j.approvals(run_id, sid).await?) {
+            j.set_run_status(run_id, RunStatus::Running, None, false)
+                .await?;
             return Ok(Some(format!("approved by {a}")));
         }
-        ctx.ports.clock.sleep(ctx.spec.approval_poll).await;
     }
 }

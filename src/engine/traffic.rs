@@ -37,10 +37,7 @@ async fn read_signal(ctx: &Ctx, ladder: &BoundLadder) -> Result<Reading, StepErr
             }
             Err(e) => {
                 last = Some(e);
-                ctx.ports
-                    .clock
-                    .sleep(Duration::from_millis(200 << attempt))
-                    .await;
+                ctx.sleep(Duration::from_millis(200 << attempt)).await?;
             }
         }
     }
@@ -51,8 +48,8 @@ async fn read_signal(ctx: &Ctx, ladder: &BoundLadder) -> Result<Reading, StepErr
     )))
 }
 
-fn shed_vector(ctx: &Ctx, ladder: &BoundLadder) -> Result<Vec<bool>, StepError> {
-    let shed = ctx.journal.shed_tiers(&ladder.environment)?;
+async fn shed_vector(ctx: &Ctx, ladder: &BoundLadder) -> Result<Vec<bool>, StepError> {
+    let shed = ctx.journal.shed_tiers(&ladder.environment).await?;
     Ok(ladder
         .tiers
         .iter()
@@ -61,11 +58,11 @@ fn shed_vector(ctx: &Ctx, ladder: &BoundLadder) -> Result<Vec<bool>, StepError> 
 }
 
 /// Write the shed state where edges poll it (atomically: temp file + rename).
-fn publish(ctx: &Ctx, ladder: &BoundLadder) -> Result<(), StepError> {
+async fn publish(ctx: &Ctx, ladder: &BoundLadder) -> Result<(), StepError> {
     let Some(path) = &ladder.state_file else {
         return Ok(());
     };
-    let shed = ctx.journal.shed_tiers(&ladder.environment)?;
+    let shed = ctx.journal.shed_tiers(&ladder.environment).await?;
     let doc = crate::traffic::state_document(
         crate::journal::now_ms(),
         &ladder.environment,
@@ -122,8 +119,9 @@ async fn set_tier(
     }
     execute_decision(ctx, step, &decision).await?;
     ctx.journal
-        .set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)?;
-    publish(ctx, ladder)
+        .set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)
+        .await?;
+    publish(ctx, ladder).await
 }
 
 pub(crate) async fn shed(
@@ -135,7 +133,7 @@ pub(crate) async fn shed(
     let sid = step.id.to_string();
     let mut shed_now = vec![];
     loop {
-        let state = shed_vector(ctx, ladder)?;
+        let state = shed_vector(ctx, ladder).await?;
         let reading = read_signal(ctx, ladder).await?;
         ctx.reporter.report(Progress::Waiting {
             step: sid.clone(),
@@ -167,7 +165,7 @@ pub(crate) async fn shed(
                         ladder.tiers[i].name
                     ),
                 });
-                ctx.ports.clock.sleep(ladder.settle).await;
+                ctx.sleep(ladder.settle).await?;
             }
         }
     }
@@ -189,7 +187,7 @@ pub(crate) async fn restore(
     let mut restored = vec![];
     let mut last_note = String::new();
     loop {
-        let state = shed_vector(ctx, ladder)?;
+        let state = shed_vector(ctx, ladder).await?;
         let reading = read_signal(ctx, ladder).await?;
         let now = ctx.ports.clock.now();
         if reading.good {
@@ -210,7 +208,7 @@ pub(crate) async fn restore(
                     set_tier(ctx, step, ladder, i, true).await?;
                     restored.retain(|n| n != &ladder.tiers[i].name);
                     last_restored = None;
-                    ctx.ports.clock.sleep(ladder.settle).await;
+                    ctx.sleep(ladder.settle).await?;
                     continue;
                 }
             }
@@ -241,7 +239,7 @@ pub(crate) async fn restore(
                 }
             }
         }
-        ctx.ports.clock.sleep(poll).await;
+        ctx.sleep(poll).await?;
     }
 }
 
@@ -252,7 +250,7 @@ pub(crate) async fn revert(
     ladder: &BoundLadder,
     tiers: &[String],
 ) -> Result<Option<String>, StepError> {
-    let state = shed_vector(ctx, ladder)?;
+    let state = shed_vector(ctx, ladder).await?;
     let mut idx: Vec<usize> = tiers
         .iter()
         .filter_map(|t| ladder.index(t))

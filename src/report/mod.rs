@@ -7,6 +7,7 @@ use crate::journal::{Event, RunRecord, StepRecord};
 use crate::plan::{Plan, PlannedStatus};
 use crate::progress::{Progress, Reporter};
 use crate::status::StepStatus;
+use crate::store::Liveness;
 use crate::timefmt::format_ts;
 use std::fmt::Write;
 use std::io::Write as _;
@@ -176,6 +177,17 @@ impl Reporter for Terminal {
                 environment,
                 initiator,
                 journal,
+                resumed_by: Some(by),
+                ..
+            } => format!(
+                "Run {run_id} of `{runbook}` on `{environment}` resumed by {by} (started by {initiator}; journal: {journal})"
+            ),
+            Progress::RunStarted {
+                run_id,
+                runbook,
+                environment,
+                initiator,
+                journal,
                 ..
             } => format!(
                 "Run {run_id} of `{runbook}` on `{environment}` started by {initiator} (journal: {journal})"
@@ -248,7 +260,21 @@ fn dur(ms: i64) -> String {
     }
 }
 
-pub fn render_runs(runs: &[RunRecord]) -> String {
+/// A run's status for people: a run whose process is gone says so, and since when.
+pub fn status_word(r: &RunRecord, l: Liveness) -> String {
+    match l {
+        Liveness::Stale { since } => {
+            format!(
+                "{} (STALE: no heartbeat since {})",
+                r.status,
+                format_ts(since)
+            )
+        }
+        _ => r.status.to_string(),
+    }
+}
+
+pub fn render_runs(runs: &[(RunRecord, Liveness)]) -> String {
     let mut o = String::new();
     if runs.is_empty() {
         return "No runs in the journal yet. Start one with `failover run RUNBOOK --env ENV`.\n"
@@ -259,7 +285,7 @@ pub fn render_runs(runs: &[RunRecord]) -> String {
         "{:<22} {:<20} {:<10} {:<8} {:<17} {:<21} {:>8}  PARAMS",
         "RUN", "RUNBOOK", "ENV", "MODE", "STATUS", "STARTED", "TOOK"
     );
-    for r in runs {
+    for (r, l) in runs {
         let took = r
             .ended_at
             .map(|e| dur(e - r.started_at))
@@ -281,7 +307,10 @@ pub fn render_runs(runs: &[RunRecord]) -> String {
             r.runbook,
             r.environment,
             r.mode,
-            r.status,
+            match l {
+                Liveness::Stale { .. } => format!("{} (stale)", r.status),
+                _ => r.status.to_string(),
+            },
             format_ts(r.started_at),
             took,
             params
@@ -290,8 +319,46 @@ pub fn render_runs(runs: &[RunRecord]) -> String {
     o
 }
 
+/// The leases, one line each: key, state, run, by, holder, token, since, expires.
+pub fn render_locks(leases: &[crate::lease::Lease], now: i64, all: bool) -> String {
+    if leases.is_empty() {
+        return if all {
+            "No lease was ever taken in this journal.\n".into()
+        } else {
+            "No run holds a lease right now (`--all` lists released and expired ones).\n".into()
+        };
+    }
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<44} {:<9} {:<24} {:<10} {:<20} {:>5}  {:<21} EXPIRES",
+        "RESOURCE", "STATE", "RUN", "BY", "HOLDER", "TOKEN", "SINCE"
+    );
+    for l in leases {
+        let state = match (&l.run_id, l.live_at(now)) {
+            (None, _) => "released",
+            (Some(_), true) => "held",
+            (Some(_), false) => "expired",
+        };
+        let _ = writeln!(
+            o,
+            "{:<44} {:<9} {:<24} {:<10} {:<20} {:>5}  {:<21} {}",
+            l.key.to_string(),
+            state,
+            l.run_id.as_deref().unwrap_or("-"),
+            l.initiator,
+            l.holder,
+            l.token,
+            format_ts(l.acquired_ms),
+            format_ts(l.expires_ms())
+        );
+    }
+    o
+}
+
 pub fn render_show(
     r: &RunRecord,
+    liveness: Liveness,
     steps: &[StepRecord],
     events: &[Event],
     open: &[Event],
@@ -309,9 +376,18 @@ pub fn render_show(
     let _ = writeln!(
         o,
         "Status: {}  started {}{took}",
-        r.status,
+        status_word(r, liveness),
         format_ts(r.started_at)
     );
+    if let Liveness::Stale { .. } = liveness {
+        let _ = writeln!(
+            o,
+            "Its process ({}) is gone or stuck: nothing is waiting for its approvals. Continue it with `failover resume {}`, or end it with `failover abort {}`.",
+            r.holder.as_deref().unwrap_or("?"),
+            r.id,
+            r.id
+        );
+    }
     if let Some(m) = r.params.as_object().filter(|m| !m.is_empty()) {
         let _ = writeln!(
             o,
@@ -388,7 +464,7 @@ pub fn render_show(
     if open.is_empty() {
         let _ = writeln!(o, "\nEvery intent has an outcome: no call is in doubt.");
     } else {
-        let _ = writeln!(o, "\nCalls that may or may not have happened (intent written, no outcome; the process stopped?):");
+        let _ = writeln!(o, "\nCalls in doubt: the intent was written, the outcome never was (the process stopped?). A resume waits for their effect to show before making them again:");
         for e in open {
             let _ = writeln!(
                 o,

@@ -82,7 +82,12 @@ pub enum BoundAction {
     },
     Approval {
         message: String,
+        /// Who may approve (the step's list, else the environment's; empty: anyone but the
+        /// initiator).
         approvers: Vec<String>,
+        /// How many distinct people must approve.
+        #[serde(default = "one")]
+        required: u32,
     },
     Wait {
         duration: Duration,
@@ -110,6 +115,10 @@ pub enum BoundAction {
         restore: Vec<RestoreRecord>,
         force: bool,
     },
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One record set to restore: as it was before the run, and as the run left it.
@@ -754,12 +763,21 @@ impl Binder<'_> {
                     expect_status: expect_status.clone(),
                 }
             }
-            ActionDef::Approval { message, approvers } => BoundAction::Approval {
+            ActionDef::Approval {
+                message,
+                approvers,
+                required,
+            } => BoundAction::Approval {
                 message: message
                     .as_ref()
                     .map(|m| self.render(m, d))
                     .unwrap_or_else(|| format!("approve step `{step}` of run {}", self.run.run_id)),
-                approvers: approvers.clone(),
+                approvers: if approvers.is_empty() {
+                    self.env.settings.approvers.clone()
+                } else {
+                    approvers.clone()
+                },
+                required: *required,
             },
             ActionDef::Wait { duration } => BoundAction::Wait {
                 duration: *duration,

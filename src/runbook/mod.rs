@@ -102,6 +102,8 @@ pub enum ActionDef {
     Approval {
         message: Option<Spanned<String>>,
         approvers: Vec<String>,
+        /// How many distinct people must approve (the initiator never counts).
+        required: u32,
     },
     Wait {
         duration: Duration,
@@ -559,7 +561,7 @@ fn parse_action(
             parse_http(src, t, d)
         }
         "approval" => {
-            keys.extend(["message", "approvers"]);
+            keys.extend(["message", "approvers", "approvals"]);
             parse_approval(t, d)
         }
         "wait" => {
@@ -798,7 +800,15 @@ fn parse_approval(t: &mut TableReader<'_>, d: &mut Diagnostics) -> ActionDef {
     } else {
         vec![]
     };
-    ActionDef::Approval { message, approvers }
+    let required = t
+        .int("approvals", 1, 10, d)
+        .map(|n| n.value as u32)
+        .unwrap_or(1);
+    ActionDef::Approval {
+        message,
+        approvers,
+        required,
+    }
 }
 
 /// `wait`: a required `duration`.

@@ -26,10 +26,15 @@ pub fn decide_http(request: &HttpRequest, expect_status: &[u16]) -> Decision {
     }
 }
 
-pub fn decide_approval(message: &str, approvers: &[String]) -> Decision {
+pub fn decide_approval(message: &str, approvers: &[String], required: u32) -> Decision {
     Decision {
         effects: vec![format!(
-            "pause until approved ({}): {message}",
+            "pause until approved{} ({}): {message}",
+            if required > 1 {
+                format!(" by {required} people")
+            } else {
+                String::new()
+            },
             if approvers.is_empty() {
                 "anyone but the initiator".to_string()
             } else {

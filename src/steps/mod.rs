@@ -48,8 +48,63 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
     n
 }
 
-/// The one decision function used by dry runs and live runs alike.
+/// The one decision function used by dry runs and live runs alike: what the step's action
+/// decides against `world`; a call that may already have been made (the journal says so, see
+/// `World::in_doubt`) is held back until its effect shows or its grace passes; a change to
+/// the step's hosted zone made earlier and still PENDING is waited for.
 pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
+    let mut d = decide_action(step, world, run_id);
+    d.defer(|c| {
+        let (op, res) = (c.operation(), c.resource());
+        world
+            .in_doubt
+            .iter()
+            .find(|x| x.operation == op && x.resource == res)
+            .map(|x| {
+                format!(
+                    "{op} on {res} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
+                    x.run_id,
+                    x.seq,
+                    x.why,
+                    crate::timefmt::format_ts(x.until_ms)
+                )
+            })
+    });
+    await_earlier_changes(step, world, &mut d);
+    d
+}
+
+/// A DNS step waits for a change to its hosted zone that an earlier run (or this run before
+/// it was resumed) made and that is still PENDING, even when it has nothing left to change.
+fn await_earlier_changes(step: &BoundStep, world: &World, d: &mut Decision) {
+    let zone_ref = match &step.action {
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            wait: true,
+            ..
+        } => hosted_zone,
+        BoundAction::RestoreRecords { hosted_zone_id, .. } => hosted_zone_id,
+        _ => return,
+    };
+    let Some(zone) = world.hosted_zones.get(zone_ref) else {
+        return;
+    };
+    for (zid, change) in &world.recent_changes {
+        if zid == &zone.id
+            && world.changes.get(change) == Some(&crate::cloud::ChangeStatus::Pending)
+        {
+            d.skips.push(format!(
+                "an earlier change {change} to hosted zone {} is still PENDING: waiting for it to be INSYNC",
+                zone.name
+            ));
+            d.awaits.push(crate::call::Await::ChangeSettled {
+                change_id: change.clone(),
+            });
+        }
+    }
+}
+
+fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     match &step.action {
         BoundAction::FailoverCluster {
             clusters,
@@ -90,7 +145,11 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
             request,
             expect_status,
         } => local::decide_http(request, expect_status),
-        BoundAction::Approval { message, approvers } => local::decide_approval(message, approvers),
+        BoundAction::Approval {
+            message,
+            approvers,
+            required,
+        } => local::decide_approval(message, approvers, *required),
         BoundAction::HealthAssert {
             zones,
             expect,

@@ -38,9 +38,10 @@ pub fn needs(awaits: &[&Await], change_ids: &[String]) -> Needs {
                 crate::cloud::SnapshotKind::Instance => n.instance_snapshots.push(id.clone()),
             },
             Await::ChangeInsync { .. } => {}
+            Await::ChangeSettled { change_id } => n.changes.push(change_id.clone()),
         }
     }
-    n.changes = change_ids.to_vec();
+    n.changes.extend(change_ids.iter().cloned());
     n.dedup();
     n
 }
@@ -114,6 +115,14 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
             Some(s) => AwaitStatus::Pending(format!("snapshot `{id}`: {}", s.status)),
             None => AwaitStatus::Pending(format!("snapshot `{id}`: not visible yet")),
         },
+        Await::ChangeSettled { change_id } => match world.changes.get(change_id) {
+            Some(ChangeStatus::Pending) | None => {
+                AwaitStatus::Pending(format!("an earlier Route 53 change {change_id}: Pending"))
+            }
+            Some(ChangeStatus::Insync) => {
+                AwaitStatus::Done(format!("an earlier Route 53 change {change_id}: Insync"))
+            }
+        },
         Await::ChangeInsync { call_index } => {
             let Some(id) = change_id else {
                 return AwaitStatus::Done(format!(
@@ -150,6 +159,9 @@ pub fn describe(a: &Await) -> String {
         Await::SnapshotAvailable { id, .. } => format!("snapshot `{id}` is available"),
         Await::ChangeInsync { call_index } => {
             format!("Route 53 change #{} is INSYNC", call_index + 1)
+        }
+        Await::ChangeSettled { change_id } => {
+            format!("the earlier Route 53 change {change_id} is INSYNC")
         }
     }
 }

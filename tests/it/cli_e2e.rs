@@ -294,7 +294,7 @@ async fn full_story_against_moto() {
     assert_eq!(code, 0);
     assert!(
         out.lines().nth(1).unwrap().starts_with(&format!(
-            "{run_id}   az-evacuation        local      run      succeeded "
+            "{run_id:<22} az-evacuation        local      run      succeeded "
         )),
         "{out}"
     );

@@ -324,6 +324,9 @@ async fn run(
         poll_interval: Duration::from_secs(5),
         max_concurrency: 4,
         approval_poll: Duration::from_secs(1),
+        fence: Default::default(),
+        stop: Default::default(),
+        finished: Default::default(),
     };
     let out = engine::execute(ports, journal, spec, collect.clone()).await;
     (run_id, out, collect)

@@ -119,6 +119,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "plan",
             "approval",
             "lease",
+            "store",
             "progress",
             "ports",
         ],
@@ -591,7 +592,10 @@ fn the_code_map_names_every_module() {
 
 /// Functions over this many lines must be tables (listed here with why).
 const MAX_FN_LINES: usize = 100;
-const LONG_ALLOWED: &[(&str, &str)] = &[];
+const LONG_ALLOWED: &[(&str, &str)] = &[(
+    "cli::dispatch",
+    "a table: one arm per command, each destructuring its arguments and calling one function",
+)];
 
 #[test]
 fn functions_fit_on_a_screen() {
@@ -721,7 +725,10 @@ fn the_checker_itself_finds_what_it_looks_for() {
     assert_eq!(layer_of("cloud::sim::world").map(|l| l.1), Some("edges"));
     assert_eq!(layer_of("cloud").map(|l| l.1), Some("model"));
     let (_, g) = graph();
-    assert!(g["engine::ctx"].contains("journal"), "the engine journals");
+    assert!(
+        g["engine::ctx"].contains("store"),
+        "the engine journals through the store port"
+    );
     assert!(g["app::run"].contains("engine"), "the app runs the engine");
     assert!(uses("use tokio::sync;", "tokio") && !uses("my_tokio", "tokio"));
 }

@@ -1263,6 +1263,7 @@ pub fn environment_for(t: &Topology) -> Environment {
             poll_interval: t.settings.poll_interval,
             max_concurrency: t.settings.max_concurrency,
             max_attempts: t.settings.max_attempts,
+            ..Settings::default()
         },
         groups: groups_for(t),
         endpoints: t

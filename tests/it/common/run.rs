@@ -10,6 +10,7 @@ use failover::journal::Journal;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
+use failover::store::Store;
 use failover::types::RunId;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,24 +40,25 @@ pub async fn run_runbook(
     let steps = bind::bind(&rb, &env, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
     let ports = failover::app::wiring::aws_ports(&env).await.unwrap();
     let collect = Arc::new(Collect::default());
+    let header = RunHeader {
+        id: run_id.clone(),
+        runbook: rb.name.clone(),
+        runbook_path: runbook.display().to_string(),
+        runbook_sha256: failover::journal::sha256_hex(rb.source.text.as_bytes()),
+        environment: env.name.clone(),
+        mode: failover::status::RunMode::Run,
+        initiator: by.into(),
+        params: serde_json::to_value(&p).unwrap(),
+        of_run: None,
+    };
     let req = RunRequest {
-        header: RunHeader {
-            id: run_id.clone(),
-            runbook: rb.name.clone(),
-            runbook_path: runbook.display().to_string(),
-            runbook_sha256: failover::journal::sha256_hex(rb.source.text.as_bytes()),
-            environment: env.name.clone(),
-            mode: failover::status::RunMode::Run,
-            initiator: by.into(),
-            params: serde_json::to_value(&p).unwrap(),
-            of_run: None,
-        },
-        steps,
         poll_interval: Duration::from_millis(20),
         max_concurrency: 8,
         approval_poll: Duration::from_millis(20),
+        ..RunRequest::new(header, steps, &env)
     };
-    let result = start_run(&ports, journal, collect.clone(), req)
+    let store: Arc<dyn Store> = journal.clone();
+    let result = start_run(&ports, &store, collect.clone(), req)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (run_id, result.outcome, collect)

@@ -1,0 +1,390 @@
+//! The SQLite file behind the journal: opening it (owner-only, WAL, `synchronous=FULL`,
+//! schema and migrations), the one way to write (an immediate transaction, retried while
+//! another process holds the write lock), and appending a chained event inside a transaction.
+
+use crate::status::UnknownValue;
+use crate::store::{Result, StoreError};
+use crate::types::RunId;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The journal on one SQLite file. Several processes may share it: every write takes the
+/// write lock first (`BEGIN IMMEDIATE`) and waits its turn.
+pub struct Journal {
+    pub(super) path: PathBuf,
+    pub(super) conn: Mutex<Connection>,
+    /// Epoch milliseconds for event times and leases: the wall clock, or the simulator's.
+    clock: Option<Clock>,
+}
+
+/// A clock the journal reads (epoch milliseconds).
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How long a write waits for the write lock in all (SQLite's busy timeout, then retries).
+pub const WRITE_PATIENCE: Duration = Duration::from_secs(60);
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    runbook TEXT NOT NULL,
+    runbook_path TEXT NOT NULL,
+    runbook_sha256 TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    initiator TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    error TEXT,
+    plan TEXT NOT NULL,
+    steps TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    ended_at INTEGER,
+    message TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    step_id TEXT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    operation TEXT,
+    resource TEXT,
+    data TEXT NOT NULL,
+    intent_seq INTEGER,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE INDEX IF NOT EXISTS events_kind_at ON events(kind, at);
+CREATE INDEX IF NOT EXISTS events_intent ON events(intent_seq);
+CREATE TABLE IF NOT EXISTS shed_state (
+    environment TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (environment, tier)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    approver TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step_id, approver)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    run_id TEXT,
+    initiator TEXT NOT NULL DEFAULT '',
+    holder TEXT NOT NULL DEFAULT '',
+    token INTEGER NOT NULL DEFAULT 0,
+    acquired INTEGER NOT NULL DEFAULT 0,
+    renewed INTEGER NOT NULL DEFAULT 0,
+    ttl INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS leases_run ON leases(run_id);
+"#;
+
+/// Columns added after the first version: (table, column, definition).
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    ("runs", "heartbeat_at", "INTEGER"),
+    ("runs", "holder", "TEXT"),
+];
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Journal {
+    /// The default location: `$FAILOVER_JOURNAL`, else `$XDG_STATE_HOME/failover/journal.db`,
+    /// else `~/.local/state/failover/journal.db`.
+    pub fn default_path() -> PathBuf {
+        if let Ok(p) = std::env::var("FAILOVER_JOURNAL") {
+            return PathBuf::from(p);
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from(".failover"));
+        base.join("failover").join("journal.db")
+    }
+
+    /// Open (or create, owner-only) the journal at `path`; `:memory:` for a private one.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let in_memory = path.as_os_str() == ":memory:";
+        if !in_memory {
+            create_private_dir(path)?;
+        }
+        let p = path.display().to_string();
+        let err = |e: rusqlite::Error| StoreError::Backend {
+            location: p.clone(),
+            message: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        let j = Journal {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            clock: None,
+        };
+        j.write(|tx, _| {
+            tx.execute_batch(SCHEMA)?;
+            for (table, column, def) in MIGRATIONS {
+                let has: bool = tx
+                    .prepare(&format!(
+                        "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+                    ))?
+                    .exists(params![column])?;
+                if !has {
+                    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}"))?;
+                }
+            }
+            Ok(())
+        })?;
+        if !in_memory {
+            restrict_files(path);
+        }
+        Ok(j)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read time from `clock` (the simulator's virtual clock) instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Now, in epoch milliseconds, on the journal's clock.
+    pub fn now(&self) -> i64 {
+        match &self.clock {
+            Some(c) => c(),
+            None => now_ms(),
+        }
+    }
+
+    pub(super) fn err(&self, source: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, e) = &source {
+            if let Some(b) = e.downcast_ref::<BadColumn>() {
+                return StoreError::UnknownValue {
+                    path: self.path.display().to_string(),
+                    column: b.column,
+                    value: b.value.clone(),
+                };
+            }
+        }
+        StoreError::Backend {
+            location: self.path.display().to_string(),
+            message: source.to_string(),
+        }
+    }
+
+    /// Run `f` in one immediate transaction (the write lock is taken first, so a write never
+    /// fails because another process committed after it read). While another process holds the
+    /// lock, wait (SQLite's busy timeout) and retry, for up to [`WRITE_PATIENCE`].
+    pub(super) fn write<T>(
+        &self,
+        mut f: impl FnMut(&Transaction<'_>, i64) -> std::result::Result<T, WriteError>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let attempt = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx, self.now())?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(WriteError::Sqlite(e)) if is_busy(&e) && started.elapsed() < WRITE_PATIENCE => {
+                    std::thread::sleep(
+                        pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
+                    );
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(WriteError::Sqlite(e)) => return Err(self.err(e)),
+                Err(WriteError::Store(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// A read on the shared connection.
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(|e| self.err(e))
+    }
+}
+
+/// What fails a write: SQLite, or a rule of the store (a fence, a lease conflict).
+pub(super) enum WriteError {
+    Sqlite(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sqlite(e)
+    }
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The journal's directory, created owner-only (0700) when it does not exist.
+fn create_private_dir(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(|e| StoreError::Dir {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The journal and its WAL files readable by their owner only (0600).
+fn restrict_files(path: &Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        if p.exists() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
+/// Append one event to the chain inside `tx`; returns its sequence number.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    at: i64,
+    run_id: &RunId,
+    step_id: Option<&str>,
+    kind: &str,
+    operation: Option<&str>,
+    resource: Option<&str>,
+    data: &serde_json::Value,
+    intent_seq: Option<i64>,
+) -> rusqlite::Result<i64> {
+    let prev: String = tx
+        .query_row(
+            "SELECT hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_default();
+    let hash = event_hash(
+        &prev, run_id, step_id, at, kind, operation, resource, data, intent_seq,
+    );
+    tx.execute(
+        "INSERT INTO events (run_id, step_id, at, kind, operation, resource, data, intent_seq, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![run_id, step_id, at, kind, operation, resource, data.to_string(), intent_seq, hash],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The chain: the hash of an event covers the hash of the one before it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn event_hash(
+    prev: &str,
+    run_id: &RunId,
+    step_id: Option<&str>,
+    at: i64,
+    kind: &str,
+    operation: Option<&str>,
+    resource: Option<&str>,
+    data: &serde_json::Value,
+    intent_seq: Option<i64>,
+) -> String {
+    let body =
+        serde_json::json!([run_id, step_id, at, kind, operation, resource, data, intent_seq])
+            .to_string();
+    sha256_hex(format!("{prev}\n{body}").as_bytes())
+}
+
+/// SHA-256 of `data`, lower-case hex (runbook fingerprints in run records, the event chain).
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// A text column that holds a value its type does not know (see [`StoreError::UnknownValue`]).
+#[derive(Debug, thiserror::Error)]
+#[error("column `{column}` holds `{value}`")]
+pub(super) struct BadColumn {
+    column: &'static str,
+    value: String,
+}
+
+/// Read a text column as one of the run vocabulary's types (`column`: `table.column`, for the
+/// error).
+pub(super) fn parse_col<T: FromStr<Err = UnknownValue>>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    let value: String = r.get(idx)?;
+    value.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::new(BadColumn { column, value }),
+        )
+    })
+}
+
+/// Run ids are stored as their text.
+impl rusqlite::types::ToSql for RunId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for RunId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(RunId)
+    }
+}

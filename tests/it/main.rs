@@ -20,6 +20,7 @@ mod evacuation_moto;
 mod health_adapters;
 mod health_docs;
 mod health_probes;
+mod proxy_checks;
 mod sim_scenarios;
 mod sim_shedding;
 mod tidy;

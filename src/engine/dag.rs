@@ -157,10 +157,7 @@ impl Dag {
         }
         if !s.enabled {
             let when = s.when.clone().unwrap_or_default();
-            return Some((
-                StepStatus::Skipped,
-                format!("`when` is false ({when})"),
-            ));
+            return Some((StepStatus::Skipped, format!("`when` is false ({when})")));
         }
         None
     }

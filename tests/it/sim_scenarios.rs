@@ -823,6 +823,146 @@ async fn simulate_can_be_called_from_async_code() {
     assert_eq!(r.timeline_json(), demo(DEMO_SEED).unwrap().timeline_json());
 }
 
+/// The timeline's notes of stale answers (`DescribeDBClusters orders-db answered as of ...`),
+/// with their time.
+fn stale_answers(r: &SimReport) -> Vec<(Duration, &str)> {
+    r.timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::World { text } if text.ends_with("(stale-reads)") => {
+                Some((e.at(), text.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// FailoverDBCluster calls per cluster (accepted or not), from the timeline.
+fn failover_calls_per_cluster(r: &SimReport) -> std::collections::BTreeMap<String, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for (_, c) in calls(r, "FailoverDBCluster") {
+        let cluster = c.resource.split_whitespace().next().unwrap_or_default();
+        *n.entry(cluster.to_string()).or_default() += 1;
+    }
+    n
+}
+
+#[test]
+fn stale_reads_after_a_failover_do_not_make_the_step_fail_over_twice() {
+    // RDS Describe calls lag 2 s behind every mutation: the first wait poll after each
+    // failover still sees the cluster `available` with its writer in the failed zone.
+    for seed in 1..=5 {
+        let r = run(
+            "us-west-2a",
+            &["stale-reads rds lag 2s at 0s", "az-down us-west-2a at 0s"],
+            seed,
+        );
+        assert_eq!(
+            r.verdict,
+            Verdict::Succeeded,
+            "seed {seed}\n{}",
+            explain(&r)
+        );
+        let stale = stale_answers(&r);
+        for cluster in ["orders-db", "sessions-db"] {
+            assert!(
+                stale.iter().any(|(_, t)| t
+                    .starts_with(&format!("DescribeDBClusters {cluster} answered as of "))),
+                "seed {seed}: no stale answer for {cluster}\n{}",
+                explain(&r)
+            );
+        }
+        // Stale answers only within the lag of a mutation; catalog-db, never changed, never.
+        let mutations: Vec<Duration> = r
+            .timeline
+            .iter()
+            .filter(|e| matches!(&e.event, Event::Api(c) if c.mutating && c.ok))
+            .map(|e| e.at())
+            .collect();
+        for (at, text) in &stale {
+            assert!(!text.contains("catalog-db"), "seed {seed}: {text}");
+            assert!(
+                mutations
+                    .iter()
+                    .any(|m| m <= at && *at < *m + Duration::from_secs(2)),
+                "seed {seed}: {text} at {at:?} is not within 2s of a mutation"
+            );
+        }
+        // One FailoverDBCluster per cluster that had to move, however stale the first reads.
+        let per_cluster = failover_calls_per_cluster(&r);
+        assert_eq!(
+            per_cluster,
+            [("orders-db".to_string(), 1), ("sessions-db".to_string(), 1)].into(),
+            "seed {seed}\n{}",
+            explain(&r)
+        );
+        assert_eq!(status(&r, "nothing-done-twice"), InvariantStatus::Held);
+    }
+}
+
+#[test]
+fn stale_reads_faults_are_checked_like_the_others() {
+    let errs = failover::cloud::sim::parse_faults(&[
+        "stale-reads rsd lag 2s at 0s",
+        "stale-reads rds lag 0s",
+        "stale-reads route53 lag 10m",
+        "stale-reads route53",
+        "stale-reads * lag 2s",
+    ])
+    .unwrap_err();
+    let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "fault `stale-reads rsd lag 2s at 0s`: unknown service `rsd`; did you mean `rds`?",
+            "fault `stale-reads rds lag 0s`: `lag 0s` would make no read stale; use a lag above 0s, at most 5m",
+            "fault `stale-reads route53 lag 10m`: `lag 10m` is too long; use 5m or less",
+            "fault `stale-reads route53`: `stale-reads` needs a lag: stale-reads SERVICE lag L [at T] [for D]",
+        ],
+        "every bad line at once, the good one not among them"
+    );
+    // The same checks for a fault table of a topology file.
+    let topology = |fault: &str| {
+        format!(
+            "name = \"t\"\nregion = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\nfaults = [{fault}]\n"
+        )
+    };
+    let e = Topology::parse(
+        &topology(r#"{ kind = "stale-reads", service = "route35", lag = "0s" }"#),
+        "t.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec!["faults: fault `faults[0] (stale-reads)`: unknown service `route35`; did you mean `route53`?"]
+    );
+    let t = Topology::parse(
+        &topology(r#"{ kind = "stale-reads", service = "*", lag = "1s 500ms", at = "1m" }"#),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(t.faults[0].to_string(), "stale-reads * lag 1s 500ms at 1m");
+}
+
+#[test]
+fn stale_reads_replay_identically_for_a_seed() {
+    let lines = [
+        "az-down us-west-2a at 0s",
+        "stale-reads * lag 3s at 0s",
+        "api-errors DescribeDBClusters rate 0.2",
+    ];
+    let a = run("us-west-2a", &lines, 11);
+    let b = run("us-west-2a", &lines, 11);
+    assert!(!stale_answers(&a).is_empty(), "{}", explain(&a));
+    assert_eq!(a.timeline_json(), b.timeline_json());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+    let c = run("us-west-2a", &lines, 12);
+    assert_ne!(a.timeline_json(), c.timeline_json());
+}
+
 // ---- ports: quotas and codes exactly ------------------------------------------------------
 
 /// Run `f` against the raw (non-retrying) ports of a world with zero API latency.
@@ -1017,6 +1157,92 @@ fn failovers_and_endpoints_in_a_down_zone() {
             assert_eq!(cloud.http().send(&req).await.unwrap().status, 200);
         },
     );
+}
+
+#[test]
+fn stale_reads_answer_the_resource_as_it_was_before_the_mutation_until_the_lag_has_passed() {
+    with_ports(&["stale-reads * lag 2s at 0s for 10s"], async |cloud| {
+        let (db, dns) = (cloud.databases(), cloud.dns());
+        let sleep = |s: u64| cloud.virtual_time().sleep(Duration::from_secs(s));
+        let orders = [ClusterId::from("orders-db")];
+        db.failover_cluster(&"orders-db".into(), &"orders-db-c".into())
+            .await
+            .unwrap();
+        let c = db.describe_clusters(&orders).await.unwrap();
+        assert_eq!(c[0].status, DbStatus::Available, "as before the failover");
+        assert_eq!(c[0].writer().unwrap().instance.as_str(), "orders-db-a");
+        // Mutating calls see the true state: a second failover is refused.
+        let e = db
+            .failover_cluster(&"orders-db".into(), &"orders-db-b".into())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("InvalidDBClusterStateFault"));
+        // A new snapshot is not found yet; a zone's records are listed as they were.
+        db.create_cluster_snapshot(&"catalog-db".into(), "snap-1")
+            .await
+            .unwrap();
+        let snap = ["snap-1".to_string()];
+        let kind = failover::cloud::SnapshotKind::Cluster;
+        assert!(db.describe_snapshots(kind, &snap).await.unwrap().is_empty());
+        let before = dns.list_record_sets("Z0SHOPEXAMPLE1").await.unwrap();
+        let change = dns
+            .change_record_sets("Z0SHOPEXAMPLE1", "", &upserts(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            dns.list_record_sets("Z0SHOPEXAMPLE1").await.unwrap(),
+            before
+        );
+        let e = dns.get_change(&change.id).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_deref()),
+            (ErrorKind::NotFound, Some("NoSuchChange"))
+        );
+        assert_eq!(cloud.stale_copies(), 4);
+        // The lag has passed: the true state, and the copies are gone.
+        sleep(2).await;
+        let c = db.describe_clusters(&orders).await.unwrap();
+        assert_eq!(c[0].status, DbStatus::FailingOver);
+        assert_eq!(db.describe_snapshots(kind, &snap).await.unwrap().len(), 1);
+        assert_eq!(
+            dns.list_record_sets("Z0SHOPEXAMPLE1").await.unwrap().len(),
+            before.len() + 1
+        );
+        assert_eq!(
+            dns.get_change(&change.id).await.unwrap().status,
+            failover::cloud::ChangeStatus::Pending
+        );
+        assert_eq!(cloud.stale_copies(), 0);
+        // After the fault ends, a mutation is seen at once.
+        sleep(10).await;
+        db.create_cluster_snapshot(&"catalog-db".into(), "snap-2")
+            .await
+            .unwrap();
+        let snap = ["snap-2".to_string()];
+        assert_eq!(db.describe_snapshots(kind, &snap).await.unwrap().len(), 1);
+        assert_eq!(cloud.stale_copies(), 0);
+        let notes: Vec<String> = cloud
+            .timeline()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::World { text } if text.ends_with("(stale-reads)") => Some(text),
+                _ => None,
+            })
+            .collect();
+        let get_change = format!(
+            "GetChange {} answered as of 0s ago (stale-reads)",
+            change.id
+        );
+        assert_eq!(
+            notes,
+            vec![
+                "DescribeDBClusters orders-db answered as of 0s ago (stale-reads)",
+                "DescribeDBClusterSnapshots snap-1 answered as of 0s ago (stale-reads)",
+                "ListResourceRecordSets Z0SHOPEXAMPLE1 answered as of 0s ago (stale-reads)",
+                get_change.as_str(),
+            ]
+        );
+    });
 }
 
 // ---- honesty: wrong runbooks must be caught ----------------------------------------------

@@ -13,12 +13,15 @@
 //! fail-call OP [resource X] [at T] [times N] [error CODE] [applied]
 //! timeout-call OP [resource X] [at T] [times N] [applied]
 //! stall-failover CLUSTER [at T] [for D]    a failover of the cluster started then never ends
+//! stale-reads SERVICE lag L [at T] [for D] reads of a resource just changed answer it as it
+//!                                          was before the change, for L (at most 5m)
 //! ```
 //!
 //! `OP` is an operation name (`FailoverDBCluster`, `ChangeResourceRecordSets`, ...), a whole
 //! service (`rds`, `route53`, `http`) or `*`. `applied` means the call takes effect but its
-//! answer is lost, as when a connection drops after the request was processed. Durations use
-//! humantime (`0s`, `90s`, `5m`, `1h 30m`).
+//! answer is lost, as when a connection drops after the request was processed. `SERVICE` of
+//! `stale-reads` is `rds`, `route53` or `*`. Durations use humantime (`0s`, `90s`, `5m`,
+//! `1h 30m`).
 
 use crate::diag::did_you_mean;
 use crate::types::{ClusterId, Region, Zone};
@@ -193,7 +196,19 @@ pub enum FaultKind {
     },
     /// A failover of the cluster started while the fault is active never completes.
     StallFailover { cluster: ClusterId },
+    /// Eventually consistent reads: after a mutation accepted while the fault is active
+    /// (FailoverDBCluster, RebootDBInstance, CreateDBClusterSnapshot, CreateDBSnapshot,
+    /// ChangeResourceRecordSets), reads of the resource it touched (DescribeDBClusters,
+    /// DescribeDBInstances, Describe*Snapshots, ListResourceRecordSets, GetChange) answer it
+    /// as it was just before the mutation until `lag` has passed, even if the fault ends
+    /// meanwhile. Mutating calls still see the true state. `service` is `rds`, `route53` or
+    /// `*` (every service).
+    StaleReads { service: OpMatch, lag: Duration },
 }
+
+/// The longest `lag` a `stale-reads` fault may have: Describe calls catch up within seconds;
+/// minutes are already a severe outage of the control plane.
+pub const MAX_STALE_LAG: Duration = Duration::from_secs(5 * 60);
 
 /// A fault and when it applies.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -242,6 +257,7 @@ impl Fault {
             FaultKind::FailCall { .. } => "fail-call",
             FaultKind::TimeoutCall { .. } => "timeout-call",
             FaultKind::StallFailover { .. } => "stall-failover",
+            FaultKind::StaleReads { .. } => "stale-reads",
         }
     }
 }
@@ -264,9 +280,10 @@ pub const FAULT_KINDS: &[&str] = &[
     "fail-call",
     "timeout-call",
     "stall-failover",
+    "stale-reads",
 ];
 
-const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D]";
+const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D] | stale-reads SERVICE lag L [at T] [for D]";
 
 /// A fault before its fields are checked: the kind, its subject and `key value` options.
 /// Both the one-line syntax and TOML tables are read into this, then checked by one function.
@@ -286,13 +303,15 @@ fn subject_name(kind: &str) -> Option<&'static str> {
         "az-down" | "az-flap" => Some("zone"),
         "region-down" => Some("region"),
         "api-errors" | "fail-call" | "timeout-call" => Some("operation"),
-        "api-load" => Some("service"),
+        "api-load" | "stale-reads" => Some("service"),
         "stall-failover" => Some("cluster"),
         _ => None,
     }
 }
 
-const OPTION_KEYS: &[&str] = &["at", "for", "period", "rate", "times", "resource", "error"];
+const OPTION_KEYS: &[&str] = &[
+    "at", "for", "period", "rate", "times", "resource", "error", "lag",
+];
 const FLAG_KEYS: &[&str] = &["applied"];
 
 impl FaultSpec {
@@ -361,7 +380,7 @@ impl FaultSpec {
                 .pop()
                 .ok_or_else(|| self.error(format!("`{key}` needs a value")))?
                 .to_string();
-            if k == "at" || k == "for" || k == "period" {
+            if ["at", "for", "period", "lag"].contains(&k.as_str()) {
                 while let Some(next) = rest.last() {
                     let joined = format!("{value} {next}");
                     if !OPTION_KEYS.contains(&next.to_ascii_lowercase().as_str())
@@ -444,6 +463,7 @@ impl FaultSpec {
             "api-errors" | "api-load" => &["at", "for", "rate"],
             "fail-call" => &["at", "for", "times", "resource", "error", "applied"],
             "timeout-call" => &["at", "for", "times", "resource", "applied"],
+            "stale-reads" => &["at", "for", "lag"],
             _ => &[],
         };
         for k in self.options.keys().chain(self.flags.iter()) {
@@ -457,7 +477,7 @@ impl FaultSpec {
         Ok(())
     }
 
-    /// The duration option `k` (`at`, `for`, `period`), if given.
+    /// The duration option `k` (`at`, `for`, `period`, `lag`), if given.
     fn duration(&self, k: &str) -> Result<Option<Duration>, FaultError> {
         match self.options.get(k) {
             None => Ok(None),
@@ -549,6 +569,7 @@ impl FaultSpec {
             "stall-failover" => FaultKind::StallFailover {
                 cluster: ClusterId::new(subject),
             },
+            "stale-reads" => self.stale_reads(&subject)?,
             _ => unreachable!("checked against FAULT_KINDS above"),
         })
     }
@@ -587,6 +608,43 @@ impl FaultSpec {
             service,
             rate: self.rate(None)?,
         })
+    }
+
+    /// `stale-reads`: rds, route53 or `*`, and a lag above 0s, at most [`MAX_STALE_LAG`].
+    fn stale_reads(&self, subject: &str) -> Result<FaultKind, FaultError> {
+        let service = match subject.to_ascii_lowercase().as_str() {
+            "*" | "all" => OpMatch::All,
+            "rds" => OpMatch::Service(Service::Rds),
+            "route53" => OpMatch::Service(Service::Route53),
+            _ => {
+                return Err(self.error(match did_you_mean(subject, ["rds", "route53"]) {
+                    Some(s) => format!("unknown service `{subject}`; did you mean `{s}`?"),
+                    None => format!(
+                        "unknown service `{subject}`; `stale-reads` takes rds, route53 or `*`"
+                    ),
+                }))
+            }
+        };
+        let lag = self.duration("lag")?.ok_or_else(|| {
+            self.error(format!(
+                "`stale-reads` needs a lag: {}",
+                usage_of(&self.kind)
+            ))
+        })?;
+        let max = fmt_dur(MAX_STALE_LAG);
+        if lag.is_zero() {
+            return Err(self.error(format!(
+                "`lag {}` would make no read stale; use a lag above 0s, at most {max}",
+                fmt_dur(lag)
+            )));
+        }
+        if lag > MAX_STALE_LAG {
+            return Err(self.error(format!(
+                "`lag {}` is too long; use {max} or less",
+                fmt_dur(lag)
+            )));
+        }
+        Ok(FaultKind::StaleReads { service, lag })
     }
 
     /// `fail-call`'s `error`: an AWS error code, or a status code for HTTP calls.
@@ -678,6 +736,9 @@ impl fmt::Display for Fault {
                 }
             }
             FaultKind::StallFailover { cluster } => write!(f, " {cluster}")?,
+            FaultKind::StaleReads { service, lag } => {
+                write!(f, " {service} lag {}", fmt_dur(*lag))?
+            }
         }
         write!(f, " at {}", fmt_dur(self.at))?;
         if let Some(d) = self.duration {
@@ -732,6 +793,9 @@ mod tests {
             "fail-call ChangeResourceRecordSets at 0s applied",
             "timeout-call RebootDBInstance at 0s times 3 applied",
             "stall-failover orders-db at 0s",
+            "stale-reads rds lag 2s at 0s",
+            "stale-reads * lag 1s 500ms at 1m for 10m",
+            "stale-reads route53 lag 5m at 0s",
         ];
         for l in lines {
             let f: Fault = l.parse().unwrap_or_else(|e| panic!("{l}: {e}"));
@@ -810,6 +874,57 @@ mod tests {
         assert!(e.message.contains("status code"), "{}", e.message);
         let e = "az-down us-west-2a att 0s".parse::<Fault>().unwrap_err();
         assert_eq!(e.message, "unexpected `att`; did you mean `at`?");
+    }
+
+    #[test]
+    fn stale_reads_takes_a_service_and_a_lag_up_to_five_minutes() {
+        let f: Fault = "stale-reads ALL lag 2s".parse().unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::StaleReads {
+                service: OpMatch::All,
+                lag: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(f.to_string(), "stale-reads * lag 2s at 0s");
+        let msg = |l: &str| l.parse::<Fault>().unwrap_err().message;
+        assert_eq!(
+            msg("stale-reads rdss lag 2s"),
+            "unknown service `rdss`; did you mean `rds`?"
+        );
+        assert_eq!(
+            msg("stale-reads http lag 2s"),
+            "unknown service `http`; `stale-reads` takes rds, route53 or `*`"
+        );
+        assert_eq!(
+            msg("stale-reads DescribeDBClusters lag 2s"),
+            "unknown service `DescribeDBClusters`; `stale-reads` takes rds, route53 or `*`"
+        );
+        assert_eq!(
+            msg("stale-reads rds"),
+            "`stale-reads` needs a lag: stale-reads SERVICE lag L [at T] [for D]"
+        );
+        assert_eq!(
+            msg("stale-reads lag 2s"),
+            "`stale-reads` needs a service: stale-reads SERVICE lag L [at T] [for D]"
+        );
+        assert_eq!(
+            msg("stale-reads rds lag 0s"),
+            "`lag 0s` would make no read stale; use a lag above 0s, at most 5m"
+        );
+        assert_eq!(
+            msg("stale-reads rds lag 5m 1s"),
+            "`lag 5m 1s` is too long; use 5m or less"
+        );
+        assert!(msg("stale-reads rds lag soon").starts_with("`lag soon`:"));
+        assert_eq!(
+            msg("stale-reads rds lag 2s times 2"),
+            "`times` does not apply to `stale-reads`: stale-reads SERVICE lag L [at T] [for D]"
+        );
+        assert_eq!(
+            msg("az-down us-west-2a lag 2s"),
+            "`lag` does not apply to `az-down`: az-down ZONE [at T] [for D]"
+        );
     }
 
     #[test]

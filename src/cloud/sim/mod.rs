@@ -8,6 +8,7 @@
 //! - [`world`]: the state and its rules: what each call does and answers, what happens as
 //!   time passes, quotas as token buckets, the fault layer.
 //! - [`time`]: virtual time; a 30-minute scenario runs in milliseconds.
+//! - [`stale`]: the pre-mutation copies behind eventually consistent reads.
 //! - [`timeline`]: what a simulation records; [`invariants`]: what must hold at the end.
 //!
 //! Architecture invariants: no wall clock and no entropy (every draw comes from
@@ -27,6 +28,11 @@
 //! - Route 53: a change applies to the zone at once (reads see it), is PENDING, then INSYNC;
 //!   limits and CREATE/DELETE mismatches answer `InvalidChangeBatch`; a change to a zone within
 //!   the prior-request window of the previous one answers `PriorRequestNotComplete`.
+//! - Eventually consistent reads ([`stale`], the `stale-reads` fault): after a mutation, reads
+//!   of the resource it touched answer it as it was just before, until the lag has passed
+//!   (a failed-over cluster `available` with its old writer, a new snapshot or Route 53 change
+//!   not found, a zone's records as they were); each stale answer is noted on the timeline.
+//!   Mutating calls always see the true state.
 //! - Quotas: one RDS bucket (burst 300, 12/s) shared by every RDS call, one Route 53 bucket
 //!   (burst 50, 10/s); an empty bucket answers `Throttling`.
 //! - HTTP endpoints answer 200 unless a fault says otherwise; an endpoint in a zone that is
@@ -40,6 +46,7 @@
 pub mod endpoint;
 pub mod faults;
 pub mod invariants;
+pub mod stale;
 pub mod time;
 pub mod timeline;
 pub mod topology;
@@ -210,6 +217,12 @@ impl SimCloud {
     /// topology has a ladder and a load model.
     pub fn traffic_report(&self) -> Option<TrafficReport> {
         self.world().traffic_report()
+    }
+
+    /// How many pre-mutation copies the stale-reads faults keep now (each is dropped once its
+    /// lag has passed).
+    pub fn stale_copies(&self) -> usize {
+        self.world().stale_copies()
     }
 
     /// Zones down or flapping now.

@@ -8,6 +8,7 @@
 //! an await.
 
 use super::faults::{Fault, FaultKind, OpMatch, Service};
+use super::stale::StaleReads;
 use super::timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
 use super::topology::{MemberSpec, Quotas, RecordSpecSim, Span, Topology};
 use crate::cloud::{
@@ -239,6 +240,8 @@ pub struct World {
     pub(crate) history: Vec<(Duration, Placements)>,
     /// The load and the shedding ladder, when the topology has them.
     traffic: Option<super::traffic::TrafficSim>,
+    /// Resources whose reads lag behind a mutation (stale-reads faults).
+    stale: StaleReads,
 }
 
 fn same_values(a: &[String], b: &[String]) -> bool {
@@ -560,6 +563,7 @@ impl World {
                 )),
                 _ => None,
             },
+            stale: StaleReads::default(),
         };
         for (i, f) in faults.iter().enumerate() {
             w.schedule(f.at, Agenda::FaultBegins(i));
@@ -602,6 +606,7 @@ impl World {
             self.rds_bucket.advance(t);
             self.r53_bucket.advance(t);
             self.now = t;
+            self.stale.expire(t);
         }
     }
 
@@ -770,6 +775,11 @@ impl World {
             FaultKind::StallFailover { cluster } => {
                 format!("a failover of `{cluster}` started from now on never completes")
             }
+            FaultKind::StaleReads { service, lag } => format!(
+                "{} reads lag {} behind mutations: a resource just changed is described as it was before the change",
+                stale_services(&service),
+                fmt_dur(lag)
+            ),
         };
         self.fault_event(i, FaultPhase::Begins, text);
     }
@@ -842,6 +852,10 @@ impl World {
                 self.bucket(service).load -= rate;
                 format!("the other clients' load on the {service} quota stops")
             }
+            FaultKind::StaleReads { service, .. } => format!(
+                "{} reads no longer lag behind new mutations",
+                stale_services(&service)
+            ),
             _ => format!("`{}` ends", self.faults[i].fault),
         };
         self.fault_event(i, FaultPhase::Ends, text);
@@ -1198,6 +1212,73 @@ impl World {
         }));
     }
 
+    // ---- stale reads ---------------------------------------------------------------------
+
+    /// How long reads of `service` lag behind a mutation applied now: the longest lag of the
+    /// stale-reads faults in force, if any.
+    fn stale_lag(&self, service: Service) -> Option<Duration> {
+        self.faults
+            .iter()
+            .filter(|f| f.active && f.fault.covers(self.now))
+            .filter_map(|f| match &f.fault.kind {
+                FaultKind::StaleReads { service: s, lag } if s.matches(service, "") => Some(*lag),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// Before a mutation of the cluster: reads keep answering it as it is now, for the lag.
+    fn lag_cluster(&mut self, id: &ClusterId) {
+        let (Some(lag), Some(c)) = (self.stale_lag(Service::Rds), self.clusters.get(id)) else {
+            return;
+        };
+        let state = self.cluster_state(c);
+        self.stale.clusters.keep(id.clone(), state, self.now, lag);
+    }
+
+    /// Before a mutation of the instance: reads keep answering it as it is now, for the lag.
+    fn lag_instance(&mut self, id: &InstanceId) {
+        let (Some(lag), Some(i)) = (self.stale_lag(Service::Rds), self.instances.get(id)) else {
+            return;
+        };
+        let state = self.instance_state(i);
+        self.stale.instances.keep(id.clone(), state, self.now, lag);
+    }
+
+    /// Before a snapshot is created: reads keep not finding it, for the lag.
+    fn lag_snapshot(&mut self, key: &(SnapshotKindKey, String)) {
+        if let Some(lag) = self.stale_lag(Service::Rds) {
+            let state = self.snapshots.get(key).cloned();
+            self.stale.snapshots.keep(key.clone(), state, self.now, lag);
+        }
+    }
+
+    /// Before a change of the hosted zone's records: reads keep listing them as they are now
+    /// and keep not finding the change `change_id`, for the lag.
+    fn lag_records(&mut self, zone: &str, change_id: &str) {
+        let (Some(lag), Some(h)) = (self.stale_lag(Service::Route53), self.hosted.get(zone)) else {
+            return;
+        };
+        let records = h.records.values().cloned().collect();
+        let change = self.changes.get(change_id).copied();
+        let now = self.now;
+        self.stale.records.keep(zone.to_string(), records, now, lag);
+        self.stale
+            .changes
+            .keep(change_id.to_string(), change, now, lag);
+    }
+
+    /// Note on the timeline that a read answered a resource as it was at `taken`.
+    fn stale_answer(&mut self, operation: &str, resource: &str, taken: Duration) {
+        let age = self.now.saturating_sub(taken);
+        self.note(super::stale::note(operation, resource, age));
+    }
+
+    /// How many stale copies are kept now (tests: they are dropped once their lag passed).
+    pub fn stale_copies(&self) -> usize {
+        self.stale.len()
+    }
+
     // ---- RDS -----------------------------------------------------------------------------
 
     fn cluster_state(&self, c: &SimCluster) -> ClusterState {
@@ -1229,30 +1310,47 @@ impl World {
         }
     }
 
-    pub fn describe_clusters(&self, ids: &[ClusterId]) -> Vec<ClusterState> {
+    /// The clusters asked for; one changed within a stale-reads lag as it was before.
+    pub fn describe_clusters(&mut self, ids: &[ClusterId]) -> Vec<ClusterState> {
         let mut seen = BTreeSet::new();
-        ids.iter()
-            .filter(|id| seen.insert(*id))
-            .filter_map(|id| self.clusters.get(id))
-            .map(|c| self.cluster_state(c))
-            .collect()
+        let mut out = vec![];
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
+            if let Some(c) = self.stale.clusters.get(id, self.now) {
+                let (state, taken) = (c.state.clone(), c.taken);
+                self.stale_answer("DescribeDBClusters", id.as_str(), taken);
+                out.push(state);
+            } else if let Some(c) = self.clusters.get(id) {
+                out.push(self.cluster_state(c));
+            }
+        }
+        out
     }
 
-    pub fn describe_cluster_instances(&self, clusters: &[ClusterId]) -> Vec<InstanceState> {
-        self.instances
+    /// The instances of the clusters, as [`World::describe_instances`] answers them.
+    pub fn describe_cluster_instances(&mut self, clusters: &[ClusterId]) -> Vec<InstanceState> {
+        let ids: Vec<InstanceId> = self
+            .instances
             .values()
             .filter(|i| i.cluster.as_ref().is_some_and(|c| clusters.contains(c)))
-            .map(|i| self.instance_state(i))
-            .collect()
+            .map(|i| i.id.clone())
+            .collect();
+        self.describe_instances(&ids)
     }
 
-    pub fn describe_instances(&self, ids: &[InstanceId]) -> Vec<InstanceState> {
+    /// The instances asked for; one changed within a stale-reads lag as it was before.
+    pub fn describe_instances(&mut self, ids: &[InstanceId]) -> Vec<InstanceState> {
         let mut seen = BTreeSet::new();
-        ids.iter()
-            .filter(|id| seen.insert(*id))
-            .filter_map(|id| self.instances.get(id))
-            .map(|i| self.instance_state(i))
-            .collect()
+        let mut out = vec![];
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
+            if let Some(c) = self.stale.instances.get(id, self.now) {
+                let (state, taken) = (c.state.clone(), c.taken);
+                self.stale_answer("DescribeDBInstances", id.as_str(), taken);
+                out.push(state);
+            } else if let Some(i) = self.instances.get(id) {
+                out.push(self.instance_state(i));
+            }
+        }
+        out
     }
 
     pub fn failover_cluster(
@@ -1265,6 +1363,7 @@ impl World {
             Ok(zones) => zones,
             Err(e) => return (Err(e), None),
         };
+        self.lag_cluster(cluster);
         self.epoch += 1;
         let epoch = self.epoch;
         let stalled = self.stalled(cluster);
@@ -1379,6 +1478,7 @@ impl World {
             Ok(zones) => zones,
             Err(e) => return (Err(e), None),
         };
+        self.lag_instance(instance);
         self.epoch += 1;
         let epoch = self.epoch;
         let d = self.draw(self.topo.timing.multi_az_failover);
@@ -1489,6 +1589,7 @@ impl World {
                 None,
             );
         }
+        self.lag_snapshot(&key);
         self.snapshots.insert(
             key.clone(),
             SnapshotState {
@@ -1539,16 +1640,25 @@ impl World {
         }
     }
 
-    pub fn describe_snapshots(&self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {
+    /// The snapshots asked for that exist; one created within a stale-reads lag is absent.
+    pub fn describe_snapshots(&mut self, kind: SnapshotKind, ids: &[String]) -> Vec<SnapshotState> {
+        let op = match kind {
+            SnapshotKind::Cluster => "DescribeDBClusterSnapshots",
+            SnapshotKind::Instance => "DescribeDBSnapshots",
+        };
         let mut seen = BTreeSet::new();
-        ids.iter()
-            .filter(|id| seen.insert(*id))
-            .filter_map(|id| {
-                self.snapshots
-                    .get(&(SnapshotKindKey::from(kind), id.clone()))
-            })
-            .cloned()
-            .collect()
+        let mut out = vec![];
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
+            let key = (SnapshotKindKey::from(kind), id.clone());
+            if let Some(c) = self.stale.snapshots.get(&key, self.now) {
+                let (state, taken) = (c.state.clone(), c.taken);
+                self.stale_answer(op, id, taken);
+                out.extend(state);
+            } else if let Some(s) = self.snapshots.get(&key) {
+                out.push(s.clone());
+            }
+        }
+        out
     }
 
     // ---- Route 53 ------------------------------------------------------------------------
@@ -1595,8 +1705,9 @@ impl World {
         self.hosted.contains_key(s) || (!s.contains('.') && s.starts_with('Z'))
     }
 
+    /// The zone's record sets; changed within a stale-reads lag, as they were before.
     pub fn list_record_sets(
-        &self,
+        &mut self,
         ctx: &CallCtx,
         zone: &str,
     ) -> Result<Vec<RecordSet>, CloudError> {
@@ -1608,7 +1719,12 @@ impl World {
                 format!("No hosted zone found with ID: {zone}"),
             )
         })?;
-        Ok(h.records.values().cloned().collect())
+        let Some(c) = self.stale.records.get(zone, self.now) else {
+            return Ok(h.records.values().cloned().collect());
+        };
+        let (state, taken) = (c.state.clone(), c.taken);
+        self.stale_answer(&ctx.operation, zone, taken);
+        Ok(state)
     }
 
     pub fn change_record_sets(
@@ -1621,12 +1737,13 @@ impl World {
             return (Err(e), None);
         }
         let now = self.now;
+        self.next_change += 1;
+        let id = change_id(self.next_change);
+        self.lag_records(zone, &id);
         let h = self.hosted.get_mut(zone).expect("checked above");
         let (changed, unchanged) = h.apply(changes);
         h.last_change = Some(now);
         let zone_name = h.name.clone();
-        self.next_change += 1;
-        let id = change_id(self.next_change);
         self.changes.insert(id.clone(), ChangeStatus::Pending);
         let d = self.draw(self.topo.timing.route53_insync);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
@@ -1685,12 +1802,20 @@ impl World {
         Ok(())
     }
 
-    pub fn get_change(&self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {
-        self.changes
-            .get(id)
+    /// The change's status; a change made within a stale-reads lag is not found yet.
+    pub fn get_change(&mut self, ctx: &CallCtx, id: &str) -> Result<ChangeInfo, CloudError> {
+        let status = match self.stale.changes.get(id, self.now) {
+            Some(c) => {
+                let (state, taken) = (c.state, c.taken);
+                self.stale_answer(&ctx.operation, id, taken);
+                state
+            }
+            None => self.changes.get(id).copied(),
+        };
+        status
             .map(|s| ChangeInfo {
                 id: id.to_string(),
-                status: *s,
+                status: s,
             })
             .ok_or_else(|| {
                 aws_error(
@@ -1820,6 +1945,15 @@ impl World {
             .iter()
             .find(|(_, e)| base(&e.url) == want)
             .map(|(n, e)| (n.clone(), e.zone.clone(), e.body.clone()))
+    }
+}
+
+/// The services a stale-reads fault lags, for people.
+fn stale_services(service: &OpMatch) -> &'static str {
+    match service {
+        OpMatch::Service(Service::Rds) => "RDS",
+        OpMatch::Service(Service::Route53) => "Route 53",
+        _ => "RDS and Route 53",
     }
 }
 

@@ -54,6 +54,10 @@ pub struct InDoubtCall {
     pub until_ms: i64,
     /// Why it is in doubt.
     pub why: String,
+    /// Its grace has passed without the effect showing: the call may be made again, where the
+    /// effect can be seen at all.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

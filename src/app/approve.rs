@@ -27,9 +27,6 @@ impl Approved {
     }
 }
 
-/// A run counts as stale when its heartbeat is older than this.
-pub const STALE_AFTER_MS: i64 = 2 * 60 * 1000;
-
 /// Approve `step` (default: the one the run is waiting on) of run `run_id` (its exact id) as
 /// `by`.
 pub async fn approve(
@@ -105,7 +102,7 @@ fn refuse_if_not_waiting(r: &RunRecord) -> Result<(), AppError> {
             ),
         }));
     }
-    if let Liveness::Stale { since } = r.liveness(crate::journal::now_ms(), STALE_AFTER_MS) {
+    if let Liveness::Stale { since } = super::lifecycle::liveness(r, crate::journal::now_ms()) {
         return Err(AppError::Refused(format!(
             "run {} is stale: its process ({}) stopped sending heartbeats at {}: {resume}",
             r.id,

@@ -1,7 +1,7 @@
 //! The read-only use cases: runs, show, verify, traffic state, health, validate; and seeding a
 //! local AWS peer for demos and tests.
 
-use super::approve::STALE_AFTER_MS;
+use super::lifecycle::liveness;
 use super::load::load_env;
 use super::watch::health_error;
 use super::{App, AppError};
@@ -26,7 +26,7 @@ pub async fn runs(app: &App, limit: usize) -> Result<Vec<(RunRecord, Liveness)>,
         .await?
         .into_iter()
         .map(|r| {
-            let l = r.liveness(now, STALE_AFTER_MS);
+            let l = liveness(&r, now);
             (r, l)
         })
         .collect())
@@ -52,7 +52,7 @@ pub async fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
         steps: j.steps(&run.id).await?,
         events: j.events(&run.id).await?,
         open_intents: j.open_intents(&run.id).await?,
-        liveness: run.liveness(crate::journal::now_ms(), STALE_AFTER_MS),
+        liveness: liveness(&run, crate::journal::now_ms()),
         run,
     })
 }

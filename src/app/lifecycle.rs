@@ -13,7 +13,7 @@ use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
 use crate::status::{RunStatus, StepStatus};
-use crate::store::{LeaseRequest, Store, StoreError};
+use crate::store::{LeaseRequest, Liveness, RunRecord, Store, StoreError};
 use crate::types::{RunId, StepId};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -144,6 +144,31 @@ impl App {
             let _ = j.set_run_status(run, status, Some(why), true);
         }
     }
+}
+
+/// A run's heartbeat is considered stopped after this long.
+pub const STALE_AFTER_MS: i64 = 2 * 60 * 1000;
+
+/// Whether a run's process is alive: its heartbeat is recent, and, when it ran on this host,
+/// its process still exists (a process killed here is known dead at once).
+pub fn liveness(r: &RunRecord, now_ms: i64) -> Liveness {
+    match r.liveness(now_ms, STALE_AFTER_MS) {
+        Liveness::Live if holder_is_gone(r) => Liveness::Stale {
+            since: r.heartbeat_at.unwrap_or(r.started_at),
+        },
+        l => l,
+    }
+}
+
+/// The run's process ran on this host and is gone.
+fn holder_is_gone(r: &RunRecord) -> bool {
+    let Some((host, pid)) = r.holder.as_deref().and_then(|h| h.rsplit_once(':')) else {
+        return false;
+    };
+    let here = holder();
+    let this_host = here.rsplit_once(':').map(|(h, _)| h) == Some(host);
+    let running = |pid: &str| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    this_host && std::path::Path::new("/proc/self").exists() && !running(pid)
 }
 
 /// Runs of this process, for the panic hook.

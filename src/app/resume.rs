@@ -9,7 +9,6 @@
 //! calls in doubt: the steps hold back the same calls until their effect shows or their grace
 //! passes.
 
-use super::approve::STALE_AFTER_MS;
 use super::lifecycle::{gate_with_approval, start_run, Resume, RunRequest, RunResult};
 use super::load::{load_bound, Bound};
 use super::record::RunHeader;
@@ -177,7 +176,7 @@ fn resumable(r: &RunRecord) -> Result<(), AppError> {
             r.id, r.status
         )));
     }
-    match r.liveness(crate::journal::now_ms(), STALE_AFTER_MS) {
+    match super::lifecycle::liveness(r, crate::journal::now_ms()) {
         Liveness::Stale { .. } | Liveness::Ended => Ok(()),
         Liveness::Live => Err(AppError::Refused(format!(
             "run {} is still running on {} (last heartbeat {}); there is nothing to resume\n  hint: wait for it (`failover show {}`), or end it with `failover abort {} --by <you>`",
@@ -317,7 +316,7 @@ pub async fn abort(
             r.id, r.status
         )));
     }
-    let live_on = match r.liveness(crate::journal::now_ms(), STALE_AFTER_MS) {
+    let live_on = match super::lifecycle::liveness(&r, crate::journal::now_ms()) {
         Liveness::Live => r.holder.clone(),
         _ => None,
     };

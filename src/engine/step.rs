@@ -173,7 +173,7 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
             continue;
         };
         let until = d.at + grace.as_millis() as i64;
-        if until > now {
+        if touches(&world, step, &d.resource) {
             world.in_doubt.push(InDoubtCall {
                 operation: d.operation,
                 resource: d.resource,
@@ -182,16 +182,8 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
                 at_ms: d.at,
                 until_ms: until,
                 why: d.why,
+                expired: until <= now,
             });
-        } else if touches(&world, step, &d.resource) {
-            let how = format!(
-                "its effect did not show within {}: the step decides again",
-                humantime::format_duration(grace)
-            );
-            let _ = ctx
-                .journal
-                .settle(&d.run_id, d.step_id.as_deref().unwrap_or("-"), d.seq, &how)
-                .await;
         }
     }
     world.unpromotable = ctx
@@ -219,39 +211,30 @@ fn touches(world: &World, step: &BoundStep, resource: &str) -> bool {
         || world.hosted_zones.values().any(|z| z.name == resource)
 }
 
-/// A call in doubt on a resource this step acts on, for which the decision no longer makes
-/// (or holds back) the same call: its effect is visible. Settle it.
+/// Settle the calls in doubt this decision resolves: one whose grace passed and that the
+/// decision makes again ("its effect did not show"), or one whose call the decision no longer
+/// makes or holds back (its effect is visible).
 async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
+    // Every call in `world.in_doubt` is on a resource this step acts on.
+    let same = |c: &crate::call::Call, x: &InDoubtCall| {
+        c.operation() == x.operation && c.resource() == x.resource
+    };
     for x in &world.in_doubt {
-        let still = d
-            .calls
+        let made = d.calls.iter().any(|c| same(c, x));
+        let held = d.deferred.iter().any(|y| same(&y.call, x));
+        let blind = d
+            .problems
             .iter()
-            .chain(d.deferred.iter().map(|x| &x.call))
-            .any(|c| c.operation() == x.operation && c.resource() == x.resource);
-        let ours = d
-            .skips
-            .iter()
-            .any(|s| s.contains(&format!("`{}`", x.resource)))
-            || d.awaits.iter().any(|a| match a {
-                crate::call::Await::ClusterWriterOutside { cluster, .. } => {
-                    cluster.as_str() == x.resource
-                }
-                crate::call::Await::InstanceOutside { instance, .. } => {
-                    instance.as_str() == x.resource
-                }
-                _ => false,
-            });
-        if !still && ours {
-            let _ = ctx
-                .journal
-                .settle(
-                    &RunId::new(x.run_id.clone()),
-                    sid,
-                    x.seq,
-                    "its effect was observed: the step no longer needs the call",
-                )
-                .await;
-        }
+            .any(|p| p.contains(&format!("intent #{}", x.seq)));
+        let how = match (made, held || blind) {
+            (true, _) => "its effect did not show within its grace: the call is made again",
+            (false, false) => "its effect was observed: the step no longer needs the call",
+            (false, true) => continue,
+        };
+        let _ = ctx
+            .journal
+            .settle(&RunId::new(x.run_id.clone()), sid, x.seq, how)
+            .await;
     }
 }
 

@@ -54,24 +54,67 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
 /// the step's hosted zone made earlier and still PENDING is waited for.
 pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     let mut d = decide_action(step, world, run_id);
-    d.defer(|c| {
+    let in_doubt = |c: &crate::call::Call, expired: bool| {
         let (op, res) = (c.operation(), c.resource());
         world
             .in_doubt
             .iter()
-            .find(|x| x.operation == op && x.resource == res)
-            .map(|x| {
-                format!(
-                    "{op} on {res} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
-                    x.run_id,
-                    x.seq,
-                    x.why,
-                    crate::timefmt::format_ts(x.until_ms)
-                )
-            })
+            .find(move |x| x.operation == op && x.resource == res && x.expired == expired)
+    };
+    d.defer(|c| {
+        in_doubt(c, false).map(|x| {
+            format!(
+                "{} on {} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
+                x.operation,
+                x.resource,
+                x.run_id,
+                x.seq,
+                x.why,
+                crate::timefmt::format_ts(x.until_ms)
+            )
+        })
     });
+    refuse_blind_repeats(&mut d, world, |c| in_doubt(c, true).cloned());
     await_earlier_changes(step, world, &mut d);
     d
+}
+
+/// A reboot with failover whose earlier call is in doubt past its grace, on an instance whose
+/// standby zone the peer does not report: whether the first one happened cannot be told, and a
+/// second one swaps the primary back. It is not made again; the step says what to check.
+fn refuse_blind_repeats(
+    d: &mut Decision,
+    world: &World,
+    expired: impl Fn(&crate::call::Call) -> Option<crate::world::InDoubtCall>,
+) {
+    let mut problems = vec![];
+    d.calls.retain(|c| {
+        let crate::call::Call::RebootDbInstance { instance, .. } = c else {
+            return true;
+        };
+        let Some(x) = expired(c) else { return true };
+        let blind = world
+            .instances
+            .get(instance)
+            .is_none_or(|i| i.secondary_zone.is_none());
+        if blind {
+            problems.push(format!(
+                "instance `{instance}`: a RebootDBInstance with failover may have been made at {} (run {}, intent #{}: {}) and the peer does not report the standby zone, so whether it moved cannot be told; a second one would swap the primary back. Check the instance in the console; this step does not reboot it again",
+                crate::timefmt::format_ts(x.at_ms),
+                x.run_id,
+                x.seq,
+                x.why
+            ));
+        }
+        !blind
+    });
+    d.awaits.retain(|a| match a {
+        crate::call::Await::InstanceOutside { instance, .. } => !problems
+            .iter()
+            .any(|p| p.starts_with(&format!("instance `{instance}`:"))),
+        _ => true,
+    });
+    d.problems.extend(problems);
 }
 
 /// A DNS step waits for a change to its hosted zone that an earlier run (or this run before

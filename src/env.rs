@@ -31,8 +31,20 @@ pub struct Environment {
     pub simulated: Option<SimulatedSpec>,
     /// The load-shedding ladder (`[traffic]`); see `traffic::config`.
     pub traffic: Option<Ladder>,
+    /// Where each run's final journal head goes (`[audit]`).
+    pub audit: Audit,
     #[serde(skip)]
     pub source: Option<SourceFile>,
+}
+
+/// `[audit]`: where the journal's head (`SEQ:HASH`) is remembered outside the journal when a
+/// run ends, so that deleting the journal's tail is caught by `failover verify`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Audit {
+    /// A file the head is appended to (a line `SEQ:HASH when run status`).
+    pub anchor_file: Option<String>,
+    /// An endpoint (of `[endpoints]`) told the head with each run's final status.
+    pub notify: Option<String>,
 }
 
 /// A simulated environment: a topology file (relative to the config directory), a seed and
@@ -273,6 +285,7 @@ fn parse_simulated(
             faults,
         }),
         traffic: None,
+        audit: Audit::default(),
         source: None,
     })
 }
@@ -288,6 +301,7 @@ const ENV_KEYS: &[&str] = &[
     "endpoints",
     "health",
     "traffic",
+    "audit",
 ];
 
 fn parse_env(
@@ -330,6 +344,10 @@ fn parse_env(
     if let (Some(l), Some(tv)) = (&traffic, t.get("traffic")) {
         check_tier_actions(src, l, tv, &endpoints, &groups, d);
     }
+    let audit = t
+        .get("audit")
+        .map(|v| parse_audit(src, v, &endpoints, d))
+        .unwrap_or_default();
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
@@ -343,6 +361,7 @@ fn parse_env(
         health,
         simulated: None,
         traffic,
+        audit,
         source: None,
     })
 }
@@ -419,6 +438,38 @@ fn parse_aws(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> AwsAccess {
         a.finish(&["profile", "endpoint_url"], d);
     }
     aws
+}
+
+/// `[audit]`: an anchor file and an endpoint to tell the journal's head.
+fn parse_audit(
+    src: &SourceFile,
+    v: &SVal,
+    endpoints: &BTreeMap<String, Endpoint>,
+    d: &mut Diagnostics,
+) -> Audit {
+    let mut audit = Audit::default();
+    if let Some(mut a) = TableReader::new(src, v, "[audit]", d) {
+        audit.anchor_file = a.str("anchor_file", d).map(|s| s.value);
+        if let Some(n) = a.str("notify", d) {
+            if !endpoints.contains_key(&n.value) {
+                let hint =
+                    crate::diag::did_you_mean(&n.value, endpoints.keys().map(|k| k.as_str()))
+                        .map(|m| format!("did you mean `{m}`?"))
+                        .or_else(|| Some("add it under [endpoints]".into()));
+                d.push(src.diag(
+                    n.span.clone(),
+                    format!(
+                        "[audit] notify names endpoint `{}`, which is not defined",
+                        n.value
+                    ),
+                    hint,
+                ));
+            }
+            audit.notify = Some(n.value);
+        }
+        a.finish(&["anchor_file", "notify"], d);
+    }
+    audit
 }
 
 /// `[settings]`: the engine knobs, defaults for those not given.

@@ -43,6 +43,10 @@ pub enum Progress {
         run_id: RunId,
         status: RunStatus,
         error: Option<String>,
+        /// The journal's head (`SEQ:HASH`) after the run ended: remember it to catch a
+        /// deleted tail (`failover verify --expect-head`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
     },
     StepStarted {
         step: String,

@@ -219,6 +219,8 @@ pub struct MadeChange {
 pub trait Store: Send + Sync {
     /// Where the journal is (a path, a table name), for messages.
     fn location(&self) -> String;
+    /// Now on the journal's clock (epoch ms): the times of its events and runs.
+    fn now_ms(&self) -> i64;
 
     async fn create_run(&self, r: &RunRecord) -> Result<()>;
     /// Set a run's status (with an event); `finished`: it ended now.
@@ -321,4 +323,74 @@ pub trait Store: Send + Sync {
     async fn event_count(&self) -> Result<i64>;
     /// Recompute the chain; the sequence number of the first event that does not fit.
     async fn verify_chain(&self) -> Result<Option<i64>>;
+    /// Check the whole journal: the chain, the heads remembered outside it, and every table
+    /// against the events that mirror it.
+    async fn verify(&self, heads: &[Head]) -> Result<VerifyReport>;
+    /// The last event of the chain (what to remember outside the journal).
+    async fn head(&self) -> Result<Option<Head>>;
+    /// Every event from `since` (sequence number) on, in order.
+    async fn events_since(&self, since: i64, limit: usize) -> Result<Vec<Event>>;
+}
+
+/// A point of the chain remembered outside the journal: `SEQ:HASH`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (seq, hash) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("`{s}` is not SEQ:HASH (what `failover audit head` prints)"))?;
+        let seq = seq
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("`{seq}` is not an event number"))?;
+        let hash = hash.split_whitespace().next().unwrap_or("");
+        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("`{hash}` is not a 64-digit hex hash"));
+        }
+        Ok(Head {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub events: i64,
+    /// `sha256` or `hmac-sha256`.
+    pub chain: String,
+    /// The last event.
+    pub head: Option<Head>,
+    /// Whether the tables were checked against the events (journals made by this version).
+    pub tables_checked: bool,
+    /// Everything wrong, the first bad event first.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One thing wrong with a journal, at an event when one can be named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub seq: Option<i64>,
+    pub what: String,
 }

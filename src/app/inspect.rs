@@ -12,7 +12,7 @@ use crate::health::{self, HealthReport};
 use crate::journal::{Event, RunRecord, StepRecord};
 use crate::lease::Lease;
 use crate::runbook::{bind, Runbook};
-use crate::store::Liveness;
+use crate::store::{Head, Liveness, VerifyReport};
 use crate::traffic::Ladder;
 use crate::types::RunId;
 use std::path::PathBuf;
@@ -68,18 +68,76 @@ pub async fn locks(app: &App) -> Result<(Vec<Lease>, i64), AppError> {
 /// What `verify` found.
 pub struct Verified {
     pub path: PathBuf,
-    pub events: i64,
-    /// The sequence number of the first broken link, if any.
-    pub broken_at: Option<i64>,
+    pub report: VerifyReport,
+    /// Heads that were checked, and where they came from (`--expect-head`, an anchor file).
+    pub heads: Vec<(Head, String)>,
 }
 
-pub async fn verify(app: &App) -> Result<Verified, AppError> {
-    let j = app.open_journal()?;
+/// Check the journal: its chain, the heads remembered outside it (given, and every line of the
+/// anchor files), and its tables against their events.
+pub async fn verify(
+    app: &App,
+    expect: Vec<Head>,
+    anchors: &[PathBuf],
+) -> Result<Verified, AppError> {
+    let mut heads: Vec<(Head, String)> = expect
+        .into_iter()
+        .map(|h| (h, "--expect-head".to_string()))
+        .collect();
+    for a in anchors {
+        let text = std::fs::read_to_string(a).map_err(|e| {
+            AppError::Input(format!(
+                "error: cannot read the anchor file {}: {e}",
+                a.display()
+            ))
+        })?;
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let h: Head = line
+                .parse()
+                .map_err(|e| AppError::Input(format!("error: {}:{}: {e}", a.display(), n + 1)))?;
+            heads.push((h, format!("{}:{}", a.display(), n + 1)));
+        }
+    }
+    let only: Vec<Head> = heads.iter().map(|(h, _)| h.clone()).collect();
+    let report = app.open_journal()?.verify(&only).await?;
     Ok(Verified {
         path: app.journal_path.clone(),
-        events: j.event_count().await?,
-        broken_at: j.verify_chain().await?,
+        report,
+        heads,
     })
+}
+
+/// The journal's last event, as `SEQ:HASH`.
+pub async fn head(app: &App) -> Result<Option<Head>, AppError> {
+    Ok(app.open_journal()?.head().await?)
+}
+
+/// Every event from `since` on, as JSON lines to `out`; how many.
+pub async fn export(
+    app: &App,
+    since: i64,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u64, AppError> {
+    let j = app.open_journal()?;
+    let mut next = since.max(1);
+    let mut n = 0;
+    loop {
+        let page = j.events_since(next, 1000).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            return Ok(n);
+        };
+        for e in &page {
+            let line = serde_json::to_string(e).unwrap_or_default();
+            writeln!(out, "{line}")
+                .map_err(|e| AppError::Runtime(format!("cannot write the export: {e}")))?;
+            n += 1;
+        }
+        next = last + 1;
+    }
 }
 
 /// The load-shedding ladder of an environment and which tiers are shed.

@@ -13,7 +13,7 @@ use crate::progress::{Progress, Reporter};
 use crate::runbook::bind::BoundStep;
 use crate::runbook::OnFailure;
 use crate::status::{RunStatus, StepStatus};
-use crate::store::{LeaseRequest, Liveness, RunRecord, Store, StoreError};
+use crate::store::{Head, LeaseRequest, Liveness, RunRecord, Store, StoreError};
 use crate::types::{RunId, StepId};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,10 @@ pub struct RunRequest {
     pub on_crash: Option<CrashMarker>,
     /// The runbook's text, kept with a new run so a resume can say what changed since.
     pub runbook_text: Option<String>,
+    /// Where the journal's head is remembered when the run ends (`[audit]`).
+    pub anchor_file: Option<std::path::PathBuf>,
+    /// Told the run's final status and the journal's head (`[audit] notify`).
+    pub notify: Option<crate::cloud::HttpRequest>,
 }
 
 impl RunRequest {
@@ -56,6 +60,19 @@ impl RunRequest {
             resume: None,
             on_crash: None,
             runbook_text: None,
+            anchor_file: env.audit.anchor_file.as_ref().map(std::path::PathBuf::from),
+            notify: env
+                .audit
+                .notify
+                .as_ref()
+                .and_then(|n| env.endpoints.get(n))
+                .map(|ep| crate::cloud::HttpRequest {
+                    method: ep.method.clone(),
+                    url: ep.url.clone(),
+                    headers: ep.headers.clone(),
+                    body: None,
+                    timeout: ep.timeout,
+                }),
         }
     }
 }
@@ -244,7 +261,7 @@ pub async fn start_run(
     let outcome = engine::execute(ports.clone(), store.clone(), spec, reporter.clone()).await;
     heartbeat.abort();
     lock_active().retain(|(r, _)| r != &h.id);
-    finish(store, &reporter, &req, plan, outcome).await
+    finish(store, ports, &reporter, &req, plan, outcome).await
 }
 
 fn lock_active() -> std::sync::MutexGuard<'static, Vec<(RunId, CrashMarker)>> {
@@ -318,7 +335,8 @@ async fn record_start(
     ports: &Ports,
 ) -> Result<(), AppError> {
     let h = &req.header;
-    let now = ms(ports.clock.now());
+    let _ = ports;
+    let now = store.now_ms();
     match &req.resume {
         None => {
             let mut r = run_record(h, now, plan, &req.steps);
@@ -393,6 +411,7 @@ async fn heartbeat(
 /// its leases, report it.
 async fn finish(
     store: &Arc<dyn Store>,
+    ports: &Ports,
     reporter: &Arc<dyn Reporter>,
     req: &RunRequest,
     plan: Plan,
@@ -425,10 +444,13 @@ async fn finish(
         .set_run_status(&h.id, status, error.as_deref(), true)
         .await?;
     store.release(&h.id).await?;
+    let head = store.head().await?;
+    anchor(req, status, head.as_ref(), ports).await;
     reporter.report(Progress::RunFinished {
         run_id: h.id.clone(),
         status,
         error: error.clone(),
+        head: head.map(|h| h.to_string()),
     });
     Ok(RunResult {
         run_id: h.id.clone(),
@@ -437,6 +459,48 @@ async fn finish(
         status,
         error,
     })
+}
+
+/// Remember the journal's head outside it (the anchor file, the notify endpoint), so that a
+/// deleted tail is caught by `verify`. Best effort: a failure is logged, not fatal.
+async fn anchor(req: &RunRequest, status: RunStatus, head: Option<&Head>, ports: &Ports) {
+    let Some(head) = head else { return };
+    let line = format!(
+        "{head} {} run {} {status}",
+        crate::timefmt::format_ts(ms(ports.clock.now())),
+        req.header.id
+    );
+    if let Some(path) = &req.anchor_file {
+        use std::io::Write as _;
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            tracing::warn!("cannot append the journal head to {}: {e}", path.display());
+        }
+    }
+    if let Some(req_) = &req.notify {
+        let mut r = req_.clone();
+        let resolve = crate::runbook::template::resolve_secrets;
+        let Ok(url) = resolve(&r.url) else { return };
+        r.url = url;
+        for (_, v) in &mut r.headers {
+            let Ok(x) = resolve(v) else { return };
+            *v = x;
+        }
+        r.body = Some(
+            serde_json::json!({"text": format!("failover run {} ended {status}; journal head {head}", req.header.id)})
+                .to_string(),
+        );
+        if let Err(e) = ports.http.send(&r).await {
+            tracing::warn!(
+                "cannot send the journal head to {}: {e}",
+                crate::cloud::redacted_url(&r.url)
+            );
+        }
+    }
 }
 
 fn ms(t: std::time::SystemTime) -> i64 {

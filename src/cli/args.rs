@@ -153,9 +153,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Check the journal's audit chain: every event's SHA-256 links it to the one before, so
-    /// an edited or deleted event is found.
-    Verify,
+    /// Check the journal: its hash chain (keyed with HMAC when $FAILOVER_AUDIT_KEY was set
+    /// when it was created), the heads remembered outside it, and every table against the
+    /// events that mirror it. Names the first bad event and what is wrong with it.
+    Verify {
+        /// A head remembered earlier (`SEQ:HASH`, from `failover audit head` or a run's end):
+        /// it must still be in the journal, unchanged (repeatable).
+        #[arg(long = "expect-head")]
+        expect_head: Vec<String>,
+        /// A file of remembered heads, one `SEQ:HASH ...` a line (an environment's `[audit]
+        /// anchor_file`; default: $FAILOVER_AUDIT_ANCHOR).
+        #[arg(long, env = "FAILOVER_AUDIT_ANCHOR")]
+        anchor: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// The audit trail: the journal's head to remember, and its events for a SIEM.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Release an approval gate of a run that is waiting. The initiator cannot approve their
     /// own run; names are compared after trimming and case folding; a gate may need several
     /// people (`approvals = N`).
@@ -252,6 +269,19 @@ pub enum Command {
         force: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the journal's last event as `SEQ:HASH`: remember it outside the journal, then
+    /// `failover verify --expect-head SEQ:HASH` catches a deleted or rewritten tail.
+    Head,
+    /// Write every event as a JSON line (stdout), in order, for a SIEM.
+    Export {
+        /// Start at this event number.
+        #[arg(long, default_value_t = 1)]
+        since: i64,
     },
 }
 

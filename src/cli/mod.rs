@@ -3,7 +3,7 @@
 
 pub mod args;
 
-use args::{exit, Cli, Command, LocalPeerCommand, Output};
+use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output};
 use failover::app::lifecycle::RunResult;
 use failover::app::load::initiator;
 use failover::app::run::{MakeReporter, RunOrder};
@@ -91,7 +91,12 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
         }
         Command::Runs { limit, output } => runs(&app, limit, output).await,
         Command::Show { run_id, output } => show(&app, &run_id, output).await,
-        Command::Verify => verify(&app).await,
+        Command::Verify {
+            expect_head,
+            anchor,
+            output,
+        } => verify(&app, &expect_head, &anchor, output).await,
+        Command::Audit { command } => audit(&app, command).await,
         Command::Approve { run_id, step, by } => approve(&app, &run_id, step, by).await,
         Command::Resume {
             run_id,
@@ -365,22 +370,39 @@ async fn show(app: &App, run_id: &str, output: Output) -> Result<u8, AppError> {
     Ok(exit::OK)
 }
 
-async fn verify(app: &App) -> Result<u8, AppError> {
-    let v = app::inspect::verify(app).await?;
-    match v.broken_at {
-        None => {
-            println!(
-                "journal {}: {} event(s), the chain is intact.",
-                v.path.display(),
-                v.events
-            );
-            Ok(exit::OK)
-        }
-        Some(seq) => {
-            eprintln!("error: journal {}: the chain breaks at event #{seq}: it, or one before it, was changed or removed after it was written\n  hint: keep this file as evidence; `failover show` still reads it", v.path.display());
-            Ok(exit::RUN_FAILED)
+async fn verify(
+    app: &App,
+    expect: &[String],
+    anchors: &[std::path::PathBuf],
+    output: Output,
+) -> Result<u8, AppError> {
+    let heads = expect
+        .iter()
+        .map(|h| {
+            h.parse()
+                .map_err(|e| AppError::Input(format!("error: --expect-head: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let v = app::inspect::verify(app, heads, anchors).await?;
+    match output {
+        Output::Json => print_json(&v.report),
+        Output::Text => print!("{}", report::render_verify(&v)),
+    }
+    Ok(ok_or_failed(v.report.intact()))
+}
+
+async fn audit(app: &App, command: AuditCommand) -> Result<u8, AppError> {
+    match command {
+        AuditCommand::Head => match app::inspect::head(app).await? {
+            Some(h) => println!("{h}"),
+            None => println!("0:"),
+        },
+        AuditCommand::Export { since } => {
+            let mut out = std::io::stdout();
+            app::inspect::export(app, since, &mut out).await?;
         }
     }
+    Ok(exit::OK)
 }
 
 /// Print a simulation's report (`demo`: with what to try next).

@@ -37,7 +37,7 @@ impl Journal {
     /// Grant every key of `req`, or none: a key held by another run whose lease is live is a
     /// conflict naming that run. Each granted key's token grows by one.
     pub fn acquire(&self, req: &LeaseRequest) -> Result<Fence> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             for key in &req.keys {
                 if let Some(l) = lease_of(tx, key)? {
                     let ours = l.run_id.as_deref() == Some(req.run_id.as_str());
@@ -67,8 +67,8 @@ impl Journal {
             }
             if !req.keys.is_empty() {
                 let kind = if req.takeover { "leases_taken_over" } else { "leases_acquired" };
-                let data = json!({"holder": req.holder, "ttl_ms": req.ttl_ms, "tokens": tokens});
-                append(tx, now, &req.run_id, None, kind, None, None, &data, None)?;
+                let data = json!({"holder": req.holder, "initiator": req.initiator, "ttl_ms": req.ttl_ms, "tokens": tokens});
+                append(tx, now, key, &req.run_id, None, kind, None, None, &data, None)?;
             }
             Ok(Fence {
                 tokens,
@@ -79,7 +79,7 @@ impl Journal {
 
     /// Renew the run's leases and heartbeat; `Fenced` if any lease is no longer this grant's.
     pub fn renew(&self, run_id: &RunId, fence: &Fence, holder: &str) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, _| {
             for (key, token) in &fence.tokens {
                 let n = tx.execute(
                     "UPDATE leases SET renewed = ?4 WHERE key = ?1 AND run_id = ?2 AND token = ?3 AND renewed + ttl > ?4",
@@ -99,7 +99,7 @@ impl Journal {
 
     /// Release every lease the run holds (with an event).
     pub fn release(&self, run_id: &RunId) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             let n = tx.execute(
                 "UPDATE leases SET run_id = NULL WHERE run_id = ?1",
                 params![run_id],
@@ -108,6 +108,7 @@ impl Journal {
                 append(
                     tx,
                     now,
+                    key,
                     run_id,
                     None,
                     "leases_released",

@@ -10,6 +10,7 @@
 //! Writes are synchronous (WAL, `synchronous=FULL`): an event is on disk before the call it
 //! announces is made. Several processes share the file: a write waits for the lock, bounded.
 
+mod audit;
 mod leases;
 mod port;
 mod records;
@@ -17,7 +18,7 @@ mod sqlite;
 
 pub use crate::store::{Event, RunRecord, StepRecord, StoreError as JournalError};
 pub use crate::timefmt::format_ts;
-pub use sqlite::{now_ms, sha256_hex, Journal, WRITE_PATIENCE};
+pub use sqlite::{now_ms, sha256_hex, AuditKey, ChainKind, Journal, WRITE_PATIENCE};
 
 use crate::types::RunId;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -6,7 +6,8 @@ use super::sqlite::Journal;
 use crate::lease::Lease;
 use crate::status::{RunStatus, StepStatus};
 use crate::store::{
-    Approval, Event, Fence, InDoubt, LeaseRequest, MadeChange, Result, RunRecord, StepRecord, Store,
+    Approval, Event, Fence, Head, InDoubt, LeaseRequest, MadeChange, Result, RunRecord, StepRecord,
+    Store, VerifyReport,
 };
 use crate::types::RunId;
 use async_trait::async_trait;
@@ -16,6 +17,9 @@ use serde_json::Value;
 impl Store for Journal {
     fn location(&self) -> String {
         self.path().display().to_string()
+    }
+    fn now_ms(&self) -> i64 {
+        self.now()
     }
     async fn create_run(&self, r: &RunRecord) -> Result<()> {
         Journal::create_run(self, r)
@@ -150,5 +154,14 @@ impl Store for Journal {
     }
     async fn verify_chain(&self) -> Result<Option<i64>> {
         Journal::verify_chain(self)
+    }
+    async fn verify(&self, heads: &[Head]) -> Result<VerifyReport> {
+        Journal::verify(self, heads)
+    }
+    async fn head(&self) -> Result<Option<Head>> {
+        Journal::head(self)
+    }
+    async fn events_since(&self, since: i64, limit: usize) -> Result<Vec<Event>> {
+        Journal::events_since(self, since, limit)
     }
 }

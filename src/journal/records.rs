@@ -10,11 +10,11 @@ use crate::types::RunId;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
-const RUN_COLS: &str = "id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps, heartbeat_at, holder";
-const EVENT_COLS: &str =
+pub(super) const RUN_COLS: &str = "id, runbook, runbook_path, runbook_sha256, environment, mode, initiator, params, status, started_at, ended_at, error, plan, steps, heartbeat_at, holder";
+pub(super) const EVENT_COLS: &str =
     "seq, run_id, step_id, at, kind, operation, resource, data, intent_seq, hash";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let js = |s: String| serde_json::from_str(&s).unwrap_or(Value::Null);
     Ok(RunRecord {
         id: r.get(0)?,
@@ -36,7 +36,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     let data: String = r.get(7)?;
     Ok(Event {
         seq: r.get(0)?,
@@ -54,7 +54,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 
 impl Journal {
     pub fn create_run(&self, r: &RunRecord) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             tx.execute(
                 &format!("INSERT INTO runs ({RUN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                 params![
@@ -63,8 +63,7 @@ impl Journal {
                     r.steps.to_string(), r.heartbeat_at, r.holder
                 ],
             )?;
-            let data = json!({"mode": r.mode, "initiator": r.initiator, "params": r.params, "runbook": r.runbook, "runbook_sha256": r.runbook_sha256, "environment": r.environment});
-            append(tx, now, &r.id, None, "run_started", None, None, &data, None)?;
+            append(tx, now, key, &r.id, None, "run_started", None, None, &run_started_data(r), None)?;
             Ok(())
         })
     }
@@ -77,7 +76,7 @@ impl Journal {
         error: Option<&str>,
         finished: bool,
     ) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             let ended = finished.then_some(now);
             let n = tx.execute(
                 "UPDATE runs SET status = ?2, error = ?3, ended_at = COALESCE(?4, ended_at) WHERE id = ?1",
@@ -87,14 +86,14 @@ impl Journal {
                 return Err(StoreError::UnknownRun(run_id.to_string()).into());
             }
             let kind = if finished { "run_finished" } else { "run_status" };
-            append(tx, now, run_id, None, kind, None, None, &json!({"status": status, "error": error}), None)?;
+            append(tx, now, key, run_id, None, kind, None, None, &json!({"status": status, "error": error}), None)?;
             Ok(())
         })
     }
 
     /// The run's process is alive.
     pub fn heartbeat(&self, run_id: &RunId, holder: &str) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, _| {
             tx.execute(
                 "UPDATE runs SET heartbeat_at = ?2, holder = ?3 WHERE id = ?1",
                 params![run_id, now, holder],
@@ -110,22 +109,26 @@ impl Journal {
         action: &str,
         status: StepStatus,
     ) -> Result<()> {
-        self.write(|tx, _| {
-            tx.execute(
+        self.write(|tx, now, key| {
+            let n = tx.execute(
                 "INSERT OR IGNORE INTO steps (run_id, step_id, action, status) VALUES (?1, ?2, ?3, ?4)",
                 params![run_id, step_id, action, status.as_str()],
             )?;
+            if n > 0 {
+                let data = json!({"action": action, "status": status});
+                append(tx, now, key, run_id, Some(step_id), "step_declared", None, None, &data, None)?;
+            }
             Ok(())
         })
     }
 
     pub fn step_started(&self, run_id: &RunId, step_id: &str, attempt: u32) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             tx.execute(
                 "UPDATE steps SET status = ?5, attempts = ?3, started_at = COALESCE(started_at, ?4) WHERE run_id = ?1 AND step_id = ?2",
                 params![run_id, step_id, attempt, now, StepStatus::Running.as_str()],
             )?;
-            append(tx, now, run_id, Some(step_id), "step_started", None, None, &json!({"attempt": attempt}), None)?;
+            append(tx, now, key, run_id, Some(step_id), "step_started", None, None, &json!({"attempt": attempt}), None)?;
             Ok(())
         })
     }
@@ -137,12 +140,12 @@ impl Journal {
         status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             tx.execute(
                 "UPDATE steps SET status = ?3, message = COALESCE(?4, message) WHERE run_id = ?1 AND step_id = ?2",
                 params![run_id, step_id, status.as_str(), message],
             )?;
-            append(tx, now, run_id, Some(step_id), "step_status", None, None, &json!({"status": status, "message": message}), None)?;
+            append(tx, now, key, run_id, Some(step_id), "step_status", None, None, &json!({"status": status, "message": message}), None)?;
             Ok(())
         })
     }
@@ -154,12 +157,12 @@ impl Journal {
         status: StepStatus,
         message: Option<&str>,
     ) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             tx.execute(
                 "UPDATE steps SET status = ?3, message = ?4, ended_at = ?5 WHERE run_id = ?1 AND step_id = ?2",
                 params![run_id, step_id, status.as_str(), message, now],
             )?;
-            append(tx, now, run_id, Some(step_id), "step_finished", None, None, &json!({"status": status, "message": message}), None)?;
+            append(tx, now, key, run_id, Some(step_id), "step_finished", None, None, &json!({"status": status, "message": message}), None)?;
             Ok(())
         })
     }
@@ -175,11 +178,12 @@ impl Journal {
         call: Value,
         fence: &Fence,
     ) -> Result<i64> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             super::leases::check_fence(tx, now, run_id, fence)?;
             Ok(append(
                 tx,
                 now,
+                key,
                 run_id,
                 Some(step_id),
                 "intent",
@@ -200,10 +204,11 @@ impl Journal {
         resource: &str,
         result: Value,
     ) -> Result<i64> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             Ok(append(
                 tx,
                 now,
+                key,
                 run_id,
                 Some(step_id),
                 "outcome",
@@ -222,19 +227,20 @@ impl Journal {
         kind: &str,
         data: Value,
     ) -> Result<i64> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             Ok(append(
-                tx, now, run_id, step_id, kind, None, None, &data, None,
+                tx, now, key, run_id, step_id, kind, None, None, &data, None,
             )?)
         })
     }
 
     /// Settle an in-doubt call: its effect was observed (or its grace passed).
     pub fn settle(&self, run_id: &RunId, step_id: &str, intent_seq: i64, how: &str) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             append(
                 tx,
                 now,
+                key,
                 run_id,
                 Some(step_id),
                 "settled",
@@ -253,13 +259,14 @@ impl Journal {
 
     /// Recompute the hash chain; returns the sequence number of the first broken link.
     pub fn verify_chain(&self) -> Result<Option<i64>> {
+        let key = self.hash_key()?;
         self.read(|c| {
             let mut st = c.prepare(&format!("SELECT {EVENT_COLS} FROM events ORDER BY seq"))?;
             let mut rows = st.query([])?;
             let mut prev = String::new();
             while let Some(r) = rows.next()? {
                 let e = event_from_row(r)?;
-                if recomputed(&prev, &e) != e.hash {
+                if recomputed(key, &prev, &e) != e.hash {
                     return Ok(Some(e.seq));
                 }
                 prev = e.hash;
@@ -270,7 +277,7 @@ impl Journal {
 
     /// Approve a gate as `by`; approving twice is recorded once and says who approved and when.
     pub fn approve(&self, run_id: &RunId, step_id: &str, by: &str) -> Result<Approval> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             let mut st = tx.prepare("SELECT data, at FROM events WHERE run_id = ?1 AND step_id = ?2 AND kind = 'approved' ORDER BY seq")?;
             let prior: Vec<(String, i64)> = st
                 .query_map(params![run_id, step_id], |r| {
@@ -286,7 +293,7 @@ impl Journal {
                 "INSERT OR IGNORE INTO approvals (run_id, step_id, approver, at) VALUES (?1, ?2, ?3, ?4)",
                 params![run_id, step_id, by, now],
             )?;
-            append(tx, now, run_id, Some(step_id), "approved", None, None, &json!({"by": by}), None)?;
+            append(tx, now, key, run_id, Some(step_id), "approved", None, None, &json!({"by": by}), None)?;
             Ok(Approval::Recorded { count: prior.len() + 1 })
         })
     }
@@ -295,6 +302,7 @@ impl Journal {
     /// event before them. A row written into the approvals table, or an event inserted by hand
     /// without the chain, releases nothing.
     pub fn approvals(&self, run_id: &RunId, step_id: &str) -> Result<Vec<String>> {
+        let key = self.hash_key()?;
         self.read(|c| {
             let mut st = c.prepare(&format!("SELECT {EVENT_COLS} FROM events WHERE run_id = ?1 AND step_id = ?2 AND kind = 'approved' ORDER BY seq"))?;
             let evs: Vec<Event> = st.query_map(params![run_id, step_id], event_from_row)?.collect::<rusqlite::Result<_>>()?;
@@ -304,7 +312,7 @@ impl Journal {
                     .query_row("SELECT hash FROM events WHERE seq < ?1 ORDER BY seq DESC LIMIT 1", params![e.seq], |r| r.get(0))
                     .optional()?
                     .unwrap_or_default();
-                if recomputed(&prev, &e) == e.hash {
+                if recomputed(key, &prev, &e) == e.hash {
                     if let Some(by) = e.data.get("by").and_then(|b| b.as_str()) {
                         out.push(by.to_string());
                     }
@@ -489,7 +497,7 @@ impl Journal {
         step_id: &str,
         shed: bool,
     ) -> Result<()> {
-        self.write(|tx, now| {
+        self.write(|tx, now, key| {
             if shed {
                 tx.execute(
                     "INSERT OR IGNORE INTO shed_state (environment, tier, since, run_id) VALUES (?1, ?2, ?3, ?4)",
@@ -499,15 +507,34 @@ impl Journal {
                 tx.execute("DELETE FROM shed_state WHERE environment = ?1 AND tier = ?2", params![environment, tier])?;
             }
             let kind = if shed { "tier_shed" } else { "tier_restored" };
-            append(tx, now, run_id, Some(step_id), kind, None, None, &json!({"tier": tier, "environment": environment}), None)?;
+            append(tx, now, key, run_id, Some(step_id), kind, None, None, &json!({"tier": tier, "environment": environment}), None)?;
             Ok(())
         })
     }
 }
 
+/// What a `run_started` event says about the run: every column of its row (the plan and the
+/// steps by their SHA-256), so `verify` can rebuild the row from the chain.
+pub(super) fn run_started_data(r: &RunRecord) -> Value {
+    json!({
+        "runbook": r.runbook,
+        "runbook_path": r.runbook_path,
+        "runbook_sha256": r.runbook_sha256,
+        "environment": r.environment,
+        "mode": r.mode,
+        "initiator": r.initiator,
+        "params": r.params,
+        "status": r.status,
+        "started_at": r.started_at,
+        "plan_sha256": super::sqlite::sha256_hex(r.plan.to_string().as_bytes()),
+        "steps_sha256": super::sqlite::sha256_hex(r.steps.to_string().as_bytes()),
+    })
+}
+
 /// The hash an event should have after `prev`.
-fn recomputed(prev: &str, e: &Event) -> String {
+pub(super) fn recomputed(key: Option<&[u8]>, prev: &str, e: &Event) -> String {
     event_hash(
+        key,
         prev,
         &e.run_id,
         e.step_id.as_deref(),

@@ -19,7 +19,75 @@ pub struct Journal {
     pub(super) conn: Mutex<Connection>,
     /// Epoch milliseconds for event times and leases: the wall clock, or the simulator's.
     clock: Option<Clock>,
+    /// The key of a keyed (HMAC-SHA256) chain; `None`: a plain SHA-256 chain, or a keyed
+    /// journal opened without its key (it can be read, not written).
+    pub(super) key: Option<AuditKey>,
+    /// How this journal's chain is made.
+    pub(super) chain: ChainKind,
 }
+
+/// The secret the chain is keyed with (`$FAILOVER_AUDIT_KEY`, or the first line of
+/// `$FAILOVER_AUDIT_KEY_FILE`). Never printed.
+#[derive(Clone)]
+pub struct AuditKey(Vec<u8>);
+
+impl AuditKey {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The key the environment names, if any.
+    pub fn from_env() -> std::result::Result<Option<Self>, String> {
+        if let Ok(k) = std::env::var("FAILOVER_AUDIT_KEY") {
+            return Ok((!k.is_empty()).then(|| Self(k.into_bytes())));
+        }
+        match std::env::var("FAILOVER_AUDIT_KEY_FILE") {
+            Ok(f) => std::fs::read_to_string(&f)
+                .map(|t| {
+                    Some(Self(
+                        t.lines().next().unwrap_or("").trim().as_bytes().to_vec(),
+                    ))
+                })
+                .map_err(|e| {
+                    format!("cannot read the audit key file {f} ($FAILOVER_AUDIT_KEY_FILE): {e}")
+                }),
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
+    }
+}
+
+/// How a journal's chain is made, fixed when its first event is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainKind {
+    /// SHA-256 over the previous hash and the event: catches an edit or a deletion, but not a
+    /// chain recomputed by whoever can write the file.
+    Sha256,
+    /// HMAC-SHA256 with a secret key: a recomputed chain cannot be made without the key.
+    HmacSha256,
+}
+
+impl ChainKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainKind::Sha256 => "sha256",
+            ChainKind::HmacSha256 => "hmac-sha256",
+        }
+    }
+}
+
+/// The version of the journal's format. 2: every row of every table is mirrored by events
+/// (`verify` rebuilds the tables from the chain and compares).
+pub const FORMAT: i64 = 2;
 
 /// A clock the journal reads (epoch milliseconds).
 pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -95,6 +163,10 @@ CREATE TABLE IF NOT EXISTS leases (
     ttl INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS leases_run ON leases(run_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 "#;
 
 /// Columns added after the first version: (table, column, definition).
@@ -124,8 +196,17 @@ impl Journal {
         base.join("failover").join("journal.db")
     }
 
-    /// Open (or create, owner-only) the journal at `path`; `:memory:` for a private one.
+    /// Open (or create, owner-only) the journal at `path` with the audit key of the
+    /// environment (`$FAILOVER_AUDIT_KEY`), if any; `:memory:` for a private one.
     pub fn open(path: &Path) -> Result<Journal> {
+        let key = AuditKey::from_env().map_err(StoreError::Refused)?;
+        Self::open_with(path, key)
+    }
+
+    /// Open (or create) the journal at `path`, its chain keyed with `key` when given. A new
+    /// journal's chain is keyed if a key is given when its first event is written; a keyed
+    /// journal refuses a wrong key, and without its key can be read but not written.
+    pub fn open_with(path: &Path, key: Option<AuditKey>) -> Result<Journal> {
         let in_memory = path.as_os_str() == ":memory:";
         if !in_memory {
             create_private_dir(path)?;
@@ -141,12 +222,14 @@ impl Journal {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        let j = Journal {
+        let mut j = Journal {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             clock: None,
+            key,
+            chain: ChainKind::Sha256,
         };
-        j.write(|tx, _| {
+        j.write(|tx, _, _| {
             tx.execute_batch(SCHEMA)?;
             for (table, column, def) in MIGRATIONS {
                 let has: bool = tx
@@ -160,10 +243,76 @@ impl Journal {
             }
             Ok(())
         })?;
+        j.chain = j.settle_chain_kind()?;
         if !in_memory {
             restrict_files(path);
         }
         Ok(j)
+    }
+
+    /// The chain kind this journal was made with (recorded at its first open), checking that
+    /// a given key is the one it was keyed with.
+    fn settle_chain_kind(&self) -> Result<ChainKind> {
+        let check = self.key.as_ref().map(key_check);
+        self.write(|tx, _, _| {
+            let get = |k: &str| -> rusqlite::Result<Option<String>> {
+                tx.query_row("SELECT value FROM meta WHERE key = ?1", params![k], |r| r.get(0))
+                    .optional()
+            };
+            let chain = match get("chain")? {
+                Some(c) => c,
+                None => {
+                    let events: i64 = tx.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+                    let kind = if check.is_some() && events == 0 { "hmac-sha256" } else { "sha256" };
+                    tx.execute("INSERT INTO meta (key, value) VALUES ('chain', ?1)", params![kind])?;
+                    let format = if events == 0 { FORMAT } else { 1 };
+                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?1)", params![format.to_string()])?;
+                    if let (Some(c), "hmac-sha256") = (&check, kind) {
+                        tx.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?1)", params![c])?;
+                    }
+                    kind.to_string()
+                }
+            };
+            if chain != "hmac-sha256" {
+                return Ok(ChainKind::Sha256);
+            }
+            if let (Some(c), Some(stored)) = (&check, get("key_check")?) {
+                if c != &stored {
+                    return Err(WriteError::Store(StoreError::Refused(
+                        "the audit key ($FAILOVER_AUDIT_KEY) is not the key this journal's chain was made with".into(),
+                    )));
+                }
+            }
+            Ok(ChainKind::HmacSha256)
+        })
+    }
+
+    /// The format version recorded when the journal was created (1: older than mirrored tables).
+    pub fn format(&self) -> Result<i64> {
+        self.read(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+        })
+        .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(1))
+    }
+
+    /// How the chain is made.
+    pub fn chain_kind(&self) -> ChainKind {
+        self.chain
+    }
+
+    /// The key to hash with, or why this journal cannot be written.
+    pub(super) fn hash_key(&self) -> std::result::Result<Option<&[u8]>, StoreError> {
+        match (self.chain, &self.key) {
+            (ChainKind::Sha256, _) => Ok(None),
+            (ChainKind::HmacSha256, Some(k)) => Ok(Some(k.bytes())),
+            (ChainKind::HmacSha256, None) => Err(StoreError::Refused(format!(
+                "journal {}: its chain is keyed (HMAC-SHA256); set $FAILOVER_AUDIT_KEY (or $FAILOVER_AUDIT_KEY_FILE) to the key it was created with",
+                self.path.display()
+            ))),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -205,15 +354,16 @@ impl Journal {
     /// lock, wait (SQLite's busy timeout) and retry, for up to [`WRITE_PATIENCE`].
     pub(super) fn write<T>(
         &self,
-        mut f: impl FnMut(&Transaction<'_>, i64) -> std::result::Result<T, WriteError>,
+        mut f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
     ) -> Result<T> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
+        let key = self.hash_key()?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let attempt = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let out = f(&tx, self.now())?;
+                let out = f(&tx, self.now(), key)?;
                 tx.commit()?;
                 Ok(out)
             })();
@@ -298,6 +448,7 @@ fn restrict_files(path: &Path) {
 pub(super) fn append(
     tx: &Transaction<'_>,
     at: i64,
+    key: Option<&[u8]>,
     run_id: &RunId,
     step_id: Option<&str>,
     kind: &str,
@@ -315,7 +466,7 @@ pub(super) fn append(
         .optional()?
         .unwrap_or_default();
     let hash = event_hash(
-        &prev, run_id, step_id, at, kind, operation, resource, data, intent_seq,
+        key, &prev, run_id, step_id, at, kind, operation, resource, data, intent_seq,
     );
     tx.execute(
         "INSERT INTO events (run_id, step_id, at, kind, operation, resource, data, intent_seq, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -324,9 +475,28 @@ pub(super) fn append(
     Ok(tx.last_insert_rowid())
 }
 
-/// The chain: the hash of an event covers the hash of the one before it.
+/// The key-check value a keyed journal keeps to refuse a wrong key.
+fn key_check(k: &AuditKey) -> String {
+    hmac_hex(k.bytes(), b"failover journal key check")
+}
+
+fn hmac_hex(key: &[u8], data: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let Ok(mut m) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    m.update(data);
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// The chain: the hash of an event covers the hash of the one before it (keyed: an HMAC).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn event_hash(
+    key: Option<&[u8]>,
     prev: &str,
     run_id: &RunId,
     step_id: Option<&str>,
@@ -340,7 +510,11 @@ pub(super) fn event_hash(
     let body =
         serde_json::json!([run_id, step_id, at, kind, operation, resource, data, intent_seq])
             .to_string();
-    sha256_hex(format!("{prev}\n{body}").as_bytes())
+    let material = format!("{prev}\n{body}");
+    match key {
+        Some(k) => hmac_hex(k, material.as_bytes()),
+        None => sha256_hex(material.as_bytes()),
+    }
 }
 
 /// SHA-256 of `data`, lower-case hex (runbook fingerprints in run records, the event chain).

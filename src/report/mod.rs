@@ -215,6 +215,9 @@ impl Reporter for Terminal {
                 l
             }
             Progress::PlanUnavailable { error, .. } => format!("warning: the plan could not read the current state ({error}); running anyway: every step observes before acting"),
+            Progress::RunFinished { head: Some(h), .. } => format!(
+                "Journal head {h}: remember it to catch a deleted tail (failover verify --expect-head {h})"
+            ),
             Progress::RunFinished { .. } => return,
             Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),
             Progress::Skip { step, text } => format!("{stamp}   {step}: {text}"),
@@ -315,6 +318,57 @@ pub fn render_runs(runs: &[(RunRecord, Liveness)]) -> String {
             took,
             params
         );
+    }
+    o
+}
+
+/// What `verify` found, for people: the first problem first, then the others.
+pub fn render_verify(v: &crate::app::inspect::Verified) -> String {
+    let r = &v.report;
+    let mut o = String::new();
+    let head = r
+        .head
+        .as_ref()
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| "none".into());
+    let _ = writeln!(
+        o,
+        "journal {}: {} event(s), chain {}, head {head}",
+        v.path.display(),
+        r.events,
+        r.chain
+    );
+    for (h, from) in &v.heads {
+        let _ = writeln!(o, "  checking remembered head {h} ({from})");
+    }
+    if r.intact() {
+        let tables = if r.tables_checked {
+            "every table matches its events"
+        } else {
+            "tables not checked: the journal is older than mirrored tables"
+        };
+        let _ = writeln!(o, "The chain is intact; {tables}.");
+    } else {
+        let first = &r.problems[0];
+        let at = first
+            .seq
+            .map(|s| format!("event #{s}: "))
+            .unwrap_or_default();
+        let _ = writeln!(o, "TAMPERED: {at}{}", first.what);
+        for p in &r.problems[1..] {
+            let at = p.seq.map(|s| format!("event #{s}: ")).unwrap_or_default();
+            let _ = writeln!(o, "  also: {at}{}", p.what);
+        }
+        let _ = writeln!(
+            o,
+            "  hint: keep this file as evidence; `failover show` still reads it"
+        );
+    }
+    if r.chain == "sha256" {
+        let _ = writeln!(o, "Note: the chain is not keyed: it catches edits and deletions, not a chain recomputed by someone who can write the file. A journal created with $FAILOVER_AUDIT_KEY set is keyed (HMAC-SHA256).");
+    }
+    if v.heads.is_empty() {
+        let _ = writeln!(o, "Note: no remembered head was checked: a deleted tail is only caught against one (--expect-head, --anchor, or an environment's [audit] anchor_file).");
     }
     o
 }

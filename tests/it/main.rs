@@ -12,6 +12,7 @@
 
 mod common;
 
+mod audit;
 mod aws_mocks;
 mod aws_moto;
 mod cli_e2e;

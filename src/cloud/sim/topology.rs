@@ -1283,6 +1283,7 @@ pub fn environment_for(t: &Topology) -> Environment {
             .collect(),
         health: None,
         traffic: t.traffic.clone(),
+        audit: Default::default(),
         source: None,
     }
 }

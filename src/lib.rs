@@ -11,6 +11,7 @@ pub mod env;
 pub mod health;
 pub mod journal;
 pub mod lease;
+pub mod limits;
 pub mod plan;
 pub mod ports;
 pub mod progress;

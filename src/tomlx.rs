@@ -335,11 +335,22 @@ pub fn expect_duration(
 ) -> Option<Spanned<Duration>> {
     let hint = Some("write a duration such as \"30s\", \"5m\" or \"1h 30m\"".to_string());
     match &v.kind {
-        SKind::Str(s) => match humantime::parse_duration(s) {
+        SKind::Str(s) => match crate::limits::parse_duration(s) {
             Ok(d) => Some(Spanned {
                 value: d,
                 span: v.span.clone(),
             }),
+            Err(e) if e.starts_with("longer than") => {
+                diags.push(src.diag(
+                    v.span.clone(),
+                    format!("{what}: `{s}` is {e}"),
+                    Some(format!(
+                        "durations are at most {}",
+                        crate::limits::MAX_DURATION_TEXT
+                    )),
+                ));
+                None
+            }
             Err(e) => {
                 diags.push(src.diag(
                     v.span.clone(),

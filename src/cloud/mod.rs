@@ -294,7 +294,7 @@ mod humantime_serde_compat {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+        crate::limits::parse_duration(&s).map_err(serde::de::Error::custom)
     }
 }
 

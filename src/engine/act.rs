@@ -184,9 +184,17 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             expect_status,
         } => {
             let mut req = request.clone();
-            let resolve = |s: &str| {
-                crate::runbook::template::resolve_secrets(s).map_err(StepError::Precondition)
-            };
+            use crate::runbook::template::{resolve_secrets, scrub, secret_values};
+            // What this call resolves, to scrub from anything it answers or fails with: a
+            // resolved secret never reaches the journal, the terminal or a log.
+            let mut secrets = secret_values(&req.url);
+            for (_, v) in &req.headers {
+                secrets.extend(secret_values(v));
+            }
+            if let Some(b) = &req.body {
+                secrets.extend(secret_values(b));
+            }
+            let resolve = |s: &str| resolve_secrets(s).map_err(StepError::Precondition);
             req.url = resolve(&req.url)?;
             for (_, v) in &mut req.headers {
                 *v = resolve(v)?;
@@ -194,14 +202,18 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             if let Some(b) = &req.body {
                 req.body = Some(resolve(b)?);
             }
-            let resp = p.http.send(&req).await?;
+            let resp = p.http.send(&req).await.map_err(|mut e| {
+                e.message = scrub(&e.message, &secrets);
+                e.resource = scrub(&e.resource, &secrets);
+                StepError::Cloud(e)
+            })?;
             let ok = if expect_status.is_empty() {
                 (200..300).contains(&resp.status)
             } else {
                 expect_status.contains(&resp.status)
             };
             if !ok {
-                let excerpt: String = resp.body.chars().take(200).collect();
+                let excerpt: String = scrub(&resp.body, &secrets).chars().take(200).collect();
                 return Err(StepError::Http(format!(
                     "{} {} answered {} (expected {}): {excerpt}",
                     request.method,

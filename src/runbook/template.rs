@@ -128,6 +128,49 @@ pub fn resolve_secrets(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The values of the `${secret:NAME}` references in `s` that are set (to scrub them from
+/// anything written or printed).
+pub fn secret_values(s: &str) -> Vec<String> {
+    let Ok(parts) = parse(s) else {
+        return vec![];
+    };
+    parts
+        .into_iter()
+        .filter_map(|p| match p {
+            Part::Var(v) => v
+                .strip_prefix("secret:")
+                .and_then(|name| std::env::var(name).ok()),
+            Part::Lit(_) => None,
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// `text` with every secret value (as is, and as it appears percent-encoded in a URL)
+/// replaced by `<redacted>`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), crate::cloud::REDACTED);
+        let encoded = percent_encode(s);
+        if encoded != *s {
+            out = out.replace(&encoded, crate::cloud::REDACTED);
+        }
+    }
+    out
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Evaluate a `when` condition after substitution: `true`, `false`, `A == B`, `A != B`
 /// (operands optionally quoted with ' or ").
 pub fn eval_condition(expanded: &str) -> Result<bool, String> {

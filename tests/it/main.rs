@@ -22,6 +22,7 @@ mod health_adapters;
 mod health_docs;
 mod health_probes;
 mod proxy_checks;
+mod secrets;
 mod sim_scenarios;
 mod sim_shedding;
 mod tidy;

@@ -384,7 +384,7 @@ impl FaultSpec {
                 while let Some(next) = rest.last() {
                     let joined = format!("{value} {next}");
                     if !OPTION_KEYS.contains(&next.to_ascii_lowercase().as_str())
-                        && humantime::parse_duration(&joined).is_ok()
+                        && crate::limits::parse_duration(&joined).is_ok()
                     {
                         value = joined;
                         rest.pop();
@@ -481,7 +481,7 @@ impl FaultSpec {
     fn duration(&self, k: &str) -> Result<Option<Duration>, FaultError> {
         match self.options.get(k) {
             None => Ok(None),
-            Some(v) => humantime::parse_duration(v).map(Some).map_err(|e| {
+            Some(v) => crate::limits::parse_duration(v).map(Some).map_err(|e| {
                 self.error(format!(
                     "`{k} {v}`: {e} (write durations as 0s, 90s, 5m, 1h 30m)"
                 ))

@@ -435,7 +435,7 @@ impl Checker {
     fn dur(&mut self, what: &str, v: &Option<String>, default: Duration) -> Duration {
         match v {
             None => default,
-            Some(s) => match humantime::parse_duration(s) {
+            Some(s) => match crate::limits::parse_duration(s) {
                 Ok(d) => d,
                 Err(e) => {
                     self.problems.push(format!(

@@ -308,7 +308,7 @@ fn check_model(
     }
     let lag = match raw.lag.as_deref() {
         None => Duration::from_secs(10),
-        Some(s) => humantime::parse_duration(s).unwrap_or_else(|e| {
+        Some(s) => crate::limits::parse_duration(s).unwrap_or_else(|e| {
             p.push(format!(
                 "[load] lag = \"{s}\": {e} (write durations as 500ms, 10s, 1m)"
             ));

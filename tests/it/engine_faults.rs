@@ -546,3 +546,117 @@ async fn route53_throttle_then_pending_through_the_sdk() {
     }
     assert_eq!(polls, 3);
 }
+
+/// A database port that panics right after FailoverDBCluster reached it.
+struct PanicsAfterFailover(Arc<FakeDb>);
+
+#[async_trait]
+impl Databases for PanicsAfterFailover {
+    async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
+        self.0.describe_clusters(ids).await
+    }
+    async fn describe_cluster_instances(
+        &self,
+        c: &[ClusterId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        self.0.describe_cluster_instances(c).await
+    }
+    async fn describe_instances(
+        &self,
+        ids: &[InstanceId],
+    ) -> Result<Vec<InstanceState>, CloudError> {
+        self.0.describe_instances(ids).await
+    }
+    async fn failover_cluster(&self, c: &ClusterId, t: &InstanceId) -> Result<(), CloudError> {
+        self.0.failover_cluster(c, t).await?;
+        panic!("a bug right after the call was made");
+    }
+    async fn reboot_with_failover(&self, i: &InstanceId) -> Result<(), CloudError> {
+        self.0.reboot_with_failover(i).await
+    }
+    async fn create_cluster_snapshot(&self, c: &ClusterId, s: &str) -> Result<(), CloudError> {
+        self.0.create_cluster_snapshot(c, s).await
+    }
+    async fn create_instance_snapshot(&self, i: &InstanceId, s: &str) -> Result<(), CloudError> {
+        self.0.create_instance_snapshot(i, s).await
+    }
+    async fn describe_snapshots(
+        &self,
+        k: SnapshotKind,
+        ids: &[String],
+    ) -> Result<Vec<SnapshotState>, CloudError> {
+        self.0.describe_snapshots(k, ids).await
+    }
+}
+
+/// Regression: a panic after a mutating call left the run `running` (or `cancelled`); it
+/// ends `crashed`, the call stays in doubt, and nothing after it runs.
+#[tokio::test(start_paused = true)]
+async fn regression_a_panic_after_a_call_ends_the_run_crashed_with_the_call_in_doubt() {
+    use failover::app::lifecycle::{start_run, RunRequest};
+    use failover::app::record::RunHeader;
+    use failover::status::RunStatus;
+    use failover::store::Store;
+    let (_d, j) = journal();
+    let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
+    let rb = Runbook::parse(failover::diag::SourceFile::new("rb.toml", RUNBOOK)).unwrap();
+    let run_id = RunId::new("r-panic");
+    let ctx = RunContext {
+        run_id: run_id.clone(),
+        initiator: "alice".into(),
+        mode: RunMode::Run,
+    };
+    let p = bind::bind_params(&rb, &env, &[("failed_az".into(), "us-west-2a".into())]).unwrap();
+    let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
+    let fdb = db(DbState::default());
+    fdb.0.lock().unwrap().writer = "orders-db-a".into();
+    let ports = Ports {
+        db: Arc::new(PanicsAfterFailover(fdb.clone())),
+        dns: Arc::new(fake_dns(0)),
+        http: Arc::new(NoHttp),
+        clock: Arc::new(SystemClock),
+        health: None,
+    };
+    let header = RunHeader {
+        id: run_id.clone(),
+        runbook: "t".into(),
+        runbook_path: "rb.toml".into(),
+        runbook_sha256: "-".into(),
+        environment: "test".into(),
+        mode: RunMode::Run,
+        initiator: "alice".into(),
+        params: serde_json::json!({}),
+        of_run: None,
+    };
+    let store: Arc<dyn Store> = j.clone();
+    let result = start_run(
+        &ports,
+        &store,
+        Arc::new(Collect::default()),
+        RunRequest::new(header, steps, &env),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.status, RunStatus::Crashed, "{result:?}");
+    assert_eq!(fdb.0.lock().unwrap().failover_calls, 1);
+    let r = j.run_exact(&run_id).unwrap();
+    assert_eq!(r.status, RunStatus::Crashed);
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("panicked"),
+        "{r:?}"
+    );
+    let open = j.open_intents(&run_id).unwrap();
+    assert_eq!(open.len(), 1, "the FailoverDBCluster is in doubt");
+    assert_eq!(open[0].operation.as_deref(), Some("FailoverDBCluster"));
+    let steps = j.steps(&run_id).unwrap();
+    let dns = steps.iter().find(|s| s.step_id == "dns").unwrap();
+    assert_ne!(
+        dns.status,
+        StepStatus::Succeeded,
+        "nothing runs after the crash"
+    );
+    assert!(
+        j.leases().unwrap().iter().all(|l| l.run_id.is_none()),
+        "a crashed run's leases are released by the lifecycle"
+    );
+}

@@ -18,6 +18,7 @@ mod aws_moto;
 mod cli_e2e;
 mod engine_faults;
 mod evacuation_moto;
+mod fuzz;
 mod health_adapters;
 mod health_docs;
 mod health_probes;

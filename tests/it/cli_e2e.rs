@@ -782,3 +782,51 @@ fn regression_rollback_keeps_changes_that_may_have_happened() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("restore-dns-1 (dns.restore)"), "{out}");
 }
+
+/// Regressions: durations that overflowed once (a `wait` that passed `validate` then panicked
+/// in `plan`; a `poll_interval` that panicked a live run after its first call; a huge
+/// `traffic.restore` timeout that spun the CPU) are refused before anything runs.
+#[test]
+fn regression_absurd_durations_are_refused_at_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("huge.toml");
+    std::fs::write(
+        &rb,
+        "name = \"huge\"\n[[steps]]\nid = \"w\"\naction = \"wait\"\nduration = \"18446744073709551600s\"\n[[steps]]\nid = \"r\"\naction = \"traffic.restore\"\ntimeout = \"3074457345618258604s\"\n",
+    )
+    .unwrap();
+    for cmd in ["validate", "plan", "run"] {
+        let mut args = vec![cmd, rb.to_str().unwrap(), "--env", "simulated"];
+        if cmd == "run" {
+            args.extend(["--journal", "/dev/null/never"]);
+        }
+        let (out, err, code) = text(&failover(&args));
+        assert_eq!(code, 2, "`{cmd}`: {out}{err}");
+        assert!(
+            err.contains("huge.toml:5:12: error: `duration` in step `w`: `18446744073709551600s` is longer than 7d, the longest duration accepted"),
+            "`{cmd}`: {err}"
+        );
+        assert!(
+            err.contains("huge.toml:9:11:"),
+            "`{cmd}` names the timeout too: {err}"
+        );
+    }
+    let cfg = dir.path().join("config");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("poll.toml"),
+        "region = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n[settings]\npoll_interval = \"3074457345618258604s\"\n",
+    )
+    .unwrap();
+    let (_, err, code) = text(&failover(&[
+        "--config-dir",
+        cfg.to_str().unwrap(),
+        "validate",
+        "runbooks/az-evacuation.toml",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("poll.toml:4:17: error: `poll_interval` in [settings]"),
+        "{err}"
+    );
+}

@@ -33,6 +33,9 @@ pub struct Environment {
     pub traffic: Option<Ladder>,
     /// Where each run's final journal head goes (`[audit]`).
     pub audit: Audit,
+    /// The account's API quotas the client-side limiter paces calls by (`[quotas]`; AWS's
+    /// defaults unless the account's were raised or a share is kept for other tools).
+    pub quotas: crate::cloud::model::Quotas,
     #[serde(skip)]
     pub source: Option<SourceFile>,
 }
@@ -77,6 +80,8 @@ pub struct Settings {
     /// Who may approve the gates of runs on this environment (empty: anyone but the
     /// initiator). Names as given, compared after trimming and case folding.
     pub approvers: Vec<String>,
+    /// How many calls of one step may be in flight at once (the quotas pace them).
+    pub max_calls_in_flight: usize,
 }
 
 impl Default for Settings {
@@ -87,6 +92,7 @@ impl Default for Settings {
             max_attempts: 6,
             lease_ttl: Duration::from_secs(90),
             approvers: vec![],
+            max_calls_in_flight: 64,
         }
     }
 }
@@ -286,6 +292,7 @@ fn parse_simulated(
         }),
         traffic: None,
         audit: Audit::default(),
+        quotas: Default::default(),
         source: None,
     })
 }
@@ -302,6 +309,7 @@ const ENV_KEYS: &[&str] = &[
     "health",
     "traffic",
     "audit",
+    "quotas",
 ];
 
 fn parse_env(
@@ -348,6 +356,10 @@ fn parse_env(
         .get("audit")
         .map(|v| parse_audit(src, v, &endpoints, d))
         .unwrap_or_default();
+    let quotas = t
+        .get("quotas")
+        .map(|v| parse_quotas(src, v, d))
+        .unwrap_or_default();
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
@@ -362,8 +374,41 @@ fn parse_env(
         simulated: None,
         traffic,
         audit,
+        quotas,
         source: None,
     })
+}
+
+/// `[quotas]`: the account's API quotas (docs/environments.md). Each figure replaces AWS's
+/// default; a bucket must allow at least one call.
+fn parse_quotas(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> crate::cloud::model::Quotas {
+    let mut q = crate::cloud::model::Quotas::default();
+    if let Some(mut t) = TableReader::new(src, v, "[quotas]", d) {
+        for (key, field) in [
+            ("rds_burst", &mut q.rds_burst),
+            ("rds_per_s", &mut q.rds_per_s),
+            ("route53_burst", &mut q.route53_burst),
+            ("route53_per_s", &mut q.route53_per_s),
+        ] {
+            if let Some(n) = t.int(key, 1, 100_000, d) {
+                *field = n.value as f64;
+            }
+        }
+        if let Some(w) = t.duration("route53_zone_interval", d) {
+            q.route53_zone_interval = w.value;
+        }
+        t.finish(
+            &[
+                "rds_burst",
+                "rds_per_s",
+                "route53_burst",
+                "route53_per_s",
+                "route53_zone_interval",
+            ],
+            d,
+        );
+    }
+    q
 }
 
 /// `name`, which must be the file's name when given; the file's name otherwise.
@@ -505,6 +550,9 @@ fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
         if let Some(a) = s.str_list("approvers", d) {
             settings.approvers = a.into_iter().map(|n| n.value).collect();
         }
+        if let Some(c) = s.int("max_calls_in_flight", 1, 1000, d) {
+            settings.max_calls_in_flight = c.value as usize;
+        }
         s.finish(
             &[
                 "poll_interval",
@@ -512,6 +560,7 @@ fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
                 "max_attempts",
                 "lease_ttl",
                 "approvers",
+                "max_calls_in_flight",
             ],
             d,
         );

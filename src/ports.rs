@@ -2,7 +2,7 @@
 //! `Ports`. Only traits live behind it; which adapters fill it is decided by the application
 //! layer (AWS, a local peer, or the simulator).
 
-use crate::cloud::{Clock, Databases, Dns, HttpClient};
+use crate::cloud::{CallMeter, Clock, Databases, Dns, HttpClient};
 use crate::health::HealthSource;
 use std::sync::Arc;
 
@@ -13,6 +13,8 @@ pub struct Ports {
     pub dns: Arc<dyn Dns>,
     pub http: Arc<dyn HttpClient>,
     pub clock: Arc<dyn Clock>,
+    /// The AWS requests made through `db` and `dns` so far (the client-side limiter's count).
+    pub meter: Arc<dyn CallMeter>,
     /// Zone health for `health.assert` steps; `None` where the environment has no probes.
     pub health: Option<Arc<dyn HealthSource>>,
 }

@@ -7,6 +7,7 @@ use super::AppError;
 use crate::clock::SystemClock;
 use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
+use crate::cloud::rate::RateLimiter;
 use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
@@ -106,8 +107,9 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         endpoint_url: env.aws.endpoint_url.clone(),
         operation_timeout: Duration::from_secs(30),
     };
-    let (db, dns) = aws::connect(&settings).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let limiter = Arc::new(RateLimiter::new(env.quotas.clone(), clock.clone()));
+    let (db, dns) = aws::connect(&settings, limiter.clone()).await;
     let policy = RetryPolicy {
         max_attempts: env.settings.max_attempts,
         ..RetryPolicy::default()
@@ -123,6 +125,7 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
         http: Arc::new(http),
         clock,
+        meter: limiter,
         health: env
             .health
             .as_ref()
@@ -155,7 +158,9 @@ pub async fn health_ports(env: &Environment) -> Result<HealthPorts, HealthError>
         ));
     }
     if needs("rds") {
-        let (db, _) = aws::connect(&settings).await;
+        // Probes have their own limiter: a health round must not wait behind a run's calls.
+        let limiter = RateLimiter::new(env.quotas.clone(), Arc::new(SystemClock));
+        let (db, _) = aws::connect(&settings, Arc::new(limiter)).await;
         ports = ports.with_databases(Arc::new(db));
     }
     if needs("route53_health_check") {

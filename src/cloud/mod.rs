@@ -7,13 +7,15 @@
 pub mod aws;
 pub mod error;
 pub mod http;
+pub mod model;
 pub mod ports;
+pub mod rate;
 pub mod retry;
 pub mod sim;
 pub mod status;
 
 pub use error::{CloudError, ErrorKind};
-pub use ports::{Clock, Databases, Dns, HttpClient};
+pub use ports::{CallMeter, Clock, Databases, Dns, HttpClient};
 pub use status::DbStatus;
 
 use crate::types::{ClusterId, InstanceId, Zone};

@@ -81,3 +81,9 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
     async fn sleep(&self, d: Duration);
 }
+
+/// Where the AWS requests a process (or a simulated client) made are counted: reads,
+/// mutations, throttled and failed answers, time spent waiting for a token.
+pub trait CallMeter: Send + Sync {
+    fn counts(&self) -> super::model::CallCounts;
+}

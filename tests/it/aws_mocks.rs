@@ -19,6 +19,7 @@ use aws_sdk_route53::types::{
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use failover::cloud::aws::{connect, AwsDatabases, AwsDns, AwsSettings};
+use failover::cloud::rate::RateLimiter;
 use failover::cloud::{
     ChangeAction, ChangeStatus, Databases, Dns, ErrorKind, RecordChange, RecordSet,
 };
@@ -509,7 +510,7 @@ async fn connect_to_an_endpoint_nobody_listens_on_is_transient() {
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         operation_timeout: Duration::from_secs(5),
     };
-    let (db, r53) = connect(&settings).await;
+    let (db, r53) = connect(&settings, RateLimiter::on_wall_clock(Default::default())).await;
     let err = db
         .describe_clusters(&[ClusterId::new("orders")])
         .await

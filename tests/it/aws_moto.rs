@@ -17,6 +17,7 @@ use aws_sdk_route53::types::{
 };
 use common::moto::MotoServer;
 use failover::cloud::aws::{connect, AwsDatabases, AwsDns, AwsSettings};
+use failover::cloud::rate::RateLimiter;
 use failover::cloud::{
     ChangeAction, ChangeStatus, Databases, DbStatus, Dns, ErrorKind, RecordChange, RecordSet,
     SnapshotKind,
@@ -46,7 +47,7 @@ async fn peer() -> Peer {
         endpoint_url: Some(moto.endpoint()),
         operation_timeout: Duration::from_secs(20),
     };
-    let (db, dns) = connect(&settings).await;
+    let (db, dns) = connect(&settings, RateLimiter::on_wall_clock(Default::default())).await;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(moto.endpoint())

@@ -293,6 +293,7 @@ async fn run(
         )),
         dns: Arc::new(RetryingDns::new(dns, policy, clock.clone(), Some(1))),
         http: Arc::new(NoHttp),
+        meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         clock,
         health: None,
     };
@@ -615,6 +616,7 @@ async fn regression_a_panic_after_a_call_ends_the_run_crashed_with_the_call_in_d
         dns: Arc::new(fake_dns(0)),
         http: Arc::new(NoHttp),
         clock: Arc::new(SystemClock),
+        meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         health: None,
     };
     let header = RunHeader {

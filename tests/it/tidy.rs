@@ -94,13 +94,14 @@ fn strip(text: &str) -> String {
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
-        &["types", "status", "diag", "tomlx", "timefmt"],
+        &["types", "status", "diag", "tomlx", "timefmt", "limits"],
     ),
     (
         "model",
         &[
             "cloud",
             "cloud::error",
+            "cloud::model",
             "cloud::ports",
             "cloud::status",
             "env",
@@ -129,6 +130,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "cloud::aws",
             "cloud::http",
+            "cloud::rate",
             "cloud::retry",
             "cloud::sim",
             "journal",

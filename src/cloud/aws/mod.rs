@@ -25,13 +25,15 @@ pub use error::cloud_error;
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;
 
+use crate::cloud::rate::RateLimiter;
 use aws_config::Region;
+use std::sync::Arc;
 
-/// Builds the RDS and Route 53 adapters for `settings`.
+/// Builds the RDS and Route 53 adapters for `settings`, both paced (and counted) by `limiter`.
 ///
 /// Nothing is called here: missing credentials or an unreachable endpoint show up on the first
 /// call, classified (`AccessDenied`, `Transient`).
-pub async fn connect(settings: &AwsSettings) -> (AwsDatabases, AwsDns) {
+pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> (AwsDatabases, AwsDns) {
     let sdk = config::sdk_config(settings).await;
     let rds = aws_sdk_rds::Client::new(&sdk);
     let mut r53 = aws_sdk_route53::config::Builder::from(&sdk);
@@ -40,5 +42,8 @@ pub async fn connect(settings: &AwsSettings) -> (AwsDatabases, AwsDns) {
         settings.endpoint_url.is_some(),
     ))));
     let r53 = aws_sdk_route53::Client::from_conf(r53.build());
-    (AwsDatabases::from_client(rds), AwsDns::from_client(r53))
+    (
+        AwsDatabases::with_limiter(rds, limiter.clone()),
+        AwsDns::with_limiter(r53, limiter),
+    )
 }

@@ -10,6 +10,7 @@
 
 use super::error::cloud_error;
 use crate::cloud::describe_ids;
+use crate::cloud::rate::{Api, Class, Quotas, RateLimiter};
 use crate::cloud::{
     CloudError, ClusterMember, ClusterState, Databases, DbStatus, ErrorKind, InstanceState,
     SnapshotKind, SnapshotState,
@@ -20,6 +21,7 @@ use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use aws_sdk_rds::Client;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 
 /// Most filter values sent in one describe call.
 pub const FILTER_CHUNK: usize = 100;
@@ -34,6 +36,8 @@ pub const DEFAULT_PROMOTION_TIER: i32 = 1;
 #[derive(Clone, Debug)]
 pub struct AwsDatabases {
     client: Client,
+    /// Every request waits for its token here and is counted.
+    limiter: Arc<RateLimiter>,
 }
 
 /// A snapshot as DescribeDB(Cluster)Snapshots lists it: id, ARN, source, status.
@@ -62,8 +66,13 @@ impl AwsDatabases {
                 .max_records(PAGE_SIZE)
                 .set_marker(marker);
             let resource = resource.clone();
+            let limiter = self.limiter.clone();
             async move {
-                let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                let r = limiter
+                    .call(Api::Rds, Class::Read, || async {
+                        req.send().await.map_err(|e| cloud_error(OP, &resource, &e))
+                    })
+                    .await;
                 Ok(match absent_if_not_found(r)? {
                     Some(o) => (
                         o.db_cluster_snapshots().to_vec(),
@@ -104,8 +113,13 @@ impl AwsDatabases {
                 .max_records(PAGE_SIZE)
                 .set_marker(marker);
             let resource = resource.clone();
+            let limiter = self.limiter.clone();
             async move {
-                let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                let r = limiter
+                    .call(Api::Rds, Class::Read, || async {
+                        req.send().await.map_err(|e| cloud_error(OP, &resource, &e))
+                    })
+                    .await;
                 Ok(match absent_if_not_found(r)? {
                     Some(o) => (o.db_snapshots().to_vec(), o.marker().map(str::to_string)),
                     None => (Vec::new(), None),
@@ -127,8 +141,16 @@ impl AwsDatabases {
     }
 
     /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests).
+    /// Its requests are paced by a limiter of AWS's default quotas on the wall clock.
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        let limiter = RateLimiter::new(Quotas::default(), Arc::new(crate::clock::SystemClock));
+        Self::with_limiter(client, Arc::new(limiter))
+    }
+
+    /// Wraps a client whose requests go through `limiter` (shared with the other adapters of
+    /// the process, so the counts and the buckets are the account's).
+    pub fn with_limiter(client: Client, limiter: Arc<RateLimiter>) -> Self {
+        Self { client, limiter }
     }
 }
 
@@ -273,8 +295,13 @@ impl AwsDatabases {
                     .max_records(PAGE_SIZE)
                     .set_marker(marker);
                 let resource = resource.clone();
+                let limiter = self.limiter.clone();
                 async move {
-                    let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                    let r = limiter
+                        .call(Api::Rds, Class::Read, || async {
+                            req.send().await.map_err(|e| cloud_error(OP, &resource, &e))
+                        })
+                        .await;
                     Ok(match absent_if_not_found(r)? {
                         Some(o) => (o.db_instances().to_vec(), o.marker().map(str::to_string)),
                         None => (Vec::new(), None),
@@ -308,8 +335,13 @@ impl Databases for AwsDatabases {
                     .max_records(PAGE_SIZE)
                     .set_marker(marker);
                 let resource = resource.clone();
+                let limiter = self.limiter.clone();
                 async move {
-                    let r = req.send().await.map_err(|e| cloud_error(OP, &resource, &e));
+                    let r = limiter
+                        .call(Api::Rds, Class::Read, || async {
+                            req.send().await.map_err(|e| cloud_error(OP, &resource, &e))
+                        })
+                        .await;
                     Ok(match absent_if_not_found(r)? {
                         Some(o) => (o.db_clusters().to_vec(), o.marker().map(str::to_string)),
                         None => (Vec::new(), None),
@@ -376,30 +408,35 @@ impl Databases for AwsDatabases {
         cluster: &ClusterId,
         target: &InstanceId,
     ) -> Result<(), CloudError> {
-        self.client
+        let req = self
+            .client
             .failover_db_cluster()
             .db_cluster_identifier(cluster.as_str())
-            .target_db_instance_identifier(target.as_str())
-            .send()
-            .await
-            .map_err(|e| {
-                cloud_error(
-                    "FailoverDBCluster",
-                    &format!("{cluster} (target {target})"),
-                    &e,
-                )
-            })?;
+            .target_db_instance_identifier(target.as_str());
+        let resource = format!("{cluster} (target {target})");
+        self.limiter
+            .call(Api::Rds, Class::Mutate, || async {
+                req.send()
+                    .await
+                    .map_err(|e| cloud_error("FailoverDBCluster", &resource, &e))
+            })
+            .await?;
         Ok(())
     }
 
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
-        self.client
+        let req = self
+            .client
             .reboot_db_instance()
             .db_instance_identifier(instance.as_str())
-            .force_failover(true)
-            .send()
-            .await
-            .map_err(|e| cloud_error("RebootDBInstance", instance.as_str(), &e))?;
+            .force_failover(true);
+        self.limiter
+            .call(Api::Rds, Class::Mutate, || async {
+                req.send()
+                    .await
+                    .map_err(|e| cloud_error("RebootDBInstance", instance.as_str(), &e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -408,19 +445,21 @@ impl Databases for AwsDatabases {
         cluster: &ClusterId,
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
-        self.client
+        let req = self
+            .client
             .create_db_cluster_snapshot()
             .db_cluster_identifier(cluster.as_str())
-            .db_cluster_snapshot_identifier(snapshot_id)
-            .send()
-            .await
-            .map_err(|e| {
-                cloud_error(
-                    "CreateDBClusterSnapshot",
-                    &format!("{cluster} (snapshot {snapshot_id})"),
-                    &e,
-                )
-            })?;
+            .db_cluster_snapshot_identifier(snapshot_id);
+        let resource = format!("{cluster} (snapshot {snapshot_id})");
+        // A snapshot is a safety net nothing waits on: it takes only the tokens the calls that
+        // move things leave.
+        self.limiter
+            .call(Api::Rds, Class::Background, || async {
+                req.send()
+                    .await
+                    .map_err(|e| cloud_error("CreateDBClusterSnapshot", &resource, &e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -429,19 +468,19 @@ impl Databases for AwsDatabases {
         instance: &InstanceId,
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
-        self.client
+        let req = self
+            .client
             .create_db_snapshot()
             .db_instance_identifier(instance.as_str())
-            .db_snapshot_identifier(snapshot_id)
-            .send()
-            .await
-            .map_err(|e| {
-                cloud_error(
-                    "CreateDBSnapshot",
-                    &format!("{instance} (snapshot {snapshot_id})"),
-                    &e,
-                )
-            })?;
+            .db_snapshot_identifier(snapshot_id);
+        let resource = format!("{instance} (snapshot {snapshot_id})");
+        self.limiter
+            .call(Api::Rds, Class::Background, || async {
+                req.send()
+                    .await
+                    .map_err(|e| cloud_error("CreateDBSnapshot", &resource, &e))
+            })
+            .await?;
         Ok(())
     }
 

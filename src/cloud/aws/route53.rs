@@ -9,6 +9,7 @@
 //! - Names are reported as [`normalize_dns_name`] spells them (lower case, trailing dot, `*`).
 
 use super::error::cloud_error;
+use crate::cloud::rate::{Api, Class, Quotas, RateLimiter};
 use crate::cloud::{
     normalize_dns_name, AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CloudError, Dns,
     ErrorKind, HostedZone, RecordChange, RecordSet,
@@ -18,6 +19,7 @@ use aws_sdk_route53::types as r53;
 use aws_sdk_route53::types::RrType;
 use aws_sdk_route53::Client;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Record sets asked for per ListResourceRecordSets page (the Route 53 maximum).
 pub const PAGE_SIZE: i32 = 300;
@@ -32,12 +34,21 @@ const MAX_ZONE_PAGES: usize = 100;
 #[derive(Clone, Debug)]
 pub struct AwsDns {
     client: Client,
+    /// Every request waits for its token (and a change for its hosted zone's turn) here.
+    limiter: Arc<RateLimiter>,
 }
 
 impl AwsDns {
-    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests).
+    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests); its requests
+    /// are paced by a limiter of AWS's default quotas on the wall clock.
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        let limiter = RateLimiter::new(Quotas::default(), Arc::new(crate::clock::SystemClock));
+        Self::with_limiter(client, Arc::new(limiter))
+    }
+
+    /// Wraps a client whose requests go through `limiter` (shared with the RDS adapter).
+    pub fn with_limiter(client: Client, limiter: Arc<RateLimiter>) -> Self {
+        Self { client, limiter }
     }
 }
 
@@ -208,19 +219,20 @@ impl Dns for AwsDns {
         if looks_like_zone_id(id_or_name) {
             const OP: &str = "GetHostedZone";
             let id = bare_zone_id(id_or_name);
+            let req = self.client.get_hosted_zone().id(id);
             let out = self
-                .client
-                .get_hosted_zone()
-                .id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    let mut err = cloud_error(OP, id, &e);
-                    if err.kind == ErrorKind::NotFound {
-                        err.message = format!("no hosted zone has the id {id} ({})", err.message);
-                    }
-                    err
-                })?;
+                .limiter
+                .call(Api::Route53, Class::Read, || async {
+                    req.send().await.map_err(|e| {
+                        let mut err = cloud_error(OP, id, &e);
+                        if err.kind == ErrorKind::NotFound {
+                            err.message =
+                                format!("no hosted zone has the id {id} ({})", err.message);
+                        }
+                        err
+                    })
+                })
+                .await?;
             let zone = out.hosted_zone().ok_or_else(|| {
                 CloudError::new(ErrorKind::Other, OP, id, "the response has no HostedZone")
             })?;
@@ -232,15 +244,18 @@ impl Dns for AwsDns {
         let mut matches = Vec::new();
         let mut start: (String, Option<String>) = (name.clone(), None);
         for _ in 0..MAX_ZONE_PAGES {
-            let out = self
+            let req = self
                 .client
                 .list_hosted_zones_by_name()
                 .dns_name(&start.0)
                 .set_hosted_zone_id(start.1.clone())
-                .max_items(ZONE_PAGE_SIZE)
-                .send()
-                .await
-                .map_err(|e| cloud_error(OP, &name, &e))?;
+                .max_items(ZONE_PAGE_SIZE);
+            let out = self
+                .limiter
+                .call(Api::Route53, Class::Read, || async {
+                    req.send().await.map_err(|e| cloud_error(OP, &name, &e))
+                })
+                .await?;
             matches.extend(
                 out.hosted_zones()
                     .iter()
@@ -310,7 +325,12 @@ impl Dns for AwsDns {
                     .start_record_type(rtype.clone())
                     .set_start_record_identifier(identifier.clone());
             }
-            let page = req.send().await.map_err(|e| cloud_error(OP, zone, &e))?;
+            let page = self
+                .limiter
+                .call(Api::Route53, Class::Read, || async {
+                    req.send().await.map_err(|e| cloud_error(OP, zone, &e))
+                })
+                .await?;
             for r in page.resource_record_sets().iter().map(record_set) {
                 if seen.insert(r.key()) {
                     out.push(r);
@@ -392,27 +412,31 @@ impl Dns for AwsDns {
             .set_comment(comment)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        let out = self
+        let req = self
             .client
             .change_resource_record_sets()
             .hosted_zone_id(zone)
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(|e| cloud_error(OP, zone, &e))?;
+            .change_batch(batch);
+        // One change at a time per hosted zone, spaced by its prior-request window.
+        let out = self
+            .limiter
+            .change_zone(zone, || async {
+                req.send().await.map_err(|e| cloud_error(OP, zone, &e))
+            })
+            .await?;
         change_info(OP, zone, out.change_info())
     }
 
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         const OP: &str = "GetChange";
         let id = bare_change_id(change_id);
+        let req = self.client.get_change().id(id);
         let out = self
-            .client
-            .get_change()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| cloud_error(OP, id, &e))?;
+            .limiter
+            .call(Api::Route53, Class::Read, || async {
+                req.send().await.map_err(|e| cloud_error(OP, id, &e))
+            })
+            .await?;
         change_info(OP, id, out.change_info())
     }
 }

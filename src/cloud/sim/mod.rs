@@ -61,6 +61,7 @@ pub use topology::{environment_for, Topology, TopologyError};
 pub use traffic::{LoadSample, LoadSpec, SignalReading, TierCall, TrafficReport};
 pub use world::{FinalState, Placements};
 
+use crate::cloud::rate::{Api, Class, RateLimiter};
 use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use crate::cloud::{
     ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
@@ -142,15 +143,17 @@ impl SimCloud {
         })
     }
 
-    /// The raw ports (no retries).
+    /// The raw ports (no retries, no client-side pacing).
     pub fn databases(self: &Arc<Self>) -> Arc<SimDatabases> {
         Arc::new(SimDatabases {
             cloud: self.clone(),
+            limiter: None,
         })
     }
     pub fn dns(self: &Arc<Self>) -> Arc<SimDns> {
         Arc::new(SimDns {
             cloud: self.clone(),
+            limiter: None,
         })
     }
     pub fn http(self: &Arc<Self>) -> Arc<SimHttp> {
@@ -160,23 +163,34 @@ impl SimCloud {
     }
 
     /// The ports a run uses, with the retry policy applied exactly as for AWS (seeded jitter).
+    /// Each call `ports` returns is one client (one process): its own limiter, paced by the
+    /// account's quotas as the topology models them.
     pub fn ports(self: &Arc<Self>, policy: RetryPolicy, seed: u64) -> Ports {
         let clock: Arc<dyn Clock> = self.clock();
+        let quotas = self.lock().topo.quotas.client();
+        let limiter = Arc::new(RateLimiter::new(quotas, clock.clone()));
         Ports {
             db: Arc::new(RetryingDatabases::new(
-                self.databases(),
+                Arc::new(SimDatabases {
+                    cloud: self.clone(),
+                    limiter: Some(limiter.clone()),
+                }),
                 policy.clone(),
                 clock.clone(),
                 Some(seed),
             )),
             dns: Arc::new(RetryingDns::new(
-                self.dns(),
+                Arc::new(SimDns {
+                    cloud: self.clone(),
+                    limiter: Some(limiter.clone()),
+                }),
                 policy,
                 clock.clone(),
                 Some(seed.wrapping_add(0x5DEE_CE66)),
             )),
             http: self.http(),
             clock,
+            meter: limiter,
             health: None,
         }
     }
@@ -231,6 +245,38 @@ impl SimCloud {
     }
 
     /// One API call: latency, then the fault layer, then the service's rules; recorded.
+    /// One call of a client: paced by its limiter (if it has one: the raw ports have none),
+    /// then answered by the world.
+    async fn paced<T>(
+        &self,
+        limiter: Option<&RateLimiter>,
+        ctx: CallCtx,
+        op: impl FnOnce(&mut World) -> (Result<T, CloudError>, Option<Effect>) + Send,
+    ) -> Result<T, CloudError>
+    where
+        T: Send,
+    {
+        let Some(l) = limiter else {
+            return self.api(ctx, op).await;
+        };
+        let api = match ctx.service {
+            Service::Rds => Api::Rds,
+            Service::Route53 => Api::Route53,
+            Service::Http => return self.api(ctx, op).await,
+        };
+        let class = match (ctx.mutating, ctx.operation.contains("Snapshot")) {
+            (false, _) => Class::Read,
+            (true, true) => Class::Background,
+            (true, false) => Class::Mutate,
+        };
+        if ctx.operation == "ChangeResourceRecordSets" {
+            let zone = ctx.resource.clone();
+            l.change_zone(&zone, || self.api(ctx, op)).await
+        } else {
+            l.call(api, class, || self.api(ctx, op)).await
+        }
+    }
+
     async fn api<T>(
         &self,
         ctx: CallCtx,
@@ -368,6 +414,7 @@ impl Reporter for SimReporter {
 /// `Databases` on the simulated world.
 pub struct SimDatabases {
     cloud: Arc<SimCloud>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 #[async_trait]
@@ -381,7 +428,9 @@ impl Databases for SimDatabases {
             false,
         );
         self.cloud
-            .api(c, |w| (Ok(w.describe_clusters(ids_)), None))
+            .paced(self.limiter.as_deref(), c, |w| {
+                (Ok(w.describe_clusters(ids_)), None)
+            })
             .await
     }
     async fn describe_cluster_instances(
@@ -396,7 +445,9 @@ impl Databases for SimDatabases {
             false,
         );
         self.cloud
-            .api(c, |w| (Ok(w.describe_cluster_instances(clusters)), None))
+            .paced(self.limiter.as_deref(), c, |w| {
+                (Ok(w.describe_cluster_instances(clusters)), None)
+            })
             .await
     }
     async fn describe_instances(
@@ -411,7 +462,9 @@ impl Databases for SimDatabases {
             false,
         );
         self.cloud
-            .api(c, |w| (Ok(w.describe_instances(ids_)), None))
+            .paced(self.limiter.as_deref(), c, |w| {
+                (Ok(w.describe_instances(ids_)), None)
+            })
             .await
     }
     async fn failover_cluster(
@@ -428,7 +481,9 @@ impl Databases for SimDatabases {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| w.failover_cluster(&cc, cluster, target))
+            .paced(self.limiter.as_deref(), c, move |w| {
+                w.failover_cluster(&cc, cluster, target)
+            })
             .await
     }
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
@@ -441,7 +496,9 @@ impl Databases for SimDatabases {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| w.reboot_with_failover(&cc, instance))
+            .paced(self.limiter.as_deref(), c, move |w| {
+                w.reboot_with_failover(&cc, instance)
+            })
             .await
     }
     async fn create_cluster_snapshot(
@@ -458,7 +515,7 @@ impl Databases for SimDatabases {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| {
+            .paced(self.limiter.as_deref(), c, move |w| {
                 w.create_snapshot(&cc, SnapshotKind::Cluster, cluster.as_str(), snapshot_id)
             })
             .await
@@ -477,7 +534,7 @@ impl Databases for SimDatabases {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| {
+            .paced(self.limiter.as_deref(), c, move |w| {
                 w.create_snapshot(&cc, SnapshotKind::Instance, instance.as_str(), snapshot_id)
             })
             .await
@@ -499,7 +556,9 @@ impl Databases for SimDatabases {
             false,
         );
         self.cloud
-            .api(c, |w| (Ok(w.describe_snapshots(kind, ids_)), None))
+            .paced(self.limiter.as_deref(), c, |w| {
+                (Ok(w.describe_snapshots(kind, ids_)), None)
+            })
             .await
     }
 }
@@ -507,6 +566,7 @@ impl Databases for SimDatabases {
 /// `Dns` on the simulated world.
 pub struct SimDns {
     cloud: Arc<SimCloud>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 fn bare(s: &str, prefix: &str) -> String {
@@ -531,7 +591,9 @@ impl Dns for SimDns {
             );
             let cc = c.clone();
             self.cloud
-                .api(c, move |w| (w.hosted_zone_by_id(&cc, &id), None))
+                .paced(self.limiter.as_deref(), c, move |w| {
+                    (w.hosted_zone_by_id(&cc, &id), None)
+                })
                 .await
         } else {
             let name = crate::cloud::normalize_dns_name(id_or_name);
@@ -544,7 +606,9 @@ impl Dns for SimDns {
             );
             let cc = c.clone();
             self.cloud
-                .api(c, move |w| (w.hosted_zone_by_name(&cc, &name), None))
+                .paced(self.limiter.as_deref(), c, move |w| {
+                    (w.hosted_zone_by_name(&cc, &name), None)
+                })
                 .await
         }
     }
@@ -559,7 +623,9 @@ impl Dns for SimDns {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| (w.list_record_sets(&cc, &zone), None))
+            .paced(self.limiter.as_deref(), c, move |w| {
+                (w.list_record_sets(&cc, &zone), None)
+            })
             .await
     }
     async fn change_record_sets(
@@ -578,7 +644,9 @@ impl Dns for SimDns {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| w.change_record_sets(&cc, &zone, changes))
+            .paced(self.limiter.as_deref(), c, move |w| {
+                w.change_record_sets(&cc, &zone, changes)
+            })
             .await
     }
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
@@ -592,7 +660,9 @@ impl Dns for SimDns {
         );
         let cc = c.clone();
         self.cloud
-            .api(c, move |w| (w.get_change(&cc, &id), None))
+            .paced(self.limiter.as_deref(), c, move |w| {
+                (w.get_change(&cc, &id), None)
+            })
             .await
     }
 }

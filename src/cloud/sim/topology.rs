@@ -22,6 +22,7 @@
 // topology. Re-exported so `topology::EndpointSpec` keeps working.
 pub use super::endpoint::EndpointSpec;
 use super::faults::{Fault, FaultSpec};
+use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
 use serde::{Deserialize, Serialize};
@@ -121,17 +122,17 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        let s = Duration::from_secs;
+        let s = |(lo, hi): (u64, u64)| Span::new(Duration::from_secs(lo), Duration::from_secs(hi));
         let ms = Duration::from_millis;
         Self {
-            aurora_failover: Span::new(s(20), s(30)),
-            multi_az_failover: Span::new(s(60), s(120)),
-            snapshot_creation: Span::new(s(120), s(300)),
-            route53_insync: Span::new(s(10), s(60)),
-            api_latency: Span::new(ms(40), ms(160)),
+            aurora_failover: s(model::AURORA_FAILOVER_S),
+            multi_az_failover: s(model::MULTI_AZ_FAILOVER_S),
+            snapshot_creation: s(model::SNAPSHOT_CREATION_S),
+            route53_insync: s(model::ROUTE53_INSYNC_S),
+            api_latency: Span::new(ms(model::API_LATENCY_MS.0), ms(model::API_LATENCY_MS.1)),
             http_latency: Span::new(ms(80), ms(300)),
-            operation_timeout: Some(s(30)),
-            max_duration: s(6 * 3600),
+            operation_timeout: Some(Duration::from_secs(30)),
+            max_duration: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -157,13 +158,26 @@ pub struct Quotas {
 impl Default for Quotas {
     fn default() -> Self {
         Self {
-            rds_burst: 300.0,
-            rds_refill_per_s: 12.0,
-            route53_burst: 50.0,
-            route53_refill_per_s: 10.0,
-            route53_max_records_per_change: 1000,
-            route53_max_value_chars_per_change: 32_000,
-            route53_prior_request_window: Duration::from_secs(1),
+            rds_burst: model::RDS_BURST,
+            rds_refill_per_s: model::RDS_REFILL_PER_S,
+            route53_burst: model::ROUTE53_BURST,
+            route53_refill_per_s: model::ROUTE53_REFILL_PER_S,
+            route53_max_records_per_change: model::ROUTE53_MAX_RECORDS_PER_CHANGE,
+            route53_max_value_chars_per_change: model::ROUTE53_MAX_VALUE_CHARS_PER_CHANGE,
+            route53_prior_request_window: model::ROUTE53_PRIOR_REQUEST_WINDOW,
+        }
+    }
+}
+
+impl Quotas {
+    /// The quotas a client of this account paces itself by: the account's own.
+    pub fn client(&self) -> model::Quotas {
+        model::Quotas {
+            rds_burst: self.rds_burst,
+            rds_per_s: self.rds_refill_per_s,
+            route53_burst: self.route53_burst,
+            route53_per_s: self.route53_refill_per_s,
+            route53_zone_interval: self.route53_prior_request_window,
         }
     }
 }
@@ -1259,6 +1273,8 @@ pub fn environment_for(t: &Topology) -> Environment {
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
         simulated: None,
+        // The client paces itself by the account's quotas, which the topology models.
+        quotas: t.quotas.client(),
         settings: Settings {
             poll_interval: t.settings.poll_interval,
             max_concurrency: t.settings.max_concurrency,

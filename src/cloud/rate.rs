@@ -1,0 +1,360 @@
+//! Client-side rate limiting and call counting, so that the tool is never the cause of its own
+//! throttling and still uses AWS's burst fully.
+//!
+//! One token bucket per service, sized from [`Quotas`] (AWS's defaults from [`super::model`],
+//! overridable per environment under `[quotas]`), in the injected clock's time: the simulator's
+//! virtual time, or the wall clock. A request takes one token; when the bucket is empty the
+//! request is *reserved* a slot (the bucket goes into debt) and sleeps until its slot, so
+//! concurrent callers are served in the order they asked, without polling. Route 53 changes to
+//! one hosted zone are also spaced by the zone's prior-request window, so a batch never meets
+//! `PriorRequestNotComplete` because of this tool.
+//!
+//! Calls have a [`Class`]: reads and the calls that move things (failovers, record changes) are
+//! `Urgent`; snapshots are `Background` and only take tokens the urgent calls leave, so taking
+//! 500 snapshots never delays the first failover. Other clients of the account share AWS's
+//! bucket: a `Throttled` answer empties the local bucket, so the tool slows down with them.
+//!
+//! Every request is counted (reads, mutations, throttled answers, other failures, time spent
+//! waiting for a token): `run`, `plan` and `simulate` report the figures.
+
+pub use super::model::{Api, ApiCounts, CallCounts, Quotas};
+use super::{CallMeter, Clock, CloudError, ErrorKind};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// How a request competes for tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A read-only call: urgent, counted as a read.
+    Read,
+    /// A call that moves something (failover, reboot, record change): urgent.
+    Mutate,
+    /// A mutating call nothing waits on (snapshots): takes only tokens urgent calls leave.
+    Background,
+}
+
+impl Class {
+    fn mutating(self) -> bool {
+        !matches!(self, Class::Read)
+    }
+}
+
+/// A token bucket whose tokens may go below zero: a negative balance is the queue of requests
+/// that reserved a slot and are sleeping until it.
+#[derive(Debug)]
+struct Bucket {
+    burst: f64,
+    per_s: f64,
+    tokens: f64,
+    at: Option<SystemTime>,
+}
+
+impl Bucket {
+    fn new(burst: f64, per_s: f64) -> Self {
+        Self {
+            burst: burst.max(1.0),
+            per_s: per_s.max(f64::MIN_POSITIVE),
+            tokens: burst.max(1.0),
+            at: None,
+        }
+    }
+
+    fn advance(&mut self, now: SystemTime) {
+        if let Some(at) = self.at {
+            let dt = now.duration_since(at).unwrap_or_default().as_secs_f64();
+            self.tokens = (self.tokens + dt * self.per_s).min(self.burst);
+        }
+        if self.at.is_none_or(|at| now > at) {
+            self.at = Some(now);
+        }
+    }
+
+    /// Take a token now or reserve the next free slot; how long to wait for it.
+    fn reserve(&mut self, now: SystemTime) -> Duration {
+        self.advance(now);
+        self.tokens -= 1.0;
+        self.until(0.0)
+    }
+
+    /// How long until the balance reaches `level`.
+    fn until(&self, level: f64) -> Duration {
+        if self.tokens >= level {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(((level - self.tokens) / self.per_s).min(3600.0))
+        }
+    }
+}
+
+struct State {
+    rds: Bucket,
+    route53: Bucket,
+    /// When the next change to each hosted zone may go.
+    zones: HashMap<String, SystemTime>,
+    counts: CallCounts,
+}
+
+impl State {
+    fn bucket(&mut self, api: Api) -> &mut Bucket {
+        match api {
+            Api::Rds => &mut self.rds,
+            Api::Route53 => &mut self.route53,
+        }
+    }
+}
+
+impl CallMeter for RateLimiter {
+    fn counts(&self) -> CallCounts {
+        self.lock().counts.clone()
+    }
+}
+
+/// The client-side limiter of one process (or one simulated client), shared by its adapters.
+pub struct RateLimiter {
+    clock: Arc<dyn Clock>,
+    quotas: Quotas,
+    state: Mutex<State>,
+    /// Background requests wait one at a time, so a queue of them polls once, not each.
+    background: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("quotas", &self.quotas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimiter {
+    pub fn new(quotas: Quotas, clock: Arc<dyn Clock>) -> Self {
+        let state = State {
+            rds: Bucket::new(quotas.rds_burst, quotas.rds_per_s),
+            route53: Bucket::new(quotas.route53_burst, quotas.route53_per_s),
+            zones: HashMap::new(),
+            counts: CallCounts::default(),
+        };
+        Self {
+            clock,
+            quotas,
+            state: Mutex::new(state),
+            background: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A limiter on the wall clock.
+    pub fn on_wall_clock(quotas: Quotas) -> Arc<Self> {
+        Arc::new(Self::new(quotas, Arc::new(crate::clock::SystemClock)))
+    }
+
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait for a token of `api` as `class` allows.
+    pub async fn acquire(&self, api: Api, class: Class) {
+        let started = self.clock.now();
+        match class {
+            Class::Read | Class::Mutate => {
+                let wait = self.lock().bucket(api).reserve(started);
+                if !wait.is_zero() {
+                    self.clock.sleep(wait).await;
+                }
+            }
+            Class::Background => {
+                let _turn = self.background.lock().await;
+                loop {
+                    let wait = {
+                        let now = self.clock.now();
+                        let mut s = self.lock();
+                        let b = s.bucket(api);
+                        b.advance(now);
+                        if b.tokens >= 1.0 {
+                            b.tokens -= 1.0;
+                            break;
+                        }
+                        b.until(1.0)
+                    };
+                    self.clock.sleep(wait.max(Duration::from_millis(1))).await;
+                }
+            }
+        }
+        let waited = self.clock.now().duration_since(started).unwrap_or_default();
+        self.lock().counts.of(api).waited_ms += waited.as_millis() as u64;
+    }
+
+    /// Wait until a change to hosted zone `zone` may go (its previous change is at least the
+    /// zone interval ago), reserving the slot after it for the next one.
+    pub async fn acquire_zone_change(&self, zone: &str) {
+        let wait = {
+            let now = self.clock.now();
+            let mut s = self.lock();
+            let next = s.zones.get(zone).copied().unwrap_or(now).max(now);
+            s.zones
+                .insert(zone.to_string(), next + self.quotas.route53_zone_interval);
+            next.duration_since(now).unwrap_or_default()
+        };
+        if !wait.is_zero() {
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// Count a request's outcome; a throttled answer empties the local bucket (other clients
+    /// of the account are using the quota), so the next requests wait for the refill.
+    pub fn record(&self, api: Api, class: Class, outcome: Result<(), &CloudError>) {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        let c = s.counts.of(api);
+        if class.mutating() {
+            c.mutations += 1;
+        } else {
+            c.reads += 1;
+        }
+        match outcome {
+            Ok(()) => {}
+            // A read of something that does not exist answered as asked.
+            Err(e) if e.kind == ErrorKind::NotFound && !class.mutating() => {}
+            Err(e) if e.kind == ErrorKind::Throttled => {
+                c.throttled += 1;
+                let b = s.bucket(api);
+                b.advance(now);
+                b.tokens = b.tokens.min(0.0);
+            }
+            Err(_) => c.failed += 1,
+        }
+    }
+
+    /// One request: wait for its token, make it, count its outcome.
+    pub async fn call<T, F, Fut>(&self, api: Api, class: Class, f: F) -> Result<T, CloudError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        self.acquire(api, class).await;
+        let r = f().await;
+        self.record(api, class, r.as_ref().map(|_| ()));
+        r
+    }
+
+    /// One change to a Route 53 hosted zone: the zone's spacing, then a token, then the call.
+    pub async fn change_zone<T, F, Fut>(&self, zone: &str, f: F) -> Result<T, CloudError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        self.acquire_zone_change(zone).await;
+        self.call(Api::Route53, Class::Mutate, f).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+
+    /// A clock that only moves when slept on (a single-threaded virtual clock for tests).
+    struct StepClock(Mutex<SystemTime>);
+
+    #[async_trait]
+    impl Clock for StepClock {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        async fn sleep(&self, d: Duration) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) += d;
+        }
+    }
+
+    fn limiter(q: Quotas) -> (RateLimiter, Arc<StepClock>) {
+        let clock = Arc::new(StepClock(Mutex::new(SystemTime::UNIX_EPOCH)));
+        (RateLimiter::new(q, clock.clone()), clock)
+    }
+
+    fn secs(c: &StepClock) -> f64 {
+        c.now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+
+    #[tokio::test]
+    async fn the_burst_goes_at_once_then_the_refill_rate() {
+        let (l, clock) = limiter(Quotas::default());
+        for _ in 0..300 {
+            l.acquire(Api::Rds, Class::Mutate).await;
+        }
+        assert_eq!(
+            secs(&clock),
+            0.0,
+            "the burst is used fully, without waiting"
+        );
+        for _ in 0..120 {
+            l.acquire(Api::Rds, Class::Mutate).await;
+        }
+        // 120 more at 12 per second: 10 s.
+        assert!((secs(&clock) - 10.0).abs() < 1e-6, "{}", secs(&clock));
+    }
+
+    #[tokio::test]
+    async fn reservations_queue_callers_in_order() {
+        let (l, _clock) = limiter(Quotas {
+            rds_burst: 1.0,
+            rds_per_s: 2.0,
+            ..Quotas::default()
+        });
+        let now = SystemTime::UNIX_EPOCH;
+        let mut s = l.lock();
+        let waits: Vec<f64> = (0..4).map(|_| s.rds.reserve(now).as_secs_f64()).collect();
+        assert_eq!(waits, vec![0.0, 0.5, 1.0, 1.5]);
+    }
+
+    #[tokio::test]
+    async fn background_calls_take_only_what_urgent_ones_leave() {
+        let (l, _clock) = limiter(Quotas {
+            rds_burst: 2.0,
+            rds_per_s: 1.0,
+            ..Quotas::default()
+        });
+        let now = SystemTime::UNIX_EPOCH;
+        // Urgent calls put the bucket in debt; a background call waits until it is positive.
+        {
+            let mut s = l.lock();
+            for _ in 0..4 {
+                s.rds.reserve(now);
+            }
+            assert!((s.rds.until(1.0).as_secs_f64() - 3.0).abs() < 1e-9);
+        }
+        l.acquire(Api::Rds, Class::Background).await;
+        assert_eq!(l.lock().rds.tokens.floor(), 0.0);
+    }
+
+    #[tokio::test]
+    async fn changes_to_one_zone_are_spaced_and_other_zones_are_not() {
+        let (l, clock) = limiter(Quotas::default());
+        l.acquire_zone_change("Z1").await;
+        l.acquire_zone_change("Z2").await;
+        assert_eq!(secs(&clock), 0.0);
+        l.acquire_zone_change("Z1").await;
+        assert_eq!(secs(&clock), 1.0);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_answer_empties_the_bucket_and_is_counted() {
+        let (l, clock) = limiter(Quotas::default());
+        let e = CloudError::new(ErrorKind::Throttled, "FailoverDBCluster", "c", "slow down");
+        let r: Result<(), _> = l
+            .call(Api::Rds, Class::Mutate, || async { Err(e.clone()) })
+            .await;
+        assert!(r.is_err());
+        l.acquire(Api::Rds, Class::Read).await;
+        assert!((secs(&clock) - 1.0 / 12.0).abs() < 1e-3, "{}", secs(&clock));
+        let c = l.counts();
+        assert_eq!((c.rds.mutations, c.rds.throttled, c.rds.reads), (1, 1, 0));
+    }
+}

@@ -239,7 +239,10 @@ async fn approve(
     step: Option<String>,
     by: Option<String>,
 ) -> Result<u8, AppError> {
-    let a = app::approve::approve(app, run_id, step.as_deref(), initiator(by)).await?;
+    // A name given with --by is taken as it is: an empty one is refused by the approval rules,
+    // never replaced by $USER or `unknown` (which would count as one more person).
+    let by = by.unwrap_or_else(|| initiator(None));
+    let a = app::approve::approve(app, run_id, step.as_deref(), by).await?;
     if a.released() {
         println!(
             "Approved step `{}` of run {} as {}. The run continues.",

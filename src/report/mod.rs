@@ -515,22 +515,59 @@ pub fn render_show(
         };
         let _ = writeln!(o, "  +{rel:>7}  {:<20} {:<18} {detail}", step, e.kind);
     }
+    render_open_intents(&mut o, events, open);
+    o
+}
+
+/// Intents without an outcome: those still in doubt, then those a later observation settled
+/// (their effect showed, or they were made again), which are in doubt no more.
+fn render_open_intents(o: &mut String, events: &[Event], open: &[Event]) {
     if open.is_empty() {
         let _ = writeln!(o, "\nEvery intent has an outcome: no call is in doubt.");
-    } else {
+        return;
+    }
+    let how = |seq: i64| {
+        events
+            .iter()
+            .find(|e| e.kind == "settled" && e.intent_seq == Some(seq))
+            .map(|e| {
+                e.data
+                    .get("how")
+                    .and_then(|h| h.as_str())
+                    .unwrap_or("settled")
+            })
+    };
+    let line = |e: &Event| {
+        format!(
+            "  #{} {} {} {}",
+            e.seq,
+            e.step_id.clone().unwrap_or_default(),
+            e.operation.clone().unwrap_or_default(),
+            e.resource.clone().unwrap_or_default()
+        )
+    };
+    let (settled, doubt): (Vec<&Event>, Vec<&Event>) =
+        open.iter().partition(|e| how(e.seq).is_some());
+    if !doubt.is_empty() {
         let _ = writeln!(o, "\nCalls in doubt: the intent was written, the outcome never was (the process stopped?). A resume waits for their effect to show before making them again:");
-        for e in open {
-            let _ = writeln!(
-                o,
-                "  #{} {} {} {}",
-                e.seq,
-                e.step_id.clone().unwrap_or_default(),
-                e.operation.clone().unwrap_or_default(),
-                e.resource.clone().unwrap_or_default()
-            );
+        for e in doubt {
+            let _ = writeln!(o, "{}", line(e));
         }
     }
-    o
+    if !settled.is_empty() {
+        let head = if open.len() == settled.len() {
+            "No call is in doubt. "
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "\n{head}Calls whose outcome was never written, settled since:"
+        );
+        for e in settled {
+            let _ = writeln!(o, "{}: {}", line(e), how(e.seq).unwrap_or_default());
+        }
+    }
 }
 
 fn summarize_call(v: &serde_json::Value) -> String {
@@ -561,5 +598,46 @@ fn compact(v: &serde_json::Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, kind: &str, intent_seq: Option<i64>, data: serde_json::Value) -> Event {
+        Event {
+            seq,
+            run_id: crate::types::RunId::new("r"),
+            step_id: Some("snapshot".into()),
+            at: 0,
+            kind: kind.into(),
+            operation: (kind == "intent").then(|| "CreateDBSnapshot".into()),
+            resource: (kind == "intent").then(|| format!("db-{seq}")),
+            data,
+            intent_seq,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn regression_show_does_not_call_a_settled_call_in_doubt() {
+        let (a, b) = (
+            event(3, "intent", None, serde_json::json!({})),
+            event(4, "intent", None, serde_json::json!({})),
+        );
+        let settled = event(
+            9,
+            "settled",
+            Some(3),
+            serde_json::json!({"how": "its effect was observed"}),
+        );
+        let events = vec![a.clone(), b.clone(), settled];
+        let mut o = String::new();
+        render_open_intents(&mut o, &events, &[a.clone(), b]);
+        assert_eq!(o, "\nCalls in doubt: the intent was written, the outcome never was (the process stopped?). A resume waits for their effect to show before making them again:\n  #4 snapshot CreateDBSnapshot db-4\n\nCalls whose outcome was never written, settled since:\n  #3 snapshot CreateDBSnapshot db-3: its effect was observed\n");
+        let mut o = String::new();
+        render_open_intents(&mut o, &events, &[a]);
+        assert_eq!(o, "\nNo call is in doubt. Calls whose outcome was never written, settled since:\n  #3 snapshot CreateDBSnapshot db-3: its effect was observed\n");
     }
 }

@@ -720,6 +720,50 @@ impl Binder<'_> {
         }
     }
 
+    /// An approval gate: the step's approvers, else the environment's. A gate that names who
+    /// may approve must have enough of them besides the initiator, or it could never open.
+    fn approval(
+        &self,
+        s: &StepDef,
+        message: Option<&Spanned<String>>,
+        approvers: &[String],
+        required: u32,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let step = s.id.value.as_str();
+        let approvers = if approvers.is_empty() {
+            self.env.settings.approvers.clone()
+        } else {
+            approvers.to_vec()
+        };
+        let initiator = crate::approval::normalize(&self.run.initiator);
+        let mut people: Vec<String> = vec![];
+        for a in approvers.iter().map(|a| crate::approval::normalize(a)) {
+            if !a.is_empty() && a != initiator && !people.contains(&a) {
+                people.push(a);
+            }
+        }
+        if !approvers.is_empty() && people.len() < required as usize {
+            let who = if people.is_empty() {
+                "nobody".to_string()
+            } else {
+                people.join(", ")
+            };
+            d.push(self.rb.source.diag(
+                s.id.span.clone(),
+                format!("step `{step}` needs {required} approval(s) from distinct people, but only {} may give them besides the initiator ({}): {who}", people.len(), self.run.initiator),
+                Some("lower `approvals`, or name more `approvers` (the step's, else the environment's [settings] approvers); the initiator's own approval never counts".into()),
+            ));
+        }
+        BoundAction::Approval {
+            message: message
+                .map(|m| self.render(m, d))
+                .unwrap_or_else(|| format!("approve step `{step}` of run {}", self.run.run_id)),
+            approvers,
+            required,
+        }
+    }
+
     fn action(&self, s: &StepDef, d: &mut Diagnostics) -> BoundAction {
         let step = s.id.value.as_str();
         match &s.action {
@@ -767,18 +811,7 @@ impl Binder<'_> {
                 message,
                 approvers,
                 required,
-            } => BoundAction::Approval {
-                message: message
-                    .as_ref()
-                    .map(|m| self.render(m, d))
-                    .unwrap_or_else(|| format!("approve step `{step}` of run {}", self.run.run_id)),
-                approvers: if approvers.is_empty() {
-                    self.env.settings.approvers.clone()
-                } else {
-                    approvers.clone()
-                },
-                required: *required,
-            },
+            } => self.approval(s, message.as_ref(), approvers, *required, d),
             ActionDef::Wait { duration } => BoundAction::Wait {
                 duration: *duration,
             },
@@ -1079,5 +1112,38 @@ mod tests {
             Duration::from_secs(3),
             "three attempts share the 9 s budget"
         );
+    }
+
+    #[test]
+    fn regression_an_approval_gate_nobody_can_release_is_refused() {
+        let gate = |approvers: &str| {
+            let text = format!("name = \"x\"\n[[steps]]\nid = \"go\"\naction = \"approval\"\napprovals = 2\napprovers = {approvers}\n");
+            Runbook::parse(SourceFile::new("rb.toml", &text)).unwrap()
+        };
+        let e = env(ENV, "t").unwrap();
+        let err = bind(&gate("[\"dave\"]"), &e, &Params::new(), &ctx()).unwrap_err();
+        assert_eq!(err.to_string(), "rb.toml:3:6: error: step `go` needs 2 approval(s) from distinct people, but only 1 may give them besides the initiator (a): dave\n  hint: lower `approvals`, or name more `approvers` (the step's, else the environment's [settings] approvers); the initiator's own approval never counts");
+        // The initiator never counts, and one person named twice is one person.
+        let err = bind(
+            &gate("[\"A\", \"dave\", \" Dave\"]"),
+            &e,
+            &Params::new(),
+            &ctx(),
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("only 1 may give them besides the initiator (a): dave"));
+        let err = bind(&gate("[\"a\"]"), &e, &Params::new(), &ctx());
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("only 0 may give them besides the initiator (a): nobody"));
+        assert!(bind(&gate("[\"dave\", \"erin\"]"), &e, &Params::new(), &ctx()).is_ok());
+        // No list: anyone but the initiator may approve.
+        assert!(bind(&gate("[]"), &e, &Params::new(), &ctx()).is_ok());
+        // The environment's list, when the step has none.
+        let guarded = env(&format!("{ENV}[settings]\napprovers = [\"dave\"]\n"), "t").unwrap();
+        assert!(bind(&gate("[]"), &guarded, &Params::new(), &ctx()).is_err());
     }
 }

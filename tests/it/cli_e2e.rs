@@ -830,3 +830,67 @@ fn regression_absurd_durations_are_refused_at_validation() {
         "{err}"
     );
 }
+
+/// Regression: `approve --by ""` approved as `$USER` (or `unknown`), one more person towards
+/// the gate, instead of being refused as an empty name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_approve_by_an_empty_name_is_refused() {
+    let sink = Sink::start().await;
+    // The runbook makes no AWS call: nothing listens at the AWS endpoint.
+    let cfg = TestConfig::local("http://127.0.0.1:9", &sink.url());
+    let cd = cfg.path().to_str().unwrap().to_string();
+    let jp = cfg.journal().to_str().unwrap().to_string();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(repo())
+        .args(["--config-dir", &cd, "--journal", &jp, "run"])
+        .args(["tests/fixtures/two-approvals.toml", "--env", "local"])
+        .args(["--by", "alice"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id = None;
+    for _ in 0..200 {
+        if cfg.journal().exists() {
+            let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+            if let Some(r) = j.runs(1).unwrap().first() {
+                if r.status == RunStatus::WaitingApproval {
+                    id = Some(r.id.clone());
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let id = id.expect("the run reached its approval gate");
+    for by in ["", "  "] {
+        let (_, err, code) = text(&failover(&[
+            "--journal",
+            &jp,
+            "approve",
+            id.as_str(),
+            "--by",
+            by,
+        ]));
+        assert_eq!(code, 2, "--by {by:?}: {err}");
+        assert_eq!(
+            err,
+            "error: an approval needs a name: --by NAME (or $FAILOVER_USER)\n"
+        );
+    }
+    let (out, err, code) = text(&failover(&[
+        "--journal",
+        &jp,
+        "approve",
+        id.as_str(),
+        "--by",
+        "bob",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" as bob (1 of 2 approvals)"), "{out}");
+    let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+    assert_eq!(j.approvals(&id, "approve").unwrap(), ["bob"]);
+    assert!(run.try_wait().unwrap().is_none(), "the gate still waits");
+    run.kill().unwrap();
+    run.wait().unwrap();
+}

@@ -4,6 +4,8 @@
 //!   (throttling, 5xx, paging, PENDING changes).
 //! - `aws_moto`, `evacuation_moto`: the adapters and whole runs against moto (`moto_server` on a
 //!   loopback port the test starts itself; `MOTO_SERVER` names the binary).
+//! - `safety_moto`: the real binary against moto behind the counting proxy: overlapping runs,
+//!   fencing, kill -9 at every mutating call then resume, lost answers, approvals.
 //! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
 //!   loopback servers.
 //! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds.
@@ -23,6 +25,7 @@ mod health_adapters;
 mod health_docs;
 mod health_probes;
 mod proxy_checks;
+mod safety_moto;
 mod secrets;
 mod sim_scenarios;
 mod sim_shedding;

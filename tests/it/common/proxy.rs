@@ -161,12 +161,14 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     log: Arc<Mutex<Vec<String>>>,
+    arrived: Arc<Mutex<Vec<String>>>,
     faults: Arc<Mutex<Faults>>,
 }
 
 pub struct CountingProxy {
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    arrived: Arc<Mutex<Vec<String>>>,
     faults: Arc<Mutex<Faults>>,
     _task: tokio::task::JoinHandle<()>,
 }
@@ -341,6 +343,7 @@ async fn handle(s: Shared, req: Request) -> Response {
         &path,
         &String::from_utf8_lossy(&bytes),
     );
+    s.arrived.lock().unwrap().push(op.clone());
 
     let delay = {
         let f = s.faults.lock().unwrap();
@@ -397,11 +400,13 @@ async fn handle(s: Shared, req: Request) -> Response {
 impl CountingProxy {
     pub async fn start(upstream: String) -> Self {
         let log = Arc::new(Mutex::new(vec![]));
+        let arrived = Arc::new(Mutex::new(vec![]));
         let faults = Arc::new(Mutex::new(Faults::default()));
         let shared = Shared {
             upstream,
             client: reqwest::Client::new(),
             log: log.clone(),
+            arrived: arrived.clone(),
             faults: faults.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(shared);
@@ -413,6 +418,7 @@ impl CountingProxy {
         CountingProxy {
             port,
             log,
+            arrived,
             faults,
             _task: task,
         }
@@ -428,6 +434,12 @@ impl CountingProxy {
         self.log.lock().unwrap().clone()
     }
 
+    /// Every request the proxy received, in order, as soon as it arrived (before any latency
+    /// or kill): a request held by latency is here and not yet in [`CountingProxy::calls`].
+    pub fn arrived(&self) -> Vec<String> {
+        self.arrived.lock().unwrap().clone()
+    }
+
     pub fn mutating(&self) -> Vec<String> {
         self.calls()
             .into_iter()
@@ -435,9 +447,10 @@ impl CountingProxy {
             .collect()
     }
 
-    /// Clears the call log (not the faults: see [`CountingProxy::reset_faults`]).
+    /// Clears the call logs (not the faults: see [`CountingProxy::reset_faults`]).
     pub fn clear(&self) {
         self.log.lock().unwrap().clear();
+        self.arrived.lock().unwrap().clear();
     }
 
     /// Delay before forwarding: `Some(op)` for that operation, `None` for every operation

@@ -327,8 +327,23 @@ pub async fn abort(
     j.set_run_status(&r.id, RunStatus::Aborted, Some(&why), true)
         .await?;
     j.release(&r.id).await?;
+    // Calls whose doubt was settled (their effect observed, or made again) are no longer in
+    // doubt.
+    let settled: Vec<i64> = j
+        .events(&r.id)
+        .await?
+        .iter()
+        .filter(|e| e.kind == "settled")
+        .filter_map(|e| e.intent_seq)
+        .collect();
+    let in_doubt = j
+        .open_intents(&r.id)
+        .await?
+        .iter()
+        .filter(|e| !settled.contains(&e.seq))
+        .count();
     Ok(Aborted {
-        in_doubt: j.open_intents(&r.id).await?.len(),
+        in_doubt,
         run_id: r.id,
         live_on,
     })

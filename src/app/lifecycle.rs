@@ -28,6 +28,8 @@ pub struct RunRequest {
     pub region: String,
     pub poll_interval: Duration,
     pub max_concurrency: usize,
+    /// How many calls of one step may be in flight at once.
+    pub max_calls_in_flight: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
     pub leases: LeaseTiming,
@@ -54,6 +56,7 @@ impl RunRequest {
             region: env.region.clone(),
             poll_interval: env.settings.poll_interval,
             max_concurrency: env.settings.max_concurrency,
+            max_calls_in_flight: env.settings.max_calls_in_flight,
             approval_poll: Duration::from_millis(500),
             leases: LeaseTiming::with_ttl(env.settings.lease_ttl),
             stop: Stop::default(),
@@ -249,6 +252,7 @@ pub async fn start_run(
         steps: req.steps.clone(),
         poll_interval: req.poll_interval,
         max_concurrency: req.max_concurrency,
+        max_calls_in_flight: req.max_calls_in_flight,
         approval_poll: req.approval_poll,
         fence,
         stop: req.stop.clone(),

@@ -8,6 +8,7 @@ use crate::cloud::{CloudError, ErrorKind};
 use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
 use crate::steps::{wait, wait::AwaitStatus};
+use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -22,8 +23,21 @@ pub(crate) async fn execute_decision(
     // successful ones have been waited for.
     let mut first_err: Option<StepError> = None;
     let mut failed: Vec<&Call> = vec![];
-    for (i, call) in decision.calls.iter().enumerate() {
-        match make_call(ctx, step, call).await {
+    // The calls go out concurrently, at most `max_calls_in_flight` at once, each after its
+    // intent is on disk; the rate limiter under the ports paces them to the account's quotas.
+    // Results come back in the decision's order.
+    let calls: Vec<_> = decision
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| indexed_call(ctx, step, i, call))
+        .collect();
+    let results: Vec<(usize, &Call, Result<Option<String>, StepError>)> = stream::iter(calls)
+        .buffered(ctx.spec.max_calls_in_flight.max(1))
+        .collect()
+        .await;
+    for (i, call, result) in results {
+        match result {
             Ok(Some(change_id)) => {
                 change_ids.insert(i, change_id);
             }
@@ -51,6 +65,15 @@ pub(crate) async fn execute_decision(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+async fn indexed_call<'a>(
+    ctx: &'a Ctx,
+    step: &'a BoundStep,
+    i: usize,
+    call: &'a Call,
+) -> (usize, &'a Call, Result<Option<String>, StepError>) {
+    (i, call, make_call(ctx, step, call).await)
 }
 
 /// One mutating call: intent, call, outcome. Returns the Route 53 change id it started, if any.

@@ -21,6 +21,8 @@ pub struct RunSpec {
     pub steps: Vec<BoundStep>,
     pub poll_interval: Duration,
     pub max_concurrency: usize,
+    /// How many calls of one step may be in flight at once (the rate limiter paces them).
+    pub max_calls_in_flight: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
     /// The leases the run holds, shown with every intent.

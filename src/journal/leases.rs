@@ -37,7 +37,7 @@ impl Journal {
     /// Grant every key of `req`, or none: a key held by another run whose lease is live is a
     /// conflict naming that run. Each granted key's token grows by one.
     pub fn acquire(&self, req: &LeaseRequest) -> Result<Fence> {
-        self.write(|tx, now, key| {
+        self.write_durable(|tx, now, key| {
             for key in &req.keys {
                 if let Some(l) = lease_of(tx, key)? {
                     let ours = l.run_id.as_deref() == Some(req.run_id.as_str());

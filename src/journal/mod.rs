@@ -7,8 +7,12 @@
 //! or may not have reached AWS. Events carry a SHA-256 chain (`hash` = H(prev_hash, event)) so
 //! tampering with the history is detectable.
 //!
-//! Writes are synchronous (WAL, `synchronous=FULL`): an event is on disk before the call it
-//! announces is made. Several processes share the file: a write waits for the lock, bounded.
+//! An intent is on disk (WAL fsynced, `synchronous=FULL`) before the call it announces is made;
+//! so are leases taken and approvals. Other events (outcomes, notes, step statuses,
+//! heartbeats) are committed without their own fsync (`synchronous=NORMAL`): a killed process
+//! loses none of them, and the next durable write makes them durable against a power loss too
+//! (unrelated events share a sync). Several processes share the file: a write waits for the
+//! lock, bounded.
 
 mod audit;
 mod leases;

@@ -178,7 +178,7 @@ impl Journal {
         call: Value,
         fence: &Fence,
     ) -> Result<i64> {
-        self.write(|tx, now, key| {
+        self.write_durable(|tx, now, key| {
             super::leases::check_fence(tx, now, run_id, fence)?;
             Ok(append(
                 tx,
@@ -277,7 +277,7 @@ impl Journal {
 
     /// Approve a gate as `by`; approving twice is recorded once and says who approved and when.
     pub fn approve(&self, run_id: &RunId, step_id: &str, by: &str) -> Result<Approval> {
-        self.write(|tx, now, key| {
+        self.write_durable(|tx, now, key| {
             let mut st = tx.prepare("SELECT data, at FROM events WHERE run_id = ?1 AND step_id = ?2 AND kind = 'approved' ORDER BY seq")?;
             let prior: Vec<(String, i64)> = st
                 .query_map(params![run_id, step_id], |r| {

@@ -24,6 +24,8 @@ pub struct Journal {
     pub(super) key: Option<AuditKey>,
     /// How this journal's chain is made.
     pub(super) chain: ChainKind,
+    /// Whether the connection is in `synchronous=FULL` now (else NORMAL).
+    full_sync: std::sync::atomic::AtomicBool,
 }
 
 /// The secret the chain is keyed with (`$FAILOVER_AUDIT_KEY`, or the first line of
@@ -223,6 +225,7 @@ impl Journal {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         let mut j = Journal {
+            full_sync: std::sync::atomic::AtomicBool::new(true),
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             clock: None,
@@ -352,14 +355,41 @@ impl Journal {
     /// Run `f` in one immediate transaction (the write lock is taken first, so a write never
     /// fails because another process committed after it read). While another process holds the
     /// lock, wait (SQLite's busy timeout) and retry, for up to [`WRITE_PATIENCE`].
+    /// A write that must be on disk before the caller goes on: an intent (before its call),
+    /// a lease taken (before anything is planned under it), an approval. Its fsync of the WAL
+    /// also makes every earlier write durable: unrelated events share this sync.
+    pub(super) fn write_durable<T>(
+        &self,
+        f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
+    ) -> Result<T> {
+        self.write_synced(true, f)
+    }
+
+    /// Any other write: committed to the WAL (a killed process loses none of it) and made
+    /// durable against a power loss by the next durable write. A lost outcome only makes its
+    /// call look in doubt, which the steps handle (they observe before acting).
     pub(super) fn write<T>(
         &self,
+        f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
+    ) -> Result<T> {
+        self.write_synced(false, f)
+    }
+
+    fn write_synced<T>(
+        &self,
+        full: bool,
         mut f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
     ) -> Result<T> {
+        use std::sync::atomic::Ordering;
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         let key = self.hash_key()?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if self.full_sync.load(Ordering::Relaxed) != full {
+            conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })
+                .map_err(|e| self.err(e))?;
+            self.full_sync.store(full, Ordering::Relaxed);
+        }
         loop {
             let attempt = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -324,6 +324,7 @@ async fn run(
         steps,
         poll_interval: Duration::from_secs(5),
         max_concurrency: 4,
+        max_calls_in_flight: 16,
         approval_poll: Duration::from_secs(1),
         fence: Default::default(),
         stop: Default::default(),

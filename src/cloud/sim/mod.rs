@@ -81,6 +81,13 @@ pub struct SimCloud {
     start: SystemTime,
 }
 
+/// The raw ports of one caller of the simulated world (see [`SimCloud::raw_ports_as`]).
+pub struct RawPorts {
+    pub db: Arc<SimDatabases>,
+    pub dns: Arc<SimDns>,
+    pub http: Arc<SimHttp>,
+}
+
 /// `Clock` on virtual time: `now()` is the topology's start plus the virtual time elapsed.
 pub struct SimClock {
     time: Arc<VirtualTime>,
@@ -146,17 +153,41 @@ impl SimCloud {
     pub fn databases(self: &Arc<Self>) -> Arc<SimDatabases> {
         Arc::new(SimDatabases {
             cloud: self.clone(),
+            caller: None,
         })
     }
     pub fn dns(self: &Arc<Self>) -> Arc<SimDns> {
         Arc::new(SimDns {
             cloud: self.clone(),
+            caller: None,
         })
     }
     pub fn http(self: &Arc<Self>) -> Arc<SimHttp> {
         Arc::new(SimHttp {
             cloud: self.clone(),
+            caller: None,
         })
+    }
+
+    /// The raw ports (no retries) of one caller among several sharing this world (a process
+    /// of a multi-actor simulation): each call it makes is recorded on the timeline with its
+    /// name ([`ApiCall::caller`]).
+    pub fn raw_ports_as(self: &Arc<Self>, caller: &str) -> RawPorts {
+        let caller: Caller = Some(Arc::from(caller));
+        RawPorts {
+            db: Arc::new(SimDatabases {
+                cloud: self.clone(),
+                caller: caller.clone(),
+            }),
+            dns: Arc::new(SimDns {
+                cloud: self.clone(),
+                caller: caller.clone(),
+            }),
+            http: Arc::new(SimHttp {
+                cloud: self.clone(),
+                caller,
+            }),
+        }
     }
 
     /// The ports a run uses, with the retry policy applied exactly as for AWS (seeded jitter).
@@ -331,6 +362,7 @@ impl SimCloud {
 }
 
 fn ctx(
+    caller: &Caller,
     service: Service,
     operation: &str,
     resource: impl Into<String>,
@@ -343,8 +375,13 @@ fn ctx(
         resource: resource.into(),
         targets,
         mutating,
+        caller: caller.as_deref().map(String::from),
     }
 }
+
+/// Who makes the calls of a port: `None` in a simulation of runs one after the other; the run's
+/// id when several actors share one world ([`SimCloud::raw_ports_as`]), recorded with each call.
+type Caller = Option<Arc<str>>;
 
 fn ids<S: std::fmt::Display>(v: &[S]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -368,12 +405,14 @@ impl Reporter for SimReporter {
 /// `Databases` on the simulated world.
 pub struct SimDatabases {
     cloud: Arc<SimCloud>,
+    caller: Caller,
 }
 
 #[async_trait]
 impl Databases for SimDatabases {
     async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBClusters",
             crate::cloud::describe_ids(&ids(ids_)),
@@ -389,6 +428,7 @@ impl Databases for SimDatabases {
         clusters: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBInstances",
             crate::cloud::describe_ids(&ids(clusters)),
@@ -404,6 +444,7 @@ impl Databases for SimDatabases {
         ids_: &[InstanceId],
     ) -> Result<Vec<InstanceState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBInstances",
             crate::cloud::describe_ids(&ids(ids_)),
@@ -420,6 +461,7 @@ impl Databases for SimDatabases {
         target: &InstanceId,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "FailoverDBCluster",
             format!("{cluster} (target {target})"),
@@ -433,6 +475,7 @@ impl Databases for SimDatabases {
     }
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "RebootDBInstance",
             instance.as_str(),
@@ -450,6 +493,7 @@ impl Databases for SimDatabases {
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "CreateDBClusterSnapshot",
             format!("{cluster} (snapshot {snapshot_id})"),
@@ -469,6 +513,7 @@ impl Databases for SimDatabases {
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "CreateDBSnapshot",
             format!("{instance} (snapshot {snapshot_id})"),
@@ -492,6 +537,7 @@ impl Databases for SimDatabases {
             SnapshotKind::Instance => "DescribeDBSnapshots",
         };
         let c = ctx(
+            &self.caller,
             Service::Rds,
             op,
             crate::cloud::describe_ids(&ids(ids_)),
@@ -507,6 +553,7 @@ impl Databases for SimDatabases {
 /// `Dns` on the simulated world.
 pub struct SimDns {
     cloud: Arc<SimCloud>,
+    caller: Caller,
 }
 
 fn bare(s: &str, prefix: &str) -> String {
@@ -523,6 +570,7 @@ impl Dns for SimDns {
         let id = bare(id_or_name, "hostedzone");
         if self.cloud.lock().is_hosted_zone_id(&id) {
             let c = ctx(
+                &self.caller,
                 Service::Route53,
                 "GetHostedZone",
                 id.clone(),
@@ -536,6 +584,7 @@ impl Dns for SimDns {
         } else {
             let name = crate::cloud::normalize_dns_name(id_or_name);
             let c = ctx(
+                &self.caller,
                 Service::Route53,
                 "ListHostedZonesByName",
                 name.clone(),
@@ -551,6 +600,7 @@ impl Dns for SimDns {
     async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError> {
         let zone = bare(zone_id, "hostedzone");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "ListResourceRecordSets",
             zone.clone(),
@@ -570,6 +620,7 @@ impl Dns for SimDns {
     ) -> Result<ChangeInfo, CloudError> {
         let zone = bare(zone_id, "hostedzone");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "ChangeResourceRecordSets",
             zone.clone(),
@@ -584,6 +635,7 @@ impl Dns for SimDns {
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         let id = bare(change_id, "change");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "GetChange",
             id.clone(),
@@ -600,6 +652,7 @@ impl Dns for SimDns {
 /// `HttpClient` on the simulated endpoints.
 pub struct SimHttp {
     cloud: Arc<SimCloud>,
+    caller: Caller,
 }
 
 #[async_trait]
@@ -630,6 +683,7 @@ impl HttpClient for SimHttp {
             targets.push(name.clone());
         }
         let c = ctx(
+            &self.caller,
             Service::Http,
             &operation,
             url.clone(),

@@ -183,15 +183,56 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
                 until_ms: until,
                 why: d.why,
                 expired: until <= now,
+                accepted: None,
             });
         }
     }
+    world
+        .in_doubt
+        .extend(accepted_calls(ctx, step, &world, now).await?);
     world.unpromotable = ctx
         .unpromotable
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     Ok(world)
+}
+
+/// Calls this run made that AWS accepted and whose grace has not passed: reads may not show
+/// their effect yet (they lag behind writes), so a step's next attempt, or the run resumed, would
+/// make them again. Each is held back like a call in doubt until its effect shows.
+async fn accepted_calls(
+    ctx: &Ctx,
+    step: &BoundStep,
+    world: &World,
+    now: i64,
+) -> Result<Vec<InDoubtCall>, StepError> {
+    let events = ctx.journal.events(&ctx.spec.run_id).await?;
+    let ok: std::collections::BTreeSet<i64> = events
+        .iter()
+        .filter(|e| e.kind == "outcome" && e.data.get("ok") == Some(&serde_json::Value::Bool(true)))
+        .filter_map(|e| e.intent_seq)
+        .collect();
+    Ok(events
+        .into_iter()
+        .filter(|e| e.kind == "intent" && ok.contains(&e.seq))
+        .filter_map(|e| {
+            let (operation, resource) = (e.operation?, e.resource?);
+            let until = e.at + crate::call::in_doubt_grace(&operation)?.as_millis() as i64;
+            let call: crate::call::Call = serde_json::from_value(e.data).ok()?;
+            (until > now && touches(world, step, &resource)).then(|| InDoubtCall {
+                operation,
+                resource,
+                run_id: ctx.spec.run_id.to_string(),
+                seq: e.seq,
+                at_ms: e.at,
+                until_ms: until,
+                why: "AWS accepted it; reads may not show its effect yet".into(),
+                expired: false,
+                accepted: Some(call),
+            })
+        })
+        .collect())
 }
 
 /// How far back the journal is read for calls in doubt and recent changes.
@@ -219,7 +260,7 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
     let same = |c: &crate::call::Call, x: &InDoubtCall| {
         c.operation() == x.operation && c.resource() == x.resource
     };
-    for x in &world.in_doubt {
+    for x in world.in_doubt.iter().filter(|x| x.accepted.is_none()) {
         let made = d.calls.iter().any(|c| same(c, x));
         let held = d.deferred.iter().any(|y| same(&y.call, x));
         let blind = d

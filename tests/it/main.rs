@@ -6,7 +6,8 @@
 //!   loopback port the test starts itself; `MOTO_SERVER` names the binary).
 //! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
 //!   loopback servers.
-//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds.
+//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds; `sim_actors`: several runs,
+//!   kills and resumes at once in one simulated world, properties checked over many seeds.
 //! - `cli_e2e`, `health_docs`: the real binary and the docs' examples.
 //! - `common`: the servers and helpers the tests share.
 
@@ -21,6 +22,7 @@ mod health_adapters;
 mod health_docs;
 mod health_probes;
 mod proxy_checks;
+mod sim_actors;
 mod sim_scenarios;
 mod sim_shedding;
 mod tidy;

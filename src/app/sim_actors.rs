@@ -41,14 +41,19 @@ pub enum Actor<'a> {
     /// At `at`, kill the process running run number `run` (`kill -9`); nothing happens if none
     /// runs then.
     Kill { run: usize, at: Duration },
-    /// At `at`, resume run number `run` as `failover resume` would, its process known to be
-    /// gone: unless it is still running, has ended or never reached the journal, it continues
-    /// with the steps it did not finish, taking its leases over. While another run holds a lease
-    /// it needs, the resume is tried again every [`RESUME_RETRY`].
+    /// From `at` on, kill the process running run number `run` the moment it sends its next
+    /// mutating call: the call goes out and may take effect, its answer is lost (an intent
+    /// without an outcome). Nothing happens if none runs then, or it ends first.
+    KillMidCall { run: usize, at: Duration },
+    /// At `at`, resume run number `run` as `failover resume` would once its process is gone:
+    /// unless it has ended or never reached the journal, it continues with the steps it did not
+    /// finish, taking its leases over. While its process still runs, or another run holds a
+    /// lease it needs, the resume is tried again every [`RESUME_RETRY`].
     Resume { run: usize, at: Duration },
 }
 
-/// How often a refused resume is tried again (an operator waiting for the other run).
+/// How often a refused resume is tried again (an operator waiting for the run's process to be
+/// gone, or for the other run).
 pub const RESUME_RETRY: Duration = Duration::from_secs(10);
 
 /// What became of one process of a run.
@@ -234,6 +239,7 @@ impl Slot {
 enum Act {
     Run(Arc<Slot>, Duration),
     Kill(Arc<Slot>, Duration),
+    KillMidCall(Arc<Slot>, Duration),
     Resume(Arc<Slot>, Duration),
 }
 
@@ -255,6 +261,7 @@ fn script(actors: &[Actor<'_>], slots: &[Arc<Slot>]) -> Result<Vec<Act>, SimErro
                 Act::Run(slot(runs - 1)?, r.not_before.unwrap_or_default())
             }
             Actor::Kill { run, at } => Act::Kill(slot(*run)?, *at),
+            Actor::KillMidCall { run, at } => Act::KillMidCall(slot(*run)?, *at),
             Actor::Resume { run, at } => Act::Resume(slot(*run)?, *at),
         });
     }
@@ -317,6 +324,7 @@ async fn play(
         .map(|a| match a {
             Act::Run(slot, at) => tokio::spawn(run_actor(sh.clone(), slot, at)),
             Act::Kill(slot, at) => tokio::spawn(kill_actor(sh.clone(), slot, at)),
+            Act::KillMidCall(slot, at) => tokio::spawn(kill_mid_call_actor(sh.clone(), slot, at)),
             Act::Resume(slot, at) => tokio::spawn(resume_actor(sh.clone(), slot, at)),
         })
         .collect();
@@ -425,23 +433,82 @@ async fn run_actor(sh: Arc<Shared>, slot: Arc<Slot>, at: Duration) {
 
 async fn kill_actor(sh: Arc<Shared>, slot: Arc<Slot>, at: Duration) {
     sh.sleep_until(at).await;
-    let killed = {
-        let mut st = slot.lock();
-        st.current.take().map(|(switch, abort, k)| {
+    let current = slot
+        .lock()
+        .current
+        .as_ref()
+        .map(|(s, _, k)| (s.clone(), *k));
+    match current {
+        Some((switch, k)) => {
             switch.kill();
-            abort.abort();
-            st.processes[k].outcome = Outcome::Killed { at_ms: sh.ms() };
-        })
+            killed(&sh, &slot, k, "its process stops at once");
+        }
+        None => sh.cloud.note(format!(
+            "kill of run {}: no process of it is running",
+            slot.id()
+        )),
+    }
+}
+
+async fn kill_mid_call_actor(sh: Arc<Shared>, slot: Arc<Slot>, at: Duration) {
+    sh.sleep_until(at).await;
+    let Some((switch, k)) = slot
+        .lock()
+        .current
+        .as_ref()
+        .map(|(s, _, k)| (s.clone(), *k))
+    else {
+        sh.cloud.note(format!(
+            "kill of run {}: no process of it is running",
+            slot.id()
+        ));
+        return;
     };
-    sh.cloud.note(match killed {
-        Some(()) => format!("run {} is killed (kill -9): its process stops at once, its leases stay until they expire", slot.id()),
-        None => format!("kill of run {}: no process of it is running", slot.id()),
-    });
+    switch.kill_at_next_call();
+    loop {
+        tokio::select! {
+            biased;
+            _ = switch.killed() => break,
+            _ = sh.cloud.virtual_time().sleep(Duration::from_secs(1)) => {
+                if !matches!(slot.lock().current, Some((_, _, c)) if c == k) {
+                    sh.cloud.note(format!("kill of run {}: its process ended before its next mutating call", slot.id()));
+                    return;
+                }
+            }
+        }
+    }
+    killed(
+        &sh,
+        &slot,
+        k,
+        "the moment it sent a mutating call, which goes on",
+    );
+}
+
+/// Process `k` of the run was killed (its switch is off): its task ends, the journal and the
+/// timeline say nothing of it, the simulator's note says when.
+fn killed(sh: &Shared, slot: &Slot, k: usize, how: &str) {
+    {
+        let mut st = slot.lock();
+        if let Some((_, abort, _)) = st.current.take() {
+            abort.abort();
+        }
+        st.processes[k].outcome = Outcome::Killed { at_ms: sh.ms() };
+    }
+    sh.cloud.note(format!(
+        "run {} is killed (kill -9) {how}: its leases stay until they expire",
+        slot.id()
+    ));
 }
 
 async fn resume_actor(sh: Arc<Shared>, slot: Arc<Slot>, at: Duration) {
     sh.sleep_until(at).await;
     loop {
+        if slot.lock().current.is_some() {
+            // Its process still runs: `failover resume` refuses; try again later.
+            sh.cloud.virtual_time().sleep(RESUME_RETRY).await;
+            continue;
+        }
         let finished = match resumable(&sh, &slot).await {
             Ok(f) => f,
             Err(why) => {
@@ -474,9 +541,6 @@ async fn resumable(
     sh: &Shared,
     slot: &Slot,
 ) -> Result<BTreeMap<StepId, (StepStatus, Option<String>)>, String> {
-    if slot.lock().current.is_some() {
-        return Err("it is still running: there is nothing to resume".into());
-    }
     let r = match sh.journal.run_exact(slot.id()).await {
         Ok(r) => r,
         Err(StoreError::UnknownRun(_)) => {

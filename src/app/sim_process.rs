@@ -47,16 +47,42 @@ pub type RenewalLog = Arc<Mutex<Vec<Renewal>>>;
 
 /// The kill switch of one process.
 #[derive(Clone, Default)]
-pub struct Switch(Arc<AtomicBool>);
+pub struct Switch(Arc<SwitchState>);
+
+#[derive(Default)]
+struct SwitchState {
+    killed: AtomicBool,
+    /// Kill the process the moment it sends its next mutating call.
+    armed: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl Switch {
     /// Kill the process: nothing it does from now on has any effect.
     pub fn kill(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.killed.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Kill the process as soon as it has sent its next mutating call: the call goes out and
+    /// may take effect, its answer is lost.
+    pub fn kill_at_next_call(&self) {
+        self.0.armed.store(true, Ordering::SeqCst);
     }
 
     pub fn is_killed(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.killed.load(Ordering::SeqCst)
+    }
+
+    /// Wait until the process is killed.
+    pub async fn killed(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            if self.is_killed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Returns at once while the process lives; never once it is killed.
@@ -143,10 +169,15 @@ impl Process {
 /// process that sent it is killed; then hand its answer back, unless the process is dead.
 async fn sent<T: Send + 'static>(
     s: &Switch,
+    mutating: bool,
     call: impl Future<Output = std::result::Result<T, CloudError>> + Send + 'static,
 ) -> std::result::Result<T, CloudError> {
     s.alive().await;
-    let answer = tokio::spawn(call).await;
+    let answer = tokio::spawn(call);
+    if mutating && s.0.armed.load(Ordering::SeqCst) {
+        s.kill();
+    }
+    let answer = answer.await;
     s.alive().await;
     match answer {
         Ok(a) => a,
@@ -202,17 +233,21 @@ impl Databases for KDb {
         ids: &[ClusterId],
     ) -> std::result::Result<Vec<ClusterState>, CloudError> {
         let (db, ids) = (self.inner.clone(), ids.to_vec());
-        sent(&self.s, async move { db.describe_clusters(&ids).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { db.describe_clusters(&ids).await },
+        )
+        .await
     }
     async fn describe_cluster_instances(
         &self,
         clusters: &[ClusterId],
     ) -> std::result::Result<Vec<InstanceState>, CloudError> {
         let (db, ids) = (self.inner.clone(), clusters.to_vec());
-        sent(
-            &self.s,
-            async move { db.describe_cluster_instances(&ids).await },
-        )
+        sent(&self.s, false, async move {
+            db.describe_cluster_instances(&ids).await
+        })
         .await
     }
     async fn describe_instances(
@@ -220,7 +255,12 @@ impl Databases for KDb {
         ids: &[InstanceId],
     ) -> std::result::Result<Vec<InstanceState>, CloudError> {
         let (db, ids) = (self.inner.clone(), ids.to_vec());
-        sent(&self.s, async move { db.describe_instances(&ids).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { db.describe_instances(&ids).await },
+        )
+        .await
     }
     async fn failover_cluster(
         &self,
@@ -228,14 +268,24 @@ impl Databases for KDb {
         target: &InstanceId,
     ) -> std::result::Result<(), CloudError> {
         let (db, c, t) = (self.inner.clone(), cluster.clone(), target.clone());
-        sent(&self.s, async move { db.failover_cluster(&c, &t).await }).await
+        sent(
+            &self.s,
+            true,
+            async move { db.failover_cluster(&c, &t).await },
+        )
+        .await
     }
     async fn reboot_with_failover(
         &self,
         instance: &InstanceId,
     ) -> std::result::Result<(), CloudError> {
         let (db, i) = (self.inner.clone(), instance.clone());
-        sent(&self.s, async move { db.reboot_with_failover(&i).await }).await
+        sent(
+            &self.s,
+            true,
+            async move { db.reboot_with_failover(&i).await },
+        )
+        .await
     }
     async fn create_cluster_snapshot(
         &self,
@@ -243,10 +293,9 @@ impl Databases for KDb {
         snapshot_id: &str,
     ) -> std::result::Result<(), CloudError> {
         let (db, c, s) = (self.inner.clone(), cluster.clone(), snapshot_id.to_string());
-        sent(
-            &self.s,
-            async move { db.create_cluster_snapshot(&c, &s).await },
-        )
+        sent(&self.s, true, async move {
+            db.create_cluster_snapshot(&c, &s).await
+        })
         .await
     }
     async fn create_instance_snapshot(
@@ -259,10 +308,9 @@ impl Databases for KDb {
             instance.clone(),
             snapshot_id.to_string(),
         );
-        sent(
-            &self.s,
-            async move { db.create_instance_snapshot(&i, &s).await },
-        )
+        sent(&self.s, true, async move {
+            db.create_instance_snapshot(&i, &s).await
+        })
         .await
     }
     async fn describe_snapshots(
@@ -271,10 +319,9 @@ impl Databases for KDb {
         ids: &[String],
     ) -> std::result::Result<Vec<SnapshotState>, CloudError> {
         let (db, ids) = (self.inner.clone(), ids.to_vec());
-        sent(
-            &self.s,
-            async move { db.describe_snapshots(kind, &ids).await },
-        )
+        sent(&self.s, false, async move {
+            db.describe_snapshots(kind, &ids).await
+        })
         .await
     }
 }
@@ -291,14 +338,24 @@ impl Dns for KDns {
         id_or_name: &str,
     ) -> std::result::Result<HostedZone, CloudError> {
         let (dns, z) = (self.inner.clone(), id_or_name.to_string());
-        sent(&self.s, async move { dns.find_hosted_zone(&z).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { dns.find_hosted_zone(&z).await },
+        )
+        .await
     }
     async fn list_record_sets(
         &self,
         zone_id: &str,
     ) -> std::result::Result<Vec<RecordSet>, CloudError> {
         let (dns, z) = (self.inner.clone(), zone_id.to_string());
-        sent(&self.s, async move { dns.list_record_sets(&z).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { dns.list_record_sets(&z).await },
+        )
+        .await
     }
     async fn change_record_sets(
         &self,
@@ -312,15 +369,14 @@ impl Dns for KDns {
             comment.to_string(),
             changes.to_vec(),
         );
-        sent(
-            &self.s,
-            async move { dns.change_record_sets(&z, &c, &ch).await },
-        )
+        sent(&self.s, true, async move {
+            dns.change_record_sets(&z, &c, &ch).await
+        })
         .await
     }
     async fn get_change(&self, change_id: &str) -> std::result::Result<ChangeInfo, CloudError> {
         let (dns, c) = (self.inner.clone(), change_id.to_string());
-        sent(&self.s, async move { dns.get_change(&c).await }).await
+        sent(&self.s, false, async move { dns.get_change(&c).await }).await
     }
 }
 
@@ -333,7 +389,8 @@ struct KHttp {
 impl HttpClient for KHttp {
     async fn send(&self, request: &HttpRequest) -> std::result::Result<HttpResponse, CloudError> {
         let (http, r) = (self.inner.clone(), request.clone());
-        sent(&self.s, async move { http.send(&r).await }).await
+        let mutating = !request.method.eq_ignore_ascii_case("GET");
+        sent(&self.s, mutating, async move { http.send(&r).await }).await
     }
 }
 

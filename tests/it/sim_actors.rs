@@ -10,6 +10,9 @@
 //! - nothing twice: no two accepted failovers of one cluster out of one zone, no failover or
 //!   reboot out of a zone its run did not evacuate, at most one accepted reboot per instance,
 //!   one snapshot per source and run, no record change that rewrote what was already there;
+//! Kills strike at a virtual time, or the moment the process sends its next mutating call (the
+//! call goes out and may take effect, its answer is lost).
+//!
 //! - the end: every actor done, no run left running, the simulator's invariants held, and a
 //!   killed run that was resumed ended `succeeded` (every run did, when the faults are benign);
 //! - the journal: one outcome per intent at most, the chain intact.
@@ -127,8 +130,8 @@ enum Book {
 struct Schedule {
     /// (runbook, zones to evacuate, start time)
     runs: Vec<(Book, String, Duration)>,
-    /// (run, kill time, resume time)
-    kills: Vec<(usize, Duration, Duration)>,
+    /// (run, kill time, resume time, killed the moment it sends its next mutating call)
+    kills: Vec<(usize, Duration, Duration, bool)>,
     faults: Vec<String>,
     /// Only faults every run is expected to ride out: every run that starts ends `succeeded`.
     benign: bool,
@@ -193,10 +196,10 @@ fn schedule(seed: u64) -> Schedule {
         let r = killable[rng.usize(..killable.len())];
         let kill = runs[r].2 + ms(&mut rng, 0, 90_000);
         let resume = kill + ms(&mut rng, 0, 200_000);
-        kills.push((r, kill, resume));
+        kills.push((r, kill, resume, rng.bool()));
         if rng.u8(..10) < 3 {
             let again = resume + ms(&mut rng, 0, 60_000);
-            kills.push((r, again, again + ms(&mut rng, 0, 120_000)));
+            kills.push((r, again, again + ms(&mut rng, 0, 120_000), rng.bool()));
         }
     }
     let mut benign = true;
@@ -261,15 +264,13 @@ fn actors<'a>(s: &Schedule, b: &'a Books) -> Vec<Actor<'a>> {
         };
         out.push(Actor::Run(SimRun::new(rb, &params).at(*at)));
     }
-    for (run, kill, resume) in &s.kills {
-        out.push(Actor::Kill {
-            run: *run,
-            at: *kill,
+    for &(run, at, resume, mid_call) in &s.kills {
+        out.push(if mid_call {
+            Actor::KillMidCall { run, at }
+        } else {
+            Actor::Kill { run, at }
         });
-        out.push(Actor::Resume {
-            run: *run,
-            at: *resume,
-        });
+        out.push(Actor::Resume { run, at: resume });
     }
     out
 }
@@ -626,6 +627,27 @@ fn print_history(r: &ActorsReport) {
     }
 }
 
+/// Mutating calls that took effect after the process that sent them was killed (sent before
+/// the kill, answered after it), before the run was resumed.
+fn in_flight_at_kill(r: &ActorsReport) -> usize {
+    let mut n = 0;
+    for run in &r.runs {
+        for (i, p) in run.processes.iter().enumerate() {
+            let Outcome::Killed { at_ms } = p.outcome else {
+                continue;
+            };
+            let next = run.processes.get(i + 1).map_or(u64::MAX, |q| q.at_ms);
+            n += r
+                .timeline
+                .iter()
+                .filter(|e| e.at_ms > at_ms && e.at_ms < next)
+                .filter(|e| matches!(&e.event, Event::Api(c) if c.effect.is_some() && c.caller.as_deref() == Some(run.run_id.as_str())))
+                .count();
+        }
+    }
+    n
+}
+
 /// Play and check one seed: the processes' outcomes, and what is wrong with its history.
 fn play_and_check(
     seed: u64,
@@ -638,11 +660,15 @@ fn play_and_check(
         eprintln!("{s:#?}\n{}", serde_json::to_string_pretty(&r.runs).unwrap());
         print_history(&r);
     }
-    let kinds = r
+    let mut kinds: Vec<String> = r
         .runs
         .iter()
         .flat_map(|run| run.processes.iter().map(kind))
         .collect();
+    kinds.extend(
+        (0..in_flight_at_kill(&r))
+            .map(|_| "call took effect after its process was killed".to_string()),
+    );
     let problems = check(&s, &r);
     let failure = (!problems.is_empty()).then(|| {
         format!(

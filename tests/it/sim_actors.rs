@@ -1,8 +1,10 @@
 //! Many actors in one simulated world (`app::sim_actors`), property-tested over seeds: each seed
 //! draws a schedule of runs of evacuation runbooks (the same evacuation twice, evacuations of
 //! two zones, runbooks on disjoint resources run side by side, a runbook that leases nothing),
-//! kills of runs (`kill -9`) and resumes of the killed runs, and faults (`api-errors`, lost
-//! responses with `fail-call ... applied`, `stale-reads rds`), plays it, and checks the history:
+//! kills of runs (`kill -9`, at a virtual time or the moment the process sends its next
+//! mutating call: the call goes out and may take effect, its answer is lost) and resumes of the
+//! killed runs, and faults (`api-errors`, lost responses with `fail-call ... applied`,
+//! `stale-reads rds`), plays it, and checks the history:
 //!
 //! - leases: every mutating call that reached the simulated cloud was made by a run that held
 //!   the lease of every key of the resource at that moment (grants, takeovers and releases from
@@ -10,9 +12,6 @@
 //! - nothing twice: no two accepted failovers of one cluster out of one zone, no failover or
 //!   reboot out of a zone its run did not evacuate, at most one accepted reboot per instance,
 //!   one snapshot per source and run, no record change that rewrote what was already there;
-//! Kills strike at a virtual time, or the moment the process sends its next mutating call (the
-//! call goes out and may take effect, its answer is lost).
-//!
 //! - the end: every actor done, no run left running, the simulator's invariants held, and a
 //!   killed run that was resumed ended `succeeded` (every run did, when the faults are benign);
 //! - the journal: one outcome per intent at most, the chain intact.

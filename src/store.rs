@@ -219,6 +219,8 @@ pub struct MadeChange {
 pub trait Store: Send + Sync {
     /// Where the journal is (a path, a table name), for messages.
     fn location(&self) -> String;
+    /// Now on the journal's clock (epoch ms): the times of its events and runs.
+    fn now_ms(&self) -> i64;
 
     async fn create_run(&self, r: &RunRecord) -> Result<()>;
     /// Set a run's status (with an event); `finished`: it ended now.

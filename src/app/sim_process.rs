@@ -407,6 +407,9 @@ impl Store for KStore {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn now_ms(&self) -> i64 {
+        self.inner.now_ms()
+    }
     async fn create_run(&self, r: &RunRecord) -> Result<()> {
         self.s.alive().await;
         self.inner.create_run(r).await

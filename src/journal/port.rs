@@ -17,6 +17,9 @@ impl Store for Journal {
     fn location(&self) -> String {
         self.path().display().to_string()
     }
+    fn now_ms(&self) -> i64 {
+        self.now()
+    }
     async fn create_run(&self, r: &RunRecord) -> Result<()> {
         Journal::create_run(self, r)
     }

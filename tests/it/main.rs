@@ -8,7 +8,8 @@
 //!   loopback servers.
 //! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds; `sim_actors`: several runs,
 //!   kills and resumes at once in one simulated world, properties checked over many seeds.
-//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples.
+//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `concurrency`: many
+//!   processes of the binary writing one journal at once.
 //! - `common`: the servers and helpers the tests share.
 
 mod common;
@@ -16,6 +17,7 @@ mod common;
 mod aws_mocks;
 mod aws_moto;
 mod cli_e2e;
+mod concurrency;
 mod engine_faults;
 mod evacuation_moto;
 mod health_adapters;

@@ -42,7 +42,7 @@ pub struct World {
 }
 
 /// A call that may have been made, as the journal tells it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InDoubtCall {
     pub operation: String,
     pub resource: String,
@@ -58,6 +58,11 @@ pub struct InDoubtCall {
     /// effect can be seen at all.
     #[serde(default)]
     pub expired: bool,
+    /// Not in doubt but accepted: this run made this very call and AWS answered it, and reads
+    /// may not show its effect yet (they lag behind writes). Only the same call is held back,
+    /// and there is nothing to settle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Call>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

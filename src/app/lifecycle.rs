@@ -339,6 +339,8 @@ async fn record_start(
     ports: &Ports,
 ) -> Result<(), AppError> {
     let h = &req.header;
+    // The journal's clock, not the ports': in a simulated environment the ports' is virtual,
+    // and a run stamped with it would look stale to everyone reading the journal.
     let _ = ports;
     let now = store.now_ms();
     match &req.resume {

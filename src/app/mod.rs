@@ -8,7 +8,8 @@
 //! - [`lifecycle`]: the one run lifecycle (plan, record, execute, finish) every run goes through;
 //! - [`run`]: `plan` and `run`; [`resume`] (resume, abort); [`rollback`]; [`approve`]; [`watch`];
 //!   [`inspect`] (runs, show, locks, verify, traffic state, health, validate, local peer);
-//!   [`simulate`] (simulate, demo).
+//!   [`simulate`] (simulate, demo); [`sim_actors`] (several runs, kills and resumes at once in one
+//!   simulated world, each run's process behind the kill switch of [`sim_process`]).
 
 pub mod approve;
 pub mod error;
@@ -19,6 +20,8 @@ pub mod record;
 pub mod resume;
 pub mod rollback;
 pub mod run;
+pub mod sim_actors;
+pub mod sim_process;
 pub mod simulate;
 pub mod watch;
 pub mod wiring;

@@ -172,7 +172,7 @@ impl SimReport {
 }
 
 /// Zones the run's steps evacuate (enabled failover and DNS steps).
-fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
+pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
     let mut out = BTreeSet::new();
     for s in steps.iter().filter(|s| s.enabled) {
         match &s.action {
@@ -257,6 +257,30 @@ pub fn simulate_runs(
             SourceFile::new("<simulate>", "").diag_file("no runbook to simulate", None),
         )));
     }
+    let bound = bind_runs(runs, env, seed)?;
+    let go = move || -> Result<SimReport, SimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(SimError::Runtime)?;
+        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Called from async code (the CLI): a runtime cannot be started inside another, and
+        // the simulation needs its own single thread to stay deterministic.
+        std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+    } else {
+        go()
+    }
+}
+
+/// Bind each run against `env` (every problem of every run at once). Run ids are `sim-SEED`,
+/// `sim-SEED-2`, ...
+pub(super) fn bind_runs<'a>(
+    runs: &[SimRun<'a>],
+    env: &Environment,
+    seed: u64,
+) -> Result<Vec<BoundRun<'a>>, SimError> {
     let mut bound = vec![];
     let mut diags = Diagnostics::default();
     for (i, r) in runs.iter().enumerate() {
@@ -290,20 +314,7 @@ pub fn simulate_runs(
     if !diags.is_empty() {
         return Err(SimError::Invalid(diags));
     }
-    let go = move || -> Result<SimReport, SimError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .map_err(SimError::Runtime)?;
-        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
-    };
-    if tokio::runtime::Handle::try_current().is_ok() {
-        // Called from async code (the CLI): a runtime cannot be started inside another, and
-        // the simulation needs its own single thread to stay deterministic.
-        std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
-    } else {
-        go()
-    }
+    Ok(bound)
 }
 
 /// `failover simulate`: load the runbook, the topology and the faults (every problem at once),
@@ -375,12 +386,13 @@ pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     )
 }
 
-struct BoundRun<'a> {
-    runbook: &'a Runbook,
-    run: RunContext,
-    params: bind::Params,
-    steps: Vec<BoundStep>,
-    not_before: Option<Duration>,
+/// A run bound against its environment.
+pub(super) struct BoundRun<'a> {
+    pub(super) runbook: &'a Runbook,
+    pub(super) run: RunContext,
+    pub(super) params: bind::Params,
+    pub(super) steps: Vec<BoundStep>,
+    pub(super) not_before: Option<Duration>,
 }
 
 /// What became of one run.
@@ -530,7 +542,7 @@ async fn play(
 }
 
 /// The lifecycle's request for one simulated run.
-fn request(env: &Environment, r: &BoundRun<'_>) -> RunRequest {
+pub(super) fn request(env: &Environment, r: &BoundRun<'_>) -> RunRequest {
     RunRequest {
         approval_poll: Duration::from_secs(1),
         ..RunRequest::new(header(env, r), r.steps.clone(), env)
@@ -718,7 +730,7 @@ fn api_calls(timeline: &[TimelineEntry]) -> BTreeMap<String, OperationCount> {
 }
 
 /// The simulated second person: approves a waiting approval step `after` it was requested.
-async fn approve_after(
+pub(super) async fn approve_after(
     cloud: Arc<SimCloud>,
     journal: Arc<dyn Store>,
     run_id: RunId,
@@ -805,14 +817,14 @@ async fn traffic_invariant(
     })
 }
 
-fn epoch_ms(t: std::time::SystemTime) -> i64 {
+pub(super) fn epoch_ms(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
 /// The topology's faults plus `faults`, each checked against the topology.
-fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fault>, SimError> {
+pub(super) fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fault>, SimError> {
     let mut all = topology.faults.clone();
     all.extend_from_slice(faults);
     let errs: Vec<FaultError> = all

@@ -32,7 +32,7 @@ pub(crate) async fn execute_decision(
         .enumerate()
         .map(|(i, call)| indexed_call(ctx, step, i, call))
         .collect();
-    let results: Vec<(usize, &Call, Result<Option<String>, StepError>)> = stream::iter(calls)
+    let results: Vec<CallResult<'_>> = stream::iter(calls)
         .buffered(ctx.spec.max_calls_in_flight.max(1))
         .collect()
         .await;
@@ -67,12 +67,15 @@ pub(crate) async fn execute_decision(
     }
 }
 
+/// A call of a decision, by its index, and what came of it (the change id it started, if any).
+type CallResult<'a> = (usize, &'a Call, Result<Option<String>, StepError>);
+
 async fn indexed_call<'a>(
     ctx: &'a Ctx,
     step: &'a BoundStep,
     i: usize,
     call: &'a Call,
-) -> (usize, &'a Call, Result<Option<String>, StepError>) {
+) -> CallResult<'a> {
     (i, call, make_call(ctx, step, call).await)
 }
 

@@ -148,7 +148,9 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
 /// readers this run failed to promote). Calls past their grace are settled here.
 async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, StepError> {
     let mut needs = steps::needs(step, &ctx.spec.run_id);
-    let now = ms(ctx.ports.clock.now());
+    // Times in the journal are on the journal's clock (the wall clock, or the simulator's
+    // when the journal is the simulator's own): compare them with that clock, not the ports'.
+    let now = ctx.journal.now_ms();
     let horizon = now - RECENT.as_millis() as i64;
     let mut world = observe::observe(&ctx.ports, &needs).await?;
     let zone_ids: Vec<String> = world.hosted_zones.values().map(|z| z.id.clone()).collect();
@@ -183,9 +185,13 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
                 until_ms: until,
                 why: d.why,
                 expired: until <= now,
+                accepted: None,
             });
         }
     }
+    world
+        .in_doubt
+        .extend(accepted_calls(ctx, step, &world, now).await?);
     world.unpromotable = ctx
         .unpromotable
         .lock()
@@ -194,14 +200,45 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
     Ok(world)
 }
 
+/// Calls this run made that AWS accepted and whose grace has not passed: reads may not show
+/// their effect yet (they lag behind writes), so a step's next attempt, or the run resumed, would
+/// make them again. Each is held back like a call in doubt until its effect shows.
+async fn accepted_calls(
+    ctx: &Ctx,
+    step: &BoundStep,
+    world: &World,
+    now: i64,
+) -> Result<Vec<InDoubtCall>, StepError> {
+    let events = ctx.journal.events(&ctx.spec.run_id).await?;
+    let ok: std::collections::BTreeSet<i64> = events
+        .iter()
+        .filter(|e| e.kind == "outcome" && e.data.get("ok") == Some(&serde_json::Value::Bool(true)))
+        .filter_map(|e| e.intent_seq)
+        .collect();
+    Ok(events
+        .into_iter()
+        .filter(|e| e.kind == "intent" && ok.contains(&e.seq))
+        .filter_map(|e| {
+            let (operation, resource) = (e.operation?, e.resource?);
+            let until = e.at + crate::call::in_doubt_grace(&operation)?.as_millis() as i64;
+            let call: crate::call::Call = serde_json::from_value(e.data).ok()?;
+            (until > now && touches(world, step, &resource)).then(|| InDoubtCall {
+                operation,
+                resource,
+                run_id: ctx.spec.run_id.to_string(),
+                seq: e.seq,
+                at_ms: e.at,
+                until_ms: until,
+                why: "AWS accepted it; reads may not show its effect yet".into(),
+                expired: false,
+                accepted: Some(call),
+            })
+        })
+        .collect())
+}
+
 /// How far back the journal is read for calls in doubt and recent changes.
 const RECENT: Duration = Duration::from_secs(600);
-
-fn ms(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Whether `resource` (as a call names it) is one this step acts on.
 fn touches(world: &World, step: &BoundStep, resource: &str) -> bool {
@@ -219,7 +256,7 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
     let same = |c: &crate::call::Call, x: &InDoubtCall| {
         c.operation() == x.operation && c.resource() == x.resource
     };
-    for x in &world.in_doubt {
+    for x in world.in_doubt.iter().filter(|x| x.accepted.is_none()) {
         let made = d.calls.iter().any(|c| same(c, x));
         let held = d.deferred.iter().any(|y| same(&y.call, x));
         let blind = d

@@ -70,23 +70,33 @@ impl Journal {
         })
     }
 
-    /// The whole check (see the module's documentation).
+    /// The whole check (see the module's documentation). Every table and the events are read
+    /// in one read transaction: one consistent snapshot, whatever other processes write
+    /// meanwhile.
     pub fn verify(&self, heads: &[Head]) -> Result<VerifyReport> {
         let key = self.hash_key()?;
-        let events: Vec<Event> = self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT {EVENT_COLS} FROM events ORDER BY seq"))?;
-            let rows = st.query_map([], event_from_row)?;
-            rows.collect()
-        })?;
-        let mut problems = chain_problems(key, &events);
-        problems.extend(head_problems(&events, heads));
         let tables_checked = self.format()? >= super::sqlite::FORMAT;
+        let snap = self.read(|c| {
+            c.execute_batch("BEGIN DEFERRED")?;
+            let snap = read_snapshot(c);
+            let end = c.execute_batch("COMMIT");
+            let snap = snap?;
+            end?;
+            Ok(snap)
+        })?;
+        let events = &snap.events;
+        let mut problems = chain_problems(key, events);
+        problems.extend(head_problems(events, heads));
         if tables_checked {
             let mut replay = Replay::default();
-            for e in &events {
+            for e in events {
                 replay.apply(e);
             }
-            problems.extend(self.table_problems(&replay)?);
+            problems.extend(run_problems(&snap.runs, &replay));
+            problems.extend(step_problems(&snap.steps, &replay));
+            problems.extend(approval_problems(&snap.approvals, &replay));
+            problems.extend(shed_problems(&snap.shed, &replay));
+            problems.extend(lease_problems(&snap.leases, &replay));
         }
         Ok(VerifyReport {
             events: events.len() as i64,
@@ -99,133 +109,153 @@ impl Journal {
             problems,
         })
     }
+}
 
-    fn table_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let mut out = vec![];
-        out.extend(self.run_problems(replay)?);
-        out.extend(self.step_problems(replay)?);
-        out.extend(self.approval_problems(replay)?);
-        out.extend(self.shed_problems(replay)?);
-        out.extend(self.lease_problems(replay)?);
-        Ok(out)
-    }
+/// A shed_state row: (environment, tier) -> (run, since).
+type ShedRow = ((String, String), (String, i64));
 
-    fn run_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let rows: Vec<RunRecord> = self.read(|c| {
-            let mut st = c.prepare(&format!("SELECT {RUN_COLS} FROM runs ORDER BY id"))?;
-            let rows = st.query_map([], run_from_row)?;
-            rows.collect()
+/// Everything `verify` compares, read at one point in time.
+struct Snapshot {
+    events: Vec<Event>,
+    runs: Vec<RunRecord>,
+    steps: Vec<((String, String), StepRow)>,
+    approvals: Vec<(String, String, String)>,
+    shed: Vec<ShedRow>,
+    leases: Vec<(String, LeaseRow)>,
+}
+
+fn read_snapshot(c: &rusqlite::Connection) -> rusqlite::Result<Snapshot> {
+    let events = {
+        let mut st = c.prepare(&format!("SELECT {EVENT_COLS} FROM events ORDER BY seq"))?;
+        let rows = st.query_map([], event_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let runs = {
+        let mut st = c.prepare(&format!("SELECT {RUN_COLS} FROM runs ORDER BY id"))?;
+        let rows = st.query_map([], run_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let steps = {
+        let mut st = c.prepare("SELECT run_id, step_id, action, status, attempts, started_at, ended_at, message FROM steps ORDER BY run_id, step_id")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                StepRow {
+                    action: r.get(2)?,
+                    status: r.get(3)?,
+                    attempts: r.get(4)?,
+                    started_at: r.get(5)?,
+                    ended_at: r.get(6)?,
+                    message: r.get(7)?,
+                },
+            ))
         })?;
-        let mut out = vec![];
-        let mut seen = BTreeSet::new();
-        for r in &rows {
-            seen.insert(r.id.to_string());
-            let Some((want, seq)) = replay.runs.get(r.id.as_str()) else {
-                out.push(problem(None, format!("runs row `{}` has no run_started event: it was written into the table by hand", r.id)));
-                continue;
-            };
-            let have = run_view(r);
-            for (field, w) in want.as_object().into_iter().flatten() {
-                let h = have.get(field).unwrap_or(&Value::Null);
-                if h != w {
-                    out.push(problem(
-                        Some(*seq),
-                        format!(
-                            "runs row `{}`: `{field}` is {h} but its events say {w}",
-                            r.id
-                        ),
-                    ));
-                }
-            }
-        }
-        for (id, (_, seq)) in &replay.runs {
-            if !seen.contains(id) {
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let approvals = {
+        let mut st = c.prepare("SELECT run_id, step_id, approver FROM approvals")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let shed = {
+        let mut st = c.prepare("SELECT environment, tier, run_id, since FROM shed_state")?;
+        let rows = st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let leases = {
+        let mut st = c.prepare("SELECT key, run_id, token, holder FROM leases")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                LeaseRow {
+                    run_id: r.get(1)?,
+                    token: r.get(2)?,
+                    holder: r.get(3)?,
+                },
+            ))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(Snapshot {
+        events,
+        runs,
+        steps,
+        approvals,
+        shed,
+        leases,
+    })
+}
+
+fn run_problems(rows: &[RunRecord], replay: &Replay) -> Vec<Problem> {
+    let mut out = vec![];
+    let mut seen = BTreeSet::new();
+    for r in rows {
+        seen.insert(r.id.to_string());
+        let Some((want, seq)) = replay.runs.get(r.id.as_str()) else {
+            out.push(problem(
+                None,
+                format!(
+                    "runs row `{}` has no run_started event: it was written into the table by hand",
+                    r.id
+                ),
+            ));
+            continue;
+        };
+        let have = run_view(r);
+        for (field, w) in want.as_object().into_iter().flatten() {
+            let h = have.get(field).unwrap_or(&Value::Null);
+            if h != w {
                 out.push(problem(
                     Some(*seq),
-                    format!("run `{id}` is in the events but its runs row is gone"),
+                    format!(
+                        "runs row `{}`: `{field}` is {h} but its events say {w}",
+                        r.id
+                    ),
                 ));
             }
         }
-        Ok(out)
     }
+    for (id, (_, seq)) in &replay.runs {
+        if !seen.contains(id) {
+            out.push(problem(
+                Some(*seq),
+                format!("run `{id}` is in the events but its runs row is gone"),
+            ));
+        }
+    }
+    out
+}
 
-    fn step_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let rows: Vec<((String, String), StepRow)> = self.read(|c| {
-            let mut st = c.prepare("SELECT run_id, step_id, action, status, attempts, started_at, ended_at, message FROM steps ORDER BY run_id, step_id")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    (r.get(0)?, r.get(1)?),
-                    StepRow {
-                        action: r.get(2)?,
-                        status: r.get(3)?,
-                        attempts: r.get(4)?,
-                        started_at: r.get(5)?,
-                        ended_at: r.get(6)?,
-                        message: r.get(7)?,
-                    },
-                ))
-            })?;
-            rows.collect()
-        })?;
-        Ok(compare_rows("steps", &rows, &replay.steps, |(r, s)| {
-            format!("{r}/{s}")
-        }))
-    }
+fn step_problems(rows: &[((String, String), StepRow)], replay: &Replay) -> Vec<Problem> {
+    compare_rows("steps", rows, &replay.steps, |(r, s)| format!("{r}/{s}"))
+}
 
-    fn approval_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let rows: Vec<(String, String, String)> = self.read(|c| {
-            let mut st = c.prepare("SELECT run_id, step_id, approver FROM approvals")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect()
-        })?;
-        let have: BTreeMap<_, ()> = rows.into_iter().map(|k| (k, ())).collect();
-        let want: BTreeMap<_, ((), i64)> = replay
-            .approvals
-            .iter()
-            .map(|(k, s)| (k.clone(), ((), *s)))
-            .collect();
-        Ok(compare_rows(
-            "approvals",
-            &have.into_iter().collect::<Vec<_>>(),
-            &want,
-            |(r, s, a)| format!("{r}/{s} by {a}"),
-        ))
-    }
+fn approval_problems(rows: &[(String, String, String)], replay: &Replay) -> Vec<Problem> {
+    let have: BTreeMap<_, ()> = rows.iter().cloned().map(|k| (k, ())).collect();
+    let want: BTreeMap<_, ((), i64)> = replay
+        .approvals
+        .iter()
+        .map(|(k, s)| (k.clone(), ((), *s)))
+        .collect();
+    compare_rows(
+        "approvals",
+        &have.into_iter().collect::<Vec<_>>(),
+        &want,
+        |(r, s, a)| format!("{r}/{s} by {a}"),
+    )
+}
 
-    fn shed_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let rows: Vec<((String, String), (String, i64))> = self.read(|c| {
-            let mut st = c.prepare("SELECT environment, tier, run_id, since FROM shed_state")?;
-            let rows =
-                st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?))))?;
-            rows.collect()
-        })?;
-        let want: BTreeMap<_, _> = replay
-            .shed
-            .iter()
-            .map(|(k, (run, since, seq))| (k.clone(), ((run.clone(), *since), *seq)))
-            .collect();
-        Ok(compare_rows("shed_state", &rows, &want, |(e, t)| {
-            format!("{e}/{t}")
-        }))
-    }
+fn shed_problems(rows: &[ShedRow], replay: &Replay) -> Vec<Problem> {
+    let want: BTreeMap<_, _> = replay
+        .shed
+        .iter()
+        .map(|(k, (run, since, seq))| (k.clone(), ((run.clone(), *since), *seq)))
+        .collect();
+    compare_rows("shed_state", rows, &want, |(e, t)| format!("{e}/{t}"))
+}
 
-    fn lease_problems(&self, replay: &Replay) -> Result<Vec<Problem>> {
-        let rows: Vec<(String, LeaseRow)> = self.read(|c| {
-            let mut st = c.prepare("SELECT key, run_id, token, holder FROM leases")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    LeaseRow {
-                        run_id: r.get(1)?,
-                        token: r.get(2)?,
-                        holder: r.get(3)?,
-                    },
-                ))
-            })?;
-            rows.collect()
-        })?;
-        Ok(compare_rows("leases", &rows, &replay.leases, |k| k.clone()))
-    }
+fn lease_problems(rows: &[(String, LeaseRow)], replay: &Replay) -> Vec<Problem> {
+    compare_rows("leases", rows, &replay.leases, |k| k.clone())
 }
 
 /// Rows of `table` compared with what the events say: a row that differs, a row no event

@@ -56,10 +56,12 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     let mut d = decide_action(step, world, run_id);
     let in_doubt = |c: &crate::call::Call, expired: bool| {
         let (op, res) = (c.operation(), c.resource());
-        world
-            .in_doubt
-            .iter()
-            .find(move |x| x.operation == op && x.resource == res && x.expired == expired)
+        world.in_doubt.iter().find(move |x| {
+            x.operation == op
+                && x.resource == res
+                && x.expired == expired
+                && x.accepted.as_ref().is_none_or(|a| a == c)
+        })
     };
     d.defer(|c| {
         in_doubt(c, false).map(|x| {

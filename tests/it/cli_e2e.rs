@@ -894,3 +894,39 @@ async fn regression_approve_by_an_empty_name_is_refused() {
     run.kill().unwrap();
     run.wait().unwrap();
 }
+
+/// Regression (found by tests/it/concurrency.rs: `approve` refused live runs as stale): a run
+/// in a simulated environment was stamped (started, last heartbeat) on the simulator's virtual
+/// clock, while the journal and whoever reads it use the wall clock, so until its first renewal
+/// a live run looked as if its heartbeat had stopped long ago: `approve` refused it, `runs`
+/// showed it stale, `resume` would have taken it over. It is stamped on the journal's clock now.
+#[test]
+fn regression_a_run_in_a_simulated_environment_is_stamped_on_the_journals_clock() {
+    let dir = sim_config(&[]);
+    let jp = dir.path().join("j.db");
+    let (out, err, code) = text(&failover(&[
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "--journal",
+        jp.to_str().unwrap(),
+        "run",
+        "tests/fixtures/notify-and-wait.toml",
+        "--env",
+        "sim",
+        "--by",
+        "alice",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let c = rusqlite::Connection::open(&jp).unwrap();
+    let (started, first_event): (i64, i64) = c
+        .query_row(
+            "SELECT started_at, (SELECT at FROM events WHERE kind = 'run_started') FROM runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        (started - first_event).abs() < 60_000,
+        "the run was stamped {started} and its first event {first_event}: two clocks"
+    );
+}

@@ -8,8 +8,10 @@
 //!   fencing, kill -9 at every mutating call then resume, lost answers, approvals.
 //! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
 //!   loopback servers.
-//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds.
-//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples.
+//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds; `sim_actors`: several runs,
+//!   kills and resumes at once in one simulated world, properties checked over many seeds.
+//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `concurrency`: many
+//!   processes of the binary writing one journal at once.
 //! - `common`: the servers and helpers the tests share.
 
 mod common;
@@ -18,6 +20,7 @@ mod audit;
 mod aws_mocks;
 mod aws_moto;
 mod cli_e2e;
+mod concurrency;
 mod engine_faults;
 mod evacuation_moto;
 mod fuzz;
@@ -27,6 +30,7 @@ mod health_probes;
 mod proxy_checks;
 mod safety_moto;
 mod secrets;
+mod sim_actors;
 mod sim_scenarios;
 mod sim_shedding;
 mod tidy;

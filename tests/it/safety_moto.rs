@@ -988,11 +988,11 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
 }
 
 /// The sweep's environment: one step at a time, so the nth mutating call is always the same.
-const SWEEP: &str = "poll_interval = \"50ms\"\nmax_concurrency = 1";
+const SWEEP: &str = "poll_interval = \"50ms\"\nmax_concurrency = 1\nmax_calls_in_flight = 1";
 
 /// The same for the boundaries whose resume waits a call's whole grace (60 s): each on its own
 /// moto, all at once, polling less often so that eight of them waiting do not load the machine.
-const SWEEP_SLOW: &str = "poll_interval = \"250ms\"\nmax_concurrency = 1";
+const SWEEP_SLOW: &str = "poll_interval = \"250ms\"\nmax_concurrency = 1\nmax_calls_in_flight = 1";
 
 /// How long a call whose intent has no outcome is held back (docs/safety.md).
 fn grace(op: &str) -> Duration {

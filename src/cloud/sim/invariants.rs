@@ -7,8 +7,8 @@
 //!   value; weighted records give every failed zone weight 0 and some healthy zone more.
 //! - `nothing-done-twice`: no mutating call repeated an intent already carried out: a failover
 //!   of a writer (or primary) that was already outside the failed zones, a second snapshot of
-//!   the same source or a create for an existing snapshot id, a record UPSERT to the value it
-//!   already had.
+//!   the same source (by the same run, when several runs share the world) or a create for an
+//!   existing snapshot id, a record UPSERT to the value it already had.
 //! - `no-protected-traffic-shed`: no protected tier of the ladder (cart, checkout) is shed at
 //!   the end, read from the shed state in the journal; checked by `simulate` when a run has a
 //!   traffic step (`simulate::traffic_invariant`), not applicable otherwise. The simulated
@@ -187,7 +187,9 @@ fn records(state: &FinalState, failed: &FailedZones) -> InvariantResult {
 
 fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantResult {
     let mut v = vec![];
-    let mut snapshots: BTreeMap<String, Vec<(Duration, String)>> = BTreeMap::new();
+    // (caller, "kind source") -> (when, snapshot id)
+    type Source = (Option<String>, String);
+    let mut snapshots: BTreeMap<Source, Vec<(Duration, String)>> = BTreeMap::new();
     for e in timeline {
         let Event::Api(call) = &e.event else { continue };
         let Some(effect) = &call.effect else { continue };
@@ -199,7 +201,9 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
             Effect::RebootStarted { instance, primary_zone_before } if !failed.contains(primary_zone_before) => v.push(format!(
                 "{at} RebootDBInstance `{instance}` with failover: its primary was already in {primary_zone_before}, outside the failed zones"
             )),
-            Effect::SnapshotStarted { kind, id, source } => snapshots.entry(format!("{kind:?} {source}")).or_default().push((e.at(), id.clone())),
+            // One snapshot per source and run: with several runs sharing the world (their
+            // calls name their caller), each run's safety net is its own.
+            Effect::SnapshotStarted { kind, id, source } => snapshots.entry((call.caller.clone(), format!("{kind:?} {source}"))).or_default().push((e.at(), id.clone())),
             Effect::SnapshotAlreadyExists { id, source, .. } => v.push(format!("{at} a second create of snapshot `{id}` of `{source}` (it already existed)")),
             Effect::RecordsChanged { change_id, unchanged, changed, .. } if !unchanged.is_empty() => v.push(format!(
                 "{at} change {change_id} rewrote {} record set(s) with the value they already had: {}{}",
@@ -210,14 +214,15 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
             _ => {}
         }
     }
-    for (source, ids) in snapshots.into_iter().filter(|(_, ids)| ids.len() > 1) {
+    for ((caller, source), ids) in snapshots.into_iter().filter(|(_, ids)| ids.len() > 1) {
         v.push(format!(
-            "{} snapshots of {} ({}) where one was wanted",
+            "{} snapshots of {}{} ({}) where one was wanted",
             ids.len(),
             source
                 .split_once(' ')
                 .map(|(_, s)| format!("`{s}`"))
                 .unwrap_or_default(),
+            caller.map(|c| format!(" by run {c}")).unwrap_or_default(),
             ids.iter()
                 .map(|(t, id)| format!("{id} at {}", stamp(*t)))
                 .collect::<Vec<_>>()

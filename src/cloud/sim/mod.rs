@@ -82,6 +82,15 @@ pub struct SimCloud {
     start: SystemTime,
 }
 
+/// The raw ports of one caller of the simulated world (see [`SimCloud::raw_ports_as`]).
+pub struct RawPorts {
+    pub db: Arc<SimDatabases>,
+    pub dns: Arc<SimDns>,
+    pub http: Arc<SimHttp>,
+    /// The process's own limiter (each process paces itself; they share the account's quota).
+    pub meter: Arc<RateLimiter>,
+}
+
 /// `Clock` on virtual time: `now()` is the topology's start plus the virtual time elapsed.
 pub struct SimClock {
     time: Arc<VirtualTime>,
@@ -148,18 +157,46 @@ impl SimCloud {
         Arc::new(SimDatabases {
             cloud: self.clone(),
             limiter: None,
+            caller: None,
         })
     }
     pub fn dns(self: &Arc<Self>) -> Arc<SimDns> {
         Arc::new(SimDns {
             cloud: self.clone(),
             limiter: None,
+            caller: None,
         })
     }
     pub fn http(self: &Arc<Self>) -> Arc<SimHttp> {
         Arc::new(SimHttp {
             cloud: self.clone(),
+            caller: None,
         })
+    }
+
+    /// The ports (no retries; paced by a limiter of their own) of one caller among several
+    /// sharing this world (a process of a multi-actor simulation): each call it makes is
+    /// recorded on the timeline with its name ([`ApiCall::caller`]).
+    pub fn raw_ports_as(self: &Arc<Self>, caller: &str) -> RawPorts {
+        let caller: Caller = Some(Arc::from(caller));
+        let limiter = self.limiter();
+        RawPorts {
+            db: Arc::new(SimDatabases {
+                cloud: self.clone(),
+                limiter: Some(limiter.clone()),
+                caller: caller.clone(),
+            }),
+            dns: Arc::new(SimDns {
+                cloud: self.clone(),
+                limiter: Some(limiter.clone()),
+                caller: caller.clone(),
+            }),
+            meter: limiter,
+            http: Arc::new(SimHttp {
+                cloud: self.clone(),
+                caller,
+            }),
+        }
     }
 
     /// The ports a run uses, with the retry policy applied exactly as for AWS (seeded jitter).
@@ -167,13 +204,13 @@ impl SimCloud {
     /// account's quotas as the topology models them.
     pub fn ports(self: &Arc<Self>, policy: RetryPolicy, seed: u64) -> Ports {
         let clock: Arc<dyn Clock> = self.clock();
-        let quotas = self.lock().topo.quotas.client();
-        let limiter = Arc::new(RateLimiter::new(quotas, clock.clone()));
+        let limiter = self.limiter();
         Ports {
             db: Arc::new(RetryingDatabases::new(
                 Arc::new(SimDatabases {
                     cloud: self.clone(),
                     limiter: Some(limiter.clone()),
+                    caller: None,
                 }),
                 policy.clone(),
                 clock.clone(),
@@ -183,6 +220,7 @@ impl SimCloud {
                 Arc::new(SimDns {
                     cloud: self.clone(),
                     limiter: Some(limiter.clone()),
+                    caller: None,
                 }),
                 policy,
                 clock.clone(),
@@ -193,6 +231,13 @@ impl SimCloud {
             meter: limiter,
             health: None,
         }
+    }
+
+    /// A client-side limiter on virtual time, sized by the account's quotas as the topology
+    /// models them.
+    fn limiter(&self) -> Arc<RateLimiter> {
+        let quotas = self.lock().topo.quotas.client();
+        Arc::new(RateLimiter::new(quotas, self.clock()))
     }
 
     /// A reporter that appends the engine's progress events to the timeline, then passes
@@ -377,6 +422,7 @@ impl SimCloud {
 }
 
 fn ctx(
+    caller: &Caller,
     service: Service,
     operation: &str,
     resource: impl Into<String>,
@@ -389,8 +435,13 @@ fn ctx(
         resource: resource.into(),
         targets,
         mutating,
+        caller: caller.as_deref().map(String::from),
     }
 }
+
+/// Who makes the calls of a port: `None` in a simulation of runs one after the other; the run's
+/// id when several actors share one world ([`SimCloud::raw_ports_as`]), recorded with each call.
+type Caller = Option<Arc<str>>;
 
 fn ids<S: std::fmt::Display>(v: &[S]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -415,12 +466,14 @@ impl Reporter for SimReporter {
 pub struct SimDatabases {
     cloud: Arc<SimCloud>,
     limiter: Option<Arc<RateLimiter>>,
+    caller: Caller,
 }
 
 #[async_trait]
 impl Databases for SimDatabases {
     async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBClusters",
             crate::cloud::describe_ids(&ids(ids_)),
@@ -438,6 +491,7 @@ impl Databases for SimDatabases {
         clusters: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBInstances",
             crate::cloud::describe_ids(&ids(clusters)),
@@ -455,6 +509,7 @@ impl Databases for SimDatabases {
         ids_: &[InstanceId],
     ) -> Result<Vec<InstanceState>, CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "DescribeDBInstances",
             crate::cloud::describe_ids(&ids(ids_)),
@@ -473,6 +528,7 @@ impl Databases for SimDatabases {
         target: &InstanceId,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "FailoverDBCluster",
             format!("{cluster} (target {target})"),
@@ -488,6 +544,7 @@ impl Databases for SimDatabases {
     }
     async fn reboot_with_failover(&self, instance: &InstanceId) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "RebootDBInstance",
             instance.as_str(),
@@ -507,6 +564,7 @@ impl Databases for SimDatabases {
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "CreateDBClusterSnapshot",
             format!("{cluster} (snapshot {snapshot_id})"),
@@ -526,6 +584,7 @@ impl Databases for SimDatabases {
         snapshot_id: &str,
     ) -> Result<(), CloudError> {
         let c = ctx(
+            &self.caller,
             Service::Rds,
             "CreateDBSnapshot",
             format!("{instance} (snapshot {snapshot_id})"),
@@ -549,6 +608,7 @@ impl Databases for SimDatabases {
             SnapshotKind::Instance => "DescribeDBSnapshots",
         };
         let c = ctx(
+            &self.caller,
             Service::Rds,
             op,
             crate::cloud::describe_ids(&ids(ids_)),
@@ -567,6 +627,7 @@ impl Databases for SimDatabases {
 pub struct SimDns {
     cloud: Arc<SimCloud>,
     limiter: Option<Arc<RateLimiter>>,
+    caller: Caller,
 }
 
 fn bare(s: &str, prefix: &str) -> String {
@@ -583,6 +644,7 @@ impl Dns for SimDns {
         let id = bare(id_or_name, "hostedzone");
         if self.cloud.lock().is_hosted_zone_id(&id) {
             let c = ctx(
+                &self.caller,
                 Service::Route53,
                 "GetHostedZone",
                 id.clone(),
@@ -598,6 +660,7 @@ impl Dns for SimDns {
         } else {
             let name = crate::cloud::normalize_dns_name(id_or_name);
             let c = ctx(
+                &self.caller,
                 Service::Route53,
                 "ListHostedZonesByName",
                 name.clone(),
@@ -615,6 +678,7 @@ impl Dns for SimDns {
     async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError> {
         let zone = bare(zone_id, "hostedzone");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "ListResourceRecordSets",
             zone.clone(),
@@ -636,6 +700,7 @@ impl Dns for SimDns {
     ) -> Result<ChangeInfo, CloudError> {
         let zone = bare(zone_id, "hostedzone");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "ChangeResourceRecordSets",
             zone.clone(),
@@ -652,6 +717,7 @@ impl Dns for SimDns {
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         let id = bare(change_id, "change");
         let c = ctx(
+            &self.caller,
             Service::Route53,
             "GetChange",
             id.clone(),
@@ -670,6 +736,7 @@ impl Dns for SimDns {
 /// `HttpClient` on the simulated endpoints.
 pub struct SimHttp {
     cloud: Arc<SimCloud>,
+    caller: Caller,
 }
 
 #[async_trait]
@@ -700,6 +767,7 @@ impl HttpClient for SimHttp {
             targets.push(name.clone());
         }
         let c = ctx(
+            &self.caller,
             Service::Http,
             &operation,
             url.clone(),

@@ -72,6 +72,9 @@ pub struct ApiCall {
     /// What the call did to the world, for the invariants.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effect: Option<Effect>,
+    /// Who made the call (a run's id), when several actors share the world.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
 }
 
 /// The effect of an accepted mutating call (or of a refused repeat), as the invariants need

@@ -38,6 +38,8 @@ pub struct CallCtx {
     /// Identifiers a `resource` option of a fault can match.
     pub targets: Vec<String>,
     pub mutating: bool,
+    /// Who made the call, when several actors share the world.
+    pub caller: Option<String>,
 }
 
 /// What the fault layer decides for a call before the service handles it.
@@ -1209,6 +1211,7 @@ impl World {
             error,
             note,
             effect,
+            caller: ctx.caller.clone(),
         }));
     }
 

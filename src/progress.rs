@@ -47,6 +47,9 @@ pub enum Progress {
         /// deleted tail (`failover verify --expect-head`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         head: Option<String>,
+        /// The AWS requests this process made for the run (reads, mutating, throttled, failed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        calls: Option<crate::cloud::model::CallCounts>,
     },
     StepStarted {
         step: String,

@@ -450,6 +450,15 @@ async fn finish(
         .set_run_status(&h.id, status, error.as_deref(), true)
         .await?;
     store.release(&h.id).await?;
+    let calls = ports.meter.counts();
+    let _ = store
+        .note(
+            &h.id,
+            None,
+            "calls",
+            serde_json::to_value(&calls).unwrap_or_default(),
+        )
+        .await;
     let head = store.head().await?;
     anchor(req, status, head.as_ref(), ports).await;
     reporter.report(Progress::RunFinished {
@@ -457,6 +466,7 @@ async fn finish(
         status,
         error: error.clone(),
         head: head.map(|h| h.to_string()),
+        calls: Some(calls),
     });
     Ok(RunResult {
         run_id: h.id.clone(),

@@ -23,6 +23,8 @@ pub type MakeReporter = Box<dyn FnOnce(Arc<dyn Clock>) -> Arc<dyn Reporter> + Se
 pub struct Planned {
     pub plan: Plan,
     pub params: bind::Params,
+    /// The AWS requests the plan's observation made.
+    pub calls: crate::cloud::model::CallCounts,
 }
 
 pub async fn plan(
@@ -41,13 +43,16 @@ pub async fn plan(
     let plan = b
         .loaded
         .with_ports(None, |ports| async move {
-            engine::plan_run(&ports, &rb.name, env_name, &run.run_id, steps).await
+            let plan = engine::plan_run(&ports, &rb.name, env_name, &run.run_id, steps).await;
+            plan.map(|p| (p, ports.meter.counts()))
         })
         .await?
         .map_err(|e| b.loaded.cloud_error("reading the current state failed", e))?;
+    let (plan, calls) = plan;
     Ok(Planned {
         plan,
         params: b.params,
+        calls,
     })
 }
 

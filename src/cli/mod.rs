@@ -174,9 +174,12 @@ async fn plan(
     let p = app::run::plan(app, runbook, env, params).await?;
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems()}),
+            &serde_json::json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems(), "calls": p.calls}),
         ),
-        Output::Text => print!("{}", report::render_plan(&p.plan, &p.params)),
+        Output::Text => {
+            print!("{}", report::render_plan(&p.plan, &p.params));
+            println!("Observed with {}", p.calls.line());
+        }
     }
     Ok(ok_or_failed(p.plan.problems().is_empty()))
 }

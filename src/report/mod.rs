@@ -215,10 +215,19 @@ impl Reporter for Terminal {
                 l
             }
             Progress::PlanUnavailable { error, .. } => format!("warning: the plan could not read the current state ({error}); running anyway: every step observes before acting"),
-            Progress::RunFinished { head: Some(h), .. } => format!(
-                "Journal head {h}: remember it to catch a deleted tail (failover verify --expect-head {h})"
-            ),
-            Progress::RunFinished { .. } => return,
+            Progress::RunFinished { head, calls, .. } => {
+                let mut l = vec![];
+                if let Some(c) = calls {
+                    l.push(format!("AWS: {}", c.line()));
+                }
+                if let Some(h) = head {
+                    l.push(format!("Journal head {h}: remember it to catch a deleted tail (failover verify --expect-head {h})"));
+                }
+                if l.is_empty() {
+                    return;
+                }
+                l.join("\n")
+            }
             Progress::StepStarted { step, action } => format!("{stamp} > {step} ({action})"),
             Progress::Skip { step, text } => format!("{stamp}   {step}: {text}"),
             Progress::Problem { step, text } => format!("{stamp}   {step}: PROBLEM: {text}"),

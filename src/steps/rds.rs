@@ -283,7 +283,7 @@ pub fn decide_snapshot(
                 }
             }
             None => {
-                d.calls.push(match t {
+                let call = match t {
                     SnapshotTarget::Cluster { id } => Call::CreateDbClusterSnapshot {
                         cluster: id.clone(),
                         snapshot: sid.clone(),
@@ -292,7 +292,19 @@ pub fn decide_snapshot(
                         instance: id.clone(),
                         snapshot: sid.clone(),
                     },
-                });
+                };
+                // RDS refuses a snapshot of a source that is failing over, rebooting or
+                // modifying: hold it back until the source is available again.
+                if let Some(status) = source_status(t, world).filter(|s| !s.is_available()) {
+                    d.deferred.push(crate::call::Deferred {
+                        call,
+                        why: format!(
+                            "`{source}` is {status}: its snapshot waits until it is available"
+                        ),
+                    });
+                    continue;
+                }
+                d.calls.push(call);
                 if wait {
                     d.awaits.push(Await::SnapshotAvailable {
                         kind,
@@ -305,6 +317,14 @@ pub fn decide_snapshot(
             .push(format!("snapshot `{sid}` of `{source}` available"));
     }
     d
+}
+
+/// The status of a snapshot's source, as observed.
+fn source_status(t: &SnapshotTarget, world: &World) -> Option<DbStatus> {
+    match t {
+        SnapshotTarget::Cluster { id } => world.clusters.get(id).map(|c| c.status.clone()),
+        SnapshotTarget::Instance { id } => world.instances.get(id).map(|i| i.status.clone()),
+    }
 }
 
 pub fn join(zs: &[Zone]) -> String {

@@ -381,7 +381,8 @@ async fn killed_run_leaves_a_consistent_journal() {
     );
     let steps = j.steps(&id).unwrap();
     let st = |s: &str| steps.iter().find(|x| x.step_id == s).unwrap().status;
-    assert_eq!(st("snapshot"), StepStatus::Succeeded);
+    // Snapshots come after the failovers (they would spend the quota the failovers need).
+    assert_eq!(st("snapshot"), StepStatus::Pending);
     assert_eq!(st("approve"), StepStatus::WaitingApproval);
     assert_eq!(st("failover-aurora"), StepStatus::Pending);
     let (out, _, code) = text(&failover(&["--journal", &jp, "show", id.as_str()]));

@@ -401,10 +401,22 @@ fn a_long_drain_of_the_rds_quota_exhausts_the_retries_and_the_report_says_why() 
         "{:?}",
         r.reasons
     );
+    // The failovers went out in the first second, before the bucket ran dry: RDS carries
+    // them out while the waits on them are throttled, and the report says one is still in
+    // progress rather than that nothing was done.
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("cluster `orders-db`")
+                && x.contains("a failover is still in progress")),
+        "{:?}",
+        r.reasons
+    );
     assert_eq!(
-        writer_zone(&r, "orders-db"),
-        "us-west-2c",
-        "the Aurora step had retries left and converged"
+        writer_zone(&r, "sessions-db"),
+        "us-west-2b",
+        "{}",
+        explain(&r)
     );
 }
 

@@ -1,4 +1,5 @@
-//! The SQLite file behind the journal: opening it (owner-only, WAL, `synchronous=FULL`,
+//! The SQLite file behind the journal: opening it (owner-only, WAL; `synchronous=FULL` for
+//! durable writes such as intents, leases and approvals, NORMAL for the others,
 //! schema and migrations), the one way to write (an immediate transaction, retried while
 //! another process holds the write lock), and appending a chained event inside a transaction.
 

@@ -218,7 +218,7 @@ impl Reporter for Terminal {
             Progress::RunFinished { head, calls, .. } => {
                 let mut l = vec![];
                 if let Some(c) = calls {
-                    l.push(format!("AWS: {}", c.line()));
+                    l.push(format!("Made {}", c.line()));
                 }
                 if let Some(h) = head {
                     l.push(format!("Journal head {h}: remember it to catch a deleted tail (failover verify --expect-head {h})"));

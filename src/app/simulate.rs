@@ -141,6 +141,13 @@ pub struct SimReport {
     /// Virtual time from the start until the last writer, primary or record left the failed
     /// zones; `None`: something is still in one.
     pub time_to_recover_ms: Option<u64>,
+    /// Virtual time when the last Route 53 change of the simulation went INSYNC; `None`: no
+    /// change was made, or one is still PENDING (then `dns_pending` says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route53_insync_ms: Option<u64>,
+    /// A Route 53 change was still PENDING at the end.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dns_pending: bool,
     /// Virtual time the run took.
     pub simulated_ms: u64,
     pub invariants: Vec<InvariantResult>,
@@ -587,6 +594,7 @@ async fn report(
         }
     }
     let ttr = invariants::time_to_recover(&cloud.history(), &failed);
+    let insync = cloud.changes_insync_at();
     let reasons = reasons(runs, &played, &invs, finished, topology);
     let run_started = !played.started.is_empty() || !finished;
     let run_succeeded = finished
@@ -621,6 +629,8 @@ async fn report(
         runs: run_summaries,
         failed_zones: failed,
         time_to_recover_ms: ttr.map(|d| d.as_millis() as u64),
+        route53_insync_ms: insync.flatten().map(|d| d.as_millis() as u64),
+        dns_pending: insync.is_none(),
         simulated_ms: cloud.elapsed().as_millis() as u64,
         invariants: invs,
         api_calls: api_calls(&timeline),

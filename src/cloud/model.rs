@@ -21,6 +21,12 @@
 //!   `Concepts.MultiAZ.Failover`).
 //! - Route 53 change propagation: "within 60 seconds" PENDING to INSYNC (Route 53 API
 //!   Reference, GetChange).
+//! - RDS Describe filters: the AWS adapter sends at most 100 values per filter (one
+//!   chunk per call), as the simulator answers them.
+//!
+//! [`floor`] turns these figures into the *quota floor* of an evacuation: the least time and
+//! the fewest calls AWS's quotas and timings allow for a given amount of work, whatever the
+//! client. `scripts/bench-scale` compares the tool with it.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -141,5 +147,193 @@ impl CallCounts {
             Api::Rds => &mut self.rds,
             Api::Route53 => &mut self.route53,
         }
+    }
+}
+
+/// Values per Describe filter the AWS adapter sends in one call (and the simulator accepts).
+pub const RDS_FILTER_CHUNK: usize = 100;
+
+/// The work of an AZ evacuation, as the floor counts it (the stock runbook `az-evacuation`:
+/// fail over every writer in the failed zone, then repoint every record, then snapshot).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    /// Aurora clusters the runbook's groups hold (all observed once).
+    pub clusters: usize,
+    /// Their instances (writer and readers).
+    pub cluster_instances: usize,
+    /// Clusters whose writer is in the failed zone: one FailoverDBCluster each.
+    pub failovers: usize,
+    /// Snapshots the runbook takes: one CreateDB*Snapshot each (background).
+    pub snapshots: usize,
+    /// Record sets in the hosted zone (listed once).
+    pub record_sets: usize,
+    /// Records to repoint: one UPSERT each.
+    pub upserts: usize,
+    /// ResourceRecord elements and characters of values of those UPSERTs, each counted twice
+    /// as Route 53 counts an UPSERT.
+    pub upsert_elements: usize,
+    pub upsert_chars: usize,
+}
+
+/// The least an evacuation can cost under AWS's quotas and timings ([`floor`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Floor {
+    /// Fewest calls: the observation once (paged), each mutation once, one confirming read of
+    /// the failovers, one GetChange per change batch.
+    pub calls: CallCounts,
+    /// RDS calls before the last FailoverDBCluster (the observation and the failovers), and
+    /// the seconds the RDS bucket needs to allow them.
+    pub rds_calls_before_last_failover: u64,
+    pub rds_quota_time: Duration,
+    /// Change batches to the hosted zone, and the seconds they take (the zone's spacing and
+    /// the Route 53 bucket).
+    pub change_batches: u64,
+    pub dns_time: Duration,
+    /// Last writer and record out of the failed zone: RDS quota time + the slowest failover
+    /// + the DNS batches (the runbook repoints records once the failovers are done).
+    pub recover: Duration,
+    /// The same, up to every Route 53 change INSYNC (+ the slowest propagation).
+    pub insync: Duration,
+}
+
+/// Calls of a paged Describe of `items` results asked by `ids` filter values: one call per
+/// chunk of [`RDS_FILTER_CHUNK`] ids, each chunk's results in pages of [`RDS_PAGE_SIZE`]
+/// (results spread evenly over the ids).
+pub fn describe_pages(ids: usize, items: usize) -> u64 {
+    if ids == 0 {
+        return 0;
+    }
+    let mut calls = 0u64;
+    let mut left_ids = ids;
+    let mut left_items = items;
+    while left_ids > 0 {
+        let chunk = left_ids.min(RDS_FILTER_CHUNK);
+        let chunk_items = (left_items * chunk).div_ceil(left_ids);
+        calls += chunk_items.div_ceil(RDS_PAGE_SIZE).max(1) as u64;
+        left_ids -= chunk;
+        left_items -= chunk_items.min(left_items);
+    }
+    calls
+}
+
+/// Seconds a token bucket (`burst`, `per_s`) needs to allow `calls` requests from full.
+fn bucket_time(calls: u64, burst: f64, per_s: f64) -> Duration {
+    let over = (calls as f64 - burst).max(0.0);
+    Duration::from_secs_f64(over / per_s.max(f64::MIN_POSITIVE))
+}
+
+/// The quota floor of an evacuation under quotas `q`, with `failover` the slowest
+/// FailoverDBCluster and `insync` the slowest Route 53 propagation (AWS's figures:
+/// [`AURORA_FAILOVER_S`]`.1`, [`ROUTE53_INSYNC_S`]`.1`).
+///
+/// - RDS: the observation (DescribeDBClusters and DescribeDBInstances pages) and the
+///   failovers share one bucket: `max(0, calls - burst) / refill` seconds until the last
+///   FailoverDBCluster is accepted; the slowest failover completes `failover` later. Round
+///   trips are not counted (they overlap).
+/// - Route 53: the records are repointed once the failovers are done (the runbook's order);
+///   batches hold at most [`ROUTE53_MAX_RECORDS_PER_CHANGE`] elements and
+///   [`ROUTE53_MAX_VALUE_CHARS_PER_CHANGE`] characters (an UPSERT counting twice); changes
+///   to one zone are spaced by the prior-request window, and take tokens from the Route 53
+///   bucket (full again by then: the zone was listed at the start).
+/// - Snapshots are background calls after the failovers: they add calls, not time.
+///
+/// The fewest calls: the observation once, each mutation once, one DescribeDBClusters pass
+/// confirming the failovers, one Describe*Snapshots pass before snapshotting, one hosted zone
+/// lookup and listing, one GetChange per batch.
+pub fn floor(w: &Workload, q: &Quotas, failover: Duration, insync: Duration) -> Floor {
+    let observe =
+        describe_pages(w.clusters, w.clusters) + describe_pages(w.clusters, w.cluster_instances);
+    let confirm = describe_pages(w.failovers, w.failovers);
+    let snapshot_reads = describe_pages(w.snapshots, w.snapshots);
+    let batches = w
+        .upsert_elements
+        .div_ceil(ROUTE53_MAX_RECORDS_PER_CHANGE)
+        .max(w.upsert_chars.div_ceil(ROUTE53_MAX_VALUE_CHARS_PER_CHANGE))
+        .max(usize::from(w.upserts > 0)) as u64;
+    let listing = 1 + (w.record_sets.div_ceil(ROUTE53_PAGE_SIZE).max(1)) as u64;
+    let calls = CallCounts {
+        rds: ApiCounts {
+            reads: observe + confirm + snapshot_reads,
+            mutations: (w.failovers + w.snapshots) as u64,
+            ..ApiCounts::default()
+        },
+        route53: ApiCounts {
+            reads: listing + batches,
+            mutations: batches,
+            ..ApiCounts::default()
+        },
+    };
+    let before_last = observe + w.failovers as u64;
+    let rds_quota_time = if w.failovers == 0 {
+        Duration::ZERO
+    } else {
+        bucket_time(before_last, q.rds_burst, q.rds_per_s)
+    };
+    let spacing = q.route53_zone_interval * (batches.saturating_sub(1) as u32);
+    let dns_time = spacing.max(bucket_time(batches, q.route53_burst, q.route53_per_s));
+    let failover = if w.failovers == 0 {
+        Duration::ZERO
+    } else {
+        failover
+    };
+    let recover = rds_quota_time + failover + dns_time;
+    Floor {
+        calls,
+        rds_calls_before_last_failover: before_last,
+        rds_quota_time,
+        change_batches: batches,
+        dns_time,
+        recover,
+        insync: recover + if batches == 0 { Duration::ZERO } else { insync },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_the_filter_chunks_and_the_page_size() {
+        assert_eq!(describe_pages(0, 0), 0);
+        assert_eq!(describe_pages(250, 250), 3, "3 chunks of at most 100 ids");
+        assert_eq!(
+            describe_pages(500, 1500),
+            15,
+            "5 chunks of 300 instances, 3 pages each"
+        );
+        assert_eq!(describe_pages(1, 0), 1, "an empty answer is still a call");
+    }
+
+    /// The example: 500 clusters (3 instances each) and 5,000 one-value records.
+    #[test]
+    fn the_floor_of_500_clusters_and_5000_records() {
+        let w = Workload {
+            clusters: 500,
+            cluster_instances: 1500,
+            failovers: 500,
+            snapshots: 500,
+            record_sets: 5000,
+            upserts: 5000,
+            upsert_elements: 10_000,
+            upsert_chars: 10_000 * 30,
+        };
+        let f = floor(
+            &w,
+            &Quotas::default(),
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        );
+        // 5 + 15 observation pages + 500 failovers: (520 - 300) / 12 s.
+        assert_eq!(f.rds_calls_before_last_failover, 520);
+        assert!((f.rds_quota_time.as_secs_f64() - 220.0 / 12.0).abs() < 1e-9);
+        // 10,000 elements and 300,000 characters: 10 batches, 9 s of spacing.
+        assert_eq!(f.change_batches, 10);
+        assert_eq!(f.dns_time, Duration::from_secs(9));
+        assert!((f.recover.as_secs_f64() - (220.0 / 12.0 + 30.0 + 9.0)).abs() < 1e-9);
+        assert_eq!(f.insync, f.recover + Duration::from_secs(60));
+        // 20 + 5 + 5 RDS reads, 1000 RDS mutations; 1 + 17 + 10 Route 53 reads, 10 changes.
+        assert_eq!(f.calls.rds.reads, 30);
+        assert_eq!(f.calls.rds.mutations, 1000);
+        assert_eq!((f.calls.route53.reads, f.calls.route53.mutations), (28, 10));
     }
 }

@@ -14,8 +14,9 @@
 //!   traffic step (`simulate::traffic_invariant`), not applicable otherwise. The simulated
 //!   admin APIs cannot shed a protected tier either: it has no apply action to match.
 
+use super::history::{History, Placements};
 use super::timeline::{Effect, Event, TimelineEntry};
-use super::world::{FinalState, Placements};
+use super::world::FinalState;
 use crate::cloud::DbStatus;
 use crate::types::Zone;
 use serde::Serialize;
@@ -233,27 +234,32 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
 }
 
 /// Time from the start until the last writer, primary or record left the failed zones for
-/// good: `Some(0)` if nothing was ever in them, `None` if something still is.
-pub fn time_to_recover(
-    history: &[(Duration, Placements)],
-    failed: &FailedZones,
-) -> Option<Duration> {
-    let bad = |p: &Placements| {
-        p.values()
-            .any(|zones| zones.iter().any(|z| failed.contains(z)))
+/// good: `Some(0)` if nothing was ever in them, `None` if something still is. One pass over
+/// the history's deltas, counting what is in a failed zone.
+pub fn time_to_recover(history: &History, failed: &FailedZones) -> Option<Duration> {
+    let bad = |zones: &std::collections::BTreeSet<crate::types::Zone>| {
+        zones.iter().any(|z| failed.contains(z))
     };
-    let last = history.last()?;
-    if bad(&last.1) {
-        return None;
-    }
-    // The first snapshot after the last bad one is when everything was out.
+    let mut inside: usize = history.start().values().filter(|z| bad(z)).count();
+    let mut cur: Placements = history.start().clone();
+    // The first state after the last bad one is when everything was out.
     let mut recovered = Duration::ZERO;
-    for w in history.windows(2) {
-        if bad(&w[0].1) && !bad(&w[1].1) {
-            recovered = w[1].0;
+    for (at, delta) in history.deltas() {
+        let was_bad = inside > 0;
+        for (k, z) in delta {
+            let before = cur.insert(k.clone(), z.clone());
+            if before.as_ref().is_some_and(|b| bad(b)) {
+                inside -= 1;
+            }
+            if bad(z) {
+                inside += 1;
+            }
+        }
+        if was_bad && inside == 0 {
+            recovered = *at;
         }
     }
-    Some(recovered)
+    (inside == 0).then_some(recovered)
 }
 
 #[cfg(test)]
@@ -287,12 +293,21 @@ mod tests {
                 placements(&[("cluster x", &["c"]), ("record r", &["b"])]),
             ),
         ];
-        assert_eq!(time_to_recover(&h, &failed), Some(Duration::from_secs(95)));
-        assert_eq!(time_to_recover(&h[..2], &failed), None);
+        assert_eq!(
+            time_to_recover(&History::from_snapshots(&h), &failed),
+            Some(Duration::from_secs(95))
+        );
+        assert_eq!(
+            time_to_recover(&History::from_snapshots(&h[..2]), &failed),
+            None
+        );
         let never = FailedZones {
             evacuated: [Zone::from("z")].into_iter().collect(),
             down: BTreeSet::new(),
         };
-        assert_eq!(time_to_recover(&h, &never), Some(Duration::ZERO));
+        assert_eq!(
+            time_to_recover(&History::from_snapshots(&h), &never),
+            Some(Duration::ZERO)
+        );
     }
 }

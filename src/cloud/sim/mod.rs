@@ -4,6 +4,7 @@
 //!
 //! - [`topology`]: the world as a TOML file (zones, clusters, instances, records, endpoints,
 //!   timings, quotas, faults) and the environment runbooks bind against ([`environment_for`]).
+//! - [`generate`]: `[generate]`, many clusters and records from a few lines.
 //! - [`faults`]: faults on the timeline and their one-line syntax (`az-down us-west-2a at 0s`).
 //! - [`world`]: the state and its rules: what each call does and answers, what happens as
 //!   time passes, quotas as token buckets, the fault layer.
@@ -17,6 +18,10 @@
 //! engine's retry path (`cloud::retry`) is exercised exactly as against AWS.
 //!
 //! How the simulated services answer:
+//! - Reads are paged as AWS pages them, each page one call (counted, paced, throttled and
+//!   timed like any other): Describe* take at most 100 ids per filter and answer at most 100
+//!   records per page (DescribeDBInstances by cluster follows pages of 100 instances);
+//!   ListResourceRecordSets answers at most 300 record sets per page.
 //! - RDS: Describe* list what exists (missing ids are absent); FailoverDBCluster sets the
 //!   cluster `failing-over` and flips the writer when the failover time has passed, unless the
 //!   target's zone went down meanwhile (then the failover fails and the writer stays);
@@ -45,6 +50,8 @@
 
 pub mod endpoint;
 pub mod faults;
+pub mod generate;
+pub mod history;
 pub mod invariants;
 pub mod stale;
 pub mod time;
@@ -54,18 +61,21 @@ pub mod traffic;
 pub mod world;
 
 pub use faults::{parse_faults, Fault, FaultError, FaultKind, Service};
+pub use history::{History, Placements};
 pub use invariants::{FailedZones, InvariantResult, InvariantStatus};
 pub use time::VirtualTime;
 pub use timeline::{ApiCall, Effect, Event, FaultPhase, TimelineEntry};
 pub use topology::{environment_for, Topology, TopologyError};
 pub use traffic::{LoadSample, LoadSpec, SignalReading, TierCall, TrafficReport};
-pub use world::{FinalState, Placements};
+pub use world::FinalState;
 
+use crate::cloud::model::{RDS_PAGE_SIZE, ROUTE53_PAGE_SIZE};
 use crate::cloud::rate::{Api, Class, RateLimiter};
 use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use crate::cloud::{
     ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
-    HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState,
+    HttpRequest, HttpResponse, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind,
+    SnapshotState,
 };
 use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
@@ -264,12 +274,18 @@ impl SimCloud {
         self.world().timeline.clone()
     }
 
-    pub fn history(&self) -> Vec<(Duration, Placements)> {
+    pub fn history(&self) -> History {
         self.world().history.clone()
     }
 
     pub fn final_state(&self) -> FinalState {
         self.world().final_state()
+    }
+
+    /// When the last Route 53 change went INSYNC (`Some(None)`: no change was made; `None`:
+    /// one is still PENDING).
+    pub fn changes_insync_at(&self) -> Option<Option<Duration>> {
+        self.world().changes_insync_at()
     }
 
     /// What the simulated traffic did (load samples, signal readings, tier calls), when the
@@ -469,58 +485,105 @@ pub struct SimDatabases {
     caller: Caller,
 }
 
+/// Distinct ids in the caller's order, as the AWS adapter sends them.
+fn distinct<S: Clone + Ord>(ids: &[S]) -> Vec<S> {
+    let mut seen = std::collections::BTreeSet::new();
+    ids.iter().filter(|i| seen.insert(*i)).cloned().collect()
+}
+
+/// The resource a page of a Describe names on the timeline: the chunk's ids, and the page
+/// number after the first.
+fn page_resource<S: std::fmt::Display>(chunk: &[S], page: usize) -> String {
+    let ids = crate::cloud::describe_ids(&ids(chunk));
+    if page > 1 {
+        format!("{ids} (page {page})")
+    } else {
+        ids
+    }
+}
+
+impl SimDatabases {
+    /// One Describe call per chunk of at most [`RDS_PAGE_SIZE`] ids, as the AWS adapter
+    /// filters them; with at most that many ids a chunk's answer fits one page.
+    async fn describe_by_id<S, T>(
+        &self,
+        operation: &str,
+        ids_: &[S],
+        answer: impl Fn(&mut World, &[S]) -> Vec<T> + Send + Sync,
+    ) -> Result<Vec<T>, CloudError>
+    where
+        S: Clone + Ord + std::fmt::Display + Send + Sync,
+        T: Send,
+    {
+        let mut out = vec![];
+        for chunk in distinct(ids_).chunks(RDS_PAGE_SIZE) {
+            let c = ctx(
+                &self.caller,
+                Service::Rds,
+                operation,
+                page_resource(chunk, 1),
+                ids(chunk),
+                false,
+            );
+            let page = self
+                .cloud
+                .paced(self.limiter.as_deref(), c, |w| (Ok(answer(w, chunk)), None))
+                .await?;
+            out.extend(page);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Databases for SimDatabases {
     async fn describe_clusters(&self, ids_: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        let c = ctx(
-            &self.caller,
-            Service::Rds,
-            "DescribeDBClusters",
-            crate::cloud::describe_ids(&ids(ids_)),
-            ids(ids_),
-            false,
-        );
-        self.cloud
-            .paced(self.limiter.as_deref(), c, |w| {
-                (Ok(w.describe_clusters(ids_)), None)
-            })
-            .await
+        self.describe_by_id("DescribeDBClusters", ids_, |w, chunk| {
+            w.describe_clusters(chunk)
+        })
+        .await
     }
+    /// DescribeDBInstances filtered by `db-cluster-id`: per chunk of at most 100 clusters,
+    /// pages of at most 100 instances, each page a call.
     async fn describe_cluster_instances(
         &self,
         clusters: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(
-            &self.caller,
-            Service::Rds,
-            "DescribeDBInstances",
-            crate::cloud::describe_ids(&ids(clusters)),
-            ids(clusters),
-            false,
-        );
-        self.cloud
-            .paced(self.limiter.as_deref(), c, |w| {
-                (Ok(w.describe_cluster_instances(clusters)), None)
-            })
-            .await
+        let mut out = vec![];
+        for chunk in distinct(clusters).chunks(RDS_PAGE_SIZE) {
+            let (mut from, mut page) = (Some(0), 1);
+            while let Some(at) = from {
+                let c = ctx(
+                    &self.caller,
+                    Service::Rds,
+                    "DescribeDBInstances",
+                    page_resource(chunk, page),
+                    ids(chunk),
+                    false,
+                );
+                let (items, next) = self
+                    .cloud
+                    .paced(self.limiter.as_deref(), c, |w| {
+                        (
+                            Ok(w.describe_cluster_instances_page(chunk, at, RDS_PAGE_SIZE)),
+                            None,
+                        )
+                    })
+                    .await?;
+                out.extend(items);
+                (from, page) = (next, page + 1);
+            }
+        }
+        Ok(out)
     }
     async fn describe_instances(
         &self,
         ids_: &[InstanceId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        let c = ctx(
-            &self.caller,
-            Service::Rds,
-            "DescribeDBInstances",
-            crate::cloud::describe_ids(&ids(ids_)),
-            ids(ids_),
-            false,
-        );
-        self.cloud
-            .paced(self.limiter.as_deref(), c, |w| {
-                (Ok(w.describe_instances(ids_)), None)
-            })
-            .await
+        self.describe_by_id("DescribeDBInstances", ids_, |w, chunk| {
+            w.describe_instances(chunk)
+        })
+        .await
     }
     async fn failover_cluster(
         &self,
@@ -607,18 +670,7 @@ impl Databases for SimDatabases {
             SnapshotKind::Cluster => "DescribeDBClusterSnapshots",
             SnapshotKind::Instance => "DescribeDBSnapshots",
         };
-        let c = ctx(
-            &self.caller,
-            Service::Rds,
-            op,
-            crate::cloud::describe_ids(&ids(ids_)),
-            ids(ids_),
-            false,
-        );
-        self.cloud
-            .paced(self.limiter.as_deref(), c, |w| {
-                (Ok(w.describe_snapshots(kind, ids_)), None)
-            })
+        self.describe_by_id(op, ids_, move |w, chunk| w.describe_snapshots(kind, chunk))
             .await
     }
 }
@@ -675,22 +727,38 @@ impl Dns for SimDns {
                 .await
         }
     }
+    /// Pages of at most [`ROUTE53_PAGE_SIZE`] record sets, each page a call.
     async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>, CloudError> {
         let zone = bare(zone_id, "hostedzone");
-        let c = ctx(
-            &self.caller,
-            Service::Route53,
-            "ListResourceRecordSets",
-            zone.clone(),
-            vec![zone.clone()],
-            false,
-        );
-        let cc = c.clone();
-        self.cloud
-            .paced(self.limiter.as_deref(), c, move |w| {
-                (w.list_record_sets(&cc, &zone), None)
-            })
-            .await
+        let mut out = vec![];
+        let (mut start, mut page): (Option<RecordKey>, usize) = (None, 1);
+        loop {
+            let resource = match &start {
+                None => zone.clone(),
+                Some(k) => format!("{zone} (page {page}, from {k})"),
+            };
+            let c = ctx(
+                &self.caller,
+                Service::Route53,
+                "ListResourceRecordSets",
+                resource,
+                vec![zone.clone()],
+                false,
+            );
+            let cc = c.clone();
+            let (items, next) = self
+                .cloud
+                .paced(self.limiter.as_deref(), c, |w| {
+                    let r = w.list_record_sets_page(&cc, &zone, start.as_ref(), ROUTE53_PAGE_SIZE);
+                    (r, None)
+                })
+                .await?;
+            out.extend(items);
+            match next {
+                None => return Ok(out),
+                Some(k) => (start, page) = (Some(k), page + 1),
+            }
+        }
     }
     async fn change_record_sets(
         &self,

@@ -63,6 +63,9 @@ pub struct Topology {
     /// The load the storefront serves and what each zone can take (`[load]`); see
     /// [`super::traffic`].
     pub load: Option<super::traffic::LoadSpec>,
+    /// What `[generate]` expanded to (its entries are in the lists above).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<super::generate::GenerateSpec>,
 }
 
 /// Engine settings of the derived environment.
@@ -291,6 +294,8 @@ struct Raw {
     /// Read again with spans by `traffic::config::parse`, as in environment files.
     traffic: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
+    /// Read again with spans by `generate::expand`.
+    generate: Option<toml::Value>,
 }
 
 #[derive(Default, Deserialize)]
@@ -342,21 +347,21 @@ struct RawApproval {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCluster {
-    id: String,
-    engine: Option<String>,
-    group: Option<String>,
-    writer: String,
-    instances: Vec<RawMember>,
+pub(super) struct RawCluster {
+    pub(super) id: String,
+    pub(super) engine: Option<String>,
+    pub(super) group: Option<String>,
+    pub(super) writer: String,
+    pub(super) instances: Vec<RawMember>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMember {
-    id: String,
-    zone: String,
+pub(super) struct RawMember {
+    pub(super) id: String,
+    pub(super) zone: String,
     #[serde(default = "default_tier")]
-    tier: i32,
+    pub(super) tier: i32,
 }
 
 fn default_tier() -> i32 {
@@ -365,27 +370,27 @@ fn default_tier() -> i32 {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawInstance {
-    id: String,
-    engine: Option<String>,
-    group: Option<String>,
-    zone: String,
-    standby_zone: Option<String>,
+pub(super) struct RawInstance {
+    pub(super) id: String,
+    pub(super) engine: Option<String>,
+    pub(super) group: Option<String>,
+    pub(super) zone: String,
+    pub(super) standby_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawHostedZone {
-    name: String,
-    id: Option<String>,
-    group: Option<String>,
+pub(super) struct RawHostedZone {
+    pub(super) name: String,
+    pub(super) id: Option<String>,
+    pub(super) group: Option<String>,
     #[serde(default)]
-    records: Vec<RawRecord>,
+    pub(super) records: Vec<RawRecord>,
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(super) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
@@ -401,30 +406,30 @@ impl OneOrMany {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRecord {
-    name: String,
+pub(super) struct RawRecord {
+    pub(super) name: String,
     #[serde(rename = "type")]
-    rtype: Option<String>,
-    ttl: Option<i64>,
-    values: Option<BTreeMap<String, OneOrMany>>,
-    value: Option<OneOrMany>,
-    live: Option<String>,
+    pub(super) rtype: Option<String>,
+    pub(super) ttl: Option<i64>,
+    pub(super) values: Option<BTreeMap<String, OneOrMany>>,
+    pub(super) value: Option<OneOrMany>,
+    pub(super) live: Option<String>,
     #[serde(default)]
-    weighted: bool,
-    weight: Option<i64>,
-    weights: Option<BTreeMap<String, i64>>,
+    pub(super) weighted: bool,
+    pub(super) weight: Option<i64>,
+    pub(super) weights: Option<BTreeMap<String, i64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    url: String,
-    method: Option<String>,
+pub(super) struct RawEndpoint {
+    pub(super) url: String,
+    pub(super) method: Option<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
-    timeout: Option<String>,
-    zone: Option<String>,
-    body: Option<String>,
+    pub(super) headers: BTreeMap<String, String>,
+    pub(super) timeout: Option<String>,
+    pub(super) zone: Option<String>,
+    pub(super) body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1039,6 +1044,18 @@ impl Checker {
     }
 }
 
+/// Add what `[generate]` expanded to after the file's own entries (an endpoint the file
+/// defines is kept); the checks then treat them as if they were written out.
+fn append_generated(raw: &mut Raw, g: super::generate::Generated) -> super::generate::GenerateSpec {
+    raw.clusters.extend(g.clusters);
+    raw.instances.extend(g.instances);
+    raw.hosted_zones.push(g.hosted_zone);
+    for (name, e) in g.endpoints {
+        raw.endpoints.entry(name).or_insert(e);
+    }
+    g.spec
+}
+
 /// A hosted zone id derived from its name, stable across runs: `Z` + 13 base-36 digits.
 fn derived_zone_id(name: &str) -> String {
     // FNV-1a, 64 bits.
@@ -1073,11 +1090,18 @@ impl Topology {
             origin: origin.to_string(),
             problems,
         };
-        let raw: Raw = toml::from_str(text)
+        let mut raw: Raw = toml::from_str(text)
             .map_err(|e| fail(vec![e.to_string().trim_end().replace('\n', "\n    ")]))?;
         let mut c = Checker::default();
         // Every part is checked, in this order, so the problems come in the file's order.
         let (region, zones) = c.parse_zones(&raw.region, &raw.zones);
+        let generated = match raw.generate {
+            Some(_) if zones.len() >= 2 => {
+                super::generate::expand(text, origin, &raw.zones, &mut c.problems)
+                    .map(|g| append_generated(&mut raw, g))
+            }
+            _ => None,
+        };
         let start = c.parse_start(raw.start.as_deref());
         let settings = c.parse_settings(&raw.settings);
         let timing = c.parse_timing(&raw.timing);
@@ -1115,6 +1139,7 @@ impl Topology {
             faults: vec![],
             traffic,
             load,
+            generated,
         };
         for f in &faults {
             if let Err(e) = t.check_fault(f) {
@@ -1323,6 +1348,13 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
         {
             instances.push(i.id.clone());
         }
+    }
+    // A generated topology always has the groups the stock evacuation runbook names, even
+    // when it generated no Multi-AZ instance (the step then has nothing to do).
+    if t.generated.is_some() {
+        groups
+            .entry(super::generate::INSTANCE_GROUP.to_string())
+            .or_insert_with(|| Group::DbInstances { instances: vec![] });
     }
     for h in &t.hosted_zones {
         let Some(g) = &h.group else { continue };

@@ -25,9 +25,8 @@ use std::time::Duration;
 // Re-exported: the report and the ports format virtual durations as `world::fmt_dur`.
 pub use super::time::fmt_dur;
 
-/// Where each tracked thing serves from: `cluster X` -> writer zone, `instance X` -> primary
-/// zone, `record NAME TYPE` -> zones receiving traffic.
-pub type Placements = BTreeMap<String, BTreeSet<Zone>>;
+pub use super::history::Placements;
+use super::history::{Delta, History};
 
 /// One call as the port describes it before the world sees it.
 #[derive(Clone, Debug)]
@@ -129,6 +128,8 @@ struct SimHostedZone {
     name: String,
     records: BTreeMap<RecordKey, RecordSet>,
     specs: Vec<RecordSpecSim>,
+    /// Which spec a record set belongs to: (normalized name, type) -> index in `specs`.
+    spec_index: BTreeMap<(String, String), usize>,
     last_change: Option<Duration>,
 }
 
@@ -233,13 +234,16 @@ pub struct World {
     snapshots: BTreeMap<(SnapshotKindKey, String), SnapshotState>,
     hosted: BTreeMap<String, SimHostedZone>,
     changes: BTreeMap<String, ChangeStatus>,
+    /// Changes still PENDING, and when the last one went INSYNC.
+    pending_changes: usize,
+    last_insync: Option<Duration>,
     next_change: u64,
     epoch: u64,
     rds_bucket: Bucket,
     r53_bucket: Bucket,
     pub(crate) timeline: Vec<TimelineEntry>,
-    /// Placements after every change, from the start.
-    pub(crate) history: Vec<(Duration, Placements)>,
+    /// Placements at the start and after every change (as deltas: linear in the events).
+    pub(crate) history: History,
     /// The load and the shedding ladder, when the topology has them.
     traffic: Option<super::traffic::TrafficSim>,
     /// Resources whose reads lag behind a mutation (stale-reads faults).
@@ -416,6 +420,51 @@ impl SimHostedZone {
     }
 }
 
+/// What a logical record of hosted zone `h` looks like now: the zones it sends traffic to, its
+/// weights or values.
+fn record_final(h: &SimHostedZone, spec: &RecordSpecSim) -> RecordFinal {
+    let mut f = RecordFinal {
+        hosted_zone: h.name.clone(),
+        name: spec.name.clone(),
+        rtype: spec.rtype.clone(),
+        weighted: spec.weighted,
+        zones: BTreeSet::new(),
+        weights: BTreeMap::new(),
+        values: vec![],
+    };
+    if spec.weighted {
+        for (z, values) in &spec.values {
+            let key = RecordKey {
+                name: spec.name.clone(),
+                rtype: spec.rtype.clone(),
+                set_identifier: Some(z.to_string()),
+            };
+            if let Some(rs) = h.records.get(&key) {
+                let w = rs.weight.unwrap_or(0);
+                f.weights.insert(z.clone(), w);
+                if w > 0 && same_values(&rs.values, values) {
+                    f.zones.insert(z.clone());
+                }
+            }
+        }
+    } else {
+        let key = RecordKey {
+            name: spec.name.clone(),
+            rtype: spec.rtype.clone(),
+            set_identifier: None,
+        };
+        if let Some(rs) = h.records.get(&key) {
+            f.values = rs.values.clone();
+            for (z, values) in &spec.values {
+                if same_values(&rs.values, values) {
+                    f.zones.insert(z.clone());
+                }
+            }
+        }
+    }
+    f
+}
+
 /// The clusters and DB instances of the topology as the world starts: all available.
 fn initial_databases(
     topo: &Topology,
@@ -486,6 +535,16 @@ fn initial_hosted_zones(topo: &Topology) -> BTreeMap<String, SimHostedZone> {
                 name: h.name.clone(),
                 records,
                 specs: h.records.clone(),
+                spec_index: h
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.zone_bound())
+                    .map(|(i, r)| {
+                        let name = crate::cloud::normalize_dns_name(&r.name);
+                        ((name, r.rtype.to_ascii_uppercase()), i)
+                    })
+                    .collect(),
                 last_change: None,
             },
         );
@@ -550,12 +609,14 @@ impl World {
             snapshots: BTreeMap::new(),
             hosted: initial_hosted_zones(topo),
             changes: BTreeMap::new(),
+            pending_changes: 0,
+            last_insync: None,
             next_change: 0,
             epoch: 0,
             rds_bucket: Bucket::new(q.rds_burst, q.rds_refill_per_s),
             r53_bucket: Bucket::new(q.route53_burst, q.route53_refill_per_s),
             timeline: vec![],
-            history: vec![],
+            history: History::default(),
             traffic: match (&topo.traffic, &topo.load) {
                 (Some(l), Some(spec)) => Some(super::traffic::TrafficSim::new(
                     l,
@@ -573,8 +634,7 @@ impl World {
                 w.schedule(end, Agenda::FaultEnds(i));
             }
         }
-        let p = w.placements();
-        w.history.push((Duration::ZERO, p));
+        w.history = History::new(w.placements());
         w.traffic_observe();
         w
     }
@@ -705,6 +765,8 @@ impl World {
             }
             Agenda::ChangeInsync { id } => {
                 self.changes.insert(id.clone(), ChangeStatus::Insync);
+                self.pending_changes = self.pending_changes.saturating_sub(1);
+                self.last_insync = Some(self.now);
                 self.note(format!(
                     "Route 53 change {id} is INSYNC: every authoritative server answers with it"
                 ));
@@ -898,7 +960,8 @@ impl World {
                 "cluster `{cluster}`: failover complete, writer `{}` in {tz}",
                 inflight.target
             ));
-            self.record_placements();
+            let delta = vec![self.cluster_placement(cluster)];
+            self.record_placements(delta);
         } else {
             self.note(format!(
                 "cluster `{cluster}`: failover to `{}` FAILED: {} lost its network during the failover; the writer stays `{old}` in {}",
@@ -927,7 +990,8 @@ impl World {
                 i.standby = Some(primary.clone());
                 i.zone = sz.clone();
                 self.note(format!("instance `{instance}`: failover complete, primary now in {sz} (standby in {primary})"));
-                self.record_placements();
+                let delta = vec![(format!("instance {instance}"), [sz].into_iter().collect())];
+                self.record_placements(delta);
             }
             _ => self.note(format!("instance `{instance}`: failover FAILED: its standby lost its network during the failover; the primary stays in {primary}")),
         }
@@ -937,9 +1001,9 @@ impl World {
 
     pub fn placements(&self) -> Placements {
         let mut p = Placements::new();
-        for c in self.clusters.values() {
-            let z = self.instances.get(&c.writer).map(|i| i.zone.clone());
-            p.insert(format!("cluster {}", c.id), z.into_iter().collect());
+        for c in self.clusters.keys() {
+            let (k, z) = self.cluster_placement(c);
+            p.insert(k, z);
         }
         for i in self.instances.values().filter(|i| i.cluster.is_none()) {
             p.insert(
@@ -953,60 +1017,60 @@ impl World {
         p
     }
 
-    fn record_placements(&mut self) {
-        let p = self.placements();
-        if self.history.last().map(|(_, last)| last) != Some(&p) {
-            self.history.push((self.now, p));
+    /// A cluster's placement: its writer's zone.
+    fn cluster_placement(&self, id: &ClusterId) -> (String, BTreeSet<Zone>) {
+        let z = self
+            .clusters
+            .get(id)
+            .and_then(|c| self.instances.get(&c.writer))
+            .map(|i| i.zone.clone());
+        (format!("cluster {id}"), z.into_iter().collect())
+    }
+
+    /// The placements of the records a batch to hosted zone `zone` touched (only records of
+    /// the topology, tied to zones, are tracked).
+    fn record_placements_of(&self, zone: &str, changes: &[RecordChange]) -> Delta {
+        let Some(h) = self.hosted.get(zone) else {
+            return vec![];
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = vec![];
+        for c in changes {
+            let key = (
+                crate::cloud::normalize_dns_name(&c.record.name),
+                c.record.rtype.to_ascii_uppercase(),
+            );
+            let Some(&i) = h.spec_index.get(&key) else {
+                continue;
+            };
+            if seen.insert(i) {
+                let f = record_final(h, &h.specs[i]);
+                out.push((format!("record {} {}", f.name, f.rtype), f.zones));
+            }
         }
+        out
+    }
+
+    /// Note an event's changes of placements (nothing when none changed).
+    fn record_placements(&mut self, delta: Delta) {
+        let now = self.now;
+        self.history.record(now, delta);
     }
 
     fn final_records(&self) -> Vec<RecordFinal> {
         let mut out = vec![];
         for h in self.hosted.values() {
             for spec in h.specs.iter().filter(|s| s.zone_bound()) {
-                let mut f = RecordFinal {
-                    hosted_zone: h.name.clone(),
-                    name: spec.name.clone(),
-                    rtype: spec.rtype.clone(),
-                    weighted: spec.weighted,
-                    zones: BTreeSet::new(),
-                    weights: BTreeMap::new(),
-                    values: vec![],
-                };
-                if spec.weighted {
-                    for (z, values) in &spec.values {
-                        let key = RecordKey {
-                            name: spec.name.clone(),
-                            rtype: spec.rtype.clone(),
-                            set_identifier: Some(z.to_string()),
-                        };
-                        if let Some(rs) = h.records.get(&key) {
-                            let w = rs.weight.unwrap_or(0);
-                            f.weights.insert(z.clone(), w);
-                            if w > 0 && same_values(&rs.values, values) {
-                                f.zones.insert(z.clone());
-                            }
-                        }
-                    }
-                } else {
-                    let key = RecordKey {
-                        name: spec.name.clone(),
-                        rtype: spec.rtype.clone(),
-                        set_identifier: None,
-                    };
-                    if let Some(rs) = h.records.get(&key) {
-                        f.values = rs.values.clone();
-                        for (z, values) in &spec.values {
-                            if same_values(&rs.values, values) {
-                                f.zones.insert(z.clone());
-                            }
-                        }
-                    }
-                }
-                out.push(f);
+                out.push(record_final(h, spec));
             }
         }
         out
+    }
+
+    /// When the last Route 53 change went INSYNC: `Some(None)` when no change was made,
+    /// `None` while one is still PENDING.
+    pub fn changes_insync_at(&self) -> Option<Option<Duration>> {
+        (self.pending_changes == 0).then_some(self.last_insync)
     }
 
     pub fn final_state(&self) -> FinalState {
@@ -1331,13 +1395,33 @@ impl World {
 
     /// The instances of the clusters, as [`World::describe_instances`] answers them.
     pub fn describe_cluster_instances(&mut self, clusters: &[ClusterId]) -> Vec<InstanceState> {
-        let ids: Vec<InstanceId> = self
-            .instances
-            .values()
-            .filter(|i| i.cluster.as_ref().is_some_and(|c| clusters.contains(c)))
-            .map(|i| i.id.clone())
-            .collect();
+        let ids = self.cluster_instance_ids(clusters);
         self.describe_instances(&ids)
+    }
+
+    /// The ids of the instances of the clusters, in id order (the order pages follow).
+    pub fn cluster_instance_ids(&self, clusters: &[ClusterId]) -> Vec<InstanceId> {
+        let ids: BTreeSet<&InstanceId> = clusters
+            .iter()
+            .filter_map(|c| self.clusters.get(c))
+            .flat_map(|c| c.members.iter().map(|m| &m.id))
+            .filter(|id| self.instances.contains_key(*id))
+            .collect();
+        ids.into_iter().cloned().collect()
+    }
+
+    /// One page of DescribeDBInstances filtered by `db-cluster-id`: the instances of the
+    /// clusters from position `from` in id order, at most `max`; the next page's position.
+    pub fn describe_cluster_instances_page(
+        &mut self,
+        clusters: &[ClusterId],
+        from: usize,
+        max: usize,
+    ) -> (Vec<InstanceState>, Option<usize>) {
+        let ids = self.cluster_instance_ids(clusters);
+        let end = from.saturating_add(max).min(ids.len());
+        let page = self.describe_instances(ids.get(from..end).unwrap_or_default());
+        (page, (end < ids.len()).then_some(end))
     }
 
     /// The instances asked for; one changed within a stale-reads lag as it was before.
@@ -1714,6 +1798,19 @@ impl World {
         ctx: &CallCtx,
         zone: &str,
     ) -> Result<Vec<RecordSet>, CloudError> {
+        self.list_record_sets_page(ctx, zone, None, usize::MAX)
+            .map(|(page, _)| page)
+    }
+
+    /// One page of ListResourceRecordSets: at most `max` record sets from `start` on (in key
+    /// order), and where the next page starts; changed within a stale-reads lag, as they were.
+    pub fn list_record_sets_page(
+        &mut self,
+        ctx: &CallCtx,
+        zone: &str,
+        start: Option<&RecordKey>,
+        max: usize,
+    ) -> Result<(Vec<RecordSet>, Option<RecordKey>), CloudError> {
         let h = self.hosted.get(zone).ok_or_else(|| {
             aws_error(
                 ctx,
@@ -1722,12 +1819,28 @@ impl World {
                 format!("No hosted zone found with ID: {zone}"),
             )
         })?;
-        let Some(c) = self.stale.records.get(zone, self.now) else {
-            return Ok(h.records.values().cloned().collect());
+        let page = |sets: &mut dyn Iterator<Item = &RecordSet>| {
+            let mut out: Vec<RecordSet> = sets.take(max.saturating_add(1)).cloned().collect();
+            let next = (out.len() > max)
+                .then(|| out.pop().map(|r| r.key()))
+                .flatten();
+            (out, next)
         };
-        let (state, taken) = (c.state.clone(), c.taken);
+        let Some(c) = self.stale.records.get(zone, self.now) else {
+            return Ok(match start {
+                None => page(&mut h.records.values()),
+                Some(k) => page(&mut h.records.range(k.clone()..).map(|(_, r)| r)),
+            });
+        };
+        let taken = c.taken;
+        let answer = page(
+            &mut c
+                .state
+                .iter()
+                .filter(|r| start.is_none_or(|k| &r.key() >= k)),
+        );
         self.stale_answer(&ctx.operation, zone, taken);
-        Ok(state)
+        Ok(answer)
     }
 
     pub fn change_record_sets(
@@ -1748,9 +1861,11 @@ impl World {
         h.last_change = Some(now);
         let zone_name = h.name.clone();
         self.changes.insert(id.clone(), ChangeStatus::Pending);
+        self.pending_changes += 1;
         let d = self.draw(self.topo.timing.route53_insync);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
-        self.record_placements();
+        let delta = self.record_placements_of(zone, changes);
+        self.record_placements(delta);
         self.traffic_dns_changed();
         let info = ChangeInfo {
             id: id.clone(),

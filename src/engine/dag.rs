@@ -1,7 +1,7 @@
 //! The executors of a run's DAG: `plan_run` (dry run: observe once, plan) and `execute` (live:
 //! independent steps concurrently, a blocked or aborted step's dependents not run).
 
-use super::ctx::{Ctx, RunOutcome, RunSpec};
+use super::ctx::{Ctx, Observed, RunOutcome, RunSpec};
 use super::observe;
 use super::step::run_step;
 use crate::cloud::CloudError;
@@ -26,18 +26,33 @@ pub async fn plan_run(
     run_id: &RunId,
     steps: &[BoundStep],
 ) -> Result<Plan, CloudError> {
+    Ok(plan_observed(ports, runbook, environment, run_id, steps)
+        .await?
+        .0)
+}
+
+/// Observe once (read-only) and plan; also hands back the observation, which a live run's
+/// steps may decide on while it is fresh (`RunSpec::observed`).
+pub async fn plan_observed(
+    ports: &Ports,
+    runbook: &str,
+    environment: &str,
+    run_id: &RunId,
+    steps: &[BoundStep],
+) -> Result<(Plan, Observed), CloudError> {
     let mut needs = crate::world::Needs::default();
     for s in steps.iter().filter(|s| s.enabled) {
         needs.merge(steps::needs(s, run_id));
     }
+    let at = ports.clock.now();
     let world = observe::observe(ports, &needs).await?;
-    Ok(crate::plan::plan(
-        runbook,
-        environment,
-        run_id,
-        steps,
-        &world,
-    ))
+    let plan = crate::plan::plan(runbook, environment, run_id, steps, &world);
+    let observed = Observed {
+        world: Arc::new(world),
+        needs,
+        at,
+    };
+    Ok((plan, observed))
 }
 
 /// Live run of the DAG. The run record must already exist in the journal.
@@ -49,6 +64,7 @@ pub async fn execute(
 ) -> RunOutcome {
     let ctx = Arc::new(Ctx {
         unpromotable: Default::default(),
+        touched: Default::default(),
         ports,
         journal,
         spec,

@@ -82,6 +82,9 @@ pub struct Settings {
     pub approvers: Vec<String>,
     /// How many calls of one step may be in flight at once (the quotas pace them).
     pub max_calls_in_flight: usize,
+    /// How long after the plan observed the world a step may decide on that observation
+    /// instead of observing again (zero: every step observes for itself).
+    pub plan_fresh_for: Duration,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             lease_ttl: Duration::from_secs(90),
             approvers: vec![],
             max_calls_in_flight: 64,
+            plan_fresh_for: Duration::from_secs(5),
         }
     }
 }
@@ -553,6 +557,16 @@ fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
         if let Some(c) = s.int("max_calls_in_flight", 1, 1000, d) {
             settings.max_calls_in_flight = c.value as usize;
         }
+        if let Some(t) = s.duration("plan_fresh_for", d) {
+            if t.value > Duration::from_secs(60) {
+                d.push(src.diag(
+                    t.span.clone(),
+                    "plan_fresh_for must be at most 60s",
+                    Some("5s is the default; \"0s\" makes every step observe for itself".into()),
+                ));
+            }
+            settings.plan_fresh_for = t.value;
+        }
         s.finish(
             &[
                 "poll_interval",
@@ -561,6 +575,7 @@ fn parse_settings(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Settings {
                 "lease_ttl",
                 "approvers",
                 "max_calls_in_flight",
+                "plan_fresh_for",
             ],
             d,
         );

@@ -12,6 +12,7 @@ use crate::steps;
 use crate::types::{RunId, StepId};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,19 +80,22 @@ pub fn plan(
 ) -> Plan {
     let mut world = observed.clone();
     let order = topo(steps);
+    let graph = Graph::new(steps);
     let mut planned: Vec<PlannedStep> = vec![];
+    // By step index: where `planned` has it.
+    let mut at: Vec<Option<usize>> = vec![None; steps.len()];
     for i in order {
         let s = &steps[i];
-        let blocked = blocked_by(s, steps, |id| {
-            planned
-                .iter()
-                .find(|p| &p.id == id)
-                .map(|p| match p.status {
-                    PlannedStatus::Run => StepStatus::Succeeded,
-                    PlannedStatus::SkippedByCondition => StepStatus::Skipped,
-                    PlannedStatus::Blocked => StepStatus::Blocked,
-                    PlannedStatus::Failing => StepStatus::Failed,
-                })
+        let blocked = blocked_by(s, |id| {
+            let j = graph.index_of(id)?;
+            let p = &planned[at[j]?];
+            let st = match p.status {
+                PlannedStatus::Run => StepStatus::Succeeded,
+                PlannedStatus::SkippedByCondition => StepStatus::Skipped,
+                PlannedStatus::Blocked => StepStatus::Blocked,
+                PlannedStatus::Failing => StepStatus::Failed,
+            };
+            Some((st, steps[j].on_failure))
         })
         .is_some();
         let (status, decision) = if !s.enabled {
@@ -119,6 +123,7 @@ pub fn plan(
             };
             (status, d)
         };
+        at[i] = Some(planned.len());
         planned.push(PlannedStep {
             id: s.id.clone(),
             action: s.action.name().to_string(),
@@ -137,49 +142,92 @@ pub fn plan(
 
 /// The one rule both executors follow: a step does not run when a step it depends on was
 /// blocked or cancelled, or failed with `on_failure = abort`. Returns that dependency.
-/// `status_of` gives the status of a finished (or, for a dry run, planned) step.
-pub fn blocked_by<'a>(
-    step: &'a BoundStep,
-    steps: &[BoundStep],
-    status_of: impl Fn(&StepId) -> Option<StepStatus>,
-) -> Option<&'a StepId> {
-    step.after.iter().find(|a| {
-        let aborts = steps
-            .iter()
-            .find(|x| &x.id == *a)
-            .is_some_and(|x| x.on_failure == OnFailure::Abort);
-        match status_of(a) {
-            Some(StepStatus::Blocked | StepStatus::Cancelled) => true,
-            Some(StepStatus::Failed) => aborts,
-            _ => false,
-        }
+/// `dep` gives, for a finished (or, for a dry run, planned) step, its status and its
+/// `on_failure`; `None` for a step not finished (or not a step of the run).
+pub fn blocked_by(
+    step: &BoundStep,
+    dep: impl Fn(&StepId) -> Option<(StepStatus, OnFailure)>,
+) -> Option<&StepId> {
+    step.after.iter().find(|a| match dep(a) {
+        Some((StepStatus::Blocked | StepStatus::Cancelled, _)) => true,
+        Some((StepStatus::Failed, on_failure)) => on_failure == OnFailure::Abort,
+        _ => false,
     })
 }
 
-/// Indices of steps in a stable topological order (file order among ready steps).
-pub fn topo(steps: &[BoundStep]) -> Vec<usize> {
-    let mut done: Vec<usize> = vec![];
-    let mut remaining: Vec<usize> = (0..steps.len()).collect();
-    while !remaining.is_empty() {
-        let before = remaining.len();
-        let mut next = vec![];
-        for &i in &remaining {
-            if steps[i]
-                .after
-                .iter()
-                .all(|a| done.iter().any(|&j| &steps[j].id == a))
-            {
-                next.push(i);
+/// The steps of a run as a graph, by index: for each step, the steps that wait for it, and how
+/// many of its own dependencies have not finished. Both executors walk it: finishing a step
+/// costs as much as the steps that wait for it, never a rescan of every step.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    index: HashMap<StepId, usize>,
+    dependents: Vec<Vec<usize>>,
+    unfinished: Vec<usize>,
+}
+
+impl Graph {
+    pub fn new(steps: &[BoundStep]) -> Self {
+        let mut index = HashMap::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            index.entry(s.id.clone()).or_insert(i);
+        }
+        let mut dependents = vec![vec![]; steps.len()];
+        // A dependency that is not a step of the run never finishes (validation refuses it).
+        let mut unfinished = vec![0; steps.len()];
+        for (i, s) in steps.iter().enumerate() {
+            for a in &s.after {
+                unfinished[i] += 1;
+                if let Some(&j) = index.get(a) {
+                    dependents[j].push(i);
+                }
             }
         }
-        // Take one at a time to keep file order stable.
-        if let Some(&i) = next.first() {
-            done.push(i);
-            remaining.retain(|&x| x != i);
+        Self {
+            index,
+            dependents,
+            unfinished,
         }
-        if remaining.len() == before {
-            break;
+    }
+
+    /// The index of the step `id`.
+    pub fn index_of(&self, id: &StepId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// Every dependency of step `i` has finished.
+    pub fn is_ready(&self, i: usize) -> bool {
+        self.unfinished.get(i) == Some(&0)
+    }
+
+    /// Step `i` finished: the steps it made ready (their last dependency), in no set order.
+    /// Call once per step.
+    pub fn finish(&mut self, i: usize) -> Vec<usize> {
+        let mut ready = vec![];
+        for &j in self
+            .dependents
+            .get(i)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            self.unfinished[j] = self.unfinished[j].saturating_sub(1);
+            if self.unfinished[j] == 0 {
+                ready.push(j);
+            }
         }
+        ready
+    }
+}
+
+/// Indices of steps in a stable topological order (file order among ready steps). Steps in a
+/// cycle or after an unknown step (both refused by validation) are left out.
+pub fn topo(steps: &[BoundStep]) -> Vec<usize> {
+    let mut g = Graph::new(steps);
+    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| g.is_ready(i)).collect();
+    let mut done = Vec::with_capacity(steps.len());
+    // Take the first ready step in file order, one at a time, to keep file order stable.
+    while let Some(i) = ready.pop_first() {
+        done.push(i);
+        ready.extend(g.finish(i));
     }
     done
 }
@@ -233,5 +281,31 @@ mod tests {
                 PlannedStatus::Blocked
             ]
         );
+    }
+
+    #[test]
+    fn topo_takes_the_first_ready_step_in_file_order() {
+        let wait = || BoundAction::Wait {
+            duration: Duration::from_secs(1),
+        };
+        let s = |id: &str, after: &[&str]| step(id, after, OnFailure::Abort, wait());
+        let steps = vec![
+            s("c", &["b"]),
+            s("a", &[]),
+            s("d", &["a", "b"]),
+            s("b", &["a"]),
+            s("e", &[]),
+            s("x", &["missing"]),
+        ];
+        // a (first ready), then b (made ready by a; e is ready too but comes later in the
+        // file), then c, d, e; x waits for a step that does not exist and is left out.
+        assert_eq!(topo(&steps), vec![1, 3, 0, 2, 4]);
+        let mut g = Graph::new(&steps);
+        assert!(g.is_ready(1) && g.is_ready(4) && !g.is_ready(2));
+        assert_eq!(g.finish(1), vec![3]);
+        let mut after_b = g.finish(3);
+        after_b.sort_unstable();
+        assert_eq!(after_b, vec![0, 2]);
+        assert!(!g.is_ready(5));
     }
 }

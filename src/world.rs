@@ -90,6 +90,52 @@ impl World {
         self.changes.extend(other.changes);
     }
 
+    /// What an observation of `needs` alone would have returned, taken from this wider one:
+    /// the clusters asked for and their members, the instances asked for, the snapshots asked
+    /// for, the hosted zones asked for and their records, the changes asked for. What the
+    /// journal adds (calls in doubt, recent changes, readers passed over) is left out.
+    pub fn subset(&self, needs: &Needs) -> World {
+        let mut w = World::default();
+        for id in &needs.clusters {
+            if let Some(c) = self.clusters.get(id) {
+                w.clusters.insert(id.clone(), c.clone());
+            }
+        }
+        for (id, i) in &self.instances {
+            let member = i
+                .cluster
+                .as_ref()
+                .is_some_and(|c| w.clusters.contains_key(c));
+            if member || needs.instances.contains(id) {
+                w.instances.insert(id.clone(), i.clone());
+            }
+        }
+        for (kind, ids) in [
+            (SnapshotKindKey::Cluster, &needs.cluster_snapshots),
+            (SnapshotKindKey::Instance, &needs.instance_snapshots),
+        ] {
+            for id in ids {
+                if let Some(s) = self.snapshots.get(&(kind, id.clone())) {
+                    w.snapshots.insert((kind, id.clone()), s.clone());
+                }
+            }
+        }
+        for r in &needs.hosted_zones {
+            if let Some(z) = self.hosted_zones.get(r) {
+                if let Some(recs) = self.records.get(&z.id) {
+                    w.records.insert(z.id.clone(), recs.clone());
+                }
+                w.hosted_zones.insert(r.clone(), z.clone());
+            }
+        }
+        for id in &needs.changes {
+            if let Some(c) = self.changes.get(id) {
+                w.changes.insert(id.clone(), *c);
+            }
+        }
+        w
+    }
+
     pub fn snapshot(&self, kind: SnapshotKind, id: &str) -> Option<&SnapshotState> {
         self.snapshots.get(&(kind.into(), id.to_string()))
     }
@@ -184,15 +230,9 @@ impl Needs {
     }
     /// Each resource once, first mention first.
     pub fn dedup(&mut self) {
-        fn once<T: PartialEq + Clone>(v: &mut Vec<T>) {
-            let mut seen: Vec<T> = Vec::with_capacity(v.len());
-            v.retain(|x| {
-                let new = !seen.contains(x);
-                if new {
-                    seen.push(x.clone());
-                }
-                new
-            });
+        fn once<T: Eq + std::hash::Hash + Clone>(v: &mut Vec<T>) {
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            v.retain(|x| seen.insert(x.clone()));
         }
         once(&mut self.clusters);
         once(&mut self.instances);
@@ -201,7 +241,125 @@ impl Needs {
         once(&mut self.hosted_zones);
         once(&mut self.changes);
     }
+    /// Everything `other` asks to observe, this asks too.
+    pub fn covers(&self, other: &Needs) -> bool {
+        fn within<T: Eq + std::hash::Hash>(mine: &[T], theirs: &[T]) -> bool {
+            let mine: std::collections::HashSet<&T> = mine.iter().collect();
+            theirs.iter().all(|x| mine.contains(x))
+        }
+        within(&self.clusters, &other.clusters)
+            && within(&self.instances, &other.instances)
+            && within(&self.cluster_snapshots, &other.cluster_snapshots)
+            && within(&self.instance_snapshots, &other.instance_snapshots)
+            && within(&self.hosted_zones, &other.hosted_zones)
+            && within(&self.changes, &other.changes)
+    }
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{ClusterMember, DbStatus};
+    use crate::types::Zone;
+
+    fn instance(id: &str, cluster: Option<&str>, zone: &str) -> InstanceState {
+        InstanceState {
+            id: id.into(),
+            cluster: cluster.map(ClusterId::from),
+            status: DbStatus::Available,
+            engine: "aurora-mysql".into(),
+            zone: Some(Zone::from(zone)),
+            secondary_zone: None,
+            multi_az: cluster.is_none(),
+        }
+    }
+
+    fn wide() -> World {
+        let mut w = World::default();
+        for c in ["orders", "catalog"] {
+            w.clusters.insert(
+                c.into(),
+                ClusterState {
+                    id: c.into(),
+                    status: DbStatus::Available,
+                    engine: "aurora-mysql".into(),
+                    members: vec![ClusterMember {
+                        instance: format!("{c}-1").as_str().into(),
+                        is_writer: true,
+                        promotion_tier: 1,
+                    }],
+                },
+            );
+            let i = instance(&format!("{c}-1"), Some(c), "us-west-2a");
+            w.instances.insert(i.id.clone(), i);
+        }
+        let legacy = instance("legacy", None, "us-west-2b");
+        w.instances.insert(legacy.id.clone(), legacy);
+        w.hosted_zones.insert(
+            "shop.example.com.".into(),
+            HostedZone {
+                id: "Z1".into(),
+                name: "shop.example.com.".into(),
+            },
+        );
+        w.records.insert("Z1".into(), BTreeMap::new());
+        w
+    }
+
+    #[test]
+    fn a_subset_is_what_observing_those_needs_alone_returns() {
+        let w = wide();
+        let needs = Needs {
+            clusters: vec!["orders".into(), "ghost".into()],
+            ..Default::default()
+        };
+        let s = w.subset(&needs);
+        fn ids(w: &World) -> (Vec<&str>, Vec<&str>) {
+            let c = w.clusters.keys().map(|c| c.as_str()).collect();
+            let i = w.instances.keys().map(|i| i.as_str()).collect();
+            (c, i)
+        }
+        assert_eq!(ids(&s), (vec!["orders"], vec!["orders-1"]));
+        assert!(s.hosted_zones.is_empty() && s.records.is_empty());
+        let needs = Needs {
+            instances: vec!["legacy".into()],
+            hosted_zones: vec!["shop.example.com.".into()],
+            ..Default::default()
+        };
+        let s = w.subset(&needs);
+        assert_eq!(ids(&s), (vec![], vec!["legacy"]));
+        assert_eq!(s.records.keys().collect::<Vec<_>>(), vec!["Z1"]);
+        assert_eq!(w.subset(&Needs::default()), World::default());
+    }
+
+    #[test]
+    fn needs_cover_what_they_ask_for() {
+        let mut all = Needs {
+            clusters: vec!["orders".into(), "catalog".into()],
+            hosted_zones: vec!["shop.example.com.".into()],
+            ..Default::default()
+        };
+        all.merge(Needs {
+            clusters: vec!["orders".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            all.clusters.len(),
+            2,
+            "merged needs name each resource once"
+        );
+        let one = Needs {
+            clusters: vec!["catalog".into()],
+            ..Default::default()
+        };
+        assert!(all.covers(&one) && all.covers(&Needs::default()));
+        let other = Needs {
+            instances: vec!["legacy".into()],
+            ..Default::default()
+        };
+        assert!(!all.covers(&other) && !one.covers(&all));
     }
 }

@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub max_calls_in_flight: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
+    /// How long a step may decide on the plan's observation instead of observing again.
+    pub plan_fresh_for: Duration,
     pub leases: LeaseTiming,
     /// The caller may ask the run to stop (Ctrl-C): between calls, it ends `interrupted`.
     pub stop: Stop,
@@ -58,6 +60,7 @@ impl RunRequest {
             max_concurrency: env.settings.max_concurrency,
             max_calls_in_flight: env.settings.max_calls_in_flight,
             approval_poll: Duration::from_millis(500),
+            plan_fresh_for: env.settings.plan_fresh_for,
             leases: LeaseTiming::with_ttl(env.settings.lease_ttl),
             stop: Stop::default(),
             resume: None,
@@ -226,7 +229,9 @@ pub async fn start_run(
     let me = holder();
     let mut fence = take_leases(store, &req, &me).await?;
     fence.budget_ms = req.leases.call_budget.as_millis() as i64;
-    let plan = match plan_or_fallback(ports, &reporter, &req).await {
+    // Planned after the leases are taken: what it observes, no other run changes afterwards,
+    // so the steps may decide on it while it is fresh.
+    let (plan, observed) = match plan_or_fallback(ports, &reporter, &req).await {
         Ok(p) => p,
         Err(e) => {
             let _ = store.release(&h.id).await;
@@ -261,6 +266,8 @@ pub async fn start_run(
             .as_ref()
             .map(|r| r.finished.clone())
             .unwrap_or_default(),
+        observed,
+        plan_fresh_for: req.plan_fresh_for,
     };
     let outcome = engine::execute(ports.clone(), store.clone(), spec, reporter.clone()).await;
     heartbeat.abort();
@@ -302,16 +309,17 @@ async fn take_leases(
     }
 }
 
-/// The plan; when the world cannot be read (but access is not denied), an empty plan and a
-/// word to the reporter: the run starts anyway and every step observes for itself.
+/// The plan and what it observed; when the world cannot be read (but access is not denied),
+/// an empty plan and a word to the reporter: the run starts anyway and every step observes
+/// for itself.
 async fn plan_or_fallback(
     ports: &Ports,
     reporter: &Arc<dyn Reporter>,
     req: &RunRequest,
-) -> Result<Plan, AppError> {
+) -> Result<(Plan, Option<engine::Observed>), AppError> {
     let h = &req.header;
-    match engine::plan_run(ports, &h.runbook, &h.environment, &h.id, &req.steps).await {
-        Ok(p) => Ok(p),
+    match engine::plan_observed(ports, &h.runbook, &h.environment, &h.id, &req.steps).await {
+        Ok((p, o)) => Ok((p, Some(o))),
         Err(e) if e.kind == ErrorKind::AccessDenied => {
             Err(AppError::cloud("reading the current state failed", e))
         }
@@ -320,11 +328,14 @@ async fn plan_or_fallback(
                 run_id: h.id.clone(),
                 error: e.to_string(),
             });
-            Ok(Plan {
-                runbook: h.runbook.clone(),
-                environment: h.environment.clone(),
-                steps: vec![],
-            })
+            Ok((
+                Plan {
+                    runbook: h.runbook.clone(),
+                    environment: h.environment.clone(),
+                    steps: vec![],
+                },
+                None,
+            ))
         }
     }
 }

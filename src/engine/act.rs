@@ -8,14 +8,18 @@ use crate::cloud::{CloudError, ErrorKind};
 use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
 use crate::steps::{wait, wait::AwaitStatus};
+use crate::world::World;
 use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Make a decision's calls and wait for their effect. `decided_on`: the world the decision was
+/// made against; its cluster members seed what the wait knows of them (`observe::Members`).
 pub(crate) async fn execute_decision(
     ctx: &Ctx,
     step: &BoundStep,
     decision: &Decision,
+    decided_on: &World,
 ) -> Result<(), StepError> {
     let mut change_ids: HashMap<usize, String> = HashMap::new();
     // One resource's failed call does not stop the calls for the others (an evacuation moves
@@ -60,7 +64,7 @@ pub(crate) async fn execute_decision(
             _ => (a, None),
         })
         .collect();
-    wait_all(ctx, step, awaits).await?;
+    wait_all(ctx, step, awaits, observe::Members::seen_in(decided_on)).await?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -91,6 +95,9 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     // A safe point: no call of this step is in flight. After it, the call goes out whatever
     // happens, and its outcome is journaled.
     ctx.check_stop()?;
+    // Before the intent: a step that decides from now on does not take the plan's word for
+    // this resource.
+    ctx.touch(res.clone());
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
     let seq = match ctx
         .journal
@@ -258,12 +265,14 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
 }
 
 /// Wait until every await of a step is done: each poll observes all that is still pending
-/// at once (one paged Describe per resource kind, one GetChange per change), then the pure
+/// at once (one paged Describe per resource kind, one GetChange per change; the clusters'
+/// members only when one is new, see `observe::Members`), then the pure
 /// `steps::wait::status` says where each stands.
 async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,
     mut pending: Vec<(&Await, Option<String>)>,
+    mut members: observe::Members,
 ) -> Result<(), StepError> {
     let sid = step.id.to_string();
     let poll = ctx.spec.poll_interval;
@@ -282,7 +291,8 @@ async fn wait_all(
     while !pending.is_empty() {
         let awaits: Vec<&Await> = pending.iter().map(|(_, a, _)| *a).collect();
         let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
-        let world = observe::observe(&ctx.ports, &wait::needs(&awaits, &changes)).await?;
+        let needs = wait::needs(&awaits, &changes);
+        let world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
         let now = ctx.ports.clock.now();
         let mut still = vec![];
         for (i, a, change) in pending {

@@ -8,10 +8,12 @@ use crate::runbook::bind::BoundStep;
 use crate::status::StepStatus;
 use crate::store::{Fence, Store, StoreError};
 use crate::types::{InstanceId, RunId, StepId};
+use crate::world::{Needs, World};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::SystemTime;
 
 /// Everything a live run needs besides the ports.
 #[derive(Clone)]
@@ -31,6 +33,22 @@ pub struct RunSpec {
     pub stop: Stop,
     /// Steps a resumed run finished before it stopped (succeeded or skipped): not run again.
     pub finished: BTreeMap<StepId, (StepStatus, Option<String>)>,
+    /// What the plan observed, taken after the run acquired its leases (`None`: the plan could
+    /// not read the world). A step's first decision uses it instead of observing again while
+    /// it is fresh (see [`Ctx::plan_world`]).
+    pub observed: Option<Observed>,
+    /// How long after the plan's observation began a step may still decide on it (zero: every
+    /// step observes for itself).
+    pub plan_fresh_for: Duration,
+}
+
+/// An observation made by the plan: the world, what was asked for, and when it began (on the
+/// ports' clock).
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub world: Arc<World>,
+    pub needs: Needs,
+    pub at: SystemTime,
 }
 
 /// A request to stop a run at its next safe point (between calls), and why.
@@ -155,6 +173,9 @@ pub struct RunOutcome {
 pub(crate) struct Ctx {
     /// Readers whose promotion failed in this run (fed back into decisions).
     pub(crate) unpromotable: Mutex<BTreeSet<InstanceId>>,
+    /// Resources (as calls name them) this run has made, or is making, a mutating call on:
+    /// the plan's observation of them is out of date.
+    pub(crate) touched: Mutex<BTreeSet<String>>,
     pub(crate) ports: Ports,
     pub(crate) journal: Arc<dyn Store>,
     pub(crate) spec: RunSpec,
@@ -181,6 +202,49 @@ impl Ctx {
             Some(why) => Err(StepError::Stopped(why)),
             None => Ok(()),
         }
+    }
+
+    /// A mutating call on `resource` is about to go out: from now on the plan's observation
+    /// of it is not used.
+    pub(crate) fn touch(&self, resource: String) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(resource);
+    }
+
+    /// The plan's observation of what a step needs, if a decision may use it instead of
+    /// observing again: the plan observed all of it after this run took its leases (so no other
+    /// run has changed any of it since), began less than `plan_fresh_for` ago, and this run
+    /// has made no mutating call on any of it since. Whatever the journal knows (calls in
+    /// doubt or accepted, recent changes) is read afresh by the caller, which observes again
+    /// when there is any (the plan's reads may predate their effect).
+    pub(crate) fn plan_world(&self, needs: &Needs) -> Option<World> {
+        let o = self.spec.observed.as_ref()?;
+        let age = self.ports.clock.now().duration_since(o.at).ok()?;
+        if age >= self.spec.plan_fresh_for || !o.needs.covers(needs) {
+            return None;
+        }
+        let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        let names = needs
+            .clusters
+            .iter()
+            .map(|c| c.as_str())
+            .chain(needs.instances.iter().map(|i| i.as_str()))
+            .chain(needs.hosted_zones.iter().map(String::as_str))
+            .chain(
+                needs
+                    .hosted_zones
+                    .iter()
+                    .filter_map(|r| o.world.hosted_zones.get(r))
+                    .flat_map(|z| [z.id.as_str(), z.name.as_str()]),
+            );
+        for n in names {
+            if touched.contains(n) {
+                return None;
+            }
+        }
+        Some(o.world.subset(needs))
     }
 
     /// Remember that promoting `reader` failed: the next decision passes over it.

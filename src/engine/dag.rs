@@ -1,7 +1,7 @@
 //! The executors of a run's DAG: `plan_run` (dry run: observe once, plan) and `execute` (live:
 //! independent steps concurrently, a blocked or aborted step's dependents not run).
 
-use super::ctx::{Ctx, RunOutcome, RunSpec};
+use super::ctx::{Ctx, Observed, RunOutcome, RunSpec};
 use super::observe;
 use super::step::run_step;
 use crate::cloud::CloudError;
@@ -14,7 +14,7 @@ use crate::status::StepStatus;
 use crate::steps;
 use crate::store::Store;
 use crate::types::{RunId, StepId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -26,18 +26,33 @@ pub async fn plan_run(
     run_id: &RunId,
     steps: &[BoundStep],
 ) -> Result<Plan, CloudError> {
+    Ok(plan_observed(ports, runbook, environment, run_id, steps)
+        .await?
+        .0)
+}
+
+/// Observe once (read-only) and plan; also hands back the observation, which a live run's
+/// steps may decide on while it is fresh (`RunSpec::observed`).
+pub async fn plan_observed(
+    ports: &Ports,
+    runbook: &str,
+    environment: &str,
+    run_id: &RunId,
+    steps: &[BoundStep],
+) -> Result<(Plan, Observed), CloudError> {
     let mut needs = crate::world::Needs::default();
     for s in steps.iter().filter(|s| s.enabled) {
         needs.merge(steps::needs(s, run_id));
     }
+    let at = ports.clock.now();
     let world = observe::observe(ports, &needs).await?;
-    Ok(crate::plan::plan(
-        runbook,
-        environment,
-        run_id,
-        steps,
-        &world,
-    ))
+    let plan = crate::plan::plan(runbook, environment, run_id, steps, &world);
+    let observed = Observed {
+        world: Arc::new(world),
+        needs,
+        at,
+    };
+    Ok((plan, observed))
 }
 
 /// Live run of the DAG. The run record must already exist in the journal.
@@ -49,6 +64,7 @@ pub async fn execute(
 ) -> RunOutcome {
     let ctx = Arc::new(Ctx {
         unpromotable: Default::default(),
+        touched: Default::default(),
         ports,
         journal,
         spec,
@@ -88,12 +104,17 @@ pub async fn execute(
     dag.outcome(ctx.spec.run_id.clone())
 }
 
-/// Where the steps of a live run stand.
+/// Where the steps of a live run stand. Steps are known by their index in `steps`; a step's
+/// end costs as much as the steps that wait for it (`plan::Graph`), never a rescan of them all.
 struct Dag {
     steps: Vec<BoundStep>,
-    status: HashMap<StepId, StepStatus>,
-    messages: HashMap<StepId, Option<String>>,
-    started: Vec<StepId>,
+    graph: crate::plan::Graph,
+    /// By step index: how a finished step ended.
+    status: Vec<Option<StepStatus>>,
+    messages: Vec<Option<String>>,
+    started: Vec<bool>,
+    /// Steps whose dependencies have all finished and that have not started, in file order.
+    ready: BTreeSet<usize>,
     /// A step with `on_failure = abort` failed: no new step starts.
     aborting: bool,
 }
@@ -104,25 +125,34 @@ impl Dag {
         steps: Vec<BoundStep>,
         finished: &BTreeMap<StepId, (StepStatus, Option<String>)>,
     ) -> Self {
+        let n = steps.len();
+        let graph = crate::plan::Graph::new(&steps);
         let mut dag = Self {
             steps,
-            status: HashMap::new(),
-            messages: HashMap::new(),
-            started: vec![],
+            graph,
+            status: vec![None; n],
+            messages: vec![None; n],
+            started: vec![false; n],
+            ready: BTreeSet::new(),
             aborting: false,
         };
         for (id, (st, msg)) in finished {
-            if dag.steps.iter().any(|s| &s.id == id) {
-                dag.started.push(id.clone());
-                dag.status.insert(id.clone(), *st);
-                dag.messages.insert(id.clone(), msg.clone());
+            if let Some(i) = dag.graph.index_of(id) {
+                dag.started[i] = true;
+                dag.status[i] = Some(*st);
+                dag.messages[i] = msg.clone();
+                dag.graph.finish(i);
             }
         }
+        dag.ready = (0..n)
+            .filter(|&i| !dag.started[i] && dag.graph.is_ready(i))
+            .collect();
         dag
     }
 
-    /// Start every ready step within the concurrency limit; end at once the ones that will
-    /// not run (blocked, cancelled, `when` false), which may make others ready.
+    /// Start every ready step within the concurrency limit, in file order; end at once the
+    /// ones that will not run (blocked, cancelled, `when` false), which may make others ready:
+    /// one made ready further on is taken in the same pass, one earlier on in the next.
     async fn start_ready(
         &mut self,
         ctx: &Arc<Ctx>,
@@ -131,25 +161,22 @@ impl Dag {
         let mut progressed = true;
         while progressed {
             progressed = false;
-            for i in 0..self.steps.len() {
-                let s = &self.steps[i];
-                if self.started.contains(&s.id)
-                    || !s.after.iter().all(|a| self.status.contains_key(a))
-                {
-                    continue;
-                }
-                if let Some((st, msg)) = self.not_run(s, ctx) {
-                    let id = s.id.clone();
-                    self.end_without_running(ctx, id, st, msg).await;
+            let mut from = 0;
+            while let Some(&i) = self.ready.range(from..).next() {
+                from = i + 1;
+                if let Some((st, msg)) = self.not_run(i, ctx) {
+                    self.ready.remove(&i);
+                    self.end_without_running(ctx, i, st, msg).await;
                     progressed = true;
                     continue;
                 }
                 if running.len() >= ctx.spec.max_concurrency.max(1) {
                     break;
                 }
-                self.started.push(s.id.clone());
+                self.ready.remove(&i);
+                self.started[i] = true;
                 let c = ctx.clone();
-                let step = s.clone();
+                let step = self.steps[i].clone();
                 running.spawn(async move {
                     let (st, msg) = run_step(&c, &step).await;
                     (step.id.clone(), st, msg)
@@ -159,10 +186,14 @@ impl Dag {
         }
     }
 
-    /// Why a ready step will not run, if it will not.
-    fn not_run(&self, s: &BoundStep, ctx: &Ctx) -> Option<(StepStatus, String)> {
-        if let Some(b) = crate::plan::blocked_by(s, &self.steps, |id| self.status.get(id).copied())
-        {
+    /// Why ready step `i` will not run, if it will not.
+    fn not_run(&self, i: usize, ctx: &Ctx) -> Option<(StepStatus, String)> {
+        let s = &self.steps[i];
+        let dep = |id: &StepId| {
+            let j = self.graph.index_of(id)?;
+            Some((self.status[j]?, self.steps[j].on_failure))
+        };
+        if let Some(b) = crate::plan::blocked_by(s, dep) {
             return Some((
                 StepStatus::Blocked,
                 format!("not run: step `{b}` did not succeed"),
@@ -187,9 +218,9 @@ impl Dag {
         None
     }
 
-    async fn end_without_running(&mut self, ctx: &Ctx, id: StepId, st: StepStatus, msg: String) {
-        self.started.push(id.clone());
-        self.status.insert(id.clone(), st);
+    async fn end_without_running(&mut self, ctx: &Ctx, i: usize, st: StepStatus, msg: String) {
+        self.started[i] = true;
+        let id = &self.steps[i].id;
         let _ = ctx
             .journal
             .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg))
@@ -199,17 +230,29 @@ impl Dag {
             status: st,
             message: Some(msg.clone()),
         });
-        self.messages.insert(id, Some(msg));
+        self.end(i, st, Some(msg));
     }
 
+    /// A step the scheduler started has ended.
     fn finished(&mut self, id: StepId, st: StepStatus, msg: Option<String>) {
-        let aborts =
-            self.steps.iter().find(|s| s.id == id).map(|s| s.on_failure) == Some(OnFailure::Abort);
-        if st == StepStatus::Failed && aborts {
+        let Some(i) = self.graph.index_of(&id) else {
+            return;
+        };
+        if st == StepStatus::Failed && self.steps[i].on_failure == OnFailure::Abort {
             self.aborting = true;
         }
-        self.status.insert(id.clone(), st);
-        self.messages.insert(id, msg);
+        self.end(i, st, msg);
+    }
+
+    /// Record how step `i` ended; the steps waiting only for it become ready.
+    fn end(&mut self, i: usize, st: StepStatus, msg: Option<String>) {
+        self.status[i] = Some(st);
+        self.messages[i] = msg;
+        for j in self.graph.finish(i) {
+            if !self.started[j] {
+                self.ready.insert(j);
+            }
+        }
     }
 
     /// Every step's status; the run succeeded unless a step failed that may not fail, or was
@@ -217,12 +260,8 @@ impl Dag {
     fn outcome(self, run_id: RunId) -> RunOutcome {
         let mut out = vec![];
         let mut ok = true;
-        for s in &self.steps {
-            let st = self
-                .status
-                .get(&s.id)
-                .copied()
-                .unwrap_or(StepStatus::Cancelled);
+        for (i, s) in self.steps.iter().enumerate() {
+            let st = self.status[i].unwrap_or(StepStatus::Cancelled);
             let tolerated = st == StepStatus::Failed && s.on_failure == OnFailure::Continue;
             if matches!(
                 st,
@@ -231,11 +270,7 @@ impl Dag {
             {
                 ok = false;
             }
-            out.push((
-                s.id.clone(),
-                st,
-                self.messages.get(&s.id).cloned().flatten(),
-            ));
+            out.push((s.id.clone(), st, self.messages[i].clone()));
         }
         RunOutcome {
             run_id,

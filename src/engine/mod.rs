@@ -18,5 +18,5 @@ pub mod observe;
 pub mod step;
 pub mod traffic;
 
-pub use ctx::{RunOutcome, RunSpec, StepError, Stop, StopKind};
-pub use dag::{execute, plan_run};
+pub use ctx::{Observed, RunOutcome, RunSpec, StepError, Stop, StopKind};
+pub use dag::{execute, plan_observed, plan_run};

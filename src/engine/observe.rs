@@ -1,11 +1,14 @@
 //! Read-only observation of the resources a plan or a step needs, with few calls: one
 //! filtered (and paged) Describe per resource kind, one listing per hosted zone, one GetChange
-//! per Route 53 change waited for.
+//! per Route 53 change waited for. A wait re-reads only the clusters (`observe_waiting`): the
+//! zones of their members are known from its first observation.
 
-use crate::cloud::{CloudError, SnapshotKind};
+use crate::cloud::{CloudError, InstanceState, SnapshotKind};
 use crate::ports::Ports;
+use crate::types::{ClusterId, InstanceId};
 use crate::world::Needs;
 use crate::world::World;
+use std::collections::BTreeMap;
 
 pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> {
     let mut w = World::default();
@@ -17,6 +20,86 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
             w.instances.insert(i.id.clone(), i);
         }
     }
+    observe_rest(ports, needs, w).await
+}
+
+/// What a wait knows of the members of the clusters it watches. An instance of a cluster stays
+/// in its zone while the cluster fails over (the writer role moves between instances; the
+/// instances do not move), and a wait reads of a member only its zone (is the writer outside
+/// the evacuated zones?). So after the first observation a poll describes only the clusters
+/// (which member is the writer, the cluster's status), and describes the members of a cluster
+/// again only when it lists one not known yet (a reader added meanwhile), or one whose zone was
+/// not reported. Multi-AZ instances are not cluster members: their primary does move, so they
+/// are described on every poll (DescribeDBInstances is the one call there).
+#[derive(Clone, Debug, Default)]
+pub struct Members {
+    known: BTreeMap<InstanceId, InstanceState>,
+}
+
+impl Members {
+    /// The cluster members (with a zone) observed in `world`: the world a step decided on.
+    pub fn seen_in(world: &World) -> Self {
+        let mut m = Members::default();
+        for i in world.instances.values() {
+            m.learn(i);
+        }
+        m
+    }
+
+    fn learn(&mut self, i: &InstanceState) {
+        if i.cluster.is_some() && i.zone.is_some() {
+            self.known.insert(i.id.clone(), i.clone());
+        }
+    }
+
+    fn get(&self, id: &InstanceId) -> Option<&InstanceState> {
+        self.known.get(id)
+    }
+}
+
+/// Observe for a wait: like [`observe`], but the members of the clusters come from `members`
+/// when all are known (one DescribeDBClusters per poll for every cluster of the step), and are
+/// described (one DescribeDBClusterInstances for the clusters that list an unknown one) only
+/// otherwise. The status of a member taken from `members` is as it was first observed: a
+/// wait reads only its zone.
+pub async fn observe_waiting(
+    ports: &Ports,
+    needs: &Needs,
+    members: &mut Members,
+) -> Result<World, CloudError> {
+    let mut w = World::default();
+    if !needs.clusters.is_empty() {
+        let clusters = ports.db.describe_clusters(&needs.clusters).await?;
+        let unknown: Vec<ClusterId> = clusters
+            .iter()
+            .filter(|c| c.members.iter().any(|m| members.get(&m.instance).is_none()))
+            .map(|c| c.id.clone())
+            .collect();
+        if !unknown.is_empty() {
+            for i in ports.db.describe_cluster_instances(&unknown).await? {
+                members.learn(&i);
+                w.instances.insert(i.id.clone(), i);
+            }
+        }
+        for c in clusters {
+            for m in &c.members {
+                // An instance the wait asks for by name is described afresh (observe_rest).
+                if w.instances.contains_key(&m.instance) || needs.instances.contains(&m.instance) {
+                    continue;
+                }
+                if let Some(i) = members.get(&m.instance) {
+                    w.instances.insert(m.instance.clone(), i.clone());
+                }
+            }
+            w.clusters.insert(c.id.clone(), c);
+        }
+    }
+    observe_rest(ports, needs, w).await
+}
+
+/// Everything but the clusters and their members: the instances asked for (unless already
+/// observed as members), snapshots, hosted zones with their records, Route 53 changes.
+async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<World, CloudError> {
     let missing: Vec<_> = needs
         .instances
         .iter()

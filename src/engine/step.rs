@@ -28,7 +28,7 @@ pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option
         for attempt in 1..=attempts {
             ctx.check_stop()?;
             let _ = ctx.journal.step_started(run_id, sid, attempt).await;
-            match attempt_step(ctx, step).await {
+            match attempt_step(ctx, step, attempt == 1).await {
                 Ok(summary) => return Ok(summary),
                 Err(e) => {
                     let retry = attempt < attempts && e.retryable();
@@ -81,8 +81,14 @@ pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option
     (st, msg)
 }
 
-/// One attempt: observe, decide, act (journaled), wait.
-async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, StepError> {
+/// One attempt: observe, decide, act (journaled), wait. The first decision of a step's first
+/// attempt may use the plan's observation while it is fresh (`Ctx::plan_world`); every other
+/// decision observes again.
+async fn attempt_step(
+    ctx: &Ctx,
+    step: &BoundStep,
+    first_attempt: bool,
+) -> Result<Option<String>, StepError> {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     match &step.action {
@@ -118,15 +124,16 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     let mut calls = 0;
     let mut problems = vec![];
     let mut announced = vec![];
+    let mut may_reuse = first_attempt;
     loop {
-        let world = observe_with_journal(ctx, step).await?;
+        let world = observe_with_journal(ctx, step, std::mem::take(&mut may_reuse)).await?;
         let decision: Decision = steps::decide(step, &world, run_id);
         report_decision(ctx, sid, &decision, &mut announced).await;
         settle_observed(ctx, sid, &world, &decision).await;
         // Problems with one resource do not stop the others: an evacuation moves everything
         // it can, then the step fails and says what is left.
         problems = decision.problems.clone();
-        execute_decision(ctx, step, &decision).await?;
+        execute_decision(ctx, step, &decision, &world).await?;
         calls += decision.calls.len();
         if decision.deferred.is_empty() {
             break;
@@ -143,16 +150,58 @@ async fn attempt_step(ctx: &Ctx, step: &BoundStep) -> Result<Option<String>, Ste
     }))
 }
 
-/// The world a step decides against: observed through the ports, plus what the journal
-/// knows (calls that may have been made and are within their grace, recent Route 53 changes,
-/// readers this run failed to promote). Calls past their grace are settled here.
-async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, StepError> {
-    let mut needs = steps::needs(step, &ctx.spec.run_id);
+/// The world a step decides against: observed through the ports (or, with `may_reuse`, the
+/// plan's observation while it is fresh), plus what the journal knows (calls that may have
+/// been made and are within their grace, recent Route 53 changes, readers this run failed to
+/// promote). Calls past their grace are settled here.
+async fn observe_with_journal(
+    ctx: &Ctx,
+    step: &BoundStep,
+    may_reuse: bool,
+) -> Result<World, StepError> {
+    let needs = steps::needs(step, &ctx.spec.run_id);
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
     // when the journal is the simulator's own): compare them with that clock, not the ports'.
     let now = ctx.journal.now_ms();
+    let planned = may_reuse.then(|| ctx.plan_world(&needs)).flatten();
+    let reused = planned.is_some();
+    let mut world = match planned {
+        Some(w) => w,
+        None => observe::observe(&ctx.ports, &needs).await?,
+    };
+    let (recent, in_doubt) = from_journal(ctx, step, &world, now).await?;
+    if reused && !(recent.is_empty() && in_doubt.is_empty()) {
+        // The journal knows calls whose effect the plan's reads may predate: observe now, as
+        // every decision about a call in doubt does.
+        world = observe::observe(&ctx.ports, &needs).await?;
+    }
+    if !recent.is_empty() {
+        let needs = crate::world::Needs {
+            changes: recent.iter().map(|(_, c)| c.clone()).collect(),
+            ..Default::default()
+        };
+        world.merge(observe::observe(&ctx.ports, &needs).await?);
+        world.recent_changes = recent;
+    }
+    world.in_doubt = in_doubt;
+    world.unpromotable = ctx
+        .unpromotable
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(world)
+}
+
+/// What the journal says about the step's resources: Route 53 changes made recently to its
+/// hosted zones (zone id, change id), and calls that may have been made (in doubt) or that AWS
+/// accepted, within their grace.
+async fn from_journal(
+    ctx: &Ctx,
+    step: &BoundStep,
+    world: &World,
+    now: i64,
+) -> Result<(Vec<(String, String)>, Vec<InDoubtCall>), StepError> {
     let horizon = now - RECENT.as_millis() as i64;
-    let mut world = observe::observe(&ctx.ports, &needs).await?;
     let zone_ids: Vec<String> = world.hosted_zones.values().map(|z| z.id.clone()).collect();
     let recent: Vec<(String, String)> = ctx
         .journal
@@ -162,21 +211,14 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
         .filter(|c| zone_ids.contains(&c.hosted_zone_id))
         .map(|c| (c.hosted_zone_id, c.change_id))
         .collect();
-    if !recent.is_empty() {
-        needs = crate::world::Needs {
-            changes: recent.iter().map(|(_, c)| c.clone()).collect(),
-            ..Default::default()
-        };
-        world.merge(observe::observe(&ctx.ports, &needs).await?);
-        world.recent_changes = recent;
-    }
+    let mut in_doubt = vec![];
     for d in ctx.journal.in_doubt(horizon).await? {
         let Some(grace) = crate::call::in_doubt_grace(&d.operation) else {
             continue;
         };
         let until = d.at + grace.as_millis() as i64;
-        if touches(&world, step, &d.resource) {
-            world.in_doubt.push(InDoubtCall {
+        if touches(world, step, &d.resource) {
+            in_doubt.push(InDoubtCall {
                 operation: d.operation,
                 resource: d.resource,
                 run_id: d.run_id.to_string(),
@@ -189,15 +231,8 @@ async fn observe_with_journal(ctx: &Ctx, step: &BoundStep) -> Result<World, Step
             });
         }
     }
-    world
-        .in_doubt
-        .extend(accepted_calls(ctx, step, &world, now).await?);
-    world.unpromotable = ctx
-        .unpromotable
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    Ok(world)
+    in_doubt.extend(accepted_calls(ctx, step, world, now).await?);
+    Ok((recent, in_doubt))
 }
 
 /// Calls this run made that AWS accepted and whose grace has not passed: reads may not show

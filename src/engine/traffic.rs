@@ -117,7 +117,7 @@ async fn set_tier(
     if !decision.problems.is_empty() {
         return Err(StepError::Precondition(decision.problems.join("\n  ")));
     }
-    execute_decision(ctx, step, &decision).await?;
+    execute_decision(ctx, step, &decision, &world).await?;
     ctx.journal
         .set_shed(&ladder.environment, &tier.name, &ctx.spec.run_id, sid, shed)
         .await?;

@@ -71,6 +71,12 @@ struct DbState {
     apply_on_error: bool,
     /// A failover never completes.
     stall: bool,
+    /// DescribeDBClusters and DescribeDBClusterInstances calls answered.
+    cluster_describes: u32,
+    member_describes: u32,
+    /// A reader (in us-west-2c) joins the cluster when a failover starts.
+    reader_joins: bool,
+    members: Vec<String>,
 }
 
 impl Default for DbState {
@@ -84,6 +90,12 @@ impl Default for DbState {
             failover_errors: vec![],
             apply_on_error: false,
             stall: false,
+            cluster_describes: 0,
+            member_describes: 0,
+            reader_joins: false,
+            members: ["orders-db-a", "orders-db-b", "orders-db-c"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -98,6 +110,7 @@ fn zone_of(instance: &str) -> Zone {
 impl Databases for FakeDb {
     async fn describe_clusters(&self, _ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
         let mut s = self.0.lock().unwrap();
+        s.cluster_describes += 1;
         if let Some(n) = s.failing_over_for {
             if n == 0 && !s.stall {
                 s.writer = s.pending_target.take().unwrap();
@@ -107,12 +120,13 @@ impl Databases for FakeDb {
                 s.failing_over_for = Some(n.saturating_sub(1));
             }
         }
-        let members = ["orders-db-a", "orders-db-b", "orders-db-c"]
+        let members = s
+            .members
             .iter()
             .enumerate()
             .map(|(i, m)| ClusterMember {
-                instance: InstanceId::from(*m),
-                is_writer: s.writer == *m,
+                instance: InstanceId::from(m.as_str()),
+                is_writer: &s.writer == m,
                 promotion_tier: i as i32,
             })
             .collect();
@@ -127,10 +141,12 @@ impl Databases for FakeDb {
         &self,
         _c: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        Ok(["orders-db-a", "orders-db-b", "orders-db-c"]
+        let mut s = self.0.lock().unwrap();
+        s.member_describes += 1;
+        Ok(s.members
             .iter()
             .map(|m| InstanceState {
-                id: (*m).into(),
+                id: m.as_str().into(),
                 cluster: Some("orders-db".into()),
                 status: DbStatus::Available,
                 engine: "aurora-postgresql".into(),
@@ -162,6 +178,11 @@ impl Databases for FakeDb {
             s.status = DbStatus::FailingOver;
             s.pending_target = Some(target.to_string());
             s.failing_over_for = Some(3);
+            if s.reader_joins {
+                s.members.push("orders-db-new-c".into());
+                // The new reader takes the writer role (its zone is not known to the wait).
+                s.pending_target = Some("orders-db-new-c".into());
+            }
         }
         match err {
             Some(kind) => Err(CloudError::new(
@@ -329,6 +350,8 @@ async fn run(
         fence: Default::default(),
         stop: Default::default(),
         finished: Default::default(),
+        observed: None,
+        plan_fresh_for: Duration::ZERO,
     };
     let out = engine::execute(ports, journal, spec, collect.clone()).await;
     (run_id, out, collect)
@@ -364,6 +387,36 @@ async fn waits_through_failing_over_then_moves_dns_after_insync() {
         vec!["api-b".to_string()]
     );
     assert!(j.open_intents(&run_id).unwrap().is_empty());
+}
+
+/// A wait reads the cluster on every poll but its members only once: their zones do not change
+/// while the cluster fails over. The step's own observation (no plan here) describes them; a
+/// member not seen before (a reader that joined) is described when it shows up.
+#[tokio::test(start_paused = true)]
+async fn a_wait_describes_the_members_only_when_one_is_new() {
+    for joins in [false, true] {
+        let (_d, j) = journal();
+        let fdb = db(DbState {
+            reader_joins: joins,
+            ..DbState::default()
+        });
+        let (_, out, _) = run(fdb.clone(), Arc::new(fake_dns(0)), j).await;
+        assert!(out.succeeded, "{out:#?}");
+        let s = fdb.0.lock().unwrap();
+        let want = if joins {
+            "orders-db-new-c"
+        } else {
+            "orders-db-b"
+        };
+        assert_eq!(s.writer, want);
+        // Observe (1), then polls while failing over (3) and the one that sees it done.
+        assert_eq!(s.cluster_describes, 5, "reader joins: {joins}");
+        assert_eq!(
+            s.member_describes,
+            1 + u32::from(joins),
+            "the members are described by the step's observation, and again only when a new one shows (reader joins: {joins})"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -152,9 +152,39 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     assert_eq!(before_writers["sessions-db"], "us-west-2c");
     let before_records = records(&r.moto_url).await;
 
+    // The steps decide on the plan's read while it is fresh: a generous bound, so a slow
+    // machine does not turn the reads counted below into the steps' own.
+    let env_file = r.cfg.path().join("local.toml");
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let text = text.replace(
+        "poll_interval = \"50ms\"",
+        "poll_interval = \"50ms\"\nplan_fresh_for = \"60s\"",
+    );
+    std::fs::write(&env_file, text).unwrap();
     let journal = Arc::new(Journal::open(&r.cfg.journal()).unwrap());
     let (run_id, out) = run_live(&r, &journal, &[("failed_az", "us-west-2a")], "alice").await;
     assert!(out.succeeded, "{:#?}", out);
+    // Issue 11: the failover steps make their calls on the plan's read (one DescribeDBClusters,
+    // the clusters' members and the Multi-AZ instance: two DescribeDBInstances), without a read
+    // of their own; the Aurora wait then reads the clusters only.
+    let calls = r.proxy.calls();
+    let before = |read: &str, call: &str| {
+        let first = calls
+            .iter()
+            .position(|c| c == call)
+            .expect("the call is made");
+        calls[..first].iter().filter(|c| *c == read).count()
+    };
+    assert_eq!(
+        before("DescribeDBClusters", "FailoverDBCluster"),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        before("DescribeDBInstances", "RebootDBInstance"),
+        2,
+        "{calls:?}"
+    );
 
     // Every writer is out of the failed zone; untouched clusters are untouched.
     let after = writer_zones(&r.moto_url).await;

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod ports;
 pub mod progress;
 pub mod report;
+pub mod serve;
 pub mod runbook;
 pub mod status;
 pub mod steps;

@@ -22,7 +22,9 @@ mod sqlite;
 
 pub use crate::store::{Event, RunRecord, StepRecord, StoreError as JournalError};
 pub use crate::timefmt::format_ts;
-pub use sqlite::{now_ms, sha256_hex, AuditKey, ChainKind, Journal, WRITE_PATIENCE};
+pub use sqlite::{
+    now_ms, observe_writes, sha256_hex, AuditKey, ChainKind, Journal, WriteObserver, WRITE_PATIENCE,
+};
 
 use crate::types::RunId;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -129,7 +129,11 @@ pub async fn reject(
     refuse_if_not_waiting(&r)?;
     let steps: Vec<BoundStep> = serde_json::from_value(r.steps.clone()).unwrap_or_default();
     let step_id = gate_step(&j, &r, step).await?;
-    let approvers = match steps.iter().find(|s| s.id.as_str() == step_id).map(|s| &s.action) {
+    let approvers = match steps
+        .iter()
+        .find(|s| s.id.as_str() == step_id)
+        .map(|s| &s.action)
+    {
         Some(BoundAction::Approval { approvers, .. }) => approvers.clone(),
         _ => {
             return Err(AppError::Refused(format!(

@@ -682,7 +682,9 @@ fn token(command: TokenCommand) -> Result<u8, AppError> {
         TokenCommand::New { name, roles } => {
             let t = new_token().map_err(AppError::Runtime)?;
             let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
-            println!("Token for {name} (shown once; give it to them, keep only its hash):\n\n  {t}\n");
+            println!(
+                "Token for {name} (shown once; give it to them, keep only its hash):\n\n  {t}\n"
+            );
             println!("Add to the service file (<config-dir>/serve/serve.toml):\n");
             println!(
                 "[[tokens]]\nname = \"{name}\"\nroles = [{}]\nsha256 = \"{}\"",
@@ -693,11 +695,14 @@ fn token(command: TokenCommand) -> Result<u8, AppError> {
         TokenCommand::Hash => {
             let mut t = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| {
-                AppError::Input(format!("error: cannot read the token on standard input: {e}"))
+                AppError::Input(format!(
+                    "error: cannot read the token on standard input: {e}"
+                ))
             })?;
             if t.trim().is_empty() {
                 return Err(AppError::Input(
-                    "error: no token on standard input\n  hint: failover token hash < token.txt".into(),
+                    "error: no token on standard input\n  hint: failover token hash < token.txt"
+                        .into(),
                 ));
             }
             println!("{}", hash_token(&t));

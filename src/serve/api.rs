@@ -6,7 +6,7 @@ use super::auth::Caller;
 use super::config::Role;
 use super::error::ApiError;
 use super::events::{self, Follow};
-use super::Service;
+use super::service::Service;
 use crate::app::{self, App};
 use crate::diag::Diagnostic;
 use crate::engine::{Stop, StopKind};
@@ -42,7 +42,9 @@ pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             line: e.line(),
             col: e.column(),
             message: format!("invalid JSON: {message}"),
-            hint: Some("the body is a JSON object; /v1/openapi.json describes every request".into()),
+            hint: Some(
+                "the body is a JSON object; /v1/openapi.json describes every request".into(),
+            ),
         })
     })
 }
@@ -294,7 +296,12 @@ pub async fn resume(
     let work =
         move |h: tokio::runtime::Handle, rep| h.block_on(app::resume::resume(&app, prepared, rep));
     s.runs.launch(rid.clone(), stop, Box::new(work)).await?;
-    accepted(&s.app, &rid, json!({"warnings": warnings, "finished_steps": finished})).await
+    accepted(
+        &s.app,
+        &rid,
+        json!({"warnings": warnings, "finished_steps": finished}),
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -368,12 +375,19 @@ pub async fn run_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let run = s.app.open_journal()?.run(&id).await.map_err(app::AppError::from)?;
+    let run = s
+        .app
+        .open_journal()?
+        .run(&id)
+        .await
+        .map_err(app::AppError::from)?;
     let follow = Follow {
         run: Some(run.id),
         since: since(&q, &headers, 0),
     };
-    Ok(events::stream(s.feed.clone(), follow, s.shutdown.clone()).await.into_response())
+    Ok(events::stream(s.feed.clone(), follow, s.shutdown.clone())
+        .await
+        .into_response())
 }
 
 /// `GET /v1/events`: every run's events as they are written (from now, or after `since`).
@@ -388,5 +402,7 @@ pub async fn all_events(
         run: None,
         since: since(&q, &headers, s.feed.last_seq()),
     };
-    Ok(events::stream(s.feed.clone(), follow, s.shutdown.clone()).await.into_response())
+    Ok(events::stream(s.feed.clone(), follow, s.shutdown.clone())
+        .await
+        .into_response())
 }

@@ -5,7 +5,7 @@
 
 use super::config::Role;
 use super::error::ApiError;
-use super::Service;
+use super::service::Service;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use std::sync::Arc;

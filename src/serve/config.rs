@@ -180,7 +180,10 @@ fn tokens(src: &SourceFile, v: &crate::tomlx::SVal, d: &mut Diagnostics) -> Vec<
         if out.iter().any(|o| o.sha256 == hash) {
             d.push(src.diag(
                 sha.span.clone(),
-                format!("this token is already given to another entry (`{}` reuses it)", name.value),
+                format!(
+                    "this token is already given to another entry (`{}` reuses it)",
+                    name.value
+                ),
                 Some("every person or system gets its own token: `failover token new`".into()),
             ));
             continue;
@@ -212,12 +215,22 @@ mod tests {
         assert_eq!(c.tokens[0].roles, vec![Role::Viewer, Role::Operator]);
         assert!(c.caller("other").is_none());
 
-        let bad = "[[tokens]]\nname = \"bob\"\nroles = [\"admin\"]\nsha256 = \"secret\"\nextra = 1\n";
+        let bad =
+            "[[tokens]]\nname = \"bob\"\nroles = [\"admin\"]\nsha256 = \"secret\"\nextra = 1\n";
         let d = ServeConfig::parse(&SourceFile::new("s.toml", bad)).unwrap_err();
         let text = d.to_string();
-        assert!(text.contains("s.toml:3:10: error: unknown role `admin`"), "{text}");
-        assert!(text.contains("s.toml:4:10: error: `sha256` must be 64 hex digits"), "{text}");
-        assert!(text.contains("s.toml:5:1: error: unknown key `extra`"), "{text}");
+        assert!(
+            text.contains("s.toml:3:10: error: unknown role `admin`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("s.toml:4:10: error: `sha256` must be 64 hex digits"),
+            "{text}"
+        );
+        assert!(
+            text.contains("s.toml:5:1: error: unknown key `extra`"),
+            "{text}"
+        );
     }
 
     #[test]

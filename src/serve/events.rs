@@ -79,11 +79,11 @@ impl Feed {
     /// Every event after `since` (all of them, or one run's), from the journal.
     async fn backlog(&self, since: i64, run: Option<&RunId>) -> Vec<Arc<Event>> {
         let read = match run {
-            Some(r) => self.store.events(r).await.map(|es| {
-                es.into_iter()
-                    .filter(|e| e.seq > since)
-                    .collect::<Vec<_>>()
-            }),
+            Some(r) => self
+                .store
+                .events(r)
+                .await
+                .map(|es| es.into_iter().filter(|e| e.seq > since).collect::<Vec<_>>()),
             None => self.store.events_since(since + 1, 1000).await,
         };
         match read {
@@ -128,12 +128,9 @@ impl State {
             return;
         }
         self.sent = e.seq;
-        if self.follow.run.is_some() {
-            if e.kind == "run_finished" {
-                self.closing = Some(tokio::time::Instant::now() + END_GRACE);
-            } else if self.closing.is_some() {
-                self.closing = Some(tokio::time::Instant::now() + END_GRACE);
-            }
+        // A run's end (or any event of it after its end) (re)starts the grace.
+        if self.follow.run.is_some() && (e.kind == "run_finished" || self.closing.is_some()) {
+            self.closing = Some(tokio::time::Instant::now() + END_GRACE);
         }
         self.queue.push_back(e);
     }

@@ -5,7 +5,7 @@ use super::api::body;
 use super::auth::Caller;
 use super::config::Role;
 use super::error::ApiError;
-use super::Service;
+use super::service::Service;
 use crate::app::{self, load::load_env};
 use crate::env::Environment;
 use axum::body::Bytes;
@@ -51,7 +51,11 @@ struct ValidateBody {
 }
 
 /// `POST /v1/validate`: what `failover validate` says, as JSON (200 whether or not it is valid).
-pub async fn validate(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn validate(
+    State(s): Svc,
+    caller: Caller,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let b: ValidateBody = body(&bytes)?;
     let files = match &b.runbooks {
@@ -101,7 +105,10 @@ pub async fn environments(State(s): Svc, caller: Caller) -> Result<Json<Value>, 
 }
 
 fn known_env(s: &Service, name: &str) -> Result<(), ApiError> {
-    if Environment::list(&s.app.config_dir).iter().any(|n| n == name) {
+    if Environment::list(&s.app.config_dir)
+        .iter()
+        .any(|n| n == name)
+    {
         Ok(())
     } else {
         Err(ApiError::not_found(format!(
@@ -218,5 +225,7 @@ pub async fn metrics(State(s): Svc) -> Response {
 
 /// `GET /healthz`: the service answers (no token needed).
 pub async fn healthz(State(s): Svc) -> Json<Value> {
-    Json(json!({"ok": true, "runs_in_progress": s.runs.ids().len(), "journal_seq": s.feed.last_seq()}))
+    Json(
+        json!({"ok": true, "runs_in_progress": s.runs.ids().len(), "journal_seq": s.feed.last_seq()}),
+    )
 }

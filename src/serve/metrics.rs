@@ -96,16 +96,44 @@ impl Metrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
-        r.register("failover_runs_started", "Runs started (or resumed: no), by runbook, environment and mode", m.runs_started.clone());
-        r.register("failover_runs", "Runs ended, by runbook, environment, mode and outcome (their final status)", m.runs.clone());
-        r.register("failover_service_runs_in_progress", "Runs this service's process is running now", m.in_progress.clone());
-        r.register("failover_step_duration_seconds", "Step durations, from the step's first start to its end", m.steps.clone());
+        r.register(
+            "failover_runs_started",
+            "Runs started (or resumed: no), by runbook, environment and mode",
+            m.runs_started.clone(),
+        );
+        r.register(
+            "failover_runs",
+            "Runs ended, by runbook, environment, mode and outcome (their final status)",
+            m.runs.clone(),
+        );
+        r.register(
+            "failover_service_runs_in_progress",
+            "Runs this service's process is running now",
+            m.in_progress.clone(),
+        );
+        r.register(
+            "failover_step_duration_seconds",
+            "Step durations, from the step's first start to its end",
+            m.steps.clone(),
+        );
         r.register("failover_aws_calls", "Mutating calls by service, operation and result (ok, throttled, failed), from their journaled outcomes", m.calls.clone());
         r.register("failover_aws_requests", "Requests (reads included) by service and result (ok, throttled, failed), counted by each run when it ends", m.requests.clone());
         r.register("failover_zone_health", "1 for each zone's current state (unknown, healthy, unhealthy), from the service's probes", m.zone_health.clone());
-        r.register("failover_shed_tier", "1 while a traffic tier is shed, 0 otherwise", m.shed.clone());
-        r.register("failover_journal_write_seconds", "Journal writes of this process: time to commit, waiting for the lock included", m.journal_writes.clone());
-        r.register("failover_journal_events_seen", "Sequence number of the last journal event the service has read", m.events_seen.clone());
+        r.register(
+            "failover_shed_tier",
+            "1 while a traffic tier is shed, 0 otherwise",
+            m.shed.clone(),
+        );
+        r.register(
+            "failover_journal_write_seconds",
+            "Journal writes of this process: time to commit, waiting for the lock included",
+            m.journal_writes.clone(),
+        );
+        r.register(
+            "failover_journal_events_seen",
+            "Sequence number of the last journal event the service has read",
+            m.events_seen.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -137,12 +165,22 @@ impl Metrics {
     /// Count what one journal event says.
     pub async fn observe_event(&self, e: &Event, store: &dyn Store) {
         self.events_seen.set(e.seq);
-        let s = |k: &str| e.data.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let s = |k: &str| {
+            e.data
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+                .to_string()
+        };
         match e.kind.as_str() {
             "run_started" => {
                 let l = (s("runbook"), s("environment"), s("mode"));
                 self.runs_started
-                    .get_or_create(&labels(&[("runbook", &l.0), ("environment", &l.1), ("mode", &l.2)]))
+                    .get_or_create(&labels(&[
+                        ("runbook", &l.0),
+                        ("environment", &l.1),
+                        ("mode", &l.2),
+                    ]))
                     .inc();
                 self.seen().runs.insert(e.run_id.clone(), l);
             }
@@ -150,13 +188,21 @@ impl Metrics {
                 let (rb, env, mode) = self.run_labels(&e.run_id, store).await;
                 let outcome = s("status");
                 self.runs
-                    .get_or_create(&labels(&[("runbook", &rb), ("environment", &env), ("mode", &mode), ("outcome", &outcome)]))
+                    .get_or_create(&labels(&[
+                        ("runbook", &rb),
+                        ("environment", &env),
+                        ("mode", &mode),
+                        ("outcome", &outcome),
+                    ]))
                     .inc();
                 self.seen().steps.retain(|(r, _), _| r != &e.run_id);
             }
             "step_started" => {
                 if let Some(step) = &e.step_id {
-                    self.seen().steps.entry((e.run_id.clone(), step.clone())).or_insert(e.at);
+                    self.seen()
+                        .steps
+                        .entry((e.run_id.clone(), step.clone()))
+                        .or_insert(e.at);
                 }
             }
             "step_finished" => self.step_finished(e, store).await,
@@ -174,7 +220,11 @@ impl Metrics {
         let status = e.data.get("status").and_then(|v| v.as_str()).unwrap_or("?");
         let secs = (e.at - started).max(0) as f64 / 1000.0;
         self.steps
-            .get_or_create(&labels(&[("runbook", &rb), ("step", step), ("status", status)]))
+            .get_or_create(&labels(&[
+                ("runbook", &rb),
+                ("step", step),
+                ("status", status),
+            ]))
             .observe(secs);
     }
 
@@ -188,12 +238,17 @@ impl Metrics {
             "failed"
         };
         self.calls
-            .get_or_create(&labels(&[("service", service_of(&op)), ("operation", &op), ("result", result)]))
+            .get_or_create(&labels(&[
+                ("service", service_of(&op)),
+                ("operation", &op),
+                ("result", result),
+            ]))
             .inc();
     }
 
     fn requests(&self, e: &Event) {
-        let Ok(c) = serde_json::from_value::<crate::cloud::model::CallCounts>(e.data.clone()) else {
+        let Ok(c) = serde_json::from_value::<crate::cloud::model::CallCounts>(e.data.clone())
+        else {
             return;
         };
         for (service, a) in [("rds", &c.rds), ("route53", &c.route53)] {
@@ -213,7 +268,11 @@ impl Metrics {
             for state in ["unknown", "healthy", "unhealthy"] {
                 let now = z.status.state.to_string() == state;
                 self.zone_health
-                    .get_or_create(&labels(&[("environment", &r.environment), ("zone", &zone), ("state", state)]))
+                    .get_or_create(&labels(&[
+                        ("environment", &r.environment),
+                        ("zone", &zone),
+                        ("state", state),
+                    ]))
                     .set(i64::from(now));
             }
         }

@@ -8,7 +8,8 @@
 //!   cleanly (resumable) on shutdown;
 //! - [`events`]: the journal followed through its port, as server-sent events;
 //! - [`metrics`]: Prometheus; [`health`]: its own probes; [`catalog`]: its runbooks;
-//! - [`openapi`]: the document describing every route of [`routes`].
+//! - [`openapi`]: the document describing every route of [`routes`];
+//! - [`service`]: what every handler shares.
 
 pub mod api;
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod info;
 pub mod metrics;
 pub mod openapi;
 pub mod runs;
+pub mod service;
 
 use crate::app::{App, AppError};
 use crate::status::RunStatus;
@@ -30,6 +32,7 @@ use axum::Router;
 use catalog::Catalog;
 use config::ServeConfig;
 use error::ApiError;
+pub use service::Service;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -51,32 +54,6 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// Run the probes of every environment with `[health]`.
     pub probes: bool,
-}
-
-/// What every handler shares.
-pub struct Service {
-    pub app: App,
-    pub config: ServeConfig,
-    pub catalog: Catalog,
-    pub runs: runs::Runs,
-    pub feed: Arc<events::Feed>,
-    pub metrics: Arc<metrics::Metrics>,
-    pub health: Arc<health::Health>,
-    /// Becomes true when the service shuts down (streams end).
-    pub shutdown: watch::Receiver<bool>,
-    stopping: AtomicBool,
-}
-
-impl Service {
-    /// No new run starts once the service is shutting down.
-    pub fn refuse_if_stopping(&self) -> Result<(), ApiError> {
-        if self.stopping.load(Ordering::SeqCst) {
-            return Err(ApiError::unavailable(
-                "error: the service is shutting down; no run is started\n  hint: retry against the service once it is back",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Every route: method, path (OpenAPI's `{param}` syntax, which axum shares), handler.
@@ -203,7 +180,8 @@ impl Server {
             s.shutdown.clone(),
         ));
         if self.options.probes {
-            s.health.start(&s.app, s.metrics.clone(), s.shutdown.clone());
+            s.health
+                .start(&s.app, s.metrics.clone(), s.shutdown.clone());
         }
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))

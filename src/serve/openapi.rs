@@ -26,8 +26,14 @@ mod tests {
             .collect();
         let missing: Vec<_> = served.difference(&documented).collect();
         let extra: Vec<_> = documented.difference(&served).collect();
-        assert!(missing.is_empty(), "routes missing from openapi.json: {missing:?}");
-        assert!(extra.is_empty(), "openapi.json names routes the service does not serve: {extra:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json names routes the service does not serve: {extra:?}"
+        );
         // Every operation says what it is and what it answers.
         for (m, p) in &documented {
             let op = &doc["paths"][p][m];

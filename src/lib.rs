@@ -17,6 +17,7 @@ pub mod ports;
 pub mod progress;
 pub mod report;
 pub mod runbook;
+pub mod serve;
 pub mod status;
 pub mod steps;
 pub mod store;

@@ -37,7 +37,7 @@ pub async fn approve(
 ) -> Result<Approved, AppError> {
     let j = app.open_journal()?;
     let r = j.run_exact(&RunId::new(run_id)).await.map_err(|e| match e {
-        crate::store::StoreError::UnknownRun(_) => AppError::Refused(format!("run `{run_id}` is not in the journal\n  hint: approve with the run's whole id (`failover runs` lists them); approvals never match a part of an id")),
+        crate::store::StoreError::UnknownRun(_) => AppError::NotFound(format!("run `{run_id}` is not in the journal\n  hint: approve with the run's whole id (`failover runs` lists them); approvals never match a part of an id")),
         other => other.into(),
     })?;
     refuse_if_not_waiting(&r)?;
@@ -80,6 +80,80 @@ pub async fn approve(
             })
         }
     }
+}
+
+/// Record a comment on a gate (said with an approval or a rejection), chained with the rest.
+pub async fn comment(
+    app: &App,
+    run_id: &RunId,
+    step_id: &str,
+    by: &str,
+    verdict: &str,
+    text: &str,
+) -> Result<(), AppError> {
+    let data = serde_json::json!({"by": normalize(by), "verdict": verdict, "text": text});
+    app.open_journal()?
+        .note(run_id, Some(step_id), "comment", data)
+        .await?;
+    Ok(())
+}
+
+/// A rejected gate: the run was ended (`aborted`) by a person allowed to approve it.
+pub struct Rejected {
+    pub run_id: RunId,
+    pub step_id: String,
+    pub by: String,
+    pub aborted: super::resume::Aborted,
+}
+
+/// Reject `step` (default: the one the run is waiting on) of run `run_id` as `by`, with why:
+/// the rejection is journaled on the gate, then the run is aborted (its leases released; its
+/// process, if alive, makes no further call). Only a person who could approve it may reject it.
+pub async fn reject(
+    app: &App,
+    run_id: &str,
+    step: Option<&str>,
+    by: String,
+    comment: String,
+) -> Result<Rejected, AppError> {
+    if comment.trim().is_empty() {
+        return Err(AppError::Input(
+            "error: a rejection needs a comment: say why, for the journal and the initiator".into(),
+        ));
+    }
+    let j = app.open_journal()?;
+    let r = j.run_exact(&RunId::new(run_id)).await.map_err(|e| match e {
+        crate::store::StoreError::UnknownRun(_) => AppError::NotFound(format!("run `{run_id}` is not in the journal\n  hint: reject with the run's whole id (`failover runs` lists them)")),
+        other => other.into(),
+    })?;
+    refuse_if_not_waiting(&r)?;
+    let steps: Vec<BoundStep> = serde_json::from_value(r.steps.clone()).unwrap_or_default();
+    let step_id = gate_step(&j, &r, step).await?;
+    let approvers = match steps
+        .iter()
+        .find(|s| s.id.as_str() == step_id)
+        .map(|s| &s.action)
+    {
+        Some(BoundAction::Approval { approvers, .. }) => approvers.clone(),
+        _ => {
+            return Err(AppError::Refused(format!(
+                "run {} has no approval step `{step_id}`",
+                r.id
+            )))
+        }
+    };
+    refuse(&r, &step_id, &approvers, &by)?;
+    let who = normalize(&by);
+    let data = serde_json::json!({"by": who, "comment": comment});
+    j.note(&r.id, Some(&step_id), "rejected", data).await?;
+    let why = format!("rejected at step `{step_id}`: {comment}");
+    let aborted = super::resume::abort(app, r.id.as_str(), who.clone(), Some(why)).await?;
+    Ok(Rejected {
+        run_id: r.id,
+        step_id,
+        by: who,
+        aborted,
+    })
 }
 
 /// An approval is for a run whose process waits for it.

@@ -31,9 +31,18 @@ pub enum AppError {
     /// The tool itself could not go on (an async runtime, an in-memory journal).
     #[error("error: {0}")]
     Runtime(String),
-    /// The request was understood and refused (unknown run, approving one's own run, ...).
+    /// The request was understood and refused (approving one's own run, a run that ended, ...).
     #[error("error: {0}")]
     Refused(String),
+    /// The run named is not in the journal (a refusal: the CLI's exit code is the same).
+    #[error("error: {0}")]
+    NotFound(String),
+    /// Another live run holds a lease on a resource this run needs: who, and what to do.
+    #[error("error: {message}")]
+    Busy {
+        conflict: Box<crate::store::LeaseConflict>,
+        message: String,
+    },
 }
 
 /// The class of a failure: what the CLI turns into an exit code.
@@ -51,7 +60,9 @@ impl AppError {
             AppError::Invalid(_) | AppError::Input(_) => FailureClass::Invalid,
             AppError::Cloud { .. } | AppError::Peer(_) => FailureClass::Cloud,
             AppError::Journal(_) | AppError::Runtime(_) => FailureClass::Journal,
-            AppError::Refused(_) => FailureClass::Refused,
+            AppError::Refused(_) | AppError::NotFound(_) | AppError::Busy { .. } => {
+                FailureClass::Refused
+            }
         }
     }
 
@@ -91,9 +102,12 @@ impl From<Diagnostics> for AppError {
 impl From<JournalError> for AppError {
     fn from(e: JournalError) -> Self {
         match e {
-            JournalError::UnknownRun(id) => AppError::Refused(format!("run `{id}` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere")),
+            JournalError::UnknownRun(id) => AppError::NotFound(format!("run `{id}` is not in the journal\n  hint: `failover runs` lists the runs; pass --journal if the run was recorded elsewhere")),
             JournalError::Refused(m) => AppError::Refused(m),
-            JournalError::Conflict(c) => AppError::Refused(c.to_string()),
+            JournalError::Conflict(c) => AppError::Busy {
+                message: c.to_string(),
+                conflict: c,
+            },
             JournalError::Fenced(m) => AppError::Refused(format!("this process no longer holds the run's leases: {m}")),
             other => AppError::Journal(other),
         }

@@ -44,6 +44,64 @@ pub struct RunDetails {
     pub open_intents: Vec<Event>,
 }
 
+/// One mutating call of a run: its intent and, when it was written, its outcome.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CallRecord {
+    /// The intent's sequence number.
+    pub seq: i64,
+    pub step_id: Option<String>,
+    pub at: i64,
+    pub operation: String,
+    pub resource: String,
+    /// The call as journaled (redacted).
+    pub call: serde_json::Value,
+    /// The outcome event's data (`ok`, `result` or `error`, `ms`), if it was written.
+    pub outcome: Option<serde_json::Value>,
+    /// With no outcome: how a later observation settled it, if one did.
+    pub settled: Option<String>,
+}
+
+impl RunDetails {
+    /// Every mutating call of the run, in order, each with its outcome or how it was settled.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        let answer = |seq: i64, kind: &str| {
+            self.events
+                .iter()
+                .find(|e| e.kind == kind && e.intent_seq == Some(seq))
+        };
+        self.events
+            .iter()
+            .filter(|e| e.kind == "intent")
+            .map(|i| CallRecord {
+                seq: i.seq,
+                step_id: i.step_id.clone(),
+                at: i.at,
+                operation: i.operation.clone().unwrap_or_default(),
+                resource: i.resource.clone().unwrap_or_default(),
+                call: i.data.clone(),
+                outcome: answer(i.seq, "outcome").map(|o| o.data.clone()),
+                settled: answer(i.seq, "settled").map(|s| {
+                    s.data
+                        .get("how")
+                        .and_then(|h| h.as_str())
+                        .unwrap_or("settled")
+                        .to_string()
+                }),
+            })
+            .collect()
+    }
+
+    /// Calls still in doubt: an intent without an outcome that no later observation settled
+    /// (what `show` lists under "Calls in doubt", and what a resume waits on).
+    pub fn in_doubt(&self) -> Vec<CallRecord> {
+        let open: Vec<i64> = self.open_intents.iter().map(|e| e.seq).collect();
+        self.calls()
+            .into_iter()
+            .filter(|c| open.contains(&c.seq) && c.settled.is_none())
+            .collect()
+    }
+}
+
 /// `run_id`: an id or a unique prefix of one, as a person typed it ([`crate::journal::Journal::run`]).
 pub async fn show(app: &App, run_id: &str) -> Result<RunDetails, AppError> {
     let j = app.open_journal()?;

@@ -215,7 +215,7 @@ pub fn install_crash_hook() {
 /// Plan, record, execute and finish one run (or continue one, with `resume`).
 ///
 /// Before anything else the run takes a lease on every resource its steps may change; a live
-/// lease of another run refuses it at once (`AppError::Refused` naming the holder). A heartbeat
+/// lease of another run refuses it at once (`AppError::Busy` naming the holder). A heartbeat
 /// renews the leases; each intent shows their fencing tokens, so a run that lost them makes no
 /// further call. The plan is computed next; if it cannot read the world the run starts
 /// anyway and every step observes for itself, unless access is denied.
@@ -297,14 +297,17 @@ async fn take_leases(
     };
     match store.acquire(&ask).await {
         Ok(f) => Ok(f),
-        Err(StoreError::Conflict(c)) => Err(AppError::Refused(format!(
-            "run {} was not started: {c}\n  hint: wait for it (`failover show {}`), or end it (`failover abort {} --by <you>`); if its process is gone, its lease expires at {} and `failover resume {}` takes it over",
-            h.id,
-            c.held_by,
-            c.held_by,
-            crate::timefmt::format_ts(c.expires_ms),
-            c.held_by
-        ))),
+        Err(StoreError::Conflict(c)) => Err(AppError::Busy {
+            message: format!(
+                "run {} was not started: {c}\n  hint: wait for it (`failover show {}`), or end it (`failover abort {} --by <you>`); if its process is gone, its lease expires at {} and `failover resume {}` takes it over",
+                h.id,
+                c.held_by,
+                c.held_by,
+                crate::timefmt::format_ts(c.expires_ms),
+                c.held_by
+            ),
+            conflict: c,
+        }),
         Err(e) => Err(e.into()),
     }
 }

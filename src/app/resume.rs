@@ -57,7 +57,7 @@ impl PreparedResume {
 
 async fn exact_run(j: &Arc<dyn Store>, run_id: &str, verb: &str) -> Result<RunRecord, AppError> {
     j.run_exact(&RunId::new(run_id)).await.map_err(|e| match e {
-        StoreError::UnknownRun(_) => AppError::Refused(format!("run `{run_id}` is not in the journal\n  hint: {verb} takes the run's whole id (`failover runs` lists them)")),
+        StoreError::UnknownRun(_) => AppError::NotFound(format!("run `{run_id}` is not in the journal\n  hint: {verb} takes the run's whole id (`failover runs` lists them)")),
         other => other.into(),
     })
 }

@@ -29,6 +29,8 @@ pub struct RollbackOrder {
     pub by: String,
     /// Restore records even if they were changed after the run.
     pub force: bool,
+    /// Ask the rollback to stop between calls (a signal, a service shutting down).
+    pub stop: crate::engine::Stop,
 }
 
 /// A rollback whose steps are built: nothing has been called yet.
@@ -36,6 +38,7 @@ pub struct PreparedRollback {
     loaded: LoadedEnv,
     steps: Vec<BoundStep>,
     header: RunHeader,
+    stop: crate::engine::Stop,
     /// Said before anything happens (e.g. the run has not finished).
     pub warnings: Vec<String>,
 }
@@ -97,6 +100,7 @@ pub async fn prepare_rollback(
         of_run: Some(r.id.clone()),
     };
     Ok(PreparedRollback {
+        stop: order.stop,
         loaded,
         steps,
         header,
@@ -125,6 +129,7 @@ pub async fn rollback(
     let env = &p.loaded.env;
     let req = RunRequest {
         on_crash: Some(app.crash_marker()),
+        stop: p.stop.clone(),
         ..RunRequest::new(p.header.clone(), p.steps.clone(), env)
     };
     p.loaded

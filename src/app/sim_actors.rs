@@ -391,7 +391,9 @@ fn launch(sh: &Arc<Shared>, slot: &Arc<Slot>, resume: Option<Resume>) -> (usize,
                 status: res.status,
                 error: res.error,
             },
-            Err(AppError::Refused(why)) => Outcome::Refused { why },
+            Err(AppError::Refused(why) | AppError::Busy { message: why, .. }) => {
+                Outcome::Refused { why }
+            }
             Err(e) => Outcome::NotStarted { why: e.to_string() },
         };
         let mut st = task_slot.lock();

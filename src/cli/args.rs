@@ -255,6 +255,32 @@ pub enum Command {
         #[command(subcommand)]
         command: LocalPeerCommand,
     },
+    /// Run the HTTP service: the JSON API under /v1 (runs, approvals, runbooks, environments,
+    /// health, traffic, leases; OpenAPI at /v1/openapi.json), live events (server-sent events)
+    /// and /metrics. Runs it starts run in its process with the CLI's leases and journal.
+    /// SIGTERM or Ctrl-C: no new run; runs stop between calls, resumable.
+    Serve {
+        /// Address to listen on, HOST:PORT (port 0 picks a free one). Default: the service
+        /// file's `listen`, else 127.0.0.1:8080.
+        #[arg(long, env = "FAILOVER_LISTEN")]
+        listen: Option<String>,
+        /// Directory of the runbooks the API may start. Default: the service file's
+        /// `runbooks`, else runbooks/.
+        #[arg(long, env = "FAILOVER_RUNBOOKS")]
+        runbooks: Option<PathBuf>,
+        /// The service file (listen, runbooks, hashed tokens with their roles). Default:
+        /// <config-dir>/serve/serve.toml.
+        #[arg(long, env = "FAILOVER_SERVE_CONFIG")]
+        serve_config: Option<PathBuf>,
+        /// Do not run the probes of the environments with [health].
+        #[arg(long)]
+        no_probes: bool,
+    },
+    /// API tokens for `failover serve`: make one, or hash one for the service file.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Restore the DNS records a run changed, exactly as they were before it.
     Rollback {
         run_id: String,
@@ -283,6 +309,21 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 1)]
         since: i64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a new random token and the [[tokens]] entry (its SHA-256) for the service file.
+    New {
+        /// The person or system the token stands for (the journal records this name).
+        #[arg(long)]
+        name: String,
+        /// Role (repeatable): viewer, operator, approver.
+        #[arg(long = "role", required = true, value_parser = ["viewer", "operator", "approver"])]
+        roles: Vec<String>,
+    },
+    /// Read a token on standard input and print its SHA-256, as the service file stores it.
+    Hash,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,7 +3,7 @@
 
 pub mod args;
 
-use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output};
+use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output, TokenCommand};
 use failover::app::lifecycle::RunResult;
 use failover::app::load::initiator;
 use failover::app::run::{MakeReporter, RunOrder};
@@ -161,6 +161,13 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
         Command::LocalPeer {
             command: LocalPeerCommand::Seed { env },
         } => seed(&app, &env).await,
+        Command::Serve {
+            listen,
+            runbooks,
+            serve_config,
+            no_probes,
+        } => serve(app, listen, runbooks, serve_config, !no_probes).await,
+        Command::Token { command } => token(command),
     }
 }
 
@@ -539,7 +546,12 @@ async fn rollback(
     force: bool,
     output: Output,
 ) -> Result<u8, AppError> {
-    let order = app::rollback::RollbackOrder { run_id, by, force };
+    let order = app::rollback::RollbackOrder {
+        run_id,
+        by,
+        force,
+        stop: Stop::default(),
+    };
     let prepared = app::rollback::prepare_rollback(app, order).await?;
     for w in &prepared.warnings {
         eprintln!("warning: {w}");
@@ -601,4 +613,100 @@ fn finished(r: &RunResult, output: Output, strict: bool) -> u8 {
         RunStatus::Running | RunStatus::WaitingApproval => exit::RUN_FAILED,
         _ => ok_or_failed(r.outcome.succeeded && (!strict || r.failed_steps().is_empty())),
     }
+}
+
+/// `failover serve`: resolve the settings (flag or environment variable, else the service
+/// file, else the default), bind, print where, serve until a signal.
+async fn serve(
+    app: App,
+    listen: Option<String>,
+    runbooks: Option<std::path::PathBuf>,
+    serve_config: Option<std::path::PathBuf>,
+    probes: bool,
+) -> Result<u8, AppError> {
+    use failover::serve::{config, Ended, ServeOptions, Server};
+    let required = serve_config.is_some();
+    let path = serve_config.unwrap_or_else(|| config::default_path(&app.config_dir));
+    let file = config::ServeConfig::load(&path, required)?;
+    let options = ServeOptions {
+        listen: listen
+            .or_else(|| file.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        runbooks: runbooks
+            .or_else(|| file.runbooks.clone())
+            .unwrap_or_else(|| "runbooks".into()),
+        config: file,
+        poll: std::time::Duration::from_millis(200),
+        probes,
+    };
+    let journal = app.journal_path.clone();
+    let (dir, tokens_from) = (
+        options.runbooks.clone(),
+        options.config.path.clone().unwrap_or(path),
+    );
+    let server = Server::bind(app, options).await?;
+    let addr = server
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "?".into());
+    println!("failover serve: listening on http://{addr}");
+    println!("  API /v1 (OpenAPI: /v1/openapi.json), events /v1/events, metrics /metrics");
+    println!(
+        "  runbooks {}, journal {}, {} token(s) from {}",
+        dir.display(),
+        journal.display(),
+        server.tokens(),
+        tokens_from.display()
+    );
+    if server.tokens() == 0 {
+        eprintln!("warning: no token is configured: every /v1 request will be refused (401); add one with `failover token new --name NAME --role operator`");
+    }
+    match server.run(signal).await? {
+        Ended::Clean => {
+            println!("failover serve: stopped; runs in progress were stopped between calls (`failover resume RUN` continues them)");
+            Ok(exit::OK)
+        }
+        Ended::Forced(ids) => {
+            for id in ids {
+                eprintln!("leaving now: run {id} is marked interrupted; calls in flight are in doubt (`failover show {id}`, then `failover resume {id}`)");
+            }
+            Ok(exit::INTERRUPTED)
+        }
+    }
+}
+
+/// `failover token new` and `failover token hash`.
+fn token(command: TokenCommand) -> Result<u8, AppError> {
+    use failover::serve::config::{hash_token, new_token};
+    match command {
+        TokenCommand::New { name, roles } => {
+            let t = new_token().map_err(AppError::Runtime)?;
+            let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+            println!(
+                "Token for {name} (shown once; give it to them, keep only its hash):\n\n  {t}\n"
+            );
+            println!("Add to the service file (<config-dir>/serve/serve.toml):\n");
+            println!(
+                "[[tokens]]\nname = \"{name}\"\nroles = [{}]\nsha256 = \"{}\"",
+                roles.join(", "),
+                hash_token(&t)
+            );
+        }
+        TokenCommand::Hash => {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| {
+                AppError::Input(format!(
+                    "error: cannot read the token on standard input: {e}"
+                ))
+            })?;
+            if t.trim().is_empty() {
+                return Err(AppError::Input(
+                    "error: no token on standard input\n  hint: failover token hash < token.txt"
+                        .into(),
+                ));
+            }
+            println!("{}", hash_token(&t));
+        }
+    }
+    Ok(exit::OK)
 }

@@ -382,6 +382,8 @@ impl Replay {
                     v["error"] = d.get("error").cloned().unwrap_or(Value::Null);
                     if e.kind == "run_finished" {
                         v["ended_at"] = Value::from(e.at);
+                    } else if d.get("reopened").and_then(|r| r.as_bool()) == Some(true) {
+                        v["ended_at"] = Value::Null;
                     }
                     *seq = e.seq;
                 }

@@ -22,7 +22,9 @@ mod sqlite;
 
 pub use crate::store::{Event, RunRecord, StepRecord, StoreError as JournalError};
 pub use crate::timefmt::format_ts;
-pub use sqlite::{now_ms, sha256_hex, AuditKey, ChainKind, Journal, WRITE_PATIENCE};
+pub use sqlite::{
+    now_ms, observe_writes, sha256_hex, AuditKey, ChainKind, Journal, WriteObserver, WRITE_PATIENCE,
+};
 
 use crate::types::RunId;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -152,6 +154,29 @@ mod tests {
             )
             .unwrap();
         assert_eq!(j.verify_chain().unwrap(), Some(a));
+    }
+
+    /// Regression: a run interrupted (ended) then resumed kept its end, so it read as ended:
+    /// `approve` refused its gate ("has already finished (waiting_approval)").
+    #[test]
+    fn regression_a_resumed_run_is_open_again() {
+        let (_d, j) = open();
+        j.create_run(&run("r1")).unwrap();
+        let r1 = RunId::from("r1");
+        j.set_run_status(&r1, RunStatus::Interrupted, Some("signal"), true)
+            .unwrap();
+        assert!(j.run_exact(&r1).unwrap().ended_at.is_some());
+        j.set_run_status(&r1, RunStatus::Running, None, false)
+            .unwrap();
+        j.set_run_status(&r1, RunStatus::WaitingApproval, None, false)
+            .unwrap();
+        let r = j.run_exact(&r1).unwrap();
+        assert_eq!((r.status, r.ended_at), (RunStatus::WaitingApproval, None));
+        let v = j.verify(&[]).unwrap();
+        assert!(v.intact(), "{:?}", v.problems);
+        j.set_run_status(&r1, RunStatus::Succeeded, None, true)
+            .unwrap();
+        assert!(j.run_exact(&r1).unwrap().ended_at.is_some());
     }
 
     #[test]

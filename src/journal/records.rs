@@ -78,15 +78,25 @@ impl Journal {
     ) -> Result<()> {
         self.write(|tx, now, key| {
             let ended = finished.then_some(now);
-            let n = tx.execute(
-                "UPDATE runs SET status = ?2, error = ?3, ended_at = COALESCE(?4, ended_at) WHERE id = ?1",
-                params![run_id, status.as_str(), error, ended],
-            )?;
-            if n == 0 {
+            // A run that ended (interrupted, crashed, failed) and goes on again (a resume) is
+            // open again: its end is cleared, and the event says so (`reopened`).
+            let was_ended: Option<Option<i64>> = tx
+                .query_row("SELECT ended_at FROM runs WHERE id = ?1", params![run_id], |r| r.get(0))
+                .optional()?;
+            let Some(was_ended) = was_ended else {
                 return Err(StoreError::UnknownRun(run_id.to_string()).into());
-            }
+            };
+            let reopened = !finished && !status.is_finished() && was_ended.is_some();
+            tx.execute(
+                "UPDATE runs SET status = ?2, error = ?3, ended_at = CASE WHEN ?5 THEN NULL ELSE COALESCE(?4, ended_at) END WHERE id = ?1",
+                params![run_id, status.as_str(), error, ended, reopened],
+            )?;
             let kind = if finished { "run_finished" } else { "run_status" };
-            append(tx, now, key, run_id, None, kind, None, None, &json!({"status": status, "error": error}), None)?;
+            let mut data = json!({"status": status, "error": error});
+            if reopened {
+                data["reopened"] = json!(true);
+            }
+            append(tx, now, key, run_id, None, kind, None, None, &data, None)?;
             Ok(())
         })
     }

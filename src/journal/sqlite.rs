@@ -399,7 +399,10 @@ impl Journal {
                 Ok(out)
             })();
             match attempt {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    observed(started.elapsed(), full);
+                    return Ok(v);
+                }
                 Err(WriteError::Sqlite(e)) if is_busy(&e) && started.elapsed() < WRITE_PATIENCE => {
                     std::thread::sleep(
                         pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
@@ -416,6 +419,27 @@ impl Journal {
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn).map_err(|e| self.err(e))
+    }
+}
+
+/// Told, after each write of this process, how long it took (waiting for the lock included)
+/// and whether it was durable (fsynced): the journal write latency `failover serve` exports.
+pub type WriteObserver = std::sync::Arc<dyn Fn(Duration, bool) + Send + Sync>;
+
+static WRITE_OBSERVER: std::sync::RwLock<Option<WriteObserver>> = std::sync::RwLock::new(None);
+
+/// Watch every journal write of this process (replaces any earlier observer).
+pub fn observe_writes(f: WriteObserver) {
+    *WRITE_OBSERVER.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+}
+
+fn observed(took: Duration, durable: bool) {
+    let f = WRITE_OBSERVER
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(f) = f {
+        f(took, durable);
     }
 }
 

@@ -12,6 +12,9 @@
 //!   kills and resumes at once in one simulated world, properties checked over many seeds.
 //! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `concurrency`: many
 //!   processes of the binary writing one journal at once.
+//! - `serve`: `failover serve` over a loopback socket: runs started and followed by their
+//!   event stream, approvals, rejections, aborts, shutdown and resume, refusals that change
+//!   nothing, concurrent starts (409 with the lease holder), the metrics parsed.
 //! - `common`: the servers and helpers the tests share.
 
 mod common;
@@ -30,6 +33,7 @@ mod health_probes;
 mod proxy_checks;
 mod safety_moto;
 mod secrets;
+mod serve;
 mod sim_actors;
 mod sim_scenarios;
 mod sim_shedding;

@@ -46,8 +46,24 @@ pub struct Cli {
     /// More logging (-v: debug, -vv: trace). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr: `text` for people, `json` (one object a line, with the run id and
+    /// step id on every line of a run) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FAILOVER_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -270,6 +286,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (failover.1 and one per subcommand) into DIR, or print failover(1) on
+    /// stdout when no DIR is given.
+    Man { dir: Option<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]

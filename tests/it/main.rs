@@ -27,6 +27,7 @@ mod fuzz;
 mod health_adapters;
 mod health_docs;
 mod health_probes;
+mod onboarding;
 mod proxy_checks;
 mod safety_moto;
 mod secrets;

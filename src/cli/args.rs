@@ -286,6 +286,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Read an AWS account (read-only, paged calls) and write the environment file it means:
+    /// clusters and Multi-AZ instances grouped, per-zone records recognised, the rest listed
+    /// with the reason. An existing file is shown a diff and merged only with --merge.
+    Discover(super::discover::DiscoverArgs),
+    /// Print the JSON Schema of a file format, for TOML editors (taplo, Even Better TOML).
+    Schema {
+        #[arg(value_enum)]
+        format: super::discover::SchemaFormat,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions { shell: clap_complete::Shell },
     /// Write man pages (failover.1 and one per subcommand) into DIR, or print failover(1) on
@@ -315,7 +324,7 @@ pub enum LocalPeerCommand {
     },
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!(

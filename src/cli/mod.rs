@@ -2,6 +2,7 @@
 //! returns (text for people, JSON for machines). No decision is made here.
 
 pub mod args;
+mod discover;
 mod generate;
 
 use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output};
@@ -162,6 +163,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
         Command::LocalPeer {
             command: LocalPeerCommand::Seed { env },
         } => seed(&app, &env).await,
+        Command::Discover(a) => discover::discover(&app.config_dir, a).await,
+        Command::Schema { format } => discover::schema(format),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(dir.as_deref()),
     }

@@ -21,6 +21,7 @@ mod aws_mocks;
 mod aws_moto;
 mod cli_e2e;
 mod concurrency;
+mod discover_moto;
 mod engine_faults;
 mod evacuation_moto;
 mod fuzz;

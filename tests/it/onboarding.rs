@@ -182,3 +182,24 @@ fn json_logs_carry_the_run_and_step_ids() {
         "{err}"
     );
 }
+
+/// `failover schema` prints each format's JSON Schema (their content is tested in
+/// `schema::tests` against the parsers and every example).
+#[test]
+fn schema_prints_a_json_schema_per_format() {
+    for format in ["runbook", "environment", "topology"] {
+        let s: serde_json::Value = serde_json::from_str(&stdout_of(&["schema", format])).unwrap();
+        assert_eq!(
+            s["$schema"], "http://json-schema.org/draft-07/schema#",
+            "{format}"
+        );
+        assert_eq!(
+            s["$id"],
+            format!("https://failover.dev/schema/{format}.json")
+        );
+    }
+    let o = failover(&["schema", "runbok"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("possible values: runbook, environment, topology"));
+}

@@ -25,6 +25,7 @@ use super::faults::{Fault, FaultSpec};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -260,7 +261,24 @@ pub struct TopologyError {
 
 // ---- raw serde types --------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The JSON Schema of a topology file (`failover schema topology`), derived from the raw types
+/// the parser reads it into, so the two cannot differ; `[traffic]` is the environment's.
+pub fn json_schema() -> serde_json::Value {
+    let settings = schemars::generate::SchemaSettings::draft07();
+    let mut schema = settings.into_generator().into_root_schema_for::<Raw>();
+    schema.insert(
+        "$id".into(),
+        "https://failover.dev/schema/topology.json".into(),
+    );
+    schema.insert("title".into(), "failover simulator topology".into());
+    schema.to_value()
+}
+
+fn traffic_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(crate::schema::traffic()).unwrap_or_default()
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Raw {
     name: String,
@@ -289,11 +307,13 @@ struct Raw {
     #[serde(default)]
     faults: Vec<RawFault>,
     /// Read again with spans by `traffic::config::parse`, as in environment files.
+    #[serde(default)]
+    #[schemars(schema_with = "traffic_schema")]
     traffic: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     poll_interval: Option<String>,
@@ -301,14 +321,14 @@ struct RawSettings {
     max_attempts: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum RawSpan {
     One(String),
     Two(Vec<String>),
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTiming {
     aurora_failover: Option<RawSpan>,
@@ -321,7 +341,7 @@ struct RawTiming {
     max_duration: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawQuotas {
     rds_burst: Option<f64>,
@@ -333,14 +353,14 @@ struct RawQuotas {
     route53_prior_request_window: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawApproval {
     by: Option<String>,
     after: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCluster {
     id: String,
@@ -350,7 +370,7 @@ struct RawCluster {
     instances: Vec<RawMember>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawMember {
     id: String,
@@ -363,7 +383,7 @@ fn default_tier() -> i32 {
     1
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawInstance {
     id: String,
@@ -373,7 +393,7 @@ struct RawInstance {
     standby_zone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawHostedZone {
     name: String,
@@ -383,7 +403,7 @@ struct RawHostedZone {
     records: Vec<RawRecord>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
@@ -399,7 +419,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRecord {
     name: String,
@@ -415,7 +435,7 @@ struct RawRecord {
     weights: Option<BTreeMap<String, i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawEndpoint {
     url: String,
@@ -427,11 +447,11 @@ struct RawEndpoint {
     body: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum RawFault {
     Line(String),
-    Table(BTreeMap<String, toml::Value>),
+    Table(#[schemars(with = "BTreeMap<String, serde_json::Value>")] BTreeMap<String, toml::Value>),
 }
 
 // ---- checking ---------------------------------------------------------------------------

@@ -99,6 +99,9 @@ pub struct TableReader<'a> {
     used: Vec<bool>,
     /// What this table is, for messages: "step `failover`", "parameter `failed_az`".
     pub what: String,
+    /// What the parser read from this table (tests compare it with the schemas).
+    #[cfg(test)]
+    reads: Vec<(String, record::Read)>,
 }
 
 impl<'a> TableReader<'a> {
@@ -116,6 +119,8 @@ impl<'a> TableReader<'a> {
                 entries,
                 used: vec![false; entries.len()],
                 what,
+                #[cfg(test)]
+                reads: vec![],
             }),
             _ => {
                 diags.push(src.diag(
@@ -131,8 +136,19 @@ impl<'a> TableReader<'a> {
     pub fn get(&mut self, key: &str) -> Option<&'a SVal> {
         let i = self.entries.iter().position(|(k, _, _)| k == key)?;
         self.used[i] = true;
+        self.note(key, record::Read::Any);
         Some(&self.entries[i].2)
     }
+
+    /// Remember how `key` was read (test builds only: the schema tests compare it).
+    #[cfg(test)]
+    fn note(&mut self, key: &str, how: record::Read) {
+        self.reads.retain(|(k, _)| k != key);
+        self.reads.push((key.to_string(), how));
+    }
+
+    #[cfg(not(test))]
+    fn note(&mut self, _key: &str, _how: record::Read) {}
 
     pub fn has(&self, key: &str) -> bool {
         self.entries.iter().any(|(k, _, _)| k == key)
@@ -152,6 +168,7 @@ impl<'a> TableReader<'a> {
 
     pub fn str(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<String>> {
         let v = self.get(key)?;
+        self.note(key, record::Read::Str);
         expect_str(self.src, v, &format!("`{key}` in {}", self.what), diags)
     }
 
@@ -174,6 +191,7 @@ impl<'a> TableReader<'a> {
 
     pub fn bool(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<bool>> {
         let v = self.get(key)?;
+        self.note(key, record::Read::Bool);
         match v.kind {
             SKind::Bool(b) => Some(Spanned {
                 value: b,
@@ -202,6 +220,7 @@ impl<'a> TableReader<'a> {
         diags: &mut Diagnostics,
     ) -> Option<Spanned<i64>> {
         let v = self.get(key)?;
+        self.note(key, record::Read::Int { min, max });
         expect_int(
             self.src,
             v,
@@ -214,11 +233,13 @@ impl<'a> TableReader<'a> {
 
     pub fn duration(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<Duration>> {
         let v = self.get(key)?;
+        self.note(key, record::Read::Duration);
         expect_duration(self.src, v, &format!("`{key}` in {}", self.what), diags)
     }
 
     pub fn str_list(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Vec<Spanned<String>>> {
         let v = self.get(key)?;
+        self.note(key, record::Read::StrList);
         let what = format!("`{key}` in {}", self.what);
         match &v.kind {
             SKind::Array(items) => Some(
@@ -243,6 +264,12 @@ impl<'a> TableReader<'a> {
 
     /// Report keys that were never read.
     pub fn finish(self, known: &[&str], diags: &mut Diagnostics) {
+        #[cfg(test)]
+        record::table(record::Table {
+            span: self.span.clone(),
+            known: known.iter().map(|k| k.to_string()).collect(),
+            reads: self.reads.clone(),
+        });
         for (i, (k, ks, _)) in self.entries.iter().enumerate() {
             if !self.used[i] {
                 let hint = match did_you_mean(k, known.iter().copied()) {
@@ -256,6 +283,62 @@ impl<'a> TableReader<'a> {
                 ));
             }
         }
+    }
+}
+
+/// What the parsers read, table by table: the `known` keys each `finish` was given and how each
+/// key present was read. Test builds only: `schema`'s tests check the JSON Schemas against it,
+/// so a key the parser learns that the schema does not know fails a test.
+pub mod record {
+    use std::ops::Range;
+
+    /// How a key was read.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Read {
+        /// Taken as it is (`get`): the parser checks the value itself.
+        Any,
+        Str,
+        Bool,
+        Int {
+            min: i64,
+            max: i64,
+        },
+        Duration,
+        StrList,
+    }
+
+    /// One table the parser finished.
+    #[derive(Clone, Debug)]
+    pub struct Table {
+        pub span: Range<usize>,
+        pub known: Vec<String>,
+        pub reads: Vec<(String, Read)>,
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        static TABLES: std::cell::RefCell<Option<Vec<Table>>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Start recording on this thread (forgetting what was recorded before).
+    #[cfg(test)]
+    pub fn start() {
+        TABLES.with(|t| *t.borrow_mut() = Some(vec![]));
+    }
+
+    /// What was recorded since `start`; recording stops.
+    #[cfg(test)]
+    pub fn take() -> Vec<Table> {
+        TABLES.with(|t| t.borrow_mut().take().unwrap_or_default())
+    }
+
+    #[cfg(test)]
+    pub(super) fn table(t: Table) {
+        TABLES.with(|all| {
+            if let Some(all) = all.borrow_mut().as_mut() {
+                all.push(t);
+            }
+        });
     }
 }
 

@@ -225,7 +225,24 @@ pub async fn start_run(
     reporter: Arc<dyn Reporter>,
     req: RunRequest,
 ) -> Result<RunResult, AppError> {
+    use tracing::Instrument;
+    // Every log line of the run carries its id (`--log-format json`: in `spans`). The target
+    // is the CLI's switch: the human format leaves the span out, so its lines are unchanged.
+    let span = tracing::info_span!(target: "failover_run", "run", run_id = %req.header.id);
+    run_in_span(ports, store, reporter, req)
+        .instrument(span)
+        .await
+}
+
+async fn run_in_span(
+    ports: &Ports,
+    store: &Arc<dyn Store>,
+    reporter: Arc<dyn Reporter>,
+    req: RunRequest,
+) -> Result<RunResult, AppError> {
+    use tracing::Instrument;
     let h = &req.header;
+    tracing::info!(runbook = %h.runbook, environment = %h.environment, mode = h.mode.as_str(), initiator = %h.initiator, "run started");
     let me = holder();
     let mut fence = take_leases(store, &req, &me).await?;
     fence.budget_ms = req.leases.call_budget.as_millis() as i64;
@@ -242,15 +259,18 @@ pub async fn start_run(
     if let Some(mark) = &req.on_crash {
         lock_active().push((h.id.clone(), mark.clone()));
     }
-    let heartbeat = tokio::spawn(heartbeat(
-        store.clone(),
-        ports.clock.clone(),
-        h.id.clone(),
-        fence.clone(),
-        me.clone(),
-        req.leases.heartbeat,
-        req.stop.clone(),
-    ));
+    let heartbeat = tokio::spawn(
+        heartbeat(
+            store.clone(),
+            ports.clock.clone(),
+            h.id.clone(),
+            fence.clone(),
+            me.clone(),
+            req.leases.heartbeat,
+            req.stop.clone(),
+        )
+        .in_current_span(),
+    );
     let spec = RunSpec {
         run_id: h.id.clone(),
         initiator: h.initiator.clone(),
@@ -272,7 +292,11 @@ pub async fn start_run(
     let outcome = engine::execute(ports.clone(), store.clone(), spec, reporter.clone()).await;
     heartbeat.abort();
     lock_active().retain(|(r, _)| r != &h.id);
-    finish(store, ports, &reporter, &req, plan, outcome).await
+    let r = finish(store, ports, &reporter, &req, plan, outcome).await;
+    if let Ok(r) = &r {
+        tracing::info!(status = r.status.as_str(), "run ended");
+    }
+    r
 }
 
 fn lock_active() -> std::sync::MutexGuard<'static, Vec<(RunId, CrashMarker)>> {

@@ -12,6 +12,7 @@
 //!   simulated world, each run's process behind the kill switch of [`sim_process`]).
 
 pub mod approve;
+pub mod discover;
 pub mod error;
 pub mod inspect;
 pub mod lifecycle;

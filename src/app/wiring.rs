@@ -189,3 +189,20 @@ impl HealthSource for LiveHealth {
             .map_err(|e| format!("{e}\n  hint: {}", e.hint()))
     }
 }
+
+/// The read-only ports of `failover discover`: the account's listing and Route 53 (records read
+/// with the same retries as a run's reads), paced and counted by one limiter of AWS's default
+/// quotas.
+pub async fn inventory_ports(
+    settings: &AwsSettings,
+) -> (
+    Arc<dyn crate::cloud::Inventory>,
+    Arc<dyn crate::cloud::Dns>,
+    Arc<dyn crate::cloud::CallMeter>,
+) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let limiter = Arc::new(RateLimiter::new(Default::default(), clock.clone()));
+    let (inventory, dns) = aws::connect_inventory(settings, limiter.clone()).await;
+    let dns = RetryingDns::new(Arc::new(dns), RetryPolicy::default(), clock, None);
+    (Arc::new(inventory), Arc::new(dns), limiter)
+}

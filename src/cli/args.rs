@@ -46,8 +46,24 @@ pub struct Cli {
     /// More logging (-v: debug, -vv: trace). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr: `text` for people, `json` (one object a line, with the run id and
+    /// step id on every line of a run) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FAILOVER_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -296,6 +312,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Read an AWS account (read-only, paged calls) and write the environment file it means:
+    /// clusters and Multi-AZ instances grouped, per-zone records recognised, the rest listed
+    /// with the reason. An existing file is shown a diff and merged only with --merge.
+    Discover(super::discover::DiscoverArgs),
+    /// Print the JSON Schema of a file format, for TOML editors (taplo, Even Better TOML).
+    Schema {
+        #[arg(value_enum)]
+        format: super::discover::SchemaFormat,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (failover.1 and one per subcommand) into DIR, or print failover(1) on
+    /// stdout when no DIR is given.
+    Man { dir: Option<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,7 +365,7 @@ pub enum LocalPeerCommand {
     },
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!(

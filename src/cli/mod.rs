@@ -2,6 +2,8 @@
 //! returns (text for people, JSON for machines). No decision is made here.
 
 pub mod args;
+mod discover;
+mod generate;
 
 use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output, TokenCommand};
 use failover::app::lifecycle::RunResult;
@@ -168,6 +170,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             no_probes,
         } => serve(app, listen, runbooks, serve_config, !no_probes).await,
         Command::Token { command } => token(command),
+        Command::Discover(a) => discover::discover(&app.config_dir, a).await,
+        Command::Schema { format } => discover::schema(format),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
     }
 }
 

@@ -15,7 +15,9 @@ pub mod sim;
 pub mod status;
 
 pub use error::{CloudError, ErrorKind};
-pub use ports::{CallMeter, Clock, Databases, Dns, HttpClient};
+pub use ports::{
+    CallMeter, Clock, ClusterListing, Databases, Dns, HttpClient, InstanceListing, Inventory,
+};
 pub use status::DbStatus;
 
 use crate::types::{ClusterId, InstanceId, Zone};

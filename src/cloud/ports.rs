@@ -87,3 +87,33 @@ pub trait Clock: Send + Sync {
 pub trait CallMeter: Send + Sync {
     fn counts(&self) -> super::model::CallCounts;
 }
+
+/// A DB cluster as listed by `failover discover`: its members and tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterListing {
+    pub id: ClusterId,
+    pub engine: String,
+    pub members: Vec<InstanceId>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A DB instance as listed by `failover discover`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceListing {
+    pub state: InstanceState,
+    pub tags: Vec<(String, String)>,
+    /// The source of a read replica.
+    pub replica_of: Option<String>,
+}
+
+/// Read-only listing of a whole account, for `failover discover`: every call paged and paced
+/// by the client-side limiter; nothing is changed.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Every DB cluster of the region.
+    async fn list_clusters(&self) -> Result<Vec<ClusterListing>, CloudError>;
+    /// Every DB instance of the region (cluster members and standalone instances).
+    async fn list_instances(&self) -> Result<Vec<InstanceListing>, CloudError>;
+    /// Every hosted zone of the account.
+    async fn list_hosted_zones(&self) -> Result<Vec<HostedZone>, CloudError>;
+}

@@ -177,10 +177,17 @@ impl Dag {
                 self.started[i] = true;
                 let c = ctx.clone();
                 let step = self.steps[i].clone();
-                running.spawn(async move {
-                    let (st, msg) = run_step(&c, &step).await;
-                    (step.id.clone(), st, msg)
-                });
+                // The step's id on every log line of the step (`--log-format json`).
+                let span = tracing::info_span!(target: "failover_run", "step", step_id = %step.id);
+                running.spawn(tracing::Instrument::instrument(
+                    async move {
+                        tracing::debug!("step started");
+                        let (st, msg) = run_step(&c, &step).await;
+                        tracing::debug!(status = st.as_str(), "step ended");
+                        (step.id.clone(), st, msg)
+                    },
+                    span,
+                ));
                 progressed = true;
             }
         }

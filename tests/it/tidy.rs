@@ -123,6 +123,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "store",
             "progress",
             "ports",
+            "discover",
+            "schema",
         ],
     ),
     (

@@ -16,12 +16,14 @@ pub mod cloudwatch;
 pub mod config;
 pub mod error;
 pub mod health_checks;
+pub mod inventory;
 pub mod rds;
 pub mod route53;
 pub mod seed;
 
 pub use config::{route53_region, AwsSettings, DEFAULT_OPERATION_TIMEOUT, ROUTE53_REGION};
 pub use error::cloud_error;
+pub use inventory::AwsInventory;
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;
 
@@ -34,6 +36,28 @@ use std::sync::Arc;
 /// Nothing is called here: missing credentials or an unreachable endpoint show up on the first
 /// call, classified (`AccessDenied`, `Transient`).
 pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> (AwsDatabases, AwsDns) {
+    let (rds, r53) = clients(settings).await;
+    (
+        AwsDatabases::with_limiter(rds, limiter.clone()),
+        AwsDns::with_limiter(r53, limiter),
+    )
+}
+
+/// The read-only listing of the account (`failover discover`), with the Route 53 adapter for
+/// hosted zones and records; both paced by `limiter`.
+pub async fn connect_inventory(
+    settings: &AwsSettings,
+    limiter: Arc<RateLimiter>,
+) -> (AwsInventory, AwsDns) {
+    let (rds, r53) = clients(settings).await;
+    (
+        AwsInventory::new(rds, r53.clone(), limiter.clone()),
+        AwsDns::with_limiter(r53, limiter),
+    )
+}
+
+/// The RDS client (the settings' region) and the Route 53 client (its control plane's region).
+async fn clients(settings: &AwsSettings) -> (aws_sdk_rds::Client, aws_sdk_route53::Client) {
     let sdk = config::sdk_config(settings).await;
     let rds = aws_sdk_rds::Client::new(&sdk);
     let mut r53 = aws_sdk_route53::config::Builder::from(&sdk);
@@ -41,9 +65,5 @@ pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> (AwsD
         &settings.region,
         settings.endpoint_url.is_some(),
     ))));
-    let r53 = aws_sdk_route53::Client::from_conf(r53.build());
-    (
-        AwsDatabases::with_limiter(rds, limiter.clone()),
-        AwsDns::with_limiter(r53, limiter),
-    )
+    (rds, aws_sdk_route53::Client::from_conf(r53.build()))
 }

@@ -197,7 +197,7 @@ fn filter(name: &str, values: &[&str]) -> Filter {
 /// Runs `page` with `None`, then with each returned marker, until no marker comes back.
 /// A marker returned twice in a row, or more than [`MAX_PAGES`] pages, is an error: the peer
 /// would otherwise be paged forever.
-async fn follow_markers<T, F, Fut>(
+pub(super) async fn follow_markers<T, F, Fut>(
     operation: &str,
     resource: &str,
     mut page: F,
@@ -263,7 +263,7 @@ fn cluster_state(c: &DbCluster, id: &str) -> ClusterState {
     }
 }
 
-fn instance_state(i: &DbInstance, id: &str, cluster: Option<&str>) -> InstanceState {
+pub(super) fn instance_state(i: &DbInstance, id: &str, cluster: Option<&str>) -> InstanceState {
     InstanceState {
         id: InstanceId::new(id),
         cluster: cluster.map(ClusterId::new),

@@ -78,7 +78,7 @@ pub fn looks_like_zone_id(s: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
-fn hosted_zone(z: &r53::HostedZone) -> HostedZone {
+pub(super) fn hosted_zone(z: &r53::HostedZone) -> HostedZone {
     HostedZone {
         id: bare_zone_id(z.id()).to_string(),
         name: normalize_dns_name(z.name()),

@@ -25,6 +25,7 @@ use super::faults::{Fault, FaultSpec};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -263,7 +264,48 @@ pub struct TopologyError {
 
 // ---- raw serde types --------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The JSON Schema of a topology file (`failover schema topology`), derived from the raw types
+/// the parser reads it into, so the two cannot differ; `[traffic]` is the environment's.
+pub fn json_schema() -> serde_json::Value {
+    let settings = schemars::generate::SchemaSettings::draft07();
+    let mut schema = settings.into_generator().into_root_schema_for::<Raw>();
+    schema.insert(
+        "$id".into(),
+        "https://failover.dev/schema/topology.json".into(),
+    );
+    schema.insert("title".into(), "failover simulator topology".into());
+    schema.to_value()
+}
+
+/// `[generate]`, read with spans by `generate::expand`: its keys and their limits.
+fn generate_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use super::generate as g;
+    let int = |description: &str, max: i64| serde_json::json!({"type": "integer", "minimum": 1, "maximum": max, "description": description});
+    let text =
+        |description: &str| serde_json::json!({"type": "string", "description": description});
+    let v = serde_json::json!({
+        "type": "object",
+        "description": "Generate a topology: N Aurora clusters, their readers and records",
+        "additionalProperties": false,
+        "required": ["clusters"],
+        "properties": {
+            "clusters": int("Aurora clusters", g::MAX_CLUSTERS),
+            "readers": int("Readers per cluster, spread over the zones other than the writer's", g::MAX_READERS),
+            "multi_az_share": {"type": "number", "minimum": 0, "maximum": 1, "description": "Share of Multi-AZ DB instances besides the clusters"},
+            "records_per_cluster": int("Records per cluster", g::MAX_RECORDS_PER_CLUSTER),
+            "writer_zone": text("The zone every writer starts in"),
+            "hosted_zone": text("The hosted zone of the records"),
+            "prefix": text("Identifier prefix of the generated resources"),
+        }
+    });
+    schemars::Schema::try_from(v).unwrap_or_default()
+}
+
+fn traffic_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(crate::schema::traffic()).unwrap_or_default()
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Raw {
     name: String,
@@ -292,13 +334,16 @@ struct Raw {
     #[serde(default)]
     faults: Vec<RawFault>,
     /// Read again with spans by `traffic::config::parse`, as in environment files.
+    #[serde(default)]
+    #[schemars(schema_with = "traffic_schema")]
     traffic: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
     /// Read again with spans by `generate::expand`.
+    #[schemars(schema_with = "generate_schema")]
     generate: Option<toml::Value>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     poll_interval: Option<String>,
@@ -306,14 +351,14 @@ struct RawSettings {
     max_attempts: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum RawSpan {
     One(String),
     Two(Vec<String>),
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTiming {
     aurora_failover: Option<RawSpan>,
@@ -326,7 +371,7 @@ struct RawTiming {
     max_duration: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawQuotas {
     rds_burst: Option<f64>,
@@ -338,14 +383,14 @@ struct RawQuotas {
     route53_prior_request_window: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawApproval {
     by: Option<String>,
     after: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
     pub(super) id: String,
@@ -355,7 +400,7 @@ pub(super) struct RawCluster {
     pub(super) instances: Vec<RawMember>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMember {
     pub(super) id: String,
@@ -368,7 +413,7 @@ fn default_tier() -> i32 {
     1
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawInstance {
     pub(super) id: String,
@@ -378,7 +423,7 @@ pub(super) struct RawInstance {
     pub(super) standby_zone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHostedZone {
     pub(super) name: String,
@@ -388,7 +433,7 @@ pub(super) struct RawHostedZone {
     pub(super) records: Vec<RawRecord>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(super) enum OneOrMany {
     One(String),
@@ -404,7 +449,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRecord {
     pub(super) name: String,
@@ -420,7 +465,7 @@ pub(super) struct RawRecord {
     pub(super) weights: Option<BTreeMap<String, i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEndpoint {
     pub(super) url: String,
@@ -432,11 +477,11 @@ pub(super) struct RawEndpoint {
     pub(super) body: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum RawFault {
     Line(String),
-    Table(BTreeMap<String, toml::Value>),
+    Table(#[schemars(with = "BTreeMap<String, serde_json::Value>")] BTreeMap<String, toml::Value>),
 }
 
 // ---- checking ---------------------------------------------------------------------------

@@ -106,7 +106,7 @@ impl LoadSpec {
 
 // ---- reading a topology's [traffic] and [load] ------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLoad {
     capacity: Option<RawCapacity>,
@@ -121,7 +121,7 @@ pub(super) struct RawLoad {
     signal: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum RawCapacity {
     Each(f64),

@@ -109,6 +109,7 @@ pub async fn start(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Respon
         Role::Viewer
     })?;
     let path = s.catalog.resolve(&req.runbook)?;
+    known_env(&s.app, &req.env)?;
     let params = params_of(&req.params);
     if req.mode == Mode::Plan {
         let (app, env) = (s.app.clone(), req.env.clone());
@@ -133,6 +134,31 @@ pub async fn start(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Respon
     let work = move |h: tokio::runtime::Handle, rep| h.block_on(app::run::run(&app, prepared, rep));
     s.runs.launch(id.clone(), stop, Box::new(work)).await?;
     accepted(&s.app, &id, json!({})).await
+}
+
+/// The environment is one of the config directory's files (a request never names a path):
+/// else the CLI's own diagnostic for an environment that does not exist.
+pub fn known_env(app: &App, name: &str) -> Result<(), ApiError> {
+    let known = crate::env::Environment::list(&app.config_dir);
+    if known.iter().any(|k| k == name) {
+        return Ok(());
+    }
+    let hint = match crate::diag::did_you_mean(name, known.iter().map(|s| s.as_str())) {
+        Some(s) => format!(
+            "did you mean `{s}`? known environments: {}",
+            known.join(", ")
+        ),
+        None => format!("known environments: {}", known.join(", ")),
+    };
+    Err(ApiError::bad_request(Diagnostic {
+        file: crate::env::Environment::path_for(&app.config_dir, name)
+            .display()
+            .to_string(),
+        line: 0,
+        col: 0,
+        message: format!("environment `{name}` does not exist"),
+        hint: Some(hint),
+    }))
 }
 
 /// 202 with where to follow the run.

@@ -65,6 +65,9 @@ pub async fn validate(
             .collect::<Result<Vec<_>, _>>()?,
         None => s.catalog.entries().into_iter().map(|e| e.file).collect(),
     };
+    if let Some(env) = &b.env {
+        super::api::known_env(&s.app, env)?;
+    }
     let v = app::inspect::validate(&s.app, &files, b.env.as_deref());
     let text = if v.diagnostics.is_empty() {
         String::new()

@@ -522,6 +522,16 @@ async fn refused_requests_change_nothing() {
         "{v}"
     );
 
+    // An environment is named, never a path.
+    let outside = run.replace("\"simulated\"", "\"../simulated\"");
+    let (code, v) = s.raw("POST", "/v1/runs", Some("carol"), &outside).await;
+    assert_eq!(code, 400, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("error: environment `../simulated` does not exist"),
+        "{v}"
+    );
+
     let (code, v) = s
         .raw(
             "POST",

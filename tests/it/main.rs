@@ -8,7 +8,8 @@
 //!   fencing, kill -9 at every mutating call then resume, lost answers, approvals.
 //! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
 //!   loopback servers.
-//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds; `sim_actors`: several runs,
+//! - `sim_scenarios`, `sim_shedding`: the simulator, many seeds; `sim_scale`: generated
+//!   topologies, paged reads, the history's deltas; `sim_actors`: several runs,
 //!   kills and resumes at once in one simulated world, properties checked over many seeds.
 //! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `concurrency`: many
 //!   processes of the binary writing one journal at once.
@@ -37,6 +38,7 @@ mod safety_moto;
 mod secrets;
 mod serve;
 mod sim_actors;
+mod sim_scale;
 mod sim_scenarios;
 mod sim_shedding;
 mod tidy;

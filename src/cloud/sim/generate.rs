@@ -175,49 +175,12 @@ fn read_spec(
         None => Some(0.0),
         Some(s) => share(src, s, d),
     };
-    let writer_zone = match t.str("writer_zone", d) {
-        None => zones.first().cloned(),
-        Some(z) if zones.contains(&z.value) => Some(z.value),
-        Some(z) => {
-            let hint = match crate::diag::did_you_mean(&z.value, zones.iter().map(|s| s.as_str())) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("the topology's zones: {}", zones.join(", ")),
-            };
-            d.push(src.diag(
-                z.span,
-                format!(
-                    "`writer_zone` in [generate]: `{}` is not a zone of the topology",
-                    z.value
-                ),
-                Some(hint),
-            ));
-            None
-        }
-    };
+    let writer_zone = writer_zone(src, &mut t, zones, d);
     let hosted_zone = t
         .str("hosted_zone", d)
         .map(|s| crate::cloud::normalize_dns_name(&s.value))
         .unwrap_or_else(|| "generated.example.com.".into());
-    let prefix =
-        match t.str("prefix", d) {
-            None => Some("db".to_string()),
-            Some(p) if valid_prefix(&p.value) => Some(p.value),
-            Some(p) => {
-                d.push(src.diag(
-                p.span,
-                format!(
-                    "`prefix` in [generate]: `{}` cannot start an RDS identifier",
-                    p.value
-                ),
-                Some(
-                    "a prefix starts with a letter and holds letters, digits and hyphens (at \
-                     most 40 characters), e.g. prefix = \"db\""
-                        .into(),
-                ),
-            ));
-                None
-            }
-        };
+    let prefix = prefix(src, &mut t, d);
     if let (Some(c), Some(r)) = (clusters, records_per_cluster) {
         let total = c as i64 * r as i64;
         if total > MAX_RECORDS {
@@ -248,6 +211,57 @@ fn read_spec(
         hosted_zone,
         prefix: prefix?,
     })
+}
+
+/// `writer_zone`: a zone of the topology (default: the first).
+fn writer_zone(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    zones: &[String],
+    d: &mut Diagnostics,
+) -> Option<String> {
+    let z = match t.str("writer_zone", d) {
+        None => return zones.first().cloned(),
+        Some(z) if zones.contains(&z.value) => return Some(z.value),
+        Some(z) => z,
+    };
+    let hint = match crate::diag::did_you_mean(&z.value, zones.iter().map(|s| s.as_str())) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("the topology's zones: {}", zones.join(", ")),
+    };
+    d.push(src.diag(
+        z.span,
+        format!(
+            "`writer_zone` in [generate]: `{}` is not a zone of the topology",
+            z.value
+        ),
+        Some(hint),
+    ));
+    None
+}
+
+/// `prefix`: the start of every generated identifier (default `db`).
+fn prefix(src: &SourceFile, t: &mut TableReader<'_>, d: &mut Diagnostics) -> Option<String> {
+    let p = match t.str("prefix", d) {
+        None => return Some("db".to_string()),
+        Some(p) if valid_prefix(&p.value) => return Some(p.value),
+        Some(p) => p,
+    };
+    d.push(
+        src.diag(
+            p.span,
+            format!(
+                "`prefix` in [generate]: `{}` cannot start an RDS identifier",
+                p.value
+            ),
+            Some(
+                "a prefix starts with a letter and holds letters, digits and hyphens (at most 40 \
+             characters), e.g. prefix = \"db\""
+                    .into(),
+            ),
+        ),
+    );
+    None
 }
 
 fn valid_prefix(p: &str) -> bool {

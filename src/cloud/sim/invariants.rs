@@ -248,7 +248,7 @@ pub fn time_to_recover(history: &History, failed: &FailedZones) -> Option<Durati
         let was_bad = inside > 0;
         for (k, z) in delta {
             let before = cur.insert(k.clone(), z.clone());
-            if before.as_ref().is_some_and(|b| bad(b)) {
+            if before.as_ref().is_some_and(&bad) {
                 inside -= 1;
             }
             if bad(z) {

@@ -106,6 +106,10 @@ fn settings() -> Value {
                 "max_calls_in_flight",
                 integer("Calls of one step in flight at once (default 64)", 1, 1000),
             ),
+            (
+                "plan_fresh_for",
+                duration("How long a step may decide on the plan's read instead of reading again (default 5s, at most 60s, 0s: never)"),
+            ),
         ],
         &[],
     )

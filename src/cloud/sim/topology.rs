@@ -339,6 +339,7 @@ struct Raw {
     traffic: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
     /// Read again with spans by `generate::expand`.
+    #[serde(default)]
     #[schemars(schema_with = "generate_schema")]
     generate: Option<toml::Value>,
 }

@@ -22,7 +22,7 @@
 //! Problems in the table are reported with file:line:col and a hint; counts above
 //! [`MAX_CLUSTERS`], [`MAX_RECORDS`] or Aurora's 15 readers are refused.
 
-use super::topology::{
+use super::raw::{
     OneOrMany, RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawMember, RawRecord,
 };
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};

@@ -22,6 +22,7 @@
 // topology. Re-exported so `topology::EndpointSpec` keeps working.
 pub use super::endpoint::EndpointSpec;
 use super::faults::{Fault, FaultSpec};
+use super::raw::{RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -389,93 +390,6 @@ struct RawQuotas {
 struct RawApproval {
     by: Option<String>,
     after: Option<String>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawCluster {
-    pub(super) id: String,
-    pub(super) engine: Option<String>,
-    pub(super) group: Option<String>,
-    pub(super) writer: String,
-    pub(super) instances: Vec<RawMember>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawMember {
-    pub(super) id: String,
-    pub(super) zone: String,
-    #[serde(default = "default_tier")]
-    pub(super) tier: i32,
-}
-
-fn default_tier() -> i32 {
-    1
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawInstance {
-    pub(super) id: String,
-    pub(super) engine: Option<String>,
-    pub(super) group: Option<String>,
-    pub(super) zone: String,
-    pub(super) standby_zone: Option<String>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawHostedZone {
-    pub(super) name: String,
-    pub(super) id: Option<String>,
-    pub(super) group: Option<String>,
-    #[serde(default)]
-    pub(super) records: Vec<RawRecord>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub(super) enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn to_vec(&self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRecord {
-    pub(super) name: String,
-    #[serde(rename = "type")]
-    pub(super) rtype: Option<String>,
-    pub(super) ttl: Option<i64>,
-    pub(super) values: Option<BTreeMap<String, OneOrMany>>,
-    pub(super) value: Option<OneOrMany>,
-    pub(super) live: Option<String>,
-    #[serde(default)]
-    pub(super) weighted: bool,
-    pub(super) weight: Option<i64>,
-    pub(super) weights: Option<BTreeMap<String, i64>>,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawEndpoint {
-    pub(super) url: String,
-    pub(super) method: Option<String>,
-    #[serde(default)]
-    pub(super) headers: BTreeMap<String, String>,
-    pub(super) timeout: Option<String>,
-    pub(super) zone: Option<String>,
-    pub(super) body: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]

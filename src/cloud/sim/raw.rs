@@ -91,4 +91,3 @@ pub(super) struct RawEndpoint {
     pub(super) zone: Option<String>,
     pub(super) body: Option<String>,
 }
-

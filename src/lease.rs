@@ -5,6 +5,7 @@
 //! A key names a resource the way AWS does, whatever environment names it: two environments
 //! that point at one cluster contend for one lease.
 
+use crate::call::Call;
 use crate::runbook::bind::{BoundAction, BoundStep, SnapshotTarget};
 use crate::traffic::{BoundLadder, BoundTierAction};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,28 @@ pub fn keys_of(steps: &[BoundStep], region: &str) -> BTreeSet<LeaseKey> {
     out
 }
 
+/// The keys of the resources one call changes, named as [`keys_of`] names them (so they are
+/// among the run's keys when the call comes from its steps). `None` for a call that changes no
+/// leased resource by name (an HTTP call, whose lease is the ladder or nothing).
+pub fn keys_of_call(call: &Call, region: &str) -> Option<Vec<LeaseKey>> {
+    match call {
+        Call::FailoverDbCluster { cluster, .. } | Call::CreateDbClusterSnapshot { cluster, .. } => {
+            Some(vec![LeaseKey::cluster(region, cluster.as_str())])
+        }
+        Call::RebootDbInstance { instance, .. } | Call::CreateDbSnapshot { instance, .. } => {
+            Some(vec![LeaseKey::instance(region, instance.as_str())])
+        }
+        Call::ChangeResourceRecordSets { changes, .. } => {
+            let keys: BTreeSet<LeaseKey> = changes
+                .iter()
+                .map(|c| LeaseKey::record(&c.record.name, &c.record.rtype))
+                .collect();
+            Some(keys.into_iter().collect())
+        }
+        Call::Http { .. } => None,
+    }
+}
+
 fn ladder_keys(ladder: &BoundLadder) -> Vec<LeaseKey> {
     let mut out = vec![LeaseKey::ladder(&ladder.environment)];
     for t in &ladder.tiers {
@@ -148,5 +171,77 @@ impl LeaseTiming {
             heartbeat: ttl / 3,
             call_budget: (ttl / 3).min(Duration::from_secs(30)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{ChangeAction, HttpRequest, RecordChange, RecordSet};
+
+    fn upsert(name: &str, rtype: &str, set: &str) -> RecordChange {
+        RecordChange {
+            action: ChangeAction::Upsert,
+            record: RecordSet {
+                name: name.into(),
+                rtype: rtype.into(),
+                set_identifier: Some(set.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_call_names_the_keys_of_the_resources_it_changes() {
+        let failover = Call::FailoverDbCluster {
+            cluster: "orders".into(),
+            target: "orders-b".into(),
+            target_zone: "us-west-2b".into(),
+            from_zone: "us-west-2a".into(),
+        };
+        assert_eq!(
+            keys_of_call(&failover, "us-west-2"),
+            Some(vec![LeaseKey::cluster("us-west-2", "orders")])
+        );
+        let reboot = Call::RebootDbInstance {
+            instance: "legacy".into(),
+            force_failover: true,
+            from_zone: "us-west-2a".into(),
+        };
+        assert_eq!(
+            keys_of_call(&reboot, "us-west-2"),
+            Some(vec![LeaseKey::instance("us-west-2", "legacy")])
+        );
+        // Two weighted sets of one name are one key, named as `keys_of` names it (case and
+        // trailing dot normalized).
+        let batch = Call::ChangeResourceRecordSets {
+            hosted_zone_id: "Z1".into(),
+            hosted_zone_name: "example.com.".into(),
+            comment: String::new(),
+            changes: vec![
+                upsert("API.example.com.", "cname", "a"),
+                upsert("api.example.com", "CNAME", "b"),
+                upsert("www.example.com.", "A", "a"),
+            ],
+            previous: vec![],
+        };
+        assert_eq!(
+            keys_of_call(&batch, "us-west-2"),
+            Some(vec![
+                LeaseKey::record("api.example.com.", "CNAME"),
+                LeaseKey::record("www.example.com.", "A"),
+            ])
+        );
+        let http = Call::Http {
+            request: HttpRequest {
+                method: "POST".into(),
+                url: "http://127.0.0.1:1/shed".into(),
+                headers: vec![],
+                body: None,
+                timeout: Duration::from_secs(1),
+            },
+            expect_status: vec![200],
+        };
+        assert_eq!(keys_of_call(&http, "us-west-2"), None);
     }
 }

@@ -7,7 +7,11 @@
 //! several `failover serve` instances in different zones) implements the same contract:
 //! - every write is atomic and never fails for contention (it waits its turn, bounded);
 //! - an intent is written only if the run still holds every lease of its fence with the same
-//!   token and enough time left (`Fence`), in the same atomic write;
+//!   token and enough time left (`Fence`), in the same atomic write; the engine shows the part
+//!   of the run's fence covering the call (the leases of the resources it changes, a Route 53
+//!   batch's records), so the check grows with the call, not with the run (DynamoDB: one
+//!   condition check per key in the intent's TransactWriteItems; its 100 items are fewer than
+//!   a Route 53 batch's 1,000 records, a limit that port will have to design for);
 //! - a grant of leases is all or nothing, and a key's token only grows;
 //! - the events of all runs form one chain (each names the hash of the one before).
 

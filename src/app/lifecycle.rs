@@ -280,6 +280,7 @@ async fn run_in_span(
         max_calls_in_flight: req.max_calls_in_flight,
         approval_poll: req.approval_poll,
         fence,
+        region: req.region.clone(),
         stop: req.stop.clone(),
         finished: req
             .resume

@@ -101,7 +101,7 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
     let seq = match ctx
         .journal
-        .intent(run_id, sid, &op, &res, intent, &ctx.spec.fence)
+        .intent(run_id, sid, &op, &res, intent, &ctx.fence_for(call))
         .await
     {
         Ok(seq) => seq,

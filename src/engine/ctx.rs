@@ -1,7 +1,9 @@
 //! What a live run carries through the engine: its spec, its context (ports, journal,
 //! reporter, what it learned), how it ends, and how a step fails.
 
+use crate::call::Call;
 use crate::cloud::CloudError;
+use crate::lease::LeaseKey;
 use crate::ports::Ports;
 use crate::progress::Reporter;
 use crate::runbook::bind::BoundStep;
@@ -10,7 +12,8 @@ use crate::store::{Fence, Store, StoreError};
 use crate::types::{InstanceId, RunId, StepId};
 use crate::world::{Needs, World};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::SystemTime;
@@ -27,8 +30,10 @@ pub struct RunSpec {
     pub max_calls_in_flight: usize,
     /// How often an approval gate re-reads the journal.
     pub approval_poll: Duration,
-    /// The leases the run holds, shown with every intent.
+    /// The leases the run holds; each intent shows the part covering its call.
     pub fence: Fence,
+    /// The region the run's lease keys name (`lease::keys_of`).
+    pub region: String,
     /// Asked to stop (Ctrl-C, a lost lease): no new step or call starts, calls in flight end.
     pub stop: Stop,
     /// Steps a resumed run finished before it stopped (succeeded or skipped): not run again.
@@ -180,9 +185,52 @@ pub(crate) struct Ctx {
     pub(crate) journal: Arc<dyn Store>,
     pub(crate) spec: RunSpec,
     pub(crate) reporter: Arc<dyn Reporter>,
+    /// The fence's tokens by key, to cut the part covering one call.
+    pub(crate) tokens: HashMap<LeaseKey, u64>,
 }
 
 impl Ctx {
+    pub(crate) fn new(
+        ports: Ports,
+        journal: Arc<dyn Store>,
+        spec: RunSpec,
+        reporter: Arc<dyn Reporter>,
+    ) -> Self {
+        let tokens = spec.fence.tokens.iter().cloned().collect();
+        Self {
+            unpromotable: Default::default(),
+            touched: Default::default(),
+            ports,
+            journal,
+            spec,
+            reporter,
+            tokens,
+        }
+    }
+
+    /// The part of the run's fence an intent of `call` shows: the leases on the resources the
+    /// call changes. The store checks each of them, so a run holding thousands of leases does
+    /// not re-check them all for every call (which made a large evacuation quadratic). Any lease
+    /// the run lost is also refused at its next renewal, which stops the whole run. A call on
+    /// no named resource (HTTP), or on one the fence lacks, shows the whole fence.
+    pub(crate) fn fence_for(&self, call: &Call) -> Cow<'_, Fence> {
+        let whole = Cow::Borrowed(&self.spec.fence);
+        let Some(keys) = crate::lease::keys_of_call(call, &self.spec.region) else {
+            return whole;
+        };
+        let mut tokens = Vec::with_capacity(keys.len());
+        for k in keys {
+            match self.tokens.get(&k) {
+                Some(t) => tokens.push((k, *t)),
+                None => return whole,
+            }
+        }
+        Cow::Owned(Fence {
+            tokens,
+            budget_ms: self.spec.fence.budget_ms,
+        })
+    }
+
     /// Sleep on the run's clock, unless the run is asked to stop first (a safe point: no
     /// call is in flight).
     pub(crate) async fn sleep(&self, d: Duration) -> Result<(), StepError> {

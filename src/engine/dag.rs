@@ -62,14 +62,7 @@ pub async fn execute(
     spec: RunSpec,
     reporter: Arc<dyn Reporter>,
 ) -> RunOutcome {
-    let ctx = Arc::new(Ctx {
-        unpromotable: Default::default(),
-        touched: Default::default(),
-        ports,
-        journal,
-        spec,
-        reporter,
-    });
+    let ctx = Arc::new(Ctx::new(ports, journal, spec, reporter));
     let mut dag = Dag::new(ctx.spec.steps.clone(), &ctx.spec.finished);
     for s in &dag.steps {
         let r = ctx

@@ -348,6 +348,7 @@ async fn run(
         max_calls_in_flight: 16,
         approval_poll: Duration::from_secs(1),
         fence: Default::default(),
+        region: "us-west-2".into(),
         stop: Default::default(),
         finished: Default::default(),
         observed: None,

@@ -8,7 +8,7 @@ use crate::clock::SystemClock;
 use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
 use crate::cloud::rate::RateLimiter;
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
+use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingInventory};
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
 use crate::health::{config_of, snapshot, HealthError, HealthPorts, HealthReport, HealthSource};
@@ -190,9 +190,9 @@ impl HealthSource for LiveHealth {
     }
 }
 
-/// The read-only ports of `failover discover`: the account's listing and Route 53 (records read
-/// with the same retries as a run's reads), paced and counted by one limiter of AWS's default
-/// quotas.
+/// The read-only ports of `failover discover`: the account's listing and Route 53, both retried
+/// on throttling and transient errors as a run's reads are, paced and counted by one limiter of
+/// AWS's default quotas.
 pub async fn inventory_ports(
     settings: &AwsSettings,
 ) -> (
@@ -203,6 +203,8 @@ pub async fn inventory_ports(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let limiter = Arc::new(RateLimiter::new(Default::default(), clock.clone()));
     let (inventory, dns) = aws::connect_inventory(settings, limiter.clone()).await;
-    let dns = RetryingDns::new(Arc::new(dns), RetryPolicy::default(), clock, None);
+    let dns = RetryingDns::new(Arc::new(dns), RetryPolicy::default(), clock.clone(), None);
+    let inventory =
+        RetryingInventory::new(Arc::new(inventory), RetryPolicy::default(), clock, None);
     (Arc::new(inventory), Arc::new(dns), limiter)
 }

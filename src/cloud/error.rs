@@ -169,7 +169,7 @@ impl ErrorKind {
     pub fn hint(self) -> &'static str {
         match self {
             ErrorKind::Throttled => "the API rate limit was hit; the call is retried with backoff, lower concurrency if it persists",
-            ErrorKind::Transient => "a transient AWS or network error; retry the step, or `failover run` again: steps observe before acting",
+            ErrorKind::Transient => "a transient AWS or network error (reads were already retried with backoff); run the command again: runs observe before acting, so nothing is done twice",
             ErrorKind::AccessDenied => "check the credentials and IAM permissions of the environment's profile (aws sts get-caller-identity)",
             ErrorKind::NotFound => "check the resource name in the environment file under config/",
             ErrorKind::InvalidState => "the resource is busy (another failover or modification?); check its status in the console, then run again",

@@ -85,18 +85,24 @@ where
     }
 }
 
-/// Any `Databases` with the retry policy applied.
-pub struct RetryingDatabases {
-    inner: Arc<dyn Databases>,
+/// Any port with the retry policy applied: `Retrying<dyn Databases>`, `Retrying<dyn Dns>`,
+/// `Retrying<dyn Inventory>` implement their port by sending each method through
+/// [`with_retry`] with the call's kind.
+pub struct Retrying<P: ?Sized> {
+    inner: Arc<P>,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
     rng: std::sync::Mutex<fastrand::Rng>,
 }
 
-impl RetryingDatabases {
+pub type RetryingDatabases = Retrying<dyn Databases>;
+pub type RetryingDns = Retrying<dyn Dns>;
+pub type RetryingInventory = Retrying<dyn Inventory>;
+
+impl<P: ?Sized> Retrying<P> {
     /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
     pub fn new(
-        inner: Arc<dyn Databases>,
+        inner: Arc<P>,
         policy: RetryPolicy,
         clock: Arc<dyn Clock>,
         seed: Option<u64>,
@@ -109,149 +115,69 @@ impl RetryingDatabases {
             rng: std::sync::Mutex::new(rng),
         }
     }
+
+    async fn read<T, Fut>(&self, f: impl FnMut() -> Fut) -> Result<T, CloudError>
+    where
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Read, f).await
+    }
+
+    async fn mutate<T, Fut>(&self, f: impl FnMut() -> Fut) -> Result<T, CloudError>
+    where
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        with_retry(&self.policy, &*self.clock, &self.rng, CallKind::Mutate, f).await
+    }
 }
 
 #[async_trait]
-impl Databases for RetryingDatabases {
+impl Databases for Retrying<dyn Databases> {
     async fn describe_clusters(&self, ids: &[ClusterId]) -> Result<Vec<ClusterState>, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.describe_clusters(ids),
-        )
-        .await
+        self.read(|| self.inner.describe_clusters(ids)).await
     }
     async fn describe_cluster_instances(
         &self,
         c: &[ClusterId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.describe_cluster_instances(c),
-        )
-        .await
+        self.read(|| self.inner.describe_cluster_instances(c)).await
     }
     async fn describe_instances(
         &self,
         ids: &[InstanceId],
     ) -> Result<Vec<InstanceState>, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.describe_instances(ids),
-        )
-        .await
+        self.read(|| self.inner.describe_instances(ids)).await
     }
     async fn failover_cluster(&self, c: &ClusterId, t: &InstanceId) -> Result<(), CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Mutate,
-            || self.inner.failover_cluster(c, t),
-        )
-        .await
+        self.mutate(|| self.inner.failover_cluster(c, t)).await
     }
     async fn reboot_with_failover(&self, i: &InstanceId) -> Result<(), CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Mutate,
-            || self.inner.reboot_with_failover(i),
-        )
-        .await
+        self.mutate(|| self.inner.reboot_with_failover(i)).await
     }
     async fn create_cluster_snapshot(&self, c: &ClusterId, s: &str) -> Result<(), CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Mutate,
-            || self.inner.create_cluster_snapshot(c, s),
-        )
-        .await
+        self.mutate(|| self.inner.create_cluster_snapshot(c, s))
+            .await
     }
     async fn create_instance_snapshot(&self, i: &InstanceId, s: &str) -> Result<(), CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Mutate,
-            || self.inner.create_instance_snapshot(i, s),
-        )
-        .await
+        self.mutate(|| self.inner.create_instance_snapshot(i, s))
+            .await
     }
     async fn describe_snapshots(
         &self,
         k: SnapshotKind,
         ids: &[String],
     ) -> Result<Vec<SnapshotState>, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.describe_snapshots(k, ids),
-        )
-        .await
-    }
-}
-
-/// Any `Dns` with the retry policy applied.
-pub struct RetryingDns {
-    inner: Arc<dyn Dns>,
-    policy: RetryPolicy,
-    clock: Arc<dyn Clock>,
-    rng: std::sync::Mutex<fastrand::Rng>,
-}
-
-impl RetryingDns {
-    /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
-    pub fn new(
-        inner: Arc<dyn Dns>,
-        policy: RetryPolicy,
-        clock: Arc<dyn Clock>,
-        seed: Option<u64>,
-    ) -> Self {
-        let rng = seed.map(fastrand::Rng::with_seed).unwrap_or_default();
-        Self {
-            inner,
-            policy,
-            clock,
-            rng: std::sync::Mutex::new(rng),
-        }
+        self.read(|| self.inner.describe_snapshots(k, ids)).await
     }
 }
 
 #[async_trait]
-impl Dns for RetryingDns {
+impl Dns for Retrying<dyn Dns> {
     async fn find_hosted_zone(&self, z: &str) -> Result<HostedZone, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.find_hosted_zone(z),
-        )
-        .await
+        self.read(|| self.inner.find_hosted_zone(z)).await
     }
     async fn list_record_sets(&self, z: &str) -> Result<Vec<RecordSet>, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.list_record_sets(z),
-        )
-        .await
+        self.read(|| self.inner.list_record_sets(z)).await
     }
     async fn change_record_sets(
         &self,
@@ -259,24 +185,25 @@ impl Dns for RetryingDns {
         c: &str,
         ch: &[RecordChange],
     ) -> Result<ChangeInfo, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Mutate,
-            || self.inner.change_record_sets(z, c, ch),
-        )
-        .await
+        self.mutate(|| self.inner.change_record_sets(z, c, ch))
+            .await
     }
     async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
-        with_retry(
-            &self.policy,
-            &*self.clock,
-            &self.rng,
-            CallKind::Read,
-            || self.inner.get_change(id),
-        )
-        .await
+        self.read(|| self.inner.get_change(id)).await
+    }
+}
+
+/// `failover discover`'s listing: read-only, so throttling and transient errors are retried.
+#[async_trait]
+impl Inventory for Retrying<dyn Inventory> {
+    async fn list_clusters(&self) -> Result<Vec<ClusterListing>, CloudError> {
+        self.read(|| self.inner.list_clusters()).await
+    }
+    async fn list_instances(&self) -> Result<Vec<InstanceListing>, CloudError> {
+        self.read(|| self.inner.list_instances()).await
+    }
+    async fn list_hosted_zones(&self) -> Result<Vec<HostedZone>, CloudError> {
+        self.read(|| self.inner.list_hosted_zones()).await
     }
 }
 

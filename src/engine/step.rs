@@ -212,12 +212,13 @@ async fn from_journal(
         .map(|c| (c.hosted_zone_id, c.change_id))
         .collect();
     let mut in_doubt = vec![];
+    let ours = resources_of(world, step);
     for d in ctx.journal.in_doubt(horizon).await? {
         let Some(grace) = crate::call::in_doubt_grace(&d.operation) else {
             continue;
         };
         let until = d.at + grace.as_millis() as i64;
-        if touches(world, step, &d.resource) {
+        if ours.contains(&d.resource) {
             in_doubt.push(InDoubtCall {
                 operation: d.operation,
                 resource: d.resource,
@@ -231,7 +232,7 @@ async fn from_journal(
             });
         }
     }
-    in_doubt.extend(accepted_calls(ctx, step, world, now).await?);
+    in_doubt.extend(accepted_calls(ctx, &ours, now).await?);
     Ok((recent, in_doubt))
 }
 
@@ -240,8 +241,7 @@ async fn from_journal(
 /// make them again. Each is held back like a call in doubt until its effect shows.
 async fn accepted_calls(
     ctx: &Ctx,
-    step: &BoundStep,
-    world: &World,
+    ours: &std::collections::HashSet<String>,
     now: i64,
 ) -> Result<Vec<InDoubtCall>, StepError> {
     let events = ctx.journal.events(&ctx.spec.run_id).await?;
@@ -256,8 +256,11 @@ async fn accepted_calls(
         .filter_map(|e| {
             let (operation, resource) = (e.operation?, e.resource?);
             let until = e.at + crate::call::in_doubt_grace(&operation)?.as_millis() as i64;
+            if until <= now || !ours.contains(&resource) {
+                return None;
+            }
             let call: crate::call::Call = serde_json::from_value(e.data).ok()?;
-            (until > now && touches(world, step, &resource)).then(|| InDoubtCall {
+            Some(InDoubtCall {
                 operation,
                 resource,
                 run_id: ctx.spec.run_id.to_string(),
@@ -275,12 +278,16 @@ async fn accepted_calls(
 /// How far back the journal is read for calls in doubt and recent changes.
 const RECENT: Duration = Duration::from_secs(600);
 
-/// Whether `resource` (as a call names it) is one this step acts on.
-fn touches(world: &World, step: &BoundStep, resource: &str) -> bool {
+/// The resources (as calls name them) this step acts on: its clusters, instances and hosted
+/// zones. Built once per decision; a lookup per journal event.
+fn resources_of(world: &World, step: &BoundStep) -> std::collections::HashSet<String> {
     let n = steps::needs(step, &RunId::new(""));
-    n.clusters.iter().any(|c| c.as_str() == resource)
-        || n.instances.iter().any(|i| i.as_str() == resource)
-        || world.hosted_zones.values().any(|z| z.name == resource)
+    n.clusters
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .chain(n.instances.iter().map(|i| i.as_str().to_string()))
+        .chain(world.hosted_zones.values().map(|z| z.name.clone()))
+        .collect()
 }
 
 /// Settle the calls in doubt this decision resolves: one whose grace passed and that the

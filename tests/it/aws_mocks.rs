@@ -519,3 +519,56 @@ async fn connect_to_an_endpoint_nobody_listens_on_is_transient() {
     let err = r53.get_change("C1").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
 }
+
+/// `failover discover`'s listing pages through every DB cluster, and a throttled page is retried
+/// (the listing is read-only) rather than failing the discovery.
+#[tokio::test(start_paused = true)]
+async fn the_inventory_listing_pages_and_retries_a_throttled_page() {
+    use failover::clock::TokioClock;
+    use failover::cloud::retry::{RetryPolicy, RetryingInventory};
+    use failover::cloud::Inventory;
+    use std::sync::Arc;
+
+    let page1 = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.marker().is_none() && r.max_records() == Some(100))
+        .then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(cluster("orders", &[("orders-1", true, Some(0))]))
+                .marker("page-2")
+                .build()
+        });
+    // Once, then the page itself.
+    let throttled = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.marker() == Some("page-2"))
+        .sequence()
+        .http_status(400, Some(rds_error_xml("Throttling", "Rate exceeded")))
+        .build();
+    let page2 = mock!(aws_sdk_rds::Client::describe_db_clusters)
+        .match_requests(|r| r.marker() == Some("page-2"))
+        .then_output(|| {
+            DescribeDbClustersOutput::builder()
+                .db_clusters(cluster("payments", &[("payments-1", true, Some(1))]))
+                .build()
+        });
+    let clock: Arc<dyn failover::cloud::Clock> = Arc::new(TokioClock::new());
+    let limiter = Arc::new(RateLimiter::new(Default::default(), clock.clone()));
+    let rds_client = mocked!(
+        aws_sdk_rds,
+        RuleMode::MatchAny,
+        [&page1, &throttled, &page2].into_iter()
+    );
+    let r53_client = mocked!(
+        aws_sdk_route53,
+        RuleMode::Sequential,
+        std::iter::empty::<&Rule>()
+    );
+    let inventory = failover::cloud::aws::AwsInventory::new(rds_client, r53_client, limiter);
+    let retrying =
+        RetryingInventory::new(Arc::new(inventory), RetryPolicy::default(), clock, Some(1));
+    let got = retrying.list_clusters().await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["orders", "payments"]);
+    assert_eq!(throttled.num_calls(), 1);
+    // The whole listing starts again after the throttled page: its first page is read twice.
+    assert_eq!((page1.num_calls(), page2.num_calls()), (2, 1));
+}

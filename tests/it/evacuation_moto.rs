@@ -6,42 +6,20 @@
 
 use crate::common;
 
-use common::moto::MotoServer;
-use common::proxy::CountingProxy;
-use common::sink::Sink;
-use common::topo::{self, TestConfig};
+use common::rig::{record_sets, writer_zones, MotoRig};
+use common::topo;
 use failover::engine;
 use failover::journal::Journal;
 use failover::runbook::bind::{self, RunContext};
 use failover::runbook::Runbook;
 use failover::status::{RunMode, StepStatus};
 use failover::types::RunId;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-struct Rig {
-    _moto: MotoServer,
-    moto_url: String,
-    proxy: CountingProxy,
-    sink: Sink,
-    cfg: TestConfig,
-}
+type Rig = MotoRig;
 
 async fn rig() -> Rig {
-    let moto = MotoServer::start();
-    let moto_url = moto.endpoint();
-    let proxy = CountingProxy::start(moto_url.clone()).await;
-    let sink = Sink::start().await;
-    let cfg = TestConfig::local(&proxy.endpoint(), &sink.url());
-    topo::seed(&cfg.env()).await;
-    proxy.clear();
-    Rig {
-        _moto: moto,
-        moto_url,
-        proxy,
-        sink,
-        cfg,
-    }
+    MotoRig::start(None).await
 }
 
 fn runbook() -> Runbook {
@@ -68,89 +46,14 @@ async fn run_live(
     (id, out)
 }
 
-/// zone of each cluster's writer, read straight from moto.
-async fn writer_zones(moto: &str) -> BTreeMap<String, String> {
-    let (rds, _) = topo::clients(moto).await;
-    let clusters = rds.describe_db_clusters().send().await.unwrap();
-    let instances = rds.describe_db_instances().send().await.unwrap();
-    let zone_of: BTreeMap<String, String> = instances
-        .db_instances()
-        .iter()
-        .map(|i| {
-            (
-                i.db_instance_identifier().unwrap().to_string(),
-                i.availability_zone().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    clusters
-        .db_clusters()
-        .iter()
-        .map(|c| {
-            let w = c
-                .db_cluster_members()
-                .iter()
-                .find(|m| m.is_cluster_writer() == Some(true))
-                .and_then(|m| m.db_instance_identifier())
-                .unwrap_or("none");
-            (
-                c.db_cluster_identifier().unwrap().to_string(),
-                zone_of.get(w).cloned().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-/// "name type [set]" -> (values, weight), read straight from moto.
-async fn records(moto: &str) -> BTreeMap<String, (Vec<String>, Option<i64>)> {
-    let (_, r53) = topo::clients(moto).await;
-    let zones = r53
-        .list_hosted_zones_by_name()
-        .dns_name("shop.example.com.")
-        .send()
-        .await
-        .unwrap();
-    let id = zones.hosted_zones()[0].id().to_string();
-    let sets = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(id)
-        .send()
-        .await
-        .unwrap();
-    sets.resource_record_sets()
-        .iter()
-        .filter(|s| matches!(s.r#type().as_str(), "A" | "CNAME"))
-        .map(|s| {
-            let key = format!(
-                "{} {}{}",
-                s.name(),
-                s.r#type().as_str(),
-                s.set_identifier()
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default()
-            );
-            (
-                key,
-                (
-                    s.resource_records()
-                        .iter()
-                        .map(|r| r.value().to_string())
-                        .collect(),
-                    s.weight(),
-                ),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     let r = rig().await;
-    let before_writers = writer_zones(&r.moto_url).await;
+    let before_writers = writer_zones(&r.moto_url()).await;
     assert_eq!(before_writers["orders-db"], "us-west-2a");
     assert_eq!(before_writers["catalog-db"], "us-west-2b");
     assert_eq!(before_writers["sessions-db"], "us-west-2c");
-    let before_records = records(&r.moto_url).await;
+    let before_records = record_sets(&r.moto_url()).await;
 
     // The steps decide on the plan's read while it is fresh: a generous bound, so a slow
     // machine does not turn the reads counted below into the steps' own.
@@ -187,7 +90,7 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     );
 
     // Every writer is out of the failed zone; untouched clusters are untouched.
-    let after = writer_zones(&r.moto_url).await;
+    let after = writer_zones(&r.moto_url()).await;
     assert_eq!(
         after["orders-db"], "us-west-2b",
         "the tier-1 reader in the first healthy zone"
@@ -207,7 +110,7 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
     );
 
     // Records point at healthy zones; records already healthy are untouched.
-    let recs = records(&r.moto_url).await;
+    let recs = record_sets(&r.moto_url()).await;
     assert_eq!(
         recs["api.shop.example.com. CNAME"].0,
         vec!["api-b.lb.shop.example.com"]
@@ -326,17 +229,17 @@ async fn dry_run_makes_zero_mutating_calls() {
         "a dry run sends no notification"
     );
     // Nothing changed in moto.
-    assert_eq!(writer_zones(&r.moto_url).await["orders-db"], "us-west-2a");
+    assert_eq!(writer_zones(&r.moto_url()).await["orders-db"], "us-west-2a");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_records_exactly() {
     let r = rig().await;
-    let before = records(&r.moto_url).await;
+    let before = record_sets(&r.moto_url()).await;
     let journal = Arc::new(Journal::open(&r.cfg.journal()).unwrap());
     let (run_id, out) = run_live(&r, &journal, &[("failed_az", "us-west-2a")], "alice").await;
     assert!(out.succeeded);
-    assert_ne!(records(&r.moto_url).await, before);
+    assert_ne!(record_sets(&r.moto_url()).await, before);
     // Run the real binary for the rollback, as an SRE would.
     let bin = env!("CARGO_BIN_EXE_failover");
     let o = tokio::process::Command::new(bin)
@@ -360,7 +263,7 @@ async fn rollback_restores_records_exactly() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(
-        records(&r.moto_url).await,
+        record_sets(&r.moto_url()).await,
         before,
         "every record is back exactly as it was"
     );
@@ -371,7 +274,7 @@ async fn no_eligible_reader_is_reported_and_other_clusters_still_move() {
     let r = rig().await;
     // Evacuating a and b leaves only c: orders-db (writer a) and catalog-db (writer b) have a
     // reader in c; delete catalog-db's reader in c so it has none.
-    let (rds, _) = topo::clients(&r.moto_url).await;
+    let (rds, _) = topo::clients(&r.moto_url()).await;
     rds.delete_db_instance()
         .db_instance_identifier("catalog-db-c")
         .skip_final_snapshot(true)
@@ -400,7 +303,7 @@ async fn no_eligible_reader_is_reported_and_other_clusters_still_move() {
         "{msg}"
     );
     // orders-db still moved to c.
-    assert_eq!(writer_zones(&r.moto_url).await["orders-db"], "us-west-2c");
+    assert_eq!(writer_zones(&r.moto_url()).await["orders-db"], "us-west-2c");
     // DNS did not move because the databases step failed (on_failure = abort).
     assert!(!r
         .proxy

@@ -19,10 +19,9 @@
 
 use crate::common;
 
-use common::moto::MotoServer;
 use common::proxy::{CountingProxy, KillWhen};
-use common::sink::Sink;
-use common::topo::{self, repo, TestConfig};
+use common::rig::{record_sets, writer_zones, MotoRig};
+use common::topo::repo;
 use failover::journal::Journal;
 use failover::status::RunStatus;
 use failover::timefmt::format_ts;
@@ -39,52 +38,10 @@ const EVACUATION: &str = "runbooks/az-evacuation.toml";
 /// The environment's `[settings]` for quick tests: waits poll every 50 ms.
 const FAST: &str = "poll_interval = \"50ms\"";
 
-/// moto, the proxy in front of it, the HTTP sink, and a config dir whose `local` environment
-/// points at the proxy and the sink.
-struct Rig {
-    moto: MotoServer,
-    proxy: CountingProxy,
-    sink: Sink,
-    cfg: TestConfig,
-}
+/// moto behind the counting proxy, the HTTP sink, a config dir pointing at both.
+type Rig = MotoRig;
 
-impl Rig {
-    /// `settings`: the environment's `[settings]` lines (see [`FAST`]). moto is seeded; the
-    /// proxy's log is empty.
-    async fn start(settings: &str) -> Rig {
-        let moto = tokio::task::spawn_blocking(MotoServer::start)
-            .await
-            .unwrap();
-        let proxy = CountingProxy::start(moto.endpoint()).await;
-        let sink = Sink::start().await;
-        let cfg = TestConfig::local(&proxy.endpoint(), &sink.url());
-        let file = cfg.path().join("local.toml");
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.contains("poll_interval = \"50ms\""), "{text}");
-        let text = text.replace("poll_interval = \"50ms\"", settings);
-        std::fs::write(&file, text).unwrap();
-        let rig = Rig {
-            moto,
-            proxy,
-            sink,
-            cfg,
-        };
-        rig.reseed().await;
-        rig
-    }
-
-    /// moto as freshly seeded, no fault armed, the proxy's log empty.
-    async fn reseed(&self) {
-        self.proxy.reset_faults();
-        self.moto.reset().await;
-        topo::seed(&self.cfg.env()).await;
-        self.proxy.clear();
-    }
-
-    fn moto_url(&self) -> String {
-        self.moto.endpoint()
-    }
-
+impl MotoRig {
     /// A fresh journal file in the config dir.
     fn journal(&self, name: &str) -> PathBuf {
         let p = self.cfg.path().join(format!("{name}.db"));
@@ -282,72 +239,13 @@ async fn pause_outside_transaction(pid: u32, journal: &Path) {
     panic!("process {pid} was always inside a journal transaction");
 }
 
-/// Zone of each Aurora cluster's writer, read straight from moto.
-async fn writer_zones(moto: &str) -> BTreeMap<String, String> {
-    let (rds, _) = topo::clients(moto).await;
-    let clusters = rds.describe_db_clusters().send().await.unwrap();
-    let instances = rds.describe_db_instances().send().await.unwrap();
-    let zone_of: BTreeMap<String, String> = instances
-        .db_instances()
-        .iter()
-        .map(|i| {
-            (
-                i.db_instance_identifier().unwrap().to_string(),
-                i.availability_zone().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    clusters
-        .db_clusters()
-        .iter()
-        .map(|c| {
-            let w = c
-                .db_cluster_members()
-                .iter()
-                .find(|m| m.is_cluster_writer() == Some(true))
-                .and_then(|m| m.db_instance_identifier())
-                .unwrap_or("none");
-            (
-                c.db_cluster_identifier().unwrap().to_string(),
-                zone_of.get(w).cloned().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
 /// "name type [set]" -> "value,... weight=W", read straight from moto.
 async fn records(moto: &str) -> BTreeMap<String, String> {
-    let (_, r53) = topo::clients(moto).await;
-    let zones = r53
-        .list_hosted_zones_by_name()
-        .dns_name("shop.example.com.")
-        .send()
+    record_sets(moto)
         .await
-        .unwrap();
-    let id = zones.hosted_zones()[0].id().to_string();
-    let sets = r53
-        .list_resource_record_sets()
-        .hosted_zone_id(id)
-        .send()
-        .await
-        .unwrap();
-    sets.resource_record_sets()
-        .iter()
-        .filter(|s| matches!(s.r#type().as_str(), "A" | "CNAME"))
-        .map(|s| {
-            let key = format!(
-                "{} {}{}",
-                s.name(),
-                s.r#type().as_str(),
-                s.set_identifier()
-                    .map(|i| format!(" [{i}]"))
-                    .unwrap_or_default()
-            );
-            let values: Vec<&str> = s.resource_records().iter().map(|r| r.value()).collect();
-            let weight = s
-                .weight()
-                .map(|w| format!(" weight={w}"))
-                .unwrap_or_default();
+        .into_iter()
+        .map(|(key, (values, weight))| {
+            let weight = weight.map(|w| format!(" weight={w}")).unwrap_or_default();
             (key, format!("{}{weight}", values.join(",")))
         })
         .collect()
@@ -371,7 +269,7 @@ fn records_in_zone_a(recs: &BTreeMap<String, String>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_runs_are_refused() {
     let t0 = Instant::now();
-    let r = Rig::start(FAST).await;
+    let r = MotoRig::start(Some(FAST)).await;
     let before = writer_zones(&r.moto_url()).await;
     let writers_in_a = before.values().filter(|z| *z == "us-west-2a").count();
     assert_eq!(writers_in_a, 1, "{before:?}");
@@ -539,7 +437,7 @@ fn assert_locks(out: &str, rows: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_holder_is_fenced() {
     let t0 = Instant::now();
-    let r = Rig::start("poll_interval = \"50ms\"\nlease_ttl = \"3s\"").await;
+    let r = MotoRig::start(Some("poll_interval = \"50ms\"\nlease_ttl = \"3s\"")).await;
     r.proxy
         .set_latency(Some("FailoverDBCluster"), Duration::from_millis(2500));
     let j = r.journal("fenced");
@@ -737,7 +635,7 @@ async fn at_gate(j: &Journal, id: &RunId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_need_distinct_allowed_people() {
     let t0 = Instant::now();
-    let r = Rig::start(FAST).await;
+    let r = MotoRig::start(Some(FAST)).await;
     let j = r.journal("approvals");
     let run = r.spawn(
         &j,
@@ -892,7 +790,7 @@ async fn approvals_need_distinct_allowed_people() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answers_and_lagging_reads_make_no_second_failover() {
     let t0 = Instant::now();
-    let r = Rig::start(FAST).await;
+    let r = MotoRig::start(Some(FAST)).await;
     let before = writer_zones(&r.moto_url()).await;
     let moving: Vec<&String> = before
         .iter()
@@ -1312,7 +1210,7 @@ async fn kill_at_gate(r: &Rig, reference: &[String]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_every_mutating_call_then_resume() {
     let t0 = Instant::now();
-    let r = Rig::start(SWEEP).await;
+    let r = MotoRig::start(Some(SWEEP)).await;
     let j = r.journal("reference");
     let d = r
         .run(&j, &strs(&evacuate("us-west-2a", "alice", &[])))
@@ -1341,7 +1239,7 @@ async fn kill_at_every_mutating_call_then_resume() {
             if waits_for_grace(&reference[n - 1], when) {
                 let reference = reference.clone();
                 slow.spawn(async move {
-                    let r = Rig::start(SWEEP_SLOW).await;
+                    let r = MotoRig::start(Some(SWEEP_SLOW)).await;
                     boundary(&r, &reference, n, when).await
                 });
             } else {

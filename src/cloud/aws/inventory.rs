@@ -42,28 +42,41 @@ fn tags(list: &[aws_sdk_rds::types::Tag]) -> Vec<(String, String)> {
         .collect()
 }
 
+impl AwsInventory {
+    /// Every item of a paged RDS listing: `send` makes the request for one marker and returns
+    /// the page's items and next marker; each page is paced by the limiter as one read.
+    async fn rds_listing<T, F, Fut>(&self, op: &'static str, send: F) -> Result<Vec<T>, CloudError>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), CloudError>>,
+    {
+        follow_markers(op, "*", |marker| {
+            let page = send(marker);
+            let limiter = self.limiter.clone();
+            async move { limiter.call(Api::Rds, Class::Read, || page).await }
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Inventory for AwsInventory {
     async fn list_clusters(&self) -> Result<Vec<ClusterListing>, CloudError> {
         const OP: &str = "DescribeDBClusters";
-        let pages = follow_markers(OP, "*", |marker| {
-            let req = self
-                .rds
-                .describe_db_clusters()
-                .max_records(PAGE_SIZE)
-                .set_marker(marker);
-            let limiter = self.limiter.clone();
-            async move {
-                let o = limiter
-                    .call(Api::Rds, Class::Read, || async {
-                        req.send().await.map_err(|e| cloud_error(OP, "*", &e))
-                    })
-                    .await?;
-                Ok((o.db_clusters().to_vec(), o.marker().map(str::to_string)))
-            }
-        })
-        .await?;
-        Ok(pages
+        let clusters = self
+            .rds_listing(OP, |marker| {
+                let req = self.rds.describe_db_clusters().max_records(PAGE_SIZE);
+                async move {
+                    let o = req
+                        .set_marker(marker)
+                        .send()
+                        .await
+                        .map_err(|e| cloud_error(OP, "*", &e))?;
+                    Ok((o.db_clusters().to_vec(), o.marker().map(str::to_string)))
+                }
+            })
+            .await?;
+        Ok(clusters
             .iter()
             .filter_map(|c| {
                 Some(ClusterListing {
@@ -82,24 +95,20 @@ impl Inventory for AwsInventory {
 
     async fn list_instances(&self) -> Result<Vec<InstanceListing>, CloudError> {
         const OP: &str = "DescribeDBInstances";
-        let pages = follow_markers(OP, "*", |marker| {
-            let req = self
-                .rds
-                .describe_db_instances()
-                .max_records(PAGE_SIZE)
-                .set_marker(marker);
-            let limiter = self.limiter.clone();
-            async move {
-                let o = limiter
-                    .call(Api::Rds, Class::Read, || async {
-                        req.send().await.map_err(|e| cloud_error(OP, "*", &e))
-                    })
-                    .await?;
-                Ok((o.db_instances().to_vec(), o.marker().map(str::to_string)))
-            }
-        })
-        .await?;
-        Ok(pages
+        let instances = self
+            .rds_listing(OP, |marker| {
+                let req = self.rds.describe_db_instances().max_records(PAGE_SIZE);
+                async move {
+                    let o = req
+                        .set_marker(marker)
+                        .send()
+                        .await
+                        .map_err(|e| cloud_error(OP, "*", &e))?;
+                    Ok((o.db_instances().to_vec(), o.marker().map(str::to_string)))
+                }
+            })
+            .await?;
+        Ok(instances
             .iter()
             .filter_map(|i| {
                 let id = i.db_instance_identifier()?;

@@ -2,6 +2,7 @@
 
 pub mod moto;
 pub mod proxy;
+pub mod rig;
 pub mod run;
 pub mod sink;
 pub mod topo;

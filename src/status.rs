@@ -167,6 +167,8 @@ spelled_enum!(
         Watch = "watch",
         /// A run in the simulator.
         Simulate = "simulate",
+        /// The runbook run of a `failover drill` (its failback is a `rollback` of it).
+        Drill = "drill",
     }
 );
 
@@ -215,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             spelled(RunMode::ALL.iter().map(|s| s.as_str()).collect()),
-            "plan run rollback watch simulate"
+            "plan run rollback watch simulate drill"
         );
     }
 

@@ -169,6 +169,9 @@ spelled_enum!(
         Simulate = "simulate",
         /// The runbook run of a `failover drill` (its failback is a `rollback` of it).
         Drill = "drill",
+        /// A slot of a drill schedule (`[[drills]]`), claimed by `drills run-due` or
+        /// `failover serve`: which drill ran for it and how it ended, or that it was missed.
+        DrillSlot = "drill_slot",
     }
 );
 
@@ -217,7 +220,7 @@ mod tests {
         );
         assert_eq!(
             spelled(RunMode::ALL.iter().map(|s| s.as_str()).collect()),
-            "plan run rollback watch simulate drill"
+            "plan run rollback watch simulate drill drill_slot"
         );
     }
 

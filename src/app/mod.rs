@@ -14,6 +14,7 @@
 pub mod approve;
 pub mod discover;
 pub mod drill;
+pub mod drills;
 pub mod error;
 pub mod inspect;
 pub mod lifecycle;

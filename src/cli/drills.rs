@@ -106,6 +106,122 @@ pub async fn drills(
     env: Option<String>,
     output: Output,
 ) -> Result<u8, AppError> {
-    let _ = (app, command, env, output);
-    Err(AppError::Input("error: not yet".into()))
+    let now_wall = failover::journal::now_ms();
+    match command {
+        None => {
+            let list = app::drills::list(app, env.as_deref(), now_wall).await?;
+            match output {
+                Output::Json => print_json(&list),
+                Output::Text => print!("{}", render_schedules(&list)),
+            }
+            Ok(exit::OK)
+        }
+        Some(DrillsCommand::RunDue { now, env: only }) => {
+            let now = match now {
+                Some(s) => parse_now(&s)?,
+                None => now_wall,
+            };
+            let only = only.or(env);
+            let mut say = |o: &app::drills::DueOutcome| {
+                if output == Output::Text {
+                    println!("{}", render_due(o));
+                }
+            };
+            let stop = failover::engine::Stop::default();
+            let done = app::drills::run_due(app, only.as_deref(), now, &stop, &mut say).await?;
+            if output == Output::Json {
+                print_json(&done);
+            } else if done.is_empty() {
+                println!("No drill is due.");
+            }
+            let bad = done.iter().any(|o| {
+                o.what == "missed"
+                    || o.what == "failed_to_start"
+                    || o.status.is_some_and(|s| s != RunStatus::Succeeded)
+            });
+            Ok(if bad { exit::RUN_FAILED } else { exit::OK })
+        }
+    }
+}
+
+fn parse_now(s: &str) -> Result<i64, AppError> {
+    humantime::parse_rfc3339_weak(s)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| {
+            AppError::Input(format!(
+                "error: --now `{s}` is not an RFC 3339 time\n  hint: e.g. --now 2026-12-01T03:00:00Z"
+            ))
+        })
+}
+
+fn render_due(o: &app::drills::DueOutcome) -> String {
+    let what = match o.what.as_str() {
+        "ran" => format!(
+            "ran drill {} ({})",
+            o.drill_run.as_deref().unwrap_or("?"),
+            o.status.map(|s| s.to_string()).unwrap_or_default()
+        ),
+        "missed" => "MISSED".to_string(),
+        "claimed_elsewhere" => "already claimed by another process".to_string(),
+        other => other.to_string(),
+    };
+    let why = o.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default();
+    let notify = o
+        .notify_error
+        .as_ref()
+        .map(|e| format!(" (notification not sent: {e})"))
+        .unwrap_or_default();
+    format!(
+        "{}/{} slot {}: {what}{why}{notify}",
+        o.environment, o.schedule, o.slot_local
+    )
+}
+
+fn render_schedules(list: &[app::drills::ScheduleStatus]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    if list.is_empty() {
+        o.push_str("No drill is scheduled: add [[drills]] to an environment file (docs/drills.md).\n");
+    }
+    for s in list {
+        let d = &s.schedule;
+        let _ = writeln!(
+            o,
+            "{}/{}: `{}` at cron `{}` ({}){}",
+            s.environment,
+            d.name,
+            d.runbook,
+            d.cron,
+            d.timezone,
+            if d.no_failback { ", no failback" } else { "" }
+        );
+        let _ = writeln!(
+            o,
+            "  next: {}{}",
+            s.next_local.as_deref().unwrap_or("none within a year"),
+            s.blackout_now
+                .as_ref()
+                .map(|b| format!(" (now in a {b})"))
+                .unwrap_or_default()
+        );
+        if s.last.is_empty() {
+            let _ = writeln!(o, "  last: no drill yet");
+        }
+        for r in &s.last {
+            let _ = writeln!(
+                o,
+                "  last: {} {}{}{}",
+                r.slot_local,
+                r.outcome,
+                r.drill_run
+                    .as_ref()
+                    .map(|x| format!(" (failover report {x})"))
+                    .unwrap_or_default(),
+                r.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+        }
+    }
+    o
 }

@@ -285,7 +285,14 @@ fn parse_simulated(
         .map(|v| parse_drills(src, v, &BTreeMap::new(), &[], d))
         .unwrap_or_default();
     t.finish(
-        &["name", "description", "simulated", "seed", "faults", "drills"],
+        &[
+            "name",
+            "description",
+            "simulated",
+            "seed",
+            "faults",
+            "drills",
+        ],
         d,
     );
     Some(Environment {
@@ -552,14 +559,22 @@ fn parse_drills(
     d: &mut Diagnostics,
 ) -> Vec<crate::schedule::DrillSchedule> {
     let SKind::Array(items) = &v.kind else {
-        d.push(src.diag(v.span.clone(), "`drills` must be an array of tables: [[drills]]", Some("write each drill as a [[drills]] table with name, runbook and cron".into())));
+        d.push(src.diag(
+            v.span.clone(),
+            "`drills` must be an array of tables: [[drills]]",
+            Some("write each drill as a [[drills]] table with name, runbook and cron".into()),
+        ));
         return vec![];
     };
     let mut out: Vec<crate::schedule::DrillSchedule> = vec![];
     for (i, item) in items.iter().enumerate() {
         if let Some(s) = parse_drill(src, i, item, (endpoints, probes), d) {
             if out.iter().any(|x| x.name == s.name) {
-                d.push(src.diag(item.span.clone(), format!("drill `{}` is listed twice", s.name), Some("give each [[drills]] a name of its own".into())));
+                d.push(src.diag(
+                    item.span.clone(),
+                    format!("drill `{}` is listed twice", s.name),
+                    Some("give each [[drills]] a name of its own".into()),
+                ));
             }
             out.push(s);
         }
@@ -577,10 +592,24 @@ fn parse_drill(
 ) -> Option<crate::schedule::DrillSchedule> {
     use crate::schedule::{parse_cron, parse_zone, DateRange, WeeklyWindow};
     let mut t = TableReader::new(src, v, format!("[[drills]] #{}", i + 1), d)?;
-    let name = t.req_str("name", "add `name = \"weekly-az\"` (unique in this file)", d);
-    let runbook = t.req_str("runbook", "add `runbook = \"runbooks/az-evacuation.toml\"`", d);
-    let cron = t.req_str("cron", "add e.g. `cron = \"0 3 * * TUE\"` (03:00 every Tuesday)", d);
-    let check = |sp: &Option<tomlx::Spanned<String>>, f: &dyn Fn(&str) -> Result<(), String>, d: &mut Diagnostics| {
+    let name = t.req_str(
+        "name",
+        "add `name = \"weekly-az\"` (unique in this file)",
+        d,
+    );
+    let runbook = t.req_str(
+        "runbook",
+        "add `runbook = \"runbooks/az-evacuation.toml\"`",
+        d,
+    );
+    let cron = t.req_str(
+        "cron",
+        "add e.g. `cron = \"0 3 * * TUE\"` (03:00 every Tuesday)",
+        d,
+    );
+    let check = |sp: &Option<tomlx::Spanned<String>>,
+                 f: &dyn Fn(&str) -> Result<(), String>,
+                 d: &mut Diagnostics| {
         if let Some(x) = sp {
             if let Err(e) = f(&x.value) {
                 d.push(src.diag(x.span.clone(), e, None));
@@ -591,7 +620,11 @@ fn parse_drill(
     let timezone = t.str("timezone", d);
     check(&timezone, &|z| parse_zone(z).map(|_| ()), d);
     let list = |t: &mut TableReader<'_>, key: &str, d: &mut Diagnostics| {
-        if t.has(key) { t.str_list(key, d).unwrap_or_default() } else { vec![] }
+        if t.has(key) {
+            t.str_list(key, d).unwrap_or_default()
+        } else {
+            vec![]
+        }
     };
     let mut windows = vec![];
     for w in list(&mut t, "blackout_windows", d) {
@@ -607,11 +640,26 @@ fn parse_drill(
             Err(e) => d.push(src.diag(w.span.clone(), e, None)),
         }
     }
-    let params = t.get("params").map(|pv| parse_headers_as(src, pv, "params", d)).unwrap_or_default();
+    let params = t
+        .get("params")
+        .map(|pv| parse_headers_as(src, pv, "params", d))
+        .unwrap_or_default();
     let notify = t.str("notify", d);
-    if let Some(n) = notify.as_ref().filter(|n| !endpoints.contains_key(&n.value)) {
-        let hint = crate::diag::did_you_mean(&n.value, endpoints.keys().map(|k| k.as_str())).map(|m| format!("did you mean `{m}`?")).or_else(|| Some("add it under [endpoints]".into()));
-        d.push(src.diag(n.span.clone(), format!("drill notify names endpoint `{}`, which is not defined", n.value), hint));
+    if let Some(n) = notify
+        .as_ref()
+        .filter(|n| !endpoints.contains_key(&n.value))
+    {
+        let hint = crate::diag::did_you_mean(&n.value, endpoints.keys().map(|k| k.as_str()))
+            .map(|m| format!("did you mean `{m}`?"))
+            .or_else(|| Some("add it under [endpoints]".into()));
+        d.push(src.diag(
+            n.span.clone(),
+            format!(
+                "drill notify names endpoint `{}`, which is not defined",
+                n.value
+            ),
+            hint,
+        ));
     }
     let no_failback = t.bool("no_failback", d).map(|b| b.value).unwrap_or(false);
     let max_duration = t.duration("max_duration", d).map(|x| x.value);
@@ -623,13 +671,39 @@ fn parse_drill(
             }
             let hint = crate::diag::did_you_mean(&p.value, probes.iter().map(|k| k.as_str()))
                 .map(|m| format!("did you mean `{m}`?"))
-                .unwrap_or_else(|| "stop conditions are the [health] probes of this environment (docs/health.md)".into());
-            d.push(src.diag(p.span.clone(), format!("stop_on names probe `{}`, which is not defined", p.value), Some(hint)));
+                .unwrap_or_else(|| {
+                    "stop conditions are the [health] probes of this environment (docs/health.md)"
+                        .into()
+                });
+            d.push(src.diag(
+                p.span.clone(),
+                format!("stop_on names probe `{}`, which is not defined", p.value),
+                Some(hint),
+            ));
             None
         })
         .collect();
-    let start_within = t.duration("start_within", d).map(|x| x.value).unwrap_or(Duration::from_secs(3600));
-    t.finish(&["name", "runbook", "params", "cron", "timezone", "blackout_windows", "blackout_dates", "no_failback", "max_duration", "stop_on", "start_within", "notify"], d);
+    let start_within = t
+        .duration("start_within", d)
+        .map(|x| x.value)
+        .unwrap_or(Duration::from_secs(3600));
+    t.finish(
+        &[
+            "name",
+            "runbook",
+            "params",
+            "cron",
+            "timezone",
+            "blackout_windows",
+            "blackout_dates",
+            "no_failback",
+            "max_duration",
+            "stop_on",
+            "start_within",
+            "notify",
+        ],
+        d,
+    );
     Some(crate::schedule::DrillSchedule {
         name: name?.value,
         runbook: runbook?.value,
@@ -647,7 +721,12 @@ fn parse_drill(
 }
 
 /// A table of strings (`params`, `headers`).
-fn parse_headers_as(src: &SourceFile, hv: &SVal, what: &str, d: &mut Diagnostics) -> Vec<(String, String)> {
+fn parse_headers_as(
+    src: &SourceFile,
+    hv: &SVal,
+    what: &str,
+    d: &mut Diagnostics,
+) -> Vec<(String, String)> {
     let mut out = vec![];
     if let SKind::Table(hs) = &hv.kind {
         for (hk, _, hval) in hs {
@@ -656,7 +735,11 @@ fn parse_headers_as(src: &SourceFile, hv: &SVal, what: &str, d: &mut Diagnostics
             }
         }
     } else {
-        d.push(src.diag(hv.span.clone(), format!("`{what}` must be a table of strings"), Some(format!("e.g. {what} = {{ failed_az = \"us-west-2a\" }}"))));
+        d.push(src.diag(
+            hv.span.clone(),
+            format!("`{what}` must be a table of strings"),
+            Some(format!("e.g. {what} = {{ failed_az = \"us-west-2a\" }}")),
+        ));
     }
     out
 }

@@ -68,13 +68,20 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 impl WeeklyWindow {
     /// Parse `DAY HH:MM-DAY HH:MM` or `DAY HH:MM-HH:MM`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not a weekly window; write e.g. \"Sat 00:00-Mon 06:00\" or \"Fri 12:00-14:00\" (days Mon..Sun, 24-hour times)");
+        let bad = || {
+            format!("`{s}` is not a weekly window; write e.g. \"Sat 00:00-Mon 06:00\" or \"Fri 12:00-14:00\" (days Mon..Sun, 24-hour times)")
+        };
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let point = |p: &str, day: Option<u32>| -> Option<u32> {
             let mut parts = p.split_whitespace();
             let first = parts.next()?;
             let (d, hm) = match (day, parts.next()) {
-                (_, Some(hm)) => (DAYS.iter().position(|x| first.to_ascii_lowercase().starts_with(x))? as u32, hm),
+                (_, Some(hm)) => (
+                    DAYS.iter()
+                        .position(|x| first.to_ascii_lowercase().starts_with(x))?
+                        as u32,
+                    hm,
+                ),
                 (Some(d), None) => (d, first),
                 (None, None) => return None,
             };
@@ -87,7 +94,11 @@ impl WeeklyWindow {
         if from == to {
             return Err(format!("`{s}` is an empty window: its start is its end"));
         }
-        Ok(Self { text: s.to_string(), from, to: to % WEEK })
+        Ok(Self {
+            text: s.to_string(),
+            from,
+            to: to % WEEK,
+        })
     }
 
     /// Whether the minute of the week `m` is inside.
@@ -114,7 +125,11 @@ impl DateRange {
         if to < from {
             return Err(format!("`{s}` ends before it starts"));
         }
-        Ok(Self { text: s.to_string(), from, to })
+        Ok(Self {
+            text: s.to_string(),
+            from,
+            to,
+        })
     }
 }
 
@@ -123,7 +138,11 @@ pub fn parse_cron(s: &str) -> Result<croner::Cron, String> {
     croner::Cron::new(s)
         .with_seconds_optional()
         .parse()
-        .map_err(|e| format!("`{s}` is not a cron expression ({e}); e.g. \"0 3 * * TUE\" (03:00 every Tuesday)"))
+        .map_err(|e| {
+            format!(
+                "`{s}` is not a cron expression ({e}); e.g. \"0 3 * * TUE\" (03:00 every Tuesday)"
+            )
+        })
 }
 
 /// Parse an IANA time zone name.
@@ -167,9 +186,13 @@ impl DrillSchedule {
 
     /// Slots (epoch ms) in `[from, to]`, blackouts excluded, at most `limit` (the last ones).
     pub fn slots(&self, from: i64, to: i64, limit: usize) -> Vec<i64> {
-        let Ok(cron) = parse_cron(&self.cron) else { return vec![] };
+        let Ok(cron) = parse_cron(&self.cron) else {
+            return vec![];
+        };
         let tz = self.tz();
-        let Some(start) = tz.timestamp_millis_opt(from).single() else { return vec![] };
+        let Some(start) = tz.timestamp_millis_opt(from).single() else {
+            return vec![];
+        };
         let mut out = vec![];
         // Bounded: a `* * * * * *` cron over the lookback is 700k seconds.
         for t in cron.iter_from(start).take(100_000) {
@@ -177,7 +200,7 @@ impl DrillSchedule {
             if ms > to {
                 break;
             }
-            if self.blackout_at(ms).is_none() {
+            if ms >= from && self.blackout_at(ms).is_none() {
                 out.push(ms);
             }
         }
@@ -189,11 +212,12 @@ impl DrillSchedule {
     pub fn next_after(&self, now: i64) -> Option<i64> {
         let cron = parse_cron(&self.cron).ok()?;
         let tz = self.tz();
-        let start = tz.timestamp_millis_opt(now + 1).single()?;
+        let start = tz.timestamp_millis_opt(now).single()?;
         let year = now + 366 * 24 * 3600 * 1000;
-        cron.iter_from(start)
+        cron.iter_after(start)
             .take(100_000)
             .map(|t| t.timestamp_millis())
+            .filter(|ms| *ms > now)
             .take_while(|ms| *ms <= year)
             .find(|ms| self.blackout_at(*ms).is_none())
     }
@@ -237,7 +261,9 @@ pub fn local(s: &DrillSchedule, ms: i64) -> String {
     let tz = s.tz();
     match tz.timestamp_millis_opt(ms).single() {
         Some(t) => format!("{} {}", t.format("%Y-%m-%d %H:%M %a"), s.timezone),
-        None => DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default(),
+        None => DateTime::<Utc>::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
     }
 }
 

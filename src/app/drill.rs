@@ -61,6 +61,9 @@ pub struct DrillOrder {
     pub on_phase: Option<OnPhase>,
 }
 
+/// How long a failback waits for changes under way to settle before it decides.
+pub const SETTLE_FOR: Duration = Duration::from_secs(20 * 60);
+
 /// A callback told each phase of a drill as it ends.
 pub type OnPhase = Arc<dyn Fn(&DrillPhase) + Send + Sync>;
 
@@ -106,14 +109,22 @@ pub fn prepare_drill(app: &App, order: DrillOrder) -> Result<PreparedDrill, AppE
         initiator: initiator(order.by.clone()),
         mode: RunMode::Drill,
     };
-    let bound = load_bound(&app.config_dir, &order.runbook, &order.env, &order.params, &run)?;
+    let bound = load_bound(
+        &app.config_dir,
+        &order.runbook,
+        &order.env,
+        &order.params,
+        &run,
+    )?;
     check_stop_conditions(&bound, &order)?;
     Ok(PreparedDrill { bound, run, order })
 }
 
 fn check_stop_conditions(bound: &Bound, order: &DrillOrder) -> Result<(), AppError> {
     if order.max_duration.is_some_and(|d| d.is_zero()) {
-        return Err(AppError::Input("error: --max-duration must be longer than 0s\n  hint: e.g. --max-duration 30m".into()));
+        return Err(AppError::Input(
+            "error: --max-duration must be longer than 0s\n  hint: e.g. --max-duration 30m".into(),
+        ));
     }
     if order.stop_on.is_empty() {
         return Ok(());
@@ -127,12 +138,20 @@ fn check_stop_conditions(bound: &Bound, order: &DrillOrder) -> Result<(), AppErr
     if bound.loaded.target.simulated().is_some() || known.is_empty() {
         return Err(AppError::Input(format!("error: --stop-on needs the probes of a [health] section, and environment `{}` has none{}\n  hint: add [health] probes to config/{}.toml (docs/health.md), or drop --stop-on and use --max-duration", env.name, if bound.loaded.target.simulated().is_some() { " (it is simulated)" } else { "" }, env.name)));
     }
-    let unknown: Vec<&String> = order.stop_on.iter().filter(|s| !known.contains(s)).collect();
+    let unknown: Vec<&String> = order
+        .stop_on
+        .iter()
+        .filter(|s| !known.contains(s))
+        .collect();
     if !unknown.is_empty() {
         return Err(AppError::Input(format!(
             "error: --stop-on names no probe of environment `{}`: {}\n  hint: its probes are {}",
             env.name,
-            unknown.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             known.join(", ")
         )));
     }
@@ -222,7 +241,12 @@ impl<'a> Phases<'a> {
         if self.journal.run_exact(self.id()).await.is_ok() {
             let _ = self
                 .journal
-                .note(self.id(), None, DRILL_PHASE, serde_json::to_value(&ph).unwrap_or_default())
+                .note(
+                    self.id(),
+                    None,
+                    DRILL_PHASE,
+                    serde_json::to_value(&ph).unwrap_or_default(),
+                )
                 .await;
         }
         self.done.push(ph);
@@ -239,51 +263,108 @@ impl<'a> Phases<'a> {
     async fn observe(&self) -> Result<World, AppError> {
         engine::observe::observe(self.ports, &self.needs())
             .await
-            .map_err(|e| self.p.bound.loaded.cloud_error("observing the environment failed", e))
+            .map_err(|e| {
+                self.p
+                    .bound
+                    .loaded
+                    .cloud_error("observing the environment failed", e)
+            })
     }
 
     async fn go(mut self) -> Result<DrillResult, AppError> {
         let t = self.journal.now_ms();
         let before = self.observe().await?;
         let b = &self.p.bound;
-        let plan = crate::plan::plan(&b.runbook.name, &b.loaded.env.name, self.id(), &b.steps, &before);
-        let problems: Vec<String> = plan.problems().into_iter().map(|(s, p)| format!("{s}: {p}")).collect();
+        let plan = crate::plan::plan(
+            &b.runbook.name,
+            &b.loaded.env.name,
+            self.id(),
+            &b.steps,
+            &before,
+        );
+        let problems: Vec<String> = plan
+            .problems()
+            .into_iter()
+            .map(|(s, p)| format!("{s}: {p}"))
+            .collect();
         if !problems.is_empty() {
-            self.phase("pre-check", t, Some(false), problems.join("; ")).await;
+            self.phase("pre-check", t, Some(false), problems.join("; "))
+                .await;
             return self.not_started(problems.join("; ")).await;
         }
-        let detail = format!("{} step(s), {} mutating call(s) planned; no problem", plan.steps.len(), plan.mutating_calls());
+        let detail = format!(
+            "{} step(s), {} mutating call(s) planned; no problem",
+            plan.steps.len(),
+            plan.mutating_calls()
+        );
         self.phase("pre-check", t, Some(true), detail).await;
         let t = self.journal.now_ms();
         let res = self.run().await?;
         // The pre-check ended before the drill run existed: journaled with it now.
         for ph in self.done.clone() {
-            let _ = self.journal.note(self.id(), None, DRILL_PHASE, serde_json::to_value(&ph).unwrap_or_default()).await;
+            let _ = self
+                .journal
+                .note(
+                    self.id(),
+                    None,
+                    DRILL_PHASE,
+                    serde_json::to_value(&ph).unwrap_or_default(),
+                )
+                .await;
         }
         let fired = self.fired.lock().map(|f| f.clone()).unwrap_or_default();
         let run_ok = res.status.is_success();
         let detail = match &fired {
             Some(c) => format!("stopped by a stop condition: {c}"),
-            None => format!("run ended {}{}", res.status, res.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()),
+            None => format!(
+                "run ended {}{}",
+                res.status,
+                res.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
         };
         self.phase("run", t, Some(run_ok), detail).await;
         if let Some(c) = &fired {
-            let _ = self.journal.note(self.id(), None, "drill_stopped", serde_json::json!({"condition": c})).await;
+            let _ = self
+                .journal
+                .note(
+                    self.id(),
+                    None,
+                    "drill_stopped",
+                    serde_json::json!({"condition": c}),
+                )
+                .await;
         }
         if res.status == RunStatus::Interrupted && fired.is_none() {
             // A signal: the person wants it to stop; no failback behind their back.
-            let why = format!("interrupted: fail back with `failover rollback {}`, and writers with the runbook", self.id());
+            let why = format!(
+                "interrupted: fail back with `failover rollback {}`, and writers with the runbook",
+                self.id()
+            );
             return self.finish(None, Some(why)).await;
         }
         let t = self.journal.now_ms();
         if fired.is_none() {
             let after = self.observe().await?;
-            let left = unconverged(&crate::plan::plan(&b.runbook.name, &b.loaded.env.name, self.id(), &b.steps, &after));
+            let left = unconverged(&crate::plan::plan(
+                &b.runbook.name,
+                &b.loaded.env.name,
+                self.id(),
+                &b.steps,
+                &after,
+            ));
             let ok = left.is_empty() && run_ok;
-            let detail = if left.is_empty() { "every step at its expected end state".into() } else { left.join("; ") };
+            let detail = if left.is_empty() {
+                "every step at its expected end state".into()
+            } else {
+                left.join("; ")
+            };
             self.phase("verify", t, Some(ok), detail).await;
         } else {
-            self.phase("verify", t, None, "skipped: the run was stopped".into()).await;
+            self.phase("verify", t, None, "skipped: the run was stopped".into())
+                .await;
         }
         let failback = self.failback(&before).await?;
         self.finish(failback, None).await
@@ -328,16 +409,46 @@ impl Phases<'_> {
             let (clock, stop, fired) = (self.ports.clock.clone(), stop.clone(), self.fired.clone());
             out.push(tokio::spawn(async move {
                 clock.sleep(max).await;
-                fire(&stop, &fired, format!("maximum duration {} reached", humantime::format_duration(max)));
+                fire(
+                    &stop,
+                    &fired,
+                    format!(
+                        "maximum duration {} reached",
+                        humantime::format_duration(max)
+                    ),
+                );
             }));
         }
         if let (false, Some(src)) = (o.stop_on.is_empty(), self.ports.health.clone()) {
-            let every = self.p.bound.loaded.env.health.as_ref().map(|h| h.interval).unwrap_or(Duration::from_secs(10));
-            let (clock, stop, fired, names) = (self.ports.clock.clone(), stop.clone(), self.fired.clone(), o.stop_on.clone());
+            let every = self
+                .p
+                .bound
+                .loaded
+                .env
+                .health
+                .as_ref()
+                .map(|h| h.interval)
+                .unwrap_or(Duration::from_secs(10));
+            let (clock, stop, fired, names) = (
+                self.ports.clock.clone(),
+                stop.clone(),
+                self.fired.clone(),
+                o.stop_on.clone(),
+            );
             out.push(tokio::spawn(async move {
                 loop {
                     if let Ok(r) = src.report(Some(1)).await {
-                        let failing: Vec<String> = r.zones.iter().chain(r.regional.iter()).flat_map(|t| t.probes.iter()).filter(|p| names.contains(&p.probe) && p.outcome == crate::health::Outcome::Fail).map(|p| format!("probe `{}` failed: {}", p.probe, p.detail)).collect();
+                        let failing: Vec<String> = r
+                            .zones
+                            .iter()
+                            .chain(r.regional.iter())
+                            .flat_map(|t| t.probes.iter())
+                            .filter(|p| {
+                                names.contains(&p.probe)
+                                    && p.outcome == crate::health::Outcome::Fail
+                            })
+                            .map(|p| format!("probe `{}` failed: {}", p.probe, p.detail))
+                            .collect();
                         if !failing.is_empty() {
                             fire(&stop, &fired, failing.join("; "));
                             return;
@@ -354,31 +465,79 @@ impl Phases<'_> {
     async fn failback(&mut self, before: &World) -> Result<Option<RunId>, AppError> {
         let t = self.journal.now_ms();
         if self.p.order.no_failback {
-            self.phase("failback", t, None, "skipped: --no-failback".into()).await;
+            self.phase("failback", t, None, "skipped: --no-failback".into())
+                .await;
             return Ok(None);
         }
-        let now = self.observe().await?;
+        let now = self.settle().await?;
         let (steps, header) = self.failback_steps(before, &now).await?;
         let mut id = None;
         if steps.is_empty() {
-            self.phase("failback", t, None, "skipped: the drill changed nothing".into()).await;
+            self.phase(
+                "failback",
+                t,
+                None,
+                "skipped: the drill changed nothing".into(),
+            )
+            .await;
         } else {
             let req = RunRequest::new(header, steps, &self.p.bound.loaded.env);
             let res = start_run(self.ports, self.journal, self.reporter.clone(), req).await?;
-            let _ = self.journal.note(self.id(), None, "drill_failback", serde_json::json!({"run": res.run_id})).await;
+            let _ = self
+                .journal
+                .note(
+                    self.id(),
+                    None,
+                    "drill_failback",
+                    serde_json::json!({"run": res.run_id}),
+                )
+                .await;
             let detail = format!("failback run {} ended {}", res.run_id, res.status);
-            self.phase("failback", t, Some(res.status == RunStatus::Succeeded), detail).await;
+            self.phase(
+                "failback",
+                t,
+                Some(res.status == RunStatus::Succeeded),
+                detail,
+            )
+            .await;
             id = Some(res.run_id);
         }
         let t = self.journal.now_ms();
         let end = self.observe().await?;
         let diff = differences(before, &end);
-        let detail = if diff.is_empty() { "the observed state is the starting state".into() } else { diff.join("; ") };
-        self.phase("verify-failback", t, Some(diff.is_empty()), detail).await;
+        let detail = if diff.is_empty() {
+            "the observed state is the starting state".into()
+        } else {
+            diff.join("; ")
+        };
+        self.phase("verify-failback", t, Some(diff.is_empty()), detail)
+            .await;
         Ok(id)
     }
 
-    async fn failback_steps(&self, before: &World, now: &World) -> Result<(Vec<BoundStep>, RunHeader), AppError> {
+    /// Observe until no cluster or instance is in the middle of a change (a failover the
+    /// stopped run started), at most [`SETTLE_FOR`]: the failback decides on settled writers.
+    async fn settle(&self) -> Result<World, AppError> {
+        let clock = &self.ports.clock;
+        let started = clock.now();
+        let every = self.p.bound.loaded.env.settings.poll_interval;
+        loop {
+            let w = self.observe().await?;
+            let busy = w.clusters.values().any(|c| !c.status.is_available())
+                || w.instances.values().any(|i| !i.status.is_available());
+            let waited = clock.now().duration_since(started).unwrap_or_default();
+            if !busy || waited >= SETTLE_FOR {
+                return Ok(w);
+            }
+            clock.sleep(every).await;
+        }
+    }
+
+    async fn failback_steps(
+        &self,
+        before: &World,
+        now: &World,
+    ) -> Result<(Vec<BoundStep>, RunHeader), AppError> {
         let j = self.journal;
         let r = j.run_exact(self.id()).await?;
         let loaded = &self.p.bound.loaded;
@@ -390,9 +549,23 @@ impl Phases<'_> {
         for s in &mut dns {
             s.after = db.clone();
         }
-        let still_ours: Vec<String> = j.shed_tiers(&r.environment).await?.into_iter().filter(|(_, _, run)| run == &r.id).map(|(t, _, _)| t).collect();
-        let tiers: Vec<String> = tiers_shed_by(j, &r.id).await?.into_iter().filter(|t| still_ours.contains(t)).collect();
-        let after_dns: Vec<StepId> = db.iter().chain(dns.iter().map(|s| &s.id)).cloned().collect();
+        let still_ours: Vec<String> = j
+            .shed_tiers(&r.environment)
+            .await?
+            .into_iter()
+            .filter(|(_, _, run)| run == &r.id)
+            .map(|(t, _, _)| t)
+            .collect();
+        let tiers: Vec<String> = tiers_shed_by(j, &r.id)
+            .await?
+            .into_iter()
+            .filter(|t| still_ours.contains(t))
+            .collect();
+        let after_dns: Vec<StepId> = db
+            .iter()
+            .chain(dns.iter().map(|s| &s.id))
+            .cloned()
+            .collect();
         steps.extend(dns);
         if !tiers.is_empty() {
             let mut s = revert_tiers_step(&r, loaded, &new_id, &by, tiers)?;
@@ -427,29 +600,58 @@ impl Phases<'_> {
             params: serde_json::to_value(&b.params).unwrap_or_default(),
             of_run: None,
         };
-        let first = self.done.first().map(|p| p.started_at).unwrap_or_else(|| self.journal.now_ms());
+        let first = self
+            .done
+            .first()
+            .map(|p| p.started_at)
+            .unwrap_or_else(|| self.journal.now_ms());
         let mut rec = session_record(&h, first);
         rec.status = RunStatus::Running;
         self.journal.create_run(&rec).await?;
         for ph in std::mem::take(&mut self.done) {
-            let _ = self.journal.note(self.id(), None, DRILL_PHASE, serde_json::to_value(&ph).unwrap_or_default()).await;
+            let _ = self
+                .journal
+                .note(
+                    self.id(),
+                    None,
+                    DRILL_PHASE,
+                    serde_json::to_value(&ph).unwrap_or_default(),
+                )
+                .await;
             self.done.push(ph);
         }
-        self.finish(None, Some(format!("pre-check failed: {why}"))).await
+        self.finish(None, Some(format!("pre-check failed: {why}")))
+            .await
     }
 
     /// The drill's verdict, written as the drill run's final status.
-    async fn finish(self, failback: Option<RunId>, why: Option<String>) -> Result<DrillResult, AppError> {
+    async fn finish(
+        self,
+        failback: Option<RunId>,
+        why: Option<String>,
+    ) -> Result<DrillResult, AppError> {
         let fired = self.fired.lock().map(|f| f.clone()).unwrap_or_default();
-        let failed: Vec<String> = self.done.iter().filter(|p| p.outcome == "failed").map(|p| format!("{}: {}", p.phase, p.detail)).collect();
+        let failed: Vec<String> = self
+            .done
+            .iter()
+            .filter(|p| p.outcome == "failed")
+            .map(|p| format!("{}: {}", p.phase, p.detail))
+            .collect();
         let (status, error) = match (&fired, &why) {
-            (Some(c), _) => (RunStatus::Aborted, Some(format!("stopped by a stop condition ({c}); failed back"))),
-            (None, Some(w)) if w.starts_with("interrupted") => (RunStatus::Interrupted, Some(w.clone())),
+            (Some(c), _) => (
+                RunStatus::Aborted,
+                Some(format!("stopped by a stop condition ({c}); failed back")),
+            ),
+            (None, Some(w)) if w.starts_with("interrupted") => {
+                (RunStatus::Interrupted, Some(w.clone()))
+            }
             (None, Some(w)) => (RunStatus::Failed, Some(w.clone())),
             (None, None) if failed.is_empty() => (RunStatus::Succeeded, None),
             (None, None) => (RunStatus::Failed, Some(failed.join("\n"))),
         };
-        self.journal.set_run_status(self.id(), status, error.as_deref(), true).await?;
+        self.journal
+            .set_run_status(self.id(), status, error.as_deref(), true)
+            .await?;
         Ok(DrillResult {
             run_id: self.id().clone(),
             status,
@@ -467,7 +669,10 @@ fn fire(stop: &Stop, fired: &Mutex<Option<String>>, why: String) {
             *f = Some(why.clone());
         }
     }
-    stop.request(StopKind::Interrupted, format!("drill stop condition: {why}"));
+    stop.request(
+        StopKind::Interrupted,
+        format!("drill stop condition: {why}"),
+    );
 }
 
 /// Mutating AWS calls the plan would still make: each a step not at its expected end state.
@@ -479,9 +684,18 @@ pub fn unconverged(plan: &crate::plan::Plan) -> Vec<String> {
         for p in &s.decision.problems {
             out.push(format!("{}: {p}", s.id));
         }
-        for c in s.decision.calls.iter().filter(|c| !matches!(c, Call::Http { .. })) {
+        for c in s
+            .decision
+            .calls
+            .iter()
+            .filter(|c| !matches!(c, Call::Http { .. }))
+        {
             let expected = s.decision.expected.join(", ");
-            out.push(format!("{}: not at its end state ({expected}): would still {}", s.id, c.describe()));
+            out.push(format!(
+                "{}: not at its end state ({expected}): would still {}",
+                s.id,
+                c.describe()
+            ));
         }
     }
     out
@@ -491,20 +705,52 @@ pub fn unconverged(plan: &crate::plan::Plan) -> Vec<String> {
 /// and each Multi-AZ instance back in its zone.
 pub fn writer_steps(before: &World, now: &World) -> Vec<BoundStep> {
     let mut out = vec![];
-    let zone_of = |w: &World, i: &crate::types::InstanceId| w.instances.get(i).and_then(|x| x.zone.clone());
+    let zone_of =
+        |w: &World, i: &crate::types::InstanceId| w.instances.get(i).and_then(|x| x.zone.clone());
     for (cid, c) in &before.clusters {
-        let (Some(was), Some(is)) = (c.writer(), now.clusters.get(cid).and_then(|n| n.writer())) else { continue };
+        let (Some(was), Some(is)) = (c.writer(), now.clusters.get(cid).and_then(|n| n.writer()))
+        else {
+            continue;
+        };
         if was.instance == is.instance {
             continue;
         }
-        let (Some(home), Some(here)) = (zone_of(before, &was.instance), zone_of(now, &is.instance)) else { continue };
+        let (Some(home), Some(here)) = (zone_of(before, &was.instance), zone_of(now, &is.instance))
+        else {
+            continue;
+        };
         let evacuate: Vec<Zone> = if home == here { vec![] } else { vec![here] };
-        out.push(step(format!("failback-writer-{cid}"), format!("writer of `{cid}` back to `{}` in {home}", was.instance), BoundAction::FailoverCluster { group: "failback".into(), clusters: vec![cid.clone()], evacuate, healthy: vec![home], wait: true }));
+        out.push(step(
+            format!("failback-writer-{cid}"),
+            format!("writer of `{cid}` back to `{}` in {home}", was.instance),
+            BoundAction::FailoverCluster {
+                group: "failback".into(),
+                clusters: vec![cid.clone()],
+                evacuate,
+                healthy: vec![home],
+                wait: true,
+            },
+        ));
     }
-    for (iid, i) in before.instances.iter().filter(|(_, i)| i.multi_az && i.cluster.is_none()) {
-        let (Some(home), Some(here)) = (i.zone.clone(), zone_of(now, iid)) else { continue };
+    for (iid, i) in before
+        .instances
+        .iter()
+        .filter(|(_, i)| i.multi_az && i.cluster.is_none())
+    {
+        let (Some(home), Some(here)) = (i.zone.clone(), zone_of(now, iid)) else {
+            continue;
+        };
         if home != here {
-            out.push(step(format!("failback-instance-{iid}"), format!("primary of `{iid}` back to {home}"), BoundAction::FailoverInstance { group: "failback".into(), instances: vec![iid.clone()], evacuate: vec![here], wait: true }));
+            out.push(step(
+                format!("failback-instance-{iid}"),
+                format!("primary of `{iid}` back to {home}"),
+                BoundAction::FailoverInstance {
+                    group: "failback".into(),
+                    instances: vec![iid.clone()],
+                    evacuate: vec![here],
+                    wait: true,
+                },
+            ));
         }
     }
     out
@@ -532,16 +778,36 @@ pub fn differences(before: &World, now: &World) -> Vec<String> {
         match now.clusters.get(id) {
             None => out.push(format!("cluster `{id}` is gone")),
             Some(n) => {
-                let w = |c: &crate::cloud::ClusterState| c.writer().map(|m| m.instance.to_string()).unwrap_or_else(|| "none".into());
+                let w = |c: &crate::cloud::ClusterState| {
+                    c.writer()
+                        .map(|m| m.instance.to_string())
+                        .unwrap_or_else(|| "none".into())
+                };
                 if w(c) != w(n) {
-                    out.push(format!("cluster `{id}`: writer `{}` at the start, `{}` now", w(c), w(n)));
+                    out.push(format!(
+                        "cluster `{id}`: writer `{}` at the start, `{}` now",
+                        w(c),
+                        w(n)
+                    ));
                 }
                 if c.status != n.status {
-                    out.push(format!("cluster `{id}`: `{}` at the start, `{}` now", c.status, n.status));
+                    out.push(format!(
+                        "cluster `{id}`: `{}` at the start, `{}` now",
+                        c.status, n.status
+                    ));
                 }
-                let m = |c: &crate::cloud::ClusterState| { let mut v: Vec<String> = c.members.iter().map(|m| m.instance.to_string()).collect(); v.sort(); v };
+                let m = |c: &crate::cloud::ClusterState| {
+                    let mut v: Vec<String> =
+                        c.members.iter().map(|m| m.instance.to_string()).collect();
+                    v.sort();
+                    v
+                };
                 if m(c) != m(n) {
-                    out.push(format!("cluster `{id}`: members {:?} at the start, {:?} now", m(c), m(n)));
+                    out.push(format!(
+                        "cluster `{id}`: members {:?} at the start, {:?} now",
+                        m(c),
+                        m(n)
+                    ));
                 }
             }
         }
@@ -549,10 +815,18 @@ pub fn differences(before: &World, now: &World) -> Vec<String> {
     for (id, i) in &before.instances {
         match now.instances.get(id) {
             None => out.push(format!("instance `{id}` is gone")),
-            Some(n) if (&i.zone, &i.secondary_zone, &i.status) != (&n.zone, &n.secondary_zone, &n.status) => out.push(format!(
-                "instance `{id}`: {} {} at the start, {} {} now",
-                i.status, i.zone.as_ref().map(|z| z.as_str()).unwrap_or("?"), n.status, n.zone.as_ref().map(|z| z.as_str()).unwrap_or("?")
-            )),
+            Some(n)
+                if (&i.zone, &i.secondary_zone, &i.status)
+                    != (&n.zone, &n.secondary_zone, &n.status) =>
+            {
+                out.push(format!(
+                    "instance `{id}`: {} {} at the start, {} {} now",
+                    i.status,
+                    i.zone.as_ref().map(|z| z.as_str()).unwrap_or("?"),
+                    n.status,
+                    n.zone.as_ref().map(|z| z.as_str()).unwrap_or("?")
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -561,11 +835,26 @@ pub fn differences(before: &World, now: &World) -> Vec<String> {
         for (k, r) in recs {
             match now_recs.and_then(|m| m.get(k)) {
                 Some(n) if n == r => {}
-                Some(n) => out.push(format!("record {} {}{}: {:?} weight {:?} at the start, {:?} weight {:?} now", r.name, r.rtype, r.set_identifier.as_ref().map(|s| format!(" ({s})")).unwrap_or_default(), r.values, r.weight, n.values, n.weight)),
+                Some(n) => out.push(format!(
+                    "record {} {}{}: {:?} weight {:?} at the start, {:?} weight {:?} now",
+                    r.name,
+                    r.rtype,
+                    r.set_identifier
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default(),
+                    r.values,
+                    r.weight,
+                    n.values,
+                    n.weight
+                )),
                 None => out.push(format!("record {} {} is gone", r.name, r.rtype)),
             }
         }
-        for k in now_recs.map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+        for k in now_recs
+            .map(|m| m.keys().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             if !recs.contains_key(k) {
                 out.push(format!("record {k:?} was created by the drill"));
             }

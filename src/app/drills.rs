@@ -14,10 +14,10 @@ use super::record::{session_record, RunHeader};
 use super::run::MakeReporter;
 use super::{App, AppError};
 use crate::cloud::{HttpClient, HttpRequest};
-use crate::env::Environment;
 use crate::engine::Stop;
+use crate::env::Environment;
 use crate::progress::{Reporter, Silent};
-use crate::schedule::{self, decide, Due, DrillSchedule};
+use crate::schedule::{self, decide, DrillSchedule, Due};
 use crate::status::{RunMode, RunStatus};
 use crate::store::{RunRecord, Store};
 use crate::types::RunId;
@@ -85,7 +85,9 @@ fn environments(app: &App, only: Option<&str>) -> Result<Vec<Environment>, AppEr
 
 fn slot_id(env: &str, name: &str, slot: i64) -> RunId {
     let (y, mo, d, h, mi, s) = crate::timefmt::civil(slot.div_euclid(1000));
-    RunId::new(format!("slot-{env}-{name}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"))
+    RunId::new(format!(
+        "slot-{env}-{name}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"
+    ))
 }
 
 /// The slot records of one schedule, newest first.
@@ -107,14 +109,26 @@ fn result_of(s: &DrillSchedule, r: &RunRecord) -> SlotResult {
     SlotResult {
         slot: slot_of(r),
         slot_local: schedule::local(s, slot_of(r)),
-        outcome: if missed { "missed".into() } else { r.status.to_string() },
-        drill_run: r.params.get("drill_run").and_then(|v| v.as_str()).map(String::from),
+        outcome: if missed {
+            "missed".into()
+        } else {
+            r.status.to_string()
+        },
+        drill_run: r
+            .params
+            .get("drill_run")
+            .and_then(|v| v.as_str())
+            .map(String::from),
         why: r.error.clone(),
     }
 }
 
 /// Every schedule, its last results and its next slot.
-pub async fn list(app: &App, only: Option<&str>, now: i64) -> Result<Vec<ScheduleStatus>, AppError> {
+pub async fn list(
+    app: &App,
+    only: Option<&str>,
+    now: i64,
+) -> Result<Vec<ScheduleStatus>, AppError> {
     let j = app.open_journal()?;
     let mut out = vec![];
     for env in environments(app, only)? {
@@ -158,7 +172,11 @@ pub async fn run_due(
     let mut out = vec![];
     for env in environments(app, only)? {
         for s in &env.drills {
-            let handled: Vec<i64> = slots_of(&j, &env.name, &s.name).await?.iter().map(slot_of).collect();
+            let handled: Vec<i64> = slots_of(&j, &env.name, &s.name)
+                .await?
+                .iter()
+                .map(slot_of)
+                .collect();
             for due in decide(s, &handled, now) {
                 if stop.requested().is_some() {
                     return Ok(out);
@@ -218,8 +236,22 @@ async fn handle(
     }
     if let Some(why) = missed {
         o.what = "missed".into();
-        j.set_run_status(&id, RunStatus::Failed, Some(&format!("missed: {why}")), true).await?;
-        o.notify_error = notify(env, s, &format!("failover: drill `{}` on `{}` was missed (slot {}): {why}", s.name, env.name, o.slot_local)).await;
+        j.set_run_status(
+            &id,
+            RunStatus::Failed,
+            Some(&format!("missed: {why}")),
+            true,
+        )
+        .await?;
+        o.notify_error = notify(
+            env,
+            s,
+            &format!(
+                "failover: drill `{}` on `{}` was missed (slot {}): {why}",
+                s.name, env.name, o.slot_local
+            ),
+        )
+        .await;
         return Ok(o);
     }
     run_slot(app, j, (env, s), (&id, stop), o).await
@@ -247,7 +279,14 @@ async fn run_slot(
     let silent: MakeReporter = Box::new(|_| Arc::new(Silent) as Arc<dyn Reporter>);
     let result = match prepare_drill(app, order) {
         Ok(p) => {
-            let _ = j.note(slot_run, None, "drill_started", serde_json::json!({"run": p.run_id()})).await;
+            let _ = j
+                .note(
+                    slot_run,
+                    None,
+                    "drill_started",
+                    serde_json::json!({"run": p.run_id()}),
+                )
+                .await;
             o.drill_run = Some(p.run_id().to_string());
             drill(app, p, silent).await.map_err(|e| e.to_string())
         }
@@ -255,16 +294,42 @@ async fn run_slot(
     };
     let (status, why) = match &result {
         Ok(r) => (r.status, r.error.clone()),
-        Err(e) => (RunStatus::Failed, Some(format!("the drill did not start: {e}"))),
+        Err(e) => (
+            RunStatus::Failed,
+            Some(format!("the drill did not start: {e}")),
+        ),
     };
-    o.what = if result.is_ok() { "ran" } else { "failed_to_start" }.into();
+    o.what = if result.is_ok() {
+        "ran"
+    } else {
+        "failed_to_start"
+    }
+    .into();
     o.status = Some(status);
     o.why = why.clone();
-    let _ = j.note(slot_run, None, "drill_result", serde_json::json!({"run": o.drill_run, "status": status, "error": why})).await;
-    j.set_run_status(slot_run, status, why.as_deref(), true).await?;
+    let _ = j
+        .note(
+            slot_run,
+            None,
+            "drill_result",
+            serde_json::json!({"run": o.drill_run, "status": status, "error": why}),
+        )
+        .await;
+    j.set_run_status(slot_run, status, why.as_deref(), true)
+        .await?;
     if status != RunStatus::Succeeded {
-        let run = o.drill_run.as_deref().map(|r| format!(" (failover report {r})")).unwrap_or_default();
-        let text = format!("failover: drill `{}` on `{}` (slot {}) ended {status}{run}: {}", s.name, env.name, o.slot_local, why.as_deref().unwrap_or("-"));
+        let run = o
+            .drill_run
+            .as_deref()
+            .map(|r| format!(" (failover report {r})"))
+            .unwrap_or_default();
+        let text = format!(
+            "failover: drill `{}` on `{}` (slot {}) ended {status}{run}: {}",
+            s.name,
+            env.name,
+            o.slot_local,
+            why.as_deref().unwrap_or("-")
+        );
         o.notify_error = notify(env, s, &text).await;
     }
     Ok(o)

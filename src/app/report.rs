@@ -250,10 +250,15 @@ pub fn assemble(
     let approvals = approvals_of(events);
     let traffic = traffic_of(events);
     let promotions = promotions_of(events, &calls.list);
+    // The onset when known; else the run's start, or a drill's pre-check before it.
+    let first_phase = drill
+        .as_ref()
+        .and_then(|d| d.phases.first())
+        .map(|p| p.started_at);
     let origin = detection
         .as_ref()
         .and_then(|d| d.onset_at)
-        .unwrap_or(r.started_at);
+        .unwrap_or(r.started_at.min(first_phase.unwrap_or(i64::MAX)));
     let measures = measures(r, &step_entries, detection.as_ref());
     let mut report = RunReport {
         format: REPORT_FORMAT,
@@ -561,10 +566,17 @@ fn timeline(rep: &RunReport, calls: &[CallSeen], origin: i64) -> Vec<TimelineEnt
     }
     t.push((
         rep.run.started_at,
-        format!("run {} of `{}` {}", rep.run.id, rep.run.runbook, rep.trigger.text),
+        format!(
+            "run {} of `{}` {}",
+            rep.run.id, rep.run.runbook, rep.trigger.text
+        ),
     ));
     for a in &rep.approvals {
-        let c = a.comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default();
+        let c = a
+            .comment
+            .as_ref()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
         t.push((a.at, format!("{} approved by {}{c}", a.step, a.by)));
     }
     for s in &rep.steps {
@@ -572,7 +584,11 @@ fn timeline(rep: &RunReport, calls: &[CallSeen], origin: i64) -> Vec<TimelineEnt
             t.push((at, format!("step {} ({}) started", s.id, s.action)));
         }
         if let Some(at) = s.ended_at {
-            let m = s.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default();
+            let m = s
+                .message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
             t.push((at, format!("step {} {}{m}", s.id, s.status)));
         }
     }
@@ -583,7 +599,11 @@ fn timeline(rep: &RunReport, calls: &[CallSeen], origin: i64) -> Vec<TimelineEnt
             (Some(false), _) => "failed",
             (None, _) => "in doubt (no outcome)",
         };
-        let what = c.call.as_ref().map(|x| x.describe()).unwrap_or_else(|| format!("{} {}", c.operation, c.resource));
+        let what = c
+            .call
+            .as_ref()
+            .map(|x| x.describe())
+            .unwrap_or_else(|| format!("{} {}", c.operation, c.resource));
         let what = what.lines().map(str::trim).collect::<Vec<_>>().join("; ");
         t.push((c.at, format!("{what}: {how}")));
     }
@@ -592,16 +612,28 @@ fn timeline(rep: &RunReport, calls: &[CallSeen], origin: i64) -> Vec<TimelineEnt
     }
     if let Some(d) = &rep.drill {
         for p in &d.phases {
-            t.push((p.ended_at, format!("drill phase {}: {} ({})", p.phase, p.outcome, p.detail)));
+            t.push((
+                p.ended_at,
+                format!("drill phase {}: {} ({})", p.phase, p.outcome, p.detail),
+            ));
         }
     }
     if let Some(end) = rep.run.ended_at {
-        let e = rep.run.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+        let e = rep
+            .run
+            .error
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
         t.push((end, format!("run ended {}{e}", rep.run.status)));
     }
     t.sort_by_key(|(at, _)| *at);
     t.into_iter()
-        .map(|(at, text)| TimelineEntry { at, offset_ms: at - origin, text })
+        .map(|(at, text)| TimelineEntry {
+            at,
+            offset_ms: at - origin,
+            text,
+        })
         .collect()
 }
 
@@ -618,7 +650,8 @@ async fn detection_of(j: &Arc<dyn Store>, r: &RunRecord) -> Result<Option<Detect
     {
         let ev = j.events(&s.id).await?;
         let Some(pos) = ev.iter().position(|e| {
-            e.kind == "run_started" && e.data.get("run").and_then(|v| v.as_str()) == Some(r.id.as_str())
+            e.kind == "run_started"
+                && e.data.get("run").and_then(|v| v.as_str()) == Some(r.id.as_str())
         }) else {
             continue;
         };
@@ -734,7 +767,9 @@ pub fn compare(this: &[DrillPhase], previous: &[Vec<DrillPhase>]) -> Vec<PhaseTr
                 prev.drain(..prev.len() - 10);
             }
             let median_ms = median(&prev);
-            let ratio = median_ms.filter(|m| *m > 0).map(|m| this_ms as f64 / m as f64);
+            let ratio = median_ms
+                .filter(|m| *m > 0)
+                .map(|m| this_ms as f64 / m as f64);
             PhaseTrend {
                 phase: p.phase.clone(),
                 this_ms,

@@ -286,7 +286,10 @@ pub(super) async fn dns_changes_of(
 }
 
 /// Tiers a run shed and did not restore itself.
-pub(super) async fn tiers_shed_by(j: &Arc<dyn Store>, run_id: &RunId) -> Result<Vec<String>, AppError> {
+pub(super) async fn tiers_shed_by(
+    j: &Arc<dyn Store>,
+    run_id: &RunId,
+) -> Result<Vec<String>, AppError> {
     let mut out: Vec<String> = vec![];
     for e in j.events(run_id).await? {
         let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else {

@@ -435,7 +435,8 @@ pub enum LocalPeerCommand {
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30m, 1h30m"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30m, 1h30m"))
 }
 
 pub fn parse_kv(s: &str) -> Result<(String, String), String> {

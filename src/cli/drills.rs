@@ -52,7 +52,9 @@ pub async fn drill(app: &App, mut order: DrillOrder, output: Output) -> Result<u
     let prepared = app::drill::prepare_drill(app, order)?;
     let run_id = prepared.run_id().clone();
     if output == Output::Text && prepared.simulated() {
-        println!("Drill {run_id} in a simulated environment: no AWS call is made; time is virtual.");
+        println!(
+            "Drill {run_id} in a simulated environment: no AWS call is made; time is virtual."
+        );
     }
     let r = on_signals(
         app,
@@ -183,7 +185,9 @@ fn render_schedules(list: &[app::drills::ScheduleStatus]) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     if list.is_empty() {
-        o.push_str("No drill is scheduled: add [[drills]] to an environment file (docs/drills.md).\n");
+        o.push_str(
+            "No drill is scheduled: add [[drills]] to an environment file (docs/drills.md).\n",
+        );
     }
     for s in list {
         let d = &s.schedule;

@@ -58,13 +58,19 @@ pub fn render_markdown(r: &RunReport) -> String {
     let _ = writeln!(o, "## Summary\n");
     let _ = writeln!(o, "- Trigger: {}", r.trigger.text);
     let _ = writeln!(o, "- Started: {}", format_ts(run.started_at));
-    let ended = run.ended_at.map(format_ts).unwrap_or_else(|| "not ended".into());
+    let ended = run
+        .ended_at
+        .map(format_ts)
+        .unwrap_or_else(|| "not ended".into());
     let _ = writeln!(o, "- Ended: {ended}");
     if let Some(e) = &run.error {
         let _ = writeln!(o, "- Error: {e}");
     }
     if let Some(p) = run.params.as_object().filter(|p| !p.is_empty()) {
-        let list: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string()))).collect();
+        let list: Vec<String> = p
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(&v.to_string())))
+            .collect();
         let _ = writeln!(o, "- Parameters: {}", list.join(", "));
     }
     let m = &r.measures;
@@ -72,7 +78,10 @@ pub fn render_markdown(r: &RunReport) -> String {
     let _ = writeln!(o, "- Time to mitigate: {}", measure(&m.time_to_mitigate));
     let _ = writeln!(o, "- Time to recover: {}", measure(&m.time_to_recover));
     let c = &r.calls;
-    let reads = c.reads.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into());
+    let reads = c
+        .reads
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let _ = writeln!(
         o,
         "- Calls: {reads} read(s); {} mutating ({} ok, {} failed, {} throttled, {} in doubt)\n",
@@ -82,7 +91,13 @@ pub fn render_markdown(r: &RunReport) -> String {
     drill_md(r, &mut o);
     let _ = writeln!(o, "## Timeline\n");
     for t in &r.timeline {
-        let _ = writeln!(o, "- **{}** ({}) {}", offset(t.offset_ms), clock(t.at), t.text);
+        let _ = writeln!(
+            o,
+            "- **{}** ({}) {}",
+            offset(t.offset_ms),
+            clock(t.at),
+            t.text
+        );
     }
     let _ = writeln!(o);
     steps_md(&r.steps, &mut o);
@@ -100,13 +115,23 @@ fn title_of(r: &RunReport) -> &'static str {
 
 /// `04:35:12Z`.
 fn clock(ms: i64) -> String {
-    format_ts(ms).split(' ').nth(1).unwrap_or_default().to_string()
+    format_ts(ms)
+        .split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn detection_md(r: &RunReport, o: &mut String) {
     let Some(d) = &r.detection else { return };
     let _ = writeln!(o, "## Detection\n");
-    let _ = writeln!(o, "{} (watch session `{}`), at {}.", d.summary, d.session, format_ts(d.detected_at));
+    let _ = writeln!(
+        o,
+        "{} (watch session `{}`), at {}.",
+        d.summary,
+        d.session,
+        format_ts(d.detected_at)
+    );
     for e in &d.evidence {
         let _ = writeln!(o, "- {e}");
     }
@@ -119,7 +144,10 @@ fn drill_md(r: &RunReport, o: &mut String) {
     if let Some(s) = &d.stopped_by {
         let _ = writeln!(o, "**Stopped by a stop condition:** {s}\n");
     }
-    let _ = writeln!(o, "| Phase | Start | Took | Outcome | Detail |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| Phase | Start | Took | Outcome | Detail |\n|---|---|---|---|---|"
+    );
     for p in &d.phases {
         let _ = writeln!(
             o,
@@ -136,16 +164,31 @@ fn drill_md(r: &RunReport, o: &mut String) {
     }
     let _ = writeln!(o, "\n### Against the previous drills\n");
     if d.comparison.iter().all(|t| t.previous_ms.is_empty()) {
-        let _ = writeln!(o, "No previous drill of this runbook on this environment.\n");
+        let _ = writeln!(
+            o,
+            "No previous drill of this runbook on this environment.\n"
+        );
         return;
     }
-    let _ = writeln!(o, "| Phase | This drill | Median before | Ratio | Trend |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| Phase | This drill | Median before | Ratio | Trend |\n|---|---|---|---|---|"
+    );
     for t in &d.comparison {
         let med = t.median_ms.map(span).unwrap_or_else(|| "n/a".into());
-        let ratio = t.ratio.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
+        let ratio = t
+            .ratio
+            .map(|x| format!("{x:.2}x"))
+            .unwrap_or_else(|| "n/a".into());
         let trend: Vec<String> = t.previous_ms.iter().map(|ms| span(*ms)).collect();
         let flag = if t.regression { " **REGRESSION**" } else { "" };
-        let _ = writeln!(o, "| {} | {} | {med} | {ratio}{flag} | {} |", t.phase, span(t.this_ms), trend.join(" → "));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {med} | {ratio}{flag} | {} |",
+            t.phase,
+            span(t.this_ms),
+            trend.join(" → ")
+        );
     }
     let _ = writeln!(o);
 }
@@ -172,8 +215,21 @@ fn steps_md(steps: &[StepEntry], o: &mut String) {
         );
     }
     let _ = writeln!(o);
-    for s in steps.iter().filter(|s| !s.skips.is_empty() || s.message.is_some()) {
-        let _ = writeln!(o, "- `{}`: {}", s.id, s.message.clone().into_iter().chain(s.skips.clone()).collect::<Vec<_>>().join("; "));
+    for s in steps
+        .iter()
+        .filter(|s| !s.skips.is_empty() || s.message.is_some())
+    {
+        let _ = writeln!(
+            o,
+            "- `{}`: {}",
+            s.id,
+            s.message
+                .clone()
+                .into_iter()
+                .chain(s.skips.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let _ = writeln!(o);
 }
@@ -184,8 +240,18 @@ fn rest_md(r: &RunReport, o: &mut String) {
         let _ = writeln!(o, "None.");
     }
     for a in &r.approvals {
-        let c = a.comment.as_ref().map(|c| format!(": \"{c}\"")).unwrap_or_default();
-        let _ = writeln!(o, "- `{}` approved by {} at {}{c}", a.step, a.by, format_ts(a.at));
+        let c = a
+            .comment
+            .as_ref()
+            .map(|c| format!(": \"{c}\""))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "- `{}` approved by {} at {}{c}",
+            a.step,
+            a.by,
+            format_ts(a.at)
+        );
     }
     let _ = writeln!(o, "\n## Traffic shed and restored\n");
     if r.traffic.is_empty() {
@@ -205,7 +271,15 @@ fn rest_md(r: &RunReport, o: &mut String) {
             (None, None) => "replica lag at promotion: unknown".into(),
         };
         let ok = if p.ok { "" } else { " (the call failed)" };
-        let _ = writeln!(o, "- {} `{}`: writer to `{}` ({} -> {}){ok}; {lag}", clock(p.at), p.cluster, p.target, p.from_zone, p.to_zone);
+        let _ = writeln!(
+            o,
+            "- {} `{}`: writer to `{}` ({} -> {}){ok}; {lag}",
+            clock(p.at),
+            p.cluster,
+            p.target,
+            p.from_zone,
+            p.to_zone
+        );
     }
 }
 
@@ -234,7 +308,11 @@ fn bars(r: &RunReport) -> Vec<Bar> {
                 label: format!("{} ({})", p.phase, span(p.ended_at - p.started_at)),
                 from: p.started_at,
                 to: p.ended_at,
-                class: if p.outcome == "skipped" { "skip" } else { class(p.outcome == "ok") },
+                class: if p.outcome == "skipped" {
+                    "skip"
+                } else {
+                    class(p.outcome == "ok")
+                },
             })
             .collect();
     }
@@ -255,8 +333,17 @@ fn bars(r: &RunReport) -> Vec<Bar> {
 /// The phases (a drill's) or steps on a time axis, as inline SVG.
 fn svg(r: &RunReport) -> String {
     let bars = bars(r);
-    let start = bars.iter().map(|b| b.from).min().unwrap_or(r.run.started_at);
-    let end = bars.iter().map(|b| b.to).max().unwrap_or(start).max(start + 1);
+    let start = bars
+        .iter()
+        .map(|b| b.from)
+        .min()
+        .unwrap_or(r.run.started_at);
+    let end = bars
+        .iter()
+        .map(|b| b.to)
+        .max()
+        .unwrap_or(start)
+        .max(start + 1);
     let (left, width, row) = (260.0, 600.0, 26.0);
     let x = |t: i64| left + (t - start) as f64 / (end - start) as f64 * width;
     let h = row * bars.len() as f64 + 40.0;
@@ -267,10 +354,20 @@ fn svg(r: &RunReport) -> String {
         let _ = writeln!(o, "<text x=\"4\" y=\"{:.0}\">{}</text><rect class=\"{}\" x=\"{:.1}\" y=\"{y:.0}\" width=\"{w:.1}\" height=\"18\"><title>{}</title></rect>", y + 14.0, esc(&b.label), b.class, x(b.from), esc(&b.label));
     }
     let y = 10.0 + row * bars.len() as f64;
-    let _ = writeln!(o, "<line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#555\"/>", left + width);
+    let _ = writeln!(
+        o,
+        "<line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#555\"/>",
+        left + width
+    );
     for k in 0..=4 {
         let t = start + (end - start) * k / 4;
-        let _ = writeln!(o, "<text x=\"{:.0}\" y=\"{:.0}\" class=\"tick\">{}</text>", x(t) - 20.0, y + 18.0, offset(t - start));
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.0}\" y=\"{:.0}\" class=\"tick\">{}</text>",
+            x(t) - 20.0,
+            y + 18.0,
+            offset(t - start)
+        );
     }
     o.push_str("</svg>\n");
     o
@@ -280,34 +377,90 @@ fn svg(r: &RunReport) -> String {
 pub fn render_html(r: &RunReport) -> String {
     let mut o = String::new();
     let run = &r.run;
-    let title = format!("{} of {} on {}: {}", title_of(r), run.runbook, run.environment, run.status);
-    let _ = writeln!(o, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>", esc(&title));
+    let title = format!(
+        "{} of {} on {}: {}",
+        title_of(r),
+        run.runbook,
+        run.environment,
+        run.status
+    );
+    let _ = writeln!(
+        o,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>",
+        esc(&title)
+    );
     o.push_str("<style>body{font:14px/1.45 system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}rect.ok{fill:#3a8f50}rect.bad{fill:#c0392b}rect.skip{fill:#aaa}text{font-size:12px}.tick{fill:#555}.reg{color:#c0392b;font-weight:bold}</style></head><body>\n");
-    let _ = writeln!(o, "<h1>{}</h1>\n<p>Run <code>{}</code> ({}). {}</p>", esc(&title), esc(&run.id), run.mode, esc(&r.trigger.text));
+    let _ = writeln!(
+        o,
+        "<h1>{}</h1>\n<p>Run <code>{}</code> ({}). {}</p>",
+        esc(&title),
+        esc(&run.id),
+        run.mode,
+        esc(&r.trigger.text)
+    );
     let m = &r.measures;
     let _ = writeln!(o, "<ul><li>Started {}</li><li>Time to detect: {}</li><li>Time to mitigate: {}</li><li>Time to recover: {}</li></ul>", format_ts(run.started_at), esc(&measure(&m.time_to_detect)), esc(&measure(&m.time_to_mitigate)), esc(&measure(&m.time_to_recover)));
-    let _ = writeln!(o, "<h2>{}</h2>", if r.drill.is_some() { "Phases" } else { "Steps" });
+    let _ = writeln!(
+        o,
+        "<h2>{}</h2>",
+        if r.drill.is_some() { "Phases" } else { "Steps" }
+    );
     o.push_str(&svg(r));
     if let Some(d) = &r.drill {
         if let Some(s) = &d.stopped_by {
-            let _ = writeln!(o, "<p class=\"reg\">Stopped by a stop condition: {}</p>", esc(s));
+            let _ = writeln!(
+                o,
+                "<p class=\"reg\">Stopped by a stop condition: {}</p>",
+                esc(s)
+            );
         }
         o.push_str("<table><tr><th>Phase</th><th>This drill</th><th>Median before</th><th>Ratio</th></tr>\n");
         for t in &d.comparison {
-            let ratio = t.ratio.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
-            let flag = if t.regression { " <span class=\"reg\">regression</span>" } else { "" };
-            let _ = writeln!(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ratio}{flag}</td></tr>", esc(&t.phase), span(t.this_ms), t.median_ms.map(span).unwrap_or_else(|| "n/a".into()));
+            let ratio = t
+                .ratio
+                .map(|x| format!("{x:.2}x"))
+                .unwrap_or_else(|| "n/a".into());
+            let flag = if t.regression {
+                " <span class=\"reg\">regression</span>"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{ratio}{flag}</td></tr>",
+                esc(&t.phase),
+                span(t.this_ms),
+                t.median_ms.map(span).unwrap_or_else(|| "n/a".into())
+            );
         }
         o.push_str("</table>\n");
     }
     o.push_str("<h2>Timeline</h2>\n<table>\n");
     for t in &r.timeline {
-        let _ = writeln!(o, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", offset(t.offset_ms), clock(t.at), esc(&t.text));
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            offset(t.offset_ms),
+            clock(t.at),
+            esc(&t.text)
+        );
     }
     o.push_str("</table>\n<h2>Databases promoted</h2>\n<ul>\n");
     for p in &r.promotions {
-        let lag = p.replica_lag_ms.map(|ms| span(ms as i64)).or_else(|| p.replica_lag_note.clone()).unwrap_or_default();
-        let _ = writeln!(o, "<li>{} → {} ({} → {}); replica lag at promotion: {}</li>", esc(&p.cluster), esc(&p.target), esc(&p.from_zone), esc(&p.to_zone), esc(&lag));
+        let lag = p
+            .replica_lag_ms
+            .map(|ms| span(ms as i64))
+            .or_else(|| p.replica_lag_note.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "<li>{} → {} ({} → {}); replica lag at promotion: {}</li>",
+            esc(&p.cluster),
+            esc(&p.target),
+            esc(&p.from_zone),
+            esc(&p.to_zone),
+            esc(&lag)
+        );
     }
     o.push_str("</ul>\n</body></html>\n");
     o

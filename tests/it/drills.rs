@@ -73,11 +73,22 @@ fn a_missed_slot_is_reported_and_the_next_one_runs() {
     let now = d1 + 2 * 24 * HOUR + 10 * MIN;
     let due = decide(&s, &[d1], now);
     assert_eq!(due.len(), 2, "{due:?}");
-    assert!(matches!(&due[0], Due::Missed { slot, .. } if *slot == d1 + 24 * HOUR), "{due:?}");
-    assert_eq!(due[1], Due::Run { slot: d1 + 48 * HOUR });
+    assert!(
+        matches!(&due[0], Due::Missed { slot, .. } if *slot == d1 + 24 * HOUR),
+        "{due:?}"
+    );
+    assert_eq!(
+        due[1],
+        Due::Run {
+            slot: d1 + 48 * HOUR
+        }
+    );
     // Later than its start window, the latest slot is missed too.
     let late = decide(&s, &[d1], d1 + 24 * HOUR + 2 * HOUR);
-    assert!(matches!(&late[..], [Due::Missed { why, .. }] if why.contains("within 1h")), "{late:?}");
+    assert!(
+        matches!(&late[..], [Due::Missed { why, .. }] if why.contains("within 1h")),
+        "{late:?}"
+    );
 }
 
 #[test]
@@ -90,7 +101,10 @@ fn blackouts_skip_slots_and_hold_starts() {
     assert_eq!(decide(&s, &[], sat), vec![], "a weekend slot does not fire");
     // ... and is not missed on Monday either.
     let mon = sat + 2 * 24 * HOUR;
-    assert_eq!(decide(&s, &[sat - 24 * HOUR], mon), vec![Due::Run { slot: mon }]);
+    assert_eq!(
+        decide(&s, &[sat - 24 * HOUR], mon),
+        vec![Due::Run { slot: mon }]
+    );
     let xmas = TUE + 24 * 24 * HOUR + 3 * HOUR; // 2026-12-25 03:00
     assert_eq!(decide(&s, &[], xmas), vec![]);
     // The 26th is a blackout date and a Saturday, the 27th a Sunday: Monday the 28th.
@@ -107,10 +121,15 @@ fn the_next_slot_skips_blackouts() {
 
 /// A config directory with a simulated environment that has nothing wrong in it.
 fn sim_config(extra: &str) -> tempfile::TempDir {
+    sim_config_with(extra, |t| t)
+}
+
+fn sim_config_with(extra: &str, topology: impl Fn(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim");
     std::fs::create_dir(&sim).unwrap();
-    std::fs::copy(repo().join("config/sim/storefront.toml"), sim.join("storefront.toml")).unwrap();
+    let text = std::fs::read_to_string(repo().join("config/sim/storefront.toml")).unwrap();
+    std::fs::write(sim.join("storefront.toml"), topology(text)).unwrap();
     let text = format!(
         "description = \"the simulated storefront, nothing wrong\"\nsimulated = \"sim/storefront.toml\"\nseed = 7\n{extra}"
     );
@@ -139,11 +158,16 @@ fn order(env: &str, failed_az: &str) -> DrillOrder {
 
 async fn run_drill(app: &App, o: DrillOrder) -> DrillResult {
     let p = drill::prepare_drill(app, o).unwrap_or_else(|e| panic!("{e}"));
-    drill::drill(app, p, silent()).await.unwrap_or_else(|e| panic!("{e}"))
+    drill::drill(app, p, silent())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn phases(r: &DrillResult) -> Vec<(String, String)> {
-    r.phases.iter().map(|p| (p.phase.clone(), p.outcome.clone())).collect()
+    r.phases
+        .iter()
+        .map(|p| (p.phase.clone(), p.outcome.clone()))
+        .collect()
 }
 
 fn all_ok() -> Vec<(String, String)> {
@@ -164,19 +188,50 @@ async fn a_simulated_drill_fails_over_verifies_and_fails_back_to_the_starting_st
     assert_eq!(back.detail, "the observed state is the starting state");
     // The failover and the failback both really happened.
     let j = app.open_journal().unwrap();
-    let run = failover::app::report::build(&j, r.run_id.as_str()).await.unwrap();
+    let run = failover::app::report::build(&j, r.run_id.as_str())
+        .await
+        .unwrap();
     assert_eq!(run.run.mode, RunMode::Drill);
-    let moved: Vec<String> = run.promotions.iter().map(|p| format!("{} {}->{}", p.cluster, p.from_zone, p.to_zone)).collect();
-    assert_eq!(moved, ["orders-db us-west-2a->us-west-2c", "sessions-db us-west-2a->us-west-2b"], "{moved:?}");
+    let moved: Vec<String> = run
+        .promotions
+        .iter()
+        .map(|p| format!("{} {}->{}", p.cluster, p.from_zone, p.to_zone))
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            "orders-db us-west-2a->us-west-2c",
+            "sessions-db us-west-2a->us-west-2b"
+        ],
+        "{moved:?}"
+    );
     let fb = r.failback_run.clone().expect("a failback run");
     let fb = failover::app::report::build(&j, fb.as_str()).await.unwrap();
     assert_eq!(fb.run.mode, RunMode::Rollback);
-    let back: Vec<String> = fb.promotions.iter().map(|p| format!("{} {}->{}", p.cluster, p.from_zone, p.to_zone)).collect();
-    assert_eq!(back, ["orders-db us-west-2c->us-west-2a", "sessions-db us-west-2b->us-west-2a"]);
-    assert!(fb.steps.iter().any(|s| s.action == "dns.restore" && s.calls.ok == 1), "{:?}", fb.steps);
+    let back: Vec<String> = fb
+        .promotions
+        .iter()
+        .map(|p| format!("{} {}->{}", p.cluster, p.from_zone, p.to_zone))
+        .collect();
+    assert_eq!(
+        back,
+        [
+            "orders-db us-west-2c->us-west-2a",
+            "sessions-db us-west-2b->us-west-2a"
+        ]
+    );
+    assert!(
+        fb.steps
+            .iter()
+            .any(|s| s.action == "dns.restore" && s.calls.ok == 1),
+        "{:?}",
+        fb.steps
+    );
     // Listed by `runs` with its mode.
     let runs = failover::app::inspect::runs(&app, 10).await.unwrap();
-    assert!(runs.iter().any(|(r2, _)| r2.id == r.run_id && r2.mode == RunMode::Drill));
+    assert!(runs
+        .iter()
+        .any(|(r2, _)| r2.id == r.run_id && r2.mode == RunMode::Drill));
 }
 
 #[test]
@@ -186,14 +241,28 @@ fn the_starting_state_comparison_sees_a_writer_that_did_not_come_back() {
         id: "orders-db".into(),
         status: DbStatus::from("available"),
         engine: "aurora-mysql".into(),
-        members: ["orders-db-a", "orders-db-c"].iter().map(|i| ClusterMember { instance: (*i).into(), is_writer: *i == writer, promotion_tier: 1 }).collect(),
+        members: ["orders-db-a", "orders-db-c"]
+            .iter()
+            .map(|i| ClusterMember {
+                instance: (*i).into(),
+                is_writer: *i == writer,
+                promotion_tier: 1,
+            })
+            .collect(),
     };
     let mut before = failover::world::World::default();
-    before.clusters.insert("orders-db".into(), cluster("orders-db-a"));
+    before
+        .clusters
+        .insert("orders-db".into(), cluster("orders-db-a"));
     let mut after = before.clone();
     assert!(drill::differences(&before, &after).is_empty());
-    after.clusters.insert("orders-db".into(), cluster("orders-db-c"));
-    assert_eq!(drill::differences(&before, &after), ["cluster `orders-db`: writer `orders-db-a` at the start, `orders-db-c` now"]);
+    after
+        .clusters
+        .insert("orders-db".into(), cluster("orders-db-c"));
+    assert_eq!(
+        drill::differences(&before, &after),
+        ["cluster `orders-db`: writer `orders-db-a` at the start, `orders-db-c` now"]
+    );
 }
 
 #[tokio::test]
@@ -206,30 +275,52 @@ async fn a_stop_condition_aborts_the_run_and_fails_back() {
     o.max_duration = Some(Duration::from_secs(45));
     let r = run_drill(&app, o).await;
     assert_eq!(r.status, RunStatus::Aborted, "{r:#?}");
-    assert_eq!(r.stopped_by.as_deref(), Some("maximum duration 45s reached"));
+    assert_eq!(
+        r.stopped_by.as_deref(),
+        Some("maximum duration 45s reached")
+    );
     let got = phases(&r);
     assert_eq!(got[1], ("run".into(), "failed".into()));
     assert_eq!(got[2], ("verify".into(), "skipped".into()));
     assert_eq!(got[3], ("failback".into(), "ok".into()), "{r:#?}");
     assert_eq!(got[4], ("verify-failback".into(), "ok".into()), "{r:#?}");
     let j = app.open_journal().unwrap();
-    let rep = failover::app::report::build(&j, r.run_id.as_str()).await.unwrap();
+    let rep = failover::app::report::build(&j, r.run_id.as_str())
+        .await
+        .unwrap();
     let md = failover::report::run_report::render_markdown(&rep);
-    assert!(md.contains("Stopped by a stop condition:** maximum duration 45s reached"), "{md}");
-    assert!(!rep.promotions.is_empty(), "the writers had moved before the stop");
+    assert!(
+        md.contains("Stopped by a stop condition:** maximum duration 45s reached"),
+        "{md}"
+    );
+    assert!(
+        !rep.promotions.is_empty(),
+        "the writers had moved before the stop"
+    );
 }
 
 #[tokio::test]
 async fn a_drill_with_a_problem_in_its_pre_check_makes_no_call() {
-    let dir = sim_config("");
+    // orders-db has no reader: nowhere to fail its writer over to.
+    let dir = sim_config_with("", |t| {
+        t.lines()
+            .filter(|l| !l.contains("orders-db-b\"") && !l.contains("orders-db-c\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     let app = App::new(dir.path(), dir.path().join("j.db"));
-    // Every zone evacuated: nowhere to fail over to.
-    let r = run_drill(&app, order("drillsim", "us-west-2a,us-west-2b,us-west-2c")).await;
+    let r = run_drill(&app, order("drillsim", "us-west-2a")).await;
     assert_eq!(r.status, RunStatus::Failed);
-    assert_eq!(phases(&r), [("pre-check".to_string(), "failed".to_string())]);
+    assert_eq!(
+        phases(&r),
+        [("pre-check".to_string(), "failed".to_string())]
+    );
     let j = app.open_journal().unwrap();
     let events = j.events(&r.run_id).await.unwrap();
-    assert!(!events.iter().any(|e| e.kind == "intent"), "no call was made");
+    assert!(
+        !events.iter().any(|e| e.kind == "intent"),
+        "no call was made"
+    );
     assert!(events.iter().any(|e| e.kind == "drill_phase"));
 }
 
@@ -239,8 +330,14 @@ fn stop_conditions_must_name_probes() {
     let app = App::new(dir.path(), dir.path().join("j.db"));
     let mut o = order("drillsim", "us-west-2a");
     o.stop_on = vec!["db-a".into()];
-    let e = drill::prepare_drill(&app, o).err().expect("refused").to_string();
-    assert!(e.contains("--stop-on needs the probes of a [health] section") && e.contains("hint:"), "{e}");
+    let e = drill::prepare_drill(&app, o)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("--stop-on needs the probes of a [health] section") && e.contains("hint:"),
+        "{e}"
+    );
 }
 
 /// The drill report of a deterministic simulated drill, with the run ids and wall-clock
@@ -255,11 +352,32 @@ fn normalize(text: &str, ids: &[&str]) -> String {
     // hh:mm:ssZ and yyyy-mm-dd hh:mm:ssZ (wall clock) -> placeholders.
     while let Some(pos) = chars.find('Z') {
         let (head, tail) = chars.split_at(pos);
-        let is_clock = head.len() >= 8 && head[head.len() - 8..].chars().enumerate().all(|(i, c)| if i == 2 || i == 5 { c == ':' } else { c.is_ascii_digit() });
+        let is_clock = head.len() >= 8
+            && head[head.len() - 8..].chars().enumerate().all(|(i, c)| {
+                if i == 2 || i == 5 {
+                    c == ':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
         if is_clock {
             let head = &head[..head.len() - 8];
-            let dated = head.len() >= 11 && head[head.len() - 11..head.len() - 1].chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
-            out.push_str(if dated { &head[..head.len() - 11] } else { head });
+            let dated = head.len() >= 11
+                && head[head.len() - 11..head.len() - 1]
+                    .chars()
+                    .enumerate()
+                    .all(|(i, c)| {
+                        if i == 4 || i == 7 {
+                            c == '-'
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    });
+            out.push_str(if dated {
+                &head[..head.len() - 11]
+            } else {
+                head
+            });
             out.push_str(if dated { "DATE TIME" } else { "TIME" });
         } else {
             out.push_str(head);
@@ -278,10 +396,16 @@ fn snapshot(name: &str, got: &str) {
         std::fs::write(&path, got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
     if want != got {
-        let diff = similar::TextDiff::from_lines(&want, got).unified_diff().to_string();
-        panic!("{} differs (UPDATE_SNAPSHOTS=1 rewrites it):\n{diff}", path.display());
+        let diff = similar::TextDiff::from_lines(&want, got)
+            .unified_diff()
+            .to_string();
+        panic!(
+            "{} differs (UPDATE_SNAPSHOTS=1 rewrites it):\n{diff}",
+            path.display()
+        );
     }
 }
 
@@ -292,23 +416,59 @@ async fn the_report_of_a_drill_in_markdown_json_and_html() {
     let first = run_drill(&app, order("drillsim", "us-west-2a")).await;
     let r = run_drill(&app, order("drillsim", "us-west-2a")).await;
     let j = app.open_journal().unwrap();
-    let rep = failover::app::report::build(&j, r.run_id.as_str()).await.unwrap();
-    let ids = [r.run_id.as_str(), r.failback_run.as_ref().unwrap().as_str(), first.run_id.as_str()];
+    let rep = failover::app::report::build(&j, r.run_id.as_str())
+        .await
+        .unwrap();
+    let ids = [
+        r.run_id.as_str(),
+        r.failback_run.as_ref().unwrap().as_str(),
+        first.run_id.as_str(),
+    ];
     use failover::report::run_report::{render_html, render_json, render_markdown};
     let md = render_markdown(&rep);
     snapshot("drill-report.md", &normalize(&md, &ids));
     // The second drill is compared with the first: same simulated durations, ratio 1.00.
     let cmp = &rep.drill.as_ref().unwrap().comparison;
-    assert!(cmp.iter().all(|t| t.previous_ms.len() == 1 && !t.regression), "{cmp:?}");
+    assert!(
+        cmp.iter()
+            .all(|t| t.previous_ms.len() == 1 && !t.regression),
+        "{cmp:?}"
+    );
     let json: serde_json::Value = serde_json::from_str(&render_json(&rep)).unwrap();
-    for key in ["format", "run", "trigger", "detection", "approvals", "steps", "calls", "traffic", "promotions", "measures", "timeline", "drill"] {
+    for key in [
+        "format",
+        "run",
+        "trigger",
+        "detection",
+        "approvals",
+        "steps",
+        "calls",
+        "traffic",
+        "promotions",
+        "measures",
+        "timeline",
+        "drill",
+    ] {
         assert!(json.get(key).is_some(), "JSON report has `{key}`");
     }
-    assert_eq!(json["measures"]["time_to_detect"]["ms"], serde_json::Value::Null);
-    assert!(json["promotions"][0]["replica_lag_note"].as_str().unwrap().contains("not journaled"));
+    assert_eq!(
+        json["measures"]["time_to_detect"]["ms"],
+        serde_json::Value::Null
+    );
+    assert!(json["promotions"][0]["replica_lag_note"]
+        .as_str()
+        .unwrap()
+        .contains("not journaled"));
     let html = render_html(&rep);
-    assert!(html.starts_with("<!doctype html>") && html.contains("<svg") && html.contains("verify-failback"));
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<script"), "self-contained");
+    assert!(
+        html.starts_with("<!doctype html>")
+            && html.contains("<svg")
+            && html.contains("verify-failback")
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<script"),
+        "self-contained"
+    );
     snapshot("drill-report.html", &normalize(&html, &ids));
 }
 
@@ -319,8 +479,20 @@ async fn the_cli_writes_a_report_file() {
     let r = run_drill(&app, order("drillsim", "us-west-2a")).await;
     let out = dir.path().join("r.html");
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
-        .args(["--config-dir", dir.path().to_str().unwrap(), "--journal", dir.path().join("j.db").to_str().unwrap()])
-        .args(["report", r.run_id.as_str(), "--format", "html", "-o", out.to_str().unwrap()])
+        .args([
+            "--config-dir",
+            dir.path().to_str().unwrap(),
+            "--journal",
+            dir.path().join("j.db").to_str().unwrap(),
+        ])
+        .args([
+            "report",
+            r.run_id.as_str(),
+            "--format",
+            "html",
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -334,9 +506,18 @@ fn slot_env(cron: &str) -> String {
 
 fn run_due_at(dir: &Path, now: i64) -> Vec<failover::app::drills::DueOutcome> {
     let app = App::new(dir, dir.join("j.db"));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(failover::app::drills::run_due(&app, None, now, &Stop::default(), &mut |_| {}))
-        .unwrap_or_else(|e| panic!("{e}"))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(failover::app::drills::run_due(
+        &app,
+        None,
+        now,
+        &Stop::default(),
+        &mut |_| {},
+    ))
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -355,14 +536,24 @@ fn run_due_starts_each_slot_once_even_twice_at_once() {
     // Asked again later: handled.
     assert!(run_due_at(dir.path(), slot + 30 * MIN).is_empty());
     let app = App::new(dir.path(), dir.path().join("j.db"));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let runs = rt.block_on(failover::app::inspect::runs(&app, 50)).unwrap();
-    assert_eq!(runs.iter().filter(|(r, _)| r.mode == RunMode::Drill).count(), 1);
+    assert_eq!(
+        runs.iter()
+            .filter(|(r, _)| r.mode == RunMode::Drill)
+            .count(),
+        1
+    );
     // The next day, the machine was off at 03:00: at 05:00 the slot is missed, and listed so.
     let missed = run_due_at(dir.path(), slot + 26 * HOUR);
     assert_eq!(missed.len(), 1);
     assert_eq!(missed[0].what, "missed");
-    let list = rt.block_on(failover::app::drills::list(&app, None, slot + 26 * HOUR)).unwrap();
+    let list = rt
+        .block_on(failover::app::drills::list(&app, None, slot + 26 * HOUR))
+        .unwrap();
     let outcomes: Vec<&str> = list[0].last.iter().map(|r| r.outcome.as_str()).collect();
     assert_eq!(outcomes, ["missed", "succeeded"]);
     assert_eq!(list[0].next, Some(slot + 48 * HOUR));
@@ -371,8 +562,13 @@ fn run_due_starts_each_slot_once_even_twice_at_once() {
 #[test]
 fn a_bad_schedule_is_refused_with_its_place() {
     let dir = sim_config("\n[[drills]]\nname = \"x\"\nrunbook = \"r.toml\"\ncron = \"0 25 * * *\"\ntimezone = \"Mars/Base\"\nblackout_windows = [\"Caturday 10:00-11:00\"]\n");
-    let e = failover::env::Environment::load(dir.path(), "drillsim").unwrap_err().to_string();
-    assert!(e.contains("drillsim.toml:8:8") && e.contains("is not a cron expression"), "{e}");
+    let e = failover::env::Environment::load(dir.path(), "drillsim")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("drillsim.toml:8:8") && e.contains("is not a cron expression"),
+        "{e}"
+    );
     assert!(e.contains("`Mars/Base` is not an IANA time zone"), "{e}");
     assert!(e.contains("is not a weekly window"), "{e}");
 }
@@ -384,11 +580,39 @@ async fn a_drill_against_moto_fails_over_verifies_and_fails_back() {
     let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
     topo::seed(&cfg.env()).await;
     let app = App::new(cfg.path(), cfg.journal());
-    let r = run_drill(&app, order("local", "us-west-2a")).await;
+    // us-west-2c: sessions-db's writer and the records move. (In us-west-2a, legacy-mysql's
+    // reboot with failover does not move its primary in moto, and the drill's verify phase
+    // says so: the Multi-AZ instance is not at its end state.)
+    let r = run_drill(&app, order("local", "us-west-2c")).await;
     assert_eq!(phases(&r), all_ok(), "{r:#?}");
     let j = app.open_journal().unwrap();
-    let rep = failover::app::report::build(&j, r.run_id.as_str()).await.unwrap();
-    assert!(rep.promotions.iter().all(|p| p.ok && p.from_zone == "us-west-2a"), "{:?}", rep.promotions);
+    let rep = failover::app::report::build(&j, r.run_id.as_str())
+        .await
+        .unwrap();
+    assert!(
+        rep.promotions
+            .iter()
+            .all(|p| p.ok && p.from_zone == "us-west-2c"),
+        "{:?}",
+        rep.promotions
+    );
+    let fb = failover::app::report::build(&j, r.failback_run.as_ref().unwrap().as_str())
+        .await
+        .unwrap();
+    assert!(
+        fb.promotions
+            .iter()
+            .any(|p| p.ok && p.to_zone == "us-west-2c"),
+        "{:?}",
+        fb.promotions
+    );
+    assert!(
+        fb.steps
+            .iter()
+            .any(|s| s.action == "dns.restore" && s.calls.ok > 0),
+        "{:?}",
+        fb.steps
+    );
     assert!(!rep.promotions.is_empty());
     assert!(rep.calls.reads.unwrap_or(0) > 0);
 }

@@ -616,3 +616,46 @@ async fn a_drill_against_moto_fails_over_verifies_and_fails_back() {
     assert!(!rep.promotions.is_empty());
     assert!(rep.calls.reads.unwrap_or(0) > 0);
 }
+
+#[tokio::test]
+async fn a_probe_stop_condition_against_moto_aborts_and_fails_back() {
+    let moto = common::moto::MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    topo::seed(&cfg.env()).await;
+    // The other zones' API is failing: the drill must not go on.
+    let alarm = aws_sdk_cloudwatch::types::StateValue::Alarm;
+    topo::zone_alarms(&moto.endpoint(), "us-west-2b", alarm).await;
+    let app = App::new(cfg.path(), cfg.journal());
+    let mut o = order("local", "us-west-2c");
+    o.stop_on = vec!["api-5xx-b".into()];
+    let r = run_drill(&app, o).await;
+    assert_eq!(r.status, RunStatus::Aborted, "{r:#?}");
+    let why = r.stopped_by.clone().unwrap_or_default();
+    assert!(why.starts_with("probe `api-5xx-b` failed"), "{why}");
+    let got = phases(&r);
+    assert_eq!(
+        got.last(),
+        Some(&("verify-failback".to_string(), "ok".to_string())),
+        "{r:#?}"
+    );
+    let j = app.open_journal().unwrap();
+    let rep = failover::app::report::build(&j, r.run_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        rep.drill.as_ref().unwrap().stopped_by.as_deref(),
+        Some(why.as_str())
+    );
+    // Unknown probes are refused before anything is called.
+    let mut o = order("local", "us-west-2c");
+    o.stop_on = vec!["api-5xx-z".into()];
+    let e = drill::prepare_drill(&app, o)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("`api-5xx-z`") && e.contains("its probes are api-5xx-a"),
+        "{e}"
+    );
+}

@@ -119,7 +119,10 @@ fn result_of(s: &DrillSchedule, r: &RunRecord) -> SlotResult {
             .get("drill_run")
             .and_then(|v| v.as_str())
             .map(String::from),
-        why: r.error.clone(),
+        why: r
+            .error
+            .as_deref()
+            .map(|e| e.strip_prefix("missed: ").unwrap_or(e).to_string()),
     }
 }
 

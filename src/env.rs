@@ -33,6 +33,8 @@ pub struct Environment {
     pub traffic: Option<Ladder>,
     /// Where each run's final journal head goes (`[audit]`).
     pub audit: Audit,
+    /// `[[drills]]`: the drill schedule (docs/drills.md).
+    pub drills: Vec<crate::schedule::DrillSchedule>,
     /// The account's API quotas the client-side limiter paces calls by (`[quotas]`; AWS's
     /// defaults unless the account's were raised or a share is kept for other tools).
     pub quotas: crate::cloud::model::Quotas,
@@ -278,7 +280,21 @@ fn parse_simulated(
     } else {
         vec![]
     };
-    t.finish(&["name", "description", "simulated", "seed", "faults"], d);
+    let drills = t
+        .get("drills")
+        .map(|v| parse_drills(src, v, &BTreeMap::new(), &[], d))
+        .unwrap_or_default();
+    t.finish(
+        &[
+            "name",
+            "description",
+            "simulated",
+            "seed",
+            "faults",
+            "drills",
+        ],
+        d,
+    );
     Some(Environment {
         name,
         description,
@@ -296,6 +312,7 @@ fn parse_simulated(
         }),
         traffic: None,
         audit: Audit::default(),
+        drills,
         quotas: Default::default(),
         source: None,
     })
@@ -314,6 +331,7 @@ const ENV_KEYS: &[&str] = &[
     "traffic",
     "audit",
     "quotas",
+    "drills",
 ];
 
 fn parse_env(
@@ -364,6 +382,16 @@ fn parse_env(
         .get("quotas")
         .map(|v| parse_quotas(src, v, d))
         .unwrap_or_default();
+    let drills = t
+        .get("drills")
+        .map(|v| {
+            let probes: Vec<String> = health
+                .as_ref()
+                .map(|h| h.probes.iter().map(|p| p.name.clone()).collect())
+                .unwrap_or_default();
+            parse_drills(src, v, &endpoints, &probes, d)
+        })
+        .unwrap_or_default();
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
@@ -378,6 +406,7 @@ fn parse_env(
         simulated: None,
         traffic,
         audit,
+        drills,
         quotas,
         source: None,
     })
@@ -519,6 +548,200 @@ fn parse_audit(
         a.finish(&["anchor_file", "notify"], d);
     }
     audit
+}
+
+/// `[[drills]]`: the drill schedule, every problem at file:line:col.
+fn parse_drills(
+    src: &SourceFile,
+    v: &SVal,
+    endpoints: &BTreeMap<String, Endpoint>,
+    probes: &[String],
+    d: &mut Diagnostics,
+) -> Vec<crate::schedule::DrillSchedule> {
+    let SKind::Array(items) = &v.kind else {
+        d.push(src.diag(
+            v.span.clone(),
+            "`drills` must be an array of tables: [[drills]]",
+            Some("write each drill as a [[drills]] table with name, runbook and cron".into()),
+        ));
+        return vec![];
+    };
+    let mut out: Vec<crate::schedule::DrillSchedule> = vec![];
+    for (i, item) in items.iter().enumerate() {
+        if let Some(s) = parse_drill(src, i, item, (endpoints, probes), d) {
+            if out.iter().any(|x| x.name == s.name) {
+                d.push(src.diag(
+                    item.span.clone(),
+                    format!("drill `{}` is listed twice", s.name),
+                    Some("give each [[drills]] a name of its own".into()),
+                ));
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// One `[[drills]]` table.
+fn parse_drill(
+    src: &SourceFile,
+    i: usize,
+    v: &SVal,
+    (endpoints, probes): (&BTreeMap<String, Endpoint>, &[String]),
+    d: &mut Diagnostics,
+) -> Option<crate::schedule::DrillSchedule> {
+    use crate::schedule::{parse_cron, parse_zone, DateRange, WeeklyWindow};
+    let mut t = TableReader::new(src, v, format!("[[drills]] #{}", i + 1), d)?;
+    let name = t.req_str(
+        "name",
+        "add `name = \"weekly-az\"` (unique in this file)",
+        d,
+    );
+    let runbook = t.req_str(
+        "runbook",
+        "add `runbook = \"runbooks/az-evacuation.toml\"`",
+        d,
+    );
+    let cron = t.req_str(
+        "cron",
+        "add e.g. `cron = \"0 3 * * TUE\"` (03:00 every Tuesday)",
+        d,
+    );
+    let check = |sp: &Option<tomlx::Spanned<String>>,
+                 f: &dyn Fn(&str) -> Result<(), String>,
+                 d: &mut Diagnostics| {
+        if let Some(x) = sp {
+            if let Err(e) = f(&x.value) {
+                d.push(src.diag(x.span.clone(), e, None));
+            }
+        }
+    };
+    check(&cron, &|c| parse_cron(c).map(|_| ()), d);
+    let timezone = t.str("timezone", d);
+    check(&timezone, &|z| parse_zone(z).map(|_| ()), d);
+    let list = |t: &mut TableReader<'_>, key: &str, d: &mut Diagnostics| {
+        if t.has(key) {
+            t.str_list(key, d).unwrap_or_default()
+        } else {
+            vec![]
+        }
+    };
+    let mut windows = vec![];
+    for w in list(&mut t, "blackout_windows", d) {
+        match WeeklyWindow::parse(&w.value) {
+            Ok(x) => windows.push(x),
+            Err(e) => d.push(src.diag(w.span.clone(), e, None)),
+        }
+    }
+    let mut dates = vec![];
+    for w in list(&mut t, "blackout_dates", d) {
+        match DateRange::parse(&w.value) {
+            Ok(x) => dates.push(x),
+            Err(e) => d.push(src.diag(w.span.clone(), e, None)),
+        }
+    }
+    let params = t
+        .get("params")
+        .map(|pv| parse_headers_as(src, pv, "params", d))
+        .unwrap_or_default();
+    let notify = t.str("notify", d);
+    if let Some(n) = notify
+        .as_ref()
+        .filter(|n| !endpoints.contains_key(&n.value))
+    {
+        let hint = crate::diag::did_you_mean(&n.value, endpoints.keys().map(|k| k.as_str()))
+            .map(|m| format!("did you mean `{m}`?"))
+            .or_else(|| Some("add it under [endpoints]".into()));
+        d.push(src.diag(
+            n.span.clone(),
+            format!(
+                "drill notify names endpoint `{}`, which is not defined",
+                n.value
+            ),
+            hint,
+        ));
+    }
+    let no_failback = t.bool("no_failback", d).map(|b| b.value).unwrap_or(false);
+    let max_duration = t.duration("max_duration", d).map(|x| x.value);
+    let stop_on: Vec<String> = list(&mut t, "stop_on", d)
+        .into_iter()
+        .filter_map(|p| {
+            if probes.contains(&p.value) {
+                return Some(p.value);
+            }
+            let hint = crate::diag::did_you_mean(&p.value, probes.iter().map(|k| k.as_str()))
+                .map(|m| format!("did you mean `{m}`?"))
+                .unwrap_or_else(|| {
+                    "stop conditions are the [health] probes of this environment (docs/health.md)"
+                        .into()
+                });
+            d.push(src.diag(
+                p.span.clone(),
+                format!("stop_on names probe `{}`, which is not defined", p.value),
+                Some(hint),
+            ));
+            None
+        })
+        .collect();
+    let start_within = t
+        .duration("start_within", d)
+        .map(|x| x.value)
+        .unwrap_or(Duration::from_secs(3600));
+    t.finish(
+        &[
+            "name",
+            "runbook",
+            "params",
+            "cron",
+            "timezone",
+            "blackout_windows",
+            "blackout_dates",
+            "no_failback",
+            "max_duration",
+            "stop_on",
+            "start_within",
+            "notify",
+        ],
+        d,
+    );
+    Some(crate::schedule::DrillSchedule {
+        name: name?.value,
+        runbook: runbook?.value,
+        params: params.into_iter().collect(),
+        cron: cron?.value,
+        timezone: timezone.map(|z| z.value).unwrap_or_else(|| "UTC".into()),
+        blackout_windows: windows,
+        blackout_dates: dates,
+        no_failback,
+        max_duration,
+        stop_on,
+        start_within,
+        notify: notify.map(|n| n.value),
+    })
+}
+
+/// A table of strings (`params`, `headers`).
+fn parse_headers_as(
+    src: &SourceFile,
+    hv: &SVal,
+    what: &str,
+    d: &mut Diagnostics,
+) -> Vec<(String, String)> {
+    let mut out = vec![];
+    if let SKind::Table(hs) = &hv.kind {
+        for (hk, _, hval) in hs {
+            if let Some(s) = tomlx::expect_str(src, hval, &format!("{what} `{hk}`"), d) {
+                out.push((hk.clone(), s.value));
+            }
+        }
+    } else {
+        d.push(src.diag(
+            hv.span.clone(),
+            format!("`{what}` must be a table of strings"),
+            Some(format!("e.g. {what} = {{ failed_az = \"us-west-2a\" }}")),
+        ));
+    }
+    out
 }
 
 /// `[settings]`: the engine knobs, defaults for those not given.

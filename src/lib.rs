@@ -18,6 +18,7 @@ pub mod ports;
 pub mod progress;
 pub mod report;
 pub mod runbook;
+pub mod schedule;
 pub mod schema;
 pub mod serve;
 pub mod status;

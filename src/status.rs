@@ -167,6 +167,11 @@ spelled_enum!(
         Watch = "watch",
         /// A run in the simulator.
         Simulate = "simulate",
+        /// The runbook run of a `failover drill` (its failback is a `rollback` of it).
+        Drill = "drill",
+        /// A slot of a drill schedule (`[[drills]]`), claimed by `drills run-due` or
+        /// `failover serve`: which drill ran for it and how it ended, or that it was missed.
+        DrillSlot = "drill_slot",
     }
 );
 
@@ -215,7 +220,7 @@ mod tests {
         );
         assert_eq!(
             spelled(RunMode::ALL.iter().map(|s| s.as_str()).collect()),
-            "plan run rollback watch simulate"
+            "plan run rollback watch simulate drill drill_slot"
         );
     }
 

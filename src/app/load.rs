@@ -72,6 +72,7 @@ pub fn load_env(config_dir: &Path, name: &str) -> Result<LoadedEnv, Diagnostics>
     let mut derived = sim::environment_for(&topology);
     derived.name = env.name.clone();
     derived.simulated = Some(spec.clone());
+    derived.drills = env.drills.clone();
     let seed = spec.seed.or(topology.seed).unwrap_or(1);
     Ok(LoadedEnv {
         env: derived,

@@ -13,11 +13,14 @@
 
 pub mod approve;
 pub mod discover;
+pub mod drill;
+pub mod drills;
 pub mod error;
 pub mod inspect;
 pub mod lifecycle;
 pub mod load;
 pub mod record;
+pub mod report;
 pub mod resume;
 pub mod rollback;
 pub mod run;

@@ -140,7 +140,7 @@ pub async fn rollback(
         .await?
 }
 
-fn revert_tiers_step(
+pub(super) fn revert_tiers_step(
     r: &RunRecord,
     loaded: &LoadedEnv,
     new_id: &RunId,
@@ -188,7 +188,7 @@ fn revert_tiers_step(
     })
 }
 
-fn restore_dns_steps(
+pub(super) fn restore_dns_steps(
     r: &RunRecord,
     changes: BTreeMap<String, Vec<RestoreRecord>>,
     force: bool,
@@ -220,7 +220,7 @@ fn restore_dns_steps(
 /// What a run changed in DNS: per hosted zone, each record's state before the run (first
 /// `previous` seen) and as the run left it (last change), from intents whose outcome was OK
 /// or unknown (a call in doubt may have happened).
-async fn dns_changes_of(
+pub(super) async fn dns_changes_of(
     j: &Arc<dyn Store>,
     run_id: &RunId,
 ) -> Result<BTreeMap<String, Vec<RestoreRecord>>, AppError> {
@@ -286,7 +286,10 @@ async fn dns_changes_of(
 }
 
 /// Tiers a run shed and did not restore itself.
-async fn tiers_shed_by(j: &Arc<dyn Store>, run_id: &RunId) -> Result<Vec<String>, AppError> {
+pub(super) async fn tiers_shed_by(
+    j: &Arc<dyn Store>,
+    run_id: &RunId,
+) -> Result<Vec<String>, AppError> {
     let mut out: Vec<String> = vec![];
     for e in j.events(run_id).await? {
         let Some(t) = e.data.get("tier").and_then(|v| v.as_str()) else {

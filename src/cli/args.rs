@@ -67,6 +67,27 @@ pub enum LogFormat {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DrillsCommand {
+    /// Run the drills that are due now (for cron-less setups; `failover serve` does it on a
+    /// timer): a missed or failed drill is journaled and notified.
+    RunDue {
+        /// Take this instant as now (RFC 3339, e.g. 2026-12-01T03:00:00Z).
+        #[arg(long)]
+        now: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
     Json,
@@ -312,6 +333,54 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// A run's report from the journal: trigger, detection, approvals, steps, calls, traffic
+    /// shed and restored, databases promoted, time to detect/mitigate/recover, and for a drill
+    /// its phases against the previous drills (docs/report.md).
+    Report {
+        run_id: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Write the report to this file instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        out: Option<PathBuf>,
+    },
+    /// Rehearse a runbook: pre-check, run (mode `drill`), verify the end state, fail back to
+    /// the starting state and verify it, each phase timed and journaled (docs/drills.md).
+    Drill {
+        runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// Who runs the drill (default: $FAILOVER_USER, else $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Leave the environment as the runbook left it (no failback).
+        #[arg(long)]
+        no_failback: bool,
+        /// Stop the run and fail back when it has taken this long (e.g. 30m).
+        #[arg(long, value_parser = parse_duration)]
+        max_duration: Option<std::time::Duration>,
+        /// A [health] probe of the environment: when it fails, the run stops and fails back
+        /// (repeatable).
+        #[arg(long = "stop-on")]
+        stop_on: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// The drill schedules of the environments (`[[drills]]`): last results and next runs;
+    /// `drills run-due` runs the drills that are due.
+    Drills {
+        #[command(subcommand)]
+        command: Option<DrillsCommand>,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Read an AWS account (read-only, paged calls) and write the environment file it means:
     /// clusters and Multi-AZ instances grouped, per-zone records recognised, the rest listed
     /// with the reason. An existing file is shown a diff and merged only with --merge.
@@ -363,6 +432,11 @@ pub enum LocalPeerCommand {
         #[arg(long)]
         env: String,
     },
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30m, 1h30m"))
 }
 
 pub fn parse_kv(s: &str) -> Result<(String, String), String> {

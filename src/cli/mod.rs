@@ -3,6 +3,7 @@
 
 pub mod args;
 mod discover;
+mod drills;
 mod generate;
 
 use args::{exit, AuditCommand, Cli, Command, LocalPeerCommand, Output, TokenCommand};
@@ -123,6 +124,40 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             force,
             output,
         } => rollback(&app, run_id, initiator(by), dry_run, force, output).await,
+        Command::Report {
+            run_id,
+            format,
+            out,
+        } => drills::report(&app, &run_id, format, out).await,
+        Command::Drill {
+            runbook,
+            env,
+            params,
+            by,
+            no_failback,
+            max_duration,
+            stop_on,
+            output,
+        } => {
+            let order = app::drill::DrillOrder {
+                runbook,
+                env,
+                params,
+                by,
+                no_failback,
+                max_duration,
+                stop_on,
+                stop: Stop::default(),
+                run_id: None,
+                on_phase: None,
+            };
+            drills::drill(&app, order, output).await
+        }
+        Command::Drills {
+            command,
+            env,
+            output,
+        } => drills::drills(&app, command, env, output).await,
         Command::Simulate {
             runbook,
             topology,

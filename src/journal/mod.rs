@@ -268,10 +268,10 @@ mod tests {
                 .contains("column `steps.status` holds `paused`"),
             "{e}"
         );
-        poke(&j, "UPDATE runs SET mode = 'drill'");
+        poke(&j, "UPDATE runs SET mode = 'chaos'");
         let e = j.run("r1").unwrap_err();
         assert!(
-            matches!(&e, JournalError::UnknownValue { column: "runs.mode", value, .. } if value == "drill"),
+            matches!(&e, JournalError::UnknownValue { column: "runs.mode", value, .. } if value == "chaos"),
             "{e}"
         );
     }

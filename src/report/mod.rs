@@ -1,5 +1,6 @@
 //! Rendering for people: plans, live progress, run listings and run details.
 
+pub mod run_report;
 pub mod sim;
 pub mod traffic;
 

@@ -37,6 +37,7 @@ pub fn environment() -> Value {
             ("traffic", traffic()),
             ("audit", audit()),
             ("quotas", quotas()),
+            ("drills", drills()),
         ],
         &["region", "zones"],
     );
@@ -54,6 +55,7 @@ pub fn environment() -> Value {
                 "faults",
                 strings("Faults, e.g. \"az-down us-west-2a at 0s\""),
             ),
+            ("drills", drills()),
         ],
         &["simulated"],
     );
@@ -231,6 +233,29 @@ fn audit() -> Value {
         ],
         &[],
     )
+}
+
+/// `[[drills]]` (docs/drills.md).
+fn drills() -> Value {
+    let drill = table(
+        "A scheduled drill: `failover drill` of a runbook at each cron slot outside blackouts",
+        vec![
+            ("name", string("Unique in the file: names the drill's slots in the journal")),
+            ("runbook", string("The runbook file, e.g. runbooks/az-evacuation.toml")),
+            ("params", map_of("The runbook's parameters", string("A parameter's value"))),
+            ("cron", string("A cron expression (5 fields, or 6 with seconds first), e.g. \"0 3 * * TUE\"")),
+            ("timezone", string("An IANA time zone the cron and blackouts are read in (default UTC)")),
+            ("blackout_windows", strings("Weekly ranges when no drill starts, e.g. \"Fri 12:00-Mon 06:00\"")),
+            ("blackout_dates", strings("Dates or ranges when no drill starts, e.g. \"2026-12-24\" or \"2026-12-20..2027-01-03\"")),
+            ("no_failback", boolean("Leave the environment as the runbook left it")),
+            ("max_duration", duration("Stop the run and fail back after this long")),
+            ("stop_on", strings("[health] probes that stop the run (and fail back) when they fail")),
+            ("start_within", duration("How late after its slot a drill may still start (default 1h); later it is missed")),
+            ("notify", string("An endpoint told of a missed or failed drill (default: [audit] notify)")),
+        ],
+        &["name", "runbook", "cron"],
+    );
+    json!({"type": "array", "description": "[[drills]]", "items": drill})
 }
 
 fn quotas() -> Value {

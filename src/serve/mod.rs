@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod drills;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -183,6 +184,7 @@ impl Server {
             s.health
                 .start(&s.app, s.metrics.clone(), s.shutdown.clone());
         }
+        let _drills = drills::start(&s.app, s.shutdown.clone());
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))
             .with_graceful_shutdown(async move {

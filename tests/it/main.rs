@@ -26,6 +26,7 @@ mod aws_moto;
 mod cli_e2e;
 mod concurrency;
 mod discover_moto;
+mod drills;
 mod engine_faults;
 mod evacuation_moto;
 mod fuzz;

@@ -105,6 +105,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cloud::ports",
             "cloud::status",
             "env",
+            "schedule",
             "runbook",
             "traffic",
             "health",

@@ -1285,6 +1285,7 @@ pub fn environment_for(t: &Topology) -> Environment {
         health: None,
         traffic: t.traffic.clone(),
         audit: Default::default(),
+        drills: vec![],
         source: None,
     }
 }

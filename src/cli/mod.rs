@@ -494,13 +494,14 @@ fn print_watch(e: app::watch::WatchEvent) {
     use app::watch::WatchEvent;
     match e {
         WatchEvent::Started(line) => println!("{line}"),
-        WatchEvent::Decision { at_ms, text } => println!("[{}] {text}", format_ts(at_ms)),
-        WatchEvent::RunStarted { run_id, how, log } => {
-            println!(
+        WatchEvent::Decision { at_ms, text, .. } => println!("[{}] {text}", format_ts(at_ms)),
+        WatchEvent::RunStarted { run_id, how, log } => match log {
+            Some(log) => println!(
                 "  started run {run_id} ({how}); output in {}",
                 log.display()
-            )
-        }
+            ),
+            None => println!("  started run {run_id} ({how})"),
+        },
         WatchEvent::RunNotStarted { error } => {
             eprintln!("  could not start the runbook: {error}")
         }

@@ -132,7 +132,8 @@ pub async fn environment(
 }
 
 /// `GET /v1/environments/{env}/health`: zones, probes and their states, from the service's
-/// own probes (or one round now, when the service does not probe that environment).
+/// own probes (or one round now, when the service does not probe that environment), and what
+/// its watch loop decided (`watch`: null when the environment has no `[health.trigger]`).
 pub async fn health(
     State(s): Svc,
     caller: Caller,
@@ -140,8 +141,12 @@ pub async fn health(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     known_env(&s, &env)?;
+    let watch = s.health.watch_state(&env);
     match s.health.latest(&env) {
-        Some(Some(r)) => return Ok(Json(json!({"source": "service", "report": r})).into_response()),
+        Some(Some(r)) => {
+            let v = json!({"source": "service", "report": r, "watch": watch});
+            return Ok(Json(v).into_response());
+        }
         Some(None) => {
             return Err(ApiError::unavailable(format!(
                 "error: the service's first probe round of `{env}` has not finished yet\n  hint: try again in a few seconds"
@@ -152,7 +157,7 @@ pub async fn health(
     let mut last = None;
     let mut on = |_: u32, r: &crate::health::HealthReport| last = Some(r.clone());
     app::inspect::health(&s.app, &env, 1, false, &mut on).await?;
-    Ok(Json(json!({"source": "one round now", "report": last})).into_response())
+    Ok(Json(json!({"source": "one round now", "report": last, "watch": watch})).into_response())
 }
 
 /// `GET /v1/environments/{env}/traffic`: the ladder and which tiers are shed, since when, by

@@ -180,8 +180,7 @@ impl Server {
             s.shutdown.clone(),
         ));
         if self.options.probes {
-            s.health
-                .start(&s.app, s.metrics.clone(), s.shutdown.clone());
+            health::Health::start(&s, s.shutdown.clone());
         }
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))

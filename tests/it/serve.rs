@@ -70,6 +70,11 @@ struct Service {
 
 impl Service {
     fn start(config_dir: &Path, journal: &Path) -> Service {
+        Self::start_with(config_dir, journal, &["--no-probes"])
+    }
+
+    /// The service with more arguments after `serve --listen 127.0.0.1:0`.
+    fn start_with(config_dir: &Path, journal: &Path, extra: &[&str]) -> Service {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
             .current_dir(repo())
             .env_remove("FAILOVER_JOURNAL")
@@ -77,7 +82,8 @@ impl Service {
             .env("HOME", std::env::temp_dir())
             .args(["--config-dir", config_dir.to_str().unwrap()])
             .args(["--journal", journal.to_str().unwrap()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-probes"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -755,4 +761,146 @@ async fn approve_reject_abort_shutdown_and_resume_over_the_api() {
         .iter()
         .any(|e| e["kind"] == "resumed" && e["data"]["by"] == "carol"));
     assert_eq!(j.verify_chain().unwrap(), None);
+}
+
+/// Poll `path` (as vera) until `pred` holds on its answer.
+async fn wait_for(s: &Service, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, v) = s.call("GET", path, "vera", json!({})).await;
+        if code == 200 && pred(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never showed {what}: {code} {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The service runs `failover watch`'s loop for `[health.trigger]` environments: zone a's
+/// alarms go off in moto, the service's own probes declare it unhealthy (quorum, hysteresis),
+/// and the service starts the evacuation itself, in its own process (policy `approval`: paused
+/// at the gate), and notifies the chat. Zone b failing next is within the cooldown: no second
+/// run. Approved by a second person, the run completes in the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_watches_zones_and_starts_the_evacuation_itself_once_per_cooldown() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    common::topo::seed(&cfg.env()).await;
+    write_tokens(cfg.path());
+    let s = Service::start_with(cfg.path(), &cfg.journal(), &[]);
+    let health = "/v1/environments/local/health";
+    let v = wait_for(&s, health, "a report", |v| v["source"] == "service").await;
+    assert_eq!(v["watch"]["watching"], true, "{v:#}");
+    assert!(
+        v["watch"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Approval `runbooks/az-evacuation.toml`"),
+        "{v:#}"
+    );
+
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2a",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
+    let watch_runs = |v: &Value| -> Vec<Value> {
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["initiator"] == "watch:local" && r["mode"] == "run")
+            .cloned()
+            .collect()
+    };
+    let v = wait_for(&s, "/v1/runs", "a run started by the watcher", |v| {
+        !watch_runs(v).is_empty()
+    })
+    .await;
+    let run = watch_runs(&v)[0].clone();
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(run["in_this_service"], true, "{run:#}");
+    assert_eq!(run["params"]["failed_az"], "us-west-2a", "{run:#}");
+    s.wait_run(&id, "waiting", |v| v["run"]["status"] == "waiting_approval")
+        .await;
+    // No child process: the run's holder is the service itself.
+    assert!(
+        run["holder"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!(":{}", s.pid())),
+        "{run:#}"
+    );
+
+    let v =
+        wait_for(&s, health, "zone a unhealthy", |v| {
+            v["report"]["zones"].as_array().unwrap().iter().any(|z| {
+                z["target"].to_string().contains("us-west-2a") && z["state"] == "unhealthy"
+            })
+        })
+        .await;
+    let decisions = v["watch"]["decisions"].as_array().unwrap();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d["decision"]["decision"] == "start_paused_for_approval"),
+        "{v:#}"
+    );
+    assert!(
+        decisions.iter().any(|d| d["run_started"] == id.as_str()),
+        "{v:#}"
+    );
+    let (_, m) = metrics(&s).await;
+    let a_down = [
+        ("environment", "local"),
+        ("zone", "us-west-2a"),
+        ("state", "unhealthy"),
+    ];
+    assert_eq!(sample(&m, "failover_zone_health", &a_down), Some(1.0));
+    assert!(
+        sink.received()
+            .iter()
+            .any(|r| r.path == "/chat" && r.body.contains(&format!("run {id}"))),
+        "{:?}",
+        sink.received()
+    );
+
+    // Zone b fails too, within the cooldown: the decision is a refusal, and no second run.
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2b",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
+    let v = wait_for(&s, health, "a cooldown refusal", |v| {
+        v["watch"]["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["decision"]["decision"] == "refused_cooldown")
+    })
+    .await;
+    let text = v["watch"]["decisions"].to_string();
+    assert!(
+        text.contains("us-west-2b is unhealthy, but a run was started at"),
+        "{text}"
+    );
+    let (_, v) = s.call("GET", "/v1/runs", "vera", json!({})).await;
+    assert_eq!(watch_runs(&v).len(), 1, "{v:#}");
+
+    // bob approves: the run the service started completes in it.
+    let (code, v) = s
+        .call("POST", &format!("/v1/runs/{id}/approve"), "bob", json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let v = s
+        .wait_run(&id, "ended", |v| v["run"]["ended_at"].is_number())
+        .await;
+    assert_eq!(v["run"]["status"], "succeeded", "{v:#}");
+    assert_eq!(v["run"]["initiator"], "watch:local");
 }

@@ -11,12 +11,16 @@
 //! name = "alice"
 //! roles = ["operator"]
 //! sha256 = "…"   # failover token hash < alice.token
+//!
+//! readiness_interval = "5m"   # continuous readiness (1s to 24h; default 5m)
+//! readiness_notify = "chat"   # the endpoint of each environment told when a check turns red
 //! ```
 
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{parse_document, SKind, TableReader};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What a token may do. Every role may read; `operator` starts, aborts, resumes and rolls back
 /// runs; `approver` approves and rejects approval gates.
@@ -63,6 +67,24 @@ pub struct ServeConfig {
     pub listen: Option<String>,
     pub runbooks: Option<PathBuf>,
     pub tokens: Vec<Token>,
+    /// How often readiness is checked (`readiness_interval`, 1s to 24h).
+    pub readiness_interval: Option<Duration>,
+    /// The endpoint (of each environment) told when a readiness check turns red.
+    pub readiness_notify: Option<String>,
+}
+
+/// A readiness interval within its bounds, or what is wrong with it.
+pub fn check_readiness_interval(d: Duration) -> Result<Duration, String> {
+    use super::readiness::{MAX_INTERVAL, MIN_INTERVAL};
+    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+        return Err(format!(
+            "`readiness_interval` must be between {} and {}, found {}; every check is a dry run of read-only calls against the cloud",
+            humantime::format_duration(MIN_INTERVAL),
+            humantime::format_duration(MAX_INTERVAL),
+            humantime::format_duration(d)
+        ));
+    }
+    Ok(d)
 }
 
 /// The default place of the file: `<config-dir>/serve/serve.toml`.
@@ -109,7 +131,23 @@ impl ServeConfig {
             if let Some(v) = t.get("tokens") {
                 c.tokens = tokens(src, v, &mut d);
             }
-            t.finish(&["listen", "runbooks", "tokens"], &mut d);
+            if let Some(i) = t.duration("readiness_interval", &mut d) {
+                match check_readiness_interval(i.value) {
+                    Ok(v) => c.readiness_interval = Some(v),
+                    Err(e) => d.push(src.diag(i.span.clone(), e, None)),
+                }
+            }
+            c.readiness_notify = t.str("readiness_notify", &mut d).map(|s| s.value);
+            t.finish(
+                &[
+                    "listen",
+                    "runbooks",
+                    "tokens",
+                    "readiness_interval",
+                    "readiness_notify",
+                ],
+                &mut d,
+            );
         }
         if d.is_empty() {
             Ok(c)

@@ -200,6 +200,23 @@ pub async fn leases(
     Ok(Json(json!({"now": now, "leases": v})))
 }
 
+/// `GET /v1/readiness`: would each runbook succeed today if a zone failed, and why not.
+pub async fn readiness(State(s): Svc, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(s.readiness.document(None)))
+}
+
+/// `GET /v1/readiness/{env}`: the same, for one environment.
+pub async fn readiness_of(
+    State(s): Svc,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    known_env(&s, &env)?;
+    Ok(Json(s.readiness.document(Some(&env))))
+}
+
 /// `GET /v1/openapi.json` (no token needed).
 pub async fn openapi() -> Response {
     (

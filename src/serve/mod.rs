@@ -7,7 +7,10 @@
 //! - [`runs`]: the runs it runs, as tasks of its process that outlive the request, stopped
 //!   cleanly (resumable) on shutdown;
 //! - [`events`]: the journal followed through its port, as server-sent events;
-//! - [`metrics`]: Prometheus; [`health`]: its own probes; [`catalog`]: its runbooks;
+//! - [`metrics`]: Prometheus; [`health`]: its own probes and watch loops (the runs a zone
+//!   failure calls for, started in this process); [`catalog`]: its runbooks;
+//! - [`readiness`]: every runbook's dry-run plan for each zone's failure, on an interval;
+//! - [`console`]: the web page at `/` (HTML, JS and CSS embedded in the binary);
 //! - [`openapi`]: the document describing every route of [`routes`];
 //! - [`service`]: what every handler shares.
 
@@ -21,6 +24,7 @@ pub mod health;
 pub mod info;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod runs;
 pub mod service;
 
@@ -52,8 +56,11 @@ pub struct ServeOptions {
     pub config: ServeConfig,
     /// How often the journal is read for new events.
     pub poll: Duration,
-    /// Run the probes of every environment with `[health]`.
+    /// Run the probes of every environment with `[health]` (and the watch loop of those with
+    /// `[health.trigger]`).
     pub probes: bool,
+    /// How often readiness is checked (None: never).
+    pub readiness: Option<Duration>,
 }
 
 /// Every route: method, path (OpenAPI's `{param}` syntax, which axum shares), handler.
@@ -77,6 +84,8 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<Service>>)>
         ("get", "/v1/environments/{env}/health", get(info::health)),
         ("get", "/v1/environments/{env}/traffic", get(info::traffic)),
         ("get", "/v1/leases", get(info::leases)),
+        ("get", "/v1/readiness", get(info::readiness)),
+        ("get", "/v1/readiness/{env}", get(info::readiness_of)),
         ("get", "/metrics", get(info::metrics)),
         ("get", "/healthz", get(info::healthz)),
     ]
@@ -145,6 +154,10 @@ impl Server {
             feed,
             metrics,
             health: Arc::new(health::Health::default()),
+            readiness: Arc::new(readiness::Readiness::new(
+                options.readiness,
+                options.config.readiness_notify.clone(),
+            )),
             shutdown: rx,
             stopping: AtomicBool::new(false),
             app,
@@ -182,6 +195,7 @@ impl Server {
         if self.options.probes {
             health::Health::start(&s, s.shutdown.clone());
         }
+        readiness::start(&s, s.shutdown.clone());
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))
             .with_graceful_shutdown(async move {

@@ -70,7 +70,11 @@ struct Service {
 
 impl Service {
     fn start(config_dir: &Path, journal: &Path) -> Service {
-        Self::start_with(config_dir, journal, &["--no-probes"])
+        Self::start_with(
+            config_dir,
+            journal,
+            &["--no-probes", "--readiness-interval", "off"],
+        )
     }
 
     /// The service with more arguments after `serve --listen 127.0.0.1:0`.
@@ -904,3 +908,129 @@ async fn the_service_watches_zones_and_starts_the_evacuation_itself_once_per_coo
     assert_eq!(v["run"]["status"], "succeeded", "{v:#}");
     assert_eq!(v["run"]["initiator"], "watch:local");
 }
+
+/// Continuous readiness on the simulated environment: every zone green while each cluster has
+/// a reader outside it; once `orders-db` loses its readers outside us-west-2a (the topology
+/// edited under the running service), the check for us-west-2a turns red with that reason,
+/// in the API and in /metrics, the others stay green, and the chat is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone() {
+    let sink = Sink::start().await;
+    let cfg = simulated_config();
+    let dir = cfg.path();
+    std::fs::write(
+        dir.join("simulated.toml"),
+        "simulated = \"sim/storefront.toml\"\nseed = 7\n",
+    )
+    .unwrap();
+    let topo = dir.join("sim/storefront.toml");
+    let text = std::fs::read_to_string(&topo).unwrap();
+    let text = text.replace(
+        "https://chat.example.com/hooks/oncall",
+        &format!("{}/chat", sink.url()),
+    );
+    std::fs::write(&topo, &text).unwrap();
+    let serve_toml = dir.join("serve/serve.toml");
+    let tokens = std::fs::read_to_string(&serve_toml).unwrap();
+    std::fs::write(
+        &serve_toml,
+        format!("readiness_notify = \"chat\"\n{tokens}"),
+    )
+    .unwrap();
+    let s = Service::start_with(
+        dir,
+        &dir.join("journal.db"),
+        &["--no-probes", "--readiness-interval", "1s"],
+    );
+
+    let path = "/v1/readiness/simulated";
+    let checks = |v: &Value| v["checks"].as_array().cloned().unwrap_or_default();
+    let check = |v: &Value, zone: &str| -> Value {
+        checks(v)
+            .into_iter()
+            .find(|c| c["runbook"] == "az-evacuation" && c["zone"] == zone)
+            .unwrap_or(Value::Null)
+    };
+    let v = wait_for(&s, path, "a first round", |v| {
+        v["rounds"].as_u64() >= Some(1)
+    })
+    .await;
+    for z in ZONES {
+        assert_eq!(check(&v, z)["ready"], true, "{z}: {v:#}");
+    }
+    assert_eq!(v["ready"], true, "{v:#}");
+    let (text_m, m) = metrics(&s).await;
+    let a = [
+        ("runbook", "az-evacuation"),
+        ("environment", "simulated"),
+        ("zone", "us-west-2a"),
+    ];
+    assert_eq!(sample(&m, "failover_readiness", &a), Some(1.0), "{text_m}");
+    assert!(
+        sink.received().iter().all(|r| r.path != "/chat"),
+        "{:?}",
+        sink.received()
+    );
+
+    // orders-db keeps only its writer, in us-west-2a.
+    let broken = text
+        .replace(
+            "  { id = \"orders-db-b\", zone = \"us-west-2b\", tier = 1 },\n",
+            "",
+        )
+        .replace(
+            "  { id = \"orders-db-c\", zone = \"us-west-2c\", tier = 0 },\n",
+            "",
+        );
+    assert_ne!(broken, text);
+    std::fs::write(&topo, &broken).unwrap();
+    let v = wait_for(&s, path, "us-west-2a red", |v| {
+        check(v, "us-west-2a")["ready"] == false
+    })
+    .await;
+    let red = check(&v, "us-west-2a");
+    let reasons = red["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r["cause"] == "no_eligible_reader"
+            && r["step"] == "failover-aurora"
+            && r["text"]
+                .as_str()
+                .unwrap()
+                .contains("cluster `orders-db`: no eligible reader")),
+        "{red:#}"
+    );
+    assert_eq!(check(&v, "us-west-2b")["ready"], true, "{v:#}");
+    assert_eq!(check(&v, "us-west-2c")["ready"], true, "{v:#}");
+    assert_eq!(v["ready"], false);
+    let (_, all) = s.call("GET", "/v1/readiness", "vera", json!({})).await;
+    assert!(
+        checks(&all)
+            .iter()
+            .any(|c| c["zone"] == "us-west-2a" && c["ready"] == false),
+        "{all:#}"
+    );
+    let (text_m, m) = metrics(&s).await;
+    assert_eq!(sample(&m, "failover_readiness", &a), Some(0.0), "{text_m}");
+
+    // Two more rounds, still red: the chat was told once.
+    let rounds = v["rounds"].as_u64().unwrap();
+    wait_for(&s, path, "two more rounds", |v| {
+        v["rounds"].as_u64() >= Some(rounds + 2)
+    })
+    .await;
+    let told: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/chat")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0]
+            .body
+            .contains("`az-evacuation` on simulated would not succeed if us-west-2a failed"),
+        "{told:?}"
+    );
+    assert!(told[0].body.contains("no eligible reader"), "{told:?}");
+}
+
+const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];

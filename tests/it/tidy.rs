@@ -122,6 +122,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "lease",
             "store",
             "progress",
+            "readiness",
             "ports",
             "discover",
             "schema",

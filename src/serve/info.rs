@@ -217,6 +217,11 @@ pub async fn readiness_of(
     Ok(Json(s.readiness.document(Some(&env))))
 }
 
+/// `GET /v1/whoami`: the caller the token names, and its roles.
+pub async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({"name": caller.name, "roles": caller.roles}))
+}
+
 /// `GET /v1/openapi.json` (no token needed).
 pub async fn openapi() -> Response {
     (

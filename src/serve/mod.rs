@@ -18,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -86,6 +87,10 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<Service>>)>
         ("get", "/v1/leases", get(info::leases)),
         ("get", "/v1/readiness", get(info::readiness)),
         ("get", "/v1/readiness/{env}", get(info::readiness_of)),
+        ("get", "/v1/whoami", get(info::whoami)),
+        ("get", "/", get(console::page)),
+        ("get", "/console.js", get(console::script)),
+        ("get", "/console.css", get(console::style)),
         ("get", "/metrics", get(info::metrics)),
         ("get", "/healthz", get(info::healthz)),
     ]

@@ -24,12 +24,12 @@ const PEOPLE: &[(&str, &str, &[&str])] = &[
     ("vera", "tok-vera", &["viewer"]),
 ];
 
-fn token(name: &str) -> &'static str {
+pub(crate) fn token(name: &str) -> &'static str {
     PEOPLE.iter().find(|p| p.0 == name).unwrap().1
 }
 
 /// Write `<dir>/serve/serve.toml` with everyone's hashed token.
-fn write_tokens(dir: &Path) {
+pub(crate) fn write_tokens(dir: &Path) {
     let mut text = String::from("# written by tests/it/serve.rs\n");
     for (name, tok, roles) in PEOPLE {
         let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
@@ -44,7 +44,7 @@ fn write_tokens(dir: &Path) {
 }
 
 /// A config directory holding the simulated environment and its topologies.
-fn simulated_config() -> tempfile::TempDir {
+pub(crate) fn simulated_config() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         repo().join("config/simulated.toml"),
@@ -61,9 +61,9 @@ fn simulated_config() -> tempfile::TempDir {
 }
 
 /// The service, as a child process; SIGTERM (then a kill) when dropped.
-struct Service {
+pub(crate) struct Service {
     child: Option<std::process::Child>,
-    base: String,
+    pub(crate) base: String,
     journal: PathBuf,
     http: reqwest::Client,
 }
@@ -78,7 +78,7 @@ impl Service {
     }
 
     /// The service with more arguments after `serve --listen 127.0.0.1:0`.
-    fn start_with(config_dir: &Path, journal: &Path, extra: &[&str]) -> Service {
+    pub(crate) fn start_with(config_dir: &Path, journal: &Path, extra: &[&str]) -> Service {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
             .current_dir(repo())
             .env_remove("FAILOVER_JOURNAL")
@@ -134,7 +134,13 @@ impl Service {
         )
     }
 
-    async fn call(&self, method: &str, path: &str, who: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: &str,
+        body: Value,
+    ) -> (u16, Value) {
         self.raw(method, path, Some(who), &body.to_string()).await
     }
 
@@ -158,7 +164,12 @@ impl Service {
     }
 
     /// Poll the run until `pred` holds on it.
-    async fn wait_run(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_run(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (code, v) = self

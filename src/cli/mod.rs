@@ -647,11 +647,11 @@ fn readiness_interval(
     flag: Option<&str>,
     file: &failover::serve::config::ServeConfig,
 ) -> Result<Option<std::time::Duration>, AppError> {
-    use failover::serve::{config, readiness};
+    use failover::serve::config;
     let Some(text) = flag else {
         return Ok(Some(
             file.readiness_interval
-                .unwrap_or(readiness::DEFAULT_INTERVAL),
+                .unwrap_or(config::DEFAULT_READINESS_INTERVAL),
         ));
     };
     if text.trim() == "off" {

@@ -73,14 +73,19 @@ pub struct ServeConfig {
     pub readiness_notify: Option<String>,
 }
 
+/// The shortest and longest interval between two rounds of readiness checks.
+pub const MIN_READINESS_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_READINESS_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// The interval when none is configured.
+pub const DEFAULT_READINESS_INTERVAL: Duration = Duration::from_secs(300);
+
 /// A readiness interval within its bounds, or what is wrong with it.
 pub fn check_readiness_interval(d: Duration) -> Result<Duration, String> {
-    use super::readiness::{MAX_INTERVAL, MIN_INTERVAL};
-    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+    if !(MIN_READINESS_INTERVAL..=MAX_READINESS_INTERVAL).contains(&d) {
         return Err(format!(
             "`readiness_interval` must be between {} and {}, found {}; every check is a dry run of read-only calls against the cloud",
-            humantime::format_duration(MIN_INTERVAL),
-            humantime::format_duration(MAX_INTERVAL),
+            humantime::format_duration(MIN_READINESS_INTERVAL),
+            humantime::format_duration(MAX_READINESS_INTERVAL),
             humantime::format_duration(d)
         ));
     }

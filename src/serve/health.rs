@@ -1,21 +1,14 @@
-//! The service's own probes and watch loops: for every environment with `[health]` (not
-//! simulated), the environment's detector runs continuously; its latest report answers
-//! `GET /v1/environments/{env}/health` and feeds the zone-health metric. An environment with
-//! `[health.trigger]` is watched as `failover watch` watches it (the same [`app::watch::Watcher`]:
-//! policy, quorum, hysteresis, cooldown, notification); the run a decision calls for is
-//! started in the service's own process ([`InService`]), as `POST /v1/runs` starts one.
+//! What the service's probes and watch loops (`serve::watch`) last saw: for every environment
+//! with `[health]` (not simulated), its latest report, which answers
+//! `GET /v1/environments/{env}/health` and feeds the zone-health metric, and, for an
+//! environment with `[health.trigger]`, the watch loop's latest decisions.
 
 use super::metrics::Metrics;
-use super::service::Service;
-use crate::app::watch::{Launched, Launcher, Triggered, WatchEvent, Watcher};
-use crate::app::{self, App, AppError};
-use crate::engine::Stop;
-use crate::env::Environment;
+use crate::app::watch::WatchEvent;
 use crate::health::HealthReport;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::watch;
+use std::sync::Mutex;
 
 /// How many of an environment's watch decisions the health endpoint shows.
 const DECISIONS_KEPT: usize = 20;
@@ -58,14 +51,24 @@ impl Health {
         self.lock().watches.get(env).cloned()
     }
 
-    fn reported(&self, metrics: &Metrics, r: &HealthReport) {
+    /// A new report of an environment (before the first: `probing`).
+    pub(super) fn probing(&self, env: &str) {
+        self.lock().reports.insert(env.to_string(), None);
+    }
+
+    /// What the watch loop of `env` is (or why there is none).
+    pub(super) fn set_watch(&self, env: &str, state: WatchState) {
+        self.lock().watches.insert(env.to_string(), state);
+    }
+
+    pub(super) fn reported(&self, metrics: &Metrics, r: &HealthReport) {
         metrics.zone_health(r);
         self.lock()
             .reports
             .insert(r.environment.clone(), Some(r.clone()));
     }
 
-    fn watch_event(&self, env: &str, e: &WatchEvent) {
+    pub(super) fn watch_event(&self, env: &str, e: &WatchEvent) {
         let v = match e {
             WatchEvent::Started(_) | WatchEvent::NotifyFailed { .. } => None,
             WatchEvent::Decision {
@@ -91,133 +94,5 @@ impl Health {
         while w.decisions.len() > DECISIONS_KEPT {
             w.decisions.pop_front();
         }
-    }
-
-    /// Start probing every environment with `[health]` until `shutdown`, and watching (and
-    /// acting on) those with `[health.trigger]`.
-    pub fn start(service: &Arc<Service>, shutdown: watch::Receiver<bool>) {
-        let app = &service.app;
-        for name in Environment::list(&app.config_dir) {
-            let Ok(loaded) = app::load::load_env(&app.config_dir, &name) else {
-                continue;
-            };
-            let Some(h) = loaded.env.health.as_ref() else {
-                continue;
-            };
-            if loaded.target.simulated().is_some() {
-                continue;
-            }
-            let trigger = h.trigger.is_some();
-            service.health.lock().reports.insert(name.clone(), None);
-            let (s, shutdown) = (service.clone(), shutdown.clone());
-            tokio::spawn(async move { probe_or_watch(&s, &name, trigger, shutdown).await });
-        }
-    }
-}
-
-/// Watch `name` (when it has a trigger and its watcher starts), else only probe it.
-async fn probe_or_watch(
-    s: &Arc<Service>,
-    name: &str,
-    trigger: bool,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    if trigger {
-        match Watcher::open(&s.app, name).await {
-            Ok(w) => return watch_env(s, name, w, shutdown).await,
-            Err(e) => {
-                let summary = format!("not watching (probes only): {e}");
-                tracing::warn!(env = %name, "{summary}");
-                let state = WatchState {
-                    summary,
-                    ..Default::default()
-                };
-                s.health.lock().watches.insert(name.to_string(), state);
-            }
-        }
-    }
-    let (h, m) = (s.health.clone(), s.metrics.clone());
-    let mut on = |_: u32, r: &HealthReport| h.reported(&m, r);
-    tokio::select! {
-        r = app::inspect::health(&s.app, name, 1, true, &mut on) => {
-            if let Err(e) = r {
-                tracing::warn!(env = %name, "the service's probes stopped: {e}");
-            }
-        }
-        _ = shutdown.changed() => {}
-    }
-}
-
-/// The watch loop of one environment, runs started in this process, until `stop`; then its
-/// journal session ends `stopped`. A round of probes in flight is dropped; a decision being
-/// acted on is finished first.
-async fn watch_env(s: &Arc<Service>, name: &str, mut w: Watcher, mut stop: watch::Receiver<bool>) {
-    let launcher = InService {
-        service: Arc::downgrade(s),
-    };
-    let state = WatchState {
-        summary: w.describe(),
-        watching: true,
-        decisions: VecDeque::new(),
-    };
-    tracing::info!(env = %name, "{}", state.summary);
-    s.health.lock().watches.insert(name.to_string(), state);
-    let h = s.health.clone();
-    let mut on = |e: WatchEvent| h.watch_event(name, &e);
-    loop {
-        let events = tokio::select! {
-            ev = w.next_round() => ev,
-            _ = stop.changed() => break,
-        };
-        s.health.reported(&s.metrics, &w.report());
-        for ev in events {
-            if let Err(e) = w.handle(&s.app, &launcher, &ev, &mut on).await {
-                tracing::warn!(env = %name, "the watch loop could not journal a decision: {e}");
-            }
-        }
-    }
-    if let Err(e) = w.close().await {
-        tracing::warn!(env = %name, "closing the watch session: {e}");
-    }
-}
-
-/// The service's launcher: a run a watch decision calls for runs in the service's process,
-/// as `POST /v1/runs` runs one (the same lifecycle, leases and journal), and stops cleanly
-/// with the service.
-pub struct InService {
-    service: Weak<Service>,
-}
-
-#[async_trait::async_trait]
-impl Launcher for InService {
-    async fn launch(&self, app: &App, run: Triggered) -> Result<Launched, AppError> {
-        let Some(s) = self.service.upgrade() else {
-            return Err(AppError::Refused("the service is shutting down".into()));
-        };
-        if s.refuse_if_stopping().is_err() {
-            return Err(AppError::Refused(
-                "the service is shutting down; no run is started".into(),
-            ));
-        }
-        let stop = Stop::default();
-        let order = app::run::RunOrder {
-            runbook: run.runbook,
-            env: run.env,
-            params: run.params,
-            by: Some(run.initiator),
-            require_approval: run.paused,
-            run_id: None,
-            stop: stop.clone(),
-        };
-        let prepared = app::run::prepare_run(app, order)?;
-        let id = prepared.run_id().clone();
-        let app = app.clone();
-        let work =
-            move |h: tokio::runtime::Handle, rep| h.block_on(app::run::run(&app, prepared, rep));
-        s.runs.launch(id.clone(), stop, Box::new(work)).await?;
-        Ok(Launched {
-            run_id: id,
-            log: None,
-        })
     }
 }

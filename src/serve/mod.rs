@@ -7,8 +7,9 @@
 //! - [`runs`]: the runs it runs, as tasks of its process that outlive the request, stopped
 //!   cleanly (resumable) on shutdown;
 //! - [`events`]: the journal followed through its port, as server-sent events;
-//! - [`metrics`]: Prometheus; [`health`]: its own probes and watch loops (the runs a zone
-//!   failure calls for, started in this process); [`catalog`]: its runbooks;
+//! - [`metrics`]: Prometheus; [`watch`]: its own probes and watch loops (the runs a zone
+//!   failure calls for, started in this process), whose last reports and decisions [`health`]
+//!   keeps; [`catalog`]: its runbooks;
 //! - [`readiness`]: every runbook's dry-run plan for each zone's failure, on an interval;
 //! - [`console`]: the web page at `/` (HTML, JS and CSS embedded in the binary);
 //! - [`openapi`]: the document describing every route of [`routes`];
@@ -28,6 +29,7 @@ pub mod openapi;
 pub mod readiness;
 pub mod runs;
 pub mod service;
+pub mod watch;
 
 use crate::app::{App, AppError};
 use crate::status::RunStatus;
@@ -45,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::watch as signal;
 
 /// How the service is set up (flags, environment variables and its file, resolved).
 #[derive(Clone, Debug)]
@@ -119,7 +121,7 @@ fn router(service: Arc<Service>) -> Router {
 pub struct Server {
     listener: tokio::net::TcpListener,
     service: Arc<Service>,
-    shutdown: watch::Sender<bool>,
+    shutdown: signal::Sender<bool>,
     options: ServeOptions,
 }
 
@@ -149,7 +151,7 @@ impl Server {
                     options.listen
                 ))
             })?;
-        let (shutdown, rx) = watch::channel(false);
+        let (shutdown, rx) = signal::channel(false);
         let service = Arc::new(Service {
             catalog: Catalog {
                 dir: options.runbooks.clone(),
@@ -198,9 +200,15 @@ impl Server {
             s.shutdown.clone(),
         ));
         if self.options.probes {
-            health::Health::start(&s, s.shutdown.clone());
+            watch::start(&s, s.shutdown.clone());
         }
-        readiness::start(&s, s.shutdown.clone());
+        let checks = readiness::Loop {
+            app: s.app.clone(),
+            catalog: s.catalog.clone(),
+            metrics: s.metrics.clone(),
+            readiness: s.readiness.clone(),
+        };
+        readiness::start(checks, s.shutdown.clone());
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))
             .with_graceful_shutdown(async move {

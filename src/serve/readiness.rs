@@ -5,8 +5,9 @@
 //! `failover_readiness{runbook,environment,zone}`, and a check that turns red is notified once
 //! to the environment's `readiness_notify` endpoint.
 
-use super::service::Service;
-use crate::app::{self, readiness::Check};
+use super::catalog::Catalog;
+use super::metrics::Metrics;
+use crate::app::{self, readiness::Check, App};
 use crate::cloud::{HttpClient, HttpRequest};
 use crate::env::Environment;
 use crate::readiness::{self, Reason};
@@ -15,12 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// The shortest and longest interval between two rounds of checks.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
-pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-/// The interval when none is configured.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The latest verdict of one check.
 #[derive(Clone, Debug, Serialize)]
@@ -113,12 +108,19 @@ impl Readiness {
     }
 }
 
+/// What the loop works with.
+pub struct Loop {
+    pub app: App,
+    pub catalog: Catalog,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
 /// Check readiness every interval until `shutdown` (the first round at once).
-pub fn start(service: &Arc<Service>, mut shutdown: watch::Receiver<bool>) {
-    let Some(interval) = service.readiness.interval else {
+pub fn start(s: Loop, mut shutdown: watch::Receiver<bool>) {
+    let Some(interval) = s.readiness.interval else {
         return;
     };
-    let s = service.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -135,7 +137,7 @@ pub fn start(service: &Arc<Service>, mut shutdown: watch::Receiver<bool>) {
 
 /// One round: every check of every environment, one after the other (read-only calls; the
 /// limiter spaces them as for any plan).
-async fn round(s: &Arc<Service>) {
+async fn round(s: &Loop) {
     let files: Vec<_> = s.catalog.entries().into_iter().map(|e| e.file).collect();
     let http = crate::cloud::http::ReqwestHttp::new().ok();
     for env in Environment::list(&s.app.config_dir) {
@@ -164,7 +166,7 @@ async fn round(s: &Arc<Service>) {
 }
 
 /// Tell the environment's `readiness_notify` endpoint that a check turned red.
-async fn notify(s: &Service, http: &dyn HttpClient, e: &Entry) {
+async fn notify(s: &Loop, http: &dyn HttpClient, e: &Entry) {
     let Some(name) = &s.readiness.notify else {
         return;
     };

@@ -439,6 +439,27 @@ async fn refused_requests_change_nothing() {
 
     let (code, v) = s.raw("POST", "/v1/runs", None, &run).await;
     assert_eq!(code, 401, "{v}");
+    // A token in the URL is taken by the read-only event streams only.
+    let q = format!("?access_token={}", token("carol"));
+    let (code, v) = s.raw("POST", &format!("/v1/runs{q}"), None, &run).await;
+    assert_eq!(code, 401, "{v}");
+    let (code, v) = s.raw("GET", &format!("/v1/runs{q}"), None, "").await;
+    assert_eq!(code, 401, "{v}");
+    let resp = s
+        .http
+        .get(format!("{}/v1/events{q}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    drop(resp);
+    let resp = s
+        .http
+        .get(format!("{}/v1/events?access_token=nope", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(v["error"], "unauthorized");
     let resp = s
         .http
@@ -918,12 +939,30 @@ async fn the_service_watches_zones_and_starts_the_evacuation_itself_once_per_coo
         .await;
     assert_eq!(v["run"]["status"], "succeeded", "{v:#}");
     assert_eq!(v["run"]["initiator"], "watch:local");
+
+    // SIGTERM: the watch loop ends its journal session.
+    let mut s = s;
+    assert_eq!(s.stop(), 0);
+    let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+    let sessions: Vec<_> = j
+        .runs(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.mode == failover::status::RunMode::Watch)
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        sessions[0].status,
+        failover::status::RunStatus::Stopped,
+        "{sessions:?}"
+    );
 }
 
 /// Continuous readiness on the simulated environment: every zone green while each cluster has
 /// a reader outside it; once `orders-db` loses its readers outside us-west-2a (the topology
 /// edited under the running service), the check for us-west-2a turns red with that reason,
-/// in the API and in /metrics, the others stay green, and the chat is told once.
+/// in the API and in /metrics, the others stay green, and the chat is told once. An
+/// environment whose AWS endpoint does not answer is red on every zone, `unreachable`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone() {
     let sink = Sink::start().await;
@@ -941,6 +980,13 @@ async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone
         &format!("{}/chat", sink.url()),
     );
     std::fs::write(&topo, &text).unwrap();
+    // An environment whose AWS endpoint does not answer: its checks are red, `unreachable`.
+    let dead = std::fs::read_to_string(repo().join("config/local.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:5055", "http://127.0.0.1:9")
+        .replace("name = \"local\"", "name = \"dead\"")
+        .replace("http://127.0.0.1:5056", &sink.url());
+    std::fs::write(dir.join("dead.toml"), dead).unwrap();
     let serve_toml = dir.join("serve/serve.toml");
     let tokens = std::fs::read_to_string(&serve_toml).unwrap();
     std::fs::write(
@@ -977,11 +1023,30 @@ async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone
         ("zone", "us-west-2a"),
     ];
     assert_eq!(sample(&m, "failover_readiness", &a), Some(1.0), "{text_m}");
-    assert!(
-        sink.received().iter().all(|r| r.path != "/chat"),
-        "{:?}",
+    let told_of = |env: &str| -> Vec<String> {
+        let needle = format!("on {env} would not succeed");
         sink.received()
-    );
+            .into_iter()
+            .filter(|r| r.path == "/chat" && r.body.contains(&needle))
+            .map(|r| r.body)
+            .collect()
+    };
+    assert!(told_of("simulated").is_empty(), "{:?}", sink.received());
+    let (_, d) = s.call("GET", "/v1/readiness/dead", "vera", json!({})).await;
+    let dead_checks = checks(&d);
+    assert_eq!(dead_checks.len(), 3, "{d:#}");
+    for c in &dead_checks {
+        assert_eq!(c["ready"], false, "{c:#}");
+        assert_eq!(c["reasons"][0]["cause"], "unreachable", "{c:#}");
+        assert!(
+            c["reasons"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Connection refused"),
+            "{c:#}"
+        );
+    }
+    assert_eq!(told_of("dead").len(), 3, "{:?}", sink.received());
 
     // orders-db keeps only its writer, in us-west-2a.
     let broken = text
@@ -1029,19 +1094,14 @@ async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone
         v["rounds"].as_u64() >= Some(rounds + 2)
     })
     .await;
-    let told: Vec<_> = sink
-        .received()
-        .into_iter()
-        .filter(|r| r.path == "/chat")
-        .collect();
+    let told = told_of("simulated");
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(
-        told[0]
-            .body
-            .contains("`az-evacuation` on simulated would not succeed if us-west-2a failed"),
+        told[0].contains("`az-evacuation` on simulated would not succeed if us-west-2a failed"),
         "{told:?}"
     );
-    assert!(told[0].body.contains("no eligible reader"), "{told:?}");
+    assert!(told[0].contains("no eligible reader"), "{told:?}");
+    assert_eq!(told_of("dead").len(), 3, "still red: not told again");
 }
 
 const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];

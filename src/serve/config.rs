@@ -277,6 +277,23 @@ mod tests {
     }
 
     #[test]
+    fn readiness_settings_are_read_and_bounded() {
+        let ok = "readiness_interval = \"2m\"\nreadiness_notify = \"chat\"\n";
+        let c = ServeConfig::parse(&SourceFile::new("s.toml", ok)).unwrap();
+        assert_eq!(c.readiness_interval, Some(Duration::from_secs(120)));
+        assert_eq!(c.readiness_notify.as_deref(), Some("chat"));
+        let bad = "readiness_interval = \"500ms\"\n";
+        let text = ServeConfig::parse(&SourceFile::new("s.toml", bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("s.toml:1:22: error: `readiness_interval` must be between 1s and 1day, found 500ms"),
+            "{text}"
+        );
+        assert!(check_readiness_interval(Duration::from_secs(25 * 3600)).is_err());
+    }
+
+    #[test]
     fn new_tokens_are_random_and_hash_to_64_hex_digits() {
         let (a, b) = (new_token().unwrap(), new_token().unwrap());
         assert_ne!(a, b);

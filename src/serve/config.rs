@@ -287,7 +287,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            text.contains("s.toml:1:22: error: `readiness_interval` must be between 1s and 1day, found 500ms"),
+            text.contains(
+                "s.toml:1:22: error: `readiness_interval` must be between 1s and 1day, found 500ms"
+            ),
             "{text}"
         );
         assert!(check_readiness_interval(Duration::from_secs(25 * 3600)).is_err());

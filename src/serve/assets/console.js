@@ -77,6 +77,14 @@ function soon(key, ms, f) {
   state.pending[key] = setTimeout(() => f().catch(showError), ms);
 }
 
+/** A duration on the chart's axis: 250ms, 4.2s, 3m05s. */
+function fmtDur(ms) {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60000), sec = Math.round((ms % 60000) / 1000);
+  return `${m}m${String(sec).padStart(2, "0")}s`;
+}
+
 const fmtTime = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) + "Z" : "");
 const has = (role) => !!state.me && state.me.roles.includes(role);
 
@@ -296,8 +304,8 @@ async function loadRun() {
   $("#btn-reject").disabled = !waiting || !has("approver");
   $("#btn-abort").disabled = ended || !has("operator");
   const doubt = $("#run-indoubt");
-  doubt.replaceChildren(...(d.in_doubt || []).map((c) => el("div", { class: "indoubt" },
-    el("strong", {}, "call in doubt: "), `${c.operation || ""} ${c.resource || ""}`,
+  doubt.replaceChildren(...(d.in_doubt || []).map((c) => el("div", { class: "indoubt", "data-seq": c.seq },
+    el("strong", {}, "call in doubt: "), `#${c.seq} ${c.step_id || ""} ${c.operation || ""} ${c.resource || ""}`,
     " — it may or may not have been made; a resume waits for its effect before making it again.")));
   drawPhases(d);
 }
@@ -356,14 +364,14 @@ function drawPhases(d) {
     for (const st of steps.filter((st) => phaseOf(st.action) === p)) {
       const a = x(st.started_at), b = x(st.ended_at || end);
       const rect = svg("rect", { class: `p-${p}`, x: a, y: y + 4, width: Math.max(b - a, 2), height: laneH - 10, rx: 2, "data-step": st.step_id });
-      rect.append(svg("title", {}, `${st.step_id} (${st.action}): ${st.status}, ${((st.ended_at || end) - st.started_at) / 1000}s`));
+      rect.append(svg("title", {}, `${st.step_id} (${st.action}): ${st.status}, ${fmtDur((st.ended_at || end) - st.started_at)}`));
       s.append(rect);
     }
   });
   const ay = top + lanes.length * laneH + 14;
   for (let k = 0; k <= 4; k++) {
     const t = start + (span * k) / 4;
-    s.append(svg("text", { x: x(t) - 10, y: ay }, `${((t - start) / 1000).toFixed(1)}s`));
+    s.append(svg("text", { x: x(t) - 10, y: ay }, fmtDur(t - start)));
   }
   box.replaceChildren(s);
 }
@@ -372,6 +380,8 @@ function drawPhases(d) {
 
 async function refreshAll() {
   showError(null);
+  // Until the selected run is read again, no button acts on the previous token's roles.
+  for (const b of ["#btn-approve", "#btn-reject", "#btn-abort"]) $(b).disabled = true;
   await loadMe();
   connect();
   await Promise.all([loadRunbooks(), loadRuns(), loadReadiness(), loadEnvironments(), loadRun()]);

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod plan;
 pub mod ports;
 pub mod progress;
+pub mod readiness;
 pub mod report;
 pub mod runbook;
 pub mod schedule;

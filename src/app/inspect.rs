@@ -206,8 +206,9 @@ pub struct TrafficState {
     pub shed: Vec<(String, i64, RunId)>,
 }
 
+/// A simulated environment's ladder is its topology's.
 pub async fn traffic_state(app: &App, env_name: &str) -> Result<TrafficState, AppError> {
-    let env = Environment::load(&app.config_dir, env_name)?;
+    let env = load_env(&app.config_dir, env_name)?.env;
     let Some(ladder) = env.traffic.clone() else {
         return Err(AppError::Input(format!(
             "error: environment `{}` has no [traffic] ladder\n  hint: see docs/traffic.md",

@@ -19,6 +19,7 @@ pub mod error;
 pub mod inspect;
 pub mod lifecycle;
 pub mod load;
+pub mod readiness;
 pub mod record;
 pub mod report;
 pub mod resume;

@@ -1,12 +1,21 @@
 //! `watch`: run detection continuously and act on the environment's `[health.trigger]` policy.
-//! A run it starts is a `failover run` process of its own, so it goes on if the watcher stops.
+//!
+//! One loop for both edges: [`Watcher`] runs the rounds of probes, decides on every zone event
+//! with the pure trigger policy (quorum, hysteresis, cooldown, observer rule), journals the
+//! decision, notifies, and starts the run a decision calls for through a [`Launcher`]: the CLI's
+//! ([`ProcessLauncher`]) as a `failover run` process of its own, so the run goes on if the
+//! watcher stops; `failover serve`'s as a task of the service's own process. Either way the run
+//! goes through the one lifecycle, with the same leases, journal and cooldowns.
 
 use super::load::{initiator, load_env};
 use super::record::{session_record, RunHeader};
 use super::{App, AppError};
-use crate::cloud::{HttpClient, HttpRequest};
+use crate::cloud::{Clock, HttpClient, HttpRequest};
 use crate::env::Environment;
-use crate::health::{self, trigger, TriggerDecision, TriggerState};
+use crate::health::{
+    self, trigger, Detector, HealthConfig, HealthReport, TriggerConfig, TriggerDecision,
+    TriggerState, ZoneEvent,
+};
 use crate::journal;
 use crate::runbook::Runbook;
 use crate::status::{RunMode, RunStatus};
@@ -25,12 +34,13 @@ pub enum WatchEvent {
     Decision {
         at_ms: i64,
         text: String,
+        decision: TriggerDecision,
     },
-    /// A run was started for the decision.
+    /// A run was started for the decision (`log`: where a run in a process of its own writes).
     RunStarted {
         run_id: RunId,
         how: String,
-        log: PathBuf,
+        log: Option<PathBuf>,
     },
     RunNotStarted {
         error: String,
@@ -38,6 +48,48 @@ pub enum WatchEvent {
     NotifyFailed {
         error: String,
     },
+}
+
+/// A run a trigger decision calls for.
+#[derive(Clone, Debug)]
+pub struct Triggered {
+    pub env: String,
+    /// The trigger's runbook, as `[health.trigger] runbook` names it.
+    pub runbook: PathBuf,
+    pub params: Vec<(String, String)>,
+    /// `watch:<env>`: the initiator the journal records (and the cooldown is read from).
+    pub initiator: String,
+    /// Start it paused at an approval gate (policy `approval`).
+    pub paused: bool,
+}
+
+/// A run started for a decision.
+#[derive(Clone, Debug)]
+pub struct Launched {
+    pub run_id: RunId,
+    /// Where its output goes, when it runs in a process of its own.
+    pub log: Option<PathBuf>,
+}
+
+/// How a watcher starts a run: the only difference between `failover watch` and the service.
+/// Returns once the run is started (for the service: recorded, its leases taken).
+#[async_trait::async_trait]
+pub trait Launcher: Send + Sync {
+    async fn launch(&self, app: &App, run: Triggered) -> Result<Launched, AppError>;
+}
+
+/// `failover watch`'s launcher: the run is a `failover run` process of its own.
+pub struct ProcessLauncher;
+
+#[async_trait::async_trait]
+impl Launcher for ProcessLauncher {
+    async fn launch(&self, app: &App, run: Triggered) -> Result<Launched, AppError> {
+        let (run_id, log) = start_process(app, &run)?;
+        Ok(Launched {
+            run_id,
+            log: Some(log),
+        })
+    }
 }
 
 pub(super) fn health_error(e: health::HealthError) -> AppError {
@@ -49,197 +101,281 @@ pub(super) fn health_error(e: health::HealthError) -> AppError {
     }
 }
 
-/// Watch `env_name` until `max_events` zone events have been handled (forever when `None`).
+/// Watch `env_name` with the CLI's launcher until `max_events` zone events have been handled
+/// (forever when `None`).
 pub async fn watch(
     app: &App,
     env_name: &str,
     max_events: Option<u32>,
     on: &mut (dyn FnMut(WatchEvent) + Send),
 ) -> Result<(), AppError> {
-    let loaded = load_env(&app.config_dir, env_name)?;
-    let env = loaded.env;
-    if loaded.target.simulated().is_some() {
-        return Err(AppError::Input(format!(
-            "error: environment `{}` is simulated and has no probes",
-            env.name
-        )));
-    }
-    let cfg = health::config_of(&env).map_err(health_error)?.clone();
-    let Some(tr) = cfg.trigger.clone() else {
-        return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md); `failover health --watch` only watches", env.name)));
-    };
-    let rb = Runbook::load(Path::new(&tr.runbook))?;
-    let problems = trigger::check_runbook(&tr, &rb);
-    if !problems.is_empty() {
-        return Err(AppError::Input(format!(
-            "error: {}\nthe watcher did not start.",
-            problems.join("\nerror: ")
-        )));
-    }
-    let journal = app.open_journal()?;
-    let who = format!("watch:{}", env.name);
-    // The cooldown survives a restart of the watcher: the last run it started is in the journal.
-    let mut state = TriggerState {
-        last_trigger: journal
-            .runs(500)
-            .await?
-            .into_iter()
-            .find(|r| r.initiator == who && r.mode == RunMode::Run)
-            .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)),
-    };
-    let session = journal::new_run_id();
-    let header = RunHeader {
-        id: session.clone(),
-        runbook: format!("watch {}", env.name),
-        runbook_path: tr.runbook.clone(),
-        runbook_sha256: "-".into(),
-        environment: env.name.clone(),
-        mode: RunMode::Watch,
-        initiator: initiator(None),
-        params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
-        of_run: None,
-    };
-    journal
-        .create_run(&session_record(&header, journal::now_ms()))
-        .await?;
-    on(WatchEvent::Started(format!(
-        "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {session}.",
-        env.name,
-        cfg.probes.len(),
-        humantime::format_duration(cfg.interval),
-        cfg.unhealthy_after,
-        tr.policy,
-        tr.runbook,
-        humantime::format_duration(tr.cooldown)
-    )));
-    let ports = super::wiring::health_ports(&env)
-        .await
-        .map_err(health_error)?;
-    let clock = ports.clock.clone();
-    let mut det = health::detector(&env, ports).map_err(health_error)?;
-    let http = crate::cloud::http::ReqwestHttp::new()
-        .map_err(|e| AppError::cloud("cannot build the HTTP client", e))?;
+    let mut w = Watcher::open(app, env_name).await?;
+    on(WatchEvent::Started(w.describe()));
     let mut seen = 0u32;
     loop {
-        let ev = det.next_event().await;
-        seen += 1;
-        let decision = state.on_event(&tr, &ev, clock.now());
-        let text = decision.describe(&ev);
-        on(WatchEvent::Decision {
-            at_ms: journal::now_ms(),
-            text: text.clone(),
-        });
-        journal
-            .note(
-                &session,
-                None,
-                "zone_event",
-                serde_json::to_value(&ev).unwrap_or_default(),
-            )
-            .await?;
-        journal
-            .note(
-                &session,
-                None,
-                "trigger_decision",
-                serde_json::to_value(&decision).unwrap_or_default(),
-            )
-            .await?;
-        let started = act_on(app, &journal, &session, &env, &who, &decision, on).await?;
-        if let Some(ep) = tr.notify.as_ref().and_then(|n| env.endpoints.get(&n.value)) {
-            let body = serde_json::json!({"text": format!("failover watch {}: {text}{}", env.name, started.map(|s| format!(" -> {s}")).unwrap_or_default())}).to_string();
-            let req = HttpRequest {
-                method: ep.method.clone(),
-                url: ep.url.clone(),
-                headers: ep.headers.clone(),
-                body: Some(body),
-                timeout: ep.timeout,
-            };
-            if let Err(e) = http.send(&req).await {
-                on(WatchEvent::NotifyFailed {
-                    error: e.to_string(),
-                });
+        for ev in w.next_round().await {
+            w.handle(app, &ProcessLauncher, &ev, on).await?;
+            seen += 1;
+            if max_events.is_some_and(|m| seen >= m) {
+                return w.close().await;
             }
-        }
-        if max_events.is_some_and(|m| seen >= m) {
-            journal
-                .set_run_status(&session, RunStatus::Stopped, None, true)
-                .await?;
-            return Ok(());
         }
     }
 }
 
-/// Start the runbook a decision calls for (unless another run holds a lease on what it would
-/// change); what to add to the notification.
-async fn act_on(
-    app: &App,
-    journal: &Arc<dyn Store>,
-    session: &RunId,
-    env: &Environment,
-    who: &str,
-    decision: &TriggerDecision,
-    on: &mut (dyn FnMut(WatchEvent) + Send),
-) -> Result<Option<String>, AppError> {
-    let (runbook, params, paused) = match decision {
-        TriggerDecision::Start { runbook, params } => (runbook, params, false),
-        TriggerDecision::StartPausedForApproval { runbook, params } => (runbook, params, true),
-        _ => return Ok(None),
-    };
-    let p: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if let Some(busy) = leased(app, journal, env, runbook, &p).await? {
-        let error = format!("not starting `{runbook}`: {busy}; it is already being handled");
-        journal
-            .note(
-                session,
-                None,
-                "run_not_started",
-                serde_json::json!({"error": error}),
-            )
-            .await?;
-        on(WatchEvent::RunNotStarted {
-            error: error.clone(),
-        });
-        return Ok(Some(error));
-    }
-    match start_triggered(app, &env.name, runbook, &p, who, paused) {
-        Ok((id, log)) => {
-            let how = if paused {
-                format!("waiting for approval: failover approve {id} --by <name>")
-            } else {
-                "running".to_string()
-            };
-            journal
-                .note(
-                    session,
-                    None,
-                    "run_started",
-                    serde_json::json!({"run": id, "paused": paused}),
-                )
-                .await?;
-            on(WatchEvent::RunStarted {
-                run_id: id.clone(),
-                how: how.clone(),
-                log,
-            });
-            Ok(Some(format!("run {id} {how}")))
+/// The watch loop of one environment: its detector, its trigger policy and its memory
+/// (the last run it started, read back from the journal so a restart keeps the cooldown).
+pub struct Watcher {
+    env: Environment,
+    cfg: HealthConfig,
+    tr: TriggerConfig,
+    journal: Arc<dyn Store>,
+    session: RunId,
+    who: String,
+    state: TriggerState,
+    det: Detector,
+    clock: Arc<dyn Clock>,
+    http: crate::cloud::http::ReqwestHttp,
+}
+
+impl Watcher {
+    /// Check the environment, its trigger and its runbook, record the watch session, and set
+    /// up the probes. Nothing is probed yet.
+    pub async fn open(app: &App, env_name: &str) -> Result<Watcher, AppError> {
+        let loaded = load_env(&app.config_dir, env_name)?;
+        let env = loaded.env;
+        if loaded.target.simulated().is_some() {
+            return Err(AppError::Input(format!(
+                "error: environment `{}` is simulated and has no probes",
+                env.name
+            )));
         }
-        Err(e) => {
-            let error = e.to_string();
-            journal
-                .note(
-                    session,
-                    None,
-                    "run_not_started",
-                    serde_json::json!({"error": error}),
-                )
-                .await?;
+        let cfg = health::config_of(&env).map_err(health_error)?.clone();
+        let Some(tr) = cfg.trigger.clone() else {
+            return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md); `failover health --watch` only watches", env.name)));
+        };
+        let rb = Runbook::load(Path::new(&tr.runbook))?;
+        let problems = trigger::check_runbook(&tr, &rb);
+        if !problems.is_empty() {
+            return Err(AppError::Input(format!(
+                "error: {}\nthe watcher did not start.",
+                problems.join("\nerror: ")
+            )));
+        }
+        let journal = app.open_journal()?;
+        let who = format!("watch:{}", env.name);
+        let state = TriggerState {
+            last_trigger: last_trigger(&journal, &who).await?,
+        };
+        let session = journal::new_run_id();
+        let header = RunHeader {
+            id: session.clone(),
+            runbook: format!("watch {}", env.name),
+            runbook_path: tr.runbook.clone(),
+            runbook_sha256: "-".into(),
+            environment: env.name.clone(),
+            mode: RunMode::Watch,
+            initiator: initiator(None),
+            params: serde_json::json!({"policy": format!("{:?}", tr.policy).to_lowercase(), "cooldown": humantime::format_duration(tr.cooldown).to_string()}),
+            of_run: None,
+        };
+        journal
+            .create_run(&session_record(&header, journal::now_ms()))
+            .await?;
+        let ports = super::wiring::health_ports(&env)
+            .await
+            .map_err(health_error)?;
+        let clock = ports.clock.clone();
+        let det = health::detector(&env, ports).map_err(health_error)?;
+        let http = crate::cloud::http::ReqwestHttp::new()
+            .map_err(|e| AppError::cloud("cannot build the HTTP client", e))?;
+        Ok(Watcher {
+            env,
+            cfg,
+            tr,
+            journal,
+            session,
+            who,
+            state,
+            det,
+            clock,
+            http,
+        })
+    }
+
+    /// One line: what is watched and what happens on a failure.
+    pub fn describe(&self) -> String {
+        format!(
+            "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {}.",
+            self.env.name,
+            self.cfg.probes.len(),
+            humantime::format_duration(self.cfg.interval),
+            self.cfg.unhealthy_after,
+            self.tr.policy,
+            self.tr.runbook,
+            humantime::format_duration(self.tr.cooldown),
+            self.session
+        )
+    }
+
+    /// The trigger policy being applied.
+    pub fn trigger(&self) -> &TriggerConfig {
+        &self.tr
+    }
+
+    /// Run the next round of probes (at the configured interval); the zone events it gave.
+    pub async fn next_round(&mut self) -> Vec<ZoneEvent> {
+        self.det.next_round().await
+    }
+
+    /// Every zone's state after the last round.
+    pub fn report(&self) -> HealthReport {
+        self.det.report()
+    }
+
+    /// Decide on one zone event, journal the decision, start the run it calls for (through
+    /// `launcher`) and notify.
+    pub async fn handle(
+        &mut self,
+        app: &App,
+        launcher: &dyn Launcher,
+        ev: &ZoneEvent,
+        on: &mut (dyn FnMut(WatchEvent) + Send),
+    ) -> Result<(), AppError> {
+        let decision = self.state.on_event(&self.tr, ev, self.clock.now());
+        let text = decision.describe(ev);
+        on(WatchEvent::Decision {
+            at_ms: journal::now_ms(),
+            text: text.clone(),
+            decision: decision.clone(),
+        });
+        let (j, s) = (&self.journal, &self.session);
+        j.note(
+            s,
+            None,
+            "zone_event",
+            serde_json::to_value(ev).unwrap_or_default(),
+        )
+        .await?;
+        let d = serde_json::to_value(&decision).unwrap_or_default();
+        j.note(s, None, "trigger_decision", d).await?;
+        let started = self.act_on(app, launcher, &decision, on).await?;
+        self.notify(&text, started, on).await;
+        Ok(())
+    }
+
+    /// End the watch session in the journal.
+    pub async fn close(&self) -> Result<(), AppError> {
+        self.journal
+            .set_run_status(&self.session, RunStatus::Stopped, None, true)
+            .await?;
+        Ok(())
+    }
+
+    async fn notify(
+        &self,
+        text: &str,
+        started: Option<String>,
+        on: &mut (dyn FnMut(WatchEvent) + Send),
+    ) {
+        let Some(ep) = self
+            .tr
+            .notify
+            .as_ref()
+            .and_then(|n| self.env.endpoints.get(&n.value))
+        else {
+            return;
+        };
+        let tail = started.map(|s| format!(" -> {s}")).unwrap_or_default();
+        let body =
+            serde_json::json!({"text": format!("failover watch {}: {text}{tail}", self.env.name)});
+        let req = HttpRequest {
+            method: ep.method.clone(),
+            url: ep.url.clone(),
+            headers: ep.headers.clone(),
+            body: Some(body.to_string()),
+            timeout: ep.timeout,
+        };
+        if let Err(e) = self.http.send(&req).await {
+            on(WatchEvent::NotifyFailed {
+                error: e.to_string(),
+            });
+        }
+    }
+
+    /// Start the runbook a decision calls for (unless another run holds a lease on what it
+    /// would change); what to add to the notification.
+    async fn act_on(
+        &self,
+        app: &App,
+        launcher: &dyn Launcher,
+        decision: &TriggerDecision,
+        on: &mut (dyn FnMut(WatchEvent) + Send),
+    ) -> Result<Option<String>, AppError> {
+        let (runbook, params, paused) = match decision {
+            TriggerDecision::Start { runbook, params } => (runbook, params, false),
+            TriggerDecision::StartPausedForApproval { runbook, params } => (runbook, params, true),
+            _ => return Ok(None),
+        };
+        let p: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let (j, s) = (&self.journal, &self.session);
+        if let Some(busy) = leased(app, j, &self.env, runbook, &p).await? {
+            let error = format!("not starting `{runbook}`: {busy}; it is already being handled");
+            let v = serde_json::json!({"error": error});
+            j.note(s, None, "run_not_started", v).await?;
             on(WatchEvent::RunNotStarted {
                 error: error.clone(),
             });
-            Ok(Some(format!("could not start the runbook: {error}")))
+            return Ok(Some(error));
+        }
+        let order = Triggered {
+            env: self.env.name.clone(),
+            runbook: PathBuf::from(runbook),
+            params: p,
+            initiator: self.who.clone(),
+            paused,
+        };
+        match launcher.launch(app, order).await {
+            Ok(Launched { run_id: id, log }) => {
+                let how = if paused {
+                    format!("waiting for approval: failover approve {id} --by <name>")
+                } else {
+                    "running".to_string()
+                };
+                let v = serde_json::json!({"run": id, "paused": paused});
+                j.note(s, None, "run_started", v).await?;
+                on(WatchEvent::RunStarted {
+                    run_id: id.clone(),
+                    how: how.clone(),
+                    log,
+                });
+                Ok(Some(format!("run {id} {how}")))
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let v = serde_json::json!({"error": error});
+                j.note(s, None, "run_not_started", v).await?;
+                on(WatchEvent::RunNotStarted {
+                    error: error.clone(),
+                });
+                Ok(Some(format!("could not start the runbook: {error}")))
+            }
         }
     }
+}
+
+/// When the watcher of this environment (`who`), whichever process ran it, last started a
+/// run: the cooldown survives a restart, and the CLI's watcher and the service's share it.
+async fn last_trigger(
+    journal: &Arc<dyn Store>,
+    who: &str,
+) -> Result<Option<std::time::SystemTime>, AppError> {
+    Ok(journal
+        .runs(500)
+        .await?
+        .into_iter()
+        .find(|r| r.initiator == who && r.mode == RunMode::Run)
+        .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)))
 }
 
 /// Whether another live run holds a lease on something `runbook` would change in `env`.
@@ -280,14 +416,7 @@ async fn leased(
 
 /// Start a runbook for a trigger decision as its own `failover run` process, so it goes on
 /// if the watcher stops. Its output goes to a log file next to the journal.
-fn start_triggered(
-    app: &App,
-    env_name: &str,
-    runbook: &str,
-    params: &[(String, String)],
-    initiator: &str,
-    paused: bool,
-) -> Result<(RunId, PathBuf), AppError> {
+fn start_process(app: &App, run: &Triggered) -> Result<(RunId, PathBuf), AppError> {
     let id = journal::new_run_id();
     let jpath = &app.journal_path;
     let log = jpath.with_file_name(format!("run-{id}.log"));
@@ -301,20 +430,14 @@ fn start_triggered(
         .arg(jpath)
         .arg("--config-dir")
         .arg(&app.config_dir)
-        .args([
-            "run",
-            runbook,
-            "--env",
-            env_name,
-            "--by",
-            initiator,
-            "--run-id",
-            id.as_str(),
-        ]);
-    for (k, v) in params {
+        .arg("run")
+        .arg(&run.runbook)
+        .args(["--env", &run.env, "--by", &run.initiator, "--run-id"])
+        .arg(id.as_str());
+    for (k, v) in &run.params {
         cmd.arg("-p").arg(format!("{k}={v}"));
     }
-    if paused {
+    if run.paused {
         cmd.arg("--require-approval");
     }
     let err_out = out

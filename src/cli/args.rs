@@ -309,9 +309,14 @@ pub enum Command {
         /// <config-dir>/serve/serve.toml.
         #[arg(long, env = "FAILOVER_SERVE_CONFIG")]
         serve_config: Option<PathBuf>,
-        /// Do not run the probes of the environments with [health].
+        /// Do not run the probes of the environments with [health] (nor, so, their watch
+        /// loops: the service then starts no run on a zone failure).
         #[arg(long)]
         no_probes: bool,
+        /// How often every runbook's dry-run plan is checked for each zone's failure
+        /// (1s to 24h), or `off`. Default: the service file's `readiness_interval`, else 5m.
+        #[arg(long, env = "FAILOVER_READINESS_INTERVAL")]
+        readiness_interval: Option<String>,
     },
     /// API tokens for `failover serve`: make one, or hash one for the service file.
     Token {

@@ -203,7 +203,17 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             runbooks,
             serve_config,
             no_probes,
-        } => serve(app, listen, runbooks, serve_config, !no_probes).await,
+            readiness_interval,
+        } => {
+            let o = ServeFlags {
+                listen,
+                runbooks,
+                serve_config,
+                probes: !no_probes,
+                readiness_interval,
+            };
+            serve(app, o).await
+        }
         Command::Token { command } => token(command),
         Command::Discover(a) => discover::discover(&app.config_dir, a).await,
         Command::Schema { format } => discover::schema(format),
@@ -529,13 +539,14 @@ fn print_watch(e: app::watch::WatchEvent) {
     use app::watch::WatchEvent;
     match e {
         WatchEvent::Started(line) => println!("{line}"),
-        WatchEvent::Decision { at_ms, text } => println!("[{}] {text}", format_ts(at_ms)),
-        WatchEvent::RunStarted { run_id, how, log } => {
-            println!(
+        WatchEvent::Decision { at_ms, text, .. } => println!("[{}] {text}", format_ts(at_ms)),
+        WatchEvent::RunStarted { run_id, how, log } => match log {
+            Some(log) => println!(
                 "  started run {run_id} ({how}); output in {}",
                 log.display()
-            )
-        }
+            ),
+            None => println!("  started run {run_id} ({how})"),
+        },
         WatchEvent::RunNotStarted { error } => {
             eprintln!("  could not start the runbook: {error}")
         }
@@ -658,18 +669,51 @@ fn finished(r: &RunResult, output: Output, strict: bool) -> u8 {
 
 /// `failover serve`: resolve the settings (flag or environment variable, else the service
 /// file, else the default), bind, print where, serve until a signal.
-async fn serve(
-    app: App,
+struct ServeFlags {
     listen: Option<String>,
     runbooks: Option<std::path::PathBuf>,
     serve_config: Option<std::path::PathBuf>,
     probes: bool,
-) -> Result<u8, AppError> {
+    readiness_interval: Option<String>,
+}
+
+/// `--readiness-interval`: a duration within bounds, `off`, or the file's, else the default.
+fn readiness_interval(
+    flag: Option<&str>,
+    file: &failover::serve::config::ServeConfig,
+) -> Result<Option<std::time::Duration>, AppError> {
+    use failover::serve::config;
+    let Some(text) = flag else {
+        return Ok(Some(
+            file.readiness_interval
+                .unwrap_or(config::DEFAULT_READINESS_INTERVAL),
+        ));
+    };
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let bad = |e: String| {
+        AppError::Input(format!("error: --readiness-interval {text}: {e}\n  hint: a duration such as 5m (1s to 24h), or `off`"))
+    };
+    let d = failover::limits::parse_duration(text).map_err(bad)?;
+    config::check_readiness_interval(d).map(Some).map_err(bad)
+}
+
+async fn serve(app: App, flags: ServeFlags) -> Result<u8, AppError> {
     use failover::serve::{config, Ended, ServeOptions, Server};
+    let ServeFlags {
+        listen,
+        runbooks,
+        serve_config,
+        probes,
+        readiness_interval: readiness_flag,
+    } = flags;
     let required = serve_config.is_some();
     let path = serve_config.unwrap_or_else(|| config::default_path(&app.config_dir));
     let file = config::ServeConfig::load(&path, required)?;
+    let readiness = readiness_interval(readiness_flag.as_deref(), &file)?;
     let options = ServeOptions {
+        readiness,
         listen: listen
             .or_else(|| file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8080".into()),

@@ -2,7 +2,7 @@
 //! and a run's event stream. Each handler checks the caller's role, reads its JSON body, calls
 //! one use case of `app` (the same the CLI calls) and returns what it returned, as JSON.
 
-use super::auth::Caller;
+use super::auth::{Caller, StreamCaller};
 use super::config::Role;
 use super::error::ApiError;
 use super::events::{self, Follow};
@@ -114,7 +114,8 @@ pub async fn start(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Respon
     if req.mode == Mode::Plan {
         let (app, env) = (s.app.clone(), req.env.clone());
         let p = blocking(move |h| h.block_on(app::run::plan(&app, &path, &env, &params))).await?;
-        let v = json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems(), "calls": p.calls});
+        let text = crate::report::render_plan(&p.plan, &p.params);
+        let v = json!({"plan": p.plan, "params": p.params, "mutating_calls": p.plan.mutating_calls(), "problems": p.plan.problems(), "calls": p.calls, "text": text});
         return Ok(Json(v).into_response());
     }
     s.refuse_if_stopping()?;
@@ -208,7 +209,7 @@ pub async fn list(
 }
 
 /// `GET /v1/runs/{id}`: the run, its steps, its timeline (every event), its calls with their
-/// outcomes, and the calls in doubt.
+/// outcomes, the calls in doubt, and `text`: what `failover show` prints for it.
 pub async fn read(
     State(s): Svc,
     caller: Caller,
@@ -217,9 +218,10 @@ pub async fn read(
     caller.require(Role::Viewer)?;
     let d = app::inspect::show(&s.app, &id).await?;
     let here = s.runs.ids().contains(&d.run.id);
+    let text = crate::report::render_show(&d.run, d.liveness, &d.steps, &d.events, &d.open_intents);
     Ok(Json(json!({
         "run": d.run, "liveness": d.liveness, "in_this_service": here, "steps": d.steps,
-        "calls": d.calls(), "in_doubt": d.in_doubt(), "timeline": d.events,
+        "calls": d.calls(), "in_doubt": d.in_doubt(), "timeline": d.events, "text": text,
     })))
 }
 
@@ -395,7 +397,7 @@ fn since(q: &EventsQuery, headers: &HeaderMap, default: i64) -> i64 {
 /// are written; ends after the run ends.
 pub async fn run_events(
     State(s): Svc,
-    caller: Caller,
+    StreamCaller(caller): StreamCaller,
     Path(id): Path<String>,
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,
@@ -419,7 +421,7 @@ pub async fn run_events(
 /// `GET /v1/events`: every run's events as they are written (from now, or after `since`).
 pub async fn all_events(
     State(s): Svc,
-    caller: Caller,
+    StreamCaller(caller): StreamCaller,
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -15,6 +15,7 @@ pub struct Entry {
     pub runbook: Result<Runbook, Diagnostics>,
 }
 
+#[derive(Clone)]
 pub struct Catalog {
     pub dir: PathBuf,
 }

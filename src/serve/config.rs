@@ -11,12 +11,16 @@
 //! name = "alice"
 //! roles = ["operator"]
 //! sha256 = "…"   # failover token hash < alice.token
+//!
+//! readiness_interval = "5m"   # continuous readiness (1s to 24h; default 5m)
+//! readiness_notify = "chat"   # the endpoint of each environment told when a check turns red
 //! ```
 
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{parse_document, SKind, TableReader};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What a token may do. Every role may read; `operator` starts, aborts, resumes and rolls back
 /// runs; `approver` approves and rejects approval gates.
@@ -63,6 +67,29 @@ pub struct ServeConfig {
     pub listen: Option<String>,
     pub runbooks: Option<PathBuf>,
     pub tokens: Vec<Token>,
+    /// How often readiness is checked (`readiness_interval`, 1s to 24h).
+    pub readiness_interval: Option<Duration>,
+    /// The endpoint (of each environment) told when a readiness check turns red.
+    pub readiness_notify: Option<String>,
+}
+
+/// The shortest and longest interval between two rounds of readiness checks.
+pub const MIN_READINESS_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_READINESS_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// The interval when none is configured.
+pub const DEFAULT_READINESS_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A readiness interval within its bounds, or what is wrong with it.
+pub fn check_readiness_interval(d: Duration) -> Result<Duration, String> {
+    if !(MIN_READINESS_INTERVAL..=MAX_READINESS_INTERVAL).contains(&d) {
+        return Err(format!(
+            "`readiness_interval` must be between {} and {}, found {}; every check is a dry run of read-only calls against the cloud",
+            humantime::format_duration(MIN_READINESS_INTERVAL),
+            humantime::format_duration(MAX_READINESS_INTERVAL),
+            humantime::format_duration(d)
+        ));
+    }
+    Ok(d)
 }
 
 /// The default place of the file: `<config-dir>/serve/serve.toml`.
@@ -109,7 +136,23 @@ impl ServeConfig {
             if let Some(v) = t.get("tokens") {
                 c.tokens = tokens(src, v, &mut d);
             }
-            t.finish(&["listen", "runbooks", "tokens"], &mut d);
+            if let Some(i) = t.duration("readiness_interval", &mut d) {
+                match check_readiness_interval(i.value) {
+                    Ok(v) => c.readiness_interval = Some(v),
+                    Err(e) => d.push(src.diag(i.span.clone(), e, None)),
+                }
+            }
+            c.readiness_notify = t.str("readiness_notify", &mut d).map(|s| s.value);
+            t.finish(
+                &[
+                    "listen",
+                    "runbooks",
+                    "tokens",
+                    "readiness_interval",
+                    "readiness_notify",
+                ],
+                &mut d,
+            );
         }
         if d.is_empty() {
             Ok(c)
@@ -231,6 +274,25 @@ mod tests {
             text.contains("s.toml:5:1: error: unknown key `extra`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn readiness_settings_are_read_and_bounded() {
+        let ok = "readiness_interval = \"2m\"\nreadiness_notify = \"chat\"\n";
+        let c = ServeConfig::parse(&SourceFile::new("s.toml", ok)).unwrap();
+        assert_eq!(c.readiness_interval, Some(Duration::from_secs(120)));
+        assert_eq!(c.readiness_notify.as_deref(), Some("chat"));
+        let bad = "readiness_interval = \"500ms\"\n";
+        let text = ServeConfig::parse(&SourceFile::new("s.toml", bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains(
+                "s.toml:1:22: error: `readiness_interval` must be between 1s and 1day, found 500ms"
+            ),
+            "{text}"
+        );
+        assert!(check_readiness_interval(Duration::from_secs(25 * 3600)).is_err());
     }
 
     #[test]

@@ -132,7 +132,8 @@ pub async fn environment(
 }
 
 /// `GET /v1/environments/{env}/health`: zones, probes and their states, from the service's
-/// own probes (or one round now, when the service does not probe that environment).
+/// own probes (or one round now, when the service does not probe that environment), and what
+/// its watch loop decided (`watch`: null when the environment has no `[health.trigger]`).
 pub async fn health(
     State(s): Svc,
     caller: Caller,
@@ -140,8 +141,12 @@ pub async fn health(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     known_env(&s, &env)?;
+    let watch = s.health.watch_state(&env);
     match s.health.latest(&env) {
-        Some(Some(r)) => return Ok(Json(json!({"source": "service", "report": r})).into_response()),
+        Some(Some(r)) => {
+            let v = json!({"source": "service", "report": r, "watch": watch});
+            return Ok(Json(v).into_response());
+        }
         Some(None) => {
             return Err(ApiError::unavailable(format!(
                 "error: the service's first probe round of `{env}` has not finished yet\n  hint: try again in a few seconds"
@@ -152,7 +157,7 @@ pub async fn health(
     let mut last = None;
     let mut on = |_: u32, r: &crate::health::HealthReport| last = Some(r.clone());
     app::inspect::health(&s.app, &env, 1, false, &mut on).await?;
-    Ok(Json(json!({"source": "one round now", "report": last})).into_response())
+    Ok(Json(json!({"source": "one round now", "report": last, "watch": watch})).into_response())
 }
 
 /// `GET /v1/environments/{env}/traffic`: the ladder and which tiers are shed, since when, by
@@ -193,6 +198,28 @@ pub async fn leases(
         })
         .collect();
     Ok(Json(json!({"now": now, "leases": v})))
+}
+
+/// `GET /v1/readiness`: would each runbook succeed today if a zone failed, and why not.
+pub async fn readiness(State(s): Svc, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(s.readiness.document(None)))
+}
+
+/// `GET /v1/readiness/{env}`: the same, for one environment.
+pub async fn readiness_of(
+    State(s): Svc,
+    caller: Caller,
+    Path(env): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    known_env(&s, &env)?;
+    Ok(Json(s.readiness.document(Some(&env))))
+}
+
+/// `GET /v1/whoami`: the caller the token names, and its roles.
+pub async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({"name": caller.name, "roles": caller.roles}))
 }
 
 /// `GET /v1/openapi.json` (no token needed).

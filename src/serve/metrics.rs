@@ -13,6 +13,8 @@
 //! - `failover_zone_health{environment,zone,state}`: 1 for the zone's current state (unknown,
 //!   healthy, unhealthy), from the service's probes;
 //! - `failover_shed_tier{environment,tier}`: 1 while a tier is shed;
+//! - `failover_readiness{runbook,environment,zone}`: 1 when the runbook's dry-run plan for
+//!   that zone has no problem (it would succeed today), 0 when it has one (serve::readiness);
 //! - `failover_journal_write_seconds{durable}` (histogram) and `failover_journal_events_seen`.
 //!
 //! Counters count from the service's start (the Prometheus way: `increase()` over them).
@@ -67,6 +69,7 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     zone_health: Family<Labels, Gauge>,
     shed: Family<Labels, Gauge>,
+    readiness: Family<Labels, Gauge>,
     journal_writes: Family<Labels, Histogram>,
     events_seen: Gauge,
     seen: Mutex<Seen>,
@@ -90,6 +93,7 @@ impl Metrics {
             requests: Family::default(),
             zone_health: Family::default(),
             shed: Family::default(),
+            readiness: Family::default(),
             journal_writes: Family::new_with_constructor(write_histogram),
             events_seen: Gauge::default(),
             seen: Mutex::new(Seen::default()),
@@ -124,6 +128,7 @@ impl Metrics {
             "1 while a traffic tier is shed, 0 otherwise",
             m.shed.clone(),
         );
+        r.register("failover_readiness", "1 when the runbook's dry-run plan for the zone's failure has no problem (it would succeed today), 0 otherwise", m.readiness.clone());
         r.register(
             "failover_journal_write_seconds",
             "Journal writes of this process: time to commit, waiting for the lock included",
@@ -276,6 +281,17 @@ impl Metrics {
                     .set(i64::from(now));
             }
         }
+    }
+
+    /// A readiness verdict: 1 ready, 0 not.
+    pub fn readiness(&self, runbook: &str, environment: &str, zone: &str, ready: bool) {
+        self.readiness
+            .get_or_create(&labels(&[
+                ("runbook", runbook),
+                ("environment", environment),
+                ("zone", zone),
+            ]))
+            .set(i64::from(ready));
     }
 
     /// The metrics as text: `shed` is every tier of every ladder with whether it is shed now.

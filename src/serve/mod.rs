@@ -7,7 +7,11 @@
 //! - [`runs`]: the runs it runs, as tasks of its process that outlive the request, stopped
 //!   cleanly (resumable) on shutdown;
 //! - [`events`]: the journal followed through its port, as server-sent events;
-//! - [`metrics`]: Prometheus; [`health`]: its own probes; [`catalog`]: its runbooks;
+//! - [`metrics`]: Prometheus; [`watch`]: its own probes and watch loops (the runs a zone
+//!   failure calls for, started in this process), whose last reports and decisions [`health`]
+//!   keeps; [`catalog`]: its runbooks;
+//! - [`readiness`]: every runbook's dry-run plan for each zone's failure, on an interval;
+//! - [`console`]: the web page at `/` (HTML, JS and CSS embedded in the binary);
 //! - [`openapi`]: the document describing every route of [`routes`];
 //! - [`service`]: what every handler shares.
 
@@ -15,6 +19,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod drills;
 pub mod error;
 pub mod events;
@@ -22,8 +27,10 @@ pub mod health;
 pub mod info;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod runs;
 pub mod service;
+pub mod watch;
 
 use crate::app::{App, AppError};
 use crate::status::RunStatus;
@@ -41,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::watch as signal;
 
 /// How the service is set up (flags, environment variables and its file, resolved).
 #[derive(Clone, Debug)]
@@ -53,8 +60,11 @@ pub struct ServeOptions {
     pub config: ServeConfig,
     /// How often the journal is read for new events.
     pub poll: Duration,
-    /// Run the probes of every environment with `[health]`.
+    /// Run the probes of every environment with `[health]` (and the watch loop of those with
+    /// `[health.trigger]`).
     pub probes: bool,
+    /// How often readiness is checked (None: never).
+    pub readiness: Option<Duration>,
 }
 
 /// Every route: method, path (OpenAPI's `{param}` syntax, which axum shares), handler.
@@ -78,6 +88,12 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<Service>>)>
         ("get", "/v1/environments/{env}/health", get(info::health)),
         ("get", "/v1/environments/{env}/traffic", get(info::traffic)),
         ("get", "/v1/leases", get(info::leases)),
+        ("get", "/v1/readiness", get(info::readiness)),
+        ("get", "/v1/readiness/{env}", get(info::readiness_of)),
+        ("get", "/v1/whoami", get(info::whoami)),
+        ("get", "/", get(console::page)),
+        ("get", "/console.js", get(console::script)),
+        ("get", "/console.css", get(console::style)),
         ("get", "/metrics", get(info::metrics)),
         ("get", "/healthz", get(info::healthz)),
     ]
@@ -106,7 +122,7 @@ fn router(service: Arc<Service>) -> Router {
 pub struct Server {
     listener: tokio::net::TcpListener,
     service: Arc<Service>,
-    shutdown: watch::Sender<bool>,
+    shutdown: signal::Sender<bool>,
     options: ServeOptions,
 }
 
@@ -136,7 +152,7 @@ impl Server {
                     options.listen
                 ))
             })?;
-        let (shutdown, rx) = watch::channel(false);
+        let (shutdown, rx) = signal::channel(false);
         let service = Arc::new(Service {
             catalog: Catalog {
                 dir: options.runbooks.clone(),
@@ -146,6 +162,10 @@ impl Server {
             feed,
             metrics,
             health: Arc::new(health::Health::default()),
+            readiness: Arc::new(readiness::Readiness::new(
+                options.readiness,
+                options.config.readiness_notify.clone(),
+            )),
             shutdown: rx,
             stopping: AtomicBool::new(false),
             app,
@@ -181,10 +201,16 @@ impl Server {
             s.shutdown.clone(),
         ));
         if self.options.probes {
-            s.health
-                .start(&s.app, s.metrics.clone(), s.shutdown.clone());
+            watch::start(&s, s.shutdown.clone());
         }
         let _drills = drills::start(&s.app, s.shutdown.clone());
+        let checks = readiness::Loop {
+            app: s.app.clone(),
+            catalog: s.catalog.clone(),
+            metrics: s.metrics.clone(),
+            readiness: s.readiness.clone(),
+        };
+        readiness::start(checks, s.shutdown.clone());
         let mut stop_rx = s.shutdown.clone();
         let server = axum::serve(self.listener, router(s.clone()))
             .with_graceful_shutdown(async move {

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::events;
 use super::health;
 use super::metrics;
+use super::readiness;
 use super::runs;
 use crate::app::App;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ pub struct Service {
     pub feed: Arc<events::Feed>,
     pub metrics: Arc<metrics::Metrics>,
     pub health: Arc<health::Health>,
+    pub readiness: Arc<readiness::Readiness>,
     /// Becomes true when the service shuts down (streams end).
     pub shutdown: watch::Receiver<bool>,
     pub(super) stopping: AtomicBool,

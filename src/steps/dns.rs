@@ -449,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn a_record_with_no_value_for_a_healthy_zone_is_a_readiness_reason() {
+        let w = world_with(vec![rec(
+            "api.shop.example.com.",
+            "a.example.com",
+            None,
+            None,
+        )]);
+        let mut only_a = spec("api.shop.example.com.", false);
+        only_a.values.retain(|z, _| z.as_str() == "us-west-2a");
+        let d = evacuate_a(&[only_a], &w);
+        assert!(d.calls.is_empty());
+        assert!(
+            d.problems[0].contains("no healthy zone has a value"),
+            "{:?}",
+            d.problems
+        );
+        assert_eq!(
+            crate::readiness::classify(&d.problems[0]),
+            crate::readiness::Cause::NoRecordValue
+        );
+    }
+
+    #[test]
     fn repoints_records_in_evacuated_zone_only() {
         let w = world_with(vec![
             rec("api.shop.example.com.", "a.example.com", None, None),

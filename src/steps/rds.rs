@@ -470,6 +470,10 @@ mod tests {
             "{:?}",
             d.problems
         );
+        assert_eq!(
+            crate::readiness::classify(&d.problems[0]),
+            crate::readiness::Cause::NoEligibleReader
+        );
     }
 
     #[test]
@@ -513,6 +517,10 @@ mod tests {
             &world(),
         );
         assert!(d.problems[0].contains("`ghost` was not found"));
+        assert_eq!(
+            crate::readiness::classify(&d.problems[0]),
+            crate::readiness::Cause::NotFound
+        );
     }
 
     #[test]
@@ -549,6 +557,10 @@ mod tests {
         w.instances.insert("legacy".into(), i);
         let d = decide_failover_instance(&["legacy".into()], &zones(&["us-west-2a"]), true, &w);
         assert!(d.problems[0].contains("not Multi-AZ"));
+        assert_eq!(
+            crate::readiness::classify(&d.problems[0]),
+            crate::readiness::Cause::NoStandby
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //!   processes of the binary writing one journal at once.
 //! - `serve`: `failover serve` over a loopback socket: runs started and followed by their
 //!   event stream, approvals, rejections, aborts, shutdown and resume, refusals that change
-//!   nothing, concurrent starts (409 with the lease holder), the metrics parsed.
+//!   nothing, concurrent starts (409 with the lease holder), the metrics parsed, the watch
+//!   loop and readiness in the service.
+//! - `console`: the web console in headless Chromium, driven over the DevTools protocol.
 //! - `common`: the servers and helpers the tests share.
 
 mod common;
@@ -25,6 +27,7 @@ mod aws_mocks;
 mod aws_moto;
 mod cli_e2e;
 mod concurrency;
+mod console;
 mod discover_moto;
 mod drills;
 mod engine_faults;

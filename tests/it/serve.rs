@@ -24,12 +24,12 @@ const PEOPLE: &[(&str, &str, &[&str])] = &[
     ("vera", "tok-vera", &["viewer"]),
 ];
 
-fn token(name: &str) -> &'static str {
+pub(crate) fn token(name: &str) -> &'static str {
     PEOPLE.iter().find(|p| p.0 == name).unwrap().1
 }
 
 /// Write `<dir>/serve/serve.toml` with everyone's hashed token.
-fn write_tokens(dir: &Path) {
+pub(crate) fn write_tokens(dir: &Path) {
     let mut text = String::from("# written by tests/it/serve.rs\n");
     for (name, tok, roles) in PEOPLE {
         let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
@@ -44,7 +44,7 @@ fn write_tokens(dir: &Path) {
 }
 
 /// A config directory holding the simulated environment and its topologies.
-fn simulated_config() -> tempfile::TempDir {
+pub(crate) fn simulated_config() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         repo().join("config/simulated.toml"),
@@ -61,15 +61,24 @@ fn simulated_config() -> tempfile::TempDir {
 }
 
 /// The service, as a child process; SIGTERM (then a kill) when dropped.
-struct Service {
+pub(crate) struct Service {
     child: Option<std::process::Child>,
-    base: String,
+    pub(crate) base: String,
     journal: PathBuf,
     http: reqwest::Client,
 }
 
 impl Service {
     fn start(config_dir: &Path, journal: &Path) -> Service {
+        Self::start_with(
+            config_dir,
+            journal,
+            &["--no-probes", "--readiness-interval", "off"],
+        )
+    }
+
+    /// The service with more arguments after `serve --listen 127.0.0.1:0`.
+    pub(crate) fn start_with(config_dir: &Path, journal: &Path, extra: &[&str]) -> Service {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
             .current_dir(repo())
             .env_remove("FAILOVER_JOURNAL")
@@ -77,7 +86,8 @@ impl Service {
             .env("HOME", std::env::temp_dir())
             .args(["--config-dir", config_dir.to_str().unwrap()])
             .args(["--journal", journal.to_str().unwrap()])
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-probes"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -124,7 +134,13 @@ impl Service {
         )
     }
 
-    async fn call(&self, method: &str, path: &str, who: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: &str,
+        body: Value,
+    ) -> (u16, Value) {
         self.raw(method, path, Some(who), &body.to_string()).await
     }
 
@@ -148,7 +164,12 @@ impl Service {
     }
 
     /// Poll the run until `pred` holds on it.
-    async fn wait_run(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_run(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (code, v) = self
@@ -418,6 +439,27 @@ async fn refused_requests_change_nothing() {
 
     let (code, v) = s.raw("POST", "/v1/runs", None, &run).await;
     assert_eq!(code, 401, "{v}");
+    // A token in the URL is taken by the read-only event streams only.
+    let q = format!("?access_token={}", token("carol"));
+    let (code, v) = s.raw("POST", &format!("/v1/runs{q}"), None, &run).await;
+    assert_eq!(code, 401, "{v}");
+    let (code, v) = s.raw("GET", &format!("/v1/runs{q}"), None, "").await;
+    assert_eq!(code, 401, "{v}");
+    let resp = s
+        .http
+        .get(format!("{}/v1/events{q}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    drop(resp);
+    let resp = s
+        .http
+        .get(format!("{}/v1/events?access_token=nope", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(v["error"], "unauthorized");
     let resp = s
         .http
@@ -756,3 +798,310 @@ async fn approve_reject_abort_shutdown_and_resume_over_the_api() {
         .any(|e| e["kind"] == "resumed" && e["data"]["by"] == "carol"));
     assert_eq!(j.verify_chain().unwrap(), None);
 }
+
+/// Poll `path` (as vera) until `pred` holds on its answer.
+async fn wait_for(s: &Service, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, v) = s.call("GET", path, "vera", json!({})).await;
+        if code == 200 && pred(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never showed {what}: {code} {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The service runs `failover watch`'s loop for `[health.trigger]` environments: zone a's
+/// alarms go off in moto, the service's own probes declare it unhealthy (quorum, hysteresis),
+/// and the service starts the evacuation itself, in its own process (policy `approval`: paused
+/// at the gate), and notifies the chat. Zone b failing next is within the cooldown: no second
+/// run. Approved by a second person, the run completes in the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_watches_zones_and_starts_the_evacuation_itself_once_per_cooldown() {
+    let moto = MotoServer::start();
+    let sink = Sink::start().await;
+    let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
+    common::topo::seed(&cfg.env()).await;
+    write_tokens(cfg.path());
+    let s = Service::start_with(cfg.path(), &cfg.journal(), &[]);
+    let health = "/v1/environments/local/health";
+    let v = wait_for(&s, health, "a report", |v| v["source"] == "service").await;
+    assert_eq!(v["watch"]["watching"], true, "{v:#}");
+    assert!(
+        v["watch"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Approval `runbooks/az-evacuation.toml`"),
+        "{v:#}"
+    );
+
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2a",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
+    let watch_runs = |v: &Value| -> Vec<Value> {
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["initiator"] == "watch:local" && r["mode"] == "run")
+            .cloned()
+            .collect()
+    };
+    let v = wait_for(&s, "/v1/runs", "a run started by the watcher", |v| {
+        !watch_runs(v).is_empty()
+    })
+    .await;
+    let run = watch_runs(&v)[0].clone();
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(run["in_this_service"], true, "{run:#}");
+    assert_eq!(run["params"]["failed_az"], "us-west-2a", "{run:#}");
+    s.wait_run(&id, "waiting", |v| v["run"]["status"] == "waiting_approval")
+        .await;
+    // No child process: the run's holder is the service itself.
+    assert!(
+        run["holder"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!(":{}", s.pid())),
+        "{run:#}"
+    );
+
+    let v =
+        wait_for(&s, health, "zone a unhealthy", |v| {
+            v["report"]["zones"].as_array().unwrap().iter().any(|z| {
+                z["target"].to_string().contains("us-west-2a") && z["state"] == "unhealthy"
+            })
+        })
+        .await;
+    let decisions = v["watch"]["decisions"].as_array().unwrap();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d["decision"]["decision"] == "start_paused_for_approval"),
+        "{v:#}"
+    );
+    assert!(
+        decisions.iter().any(|d| d["run_started"] == id.as_str()),
+        "{v:#}"
+    );
+    let (_, m) = metrics(&s).await;
+    let a_down = [
+        ("environment", "local"),
+        ("zone", "us-west-2a"),
+        ("state", "unhealthy"),
+    ];
+    assert_eq!(sample(&m, "failover_zone_health", &a_down), Some(1.0));
+    assert!(
+        sink.received()
+            .iter()
+            .any(|r| r.path == "/chat" && r.body.contains(&format!("run {id}"))),
+        "{:?}",
+        sink.received()
+    );
+
+    // Zone b fails too, within the cooldown: the decision is a refusal, and no second run.
+    common::topo::zone_alarms(
+        &moto.endpoint(),
+        "us-west-2b",
+        aws_sdk_cloudwatch::types::StateValue::Alarm,
+    )
+    .await;
+    let v = wait_for(&s, health, "a cooldown refusal", |v| {
+        v["watch"]["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["decision"]["decision"] == "refused_cooldown")
+    })
+    .await;
+    let text = v["watch"]["decisions"].to_string();
+    assert!(
+        text.contains("us-west-2b is unhealthy, but a run was started at"),
+        "{text}"
+    );
+    let (_, v) = s.call("GET", "/v1/runs", "vera", json!({})).await;
+    assert_eq!(watch_runs(&v).len(), 1, "{v:#}");
+
+    // bob approves: the run the service started completes in it.
+    let (code, v) = s
+        .call("POST", &format!("/v1/runs/{id}/approve"), "bob", json!({}))
+        .await;
+    assert_eq!(code, 200, "{v}");
+    let v = s
+        .wait_run(&id, "ended", |v| v["run"]["ended_at"].is_number())
+        .await;
+    assert_eq!(v["run"]["status"], "succeeded", "{v:#}");
+    assert_eq!(v["run"]["initiator"], "watch:local");
+
+    // SIGTERM: the watch loop ends its journal session.
+    let mut s = s;
+    assert_eq!(s.stop(), 0);
+    let j = failover::journal::Journal::open(&cfg.journal()).unwrap();
+    let sessions: Vec<_> = j
+        .runs(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.mode == failover::status::RunMode::Watch)
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        sessions[0].status,
+        failover::status::RunStatus::Stopped,
+        "{sessions:?}"
+    );
+}
+
+/// Continuous readiness on the simulated environment: every zone green while each cluster has
+/// a reader outside it; once `orders-db` loses its readers outside us-west-2a (the topology
+/// edited under the running service), the check for us-west-2a turns red with that reason,
+/// in the API and in /metrics, the others stay green, and the chat is told once. An
+/// environment whose AWS endpoint does not answer is red on every zone, `unreachable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone() {
+    let sink = Sink::start().await;
+    let cfg = simulated_config();
+    let dir = cfg.path();
+    std::fs::write(
+        dir.join("simulated.toml"),
+        "simulated = \"sim/storefront.toml\"\nseed = 7\n",
+    )
+    .unwrap();
+    let topo = dir.join("sim/storefront.toml");
+    let text = std::fs::read_to_string(&topo).unwrap();
+    let text = text.replace(
+        "https://chat.example.com/hooks/oncall",
+        &format!("{}/chat", sink.url()),
+    );
+    std::fs::write(&topo, &text).unwrap();
+    // An environment whose AWS endpoint does not answer: its checks are red, `unreachable`.
+    let dead = std::fs::read_to_string(repo().join("config/local.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:5055", "http://127.0.0.1:9")
+        .replace("name = \"local\"", "name = \"dead\"")
+        .replace("http://127.0.0.1:5056", &sink.url());
+    std::fs::write(dir.join("dead.toml"), dead).unwrap();
+    let serve_toml = dir.join("serve/serve.toml");
+    let tokens = std::fs::read_to_string(&serve_toml).unwrap();
+    std::fs::write(
+        &serve_toml,
+        format!("readiness_notify = \"chat\"\n{tokens}"),
+    )
+    .unwrap();
+    let s = Service::start_with(
+        dir,
+        &dir.join("journal.db"),
+        &["--no-probes", "--readiness-interval", "1s"],
+    );
+
+    let path = "/v1/readiness/simulated";
+    let checks = |v: &Value| v["checks"].as_array().cloned().unwrap_or_default();
+    let check = |v: &Value, zone: &str| -> Value {
+        checks(v)
+            .into_iter()
+            .find(|c| c["runbook"] == "az-evacuation" && c["zone"] == zone)
+            .unwrap_or(Value::Null)
+    };
+    let v = wait_for(&s, path, "a first round", |v| {
+        v["rounds"].as_u64() >= Some(1)
+    })
+    .await;
+    for z in ZONES {
+        assert_eq!(check(&v, z)["ready"], true, "{z}: {v:#}");
+    }
+    assert_eq!(v["ready"], true, "{v:#}");
+    let (text_m, m) = metrics(&s).await;
+    let a = [
+        ("runbook", "az-evacuation"),
+        ("environment", "simulated"),
+        ("zone", "us-west-2a"),
+    ];
+    assert_eq!(sample(&m, "failover_readiness", &a), Some(1.0), "{text_m}");
+    let told_of = |env: &str| -> Vec<String> {
+        let needle = format!("on {env} would not succeed");
+        sink.received()
+            .into_iter()
+            .filter(|r| r.path == "/chat" && r.body.contains(&needle))
+            .map(|r| r.body)
+            .collect()
+    };
+    assert!(told_of("simulated").is_empty(), "{:?}", sink.received());
+    let (_, d) = s.call("GET", "/v1/readiness/dead", "vera", json!({})).await;
+    let dead_checks = checks(&d);
+    assert_eq!(dead_checks.len(), 3, "{d:#}");
+    for c in &dead_checks {
+        assert_eq!(c["ready"], false, "{c:#}");
+        assert_eq!(c["reasons"][0]["cause"], "unreachable", "{c:#}");
+        assert!(
+            c["reasons"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Connection refused"),
+            "{c:#}"
+        );
+    }
+    assert_eq!(told_of("dead").len(), 3, "{:?}", sink.received());
+
+    // orders-db keeps only its writer, in us-west-2a.
+    let broken = text
+        .replace(
+            "  { id = \"orders-db-b\", zone = \"us-west-2b\", tier = 1 },\n",
+            "",
+        )
+        .replace(
+            "  { id = \"orders-db-c\", zone = \"us-west-2c\", tier = 0 },\n",
+            "",
+        );
+    assert_ne!(broken, text);
+    std::fs::write(&topo, &broken).unwrap();
+    let v = wait_for(&s, path, "us-west-2a red", |v| {
+        check(v, "us-west-2a")["ready"] == false
+    })
+    .await;
+    let red = check(&v, "us-west-2a");
+    let reasons = red["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r["cause"] == "no_eligible_reader"
+            && r["step"] == "failover-aurora"
+            && r["text"]
+                .as_str()
+                .unwrap()
+                .contains("cluster `orders-db`: no eligible reader")),
+        "{red:#}"
+    );
+    assert_eq!(check(&v, "us-west-2b")["ready"], true, "{v:#}");
+    assert_eq!(check(&v, "us-west-2c")["ready"], true, "{v:#}");
+    assert_eq!(v["ready"], false);
+    let (_, all) = s.call("GET", "/v1/readiness", "vera", json!({})).await;
+    assert!(
+        checks(&all)
+            .iter()
+            .any(|c| c["zone"] == "us-west-2a" && c["ready"] == false),
+        "{all:#}"
+    );
+    let (text_m, m) = metrics(&s).await;
+    assert_eq!(sample(&m, "failover_readiness", &a), Some(0.0), "{text_m}");
+
+    // Two more rounds, still red: the chat was told once.
+    let rounds = v["rounds"].as_u64().unwrap();
+    wait_for(&s, path, "two more rounds", |v| {
+        v["rounds"].as_u64() >= Some(rounds + 2)
+    })
+    .await;
+    let told = told_of("simulated");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("`az-evacuation` on simulated would not succeed if us-west-2a failed"),
+        "{told:?}"
+    );
+    assert!(told[0].contains("no eligible reader"), "{told:?}");
+    assert_eq!(told_of("dead").len(), 3, "still red: not told again");
+}
+
+const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];

@@ -123,6 +123,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "lease",
             "store",
             "progress",
+            "readiness",
             "ports",
             "discover",
             "schema",

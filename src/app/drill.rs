@@ -765,7 +765,10 @@ fn step(id: String, description: String, action: BoundAction) -> BoundStep {
         when: None,
         timeout: Duration::from_secs(20 * 60),
         retries: 2,
-        on_failure: OnFailure::Continue,
+        // A writer that cannot go back (its zone still impaired, no reader there) stops the
+        // failback: the records it would restore point into that zone, and the tiers it would
+        // restore would load zones that still carry the evacuated traffic.
+        on_failure: OnFailure::Abort,
         action,
     }
 }

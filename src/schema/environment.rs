@@ -251,7 +251,7 @@ fn quotas() -> Value {
     )
 }
 
-fn health() -> Value {
+pub fn health() -> Value {
     let trigger = table(
         "What `failover watch` does when a zone turns unhealthy",
         vec![

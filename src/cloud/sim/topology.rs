@@ -65,6 +65,10 @@ pub struct Topology {
     /// The load the storefront serves and what each zone can take (`[load]`); see
     /// [`super::traffic`].
     pub load: Option<super::traffic::LoadSpec>,
+    /// Health probes (`[health]`, as in environment files): the simulator answers them
+    /// ([`super::probes`]); the derived environment carries them.
+    #[serde(skip)]
+    pub health: Option<crate::health::HealthConfig>,
     /// What `[generate]` expanded to (its entries are in the lists above).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<super::generate::GenerateSpec>,
@@ -302,6 +306,10 @@ fn generate_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::Schema::try_from(v).unwrap_or_default()
 }
 
+fn health_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(crate::schema::health()).unwrap_or_default()
+}
+
 fn traffic_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::Schema::try_from(crate::schema::traffic()).unwrap_or_default()
 }
@@ -338,6 +346,10 @@ struct Raw {
     #[serde(default)]
     #[schemars(schema_with = "traffic_schema")]
     traffic: Option<toml::Value>,
+    /// Read again with spans by `health::config::parse`, as in environment files.
+    #[serde(default)]
+    #[schemars(schema_with = "health_schema")]
+    health: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
     /// Read again with spans by `generate::expand`.
     #[serde(default)]
@@ -1074,6 +1086,12 @@ impl Topology {
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
+        let health = match raw.health {
+            Some(_) => super::traffic::parse_section(text, origin, "health", &mut c.problems, |src, v, d| {
+                crate::health::config::parse(src, v, &zones, d)
+            }),
+            None => None,
+        };
 
         let mut t = Topology {
             name: raw.name.clone(),
@@ -1099,6 +1117,7 @@ impl Topology {
             faults: vec![],
             traffic,
             load,
+            health,
             generated,
         };
         for f in &faults {
@@ -1157,7 +1176,9 @@ impl Topology {
             }
         };
         match &f.kind {
-            FaultKind::AzDown { zone } | FaultKind::AzFlap { zone, .. } => zone_ok(zone),
+            FaultKind::AzDown { zone }
+            | FaultKind::AzFlap { zone, .. }
+            | FaultKind::ProbesFail { zone, .. } => zone_ok(zone),
             FaultKind::RegionDown { region } => {
                 if self.regions().contains(region) {
                     Ok(())
@@ -1282,7 +1303,7 @@ pub fn environment_for(t: &Topology) -> Environment {
                 )
             })
             .collect(),
-        health: None,
+        health: t.health.clone(),
         traffic: t.traffic.clone(),
         audit: Default::default(),
         source: None,

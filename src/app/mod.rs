@@ -23,6 +23,7 @@ pub mod rollback;
 pub mod run;
 pub mod sim_actors;
 pub mod sim_process;
+pub mod sim_watch;
 pub mod simulate;
 pub mod watch;
 pub mod wiring;

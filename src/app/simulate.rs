@@ -157,6 +157,12 @@ pub struct SimReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficReport>,
     pub timeline: Vec<TimelineEntry>,
+    /// What the watcher's detection said, when the simulation ran it (`simulate_watch`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detections: Vec<super::sim_watch::Detection>,
+    /// Time to detect, mitigate and recover, against the AWS critical path (`failover demo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub story: Option<super::sim_watch::Story>,
 }
 
 impl SimReport {
@@ -270,7 +276,14 @@ pub fn simulate_runs(
             .enable_time()
             .build()
             .map_err(SimError::Runtime)?;
-        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
+        rt.block_on(run_simulation(
+            env,
+            topology,
+            &all_faults,
+            seed,
+            Script::Runs(&bound),
+        ))
+        .map(|(r, _)| r)
     };
     if tokio::runtime::Handle::try_current().is_ok() {
         // Called from async code (the CLI): a runtime cannot be started inside another, and
@@ -403,14 +416,14 @@ pub(super) struct BoundRun<'a> {
 }
 
 /// What became of one run.
-struct RunDone {
+pub(super) struct RunDone {
     outcome: engine::RunOutcome,
     ended: Duration,
 }
 
 /// What happened to the runs of a simulation, as they went.
 #[derive(Default)]
-struct Played {
+pub(super) struct Played {
     started: Vec<Duration>,
     done: Vec<RunDone>,
     plan_problems: Vec<String>,
@@ -420,29 +433,45 @@ struct Played {
 }
 
 /// Everything the runs of one simulation share.
-struct Stage<'a> {
-    cloud: &'a Arc<SimCloud>,
-    ports: &'a Ports,
-    journal: &'a Arc<dyn Store>,
-    reporter: Arc<dyn Reporter>,
-    env: &'a Environment,
-    topology: &'a Topology,
+pub(super) struct Stage<'a> {
+    pub(super) cloud: &'a Arc<SimCloud>,
+    pub(super) ports: &'a Ports,
+    pub(super) journal: &'a Arc<dyn Store>,
+    pub(super) reporter: Arc<dyn Reporter>,
+    pub(super) env: &'a Environment,
+    pub(super) topology: &'a Topology,
 }
 
-async fn run_simulation(
+/// What a simulation plays: runs given in advance, or the watcher's detection and the runs
+/// its trigger policy (and the simulated on-call) start.
+pub(super) enum Script<'s, 'a> {
+    Runs(&'s [BoundRun<'a>]),
+    Watch(&'s super::sim_watch::WatchPlan<'a>),
+}
+
+pub(super) async fn run_simulation(
     env: &Environment,
     topology: &Topology,
     faults: &[Fault],
     seed: u64,
-    runs: &[BoundRun<'_>],
-) -> Result<SimReport, SimError> {
+    script: Script<'_, '_>,
+) -> Result<(SimReport, Option<crate::cloud::sim::History>), SimError> {
     let cloud = SimCloud::new(topology, faults, seed);
     let mut driver = tokio::spawn(cloud.driver());
     let policy = RetryPolicy {
         max_attempts: env.settings.max_attempts,
         ..RetryPolicy::default()
     };
-    let ports = cloud.ports(policy, seed);
+    let mut ports = cloud.ports(policy, seed);
+    if let Some(cfg) = &env.health {
+        // `health.assert` steps read the simulated probes.
+        ports.health = Some(Arc::new(crate::cloud::sim::probes::SimHealth::new(
+            cloud.clone(),
+            crate::health::Scope::of(env),
+            cfg.clone(),
+            seed,
+        )));
+    }
     let clock = ports.clock.clone();
     let journal: Arc<dyn Store> = Arc::new(
         Journal::open(Path::new(":memory:"))?.with_clock(Arc::new(move || epoch_ms(clock.now()))),
@@ -456,7 +485,15 @@ async fn run_simulation(
         topology,
     };
     let mut played = Played::default();
-    let body = play(&stage, runs, &mut played);
+    let mut watched = super::sim_watch::Watched::default();
+    let body = async {
+        match &script {
+            Script::Runs(runs) => play(&stage, runs, &mut played).await,
+            Script::Watch(plan) => {
+                super::sim_watch::watch(&stage, plan, seed, &mut played, &mut watched).await
+            }
+        }
+    };
     let limit = cloud.virtual_time().sleep(topology.timing.max_duration);
     let finished = tokio::select! {
         biased;
@@ -469,7 +506,14 @@ async fn run_simulation(
         a.abort();
     }
     cloud.settle();
-    Ok(report(&stage, faults, seed, runs, played, finished).await)
+    let history = matches!(script, Script::Watch(_)).then(|| cloud.history());
+    let runs = match script {
+        Script::Runs(runs) => runs,
+        Script::Watch(_) => &watched.runs[..],
+    };
+    let mut r = report(&stage, faults, seed, runs, played, finished).await;
+    r.detections = watched.detections;
+    Ok((r, history))
 }
 
 /// Play the runs one after the other, each through the one run lifecycle.
@@ -479,7 +523,6 @@ async fn play(
     played: &mut Played,
 ) -> Result<(), SimError> {
     let cloud = stage.cloud;
-    let several = runs.len() > 1;
     for (i, r) in runs.iter().enumerate() {
         if let Some(at) = r.not_before {
             let now = cloud.elapsed();
@@ -487,65 +530,84 @@ async fn play(
                 cloud.virtual_time().sleep(at - now).await;
             }
         }
-        if several {
-            cloud.note(format!(
-                "run {} of {}: runbook `{}` (run {}) starts",
-                i + 1,
-                runs.len(),
-                r.runbook.name,
-                r.run.run_id
-            ));
-        }
-        played.started.push(cloud.elapsed());
-        let wants_approval = r
-            .steps
-            .iter()
-            .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
-        if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
-            played.approvers.push(tokio::spawn(approve_after(
-                cloud.clone(),
-                stage.journal.clone(),
-                r.run.run_id.clone(),
-                stage.topology.approval.by.clone(),
-                after,
-            )));
-        }
-        match start_run(
-            stage.ports,
-            stage.journal,
-            stage.reporter.clone(),
-            request(stage.env, r),
-        )
-        .await
-        {
-            Ok(res) => {
-                played
-                    .plan_problems
-                    .extend(res.plan.problems().into_iter().map(|(s, p)| {
-                        if several {
-                            format!("{}: {s}: {p}", r.runbook.name)
-                        } else {
-                            format!("{s}: {p}")
-                        }
-                    }));
-                played.done.push(RunDone {
-                    outcome: res.outcome,
-                    ended: cloud.elapsed(),
-                });
-            }
-            Err(AppError::Cloud { error, .. }) => {
-                let why = format!(
-                    "run {} did not start: its plan was refused: {error}",
-                    r.run.run_id
-                );
-                cloud.note(why.clone());
-                played.not_started.push(why);
-                return Ok(());
-            }
-            Err(e) => return Err(SimError::Run(e.to_string())),
+        let n = (runs.len() > 1).then_some((i + 1, runs.len()));
+        if !play_run(stage, r, n, played).await? {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Play one run through the one run lifecycle; `n`: its number and how many there are, when
+/// there are several. `false`: it did not start (the simulation stops there).
+pub(super) async fn play_run(
+    stage: &Stage<'_>,
+    r: &BoundRun<'_>,
+    n: Option<(usize, usize)>,
+    played: &mut Played,
+) -> Result<bool, SimError> {
+    let cloud = stage.cloud;
+    let several = n.is_some();
+    if let Some((i, total)) = n {
+        let of = if total > 0 {
+            format!(" of {total}")
+        } else {
+            String::new()
+        };
+        cloud.note(format!(
+            "run {i}{of}: runbook `{}` (run {}) starts",
+            r.runbook.name, r.run.run_id
+        ));
+    }
+    played.started.push(cloud.elapsed());
+    let wants_approval = r
+        .steps
+        .iter()
+        .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+    if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
+        played.approvers.push(tokio::spawn(approve_after(
+            cloud.clone(),
+            stage.journal.clone(),
+            r.run.run_id.clone(),
+            stage.topology.approval.by.clone(),
+            after,
+        )));
+    }
+    match start_run(
+        stage.ports,
+        stage.journal,
+        stage.reporter.clone(),
+        request(stage.env, r),
+    )
+    .await
+    {
+        Ok(res) => {
+            played
+                .plan_problems
+                .extend(res.plan.problems().into_iter().map(|(s, p)| {
+                    if several {
+                        format!("{}: {s}: {p}", r.runbook.name)
+                    } else {
+                        format!("{s}: {p}")
+                    }
+                }));
+            played.done.push(RunDone {
+                outcome: res.outcome,
+                ended: cloud.elapsed(),
+            });
+            Ok(true)
+        }
+        Err(AppError::Cloud { error, .. }) => {
+            let why = format!(
+                "run {} did not start: its plan was refused: {error}",
+                r.run.run_id
+            );
+            cloud.note(why.clone());
+            played.not_started.push(why);
+            Ok(false)
+        }
+        Err(e) => Err(SimError::Run(e.to_string())),
+    }
 }
 
 /// The lifecycle's request for one simulated run.
@@ -606,7 +668,8 @@ async fn report(
         Verdict::Failed
     };
     let run_summaries = summaries(runs, &played);
-    let first = &runs[0];
+    // A watch may start no run at all.
+    let first = runs.first();
     SimReport {
         runbook: runs
             .iter()
@@ -617,8 +680,8 @@ async fn report(
         topology: topology.name.clone(),
         topology_origin: topology.origin.clone(),
         seed,
-        run_id: first.run.run_id.clone(),
-        params: first.params.clone(),
+        run_id: first.map_or_else(|| RunId::new("-"), |r| r.run.run_id.clone()),
+        params: first.map(|r| r.params.clone()).unwrap_or_default(),
         faults: faults.iter().map(|f| f.to_string()).collect(),
         verdict,
         reasons,
@@ -637,6 +700,8 @@ async fn report(
         final_state,
         traffic: cloud.traffic_report(),
         timeline,
+        detections: vec![],
+        story: None,
     }
 }
 

@@ -1087,9 +1087,13 @@ impl Topology {
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
         let health = match raw.health {
-            Some(_) => super::traffic::parse_section(text, origin, "health", &mut c.problems, |src, v, d| {
-                crate::health::config::parse(src, v, &zones, d)
-            }),
+            Some(_) => super::traffic::parse_section(
+                text,
+                origin,
+                "health",
+                &mut c.problems,
+                |src, v, d| crate::health::config::parse(src, v, &zones, d),
+            ),
             None => None,
         };
 

@@ -64,6 +64,7 @@ pub async fn execute(
 ) -> RunOutcome {
     let ctx = Arc::new(Ctx {
         unpromotable: Default::default(),
+        finished: std::sync::Mutex::new(spec.finished.keys().cloned().collect()),
         touched: Default::default(),
         ports,
         journal,
@@ -90,7 +91,13 @@ pub async fn execute(
         dag.start_ready(&ctx, &mut running).await;
         match running.join_next().await {
             None => break,
-            Some(Ok((id, st, msg))) => dag.finished(id, st, msg),
+            Some(Ok((id, st, msg))) => {
+                ctx.finished
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone());
+                dag.finished(id, st, msg)
+            }
             Some(Err(e)) => {
                 tracing::error!("a step task panicked: {e}");
                 ctx.spec.stop.request(
@@ -228,6 +235,10 @@ impl Dag {
     async fn end_without_running(&mut self, ctx: &Ctx, i: usize, st: StepStatus, msg: String) {
         self.started[i] = true;
         let id = &self.steps[i].id;
+        ctx.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
         let _ = ctx
             .journal
             .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg))

@@ -135,7 +135,7 @@ async fn attempt_step(
         problems = decision.problems.clone();
         execute_decision(ctx, step, &decision, &world).await?;
         calls += decision.calls.len();
-        if decision.deferred.is_empty() {
+        if decision.deferred.is_empty() && decision.waiting.is_empty() {
             break;
         }
         ctx.sleep(ctx.spec.poll_interval).await?;
@@ -186,6 +186,11 @@ async fn observe_with_journal(
     world.in_doubt = in_doubt;
     world.unpromotable = ctx
         .unpromotable
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    world.finished_steps = ctx
+        .finished
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
@@ -313,6 +318,15 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
 async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
     let run_id = &ctx.spec.run_id;
+    for w in &d.waiting {
+        if !announced.contains(w) {
+            announced.push(w.clone());
+            ctx.reporter.report(Progress::Waiting {
+                step: sid.to_string(),
+                what: w.clone(),
+            });
+        }
+    }
     for x in &d.deferred {
         if !announced.contains(&x.why) {
             announced.push(x.why.clone());

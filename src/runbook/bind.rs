@@ -75,6 +75,12 @@ pub enum BoundAction {
         healthy: Vec<Zone>,
         weights: BTreeMap<Zone, i64>,
         wait: bool,
+        /// Failover steps the records wait for, each record for the databases it depends on
+        /// (`records_after`); empty: the step waits for its `after` steps only.
+        records_after: Vec<StepId>,
+        /// The databases the records depend on, when `records_after` is given (to observe).
+        dep_clusters: Vec<ClusterId>,
+        dep_instances: Vec<InstanceId>,
     },
     Http {
         request: HttpRequest,
@@ -783,7 +789,28 @@ impl Binder<'_> {
                 evacuate,
                 weights,
                 wait,
-            } => self.dns_update(group, evacuate, weights, *wait, step, d),
+                records_after,
+            } => {
+                let mut a = self.dns_update(group, evacuate, weights, *wait, step, d);
+                if let BoundAction::DnsUpdate {
+                    records_after: ra,
+                    records,
+                    dep_clusters,
+                    dep_instances,
+                    ..
+                } = &mut a
+                {
+                    *ra = records_after
+                        .iter()
+                        .map(|s| StepId::from(s.value.as_str()))
+                        .collect();
+                    self.check_record_deps(records, records_after, d);
+                    if !records_after.is_empty() {
+                        (*dep_clusters, *dep_instances) = self.record_deps(records);
+                    }
+                }
+                a
+            }
             ActionDef::Http {
                 endpoint,
                 url,
@@ -931,6 +958,77 @@ impl Binder<'_> {
             evacuate,
             weights: w,
             wait,
+            records_after: vec![],
+            dep_clusters: vec![],
+            dep_instances: vec![],
+        }
+    }
+
+    /// The clusters and instances the records depend on, each once.
+    fn record_deps(&self, records: &[RecordSpecOut]) -> (Vec<ClusterId>, Vec<InstanceId>) {
+        let (mut cs, mut is): (Vec<ClusterId>, Vec<InstanceId>) = (vec![], vec![]);
+        for dep in records.iter().flat_map(|r| &r.depends_on) {
+            for g in self.env.groups.values() {
+                match g {
+                    Group::DbClusters { clusters } => {
+                        if let Some(c) = clusters.iter().find(|c| c.as_str() == dep) {
+                            if !cs.contains(c) {
+                                cs.push(c.clone());
+                            }
+                        }
+                    }
+                    Group::DbInstances { instances } => {
+                        if let Some(i) = instances.iter().find(|i| i.as_str() == dep) {
+                            if !is.contains(i) {
+                                is.push(i.clone());
+                            }
+                        }
+                    }
+                    Group::Records { .. } => {}
+                }
+            }
+        }
+        (cs, is)
+    }
+
+    /// Each record's `depends_on` names a database of the environment's groups, and those of
+    /// a step with `records_after` are failed over by one of those steps' groups.
+    fn check_record_deps(
+        &self,
+        records: &[RecordSpecOut],
+        records_after: &[Spanned<String>],
+        d: &mut Diagnostics,
+    ) {
+        let Some(at) = records_after.first() else {
+            return;
+        };
+        let known: Vec<String> = self
+            .env
+            .groups
+            .values()
+            .flat_map(|g| match g {
+                Group::DbClusters { clusters } => clusters.iter().map(|c| c.to_string()).collect(),
+                Group::DbInstances { instances } => {
+                    instances.iter().map(|i| i.to_string()).collect()
+                }
+                Group::Records { .. } => vec![],
+            })
+            .collect();
+        for r in records {
+            for dep in r.depends_on.iter().filter(|x| !known.contains(x)) {
+                let hint = match crate::diag::did_you_mean(dep, known.iter().map(|s| s.as_str())) {
+                    Some(x) => format!("did you mean `{x}`? fix `depends_on` of the record in the environment file"),
+                    None => "name a cluster or instance of the environment's db_clusters or db_instances groups in `depends_on`".to_string(),
+                };
+                d.push(self.rb.source.diag(
+                    at.span.clone(),
+                    format!(
+                        "record {} depends on `{dep}`, which is in no database group of environment `{}`",
+                        r.name, self.env.name
+                    ),
+                    Some(hint),
+                ));
+            }
         }
     }
 

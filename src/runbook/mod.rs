@@ -90,6 +90,10 @@ pub enum ActionDef {
         evacuate: Vec<Spanned<String>>,
         weights: Vec<(Spanned<String>, i64)>,
         wait: bool,
+        /// Database failover steps the records depend on, per record: the step starts without
+        /// waiting for them, and moves each record as soon as the databases it `depends_on`
+        /// (in the environment) are out of the evacuated zone.
+        records_after: Vec<Spanned<String>>,
     },
     Http {
         endpoint: Option<Spanned<String>>,
@@ -546,7 +550,7 @@ fn parse_action(
             parse_snapshot(src, t, d)
         }
         "dns.update" => {
-            keys.extend(["group", "evacuate", "weights", "wait"]);
+            keys.extend(["group", "evacuate", "weights", "wait", "records_after"]);
             parse_dns_update(src, t, d)?
         }
         "http" => {
@@ -669,11 +673,13 @@ fn parse_dns_update(
         ));
     }
     let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    let records_after = str_or_list(t, "records_after", d);
     Some(ActionDef::DnsUpdate {
         group: group?,
         evacuate,
         weights,
         wait,
+        records_after,
     })
 }
 
@@ -865,7 +871,57 @@ fn parse_health_assert(
 fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     check_unique_ids(src, rb, d);
     check_after(src, rb, d);
+    check_records_after(src, rb, d);
     check_cycles(src, rb, d);
+}
+
+/// The `records_after` of a step: its own, for `dns.update` steps.
+fn records_after(s: &StepDef) -> &[Spanned<String>] {
+    match &s.action {
+        ActionDef::DnsUpdate { records_after, .. } => records_after,
+        _ => &[],
+    }
+}
+
+/// Every `records_after` names a database failover step of the runbook.
+fn check_records_after(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
+    let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.value.as_str()).collect();
+    for s in &rb.steps {
+        for a in records_after(s) {
+            match rb.steps.iter().find(|x| x.id.value == a.value) {
+                None => {
+                    let hint = match did_you_mean(&a.value, ids.iter().copied()) {
+                        Some(x) => format!("did you mean `{x}`?"),
+                        None => format!("steps in this runbook: {}", ids.join(", ")),
+                    };
+                    d.push(src.diag(
+                        a.span.clone(),
+                        format!(
+                            "step `{}`: `records_after` names `{}`, which is not a step of this runbook",
+                            s.id.value, a.value
+                        ),
+                        Some(hint),
+                    ));
+                }
+                Some(x)
+                    if !matches!(
+                        x.action,
+                        ActionDef::FailoverCluster { .. } | ActionDef::FailoverInstance { .. }
+                    ) =>
+                {
+                    d.push(src.diag(
+                        a.span.clone(),
+                        format!(
+                            "step `{}`: `records_after` names `{}`, a `{}` step; records can only wait for database failovers",
+                            s.id.value, a.value, x.action.name()
+                        ),
+                        Some("name `rds.failover_cluster` or `rds.failover_instance` steps; use `after` for any other step".into()),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 fn check_unique_ids(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
@@ -943,7 +999,7 @@ fn dfs(
 ) {
     colour[i] = 1;
     stack.push(i);
-    for a in &rb.steps[i].after {
+    for a in rb.steps[i].after.iter().chain(records_after(&rb.steps[i])) {
         let Some(&j) = index.get(a.value.as_str()) else {
             continue;
         };

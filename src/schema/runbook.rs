@@ -160,6 +160,12 @@ fn steps() -> Vec<Value> {
                     ),
                 ),
                 ("wait", wait()),
+                (
+                    "records_after",
+                    string_or_strings(
+                        "Database failover steps each record waits for, by its `depends_on`",
+                    ),
+                ),
             ],
             &["group"],
         ),

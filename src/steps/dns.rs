@@ -26,6 +26,97 @@ fn same_values(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
+/// The records of a `dns.update` step split by their dependencies (`depends_on`, with
+/// `records_after`): those whose databases are out of the evacuated zone (or that depend on
+/// none) are ready; the others wait while a `records_after` step that could move them is still
+/// running, and are a problem once every one has ended.
+#[derive(Debug, Default)]
+pub struct RecordSplit {
+    pub ready: Vec<RecordSpecOut>,
+    pub waiting: Vec<String>,
+    pub stuck: Vec<String>,
+}
+
+impl RecordSplit {
+    /// Add what waits and what is stuck to the step's decision. While something waits, the
+    /// calls made are not waited for (INSYNC is awaited on the last pass).
+    pub fn add_to(self, d: &mut Decision) {
+        if !self.waiting.is_empty() {
+            d.awaits
+                .retain(|a| !matches!(a, Await::ChangeInsync { .. }));
+        }
+        d.waiting.extend(self.waiting);
+        d.problems.extend(self.stuck);
+    }
+}
+
+/// Where database `dep` stands: `Ok(())` out of the evacuated zones and available, `Err(why)`
+/// otherwise.
+fn dep_moved(dep: &str, evacuate: &[Zone], world: &World) -> Result<(), String> {
+    let zone_of =
+        |i: &crate::types::InstanceId| world.instances.get(i).and_then(|x| x.zone.clone());
+    let (status, zone, what) = if let Some(c) =
+        world.clusters.get(&crate::types::ClusterId::from(dep))
+    {
+        let w = c.writer().map(|m| m.instance.clone());
+        (c.status.clone(), w.as_ref().and_then(zone_of), "writer")
+    } else if let Some(i) = world.instances.get(&crate::types::InstanceId::from(dep)) {
+        (i.status.clone(), i.zone.clone(), "primary")
+    } else {
+        return Err(format!("`{dep}` was not found (DescribeDBClusters and DescribeDBInstances returned nothing for it)"));
+    };
+    match zone {
+        Some(z) if evacuate.contains(&z) => Err(format!("the {what} of `{dep}` is still in {z}")),
+        Some(_) if status != crate::cloud::DbStatus::Available => {
+            Err(format!("`{dep}` is {status}"))
+        }
+        Some(_) => Ok(()),
+        None => Err(format!("the zone of the {what} of `{dep}` is unknown")),
+    }
+}
+
+/// Split `records` by whether the databases they depend on have moved (see [`RecordSplit`]).
+/// Without `records_after`, every record is ready (the step ran after its `after` steps).
+pub fn ready_records(
+    records: &[RecordSpecOut],
+    records_after: &[StepId],
+    evacuate: &[Zone],
+    world: &World,
+) -> RecordSplit {
+    let mut split = RecordSplit::default();
+    if records_after.is_empty() {
+        split.ready = records.to_vec();
+        return split;
+    }
+    let all_ended = records_after
+        .iter()
+        .all(|s| world.finished_steps.contains(s));
+    for r in records {
+        let blocking: Vec<String> = r
+            .depends_on
+            .iter()
+            .filter_map(|dep| dep_moved(dep, evacuate, world).err())
+            .collect();
+        if blocking.is_empty() {
+            split.ready.push(r.clone());
+        } else if all_ended {
+            split.stuck.push(format!(
+                "record {} was not moved: {}, and the failover steps it waits for ({}) have ended; fail the database over, then run again",
+                r.name,
+                blocking.join("; "),
+                records_after.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        } else {
+            split.waiting.push(format!(
+                "record {} waits for its database(s): {}",
+                r.name,
+                blocking.join("; ")
+            ));
+        }
+    }
+    split
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn decide_dns_update(
     step: &StepId,

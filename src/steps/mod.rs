@@ -35,7 +35,16 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
                 }
             }
         }
-        BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            dep_clusters,
+            dep_instances,
+            ..
+        } => {
+            n.hosted_zones = vec![hosted_zone.clone()];
+            n.clusters = dep_clusters.clone();
+            n.instances = dep_instances.clone();
+        }
         BoundAction::RestoreRecords { hosted_zone_id, .. } => {
             n.hosted_zones = vec![hosted_zone_id.clone()]
         }
@@ -77,7 +86,11 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         })
     });
     refuse_blind_repeats(&mut d, world, |c| in_doubt(c, true).cloned());
-    await_earlier_changes(step, world, &mut d);
+    if d.waiting.is_empty() {
+        // While records still wait for their databases, changes made are not waited for:
+        // the last pass (nothing left waiting) waits for every one still PENDING.
+        await_earlier_changes(step, world, &mut d);
+    }
     d
 }
 
@@ -174,18 +187,24 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
             healthy,
             weights,
             wait,
+            records_after,
             ..
-        } => dns::decide_dns_update(
-            &step.id,
-            run_id,
-            hosted_zone,
-            records,
-            evacuate,
-            healthy,
-            weights,
-            *wait,
-            world,
-        ),
+        } => {
+            let split = dns::ready_records(records, records_after, evacuate, world);
+            let mut d = dns::decide_dns_update(
+                &step.id,
+                run_id,
+                hosted_zone,
+                &split.ready,
+                evacuate,
+                healthy,
+                weights,
+                *wait,
+                world,
+            );
+            split.add_to(&mut d);
+            d
+        }
         BoundAction::Http {
             request,
             expect_status,

@@ -251,6 +251,8 @@ pub struct RecordSpecSim {
     pub weight: i64,
     /// A record not tied to zones (e.g. TXT): its values.
     pub fixed: Option<Vec<String>>,
+    /// Databases the record points at (`depends_on`).
+    pub depends_on: Vec<String>,
 }
 
 impl RecordSpecSim {
@@ -813,6 +815,7 @@ impl Checker {
             weights,
             weight,
             fixed,
+            depends_on: rr.depends_on.clone(),
         }
     }
 
@@ -1124,6 +1127,20 @@ impl Topology {
             health,
             generated,
         };
+        let dbs: BTreeSet<String> = t
+            .clusters
+            .iter()
+            .map(|c| c.id.to_string())
+            .chain(t.instances.iter().map(|i| i.id.to_string()))
+            .collect();
+        for r in t.hosted_zones.iter().flat_map(|h| &h.records) {
+            for dep in r.depends_on.iter().filter(|d| !dbs.contains(*d)) {
+                c.problems.push(format!(
+                    "record `{}`: `depends_on` names `{dep}`, which is no cluster or instance of the topology",
+                    r.name
+                ));
+            }
+        }
         for f in &faults {
             if let Err(e) = t.check_fault(f) {
                 c.problems.push(format!("faults: {e}"));
@@ -1354,6 +1371,7 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
                 values: r.values.clone(),
                 weighted: r.weighted,
                 weight: r.weight,
+                depends_on: r.depends_on.clone(),
             })
             .collect();
         if let Group::Records { records: rs, .. } =

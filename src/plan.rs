@@ -114,7 +114,12 @@ pub fn plan(
             for c in &d.calls {
                 world.apply(c);
             }
-            world.finished_steps.insert(s.id.clone());
+            let st = if d.problems.is_empty() {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            };
+            world.finished_steps.insert(s.id.clone(), st);
             let status = if !d.problems.is_empty() {
                 PlannedStatus::Failing
             } else if blocked {

@@ -42,7 +42,7 @@ pub struct World {
     /// Steps of this run that have ended (the records of a `dns.update` with `records_after`
     /// stop waiting for a database once its failover step has ended). Learned by the engine.
     #[serde(default)]
-    pub finished_steps: std::collections::BTreeSet<crate::types::StepId>,
+    pub finished_steps: BTreeMap<crate::types::StepId, crate::status::StepStatus>,
 }
 
 /// A call that may have been made, as the journal tells it.

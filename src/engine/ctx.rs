@@ -174,7 +174,7 @@ pub(crate) struct Ctx {
     /// Readers whose promotion failed in this run (fed back into decisions).
     pub(crate) unpromotable: Mutex<BTreeSet<InstanceId>>,
     /// Steps of the run that have ended (for `records_after`).
-    pub(crate) finished: Mutex<BTreeSet<crate::types::StepId>>,
+    pub(crate) finished: Mutex<BTreeMap<crate::types::StepId, StepStatus>>,
     /// Resources (as calls name them) this run has made, or is making, a mutating call on:
     /// the plan's observation of them is out of date.
     pub(crate) touched: Mutex<BTreeSet<String>>,

@@ -64,7 +64,12 @@ pub async fn execute(
 ) -> RunOutcome {
     let ctx = Arc::new(Ctx {
         unpromotable: Default::default(),
-        finished: std::sync::Mutex::new(spec.finished.keys().cloned().collect()),
+        finished: std::sync::Mutex::new(
+            spec.finished
+                .iter()
+                .map(|(id, (st, _))| (id.clone(), *st))
+                .collect(),
+        ),
         touched: Default::default(),
         ports,
         journal,
@@ -95,7 +100,7 @@ pub async fn execute(
                 ctx.finished
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(id.clone());
+                    .insert(id.clone(), st);
                 dag.finished(id, st, msg)
             }
             Some(Err(e)) => {
@@ -238,7 +243,7 @@ impl Dag {
         ctx.finished
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone());
+            .insert(id.clone(), st);
         let _ = ctx
             .journal
             .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg))

@@ -125,8 +125,12 @@ async fn attempt_step(
     let mut problems = vec![];
     let mut announced = vec![];
     let mut may_reuse = first_attempt;
+    // While records wait for their databases, polls read the clusters, not their members again.
+    let mut members: Option<observe::Members> = None;
     loop {
-        let world = observe_with_journal(ctx, step, std::mem::take(&mut may_reuse)).await?;
+        let world =
+            observe_with_journal(ctx, step, std::mem::take(&mut may_reuse), members.as_mut())
+                .await?;
         let decision: Decision = steps::decide(step, &world, run_id);
         report_decision(ctx, sid, &decision, &mut announced).await;
         settle_observed(ctx, sid, &world, &decision).await;
@@ -135,6 +139,9 @@ async fn attempt_step(
         problems = decision.problems.clone();
         execute_decision(ctx, step, &decision, &world).await?;
         calls += decision.calls.len();
+        if !decision.waiting.is_empty() && members.is_none() {
+            members = Some(observe::Members::seen_in(&world));
+        }
         if decision.deferred.is_empty() && decision.waiting.is_empty() {
             break;
         }
@@ -158,6 +165,7 @@ async fn observe_with_journal(
     ctx: &Ctx,
     step: &BoundStep,
     may_reuse: bool,
+    members: Option<&mut observe::Members>,
 ) -> Result<World, StepError> {
     let needs = steps::needs(step, &ctx.spec.run_id);
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
@@ -165,9 +173,10 @@ async fn observe_with_journal(
     let now = ctx.journal.now_ms();
     let planned = may_reuse.then(|| ctx.plan_world(&needs)).flatten();
     let reused = planned.is_some();
-    let mut world = match planned {
-        Some(w) => w,
-        None => observe::observe(&ctx.ports, &needs).await?,
+    let mut world = match (planned, members) {
+        (Some(w), _) => w,
+        (None, Some(m)) => observe::observe_waiting(&ctx.ports, &needs, m).await?,
+        (None, None) => observe::observe(&ctx.ports, &needs).await?,
     };
     let (recent, in_doubt) = from_journal(ctx, step, &world, now).await?;
     if reused && !(recent.is_empty() && in_doubt.is_empty()) {

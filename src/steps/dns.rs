@@ -3,6 +3,7 @@
 
 use crate::call::{describe_record, Await, Call, Decision};
 use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet, RecordSpecOut};
+use crate::status::StepStatus;
 use crate::types::{RunId, StepId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;
@@ -90,7 +91,17 @@ pub fn ready_records(
     }
     let all_ended = records_after
         .iter()
-        .all(|s| world.finished_steps.contains(s));
+        .all(|s| world.finished_steps.contains_key(s));
+    let failed: Vec<&str> = records_after
+        .iter()
+        .filter(|s| {
+            world
+                .finished_steps
+                .get(*s)
+                .is_some_and(|st| !matches!(st, StepStatus::Succeeded | StepStatus::Skipped))
+        })
+        .map(|s| s.as_str())
+        .collect();
     for r in records {
         let blocking: Vec<String> = r
             .depends_on
@@ -99,13 +110,17 @@ pub fn ready_records(
             .collect();
         if blocking.is_empty() {
             split.ready.push(r.clone());
-        } else if all_ended {
+        } else if all_ended && !failed.is_empty() {
             split.stuck.push(format!(
-                "record {} was not moved: {}, and the failover steps it waits for ({}) have ended; fail the database over, then run again",
+                "record {} was not moved: {}, and the failover step(s) it waits for did not succeed ({}); fail the database over, then run again",
                 r.name,
                 blocking.join("; "),
-                records_after.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                failed.join(", ")
             ));
+        } else if all_ended {
+            // The failover steps did what they do; a database they do not cover is not this
+            // step's to wait for (as a plain `after` would not).
+            split.ready.push(r.clone());
         } else {
             split.waiting.push(format!(
                 "record {} waits for its database(s): {}",

@@ -184,11 +184,23 @@ impl SimReport {
     }
 }
 
-/// Zones the run's steps evacuate (enabled failover and DNS steps).
+/// Zones the run's steps evacuate (enabled failover and DNS steps), less those a later step
+/// fails back into (`return_to`).
 pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
     let mut out = BTreeSet::new();
     for s in steps.iter().filter(|s| s.enabled) {
         match &s.action {
+            BoundAction::FailoverCluster {
+                return_to: Some(z), ..
+            }
+            | BoundAction::FailoverInstance {
+                return_to: Some(z), ..
+            }
+            | BoundAction::DnsUpdate {
+                return_to: Some(z), ..
+            } => {
+                out.remove(z);
+            }
             BoundAction::FailoverCluster { evacuate, .. }
             | BoundAction::FailoverInstance { evacuate, .. }
             | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),

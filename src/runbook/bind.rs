@@ -55,12 +55,23 @@ pub enum BoundAction {
         evacuate: Vec<Zone>,
         healthy: Vec<Zone>,
         wait: bool,
+        /// Failback: writers whose preferred member is in this zone move back to it
+        /// (`evacuate` is empty; `healthy` is the environment's zone order).
+        #[serde(default)]
+        return_to: Option<Zone>,
     },
     FailoverInstance {
         group: String,
         instances: Vec<InstanceId>,
         evacuate: Vec<Zone>,
         wait: bool,
+        /// Failback: primaries whose standby is in this zone, earlier in the environment's
+        /// order than their primary's, move back to it.
+        #[serde(default)]
+        return_to: Option<Zone>,
+        /// The environment's zones in order of preference (for `return_to`).
+        #[serde(default)]
+        zones: Vec<Zone>,
     },
     Snapshot {
         targets: Vec<SnapshotTarget>,
@@ -75,6 +86,10 @@ pub enum BoundAction {
         healthy: Vec<Zone>,
         weights: BTreeMap<Zone, i64>,
         wait: bool,
+        /// Failback: records point back at this zone (simple records whose preferred zone it
+        /// is; weighted records get its weight back).
+        #[serde(default)]
+        return_to: Option<Zone>,
         /// Failover steps the records wait for, each record for the databases it depends on
         /// (`records_after`); empty: the step waits for its `after` steps only.
         records_after: Vec<StepId>,
@@ -777,12 +792,31 @@ impl Binder<'_> {
                 group,
                 evacuate,
                 wait,
-            } => self.failover_cluster(group, evacuate, *wait, step, d),
+                return_to,
+            } => {
+                let mut a = self.failover_cluster(group, evacuate, *wait, step, d);
+                if let (BoundAction::FailoverCluster { return_to: r, healthy, .. }, Some(z)) =
+                    (&mut a, return_to)
+                {
+                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                    *healthy = self.env.zones.clone();
+                }
+                a
+            }
             ActionDef::FailoverInstance {
                 group,
                 evacuate,
                 wait,
-            } => self.failover_instance(group, evacuate, *wait, step, d),
+                return_to,
+            } => {
+                let mut a = self.failover_instance(group, evacuate, *wait, step, d);
+                if let (BoundAction::FailoverInstance { return_to: r, .. }, Some(z)) =
+                    (&mut a, return_to)
+                {
+                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                }
+                a
+            }
             ActionDef::Snapshot { groups, wait } => self.snapshot(groups, *wait, d),
             ActionDef::DnsUpdate {
                 group,
@@ -790,8 +824,21 @@ impl Binder<'_> {
                 weights,
                 wait,
                 records_after,
+                return_to,
             } => {
                 let mut a = self.dns_update(group, evacuate, weights, *wait, step, d);
+                if let (
+                    BoundAction::DnsUpdate {
+                        return_to: r,
+                        healthy,
+                        ..
+                    },
+                    Some(z),
+                ) = (&mut a, return_to)
+                {
+                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                    *healthy = self.env.zones.clone();
+                }
                 if let BoundAction::DnsUpdate {
                     records_after: ra,
                     records,
@@ -878,6 +925,7 @@ impl Binder<'_> {
             healthy: self.env.healthy_zones(&evacuate),
             evacuate,
             wait,
+            return_to: None,
         }
     }
 
@@ -900,6 +948,8 @@ impl Binder<'_> {
             instances,
             evacuate,
             wait,
+            return_to: None,
+            zones: self.env.zones.clone(),
         }
     }
 
@@ -958,6 +1008,7 @@ impl Binder<'_> {
             evacuate,
             weights: w,
             wait,
+            return_to: None,
             records_after: vec![],
             dep_clusters: vec![],
             dep_instances: vec![],

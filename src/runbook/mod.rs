@@ -75,8 +75,11 @@ pub enum ActionDef {
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         wait: bool,
+        /// Failback instead of evacuation: writers whose preferred zone this is move back.
+        return_to: Option<Spanned<String>>,
     },
     FailoverInstance {
+        return_to: Option<Spanned<String>>,
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         wait: bool,
@@ -86,6 +89,8 @@ pub enum ActionDef {
         wait: bool,
     },
     DnsUpdate {
+        /// Failback: records point back at this zone when it is their preferred one.
+        return_to: Option<Spanned<String>>,
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         weights: Vec<(Spanned<String>, i64)>,
@@ -164,22 +169,31 @@ impl ActionDef {
         let mut v: Vec<&Spanned<String>> = vec![];
         match self {
             ActionDef::FailoverCluster {
-                group, evacuate, ..
+                group,
+                evacuate,
+                return_to,
+                ..
             }
             | ActionDef::FailoverInstance {
-                group, evacuate, ..
+                group,
+                evacuate,
+                return_to,
+                ..
             } => {
                 v.push(group);
                 v.extend(evacuate.iter());
+                v.extend(return_to.iter());
             }
             ActionDef::Snapshot { groups, .. } => v.extend(groups.iter()),
             ActionDef::DnsUpdate {
                 group,
                 evacuate,
                 weights,
+                return_to,
                 ..
             } => {
                 v.push(group);
+                v.extend(return_to.iter());
                 v.extend(evacuate.iter());
                 v.extend(weights.iter().map(|(z, _)| z));
             }
@@ -541,7 +555,7 @@ fn parse_action(
 ) -> Option<ActionDef> {
     let action = match action_name.value.as_str() {
         "rds.failover_cluster" | "rds.failover_instance" => {
-            keys.extend(["group", "evacuate", "wait"]);
+            keys.extend(["group", "evacuate", "return_to", "wait"]);
             let cluster = action_name.value == "rds.failover_cluster";
             parse_failover(src, t, cluster, d)?
         }
@@ -550,7 +564,14 @@ fn parse_action(
             parse_snapshot(src, t, d)
         }
         "dns.update" => {
-            keys.extend(["group", "evacuate", "weights", "wait", "records_after"]);
+            keys.extend([
+                "group",
+                "evacuate",
+                "return_to",
+                "weights",
+                "wait",
+                "records_after",
+            ]);
             parse_dns_update(src, t, d)?
         }
         "http" => {
@@ -615,12 +636,19 @@ fn parse_failover(
     let what = t.what.clone();
     let group = t.req_str("group", GROUP_HINT, d);
     let evacuate = str_or_list(t, "evacuate", d);
-    if evacuate.is_empty() {
-        d.push(src.diag(
+    let return_to = t.str("return_to", d);
+    match (evacuate.is_empty(), &return_to) {
+        (true, None) => d.push(src.diag(
             t.span.clone(),
             format!("{what} does not say which zone to evacuate"),
-            Some("add `evacuate = \"${failed_az}\"`".into()),
-        ));
+            Some("add `evacuate = \"${failed_az}\"` (or `return_to = \"${zone}\"` to fail back)".into()),
+        )),
+        (false, Some(r)) => d.push(src.diag(
+            r.span.clone(),
+            format!("{what} has both `evacuate` and `return_to`"),
+            Some("a step either evacuates zones or fails back into one: keep one of them".into()),
+        )),
+        _ => {}
     }
     let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
     let group = group?;
@@ -629,12 +657,14 @@ fn parse_failover(
             group,
             evacuate,
             wait,
+            return_to,
         }
     } else {
         ActionDef::FailoverInstance {
             group,
             evacuate,
             wait,
+            return_to,
         }
     })
 }
@@ -665,7 +695,8 @@ fn parse_dns_update(
     let group = t.req_str("group", GROUP_HINT, d);
     let evacuate = str_or_list(t, "evacuate", d);
     let weights = parse_weights(src, t, d);
-    if evacuate.is_empty() && weights.is_empty() {
+    let return_to = t.str("return_to", d);
+    if evacuate.is_empty() && weights.is_empty() && return_to.is_none() {
         d.push(src.diag(
             t.span.clone(),
             format!("{what} says neither which zone to evacuate nor which weights to set"),
@@ -675,6 +706,7 @@ fn parse_dns_update(
     let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
     let records_after = str_or_list(t, "records_after", d);
     Some(ActionDef::DnsUpdate {
+        return_to,
         group: group?,
         evacuate,
         weights,

@@ -169,6 +169,63 @@ pub fn decide_dns_update(
     d
 }
 
+/// Failback (`return_to`): a simple record whose preferred zone (the first in the
+/// environment's order, `zones`, with a value for it) is `zone` points back at it; a weighted
+/// record gets `zone`'s weight back (the record's `weight`). Other records are left alone.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_dns_return(
+    step: &StepId,
+    run_id: &RunId,
+    hosted_zone: &str,
+    records: &[RecordSpecOut],
+    zone: &Zone,
+    zones: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
+    let mut d = Decision::default();
+    let Some(hz) = world.hosted_zones.get(hosted_zone) else {
+        d.problems.push(format!("hosted zone `{hosted_zone}` was not found in Route 53; check `hosted_zone` of the group in the environment file"));
+        return d;
+    };
+    let empty = BTreeMap::new();
+    let existing = world.records.get(&hz.id).unwrap_or(&empty);
+    let others: Vec<Zone> = zones.iter().filter(|z| *z != zone).cloned().collect();
+    let mut changes: Vec<(RecordChange, Option<RecordSet>)> = vec![];
+    for spec in records {
+        if spec.weighted {
+            let w = BTreeMap::from([(zone.clone(), spec.weight)]);
+            decide_weighted(spec, &[], &w, existing, &mut changes, &mut d);
+            continue;
+        }
+        let preferred = zones.iter().find(|z| spec.values.contains_key(*z));
+        if preferred != Some(zone) {
+            d.skips.push(format!(
+                "record {}: its preferred zone is {}, not {zone}: nothing to do",
+                spec.name,
+                preferred.map(|z| z.as_str()).unwrap_or("none")
+            ));
+            continue;
+        }
+        decide_simple(
+            spec,
+            &others,
+            std::slice::from_ref(zone),
+            existing,
+            &mut changes,
+            &mut d,
+        );
+    }
+    batch(
+        &mut d,
+        hz,
+        &format!("failover run {run_id} step {step} (failback)"),
+        changes,
+        wait,
+    );
+    d
+}
+
 /// Put the changes into ChangeResourceRecordSets calls within Route 53's per-request limits
 /// (ResourceRecord elements, UPSERT counting twice; characters of values), each with the
 /// previous record sets of its changes, and an INSYNC await per call when `wait`.

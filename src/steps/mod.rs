@@ -166,6 +166,20 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     match &step.action {
         BoundAction::FailoverCluster {
             clusters,
+            healthy,
+            wait,
+            return_to: Some(z),
+            ..
+        } => rds::decide_return_clusters(clusters, z, healthy, *wait, world),
+        BoundAction::FailoverInstance {
+            instances,
+            wait,
+            return_to: Some(z),
+            zones,
+            ..
+        } => rds::decide_return_instances(instances, z, zones, *wait, world),
+        BoundAction::FailoverCluster {
+            clusters,
             evacuate,
             healthy,
             wait,
@@ -180,6 +194,23 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::Snapshot { targets, wait } => {
             rds::decide_snapshot(targets, *wait, run_id, world)
         }
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            records,
+            healthy,
+            wait,
+            return_to: Some(z),
+            ..
+        } => dns::decide_dns_return(
+            &step.id,
+            run_id,
+            hosted_zone,
+            records,
+            z,
+            healthy,
+            *wait,
+            world,
+        ),
         BoundAction::DnsUpdate {
             hosted_zone,
             records,

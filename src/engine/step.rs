@@ -291,6 +291,11 @@ const RECENT: Duration = Duration::from_secs(600);
 
 /// Whether `resource` (as a call names it) is one this step acts on.
 fn touches(world: &World, step: &BoundStep, resource: &str) -> bool {
+    if let BoundAction::DnsUpdate { .. } = step.action {
+        // A DNS step reads the databases its records depend on, but acts on records only:
+        // calls in doubt on those databases are their failover step's to settle.
+        return world.hosted_zones.values().any(|z| z.name == resource);
+    }
     let n = steps::needs(step, &RunId::new(""));
     n.clusters.iter().any(|c| c.as_str() == resource)
         || n.instances.iter().any(|i| i.as_str() == resource)

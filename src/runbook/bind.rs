@@ -795,10 +795,19 @@ impl Binder<'_> {
                 return_to,
             } => {
                 let mut a = self.failover_cluster(group, evacuate, *wait, step, d);
-                if let (BoundAction::FailoverCluster { return_to: r, healthy, .. }, Some(z)) =
-                    (&mut a, return_to)
+                if let (
+                    BoundAction::FailoverCluster {
+                        return_to: r,
+                        healthy,
+                        ..
+                    },
+                    Some(z),
+                ) = (&mut a, return_to)
                 {
-                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                    *r = self
+                        .zones_of(std::slice::from_ref(z), step, d)
+                        .into_iter()
+                        .next();
                     *healthy = self.env.zones.clone();
                 }
                 a
@@ -813,7 +822,10 @@ impl Binder<'_> {
                 if let (BoundAction::FailoverInstance { return_to: r, .. }, Some(z)) =
                     (&mut a, return_to)
                 {
-                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                    *r = self
+                        .zones_of(std::slice::from_ref(z), step, d)
+                        .into_iter()
+                        .next();
                 }
                 a
             }
@@ -836,7 +848,10 @@ impl Binder<'_> {
                     Some(z),
                 ) = (&mut a, return_to)
                 {
-                    *r = self.zones_of(std::slice::from_ref(z), step, d).into_iter().next();
+                    *r = self
+                        .zones_of(std::slice::from_ref(z), step, d)
+                        .into_iter()
+                        .next();
                     *healthy = self.env.zones.clone();
                 }
                 if let BoundAction::DnsUpdate {

@@ -638,11 +638,16 @@ fn parse_failover(
     let evacuate = str_or_list(t, "evacuate", d);
     let return_to = t.str("return_to", d);
     match (evacuate.is_empty(), &return_to) {
-        (true, None) => d.push(src.diag(
-            t.span.clone(),
-            format!("{what} does not say which zone to evacuate"),
-            Some("add `evacuate = \"${failed_az}\"` (or `return_to = \"${zone}\"` to fail back)".into()),
-        )),
+        (true, None) => d.push(
+            src.diag(
+                t.span.clone(),
+                format!("{what} does not say which zone to evacuate"),
+                Some(
+                    "add `evacuate = \"${failed_az}\"` (or `return_to = \"${zone}\"` to fail back)"
+                        .into(),
+                ),
+            ),
+        ),
         (false, Some(r)) => d.push(src.diag(
             r.span.clone(),
             format!("{what} has both `evacuate` and `return_to`"),

@@ -186,7 +186,9 @@ pub fn decide_return_clusters(
             d.problems.push(format!("cluster `{cid}` was not found (DescribeDBClusters returned nothing for it); check the group in the environment file"));
             continue;
         };
-        let (Some(writer), Some((home, home_zone))) = (c.writer(), preferred_member(c, zones, world)) else {
+        let (Some(writer), Some((home, home_zone))) =
+            (c.writer(), preferred_member(c, zones, world))
+        else {
             d.problems.push(format!("cluster `{cid}`: its writer or its members' zones are unknown; check it in the console"));
             continue;
         };
@@ -196,7 +198,10 @@ pub fn decide_return_clusters(
         }
         if home.is_writer {
             d.skips.push(format!("cluster `{cid}`: writer `{}` is already its preferred one, in {zone}: nothing to do", writer.instance));
-            d.expected.push(format!("cluster `{cid}`: writer `{}` in {zone}", writer.instance));
+            d.expected.push(format!(
+                "cluster `{cid}`: writer `{}` in {zone}",
+                writer.instance
+            ));
             continue;
         }
         let from = world
@@ -210,7 +215,9 @@ pub fn decide_return_clusters(
             target: Some(home.instance.clone()),
         };
         if c.status == DbStatus::FailingOver {
-            d.skips.push(format!("cluster `{cid}`: a failover is already in progress: waiting for it"));
+            d.skips.push(format!(
+                "cluster `{cid}`: a failover is already in progress: waiting for it"
+            ));
             if wait {
                 d.awaits.push(wait_for);
             }
@@ -254,7 +261,10 @@ pub fn decide_return_instances(
             continue;
         };
         let (Some(primary), Some(standby)) = (i.zone.clone(), i.secondary_zone.clone()) else {
-            d.skips.push(format!("instance `{id}`: primary {} with no standby zone reported: nothing to fail back", zone_str(&i.zone)));
+            d.skips.push(format!(
+                "instance `{id}`: primary {} with no standby zone reported: nothing to fail back",
+                zone_str(&i.zone)
+            ));
             continue;
         };
         if &standby != zone || rank(&primary) <= rank(zone) {
@@ -276,7 +286,9 @@ pub fn decide_return_instances(
                 evacuate: vec![primary],
             });
         }
-        d.expected.push(format!("instance `{id}`: primary back in {zone}, status available"));
+        d.expected.push(format!(
+            "instance `{id}`: primary back in {zone}, status available"
+        ));
     }
     d
 }

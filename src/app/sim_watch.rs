@@ -26,6 +26,8 @@ use std::time::{Duration, SystemTime};
 pub struct WatchPlan<'a> {
     /// The runbook `[health.trigger]` starts (its `runbook` names this file).
     pub evacuation: &'a Runbook,
+    /// Parameters given to it besides those of the trigger (the zone, the reason).
+    pub params: Vec<(String, String)>,
     /// The failback the on-call starts once the evacuated zone is healthy again.
     pub failback: Option<Failback<'a>>,
     /// How long to watch, from the start (the watch ends earlier once a failback has run).
@@ -238,6 +240,7 @@ pub(super) async fn watch<'a>(
             }
         };
         let mut p: Vec<(String, String)> = params.into_iter().collect();
+        p.extend(plan.params.iter().cloned());
         if paused
             && plan
                 .evacuation

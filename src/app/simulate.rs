@@ -37,8 +37,12 @@ use std::time::Duration;
 pub const DEMO_TOPOLOGY: &str = include_str!("../../config/sim/storefront.toml");
 /// The runbook of `failover demo` (runbooks/az-evacuation.toml), built in.
 pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/az-evacuation.toml");
-/// What goes wrong in `failover demo`.
-pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s";
+/// The failback runbook of `failover demo` (runbooks/az-failback.toml), built in.
+pub const DEMO_FAILBACK: &str = include_str!("../../runbooks/az-failback.toml");
+/// What goes wrong in `failover demo`: the zone is lost for 20 minutes.
+pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s for 20m";
+/// How long the zone must have been declared healthy before the demo's on-call fails back.
+pub const DEMO_FAILBACK_AFTER: Duration = Duration::from_secs(5 * 60);
 /// The zone `failover demo` evacuates.
 pub const DEMO_ZONE: &str = "us-west-2a";
 /// The seed of `failover demo` when none is given.
@@ -208,6 +212,20 @@ pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
         }
     }
     out
+}
+
+/// Zones a step fails back into (`return_to`).
+fn returned_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
+    steps
+        .iter()
+        .filter(|s| s.enabled)
+        .filter_map(|s| match &s.action {
+            BoundAction::FailoverCluster { return_to, .. }
+            | BoundAction::FailoverInstance { return_to, .. }
+            | BoundAction::DnsUpdate { return_to, .. } => return_to.clone(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// One runbook run in a simulated world (see [`simulate_runs`]).
@@ -397,8 +415,11 @@ pub fn simulate_files(
     Ok(simulate(&rb, &env, &topo, params, &faults, seed)?)
 }
 
-/// `failover demo`: the built-in storefront, zone us-west-2a loses its network, the built-in
-/// AZ evacuation runbook moves everything out.
+/// `failover demo`: the built-in storefront loses zone us-west-2a for 20 minutes. The
+/// watcher's probes detect it, its trigger policy starts the built-in AZ evacuation (which
+/// sheds load while the databases fail over and moves each record as its databases move);
+/// once the zone has been healthy for 5 minutes, the on-call runs the built-in failback. The
+/// report's story has the times to detect, mitigate and recover, and the AWS critical path.
 pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     let topology = Topology::parse(DEMO_TOPOLOGY, "config/sim/storefront.toml (built in)")?;
     let runbook = Runbook::parse(SourceFile::new(
@@ -406,16 +427,34 @@ pub fn demo(seed: u64) -> Result<SimReport, SimError> {
         DEMO_RUNBOOK,
     ))
     .map_err(SimError::Invalid)?;
+    let failback = Runbook::parse(SourceFile::new(
+        "runbooks/az-failback.toml (built in)",
+        DEMO_FAILBACK,
+    ))
+    .map_err(SimError::Invalid)?;
     let env = crate::cloud::sim::environment_for(&topology);
     let fault: Fault = DEMO_FAULT.parse().map_err(|e| SimError::Faults(vec![e]))?;
-    simulate(
-        &runbook,
-        &env,
-        &topology,
-        &[("failed_az".into(), DEMO_ZONE.into())],
-        &[fault],
-        seed,
-    )
+    let plan = super::sim_watch::WatchPlan {
+        evacuation: &runbook,
+        params: vec![("shed_load".into(), "true".into())],
+        failback: Some(super::sim_watch::Failback {
+            runbook: &failback,
+            zone_param: "zone".into(),
+            after: DEMO_FAILBACK_AFTER,
+        }),
+        watch_for: Duration::from_secs(3 * 3600),
+    };
+    let faults = [fault];
+    let (mut r, history) = super::sim_watch::simulate_watch(&plan, &env, &topology, &faults, seed)?;
+    let zone = Zone::new(DEMO_ZONE);
+    let recovered = history.and_then(|h| crate::cloud::sim::invariants::first_out(&h, &zone));
+    let multi_az = topology.instances.iter().any(|i| i.zone == zone);
+    if let Some(cfg) = &env.health {
+        r.story = Some(super::sim_watch::story(
+            &r, &zone, &faults, cfg, recovered, multi_az,
+        ));
+    }
+    Ok(r)
 }
 
 /// A run bound against its environment.
@@ -656,6 +695,7 @@ async fn report(
     let (cloud, env, topology) = (stage.cloud, stage.env, stage.topology);
     let all_steps: Vec<BoundStep> = runs.iter().flat_map(|r| r.steps.clone()).collect();
     let failed = FailedZones {
+        returned: returned_zones(&all_steps),
         evacuated: evacuated_zones(&all_steps),
         down: cloud.failed_zones_now(),
     };
@@ -991,11 +1031,13 @@ mod tests {
             "{}",
             crate::report::sim::render_text(&r, false)
         );
+        // Evacuated, then failed back: the writers whose home is the zone are back in it.
         assert!(r
             .final_state
             .clusters
             .iter()
-            .all(|c| c.zone.as_str() != DEMO_ZONE));
+            .any(|c| c.zone.as_str() == DEMO_ZONE));
+        assert!(r.story.as_ref().is_some_and(|s| s.recovered_ms.is_some()));
         let text = crate::report::sim::render_text(&r, false);
         assert!(text.contains("Verdict: SUCCEEDED"), "{text}");
         assert!(

@@ -31,6 +31,7 @@ fn watch(faults: &[&str], minutes: u64) -> SimReport {
     let faults: Vec<Fault> = faults.iter().map(|f| f.parse().unwrap()).collect();
     let plan = WatchPlan {
         evacuation: &rb,
+        params: vec![],
         failback: None,
         watch_for: Duration::from_secs(60 * minutes),
     };

@@ -790,6 +790,38 @@ fn parse_group(
     Some(g)
 }
 
+/// A record's `depends_on`: a cluster or instance id, or a list of them.
+fn parse_depends_on(
+    src: &SourceFile,
+    what: &str,
+    v: Option<&SVal>,
+    d: &mut Diagnostics,
+) -> Vec<String> {
+    match v {
+        None => vec![],
+        Some(SVal {
+            kind: SKind::Str(s),
+            ..
+        }) => vec![s.clone()],
+        Some(SVal {
+            kind: SKind::Array(items),
+            ..
+        }) => items
+            .iter()
+            .filter_map(|i| tomlx::expect_str(src, i, "depends_on", d))
+            .map(|s| s.value)
+            .collect(),
+        Some(other) => {
+            d.push(src.diag(
+                other.span.clone(),
+                format!("{what}: `depends_on` must be a cluster or instance id, or a list of them"),
+                None,
+            ));
+            vec![]
+        }
+    }
+}
+
 fn parse_record(
     src: &SourceFile,
     what: &str,
@@ -851,29 +883,7 @@ fn parse_record(
             Some("give one value per zone".into()),
         ));
     }
-    let depends_on: Vec<String> = match t.get("depends_on") {
-        None => vec![],
-        Some(SVal {
-            kind: SKind::Str(s),
-            ..
-        }) => vec![s.clone()],
-        Some(SVal {
-            kind: SKind::Array(items),
-            ..
-        }) => items
-            .iter()
-            .filter_map(|i| tomlx::expect_str(src, i, "depends_on", d))
-            .map(|s| s.value)
-            .collect(),
-        Some(other) => {
-            d.push(src.diag(
-                other.span.clone(),
-                format!("{what}: `depends_on` must be a cluster or instance id, or a list of them"),
-                None,
-            ));
-            vec![]
-        }
-    };
+    let depends_on = parse_depends_on(src, &what, t.get("depends_on"), d);
     t.finish(
         &[
             "name",

@@ -23,8 +23,8 @@ pub mod rollback;
 pub mod run;
 pub mod sim_actors;
 pub mod sim_process;
-pub mod sim_watch;
 pub mod simulate;
+pub use simulate::sim_watch;
 pub mod watch;
 pub mod wiring;
 

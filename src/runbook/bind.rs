@@ -794,23 +794,8 @@ impl Binder<'_> {
                 wait,
                 return_to,
             } => {
-                let mut a = self.failover_cluster(group, evacuate, *wait, step, d);
-                if let (
-                    BoundAction::FailoverCluster {
-                        return_to: r,
-                        healthy,
-                        ..
-                    },
-                    Some(z),
-                ) = (&mut a, return_to)
-                {
-                    *r = self
-                        .zones_of(std::slice::from_ref(z), step, d)
-                        .into_iter()
-                        .next();
-                    *healthy = self.env.zones.clone();
-                }
-                a
+                let a = self.failover_cluster(group, evacuate, *wait, step, d);
+                self.with_return(a, return_to.as_ref(), step, d)
             }
             ActionDef::FailoverInstance {
                 group,
@@ -818,16 +803,8 @@ impl Binder<'_> {
                 wait,
                 return_to,
             } => {
-                let mut a = self.failover_instance(group, evacuate, *wait, step, d);
-                if let (BoundAction::FailoverInstance { return_to: r, .. }, Some(z)) =
-                    (&mut a, return_to)
-                {
-                    *r = self
-                        .zones_of(std::slice::from_ref(z), step, d)
-                        .into_iter()
-                        .next();
-                }
-                a
+                let a = self.failover_instance(group, evacuate, *wait, step, d);
+                self.with_return(a, return_to.as_ref(), step, d)
             }
             ActionDef::Snapshot { groups, wait } => self.snapshot(groups, *wait, d),
             ActionDef::DnsUpdate {
@@ -838,22 +815,8 @@ impl Binder<'_> {
                 records_after,
                 return_to,
             } => {
-                let mut a = self.dns_update(group, evacuate, weights, *wait, step, d);
-                if let (
-                    BoundAction::DnsUpdate {
-                        return_to: r,
-                        healthy,
-                        ..
-                    },
-                    Some(z),
-                ) = (&mut a, return_to)
-                {
-                    *r = self
-                        .zones_of(std::slice::from_ref(z), step, d)
-                        .into_iter()
-                        .next();
-                    *healthy = self.env.zones.clone();
-                }
+                let a = self.dns_update(group, evacuate, weights, *wait, step, d);
+                let mut a = self.with_return(a, return_to.as_ref(), step, d);
                 if let BoundAction::DnsUpdate {
                     records_after: ra,
                     records,
@@ -918,6 +881,36 @@ impl Binder<'_> {
             }
             ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
         }
+    }
+
+    /// A failover or DNS step in failback mode (`return_to`): its zone, and the environment's
+    /// zone order as the preference.
+    fn with_return(
+        &self,
+        mut a: BoundAction,
+        return_to: Option<&Spanned<String>>,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let Some(z) = return_to else { return a };
+        let zone = self
+            .zones_of(std::slice::from_ref(z), step, d)
+            .into_iter()
+            .next();
+        match &mut a {
+            BoundAction::FailoverCluster {
+                return_to, healthy, ..
+            }
+            | BoundAction::DnsUpdate {
+                return_to, healthy, ..
+            } => {
+                *return_to = zone;
+                *healthy = self.env.zones.clone();
+            }
+            BoundAction::FailoverInstance { return_to, .. } => *return_to = zone,
+            _ => {}
+        }
+        a
     }
 
     fn failover_cluster(

@@ -162,6 +162,37 @@ fn await_earlier_changes(step: &BoundStep, world: &World, d: &mut Decision) {
     }
 }
 
+/// A `dns.update` that evacuates: the records whose databases have moved (`records_after`).
+fn decide_dns(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
+    let BoundAction::DnsUpdate {
+        hosted_zone,
+        records,
+        evacuate,
+        healthy,
+        weights,
+        wait,
+        records_after,
+        ..
+    } = &step.action
+    else {
+        return Decision::default();
+    };
+    let split = dns::ready_records(records, records_after, evacuate, world);
+    let mut d = dns::decide_dns_update(
+        &step.id,
+        run_id,
+        hosted_zone,
+        &split.ready,
+        evacuate,
+        healthy,
+        weights,
+        *wait,
+        world,
+    );
+    split.add_to(&mut d);
+    d
+}
+
 fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     match &step.action {
         BoundAction::FailoverCluster {
@@ -211,31 +242,7 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
             *wait,
             world,
         ),
-        BoundAction::DnsUpdate {
-            hosted_zone,
-            records,
-            evacuate,
-            healthy,
-            weights,
-            wait,
-            records_after,
-            ..
-        } => {
-            let split = dns::ready_records(records, records_after, evacuate, world);
-            let mut d = dns::decide_dns_update(
-                &step.id,
-                run_id,
-                hosted_zone,
-                &split.ready,
-                evacuate,
-                healthy,
-                weights,
-                *wait,
-                world,
-            );
-            split.add_to(&mut d);
-            d
-        }
+        BoundAction::DnsUpdate { .. } => decide_dns(step, world, run_id),
         BoundAction::Http {
             request,
             expect_status,

@@ -883,7 +883,7 @@ fn parse_record(
             Some("give one value per zone".into()),
         ));
     }
-    let depends_on = parse_depends_on(src, &what, t.get("depends_on"), d);
+    let depends_on = parse_depends_on(src, what, t.get("depends_on"), d);
     t.finish(
         &[
             "name",

@@ -286,6 +286,7 @@ mod tests {
             evacuate: vec!["us-west-2a".into()],
             healthy: vec!["us-west-2b".into()],
             wait: true,
+            return_to: None,
         };
         let wait = || BoundAction::Wait {
             duration: Duration::from_secs(1),

@@ -558,6 +558,7 @@ mod tests {
             .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
             .collect(),
             weighted,
+            depends_on: vec![],
             weight: 100,
         }
     }

@@ -544,6 +544,104 @@ mod tests {
     use super::*;
     use crate::cloud::HostedZone;
 
+    /// A world with cluster `db` whose writer `db-w` is in `zone`, in `status`.
+    fn db_world(zone: &str, status: crate::cloud::DbStatus) -> World {
+        use crate::cloud::{ClusterMember, ClusterState, InstanceState};
+        let mut w = World::default();
+        w.clusters.insert(
+            "db".into(),
+            ClusterState {
+                id: "db".into(),
+                status,
+                engine: "aurora-postgresql".into(),
+                members: vec![ClusterMember {
+                    instance: "db-w".into(),
+                    is_writer: true,
+                    promotion_tier: 0,
+                }],
+            },
+        );
+        w.instances.insert(
+            "db-w".into(),
+            InstanceState {
+                id: "db-w".into(),
+                cluster: Some("db".into()),
+                status: crate::cloud::DbStatus::Available,
+                engine: "aurora-postgresql".into(),
+                zone: Some(Zone::from(zone)),
+                secondary_zone: None,
+                multi_az: false,
+            },
+        );
+        w
+    }
+
+    #[test]
+    fn a_record_waits_for_its_database_only_while_its_failover_step_runs() {
+        use crate::cloud::DbStatus;
+        let mut on_db = spec("api.example.com.", false);
+        on_db.depends_on = vec!["db".into()];
+        let free = spec("www.example.com.", false);
+        let records = [on_db, free];
+        let after = [StepId::from("failover")];
+        let evac = [Zone::from("us-west-2a")];
+        let names = |v: &[RecordSpecOut]| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        // (writer zone, status, failover step ended as) -> (ready, waiting, stuck)
+        let table = [
+            (
+                "us-west-2a",
+                DbStatus::FailingOver,
+                None,
+                (vec!["www.example.com."], 1, 0),
+            ),
+            (
+                "us-west-2b",
+                DbStatus::FailingOver,
+                None,
+                (vec!["www.example.com."], 1, 0),
+            ),
+            (
+                "us-west-2b",
+                DbStatus::Available,
+                None,
+                (vec!["api.example.com.", "www.example.com."], 0, 0),
+            ),
+            (
+                "us-west-2a",
+                DbStatus::Available,
+                Some(StepStatus::Failed),
+                (vec!["www.example.com."], 0, 1),
+            ),
+            (
+                "us-west-2a",
+                DbStatus::Available,
+                Some(StepStatus::Succeeded),
+                (vec!["api.example.com.", "www.example.com."], 0, 0),
+            ),
+        ];
+        for (zone, status, ended, (ready, waiting, stuck)) in table {
+            let mut w = db_world(zone, status.clone());
+            if let Some(st) = ended {
+                w.finished_steps.insert("failover".into(), st);
+            }
+            let split = ready_records(&records, &after, &evac, &w);
+            assert_eq!(names(&split.ready), ready, "{zone} {status:?} {ended:?}");
+            assert_eq!(
+                (split.waiting.len(), split.stuck.len()),
+                (waiting, stuck),
+                "{zone} {status:?} {ended:?}: {split:?}"
+            );
+        }
+        // Without records_after every record is ready: the step ran after its `after` steps.
+        let split = ready_records(
+            &records,
+            &[],
+            &evac,
+            &db_world("us-west-2a", DbStatus::Available),
+        );
+        assert_eq!(split.ready.len(), 2);
+    }
+
     fn spec(name: &str, weighted: bool) -> RecordSpecOut {
         RecordSpecOut {
             name: name.into(),

@@ -630,11 +630,18 @@ struct Binder<'a> {
 impl Binder<'_> {
     fn step(&self, s: &StepDef, d: &mut Diagnostics) -> BoundStep {
         let step = s.id.value.as_str();
-        check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
         let enabled = match &s.when {
             None => true,
             Some(w) => self.condition(w, step, d),
         };
+        // A shedding step turned off (`when`) needs no ladder: the stock evacuation runs in
+        // environments without [traffic].
+        let shed_off = !enabled
+            && matches!(s.action, ActionDef::TrafficShed { .. })
+            && self.env.traffic.is_none();
+        if !shed_off {
+            check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
+        }
         let action = self.action(s, d);
         BoundStep {
             id: StepId::new(step),

@@ -175,9 +175,10 @@ async fn evacuation_moves_writers_and_records_out_of_the_failed_zone() {
             .expect("the call is made");
         calls[..first].iter().filter(|c| *c == read).count()
     };
-    assert_eq!(
-        before("DescribeDBClusters", "FailoverDBCluster"),
-        1,
+    // Plus, maybe, the DNS step's: it starts beside the failovers (records_after) and reads
+    // the clusters its records depend on, before or after the failover call goes out.
+    assert!(
+        (1..=2).contains(&before("DescribeDBClusters", "FailoverDBCluster")),
         "{calls:?}"
     );
     assert_eq!(

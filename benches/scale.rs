@@ -324,6 +324,7 @@ fn script(clusters: usize, records: usize, seed: u64) -> Measured {
     let failed = FailedZones {
         evacuated: [Zone::new(FAILED)].into_iter().collect(),
         down: BTreeSet::new(),
+        returned: BTreeSet::new(),
     };
     let history = cloud.history();
     let timeline = cloud.timeline();

@@ -143,6 +143,10 @@ pub struct Decision {
     /// Calls held back because the same call may already have been made (see [`Deferred`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<Deferred>,
+    /// What the step waits for before it can act on the rest (a record whose database has
+    /// not moved yet): the step observes and decides again after a poll interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
 }
 
 impl Decision {

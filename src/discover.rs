@@ -473,6 +473,7 @@ fn weighted(
         values,
         weighted: true,
         weight,
+        depends_on: vec![],
     })
 }
 
@@ -523,6 +524,7 @@ fn simple(
             values,
             weighted: false,
             weight: 100,
+            depends_on: vec![],
         },
         Some(format!("`{shown}` in the current value ({from})")),
     ))

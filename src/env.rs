@@ -142,6 +142,9 @@ pub struct RecordSpec {
     pub weighted: bool,
     /// Weight given to a healthy zone's record set when it has to be brought back from 0.
     pub weight: i64,
+    /// Databases (cluster or instance ids) the record points at: a `dns.update` step with
+    /// `records_after` moves it as soon as they are out of the evacuated zone.
+    pub depends_on: Vec<String>,
 }
 
 impl From<&RecordSpec> for crate::cloud::RecordSpecOut {
@@ -153,6 +156,7 @@ impl From<&RecordSpec> for crate::cloud::RecordSpecOut {
             values: r.values.clone(),
             weighted: r.weighted,
             weight: r.weight,
+            depends_on: r.depends_on.clone(),
         }
     }
 }
@@ -1009,6 +1013,38 @@ fn parse_group(
     Some(g)
 }
 
+/// A record's `depends_on`: a cluster or instance id, or a list of them.
+fn parse_depends_on(
+    src: &SourceFile,
+    what: &str,
+    v: Option<&SVal>,
+    d: &mut Diagnostics,
+) -> Vec<String> {
+    match v {
+        None => vec![],
+        Some(SVal {
+            kind: SKind::Str(s),
+            ..
+        }) => vec![s.clone()],
+        Some(SVal {
+            kind: SKind::Array(items),
+            ..
+        }) => items
+            .iter()
+            .filter_map(|i| tomlx::expect_str(src, i, "depends_on", d))
+            .map(|s| s.value)
+            .collect(),
+        Some(other) => {
+            d.push(src.diag(
+                other.span.clone(),
+                format!("{what}: `depends_on` must be a cluster or instance id, or a list of them"),
+                None,
+            ));
+            vec![]
+        }
+    }
+}
+
 fn parse_record(
     src: &SourceFile,
     what: &str,
@@ -1070,7 +1106,19 @@ fn parse_record(
             Some("give one value per zone".into()),
         ));
     }
-    t.finish(&["name", "type", "ttl", "values", "weighted", "weight"], d);
+    let depends_on = parse_depends_on(src, what, t.get("depends_on"), d);
+    t.finish(
+        &[
+            "name",
+            "type",
+            "ttl",
+            "values",
+            "weighted",
+            "weight",
+            "depends_on",
+        ],
+        d,
+    );
     let name = name?;
     Some(RecordSpec {
         name: crate::cloud::normalize_dns_name(&name.value),
@@ -1079,5 +1127,6 @@ fn parse_record(
         values,
         weighted,
         weight,
+        depends_on,
     })
 }

@@ -114,6 +114,12 @@ pub fn plan(
             for c in &d.calls {
                 world.apply(c);
             }
+            let st = if d.problems.is_empty() {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            };
+            world.finished_steps.insert(s.id.clone(), st);
             let status = if !d.problems.is_empty() {
                 PlannedStatus::Failing
             } else if blocked {
@@ -190,6 +196,23 @@ impl Graph {
     }
 
     /// The index of the step `id`.
+    /// [`Graph::new`], with the `records_after` steps of `dns.update` steps as dependencies
+    /// too: the order of a dry run.
+    pub fn with_records_after(steps: &[BoundStep]) -> Self {
+        let mut g = Self::new(steps);
+        for (i, s) in steps.iter().enumerate() {
+            if let crate::runbook::bind::BoundAction::DnsUpdate { records_after, .. } = &s.action {
+                for a in records_after.iter().filter(|a| !s.after.contains(a)) {
+                    g.unfinished[i] += 1;
+                    if let Some(&j) = g.index.get(a) {
+                        g.dependents[j].push(i);
+                    }
+                }
+            }
+        }
+        g
+    }
+
     pub fn index_of(&self, id: &StepId) -> Option<usize> {
         self.index.get(id).copied()
     }
@@ -221,7 +244,9 @@ impl Graph {
 /// Indices of steps in a stable topological order (file order among ready steps). Steps in a
 /// cycle or after an unknown step (both refused by validation) are left out.
 pub fn topo(steps: &[BoundStep]) -> Vec<usize> {
-    let mut g = Graph::new(steps);
+    // A dry run plans a `dns.update` with `records_after` after those steps (its records then
+    // see the databases moved); a live run starts it without waiting for them.
+    let mut g = Graph::with_records_after(steps);
     let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| g.is_ready(i)).collect();
     let mut done = Vec::with_capacity(steps.len());
     // Take the first ready step in file order, one at a time, to keep file order stable.
@@ -261,6 +286,7 @@ mod tests {
             evacuate: vec!["us-west-2a".into()],
             healthy: vec!["us-west-2b".into()],
             wait: true,
+            return_to: None,
         };
         let wait = || BoundAction::Wait {
             duration: Duration::from_secs(1),

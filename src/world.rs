@@ -39,6 +39,10 @@ pub struct World {
     /// moved): the next decision picks another reader. Learned by the engine, not observed.
     #[serde(default)]
     pub unpromotable: std::collections::BTreeSet<InstanceId>,
+    /// Steps of this run that have ended (the records of a `dns.update` with `records_after`
+    /// stop waiting for a database once its failover step has ended). Learned by the engine.
+    #[serde(default)]
+    pub finished_steps: BTreeMap<crate::types::StepId, crate::status::StepStatus>,
 }
 
 /// A call that may have been made, as the journal tells it.

@@ -28,6 +28,7 @@ pub mod run;
 pub mod sim_actors;
 pub mod sim_process;
 pub mod simulate;
+pub use simulate::sim_watch;
 pub mod watch;
 pub mod wiring;
 

@@ -619,6 +619,7 @@ async fn report(
             .collect();
         FailedZones {
             down: down.intersection(&evacuated).cloned().collect(),
+            returned: BTreeSet::new(),
             evacuated,
         }
     };

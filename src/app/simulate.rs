@@ -37,8 +37,12 @@ use std::time::Duration;
 pub const DEMO_TOPOLOGY: &str = include_str!("../../config/sim/storefront.toml");
 /// The runbook of `failover demo` (runbooks/az-evacuation.toml), built in.
 pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/az-evacuation.toml");
-/// What goes wrong in `failover demo`.
-pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s";
+/// The failback runbook of `failover demo` (runbooks/az-failback.toml), built in.
+pub const DEMO_FAILBACK: &str = include_str!("../../runbooks/az-failback.toml");
+/// What goes wrong in `failover demo`: the zone is lost for 20 minutes.
+pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s for 20m";
+/// How long the zone must have been declared healthy before the demo's on-call fails back.
+pub const DEMO_FAILBACK_AFTER: Duration = Duration::from_secs(5 * 60);
 /// The zone `failover demo` evacuates.
 pub const DEMO_ZONE: &str = "us-west-2a";
 /// The seed of `failover demo` when none is given.
@@ -157,6 +161,12 @@ pub struct SimReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficReport>,
     pub timeline: Vec<TimelineEntry>,
+    /// What the watcher's detection said, when the simulation ran it (`simulate_watch`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detections: Vec<sim_watch::Detection>,
+    /// Time to detect, mitigate and recover, against the AWS critical path (`failover demo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub story: Option<sim_watch::Story>,
 }
 
 impl SimReport {
@@ -178,11 +188,23 @@ impl SimReport {
     }
 }
 
-/// Zones the run's steps evacuate (enabled failover and DNS steps).
+/// Zones the run's steps evacuate (enabled failover and DNS steps), less those a later step
+/// fails back into (`return_to`).
 pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
     let mut out = BTreeSet::new();
     for s in steps.iter().filter(|s| s.enabled) {
         match &s.action {
+            BoundAction::FailoverCluster {
+                return_to: Some(z), ..
+            }
+            | BoundAction::FailoverInstance {
+                return_to: Some(z), ..
+            }
+            | BoundAction::DnsUpdate {
+                return_to: Some(z), ..
+            } => {
+                out.remove(z);
+            }
             BoundAction::FailoverCluster { evacuate, .. }
             | BoundAction::FailoverInstance { evacuate, .. }
             | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),
@@ -190,6 +212,20 @@ pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
         }
     }
     out
+}
+
+/// Zones a step fails back into (`return_to`).
+fn returned_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
+    steps
+        .iter()
+        .filter(|s| s.enabled)
+        .filter_map(|s| match &s.action {
+            BoundAction::FailoverCluster { return_to, .. }
+            | BoundAction::FailoverInstance { return_to, .. }
+            | BoundAction::DnsUpdate { return_to, .. } => return_to.clone(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// One runbook run in a simulated world (see [`simulate_runs`]).
@@ -270,7 +306,14 @@ pub fn simulate_runs(
             .enable_time()
             .build()
             .map_err(SimError::Runtime)?;
-        rt.block_on(run_simulation(env, topology, &all_faults, seed, &bound))
+        rt.block_on(run_simulation(
+            env,
+            topology,
+            &all_faults,
+            seed,
+            Script::Runs(&bound),
+        ))
+        .map(|(r, _)| r)
     };
     if tokio::runtime::Handle::try_current().is_ok() {
         // Called from async code (the CLI): a runtime cannot be started inside another, and
@@ -372,8 +415,11 @@ pub fn simulate_files(
     Ok(simulate(&rb, &env, &topo, params, &faults, seed)?)
 }
 
-/// `failover demo`: the built-in storefront, zone us-west-2a loses its network, the built-in
-/// AZ evacuation runbook moves everything out.
+/// `failover demo`: the built-in storefront loses zone us-west-2a for 20 minutes. The
+/// watcher's probes detect it, its trigger policy starts the built-in AZ evacuation (which
+/// sheds load while the databases fail over and moves each record as its databases move);
+/// once the zone has been healthy for 5 minutes, the on-call runs the built-in failback. The
+/// report's story has the times to detect, mitigate and recover, and the AWS critical path.
 pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     let topology = Topology::parse(DEMO_TOPOLOGY, "config/sim/storefront.toml (built in)")?;
     let runbook = Runbook::parse(SourceFile::new(
@@ -381,16 +427,34 @@ pub fn demo(seed: u64) -> Result<SimReport, SimError> {
         DEMO_RUNBOOK,
     ))
     .map_err(SimError::Invalid)?;
+    let failback = Runbook::parse(SourceFile::new(
+        "runbooks/az-failback.toml (built in)",
+        DEMO_FAILBACK,
+    ))
+    .map_err(SimError::Invalid)?;
     let env = crate::cloud::sim::environment_for(&topology);
     let fault: Fault = DEMO_FAULT.parse().map_err(|e| SimError::Faults(vec![e]))?;
-    simulate(
-        &runbook,
-        &env,
-        &topology,
-        &[("failed_az".into(), DEMO_ZONE.into())],
-        &[fault],
-        seed,
-    )
+    let plan = sim_watch::WatchPlan {
+        evacuation: &runbook,
+        params: vec![("shed_load".into(), "true".into())],
+        failback: Some(sim_watch::Failback {
+            runbook: &failback,
+            zone_param: "zone".into(),
+            after: DEMO_FAILBACK_AFTER,
+        }),
+        watch_for: Duration::from_secs(3 * 3600),
+    };
+    let faults = [fault];
+    let (mut r, history) = sim_watch::simulate_watch(&plan, &env, &topology, &faults, seed)?;
+    let zone = Zone::new(DEMO_ZONE);
+    let recovered = history.and_then(|h| crate::cloud::sim::invariants::first_out(&h, &zone));
+    let multi_az = topology.instances.iter().any(|i| i.zone == zone);
+    if let Some(cfg) = &env.health {
+        r.story = Some(sim_watch::story(
+            &r, &zone, &faults, cfg, recovered, multi_az,
+        ));
+    }
+    Ok(r)
 }
 
 /// A run bound against its environment.
@@ -403,14 +467,14 @@ pub(super) struct BoundRun<'a> {
 }
 
 /// What became of one run.
-struct RunDone {
+pub(super) struct RunDone {
     outcome: engine::RunOutcome,
     ended: Duration,
 }
 
 /// What happened to the runs of a simulation, as they went.
 #[derive(Default)]
-struct Played {
+pub(super) struct Played {
     started: Vec<Duration>,
     done: Vec<RunDone>,
     plan_problems: Vec<String>,
@@ -420,29 +484,45 @@ struct Played {
 }
 
 /// Everything the runs of one simulation share.
-struct Stage<'a> {
-    cloud: &'a Arc<SimCloud>,
-    ports: &'a Ports,
-    journal: &'a Arc<dyn Store>,
-    reporter: Arc<dyn Reporter>,
-    env: &'a Environment,
-    topology: &'a Topology,
+pub(super) struct Stage<'a> {
+    pub(super) cloud: &'a Arc<SimCloud>,
+    pub(super) ports: &'a Ports,
+    pub(super) journal: &'a Arc<dyn Store>,
+    pub(super) reporter: Arc<dyn Reporter>,
+    pub(super) env: &'a Environment,
+    pub(super) topology: &'a Topology,
 }
 
-async fn run_simulation(
+/// What a simulation plays: runs given in advance, or the watcher's detection and the runs
+/// its trigger policy (and the simulated on-call) start.
+pub(super) enum Script<'s, 'a> {
+    Runs(&'s [BoundRun<'a>]),
+    Watch(&'s sim_watch::WatchPlan<'a>),
+}
+
+pub(super) async fn run_simulation(
     env: &Environment,
     topology: &Topology,
     faults: &[Fault],
     seed: u64,
-    runs: &[BoundRun<'_>],
-) -> Result<SimReport, SimError> {
+    script: Script<'_, '_>,
+) -> Result<(SimReport, Option<crate::cloud::sim::History>), SimError> {
     let cloud = SimCloud::new(topology, faults, seed);
     let mut driver = tokio::spawn(cloud.driver());
     let policy = RetryPolicy {
         max_attempts: env.settings.max_attempts,
         ..RetryPolicy::default()
     };
-    let ports = cloud.ports(policy, seed);
+    let mut ports = cloud.ports(policy, seed);
+    if let Some(cfg) = &env.health {
+        // `health.assert` steps read the simulated probes.
+        ports.health = Some(Arc::new(crate::cloud::sim::probes::SimHealth::new(
+            cloud.clone(),
+            crate::health::Scope::of(env),
+            cfg.clone(),
+            seed,
+        )));
+    }
     let clock = ports.clock.clone();
     let journal: Arc<dyn Store> = Arc::new(
         Journal::open(Path::new(":memory:"))?.with_clock(Arc::new(move || epoch_ms(clock.now()))),
@@ -456,7 +536,15 @@ async fn run_simulation(
         topology,
     };
     let mut played = Played::default();
-    let body = play(&stage, runs, &mut played);
+    let mut watched = sim_watch::Watched::default();
+    let body = async {
+        match &script {
+            Script::Runs(runs) => play(&stage, runs, &mut played).await,
+            Script::Watch(plan) => {
+                sim_watch::watch(&stage, plan, seed, &mut played, &mut watched).await
+            }
+        }
+    };
     let limit = cloud.virtual_time().sleep(topology.timing.max_duration);
     let finished = tokio::select! {
         biased;
@@ -469,7 +557,14 @@ async fn run_simulation(
         a.abort();
     }
     cloud.settle();
-    Ok(report(&stage, faults, seed, runs, played, finished).await)
+    let history = matches!(script, Script::Watch(_)).then(|| cloud.history());
+    let runs = match script {
+        Script::Runs(runs) => runs,
+        Script::Watch(_) => &watched.runs[..],
+    };
+    let mut r = report(&stage, faults, seed, runs, played, finished).await;
+    r.detections = watched.detections;
+    Ok((r, history))
 }
 
 /// Play the runs one after the other, each through the one run lifecycle.
@@ -479,7 +574,6 @@ async fn play(
     played: &mut Played,
 ) -> Result<(), SimError> {
     let cloud = stage.cloud;
-    let several = runs.len() > 1;
     for (i, r) in runs.iter().enumerate() {
         if let Some(at) = r.not_before {
             let now = cloud.elapsed();
@@ -487,65 +581,84 @@ async fn play(
                 cloud.virtual_time().sleep(at - now).await;
             }
         }
-        if several {
-            cloud.note(format!(
-                "run {} of {}: runbook `{}` (run {}) starts",
-                i + 1,
-                runs.len(),
-                r.runbook.name,
-                r.run.run_id
-            ));
-        }
-        played.started.push(cloud.elapsed());
-        let wants_approval = r
-            .steps
-            .iter()
-            .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
-        if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
-            played.approvers.push(tokio::spawn(approve_after(
-                cloud.clone(),
-                stage.journal.clone(),
-                r.run.run_id.clone(),
-                stage.topology.approval.by.clone(),
-                after,
-            )));
-        }
-        match start_run(
-            stage.ports,
-            stage.journal,
-            stage.reporter.clone(),
-            request(stage.env, r),
-        )
-        .await
-        {
-            Ok(res) => {
-                played
-                    .plan_problems
-                    .extend(res.plan.problems().into_iter().map(|(s, p)| {
-                        if several {
-                            format!("{}: {s}: {p}", r.runbook.name)
-                        } else {
-                            format!("{s}: {p}")
-                        }
-                    }));
-                played.done.push(RunDone {
-                    outcome: res.outcome,
-                    ended: cloud.elapsed(),
-                });
-            }
-            Err(AppError::Cloud { error, .. }) => {
-                let why = format!(
-                    "run {} did not start: its plan was refused: {error}",
-                    r.run.run_id
-                );
-                cloud.note(why.clone());
-                played.not_started.push(why);
-                return Ok(());
-            }
-            Err(e) => return Err(SimError::Run(e.to_string())),
+        let n = (runs.len() > 1).then_some((i + 1, runs.len()));
+        if !play_run(stage, r, n, played).await? {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Play one run through the one run lifecycle; `n`: its number and how many there are, when
+/// there are several. `false`: it did not start (the simulation stops there).
+pub(super) async fn play_run(
+    stage: &Stage<'_>,
+    r: &BoundRun<'_>,
+    n: Option<(usize, usize)>,
+    played: &mut Played,
+) -> Result<bool, SimError> {
+    let cloud = stage.cloud;
+    let several = n.is_some();
+    if let Some((i, total)) = n {
+        let of = if total > 0 {
+            format!(" of {total}")
+        } else {
+            String::new()
+        };
+        cloud.note(format!(
+            "run {i}{of}: runbook `{}` (run {}) starts",
+            r.runbook.name, r.run.run_id
+        ));
+    }
+    played.started.push(cloud.elapsed());
+    let wants_approval = r
+        .steps
+        .iter()
+        .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+    if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
+        played.approvers.push(tokio::spawn(approve_after(
+            cloud.clone(),
+            stage.journal.clone(),
+            r.run.run_id.clone(),
+            stage.topology.approval.by.clone(),
+            after,
+        )));
+    }
+    match start_run(
+        stage.ports,
+        stage.journal,
+        stage.reporter.clone(),
+        request(stage.env, r),
+    )
+    .await
+    {
+        Ok(res) => {
+            played
+                .plan_problems
+                .extend(res.plan.problems().into_iter().map(|(s, p)| {
+                    if several {
+                        format!("{}: {s}: {p}", r.runbook.name)
+                    } else {
+                        format!("{s}: {p}")
+                    }
+                }));
+            played.done.push(RunDone {
+                outcome: res.outcome,
+                ended: cloud.elapsed(),
+            });
+            Ok(true)
+        }
+        Err(AppError::Cloud { error, .. }) => {
+            let why = format!(
+                "run {} did not start: its plan was refused: {error}",
+                r.run.run_id
+            );
+            cloud.note(why.clone());
+            played.not_started.push(why);
+            Ok(false)
+        }
+        Err(e) => Err(SimError::Run(e.to_string())),
+    }
 }
 
 /// The lifecycle's request for one simulated run.
@@ -582,6 +695,7 @@ async fn report(
     let (cloud, env, topology) = (stage.cloud, stage.env, stage.topology);
     let all_steps: Vec<BoundStep> = runs.iter().flat_map(|r| r.steps.clone()).collect();
     let failed = FailedZones {
+        returned: returned_zones(&all_steps),
         evacuated: evacuated_zones(&all_steps),
         down: cloud.failed_zones_now(),
     };
@@ -606,7 +720,8 @@ async fn report(
         Verdict::Failed
     };
     let run_summaries = summaries(runs, &played);
-    let first = &runs[0];
+    // A watch may start no run at all.
+    let first = runs.first();
     SimReport {
         runbook: runs
             .iter()
@@ -617,8 +732,8 @@ async fn report(
         topology: topology.name.clone(),
         topology_origin: topology.origin.clone(),
         seed,
-        run_id: first.run.run_id.clone(),
-        params: first.params.clone(),
+        run_id: first.map_or_else(|| RunId::new("-"), |r| r.run.run_id.clone()),
+        params: first.map(|r| r.params.clone()).unwrap_or_default(),
         faults: faults.iter().map(|f| f.to_string()).collect(),
         verdict,
         reasons,
@@ -637,6 +752,8 @@ async fn report(
         final_state,
         traffic: cloud.traffic_report(),
         timeline,
+        detections: vec![],
+        story: None,
     }
 }
 
@@ -902,6 +1019,449 @@ where
     std::thread::scope(|s| s.spawn(go).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
+/// `failover watch` in a simulated world: the environment's `[health]` probes answered by the
+/// simulator (`cloud::sim::probes`), the very detector (`health::Detector`: rounds on the
+/// interval grid, quorum, hysteresis, the observer rule) and trigger policy
+/// (`health::TriggerState`) of the live watcher, on virtual time. A run the policy starts goes
+/// through the one run lifecycle, in the same world; once the evacuated zone has been healthy
+/// for long enough, the simulated on-call starts the failback runbook (the live watcher starts
+/// nothing on recovery: failing back is a deliberate act).
+///
+/// [`story`] turns the report into the figures of `failover demo`: time to detect, to mitigate
+/// (the traffic signal good again) and to recover (nothing left in the failed zone), with the
+/// AWS critical path they compare with, computed from `cloud::model`.
+pub mod sim_watch {
+    use super::{play_run, BoundRun, Played, SimError, SimReport, Stage};
+    use crate::cloud::model;
+    use crate::cloud::sim::probes::SimHealth;
+    use crate::cloud::sim::FaultKind;
+    use crate::health::{Became, HealthConfig, Scope, TriggerDecision, TriggerState, ZoneEvent};
+    use crate::runbook::bind::{self, RunContext};
+    use crate::runbook::Runbook;
+    use crate::status::RunMode;
+    use crate::types::{RunId, Zone};
+    use serde::Serialize;
+    use std::time::{Duration, SystemTime};
+
+    /// What the simulated watcher and on-call do.
+    pub struct WatchPlan<'a> {
+        /// The runbook `[health.trigger]` starts (its `runbook` names this file).
+        pub evacuation: &'a Runbook,
+        /// Parameters given to it besides those of the trigger (the zone, the reason).
+        pub params: Vec<(String, String)>,
+        /// The failback the on-call starts once the evacuated zone is healthy again.
+        pub failback: Option<Failback<'a>>,
+        /// How long to watch, from the start (the watch ends earlier once a failback has run).
+        pub watch_for: Duration,
+    }
+
+    /// The failback: its runbook, the parameter that takes the zone, and how long the zone must
+    /// have been declared healthy before it starts.
+    pub struct Failback<'a> {
+        pub runbook: &'a Runbook,
+        pub zone_param: String,
+        pub after: Duration,
+    }
+
+    /// What a simulated watch produced besides the report's usual parts.
+    #[derive(Default)]
+    pub(super) struct Watched<'a> {
+        pub(super) runs: Vec<BoundRun<'a>>,
+        pub(super) detections: Vec<Detection>,
+    }
+
+    /// A zone event of the watcher, and what was decided on it.
+    #[derive(Clone, Debug, Serialize)]
+    pub struct Detection {
+        pub at_ms: u64,
+        pub target: String,
+        /// `unhealthy` or `healthy`.
+        pub became: String,
+        pub summary: String,
+        /// The failing probes of the deciding round: `name: detail`.
+        pub failing: Vec<String>,
+        pub observer_suspect: bool,
+        /// The trigger policy's decision (`describe`), or what the on-call does.
+        pub decision: String,
+        /// The run started for it, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub started: Option<RunId>,
+    }
+
+    fn since_start(stage: &Stage<'_>, t: SystemTime) -> Duration {
+        t.duration_since(stage.topology.start).unwrap_or_default()
+    }
+
+    fn ms(d: Duration) -> u64 {
+        d.as_millis() as u64
+    }
+
+    /// Bind `rb` with `params` as the next run of the simulation.
+    fn bind_next<'a>(
+        stage: &Stage<'_>,
+        rb: &'a Runbook,
+        params: &[(String, String)],
+        seed: u64,
+        n: usize,
+    ) -> Result<BoundRun<'a>, SimError> {
+        let run = RunContext {
+            run_id: RunId::new(if n == 1 {
+                format!("sim-{seed}")
+            } else {
+                format!("sim-{seed}-{n}")
+            }),
+            initiator: format!("watch:{}", stage.env.name),
+            mode: RunMode::Simulate,
+        };
+        let p = bind::bind_params(rb, stage.env, params).map_err(SimError::Invalid)?;
+        let steps = bind::bind(rb, stage.env, &p, &run).map_err(SimError::Invalid)?;
+        Ok(BoundRun {
+            runbook: rb,
+            run,
+            params: p,
+            steps,
+            not_before: None,
+        })
+    }
+
+    fn record(ev: &ZoneEvent, at: Duration, decision: String) -> Detection {
+        Detection {
+            at_ms: ms(at),
+            target: ev.target.to_string(),
+            became: match ev.became {
+                Became::Unhealthy => "unhealthy".into(),
+                Became::Healthy => "healthy".into(),
+            },
+            summary: ev.why.summary.clone(),
+            failing: ev
+                .why
+                .failing
+                .iter()
+                .map(|f| format!("{}: {}", f.probe, f.detail))
+                .collect(),
+            observer_suspect: ev.observer_suspect,
+            decision,
+            started: None,
+        }
+    }
+
+    /// Watch the zones of the stage's environment and act as `[health.trigger]` says, until
+    /// `plan.watch_for` (or the failback has run).
+    pub(super) async fn watch<'a>(
+        stage: &Stage<'_>,
+        plan: &WatchPlan<'a>,
+        seed: u64,
+        played: &mut Played,
+        watched: &mut Watched<'a>,
+    ) -> Result<(), SimError> {
+        let env = stage.env;
+        let no = |what: &str| {
+            SimError::Run(format!("environment `{}` has no {what}: there is nothing to watch with (add it to the topology, as in an environment file; docs/health.md)", env.name))
+        };
+        let cfg = env.health.clone().ok_or_else(|| no("[health]"))?;
+        let tr = cfg.trigger.clone().ok_or_else(|| no("[health.trigger]"))?;
+        let cloud = stage.cloud;
+        let det = SimHealth::new(cloud.clone(), Scope::of(env), cfg.clone(), seed).detector();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let task = tokio::spawn(det.run(tx));
+        let time = cloud.virtual_time();
+        let mut state = TriggerState::default();
+        let mut evacuated: Option<Zone> = None;
+        let mut failback_at: Option<Duration> = None;
+        loop {
+            let now = cloud.elapsed();
+            let wake = failback_at.unwrap_or(plan.watch_for).min(plan.watch_for);
+            if now >= plan.watch_for {
+                break;
+            }
+            let ev = tokio::select! {
+                biased;
+                e = rx.recv() => e,
+                _ = time.sleep(wake.saturating_sub(now)) => None,
+            };
+            let Some(ev) = ev else {
+                let (Some(at), Some(fb), Some(zone)) = (failback_at, &plan.failback, &evacuated)
+                else {
+                    continue;
+                };
+                if cloud.elapsed() < at {
+                    continue;
+                }
+                cloud.note(format!(
+                    "on-call: {zone} has been healthy for {}: failing back with `{}`",
+                    humantime::format_duration(fb.after),
+                    fb.runbook.name
+                ));
+                let r = bind_next(
+                    stage,
+                    fb.runbook,
+                    &[(fb.zone_param.clone(), zone.to_string())],
+                    seed,
+                    watched.runs.len() + 1,
+                )?;
+                watched.runs.push(r);
+                let n = watched.runs.len();
+                play_run(stage, &watched.runs[n - 1], Some((n, 0)), played).await?;
+                break;
+            };
+            let at = since_start(stage, ev.at);
+            let mut text = format!(
+                "health: {} is {} ({}){}",
+                ev.target,
+                match ev.became {
+                    Became::Unhealthy => "UNHEALTHY",
+                    Became::Healthy => "healthy again",
+                },
+                ev.why.summary,
+                if ev.observer_suspect {
+                    " [observer suspect]"
+                } else {
+                    ""
+                }
+            );
+            for f in ev.why.failing.iter().take(4) {
+                text.push_str(&format!("\n    ✗ {}: {}", f.probe, f.detail));
+            }
+            cloud.note(text);
+            if ev.became == Became::Healthy {
+                let back = ev
+                    .zone()
+                    .filter(|z| evacuated.as_ref() == Some(*z))
+                    .cloned();
+                let decision = match (back, &plan.failback) {
+                    (Some(z), Some(fb)) if failback_at.is_none() => {
+                        failback_at = Some(at + fb.after);
+                        format!(
+                            "{z} is healthy again; the on-call fails back once it has stayed healthy for {}",
+                            humantime::format_duration(fb.after)
+                        )
+                    }
+                    _ => "healthy again: nothing to do".to_string(),
+                };
+                cloud.note(format!("watch: {decision}"));
+                watched.detections.push(record(&ev, at, decision));
+                continue;
+            }
+            if ev.zone().is_some() && ev.zone() == evacuated.as_ref() {
+                // Unhealthy again before the failback: wait for it to be healthy again.
+                failback_at = None;
+            }
+            let decision = state.on_event(&tr, &ev, ev.at);
+            let said = format!("watch (policy {:?}): {}", tr.policy, decision.describe(&ev))
+                .replace("policy Auto", "policy auto")
+                .replace("policy Approval", "policy approval")
+                .replace("policy Notify", "policy notify");
+            cloud.note(said.clone());
+            let mut d = record(&ev, at, said);
+            let (params, paused) = match &decision {
+                TriggerDecision::Start { params, .. } => (params.clone(), false),
+                TriggerDecision::StartPausedForApproval { params, .. } => (params.clone(), true),
+                _ => {
+                    watched.detections.push(d);
+                    continue;
+                }
+            };
+            let mut p: Vec<(String, String)> = params.into_iter().collect();
+            p.extend(plan.params.iter().cloned());
+            if paused
+                && plan
+                    .evacuation
+                    .params
+                    .iter()
+                    .any(|p| p.name == "require_approval")
+            {
+                p.push(("require_approval".into(), "true".into()));
+            }
+            let r = bind_next(stage, plan.evacuation, &p, seed, watched.runs.len() + 1)?;
+            d.started = Some(r.run.run_id.clone());
+            watched.detections.push(d);
+            evacuated = ev.zone().cloned();
+            watched.runs.push(r);
+            let n = watched.runs.len();
+            if !play_run(stage, &watched.runs[n - 1], Some((n, 0)), played).await? {
+                break;
+            }
+        }
+        task.abort();
+        Ok(())
+    }
+
+    /// Watch the simulated world of `topology` (its `[health]`, bound as `env`) with the topology's
+    /// faults plus `faults`: detection, the trigger's runs and the failback, in one world.
+    pub fn simulate_watch(
+        plan: &WatchPlan<'_>,
+        env: &crate::env::Environment,
+        topology: &crate::cloud::sim::Topology,
+        faults: &[crate::cloud::sim::Fault],
+        seed: u64,
+    ) -> Result<(SimReport, Option<crate::cloud::sim::History>), SimError> {
+        let all = super::all_faults(topology, faults)?;
+        let go = move || -> Result<(SimReport, Option<crate::cloud::sim::History>), SimError> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(SimError::Runtime)?;
+            rt.block_on(super::run_simulation(
+                env,
+                topology,
+                &all,
+                seed,
+                super::Script::Watch(plan),
+            ))
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(go).join())
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        } else {
+            go()
+        }
+    }
+
+    /// The figures of the story: when the zone was lost, detected, the traffic signal good again,
+    /// everything out of the zone; the zone back and failed back; and the AWS critical path.
+    #[derive(Clone, Debug, Serialize)]
+    pub struct Story {
+        pub zone: Zone,
+        pub lost_ms: u64,
+        pub detected_ms: Option<u64>,
+        pub evacuation_started_ms: Option<u64>,
+        /// The traffic signal good again (the model's error rate under the threshold) after the
+        /// loss; `None`: it never turned bad, or never good again.
+        pub mitigated_ms: Option<u64>,
+        /// Every writer, primary and record out of the zone.
+        pub recovered_ms: Option<u64>,
+        pub zone_back_ms: Option<u64>,
+        pub failback_started_ms: Option<u64>,
+        pub failback_ended_ms: Option<u64>,
+        pub critical_path: CriticalPath,
+    }
+
+    impl Story {
+        pub fn time_to_detect(&self) -> Option<Duration> {
+            self.detected_ms
+                .map(|d| Duration::from_millis(d.saturating_sub(self.lost_ms)))
+        }
+        pub fn time_to_mitigate(&self) -> Option<Duration> {
+            self.mitigated_ms
+                .map(|d| Duration::from_millis(d.saturating_sub(self.lost_ms)))
+        }
+        pub fn time_to_recover(&self) -> Option<Duration> {
+            self.recovered_ms
+                .map(|d| Duration::from_millis(d.saturating_sub(self.lost_ms)))
+        }
+    }
+
+    /// The least time AWS and the configured detection allow, each part from `cloud::model`
+    /// (failover and propagation) or the environment's `[health]` (detection).
+    #[derive(Clone, Debug, Serialize)]
+    pub struct CriticalPath {
+        /// The slowest detection the probes allow: `unhealthy_after` rounds, the last one taking
+        /// its full timeouts (a dead zone's probes time out).
+        pub detect_ms: u64,
+        /// Detect, then the slowest Aurora failover, then Route 53's slowest propagation: the
+        /// writers and the records of the healthy zones serving everywhere.
+        pub mitigate_ms: u64,
+        /// Detect, then the slowest failover of what the zone holds (a Multi-AZ instance's reboot
+        /// when it holds one).
+        pub recover_ms: u64,
+        /// How each figure is made, one line each.
+        pub parts: Vec<String>,
+    }
+
+    /// The AWS critical path for losing a zone holding `multi_az` Multi-AZ primaries, with the
+    /// detection of `cfg`.
+    pub fn critical_path(cfg: &HealthConfig, multi_az: bool) -> CriticalPath {
+        let detect = cfg.interval * cfg.unhealthy_after.saturating_sub(1) + cfg.worst_round();
+        let aurora = Duration::from_secs(model::AURORA_FAILOVER_S.1);
+        let insync = Duration::from_secs(model::ROUTE53_INSYNC_S.1);
+        let slowest = if multi_az {
+            Duration::from_secs(model::MULTI_AZ_FAILOVER_S.1)
+        } else {
+            aurora
+        };
+        let f = |d: Duration| crate::cloud::sim::world::fmt_dur(d);
+        CriticalPath {
+            detect_ms: ms(detect),
+            mitigate_ms: ms(detect + aurora + insync),
+            recover_ms: ms(detect + slowest),
+            parts: vec![
+                format!(
+                    "detect {}: {} rounds every {}, the last taking its timeouts ({})",
+                    f(detect),
+                    cfg.unhealthy_after,
+                    f(cfg.interval),
+                    f(cfg.worst_round())
+                ),
+                format!(
+                    "mitigate {}: detect + Aurora failover {} + Route 53 INSYNC {}",
+                    f(detect + aurora + insync),
+                    f(aurora),
+                    f(insync)
+                ),
+                format!(
+                    "recover {}: detect + the slowest failover out of the zone {}{}",
+                    f(detect + slowest),
+                    f(slowest),
+                    if multi_az {
+                        " (Multi-AZ instance reboot)"
+                    } else {
+                        " (Aurora)"
+                    }
+                ),
+            ],
+        }
+    }
+
+    /// The story of `report` for the loss of `zone`: the fault that took it down, the watcher's
+    /// detection, the traffic samples, the placements (`recovered`: when nothing was left in it).
+    pub fn story(
+        report: &SimReport,
+        zone: &Zone,
+        faults: &[crate::cloud::sim::Fault],
+        cfg: &HealthConfig,
+        recovered: Option<Duration>,
+        multi_az: bool,
+    ) -> Story {
+        let down = faults
+            .iter()
+            .find(|f| matches!(&f.kind, FaultKind::AzDown { zone: z } if z == zone));
+        let lost = down.map(|f| f.at).unwrap_or_default();
+        let back = down.and_then(|f| f.end());
+        let detected = report
+            .detections
+            .iter()
+            .find(|d| d.became == "unhealthy" && d.target == zone.as_str());
+        let mut mitigated = None;
+        if let Some(t) = &report.traffic {
+            let mut bad = false;
+            for s in &t.samples {
+                if s.at_ms < ms(lost) || back.is_some_and(|b| s.at_ms >= ms(b)) {
+                    continue;
+                }
+                if !s.good {
+                    bad = true;
+                    mitigated = None;
+                } else if bad && mitigated.is_none() {
+                    mitigated = Some(s.at_ms);
+                }
+            }
+        }
+        let failback = report.runs.get(1);
+        Story {
+            zone: zone.clone(),
+            lost_ms: ms(lost),
+            detected_ms: detected.map(|d| d.at_ms),
+            evacuation_started_ms: report.runs.first().and_then(|r| r.started_ms),
+            mitigated_ms: mitigated,
+            recovered_ms: recovered.map(ms),
+            zone_back_ms: back.map(ms),
+            failback_started_ms: failback.and_then(|r| r.started_ms),
+            failback_ended_ms: failback.and_then(|r| r.ended_ms),
+            critical_path: critical_path(cfg, multi_az),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,11 +1474,13 @@ mod tests {
             "{}",
             crate::report::sim::render_text(&r, false)
         );
+        // Evacuated, then failed back: the writers whose home is the zone are back in it.
         assert!(r
             .final_state
             .clusters
             .iter()
-            .all(|c| c.zone.as_str() != DEMO_ZONE));
+            .any(|c| c.zone.as_str() == DEMO_ZONE));
+        assert!(r.story.as_ref().is_some_and(|s| s.recovered_ms.is_some()));
         let text = crate::report::sim::render_text(&r, false);
         assert!(text.contains("Verdict: SUCCEEDED"), "{text}");
         assert!(

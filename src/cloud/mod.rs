@@ -169,6 +169,9 @@ pub struct RecordSpecOut {
     pub values: BTreeMap<Zone, Vec<String>>,
     pub weighted: bool,
     pub weight: i64,
+    /// Databases (cluster or instance ids) the record points at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

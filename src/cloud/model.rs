@@ -21,6 +21,16 @@
 //!   `Concepts.MultiAZ.Failover`).
 //! - Route 53 change propagation: "within 60 seconds" PENDING to INSYNC (Route 53 API
 //!   Reference, GetChange).
+//! - Route 53 health checks: "interval 10 s or 30 s, failure threshold 1-10 (default 3)";
+//!   an endpoint is unhealthy once more than 82% of the checkers fail it (Route 53 Developer
+//!   Guide, `dns-failover-determining-health-of-endpoints`): detection takes about interval x
+//!   threshold, 90 s with the defaults.
+//! - CloudWatch alarms on standard (1-minute) metrics: the alarm goes to ALARM once
+//!   `DatapointsToAlarm` periods of `EvaluationPeriods` breach; with the common 3 of 3 one-minute
+//!   periods, 3 minutes after the failure starts (CloudWatch User Guide,
+//!   `AlarmThatSendsEmail`, "Evaluating an alarm").
+//! - HTTP probes from inside the region: a healthy load balancer answers in milliseconds; the
+//!   simulator draws the same round trip as an AWS API call.
 //! - RDS Describe filters: the AWS adapter sends at most 100 values per filter (one
 //!   chunk per call), as the simulator answers them.
 //!
@@ -62,6 +72,27 @@ pub const SNAPSHOT_CREATION_S: (u64, u64) = (120, 300);
 pub const ROUTE53_INSYNC_S: (u64, u64) = (10, 60);
 /// Round trip of one AWS API call from inside the region (milliseconds).
 pub const API_LATENCY_MS: (u64, u64) = (40, 160);
+/// Route 53 health checks: default request interval.
+pub const ROUTE53_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// Route 53 health checks: default failure threshold (consecutive failed checks).
+pub const ROUTE53_HEALTH_CHECK_FAILURE_THRESHOLD: u32 = 3;
+/// Checkers Route 53 uses for one health check (the status lists one per checker region).
+pub const ROUTE53_HEALTH_CHECKERS: u32 = 16;
+/// CloudWatch standard metrics: one datapoint per minute.
+pub const CLOUDWATCH_PERIOD: Duration = Duration::from_secs(60);
+/// CloudWatch alarms: breaching periods before ALARM (3 of 3 is the common setting).
+pub const CLOUDWATCH_DATAPOINTS_TO_ALARM: u32 = 3;
+
+/// How long after a zone fails a Route 53 health check on it turns unhealthy: interval x
+/// failure threshold.
+pub fn route53_health_check_detection() -> Duration {
+    ROUTE53_HEALTH_CHECK_INTERVAL * ROUTE53_HEALTH_CHECK_FAILURE_THRESHOLD
+}
+
+/// How long after a zone fails a CloudWatch alarm on its metrics goes to ALARM.
+pub fn cloudwatch_alarm_detection() -> Duration {
+    CLOUDWATCH_PERIOD * CLOUDWATCH_DATAPOINTS_TO_ALARM
+}
 
 /// The client-side quotas: AWS's defaults unless an environment's `[quotas]` says otherwise
 /// (an account with raised quotas, or a share of the account kept for other tools).

@@ -178,6 +178,8 @@ pub struct RunOutcome {
 pub(crate) struct Ctx {
     /// Readers whose promotion failed in this run (fed back into decisions).
     pub(crate) unpromotable: Mutex<BTreeSet<InstanceId>>,
+    /// Steps of the run that have ended (for `records_after`).
+    pub(crate) finished: Mutex<BTreeMap<crate::types::StepId, StepStatus>>,
     /// Resources (as calls name them) this run has made, or is making, a mutating call on:
     /// the plan's observation of them is out of date.
     pub(crate) touched: Mutex<BTreeSet<String>>,
@@ -197,8 +199,14 @@ impl Ctx {
         reporter: Arc<dyn Reporter>,
     ) -> Self {
         let tokens = spec.fence.tokens.iter().cloned().collect();
+        let finished = spec
+            .finished
+            .iter()
+            .map(|(id, (st, _))| (id.clone(), *st))
+            .collect();
         Self {
             unpromotable: Default::default(),
+            finished: Mutex::new(finished),
             touched: Default::default(),
             ports,
             journal,

@@ -83,7 +83,13 @@ pub async fn execute(
         dag.start_ready(&ctx, &mut running).await;
         match running.join_next().await {
             None => break,
-            Some(Ok((id, st, msg))) => dag.finished(id, st, msg),
+            Some(Ok((id, st, msg))) => {
+                ctx.finished
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone(), st);
+                dag.finished(id, st, msg)
+            }
             Some(Err(e)) => {
                 tracing::error!("a step task panicked: {e}");
                 ctx.spec.stop.request(
@@ -221,6 +227,10 @@ impl Dag {
     async fn end_without_running(&mut self, ctx: &Ctx, i: usize, st: StepStatus, msg: String) {
         self.started[i] = true;
         let id = &self.steps[i].id;
+        ctx.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), st);
         let _ = ctx
             .journal
             .step_finished(&ctx.spec.run_id, id.as_str(), st, Some(&msg))

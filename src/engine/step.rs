@@ -125,8 +125,12 @@ async fn attempt_step(
     let mut problems = vec![];
     let mut announced = vec![];
     let mut may_reuse = first_attempt;
+    // While records wait for their databases, polls read the clusters, not their members again.
+    let mut members: Option<observe::Members> = None;
     loop {
-        let world = observe_with_journal(ctx, step, std::mem::take(&mut may_reuse)).await?;
+        let world =
+            observe_with_journal(ctx, step, std::mem::take(&mut may_reuse), members.as_mut())
+                .await?;
         let decision: Decision = steps::decide(step, &world, run_id);
         report_decision(ctx, sid, &decision, &mut announced).await;
         settle_observed(ctx, sid, &world, &decision).await;
@@ -135,7 +139,10 @@ async fn attempt_step(
         problems = decision.problems.clone();
         execute_decision(ctx, step, &decision, &world).await?;
         calls += decision.calls.len();
-        if decision.deferred.is_empty() {
+        if !decision.waiting.is_empty() && members.is_none() {
+            members = Some(observe::Members::seen_in(&world));
+        }
+        if decision.deferred.is_empty() && decision.waiting.is_empty() {
             break;
         }
         ctx.sleep(ctx.spec.poll_interval).await?;
@@ -158,6 +165,7 @@ async fn observe_with_journal(
     ctx: &Ctx,
     step: &BoundStep,
     may_reuse: bool,
+    members: Option<&mut observe::Members>,
 ) -> Result<World, StepError> {
     let needs = steps::needs(step, &ctx.spec.run_id);
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
@@ -165,9 +173,10 @@ async fn observe_with_journal(
     let now = ctx.journal.now_ms();
     let planned = may_reuse.then(|| ctx.plan_world(&needs)).flatten();
     let reused = planned.is_some();
-    let mut world = match planned {
-        Some(w) => w,
-        None => observe::observe(&ctx.ports, &needs).await?,
+    let mut world = match (planned, members) {
+        (Some(w), _) => w,
+        (None, Some(m)) => observe::observe_waiting(&ctx.ports, &needs, m).await?,
+        (None, None) => observe::observe(&ctx.ports, &needs).await?,
     };
     let (recent, in_doubt) = from_journal(ctx, step, &world, now).await?;
     if reused && !(recent.is_empty() && in_doubt.is_empty()) {
@@ -186,6 +195,11 @@ async fn observe_with_journal(
     world.in_doubt = in_doubt;
     world.unpromotable = ctx
         .unpromotable
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    world.finished_steps = ctx
+        .finished
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
@@ -279,14 +293,20 @@ async fn accepted_calls(
 const RECENT: Duration = Duration::from_secs(600);
 
 /// The resources (as calls name them) this step acts on: its clusters, instances and hosted
-/// zones. Built once per decision; a lookup per journal event.
+/// zones. Built once per decision; a lookup per journal event. A DNS step reads the databases
+/// its records depend on, but acts on records only: calls in doubt on those databases are
+/// their failover step's to settle.
 fn resources_of(world: &World, step: &BoundStep) -> std::collections::HashSet<String> {
+    let zones = world.hosted_zones.values().map(|z| z.name.clone());
+    if let BoundAction::DnsUpdate { .. } = step.action {
+        return zones.collect();
+    }
     let n = steps::needs(step, &RunId::new(""));
     n.clusters
         .iter()
         .map(|c| c.as_str().to_string())
         .chain(n.instances.iter().map(|i| i.as_str().to_string()))
-        .chain(world.hosted_zones.values().map(|z| z.name.clone()))
+        .chain(zones)
         .collect()
 }
 
@@ -320,6 +340,15 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
 async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
     let run_id = &ctx.spec.run_id;
+    for w in &d.waiting {
+        if !announced.contains(w) {
+            announced.push(w.clone());
+            ctx.reporter.report(Progress::Waiting {
+                step: sid.to_string(),
+                what: w.clone(),
+            });
+        }
+    }
     for x in &d.deferred {
         if !announced.contains(&x.why) {
             announced.push(x.why.clone());

@@ -382,6 +382,55 @@ fn progress_line(r: &SimReport, progress: &Progress, t: &str) -> Option<String> 
     Some(line)
 }
 
+/// The demo's figures: time to detect, mitigate and recover, against the AWS critical path.
+fn render_story(o: &mut String, r: &SimReport) {
+    let Some(s) = &r.story else { return };
+    let t = |ms: Option<u64>| {
+        ms.map(|m| crate::cloud::sim::world::fmt_dur(Duration::from_millis(m)))
+            .unwrap_or_else(|| "never".into())
+    };
+    let at = |ms: Option<u64>| {
+        ms.map(|m| stamp(Duration::from_millis(m)))
+            .unwrap_or_else(|| "-".into())
+    };
+    let cp = &s.critical_path;
+    let since = |ms: Option<u64>| ms.map(|m| m.saturating_sub(s.lost_ms));
+    let _ = writeln!(
+        o,
+        "  zone {} lost at {}, back at {}",
+        s.zone,
+        at(Some(s.lost_ms)),
+        at(s.zone_back_ms)
+    );
+    let _ = writeln!(
+        o,
+        "  time to detect:   {:>8}   (AWS critical path: {})",
+        t(since(s.detected_ms)),
+        t(Some(cp.detect_ms))
+    );
+    let _ = writeln!(
+        o,
+        "  time to mitigate: {:>8}   (AWS critical path: {}; the signal good again)",
+        t(since(s.mitigated_ms)),
+        t(Some(cp.mitigate_ms))
+    );
+    let _ = writeln!(
+        o,
+        "  time to recover:  {:>8}   (AWS critical path: {}; out of the failed zone)",
+        t(since(s.recovered_ms)),
+        t(Some(cp.recover_ms))
+    );
+    let _ = writeln!(
+        o,
+        "  failback:         started {}, ended {}",
+        at(s.failback_started_ms),
+        at(s.failback_ended_ms)
+    );
+    for p in &cp.parts {
+        let _ = writeln!(o, "    critical path: {p}");
+    }
+}
+
 fn render_verdict(o: &mut String, r: &SimReport) {
     let _ = writeln!(o, "\n{}", "─".repeat(72));
     let _ = writeln!(
@@ -395,6 +444,7 @@ fn render_verdict(o: &mut String, r: &SimReport) {
     for reason in &r.reasons {
         let _ = writeln!(o, "  - {reason}");
     }
+    render_story(o, r);
     let counts = |st: Option<StepStatus>| r.steps.iter().filter(|s| s.status == st).count();
     let run = if !r.run_started {
         "not started".to_string()

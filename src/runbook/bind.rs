@@ -55,12 +55,23 @@ pub enum BoundAction {
         evacuate: Vec<Zone>,
         healthy: Vec<Zone>,
         wait: bool,
+        /// Failback: writers whose preferred member is in this zone move back to it
+        /// (`evacuate` is empty; `healthy` is the environment's zone order).
+        #[serde(default)]
+        return_to: Option<Zone>,
     },
     FailoverInstance {
         group: String,
         instances: Vec<InstanceId>,
         evacuate: Vec<Zone>,
         wait: bool,
+        /// Failback: primaries whose standby is in this zone, earlier in the environment's
+        /// order than their primary's, move back to it.
+        #[serde(default)]
+        return_to: Option<Zone>,
+        /// The environment's zones in order of preference (for `return_to`).
+        #[serde(default)]
+        zones: Vec<Zone>,
     },
     Snapshot {
         targets: Vec<SnapshotTarget>,
@@ -75,6 +86,16 @@ pub enum BoundAction {
         healthy: Vec<Zone>,
         weights: BTreeMap<Zone, i64>,
         wait: bool,
+        /// Failback: records point back at this zone (simple records whose preferred zone it
+        /// is; weighted records get its weight back).
+        #[serde(default)]
+        return_to: Option<Zone>,
+        /// Failover steps the records wait for, each record for the databases it depends on
+        /// (`records_after`); empty: the step waits for its `after` steps only.
+        records_after: Vec<StepId>,
+        /// The databases the records depend on, when `records_after` is given (to observe).
+        dep_clusters: Vec<ClusterId>,
+        dep_instances: Vec<InstanceId>,
     },
     Http {
         request: HttpRequest,
@@ -609,11 +630,18 @@ struct Binder<'a> {
 impl Binder<'_> {
     fn step(&self, s: &StepDef, d: &mut Diagnostics) -> BoundStep {
         let step = s.id.value.as_str();
-        check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
         let enabled = match &s.when {
             None => true,
             Some(w) => self.condition(w, step, d),
         };
+        // A shedding step turned off (`when`) needs no ladder: the stock evacuation runs in
+        // environments without [traffic].
+        let shed_off = !enabled
+            && matches!(s.action, ActionDef::TrafficShed { .. })
+            && self.env.traffic.is_none();
+        if !shed_off {
+            check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
+        }
         let action = self.action(s, d);
         BoundStep {
             id: StepId::new(step),
@@ -771,19 +799,50 @@ impl Binder<'_> {
                 group,
                 evacuate,
                 wait,
-            } => self.failover_cluster(group, evacuate, *wait, step, d),
+                return_to,
+            } => {
+                let a = self.failover_cluster(group, evacuate, *wait, step, d);
+                self.with_return(a, return_to.as_ref(), step, d)
+            }
             ActionDef::FailoverInstance {
                 group,
                 evacuate,
                 wait,
-            } => self.failover_instance(group, evacuate, *wait, step, d),
+                return_to,
+            } => {
+                let a = self.failover_instance(group, evacuate, *wait, step, d);
+                self.with_return(a, return_to.as_ref(), step, d)
+            }
             ActionDef::Snapshot { groups, wait } => self.snapshot(groups, *wait, d),
             ActionDef::DnsUpdate {
                 group,
                 evacuate,
                 weights,
                 wait,
-            } => self.dns_update(group, evacuate, weights, *wait, step, d),
+                records_after,
+                return_to,
+            } => {
+                let a = self.dns_update(group, evacuate, weights, *wait, step, d);
+                let mut a = self.with_return(a, return_to.as_ref(), step, d);
+                if let BoundAction::DnsUpdate {
+                    records_after: ra,
+                    records,
+                    dep_clusters,
+                    dep_instances,
+                    ..
+                } = &mut a
+                {
+                    *ra = records_after
+                        .iter()
+                        .map(|s| StepId::from(s.value.as_str()))
+                        .collect();
+                    self.check_record_deps(records, records_after, d);
+                    if !records_after.is_empty() {
+                        (*dep_clusters, *dep_instances) = self.record_deps(records);
+                    }
+                }
+                a
+            }
             ActionDef::Http {
                 endpoint,
                 url,
@@ -831,6 +890,36 @@ impl Binder<'_> {
         }
     }
 
+    /// A failover or DNS step in failback mode (`return_to`): its zone, and the environment's
+    /// zone order as the preference.
+    fn with_return(
+        &self,
+        mut a: BoundAction,
+        return_to: Option<&Spanned<String>>,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> BoundAction {
+        let Some(z) = return_to else { return a };
+        let zone = self
+            .zones_of(std::slice::from_ref(z), step, d)
+            .into_iter()
+            .next();
+        match &mut a {
+            BoundAction::FailoverCluster {
+                return_to, healthy, ..
+            }
+            | BoundAction::DnsUpdate {
+                return_to, healthy, ..
+            } => {
+                *return_to = zone;
+                *healthy = self.env.zones.clone();
+            }
+            BoundAction::FailoverInstance { return_to, .. } => *return_to = zone,
+            _ => {}
+        }
+        a
+    }
+
     fn failover_cluster(
         &self,
         group: &Spanned<String>,
@@ -851,6 +940,7 @@ impl Binder<'_> {
             healthy: self.env.healthy_zones(&evacuate),
             evacuate,
             wait,
+            return_to: None,
         }
     }
 
@@ -873,6 +963,8 @@ impl Binder<'_> {
             instances,
             evacuate,
             wait,
+            return_to: None,
+            zones: self.env.zones.clone(),
         }
     }
 
@@ -931,6 +1023,78 @@ impl Binder<'_> {
             evacuate,
             weights: w,
             wait,
+            return_to: None,
+            records_after: vec![],
+            dep_clusters: vec![],
+            dep_instances: vec![],
+        }
+    }
+
+    /// The clusters and instances the records depend on, each once.
+    fn record_deps(&self, records: &[RecordSpecOut]) -> (Vec<ClusterId>, Vec<InstanceId>) {
+        let (mut cs, mut is): (Vec<ClusterId>, Vec<InstanceId>) = (vec![], vec![]);
+        for dep in records.iter().flat_map(|r| &r.depends_on) {
+            for g in self.env.groups.values() {
+                match g {
+                    Group::DbClusters { clusters } => {
+                        if let Some(c) = clusters.iter().find(|c| c.as_str() == dep) {
+                            if !cs.contains(c) {
+                                cs.push(c.clone());
+                            }
+                        }
+                    }
+                    Group::DbInstances { instances } => {
+                        if let Some(i) = instances.iter().find(|i| i.as_str() == dep) {
+                            if !is.contains(i) {
+                                is.push(i.clone());
+                            }
+                        }
+                    }
+                    Group::Records { .. } => {}
+                }
+            }
+        }
+        (cs, is)
+    }
+
+    /// Each record's `depends_on` names a database of the environment's groups, and those of
+    /// a step with `records_after` are failed over by one of those steps' groups.
+    fn check_record_deps(
+        &self,
+        records: &[RecordSpecOut],
+        records_after: &[Spanned<String>],
+        d: &mut Diagnostics,
+    ) {
+        let Some(at) = records_after.first() else {
+            return;
+        };
+        let known: Vec<String> = self
+            .env
+            .groups
+            .values()
+            .flat_map(|g| match g {
+                Group::DbClusters { clusters } => clusters.iter().map(|c| c.to_string()).collect(),
+                Group::DbInstances { instances } => {
+                    instances.iter().map(|i| i.to_string()).collect()
+                }
+                Group::Records { .. } => vec![],
+            })
+            .collect();
+        for r in records {
+            for dep in r.depends_on.iter().filter(|x| !known.contains(x)) {
+                let hint = match crate::diag::did_you_mean(dep, known.iter().map(|s| s.as_str())) {
+                    Some(x) => format!("did you mean `{x}`? fix `depends_on` of the record in the environment file"),
+                    None => "name a cluster or instance of the environment's db_clusters or db_instances groups in `depends_on`".to_string(),
+                };
+                d.push(self.rb.source.diag(
+                    at.span.clone(),
+                    format!(
+                        "record {} depends on `{dep}`, which is in no database group of environment `{}`",
+                        r.name, self.env.name
+                    ),
+                    Some(hint),
+                ));
+            }
         }
     }
 

@@ -75,8 +75,11 @@ pub enum ActionDef {
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         wait: bool,
+        /// Failback instead of evacuation: writers whose preferred zone this is move back.
+        return_to: Option<Spanned<String>>,
     },
     FailoverInstance {
+        return_to: Option<Spanned<String>>,
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         wait: bool,
@@ -86,10 +89,16 @@ pub enum ActionDef {
         wait: bool,
     },
     DnsUpdate {
+        /// Failback: records point back at this zone when it is their preferred one.
+        return_to: Option<Spanned<String>>,
         group: Spanned<String>,
         evacuate: Vec<Spanned<String>>,
         weights: Vec<(Spanned<String>, i64)>,
         wait: bool,
+        /// Database failover steps the records depend on, per record: the step starts without
+        /// waiting for them, and moves each record as soon as the databases it `depends_on`
+        /// (in the environment) are out of the evacuated zone.
+        records_after: Vec<Spanned<String>>,
     },
     Http {
         endpoint: Option<Spanned<String>>,
@@ -160,22 +169,31 @@ impl ActionDef {
         let mut v: Vec<&Spanned<String>> = vec![];
         match self {
             ActionDef::FailoverCluster {
-                group, evacuate, ..
+                group,
+                evacuate,
+                return_to,
+                ..
             }
             | ActionDef::FailoverInstance {
-                group, evacuate, ..
+                group,
+                evacuate,
+                return_to,
+                ..
             } => {
                 v.push(group);
                 v.extend(evacuate.iter());
+                v.extend(return_to.iter());
             }
             ActionDef::Snapshot { groups, .. } => v.extend(groups.iter()),
             ActionDef::DnsUpdate {
                 group,
                 evacuate,
                 weights,
+                return_to,
                 ..
             } => {
                 v.push(group);
+                v.extend(return_to.iter());
                 v.extend(evacuate.iter());
                 v.extend(weights.iter().map(|(z, _)| z));
             }
@@ -537,7 +555,7 @@ fn parse_action(
 ) -> Option<ActionDef> {
     let action = match action_name.value.as_str() {
         "rds.failover_cluster" | "rds.failover_instance" => {
-            keys.extend(["group", "evacuate", "wait"]);
+            keys.extend(["group", "evacuate", "return_to", "wait"]);
             let cluster = action_name.value == "rds.failover_cluster";
             parse_failover(src, t, cluster, d)?
         }
@@ -546,7 +564,14 @@ fn parse_action(
             parse_snapshot(src, t, d)
         }
         "dns.update" => {
-            keys.extend(["group", "evacuate", "weights", "wait"]);
+            keys.extend([
+                "group",
+                "evacuate",
+                "return_to",
+                "weights",
+                "wait",
+                "records_after",
+            ]);
             parse_dns_update(src, t, d)?
         }
         "http" => {
@@ -611,12 +636,24 @@ fn parse_failover(
     let what = t.what.clone();
     let group = t.req_str("group", GROUP_HINT, d);
     let evacuate = str_or_list(t, "evacuate", d);
-    if evacuate.is_empty() {
-        d.push(src.diag(
-            t.span.clone(),
-            format!("{what} does not say which zone to evacuate"),
-            Some("add `evacuate = \"${failed_az}\"`".into()),
-        ));
+    let return_to = t.str("return_to", d);
+    match (evacuate.is_empty(), &return_to) {
+        (true, None) => d.push(
+            src.diag(
+                t.span.clone(),
+                format!("{what} does not say which zone to evacuate"),
+                Some(
+                    "add `evacuate = \"${failed_az}\"` (or `return_to = \"${zone}\"` to fail back)"
+                        .into(),
+                ),
+            ),
+        ),
+        (false, Some(r)) => d.push(src.diag(
+            r.span.clone(),
+            format!("{what} has both `evacuate` and `return_to`"),
+            Some("a step either evacuates zones or fails back into one: keep one of them".into()),
+        )),
+        _ => {}
     }
     let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
     let group = group?;
@@ -625,12 +662,14 @@ fn parse_failover(
             group,
             evacuate,
             wait,
+            return_to,
         }
     } else {
         ActionDef::FailoverInstance {
             group,
             evacuate,
             wait,
+            return_to,
         }
     })
 }
@@ -661,7 +700,8 @@ fn parse_dns_update(
     let group = t.req_str("group", GROUP_HINT, d);
     let evacuate = str_or_list(t, "evacuate", d);
     let weights = parse_weights(src, t, d);
-    if evacuate.is_empty() && weights.is_empty() {
+    let return_to = t.str("return_to", d);
+    if evacuate.is_empty() && weights.is_empty() && return_to.is_none() {
         d.push(src.diag(
             t.span.clone(),
             format!("{what} says neither which zone to evacuate nor which weights to set"),
@@ -669,11 +709,14 @@ fn parse_dns_update(
         ));
     }
     let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    let records_after = str_or_list(t, "records_after", d);
     Some(ActionDef::DnsUpdate {
+        return_to,
         group: group?,
         evacuate,
         weights,
         wait,
+        records_after,
     })
 }
 
@@ -865,7 +908,57 @@ fn parse_health_assert(
 fn check_graph(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
     check_unique_ids(src, rb, d);
     check_after(src, rb, d);
+    check_records_after(src, rb, d);
     check_cycles(src, rb, d);
+}
+
+/// The `records_after` of a step: its own, for `dns.update` steps.
+fn records_after(s: &StepDef) -> &[Spanned<String>] {
+    match &s.action {
+        ActionDef::DnsUpdate { records_after, .. } => records_after,
+        _ => &[],
+    }
+}
+
+/// Every `records_after` names a database failover step of the runbook.
+fn check_records_after(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
+    let ids: Vec<&str> = rb.steps.iter().map(|s| s.id.value.as_str()).collect();
+    for s in &rb.steps {
+        for a in records_after(s) {
+            match rb.steps.iter().find(|x| x.id.value == a.value) {
+                None => {
+                    let hint = match did_you_mean(&a.value, ids.iter().copied()) {
+                        Some(x) => format!("did you mean `{x}`?"),
+                        None => format!("steps in this runbook: {}", ids.join(", ")),
+                    };
+                    d.push(src.diag(
+                        a.span.clone(),
+                        format!(
+                            "step `{}`: `records_after` names `{}`, which is not a step of this runbook",
+                            s.id.value, a.value
+                        ),
+                        Some(hint),
+                    ));
+                }
+                Some(x)
+                    if !matches!(
+                        x.action,
+                        ActionDef::FailoverCluster { .. } | ActionDef::FailoverInstance { .. }
+                    ) =>
+                {
+                    d.push(src.diag(
+                        a.span.clone(),
+                        format!(
+                            "step `{}`: `records_after` names `{}`, a `{}` step; records can only wait for database failovers",
+                            s.id.value, a.value, x.action.name()
+                        ),
+                        Some("name `rds.failover_cluster` or `rds.failover_instance` steps; use `after` for any other step".into()),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 fn check_unique_ids(src: &SourceFile, rb: &Runbook, d: &mut Diagnostics) {
@@ -943,7 +1036,7 @@ fn dfs(
 ) {
     colour[i] = 1;
     stack.push(i);
-    for a in &rb.steps[i].after {
+    for a in rb.steps[i].after.iter().chain(records_after(&rb.steps[i])) {
         let Some(&j) = index.get(a.value.as_str()) else {
             continue;
         };

@@ -3,7 +3,7 @@
 
 use super::build::{
     boolean, by_zone, constant, duration, integer, map_of, method, number, one_of_strings, root,
-    statuses, string, strings, table,
+    statuses, string, string_or_strings, strings, table,
 };
 use serde_json::{json, Value};
 
@@ -183,6 +183,10 @@ fn records() -> Value {
                 "weight",
                 integer("Weight of a zone brought back (default 100)", 0, 255),
             ),
+            (
+                "depends_on",
+                string_or_strings("Databases (cluster or instance ids) the record points at"),
+            ),
         ],
         &["name", "values"],
     );
@@ -276,7 +280,7 @@ fn quotas() -> Value {
     )
 }
 
-fn health() -> Value {
+pub fn health() -> Value {
     let trigger = table(
         "What `failover watch` does when a zone turns unhealthy",
         vec![

@@ -14,7 +14,7 @@ mod environment;
 mod runbook;
 
 pub use build::{DRAFT, DURATION_PATTERN, ZONE_PATTERN};
-pub use environment::{environment, traffic};
+pub use environment::{environment, health, traffic};
 pub use runbook::runbook;
 
 #[cfg(test)]

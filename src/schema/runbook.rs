@@ -110,6 +110,10 @@ fn evacuate() -> Value {
     string_or_strings("The zone(s) to evacuate, e.g. \"${failed_az}\"")
 }
 
+fn return_to() -> Value {
+    string("Failback: the zone to move writers, primaries or records back into (instead of `evacuate`)")
+}
+
 fn wait() -> Value {
     boolean("Wait until the change has taken effect (default true)")
 }
@@ -122,9 +126,10 @@ fn steps() -> Vec<Value> {
             vec![
                 ("group", group()),
                 ("evacuate", evacuate()),
+                ("return_to", return_to()),
                 ("wait", wait()),
             ],
-            &["group", "evacuate"],
+            &["group"],
         )
     };
     vec![
@@ -160,6 +165,13 @@ fn steps() -> Vec<Value> {
                     ),
                 ),
                 ("wait", wait()),
+                ("return_to", return_to()),
+                (
+                    "records_after",
+                    string_or_strings(
+                        "Database failover steps each record waits for, by its `depends_on`",
+                    ),
+                ),
             ],
             &["group"],
         ),

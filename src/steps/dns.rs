@@ -3,6 +3,7 @@
 
 use crate::call::{describe_record, Await, Call, Decision};
 use crate::cloud::{ChangeAction, RecordChange, RecordKey, RecordSet, RecordSpecOut};
+use crate::status::StepStatus;
 use crate::types::{RunId, StepId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;
@@ -24,6 +25,111 @@ fn same_values(a: &[String], b: &[String]) -> bool {
     a.sort();
     b.sort();
     a == b
+}
+
+/// The records of a `dns.update` step split by their dependencies (`depends_on`, with
+/// `records_after`): those whose databases are out of the evacuated zone (or that depend on
+/// none) are ready; the others wait while a `records_after` step that could move them is still
+/// running, and are a problem once every one has ended.
+#[derive(Debug, Default)]
+pub struct RecordSplit {
+    pub ready: Vec<RecordSpecOut>,
+    pub waiting: Vec<String>,
+    pub stuck: Vec<String>,
+}
+
+impl RecordSplit {
+    /// Add what waits and what is stuck to the step's decision. While something waits, the
+    /// calls made are not waited for (INSYNC is awaited on the last pass).
+    pub fn add_to(self, d: &mut Decision) {
+        if !self.waiting.is_empty() {
+            d.awaits
+                .retain(|a| !matches!(a, Await::ChangeInsync { .. }));
+        }
+        d.waiting.extend(self.waiting);
+        d.problems.extend(self.stuck);
+    }
+}
+
+/// Where database `dep` stands: `Ok(())` out of the evacuated zones and available, `Err(why)`
+/// otherwise.
+fn dep_moved(dep: &str, evacuate: &[Zone], world: &World) -> Result<(), String> {
+    let zone_of =
+        |i: &crate::types::InstanceId| world.instances.get(i).and_then(|x| x.zone.clone());
+    let (status, zone, what) = if let Some(c) =
+        world.clusters.get(&crate::types::ClusterId::from(dep))
+    {
+        let w = c.writer().map(|m| m.instance.clone());
+        (c.status.clone(), w.as_ref().and_then(zone_of), "writer")
+    } else if let Some(i) = world.instances.get(&crate::types::InstanceId::from(dep)) {
+        (i.status.clone(), i.zone.clone(), "primary")
+    } else {
+        return Err(format!("`{dep}` was not found (DescribeDBClusters and DescribeDBInstances returned nothing for it)"));
+    };
+    match zone {
+        Some(z) if evacuate.contains(&z) => Err(format!("the {what} of `{dep}` is still in {z}")),
+        Some(_) if status != crate::cloud::DbStatus::Available => {
+            Err(format!("`{dep}` is {status}"))
+        }
+        Some(_) => Ok(()),
+        None => Err(format!("the zone of the {what} of `{dep}` is unknown")),
+    }
+}
+
+/// Split `records` by whether the databases they depend on have moved (see [`RecordSplit`]).
+/// Without `records_after`, every record is ready (the step ran after its `after` steps).
+pub fn ready_records(
+    records: &[RecordSpecOut],
+    records_after: &[StepId],
+    evacuate: &[Zone],
+    world: &World,
+) -> RecordSplit {
+    let mut split = RecordSplit::default();
+    if records_after.is_empty() {
+        split.ready = records.to_vec();
+        return split;
+    }
+    let all_ended = records_after
+        .iter()
+        .all(|s| world.finished_steps.contains_key(s));
+    let failed: Vec<&str> = records_after
+        .iter()
+        .filter(|s| {
+            world
+                .finished_steps
+                .get(*s)
+                .is_some_and(|st| !matches!(st, StepStatus::Succeeded | StepStatus::Skipped))
+        })
+        .map(|s| s.as_str())
+        .collect();
+    for r in records {
+        let blocking: Vec<String> = r
+            .depends_on
+            .iter()
+            .filter_map(|dep| dep_moved(dep, evacuate, world).err())
+            .collect();
+        if blocking.is_empty() {
+            split.ready.push(r.clone());
+        } else if all_ended && !failed.is_empty() {
+            split.stuck.push(format!(
+                "record {} was not moved: {}, and the failover step(s) it waits for did not succeed ({}); fail the database over, then run again",
+                r.name,
+                blocking.join("; "),
+                failed.join(", ")
+            ));
+        } else if all_ended {
+            // The failover steps did what they do; a database they do not cover is not this
+            // step's to wait for (as a plain `after` would not).
+            split.ready.push(r.clone());
+        } else {
+            split.waiting.push(format!(
+                "record {} waits for its database(s): {}",
+                r.name,
+                blocking.join("; ")
+            ));
+        }
+    }
+    split
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -57,6 +163,63 @@ pub fn decide_dns_update(
         &mut d,
         hz,
         &format!("failover run {run_id} step {step}"),
+        changes,
+        wait,
+    );
+    d
+}
+
+/// Failback (`return_to`): a simple record whose preferred zone (the first in the
+/// environment's order, `zones`, with a value for it) is `zone` points back at it; a weighted
+/// record gets `zone`'s weight back (the record's `weight`). Other records are left alone.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_dns_return(
+    step: &StepId,
+    run_id: &RunId,
+    hosted_zone: &str,
+    records: &[RecordSpecOut],
+    zone: &Zone,
+    zones: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
+    let mut d = Decision::default();
+    let Some(hz) = world.hosted_zones.get(hosted_zone) else {
+        d.problems.push(format!("hosted zone `{hosted_zone}` was not found in Route 53; check `hosted_zone` of the group in the environment file"));
+        return d;
+    };
+    let empty = BTreeMap::new();
+    let existing = world.records.get(&hz.id).unwrap_or(&empty);
+    let others: Vec<Zone> = zones.iter().filter(|z| *z != zone).cloned().collect();
+    let mut changes: Vec<(RecordChange, Option<RecordSet>)> = vec![];
+    for spec in records {
+        if spec.weighted {
+            let w = BTreeMap::from([(zone.clone(), spec.weight)]);
+            decide_weighted(spec, &[], &w, existing, &mut changes, &mut d);
+            continue;
+        }
+        let preferred = zones.iter().find(|z| spec.values.contains_key(*z));
+        if preferred != Some(zone) {
+            d.skips.push(format!(
+                "record {}: its preferred zone is {}, not {zone}: nothing to do",
+                spec.name,
+                preferred.map(|z| z.as_str()).unwrap_or("none")
+            ));
+            continue;
+        }
+        decide_simple(
+            spec,
+            &others,
+            std::slice::from_ref(zone),
+            existing,
+            &mut changes,
+            &mut d,
+        );
+    }
+    batch(
+        &mut d,
+        hz,
+        &format!("failover run {run_id} step {step} (failback)"),
         changes,
         wait,
     );
@@ -381,6 +544,104 @@ mod tests {
     use super::*;
     use crate::cloud::HostedZone;
 
+    /// A world with cluster `db` whose writer `db-w` is in `zone`, in `status`.
+    fn db_world(zone: &str, status: crate::cloud::DbStatus) -> World {
+        use crate::cloud::{ClusterMember, ClusterState, InstanceState};
+        let mut w = World::default();
+        w.clusters.insert(
+            "db".into(),
+            ClusterState {
+                id: "db".into(),
+                status,
+                engine: "aurora-postgresql".into(),
+                members: vec![ClusterMember {
+                    instance: "db-w".into(),
+                    is_writer: true,
+                    promotion_tier: 0,
+                }],
+            },
+        );
+        w.instances.insert(
+            "db-w".into(),
+            InstanceState {
+                id: "db-w".into(),
+                cluster: Some("db".into()),
+                status: crate::cloud::DbStatus::Available,
+                engine: "aurora-postgresql".into(),
+                zone: Some(Zone::from(zone)),
+                secondary_zone: None,
+                multi_az: false,
+            },
+        );
+        w
+    }
+
+    #[test]
+    fn a_record_waits_for_its_database_only_while_its_failover_step_runs() {
+        use crate::cloud::DbStatus;
+        let mut on_db = spec("api.example.com.", false);
+        on_db.depends_on = vec!["db".into()];
+        let free = spec("www.example.com.", false);
+        let records = [on_db, free];
+        let after = [StepId::from("failover")];
+        let evac = [Zone::from("us-west-2a")];
+        let names = |v: &[RecordSpecOut]| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        // (writer zone, status, failover step ended as) -> (ready, waiting, stuck)
+        let table = [
+            (
+                "us-west-2a",
+                DbStatus::FailingOver,
+                None,
+                (vec!["www.example.com."], 1, 0),
+            ),
+            (
+                "us-west-2b",
+                DbStatus::FailingOver,
+                None,
+                (vec!["www.example.com."], 1, 0),
+            ),
+            (
+                "us-west-2b",
+                DbStatus::Available,
+                None,
+                (vec!["api.example.com.", "www.example.com."], 0, 0),
+            ),
+            (
+                "us-west-2a",
+                DbStatus::Available,
+                Some(StepStatus::Failed),
+                (vec!["www.example.com."], 0, 1),
+            ),
+            (
+                "us-west-2a",
+                DbStatus::Available,
+                Some(StepStatus::Succeeded),
+                (vec!["api.example.com.", "www.example.com."], 0, 0),
+            ),
+        ];
+        for (zone, status, ended, (ready, waiting, stuck)) in table {
+            let mut w = db_world(zone, status.clone());
+            if let Some(st) = ended {
+                w.finished_steps.insert("failover".into(), st);
+            }
+            let split = ready_records(&records, &after, &evac, &w);
+            assert_eq!(names(&split.ready), ready, "{zone} {status:?} {ended:?}");
+            assert_eq!(
+                (split.waiting.len(), split.stuck.len()),
+                (waiting, stuck),
+                "{zone} {status:?} {ended:?}: {split:?}"
+            );
+        }
+        // Without records_after every record is ready: the step ran after its `after` steps.
+        let split = ready_records(
+            &records,
+            &[],
+            &evac,
+            &db_world("us-west-2a", DbStatus::Available),
+        );
+        assert_eq!(split.ready.len(), 2);
+    }
+
     fn spec(name: &str, weighted: bool) -> RecordSpecOut {
         RecordSpecOut {
             name: name.into(),
@@ -395,6 +656,7 @@ mod tests {
             .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
             .collect(),
             weighted,
+            depends_on: vec![],
             weight: 100,
         }
     }

@@ -35,7 +35,16 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
                 }
             }
         }
-        BoundAction::DnsUpdate { hosted_zone, .. } => n.hosted_zones = vec![hosted_zone.clone()],
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            dep_clusters,
+            dep_instances,
+            ..
+        } => {
+            n.hosted_zones = vec![hosted_zone.clone()];
+            n.clusters = dep_clusters.clone();
+            n.instances = dep_instances.clone();
+        }
         BoundAction::RestoreRecords { hosted_zone_id, .. } => {
             n.hosted_zones = vec![hosted_zone_id.clone()]
         }
@@ -77,7 +86,11 @@ pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         })
     });
     refuse_blind_repeats(&mut d, world, |c| in_doubt(c, true).cloned());
-    await_earlier_changes(step, world, &mut d);
+    if d.waiting.is_empty() {
+        // While records still wait for their databases, changes made are not waited for:
+        // the last pass (nothing left waiting) waits for every one still PENDING.
+        await_earlier_changes(step, world, &mut d);
+    }
     d
 }
 
@@ -149,8 +162,53 @@ fn await_earlier_changes(step: &BoundStep, world: &World, d: &mut Decision) {
     }
 }
 
+/// A `dns.update` that evacuates: the records whose databases have moved (`records_after`).
+fn decide_dns(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
+    let BoundAction::DnsUpdate {
+        hosted_zone,
+        records,
+        evacuate,
+        healthy,
+        weights,
+        wait,
+        records_after,
+        ..
+    } = &step.action
+    else {
+        return Decision::default();
+    };
+    let split = dns::ready_records(records, records_after, evacuate, world);
+    let mut d = dns::decide_dns_update(
+        &step.id,
+        run_id,
+        hosted_zone,
+        &split.ready,
+        evacuate,
+        healthy,
+        weights,
+        *wait,
+        world,
+    );
+    split.add_to(&mut d);
+    d
+}
+
 fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     match &step.action {
+        BoundAction::FailoverCluster {
+            clusters,
+            healthy,
+            wait,
+            return_to: Some(z),
+            ..
+        } => rds::decide_return_clusters(clusters, z, healthy, *wait, world),
+        BoundAction::FailoverInstance {
+            instances,
+            wait,
+            return_to: Some(z),
+            zones,
+            ..
+        } => rds::decide_return_instances(instances, z, zones, *wait, world),
         BoundAction::FailoverCluster {
             clusters,
             evacuate,
@@ -170,22 +228,21 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::DnsUpdate {
             hosted_zone,
             records,
-            evacuate,
             healthy,
-            weights,
             wait,
+            return_to: Some(z),
             ..
-        } => dns::decide_dns_update(
+        } => dns::decide_dns_return(
             &step.id,
             run_id,
             hosted_zone,
             records,
-            evacuate,
+            z,
             healthy,
-            weights,
             *wait,
             world,
         ),
+        BoundAction::DnsUpdate { .. } => decide_dns(step, world, run_id),
         BoundAction::Http {
             request,
             expect_status,

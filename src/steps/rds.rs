@@ -153,6 +153,146 @@ fn readers(c: &ClusterState, healthy: &[Zone], world: &World) -> (Vec<Candidate>
 }
 
 /// For each Multi-AZ instance whose primary is in an evacuated zone: reboot with failover.
+/// The member a cluster's writer belongs on: the best promotion tier, then the earliest zone
+/// in the environment's order (`zones`).
+fn preferred_member<'w>(
+    c: &'w ClusterState,
+    zones: &[Zone],
+    world: &World,
+) -> Option<(&'w crate::cloud::ClusterMember, Zone)> {
+    c.members
+        .iter()
+        .filter_map(|m| {
+            let z = world.instances.get(&m.instance)?.zone.clone()?;
+            let rank = zones.iter().position(|x| *x == z).unwrap_or(usize::MAX);
+            Some((m.promotion_tier, rank, m, z))
+        })
+        .min_by_key(|(tier, rank, m, _)| (*tier, *rank, m.instance.clone()))
+        .map(|(_, _, m, z)| (m, z))
+}
+
+/// Failback (`return_to`): each cluster whose preferred member (see [`preferred_member`]) is
+/// in `zone` and is not the writer fails over to it; the others are left alone.
+pub fn decide_return_clusters(
+    clusters: &[ClusterId],
+    zone: &Zone,
+    zones: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
+    let mut d = Decision::default();
+    for cid in clusters {
+        let Some(c) = world.clusters.get(cid) else {
+            d.problems.push(format!("cluster `{cid}` was not found (DescribeDBClusters returned nothing for it); check the group in the environment file"));
+            continue;
+        };
+        let (Some(writer), Some((home, home_zone))) =
+            (c.writer(), preferred_member(c, zones, world))
+        else {
+            d.problems.push(format!("cluster `{cid}`: its writer or its members' zones are unknown; check it in the console"));
+            continue;
+        };
+        if &home_zone != zone {
+            d.skips.push(format!("cluster `{cid}`: its preferred writer `{}` is in {home_zone}, not {zone}: nothing to do", home.instance));
+            continue;
+        }
+        if home.is_writer {
+            d.skips.push(format!("cluster `{cid}`: writer `{}` is already its preferred one, in {zone}: nothing to do", writer.instance));
+            d.expected.push(format!(
+                "cluster `{cid}`: writer `{}` in {zone}",
+                writer.instance
+            ));
+            continue;
+        }
+        let from = world
+            .instances
+            .get(&writer.instance)
+            .and_then(|i| i.zone.clone())
+            .unwrap_or_else(|| Zone::new("?"));
+        let wait_for = Await::ClusterWriterOutside {
+            cluster: cid.clone(),
+            evacuate: vec![from.clone()],
+            target: Some(home.instance.clone()),
+        };
+        if c.status == DbStatus::FailingOver {
+            d.skips.push(format!(
+                "cluster `{cid}`: a failover is already in progress: waiting for it"
+            ));
+            if wait {
+                d.awaits.push(wait_for);
+            }
+            continue;
+        }
+        if !c.status.is_available() {
+            d.problems.push(format!("cluster `{cid}` is `{}`, not `available`: RDS will refuse a failover; wait for it to settle, then run again", c.status));
+            continue;
+        }
+        d.calls.push(Call::FailoverDbCluster {
+            cluster: cid.clone(),
+            target: home.instance.clone(),
+            target_zone: zone.clone(),
+            from_zone: from,
+        });
+        if wait {
+            d.awaits.push(wait_for);
+        }
+        d.expected.push(format!(
+            "cluster `{cid}`: writer `{}` (its preferred one) in {zone}, status available",
+            home.instance
+        ));
+    }
+    d
+}
+
+/// Failback (`return_to`): each Multi-AZ instance whose standby is in `zone`, a zone earlier in
+/// the environment's order (`zones`) than its primary's, fails over to it.
+pub fn decide_return_instances(
+    instances: &[InstanceId],
+    zone: &Zone,
+    zones: &[Zone],
+    wait: bool,
+    world: &World,
+) -> Decision {
+    let rank = |z: &Zone| zones.iter().position(|x| x == z).unwrap_or(usize::MAX);
+    let mut d = Decision::default();
+    for id in instances {
+        let Some(i) = world.instances.get(id) else {
+            d.problems.push(format!("instance `{id}` was not found (DescribeDBInstances returned nothing for it); check the group in the environment file"));
+            continue;
+        };
+        let (Some(primary), Some(standby)) = (i.zone.clone(), i.secondary_zone.clone()) else {
+            d.skips.push(format!(
+                "instance `{id}`: primary {} with no standby zone reported: nothing to fail back",
+                zone_str(&i.zone)
+            ));
+            continue;
+        };
+        if &standby != zone || rank(&primary) <= rank(zone) {
+            d.skips.push(format!("instance `{id}`: primary in {primary}, standby in {standby}: nothing to fail back into {zone}"));
+            continue;
+        }
+        if !i.status.is_available() {
+            d.problems.push(format!("instance `{id}` is `{}`, not `available`: RDS will refuse a reboot; wait for it to settle, then run again", i.status));
+            continue;
+        }
+        d.calls.push(Call::RebootDbInstance {
+            instance: id.clone(),
+            force_failover: true,
+            from_zone: primary.clone(),
+        });
+        if wait {
+            d.awaits.push(Await::InstanceOutside {
+                instance: id.clone(),
+                evacuate: vec![primary],
+            });
+        }
+        d.expected.push(format!(
+            "instance `{id}`: primary back in {zone}, status available"
+        ));
+    }
+    d
+}
+
 pub fn decide_failover_instance(
     instances: &[InstanceId],
     evacuate: &[Zone],

@@ -398,7 +398,8 @@ async fn killed_run_leaves_a_consistent_journal() {
 fn demo_needs_nothing_and_tells_the_story() {
     let (out, err, code) = text(&failover(&["demo"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("⚡ az-down us-west-2a at 0s"), "{out}");
+    assert!(out.contains("⚡ az-down us-west-2a at 0s for 20m"), "{out}");
+    assert!(out.contains("time to mitigate:"), "{out}");
     assert!(
         out.contains("Verdict: SUCCEEDED: the run finished and every invariant held"),
         "{out}"

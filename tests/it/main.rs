@@ -42,6 +42,7 @@ mod safety_moto;
 mod secrets;
 mod serve;
 mod sim_actors;
+mod sim_detection;
 mod sim_scale;
 mod sim_scenarios;
 mod sim_shedding;

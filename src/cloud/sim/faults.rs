@@ -15,6 +15,10 @@
 //! stall-failover CLUSTER [at T] [for D]    a failover of the cluster started then never ends
 //! stale-reads SERVICE lag L [at T] [for D] reads of a resource just changed answer it as it
 //!                                          was before the change, for L (at most 5m)
+//! probes-fail ZONE count N [at T] [for D]  N of the zone's health probes fail (time out) while
+//!                                          the zone itself is fine: a partial failure
+//! observer-down [at T] [for D]             the health prober's own network is down: every
+//!                                          probe times out, whatever the zones do
 //! ```
 //!
 //! `OP` is an operation name (`FailoverDBCluster`, `ChangeResourceRecordSets`, ...), a whole
@@ -204,6 +208,13 @@ pub enum FaultKind {
     /// meanwhile. Mutating calls still see the true state. `service` is `rds`, `route53` or
     /// `*` (every service).
     StaleReads { service: OpMatch, lag: Duration },
+    /// The first `count` health probes of the zone (in `[health]` order) get no answer until
+    /// their timeout, while the zone itself serves: a partial failure (a rack, one load
+    /// balancer node), or probes misconfigured for it.
+    ProbesFail { zone: Zone, count: u32 },
+    /// The prober's own network is impaired: every HTTP/TCP probe times out and every API
+    /// probe gets no answer, whatever the zones do. Only health probes are affected.
+    ObserverDown,
 }
 
 /// The longest `lag` a `stale-reads` fault may have: Describe calls catch up within seconds;
@@ -258,6 +269,8 @@ impl Fault {
             FaultKind::TimeoutCall { .. } => "timeout-call",
             FaultKind::StallFailover { .. } => "stall-failover",
             FaultKind::StaleReads { .. } => "stale-reads",
+            FaultKind::ProbesFail { .. } => "probes-fail",
+            FaultKind::ObserverDown => "observer-down",
         }
     }
 }
@@ -281,9 +294,11 @@ pub const FAULT_KINDS: &[&str] = &[
     "timeout-call",
     "stall-failover",
     "stale-reads",
+    "probes-fail",
+    "observer-down",
 ];
 
-const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D] | stale-reads SERVICE lag L [at T] [for D]";
+const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D] | stale-reads SERVICE lag L [at T] [for D] | probes-fail ZONE count N [at T] [for D] | observer-down [at T] [for D]";
 
 /// A fault before its fields are checked: the kind, its subject and `key value` options.
 /// Both the one-line syntax and TOML tables are read into this, then checked by one function.
@@ -300,7 +315,7 @@ pub struct FaultSpec {
 
 fn subject_name(kind: &str) -> Option<&'static str> {
     match kind {
-        "az-down" | "az-flap" => Some("zone"),
+        "az-down" | "az-flap" | "probes-fail" => Some("zone"),
         "region-down" => Some("region"),
         "api-errors" | "fail-call" | "timeout-call" => Some("operation"),
         "api-load" | "stale-reads" => Some("service"),
@@ -310,7 +325,7 @@ fn subject_name(kind: &str) -> Option<&'static str> {
 }
 
 const OPTION_KEYS: &[&str] = &[
-    "at", "for", "period", "rate", "times", "resource", "error", "lag",
+    "at", "for", "period", "rate", "times", "resource", "error", "lag", "count",
 ];
 const FLAG_KEYS: &[&str] = &["applied"];
 
@@ -458,7 +473,10 @@ impl FaultSpec {
     fn check_options(&self) -> Result<(), FaultError> {
         let kind_name = self.kind.as_str();
         let allowed: &[&str] = match kind_name {
-            "az-down" | "region-down" | "route53-down" | "stall-failover" => &["at", "for"],
+            "az-down" | "region-down" | "route53-down" | "stall-failover" | "observer-down" => {
+                &["at", "for"]
+            }
+            "probes-fail" => &["at", "for", "count"],
             "az-flap" => &["at", "for", "period"],
             "api-errors" | "api-load" => &["at", "for", "rate"],
             "fail-call" => &["at", "for", "times", "resource", "error", "applied"],
@@ -527,6 +545,21 @@ impl FaultSpec {
         }
     }
 
+    /// The `count` option of `probes-fail`: a whole number above 0 (required).
+    fn count(&self) -> Result<u32, FaultError> {
+        match self.options.get("count") {
+            None => Err(self.error(format!(
+                "`{}` needs a count: {}",
+                self.kind,
+                usage_of(&self.kind)
+            ))),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(self.error(format!("`count {v}` must be a whole number above 0"))),
+            },
+        }
+    }
+
     fn operation(&self, subject: &str) -> Result<OpMatch, FaultError> {
         parse_op(subject).map_err(|m| self.error(m))
     }
@@ -570,6 +603,11 @@ impl FaultSpec {
                 cluster: ClusterId::new(subject),
             },
             "stale-reads" => self.stale_reads(&subject)?,
+            "probes-fail" => FaultKind::ProbesFail {
+                zone: Zone::new(subject),
+                count: self.count()?,
+            },
+            "observer-down" => FaultKind::ObserverDown,
             _ => unreachable!("checked against FAULT_KINDS above"),
         })
     }
@@ -739,6 +777,8 @@ impl fmt::Display for Fault {
             FaultKind::StaleReads { service, lag } => {
                 write!(f, " {service} lag {}", fmt_dur(*lag))?
             }
+            FaultKind::ProbesFail { zone, count } => write!(f, " {zone} count {count}")?,
+            FaultKind::ObserverDown => {}
         }
         write!(f, " at {}", fmt_dur(self.at))?;
         if let Some(d) = self.duration {
@@ -788,6 +828,8 @@ mod tests {
             "region-down us-east-1 at 0s",
             "route53-down at 1m for 5m",
             "api-errors DescribeDBClusters rate 0.2 at 0s",
+            "probes-fail us-west-2a count 2 at 1m for 10m",
+            "observer-down at 30s for 5m",
             "api-load route53 rate 12 at 0s for 1m",
             "fail-call FailoverDBCluster resource orders-db at 0s times 2 error InvalidDBClusterStateFault",
             "fail-call ChangeResourceRecordSets at 0s applied",

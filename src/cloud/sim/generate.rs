@@ -379,6 +379,7 @@ fn build(spec: GenerateSpec, zones: &[String]) -> Generated {
                 weighted: false,
                 weight: None,
                 weights: None,
+                depends_on: vec![id.clone()],
             });
         }
         clusters.push(RawCluster {

@@ -64,6 +64,11 @@ pub struct FailedZones {
     pub evacuated: BTreeSet<Zone>,
     /// Zones down (or flapping) when the run ended.
     pub down: BTreeSet<Zone>,
+    /// Zones evacuated, then failed back into by a later run (`return_to`). With a failback,
+    /// moves leave healthy zones on purpose: `nothing-done-twice` then judges repeated
+    /// snapshots and record changes only, not whether a move left a failed zone.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub returned: BTreeSet<Zone>,
 }
 
 impl FailedZones {
@@ -196,10 +201,10 @@ fn nothing_twice(timeline: &[TimelineEntry], failed: &FailedZones) -> InvariantR
         let Some(effect) = &call.effect else { continue };
         let at = stamp(e.at());
         match effect {
-            Effect::FailoverStarted { cluster, writer_zone_before, target, .. } if !failed.contains(writer_zone_before) => v.push(format!(
+            Effect::FailoverStarted { cluster, writer_zone_before, target, .. } if failed.returned.is_empty() && !failed.contains(writer_zone_before) => v.push(format!(
                 "{at} FailoverDBCluster `{cluster}` to `{target}`: its writer was already in {writer_zone_before}, outside the failed zones; one failover was enough"
             )),
-            Effect::RebootStarted { instance, primary_zone_before } if !failed.contains(primary_zone_before) => v.push(format!(
+            Effect::RebootStarted { instance, primary_zone_before } if failed.returned.is_empty() && !failed.contains(primary_zone_before) => v.push(format!(
                 "{at} RebootDBInstance `{instance}` with failover: its primary was already in {primary_zone_before}, outside the failed zones"
             )),
             // One snapshot per source and run: with several runs sharing the world (their
@@ -262,6 +267,25 @@ pub fn time_to_recover(history: &History, failed: &FailedZones) -> Option<Durati
     (inside == 0).then_some(recovered)
 }
 
+/// The first time nothing was placed in `zone` (every writer, primary and record out of it),
+/// whatever came back later; `None`: something stayed in it. Zero when nothing ever was.
+pub fn first_out(history: &History, zone: &crate::types::Zone) -> Option<Duration> {
+    let mut cur: Placements = history.start().clone();
+    let inside = |p: &Placements| p.values().filter(|z| z.contains(zone)).count();
+    if inside(&cur) == 0 {
+        return Some(Duration::ZERO);
+    }
+    for (at, delta) in history.deltas() {
+        for (k, z) in delta {
+            cur.insert(k.clone(), z.clone());
+        }
+        if inside(&cur) == 0 {
+            return Some(*at);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +302,7 @@ mod tests {
         let failed = FailedZones {
             evacuated: [Zone::from("a")].into_iter().collect(),
             down: BTreeSet::new(),
+            returned: BTreeSet::new(),
         };
         let h = vec![
             (
@@ -304,6 +329,7 @@ mod tests {
         let never = FailedZones {
             evacuated: [Zone::from("z")].into_iter().collect(),
             down: BTreeSet::new(),
+            returned: BTreeSet::new(),
         };
         assert_eq!(
             time_to_recover(&History::from_snapshots(&h), &never),

@@ -53,6 +53,7 @@ pub mod faults;
 pub mod generate;
 pub mod history;
 pub mod invariants;
+pub mod probes;
 pub(crate) mod raw;
 pub mod stale;
 pub mod time;

@@ -79,6 +79,9 @@ pub(super) struct RawRecord {
     pub(super) weighted: bool,
     pub(super) weight: Option<i64>,
     pub(super) weights: Option<BTreeMap<String, i64>>,
+    /// Databases (cluster or instance ids) the record points at: it moves once they have.
+    #[serde(default)]
+    pub(super) depends_on: Vec<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -65,6 +65,10 @@ pub struct Topology {
     /// The load the storefront serves and what each zone can take (`[load]`); see
     /// [`super::traffic`].
     pub load: Option<super::traffic::LoadSpec>,
+    /// Health probes (`[health]`, as in environment files): the simulator answers them
+    /// ([`super::probes`]); the derived environment carries them.
+    #[serde(skip)]
+    pub health: Option<crate::health::HealthConfig>,
     /// What `[generate]` expanded to (its entries are in the lists above).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated: Option<super::generate::GenerateSpec>,
@@ -247,6 +251,8 @@ pub struct RecordSpecSim {
     pub weight: i64,
     /// A record not tied to zones (e.g. TXT): its values.
     pub fixed: Option<Vec<String>>,
+    /// Databases the record points at (`depends_on`).
+    pub depends_on: Vec<String>,
 }
 
 impl RecordSpecSim {
@@ -302,6 +308,10 @@ fn generate_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::Schema::try_from(v).unwrap_or_default()
 }
 
+fn health_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(crate::schema::health()).unwrap_or_default()
+}
+
 fn traffic_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::Schema::try_from(crate::schema::traffic()).unwrap_or_default()
 }
@@ -338,6 +348,10 @@ struct Raw {
     #[serde(default)]
     #[schemars(schema_with = "traffic_schema")]
     traffic: Option<toml::Value>,
+    /// Read again with spans by `health::config::parse`, as in environment files.
+    #[serde(default)]
+    #[schemars(schema_with = "health_schema")]
+    health: Option<toml::Value>,
     load: Option<super::traffic::RawLoad>,
     /// Read again with spans by `generate::expand`.
     #[serde(default)]
@@ -801,6 +815,7 @@ impl Checker {
             weights,
             weight,
             fixed,
+            depends_on: rr.depends_on.clone(),
         }
     }
 
@@ -1074,6 +1089,16 @@ impl Topology {
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
+        let health = match raw.health {
+            Some(_) => super::traffic::parse_section(
+                text,
+                origin,
+                "health",
+                &mut c.problems,
+                |src, v, d| crate::health::config::parse(src, v, &zones, d),
+            ),
+            None => None,
+        };
 
         let mut t = Topology {
             name: raw.name.clone(),
@@ -1099,8 +1124,23 @@ impl Topology {
             faults: vec![],
             traffic,
             load,
+            health,
             generated,
         };
+        let dbs: BTreeSet<String> = t
+            .clusters
+            .iter()
+            .map(|c| c.id.to_string())
+            .chain(t.instances.iter().map(|i| i.id.to_string()))
+            .collect();
+        for r in t.hosted_zones.iter().flat_map(|h| &h.records) {
+            for dep in r.depends_on.iter().filter(|d| !dbs.contains(*d)) {
+                c.problems.push(format!(
+                    "record `{}`: `depends_on` names `{dep}`, which is no cluster or instance of the topology",
+                    r.name
+                ));
+            }
+        }
         for f in &faults {
             if let Err(e) = t.check_fault(f) {
                 c.problems.push(format!("faults: {e}"));
@@ -1157,7 +1197,9 @@ impl Topology {
             }
         };
         match &f.kind {
-            FaultKind::AzDown { zone } | FaultKind::AzFlap { zone, .. } => zone_ok(zone),
+            FaultKind::AzDown { zone }
+            | FaultKind::AzFlap { zone, .. }
+            | FaultKind::ProbesFail { zone, .. } => zone_ok(zone),
             FaultKind::RegionDown { region } => {
                 if self.regions().contains(region) {
                     Ok(())
@@ -1282,7 +1324,7 @@ pub fn environment_for(t: &Topology) -> Environment {
                 )
             })
             .collect(),
-        health: None,
+        health: t.health.clone(),
         traffic: t.traffic.clone(),
         audit: Default::default(),
         drills: vec![],
@@ -1330,6 +1372,7 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
                 values: r.values.clone(),
                 weighted: r.weighted,
                 weight: r.weight,
+                depends_on: r.depends_on.clone(),
             })
             .collect();
         if let Group::Records { records: rs, .. } =

@@ -137,6 +137,20 @@ pub(super) fn parse_ladder(
     zones: &[Zone],
     problems: &mut Vec<String>,
 ) -> Option<Ladder> {
+    parse_section(text, origin, "traffic", problems, |src, v, d| {
+        crate::traffic::config::parse(src, v, zones, d)
+    })
+}
+
+/// Read table `key` of a topology file again with spans, with the environment file's parser
+/// for it (`[traffic]`, `[health]`); its problems are appended with their line.
+pub(super) fn parse_section<T>(
+    text: &str,
+    origin: &str,
+    key: &str,
+    problems: &mut Vec<String>,
+    parse: impl FnOnce(&SourceFile, &crate::tomlx::SVal, &mut Diagnostics) -> Option<T>,
+) -> Option<T> {
     let src = SourceFile::new(origin, text);
     let diag_text = |d: &crate::diag::Diagnostic| {
         format!(
@@ -159,11 +173,11 @@ pub(super) fn parse_ladder(
     let SKind::Table(entries) = &doc.kind else {
         return None;
     };
-    let (_, _, v) = entries.iter().find(|(k, _, _)| k == "traffic")?;
+    let (_, _, v) = entries.iter().find(|(k, _, _)| k == key)?;
     let mut d = Diagnostics::default();
-    let ladder = crate::traffic::config::parse(&src, v, zones, &mut d);
+    let out = parse(&src, v, &mut d);
     problems.extend(d.sorted().0.iter().map(diag_text));
-    ladder
+    out
 }
 
 /// Check `[load]` against the ladder, the zones, the endpoints and the record groups.

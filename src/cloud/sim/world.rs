@@ -227,6 +227,8 @@ pub struct World {
     seq: u64,
     faults: Vec<FaultState>,
     down: BTreeMap<Zone, BTreeSet<usize>>,
+    /// When each zone that is down now went down (its current outage, for the health probes).
+    down_since: BTreeMap<Zone, Duration>,
     api_down: BTreeMap<Region, BTreeSet<usize>>,
     route53_down: BTreeSet<usize>,
     clusters: BTreeMap<ClusterId, SimCluster>,
@@ -602,6 +604,7 @@ impl World {
             seq: 0,
             faults: faults.iter().map(FaultState::new).collect(),
             down: BTreeMap::new(),
+            down_since: BTreeMap::new(),
             api_down: BTreeMap::new(),
             route53_down: BTreeSet::new(),
             clusters,
@@ -712,12 +715,56 @@ impl World {
         out
     }
 
+    /// When zone `z` went down, if it is down now (the start of its current outage).
+    pub fn zone_down_since(&self, z: &Zone) -> Option<Duration> {
+        self.down_since.get(z).copied()
+    }
+
+    /// An `observer-down` fault is in force: the health prober's own network is down.
+    pub fn observer_down(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| f.active && matches!(f.fault.kind, FaultKind::ObserverDown))
+    }
+
+    /// How many of zone `z`'s HTTP/TCP probes fail now by `probes-fail` faults (a partial
+    /// failure: the zone itself serves).
+    pub fn probes_failing(&self, z: &Zone) -> u32 {
+        self.faults
+            .iter()
+            .filter(|f| f.active)
+            .map(|f| match &f.fault.kind {
+                FaultKind::ProbesFail { zone, count } if zone == z => *count,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The instances as they are (no stale copy, no call): what a health probe of the database
+    /// status reads. RDS keeps reporting an instance in a zone that is down as available.
+    pub fn instances_now(&self, ids: &[InstanceId]) -> Vec<InstanceState> {
+        ids.iter()
+            .filter_map(|id| self.instances.get(id))
+            .map(|i| self.instance_state(i))
+            .collect()
+    }
+
+    /// A latency in the topology's API round-trip range, drawn from `rng`.
+    pub fn api_latency_with(&self, rng: &mut fastrand::Rng) -> Duration {
+        self.topo.timing.api_latency.draw(rng)
+    }
+
     fn cause(&mut self, zone: &Zone, i: usize, add: bool) {
         let set = self.down.entry(zone.clone()).or_default();
         if add {
             set.insert(i);
         } else {
             set.remove(&i);
+        }
+        if set.is_empty() {
+            self.down_since.remove(zone);
+        } else {
+            self.down_since.entry(zone.clone()).or_insert(self.now);
         }
     }
 
@@ -844,6 +891,10 @@ impl World {
                 stale_services(&service),
                 fmt_dur(lag)
             ),
+            FaultKind::ProbesFail { zone, count } => format!(
+                "{count} health probe(s) of {zone} stop answering, while the zone itself serves (a partial failure)"
+            ),
+            FaultKind::ObserverDown => "the health prober's own network goes down: none of its probes gets an answer, whatever the zones do".to_string(),
         };
         self.fault_event(i, FaultPhase::Begins, text);
     }

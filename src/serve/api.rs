@@ -67,6 +67,8 @@ enum Mode {
     #[default]
     Plan,
     Run,
+    /// `failover drill`: pre-check, the run, verification, failback (unless `no_failback`).
+    Drill,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +82,15 @@ struct StartRun {
     mode: Mode,
     #[serde(default)]
     require_approval: bool,
+    /// Drill only: leave the environment as the runbook left it.
+    #[serde(default)]
+    no_failback: bool,
+    /// Drill only: stop the run and fail back when it has taken this long (e.g. "30m").
+    #[serde(default)]
+    max_duration: Option<String>,
+    /// Drill only: `[health]` probes whose failure stops the run and fails back.
+    #[serde(default)]
+    stop_on: Vec<String>,
 }
 
 /// Parameters as the CLI's `-p name=value`: strings as they are, lists joined with commas.
@@ -100,14 +111,24 @@ fn params_of(p: &BTreeMap<String, Value>) -> Vec<(String, String)> {
 }
 
 /// `POST /v1/runs`: `mode = "plan"` answers the dry run; `mode = "run"` starts the run in the
-/// service and answers 202 once it is recorded (its leases taken).
+/// service and answers 202 once it is recorded (its leases taken); `mode = "drill"` starts a
+/// drill (its phases are notes of the drill run; its failback is a run of its own).
 pub async fn start(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
     let req: StartRun = body(&bytes)?;
-    caller.require(if req.mode == Mode::Run {
-        Role::Operator
-    } else {
+    caller.require(if req.mode == Mode::Plan {
         Role::Viewer
+    } else {
+        Role::Operator
     })?;
+    if req.mode != Mode::Drill
+        && (req.no_failback || req.max_duration.is_some() || !req.stop_on.is_empty())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "no_failback, max_duration and stop_on are drill settings: send them with mode = \"drill\"",
+        ));
+    }
     let path = s.catalog.resolve(&req.runbook)?;
     known_env(&s.app, &req.env)?;
     let params = params_of(&req.params);
@@ -120,6 +141,45 @@ pub async fn start(State(s): Svc, caller: Caller, bytes: Bytes) -> Result<Respon
     }
     s.refuse_if_stopping()?;
     let stop = Stop::default();
+    if req.mode == Mode::Drill {
+        let max_duration = match &req.max_duration {
+            None => None,
+            Some(d) => Some(humantime::parse_duration(d).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    format!("max_duration: `{d}` is not a duration ({e}); e.g. 30m, 1h30m"),
+                )
+            })?),
+        };
+        if max_duration.is_some_and(|d| d > crate::limits::MAX_DURATION || d.is_zero()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "max_duration must be more than 0 and at most 7 days",
+            ));
+        }
+        let order = app::drill::DrillOrder {
+            runbook: path,
+            env: req.env,
+            params,
+            by: Some(caller.name),
+            no_failback: req.no_failback,
+            max_duration,
+            stop_on: req.stop_on,
+            stop: stop.clone(),
+            run_id: None,
+            on_phase: None,
+        };
+        let prepared = app::drill::prepare_drill(&s.app, order)?;
+        let id = prepared.run_id().clone();
+        let app = s.app.clone();
+        let work = move |h: tokio::runtime::Handle, rep| {
+            h.block_on(app::drill::drill(&app, prepared, rep))
+        };
+        s.runs.launch(id.clone(), stop, Box::new(work)).await?;
+        return accepted(&s.app, &id, json!({})).await;
+    }
     let order = app::run::RunOrder {
         runbook: path,
         env: req.env,

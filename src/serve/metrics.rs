@@ -15,6 +15,8 @@
 //! - `failover_shed_tier{environment,tier}`: 1 while a tier is shed;
 //! - `failover_readiness{runbook,environment,zone}`: 1 when the runbook's dry-run plan for
 //!   that zone has no problem (it would succeed today), 0 when it has one (serve::readiness);
+//! - `failover_last_successful_drill_timestamp_seconds{runbook,environment}`: when the last
+//!   drill that succeeded ended (drills run by any process, read from the journal);
 //! - `failover_journal_write_seconds{durable}` (histogram) and `failover_journal_events_seen`.
 //!
 //! Counters count from the service's start (the Prometheus way: `increase()` over them).
@@ -70,6 +72,7 @@ pub struct Metrics {
     zone_health: Family<Labels, Gauge>,
     shed: Family<Labels, Gauge>,
     readiness: Family<Labels, Gauge>,
+    last_drill: Family<Labels, Gauge>,
     journal_writes: Family<Labels, Histogram>,
     events_seen: Gauge,
     seen: Mutex<Seen>,
@@ -94,6 +97,7 @@ impl Metrics {
             zone_health: Family::default(),
             shed: Family::default(),
             readiness: Family::default(),
+            last_drill: Family::default(),
             journal_writes: Family::new_with_constructor(write_histogram),
             events_seen: Gauge::default(),
             seen: Mutex::new(Seen::default()),
@@ -129,6 +133,7 @@ impl Metrics {
             m.shed.clone(),
         );
         r.register("failover_readiness", "1 when the runbook's dry-run plan for the zone's failure has no problem (it would succeed today), 0 otherwise", m.readiness.clone());
+        r.register("failover_last_successful_drill_timestamp_seconds", "When the last drill of the runbook on the environment that succeeded ended (Unix time), from the journal", m.last_drill.clone());
         r.register(
             "failover_journal_write_seconds",
             "Journal writes of this process: time to commit, waiting for the lock included",
@@ -200,6 +205,13 @@ impl Metrics {
                         ("outcome", &outcome),
                     ]))
                     .inc();
+                if mode == crate::status::RunMode::Drill.to_string()
+                    && outcome == crate::status::RunStatus::Succeeded.to_string()
+                {
+                    self.last_drill
+                        .get_or_create(&labels(&[("runbook", &rb), ("environment", &env)]))
+                        .set(e.at / 1000);
+                }
                 self.seen().steps.retain(|(r, _), _| r != &e.run_id);
             }
             "step_started" => {

@@ -15,8 +15,32 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{oneshot, Notify};
 
 /// A run to start: given the runtime and the run's reporter, it runs to its end (blocking).
-pub type Work =
-    Box<dyn FnOnce(tokio::runtime::Handle, MakeReporter) -> Result<RunResult, AppError> + Send>;
+pub type Work<T = RunResult> =
+    Box<dyn FnOnce(tokio::runtime::Handle, MakeReporter) -> Result<T, AppError> + Send>;
+
+/// How a run of this process ended (a run, a resume, a rollback, a drill).
+pub struct Ended {
+    pub run_id: RunId,
+    pub status: crate::status::RunStatus,
+}
+
+impl From<RunResult> for Ended {
+    fn from(r: RunResult) -> Self {
+        Ended {
+            run_id: r.run_id,
+            status: r.status,
+        }
+    }
+}
+
+impl From<crate::app::drill::DrillResult> for Ended {
+    fn from(r: crate::app::drill::DrillResult) -> Self {
+        Ended {
+            run_id: r.run_id,
+            status: r.status,
+        }
+    }
+}
 
 /// The runs of this process.
 #[derive(Clone, Default)]
@@ -46,7 +70,12 @@ impl Runs {
     /// Start `work` as run `id` and wait until it is recorded (Ok) or refused before that
     /// (a lease held by another run, bad input, AWS unreadable: the error). The run goes on
     /// after this returns, whatever happens to the caller.
-    pub async fn launch(&self, id: RunId, stop: Stop, work: Work) -> Result<(), AppError> {
+    pub async fn launch<T: Into<Ended> + 'static>(
+        &self,
+        id: RunId,
+        stop: Stop,
+        work: Work<T>,
+    ) -> Result<(), AppError> {
         let (started_tx, started_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
         let started = Arc::new(Started(Mutex::new(Some(started_tx))));
@@ -54,7 +83,7 @@ impl Runs {
             Box::new(move |_clock: Arc<dyn Clock>| started as Arc<dyn Reporter>);
         self.lock().insert(id.clone(), stop);
         let handle = tokio::runtime::Handle::current();
-        let task = tokio::task::spawn_blocking(move || work(handle, reporter));
+        let task = tokio::task::spawn_blocking(move || work(handle, reporter).map(Into::into));
         let me = self.clone();
         tokio::spawn(async move {
             let r = task

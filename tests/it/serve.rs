@@ -1105,3 +1105,63 @@ async fn readiness_turns_red_when_a_cluster_loses_its_last_reader_outside_a_zone
 }
 
 const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+
+/// A drill started over the API (as `failover drill`): a viewer may not start one, drill
+/// settings on a run are refused, and the drill runs its phases in the service to its verdict;
+/// its success is the `failover_last_successful_drill_timestamp_seconds` of its runbook and
+/// environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_started_over_the_api_fails_back_and_is_in_the_metrics() {
+    let cfg = simulated_config();
+    // The storefront with nothing wrong: a drill fails over and back.
+    std::fs::write(
+        cfg.path().join("drillsim.toml"),
+        "description = \"the simulated storefront, nothing wrong\"\nsimulated = \"sim/storefront.toml\"\nseed = 7\n",
+    )
+    .unwrap();
+    let s = Service::start(cfg.path(), &cfg.path().join("journal.db"));
+    let drill = json!({"runbook": "az-evacuation", "env": "drillsim", "params": {"failed_az": "us-west-2a"}, "mode": "drill"});
+    let (code, v) = s.call("POST", "/v1/runs", "vera", drill.clone()).await;
+    assert_eq!(code, 403, "{v}");
+    let mut run = drill.clone();
+    run["mode"] = json!("run");
+    run["no_failback"] = json!(true);
+    let (code, v) = s.call("POST", "/v1/runs", "carol", run).await;
+    assert_eq!(code, 400, "{v}");
+    let mut bad = drill.clone();
+    bad["max_duration"] = json!("soon");
+    let (code, v) = s.call("POST", "/v1/runs", "carol", bad).await;
+    assert_eq!(code, 400, "{v}");
+    assert!(v.to_string().contains("not a duration"), "{v}");
+    assert_eq!(
+        s.journal_head().await,
+        None,
+        "refused requests journal nothing"
+    );
+
+    let (code, started) = s.call("POST", "/v1/runs", "carol", drill).await;
+    assert_eq!(code, 202, "{started}");
+    let id = started["run_id"].as_str().unwrap().to_string();
+    let done = wait_for(&s, &format!("/v1/runs/{id}"), "the drill's end", |v| {
+        v["run"]["ended_at"].is_i64()
+    })
+    .await;
+    assert_eq!(done["run"]["mode"], json!("drill"), "{done:#}");
+    assert_eq!(done["run"]["status"], json!("succeeded"), "{done:#}");
+    assert_eq!(done["run"]["initiator"], json!("carol"), "{done:#}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (text, m) = metrics(&s).await;
+        let at = sample(
+            &m,
+            "failover_last_successful_drill_timestamp_seconds",
+            &[("runbook", "az-evacuation"), ("environment", "drillsim")],
+        );
+        if let Some(at) = at {
+            assert!(at > 1.7e9, "a Unix time: {at}\n{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no drill timestamp in\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -729,6 +729,7 @@ pub fn writer_steps(before: &World, now: &World) -> Vec<BoundStep> {
                 evacuate,
                 healthy: vec![home],
                 wait: true,
+                return_to: None,
             },
         ));
     }
@@ -749,6 +750,8 @@ pub fn writer_steps(before: &World, now: &World) -> Vec<BoundStep> {
                     instances: vec![iid.clone()],
                     evacuate: vec![here],
                     wait: true,
+                    return_to: None,
+                    zones: vec![],
                 },
             ));
         }

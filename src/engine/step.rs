@@ -168,6 +168,14 @@ async fn observe_with_journal(
     members: Option<&mut observe::Members>,
 ) -> Result<World, StepError> {
     let needs = steps::needs(step, &ctx.spec.run_id);
+    // Which steps have ended, read before the world is: a step seen ended has its effects in
+    // the observation that follows (read after, a failover that ended between the two reads
+    // would look ended but not done, and its records be given up on).
+    let finished = ctx
+        .finished
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
     // when the journal is the simulator's own): compare them with that clock, not the ports'.
     let now = ctx.journal.now_ms();
@@ -198,11 +206,7 @@ async fn observe_with_journal(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    world.finished_steps = ctx
-        .finished
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    world.finished_steps = finished;
     Ok(world)
 }
 

@@ -363,7 +363,9 @@ async fn proxy_kill_of_the_caller_itself_loses_the_answer_or_the_call() {
              SignedHeaders=host, Signature=0"
         );
         let mut curl = Command::new("curl")
-            .args(["-s", "-m", "20", "-H", &auth, "--data", &body])
+            // A generous budget: under a loaded machine moto may take seconds to answer, and curl
+            // giving up on its own would not be the kill this test checks.
+            .args(["-s", "-m", "90", "-H", &auth, "--data", &body])
             .arg(format!("{}/", r.proxy.endpoint()))
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)

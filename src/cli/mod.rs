@@ -531,8 +531,8 @@ const DEMO_NEXT: &str = "
 This ran in the simulated cloud (virtual time, seeded). Try it your way:
   failover simulate runbooks/az-evacuation.toml --topology config/sim/storefront.toml -p failed_az=us-west-2a --fault \"az-down us-west-2a at 0s\" --fault \"route53-down at 20s for 2m\"
   failover simulate runbooks/az-evacuation.toml --topology config/sim/oregon-two-az-outage.toml -p failed_az=us-west-2a,us-west-2b
-Two zones cannot carry the whole load (see the Traffic table): shed low-priority traffic, crawlers first, checkout never:
-  failover simulate runbooks/shed-load.toml --topology config/sim/storefront.toml --fault \"az-down us-west-2a at 0s\"
+The evacuation alone, shedding load while it fails over (crawlers first, checkout never):
+  failover simulate runbooks/az-evacuation.toml --topology config/sim/storefront.toml -p failed_az=us-west-2a -p shed_load=true --fault \"az-down us-west-2a at 0s\"
 ";
 
 fn print_watch(e: app::watch::WatchEvent) {

@@ -239,17 +239,15 @@ impl<'a> Phases<'a> {
         }
         // Before the drill run exists (a failed pre-check) the phase is written with it.
         if self.journal.run_exact(self.id()).await.is_ok() {
-            let _ = self
-                .journal
-                .note(
-                    self.id(),
-                    None,
-                    DRILL_PHASE,
-                    serde_json::to_value(&ph).unwrap_or_default(),
-                )
-                .await;
+            self.journal_phase(&ph).await;
         }
         self.done.push(ph);
+    }
+
+    /// A phase as a note of the drill run (best effort: the verdict is written at the end).
+    async fn journal_phase(&self, ph: &DrillPhase) {
+        let data = serde_json::to_value(ph).unwrap_or_default();
+        let _ = self.journal.note(self.id(), None, DRILL_PHASE, data).await;
     }
 
     fn needs(&self) -> Needs {
@@ -587,7 +585,7 @@ impl Phases<'_> {
     }
 
     /// A drill that did not start (its pre-check failed): a drill run of its own, failed.
-    async fn not_started(mut self, why: String) -> Result<DrillResult, AppError> {
+    async fn not_started(self, why: String) -> Result<DrillResult, AppError> {
         let b = &self.p.bound;
         let h = RunHeader {
             id: self.id().clone(),
@@ -608,17 +606,8 @@ impl Phases<'_> {
         let mut rec = session_record(&h, first);
         rec.status = RunStatus::Running;
         self.journal.create_run(&rec).await?;
-        for ph in std::mem::take(&mut self.done) {
-            let _ = self
-                .journal
-                .note(
-                    self.id(),
-                    None,
-                    DRILL_PHASE,
-                    serde_json::to_value(&ph).unwrap_or_default(),
-                )
-                .await;
-            self.done.push(ph);
+        for ph in &self.done {
+            self.journal_phase(ph).await;
         }
         self.finish(None, Some(format!("pre-check failed: {why}")))
             .await

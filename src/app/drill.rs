@@ -135,8 +135,12 @@ fn check_stop_conditions(bound: &Bound, order: &DrillOrder) -> Result<(), AppErr
         .as_ref()
         .map(|h| h.probes.iter().map(|p| p.name.clone()).collect())
         .unwrap_or_default();
-    if bound.loaded.target.simulated().is_some() || known.is_empty() {
-        return Err(AppError::Input(format!("error: --stop-on needs the probes of a [health] section, and environment `{}` has none{}\n  hint: add [health] probes to config/{}.toml (docs/health.md), or drop --stop-on and use --max-duration", env.name, if bound.loaded.target.simulated().is_some() { " (it is simulated)" } else { "" }, env.name)));
+    if known.is_empty() {
+        let file = match bound.loaded.target.simulated() {
+            Some(_) => "its simulated topology (config/sim/)".to_string(),
+            None => format!("config/{}.toml", env.name),
+        };
+        return Err(AppError::Input(format!("error: --stop-on needs the probes of a [health] section, and environment `{}` has none\n  hint: add [health] probes to {file} (docs/health.md), or drop --stop-on and use --max-duration", env.name)));
     }
     let unknown: Vec<&String> = order
         .stop_on

@@ -514,15 +514,7 @@ pub(super) async fn run_simulation(
         ..RetryPolicy::default()
     };
     let mut ports = cloud.ports(policy, seed);
-    if let Some(cfg) = &env.health {
-        // `health.assert` steps read the simulated probes.
-        ports.health = Some(Arc::new(crate::cloud::sim::probes::SimHealth::new(
-            cloud.clone(),
-            crate::health::Scope::of(env),
-            cfg.clone(),
-            seed,
-        )));
-    }
+    sim_health(&mut ports, &cloud, env, seed);
     let clock = ports.clock.clone();
     let journal: Arc<dyn Store> = Arc::new(
         Journal::open(Path::new(":memory:"))?.with_clock(Arc::new(move || epoch_ms(clock.now()))),
@@ -969,11 +961,24 @@ pub(super) fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fa
 /// with the virtual clock driven: `failover plan` and `failover run` against an environment
 /// that names a topology (`simulated = "sim/storefront.toml"`). When `approvals` names a run,
 /// the topology's simulated second person releases its approval gates.
+/// `health.assert` steps and a drill's stop conditions read the simulated probes of the
+/// environment's `[health]`, answered by the world as the live detector's probes are.
+fn sim_health(ports: &mut crate::ports::Ports, cloud: &Arc<SimCloud>, env: &Environment, seed: u64) {
+    if let Some(cfg) = &env.health {
+        ports.health = Some(Arc::new(crate::cloud::sim::probes::SimHealth::new(
+            cloud.clone(),
+            crate::health::Scope::of(env),
+            cfg.clone(),
+            seed,
+        )));
+    }
+}
+
 pub fn with_sim_ports<T, F, Fut>(
     topology: &Topology,
     faults: &[Fault],
     seed: u64,
-    max_attempts: u32,
+    env: &Environment,
     approvals: Option<(Arc<dyn Store>, RunId)>,
     f: F,
 ) -> Result<T, SimError>
@@ -991,13 +996,14 @@ where
         Ok(rt.block_on(async move {
             let cloud = SimCloud::new(topology, &all_faults, seed);
             let driver = tokio::spawn(cloud.driver());
-            let ports = cloud.ports(
+            let mut ports = cloud.ports(
                 RetryPolicy {
-                    max_attempts,
+                    max_attempts: env.settings.max_attempts,
                     ..RetryPolicy::default()
                 },
                 seed,
             );
+            sim_health(&mut ports, &cloud, env, seed);
             let approver = match (approvals, topology.approval.after) {
                 (Some((journal, run_id)), Some(after)) => Some(tokio::spawn(approve_after(
                     cloud.clone(),

@@ -44,7 +44,7 @@ impl LoadedEnv {
                 &t.topology,
                 &t.faults,
                 t.seed,
-                self.env.settings.max_attempts,
+                &self.env,
                 approvals,
                 f,
             )

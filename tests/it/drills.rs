@@ -326,18 +326,51 @@ async fn a_drill_with_a_problem_in_its_pre_check_makes_no_call() {
 
 #[test]
 fn stop_conditions_must_name_probes() {
-    let dir = sim_config("");
+    // A simulated world without [health]: nothing to watch.
+    let dir = sim_config_with("", |t| t[..t.find("[health]").unwrap()].to_string());
     let app = App::new(dir.path(), dir.path().join("j.db"));
     let mut o = order("drillsim", "us-west-2a");
-    o.stop_on = vec!["db-a".into()];
+    o.stop_on = vec!["api-b".into()];
     let e = drill::prepare_drill(&app, o)
         .err()
         .expect("refused")
         .to_string();
     assert!(
-        e.contains("--stop-on needs the probes of a [health] section") && e.contains("hint:"),
+        e.contains("--stop-on needs the probes of a [health] section")
+            && e.contains("hint: add [health] probes to its simulated topology"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_simulated_probe_stop_condition_aborts_and_fails_back() {
+    // The zone the writers move to starts failing its API probe 30 s into the drill: the
+    // drill must stop there and put everything back, as FIS stops an experiment on an alarm.
+    let dir = sim_config("faults = [\"probes-fail us-west-2b count 1 at 30s\"]\n");
+    let app = App::new(dir.path(), dir.path().join("j.db"));
+    let mut o = order("drillsim", "us-west-2a");
+    o.stop_on = vec!["api-b".into()];
+    let r = run_drill(&app, o).await;
+    assert_eq!(r.status, RunStatus::Aborted, "{r:#?}");
+    let why = r.stopped_by.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("probe `api-b` failed: no answer within"),
+        "{why}"
+    );
+    let got = phases(&r);
+    assert_eq!(got[1], ("run".into(), "failed".into()), "{r:#?}");
+    assert_eq!(got[3], ("failback".into(), "ok".into()), "{r:#?}");
+    assert_eq!(got[4], ("verify-failback".into(), "ok".into()), "{r:#?}");
+    // Stopped when the probe failed, not at the end of the evacuation: the first round
+    // after 30 s (rounds every 10 s), before the records moved at about +1m30.
+    let run = &r.phases[1];
+    let took = run.ended_at - run.started_at;
+    assert!((30_000..=45_000).contains(&took), "run phase took {took} ms");
+    // A probe that keeps passing never stops a drill.
+    let mut o = order("drillsim", "us-west-2a");
+    o.stop_on = vec!["api-c".into()];
+    let r = run_drill(&app, o).await;
+    assert_eq!(phases(&r), all_ok(), "{r:#?}");
 }
 
 /// The drill report of a deterministic simulated drill, with the run ids and wall-clock

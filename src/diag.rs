@@ -75,12 +75,42 @@ impl SourceFile {
         }
     }
 
+    /// Where a span is, kept for a check made later (e.g. against another file).
+    pub fn place(&self, span: Range<usize>) -> Place {
+        let (line, col) = self.line_col(span.start);
+        Place {
+            file: self.path.display().to_string(),
+            line,
+            col,
+        }
+    }
+
     /// A diagnostic about the file as a whole (points at line 1, column 1).
     pub fn diag_file(&self, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
         Diagnostic {
             file: self.path.display().to_string(),
             line: 1,
             col: 1,
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+/// A position in an input file, for a problem found after the file was parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Place {
+    pub fn diag(&self, message: impl Into<String>, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: self.line,
+            col: self.col,
             message: message.into(),
             hint,
         }

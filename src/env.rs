@@ -708,9 +708,11 @@ fn parse_drill(
         ],
         d,
     );
+    let runbook = runbook?;
     Some(crate::schedule::DrillSchedule {
         name: name?.value,
-        runbook: runbook?.value,
+        at: src.place(runbook.span.clone()),
+        runbook: runbook.value,
         params: params.into_iter().collect(),
         cron: cron?.value,
         timezone: timezone.map(|z| z.value).unwrap_or_else(|| "UTC".into()),

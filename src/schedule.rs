@@ -35,6 +35,9 @@ pub struct DrillSchedule {
     pub start_within: Duration,
     /// The endpoint told of a missed or failed drill (else the environment's `[audit] notify`).
     pub notify: Option<String>,
+    /// Where the entry is (its `runbook` key), for problems found when the runbook is bound.
+    #[serde(skip)]
+    pub at: crate::diag::Place,
 }
 
 /// A weekly time range in the schedule's zone, `Sat 00:00-Mon 06:00` (may wrap the week's

@@ -564,17 +564,25 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     };
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "environments": v.environments, "diagnostics": diags.0}),
+            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "diagnostics": diags.0}),
         ),
         Output::Text if diags.is_empty() => {
-            println!("ok: {} runbook(s) valid against {env_list}", v.runbooks)
+            let drills = match v.drills {
+                0 => String::new(),
+                n => format!(" and {n} drill schedule(s)"),
+            };
+            println!("ok: {} runbook(s){drills} valid against {env_list}", v.runbooks)
         }
         Output::Text => {
             let scope = if v.broken_environments > 0 {
                 format!("{} problem(s) found; {} environment file(s) could not be loaded, so runbooks were not checked against them", diags.len(), v.broken_environments)
             } else {
+                let drills = match v.drills {
+                    0 => String::new(),
+                    n => format!(" and {} of {n} drill schedule(s)", v.broken_drills),
+                };
                 format!(
-                    "{} problem(s) found in {} of {} runbook(s) checked against {env_list}",
+                    "{} problem(s) found in {} of {} runbook(s){drills} checked against {env_list}",
                     diags.len(),
                     v.runbooks - v.valid,
                     v.runbooks

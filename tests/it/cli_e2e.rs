@@ -35,7 +35,7 @@ fn validate_accepts_the_shipped_runbooks() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "ok: 1 runbook(s) valid against environment(s) local, prod, simulated, staging\n"
+        "ok: 1 runbook(s) and 1 drill schedule(s) valid against environment(s) local, prod, simulated, staging\n"
     );
 }
 
@@ -55,7 +55,7 @@ tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
 tests/fixtures/bad-runbook.toml:24:10: error: the steps form a cycle: b -> after -> c -> after -> b
   hint: a step cannot wait, directly or not, for itself; remove one of these `after` entries
 
-4 problem(s) found in 1 of 1 runbook(s) checked against environment(s) local, prod, simulated, staging.
+4 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) local, prod, simulated, staging.
 "
     );
 }
@@ -86,7 +86,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
     );
 }
 
@@ -937,4 +937,54 @@ fn regression_a_run_in_a_simulated_environment_is_stamped_on_the_journals_clock(
         (started - first_event).abs() < 60_000,
         "the run was stamped {started} and its first event {first_event}: two clocks"
     );
+}
+
+#[test]
+fn validate_binds_every_drill_schedule() {
+    // A drill that would only fail at its slot (03:00 next Tuesday) is found by `validate`
+    // now, at the entry in the environment file, with the runbook's own message.
+    let dir = tempfile::tempdir().unwrap();
+    let staging = std::fs::read_to_string(repo().join("config/staging.toml")).unwrap();
+    let head = &staging[..staging.find("[[drills]]").unwrap()];
+    let drills = r#"[[drills]]
+name = "no-zone"
+runbook = "runbooks/az-evacuation.toml"
+cron = "0 3 * * TUE"
+
+[[drills]]
+name = "bad-zone"
+runbook = "runbooks/az-evacuation.toml"
+params = { failed_az = "us-west-2z" }
+cron = "0 3 * * TUE"
+
+[[drills]]
+name = "gone"
+runbook = "runbooks/az-evacuaton.toml"
+cron = "0 3 * * TUE"
+
+[[drills]]
+name = "fine"
+runbook = "runbooks/az-evacuation.toml"
+params = { failed_az = "us-west-2b" }
+cron = "0 3 * * TUE"
+"#;
+    let lines = head.lines().count();
+    std::fs::write(dir.path().join("staging.toml"), format!("{head}{drills}")).unwrap();
+    let f = dir.path().join("staging.toml");
+    let f = f.display();
+    let (out, err, code) = text(&failover(&[
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "validate",
+        "runbooks/az-evacuation.toml",
+    ]));
+    assert_eq!(code, 2, "{out}{err}");
+    let (l1, l2, l3) = (lines + 3, lines + 8, lines + 14);
+    assert!(err.contains(&format!("{f}:{l1}:11: error: drill `no-zone` (runbooks/az-evacuation.toml:13:9): missing required parameter `failed_az`")), "{err}");
+    assert!(err.contains("(in this entry's `params`)"), "{err}");
+    assert!(err.contains("and 3 of 4 drill schedule(s) checked"), "{err}");
+    assert!(err.contains(&format!("{f}:{l2}:11: error: drill `bad-zone` (runbooks/az-evacuation.toml:")), "{err}");
+    assert!(err.contains("`us-west-2z`"), "{err}");
+    assert!(err.contains(&format!("{f}:{l3}:11: error: drill `gone`: runbook `runbooks/az-evacuaton.toml`: cannot read file")), "{err}");
+    assert!(!err.contains("drill `fine`"), "{err}");
 }

@@ -37,6 +37,7 @@ fn schedule(cron: &str, tz: &str) -> DrillSchedule {
         stop_on: vec![],
         start_within: Duration::from_secs(3600),
         notify: None,
+        at: Default::default(),
     }
 }
 

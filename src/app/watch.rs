@@ -12,6 +12,7 @@ use super::record::{session_record, RunHeader};
 use super::{App, AppError};
 use crate::cloud::{Clock, HttpClient, HttpRequest};
 use crate::env::Environment;
+use crate::health::trigger::Triggers;
 use crate::health::{
     self, trigger, Detector, HealthConfig, HealthReport, TriggerConfig, TriggerDecision,
     TriggerState, ZoneEvent,
@@ -120,14 +121,17 @@ pub async fn watch(
                 return w.close().await;
             }
         }
+        w.fail_back_due(app, &ProcessLauncher, on).await?;
     }
 }
 
-/// The watch loop of one environment: its detector, its trigger policy and its memory
-/// (the last run it started, read back from the journal so a restart keeps the cooldown).
+/// The watch loop of one environment: its detector, its trigger policies (zone, region,
+/// failback) and its memory (the last runs it started and the zones it evacuated, read back
+/// from the journal so a restart keeps the cooldowns and the failbacks).
 pub struct Watcher {
     env: Environment,
     cfg: HealthConfig,
+    /// The zone trigger, else the region trigger: what `describe` and `notify` speak of.
     tr: TriggerConfig,
     journal: Arc<dyn Store>,
     session: RunId,
@@ -151,11 +155,20 @@ impl Watcher {
             )));
         }
         let cfg = health::config_of(&env).map_err(health_error)?.clone();
-        let Some(tr) = cfg.trigger.clone() else {
-            return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md); `failover health --watch` only watches", env.name)));
+        let Some(tr) = cfg.trigger.clone().or_else(|| cfg.region_trigger.clone()) else {
+            return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md), or [health.region_trigger] for a region; `failover health --watch` only watches", env.name)));
         };
-        let rb = Runbook::load(Path::new(&tr.runbook))?;
-        let problems = trigger::check_runbook(&tr, &rb);
+        let mut problems = vec![];
+        let load = |path: &str| Runbook::load(Path::new(path));
+        if let Some(t) = &cfg.trigger {
+            problems.extend(trigger::check_runbook(t, &load(&t.runbook)?));
+        }
+        if let Some(t) = &cfg.region_trigger {
+            problems.extend(trigger::check_region_runbook(t, &load(&t.runbook)?));
+        }
+        if let Some(f) = &cfg.failback {
+            problems.extend(trigger::check_failback_runbook(f, &load(&f.runbook)?));
+        }
         if !problems.is_empty() {
             return Err(AppError::Input(format!(
                 "error: {}\nthe watcher did not start.",
@@ -164,9 +177,7 @@ impl Watcher {
         }
         let journal = app.open_journal()?;
         let who = format!("watch:{}", env.name);
-        let state = TriggerState {
-            last_trigger: last_trigger(&journal, &who).await?,
-        };
+        let state = remembered(&journal, &who, &cfg).await?;
         let session = journal::new_run_id();
         let header = RunHeader {
             id: session.clone(),
@@ -205,17 +216,36 @@ impl Watcher {
 
     /// One line: what is watched and what happens on a failure.
     pub fn describe(&self) -> String {
-        format!(
-            "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s). On failure: {:?} `{}` (cooldown {}). Session {}.",
+        let on = |what: &str, t: &TriggerConfig| {
+            format!(
+                " On {what} failure: {:?} `{}` (cooldown {}).",
+                t.policy,
+                t.runbook,
+                humantime::format_duration(t.cooldown)
+            )
+        };
+        let mut text = format!(
+            "Watching `{}`: {} probe(s) every {}, a zone is unhealthy after {} bad round(s).",
             self.env.name,
             self.cfg.probes.len(),
             humantime::format_duration(self.cfg.interval),
             self.cfg.unhealthy_after,
-            self.tr.policy,
-            self.tr.runbook,
-            humantime::format_duration(self.tr.cooldown),
-            self.session
-        )
+        );
+        if let Some(t) = &self.cfg.trigger {
+            text.push_str(&on("a zone", t));
+        }
+        if let Some(t) = &self.cfg.region_trigger {
+            text.push_str(&on("a region", t));
+        }
+        if let Some(f) = &self.cfg.failback {
+            text.push_str(&format!(
+                " Fail back: {:?} `{}` once the zone has been healthy for {}.",
+                f.policy,
+                f.runbook,
+                humantime::format_duration(f.after)
+            ));
+        }
+        format!("{text} Session {}.", self.session)
     }
 
     /// The trigger policy being applied.
@@ -242,7 +272,9 @@ impl Watcher {
         ev: &ZoneEvent,
         on: &mut (dyn FnMut(WatchEvent) + Send),
     ) -> Result<(), AppError> {
-        let decision = self.state.on_event(&self.tr, ev, self.clock.now());
+        let decision = self
+            .state
+            .on_event(Triggers::of(&self.cfg), ev, self.clock.now());
         let text = decision.describe(ev);
         on(WatchEvent::Decision {
             at_ms: journal::now_ms(),
@@ -261,6 +293,41 @@ impl Watcher {
         j.note(s, None, "trigger_decision", d).await?;
         let started = self.act_on(app, launcher, &decision, on).await?;
         self.notify(&text, started, on).await;
+        Ok(())
+    }
+
+    /// Start (or propose, or tell of) the failbacks whose zone has now been healthy for long
+    /// enough (`[health.failback]`). Call after every round.
+    pub async fn fail_back_due(
+        &mut self,
+        app: &App,
+        launcher: &dyn Launcher,
+        on: &mut (dyn FnMut(WatchEvent) + Send),
+    ) -> Result<(), AppError> {
+        let fb = self.cfg.failback.as_ref();
+        for z in self.det.report().zones {
+            let st = &z.status;
+            let (crate::health::Target::Zone(zone), Some(since)) = (&st.target, st.streak_since)
+            else {
+                continue;
+            };
+            if st.state == health::State::Healthy && st.good_streak >= self.cfg.healthy_after {
+                self.state.seen_healthy(fb, zone, since);
+            }
+        }
+        for due in self.state.due(fb, self.clock.now()) {
+            on(WatchEvent::Decision {
+                at_ms: journal::now_ms(),
+                text: due.text.clone(),
+                decision: due.decision.clone(),
+            });
+            let v = serde_json::to_value(&due).unwrap_or_default();
+            self.journal
+                .note(&self.session, None, "failback_decision", v)
+                .await?;
+            let started = self.act_on(app, launcher, &due.decision, on).await?;
+            self.notify(&due.text, started, on).await;
+        }
         Ok(())
     }
 
@@ -364,18 +431,48 @@ impl Watcher {
     }
 }
 
-/// When the watcher of this environment (`who`), whichever process ran it, last started a
-/// run: the cooldown survives a restart, and the CLI's watcher and the service's share it.
-async fn last_trigger(
+/// What the watcher of this environment (`who`), whichever process ran it, remembers from
+/// the journal: when it last started a zone run and a region run (the cooldowns survive a
+/// restart, and the CLI's watcher and the service's share them), and which zones it
+/// evacuated and has not failed back yet (a failback started later, by anyone, counts).
+async fn remembered(
     journal: &Arc<dyn Store>,
     who: &str,
-) -> Result<Option<std::time::SystemTime>, AppError> {
-    Ok(journal
-        .runs(500)
-        .await?
-        .into_iter()
-        .find(|r| r.initiator == who && r.mode == RunMode::Run)
-        .map(|r| std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)))
+    cfg: &HealthConfig,
+) -> Result<TriggerState, AppError> {
+    let runs = journal.runs(500).await?; // newest first
+    let at = |r: &crate::store::RunRecord| {
+        std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)
+    };
+    let by = |t: &Option<TriggerConfig>, r: &crate::store::RunRecord| {
+        t.as_ref().is_some_and(|t| Path::new(&t.runbook) == Path::new(&r.runbook_path))
+            && r.initiator == who
+            && r.mode == RunMode::Run
+    };
+    let mut state = TriggerState {
+        last_trigger: runs.iter().find(|r| by(&cfg.trigger, r)).map(at),
+        last_region_trigger: runs.iter().find(|r| by(&cfg.region_trigger, r)).map(at),
+        ..TriggerState::default()
+    };
+    let param = |r: &crate::store::RunRecord, k: &str| {
+        r.params.get(k).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    if let (Some(t), Some(f)) = (&cfg.trigger, &cfg.failback) {
+        let mut settled = std::collections::BTreeSet::new();
+        for r in &runs {
+            if Path::new(&f.runbook) == Path::new(&r.runbook_path) && r.mode == RunMode::Run {
+                settled.extend(param(r, &f.zone_param));
+            } else if by(&cfg.trigger, r) && r.status != RunStatus::Failed {
+                for z in param(r, &t.zone_param).iter().flat_map(|v| v.split(',')) {
+                    let z = z.trim().to_string();
+                    if !settled.contains(&z) {
+                        state.evacuated.insert(crate::types::Zone::from(z.as_str()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// Whether another live run holds a lease on something `runbook` would change in `env`.

@@ -68,15 +68,11 @@ const HEALTH_KEYS: &[&str] = &[
     "healthy_after",
     "probes",
     "trigger",
+    "region_trigger",
+    "failback",
 ];
-const TRIGGER_KEYS: &[&str] = &[
-    "runbook",
-    "zone_param",
-    "reason_param",
-    "policy",
-    "cooldown",
-    "notify",
-];
+/// Default time a zone must have been declared healthy again before `[health.failback]`.
+pub const DEFAULT_FAILBACK_AFTER: Duration = Duration::from_secs(30 * 60);
 const COMMON_PROBE_KEYS: &[&str] = &["name", "zone", "region", "kind", "timeout"];
 
 /// What a probe speaks for: one availability zone, or the region as a whole.
@@ -209,13 +205,16 @@ impl fmt::Display for Policy {
     }
 }
 
-/// `[health.trigger]`.
+/// `[health.trigger]` (a zone is unhealthy) or `[health.region_trigger]` (the region is).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TriggerConfig {
-    /// Runbook started for a zone-unhealthy event (a path, as given to `failover run`).
+    /// Runbook started for the event (a path, as given to `failover run`).
     pub runbook: String,
-    /// Runbook parameter that receives the unhealthy zone.
+    /// Runbook parameter that receives the unhealthy zone (`zone_param`), or the unhealthy
+    /// region for `[health.region_trigger]` (`region_param`).
     pub zone_param: String,
+    /// Further parameters given to the runbook (e.g. `shed_load = "true"`).
+    pub params: BTreeMap<String, String>,
     /// Optional runbook parameter that receives the one-line reason.
     pub reason_param: Option<String>,
     pub policy: Policy,
@@ -223,6 +222,18 @@ pub struct TriggerConfig {
     pub cooldown: Duration,
     /// Optional endpoint (from `[endpoints]`) to notify.
     pub notify: Option<Spanned<String>>,
+}
+
+/// `[health.failback]`: once a zone the watcher evacuated has been declared healthy again and
+/// stayed so for `after`, start the failback runbook (per `policy`) with the zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailbackConfig {
+    pub runbook: String,
+    /// Runbook parameter that receives the recovered zone.
+    pub zone_param: String,
+    pub params: BTreeMap<String, String>,
+    pub policy: Policy,
+    pub after: Duration,
 }
 
 /// The health configuration of an environment.
@@ -244,6 +255,8 @@ pub struct HealthConfig {
     pub healthy_after: u32,
     pub probes: Vec<Probe>,
     pub trigger: Option<TriggerConfig>,
+    pub region_trigger: Option<TriggerConfig>,
+    pub failback: Option<FailbackConfig>,
 }
 
 impl Default for HealthConfig {
@@ -258,6 +271,8 @@ impl Default for HealthConfig {
             healthy_after: DEFAULT_HEALTHY_AFTER,
             probes: vec![],
             trigger: None,
+            region_trigger: None,
+            failback: None,
         }
     }
 }
@@ -301,7 +316,10 @@ impl HealthConfig {
     /// parsed; `src` is the environment file.
     pub fn check_endpoints(&self, src: &SourceFile, endpoints: &[&str]) -> Diagnostics {
         let mut d = Diagnostics::default();
-        if let Some(n) = self.trigger.as_ref().and_then(|t| t.notify.as_ref()) {
+        let notifies = [&self.trigger, &self.region_trigger]
+            .into_iter()
+            .filter_map(|t| t.as_ref().and_then(|t| t.notify.as_ref()));
+        for n in notifies {
             if !endpoints.contains(&n.value.as_str()) {
                 let hint = match did_you_mean(&n.value, endpoints.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
@@ -332,7 +350,19 @@ pub fn parse(
     let probes = t.get("probes");
     parse_probes(src, v, probes, zones, &mut cfg, d);
     if let Some(tv) = t.get("trigger") {
-        cfg.trigger = parse_trigger(src, tv, d);
+        cfg.trigger = parse_trigger(src, tv, Table::Zone, d).map(|(t, _)| t);
+    }
+    if let Some(tv) = t.get("region_trigger") {
+        cfg.region_trigger = parse_trigger(src, tv, Table::Region, d).map(|(t, _)| t);
+    }
+    if let Some(tv) = t.get("failback") {
+        cfg.failback = parse_trigger(src, tv, Table::Failback, d).map(|(t, after)| FailbackConfig {
+            runbook: t.runbook,
+            zone_param: t.zone_param,
+            params: t.params,
+            policy: t.policy,
+            after: after.unwrap_or(DEFAULT_FAILBACK_AFTER),
+        });
     }
     t.finish(HEALTH_KEYS, d);
 
@@ -603,7 +633,7 @@ fn check_route53_rate(
 
 /// Policy `auto` needs probes in at least two zones, to tell a zone from the observer.
 fn check_auto_policy(src: &SourceFile, v: &SVal, cfg: &HealthConfig, d: &mut Diagnostics) {
-    if let Some(tr) = &cfg.trigger {
+    for tr in [&cfg.trigger, &cfg.region_trigger].into_iter().flatten() {
         let zones_probed = cfg
             .probe_counts()
             .keys()
@@ -619,22 +649,86 @@ fn check_auto_policy(src: &SourceFile, v: &SVal, cfg: &HealthConfig, d: &mut Dia
     }
 }
 
-fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<TriggerConfig> {
-    let mut t = TableReader::new(src, v, "[health.trigger]", d)?;
-    let runbook = t.req_str("runbook", "the runbook to start for a zone-unhealthy event, e.g. runbook = \"runbooks/az-evacuation.toml\"", d);
-    let zone_param = t.req_str(
-        "zone_param",
-        "the runbook parameter that receives the unhealthy zone, e.g. zone_param = \"failed_az\"",
+/// The three tables that start a runbook from what the probes say.
+#[derive(Clone, Copy)]
+enum Table {
+    Zone,
+    Region,
+    Failback,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Zone => "[health.trigger]",
+            Table::Region => "[health.region_trigger]",
+            Table::Failback => "[health.failback]",
+        }
+    }
+
+    /// The key naming the runbook parameter that receives the target, and an example.
+    fn target_key(self) -> (&'static str, &'static str) {
+        match self {
+            Table::Zone => ("zone_param", "failed_az"),
+            Table::Region => ("region_param", "failed_region"),
+            Table::Failback => ("zone_param", "zone"),
+        }
+    }
+
+    fn keys(self) -> Vec<&'static str> {
+        let mut k = vec!["runbook", self.target_key().0, "params", "policy"];
+        match self {
+            Table::Zone | Table::Region => k.extend(["reason_param", "cooldown", "notify"]),
+            Table::Failback => k.push("after"),
+        }
+        k
+    }
+}
+
+/// One of the trigger tables; for `[health.failback]`, its `after` too.
+fn parse_trigger(
+    src: &SourceFile,
+    v: &SVal,
+    table: Table,
+    d: &mut Diagnostics,
+) -> Option<(TriggerConfig, Option<Duration>)> {
+    let what = table.name();
+    let mut t = TableReader::new(src, v, what, d)?;
+    let example = match table {
+        Table::Zone => "runbooks/az-evacuation.toml",
+        Table::Region => "runbooks/region-evacuation.toml",
+        Table::Failback => "runbooks/az-failback.toml",
+    };
+    let runbook = t.req_str(
+        "runbook",
+        &format!("the runbook to start, e.g. runbook = \"{example}\""),
         d,
     );
-    let reason_param = t.str("reason_param", d).map(|s| s.value);
+    let (key, ex) = table.target_key();
+    let zone_param = t.req_str(
+        key,
+        &format!("the runbook parameter that receives the {}, e.g. {key} = \"{ex}\"", if matches!(table, Table::Region) { "region" } else { "zone" }),
+        d,
+    );
+    let failback = matches!(table, Table::Failback);
+    // Keys another table has are left unread, so `finish` reports them as unknown here.
+    let reason_param = (!failback)
+        .then(|| t.str("reason_param", d).map(|s| s.value))
+        .flatten();
+    let params = match t.get("params") {
+        Some(pv) => parse_params(src, pv, what, d),
+        None => BTreeMap::new(),
+    };
     let policy = t.req_str("policy", &format!("one of: {}", POLICIES.join(", ")), d);
-    let cooldown = t
-        .duration("cooldown", d)
-        .map(|c| c.value)
+    let cooldown = (!failback)
+        .then(|| t.duration("cooldown", d).map(|c| c.value))
+        .flatten()
         .unwrap_or(DEFAULT_COOLDOWN);
-    let notify = t.str("notify", d);
-    t.finish(TRIGGER_KEYS, d);
+    let after = failback
+        .then(|| t.duration("after", d).map(|c| c.value))
+        .flatten();
+    let notify = (!failback).then(|| t.str("notify", d)).flatten();
+    t.finish(&table.keys(), d);
     let policy = match policy {
         Some(p) => match p.value.as_str() {
             "auto" => Some(Policy::Auto),
@@ -655,25 +749,54 @@ fn parse_trigger(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> Option<Trig
         },
         None => None,
     };
-    for (key, s) in [("zone_param", &zone_param)] {
-        if let Some(s) = s {
-            if s.value.trim().is_empty() {
-                d.push(src.diag(
-                    s.span.clone(),
-                    format!("`{key}` in [health.trigger] is empty"),
-                    Some("name the runbook parameter, e.g. \"failed_az\"".into()),
-                ));
-            }
+    if let Some(s) = &zone_param {
+        if s.value.trim().is_empty() {
+            d.push(src.diag(
+                s.span.clone(),
+                format!("`{key}` in {what} is empty"),
+                Some(format!("name the runbook parameter, e.g. \"{ex}\"")),
+            ));
+        }
+        if params.contains_key(&s.value) {
+            d.push(src.diag(
+                s.span.clone(),
+                format!("`params` of {what} sets `{}`, which `{key}` receives", s.value),
+                Some(format!("remove `{}` from `params`: the watcher passes the {}", s.value, if matches!(table, Table::Region) { "region" } else { "zone" })),
+            ));
         }
     }
-    Some(TriggerConfig {
-        runbook: runbook?.value,
-        zone_param: zone_param?.value,
-        reason_param,
-        policy: policy?,
-        cooldown,
-        notify,
-    })
+    Some((
+        TriggerConfig {
+            runbook: runbook?.value,
+            zone_param: zone_param?.value,
+            params,
+            reason_param,
+            policy: policy?,
+            cooldown,
+            notify,
+        },
+        after,
+    ))
+}
+
+/// `params = { shed_load = "true" }`: strings only (booleans and numbers are refused with the
+/// quoted form to write, as runbook parameters are strings on the command line too).
+fn parse_params(src: &SourceFile, v: &SVal, what: &str, d: &mut Diagnostics) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let SKind::Table(items) = &v.kind else {
+        d.push(src.diag(
+            v.span.clone(),
+            format!("`params` of {what} must be a table of strings"),
+            Some("e.g. params = { shed_load = \"true\" }".into()),
+        ));
+        return out;
+    };
+    for (k, _, val) in items {
+        if let Some(s) = tomlx::expect_str(src, val, &format!("parameter `{k}` of {what}"), d) {
+            out.insert(k.clone(), s.value);
+        }
+    }
+    out
 }
 
 /// Parse one `[[health.probes]]` table.
@@ -1158,6 +1281,28 @@ policy = \"aproval\"
             "35:10: unknown trigger policy `aproval` | did you mean `approval`?",
         ];
         assert_eq!(got, want, "\n{}", got.join("\n"));
+    }
+
+    #[test]
+    fn region_trigger_failback_and_params() {
+        let base = format!("[health]\nquorum = 1\n{}", probes_for_every_zone());
+        let ok = format!("{base}\n[health.trigger]\nrunbook = \"runbooks/az-evacuation.toml\"\nzone_param = \"failed_az\"\npolicy = \"auto\"\nparams = {{ shed_load = \"true\" }}\n\n[health.region_trigger]\nrunbook = \"runbooks/region-evacuation.toml\"\nregion_param = \"failed_region\"\npolicy = \"approval\"\ncooldown = \"2h\"\n\n[health.failback]\nrunbook = \"runbooks/az-failback.toml\"\nzone_param = \"zone\"\npolicy = \"approval\"\nafter = \"20m\"\n");
+        let cfg = parse_text(&ok).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(cfg.trigger.unwrap().params["shed_load"], "true");
+        let rt = cfg.region_trigger.unwrap();
+        assert_eq!((rt.zone_param.as_str(), rt.policy, rt.cooldown), ("failed_region", Policy::Approval, Duration::from_secs(7200)));
+        let fb = cfg.failback.unwrap();
+        assert_eq!((fb.zone_param.as_str(), fb.after), ("zone", Duration::from_secs(1200)));
+        // Wrong keys for the table, a non-string param, the target param set twice.
+        let bad = format!("{base}\n[health.region_trigger]\nrunbook = \"r.toml\"\nzone_param = \"failed_region\"\npolicy = \"auto\"\n\n[health.failback]\nrunbook = \"f.toml\"\nzone_param = \"zone\"\npolicy = \"auto\"\ncooldown = \"1h\"\nparams = {{ zone = \"x\", restore_traffic = true }}\n");
+        let d = parse_text(&bad).unwrap_err();
+        let got: Vec<String> = d.0.iter().map(|x| format!("{} | {}", x.message, x.hint.clone().unwrap_or_default())).collect();
+        let text = got.join("\n");
+        assert!(text.contains("[health.region_trigger] is missing the required key `region_param`"), "{text}");
+        assert!(text.contains("unknown key `zone_param` in [health.region_trigger]"), "{text}");
+        assert!(text.contains("unknown key `cooldown` in [health.failback]"), "{text}");
+        assert!(text.contains("parameter `restore_traffic` of [health.failback] must be a string, found a boolean"), "{text}");
+        assert!(text.contains("`params` of [health.failback] sets `zone`, which `zone_param` receives"), "{text}");
     }
 
     #[test]

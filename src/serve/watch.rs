@@ -99,6 +99,9 @@ async fn watch_env(s: &Arc<Service>, name: &str, mut w: Watcher, mut stop: watch
                 tracing::warn!(env = %name, "the watch loop could not journal a decision: {e}");
             }
         }
+        if let Err(e) = w.fail_back_due(&s.app, &launcher, &mut on).await {
+            tracing::warn!(env = %name, "the watch loop could not journal a failback: {e}");
+        }
     }
     if let Err(e) = w.close().await {
         tracing::warn!(env = %name, "closing the watch session: {e}");

@@ -41,8 +41,6 @@ pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/az-evacuation.toml")
 pub const DEMO_FAILBACK: &str = include_str!("../../runbooks/az-failback.toml");
 /// What goes wrong in `failover demo`: the zone is lost for 20 minutes.
 pub const DEMO_FAULT: &str = "az-down us-west-2a at 0s for 20m";
-/// How long the zone must have been declared healthy before the demo's on-call fails back.
-pub const DEMO_FAILBACK_AFTER: Duration = Duration::from_secs(5 * 60);
 /// The zone `failover demo` evacuates.
 pub const DEMO_ZONE: &str = "us-west-2a";
 /// The seed of `failover demo` when none is given.
@@ -434,14 +432,20 @@ pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     .map_err(SimError::Invalid)?;
     let env = crate::cloud::sim::environment_for(&topology);
     let fault: Fault = DEMO_FAULT.parse().map_err(|e| SimError::Faults(vec![e]))?;
+    // The trigger's parameters (shed_load) and the failback's delay are the topology's
+    // `[health.trigger]` and `[health.failback]`, as `failover watch` reads them live.
     let plan = sim_watch::WatchPlan {
         evacuation: &runbook,
-        params: vec![("shed_load".into(), "true".into())],
-        failback: Some(sim_watch::Failback {
-            runbook: &failback,
-            zone_param: "zone".into(),
-            after: DEMO_FAILBACK_AFTER,
-        }),
+        params: vec![],
+        failback: env
+            .health
+            .as_ref()
+            .and_then(|h| h.failback.as_ref())
+            .map(|f| sim_watch::Failback {
+                runbook: &failback,
+                zone_param: f.zone_param.clone(),
+                after: f.after,
+            }),
         watch_for: Duration::from_secs(3 * 3600),
     };
     let faults = [fault];

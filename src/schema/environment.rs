@@ -281,21 +281,43 @@ fn quotas() -> Value {
 }
 
 pub fn health() -> Value {
-    let trigger = table(
-        "What `failover watch` does when a zone turns unhealthy",
+    let policy =
+        || one_of_strings("auto, approval or notify", &["auto", "approval", "notify"]);
+    let params = || {
+        map_of(
+            "Further parameters given to the runbook",
+            json!({"type": "string"}),
+        )
+    };
+    let trigger = |what: &str, key: &'static str, target: &str| {
+        table(
+            what,
+            vec![
+                ("runbook", string("The runbook to start")),
+                (key, string(&format!("Its parameter that gets the {target}"))),
+                ("params", params()),
+                ("reason_param", string("Its parameter that gets the reason")),
+                ("policy", policy()),
+                (
+                    "cooldown",
+                    duration("No second automatic start within this"),
+                ),
+                ("notify", string("An endpoint told of each event")),
+            ],
+            &["runbook", key, "policy"],
+        )
+    };
+    let failback = table(
+        "Fail back a zone `watch` evacuated once it has been healthy for `after`",
         vec![
-            ("runbook", string("The runbook to start")),
+            ("runbook", string("The failback runbook")),
             ("zone_param", string("Its parameter that gets the zone")),
-            ("reason_param", string("Its parameter that gets the reason")),
+            ("params", params()),
+            ("policy", policy()),
             (
-                "policy",
-                one_of_strings("auto, approval or notify", &["auto", "approval", "notify"]),
+                "after",
+                duration("How long the zone must have been healthy (default 30m)"),
             ),
-            (
-                "cooldown",
-                duration("No second automatic start within this"),
-            ),
-            ("notify", string("An endpoint told of each event")),
         ],
         &["runbook", "zone_param", "policy"],
     );
@@ -323,7 +345,23 @@ pub fn health() -> Value {
                 "probes",
                 json!({"type": "array", "description": "[[health.probes]]", "items": {"oneOf": probes()}}),
             ),
-            ("trigger", trigger),
+            (
+                "trigger",
+                trigger(
+                    "What `failover watch` does when a zone turns unhealthy",
+                    "zone_param",
+                    "zone",
+                ),
+            ),
+            (
+                "region_trigger",
+                trigger(
+                    "What `failover watch` does when the region turns unhealthy",
+                    "region_param",
+                    "region",
+                ),
+            ),
+            ("failback", failback),
         ],
         &["quorum"],
     )

@@ -745,3 +745,97 @@ alarm = \"no-such-alarm\"
     );
     assert_eq!(report.unprobed_zones, [Zone::from("us-west-2c")]);
 }
+
+/// The live watcher, end to end against moto: zone a's alarms go off, the watcher evacuates
+/// it (with the trigger's own `params`); the alarms clear, the zone is declared healthy again
+/// and, once it has stayed healthy for `[health.failback] after`, the watcher starts the
+/// failback runbook with the zone — once. A recording launcher stands in for the runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough() {
+    use failover::app::watch::{Launched, Launcher, Triggered, WatchEvent, Watcher};
+    use failover::app::{App, AppError};
+    struct Recorder(Mutex<Vec<Triggered>>);
+    #[async_trait::async_trait]
+    impl Launcher for Recorder {
+        async fn launch(&self, _: &App, run: Triggered) -> Result<Launched, AppError> {
+            self.0.lock().unwrap().push(run);
+            Ok(Launched {
+                run_id: failover::journal::new_run_id(),
+                log: None,
+            })
+        }
+    }
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = common::topo::TestConfig::local(&moto.endpoint(), &sink.url());
+    let file = cfg.path().join("local.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "zone_param = \"failed_az\"\n",
+        "zone_param = \"failed_az\"\nparams = { shed_load = \"true\" }\n",
+    );
+    std::fs::write(&file, format!("{text}\n[health.failback]\nrunbook = \"runbooks/az-failback.toml\"\nzone_param = \"zone\"\npolicy = \"auto\"\nafter = \"3s\"\n")).unwrap();
+    common::topo::seed(&cfg.env()).await;
+    let app = App::new(cfg.path(), cfg.journal());
+    let mut w = Watcher::open(&app, "local").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(w.describe().contains("Fail back: Auto `runbooks/az-failback.toml` once the zone has been healthy for 3s."), "{}", w.describe());
+    let rec = Recorder(Mutex::new(vec![]));
+    let said = Arc::new(Mutex::new(vec![]));
+    let heard = said.clone();
+    let mut on = move |e: WatchEvent| {
+        if let WatchEvent::Decision { text, .. } = e {
+            heard.lock().unwrap().push(text);
+        }
+    };
+    /// Rounds until the launcher has seen `until` runs (at most 40).
+    async fn rounds(
+        w: &mut Watcher,
+        app: &App,
+        rec: &Recorder,
+        on: &mut (dyn FnMut(WatchEvent) + Send),
+        until: usize,
+    ) {
+        for _ in 0..40 {
+            for ev in w.next_round().await {
+                w.handle(app, rec, &ev, on).await.unwrap();
+            }
+            w.fail_back_due(app, rec, on).await.unwrap();
+            if rec.0.lock().unwrap().len() >= until {
+                return;
+            }
+        }
+        panic!("no run after 40 rounds");
+    }
+    let alarm = aws_sdk_cloudwatch::types::StateValue::Alarm;
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", alarm).await;
+    rounds(&mut w, &app, &rec, &mut on, 1).await;
+    let ok = aws_sdk_cloudwatch::types::StateValue::Ok;
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", ok).await;
+    let t = Instant::now();
+    rounds(&mut w, &app, &rec, &mut on, 2).await;
+    let runs = rec.0.lock().unwrap().clone();
+    assert!(runs[0].runbook.ends_with("az-evacuation.toml"), "{runs:?}");
+    assert!(runs[0].params.contains(&("shed_load".into(), "true".into())), "{runs:?}");
+    assert!(runs[0].params.contains(&("failed_az".into(), "us-west-2a".into())));
+    assert!(runs[1].runbook.ends_with("az-failback.toml"), "{runs:?}");
+    assert_eq!(runs[1].params, [("zone".to_string(), "us-west-2a".to_string())]);
+    assert!(!runs[1].paused, "policy auto");
+    // Healthy again takes 5 good rounds of 1 s, then 3 s more: not before.
+    assert!(t.elapsed() >= Duration::from_secs(7), "{:?}", t.elapsed());
+    let said = said.lock().unwrap().clone();
+    assert!(said.iter().any(|s| s.contains("us-west-2a is healthy again") && s.contains("Failing back with runbooks/az-failback.toml (policy auto)")), "{said:?}");
+    assert!(said.iter().any(|s| s == "us-west-2a has been healthy for 3s: failing back with runbooks/az-failback.toml"), "{said:?}");
+    // Once: more healthy rounds start nothing more.
+    for _ in 0..3 {
+        for ev in w.next_round().await {
+            w.handle(&app, &rec, &ev, &mut on).await.unwrap();
+        }
+        w.fail_back_due(&app, &rec, &mut on).await.unwrap();
+    }
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    // The failback decision is in the watch session's journal.
+    let j = app.open_journal().unwrap();
+    let session = j.runs(10).await.unwrap().into_iter().find(|r| r.mode == failover::status::RunMode::Watch).unwrap();
+    let events = j.events(&session.id).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "failback_decision").count(), 1);
+    w.close().await.unwrap();
+}

@@ -416,7 +416,8 @@ pub fn simulate_files(
 /// `failover demo`: the built-in storefront loses zone us-west-2a for 20 minutes. The
 /// watcher's probes detect it, its trigger policy starts the built-in AZ evacuation (which
 /// sheds load while the databases fail over and moves each record as its databases move);
-/// once the zone has been healthy for 5 minutes, the on-call runs the built-in failback. The
+/// once the zone has been healthy for 5 minutes, the watcher's failback policy runs the built-in
+/// failback. The
 /// report's story has the times to detect, mitigate and recover, and the AWS critical path.
 pub fn demo(seed: u64) -> Result<SimReport, SimError> {
     let topology = Topology::parse(DEMO_TOPOLOGY, "config/sim/storefront.toml (built in)")?;
@@ -498,7 +499,7 @@ pub(super) struct Stage<'a> {
 }
 
 /// What a simulation plays: runs given in advance, or the watcher's detection and the runs
-/// its trigger policy (and the simulated on-call) start.
+/// its trigger and failback policies start.
 pub(super) enum Script<'s, 'a> {
     Runs(&'s [BoundRun<'a>]),
     Watch(&'s sim_watch::WatchPlan<'a>),
@@ -967,7 +968,12 @@ pub(super) fn all_faults(topology: &Topology, faults: &[Fault]) -> Result<Vec<Fa
 /// the topology's simulated second person releases its approval gates.
 /// `health.assert` steps and a drill's stop conditions read the simulated probes of the
 /// environment's `[health]`, answered by the world as the live detector's probes are.
-fn sim_health(ports: &mut crate::ports::Ports, cloud: &Arc<SimCloud>, env: &Environment, seed: u64) {
+fn sim_health(
+    ports: &mut crate::ports::Ports,
+    cloud: &Arc<SimCloud>,
+    env: &Environment,
+    seed: u64,
+) {
     if let Some(cfg) = &env.health {
         ports.health = Some(Arc::new(crate::cloud::sim::probes::SimHealth::new(
             cloud.clone(),
@@ -1034,8 +1040,8 @@ where
 /// interval grid, quorum, hysteresis, the observer rule) and trigger policy
 /// (`health::TriggerState`) of the live watcher, on virtual time. A run the policy starts goes
 /// through the one run lifecycle, in the same world; once the evacuated zone has been healthy
-/// for long enough, the simulated on-call starts the failback runbook (the live watcher starts
-/// nothing on recovery: failing back is a deliberate act).
+/// for long enough, the failback starts by the same `[health.failback]` policy (its scheduling,
+/// cancellation and hand-over are `TriggerState`'s, as live).
 ///
 /// [`story`] turns the report into the figures of `failover demo`: time to detect, to mitigate
 /// (the traffic signal good again) and to recover (nothing left in the failed zone), with the
@@ -1045,7 +1051,10 @@ pub mod sim_watch {
     use crate::cloud::model;
     use crate::cloud::sim::probes::SimHealth;
     use crate::cloud::sim::FaultKind;
-    use crate::health::{Became, HealthConfig, Scope, TriggerDecision, TriggerState, ZoneEvent};
+    use crate::health::trigger::Triggers;
+    use crate::health::{
+        Became, HealthConfig, Policy, Scope, TriggerDecision, TriggerState, ZoneEvent,
+    };
     use crate::runbook::bind::{self, RunContext};
     use crate::runbook::Runbook;
     use crate::status::RunMode;
@@ -1053,13 +1062,13 @@ pub mod sim_watch {
     use serde::Serialize;
     use std::time::{Duration, SystemTime};
 
-    /// What the simulated watcher and on-call do.
+    /// What the simulated watcher does.
     pub struct WatchPlan<'a> {
         /// The runbook `[health.trigger]` starts (its `runbook` names this file).
         pub evacuation: &'a Runbook,
         /// Parameters given to it besides those of the trigger (the zone, the reason).
         pub params: Vec<(String, String)>,
-        /// The failback the on-call starts once the evacuated zone is healthy again.
+        /// The failback started once the evacuated zone has been healthy again for long enough.
         pub failback: Option<Failback<'a>>,
         /// How long to watch, from the start (the watch ends earlier once a failback has run).
         pub watch_for: Duration,
@@ -1091,7 +1100,7 @@ pub mod sim_watch {
         /// The failing probes of the deciding round: `name: detail`.
         pub failing: Vec<String>,
         pub observer_suspect: bool,
-        /// The trigger policy's decision (`describe`), or what the on-call does.
+        /// The trigger policy's decision (`describe`).
         pub decision: String,
         /// The run started for it, if any.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -1176,39 +1185,58 @@ pub mod sim_watch {
         let task = tokio::spawn(det.run(tx));
         let time = cloud.virtual_time();
         let mut state = TriggerState::default();
-        let mut evacuated: Option<Zone> = None;
-        let mut failback_at: Option<Duration> = None;
+        // The failback is the watcher's own `[health.failback]` policy, as live: the same
+        // scheduling, cancellation and hand-over (`TriggerState::due`).
+        let fb_cfg = plan.failback.as_ref().map(|fb| {
+            let live = cfg.failback.as_ref();
+            crate::health::config::FailbackConfig {
+                runbook: live
+                    .map(|f| f.runbook.clone())
+                    .unwrap_or_else(|| fb.runbook.name.clone()),
+                zone_param: fb.zone_param.clone(),
+                params: live.map(|f| f.params.clone()).unwrap_or_default(),
+                policy: live.map(|f| f.policy).unwrap_or(Policy::Auto),
+                after: fb.after,
+            }
+        });
+        let triggers = Triggers {
+            zone: Some(&tr),
+            region: None,
+            failback: fb_cfg.as_ref(),
+        };
         loop {
             let now = cloud.elapsed();
-            let wake = failback_at.unwrap_or(plan.watch_for).min(plan.watch_for);
             if now >= plan.watch_for {
                 break;
             }
+            let next_failback = state
+                .failback_at
+                .values()
+                .min()
+                .map(|t| since_start(stage, *t));
+            let wake = next_failback.unwrap_or(plan.watch_for).min(plan.watch_for);
             let ev = tokio::select! {
                 biased;
                 e = rx.recv() => e,
                 _ = time.sleep(wake.saturating_sub(now)) => None,
             };
             let Some(ev) = ev else {
-                let (Some(at), Some(fb), Some(zone)) = (failback_at, &plan.failback, &evacuated)
-                else {
+                let now = stage.topology.start + cloud.elapsed();
+                let (Some(due), Some(fb)) = (
+                    state.due(fb_cfg.as_ref(), now).into_iter().next(),
+                    &plan.failback,
+                ) else {
                     continue;
                 };
-                if cloud.elapsed() < at {
-                    continue;
-                }
-                cloud.note(format!(
-                    "on-call: {zone} has been healthy for {}: failing back with `{}`",
-                    humantime::format_duration(fb.after),
-                    fb.runbook.name
-                ));
-                let r = bind_next(
-                    stage,
-                    fb.runbook,
-                    &[(fb.zone_param.clone(), zone.to_string())],
-                    seed,
-                    watched.runs.len() + 1,
-                )?;
+                let policy = fb_cfg.as_ref().map(|f| f.policy).unwrap_or(Policy::Auto);
+                cloud.note(format!("watch (policy {policy}): {}", due.text));
+                let params = match &due.decision {
+                    TriggerDecision::Start { params, .. }
+                    | TriggerDecision::StartPausedForApproval { params, .. } => params.clone(),
+                    _ => continue,
+                };
+                let p: Vec<(String, String)> = params.into_iter().collect();
+                let r = bind_next(stage, fb.runbook, &p, seed, watched.runs.len() + 1)?;
                 watched.runs.push(r);
                 let n = watched.runs.len();
                 play_run(stage, &watched.runs[n - 1], Some((n, 0)), played).await?;
@@ -1233,30 +1261,13 @@ pub mod sim_watch {
                 text.push_str(&format!("\n    ✗ {}: {}", f.probe, f.detail));
             }
             cloud.note(text);
+            let decision = state.on_event(triggers, &ev, ev.at);
             if ev.became == Became::Healthy {
-                let back = ev
-                    .zone()
-                    .filter(|z| evacuated.as_ref() == Some(*z))
-                    .cloned();
-                let decision = match (back, &plan.failback) {
-                    (Some(z), Some(fb)) if failback_at.is_none() => {
-                        failback_at = Some(at + fb.after);
-                        format!(
-                            "{z} is healthy again; the on-call fails back once it has stayed healthy for {}",
-                            humantime::format_duration(fb.after)
-                        )
-                    }
-                    _ => "healthy again: nothing to do".to_string(),
-                };
-                cloud.note(format!("watch: {decision}"));
-                watched.detections.push(record(&ev, at, decision));
+                let said = format!("watch: {}", decision.describe(&ev));
+                cloud.note(said.clone());
+                watched.detections.push(record(&ev, at, said));
                 continue;
             }
-            if ev.zone().is_some() && ev.zone() == evacuated.as_ref() {
-                // Unhealthy again before the failback: wait for it to be healthy again.
-                failback_at = None;
-            }
-            let decision = state.on_event(&tr, &ev, ev.at);
             let said = format!("watch (policy {:?}): {}", tr.policy, decision.describe(&ev))
                 .replace("policy Auto", "policy auto")
                 .replace("policy Approval", "policy approval")
@@ -1285,7 +1296,6 @@ pub mod sim_watch {
             let r = bind_next(stage, plan.evacuation, &p, seed, watched.runs.len() + 1)?;
             d.started = Some(r.run.run_id.clone());
             watched.detections.push(d);
-            evacuated = ev.zone().cloned();
             watched.runs.push(r);
             let n = watched.runs.len();
             if !play_run(stage, &watched.runs[n - 1], Some((n, 0)), played).await? {

@@ -445,7 +445,8 @@ async fn remembered(
         std::time::UNIX_EPOCH + Duration::from_millis(r.started_at as u64)
     };
     let by = |t: &Option<TriggerConfig>, r: &crate::store::RunRecord| {
-        t.as_ref().is_some_and(|t| Path::new(&t.runbook) == Path::new(&r.runbook_path))
+        t.as_ref()
+            .is_some_and(|t| Path::new(&t.runbook) == Path::new(&r.runbook_path))
             && r.initiator == who
             && r.mode == RunMode::Run
     };

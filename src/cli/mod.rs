@@ -571,7 +571,10 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
                 0 => String::new(),
                 n => format!(" and {n} drill schedule(s)"),
             };
-            println!("ok: {} runbook(s){drills} valid against {env_list}", v.runbooks)
+            println!(
+                "ok: {} runbook(s){drills} valid against {env_list}",
+                v.runbooks
+            )
         }
         Output::Text => {
             let scope = if v.broken_environments > 0 {

@@ -356,13 +356,14 @@ pub fn parse(
         cfg.region_trigger = parse_trigger(src, tv, Table::Region, d).map(|(t, _)| t);
     }
     if let Some(tv) = t.get("failback") {
-        cfg.failback = parse_trigger(src, tv, Table::Failback, d).map(|(t, after)| FailbackConfig {
-            runbook: t.runbook,
-            zone_param: t.zone_param,
-            params: t.params,
-            policy: t.policy,
-            after: after.unwrap_or(DEFAULT_FAILBACK_AFTER),
-        });
+        cfg.failback =
+            parse_trigger(src, tv, Table::Failback, d).map(|(t, after)| FailbackConfig {
+                runbook: t.runbook,
+                zone_param: t.zone_param,
+                params: t.params,
+                policy: t.policy,
+                after: after.unwrap_or(DEFAULT_FAILBACK_AFTER),
+            });
     }
     t.finish(HEALTH_KEYS, d);
 
@@ -707,7 +708,14 @@ fn parse_trigger(
     let (key, ex) = table.target_key();
     let zone_param = t.req_str(
         key,
-        &format!("the runbook parameter that receives the {}, e.g. {key} = \"{ex}\"", if matches!(table, Table::Region) { "region" } else { "zone" }),
+        &format!(
+            "the runbook parameter that receives the {}, e.g. {key} = \"{ex}\"",
+            if matches!(table, Table::Region) {
+                "region"
+            } else {
+                "zone"
+            }
+        ),
         d,
     );
     let failback = matches!(table, Table::Failback);
@@ -760,8 +768,19 @@ fn parse_trigger(
         if params.contains_key(&s.value) {
             d.push(src.diag(
                 s.span.clone(),
-                format!("`params` of {what} sets `{}`, which `{key}` receives", s.value),
-                Some(format!("remove `{}` from `params`: the watcher passes the {}", s.value, if matches!(table, Table::Region) { "region" } else { "zone" })),
+                format!(
+                    "`params` of {what} sets `{}`, which `{key}` receives",
+                    s.value
+                ),
+                Some(format!(
+                    "remove `{}` from `params`: the watcher passes the {}",
+                    s.value,
+                    if matches!(table, Table::Region) {
+                        "region"
+                    } else {
+                        "zone"
+                    }
+                )),
             ));
         }
     }
@@ -781,7 +800,12 @@ fn parse_trigger(
 
 /// `params = { shed_load = "true" }`: strings only (booleans and numbers are refused with the
 /// quoted form to write, as runbook parameters are strings on the command line too).
-fn parse_params(src: &SourceFile, v: &SVal, what: &str, d: &mut Diagnostics) -> BTreeMap<String, String> {
+fn parse_params(
+    src: &SourceFile,
+    v: &SVal,
+    what: &str,
+    d: &mut Diagnostics,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let SKind::Table(items) = &v.kind else {
         d.push(src.diag(
@@ -1290,19 +1314,40 @@ policy = \"aproval\"
         let cfg = parse_text(&ok).unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(cfg.trigger.unwrap().params["shed_load"], "true");
         let rt = cfg.region_trigger.unwrap();
-        assert_eq!((rt.zone_param.as_str(), rt.policy, rt.cooldown), ("failed_region", Policy::Approval, Duration::from_secs(7200)));
+        assert_eq!(
+            (rt.zone_param.as_str(), rt.policy, rt.cooldown),
+            ("failed_region", Policy::Approval, Duration::from_secs(7200))
+        );
         let fb = cfg.failback.unwrap();
-        assert_eq!((fb.zone_param.as_str(), fb.after), ("zone", Duration::from_secs(1200)));
+        assert_eq!(
+            (fb.zone_param.as_str(), fb.after),
+            ("zone", Duration::from_secs(1200))
+        );
         // Wrong keys for the table, a non-string param, the target param set twice.
         let bad = format!("{base}\n[health.region_trigger]\nrunbook = \"r.toml\"\nzone_param = \"failed_region\"\npolicy = \"auto\"\n\n[health.failback]\nrunbook = \"f.toml\"\nzone_param = \"zone\"\npolicy = \"auto\"\ncooldown = \"1h\"\nparams = {{ zone = \"x\", restore_traffic = true }}\n");
         let d = parse_text(&bad).unwrap_err();
-        let got: Vec<String> = d.0.iter().map(|x| format!("{} | {}", x.message, x.hint.clone().unwrap_or_default())).collect();
+        let got: Vec<String> =
+            d.0.iter()
+                .map(|x| format!("{} | {}", x.message, x.hint.clone().unwrap_or_default()))
+                .collect();
         let text = got.join("\n");
-        assert!(text.contains("[health.region_trigger] is missing the required key `region_param`"), "{text}");
-        assert!(text.contains("unknown key `zone_param` in [health.region_trigger]"), "{text}");
-        assert!(text.contains("unknown key `cooldown` in [health.failback]"), "{text}");
+        assert!(
+            text.contains("[health.region_trigger] is missing the required key `region_param`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unknown key `zone_param` in [health.region_trigger]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unknown key `cooldown` in [health.failback]"),
+            "{text}"
+        );
         assert!(text.contains("parameter `restore_traffic` of [health.failback] must be a string, found a boolean"), "{text}");
-        assert!(text.contains("`params` of [health.failback] sets `zone`, which `zone_param` receives"), "{text}");
+        assert!(
+            text.contains("`params` of [health.failback] sets `zone`, which `zone_param` receives"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -150,7 +150,10 @@ pub fn decide_region(
     now: SystemTime,
 ) -> TriggerDecision {
     let region = event.target.to_string();
-    let region = region.strip_prefix("region ").unwrap_or(&region).to_string();
+    let region = region
+        .strip_prefix("region ")
+        .unwrap_or(&region)
+        .to_string();
     if event.became == Became::Healthy {
         return TriggerDecision::NotifyOnly {
             reason: format!("{} is healthy again: {}. Region runbooks are not started on recovery; fail back deliberately once it is stable", event.target, event.why.summary),
@@ -274,7 +277,12 @@ impl TriggerState {
                 return match t.zone {
                     Some(zt) => decide(zt, self.last_trigger, event, now),
                     None => TriggerDecision::NotifyOnly {
-                        reason: format!("{} is {}: {}", event.target, word(event.became), event.why.summary),
+                        reason: format!(
+                            "{} is {}: {}",
+                            event.target,
+                            word(event.became),
+                            event.why.summary
+                        ),
                     },
                 };
             };
@@ -305,7 +313,11 @@ impl TriggerState {
         }
         let Some(zt) = t.zone else {
             return TriggerDecision::NotifyOnly {
-                reason: format!("{zone} is {}: {}. No [health.trigger]: nothing is started", word(event.became), event.why.summary),
+                reason: format!(
+                    "{zone} is {}: {}. No [health.trigger]: nothing is started",
+                    word(event.became),
+                    event.why.summary
+                ),
             };
         };
         let d = decide(zt, self.last_trigger, event, now);
@@ -319,7 +331,12 @@ impl TriggerState {
     /// A zone seen healthy without an event saying it became so (the watcher restarted after
     /// an evacuation: its zones start unknown, and unknown -> healthy is not an event): if this
     /// watcher evacuated it, its failback is scheduled from `since`, as after a recovery.
-    pub fn seen_healthy(&mut self, failback: Option<&FailbackConfig>, zone: &Zone, since: SystemTime) {
+    pub fn seen_healthy(
+        &mut self,
+        failback: Option<&FailbackConfig>,
+        zone: &Zone,
+        since: SystemTime,
+    ) {
         if let Some(fb) = failback {
             if self.evacuated.contains(zone) && !self.failback_at.contains_key(zone) {
                 self.failback_at.insert(zone.clone(), since + fb.after);
@@ -476,7 +493,8 @@ fn check_runbook_as(t: Passes<'_>, rb: &Runbook) -> Vec<String> {
         .iter()
         .filter(|p| p.required && p.default.is_none())
     {
-        if p.name != t.param && Some(p.name.as_str()) != t.reason && !t.params.contains_key(&p.name) {
+        if p.name != t.param && Some(p.name.as_str()) != t.reason && !t.params.contains_key(&p.name)
+        {
             problems.push(format!("runbook `{}` requires parameter `{}`, which the trigger does not pass; give it a default in the runbook or set it in `params` of {}", rb.name, p.name, t.table));
         }
     }
@@ -700,7 +718,10 @@ mod tests {
         else {
             panic!("expected a start")
         };
-        assert_eq!(params["shed_load"], "true", "the trigger's own params go along");
+        assert_eq!(
+            params["shed_load"], "true",
+            "the trigger's own params go along"
+        );
         assert_eq!(params["failed_az"], "us-west-2a");
         // Healthy again at 100: failback scheduled for 100 + 10m, said so.
         let d = st.on_event(cfg, &at(a(), Became::Healthy, 100), t(100));
@@ -744,10 +765,7 @@ mod tests {
 
     #[test]
     fn failback_policies_and_a_restarted_watcher() {
-        for (policy, want) in [
-            (Policy::Approval, "paused"),
-            (Policy::Notify, "notify"),
-        ] {
+        for (policy, want) in [(Policy::Approval, "paused"), (Policy::Notify, "notify")] {
             let fb = failback(policy);
             let mut st = TriggerState::default();
             st.evacuated.insert(Zone::from("us-west-2a"));
@@ -782,7 +800,9 @@ mod tests {
         };
         let mut st = TriggerState::default();
         // A zone run just started: the region trigger is not in its cooldown.
-        assert!(st.on_event(both, &at(a(), Became::Unhealthy, 10), t(10)).starts_run());
+        assert!(st
+            .on_event(both, &at(a(), Became::Unhealthy, 10), t(10))
+            .starts_run());
         let d = st.on_event(both, &at(region(), Became::Unhealthy, 20), t(20));
         assert_eq!(
             d,
@@ -821,13 +841,21 @@ mod tests {
         );
         let rb = Runbook::parse(src).unwrap_or_else(|d| panic!("{d}"));
         let mut tr = trigger(Policy::Auto);
-        tr.params = [("ticket".to_string(), "INC-1".to_string()), ("shed".to_string(), "true".to_string())].into();
+        tr.params = [
+            ("ticket".to_string(), "INC-1".to_string()),
+            ("shed".to_string(), "true".to_string()),
+        ]
+        .into();
         assert_eq!(check_runbook(&tr, &rb), ["runbook `x` has no parameter `shed`, which `params` of [health.trigger] sets; its parameters: failed_az, ticket"]);
         let mut rt = trigger(Policy::Auto);
         rt.zone_param = "failed_az".into();
         assert_eq!(check_region_runbook(&rt, &rb)[0], "parameter `failed_az` of runbook `x` is a Zone parameter and cannot receive a region; declare it with type = \"string\"");
         let fb = failback(Policy::Auto);
         let p = check_failback_runbook(&fb, &rb);
-        assert!(p[0].contains("has no parameter `zone` to receive the unhealthy zone") && p[0].contains("Fix `zone_param` in [health.failback]"), "{p:?}");
+        assert!(
+            p[0].contains("has no parameter `zone` to receive the unhealthy zone")
+                && p[0].contains("Fix `zone_param` in [health.failback]"),
+            "{p:?}"
+        );
     }
 }

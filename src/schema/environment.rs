@@ -281,8 +281,7 @@ fn quotas() -> Value {
 }
 
 pub fn health() -> Value {
-    let policy =
-        || one_of_strings("auto, approval or notify", &["auto", "approval", "notify"]);
+    let policy = || one_of_strings("auto, approval or notify", &["auto", "approval", "notify"]);
     let params = || {
         map_of(
             "Further parameters given to the runbook",
@@ -294,7 +293,10 @@ pub fn health() -> Value {
             what,
             vec![
                 ("runbook", string("The runbook to start")),
-                (key, string(&format!("Its parameter that gets the {target}"))),
+                (
+                    key,
+                    string(&format!("Its parameter that gets the {target}")),
+                ),
                 ("params", params()),
                 ("reason_param", string("Its parameter that gets the reason")),
                 ("policy", policy()),

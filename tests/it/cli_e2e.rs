@@ -982,8 +982,16 @@ cron = "0 3 * * TUE"
     let (l1, l2, l3) = (lines + 3, lines + 8, lines + 14);
     assert!(err.contains(&format!("{f}:{l1}:11: error: drill `no-zone` (runbooks/az-evacuation.toml:13:9): missing required parameter `failed_az`")), "{err}");
     assert!(err.contains("(in this entry's `params`)"), "{err}");
-    assert!(err.contains("and 3 of 4 drill schedule(s) checked"), "{err}");
-    assert!(err.contains(&format!("{f}:{l2}:11: error: drill `bad-zone` (runbooks/az-evacuation.toml:")), "{err}");
+    assert!(
+        err.contains("and 3 of 4 drill schedule(s) checked"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{f}:{l2}:11: error: drill `bad-zone` (runbooks/az-evacuation.toml:"
+        )),
+        "{err}"
+    );
     assert!(err.contains("`us-west-2z`"), "{err}");
     assert!(err.contains(&format!("{f}:{l3}:11: error: drill `gone`: runbook `runbooks/az-evacuaton.toml`: cannot read file")), "{err}");
     assert!(!err.contains("drill `fine`"), "{err}");

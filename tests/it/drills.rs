@@ -366,7 +366,10 @@ async fn a_simulated_probe_stop_condition_aborts_and_fails_back() {
     // after 30 s (rounds every 10 s), before the records moved at about +1m30.
     let run = &r.phases[1];
     let took = run.ended_at - run.started_at;
-    assert!((30_000..=45_000).contains(&took), "run phase took {took} ms");
+    assert!(
+        (30_000..=45_000).contains(&took),
+        "run phase took {took} ms"
+    );
     // A probe that keeps passing never stops a drill.
     let mut o = order("drillsim", "us-west-2a");
     o.stop_on = vec!["api-c".into()];

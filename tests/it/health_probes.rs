@@ -776,8 +776,16 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
     std::fs::write(&file, format!("{text}\n[health.failback]\nrunbook = \"runbooks/az-failback.toml\"\nzone_param = \"zone\"\npolicy = \"auto\"\nafter = \"3s\"\n")).unwrap();
     common::topo::seed(&cfg.env()).await;
     let app = App::new(cfg.path(), cfg.journal());
-    let mut w = Watcher::open(&app, "local").await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(w.describe().contains("Fail back: Auto `runbooks/az-failback.toml` once the zone has been healthy for 3s."), "{}", w.describe());
+    let mut w = Watcher::open(&app, "local")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        w.describe().contains(
+            "Fail back: Auto `runbooks/az-failback.toml` once the zone has been healthy for 3s."
+        ),
+        "{}",
+        w.describe()
+    );
     let rec = Recorder(Mutex::new(vec![]));
     let said = Arc::new(Mutex::new(vec![]));
     let heard = said.clone();
@@ -814,16 +822,35 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
     rounds(&mut w, &app, &rec, &mut on, 2).await;
     let runs = rec.0.lock().unwrap().clone();
     assert!(runs[0].runbook.ends_with("az-evacuation.toml"), "{runs:?}");
-    assert!(runs[0].params.contains(&("shed_load".into(), "true".into())), "{runs:?}");
-    assert!(runs[0].params.contains(&("failed_az".into(), "us-west-2a".into())));
+    assert!(
+        runs[0]
+            .params
+            .contains(&("shed_load".into(), "true".into())),
+        "{runs:?}"
+    );
+    assert!(runs[0]
+        .params
+        .contains(&("failed_az".into(), "us-west-2a".into())));
     assert!(runs[1].runbook.ends_with("az-failback.toml"), "{runs:?}");
-    assert_eq!(runs[1].params, [("zone".to_string(), "us-west-2a".to_string())]);
+    assert_eq!(
+        runs[1].params,
+        [("zone".to_string(), "us-west-2a".to_string())]
+    );
     assert!(!runs[1].paused, "policy auto");
     // Healthy again takes 5 good rounds of 1 s, then 3 s more: not before.
     assert!(t.elapsed() >= Duration::from_secs(7), "{:?}", t.elapsed());
     let said = said.lock().unwrap().clone();
-    assert!(said.iter().any(|s| s.contains("us-west-2a is healthy again") && s.contains("Failing back with runbooks/az-failback.toml (policy auto)")), "{said:?}");
-    assert!(said.iter().any(|s| s == "us-west-2a has been healthy for 3s: failing back with runbooks/az-failback.toml"), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|s| s.contains("us-west-2a is healthy again")
+                && s.contains("Failing back with runbooks/az-failback.toml (policy auto)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s
+            == "us-west-2a has been healthy for 3s: failing back with runbooks/az-failback.toml"),
+        "{said:?}"
+    );
     // Once: more healthy rounds start nothing more.
     for _ in 0..3 {
         for ev in w.next_round().await {
@@ -834,8 +861,20 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
     assert_eq!(rec.0.lock().unwrap().len(), 2);
     // The failback decision is in the watch session's journal.
     let j = app.open_journal().unwrap();
-    let session = j.runs(10).await.unwrap().into_iter().find(|r| r.mode == failover::status::RunMode::Watch).unwrap();
+    let session = j
+        .runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.mode == failover::status::RunMode::Watch)
+        .unwrap();
     let events = j.events(&session.id).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.kind == "failback_decision").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "failback_decision")
+            .count(),
+        1
+    );
     w.close().await.unwrap();
 }

@@ -201,7 +201,7 @@ fn the_demo_is_the_readme_story() {
         "◆ cluster `orders-db`: failover complete, writer `orders-db-c` in us-west-2c",
         "⚡ zone us-west-2a is back",
         "◆ health: us-west-2a is healthy again",
-        "◆ on-call: us-west-2a has been healthy for 5m: failing back with `az-failback`",
+        "◆ watch (policy auto): us-west-2a has been healthy for 5m: failing back with runbooks/az-failback.toml",
         "FailoverDBCluster DBClusterIdentifier=orders-db TargetDBInstanceIdentifier=orders-db-a",
         "✔ restore-traffic succeeded: restored multi-language, bots, crawlers",
         "Verdict: SUCCEEDED",

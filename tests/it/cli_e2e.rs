@@ -585,6 +585,26 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
         "{:?}",
         j.run(&id).unwrap()
     );
+    // Its report tells how it was detected, with the probes' evidence, as the incident
+    // reports of the seeds do, and measures the time to detect from the first failing round.
+    let app = failover::app::App::new(cfg.path(), cfg.journal());
+    let store = app.open_journal().unwrap();
+    let rep = failover::app::report::build(&store, &id).await.unwrap();
+    let det = rep.detection.as_ref().expect("a detection section");
+    assert_eq!(det.target, "us-west-2a");
+    assert!(
+        det.evidence.iter().any(|e| e.starts_with("api-5xx-a: ")),
+        "{det:?}"
+    );
+    assert!(det.summary.contains("consecutive bad round(s)"), "{det:?}");
+    let onset = det.onset_at.expect("the first failing round");
+    // 4 bad rounds of 1 s (config/local.toml): 3 intervals between the first and the fourth.
+    let ttd = rep.measures.time_to_detect.ms.expect("measured");
+    assert_eq!(ttd, det.detected_at - onset);
+    assert!((2_500..=15_000).contains(&ttd), "{ttd}");
+    let md = failover::report::run_report::render_markdown(&rep);
+    assert!(md.contains("us-west-2a detected: "), "{md}");
+    assert!(md.contains("api-5xx-a"), "{md}");
 }
 
 /// `health.assert`: a runbook refuses to evacuate a zone its probes say is healthy, and goes

@@ -229,7 +229,7 @@ impl DrillSchedule {
 /// Which slots are due or missed at `now`, given the slots already handled (run, or recorded
 /// as missed). Pure.
 ///
-/// With no handled slot (a new schedule), only a slot still within `start_within` is looked
+/// With no handled slot (a new schedule), only its latest slot within `start_within` is looked
 /// at: a schedule never reports as missed a slot from before it was first checked. Otherwise
 /// every slot after the last handled one (at most [`LOOKBACK`] back) is due or missed.
 pub fn decide(s: &DrillSchedule, handled: &[i64], now: i64) -> Vec<Due> {
@@ -238,8 +238,15 @@ pub fn decide(s: &DrillSchedule, handled: &[i64], now: i64) -> Vec<Due> {
         Some(last) => (last + 1).max(now - LOOKBACK.as_millis() as i64),
         None => now - within,
     };
+    // A schedule with no slot handled yet is new (or its journal is): only its latest slot
+    // is due; the earlier ones were not missed, nothing was supposed to run them.
+    let limit = if handled.is_empty() {
+        1
+    } else {
+        MAX_MISSED + 1
+    };
     let slots: Vec<i64> = s
-        .slots(from, now, MAX_MISSED + 1)
+        .slots(from, now, limit)
         .into_iter()
         .filter(|t| !handled.contains(t))
         .collect();

@@ -1,4 +1,5 @@
-//! The drill schedules (`[[drills]]`) run by `failover serve`: once a minute,
+//! The drill schedules (`[[drills]]`) run by `failover serve`: when it starts, then once a
+//! minute,
 //! `app::drills::run_due` (the same function as `failover drills run-due`); a slot is claimed
 //! in the journal, so several services (or a cron job beside them) start each drill once. On
 //! shutdown no new drill starts and a drill in progress stops between calls.
@@ -16,10 +17,15 @@ pub fn start(app: &App, mut shutdown: watch::Receiver<bool>) -> tokio::task::Joi
     let app = app.clone();
     tokio::spawn(async move {
         let stop = Stop::default();
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(EVERY) => {}
-                _ = shutdown.changed() => return,
+            // A slot due now is started at once by a service that (re)starts: not up to a
+            // minute later (a missed one is reported at once too).
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = tokio::time::sleep(EVERY) => {}
+                    _ = shutdown.changed() => return,
+                }
             }
             let now = crate::journal::now_ms();
             let mut say = |o: &drills::DueOutcome| {

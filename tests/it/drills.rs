@@ -57,6 +57,30 @@ fn a_slot_fires_on_time_and_once() {
 }
 
 #[test]
+fn a_new_frequent_schedule_runs_its_latest_slot_and_reports_nothing_missed() {
+    // Every 5 minutes, new (nothing handled), asked 22 minutes into the hour: the slot at :20
+    // runs; :00 to :15 were never due to anyone, so they are not "missed".
+    let s = schedule("*/5 * * * *", "UTC");
+    let now = TUE + 22 * MIN;
+    assert_eq!(
+        decide(&s, &[], now),
+        vec![Due::Run {
+            slot: TUE + 20 * MIN
+        }]
+    );
+    // Once it has a history, a gap is missed slots.
+    let due = decide(&s, &[TUE + 20 * MIN], TUE + 37 * MIN);
+    assert_eq!(due.len(), 3, "{due:?}");
+    assert!(matches!(due[0], Due::Missed { slot, .. } if slot == TUE + 25 * MIN));
+    assert_eq!(
+        due[2],
+        Due::Run {
+            slot: TUE + 35 * MIN
+        }
+    );
+}
+
+#[test]
 fn time_zones_place_the_slot() {
     // 03:00 in Paris is 02:00Z in December (CET, UTC+1).
     let s = schedule("0 3 * * TUE", "Europe/Paris");

@@ -1169,3 +1169,78 @@ async fn a_drill_started_over_the_api_fails_back_and_is_in_the_metrics() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The service's drill timer: a `[[drills]]` slot due when the service starts is claimed and
+/// run at once (here the drill cannot even start: its runbook is gone), and the failure is
+/// notified to the schedule's endpoint; `drills run-due` later reports the slots missed in
+/// between, each notified, and runs the latest — each slot handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_due_drills_and_notifies_failed_and_missed_ones() {
+    use failover::app::drills;
+    let sink = common::sink::Sink::start().await;
+    let cfg = common::topo::TestConfig::local("http://127.0.0.1:9", &sink.url());
+    let file = cfg.path().join("local.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\n[[drills]]\nname = \"minutely\"\nrunbook = \"runbooks/moved-away.toml\"\nparams = {{ failed_az = \"us-west-2a\" }}\ncron = \"* * * * *\"\nnotify = \"chat\"\n")).unwrap();
+    write_tokens(cfg.path());
+    let mut s = Service::start_with(
+        cfg.path(),
+        &cfg.journal(),
+        &["--no-probes", "--readiness-interval", "off"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let told = loop {
+        let got: Vec<String> = sink
+            .received()
+            .into_iter()
+            .filter(|r| r.path == "/chat" && r.body.contains("drill `minutely`"))
+            .map(|r| r.body)
+            .collect();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "no drill notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(told[0].contains("on `local`"), "{told:?}");
+    assert!(told[0].contains("ended failed"), "{told:?}");
+    assert!(told[0].contains("runbooks/moved-away.toml"), "{told:?}");
+    assert_eq!(s.stop(), 0);
+    // The slot is in the journal, claimed once.
+    let app = failover::app::App::new(cfg.path(), cfg.journal());
+    let j = app.open_journal().unwrap();
+    let slots = |runs: &[failover::store::RunRecord]| {
+        runs.iter()
+            .filter(|r| r.mode == failover::status::RunMode::DrillSlot)
+            .count()
+    };
+    let runs = j.runs(50).await.unwrap();
+    assert_eq!(slots(&runs), 1, "{runs:#?}");
+    // Three minutes later (the service was down): two slots missed, the latest run.
+    let now = failover::journal::now_ms() + 3 * 60_000;
+    let mut seen = vec![];
+    let stop = failover::engine::Stop::default();
+    let out = drills::run_due(&app, Some("local"), now, &stop, &mut |o| {
+        seen.push(o.what.clone())
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.len(), 3, "{out:#?}");
+    assert_eq!(
+        out.iter().filter(|o| o.what == "missed").count(),
+        2,
+        "{out:#?}"
+    );
+    assert!(out.iter().all(|o| o.notify_error.is_none()), "{out:#?}");
+    let missed = sink
+        .received()
+        .into_iter()
+        .filter(|r| r.body.contains("was missed"))
+        .count();
+    assert_eq!(missed, 2);
+    // Asked again at the same time: nothing more.
+    let again = drills::run_due(&app, Some("local"), now, &stop, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:#?}");
+}

@@ -201,6 +201,8 @@ struct Phases<'a> {
     reporter: Arc<dyn Reporter>,
     p: &'a PreparedDrill,
     done: Vec<DrillPhase>,
+    /// Whether the drill run is in the journal yet (phases before it are written with it).
+    recorded: bool,
     fired: Arc<Mutex<Option<String>>>,
 }
 
@@ -217,6 +219,7 @@ impl<'a> Phases<'a> {
             reporter,
             p,
             done: vec![],
+            recorded: false,
             fired: Arc::new(Mutex::new(None)),
         }
     }
@@ -241,8 +244,7 @@ impl<'a> Phases<'a> {
         if let Some(f) = &self.p.order.on_phase {
             f(&ph);
         }
-        // Before the drill run exists (a failed pre-check) the phase is written with it.
-        if self.journal.run_exact(self.id()).await.is_ok() {
+        if self.recorded {
             self.journal_phase(&ph).await;
         }
         self.done.push(ph);
@@ -252,6 +254,14 @@ impl<'a> Phases<'a> {
     async fn journal_phase(&self, ph: &DrillPhase) {
         let data = serde_json::to_value(ph).unwrap_or_default();
         let _ = self.journal.note(self.id(), None, DRILL_PHASE, data).await;
+    }
+
+    /// The drill run is now in the journal: the phases that ended before it go in with it.
+    async fn recorded(&mut self) {
+        self.recorded = true;
+        for ph in &self.done {
+            self.journal_phase(ph).await;
+        }
     }
 
     fn needs(&self) -> Needs {
@@ -302,18 +312,7 @@ impl<'a> Phases<'a> {
         self.phase("pre-check", t, Some(true), detail).await;
         let t = self.journal.now_ms();
         let res = self.run().await?;
-        // The pre-check ended before the drill run existed: journaled with it now.
-        for ph in self.done.clone() {
-            let _ = self
-                .journal
-                .note(
-                    self.id(),
-                    None,
-                    DRILL_PHASE,
-                    serde_json::to_value(&ph).unwrap_or_default(),
-                )
-                .await;
-        }
+        self.recorded().await;
         let fired = self.fired.lock().map(|f| f.clone()).unwrap_or_default();
         let run_ok = res.status.is_success();
         let detail = match &fired {
@@ -589,7 +588,7 @@ impl Phases<'_> {
     }
 
     /// A drill that did not start (its pre-check failed): a drill run of its own, failed.
-    async fn not_started(self, why: String) -> Result<DrillResult, AppError> {
+    async fn not_started(mut self, why: String) -> Result<DrillResult, AppError> {
         let b = &self.p.bound;
         let h = RunHeader {
             id: self.id().clone(),
@@ -610,9 +609,7 @@ impl Phases<'_> {
         let mut rec = session_record(&h, first);
         rec.status = RunStatus::Running;
         self.journal.create_run(&rec).await?;
-        for ph in &self.done {
-            self.journal_phase(ph).await;
-        }
+        self.recorded().await;
         self.finish(None, Some(format!("pre-check failed: {why}")))
             .await
     }

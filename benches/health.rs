@@ -234,6 +234,7 @@ fn false_triggers(hours: u64, seed: u64, attempts: u32, m: u32) -> FalseTriggers
         let tr = TriggerConfig {
             runbook: "runbooks/az-evacuation.toml".into(),
             zone_param: "failed_az".into(),
+            params: Default::default(),
             reason_param: None,
             policy: Policy::Auto,
             cooldown: Duration::from_secs(1800),

@@ -13,6 +13,7 @@ pub mod health;
 pub mod journal;
 pub mod lease;
 pub mod limits;
+pub mod lint;
 pub mod plan;
 pub mod ports;
 pub mod progress;

@@ -18,6 +18,7 @@ pub mod drills;
 pub mod error;
 pub mod inspect;
 pub mod lifecycle;
+pub mod lint;
 pub mod load;
 pub mod readiness;
 pub mod record;

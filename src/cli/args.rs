@@ -119,6 +119,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Static stability for a region failure: the steps that depend on the failed region's
+    /// control plane (its RDS or CloudWatch endpoint, Route 53's in us-east-1, endpoints
+    /// hosted in it), each with what to use instead. Exit 1 when there is any.
+    Lint {
+        runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable).
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// The region that fails (default: the runbook's `failed_region` parameter, else the
+        /// environment's region).
+        #[arg(long)]
+        failed_region: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Run a runbook live: every mutating call is journaled before it is made.
     Run {
         runbook: PathBuf,

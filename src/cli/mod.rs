@@ -72,6 +72,20 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             params,
             output,
         } => plan(&app, &runbook, &env, &params, output).await,
+        Command::Lint {
+            runbook,
+            env,
+            params,
+            failed_region,
+            output,
+        } => lint(
+            &app,
+            &runbook,
+            &env,
+            &params,
+            failed_region.as_deref(),
+            output,
+        ),
         Command::Run {
             runbook,
             env,
@@ -599,6 +613,39 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     } else {
         exit::INVALID
     }
+}
+
+fn lint(
+    app: &App,
+    runbook: &std::path::Path,
+    env: &str,
+    params: &[(String, String)],
+    failed_region: Option<&str>,
+    output: Output,
+) -> Result<u8, AppError> {
+    let r = app::lint::run_lint(app, runbook, env, params, failed_region)?;
+    match output {
+        Output::Json => print_json(&r),
+        Output::Text => {
+            for f in &r.findings {
+                println!(
+                    "{}:{}:{}: warning: step `{}` {}\n  instead: {}",
+                    r.file, f.line, f.col, f.finding.step, f.finding.message, f.finding.instead
+                );
+            }
+            let n = r.findings.len();
+            let head = if n == 0 {
+                "ok: no step depends on the failed region's control plane".to_string()
+            } else {
+                format!("\n{n} warning(s)")
+            };
+            println!(
+                "{head}: runbook `{}` on `{}` if {} fails ({}).",
+                r.runbook, r.environment, r.failed_region, r.assumed
+            );
+        }
+    }
+    Ok(ok_or_failed(r.findings.is_empty()))
 }
 
 async fn rollback(

@@ -1016,3 +1016,58 @@ cron = "0 3 * * TUE"
     assert!(err.contains(&format!("{f}:{l3}:11: error: drill `gone`: runbook `runbooks/az-evacuaton.toml`: cannot read file")), "{err}");
     assert!(!err.contains("drill `fine`"), "{err}");
 }
+
+#[test]
+fn lint_names_each_step_that_needs_the_failed_regions_control_plane() {
+    let (out, err, code) = text(&failover(&[
+        "lint",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "prod",
+        "-p",
+        "failed_az=us-west-2a",
+    ]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("runbooks/az-evacuation.toml:"), "{out}");
+    assert!(out.contains(": warning: step `failover-aurora` calls FailoverDBCluster on the RDS endpoint of us-west-2, the failed region"), "{out}");
+    assert!(
+        out.contains("  instead: fail over to another region"),
+        "{out}"
+    );
+    assert!(out.contains("warning(s): runbook `az-evacuation` on `prod` if us-west-2 fails (the environment's own region"), "{out}");
+    let (out, _, code) = text(&failover(&[
+        "lint",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "prod",
+        "-p",
+        "failed_az=us-west-2a",
+        "--failed-region",
+        "us-east-1",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["failed_region"], "us-east-1");
+    let steps: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["repoint-dns"]);
+    // Bad input: nothing judged, exit 2 with a hint.
+    let (_, err, code) = text(&failover(&[
+        "lint",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "prod",
+        "-p",
+        "failed_az=us-west-2a",
+        "--failed-region",
+        "oregon",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("`oregon` is not an AWS region name"), "{err}");
+}

@@ -149,11 +149,10 @@ pub fn decide_region(
     event: &ZoneEvent,
     now: SystemTime,
 ) -> TriggerDecision {
-    let region = event.target.to_string();
-    let region = region
-        .strip_prefix("region ")
-        .unwrap_or(&region)
-        .to_string();
+    let region = match &event.target {
+        super::config::Target::Region(r) => r.to_string(),
+        super::config::Target::Zone(z) => z.to_string(),
+    };
     if event.became == Became::Healthy {
         return TriggerDecision::NotifyOnly {
             reason: format!("{} is healthy again: {}. Region runbooks are not started on recovery; fail back deliberately once it is stable", event.target, event.why.summary),

@@ -746,27 +746,45 @@ alarm = \"no-such-alarm\"
     assert_eq!(report.unprobed_zones, [Zone::from("us-west-2c")]);
 }
 
-/// The live watcher, end to end against moto: zone a's alarms go off, the watcher evacuates
-/// it (with the trigger's own `params`); the alarms clear, the zone is declared healthy again
-/// and, once it has stayed healthy for `[health.failback] after`, the watcher starts the
-/// failback runbook with the zone — once. A recording launcher stands in for the runs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough() {
-    use failover::app::watch::{Launched, Launcher, Triggered, WatchEvent, Watcher};
-    use failover::app::{App, AppError};
-    struct Recorder(Mutex<Vec<Triggered>>);
-    #[async_trait::async_trait]
-    impl Launcher for Recorder {
-        async fn launch(&self, _: &App, run: Triggered) -> Result<Launched, AppError> {
-            self.0.lock().unwrap().push(run);
-            Ok(Launched {
-                run_id: failover::journal::new_run_id(),
-                log: None,
-            })
+use failover::app::watch::{Launched, Launcher, Triggered, WatchEvent, Watcher};
+use failover::app::{App, AppError};
+
+/// A launcher that records the runs a watcher starts, instead of starting them.
+struct Recorder(Mutex<Vec<Triggered>>);
+
+#[async_trait::async_trait]
+impl Launcher for Recorder {
+    async fn launch(&self, _: &App, run: Triggered) -> Result<Launched, AppError> {
+        self.0.lock().unwrap().push(run);
+        Ok(Launched {
+            run_id: failover::journal::new_run_id(),
+            log: None,
+        })
+    }
+}
+
+/// Rounds until the launcher has seen `until` runs (at most 40).
+async fn rounds(
+    w: &mut Watcher,
+    app: &App,
+    rec: &Recorder,
+    on: &mut (dyn FnMut(WatchEvent) + Send),
+    until: usize,
+) {
+    for _ in 0..40 {
+        for ev in w.next_round().await {
+            w.handle(app, rec, &ev, on).await.unwrap();
+        }
+        w.fail_back_due(app, rec, on).await.unwrap();
+        if rec.0.lock().unwrap().len() >= until {
+            return;
         }
     }
-    let moto = MotoServer::start();
-    let sink = common::sink::Sink::start().await;
+    panic!("no run after 40 rounds");
+}
+
+/// local.toml with `[health.failback]` (after 3s) and the trigger's `params`.
+fn failback_config(moto: &MotoServer, sink: &common::sink::Sink) -> common::topo::TestConfig {
     let cfg = common::topo::TestConfig::local(&moto.endpoint(), &sink.url());
     let file = cfg.path().join("local.toml");
     let text = std::fs::read_to_string(&file).unwrap().replace(
@@ -774,6 +792,18 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
         "zone_param = \"failed_az\"\nparams = { shed_load = \"true\" }\n",
     );
     std::fs::write(&file, format!("{text}\n[health.failback]\nrunbook = \"runbooks/az-failback.toml\"\nzone_param = \"zone\"\npolicy = \"auto\"\nafter = \"3s\"\n")).unwrap();
+    cfg
+}
+
+/// The live watcher, end to end against moto: zone a's alarms go off, the watcher evacuates
+/// it (with the trigger's own `params`); the alarms clear, the zone is declared healthy again
+/// and, once it has stayed healthy for `[health.failback] after`, the watcher starts the
+/// failback runbook with the zone — once. A recording launcher stands in for the runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough() {
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = failback_config(&moto, &sink);
     common::topo::seed(&cfg.env()).await;
     let app = App::new(cfg.path(), cfg.journal());
     let mut w = Watcher::open(&app, "local")
@@ -794,25 +824,6 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
             heard.lock().unwrap().push(text);
         }
     };
-    /// Rounds until the launcher has seen `until` runs (at most 40).
-    async fn rounds(
-        w: &mut Watcher,
-        app: &App,
-        rec: &Recorder,
-        on: &mut (dyn FnMut(WatchEvent) + Send),
-        until: usize,
-    ) {
-        for _ in 0..40 {
-            for ev in w.next_round().await {
-                w.handle(app, rec, &ev, on).await.unwrap();
-            }
-            w.fail_back_due(app, rec, on).await.unwrap();
-            if rec.0.lock().unwrap().len() >= until {
-                return;
-            }
-        }
-        panic!("no run after 40 rounds");
-    }
     let alarm = aws_sdk_cloudwatch::types::StateValue::Alarm;
     common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", alarm).await;
     rounds(&mut w, &app, &rec, &mut on, 1).await;
@@ -875,6 +886,76 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
             .filter(|e| e.kind == "failback_decision")
             .count(),
         1
+    );
+    w.close().await.unwrap();
+}
+
+/// A restarted watcher remembers from the journal the zone its evacuation left (zones start
+/// unknown after a restart, and unknown -> healthy is no event): once that zone has been seen
+/// healthy for `after`, it fails back. A zone failed back since (by anyone) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_watcher_still_fails_back_the_zone_it_evacuated() {
+    use failover::app::record::{session_record, RunHeader};
+    use failover::status::{RunMode, RunStatus};
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = failback_config(&moto, &sink);
+    common::topo::seed(&cfg.env()).await;
+    let ok = aws_sdk_cloudwatch::types::StateValue::Ok;
+    for z in ["us-west-2a", "us-west-2b", "us-west-2c"] {
+        common::topo::zone_alarms(&moto.endpoint(), z, ok.clone()).await;
+    }
+    let app = App::new(cfg.path(), cfg.journal());
+    let j = app.open_journal().unwrap();
+    let record = |runbook: &str, params: serde_json::Value, at: i64| {
+        let h = RunHeader {
+            id: failover::journal::new_run_id(),
+            runbook: runbook.into(),
+            runbook_path: format!("runbooks/{runbook}.toml"),
+            runbook_sha256: "-".into(),
+            environment: "local".into(),
+            mode: RunMode::Run,
+            initiator: "watch:local".into(),
+            params,
+            of_run: None,
+        };
+        let mut r = session_record(&h, at);
+        r.status = RunStatus::Succeeded;
+        r
+    };
+    let now = failover::journal::now_ms();
+    // us-west-2a evacuated an hour ago; us-west-2b evacuated, then failed back.
+    for r in [
+        record(
+            "az-evacuation",
+            serde_json::json!({"failed_az": "us-west-2a"}),
+            now - 3_600_000,
+        ),
+        record(
+            "az-evacuation",
+            serde_json::json!({"failed_az": "us-west-2b"}),
+            now - 3_500_000,
+        ),
+        record(
+            "az-failback",
+            serde_json::json!({"zone": "us-west-2b"}),
+            now - 3_400_000,
+        ),
+    ] {
+        j.create_run(&r).await.unwrap();
+    }
+    let mut w = Watcher::open(&app, "local")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rec = Recorder(Mutex::new(vec![]));
+    let mut on = |_: WatchEvent| {};
+    rounds(&mut w, &app, &rec, &mut on, 1).await;
+    let runs = rec.0.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].runbook.ends_with("az-failback.toml"));
+    assert_eq!(
+        runs[0].params,
+        [("zone".to_string(), "us-west-2a".to_string())]
     );
     w.close().await.unwrap();
 }

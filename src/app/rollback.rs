@@ -64,6 +64,7 @@ pub async fn prepare_rollback(
         ));
     }
     let changes = dns_changes_of(&j, &r.id).await?;
+    let shifts = zonal_shifts_of(&j, &r.id).await?;
     // Only tiers this run shed and that are still shed *by this run*: a tier a later run shed
     // again belongs to that run.
     let still_ours: Vec<String> = j
@@ -78,14 +79,17 @@ pub async fn prepare_rollback(
         .into_iter()
         .filter(|t| still_ours.contains(t))
         .collect();
-    if changes.is_empty() && tiers.is_empty() {
-        return Err(AppError::Refused(format!("run {} changed no DNS records and shed no traffic: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    if changes.is_empty() && tiers.is_empty() && shifts.is_empty() {
+        return Err(AppError::Refused(format!("run {} changed no DNS records, shed no traffic and started no zonal shift: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
     }
     let loaded = load_env(&app.config_dir, &r.environment)?;
     let new_id = journal::new_run_id();
     let mut steps = vec![];
     if !tiers.is_empty() {
         steps.push(revert_tiers_step(&r, &loaded, &new_id, &order.by, tiers)?);
+    }
+    if !shifts.is_empty() {
+        steps.push(cancel_shifts_step(&r, shifts));
     }
     steps.extend(restore_dns_steps(&r, changes, order.force));
     let header = RunHeader {
@@ -228,20 +232,7 @@ pub(super) async fn dns_changes_of(
     // Only a failure that proves the request was not processed rules a change out: a 5xx or a
     // timeout may have been applied (restoring a change that did not happen is a no-op, since
     // `decide_restore` compares with what Route 53 has now).
-    let not_processed = |e: &&journal::Event| {
-        e.data
-            .get("kind")
-            .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
-            .is_some_and(ErrorKind::proves_not_processed)
-    };
-    let failed: Vec<i64> = events
-        .iter()
-        .filter(|e| {
-            e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
-        })
-        .filter(not_processed)
-        .filter_map(|e| e.intent_seq)
-        .collect();
+    let failed = refused_intents(&events);
     let mut by_zone: BTreeMap<String, BTreeMap<RecordKey, RestoreRecord>> = BTreeMap::new();
     for e in events
         .iter()
@@ -283,6 +274,89 @@ pub(super) async fn dns_changes_of(
         .into_iter()
         .map(|(z, m)| (z, m.into_values().collect()))
         .collect())
+}
+
+/// The intents whose outcome proves the request was not processed (throttled, refused as
+/// invalid, access denied, not found): those calls certainly did nothing.
+fn refused_intents(events: &[journal::Event]) -> Vec<i64> {
+    let not_processed = |e: &&journal::Event| {
+        e.data
+            .get("kind")
+            .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
+            .is_some_and(ErrorKind::proves_not_processed)
+    };
+    events
+        .iter()
+        .filter(|e| {
+            e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
+        })
+        .filter(not_processed)
+        .filter_map(|e| e.intent_seq)
+        .collect()
+}
+
+/// The zonal shifts a run started or may have started: the resources, and the ids its
+/// outcomes journaled. A start whose answer was lost has no id; the cancel step finds it by
+/// the run id its comment carries.
+#[derive(Debug, Default)]
+pub(super) struct RunShifts {
+    resources: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl RunShifts {
+    pub(super) fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+pub(super) async fn zonal_shifts_of(
+    j: &Arc<dyn Store>,
+    run_id: &RunId,
+) -> Result<RunShifts, AppError> {
+    let events = j.events(run_id).await?;
+    let failed = refused_intents(&events);
+    let mut out = RunShifts::default();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))
+    {
+        let Ok(Call::StartZonalShift { resource, .. }) = serde_json::from_value::<Call>(e.data.clone())
+        else {
+            continue;
+        };
+        if !out.resources.contains(&resource) {
+            out.resources.push(resource);
+        }
+        let id = events
+            .iter()
+            .filter(|o| o.kind == "outcome" && o.intent_seq == Some(e.seq))
+            .find_map(|o| o.data.pointer("/result/zonal_shift_id")?.as_str().map(String::from));
+        out.ids.extend(id);
+    }
+    Ok(out)
+}
+
+/// Cancel the zonal shifts a run started that are still active (an expired one is skipped).
+pub(super) fn cancel_shifts_step(r: &RunRecord, shifts: RunShifts) -> BoundStep {
+    BoundStep {
+        id: StepId::new("cancel-zonal-shifts"),
+        description: Some(format!("cancel the zonal shifts run {} started", r.id)),
+        after: vec![],
+        enabled: true,
+        when: None,
+        timeout: Duration::from_secs(300),
+        retries: 2,
+        on_failure: OnFailure::Continue,
+        action: BoundAction::CancelZonalShift {
+            group: String::new(),
+            resources: shifts.resources,
+            away_from: None,
+            zone_ids: BTreeMap::new(),
+            shift_ids: shifts.ids,
+            started_by: Some(r.id.clone()),
+        },
+    }
 }
 
 /// Tiers a run shed and did not restore itself.

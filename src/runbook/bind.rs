@@ -406,9 +406,24 @@ pub fn variables(
 pub fn check_against_env(rb: &Runbook, env: &Environment) -> Diagnostics {
     let mut d = Diagnostics::default();
     for s in &rb.steps {
+        // An optional (`when`) zonal shift step in an environment without its group: the
+        // step can only run off there (bind checks it when it is on).
+        if s.when.is_some() && arc_group_absent(env, &s.action) {
+            continue;
+        }
         check_resources(rb, env, &s.action, &s.id.value, None, &mut d);
     }
     d.sorted()
+}
+
+/// An `arc.*` step whose (untemplated) group the environment does not define.
+fn arc_group_absent(env: &Environment, a: &ActionDef) -> bool {
+    match a {
+        ActionDef::ZonalShift { group, .. } | ActionDef::CancelZonalShift { group, .. } => {
+            !env.groups.contains_key(&group.value)
+        }
+        _ => false,
+    }
 }
 
 fn group_ref<'e>(
@@ -682,7 +697,9 @@ impl Binder<'_> {
         let shed_off = !enabled
             && matches!(s.action, ActionDef::TrafficShed { .. })
             && self.env.traffic.is_none();
-        if !shed_off {
+        // Likewise a zonal shift step turned off needs no `zonal_shift_resources` group.
+        let arc_off = !enabled && arc_group_absent(self.env, &s.action);
+        if !shed_off && !arc_off {
             check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
         }
         let action = self.action(s, d);

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! `OP` is an operation name (`FailoverDBCluster`, `ChangeResourceRecordSets`, ...), a whole
-//! service (`rds`, `route53`, `http`) or `*`. `applied` means the call takes effect but its
+//! service (`rds`, `route53`, `arc`, `http`) or `*` (`StartZonalShift`, ... for ARC). `applied` means the call takes effect but its
 //! answer is lost, as when a connection drops after the request was processed. `SERVICE` of
 //! `stale-reads` is `rds`, `route53` or `*`. Durations use humantime (`0s`, `90s`, `5m`,
 //! `1h 30m`).

@@ -1,0 +1,215 @@
+//! ARC zonal shift in the simulator: the stock AZ evacuation with `-p zonal_shift=true` shifts
+//! the storefront's load balancers away from the failed zone, the failback cancels the shifts,
+//! a start whose answer was lost is found again instead of being sent twice, an expired shift
+//! is nothing to cancel, and the dry run lists the exact calls.
+
+use failover::app::simulate::{simulate_runs, SimReport, SimRun};
+use failover::cloud::sim::{environment_for, ApiCall, Event, Fault, Topology};
+use failover::diag::SourceFile;
+use failover::runbook::Runbook;
+use failover::status::StepStatus;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const STOREFRONT_LB: &str =
+    "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/app/storefront/50dc6c495c0c9188";
+const CHECKOUT_LB: &str =
+    "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/net/checkout/73e2d6bc24d8a067";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn storefront() -> Topology {
+    Topology::load(&root().join("config/sim/storefront.toml")).expect("storefront topology")
+}
+
+fn runbook(name: &str) -> Runbook {
+    Runbook::load(&root().join("runbooks").join(name)).expect("stock runbook")
+}
+
+fn faults(lines: &[&str]) -> Vec<Fault> {
+    lines.iter().map(|l| l.parse().unwrap()).collect()
+}
+
+fn p(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+fn simulate(runs: &[SimRun<'_>], fault_lines: &[&str]) -> SimReport {
+    let t = storefront();
+    simulate_runs(runs, &environment_for(&t), &t, &faults(fault_lines), 7)
+        .unwrap_or_else(|e| panic!("simulation did not start: {e}"))
+}
+
+/// The ARC calls of the timeline: (operation, resource, ok).
+fn arc_calls(r: &SimReport) -> Vec<(String, String, bool)> {
+    r.timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Api(ApiCall {
+                operation,
+                resource,
+                ok,
+                ..
+            }) if operation.contains("ZonalShift") && !operation.starts_with("List") => {
+                Some((operation.clone(), resource.clone(), *ok))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn notes(r: &SimReport, needle: &str) -> usize {
+    r.timeline
+        .iter()
+        .filter(|e| matches!(&e.event, Event::World { text } if text.contains(needle)))
+        .count()
+}
+
+fn step<'a>(r: &'a SimReport, id: &str) -> Option<StepStatus> {
+    r.steps.iter().find(|s| s.id == id).and_then(|s| s.status)
+}
+
+#[test]
+fn an_evacuation_shifts_the_load_balancers_and_the_failback_cancels_the_shifts() {
+    let (evac, back) = (runbook("az-evacuation.toml"), runbook("az-failback.toml"));
+    let runs = [
+        SimRun::new(&evac, &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")]),
+        SimRun::new(&back, &[p("zone", "us-west-2a"), p("zonal_shift", "true")])
+            .at(Duration::from_secs(3600)),
+    ];
+    let r = simulate(&runs, &["az-down us-west-2a at 0s for 30m"]);
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    let calls = arc_calls(&r);
+    let starts: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.0 == "StartZonalShift" && c.2)
+        .map(|c| c.1.as_str())
+        .collect();
+    assert_eq!(starts, vec![STOREFRONT_LB, CHECKOUT_LB]);
+    let cancels = calls
+        .iter()
+        .filter(|c| c.0 == "CancelZonalShift" && c.2)
+        .count();
+    assert_eq!(cancels, 2, "{calls:?}");
+    assert_eq!(notes(&r, "sends no new traffic to us-west-2a (usw2-az1)"), 2);
+    assert_eq!(step(&r, "zonal-shift"), Some(StepStatus::Succeeded));
+    assert_eq!(step(&r, "cancel-zonal-shift"), Some(StepStatus::Succeeded));
+}
+
+#[test]
+fn the_zonal_shift_step_is_off_by_default() {
+    let evac = runbook("az-evacuation.toml");
+    let r = simulate(
+        &[SimRun::new(&evac, &[p("failed_az", "us-west-2a")])],
+        &["az-down us-west-2a at 0s"],
+    );
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    assert!(arc_calls(&r).is_empty());
+    assert!(!r.api_calls.keys().any(|k| k.contains("ZonalShift") || k.contains("Managed")));
+}
+
+/// The answer to StartZonalShift is lost after ARC started the shift: the step's next
+/// attempt observes the shift (its comment names the run) and does not start another.
+#[test]
+fn a_start_whose_answer_was_lost_is_found_again_not_sent_twice() {
+    let evac = runbook("az-evacuation.toml");
+    let r = simulate(
+        &[SimRun::new(&evac, &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")])],
+        &[
+            "az-down us-west-2a at 0s",
+            &format!("fail-call StartZonalShift resource {STOREFRONT_LB} times 1 applied"),
+        ],
+    );
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    let starts: Vec<(String, bool)> = arc_calls(&r)
+        .into_iter()
+        .filter(|c| c.0 == "StartZonalShift")
+        .map(|c| (c.1, c.2))
+        .collect();
+    assert_eq!(
+        starts,
+        vec![(STOREFRONT_LB.to_string(), false), (CHECKOUT_LB.to_string(), true)],
+        "one start per load balancer, the lost one not repeated"
+    );
+    assert_eq!(notes(&r, "sends no new traffic"), 2);
+    assert_eq!(step(&r, "zonal-shift"), Some(StepStatus::Succeeded));
+}
+
+/// A shift that expired before the cancel is nothing to cancel, not a failure.
+#[test]
+fn an_expired_shift_is_not_canceled_and_the_cancel_succeeds() {
+    let short = Runbook::parse(SourceFile::new(
+        "short-shift.toml",
+        r#"
+name = "short-shift"
+[params.zone]
+type = "zone"
+required = true
+[[steps]]
+id = "shift"
+action = "arc.zonal_shift"
+group = "load_balancers"
+away_from = "${zone}"
+expires_in = "5m"
+"#,
+    ))
+    .unwrap();
+    let cancel = Runbook::parse(SourceFile::new(
+        "cancel.toml",
+        r#"
+name = "cancel"
+[params.zone]
+type = "zone"
+required = true
+[[steps]]
+id = "cancel"
+action = "arc.cancel_zonal_shift"
+group = "load_balancers"
+away_from = "${zone}"
+"#,
+    ))
+    .unwrap();
+    let r = simulate(
+        &[
+            SimRun::new(&short, &[p("zone", "us-west-2b")]),
+            SimRun::new(&cancel, &[p("zone", "us-west-2b")]).at(Duration::from_secs(600)),
+        ],
+        &[],
+    );
+    assert_eq!(step(&r, "cancel"), Some(StepStatus::Succeeded), "{:?}", r.reasons);
+    let calls = arc_calls(&r);
+    assert_eq!(calls.iter().filter(|c| c.0 == "StartZonalShift").count(), 2);
+    assert!(
+        !calls.iter().any(|c| c.0 == "CancelZonalShift"),
+        "an expired shift is not canceled: {calls:?}"
+    );
+}
+
+/// The plan (a dry run) lists the exact calls, with the zone's id and the expiry.
+#[test]
+fn the_dry_run_lists_the_exact_zonal_shift_calls() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .current_dir(root())
+        .args([
+            "plan",
+            "runbooks/az-evacuation.toml",
+            "--env",
+            "simulated",
+            "-p",
+            "failed_az=us-west-2a",
+            "-p",
+            "zonal_shift=true",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    for lb in [STOREFRONT_LB, CHECKOUT_LB] {
+        let want = format!(
+            "StartZonalShift ResourceIdentifier={lb} AwayFrom=usw2-az1 ExpiresIn=1d Comment=\"failover run "
+        );
+        assert!(out.contains(&want), "missing `{want}` in:\n{out}");
+    }
+}

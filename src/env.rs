@@ -66,6 +66,8 @@ pub struct AwsAccess {
     pub profile: Option<String>,
     /// A local AWS peer (moto) instead of AWS itself.
     pub endpoint_url: Option<String>,
+    /// The 12-digit account id, for the ARNs of `failover iam-policy`.
+    pub account_id: Option<String>,
 }
 
 /// Engine knobs an environment may tune.
@@ -529,7 +531,17 @@ fn parse_aws(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> AwsAccess {
                 ));
             }
         }
-        a.finish(&["profile", "endpoint_url"], d);
+        if let Some(id) = a.str("account_id", d) {
+            if id.value.len() != 12 || !id.value.chars().all(|c| c.is_ascii_digit()) {
+                d.push(src.diag(
+                    id.span.clone(),
+                    format!("account_id `{}` is not a 12-digit AWS account id", id.value),
+                    Some("aws sts get-caller-identity --query Account".into()),
+                ));
+            }
+            aws.account_id = Some(id.value);
+        }
+        a.finish(&["profile", "endpoint_url", "account_id"], d);
     }
     aws
 }

@@ -78,6 +78,10 @@ fn aws() -> Value {
                 "endpoint_url",
                 json!({"type": "string", "description": "A local AWS peer (moto) instead of AWS", "pattern": "^https?://"}),
             ),
+            (
+                "account_id",
+                json!({"type": "string", "description": "The 12-digit AWS account id (for `failover iam-policy`)", "pattern": "^[0-9]{12}$"}),
+            ),
         ],
         &[],
     )

@@ -12,7 +12,8 @@
 //!   topologies, paged reads, the history's deltas; `sim_actors`: several runs,
 //!   kills and resumes at once in one simulated world, properties checked over many seeds;
 //!   `sim_arc`: ARC zonal shifts in an evacuation, its failback, lost answers and expiry.
-//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `concurrency`: many
+//! - `cli_e2e`, `health_docs`: the real binary and the docs' examples; `iam_policy`: the
+//!   least-privilege policies and the operations table held equal to the adapters; `concurrency`: many
 //!   processes of the binary writing one journal at once.
 //! - `serve`: `failover serve` over a loopback socket: runs started and followed by their
 //!   event stream, approvals, rejections, aborts, shutdown and resume, refusals that change
@@ -37,6 +38,7 @@ mod fuzz;
 mod health_adapters;
 mod health_docs;
 mod health_probes;
+mod iam_policy;
 mod onboarding;
 mod proxy_checks;
 mod safety_moto;

@@ -124,6 +124,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "store",
             "progress",
             "readiness",
+            "iam",
             "ports",
             "discover",
             "schema",

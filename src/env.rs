@@ -1067,21 +1067,47 @@ fn parse_zonal_group(
     }
     let mut zone_ids = BTreeMap::new();
     match t.get("zone_ids") {
-        Some(SVal { kind: SKind::Table(entries), .. }) => {
+        Some(SVal {
+            kind: SKind::Table(entries),
+            ..
+        }) => {
             for (k, kspan, zv) in entries {
                 let zone = Zone::from(k.as_str());
                 if !zones.contains(&zone) {
-                    d.push(src.diag(kspan.clone(), format!("{what}: `{k}` in `zone_ids` is not a zone of this environment"), Some(format!("zones: {}", zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ")))));
+                    d.push(
+                        src.diag(
+                            kspan.clone(),
+                            format!(
+                                "{what}: `{k}` in `zone_ids` is not a zone of this environment"
+                            ),
+                            Some(format!(
+                                "zones: {}",
+                                zones
+                                    .iter()
+                                    .map(|z| z.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        ),
+                    );
                 }
                 if let Some(id) = tomlx::expect_str(src, zv, "zone id", d) {
                     zone_ids.insert(zone, id.value);
                 }
             }
         }
-        Some(other) => d.push(src.diag(other.span.clone(), format!("`zone_ids` in {what} must be a table: zone name = zone id"), None)),
+        Some(other) => d.push(src.diag(
+            other.span.clone(),
+            format!("`zone_ids` in {what} must be a table: zone name = zone id"),
+            None,
+        )),
         None => {}
     }
-    let missing: Vec<&str> = zones.iter().filter(|z| !zone_ids.contains_key(*z)).map(|z| z.as_str()).collect();
+    let missing: Vec<&str> = zones
+        .iter()
+        .filter(|z| !zone_ids.contains_key(*z))
+        .map(|z| z.as_str())
+        .collect();
     if !missing.is_empty() {
         d.push(src.diag(
             v.span.clone(),

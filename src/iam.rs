@@ -30,26 +30,78 @@ pub enum On {
 
 /// Every AWS operation the adapters call: (operation, IAM action, what it is authorised on).
 pub const OPERATIONS: &[(&str, &str, On)] = &[
-    ("DescribeDBClusters", "rds:DescribeDBClusters", On::TypeWildcard),
-    ("DescribeDBInstances", "rds:DescribeDBInstances", On::TypeWildcard),
+    (
+        "DescribeDBClusters",
+        "rds:DescribeDBClusters",
+        On::TypeWildcard,
+    ),
+    (
+        "DescribeDBInstances",
+        "rds:DescribeDBInstances",
+        On::TypeWildcard,
+    ),
     ("FailoverDBCluster", "rds:FailoverDBCluster", On::Named),
     ("RebootDBInstance", "rds:RebootDBInstance", On::Named),
-    ("CreateDBClusterSnapshot", "rds:CreateDBClusterSnapshot", On::Named),
+    (
+        "CreateDBClusterSnapshot",
+        "rds:CreateDBClusterSnapshot",
+        On::Named,
+    ),
     ("CreateDBSnapshot", "rds:CreateDBSnapshot", On::Named),
-    ("DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshots", On::TypeWildcard),
-    ("DescribeDBSnapshots", "rds:DescribeDBSnapshots", On::TypeWildcard),
+    (
+        "DescribeDBClusterSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+        On::TypeWildcard,
+    ),
+    (
+        "DescribeDBSnapshots",
+        "rds:DescribeDBSnapshots",
+        On::TypeWildcard,
+    ),
     ("GetHostedZone", "route53:GetHostedZone", On::Named),
-    ("ListHostedZonesByName", "route53:ListHostedZonesByName", On::Any),
+    (
+        "ListHostedZonesByName",
+        "route53:ListHostedZonesByName",
+        On::Any,
+    ),
     ("ListHostedZones", "route53:ListHostedZones", On::Any),
-    ("ListResourceRecordSets", "route53:ListResourceRecordSets", On::Named),
-    ("ChangeResourceRecordSets", "route53:ChangeResourceRecordSets", On::Named),
+    (
+        "ListResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        On::Named,
+    ),
+    (
+        "ChangeResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        On::Named,
+    ),
     ("GetChange", "route53:GetChange", On::TypeWildcard),
-    ("GetHealthCheckStatus", "route53:GetHealthCheckStatus", On::Named),
+    (
+        "GetHealthCheckStatus",
+        "route53:GetHealthCheckStatus",
+        On::Named,
+    ),
     ("DescribeAlarms", "cloudwatch:DescribeAlarms", On::Named),
-    ("GetManagedResource", "arc-zonal-shift:GetManagedResource", On::Named),
-    ("ListZonalShifts", "arc-zonal-shift:ListZonalShifts", On::Any),
-    ("StartZonalShift", "arc-zonal-shift:StartZonalShift", On::Named),
-    ("CancelZonalShift", "arc-zonal-shift:CancelZonalShift", On::Named),
+    (
+        "GetManagedResource",
+        "arc-zonal-shift:GetManagedResource",
+        On::Named,
+    ),
+    (
+        "ListZonalShifts",
+        "arc-zonal-shift:ListZonalShifts",
+        On::Any,
+    ),
+    (
+        "StartZonalShift",
+        "arc-zonal-shift:StartZonalShift",
+        On::Named,
+    ),
+    (
+        "CancelZonalShift",
+        "arc-zonal-shift:CancelZonalShift",
+        On::Named,
+    ),
 ];
 
 /// The IAM action of an AWS operation, and what it is authorised on.
@@ -145,26 +197,7 @@ pub fn operations_of(
         }
         BoundAction::Snapshot { targets, .. } => {
             clusters_read(&mut out);
-            for t in targets {
-                match t {
-                    SnapshotTarget::Cluster { id } => {
-                        out.push(need("CreateDBClusterSnapshot", a.rds("cluster", id.as_str())));
-                        out.push(need(
-                            "CreateDBClusterSnapshot",
-                            a.rds("cluster-snapshot", "failover-*"),
-                        ));
-                        out.push(need(
-                            "DescribeDBClusterSnapshots",
-                            a.rds("cluster-snapshot", "*"),
-                        ));
-                    }
-                    SnapshotTarget::Instance { id } => {
-                        out.push(need("CreateDBSnapshot", a.rds("db", id.as_str())));
-                        out.push(need("CreateDBSnapshot", a.rds("snapshot", "failover-*")));
-                        out.push(need("DescribeDBSnapshots", a.rds("snapshot", "*")));
-                    }
-                }
-            }
+            snapshot_needs(targets, a, &mut out);
         }
         BoundAction::DnsUpdate {
             hosted_zone,
@@ -210,6 +243,32 @@ pub fn operations_of(
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
     }
     out
+}
+
+/// A snapshot of each target: the database and the `failover-*` snapshot it creates, and the
+/// read that waits for it.
+fn snapshot_needs(targets: &[SnapshotTarget], a: &Account<'_>, out: &mut Vec<Need>) {
+    for t in targets {
+        let (create, describe, db, snap, id) = match t {
+            SnapshotTarget::Cluster { id } => (
+                "CreateDBClusterSnapshot",
+                "DescribeDBClusterSnapshots",
+                "cluster",
+                "cluster-snapshot",
+                id.as_str(),
+            ),
+            SnapshotTarget::Instance { id } => (
+                "CreateDBSnapshot",
+                "DescribeDBSnapshots",
+                "db",
+                "snapshot",
+                id.as_str(),
+            ),
+        };
+        out.push(need(create, a.rds(db, id)));
+        out.push(need(create, a.rds(snap, "failover-*")));
+        out.push(need(describe, a.rds(snap, "*")));
+    }
 }
 
 /// What the environment's `[health]` probes read (`health.assert`, `failover watch`).
@@ -259,7 +318,11 @@ pub fn policy(
             notes.insert(format!("no IAM action known for {}", n.operation));
             continue;
         };
-        let resource = if on == On::Any { "*".to_string() } else { n.resource };
+        let resource = if on == On::Any {
+            "*".to_string()
+        } else {
+            n.resource
+        };
         by_action.entry(action).or_default().insert(resource);
     }
     let statements: Vec<Value> = by_action
@@ -313,7 +376,10 @@ mod tests {
     #[test]
     fn sids_are_alphanumeric() {
         assert_eq!(sid("rds:FailoverDBCluster"), "RdsFailoverDBCluster");
-        assert_eq!(sid("arc-zonal-shift:StartZonalShift"), "ArcZonalShiftStartZonalShift");
+        assert_eq!(
+            sid("arc-zonal-shift:StartZonalShift"),
+            "ArcZonalShiftStartZonalShift"
+        );
         for (_, a, _) in OPERATIONS {
             assert!(sid(a).chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
         }

@@ -30,7 +30,13 @@ pub fn iam_policy(
         initiator: initiator(None),
         mode: RunMode::Plan,
     };
-    let b = load_bound(&app.config_dir, order.runbook, order.env, order.params, &run)?;
+    let b = load_bound(
+        &app.config_dir,
+        order.runbook,
+        order.env,
+        order.params,
+        &run,
+    )?;
     let env = &b.loaded.env;
     if let Some(a) = order.account {
         if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) {

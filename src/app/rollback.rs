@@ -321,7 +321,8 @@ pub(super) async fn zonal_shifts_of(
         .iter()
         .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))
     {
-        let Ok(Call::StartZonalShift { resource, .. }) = serde_json::from_value::<Call>(e.data.clone())
+        let Ok(Call::StartZonalShift { resource, .. }) =
+            serde_json::from_value::<Call>(e.data.clone())
         else {
             continue;
         };
@@ -331,7 +332,12 @@ pub(super) async fn zonal_shifts_of(
         let id = events
             .iter()
             .filter(|o| o.kind == "outcome" && o.intent_seq == Some(e.seq))
-            .find_map(|o| o.data.pointer("/result/zonal_shift_id")?.as_str().map(String::from));
+            .find_map(|o| {
+                o.data
+                    .pointer("/result/zonal_shift_id")?
+                    .as_str()
+                    .map(String::from)
+            });
         out.ids.extend(id);
     }
     Ok(out)
@@ -376,4 +382,97 @@ pub(super) async fn tiers_shed_by(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+    use crate::status::RunStatus;
+    use crate::store::Fence;
+    use crate::types::Zone;
+
+    const LB1: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/a/1";
+    const LB2: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/b/2";
+    const LB3: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/c/3";
+
+    fn start(resource: &str) -> Call {
+        Call::StartZonalShift {
+            resource: resource.into(),
+            away_from: Zone::from("us-west-2a"),
+            away_from_id: "usw2-az1".into(),
+            expires_in: Duration::from_secs(3600),
+            comment: "failover run r1 step zonal-shift".into(),
+        }
+    }
+
+    /// The shifts a run started: by the id its outcome journaled; a start whose answer was
+    /// lost (a 5xx) is kept without an id; one refused as throttled certainly did nothing.
+    #[tokio::test]
+    async fn a_rollback_cancels_the_shifts_a_run_started_or_may_have_started() {
+        let j: Arc<dyn Store> = Arc::new(Journal::open(std::path::Path::new(":memory:")).unwrap());
+        let run = RunId::new("r1");
+        j.create_run(&RunRecord {
+            id: run.clone(),
+            runbook: "az-evacuation".into(),
+            runbook_path: "rb.toml".into(),
+            runbook_sha256: "-".into(),
+            environment: "prod".into(),
+            mode: RunMode::Run,
+            initiator: "alice".into(),
+            params: serde_json::json!({}),
+            status: RunStatus::Running,
+            started_at: 0,
+            ended_at: None,
+            error: None,
+            plan: serde_json::json!({}),
+            steps: serde_json::json!([]),
+            heartbeat_at: None,
+            holder: None,
+        })
+        .await
+        .unwrap();
+        let fence = Fence {
+            tokens: vec![],
+            budget_ms: 0,
+        };
+        let outcomes = [
+            (
+                LB1,
+                serde_json::json!({"ok": true, "result": {"zonal_shift_id": "zs-1"}}),
+            ),
+            (
+                LB2,
+                serde_json::json!({"ok": false, "error": "HTTP 503", "kind": "transient"}),
+            ),
+            (
+                LB3,
+                serde_json::json!({"ok": false, "error": "Rate exceeded", "kind": "throttled"}),
+            ),
+        ];
+        for (lb, outcome) in outcomes {
+            let call = serde_json::to_value(start(lb)).unwrap();
+            let seq = j
+                .intent(&run, "zonal-shift", "StartZonalShift", lb, call, &fence)
+                .await
+                .unwrap();
+            j.outcome(&run, "zonal-shift", seq, "StartZonalShift", lb, outcome)
+                .await
+                .unwrap();
+        }
+        let shifts = zonal_shifts_of(&j, &run).await.unwrap();
+        assert_eq!(shifts.resources, vec![LB1.to_string(), LB2.to_string()]);
+        assert_eq!(shifts.ids, vec!["zs-1".to_string()]);
+        let r = j.run_exact(&run).await.unwrap();
+        let step = cancel_shifts_step(&r, shifts);
+        let BoundAction::CancelZonalShift {
+            started_by,
+            shift_ids,
+            ..
+        } = &step.action
+        else {
+            panic!("{:?}", step.action)
+        };
+        assert_eq!((started_by.as_ref(), shift_ids.len()), (Some(&run), 1));
+    }
 }

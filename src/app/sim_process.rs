@@ -349,14 +349,24 @@ impl ZonalShifts for KArc {
         arn: &str,
     ) -> std::result::Result<crate::cloud::ManagedResource, CloudError> {
         let (a, arn) = (self.inner.clone(), arn.to_string());
-        sent(&self.s, false, async move { a.get_managed_resource(&arn).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { a.get_managed_resource(&arn).await },
+        )
+        .await
     }
     async fn list_zonal_shifts(
         &self,
         arn: &str,
     ) -> std::result::Result<Vec<crate::cloud::ZonalShift>, CloudError> {
         let (a, arn) = (self.inner.clone(), arn.to_string());
-        sent(&self.s, false, async move { a.list_zonal_shifts(&arn).await }).await
+        sent(
+            &self.s,
+            false,
+            async move { a.list_zonal_shifts(&arn).await },
+        )
+        .await
     }
     async fn start_zonal_shift(
         &self,
@@ -381,7 +391,12 @@ impl ZonalShifts for KArc {
         id: &str,
     ) -> std::result::Result<Option<crate::cloud::ZonalShift>, CloudError> {
         let (a, id) = (self.inner.clone(), id.to_string());
-        sent(&self.s, true, async move { a.cancel_zonal_shift(&id).await }).await
+        sent(
+            &self.s,
+            true,
+            async move { a.cancel_zonal_shift(&id).await },
+        )
+        .await
     }
 }
 

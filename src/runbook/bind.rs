@@ -947,6 +947,15 @@ impl Binder<'_> {
                 self.traffic_shed(max_tier.as_ref(), *settle, d)
             }
             ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
+            ActionDef::ZonalShift { .. } | ActionDef::CancelZonalShift { .. } => {
+                self.zonal_action(&s.action, step, d)
+            }
+        }
+    }
+
+    /// An `arc.*` step: its group's resources and zone ids, its zone, its comment.
+    fn zonal_action(&self, a: &ActionDef, step: &str, d: &mut Diagnostics) -> BoundAction {
+        match a {
             ActionDef::ZonalShift {
                 group,
                 away_from,
@@ -974,6 +983,9 @@ impl Binder<'_> {
                     started_by: None,
                 }
             }
+            _ => BoundAction::Wait {
+                duration: Duration::ZERO,
+            },
         }
     }
 

@@ -9,10 +9,41 @@
 
 use crate::call::{arc_expires_in, Call, Decision};
 use crate::cloud::{ManagedResource, ZonalShift, ZonalShiftStatus};
+use crate::runbook::bind::BoundAction;
 use crate::types::{RunId, Zone};
 use crate::world::World;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The decision of an `arc.*` step (another action decides nothing here).
+pub fn decide(action: &BoundAction, world: &World) -> Decision {
+    match action {
+        BoundAction::ZonalShift {
+            resources,
+            away_from,
+            zone_ids,
+            expires_in,
+            comment,
+            ..
+        } => decide_zonal_shift(resources, away_from, zone_ids, *expires_in, comment, world),
+        BoundAction::CancelZonalShift {
+            resources,
+            away_from,
+            zone_ids,
+            shift_ids,
+            started_by,
+            ..
+        } => {
+            let scope = CancelScope {
+                away_from: away_from.as_ref(),
+                shift_ids,
+                started_by: started_by.as_ref(),
+            };
+            decide_cancel(resources, &scope, zone_ids, world)
+        }
+        _ => Decision::default(),
+    }
+}
 
 /// How a resource not registered with ARC is reported, with what to do.
 fn not_registered(arn: &str) -> String {
@@ -199,7 +230,8 @@ mod tests {
     use super::*;
 
     const LB: &str = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/1";
-    const ASG: &str = "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:u:autoScalingGroupName/web";
+    const ASG: &str =
+        "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:u:autoScalingGroupName/web";
 
     fn ids() -> BTreeMap<Zone, String> {
         [("us-west-2a", "usw2-az2"), ("us-west-2b", "usw2-az1")]
@@ -273,13 +305,24 @@ mod tests {
     fn a_resource_already_shifted_away_from_the_zone_is_skipped_whoever_started_it() {
         // A lost answer: the shift exists with this run's comment; or someone else's shift.
         for comment in ["failover run r1 step shift", "manual by oncall"] {
-            let w = world(vec![shift("s-1", "usw2-az2", ZonalShiftStatus::Active, comment)]);
+            let w = world(vec![shift(
+                "s-1",
+                "usw2-az2",
+                ZonalShiftStatus::Active,
+                comment,
+            )]);
             let d = start(&w, &["us-west-2a"]);
             assert_eq!(d.calls.len(), 1, "only the other resource: {:?}", d.calls);
-            assert!(d.skips[0].contains("already shifted away from us-west-2a (usw2-az2) by zonal shift s-1"));
+            assert!(d.skips[0]
+                .contains("already shifted away from us-west-2a (usw2-az2) by zonal shift s-1"));
         }
         // An expired shift away from the zone does not count.
-        let w = world(vec![shift("s-0", "usw2-az2", ZonalShiftStatus::Expired, "")]);
+        let w = world(vec![shift(
+            "s-0",
+            "usw2-az2",
+            ZonalShiftStatus::Expired,
+            "",
+        )]);
         assert_eq!(start(&w, &["us-west-2a"]).calls.len(), 2);
     }
 
@@ -300,16 +343,30 @@ mod tests {
         assert_eq!(d.calls.len(), 1);
         assert!(d.problems[0].contains("is not registered with ARC zonal shift"));
         let d = start(&world(vec![]), &["us-west-2a", "us-west-2b"]);
-        assert!(d.calls.is_empty() && d.problems[0].contains("one active zonal shift per resource"));
+        assert!(
+            d.calls.is_empty() && d.problems[0].contains("one active zonal shift per resource")
+        );
         let d = start(&world(vec![]), &["us-west-2c"]);
-        assert!(d.calls.is_empty() && d.problems[0].contains("no Availability Zone id for us-west-2c"));
+        assert!(
+            d.calls.is_empty() && d.problems[0].contains("no Availability Zone id for us-west-2c")
+        );
     }
 
     #[test]
     fn a_cancel_touches_active_shifts_in_scope_only() {
         let w = world(vec![
-            shift("ours", "usw2-az2", ZonalShiftStatus::Active, "failover run r1 step x"),
-            shift("old", "usw2-az2", ZonalShiftStatus::Expired, "failover run r0"),
+            shift(
+                "ours",
+                "usw2-az2",
+                ZonalShiftStatus::Active,
+                "failover run r1 step x",
+            ),
+            shift(
+                "old",
+                "usw2-az2",
+                ZonalShiftStatus::Expired,
+                "failover run r0",
+            ),
             shift("theirs", "usw2-az1", ZonalShiftStatus::Active, "manual"),
         ]);
         let resources = [LB.to_string(), ASG.to_string()];
@@ -330,12 +387,23 @@ mod tests {
             })
             .collect();
         assert_eq!(ids_called, vec!["ours"]);
-        assert!(d.skips.iter().any(|s| s.contains("zonal shift old away from usw2-az2 is EXPIRED already")));
+        assert!(d
+            .skips
+            .iter()
+            .any(|s| s.contains("zonal shift old away from usw2-az2 is EXPIRED already")));
         // Rollback of run r1: by journaled id, or by the run id in the comment (lost answer).
         let run = RunId::from("r1");
         for scope in [
-            CancelScope { away_from: None, shift_ids: &["ours".to_string()], started_by: None },
-            CancelScope { away_from: None, shift_ids: &[], started_by: Some(&run) },
+            CancelScope {
+                away_from: None,
+                shift_ids: &["ours".to_string()],
+                started_by: None,
+            },
+            CancelScope {
+                away_from: None,
+                shift_ids: &[],
+                started_by: Some(&run),
+            },
         ] {
             let d = decide_cancel(&resources, &scope, &ids(), &w);
             assert_eq!(d.calls.len(), 1, "{:?}", d.calls);
@@ -343,7 +411,11 @@ mod tests {
         // An expired shift of the run is not an error: nothing to cancel.
         let d = decide_cancel(
             &resources,
-            &CancelScope { away_from: None, shift_ids: &["old".to_string()], started_by: None },
+            &CancelScope {
+                away_from: None,
+                shift_ids: &["old".to_string()],
+                started_by: None,
+            },
             &ids(),
             &w,
         );

@@ -55,9 +55,7 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         | BoundAction::TrafficRevert { ladder, .. } => n = traffic::needs(ladder),
         BoundAction::HealthAssert { .. } => {}
         BoundAction::ZonalShift { resources, .. }
-        | BoundAction::CancelZonalShift { resources, .. } => {
-            n.zonal_resources = resources.clone()
-        }
+        | BoundAction::CancelZonalShift { resources, .. } => n.zonal_resources = resources.clone(),
     }
     n
 }
@@ -277,28 +275,8 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::TrafficRevert { ladder, tiers } => {
             traffic::decide_revert(&step.id, run_id, ladder, tiers, world)
         }
-        BoundAction::ZonalShift {
-            resources,
-            away_from,
-            zone_ids,
-            expires_in,
-            comment,
-            ..
-        } => arc::decide_zonal_shift(resources, away_from, zone_ids, *expires_in, comment, world),
-        BoundAction::CancelZonalShift {
-            resources,
-            away_from,
-            zone_ids,
-            shift_ids,
-            started_by,
-            ..
-        } => {
-            let scope = arc::CancelScope {
-                away_from: away_from.as_ref(),
-                shift_ids,
-                started_by: started_by.as_ref(),
-            };
-            arc::decide_cancel(resources, &scope, zone_ids, world)
+        BoundAction::ZonalShift { .. } | BoundAction::CancelZonalShift { .. } => {
+            arc::decide(&step.action, world)
         }
     }
 }

@@ -581,7 +581,7 @@ mod arc {
     use aws_sdk_arczonalshift::operation::list_zonal_shifts::ListZonalShiftsOutput;
     use aws_sdk_arczonalshift::operation::start_zonal_shift::StartZonalShiftOutput;
     use aws_sdk_arczonalshift::types::{
-        AutoshiftAppliedStatus, AutoshiftInResource, AppliedStatus, ZonalAutoshiftStatus,
+        AppliedStatus, AutoshiftAppliedStatus, AutoshiftInResource, ZonalAutoshiftStatus,
         ZonalShiftInResource, ZonalShiftStatus as SdkStatus, ZonalShiftSummary,
     };
     use aws_smithy_types::DateTime;
@@ -655,9 +655,15 @@ mod arc {
     async fn a_resource_already_shifted_is_a_conflict_and_throttling_is_throttled() {
         let start = mock!(aws_sdk_arczonalshift::Client::start_zonal_shift)
             .sequence()
-            .http_status(409, Some(arc_error("ConflictException", "ZonalShiftAlreadyExists")))
+            .http_status(
+                409,
+                Some(arc_error("ConflictException", "ZonalShiftAlreadyExists")),
+            )
             .http_status(429, Some(arc_error("ThrottlingException", "-")))
-            .http_status(400, Some(arc_error("ValidationException", "InvalidExpiresIn")))
+            .http_status(
+                400,
+                Some(arc_error("ValidationException", "InvalidExpiresIn")),
+            )
             .http_status(403, Some(arc_error("AccessDeniedException", "-")))
             .build();
         let a = arc(&[&start]);
@@ -667,7 +673,10 @@ mod arc {
                 .start_zonal_shift(LB, "usw2-az2", Duration::from_secs(600), "c")
                 .await
                 .unwrap_err();
-            assert_eq!((e.operation.as_str(), e.resource.as_str()), ("StartZonalShift", LB));
+            assert_eq!(
+                (e.operation.as_str(), e.resource.as_str()),
+                ("StartZonalShift", LB)
+            );
             kinds.push((e.kind, e.code.unwrap_or_default()));
         }
         assert_eq!(
@@ -731,13 +740,19 @@ mod arc {
         let cancel = mock!(aws_sdk_arczonalshift::Client::cancel_zonal_shift)
             .match_requests(|r| r.zonal_shift_id() == Some("zs-1"))
             .sequence()
-            .http_status(409, Some(arc_error("ConflictException", "ZonalShiftStatusNotActive")))
+            .http_status(
+                409,
+                Some(arc_error("ConflictException", "ZonalShiftStatusNotActive")),
+            )
             .http_status(404, Some(arc_error("ResourceNotFoundException", "-")))
             .build();
         let a = arc(&[&cancel]);
         assert_eq!(a.cancel_zonal_shift("zs-1").await.unwrap(), None);
         let e = a.cancel_zonal_shift("zs-1").await.unwrap_err();
-        assert_eq!((e.kind, e.operation.as_str()), (ErrorKind::NotFound, "CancelZonalShift"));
+        assert_eq!(
+            (e.kind, e.operation.as_str()),
+            (ErrorKind::NotFound, "CancelZonalShift")
+        );
     }
 
     #[tokio::test]
@@ -780,7 +795,10 @@ mod arc {
         assert!(m.autoshift_enabled);
         assert_eq!(m.autoshifts_away_from, vec!["usw2-az3"]);
         assert_eq!(m.shifts.len(), 1);
-        assert_eq!((m.shifts[0].id.as_str(), m.shifts[0].status), ("zs-9", ZonalShiftStatus::Active));
+        assert_eq!(
+            (m.shifts[0].id.as_str(), m.shifts[0].status),
+            ("zs-9", ZonalShiftStatus::Active)
+        );
         let e = a.get_managed_resource(LB).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     }
@@ -807,11 +825,17 @@ mod arc {
             .build();
         let page1 = mock!(aws_sdk_arczonalshift::Client::list_zonal_shifts)
             .match_requests(|r| {
-                r.resource_identifier() == Some(LB) && r.next_token().is_none() && r.status().is_none()
+                r.resource_identifier() == Some(LB)
+                    && r.next_token().is_none()
+                    && r.status().is_none()
             })
             .then_output(move || {
                 ListZonalShiftsOutput::builder()
-                    .items(summary("zs-old", SdkStatus::Expired, "failover run r0 step zonal-shift"))
+                    .items(summary(
+                        "zs-old",
+                        SdkStatus::Expired,
+                        "failover run r0 step zonal-shift",
+                    ))
                     .next_token("p2")
                     .build()
             });
@@ -819,12 +843,21 @@ mod arc {
             .match_requests(|r| r.next_token() == Some("p2"))
             .then_output(move || {
                 ListZonalShiftsOutput::builder()
-                    .items(summary("zs-lost", SdkStatus::Active, "failover run r1 step zonal-shift"))
+                    .items(summary(
+                        "zs-lost",
+                        SdkStatus::Active,
+                        "failover run r1 step zonal-shift",
+                    ))
                     .build()
             });
         let a = arc(&[&start, &page1, &page2]);
         let e = a
-            .start_zonal_shift(LB, "usw2-az2", Duration::from_secs(600), "failover run r1 step zonal-shift")
+            .start_zonal_shift(
+                LB,
+                "usw2-az2",
+                Duration::from_secs(600),
+                "failover run r1 step zonal-shift",
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Transient, "may have been processed: {e}");

@@ -32,14 +32,24 @@ fn assert_iam_grammar(doc: &serde_json::Value) {
     for s in statements {
         let o = s.as_object().expect("a statement is an object");
         let keys: BTreeSet<&str> = o.keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, BTreeSet::from(["Sid", "Effect", "Action", "Resource"]), "{s}");
+        assert_eq!(
+            keys,
+            BTreeSet::from(["Sid", "Effect", "Action", "Resource"]),
+            "{s}"
+        );
         let sid = s["Sid"].as_str().unwrap();
-        assert!(!sid.is_empty() && sid.chars().all(|c| c.is_ascii_alphanumeric()), "{sid}");
+        assert!(
+            !sid.is_empty() && sid.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{sid}"
+        );
         assert!(sids.insert(sid.to_string()), "Sid {sid} twice");
         assert_eq!(s["Effect"], "Allow");
         let action = s["Action"].as_str().unwrap();
         let (service, op) = action.split_once(':').expect("service:Operation");
-        assert!(["rds", "route53", "cloudwatch", "arc-zonal-shift"].contains(&service), "{action}");
+        assert!(
+            ["rds", "route53", "cloudwatch", "arc-zonal-shift"].contains(&service),
+            "{action}"
+        );
         assert!(op.chars().all(|c| c.is_ascii_alphanumeric()), "{action}");
         let resources: Vec<&str> = match &s["Resource"] {
             serde_json::Value::String(r) => vec![r.as_str()],
@@ -108,9 +118,15 @@ fn steps_turned_off_need_nothing_and_an_unknown_account_is_a_wildcard_with_a_not
     assert!(ok, "{out}{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_iam_grammar(&doc);
-    assert!(!out.contains("arc-zonal-shift"), "the zonal shift step is off:\n{out}");
+    assert!(
+        !out.contains("arc-zonal-shift"),
+        "the zonal shift step is off:\n{out}"
+    );
     assert!(out.contains("arn:aws:rds:us-west-2:*:cluster:"), "{out}");
-    assert!(err.contains("note: environment `staging` names no account"), "{err}");
+    assert!(
+        err.contains("note: environment `staging` names no account"),
+        "{err}"
+    );
     let (ok, _, err) = iam_policy(&[
         "runbooks/az-evacuation.toml",
         "--env",
@@ -120,17 +136,28 @@ fn steps_turned_off_need_nothing_and_an_unknown_account_is_a_wildcard_with_a_not
         "--account",
         "12345",
     ]);
-    assert!(!ok && err.contains("--account `12345` is not a 12-digit AWS account id"), "{err}");
+    assert!(
+        !ok && err.contains("--account `12345` is not a 12-digit AWS account id"),
+        "{err}"
+    );
 }
 
 #[test]
 fn every_stock_runbook_gives_a_valid_policy() {
     for (rb, params) in [
-        ("az-failback.toml", vec!["zone=us-west-2a", "zonal_shift=true"]),
+        (
+            "az-failback.toml",
+            vec!["zone=us-west-2a", "zonal_shift=true"],
+        ),
         ("shed-load.toml", vec![]),
         ("restore-load.toml", vec![]),
     ] {
-        let mut args = vec![format!("runbooks/{rb}"), "--env".into(), "prod".into(), "--watch".into()];
+        let mut args = vec![
+            format!("runbooks/{rb}"),
+            "--env".into(),
+            "prod".into(),
+            "--watch".into(),
+        ];
         for p in params {
             args.extend(["-p".to_string(), p.to_string()]);
         }
@@ -156,15 +183,24 @@ fn every_operation_the_aws_adapters_call_has_an_iam_action() {
         for pat in ["cloud_error(\"", "const OP: &str = \""] {
             for (i, _) in code.match_indices(pat) {
                 let rest = &code[i + pat.len()..];
-                let op: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+                let op: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
                 found.insert(op);
             }
         }
     }
-    assert!(found.len() >= 15, "the scan finds the adapters' operations: {found:?}");
+    assert!(
+        found.len() >= 15,
+        "the scan finds the adapters' operations: {found:?}"
+    );
     let missing: Vec<&String> = found
         .iter()
         .filter(|op| failover::iam::action_of(op).is_none())
         .collect();
-    assert!(missing.is_empty(), "no IAM action for {missing:?}: add them to iam::OPERATIONS");
+    assert!(
+        missing.is_empty(),
+        "no IAM action for {missing:?}: add them to iam::OPERATIONS"
+    );
 }

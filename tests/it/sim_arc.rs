@@ -75,7 +75,10 @@ fn step<'a>(r: &'a SimReport, id: &str) -> Option<StepStatus> {
 fn an_evacuation_shifts_the_load_balancers_and_the_failback_cancels_the_shifts() {
     let (evac, back) = (runbook("az-evacuation.toml"), runbook("az-failback.toml"));
     let runs = [
-        SimRun::new(&evac, &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")]),
+        SimRun::new(
+            &evac,
+            &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")],
+        ),
         SimRun::new(&back, &[p("zone", "us-west-2a"), p("zonal_shift", "true")])
             .at(Duration::from_secs(3600)),
     ];
@@ -93,7 +96,10 @@ fn an_evacuation_shifts_the_load_balancers_and_the_failback_cancels_the_shifts()
         .filter(|c| c.0 == "CancelZonalShift" && c.2)
         .count();
     assert_eq!(cancels, 2, "{calls:?}");
-    assert_eq!(notes(&r, "sends no new traffic to us-west-2a (usw2-az1)"), 2);
+    assert_eq!(
+        notes(&r, "sends no new traffic to us-west-2a (usw2-az1)"),
+        2
+    );
     assert_eq!(step(&r, "zonal-shift"), Some(StepStatus::Succeeded));
     assert_eq!(step(&r, "cancel-zonal-shift"), Some(StepStatus::Succeeded));
 }
@@ -107,7 +113,10 @@ fn the_zonal_shift_step_is_off_by_default() {
     );
     assert!(r.succeeded(), "{:?}", r.reasons);
     assert!(arc_calls(&r).is_empty());
-    assert!(!r.api_calls.keys().any(|k| k.contains("ZonalShift") || k.contains("Managed")));
+    assert!(!r
+        .api_calls
+        .keys()
+        .any(|k| k.contains("ZonalShift") || k.contains("Managed")));
 }
 
 /// The answer to StartZonalShift is lost after ARC started the shift: the step's next
@@ -116,7 +125,10 @@ fn the_zonal_shift_step_is_off_by_default() {
 fn a_start_whose_answer_was_lost_is_found_again_not_sent_twice() {
     let evac = runbook("az-evacuation.toml");
     let r = simulate(
-        &[SimRun::new(&evac, &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")])],
+        &[SimRun::new(
+            &evac,
+            &[p("failed_az", "us-west-2a"), p("zonal_shift", "true")],
+        )],
         &[
             "az-down us-west-2a at 0s",
             &format!("fail-call StartZonalShift resource {STOREFRONT_LB} times 1 applied"),
@@ -130,7 +142,10 @@ fn a_start_whose_answer_was_lost_is_found_again_not_sent_twice() {
         .collect();
     assert_eq!(
         starts,
-        vec![(STOREFRONT_LB.to_string(), false), (CHECKOUT_LB.to_string(), true)],
+        vec![
+            (STOREFRONT_LB.to_string(), false),
+            (CHECKOUT_LB.to_string(), true)
+        ],
         "one start per load balancer, the lost one not repeated"
     );
     assert_eq!(notes(&r, "sends no new traffic"), 2);
@@ -178,7 +193,12 @@ away_from = "${zone}"
         ],
         &[],
     );
-    assert_eq!(step(&r, "cancel"), Some(StepStatus::Succeeded), "{:?}", r.reasons);
+    assert_eq!(
+        step(&r, "cancel"),
+        Some(StepStatus::Succeeded),
+        "{:?}",
+        r.reasons
+    );
     let calls = arc_calls(&r);
     assert_eq!(calls.iter().filter(|c| c.0 == "StartZonalShift").count(), 2);
     assert!(
@@ -205,7 +225,11 @@ fn the_dry_run_lists_the_exact_zonal_shift_calls() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for lb in [STOREFRONT_LB, CHECKOUT_LB] {
         let want = format!(
             "StartZonalShift ResourceIdentifier={lb} AwayFrom=usw2-az1 ExpiresIn=1d Comment=\"failover run "

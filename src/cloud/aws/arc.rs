@@ -210,7 +210,13 @@ impl ZonalShifts for AwsZonalShifts {
         let r = self
             .limiter
             .call(Api::Arc, Class::Mutate, || async {
-                match self.client.cancel_zonal_shift().zonal_shift_id(id).send().await {
+                match self
+                    .client
+                    .cancel_zonal_shift()
+                    .zonal_shift_id(id)
+                    .send()
+                    .await
+                {
                     Ok(s) => Ok(Some(s)),
                     Err(e) if not_active(e.as_service_error()) => Ok(None),
                     Err(e) => Err(cloud_error("CancelZonalShift", id, &e)),

@@ -22,9 +22,9 @@ pub mod rds;
 pub mod route53;
 pub mod seed;
 
+pub use arc::AwsZonalShifts;
 pub use config::{route53_region, AwsSettings, DEFAULT_OPERATION_TIMEOUT, ROUTE53_REGION};
 pub use error::cloud_error;
-pub use arc::AwsZonalShifts;
 pub use inventory::AwsInventory;
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;

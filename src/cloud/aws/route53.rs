@@ -62,7 +62,6 @@ pub fn bare_change_id(id: &str) -> &str {
         .unwrap_or(id)
 }
 
-
 pub(super) fn hosted_zone(z: &r53::HostedZone) -> HostedZone {
     HostedZone {
         id: bare_zone_id(z.id()).to_string(),

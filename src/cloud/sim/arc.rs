@@ -37,7 +37,14 @@ pub struct ArcState {
 
 fn error(op: &str, res: &str, code: &str, reason: &str, text: &str) -> CloudError {
     CloudError {
-        kind: ErrorKind::classify(Some(code), Some(if code == "ThrottlingException" { 429 } else { 400 })),
+        kind: ErrorKind::classify(
+            Some(code),
+            Some(if code == "ThrottlingException" {
+                429
+            } else {
+                400
+            }),
+        ),
         operation: op.to_string(),
         resource: res.to_string(),
         code: Some(code.to_string()),
@@ -140,21 +147,49 @@ impl ArcState {
         self.expire(now_ms);
         let op = "StartZonalShift";
         if !(60..=3 * 24 * 3600).contains(&expires_in.as_secs()) {
-            return Err(error(op, arn, "ValidationException", "InvalidExpiresIn", "expiresIn must be 1 minute to 3 days"));
+            return Err(error(
+                op,
+                arn,
+                "ValidationException",
+                "InvalidExpiresIn",
+                "expiresIn must be 1 minute to 3 days",
+            ));
         }
         if !self.zones.contains_key(away_from) {
-            return Err(error(op, arn, "ValidationException", "InvalidAz", &format!("{away_from} is not an Availability Zone id of this region")));
+            return Err(error(
+                op,
+                arn,
+                "ValidationException",
+                "InvalidAz",
+                &format!("{away_from} is not an Availability Zone id of this region"),
+            ));
         }
         if comment.chars().count() > 128 {
-            return Err(error(op, arn, "ValidationException", "InvalidConditionType", "comment is longer than 128 characters"));
+            return Err(error(
+                op,
+                arn,
+                "ValidationException",
+                "InvalidConditionType",
+                "comment is longer than 128 characters",
+            ));
         }
         self.next_id += 1;
         let id = format!("zs-{:08x}", self.next_id);
         let Some(r) = self.resources.get_mut(arn) else {
             return Err(not_found(op, arn));
         };
-        if let Some(s) = r.shifts.iter().find(|s| s.status == ZonalShiftStatus::Active) {
-            return Err(error(op, arn, "ConflictException", "ZonalShiftAlreadyExists", &format!("zonal shift {} is already active on this resource", s.id)));
+        if let Some(s) = r
+            .shifts
+            .iter()
+            .find(|s| s.status == ZonalShiftStatus::Active)
+        {
+            return Err(error(
+                op,
+                arn,
+                "ConflictException",
+                "ZonalShiftAlreadyExists",
+                &format!("zonal shift {} is already active on this resource", s.id),
+            ));
         }
         let shift = ZonalShift {
             id,
@@ -181,7 +216,13 @@ impl ArcState {
             return Err(not_found(op, id));
         };
         if s.status != ZonalShiftStatus::Active {
-            return Err(error(op, id, "ConflictException", "ZonalShiftStatusNotActive", &format!("zonal shift {id} is {}", s.status)));
+            return Err(error(
+                op,
+                id,
+                "ConflictException",
+                "ZonalShiftStatusNotActive",
+                &format!("zonal shift {id} is {}", s.status),
+            ));
         }
         s.status = ZonalShiftStatus::Canceled;
         Ok(s.clone())
@@ -208,7 +249,13 @@ impl ArcState {
 }
 
 fn not_found(op: &str, res: &str) -> CloudError {
-    error(op, res, "ResourceNotFoundException", "-", &format!("{res} is not a managed resource of ARC zonal shift"))
+    error(
+        op,
+        res,
+        "ResourceNotFoundException",
+        "-",
+        &format!("{res} is not a managed resource of ARC zonal shift"),
+    )
 }
 
 /// How long the simulator takes to apply a shift: drawn from [`ARC_SHIFT_APPLIED_S`].

@@ -740,8 +740,10 @@ impl ZonalShifts for SimZonalShifts {
         .await
     }
     async fn list_zonal_shifts(&self, arn: &str) -> Result<Vec<ZonalShift>, CloudError> {
-        self.call("ListZonalShifts", arn, false, |w| w.arc_list_zonal_shifts(arn))
-            .await
+        self.call("ListZonalShifts", arn, false, |w| {
+            w.arc_list_zonal_shifts(arn)
+        })
+        .await
     }
     async fn start_zonal_shift(
         &self,

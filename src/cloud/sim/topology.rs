@@ -769,8 +769,10 @@ impl Checker {
             if !crate::env::is_zonal_shift_arn(&r.arn) {
                 self.problems.push(format!("zonal_shift_resources: `{}` is not the ARN of a load balancer or an Auto Scaling group", r.arn));
             } else if out.iter().any(|o| o.arn == r.arn) {
-                self.problems
-                    .push(format!("zonal_shift_resources: `{}` is listed twice", r.arn));
+                self.problems.push(format!(
+                    "zonal_shift_resources: `{}` is listed twice",
+                    r.arn
+                ));
             } else {
                 out.push(ZonalResourceSpec {
                     arn: r.arn.clone(),
@@ -1439,16 +1441,15 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
     }
     let region = t.region.to_string();
     for r in &t.zonal_shift_resources {
-        if let Group::ZonalShiftResources { resources, .. } =
-            groups.entry(r.group.clone()).or_insert_with(|| {
-                Group::ZonalShiftResources {
-                    resources: vec![],
-                    zone_ids: t
-                        .zones
-                        .iter()
-                        .filter_map(|z| Some((z.clone(), sim_zone_id(&region, &t.zones, z)?)))
-                        .collect(),
-                }
+        if let Group::ZonalShiftResources { resources, .. } = groups
+            .entry(r.group.clone())
+            .or_insert_with(|| Group::ZonalShiftResources {
+                resources: vec![],
+                zone_ids: t
+                    .zones
+                    .iter()
+                    .filter_map(|z| Some((z.clone(), sim_zone_id(&region, &t.zones, z)?)))
+                    .collect(),
             })
         {
             resources.push(r.arn.clone());

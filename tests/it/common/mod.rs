@@ -27,4 +27,3 @@ pub fn snapshot(name: &str, got: &str) {
         );
     }
 }
-

@@ -85,11 +85,12 @@ fn an_evacuation_shifts_the_load_balancers_and_the_failback_cancels_the_shifts()
     let r = simulate(&runs, &["az-down us-west-2a at 0s for 30m"]);
     assert!(r.succeeded(), "{:?}", r.reasons);
     let calls = arc_calls(&r);
-    let starts: Vec<&str> = calls
+    let mut starts: Vec<&str> = calls
         .iter()
         .filter(|c| c.0 == "StartZonalShift" && c.2)
         .map(|c| c.1.as_str())
         .collect();
+    starts.sort();
     assert_eq!(starts, vec![STOREFRONT_LB, CHECKOUT_LB]);
     let cancels = calls
         .iter()
@@ -135,11 +136,12 @@ fn a_start_whose_answer_was_lost_is_found_again_not_sent_twice() {
         ],
     );
     assert!(r.succeeded(), "{:?}", r.reasons);
-    let starts: Vec<(String, bool)> = arc_calls(&r)
+    let mut starts: Vec<(String, bool)> = arc_calls(&r)
         .into_iter()
         .filter(|c| c.0 == "StartZonalShift")
         .map(|c| (c.1, c.2))
         .collect();
+    starts.sort();
     assert_eq!(
         starts,
         vec![
@@ -236,4 +238,40 @@ fn the_dry_run_lists_the_exact_zonal_shift_calls() {
         );
         assert!(out.contains(&want), "missing `{want}` in:\n{out}");
     }
+}
+
+/// ARC's bounds are checked at validation, with the place and a hint: `expires_in` 1 minute
+/// to 3 days, a comment of at most 128 characters.
+#[test]
+fn an_expiry_or_comment_arc_refuses_fails_validation_with_its_place() {
+    let text = format!(
+        r#"name = "bad"
+[[steps]]
+id = "shift"
+action = "arc.zonal_shift"
+group = "load_balancers"
+away_from = "us-west-2a"
+expires_in = "4d"
+comment = "{}"
+"#,
+        "x".repeat(129)
+    );
+    let err = Runbook::parse(SourceFile::new("bad.toml", &text))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.toml:7:14: error: `expires_in` in step `shift` is 4days: ARC allows 1 minute to 3 days"),
+        "{err}"
+    );
+    assert!(err.contains("hint: e.g. `expires_in = \"2h\"`"), "{err}");
+    assert!(
+        err.contains("bad.toml:8:11: error: `comment` in step `shift` is 129 characters long: ARC takes at most 128"),
+        "{err}"
+    );
+    let text = "name = \"bad\"\n[[steps]]\nid = \"shift\"\naction = \"arc.zonal_shift\"\ngroup = \"load_balancers\"\nexpires_in = \"30s\"\n";
+    let err = Runbook::parse(SourceFile::new("bad.toml", text))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not say which zone traffic moves away from"), "{err}");
+    assert!(err.contains("is 30s: ARC allows 1 minute to 3 days"), "{err}");
 }

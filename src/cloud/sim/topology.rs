@@ -243,11 +243,13 @@ pub struct ZonalResourceSpec {
 /// place in the topology's zones (real accounts map names to ids each their own way).
 pub fn sim_zone_id(region: &str, zones: &[Zone], zone: &Zone) -> Option<String> {
     let i = zones.iter().position(|z| z == zone)?;
+    // The country part whole, the first letter of the others, the number: us-west-2 -> usw2.
     let short: String = region
         .split('-')
-        .map(|p| match p.parse::<u32>() {
-            Ok(_) => p.to_string(),
-            Err(_) => p.chars().next().map(String::from).unwrap_or_default(),
+        .enumerate()
+        .map(|(i, p)| match (i, p.parse::<u32>()) {
+            (0, _) | (_, Ok(_)) => p.to_string(),
+            _ => p.chars().next().map(String::from).unwrap_or_default(),
         })
         .collect();
     Some(format!("{short}-az{}", i + 1))

@@ -1074,13 +1074,10 @@ fn parse_zonal_group(
             for (k, kspan, zv) in entries {
                 let zone = Zone::from(k.as_str());
                 if !zones.contains(&zone) {
-                    d.push(
-                        src.diag(
-                            kspan.clone(),
-                            format!(
-                                "{what}: `{k}` in `zone_ids` is not a zone of this environment"
-                            ),
-                            Some(format!(
+                    d.push(src.diag(
+                        kspan.clone(),
+                        format!("{what}: `{k}` in `zone_ids` is not a zone of this environment"),
+                        Some(format!(
                                 "zones: {}",
                                 zones
                                     .iter()
@@ -1088,8 +1085,7 @@ fn parse_zonal_group(
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             )),
-                        ),
-                    );
+                    ));
                 }
                 if let Some(id) = tomlx::expect_str(src, zv, "zone id", d) {
                     zone_ids.insert(zone, id.value);

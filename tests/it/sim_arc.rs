@@ -67,7 +67,7 @@ fn notes(r: &SimReport, needle: &str) -> usize {
         .count()
 }
 
-fn step<'a>(r: &'a SimReport, id: &str) -> Option<StepStatus> {
+fn step(r: &SimReport, id: &str) -> Option<StepStatus> {
     r.steps.iter().find(|s| s.id == id).and_then(|s| s.status)
 }
 
@@ -272,6 +272,12 @@ comment = "{}"
     let err = Runbook::parse(SourceFile::new("bad.toml", text))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("does not say which zone traffic moves away from"), "{err}");
-    assert!(err.contains("is 30s: ARC allows 1 minute to 3 days"), "{err}");
+    assert!(
+        err.contains("does not say which zone traffic moves away from"),
+        "{err}"
+    );
+    assert!(
+        err.contains("is 30s: ARC allows 1 minute to 3 days"),
+        "{err}"
+    );
 }

@@ -281,3 +281,53 @@ comment = "{}"
         "{err}"
     );
 }
+
+/// `failover rollback` of a run that started zonal shifts plans a `cancel-zonal-shifts` step
+/// for its resources. (Each process of the `simulated` environment starts a fresh world, so
+/// the rollback finds the shifts gone, as it finds the records as they were: the cancel itself
+/// is tested on one world by `app::rollback`'s unit test and the failback above.)
+#[test]
+fn a_rollback_plans_the_cancel_of_the_shifts_a_run_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.db");
+    let failover = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+            .current_dir(root())
+            .arg("--journal")
+            .arg(&journal)
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    failover(&[
+        "run",
+        "runbooks/az-evacuation.toml",
+        "--env",
+        "simulated",
+        "-p",
+        "failed_az=us-west-2a",
+        "-p",
+        "zonal_shift=true",
+        "--by",
+        "alice",
+    ]);
+    let runs: serde_json::Value =
+        serde_json::from_str(&failover(&["runs", "--output", "json"])).unwrap();
+    let list = runs.as_array().or_else(|| runs["runs"].as_array()).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let plan = failover(&["rollback", &id, "--dry-run", "--by", "bob"]);
+    assert!(
+        plan.contains("cancel-zonal-shifts (arc.cancel_zonal_shift)"),
+        "{plan}"
+    );
+    for lb in [STOREFRONT_LB, CHECKOUT_LB] {
+        assert!(plan.contains(lb), "{plan}");
+    }
+}

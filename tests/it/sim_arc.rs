@@ -331,3 +331,36 @@ fn a_rollback_plans_the_cancel_of_the_shifts_a_run_started() {
         assert!(plan.contains(lb), "{plan}");
     }
 }
+
+/// A `zonal_shift_resources` group: every zone needs its zone id (ARC speaks ids), every
+/// resource is a load balancer or Auto Scaling group ARN; problems name their place.
+#[test]
+fn a_zonal_shift_group_needs_arns_and_every_zone_id() {
+    let text = r#"region = "us-west-2"
+zones = ["us-west-2a", "us-west-2b"]
+[groups.load_balancers]
+kind = "zonal_shift_resources"
+resources = ["arn:aws:s3:::bucket", "arn:aws:autoscaling:us-west-2:1:autoScalingGroup:u:autoScalingGroupName/web"]
+zone_ids = { "us-west-2a" = "usw2-az2", "us-west-2z" = "usw2-az9" }
+[aws]
+account_id = "12345"
+"#;
+    let err = failover::env::Environment::parse(SourceFile::new("e.toml", text), "e")
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "e.toml:5:14: error: group `load_balancers`: `arn:aws:s3:::bucket` is not the ARN of a load balancer or an Auto Scaling group",
+        "group `load_balancers` gives no Availability Zone id for us-west-2b",
+        "aws ec2 describe-availability-zones",
+        "`us-west-2z` in `zone_ids` is not a zone of this environment",
+        "e.toml:8:14: error: account_id `12345` is not a 12-digit AWS account id",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    // The simulator's zone ids are spelled as AWS spells them.
+    let zones: Vec<failover::types::Zone> = ["eu-west-1a", "eu-west-1b"].map(Into::into).to_vec();
+    assert_eq!(
+        failover::cloud::sim::topology::sim_zone_id("eu-west-1", &zones, &zones[1]).as_deref(),
+        Some("euw1-az2")
+    );
+}

@@ -44,6 +44,47 @@ pub enum Call {
         request: HttpRequest,
         expect_status: Vec<u16>,
     },
+    /// ARC StartZonalShift: the resource's traffic leaves `away_from` until the shift expires
+    /// or is canceled.
+    StartZonalShift {
+        /// The managed resource's ARN.
+        resource: String,
+        away_from: Zone,
+        /// `away_from`'s Availability Zone id (`usw2-az1`): ARC speaks zone ids.
+        away_from_id: String,
+        #[serde(with = "crate::call::secs")]
+        expires_in: std::time::Duration,
+        /// Carries the run id: a shift whose answer was lost is found again by it.
+        comment: String,
+    },
+    /// ARC CancelZonalShift: the resource's traffic may use `away_from` again.
+    CancelZonalShift {
+        resource: String,
+        zonal_shift_id: String,
+        away_from_id: String,
+    },
+}
+
+/// A duration journaled as whole seconds.
+pub(crate) mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// ARC's `expiresIn`: whole minutes (`90m`), or hours (`12h`) or days (`3d`) when exact.
+pub fn arc_expires_in(d: std::time::Duration) -> String {
+    let m = d.as_secs().div_ceil(60).max(1);
+    match m {
+        m if m % (24 * 60) == 0 => format!("{}d", m / (24 * 60)),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
 }
 
 impl Call {
@@ -56,6 +97,8 @@ impl Call {
             Call::CreateDbSnapshot { .. } => "CreateDBSnapshot".into(),
             Call::ChangeResourceRecordSets { .. } => "ChangeResourceRecordSets".into(),
             Call::Http { request, .. } => format!("HTTP {}", request.method),
+            Call::StartZonalShift { .. } => "StartZonalShift".into(),
+            Call::CancelZonalShift { .. } => "CancelZonalShift".into(),
         }
     }
 
@@ -69,6 +112,9 @@ impl Call {
                 hosted_zone_name, ..
             } => hosted_zone_name.clone(),
             Call::Http { request, .. } => request.url.split('?').next().unwrap_or("").to_string(),
+            Call::StartZonalShift { resource, .. } | Call::CancelZonalShift { resource, .. } => {
+                resource.clone()
+            }
         }
     }
 
@@ -98,6 +144,13 @@ impl Call {
                 let exp = if expect_status.is_empty() { "2xx".to_string() } else { expect_status.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|") };
                 format!("HTTP {} {} (expect {exp})", request.method, request.url)
             }
+            Call::StartZonalShift { resource, away_from, away_from_id, expires_in, comment } => format!(
+                "StartZonalShift ResourceIdentifier={resource} AwayFrom={away_from_id} ExpiresIn={} Comment=\"{comment}\"  (traffic leaves {away_from})",
+                arc_expires_in(*expires_in)
+            ),
+            Call::CancelZonalShift { resource, zonal_shift_id, away_from_id } => format!(
+                "CancelZonalShift ZonalShiftId={zonal_shift_id}  ({resource} may use {away_from_id} again)"
+            ),
         }
     }
 }
@@ -263,6 +316,9 @@ pub fn in_doubt_grace(operation: &str) -> Option<std::time::Duration> {
         "FailoverDBCluster" | "RebootDBInstance" => Some(Duration::from_secs(60)),
         "CreateDBClusterSnapshot" | "CreateDBSnapshot" => Some(Duration::from_secs(60)),
         "ChangeResourceRecordSets" => Some(Duration::from_secs(15)),
+        // A started shift shows in GetManagedResource at once (found again by the run id in
+        // its comment); a cancel shows as the shift no longer active.
+        "StartZonalShift" | "CancelZonalShift" => Some(Duration::from_secs(15)),
         _ => None,
     }
 }

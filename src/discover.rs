@@ -95,6 +95,8 @@ impl Discovered {
                 Group::DbClusters { clusters } => c += clusters.len(),
                 Group::DbInstances { instances } => i += instances.len(),
                 Group::Records { records, .. } => r += records.len(),
+                // Discover lists RDS and Route 53 only; these groups are written by hand.
+                Group::ZonalShiftResources { .. } => {}
             }
         }
         (c, i, r)
@@ -169,7 +171,7 @@ pub fn classify(listing: &Listing, opts: &Options) -> Result<Discovered, Discove
         match g {
             Group::DbClusters { clusters } => clusters.sort(),
             Group::DbInstances { instances } => instances.sort(),
-            Group::Records { .. } => {}
+            Group::Records { .. } | Group::ZonalShiftResources { .. } => {}
         }
     }
     Ok(out)
@@ -615,6 +617,21 @@ pub fn render_group(name: &str, g: &Group, derived: &BTreeMap<String, String>) -
             }
             s
         }
+        Group::ZonalShiftResources {
+            resources,
+            zone_ids,
+        } => {
+            let ids: Vec<&str> = resources.iter().map(|r| r.as_str()).collect();
+            let zones: Vec<String> = zone_ids
+                .iter()
+                .map(|(z, id)| format!("{} = {}", q(z.as_str()), q(id)))
+                .collect();
+            format!(
+                "[groups.{name}]\nkind = \"zonal_shift_resources\"\nresources = {}\nzone_ids = {{ {} }}\n",
+                str_array(&ids),
+                zones.join(", ")
+            )
+        }
     }
 }
 
@@ -804,6 +821,10 @@ fn resources_of(g: &Group) -> Vec<String> {
             .iter()
             .map(|r| format!("record {}", r.name))
             .collect(),
+        Group::ZonalShiftResources { resources, .. } => resources
+            .iter()
+            .map(|r| format!("zonal shift resource {r}"))
+            .collect(),
     }
 }
 
@@ -834,6 +855,17 @@ fn only_new(g: &Group, known: &BTreeSet<String>) -> Option<Group> {
                 .filter(|r| !known.contains(&format!("record {}", r.name)))
                 .cloned()
                 .collect(),
+        },
+        Group::ZonalShiftResources {
+            resources,
+            zone_ids,
+        } => Group::ZonalShiftResources {
+            resources: resources
+                .iter()
+                .filter(|r| !known.contains(&format!("zonal shift resource {r}")))
+                .cloned()
+                .collect(),
+            zone_ids: zone_ids.clone(),
         },
     };
     (!resources_of(&g).is_empty()).then_some(g)

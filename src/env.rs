@@ -66,6 +66,8 @@ pub struct AwsAccess {
     pub profile: Option<String>,
     /// A local AWS peer (moto) instead of AWS itself.
     pub endpoint_url: Option<String>,
+    /// The 12-digit account id, for the ARNs of `failover iam-policy`.
+    pub account_id: Option<String>,
 }
 
 /// Engine knobs an environment may tune.
@@ -115,6 +117,12 @@ pub enum Group {
         hosted_zone: String,
         records: Vec<RecordSpec>,
     },
+    /// Resources registered with ARC zonal shift (load balancer or Auto Scaling group ARNs),
+    /// and the account's Availability Zone id of each zone (ARC speaks zone ids).
+    ZonalShiftResources {
+        resources: Vec<String>,
+        zone_ids: BTreeMap<Zone, String>,
+    },
 }
 
 impl Group {
@@ -123,11 +131,17 @@ impl Group {
             Group::DbClusters { .. } => "db_clusters",
             Group::DbInstances { .. } => "db_instances",
             Group::Records { .. } => "records",
+            Group::ZonalShiftResources { .. } => "zonal_shift_resources",
         }
     }
 }
 
-pub const GROUP_KINDS: &[&str] = &["db_clusters", "db_instances", "records"];
+pub const GROUP_KINDS: &[&str] = &[
+    "db_clusters",
+    "db_instances",
+    "records",
+    "zonal_shift_resources",
+];
 
 /// One logical record: a plain record pointed at one zone's value, or a weighted record with
 /// one record set per zone.
@@ -517,7 +531,17 @@ fn parse_aws(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> AwsAccess {
                 ));
             }
         }
-        a.finish(&["profile", "endpoint_url"], d);
+        if let Some(id) = a.str("account_id", d) {
+            if id.value.len() != 12 || !id.value.chars().all(|c| c.is_ascii_digit()) {
+                d.push(src.diag(
+                    id.span.clone(),
+                    format!("account_id `{}` is not a 12-digit AWS account id", id.value),
+                    Some("aws sts get-caller-identity --query Account".into()),
+                ));
+            }
+            aws.account_id = Some(id.value);
+        }
+        a.finish(&["profile", "endpoint_url", "account_id"], d);
     }
     aws
 }
@@ -999,6 +1023,7 @@ fn parse_group(
                 records,
             }
         }
+        "zonal_shift_resources" => parse_zonal_group(src, t, name, v, zones, d),
         other => {
             let hint = match crate::diag::did_you_mean(other, GROUP_KINDS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -1013,6 +1038,99 @@ fn parse_group(
         }
     };
     Some(g)
+}
+
+/// `kind = "zonal_shift_resources"`: `resources` (ARNs) and `zone_ids` (every zone's id).
+fn parse_zonal_group(
+    src: &SourceFile,
+    mut t: TableReader<'_>,
+    name: &str,
+    v: &SVal,
+    zones: &[Zone],
+    d: &mut Diagnostics,
+) -> Group {
+    let what = format!("group `{name}`");
+    let ids = t.str_list("resources", d).unwrap_or_default();
+    if ids.is_empty() {
+        d.push(src.diag(
+            v.span.clone(),
+            format!("{what} lists no resources"),
+            Some("add `resources = [\"arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/1234567890abcdef\"]`".into()),
+        ));
+    }
+    for r in &ids {
+        if !is_zonal_shift_arn(&r.value) {
+            d.push(src.diag(
+                r.span.clone(),
+                format!("{what}: `{}` is not the ARN of a load balancer or an Auto Scaling group", r.value),
+                Some("ARC zonal shift takes `arn:aws:elasticloadbalancing:...:loadbalancer/...` or `arn:aws:autoscaling:...:autoScalingGroup:...` ARNs".into()),
+            ));
+        }
+    }
+    let mut zone_ids = BTreeMap::new();
+    match t.get("zone_ids") {
+        Some(SVal {
+            kind: SKind::Table(entries),
+            ..
+        }) => {
+            for (k, kspan, zv) in entries {
+                let zone = Zone::from(k.as_str());
+                if !zones.contains(&zone) {
+                    d.push(src.diag(
+                        kspan.clone(),
+                        format!("{what}: `{k}` in `zone_ids` is not a zone of this environment"),
+                        Some(format!(
+                                "zones: {}",
+                                zones
+                                    .iter()
+                                    .map(|z| z.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                    ));
+                }
+                if let Some(id) = tomlx::expect_str(src, zv, "zone id", d) {
+                    zone_ids.insert(zone, id.value);
+                }
+            }
+        }
+        Some(other) => d.push(src.diag(
+            other.span.clone(),
+            format!("`zone_ids` in {what} must be a table: zone name = zone id"),
+            None,
+        )),
+        None => {}
+    }
+    let missing: Vec<&str> = zones
+        .iter()
+        .filter(|z| !zone_ids.contains_key(*z))
+        .map(|z| z.as_str())
+        .collect();
+    if !missing.is_empty() {
+        d.push(src.diag(
+            v.span.clone(),
+            format!("{what} gives no Availability Zone id for {}", missing.join(", ")),
+            Some("ARC moves traffic away from a zone *id*, which differs per account: add `zone_ids = { \"us-west-2a\" = \"usw2-az2\", ... }` (aws ec2 describe-availability-zones --query 'AvailabilityZones[].[ZoneName,ZoneId]')".into()),
+        ));
+    }
+    t.finish(&["kind", "resources", "zone_ids"], d);
+    Group::ZonalShiftResources {
+        resources: ids.into_iter().map(|s| s.value).collect(),
+        zone_ids,
+    }
+}
+
+/// The ARN of a resource ARC zonal shift can manage: a load balancer or an Auto Scaling group.
+pub fn is_zonal_shift_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[3].is_empty()
+        && match parts[2] {
+            "elasticloadbalancing" => parts[5].starts_with("loadbalancer/"),
+            "autoscaling" => parts[5].starts_with("autoScalingGroup:"),
+            _ => false,
+        }
 }
 
 /// A record's `depends_on`: a cluster or instance id, or a list of them.

@@ -31,6 +31,10 @@ impl LeaseKey {
     pub fn instance(region: &str, id: &str) -> Self {
         Self(format!("rds-instance:{region}:{id}"))
     }
+    /// An ARC managed resource (its ARN names its region).
+    pub fn zonal_resource(arn: &str) -> Self {
+        Self(format!("arc-resource:{arn}"))
+    }
     /// Every record set of a name and type (all its set identifiers).
     pub fn record(name: &str, rtype: &str) -> Self {
         Self(format!(
@@ -77,6 +81,10 @@ pub fn keys_of(steps: &[BoundStep], region: &str) -> BTreeSet<LeaseKey> {
             BoundAction::TrafficShed { ladder, .. }
             | BoundAction::TrafficRestore { ladder }
             | BoundAction::TrafficRevert { ladder, .. } => out.extend(ladder_keys(ladder)),
+            BoundAction::ZonalShift { resources, .. }
+            | BoundAction::CancelZonalShift { resources, .. } => {
+                out.extend(resources.iter().map(|r| LeaseKey::zonal_resource(r)))
+            }
             BoundAction::Http { .. }
             | BoundAction::Approval { .. }
             | BoundAction::Wait { .. }
@@ -103,6 +111,9 @@ pub fn keys_of_call(call: &Call, region: &str) -> Option<Vec<LeaseKey>> {
                 .map(|c| LeaseKey::record(&c.record.name, &c.record.rtype))
                 .collect();
             Some(keys.into_iter().collect())
+        }
+        Call::StartZonalShift { resource, .. } | Call::CancelZonalShift { resource, .. } => {
+            Some(vec![LeaseKey::zonal_resource(resource)])
         }
         Call::Http { .. } => None,
     }

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod engine;
 pub mod env;
 pub mod health;
+pub mod iam;
 pub mod journal;
 pub mod lease;
 pub mod limits;

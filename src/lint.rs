@@ -67,6 +67,12 @@ pub fn lint(steps: &[BoundStep], env: &Environment, failed_region: &str) -> Vec<
                     "pre-create failover (or weighted) records with Route 53 health checks, which move traffic on Route 53's data plane without any change, or use ARC routing controls",
                 );
             }
+            BoundAction::ZonalShift { .. } | BoundAction::CancelZonalShift { .. } if home => {
+                find(
+                    format!("calls ARC zonal shift in {failed_region}, the failed region: zonal shift moves traffic between the zones of one region, through that region's endpoint"),
+                    "in a region failure move traffic between regions: Route 53 failover records with health checks, or ARC routing controls (a zonal shift is for one zone of a healthy region)",
+                );
+            }
             BoundAction::Http { request, .. } => {
                 if let Some(host) = hosted_in(request, failed_region) {
                     find(

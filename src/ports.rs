@@ -2,7 +2,7 @@
 //! `Ports`. Only traits live behind it; which adapters fill it is decided by the application
 //! layer (AWS, a local peer, or the simulator).
 
-use crate::cloud::{CallMeter, Clock, Databases, Dns, HttpClient};
+use crate::cloud::{CallMeter, Clock, Databases, Dns, HttpClient, ZonalShifts};
 use crate::health::HealthSource;
 use std::sync::Arc;
 
@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct Ports {
     pub db: Arc<dyn Databases>,
     pub dns: Arc<dyn Dns>,
+    /// ARC zonal shift (`arc.*` steps).
+    pub arc: Arc<dyn ZonalShifts>,
     pub http: Arc<dyn HttpClient>,
     pub clock: Arc<dyn Clock>,
     /// The AWS requests made through `db` and `dns` so far (the client-side limiter's count).

@@ -6,8 +6,8 @@
 
 use crate::call::Call;
 use crate::cloud::{
-    ChangeAction, ChangeStatus, ClusterState, DbStatus, HostedZone, InstanceState, RecordKey,
-    RecordSet, SnapshotKind, SnapshotState,
+    ChangeAction, ChangeStatus, ClusterState, DbStatus, HostedZone, InstanceState, ManagedResource,
+    RecordKey, RecordSet, SnapshotKind, SnapshotState, ZonalShift, ZonalShiftStatus,
 };
 use crate::types::{ClusterId, InstanceId};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,10 @@ pub struct World {
     /// Route 53 changes by id, as GetChange reports them.
     #[serde(default)]
     pub changes: BTreeMap<String, ChangeStatus>,
+    /// Resources registered with ARC zonal shift, by ARN (a resource asked for and absent is
+    /// not registered).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed: BTreeMap<String, ManagedResource>,
     /// Calls (of any run) that may have been made and whose effect is not confirmed yet,
     /// within their grace period: the same call to the same resource is held back.
     /// Learned from the journal, not observed.
@@ -92,6 +96,7 @@ impl World {
         self.hosted_zones.extend(other.hosted_zones);
         self.records.extend(other.records);
         self.changes.extend(other.changes);
+        self.managed.extend(other.managed);
     }
 
     /// What an observation of `needs` alone would have returned, taken from this wider one:
@@ -135,6 +140,11 @@ impl World {
         for id in &needs.changes {
             if let Some(c) = self.changes.get(id) {
                 w.changes.insert(id.clone(), *c);
+            }
+        }
+        for arn in &needs.zonal_resources {
+            if let Some(m) = self.managed.get(arn) {
+                w.managed.insert(arn.clone(), m.clone());
             }
         }
         w
@@ -206,6 +216,35 @@ impl World {
                 }
             }
             Call::Http { .. } => {}
+            Call::StartZonalShift {
+                resource,
+                away_from_id,
+                comment,
+                ..
+            } => {
+                if let Some(m) = self.managed.get_mut(resource) {
+                    m.shifts.push(ZonalShift {
+                        id: "(new)".into(),
+                        resource: resource.clone(),
+                        away_from: away_from_id.clone(),
+                        status: ZonalShiftStatus::Active,
+                        start_ms: 0,
+                        expiry_ms: i64::MAX,
+                        comment: comment.clone(),
+                    });
+                }
+            }
+            Call::CancelZonalShift {
+                resource,
+                zonal_shift_id,
+                ..
+            } => {
+                if let Some(m) = self.managed.get_mut(resource) {
+                    for s in m.shifts.iter_mut().filter(|s| &s.id == zonal_shift_id) {
+                        s.status = ZonalShiftStatus::Canceled;
+                    }
+                }
+            }
         }
     }
 }
@@ -220,6 +259,8 @@ pub struct Needs {
     pub hosted_zones: Vec<String>,
     /// Route 53 changes (by id) whose status to read.
     pub changes: Vec<String>,
+    /// ARC managed resources (ARNs): GetManagedResource and ListZonalShifts.
+    pub zonal_resources: Vec<String>,
 }
 
 impl Needs {
@@ -230,6 +271,7 @@ impl Needs {
         self.instance_snapshots.extend(o.instance_snapshots);
         self.hosted_zones.extend(o.hosted_zones);
         self.changes.extend(o.changes);
+        self.zonal_resources.extend(o.zonal_resources);
         self.dedup();
     }
     /// Each resource once, first mention first.
@@ -244,6 +286,7 @@ impl Needs {
         once(&mut self.instance_snapshots);
         once(&mut self.hosted_zones);
         once(&mut self.changes);
+        once(&mut self.zonal_resources);
     }
     /// Everything `other` asks to observe, this asks too.
     pub fn covers(&self, other: &Needs) -> bool {
@@ -257,6 +300,7 @@ impl Needs {
             && within(&self.instance_snapshots, &other.instance_snapshots)
             && within(&self.hosted_zones, &other.hosted_zones)
             && within(&self.changes, &other.changes)
+            && within(&self.zonal_resources, &other.zonal_resources)
     }
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()

@@ -24,7 +24,10 @@ use super::lifecycle::{start_run, RunRequest, RunResult};
 use super::load::{initiator, load_bound, Bound};
 use super::record::{session_record, RunHeader};
 use super::report::{DrillPhase, DRILL_PHASE};
-use super::rollback::{dns_changes_of, restore_dns_steps, revert_tiers_step, tiers_shed_by};
+use super::rollback::{
+    cancel_shifts_step, dns_changes_of, restore_dns_steps, revert_tiers_step, tiers_shed_by,
+    zonal_shifts_of,
+};
 use super::run::MakeReporter;
 use super::{App, AppError};
 use crate::engine::{self, Stop, StopKind};
@@ -568,6 +571,13 @@ impl Phases<'_> {
             .cloned()
             .collect();
         steps.extend(dns);
+        // The drill's zonal shifts end once the writers are back (traffic returns with them).
+        let shifts = zonal_shifts_of(j, &r.id).await?;
+        if !shifts.is_empty() {
+            let mut s = cancel_shifts_step(&r, shifts);
+            s.after = db.clone();
+            steps.push(s);
+        }
         if !tiers.is_empty() {
             let mut s = revert_tiers_step(&r, loaded, &new_id, &by, tiers)?;
             s.after = after_dns;

@@ -16,6 +16,7 @@ pub mod discover;
 pub mod drill;
 pub mod drills;
 pub mod error;
+pub mod iam;
 pub mod inspect;
 pub mod lifecycle;
 pub mod lint;

@@ -64,6 +64,7 @@ pub async fn prepare_rollback(
         ));
     }
     let changes = dns_changes_of(&j, &r.id).await?;
+    let shifts = zonal_shifts_of(&j, &r.id).await?;
     // Only tiers this run shed and that are still shed *by this run*: a tier a later run shed
     // again belongs to that run.
     let still_ours: Vec<String> = j
@@ -78,14 +79,17 @@ pub async fn prepare_rollback(
         .into_iter()
         .filter(|t| still_ours.contains(t))
         .collect();
-    if changes.is_empty() && tiers.is_empty() {
-        return Err(AppError::Refused(format!("run {} changed no DNS records and shed no traffic: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    if changes.is_empty() && tiers.is_empty() && shifts.is_empty() {
+        return Err(AppError::Refused(format!("run {} changed no DNS records, shed no traffic and started no zonal shift: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
     }
     let loaded = load_env(&app.config_dir, &r.environment)?;
     let new_id = journal::new_run_id();
     let mut steps = vec![];
     if !tiers.is_empty() {
         steps.push(revert_tiers_step(&r, &loaded, &new_id, &order.by, tiers)?);
+    }
+    if !shifts.is_empty() {
+        steps.push(cancel_shifts_step(&r, shifts));
     }
     steps.extend(restore_dns_steps(&r, changes, order.force));
     let header = RunHeader {
@@ -228,20 +232,7 @@ pub(super) async fn dns_changes_of(
     // Only a failure that proves the request was not processed rules a change out: a 5xx or a
     // timeout may have been applied (restoring a change that did not happen is a no-op, since
     // `decide_restore` compares with what Route 53 has now).
-    let not_processed = |e: &&journal::Event| {
-        e.data
-            .get("kind")
-            .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
-            .is_some_and(ErrorKind::proves_not_processed)
-    };
-    let failed: Vec<i64> = events
-        .iter()
-        .filter(|e| {
-            e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
-        })
-        .filter(not_processed)
-        .filter_map(|e| e.intent_seq)
-        .collect();
+    let failed = refused_intents(&events);
     let mut by_zone: BTreeMap<String, BTreeMap<RecordKey, RestoreRecord>> = BTreeMap::new();
     for e in events
         .iter()
@@ -285,6 +276,95 @@ pub(super) async fn dns_changes_of(
         .collect())
 }
 
+/// The intents whose outcome proves the request was not processed (throttled, refused as
+/// invalid, access denied, not found): those calls certainly did nothing.
+fn refused_intents(events: &[journal::Event]) -> Vec<i64> {
+    let not_processed = |e: &&journal::Event| {
+        e.data
+            .get("kind")
+            .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
+            .is_some_and(ErrorKind::proves_not_processed)
+    };
+    events
+        .iter()
+        .filter(|e| {
+            e.kind == "outcome" && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
+        })
+        .filter(not_processed)
+        .filter_map(|e| e.intent_seq)
+        .collect()
+}
+
+/// The zonal shifts a run started or may have started: the resources, and the ids its
+/// outcomes journaled. A start whose answer was lost has no id; the cancel step finds it by
+/// the run id its comment carries.
+#[derive(Debug, Default)]
+pub(super) struct RunShifts {
+    resources: Vec<String>,
+    ids: Vec<String>,
+}
+
+impl RunShifts {
+    pub(super) fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+pub(super) async fn zonal_shifts_of(
+    j: &Arc<dyn Store>,
+    run_id: &RunId,
+) -> Result<RunShifts, AppError> {
+    let events = j.events(run_id).await?;
+    let failed = refused_intents(&events);
+    let mut out = RunShifts::default();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))
+    {
+        let Ok(Call::StartZonalShift { resource, .. }) =
+            serde_json::from_value::<Call>(e.data.clone())
+        else {
+            continue;
+        };
+        if !out.resources.contains(&resource) {
+            out.resources.push(resource);
+        }
+        let id = events
+            .iter()
+            .filter(|o| o.kind == "outcome" && o.intent_seq == Some(e.seq))
+            .find_map(|o| {
+                o.data
+                    .pointer("/result/zonal_shift_id")?
+                    .as_str()
+                    .map(String::from)
+            });
+        out.ids.extend(id);
+    }
+    Ok(out)
+}
+
+/// Cancel the zonal shifts a run started that are still active (an expired one is skipped).
+pub(super) fn cancel_shifts_step(r: &RunRecord, shifts: RunShifts) -> BoundStep {
+    BoundStep {
+        id: StepId::new("cancel-zonal-shifts"),
+        description: Some(format!("cancel the zonal shifts run {} started", r.id)),
+        after: vec![],
+        enabled: true,
+        when: None,
+        timeout: Duration::from_secs(300),
+        retries: 2,
+        on_failure: OnFailure::Continue,
+        action: BoundAction::CancelZonalShift {
+            group: String::new(),
+            resources: shifts.resources,
+            away_from: None,
+            zone_ids: BTreeMap::new(),
+            shift_ids: shifts.ids,
+            started_by: Some(r.id.clone()),
+        },
+    }
+}
+
 /// Tiers a run shed and did not restore itself.
 pub(super) async fn tiers_shed_by(
     j: &Arc<dyn Store>,
@@ -302,4 +382,97 @@ pub(super) async fn tiers_shed_by(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+    use crate::status::RunStatus;
+    use crate::store::Fence;
+    use crate::types::Zone;
+
+    const LB1: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/a/1";
+    const LB2: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/b/2";
+    const LB3: &str = "arn:aws:elasticloadbalancing:us-west-2:1:loadbalancer/app/c/3";
+
+    fn start(resource: &str) -> Call {
+        Call::StartZonalShift {
+            resource: resource.into(),
+            away_from: Zone::from("us-west-2a"),
+            away_from_id: "usw2-az1".into(),
+            expires_in: Duration::from_secs(3600),
+            comment: "failover run r1 step zonal-shift".into(),
+        }
+    }
+
+    /// The shifts a run started: by the id its outcome journaled; a start whose answer was
+    /// lost (a 5xx) is kept without an id; one refused as throttled certainly did nothing.
+    #[tokio::test]
+    async fn a_rollback_cancels_the_shifts_a_run_started_or_may_have_started() {
+        let j: Arc<dyn Store> = Arc::new(Journal::open(std::path::Path::new(":memory:")).unwrap());
+        let run = RunId::new("r1");
+        j.create_run(&RunRecord {
+            id: run.clone(),
+            runbook: "az-evacuation".into(),
+            runbook_path: "rb.toml".into(),
+            runbook_sha256: "-".into(),
+            environment: "prod".into(),
+            mode: RunMode::Run,
+            initiator: "alice".into(),
+            params: serde_json::json!({}),
+            status: RunStatus::Running,
+            started_at: 0,
+            ended_at: None,
+            error: None,
+            plan: serde_json::json!({}),
+            steps: serde_json::json!([]),
+            heartbeat_at: None,
+            holder: None,
+        })
+        .await
+        .unwrap();
+        let fence = Fence {
+            tokens: vec![],
+            budget_ms: 0,
+        };
+        let outcomes = [
+            (
+                LB1,
+                serde_json::json!({"ok": true, "result": {"zonal_shift_id": "zs-1"}}),
+            ),
+            (
+                LB2,
+                serde_json::json!({"ok": false, "error": "HTTP 503", "kind": "transient"}),
+            ),
+            (
+                LB3,
+                serde_json::json!({"ok": false, "error": "Rate exceeded", "kind": "throttled"}),
+            ),
+        ];
+        for (lb, outcome) in outcomes {
+            let call = serde_json::to_value(start(lb)).unwrap();
+            let seq = j
+                .intent(&run, "zonal-shift", "StartZonalShift", lb, call, &fence)
+                .await
+                .unwrap();
+            j.outcome(&run, "zonal-shift", seq, "StartZonalShift", lb, outcome)
+                .await
+                .unwrap();
+        }
+        let shifts = zonal_shifts_of(&j, &run).await.unwrap();
+        assert_eq!(shifts.resources, vec![LB1.to_string(), LB2.to_string()]);
+        assert_eq!(shifts.ids, vec!["zs-1".to_string()]);
+        let r = j.run_exact(&run).await.unwrap();
+        let step = cancel_shifts_step(&r, shifts);
+        let BoundAction::CancelZonalShift {
+            started_by,
+            shift_ids,
+            ..
+        } = &step.action
+        else {
+            panic!("{:?}", step.action)
+        };
+        assert_eq!((started_by.as_ref(), shift_ids.len()), (Some(&run), 1));
+    }
 }

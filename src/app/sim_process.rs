@@ -11,11 +11,12 @@
 //! Lease renewals leave no event in the journal; the process logs each one that succeeded, so a
 //! history can tell when a lease would have expired.
 
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
+use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingZonalShifts};
 use crate::cloud::sim::RawPorts;
 use crate::cloud::{
     ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, HostedZone, HttpClient,
     HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState,
+    ZonalShifts,
 };
 use crate::lease::{Lease, LeaseKey};
 use crate::ports::Ports;
@@ -135,9 +136,18 @@ impl Process {
             )),
             dns: Arc::new(RetryingDns::new(
                 dns,
-                policy,
+                policy.clone(),
                 clock.clone(),
                 Some(seed.wrapping_add(0x5DEE_CE66)),
+            )),
+            arc: Arc::new(RetryingZonalShifts::new(
+                Arc::new(KArc {
+                    s: switch.clone(),
+                    inner: raw.arc,
+                }),
+                policy,
+                clock.clone(),
+                Some(seed.wrapping_add(0xA2C)),
             )),
             meter: raw.meter,
             http: Arc::new(KHttp {
@@ -323,6 +333,69 @@ impl Databases for KDb {
         sent(&self.s, false, async move {
             db.describe_snapshots(kind, &ids).await
         })
+        .await
+    }
+}
+
+struct KArc {
+    s: Switch,
+    inner: Arc<dyn ZonalShifts>,
+}
+
+#[async_trait]
+impl ZonalShifts for KArc {
+    async fn get_managed_resource(
+        &self,
+        arn: &str,
+    ) -> std::result::Result<crate::cloud::ManagedResource, CloudError> {
+        let (a, arn) = (self.inner.clone(), arn.to_string());
+        sent(
+            &self.s,
+            false,
+            async move { a.get_managed_resource(&arn).await },
+        )
+        .await
+    }
+    async fn list_zonal_shifts(
+        &self,
+        arn: &str,
+    ) -> std::result::Result<Vec<crate::cloud::ZonalShift>, CloudError> {
+        let (a, arn) = (self.inner.clone(), arn.to_string());
+        sent(
+            &self.s,
+            false,
+            async move { a.list_zonal_shifts(&arn).await },
+        )
+        .await
+    }
+    async fn start_zonal_shift(
+        &self,
+        arn: &str,
+        away_from: &str,
+        expires_in: Duration,
+        comment: &str,
+    ) -> std::result::Result<crate::cloud::ZonalShift, CloudError> {
+        let (a, arn, z, c) = (
+            self.inner.clone(),
+            arn.to_string(),
+            away_from.to_string(),
+            comment.to_string(),
+        );
+        sent(&self.s, true, async move {
+            a.start_zonal_shift(&arn, &z, expires_in, &c).await
+        })
+        .await
+    }
+    async fn cancel_zonal_shift(
+        &self,
+        id: &str,
+    ) -> std::result::Result<Option<crate::cloud::ZonalShift>, CloudError> {
+        let (a, id) = (self.inner.clone(), id.to_string());
+        sent(
+            &self.s,
+            true,
+            async move { a.cancel_zonal_shift(&id).await },
+        )
         .await
     }
 }

@@ -8,7 +8,9 @@ use crate::clock::SystemClock;
 use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
 use crate::cloud::rate::RateLimiter;
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingInventory};
+use crate::cloud::retry::{
+    RetryPolicy, RetryingDatabases, RetryingDns, RetryingInventory, RetryingZonalShifts,
+};
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
 use crate::health::{config_of, snapshot, HealthError, HealthPorts, HealthReport, HealthSource};
@@ -110,6 +112,7 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let limiter = Arc::new(RateLimiter::new(env.quotas.clone(), clock.clone()));
     let (db, dns) = aws::connect(&settings, limiter.clone()).await;
+    let arc = aws::connect_arc(&settings, limiter.clone()).await;
     let policy = RetryPolicy {
         max_attempts: env.settings.max_attempts,
         ..RetryPolicy::default()
@@ -122,7 +125,18 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
             clock.clone(),
             None,
         )),
-        dns: Arc::new(RetryingDns::new(Arc::new(dns), policy, clock.clone(), None)),
+        dns: Arc::new(RetryingDns::new(
+            Arc::new(dns),
+            policy.clone(),
+            clock.clone(),
+            None,
+        )),
+        arc: Arc::new(RetryingZonalShifts::new(
+            Arc::new(arc),
+            policy,
+            clock.clone(),
+            None,
+        )),
         http: Arc::new(http),
         clock,
         meter: limiter,

@@ -137,6 +137,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Print the least-privilege IAM policy (JSON) a runbook needs in an environment: every
+    /// action its steps may call, on the environment's resource ARNs. No AWS call.
+    IamPolicy {
+        runbook: PathBuf,
+        /// Environment: config/<ENV>.toml.
+        #[arg(long)]
+        env: String,
+        /// Parameter, as name=value (repeatable): the policy covers the steps they enable.
+        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+        /// The 12-digit account id when the environment has no `[aws] account_id`.
+        #[arg(long)]
+        account: Option<String>,
+        /// Also what the environment's [health] probes read (for `failover watch` / `serve`).
+        #[arg(long)]
+        watch: bool,
+    },
     /// Run a runbook live: every mutating call is journaled before it is made.
     Run {
         runbook: PathBuf,

@@ -86,6 +86,27 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             failed_region.as_deref(),
             output,
         ),
+        Command::IamPolicy {
+            runbook,
+            env,
+            params,
+            account,
+            watch,
+        } => {
+            let order = app::iam::PolicyOrder {
+                runbook: &runbook,
+                env: &env,
+                params: &params,
+                account: account.as_deref(),
+                watch,
+            };
+            let (doc, notes) = app::iam::iam_policy(&app, &order)?;
+            for n in notes {
+                eprintln!("note: {n}");
+            }
+            print_json(&doc);
+            Ok(0)
+        }
         Command::Run {
             runbook,
             env,

@@ -51,6 +51,8 @@ const NOT_FOUND_CODES: &[&str] = &[
     "DBSnapshotNotFoundFault",
     "NoSuchHostedZone",
     "NoSuchChange",
+    // ARC zonal shift: the resource is not registered with ARC, or no such shift.
+    "ResourceNotFoundException",
 ];
 
 const INVALID_STATE_CODES: &[&str] = &[
@@ -65,6 +67,8 @@ const INVALID_STATE_CODES: &[&str] = &[
     "DBSnapshotAlreadyExistsFault",
     "SnapshotQuotaExceeded",
     "SnapshotQuotaExceededFault",
+    // ARC zonal shift: a shift is already active on the resource, or the shift is not active.
+    "ConflictException",
 ];
 
 const INVALID_REQUEST_CODES: &[&str] = &[

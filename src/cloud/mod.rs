@@ -17,6 +17,7 @@ pub mod status;
 pub use error::{CloudError, ErrorKind};
 pub use ports::{
     CallMeter, Clock, ClusterListing, Databases, Dns, HttpClient, InstanceListing, Inventory,
+    ZonalShifts,
 };
 pub use status::DbStatus;
 
@@ -349,4 +350,78 @@ mod tests {
         );
         assert_eq!(describe_ids::<&str>(&[]), "");
     }
+}
+
+/// The state of an ARC zonal shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ZonalShiftStatus {
+    Active,
+    Expired,
+    Canceled,
+}
+
+impl fmt::Display for ZonalShiftStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ZonalShiftStatus::Active => "ACTIVE",
+            ZonalShiftStatus::Expired => "EXPIRED",
+            ZonalShiftStatus::Canceled => "CANCELED",
+        })
+    }
+}
+
+/// One ARC zonal shift of one managed resource (a load balancer or an Auto Scaling group).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZonalShift {
+    pub id: String,
+    /// The resource's ARN.
+    pub resource: String,
+    /// The Availability Zone *ID* traffic moves away from (`usw2-az1`): ARC speaks zone ids,
+    /// whose names differ per account.
+    pub away_from: String,
+    pub status: ZonalShiftStatus,
+    /// Epoch milliseconds.
+    pub start_ms: i64,
+    pub expiry_ms: i64,
+    pub comment: String,
+}
+
+impl ZonalShift {
+    /// Active and not past its expiry at `now_ms` (a shift's status can lag its expiry).
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.status == ZonalShiftStatus::Active && self.expiry_ms > now_ms
+    }
+}
+
+/// A resource registered with ARC zonal shift, as GetManagedResource and ListZonalShifts
+/// report it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedResource {
+    pub arn: String,
+    /// Zonal autoshift is enabled on the resource.
+    pub autoshift_enabled: bool,
+    /// Zone ids an autoshift currently moves traffic away from.
+    pub autoshifts_away_from: Vec<String>,
+    /// Its zonal shifts (active ones from GetManagedResource, earlier ones from
+    /// ListZonalShifts), each once.
+    pub shifts: Vec<ZonalShift>,
+}
+
+/// `Z123` from `Z123`, `/hostedzone/Z123` or `hostedzone/Z123`.
+pub fn bare_zone_id(id: &str) -> &str {
+    let id = id.trim();
+    id.strip_prefix("/hostedzone/")
+        .or_else(|| id.strip_prefix("hostedzone/"))
+        .unwrap_or(id)
+}
+
+/// Whether `s` is a hosted zone id rather than a zone name. Route 53 ids are upper-case
+/// letters and digits (`Z1D633PJN98FT9`; moto's do not always start with `Z`); names have a
+/// dot or lower-case letters.
+pub fn looks_like_zone_id(s: &str) -> bool {
+    let s = bare_zone_id(s);
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

@@ -31,6 +31,12 @@
 //!   `AlarmThatSendsEmail`, "Evaluating an alarm").
 //! - HTTP probes from inside the region: a healthy load balancer answers in milliseconds; the
 //!   simulator draws the same round trip as an AWS API call.
+//! - ARC zonal shift: a shift takes effect "within seconds" once started, lasts 1 minute to 3
+//!   days (`expiresIn`), at most one active customer shift per resource (ARC Developer Guide,
+//!   `arc-zonal-shift`, StartZonalShift). ARC publishes no API request rate in the pages this
+//!   project found (General Reference, `arc.html` lists resource quotas only): the limiter
+//!   assumes a bucket of 10 requests refilled at 5 per second, the rate of other regional
+//!   control planes of its size, so a run never bursts into it.
 //! - RDS Describe filters: the AWS adapter sends at most 100 values per filter (one
 //!   chunk per call), as the simulator answers them.
 //!
@@ -57,6 +63,15 @@ pub const ROUTE53_PRIOR_REQUEST_WINDOW: Duration = Duration::from_secs(1);
 pub const ROUTE53_MAX_RECORDS_PER_CHANGE: usize = 1000;
 /// Characters of values per ChangeResourceRecordSets (an UPSERT counts twice).
 pub const ROUTE53_MAX_VALUE_CHARS_PER_CHANGE: usize = 32_000;
+/// ARC zonal shift: tokens in a full bucket (assumed, see the module's sources).
+pub const ARC_BURST: f64 = 10.0;
+/// ARC zonal shift: tokens added per second (assumed).
+pub const ARC_REFILL_PER_S: f64 = 5.0;
+/// ARC zonal shift: from StartZonalShift to the load balancer sending the zone no new traffic
+/// ("within seconds"; the simulator draws from this range).
+pub const ARC_SHIFT_APPLIED_S: (u64, u64) = (2, 5);
+/// Items per ListZonalShifts page (`MaxResults` up to 100).
+pub const ARC_PAGE_SIZE: usize = 100;
 /// Records per page of DescribeDBClusters / DescribeDBInstances / Describe*Snapshots.
 pub const RDS_PAGE_SIZE: usize = 100;
 /// Record sets per page of ListResourceRecordSets.
@@ -104,6 +119,18 @@ pub struct Quotas {
     pub route53_per_s: f64,
     /// The least time between two changes to one hosted zone.
     pub route53_zone_interval: Duration,
+    #[serde(default = "arc_burst")]
+    pub arc_burst: f64,
+    #[serde(default = "arc_per_s")]
+    pub arc_per_s: f64,
+}
+
+fn arc_burst() -> f64 {
+    ARC_BURST
+}
+
+fn arc_per_s() -> f64 {
+    ARC_REFILL_PER_S
 }
 
 impl Default for Quotas {
@@ -114,6 +141,8 @@ impl Default for Quotas {
             route53_burst: ROUTE53_BURST,
             route53_per_s: ROUTE53_REFILL_PER_S,
             route53_zone_interval: ROUTE53_PRIOR_REQUEST_WINDOW,
+            arc_burst: ARC_BURST,
+            arc_per_s: ARC_REFILL_PER_S,
         }
     }
 }
@@ -124,6 +153,8 @@ impl Default for Quotas {
 pub enum Api {
     Rds,
     Route53,
+    /// ARC zonal shift.
+    Arc,
 }
 
 /// Requests made to one API, by outcome.
@@ -143,6 +174,9 @@ impl ApiCounts {
     pub fn total(&self) -> u64 {
         self.reads + self.mutations
     }
+    pub fn is_zero(&self) -> bool {
+        *self == ApiCounts::default()
+    }
 }
 
 /// Requests per API.
@@ -150,23 +184,31 @@ impl ApiCounts {
 pub struct CallCounts {
     pub rds: ApiCounts,
     pub route53: ApiCounts,
+    /// ARC zonal shift requests (none unless a runbook has `arc.*` steps).
+    #[serde(default, skip_serializing_if = "ApiCounts::is_zero")]
+    pub arc: ApiCounts,
 }
 
 impl CallCounts {
     pub fn total(&self) -> u64 {
-        self.rds.total() + self.route53.total()
+        self.rds.total() + self.route53.total() + self.arc.total()
     }
     pub fn throttled(&self) -> u64 {
-        self.rds.throttled + self.route53.throttled
+        self.rds.throttled + self.route53.throttled + self.arc.throttled
     }
     /// One line for a report: `412 AWS calls (400 reads, 12 mutating; 0 throttled, 0 failed)`.
     pub fn line(&self) -> String {
-        let reads = self.rds.reads + self.route53.reads;
-        let muts = self.rds.mutations + self.route53.mutations;
-        let failed = self.rds.failed + self.route53.failed;
+        let reads = self.rds.reads + self.route53.reads + self.arc.reads;
+        let muts = self.rds.mutations + self.route53.mutations + self.arc.mutations;
+        let failed = self.rds.failed + self.route53.failed + self.arc.failed;
+        let arc = if self.arc.is_zero() {
+            String::new()
+        } else {
+            format!(", ARC {}", self.arc.total())
+        };
         format!(
             "{} AWS call(s): {reads} read(s), {muts} mutating; {} throttled, {failed} failed \
-             (RDS {}, Route 53 {})",
+             (RDS {}, Route 53 {}{arc})",
             self.total(),
             self.throttled(),
             self.rds.total(),
@@ -177,6 +219,7 @@ impl CallCounts {
         match api {
             Api::Rds => &mut self.rds,
             Api::Route53 => &mut self.route53,
+            Api::Arc => &mut self.arc,
         }
     }
 }
@@ -293,6 +336,7 @@ pub fn floor(w: &Workload, q: &Quotas, failover: Duration, insync: Duration) -> 
             mutations: batches,
             ..ApiCounts::default()
         },
+        arc: ApiCounts::default(),
     };
     let before_last = observe + w.failovers as u64;
     let rds_quota_time = if w.failovers == 0 {

@@ -4,7 +4,7 @@
 
 use super::{
     ChangeInfo, CloudError, ClusterState, HostedZone, HttpRequest, HttpResponse, InstanceState,
-    RecordChange, RecordSet, SnapshotKind, SnapshotState,
+    ManagedResource, RecordChange, RecordSet, SnapshotKind, SnapshotState, ZonalShift,
 };
 use crate::types::{ClusterId, InstanceId};
 use async_trait::async_trait;
@@ -67,6 +67,28 @@ pub trait Dns: Send + Sync {
         changes: &[RecordChange],
     ) -> Result<ChangeInfo, CloudError>;
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, CloudError>;
+}
+
+/// ARC zonal shift: move a load balancer's (or an Auto Scaling group's) traffic out of one
+/// Availability Zone for a while, and back.
+#[async_trait]
+pub trait ZonalShifts: Send + Sync {
+    /// GetManagedResource: the resource's active shifts and autoshifts; `NotFound` when the
+    /// resource is not registered with ARC zonal shift.
+    async fn get_managed_resource(&self, arn: &str) -> Result<ManagedResource, CloudError>;
+    /// ListZonalShifts of one resource, every status, all pages.
+    async fn list_zonal_shifts(&self, arn: &str) -> Result<Vec<ZonalShift>, CloudError>;
+    /// StartZonalShift away from the zone id `away_from` for `expires_in` (1 minute to 3 days).
+    async fn start_zonal_shift(
+        &self,
+        arn: &str,
+        away_from: &str,
+        expires_in: Duration,
+        comment: &str,
+    ) -> Result<ZonalShift, CloudError>;
+    /// CancelZonalShift. `None`: the shift is no longer active (it expired or was canceled):
+    /// there is nothing to cancel, which is not a failure.
+    async fn cancel_zonal_shift(&self, id: &str) -> Result<Option<ZonalShift>, CloudError>;
 }
 
 /// Outgoing HTTP for `http` steps.

@@ -103,6 +103,7 @@ impl Bucket {
 struct State {
     rds: Bucket,
     route53: Bucket,
+    arc: Bucket,
     /// When the next change to each hosted zone may go.
     zones: HashMap<String, SystemTime>,
     counts: CallCounts,
@@ -113,6 +114,7 @@ impl State {
         match api {
             Api::Rds => &mut self.rds,
             Api::Route53 => &mut self.route53,
+            Api::Arc => &mut self.arc,
         }
     }
 }
@@ -145,6 +147,7 @@ impl RateLimiter {
         let state = State {
             rds: Bucket::new(quotas.rds_burst, quotas.rds_per_s),
             route53: Bucket::new(quotas.route53_burst, quotas.route53_per_s),
+            arc: Bucket::new(quotas.arc_burst, quotas.arc_per_s),
             zones: HashMap::new(),
             counts: CallCounts::default(),
         };

@@ -98,6 +98,7 @@ pub struct Retrying<P: ?Sized> {
 pub type RetryingDatabases = Retrying<dyn Databases>;
 pub type RetryingDns = Retrying<dyn Dns>;
 pub type RetryingInventory = Retrying<dyn Inventory>;
+pub type RetryingZonalShifts = Retrying<dyn ZonalShifts>;
 
 impl<P: ?Sized> Retrying<P> {
     /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
@@ -190,6 +191,32 @@ impl Dns for Retrying<dyn Dns> {
     }
     async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
         self.read(|| self.inner.get_change(id)).await
+    }
+}
+
+#[async_trait]
+impl ZonalShifts for Retrying<dyn ZonalShifts> {
+    async fn get_managed_resource(&self, arn: &str) -> Result<ManagedResource, CloudError> {
+        self.read(|| self.inner.get_managed_resource(arn)).await
+    }
+    async fn list_zonal_shifts(&self, arn: &str) -> Result<Vec<ZonalShift>, CloudError> {
+        self.read(|| self.inner.list_zonal_shifts(arn)).await
+    }
+    async fn start_zonal_shift(
+        &self,
+        arn: &str,
+        away_from: &str,
+        expires_in: Duration,
+        comment: &str,
+    ) -> Result<ZonalShift, CloudError> {
+        self.mutate(|| {
+            self.inner
+                .start_zonal_shift(arn, away_from, expires_in, comment)
+        })
+        .await
+    }
+    async fn cancel_zonal_shift(&self, id: &str) -> Result<Option<ZonalShift>, CloudError> {
+        self.mutate(|| self.inner.cancel_zonal_shift(id)).await
     }
 }
 

@@ -212,6 +212,9 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
                 .await?;
             Ok(serde_json::json!({"change_id": info.id, "status": info.status}))
         }
+        Call::StartZonalShift { .. } | Call::CancelZonalShift { .. } => {
+            perform_arc(ctx, call).await
+        }
         Call::Http {
             request,
             expect_status,
@@ -261,6 +264,31 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             }
             Ok(serde_json::json!({"status": resp.status}))
         }
+    }
+}
+
+/// An ARC zonal shift call; the outcome journals the shift's id (rollback cancels by it).
+async fn perform_arc(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepError> {
+    let arc = &ctx.ports.arc;
+    match call {
+        Call::StartZonalShift {
+            resource,
+            away_from_id,
+            expires_in,
+            comment,
+            ..
+        } => {
+            let s = arc
+                .start_zonal_shift(resource, away_from_id, *expires_in, comment)
+                .await?;
+            Ok(serde_json::json!({"zonal_shift_id": s.id, "expiry_ms": s.expiry_ms}))
+        }
+        Call::CancelZonalShift { zonal_shift_id, .. } => {
+            // A shift that expired (or was canceled) meanwhile is nothing to cancel.
+            let s = arc.cancel_zonal_shift(zonal_shift_id).await?;
+            Ok(serde_json::json!({"zonal_shift_id": zonal_shift_id, "already_ended": s.is_none()}))
+        }
+        _ => Ok(serde_json::json!({})),
     }
 }
 

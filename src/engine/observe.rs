@@ -146,5 +146,31 @@ async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<Worl
             Err(e) => return Err(e),
         }
     }
+    for arn in &needs.zonal_resources {
+        if let Some(m) = observe_managed(ports, arn).await? {
+            w.managed.insert(arn.clone(), m);
+        }
+    }
     Ok(w)
+}
+
+/// One ARC managed resource: GetManagedResource (registered? its active shifts and
+/// autoshifts), then ListZonalShifts of it (the shifts that ended, a started shift whose answer
+/// was lost), each shift once. `None`: not registered with ARC (the step says what to do).
+async fn observe_managed(
+    ports: &Ports,
+    arn: &str,
+) -> Result<Option<crate::cloud::ManagedResource>, CloudError> {
+    let mut m = match ports.arc.get_managed_resource(arn).await {
+        Ok(m) => m,
+        Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for s in ports.arc.list_zonal_shifts(arn).await? {
+        match m.shifts.iter_mut().find(|x| x.id == s.id) {
+            Some(x) => *x = s,
+            None => m.shifts.push(s),
+        }
+    }
+    Ok(Some(m))
 }

@@ -130,6 +130,33 @@ pub enum BoundAction {
         ladder: crate::traffic::BoundLadder,
         tiers: Vec<String>,
     },
+    /// `arc.zonal_shift`: ARC StartZonalShift away from a zone for each managed resource.
+    ZonalShift {
+        group: String,
+        /// The managed resources' ARNs.
+        resources: Vec<String>,
+        /// The zone(s) given; ARC moves a resource's traffic away from one zone at a time.
+        away_from: Vec<Zone>,
+        /// Zone name -> Availability Zone id, from the group.
+        zone_ids: BTreeMap<Zone, String>,
+        #[serde(with = "crate::call::secs")]
+        expires_in: Duration,
+        comment: String,
+    },
+    /// `arc.cancel_zonal_shift` (and `rollback`): CancelZonalShift of the active shifts of the
+    /// resources that match: away from `away_from` (failback), or started by `started_by`
+    /// (rollback: the ids its outcomes journaled, or its run id in the comment of a shift whose
+    /// answer was lost).
+    CancelZonalShift {
+        group: String,
+        resources: Vec<String>,
+        away_from: Option<Zone>,
+        zone_ids: BTreeMap<Zone, String>,
+        #[serde(default)]
+        shift_ids: Vec<String>,
+        #[serde(default)]
+        started_by: Option<RunId>,
+    },
     /// Put record sets back as they were before a run (used by `rollback`).
     RestoreRecords {
         hosted_zone_id: String,
@@ -161,6 +188,8 @@ impl BoundAction {
             BoundAction::Approval { .. } => "approval",
             BoundAction::Wait { .. } => "wait",
             BoundAction::RestoreRecords { .. } => "dns.restore",
+            BoundAction::ZonalShift { .. } => "arc.zonal_shift",
+            BoundAction::CancelZonalShift { .. } => "arc.cancel_zonal_shift",
             BoundAction::HealthAssert { .. } => "health.assert",
             BoundAction::TrafficShed { .. } => "traffic.shed",
             BoundAction::TrafficRestore { .. } => "traffic.restore",
@@ -185,6 +214,9 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
         ActionDef::TrafficShed { .. } => Duration::from_secs(30 * 60),
         ActionDef::HealthAssert { .. } => Duration::from_secs(5 * 60),
         ActionDef::TrafficRestore { .. } => Duration::from_secs(4 * 60 * 60),
+        ActionDef::ZonalShift { .. } | ActionDef::CancelZonalShift { .. } => {
+            Duration::from_secs(5 * 60)
+        }
     }
 }
 
@@ -374,9 +406,24 @@ pub fn variables(
 pub fn check_against_env(rb: &Runbook, env: &Environment) -> Diagnostics {
     let mut d = Diagnostics::default();
     for s in &rb.steps {
+        // An optional (`when`) zonal shift step in an environment without its group: the
+        // step can only run off there (bind checks it when it is on).
+        if s.when.is_some() && arc_group_absent(env, &s.action) {
+            continue;
+        }
         check_resources(rb, env, &s.action, &s.id.value, None, &mut d);
     }
     d.sorted()
+}
+
+/// An `arc.*` step whose (untemplated) group the environment does not define.
+fn arc_group_absent(env: &Environment, a: &ActionDef) -> bool {
+    match a {
+        ActionDef::ZonalShift { group, .. } | ActionDef::CancelZonalShift { group, .. } => {
+            !env.groups.contains_key(&group.value)
+        }
+        _ => false,
+    }
 }
 
 fn group_ref<'e>(
@@ -486,6 +533,17 @@ fn check_resources(
         }
         ActionDef::DnsUpdate { group, .. } => {
             group_ref(rb, env, group, render(group).as_deref(), "records", step, d);
+        }
+        ActionDef::ZonalShift { group, .. } | ActionDef::CancelZonalShift { group, .. } => {
+            group_ref(
+                rb,
+                env,
+                group,
+                render(group).as_deref(),
+                "zonal_shift_resources",
+                step,
+                d,
+            );
         }
         ActionDef::Http {
             endpoint: Some(e), ..
@@ -639,7 +697,9 @@ impl Binder<'_> {
         let shed_off = !enabled
             && matches!(s.action, ActionDef::TrafficShed { .. })
             && self.env.traffic.is_none();
-        if !shed_off {
+        // Likewise a zonal shift step turned off needs no `zonal_shift_resources` group.
+        let arc_off = !enabled && arc_group_absent(self.env, &s.action);
+        if !shed_off && !arc_off {
             check_resources(self.rb, self.env, &s.action, step, Some(&self.vars), d);
         }
         let action = self.action(s, d);
@@ -887,7 +947,93 @@ impl Binder<'_> {
                 self.traffic_shed(max_tier.as_ref(), *settle, d)
             }
             ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
+            ActionDef::ZonalShift { .. } | ActionDef::CancelZonalShift { .. } => {
+                self.zonal_action(&s.action, step, d)
+            }
         }
+    }
+
+    /// An `arc.*` step: its group's resources and zone ids, its zone, its comment.
+    fn zonal_action(&self, a: &ActionDef, step: &str, d: &mut Diagnostics) -> BoundAction {
+        match a {
+            ActionDef::ZonalShift {
+                group,
+                away_from,
+                expires_in,
+                comment,
+            } => {
+                let (group, resources, zone_ids) = self.zonal_group(group, d);
+                BoundAction::ZonalShift {
+                    group,
+                    resources,
+                    away_from: self.zones_of(away_from, step, d),
+                    zone_ids,
+                    expires_in: *expires_in,
+                    comment: self.zonal_comment(comment.as_ref(), step, d),
+                }
+            }
+            ActionDef::CancelZonalShift { group, away_from } => {
+                let (group, resources, zone_ids) = self.zonal_group(group, d);
+                BoundAction::CancelZonalShift {
+                    group,
+                    resources,
+                    away_from: self.zones_of(away_from, step, d).into_iter().next(),
+                    zone_ids,
+                    shift_ids: vec![],
+                    started_by: None,
+                }
+            }
+            _ => BoundAction::Wait {
+                duration: Duration::ZERO,
+            },
+        }
+    }
+
+    /// A `zonal_shift_resources` group: its name, resources and zone ids.
+    fn zonal_group(
+        &self,
+        group: &Spanned<String>,
+        d: &mut Diagnostics,
+    ) -> (String, Vec<String>, BTreeMap<Zone, String>) {
+        let g = self.render(group, d);
+        match self.env.groups.get(&g) {
+            Some(Group::ZonalShiftResources {
+                resources,
+                zone_ids,
+            }) => (g, resources.clone(), zone_ids.clone()),
+            _ => (g, vec![], BTreeMap::new()),
+        }
+    }
+
+    /// A zonal shift's comment, rendered: the runbook's (at most 128 characters once
+    /// rendered), or one naming the run, so that a shift whose answer was lost is found again.
+    fn zonal_comment(
+        &self,
+        comment: Option<&Spanned<String>>,
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> String {
+        let run = self.run.run_id.to_string();
+        let Some(c) = comment else {
+            return format!("failover run {run} step {step}");
+        };
+        let text = self.render(c, d);
+        let n = text.chars().count();
+        if n > super::ZONAL_SHIFT_COMMENT_MAX {
+            d.push(self.rb.source.diag(
+                c.span.clone(),
+                format!("the comment of step `{step}` is {n} characters long once rendered: ARC takes at most {}", super::ZONAL_SHIFT_COMMENT_MAX),
+                Some("shorten it".into()),
+            ));
+        }
+        if !text.contains(&run) {
+            d.push(self.rb.source.diag(
+                c.span.clone(),
+                format!("the comment of step `{step}` does not name the run"),
+                Some("keep `${run.id}` in it: a shift whose answer was lost is found again by it".into()),
+            ));
+        }
+        text
     }
 
     /// A failover or DNS step in failback mode (`return_to`): its zone, and the environment's
@@ -1050,7 +1196,7 @@ impl Binder<'_> {
                             }
                         }
                     }
-                    Group::Records { .. } => {}
+                    Group::Records { .. } | Group::ZonalShiftResources { .. } => {}
                 }
             }
         }
@@ -1077,7 +1223,7 @@ impl Binder<'_> {
                 Group::DbInstances { instances } => {
                     instances.iter().map(|i| i.to_string()).collect()
                 }
-                Group::Records { .. } => vec![],
+                Group::Records { .. } | Group::ZonalShiftResources { .. } => vec![],
             })
             .collect();
         for r in records {

@@ -123,6 +123,21 @@ pub enum ActionDef {
         expect: Spanned<String>,
         rounds: Option<u32>,
     },
+    /// ARC StartZonalShift away from one zone for the resources of a
+    /// `zonal_shift_resources` group.
+    ZonalShift {
+        group: Spanned<String>,
+        away_from: Vec<Spanned<String>>,
+        /// 1 minute to 3 days (ARC's bounds).
+        expires_in: Duration,
+        /// Rendered, then at most 128 characters (ARC's bound).
+        comment: Option<Spanned<String>>,
+    },
+    /// ARC CancelZonalShift of the active shifts away from one zone.
+    CancelZonalShift {
+        group: Spanned<String>,
+        away_from: Vec<Spanned<String>>,
+    },
     /// Closed loop: shed tiers of the environment's ladder in order while the signal is bad.
     TrafficShed {
         max_tier: Option<Spanned<String>>,
@@ -146,6 +161,8 @@ pub const ACTIONS: &[&str] = &[
     "traffic.shed",
     "traffic.restore",
     "health.assert",
+    "arc.zonal_shift",
+    "arc.cancel_zonal_shift",
 ];
 
 impl ActionDef {
@@ -161,6 +178,8 @@ impl ActionDef {
             ActionDef::HealthAssert { .. } => "health.assert",
             ActionDef::TrafficShed { .. } => "traffic.shed",
             ActionDef::TrafficRestore { .. } => "traffic.restore",
+            ActionDef::ZonalShift { .. } => "arc.zonal_shift",
+            ActionDef::CancelZonalShift { .. } => "arc.cancel_zonal_shift",
         }
     }
 
@@ -213,6 +232,20 @@ impl ActionDef {
             ActionDef::Wait { .. } | ActionDef::TrafficRestore { .. } => {}
             ActionDef::TrafficShed { max_tier, .. } => v.extend(max_tier.iter()),
             ActionDef::HealthAssert { zones, .. } => v.extend(zones.iter()),
+            ActionDef::ZonalShift {
+                group,
+                away_from,
+                comment,
+                ..
+            } => {
+                v.push(group);
+                v.extend(away_from.iter());
+                v.extend(comment.iter());
+            }
+            ActionDef::CancelZonalShift { group, away_from } => {
+                v.push(group);
+                v.extend(away_from.iter());
+            }
         }
         v
     }
@@ -597,6 +630,19 @@ fn parse_action(
             keys.extend(["zone", "expect", "rounds"]);
             parse_health_assert(src, t, d)?
         }
+        "arc.zonal_shift" => {
+            keys.extend(["group", "away_from", "expires_in", "comment"]);
+            parse_zonal_shift(src, t, d)?
+        }
+        "arc.cancel_zonal_shift" => {
+            keys.extend(["group", "away_from"]);
+            let group = t.req_str("group", GROUP_HINT, d);
+            let away_from = zonal_away_from(src, t, d);
+            ActionDef::CancelZonalShift {
+                group: group?,
+                away_from,
+            }
+        }
         "traffic.shed" => {
             keys.extend(["max_tier", "settle"]);
             let max_tier = t.str("max_tier", d);
@@ -902,6 +948,74 @@ fn parse_health_assert(
         expect: expect?,
         rounds,
     })
+}
+
+/// ARC's bounds on a zonal shift's `expiresIn`.
+pub const ZONAL_SHIFT_MIN: Duration = Duration::from_secs(60);
+pub const ZONAL_SHIFT_MAX: Duration = Duration::from_secs(3 * 24 * 3600);
+/// ARC's bound on a zonal shift's comment.
+pub const ZONAL_SHIFT_COMMENT_MAX: usize = 128;
+
+/// `arc.zonal_shift`: `group`, `away_from`, `expires_in` (default 1h), `comment`.
+fn parse_zonal_shift(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
+    let what = t.what.clone();
+    let group = t.req_str("group", GROUP_HINT, d);
+    let away_from = zonal_away_from(src, t, d);
+    let expires_in = match t.duration("expires_in", d) {
+        Some(e) if e.value < ZONAL_SHIFT_MIN || e.value > ZONAL_SHIFT_MAX => {
+            d.push(src.diag(
+                e.span.clone(),
+                format!(
+                    "`expires_in` in {what} is {}: ARC allows 1 minute to 3 days",
+                    humantime::format_duration(e.value)
+                ),
+                Some("e.g. `expires_in = \"2h\"`; a run that needs longer can start the shift again before it expires".into()),
+            ));
+            e.value
+        }
+        Some(e) => e.value,
+        None => Duration::from_secs(3600),
+    };
+    let comment = t.str("comment", d);
+    if let Some(c) = &comment {
+        if c.value.chars().count() > ZONAL_SHIFT_COMMENT_MAX {
+            d.push(src.diag(
+                c.span.clone(),
+                format!(
+                    "`comment` in {what} is {} characters long: ARC takes at most {ZONAL_SHIFT_COMMENT_MAX}",
+                    c.value.chars().count()
+                ),
+                Some("shorten it; keep `${run.id}` in it (a shift whose answer was lost is found again by it)".into()),
+            ));
+        }
+    }
+    Some(ActionDef::ZonalShift {
+        group: group?,
+        away_from,
+        expires_in,
+        comment,
+    })
+}
+
+/// The `away_from` zone of an `arc.*` step (required).
+fn zonal_away_from(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    d: &mut Diagnostics,
+) -> Vec<Spanned<String>> {
+    let away_from = str_or_list(t, "away_from", d);
+    if away_from.is_empty() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{} does not say which zone traffic moves away from", t.what),
+            Some("add `away_from = \"${failed_az}\"`".into()),
+        ));
+    }
+    away_from
 }
 
 /// Duplicate ids, unknown `after` references and cycles.

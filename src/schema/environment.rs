@@ -26,7 +26,7 @@ pub fn environment() -> Value {
                 "groups",
                 map_of(
                     "Resource groups runbooks name",
-                    json!({"oneOf": [clusters(), instances(), records()]}),
+                    json!({"oneOf": [clusters(), instances(), records(), zonal_shift_resources()]}),
                 ),
             ),
             (
@@ -77,6 +77,10 @@ fn aws() -> Value {
             (
                 "endpoint_url",
                 json!({"type": "string", "description": "A local AWS peer (moto) instead of AWS", "pattern": "^https?://"}),
+            ),
+            (
+                "account_id",
+                json!({"type": "string", "description": "The 12-digit AWS account id (for `failover iam-policy`)", "pattern": "^[0-9]{12}$"}),
             ),
         ],
         &[],
@@ -146,6 +150,27 @@ fn instances() -> Value {
             ),
         ],
         &["kind", "instances"],
+    )
+}
+
+fn zonal_shift_resources() -> Value {
+    table(
+        "Resources registered with ARC zonal shift, and the account's zone ids",
+        vec![
+            ("kind", kind("zonal_shift_resources")),
+            (
+                "resources",
+                json!({"type": "array", "description": "Load balancer or Auto Scaling group ARNs", "minItems": 1, "items": {"type": "string"}}),
+            ),
+            (
+                "zone_ids",
+                by_zone(
+                    "zone name = Availability Zone id (aws ec2 describe-availability-zones)",
+                    json!({"type": "string"}),
+                ),
+            ),
+        ],
+        &["kind", "resources", "zone_ids"],
     )
 }
 

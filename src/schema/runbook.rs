@@ -250,5 +250,37 @@ fn steps() -> Vec<Value> {
             ],
             &["zone", "expect"],
         ),
+        step(
+            "arc.zonal_shift",
+            "ARC zonal shift: a group's load balancers / Auto Scaling groups send no traffic to a zone",
+            vec![
+                ("group", string("A `zonal_shift_resources` group of the environment")),
+                (
+                    "away_from",
+                    string_or_strings("The zone traffic leaves, e.g. \"${failed_az}\""),
+                ),
+                (
+                    "expires_in",
+                    duration("How long the shift lasts: 1m to 3d (default 1h)"),
+                ),
+                (
+                    "comment",
+                    string("At most 128 characters once rendered; keep ${run.id} in it"),
+                ),
+            ],
+            &["group", "away_from"],
+        ),
+        step(
+            "arc.cancel_zonal_shift",
+            "cancel the ARC zonal shifts of a group away from a zone",
+            vec![
+                ("group", string("A `zonal_shift_resources` group of the environment")),
+                (
+                    "away_from",
+                    string_or_strings("The zone traffic may use again, e.g. \"${zone}\""),
+                ),
+            ],
+            &["group", "away_from"],
+        ),
     ]
 }

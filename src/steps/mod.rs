@@ -2,6 +2,7 @@
 //! end state) and declares what it must observe (`needs`) and what to wait for (`Await`).
 //! Acting and waiting are done by the engine through the ports.
 
+pub mod arc;
 pub mod dns;
 pub mod local;
 pub mod rds;
@@ -53,6 +54,8 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         | BoundAction::TrafficRestore { ladder }
         | BoundAction::TrafficRevert { ladder, .. } => n = traffic::needs(ladder),
         BoundAction::HealthAssert { .. } => {}
+        BoundAction::ZonalShift { resources, .. }
+        | BoundAction::CancelZonalShift { resources, .. } => n.zonal_resources = resources.clone(),
     }
     n
 }
@@ -271,6 +274,9 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         }
         BoundAction::TrafficRevert { ladder, tiers } => {
             traffic::decide_revert(&step.id, run_id, ladder, tiers, world)
+        }
+        BoundAction::ZonalShift { .. } | BoundAction::CancelZonalShift { .. } => {
+            arc::decide(&step.action, world)
         }
     }
 }

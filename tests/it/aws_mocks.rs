@@ -572,3 +572,303 @@ async fn the_inventory_listing_pages_and_retries_a_throttled_page() {
     // The whole listing starts again after the throttled page: its first page is read twice.
     assert_eq!((page1.num_calls(), page2.num_calls()), (2, 1));
 }
+
+// ---- ARC zonal shift ---------------------------------------------------------------------
+
+mod arc {
+    use super::*;
+    use aws_sdk_arczonalshift::operation::get_managed_resource::GetManagedResourceOutput;
+    use aws_sdk_arczonalshift::operation::list_zonal_shifts::ListZonalShiftsOutput;
+    use aws_sdk_arczonalshift::operation::start_zonal_shift::StartZonalShiftOutput;
+    use aws_sdk_arczonalshift::types::{
+        AppliedStatus, AutoshiftAppliedStatus, AutoshiftInResource, ZonalAutoshiftStatus,
+        ZonalShiftInResource, ZonalShiftStatus as SdkStatus, ZonalShiftSummary,
+    };
+    use aws_smithy_types::DateTime;
+    use failover::cloud::aws::AwsZonalShifts;
+    use failover::cloud::retry::{RetryPolicy, RetryingZonalShifts};
+    use failover::cloud::{ZonalShiftStatus, ZonalShifts};
+    use std::sync::Arc;
+
+    const LB: &str =
+        "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/5d1b7c3e9f2a4b6c";
+
+    fn arc(rules: &[&Rule]) -> AwsZonalShifts {
+        AwsZonalShifts::from_client(mocked!(
+            aws_sdk_arczonalshift,
+            RuleMode::Sequential,
+            rules.iter().copied()
+        ))
+    }
+
+    /// A restJson error body as ARC sends it.
+    fn arc_error(code: &str, reason: &str) -> String {
+        format!(
+            r#"{{"__type":"{code}","message":"{code} for the test","reason":"{reason}","zonalShiftId":"zs-1"}}"#
+        )
+    }
+
+    fn t(s: i64) -> DateTime {
+        DateTime::from_secs(s)
+    }
+
+    #[tokio::test]
+    async fn start_sends_every_parameter_and_returns_the_shift() {
+        let start = mock!(aws_sdk_arczonalshift::Client::start_zonal_shift)
+            .match_requests(|r| {
+                r.resource_identifier() == Some(LB)
+                    && r.away_from() == Some("usw2-az2")
+                    && r.expires_in() == Some("2h")
+                    && r.comment() == Some("failover run r1 step zonal-shift")
+            })
+            .then_output(|| {
+                StartZonalShiftOutput::builder()
+                    .zonal_shift_id("zs-1")
+                    .resource_identifier(LB)
+                    .away_from("usw2-az2")
+                    .expiry_time(t(1_000 + 7200))
+                    .start_time(t(1_000))
+                    .status(SdkStatus::Active)
+                    .comment("failover run r1 step zonal-shift")
+                    .build()
+                    .unwrap()
+            });
+        let a = arc(&[&start]);
+        let s = a
+            .start_zonal_shift(
+                LB,
+                "usw2-az2",
+                Duration::from_secs(7200),
+                "failover run r1 step zonal-shift",
+            )
+            .await
+            .unwrap();
+        assert_eq!(start.num_calls(), 1);
+        assert_eq!(
+            (s.id.as_str(), s.away_from.as_str(), s.status),
+            ("zs-1", "usw2-az2", ZonalShiftStatus::Active)
+        );
+        assert_eq!((s.start_ms, s.expiry_ms), (1_000_000, 8_200_000));
+    }
+
+    #[tokio::test]
+    async fn a_resource_already_shifted_is_a_conflict_and_throttling_is_throttled() {
+        let start = mock!(aws_sdk_arczonalshift::Client::start_zonal_shift)
+            .sequence()
+            .http_status(
+                409,
+                Some(arc_error("ConflictException", "ZonalShiftAlreadyExists")),
+            )
+            .http_status(429, Some(arc_error("ThrottlingException", "-")))
+            .http_status(
+                400,
+                Some(arc_error("ValidationException", "InvalidExpiresIn")),
+            )
+            .http_status(403, Some(arc_error("AccessDeniedException", "-")))
+            .build();
+        let a = arc(&[&start]);
+        let mut kinds = vec![];
+        for _ in 0..4 {
+            let e = a
+                .start_zonal_shift(LB, "usw2-az2", Duration::from_secs(600), "c")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (e.operation.as_str(), e.resource.as_str()),
+                ("StartZonalShift", LB)
+            );
+            kinds.push((e.kind, e.code.unwrap_or_default()));
+        }
+        assert_eq!(
+            kinds,
+            vec![
+                (ErrorKind::InvalidState, "ConflictException".to_string()),
+                (ErrorKind::Throttled, "ThrottlingException".to_string()),
+                (ErrorKind::InvalidRequest, "ValidationException".to_string()),
+                (ErrorKind::AccessDenied, "AccessDeniedException".to_string()),
+            ]
+        );
+        assert_eq!(start.num_calls(), 4, "the SDK must not retry on its own");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_start_is_sent_again_by_the_retry_policy_a_500_is_not() {
+        let start = mock!(aws_sdk_arczonalshift::Client::start_zonal_shift)
+            .sequence()
+            .http_status(429, Some(arc_error("ThrottlingException", "-")))
+            .output(|| {
+                StartZonalShiftOutput::builder()
+                    .zonal_shift_id("zs-2")
+                    .resource_identifier(LB)
+                    .away_from("usw2-az2")
+                    .expiry_time(t(60))
+                    .start_time(t(0))
+                    .status(SdkStatus::Active)
+                    .comment("c")
+                    .build()
+                    .unwrap()
+            })
+            .http_status(500, Some(arc_error("InternalServerException", "-")))
+            .build();
+        let inner: Arc<dyn ZonalShifts> = Arc::new(arc(&[&start]));
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        };
+        let r = RetryingZonalShifts::new(
+            inner,
+            policy,
+            Arc::new(failover::clock::SystemClock),
+            Some(1),
+        );
+        let s = r
+            .start_zonal_shift(LB, "usw2-az2", Duration::from_secs(60), "c")
+            .await
+            .unwrap();
+        assert_eq!((s.id.as_str(), start.num_calls()), ("zs-2", 2));
+        // A 5xx may have been processed: not sent again (the step observes first).
+        let e = r
+            .start_zonal_shift(LB, "usw2-az2", Duration::from_secs(60), "c")
+            .await
+            .unwrap_err();
+        assert_eq!((e.kind, start.num_calls()), (ErrorKind::Transient, 3));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_shift_no_longer_active_is_not_a_failure() {
+        let cancel = mock!(aws_sdk_arczonalshift::Client::cancel_zonal_shift)
+            .match_requests(|r| r.zonal_shift_id() == Some("zs-1"))
+            .sequence()
+            .http_status(
+                409,
+                Some(arc_error("ConflictException", "ZonalShiftStatusNotActive")),
+            )
+            .http_status(404, Some(arc_error("ResourceNotFoundException", "-")))
+            .build();
+        let a = arc(&[&cancel]);
+        assert_eq!(a.cancel_zonal_shift("zs-1").await.unwrap(), None);
+        let e = a.cancel_zonal_shift("zs-1").await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.operation.as_str()),
+            (ErrorKind::NotFound, "CancelZonalShift")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_managed_resource_reports_its_shifts_and_autoshifts_an_unknown_one_is_not_found() {
+        let get = mock!(aws_sdk_arczonalshift::Client::get_managed_resource)
+            .match_requests(|r| r.resource_identifier() == Some(LB))
+            .sequence()
+            .output(|| {
+                GetManagedResourceOutput::builder()
+                    .arn(LB)
+                    .set_applied_weights(Some(Default::default()))
+                    .zonal_shifts(
+                        ZonalShiftInResource::builder()
+                            .applied_status(AppliedStatus::Applied)
+                            .zonal_shift_id("zs-9")
+                            .resource_identifier(LB)
+                            .away_from("usw2-az1")
+                            .expiry_time(t(100))
+                            .start_time(t(0))
+                            .comment("manual")
+                            .build()
+                            .unwrap(),
+                    )
+                    .autoshifts(
+                        AutoshiftInResource::builder()
+                            .applied_status(AutoshiftAppliedStatus::Applied)
+                            .away_from("usw2-az3")
+                            .start_time(t(0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .zonal_autoshift_status(ZonalAutoshiftStatus::Enabled)
+                    .build()
+                    .unwrap()
+            })
+            .http_status(404, Some(arc_error("ResourceNotFoundException", "-")))
+            .build();
+        let a = arc(&[&get]);
+        let m = a.get_managed_resource(LB).await.unwrap();
+        assert!(m.autoshift_enabled);
+        assert_eq!(m.autoshifts_away_from, vec!["usw2-az3"]);
+        assert_eq!(m.shifts.len(), 1);
+        assert_eq!(
+            (m.shifts[0].id.as_str(), m.shifts[0].status),
+            ("zs-9", ZonalShiftStatus::Active)
+        );
+        let e = a.get_managed_resource(LB).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    }
+
+    /// A start whose answer was lost: the shift is found again by listing the resource's
+    /// shifts (every page) and reading the run id in its comment.
+    #[tokio::test]
+    async fn a_lost_start_is_found_by_listing_the_shifts_across_pages() {
+        let summary = |id: &str, status: SdkStatus, comment: &str| {
+            ZonalShiftSummary::builder()
+                .zonal_shift_id(id)
+                .resource_identifier(LB)
+                .away_from("usw2-az2")
+                .expiry_time(t(100))
+                .start_time(t(0))
+                .status(status)
+                .comment(comment)
+                .build()
+                .unwrap()
+        };
+        let start = mock!(aws_sdk_arczonalshift::Client::start_zonal_shift)
+            .sequence()
+            .http_status(503, None)
+            .build();
+        let page1 = mock!(aws_sdk_arczonalshift::Client::list_zonal_shifts)
+            .match_requests(|r| {
+                r.resource_identifier() == Some(LB)
+                    && r.next_token().is_none()
+                    && r.status().is_none()
+            })
+            .then_output(move || {
+                ListZonalShiftsOutput::builder()
+                    .items(summary(
+                        "zs-old",
+                        SdkStatus::Expired,
+                        "failover run r0 step zonal-shift",
+                    ))
+                    .next_token("p2")
+                    .build()
+            });
+        let page2 = mock!(aws_sdk_arczonalshift::Client::list_zonal_shifts)
+            .match_requests(|r| r.next_token() == Some("p2"))
+            .then_output(move || {
+                ListZonalShiftsOutput::builder()
+                    .items(summary(
+                        "zs-lost",
+                        SdkStatus::Active,
+                        "failover run r1 step zonal-shift",
+                    ))
+                    .build()
+            });
+        let a = arc(&[&start, &page1, &page2]);
+        let e = a
+            .start_zonal_shift(
+                LB,
+                "usw2-az2",
+                Duration::from_secs(600),
+                "failover run r1 step zonal-shift",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "may have been processed: {e}");
+        assert!(!e.kind.proves_not_processed());
+        let shifts = a.list_zonal_shifts(LB).await.unwrap();
+        assert_eq!((page1.num_calls(), page2.num_calls()), (1, 1));
+        let found: Vec<(&str, ZonalShiftStatus)> = shifts
+            .iter()
+            .filter(|s| s.comment.contains("r1"))
+            .map(|s| (s.id.as_str(), s.status))
+            .collect();
+        assert_eq!(found, vec![("zs-lost", ZonalShiftStatus::Active)]);
+    }
+}

@@ -47,7 +47,7 @@ fn validate_reports_every_problem_with_position_and_hint() {
     assert_eq!(
         err,
         "tests/fixtures/bad-runbook.toml:8:10: error: unknown action `rds.failover_clustr` in step `a`
-  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore, health.assert
+  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore, health.assert, arc.zonal_shift, arc.cancel_zonal_shift
 tests/fixtures/bad-runbook.toml:15:12: error: unknown variable `${faild_az}` in step `b`
   hint: did you mean `${failed_az}`?
 tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
@@ -86,7 +86,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, load_balancers, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
     );
 }
 

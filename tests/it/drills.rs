@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use common::snapshot;
 use common::topo::{self, repo, TestConfig};
 use failover::app::drill::{self, DrillOrder, DrillResult};
 use failover::app::run::MakeReporter;
@@ -448,26 +449,6 @@ fn normalize(text: &str, ids: &[&str]) -> String {
     }
     out.push_str(chars);
     out
-}
-
-fn snapshot(name: &str, got: &str) {
-    let path = repo().join("tests/it/snapshots").join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
-    if want != got {
-        let diff = similar::TextDiff::from_lines(&want, got)
-            .unified_diff()
-            .to_string();
-        panic!(
-            "{} differs (UPDATE_SNAPSHOTS=1 rewrites it):\n{diff}",
-            path.display()
-        );
-    }
 }
 
 #[tokio::test]

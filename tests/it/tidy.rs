@@ -125,6 +125,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress",
             "readiness",
             "lint",
+            "iam",
             "ports",
             "discover",
             "schema",

@@ -12,6 +12,7 @@
 //! the environment uses static `test`/`test` credentials, so rehearsals and tests need no AWS
 //! account.
 
+pub mod arc;
 pub mod cloudwatch;
 pub mod config;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod rds;
 pub mod route53;
 pub mod seed;
 
+pub use arc::AwsZonalShifts;
 pub use config::{route53_region, AwsSettings, DEFAULT_OPERATION_TIMEOUT, ROUTE53_REGION};
 pub use error::cloud_error;
 pub use inventory::AwsInventory;
@@ -41,6 +43,12 @@ pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> (AwsD
         AwsDatabases::with_limiter(rds, limiter.clone()),
         AwsDns::with_limiter(r53, limiter),
     )
+}
+
+/// The ARC zonal shift adapter of the settings' region, paced by `limiter` (its ARC bucket).
+pub async fn connect_arc(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> AwsZonalShifts {
+    let sdk = config::sdk_config(settings).await;
+    AwsZonalShifts::with_limiter(aws_sdk_arczonalshift::Client::new(&sdk), limiter)
 }
 
 /// The read-only listing of the account (`failover discover`), with the Route 53 adapter for

@@ -52,13 +52,7 @@ impl AwsDns {
     }
 }
 
-/// `Z123` from `Z123`, `/hostedzone/Z123` or `hostedzone/Z123`.
-pub fn bare_zone_id(id: &str) -> &str {
-    let id = id.trim();
-    id.strip_prefix("/hostedzone/")
-        .or_else(|| id.strip_prefix("hostedzone/"))
-        .unwrap_or(id)
-}
+pub use crate::cloud::{bare_zone_id, looks_like_zone_id};
 
 /// `C123` from `C123`, `/change/C123` or `change/C123`.
 pub fn bare_change_id(id: &str) -> &str {
@@ -66,16 +60,6 @@ pub fn bare_change_id(id: &str) -> &str {
     id.strip_prefix("/change/")
         .or_else(|| id.strip_prefix("change/"))
         .unwrap_or(id)
-}
-
-/// Whether `s` is a hosted zone id rather than a zone name. Route 53 ids are upper-case
-/// letters and digits (`Z1D633PJN98FT9`; moto's do not always start with `Z`); names have a
-/// dot or lower-case letters.
-pub fn looks_like_zone_id(s: &str) -> bool {
-    let s = bare_zone_id(s);
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 pub(super) fn hosted_zone(z: &r53::HostedZone) -> HostedZone {

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! `OP` is an operation name (`FailoverDBCluster`, `ChangeResourceRecordSets`, ...), a whole
-//! service (`rds`, `route53`, `http`) or `*`. `applied` means the call takes effect but its
+//! service (`rds`, `route53`, `arc`, `http`) or `*` (`StartZonalShift`, ... for ARC). `applied` means the call takes effect but its
 //! answer is lost, as when a connection drops after the request was processed. `SERVICE` of
 //! `stale-reads` is `rds`, `route53` or `*`. Durations use humantime (`0s`, `90s`, `5m`,
 //! `1h 30m`).
@@ -42,6 +42,8 @@ pub enum Service {
     Rds,
     Route53,
     Http,
+    /// ARC zonal shift (regional).
+    Arc,
 }
 
 impl Service {
@@ -50,6 +52,7 @@ impl Service {
             Service::Rds => "rds",
             Service::Route53 => "route53",
             Service::Http => "http",
+            Service::Arc => "arc",
         }
     }
 }
@@ -79,6 +82,14 @@ pub const ROUTE53_OPERATIONS: &[&str] = &[
     "ListResourceRecordSets",
     "ChangeResourceRecordSets",
     "GetChange",
+];
+
+/// Operations of the ARC zonal shift API the ports use.
+pub const ARC_OPERATIONS: &[&str] = &[
+    "GetManagedResource",
+    "ListZonalShifts",
+    "StartZonalShift",
+    "CancelZonalShift",
 ];
 
 /// Which calls a fault applies to.
@@ -130,6 +141,8 @@ fn service_of(op: &str) -> Option<Service> {
         .any(|o| o.eq_ignore_ascii_case(op))
     {
         Some(Service::Route53)
+    } else if ARC_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
+        Some(Service::Arc)
     } else {
         None
     }
@@ -141,11 +154,13 @@ fn parse_op(s: &str) -> Result<OpMatch, String> {
         "rds" => return Ok(OpMatch::Service(Service::Rds)),
         "route53" => return Ok(OpMatch::Service(Service::Route53)),
         "http" => return Ok(OpMatch::Service(Service::Http)),
+        "arc" => return Ok(OpMatch::Service(Service::Arc)),
         _ => {}
     }
     if let Some(op) = RDS_OPERATIONS
         .iter()
         .chain(ROUTE53_OPERATIONS)
+        .chain(ARC_OPERATIONS)
         .find(|o| o.eq_ignore_ascii_case(s))
     {
         return Ok(OpMatch::Operation(op.to_string()));
@@ -153,11 +168,12 @@ fn parse_op(s: &str) -> Result<OpMatch, String> {
     let all: Vec<&str> = RDS_OPERATIONS
         .iter()
         .chain(ROUTE53_OPERATIONS)
+        .chain(ARC_OPERATIONS)
         .copied()
         .collect();
     Err(match did_you_mean(s, all.iter().copied()) {
         Some(m) => format!("unknown operation `{s}`; did you mean `{m}`?"),
-        None => format!("unknown operation `{s}`; use an AWS operation name ({}), a service (rds, route53, http) or `*`", all.join(", ")),
+        None => format!("unknown operation `{s}`; use an AWS operation name ({}), a service (rds, route53, arc, http) or `*`", all.join(", ")),
     })
 }
 

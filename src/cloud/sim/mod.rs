@@ -48,6 +48,7 @@
 //!   URLs answer even when no endpoint of the topology has them (an external SaaS); declare
 //!   one as an endpoint with a `zone` to make it go dark with that zone.
 
+pub mod arc;
 pub mod endpoint;
 pub mod faults;
 pub mod generate;
@@ -73,11 +74,11 @@ pub use world::FinalState;
 
 use crate::cloud::model::{RDS_PAGE_SIZE, ROUTE53_PAGE_SIZE};
 use crate::cloud::rate::{Api, Class, RateLimiter};
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
+use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingZonalShifts};
 use crate::cloud::{
     ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
-    HttpRequest, HttpResponse, InstanceState, RecordChange, RecordKey, RecordSet, SnapshotKind,
-    SnapshotState,
+    HttpRequest, HttpResponse, InstanceState, ManagedResource, RecordChange, RecordKey, RecordSet,
+    SnapshotKind, SnapshotState, ZonalShift, ZonalShifts,
 };
 use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
@@ -98,6 +99,7 @@ pub struct SimCloud {
 pub struct RawPorts {
     pub db: Arc<SimDatabases>,
     pub dns: Arc<SimDns>,
+    pub arc: Arc<SimZonalShifts>,
     pub http: Arc<SimHttp>,
     /// The process's own limiter (each process paces itself; they share the account's quota).
     pub meter: Arc<RateLimiter>,
@@ -203,6 +205,11 @@ impl SimCloud {
                 limiter: Some(limiter.clone()),
                 caller: caller.clone(),
             }),
+            arc: Arc::new(SimZonalShifts {
+                cloud: self.clone(),
+                limiter: Some(limiter.clone()),
+                caller: caller.clone(),
+            }),
             meter: limiter,
             http: Arc::new(SimHttp {
                 cloud: self.clone(),
@@ -234,9 +241,19 @@ impl SimCloud {
                     limiter: Some(limiter.clone()),
                     caller: None,
                 }),
-                policy,
+                policy.clone(),
                 clock.clone(),
                 Some(seed.wrapping_add(0x5DEE_CE66)),
+            )),
+            arc: Arc::new(RetryingZonalShifts::new(
+                Arc::new(SimZonalShifts {
+                    cloud: self.clone(),
+                    limiter: Some(limiter.clone()),
+                    caller: None,
+                }),
+                policy,
+                clock.clone(),
+                Some(seed.wrapping_add(0xA2C)),
             )),
             http: self.http(),
             clock,
@@ -325,6 +342,7 @@ impl SimCloud {
         let api = match ctx.service {
             Service::Rds => Api::Rds,
             Service::Route53 => Api::Route53,
+            Service::Arc => Api::Arc,
             Service::Http => return self.api(ctx, op).await,
         };
         let class = match (ctx.mutating, ctx.operation.contains("Snapshot")) {
@@ -682,6 +700,74 @@ pub struct SimDns {
     cloud: Arc<SimCloud>,
     limiter: Option<Arc<RateLimiter>>,
     caller: Caller,
+}
+
+/// ARC zonal shift on the simulated world (see [`arc`]).
+pub struct SimZonalShifts {
+    cloud: Arc<SimCloud>,
+    limiter: Option<Arc<RateLimiter>>,
+    caller: Caller,
+}
+
+impl SimZonalShifts {
+    async fn call<T: Send>(
+        &self,
+        operation: &str,
+        resource: &str,
+        mutating: bool,
+        op: impl FnOnce(&mut World) -> Result<T, CloudError> + Send,
+    ) -> Result<T, CloudError> {
+        let c = ctx(
+            &self.caller,
+            Service::Arc,
+            operation,
+            resource,
+            vec![resource.to_string()],
+            mutating,
+        );
+        self.cloud
+            .paced(self.limiter.as_deref(), c, move |w| (op(w), None))
+            .await
+    }
+}
+
+#[async_trait]
+impl ZonalShifts for SimZonalShifts {
+    async fn get_managed_resource(&self, arn: &str) -> Result<ManagedResource, CloudError> {
+        self.call("GetManagedResource", arn, false, |w| {
+            w.arc_get_managed_resource(arn)
+        })
+        .await
+    }
+    async fn list_zonal_shifts(&self, arn: &str) -> Result<Vec<ZonalShift>, CloudError> {
+        self.call("ListZonalShifts", arn, false, |w| {
+            w.arc_list_zonal_shifts(arn)
+        })
+        .await
+    }
+    async fn start_zonal_shift(
+        &self,
+        arn: &str,
+        away_from: &str,
+        expires_in: Duration,
+        comment: &str,
+    ) -> Result<ZonalShift, CloudError> {
+        self.call("StartZonalShift", arn, true, |w| {
+            w.arc_start(arn, away_from, expires_in, comment)
+        })
+        .await
+    }
+    async fn cancel_zonal_shift(&self, id: &str) -> Result<Option<ZonalShift>, CloudError> {
+        match self
+            .call("CancelZonalShift", id, true, |w| w.arc_cancel(id))
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
+            // As the AWS adapter: a shift no longer active is nothing to cancel.
+            Err(e) if e.message.contains("ZonalShiftStatusNotActive") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 fn bare(s: &str, prefix: &str) -> String {

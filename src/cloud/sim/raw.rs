@@ -39,6 +39,21 @@ pub(super) struct RawInstance {
     pub(super) standby_zone: Option<String>,
 }
 
+/// `[[zonal_shift_resources]]`: a load balancer or Auto Scaling group registered with ARC.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawZonalResource {
+    pub(super) arn: String,
+    /// The environment group it belongs to (default `load_balancers`).
+    pub(super) group: Option<String>,
+    /// Zonal autoshift enabled (default false).
+    #[serde(default)]
+    pub(super) autoshift: bool,
+    /// Not registered with ARC zonal shift (GetManagedResource does not know it).
+    #[serde(default)]
+    pub(super) unregistered: bool,
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHostedZone {

@@ -22,7 +22,9 @@
 // topology. Re-exported so `topology::EndpointSpec` keeps working.
 pub use super::endpoint::EndpointSpec;
 use super::faults::{Fault, FaultSpec};
-use super::raw::{RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord};
+use super::raw::{
+    RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord, RawZonalResource,
+};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -58,6 +60,8 @@ pub struct Topology {
     pub instances: Vec<InstanceSpec>,
     pub hosted_zones: Vec<HostedZoneSpec>,
     pub endpoints: BTreeMap<String, EndpointSpec>,
+    /// Load balancers and Auto Scaling groups known to ARC zonal shift.
+    pub zonal_shift_resources: Vec<ZonalResourceSpec>,
     pub faults: Vec<Fault>,
     /// The load-shedding ladder (`[traffic]`, as in environment files); the derived
     /// environment carries it.
@@ -187,6 +191,7 @@ impl Quotas {
             route53_burst: self.route53_burst,
             route53_per_s: self.route53_refill_per_s,
             route53_zone_interval: self.route53_prior_request_window,
+            ..model::Quotas::default()
         }
     }
 }
@@ -223,6 +228,31 @@ pub struct InstanceSpec {
     pub zone: Zone,
     /// `None`: a Single-AZ instance.
     pub standby_zone: Option<Zone>,
+}
+
+/// A resource registered with ARC zonal shift (or, with `unregistered`, one that is not).
+#[derive(Clone, Debug, Serialize)]
+pub struct ZonalResourceSpec {
+    pub arn: String,
+    pub group: String,
+    pub autoshift: bool,
+    pub unregistered: bool,
+}
+
+/// The Availability Zone id the simulator gives a zone: `us-west-2a` -> `usw2-az1`, by its
+/// place in the topology's zones (real accounts map names to ids each their own way).
+pub fn sim_zone_id(region: &str, zones: &[Zone], zone: &Zone) -> Option<String> {
+    let i = zones.iter().position(|z| z == zone)?;
+    // The country part whole, the first letter of the others, the number: us-west-2 -> usw2.
+    let short: String = region
+        .split('-')
+        .enumerate()
+        .map(|(i, p)| match (i, p.parse::<u32>()) {
+            (0, _) | (_, Ok(_)) => p.to_string(),
+            _ => p.chars().next().map(String::from).unwrap_or_default(),
+        })
+        .collect();
+    Some(format!("{short}-az{}", i + 1))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -342,6 +372,8 @@ struct Raw {
     hosted_zones: Vec<RawHostedZone>,
     #[serde(default)]
     endpoints: BTreeMap<String, RawEndpoint>,
+    #[serde(default)]
+    zonal_shift_resources: Vec<RawZonalResource>,
     #[serde(default)]
     faults: Vec<RawFault>,
     /// Read again with spans by `traffic::config::parse`, as in environment files.
@@ -732,6 +764,29 @@ impl Checker {
         instances
     }
 
+    /// `[[zonal_shift_resources]]`: ARNs of load balancers or Auto Scaling groups, once each.
+    fn parse_zonal_resources(&mut self, raw: &[RawZonalResource]) -> Vec<ZonalResourceSpec> {
+        let mut out: Vec<ZonalResourceSpec> = vec![];
+        for r in raw {
+            if !crate::env::is_zonal_shift_arn(&r.arn) {
+                self.problems.push(format!("zonal_shift_resources: `{}` is not the ARN of a load balancer or an Auto Scaling group", r.arn));
+            } else if out.iter().any(|o| o.arn == r.arn) {
+                self.problems.push(format!(
+                    "zonal_shift_resources: `{}` is listed twice",
+                    r.arn
+                ));
+            } else {
+                out.push(ZonalResourceSpec {
+                    arn: r.arn.clone(),
+                    group: r.group.clone().unwrap_or_else(|| "load_balancers".into()),
+                    autoshift: r.autoshift,
+                    unregistered: r.unregistered,
+                });
+            }
+        }
+        out
+    }
+
     /// `[[hosted_zones]]` and their records; a zone in a group needs a record tied to zones.
     fn parse_hosted_zones(&mut self, raw: &[RawHostedZone], zones: &[Zone]) -> Vec<HostedZoneSpec> {
         let mut hosted_zones = vec![];
@@ -1086,6 +1141,7 @@ impl Topology {
         let instances = c.parse_instances(&raw.instances, &zones);
         let hosted_zones = c.parse_hosted_zones(&raw.hosted_zones, &zones);
         let endpoints = c.parse_endpoints(&raw.endpoints, &zones);
+        let zonal_shift_resources = c.parse_zonal_resources(&raw.zonal_shift_resources);
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
@@ -1121,6 +1177,7 @@ impl Topology {
             instances,
             hosted_zones,
             endpoints,
+            zonal_shift_resources,
             faults: vec![],
             traffic,
             load,
@@ -1382,6 +1439,22 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
             })
         {
             rs.extend(records);
+        }
+    }
+    let region = t.region.to_string();
+    for r in &t.zonal_shift_resources {
+        if let Group::ZonalShiftResources { resources, .. } = groups
+            .entry(r.group.clone())
+            .or_insert_with(|| Group::ZonalShiftResources {
+                resources: vec![],
+                zone_ids: t
+                    .zones
+                    .iter()
+                    .filter_map(|z| Some((z.clone(), sim_zone_id(&region, &t.zones, z)?)))
+                    .collect(),
+            })
+        {
+            resources.push(r.arn.clone());
         }
     }
     groups

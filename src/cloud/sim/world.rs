@@ -159,6 +159,12 @@ enum Agenda {
         shed: bool,
         id: u64,
     },
+    /// A zonal shift reaches the load balancer: the zone gets no new traffic.
+    ZonalShiftApplied {
+        resource: String,
+        shift: String,
+        zone: String,
+    },
 }
 
 struct FaultState {
@@ -250,6 +256,8 @@ pub struct World {
     traffic: Option<super::traffic::TrafficSim>,
     /// Resources whose reads lag behind a mutation (stale-reads faults).
     stale: StaleReads,
+    /// ARC zonal shift: managed resources and their shifts.
+    arc: super::arc::ArcState,
 }
 
 fn same_values(a: &[String], b: &[String]) -> bool {
@@ -630,6 +638,7 @@ impl World {
                 _ => None,
             },
             stale: StaleReads::default(),
+            arc: super::arc::ArcState::new(topo),
         };
         for (i, f) in faults.iter().enumerate() {
             w.schedule(f.at, Agenda::FaultBegins(i));
@@ -691,6 +700,75 @@ impl World {
 
     pub fn draw(&mut self, span: Span) -> Duration {
         span.draw(&mut self.rng)
+    }
+
+    /// The world's time as epoch milliseconds (the topology's start plus the time elapsed).
+    pub fn epoch_ms(&self) -> i64 {
+        let start = self
+            .topo
+            .start
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (start + self.now).as_millis() as i64
+    }
+
+    // ---- ARC zonal shift -----------------------------------------------------------------
+
+    pub fn arc_get_managed_resource(
+        &mut self,
+        arn: &str,
+    ) -> Result<crate::cloud::ManagedResource, CloudError> {
+        let (now, down) = (self.epoch_ms(), self.failed_zones_now());
+        self.arc.get_managed_resource(arn, now, &down)
+    }
+
+    pub fn arc_list_zonal_shifts(
+        &mut self,
+        arn: &str,
+    ) -> Result<Vec<crate::cloud::ZonalShift>, CloudError> {
+        let now = self.epoch_ms();
+        self.arc.list_zonal_shifts(arn, now)
+    }
+
+    /// StartZonalShift; the load balancer applies it a few seconds later.
+    pub fn arc_start(
+        &mut self,
+        arn: &str,
+        away_from: &str,
+        expires_in: Duration,
+        comment: &str,
+    ) -> Result<crate::cloud::ZonalShift, CloudError> {
+        let (min, max) = super::arc::applied_span();
+        let lag = self.draw(Span { min, max });
+        let now = self.epoch_ms();
+        let (shift, lag) = self
+            .arc
+            .start(arn, away_from, expires_in, comment, now, lag)?;
+        let zone = self
+            .arc
+            .zone_of(away_from)
+            .map(|z| format!("{z} ({away_from})"))
+            .unwrap_or_else(|| away_from.to_string());
+        self.schedule(
+            self.now + lag,
+            Agenda::ZonalShiftApplied {
+                resource: arn.to_string(),
+                shift: shift.id.clone(),
+                zone,
+            },
+        );
+        Ok(shift)
+    }
+
+    pub fn arc_cancel(&mut self, id: &str) -> Result<crate::cloud::ZonalShift, CloudError> {
+        let now = self.epoch_ms();
+        self.arc.cancel(id, now)
+    }
+
+    /// Zonal shifts active now: (resource, zone id, shift id).
+    pub fn arc_active(&mut self) -> Vec<(String, String, String)> {
+        let now = self.epoch_ms();
+        self.arc.active(now)
     }
 
     // ---- health --------------------------------------------------------------------------
@@ -808,6 +886,18 @@ impl World {
             Agenda::TrafficEffect { tier, shed, id } => {
                 if let Some(t) = self.traffic.as_mut() {
                     t.take_effect(tier, shed, id);
+                }
+            }
+            Agenda::ZonalShiftApplied {
+                resource,
+                shift,
+                zone,
+            } => {
+                let now = self.epoch_ms();
+                if self.arc.active(now).iter().any(|(_, _, id)| id == &shift) {
+                    self.note(format!(
+                        "zonal shift {shift} applied: {resource} sends no new traffic to {zone}"
+                    ));
                 }
             }
             Agenda::ChangeInsync { id } => {
@@ -1226,6 +1316,15 @@ impl World {
                         aws_error(ctx, "Throttling", 400, "Rate exceeded"),
                         "Route 53 quota exhausted",
                     );
+                }
+            }
+            Service::Arc => {
+                // ARC's zonal shift API is regional: down with its region. Its server-side
+                // quota is not modelled (AWS publishes no rate); the client paces itself.
+                let region = self.topo.region.clone();
+                if self.api_down.get(&region).is_some_and(|s| !s.is_empty()) {
+                    let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: arc-zonal-shift.{region}.amazonaws.com is unreachable (region down)"));
+                    return refuse(err, "region down");
                 }
             }
             Service::Http => {}

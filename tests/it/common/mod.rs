@@ -6,3 +6,24 @@ pub mod rig;
 pub mod run;
 pub mod sink;
 pub mod topo;
+
+/// Compare `got` with `tests/it/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` writes it instead.
+pub fn snapshot(name: &str, got: &str) {
+    let path = topo::repo().join("tests/it/snapshots").join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+    if want != got {
+        let diff = similar::TextDiff::from_lines(&want, got)
+            .unified_diff()
+            .to_string();
+        panic!(
+            "{} differs (UPDATE_SNAPSHOTS=1 rewrites it):\n{diff}",
+            path.display()
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! sits below all three, so none of them imports another to share these types.
 
 use crate::cloud::{HttpRequest, RecordChange, RecordKey, RecordSet};
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, Zone};
 use serde::{Deserialize, Serialize};
 
 /// One mutating call, as data. Read-only calls are not planned: they are observation.
@@ -44,6 +44,24 @@ pub enum Call {
         request: HttpRequest,
         expect_status: Vec<u16>,
     },
+    /// SwitchoverGlobalCluster (graceful, no data loss), on `region`'s endpoint: the member
+    /// `target_arn` in `region` becomes the primary.
+    SwitchoverGlobalCluster {
+        global_cluster: GlobalClusterId,
+        target_arn: String,
+        region: Region,
+        from_region: Region,
+    },
+    /// FailoverGlobalCluster with AllowDataLoss=true (unplanned), on `region`'s endpoint.
+    FailoverGlobalCluster {
+        global_cluster: GlobalClusterId,
+        target_arn: String,
+        region: Region,
+        from_region: Region,
+        /// Why a graceful switchover was escalated to this failover, when it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
+    },
 }
 
 impl Call {
@@ -56,6 +74,8 @@ impl Call {
             Call::CreateDbSnapshot { .. } => "CreateDBSnapshot".into(),
             Call::ChangeResourceRecordSets { .. } => "ChangeResourceRecordSets".into(),
             Call::Http { request, .. } => format!("HTTP {}", request.method),
+            Call::SwitchoverGlobalCluster { .. } => "SwitchoverGlobalCluster".into(),
+            Call::FailoverGlobalCluster { .. } => "FailoverGlobalCluster".into(),
         }
     }
 
@@ -69,6 +89,8 @@ impl Call {
                 hosted_zone_name, ..
             } => hosted_zone_name.clone(),
             Call::Http { request, .. } => request.url.split('?').next().unwrap_or("").to_string(),
+            Call::SwitchoverGlobalCluster { global_cluster, .. }
+            | Call::FailoverGlobalCluster { global_cluster, .. } => global_cluster.to_string(),
         }
     }
 
@@ -97,6 +119,18 @@ impl Call {
             Call::Http { request, expect_status } => {
                 let exp = if expect_status.is_empty() { "2xx".to_string() } else { expect_status.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|") };
                 format!("HTTP {} {} (expect {exp})", request.method, request.url)
+            }
+            Call::SwitchoverGlobalCluster { global_cluster, target_arn, region, from_region } => format!(
+                "SwitchoverGlobalCluster GlobalClusterIdentifier={global_cluster} TargetDbClusterIdentifier={target_arn} on the {region} endpoint  (writer {from_region} -> {region}, no data loss)"
+            ),
+            Call::FailoverGlobalCluster { global_cluster, target_arn, region, from_region, why } => {
+                let mut s = format!(
+                    "FailoverGlobalCluster GlobalClusterIdentifier={global_cluster} TargetDbClusterIdentifier={target_arn} AllowDataLoss=true on the {region} endpoint  (writer {from_region} -> {region}, writes not yet replicated are lost)"
+                );
+                if let Some(w) = why {
+                    s.push_str(&format!("\n      {w}"));
+                }
+                s
             }
         }
     }
@@ -219,6 +253,12 @@ pub enum Await {
     /// A change made earlier (by this run before it was resumed, or by another run) that was
     /// still PENDING is INSYNC.
     ChangeSettled { change_id: String },
+    /// The global cluster's writer is in `region` and it takes writes (status `available`, no
+    /// switchover or failover under way); observed on `region`'s endpoint.
+    GlobalWriterIn {
+        global_cluster: GlobalClusterId,
+        region: Region,
+    },
 }
 
 impl Await {
@@ -239,6 +279,11 @@ impl Await {
                 Call::CreateDbClusterSnapshot { snapshot, .. }
                 | Call::CreateDbSnapshot { snapshot, .. },
             ) => id == snapshot,
+            (
+                Await::GlobalWriterIn { global_cluster, .. },
+                Call::SwitchoverGlobalCluster { global_cluster: g2, .. }
+                | Call::FailoverGlobalCluster { global_cluster: g2, .. },
+            ) => global_cluster == g2,
             _ => false,
         }
     }
@@ -263,6 +308,8 @@ pub fn in_doubt_grace(operation: &str) -> Option<std::time::Duration> {
         "FailoverDBCluster" | "RebootDBInstance" => Some(Duration::from_secs(60)),
         "CreateDBClusterSnapshot" | "CreateDBSnapshot" => Some(Duration::from_secs(60)),
         "ChangeResourceRecordSets" => Some(Duration::from_secs(15)),
+        // A switchover or failover shows as the global cluster's FailoverState once accepted.
+        "SwitchoverGlobalCluster" | "FailoverGlobalCluster" => Some(Duration::from_secs(60)),
         _ => None,
     }
 }

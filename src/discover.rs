@@ -95,6 +95,7 @@ impl Discovered {
                 Group::DbClusters { clusters } => c += clusters.len(),
                 Group::DbInstances { instances } => i += instances.len(),
                 Group::Records { records, .. } => r += records.len(),
+                Group::GlobalClusters { global_clusters } => c += global_clusters.len(),
             }
         }
         (c, i, r)
@@ -169,7 +170,7 @@ pub fn classify(listing: &Listing, opts: &Options) -> Result<Discovered, Discove
         match g {
             Group::DbClusters { clusters } => clusters.sort(),
             Group::DbInstances { instances } => instances.sort(),
-            Group::Records { .. } => {}
+            Group::Records { .. } | Group::GlobalClusters { .. } => {}
         }
     }
     Ok(out)
@@ -601,6 +602,13 @@ pub fn render_group(name: &str, g: &Group, derived: &BTreeMap<String, String>) -
                 str_array(&ids)
             )
         }
+        Group::GlobalClusters { global_clusters } => {
+            let ids: Vec<&str> = global_clusters.iter().map(|c| c.as_str()).collect();
+            format!(
+                "[groups.{name}]\nkind = \"global_clusters\"\nglobal_clusters = {}\n",
+                str_array(&ids)
+            )
+        }
         Group::Records {
             hosted_zone,
             records,
@@ -804,6 +812,10 @@ fn resources_of(g: &Group) -> Vec<String> {
             .iter()
             .map(|r| format!("record {}", r.name))
             .collect(),
+        Group::GlobalClusters { global_clusters } => global_clusters
+            .iter()
+            .map(|g| format!("global cluster {g}"))
+            .collect(),
     }
 }
 
@@ -832,6 +844,13 @@ fn only_new(g: &Group, known: &BTreeSet<String>) -> Option<Group> {
             records: records
                 .iter()
                 .filter(|r| !known.contains(&format!("record {}", r.name)))
+                .cloned()
+                .collect(),
+        },
+        Group::GlobalClusters { global_clusters } => Group::GlobalClusters {
+            global_clusters: global_clusters
+                .iter()
+                .filter(|g| !known.contains(&format!("global cluster {g}")))
                 .cloned()
                 .collect(),
         },

@@ -9,7 +9,7 @@ use crate::cloud::{
     ChangeAction, ChangeStatus, ClusterState, DbStatus, HostedZone, InstanceState, RecordKey,
     RecordSet, SnapshotKind, SnapshotState,
 };
-use crate::types::{ClusterId, InstanceId};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -26,6 +26,9 @@ pub struct World {
     /// Route 53 changes by id, as GetChange reports them.
     #[serde(default)]
     pub changes: BTreeMap<String, ChangeStatus>,
+    /// Aurora global databases, as DescribeGlobalClusters reports them.
+    #[serde(default)]
+    pub global_clusters: BTreeMap<GlobalClusterId, crate::cloud::GlobalClusterState>,
     /// Calls (of any run) that may have been made and whose effect is not confirmed yet,
     /// within their grace period: the same call to the same resource is held back.
     /// Learned from the journal, not observed.
@@ -92,6 +95,7 @@ impl World {
         self.hosted_zones.extend(other.hosted_zones);
         self.records.extend(other.records);
         self.changes.extend(other.changes);
+        self.global_clusters.extend(other.global_clusters);
     }
 
     /// What an observation of `needs` alone would have returned, taken from this wider one:
@@ -135,6 +139,11 @@ impl World {
         for id in &needs.changes {
             if let Some(c) = self.changes.get(id) {
                 w.changes.insert(id.clone(), *c);
+            }
+        }
+        for (_, id) in &needs.global_clusters {
+            if let Some(g) = self.global_clusters.get(id) {
+                w.global_clusters.insert(id.clone(), g.clone());
             }
         }
         w
@@ -206,6 +215,24 @@ impl World {
                 }
             }
             Call::Http { .. } => {}
+            Call::SwitchoverGlobalCluster {
+                global_cluster,
+                region,
+                ..
+            }
+            | Call::FailoverGlobalCluster {
+                global_cluster,
+                region,
+                ..
+            } => {
+                if let Some(g) = self.global_clusters.get_mut(global_cluster) {
+                    for m in &mut g.members {
+                        m.is_writer = &m.region == region;
+                    }
+                    g.status = DbStatus::Available;
+                    g.failover = None;
+                }
+            }
         }
     }
 }
@@ -220,6 +247,8 @@ pub struct Needs {
     pub hosted_zones: Vec<String>,
     /// Route 53 changes (by id) whose status to read.
     pub changes: Vec<String>,
+    /// Global clusters, each with the region whose endpoint to read it from.
+    pub global_clusters: Vec<(Region, GlobalClusterId)>,
 }
 
 impl Needs {
@@ -230,6 +259,7 @@ impl Needs {
         self.instance_snapshots.extend(o.instance_snapshots);
         self.hosted_zones.extend(o.hosted_zones);
         self.changes.extend(o.changes);
+        self.global_clusters.extend(o.global_clusters);
         self.dedup();
     }
     /// Each resource once, first mention first.
@@ -244,6 +274,7 @@ impl Needs {
         once(&mut self.instance_snapshots);
         once(&mut self.hosted_zones);
         once(&mut self.changes);
+        once(&mut self.global_clusters);
     }
     /// Everything `other` asks to observe, this asks too.
     pub fn covers(&self, other: &Needs) -> bool {
@@ -257,6 +288,7 @@ impl Needs {
             && within(&self.instance_snapshots, &other.instance_snapshots)
             && within(&self.hosted_zones, &other.hosted_zones)
             && within(&self.changes, &other.changes)
+            && within(&self.global_clusters, &other.global_clusters)
     }
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()

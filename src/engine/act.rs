@@ -98,6 +98,22 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     // Before the intent: a step that decides from now on does not take the plan's word for
     // this resource.
     ctx.touch(res.clone());
+    if matches!(call, Call::FailoverGlobalCluster { .. }) {
+        // The data at risk, read right before the promotion and journaled with it.
+        let lag = super::global::data_at_risk(ctx, call).await;
+        ctx.reporter.report(Progress::Skip {
+            step: sid.to_string(),
+            text: format!("global cluster `{res}`: {}", lag.describe()),
+        });
+        ctx.journal
+            .note(
+                run_id,
+                Some(sid),
+                "data_at_risk",
+                serde_json::json!({"global_cluster": res, "lag": lag, "text": lag.describe()}),
+            )
+            .await?;
+    }
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
     let seq = match ctx
         .journal
@@ -261,14 +277,50 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             }
             Ok(serde_json::json!({"status": resp.status}))
         }
+        Call::SwitchoverGlobalCluster {
+            global_cluster,
+            target_arn,
+            region,
+            ..
+        } => {
+            global_port(p, call)?
+                .switchover_global_cluster(region, global_cluster, target_arn)
+                .await?;
+            Ok(serde_json::json!({"region": region}))
+        }
+        Call::FailoverGlobalCluster {
+            global_cluster,
+            target_arn,
+            region,
+            ..
+        } => {
+            global_port(p, call)?
+                .failover_global_cluster(region, global_cluster, target_arn)
+                .await?;
+            Ok(serde_json::json!({"region": region, "allow_data_loss": true}))
+        }
     }
+}
+
+/// The global database port, or why a global call cannot be made here.
+fn global_port<'p>(
+    p: &'p crate::ports::Ports,
+    call: &Call,
+) -> Result<&'p std::sync::Arc<dyn crate::cloud::GlobalDatabases>, StepError> {
+    p.global.as_ref().ok_or_else(|| {
+        StepError::Precondition(format!(
+            "{} on {}: these ports have no global database client; list the environment's regions (regions = [...])",
+            call.operation(),
+            call.resource()
+        ))
+    })
 }
 
 /// Wait until every await of a step is done: each poll observes all that is still pending
 /// at once (one paged Describe per resource kind, one GetChange per change; the clusters'
 /// members only when one is new, see `observe::Members`), then the pure
 /// `steps::wait::status` says where each stands.
-async fn wait_all(
+pub(crate) async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,
     mut pending: Vec<(&Await, Option<String>)>,

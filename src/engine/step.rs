@@ -109,6 +109,9 @@ async fn attempt_step(
         BoundAction::TrafficRevert { ladder, tiers } => {
             return traffic::revert(ctx, step, ladder, tiers).await
         }
+        BoundAction::GlobalMove(m) if m.escalate.is_some() && !m.unplanned => {
+            return super::global::switchover_escalating(ctx, step, m, first_attempt).await
+        }
         BoundAction::Wait { duration } => {
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
@@ -161,7 +164,7 @@ async fn attempt_step(
 /// plan's observation while it is fresh), plus what the journal knows (calls that may have
 /// been made and are within their grace, recent Route 53 changes, readers this run failed to
 /// promote). Calls past their grace are settled here.
-async fn observe_with_journal(
+pub(crate) async fn observe_with_journal(
     ctx: &Ctx,
     step: &BoundStep,
     may_reuse: bool,
@@ -317,7 +320,7 @@ fn resources_of(world: &World, step: &BoundStep) -> std::collections::HashSet<St
 /// Settle the calls in doubt this decision resolves: one whose grace passed and that the
 /// decision makes again ("its effect did not show"), or one whose call the decision no longer
 /// makes or holds back (its effect is visible).
-async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
+pub(crate) async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
     // Every call in `world.in_doubt` is on a resource this step acts on.
     let same = |c: &crate::call::Call, x: &InDoubtCall| {
         c.operation() == x.operation && c.resource() == x.resource
@@ -342,7 +345,7 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
 }
 
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
-async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
+pub(crate) async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
     let run_id = &ctx.spec.run_id;
     for w in &d.waiting {
         if !announced.contains(w) {
@@ -447,7 +450,7 @@ async fn health_assert(
     }
 }
 
-async fn wait_for_approval(
+pub(crate) async fn wait_for_approval(
     ctx: &Ctx,
     step: &BoundStep,
     message: &str,

@@ -12,7 +12,7 @@ use crate::diag::{did_you_mean, Diagnostics};
 use crate::env::{Endpoint, Environment, Group};
 use crate::status::RunMode;
 use crate::tomlx::Spanned;
-use crate::types::{ClusterId, InstanceId, RunId, StepId, Zone};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, RunId, StepId, Zone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -136,6 +136,53 @@ pub enum BoundAction {
         restore: Vec<RestoreRecord>,
         force: bool,
     },
+    /// `rds.switchover_global` / `rds.failover_global`.
+    GlobalMove(GlobalMove),
+}
+
+/// Move the writer of Aurora global databases to another region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalMove {
+    pub group: String,
+    pub global_clusters: Vec<GlobalClusterId>,
+    /// Where the writer goes (the recovery region); `None`: the first of `regions` that is
+    /// not `evacuate_region`.
+    pub to_region: Option<Region>,
+    /// The region the writer leaves (the failed one); `None`: wherever it is.
+    pub evacuate_region: Option<Region>,
+    /// The environment's regions in order of preference.
+    pub regions: Vec<Region>,
+    /// FailoverGlobalCluster with data loss allowed instead of a switchover.
+    pub unplanned: bool,
+    pub wait: bool,
+    /// A switchover that has not completed in time escalates to a failover.
+    pub escalate: Option<Escalation>,
+}
+
+/// What a graceful switchover does when it has not completed within `after`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub after: Duration,
+    pub mode: EscalateMode,
+    /// Who may approve the failover (`approval`): the environment's approvers.
+    pub approvers: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalateMode {
+    /// An approval gate says why and what is at risk; a person releases the failover.
+    Approval,
+    /// The failover is made at once, journaled with why.
+    Auto,
+}
+
+impl GlobalMove {
+    /// The region whose RDS endpoint the step reads and calls: the target region (the
+    /// recovery region's control plane, never the failed one's).
+    pub fn endpoint_region(&self) -> Option<Region> {
+        crate::steps::global::target_region(self)
+    }
 }
 
 fn one() -> u32 {
@@ -165,6 +212,8 @@ impl BoundAction {
             BoundAction::TrafficShed { .. } => "traffic.shed",
             BoundAction::TrafficRestore { .. } => "traffic.restore",
             BoundAction::TrafficRevert { .. } => "traffic.revert",
+            BoundAction::GlobalMove(m) if m.unplanned => "rds.failover_global",
+            BoundAction::GlobalMove(_) => "rds.switchover_global",
         }
     }
 }
@@ -185,6 +234,11 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
         ActionDef::TrafficShed { .. } => Duration::from_secs(30 * 60),
         ActionDef::HealthAssert { .. } => Duration::from_secs(5 * 60),
         ActionDef::TrafficRestore { .. } => Duration::from_secs(4 * 60 * 60),
+        // A switchover takes minutes (proportional to the replication lag), a failover about
+        // one; an escalation adds its wait and, with approval, a person's time.
+        ActionDef::GlobalMove { escalate_after, .. } => {
+            Duration::from_secs(30 * 60) + escalate_after.unwrap_or_default() * 2
+        }
     }
 }
 
@@ -486,6 +540,17 @@ fn check_resources(
         }
         ActionDef::DnsUpdate { group, .. } => {
             group_ref(rb, env, group, render(group).as_deref(), "records", step, d);
+        }
+        ActionDef::GlobalMove { group, .. } => {
+            group_ref(
+                rb,
+                env,
+                group,
+                render(group).as_deref(),
+                "global_clusters",
+                step,
+                d,
+            );
         }
         ActionDef::Http {
             endpoint: Some(e), ..
@@ -887,7 +952,97 @@ impl Binder<'_> {
                 self.traffic_shed(max_tier.as_ref(), *settle, d)
             }
             ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
+            ActionDef::GlobalMove {
+                group,
+                to_region,
+                evacuate_region,
+                unplanned,
+                wait,
+                escalate_after,
+                escalate,
+            } => {
+                let g = self.render(group, d);
+                let global_clusters = match self.env.groups.get(&g) {
+                    Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
+                    _ => vec![],
+                };
+                let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
+                let evacuate_region = evacuate_region
+                    .as_ref()
+                    .and_then(|r| self.region(r, step, d));
+                if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
+                    if t == e {
+                        d.push(self.rb.source.diag(
+                            s.id.span.clone(),
+                            format!("step `{step}` moves the writer to {t}, the region it evacuates"),
+                            Some("the recovery region must differ from the failed one".into()),
+                        ));
+                    }
+                }
+                let escalate = match (escalate_after, escalate) {
+                    (Some(after), Some(how)) => self.escalation(*after, how, d),
+                    _ => None,
+                };
+                BoundAction::GlobalMove(GlobalMove {
+                    group: g,
+                    global_clusters,
+                    to_region,
+                    evacuate_region,
+                    regions: self.env.regions.clone(),
+                    unplanned: *unplanned,
+                    wait: *wait,
+                    escalate,
+                })
+            }
         }
+    }
+
+    /// A region named in a step (rendered): one of the environment's `regions`.
+    fn region(&self, f: &Spanned<String>, step: &str, d: &mut Diagnostics) -> Option<Region> {
+        let r = Region::new(self.render(f, d).trim());
+        if r.as_str().is_empty() {
+            return None;
+        }
+        if self.env.regions.contains(&r) {
+            return Some(r);
+        }
+        let known: Vec<&str> = self.env.regions.iter().map(|r| r.as_str()).collect();
+        let hint = match did_you_mean(r.as_str(), known.iter().copied()) {
+            Some(x) => format!("did you mean `{x}`? regions of environment `{}`: {}", self.env.name, known.join(", ")),
+            None => format!("regions of environment `{}`: {} (add more with `regions = [...]`)", self.env.name, known.join(", ")),
+        };
+        d.push(self.rb.source.diag(
+            f.span.clone(),
+            format!("step `{step}`: `{r}` is not a region of environment `{}`", self.env.name),
+            Some(hint),
+        ));
+        None
+    }
+
+    /// `escalate_after` + `escalate` of a switchover.
+    fn escalation(
+        &self,
+        after: Duration,
+        how: &Spanned<String>,
+        d: &mut Diagnostics,
+    ) -> Option<Escalation> {
+        let mode = match self.render(how, d).as_str() {
+            "approval" => EscalateMode::Approval,
+            "auto" => EscalateMode::Auto,
+            other => {
+                d.push(self.rb.source.diag(
+                    how.span.clone(),
+                    format!("`escalate` is `{other}`"),
+                    Some("one of: approval, auto".into()),
+                ));
+                return None;
+            }
+        };
+        Some(Escalation {
+            after,
+            mode,
+            approvers: self.env.settings.approvers.clone(),
+        })
     }
 
     /// A failover or DNS step in failback mode (`return_to`): its zone, and the environment's
@@ -1050,7 +1205,7 @@ impl Binder<'_> {
                             }
                         }
                     }
-                    Group::Records { .. } => {}
+                    Group::Records { .. } | Group::GlobalClusters { .. } => {}
                 }
             }
         }
@@ -1077,7 +1232,7 @@ impl Binder<'_> {
                 Group::DbInstances { instances } => {
                     instances.iter().map(|i| i.to_string()).collect()
                 }
-                Group::Records { .. } => vec![],
+                Group::Records { .. } | Group::GlobalClusters { .. } => vec![],
             })
             .collect();
         for r in records {

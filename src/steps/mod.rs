@@ -3,6 +3,7 @@
 //! Acting and waiting are done by the engine through the ports.
 
 pub mod dns;
+pub mod global;
 pub mod local;
 pub mod rds;
 pub mod traffic;
@@ -53,6 +54,15 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         | BoundAction::TrafficRestore { ladder }
         | BoundAction::TrafficRevert { ladder, .. } => n = traffic::needs(ladder),
         BoundAction::HealthAssert { .. } => {}
+        BoundAction::GlobalMove(m) => {
+            if let Some(r) = m.endpoint_region() {
+                n.global_clusters = m
+                    .global_clusters
+                    .iter()
+                    .map(|g| (r.clone(), g.clone()))
+                    .collect();
+            }
+        }
     }
     n
 }
@@ -272,5 +282,38 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::TrafficRevert { ladder, tiers } => {
             traffic::decide_revert(&step.id, run_id, ladder, tiers, world)
         }
+        BoundAction::GlobalMove(m) => global::decide(m, world),
     }
+}
+
+/// The failover a graceful switchover escalates to (see `global::decide_escalation`), with a
+/// failover that may already have been made held back as `decide` holds calls back.
+pub fn decide_escalation(step: &BoundStep, world: &World) -> Decision {
+    let BoundAction::GlobalMove(m) = &step.action else {
+        return Decision::default();
+    };
+    let mut d = global::decide_escalation(m, world);
+    hold_back_in_doubt(&mut d, world);
+    d
+}
+
+fn hold_back_in_doubt(d: &mut Decision, world: &World) {
+    d.defer(|c| {
+        let (op, res) = (c.operation(), c.resource());
+        world
+            .in_doubt
+            .iter()
+            .find(|x| x.operation == op && x.resource == res && !x.expired)
+            .map(|x| {
+                format!(
+                    "{} on {} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
+                    x.operation,
+                    x.resource,
+                    x.run_id,
+                    x.seq,
+                    x.why,
+                    crate::timefmt::format_ts(x.until_ms)
+                )
+            })
+    });
 }

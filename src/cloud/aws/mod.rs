@@ -15,6 +15,7 @@
 pub mod cloudwatch;
 pub mod config;
 pub mod error;
+pub mod global;
 pub mod health_checks;
 pub mod inventory;
 pub mod rds;
@@ -24,6 +25,7 @@ pub mod seed;
 pub use config::{route53_region, AwsSettings, DEFAULT_OPERATION_TIMEOUT, ROUTE53_REGION};
 pub use error::cloud_error;
 pub use inventory::AwsInventory;
+pub use global::{AwsGlobalDatabases, AwsMetrics};
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;
 

@@ -86,6 +86,8 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
                 hosted_zone,
                 records,
             } => seed_records(&r53, hosted_zone, records, &env.zones, &mut out).await?,
+            // moto implements no global cluster operation worth seeding (docs: MOTO.md).
+            Group::GlobalClusters { .. } => {}
         }
     }
     // The CloudWatch alarms the environment's health probes watch, in state OK.

@@ -100,7 +100,7 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     ctx.touch(res.clone());
     if matches!(call, Call::FailoverGlobalCluster { .. }) {
         // The data at risk, read right before the promotion and journaled with it.
-        let lag = super::global::data_at_risk(ctx, call).await;
+        let lag = data_at_risk(ctx, call).await;
         ctx.reporter.report(Progress::Skip {
             step: sid.to_string(),
             text: format!("global cluster `{res}`: {}", lag.describe()),
@@ -180,6 +180,56 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
         detail,
     });
     result.map(|_| change_id)
+}
+
+/// The replication lag metric read right before a global failover (ms, emitted by the
+/// secondary cluster being promoted).
+pub const GLOBAL_LAG_METRIC: &str = "AuroraGlobalDBRPOLag";
+/// How far back the latest lag datapoint is looked for.
+const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The replication lag of the secondary a global failover promotes, read right before it:
+/// the writes that may be lost. Never blocks the failover: a failed read says why.
+pub(crate) async fn data_at_risk(ctx: &Ctx, call: &Call) -> crate::cloud::Lag {
+    use crate::cloud::Lag;
+    let Call::FailoverGlobalCluster {
+        target_arn, region, ..
+    } = call
+    else {
+        return Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some("not a global failover".into()),
+        };
+    };
+    let cluster = target_arn.rsplit(':').next().unwrap_or(target_arn);
+    let Some(metrics) = &ctx.ports.metrics else {
+        return Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some("no CloudWatch client for this run".into()),
+        };
+    };
+    match metrics
+        .latest_rds_metric(
+            region,
+            GLOBAL_LAG_METRIC,
+            ("DBClusterIdentifier", cluster),
+            LAG_WINDOW,
+        )
+        .await
+    {
+        Ok(ms) => Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms,
+            why: None,
+        },
+        Err(e) => Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some(format!("the read failed: {e}")),
+        },
+    }
 }
 
 /// Headers carrying secrets are not journaled.
@@ -277,6 +327,18 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             }
             Ok(serde_json::json!({"status": resp.status}))
         }
+        Call::SwitchoverGlobalCluster { .. } | Call::FailoverGlobalCluster { .. } => {
+            perform_global(p, call).await
+        }
+    }
+}
+
+/// A switchover or failover of a global cluster, on the endpoint of the region it names.
+async fn perform_global(
+    p: &crate::ports::Ports,
+    call: &Call,
+) -> Result<serde_json::Value, StepError> {
+    match call {
         Call::SwitchoverGlobalCluster {
             global_cluster,
             target_arn,
@@ -299,6 +361,7 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
                 .await?;
             Ok(serde_json::json!({"region": region, "allow_data_loss": true}))
         }
+        _ => Ok(serde_json::json!({})),
     }
 }
 

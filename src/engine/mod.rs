@@ -13,7 +13,6 @@
 
 pub mod act;
 pub mod ctx;
-pub mod global;
 pub mod dag;
 pub mod observe;
 pub mod step;

@@ -178,10 +178,16 @@ pub enum EscalateMode {
 }
 
 impl GlobalMove {
-    /// The region whose RDS endpoint the step reads and calls: the target region (the
-    /// recovery region's control plane, never the failed one's).
-    pub fn endpoint_region(&self) -> Option<Region> {
-        crate::steps::global::target_region(self)
+    /// The region a global cluster's writer moves to: `to_region`, else the first of the
+    /// environment's regions that is not evacuated. The step reads and calls that region's
+    /// RDS endpoint (the recovery region's control plane, never the failed one's).
+    pub fn target_region(&self) -> Option<Region> {
+        self.to_region.clone().or_else(|| {
+            self.regions
+                .iter()
+                .find(|r| Some(*r) != self.evacuate_region.as_ref())
+                .cloned()
+        })
     }
 }
 
@@ -952,49 +958,60 @@ impl Binder<'_> {
                 self.traffic_shed(max_tier.as_ref(), *settle, d)
             }
             ActionDef::TrafficRestore { hold, settle } => self.traffic_restore(*hold, *settle),
-            ActionDef::GlobalMove {
-                group,
+            ActionDef::GlobalMove { .. } => self.global_move(s, d),
+        }
+    }
+
+    /// `rds.switchover_global` / `rds.failover_global`: the group's global clusters, the
+    /// regions named (each one of the environment's), the escalation.
+    fn global_move(&self, s: &StepDef, d: &mut Diagnostics) -> BoundAction {
+        let step = s.id.value.as_str();
+        let ActionDef::GlobalMove {
+            group,
+            to_region,
+            evacuate_region,
+            unplanned,
+            wait,
+            escalate_after,
+            escalate,
+        } = &s.action
+        else {
+            return BoundAction::Wait {
+                duration: Duration::ZERO,
+            };
+        };
+        let g = self.render(group, d);
+            let global_clusters = match self.env.groups.get(&g) {
+                Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
+                _ => vec![],
+            };
+            let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
+            let evacuate_region = evacuate_region
+                .as_ref()
+                .and_then(|r| self.region(r, step, d));
+            if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
+                if t == e {
+                    d.push(self.rb.source.diag(
+                        s.id.span.clone(),
+                        format!("step `{step}` moves the writer to {t}, the region it evacuates"),
+                        Some("the recovery region must differ from the failed one".into()),
+                    ));
+                }
+            }
+            let escalate = match (escalate_after, escalate) {
+                (Some(after), Some(how)) => self.escalation(*after, how, d),
+                _ => None,
+            };
+            BoundAction::GlobalMove(GlobalMove {
+                group: g,
+                global_clusters,
                 to_region,
                 evacuate_region,
-                unplanned,
-                wait,
-                escalate_after,
+                regions: self.env.regions.clone(),
+                unplanned: *unplanned,
+                wait: *wait,
                 escalate,
-            } => {
-                let g = self.render(group, d);
-                let global_clusters = match self.env.groups.get(&g) {
-                    Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
-                    _ => vec![],
-                };
-                let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
-                let evacuate_region = evacuate_region
-                    .as_ref()
-                    .and_then(|r| self.region(r, step, d));
-                if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
-                    if t == e {
-                        d.push(self.rb.source.diag(
-                            s.id.span.clone(),
-                            format!("step `{step}` moves the writer to {t}, the region it evacuates"),
-                            Some("the recovery region must differ from the failed one".into()),
-                        ));
-                    }
-                }
-                let escalate = match (escalate_after, escalate) {
-                    (Some(after), Some(how)) => self.escalation(*after, how, d),
-                    _ => None,
-                };
-                BoundAction::GlobalMove(GlobalMove {
-                    group: g,
-                    global_clusters,
-                    to_region,
-                    evacuate_region,
-                    regions: self.env.regions.clone(),
-                    unplanned: *unplanned,
-                    wait: *wait,
-                    escalate,
-                })
-            }
-        }
+            })
     }
 
     /// A region named in a step (rendered): one of the environment's `regions`.

@@ -8,15 +8,9 @@ use crate::runbook::bind::{EscalateMode, GlobalMove};
 use crate::types::{GlobalClusterId, Region};
 use crate::world::World;
 
-/// The region a global cluster's writer moves to: `to_region`, else the first of the
-/// environment's regions that is not evacuated.
+/// The region a global cluster's writer moves to (see `GlobalMove::target_region`).
 pub fn target_region(m: &GlobalMove) -> Option<Region> {
-    m.to_region.clone().or_else(|| {
-        m.regions
-            .iter()
-            .find(|r| Some(*r) != m.evacuate_region.as_ref())
-            .cloned()
-    })
+    m.target_region()
 }
 
 /// For each global cluster whose writer is not in the target region: a switchover (graceful)

@@ -55,7 +55,7 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         | BoundAction::TrafficRevert { ladder, .. } => n = traffic::needs(ladder),
         BoundAction::HealthAssert { .. } => {}
         BoundAction::GlobalMove(m) => {
-            if let Some(r) = m.endpoint_region() {
+            if let Some(r) = m.target_region() {
                 n.global_clusters = m
                     .global_clusters
                     .iter()

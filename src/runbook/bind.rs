@@ -1482,4 +1482,93 @@ mod tests {
         let guarded = env(&format!("{ENV}[settings]\napprovers = [\"dave\"]\n"), "t").unwrap();
         assert!(bind(&gate("[]"), &guarded, &Params::new(), &ctx()).is_err());
     }
+
+    const GLOBAL_ENV: &str = "region = \"us-west-2\"\nregions = [\"us-west-2\", \"us-east-1\"]\nzones = [\"us-west-2a\", \"us-west-2b\"]\n[settings]\napprovers = [\"bob\"]\n[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n";
+
+    const GLOBAL_RB: &str = "name = \"x\"\n[params.failed_region]\n[params.recovery_region]\n[[steps]]\nid = \"move\"\naction = \"rds.switchover_global\"\ngroup = \"orders_global\"\nevacuate_region = \"${failed_region}\"\nto_region = \"${recovery_region}\"\nescalate_after = \"5m\"\nescalate = \"approval\"\n";
+
+    #[test]
+    fn a_global_switchover_binds_its_regions_and_escalation() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", GLOBAL_RB)).unwrap();
+        let e = env(GLOBAL_ENV, "t").unwrap();
+        assert_eq!(
+            e.regions,
+            vec![Region::from("us-west-2"), Region::from("us-east-1")]
+        );
+        let given = [
+            ("failed_region".to_string(), "us-west-2".to_string()),
+            ("recovery_region".to_string(), "us-east-1".to_string()),
+        ];
+        let p = bind_params(&rb, &e, &given).unwrap();
+        let steps = bind(&rb, &e, &p, &ctx()).unwrap();
+        let BoundAction::GlobalMove(m) = &steps[0].action else {
+            panic!("{:?}", steps[0].action)
+        };
+        assert_eq!(steps[0].action.name(), "rds.switchover_global");
+        assert_eq!(m.global_clusters, vec![GlobalClusterId::from("orders-global")]);
+        assert_eq!(m.target_region(), Some(Region::from("us-east-1")));
+        assert_eq!(m.evacuate_region, Some(Region::from("us-west-2")));
+        assert_eq!(
+            m.escalate,
+            Some(Escalation {
+                after: Duration::from_secs(300),
+                mode: EscalateMode::Approval,
+                approvers: vec!["bob".into()],
+            })
+        );
+        // Only the evacuated region given: the writer goes to the first other region.
+        let m2 = GlobalMove {
+            to_region: None,
+            ..m.clone()
+        };
+        assert_eq!(m2.target_region(), Some(Region::from("us-east-1")));
+    }
+
+    #[test]
+    fn an_unknown_region_fails_binding_with_where_and_the_known_ones() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", GLOBAL_RB)).unwrap();
+        let e = env(GLOBAL_ENV, "t").unwrap();
+        let given = [
+            ("failed_region".to_string(), "us-west-2".to_string()),
+            ("recovery_region".to_string(), "us-east-2".to_string()),
+        ];
+        let p = bind_params(&rb, &e, &given).unwrap();
+        let err = bind(&rb, &e, &p, &ctx()).unwrap_err().to_string();
+        assert!(
+            err.contains("rb.toml:9:13")
+                && err.contains("step `move`: `us-east-2` is not a region of environment `t`")
+                && err.contains("did you mean `us-east-1`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_global_cluster_group_needs_two_regions() {
+        let text = "region = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n";
+        let err = env(text, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:3:2")
+                && err.contains("group `orders_global` holds global clusters, but the environment names one region only")
+                && err.contains("regions = [\"us-west-2\", \"us-east-1\"]"),
+            "{err}"
+        );
+        let text = "region = \"us-west-2\"\nregions = [\"us-east-1\", \"mars\", \"us-east-1\"]\nzones = [\"us-west-2a\"]\n";
+        let err = env(text, "t").unwrap_err().to_string();
+        assert!(err.contains("`mars` is not a region name"), "{err}");
+        assert!(err.contains("region `us-east-1` is listed twice"), "{err}");
+        assert!(
+            err.contains("`regions` does not list the primary region `us-west-2`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn escalation_needs_both_keys_and_a_known_mode() {
+        let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "escalate = \"maybe\"\n");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text)).unwrap_err().to_string();
+        assert!(err.contains("`escalate` in step `move` is `maybe`") && err.contains("one of: approval, auto"), "{err}");
+        let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text)).unwrap_err().to_string();
+        assert!(err.contains("has `escalate_after` but not `escalate`"), "{err}");
+    }
 }

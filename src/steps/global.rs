@@ -187,3 +187,174 @@ pub fn decide_escalation(m: &GlobalMove, world: &World) -> Decision {
     }
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{DbStatus, GlobalFailoverState, GlobalMember};
+    use crate::runbook::bind::Escalation;
+    use std::time::Duration;
+
+    const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:orders-west";
+    const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:orders-east";
+
+    fn world(writer_east: bool) -> World {
+        let mut w = World::default();
+        w.global_clusters.insert(
+            "orders-global".into(),
+            GlobalClusterState {
+                id: "orders-global".into(),
+                status: DbStatus::Available,
+                members: vec![
+                    GlobalMember {
+                        cluster_arn: WEST.into(),
+                        region: "us-west-2".into(),
+                        is_writer: !writer_east,
+                    },
+                    GlobalMember {
+                        cluster_arn: EAST.into(),
+                        region: "us-east-1".into(),
+                        is_writer: writer_east,
+                    },
+                ],
+                failover: None,
+            },
+        );
+        w
+    }
+
+    fn step(unplanned: bool, escalate: Option<EscalateMode>) -> GlobalMove {
+        GlobalMove {
+            group: "orders_global".into(),
+            global_clusters: vec!["orders-global".into()],
+            to_region: Some("us-east-1".into()),
+            evacuate_region: Some("us-west-2".into()),
+            regions: vec!["us-west-2".into(), "us-east-1".into()],
+            unplanned,
+            wait: true,
+            escalate: escalate.map(|mode| Escalation {
+                after: Duration::from_secs(300),
+                mode,
+                approvers: vec![],
+            }),
+        }
+    }
+
+    fn switchover() -> Call {
+        Call::SwitchoverGlobalCluster {
+            global_cluster: "orders-global".into(),
+            target_arn: EAST.into(),
+            region: "us-east-1".into(),
+            from_region: "us-west-2".into(),
+        }
+    }
+
+    #[test]
+    fn a_switchover_goes_to_the_recovery_region_with_the_secondary_as_target() {
+        let d = decide(&step(false, None), &world(false));
+        assert_eq!(d.calls, vec![switchover()]);
+        assert_eq!(
+            d.awaits,
+            vec![Await::GlobalWriterIn {
+                global_cluster: "orders-global".into(),
+                region: "us-east-1".into()
+            }]
+        );
+        assert!(d.contingent.is_empty() && d.problems.is_empty());
+    }
+
+    #[test]
+    fn an_unplanned_move_is_a_failover_allowing_data_loss() {
+        let d = decide(&step(true, None), &world(false));
+        assert!(
+            matches!(&d.calls[..], [Call::FailoverGlobalCluster { region, target_arn, why: None, .. }] if region.as_str() == "us-east-1" && target_arn == EAST),
+            "{:?}",
+            d.calls
+        );
+        assert!(d.calls[0].describe().contains("AllowDataLoss=true on the us-east-1 endpoint"));
+    }
+
+    #[test]
+    fn an_escalating_switchover_lists_the_failover_as_contingent() {
+        let d = decide(&step(false, Some(EscalateMode::Approval)), &world(false));
+        assert_eq!(d.calls, vec![switchover()]);
+        assert_eq!(d.contingent.len(), 1);
+        assert!(d.contingent[0].when.contains("within 5m"), "{}", d.contingent[0].when);
+        assert!(matches!(
+            &d.contingent[0].calls[..],
+            [Call::FailoverGlobalCluster { why: Some(_), .. }]
+        ));
+    }
+
+    #[test]
+    fn nothing_to_do_when_the_writer_is_already_in_the_recovery_region() {
+        let d = decide(&step(false, Some(EscalateMode::Auto)), &world(true));
+        assert!(d.calls.is_empty() && d.contingent.is_empty());
+        assert!(d.skips[0].contains("writer already in us-east-1"), "{:?}", d.skips);
+        // Only `evacuate_region`, writer elsewhere: nothing to do either.
+        let mut m = step(false, None);
+        m.to_region = None;
+        m.evacuate_region = Some("us-east-1".into());
+        let d = decide(&m, &world(false));
+        assert!(d.calls.is_empty() && d.problems.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn an_operation_under_way_is_waited_for_not_repeated() {
+        let mut w = world(false);
+        let g = w.global_clusters.get_mut(&"orders-global".into()).unwrap();
+        g.status = DbStatus::from("switching-over");
+        g.failover = Some(GlobalFailoverState {
+            status: "switching-over".into(),
+            from_region: Some("us-west-2".into()),
+            to_region: Some("us-east-1".into()),
+            data_loss_allowed: false,
+        });
+        let d = decide(&step(false, None), &w);
+        assert!(d.calls.is_empty());
+        assert_eq!(d.awaits.len(), 1);
+        // The escalation fails over all the same (the switchover is stuck)...
+        let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &w);
+        assert!(matches!(&d.calls[..], [Call::FailoverGlobalCluster { .. }]), "{d:?}");
+        // ...but never a second failover.
+        let g = w.global_clusters.get_mut(&"orders-global".into()).unwrap();
+        g.failover.as_mut().unwrap().data_loss_allowed = true;
+        let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &w);
+        assert!(d.calls.is_empty() && d.awaits.len() == 1, "{d:?}");
+    }
+
+    #[test]
+    fn no_escalation_once_the_switchover_completed() {
+        let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &world(true));
+        assert!(d.calls.is_empty());
+        assert!(d.skips[0].contains("the switchover completed"), "{:?}", d.skips);
+    }
+
+    #[test]
+    fn problems_say_what_to_do() {
+        let d = decide(&step(false, None), &World::default());
+        assert!(d.problems[0].contains("`orders-global` was not found"));
+        let mut w = world(false);
+        w.global_clusters
+            .get_mut(&"orders-global".into())
+            .unwrap()
+            .members
+            .retain(|m| m.region.as_str() == "us-west-2");
+        let d = decide(&step(false, None), &w);
+        assert!(
+            d.problems[0].contains("no member cluster in us-east-1")
+                && d.problems[0].contains("create-db-cluster"),
+            "{:?}",
+            d.problems
+        );
+    }
+
+    #[test]
+    fn a_dry_run_predicts_the_writer_in_the_recovery_region() {
+        let mut w = world(false);
+        let d = decide(&step(false, None), &w);
+        w.apply(&d.calls[0]);
+        assert!(w.global_clusters[&"orders-global".into()].writable_in(&"us-east-1".into()));
+        assert!(decide(&step(false, None), &w).calls.is_empty());
+    }
+}

@@ -281,8 +281,12 @@ impl Await {
             ) => id == snapshot,
             (
                 Await::GlobalWriterIn { global_cluster, .. },
-                Call::SwitchoverGlobalCluster { global_cluster: g2, .. }
-                | Call::FailoverGlobalCluster { global_cluster: g2, .. },
+                Call::SwitchoverGlobalCluster {
+                    global_cluster: g2, ..
+                }
+                | Call::FailoverGlobalCluster {
+                    global_cluster: g2, ..
+                },
             ) => global_cluster == g2,
             _ => false,
         }

@@ -550,11 +550,16 @@ fn parse_regions(
         seen.push(&r.value);
     }
     if let Some(p) = primary.filter(|p| !listed.iter().any(|r| r.value == p.as_str())) {
-        let span = listed.first().map(|r| r.span.clone()).unwrap_or(t.span.clone());
+        let span = listed
+            .first()
+            .map(|r| r.span.clone())
+            .unwrap_or(t.span.clone());
         d.push(src.diag(
             span,
             format!("`regions` does not list the primary region `{p}`"),
-            Some(format!("add it: regions = [\"{p}\", ...]; `region` is where single-region groups live")),
+            Some(format!(
+                "add it: regions = [\"{p}\", ...]; `region` is where single-region groups live"
+            )),
         ));
     }
     out

@@ -75,9 +75,7 @@ impl Region {
             && parts[..parts.len() - 1]
                 .iter()
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-            && parts[parts.len() - 1]
-                .chars()
-                .all(|c| c.is_ascii_digit())
+            && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
             && !parts[parts.len() - 1].is_empty()
     }
 }

@@ -226,7 +226,11 @@ pub(super) fn restore_dns_steps(
 pub(super) fn switch_back_steps(
     r: &RunRecord,
     env: &crate::env::Environment,
-    moves: Vec<(crate::types::GlobalClusterId, crate::types::Region, crate::types::Region)>,
+    moves: Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )>,
 ) -> Vec<BoundStep> {
     moves
         .into_iter()
@@ -262,8 +266,14 @@ pub(super) fn switch_back_steps(
 pub(super) async fn global_moves_of(
     j: &Arc<dyn Store>,
     run_id: &RunId,
-) -> Result<Vec<(crate::types::GlobalClusterId, crate::types::Region, crate::types::Region)>, AppError>
-{
+) -> Result<
+    Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )>,
+    AppError,
+> {
     let events = j.events(run_id).await?;
     let failed: Vec<i64> = events
         .iter()
@@ -277,8 +287,11 @@ pub(super) async fn global_moves_of(
         })
         .filter_map(|e| e.intent_seq)
         .collect();
-    let mut out: Vec<(crate::types::GlobalClusterId, crate::types::Region, crate::types::Region)> =
-        vec![];
+    let mut out: Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )> = vec![];
     for e in events
         .iter()
         .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))

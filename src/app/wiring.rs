@@ -119,7 +119,10 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
     let http = ReqwestHttp::new()?;
     Ok(Ports {
         global: global_port(env, &settings, policy.clone(), clock.clone()),
-        metrics: Some(Arc::new(aws::AwsMetrics::new(settings.clone(), clock.clone()))),
+        metrics: Some(Arc::new(aws::AwsMetrics::new(
+            settings.clone(),
+            clock.clone(),
+        ))),
         db: Arc::new(RetryingDatabases::new(
             Arc::new(db),
             policy.clone(),

@@ -18,8 +18,8 @@ pub mod status;
 pub use error::{CloudError, ErrorKind};
 pub use global::{GlobalClusterState, GlobalFailoverState, GlobalMember, Lag};
 pub use ports::{
-    CallMeter, Clock, ClusterListing, Databases, Dns, GlobalDatabases, HttpClient,
-    InstanceListing, Inventory, Metrics,
+    CallMeter, Clock, ClusterListing, Databases, Dns, GlobalDatabases, HttpClient, InstanceListing,
+    Inventory, Metrics,
 };
 pub use status::DbStatus;
 

@@ -109,7 +109,11 @@ async fn observe_global(ports: &Ports, needs: &Needs, w: &mut World) -> Result<(
         by_region.entry(r).or_default().push(id.clone());
     }
     let Some(global) = &ports.global else {
-        let ids: Vec<String> = needs.global_clusters.iter().map(|(_, g)| g.to_string()).collect();
+        let ids: Vec<String> = needs
+            .global_clusters
+            .iter()
+            .map(|(_, g)| g.to_string())
+            .collect();
         return Err(CloudError::new(
             crate::cloud::ErrorKind::InvalidRequest,
             "DescribeGlobalClusters",

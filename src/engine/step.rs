@@ -345,7 +345,12 @@ pub(crate) async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Dec
 }
 
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
-pub(crate) async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
+pub(crate) async fn report_decision(
+    ctx: &Ctx,
+    sid: &str,
+    d: &Decision,
+    announced: &mut Vec<String>,
+) {
     let run_id = &ctx.spec.run_id;
     for w in &d.waiting {
         if !announced.contains(w) {
@@ -647,4 +652,3 @@ async fn escalate(
         "escalated to failover ({calls} call(s)): {reason}"
     )))
 }
-

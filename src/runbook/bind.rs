@@ -981,37 +981,37 @@ impl Binder<'_> {
             };
         };
         let g = self.render(group, d);
-            let global_clusters = match self.env.groups.get(&g) {
-                Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
-                _ => vec![],
-            };
-            let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
-            let evacuate_region = evacuate_region
-                .as_ref()
-                .and_then(|r| self.region(r, step, d));
-            if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
-                if t == e {
-                    d.push(self.rb.source.diag(
-                        s.id.span.clone(),
-                        format!("step `{step}` moves the writer to {t}, the region it evacuates"),
-                        Some("the recovery region must differ from the failed one".into()),
-                    ));
-                }
+        let global_clusters = match self.env.groups.get(&g) {
+            Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
+            _ => vec![],
+        };
+        let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
+        let evacuate_region = evacuate_region
+            .as_ref()
+            .and_then(|r| self.region(r, step, d));
+        if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
+            if t == e {
+                d.push(self.rb.source.diag(
+                    s.id.span.clone(),
+                    format!("step `{step}` moves the writer to {t}, the region it evacuates"),
+                    Some("the recovery region must differ from the failed one".into()),
+                ));
             }
-            let escalate = match (escalate_after, escalate) {
-                (Some(after), Some(how)) => self.escalation(*after, how, d),
-                _ => None,
-            };
-            BoundAction::GlobalMove(GlobalMove {
-                group: g,
-                global_clusters,
-                to_region,
-                evacuate_region,
-                regions: self.env.regions.clone(),
-                unplanned: *unplanned,
-                wait: *wait,
-                escalate,
-            })
+        }
+        let escalate = match (escalate_after, escalate) {
+            (Some(after), Some(how)) => self.escalation(*after, how, d),
+            _ => None,
+        };
+        BoundAction::GlobalMove(GlobalMove {
+            group: g,
+            global_clusters,
+            to_region,
+            evacuate_region,
+            regions: self.env.regions.clone(),
+            unplanned: *unplanned,
+            wait: *wait,
+            escalate,
+        })
     }
 
     /// A region named in a step (rendered): one of the environment's `regions`.
@@ -1025,12 +1025,23 @@ impl Binder<'_> {
         }
         let known: Vec<&str> = self.env.regions.iter().map(|r| r.as_str()).collect();
         let hint = match did_you_mean(r.as_str(), known.iter().copied()) {
-            Some(x) => format!("did you mean `{x}`? regions of environment `{}`: {}", self.env.name, known.join(", ")),
-            None => format!("regions of environment `{}`: {} (add more with `regions = [...]`)", self.env.name, known.join(", ")),
+            Some(x) => format!(
+                "did you mean `{x}`? regions of environment `{}`: {}",
+                self.env.name,
+                known.join(", ")
+            ),
+            None => format!(
+                "regions of environment `{}`: {} (add more with `regions = [...]`)",
+                self.env.name,
+                known.join(", ")
+            ),
         };
         d.push(self.rb.source.diag(
             f.span.clone(),
-            format!("step `{step}`: `{r}` is not a region of environment `{}`", self.env.name),
+            format!(
+                "step `{step}`: `{r}` is not a region of environment `{}`",
+                self.env.name
+            ),
             Some(hint),
         ));
         None
@@ -1505,7 +1516,10 @@ mod tests {
             panic!("{:?}", steps[0].action)
         };
         assert_eq!(steps[0].action.name(), "rds.switchover_global");
-        assert_eq!(m.global_clusters, vec![GlobalClusterId::from("orders-global")]);
+        assert_eq!(
+            m.global_clusters,
+            vec![GlobalClusterId::from("orders-global")]
+        );
         assert_eq!(m.target_region(), Some(Region::from("us-east-1")));
         assert_eq!(m.evacuate_region, Some(Region::from("us-west-2")));
         assert_eq!(
@@ -1565,10 +1579,21 @@ mod tests {
     #[test]
     fn escalation_needs_both_keys_and_a_known_mode() {
         let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "escalate = \"maybe\"\n");
-        let err = Runbook::parse(SourceFile::new("rb.toml", text)).unwrap_err().to_string();
-        assert!(err.contains("`escalate` in step `move` is `maybe`") && err.contains("one of: approval, auto"), "{err}");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`escalate` in step `move` is `maybe`")
+                && err.contains("one of: approval, auto"),
+            "{err}"
+        );
         let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "");
-        let err = Runbook::parse(SourceFile::new("rb.toml", text)).unwrap_err().to_string();
-        assert!(err.contains("has `escalate_after` but not `escalate`"), "{err}");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has `escalate_after` but not `escalate`"),
+            "{err}"
+        );
     }
 }

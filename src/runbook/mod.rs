@@ -179,7 +179,9 @@ impl ActionDef {
             ActionDef::GlobalMove {
                 unplanned: false, ..
             } => "rds.switchover_global",
-            ActionDef::GlobalMove { unplanned: true, .. } => "rds.failover_global",
+            ActionDef::GlobalMove {
+                unplanned: true, ..
+            } => "rds.failover_global",
         }
     }
 
@@ -729,7 +731,11 @@ fn parse_global_move(
     d: &mut Diagnostics,
 ) -> Option<ActionDef> {
     let what = t.what.clone();
-    let group = t.req_str("group", "name a `global_clusters` group: group = \"orders_global\"", d);
+    let group = t.req_str(
+        "group",
+        "name a `global_clusters` group: group = \"orders_global\"",
+        d,
+    );
     let to_region = t.str("to_region", d);
     let evacuate_region = t.str("evacuate_region", d);
     if to_region.is_none() && evacuate_region.is_none() {

@@ -29,7 +29,13 @@ pub fn decide(m: &GlobalMove, world: &World) -> Decision {
     d
 }
 
-fn decide_one(m: &GlobalMove, id: &GlobalClusterId, target: &Region, world: &World, d: &mut Decision) {
+fn decide_one(
+    m: &GlobalMove,
+    id: &GlobalClusterId,
+    target: &Region,
+    world: &World,
+    d: &mut Decision,
+) {
     let Some(g) = world.global_clusters.get(id) else {
         d.problems.push(format!(
             "global cluster `{id}` was not found (DescribeGlobalClusters in {target} returned nothing for it); check the group in the environment file and the account"
@@ -46,25 +52,39 @@ fn decide_one(m: &GlobalMove, id: &GlobalClusterId, target: &Region, world: &Wor
     };
     if let Some(f) = &g.failover {
         if f.to_region.as_ref() == Some(target) {
-            let what = if f.data_loss_allowed { "failover" } else { "switchover" };
+            let what = if f.data_loss_allowed {
+                "failover"
+            } else {
+                "switchover"
+            };
             d.skips.push(format!("global cluster `{id}`: a {what} to {target} is already under way ({}): waiting for it instead of starting another", f.status));
             if m.wait {
                 d.awaits.push(wait_for);
             }
-            d.expected.push(format!("global cluster `{id}`: writer in {target}"));
+            d.expected
+                .push(format!("global cluster `{id}`: writer in {target}"));
             return;
         }
         d.problems.push(format!("global cluster `{id}`: a switchover or failover to {} is under way ({}); wait for it to end, then run again", f.to_region.as_ref().map(|r| r.as_str()).unwrap_or("another region"), f.status));
         return;
     }
     if &writer.region == target {
-        d.skips.push(format!("global cluster `{id}`: writer already in {target}: nothing to do"));
-        d.expected.push(format!("global cluster `{id}`: writer in {target}"));
+        d.skips.push(format!(
+            "global cluster `{id}`: writer already in {target}: nothing to do"
+        ));
+        d.expected
+            .push(format!("global cluster `{id}`: writer in {target}"));
         return;
     }
     if m.to_region.is_none() && m.evacuate_region.as_ref() != Some(&writer.region) {
-        d.skips.push(format!("global cluster `{id}`: writer in {}, outside the evacuated region: nothing to do", writer.region));
-        d.expected.push(format!("global cluster `{id}`: writer in {}", writer.region));
+        d.skips.push(format!(
+            "global cluster `{id}`: writer in {}, outside the evacuated region: nothing to do",
+            writer.region
+        ));
+        d.expected.push(format!(
+            "global cluster `{id}`: writer in {}",
+            writer.region
+        ));
         return;
     }
     let Some(secondary) = g.member_in(target) else {
@@ -79,37 +99,51 @@ fn decide_one(m: &GlobalMove, id: &GlobalClusterId, target: &Region, world: &Wor
         return;
     }
     let from = writer.region.clone();
-    if m.unplanned {
-        d.calls.push(Call::FailoverGlobalCluster {
-            global_cluster: id.clone(),
-            target_arn: secondary.cluster_arn.clone(),
-            region: target.clone(),
-            from_region: from,
-            why: None,
-        });
-    } else {
-        d.calls.push(Call::SwitchoverGlobalCluster {
-            global_cluster: id.clone(),
-            target_arn: secondary.cluster_arn.clone(),
-            region: target.clone(),
-            from_region: from.clone(),
-        });
-        if let Some(e) = &m.escalate {
-            let after = humantime::format_duration(e.after);
-            let how = match e.mode {
-                EscalateMode::Auto => "fail over at once".to_string(),
-                EscalateMode::Approval => "ask for approval, then fail over".to_string(),
-            };
-            d.contingent.push(Contingent {
-                when: format!("if the switchover of `{id}` has not completed within {after} ({from} too impaired to cooperate): {how}, losing the writes not yet replicated"),
-                calls: vec![escalation_call(id, &secondary.cluster_arn, target, &from, e.after)],
-            });
-        }
-    }
+    push_move(m, id, &secondary.cluster_arn, target, &from, d);
     if m.wait {
         d.awaits.push(wait_for);
     }
-    d.expected.push(format!("global cluster `{id}`: writer in {target}, status available"));
+    d.expected.push(format!(
+        "global cluster `{id}`: writer in {target}, status available"
+    ));
+}
+
+/// The switchover (with the failover it may escalate to, as contingent) or the failover.
+fn push_move(
+    m: &GlobalMove,
+    id: &GlobalClusterId,
+    arn: &str,
+    target: &Region,
+    from: &Region,
+    d: &mut Decision,
+) {
+    if m.unplanned {
+        d.calls.push(Call::FailoverGlobalCluster {
+            global_cluster: id.clone(),
+            target_arn: arn.to_string(),
+            region: target.clone(),
+            from_region: from.clone(),
+            why: None,
+        });
+        return;
+    }
+    d.calls.push(Call::SwitchoverGlobalCluster {
+        global_cluster: id.clone(),
+        target_arn: arn.to_string(),
+        region: target.clone(),
+        from_region: from.clone(),
+    });
+    if let Some(e) = &m.escalate {
+        let after = humantime::format_duration(e.after);
+        let how = match e.mode {
+            EscalateMode::Auto => "fail over at once",
+            EscalateMode::Approval => "ask for approval, then fail over",
+        };
+        d.contingent.push(Contingent {
+            when: format!("if the switchover of `{id}` has not completed within {after} ({from} too impaired to cooperate): {how}, losing the writes not yet replicated"),
+            calls: vec![escalation_call(id, arn, target, from, e.after)],
+        });
+    }
 }
 
 fn members_regions(g: &GlobalClusterState) -> String {
@@ -162,18 +196,24 @@ pub fn decide_escalation(m: &GlobalMove, world: &World) -> Decision {
             continue;
         }
         if g.failover.as_ref().is_some_and(|f| f.data_loss_allowed) {
-            d.skips.push(format!("global cluster `{id}`: a failover is already under way: waiting for it"));
+            d.skips.push(format!(
+                "global cluster `{id}`: a failover is already under way: waiting for it"
+            ));
             d.awaits.push(wait_for);
             continue;
         }
         if g.writer().is_some_and(|w| w.region == target) {
             // The writer moved; the switchover is finishing: wait for it to settle.
-            d.skips.push(format!("global cluster `{id}`: writer already in {target}, settling: waiting for it"));
+            d.skips.push(format!(
+                "global cluster `{id}`: writer already in {target}, settling: waiting for it"
+            ));
             d.awaits.push(wait_for);
             continue;
         }
         let Some(secondary) = g.member_in(&target) else {
-            d.problems.push(format!("global cluster `{id}` has no member cluster in {target} to fail over to"));
+            d.problems.push(format!(
+                "global cluster `{id}` has no member cluster in {target} to fail over to"
+            ));
             continue;
         };
         let from = g
@@ -181,7 +221,13 @@ pub fn decide_escalation(m: &GlobalMove, world: &World) -> Decision {
             .map(|w| w.region.clone())
             .or_else(|| m.evacuate_region.clone())
             .unwrap_or_else(|| Region::new("?"));
-        d.calls.push(escalation_call(id, &secondary.cluster_arn, &target, &from, e.after));
+        d.calls.push(escalation_call(
+            id,
+            &secondary.cluster_arn,
+            &target,
+            &from,
+            e.after,
+        ));
         d.awaits.push(wait_for);
         d.expected.push(format!("global cluster `{id}`: writer in {target} (writes not yet replicated from {from} are lost)"));
     }
@@ -271,7 +317,9 @@ mod tests {
             "{:?}",
             d.calls
         );
-        assert!(d.calls[0].describe().contains("AllowDataLoss=true on the us-east-1 endpoint"));
+        assert!(d.calls[0]
+            .describe()
+            .contains("AllowDataLoss=true on the us-east-1 endpoint"));
     }
 
     #[test]
@@ -279,7 +327,11 @@ mod tests {
         let d = decide(&step(false, Some(EscalateMode::Approval)), &world(false));
         assert_eq!(d.calls, vec![switchover()]);
         assert_eq!(d.contingent.len(), 1);
-        assert!(d.contingent[0].when.contains("within 5m"), "{}", d.contingent[0].when);
+        assert!(
+            d.contingent[0].when.contains("within 5m"),
+            "{}",
+            d.contingent[0].when
+        );
         assert!(matches!(
             &d.contingent[0].calls[..],
             [Call::FailoverGlobalCluster { why: Some(_), .. }]
@@ -290,7 +342,11 @@ mod tests {
     fn nothing_to_do_when_the_writer_is_already_in_the_recovery_region() {
         let d = decide(&step(false, Some(EscalateMode::Auto)), &world(true));
         assert!(d.calls.is_empty() && d.contingent.is_empty());
-        assert!(d.skips[0].contains("writer already in us-east-1"), "{:?}", d.skips);
+        assert!(
+            d.skips[0].contains("writer already in us-east-1"),
+            "{:?}",
+            d.skips
+        );
         // Only `evacuate_region`, writer elsewhere: nothing to do either.
         let mut m = step(false, None);
         m.to_region = None;
@@ -315,7 +371,10 @@ mod tests {
         assert_eq!(d.awaits.len(), 1);
         // The escalation fails over all the same (the switchover is stuck)...
         let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &w);
-        assert!(matches!(&d.calls[..], [Call::FailoverGlobalCluster { .. }]), "{d:?}");
+        assert!(
+            matches!(&d.calls[..], [Call::FailoverGlobalCluster { .. }]),
+            "{d:?}"
+        );
         // ...but never a second failover.
         let g = w.global_clusters.get_mut(&"orders-global".into()).unwrap();
         g.failover.as_mut().unwrap().data_loss_allowed = true;
@@ -327,7 +386,11 @@ mod tests {
     fn no_escalation_once_the_switchover_completed() {
         let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &world(true));
         assert!(d.calls.is_empty());
-        assert!(d.skips[0].contains("the switchover completed"), "{:?}", d.skips);
+        assert!(
+            d.skips[0].contains("the switchover completed"),
+            "{:?}",
+            d.skips
+        );
     }
 
     #[test]

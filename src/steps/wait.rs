@@ -171,7 +171,17 @@ fn global_status(
     let under_way = g
         .failover
         .as_ref()
-        .map(|f| format!(", {} {}", if f.data_loss_allowed { "failover" } else { "switchover" }, f.status))
+        .map(|f| {
+            format!(
+                ", {} {}",
+                if f.data_loss_allowed {
+                    "failover"
+                } else {
+                    "switchover"
+                },
+                f.status
+            )
+        })
         .unwrap_or_default();
     let what = format!(
         "global cluster `{id}`: status {}, writer in {writer}{under_way}",

@@ -97,7 +97,12 @@ impl GlobalDatabases for FakeGlobal {
             }
         }
         let failover = s.under_way.map(|(loss, _)| GlobalFailoverState {
-            status: if loss { "failing-over" } else { "switching-over" }.into(),
+            status: if loss {
+                "failing-over"
+            } else {
+                "switching-over"
+            }
+            .into(),
             from_region: Some("us-west-2".into()),
             to_region: Some("us-east-1".into()),
             data_loss_allowed: loss,
@@ -227,7 +232,12 @@ impl Databases for Unused {
 #[async_trait]
 impl Dns for Unused {
     async fn find_hosted_zone(&self, z: &str) -> Result<HostedZone, CloudError> {
-        Err(CloudError::new(ErrorKind::NotFound, "GetHostedZone", z, "none"))
+        Err(CloudError::new(
+            ErrorKind::NotFound,
+            "GetHostedZone",
+            z,
+            "none",
+        ))
     }
     async fn list_record_sets(&self, _: &str) -> Result<Vec<RecordSet>, CloudError> {
         Ok(vec![])
@@ -241,7 +251,12 @@ impl Dns for Unused {
         unreachable!()
     }
     async fn get_change(&self, id: &str) -> Result<ChangeInfo, CloudError> {
-        Err(CloudError::new(ErrorKind::NotFound, "GetChange", id, "none"))
+        Err(CloudError::new(
+            ErrorKind::NotFound,
+            "GetChange",
+            id,
+            "none",
+        ))
     }
 }
 
@@ -259,7 +274,11 @@ async fn run(
     let d = tempfile::tempdir().unwrap();
     let journal = Arc::new(Journal::open(&d.path().join("j.db")).unwrap());
     let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
-    let rb = Runbook::parse(failover::diag::SourceFile::new("rb.toml", runbook(escalate))).unwrap();
+    let rb = Runbook::parse(failover::diag::SourceFile::new(
+        "rb.toml",
+        runbook(escalate),
+    ))
+    .unwrap();
     let run_id = RunId::new(format!("r{}", fastrand::u32(..)));
     let ctx = RunContext {
         run_id: run_id.clone(),
@@ -343,7 +362,11 @@ async fn a_graceful_switchover_completes_on_the_recovery_region_endpoint() {
     let g = fake(|_| {});
     let (_d, j, run_id, out) = run(g.clone(), "auto").await;
     assert!(out.succeeded, "{:?}", out.steps);
-    assert_eq!(calls(&g), vec![sw()], "no failover after a switchover that completed");
+    assert_eq!(
+        calls(&g),
+        vec![sw()],
+        "no failover after a switchover that completed"
+    );
     let s = g.0.lock().unwrap();
     assert!(s.writer_east);
     assert!(
@@ -373,7 +396,10 @@ async fn the_primary_region_down_escalates_to_a_failover_after_escalate_after() 
         .find(|e| e.kind == "data_at_risk")
         .expect("the lag is journaled with the promotion");
     assert!(
-        risk.data["text"].as_str().unwrap().contains("about 1.2 s of writes"),
+        risk.data["text"]
+            .as_str()
+            .unwrap()
+            .contains("about 1.2 s of writes"),
         "{}",
         risk.data
     );
@@ -449,7 +475,11 @@ fn rds_error_xml(code: &str, message: &str) -> String {
 fn sdk_global(switching: bool) -> GlobalCluster {
     let mut b = GlobalCluster::builder()
         .global_cluster_identifier("orders-global")
-        .status(if switching { "switching-over" } else { "available" })
+        .status(if switching {
+            "switching-over"
+        } else {
+            "available"
+        })
         .global_cluster_members(
             GlobalClusterMember::builder()
                 .db_cluster_arn(WEST)
@@ -513,14 +543,23 @@ async fn every_global_call_goes_to_the_named_regions_client_with_its_parameters(
         .then_output(|| FailoverGlobalClusterOutput::builder().build());
     let west_any = mock!(aws_sdk_rds::Client::describe_global_clusters)
         .then_output(|| DescribeGlobalClustersOutput::builder().build());
-    let a = adapter(&[&west_any], &[&describe_east, &switchover_east, &failover_east]);
+    let a = adapter(
+        &[&west_any],
+        &[&describe_east, &switchover_east, &failover_east],
+    );
     let east = Region::from("us-east-1");
     let id = GlobalClusterId::from("orders-global");
-    let got = a.describe_global_clusters(&east, &[id.clone()]).await.unwrap();
+    let got = a
+        .describe_global_clusters(&east, &[id.clone()])
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     let g = &got[0];
     assert_eq!(g.writer().map(|w| w.region.as_str()), Some("us-west-2"));
-    assert_eq!(g.member_in(&east).map(|m| m.cluster_arn.as_str()), Some(EAST));
+    assert_eq!(
+        g.member_in(&east).map(|m| m.cluster_arn.as_str()),
+        Some(EAST)
+    );
     assert_eq!(
         g.failover,
         Some(GlobalFailoverState {
@@ -533,15 +572,26 @@ async fn every_global_call_goes_to_the_named_regions_client_with_its_parameters(
     a.switchover_global_cluster(&east, &id, EAST).await.unwrap();
     a.failover_global_cluster(&east, &id, EAST).await.unwrap();
     assert_eq!(
-        (describe_east.num_calls(), switchover_east.num_calls(), failover_east.num_calls()),
+        (
+            describe_east.num_calls(),
+            switchover_east.num_calls(),
+            failover_east.num_calls()
+        ),
         (1, 1, 1)
     );
-    assert_eq!(west_any.num_calls(), 0, "the failed region's endpoint is never called");
+    assert_eq!(
+        west_any.num_calls(),
+        0,
+        "the failed region's endpoint is never called"
+    );
     let err = a
         .describe_global_clusters(&Region::from("eu-west-1"), &[id])
         .await
         .unwrap_err();
-    assert!(err.message.contains("no RDS client for region eu-west-1"), "{err}");
+    assert!(
+        err.message.contains("no RDS client for region eu-west-1"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -579,10 +629,22 @@ async fn global_call_errors_are_classified() {
     }
     assert_eq!(
         kinds,
-        vec![ErrorKind::Throttled, ErrorKind::InvalidState, ErrorKind::Transient]
+        vec![
+            ErrorKind::Throttled,
+            ErrorKind::InvalidState,
+            ErrorKind::Transient
+        ]
     );
     // A 5xx may hide an accepted switchover: it is in doubt, never retried blindly.
     assert!(!ErrorKind::Transient.proves_not_processed());
-    assert!(a.describe_global_clusters(&east, &[id]).await.unwrap().is_empty());
-    assert_eq!(throttled.num_calls(), 3, "the SDK must not retry on its own");
+    assert!(a
+        .describe_global_clusters(&east, &[id])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "the SDK must not retry on its own"
+    );
 }

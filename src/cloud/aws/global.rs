@@ -12,7 +12,7 @@ use super::error::cloud_error;
 use crate::cloud::global::region_of_arn;
 use crate::cloud::rate::{Api, Class, RateLimiter};
 use crate::cloud::{
-    CloudError, Clock, DbStatus, ErrorKind, GlobalClusterState, GlobalDatabases,
+    Clock, CloudError, DbStatus, ErrorKind, GlobalClusterState, GlobalDatabases,
     GlobalFailoverState, GlobalMember, Metrics,
 };
 use crate::types::{GlobalClusterId, Region};
@@ -152,7 +152,9 @@ impl GlobalDatabases for AwsGlobalDatabases {
                 .global_cluster_identifier(id.as_str());
             let r = limiter
                 .call(Api::Rds, Class::Read, || async {
-                    req.send().await.map_err(|e| cloud_error(OP, id.as_str(), &e))
+                    req.send()
+                        .await
+                        .map_err(|e| cloud_error(OP, id.as_str(), &e))
                 })
                 .await;
             match r {
@@ -283,7 +285,12 @@ impl Metrics for AwsMetrics {
             .get_metric_statistics()
             .namespace("AWS/RDS")
             .metric_name(metric)
-            .dimensions(Dimension::builder().name(dimension.0).value(dimension.1).build())
+            .dimensions(
+                Dimension::builder()
+                    .name(dimension.0)
+                    .value(dimension.1)
+                    .build(),
+            )
             .start_time(aws_smithy_types::DateTime::from(start))
             .end_time(aws_smithy_types::DateTime::from(now))
             .period(60)

@@ -24,8 +24,8 @@ pub mod seed;
 
 pub use config::{route53_region, AwsSettings, DEFAULT_OPERATION_TIMEOUT, ROUTE53_REGION};
 pub use error::cloud_error;
-pub use inventory::AwsInventory;
 pub use global::{AwsGlobalDatabases, AwsMetrics};
+pub use inventory::AwsInventory;
 pub use rds::AwsDatabases;
 pub use route53::AwsDns;
 

@@ -550,7 +550,7 @@ async fn every_global_call_goes_to_the_named_regions_client_with_its_parameters(
     let east = Region::from("us-east-1");
     let id = GlobalClusterId::from("orders-global");
     let got = a
-        .describe_global_clusters(&east, &[id.clone()])
+        .describe_global_clusters(&east, std::slice::from_ref(&id))
         .await
         .unwrap();
     assert_eq!(got.len(), 1);

@@ -410,6 +410,35 @@ async fn the_primary_region_down_escalates_to_a_failover_after_escalate_after() 
         .unwrap();
     assert!(risk.seq < intent.seq);
     assert!(intent.data["why"].as_str().unwrap().contains("escalated"));
+    // `failover report` shows both promotions and the data at risk of the failover.
+    let store: Arc<dyn failover::store::Store> = j.clone();
+    let report = failover::app::report::build(&store, run_id.as_str())
+        .await
+        .unwrap();
+    let p: Vec<_> = report
+        .promotions
+        .iter()
+        .map(|p| {
+            (
+                p.cluster.as_str(),
+                p.target.as_str(),
+                p.to_zone.as_str(),
+                p.replica_lag_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        p,
+        vec![
+            ("orders-global", "orders-east", "us-east-1", None),
+            ("orders-global", "orders-east", "us-east-1", Some(1200)),
+        ]
+    );
+    let md = failover::report::run_report::render_markdown(&report);
+    assert!(
+        md.contains("no data loss (RPO 0)") && md.contains("(data at risk)"),
+        "{md}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

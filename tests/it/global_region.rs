@@ -677,3 +677,80 @@ async fn global_call_errors_are_classified() {
         "the SDK must not retry on its own"
     );
 }
+
+// ---- the CloudWatch lag read against moto ----
+
+/// The lag read goes to the named region and returns the latest datapoint's maximum; a
+/// metric with no datapoint (or another region's) is `None`, not an error.
+#[tokio::test]
+async fn the_lag_read_returns_the_latest_datapoint_of_the_named_region() {
+    use crate::common::moto::MotoServer;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    use failover::cloud::aws::{AwsMetrics, AwsSettings};
+    let moto = tokio::task::spawn_blocking(MotoServer::start)
+        .await
+        .unwrap();
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(SdkRegion::new("us-east-1"))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk);
+    let now = std::time::SystemTime::now();
+    for (ago, value) in [(180u64, 300.0), (60, 850.0)] {
+        cw.put_metric_data()
+            .namespace("AWS/RDS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("AuroraGlobalDBRPOLag")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("DBClusterIdentifier")
+                            .value("orders-east")
+                            .build(),
+                    )
+                    .timestamp(aws_smithy_types::DateTime::from(
+                        now - Duration::from_secs(ago),
+                    ))
+                    .value(value)
+                    .unit(StandardUnit::Milliseconds)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = AwsMetrics::new(
+        AwsSettings {
+            region: "us-west-2".into(),
+            profile: None,
+            endpoint_url: Some(moto.endpoint()),
+            operation_timeout: Duration::from_secs(20),
+        },
+        Arc::new(SystemClock),
+    );
+    let dim = ("DBClusterIdentifier", "orders-east");
+    let window = Duration::from_secs(600);
+    let east = metrics
+        .latest_rds_metric(&"us-east-1".into(), "AuroraGlobalDBRPOLag", dim, window)
+        .await
+        .unwrap();
+    assert_eq!(east, Some(850.0));
+    let west = metrics
+        .latest_rds_metric(&"us-west-2".into(), "AuroraGlobalDBRPOLag", dim, window)
+        .await
+        .unwrap();
+    assert_eq!(west, None, "metrics are per region");
+    let other = metrics
+        .latest_rds_metric(
+            &"us-east-1".into(),
+            "AuroraGlobalDBReplicationLag",
+            dim,
+            window,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other, None);
+}

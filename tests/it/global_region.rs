@@ -358,6 +358,56 @@ fn fo() -> (String, String) {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dry_run_lists_the_exact_calls_and_the_escalation_and_calls_nothing() {
+    let g = fake(|_| {});
+    let env = Environment::parse(failover::diag::SourceFile::new("env.toml", ENV), "test").unwrap();
+    let rb = Runbook::parse(failover::diag::SourceFile::new(
+        "rb.toml",
+        runbook("approval"),
+    ))
+    .unwrap();
+    let ctx = RunContext {
+        run_id: "dry".into(),
+        initiator: "alice".into(),
+        mode: RunMode::Plan,
+    };
+    let given = [
+        ("failed_region".to_string(), "us-west-2".to_string()),
+        ("recovery_region".to_string(), "us-east-1".to_string()),
+    ];
+    let p = bind::bind_params(&rb, &env, &given).unwrap();
+    let steps = bind::bind(&rb, &env, &p, &ctx).unwrap();
+    let ports = Ports {
+        global: Some(g.clone()),
+        metrics: Some(Arc::new(FakeLag)),
+        db: Arc::new(Unused),
+        dns: Arc::new(Unused),
+        http: Arc::new(Unused),
+        meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
+        clock: Arc::new(SystemClock),
+        health: None,
+    };
+    let plan = engine::plan_run(&ports, "region-evacuation", "test", &"dry".into(), &steps)
+        .await
+        .unwrap();
+    let text = failover::report::render_plan(&plan, &p);
+    assert!(
+        text.contains("SwitchoverGlobalCluster GlobalClusterIdentifier=orders-global TargetDbClusterIdentifier=arn:aws:rds:us-east-1:123456789012:cluster:orders-east on the us-east-1 endpoint  (writer us-west-2 -> us-east-1, no data loss)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("has not completed within 5m (us-west-2 too impaired to cooperate): ask for approval, then fail over")
+            && text.contains("FailoverGlobalCluster GlobalClusterIdentifier=orders-global TargetDbClusterIdentifier=arn:aws:rds:us-east-1:123456789012:cluster:orders-east AllowDataLoss=true on the us-east-1 endpoint"),
+        "{text}"
+    );
+    assert!(calls(&g).is_empty(), "a dry run makes no mutating call");
+    assert_eq!(
+        g.0.lock().unwrap().describes_in,
+        vec!["us-east-1".to_string()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_graceful_switchover_completes_on_the_recovery_region_endpoint() {
     let g = fake(|_| {});
     let (_d, j, run_id, out) = run(g.clone(), "auto").await;

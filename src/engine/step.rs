@@ -547,15 +547,20 @@ pub(crate) async fn switchover_escalating(
         Err(err) => why_not = format!(" (the switchover call failed: {err})"),
         Ok(()) => {}
     }
-    // 2. Watch every global cluster of the step for at most `escalate_after`.
-    let waits: Vec<Await> = m
-        .global_clusters
-        .iter()
-        .map(|g| Await::GlobalWriterIn {
-            global_cluster: g.clone(),
-            region: target.clone(),
-        })
-        .collect();
+    // 2. Watch the global clusters being moved (by this call, one under way, or one whose
+    // earlier call is in doubt) for at most `escalate_after`.
+    let mut waits: Vec<Await> = decision.awaits.clone();
+    for x in &decision.deferred {
+        if let Call::SwitchoverGlobalCluster { global_cluster, .. } = &x.call {
+            waits.push(Await::GlobalWriterIn {
+                global_cluster: global_cluster.clone(),
+                region: target.clone(),
+            });
+        }
+    }
+    if waits.is_empty() {
+        return Ok(Some("nothing to do: already as wanted".into()));
+    }
     let pending: Vec<(&Await, Option<String>)> = waits.iter().map(|a| (a, None)).collect();
     let watched = tokio::select! {
         biased;

@@ -195,6 +195,13 @@ pub fn decide_escalation(m: &GlobalMove, world: &World) -> Decision {
             d.skips.push(format!("global cluster `{id}`: the switchover completed, writer in {target}: no failover needed"));
             continue;
         }
+        let writer_region = g.writer().map(|w| w.region.clone());
+        if m.to_region.is_none() && writer_region.is_some() && writer_region != m.evacuate_region {
+            d.skips.push(format!(
+                "global cluster `{id}`: writer outside the evacuated region: no failover"
+            ));
+            continue;
+        }
         if g.failover.as_ref().is_some_and(|f| f.data_loss_allowed) {
             d.skips.push(format!(
                 "global cluster `{id}`: a failover is already under way: waiting for it"
@@ -380,6 +387,22 @@ mod tests {
         g.failover.as_mut().unwrap().data_loss_allowed = true;
         let d = decide_escalation(&step(false, Some(EscalateMode::Auto)), &w);
         assert!(d.calls.is_empty() && d.awaits.len() == 1, "{d:?}");
+    }
+
+    #[test]
+    fn no_escalation_for_a_writer_outside_the_evacuated_region() {
+        let mut m = step(false, Some(EscalateMode::Auto));
+        m.to_region = None;
+        m.evacuate_region = Some("us-east-1".into());
+        m.regions = vec!["us-east-1".into(), "us-west-2".into()];
+        // The writer is in us-west-2, which is not evacuated: nothing moves, nothing escalates.
+        let d = decide_escalation(&m, &world(false));
+        assert!(d.calls.is_empty(), "{d:?}");
+        assert!(
+            d.skips[0].contains("outside the evacuated region"),
+            "{:?}",
+            d.skips
+        );
     }
 
     #[test]

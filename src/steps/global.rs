@@ -394,8 +394,9 @@ mod tests {
         let mut m = step(false, Some(EscalateMode::Auto));
         m.to_region = None;
         m.evacuate_region = Some("us-east-1".into());
-        m.regions = vec!["us-east-1".into(), "us-west-2".into()];
-        // The writer is in us-west-2, which is not evacuated: nothing moves, nothing escalates.
+        m.regions = vec!["us-east-1".into(), "eu-west-1".into(), "us-west-2".into()];
+        // The target is eu-west-1; the writer is in us-west-2, which is not evacuated:
+        // nothing moves, nothing escalates.
         let d = decide_escalation(&m, &world(false));
         assert!(d.calls.is_empty(), "{d:?}");
         assert!(

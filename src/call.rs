@@ -6,7 +6,7 @@
 //! sits below all three, so none of them imports another to share these types.
 
 use crate::cloud::{HttpRequest, RecordChange, RecordKey, RecordSet};
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, Zone};
 use serde::{Deserialize, Serialize};
 
 /// One mutating call, as data. Read-only calls are not planned: they are observation.
@@ -43,6 +43,24 @@ pub enum Call {
     Http {
         request: HttpRequest,
         expect_status: Vec<u16>,
+    },
+    /// SwitchoverGlobalCluster (graceful, no data loss), on `region`'s endpoint: the member
+    /// `target_arn` in `region` becomes the primary.
+    SwitchoverGlobalCluster {
+        global_cluster: GlobalClusterId,
+        target_arn: String,
+        region: Region,
+        from_region: Region,
+    },
+    /// FailoverGlobalCluster with AllowDataLoss=true (unplanned), on `region`'s endpoint.
+    FailoverGlobalCluster {
+        global_cluster: GlobalClusterId,
+        target_arn: String,
+        region: Region,
+        from_region: Region,
+        /// Why a graceful switchover was escalated to this failover, when it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
     },
     /// ARC StartZonalShift: the resource's traffic leaves `away_from` until the shift expires
     /// or is canceled.
@@ -99,6 +117,8 @@ impl Call {
             Call::Http { request, .. } => format!("HTTP {}", request.method),
             Call::StartZonalShift { .. } => "StartZonalShift".into(),
             Call::CancelZonalShift { .. } => "CancelZonalShift".into(),
+            Call::SwitchoverGlobalCluster { .. } => "SwitchoverGlobalCluster".into(),
+            Call::FailoverGlobalCluster { .. } => "FailoverGlobalCluster".into(),
         }
     }
 
@@ -115,6 +135,8 @@ impl Call {
             Call::StartZonalShift { resource, .. } | Call::CancelZonalShift { resource, .. } => {
                 resource.clone()
             }
+            Call::SwitchoverGlobalCluster { global_cluster, .. }
+            | Call::FailoverGlobalCluster { global_cluster, .. } => global_cluster.to_string(),
         }
     }
 
@@ -151,6 +173,18 @@ impl Call {
             Call::CancelZonalShift { resource, zonal_shift_id, away_from_id } => format!(
                 "CancelZonalShift ZonalShiftId={zonal_shift_id}  ({resource} may use {away_from_id} again)"
             ),
+            Call::SwitchoverGlobalCluster { global_cluster, target_arn, region, from_region } => format!(
+                "SwitchoverGlobalCluster GlobalClusterIdentifier={global_cluster} TargetDbClusterIdentifier={target_arn} on the {region} endpoint  (writer {from_region} -> {region}, no data loss)"
+            ),
+            Call::FailoverGlobalCluster { global_cluster, target_arn, region, from_region, why } => {
+                let mut s = format!(
+                    "FailoverGlobalCluster GlobalClusterIdentifier={global_cluster} TargetDbClusterIdentifier={target_arn} AllowDataLoss=true on the {region} endpoint  (writer {from_region} -> {region}, writes not yet replicated are lost)"
+                );
+                if let Some(w) = why {
+                    s.push_str(&format!("\n      {w}"));
+                }
+                s
+            }
         }
     }
 }
@@ -272,6 +306,12 @@ pub enum Await {
     /// A change made earlier (by this run before it was resumed, or by another run) that was
     /// still PENDING is INSYNC.
     ChangeSettled { change_id: String },
+    /// The global cluster's writer is in `region` and it takes writes (status `available`, no
+    /// switchover or failover under way); observed on `region`'s endpoint.
+    GlobalWriterIn {
+        global_cluster: GlobalClusterId,
+        region: Region,
+    },
 }
 
 impl Await {
@@ -292,6 +332,15 @@ impl Await {
                 Call::CreateDbClusterSnapshot { snapshot, .. }
                 | Call::CreateDbSnapshot { snapshot, .. },
             ) => id == snapshot,
+            (
+                Await::GlobalWriterIn { global_cluster, .. },
+                Call::SwitchoverGlobalCluster {
+                    global_cluster: g2, ..
+                }
+                | Call::FailoverGlobalCluster {
+                    global_cluster: g2, ..
+                },
+            ) => global_cluster == g2,
             _ => false,
         }
     }
@@ -319,6 +368,8 @@ pub fn in_doubt_grace(operation: &str) -> Option<std::time::Duration> {
         // A started shift shows in GetManagedResource at once (found again by the run id in
         // its comment); a cancel shows as the shift no longer active.
         "StartZonalShift" | "CancelZonalShift" => Some(Duration::from_secs(15)),
+        // A switchover or failover shows as the global cluster's FailoverState once accepted.
+        "SwitchoverGlobalCluster" | "FailoverGlobalCluster" => Some(Duration::from_secs(60)),
         _ => None,
     }
 }

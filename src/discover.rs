@@ -97,6 +97,7 @@ impl Discovered {
                 Group::Records { records, .. } => r += records.len(),
                 // Discover lists RDS and Route 53 only; these groups are written by hand.
                 Group::ZonalShiftResources { .. } => {}
+                Group::GlobalClusters { global_clusters } => c += global_clusters.len(),
             }
         }
         (c, i, r)
@@ -171,7 +172,9 @@ pub fn classify(listing: &Listing, opts: &Options) -> Result<Discovered, Discove
         match g {
             Group::DbClusters { clusters } => clusters.sort(),
             Group::DbInstances { instances } => instances.sort(),
-            Group::Records { .. } | Group::ZonalShiftResources { .. } => {}
+            Group::Records { .. }
+            | Group::ZonalShiftResources { .. }
+            | Group::GlobalClusters { .. } => {}
         }
     }
     Ok(out)
@@ -603,6 +606,13 @@ pub fn render_group(name: &str, g: &Group, derived: &BTreeMap<String, String>) -
                 str_array(&ids)
             )
         }
+        Group::GlobalClusters { global_clusters } => {
+            let ids: Vec<&str> = global_clusters.iter().map(|c| c.as_str()).collect();
+            format!(
+                "[groups.{name}]\nkind = \"global_clusters\"\nglobal_clusters = {}\n",
+                str_array(&ids)
+            )
+        }
         Group::Records {
             hosted_zone,
             records,
@@ -825,6 +835,10 @@ fn resources_of(g: &Group) -> Vec<String> {
             .iter()
             .map(|r| format!("zonal shift resource {r}"))
             .collect(),
+        Group::GlobalClusters { global_clusters } => global_clusters
+            .iter()
+            .map(|g| format!("global cluster {g}"))
+            .collect(),
     }
 }
 
@@ -866,6 +880,13 @@ fn only_new(g: &Group, known: &BTreeSet<String>) -> Option<Group> {
                 .cloned()
                 .collect(),
             zone_ids: zone_ids.clone(),
+        },
+        Group::GlobalClusters { global_clusters } => Group::GlobalClusters {
+            global_clusters: global_clusters
+                .iter()
+                .filter(|g| !known.contains(&format!("global cluster {g}")))
+                .cloned()
+                .collect(),
         },
     };
     (!resources_of(&g).is_empty()).then_some(g)

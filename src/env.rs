@@ -7,7 +7,7 @@
 use crate::diag::{Diagnostics, SourceFile};
 use crate::tomlx::{self, parse_document, SKind, SVal, Spanned, TableReader};
 use crate::traffic::{Ladder, TierAction};
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, Zone};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,9 @@ pub struct Environment {
     pub name: String,
     pub description: Option<String>,
     pub region: String,
+    /// The regions runs may talk to, the primary `region` first, then the others in order of
+    /// preference (`regions = ["us-west-2", "us-east-1"]`): global clusters span them.
+    pub regions: Vec<Region>,
     /// Zones in order of preference: when a record must move, it goes to the first healthy one.
     pub zones: Vec<Zone>,
     pub aws: AwsAccess,
@@ -123,6 +126,10 @@ pub enum Group {
         resources: Vec<String>,
         zone_ids: BTreeMap<Zone, String>,
     },
+    /// Aurora global databases, spanning the environment's `regions`.
+    GlobalClusters {
+        global_clusters: Vec<GlobalClusterId>,
+    },
 }
 
 impl Group {
@@ -132,6 +139,7 @@ impl Group {
             Group::DbInstances { .. } => "db_instances",
             Group::Records { .. } => "records",
             Group::ZonalShiftResources { .. } => "zonal_shift_resources",
+            Group::GlobalClusters { .. } => "global_clusters",
         }
     }
 }
@@ -141,6 +149,7 @@ pub const GROUP_KINDS: &[&str] = &[
     "db_instances",
     "records",
     "zonal_shift_resources",
+    "global_clusters",
 ];
 
 /// One logical record: a plain record pointed at one zone's value, or a weighted record with
@@ -317,6 +326,7 @@ fn parse_simulated(
         name,
         description,
         region: String::new(),
+        regions: vec![],
         zones: vec![],
         aws: AwsAccess::default(),
         settings: Settings::default(),
@@ -340,6 +350,7 @@ const ENV_KEYS: &[&str] = &[
     "name",
     "description",
     "region",
+    "regions",
     "zones",
     "aws",
     "settings",
@@ -363,6 +374,7 @@ fn parse_env(
     let description = t.str("description", d).map(|s| s.value);
     let region = t.req_str("region", "add `region = \"us-west-2\"`", d);
     let zones = parse_zones(src, &mut t, region.as_ref(), d);
+    let regions = parse_regions(src, &mut t, region.as_ref(), d);
     let aws = t
         .get("aws")
         .map(|v| parse_aws(src, v, d))
@@ -410,11 +422,13 @@ fn parse_env(
             parse_drills(src, v, &endpoints, &probes, d)
         })
         .unwrap_or_default();
+    check_global_groups(src, &mut t, &groups, &regions, d);
     t.finish(ENV_KEYS, d);
     Some(Environment {
         name,
         description,
         region: region.map(|r| r.value).unwrap_or_default(),
+        regions,
         zones,
         aws,
         settings,
@@ -514,6 +528,83 @@ fn parse_zones(
         zones.push(zone);
     }
     zones
+}
+
+/// `regions` (optional): the regions runs may talk to, each a well-formed region name, listed
+/// once, the primary `region` among them; it comes first in the result whatever its place.
+fn parse_regions(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    region: Option<&Spanned<String>>,
+    d: &mut Diagnostics,
+) -> Vec<Region> {
+    let primary = region.map(|r| Region::new(r.value.clone()));
+    let mut out: Vec<Region> = primary.iter().cloned().collect();
+    if !t.has("regions") {
+        return out;
+    }
+    let listed = t.str_list("regions", d).unwrap_or_default();
+    let mut seen: Vec<&str> = vec![];
+    for r in &listed {
+        let reg = Region::new(r.value.clone());
+        if !reg.is_well_formed() {
+            d.push(src.diag(
+                r.span.clone(),
+                format!("`{}` is not a region name", r.value),
+                Some("regions are named like us-west-2, eu-central-1".into()),
+            ));
+        } else if seen.contains(&r.value.as_str()) {
+            d.push(src.diag(
+                r.span.clone(),
+                format!("region `{}` is listed twice", r.value),
+                None,
+            ));
+        } else if !out.contains(&reg) {
+            out.push(reg);
+        }
+        seen.push(&r.value);
+    }
+    if let Some(p) = primary.filter(|p| !listed.iter().any(|r| r.value == p.as_str())) {
+        let span = listed
+            .first()
+            .map(|r| r.span.clone())
+            .unwrap_or(t.span.clone());
+        d.push(src.diag(
+            span,
+            format!("`regions` does not list the primary region `{p}`"),
+            Some(format!(
+                "add it: regions = [\"{p}\", ...]; `region` is where single-region groups live"
+            )),
+        ));
+    }
+    out
+}
+
+/// A `global_clusters` group spans regions: the environment must name at least two.
+fn check_global_groups(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    groups: &BTreeMap<String, Group>,
+    regions: &[Region],
+    d: &mut Diagnostics,
+) {
+    if regions.len() >= 2 {
+        return;
+    }
+    for (name, g) in groups {
+        if matches!(g, Group::GlobalClusters { .. }) {
+            let span = t
+                .get("groups")
+                .map(|v| v.span.clone())
+                .unwrap_or(t.span.clone());
+            let example = regions.first().map(|r| r.as_str()).unwrap_or("us-west-2");
+            d.push(src.diag(
+                span,
+                format!("group `{name}` holds global clusters, but the environment names one region only"),
+                Some(format!("list the regions the global clusters span: regions = [\"{example}\", \"us-east-1\"]")),
+            ));
+        }
+    }
 }
 
 /// `[aws]`: profile and endpoint_url.
@@ -1024,6 +1115,20 @@ fn parse_group(
             }
         }
         "zonal_shift_resources" => parse_zonal_group(src, t, name, v, zones, d),
+        "global_clusters" => {
+            let ids = t.str_list("global_clusters", d).unwrap_or_default();
+            if ids.is_empty() {
+                d.push(src.diag(
+                    v.span.clone(),
+                    format!("{what} lists no global clusters"),
+                    Some("add `global_clusters = [\"orders-global\"]`".into()),
+                ));
+            }
+            t.finish(&["kind", "global_clusters"], d);
+            Group::GlobalClusters {
+                global_clusters: ids.into_iter().map(|s| GlobalClusterId(s.value)).collect(),
+            }
+        }
         other => {
             let hint = match crate::diag::did_you_mean(other, GROUP_KINDS.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),

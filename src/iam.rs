@@ -102,6 +102,26 @@ pub const OPERATIONS: &[(&str, &str, On)] = &[
         "arc-zonal-shift:CancelZonalShift",
         On::Named,
     ),
+    (
+        "DescribeGlobalClusters",
+        "rds:DescribeGlobalClusters",
+        On::TypeWildcard,
+    ),
+    (
+        "SwitchoverGlobalCluster",
+        "rds:SwitchoverGlobalCluster",
+        On::Named,
+    ),
+    (
+        "FailoverGlobalCluster",
+        "rds:FailoverGlobalCluster",
+        On::Named,
+    ),
+    (
+        "GetMetricStatistics",
+        "cloudwatch:GetMetricStatistics",
+        On::Any,
+    ),
 ];
 
 /// The IAM action of an AWS operation, and what it is authorised on.
@@ -239,10 +259,29 @@ pub fn operations_of(
                 }
             }
         }
+        BoundAction::GlobalMove(m) => global_needs(m, a, &mut out),
         BoundAction::HealthAssert { .. } => out.extend(probe_needs(env, a)),
         BoundAction::Http { .. } | BoundAction::Approval { .. } | BoundAction::Wait { .. } => {}
     }
     out
+}
+
+/// A global database move: read the global clusters, switch over (and fail over when it may
+/// escalate, or is unplanned; a rollback switches back), read the replication lag. The call
+/// is authorised on the global cluster and on its member clusters, in every region.
+fn global_needs(m: &crate::runbook::bind::GlobalMove, a: &Account<'_>, out: &mut Vec<Need>) {
+    let global = |id: &str| format!("arn:{}:rds::{}:global-cluster:{id}", a.partition, a.id);
+    let members = format!("arn:{}:rds:*:{}:cluster:*", a.partition, a.id);
+    out.push(need("DescribeGlobalClusters", global("*")));
+    for g in &m.global_clusters {
+        out.push(need("SwitchoverGlobalCluster", global(g.as_str())));
+        out.push(need("SwitchoverGlobalCluster", members.clone()));
+        if m.unplanned || m.escalate.is_some() {
+            out.push(need("FailoverGlobalCluster", global(g.as_str())));
+            out.push(need("FailoverGlobalCluster", members.clone()));
+            out.push(need("GetMetricStatistics", "*".into()));
+        }
+    }
 }
 
 /// A snapshot of each target: the database and the `failover-*` snapshot it creates, and the

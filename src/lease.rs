@@ -35,6 +35,10 @@ impl LeaseKey {
     pub fn zonal_resource(arn: &str) -> Self {
         Self(format!("arc-resource:{arn}"))
     }
+    /// A global cluster is one resource across its regions: one key, named by no region.
+    pub fn global_cluster(id: &str) -> Self {
+        Self(format!("rds-global-cluster:{id}"))
+    }
     /// Every record set of a name and type (all its set identifiers).
     pub fn record(name: &str, rtype: &str) -> Self {
         Self(format!(
@@ -89,6 +93,11 @@ pub fn keys_of(steps: &[BoundStep], region: &str) -> BTreeSet<LeaseKey> {
             | BoundAction::Approval { .. }
             | BoundAction::Wait { .. }
             | BoundAction::HealthAssert { .. } => {}
+            BoundAction::GlobalMove(m) => out.extend(
+                m.global_clusters
+                    .iter()
+                    .map(|g| LeaseKey::global_cluster(g.as_str())),
+            ),
         }
     }
     out
@@ -116,6 +125,10 @@ pub fn keys_of_call(call: &Call, region: &str) -> Option<Vec<LeaseKey>> {
             Some(vec![LeaseKey::zonal_resource(resource)])
         }
         Call::Http { .. } => None,
+        Call::SwitchoverGlobalCluster { global_cluster, .. }
+        | Call::FailoverGlobalCluster { global_cluster, .. } => {
+            Some(vec![LeaseKey::global_cluster(global_cluster.as_str())])
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! `Ports`. Only traits live behind it; which adapters fill it is decided by the application
 //! layer (AWS, a local peer, or the simulator).
 
-use crate::cloud::{CallMeter, Clock, Databases, Dns, HttpClient, ZonalShifts};
+use crate::cloud::{
+    CallMeter, Clock, Databases, Dns, GlobalDatabases, HttpClient, Metrics, ZonalShifts,
+};
 use crate::health::HealthSource;
 use std::sync::Arc;
 
@@ -13,6 +15,12 @@ pub struct Ports {
     pub dns: Arc<dyn Dns>,
     /// ARC zonal shift (`arc.*` steps).
     pub arc: Arc<dyn ZonalShifts>,
+    /// Aurora global databases, each call on a named region's endpoint; `None` where the
+    /// environment spans one region only (a step that needs it says so).
+    pub global: Option<Arc<dyn GlobalDatabases>>,
+    /// CloudWatch metrics read at a promotion (replication lag); `None`: not read (reports
+    /// say the data at risk is unknown).
+    pub metrics: Option<Arc<dyn Metrics>>,
     pub http: Arc<dyn HttpClient>,
     pub clock: Arc<dyn Clock>,
     /// The AWS requests made through `db` and `dns` so far (the client-side limiter's count).

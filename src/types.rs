@@ -52,6 +52,10 @@ name_type!(
     InstanceId
 );
 name_type!(
+    /// An Aurora global database identifier (`GlobalClusterIdentifier`).
+    GlobalClusterId
+);
+name_type!(
     /// A run identifier in the journal, e.g. `20261122-010203-abcd` (`journal::new_run_id`),
     /// `sim-7` in the simulator. A prefix typed by a person to find a run is a `&str`, not a
     /// `RunId` (`journal::Journal::run`).
@@ -61,6 +65,20 @@ name_type!(
     /// A step identifier inside a runbook.
     StepId
 );
+
+impl Region {
+    /// Whether this looks like an AWS region name: `us-west-2`, `eu-central-1`,
+    /// `us-gov-west-1` (letters, dashes, a final number).
+    pub fn is_well_formed(&self) -> bool {
+        let parts: Vec<&str> = self.0.split('-').collect();
+        parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && !parts[parts.len() - 1].is_empty()
+    }
+}
 
 impl Zone {
     /// The region a zone belongs to: `us-west-2a` -> `us-west-2`.

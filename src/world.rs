@@ -9,7 +9,7 @@ use crate::cloud::{
     ChangeAction, ChangeStatus, ClusterState, DbStatus, HostedZone, InstanceState, ManagedResource,
     RecordKey, RecordSet, SnapshotKind, SnapshotState, ZonalShift, ZonalShiftStatus,
 };
-use crate::types::{ClusterId, InstanceId};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,6 +30,9 @@ pub struct World {
     /// not registered).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub managed: BTreeMap<String, ManagedResource>,
+    /// Aurora global databases, as DescribeGlobalClusters reports them.
+    #[serde(default)]
+    pub global_clusters: BTreeMap<GlobalClusterId, crate::cloud::GlobalClusterState>,
     /// Calls (of any run) that may have been made and whose effect is not confirmed yet,
     /// within their grace period: the same call to the same resource is held back.
     /// Learned from the journal, not observed.
@@ -97,6 +100,7 @@ impl World {
         self.records.extend(other.records);
         self.changes.extend(other.changes);
         self.managed.extend(other.managed);
+        self.global_clusters.extend(other.global_clusters);
     }
 
     /// What an observation of `needs` alone would have returned, taken from this wider one:
@@ -145,6 +149,11 @@ impl World {
         for arn in &needs.zonal_resources {
             if let Some(m) = self.managed.get(arn) {
                 w.managed.insert(arn.clone(), m.clone());
+            }
+        }
+        for (_, id) in &needs.global_clusters {
+            if let Some(g) = self.global_clusters.get(id) {
+                w.global_clusters.insert(id.clone(), g.clone());
             }
         }
         w
@@ -245,6 +254,24 @@ impl World {
                     }
                 }
             }
+            Call::SwitchoverGlobalCluster {
+                global_cluster,
+                region,
+                ..
+            }
+            | Call::FailoverGlobalCluster {
+                global_cluster,
+                region,
+                ..
+            } => {
+                if let Some(g) = self.global_clusters.get_mut(global_cluster) {
+                    for m in &mut g.members {
+                        m.is_writer = &m.region == region;
+                    }
+                    g.status = DbStatus::Available;
+                    g.failover = None;
+                }
+            }
         }
     }
 }
@@ -261,6 +288,8 @@ pub struct Needs {
     pub changes: Vec<String>,
     /// ARC managed resources (ARNs): GetManagedResource and ListZonalShifts.
     pub zonal_resources: Vec<String>,
+    /// Global clusters, each with the region whose endpoint to read it from.
+    pub global_clusters: Vec<(Region, GlobalClusterId)>,
 }
 
 impl Needs {
@@ -272,6 +301,7 @@ impl Needs {
         self.hosted_zones.extend(o.hosted_zones);
         self.changes.extend(o.changes);
         self.zonal_resources.extend(o.zonal_resources);
+        self.global_clusters.extend(o.global_clusters);
         self.dedup();
     }
     /// Each resource once, first mention first.
@@ -287,6 +317,7 @@ impl Needs {
         once(&mut self.hosted_zones);
         once(&mut self.changes);
         once(&mut self.zonal_resources);
+        once(&mut self.global_clusters);
     }
     /// Everything `other` asks to observe, this asks too.
     pub fn covers(&self, other: &Needs) -> bool {
@@ -301,6 +332,7 @@ impl Needs {
             && within(&self.hosted_zones, &other.hosted_zones)
             && within(&self.changes, &other.changes)
             && within(&self.zonal_resources, &other.zonal_resources)
+            && within(&self.global_clusters, &other.global_clusters)
     }
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()

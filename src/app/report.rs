@@ -133,7 +133,9 @@ pub struct Promotion {
     pub at: i64,
     pub cluster: String,
     pub target: String,
+    /// The zone the writer left (the region, for a global database).
     pub from_zone: String,
+    /// The zone the writer went to (the region, for a global database).
     pub to_zone: String,
     pub ok: bool,
     /// Replica lag of the promoted reader at promotion (ms), when the journal has it.
@@ -476,7 +478,6 @@ impl Calls {
 pub const LAG_NOT_JOURNALED: &str = "not journaled: FailoverDBCluster does not return it and this version does not read the reader's AuroraReplicaLag before promoting it";
 
 fn promotions_of(events: &[Event], calls: &[CallSeen]) -> Vec<Promotion> {
-    let _ = events;
     calls
         .iter()
         .filter_map(|c| match &c.call {
@@ -495,9 +496,81 @@ fn promotions_of(events: &[Event], calls: &[CallSeen]) -> Vec<Promotion> {
                 replica_lag_ms: None,
                 replica_lag_note: Some(LAG_NOT_JOURNALED.into()),
             }),
+            Some(Call::SwitchoverGlobalCluster {
+                global_cluster,
+                target_arn,
+                region,
+                from_region,
+            }) => Some(Promotion {
+                at: c.at,
+                cluster: global_cluster.to_string(),
+                target: cluster_of_arn(target_arn),
+                from_zone: from_region.to_string(),
+                to_zone: region.to_string(),
+                ok: c.ok == Some(true),
+                replica_lag_ms: None,
+                replica_lag_note: Some(
+                    "switchover: secondaries synchronised first, no data loss (RPO 0)".into(),
+                ),
+            }),
+            Some(Call::FailoverGlobalCluster {
+                global_cluster,
+                target_arn,
+                region,
+                from_region,
+                ..
+            }) => {
+                let (ms, note) = lag_journaled(events, global_cluster.as_str(), c.at);
+                Some(Promotion {
+                    at: c.at,
+                    cluster: global_cluster.to_string(),
+                    target: cluster_of_arn(target_arn),
+                    from_zone: from_region.to_string(),
+                    to_zone: region.to_string(),
+                    ok: c.ok == Some(true),
+                    replica_lag_ms: ms,
+                    replica_lag_note: note,
+                })
+            }
             _ => None,
         })
         .collect()
+}
+
+/// `orders-east` of `arn:aws:rds:us-east-1:1:cluster:orders-east`.
+fn cluster_of_arn(arn: &str) -> String {
+    arn.rsplit(':').next().unwrap_or(arn).to_string()
+}
+
+/// The replication lag journaled (`data_at_risk`) right before a global failover made at
+/// `at`: the figure, or why there is none.
+fn lag_journaled(events: &[Event], global_cluster: &str, at: i64) -> (Option<u64>, Option<String>) {
+    let seen = events.iter().rev().find(|e| {
+        e.kind == "data_at_risk"
+            && e.at <= at
+            && e.data.get("global_cluster").and_then(|g| g.as_str()) == Some(global_cluster)
+    });
+    let Some(e) = seen else {
+        return (None, Some("not journaled".into()));
+    };
+    let lag = e.data.get("lag");
+    let metric = lag
+        .and_then(|l| l.get("metric"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("lag");
+    match lag.and_then(|l| l.get("ms")).and_then(|m| m.as_f64()) {
+        Some(ms) => (
+            Some(ms.max(0.0) as u64),
+            Some(format!("{metric} at promotion")),
+        ),
+        None => {
+            let why = lag
+                .and_then(|l| l.get("why"))
+                .and_then(|w| w.as_str())
+                .unwrap_or("no datapoint");
+            (None, Some(format!("unknown: {metric} {why}")))
+        }
+    }
 }
 
 /// The actions that change where users' traffic goes (mitigation).

@@ -79,8 +79,9 @@ pub async fn prepare_rollback(
         .into_iter()
         .filter(|t| still_ours.contains(t))
         .collect();
-    if changes.is_empty() && tiers.is_empty() && shifts.is_empty() {
-        return Err(AppError::Refused(format!("run {} changed no DNS records, shed no traffic and started no zonal shift: nothing to roll back\n  hint: database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
+    let moves = global_moves_of(&j, &r.id).await?;
+    if changes.is_empty() && tiers.is_empty() && shifts.is_empty() && moves.is_empty() {
+        return Err(AppError::Refused(format!("run {} changed no DNS records, shed no traffic, started no zonal shift and moved no global database: nothing to roll back\n  hint: zonal database failovers are not undone by rollback; fail back with the runbook and the healthy zone as parameter", r.id)));
     }
     let loaded = load_env(&app.config_dir, &r.environment)?;
     let new_id = journal::new_run_id();
@@ -92,6 +93,7 @@ pub async fn prepare_rollback(
         steps.push(cancel_shifts_step(&r, shifts));
     }
     steps.extend(restore_dns_steps(&r, changes, order.force));
+    steps.extend(switch_back_steps(&r, &loaded.env, moves));
     let header = RunHeader {
         id: new_id,
         runbook: format!("rollback of {}", r.id),
@@ -219,6 +221,108 @@ pub(super) fn restore_dns_steps(
             },
         })
         .collect()
+}
+
+/// Each global cluster whose writer a run moved (a switchover or failover it made, or may have
+/// made): switched back to the region it left. A switchover needs both regions: after a
+/// failover, the step switches back only once the old region is healthy (until then the
+/// switchover does not complete and the step fails saying so).
+pub(super) fn switch_back_steps(
+    r: &RunRecord,
+    env: &crate::env::Environment,
+    moves: Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )>,
+) -> Vec<BoundStep> {
+    moves
+        .into_iter()
+        .enumerate()
+        .map(|(i, (g, from, to))| BoundStep {
+            id: StepId::new(format!("switch-back-{}", i + 1)),
+            description: Some(format!(
+                "switch global cluster {g} back to {from}, where run {} moved its writer from",
+                r.id
+            )),
+            after: vec![],
+            enabled: true,
+            when: None,
+            timeout: Duration::from_secs(30 * 60),
+            retries: 1,
+            on_failure: OnFailure::Continue,
+            action: BoundAction::GlobalMove(crate::runbook::bind::GlobalMove {
+                group: format!("rollback of {}", r.id),
+                global_clusters: vec![g],
+                to_region: Some(from),
+                evacuate_region: Some(to),
+                regions: env.regions.clone(),
+                unplanned: false,
+                wait: true,
+                escalate: None,
+            }),
+        })
+        .collect()
+}
+
+/// The global clusters a run moved: (global cluster, region left, region moved to), from
+/// intents whose outcome was OK or unknown; the last move of each wins.
+pub(super) async fn global_moves_of(
+    j: &Arc<dyn Store>,
+    run_id: &RunId,
+) -> Result<
+    Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )>,
+    AppError,
+> {
+    let events = j.events(run_id).await?;
+    let failed: Vec<i64> = events
+        .iter()
+        .filter(|e| {
+            e.kind == "outcome"
+                && e.data.get("ok").and_then(|v| v.as_bool()) == Some(false)
+                && e.data
+                    .get("kind")
+                    .and_then(|k| serde_json::from_value::<ErrorKind>(k.clone()).ok())
+                    .is_some_and(ErrorKind::proves_not_processed)
+        })
+        .filter_map(|e| e.intent_seq)
+        .collect();
+    let mut out: Vec<(
+        crate::types::GlobalClusterId,
+        crate::types::Region,
+        crate::types::Region,
+    )> = vec![];
+    for e in events
+        .iter()
+        .filter(|e| e.kind == "intent" && !failed.contains(&e.seq))
+    {
+        let (g, from, to) = match serde_json::from_value::<Call>(e.data.clone()) {
+            Ok(Call::SwitchoverGlobalCluster {
+                global_cluster,
+                region,
+                from_region,
+                ..
+            })
+            | Ok(Call::FailoverGlobalCluster {
+                global_cluster,
+                region,
+                from_region,
+                ..
+            }) => (global_cluster, from_region, region),
+            _ => continue,
+        };
+        match out.iter_mut().find(|(x, _, _)| *x == g) {
+            // A later move of the same cluster (the escalation after a switchover) keeps the
+            // region the writer first left.
+            Some(m) => m.2 = to,
+            None => out.push((g, from, to)),
+        }
+    }
+    Ok(out)
 }
 
 /// What a run changed in DNS: per hosted zone, each record's state before the run (first

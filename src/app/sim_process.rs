@@ -128,6 +128,8 @@ impl Process {
             inner: raw.dns,
         });
         let ports = Ports {
+            global: None,
+            metrics: None,
             db: Arc::new(RetryingDatabases::new(
                 db,
                 policy.clone(),

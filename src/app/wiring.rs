@@ -9,7 +9,8 @@ use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
 use crate::cloud::rate::RateLimiter;
 use crate::cloud::retry::{
-    RetryPolicy, RetryingDatabases, RetryingDns, RetryingInventory, RetryingZonalShifts,
+    RetryPolicy, RetryingDatabases, RetryingDns, RetryingGlobal, RetryingInventory,
+    RetryingZonalShifts,
 };
 use crate::cloud::{Clock, CloudError};
 use crate::env::Environment;
@@ -119,6 +120,11 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
     };
     let http = ReqwestHttp::new()?;
     Ok(Ports {
+        global: global_port(env, &settings, policy.clone(), clock.clone()),
+        metrics: Some(Arc::new(aws::AwsMetrics::new(
+            settings.clone(),
+            clock.clone(),
+        ))),
         db: Arc::new(RetryingDatabases::new(
             Arc::new(db),
             policy.clone(),
@@ -145,6 +151,26 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
             .as_ref()
             .map(|_| Arc::new(LiveHealth { env: env.clone() }) as Arc<dyn HealthSource>),
     })
+}
+
+/// The global database port of an environment that spans several regions (each call on the
+/// endpoint of the region it names, retried like the RDS calls); `None` for one region.
+fn global_port(
+    env: &Environment,
+    settings: &AwsSettings,
+    policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
+) -> Option<Arc<dyn crate::cloud::GlobalDatabases>> {
+    if env.regions.len() < 2 {
+        return None;
+    }
+    let aws = aws::AwsGlobalDatabases::new(settings.clone(), env.quotas.clone(), clock.clone());
+    Some(Arc::new(RetryingGlobal::new(
+        Arc::new(aws),
+        policy,
+        clock,
+        None,
+    )))
 }
 
 /// Builds the probe edges for an environment: an HTTP client without connection reuse, and

@@ -44,6 +44,7 @@ const ACCESS_DENIED_CODES: &[&str] = &[
 
 const NOT_FOUND_CODES: &[&str] = &[
     "DBClusterNotFoundFault",
+    "GlobalClusterNotFoundFault",
     "DBInstanceNotFound",
     "DBInstanceNotFoundFault",
     "DBClusterSnapshotNotFoundFault",
@@ -57,6 +58,7 @@ const NOT_FOUND_CODES: &[&str] = &[
 
 const INVALID_STATE_CODES: &[&str] = &[
     "InvalidDBClusterStateFault",
+    "InvalidGlobalClusterStateFault",
     "InvalidDBInstanceState",
     "InvalidDBInstanceStateFault",
     "InvalidDBClusterSnapshotStateFault",

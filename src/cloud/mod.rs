@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod global;
 pub mod http;
 pub mod model;
 pub mod ports;
@@ -15,9 +16,10 @@ pub mod sim;
 pub mod status;
 
 pub use error::{CloudError, ErrorKind};
+pub use global::{GlobalClusterState, GlobalFailoverState, GlobalMember, Lag};
 pub use ports::{
-    CallMeter, Clock, ClusterListing, Databases, Dns, HttpClient, InstanceListing, Inventory,
-    ZonalShifts,
+    CallMeter, Clock, ClusterListing, Databases, Dns, GlobalDatabases, HttpClient, InstanceListing,
+    Inventory, Metrics, ZonalShifts,
 };
 pub use status::DbStatus;
 

@@ -6,7 +6,7 @@ use super::{
     ChangeInfo, CloudError, ClusterState, HostedZone, HttpRequest, HttpResponse, InstanceState,
     ManagedResource, RecordChange, RecordSet, SnapshotKind, SnapshotState, ZonalShift,
 };
-use crate::types::{ClusterId, InstanceId};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region};
 use async_trait::async_trait;
 use std::time::{Duration, SystemTime};
 
@@ -50,6 +50,46 @@ pub trait Databases: Send + Sync {
         kind: SnapshotKind,
         ids: &[String],
     ) -> Result<Vec<SnapshotState>, CloudError>;
+}
+
+/// Aurora Global Database: every call names the region whose RDS endpoint it goes to, so a
+/// region evacuation talks to the recovery region's control plane, never to the failed one's.
+#[async_trait]
+pub trait GlobalDatabases: Send + Sync {
+    /// DescribeGlobalClusters on `region`'s endpoint; missing ones are absent from the result.
+    async fn describe_global_clusters(
+        &self,
+        region: &Region,
+        ids: &[GlobalClusterId],
+    ) -> Result<Vec<super::GlobalClusterState>, CloudError>;
+    /// SwitchoverGlobalCluster (graceful, no data loss) to the member `target_arn`.
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError>;
+    /// FailoverGlobalCluster with AllowDataLoss=true (unplanned) to the member `target_arn`.
+    async fn failover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError>;
+}
+
+/// CloudWatch metrics read at a promotion (the replication lag: data at risk).
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// The latest datapoint (Maximum over 1-minute periods of the last `window`) of an
+    /// `AWS/RDS` metric with one dimension, in `region`; `None` when there is none.
+    async fn latest_rds_metric(
+        &self,
+        region: &Region,
+        metric: &str,
+        dimension: (&str, &str),
+        window: Duration,
+    ) -> Result<Option<f64>, CloudError>;
 }
 
 /// Route 53.

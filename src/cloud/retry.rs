@@ -99,6 +99,7 @@ pub type RetryingDatabases = Retrying<dyn Databases>;
 pub type RetryingDns = Retrying<dyn Dns>;
 pub type RetryingInventory = Retrying<dyn Inventory>;
 pub type RetryingZonalShifts = Retrying<dyn ZonalShifts>;
+pub type RetryingGlobal = Retrying<dyn crate::cloud::GlobalDatabases>;
 
 impl<P: ?Sized> Retrying<P> {
     /// `seed` makes the jitter reproducible (the simulator); `None` seeds from entropy.
@@ -169,6 +170,38 @@ impl Databases for Retrying<dyn Databases> {
         ids: &[String],
     ) -> Result<Vec<SnapshotState>, CloudError> {
         self.read(|| self.inner.describe_snapshots(k, ids)).await
+    }
+}
+
+/// Global databases: reads retried on throttling and transient errors, the switchover and the
+/// failover on throttling only (as every mutating call).
+#[async_trait]
+impl crate::cloud::GlobalDatabases for Retrying<dyn crate::cloud::GlobalDatabases> {
+    async fn describe_global_clusters(
+        &self,
+        r: &crate::types::Region,
+        ids: &[crate::types::GlobalClusterId],
+    ) -> Result<Vec<crate::cloud::GlobalClusterState>, CloudError> {
+        self.read(|| self.inner.describe_global_clusters(r, ids))
+            .await
+    }
+    async fn switchover_global_cluster(
+        &self,
+        r: &crate::types::Region,
+        id: &crate::types::GlobalClusterId,
+        t: &str,
+    ) -> Result<(), CloudError> {
+        self.mutate(|| self.inner.switchover_global_cluster(r, id, t))
+            .await
+    }
+    async fn failover_global_cluster(
+        &self,
+        r: &crate::types::Region,
+        id: &crate::types::GlobalClusterId,
+        t: &str,
+    ) -> Result<(), CloudError> {
+        self.mutate(|| self.inner.failover_global_cluster(r, id, t))
+            .await
     }
 }
 

@@ -98,6 +98,22 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     // Before the intent: a step that decides from now on does not take the plan's word for
     // this resource.
     ctx.touch(res.clone());
+    if matches!(call, Call::FailoverGlobalCluster { .. }) {
+        // The data at risk, read right before the promotion and journaled with it.
+        let lag = data_at_risk(ctx, call).await;
+        ctx.reporter.report(Progress::Skip {
+            step: sid.to_string(),
+            text: format!("global cluster `{res}`: {}", lag.describe()),
+        });
+        ctx.journal
+            .note(
+                run_id,
+                Some(sid),
+                "data_at_risk",
+                serde_json::json!({"global_cluster": res, "lag": lag, "text": lag.describe()}),
+            )
+            .await?;
+    }
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
     let seq = match ctx
         .journal
@@ -164,6 +180,56 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
         detail,
     });
     result.map(|_| change_id)
+}
+
+/// The replication lag metric read right before a global failover (ms, emitted by the
+/// secondary cluster being promoted).
+pub const GLOBAL_LAG_METRIC: &str = "AuroraGlobalDBRPOLag";
+/// How far back the latest lag datapoint is looked for.
+const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The replication lag of the secondary a global failover promotes, read right before it:
+/// the writes that may be lost. Never blocks the failover: a failed read says why.
+pub(crate) async fn data_at_risk(ctx: &Ctx, call: &Call) -> crate::cloud::Lag {
+    use crate::cloud::Lag;
+    let Call::FailoverGlobalCluster {
+        target_arn, region, ..
+    } = call
+    else {
+        return Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some("not a global failover".into()),
+        };
+    };
+    let cluster = target_arn.rsplit(':').next().unwrap_or(target_arn);
+    let Some(metrics) = &ctx.ports.metrics else {
+        return Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some("no CloudWatch client for this run".into()),
+        };
+    };
+    match metrics
+        .latest_rds_metric(
+            region,
+            GLOBAL_LAG_METRIC,
+            ("DBClusterIdentifier", cluster),
+            LAG_WINDOW,
+        )
+        .await
+    {
+        Ok(ms) => Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms,
+            why: None,
+        },
+        Err(e) => Lag {
+            metric: GLOBAL_LAG_METRIC.into(),
+            ms: None,
+            why: Some(format!("the read failed: {e}")),
+        },
+    }
 }
 
 /// Headers carrying secrets are not journaled.
@@ -264,6 +330,9 @@ pub(crate) async fn perform(ctx: &Ctx, call: &Call) -> Result<serde_json::Value,
             }
             Ok(serde_json::json!({"status": resp.status}))
         }
+        Call::SwitchoverGlobalCluster { .. } | Call::FailoverGlobalCluster { .. } => {
+            perform_global(p, call).await
+        }
     }
 }
 
@@ -291,12 +360,57 @@ async fn perform_arc(ctx: &Ctx, call: &Call) -> Result<serde_json::Value, StepEr
         _ => Ok(serde_json::json!({})),
     }
 }
+/// A switchover or failover of a global cluster, on the endpoint of the region it names.
+async fn perform_global(
+    p: &crate::ports::Ports,
+    call: &Call,
+) -> Result<serde_json::Value, StepError> {
+    match call {
+        Call::SwitchoverGlobalCluster {
+            global_cluster,
+            target_arn,
+            region,
+            ..
+        } => {
+            global_port(p, call)?
+                .switchover_global_cluster(region, global_cluster, target_arn)
+                .await?;
+            Ok(serde_json::json!({"region": region}))
+        }
+        Call::FailoverGlobalCluster {
+            global_cluster,
+            target_arn,
+            region,
+            ..
+        } => {
+            global_port(p, call)?
+                .failover_global_cluster(region, global_cluster, target_arn)
+                .await?;
+            Ok(serde_json::json!({"region": region, "allow_data_loss": true}))
+        }
+        _ => Ok(serde_json::json!({})),
+    }
+}
+
+/// The global database port, or why a global call cannot be made here.
+fn global_port<'p>(
+    p: &'p crate::ports::Ports,
+    call: &Call,
+) -> Result<&'p std::sync::Arc<dyn crate::cloud::GlobalDatabases>, StepError> {
+    p.global.as_ref().ok_or_else(|| {
+        StepError::Precondition(format!(
+            "{} on {}: these ports have no global database client; list the environment's regions (regions = [...])",
+            call.operation(),
+            call.resource()
+        ))
+    })
+}
 
 /// Wait until every await of a step is done: each poll observes all that is still pending
 /// at once (one paged Describe per resource kind, one GetChange per change; the clusters'
 /// members only when one is new, see `observe::Members`), then the pure
 /// `steps::wait::status` says where each stands.
-async fn wait_all(
+pub(crate) async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,
     mut pending: Vec<(&Await, Option<String>)>,

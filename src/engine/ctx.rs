@@ -288,6 +288,7 @@ impl Ctx {
             .map(|c| c.as_str())
             .chain(needs.instances.iter().map(|i| i.as_str()))
             .chain(needs.hosted_zones.iter().map(String::as_str))
+            .chain(needs.global_clusters.iter().map(|(_, g)| g.as_str()))
             .chain(
                 needs
                     .hosted_zones

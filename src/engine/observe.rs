@@ -97,6 +97,38 @@ pub async fn observe_waiting(
     observe_rest(ports, needs, w).await
 }
 
+/// The global clusters asked for: one DescribeGlobalClusters per region named, on that
+/// region's endpoint.
+async fn observe_global(ports: &Ports, needs: &Needs, w: &mut World) -> Result<(), CloudError> {
+    if needs.global_clusters.is_empty() {
+        return Ok(());
+    }
+    let mut by_region: BTreeMap<&crate::types::Region, Vec<crate::types::GlobalClusterId>> =
+        BTreeMap::new();
+    for (r, id) in &needs.global_clusters {
+        by_region.entry(r).or_default().push(id.clone());
+    }
+    let Some(global) = &ports.global else {
+        let ids: Vec<String> = needs
+            .global_clusters
+            .iter()
+            .map(|(_, g)| g.to_string())
+            .collect();
+        return Err(CloudError::new(
+            crate::cloud::ErrorKind::InvalidRequest,
+            "DescribeGlobalClusters",
+            crate::cloud::describe_ids(&ids),
+            "these ports have no global database client; list the environment's regions (regions = [...])",
+        ));
+    };
+    for (region, ids) in by_region {
+        for g in global.describe_global_clusters(region, &ids).await? {
+            w.global_clusters.insert(g.id.clone(), g);
+        }
+    }
+    Ok(())
+}
+
 /// Everything but the clusters and their members: the instances asked for (unless already
 /// observed as members), snapshots, hosted zones with their records, Route 53 changes.
 async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<World, CloudError> {
@@ -136,6 +168,7 @@ async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<Worl
             Err(e) => return Err(e),
         }
     }
+    observe_global(ports, needs, &mut w).await?;
     for id in &needs.changes {
         match ports.dns.get_change(id).await {
             Ok(c) => {

@@ -4,9 +4,9 @@
 use super::act::execute_decision;
 use super::ctx::{Ctx, StepError};
 use super::{observe, traffic};
-use crate::call::Decision;
+use crate::call::{Await, Call, Decision};
 use crate::progress::Progress;
-use crate::runbook::bind::{BoundAction, BoundStep};
+use crate::runbook::bind::{BoundAction, BoundStep, EscalateMode, GlobalMove};
 use crate::status::{RunStatus, StepStatus};
 use crate::steps;
 use crate::types::RunId;
@@ -109,6 +109,9 @@ async fn attempt_step(
         BoundAction::TrafficRevert { ladder, tiers } => {
             return traffic::revert(ctx, step, ladder, tiers).await
         }
+        BoundAction::GlobalMove(m) if m.escalate.is_some() && !m.unplanned => {
+            return switchover_escalating(ctx, step, m, first_attempt).await
+        }
         BoundAction::Wait { duration } => {
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
@@ -161,7 +164,7 @@ async fn attempt_step(
 /// plan's observation while it is fresh), plus what the journal knows (calls that may have
 /// been made and are within their grace, recent Route 53 changes, readers this run failed to
 /// promote). Calls past their grace are settled here.
-async fn observe_with_journal(
+pub(crate) async fn observe_with_journal(
     ctx: &Ctx,
     step: &BoundStep,
     may_reuse: bool,
@@ -317,7 +320,7 @@ fn resources_of(world: &World, step: &BoundStep) -> std::collections::HashSet<St
 /// Settle the calls in doubt this decision resolves: one whose grace passed and that the
 /// decision makes again ("its effect did not show"), or one whose call the decision no longer
 /// makes or holds back (its effect is visible).
-async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
+pub(crate) async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
     // Every call in `world.in_doubt` is on a resource this step acts on.
     let same = |c: &crate::call::Call, x: &InDoubtCall| {
         c.operation() == x.operation && c.resource() == x.resource
@@ -342,7 +345,12 @@ async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Decision) {
 }
 
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
-async fn report_decision(ctx: &Ctx, sid: &str, d: &Decision, announced: &mut Vec<String>) {
+pub(crate) async fn report_decision(
+    ctx: &Ctx,
+    sid: &str,
+    d: &Decision,
+    announced: &mut Vec<String>,
+) {
     let run_id = &ctx.spec.run_id;
     for w in &d.waiting {
         if !announced.contains(w) {
@@ -447,7 +455,7 @@ async fn health_assert(
     }
 }
 
-async fn wait_for_approval(
+pub(crate) async fn wait_for_approval(
     ctx: &Ctx,
     step: &BoundStep,
     message: &str,
@@ -488,4 +496,164 @@ async fn wait_for_approval(
             return Ok(Some(format!("approved by {a}")));
         }
     }
+}
+
+/// A graceful switchover of Aurora global databases that escalates: the switchover is made
+/// (journaled like every call) and watched for at most `escalate_after`; if the writer has not
+/// moved by then (the primary region too impaired to cooperate), the ungraceful failover
+/// (`steps::decide_escalation`) is made at once (`auto`) or after an approval gate that says
+/// why and what is at risk (`approval`), the reason journaled either way.
+///
+/// Correct under a lost answer: a switchover whose answer was lost may have been accepted, so
+/// the step watches the global cluster rather than calling again (the call is in doubt, see
+/// `World::in_doubt`), and escalates only if the writer still has not moved. On resume the
+/// step observes first: a switchover or failover under way is waited for, a failover that may
+/// already have been made is held back until its effect shows, an approval given before is
+/// not asked again.
+pub(crate) async fn switchover_escalating(
+    ctx: &Ctx,
+    step: &BoundStep,
+    m: &GlobalMove,
+    first_attempt: bool,
+) -> Result<Option<String>, StepError> {
+    let sid = step.id.as_str();
+    let Some(e) = &m.escalate else {
+        return Err(StepError::Precondition("no escalation declared".into()));
+    };
+    let Some(target) = steps::global::target_region(m) else {
+        return Err(StepError::Precondition(
+            "no region to move the writer to; add it to the environment's `regions`".into(),
+        ));
+    };
+    // 1. The graceful switchover: observe, decide, make the calls (not their waits).
+    let world = observe_with_journal(ctx, step, first_attempt, None).await?;
+    let decision = steps::decide(step, &world, &ctx.spec.run_id);
+    report_decision(ctx, sid, &decision, &mut vec![]).await;
+    settle_observed(ctx, sid, &world, &decision).await;
+    if !decision.problems.is_empty() {
+        return Err(StepError::Precondition(decision.problems.join("\n  ")));
+    }
+    let calls_only = Decision {
+        awaits: vec![],
+        ..decision.clone()
+    };
+    let mut why_not = String::new();
+    match execute_decision(ctx, step, &calls_only, &world).await {
+        Err(e @ (StepError::Journal(_) | StepError::Fenced(_) | StepError::Stopped(_))) => {
+            return Err(e)
+        }
+        // Refused, or its answer lost (it may have been accepted): the global cluster is
+        // watched all the same, and the failover follows if the writer does not move.
+        Err(err) => why_not = format!(" (the switchover call failed: {err})"),
+        Ok(()) => {}
+    }
+    // 2. Watch the global clusters being moved (by this call, one under way, or one whose
+    // earlier call is in doubt) for at most `escalate_after`.
+    let mut waits: Vec<Await> = decision.awaits.clone();
+    for x in &decision.deferred {
+        if let Call::SwitchoverGlobalCluster { global_cluster, .. } = &x.call {
+            waits.push(Await::GlobalWriterIn {
+                global_cluster: global_cluster.clone(),
+                region: target.clone(),
+            });
+        }
+    }
+    if waits.is_empty() {
+        return Ok(Some("nothing to do: already as wanted".into()));
+    }
+    let pending: Vec<(&Await, Option<String>)> = waits.iter().map(|a| (a, None)).collect();
+    let watched = tokio::select! {
+        biased;
+        r = super::act::wait_all(ctx, step, pending, observe::Members::default()) => Some(r),
+        _ = ctx.ports.clock.sleep(e.after) => None,
+    };
+    let reason = match watched {
+        Some(Ok(())) => {
+            return Ok(Some(format!(
+                "switchover to {target} completed within {}",
+                humantime::format_duration(e.after)
+            )))
+        }
+        Some(Err(e @ (StepError::Journal(_) | StepError::Fenced(_) | StepError::Stopped(_)))) => {
+            return Err(e)
+        }
+        Some(Err(err)) => format!("the switchover to {target} did not happen: {err}{why_not}"),
+        None => format!(
+            "the switchover to {target} has not completed within {}{why_not}",
+            humantime::format_duration(e.after)
+        ),
+    };
+    escalate(ctx, step, m, &reason).await
+}
+
+/// The ungraceful failover, decided again on a fresh observation (the switchover may have
+/// completed at the last moment), gated by a person with `approval`.
+async fn escalate(
+    ctx: &Ctx,
+    step: &BoundStep,
+    m: &GlobalMove,
+    reason: &str,
+) -> Result<Option<String>, StepError> {
+    let sid = step.id.as_str();
+    let Some(e) = &m.escalate else {
+        return Ok(None);
+    };
+    let world = observe_with_journal(ctx, step, false, None).await?;
+    let d = steps::decide_escalation(step, &world);
+    let mut lags = vec![];
+    for c in &d.calls {
+        lags.push((c.resource(), super::act::data_at_risk(ctx, c).await));
+    }
+    let at_risk: Vec<String> = lags
+        .iter()
+        .map(|(g, l)| format!("{g}: {}", l.describe()))
+        .collect();
+    ctx.journal
+        .note(
+            &ctx.spec.run_id,
+            Some(sid),
+            "escalation",
+            serde_json::json!({
+                "why": reason,
+                "mode": e.mode,
+                "failovers": d.calls.iter().map(Call::describe).collect::<Vec<_>>(),
+                "data_at_risk": lags.iter().map(|(g, l)| serde_json::json!({"global_cluster": g, "lag": l})).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+    ctx.reporter.report(Progress::Skip {
+        step: sid.to_string(),
+        text: format!("escalating: {reason}"),
+    });
+    if !d.calls.is_empty() && e.mode == EscalateMode::Approval {
+        let message = format!(
+            "{reason}. Fail over with data loss (FailoverGlobalCluster AllowDataLoss=true) to {}? {}",
+            steps::global::target_region(m)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            at_risk.join("; ")
+        );
+        wait_for_approval(ctx, step, &message, &e.approvers, 1).await?;
+    }
+    // Decide again after the gate (a person may have taken long; the world moves on), holding
+    // back a failover that may already have been made, until nothing is held back.
+    let mut calls = 0;
+    let mut announced = vec![];
+    loop {
+        let world = observe_with_journal(ctx, step, false, None).await?;
+        let d = steps::decide_escalation(step, &world);
+        report_decision(ctx, sid, &d, &mut announced).await;
+        if !d.problems.is_empty() {
+            return Err(StepError::Precondition(d.problems.join("\n  ")));
+        }
+        execute_decision(ctx, step, &d, &world).await?;
+        calls += d.calls.len();
+        if d.deferred.is_empty() {
+            break;
+        }
+        ctx.sleep(ctx.spec.poll_interval).await?;
+    }
+    Ok(Some(format!(
+        "escalated to failover ({calls} call(s)): {reason}"
+    )))
 }

@@ -266,7 +266,10 @@ fn rest_md(r: &RunReport, o: &mut String) {
     }
     for p in &r.promotions {
         let lag = match (p.replica_lag_ms, &p.replica_lag_note) {
-            (Some(ms), _) => format!("replica lag at promotion {}", span(ms as i64)),
+            (Some(ms), _) => format!(
+                "replica lag at promotion {} (data at risk)",
+                span(ms as i64)
+            ),
             (None, Some(n)) => format!("replica lag at promotion: {n}"),
             (None, None) => "replica lag at promotion: unknown".into(),
         };

@@ -12,7 +12,7 @@ use crate::diag::{did_you_mean, Diagnostics};
 use crate::env::{Endpoint, Environment, Group};
 use crate::status::RunMode;
 use crate::tomlx::Spanned;
-use crate::types::{ClusterId, InstanceId, RunId, StepId, Zone};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, RunId, StepId, Zone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -163,6 +163,59 @@ pub enum BoundAction {
         restore: Vec<RestoreRecord>,
         force: bool,
     },
+    /// `rds.switchover_global` / `rds.failover_global`.
+    GlobalMove(GlobalMove),
+}
+
+/// Move the writer of Aurora global databases to another region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalMove {
+    pub group: String,
+    pub global_clusters: Vec<GlobalClusterId>,
+    /// Where the writer goes (the recovery region); `None`: the first of `regions` that is
+    /// not `evacuate_region`.
+    pub to_region: Option<Region>,
+    /// The region the writer leaves (the failed one); `None`: wherever it is.
+    pub evacuate_region: Option<Region>,
+    /// The environment's regions in order of preference.
+    pub regions: Vec<Region>,
+    /// FailoverGlobalCluster with data loss allowed instead of a switchover.
+    pub unplanned: bool,
+    pub wait: bool,
+    /// A switchover that has not completed in time escalates to a failover.
+    pub escalate: Option<Escalation>,
+}
+
+/// What a graceful switchover does when it has not completed within `after`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub after: Duration,
+    pub mode: EscalateMode,
+    /// Who may approve the failover (`approval`): the environment's approvers.
+    pub approvers: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalateMode {
+    /// An approval gate says why and what is at risk; a person releases the failover.
+    Approval,
+    /// The failover is made at once, journaled with why.
+    Auto,
+}
+
+impl GlobalMove {
+    /// The region a global cluster's writer moves to: `to_region`, else the first of the
+    /// environment's regions that is not evacuated. The step reads and calls that region's
+    /// RDS endpoint (the recovery region's control plane, never the failed one's).
+    pub fn target_region(&self) -> Option<Region> {
+        self.to_region.clone().or_else(|| {
+            self.regions
+                .iter()
+                .find(|r| Some(*r) != self.evacuate_region.as_ref())
+                .cloned()
+        })
+    }
 }
 
 fn one() -> u32 {
@@ -194,6 +247,8 @@ impl BoundAction {
             BoundAction::TrafficShed { .. } => "traffic.shed",
             BoundAction::TrafficRestore { .. } => "traffic.restore",
             BoundAction::TrafficRevert { .. } => "traffic.revert",
+            BoundAction::GlobalMove(m) if m.unplanned => "rds.failover_global",
+            BoundAction::GlobalMove(_) => "rds.switchover_global",
         }
     }
 }
@@ -216,6 +271,11 @@ pub fn default_timeout(action: &ActionDef) -> Duration {
         ActionDef::TrafficRestore { .. } => Duration::from_secs(4 * 60 * 60),
         ActionDef::ZonalShift { .. } | ActionDef::CancelZonalShift { .. } => {
             Duration::from_secs(5 * 60)
+        }
+        // A switchover takes minutes (proportional to the replication lag), a failover about
+        // one; an escalation adds its wait and, with approval, a person's time.
+        ActionDef::GlobalMove { escalate_after, .. } => {
+            Duration::from_secs(30 * 60) + escalate_after.unwrap_or_default() * 2
         }
     }
 }
@@ -541,6 +601,17 @@ fn check_resources(
                 group,
                 render(group).as_deref(),
                 "zonal_shift_resources",
+                step,
+                d,
+            );
+        }
+        ActionDef::GlobalMove { group, .. } => {
+            group_ref(
+                rb,
+                env,
+                group,
+                render(group).as_deref(),
+                "global_clusters",
                 step,
                 d,
             );
@@ -950,6 +1021,7 @@ impl Binder<'_> {
             ActionDef::ZonalShift { .. } | ActionDef::CancelZonalShift { .. } => {
                 self.zonal_action(&s.action, step, d)
             }
+            ActionDef::GlobalMove { .. } => self.global_move(s, d),
         }
     }
 
@@ -1034,6 +1106,117 @@ impl Binder<'_> {
             ));
         }
         text
+    }
+
+    /// `rds.switchover_global` / `rds.failover_global`: the group's global clusters, the
+    /// regions named (each one of the environment's), the escalation.
+    fn global_move(&self, s: &StepDef, d: &mut Diagnostics) -> BoundAction {
+        let step = s.id.value.as_str();
+        let ActionDef::GlobalMove {
+            group,
+            to_region,
+            evacuate_region,
+            unplanned,
+            wait,
+            escalate_after,
+            escalate,
+        } = &s.action
+        else {
+            return BoundAction::Wait {
+                duration: Duration::ZERO,
+            };
+        };
+        let g = self.render(group, d);
+        let global_clusters = match self.env.groups.get(&g) {
+            Some(Group::GlobalClusters { global_clusters }) => global_clusters.clone(),
+            _ => vec![],
+        };
+        let to_region = to_region.as_ref().and_then(|r| self.region(r, step, d));
+        let evacuate_region = evacuate_region
+            .as_ref()
+            .and_then(|r| self.region(r, step, d));
+        if let (Some(t), Some(e)) = (&to_region, &evacuate_region) {
+            if t == e {
+                d.push(self.rb.source.diag(
+                    s.id.span.clone(),
+                    format!("step `{step}` moves the writer to {t}, the region it evacuates"),
+                    Some("the recovery region must differ from the failed one".into()),
+                ));
+            }
+        }
+        let escalate = match (escalate_after, escalate) {
+            (Some(after), Some(how)) => self.escalation(*after, how, d),
+            _ => None,
+        };
+        BoundAction::GlobalMove(GlobalMove {
+            group: g,
+            global_clusters,
+            to_region,
+            evacuate_region,
+            regions: self.env.regions.clone(),
+            unplanned: *unplanned,
+            wait: *wait,
+            escalate,
+        })
+    }
+
+    /// A region named in a step (rendered): one of the environment's `regions`.
+    fn region(&self, f: &Spanned<String>, step: &str, d: &mut Diagnostics) -> Option<Region> {
+        let r = Region::new(self.render(f, d).trim());
+        if r.as_str().is_empty() {
+            return None;
+        }
+        if self.env.regions.contains(&r) {
+            return Some(r);
+        }
+        let known: Vec<&str> = self.env.regions.iter().map(|r| r.as_str()).collect();
+        let hint = match did_you_mean(r.as_str(), known.iter().copied()) {
+            Some(x) => format!(
+                "did you mean `{x}`? regions of environment `{}`: {}",
+                self.env.name,
+                known.join(", ")
+            ),
+            None => format!(
+                "regions of environment `{}`: {} (add more with `regions = [...]`)",
+                self.env.name,
+                known.join(", ")
+            ),
+        };
+        d.push(self.rb.source.diag(
+            f.span.clone(),
+            format!(
+                "step `{step}`: `{r}` is not a region of environment `{}`",
+                self.env.name
+            ),
+            Some(hint),
+        ));
+        None
+    }
+
+    /// `escalate_after` + `escalate` of a switchover.
+    fn escalation(
+        &self,
+        after: Duration,
+        how: &Spanned<String>,
+        d: &mut Diagnostics,
+    ) -> Option<Escalation> {
+        let mode = match self.render(how, d).as_str() {
+            "approval" => EscalateMode::Approval,
+            "auto" => EscalateMode::Auto,
+            other => {
+                d.push(self.rb.source.diag(
+                    how.span.clone(),
+                    format!("`escalate` is `{other}`"),
+                    Some("one of: approval, auto".into()),
+                ));
+                return None;
+            }
+        };
+        Some(Escalation {
+            after,
+            mode,
+            approvers: self.env.settings.approvers.clone(),
+        })
     }
 
     /// A failover or DNS step in failback mode (`return_to`): its zone, and the environment's
@@ -1196,7 +1379,9 @@ impl Binder<'_> {
                             }
                         }
                     }
-                    Group::Records { .. } | Group::ZonalShiftResources { .. } => {}
+                    Group::Records { .. }
+                    | Group::ZonalShiftResources { .. }
+                    | Group::GlobalClusters { .. } => {}
                 }
             }
         }
@@ -1223,7 +1408,9 @@ impl Binder<'_> {
                 Group::DbInstances { instances } => {
                     instances.iter().map(|i| i.to_string()).collect()
                 }
-                Group::Records { .. } | Group::ZonalShiftResources { .. } => vec![],
+                Group::Records { .. }
+                | Group::ZonalShiftResources { .. }
+                | Group::GlobalClusters { .. } => vec![],
             })
             .collect();
         for r in records {
@@ -1455,5 +1642,108 @@ mod tests {
         // The environment's list, when the step has none.
         let guarded = env(&format!("{ENV}[settings]\napprovers = [\"dave\"]\n"), "t").unwrap();
         assert!(bind(&gate("[]"), &guarded, &Params::new(), &ctx()).is_err());
+    }
+
+    const GLOBAL_ENV: &str = "region = \"us-west-2\"\nregions = [\"us-west-2\", \"us-east-1\"]\nzones = [\"us-west-2a\", \"us-west-2b\"]\n[settings]\napprovers = [\"bob\"]\n[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n";
+
+    const GLOBAL_RB: &str = "name = \"x\"\n[params.failed_region]\n[params.recovery_region]\n[[steps]]\nid = \"move\"\naction = \"rds.switchover_global\"\ngroup = \"orders_global\"\nevacuate_region = \"${failed_region}\"\nto_region = \"${recovery_region}\"\nescalate_after = \"5m\"\nescalate = \"approval\"\n";
+
+    #[test]
+    fn a_global_switchover_binds_its_regions_and_escalation() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", GLOBAL_RB)).unwrap();
+        let e = env(GLOBAL_ENV, "t").unwrap();
+        assert_eq!(
+            e.regions,
+            vec![Region::from("us-west-2"), Region::from("us-east-1")]
+        );
+        let given = [
+            ("failed_region".to_string(), "us-west-2".to_string()),
+            ("recovery_region".to_string(), "us-east-1".to_string()),
+        ];
+        let p = bind_params(&rb, &e, &given).unwrap();
+        let steps = bind(&rb, &e, &p, &ctx()).unwrap();
+        let BoundAction::GlobalMove(m) = &steps[0].action else {
+            panic!("{:?}", steps[0].action)
+        };
+        assert_eq!(steps[0].action.name(), "rds.switchover_global");
+        assert_eq!(
+            m.global_clusters,
+            vec![GlobalClusterId::from("orders-global")]
+        );
+        assert_eq!(m.target_region(), Some(Region::from("us-east-1")));
+        assert_eq!(m.evacuate_region, Some(Region::from("us-west-2")));
+        assert_eq!(
+            m.escalate,
+            Some(Escalation {
+                after: Duration::from_secs(300),
+                mode: EscalateMode::Approval,
+                approvers: vec!["bob".into()],
+            })
+        );
+        // Only the evacuated region given: the writer goes to the first other region.
+        let m2 = GlobalMove {
+            to_region: None,
+            ..m.clone()
+        };
+        assert_eq!(m2.target_region(), Some(Region::from("us-east-1")));
+    }
+
+    #[test]
+    fn an_unknown_region_fails_binding_with_where_and_the_known_ones() {
+        let rb = Runbook::parse(SourceFile::new("rb.toml", GLOBAL_RB)).unwrap();
+        let e = env(GLOBAL_ENV, "t").unwrap();
+        let given = [
+            ("failed_region".to_string(), "us-west-2".to_string()),
+            ("recovery_region".to_string(), "us-east-2".to_string()),
+        ];
+        let p = bind_params(&rb, &e, &given).unwrap();
+        let err = bind(&rb, &e, &p, &ctx()).unwrap_err().to_string();
+        assert!(
+            err.contains("rb.toml:9:13")
+                && err.contains("step `move`: `us-east-2` is not a region of environment `t`")
+                && err.contains("did you mean `us-east-1`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_global_cluster_group_needs_two_regions() {
+        let text = "region = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n";
+        let err = env(text, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml:3:2")
+                && err.contains("group `orders_global` holds global clusters, but the environment names one region only")
+                && err.contains("regions = [\"us-west-2\", \"us-east-1\"]"),
+            "{err}"
+        );
+        let text = "region = \"us-west-2\"\nregions = [\"us-east-1\", \"mars\", \"us-east-1\"]\nzones = [\"us-west-2a\"]\n";
+        let err = env(text, "t").unwrap_err().to_string();
+        assert!(err.contains("`mars` is not a region name"), "{err}");
+        assert!(err.contains("region `us-east-1` is listed twice"), "{err}");
+        assert!(
+            err.contains("`regions` does not list the primary region `us-west-2`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn escalation_needs_both_keys_and_a_known_mode() {
+        let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "escalate = \"maybe\"\n");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`escalate` in step `move` is `maybe`")
+                && err.contains("one of: approval, auto"),
+            "{err}"
+        );
+        let text = GLOBAL_RB.replace("escalate = \"approval\"\n", "");
+        let err = Runbook::parse(SourceFile::new("rb.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has `escalate_after` but not `escalate`"),
+            "{err}"
+        );
     }
 }

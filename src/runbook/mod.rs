@@ -148,6 +148,19 @@ pub enum ActionDef {
         hold: Option<Duration>,
         settle: Option<Duration>,
     },
+    /// `rds.switchover_global` (graceful) or `rds.failover_global` (`unplanned`): move the
+    /// writer of a group's global clusters to `to_region`, or out of `evacuate_region`.
+    GlobalMove {
+        group: Spanned<String>,
+        to_region: Option<Spanned<String>>,
+        evacuate_region: Option<Spanned<String>>,
+        unplanned: bool,
+        wait: bool,
+        /// Graceful only: how long the switchover has before it escalates, and how
+        /// (`approval` or `auto`).
+        escalate_after: Option<Duration>,
+        escalate: Option<Spanned<String>>,
+    },
 }
 
 pub const ACTIONS: &[&str] = &[
@@ -163,6 +176,8 @@ pub const ACTIONS: &[&str] = &[
     "health.assert",
     "arc.zonal_shift",
     "arc.cancel_zonal_shift",
+    "rds.switchover_global",
+    "rds.failover_global",
 ];
 
 impl ActionDef {
@@ -180,6 +195,12 @@ impl ActionDef {
             ActionDef::TrafficRestore { .. } => "traffic.restore",
             ActionDef::ZonalShift { .. } => "arc.zonal_shift",
             ActionDef::CancelZonalShift { .. } => "arc.cancel_zonal_shift",
+            ActionDef::GlobalMove {
+                unplanned: false, ..
+            } => "rds.switchover_global",
+            ActionDef::GlobalMove {
+                unplanned: true, ..
+            } => "rds.failover_global",
         }
     }
 
@@ -245,6 +266,18 @@ impl ActionDef {
             ActionDef::CancelZonalShift { group, away_from } => {
                 v.push(group);
                 v.extend(away_from.iter());
+            }
+            ActionDef::GlobalMove {
+                group,
+                to_region,
+                evacuate_region,
+                escalate,
+                ..
+            } => {
+                v.push(group);
+                v.extend(to_region.iter());
+                v.extend(evacuate_region.iter());
+                v.extend(escalate.iter());
             }
         }
         v
@@ -643,6 +676,21 @@ fn parse_action(
                 away_from,
             }
         }
+        "rds.switchover_global" => {
+            keys.extend([
+                "group",
+                "to_region",
+                "evacuate_region",
+                "wait",
+                "escalate_after",
+                "escalate",
+            ]);
+            parse_global_move(src, t, false, d)?
+        }
+        "rds.failover_global" => {
+            keys.extend(["group", "to_region", "evacuate_region", "wait"]);
+            parse_global_move(src, t, true, d)?
+        }
         "traffic.shed" => {
             keys.extend(["max_tier", "settle"]);
             let max_tier = t.str("max_tier", d);
@@ -717,6 +765,79 @@ fn parse_failover(
             wait,
             return_to,
         }
+    })
+}
+
+/// `rds.switchover_global` / `rds.failover_global`: a `global_clusters` group, the region to
+/// move the writer to and/or the region to evacuate; a switchover may escalate.
+fn parse_global_move(
+    src: &SourceFile,
+    t: &mut TableReader<'_>,
+    unplanned: bool,
+    d: &mut Diagnostics,
+) -> Option<ActionDef> {
+    let what = t.what.clone();
+    let group = t.req_str(
+        "group",
+        "name a `global_clusters` group: group = \"orders_global\"",
+        d,
+    );
+    let to_region = t.str("to_region", d);
+    let evacuate_region = t.str("evacuate_region", d);
+    if to_region.is_none() && evacuate_region.is_none() {
+        d.push(src.diag(
+            t.span.clone(),
+            format!("{what} says neither where to move the writer nor which region to leave"),
+            Some("add `to_region = \"${recovery_region}\"` (and/or `evacuate_region = \"${failed_region}\"`)".into()),
+        ));
+    }
+    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
+    let (escalate_after, escalate) = if unplanned {
+        (None, None)
+    } else {
+        let after = t.duration("escalate_after", d);
+        let how = t.str("escalate", d);
+        match (&after, &how) {
+            (Some(_), None) => d.push(src.diag(
+                after.as_ref().map(|a| a.span.clone()).unwrap_or(t.span.clone()),
+                format!("{what} has `escalate_after` but not `escalate`"),
+                Some("say what happens then: escalate = \"approval\" (a person decides) or \"auto\" (fail over with data loss at once)".into()),
+            )),
+            (None, Some(h)) => d.push(src.diag(
+                h.span.clone(),
+                format!("{what} has `escalate` but not `escalate_after`"),
+                Some("say how long the graceful switchover has: escalate_after = \"5m\"".into()),
+            )),
+            _ => {}
+        }
+        if let Some(h) = &how {
+            if !["approval", "auto"].contains(&h.value.as_str()) && !h.value.contains("${") {
+                d.push(src.diag(
+                    h.span.clone(),
+                    format!("`escalate` in {what} is `{}`", h.value),
+                    Some("one of: approval, auto".into()),
+                ));
+            }
+        }
+        if let Some(a) = &after {
+            if !wait {
+                d.push(src.diag(
+                    a.span.clone(),
+                    format!("{what} escalates but does not wait (`wait = false`)"),
+                    Some("escalation needs the step to watch the switchover: remove `wait = false`".into()),
+                ));
+            }
+        }
+        (after.map(|a| a.value), how)
+    };
+    Some(ActionDef::GlobalMove {
+        group: group?,
+        to_region,
+        evacuate_region,
+        unplanned,
+        wait,
+        escalate_after,
+        escalate,
     })
 }
 

@@ -17,6 +17,10 @@ pub fn environment() -> Value {
             ("description", string("One line for people")),
             ("region", string("The AWS region, e.g. us-west-2")),
             (
+                "regions",
+                json!({"type": "array", "description": "The regions runs may talk to, the primary `region` among them (global clusters span them)", "uniqueItems": true, "items": {"type": "string"}}),
+            ),
+            (
                 "zones",
                 json!({"type": "array", "description": "Zones in order of preference", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}}),
             ),
@@ -26,7 +30,7 @@ pub fn environment() -> Value {
                 "groups",
                 map_of(
                     "Resource groups runbooks name",
-                    json!({"oneOf": [clusters(), instances(), records(), zonal_shift_resources()]}),
+                    json!({"oneOf": [clusters(), instances(), records(), zonal_shift_resources(), global_clusters()]}),
                 ),
             ),
             (
@@ -136,6 +140,20 @@ fn clusters() -> Value {
             ),
         ],
         &["kind", "clusters"],
+    )
+}
+
+fn global_clusters() -> Value {
+    table(
+        "Aurora global databases, spanning the environment's regions",
+        vec![
+            ("kind", kind("global_clusters")),
+            (
+                "global_clusters",
+                json!({"type": "array", "description": "Global cluster identifiers", "minItems": 1, "items": {"type": "string"}}),
+            ),
+        ],
+        &["kind", "global_clusters"],
     )
 }
 

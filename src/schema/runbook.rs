@@ -282,5 +282,29 @@ fn steps() -> Vec<Value> {
             ],
             &["group", "away_from"],
         ),
+        step(
+            "rds.switchover_global",
+            "switch Aurora global databases over to another region (no data loss), escalating to a failover if it does not complete in time",
+            vec![
+                ("group", string("A `global_clusters` group of the environment")),
+                ("to_region", string("The region the writer moves to, e.g. \"${recovery_region}\"")),
+                ("evacuate_region", string("The region the writer leaves, e.g. \"${failed_region}\"")),
+                ("wait", wait()),
+                ("escalate_after", duration("How long the switchover has before it escalates")),
+                ("escalate", string("What then: \"approval\" or \"auto\" (templates allowed)")),
+            ],
+            &["group"],
+        ),
+        step(
+            "rds.failover_global",
+            "fail Aurora global databases over to another region, allowing data loss",
+            vec![
+                ("group", string("A `global_clusters` group of the environment")),
+                ("to_region", string("The region the writer moves to, e.g. \"${recovery_region}\"")),
+                ("evacuate_region", string("The region the writer leaves, e.g. \"${failed_region}\"")),
+                ("wait", wait()),
+            ],
+            &["group"],
+        ),
     ]
 }

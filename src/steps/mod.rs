@@ -4,6 +4,7 @@
 
 pub mod arc;
 pub mod dns;
+pub mod global;
 pub mod local;
 pub mod rds;
 pub mod traffic;
@@ -56,6 +57,15 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         BoundAction::HealthAssert { .. } => {}
         BoundAction::ZonalShift { resources, .. }
         | BoundAction::CancelZonalShift { resources, .. } => n.zonal_resources = resources.clone(),
+        BoundAction::GlobalMove(m) => {
+            if let Some(r) = m.target_region() {
+                n.global_clusters = m
+                    .global_clusters
+                    .iter()
+                    .map(|g| (r.clone(), g.clone()))
+                    .collect();
+            }
+        }
     }
     n
 }
@@ -66,29 +76,8 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
 /// the step's hosted zone made earlier and still PENDING is waited for.
 pub fn decide(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     let mut d = decide_action(step, world, run_id);
-    let in_doubt = |c: &crate::call::Call, expired: bool| {
-        let (op, res) = (c.operation(), c.resource());
-        world.in_doubt.iter().find(move |x| {
-            x.operation == op
-                && x.resource == res
-                && x.expired == expired
-                && x.accepted.as_ref().is_none_or(|a| a == c)
-        })
-    };
-    d.defer(|c| {
-        in_doubt(c, false).map(|x| {
-            format!(
-                "{} on {} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
-                x.operation,
-                x.resource,
-                x.run_id,
-                x.seq,
-                x.why,
-                crate::timefmt::format_ts(x.until_ms)
-            )
-        })
-    });
-    refuse_blind_repeats(&mut d, world, |c| in_doubt(c, true).cloned());
+    hold_back_in_doubt(&mut d, world);
+    refuse_blind_repeats(&mut d, world, |c| in_doubt(world, c, true).cloned());
     if d.waiting.is_empty() {
         // While records still wait for their databases, changes made are not waited for:
         // the last pass (nothing left waiting) waits for every one still PENDING.
@@ -278,5 +267,51 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::ZonalShift { .. } | BoundAction::CancelZonalShift { .. } => {
             arc::decide(&step.action, world)
         }
+        BoundAction::GlobalMove(m) => global::decide(m, world),
     }
+}
+
+/// The failover a graceful switchover escalates to (see `global::decide_escalation`), with a
+/// failover that may already have been made held back as `decide` holds calls back.
+pub fn decide_escalation(step: &BoundStep, world: &World) -> Decision {
+    let BoundAction::GlobalMove(m) = &step.action else {
+        return Decision::default();
+    };
+    let mut d = global::decide_escalation(m, world);
+    hold_back_in_doubt(&mut d, world);
+    d
+}
+
+/// The journal's record of a call like `c` that may already have been made: within its grace
+/// (`expired = false`) or past it.
+fn in_doubt<'w>(
+    world: &'w World,
+    c: &crate::call::Call,
+    expired: bool,
+) -> Option<&'w crate::world::InDoubtCall> {
+    let (op, res) = (c.operation(), c.resource());
+    world.in_doubt.iter().find(move |x| {
+        x.operation == op
+            && x.resource == res
+            && x.expired == expired
+            && x.accepted.as_ref().is_none_or(|a| a == c)
+    })
+}
+
+/// Hold back the calls that may already have been made, until their effect shows or their
+/// grace passes.
+fn hold_back_in_doubt(d: &mut Decision, world: &World) {
+    d.defer(|c| {
+        in_doubt(world, c, false).map(|x| {
+            format!(
+                "{} on {} may already have been made (run {}, intent #{}: {}); waiting until {} for its effect to show before deciding again",
+                x.operation,
+                x.resource,
+                x.run_id,
+                x.seq,
+                x.why,
+                crate::timefmt::format_ts(x.until_ms)
+            )
+        })
+    });
 }

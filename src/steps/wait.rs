@@ -39,6 +39,12 @@ pub fn needs(awaits: &[&Await], change_ids: &[String]) -> Needs {
             },
             Await::ChangeInsync { .. } => {}
             Await::ChangeSettled { change_id } => n.changes.push(change_id.clone()),
+            Await::GlobalWriterIn {
+                global_cluster,
+                region,
+            } => n
+                .global_clusters
+                .push((region.clone(), global_cluster.clone())),
         }
     }
     n.changes.extend(change_ids.iter().cloned());
@@ -140,6 +146,56 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
                 None => AwaitStatus::Pending(format!("Route 53 change {id}: not visible yet")),
             }
         }
+        Await::GlobalWriterIn {
+            global_cluster,
+            region,
+        } => global_status(global_cluster, region, world),
+    }
+}
+
+/// A global cluster's writer moving to `region`: done when it takes writes there.
+fn global_status(
+    id: &crate::types::GlobalClusterId,
+    region: &crate::types::Region,
+    world: &World,
+) -> AwaitStatus {
+    let Some(g) = world.global_clusters.get(id) else {
+        return AwaitStatus::Failed(format!(
+            "global cluster `{id}` disappeared while its writer moved"
+        ));
+    };
+    let writer = g
+        .writer()
+        .map(|w| w.region.to_string())
+        .unwrap_or_else(|| "no region".into());
+    let under_way = g
+        .failover
+        .as_ref()
+        .map(|f| {
+            format!(
+                ", {} {}",
+                if f.data_loss_allowed {
+                    "failover"
+                } else {
+                    "switchover"
+                },
+                f.status
+            )
+        })
+        .unwrap_or_default();
+    let what = format!(
+        "global cluster `{id}`: status {}, writer in {writer}{under_way}",
+        g.status
+    );
+    if g.writable_in(region) {
+        AwaitStatus::Done(what)
+    } else if g.failover.is_none() && g.status.is_available() {
+        AwaitStatus::Stalled {
+            what,
+            why: format!("global cluster is available with its writer in {writer}, not {region}: the switchover or failover did not happen or was cancelled"),
+        }
+    } else {
+        AwaitStatus::Pending(what)
     }
 }
 
@@ -163,6 +219,12 @@ pub fn describe(a: &Await) -> String {
         Await::ChangeSettled { change_id } => {
             format!("the earlier Route 53 change {change_id} is INSYNC")
         }
+        Await::GlobalWriterIn {
+            global_cluster,
+            region,
+        } => format!(
+            "global cluster `{global_cluster}` takes writes in {region} (available, writer in {region}, no switchover or failover under way)"
+        ),
     }
 }
 

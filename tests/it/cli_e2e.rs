@@ -47,7 +47,7 @@ fn validate_reports_every_problem_with_position_and_hint() {
     assert_eq!(
         err,
         "tests/fixtures/bad-runbook.toml:8:10: error: unknown action `rds.failover_clustr` in step `a`
-  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore, health.assert, arc.zonal_shift, arc.cancel_zonal_shift
+  hint: did you mean `rds.failover_cluster`? actions: rds.failover_cluster, rds.failover_instance, rds.snapshot, dns.update, http, approval, wait, traffic.shed, traffic.restore, health.assert, arc.zonal_shift, arc.cancel_zonal_shift, rds.switchover_global, rds.failover_global
 tests/fixtures/bad-runbook.toml:15:12: error: unknown variable `${faild_az}` in step `b`
   hint: did you mean `${failed_az}`?
 tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`

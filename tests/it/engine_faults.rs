@@ -330,6 +330,8 @@ async fn run(
         max_delay: Duration::from_secs(2),
     };
     let ports = Ports {
+        global: None,
+        metrics: None,
         db: Arc::new(RetryingDatabases::new(
             db,
             policy.clone(),
@@ -692,6 +694,8 @@ async fn regression_a_panic_after_a_call_ends_the_run_crashed_with_the_call_in_d
     let fdb = db(DbState::default());
     fdb.0.lock().unwrap().writer = "orders-db-a".into();
     let ports = Ports {
+        global: None,
+        metrics: None,
         db: Arc::new(PanicsAfterFailover(fdb.clone())),
         dns: Arc::new(fake_dns(0)),
         http: Arc::new(NoHttp),

@@ -35,6 +35,7 @@ mod drills;
 mod engine_faults;
 mod evacuation_moto;
 mod fuzz;
+mod global_region;
 mod health_adapters;
 mod health_docs;
 mod health_probes;

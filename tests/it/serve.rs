@@ -527,7 +527,7 @@ async fn refused_requests_change_nothing() {
         )
         .await;
     assert_eq!(code, 400, "{v}");
-    assert_eq!(v["message"], "request body: error: runbook `az-evacuaton` is not in the service's runbooks directory runbooks\n  hint: did you mean `az-evacuation`? known runbooks: az-evacuation, az-failback, restore-load, shed-load\n\n1 problem(s) found; nothing was changed.");
+    assert_eq!(v["message"], "request body: error: runbook `az-evacuaton` is not in the service's runbooks directory runbooks\n  hint: did you mean `az-evacuation`? known runbooks: az-evacuation, az-failback, region-evacuation, restore-load, shed-load\n\n1 problem(s) found; nothing was changed.");
 
     // A bad parameter: the same diagnostics, word for word, as `failover run` prints.
     let bad = run.replace("us-west-2a", "us-west-9z");

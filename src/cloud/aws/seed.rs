@@ -88,6 +88,8 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
             } => seed_records(&r53, hosted_zone, records, &env.zones, &mut out).await?,
             // The local peer (moto) has no ARC zonal shift: nothing to seed.
             Group::ZonalShiftResources { .. } => {}
+            // moto implements no global cluster operation worth seeding (docs: MOTO.md).
+            Group::GlobalClusters { .. } => {}
         }
     }
     // The CloudWatch alarms the environment's health probes watch, in state OK.

@@ -225,6 +225,8 @@ impl SimCloud {
         let clock: Arc<dyn Clock> = self.clock();
         let limiter = self.limiter();
         Ports {
+            global: None,
+            metrics: None,
             db: Arc::new(RetryingDatabases::new(
                 Arc::new(SimDatabases {
                     cloud: self.clone(),

@@ -1354,6 +1354,7 @@ pub fn environment_for(t: &Topology) -> Environment {
                 .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
         ),
         region: t.region.to_string(),
+        regions: vec![t.region.clone()],
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
         simulated: None,

@@ -163,68 +163,22 @@ impl World {
         self.snapshots.get(&(kind.into(), id.to_string()))
     }
 
-    /// Predict the effect of a call (used by dry runs; the live run observes instead).
-    pub fn apply(&mut self, call: &Call) {
+    /// A snapshot requested: predicted available at once (dry runs).
+    fn add_snapshot(&mut self, kind: SnapshotKind, snapshot: &str, source: &str) {
+        self.snapshots.insert(
+            (kind.into(), snapshot.to_string()),
+            SnapshotState {
+                id: snapshot.to_string(),
+                kind,
+                source: source.to_string(),
+                status: DbStatus::Available,
+            },
+        );
+    }
+
+    /// The predicted effect of an ARC call: a shift started (its id unknown yet) or canceled.
+    fn apply_arc(&mut self, call: &Call) {
         match call {
-            Call::FailoverDbCluster {
-                cluster, target, ..
-            } => {
-                if let Some(c) = self.clusters.get_mut(cluster) {
-                    for m in &mut c.members {
-                        m.is_writer = &m.instance == target;
-                    }
-                    c.status = DbStatus::Available;
-                }
-            }
-            Call::RebootDbInstance { instance, .. } => {
-                if let Some(i) = self.instances.get_mut(instance) {
-                    if let Some(sec) = i.secondary_zone.take() {
-                        i.secondary_zone = i.zone.take();
-                        i.zone = Some(sec);
-                    }
-                    i.status = DbStatus::Available;
-                }
-            }
-            Call::CreateDbClusterSnapshot { cluster, snapshot } => {
-                self.snapshots.insert(
-                    (SnapshotKindKey::Cluster, snapshot.clone()),
-                    SnapshotState {
-                        id: snapshot.clone(),
-                        kind: SnapshotKind::Cluster,
-                        source: cluster.to_string(),
-                        status: DbStatus::Available,
-                    },
-                );
-            }
-            Call::CreateDbSnapshot { instance, snapshot } => {
-                self.snapshots.insert(
-                    (SnapshotKindKey::Instance, snapshot.clone()),
-                    SnapshotState {
-                        id: snapshot.clone(),
-                        kind: SnapshotKind::Instance,
-                        source: instance.to_string(),
-                        status: DbStatus::Available,
-                    },
-                );
-            }
-            Call::ChangeResourceRecordSets {
-                hosted_zone_id,
-                changes,
-                ..
-            } => {
-                let zone = self.records.entry(hosted_zone_id.clone()).or_default();
-                for ch in changes {
-                    match ch.action {
-                        ChangeAction::Create | ChangeAction::Upsert => {
-                            zone.insert(ch.record.key(), ch.record.clone());
-                        }
-                        ChangeAction::Delete => {
-                            zone.remove(&ch.record.key());
-                        }
-                    }
-                }
-            }
-            Call::Http { .. } => {}
             Call::StartZonalShift {
                 resource,
                 away_from_id,
@@ -254,6 +208,57 @@ impl World {
                     }
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// Predict the effect of a call (used by dry runs; the live run observes instead).
+    pub fn apply(&mut self, call: &Call) {
+        match call {
+            Call::FailoverDbCluster {
+                cluster, target, ..
+            } => {
+                if let Some(c) = self.clusters.get_mut(cluster) {
+                    for m in &mut c.members {
+                        m.is_writer = &m.instance == target;
+                    }
+                    c.status = DbStatus::Available;
+                }
+            }
+            Call::RebootDbInstance { instance, .. } => {
+                if let Some(i) = self.instances.get_mut(instance) {
+                    if let Some(sec) = i.secondary_zone.take() {
+                        i.secondary_zone = i.zone.take();
+                        i.zone = Some(sec);
+                    }
+                    i.status = DbStatus::Available;
+                }
+            }
+            Call::CreateDbClusterSnapshot { cluster, snapshot } => {
+                self.add_snapshot(SnapshotKind::Cluster, snapshot, cluster.as_str())
+            }
+            Call::CreateDbSnapshot { instance, snapshot } => {
+                self.add_snapshot(SnapshotKind::Instance, snapshot, instance.as_str())
+            }
+            Call::ChangeResourceRecordSets {
+                hosted_zone_id,
+                changes,
+                ..
+            } => {
+                let zone = self.records.entry(hosted_zone_id.clone()).or_default();
+                for ch in changes {
+                    match ch.action {
+                        ChangeAction::Create | ChangeAction::Upsert => {
+                            zone.insert(ch.record.key(), ch.record.clone());
+                        }
+                        ChangeAction::Delete => {
+                            zone.remove(&ch.record.key());
+                        }
+                    }
+                }
+            }
+            Call::Http { .. } => {}
+            Call::StartZonalShift { .. } | Call::CancelZonalShift { .. } => self.apply_arc(call),
             Call::SwitchoverGlobalCluster {
                 global_cluster,
                 region,

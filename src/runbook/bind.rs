@@ -974,29 +974,7 @@ impl Binder<'_> {
                 }
                 a
             }
-            ActionDef::Http {
-                endpoint,
-                url,
-                method,
-                headers,
-                body,
-                expect_status,
-            } => {
-                let ep = endpoint
-                    .as_ref()
-                    .map(|e| self.render(e, d))
-                    .and_then(|e| self.env.endpoints.get(&e).cloned());
-                let mut request =
-                    self.http_request(ep, url.as_ref(), method.as_ref(), headers, body.as_ref(), d);
-                // One request's timeout: the endpoint's (default 10 s), and never more than the
-                // step's own budget shared by its attempts.
-                let step_budget = s.timeout.map(|t| t / (s.retries + 1));
-                request.timeout = request.timeout.min(step_budget.unwrap_or(Duration::MAX));
-                BoundAction::Http {
-                    request,
-                    expect_status: expect_status.clone(),
-                }
-            }
+            ActionDef::Http { .. } => self.http_step(s, d),
             ActionDef::Approval {
                 message,
                 approvers,
@@ -1022,6 +1000,37 @@ impl Binder<'_> {
                 self.zonal_action(&s.action, step, d)
             }
             ActionDef::GlobalMove { .. } => self.global_move(s, d),
+        }
+    }
+
+    /// An `http` step: its request (an endpoint's, or its own url), its timeout.
+    fn http_step(&self, s: &StepDef, d: &mut Diagnostics) -> BoundAction {
+        let ActionDef::Http {
+            endpoint,
+            url,
+            method,
+            headers,
+            body,
+            expect_status,
+        } = &s.action
+        else {
+            return BoundAction::Wait {
+                duration: Duration::ZERO,
+            };
+        };
+        let ep = endpoint
+            .as_ref()
+            .map(|e| self.render(e, d))
+            .and_then(|e| self.env.endpoints.get(&e).cloned());
+        let mut request =
+            self.http_request(ep, url.as_ref(), method.as_ref(), headers, body.as_ref(), d);
+        // One request's timeout: the endpoint's (default 10 s), and never more than the
+        // step's own budget shared by its attempts.
+        let step_budget = s.timeout.map(|t| t / (s.retries + 1));
+        request.timeout = request.timeout.min(step_budget.unwrap_or(Duration::MAX));
+        BoundAction::Http {
+            request,
+            expect_status: expect_status.clone(),
         }
     }
 

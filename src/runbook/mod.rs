@@ -612,6 +612,49 @@ const GROUP_HINT: &str = "name a group of the environment: group = \"aurora\"";
 
 /// The action of a step, adding its keys to `keys`. `None` when the action is unknown or a
 /// required field is missing; the step's unknown keys are then not reported.
+/// The keys of each action, besides the common ones.
+fn action_keys(action: &str) -> &'static [&'static str] {
+    match action {
+        "rds.failover_cluster" | "rds.failover_instance" => {
+            &["group", "evacuate", "return_to", "wait"]
+        }
+        "rds.snapshot" => &["group", "groups", "wait"],
+        "dns.update" => &[
+            "group",
+            "evacuate",
+            "return_to",
+            "weights",
+            "wait",
+            "records_after",
+        ],
+        "http" => &[
+            "endpoint",
+            "url",
+            "method",
+            "headers",
+            "body",
+            "expect_status",
+        ],
+        "approval" => &["message", "approvers", "approvals"],
+        "wait" => &["duration"],
+        "health.assert" => &["zone", "expect", "rounds"],
+        "arc.zonal_shift" => &["group", "away_from", "expires_in", "comment"],
+        "arc.cancel_zonal_shift" => &["group", "away_from"],
+        "rds.switchover_global" => &[
+            "group",
+            "to_region",
+            "evacuate_region",
+            "wait",
+            "escalate_after",
+            "escalate",
+        ],
+        "rds.failover_global" => &["group", "to_region", "evacuate_region", "wait"],
+        "traffic.shed" => &["max_tier", "settle"],
+        "traffic.restore" => &["hold", "settle"],
+        _ => &[],
+    }
+}
+
 fn parse_action(
     src: &SourceFile,
     t: &mut TableReader<'_>,
@@ -619,56 +662,20 @@ fn parse_action(
     keys: &mut Vec<&str>,
     d: &mut Diagnostics,
 ) -> Option<ActionDef> {
+    keys.extend(action_keys(&action_name.value));
     let action = match action_name.value.as_str() {
         "rds.failover_cluster" | "rds.failover_instance" => {
-            keys.extend(["group", "evacuate", "return_to", "wait"]);
             let cluster = action_name.value == "rds.failover_cluster";
             parse_failover(src, t, cluster, d)?
         }
-        "rds.snapshot" => {
-            keys.extend(["group", "groups", "wait"]);
-            parse_snapshot(src, t, d)
-        }
-        "dns.update" => {
-            keys.extend([
-                "group",
-                "evacuate",
-                "return_to",
-                "weights",
-                "wait",
-                "records_after",
-            ]);
-            parse_dns_update(src, t, d)?
-        }
-        "http" => {
-            keys.extend([
-                "endpoint",
-                "url",
-                "method",
-                "headers",
-                "body",
-                "expect_status",
-            ]);
-            parse_http(src, t, d)
-        }
-        "approval" => {
-            keys.extend(["message", "approvers", "approvals"]);
-            parse_approval(t, d)
-        }
-        "wait" => {
-            keys.extend(["duration"]);
-            parse_wait(src, t, d)
-        }
-        "health.assert" => {
-            keys.extend(["zone", "expect", "rounds"]);
-            parse_health_assert(src, t, d)?
-        }
-        "arc.zonal_shift" => {
-            keys.extend(["group", "away_from", "expires_in", "comment"]);
-            parse_zonal_shift(src, t, d)?
-        }
+        "rds.snapshot" => parse_snapshot(src, t, d),
+        "dns.update" => parse_dns_update(src, t, d)?,
+        "http" => parse_http(src, t, d),
+        "approval" => parse_approval(t, d),
+        "wait" => parse_wait(src, t, d),
+        "health.assert" => parse_health_assert(src, t, d)?,
+        "arc.zonal_shift" => parse_zonal_shift(src, t, d)?,
         "arc.cancel_zonal_shift" => {
-            keys.extend(["group", "away_from"]);
             let group = t.req_str("group", GROUP_HINT, d);
             let away_from = zonal_away_from(src, t, d);
             ActionDef::CancelZonalShift {
@@ -676,29 +683,14 @@ fn parse_action(
                 away_from,
             }
         }
-        "rds.switchover_global" => {
-            keys.extend([
-                "group",
-                "to_region",
-                "evacuate_region",
-                "wait",
-                "escalate_after",
-                "escalate",
-            ]);
-            parse_global_move(src, t, false, d)?
-        }
-        "rds.failover_global" => {
-            keys.extend(["group", "to_region", "evacuate_region", "wait"]);
-            parse_global_move(src, t, true, d)?
-        }
+        "rds.switchover_global" => parse_global_move(src, t, false, d)?,
+        "rds.failover_global" => parse_global_move(src, t, true, d)?,
         "traffic.shed" => {
-            keys.extend(["max_tier", "settle"]);
             let max_tier = t.str("max_tier", d);
             let settle = t.duration("settle", d).map(|s| s.value);
             ActionDef::TrafficShed { max_tier, settle }
         }
         "traffic.restore" => {
-            keys.extend(["hold", "settle"]);
             let hold = t.duration("hold", d).map(|s| s.value);
             let settle = t.duration("settle", d).map(|s| s.value);
             ActionDef::TrafficRestore { hold, settle }
@@ -713,7 +705,6 @@ fn parse_action(
                 format!("unknown action `{other}` in {}", t.what),
                 Some(hint),
             ));
-            // Still report unknown keys against the common set? No: we do not know the action.
             return None;
         }
     };

@@ -64,6 +64,12 @@ pub(crate) async fn execute_decision(
             _ => (a, None),
         })
         .collect();
+    // A call just made has not taken effect within its round trip (a failover, a snapshot, a
+    // change's propagation take seconds at least): the first look is one poll interval later.
+    let made = decision.calls.len() > failed.len();
+    if made && !awaits.is_empty() {
+        ctx.sleep(ctx.spec.poll_interval).await?;
+    }
     wait_all(ctx, step, awaits, observe::Members::seen_in(decided_on)).await?;
     match first_err {
         Some(e) => Err(e),
@@ -293,6 +299,7 @@ async fn wait_all(
         let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
         let needs = wait::needs(&awaits, &changes);
         let world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
+        ctx.saw(&world, true);
         let now = ctx.ports.clock.now();
         let mut still = vec![];
         for (i, a, change) in pending {

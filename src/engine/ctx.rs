@@ -314,19 +314,26 @@ impl Ctx {
     /// run has changed any of it since), began less than `plan_fresh_for` ago, and this run
     /// has made no mutating call on any of it since. Whatever the journal knows (calls in
     /// doubt or accepted, recent changes) is read afresh by the caller, which observes again
-    /// when there is any (the plan's reads may predate their effect).
-    pub(crate) fn plan_world(&self, needs: &Needs) -> Option<World> {
+    /// when there is any (the plan's reads may predate their effect). With `only_records`, the
+    /// calls made on the databases it reads do not count: a `dns.update` reads them only to
+    /// know whether its records may move yet, and a read from before a failover call says "not
+    /// yet", which its next poll corrects.
+    pub(crate) fn plan_world(&self, needs: &Needs, only_records: bool) -> Option<World> {
         let o = self.spec.observed.as_ref()?;
         let age = self.ports.clock.now().duration_since(o.at).ok()?;
         if age >= self.spec.plan_fresh_for || !o.needs.covers(needs) {
             return None;
         }
         let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-        let names = needs
-            .clusters
+        let (clusters, instances) = if only_records {
+            (&[][..], &[][..])
+        } else {
+            (&needs.clusters[..], &needs.instances[..])
+        };
+        let names = clusters
             .iter()
             .map(|c| c.as_str())
-            .chain(needs.instances.iter().map(|i| i.as_str()))
+            .chain(instances.iter().map(|i| i.as_str()))
             .chain(needs.hosted_zones.iter().map(String::as_str))
             .chain(
                 needs

@@ -228,9 +228,9 @@ async fn observe_with_journal(
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
     // when the journal is the simulator's own): compare them with that clock, not the ports'.
     let now = ctx.journal.now_ms();
-    let planned = may_reuse.then(|| ctx.plan_world(&needs)).flatten();
-    let reused = planned.is_some();
     let news = !matches!(step.action, BoundAction::DnsUpdate { .. });
+    let planned = may_reuse.then(|| ctx.plan_world(&needs, !news)).flatten();
+    let reused = planned.is_some();
     let mut world = match (planned, carry.records.as_ref(), carry.members.as_mut()) {
         (Some(w), _, _) => w,
         (None, Some(records), Some(m)) => dns_poll(ctx, step, &finished, records, m).await?,

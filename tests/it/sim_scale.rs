@@ -386,17 +386,32 @@ fn calls_vs_minimum(clusters: usize, seed: u64) -> (u64, u64, u64) {
     (made, floor.calls.total(), throttled)
 }
 
-/// Issue 11: the evacuation of 50 clusters and 500 records makes few calls more than the quota
-/// floor's minimum (each wait's polls, a few more batches as records move with their
-/// databases), none throttled with AWS's default quotas. Call counts are deterministic in the
+/// Issue 11's goal: the evacuation of 500 clusters and 5,000 records makes at most 5% more
+/// calls than the quota floor's minimum (the plan's observation reused by the steps, one
+/// paged Describe per poll, the DNS step taking the failover step's reads, one GetChange per
+/// poll), none throttled with AWS's default quotas. Call counts are deterministic in the
 /// simulator: no timer here.
 #[test]
-fn an_evacuation_of_50_clusters_stays_near_the_minimum_of_calls_and_is_never_throttled() {
+fn an_evacuation_of_500_clusters_makes_at_most_5_percent_more_calls_than_the_minimum() {
+    let (made, minimum, throttled) = calls_vs_minimum(500, 11);
+    assert_eq!(throttled, 0);
+    assert!(
+        made as f64 <= minimum as f64 * 1.05,
+        "{made} calls, minimum {minimum}: {:.3}x",
+        made as f64 / minimum as f64
+    );
+}
+
+/// At 50 clusters the polls weigh more against a minimum of about 110 calls (a failover
+/// takes 20 to 30 s and a change 10 to 60 s to be INSYNC: about 6 + 12 polls of 5 s), so the
+/// goal of 1.05x is not reached there; this holds what is (it was 1.58x).
+#[test]
+fn an_evacuation_of_50_clusters_polls_without_rereading_what_it_knows() {
     let (made, minimum, throttled) = calls_vs_minimum(50, 11);
     assert_eq!(throttled, 0);
     assert!(
-        made as f64 <= minimum as f64 * LIMIT_50,
-        "{made} calls, minimum {minimum}: {:.2}x",
+        made as f64 <= minimum as f64 * 1.2,
+        "{made} calls, minimum {minimum}: {:.3}x",
         made as f64 / minimum as f64
     );
 }

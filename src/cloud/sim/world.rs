@@ -1961,7 +1961,7 @@ impl World {
         let zone_name = h.name.clone();
         self.changes.insert(id.clone(), ChangeStatus::Pending);
         self.pending_changes += 1;
-        let d = self.draw(self.topo.timing.route53_insync, "insync", zone.as_str());
+        let d = self.draw(self.topo.timing.route53_insync, "insync", zone);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
         let delta = self.record_placements_of(zone, changes);
         self.record_placements(delta);

@@ -1,6 +1,6 @@
 //! Read-only observation of the resources a plan or a step needs, with few calls: one
-//! filtered (and paged) Describe per resource kind, one listing per hosted zone, GetChange
-//! for the Route 53 changes waited for in order, up to the first still PENDING. A wait re-reads
+//! filtered (and paged) Describe per resource kind, one listing per hosted zone; a wait reads
+//! the Route 53 changes it waits for in order, up to the first still PENDING. A wait re-reads
 //! only the clusters (`observe_waiting`): the zones of their members are known from its first
 //! observation. What the run's steps observed of its databases is shared (`Seen`), so a step
 //! that waits for another's databases takes its reads instead of making its own.
@@ -140,19 +140,9 @@ async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<Worl
             Err(e) => return Err(e),
         }
     }
-    // Changes are read in the order given (oldest first), up to the first still PENDING: the
-    // ones after it are taken as PENDING without a call (a wait reads them once that one is
-    // INSYNC), so a wait for many batches makes about one GetChange per poll, not one per batch.
-    let mut pending_seen = false;
     for id in &needs.changes {
-        if pending_seen {
-            w.changes
-                .insert(id.clone(), crate::cloud::ChangeStatus::Pending);
-            continue;
-        }
         match ports.dns.get_change(id).await {
             Ok(c) => {
-                pending_seen = c.status == crate::cloud::ChangeStatus::Pending;
                 w.changes.insert(id.clone(), c.status);
             }
             // A change the reads do not show yet (they lag behind the write): not visible yet.
@@ -161,6 +151,32 @@ async fn observe_rest(ports: &Ports, needs: &Needs, mut w: World) -> Result<Worl
         }
     }
     Ok(w)
+}
+
+/// The status of the Route 53 changes a wait waits for, read in the order given (oldest
+/// first) up to the first still PENDING: the ones after it are not read on this poll (a wait
+/// takes a change it has no status for as pending, and reads it once the one before is
+/// INSYNC), so a wait for many batches makes about one GetChange per poll, not one per batch.
+pub async fn changes_in_order(
+    ports: &Ports,
+    ids: &[String],
+    w: &mut World,
+) -> Result<(), CloudError> {
+    for id in ids {
+        match ports.dns.get_change(id).await {
+            Ok(c) => {
+                let pending = c.status == crate::cloud::ChangeStatus::Pending;
+                w.changes.insert(id.clone(), c.status);
+                if pending {
+                    break;
+                }
+            }
+            // Not visible yet (reads lag behind the write): read again next poll.
+            Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What the run's steps last observed of its databases: the clusters (with their members) and

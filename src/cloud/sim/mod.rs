@@ -351,7 +351,7 @@ impl SimCloud {
         self.time.touch();
         let latency = self
             .lock()
-            .api_latency(ctx.service, &ctx.operation, &ctx.resource);
+            .api_latency(ctx.service, &ctx.operation);
         self.time.sleep(latency).await;
         let (applied, effect) = {
             let mut w = self.world();
@@ -850,7 +850,7 @@ impl HttpClient for SimHttp {
         let latency = self
             .cloud
             .lock()
-            .api_latency(Service::Http, &operation, &url)
+            .api_latency(Service::Http, &operation)
             .min(timeout);
         self.cloud.time.sleep(latency).await;
         let hang_note = {

@@ -219,9 +219,9 @@ pub struct FinalState {
     pub records: Vec<RecordFinal>,
 }
 
-/// The simulator's random streams: one per purpose (a failover's duration, a call's round
-/// trip, a change's propagation...) and resource, each seeded from the run's seed and its
-/// name. A draw depends only on the seed, the stream and how many draws that stream made
+/// The simulator's random streams: one per purpose and key (a cluster's failovers, an
+/// instance's reboots, a source's snapshots, a hosted zone's propagations, an operation's
+/// round trips), each seeded from the run's seed and its name. A draw depends only on the seed, the stream and how many draws that stream made
 /// before, so a change in the number of calls to one resource (an engine that reads less)
 /// does not shift every later timing of the others: figures of two engines on one seed compare.
 struct Streams {
@@ -1202,14 +1202,15 @@ impl World {
 
     // ---- the fault layer -----------------------------------------------------------------
 
-    /// The round trip of a call of `operation` on `resource`, from that pair's own stream.
-    pub fn api_latency(&mut self, s: Service, operation: &str, resource: &str) -> Duration {
+    /// The round trip of a call of `operation`, from that operation's own stream (not keyed by
+    /// resource: names such as snapshot ids carry the run's id, which differs from run to run).
+    pub fn api_latency(&mut self, s: Service, operation: &str) -> Duration {
         let span = if s == Service::Http {
             self.topo.timing.http_latency
         } else {
             self.topo.timing.api_latency
         };
-        self.draw(span, operation, resource)
+        self.draw(span, "latency", operation)
     }
 
     /// Reachability, quota and injected faults, in that order, for a call arriving now.
@@ -1785,7 +1786,7 @@ impl World {
                 status: DbStatus::Creating,
             },
         );
-        let d = self.draw(self.topo.timing.snapshot_creation, "snapshot", id);
+        let d = self.draw(self.topo.timing.snapshot_creation, "snapshot", source);
         self.schedule(self.now + d, Agenda::SnapshotReady { key });
         (
             Ok(()),

@@ -10,8 +10,8 @@ use crate::runbook::bind::{BoundAction, BoundStep};
 use crate::status::{RunStatus, StepStatus};
 use crate::steps;
 use crate::types::{ClusterId, InstanceId, RunId};
-use std::collections::HashSet;
 use crate::world::{InDoubtCall, World};
+use std::collections::HashSet;
 use std::time::Duration;
 
 pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
@@ -136,7 +136,11 @@ async fn attempt_step(
             // The last pass waits for earlier changes still PENDING: read them now (not on
             // every poll while records wait).
             let needs = crate::world::Needs {
-                changes: world.recent_changes.iter().map(|(_, c)| c.clone()).collect(),
+                changes: world
+                    .recent_changes
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .collect(),
                 ..Default::default()
             };
             world.merge(observe::observe(&ctx.ports, &needs).await?);
@@ -294,10 +298,11 @@ async fn dns_poll(
         watched.merge(steps::needs(s, &ctx.spec.run_id));
     }
     let mut world = records.clone();
-    ctx.seen
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .fill(dep_clusters, dep_instances, &mut world);
+    ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).fill(
+        dep_clusters,
+        dep_instances,
+        &mut world,
+    );
     let moved = |dep: &str, w: &World| steps::dns::dep_moved(dep, evacuate, w).is_ok();
     let watched_clusters: HashSet<&ClusterId> = watched.clusters.iter().collect();
     let watched_instances: HashSet<&InstanceId> = watched.instances.iter().collect();

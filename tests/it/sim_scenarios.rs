@@ -1094,9 +1094,7 @@ fn stale_reads_after_a_failover_do_not_make_the_step_fail_over_twice() {
         for (at, text) in &stale {
             assert!(!text.contains("catalog-db"), "seed {seed}: {text}");
             assert!(
-                mutations
-                    .iter()
-                    .any(|m| m <= at && *at < *m + lag),
+                mutations.iter().any(|m| m <= at && *at < *m + lag),
                 "seed {seed}: {text} at {at:?} is not within {lag:?} of a mutation"
             );
         }

@@ -349,9 +349,7 @@ impl SimCloud {
         T: Send,
     {
         self.time.touch();
-        let latency = self
-            .lock()
-            .api_latency(ctx.service, &ctx.operation);
+        let latency = self.lock().api_latency(ctx.service, &ctx.operation);
         self.time.sleep(latency).await;
         let (applied, effect) = {
             let mut w = self.world();

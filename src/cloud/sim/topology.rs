@@ -1077,10 +1077,7 @@ impl Topology {
             snapshots: self.clusters.len() + self.instances.len(),
             record_sets: self.hosted_zones.iter().map(|h| h.records.len()).sum(),
             upserts: records.len(),
-            upsert_elements: records
-                .iter()
-                .map(|r| new_values(r).len().max(1) * 2)
-                .sum(),
+            upsert_elements: records.iter().map(|r| new_values(r).len().max(1) * 2).sum(),
             upsert_chars: records
                 .iter()
                 .map(|r| new_values(r).iter().map(|v| v.len()).sum::<usize>() * 2)

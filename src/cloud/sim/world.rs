@@ -1563,7 +1563,11 @@ impl World {
         if stalled {
             self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone}... and stuck there (stall-failover)"));
         } else {
-            let d = self.draw(self.topo.timing.aurora_failover, "failover", cluster.as_str());
+            let d = self.draw(
+                self.topo.timing.aurora_failover,
+                "failover",
+                cluster.as_str(),
+            );
             self.schedule(
                 self.now + d,
                 Agenda::FailoverDone {
@@ -1668,7 +1672,11 @@ impl World {
         self.lag_instance(instance);
         self.epoch += 1;
         let epoch = self.epoch;
-        let d = self.draw(self.topo.timing.multi_az_failover, "reboot", instance.as_str());
+        let d = self.draw(
+            self.topo.timing.multi_az_failover,
+            "reboot",
+            instance.as_str(),
+        );
         let i = self.instances.get_mut(instance).expect("checked above");
         i.status = DbStatus::Rebooting;
         i.reboot = Some(epoch);

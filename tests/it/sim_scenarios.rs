@@ -385,7 +385,8 @@ fn the_client_is_never_the_cause_of_its_own_throttling() {
 
 #[test]
 fn a_short_drain_of_the_rds_quota_by_other_clients_is_ridden_out() {
-    // Other automation empties the RDS bucket for a few seconds while the steps poll: their
+    // Other automation empties the RDS bucket for a few seconds while the steps poll (the
+    // waits first look one poll interval, 5 s, after their calls, then every 5 s): their
     // reads are throttled, the retry policy backs off, the run converges.
     let mut throttled_runs = 0;
     for seed in 1..=5 {
@@ -393,7 +394,7 @@ fn a_short_drain_of_the_rds_quota_by_other_clients_is_ridden_out() {
             "us-west-2a",
             &[
                 "az-down us-west-2a at 0s",
-                "api-load rds rate 300 at 5s for 4s",
+                "api-load rds rate 300 at 5s for 8s",
             ],
             seed,
         );

@@ -295,10 +295,14 @@ pub struct Needs {
     pub zonal_resources: Vec<String>,
     /// Global clusters, each with the region whose endpoint to read it from.
     pub global_clusters: Vec<(Region, GlobalClusterId)>,
+    /// The clusters' own state is enough: their members are not described (a snapshot needs
+    /// only whether its cluster is available).
+    pub without_members: bool,
 }
 
 impl Needs {
     pub fn merge(&mut self, o: Needs) {
+        self.without_members &= o.without_members;
         self.clusters.extend(o.clusters);
         self.instances.extend(o.instances);
         self.cluster_snapshots.extend(o.cluster_snapshots);
@@ -330,7 +334,8 @@ impl Needs {
             let mine: std::collections::HashSet<&T> = mine.iter().collect();
             theirs.iter().all(|x| mine.contains(x))
         }
-        within(&self.clusters, &other.clusters)
+        (other.without_members || !self.without_members)
+            && within(&self.clusters, &other.clusters)
             && within(&self.instances, &other.instances)
             && within(&self.cluster_snapshots, &other.cluster_snapshots)
             && within(&self.instance_snapshots, &other.instance_snapshots)

@@ -268,6 +268,11 @@ pub struct Floor {
     pub recover: Duration,
     /// The same, up to every Route 53 change INSYNC (+ the slowest propagation).
     pub insync: Duration,
+    /// A stricter bound when each record moves as soon as its own database has
+    /// (`records_after`): the other records' batches fit while the failovers run, so the last
+    /// record out follows the last failover with no batch spacing: RDS quota time + the
+    /// slowest failover.
+    pub recover_records_after: Duration,
 }
 
 /// Calls of a paged Describe of `items` results asked by `ids` filter values: one call per
@@ -360,6 +365,7 @@ pub fn floor(w: &Workload, q: &Quotas, failover: Duration, insync: Duration) -> 
         dns_time,
         recover,
         insync: recover + if batches == 0 { Duration::ZERO } else { insync },
+        recover_records_after: rds_quota_time + failover,
     }
 }
 
@@ -406,6 +412,7 @@ mod tests {
         assert_eq!(f.dns_time, Duration::from_secs(9));
         assert!((f.recover.as_secs_f64() - (220.0 / 12.0 + 30.0 + 9.0)).abs() < 1e-9);
         assert_eq!(f.insync, f.recover + Duration::from_secs(60));
+        assert_eq!(f.recover_records_after, f.recover - Duration::from_secs(9));
         // 20 + 5 + 5 RDS reads, 1000 RDS mutations; 1 + 17 + 10 Route 53 reads, 10 changes.
         assert_eq!(f.calls.rds.reads, 30);
         assert_eq!(f.calls.rds.mutations, 1000);

@@ -106,6 +106,8 @@ struct State {
     arc: Bucket,
     /// When the next change to each hosted zone may go.
     zones: HashMap<String, SystemTime>,
+    /// One change to a hosted zone at a time (`change_zone`).
+    turns: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     counts: CallCounts,
 }
 
@@ -149,6 +151,7 @@ impl RateLimiter {
             route53: Bucket::new(quotas.route53_burst, quotas.route53_per_s),
             arc: Bucket::new(quotas.arc_burst, quotas.arc_per_s),
             zones: HashMap::new(),
+            turns: HashMap::new(),
             counts: CallCounts::default(),
         };
         Self {
@@ -263,8 +266,24 @@ impl RateLimiter {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
+        // Changes to one zone go one at a time, and the next waits a full interval from the
+        // answer to the previous one: Route 53 counts its prior-request window from when it
+        // took the change, which a request sent an interval after the previous one's sending
+        // could still fall into (round trips differ), and be refused.
+        let turn = self
+            .lock()
+            .turns
+            .entry(zone.to_string())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         self.acquire_zone_change(zone).await;
-        self.call(Api::Route53, Class::Mutate, f).await
+        let r = self.call(Api::Route53, Class::Mutate, f).await;
+        let next = self.clock.now() + self.quotas.route53_zone_interval;
+        let mut s = self.lock();
+        let slot = s.zones.entry(zone.to_string()).or_insert(next);
+        *slot = (*slot).max(next);
+        r
     }
 }
 

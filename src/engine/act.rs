@@ -64,6 +64,12 @@ pub(crate) async fn execute_decision(
             _ => (a, None),
         })
         .collect();
+    // A call just made has not taken effect within its round trip (a failover, a snapshot, a
+    // change's propagation take seconds at least): the first look is one poll interval later.
+    let made = decision.calls.len() > failed.len();
+    if made && !awaits.is_empty() {
+        ctx.sleep(ctx.spec.poll_interval).await?;
+    }
     wait_all(ctx, step, awaits, observe::Members::seen_in(decided_on)).await?;
     match first_err {
         Some(e) => Err(e),
@@ -407,8 +413,10 @@ fn global_port<'p>(
 }
 
 /// Wait until every await of a step is done: each poll observes all that is still pending
-/// at once (one paged Describe per resource kind, one GetChange per change; the clusters'
-/// members only when one is new, see `observe::Members`), then the pure
+/// at once (one paged Describe per resource kind; the Route 53 changes oldest first up to the
+/// first still PENDING, see `observe::changes_in_order`; the clusters' members only when one
+/// is new, see `observe::Members`), and publishes what it read of the databases (`Ctx::saw`:
+/// a DNS step waiting on them wakes), then the pure
 /// `steps::wait::status` says where each stands.
 pub(crate) async fn wait_all(
     ctx: &Ctx,
@@ -433,8 +441,11 @@ pub(crate) async fn wait_all(
     while !pending.is_empty() {
         let awaits: Vec<&Await> = pending.iter().map(|(_, a, _)| *a).collect();
         let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
-        let needs = wait::needs(&awaits, &changes);
-        let world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
+        let mut needs = wait::needs(&awaits, &changes);
+        let change_ids = std::mem::take(&mut needs.changes);
+        let mut world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
+        observe::changes_in_order(&ctx.ports, &change_ids, &mut world).await?;
+        ctx.saw(&world, true);
         let now = ctx.ports.clock.now();
         let mut still = vec![];
         for (i, a, change) in pending {

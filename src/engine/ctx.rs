@@ -189,6 +189,10 @@ pub(crate) struct Ctx {
     pub(crate) reporter: Arc<dyn Reporter>,
     /// The fence's tokens by key, to cut the part covering one call.
     pub(crate) tokens: HashMap<LeaseKey, u64>,
+    /// What the run's steps last observed of its databases, and a wake-up for the steps that
+    /// wait on them (`Ctx::saw`, `Ctx::sleep_or_seen`).
+    pub(crate) seen: Mutex<super::observe::Seen>,
+    seen_news: tokio::sync::Notify,
 }
 
 impl Ctx {
@@ -199,6 +203,10 @@ impl Ctx {
         reporter: Arc<dyn Reporter>,
     ) -> Self {
         let tokens = spec.fence.tokens.iter().cloned().collect();
+        let mut seen = super::observe::Seen::default();
+        if let Some(o) = &spec.observed {
+            seen.learn(&o.world);
+        }
         let finished = spec
             .finished
             .iter()
@@ -213,6 +221,38 @@ impl Ctx {
             spec,
             reporter,
             tokens,
+            seen: Mutex::new(seen),
+            seen_news: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// A step observed `world`: remember its databases and, with `news`, wake the steps
+    /// waiting on them. A `dns.update` that waits reads only what no running step watches and
+    /// tells no one (two of them would wake each other without end).
+    pub(crate) fn saw(&self, world: &World, news: bool) {
+        if world.clusters.is_empty() && world.instances.is_empty() {
+            return;
+        }
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .learn(world);
+        if news {
+            self.seen_news.notify_waiters();
+        }
+    }
+
+    /// Sleep like [`Ctx::sleep`], but wake early when a step of the run observes databases.
+    pub(crate) async fn sleep_or_seen(&self, d: Duration) -> Result<(), StepError> {
+        let news = self.seen_news.notified();
+        if let Some(why) = self.spec.stop.requested() {
+            return Err(StepError::Stopped(why));
+        }
+        tokio::select! {
+            biased;
+            _ = self.spec.stop.wait() => Err(StepError::Stopped(self.spec.stop.requested().unwrap_or_default())),
+            _ = news => Ok(()),
+            _ = self.ports.clock.sleep(d) => Ok(()),
         }
     }
 
@@ -274,19 +314,26 @@ impl Ctx {
     /// run has changed any of it since), began less than `plan_fresh_for` ago, and this run
     /// has made no mutating call on any of it since. Whatever the journal knows (calls in
     /// doubt or accepted, recent changes) is read afresh by the caller, which observes again
-    /// when there is any (the plan's reads may predate their effect).
-    pub(crate) fn plan_world(&self, needs: &Needs) -> Option<World> {
+    /// when there is any (the plan's reads may predate their effect). With `only_records`, the
+    /// calls made on the databases it reads do not count: a `dns.update` reads them only to
+    /// know whether its records may move yet, and a read from before a failover call says "not
+    /// yet", which its next poll corrects.
+    pub(crate) fn plan_world(&self, needs: &Needs, only_records: bool) -> Option<World> {
         let o = self.spec.observed.as_ref()?;
         let age = self.ports.clock.now().duration_since(o.at).ok()?;
         if age >= self.spec.plan_fresh_for || !o.needs.covers(needs) {
             return None;
         }
         let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-        let names = needs
-            .clusters
+        let (clusters, instances) = if only_records {
+            (&[][..], &[][..])
+        } else {
+            (&needs.clusters[..], &needs.instances[..])
+        };
+        let names = clusters
             .iter()
             .map(|c| c.as_str())
-            .chain(needs.instances.iter().map(|i| i.as_str()))
+            .chain(instances.iter().map(|i| i.as_str()))
             .chain(needs.hosted_zones.iter().map(String::as_str))
             .chain(needs.global_clusters.iter().map(|(_, g)| g.as_str()))
             .chain(

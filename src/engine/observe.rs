@@ -1,14 +1,16 @@
 //! Read-only observation of the resources a plan or a step needs, with few calls: one
-//! filtered (and paged) Describe per resource kind, one listing per hosted zone, one GetChange
-//! per Route 53 change waited for. A wait re-reads only the clusters (`observe_waiting`): the
-//! zones of their members are known from its first observation.
+//! filtered (and paged) Describe per resource kind, one listing per hosted zone; a wait reads
+//! the Route 53 changes it waits for in order, up to the first still PENDING. A wait re-reads
+//! only the clusters (`observe_waiting`): the zones of their members are known from its first
+//! observation. What the run's steps observed of its databases is shared (`Seen`), so a step
+//! that waits for another's databases takes its reads instead of making its own.
 
 use crate::cloud::{CloudError, InstanceState, SnapshotKind};
 use crate::ports::Ports;
 use crate::types::{ClusterId, InstanceId};
 use crate::world::Needs;
 use crate::world::World;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> {
     let mut w = World::default();
@@ -16,8 +18,10 @@ pub async fn observe(ports: &Ports, needs: &Needs) -> Result<World, CloudError> 
         for c in ports.db.describe_clusters(&needs.clusters).await? {
             w.clusters.insert(c.id.clone(), c);
         }
-        for i in ports.db.describe_cluster_instances(&needs.clusters).await? {
-            w.instances.insert(i.id.clone(), i);
+        if !needs.without_members {
+            for i in ports.db.describe_cluster_instances(&needs.clusters).await? {
+                w.instances.insert(i.id.clone(), i);
+            }
         }
     }
     observe_rest(ports, needs, w).await
@@ -206,4 +210,71 @@ async fn observe_managed(
         }
     }
     Ok(Some(m))
+}
+/// The status of the Route 53 changes a wait waits for, read in the order given (oldest
+/// first) up to the first still PENDING: the ones after it are not read on this poll (a wait
+/// takes a change it has no status for as pending, and reads it once the one before is
+/// INSYNC), so a wait for many batches makes about one GetChange per poll, not one per batch.
+pub async fn changes_in_order(
+    ports: &Ports,
+    ids: &[String],
+    w: &mut World,
+) -> Result<(), CloudError> {
+    for id in ids {
+        match ports.dns.get_change(id).await {
+            Ok(c) => {
+                let pending = c.status == crate::cloud::ChangeStatus::Pending;
+                w.changes.insert(id.clone(), c.status);
+                if pending {
+                    break;
+                }
+            }
+            // Not visible yet (reads lag behind the write): read again next poll.
+            Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// What the run's steps last observed of its databases: the clusters (with their members) and
+/// the instances, each as its newest read showed it. A `dns.update` whose records wait for
+/// databases that a running failover step watches takes that step's reads (it polls them
+/// anyway) instead of describing them again, and is woken when they change.
+#[derive(Debug, Default)]
+pub struct Seen {
+    clusters: HashMap<ClusterId, crate::cloud::ClusterState>,
+    instances: HashMap<InstanceId, InstanceState>,
+}
+
+impl Seen {
+    /// Remember what `world` shows of clusters and instances (newer than what was known).
+    pub fn learn(&mut self, world: &World) {
+        for (id, c) in &world.clusters {
+            self.clusters.insert(id.clone(), c.clone());
+        }
+        for (id, i) in &world.instances {
+            self.instances.insert(id.clone(), i.clone());
+        }
+    }
+
+    /// Put what is known of `clusters` (with their members) and `instances` into `w`.
+    pub fn fill(&self, clusters: &[ClusterId], instances: &[InstanceId], w: &mut World) {
+        for id in clusters {
+            let Some(c) = self.clusters.get(id) else {
+                continue;
+            };
+            for m in &c.members {
+                if let Some(i) = self.instances.get(&m.instance) {
+                    w.instances.insert(m.instance.clone(), i.clone());
+                }
+            }
+            w.clusters.insert(id.clone(), c.clone());
+        }
+        for id in instances {
+            if let Some(i) = self.instances.get(id) {
+                w.instances.insert(id.clone(), i.clone());
+            }
+        }
+    }
 }

@@ -9,8 +9,9 @@ use crate::progress::Progress;
 use crate::runbook::bind::{BoundAction, BoundStep, EscalateMode, GlobalMove};
 use crate::status::{RunStatus, StepStatus};
 use crate::steps;
-use crate::types::RunId;
+use crate::types::{ClusterId, InstanceId, RunId};
 use crate::world::{InDoubtCall, World};
+use std::collections::HashSet;
 use std::time::Duration;
 
 pub(crate) async fn run_step(ctx: &Ctx, step: &BoundStep) -> (StepStatus, Option<String>) {
@@ -128,13 +129,26 @@ async fn attempt_step(
     let mut problems = vec![];
     let mut announced = vec![];
     let mut may_reuse = first_attempt;
-    // While records wait for their databases, polls read the clusters, not their members again.
-    let mut members: Option<observe::Members> = None;
+    // While records wait for their databases: what the polls carry over (see `Carry`).
+    let mut carry = Carry::default();
     loop {
-        let world =
-            observe_with_journal(ctx, step, std::mem::take(&mut may_reuse), members.as_mut())
-                .await?;
-        let decision: Decision = steps::decide(step, &world, run_id);
+        let mut world =
+            observe_with_journal(ctx, step, std::mem::take(&mut may_reuse), &mut carry).await?;
+        let mut decision: Decision = steps::decide(step, &world, run_id);
+        if decision.waiting.is_empty() && !world.recent_changes.is_empty() {
+            // The last pass waits for earlier changes still PENDING: read them now (not on
+            // every poll while records wait).
+            let needs = crate::world::Needs {
+                changes: world
+                    .recent_changes
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .collect(),
+                ..Default::default()
+            };
+            world.merge(observe::observe(&ctx.ports, &needs).await?);
+            decision = steps::decide(step, &world, run_id);
+        }
         report_decision(ctx, sid, &decision, &mut announced).await;
         settle_observed(ctx, sid, &world, &decision).await;
         // Problems with one resource do not stop the others: an evacuation moves everything
@@ -142,13 +156,17 @@ async fn attempt_step(
         problems = decision.problems.clone();
         execute_decision(ctx, step, &decision, &world).await?;
         calls += decision.calls.len();
-        if !decision.waiting.is_empty() && members.is_none() {
-            members = Some(observe::Members::seen_in(&world));
-        }
         if decision.deferred.is_empty() && decision.waiting.is_empty() {
             break;
         }
-        ctx.sleep(ctx.spec.poll_interval).await?;
+        carry.keep(&world, &decision);
+        if decision.deferred.is_empty() {
+            // Records wait for databases other steps fail over: wake when those steps read
+            // them, or after a poll interval.
+            ctx.sleep_or_seen(ctx.spec.poll_interval).await?;
+        } else {
+            ctx.sleep(ctx.spec.poll_interval).await?;
+        }
     }
     if !problems.is_empty() {
         return Err(StepError::Precondition(problems.join("\n  ")));
@@ -160,15 +178,50 @@ async fn attempt_step(
     }))
 }
 
+/// What a step's decision loop carries from one poll to the next while records wait for their
+/// databases (`decision.waiting`): the clusters' members (`observe::Members`), and the hosted
+/// zones and record sets as the step last read them with its own changes applied (`World::apply`:
+/// the run holds the zone's lease, so no other run changes them, and reads that lag behind
+/// the step's own changes are not taken for the truth). Nothing is carried past a decision
+/// that holds a call back (in doubt): that one observes afresh.
+#[derive(Default)]
+struct Carry {
+    members: Option<observe::Members>,
+    records: Option<World>,
+}
+
+impl Carry {
+    fn keep(&mut self, world: &World, d: &Decision) {
+        if d.waiting.is_empty() {
+            return;
+        }
+        if self.members.is_none() {
+            self.members = Some(observe::Members::seen_in(world));
+        }
+        self.records = d.deferred.is_empty().then(|| {
+            let mut kept = World {
+                hosted_zones: world.hosted_zones.clone(),
+                records: world.records.clone(),
+                ..World::default()
+            };
+            for c in &d.calls {
+                kept.apply(c);
+            }
+            kept
+        });
+    }
+}
+
 /// The world a step decides against: observed through the ports (or, with `may_reuse`, the
-/// plan's observation while it is fresh), plus what the journal knows (calls that may have
-/// been made and are within their grace, recent Route 53 changes, readers this run failed to
-/// promote). Calls past their grace are settled here.
-pub(crate) async fn observe_with_journal(
+/// plan's observation while it is fresh; or, while records wait, see [`dns_poll`]), plus what
+/// the journal knows (calls that may have been made and are within their grace, recent Route
+/// 53 changes, readers this run failed to promote). Calls past their grace are settled here.
+/// The status of recent changes is not read here: the decision loop reads it for the last pass.
+async fn observe_with_journal(
     ctx: &Ctx,
     step: &BoundStep,
     may_reuse: bool,
-    members: Option<&mut observe::Members>,
+    carry: &mut Carry,
 ) -> Result<World, StepError> {
     let needs = steps::needs(step, &ctx.spec.run_id);
     // Which steps have ended, read before the world is: a step seen ended has its effects in
@@ -182,27 +235,31 @@ pub(crate) async fn observe_with_journal(
     // Times in the journal are on the journal's clock (the wall clock, or the simulator's
     // when the journal is the simulator's own): compare them with that clock, not the ports'.
     let now = ctx.journal.now_ms();
-    let planned = may_reuse.then(|| ctx.plan_world(&needs)).flatten();
+    let news = !matches!(step.action, BoundAction::DnsUpdate { .. });
+    let planned = may_reuse.then(|| ctx.plan_world(&needs, !news)).flatten();
     let reused = planned.is_some();
-    let mut world = match (planned, members) {
-        (Some(w), _) => w,
-        (None, Some(m)) => observe::observe_waiting(&ctx.ports, &needs, m).await?,
-        (None, None) => observe::observe(&ctx.ports, &needs).await?,
+    let mut world = match (planned, carry.records.as_ref(), carry.members.as_mut()) {
+        (Some(w), _, _) => w,
+        (None, Some(records), Some(m)) => dns_poll(ctx, step, &finished, records, m).await?,
+        (None, _, Some(m)) => {
+            let w = observe::observe_waiting(&ctx.ports, &needs, m).await?;
+            ctx.saw(&w, news);
+            w
+        }
+        (None, _, None) => {
+            let w = observe::observe(&ctx.ports, &needs).await?;
+            ctx.saw(&w, news);
+            w
+        }
     };
     let (recent, in_doubt) = from_journal(ctx, step, &world, now).await?;
     if reused && !(recent.is_empty() && in_doubt.is_empty()) {
         // The journal knows calls whose effect the plan's reads may predate: observe now, as
         // every decision about a call in doubt does.
         world = observe::observe(&ctx.ports, &needs).await?;
+        ctx.saw(&world, news);
     }
-    if !recent.is_empty() {
-        let needs = crate::world::Needs {
-            changes: recent.iter().map(|(_, c)| c.clone()).collect(),
-            ..Default::default()
-        };
-        world.merge(observe::observe(&ctx.ports, &needs).await?);
-        world.recent_changes = recent;
-    }
+    world.recent_changes = recent;
     world.in_doubt = in_doubt;
     world.unpromotable = ctx
         .unpromotable
@@ -210,6 +267,66 @@ pub(crate) async fn observe_with_journal(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     world.finished_steps = finished;
+    Ok(world)
+}
+
+/// A `dns.update`'s poll while its records wait for their databases: the record sets carried
+/// (`Carry`), the databases as the run last saw them (`Ctx::seen`); described afresh only
+/// those not seen out of the evacuated zone that no running `records_after` step watches (a
+/// running failover step polls its own databases, and wakes this step when it has).
+async fn dns_poll(
+    ctx: &Ctx,
+    step: &BoundStep,
+    finished: &std::collections::BTreeMap<crate::types::StepId, crate::status::StepStatus>,
+    records: &World,
+    members: &mut observe::Members,
+) -> Result<World, StepError> {
+    let BoundAction::DnsUpdate {
+        records_after,
+        evacuate,
+        dep_clusters,
+        dep_instances,
+        ..
+    } = &step.action
+    else {
+        return Ok(records.clone());
+    };
+    let mut watched = crate::world::Needs::default();
+    for s in ctx
+        .spec
+        .steps
+        .iter()
+        .filter(|s| records_after.contains(&s.id) && !finished.contains_key(&s.id))
+    {
+        watched.merge(steps::needs(s, &ctx.spec.run_id));
+    }
+    let mut world = records.clone();
+    ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).fill(
+        dep_clusters,
+        dep_instances,
+        &mut world,
+    );
+    let moved = |dep: &str, w: &World| steps::dns::dep_moved(dep, evacuate, w).is_ok();
+    let watched_clusters: HashSet<&ClusterId> = watched.clusters.iter().collect();
+    let watched_instances: HashSet<&InstanceId> = watched.instances.iter().collect();
+    let read = crate::world::Needs {
+        clusters: dep_clusters
+            .iter()
+            .filter(|c| !watched_clusters.contains(c) && !moved(c.as_str(), &world))
+            .cloned()
+            .collect(),
+        instances: dep_instances
+            .iter()
+            .filter(|i| !watched_instances.contains(i) && !moved(i.as_str(), &world))
+            .cloned()
+            .collect(),
+        ..Default::default()
+    };
+    if !read.is_empty() {
+        let fresh = observe::observe_waiting(&ctx.ports, &read, members).await?;
+        ctx.saw(&fresh, false);
+        world.merge(fresh);
+    }
     Ok(world)
 }
 
@@ -526,7 +643,7 @@ pub(crate) async fn switchover_escalating(
         ));
     };
     // 1. The graceful switchover: observe, decide, make the calls (not their waits).
-    let world = observe_with_journal(ctx, step, first_attempt, None).await?;
+    let world = observe_with_journal(ctx, step, first_attempt, &mut Carry::default()).await?;
     let decision = steps::decide(step, &world, &ctx.spec.run_id);
     report_decision(ctx, sid, &decision, &mut vec![]).await;
     settle_observed(ctx, sid, &world, &decision).await;
@@ -598,7 +715,7 @@ async fn escalate(
     let Some(e) = &m.escalate else {
         return Ok(None);
     };
-    let world = observe_with_journal(ctx, step, false, None).await?;
+    let world = observe_with_journal(ctx, step, false, &mut Carry::default()).await?;
     let d = steps::decide_escalation(step, &world);
     let mut lags = vec![];
     for c in &d.calls {
@@ -640,7 +757,7 @@ async fn escalate(
     let mut calls = 0;
     let mut announced = vec![];
     loop {
-        let world = observe_with_journal(ctx, step, false, None).await?;
+        let world = observe_with_journal(ctx, step, false, &mut Carry::default()).await?;
         let d = steps::decide_escalation(step, &world);
         report_decision(ctx, sid, &d, &mut announced).await;
         if !d.problems.is_empty() {

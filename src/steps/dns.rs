@@ -53,7 +53,7 @@ impl RecordSplit {
 
 /// Where database `dep` stands: `Ok(())` out of the evacuated zones and available, `Err(why)`
 /// otherwise.
-fn dep_moved(dep: &str, evacuate: &[Zone], world: &World) -> Result<(), String> {
+pub fn dep_moved(dep: &str, evacuate: &[Zone], world: &World) -> Result<(), String> {
     let zone_of =
         |i: &crate::types::InstanceId| world.instances.get(i).and_then(|x| x.zone.clone());
     let (status, zone, what) = if let Some(c) =

@@ -22,6 +22,8 @@ pub fn needs(step: &BoundStep, run_id: &RunId) -> Needs {
         BoundAction::FailoverCluster { clusters, .. } => n.clusters = clusters.clone(),
         BoundAction::FailoverInstance { instances, .. } => n.instances = instances.clone(),
         BoundAction::Snapshot { targets, .. } => {
+            // Whether a source is available is all a snapshot asks of it.
+            n.without_members = true;
             for t in targets {
                 match t {
                     SnapshotTarget::Cluster { id } => {

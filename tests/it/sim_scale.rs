@@ -351,3 +351,67 @@ fn the_history_keeps_one_delta_per_event() {
         assert_eq!(&snaps[42].1, h.last());
     });
 }
+
+/// Calls made by an evacuation of `clusters` generated clusters (10 records each, writers in
+/// us-west-2a, AWS's default quotas, poll 5 s), against the fewest the quota floor counts
+/// (`model::floor`, as `scripts/bench-scale` does); and the throttled ones.
+fn calls_vs_minimum(clusters: usize, seed: u64) -> (u64, u64, u64) {
+    use failover::cloud::model::{self, Quotas};
+    use failover::types::Zone;
+    let t = parse(&format!(
+        "clusters = {clusters}\nrecords_per_cluster = 10\n\n[settings]\npoll_interval = \"5s\""
+    ));
+    let rb = Runbook::load(&root().join("runbooks/az-evacuation.toml")).expect("valid");
+    let fault: Fault = "az-down us-west-2a at 0s".parse().expect("valid");
+    let r = simulate(
+        &rb,
+        &environment_for(&t),
+        &t,
+        &[("failed_az".into(), "us-west-2a".into())],
+        &[fault],
+        seed,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    let floor = model::floor(
+        &t.evacuation_workload(&Zone::new("us-west-2a"), &Zone::new("us-west-2b")),
+        &Quotas::default(),
+        std::time::Duration::from_secs(model::AURORA_FAILOVER_S.1),
+        std::time::Duration::from_secs(model::ROUTE53_INSYNC_S.1),
+    );
+    let aws = r.api_calls.iter().filter(|(op, _)| !op.starts_with("HTTP"));
+    let (made, throttled) = aws.fold((0, 0), |(m, t), (_, c)| {
+        (m + c.calls as u64, t + c.throttled as u64)
+    });
+    (made, floor.calls.total(), throttled)
+}
+
+/// Issue 11's goal: the evacuation of 500 clusters and 5,000 records makes at most 5% more
+/// calls than the quota floor's minimum (the plan's observation reused by the steps, one
+/// paged Describe per poll, the DNS step taking the failover step's reads, one GetChange per
+/// poll), none throttled with AWS's default quotas. Call counts are deterministic in the
+/// simulator: no timer here.
+#[test]
+fn an_evacuation_of_500_clusters_makes_at_most_5_percent_more_calls_than_the_minimum() {
+    let (made, minimum, throttled) = calls_vs_minimum(500, 11);
+    assert_eq!(throttled, 0);
+    assert!(
+        made as f64 <= minimum as f64 * 1.05,
+        "{made} calls, minimum {minimum}: {:.3}x",
+        made as f64 / minimum as f64
+    );
+}
+
+/// At 50 clusters the polls weigh more against a minimum of about 110 calls (a failover
+/// takes 20 to 30 s and a change 10 to 60 s to be INSYNC: about 6 + 12 polls of 5 s), so the
+/// goal of 1.05x is not reached there; this holds what is (it was 1.58x).
+#[test]
+fn an_evacuation_of_50_clusters_polls_without_rereading_what_it_knows() {
+    let (made, minimum, throttled) = calls_vs_minimum(50, 11);
+    assert_eq!(throttled, 0);
+    assert!(
+        made as f64 <= minimum as f64 * 1.2,
+        "{made} calls, minimum {minimum}: {:.3}x",
+        made as f64 / minimum as f64
+    );
+}

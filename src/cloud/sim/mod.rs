@@ -369,7 +369,7 @@ impl SimCloud {
         T: Send,
     {
         self.time.touch();
-        let latency = self.lock().api_latency(ctx.service);
+        let latency = self.lock().api_latency(ctx.service, &ctx.operation);
         self.time.sleep(latency).await;
         let (applied, effect) = {
             let mut w = self.world();
@@ -933,7 +933,11 @@ impl HttpClient for SimHttp {
             !request.method.eq_ignore_ascii_case("GET"),
         );
         self.cloud.time.touch();
-        let latency = self.cloud.lock().api_latency(Service::Http).min(timeout);
+        let latency = self
+            .cloud
+            .lock()
+            .api_latency(Service::Http, &operation)
+            .min(timeout);
         self.cloud.time.sleep(latency).await;
         let hang_note = {
             let mut w = self.cloud.world();

@@ -1104,6 +1104,44 @@ fn derived_zone_id(name: &str) -> String {
 }
 
 impl Topology {
+    /// The work of evacuating zone `failed` to zone `to` (the writers and records in `failed`
+    /// move, every database is snapshotted), for the quota floor (`model::floor`):
+    /// `scripts/bench-scale` and the tests that hold the engine to it count the same way.
+    pub fn evacuation_workload(&self, failed: &Zone, to: &Zone) -> model::Workload {
+        let writer_zone = |c: &ClusterSpec| {
+            c.members
+                .iter()
+                .find(|m| m.id == c.writer)
+                .map(|m| m.zone.clone())
+        };
+        let records: Vec<&RecordSpecSim> = self
+            .hosted_zones
+            .iter()
+            .flat_map(|h| h.records.iter())
+            .filter(|r| r.zone_bound() && r.live.as_ref() == Some(failed))
+            .collect();
+        let new_values = |r: &RecordSpecSim| r.values.get(to).cloned().unwrap_or_default();
+        model::Workload {
+            clusters: self.clusters.len(),
+            cluster_instances: self.clusters.iter().map(|c| c.members.len()).sum(),
+            failovers: self
+                .clusters
+                .iter()
+                .filter(|c| writer_zone(c).as_ref() == Some(failed))
+                .count(),
+            snapshots: self.clusters.len() + self.instances.len(),
+            record_sets: self.hosted_zones.iter().map(|h| h.records.len()).sum(),
+            upserts: records.len(),
+            upsert_elements: records.iter().map(|r| new_values(r).len().max(1) * 2).sum(),
+            upsert_chars: records
+                .iter()
+                .map(|r| new_values(r).iter().map(|v| v.len()).sum::<usize>() * 2)
+                .sum(),
+        }
+    }
+}
+
+impl Topology {
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
             origin: path.display().to_string(),

@@ -19,7 +19,7 @@ use crate::cloud::{
 use crate::types::{ClusterId, InstanceId, Region, Zone};
 use crate::world::SnapshotKindKey;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 // Re-exported: the report and the ports format virtual durations as `world::fmt_dur`.
@@ -225,9 +225,53 @@ pub struct FinalState {
     pub records: Vec<RecordFinal>,
 }
 
+/// The simulator's random streams: one per purpose and key (a cluster's failovers, an
+/// instance's reboots, a source's snapshots, a hosted zone's propagations, an operation's
+/// round trips), each seeded from the run's seed and its name. A draw depends only on the seed, the stream and how many draws that stream made
+/// before, so a change in the number of calls to one resource (an engine that reads less)
+/// does not shift every later timing of the others: figures of two engines on one seed compare.
+struct Streams {
+    seed: u64,
+    by_name: HashMap<String, fastrand::Rng>,
+}
+
+impl Streams {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// The stream of `purpose` for `key`, created on its first draw.
+    fn of(&mut self, purpose: &str, key: &str) -> &mut fastrand::Rng {
+        let seed = self.seed;
+        self.by_name
+            .entry(format!("{purpose}\0{key}"))
+            .or_insert_with(|| fastrand::Rng::with_seed(stream_seed(seed, purpose, key)))
+    }
+}
+
+/// A stream's seed: FNV-1a over the purpose and the key, mixed with the run's seed
+/// (SplitMix64's finaliser), stable across builds and platforms.
+fn stream_seed(seed: u64, purpose: &str, key: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in purpose.bytes().chain([0u8]).chain(key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = seed ^ h.rotate_left(17);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 pub struct World {
     pub(crate) topo: Topology,
-    rng: fastrand::Rng,
+    /// One random stream per resource and purpose, derived from the seed (`Streams`): a call
+    /// more or less for one resource does not shift the timings drawn for the others.
+    streams: Streams,
     now: Duration,
     agenda: BTreeMap<(Duration, u64), Agenda>,
     seq: u64,
@@ -606,7 +650,7 @@ impl World {
         let q = &topo.quotas;
         let mut w = World {
             topo: topo.clone(),
-            rng: fastrand::Rng::with_seed(seed),
+            streams: Streams::new(seed),
             now: Duration::ZERO,
             agenda: BTreeMap::new(),
             seq: 0,
@@ -698,8 +742,9 @@ impl World {
         self.set_now(t);
     }
 
-    pub fn draw(&mut self, span: Span) -> Duration {
-        span.draw(&mut self.rng)
+    /// A duration in `span`, from the stream of `purpose` for `key` (a resource).
+    pub fn draw(&mut self, span: Span, purpose: &str, key: &str) -> Duration {
+        span.draw(self.streams.of(purpose, key))
     }
 
     /// The world's time as epoch milliseconds (the topology's start plus the time elapsed).
@@ -739,7 +784,7 @@ impl World {
         comment: &str,
     ) -> Result<crate::cloud::ZonalShift, CloudError> {
         let (min, max) = super::arc::applied_span();
-        let lag = self.draw(Span { min, max });
+        let lag = self.draw(Span { min, max }, "arc-applied", arn);
         let now = self.epoch_ms();
         let (shift, lag) = self
             .arc
@@ -1247,13 +1292,15 @@ impl World {
 
     // ---- the fault layer -----------------------------------------------------------------
 
-    pub fn api_latency(&mut self, s: Service) -> Duration {
+    /// The round trip of a call of `operation`, from that operation's own stream (not keyed by
+    /// resource: names such as snapshot ids carry the run's id, which differs from run to run).
+    pub fn api_latency(&mut self, s: Service, operation: &str) -> Duration {
         let span = if s == Service::Http {
             self.topo.timing.http_latency
         } else {
             self.topo.timing.api_latency
         };
-        self.draw(span)
+        self.draw(span, "latency", operation)
     }
 
     /// Reachability, quota and injected faults, in that order, for a call arriving now.
@@ -1386,7 +1433,9 @@ impl World {
                     note: "injected by fail-call".into(),
                 })
             }
-            FaultKind::ApiErrors { rate, .. } if self.rng.f64() < rate => {
+            FaultKind::ApiErrors { rate, .. }
+                if self.streams.of("api-errors", &ctx.operation).f64() < rate =>
+            {
                 let err = aws_error(
                     ctx,
                     "InternalFailure",
@@ -1613,7 +1662,11 @@ impl World {
         if stalled {
             self.note(format!("cluster `{cluster}`: failing over to `{target}` in {target_zone}... and stuck there (stall-failover)"));
         } else {
-            let d = self.draw(self.topo.timing.aurora_failover);
+            let d = self.draw(
+                self.topo.timing.aurora_failover,
+                "failover",
+                cluster.as_str(),
+            );
             self.schedule(
                 self.now + d,
                 Agenda::FailoverDone {
@@ -1718,7 +1771,11 @@ impl World {
         self.lag_instance(instance);
         self.epoch += 1;
         let epoch = self.epoch;
-        let d = self.draw(self.topo.timing.multi_az_failover);
+        let d = self.draw(
+            self.topo.timing.multi_az_failover,
+            "reboot",
+            instance.as_str(),
+        );
         let i = self.instances.get_mut(instance).expect("checked above");
         i.status = DbStatus::Rebooting;
         i.reboot = Some(epoch);
@@ -1836,7 +1893,7 @@ impl World {
                 status: DbStatus::Creating,
             },
         );
-        let d = self.draw(self.topo.timing.snapshot_creation);
+        let d = self.draw(self.topo.timing.snapshot_creation, "snapshot", source);
         self.schedule(self.now + d, Agenda::SnapshotReady { key });
         (
             Ok(()),
@@ -2012,7 +2069,7 @@ impl World {
         let zone_name = h.name.clone();
         self.changes.insert(id.clone(), ChangeStatus::Pending);
         self.pending_changes += 1;
-        let d = self.draw(self.topo.timing.route53_insync);
+        let d = self.draw(self.topo.timing.route53_insync, "insync", zone);
         self.schedule(now + d, Agenda::ChangeInsync { id: id.clone() });
         let delta = self.record_placements_of(zone, changes);
         self.record_placements(delta);

@@ -73,6 +73,14 @@ pub fn lint(steps: &[BoundStep], env: &Environment, failed_region: &str) -> Vec<
                     "in a region failure move traffic between regions: Route 53 failover records with health checks, or ARC routing controls (a zonal shift is for one zone of a healthy region)",
                 );
             }
+            BoundAction::GlobalMove(m) => {
+                if let Some(to) = m.target_region().filter(|t| t.as_str() == failed_region) {
+                    find(
+                        format!("moves the global databases' writer to {to}, the failed region, and calls its RDS endpoint to do it"),
+                        "name the recovery region in `to_region` (another of the environment's `regions`), or set `evacuate_region` to the failed one",
+                    );
+                }
+            }
             BoundAction::Http { request, .. } => {
                 if let Some(host) = hosted_in(request, failed_region) {
                     find(
@@ -210,6 +218,11 @@ action = "http"
 url = "https://status.example.com/x"
 method = "POST"
 [[steps]]
+id = "global"
+action = "rds.switchover_global"
+group = "orders_global"
+to_region = "us-east-1"
+[[steps]]
 id = "off"
 action = "http"
 when = "1 == 2"
@@ -237,8 +250,11 @@ method = "POST"
         // us-east-1 failing: Route 53's control plane; the RDS calls are fine.
         let f = lint(&s, &e, "us-east-1");
         let got: Vec<&str> = f.iter().map(|f| f.step.as_str()).collect();
-        assert_eq!(got, ["dns"], "{f:#?}");
+        assert_eq!(got, ["dns", "global"], "{f:#?}");
         assert!(f[0].instead.contains("health checks"));
+        assert!(f[1]
+            .message
+            .contains("writer to us-east-1, the failed region"));
         assert!(lint(&s, &e, "eu-west-1").is_empty());
     }
 

@@ -476,8 +476,12 @@ async fn a_stale_holder_is_fenced() {
     )
     .await;
     let a_calls = r.proxy.mutating();
+    let mut a_ops = per_op(&a_calls);
+    // The www record depends on no database: it may have moved already (one batch at most).
+    let early_dns = a_ops.remove("ChangeResourceRecordSets").unwrap_or(0);
+    assert!(early_dns <= 1, "{a_calls:?}");
     assert_eq!(
-        per_op(&a_calls),
+        a_ops,
         BTreeMap::from([
             ("FailoverDBCluster".to_string(), 1),
             ("RebootDBInstance".to_string(), 1),

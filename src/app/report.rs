@@ -474,9 +474,6 @@ impl Calls {
     }
 }
 
-/// Why the replica lag of a promotion is not in the report.
-pub const LAG_NOT_JOURNALED: &str = "not journaled: FailoverDBCluster does not return it and this version does not read the reader's AuroraReplicaLag before promoting it";
-
 fn promotions_of(events: &[Event], calls: &[CallSeen]) -> Vec<Promotion> {
     calls
         .iter()
@@ -486,16 +483,19 @@ fn promotions_of(events: &[Event], calls: &[CallSeen]) -> Vec<Promotion> {
                 target,
                 target_zone,
                 from_zone,
-            }) => Some(Promotion {
-                at: c.at,
-                cluster: cluster.to_string(),
-                target: target.to_string(),
-                from_zone: from_zone.to_string(),
-                to_zone: target_zone.to_string(),
-                ok: c.ok == Some(true),
-                replica_lag_ms: None,
-                replica_lag_note: Some(LAG_NOT_JOURNALED.into()),
-            }),
+            }) => {
+                let (ms, note) = lag_journaled(events, "cluster", cluster.as_str(), c.at);
+                Some(Promotion {
+                    at: c.at,
+                    cluster: cluster.to_string(),
+                    target: target.to_string(),
+                    from_zone: from_zone.to_string(),
+                    to_zone: target_zone.to_string(),
+                    ok: c.ok == Some(true),
+                    replica_lag_ms: ms,
+                    replica_lag_note: note,
+                })
+            }
             Some(Call::SwitchoverGlobalCluster {
                 global_cluster,
                 target_arn,
@@ -520,7 +520,8 @@ fn promotions_of(events: &[Event], calls: &[CallSeen]) -> Vec<Promotion> {
                 from_region,
                 ..
             }) => {
-                let (ms, note) = lag_journaled(events, global_cluster.as_str(), c.at);
+                let (ms, note) =
+                    lag_journaled(events, "global_cluster", global_cluster.as_str(), c.at);
                 Some(Promotion {
                     at: c.at,
                     cluster: global_cluster.to_string(),
@@ -542,13 +543,13 @@ fn cluster_of_arn(arn: &str) -> String {
     arn.rsplit(':').next().unwrap_or(arn).to_string()
 }
 
-/// The replication lag journaled (`data_at_risk`) right before a global failover made at
-/// `at`: the figure, or why there is none.
-fn lag_journaled(events: &[Event], global_cluster: &str, at: i64) -> (Option<u64>, Option<String>) {
+/// The replication lag journaled (`data_at_risk`) right before a failover of `id` (under
+/// `key`: `cluster` or `global_cluster`) made at `at`: the figure, or why there is none.
+fn lag_journaled(events: &[Event], key: &str, id: &str, at: i64) -> (Option<u64>, Option<String>) {
     let seen = events.iter().rev().find(|e| {
         e.kind == "data_at_risk"
             && e.at <= at
-            && e.data.get("global_cluster").and_then(|g| g.as_str()) == Some(global_cluster)
+            && e.data.get(key).and_then(|g| g.as_str()) == Some(id)
     });
     let Some(e) = seen else {
         return (None, Some("not journaled".into()));

@@ -104,22 +104,7 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
     // Before the intent: a step that decides from now on does not take the plan's word for
     // this resource.
     ctx.touch(res.clone());
-    if matches!(call, Call::FailoverGlobalCluster { .. }) {
-        // The data at risk, read right before the promotion and journaled with it.
-        let lag = data_at_risk(ctx, call).await;
-        ctx.reporter.report(Progress::Skip {
-            step: sid.to_string(),
-            text: format!("global cluster `{res}`: {}", lag.describe()),
-        });
-        ctx.journal
-            .note(
-                run_id,
-                Some(sid),
-                "data_at_risk",
-                serde_json::json!({"global_cluster": res, "lag": lag, "text": lag.describe()}),
-            )
-            .await?;
-    }
+    journal_data_at_risk(ctx, sid, call).await?;
     let intent = serde_json::to_value(redact(call)).unwrap_or_default();
     let seq = match ctx
         .journal
@@ -191,47 +176,91 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
 /// The replication lag metric read right before a global failover (ms, emitted by the
 /// secondary cluster being promoted).
 pub const GLOBAL_LAG_METRIC: &str = "AuroraGlobalDBRPOLag";
+/// An Aurora reader's lag behind its writer (ms), per instance.
+pub const REPLICA_LAG_METRIC: &str = "AuroraReplicaLag";
 /// How far back the latest lag datapoint is looked for.
 const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// The replication lag of the secondary a global failover promotes, read right before it:
-/// the writes that may be lost. Never blocks the failover: a failed read says why.
+/// Before a failover: the data at risk ([`data_at_risk`]), told and journaled with it.
+async fn journal_data_at_risk(
+    ctx: &Ctx,
+    sid: &str,
+    call: &Call,
+) -> Result<(), crate::store::StoreError> {
+    let (key, what) = match call {
+        Call::FailoverDbCluster { .. } => ("cluster", "cluster"),
+        Call::FailoverGlobalCluster { .. } => ("global_cluster", "global cluster"),
+        _ => return Ok(()),
+    };
+    let res = call.resource();
+    let lag = data_at_risk(ctx, call).await;
+    ctx.reporter.report(Progress::Skip {
+        step: sid.to_string(),
+        text: format!("{what} `{res}`: {}", lag.describe()),
+    });
+    ctx.journal
+        .note(
+            &ctx.spec.run_id,
+            Some(sid),
+            "data_at_risk",
+            serde_json::json!({key: res, "lag": lag, "text": lag.describe()}),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The replication lag of what a failover promotes, read right before it: the writes that
+/// may be lost. A global failover: the secondary cluster's `AuroraGlobalDBRPOLag` in the
+/// recovery region; a regional Aurora failover: the promoted reader's `AuroraReplicaLag`.
+/// Never blocks the failover: a failed read says why.
 pub(crate) async fn data_at_risk(ctx: &Ctx, call: &Call) -> crate::cloud::Lag {
     use crate::cloud::Lag;
-    let Call::FailoverGlobalCluster {
-        target_arn, region, ..
-    } = call
-    else {
-        return Lag {
-            metric: GLOBAL_LAG_METRIC.into(),
-            ms: None,
-            why: Some("not a global failover".into()),
-        };
+    let home = crate::types::Region::from(ctx.spec.region.as_str());
+    let (metric, dimension, id, region) = match call {
+        Call::FailoverGlobalCluster {
+            target_arn, region, ..
+        } => (
+            GLOBAL_LAG_METRIC,
+            "DBClusterIdentifier",
+            target_arn
+                .rsplit(':')
+                .next()
+                .unwrap_or(target_arn)
+                .to_string(),
+            region.clone(),
+        ),
+        Call::FailoverDbCluster { target, .. } => (
+            REPLICA_LAG_METRIC,
+            "DBInstanceIdentifier",
+            target.to_string(),
+            home,
+        ),
+        _ => {
+            return Lag {
+                metric: GLOBAL_LAG_METRIC.into(),
+                ms: None,
+                why: Some("not a failover".into()),
+            }
+        }
     };
-    let cluster = target_arn.rsplit(':').next().unwrap_or(target_arn);
     let Some(metrics) = &ctx.ports.metrics else {
         return Lag {
-            metric: GLOBAL_LAG_METRIC.into(),
+            metric: metric.into(),
             ms: None,
             why: Some("no CloudWatch client for this run".into()),
         };
     };
     match metrics
-        .latest_rds_metric(
-            region,
-            GLOBAL_LAG_METRIC,
-            ("DBClusterIdentifier", cluster),
-            LAG_WINDOW,
-        )
+        .latest_rds_metric(&region, metric, (dimension, &id), LAG_WINDOW)
         .await
     {
         Ok(ms) => Lag {
-            metric: GLOBAL_LAG_METRIC.into(),
+            metric: metric.into(),
             ms,
             why: None,
         },
         Err(e) => Lag {
-            metric: GLOBAL_LAG_METRIC.into(),
+            metric: metric.into(),
             ms: None,
             why: Some(format!("the read failed: {e}")),
         },

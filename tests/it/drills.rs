@@ -500,7 +500,7 @@ async fn the_report_of_a_drill_in_markdown_json_and_html() {
     assert!(json["promotions"][0]["replica_lag_note"]
         .as_str()
         .unwrap()
-        .contains("not journaled"));
+        .contains("AuroraReplicaLag no CloudWatch client for this run"));
     let html = render_html(&rep);
     assert!(
         html.starts_with("<!doctype html>")
@@ -621,6 +621,38 @@ async fn a_drill_against_moto_fails_over_verifies_and_fails_back() {
     let sink = common::sink::Sink::start().await;
     let cfg = TestConfig::local(&moto.endpoint(), &sink.url());
     topo::seed(&cfg.env()).await;
+    // Each reader's AuroraReplicaLag, as CloudWatch would have it: the report shows the one
+    // of the reader promoted (the data at risk), read right before the failover.
+    let cw = topo::cloudwatch(&moto.endpoint()).await;
+    for (i, db) in ["orders-db", "catalog-db", "sessions-db"]
+        .iter()
+        .enumerate()
+    {
+        for (j, z) in ["a", "b", "c"].iter().enumerate() {
+            let lag = (10 * (i + 1) + j) as f64;
+            cw.put_metric_data()
+                .namespace("AWS/RDS")
+                .metric_data(
+                    aws_sdk_cloudwatch::types::MetricDatum::builder()
+                        .metric_name("AuroraReplicaLag")
+                        .dimensions(
+                            aws_sdk_cloudwatch::types::Dimension::builder()
+                                .name("DBInstanceIdentifier")
+                                .value(format!("{db}-{z}"))
+                                .build(),
+                        )
+                        .timestamp(aws_smithy_types::DateTime::from(
+                            std::time::SystemTime::now() - Duration::from_secs(30),
+                        ))
+                        .unit(aws_sdk_cloudwatch::types::StandardUnit::Milliseconds)
+                        .value(lag)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
     let app = App::new(cfg.path(), cfg.journal());
     // us-west-2c: sessions-db's writer and the records move. (In us-west-2a, legacy-mysql's
     // reboot with failover does not move its primary in moto, and the drill's verify phase
@@ -638,6 +670,22 @@ async fn a_drill_against_moto_fails_over_verifies_and_fails_back() {
         "{:?}",
         rep.promotions
     );
+    for p in &rep.promotions {
+        let i = ["orders-db", "catalog-db", "sessions-db"]
+            .iter()
+            .position(|c| *c == p.cluster)
+            .unwrap();
+        let j = ["a", "b", "c"]
+            .iter()
+            .position(|z| p.target.ends_with(&format!("-{z}")))
+            .unwrap();
+        assert_eq!(p.replica_lag_ms, Some((10 * (i + 1) + j) as u64), "{p:?}");
+        assert_eq!(
+            p.replica_lag_note.as_deref(),
+            Some("AuroraReplicaLag at promotion")
+        );
+    }
+    assert!(!rep.promotions.is_empty());
     let fb = failover::app::report::build(&j, r.failback_run.as_ref().unwrap().as_str())
         .await
         .unwrap();

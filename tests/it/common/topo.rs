@@ -79,3 +79,15 @@ pub async fn zone_alarms(endpoint: &str, zone: &str, state: aws_sdk_cloudwatch::
             .unwrap();
     }
 }
+
+/// A CloudWatch client on the local peer.
+pub async fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
+    let creds = aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-west-2"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await;
+    aws_sdk_cloudwatch::Client::new(&conf)
+}

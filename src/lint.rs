@@ -9,7 +9,6 @@
 //! health checks, routing controls. Each finding says which step, which dependency, and what
 //! to use instead.
 
-use crate::cloud::HttpRequest;
 use crate::env::Environment;
 use crate::health::config::Check;
 use crate::runbook::bind::{BoundAction, BoundStep};
@@ -82,7 +81,7 @@ pub fn lint(steps: &[BoundStep], env: &Environment, failed_region: &str) -> Vec<
                 }
             }
             BoundAction::Http { request, .. } => {
-                if let Some(host) = hosted_in(request, failed_region) {
+                if let Some(host) = hosted_in(&request.url, failed_region) {
                     find(
                         format!("calls {} {host}, an endpoint hosted in {failed_region}, the failed region", request.method),
                         "point the endpoint at a copy outside the region (or a global one), or give the step on_failure = \"continue\" so the evacuation does not wait on it",
@@ -114,28 +113,21 @@ pub fn lint(steps: &[BoundStep], env: &Environment, failed_region: &str) -> Vec<
 }
 
 /// The URL's host when it names `region` (`*.us-west-2.amazonaws.com`, `...-us-west-2...`).
-fn hosted_in(r: &HttpRequest, region: &str) -> Option<String> {
-    let rest = r.url.split("://").nth(1).unwrap_or(&r.url);
+fn hosted_in(url: &str, region: &str) -> Option<String> {
+    let rest = url.split("://").nth(1).unwrap_or(url);
     let host = rest.split(['/', ':', '?']).next().unwrap_or(rest);
     host.contains(region).then(|| host.to_string())
 }
 
 fn ladder_hosts(l: &BoundLadder, region: &str) -> Vec<(String, String)> {
-    let signal = HttpRequest {
-        method: "GET".into(),
-        url: l.signal.url.clone(),
-        headers: vec![],
-        body: None,
-        timeout: l.signal.timeout,
-    };
-    let mut out: Vec<(String, String)> = hosted_in(&signal, region)
+    let mut out: Vec<(String, String)> = hosted_in(&l.signal.url, region)
         .map(|h| ("the traffic signal".to_string(), h))
         .into_iter()
         .collect();
     for t in &l.tiers {
         for (what, a) in [("apply", &t.apply), ("revert", &t.revert)] {
             if let Some(BoundTierAction::Http { request, .. }) = a {
-                if let Some(h) = hosted_in(request, region) {
+                if let Some(h) = hosted_in(&request.url, region) {
                     out.push((format!("the {what} endpoint of tier `{}`", t.name), h));
                 }
             }

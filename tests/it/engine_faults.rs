@@ -269,30 +269,6 @@ impl HttpClient for NoHttp {
     }
 }
 
-/// No ARC in these runbooks: any call is a bug of the test.
-struct NoArc;
-#[async_trait]
-impl ZonalShifts for NoArc {
-    async fn get_managed_resource(&self, _: &str) -> Result<ManagedResource, CloudError> {
-        unreachable!("not used by this runbook")
-    }
-    async fn list_zonal_shifts(&self, _: &str) -> Result<Vec<ZonalShift>, CloudError> {
-        unreachable!("not used by this runbook")
-    }
-    async fn start_zonal_shift(
-        &self,
-        _: &str,
-        _: &str,
-        _: Duration,
-        _: &str,
-    ) -> Result<ZonalShift, CloudError> {
-        unreachable!("not used by this runbook")
-    }
-    async fn cancel_zonal_shift(&self, _: &str) -> Result<Option<ZonalShift>, CloudError> {
-        unreachable!("not used by this runbook")
-    }
-}
-
 fn fake_dns(pending_polls: u32) -> FakeDns {
     let rec = RecordSet {
         name: "api.shop.example.com.".into(),
@@ -340,7 +316,7 @@ async fn run(
         )),
         dns: Arc::new(RetryingDns::new(dns, policy, clock.clone(), Some(1))),
         http: Arc::new(NoHttp),
-        arc: Arc::new(NoArc),
+        arc: Arc::new(crate::common::NoArc),
         meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         clock,
         health: None,
@@ -699,7 +675,7 @@ async fn regression_a_panic_after_a_call_ends_the_run_crashed_with_the_call_in_d
         db: Arc::new(PanicsAfterFailover(fdb.clone())),
         dns: Arc::new(fake_dns(0)),
         http: Arc::new(NoHttp),
-        arc: Arc::new(NoArc),
+        arc: Arc::new(crate::common::NoArc),
         clock: Arc::new(SystemClock),
         meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         health: None,

@@ -261,28 +261,6 @@ impl Dns for Unused {
 }
 
 #[async_trait]
-impl ZonalShifts for Unused {
-    async fn get_managed_resource(&self, _: &str) -> Result<ManagedResource, CloudError> {
-        unreachable!("no ARC in a region evacuation")
-    }
-    async fn list_zonal_shifts(&self, _: &str) -> Result<Vec<ZonalShift>, CloudError> {
-        unreachable!("no ARC in a region evacuation")
-    }
-    async fn start_zonal_shift(
-        &self,
-        _: &str,
-        _: &str,
-        _: Duration,
-        _: &str,
-    ) -> Result<ZonalShift, CloudError> {
-        unreachable!("no ARC in a region evacuation")
-    }
-    async fn cancel_zonal_shift(&self, _: &str) -> Result<Option<ZonalShift>, CloudError> {
-        unreachable!("no ARC in a region evacuation")
-    }
-}
-
-#[async_trait]
 impl HttpClient for Unused {
     async fn send(&self, _r: &HttpRequest) -> Result<HttpResponse, CloudError> {
         unreachable!()
@@ -318,7 +296,7 @@ async fn run(
         metrics: Some(Arc::new(FakeLag)),
         db: Arc::new(Unused),
         dns: Arc::new(Unused),
-        arc: Arc::new(Unused),
+        arc: Arc::new(crate::common::NoArc),
         http: Arc::new(Unused),
         meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         clock: Arc::new(SystemClock),
@@ -405,7 +383,7 @@ async fn a_dry_run_lists_the_exact_calls_and_the_escalation_and_calls_nothing() 
         metrics: Some(Arc::new(FakeLag)),
         db: Arc::new(Unused),
         dns: Arc::new(Unused),
-        arc: Arc::new(Unused),
+        arc: Arc::new(crate::common::NoArc),
         http: Arc::new(Unused),
         meter: failover::cloud::rate::RateLimiter::on_wall_clock(Default::default()),
         clock: Arc::new(SystemClock),

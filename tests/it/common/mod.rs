@@ -27,3 +27,37 @@ pub fn snapshot(name: &str, got: &str) {
         );
     }
 }
+
+/// A zonal shift port for runbooks with no ARC step: any call is a bug of the test.
+pub struct NoArc;
+
+#[async_trait::async_trait]
+impl failover::cloud::ZonalShifts for NoArc {
+    async fn get_managed_resource(
+        &self,
+        _: &str,
+    ) -> Result<failover::cloud::ManagedResource, failover::cloud::CloudError> {
+        unreachable!("not used by this runbook")
+    }
+    async fn list_zonal_shifts(
+        &self,
+        _: &str,
+    ) -> Result<Vec<failover::cloud::ZonalShift>, failover::cloud::CloudError> {
+        unreachable!("not used by this runbook")
+    }
+    async fn start_zonal_shift(
+        &self,
+        _: &str,
+        _: &str,
+        _: std::time::Duration,
+        _: &str,
+    ) -> Result<failover::cloud::ZonalShift, failover::cloud::CloudError> {
+        unreachable!("not used by this runbook")
+    }
+    async fn cancel_zonal_shift(
+        &self,
+        _: &str,
+    ) -> Result<Option<failover::cloud::ZonalShift>, failover::cloud::CloudError> {
+        unreachable!("not used by this runbook")
+    }
+}

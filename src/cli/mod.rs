@@ -599,7 +599,7 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     };
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "diagnostics": diags.0}),
+            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "not_applicable": v.not_applicable, "diagnostics": diags.0}),
         ),
         Output::Text if diags.is_empty() => {
             let drills = match v.drills {
@@ -609,7 +609,15 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
             println!(
                 "ok: {} runbook(s){drills} valid against {env_list}",
                 v.runbooks
-            )
+            );
+            for n in &v.not_applicable {
+                println!(
+                    "  {}: not checked against {} ({})",
+                    n.runbook,
+                    n.environments.join(", "),
+                    n.why
+                );
+            }
         }
         Output::Text => {
             let scope = if v.broken_environments > 0 {

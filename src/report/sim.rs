@@ -464,8 +464,12 @@ fn render_verdict(o: &mut String, r: &SimReport) {
             format!("{} {word}", counts(s))
         })
         .collect();
+        let runs = match r.runs.len() {
+            0 | 1 => String::new(),
+            n => format!("{n} runs, "),
+        };
         format!(
-            "{} ({} steps: {})",
+            "{} ({runs}{} steps: {})",
             if r.run_succeeded {
                 "succeeded"
             } else {
@@ -476,6 +480,23 @@ fn render_verdict(o: &mut String, r: &SimReport) {
         )
     };
     let _ = writeln!(o, "  run:             {run}");
+    // The story (time to detect, mitigate, recover) already said how the zone was left; the
+    // end state's figures would speak of the failback's world.
+    if r.story.is_none() {
+        render_recovery(o, r);
+    }
+    let _ = writeln!(o, "  simulated time:  {}", dur(r.simulated_ms));
+    let total: usize = r.api_calls.values().map(|c| c.calls).sum();
+    let throttled: usize = r.api_calls.values().map(|c| c.throttled).sum();
+    let errors: usize = r.api_calls.values().map(|c| c.failed).sum();
+    let _ = writeln!(
+        o,
+        "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
+    );
+}
+
+/// The zones the run had to leave and when the last writer or record left them.
+fn render_recovery(o: &mut String, r: &SimReport) {
     let failed: Vec<String> = r
         .failed_zones
         .all()
@@ -503,14 +524,6 @@ fn render_verdict(o: &mut String, r: &SimReport) {
             ),
             None => "not recovered: something is still in a failed zone".to_string(),
         }
-    );
-    let _ = writeln!(o, "  simulated time:  {}", dur(r.simulated_ms));
-    let total: usize = r.api_calls.values().map(|c| c.calls).sum();
-    let throttled: usize = r.api_calls.values().map(|c| c.throttled).sum();
-    let errors: usize = r.api_calls.values().map(|c| c.failed).sum();
-    let _ = writeln!(
-        o,
-        "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
     );
 }
 

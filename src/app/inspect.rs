@@ -320,8 +320,7 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
                     not_applicable.push(NotApplicable {
                         runbook: path.display().to_string(),
                         environments: unfit.iter().map(|e| e.name.clone()).collect(),
-                        why: "it moves writers between regions; these environments span one"
-                            .into(),
+                        why: "it moves writers between regions; these environments span one".into(),
                     });
                 }
                 for e in fit {

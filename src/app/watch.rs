@@ -142,6 +142,37 @@ pub struct Watcher {
     http: crate::cloud::http::ReqwestHttp,
 }
 
+/// Each runbook the watcher may start declares the parameters it passes (and requires no
+/// other without a default) and applies to the environment (its groups and endpoints exist; a
+/// region runbook needs `regions`): found when the watcher starts, not when it starts the
+/// runbook at 03:00.
+fn check_runbooks(cfg: &HealthConfig, env: &Environment) -> Result<(), AppError> {
+    let mut problems: Vec<String> = vec![];
+    let mut check = |path: &str, own: &dyn Fn(&Runbook) -> Vec<String>| {
+        let rb = Runbook::load(Path::new(path))?;
+        problems.extend(own(&rb).into_iter().map(|p| format!("error: {p}")));
+        let d = crate::runbook::bind::check_against_env(&rb, env);
+        problems.extend(d.0.iter().map(|x| x.to_string()));
+        Ok::<_, AppError>(())
+    };
+    if let Some(t) = &cfg.trigger {
+        check(&t.runbook, &|rb| trigger::check_runbook(t, rb))?;
+    }
+    if let Some(t) = &cfg.region_trigger {
+        check(&t.runbook, &|rb| trigger::check_region_runbook(t, rb))?;
+    }
+    if let Some(f) = &cfg.failback {
+        check(&f.runbook, &|rb| trigger::check_failback_runbook(f, rb))?;
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::Input(format!(
+        "{}\nthe watcher did not start.",
+        problems.join("\n")
+    )))
+}
+
 impl Watcher {
     /// Check the environment, its trigger and its runbook, record the watch session, and set
     /// up the probes. Nothing is probed yet.
@@ -158,23 +189,7 @@ impl Watcher {
         let Some(tr) = cfg.trigger.clone().or_else(|| cfg.region_trigger.clone()) else {
             return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md), or [health.region_trigger] for a region; `failover health --watch` only watches", env.name)));
         };
-        let mut problems = vec![];
-        let load = |path: &str| Runbook::load(Path::new(path));
-        if let Some(t) = &cfg.trigger {
-            problems.extend(trigger::check_runbook(t, &load(&t.runbook)?));
-        }
-        if let Some(t) = &cfg.region_trigger {
-            problems.extend(trigger::check_region_runbook(t, &load(&t.runbook)?));
-        }
-        if let Some(f) = &cfg.failback {
-            problems.extend(trigger::check_failback_runbook(f, &load(&f.runbook)?));
-        }
-        if !problems.is_empty() {
-            return Err(AppError::Input(format!(
-                "error: {}\nthe watcher did not start.",
-                problems.join("\nerror: ")
-            )));
-        }
+        check_runbooks(&cfg, &env)?;
         let journal = app.open_journal()?;
         let who = format!("watch:{}", env.name);
         let state = remembered(&journal, &who, &cfg).await?;

@@ -45,7 +45,10 @@ fn every_shipped_runbook_validates_where_it_applies() {
     for e in std::fs::read_dir(repo().join("runbooks")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
-            args.push(format!("runbooks/{}", p.file_name().unwrap().to_string_lossy()));
+            args.push(format!(
+                "runbooks/{}",
+                p.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
     args[1..].sort();

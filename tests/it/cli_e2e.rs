@@ -150,7 +150,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, load_balancers, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
     );
 }
 

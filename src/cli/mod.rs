@@ -575,6 +575,7 @@ fn print_watch(e: app::watch::WatchEvent) {
             eprintln!("  could not start the runbook: {error}")
         }
         WatchEvent::NotifyFailed { error } => eprintln!("  notification failed: {error}"),
+        WatchEvent::Role { text, .. } => println!("{text}"),
     }
 }
 

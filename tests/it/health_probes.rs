@@ -1093,3 +1093,98 @@ async fn a_watcher_refuses_a_region_runbook_its_environment_cannot_run() {
     );
     assert!(err.ends_with("the watcher did not start."), "{err}");
 }
+
+/// Two watchers on one environment (two on-call engineers, or `watch` beside `serve`): one
+/// leads and starts the run, the other decides the same but starts nothing and notifies no
+/// one. When the leader stops renewing its lease (killed: dropped without closing), the
+/// standby takes the lead within the lease's TTL and acts on the next failure; a leader that
+/// closes gives the lead up at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_watchers_one_leads_and_the_standby_takes_over_when_it_dies() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = common::topo::TestConfig::local(&moto.endpoint(), &sink.url());
+    common::topo::seed(&cfg.env()).await;
+    let app = App::new(cfg.path(), cfg.journal());
+    let mut a = Watcher::open(&app, "local").await.unwrap();
+    let mut b = Watcher::open(&app, "local").await.unwrap();
+    let (rec_a, rec_b) = (Recorder(Mutex::new(vec![])), Recorder(Mutex::new(vec![])));
+    let said = Arc::new(Mutex::new(vec![]));
+    let heard = said.clone();
+    let mut on = move |e: WatchEvent| match e {
+        WatchEvent::Decision { text, .. } | WatchEvent::Role { text, .. } => {
+            heard.lock().unwrap().push(text)
+        }
+        _ => {}
+    };
+    a.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    b.fail_back_due(&app, &rec_b, &mut on).await.unwrap();
+    assert!(a.leading() && !b.leading());
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", StateValue::Alarm).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rec_a.0.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the leader started nothing");
+        let (ea, eb) = tokio::join!(a.next_round(), b.next_round());
+        for ev in ea {
+            a.handle(&app, &rec_a, &ev, &mut on).await.unwrap();
+        }
+        for ev in eb {
+            b.handle(&app, &rec_b, &ev, &mut on).await.unwrap();
+        }
+    }
+    assert_eq!(rec_a.0.lock().unwrap().len(), 1);
+    assert!(
+        rec_b.0.lock().unwrap().is_empty(),
+        "the standby started a run"
+    );
+    // The sink got exactly one notification: the leader's.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notes = sink.received();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    // The leader dies without a word; the standby takes over once the lease lapses (5 s: five
+    // rounds of 1 s), and acts on zone b's failure.
+    drop(a);
+    let t = Instant::now();
+    while !b.leading() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no takeover");
+        for ev in b.next_round().await {
+            b.handle(&app, &rec_b, &ev, &mut on).await.unwrap();
+        }
+        b.fail_back_due(&app, &rec_b, &mut on).await.unwrap();
+    }
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", StateValue::Ok).await;
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2b", StateValue::Alarm).await;
+    rounds(&mut b, &app, &rec_b, &mut on, 1).await;
+    let runs = rec_b.0.lock().unwrap().clone();
+    assert!(
+        runs[0]
+            .params
+            .contains(&("failed_az".into(), "us-west-2b".into())),
+        "{runs:?}"
+    );
+    let said = said.lock().unwrap().clone();
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("standby: the watcher of session")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("standby, not acted on: us-west-2a is unhealthy")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.starts_with("leading: this watcher")),
+        "{said:?}"
+    );
+    // A third watcher waits while b leads; b closes and it leads at its next round.
+    let mut c = Watcher::open(&app, "local").await.unwrap();
+    c.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    assert!(!c.leading());
+    b.close().await.unwrap();
+    c.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    assert!(c.leading());
+    c.close().await.unwrap();
+}

@@ -763,6 +763,19 @@ impl Launcher for Recorder {
     }
 }
 
+/// What a watcher says (its decisions and changes of role), and the callback that hears it.
+fn listener() -> (Arc<Mutex<Vec<String>>>, impl FnMut(WatchEvent) + Send) {
+    let said = Arc::new(Mutex::new(vec![]));
+    let heard = said.clone();
+    let on = move |e: WatchEvent| match e {
+        WatchEvent::Decision { text, .. } | WatchEvent::Role { text, .. } => {
+            heard.lock().unwrap().push(text)
+        }
+        _ => {}
+    };
+    (said, on)
+}
+
 /// Rounds until the launcher has seen `until` runs (at most 40).
 async fn rounds(
     w: &mut Watcher,
@@ -817,13 +830,7 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
         w.describe()
     );
     let rec = Recorder(Mutex::new(vec![]));
-    let said = Arc::new(Mutex::new(vec![]));
-    let heard = said.clone();
-    let mut on = move |e: WatchEvent| {
-        if let WatchEvent::Decision { text, .. } = e {
-            heard.lock().unwrap().push(text);
-        }
-    };
+    let (said, mut on) = listener();
     let alarm = aws_sdk_cloudwatch::types::StateValue::Alarm;
     common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", alarm).await;
     rounds(&mut w, &app, &rec, &mut on, 1).await;
@@ -1010,13 +1017,7 @@ async fn the_watcher_starts_the_region_runbook_when_the_region_is_unhealthy() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let rec = Recorder(Mutex::new(vec![]));
-    let said = Arc::new(Mutex::new(vec![]));
-    let heard = said.clone();
-    let mut on = move |e: WatchEvent| {
-        if let WatchEvent::Decision { text, .. } = e {
-            heard.lock().unwrap().push(text);
-        }
-    };
+    let (said, mut on) = listener();
     for a in ["local-region-5xx", "local-region-latency"] {
         set_alarm(&cw, a, StateValue::Alarm).await;
     }
@@ -1110,14 +1111,7 @@ async fn of_two_watchers_one_leads_and_the_standby_takes_over_when_it_dies() {
     let mut a = Watcher::open(&app, "local").await.unwrap();
     let mut b = Watcher::open(&app, "local").await.unwrap();
     let (rec_a, rec_b) = (Recorder(Mutex::new(vec![])), Recorder(Mutex::new(vec![])));
-    let said = Arc::new(Mutex::new(vec![]));
-    let heard = said.clone();
-    let mut on = move |e: WatchEvent| match e {
-        WatchEvent::Decision { text, .. } | WatchEvent::Role { text, .. } => {
-            heard.lock().unwrap().push(text)
-        }
-        _ => {}
-    };
+    let (said, mut on) = listener();
     a.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
     b.fail_back_due(&app, &rec_b, &mut on).await.unwrap();
     assert!(a.leading() && !b.leading());

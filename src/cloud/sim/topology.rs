@@ -25,6 +25,7 @@ use super::faults::{Fault, FaultSpec};
 use super::raw::{
     RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord, RawZonalResource,
 };
+pub use super::regions::{GlobalClusterSpec, GlobalMemberSpec};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -62,6 +63,12 @@ pub struct Topology {
     pub endpoints: BTreeMap<String, EndpointSpec>,
     /// Load balancers and Auto Scaling groups known to ARC zonal shift.
     pub zonal_shift_resources: Vec<ZonalResourceSpec>,
+    /// Every region of the world, the home region first (`regions`; default: the home region).
+    pub aws_regions: Vec<Region>,
+    /// The zones of each region other than the home region (`[region_zones]`).
+    pub region_zones: BTreeMap<Region, Vec<Zone>>,
+    /// Aurora global databases (`[[global_clusters]]`, see [`super::regions`]).
+    pub global_clusters: Vec<GlobalClusterSpec>,
     pub faults: Vec<Fault>,
     /// The load-shedding ladder (`[traffic]`, as in environment files); the derived
     /// environment carries it.
@@ -374,6 +381,14 @@ struct Raw {
     endpoints: BTreeMap<String, RawEndpoint>,
     #[serde(default)]
     zonal_shift_resources: Vec<RawZonalResource>,
+    /// Every region of the world, the home region first (default: the home region alone).
+    regions: Option<Vec<String>>,
+    /// The zones of each region other than the home region.
+    #[serde(default)]
+    region_zones: BTreeMap<String, Vec<String>>,
+    /// Aurora global databases spanning the regions.
+    #[serde(default)]
+    global_clusters: Vec<super::raw::RawGlobalCluster>,
     #[serde(default)]
     faults: Vec<RawFault>,
     /// Read again with spans by `traffic::config::parse`, as in environment files.
@@ -1180,6 +1195,15 @@ impl Topology {
         let hosted_zones = c.parse_hosted_zones(&raw.hosted_zones, &zones);
         let endpoints = c.parse_endpoints(&raw.endpoints, &zones);
         let zonal_shift_resources = c.parse_zonal_resources(&raw.zonal_shift_resources);
+        let regions = super::regions::parse(
+            raw.regions.as_deref(),
+            &raw.region_zones,
+            &raw.global_clusters,
+            (&region, &zones),
+            &mut c.instance_ids,
+            &mut c.group_kinds,
+            &mut c.problems,
+        );
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
@@ -1216,6 +1240,9 @@ impl Topology {
             hosted_zones,
             endpoints,
             zonal_shift_resources,
+            aws_regions: regions.regions,
+            region_zones: regions.zones,
+            global_clusters: regions.global_clusters,
             faults: vec![],
             traffic,
             load,
@@ -1249,13 +1276,25 @@ impl Topology {
         }
     }
 
-    /// Regions a fault may name: the home region and Route 53's.
+    /// Regions a fault may name: the topology's regions (the home region first) and Route 53's.
     pub fn regions(&self) -> Vec<Region> {
-        let mut r = vec![self.region.clone()];
-        if self.route53_region != self.region {
+        let mut r = self.aws_regions.clone();
+        if r.is_empty() {
+            r.push(self.region.clone());
+        }
+        if !r.contains(&self.route53_region) {
             r.push(self.route53_region.clone());
         }
         r
+    }
+
+    /// The zones of `region`: the home region's `zones`, another's from `[region_zones]`.
+    pub fn zones_of(&self, region: &Region) -> Vec<Zone> {
+        if region == &self.region {
+            self.zones.clone()
+        } else {
+            self.region_zones.get(region).cloned().unwrap_or_default()
+        }
     }
 
     /// Check that a fault names things this topology has.
@@ -1295,7 +1334,7 @@ impl Topology {
             FaultKind::AzDown { zone }
             | FaultKind::AzFlap { zone, .. }
             | FaultKind::ProbesFail { zone, .. } => zone_ok(zone),
-            FaultKind::RegionDown { region } => {
+            FaultKind::RegionDown { region } | FaultKind::RegionImpaired { region } => {
                 if self.regions().contains(region) {
                     Ok(())
                 } else {
@@ -1392,7 +1431,11 @@ pub fn environment_for(t: &Topology) -> Environment {
                 .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
         ),
         region: t.region.to_string(),
-        regions: vec![t.region.clone()],
+        regions: if t.aws_regions.is_empty() {
+            vec![t.region.clone()]
+        } else {
+            t.aws_regions.clone()
+        },
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
         simulated: None,
@@ -1478,6 +1521,16 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
             })
         {
             rs.extend(records);
+        }
+    }
+    for g in &t.global_clusters {
+        if let Group::GlobalClusters { global_clusters } = groups
+            .entry(g.group.clone())
+            .or_insert_with(|| Group::GlobalClusters {
+                global_clusters: vec![],
+            })
+        {
+            global_clusters.push(g.id.clone());
         }
     }
     let region = t.region.to_string();

@@ -124,6 +124,7 @@ impl GlobalSim {
     pub fn new(topo: &Topology, mut lag: impl FnMut(&GlobalClusterId) -> f64) -> Self {
         GlobalSim {
             clusters: topo
+                .multi_region
                 .global_clusters
                 .iter()
                 .map(|g| {

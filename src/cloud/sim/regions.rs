@@ -20,13 +20,21 @@
 //! ```
 
 use super::raw::RawGlobalCluster;
-use super::topology::MemberSpec;
 use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, Zone};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The account the simulated ARNs name.
 pub const SIM_ACCOUNT: &str = "123456789012";
+
+/// An instance of an Aurora cluster: its zone and promotion tier (regional clusters and the
+/// member clusters of global ones alike).
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberSpec {
+    pub id: InstanceId,
+    pub zone: Zone,
+    pub tier: i32,
+}
 
 /// An Aurora global database of the topology.
 #[derive(Clone, Debug, Serialize)]
@@ -60,7 +68,7 @@ impl GlobalMemberSpec {
 }
 
 /// What `regions`, `[region_zones]` and `[[global_clusters]]` read to.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Regions {
     /// Every region of the world, the home region first.
     pub regions: Vec<Region>,

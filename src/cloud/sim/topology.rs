@@ -25,7 +25,8 @@ use super::faults::{Fault, FaultSpec};
 use super::raw::{
     RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord, RawZonalResource,
 };
-pub use super::regions::{GlobalClusterSpec, GlobalMemberSpec};
+// `MemberSpec` lives with the global clusters' types, which the topology names.
+pub use super::regions::{GlobalClusterSpec, GlobalMemberSpec, MemberSpec};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -63,12 +64,9 @@ pub struct Topology {
     pub endpoints: BTreeMap<String, EndpointSpec>,
     /// Load balancers and Auto Scaling groups known to ARC zonal shift.
     pub zonal_shift_resources: Vec<ZonalResourceSpec>,
-    /// Every region of the world, the home region first (`regions`; default: the home region).
-    pub aws_regions: Vec<Region>,
-    /// The zones of each region other than the home region (`[region_zones]`).
-    pub region_zones: BTreeMap<Region, Vec<Zone>>,
-    /// Aurora global databases (`[[global_clusters]]`, see [`super::regions`]).
-    pub global_clusters: Vec<GlobalClusterSpec>,
+    /// Every region (`regions`, the home region first), the zones of the others
+    /// (`[region_zones]`), the Aurora global databases (`[[global_clusters]]`).
+    pub multi_region: super::regions::Regions,
     pub faults: Vec<Fault>,
     /// The load-shedding ladder (`[traffic]`, as in environment files); the derived
     /// environment carries it.
@@ -218,13 +216,6 @@ pub struct ClusterSpec {
     pub group: String,
     pub writer: InstanceId,
     pub members: Vec<MemberSpec>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct MemberSpec {
-    pub id: InstanceId,
-    pub zone: Zone,
-    pub tier: i32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1071,6 +1062,24 @@ impl Checker {
         (ladder.filter(|_| load.is_some()), load)
     }
 
+    /// `regions`, `[region_zones]` and `[[global_clusters]]` (see [`super::regions`]).
+    fn parse_multi_region(
+        &mut self,
+        raw: &Raw,
+        region: &Region,
+        zones: &[Zone],
+    ) -> super::regions::Regions {
+        super::regions::parse(
+            raw.regions.as_deref(),
+            &raw.region_zones,
+            &raw.global_clusters,
+            (region, zones),
+            &mut self.instance_ids,
+            &mut self.group_kinds,
+            &mut self.problems,
+        )
+    }
+
     /// `faults`: one-line faults or tables. Whether they name things the topology has is
     /// checked once the topology is built (`Topology::check_fault`).
     fn parse_faults(&mut self, raw: &[RawFault]) -> Vec<Fault> {
@@ -1195,15 +1204,7 @@ impl Topology {
         let hosted_zones = c.parse_hosted_zones(&raw.hosted_zones, &zones);
         let endpoints = c.parse_endpoints(&raw.endpoints, &zones);
         let zonal_shift_resources = c.parse_zonal_resources(&raw.zonal_shift_resources);
-        let regions = super::regions::parse(
-            raw.regions.as_deref(),
-            &raw.region_zones,
-            &raw.global_clusters,
-            (&region, &zones),
-            &mut c.instance_ids,
-            &mut c.group_kinds,
-            &mut c.problems,
-        );
+        let multi_region = c.parse_multi_region(&raw, &region, &zones);
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
@@ -1240,9 +1241,7 @@ impl Topology {
             hosted_zones,
             endpoints,
             zonal_shift_resources,
-            aws_regions: regions.regions,
-            region_zones: regions.zones,
-            global_clusters: regions.global_clusters,
+            multi_region,
             faults: vec![],
             traffic,
             load,
@@ -1278,7 +1277,7 @@ impl Topology {
 
     /// Regions a fault may name: the topology's regions (the home region first) and Route 53's.
     pub fn regions(&self) -> Vec<Region> {
-        let mut r = self.aws_regions.clone();
+        let mut r = self.multi_region.regions.clone();
         if r.is_empty() {
             r.push(self.region.clone());
         }
@@ -1293,7 +1292,11 @@ impl Topology {
         if region == &self.region {
             self.zones.clone()
         } else {
-            self.region_zones.get(region).cloned().unwrap_or_default()
+            self.multi_region
+                .zones
+                .get(region)
+                .cloned()
+                .unwrap_or_default()
         }
     }
 
@@ -1431,10 +1434,10 @@ pub fn environment_for(t: &Topology) -> Environment {
                 .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
         ),
         region: t.region.to_string(),
-        regions: if t.aws_regions.is_empty() {
+        regions: if t.multi_region.regions.is_empty() {
             vec![t.region.clone()]
         } else {
-            t.aws_regions.clone()
+            t.multi_region.regions.clone()
         },
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
@@ -1523,7 +1526,7 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
             rs.extend(records);
         }
     }
-    for g in &t.global_clusters {
+    for g in &t.multi_region.global_clusters {
         if let Group::GlobalClusters { global_clusters } = groups
             .entry(g.group.clone())
             .or_insert_with(|| Group::GlobalClusters {

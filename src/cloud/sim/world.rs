@@ -703,7 +703,8 @@ impl World {
             arc: super::arc::ArcState::new(topo),
             global: super::global::GlobalSim::default(),
             region_buckets: topo
-                .aws_regions
+                .multi_region
+                .regions
                 .iter()
                 .filter(|r| **r != topo.region)
                 .map(|r| (r.clone(), Bucket::new(q.rds_burst, q.rds_refill_per_s)))

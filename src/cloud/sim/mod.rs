@@ -1,6 +1,7 @@
-//! The simulated cloud: a deterministic, seeded model of RDS, Route 53 and HTTP endpoints
-//! behind the very ports the AWS adapters implement (`Databases`, `Dns`, `HttpClient`,
-//! `Clock`), so the same planner and executor run against it.
+//! The simulated cloud: a deterministic, seeded model of RDS, Route 53, ARC, CloudWatch and
+//! HTTP endpoints behind the very ports the AWS adapters implement (`Databases`, `Dns`,
+//! `ZonalShifts`, `GlobalDatabases`, `Metrics`, `HttpClient`, `Clock`), so the same planner
+//! and executor run against it.
 //!
 //! - [`topology`]: the world as a TOML file (zones, clusters, instances, records, endpoints,
 //!   timings, quotas, faults) and the environment runbooks bind against ([`environment_for`]).
@@ -11,6 +12,9 @@
 //! - [`time`]: virtual time; a 30-minute scenario runs in milliseconds.
 //! - [`stale`]: the pre-mutation copies behind eventually consistent reads.
 //! - [`timeline`]: what a simulation records; [`invariants`]: what must hold at the end.
+//! - [`regions`] and [`global`]: several regions, Aurora global databases (switchover,
+//!   failover with data loss, replication lag), the health of each region, behind
+//!   `SimGlobalDatabases` (`GlobalDatabases`) and `SimMetrics` (`Metrics`).
 //!
 //! Architecture invariants: no wall clock and no entropy (every draw comes from
 //! `fastrand::Rng::with_seed`, every map is a `BTreeMap`), so one seed gives one timeline;

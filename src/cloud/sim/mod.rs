@@ -196,6 +196,11 @@ impl SimCloud {
         })
     }
 
+    /// The topology has Aurora global databases.
+    pub fn has_global(&self) -> bool {
+        !self.lock().topo.multi_region.global_clusters.is_empty()
+    }
+
     /// The replication lag of a global cluster now (ms), from the model.
     pub fn global_lag_ms(&self, id: &GlobalClusterId) -> Option<f64> {
         self.world().global_lag_ms(id)
@@ -268,7 +273,11 @@ impl SimCloud {
                 clock.clone(),
                 Some(seed),
             ))),
-            metrics: Some(self.metrics(None)),
+            // CloudWatch (the data at risk read before a failover) only where the topology
+            // has global clusters: a regional world keeps the calls and figures it had.
+            metrics: self
+                .has_global()
+                .then(|| self.metrics(None) as Arc<dyn Metrics>),
             db: Arc::new(RetryingDatabases::new(
                 Arc::new(SimDatabases {
                     cloud: self.clone(),

@@ -528,3 +528,38 @@ fn switching_back_after_the_region_recovers_returns_the_writers() {
         .iter()
         .all(|l| l.to.as_str() == "us-east-1"));
 }
+
+/// `AuroraReplicaLag` of a regional Aurora reader: a small figure; none for the writer, none
+/// for a reader in a zone that is down.
+#[test]
+fn a_regional_readers_lag_comes_from_the_model() {
+    let t = Topology::load(&root().join("config/sim/storefront.toml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = SimCloud::new(&t, &faults(&["az-down us-west-2c at 0s"]), 5);
+        let driver = tokio::spawn(cloud.driver());
+        let m = cloud.metrics(None);
+        let west = Region::from("us-west-2");
+        let lag = |id: &'static str| {
+            let m = m.clone();
+            let west = west.clone();
+            async move {
+                m.latest_rds_metric(
+                    &west,
+                    "AuroraReplicaLag",
+                    ("DBInstanceIdentifier", id),
+                    Duration::from_secs(300),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let reader = lag("orders-db-b").await.expect("a reader has a lag");
+        assert!((10.0..=100.0).contains(&reader), "{reader}");
+        assert_eq!(lag("orders-db-a").await, None, "the writer emits none");
+        assert_eq!(lag("orders-db-c").await, None, "its zone is down");
+        driver.abort();
+    });
+}

@@ -113,7 +113,8 @@ pub struct RawPorts {
     pub http: Arc<SimHttp>,
     /// Aurora global databases: one limiter per region, as the AWS adapter.
     pub global: Arc<SimGlobalDatabases>,
-    pub metrics: Arc<SimMetrics>,
+    /// CloudWatch, where the topology has global clusters (as [`SimCloud::ports`]).
+    pub metrics: Option<Arc<dyn Metrics>>,
     /// The process's own limiter (each process paces itself; they share the account's quota).
     pub meter: Arc<RateLimiter>,
 }
@@ -252,7 +253,9 @@ impl SimCloud {
             }),
             meter: limiter,
             global: self.global_databases(caller.clone()),
-            metrics: self.metrics(caller.clone()),
+            metrics: self
+                .has_global()
+                .then(|| self.metrics(caller.clone()) as Arc<dyn Metrics>),
             http: Arc::new(SimHttp {
                 cloud: self.clone(),
                 caller,

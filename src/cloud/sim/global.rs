@@ -470,3 +470,127 @@ fn status_of(g: &GState) -> DbStatus {
         Some(_) => DbStatus::from("switching-over"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPO: &str = r#"
+name = "two"
+region = "us-west-2"
+zones = ["us-west-2a", "us-west-2b"]
+regions = ["us-west-2", "us-east-1"]
+[region_zones]
+"us-east-1" = ["us-east-1a"]
+[[global_clusters]]
+id = "g"
+writer_region = "us-west-2"
+members = [
+  { cluster = "g-west", region = "us-west-2", instances = [{ id = "w1", zone = "us-west-2a" }] },
+  { cluster = "g-east", region = "us-east-1", instances = [{ id = "e1", zone = "us-east-1a" }] },
+]
+"#;
+    const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:g-east";
+    const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:g-west";
+
+    fn sim() -> GlobalSim {
+        let t = Topology::parse(TOPO, "two.toml").unwrap();
+        GlobalSim::new(&t, |_| 500.0)
+    }
+
+    fn code(e: CloudError) -> String {
+        e.code.unwrap_or_default()
+    }
+
+    #[test]
+    fn rds_refuses_what_it_refuses() {
+        let mut g = sim();
+        let id = GlobalClusterId::from("g");
+        let e = g.switchover(&"nope".into(), EAST).unwrap_err();
+        assert_eq!(
+            (code(e.clone()), e.kind),
+            ("GlobalClusterNotFoundFault".into(), ErrorKind::NotFound)
+        );
+        assert_eq!(
+            code(
+                g.switchover(&id, "arn:aws:rds:eu-west-1:1:cluster:x")
+                    .unwrap_err()
+            ),
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            code(g.switchover(&id, WEST).unwrap_err()),
+            "InvalidParameterValue"
+        );
+        g.switchover(&id, EAST).unwrap();
+        let e = g.switchover(&id, EAST).unwrap_err();
+        assert_eq!(code(e.clone()), "InvalidGlobalClusterStateFault");
+        assert_eq!(e.kind, ErrorKind::InvalidState);
+        let s = g.describe(&id).unwrap();
+        assert_eq!(s.status.as_str(), "switching-over");
+        assert!(!s.failover.as_ref().unwrap().data_loss_allowed);
+    }
+
+    #[test]
+    fn a_failover_supersedes_a_stuck_switchover_and_is_not_made_twice() {
+        let mut g = sim();
+        let id = GlobalClusterId::from("g");
+        let west = Region::from("us-west-2");
+        g.region_fault(0, &west, RegionHealth::Impaired, Duration::ZERO, true);
+        let due = g.switchover(&id, EAST).unwrap();
+        let at = Duration::from_secs(200);
+        assert!(
+            matches!(g.due(&due, at), Some(Err(Some(_)))),
+            "stuck, noted"
+        );
+        assert!(matches!(g.due(&due, at), Some(Err(None))), "noted once");
+        let (due2, superseded) = g.failover(&id, EAST, at).unwrap();
+        assert!(superseded.is_some());
+        assert_eq!(
+            code(g.failover(&id, EAST, at).unwrap_err()),
+            "InvalidGlobalClusterStateFault"
+        );
+        assert_eq!(g.due(&due, at), None, "the switchover is gone");
+        assert!(matches!(
+            g.due(&due2, at + Duration::from_secs(60)),
+            Some(Ok(_))
+        ));
+        assert!(g
+            .describe(&id)
+            .unwrap()
+            .writable_in(&Region::from("us-east-1")));
+        assert_eq!(g.losses.len(), 1);
+        // 500 ms base + 200 s impaired at half speed.
+        assert!(
+            (g.losses[0].lost_ms - 100_500.0).abs() < 1.0,
+            "{:?}",
+            g.losses
+        );
+    }
+
+    #[test]
+    fn a_switchover_completes_once_the_region_is_back() {
+        let mut g = sim();
+        let id = GlobalClusterId::from("g");
+        let west = Region::from("us-west-2");
+        g.region_fault(3, &west, RegionHealth::Down, Duration::ZERO, true);
+        let due = g.switchover(&id, EAST).unwrap();
+        assert!(matches!(
+            g.due(&due, Duration::from_secs(120)),
+            Some(Err(_))
+        ));
+        g.region_fault(
+            3,
+            &west,
+            RegionHealth::Down,
+            Duration::from_secs(150),
+            false,
+        );
+        assert!(matches!(g.due(&due, Duration::from_secs(150)), Some(Ok(_))));
+        assert!(g.losses.is_empty());
+        assert_eq!(
+            g.final_state()[0].writer_regions,
+            vec![Region::from("us-east-1")]
+        );
+    }
+}

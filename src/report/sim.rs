@@ -592,6 +592,37 @@ fn render_invariants_and_state(o: &mut String, r: &SimReport) {
         };
         let _ = writeln!(o, "  record   {} {} -> {to}", rec.name, rec.rtype);
     }
+    render_global(o, r);
+}
+
+/// The global clusters' writer regions, and the writes each failover with data loss lost.
+fn render_global(o: &mut String, r: &SimReport) {
+    for g in &r.final_state.global_clusters {
+        let regions: Vec<&str> = g.writer_regions.iter().map(|r| r.as_str()).collect();
+        let busy = g
+            .under_way
+            .as_ref()
+            .map(|u| format!(" ({u} under way)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  global   {:<16} writer in {:<14} {}{busy}",
+            g.id.as_str(),
+            regions.join(", "),
+            g.status
+        );
+    }
+    for l in &r.final_state.data_lost {
+        let _ = writeln!(
+            o,
+            "  data lost: global cluster {} failed over from {} to {} at {}: about {:.1} s of writes not replicated",
+            l.global_cluster,
+            l.from,
+            l.to,
+            stamp(Duration::from_millis(l.at_ms)),
+            l.lost_ms / 1000.0
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1466,6 +1466,7 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
                 rtype: r.rtype.clone(),
                 ttl: r.ttl,
                 values: r.values.clone(),
+                region_values: Default::default(),
                 weighted: r.weighted,
                 weight: r.weight,
                 depends_on: r.depends_on.clone(),

@@ -1307,7 +1307,7 @@ fn parse_record(
         .unwrap_or(60);
     let weighted = t.bool("weighted", d).map(|s| s.value).unwrap_or(false);
     let weight = t.int("weight", 0, 255, d).map(|s| s.value).unwrap_or(100);
-    let (values, region_values) = match t.get("values") {
+    let (values, region_values, bad_keys) = match t.get("values") {
         Some(
             tv @ SVal {
                 kind: SKind::Table(_),
@@ -1327,7 +1327,7 @@ fn parse_record(
             Default::default()
         }
     };
-    if values.len().max(region_values.len()) < 2 && t.has("values") {
+    if values.len().max(region_values.len()) < 2 && t.has("values") && !bad_keys {
         let (kind, hint) = if region_values.is_empty() {
             ("zones", "give one value per zone")
         } else {
@@ -1373,7 +1373,9 @@ enum ValueKey {
 }
 
 /// A record's `values`: keyed by the environment's zones (the record moves between zones), or
-/// by its `regions` (it moves between regions), never a mix. Each problem at its key.
+/// by its `regions` (it moves between regions), never a mix. Each problem at its key; the
+/// third value says a key was a region not listed or of the other kind (then "fewer than two"
+/// is not reported on top of it).
 fn parse_record_values(
     src: &SourceFile,
     what: &str,
@@ -1381,10 +1383,15 @@ fn parse_record_values(
     zones: &[Zone],
     regions: &[Region],
     d: &mut Diagnostics,
-) -> (BTreeMap<Zone, Vec<String>>, BTreeMap<Region, Vec<String>>) {
+) -> (
+    BTreeMap<Zone, Vec<String>>,
+    BTreeMap<Region, Vec<String>>,
+    bool,
+) {
     let (mut by_zone, mut by_region) = (BTreeMap::new(), BTreeMap::new());
+    let mut bad_keys = false;
     let SKind::Table(entries) = &tv.kind else {
-        return (by_zone, by_region);
+        return (by_zone, by_region, bad_keys);
     };
     let mut first: Option<(ValueKey, &str)> = None;
     for (k, kspan, kv) in entries {
@@ -1394,6 +1401,7 @@ fn parse_record_values(
             ValueKey::Region
         } else {
             d.push(unknown_value_key(src, what, k, kspan, zones, regions));
+            bad_keys |= Region::new(k.clone()).is_well_formed();
             continue;
         };
         match first {
@@ -1404,6 +1412,7 @@ fn parse_record_values(
                     ("a zone", "a region")
                 };
                 d.push(src.diag(kspan.clone(), format!("{what}: `{k}` is {this} but `{fk}` is {that}: a record's values are keyed by zones or by regions, not both"), Some("key every value by zone (the record moves between the zones of the region) or every value by region (it moves between the environment's `regions`)".into())));
+                bad_keys = true;
                 continue;
             }
             None => first = Some((kind, k.as_str())),
@@ -1430,7 +1439,7 @@ fn parse_record_values(
             ValueKey::Region => by_region.insert(Region::new(k.clone()), vals),
         };
     }
-    (by_zone, by_region)
+    (by_zone, by_region, bad_keys)
 }
 
 /// A `values` key that is neither a zone nor a region of the environment.

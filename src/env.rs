@@ -1365,6 +1365,14 @@ fn parse_record(
     })
 }
 
+/// A record's values by zone, by region, and whether a key was bad (see
+/// [`parse_record_values`]).
+type RecordValues = (
+    BTreeMap<Zone, Vec<String>>,
+    BTreeMap<Region, Vec<String>>,
+    bool,
+);
+
 /// The kind of key a record's `values` uses.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ValueKey {
@@ -1383,11 +1391,7 @@ fn parse_record_values(
     zones: &[Zone],
     regions: &[Region],
     d: &mut Diagnostics,
-) -> (
-    BTreeMap<Zone, Vec<String>>,
-    BTreeMap<Region, Vec<String>>,
-    bool,
-) {
+) -> RecordValues {
     let (mut by_zone, mut by_region) = (BTreeMap::new(), BTreeMap::new());
     let mut bad_keys = false;
     let SKind::Table(entries) = &tv.kind else {

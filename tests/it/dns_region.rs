@@ -385,3 +385,209 @@ async fn bad_region_input_fails_with_where_before_any_call() {
         assert_eq!(s.rig.proxy.calls(), Vec::<String>::new(), "{out}");
     }
 }
+
+// ------------------------------------------------------------ the simulator's Route 53
+
+mod sim {
+    use failover::call::Call;
+    use failover::cloud::sim::{SimCloud, Topology};
+    use failover::cloud::{
+        ChangeAction, Dns, ErrorKind, FailoverRole, RecordChange, RecordSet, Routing,
+    };
+    use failover::runbook::bind::{DnsRegionMove, RestoreRecord};
+    use failover::types::Region;
+    use failover::world::World;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    const TOPOLOGY: &str = "name = \"gen\"\nregion = \"us-west-2\"\nzones = [\"us-west-2a\", \"us-west-2b\"]\n\n[generate]\nclusters = 1\nrecords_per_cluster = 1\n";
+
+    fn policy(name: &str, id: &str, value: &str, routing: Routing, hc: Option<&str>) -> RecordSet {
+        RecordSet {
+            name: name.into(),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            set_identifier: Some(id.into()),
+            values: vec![value.into()],
+            health_check_id: hc.map(str::to_string),
+            routing: Some(routing),
+            ..Default::default()
+        }
+    }
+
+    fn create(sets: &[RecordSet]) -> Vec<RecordChange> {
+        sets.iter()
+            .map(|r| RecordChange {
+                action: ChangeAction::Create,
+                record: r.clone(),
+            })
+            .collect()
+    }
+
+    async fn world(dns: &Arc<failover::cloud::sim::SimDns>, zone: &str) -> World {
+        let hz = dns.find_hosted_zone(zone).await.unwrap();
+        let sets = dns.list_record_sets(&hz.id).await.unwrap();
+        let mut w = World::default();
+        w.records.insert(
+            hz.id.clone(),
+            sets.into_iter().map(|r| (r.key(), r)).collect(),
+        );
+        w.hosted_zones.insert(zone.to_string(), hz);
+        w
+    }
+
+    /// Make a decision's calls through the port; the restore records they leave.
+    async fn apply(cloud: &Arc<SimCloud>, calls: &[Call]) -> Vec<RestoreRecord> {
+        let dns = cloud.dns();
+        let mut out = vec![];
+        for c in calls {
+            let Call::ChangeResourceRecordSets {
+                hosted_zone_id,
+                changes,
+                previous,
+                ..
+            } = c
+            else {
+                panic!("{c:?}")
+            };
+            dns.change_record_sets(hosted_zone_id, "test", changes)
+                .await
+                .expect("accepted");
+            spaced(cloud).await;
+            for (ch, (key, before)) in changes.iter().zip(previous) {
+                out.push(RestoreRecord {
+                    key: key.clone(),
+                    before: before.clone(),
+                    set_by_run: Some(ch.record.clone()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Past the hosted zone's prior-request window.
+    async fn spaced(cloud: &Arc<SimCloud>) {
+        cloud
+            .virtual_time()
+            .sleep(std::time::Duration::from_secs(3))
+            .await;
+    }
+
+    #[test]
+    fn the_simulators_route53_keeps_policies_and_refuses_what_route53_refuses() {
+        let t = Topology::parse(TOPOLOGY, "gen.toml").unwrap_or_else(|e| panic!("{e}"));
+        let zone = t.hosted_zones[0].name.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cloud = SimCloud::new(&t, &[], 1);
+            let driver = tokio::spawn(cloud.driver());
+            let dns = cloud.dns();
+            let hz = dns.find_hosted_zone(&zone).await.unwrap();
+            let api = format!("api.global.{zone}");
+            let db = format!("db.global.{zone}");
+            let lat = |r: &str| Routing::Latency { region: r.into() };
+            let fo = |role| Routing::Failover { role };
+            let sets = vec![
+                policy(&api, "usw2", "api.usw2", lat("us-west-2"), Some("hc-w")),
+                policy(&api, "use1", "api.use1", lat("us-east-1"), Some("hc-e")),
+                policy(
+                    &db,
+                    "primary",
+                    "db.usw2",
+                    fo(FailoverRole::Primary),
+                    Some("hc-w"),
+                ),
+                policy(
+                    &db,
+                    "secondary",
+                    "db.use1",
+                    fo(FailoverRole::Secondary),
+                    None,
+                ),
+            ];
+            dns.change_record_sets(&hz.id, "seed", &create(&sets))
+                .await
+                .expect("policy sets are accepted");
+            spaced(&cloud).await;
+            let before = world(&dns, &zone).await;
+            for s in &sets {
+                assert_eq!(
+                    before.records[&hz.id].get(&s.key()),
+                    Some(s),
+                    "listed as written"
+                );
+            }
+            // What Route 53 refuses: a set identifier without a policy, two policies.
+            let mut none = sets[0].clone();
+            none.routing = None;
+            let mut two = sets[0].clone();
+            two.weight = Some(10);
+            for bad in [none, two] {
+                let e = dns
+                    .change_record_sets(&hz.id, "bad", &create(&[bad]))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.kind, ErrorKind::InvalidRequest, "{e}");
+                assert!(e.message.contains("Expected exactly one of"), "{e}");
+            }
+            // A region evacuation through the simulator's port, then its exact restore.
+            let spec = failover::cloud::RecordSpecOut {
+                name: api.clone(),
+                rtype: "CNAME".into(),
+                ttl: 60,
+                values: BTreeMap::new(),
+                region_values: [("us-west-2", "api.usw2"), ("us-east-1", "api.use1")]
+                    .into_iter()
+                    .map(|(r, v)| (Region::from(r), vec![v.to_string()]))
+                    .collect(),
+                weighted: false,
+                weight: 100,
+                depends_on: vec![],
+            };
+            let mut db_spec = spec.clone();
+            db_spec.name = db.clone();
+            db_spec.region_values = [("us-west-2", "db.usw2"), ("us-east-1", "db.use1")]
+                .into_iter()
+                .map(|(r, v)| (Region::from(r), vec![v.to_string()]))
+                .collect();
+            let m = DnsRegionMove {
+                evacuate: Some(Region::from("us-west-2")),
+                to: None,
+                return_to: None,
+                regions: vec![Region::from("us-west-2"), Region::from("us-east-1")],
+            };
+            let d = failover::steps::dns_region::decide(
+                &"dns".into(),
+                &"sim".into(),
+                &zone,
+                &[spec, db_spec],
+                &m,
+                true,
+                &before,
+            );
+            assert!(d.problems.is_empty(), "{:?}", d.problems);
+            let restore = apply(&cloud, &d.calls).await;
+            assert_eq!(restore.len(), 2);
+            let after = world(&dns, &zone).await;
+            let moved = &after.records[&hz.id][&sets[0].key()];
+            assert_eq!(moved.values, vec!["api.use1".to_string()]);
+            assert_eq!(moved.routing, Some(lat("us-west-2")));
+            assert_eq!(moved.health_check_id.as_deref(), Some("hc-w"));
+            let primary = &after.records[&hz.id][&sets[2].key()];
+            assert_eq!(primary.routing, Some(fo(FailoverRole::Primary)));
+            assert_eq!(primary.values, vec!["db.use1".to_string()]);
+            let d =
+                failover::steps::dns::decide_restore(&"sim".into(), &zone, &restore, false, &after);
+            assert!(d.problems.is_empty(), "{:?}", d.problems);
+            apply(&cloud, &d.calls).await;
+            assert_eq!(
+                world(&dns, &zone).await.records,
+                before.records,
+                "restored exactly"
+            );
+            driver.abort();
+        });
+    }
+}

@@ -525,8 +525,12 @@ mod sim {
             let mut two = sets[0].clone();
             two.weight = Some(10);
             for bad in [none, two] {
+                let upsert = RecordChange {
+                    action: ChangeAction::Upsert,
+                    record: bad,
+                };
                 let e = dns
-                    .change_record_sets(&hz.id, "bad", &create(&[bad]))
+                    .change_record_sets(&hz.id, "bad", &[upsert])
                     .await
                     .unwrap_err();
                 assert_eq!(e.kind, ErrorKind::InvalidRequest, "{e}");

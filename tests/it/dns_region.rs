@@ -594,4 +594,76 @@ mod sim {
             driver.abort();
         });
     }
+
+    const REGIONAL: &str = r#"
+name = "regional"
+region = "us-west-2"
+zones = ["us-west-2a", "us-west-2b"]
+
+[[hosted_zones]]
+name = "global.example.com."
+group = "global_records"
+
+[[hosted_zones.records]]
+name = "api.global.example.com."
+values = { "us-west-2" = "api.usw2.example.com", "us-east-1" = "api.use1.example.com" }
+live = "us-west-2"
+
+[[hosted_zones.records]]
+name = "www.global.example.com."
+type = "A"
+weighted = true
+values = { "us-west-2" = "10.0.1.1", "us-east-1" = "10.1.1.1" }
+"#;
+
+    #[test]
+    fn a_topology_may_key_records_by_region() {
+        let t = Topology::parse(REGIONAL, "regional.toml").unwrap_or_else(|e| panic!("{e}"));
+        let env = failover::cloud::sim::environment_for(&t);
+        let Some(failover::env::Group::Records { records, .. }) = env.groups.get("global_records")
+        else {
+            panic!("{:?}", env.groups)
+        };
+        assert!(records.iter().all(|r| r.values.is_empty()));
+        assert_eq!(
+            records[0].region_values[&Region::from("us-east-1")],
+            vec!["api.use1.example.com".to_string()]
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cloud = SimCloud::new(&t, &[], 1);
+            let driver = tokio::spawn(cloud.driver());
+            let w = world(&cloud.dns(), "global.example.com.").await;
+            let sets: Vec<&RecordSet> = w.records.values().flat_map(|m| m.values()).collect();
+            let api = sets
+                .iter()
+                .find(|r| r.name == "api.global.example.com.")
+                .unwrap();
+            assert_eq!(
+                api.values,
+                vec!["api.usw2.example.com".to_string()],
+                "the live region's value"
+            );
+            let ids: Vec<Option<&str>> = sets
+                .iter()
+                .filter(|r| r.name == "www.global.example.com.")
+                .map(|r| r.set_identifier.as_deref())
+                .collect();
+            assert_eq!(
+                ids,
+                [Some("us-east-1"), Some("us-west-2")],
+                "one weighted set per region"
+            );
+            driver.abort();
+        });
+        let bad = REGIONAL.replace("\"us-east-1\" = \"api", "\"eu-west-1\" = \"api");
+        let e = Topology::parse(&bad, "regional.toml").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`eu-west-1` is not a region of the topology (us-west-2, us-east-1)"),
+            "{e}"
+        );
+    }
 }

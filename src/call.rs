@@ -197,6 +197,12 @@ pub fn describe_record(r: &RecordSet) -> String {
     if let Some(w) = r.weight {
         s.push_str(&format!(" weight={w}"));
     }
+    if let Some(p) = &r.routing {
+        s.push_str(&format!(" {}", p.to_string().replacen(' ', "=", 1)));
+    }
+    if let Some(h) = &r.health_check_id {
+        s.push_str(&format!(" health_check={h}"));
+    }
     if let Some(t) = r.ttl {
         s.push_str(&format!(" ttl={t}"));
     }

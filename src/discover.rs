@@ -423,9 +423,9 @@ fn record_spec(
             a.dns_name
         ));
     }
-    if let Some(o) = sets.iter().find_map(|s| s.other_routing.as_ref()) {
+    if let Some(o) = sets.iter().find_map(|s| s.routing.as_ref()) {
         return Err(format!(
-            "{o} routing: only simple and weighted records are moved"
+            "{o} routing: discover groups simple and weighted records by zone (list records valued per region by hand)"
         ));
     }
     let ttl = sets.iter().find_map(|s| s.ttl).unwrap_or(60);
@@ -476,6 +476,7 @@ fn weighted(
         rtype: rtype.to_string(),
         ttl,
         values,
+        region_values: Default::default(),
         weighted: true,
         weight,
         depends_on: vec![],
@@ -527,6 +528,7 @@ fn simple(
             rtype: rtype.to_string(),
             ttl,
             values,
+            region_values: Default::default(),
             weighted: false,
             weight: 100,
             depends_on: vec![],

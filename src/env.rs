@@ -161,6 +161,9 @@ pub struct RecordSpec {
     pub ttl: i64,
     /// zone -> value(s) for that zone.
     pub values: BTreeMap<Zone, Vec<String>>,
+    /// region -> value(s), for a record that moves between the environment's `regions`
+    /// (`values` keyed by region; `values` above is then empty).
+    pub region_values: BTreeMap<Region, Vec<String>>,
     /// Weighted routing: one record set per zone, set identifier = zone name.
     pub weighted: bool,
     /// Weight given to a healthy zone's record set when it has to be brought back from 0.
@@ -177,6 +180,7 @@ impl From<&RecordSpec> for crate::cloud::RecordSpecOut {
             rtype: r.rtype.clone(),
             ttl: r.ttl,
             values: r.values.clone(),
+            region_values: r.region_values.clone(),
             weighted: r.weighted,
             weight: r.weight,
             depends_on: r.depends_on.clone(),
@@ -385,7 +389,7 @@ fn parse_env(
         .unwrap_or_default();
     let groups = t
         .get("groups")
-        .map(|v| parse_groups(src, v, &zones, d))
+        .map(|v| parse_groups(src, v, &zones, &regions, d))
         .unwrap_or_default();
     let endpoints = t
         .get("endpoints")
@@ -932,12 +936,13 @@ fn parse_groups(
     src: &SourceFile,
     v: &SVal,
     zones: &[Zone],
+    regions: &[Region],
     d: &mut Diagnostics,
 ) -> BTreeMap<String, Group> {
     let mut groups = BTreeMap::new();
     if let SKind::Table(entries) = &v.kind {
         for (gname, _, gv) in entries {
-            if let Some(g) = parse_group(src, gname, gv, zones, d) {
+            if let Some(g) = parse_group(src, gname, gv, zones, regions, d) {
                 groups.insert(gname.clone(), g);
             }
         }
@@ -1056,6 +1061,7 @@ fn parse_group(
     name: &str,
     v: &SVal,
     zones: &[Zone],
+    regions: &[Region],
     d: &mut Diagnostics,
 ) -> Option<Group> {
     let what = format!("group `{name}`");
@@ -1100,7 +1106,7 @@ fn parse_group(
             match t.get("records") {
                 Some(SVal { kind: SKind::Array(items), .. }) => {
                     for (i, item) in items.iter().enumerate() {
-                        if let Some(r) = parse_record(src, &format!("record #{} of {what}", i + 1), item, zones, d) {
+                        if let Some(r) = parse_record(src, &format!("record #{} of {what}", i + 1), item, zones, regions, d) {
                             records.push(r);
                         }
                     }
@@ -1275,6 +1281,7 @@ fn parse_record(
     what: &str,
     v: &SVal,
     zones: &[Zone],
+    regions: &[Region],
     d: &mut Diagnostics,
 ) -> Option<RecordSpec> {
     let mut t = TableReader::new(src, v, what, d)?;
@@ -1300,35 +1307,36 @@ fn parse_record(
         .unwrap_or(60);
     let weighted = t.bool("weighted", d).map(|s| s.value).unwrap_or(false);
     let weight = t.int("weight", 0, 255, d).map(|s| s.value).unwrap_or(100);
-    let mut values = BTreeMap::new();
-    match t.get("values") {
-        Some(SVal { kind: SKind::Table(entries), .. }) => {
-            for (zk, zspan, zv) in entries {
-                let zone = Zone::new(zk.clone());
-                if !zones.contains(&zone) {
-                    let hint = format!("zones of this environment: {}", zones.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", "));
-                    d.push(src.diag(zspan.clone(), format!("{what}: `{zk}` is not a zone of this environment"), Some(hint)));
-                    continue;
-                }
-                let vals = match &zv.kind {
-                    SKind::Str(s) => vec![s.clone()],
-                    SKind::Array(items) => items.iter().filter_map(|i| tomlx::expect_str(src, i, &format!("value for {zk}"), d)).map(|s| s.value).collect(),
-                    _ => {
-                        d.push(src.diag(zv.span.clone(), format!("{what}: the value for `{zk}` must be a string or an array of strings"), None));
-                        continue;
-                    }
-                };
-                values.insert(zone, vals);
-            }
+    let (values, region_values, bad_keys) = match t.get("values") {
+        Some(
+            tv @ SVal {
+                kind: SKind::Table(_),
+                ..
+            },
+        ) => parse_record_values(src, what, tv, zones, regions, d),
+        Some(other) => {
+            d.push(src.diag(
+                other.span.clone(),
+                format!("{what}: `values` must be a table of zone = value (or region = value)"),
+                None,
+            ));
+            Default::default()
         }
-        Some(other) => d.push(src.diag(other.span.clone(), format!("{what}: `values` must be a table of zone = value"), None)),
-        None => d.push(src.diag(v.span.clone(), format!("{what} has no `values`"), Some("give one value per zone: values = { \"us-west-2a\" = \"...\", \"us-west-2b\" = \"...\" }".into()))),
-    }
-    if values.len() < 2 && t.has("values") {
+        None => {
+            d.push(src.diag(v.span.clone(), format!("{what} has no `values`"), Some("give one value per zone: values = { \"us-west-2a\" = \"...\", \"us-west-2b\" = \"...\" }".into())));
+            Default::default()
+        }
+    };
+    if values.len().max(region_values.len()) < 2 && t.has("values") && !bad_keys {
+        let (kind, hint) = if region_values.is_empty() {
+            ("zones", "give one value per zone")
+        } else {
+            ("regions", "give one value per region of `regions`")
+        };
         d.push(src.diag(
             v.span.clone(),
-            format!("{what} has a value for fewer than two zones, so it cannot be moved"),
-            Some("give one value per zone".into()),
+            format!("{what} has a value for fewer than two {kind}, so it cannot be moved"),
+            Some(hint.into()),
         ));
     }
     let depends_on = parse_depends_on(src, what, t.get("depends_on"), d);
@@ -1350,8 +1358,119 @@ fn parse_record(
         rtype,
         ttl,
         values,
+        region_values,
         weighted,
         weight,
         depends_on,
     })
+}
+
+/// A record's values by zone, by region, and whether a key was bad (see
+/// [`parse_record_values`]).
+type RecordValues = (
+    BTreeMap<Zone, Vec<String>>,
+    BTreeMap<Region, Vec<String>>,
+    bool,
+);
+
+/// The kind of key a record's `values` uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ValueKey {
+    Zone,
+    Region,
+}
+
+/// A record's `values`: keyed by the environment's zones (the record moves between zones), or
+/// by its `regions` (it moves between regions), never a mix. Each problem at its key; the
+/// third value says a key was a region not listed or of the other kind (then "fewer than two"
+/// is not reported on top of it).
+fn parse_record_values(
+    src: &SourceFile,
+    what: &str,
+    tv: &SVal,
+    zones: &[Zone],
+    regions: &[Region],
+    d: &mut Diagnostics,
+) -> RecordValues {
+    let (mut by_zone, mut by_region) = (BTreeMap::new(), BTreeMap::new());
+    let mut bad_keys = false;
+    let SKind::Table(entries) = &tv.kind else {
+        return (by_zone, by_region, bad_keys);
+    };
+    let mut first: Option<(ValueKey, &str)> = None;
+    for (k, kspan, kv) in entries {
+        let kind = if zones.contains(&Zone::new(k.clone())) {
+            ValueKey::Zone
+        } else if regions.contains(&Region::new(k.clone())) {
+            ValueKey::Region
+        } else {
+            d.push(unknown_value_key(src, what, k, kspan, zones, regions));
+            bad_keys |= Region::new(k.clone()).is_well_formed();
+            continue;
+        };
+        match first {
+            Some((f, fk)) if f != kind => {
+                let (this, that) = if kind == ValueKey::Region {
+                    ("a region", "a zone")
+                } else {
+                    ("a zone", "a region")
+                };
+                d.push(src.diag(kspan.clone(), format!("{what}: `{k}` is {this} but `{fk}` is {that}: a record's values are keyed by zones or by regions, not both"), Some("key every value by zone (the record moves between the zones of the region) or every value by region (it moves between the environment's `regions`)".into())));
+                bad_keys = true;
+                continue;
+            }
+            None => first = Some((kind, k.as_str())),
+            _ => {}
+        }
+        let vals = match &kv.kind {
+            SKind::Str(s) => vec![s.clone()],
+            SKind::Array(items) => items
+                .iter()
+                .filter_map(|i| tomlx::expect_str(src, i, &format!("value for {k}"), d))
+                .map(|s| s.value)
+                .collect(),
+            _ => {
+                d.push(src.diag(
+                    kv.span.clone(),
+                    format!("{what}: the value for `{k}` must be a string or an array of strings"),
+                    None,
+                ));
+                continue;
+            }
+        };
+        match kind {
+            ValueKey::Zone => by_zone.insert(Zone::new(k.clone()), vals),
+            ValueKey::Region => by_region.insert(Region::new(k.clone()), vals),
+        };
+    }
+    (by_zone, by_region, bad_keys)
+}
+
+/// A `values` key that is neither a zone nor a region of the environment.
+fn unknown_value_key(
+    src: &SourceFile,
+    what: &str,
+    k: &str,
+    span: &std::ops::Range<usize>,
+    zones: &[Zone],
+    regions: &[Region],
+) -> crate::diag::Diagnostic {
+    let list = |v: Vec<&str>| v.join(", ");
+    if Region::new(k).is_well_formed() {
+        let known = list(regions.iter().map(|r| r.as_str()).collect());
+        return src.diag(
+            span.clone(),
+            format!("{what}: `{k}` is not a region of this environment"),
+            Some(format!("regions of this environment: {known}; add it to `regions = [...]` to key values by it")),
+        );
+    }
+    let hint = format!(
+        "zones of this environment: {}",
+        list(zones.iter().map(|z| z.as_str()).collect())
+    );
+    src.diag(
+        span.clone(),
+        format!("{what}: `{k}` is not a zone of this environment"),
+        Some(hint),
+    )
 }

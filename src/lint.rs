@@ -251,6 +251,49 @@ method = "POST"
     }
 
     #[test]
+    fn the_region_evacuations_dns_step_is_found_when_us_east_1_fails() {
+        let e = env();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/runbooks/region-evacuation.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let rb = Runbook::parse(SourceFile::new(path, text)).unwrap_or_else(|d| panic!("{d}"));
+        let ctx = RunContext {
+            run_id: crate::types::RunId::new("t"),
+            initiator: "t".into(),
+            mode: crate::status::RunMode::Plan,
+        };
+        for (failed, recovery, dns_found) in [
+            ("us-east-1", "us-west-2", true),
+            ("us-west-2", "us-east-1", false),
+        ] {
+            let given = [
+                ("failed_region".to_string(), failed.to_string()),
+                ("recovery_region".to_string(), recovery.to_string()),
+            ];
+            let p = bind_params(&rb, &e, &given).unwrap_or_else(|d| panic!("{d}"));
+            let s = bind(&rb, &e, &p, &ctx).unwrap_or_else(|d| panic!("{d}"));
+            assert!(matches!(
+                &s.iter()
+                    .find(|s| s.id.as_str() == "repoint-dns")
+                    .unwrap()
+                    .action,
+                BoundAction::DnsUpdate {
+                    region: Some(_),
+                    ..
+                }
+            ));
+            let f = lint(&s, &e, failed);
+            let dns = f.iter().find(|x| x.step == "repoint-dns");
+            assert_eq!(dns.is_some(), dns_found, "{failed}: {f:#?}");
+            if let Some(x) = dns {
+                assert!(x.message.contains("Route 53's control plane in us-east-1"));
+            }
+        }
+    }
+
+    #[test]
     fn health_asserts_that_read_the_failed_regions_apis_are_found() {
         let e = env();
         let s = steps("name = \"r\"\n[[steps]]\nid = \"confirm\"\naction = \"health.assert\"\nzone = \"us-west-2a\"\nexpect = \"unhealthy\"\n", &e);

@@ -54,7 +54,7 @@ pub fn classify(problem: &str) -> Cause {
         Cause::NoEligibleReader
     } else if has("has no standby") || has("its standby is in") {
         Cause::NoStandby
-    } else if has("no healthy zone has a value") {
+    } else if has("no healthy zone has a value") || has("no healthy region has a value") {
         Cause::NoRecordValue
     } else if has("was not found") {
         Cause::NotFound

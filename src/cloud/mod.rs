@@ -23,7 +23,7 @@ pub use ports::{
 };
 pub use status::DbStatus;
 
-use crate::types::{ClusterId, InstanceId, Zone};
+use crate::types::{ClusterId, InstanceId, Region, Zone};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -119,10 +119,83 @@ pub struct RecordSet {
     /// Route 53 health check attached to the record set; kept on every rewrite.
     #[serde(default)]
     pub health_check_id: Option<String>,
-    /// A routing policy this tool does not rewrite (failover, geolocation, latency,
-    /// multivalue, geoproximity, CIDR), e.g. `failover PRIMARY`. Such records are left alone.
-    #[serde(default)]
-    pub other_routing: Option<String>,
+    /// The routing policy besides simple and weighted (`weight`): failover, latency,
+    /// geolocation, multivalue, or one this tool only names (geoproximity, CIDR). Kept on
+    /// every rewrite; the journal's previous record sets carry it for an exact rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+}
+
+/// `Failover` of a failover record set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FailoverRole {
+    Primary,
+    Secondary,
+}
+
+impl fmt::Display for FailoverRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailoverRole::Primary => "PRIMARY",
+            FailoverRole::Secondary => "SECONDARY",
+        })
+    }
+}
+
+/// A record set's routing policy other than simple and weighted (those are the absence of a
+/// set identifier, and `weight`), as Route 53 stores it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case")]
+pub enum Routing {
+    /// `Failover = PRIMARY | SECONDARY`.
+    Failover { role: FailoverRole },
+    /// Latency-based: `Region = us-west-2`.
+    Latency { region: String },
+    /// `GeoLocation`: a continent code, or a country code with an optional subdivision
+    /// (`*` for the default location).
+    Geolocation {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        continent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        country: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subdivision: Option<String>,
+    },
+    /// `MultiValueAnswer = true`.
+    Multivalue,
+    /// A policy this tool reads but does not write (geoproximity, CIDR): named only, so a
+    /// record set that has it is never rewritten.
+    Unsupported { name: String },
+}
+
+impl Routing {
+    /// Whether a rewrite can carry the policy over exactly.
+    pub fn writable(&self) -> bool {
+        !matches!(self, Routing::Unsupported { .. })
+    }
+}
+
+impl fmt::Display for Routing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Routing::Failover { role } => write!(f, "failover {role}"),
+            Routing::Latency { region } => write!(f, "latency {region}"),
+            Routing::Geolocation {
+                continent,
+                country,
+                subdivision,
+            } => {
+                let parts: Vec<&str> = [continent, country, subdivision]
+                    .iter()
+                    .filter_map(|p| p.as_deref())
+                    .collect();
+                write!(f, "geolocation {}", parts.join("/"))
+            }
+            Routing::Multivalue => f.write_str("multivalue"),
+            Routing::Unsupported { name } => f.write_str(name),
+        }
+    }
 }
 
 impl RecordSet {
@@ -170,6 +243,10 @@ pub struct RecordSpecOut {
     pub rtype: String,
     pub ttl: i64,
     pub values: BTreeMap<Zone, Vec<String>>,
+    /// Values keyed by region instead of zone (a record that moves between regions;
+    /// `values` is then empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub region_values: BTreeMap<Region, Vec<String>>,
     pub weighted: bool,
     pub weight: i64,
     /// Databases (cluster or instance ids) the record points at.

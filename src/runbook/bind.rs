@@ -96,6 +96,10 @@ pub enum BoundAction {
         /// The databases the records depend on, when `records_after` is given (to observe).
         dep_clusters: Vec<ClusterId>,
         dep_instances: Vec<InstanceId>,
+        /// A step that moves the records valued per region (`evacuate_region`,
+        /// `return_to_region`); `None`: the records valued per zone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<DnsRegionMove>,
     },
     Http {
         request: HttpRequest,
@@ -215,6 +219,32 @@ impl GlobalMove {
                 .find(|r| Some(*r) != self.evacuate_region.as_ref())
                 .cloned()
         })
+    }
+}
+
+/// A `dns.update` of the records valued per region: out of `evacuate` (to `to`, else the
+/// first other of `regions`), or back into `return_to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRegionMove {
+    pub evacuate: Option<Region>,
+    pub to: Option<Region>,
+    pub return_to: Option<Region>,
+    /// The environment's regions in order of preference.
+    pub regions: Vec<Region>,
+}
+
+impl DnsRegionMove {
+    /// The regions records leaving `evacuate` may move to, in order of preference.
+    pub fn healthy(&self) -> Vec<Region> {
+        match &self.to {
+            Some(t) => vec![t.clone()],
+            None => self
+                .regions
+                .iter()
+                .filter(|r| Some(*r) != self.evacuate.as_ref())
+                .cloned()
+                .collect(),
+        }
     }
 }
 
@@ -982,6 +1012,7 @@ impl Binder<'_> {
                 wait,
                 records_after,
                 return_to,
+                regions,
             } => {
                 let a = self.dns_update(group, evacuate, weights, *wait, step, d);
                 let mut a = self.with_return(a, return_to.as_ref(), step, d);
@@ -990,9 +1021,11 @@ impl Binder<'_> {
                     records,
                     dep_clusters,
                     dep_instances,
+                    region,
                     ..
                 } = &mut a
                 {
+                    *region = self.dns_region(regions, records, step, d);
                     *ra = records_after
                         .iter()
                         .map(|s| StepId::from(s.value.as_str()))
@@ -1199,6 +1232,46 @@ impl Binder<'_> {
         })
     }
 
+    /// The region fields of a `dns.update` step: each one of the environment's `regions`, the
+    /// destination not the evacuated region, and a group with records valued per region.
+    fn dns_region(
+        &self,
+        r: &super::DnsRegionDef,
+        records: &[RecordSpecOut],
+        step: &str,
+        d: &mut Diagnostics,
+    ) -> Option<DnsRegionMove> {
+        let first = [&r.evacuate_region, &r.return_to_region, &r.to_region]
+            .into_iter()
+            .flatten()
+            .next()?;
+        let mut region =
+            |f: &Option<Spanned<String>>| f.as_ref().and_then(|f| self.region(f, step, d));
+        let m = DnsRegionMove {
+            evacuate: region(&r.evacuate_region),
+            to: region(&r.to_region),
+            return_to: region(&r.return_to_region),
+            regions: self.env.regions.clone(),
+        };
+        if let (Some(t), Some(e)) = (&m.to, &m.evacuate) {
+            if t == e {
+                d.push(self.rb.source.diag(
+                    first.span.clone(),
+                    format!("step `{step}` moves records to {t}, the region it evacuates"),
+                    Some("`to_region` must differ from `evacuate_region`".into()),
+                ));
+            }
+        }
+        if !records.is_empty() && records.iter().all(|x| x.region_values.is_empty()) {
+            d.push(self.rb.source.diag(
+                first.span.clone(),
+                format!("step `{step}` moves records between regions, but its group has no record valued per region"),
+                Some("key a record's `values` by region in the environment (values = { \"us-west-2\" = \"...\", \"us-east-1\" = \"...\" }), or use `evacuate` for zones".into()),
+            ));
+        }
+        Some(m)
+    }
+
     /// A region named in a step (rendered): one of the environment's `regions`.
     fn region(&self, f: &Spanned<String>, step: &str, d: &mut Diagnostics) -> Option<Region> {
         let r = Region::new(self.render(f, d).trim());
@@ -1395,6 +1468,7 @@ impl Binder<'_> {
             records_after: vec![],
             dep_clusters: vec![],
             dep_instances: vec![],
+            region: None,
         }
     }
 

@@ -68,6 +68,20 @@ pub struct StepDef {
     pub span: std::ops::Range<usize>,
 }
 
+/// The region fields of a `dns.update` step, still templated.
+#[derive(Clone, Debug, Default)]
+pub struct DnsRegionDef {
+    pub evacuate_region: Option<Spanned<String>>,
+    pub to_region: Option<Spanned<String>>,
+    pub return_to_region: Option<Spanned<String>>,
+}
+
+impl DnsRegionDef {
+    pub fn is_empty(&self) -> bool {
+        self.evacuate_region.is_none() && self.return_to_region.is_none()
+    }
+}
+
 /// The action of a step with its fields still templated.
 #[derive(Clone, Debug)]
 pub enum ActionDef {
@@ -99,6 +113,9 @@ pub enum ActionDef {
         /// waiting for them, and moves each record as soon as the databases it `depends_on`
         /// (in the environment) are out of the evacuated zone.
         records_after: Vec<Spanned<String>>,
+        /// Records valued per region: the region they leave, the region they move to (else
+        /// the first other of the environment's `regions`), or the region they fail back to.
+        regions: DnsRegionDef,
     },
     Http {
         endpoint: Option<Spanned<String>>,
@@ -230,10 +247,14 @@ impl ActionDef {
                 evacuate,
                 weights,
                 return_to,
+                regions,
                 ..
             } => {
                 v.push(group);
                 v.extend(return_to.iter());
+                v.extend(regions.evacuate_region.iter());
+                v.extend(regions.to_region.iter());
+                v.extend(regions.return_to_region.iter());
                 v.extend(evacuate.iter());
                 v.extend(weights.iter().map(|(z, _)| z));
             }
@@ -634,6 +655,9 @@ fn action_keys(action: &str) -> &'static [&'static str] {
             "weights",
             "wait",
             "records_after",
+            "evacuate_region",
+            "to_region",
+            "return_to_region",
         ],
         "http" => &[
             "endpoint",
@@ -867,15 +891,28 @@ fn parse_dns_update(
     let evacuate = str_or_list(t, "evacuate", d);
     let weights = parse_weights(src, t, d);
     let return_to = t.str("return_to", d);
-    if evacuate.is_empty() && weights.is_empty() && return_to.is_none() {
+    let regions = DnsRegionDef {
+        evacuate_region: t.str("evacuate_region", d),
+        to_region: t.str("to_region", d),
+        return_to_region: t.str("return_to_region", d),
+    };
+    if evacuate.is_empty() && weights.is_empty() && return_to.is_none() && regions.is_empty() {
         d.push(src.diag(
             t.span.clone(),
             format!("{what} says neither which zone to evacuate nor which weights to set"),
-            Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }`".into()),
+            Some("add `evacuate = \"${failed_az}\"` or `weights = { \"us-west-2a\" = 0 }` (or `evacuate_region = \"${failed_region}\"` for records valued per region)".into()),
         ));
     }
-    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
     let records_after = str_or_list(t, "records_after", d);
+    check_dns_regions(
+        src,
+        &what,
+        &regions,
+        !evacuate.is_empty() || !weights.is_empty() || return_to.is_some(),
+        !records_after.is_empty(),
+        d,
+    );
+    let wait = t.bool("wait", d).map(|b| b.value).unwrap_or(true);
     Some(ActionDef::DnsUpdate {
         return_to,
         group: group?,
@@ -883,7 +920,41 @@ fn parse_dns_update(
         weights,
         wait,
         records_after,
+        regions,
     })
+}
+
+/// The region fields of a `dns.update` step: a region step neither evacuates zones nor waits
+/// for zonal failovers; it evacuates a region or fails back into one, not both; `to_region`
+/// goes with `evacuate_region`.
+fn check_dns_regions(
+    src: &SourceFile,
+    what: &str,
+    r: &DnsRegionDef,
+    zonal: bool,
+    records_after: bool,
+    d: &mut Diagnostics,
+) {
+    let Some(first) = [&r.evacuate_region, &r.return_to_region, &r.to_region]
+        .into_iter()
+        .flatten()
+        .next()
+    else {
+        return;
+    };
+    let mut bad =
+        |m: String, hint: &str| d.push(src.diag(first.span.clone(), m, Some(hint.into())));
+    if zonal {
+        bad(format!("{what} moves records between zones and between regions"), "a step evacuates zones (`evacuate`, `weights`, `return_to`) or a region (`evacuate_region`, `return_to_region`): use two steps");
+    }
+    if records_after {
+        bad(format!("{what} has `records_after` and a region field"), "`records_after` waits for zonal failover steps; put a region step `after` the global switchover instead");
+    }
+    match (&r.evacuate_region, &r.return_to_region, &r.to_region) {
+        (Some(_), Some(_), _) => bad(format!("{what} has both `evacuate_region` and `return_to_region`"), "a step either evacuates a region or fails back into one: keep one of them"),
+        (None, _, Some(_)) => bad(format!("{what} has `to_region` without `evacuate_region`"), "`to_region` says where records leaving `evacuate_region` go: add `evacuate_region = \"${failed_region}\"`"),
+        _ => {}
+    }
 }
 
 /// The `weights` of a `dns.update` step: a table of zone = weight.

@@ -214,13 +214,18 @@ fn records() -> Value {
                 integer("TTL in seconds (default 60)", 0, 2_147_483_647),
             ),
             ("values", {
-                let mut v = by_zone("zone = value(s), at least two zones", value);
+                let mut v = by_zone(
+                    "zone = value(s), at least two zones; or region = value(s), at least two of the environment's regions (never a mix)",
+                    value,
+                );
                 v["minProperties"] = json!(2);
+                // A zone (`us-west-2a`) or a region (`us-west-2`).
+                v["propertyNames"] = json!({"pattern": "^[a-z]{2}(-[a-z]+)+-[0-9]+[a-z]?$"});
                 v
             }),
             (
                 "weighted",
-                boolean("One weighted record set per zone, set identifier = zone"),
+                boolean("One weighted record set per zone (or region), set identifier = its name"),
             ),
             (
                 "weight",

@@ -172,6 +172,18 @@ fn steps() -> Vec<Value> {
                         "Database failover steps each record waits for, by its `depends_on`",
                     ),
                 ),
+                (
+                    "evacuate_region",
+                    string("Records valued per region: the region they leave, e.g. \"${failed_region}\""),
+                ),
+                (
+                    "to_region",
+                    string("With evacuate_region: the region they go to, e.g. \"${recovery_region}\""),
+                ),
+                (
+                    "return_to_region",
+                    string("Failback of records valued per region into this region"),
+                ),
             ],
             &["group"],
         ),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
 pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
 
-fn same_values(a: &[String], b: &[String]) -> bool {
+pub(super) fn same_values(a: &[String], b: &[String]) -> bool {
     let mut a: Vec<String> = a
         .iter()
         .map(|s| s.trim_end_matches('.').to_ascii_lowercase())
@@ -229,7 +229,7 @@ pub fn decide_dns_return(
 /// Put the changes into ChangeResourceRecordSets calls within Route 53's per-request limits
 /// (ResourceRecord elements, UPSERT counting twice; characters of values), each with the
 /// previous record sets of its changes, and an INSYNC await per call when `wait`.
-fn batch(
+pub(super) fn batch(
     d: &mut Decision,
     hz: &crate::cloud::HostedZone,
     comment: &str,
@@ -307,7 +307,10 @@ fn decide_simple(
                 format!(
                     "{} ({})",
                     r.set_identifier.clone().unwrap_or_default(),
-                    r.other_routing.clone().unwrap_or_else(|| "weighted".into())
+                    r.routing
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "weighted".into())
                 )
             })
             .collect();
@@ -333,9 +336,9 @@ fn decide_simple(
         values: spec.values[target].clone(),
         alias: None,
         health_check_id: None,
-        other_routing: None,
+        routing: None,
     };
-    if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
+    if let Some(policy) = current.and_then(|c| c.routing.as_ref()) {
         d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy); point the group at weighted or simple records"));
         return;
     }
@@ -378,7 +381,7 @@ fn decide_simple(
     }
 }
 
-fn decide_weighted(
+pub(super) fn decide_weighted(
     spec: &RecordSpecOut,
     evacuate: &[Zone],
     weights: &BTreeMap<Zone, i64>,
@@ -394,7 +397,7 @@ fn decide_weighted(
             set_identifier: Some(zone.to_string()),
         };
         let current = existing.get(&key);
-        if let Some(policy) = current.and_then(|c| c.other_routing.clone()) {
+        if let Some(policy) = current.and_then(|c| c.routing.as_ref()) {
             d.problems.push(format!("record {key} uses {policy} routing, which this step does not rewrite (it would lose the policy)"));
             return;
         }
@@ -420,7 +423,7 @@ fn decide_weighted(
             values: values.clone(),
             alias: None,
             health_check_id: current.and_then(|c| c.health_check_id.clone()),
-            other_routing: None,
+            routing: None,
         };
         planned.push((desired, current.cloned()));
     }
@@ -655,6 +658,7 @@ mod tests {
             .into_iter()
             .map(|(z, v)| (Zone::from(z), vec![v.to_string()]))
             .collect(),
+            region_values: BTreeMap::new(),
             weighted,
             depends_on: vec![],
             weight: 100,
@@ -687,7 +691,7 @@ mod tests {
             values: vec![value.into()],
             alias: None,
             health_check_id: None,
-            other_routing: None,
+            routing: None,
         }
     }
 
@@ -880,7 +884,9 @@ mod tests {
     #[test]
     fn regression_simple_record_hidden_behind_set_identifiers_is_refused() {
         let mut latency = rec("api.shop.example.com.", "a.example.com", Some("west"), None);
-        latency.other_routing = Some("latency us-west-2".into());
+        latency.routing = Some(crate::cloud::Routing::Latency {
+            region: "us-west-2".into(),
+        });
         let w = world_with(vec![latency]);
         let d = evacuate_a(&[spec("api.shop.example.com.", false)], &w);
         assert!(d.calls.is_empty());

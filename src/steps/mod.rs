@@ -4,6 +4,7 @@
 
 pub mod arc;
 pub mod dns;
+pub mod dns_region;
 pub mod global;
 pub mod local;
 pub mod rds;
@@ -171,7 +172,9 @@ fn decide_dns(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
     else {
         return Decision::default();
     };
-    let split = dns::ready_records(records, records_after, evacuate, world);
+    let mut skips = Decision::default();
+    let records = dns_region::zone_records(records, &mut skips);
+    let split = dns::ready_records(&records, records_after, evacuate, world);
     let mut d = dns::decide_dns_update(
         &step.id,
         run_id,
@@ -184,6 +187,7 @@ fn decide_dns(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         world,
     );
     split.add_to(&mut d);
+    d.skips.extend(skips.skips);
     d
 }
 
@@ -222,20 +226,33 @@ fn decide_action(step: &BoundStep, world: &World, run_id: &RunId) -> Decision {
         BoundAction::DnsUpdate {
             hosted_zone,
             records,
+            wait,
+            region: Some(m),
+            ..
+        } => dns_region::decide(&step.id, run_id, hosted_zone, records, m, *wait, world),
+        BoundAction::DnsUpdate {
+            hosted_zone,
+            records,
             healthy,
             wait,
             return_to: Some(z),
             ..
-        } => dns::decide_dns_return(
-            &step.id,
-            run_id,
-            hosted_zone,
-            records,
-            z,
-            healthy,
-            *wait,
-            world,
-        ),
+        } => {
+            let mut skips = Decision::default();
+            let records = dns_region::zone_records(records, &mut skips);
+            let mut d = dns::decide_dns_return(
+                &step.id,
+                run_id,
+                hosted_zone,
+                &records,
+                z,
+                healthy,
+                *wait,
+                world,
+            );
+            d.skips.extend(skips.skips);
+            d
+        }
         BoundAction::DnsUpdate { .. } => decide_dns(step, world, run_id),
         BoundAction::Http {
             request,

@@ -295,7 +295,7 @@ fn cname(name: &str, value: &str) -> RecordSet {
         values: vec![value.into()],
         alias: None,
         health_check_id: None,
-        other_routing: None,
+        routing: None,
     }
 }
 

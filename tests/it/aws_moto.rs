@@ -564,7 +564,7 @@ async fn upsert_then_list_shows_the_new_value_and_the_change_is_insync() {
         values: vec!["orders-3.x.us-west-2.rds.amazonaws.com".into()],
         alias: None,
         health_check_id: None,
-        other_routing: None,
+        routing: None,
     };
     let shift = RecordSet {
         name: "api.example.com.".into(),
@@ -575,7 +575,7 @@ async fn upsert_then_list_shows_the_new_value_and_the_change_is_insync() {
         values: vec!["green.example.com".into()],
         alias: None,
         health_check_id: None,
-        other_routing: None,
+        routing: None,
     };
     let info = p
         .dns

@@ -77,7 +77,7 @@ fn a_region_runbook_against_a_one_region_environment_says_it_does_not_apply() {
     assert_eq!((out.as_str(), code), ("", 2), "{err}");
     assert_eq!(
         err,
-        "runbooks/region-evacuation.toml:57:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2): runbook `region-evacuation` does not apply to it
+        "runbooks/region-evacuation.toml:60:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2): runbook `region-evacuation` does not apply to it
   hint: run it against an environment that lists its regions (regions = [\"us-west-2\", \"us-east-1\"]) and has a `global_clusters` group, e.g. --env prod
 
 1 problem(s) found; nothing was changed.
@@ -150,7 +150,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, global_records, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
     );
 }
 

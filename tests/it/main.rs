@@ -4,6 +4,8 @@
 //!   (throttling, 5xx, paging, PENDING changes; ARC zonal shift, which moto lacks).
 //! - `aws_moto`, `evacuation_moto`: the adapters and whole runs against moto (`moto_server` on a
 //!   loopback port the test starts itself; `MOTO_SERVER` names the binary).
+//! - `dns_region`: `dns.update` across regions against moto: latency, failover and weighted
+//!   record sets with health checks kept, the dry run's exact calls, rollback, bad input.
 //! - `safety_moto`: the real binary against moto behind the counting proxy: overlapping runs,
 //!   fencing, kill -9 at every mutating call then resume, lost answers, approvals.
 //! - `engine_faults`, `traffic_loop`, `health_probes`: the engine and probes against fakes and
@@ -31,6 +33,7 @@ mod cli_e2e;
 mod concurrency;
 mod console;
 mod discover_moto;
+mod dns_region;
 mod drills;
 mod engine_faults;
 mod evacuation_moto;

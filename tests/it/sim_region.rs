@@ -294,8 +294,16 @@ fn the_dry_run_lists_the_exact_global_calls() {
             assert!(plan.contains(&want), "missing `{want}` in:\n{plan}");
         }
     }
+    // The records valued per region move to the recovery region's value once the writers
+    // have (one ChangeResourceRecordSets for the hosted zone).
+    for want in [
+        "UPSERT api.global.shop.example.com. CNAME ttl=60 -> storefront.us-east-1.elb.amazonaws.com",
+        "UPSERT orders-writer.shop.example.com. CNAME ttl=5 -> orders-east.cluster-sim.us-east-1.rds.amazonaws.com",
+    ] {
+        assert!(plan.contains(want), "missing `{want}` in:\n{plan}");
+    }
     assert!(
-        plan.contains("5 mutating call(s) planned, up to 3 more"),
+        plan.contains("6 mutating call(s) planned, up to 3 more"),
         "{plan}"
     );
     let ok = failover(&["validate", "runbooks/region-evacuation.toml"]);

@@ -12,7 +12,7 @@ use super::error::cloud_error;
 use crate::cloud::rate::{Api, Class, Quotas, RateLimiter};
 use crate::cloud::{
     normalize_dns_name, AliasTarget, ChangeAction, ChangeInfo, ChangeStatus, CloudError, Dns,
-    ErrorKind, HostedZone, RecordChange, RecordSet,
+    ErrorKind, FailoverRole, HostedZone, RecordChange, RecordSet, Routing,
 };
 use async_trait::async_trait;
 use aws_sdk_route53::types as r53;
@@ -87,31 +87,86 @@ fn record_set(r: &r53::ResourceRecordSet) -> RecordSet {
             evaluate_target_health: a.evaluate_target_health(),
         }),
         health_check_id: r.health_check_id().map(str::to_string),
-        other_routing: other_routing(r),
+        routing: routing(r),
     }
 }
 
-/// Routing policies the domain model does not carry, so a rewrite would lose them.
-fn other_routing(r: &r53::ResourceRecordSet) -> Option<String> {
+/// The record set's routing policy besides simple and weighted, as the project names it.
+fn routing(r: &r53::ResourceRecordSet) -> Option<Routing> {
     if let Some(f) = r.failover() {
-        return Some(format!("failover {}", f.as_str()));
+        return Some(match f {
+            r53::ResourceRecordSetFailover::Primary => Routing::Failover {
+                role: FailoverRole::Primary,
+            },
+            r53::ResourceRecordSetFailover::Secondary => Routing::Failover {
+                role: FailoverRole::Secondary,
+            },
+            other => Routing::Unsupported {
+                name: format!("failover {}", other.as_str()),
+            },
+        });
     }
-    if r.geo_location().is_some() {
-        return Some("geolocation".into());
+    if let Some(g) = r.geo_location() {
+        return Some(Routing::Geolocation {
+            continent: g.continent_code().map(str::to_string),
+            country: g.country_code().map(str::to_string),
+            subdivision: g.subdivision_code().map(str::to_string),
+        });
     }
     if let Some(region) = r.region() {
-        return Some(format!("latency {}", region.as_str()));
+        return Some(Routing::Latency {
+            region: region.as_str().to_string(),
+        });
     }
     if r.multi_value_answer() == Some(true) {
-        return Some("multivalue".into());
+        return Some(Routing::Multivalue);
     }
     if r.geo_proximity_location().is_some() {
-        return Some("geoproximity".into());
+        return Some(Routing::Unsupported {
+            name: "geoproximity".into(),
+        });
     }
     if r.cidr_routing_config().is_some() {
-        return Some("cidr".into());
+        return Some(Routing::Unsupported {
+            name: "cidr".into(),
+        });
     }
     None
+}
+
+/// The SDK's fields for a routing policy: Failover, Region, GeoLocation, MultiValueAnswer.
+/// A policy this tool only names cannot be written back.
+fn with_routing(
+    b: r53::builders::ResourceRecordSetBuilder,
+    routing: Option<&Routing>,
+) -> Result<r53::builders::ResourceRecordSetBuilder, String> {
+    Ok(match routing {
+        None => b,
+        Some(Routing::Failover { role }) => b.failover(match role {
+            FailoverRole::Primary => r53::ResourceRecordSetFailover::Primary,
+            FailoverRole::Secondary => r53::ResourceRecordSetFailover::Secondary,
+        }),
+        Some(Routing::Latency { region }) => {
+            b.region(r53::ResourceRecordSetRegion::from(region.as_str()))
+        }
+        Some(Routing::Geolocation {
+            continent,
+            country,
+            subdivision,
+        }) => b.geo_location(
+            r53::GeoLocation::builder()
+                .set_continent_code(continent.clone())
+                .set_country_code(country.clone())
+                .set_subdivision_code(subdivision.clone())
+                .build(),
+        ),
+        Some(Routing::Multivalue) => b.multi_value_answer(true),
+        Some(Routing::Unsupported { name }) => {
+            return Err(format!(
+                "{name} routing is not written by this tool (it would lose the policy)"
+            ))
+        }
+    })
 }
 
 fn resource_record_set(r: &RecordSet) -> Result<r53::ResourceRecordSet, String> {
@@ -137,7 +192,7 @@ fn resource_record_set(r: &RecordSet) -> Result<r53::ResourceRecordSet, String> 
                 .map_err(|e| e.to_string())?,
         ),
     };
-    r53::ResourceRecordSet::builder()
+    let b = r53::ResourceRecordSet::builder()
         .name(&r.name)
         .r#type(RrType::from(r.rtype.as_str()))
         .set_ttl(r.ttl)
@@ -145,7 +200,8 @@ fn resource_record_set(r: &RecordSet) -> Result<r53::ResourceRecordSet, String> 
         .set_weight(r.weight)
         .set_resource_records(records)
         .set_alias_target(alias)
-        .set_health_check_id(r.health_check_id.clone())
+        .set_health_check_id(r.health_check_id.clone());
+    with_routing(b, r.routing.as_ref())?
         .build()
         .map_err(|e| e.to_string())
 }
@@ -457,7 +513,7 @@ mod tests {
             values: vec!["blue.example.com".into()],
             alias: None,
             health_check_id: None,
-            other_routing: None,
+            routing: None,
         };
         let alias = RecordSet {
             name: "www.example.com.".into(),
@@ -472,12 +528,62 @@ mod tests {
                 evaluate_target_health: true,
             }),
             health_check_id: Some("hc-1234".into()),
-            other_routing: None,
+            routing: None,
         };
-        for r in [weighted, alias] {
+        let policy = |id: &str, routing: Routing| RecordSet {
+            set_identifier: Some(id.into()),
+            weight: None,
+            health_check_id: Some(format!("hc-{id}")),
+            routing: Some(routing),
+            ..weighted.clone()
+        };
+        let primary = policy(
+            "use1",
+            Routing::Failover {
+                role: FailoverRole::Primary,
+            },
+        );
+        let secondary = policy(
+            "usw2",
+            Routing::Failover {
+                role: FailoverRole::Secondary,
+            },
+        );
+        let latency = policy(
+            "lat",
+            Routing::Latency {
+                region: "us-west-2".into(),
+            },
+        );
+        let geo = policy(
+            "geo",
+            Routing::Geolocation {
+                continent: None,
+                country: Some("US".into()),
+                subdivision: Some("CA".into()),
+            },
+        );
+        let multi = policy("mv", Routing::Multivalue);
+        for r in [weighted, alias, primary, secondary, latency, geo, multi] {
             let sdk = resource_record_set(&r).unwrap();
             assert_eq!(record_set(&sdk), r);
         }
+    }
+
+    #[test]
+    fn a_policy_only_named_is_never_written() {
+        let r = RecordSet {
+            name: "api.example.com.".into(),
+            rtype: "A".into(),
+            set_identifier: Some("x".into()),
+            values: vec!["10.0.0.1".into()],
+            routing: Some(Routing::Unsupported {
+                name: "geoproximity".into(),
+            }),
+            ..Default::default()
+        };
+        let err = resource_record_set(&r).unwrap_err();
+        assert!(err.contains("geoproximity routing is not written"), "{err}");
     }
 
     #[test]

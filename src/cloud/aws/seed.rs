@@ -85,7 +85,7 @@ pub async fn seed(env: &Environment) -> Result<Seeded, SeedError> {
             Group::Records {
                 hosted_zone,
                 records,
-            } => seed_records(&r53, hosted_zone, records, &env.zones, &mut out).await?,
+            } => seed_records(&r53, hosted_zone, records, env, &mut out).await?,
             // The local peer (moto) has no ARC zonal shift: nothing to seed.
             Group::ZonalShiftResources { .. } => {}
             // moto implements no global cluster operation worth seeding (docs: MOTO.md).
@@ -170,7 +170,7 @@ async fn seed_records(
     r53: &R53,
     hosted_zone: &str,
     records: &[RecordSpec],
-    zones: &[Zone],
+    env: &Environment,
     out: &mut Seeded,
 ) -> Result<(), SeedError> {
     let hz = r53
@@ -187,7 +187,7 @@ async fn seed_records(
     out.hosted_zones.push((hosted_zone.to_string(), id.clone()));
     let mut changes = vec![];
     for r in records {
-        for (set_id, weight, values) in record_sets(r, zones) {
+        for (set_id, weight, values) in record_sets(r, &env.zones, &env.regions) {
             changes.push(upsert(r, set_id, weight, values)?);
             out.records += 1;
         }
@@ -208,8 +208,26 @@ async fn seed_records(
     Ok(())
 }
 
-/// (set identifier, weight, values) of the record sets a record spec stands for.
-fn record_sets(r: &RecordSpec, zones: &[Zone]) -> Vec<(Option<String>, Option<i64>, Vec<String>)> {
+/// (set identifier, weight, values) of the record sets a record spec stands for; a record
+/// valued per region as one valued per zone, by the environment's `regions`.
+fn record_sets(
+    r: &RecordSpec,
+    zones: &[Zone],
+    regions: &[crate::types::Region],
+) -> Vec<(Option<String>, Option<i64>, Vec<String>)> {
+    if !r.region_values.is_empty() {
+        let by_name = RecordSpec {
+            values: r
+                .region_values
+                .iter()
+                .map(|(k, v)| (Zone::new(k.as_str()), v.clone()))
+                .collect(),
+            region_values: Default::default(),
+            ..r.clone()
+        };
+        let order: Vec<Zone> = regions.iter().map(|k| Zone::new(k.as_str())).collect();
+        return record_sets(&by_name, &order, &[]);
+    }
     if r.weighted {
         return r
             .values

@@ -281,6 +281,11 @@ pub struct RecordSpecSim {
     pub fixed: Option<Vec<String>>,
     /// Databases the record points at (`depends_on`).
     pub depends_on: Vec<String>,
+    /// `values` (and `live`, `weights`) are keyed by region, not zone: a record that moves
+    /// between the topology's regions (the keys are region names held as `Zone`s, so the
+    /// world's record sets and set identifiers are built the same way).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub by_region: bool,
 }
 
 impl RecordSpecSim {
@@ -852,6 +857,27 @@ impl Checker {
             self.problems
                 .push(format!("{rwhat} is not inside {hz_what}"));
         }
+        // Keyed by region: every key a well-formed region name and none a zone; the keys are
+        // checked against the topology's regions once it is built.
+        let by_region = rr.values.as_ref().is_some_and(|vs| {
+            !vs.is_empty()
+                && vs.keys().all(|k| {
+                    !zones.contains(&Zone::new(k.as_str()))
+                        && Region::new(k.as_str()).is_well_formed()
+                })
+        });
+        let region_keys: Vec<Zone>;
+        let zones = if by_region {
+            region_keys = rr
+                .values
+                .iter()
+                .flatten()
+                .map(|(k, _)| Zone::new(k.as_str()))
+                .collect();
+            &region_keys[..]
+        } else {
+            zones
+        };
         let (values, fixed) = self.record_values(rr, &rwhat, zones);
         let live = rr
             .live
@@ -877,6 +903,7 @@ impl Checker {
             weight,
             fixed,
             depends_on: rr.depends_on.clone(),
+            by_region,
         }
     }
 
@@ -1262,6 +1289,7 @@ impl Topology {
                 ));
             }
         }
+        c.problems.extend(t.record_region_problems());
         for f in &faults {
             if let Err(e) = t.check_fault(f) {
                 c.problems.push(format!("faults: {e}"));
@@ -1298,6 +1326,29 @@ impl Topology {
                 .cloned()
                 .unwrap_or_default()
         }
+    }
+
+    /// Records keyed by region must name regions of the topology.
+    fn record_region_problems(&self) -> Vec<String> {
+        let regions = self.regions();
+        let mut out = vec![];
+        for r in self.hosted_zones.iter().flat_map(|h| &h.records) {
+            for k in r.values.keys().filter(|_| r.by_region) {
+                if !regions.contains(&Region::new(k.as_str())) {
+                    out.push(format!(
+                        "record `{} {}`: `{k}` is not a region of the topology ({})",
+                        r.name,
+                        r.rtype,
+                        regions
+                            .iter()
+                            .map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Check that a fault names things this topology has.
@@ -1511,7 +1562,19 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
                 name: r.name.clone(),
                 rtype: r.rtype.clone(),
                 ttl: r.ttl,
-                values: r.values.clone(),
+                values: if r.by_region {
+                    BTreeMap::new()
+                } else {
+                    r.values.clone()
+                },
+                region_values: if r.by_region {
+                    r.values
+                        .iter()
+                        .map(|(k, v)| (Region::new(k.as_str()), v.clone()))
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                },
                 weighted: r.weighted,
                 weight: r.weight,
                 depends_on: r.depends_on.clone(),

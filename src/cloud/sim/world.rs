@@ -449,7 +449,7 @@ impl SimHostedZone {
         match c.action {
             ChangeAction::Create if cur.is_some() => return Err(invalid(format!("Tried to create resource record set {described} but it already exists"))),
             ChangeAction::Delete if cur.is_none() => return Err(invalid(format!("Tried to delete resource record set {described} but it was not found"))),
-            ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight) => {
+            ChangeAction::Delete if cur.is_some_and(|r| r.values != c.record.values || r.ttl != c.record.ttl || r.weight != c.record.weight || r.routing != c.record.routing || r.health_check_id != c.record.health_check_id) => {
                 return Err(invalid(format!("Tried to delete resource record set {described} but the values provided do not match the current values")))
             }
             _ => {}
@@ -462,7 +462,17 @@ impl SimHostedZone {
                 "{described}: a record set needs at least one value"
             )));
         }
-        Ok(())
+        routing_fields(&c.record).map_err(|m| {
+            aws_error(
+                ctx,
+                "InvalidInput",
+                400,
+                format!(
+                    "Invalid request: {m} in Change with [Action={}, {described}]",
+                    c.action
+                ),
+            )
+        })
     }
 
     /// Apply a checked batch: the keys of the record sets it changed, and of those it left
@@ -489,6 +499,22 @@ impl SimHostedZone {
             }
         }
         (changed, unchanged)
+    }
+}
+
+/// Route 53's rule on routing fields: a record set with a set identifier has exactly one
+/// routing policy (a weight, or failover, latency, geolocation, multivalue), and one without
+/// has none. The policy fields themselves are stored as given and listed back.
+fn routing_fields(r: &RecordSet) -> Result<(), String> {
+    match (&r.set_identifier, r.weight.is_some(), &r.routing) {
+        (Some(_), true, Some(p)) => Err(format!(
+            "Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer], but found Weight and {p}"
+        )),
+        (Some(_), false, None) => Err(
+            "Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer], but found none".into(),
+        ),
+        (None, true, _) | (None, _, Some(_)) => Err("Missing field 'SetIdentifier'".into()),
+        _ => Ok(()),
     }
 }
 

@@ -26,7 +26,7 @@ use crate::runbook::bind::{self, BoundAction, BoundStep, RunContext};
 use crate::runbook::Runbook;
 use crate::status::{RunMode, StepStatus};
 use crate::store::Store;
-use crate::types::{RunId, Zone};
+use crate::types::{Region, RunId, Zone};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -206,6 +206,27 @@ pub(super) fn evacuated_zones(steps: &[BoundStep]) -> BTreeSet<Zone> {
             BoundAction::FailoverCluster { evacuate, .. }
             | BoundAction::FailoverInstance { evacuate, .. }
             | BoundAction::DnsUpdate { evacuate, .. } => out.extend(evacuate.iter().cloned()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Regions the enabled steps evacuate (`evacuate_region` of a global move or a `dns.update`
+/// of records valued per region), less those a later step returns to.
+fn evacuated_regions(steps: &[BoundStep]) -> BTreeSet<Region> {
+    let mut out = BTreeSet::new();
+    for s in steps.iter().filter(|s| s.enabled) {
+        match &s.action {
+            BoundAction::GlobalMove(m) => out.extend(m.evacuate_region.iter().cloned()),
+            BoundAction::DnsUpdate {
+                region: Some(r), ..
+            } => {
+                if let Some(back) = &r.return_to {
+                    out.remove(back);
+                }
+                out.extend(r.evacuate.iter().cloned());
+            }
             _ => {}
         }
     }
@@ -699,9 +720,15 @@ async fn report(
 ) -> SimReport {
     let (cloud, env, topology) = (stage.cloud, stage.env, stage.topology);
     let all_steps: Vec<BoundStep> = runs.iter().flat_map(|r| r.steps.clone()).collect();
+    // A region evacuated is each of its zones evacuated: every writer (global ones included)
+    // and record must be out of them.
+    let mut evacuated = evacuated_zones(&all_steps);
+    for r in evacuated_regions(&all_steps) {
+        evacuated.extend(topology.zones_of(&r));
+    }
     let failed = FailedZones {
         returned: returned_zones(&all_steps),
-        evacuated: evacuated_zones(&all_steps),
+        evacuated,
         down: cloud.failed_zones_now(),
     };
     let final_state = cloud.final_state();

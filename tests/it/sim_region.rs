@@ -132,6 +132,13 @@ fn a_healthy_region_switches_over_gracefully_without_data_loss() {
             r.simulated_ms
         );
         assert_eq!(step(&r, "move-writers"), Some(StepStatus::Succeeded));
+        // The region's zones are the failed ones; recovered when the last writer left.
+        assert!(r
+            .failed_zones
+            .evacuated
+            .contains(&failover::types::Zone::from("us-west-2a")));
+        let ttr = r.time_to_recover_ms.expect("recovered");
+        assert!(ttr > 60_000 && ttr < 5 * 60_000, "seed {seed}: {ttr} ms");
         for name in ["global-one-writer-region", "global-data-loss-reported"] {
             let inv = r.invariant(name).unwrap_or_else(|| panic!("{name}"));
             assert!(inv.details.is_empty(), "{name}: {:?}", inv.details);
@@ -188,6 +195,9 @@ fn an_impaired_primary_region_escalates_to_a_failover_with_data_loss() {
     }
     assert_eq!(r.final_state.data_lost.len(), 3);
     assert!(r.final_state.data_lost.iter().all(|l| l.lost_ms > 60_000.0));
+    // Recovered once the last failover completed: after the 5 minutes of escalate_after.
+    let ttr = r.time_to_recover_ms.expect("recovered");
+    assert!(ttr > 5 * 60_000 && ttr < 8 * 60_000, "{ttr} ms");
     let inv = r.invariant("global-data-loss-reported").unwrap();
     assert!(inv.details.is_empty(), "{:?}", inv.details);
     // No call went to the impaired region's endpoint.

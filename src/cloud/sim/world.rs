@@ -963,7 +963,18 @@ impl World {
     fn global_due(&mut self, due: super::global::Due) {
         match self.global.due(&due, self.now) {
             None => {}
-            Some(Ok(note)) => self.note(note),
+            Some(Ok(note)) => {
+                self.note(note);
+                if let Some((_, region)) = self
+                    .global
+                    .writers()
+                    .into_iter()
+                    .find(|(id, _)| *id == due.id)
+                {
+                    let delta = vec![self.global_placement(&due.id, &region)];
+                    self.record_placements(delta);
+                }
+            }
             Some(Err(note)) => {
                 if let Some(n) = note {
                     self.note(n);
@@ -1395,7 +1406,23 @@ impl World {
         for r in self.final_records() {
             p.insert(format!("record {} {}", r.name, r.rtype), r.zones);
         }
+        for (id, region) in self.global.writers() {
+            let (k, z) = self.global_placement(&id, &region);
+            p.insert(k, z);
+        }
         p
+    }
+
+    /// A global cluster's placement: every zone of its writer's region.
+    fn global_placement(
+        &self,
+        id: &crate::types::GlobalClusterId,
+        region: &Region,
+    ) -> (String, BTreeSet<Zone>) {
+        (
+            format!("global {id}"),
+            self.topo.zones_of(region).into_iter().collect(),
+        )
     }
 
     /// A cluster's placement: its writer's zone.

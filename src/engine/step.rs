@@ -127,7 +127,7 @@ async fn attempt_step(
     // already have been made (its effect not visible yet), until it shows or its grace passes.
     let mut calls = 0;
     let mut problems = vec![];
-    let mut announced = vec![];
+    let mut announced = HashSet::new();
     let mut may_reuse = first_attempt;
     // While records wait for their databases: what the polls carry over (see `Carry`).
     let mut carry = Carry::default();
@@ -462,16 +462,18 @@ pub(crate) async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Dec
 }
 
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
+/// `announced` is a set: a `dns.update` over thousands of records waits for each of them, and
+/// a list searched per line made every decision quadratic in the records.
 pub(crate) async fn report_decision(
     ctx: &Ctx,
     sid: &str,
     d: &Decision,
-    announced: &mut Vec<String>,
+    announced: &mut HashSet<String>,
 ) {
     let run_id = &ctx.spec.run_id;
     for w in &d.waiting {
         if !announced.contains(w) {
-            announced.push(w.clone());
+            announced.insert(w.clone());
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
                 what: w.clone(),
@@ -479,8 +481,7 @@ pub(crate) async fn report_decision(
         }
     }
     for x in &d.deferred {
-        if !announced.contains(&x.why) {
-            announced.push(x.why.clone());
+        if announced.insert(x.why.clone()) {
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
                 what: x.why.clone(),
@@ -497,10 +498,9 @@ pub(crate) async fn report_decision(
         }
     }
     for s in &d.skips {
-        if announced.contains(s) {
+        if !announced.insert(s.clone()) {
             continue;
         }
-        announced.push(s.clone());
         ctx.reporter.report(Progress::Skip {
             step: sid.to_string(),
             text: s.clone(),
@@ -511,10 +511,9 @@ pub(crate) async fn report_decision(
             .await;
     }
     for p in &d.problems {
-        if announced.contains(p) {
+        if !announced.insert(p.clone()) {
             continue;
         }
-        announced.push(p.clone());
         ctx.reporter.report(Progress::Problem {
             step: sid.to_string(),
             text: p.clone(),
@@ -645,7 +644,7 @@ pub(crate) async fn switchover_escalating(
     // 1. The graceful switchover: observe, decide, make the calls (not their waits).
     let world = observe_with_journal(ctx, step, first_attempt, &mut Carry::default()).await?;
     let decision = steps::decide(step, &world, &ctx.spec.run_id);
-    report_decision(ctx, sid, &decision, &mut vec![]).await;
+    report_decision(ctx, sid, &decision, &mut HashSet::new()).await;
     settle_observed(ctx, sid, &world, &decision).await;
     if !decision.problems.is_empty() {
         return Err(StepError::Precondition(decision.problems.join("\n  ")));
@@ -755,7 +754,7 @@ async fn escalate(
     // Decide again after the gate (a person may have taken long; the world moves on), holding
     // back a failover that may already have been made, until nothing is held back.
     let mut calls = 0;
-    let mut announced = vec![];
+    let mut announced = HashSet::new();
     loop {
         let world = observe_with_journal(ctx, step, false, &mut Carry::default()).await?;
         let d = steps::decide_escalation(step, &world);

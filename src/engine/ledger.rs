@@ -337,6 +337,9 @@ mod tests {
     use crate::types::{ClusterId, InstanceId, Zone};
     use serde_json::json;
 
+    /// Calls in doubt (intent, why, grace passed), accepted calls (intent), changes (zone, id).
+    type Said = (Vec<(i64, String, bool)>, Vec<i64>, Vec<(String, String)>);
+
     fn failover(c: &str) -> Value {
         serde_json::to_value(Call::FailoverDbCluster {
             cluster: ClusterId::new(c),
@@ -371,7 +374,7 @@ mod tests {
         since: i64,
         now: i64,
         resources: &HashSet<String>,
-    ) -> (Vec<(i64, String, bool)>, Vec<i64>, Vec<(String, String)>) {
+    ) -> Said {
         let doubt = Store::in_doubt(j, since)
             .await
             .expect("read")
@@ -410,13 +413,7 @@ mod tests {
         (doubt, accepted, changes)
     }
 
-    fn seen(
-        l: &Ledger,
-        run: &RunId,
-        since: i64,
-        now: i64,
-        resources: &HashSet<String>,
-    ) -> (Vec<(i64, String, bool)>, Vec<i64>, Vec<(String, String)>) {
+    fn seen(l: &Ledger, run: &RunId, since: i64, now: i64, resources: &HashSet<String>) -> Said {
         let doubt = l
             .in_doubt(since, now, resources)
             .into_iter()
@@ -500,9 +497,9 @@ mod tests {
             Ledger::refresh(&ledger, &j, &a, since)
                 .await
                 .expect("refreshed");
-            let l = ledger.lock().expect("lock");
             let want = oracle(&j, &a, since, now, resources).await;
-            assert_eq!(seen(&l, &a, since, now, resources), want);
+            let got = seen(&ledger.lock().expect("lock"), &a, since, now, resources);
+            assert_eq!(got, want);
             want
         };
         let now = t.load(std::sync::atomic::Ordering::SeqCst);
@@ -557,11 +554,9 @@ mod tests {
         );
         assert_eq!(changes, [("Z2".to_string(), "C2".to_string())]);
         ledger.lock().expect("lock").prune(since, now);
-        assert_eq!(
-            seen(&ledger.lock().expect("lock"), &a, since, now, &all),
-            oracle(&j, &a, since, now, &all).await,
-            "pruning forgets nothing a decision reads"
-        );
+        let want = oracle(&j, &a, since, now, &all).await;
+        let got = seen(&ledger.lock().expect("lock"), &a, since, now, &all);
+        assert_eq!(got, want, "pruning forgets nothing a decision reads");
         t.fetch_add(60_000, std::sync::atomic::Ordering::SeqCst);
         let now = t.load(std::sync::atomic::Ordering::SeqCst);
         ledger.lock().expect("lock").prune(since, now);

@@ -66,7 +66,9 @@ pub(crate) struct Ledger {
     cursor: Option<i64>,
     intents: BTreeMap<i64, Intent>,
     changes: Vec<Change>,
-    change_ids: HashSet<String>,
+    /// (hosted zone, change id) of `changes`: a change listed once, though several runs' (or
+    /// worlds') journals name it (a simulation's ids repeat from one drill to the next).
+    change_ids: HashSet<(String, String)>,
 }
 
 impl Ledger {
@@ -151,7 +153,10 @@ impl Ledger {
     }
 
     fn add_change(&mut self, c: Change) {
-        if self.change_ids.insert(c.change_id.clone()) {
+        if self
+            .change_ids
+            .insert((c.hosted_zone_id.clone(), c.change_id.clone()))
+        {
             self.changes.push(c);
         }
     }
@@ -227,7 +232,11 @@ impl Ledger {
         let before = self.changes.len();
         self.changes.retain(|c| c.at >= since_ms);
         if self.changes.len() != before {
-            self.change_ids = self.changes.iter().map(|c| c.change_id.clone()).collect();
+            self.change_ids = self
+                .changes
+                .iter()
+                .map(|c| (c.hosted_zone_id.clone(), c.change_id.clone()))
+                .collect();
         }
     }
 

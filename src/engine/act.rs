@@ -460,7 +460,7 @@ pub(crate) async fn wait_all(
     // status can lag the call), fail the attempt so the step decides again.
     let grace = Duration::from_secs(90).max(poll.saturating_mul(6));
     let mut stuck_since: HashMap<usize, std::time::SystemTime> = HashMap::new();
-    let mut announced: Vec<usize> = vec![];
+    let mut announced: std::collections::HashSet<usize> = Default::default();
     let ids: Vec<usize> = (0..pending.len()).collect();
     let mut pending: Vec<(usize, &Await, Option<String>)> = ids
         .into_iter()
@@ -523,9 +523,14 @@ pub(crate) async fn wait_all(
 }
 
 /// Say once per await what it is waiting for.
-fn announce(ctx: &Ctx, sid: &str, announced: &mut Vec<usize>, i: usize, what: String) {
-    if !announced.contains(&i) {
-        announced.push(i);
+fn announce(
+    ctx: &Ctx,
+    sid: &str,
+    announced: &mut std::collections::HashSet<usize>,
+    i: usize,
+    what: String,
+) {
+    if announced.insert(i) {
         ctx.reporter.report(Progress::Waiting {
             step: sid.to_string(),
             what,

@@ -193,6 +193,8 @@ pub(crate) struct Ctx {
     /// wait on them (`Ctx::saw`, `Ctx::sleep_or_seen`).
     pub(crate) seen: Mutex<super::observe::Seen>,
     seen_news: tokio::sync::Notify,
+    /// What the journal says about calls, kept up to date at each decision.
+    pub(crate) ledger: Mutex<super::ledger::Ledger>,
 }
 
 impl Ctx {
@@ -223,6 +225,7 @@ impl Ctx {
             tokens,
             seen: Mutex::new(seen),
             seen_news: tokio::sync::Notify::new(),
+            ledger: Default::default(),
         }
     }
 

@@ -8,12 +8,15 @@
 //! - [`act`]: journal the intent, make the call, journal the outcome, wait for the effect.
 //! - [`traffic`]: the closed loops of the shedding steps.
 //! - [`ctx`]: what a run carries through the engine, and `StepError`.
+//! - `ledger`: what the journal says about calls (in doubt, accepted, recent Route 53
+//!   changes), folded from the events appended since the last decision.
 //!
 //! Error classification lives in `cloud::ErrorKind`; the engine only applies it.
 
 pub mod act;
 pub mod ctx;
 pub mod dag;
+mod ledger;
 pub mod observe;
 pub mod step;
 pub mod traffic;

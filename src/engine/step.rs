@@ -127,7 +127,7 @@ async fn attempt_step(
     // already have been made (its effect not visible yet), until it shows or its grace passes.
     let mut calls = 0;
     let mut problems = vec![];
-    let mut announced = vec![];
+    let mut announced = HashSet::new();
     let mut may_reuse = first_attempt;
     // While records wait for their databases: what the polls carry over (see `Carry`).
     let mut carry = Carry::default();
@@ -332,7 +332,8 @@ async fn dns_poll(
 
 /// What the journal says about the step's resources: Route 53 changes made recently to its
 /// hosted zones (zone id, change id), and calls that may have been made (in doubt) or that AWS
-/// accepted, within their grace.
+/// accepted, within their grace. The journal is read from where the last decision left it
+/// (`Ledger`), not whole.
 async fn from_journal(
     ctx: &Ctx,
     step: &BoundStep,
@@ -340,77 +341,23 @@ async fn from_journal(
     now: i64,
 ) -> Result<(Vec<(String, String)>, Vec<InDoubtCall>), StepError> {
     let horizon = now - RECENT.as_millis() as i64;
-    let zone_ids: Vec<String> = world.hosted_zones.values().map(|z| z.id.clone()).collect();
-    let recent: Vec<(String, String)> = ctx
-        .journal
+    let run = &ctx.spec.run_id;
+    super::ledger::Ledger::refresh(&ctx.ledger, ctx.journal.as_ref(), run, horizon).await?;
+    let mut ledger = ctx.ledger.lock().unwrap_or_else(|e| e.into_inner());
+    ledger.prune(horizon, now);
+    let zone_ids: HashSet<&str> = world.hosted_zones.values().map(|z| z.id.as_str()).collect();
+    let recent: Vec<(String, String)> = ledger
         .changes_since(horizon)
-        .await?
-        .into_iter()
-        .filter(|c| zone_ids.contains(&c.hosted_zone_id))
-        .map(|c| (c.hosted_zone_id, c.change_id))
+        .filter(|c| zone_ids.contains(c.hosted_zone_id.as_str()))
+        .map(|c| (c.hosted_zone_id.clone(), c.change_id.clone()))
         .collect();
-    let mut in_doubt = vec![];
+    // Calls made by this run that AWS accepted, whose grace has not passed: reads may not show
+    // their effect yet (they lag behind writes), so a step's next attempt, or the run resumed,
+    // would make them again. Each is held back like a call in doubt until its effect shows.
     let ours = resources_of(world, step);
-    for d in ctx.journal.in_doubt(horizon).await? {
-        let Some(grace) = crate::call::in_doubt_grace(&d.operation) else {
-            continue;
-        };
-        let until = d.at + grace.as_millis() as i64;
-        if ours.contains(&d.resource) {
-            in_doubt.push(InDoubtCall {
-                operation: d.operation,
-                resource: d.resource,
-                run_id: d.run_id.to_string(),
-                seq: d.seq,
-                at_ms: d.at,
-                until_ms: until,
-                why: d.why,
-                expired: until <= now,
-                accepted: None,
-            });
-        }
-    }
-    in_doubt.extend(accepted_calls(ctx, &ours, now).await?);
+    let mut in_doubt = ledger.in_doubt(horizon, now, &ours);
+    in_doubt.extend(ledger.accepted(run, now, &ours));
     Ok((recent, in_doubt))
-}
-
-/// Calls this run made that AWS accepted and whose grace has not passed: reads may not show
-/// their effect yet (they lag behind writes), so a step's next attempt, or the run resumed, would
-/// make them again. Each is held back like a call in doubt until its effect shows.
-async fn accepted_calls(
-    ctx: &Ctx,
-    ours: &std::collections::HashSet<String>,
-    now: i64,
-) -> Result<Vec<InDoubtCall>, StepError> {
-    let events = ctx.journal.events(&ctx.spec.run_id).await?;
-    let ok: std::collections::BTreeSet<i64> = events
-        .iter()
-        .filter(|e| e.kind == "outcome" && e.data.get("ok") == Some(&serde_json::Value::Bool(true)))
-        .filter_map(|e| e.intent_seq)
-        .collect();
-    Ok(events
-        .into_iter()
-        .filter(|e| e.kind == "intent" && ok.contains(&e.seq))
-        .filter_map(|e| {
-            let (operation, resource) = (e.operation?, e.resource?);
-            let until = e.at + crate::call::in_doubt_grace(&operation)?.as_millis() as i64;
-            if until <= now || !ours.contains(&resource) {
-                return None;
-            }
-            let call: crate::call::Call = serde_json::from_value(e.data).ok()?;
-            Some(InDoubtCall {
-                operation,
-                resource,
-                run_id: ctx.spec.run_id.to_string(),
-                seq: e.seq,
-                at_ms: e.at,
-                until_ms: until,
-                why: "AWS accepted it; reads may not show its effect yet".into(),
-                expired: false,
-                accepted: Some(call),
-            })
-        })
-        .collect())
 }
 
 /// How far back the journal is read for calls in doubt and recent changes.
@@ -462,16 +409,18 @@ pub(crate) async fn settle_observed(ctx: &Ctx, sid: &str, world: &World, d: &Dec
 }
 
 /// Tell what a decision holds back and skips, and its problems (each line once per step).
+/// `announced` is a set: a `dns.update` over thousands of records waits for each of them, and
+/// a list searched per line made every decision quadratic in the records.
 pub(crate) async fn report_decision(
     ctx: &Ctx,
     sid: &str,
     d: &Decision,
-    announced: &mut Vec<String>,
+    announced: &mut HashSet<String>,
 ) {
     let run_id = &ctx.spec.run_id;
     for w in &d.waiting {
         if !announced.contains(w) {
-            announced.push(w.clone());
+            announced.insert(w.clone());
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
                 what: w.clone(),
@@ -479,8 +428,7 @@ pub(crate) async fn report_decision(
         }
     }
     for x in &d.deferred {
-        if !announced.contains(&x.why) {
-            announced.push(x.why.clone());
+        if announced.insert(x.why.clone()) {
             ctx.reporter.report(Progress::Waiting {
                 step: sid.to_string(),
                 what: x.why.clone(),
@@ -497,10 +445,9 @@ pub(crate) async fn report_decision(
         }
     }
     for s in &d.skips {
-        if announced.contains(s) {
+        if !announced.insert(s.clone()) {
             continue;
         }
-        announced.push(s.clone());
         ctx.reporter.report(Progress::Skip {
             step: sid.to_string(),
             text: s.clone(),
@@ -511,10 +458,9 @@ pub(crate) async fn report_decision(
             .await;
     }
     for p in &d.problems {
-        if announced.contains(p) {
+        if !announced.insert(p.clone()) {
             continue;
         }
-        announced.push(p.clone());
         ctx.reporter.report(Progress::Problem {
             step: sid.to_string(),
             text: p.clone(),
@@ -645,7 +591,7 @@ pub(crate) async fn switchover_escalating(
     // 1. The graceful switchover: observe, decide, make the calls (not their waits).
     let world = observe_with_journal(ctx, step, first_attempt, &mut Carry::default()).await?;
     let decision = steps::decide(step, &world, &ctx.spec.run_id);
-    report_decision(ctx, sid, &decision, &mut vec![]).await;
+    report_decision(ctx, sid, &decision, &mut HashSet::new()).await;
     settle_observed(ctx, sid, &world, &decision).await;
     if !decision.problems.is_empty() {
         return Err(StepError::Precondition(decision.problems.join("\n  ")));
@@ -755,7 +701,7 @@ async fn escalate(
     // Decide again after the gate (a person may have taken long; the world moves on), holding
     // back a failover that may already have been made, until nothing is held back.
     let mut calls = 0;
-    let mut announced = vec![];
+    let mut announced = HashSet::new();
     loop {
         let world = observe_with_journal(ctx, step, false, &mut Carry::default()).await?;
         let d = steps::decide_escalation(step, &world);

@@ -25,12 +25,9 @@ fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
 }
 
 fn lease_of(tx: &Transaction<'_>, key: &LeaseKey) -> rusqlite::Result<Option<Lease>> {
-    tx.query_row(
-        &format!("SELECT {LEASE_COLS} FROM leases WHERE key = ?1"),
-        params![key.0],
-        lease_from_row,
-    )
-    .optional()
+    tx.prepare_cached(&format!("SELECT {LEASE_COLS} FROM leases WHERE key = ?1"))?
+        .query_row(params![key.0], lease_from_row)
+        .optional()
 }
 
 impl Journal {
@@ -58,11 +55,11 @@ impl Journal {
             let mut tokens = vec![];
             for key in &req.keys {
                 let token = lease_of(tx, key)?.map_or(0, |l| l.token) + 1;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO leases (key, run_id, initiator, holder, token, acquired, renewed, ttl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
                      ON CONFLICT(key) DO UPDATE SET run_id = ?2, initiator = ?3, holder = ?4, token = ?5, acquired = ?6, renewed = ?6, ttl = ?7",
-                    params![key.0, req.run_id, req.initiator, req.holder, token as i64, now, req.ttl_ms],
-                )?;
+                )?
+                .execute(params![key.0, req.run_id, req.initiator, req.holder, token as i64, now, req.ttl_ms])?;
                 tokens.push((key.clone(), token));
             }
             if !req.keys.is_empty() {
@@ -80,15 +77,20 @@ impl Journal {
     /// Renew the run's leases and heartbeat; `Fenced` if any lease is no longer this grant's.
     pub fn renew(&self, run_id: &RunId, fence: &Fence, holder: &str) -> Result<()> {
         self.write(|tx, now, _| {
+            // One cached statement for every key (a run of 2,000 clusters and 20,000 records
+            // holds 22,000 leases: parsing the update again for each made every heartbeat
+            // cost seconds).
+            let mut renew = tx.prepare_cached(
+                "UPDATE leases SET renewed = ?4 WHERE key = ?1 AND run_id = ?2 AND token = ?3 AND renewed + ttl > ?4",
+            )?;
             for (key, token) in &fence.tokens {
-                let n = tx.execute(
-                    "UPDATE leases SET renewed = ?4 WHERE key = ?1 AND run_id = ?2 AND token = ?3 AND renewed + ttl > ?4",
-                    params![key.0, run_id, *token as i64, now],
-                )?;
+                let n = renew.execute(params![key.0, run_id, *token as i64, now])?;
                 if n == 0 {
+                    drop(renew);
                     return Err(WriteError::Store(StoreError::Fenced(lost(tx, now, key, *token)?)));
                 }
             }
+            drop(renew);
             tx.execute(
                 "UPDATE runs SET heartbeat_at = ?2, holder = ?3 WHERE id = ?1",
                 params![run_id, now, holder],

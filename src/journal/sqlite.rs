@@ -512,21 +512,19 @@ pub(super) fn append(
     data: &serde_json::Value,
     intent_seq: Option<i64>,
 ) -> rusqlite::Result<i64> {
+    // Cached statements: every event of a run goes through here.
     let prev: String = tx
-        .query_row(
-            "SELECT hash FROM events ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or_default();
     let hash = event_hash(
         key, &prev, run_id, step_id, at, kind, operation, resource, data, intent_seq,
     );
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO events (run_id, step_id, at, kind, operation, resource, data, intent_seq, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![run_id, step_id, at, kind, operation, resource, data.to_string(), intent_seq, hash],
-    )?;
+    )?
+    .execute(params![run_id, step_id, at, kind, operation, resource, data.to_string(), intent_seq, hash])?;
     Ok(tx.last_insert_rowid())
 }
 

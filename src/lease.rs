@@ -50,6 +50,10 @@ impl LeaseKey {
     pub fn ladder(environment: &str) -> Self {
         Self(format!("traffic-ladder:{environment}"))
     }
+    /// The lead among the watchers of an environment (only its holder starts runs).
+    pub fn watcher(environment: &str) -> Self {
+        Self(format!("watcher:{environment}"))
+    }
 }
 
 /// Every resource the steps of a run may change: the clusters and instances of its failover

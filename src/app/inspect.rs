@@ -266,7 +266,17 @@ pub struct Validation {
     /// `[[drills]]` entries checked, and those with a problem.
     pub drills: usize,
     pub broken_drills: usize,
+    /// Runbooks not checked against some environments because they do not apply there.
+    pub not_applicable: Vec<NotApplicable>,
     pub diagnostics: Diagnostics,
+}
+
+/// A runbook that does not apply to some environments (checked against the others).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NotApplicable {
+    pub runbook: String,
+    pub environments: Vec<String>,
+    pub why: String,
 }
 
 pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validation {
@@ -292,11 +302,28 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
         }
     }
     let mut valid = 0;
+    let mut not_applicable = vec![];
     for path in runbooks {
         match Runbook::load(path) {
             Ok(rb) => {
                 let mut local = Diagnostics::default();
-                for e in &envs {
+                // Without --env, a region runbook is checked against the environments that
+                // span several regions only; against none of them, it is a problem.
+                let (fit, unfit): (Vec<&Environment>, Vec<&Environment>) = envs
+                    .iter()
+                    .partition(|e| env.is_some() || bind::region_mismatch(&rb, e).is_none());
+                if fit.is_empty() {
+                    for e in &unfit {
+                        local.extend(bind::check_against_env(&rb, e));
+                    }
+                } else if !unfit.is_empty() {
+                    not_applicable.push(NotApplicable {
+                        runbook: path.display().to_string(),
+                        environments: unfit.iter().map(|e| e.name.clone()).collect(),
+                        why: "it moves writers between regions; these environments span one".into(),
+                    });
+                }
+                for e in fit {
                     local.extend(bind::check_against_env(&rb, e));
                 }
                 if local.is_empty() {
@@ -314,6 +341,7 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
         environments: env_names,
         drills,
         broken_drills,
+        not_applicable,
         diagnostics: diags.sorted(),
     }
 }

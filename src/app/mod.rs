@@ -32,6 +32,7 @@ pub mod sim_process;
 pub mod simulate;
 pub use simulate::sim_watch;
 pub mod watch;
+pub mod watch_lead;
 pub mod wiring;
 
 pub use error::{AppError, FailureClass};

@@ -11,12 +11,14 @@
 //! Lease renewals leave no event in the journal; the process logs each one that succeeded, so a
 //! history can tell when a lease would have expired.
 
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingZonalShifts};
+use crate::cloud::retry::{
+    RetryPolicy, RetryingDatabases, RetryingDns, RetryingGlobal, RetryingZonalShifts,
+};
 use crate::cloud::sim::RawPorts;
 use crate::cloud::{
-    ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, HostedZone, HttpClient,
-    HttpRequest, HttpResponse, InstanceState, RecordChange, RecordSet, SnapshotKind, SnapshotState,
-    ZonalShifts,
+    ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, GlobalDatabases, HostedZone,
+    HttpClient, HttpRequest, HttpResponse, InstanceState, Metrics, RecordChange, RecordSet,
+    SnapshotKind, SnapshotState, ZonalShifts,
 };
 use crate::lease::{Lease, LeaseKey};
 use crate::ports::Ports;
@@ -25,7 +27,7 @@ use crate::status::{RunStatus, StepStatus};
 use crate::store::{
     Approval, Event, Fence, InDoubt, LeaseRequest, MadeChange, Result, RunRecord, StepRecord, Store,
 };
-use crate::types::{ClusterId, InstanceId, RunId};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region, RunId};
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
@@ -127,9 +129,24 @@ impl Process {
             s: switch.clone(),
             inner: raw.dns,
         });
+        let global: Arc<dyn GlobalDatabases> = Arc::new(KGlobal {
+            s: switch.clone(),
+            inner: raw.global,
+        });
+        let metrics = raw.metrics.map(|inner| {
+            Arc::new(KMetrics {
+                s: switch.clone(),
+                inner,
+            }) as Arc<dyn Metrics>
+        });
         let ports = Ports {
-            global: None,
-            metrics: None,
+            global: Some(Arc::new(RetryingGlobal::new(
+                global,
+                policy.clone(),
+                clock.clone(),
+                Some(seed.wrapping_add(0x0061_0BA1)),
+            ))),
+            metrics,
             db: Arc::new(RetryingDatabases::new(
                 db,
                 policy.clone(),
@@ -334,6 +351,85 @@ impl Databases for KDb {
         let (db, ids) = (self.inner.clone(), ids.to_vec());
         sent(&self.s, false, async move {
             db.describe_snapshots(kind, &ids).await
+        })
+        .await
+    }
+}
+
+/// The global database port of a process: no call while it is dead.
+struct KGlobal {
+    s: Switch,
+    inner: Arc<dyn GlobalDatabases>,
+}
+
+#[async_trait]
+impl GlobalDatabases for KGlobal {
+    async fn describe_global_clusters(
+        &self,
+        region: &Region,
+        ids: &[GlobalClusterId],
+    ) -> std::result::Result<Vec<crate::cloud::GlobalClusterState>, CloudError> {
+        let (g, r, ids) = (self.inner.clone(), region.clone(), ids.to_vec());
+        sent(&self.s, false, async move {
+            g.describe_global_clusters(&r, &ids).await
+        })
+        .await
+    }
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> std::result::Result<(), CloudError> {
+        let (g, r, id, t) = (
+            self.inner.clone(),
+            region.clone(),
+            id.clone(),
+            target_arn.to_string(),
+        );
+        sent(&self.s, true, async move {
+            g.switchover_global_cluster(&r, &id, &t).await
+        })
+        .await
+    }
+    async fn failover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> std::result::Result<(), CloudError> {
+        let (g, r, id, t) = (
+            self.inner.clone(),
+            region.clone(),
+            id.clone(),
+            target_arn.to_string(),
+        );
+        sent(&self.s, true, async move {
+            g.failover_global_cluster(&r, &id, &t).await
+        })
+        .await
+    }
+}
+
+/// The CloudWatch port of a process: no read while it is dead.
+struct KMetrics {
+    s: Switch,
+    inner: Arc<dyn Metrics>,
+}
+
+#[async_trait]
+impl Metrics for KMetrics {
+    async fn latest_rds_metric(
+        &self,
+        region: &Region,
+        metric: &str,
+        dimension: (&str, &str),
+        window: Duration,
+    ) -> std::result::Result<Option<f64>, CloudError> {
+        let (m, r, metric) = (self.inner.clone(), region.clone(), metric.to_string());
+        let (d, v) = (dimension.0.to_string(), dimension.1.to_string());
+        sent(&self.s, false, async move {
+            m.latest_rds_metric(&r, &metric, (&d, &v), window).await
         })
         .await
     }

@@ -608,10 +608,18 @@ pub(super) async fn play_run(
         ));
     }
     played.started.push(cloud.elapsed());
-    let wants_approval = r
-        .steps
-        .iter()
-        .any(|s| s.enabled && matches!(s.action, BoundAction::Approval { .. }));
+    // Approval steps, and global switchovers that escalate through an approval gate.
+    let wants_approval = r.steps.iter().any(|s| {
+        s.enabled
+            && match &s.action {
+                BoundAction::Approval { .. } => true,
+                BoundAction::GlobalMove(m) => m
+                    .escalate
+                    .as_ref()
+                    .is_some_and(|e| e.mode == bind::EscalateMode::Approval),
+                _ => false,
+            }
+    });
     if let (true, Some(after)) = (wants_approval, stage.topology.approval.after) {
         played.approvers.push(tokio::spawn(approve_after(
             cloud.clone(),

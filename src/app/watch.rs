@@ -9,6 +9,7 @@
 
 use super::load::{initiator, load_env};
 use super::record::{session_record, RunHeader};
+use super::watch_lead::Lead;
 use super::{App, AppError};
 use crate::cloud::{Clock, HttpClient, HttpRequest};
 use crate::env::Environment;
@@ -48,6 +49,12 @@ pub enum WatchEvent {
     },
     NotifyFailed {
         error: String,
+    },
+    /// This watcher took the lead among the watchers of its environment (it starts the runs
+    /// and notifies), or is a standby (it only decides and journals).
+    Role {
+        leading: bool,
+        text: String,
     },
 }
 
@@ -140,6 +147,38 @@ pub struct Watcher {
     det: Detector,
     clock: Arc<dyn Clock>,
     http: crate::cloud::http::ReqwestHttp,
+    lead: Lead,
+}
+
+/// Each runbook the watcher may start declares the parameters it passes (and requires no
+/// other without a default) and applies to the environment (its groups and endpoints exist; a
+/// region runbook needs `regions`): found when the watcher starts, not when it starts the
+/// runbook at 03:00.
+fn check_runbooks(cfg: &HealthConfig, env: &Environment) -> Result<(), AppError> {
+    let mut problems: Vec<String> = vec![];
+    let mut check = |path: &str, own: &dyn Fn(&Runbook) -> Vec<String>| {
+        let rb = Runbook::load(Path::new(path))?;
+        problems.extend(own(&rb).into_iter().map(|p| format!("error: {p}")));
+        let d = crate::runbook::bind::check_against_env(&rb, env);
+        problems.extend(d.0.iter().map(|x| x.to_string()));
+        Ok::<_, AppError>(())
+    };
+    if let Some(t) = &cfg.trigger {
+        check(&t.runbook, &|rb| trigger::check_runbook(t, rb))?;
+    }
+    if let Some(t) = &cfg.region_trigger {
+        check(&t.runbook, &|rb| trigger::check_region_runbook(t, rb))?;
+    }
+    if let Some(f) = &cfg.failback {
+        check(&f.runbook, &|rb| trigger::check_failback_runbook(f, rb))?;
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::Input(format!(
+        "{}\nthe watcher did not start.",
+        problems.join("\n")
+    )))
 }
 
 impl Watcher {
@@ -158,23 +197,7 @@ impl Watcher {
         let Some(tr) = cfg.trigger.clone().or_else(|| cfg.region_trigger.clone()) else {
             return Err(AppError::Input(format!("error: environment `{}` has no [health.trigger]: nothing to start on a zone failure\n  hint: add [health.trigger] with runbook, zone_param and policy (docs/health.md), or [health.region_trigger] for a region; `failover health --watch` only watches", env.name)));
         };
-        let mut problems = vec![];
-        let load = |path: &str| Runbook::load(Path::new(path));
-        if let Some(t) = &cfg.trigger {
-            problems.extend(trigger::check_runbook(t, &load(&t.runbook)?));
-        }
-        if let Some(t) = &cfg.region_trigger {
-            problems.extend(trigger::check_region_runbook(t, &load(&t.runbook)?));
-        }
-        if let Some(f) = &cfg.failback {
-            problems.extend(trigger::check_failback_runbook(f, &load(&f.runbook)?));
-        }
-        if !problems.is_empty() {
-            return Err(AppError::Input(format!(
-                "error: {}\nthe watcher did not start.",
-                problems.join("\nerror: ")
-            )));
-        }
+        check_runbooks(&cfg, &env)?;
         let journal = app.open_journal()?;
         let who = format!("watch:{}", env.name);
         let state = remembered(&journal, &who, &cfg).await?;
@@ -200,6 +223,13 @@ impl Watcher {
         let det = health::detector(&env, ports).map_err(health_error)?;
         let http = crate::cloud::http::ReqwestHttp::new()
             .map_err(|e| AppError::cloud("cannot build the HTTP client", e))?;
+        let lead = Lead::new(
+            journal.clone(),
+            session.clone(),
+            who.clone(),
+            &env.name,
+            cfg.interval,
+        );
         Ok(Watcher {
             env,
             cfg,
@@ -211,6 +241,7 @@ impl Watcher {
             det,
             clock,
             http,
+            lead,
         })
     }
 
@@ -272,10 +303,11 @@ impl Watcher {
         ev: &ZoneEvent,
         on: &mut (dyn FnMut(WatchEvent) + Send),
     ) -> Result<(), AppError> {
+        self.take_role(on).await?;
         let decision = self
             .state
             .on_event(Triggers::of(&self.cfg), ev, self.clock.now());
-        let text = decision.describe(ev);
+        let text = self.standby_says(decision.describe(ev));
         on(WatchEvent::Decision {
             at_ms: journal::now_ms(),
             text: text.clone(),
@@ -291,9 +323,41 @@ impl Watcher {
         .await?;
         let d = serde_json::to_value(&decision).unwrap_or_default();
         j.note(s, None, "trigger_decision", d).await?;
-        let started = self.act_on(app, launcher, &decision, on).await?;
-        self.notify(&text, started, on).await;
+        if self.lead.leading() {
+            let started = self.act_on(app, launcher, &decision, on).await?;
+            self.notify(&text, started, on).await;
+        }
         Ok(())
+    }
+
+    /// Renew the lead or try to take it (see [`Lead`]); a change of role is journaled and
+    /// told. A standby that takes over reads the journal again: the cooldowns and the zones to
+    /// fail back are those of the runs the old leader started.
+    async fn take_role(&mut self, on: &mut (dyn FnMut(WatchEvent) + Send)) -> Result<(), AppError> {
+        let Some(change) = self.lead.refresh().await? else {
+            return Ok(());
+        };
+        let v = serde_json::json!({"leading": change.leading, "text": change.text});
+        self.journal
+            .note(&self.session, None, "watch_role", v)
+            .await?;
+        if change.leading {
+            self.state = remembered(&self.journal, &self.who, &self.cfg).await?;
+        }
+        on(WatchEvent::Role {
+            leading: change.leading,
+            text: change.text,
+        });
+        Ok(())
+    }
+
+    /// A standby's decision says it is not acted on.
+    fn standby_says(&self, text: String) -> String {
+        if self.lead.leading() {
+            text
+        } else {
+            format!("standby, not acted on: {text}")
+        }
     }
 
     /// Start (or propose, or tell of) the failbacks whose zone has now been healthy for long
@@ -304,6 +368,7 @@ impl Watcher {
         launcher: &dyn Launcher,
         on: &mut (dyn FnMut(WatchEvent) + Send),
     ) -> Result<(), AppError> {
+        self.take_role(on).await?;
         let fb = self.cfg.failback.as_ref();
         for z in self.det.report().zones {
             let st = &z.status;
@@ -318,21 +383,29 @@ impl Watcher {
         for due in self.state.due(fb, self.clock.now()) {
             on(WatchEvent::Decision {
                 at_ms: journal::now_ms(),
-                text: due.text.clone(),
+                text: self.standby_says(due.text.clone()),
                 decision: due.decision.clone(),
             });
             let v = serde_json::to_value(&due).unwrap_or_default();
             self.journal
                 .note(&self.session, None, "failback_decision", v)
                 .await?;
-            let started = self.act_on(app, launcher, &due.decision, on).await?;
-            self.notify(&due.text, started, on).await;
+            if self.lead.leading() {
+                let started = self.act_on(app, launcher, &due.decision, on).await?;
+                self.notify(&due.text, started, on).await;
+            }
         }
         Ok(())
     }
 
-    /// End the watch session in the journal.
-    pub async fn close(&self) -> Result<(), AppError> {
+    /// Whether this watcher leads among the watchers of its environment.
+    pub fn leading(&self) -> bool {
+        self.lead.leading()
+    }
+
+    /// End the watch session in the journal, giving up the lead.
+    pub async fn close(&mut self) -> Result<(), AppError> {
+        self.lead.release().await?;
         self.journal
             .set_run_status(&self.session, RunStatus::Stopped, None, true)
             .await?;

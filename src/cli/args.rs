@@ -1,7 +1,7 @@
 //! The command line, as clap types. Parsing only: `cli::dispatch` turns a parsed command into
 //! a use-case call.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use failover::types::RunId;
 use std::path::PathBuf;
 
@@ -109,13 +109,8 @@ pub enum Command {
     },
     /// Dry run: read the current state (read-only calls) and print the exact calls a run would make.
     Plan {
-        runbook: PathBuf,
-        /// Environment: config/<ENV>.toml.
-        #[arg(long)]
-        env: String,
-        /// Parameter, as name=value (repeatable).
-        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -123,13 +118,8 @@ pub enum Command {
     /// control plane (its RDS or CloudWatch endpoint, Route 53's in us-east-1, endpoints
     /// hosted in it), each with what to use instead. Exit 1 when there is any.
     Lint {
-        runbook: PathBuf,
-        /// Environment: config/<ENV>.toml.
-        #[arg(long)]
-        env: String,
-        /// Parameter, as name=value (repeatable).
-        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
         /// The region that fails (default: the runbook's `failed_region` parameter, else the
         /// environment's region).
         #[arg(long)]
@@ -140,13 +130,8 @@ pub enum Command {
     /// Print the least-privilege IAM policy (JSON) a runbook needs in an environment: every
     /// action its steps may call, on the environment's resource ARNs. No AWS call.
     IamPolicy {
-        runbook: PathBuf,
-        /// Environment: config/<ENV>.toml.
-        #[arg(long)]
-        env: String,
-        /// Parameter, as name=value (repeatable): the policy covers the steps they enable.
-        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
         /// The 12-digit account id when the environment has no `[aws] account_id`.
         #[arg(long)]
         account: Option<String>,
@@ -156,13 +141,8 @@ pub enum Command {
     },
     /// Run a runbook live: every mutating call is journaled before it is made.
     Run {
-        runbook: PathBuf,
-        /// Environment: config/<ENV>.toml.
-        #[arg(long)]
-        env: String,
-        /// Parameter, as name=value (repeatable).
-        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
         /// Who starts the run (default: $FAILOVER_USER, else $USER).
         #[arg(long)]
         by: Option<String>,
@@ -387,13 +367,8 @@ pub enum Command {
     /// Rehearse a runbook: pre-check, run (mode `drill`), verify the end state, fail back to
     /// the starting state and verify it, each phase timed and journaled (docs/drills.md).
     Drill {
-        runbook: PathBuf,
-        /// Environment: config/<ENV>.toml.
-        #[arg(long)]
-        env: String,
-        /// Parameter, as name=value (repeatable).
-        #[arg(short = 'p', long = "param", value_parser = parse_kv)]
-        params: Vec<(String, String)>,
+        #[command(flatten)]
+        target: Target,
         /// Who runs the drill (default: $FAILOVER_USER, else $USER).
         #[arg(long)]
         by: Option<String>,
@@ -477,6 +452,20 @@ pub enum LocalPeerCommand {
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30m, 1h30m"))
+}
+
+/// The runbook, environment and parameters of the commands that bind a runbook (`plan`,
+/// `run`, `drill`, `lint`, `iam-policy`).
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Runbook file, e.g. runbooks/az-evacuation.toml.
+    pub runbook: PathBuf,
+    /// Environment: config/<ENV>.toml.
+    #[arg(long)]
+    pub env: String,
+    /// Parameter, as name=value (repeatable).
+    #[arg(short = 'p', long = "param", value_parser = parse_kv)]
+    pub params: Vec<(String, String)>,
 }
 
 pub fn parse_kv(s: &str) -> Result<(String, String), String> {

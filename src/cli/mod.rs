@@ -66,37 +66,30 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             env,
             output,
         } => Ok(validate(&app, &runbooks, env.as_deref(), output)),
-        Command::Plan {
-            runbook,
-            env,
-            params,
-            output,
-        } => plan(&app, &runbook, &env, &params, output).await,
+        Command::Plan { target: t, output } => {
+            plan(&app, &t.runbook, &t.env, &t.params, output).await
+        }
         Command::Lint {
-            runbook,
-            env,
-            params,
+            target: t,
             failed_region,
             output,
         } => lint(
             &app,
-            &runbook,
-            &env,
-            &params,
+            &t.runbook,
+            &t.env,
+            &t.params,
             failed_region.as_deref(),
             output,
         ),
         Command::IamPolicy {
-            runbook,
-            env,
-            params,
+            target: t,
             account,
             watch,
         } => {
             let order = app::iam::PolicyOrder {
-                runbook: &runbook,
-                env: &env,
-                params: &params,
+                runbook: &t.runbook,
+                env: &t.env,
+                params: &t.params,
                 account: account.as_deref(),
                 watch,
             };
@@ -108,18 +101,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             Ok(0)
         }
         Command::Run {
-            runbook,
-            env,
-            params,
+            target: t,
             by,
             require_approval,
             run_id,
             output,
         } => {
             let order = RunOrder {
-                runbook,
-                env,
-                params,
+                runbook: t.runbook,
+                env: t.env,
+                params: t.params,
                 by,
                 require_approval,
                 run_id,
@@ -165,9 +156,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             out,
         } => drills::report(&app, &run_id, format, out).await,
         Command::Drill {
-            runbook,
-            env,
-            params,
+            target: t,
             by,
             no_failback,
             max_duration,
@@ -175,9 +164,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, AppError> {
             output,
         } => {
             let order = app::drill::DrillOrder {
-                runbook,
-                env,
-                params,
+                runbook: t.runbook,
+                env: t.env,
+                params: t.params,
                 by,
                 no_failback,
                 max_duration,
@@ -586,6 +575,7 @@ fn print_watch(e: app::watch::WatchEvent) {
             eprintln!("  could not start the runbook: {error}")
         }
         WatchEvent::NotifyFailed { error } => eprintln!("  notification failed: {error}"),
+        WatchEvent::Role { text, .. } => println!("{text}"),
     }
 }
 
@@ -599,7 +589,7 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     };
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "diagnostics": diags.0}),
+            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "not_applicable": v.not_applicable, "diagnostics": diags.0}),
         ),
         Output::Text if diags.is_empty() => {
             let drills = match v.drills {
@@ -609,7 +599,15 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
             println!(
                 "ok: {} runbook(s){drills} valid against {env_list}",
                 v.runbooks
-            )
+            );
+            for n in &v.not_applicable {
+                println!(
+                    "  {}: not checked against {} ({})",
+                    n.runbook,
+                    n.environments.join(", "),
+                    n.why
+                );
+            }
         }
         Output::Text => {
             let scope = if v.broken_environments > 0 {

@@ -79,6 +79,30 @@ pub const ROUTE53_PAGE_SIZE: usize = 300;
 
 /// Aurora FailoverDBCluster: from the call to the new writer (seconds, min and max).
 pub const AURORA_FAILOVER_S: (u64, u64) = (20, 30);
+/// Aurora Global Database SwitchoverGlobalCluster: from the call to the new primary taking
+/// writes, when both regions cooperate (seconds). AWS: "duration proportional to replication
+/// lag", the secondaries synchronised first, then a short unavailability (Aurora User Guide,
+/// aurora-global-database-disaster-recovery, *Performing switchovers*); the simulator's
+/// range is "a few minutes", its assumption.
+pub const GLOBAL_SWITCHOVER_S: (u64, u64) = (90, 240);
+/// Aurora Global Database FailoverGlobalCluster with AllowDataLoss: from the call to the
+/// promoted secondary taking writes (seconds). AWS: managed failover "within a few minutes",
+/// the promotion itself about a minute (same guide, *Recovering from an unplanned outage*);
+/// works with the old primary's region down.
+pub const GLOBAL_FAILOVER_S: (u64, u64) = (45, 90);
+/// Aurora Global Database replication lag in normal operation (ms): "typically under a
+/// second" (Aurora User Guide, *Using Amazon Aurora global databases*, overview).
+pub const GLOBAL_REPLICATION_LAG_MS: (u64, u64) = (80, 900);
+/// How fast the secondaries fall behind while the primary's region is impaired, in seconds
+/// of writes per second (a region down: 1, nothing replicates). No AWS figure: the
+/// simulator's assumption for a degraded data plane.
+pub const GLOBAL_LAG_GROWTH_IMPAIRED: f64 = 0.5;
+/// Share of the calls to an impaired region's API endpoints that fail (throttled or 5xx).
+/// No AWS figure: the simulator's assumption for a control plane that is failing.
+pub const REGION_IMPAIRED_FAILURE_RATE: f64 = 0.8;
+/// An Aurora reader's lag behind its writer (ms): "usually much less than 100 ms"
+/// (Aurora User Guide, *Replication with Amazon Aurora*).
+pub const AURORA_REPLICA_LAG_MS: (u64, u64) = (10, 100);
 /// Multi-AZ instance failover (RebootDBInstance with ForceFailover).
 pub const MULTI_AZ_FAILOVER_S: (u64, u64) = (60, 120);
 /// Manual snapshot, `creating` to `available` (small databases; grows with size).

@@ -464,8 +464,12 @@ fn render_verdict(o: &mut String, r: &SimReport) {
             format!("{} {word}", counts(s))
         })
         .collect();
+        let runs = match r.runs.len() {
+            0 | 1 => String::new(),
+            n => format!("{n} runs, "),
+        };
         format!(
-            "{} ({} steps: {})",
+            "{} ({runs}{} steps: {})",
             if r.run_succeeded {
                 "succeeded"
             } else {
@@ -476,6 +480,23 @@ fn render_verdict(o: &mut String, r: &SimReport) {
         )
     };
     let _ = writeln!(o, "  run:             {run}");
+    // The story (time to detect, mitigate, recover) already said how the zone was left; the
+    // end state's figures would speak of the failback's world.
+    if r.story.is_none() {
+        render_recovery(o, r);
+    }
+    let _ = writeln!(o, "  simulated time:  {}", dur(r.simulated_ms));
+    let total: usize = r.api_calls.values().map(|c| c.calls).sum();
+    let throttled: usize = r.api_calls.values().map(|c| c.throttled).sum();
+    let errors: usize = r.api_calls.values().map(|c| c.failed).sum();
+    let _ = writeln!(
+        o,
+        "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
+    );
+}
+
+/// The zones the run had to leave and when the last writer or record left them.
+fn render_recovery(o: &mut String, r: &SimReport) {
     let failed: Vec<String> = r
         .failed_zones
         .all()
@@ -503,14 +524,6 @@ fn render_verdict(o: &mut String, r: &SimReport) {
             ),
             None => "not recovered: something is still in a failed zone".to_string(),
         }
-    );
-    let _ = writeln!(o, "  simulated time:  {}", dur(r.simulated_ms));
-    let total: usize = r.api_calls.values().map(|c| c.calls).sum();
-    let throttled: usize = r.api_calls.values().map(|c| c.throttled).sum();
-    let errors: usize = r.api_calls.values().map(|c| c.failed).sum();
-    let _ = writeln!(
-        o,
-        "  API calls:       {total} ({throttled} throttled, {errors} failed otherwise)"
     );
 }
 
@@ -578,6 +591,37 @@ fn render_invariants_and_state(o: &mut String, r: &SimReport) {
             )
         };
         let _ = writeln!(o, "  record   {} {} -> {to}", rec.name, rec.rtype);
+    }
+    render_global(o, r);
+}
+
+/// The global clusters' writer regions, and the writes each failover with data loss lost.
+fn render_global(o: &mut String, r: &SimReport) {
+    for g in &r.final_state.global_clusters {
+        let regions: Vec<&str> = g.writer_regions.iter().map(|r| r.as_str()).collect();
+        let busy = g
+            .under_way
+            .as_ref()
+            .map(|u| format!(" ({u} under way)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  global   {:<16} writer in {:<14} {}{busy}",
+            g.id.as_str(),
+            regions.join(", "),
+            g.status
+        );
+    }
+    for l in &r.final_state.data_lost {
+        let _ = writeln!(
+            o,
+            "  data lost: global cluster {} failed over from {} to {} at {}: about {:.1} s of writes not replicated",
+            l.global_cluster,
+            l.from,
+            l.to,
+            stamp(Duration::from_millis(l.at_ms)),
+            l.lost_ms / 1000.0
+        );
     }
 }
 

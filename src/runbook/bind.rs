@@ -495,6 +495,10 @@ pub fn variables(
 /// `validate`, which has no parameter values.
 pub fn check_against_env(rb: &Runbook, env: &Environment) -> Diagnostics {
     let mut d = Diagnostics::default();
+    if let Some(x) = region_mismatch(rb, env) {
+        d.push(x);
+        return d;
+    }
     for s in &rb.steps {
         // An optional (`when`) zonal shift step in an environment without its group: the
         // step can only run off there (bind checks it when it is on).
@@ -504,6 +508,28 @@ pub fn check_against_env(rb: &Runbook, env: &Environment) -> Diagnostics {
         check_resources(rb, env, &s.action, &s.id.value, None, &mut d);
     }
     d.sorted()
+}
+
+/// A runbook that moves writers between regions ([`Runbook::region_step`]) against an
+/// environment of one region: it does not apply there. One problem, at that step, instead of
+/// one per missing group.
+pub fn region_mismatch(rb: &Runbook, env: &Environment) -> Option<crate::diag::Diagnostic> {
+    let s = rb.region_step()?;
+    if env.regions.len() >= 2 {
+        return None;
+    }
+    Some(rb.source.diag(
+        s.id.span.clone(),
+        format!(
+            "step `{}` ({}) moves writers between regions, and environment `{}` spans one region ({}): runbook `{}` does not apply to it",
+            s.id.value,
+            s.action.name(),
+            env.name,
+            env.region,
+            rb.name
+        ),
+        Some("run it against an environment that lists its regions (regions = [\"us-west-2\", \"us-east-1\"]) and has a `global_clusters` group, e.g. --env prod".into()),
+    ))
 }
 
 /// An `arc.*` step whose (untemplated) group the environment does not define.
@@ -765,6 +791,10 @@ pub fn bind(
         zone_list: zone_list(env),
     };
     let mut d = Diagnostics::default();
+    if let Some(x) = region_mismatch(rb, env) {
+        d.push(x);
+        return Err(d);
+    }
     let mut out = vec![];
     for s in &rb.steps {
         out.push(binder.step(s, &mut d));

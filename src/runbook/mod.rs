@@ -328,6 +328,14 @@ const COMMON_STEP_KEYS: &[&str] = &[
 ];
 
 impl Runbook {
+    /// The first step that moves something between regions (a global database's writer):
+    /// such a runbook applies only to environments that span several regions (`regions`).
+    pub fn region_step(&self) -> Option<&StepDef> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.action, ActionDef::GlobalMove { .. }))
+    }
+
     pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
         let src = SourceFile::read(path)?;
         Self::parse(src)

@@ -82,6 +82,9 @@ impl Health {
             WatchEvent::RunNotStarted { error } => {
                 Some(serde_json::json!({"run_not_started": error}))
             }
+            WatchEvent::Role { leading, text } => {
+                Some(serde_json::json!({"leading": leading, "text": text}))
+            }
         };
         if let WatchEvent::NotifyFailed { error } = e {
             tracing::warn!(env, "watch notification failed: {error}");

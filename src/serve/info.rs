@@ -76,7 +76,8 @@ pub async fn validate(
     };
     Ok(Json(json!({
         "ok": v.diagnostics.is_empty(), "runbooks": v.runbooks, "valid": v.valid,
-        "environments": v.environments, "diagnostics": v.diagnostics.0, "text": text,
+        "environments": v.environments, "not_applicable": v.not_applicable,
+        "diagnostics": v.diagnostics.0, "text": text,
     })))
 }
 

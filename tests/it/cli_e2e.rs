@@ -40,6 +40,70 @@ fn validate_accepts_the_shipped_runbooks() {
 }
 
 #[test]
+fn every_shipped_runbook_validates_where_it_applies() {
+    let mut args = vec!["validate".to_string()];
+    for e in std::fs::read_dir(repo().join("runbooks")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            args.push(format!(
+                "runbooks/{}",
+                p.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    args[1..].sort();
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (out, err, code) = text(&failover(&args));
+    assert_eq!(code, 0, "{err}");
+    let n = args.len() - 1;
+    assert_eq!(
+        out,
+        format!("ok: {n} runbook(s) and 1 drill schedule(s) valid against environment(s) local, prod, simulated, staging\n  runbooks/region-evacuation.toml: not checked against local, simulated (it moves writers between regions; these environments span one)\n")
+    );
+}
+
+#[test]
+fn a_region_runbook_against_a_one_region_environment_says_it_does_not_apply() {
+    let (out, err, code) = text(&failover(&[
+        "plan",
+        "runbooks/region-evacuation.toml",
+        "--env",
+        "local",
+        "-p",
+        "failed_region=us-west-2",
+        "-p",
+        "recovery_region=us-east-1",
+    ]));
+    assert_eq!((out.as_str(), code), ("", 2), "{err}");
+    assert_eq!(
+        err,
+        "runbooks/region-evacuation.toml:60:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2): runbook `region-evacuation` does not apply to it
+  hint: run it against an environment that lists its regions (regions = [\"us-west-2\", \"us-east-1\"]) and has a `global_clusters` group, e.g. --env prod
+
+1 problem(s) found; nothing was changed.
+"
+    );
+    // Asked for that environment by name, validate says the same, and fails.
+    let (_, err, code) = text(&failover(&[
+        "validate",
+        "runbooks/region-evacuation.toml",
+        "--env",
+        "local",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("does not apply to it"), "{err}");
+    // Staging rehearses it: it spans us-west-2 and us-east-1 like prod.
+    let (out, err, code) = text(&failover(&[
+        "validate",
+        "runbooks/region-evacuation.toml",
+        "--env",
+        "staging",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ok: 1 runbook(s)"), "{out}");
+}
+
+#[test]
 fn validate_reports_every_problem_with_position_and_hint() {
     let (out, err, code) = text(&failover(&["validate", "tests/fixtures/bad-runbook.toml"]));
     assert_eq!(code, 2);
@@ -86,7 +150,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, load_balancers, multi_az, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, global_records, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
     );
 }
 

@@ -763,6 +763,19 @@ impl Launcher for Recorder {
     }
 }
 
+/// What a watcher says (its decisions and changes of role), and the callback that hears it.
+fn listener() -> (Arc<Mutex<Vec<String>>>, impl FnMut(WatchEvent) + Send) {
+    let said = Arc::new(Mutex::new(vec![]));
+    let heard = said.clone();
+    let on = move |e: WatchEvent| match e {
+        WatchEvent::Decision { text, .. } | WatchEvent::Role { text, .. } => {
+            heard.lock().unwrap().push(text)
+        }
+        _ => {}
+    };
+    (said, on)
+}
+
 /// Rounds until the launcher has seen `until` runs (at most 40).
 async fn rounds(
     w: &mut Watcher,
@@ -817,13 +830,7 @@ async fn the_watcher_fails_back_a_zone_it_evacuated_once_healthy_for_long_enough
         w.describe()
     );
     let rec = Recorder(Mutex::new(vec![]));
-    let said = Arc::new(Mutex::new(vec![]));
-    let heard = said.clone();
-    let mut on = move |e: WatchEvent| {
-        if let WatchEvent::Decision { text, .. } = e {
-            heard.lock().unwrap().push(text);
-        }
-    };
+    let (said, mut on) = listener();
     let alarm = aws_sdk_cloudwatch::types::StateValue::Alarm;
     common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", alarm).await;
     rounds(&mut w, &app, &rec, &mut on, 1).await;
@@ -958,4 +965,220 @@ async fn a_restarted_watcher_still_fails_back_the_zone_it_evacuated() {
         [("zone".to_string(), "us-west-2a".to_string())]
     );
     w.close().await.unwrap();
+}
+
+/// local.toml spanning us-west-2 and us-east-1 (with a global group), two region-wide alarms
+/// and `[health.region_trigger]` with policy `approval`.
+fn region_config(moto: &MotoServer, sink: &common::sink::Sink) -> common::topo::TestConfig {
+    let cfg = common::topo::TestConfig::local(&moto.endpoint(), &sink.url());
+    let file = cfg.path().join("local.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text
+        .replacen(
+            "region = \"us-west-2\"\n",
+            "region = \"us-west-2\"\nregions = [\"us-west-2\", \"us-east-1\"]\n",
+            1,
+        )
+        .replacen(
+            "[groups.aurora]",
+            "[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n\n[groups.aurora]",
+            1,
+        )
+        .replacen(
+            "[health.trigger]",
+            "[[health.probes]]\nname = \"region-5xx\"\nregion = \"us-west-2\"\nkind = \"cloudwatch_alarm\"\nalarm = \"local-region-5xx\"\n\n\
+             [[health.probes]]\nname = \"region-latency\"\nregion = \"us-west-2\"\nkind = \"cloudwatch_alarm\"\nalarm = \"local-region-latency\"\n\n\
+             [health.region_trigger]\nrunbook = \"runbooks/region-evacuation.toml\"\nregion_param = \"failed_region\"\nparams = { recovery_region = \"us-east-1\" }\npolicy = \"approval\"\ncooldown = \"2h\"\n\n[health.trigger]",
+            1,
+        );
+    std::fs::write(&file, text).unwrap();
+    cfg
+}
+
+/// The live watcher and a region: the two region-wide alarms go off (the zones stay healthy,
+/// so the observer is not suspect) → the region runbook is started once, paused at its
+/// approval gate (policy `approval`), with the failed region and the trigger's `params`; the
+/// zone trigger starts nothing. The cooldown (2h) holds back a second start when the region
+/// is declared unhealthy again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_starts_the_region_runbook_when_the_region_is_unhealthy() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = region_config(&moto, &sink);
+    common::topo::seed(&cfg.env()).await;
+    let cw = cloudwatch(&moto.endpoint()).await;
+    for a in ["local-region-5xx", "local-region-latency"] {
+        put_alarm(&cw, a).await;
+        set_alarm(&cw, a, StateValue::Ok).await;
+    }
+    let app = App::new(cfg.path(), cfg.journal());
+    let mut w = Watcher::open(&app, "local")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rec = Recorder(Mutex::new(vec![]));
+    let (said, mut on) = listener();
+    for a in ["local-region-5xx", "local-region-latency"] {
+        set_alarm(&cw, a, StateValue::Alarm).await;
+    }
+    rounds(&mut w, &app, &rec, &mut on, 1).await;
+    let runs = rec.0.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].runbook.ends_with("region-evacuation.toml"),
+        "{runs:?}"
+    );
+    let params: std::collections::BTreeMap<_, _> = runs[0].params.iter().cloned().collect();
+    assert_eq!(
+        params.get("failed_region").map(String::as_str),
+        Some("us-west-2")
+    );
+    assert_eq!(
+        params.get("recovery_region").map(String::as_str),
+        Some("us-east-1")
+    );
+    assert!(runs[0].paused, "policy approval: paused at its gate");
+    // The region clears, then fails again: the cooldown holds the second start back.
+    for a in ["local-region-5xx", "local-region-latency"] {
+        set_alarm(&cw, a, StateValue::Ok).await;
+    }
+    for _ in 0..7 {
+        for ev in w.next_round().await {
+            w.handle(&app, &rec, &ev, &mut on).await.unwrap();
+        }
+    }
+    for a in ["local-region-5xx", "local-region-latency"] {
+        set_alarm(&cw, a, StateValue::Alarm).await;
+    }
+    for _ in 0..7 {
+        for ev in w.next_round().await {
+            w.handle(&app, &rec, &ev, &mut on).await.unwrap();
+        }
+    }
+    assert_eq!(rec.0.lock().unwrap().len(), 1, "the cooldown held it back");
+    let said = said.lock().unwrap().clone();
+    assert!(
+        said.iter().any(|s| s.contains(
+            "region us-west-2 is unhealthy, but a region run was started less than 2h ago"
+        )),
+        "{said:?}"
+    );
+    w.close().await.unwrap();
+}
+
+/// A watcher whose region runbook does not apply to its environment (one region) refuses to
+/// start, saying so at the runbook's step, instead of failing when it starts the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_refuses_a_region_runbook_its_environment_cannot_run() {
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = region_config(&moto, &sink);
+    let file = cfg.path().join("local.toml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("regions = [\"us-west-2\", \"us-east-1\"]\n", "", 1)
+        .replacen(
+            "[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n",
+            "",
+            1,
+        );
+    std::fs::write(&file, text).unwrap();
+    let app = App::new(cfg.path(), cfg.journal());
+    let err = match Watcher::open(&app, "local").await {
+        Ok(_) => panic!("the watcher started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.starts_with("runbooks/region-evacuation.toml:57:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2)"),
+        "{err}"
+    );
+    assert!(err.ends_with("the watcher did not start."), "{err}");
+}
+
+/// Two watchers on one environment (two on-call engineers, or `watch` beside `serve`): one
+/// leads and starts the run, the other decides the same but starts nothing and notifies no
+/// one. When the leader stops renewing its lease (killed: dropped without closing), the
+/// standby takes the lead within the lease's TTL and acts on the next failure; a leader that
+/// closes gives the lead up at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_watchers_one_leads_and_the_standby_takes_over_when_it_dies() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let moto = MotoServer::start();
+    let sink = common::sink::Sink::start().await;
+    let cfg = common::topo::TestConfig::local(&moto.endpoint(), &sink.url());
+    common::topo::seed(&cfg.env()).await;
+    let app = App::new(cfg.path(), cfg.journal());
+    let mut a = Watcher::open(&app, "local").await.unwrap();
+    let mut b = Watcher::open(&app, "local").await.unwrap();
+    let (rec_a, rec_b) = (Recorder(Mutex::new(vec![])), Recorder(Mutex::new(vec![])));
+    let (said, mut on) = listener();
+    a.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    b.fail_back_due(&app, &rec_b, &mut on).await.unwrap();
+    assert!(a.leading() && !b.leading());
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", StateValue::Alarm).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rec_a.0.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the leader started nothing");
+        let (ea, eb) = tokio::join!(a.next_round(), b.next_round());
+        for ev in ea {
+            a.handle(&app, &rec_a, &ev, &mut on).await.unwrap();
+        }
+        for ev in eb {
+            b.handle(&app, &rec_b, &ev, &mut on).await.unwrap();
+        }
+    }
+    assert_eq!(rec_a.0.lock().unwrap().len(), 1);
+    assert!(
+        rec_b.0.lock().unwrap().is_empty(),
+        "the standby started a run"
+    );
+    // The sink got exactly one notification: the leader's.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notes = sink.received();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    // The leader dies without a word; the standby takes over once the lease lapses (5 s: five
+    // rounds of 1 s), and acts on zone b's failure.
+    drop(a);
+    let t = Instant::now();
+    while !b.leading() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no takeover");
+        for ev in b.next_round().await {
+            b.handle(&app, &rec_b, &ev, &mut on).await.unwrap();
+        }
+        b.fail_back_due(&app, &rec_b, &mut on).await.unwrap();
+    }
+    assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2a", StateValue::Ok).await;
+    common::topo::zone_alarms(&moto.endpoint(), "us-west-2b", StateValue::Alarm).await;
+    rounds(&mut b, &app, &rec_b, &mut on, 1).await;
+    let runs = rec_b.0.lock().unwrap().clone();
+    assert!(
+        runs[0]
+            .params
+            .contains(&("failed_az".into(), "us-west-2b".into())),
+        "{runs:?}"
+    );
+    let said = said.lock().unwrap().clone();
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("standby: the watcher of session")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("standby, not acted on: us-west-2a is unhealthy")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.starts_with("leading: this watcher")),
+        "{said:?}"
+    );
+    // A third watcher waits while b leads; b closes and it leads at its next round.
+    let mut c = Watcher::open(&app, "local").await.unwrap();
+    c.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    assert!(!c.leading());
+    b.close().await.unwrap();
+    c.fail_back_due(&app, &rec_a, &mut on).await.unwrap();
+    assert!(c.leading());
+    c.close().await.unwrap();
 }

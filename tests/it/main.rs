@@ -51,6 +51,7 @@ mod serve;
 mod sim_actors;
 mod sim_arc;
 mod sim_detection;
+mod sim_region;
 mod sim_scale;
 mod sim_scenarios;
 mod sim_shedding;

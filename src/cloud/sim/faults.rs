@@ -7,6 +7,9 @@
 //! az-down ZONE [at T] [for D]              the zone loses its network
 //! az-flap ZONE period P [at T] [for D]     down for the first half of every period, then up
 //! region-down REGION [at T] [for D]        every zone of the region down, its API unreachable
+//! region-impaired REGION [at T] [for D]    the region's control plane fails (its API endpoints
+//!                                          throttle or answer 5xx, a switchover involving it
+//!                                          never completes), its data plane degraded
 //! route53-down [at T] [for D]              Route 53's control plane (API) unavailable
 //! api-errors OP rate R [at T] [for D]      a share R (0.2 or 20%) of matching calls answer 500
 //! api-load SERVICE rate R [at T] [for D]   other clients of the account use R requests/s of a quota
@@ -44,6 +47,8 @@ pub enum Service {
     Http,
     /// ARC zonal shift (regional).
     Arc,
+    /// CloudWatch metrics (regional).
+    CloudWatch,
 }
 
 impl Service {
@@ -53,6 +58,7 @@ impl Service {
             Service::Route53 => "route53",
             Service::Http => "http",
             Service::Arc => "arc",
+            Service::CloudWatch => "cloudwatch",
         }
     }
 }
@@ -73,7 +79,13 @@ pub const RDS_OPERATIONS: &[&str] = &[
     "CreateDBSnapshot",
     "DescribeDBClusterSnapshots",
     "DescribeDBSnapshots",
+    "DescribeGlobalClusters",
+    "SwitchoverGlobalCluster",
+    "FailoverGlobalCluster",
 ];
+
+/// Operations of the CloudWatch API the ports use (the replication lag at a promotion).
+pub const CLOUDWATCH_OPERATIONS: &[&str] = &["GetMetricStatistics"];
 
 /// Operations of the Route 53 API the ports use.
 pub const ROUTE53_OPERATIONS: &[&str] = &[
@@ -143,6 +155,11 @@ fn service_of(op: &str) -> Option<Service> {
         Some(Service::Route53)
     } else if ARC_OPERATIONS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
         Some(Service::Arc)
+    } else if CLOUDWATCH_OPERATIONS
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(op))
+    {
+        Some(Service::CloudWatch)
     } else {
         None
     }
@@ -155,12 +172,14 @@ fn parse_op(s: &str) -> Result<OpMatch, String> {
         "route53" => return Ok(OpMatch::Service(Service::Route53)),
         "http" => return Ok(OpMatch::Service(Service::Http)),
         "arc" => return Ok(OpMatch::Service(Service::Arc)),
+        "cloudwatch" => return Ok(OpMatch::Service(Service::CloudWatch)),
         _ => {}
     }
     if let Some(op) = RDS_OPERATIONS
         .iter()
         .chain(ROUTE53_OPERATIONS)
         .chain(ARC_OPERATIONS)
+        .chain(CLOUDWATCH_OPERATIONS)
         .find(|o| o.eq_ignore_ascii_case(s))
     {
         return Ok(OpMatch::Operation(op.to_string()));
@@ -169,6 +188,7 @@ fn parse_op(s: &str) -> Result<OpMatch, String> {
         .iter()
         .chain(ROUTE53_OPERATIONS)
         .chain(ARC_OPERATIONS)
+        .chain(CLOUDWATCH_OPERATIONS)
         .copied()
         .collect();
     Err(match did_you_mean(s, all.iter().copied()) {
@@ -190,6 +210,10 @@ pub enum FaultKind {
     /// Every zone of the region is down and the region's API endpoints are unreachable
     /// (for us-east-1 that includes Route 53's control plane).
     RegionDown { region: Region },
+    /// The region's control plane fails: calls to its API endpoints are throttled or answer
+    /// 5xx (most of them, seeded), a global switchover involving it never completes; its data
+    /// plane is degraded (zones serve, global replication out of it falls behind).
+    RegionImpaired { region: Region },
     /// Route 53's control plane is unavailable: every Route 53 API call fails (503).
     Route53Down,
     /// A share of matching calls fail with HTTP 500 (`InternalFailure`), seeded.
@@ -278,6 +302,7 @@ impl Fault {
             FaultKind::AzDown { .. } => "az-down",
             FaultKind::AzFlap { .. } => "az-flap",
             FaultKind::RegionDown { .. } => "region-down",
+            FaultKind::RegionImpaired { .. } => "region-impaired",
             FaultKind::Route53Down => "route53-down",
             FaultKind::ApiErrors { .. } => "api-errors",
             FaultKind::ApiLoad { .. } => "api-load",
@@ -303,6 +328,7 @@ pub const FAULT_KINDS: &[&str] = &[
     "az-down",
     "az-flap",
     "region-down",
+    "region-impaired",
     "route53-down",
     "api-errors",
     "api-load",
@@ -314,7 +340,7 @@ pub const FAULT_KINDS: &[&str] = &[
     "observer-down",
 ];
 
-const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D] | stale-reads SERVICE lag L [at T] [for D] | probes-fail ZONE count N [at T] [for D] | observer-down [at T] [for D]";
+const USAGE: &str = "az-down ZONE [at T] [for D] | az-flap ZONE period P [at T] [for D] | region-down REGION [at T] [for D] | region-impaired REGION [at T] [for D] | route53-down [at T] [for D] | api-errors OP rate R [at T] [for D] | api-load SERVICE rate R [at T] [for D] | fail-call OP [resource X] [at T] [times N] [error CODE] [applied] | timeout-call OP [resource X] [at T] [times N] [applied] | stall-failover CLUSTER [at T] [for D] | stale-reads SERVICE lag L [at T] [for D] | probes-fail ZONE count N [at T] [for D] | observer-down [at T] [for D]";
 
 /// A fault before its fields are checked: the kind, its subject and `key value` options.
 /// Both the one-line syntax and TOML tables are read into this, then checked by one function.
@@ -332,7 +358,7 @@ pub struct FaultSpec {
 fn subject_name(kind: &str) -> Option<&'static str> {
     match kind {
         "az-down" | "az-flap" | "probes-fail" => Some("zone"),
-        "region-down" => Some("region"),
+        "region-down" | "region-impaired" => Some("region"),
         "api-errors" | "fail-call" | "timeout-call" => Some("operation"),
         "api-load" | "stale-reads" => Some("service"),
         "stall-failover" => Some("cluster"),
@@ -489,9 +515,8 @@ impl FaultSpec {
     fn check_options(&self) -> Result<(), FaultError> {
         let kind_name = self.kind.as_str();
         let allowed: &[&str] = match kind_name {
-            "az-down" | "region-down" | "route53-down" | "stall-failover" | "observer-down" => {
-                &["at", "for"]
-            }
+            "az-down" | "region-down" | "region-impaired" | "route53-down" | "stall-failover"
+            | "observer-down" => &["at", "for"],
             "probes-fail" => &["at", "for", "count"],
             "az-flap" => &["at", "for", "period"],
             "api-errors" | "api-load" => &["at", "for", "rate"],
@@ -590,6 +615,9 @@ impl FaultSpec {
             },
             "az-flap" => self.az_flap(subject)?,
             "region-down" => FaultKind::RegionDown {
+                region: Region::new(subject),
+            },
+            "region-impaired" => FaultKind::RegionImpaired {
                 region: Region::new(subject),
             },
             "route53-down" => FaultKind::Route53Down,
@@ -766,7 +794,9 @@ impl fmt::Display for Fault {
         match &self.kind {
             FaultKind::AzDown { zone } => write!(f, " {zone}")?,
             FaultKind::AzFlap { zone, period } => write!(f, " {zone} period {}", fmt_dur(*period))?,
-            FaultKind::RegionDown { region } => write!(f, " {region}")?,
+            FaultKind::RegionDown { region } | FaultKind::RegionImpaired { region } => {
+                write!(f, " {region}")?
+            }
             FaultKind::Route53Down => {}
             FaultKind::ApiErrors { operation, rate } => {
                 write!(f, " {operation} rate {}", fmt_rate(*rate))?

@@ -13,6 +13,10 @@
 //!   the end, read from the shed state in the journal; checked by `simulate` when a run has a
 //!   traffic step (`simulate::traffic_invariant`), not applicable otherwise. The simulated
 //!   admin APIs cannot shed a protected tier either: it has no apply action to match.
+//! - `global-one-writer-region` (topologies with global clusters): every global cluster has
+//!   exactly one writer region, and no switchover or failover is left under way.
+//! - `global-data-loss-reported` (same): every failover with data loss was preceded by the
+//!   run reporting the data at risk for that global cluster.
 
 use super::history::{History, Placements};
 use super::timeline::{Effect, Event, TimelineEntry};
@@ -105,12 +109,70 @@ pub fn check(
     timeline: &[TimelineEntry],
     failed: &FailedZones,
 ) -> Vec<InvariantResult> {
-    vec![writers(state, failed), records(state, failed), nothing_twice(timeline, failed), InvariantResult {
+    let mut out = vec![writers(state, failed), records(state, failed), nothing_twice(timeline, failed), InvariantResult {
         name: "no-protected-traffic-shed".into(),
         title: "no protected traffic shed".into(),
         status: InvariantStatus::NotApplicable,
         details: vec!["the runbook has no traffic.shed or traffic.restore step: nothing is shed, so there is nothing to check".into()],
-    }]
+    }];
+    if !state.global_clusters.is_empty() {
+        out.push(one_writer_region(state));
+        out.push(data_loss_reported(state, timeline));
+    }
+    out
+}
+
+/// Every global cluster has exactly one writer region, and no switchover or failover is left
+/// under way at the end.
+fn one_writer_region(state: &FinalState) -> InvariantResult {
+    let mut v = vec![];
+    for g in &state.global_clusters {
+        if g.writer_regions.len() != 1 {
+            v.push(format!(
+                "global cluster `{}` has {} writer region(s)",
+                g.id,
+                g.writer_regions.len()
+            ));
+        }
+        if let Some(u) = &g.under_way {
+            v.push(format!(
+                "global cluster `{}` is not at rest: a {u} is still under way",
+                g.id
+            ));
+        }
+    }
+    InvariantResult::from(
+        "global-one-writer-region",
+        "every global cluster has exactly one writer region, at rest",
+        v,
+    )
+}
+
+/// Every failover that lost writes was preceded by the run reporting the data at risk for
+/// that global cluster (the replication lag read before the call).
+fn data_loss_reported(state: &FinalState, timeline: &[TimelineEntry]) -> InvariantResult {
+    let mut v = vec![];
+    for l in &state.data_lost {
+        let reported = timeline.iter().any(|e| {
+            e.at_ms <= l.at_ms
+                && matches!(&e.event, Event::Engine { progress: crate::progress::Progress::Skip { text, .. } }
+                    if text.contains("data at risk") && text.contains(&format!("`{}`", l.global_cluster)))
+        });
+        if !reported {
+            v.push(format!(
+                "global cluster `{}` failed over from {} to {} losing about {:.1} s of writes, but no data at risk was reported before",
+                l.global_cluster,
+                l.from,
+                l.to,
+                l.lost_ms / 1000.0
+            ));
+        }
+    }
+    InvariantResult::from(
+        "global-data-loss-reported",
+        "every failover with data loss was reported with its data at risk",
+        v,
+    )
 }
 
 fn writers(state: &FinalState, failed: &FailedZones) -> InvariantResult {

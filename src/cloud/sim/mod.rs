@@ -1,6 +1,7 @@
-//! The simulated cloud: a deterministic, seeded model of RDS, Route 53 and HTTP endpoints
-//! behind the very ports the AWS adapters implement (`Databases`, `Dns`, `HttpClient`,
-//! `Clock`), so the same planner and executor run against it.
+//! The simulated cloud: a deterministic, seeded model of RDS, Route 53, ARC, CloudWatch and
+//! HTTP endpoints behind the very ports the AWS adapters implement (`Databases`, `Dns`,
+//! `ZonalShifts`, `GlobalDatabases`, `Metrics`, `HttpClient`, `Clock`), so the same planner
+//! and executor run against it.
 //!
 //! - [`topology`]: the world as a TOML file (zones, clusters, instances, records, endpoints,
 //!   timings, quotas, faults) and the environment runbooks bind against ([`environment_for`]).
@@ -11,6 +12,9 @@
 //! - [`time`]: virtual time; a 30-minute scenario runs in milliseconds.
 //! - [`stale`]: the pre-mutation copies behind eventually consistent reads.
 //! - [`timeline`]: what a simulation records; [`invariants`]: what must hold at the end.
+//! - [`regions`] and [`global`]: several regions, Aurora global databases (switchover,
+//!   failover with data loss, replication lag), the health of each region, behind
+//!   `SimGlobalDatabases` (`GlobalDatabases`) and `SimMetrics` (`Metrics`).
 //!
 //! Architecture invariants: no wall clock and no entropy (every draw comes from
 //! `fastrand::Rng::with_seed`, every map is a `BTreeMap`), so one seed gives one timeline;
@@ -52,10 +56,12 @@ pub mod arc;
 pub mod endpoint;
 pub mod faults;
 pub mod generate;
+pub mod global;
 pub mod history;
 pub mod invariants;
 pub mod probes;
 pub(crate) mod raw;
+pub mod regions;
 pub mod stale;
 pub mod time;
 pub mod timeline;
@@ -74,16 +80,20 @@ pub use world::FinalState;
 
 use crate::cloud::model::{RDS_PAGE_SIZE, ROUTE53_PAGE_SIZE};
 use crate::cloud::rate::{Api, Class, RateLimiter};
-use crate::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns, RetryingZonalShifts};
+use crate::cloud::retry::{
+    RetryPolicy, RetryingDatabases, RetryingDns, RetryingGlobal, RetryingZonalShifts,
+};
 use crate::cloud::{
-    ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, HostedZone, HttpClient,
-    HttpRequest, HttpResponse, InstanceState, ManagedResource, RecordChange, RecordKey, RecordSet,
-    SnapshotKind, SnapshotState, ZonalShift, ZonalShifts,
+    ChangeInfo, Clock, CloudError, ClusterState, Databases, Dns, ErrorKind, GlobalClusterState,
+    GlobalDatabases, HostedZone, HttpClient, HttpRequest, HttpResponse, InstanceState,
+    ManagedResource, Metrics, RecordChange, RecordKey, RecordSet, SnapshotKind, SnapshotState,
+    ZonalShift, ZonalShifts,
 };
 use crate::ports::Ports;
 use crate::progress::{Progress, Reporter};
-use crate::types::{ClusterId, InstanceId};
+use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use world::{CallCtx, Gate, World};
@@ -101,6 +111,10 @@ pub struct RawPorts {
     pub dns: Arc<SimDns>,
     pub arc: Arc<SimZonalShifts>,
     pub http: Arc<SimHttp>,
+    /// Aurora global databases: one limiter per region, as the AWS adapter.
+    pub global: Arc<SimGlobalDatabases>,
+    /// CloudWatch, where the topology has global clusters (as [`SimCloud::ports`]).
+    pub metrics: Option<Arc<dyn Metrics>>,
     /// The process's own limiter (each process paces itself; they share the account's quota).
     pub meter: Arc<RateLimiter>,
 }
@@ -166,6 +180,33 @@ impl SimCloud {
         })
     }
 
+    /// The global database port of one caller: a limiter per region, made on first use.
+    pub fn global_databases(self: &Arc<Self>, caller: Caller) -> Arc<SimGlobalDatabases> {
+        Arc::new(SimGlobalDatabases {
+            cloud: self.clone(),
+            limiters: Mutex::new(BTreeMap::new()),
+            caller,
+        })
+    }
+
+    /// The CloudWatch port (the replication lag at a promotion).
+    pub fn metrics(self: &Arc<Self>, caller: Caller) -> Arc<SimMetrics> {
+        Arc::new(SimMetrics {
+            cloud: self.clone(),
+            caller,
+        })
+    }
+
+    /// The topology has Aurora global databases.
+    pub fn has_global(&self) -> bool {
+        !self.lock().topo.multi_region.global_clusters.is_empty()
+    }
+
+    /// The replication lag of a global cluster now (ms), from the model.
+    pub fn global_lag_ms(&self, id: &GlobalClusterId) -> Option<f64> {
+        self.world().global_lag_ms(id)
+    }
+
     /// The raw ports (no retries, no client-side pacing).
     pub fn databases(self: &Arc<Self>) -> Arc<SimDatabases> {
         Arc::new(SimDatabases {
@@ -211,6 +252,10 @@ impl SimCloud {
                 caller: caller.clone(),
             }),
             meter: limiter,
+            global: self.global_databases(caller.clone()),
+            metrics: self
+                .has_global()
+                .then(|| self.metrics(caller.clone()) as Arc<dyn Metrics>),
             http: Arc::new(SimHttp {
                 cloud: self.clone(),
                 caller,
@@ -225,8 +270,17 @@ impl SimCloud {
         let clock: Arc<dyn Clock> = self.clock();
         let limiter = self.limiter();
         Ports {
-            global: None,
-            metrics: None,
+            global: Some(Arc::new(RetryingGlobal::new(
+                self.global_databases(None),
+                policy.clone(),
+                clock.clone(),
+                Some(seed),
+            ))),
+            // CloudWatch (the data at risk read before a failover) only where the topology
+            // has global clusters: a regional world keeps the calls and figures it had.
+            metrics: self
+                .has_global()
+                .then(|| self.metrics(None) as Arc<dyn Metrics>),
             db: Arc::new(RetryingDatabases::new(
                 Arc::new(SimDatabases {
                     cloud: self.clone(),
@@ -345,7 +399,8 @@ impl SimCloud {
             Service::Rds => Api::Rds,
             Service::Route53 => Api::Route53,
             Service::Arc => Api::Arc,
-            Service::Http => return self.api(ctx, op).await,
+            // As the AWS adapter: CloudWatch reads are not paced by the limiter.
+            Service::Http | Service::CloudWatch => return self.api(ctx, op).await,
         };
         let class = match (ctx.mutating, ctx.operation.contains("Snapshot")) {
             (false, _) => Class::Read,
@@ -474,12 +529,13 @@ fn ctx(
         targets,
         mutating,
         caller: caller.as_deref().map(String::from),
+        region: None,
     }
 }
 
 /// Who makes the calls of a port: `None` in a simulation of runs one after the other; the run's
 /// id when several actors share one world ([`SimCloud::raw_ports_as`]), recorded with each call.
-type Caller = Option<Arc<str>>;
+pub type Caller = Option<Arc<str>>;
 
 fn ids<S: std::fmt::Display>(v: &[S]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -983,5 +1039,144 @@ impl HttpClient for SimHttp {
             .world()
             .record_call(&c, Err(&err), Some(hang_note), None);
         Err(err)
+    }
+}
+
+/// `GlobalDatabases` on the simulated world (see [`global`]): every call goes to the endpoint
+/// of the region it names (down or impaired there, it fails as AWS's would) and is paced by
+/// that region's limiter, as the AWS adapter paces it. DescribeGlobalClusters takes one id per
+/// call, as the AWS adapter sends it.
+pub struct SimGlobalDatabases {
+    cloud: Arc<SimCloud>,
+    limiters: Mutex<BTreeMap<Region, Arc<RateLimiter>>>,
+    caller: Caller,
+}
+
+impl SimGlobalDatabases {
+    fn limiter(&self, region: &Region) -> Arc<RateLimiter> {
+        let mut m = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(region.clone())
+            .or_insert_with(|| self.cloud.limiter())
+            .clone()
+    }
+
+    async fn call<T: Send>(
+        &self,
+        region: &Region,
+        operation: &str,
+        resource: String,
+        targets: Vec<String>,
+        mutating: bool,
+        op: impl FnOnce(&mut World) -> Result<T, CloudError> + Send,
+    ) -> Result<T, CloudError> {
+        let mut c = ctx(
+            &self.caller,
+            Service::Rds,
+            operation,
+            format!("{resource} on {region}"),
+            targets,
+            mutating,
+        );
+        c.region = Some(region.clone());
+        let limiter = self.limiter(region);
+        self.cloud
+            .paced(Some(&limiter), c, move |w| (op(w), None))
+            .await
+    }
+}
+
+#[async_trait]
+impl GlobalDatabases for SimGlobalDatabases {
+    async fn describe_global_clusters(
+        &self,
+        region: &Region,
+        ids_: &[GlobalClusterId],
+    ) -> Result<Vec<GlobalClusterState>, CloudError> {
+        let mut out = vec![];
+        for id in distinct(ids_) {
+            let one = [id.clone()];
+            let found = self
+                .call(
+                    region,
+                    "DescribeGlobalClusters",
+                    id.to_string(),
+                    ids(&one),
+                    false,
+                    move |w| Ok(w.global_describe(&one)),
+                )
+                .await?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+    async fn switchover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let targets = vec![id.to_string(), target_arn.to_string()];
+        self.call(
+            region,
+            "SwitchoverGlobalCluster",
+            format!("{id} (target {target_arn})"),
+            targets,
+            true,
+            |w| w.global_switchover(id, target_arn),
+        )
+        .await
+    }
+    async fn failover_global_cluster(
+        &self,
+        region: &Region,
+        id: &GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let targets = vec![id.to_string(), target_arn.to_string()];
+        self.call(
+            region,
+            "FailoverGlobalCluster",
+            format!("{id} (target {target_arn}, AllowDataLoss)"),
+            targets,
+            true,
+            |w| w.global_failover(id, target_arn),
+        )
+        .await
+    }
+}
+
+/// `Metrics` on the simulated world: GetMetricStatistics on the named region's CloudWatch
+/// endpoint, answered from the model (the global replication lag of a secondary cluster, an
+/// Aurora reader's lag); journaled on the timeline like every call.
+pub struct SimMetrics {
+    cloud: Arc<SimCloud>,
+    caller: Caller,
+}
+
+#[async_trait]
+impl Metrics for SimMetrics {
+    async fn latest_rds_metric(
+        &self,
+        region: &Region,
+        metric: &str,
+        dimension: (&str, &str),
+        _window: Duration,
+    ) -> Result<Option<f64>, CloudError> {
+        let (dim, value) = (dimension.0.to_string(), dimension.1.to_string());
+        let mut c = ctx(
+            &self.caller,
+            Service::CloudWatch,
+            "GetMetricStatistics",
+            format!("{metric} {dim}={value} on {region}"),
+            vec![value.clone()],
+            false,
+        );
+        c.region = Some(region.clone());
+        let (region, metric) = (region.clone(), metric.to_string());
+        self.cloud
+            .paced(None, c, move |w| {
+                (Ok(w.rds_metric(&region, &metric, (&dim, &value))), None)
+            })
+            .await
     }
 }

@@ -110,3 +110,28 @@ pub(super) struct RawEndpoint {
     pub(super) zone: Option<String>,
     pub(super) body: Option<String>,
 }
+
+/// `[[global_clusters]]`: an Aurora global database, its member clusters in several regions.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGlobalCluster {
+    pub(super) id: String,
+    pub(super) engine: Option<String>,
+    /// The environment group it belongs to (default `global`).
+    pub(super) group: Option<String>,
+    /// The region of the primary (writer) cluster at the start.
+    pub(super) writer_region: String,
+    pub(super) members: Vec<RawGlobalMember>,
+}
+
+/// One member cluster of a global cluster: its region, its instances as a regional cluster
+/// has them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGlobalMember {
+    pub(super) cluster: String,
+    pub(super) region: String,
+    /// The cluster's writer instance (default: its first instance).
+    pub(super) writer: Option<String>,
+    pub(super) instances: Vec<RawMember>,
+}

@@ -25,6 +25,8 @@ use super::faults::{Fault, FaultSpec};
 use super::raw::{
     RawCluster, RawEndpoint, RawHostedZone, RawInstance, RawRecord, RawZonalResource,
 };
+// `MemberSpec` lives with the global clusters' types, which the topology names.
+pub use super::regions::{GlobalClusterSpec, GlobalMemberSpec, MemberSpec};
 use crate::cloud::model;
 use crate::env::{AwsAccess, Endpoint, Environment, Group, RecordSpec, Settings};
 use crate::types::{ClusterId, InstanceId, Region, Zone};
@@ -62,6 +64,9 @@ pub struct Topology {
     pub endpoints: BTreeMap<String, EndpointSpec>,
     /// Load balancers and Auto Scaling groups known to ARC zonal shift.
     pub zonal_shift_resources: Vec<ZonalResourceSpec>,
+    /// Every region (`regions`, the home region first), the zones of the others
+    /// (`[region_zones]`), the Aurora global databases (`[[global_clusters]]`).
+    pub multi_region: super::regions::Regions,
     pub faults: Vec<Fault>,
     /// The load-shedding ladder (`[traffic]`, as in environment files); the derived
     /// environment carries it.
@@ -211,13 +216,6 @@ pub struct ClusterSpec {
     pub group: String,
     pub writer: InstanceId,
     pub members: Vec<MemberSpec>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct MemberSpec {
-    pub id: InstanceId,
-    pub zone: Zone,
-    pub tier: i32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -379,6 +377,14 @@ struct Raw {
     endpoints: BTreeMap<String, RawEndpoint>,
     #[serde(default)]
     zonal_shift_resources: Vec<RawZonalResource>,
+    /// Every region of the world, the home region first (default: the home region alone).
+    regions: Option<Vec<String>>,
+    /// The zones of each region other than the home region.
+    #[serde(default)]
+    region_zones: BTreeMap<String, Vec<String>>,
+    /// Aurora global databases spanning the regions.
+    #[serde(default)]
+    global_clusters: Vec<super::raw::RawGlobalCluster>,
     #[serde(default)]
     faults: Vec<RawFault>,
     /// Read again with spans by `traffic::config::parse`, as in environment files.
@@ -1083,6 +1089,24 @@ impl Checker {
         (ladder.filter(|_| load.is_some()), load)
     }
 
+    /// `regions`, `[region_zones]` and `[[global_clusters]]` (see [`super::regions`]).
+    fn parse_multi_region(
+        &mut self,
+        raw: &Raw,
+        region: &Region,
+        zones: &[Zone],
+    ) -> super::regions::Regions {
+        super::regions::parse(
+            raw.regions.as_deref(),
+            &raw.region_zones,
+            &raw.global_clusters,
+            (region, zones),
+            &mut self.instance_ids,
+            &mut self.group_kinds,
+            &mut self.problems,
+        )
+    }
+
     /// `faults`: one-line faults or tables. Whether they name things the topology has is
     /// checked once the topology is built (`Topology::check_fault`).
     fn parse_faults(&mut self, raw: &[RawFault]) -> Vec<Fault> {
@@ -1207,6 +1231,7 @@ impl Topology {
         let hosted_zones = c.parse_hosted_zones(&raw.hosted_zones, &zones);
         let endpoints = c.parse_endpoints(&raw.endpoints, &zones);
         let zonal_shift_resources = c.parse_zonal_resources(&raw.zonal_shift_resources);
+        let multi_region = c.parse_multi_region(&raw, &region, &zones);
         let (traffic, load) =
             c.parse_traffic(text, origin, &raw, &zones, &endpoints, &hosted_zones);
         let faults = c.parse_faults(&raw.faults);
@@ -1243,6 +1268,7 @@ impl Topology {
             hosted_zones,
             endpoints,
             zonal_shift_resources,
+            multi_region,
             faults: vec![],
             traffic,
             load,
@@ -1277,10 +1303,13 @@ impl Topology {
         }
     }
 
-    /// Regions a fault may name: the home region and Route 53's.
+    /// Regions a fault may name: the topology's regions (the home region first) and Route 53's.
     pub fn regions(&self) -> Vec<Region> {
-        let mut r = vec![self.region.clone()];
-        if self.route53_region != self.region {
+        let mut r = self.multi_region.regions.clone();
+        if r.is_empty() {
+            r.push(self.region.clone());
+        }
+        if !r.contains(&self.route53_region) {
             r.push(self.route53_region.clone());
         }
         r
@@ -1307,6 +1336,19 @@ impl Topology {
             }
         }
         out
+    }
+
+    /// The zones of `region`: the home region's `zones`, another's from `[region_zones]`.
+    pub fn zones_of(&self, region: &Region) -> Vec<Zone> {
+        if region == &self.region {
+            self.zones.clone()
+        } else {
+            self.multi_region
+                .zones
+                .get(region)
+                .cloned()
+                .unwrap_or_default()
+        }
     }
 
     /// Check that a fault names things this topology has.
@@ -1346,7 +1388,7 @@ impl Topology {
             FaultKind::AzDown { zone }
             | FaultKind::AzFlap { zone, .. }
             | FaultKind::ProbesFail { zone, .. } => zone_ok(zone),
-            FaultKind::RegionDown { region } => {
+            FaultKind::RegionDown { region } | FaultKind::RegionImpaired { region } => {
                 if self.regions().contains(region) {
                     Ok(())
                 } else {
@@ -1443,7 +1485,11 @@ pub fn environment_for(t: &Topology) -> Environment {
                 .unwrap_or_else(|| format!("simulated topology {}", t.origin)),
         ),
         region: t.region.to_string(),
-        regions: vec![t.region.clone()],
+        regions: if t.multi_region.regions.is_empty() {
+            vec![t.region.clone()]
+        } else {
+            t.multi_region.regions.clone()
+        },
         zones: t.zones.clone(),
         aws: AwsAccess::default(),
         simulated: None,
@@ -1541,6 +1587,16 @@ fn groups_for(t: &Topology) -> BTreeMap<String, Group> {
             })
         {
             rs.extend(records);
+        }
+    }
+    for g in &t.multi_region.global_clusters {
+        if let Group::GlobalClusters { global_clusters } = groups
+            .entry(g.group.clone())
+            .or_insert_with(|| Group::GlobalClusters {
+                global_clusters: vec![],
+            })
+        {
+            global_clusters.push(g.id.clone());
         }
     }
     let region = t.region.to_string();

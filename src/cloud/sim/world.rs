@@ -39,6 +39,8 @@ pub struct CallCtx {
     pub mutating: bool,
     /// Who made the call, when several actors share the world.
     pub caller: Option<String>,
+    /// The region whose endpoint the call goes to; `None`: the topology's home region.
+    pub region: Option<Region>,
 }
 
 /// What the fault layer decides for a call before the service handles it.
@@ -159,6 +161,8 @@ enum Agenda {
         shed: bool,
         id: u64,
     },
+    /// A global switchover or failover is due (see [`super::global`]).
+    GlobalDue(super::global::Due),
     /// A zonal shift reaches the load balancer: the zone gets no new traffic.
     ZonalShiftApplied {
         resource: String,
@@ -223,6 +227,12 @@ pub struct FinalState {
     pub clusters: Vec<ClusterFinal>,
     pub instances: Vec<InstanceFinal>,
     pub records: Vec<RecordFinal>,
+    /// Aurora global databases: where each one's writer is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub global_clusters: Vec<super::global::GlobalFinal>,
+    /// Global failovers that lost the writes not yet replicated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_lost: Vec<super::global::DataLoss>,
 }
 
 /// The simulator's random streams: one per purpose and key (a cluster's failovers, an
@@ -302,6 +312,10 @@ pub struct World {
     stale: StaleReads,
     /// ARC zonal shift: managed resources and their shifts.
     arc: super::arc::ArcState,
+    /// Aurora global databases and the health of each region.
+    global: super::global::GlobalSim,
+    /// RDS buckets of the regions other than the home region (one per account and region).
+    region_buckets: BTreeMap<Region, Bucket>,
 }
 
 fn same_values(a: &[String], b: &[String]) -> bool {
@@ -327,6 +341,10 @@ fn change_id(n: u64) -> String {
         h /= 36;
     }
     s
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
 }
 
 fn ms(d: Duration) -> u64 {
@@ -709,7 +727,21 @@ impl World {
             },
             stale: StaleReads::default(),
             arc: super::arc::ArcState::new(topo),
+            global: super::global::GlobalSim::default(),
+            region_buckets: topo
+                .multi_region
+                .regions
+                .iter()
+                .filter(|r| **r != topo.region)
+                .map(|r| (r.clone(), Bucket::new(q.rds_burst, q.rds_refill_per_s)))
+                .collect(),
         };
+        w.global = super::global::GlobalSim::new(topo, |id| {
+            let (lo, hi) = crate::cloud::model::GLOBAL_REPLICATION_LAG_MS;
+            let span = Span::new(Duration::from_millis(lo), Duration::from_millis(hi));
+            span.draw(w.streams.of("global-lag", id.as_str()))
+                .as_millis() as f64
+        });
         for (i, f) in faults.iter().enumerate() {
             w.schedule(f.at, Agenda::FaultBegins(i));
             if let Some(end) = f.end() {
@@ -749,6 +781,9 @@ impl World {
         if t > self.now {
             self.rds_bucket.advance(t);
             self.r53_bucket.advance(t);
+            for b in self.region_buckets.values_mut() {
+                b.advance(t);
+            }
             self.now = t;
             self.stale.expire(t);
         }
@@ -840,6 +875,135 @@ impl World {
     pub fn arc_active(&mut self) -> Vec<(String, String, String)> {
         let now = self.epoch_ms();
         self.arc.active(now)
+    }
+
+    // ---- Aurora global databases and CloudWatch (see `super::global`) --------------------
+
+    /// A call to an impaired region's endpoint: most fail, throttled or with a 5xx (seeded,
+    /// one stream per region).
+    fn impaired_refusal(&mut self, ctx: &CallCtx, region: &Region) -> Option<CloudError> {
+        if self.global.health(region).0 != super::global::RegionHealth::Impaired {
+            return None;
+        }
+        let rng = self.streams.of("region-impaired", region.as_str());
+        if rng.f64() >= crate::cloud::model::REGION_IMPAIRED_FAILURE_RATE {
+            return None;
+        }
+        Some(if rng.bool() {
+            aws_error(
+                ctx,
+                "ThrottlingException",
+                400,
+                format!("Rate exceeded ({region}'s control plane is impaired)"),
+            )
+        } else {
+            aws_error(
+                ctx,
+                "ServiceUnavailable",
+                503,
+                format!("The service is unavailable in {region}; try again later"),
+            )
+        })
+    }
+
+    /// DescribeGlobalClusters of the given ids; unknown ones are absent.
+    pub fn global_describe(
+        &self,
+        ids: &[crate::types::GlobalClusterId],
+    ) -> Vec<crate::cloud::GlobalClusterState> {
+        ids.iter()
+            .filter_map(|id| self.global.describe(id))
+            .collect()
+    }
+
+    /// SwitchoverGlobalCluster: under way for the switchover time, if accepted.
+    pub fn global_switchover(
+        &mut self,
+        id: &crate::types::GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let due = self.global.switchover(id, target_arn)?;
+        let took = self.draw(
+            Span::new(
+                secs(crate::cloud::model::GLOBAL_SWITCHOVER_S.0),
+                secs(crate::cloud::model::GLOBAL_SWITCHOVER_S.1),
+            ),
+            "global-switchover",
+            id.as_str(),
+        );
+        self.note(format!("global cluster `{id}`: switching over to {target_arn} (about {} if both regions cooperate)", fmt_dur(took)));
+        self.schedule(self.now + took, Agenda::GlobalDue(due));
+        Ok(())
+    }
+
+    /// FailoverGlobalCluster with AllowDataLoss: under way for the failover time, if accepted.
+    pub fn global_failover(
+        &mut self,
+        id: &crate::types::GlobalClusterId,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let (due, superseded) = self.global.failover(id, target_arn, self.now)?;
+        let took = self.draw(
+            Span::new(
+                secs(crate::cloud::model::GLOBAL_FAILOVER_S.0),
+                secs(crate::cloud::model::GLOBAL_FAILOVER_S.1),
+            ),
+            "global-failover",
+            id.as_str(),
+        );
+        if let Some(s) = superseded {
+            self.note(s);
+        }
+        let lag = self.global.lag_ms(id, self.now).unwrap_or(0.0);
+        self.note(format!("global cluster `{id}`: failing over to {target_arn} with data loss allowed (about {}); replication lag now {:.1} s", fmt_dur(took), lag / 1000.0));
+        self.schedule(self.now + took, Agenda::GlobalDue(due));
+        Ok(())
+    }
+
+    fn global_due(&mut self, due: super::global::Due) {
+        match self.global.due(&due, self.now) {
+            None => {}
+            Some(Ok(note)) => self.note(note),
+            Some(Err(note)) => {
+                if let Some(n) = note {
+                    self.note(n);
+                }
+                let at = self.now + super::global::STUCK_RECHECK;
+                self.schedule(at, Agenda::GlobalDue(due));
+            }
+        }
+    }
+
+    /// The replication lag of a global cluster now (ms), from the model (tests, reports).
+    pub fn global_lag_ms(&self, id: &crate::types::GlobalClusterId) -> Option<f64> {
+        self.global.lag_ms(id, self.now)
+    }
+
+    /// The latest datapoint of an `AWS/RDS` metric in `region`: the global replication lag of
+    /// a secondary cluster, or an Aurora reader's `AuroraReplicaLag` (none for a writer or a
+    /// reader in a zone that is down).
+    pub fn rds_metric(
+        &mut self,
+        region: &Region,
+        metric: &str,
+        (dim, value): (&str, &str),
+    ) -> Option<f64> {
+        match (metric, dim) {
+            ("AuroraGlobalDBReplicationLag" | "AuroraGlobalDBRPOLag", "DBClusterIdentifier") => {
+                self.global.metric(metric, region, value, self.now)
+            }
+            ("AuroraReplicaLag", "DBInstanceIdentifier") if region == &self.topo.region => {
+                let i = self.instances.get(&InstanceId::new(value))?;
+                let c = self.clusters.get(i.cluster.as_ref()?)?;
+                if c.writer == i.id || self.zone_down(&i.zone) {
+                    return None;
+                }
+                let (lo, hi) = crate::cloud::model::AURORA_REPLICA_LAG_MS;
+                let span = Span::new(Duration::from_millis(lo), Duration::from_millis(hi));
+                Some(self.draw(span, "replica-lag", value).as_millis() as f64)
+            }
+            _ => None,
+        }
     }
 
     // ---- health --------------------------------------------------------------------------
@@ -946,6 +1110,7 @@ impl World {
                 self.schedule(self.now + period / 2, Agenda::FlapUp(i));
             }
             Agenda::FailoverDone { cluster, epoch } => self.failover_done(&cluster, epoch),
+            Agenda::GlobalDue(due) => self.global_due(due),
             Agenda::RebootDone { instance, epoch } => self.reboot_done(&instance, epoch),
             Agenda::SnapshotReady { key } => {
                 if let Some(s) = self.snapshots.get_mut(&key) {
@@ -1005,6 +1170,12 @@ impl World {
                 )
             }
             FaultKind::RegionDown { region } => self.region_goes_down(i, region),
+            FaultKind::RegionImpaired { region } => {
+                let now = self.now;
+                let how = super::global::RegionHealth::Impaired;
+                self.global.region_fault(i, &region, how, now, true);
+                format!("region {region}'s control plane is impaired: calls to its API endpoints are throttled or fail with 5xx, a global switchover involving it does not complete; its zones serve, degraded, and global replication out of it falls behind")
+            }
             FaultKind::Route53Down => {
                 self.route53_down.insert(i);
                 "Route 53's control plane is unavailable: every Route 53 API call fails (DNS answers keep being served)".to_string()
@@ -1062,13 +1233,10 @@ impl World {
 
     /// Region-down fault `i` begins: the region's zones and API endpoints go down.
     fn region_goes_down(&mut self, i: usize, region: Region) -> String {
-        let zones: Vec<Zone> = self
-            .topo
-            .zones
-            .iter()
-            .filter(|z| z.region() == region)
-            .cloned()
-            .collect();
+        let zones: Vec<Zone> = self.topo.zones_of(&region);
+        let now = self.now;
+        let how = super::global::RegionHealth::Down;
+        self.global.region_fault(i, &region, how, now, true);
         for z in &zones {
             self.cause(z, i, true);
         }
@@ -1104,14 +1272,15 @@ impl World {
                     format!("zone {zone} is back")
                 }
             }
+            FaultKind::RegionImpaired { region } => {
+                let (now, how) = (self.now, super::global::RegionHealth::Impaired);
+                self.global.region_fault(i, &region, how, now, false);
+                format!("region {region}'s control plane works again")
+            }
             FaultKind::RegionDown { region } => {
-                let zones: Vec<Zone> = self
-                    .topo
-                    .zones
-                    .iter()
-                    .filter(|z| z.region() == region)
-                    .cloned()
-                    .collect();
+                let zones: Vec<Zone> = self.topo.zones_of(&region);
+                let (now, how) = (self.now, super::global::RegionHealth::Down);
+                self.global.region_fault(i, &region, how, now, false);
                 for z in &zones {
                     self.cause(z, i, false);
                 }
@@ -1313,6 +1482,8 @@ impl World {
                 })
                 .collect(),
             records: self.final_records(),
+            global_clusters: self.global.final_state(),
+            data_lost: self.global.losses.clone(),
         }
     }
 
@@ -1354,13 +1525,43 @@ impl World {
             })
         };
         match ctx.service {
-            Service::Rds => {
-                let region = self.topo.region.clone();
+            Service::Rds | Service::CloudWatch => {
+                let region = ctx
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| self.topo.region.clone());
+                let host = format!(
+                    "{}.{region}.amazonaws.com",
+                    ctx.service.as_str().replace("cloudwatch", "monitoring")
+                );
                 if self.api_down.get(&region).is_some_and(|s| !s.is_empty()) {
-                    let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: rds.{region}.amazonaws.com is unreachable (region down)"));
+                    let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: {host} is unreachable (region down)"));
                     return refuse(err, "region down");
                 }
-                if !self.rds_bucket.take() {
+                if let Some(err) = self.impaired_refusal(ctx, &region) {
+                    return refuse(err, "region impaired");
+                }
+                if ctx.service == Service::CloudWatch {
+                    return None;
+                }
+                if region != self.topo.region {
+                    let b = self
+                        .region_buckets
+                        .entry(region.clone())
+                        .or_insert_with(|| {
+                            Bucket::new(
+                                self.topo.quotas.rds_burst,
+                                self.topo.quotas.rds_refill_per_s,
+                            )
+                        });
+                    b.advance(self.now);
+                    if !b.take() {
+                        return refuse(
+                            aws_error(ctx, "Throttling", 400, "Rate exceeded"),
+                            "RDS quota exhausted",
+                        );
+                    }
+                } else if !self.rds_bucket.take() {
                     return refuse(
                         aws_error(ctx, "Throttling", 400, "Rate exceeded"),
                         "RDS quota exhausted",
@@ -1398,6 +1599,9 @@ impl World {
                 if self.api_down.get(&region).is_some_and(|s| !s.is_empty()) {
                     let err = CloudError::new(ErrorKind::Transient, &ctx.operation, &ctx.resource, format!("connection to the endpoint failed: arc-zonal-shift.{region}.amazonaws.com is unreachable (region down)"));
                     return refuse(err, "region down");
+                }
+                if let Some(err) = self.impaired_refusal(ctx, &region) {
+                    return refuse(err, "region impaired");
                 }
             }
             Service::Http => {}

@@ -1,0 +1,570 @@
+//! Region evacuation in the simulator: the stock `runbooks/region-evacuation.toml` on
+//! `config/sim/global-storefront.toml` (Aurora global databases, writers in us-west-2). A
+//! graceful switchover with both regions healthy; with us-west-2's control plane impaired, the
+//! switchover stuck and escalated to a failover with data loss (at once with `auto`, after the
+//! simulated second person's approval with `approval`); the dry run listing the exact calls;
+//! the failed region's endpoint failing as AWS's would; the replication lag growing with the
+//! time the primary region has been impaired; the topology's checks. Fixed seeds; assertions
+//! on behaviour (regions, statuses, calls, journal events), not on exact timings.
+
+use failover::app::simulate::{simulate_runs, SimReport, SimRun};
+use failover::cloud::sim::topology::Span;
+use failover::cloud::sim::{environment_for, ApiCall, Event, Fault, SimCloud, Topology};
+use failover::cloud::{Clock, ErrorKind, GlobalDatabases, Metrics};
+use failover::env::Group;
+use failover::progress::Progress;
+use failover::runbook::Runbook;
+use failover::status::StepStatus;
+use failover::types::{GlobalClusterId, Region};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const GLOBALS: [&str; 3] = ["orders-global", "payments-global", "catalog-global"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn topology() -> Topology {
+    Topology::load(&root().join("config/sim/global-storefront.toml")).expect("global topology")
+}
+
+fn runbook() -> Runbook {
+    Runbook::load(&root().join("runbooks/region-evacuation.toml")).expect("stock runbook")
+}
+
+fn faults(lines: &[&str]) -> Vec<Fault> {
+    lines.iter().map(|l| l.parse().unwrap()).collect()
+}
+
+fn params(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("failed_region".to_string(), "us-west-2".to_string()),
+        ("recovery_region".to_string(), "us-east-1".to_string()),
+    ];
+    p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    p
+}
+
+fn simulate(t: &Topology, extra: &[(&str, &str)], fault_lines: &[&str], seed: u64) -> SimReport {
+    let rb = runbook();
+    simulate_runs(
+        &[SimRun::new(&rb, &params(extra))],
+        &environment_for(t),
+        t,
+        &faults(fault_lines),
+        seed,
+    )
+    .unwrap_or_else(|e| panic!("simulation did not start: {e}"))
+}
+
+/// The mutating global calls the world received: (operation, ok).
+fn global_calls(r: &SimReport) -> Vec<(String, bool)> {
+    r.timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Api(ApiCall {
+                operation,
+                ok,
+                mutating: true,
+                ..
+            }) if operation.contains("GlobalCluster") => Some((operation.clone(), *ok)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn writer_regions(r: &SimReport) -> Vec<(String, Vec<String>)> {
+    r.final_state
+        .global_clusters
+        .iter()
+        .map(|g| {
+            (
+                g.id.to_string(),
+                g.writer_regions.iter().map(|r| r.to_string()).collect(),
+            )
+        })
+        .collect()
+}
+
+fn all_in(r: &SimReport, region: &str) -> bool {
+    let w = writer_regions(r);
+    w.len() == 3 && w.iter().all(|(_, rs)| rs == &vec![region.to_string()])
+}
+
+fn engine_texts(r: &SimReport) -> Vec<String> {
+    r.timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Engine {
+                progress: Progress::Skip { text, .. },
+            } => Some(text.clone()),
+            Event::Engine {
+                progress: Progress::ApprovalRequested { message, .. },
+            } => Some(format!("approval requested: {message}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn step(r: &SimReport, id: &str) -> Option<StepStatus> {
+    r.steps.iter().find(|s| s.id == id).and_then(|s| s.status)
+}
+
+/// Both regions healthy: the switchover completes in minutes, no failover is made, nothing is
+/// lost, and every invariant holds.
+#[test]
+fn a_healthy_region_switches_over_gracefully_without_data_loss() {
+    for seed in [1, 14, 99] {
+        let r = simulate(&topology(), &[("escalate", "auto")], &[], seed);
+        assert!(r.succeeded(), "seed {seed}: {:?}", r.reasons);
+        assert!(all_in(&r, "us-east-1"), "{:?}", writer_regions(&r));
+        let calls = global_calls(&r);
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert!(calls
+            .iter()
+            .all(|(op, ok)| op == "SwitchoverGlobalCluster" && *ok));
+        assert!(r.final_state.data_lost.is_empty());
+        assert!(
+            r.simulated_ms < 5 * 60_000,
+            "a switchover takes minutes, under escalate_after: {} ms",
+            r.simulated_ms
+        );
+        assert_eq!(step(&r, "move-writers"), Some(StepStatus::Succeeded));
+        for name in ["global-one-writer-region", "global-data-loss-reported"] {
+            let inv = r.invariant(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(inv.details.is_empty(), "{name}: {:?}", inv.details);
+        }
+    }
+}
+
+/// us-west-2 impaired, `escalate = auto`: the switchover is made, stays stuck past
+/// `escalate_after`, and the step fails over with data loss at once; the writers end in
+/// us-east-1, the data at risk reported before each failover, the loss in the final state.
+#[test]
+fn an_impaired_primary_region_escalates_to_a_failover_with_data_loss() {
+    let r = simulate(
+        &topology(),
+        &[("escalate", "auto")],
+        &["region-impaired us-west-2 at 0s"],
+        14,
+    );
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    assert!(all_in(&r, "us-east-1"), "{:?}", writer_regions(&r));
+    let calls = global_calls(&r);
+    let ops: Vec<&str> = calls.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(
+        ops.iter()
+            .filter(|o| **o == "SwitchoverGlobalCluster")
+            .count(),
+        3,
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.iter()
+            .filter(|o| **o == "FailoverGlobalCluster")
+            .count(),
+        3,
+        "{ops:?}"
+    );
+    let first_failover = ops.iter().position(|o| *o == "FailoverGlobalCluster");
+    let last_switchover = ops.iter().rposition(|o| *o == "SwitchoverGlobalCluster");
+    assert!(last_switchover < first_failover, "graceful first: {ops:?}");
+    let texts = engine_texts(&r);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("escalating") && t.contains("has not completed within 5m")),
+        "{texts:#?}"
+    );
+    for g in GLOBALS {
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains(&format!("`{g}`")) && t.contains("data at risk: about")),
+            "no data at risk for {g}: {texts:#?}"
+        );
+    }
+    assert_eq!(r.final_state.data_lost.len(), 3);
+    assert!(r.final_state.data_lost.iter().all(|l| l.lost_ms > 60_000.0));
+    let inv = r.invariant("global-data-loss-reported").unwrap();
+    assert!(inv.details.is_empty(), "{:?}", inv.details);
+    // No call went to the impaired region's endpoint.
+    assert!(!r.timeline.iter().any(|e| matches!(&e.event,
+        Event::Api(ApiCall { resource, .. }) if resource.ends_with("on us-west-2"))));
+}
+
+/// `escalate = approval`: the escalation waits for a person, who is told the data at risk;
+/// the failover is made only after the approval. With nobody to approve, nothing fails over.
+#[test]
+fn with_approval_the_failover_waits_for_a_person() {
+    let mut t = topology();
+    t.approval.after = Some(Duration::from_secs(120));
+    let r = simulate(&t, &[], &["region-impaired us-west-2 at 0s"], 14);
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    assert!(all_in(&r, "us-east-1"));
+    let at = |pred: &dyn Fn(&Event) -> bool| {
+        r.timeline
+            .iter()
+            .find(|e| pred(&e.event))
+            .map(|e| e.at_ms)
+            .unwrap()
+    };
+    let asked = at(&|e| {
+        matches!(e, Event::Engine { progress: Progress::ApprovalRequested { message, .. } }
+            if message.contains("data at risk"))
+    });
+    let approved = at(
+        &|e| matches!(e, Event::World { text } if text.contains("approves step `move-writers`")),
+    );
+    let failover = at(
+        &|e| matches!(e, Event::Api(ApiCall { operation, mutating: true, .. }) if operation == "FailoverGlobalCluster"),
+    );
+    assert!(
+        asked >= 5 * 60_000,
+        "asked at {asked} ms, after escalate_after"
+    );
+    assert!(
+        asked < approved && approved <= failover,
+        "{asked} {approved} {failover}"
+    );
+
+    // Nobody approves: the writers stay in us-west-2, no failover is made.
+    t.approval.after = None;
+    t.timing.max_duration = Duration::from_secs(20 * 60);
+    let r = simulate(&t, &[], &["region-impaired us-west-2 at 0s"], 14);
+    assert!(!r.succeeded());
+    assert!(all_in(&r, "us-west-2"), "{:?}", writer_regions(&r));
+    assert!(global_calls(&r)
+        .iter()
+        .all(|(op, _)| op == "SwitchoverGlobalCluster"));
+    assert!(engine_texts(&r)
+        .iter()
+        .any(|t| t.starts_with("approval requested")
+            && t.contains("FailoverGlobalCluster AllowDataLoss=true")));
+}
+
+/// The dry run (`failover plan`) against an environment that names the topology lists the
+/// switchovers and the contingent failovers, each on the us-east-1 endpoint; and the stock
+/// runbooks' region evacuation validates against it.
+#[test]
+fn the_dry_run_lists_the_exact_global_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = root().join("config/sim/global-storefront.toml");
+    std::fs::write(
+        dir.path().join("global.toml"),
+        format!("simulated = {:?}\nseed = 14\n", topo.to_str().unwrap()),
+    )
+    .unwrap();
+    let failover = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+            .current_dir(root())
+            .arg("--config-dir")
+            .arg(dir.path())
+            .arg("--journal")
+            .arg(dir.path().join("j.db"))
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let plan = failover(&[
+        "plan",
+        "runbooks/region-evacuation.toml",
+        "--env",
+        "global",
+        "-p",
+        "failed_region=us-west-2",
+        "-p",
+        "recovery_region=us-east-1",
+    ]);
+    for g in GLOBALS {
+        let east = g.replace("-global", "-east");
+        for want in [
+            format!("SwitchoverGlobalCluster GlobalClusterIdentifier={g} TargetDbClusterIdentifier=arn:aws:rds:us-east-1:123456789012:cluster:{east} on the us-east-1 endpoint"),
+            format!("FailoverGlobalCluster GlobalClusterIdentifier={g} TargetDbClusterIdentifier=arn:aws:rds:us-east-1:123456789012:cluster:{east} AllowDataLoss=true on the us-east-1 endpoint"),
+        ] {
+            assert!(plan.contains(&want), "missing `{want}` in:\n{plan}");
+        }
+    }
+    // The records valued per region follow the writers (one ChangeResourceRecordSets).
+    assert!(
+        plan.contains("UPSERT orders-writer.shop.example.com. CNAME ttl=5 -> orders-east.cluster-sim.us-east-1.rds.amazonaws.com"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("6 mutating call(s) planned, up to 3 more"),
+        "{plan}"
+    );
+    let ok = failover(&["validate", "runbooks/region-evacuation.toml"]);
+    assert!(ok.starts_with("ok: 1 runbook(s)"), "{ok}");
+}
+
+/// Run `f` against the raw (non-retrying) ports of the global world, with no API latency.
+fn with_world<T>(fault_lines: &[&str], f: impl AsyncFnOnce(Arc<SimCloud>) -> T) -> T {
+    let mut t = topology();
+    t.timing.api_latency = Span::fixed(Duration::ZERO);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = SimCloud::new(&t, &faults(fault_lines), 3);
+        let driver = tokio::spawn(cloud.driver());
+        let out = f(cloud).await;
+        driver.abort();
+        out
+    })
+}
+
+/// A call to a region that is down fails as a connection failure (transient, never
+/// processed); to an impaired region, most calls are throttled or answer 5xx; the recovery
+/// region's endpoint answers.
+#[test]
+fn the_failed_regions_endpoint_fails_as_aws_would() {
+    let (west, east) = (Region::from("us-west-2"), Region::from("us-east-1"));
+    let ids = [GlobalClusterId::from("orders-global")];
+    with_world(&["region-down us-west-2 at 0s"], async |cloud| {
+        let g = cloud.global_databases(None);
+        let e = g.describe_global_clusters(&west, &ids).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+        assert!(
+            e.message
+                .contains("rds.us-west-2.amazonaws.com is unreachable"),
+            "{e}"
+        );
+        let found = g.describe_global_clusters(&east, &ids).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].writer().unwrap().region, west);
+        // A failover on the recovery region's endpoint works with the old primary down.
+        let arn = found[0].member_in(&east).unwrap().cluster_arn.clone();
+        g.failover_global_cluster(&east, &ids[0], &arn)
+            .await
+            .unwrap();
+        let again = g
+            .failover_global_cluster(&east, &ids[0], &arn)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            again.code.as_deref(),
+            Some("InvalidGlobalClusterStateFault"),
+            "{again}"
+        );
+        cloud.clock().sleep(Duration::from_secs(120)).await;
+        let found = g.describe_global_clusters(&east, &ids).await.unwrap();
+        assert!(found[0].writable_in(&east), "{:?}", found[0]);
+    });
+    with_world(&["region-impaired us-west-2 at 0s"], async |cloud| {
+        let g = cloud.global_databases(None);
+        let (mut failed, mut kinds) = (0, std::collections::BTreeSet::new());
+        for _ in 0..40 {
+            if let Err(e) = g.describe_global_clusters(&west, &ids).await {
+                failed += 1;
+                kinds.insert(format!("{:?}", e.kind));
+            }
+        }
+        assert!((20..40).contains(&failed), "{failed} of 40 failed");
+        assert_eq!(kinds.len(), 2, "throttled and 5xx: {kinds:?}");
+        for _ in 0..10 {
+            g.describe_global_clusters(&east, &ids).await.unwrap();
+        }
+        let e = g
+            .describe_global_clusters(&east, &[GlobalClusterId::from("nope")])
+            .await
+            .unwrap();
+        assert!(
+            e.is_empty(),
+            "an unknown id is absent, as the adapter reads NotFound"
+        );
+    });
+}
+
+/// The replication lag (what a failover would lose) is small while the primary region is
+/// healthy and grows with the time it has been impaired; CloudWatch answers it for the
+/// secondary cluster, nothing for the primary.
+#[test]
+fn the_lag_grows_with_the_impairment() {
+    let id = GlobalClusterId::from("orders-global");
+    let east = Region::from("us-east-1");
+    let lags = |fault_lines: &[&str]| {
+        with_world(fault_lines, async |cloud| {
+            let m = cloud.metrics(None);
+            let mut out = vec![];
+            for _ in 0..3 {
+                cloud.clock().sleep(Duration::from_secs(120)).await;
+                let model = cloud.global_lag_ms(&id).unwrap();
+                let cw = m
+                    .latest_rds_metric(
+                        &east,
+                        "AuroraGlobalDBRPOLag",
+                        ("DBClusterIdentifier", "orders-east"),
+                        Duration::from_secs(300),
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(model, cw);
+                out.push(model);
+            }
+            let primary = m
+                .latest_rds_metric(
+                    &east,
+                    "AuroraGlobalDBRPOLag",
+                    ("DBClusterIdentifier", "orders-west"),
+                    Duration::from_secs(300),
+                )
+                .await
+                .unwrap();
+            assert_eq!(primary, None, "orders-west is not in us-east-1");
+            out
+        })
+    };
+    let healthy = lags(&[]);
+    assert!(healthy.iter().all(|l| *l < 1000.0), "{healthy:?}");
+    let impaired = lags(&["region-impaired us-west-2 at 0s"]);
+    assert!(
+        impaired[0] > 30_000.0 && impaired[0] < impaired[1] && impaired[1] < impaired[2],
+        "{impaired:?}"
+    );
+    let down = lags(&["region-down us-west-2 at 0s"]);
+    assert!(
+        down[2] > impaired[2],
+        "a region down replicates nothing: {down:?} vs {impaired:?}"
+    );
+}
+
+/// The topology's regions and global clusters become the environment's `regions` and a
+/// `global_clusters` group; every problem is reported at once, an unknown region in a fault
+/// names the topology's regions.
+#[test]
+fn the_topology_checks_regions_and_global_clusters() {
+    let t = topology();
+    let env = environment_for(&t);
+    assert_eq!(
+        env.regions,
+        vec![Region::from("us-west-2"), Region::from("us-east-1")]
+    );
+    match env.groups.get("orders_global") {
+        Some(Group::GlobalClusters { global_clusters }) => assert_eq!(global_clusters.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    let text = std::fs::read_to_string(root().join("config/sim/global-storefront.toml")).unwrap();
+    let bad = text
+        .replacen(
+            "zone = \"us-east-1a\", tier = 0 }",
+            "zone = \"us-west-2a\", tier = 0 }",
+            1,
+        )
+        .replacen(
+            "writer_region = \"us-west-2\"",
+            "writer_region = \"eu-west-1\"",
+            1,
+        )
+        .replacen(
+            "seed = 14",
+            "seed = 14\nfaults = [\"region-impaired eu-central-1 at 0s\"]",
+            1,
+        );
+    let e = Topology::parse(&bad, "bad.toml").unwrap_err().to_string();
+    for want in [
+        "instance `orders-east-1`: `us-west-2a` is not a zone of us-east-1 in the topology",
+        "writer_region = \"eu-west-1\" but no member cluster is in it",
+        "`eu-central-1` is not a region of topology `global-storefront` (its regions: us-west-2, us-east-1)",
+    ] {
+        assert!(e.contains(want), "missing `{want}` in:\n{e}");
+    }
+    // A single-region topology keeps its one region.
+    let one = Topology::load(&root().join("config/sim/storefront.toml")).unwrap();
+    assert_eq!(
+        environment_for(&one).regions,
+        vec![Region::from("us-west-2")]
+    );
+}
+
+/// After a failover with data loss, once us-west-2 is back, switching the writers back (what
+/// `failover rollback` plans for a run that moved global clusters: a graceful move to the
+/// region each writer left) returns every writer to its starting region, with no further
+/// loss. (Each `failover` process of a simulated environment starts a fresh world, so the
+/// rollback command itself is exercised against one world here through the same action.)
+#[test]
+fn switching_back_after_the_region_recovers_returns_the_writers() {
+    let t = topology();
+    let rb = runbook();
+    let back = [
+        ("failed_region".to_string(), "us-east-1".to_string()),
+        ("recovery_region".to_string(), "us-west-2".to_string()),
+    ];
+    let r = simulate_runs(
+        &[
+            SimRun::new(&rb, &params(&[("escalate", "auto")])),
+            SimRun::new(&rb, &back).at(Duration::from_secs(30 * 60)),
+        ],
+        &environment_for(&t),
+        &t,
+        &faults(&["region-impaired us-west-2 at 0s for 20m"]),
+        14,
+    )
+    .unwrap();
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    assert!(all_in(&r, "us-west-2"), "{:?}", writer_regions(&r));
+    let ops: Vec<String> = global_calls(&r).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(
+        ops.iter().filter(|o| *o == "FailoverGlobalCluster").count(),
+        3
+    );
+    assert_eq!(
+        ops.iter()
+            .filter(|o| *o == "SwitchoverGlobalCluster")
+            .count(),
+        6,
+        "3 stuck, 3 back: {ops:?}"
+    );
+    // Only the escalation lost writes; the switch back lost none.
+    assert_eq!(r.final_state.data_lost.len(), 3);
+    assert!(r
+        .final_state
+        .data_lost
+        .iter()
+        .all(|l| l.to.as_str() == "us-east-1"));
+}
+
+/// `AuroraReplicaLag` of a regional Aurora reader: a small figure; none for the writer, none
+/// for a reader in a zone that is down.
+#[test]
+fn a_regional_readers_lag_comes_from_the_model() {
+    let t = Topology::load(&root().join("config/sim/storefront.toml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = SimCloud::new(&t, &faults(&["az-down us-west-2c at 0s"]), 5);
+        let driver = tokio::spawn(cloud.driver());
+        let m = cloud.metrics(None);
+        let west = Region::from("us-west-2");
+        let lag = |id: &'static str| {
+            let m = m.clone();
+            let west = west.clone();
+            async move {
+                m.latest_rds_metric(
+                    &west,
+                    "AuroraReplicaLag",
+                    ("DBInstanceIdentifier", id),
+                    Duration::from_secs(300),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let reader = lag("orders-db-b").await.expect("a reader has a lag");
+        assert!((10.0..=100.0).contains(&reader), "{reader}");
+        assert_eq!(lag("orders-db-a").await, None, "the writer emits none");
+        assert_eq!(lag("orders-db-c").await, None, "its zone is down");
+        driver.abort();
+    });
+}

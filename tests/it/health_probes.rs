@@ -981,7 +981,7 @@ fn region_config(moto: &MotoServer, sink: &common::sink::Sink) -> common::topo::
         )
         .replacen(
             "[groups.aurora]",
-            "[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n\n[groups.aurora]",
+            "[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n\n[groups.global_records]\nkind = \"records\"\nhosted_zone = \"shop.example.com.\"\n\n[[groups.global_records.records]]\nname = \"api.global.shop.example.com.\"\nvalues = { \"us-west-2\" = \"api.usw2.example.com\", \"us-east-1\" = \"api.use1.example.com\" }\n\n[groups.aurora]",
             1,
         )
         .replacen(
@@ -1081,6 +1081,11 @@ async fn a_watcher_refuses_a_region_runbook_its_environment_cannot_run() {
             "[groups.orders_global]\nkind = \"global_clusters\"\nglobal_clusters = [\"orders-global\"]\n",
             "",
             1,
+        )
+        .replacen(
+            "\"us-west-2\" = \"api.usw2.example.com\", \"us-east-1\" = \"api.use1.example.com\"",
+            "\"us-west-2a\" = \"api.usw2a.example.com\", \"us-west-2b\" = \"api.usw2b.example.com\"",
+            1,
         );
     std::fs::write(&file, text).unwrap();
     let app = App::new(cfg.path(), cfg.journal());
@@ -1089,7 +1094,7 @@ async fn a_watcher_refuses_a_region_runbook_its_environment_cannot_run() {
         Err(e) => e.to_string(),
     };
     assert!(
-        err.starts_with("runbooks/region-evacuation.toml:57:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2)"),
+        err.starts_with("runbooks/region-evacuation.toml:60:6: error: step `move-writers` (rds.switchover_global) moves writers between regions, and environment `local` spans one region (us-west-2)"),
         "{err}"
     );
     assert!(err.ends_with("the watcher did not start."), "{err}");

@@ -320,6 +320,71 @@ fn the_dry_run_lists_the_exact_global_calls() {
     assert!(ok.starts_with("ok: 1 runbook(s)"), "{ok}");
 }
 
+/// `failover rollback` of a region evacuation reads from the journal which global clusters
+/// the run moved and where from, and plans to switch each back (and to restore the records).
+/// Each `failover` process of a simulated environment starts the topology's world afresh, so
+/// the rollback's world has the writers at home again: every switch-back is planned and found
+/// done (`switching_back_after_the_region_recovers_returns_the_writers` makes the move itself).
+#[test]
+fn rollback_plans_to_switch_every_moved_global_cluster_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = root().join("config/sim/global-storefront.toml");
+    std::fs::write(
+        dir.path().join("global.toml"),
+        format!("simulated = {:?}\nseed = 14\n", topo.to_str().unwrap()),
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.db");
+    let failover = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+            .current_dir(root())
+            .arg("--config-dir")
+            .arg(dir.path())
+            .arg("--journal")
+            .arg(&journal)
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    failover(&[
+        "run",
+        "runbooks/region-evacuation.toml",
+        "--env",
+        "global",
+        "-p",
+        "failed_region=us-west-2",
+        "-p",
+        "recovery_region=us-east-1",
+    ]);
+    let runs: serde_json::Value =
+        serde_json::from_str(&failover(&["runs", "--output", "json"])).unwrap();
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let plan = failover(&["rollback", &id, "--dry-run"]);
+    for g in GLOBALS {
+        for want in [
+            format!(
+                "switch global cluster {g} back to us-west-2, where run {id} moved its writer from"
+            ),
+            format!("skip: global cluster `{g}`: writer already in us-west-2: nothing to do"),
+        ] {
+            assert!(plan.contains(&want), "missing `{want}` in:\n{plan}");
+        }
+    }
+    assert!(
+        plan.contains(&format!(
+            "restore the records run {id} changed in hosted zone Z0SHOPGLOBAL1"
+        )),
+        "{plan}"
+    );
+}
+
 /// Run `f` against the raw (non-retrying) ports of the global world, with no API latency.
 fn with_world<T>(fault_lines: &[&str], f: impl AsyncFnOnce(Arc<SimCloud>) -> T) -> T {
     let mut t = topology();

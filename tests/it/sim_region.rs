@@ -255,25 +255,30 @@ fn with_approval_the_failover_waits_for_a_person() {
             && t.contains("FailoverGlobalCluster AllowDataLoss=true")));
 }
 
-/// The dry run (`failover plan`) against an environment that names the topology lists the
-/// switchovers and the contingent failovers, each on the us-east-1 endpoint; and the stock
-/// runbooks' region evacuation validates against it.
-#[test]
-fn the_dry_run_lists_the_exact_global_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let topo = root().join("config/sim/global-storefront.toml");
-    std::fs::write(
-        dir.path().join("global.toml"),
-        format!("simulated = {:?}\nseed = 14\n", topo.to_str().unwrap()),
-    )
-    .unwrap();
-    let failover = |args: &[&str]| {
+/// The `failover` binary with a config directory whose environment `global` is the
+/// global-storefront topology (seed 14), and a journal of its own.
+struct GlobalCli(tempfile::TempDir);
+
+impl GlobalCli {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let topo = root().join("config/sim/global-storefront.toml");
+        std::fs::write(
+            dir.path().join("global.toml"),
+            format!("simulated = {:?}\nseed = 14\n", topo.to_str().unwrap()),
+        )
+        .unwrap();
+        GlobalCli(dir)
+    }
+
+    /// Run it with `args`; its stdout (it must succeed).
+    fn run(&self, args: &[&str]) -> String {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
             .current_dir(root())
             .arg("--config-dir")
-            .arg(dir.path())
+            .arg(self.0.path())
             .arg("--journal")
-            .arg(dir.path().join("j.db"))
+            .arg(self.0.path().join("journal.db"))
             .args(args)
             .output()
             .unwrap();
@@ -284,7 +289,16 @@ fn the_dry_run_lists_the_exact_global_calls() {
             String::from_utf8_lossy(&o.stderr)
         );
         out
-    };
+    }
+}
+
+/// The dry run (`failover plan`) against an environment that names the topology lists the
+/// switchovers and the contingent failovers, each on the us-east-1 endpoint; and the stock
+/// runbooks' region evacuation validates against it.
+#[test]
+fn the_dry_run_lists_the_exact_global_calls() {
+    let cli = GlobalCli::new();
+    let failover = |args: &[&str]| cli.run(args);
     let plan = failover(&[
         "plan",
         "runbooks/region-evacuation.toml",
@@ -327,32 +341,8 @@ fn the_dry_run_lists_the_exact_global_calls() {
 /// done (`switching_back_after_the_region_recovers_returns_the_writers` makes the move itself).
 #[test]
 fn rollback_plans_to_switch_every_moved_global_cluster_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let topo = root().join("config/sim/global-storefront.toml");
-    std::fs::write(
-        dir.path().join("global.toml"),
-        format!("simulated = {:?}\nseed = 14\n", topo.to_str().unwrap()),
-    )
-    .unwrap();
-    let journal = dir.path().join("journal.db");
-    let failover = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_failover"))
-            .current_dir(root())
-            .arg("--config-dir")
-            .arg(dir.path())
-            .arg("--journal")
-            .arg(&journal)
-            .args(args)
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            o.status.success(),
-            "{args:?}: {out}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    };
+    let cli = GlobalCli::new();
+    let failover = |args: &[&str]| cli.run(args);
     failover(&[
         "run",
         "runbooks/region-evacuation.toml",

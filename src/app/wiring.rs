@@ -7,7 +7,7 @@ use super::AppError;
 use crate::clock::SystemClock;
 use crate::cloud::aws::{self, AwsSettings};
 use crate::cloud::http::ReqwestHttp;
-use crate::cloud::rate::RateLimiter;
+use crate::cloud::rate::{MeterSet, RateLimiter};
 use crate::cloud::retry::{
     RetryPolicy, RetryingDatabases, RetryingDns, RetryingGlobal, RetryingInventory,
     RetryingZonalShifts,
@@ -119,8 +119,9 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         ..RetryPolicy::default()
     };
     let http = ReqwestHttp::new()?;
+    let meter = MeterSet::of(limiter.clone());
     Ok(Ports {
-        global: global_port(env, &settings, policy.clone(), clock.clone()),
+        global: global_port(env, &settings, policy.clone(), clock.clone(), &meter),
         metrics: Some(Arc::new(aws::AwsMetrics::new(
             settings.clone(),
             clock.clone(),
@@ -145,7 +146,7 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         )),
         http: Arc::new(http),
         clock,
-        meter: limiter,
+        meter,
         health: env
             .health
             .as_ref()
@@ -160,11 +161,13 @@ fn global_port(
     settings: &AwsSettings,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
+    meter: &Arc<MeterSet>,
 ) -> Option<Arc<dyn crate::cloud::GlobalDatabases>> {
     if env.regions.len() < 2 {
         return None;
     }
-    let aws = aws::AwsGlobalDatabases::new(settings.clone(), env.quotas.clone(), clock.clone());
+    let aws = aws::AwsGlobalDatabases::new(settings.clone(), env.quotas.clone(), clock.clone())
+        .metered(meter.clone());
     Some(Arc::new(RetryingGlobal::new(
         Arc::new(aws),
         policy,

@@ -195,6 +195,15 @@ pub struct ApiCounts {
 }
 
 impl ApiCounts {
+    /// Add `o`'s counts to these.
+    pub fn absorb(&mut self, o: &ApiCounts) {
+        self.reads += o.reads;
+        self.mutations += o.mutations;
+        self.throttled += o.throttled;
+        self.failed += o.failed;
+        self.waited_ms += o.waited_ms;
+    }
+
     pub fn total(&self) -> u64 {
         self.reads + self.mutations
     }
@@ -214,6 +223,13 @@ pub struct CallCounts {
 }
 
 impl CallCounts {
+    /// Add `o`'s counts to these, service by service.
+    pub fn absorb(&mut self, o: &CallCounts) {
+        self.rds.absorb(&o.rds);
+        self.route53.absorb(&o.route53);
+        self.arc.absorb(&o.arc);
+    }
+
     pub fn total(&self) -> u64 {
         self.rds.total() + self.route53.total() + self.arc.total()
     }

@@ -127,6 +127,33 @@ impl CallMeter for RateLimiter {
     }
 }
 
+/// The calls of a process's limiters summed: its own, and the one per region its global
+/// database port makes on first use (each region has its own RDS quota). What `run`, `plan`
+/// and `simulate` report.
+pub struct MeterSet(Mutex<Vec<Arc<RateLimiter>>>);
+
+impl MeterSet {
+    pub fn of(first: Arc<RateLimiter>) -> Arc<MeterSet> {
+        Arc::new(MeterSet(Mutex::new(vec![first])))
+    }
+
+    /// Count `l`'s calls too.
+    pub fn add(&self, l: Arc<RateLimiter>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+    }
+}
+
+impl CallMeter for MeterSet {
+    fn counts(&self) -> CallCounts {
+        let parts = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut sum = CallCounts::default();
+        for l in parts {
+            sum.absorb(&l.counts());
+        }
+        sum
+    }
+}
+
 /// The client-side limiter of one process (or one simulated client), shared by its adapters.
 pub struct RateLimiter {
     clock: Arc<dyn Clock>,

@@ -330,6 +330,12 @@ fn the_dry_run_lists_the_exact_global_calls() {
         plan.contains("6 mutating call(s) planned, up to 3 more"),
         "{plan}"
     );
+    // The reads of the global databases (on the recovery region's endpoint, paced by its own
+    // limiter) are counted with the others: one DescribeGlobalClusters per global cluster.
+    assert!(
+        plan.contains("Observed with 5 AWS call(s): 5 read(s), 0 mutating; 0 throttled, 0 failed (RDS 3, Route 53 2)"),
+        "{plan}"
+    );
     let ok = failover(&["validate", "runbooks/region-evacuation.toml"]);
     assert!(ok.starts_with("ok: 1 runbook(s)"), "{ok}");
 }

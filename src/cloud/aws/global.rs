@@ -10,7 +10,7 @@
 use super::config::{sdk_config, AwsSettings};
 use super::error::cloud_error;
 use crate::cloud::global::region_of_arn;
-use crate::cloud::rate::{Api, Class, RateLimiter};
+use crate::cloud::rate::{Api, Class, MeterSet, RateLimiter};
 use crate::cloud::{
     Clock, CloudError, DbStatus, ErrorKind, GlobalClusterState, GlobalDatabases,
     GlobalFailoverState, GlobalMember, Metrics,
@@ -38,6 +38,8 @@ pub struct AwsGlobalDatabases {
     source: Source,
     clock: Arc<dyn Clock>,
     clients: Mutex<BTreeMap<Region, (aws_sdk_rds::Client, Arc<RateLimiter>)>>,
+    /// Where the per-region limiters' calls are summed with the process's own.
+    meter: Option<Arc<MeterSet>>,
 }
 
 impl AwsGlobalDatabases {
@@ -51,7 +53,14 @@ impl AwsGlobalDatabases {
             source: Source::Settings { settings, quotas },
             clock,
             clients: Mutex::new(BTreeMap::new()),
+            meter: None,
         }
+    }
+
+    /// Count the calls of each region's limiter in `meter` too.
+    pub fn metered(mut self, meter: Arc<MeterSet>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Exactly these clients, one per region (e.g. built by `aws-smithy-mocks` in tests).
@@ -68,6 +77,7 @@ impl AwsGlobalDatabases {
             source: Source::Fixed,
             clock,
             clients: Mutex::new(map),
+            meter: None,
         }
     }
 
@@ -92,6 +102,9 @@ impl AwsGlobalDatabases {
         s.region = region.to_string();
         let client = aws_sdk_rds::Client::new(&sdk_config(&s).await);
         let limiter = Arc::new(RateLimiter::new(quotas.clone(), self.clock.clone()));
+        if let Some(m) = &self.meter {
+            m.add(limiter.clone());
+        }
         let mut map = self.lock();
         Ok(map
             .entry(region.clone())

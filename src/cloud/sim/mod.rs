@@ -79,7 +79,7 @@ pub use traffic::{LoadSample, LoadSpec, SignalReading, TierCall, TrafficReport};
 pub use world::FinalState;
 
 use crate::cloud::model::{RDS_PAGE_SIZE, ROUTE53_PAGE_SIZE};
-use crate::cloud::rate::{Api, Class, RateLimiter};
+use crate::cloud::rate::{Api, Class, MeterSet, RateLimiter};
 use crate::cloud::retry::{
     RetryPolicy, RetryingDatabases, RetryingDns, RetryingGlobal, RetryingZonalShifts,
 };
@@ -182,10 +182,20 @@ impl SimCloud {
 
     /// The global database port of one caller: a limiter per region, made on first use.
     pub fn global_databases(self: &Arc<Self>, caller: Caller) -> Arc<SimGlobalDatabases> {
+        self.global_databases_metered(caller, None)
+    }
+
+    /// [`Self::global_databases`], each region's limiter also counted in `meter`.
+    fn global_databases_metered(
+        self: &Arc<Self>,
+        caller: Caller,
+        meter: Option<Arc<MeterSet>>,
+    ) -> Arc<SimGlobalDatabases> {
         Arc::new(SimGlobalDatabases {
             cloud: self.clone(),
             limiters: Mutex::new(BTreeMap::new()),
             caller,
+            meter,
         })
     }
 
@@ -269,9 +279,10 @@ impl SimCloud {
     pub fn ports(self: &Arc<Self>, policy: RetryPolicy, seed: u64) -> Ports {
         let clock: Arc<dyn Clock> = self.clock();
         let limiter = self.limiter();
+        let meter = MeterSet::of(limiter.clone());
         Ports {
             global: Some(Arc::new(RetryingGlobal::new(
-                self.global_databases(None),
+                self.global_databases_metered(None, Some(meter.clone())),
                 policy.clone(),
                 clock.clone(),
                 Some(seed),
@@ -313,7 +324,7 @@ impl SimCloud {
             )),
             http: self.http(),
             clock,
-            meter: limiter,
+            meter,
             health: None,
         }
     }
@@ -1050,13 +1061,21 @@ pub struct SimGlobalDatabases {
     cloud: Arc<SimCloud>,
     limiters: Mutex<BTreeMap<Region, Arc<RateLimiter>>>,
     caller: Caller,
+    /// Where each region's limiter is counted with the process's own (`ports`).
+    meter: Option<Arc<MeterSet>>,
 }
 
 impl SimGlobalDatabases {
     fn limiter(&self, region: &Region) -> Arc<RateLimiter> {
         let mut m = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.clone())
-            .or_insert_with(|| self.cloud.limiter())
+            .or_insert_with(|| {
+                let l = self.cloud.limiter();
+                if let Some(meter) = &self.meter {
+                    meter.add(l.clone());
+                }
+                l
+            })
             .clone()
     }
 

@@ -642,3 +642,114 @@ fn a_regional_readers_lag_comes_from_the_model() {
         driver.abort();
     });
 }
+
+/// The writers' move alone, without the status page (so the first mutating call of a run is a
+/// switchover).
+const MOVE_ONLY: &str = r#"
+name = "move-writers"
+[params.failed_region]
+required = true
+[params.recovery_region]
+required = true
+[[steps]]
+id = "move-writers"
+action = "rds.switchover_global"
+group = "orders_global"
+evacuate_region = "${failed_region}"
+to_region = "${recovery_region}"
+escalate_after = "5m"
+escalate = "auto"
+"#;
+
+/// The process is killed the moment it sends its first SwitchoverGlobalCluster (the call takes
+/// effect, its answer is lost: an intent without an outcome); `failover resume` a minute later
+/// finds that global cluster switching over, waits for it instead of calling again, and
+/// switches the others. Every writer ends in us-east-1 after exactly one switchover sent
+/// each, no failover, and the run succeeds.
+#[test]
+fn a_run_killed_mid_switchover_is_resumed_without_a_second_switchover() {
+    use failover::app::sim_actors::{simulate_actors, Actor};
+    let t = topology();
+    let env = environment_for(&t);
+    let rb = Runbook::parse(failover::diag::SourceFile::new("move-only.toml", MOVE_ONLY)).unwrap();
+    for seed in [3, 14, 21] {
+        let actors = [
+            Actor::Run(SimRun::new(&rb, &params(&[]))),
+            Actor::KillMidCall {
+                run: 0,
+                at: Duration::ZERO,
+            },
+            Actor::Resume {
+                run: 0,
+                at: Duration::from_secs(60),
+            },
+        ];
+        let r = simulate_actors(&actors, &env, &t, &[], seed).unwrap_or_else(|e| panic!("{e}"));
+        let run = &r.runs[0];
+        assert_eq!(
+            run.status,
+            Some(failover::status::RunStatus::Succeeded),
+            "seed {seed}: {:?}",
+            run.processes
+        );
+        assert!(
+            run.processes.len() >= 2,
+            "seed {seed}: killed, then resumed: {:?}",
+            run.processes
+        );
+        let failover::app::sim_actors::Outcome::Killed { at_ms: killed } = run.processes[0].outcome
+        else {
+            panic!(
+                "seed {seed}: the first process was not killed: {:?}",
+                run.processes
+            )
+        };
+        // Every call that reached the world, accepted or refused (a second switchover of a
+        // global cluster switching over would be refused: it must not be sent at all).
+        let sent = |op: &str| -> Vec<(u64, String)> {
+            r.timeline
+                .iter()
+                .filter_map(|e| match &e.event {
+                    Event::Api(ApiCall {
+                        operation,
+                        resource,
+                        mutating: true,
+                        ..
+                    }) if operation == op => Some((
+                        e.at_ms,
+                        resource.split(' ').next().unwrap_or("").to_string(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let switchovers = sent("SwitchoverGlobalCluster");
+        let clusters: std::collections::BTreeSet<&str> =
+            switchovers.iter().map(|(_, c)| c.as_str()).collect();
+        assert_eq!(
+            (switchovers.len(), clusters.len()),
+            (3, 3),
+            "seed {seed}: one switchover sent per global cluster: {switchovers:?}"
+        );
+        // The call the kill interrupted went out and took effect (it lands after the kill,
+        // with the API's latency), before the resume: the resume must not make it again.
+        assert!(
+            killed < 60_000 && switchovers[0].0 < 60_000,
+            "seed {seed}: {switchovers:?} (killed at {killed} ms)"
+        );
+        assert!(sent("FailoverGlobalCluster").is_empty(), "seed {seed}");
+        let writers: Vec<_> = r
+            .final_state
+            .global_clusters
+            .iter()
+            .map(|g| (g.id.to_string(), g.writer_regions.clone()))
+            .collect();
+        assert!(
+            writers
+                .iter()
+                .all(|(_, w)| w.len() == 1 && w[0].as_str() == "us-east-1"),
+            "seed {seed}: {writers:?}"
+        );
+        assert!(r.chain_intact);
+    }
+}

@@ -25,8 +25,8 @@ pub(super) struct Lead {
     key: LeaseKey,
     ttl: Duration,
     fence: Option<Fence>,
-    /// What was last said of the role (a change is said once).
-    said: Option<String>,
+    /// The role last said (`true`: leading); a change is said once.
+    said: Option<bool>,
 }
 
 /// A change of role, to journal and tell.
@@ -95,11 +95,10 @@ impl Lead {
             Err(e) => return Err(e),
         };
         // A standby keeps trying each round; say its role only when it changes.
-        let role = text.split(':').next().map(str::to_string);
-        if self.said == role {
+        if self.said == Some(self.leading()) {
             return Ok(None);
         }
-        self.said = role;
+        self.said = Some(self.leading());
         Ok(Some(RoleChange {
             leading: self.leading(),
             text,

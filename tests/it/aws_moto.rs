@@ -11,10 +11,7 @@ use crate::common;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_rds::config::Credentials;
-use aws_sdk_route53::types::{
-    AliasTarget as SdkAlias, Change, ChangeAction as SdkAction, ChangeBatch, ResourceRecord,
-    ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::{AliasTarget as SdkAlias, ResourceRecord, ResourceRecordSet, RrType};
 use common::moto::MotoServer;
 use failover::cloud::aws::{connect, AwsDatabases, AwsDns, AwsSettings};
 use failover::cloud::rate::RateLimiter;
@@ -362,30 +359,6 @@ fn weighted(name: &str, id: &str, weight: i64, value: &str) -> ResourceRecordSet
         .unwrap()
 }
 
-async fn apply(r53: &aws_sdk_route53::Client, zone: &str, sets: Vec<ResourceRecordSet>) {
-    let changes = sets
-        .into_iter()
-        .map(|s| {
-            Change::builder()
-                .action(SdkAction::Create)
-                .resource_record_set(s)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    r53.change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .set_changes(Some(changes))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("ChangeResourceRecordSets");
-}
-
 /// Hosted zone `example.com.` with A, CNAME, alias and weighted records. Returns its bare id.
 async fn zone(r53: &aws_sdk_route53::Client) -> String {
     let out = r53
@@ -401,7 +374,7 @@ async fn zone(r53: &aws_sdk_route53::Client) -> String {
         .id()
         .trim_start_matches("/hostedzone/")
         .to_string();
-    apply(
+    common::topo::create_record_sets(
         r53,
         &id,
         vec![
@@ -542,7 +515,7 @@ async fn list_record_sets_follows_pages() {
                 )
             })
             .collect();
-        apply(&p.r53, &id, sets).await;
+        common::topo::create_record_sets(&p.r53, &id, sets).await;
     }
     let sets = p.dns.list_record_sets(&id).await.unwrap();
     assert_eq!(sets.len(), 7 + 650);

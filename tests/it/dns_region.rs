@@ -8,8 +8,8 @@
 use crate::common;
 
 use aws_sdk_route53::types::{
-    Change, ChangeAction as SdkAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
-    ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
+    HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, ResourceRecordSetRegion, RrType,
 };
 use common::rig::MotoRig;
 use common::topo;
@@ -170,27 +170,7 @@ async fn setup() -> Setup {
         health_check(&r53, "api.usw2.example.com").await,
         health_check(&r53, "api.use1.example.com").await,
     );
-    let changes = record_sets(&checks.0, &checks.1)
-        .into_iter()
-        .map(|s| {
-            Change::builder()
-                .action(SdkAction::Create)
-                .resource_record_set(s)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&zone_id)
-        .change_batch(
-            ChangeBatch::builder()
-                .set_changes(Some(changes))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("ChangeResourceRecordSets");
+    topo::create_record_sets(&r53, &zone_id, record_sets(&checks.0, &checks.1)).await;
     let dir = rig.cfg.path();
     std::fs::write(dir.join("regional.toml"), env_text(&rig.proxy.endpoint())).unwrap();
     let runbook = dir.join("dns-region.toml");

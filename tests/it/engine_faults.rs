@@ -5,14 +5,12 @@
 //! paused clock, so waits of minutes take microseconds and nothing depends on timing.
 
 use async_trait::async_trait;
-use failover::app::record::{run_record, RunHeader};
 use failover::clock::SystemClock;
 use failover::cloud::retry::{RetryPolicy, RetryingDatabases, RetryingDns};
 use failover::cloud::*;
 use failover::engine::{self, RunSpec};
 use failover::env::Environment;
 use failover::journal::Journal;
-use failover::plan::Plan;
 use failover::ports::Ports;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
@@ -322,25 +320,7 @@ async fn run(
         health: None,
     };
     // The engine alone (no plan): these tests count the calls the engine makes.
-    let header = RunHeader {
-        id: run_id.clone(),
-        runbook: "t".into(),
-        runbook_path: "rb.toml".into(),
-        runbook_sha256: "-".into(),
-        environment: "test".into(),
-        mode: RunMode::Run,
-        initiator: "alice".into(),
-        params: serde_json::json!({}),
-        of_run: None,
-    };
-    let no_plan = Plan {
-        runbook: "t".into(),
-        environment: "test".into(),
-        steps: vec![],
-    };
-    journal
-        .create_run(&run_record(&header, 0, &no_plan, &steps))
-        .unwrap();
+    crate::common::run::record_bare_run(&journal, &run_id, "t", &steps);
     let collect = Arc::new(Collect::default());
     let spec = RunSpec {
         run_id: run_id.clone(),

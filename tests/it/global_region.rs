@@ -15,14 +15,12 @@ use aws_sdk_rds::operation::failover_global_cluster::FailoverGlobalClusterOutput
 use aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterOutput;
 use aws_sdk_rds::types::{FailoverState, FailoverStatus, GlobalCluster, GlobalClusterMember};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
-use failover::app::record::{run_record, RunHeader};
 use failover::clock::SystemClock;
 use failover::cloud::aws::AwsGlobalDatabases;
 use failover::cloud::*;
 use failover::engine::{self, RunSpec};
 use failover::env::Environment;
 use failover::journal::Journal;
-use failover::plan::Plan;
 use failover::ports::Ports;
 use failover::progress::Collect;
 use failover::runbook::bind::{self, RunContext};
@@ -302,25 +300,7 @@ async fn run(
         clock: Arc::new(SystemClock),
         health: None,
     };
-    let header = RunHeader {
-        id: run_id.clone(),
-        runbook: "region-evacuation".into(),
-        runbook_path: "rb.toml".into(),
-        runbook_sha256: "-".into(),
-        environment: "test".into(),
-        mode: RunMode::Run,
-        initiator: "alice".into(),
-        params: serde_json::json!({}),
-        of_run: None,
-    };
-    let no_plan = Plan {
-        runbook: "region-evacuation".into(),
-        environment: "test".into(),
-        steps: vec![],
-    };
-    journal
-        .create_run(&run_record(&header, 0, &no_plan, &steps))
-        .unwrap();
+    crate::common::run::record_bare_run(&journal, &run_id, "region-evacuation", &steps);
     let spec = RunSpec {
         run_id: run_id.clone(),
         initiator: "alice".into(),

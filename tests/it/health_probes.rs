@@ -451,16 +451,7 @@ async fn an_observer_wide_failure_is_reported_and_never_triggers() {
 
 // ---- CloudWatch, RDS and Route 53 through moto --------------------------------------------
 
-async fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
-    let creds = aws_sdk_cloudwatch::config::Credentials::new("test", "test", None, None, "test");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .load()
-        .await;
-    aws_sdk_cloudwatch::Client::new(&conf)
-}
+use common::topo::cloudwatch;
 
 async fn put_alarm(cw: &aws_sdk_cloudwatch::Client, name: &str) {
     use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};

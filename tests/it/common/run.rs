@@ -63,3 +63,33 @@ pub async fn run_runbook(
         .unwrap_or_else(|e| panic!("{e}"));
     (run_id, result.outcome, collect)
 }
+
+/// Record run `run_id` of `runbook` (environment `test`, by alice, no plan) with its `steps`,
+/// for tests that drive the engine alone (`engine::execute`) and count the calls it makes.
+pub fn record_bare_run(
+    journal: &Journal,
+    run_id: &RunId,
+    runbook: &str,
+    steps: &[failover::runbook::bind::BoundStep],
+) {
+    use failover::app::record::run_record;
+    let header = RunHeader {
+        id: run_id.clone(),
+        runbook: runbook.into(),
+        runbook_path: "rb.toml".into(),
+        runbook_sha256: "-".into(),
+        environment: "test".into(),
+        mode: failover::status::RunMode::Run,
+        initiator: "alice".into(),
+        params: serde_json::json!({}),
+        of_run: None,
+    };
+    let no_plan = failover::plan::Plan {
+        runbook: runbook.into(),
+        environment: "test".into(),
+        steps: vec![],
+    };
+    journal
+        .create_run(&run_record(&header, 0, &no_plan, steps))
+        .unwrap();
+}

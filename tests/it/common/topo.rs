@@ -58,14 +58,7 @@ pub async fn clients(endpoint: &str) -> (aws_sdk_rds::Client, aws_sdk_route53::C
 
 /// Set both local CloudWatch alarms of a zone (config/local.toml's health probes) to `state`.
 pub async fn zone_alarms(endpoint: &str, zone: &str, state: aws_sdk_cloudwatch::types::StateValue) {
-    let creds = aws_sdk_rds::config::Credentials::new("test", "test", None, None, "test");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-west-2"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds)
-        .load()
-        .await;
-    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let cw = cloudwatch(endpoint).await;
     for alarm in [
         format!("local-api-5xx-{zone}"),
         format!("local-api-latency-{zone}"),
@@ -90,4 +83,34 @@ pub async fn cloudwatch(endpoint: &str) -> aws_sdk_cloudwatch::Client {
         .load()
         .await;
     aws_sdk_cloudwatch::Client::new(&conf)
+}
+
+/// CREATE these record sets in hosted zone `zone` of the peer, in one change batch.
+pub async fn create_record_sets(
+    r53: &aws_sdk_route53::Client,
+    zone: &str,
+    sets: Vec<aws_sdk_route53::types::ResourceRecordSet>,
+) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+    let changes = sets
+        .into_iter()
+        .map(|s| {
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(s)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("ChangeResourceRecordSets");
 }

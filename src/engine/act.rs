@@ -65,12 +65,10 @@ pub(crate) async fn execute_decision(
         })
         .collect();
     // A call just made has not taken effect within its round trip (a failover, a snapshot, a
-    // change's propagation take seconds at least): the first look is one poll interval later.
+    // change's propagation take seconds at least): the first look is later (`Looks`).
     let made = decision.calls.len() > failed.len();
-    if made && !awaits.is_empty() {
-        ctx.sleep(ctx.spec.poll_interval).await?;
-    }
-    wait_all(ctx, step, awaits, observe::Members::seen_in(decided_on)).await?;
+    let members = observe::Members::seen_in(decided_on);
+    wait_all(ctx, step, awaits, members, made).await?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -452,9 +450,11 @@ pub(crate) async fn wait_all(
     step: &BoundStep,
     mut pending: Vec<(&Await, Option<String>)>,
     mut members: observe::Members,
+    just_made: bool,
 ) -> Result<(), StepError> {
     let sid = step.id.to_string();
     let poll = ctx.spec.poll_interval;
+    let mut looks = Looks::new(poll, just_made);
     // A failover that ends with the writer still in an evacuated zone (RDS refused or rolled
     // it back) must not be waited on until the step times out: after a grace period (the
     // status can lag the call), fail the attempt so the step decides again.
@@ -468,16 +468,35 @@ pub(crate) async fn wait_all(
         .map(|(i, (a, c))| (i, a, c))
         .collect();
     while !pending.is_empty() {
-        let awaits: Vec<&Await> = pending.iter().map(|(_, a, _)| *a).collect();
-        let changes: Vec<String> = pending.iter().filter_map(|(_, _, c)| c.clone()).collect();
+        let kinds = Kinds::of(pending.iter().map(|(_, a, _)| *a));
+        let wait = looks.next(kinds);
+        if !wait.is_zero() {
+            ctx.sleep(wait).await?;
+        }
+        let looked = looks.pass(wait, kinds);
+        let awaits: Vec<&Await> = pending
+            .iter()
+            .map(|(_, a, _)| *a)
+            .filter(|a| looked.covers(a))
+            .collect();
+        let changes: Vec<String> = pending
+            .iter()
+            .filter(|(_, a, _)| looked.covers(a))
+            .filter_map(|(_, _, c)| c.clone())
+            .collect();
         let mut needs = wait::needs(&awaits, &changes);
         let change_ids = std::mem::take(&mut needs.changes);
         let mut world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
         observe::changes_in_order(&ctx.ports, &change_ids, &mut world).await?;
         ctx.saw(&world, true);
+        looks.looked(looked);
         let now = ctx.ports.clock.now();
         let mut still = vec![];
         for (i, a, change) in pending {
+            if !looked.covers(a) {
+                still.push((i, a, change));
+                continue;
+            }
             match wait::status(a, &world, change.as_deref()) {
                 AwaitStatus::Done(what) => ctx.reporter.report(Progress::Converged {
                     step: sid.clone(),
@@ -515,11 +534,104 @@ pub(crate) async fn wait_all(
             }
         }
         pending = still;
-        if !pending.is_empty() {
-            ctx.sleep(poll).await?;
-        }
     }
     Ok(())
+}
+
+/// Which kinds of awaits a set holds, or a poll looks at: the databases' (clusters,
+/// instances, snapshots, global clusters) and the Route 53 changes'.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Kinds {
+    databases: bool,
+    changes: bool,
+}
+
+impl Kinds {
+    fn of<'a>(awaits: impl Iterator<Item = &'a Await>) -> Kinds {
+        let mut k = Kinds::default();
+        for a in awaits {
+            if is_change(a) {
+                k.changes = true;
+            } else {
+                k.databases = true;
+            }
+        }
+        k
+    }
+
+    fn covers(&self, a: &Await) -> bool {
+        if is_change(a) {
+            self.changes
+        } else {
+            self.databases
+        }
+    }
+}
+
+fn is_change(a: &Await) -> bool {
+    matches!(a, Await::ChangeInsync { .. } | Await::ChangeSettled { .. })
+}
+
+/// When a wait looks next, per kind, as the time left until then (counted down by the
+/// wait's own sleeps, so it holds on any clock). The databases are read every poll interval.
+/// The Route 53 changes are read every [`change_poll`]: a change is INSYNC 10 to 60 s after it
+/// is made (docs/aws-model.md), its records already answer on the servers it has reached,
+/// nothing but the step's end waits for it, and every look is a call from Route 53's
+/// account-wide bucket; the decision a wait follows has just read the changes it waits for.
+/// After calls just made (a failover, a snapshot take seconds at least) the databases are
+/// looked at one interval later; otherwise (a call in doubt, a switchover watched from its
+/// call on) at once.
+struct Looks {
+    poll: Duration,
+    databases: Duration,
+    changes: Duration,
+}
+
+impl Looks {
+    fn new(poll: Duration, just_made: bool) -> Looks {
+        Looks {
+            poll,
+            databases: if just_made { poll } else { Duration::ZERO },
+            changes: change_poll(poll),
+        }
+    }
+
+    /// How long until the next look at any of `kinds`.
+    fn next(&self, kinds: Kinds) -> Duration {
+        match (kinds.databases, kinds.changes) {
+            (true, true) => self.databases.min(self.changes),
+            (false, true) => self.changes,
+            _ => self.databases,
+        }
+    }
+
+    /// `waited` has passed: the kinds of `kinds` due now.
+    fn pass(&mut self, waited: Duration, kinds: Kinds) -> Kinds {
+        self.databases = self.databases.saturating_sub(waited);
+        self.changes = self.changes.saturating_sub(waited);
+        Kinds {
+            databases: kinds.databases && self.databases.is_zero(),
+            changes: kinds.changes && self.changes.is_zero(),
+        }
+    }
+
+    /// `looked` was just read: its next look is an interval later.
+    fn looked(&mut self, looked: Kinds) {
+        if looked.databases {
+            self.databases = self.poll;
+        }
+        if looked.changes {
+            self.changes = change_poll(self.poll);
+        }
+    }
+}
+
+/// How often a wait reads the Route 53 changes it waits for: six poll intervals (30 s at the
+/// default 5 s), at most 30 s, as AWS's own `resource-record-sets-changed` waiter does.
+pub(crate) fn change_poll(poll: Duration) -> Duration {
+    poll.saturating_mul(6)
+        .min(Duration::from_secs(30))
+        .max(poll)
 }
 
 /// Say once per await what it is waiting for.

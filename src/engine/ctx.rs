@@ -312,46 +312,77 @@ impl Ctx {
             .insert(resource);
     }
 
-    /// The plan's observation of what a step needs, if a decision may use it instead of
-    /// observing again: the plan observed all of it after this run took its leases (so no other
-    /// run has changed any of it since), began less than `plan_fresh_for` ago, and this run
-    /// has made no mutating call on any of it since. Whatever the journal knows (calls in
-    /// doubt or accepted, recent changes) is read afresh by the caller, which observes again
-    /// when there is any (the plan's reads may predate their effect). With `only_records`, the
-    /// calls made on the databases it reads do not count: a `dns.update` reads them only to
-    /// know whether its records may move yet, and a read from before a failover call says "not
-    /// yet", which its next poll corrects.
-    pub(crate) fn plan_world(&self, needs: &Needs, only_records: bool) -> Option<World> {
+    /// The plan's observation of what a step needs, as far as a decision may use it instead
+    /// of observing again, and what the caller must still read (empty: nothing). The plan
+    /// observed all of it after this run took its leases (so no other run has changed any of it
+    /// since); a part this run has made a mutating call on since is not used. Whatever the
+    /// journal knows (calls in doubt or accepted, recent changes) is read afresh by the caller,
+    /// which observes again when there is any (the plan's reads may predate their effect).
+    ///
+    /// - The databases change by themselves (AWS fails a writer over on its own when its zone
+    ///   goes): what the plan saw of them is used only while its reads of them began less
+    ///   than `plan_fresh_for` ago.
+    /// - What only this run changes is used however old: the records of the hosted zones it
+    ///   has held the lease of since before the plan listed them (as a step's own polls carry
+    ///   them, `Carry`), and the snapshots named after this run (`failover-<run>-...`).
+    ///
+    /// With `only_records` (a `dns.update`), the calls made on the databases do not count: it
+    /// reads them only to know whether its records may move yet, and a read from before a
+    /// failover call says "not yet", which its next poll corrects.
+    pub(crate) fn plan_world(&self, needs: &Needs, only_records: bool) -> Option<(World, Needs)> {
         let o = self.spec.observed.as_ref()?;
-        let age = self.ports.clock.now().duration_since(o.at).ok()?;
-        if age >= self.spec.plan_fresh_for || !o.needs.covers(needs) {
+        if !o.needs.covers(needs) {
             return None;
         }
+        let age = self.ports.clock.now().duration_since(o.at).ok()?;
         let touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-        let (clusters, instances) = if only_records {
-            (&[][..], &[][..])
-        } else {
-            (&needs.clusters[..], &needs.instances[..])
-        };
-        let names = clusters
+        let zones_untouched = !needs
+            .hosted_zones
             .iter()
-            .map(|c| c.as_str())
-            .chain(instances.iter().map(|i| i.as_str()))
-            .chain(needs.hosted_zones.iter().map(String::as_str))
-            .chain(needs.global_clusters.iter().map(|(_, g)| g.as_str()))
+            .map(String::as_str)
             .chain(
                 needs
                     .hosted_zones
                     .iter()
                     .filter_map(|r| o.world.hosted_zones.get(r))
                     .flat_map(|z| [z.id.as_str(), z.name.as_str()]),
-            );
-        for n in names {
-            if touched.contains(n) {
-                return None;
-            }
+            )
+            .any(|n| touched.contains(n));
+        let databases_untouched = only_records
+            || !needs
+                .clusters
+                .iter()
+                .map(|c| c.as_str())
+                .chain(needs.instances.iter().map(|i| i.as_str()))
+                .chain(needs.global_clusters.iter().map(|(_, g)| g.as_str()))
+                .any(|n| touched.contains(n));
+        if age < self.spec.plan_fresh_for && zones_untouched && databases_untouched {
+            return Some((o.world.subset(needs), Needs::default()));
         }
-        Some(o.world.subset(needs))
+        let kept = Needs {
+            hosted_zones: if zones_untouched {
+                needs.hosted_zones.clone()
+            } else {
+                vec![]
+            },
+            cluster_snapshots: needs.cluster_snapshots.clone(),
+            instance_snapshots: needs.instance_snapshots.clone(),
+            ..Needs::default()
+        };
+        if kept.is_empty() {
+            return None;
+        }
+        let rest = Needs {
+            hosted_zones: if zones_untouched {
+                vec![]
+            } else {
+                needs.hosted_zones.clone()
+            },
+            cluster_snapshots: vec![],
+            instance_snapshots: vec![],
+            ..needs.clone()
+        };
+        Some((o.world.subset(&kept), rest))
     }
 
     /// Remember that promoting `reader` failed: the next decision passes over it.

@@ -44,8 +44,7 @@ pub async fn plan_observed(
     for s in steps.iter().filter(|s| s.enabled) {
         needs.merge(steps::needs(s, run_id));
     }
-    let at = ports.clock.now();
-    let world = observe::observe(ports, &needs).await?;
+    let (world, at) = observe::observe_timed(ports, &needs).await?;
     let plan = crate::plan::plan(runbook, environment, run_id, steps, &world);
     let observed = Observed {
         world: Arc::new(world),

@@ -237,9 +237,30 @@ async fn observe_with_journal(
     let now = ctx.journal.now_ms();
     let news = !matches!(step.action, BoundAction::DnsUpdate { .. });
     let planned = may_reuse.then(|| ctx.plan_world(&needs, !news)).flatten();
-    let reused = planned.is_some();
+    // The names of what was read now rather than taken from the plan (all of it when the
+    // plan's observation is not used); `None`: all of it was taken from the plan.
+    let read_now: Option<HashSet<String>> = match &planned {
+        None => None,
+        Some((_, rest)) if rest.is_empty() => Some(HashSet::new()),
+        Some((_, rest)) => Some(
+            rest.clusters
+                .iter()
+                .map(|c| c.to_string())
+                .chain(rest.instances.iter().map(|i| i.to_string()))
+                .chain(rest.global_clusters.iter().map(|(_, g)| g.to_string()))
+                .collect(),
+        ),
+    };
     let mut world = match (planned, carry.records.as_ref(), carry.members.as_mut()) {
-        (Some(w), _, _) => w,
+        (Some((mut w, rest)), _, _) => {
+            // What the plan saw that is still good, and the rest read now.
+            if !rest.is_empty() {
+                let fresh = observe::observe(&ctx.ports, &rest).await?;
+                ctx.saw(&fresh, news);
+                w.merge(fresh);
+            }
+            w
+        }
         (None, Some(records), Some(m)) => dns_poll(ctx, step, &finished, records, m).await?,
         (None, _, Some(m)) => {
             let w = observe::observe_waiting(&ctx.ports, &needs, m).await?;
@@ -253,7 +274,10 @@ async fn observe_with_journal(
         }
     };
     let (recent, in_doubt) = from_journal(ctx, step, &world, now).await?;
-    if reused && !(recent.is_empty() && in_doubt.is_empty()) {
+    let predates = |fresh: &HashSet<String>| {
+        !recent.is_empty() || in_doubt.iter().any(|x| !fresh.contains(&x.resource))
+    };
+    if read_now.as_ref().is_some_and(predates) {
         // The journal knows calls whose effect the plan's reads may predate: observe now, as
         // every decision about a call in doubt does.
         world = observe::observe(&ctx.ports, &needs).await?;
@@ -627,7 +651,7 @@ pub(crate) async fn switchover_escalating(
     let pending: Vec<(&Await, Option<String>)> = waits.iter().map(|a| (a, None)).collect();
     let watched = tokio::select! {
         biased;
-        r = super::act::wait_all(ctx, step, pending, observe::Members::default()) => Some(r),
+        r = super::act::wait_all(ctx, step, pending, observe::Members::default(), false) => Some(r),
         _ = ctx.ports.clock.sleep(e.after) => None,
     };
     let reason = match watched {

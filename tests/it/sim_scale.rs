@@ -415,3 +415,73 @@ fn an_evacuation_of_50_clusters_polls_without_rereading_what_it_knows() {
         made as f64 / minimum as f64
     );
 }
+
+/// At a scale where reading everything one call after another takes longer than the plan's
+/// observation stays fresh (1,000 clusters, 3,000 members, 4,000 records): the plan lists the
+/// records first and reads the databases last, by chunks at once, so the failover step decides
+/// on the plan's reads; the records are listed once (the run holds their zone's lease), the
+/// snapshots read once (they are named after the run); each Route 53 change is looked at every
+/// 30 s at most, not every poll.
+#[test]
+fn at_scale_each_resource_is_read_once_and_changes_are_not_polled_every_interval() {
+    use failover::cloud::model::{describe_pages, ROUTE53_PAGE_SIZE};
+    let t = parse("clusters = 1000\nrecords_per_cluster = 4\nreaders = 2");
+    let rb = Runbook::load(&root().join("runbooks/az-evacuation.toml")).expect("valid");
+    let fault: Fault = "az-down us-west-2a at 0s".parse().expect("valid");
+    let r = simulate(
+        &rb,
+        &environment_for(&t),
+        &t,
+        &[("failed_az".into(), "us-west-2a".into())],
+        &[fault],
+        5,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.succeeded(), "{:?}", r.reasons);
+    let n = |op: &str| r.api_calls.get(op).map_or(0, |c| c.calls as u64);
+    assert_eq!(
+        n("DescribeDBInstances"),
+        describe_pages(1000, 3000),
+        "the members are described once, by the plan"
+    );
+    assert_eq!(
+        n("ListResourceRecordSets"),
+        4000u64.div_ceil(ROUTE53_PAGE_SIZE as u64),
+        "the records are listed once"
+    );
+    assert_eq!(
+        n("DescribeDBClusterSnapshots"),
+        describe_pages(1000, 1000),
+        "the run's snapshots are looked up once"
+    );
+    // The failover step decided on the plan's reads: its first failover went out before any
+    // second read of the clusters.
+    let first_failover = r
+        .timeline
+        .iter()
+        .find(|e| matches!(&e.event, Event::Api(c) if c.operation == "FailoverDBCluster"))
+        .map(|e| e.at_ms)
+        .expect("failovers");
+    let cluster_reads_before = r
+        .timeline
+        .iter()
+        .filter(|e| e.at_ms <= first_failover)
+        .filter(|e| matches!(&e.event, Event::Api(c) if c.operation == "DescribeDBClusters"))
+        .count() as u64;
+    assert_eq!(cluster_reads_before, describe_pages(1000, 1000));
+    // Every look at one change is at least 30 s after the one before.
+    let mut looks: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for e in &r.timeline {
+        if let Event::Api(c) = &e.event {
+            if c.operation == "GetChange" {
+                looks.entry(c.resource.clone()).or_default().push(e.at_ms);
+            }
+        }
+    }
+    assert!(!looks.is_empty());
+    for (change, at) in &looks {
+        for w in at.windows(2) {
+            assert!(w[1] - w[0] >= 29_900, "{change} looked at {at:?}");
+        }
+    }
+}

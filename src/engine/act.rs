@@ -668,3 +668,80 @@ fn stalled(ctx: &Ctx, a: &Await, why: String) -> StepError {
         why,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(5);
+    const DB: Kinds = Kinds {
+        databases: true,
+        changes: false,
+    };
+    const BOTH: Kinds = Kinds {
+        databases: true,
+        changes: true,
+    };
+
+    #[test]
+    fn changes_are_looked_at_every_six_intervals_at_most_30_s() {
+        assert_eq!(change_poll(POLL), Duration::from_secs(30));
+        assert_eq!(change_poll(Duration::from_secs(10)), Duration::from_secs(30));
+        assert_eq!(
+            change_poll(Duration::from_millis(200)),
+            Duration::from_millis(1200)
+        );
+        assert_eq!(
+            change_poll(Duration::from_secs(60)),
+            Duration::from_secs(60),
+            "never more often than the poll interval"
+        );
+    }
+
+    /// The looks of a wait on both kinds over a minute after calls were made: the databases
+    /// every 5 s from 5 s, the changes at 30 s and 60 s only.
+    #[test]
+    fn a_wait_reads_databases_every_interval_and_changes_every_30_s() {
+        let mut looks = Looks::new(POLL, true);
+        let (mut t, mut databases, mut changes) = (Duration::ZERO, vec![], vec![]);
+        while t < Duration::from_secs(60) {
+            let wait = looks.next(BOTH);
+            t += wait;
+            let due = looks.pass(wait, BOTH);
+            if due.databases {
+                databases.push(t.as_secs());
+            }
+            if due.changes {
+                changes.push(t.as_secs());
+            }
+            looks.looked(due);
+        }
+        assert_eq!(databases, (1..=12).map(|i| i * 5).collect::<Vec<_>>());
+        assert_eq!(changes, [30, 60]);
+    }
+
+    #[test]
+    fn without_a_call_just_made_the_databases_are_looked_at_at_once() {
+        let mut looks = Looks::new(POLL, false);
+        assert_eq!(looks.next(DB), Duration::ZERO);
+        assert_eq!(looks.pass(Duration::ZERO, DB), DB);
+        let changes = Kinds {
+            databases: false,
+            changes: true,
+        };
+        assert_eq!(
+            looks.next(changes),
+            Duration::from_secs(30),
+            "the decision has just read the changes"
+        );
+    }
+
+    #[test]
+    fn a_kind_not_awaited_is_never_due() {
+        let mut looks = Looks::new(POLL, true);
+        let wait = looks.next(DB);
+        assert_eq!(wait, POLL);
+        let due = looks.pass(Duration::from_secs(40), DB);
+        assert_eq!(due, DB, "changes are not awaited: not looked at");
+    }
+}

@@ -11,7 +11,7 @@ use crate::cloud::{
 };
 use crate::types::{ClusterId, GlobalClusterId, InstanceId, Region};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct World {
@@ -26,6 +26,10 @@ pub struct World {
     /// Route 53 changes by id, as GetChange reports them.
     #[serde(default)]
     pub changes: BTreeMap<String, ChangeStatus>,
+    /// Earlier Route 53 changes (from the journal) that GetChange does not know: Route 53
+    /// keeps a change's status for a limited time, and a change made by another simulated
+    /// world or account is not there. Nothing to wait for.
+    pub changes_unknown: BTreeSet<String>,
     /// Resources registered with ARC zonal shift, by ARN (a resource asked for and absent is
     /// not registered).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -99,6 +103,7 @@ impl World {
         self.hosted_zones.extend(other.hosted_zones);
         self.records.extend(other.records);
         self.changes.extend(other.changes);
+        self.changes_unknown.extend(other.changes_unknown);
         self.managed.extend(other.managed);
         self.global_clusters.extend(other.global_clusters);
     }

@@ -487,7 +487,14 @@ pub(crate) async fn wait_all(
         let mut needs = wait::needs(&awaits, &changes);
         let change_ids = std::mem::take(&mut needs.changes);
         let mut world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
-        observe::changes_in_order(&ctx.ports, &change_ids, &mut world).await?;
+        let earlier: std::collections::HashSet<&str> = awaits
+            .iter()
+            .filter_map(|a| match a {
+                Await::ChangeSettled { change_id } => Some(change_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        observe::changes_in_order(&ctx.ports, &change_ids, &earlier, &mut world).await?;
         ctx.saw(&world, true);
         looks.looked(looked);
         let now = ctx.ports.clock.now();
@@ -577,10 +584,10 @@ fn is_change(a: &Await) -> bool {
 /// The Route 53 changes are read every [`change_poll`]: a change is INSYNC 10 to 60 s after it
 /// is made (docs/aws-model.md), its records already answer on the servers it has reached,
 /// nothing but the step's end waits for it, and every look is a call from Route 53's
-/// account-wide bucket; the decision a wait follows has just read the changes it waits for.
-/// After calls just made (a failover, a snapshot take seconds at least) the databases are
-/// looked at one interval later; otherwise (a call in doubt, a switchover watched from its
-/// call on) at once.
+/// account-wide bucket. After calls just made (a failover, a snapshot, a change take seconds
+/// at least, and a step that just made a change waits for it whatever the earlier ones say)
+/// the first look is one interval later; otherwise (a call in doubt, earlier changes not read
+/// yet, a switchover watched from its call on) at once.
 struct Looks {
     poll: Duration,
     databases: Duration,
@@ -592,7 +599,11 @@ impl Looks {
         Looks {
             poll,
             databases: if just_made { poll } else { Duration::ZERO },
-            changes: change_poll(poll),
+            changes: if just_made {
+                change_poll(poll)
+            } else {
+                Duration::ZERO
+            },
         }
     }
 
@@ -686,7 +697,10 @@ mod tests {
     #[test]
     fn changes_are_looked_at_every_six_intervals_at_most_30_s() {
         assert_eq!(change_poll(POLL), Duration::from_secs(30));
-        assert_eq!(change_poll(Duration::from_secs(10)), Duration::from_secs(30));
+        assert_eq!(
+            change_poll(Duration::from_secs(10)),
+            Duration::from_secs(30)
+        );
         assert_eq!(
             change_poll(Duration::from_millis(200)),
             Duration::from_millis(1200)
@@ -731,8 +745,8 @@ mod tests {
         };
         assert_eq!(
             looks.next(changes),
-            Duration::from_secs(30),
-            "the decision has just read the changes"
+            Duration::ZERO,
+            "earlier changes: read at once"
         );
     }
 

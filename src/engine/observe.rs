@@ -273,6 +273,7 @@ async fn observe_managed(
 pub async fn changes_in_order(
     ports: &Ports,
     ids: &[String],
+    earlier: &std::collections::HashSet<&str>,
     w: &mut World,
 ) -> Result<(), CloudError> {
     for id in ids {
@@ -283,6 +284,12 @@ pub async fn changes_in_order(
                 if pending {
                     break;
                 }
+            }
+            // An earlier change Route 53 does not know (any more): nothing to wait for.
+            Err(e)
+                if e.kind == crate::cloud::ErrorKind::NotFound && earlier.contains(id.as_str()) =>
+            {
+                w.changes_unknown.insert(id.clone());
             }
             // Not visible yet (reads lag behind the write): read again next poll.
             Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => break,

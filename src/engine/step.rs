@@ -132,23 +132,11 @@ async fn attempt_step(
     // While records wait for their databases: what the polls carry over (see `Carry`).
     let mut carry = Carry::default();
     loop {
-        let mut world =
+        let world =
             observe_with_journal(ctx, step, std::mem::take(&mut may_reuse), &mut carry).await?;
-        let mut decision: Decision = steps::decide(step, &world, run_id);
-        if decision.waiting.is_empty() && !world.recent_changes.is_empty() {
-            // The last pass waits for earlier changes still PENDING: read them now (not on
-            // every poll while records wait).
-            let needs = crate::world::Needs {
-                changes: world
-                    .recent_changes
-                    .iter()
-                    .map(|(_, c)| c.clone())
-                    .collect(),
-                ..Default::default()
-            };
-            world.merge(observe::observe(&ctx.ports, &needs).await?);
-            decision = steps::decide(step, &world, run_id);
-        }
+        // The last pass (nothing left waiting) waits for the earlier changes to the zone
+        // without reading them first: the wait reads them in order (`Looks`).
+        let decision: Decision = steps::decide(step, &world, run_id);
         report_decision(ctx, sid, &decision, &mut announced).await;
         settle_observed(ctx, sid, &world, &decision).await;
         // Problems with one resource do not stop the others: an evacuation moves everything

@@ -127,8 +127,9 @@ fn refuse_blind_repeats(
     d.problems.extend(problems);
 }
 
-/// A DNS step waits for a change to its hosted zone that an earlier run (or this run before
-/// it was resumed) made and that is still PENDING, even when it has nothing left to change.
+/// A DNS step waits for the changes to its hosted zone that an earlier run, this run before
+/// it was resumed, or its own earlier passes made within the journal's horizon, unless they
+/// are known INSYNC, even when it has nothing left to change.
 fn await_earlier_changes(step: &BoundStep, world: &World, d: &mut Decision) {
     let zone_ref = match &step.action {
         BoundAction::DnsUpdate {
@@ -142,17 +143,39 @@ fn await_earlier_changes(step: &BoundStep, world: &World, d: &mut Decision) {
     let Some(zone) = world.hosted_zones.get(zone_ref) else {
         return;
     };
+    // One line per state, however many changes: a step over thousands of records makes
+    // dozens of batches.
+    let (mut pending, mut unread) = (vec![], vec![]);
     for (zid, change) in &world.recent_changes {
-        if zid == &zone.id
-            && world.changes.get(change) == Some(&crate::cloud::ChangeStatus::Pending)
-        {
-            d.skips.push(format!(
-                "an earlier change {change} to hosted zone {} is still PENDING: waiting for it to be INSYNC",
+        if zid != &zone.id {
+            continue;
+        }
+        // Its status is usually not read yet: the wait reads it (in order, oldest first).
+        match world.changes.get(change) {
+            Some(crate::cloud::ChangeStatus::Insync) => continue,
+            Some(crate::cloud::ChangeStatus::Pending) => pending.push(change.as_str()),
+            None => unread.push(change.as_str()),
+        }
+        d.awaits.push(crate::call::Await::ChangeSettled {
+            change_id: change.clone(),
+        });
+    }
+    let states = [
+        (pending, "is still PENDING", "are still PENDING"),
+        (unread, "may still be PENDING", "may still be PENDING"),
+    ];
+    for (changes, one, several) in states {
+        let (n, ids) = (changes.len(), crate::cloud::describe_ids(&changes));
+        match n {
+            0 => {}
+            1 => d.skips.push(format!(
+                "an earlier change {ids} to hosted zone {} {one}: waiting for it to be INSYNC",
                 zone.name
-            ));
-            d.awaits.push(crate::call::Await::ChangeSettled {
-                change_id: change.clone(),
-            });
+            )),
+            _ => d.skips.push(format!(
+                "{n} earlier changes to hosted zone {} ({ids}) {several}: waiting for them to be INSYNC",
+                zone.name
+            )),
         }
     }
 }

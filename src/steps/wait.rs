@@ -121,6 +121,11 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
             Some(s) => AwaitStatus::Pending(format!("snapshot `{id}`: {}", s.status)),
             None => AwaitStatus::Pending(format!("snapshot `{id}`: not visible yet")),
         },
+        Await::ChangeSettled { change_id } if world.changes_unknown.contains(change_id) => {
+            AwaitStatus::Done(format!(
+                "an earlier Route 53 change {change_id}: not known to Route 53 (it keeps a change's status for a limited time): nothing to wait for"
+            ))
+        }
         Await::ChangeSettled { change_id } => match world.changes.get(change_id) {
             Some(ChangeStatus::Pending) | None => {
                 AwaitStatus::Pending(format!("an earlier Route 53 change {change_id}: Pending"))

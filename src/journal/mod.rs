@@ -13,6 +13,14 @@
 //! loses none of them, and the next durable write makes them durable against a power loss too
 //! (unrelated events share a sync). Several processes share the file: a write waits for the
 //! lock, bounded.
+//!
+//! Concurrent intents share a sync too (group commit, `group.rs`): through the `Store` port on
+//! a multi-thread runtime, the intents that arrive while a group is being committed are written
+//! together in the next transaction, in arrival order, with one fsync. Each is checked against
+//! its own fence (a fenced one fails alone and writes nothing); each caller gets its sequence
+//! number only after its group's commit returned, and awaits it without holding a worker
+//! thread (the commit runs on the blocking pool). On a current-thread runtime (the simulator)
+//! and through the synchronous [`Journal::intent`], an intent is written in place, alone.
 
 mod audit;
 mod group;

@@ -13,8 +13,17 @@
 //! loses none of them, and the next durable write makes them durable against a power loss too
 //! (unrelated events share a sync). Several processes share the file: a write waits for the
 //! lock, bounded.
+//!
+//! Concurrent intents share a sync too (group commit, `group.rs`): through the `Store` port on
+//! a multi-thread runtime, the intents that arrive while a group is being committed are written
+//! together in the next transaction, in arrival order, with one fsync. Each is checked against
+//! its own fence (a fenced one fails alone and writes nothing); each caller gets its sequence
+//! number only after its group's commit returned, and awaits it without holding a worker
+//! thread (the commit runs on the blocking pool). On a current-thread runtime (the simulator)
+//! and through the synchronous [`Journal::intent`], an intent is written in place, alone.
 
 mod audit;
+mod group;
 mod leases;
 mod port;
 mod records;
@@ -479,5 +488,198 @@ mod tests {
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+
+    /// Intents sent at once through the `Store` port (one task, as `engine::act` sends a
+    /// step's calls) on a multi-thread runtime, while the test holds the connection: the
+    /// committer cannot write until every intent is queued, so they must gather in at most
+    /// two groups (the committer may have taken the first few before the others came, then
+    /// waits for the connection). Returns each intent's answer, in the order given, and the
+    /// durable commits.
+    fn gathered(
+        j: &std::sync::Arc<Journal>,
+        intents: Vec<(String, Fence)>,
+    ) -> (Vec<Result<i64>>, u64) {
+        use crate::store::Store;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let n = intents.len();
+        let (before, queued) = (j.durable_commits(), j.intents.joined());
+        let held = j.conn.lock().unwrap();
+        let task = rt.spawn({
+            let j = j.clone();
+            async move {
+                let run = RunId::from("a");
+                let calls = intents.iter().map(|(res, fence)| {
+                    let call = serde_json::json!({"resource": res});
+                    <Journal as Store>::intent(&j, &run, "s", "Op", res, call, fence)
+                });
+                futures_util::future::join_all(calls).await
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while j.intents.joined() - queued < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the intents never queued"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Nothing can have been acknowledged: no commit could be made yet.
+        assert!(
+            !task.is_finished(),
+            "an intent was answered before any commit"
+        );
+        drop(held);
+        let answers = rt.block_on(task).unwrap();
+        (answers, j.durable_commits() - before)
+    }
+
+    /// A run `a` holding a lease on `k`, its fence, on a journal in a file.
+    fn leased() -> (tempfile::TempDir, std::sync::Arc<Journal>, Fence) {
+        let (d, j) = open();
+        j.create_run(&run("a")).unwrap();
+        let fence = j.acquire(&lease_req("a", &["k"], 600_000)).unwrap();
+        (d, std::sync::Arc::new(j), fence)
+    }
+
+    /// The intent events written, by sequence number: resource.
+    fn intents_written(j: &Journal) -> std::collections::BTreeMap<i64, String> {
+        j.events(&RunId::from("a"))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "intent")
+            .map(|e| (e.seq, e.resource.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn concurrent_intents_share_a_commit_and_each_gets_its_own_seq() {
+        let (_d, j, fence) = leased();
+        let n = 24;
+        let intents = (0..n).map(|i| (format!("r{i}"), fence.clone())).collect();
+        let (answers, commits) = gathered(&j, intents);
+        let seqs: Vec<i64> = answers.into_iter().map(|a| a.unwrap()).collect();
+        let written = intents_written(&j);
+        assert_eq!(written.len(), n, "every intent written once");
+        for (i, seq) in seqs.iter().enumerate() {
+            assert_eq!(
+                written[seq],
+                format!("r{i}"),
+                "intent {i} got another's seq"
+            );
+        }
+        assert!(commits <= 2, "{commits} durable commits for {n} intents");
+        let v = j.verify(&[]).unwrap();
+        assert!(v.intact(), "{:?}", v.problems);
+        assert_eq!(j.verify_chain().unwrap(), None);
+    }
+
+    #[test]
+    fn a_stale_fence_fails_its_own_intent_only() {
+        let (_d, j, fence) = leased();
+        let stale = Fence {
+            tokens: vec![(LeaseKey("k".into()), fence.tokens[0].1 + 1)],
+            budget_ms: 0,
+        };
+        let n = 16;
+        let intents = (0..n)
+            .map(|i| {
+                (
+                    format!("r{i}"),
+                    if i == 8 { stale.clone() } else { fence.clone() },
+                )
+            })
+            .collect();
+        let (answers, commits) = gathered(&j, intents);
+        assert!(commits <= 2, "{commits} durable commits for {n} intents");
+        let written = intents_written(&j);
+        for (i, a) in answers.into_iter().enumerate() {
+            match a {
+                Err(StoreError::Fenced(m)) if i == 8 => assert!(m.contains("taken over"), "{m}"),
+                Ok(seq) if i != 8 => assert_eq!(written[&seq], format!("r{i}")),
+                other => panic!("intent {i}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            written.len(),
+            n - 1,
+            "the fenced intent alone is not written"
+        );
+        let v = j.verify(&[]).unwrap();
+        assert!(v.intact(), "{:?}", v.problems);
+    }
+
+    #[test]
+    fn a_group_whose_commit_fails_acknowledges_none_of_its_intents() {
+        let (_d, j, fence) = leased();
+        poke(&j, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.resource = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+        let n = 16;
+        let intents = (0..n)
+            .map(|i| {
+                (
+                    if i == 8 {
+                        "boom".into()
+                    } else {
+                        format!("r{i}")
+                    },
+                    fence.clone(),
+                )
+            })
+            .collect();
+        let (answers, _) = gathered(&j, intents);
+        let written = intents_written(&j);
+        let mut failed = 0;
+        for (i, a) in answers.into_iter().enumerate() {
+            match a {
+                Ok(seq) => assert_eq!(written[&seq], format!("r{i}")),
+                Err(StoreError::Backend { message, .. }) => {
+                    assert!(message.contains("disk full"), "{message}");
+                    assert!(
+                        !written.values().any(|r| *r == format!("r{i}")),
+                        "r{i} was written"
+                    );
+                    failed += 1;
+                }
+                Err(e) => panic!("intent {i}: {e}"),
+            }
+        }
+        assert!(
+            failed >= 2,
+            "the failed intent's group had others: {failed} failed"
+        );
+        assert!(!written.values().any(|r| r == "boom"));
+        // The queue goes on: the next intents are written.
+        let (answers, _) = gathered(
+            &j,
+            vec![("after".into(), fence.clone()), ("again".into(), fence)],
+        );
+        assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+        assert_eq!(j.verify_chain().unwrap(), None);
+    }
+
+    /// The simulator's runtime: one thread, intents written in place, one commit each.
+    #[tokio::test]
+    async fn on_a_current_thread_runtime_intents_are_written_in_place() {
+        use crate::store::Store;
+        let (_d, j, fence) = leased();
+        let run = RunId::from("a");
+        let before = j.durable_commits();
+        let calls = (0..4).map(|i| {
+            let res = format!("r{i}");
+            let j = &j;
+            let (run, fence) = (&run, &fence);
+            async move {
+                <Journal as Store>::intent(j, run, "s", "Op", &res, serde_json::json!({}), fence)
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+        assert_eq!(j.durable_commits() - before, 4);
+        assert_eq!(intents_written(&j).len(), 4);
     }
 }

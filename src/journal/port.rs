@@ -1,7 +1,10 @@
 //! The SQLite journal behind the `Store` port. SQLite calls are short and local, so each async
 //! method runs its synchronous counterpart in place; a write that waits for another process's
-//! lock waits at most `WRITE_PATIENCE`.
+//! lock waits at most `WRITE_PATIENCE`. Intents are the exception on a multi-thread runtime:
+//! concurrent ones are written together, one fsync for the group, while their callers await
+//! (group commit, `group.rs`); on a current-thread runtime they are written in place too.
 
+use super::group::PendingIntent;
 use super::sqlite::Journal;
 use crate::lease::Lease;
 use crate::status::{RunStatus, StepStatus};
@@ -87,7 +90,19 @@ impl Store for Journal {
         call: Value,
         fence: &Fence,
     ) -> Result<i64> {
-        Journal::intent(self, run, step, operation, resource, call, fence)
+        if !self.groups_intents() {
+            return Journal::intent(self, run, step, operation, resource, call, fence);
+        }
+        let intent = PendingIntent {
+            run_id: run.clone(),
+            step_id: step.to_string(),
+            operation: operation.to_string(),
+            resource: resource.to_string(),
+            call,
+            // Usually the call's own keys (`fence_for`); the run's whole fence otherwise.
+            fence: fence.clone(),
+        };
+        self.intent_grouped(intent).await
     }
     async fn outcome(
         &self,

@@ -1,7 +1,8 @@
 //! Runs, steps, events, approvals and shed state on the SQLite journal. Every change is one
 //! immediate transaction that updates the table and appends its event to the chain together.
 
-use super::sqlite::{append, event_hash, parse_col, Journal};
+use super::group::{self, PendingIntent};
+use super::sqlite::{append, event_hash, parse_col, Journal, WriteError};
 use crate::status::{RunStatus, StepStatus};
 use crate::store::{
     Approval, Event, Fence, InDoubt, MadeChange, Result, RunRecord, StepRecord, StoreError,
@@ -178,7 +179,9 @@ impl Journal {
     }
 
     /// Write the intent of a mutating call, only if `fence` holds (checked in the same
-    /// transaction); returns its sequence number for the outcome.
+    /// transaction); returns its sequence number for the outcome. One intent, one transaction,
+    /// one fsync: concurrent intents of a multi-thread runtime go through the `Store` port's
+    /// [`Journal::intent_grouped`] instead.
     pub fn intent(
         &self,
         run_id: &RunId,
@@ -189,20 +192,62 @@ impl Journal {
         fence: &Fence,
     ) -> Result<i64> {
         self.write_durable(|tx, now, key| {
-            super::leases::check_fence(tx, now, run_id, fence)?;
-            Ok(append(
-                tx,
-                now,
-                key,
-                run_id,
-                Some(step_id),
-                "intent",
-                Some(operation),
-                Some(resource),
-                &call,
-                None,
-            )?)
+            write_intent(
+                tx, now, key, run_id, step_id, operation, resource, &call, fence,
+            )
         })
+    }
+
+    /// Write an intent together with the others that come meanwhile (group commit): the
+    /// sequence number is returned only once the group's transaction is committed and synced.
+    /// The caller's worker thread is free while it waits (`group::submit`).
+    pub(super) async fn intent_grouped(&self, intent: PendingIntent) -> Result<i64> {
+        let committer = || {
+            let j = self.share();
+            move |group: Vec<PendingIntent>| j.commit_intents(&group)
+        };
+        group::submit(&self.intents, intent, committer)
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Backend {
+                    location: self.path.display().to_string(),
+                    message: "the intent's group commit stopped before it was written".into(),
+                })
+            })
+    }
+
+    /// Write a group of intents in one durable transaction (one fsync), in arrival order; one
+    /// answer per intent. Each intent is checked against its own fence before it is appended:
+    /// one whose fence fails gets its own `Fenced` and writes nothing (the check only reads),
+    /// the others are written. An SQLite error fails the whole transaction: every intent of
+    /// the group gets it and none was written. Busy: retried as every write is.
+    fn commit_intents(&self, group: &[PendingIntent]) -> Vec<Result<i64>> {
+        let written = self.write_durable(|tx, now, key| {
+            let mut answers = Vec::with_capacity(group.len());
+            for p in group {
+                let (run, call) = (&p.run_id, &p.call);
+                match write_intent(
+                    tx,
+                    now,
+                    key,
+                    run,
+                    &p.step_id,
+                    &p.operation,
+                    &p.resource,
+                    call,
+                    &p.fence,
+                ) {
+                    Ok(seq) => answers.push(Ok(seq)),
+                    Err(WriteError::Store(e)) => answers.push(Err(e)),
+                    Err(e @ WriteError::Sqlite(_)) => return Err(e),
+                }
+            }
+            Ok(answers)
+        });
+        match written {
+            Ok(answers) => answers,
+            Err(e) => group.iter().map(|_| Err(copy_err(&e))).collect(),
+        }
     }
 
     pub fn outcome(
@@ -555,4 +600,49 @@ pub(super) fn recomputed(key: Option<&[u8]>, prev: &str, e: &Event) -> String {
         &e.data,
         e.intent_seq,
     )
+}
+
+/// An intent, if its fence holds: the fence is checked first (it only reads), then the event
+/// is appended to the chain.
+#[allow(clippy::too_many_arguments)]
+fn write_intent(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    key: Option<&[u8]>,
+    run_id: &RunId,
+    step_id: &str,
+    operation: &str,
+    resource: &str,
+    call: &Value,
+    fence: &Fence,
+) -> std::result::Result<i64, WriteError> {
+    super::leases::check_fence(tx, now, run_id, fence)?;
+    Ok(append(
+        tx,
+        now,
+        key,
+        run_id,
+        Some(step_id),
+        "intent",
+        Some(operation),
+        Some(resource),
+        call,
+        None,
+    )?)
+}
+
+/// The error of a group's failed transaction, once for each of its intents.
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Backend { location, message } => StoreError::Backend {
+            location: location.clone(),
+            message: message.clone(),
+        },
+        StoreError::Refused(m) => StoreError::Refused(m.clone()),
+        StoreError::Fenced(m) => StoreError::Fenced(m.clone()),
+        other => StoreError::Backend {
+            location: String::new(),
+            message: other.to_string(),
+        },
+    }
 }

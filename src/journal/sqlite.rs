@@ -3,6 +3,7 @@
 //! schema and migrations), the one way to write (an immediate transaction, retried while
 //! another process holds the write lock), and appending a chained event inside a transaction.
 
+use super::group::IntentQueue;
 use crate::status::UnknownValue;
 use crate::store::{Result, StoreError};
 use crate::types::RunId;
@@ -10,14 +11,16 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The journal on one SQLite file. Several processes may share it: every write takes the
 /// write lock first (`BEGIN IMMEDIATE`) and waits its turn.
 pub struct Journal {
     pub(super) path: PathBuf,
-    pub(super) conn: Mutex<Connection>,
+    /// Shared with the handles [`Journal::share`] makes (a group commit's blocking thread).
+    pub(super) conn: Arc<Mutex<Connection>>,
     /// Epoch milliseconds for event times and leases: the wall clock, or the simulator's.
     clock: Option<Clock>,
     /// The key of a keyed (HMAC-SHA256) chain; `None`: a plain SHA-256 chain, or a keyed
@@ -25,8 +28,21 @@ pub struct Journal {
     pub(super) key: Option<AuditKey>,
     /// How this journal's chain is made.
     pub(super) chain: ChainKind,
+    /// The connection's sync mode and durable commits, shared like `conn`.
+    sync: Arc<SyncState>,
+    /// Intents waiting to be written together (group commit, `group.rs`).
+    pub(super) intents: Arc<IntentQueue>,
+    /// Whether concurrent intents of a multi-thread runtime are grouped (else written one at a
+    /// time, each with its own fsync, as the synchronous [`Journal::intent`] always does).
+    group_intents: bool,
+}
+
+/// The state of the connection that every handle on it shares.
+struct SyncState {
     /// Whether the connection is in `synchronous=FULL` now (else NORMAL).
-    full_sync: std::sync::atomic::AtomicBool,
+    full: AtomicBool,
+    /// Durable (fsynced) commits made through this connection.
+    durable_commits: AtomicU64,
 }
 
 /// The secret the chain is keyed with (`$FAILOVER_AUDIT_KEY`, or the first line of
@@ -226,12 +242,17 @@ impl Journal {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         let mut j = Journal {
-            full_sync: std::sync::atomic::AtomicBool::new(true),
+            sync: Arc::new(SyncState {
+                full: AtomicBool::new(true),
+                durable_commits: AtomicU64::new(0),
+            }),
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             clock: None,
             key,
             chain: ChainKind::Sha256,
+            intents: Arc::default(),
+            group_intents: true,
         };
         j.write(|tx, _, _| {
             tx.execute_batch(SCHEMA)?;
@@ -329,6 +350,44 @@ impl Journal {
         self
     }
 
+    /// Group concurrent intents (the default) or write each in its own transaction with its
+    /// own fsync (`false`: what the journal did before group commit; for comparisons).
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_intents = on;
+        self
+    }
+
+    /// Whether an intent written now goes through the group commit: when it is enabled and the
+    /// caller runs on a multi-thread tokio runtime. On a current-thread runtime (the simulator,
+    /// most tests) an intent is written in place, as before: nothing else could run while it
+    /// waits for its group, and the simulator's order of events stays deterministic.
+    pub(super) fn groups_intents(&self) -> bool {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        self.group_intents
+            && Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+    }
+
+    /// Another handle on the same connection, queue and counters (for a group commit's
+    /// blocking thread, which needs an owned journal).
+    pub(super) fn share(&self) -> Journal {
+        Journal {
+            path: self.path.clone(),
+            conn: self.conn.clone(),
+            clock: self.clock.clone(),
+            key: self.key.clone(),
+            chain: self.chain,
+            sync: self.sync.clone(),
+            intents: self.intents.clone(),
+            group_intents: self.group_intents,
+        }
+    }
+
+    /// How many durable (fsynced, `synchronous=FULL`) commits this process made on this
+    /// journal: with group commit, fewer than the intents written when they came together.
+    pub fn durable_commits(&self) -> u64 {
+        self.sync.durable_commits.load(Ordering::Relaxed)
+    }
+
     /// Now, in epoch milliseconds, on the journal's clock.
     pub fn now(&self) -> i64 {
         match &self.clock {
@@ -381,15 +440,14 @@ impl Journal {
         full: bool,
         mut f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
     ) -> Result<T> {
-        use std::sync::atomic::Ordering;
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         let key = self.hash_key()?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if self.full_sync.load(Ordering::Relaxed) != full {
+        if self.sync.full.load(Ordering::Relaxed) != full {
             conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })
                 .map_err(|e| self.err(e))?;
-            self.full_sync.store(full, Ordering::Relaxed);
+            self.sync.full.store(full, Ordering::Relaxed);
         }
         loop {
             let attempt = (|| {
@@ -400,6 +458,9 @@ impl Journal {
             })();
             match attempt {
                 Ok(v) => {
+                    if full {
+                        self.sync.durable_commits.fetch_add(1, Ordering::Relaxed);
+                    }
                     observed(started.elapsed(), full);
                     return Ok(v);
                 }

@@ -121,19 +121,7 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
             Some(s) => AwaitStatus::Pending(format!("snapshot `{id}`: {}", s.status)),
             None => AwaitStatus::Pending(format!("snapshot `{id}`: not visible yet")),
         },
-        Await::ChangeSettled { change_id } if world.changes_unknown.contains(change_id) => {
-            AwaitStatus::Done(format!(
-                "an earlier Route 53 change {change_id}: not known to Route 53 (it keeps a change's status for a limited time): nothing to wait for"
-            ))
-        }
-        Await::ChangeSettled { change_id } => match world.changes.get(change_id) {
-            Some(ChangeStatus::Pending) | None => {
-                AwaitStatus::Pending(format!("an earlier Route 53 change {change_id}: Pending"))
-            }
-            Some(ChangeStatus::Insync) => {
-                AwaitStatus::Done(format!("an earlier Route 53 change {change_id}: Insync"))
-            }
-        },
+        Await::ChangeSettled { change_id } => settled(world, change_id),
         Await::ChangeInsync { call_index } => {
             let Some(id) = change_id else {
                 return AwaitStatus::Done(format!(
@@ -155,6 +143,23 @@ pub fn status(a: &Await, world: &World, change_id: Option<&str>) -> AwaitStatus 
             global_cluster,
             region,
         } => global_status(global_cluster, region, world),
+    }
+}
+
+/// Where an earlier Route 53 change (one a step waits for but did not make) stands.
+fn settled(world: &World, change_id: &str) -> AwaitStatus {
+    if world.changes_unknown.contains(change_id) {
+        return AwaitStatus::Done(format!(
+            "an earlier Route 53 change {change_id}: not known to Route 53 (it keeps a change's status for a limited time): nothing to wait for"
+        ));
+    }
+    match world.changes.get(change_id) {
+        Some(ChangeStatus::Pending) | None => {
+            AwaitStatus::Pending(format!("an earlier Route 53 change {change_id}: Pending"))
+        }
+        Some(ChangeStatus::Insync) => {
+            AwaitStatus::Done(format!("an earlier Route 53 change {change_id}: Insync"))
+        }
     }
 }
 
@@ -238,6 +243,27 @@ mod tests {
     use super::*;
     use crate::cloud::{ClusterMember, ClusterState, DbStatus, InstanceState};
     use crate::types::Zone;
+
+    /// An earlier change is waited for until INSYNC, or until Route 53 says it does not know
+    /// it (an old change, one from another account or simulated world): never forever.
+    #[test]
+    fn an_earlier_change_is_settled_when_insync_or_unknown_to_route53() {
+        let a = Await::ChangeSettled {
+            change_id: "C1".into(),
+        };
+        let mut w = World::default();
+        assert!(matches!(status(&a, &w, None), AwaitStatus::Pending(_)));
+        w.changes.insert("C1".into(), ChangeStatus::Pending);
+        assert!(matches!(status(&a, &w, None), AwaitStatus::Pending(_)));
+        w.changes.insert("C1".into(), ChangeStatus::Insync);
+        assert!(matches!(status(&a, &w, None), AwaitStatus::Done(_)));
+        let mut w = World::default();
+        w.changes_unknown.insert("C1".into());
+        match status(&a, &w, None) {
+            AwaitStatus::Done(why) => assert!(why.contains("not known to Route 53"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn world(status: DbStatus, writer_zone: &str) -> World {
         let mut w = World::default();

@@ -322,7 +322,8 @@ impl Ctx {
     /// - The databases change by themselves (AWS fails a writer over on its own when its zone
     ///   goes): what the plan saw of them is used only while its reads of them began less
     ///   than `plan_fresh_for` ago.
-    /// - What only this run changes is used however old: the records of the hosted zones it
+    /// - What only this run changes is used however old (unless `plan_fresh_for` is zero:
+    ///   then nothing is): the records of the hosted zones it
     ///   has held the lease of since before the plan listed them (as a step's own polls carry
     ///   them, `Carry`), and the snapshots named after this run (`failover-<run>-...`).
     ///
@@ -331,7 +332,8 @@ impl Ctx {
     /// failover call says "not yet", which its next poll corrects.
     pub(crate) fn plan_world(&self, needs: &Needs, only_records: bool) -> Option<(World, Needs)> {
         let o = self.spec.observed.as_ref()?;
-        if !o.needs.covers(needs) {
+        // `plan_fresh_for = "0s"`: every step reads everything for itself.
+        if self.spec.plan_fresh_for.is_zero() || !o.needs.covers(needs) {
             return None;
         }
         let age = self.ports.clock.now().duration_since(o.at).ok()?;

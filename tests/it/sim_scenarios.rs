@@ -1024,14 +1024,16 @@ fn steps_decide_on_the_plans_fresh_read_and_waits_do_not_reread_members() {
     };
     // The DNS step starts beside the failovers (records_after) and decides on the plan's read
     // too: a failover's intent does not make that read stale for it (it only says the
-    // records wait), so it reads nothing of its own.
+    // records wait), so it reads nothing of its own. With `0s` the failover step reads the
+    // clusters before its call (the DNS step reads them too, after listing its zone: see the
+    // members below).
     assert_eq!(
         reads_before(&reused, "DescribeDBClusters", "FailoverDBCluster"),
         1
     );
     assert_eq!(
         reads_before(&fresh, "DescribeDBClusters", "FailoverDBCluster"),
-        3
+        2
     );
     let legacy_reads_before = |r: &SimReport| {
         let first = calls(r, "RebootDBInstance")[0].0;
@@ -1057,6 +1059,24 @@ fn steps_decide_on_the_plans_fresh_read_and_waits_do_not_reread_members() {
     // plan and then from the failover step's polls (with `0s`, it reads them once at its start).
     assert_eq!(member_reads(&reused), 1, "{}", explain(&reused));
     assert_eq!(member_reads(&fresh), 3, "{}", explain(&fresh));
+    // The snapshot step starts after the failovers, its plan's read long stale: it reads its
+    // clusters again, but takes from the plan that the snapshots named after this run do not
+    // exist yet (only this run makes them). With `0s`, it reads them too.
+    let snapshot_reads = |r: &SimReport| calls(r, "DescribeDBClusterSnapshots").len();
+    assert_eq!(snapshot_reads(&reused), 1, "{}", explain(&reused));
+    assert_eq!(snapshot_reads(&fresh), 2, "{}", explain(&fresh));
+    let snapshot_step_cluster_reads = |r: &SimReport| {
+        let first = calls(r, "CreateDBClusterSnapshot")[0].0;
+        let last_failover = calls(r, "FailoverDBCluster")
+            .last()
+            .map(|(at, _)| *at)
+            .expect("failovers");
+        calls(r, "DescribeDBClusters")
+            .iter()
+            .filter(|(at, _)| *at > last_failover && *at <= first)
+            .count()
+    };
+    assert!(snapshot_step_cluster_reads(&reused) >= 1, "{}", explain(&reused));
 }
 
 #[test]

@@ -1076,7 +1076,11 @@ fn steps_decide_on_the_plans_fresh_read_and_waits_do_not_reread_members() {
             .filter(|(at, _)| *at > last_failover && *at <= first)
             .count()
     };
-    assert!(snapshot_step_cluster_reads(&reused) >= 1, "{}", explain(&reused));
+    assert!(
+        snapshot_step_cluster_reads(&reused) >= 1,
+        "{}",
+        explain(&reused)
+    );
 }
 
 #[test]

@@ -352,6 +352,15 @@ impl Needs {
     pub fn is_empty(&self) -> bool {
         *self == Needs::default()
     }
+
+    /// The databases asked for, by name: clusters, instances, global clusters.
+    pub fn database_names(&self) -> impl Iterator<Item = &str> {
+        self.clusters
+            .iter()
+            .map(|c| c.as_str())
+            .chain(self.instances.iter().map(|i| i.as_str()))
+            .chain(self.global_clusters.iter().map(|(_, g)| g.as_str()))
+    }
 }
 
 #[cfg(test)]

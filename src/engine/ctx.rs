@@ -350,14 +350,8 @@ impl Ctx {
                     .flat_map(|z| [z.id.as_str(), z.name.as_str()]),
             )
             .any(|n| touched.contains(n));
-        let databases_untouched = only_records
-            || !needs
-                .clusters
-                .iter()
-                .map(|c| c.as_str())
-                .chain(needs.instances.iter().map(|i| i.as_str()))
-                .chain(needs.global_clusters.iter().map(|(_, g)| g.as_str()))
-                .any(|n| touched.contains(n));
+        let databases_untouched =
+            only_records || !needs.database_names().any(|n| touched.contains(n));
         if age < self.spec.plan_fresh_for && zones_untouched && databases_untouched {
             return Some((o.world.subset(needs), Needs::default()));
         }

@@ -225,20 +225,11 @@ async fn observe_with_journal(
     let now = ctx.journal.now_ms();
     let news = !matches!(step.action, BoundAction::DnsUpdate { .. });
     let planned = may_reuse.then(|| ctx.plan_world(&needs, !news)).flatten();
-    // The names of what was read now rather than taken from the plan (all of it when the
-    // plan's observation is not used); `None`: all of it was taken from the plan.
-    let read_now: Option<HashSet<String>> = match &planned {
-        None => None,
-        Some((_, rest)) if rest.is_empty() => Some(HashSet::new()),
-        Some((_, rest)) => Some(
-            rest.clusters
-                .iter()
-                .map(|c| c.to_string())
-                .chain(rest.instances.iter().map(|i| i.to_string()))
-                .chain(rest.global_clusters.iter().map(|(_, g)| g.to_string()))
-                .collect(),
-        ),
-    };
+    // With the plan's observation used: the databases read now rather than taken from it
+    // (none when all of it was). `None`: the plan's observation is not used.
+    let read_now: Option<HashSet<String>> = planned
+        .as_ref()
+        .map(|(_, rest)| rest.database_names().map(str::to_string).collect());
     let mut world = match (planned, carry.records.as_ref(), carry.members.as_mut()) {
         (Some((mut w, rest)), _, _) => {
             // What the plan saw that is still good, and the rest read now.

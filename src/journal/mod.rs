@@ -165,6 +165,42 @@ mod tests {
         assert_eq!(j.verify_chain().unwrap(), Some(a));
     }
 
+    /// Regression (CI): with many processes on one journal, an open failed "database is locked":
+    /// converting a new file to WAL does not wait (SQLite runs no busy handler for it), and
+    /// another process's last close checkpoints under a lock. Opens, reads and writes wait.
+    #[test]
+    fn many_opens_and_closes_at_once_never_fail_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each file is new: its first opens race to convert it to WAL.
+        for file in 0..6 {
+            let path = dir.path().join(format!("j{file}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(12));
+            let threads: Vec<_> = (0..12)
+                .map(|t| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || -> std::result::Result<(), String> {
+                        start.wait();
+                        for i in 0..10 {
+                            let j = Journal::open(&path).map_err(|e| format!("open {i}: {e}"))?;
+                            j.create_run(&run(&format!("r{t}-{i}")))
+                                .map_err(|e| format!("write {i}: {e}"))?;
+                            j.event_count().map_err(|e| format!("read {i}: {e}"))?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let failed: Vec<String> = threads
+                .into_iter()
+                .filter_map(|t| t.join().unwrap().err())
+                .collect();
+            assert!(failed.is_empty(), "file {file}: {failed:?}");
+            let j = Journal::open(&path).unwrap();
+            assert_eq!(j.runs(1000).unwrap().len(), 12 * 10);
+            assert_eq!(j.verify_chain().unwrap(), None);
+        }
+    }
+
     /// Regression: a run interrupted (ended) then resumed kept its end, so it read as ended:
     /// `approve` refused its gate ("has already finished (waiting_approval)").
     #[test]

@@ -237,10 +237,17 @@ impl Journal {
         };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        // WAL is a property of the file: read it first, so that only the journal's first open
+        // converts it. SQLite does not run the busy handler for the conversion, and another
+        // process's open or last close (a checkpoint) can make any of these pragmas busy.
+        patiently(is_busy, || {
+            let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+            }
+            conn.pragma_update(None, "synchronous", "FULL")
+        })
+        .map_err(err)?;
         let mut j = Journal {
             sync: Arc::new(SyncState {
                 full: AtomicBool::new(true),
@@ -441,7 +448,6 @@ impl Journal {
         mut f: impl FnMut(&Transaction<'_>, i64, Option<&[u8]>) -> std::result::Result<T, WriteError>,
     ) -> Result<T> {
         let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
         let key = self.hash_key()?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if self.sync.full.load(Ordering::Relaxed) != full {
@@ -449,37 +455,34 @@ impl Journal {
                 .map_err(|e| self.err(e))?;
             self.sync.full.store(full, Ordering::Relaxed);
         }
-        loop {
-            let attempt = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let out = f(&tx, self.now(), key)?;
-                tx.commit()?;
-                Ok(out)
-            })();
-            match attempt {
-                Ok(v) => {
-                    if full {
-                        self.sync.durable_commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    observed(started.elapsed(), full);
-                    return Ok(v);
+        let busy = |e: &WriteError| matches!(e, WriteError::Sqlite(e) if is_busy(e));
+        let written = patiently(busy, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, self.now(), key)?;
+            tx.commit()?;
+            Ok(out)
+        });
+        match written {
+            Ok(v) => {
+                if full {
+                    self.sync.durable_commits.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(WriteError::Sqlite(e)) if is_busy(&e) && started.elapsed() < WRITE_PATIENCE => {
-                    std::thread::sleep(
-                        pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
-                    );
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                }
-                Err(WriteError::Sqlite(e)) => return Err(self.err(e)),
-                Err(WriteError::Store(e)) => return Err(e),
+                observed(started.elapsed(), full);
+                Ok(v)
             }
+            Err(WriteError::Sqlite(e)) => Err(self.err(e)),
+            Err(WriteError::Store(e)) => Err(e),
         }
     }
 
     /// A read on the shared connection.
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Busy (another process's checkpoint, or its open): retried as a write is.
+    pub(super) fn read<T>(
+        &self,
+        mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&conn).map_err(|e| self.err(e))
+        patiently(is_busy, || f(&conn)).map_err(|e| self.err(e))
     }
 }
 
@@ -519,6 +522,27 @@ impl From<rusqlite::Error> for WriteError {
 impl From<StoreError> for WriteError {
     fn from(e: StoreError) -> Self {
         WriteError::Store(e)
+    }
+}
+
+/// Run `f` again while it fails busy (another process holds a lock SQLite's own busy
+/// timeout did not wait out), with a growing, jittered pause, for up to [`WRITE_PATIENCE`].
+fn patiently<T, E>(
+    busy: impl Fn(&E) -> bool,
+    mut f: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match f() {
+            Err(e) if busy(&e) && started.elapsed() < WRITE_PATIENCE => {
+                std::thread::sleep(
+                    pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
+                );
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            done => return done,
+        }
     }
 }
 

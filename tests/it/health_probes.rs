@@ -234,7 +234,8 @@ async fn a_stopped_zone_is_declared_after_m_bad_rounds_and_recovers_after_r_good
         [("us-west-2a".to_string(), Became::Unhealthy, false)]
     );
     assert!(
-        stopped.elapsed() < Duration::from_secs(2),
+        // Generous for a loaded machine: the point is two short rounds, not a long wait.
+        stopped.elapsed() < Duration::from_secs(5),
         "two rounds of 250 ms took {:?}",
         stopped.elapsed()
     );

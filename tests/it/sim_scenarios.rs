@@ -179,7 +179,7 @@ fn az_down_moves_every_writer_and_record_out_of_the_zone() {
         "{ttr:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(30),
         "virtual time, not wall time"
     );
 }
@@ -566,7 +566,7 @@ fn stall_failover_times_the_step_out_and_the_writer_invariant_reports_it() {
     );
     assert!(r.simulated_ms >= 600_000, "10 simulated minutes");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(30),
         "in well under the wall time"
     );
 }

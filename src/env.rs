@@ -458,6 +458,8 @@ fn parse_quotas(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> crate::cloud
             ("rds_per_s", &mut q.rds_per_s),
             ("route53_burst", &mut q.route53_burst),
             ("route53_per_s", &mut q.route53_per_s),
+            ("cloudwatch_burst", &mut q.cloudwatch_burst),
+            ("cloudwatch_per_s", &mut q.cloudwatch_per_s),
         ] {
             if let Some(n) = t.int(key, 1, 100_000, d) {
                 *field = n.value as f64;
@@ -473,6 +475,8 @@ fn parse_quotas(src: &SourceFile, v: &SVal, d: &mut Diagnostics) -> crate::cloud
                 "route53_burst",
                 "route53_per_s",
                 "route53_zone_interval",
+                "cloudwatch_burst",
+                "cloudwatch_per_s",
             ],
             d,
         );

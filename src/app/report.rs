@@ -7,6 +7,7 @@
 
 use super::{App, AppError};
 use crate::call::Call;
+use crate::cloud::model::CallCounts;
 use crate::cloud::ErrorKind;
 use crate::status::{RunMode, RunStatus, StepStatus};
 use crate::store::{Event, RunRecord, Store};
@@ -457,12 +458,12 @@ impl Calls {
     fn totals(&self, events: &[Event]) -> CallTotals {
         let c = Self::count(self.list.iter());
         // The run's last `calls` note: the AWS requests its ports counted.
-        let reads = events.iter().rev().find(|e| e.kind == "calls").map(|e| {
-            ["rds", "route53"]
-                .iter()
-                .filter_map(|s| e.data.get(s)?.get("reads")?.as_u64())
-                .sum()
-        });
+        let reads = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "calls")
+            .and_then(|e| serde_json::from_value::<CallCounts>(e.data.clone()).ok())
+            .map(|c| c.reads());
         CallTotals {
             reads,
             mutating: c.mutating,

@@ -125,6 +125,7 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         metrics: Some(Arc::new(aws::AwsMetrics::new(
             settings.clone(),
             clock.clone(),
+            limiter.clone(),
         ))),
         db: Arc::new(RetryingDatabases::new(
             Arc::new(db),
@@ -146,11 +147,13 @@ pub async fn aws_ports(env: &Environment) -> Result<Ports, CloudError> {
         )),
         http: Arc::new(http),
         clock,
+        health: env.health.as_ref().map(|_| {
+            Arc::new(LiveHealth {
+                env: env.clone(),
+                meter: Some(meter.clone()),
+            }) as Arc<dyn HealthSource>
+        }),
         meter,
-        health: env
-            .health
-            .as_ref()
-            .map(|_| Arc::new(LiveHealth { env: env.clone() }) as Arc<dyn HealthSource>),
     })
 }
 
@@ -180,6 +183,15 @@ fn global_port(
 /// the AWS clients (CloudWatch, RDS, Route 53) that its probes need, on the wall clock. Nothing
 /// is called here; missing credentials show up as `unknown` probes in the first round.
 pub async fn health_ports(env: &Environment) -> Result<HealthPorts, HealthError> {
+    health_ports_counted(env, None).await
+}
+
+/// [`health_ports`] whose AWS calls are also counted in `meter` (a run's health assertion: the
+/// run reports them with its own calls).
+pub async fn health_ports_counted(
+    env: &Environment,
+    meter: Option<&MeterSet>,
+) -> Result<HealthPorts, HealthError> {
     let cfg = config_of(env)?;
     let longest = cfg
         .probes
@@ -195,20 +207,25 @@ pub async fn health_ports(env: &Environment) -> Result<HealthPorts, HealthError>
     };
     let needs = |kind: &str| cfg.probes.iter().any(|p| p.check.kind() == kind);
     let mut ports = HealthPorts::new(Arc::new(SystemClock), longest)?;
+    // Probes have their own limiter: a health round must not wait behind a run's calls.
+    // (GetHealthCheckStatus's own stricter quota, 4 and 1 a second, is kept by `[health]`
+    // itself: it refuses intervals that would exceed it, so a round is never held back.)
+    let limiter = RateLimiter::on_wall_clock(env.quotas.clone());
+    if let Some(m) = meter {
+        m.add(limiter.clone());
+    }
     if needs("cloudwatch_alarm") {
         ports = ports.with_alarms(Arc::new(
-            aws::cloudwatch::AwsAlarms::connect(&settings).await,
+            aws::cloudwatch::AwsAlarms::connect(&settings, limiter.clone()).await,
         ));
     }
     if needs("rds") {
-        // Probes have their own limiter: a health round must not wait behind a run's calls.
-        let limiter = RateLimiter::new(env.quotas.clone(), Arc::new(SystemClock));
-        let (db, _) = aws::connect(&settings, Arc::new(limiter)).await;
+        let (db, _) = aws::connect(&settings, limiter.clone()).await;
         ports = ports.with_databases(Arc::new(db));
     }
     if needs("route53_health_check") {
         ports = ports.with_health_checks(Arc::new(
-            aws::health_checks::AwsHealthChecks::connect(&settings).await,
+            aws::health_checks::AwsHealthChecks::connect(&settings, limiter).await,
         ));
     }
     Ok(ports)
@@ -217,6 +234,8 @@ pub async fn health_ports(env: &Environment) -> Result<HealthPorts, HealthError>
 /// The live source: the environment's probes, on the wall clock.
 pub struct LiveHealth {
     pub env: Environment,
+    /// Where the probes' AWS calls are counted too (the run's calls), if anywhere.
+    pub meter: Option<Arc<MeterSet>>,
 }
 
 #[async_trait::async_trait]
@@ -224,7 +243,7 @@ impl HealthSource for LiveHealth {
     async fn report(&self, rounds: Option<u32>) -> Result<HealthReport, String> {
         let cfg = config_of(&self.env).map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
         let rounds = rounds.unwrap_or(cfg.unhealthy_after.max(cfg.healthy_after));
-        let ports = health_ports(&self.env)
+        let ports = health_ports_counted(&self.env, self.meter.as_deref())
             .await
             .map_err(|e| format!("{e}\n  hint: {}", e.hint()))?;
         snapshot(&self.env, ports, rounds)

@@ -37,6 +37,8 @@
 //!   project found (General Reference, `arc.html` lists resource quotas only): the limiter
 //!   assumes a bucket of 10 requests refilled at 5 per second, the rate of other regional
 //!   control planes of its size, so a run never bursts into it.
+//! - CloudWatch API throttling: DescribeAlarms 9 transactions per second, GetMetricData 50
+//!   (CloudWatch User Guide, `cloudwatch_limits`). The limiter paces both by the stricter.
 //! - RDS Describe filters: the AWS adapter sends at most 100 values per filter (one
 //!   chunk per call), as the simulator answers them.
 //!
@@ -63,6 +65,10 @@ pub const ROUTE53_PRIOR_REQUEST_WINDOW: Duration = Duration::from_secs(1);
 pub const ROUTE53_MAX_RECORDS_PER_CHANGE: usize = 1000;
 /// Characters of values per ChangeResourceRecordSets (an UPSERT counts twice).
 pub const ROUTE53_MAX_VALUE_CHARS_PER_CHANGE: usize = 32_000;
+/// CloudWatch: tokens in a full bucket (DescribeAlarms' 9 TPS; GetMetricData allows 50).
+pub const CLOUDWATCH_BURST: f64 = 9.0;
+/// CloudWatch: tokens added per second.
+pub const CLOUDWATCH_REFILL_PER_S: f64 = 9.0;
 /// ARC zonal shift: tokens in a full bucket (assumed, see the module's sources).
 pub const ARC_BURST: f64 = 10.0;
 /// ARC zonal shift: tokens added per second (assumed).
@@ -147,6 +153,18 @@ pub struct Quotas {
     pub arc_burst: f64,
     #[serde(default = "arc_per_s")]
     pub arc_per_s: f64,
+    #[serde(default = "cloudwatch_burst")]
+    pub cloudwatch_burst: f64,
+    #[serde(default = "cloudwatch_per_s")]
+    pub cloudwatch_per_s: f64,
+}
+
+fn cloudwatch_burst() -> f64 {
+    CLOUDWATCH_BURST
+}
+
+fn cloudwatch_per_s() -> f64 {
+    CLOUDWATCH_REFILL_PER_S
 }
 
 fn arc_burst() -> f64 {
@@ -167,6 +185,8 @@ impl Default for Quotas {
             route53_zone_interval: ROUTE53_PRIOR_REQUEST_WINDOW,
             arc_burst: ARC_BURST,
             arc_per_s: ARC_REFILL_PER_S,
+            cloudwatch_burst: CLOUDWATCH_BURST,
+            cloudwatch_per_s: CLOUDWATCH_REFILL_PER_S,
         }
     }
 }
@@ -179,6 +199,8 @@ pub enum Api {
     Route53,
     /// ARC zonal shift.
     Arc,
+    /// CloudWatch: alarm states (health probes) and metrics (replication lag).
+    CloudWatch,
 }
 
 /// Requests made to one API, by outcome.
@@ -220,35 +242,59 @@ pub struct CallCounts {
     /// ARC zonal shift requests (none unless a runbook has `arc.*` steps).
     #[serde(default, skip_serializing_if = "ApiCounts::is_zero")]
     pub arc: ApiCounts,
+    /// CloudWatch reads (alarm probes of a health assertion, replication lag at a promotion).
+    #[serde(default, skip_serializing_if = "ApiCounts::is_zero")]
+    pub cloudwatch: ApiCounts,
 }
 
 impl CallCounts {
+    fn each(&self) -> [&ApiCounts; 4] {
+        [&self.rds, &self.route53, &self.arc, &self.cloudwatch]
+    }
+
+    /// Each service's counts with its name as metrics label it (`rds`, `route53`, `arc`,
+    /// `cloudwatch`).
+    pub fn services(&self) -> [(&'static str, &ApiCounts); 4] {
+        [
+            ("rds", &self.rds),
+            ("route53", &self.route53),
+            ("arc", &self.arc),
+            ("cloudwatch", &self.cloudwatch),
+        ]
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.each().iter().map(|c| c.reads).sum()
+    }
+
     /// Add `o`'s counts to these, service by service.
     pub fn absorb(&mut self, o: &CallCounts) {
         self.rds.absorb(&o.rds);
         self.route53.absorb(&o.route53);
         self.arc.absorb(&o.arc);
+        self.cloudwatch.absorb(&o.cloudwatch);
     }
 
     pub fn total(&self) -> u64 {
-        self.rds.total() + self.route53.total() + self.arc.total()
+        self.each().iter().map(|c| c.total()).sum()
     }
     pub fn throttled(&self) -> u64 {
-        self.rds.throttled + self.route53.throttled + self.arc.throttled
+        self.each().iter().map(|c| c.throttled).sum()
     }
     /// One line for a report: `412 AWS calls (400 reads, 12 mutating; 0 throttled, 0 failed)`.
     pub fn line(&self) -> String {
-        let reads = self.rds.reads + self.route53.reads + self.arc.reads;
-        let muts = self.rds.mutations + self.route53.mutations + self.arc.mutations;
-        let failed = self.rds.failed + self.route53.failed + self.arc.failed;
-        let arc = if self.arc.is_zero() {
-            String::new()
-        } else {
-            format!(", ARC {}", self.arc.total())
-        };
+        let reads = self.reads();
+        let muts: u64 = self.each().iter().map(|c| c.mutations).sum();
+        let failed: u64 = self.each().iter().map(|c| c.failed).sum();
+        let mut others = String::new();
+        for (name, c) in [("ARC", &self.arc), ("CloudWatch", &self.cloudwatch)] {
+            if !c.is_zero() {
+                others.push_str(&format!(", {name} {}", c.total()));
+            }
+        }
         format!(
             "{} AWS call(s): {reads} read(s), {muts} mutating; {} throttled, {failed} failed \
-             (RDS {}, Route 53 {}{arc})",
+             (RDS {}, Route 53 {}{others})",
             self.total(),
             self.throttled(),
             self.rds.total(),
@@ -260,6 +306,7 @@ impl CallCounts {
             Api::Rds => &mut self.rds,
             Api::Route53 => &mut self.route53,
             Api::Arc => &mut self.arc,
+            Api::CloudWatch => &mut self.cloudwatch,
         }
     }
 }
@@ -382,6 +429,7 @@ pub fn floor(w: &Workload, q: &Quotas, failover: Duration, insync: Duration) -> 
             ..ApiCounts::default()
         },
         arc: ApiCounts::default(),
+        cloudwatch: ApiCounts::default(),
     };
     let before_last = observe + w.failovers as u64;
     let rds_quota_time = if w.failovers == 0 {
@@ -412,6 +460,29 @@ pub fn floor(w: &Workload, q: &Quotas, failover: Duration, insync: Duration) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_line_names_arc_and_cloudwatch_only_when_used() {
+        let mut c = CallCounts::default();
+        c.rds.reads = 3;
+        c.rds.mutations = 1;
+        c.route53.reads = 2;
+        assert_eq!(
+            c.line(),
+            "6 AWS call(s): 5 read(s), 1 mutating; 0 throttled, 0 failed (RDS 4, Route 53 2)"
+        );
+        c.cloudwatch.reads = 4;
+        c.cloudwatch.throttled = 1;
+        assert_eq!(c.line(), "10 AWS call(s): 9 read(s), 1 mutating; 1 throttled, 0 failed (RDS 4, Route 53 2, CloudWatch 4)");
+        assert_eq!(c.reads(), 9);
+        let back: CallCounts =
+            serde_json::from_value(serde_json::json!({"rds": c.rds, "route53": c.route53}))
+                .unwrap();
+        assert!(
+            back.cloudwatch.is_zero(),
+            "a note written before CloudWatch was counted still reads"
+        );
+    }
 
     #[test]
     fn pages_follow_the_filter_chunks_and_the_page_size() {

@@ -104,6 +104,7 @@ struct State {
     rds: Bucket,
     route53: Bucket,
     arc: Bucket,
+    cloudwatch: Bucket,
     /// When the next change to each hosted zone may go.
     zones: HashMap<String, SystemTime>,
     /// One change to a hosted zone at a time (`change_zone`).
@@ -117,6 +118,7 @@ impl State {
             Api::Rds => &mut self.rds,
             Api::Route53 => &mut self.route53,
             Api::Arc => &mut self.arc,
+            Api::CloudWatch => &mut self.cloudwatch,
         }
     }
 }
@@ -177,6 +179,7 @@ impl RateLimiter {
             rds: Bucket::new(quotas.rds_burst, quotas.rds_per_s),
             route53: Bucket::new(quotas.route53_burst, quotas.route53_per_s),
             arc: Bucket::new(quotas.arc_burst, quotas.arc_per_s),
+            cloudwatch: Bucket::new(quotas.cloudwatch_burst, quotas.cloudwatch_per_s),
             zones: HashMap::new(),
             turns: HashMap::new(),
             counts: CallCounts::default(),

@@ -323,6 +323,8 @@ fn quotas() -> Value {
                 "route53_zone_interval",
                 duration("Spacing of changes to one hosted zone"),
             ),
+            ("cloudwatch_burst", n("CloudWatch bucket size")),
+            ("cloudwatch_per_s", n("CloudWatch refill per second")),
         ],
         &[],
     )

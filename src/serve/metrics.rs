@@ -268,7 +268,7 @@ impl Metrics {
         else {
             return;
         };
-        for (service, a) in [("rds", &c.rds), ("route53", &c.route53)] {
+        for (service, a) in c.services() {
             let ok = a.total().saturating_sub(a.throttled + a.failed);
             for (result, n) in [("ok", ok), ("throttled", a.throttled), ("failed", a.failed)] {
                 self.requests
@@ -327,6 +327,8 @@ impl Metrics {
 fn service_of(operation: &str) -> &'static str {
     if operation == "ChangeResourceRecordSets" {
         "route53"
+    } else if operation.ends_with("ZonalShift") {
+        "arc"
     } else if operation.starts_with("HTTP") {
         "http"
     } else {

@@ -731,6 +731,36 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
         "{out}"
     );
     assert!(out.contains("move succeeded"), "{out}");
+    // The assertion's probes are the run's calls too: at least one DescribeAlarms a round
+    // (the alarms fit one call), and their RDS reads with the failover's.
+    let made = out
+        .lines()
+        .find(|l| l.starts_with("Made "))
+        .unwrap_or_else(|| panic!("no call count: {out}"));
+    let cloudwatch: u64 = made
+        .split(", CloudWatch ")
+        .nth(1)
+        .and_then(|r| r.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no CloudWatch calls counted: {made}"));
+    assert!(
+        cloudwatch >= 4,
+        "4 rounds, {cloudwatch} DescribeAlarms: {made}"
+    );
+    let journal = failover::journal::Journal::open(&j).unwrap();
+    let run = journal.runs(1).unwrap().remove(0);
+    let counted = journal
+        .events(&run.id)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "calls")
+        .expect("the run's calls are journaled");
+    assert_eq!(
+        counted.data["cloudwatch"]["reads"].as_u64(),
+        Some(cloudwatch),
+        "{:?}",
+        counted.data
+    );
 }
 
 #[test]

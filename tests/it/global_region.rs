@@ -754,6 +754,7 @@ async fn the_lag_read_returns_the_latest_datapoint_of_the_named_region() {
             .await
             .unwrap();
     }
+    let limiter = failover::cloud::rate::RateLimiter::on_wall_clock(Default::default());
     let metrics = AwsMetrics::new(
         AwsSettings {
             region: "us-west-2".into(),
@@ -762,6 +763,7 @@ async fn the_lag_read_returns_the_latest_datapoint_of_the_named_region() {
             operation_timeout: Duration::from_secs(20),
         },
         Arc::new(SystemClock),
+        limiter.clone(),
     );
     let dim = ("DBClusterIdentifier", "orders-east");
     let window = Duration::from_secs(600);
@@ -785,4 +787,7 @@ async fn the_lag_read_returns_the_latest_datapoint_of_the_named_region() {
         .await
         .unwrap();
     assert_eq!(other, None);
+    // Each read is paced and counted as a CloudWatch call.
+    use failover::cloud::CallMeter;
+    assert_eq!(limiter.counts().cloudwatch.reads, 3);
 }

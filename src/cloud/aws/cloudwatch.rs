@@ -12,12 +12,14 @@
 use super::config::{sdk_config, AwsSettings};
 use super::error::cloud_error;
 use crate::cloud::describe_ids;
+use crate::cloud::rate::{Api, Class, Quotas, RateLimiter};
 use crate::cloud::{CloudError, ErrorKind};
 use crate::health::ports::{AlarmState, AlarmValue, Alarms};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_cloudwatch::Client;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Most alarm names DescribeAlarms accepts in one call.
@@ -27,24 +29,31 @@ pub const PAGE_SIZE: i32 = 100;
 /// Pages followed for one batch before giving up on a peer that never stops paging.
 pub const MAX_PAGES: usize = 1_000;
 
-/// The `Alarms` port backed by a CloudWatch client.
+/// The `Alarms` port backed by a CloudWatch client; every page is paced and counted by its
+/// limiter (CloudWatch's bucket).
 #[derive(Clone, Debug)]
 pub struct AwsAlarms {
     client: Client,
+    limiter: Arc<RateLimiter>,
 }
 
 impl AwsAlarms {
-    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests).
+    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests), paced by a
+    /// limiter of AWS's default quotas on the wall clock.
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limiter: RateLimiter::on_wall_clock(Quotas::default()),
+        }
     }
 
-    /// A client for `settings` (region, profile, endpoint, operation timeout; no SDK retries).
-    /// Nothing is called here.
-    pub async fn connect(settings: &AwsSettings) -> Self {
+    /// A client for `settings` (region, profile, endpoint, operation timeout; no SDK retries),
+    /// paced and counted by `limiter`. Nothing is called here.
+    pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> Self {
         let sdk = sdk_config(settings).await;
         Self {
             client: Client::new(&sdk),
+            limiter,
         }
     }
 }
@@ -79,17 +88,22 @@ impl Alarms for AwsAlarms {
                         format!("the peer kept returning NextToken after {MAX_PAGES} pages; stopped to avoid paging forever"),
                     ));
                 }
-                let resp = self
+                let req = self
                     .client
                     .describe_alarms()
                     .set_alarm_names(Some(chunk.to_vec()))
                     .alarm_types(AlarmType::MetricAlarm)
                     .alarm_types(AlarmType::CompositeAlarm)
                     .max_records(PAGE_SIZE)
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| cloud_error("DescribeAlarms", &resource, &e))?;
+                    .set_next_token(token.clone());
+                let resp = self
+                    .limiter
+                    .call(Api::CloudWatch, Class::Read, || async {
+                        req.send()
+                            .await
+                            .map_err(|e| cloud_error("DescribeAlarms", &resource, &e))
+                    })
+                    .await?;
                 let metric = resp.metric_alarms().iter().map(|a| {
                     (
                         a.alarm_name(),

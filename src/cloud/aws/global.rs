@@ -10,7 +10,7 @@
 use super::config::{sdk_config, AwsSettings};
 use super::error::cloud_error;
 use crate::cloud::global::region_of_arn;
-use crate::cloud::rate::{Api, Class, MeterSet, RateLimiter};
+use crate::cloud::rate::{Api, Class, MeterSet, Quotas, RateLimiter};
 use crate::cloud::{
     Clock, CloudError, DbStatus, ErrorKind, GlobalClusterState, GlobalDatabases,
     GlobalFailoverState, GlobalMember, Metrics,
@@ -236,14 +236,18 @@ pub struct AwsMetrics {
     settings: Option<AwsSettings>,
     clients: Mutex<BTreeMap<Region, aws_sdk_cloudwatch::Client>>,
     clock: Arc<dyn Clock>,
+    /// Paces and counts the reads (CloudWatch's bucket; quotas are per region, and these
+    /// reads are a handful per promotion).
+    limiter: Arc<RateLimiter>,
 }
 
 impl AwsMetrics {
-    pub fn new(settings: AwsSettings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(settings: AwsSettings, clock: Arc<dyn Clock>, limiter: Arc<RateLimiter>) -> Self {
         Self {
             settings: Some(settings),
             clients: Mutex::new(BTreeMap::new()),
             clock,
+            limiter,
         }
     }
 
@@ -253,6 +257,7 @@ impl AwsMetrics {
             settings: None,
             clients: Mutex::new(clients.into_iter().collect()),
             clock: Arc::new(crate::clock::SystemClock),
+            limiter: RateLimiter::on_wall_clock(Quotas::default()),
         }
     }
 
@@ -294,7 +299,7 @@ impl Metrics for AwsMetrics {
         let now = self.clock.now();
         let start = now.checked_sub(window).unwrap_or(now);
         let resource = format!("{metric} {}={}", dimension.0, dimension.1);
-        let out = client
+        let req = client
             .get_metric_statistics()
             .namespace("AWS/RDS")
             .metric_name(metric)
@@ -307,10 +312,13 @@ impl Metrics for AwsMetrics {
             .start_time(aws_smithy_types::DateTime::from(start))
             .end_time(aws_smithy_types::DateTime::from(now))
             .period(60)
-            .statistics(Statistic::Maximum)
-            .send()
-            .await
-            .map_err(|e| cloud_error(OP, &resource, &e))?;
+            .statistics(Statistic::Maximum);
+        let out = self
+            .limiter
+            .call(Api::CloudWatch, Class::Read, || async {
+                req.send().await.map_err(|e| cloud_error(OP, &resource, &e))
+            })
+            .await?;
         let latest = out
             .datapoints()
             .iter()

@@ -9,27 +9,35 @@
 
 use super::config::{route53_region, sdk_config, AwsSettings};
 use super::error::cloud_error;
+use crate::cloud::rate::{Api, Class, Quotas, RateLimiter};
 use crate::cloud::{CloudError, ErrorKind};
 use crate::health::ports::{HealthCheckStatus, HealthChecks};
 use async_trait::async_trait;
 use aws_config::Region;
 use aws_sdk_route53::Client;
+use std::sync::Arc;
 
-/// The `HealthChecks` port backed by a Route 53 client.
+/// The `HealthChecks` port backed by a Route 53 client; every call is paced and counted by
+/// its limiter (the probes' own).
 #[derive(Clone, Debug)]
 pub struct AwsHealthChecks {
     client: Client,
+    limiter: Arc<RateLimiter>,
 }
 
 impl AwsHealthChecks {
-    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests).
+    /// Wraps an existing client (e.g. one built by `aws-smithy-mocks` in tests), paced by a
+    /// limiter of AWS's default quotas on the wall clock.
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            limiter: RateLimiter::on_wall_clock(Quotas::default()),
+        }
     }
 
     /// A Route 53 client for `settings`, in the region of the partition's Route 53 control
     /// plane (us-east-1 in `aws`), or the configured region for a custom endpoint.
-    pub async fn connect(settings: &AwsSettings) -> Self {
+    pub async fn connect(settings: &AwsSettings, limiter: Arc<RateLimiter>) -> Self {
         let sdk = sdk_config(settings).await;
         let mut conf = aws_sdk_route53::config::Builder::from(&sdk);
         conf.set_region(Some(Region::new(route53_region(
@@ -38,6 +46,7 @@ impl AwsHealthChecks {
         ))));
         Self {
             client: Client::from_conf(conf.build()),
+            limiter,
         }
     }
 }
@@ -60,19 +69,19 @@ pub fn tally<'a>(statuses: impl IntoIterator<Item = &'a str>) -> (u32, u32, Opti
 impl HealthChecks for AwsHealthChecks {
     async fn health_check_status(&self, id: &str) -> Result<HealthCheckStatus, CloudError> {
         let id = id.trim();
+        let req = self.client.get_health_check_status().health_check_id(id);
         let resp = self
-            .client
-            .get_health_check_status()
-            .health_check_id(id)
-            .send()
-            .await
-            .map_err(|e| {
-                let mut err = cloud_error("GetHealthCheckStatus", id, &e);
-                if err.code.as_deref() == Some("NoSuchHealthCheck") {
-                    err.kind = ErrorKind::NotFound;
-                }
-                err
-            })?;
+            .limiter
+            .call(Api::Route53, Class::Read, || async {
+                req.send().await.map_err(|e| {
+                    let mut err = cloud_error("GetHealthCheckStatus", id, &e);
+                    if err.code.as_deref() == Some("NoSuchHealthCheck") {
+                        err.kind = ErrorKind::NotFound;
+                    }
+                    err
+                })
+            })
+            .await?;
         let statuses = resp
             .health_check_observations()
             .iter()

@@ -3,7 +3,7 @@
 
 use super::ctx::{Ctx, StepError};
 use super::observe;
-use crate::call::{Await, Call, Decision};
+use crate::call::{in_doubt_grace, Await, Call, Decision};
 use crate::cloud::{CloudError, ErrorKind};
 use crate::progress::Progress;
 use crate::runbook::bind::BoundStep;
@@ -26,7 +26,9 @@ pub(crate) async fn execute_decision(
     // everything it can); the first error is returned once every call has been tried and the
     // successful ones have been waited for.
     let mut first_err: Option<StepError> = None;
-    let mut failed: Vec<&Call> = vec![];
+    // The calls that failed, and whether AWS may have processed them anyway (a 5xx, a lost
+    // answer): the effect of those is still waited for, until their in-doubt grace.
+    let mut failed: Vec<(&Call, bool)> = vec![];
     // The calls go out concurrently, at most `max_calls_in_flight` at once, each after its
     // intent is on disk; the rate limiter under the ports paces them to the account's quotas.
     // Results come back in the decision's order.
@@ -50,23 +52,36 @@ pub(crate) async fn execute_decision(
                 return Err(e)
             }
             Err(e) => {
-                failed.push(call);
+                let in_doubt =
+                    matches!(&e, StepError::Cloud(ce) if !ce.kind.proves_not_processed());
+                failed.push((call, in_doubt));
                 first_err.get_or_insert(e);
             }
         }
     }
-    let awaits: Vec<(&Await, Option<String>)> = decision
+    let now = ctx.ports.clock.now();
+    let awaits: Vec<Waited<'_>> = decision
         .awaits
         .iter()
-        .filter(|a| !failed.iter().any(|c| a.is_for(c)))
-        .map(|a| match a {
-            Await::ChangeInsync { call_index } => (a, change_ids.get(call_index).cloned()),
-            _ => (a, None),
+        .filter_map(|a| {
+            // A call in doubt: its effect is polled with the others (a failover AWS did make
+            // moves its records as soon as it completes), and given up on at its grace, when
+            // the step's next attempt makes it again. A call refused outright: nothing to wait.
+            let until = match failed.iter().find(|(c, _)| a.is_for(c)) {
+                None => None,
+                Some((c, true)) => Some(now + in_doubt_grace(&c.operation())?),
+                Some((_, false)) => return None,
+            };
+            let change = match a {
+                Await::ChangeInsync { call_index } => change_ids.get(call_index).cloned(),
+                _ => None,
+            };
+            Some((a, change, until))
         })
         .collect();
     // A call just made has not taken effect within its round trip (a failover, a snapshot, a
     // change's propagation take seconds at least): the first look is later (`Looks`).
-    let made = decision.calls.len() > failed.len();
+    let made = decision.calls.len() > failed.iter().filter(|(_, in_doubt)| !in_doubt).count();
     let members = observe::Members::seen_in(decided_on);
     wait_all(ctx, step, awaits, members, made).await?;
     match first_err {
@@ -74,6 +89,10 @@ pub(crate) async fn execute_decision(
         None => Ok(()),
     }
 }
+
+/// An await of a wait: what it waits for, the Route 53 change it reads (if any), and when it
+/// is given up on (the in-doubt grace of a failed call whose effect may still show).
+pub(crate) type Waited<'a> = (&'a Await, Option<String>, Option<std::time::SystemTime>);
 
 /// A call of a decision, by its index, and what came of it (the change id it started, if any).
 type CallResult<'a> = (usize, &'a Call, Result<Option<String>, StepError>);
@@ -439,16 +458,17 @@ fn global_port<'p>(
     })
 }
 
-/// Wait until every await of a step is done: each poll observes all that is still pending
-/// at once (one paged Describe per resource kind; the Route 53 changes oldest first up to the
-/// first still PENDING, see `observe::changes_in_order`; the clusters' members only when one
-/// is new, see `observe::Members`), and publishes what it read of the databases (`Ctx::saw`:
-/// a DNS step waiting on them wakes), then the pure
+/// Wait until every await of a step is done, or one is given up on (a failed call's effect
+/// did not show within its grace; the caller has its error). Each poll observes all that is
+/// still pending at once (one paged Describe per resource kind; the Route 53 changes oldest
+/// first up to the first still PENDING, see `observe::changes_in_order`; the clusters'
+/// members only when one is new, see `observe::Members`), and publishes what it read of the
+/// databases (`Ctx::saw`: a DNS step waiting on them wakes), then the pure
 /// `steps::wait::status` says where each stands.
 pub(crate) async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,
-    mut pending: Vec<(&Await, Option<String>)>,
+    mut pending: Vec<Waited<'_>>,
     mut members: observe::Members,
     just_made: bool,
 ) -> Result<(), StepError> {
@@ -461,11 +481,17 @@ pub(crate) async fn wait_all(
     let grace = Duration::from_secs(90).max(poll.saturating_mul(6));
     let mut stuck_since: HashMap<usize, std::time::SystemTime> = HashMap::new();
     let mut announced: std::collections::HashSet<usize> = Default::default();
+    let mut give_up: HashMap<usize, std::time::SystemTime> = HashMap::new();
     let ids: Vec<usize> = (0..pending.len()).collect();
     let mut pending: Vec<(usize, &Await, Option<String>)> = ids
         .into_iter()
         .zip(pending.drain(..))
-        .map(|(i, (a, c))| (i, a, c))
+        .map(|(i, (a, c, until))| {
+            if let Some(t) = until {
+                give_up.insert(i, t);
+            }
+            (i, a, c)
+        })
         .collect();
     while !pending.is_empty() {
         let kinds = Kinds::of(pending.iter().map(|(_, a, _)| *a));
@@ -474,28 +500,7 @@ pub(crate) async fn wait_all(
             ctx.sleep(wait).await?;
         }
         let looked = looks.pass(wait, kinds);
-        let awaits: Vec<&Await> = pending
-            .iter()
-            .map(|(_, a, _)| *a)
-            .filter(|a| looked.covers(a))
-            .collect();
-        let changes: Vec<String> = pending
-            .iter()
-            .filter(|(_, a, _)| looked.covers(a))
-            .filter_map(|(_, _, c)| c.clone())
-            .collect();
-        let mut needs = wait::needs(&awaits, &changes);
-        let change_ids = std::mem::take(&mut needs.changes);
-        let mut world = observe::observe_waiting(&ctx.ports, &needs, &mut members).await?;
-        let earlier: std::collections::HashSet<&str> = awaits
-            .iter()
-            .filter_map(|a| match a {
-                Await::ChangeSettled { change_id } => Some(change_id.as_str()),
-                _ => None,
-            })
-            .collect();
-        observe::changes_in_order(&ctx.ports, &change_ids, &earlier, &mut world).await?;
-        ctx.saw(&world, true);
+        let world = look_at(ctx, &pending, looked, &mut members).await?;
         looks.looked(looked);
         let now = ctx.ports.clock.now();
         let mut still = vec![];
@@ -504,7 +509,16 @@ pub(crate) async fn wait_all(
                 still.push((i, a, change));
                 continue;
             }
-            match wait::status(a, &world, change.as_deref()) {
+            // A failed call's effect did not show within its grace: the wait ends here, so
+            // that the attempt fails with the call's error and the next one (observing all
+            // again, the calls still running included) makes it again now, not once the
+            // others are done.
+            let status = wait::status(a, &world, change.as_deref());
+            if give_up.get(&i).is_some_and(|t| now >= *t) && !matches!(status, AwaitStatus::Done(_))
+            {
+                return Ok(());
+            }
+            match status {
                 AwaitStatus::Done(what) => ctx.reporter.report(Progress::Converged {
                     step: sid.clone(),
                     what,
@@ -543,6 +557,39 @@ pub(crate) async fn wait_all(
         pending = still;
     }
     Ok(())
+}
+
+/// One look of a wait: what `looked` covers of the pending awaits, observed at once, and
+/// published (`Ctx::saw`).
+async fn look_at(
+    ctx: &Ctx,
+    pending: &[(usize, &Await, Option<String>)],
+    looked: Kinds,
+    members: &mut observe::Members,
+) -> Result<World, StepError> {
+    let awaits: Vec<&Await> = pending
+        .iter()
+        .map(|(_, a, _)| *a)
+        .filter(|a| looked.covers(a))
+        .collect();
+    let changes: Vec<String> = pending
+        .iter()
+        .filter(|(_, a, _)| looked.covers(a))
+        .filter_map(|(_, _, c)| c.clone())
+        .collect();
+    let mut needs = wait::needs(&awaits, &changes);
+    let change_ids = std::mem::take(&mut needs.changes);
+    let mut world = observe::observe_waiting(&ctx.ports, &needs, members).await?;
+    let earlier: std::collections::HashSet<&str> = awaits
+        .iter()
+        .filter_map(|a| match a {
+            Await::ChangeSettled { change_id } => Some(change_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    observe::changes_in_order(&ctx.ports, &change_ids, &earlier, &mut world).await?;
+    ctx.saw(&world, true);
+    Ok(world)
 }
 
 /// Which kinds of awaits a set holds, or a poll looks at: the databases' (clusters,

@@ -627,7 +627,7 @@ pub(crate) async fn switchover_escalating(
     if waits.is_empty() {
         return Ok(Some("nothing to do: already as wanted".into()));
     }
-    let pending: Vec<(&Await, Option<String>)> = waits.iter().map(|a| (a, None)).collect();
+    let pending: Vec<super::act::Waited<'_>> = waits.iter().map(|a| (a, None, None)).collect();
     let watched = tokio::select! {
         biased;
         r = super::act::wait_all(ctx, step, pending, observe::Members::default(), false) => Some(r),

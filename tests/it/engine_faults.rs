@@ -429,8 +429,9 @@ async fn throttled_failover_is_retried_and_made_once() {
     );
 }
 
-/// A 5xx whose request was in fact processed: the call is not blindly repeated; the step's
-/// retry observes the failover under way and waits for it instead.
+/// A 5xx whose request was in fact processed: the call is not blindly repeated. The attempt
+/// that got the 5xx follows the failover's effect (a call in doubt is waited for until its
+/// grace) and sees it complete; the step's retry then finds nothing to do and settles it.
 #[tokio::test(start_paused = true)]
 async fn processed_5xx_is_not_done_twice() {
     let (_d, j) = journal();
@@ -452,8 +453,24 @@ async fn processed_5xx_is_not_done_twice() {
         .iter()
         .any(|e| e.kind == "outcome" && e.data["ok"] == false);
     assert!(failed_outcome, "the failed attempt is journaled");
+    let settled = evs.iter().any(|e| e.kind == "settled");
+    assert!(
+        settled,
+        "the call in doubt is settled by its observed effect"
+    );
     let progress = collect.0.lock().unwrap();
-    assert!(progress.iter().any(|p| matches!(p, failover::progress::Progress::Skip { text, .. } if text.contains("already in progress"))), "{progress:#?}");
+    use failover::progress::Progress;
+    let done = progress.iter().position(
+        |p| matches!(p, Progress::Converged { what, .. } if what.contains("writer in us-west-2b")),
+    );
+    let failed = progress
+        .iter()
+        .position(|p| matches!(p, Progress::StepError { .. }));
+    assert!(
+        matches!((done, failed), (Some(d), Some(f)) if d < f),
+        "the failed attempt waited for the failover it may have made: {progress:#?}"
+    );
+    assert!(progress.iter().any(|p| matches!(p, Progress::Skip { text, .. } if text.contains("already in us-west-2b") && text.contains("nothing to do"))), "{progress:#?}");
 }
 
 #[tokio::test(start_paused = true)]

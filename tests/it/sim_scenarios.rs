@@ -1835,3 +1835,33 @@ fn regression_a_retry_does_not_repeat_calls_accepted_before_reads_show_them() {
     );
     assert!(r.run_succeeded, "{}", explain(&r));
 }
+
+/// A failover whose answer was lost (AWS made it, a 500 came back) is followed like the
+/// others: its records move as soon as it completes, not when the step's attempt ends (here
+/// held by another cluster's stalled failover until the stall grace, 90 s, passes).
+#[test]
+fn the_records_of_a_failover_in_doubt_move_as_soon_as_it_completes() {
+    let r = run(
+        "us-west-2a",
+        &[
+            "az-down us-west-2a at 0s",
+            "stall-failover sessions-db",
+            "fail-call FailoverDBCluster resource orders-db applied",
+        ],
+        11,
+    );
+    let failovers: Vec<_> = calls(&r, "FailoverDBCluster")
+        .into_iter()
+        .filter(|(_, c)| c.resource.starts_with("orders-db"))
+        .collect();
+    assert_eq!(failovers.len(), 1, "made once: {}", explain(&r));
+    // `api` waits for orders-db alone; the first change after www's is its.
+    let changes = calls(&r, "ChangeResourceRecordSets");
+    let api_moved = changes.get(1).map(|(at, _)| *at);
+    assert!(
+        api_moved.is_some_and(|at| at <= Duration::from_secs(40)),
+        "api moved at {api_moved:?}, after orders-db's failover (20-30 s): {}",
+        explain(&r)
+    );
+    assert_eq!(writer_zone(&r, "orders-db"), "us-west-2c");
+}

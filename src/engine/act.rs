@@ -25,10 +25,9 @@ pub(crate) async fn execute_decision(
     // One resource's failed call does not stop the calls for the others (an evacuation moves
     // everything it can); the first error is returned once every call has been tried and the
     // successful ones have been waited for.
-    let mut first_err: Option<StepError> = None;
-    // The calls that failed, and whether AWS may have processed them anyway (a 5xx, a lost
-    // answer): the effect of those is still waited for, until their in-doubt grace.
-    let mut failed: Vec<(&Call, bool)> = vec![];
+    // The calls that failed: the call, its intent, whether AWS may have processed it anyway (a
+    // 5xx, a lost answer: its effect is still waited for, until its in-doubt grace), the error.
+    let mut failed: Vec<Failed<'_>> = vec![];
     // The calls go out concurrently, at most `max_calls_in_flight` at once, each after its
     // intent is on disk; the rate limiter under the ports paces them to the account's quotas.
     // Results come back in the decision's order.
@@ -42,7 +41,7 @@ pub(crate) async fn execute_decision(
         .buffered(ctx.spec.max_calls_in_flight.max(1))
         .collect()
         .await;
-    for (i, call, result) in results {
+    for (i, call, seq, result) in results {
         match result {
             Ok(Some(change_id)) => {
                 change_ids.insert(i, change_id);
@@ -54,8 +53,7 @@ pub(crate) async fn execute_decision(
             Err(e) => {
                 let in_doubt =
                     matches!(&e, StepError::Cloud(ce) if !ce.kind.proves_not_processed());
-                failed.push((call, in_doubt));
-                first_err.get_or_insert(e);
+                failed.push((call, seq, in_doubt, e));
             }
         }
     }
@@ -67,10 +65,10 @@ pub(crate) async fn execute_decision(
             // A call in doubt: its effect is polled with the others (a failover AWS did make
             // moves its records as soon as it completes), and given up on at its grace, when
             // the step's next attempt makes it again. A call refused outright: nothing to wait.
-            let until = match failed.iter().find(|(c, _)| a.is_for(c)) {
+            let until = match failed.iter().find(|f| a.is_for(f.0)) {
                 None => None,
-                Some((c, true)) => Some(now + in_doubt_grace(&c.operation())?),
-                Some((_, false)) => return None,
+                Some((c, _, true, _)) => Some(now + in_doubt_grace(&c.operation())?),
+                Some(_) => return None,
             };
             let change = match a {
                 Await::ChangeInsync { call_index } => change_ids.get(call_index).cloned(),
@@ -81,21 +79,62 @@ pub(crate) async fn execute_decision(
         .collect();
     // A call just made has not taken effect within its round trip (a failover, a snapshot, a
     // change's propagation take seconds at least): the first look is later (`Looks`).
-    let made = decision.calls.len() > failed.iter().filter(|(_, in_doubt)| !in_doubt).count();
+    let made = decision.calls.len() > failed.iter().filter(|f| !f.2).count();
+    let followed: Vec<bool> = failed
+        .iter()
+        .map(|f| {
+            awaits
+                .iter()
+                .any(|(a, _, until)| until.is_some() && a.is_for(f.0))
+        })
+        .collect();
     let members = observe::Members::seen_in(decided_on);
-    wait_all(ctx, step, awaits, members, made).await?;
+    let all_done = wait_all(ctx, step, awaits, members, made).await?;
+    let mut first_err = None;
+    for (f, followed) in failed.into_iter().zip(followed) {
+        match f {
+            // Its effect showed: AWS made the call after all; the doubt is settled here.
+            (call, Some(seq), true, _) if followed && all_done => {
+                made_after_all(ctx, step, call, seq).await
+            }
+            (_, _, _, e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
+/// A failed call: the call, its intent's sequence number, whether it may have been processed
+/// (in doubt), and its error.
+type Failed<'a> = (&'a Call, Option<i64>, bool, StepError);
+
+/// A call answered with an error whose effect the wait then saw: told, and its doubt settled.
+async fn made_after_all(ctx: &Ctx, step: &BoundStep, call: &Call, seq: i64) {
+    let sid = step.id.as_str();
+    let how = "its effect was observed: AWS made the call although its answer was an error";
+    ctx.reporter.report(Progress::Skip {
+        step: sid.to_string(),
+        text: format!("{} on {}: {how}", call.operation(), call.resource()),
+    });
+    let _ = ctx.journal.settle(&ctx.spec.run_id, sid, seq, how).await;
+}
+
 /// An await of a wait: what it waits for, the Route 53 change it reads (if any), and when it
 /// is given up on (the in-doubt grace of a failed call whose effect may still show).
 pub(crate) type Waited<'a> = (&'a Await, Option<String>, Option<std::time::SystemTime>);
 
-/// A call of a decision, by its index, and what came of it (the change id it started, if any).
-type CallResult<'a> = (usize, &'a Call, Result<Option<String>, StepError>);
+/// A call of a decision, by its index, its intent's sequence number (once written), and what
+/// came of it (the change id it started, if any).
+type CallResult<'a> = (
+    usize,
+    &'a Call,
+    Option<i64>,
+    Result<Option<String>, StepError>,
+);
 
 async fn indexed_call<'a>(
     ctx: &'a Ctx,
@@ -103,11 +142,19 @@ async fn indexed_call<'a>(
     i: usize,
     call: &'a Call,
 ) -> CallResult<'a> {
-    (i, call, make_call(ctx, step, call).await)
+    let mut seq = None;
+    let r = make_call(ctx, step, call, &mut seq).await;
+    (i, call, seq, r)
 }
 
-/// One mutating call: intent, call, outcome. Returns the Route 53 change id it started, if any.
-async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<String>, StepError> {
+/// One mutating call: intent, call, outcome. Returns the Route 53 change id it started, if any;
+/// `seq` is set to its intent's sequence number once the intent is written.
+async fn make_call(
+    ctx: &Ctx,
+    step: &BoundStep,
+    call: &Call,
+    seq_out: &mut Option<i64>,
+) -> Result<Option<String>, StepError> {
     let run_id = &ctx.spec.run_id;
     let sid = step.id.as_str();
     let (op, res) = (call.operation(), call.resource());
@@ -139,6 +186,7 @@ async fn make_call(ctx: &Ctx, step: &BoundStep, call: &Call) -> Result<Option<St
         }
         Err(e) => return Err(e.into()),
     };
+    *seq_out = Some(seq);
     let started = ctx.ports.clock.now();
     let result = perform(ctx, call).await;
     let ms = ctx
@@ -458,8 +506,8 @@ fn global_port<'p>(
     })
 }
 
-/// Wait until every await of a step is done, or one is given up on (a failed call's effect
-/// did not show within its grace; the caller has its error). Each poll observes all that is
+/// Wait until every await of a step is done (`true`), or one is given up on (`false`: a
+/// failed call's effect did not show within its grace; the caller has its error). Each poll observes all that is
 /// still pending at once (one paged Describe per resource kind; the Route 53 changes oldest
 /// first up to the first still PENDING, see `observe::changes_in_order`; the clusters'
 /// members only when one is new, see `observe::Members`), and publishes what it read of the
@@ -471,7 +519,7 @@ pub(crate) async fn wait_all(
     mut pending: Vec<Waited<'_>>,
     mut members: observe::Members,
     just_made: bool,
-) -> Result<(), StepError> {
+) -> Result<bool, StepError> {
     let sid = step.id.to_string();
     let poll = ctx.spec.poll_interval;
     let mut looks = Looks::new(poll, just_made);
@@ -516,7 +564,7 @@ pub(crate) async fn wait_all(
             let status = wait::status(a, &world, change.as_deref());
             if give_up.get(&i).is_some_and(|t| now >= *t) && !matches!(status, AwaitStatus::Done(_))
             {
-                return Ok(());
+                return Ok(false);
             }
             match status {
                 AwaitStatus::Done(what) => ctx.reporter.report(Progress::Converged {
@@ -556,7 +604,7 @@ pub(crate) async fn wait_all(
         }
         pending = still;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One look of a wait: what `looked` covers of the pending awaits, observed at once, and

@@ -634,7 +634,7 @@ pub(crate) async fn switchover_escalating(
         _ = ctx.ports.clock.sleep(e.after) => None,
     };
     let reason = match watched {
-        Some(Ok(())) => {
+        Some(Ok(_)) => {
             return Ok(Some(format!(
                 "switchover to {target} completed within {}",
                 humantime::format_duration(e.after)

@@ -792,9 +792,10 @@ async fn approvals_need_distinct_allowed_people() {
 }
 
 /// The answers of both failovers are lost (moto made them; the caller gets a 500), and for 2 s
-/// after each RDS reads still show the old writers: the step holds the calls in doubt back
-/// until their effect shows instead of sending them again, and the run succeeds with one
-/// FailoverDBCluster per cluster, without waiting for the 60 s grace.
+/// after each RDS reads still show the old writers: the attempt that made the calls follows
+/// their effect through the stale reads (a call in doubt is waited for until its grace)
+/// instead of sending them again, settles each once its effect shows, and the run succeeds
+/// with one FailoverDBCluster per cluster, without waiting for the 60 s grace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answers_and_lagging_reads_make_no_second_failover() {
     let t0 = Instant::now();
@@ -833,8 +834,9 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
         ])
     );
 
-    // The journal: both calls failed in a way that may have been processed, were held back
-    // while the reads were stale, and were settled once their effect showed.
+    // The journal: both calls failed in a way that may have been processed, were followed
+    // while the reads were stale, and were settled once their effect showed, in the attempt
+    // that made them (no second attempt held them back).
     let journal = Journal::open(&j).unwrap();
     let id = the_run(&journal).await;
     let events = journal.events(&id).unwrap();
@@ -850,19 +852,10 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
             .find(|e| e.kind == "outcome" && e.intent_seq == Some(i.seq))
             .unwrap();
         assert_eq!(outcome.data["ok"], false, "{outcome:?}");
-        let deferred = events
-            .iter()
-            .filter(|e| {
-                e.kind == "deferred"
-                    && e.data["why"].as_str().is_some_and(|w| {
-                        w.starts_with(&format!(
-                            "FailoverDBCluster on {cluster} may already have been made (run {id}, intent #{}: it failed in a way that may have been processed: ",
-                            i.seq
-                        ))
-                    })
-            })
-            .count();
-        assert_eq!(deferred, 1, "{cluster}: {events:#?}");
+        assert!(
+            !events.iter().any(|e| e.kind == "deferred"),
+            "{cluster}: {events:#?}"
+        );
         let settled: Vec<_> = events
             .iter()
             .filter(|e| e.kind == "settled" && e.intent_seq == Some(i.seq))
@@ -870,11 +863,13 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
         assert_eq!(settled.len(), 1, "{cluster}");
         assert_eq!(
             settled[0].data["how"],
-            "its effect was observed: the step no longer needs the call"
+            "its effect was observed: AWS made the call although its answer was an error"
         );
+        // Well within the grace. (How soon depends on whether the proxy answers the wait's
+        // read stale: it replays an earlier answer to the same request only.)
         let after = Duration::from_millis((settled[0].at - i.at) as u64);
         assert!(
-            after >= lag && after < Duration::from_secs(15),
+            after < Duration::from_secs(15),
             "{cluster} settled {after:?} after its call (reads lag {lag:?}; grace 60 s)"
         );
     }

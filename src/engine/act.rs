@@ -112,10 +112,11 @@ pub(crate) async fn execute_decision(
 /// (in doubt), and its error.
 type Failed<'a> = (&'a Call, Option<i64>, bool, StepError);
 
-/// A call answered with an error whose effect the wait then saw: told, and its doubt settled.
+/// A call answered with an error whose effect the wait then saw (AWS made it, or the world got
+/// there anyway): told, and its doubt settled.
 async fn made_after_all(ctx: &Ctx, step: &BoundStep, call: &Call, seq: i64) {
     let sid = step.id.as_str();
-    let how = "its effect was observed: AWS made the call although its answer was an error";
+    let how = "its effect was observed although its answer was an error: the step no longer needs the call";
     ctx.reporter.report(Progress::Skip {
         step: sid.to_string(),
         text: format!("{} on {}: {how}", call.operation(), call.resource()),

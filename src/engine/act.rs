@@ -24,9 +24,7 @@ pub(crate) async fn execute_decision(
     let mut change_ids: HashMap<usize, String> = HashMap::new();
     // One resource's failed call does not stop the calls for the others (an evacuation moves
     // everything it can); the first error is returned once every call has been tried and the
-    // successful ones have been waited for.
-    // The calls that failed: the call, its intent, whether AWS may have processed it anyway (a
-    // 5xx, a lost answer: its effect is still waited for, until its in-doubt grace), the error.
+    // others (and the effect of those in doubt) have been waited for.
     let mut failed: Vec<Failed<'_>> = vec![];
     // The calls go out concurrently, at most `max_calls_in_flight` at once, each after its
     // intent is on disk; the rate limiter under the ports paces them to the account's quotas.
@@ -53,7 +51,12 @@ pub(crate) async fn execute_decision(
             Err(e) => {
                 let in_doubt =
                     matches!(&e, StepError::Cloud(ce) if !ce.kind.proves_not_processed());
-                failed.push((call, seq, in_doubt, e));
+                failed.push(Failed {
+                    call,
+                    intent: seq,
+                    in_doubt,
+                    error: e,
+                });
             }
         }
     }
@@ -65,9 +68,9 @@ pub(crate) async fn execute_decision(
             // A call in doubt: its effect is polled with the others (a failover AWS did make
             // moves its records as soon as it completes), and given up on at its grace, when
             // the step's next attempt makes it again. A call refused outright: nothing to wait.
-            let until = match failed.iter().find(|f| a.is_for(f.0)) {
+            let until = match failed.iter().find(|f| a.is_for(f.call)) {
                 None => None,
-                Some((c, _, true, _)) => Some(now + in_doubt_grace(&c.operation())?),
+                Some(f) if f.in_doubt => Some(now + in_doubt_grace(&f.call.operation())?),
                 Some(_) => return None,
             };
             let change = match a {
@@ -79,26 +82,20 @@ pub(crate) async fn execute_decision(
         .collect();
     // A call just made has not taken effect within its round trip (a failover, a snapshot, a
     // change's propagation take seconds at least): the first look is later (`Looks`).
-    let made = decision.calls.len() > failed.iter().filter(|f| !f.2).count();
-    let followed: Vec<bool> = failed
-        .iter()
-        .map(|f| {
-            awaits
-                .iter()
-                .any(|(a, _, until)| until.is_some() && a.is_for(f.0))
-        })
-        .collect();
+    let made = decision.calls.len() > failed.iter().filter(|f| !f.in_doubt).count();
     let members = observe::Members::seen_in(decided_on);
     let all_done = wait_all(ctx, step, awaits, members, made).await?;
     let mut first_err = None;
-    for (f, followed) in failed.into_iter().zip(followed) {
-        match f {
-            // Its effect showed: AWS made the call after all; the doubt is settled here.
-            (call, Some(seq), true, _) if followed && all_done => {
-                made_after_all(ctx, step, call, seq).await
-            }
-            (_, _, _, e) => {
-                first_err.get_or_insert(e);
+    for f in failed {
+        // Followed by the wait (in doubt, with a grace and an await) and every await done:
+        // its effect showed, and the doubt is settled here.
+        let followed = f.in_doubt
+            && in_doubt_grace(&f.call.operation()).is_some()
+            && decision.awaits.iter().any(|a| a.is_for(f.call));
+        match f.intent {
+            Some(seq) if followed && all_done => made_after_all(ctx, step, f.call, seq).await,
+            _ => {
+                first_err.get_or_insert(f.error);
             }
         }
     }
@@ -108,9 +105,16 @@ pub(crate) async fn execute_decision(
     }
 }
 
-/// A failed call: the call, its intent's sequence number, whether it may have been processed
-/// (in doubt), and its error.
-type Failed<'a> = (&'a Call, Option<i64>, bool, StepError);
+/// A call of a decision that failed.
+struct Failed<'a> {
+    call: &'a Call,
+    /// Its intent's sequence number (none when it failed before its intent was written).
+    intent: Option<i64>,
+    /// AWS may have processed it anyway (a 5xx, a lost answer): its effect is still waited
+    /// for, until its in-doubt grace.
+    in_doubt: bool,
+    error: StepError,
+}
 
 /// A call answered with an error whose effect the wait then saw (AWS made it, or the world got
 /// there anyway): told, and its doubt settled.
@@ -508,12 +512,12 @@ fn global_port<'p>(
 }
 
 /// Wait until every await of a step is done (`true`), or one is given up on (`false`: a
-/// failed call's effect did not show within its grace; the caller has its error). Each poll observes all that is
-/// still pending at once (one paged Describe per resource kind; the Route 53 changes oldest
-/// first up to the first still PENDING, see `observe::changes_in_order`; the clusters'
-/// members only when one is new, see `observe::Members`), and publishes what it read of the
-/// databases (`Ctx::saw`: a DNS step waiting on them wakes), then the pure
-/// `steps::wait::status` says where each stands.
+/// failed call's effect did not show within its grace; the caller has its error). Each poll
+/// observes all that is still pending at once (one paged Describe per resource kind; the
+/// Route 53 changes oldest first up to the first still PENDING, see
+/// `observe::changes_in_order`; the clusters' members only when one is new, see
+/// `observe::Members`), and publishes what it read of the databases (`Ctx::saw`: a DNS step
+/// waiting on them wakes), then the pure `steps::wait::status` says where each stands.
 pub(crate) async fn wait_all(
     ctx: &Ctx,
     step: &BoundStep,

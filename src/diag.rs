@@ -206,6 +206,33 @@ pub fn did_you_mean<'a>(
     best.map(|(c, _)| c)
 }
 
+/// The hint for an unknown key among `known`: the closest by edit distance when it is a typo
+/// (two edits at most); otherwise, when the key's first words name a family of keys
+/// (`cloudwatch_rate` among `cloudwatch_burst` and `cloudwatch_per_s`), that family, as
+/// "did you mean `a` or `b`?"; otherwise the closest within reach; `None` when nothing is near.
+pub fn did_you_mean_key(key: &str, known: &[&str]) -> Option<String> {
+    let best = did_you_mean(key, known.iter().copied());
+    if let Some(b) = best.filter(|b| levenshtein(key, b) <= 2) {
+        return Some(format!("did you mean `{b}`?"));
+    }
+    let family: Vec<&str> = key
+        .rsplit_once('_')
+        .map(|(head, _)| {
+            known
+                .iter()
+                .copied()
+                .filter(|c| c.strip_prefix(head).is_some_and(|t| t.starts_with('_')))
+                .collect()
+        })
+        .unwrap_or_default();
+    if (2..=4).contains(&family.len()) {
+        let (last, first) = family.split_last()?;
+        let first: Vec<String> = first.iter().map(|c| format!("`{c}`")).collect();
+        return Some(format!("did you mean {} or `{last}`?", first.join(", ")));
+    }
+    best.map(|b| format!("did you mean `{b}`?"))
+}
+
 fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -239,5 +266,28 @@ mod tests {
             Some("after")
         );
         assert_eq!(did_you_mean("zzzzzz", ["after", "when"]), None);
+    }
+
+    #[test]
+    fn an_unknown_key_is_matched_to_a_typo_or_to_its_family() {
+        let quotas = [
+            "rds_burst",
+            "rds_per_s",
+            "cloudwatch_burst",
+            "cloudwatch_per_s",
+        ];
+        assert_eq!(
+            did_you_mean_key("rds_burts", &quotas).as_deref(),
+            Some("did you mean `rds_burst`?")
+        );
+        assert_eq!(
+            did_you_mean_key("cloudwatch_rate", &quotas).as_deref(),
+            Some("did you mean `cloudwatch_burst` or `cloudwatch_per_s`?")
+        );
+        assert_eq!(
+            did_you_mean_key("timout", &["timeout", "retries"]).as_deref(),
+            Some("did you mean `timeout`?")
+        );
+        assert_eq!(did_you_mean_key("zzzzzz", &quotas), None);
     }
 }

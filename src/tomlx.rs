@@ -4,7 +4,7 @@
 //! This is the first of the two input stages (ripgrep style): TOML -> checked plain data.
 //! Runbooks and environment files are both read through it.
 
-use crate::diag::{did_you_mean, Diagnostics, SourceFile};
+use crate::diag::{did_you_mean_key, Diagnostics, SourceFile};
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
@@ -272,10 +272,8 @@ impl<'a> TableReader<'a> {
         });
         for (i, (k, ks, _)) in self.entries.iter().enumerate() {
             if !self.used[i] {
-                let hint = match did_you_mean(k, known.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("known keys here: {}", known.join(", ")),
-                };
+                let hint = did_you_mean_key(k, known)
+                    .unwrap_or_else(|| format!("known keys here: {}", known.join(", ")));
                 diags.push(self.src.diag(
                     ks.clone(),
                     format!("unknown key `{k}` in {}", self.what),

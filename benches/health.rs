@@ -376,7 +376,7 @@ fn loopback_latency(trials: usize, seed: u64, down: Down, attempts: u32, m: u32)
                 servers.push((Server::start(true).await, Server::start(false).await));
             }
             let env = loopback_env(&servers, attempts, m);
-            let ports = failover::app::wiring::health_ports(&env)
+            let (ports, _) = failover::app::wiring::health_ports(&env)
                 .await
                 .expect("probe ports");
             let mut det = health::detector(&env, ports).expect("detector");

@@ -237,7 +237,7 @@ pub async fn health(
         return Err(AppError::Input(format!("error: environment `{}` is simulated and has no probes\n  hint: health detection runs against real endpoints; try `--env local` (moto) or `--env staging`", loaded.env.name)));
     }
     let env = loaded.env;
-    let ports = super::wiring::health_ports(&env)
+    let (ports, meter) = super::wiring::health_ports(&env)
         .await
         .map_err(health_error)?;
     let mut det = health::detector(&env, ports).map_err(health_error)?;
@@ -247,7 +247,9 @@ pub async fn health(
         n += 1;
         let done = !watch && n >= rounds.max(1);
         if watch || done {
-            on(n, &det.report());
+            let mut r = det.report();
+            r.aws_calls = Some(crate::cloud::CallMeter::counts(&*meter));
+            on(n, &r);
         }
         if done {
             return Ok(());

@@ -148,6 +148,8 @@ pub struct Watcher {
     clock: Arc<dyn Clock>,
     http: crate::cloud::http::ReqwestHttp,
     lead: Lead,
+    /// Paces and counts the probes' AWS calls.
+    meter: Arc<crate::cloud::rate::RateLimiter>,
 }
 
 /// Each runbook the watcher may start declares the parameters it passes (and requires no
@@ -216,7 +218,7 @@ impl Watcher {
         journal
             .create_run(&session_record(&header, journal::now_ms()))
             .await?;
-        let ports = super::wiring::health_ports(&env)
+        let (ports, meter) = super::wiring::health_ports(&env)
             .await
             .map_err(health_error)?;
         let clock = ports.clock.clone();
@@ -242,6 +244,7 @@ impl Watcher {
             clock,
             http,
             lead,
+            meter,
         })
     }
 
@@ -289,9 +292,11 @@ impl Watcher {
         self.det.next_round().await
     }
 
-    /// Every zone's state after the last round.
+    /// Every zone's state after the last round, and the probes' AWS calls so far.
     pub fn report(&self) -> HealthReport {
-        self.det.report()
+        let mut r = self.det.report();
+        r.aws_calls = Some(crate::cloud::CallMeter::counts(&*self.meter));
+        r
     }
 
     /// Decide on one zone event, journal the decision, start the run it calls for (through

@@ -180,18 +180,12 @@ fn global_port(
 }
 
 /// Builds the probe edges for an environment: an HTTP client without connection reuse, and
-/// the AWS clients (CloudWatch, RDS, Route 53) that its probes need, on the wall clock. Nothing
-/// is called here; missing credentials show up as `unknown` probes in the first round.
-pub async fn health_ports(env: &Environment) -> Result<HealthPorts, HealthError> {
-    health_ports_counted(env, None).await
-}
-
-/// [`health_ports`] whose AWS calls are also counted in `meter` (a run's health assertion: the
-/// run reports them with its own calls).
-pub async fn health_ports_counted(
+/// the AWS clients (CloudWatch, RDS, Route 53) that its probes need, on the wall clock, with
+/// the limiter that paces and counts their AWS calls. Nothing is called here; missing
+/// credentials show up as `unknown` probes in the first round.
+pub async fn health_ports(
     env: &Environment,
-    meter: Option<&MeterSet>,
-) -> Result<HealthPorts, HealthError> {
+) -> Result<(HealthPorts, Arc<RateLimiter>), HealthError> {
     let cfg = config_of(env)?;
     let longest = cfg
         .probes
@@ -211,9 +205,6 @@ pub async fn health_ports_counted(
     // (GetHealthCheckStatus's own stricter quota, 4 and 1 a second, is kept by `[health]`
     // itself: it refuses intervals that would exceed it, so a round is never held back.)
     let limiter = RateLimiter::on_wall_clock(env.quotas.clone());
-    if let Some(m) = meter {
-        m.add(limiter.clone());
-    }
     if needs("cloudwatch_alarm") {
         ports = ports.with_alarms(Arc::new(
             aws::cloudwatch::AwsAlarms::connect(&settings, limiter.clone()).await,
@@ -225,8 +216,21 @@ pub async fn health_ports_counted(
     }
     if needs("route53_health_check") {
         ports = ports.with_health_checks(Arc::new(
-            aws::health_checks::AwsHealthChecks::connect(&settings, limiter).await,
+            aws::health_checks::AwsHealthChecks::connect(&settings, limiter.clone()).await,
         ));
+    }
+    Ok((ports, limiter))
+}
+
+/// [`health_ports`] whose AWS calls are also counted in `meter` (a run's health assertion: the
+/// run reports them with its own calls).
+pub async fn health_ports_counted(
+    env: &Environment,
+    meter: Option<&MeterSet>,
+) -> Result<HealthPorts, HealthError> {
+    let (ports, limiter) = health_ports(env).await?;
+    if let Some(m) = meter {
+        m.add(limiter);
     }
     Ok(ports)
 }

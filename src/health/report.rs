@@ -69,6 +69,11 @@ pub struct HealthReport {
     pub regional: Option<TargetReport>,
     /// Zones of the environment without any probe: their health is not known.
     pub unprobed_zones: Vec<Zone>,
+    /// The AWS calls the probes have made since they started (CloudWatch, RDS, Route 53:
+    /// paced by the probes' own limiter, from the account's quotas), when the caller counts
+    /// them (`failover health`, `watch`, `serve`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_calls: Option<crate::cloud::model::CallCounts>,
 }
 
 impl HealthReport {
@@ -121,6 +126,7 @@ impl HealthReport {
             zones,
             regional,
             unprobed_zones: unprobed,
+            aws_calls: None,
         }
     }
 
@@ -141,6 +147,9 @@ impl HealthReport {
         if rows.len() > 1 {
             s.push('\n');
             s.push_str(&table(&rows));
+        }
+        if let Some(c) = self.aws_calls.as_ref().filter(|c| c.total() > 0) {
+            let _ = writeln!(s, "\nThe probes made {} so far.", c.line());
         }
         s
     }
@@ -417,5 +426,22 @@ us-west-2c  db-c1  tcp   pass     3ms      connected in 3ms
         assert_eq!(json["zones"][0]["probes"][0]["latency"], 3);
         assert_eq!(json["region_health"]["state"], "degraded");
         assert_eq!(json["unprobed_zones"][0], "us-west-2d");
+        assert!(json.get("aws_calls").is_none(), "not counted: not said");
+        // Counted by the caller: the probes' AWS calls so far, under the tables.
+        let mut counted = report.clone();
+        let mut calls = crate::cloud::model::CallCounts::default();
+        calls.cloudwatch.reads = 6;
+        counted.aws_calls = Some(calls);
+        let text = counted.render_text();
+        assert!(
+            text.ends_with("\nThe probes made 6 AWS call(s): 6 read(s), 0 mutating; 0 throttled, 0 failed (RDS 0, Route 53 0, CloudWatch 6) so far.\n"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::to_value(&counted).unwrap()["aws_calls"]["cloudwatch"]["reads"],
+            6
+        );
+        counted.aws_calls = Some(Default::default());
+        assert_eq!(counted.render_text(), want, "no AWS probe, no line");
     }
 }

@@ -12,6 +12,8 @@
 //!   run that ended, from the counts each run journals;
 //! - `failover_zone_health{environment,zone,state}`: 1 for the zone's current state (unknown,
 //!   healthy, unhealthy), from the service's probes;
+//! - `failover_probe_requests_total{environment,service,result}`: the AWS requests of the
+//!   service's probes (CloudWatch, RDS, Route 53), as their limiter counts them;
 //! - `failover_shed_tier{environment,tier}`: 1 while a tier is shed;
 //! - `failover_readiness{runbook,environment,zone}`: 1 when the runbook's dry-run plan for
 //!   that zone has no problem (it would succeed today), 0 when it has one (serve::readiness);
@@ -70,6 +72,9 @@ pub struct Metrics {
     calls: Family<Labels, Counter>,
     requests: Family<Labels, Counter>,
     zone_health: Family<Labels, Gauge>,
+    probe_requests: Family<Labels, Counter>,
+    /// The probes' counts as last reported, by environment (reports carry totals).
+    probe_counts: Mutex<HashMap<String, crate::cloud::model::CallCounts>>,
     shed: Family<Labels, Gauge>,
     readiness: Family<Labels, Gauge>,
     last_drill: Family<Labels, Gauge>,
@@ -95,6 +100,8 @@ impl Metrics {
             calls: Family::default(),
             requests: Family::default(),
             zone_health: Family::default(),
+            probe_requests: Family::default(),
+            probe_counts: Mutex::default(),
             shed: Family::default(),
             readiness: Family::default(),
             last_drill: Family::default(),
@@ -127,6 +134,7 @@ impl Metrics {
         r.register("failover_aws_calls", "Mutating calls by service, operation and result (ok, throttled, failed), from their journaled outcomes", m.calls.clone());
         r.register("failover_aws_requests", "Requests (reads included) by service and result (ok, throttled, failed), counted by each run when it ends", m.requests.clone());
         r.register("failover_zone_health", "1 for each zone's current state (unknown, healthy, unhealthy), from the service's probes", m.zone_health.clone());
+        r.register("failover_probe_requests", "AWS requests of the service's probes by environment, service and result (ok, throttled, failed)", m.probe_requests.clone());
         r.register(
             "failover_shed_tier",
             "1 while a traffic tier is shed, 0 otherwise",
@@ -263,6 +271,39 @@ impl Metrics {
             .inc();
     }
 
+    /// The probes of `env` have made `now` calls since they started: count what is new. Probes
+    /// started again (fewer calls than last reported) count from zero.
+    fn probe_calls(&self, env: &str, now: &crate::cloud::model::CallCounts) {
+        let last = self
+            .probe_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(env.to_string(), now.clone())
+            .filter(|l| l.total() <= now.total())
+            .unwrap_or_default();
+        let ok =
+            |a: &crate::cloud::model::ApiCounts| a.total().saturating_sub(a.throttled + a.failed);
+        for ((service, a), (_, b)) in now.services().into_iter().zip(last.services()) {
+            if a.total() == 0 {
+                continue;
+            }
+            let results = [
+                ("ok", ok(a).saturating_sub(ok(b))),
+                ("throttled", a.throttled.saturating_sub(b.throttled)),
+                ("failed", a.failed.saturating_sub(b.failed)),
+            ];
+            for (result, n) in results {
+                self.probe_requests
+                    .get_or_create(&labels(&[
+                        ("environment", env),
+                        ("service", service),
+                        ("result", result),
+                    ]))
+                    .inc_by(n);
+            }
+        }
+    }
+
     fn requests(&self, e: &Event) {
         let Ok(c) = serde_json::from_value::<crate::cloud::model::CallCounts>(e.data.clone())
         else {
@@ -280,6 +321,9 @@ impl Metrics {
 
     /// The latest health report of an environment.
     pub fn zone_health(&self, r: &HealthReport) {
+        if let Some(c) = &r.aws_calls {
+            self.probe_calls(&r.environment, c);
+        }
         for z in &r.zones {
             let zone = z.status.target.to_string();
             for state in ["unknown", "healthy", "unhealthy"] {
@@ -333,5 +377,51 @@ fn service_of(operation: &str) -> &'static str {
         "http"
     } else {
         "rds"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::model::CallCounts;
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn the_probes_requests_count_what_each_report_adds() {
+        let m = Metrics::new();
+        let mut c = CallCounts::default();
+        c.cloudwatch.reads = 3;
+        m.probe_calls("local", &c);
+        c.cloudwatch.reads = 5;
+        c.cloudwatch.throttled = 1;
+        c.rds.reads = 2;
+        m.probe_calls("local", &c);
+        let text = m.render(&[], 0);
+        let cw = |result: &str| {
+            sample(&text, &format!("failover_probe_requests_total{{environment=\"local\",service=\"cloudwatch\",result=\"{result}\"}}"))
+        };
+        // 6 requests: 5 ok, 1 throttled (a throttled read counts as a read).
+        assert_eq!(cw("ok"), Some(5.0 - 1.0), "{text}");
+        assert_eq!(cw("throttled"), Some(1.0), "{text}");
+        assert_eq!(
+            sample(&text, "failover_probe_requests_total{environment=\"local\",service=\"rds\",result=\"ok\"}"),
+            Some(2.0),
+            "{text}"
+        );
+        assert!(
+            !text.contains("service=\"arc\""),
+            "no calls, no series: {text}"
+        );
+        // The probes started again: their counts start from zero, and are added whole.
+        let mut again = CallCounts::default();
+        again.cloudwatch.reads = 2;
+        m.probe_calls("local", &again);
+        let text = m.render(&[], 0);
+        let ok = sample(&text, "failover_probe_requests_total{environment=\"local\",service=\"cloudwatch\",result=\"ok\"}");
+        assert_eq!(ok, Some(4.0 + 2.0), "{text}");
     }
 }

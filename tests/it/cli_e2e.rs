@@ -609,6 +609,12 @@ async fn health_and_watch_start_the_evacuation_for_the_failed_zone() {
     let (out, err, code) = call(&["health", "--env", "local"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("us-west-2a"), "{out}");
+    // The alarm probes' DescribeAlarms are counted (one a round at least).
+    let made = out
+        .lines()
+        .find_map(|l| l.strip_prefix("The probes made "))
+        .unwrap_or_else(|| panic!("no count of the probes' calls: {out}"));
+    assert!(made.contains("CloudWatch "), "{made}");
     // Zone a's alarms go off.
     common::topo::zone_alarms(
         &moto.endpoint(),

@@ -186,7 +186,7 @@ fn environment(aws_endpoint: Option<&str>, health: &str) -> Environment {
 const RULES: &str = "[health]\ninterval = \"250ms\"\ntimeout = \"200ms\"\nattempts = 1\nquorum = 2\nunhealthy_after = 2\nhealthy_after = 2\n";
 
 async fn detector(env: &Environment) -> Detector {
-    let ports = failover::app::wiring::health_ports(env)
+    let (ports, _) = failover::app::wiring::health_ports(env)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     health::detector(env, ports).unwrap()
@@ -691,8 +691,14 @@ alarm = \"no-such-alarm\"
         .await
         .expect("DescribeAlarms");
     let env = environment(Some(&moto.endpoint()), &health);
-    let ports = failover::app::wiring::health_ports(&env).await.unwrap();
+    let (ports, meter) = failover::app::wiring::health_ports(&env).await.unwrap();
     let report = health::snapshot(&env, ports, 1).await.unwrap();
+    // One round: each AWS probe's call went through the probes' limiter, and is counted
+    // (one DescribeDBInstances, a GetHealthCheckStatus per check, one DescribeAlarms).
+    let counted = failover::cloud::CallMeter::counts(&*meter);
+    assert!(counted.rds.reads >= 1, "{counted:?}");
+    assert!(counted.route53.reads >= 2, "{counted:?}");
+    assert!(counted.cloudwatch.reads >= 1, "{counted:?}");
     let result = |z: &str, p: &str| {
         report
             .zone(&Zone::from(z))

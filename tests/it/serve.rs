@@ -898,6 +898,24 @@ async fn the_service_watches_zones_and_starts_the_evacuation_itself_once_per_coo
         ("state", "unhealthy"),
     ];
     assert_eq!(sample(&m, "failover_zone_health", &a_down), Some(1.0));
+    // The watch loop's alarm probes are AWS calls, counted as they are made.
+    let cw = [
+        ("environment", "local"),
+        ("service", "cloudwatch"),
+        ("result", "ok"),
+    ];
+    assert!(
+        sample(&m, "failover_probe_requests_total", &cw).is_some_and(|n| n >= 1.0),
+        "{:?}",
+        m.samples
+            .iter()
+            .filter(|s| s.metric.starts_with("failover_probe"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        v["report"]["aws_calls"]["cloudwatch"]["reads"].as_u64() >= Some(1),
+        "{v:#}"
+    );
     assert!(
         sink.received()
             .iter()

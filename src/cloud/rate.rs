@@ -12,8 +12,18 @@
 //!
 //! Calls have a [`Class`]: reads and the calls that move things (failovers, record changes) are
 //! `Urgent`; snapshots are `Background` and only take tokens the urgent calls leave, so taking
-//! 500 snapshots never delays the first failover. Other clients of the account share AWS's
-//! bucket: a `Throttled` answer empties the local bucket, so the tool slows down with them.
+//! 500 snapshots never delays the first failover.
+//!
+//! Other clients of the account share AWS's bucket (in an AZ outage, every team's automation
+//! calls the RDS API at once). A `Throttled` answer empties the local bucket and cuts its
+//! refill rate by [`RATE_CUT`], down to [`MIN_RATE_SHARE`] of the quota; the requests waiting
+//! for a slot ask again at the new rate, and the answers to requests paced before the cut do
+//! not cut it again. Answers raise it back to the rate it was cut from in seconds
+//! ([`RATE_RECOVERY`]), then probe above it, faster the longer nothing is throttled
+//! ([`RATE_PROBE`]), up to the quota. So the tool settles at the
+//! share the others leave it instead of spending its calls, and the others' quota, on
+//! throttled retries (additive-increase/multiplicative-decrease, as the AWS SDKs' adaptive
+//! retry mode does).
 //!
 //! Every request is counted (reads, mutations, throttled answers, other failures, time spent
 //! waiting for a token): `run`, `plan` and `simulate` report the figures.
@@ -47,10 +57,31 @@ impl Class {
 #[derive(Debug)]
 struct Bucket {
     burst: f64,
+    /// The refill rate now: the quota's (`quota_per_s`), or less after throttled answers.
     per_s: f64,
+    quota_per_s: f64,
     tokens: f64,
     at: Option<SystemTime>,
+    /// The last cut: when, the rate it cut from, and the rate it cut to.
+    cut: Option<(SystemTime, f64, f64)>,
+    /// Cuts so far. A request paced before the last cut (an older generation) asks for its
+    /// slot again; its answer neither cuts nor raises the rate again.
+    generation: u64,
 }
+
+/// What a throttled answer leaves of the refill rate (the AWS SDKs' adaptive mode: 0.7).
+pub const RATE_CUT: f64 = 0.7;
+/// The lowest refill rate throttled answers bring a bucket to, as a share of the quota's.
+pub const MIN_RATE_SHARE: f64 = 0.01;
+/// After a cut, the rate grows back by this factor a second up to the rate it was cut from
+/// (from 70% of it in under 4 s)...
+pub const RATE_RECOVERY: f64 = 1.1;
+/// ...then probes above it, faster the longer nothing is throttled: x (1 + k t^2) after t
+/// seconds (x1.25 after 5 s, x2 after 10 s, x5 after 20 s), up to the quota.
+pub const RATE_PROBE: f64 = 0.01;
+/// The probe starts from a tenth of the quota at least (from the floor, the quota is back
+/// within 30 s of the last throttle).
+pub const PROBE_BASE: f64 = 0.1;
 
 impl Bucket {
     /// A bucket a little smaller than the account's: a request is counted by AWS when it
@@ -68,9 +99,52 @@ impl Bucket {
         Self {
             burst: burst - headroom,
             per_s,
+            quota_per_s: per_s,
             tokens: burst - headroom,
             at: None,
+            cut: None,
+            generation: 0,
         }
+    }
+
+    /// AWS answered `Throttled` to a request paced in `generation`: others are using the
+    /// account's quota. Empty the bucket and, for a request paced at the rate now, cut the
+    /// rate (the slots reserved so far are given up: their requests ask again, at the new
+    /// rate). A request paced before the last cut left at the old rate: that cut already
+    /// answers it. Whether it cut.
+    fn throttled(&mut self, now: SystemTime, generation: u64) -> bool {
+        self.advance(now);
+        self.tokens = self.tokens.min(0.0);
+        if generation != self.generation {
+            return false;
+        }
+        let to = (self.per_s * RATE_CUT).max(self.quota_per_s * MIN_RATE_SHARE);
+        self.cut = Some((now, self.per_s, to));
+        self.per_s = to;
+        self.tokens = 0.0;
+        self.generation += 1;
+        true
+    }
+
+    /// AWS answered (a result, or not found) a request paced in `generation`: the rate grows
+    /// back with the time since the last cut ([`RATE_RECOVERY`], [`RATE_PROBE`]). An answer
+    /// to a request paced before the last cut says nothing of the rate now.
+    fn answered(&mut self, now: SystemTime, generation: u64) {
+        let Some((at, from, to)) = self.cut else {
+            return;
+        };
+        if generation != self.generation || self.per_s >= self.quota_per_s {
+            return;
+        }
+        let t = now.duration_since(at).unwrap_or_default().as_secs_f64();
+        let back = (from / to).ln() / RATE_RECOVERY.ln();
+        let rate = if t < back {
+            to * RATE_RECOVERY.powf(t)
+        } else {
+            from.max(self.quota_per_s * PROBE_BASE) * (1.0 + RATE_PROBE * (t - back).powi(2))
+        };
+        self.advance(now);
+        self.per_s = rate.clamp(self.per_s, self.quota_per_s);
     }
 
     fn advance(&mut self, now: SystemTime) {
@@ -163,6 +237,17 @@ pub struct RateLimiter {
     state: Mutex<State>,
     /// Background requests wait one at a time, so a queue of them polls once, not each.
     background: tokio::sync::Mutex<()>,
+    /// Per service: wakes the requests sleeping until their slot when the rate is cut.
+    cuts: [tokio::sync::Notify; 4],
+}
+
+fn index(api: Api) -> usize {
+    match api {
+        Api::Rds => 0,
+        Api::Route53 => 1,
+        Api::Arc => 2,
+        Api::CloudWatch => 3,
+    }
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -189,6 +274,7 @@ impl RateLimiter {
             quotas,
             state: Mutex::new(state),
             background: tokio::sync::Mutex::new(()),
+            cuts: Default::default(),
         }
     }
 
@@ -206,15 +292,30 @@ impl RateLimiter {
     }
 
     /// Wait for a token of `api` as `class` allows.
-    pub async fn acquire(&self, api: Api, class: Class) {
+    /// The rate's generation the request was paced in (`record` wants it back).
+    pub async fn acquire(&self, api: Api, class: Class) -> u64 {
         let started = self.clock.now();
+        let mut generation;
         match class {
-            Class::Read | Class::Mutate => {
-                let wait = self.lock().bucket(api).reserve(started);
-                if !wait.is_zero() {
-                    self.clock.sleep(wait).await;
+            Class::Read | Class::Mutate => loop {
+                // A cut gives up the slots reserved so far: ask again, at the new rate.
+                let cut = self.cuts[index(api)].notified();
+                tokio::pin!(cut);
+                cut.as_mut().enable();
+                let wait = {
+                    let mut s = self.lock();
+                    let b = s.bucket(api);
+                    generation = b.generation;
+                    b.reserve(self.clock.now())
+                };
+                if wait.is_zero() {
+                    break;
                 }
-            }
+                tokio::select! {
+                    _ = self.clock.sleep(wait) => break,
+                    _ = cut => {}
+                }
+            },
             Class::Background => {
                 let _turn = self.background.lock().await;
                 loop {
@@ -225,6 +326,7 @@ impl RateLimiter {
                         b.advance(now);
                         if b.tokens >= 1.0 {
                             b.tokens -= 1.0;
+                            generation = b.generation;
                             break;
                         }
                         b.until(1.0)
@@ -235,6 +337,7 @@ impl RateLimiter {
         }
         let waited = self.clock.now().duration_since(started).unwrap_or_default();
         self.lock().counts.of(api).waited_ms += waited.as_millis() as u64;
+        generation
     }
 
     /// Wait until a change to hosted zone `zone` may go (its previous change is at least the
@@ -253,10 +356,18 @@ impl RateLimiter {
         }
     }
 
-    /// Count a request's outcome; a throttled answer empties the local bucket (other clients
-    /// of the account are using the quota), so the next requests wait for the refill.
-    pub fn record(&self, api: Api, class: Class, outcome: Result<(), &CloudError>) {
+    /// Count a request's outcome; a throttled answer empties the local bucket and lowers its
+    /// rate (other clients of the account are using the quota), so the next requests wait
+    /// for the refill; answers raise a lowered rate again (the module's doc).
+    pub fn record(
+        &self,
+        api: Api,
+        class: Class,
+        generation: u64,
+        outcome: Result<(), &CloudError>,
+    ) {
         let now = self.clock.now();
+        let mut cut = false;
         let mut s = self.lock();
         let c = s.counts.of(api);
         if class.mutating() {
@@ -265,16 +376,21 @@ impl RateLimiter {
             c.reads += 1;
         }
         match outcome {
-            Ok(()) => {}
+            Ok(()) => s.bucket(api).answered(now, generation),
             // A read of something that does not exist answered as asked.
-            Err(e) if e.kind == ErrorKind::NotFound && !class.mutating() => {}
+            Err(e) if e.kind == ErrorKind::NotFound && !class.mutating() => {
+                s.bucket(api).answered(now, generation)
+            }
             Err(e) if e.kind == ErrorKind::Throttled => {
                 c.throttled += 1;
-                let b = s.bucket(api);
-                b.advance(now);
-                b.tokens = b.tokens.min(0.0);
+                cut = s.bucket(api).throttled(now, generation);
             }
+            // A 5xx or a timeout says nothing of the quota.
             Err(_) => c.failed += 1,
+        }
+        drop(s);
+        if cut {
+            self.cuts[index(api)].notify_waiters();
         }
     }
 
@@ -284,9 +400,11 @@ impl RateLimiter {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, CloudError>>,
     {
-        self.acquire(api, class).await;
+        // The rate the request was paced at: one paced before the last cut left at the old
+        // rate, whenever it leaves.
+        let generation = self.acquire(api, class).await;
         let r = f().await;
-        self.record(api, class, r.as_ref().map(|_| ()));
+        self.record(api, class, generation, r.as_ref().map(|_| ()));
         r
     }
 
@@ -415,8 +533,94 @@ mod tests {
             .await;
         assert!(r.is_err());
         l.acquire(Api::Rds, Class::Read).await;
-        assert!((secs(&clock) - 1.0 / 12.0).abs() < 1e-3, "{}", secs(&clock));
+        // The bucket is empty and its rate cut to 70%: the next token in 1/8.4 s, not 1/12.
+        assert!((secs(&clock) - 1.0 / 8.4).abs() < 1e-3, "{}", secs(&clock));
         let c = l.counts();
         assert_eq!((c.rds.mutations, c.rds.throttled, c.rds.reads), (1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn throttles_cut_the_rate_once_per_rate_and_answers_raise_it_again() {
+        let (l, clock) = limiter(Quotas::default());
+        let throttled = CloudError::new(ErrorKind::Throttled, "DescribeDBClusters", "c", "slow");
+        let rate = |l: &RateLimiter| l.lock().rds.per_s;
+        let read = |g: u64, r: Result<(), &CloudError>| l.record(Api::Rds, Class::Read, g, r);
+        // Ten requests paced together, all throttled: one cut (12 -> 8.4), not ten.
+        let g0 = l.acquire(Api::Rds, Class::Read).await;
+        clock.sleep(Duration::from_millis(100)).await;
+        for _ in 0..10 {
+            read(g0, Err(&throttled));
+        }
+        assert!((rate(&l) - 8.4).abs() < 1e-9, "{}", rate(&l));
+        // Requests paced before that cut, answered later: no further cut, and no raise.
+        clock.sleep(Duration::from_secs(5)).await;
+        read(g0, Err(&throttled));
+        read(g0, Ok(()));
+        assert!((rate(&l) - 8.4).abs() < 1e-9, "{}", rate(&l));
+        // Each request paced after the last cut and throttled cuts again, down to 1% of the
+        // quota.
+        for _ in 0..30 {
+            let g = l.acquire(Api::Rds, Class::Read).await;
+            read(g, Err(&throttled));
+        }
+        assert!((rate(&l) - 0.12).abs() < 1e-9, "{}", rate(&l));
+        // Tokens come at the lowered rate: the next read waits its 1/0.12 s.
+        let before = secs(&clock);
+        let g = l.acquire(Api::Rds, Class::Read).await;
+        assert!((secs(&clock) - before - 1.0 / 0.12).abs() < 1e-3);
+        // Answers raise it (at the floor, the rate it was last cut from is the floor itself:
+        // it probes at once, from a tenth of the quota, faster the longer nothing is
+        // throttled)...
+        read(g, Ok(()));
+        let after = 1.0 / 0.12;
+        let want = 1.2 * (1.0 + 0.01 * after * after);
+        assert!((rate(&l) - want).abs() < 1e-6, "{}", rate(&l));
+        // ...to the quota 40 s later, never above it.
+        clock.sleep(Duration::from_secs(40)).await;
+        read(g, Ok(()));
+        assert_eq!(rate(&l), 12.0);
+        // A 5xx or a timeout says nothing of the quota.
+        let g = l.acquire(Api::Rds, Class::Read).await;
+        read(g, Err(&throttled));
+        let e5 = CloudError::new(ErrorKind::Transient, "DescribeDBClusters", "c", "500");
+        clock.sleep(Duration::from_secs(3)).await;
+        read(g + 1, Err(&e5));
+        assert!((rate(&l) - 8.4).abs() < 1e-9, "{}", rate(&l));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_makes_the_requests_waiting_for_a_slot_ask_again_at_the_new_rate() {
+        let l = Arc::new(RateLimiter::new(
+            Quotas {
+                rds_burst: 2.0,
+                rds_per_s: 10.0,
+                ..Quotas::default()
+            },
+            Arc::new(crate::clock::TokioClock::new()),
+        ));
+        // A burst of 1 (2 less a token of headroom), then 10 a second: 20 requests queue.
+        let start = tokio::time::Instant::now();
+        let mut waiting = vec![];
+        for _ in 0..20 {
+            let l = l.clone();
+            waiting.push(tokio::spawn(async move {
+                l.acquire(Api::Rds, Class::Read).await;
+                start.elapsed()
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The first request is throttled: the rate is cut to 7 a second, and the 19 requests
+        // still waiting take their slots at that rate, the last about 19/7 s from now.
+        let throttled = CloudError::new(ErrorKind::Throttled, "DescribeDBClusters", "c", "slow");
+        l.record(Api::Rds, Class::Read, 0, Err(&throttled));
+        let mut last = Duration::ZERO;
+        for w in waiting {
+            last = last.max(w.await.unwrap());
+        }
+        let want = 0.05 + 19.0 / 7.0;
+        assert!(
+            (last.as_secs_f64() - want).abs() < 0.05,
+            "{last:?} vs {want}"
+        );
     }
 }

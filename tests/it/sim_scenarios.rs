@@ -415,9 +415,12 @@ fn a_short_drain_of_the_rds_quota_by_other_clients_is_ridden_out() {
 }
 
 #[test]
-fn a_long_drain_of_the_rds_quota_exhausts_the_retries_and_the_report_says_why() {
-    // 40 requests/s of other clients for 20 s empty the bucket (300, 12/s) after ~11 s: every
-    // RDS call of the run is throttled until the load stops, longer than the retries last.
+fn a_long_drain_of_the_rds_quota_is_ridden_out_and_the_run_completes_after_it() {
+    // 40 requests/s of other clients for 60 s empty the bucket (300, 12/s) after ~11 s: every
+    // RDS call of the run is throttled until the load stops. The limiter cuts its rate to its
+    // floor, so the retries wait for their slots instead of spending their attempts, and the
+    // steps' own retries observe again: the run completes once the load stops. (Before the
+    // limiter adapted, the retries ran out within the drain and the run failed.)
     let r = run(
         "us-west-2a",
         &[
@@ -446,52 +449,30 @@ fn a_long_drain_of_the_rds_quota_exhausts_the_retries_and_the_report_says_why() 
         .all(|(at, c)| *at >= Duration::from_secs(10)
             && *at < Duration::from_secs(61)
             && c.error.as_ref().unwrap().code.as_deref() == Some("Throttling")));
-    assert_eq!(r.verdict, Verdict::Failed);
-    assert!(
-        r.reasons
-            .iter()
-            .any(|x| x.starts_with("step `failover-multi-az` failed") && x.contains("Throttling")),
-        "{:?}",
-        r.reasons
-    );
-    // The failovers went out in the first second, before the bucket ran dry: RDS carries
-    // them out while the waits on them are throttled (the DNS step polls the clusters its
-    // records depend on too), and the report says why the wait gave up (the clusters and their
-    // members are read at once: either read may be the one refused last), or that a failover
-    // is still in progress, rather than that nothing was done.
-    assert!(
-        r.reasons.iter().any(|x| (x.contains("cluster `orders-db`")
-            && x.contains("a failover is still in progress"))
-            || (x.starts_with("step `failover-aurora` failed")
-                && (x.contains("DescribeDBClusters") || x.contains("DescribeDBInstances"))
-                && x.contains("Throttling"))),
-        "{:?}",
-        r.reasons
-    );
-    // Both went out in the first second and were accepted; each has either moved its writer
-    // (its failover completed before the run ended) or is reported still in progress. Which
-    // one depends on the failover times the seed draws.
+    // Throttled while it lasted, not hammering: a few calls a second at most.
+    assert!(throttled.len() <= 60, "{} throttled calls", throttled.len());
+    assert_eq!(r.verdict, Verdict::Succeeded, "{}", explain(&r));
+    // The failovers went out in the first second, before the bucket ran dry, and were not
+    // made again: each step observed, after the drain, that its writers had moved.
     let failovers = calls(&r, "FailoverDBCluster");
     assert_eq!(failovers.len(), 2, "{}", explain(&r));
     assert!(failovers
         .iter()
         .all(|(at, c)| *at < Duration::from_secs(1) && c.ok));
-    for (cluster, target) in [("orders-db", "us-west-2c"), ("sessions-db", "us-west-2b")] {
-        let in_progress = r
-            .invariant("no-writer-in-failed-zone")
-            .expect("the invariant is checked")
-            .details
-            .iter()
-            .any(|x| {
-                x.starts_with(&format!("cluster `{cluster}`"))
-                    && x.contains("a failover is still in progress")
-            });
-        assert!(
-            writer_zone(&r, cluster) == target || in_progress,
-            "{cluster}\n{}",
-            explain(&r)
-        );
-    }
+    assert_eq!(writer_zone(&r, "orders-db"), "us-west-2c");
+    assert_eq!(writer_zone(&r, "sessions-db"), "us-west-2b");
+    // The records waiting for those databases moved once the drain ended, within half a
+    // minute of it (the limiter's rate grows back as answers come).
+    let moved: Vec<Duration> = calls(&r, "ChangeResourceRecordSets")
+        .iter()
+        .filter(|(_, c)| c.ok)
+        .map(|(at, _)| *at)
+        .collect();
+    let last = *moved.iter().max().expect("records moved");
+    assert!(
+        last >= Duration::from_secs(60) && last <= Duration::from_secs(90),
+        "{moved:?}"
+    );
 }
 
 #[test]

@@ -20,10 +20,9 @@
 //! for a slot ask again at the new rate, and the answers to requests paced before the cut do
 //! not cut it again. Answers raise it back to the rate it was cut from in seconds
 //! ([`RATE_RECOVERY`]), then probe above it, faster the longer nothing is throttled
-//! ([`RATE_PROBE`]), up to the quota. So the tool settles at the
-//! share the others leave it instead of spending its calls, and the others' quota, on
-//! throttled retries (additive-increase/multiplicative-decrease, as the AWS SDKs' adaptive
-//! retry mode does).
+//! ([`RATE_PROBE`]), up to the quota. So the tool settles at the share the others leave it
+//! instead of spending its calls, and the others' quota, on throttled retries (a cut on
+//! throttling and a growth on answers, as the AWS SDKs' adaptive retry mode does).
 //!
 //! Every request is counted (reads, mutations, throttled answers, other failures, time spent
 //! waiting for a token): `run`, `plan` and `simulate` report the figures.
@@ -291,8 +290,8 @@ impl RateLimiter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wait for a token of `api` as `class` allows.
-    /// The rate's generation the request was paced in (`record` wants it back).
+    /// Wait for a token of `api` as `class` allows; the generation of the rate the request
+    /// was paced at (`record` wants it back).
     pub async fn acquire(&self, api: Api, class: Class) -> u64 {
         let started = self.clock.now();
         let mut generation;

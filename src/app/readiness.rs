@@ -1,25 +1,30 @@
 //! Readiness checks: for each runbook that takes a zone and binds to an environment, for each
 //! zone of that environment, the dry-run plan of the runbook for that zone (`run::plan`, the
-//! one planner, read-only calls only) judged by the pure `readiness` verdict. The service runs
-//! them on an interval (`serve::readiness`).
+//! one planner, read-only calls only) judged by the pure `readiness` verdict; and, for an
+//! environment of several regions whose `[health.region_trigger]` names a runbook, the plan of
+//! that runbook for its home region failing, with the parameters the watcher would give it.
+//! The service runs them on an interval (`serve::readiness`).
 
 use super::load::load_env;
 use super::{App, AppError};
 use crate::readiness::{self, Cause, Verdict};
 use crate::runbook::{bind, ParamKind, Runbook};
-use crate::types::Zone;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// One check: would `runbook` succeed on `env` if `zone` failed?
+/// One check: would `runbook` succeed on `env` if `target` (a zone, or a region) failed?
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
     /// The runbook's name (as runs record it).
     pub runbook: String,
     pub file: PathBuf,
     pub env: String,
-    pub zone: Zone,
-    /// The runbook's zone parameter, set to `zone`.
-    pub zone_param: String,
+    /// The zone, or for a region runbook the region, whose failure the check supposes.
+    pub target: String,
+    /// `zone` or `region`.
+    pub scope: &'static str,
+    /// The runbook's parameter set to `target`, and the other parameters it is given.
+    pub param: String,
+    pub params: Vec<(String, String)>,
 }
 
 /// The checks readiness covers among `runbooks` on `env`: every runbook with a zone
@@ -46,12 +51,46 @@ pub fn checks(app: &App, runbooks: &[PathBuf], env: &str) -> Vec<Check> {
                 runbook: rb.name.clone(),
                 file: file.clone(),
                 env: env.to_string(),
-                zone: zone.clone(),
-                zone_param: zone_param.clone(),
+                target: zone.to_string(),
+                scope: "zone",
+                param: zone_param.clone(),
+                params: vec![],
             });
         }
     }
+    out.extend(region_check(&loaded.env));
     out
+}
+
+/// The region runbook the watcher would start if the environment's home region failed
+/// (`[health.region_trigger]`: its runbook, its region parameter and its other parameters),
+/// when the environment has another region to move to and the runbook binds to it.
+fn region_check(env: &crate::env::Environment) -> Option<Check> {
+    let tr = env.health.as_ref()?.region_trigger.as_ref()?;
+    if env.regions.len() < 2 {
+        return None;
+    }
+    let rb = Runbook::load(Path::new(&tr.runbook)).ok()?;
+    if !bind::check_against_env(&rb, env).is_empty() {
+        return None;
+    }
+    let mut params: Vec<(String, String)> = tr
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(r) = &tr.reason_param {
+        params.push((r.clone(), "readiness check".into()));
+    }
+    Some(Check {
+        runbook: rb.name.clone(),
+        file: PathBuf::from(&tr.runbook),
+        env: env.name.clone(),
+        target: env.region.clone(),
+        scope: "region",
+        param: tr.zone_param.clone(),
+        params,
+    })
 }
 
 /// The runbook's zone parameter, when it has one and no other parameter lacks a value.
@@ -70,7 +109,8 @@ fn zone_param(rb: &Runbook) -> Option<String> {
 
 /// The verdict of one check: its dry-run plan now, or why it could not be made.
 pub async fn check(app: &App, c: &Check) -> Verdict {
-    let params = [(c.zone_param.clone(), c.zone.to_string())];
+    let mut params = vec![(c.param.clone(), c.target.clone())];
+    params.extend(c.params.iter().cloned());
     match super::run::plan(app, &c.file, &c.env, &params).await {
         Ok(p) => readiness::of_plan(&p.plan),
         Err(AppError::Cloud { error, .. }) => {

@@ -1,6 +1,7 @@
 //! Continuous readiness: every `readiness_interval`, for each runbook of the service's
 //! directory that takes a zone and binds to an environment, and each zone of it, the dry-run
-//! plan for that zone (`app::readiness`), judged by the pure `readiness` verdict: would it
+//! plan for that zone, and the region runbook of an environment's `[health.region_trigger]`
+//! for its home region (`app::readiness`), judged by the pure `readiness` verdict: would it
 //! succeed today, and why not. The latest verdicts answer `GET /v1/readiness`, feed
 //! `failover_readiness{runbook,environment,zone}`, and a check that turns red is notified once
 //! to the environment's `readiness_notify` endpoint.
@@ -22,7 +23,10 @@ use tokio::sync::watch;
 pub struct Entry {
     pub runbook: String,
     pub environment: String,
+    /// The zone whose failure the check supposes, or for a region runbook the region.
     pub zone: String,
+    /// `zone` or `region`.
+    pub scope: &'static str,
     pub ready: bool,
     pub reasons: Vec<Reason>,
     /// When it was checked, and since when it has had this verdict (epoch ms).
@@ -81,7 +85,7 @@ impl Readiness {
     /// Record a verdict; whether the check turned red.
     fn record(&self, c: &Check, v: readiness::Verdict, now: i64) -> (bool, Entry) {
         let mut st = self.lock();
-        let key = (c.env.clone(), c.runbook.clone(), c.zone.to_string());
+        let key = (c.env.clone(), c.runbook.clone(), c.target.clone());
         let before = st.entries.get(&key).map(|e| (e.ready, e.since_ms));
         let red = readiness::turned_red(before.map(|b| b.0), v.ready);
         let since_ms = match before {
@@ -91,7 +95,8 @@ impl Readiness {
         let e = Entry {
             runbook: c.runbook.clone(),
             environment: c.env.clone(),
-            zone: c.zone.to_string(),
+            zone: c.target.clone(),
+            scope: c.scope,
             ready: v.ready,
             reasons: v.reasons,
             checked_at_ms: now,

@@ -1262,3 +1262,59 @@ async fn the_service_runs_due_drills_and_notifies_failed_and_missed_ones() {
         .unwrap();
     assert!(again.is_empty(), "{again:#?}");
 }
+
+/// Readiness covers the region runbook the watcher would start: for an environment of several
+/// regions with `[health.region_trigger]` (staging), one check of `region-evacuation` for the
+/// home region failing, with the trigger's parameters (`recovery_region`, the reason). Its
+/// dry-run plan binds with them (an AWS endpoint that does not answer makes it red as
+/// `unreachable`, not `invalid`: no parameter is missing); the zone runbooks keep their checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_checks_the_region_runbook_of_the_region_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = std::fs::read_to_string(repo().join("config/staging.toml"))
+        .unwrap()
+        .replace(
+            "profile = \"storefront-staging\"",
+            "endpoint_url = \"http://127.0.0.1:9\"",
+        );
+    std::fs::write(dir.path().join("staging.toml"), staging).unwrap();
+    let app = failover::app::App::new(dir.path(), dir.path().join("j.db"));
+    let files: Vec<PathBuf> = ["az-evacuation", "region-evacuation", "shed-load"]
+        .iter()
+        .map(|n| repo().join(format!("runbooks/{n}.toml")))
+        .collect();
+    let checks = failover::app::readiness::checks(&app, &files, "staging");
+    let region: Vec<_> = checks.iter().filter(|c| c.scope == "region").collect();
+    assert_eq!(region.len(), 1, "{checks:#?}");
+    let c = region[0];
+    assert_eq!(
+        (c.runbook.as_str(), c.target.as_str(), c.param.as_str()),
+        ("region-evacuation", "us-west-2", "failed_region")
+    );
+    assert_eq!(
+        c.params,
+        vec![
+            ("recovery_region".to_string(), "us-east-1".to_string()),
+            ("reason".to_string(), "readiness check".to_string())
+        ]
+    );
+    // The evacuation is checked once per zone, as before; the region runbook is not a zone one.
+    let zones: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.scope == "zone" && c.runbook == "az-evacuation")
+        .map(|c| c.target.as_str())
+        .collect();
+    assert_eq!(zones, ["us-west-2a", "us-west-2b", "us-west-2c"]);
+    let app2 = app.clone();
+    let c2 = c.clone();
+    let h = tokio::runtime::Handle::current();
+    let v = tokio::task::spawn_blocking(move || {
+        h.block_on(failover::app::readiness::check(&app2, &c2))
+    })
+    .await
+    .unwrap();
+    assert!(!v.ready, "{v:?}");
+    let text = format!("{:?}", v.reasons);
+    assert!(text.contains("nreachable"), "{text}");
+    assert!(!text.to_lowercase().contains("invalid"), "{text}");
+}

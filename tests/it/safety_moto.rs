@@ -796,6 +796,66 @@ async fn approvals_need_distinct_allowed_people() {
 /// their effect through the stale reads (a call in doubt is waited for until its grace)
 /// instead of sending them again, settles each once its effect shows, and the run succeeds
 /// with one FailoverDBCluster per cluster, without waiting for the 60 s grace.
+/// Throttled answers through the real SDK over HTTP: AWS refuses the first three
+/// DescribeDBClusters and the first two FailoverDBCluster with `Throttling` (not processed).
+/// The run retries them through its limiter (which cuts its rate at each: the module doc of
+/// `cloud::rate`), makes one failover per cluster, succeeds, and counts the throttled answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_answers_are_retried_through_the_limiter_and_counted() {
+    let r = MotoRig::start(Some(FAST)).await;
+    r.proxy.throttle("DescribeDBClusters", 3);
+    r.proxy.throttle("FailoverDBCluster", 2);
+    let j = r.journal("throttled");
+    let d = r
+        .run(&j, &strs(&evacuate("us-west-2a,us-west-2b", "alice", &[])))
+        .await;
+    assert_eq!(d.code, Some(0), "{}", d.both());
+    assert_eq!(r.proxy.throttled(), 5);
+    assert_eq!(count(&r.proxy.arrived(), "FailoverDBCluster"), 4);
+    assert_eq!(
+        count(&r.proxy.mutating(), "FailoverDBCluster"),
+        2,
+        "one failover per cluster reached AWS"
+    );
+    assert_eq!(
+        writer_zones(&r.moto_url()).await,
+        BTreeMap::from([
+            ("catalog-db".to_string(), "us-west-2c".to_string()),
+            ("orders-db".to_string(), "us-west-2c".to_string()),
+            ("sessions-db".to_string(), "us-west-2c".to_string()),
+        ])
+    );
+    // The run counts them all (the plan's reads and the steps' calls).
+    let out = d.both();
+    let line = out
+        .lines()
+        .find(|l| l.contains("AWS call(s):"))
+        .unwrap_or_else(|| panic!("no call count: {out}"));
+    let throttled: u64 = line
+        .split(';')
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(throttled, 5, "{line}");
+    // Each throttled failover was retried within its one intent: two intents, both ok.
+    let journal = Journal::open(&j).unwrap();
+    let id = the_run(&journal).await;
+    let events = journal.events(&id).unwrap();
+    let intents: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster"))
+        .collect();
+    assert_eq!(intents.len(), 2, "{events:#?}");
+    for i in intents {
+        let outcome = events
+            .iter()
+            .find(|e| e.kind == "outcome" && e.intent_seq == Some(i.seq))
+            .unwrap();
+        assert_eq!(outcome.data["ok"], true, "{outcome:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answers_and_lagging_reads_make_no_second_failover() {
     let t0 = Instant::now();

@@ -82,6 +82,9 @@ struct Faults {
     fired_on: Option<String>,
     lose: HashMap<String, usize>,
     lost: usize,
+    /// Requests of an operation refused with `Throttling` (not forwarded), and how many were.
+    throttle: HashMap<String, usize>,
+    throttled: usize,
     stale: Vec<StaleRule>,
     /// Last successful answer of every read, as moto gave it.
     cache: HashMap<ReadKey, Answer>,
@@ -244,6 +247,22 @@ fn internal_failure(op: &str, n: usize) -> Response {
         .unwrap()
 }
 
+/// AWS's answer to a request over its rate: a 400 `Throttling` (Query protocol, as RDS answers
+/// it); the request was not processed.
+fn throttling(op: &str, n: usize) -> Response {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+         <Message>Rate exceeded ({op}, CountingProxy)</Message></Error>\
+         <RequestId>counting-proxy-throttled-{n}</RequestId></ErrorResponse>"
+    );
+    Response::builder()
+        .status(400)
+        .header("content-type", "text/xml")
+        .header("x-amzn-requestid", format!("counting-proxy-throttled-{n}"))
+        .body(Body::from(body))
+        .unwrap()
+}
+
 /// Whether `pid` has exited (gone, or a zombie waiting for its parent).
 fn is_dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -351,6 +370,21 @@ async fn handle(s: Shared, req: Request) -> Response {
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+
+    let throttled = {
+        let mut f = s.faults.lock().unwrap();
+        match f.throttle.get_mut(&op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                f.throttled += 1;
+                Some(f.throttled)
+            }
+            _ => None,
+        }
+    };
+    if let Some(n) = throttled {
+        return throttling(&op, n);
     }
 
     let kill = s.faults.lock().unwrap().kill_trigger(&op);
@@ -525,6 +559,21 @@ impl CountingProxy {
         self.faults.lock().unwrap().lost
     }
 
+    /// The next `times` requests of `op` are refused with `Throttling` and do not reach moto.
+    /// Replaces the count left for `op`.
+    pub fn throttle(&self, op: &str, times: usize) {
+        self.faults
+            .lock()
+            .unwrap()
+            .throttle
+            .insert(op.to_string(), times);
+    }
+
+    /// How many requests were refused with `Throttling` so far.
+    pub fn throttled(&self) -> usize {
+        self.faults.lock().unwrap().throttled
+    }
+
     /// Whenever a request of `op` is forwarded, the last answers to [`STALE_READS`] the proxy
     /// saw before it are frozen: for `lag` after moto answered `op`, an identical read request
     /// (same operation, path and body) still reaches moto but gets the old answer. A read
@@ -548,7 +597,8 @@ impl CountingProxy {
         self.faults.lock().unwrap().stale_served
     }
 
-    /// Turns every fault off (latency, armed kill, lost responses, stale reads); keeps the log.
+    /// Turns every fault off (latency, armed kill, lost responses, throttling, stale reads);
+    /// keeps the log.
     pub fn reset_faults(&self) {
         *self.faults.lock().unwrap() = Faults::default();
     }

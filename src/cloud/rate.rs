@@ -174,10 +174,8 @@ impl Bucket {
 }
 
 struct State {
-    rds: Bucket,
-    route53: Bucket,
-    arc: Bucket,
-    cloudwatch: Bucket,
+    /// One bucket per service, in [`index`]'s order.
+    buckets: [Bucket; 4],
     /// When the next change to each hosted zone may go.
     zones: HashMap<String, SystemTime>,
     /// One change to a hosted zone at a time (`change_zone`).
@@ -187,12 +185,7 @@ struct State {
 
 impl State {
     fn bucket(&mut self, api: Api) -> &mut Bucket {
-        match api {
-            Api::Rds => &mut self.rds,
-            Api::Route53 => &mut self.route53,
-            Api::Arc => &mut self.arc,
-            Api::CloudWatch => &mut self.cloudwatch,
-        }
+        &mut self.buckets[index(api)]
     }
 }
 
@@ -240,6 +233,7 @@ pub struct RateLimiter {
     cuts: [tokio::sync::Notify; 4],
 }
 
+/// A service's place in the limiter's arrays (`State::buckets`, `RateLimiter::cuts`).
 fn index(api: Api) -> usize {
     match api {
         Api::Rds => 0,
@@ -260,10 +254,12 @@ impl std::fmt::Debug for RateLimiter {
 impl RateLimiter {
     pub fn new(quotas: Quotas, clock: Arc<dyn Clock>) -> Self {
         let state = State {
-            rds: Bucket::new(quotas.rds_burst, quotas.rds_per_s),
-            route53: Bucket::new(quotas.route53_burst, quotas.route53_per_s),
-            arc: Bucket::new(quotas.arc_burst, quotas.arc_per_s),
-            cloudwatch: Bucket::new(quotas.cloudwatch_burst, quotas.cloudwatch_per_s),
+            buckets: [
+                Bucket::new(quotas.rds_burst, quotas.rds_per_s),
+                Bucket::new(quotas.route53_burst, quotas.route53_per_s),
+                Bucket::new(quotas.arc_burst, quotas.arc_per_s),
+                Bucket::new(quotas.cloudwatch_burst, quotas.cloudwatch_per_s),
+            ],
             zones: HashMap::new(),
             turns: HashMap::new(),
             counts: CallCounts::default(),
@@ -489,7 +485,9 @@ mod tests {
         // A bucket of one keeps nothing in hand.
         let now = SystemTime::UNIX_EPOCH;
         let mut s = l.lock();
-        let waits: Vec<f64> = (0..4).map(|_| s.rds.reserve(now).as_secs_f64()).collect();
+        let waits: Vec<f64> = (0..4)
+            .map(|_| s.bucket(Api::Rds).reserve(now).as_secs_f64())
+            .collect();
         assert_eq!(waits, vec![0.0, 0.5, 1.0, 1.5]);
     }
 
@@ -505,12 +503,12 @@ mod tests {
         {
             let mut s = l.lock();
             for _ in 0..4 {
-                s.rds.reserve(now);
+                s.bucket(Api::Rds).reserve(now);
             }
-            assert!((s.rds.until(1.0).as_secs_f64() - 3.0).abs() < 1e-9);
+            assert!((s.bucket(Api::Rds).until(1.0).as_secs_f64() - 3.0).abs() < 1e-9);
         }
         l.acquire(Api::Rds, Class::Background).await;
-        assert_eq!(l.lock().rds.tokens.floor(), 0.0);
+        assert_eq!(l.lock().bucket(Api::Rds).tokens.floor(), 0.0);
     }
 
     #[tokio::test]
@@ -542,7 +540,7 @@ mod tests {
     async fn throttles_cut_the_rate_once_per_rate_and_answers_raise_it_again() {
         let (l, clock) = limiter(Quotas::default());
         let throttled = CloudError::new(ErrorKind::Throttled, "DescribeDBClusters", "c", "slow");
-        let rate = |l: &RateLimiter| l.lock().rds.per_s;
+        let rate = |l: &RateLimiter| l.lock().bucket(Api::Rds).per_s;
         let read = |g: u64, r: Result<(), &CloudError>| l.record(Api::Rds, Class::Read, g, r);
         // Ten requests paced together, all throttled: one cut (12 -> 8.4), not ten.
         let g0 = l.acquire(Api::Rds, Class::Read).await;

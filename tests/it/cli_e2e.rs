@@ -739,10 +739,7 @@ async fn health_assert_refuses_to_evacuate_a_healthy_zone() {
     assert!(out.contains("move succeeded"), "{out}");
     // The assertion's probes are the run's calls too: at least one DescribeAlarms a round
     // (the alarms fit one call), and their RDS reads with the failover's.
-    let made = out
-        .lines()
-        .find(|l| l.starts_with("Made "))
-        .unwrap_or_else(|| panic!("no call count: {out}"));
+    let made = common::call_count_line(&out);
     let cloudwatch: u64 = made
         .split(", CloudWatch ")
         .nth(1)

@@ -188,6 +188,21 @@ async fn the_run(j: &Journal) -> RunId {
     .await
 }
 
+/// The events of a journal's only run, and its intents of FailoverDBCluster among them.
+async fn failover_intents(
+    path: &Path,
+) -> (Vec<failover::journal::Event>, Vec<failover::journal::Event>) {
+    let journal = Journal::open(path).unwrap();
+    let id = the_run(&journal).await;
+    let events = journal.events(&id).unwrap();
+    let intents = events
+        .iter()
+        .filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster"))
+        .cloned()
+        .collect();
+    (events, intents)
+}
+
 fn host() -> String {
     let me = failover::app::lifecycle::holder();
     me.rsplit_once(':').unwrap().0.to_string()
@@ -827,10 +842,7 @@ async fn throttled_answers_are_retried_through_the_limiter_and_counted() {
     );
     // The run counts them all (the plan's reads and the steps' calls).
     let out = d.both();
-    let line = out
-        .lines()
-        .find(|l| l.contains("AWS call(s):"))
-        .unwrap_or_else(|| panic!("no call count: {out}"));
+    let line = common::call_count_line(&out);
     let throttled: u64 = line
         .split(';')
         .nth(1)
@@ -839,13 +851,7 @@ async fn throttled_answers_are_retried_through_the_limiter_and_counted() {
         .unwrap_or_else(|| panic!("{line}"));
     assert_eq!(throttled, 5, "{line}");
     // Each throttled failover was retried within its one intent: two intents, both ok.
-    let journal = Journal::open(&j).unwrap();
-    let id = the_run(&journal).await;
-    let events = journal.events(&id).unwrap();
-    let intents: Vec<_> = events
-        .iter()
-        .filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster"))
-        .collect();
+    let (events, intents) = failover_intents(&j).await;
     assert_eq!(intents.len(), 2, "{events:#?}");
     for i in intents {
         let outcome = events
@@ -897,13 +903,7 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
     // The journal: both calls failed in a way that may have been processed, were followed
     // while the reads were stale, and were settled once their effect showed, in the attempt
     // that made them (no second attempt held them back).
-    let journal = Journal::open(&j).unwrap();
-    let id = the_run(&journal).await;
-    let events = journal.events(&id).unwrap();
-    let intents: Vec<_> = events
-        .iter()
-        .filter(|e| e.kind == "intent" && e.operation.as_deref() == Some("FailoverDBCluster"))
-        .collect();
+    let (events, intents) = failover_intents(&j).await;
     assert_eq!(intents.len(), 2);
     for i in &intents {
         let cluster = i.resource.clone().unwrap();
@@ -933,6 +933,7 @@ async fn lost_answers_and_lagging_reads_make_no_second_failover() {
             "{cluster} settled {after:?} after its call (reads lag {lag:?}; grace 60 s)"
         );
     }
+    let id = the_run(&Journal::open(&j).unwrap()).await;
     let show = r.run(&j, &["show", id.as_str()]).await;
     assert!(
         show.out

@@ -61,3 +61,10 @@ impl failover::cloud::ZonalShifts for NoArc {
         unreachable!("not used by this runbook")
     }
 }
+
+/// The line a `failover run` prints with its AWS call counts (`Made N AWS call(s): ...`).
+pub fn call_count_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("Made ") && l.contains("AWS call(s):"))
+        .unwrap_or_else(|| panic!("no call count: {out}"))
+}

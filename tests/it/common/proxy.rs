@@ -247,6 +247,15 @@ fn internal_failure(op: &str, n: usize) -> Response {
         .unwrap()
 }
 
+/// One of the requests of `op` still to fault (`left`): counts it in `done` and returns its
+/// number, or `None` when none is left.
+fn take_one(left: &mut HashMap<String, usize>, done: &mut usize, op: &str) -> Option<usize> {
+    let n = left.get_mut(op).filter(|n| **n > 0)?;
+    *n -= 1;
+    *done += 1;
+    Some(*done)
+}
+
 /// AWS's answer to a request over its rate: a 400 `Throttling` (Query protocol, as RDS answers
 /// it); the request was not processed.
 fn throttling(op: &str, n: usize) -> Response {
@@ -373,15 +382,8 @@ async fn handle(s: Shared, req: Request) -> Response {
     }
 
     let throttled = {
-        let mut f = s.faults.lock().unwrap();
-        match f.throttle.get_mut(&op) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                f.throttled += 1;
-                Some(f.throttled)
-            }
-            _ => None,
-        }
+        let f = &mut *s.faults.lock().unwrap();
+        take_one(&mut f.throttle, &mut f.throttled, &op)
     };
     if let Some(n) = throttled {
         return throttling(&op, n);
@@ -415,15 +417,8 @@ async fn handle(s: Shared, req: Request) -> Response {
     }
 
     let lost = {
-        let mut f = s.faults.lock().unwrap();
-        match f.lose.get_mut(&op) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                f.lost += 1;
-                Some(f.lost)
-            }
-            _ => None,
-        }
+        let f = &mut *s.faults.lock().unwrap();
+        take_one(&mut f.lose, &mut f.lost, &op)
     };
     match lost {
         Some(n) => internal_failure(&op, n),

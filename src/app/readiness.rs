@@ -64,16 +64,21 @@ pub fn checks(app: &App, runbooks: &[PathBuf], env: &str) -> Vec<Check> {
 
 /// The region runbook the watcher would start if the environment's home region failed
 /// (`[health.region_trigger]`: its runbook, its region parameter and its other parameters),
-/// when the environment has another region to move to and the runbook binds to it.
+/// when the environment has another region to move to. A runbook that does not load or bind
+/// is checked all the same: its plan fails, and the check is red (`invalid`) with the reason,
+/// as the watcher would refuse it at 03:00.
 fn region_check(env: &crate::env::Environment) -> Option<Check> {
     let tr = env.health.as_ref()?.region_trigger.as_ref()?;
     if env.regions.len() < 2 {
         return None;
     }
-    let rb = Runbook::load(Path::new(&tr.runbook)).ok()?;
-    if !bind::check_against_env(&rb, env).is_empty() {
-        return None;
-    }
+    let path = Path::new(&tr.runbook);
+    let runbook = match Runbook::load(path) {
+        Ok(rb) => rb.name,
+        Err(_) => path
+            .file_stem()
+            .map_or(tr.runbook.clone(), |s| s.to_string_lossy().into_owned()),
+    };
     let mut params: Vec<(String, String)> = tr
         .params
         .iter()
@@ -83,7 +88,7 @@ fn region_check(env: &crate::env::Environment) -> Option<Check> {
         params.push((r.clone(), "readiness check".into()));
     }
     Some(Check {
-        runbook: rb.name.clone(),
+        runbook,
         file: PathBuf::from(&tr.runbook),
         env: env.name.clone(),
         target: env.region.clone(),

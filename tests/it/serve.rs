@@ -1317,4 +1317,32 @@ async fn readiness_checks_the_region_runbook_of_the_region_trigger() {
     let text = format!("{:?}", v.reasons);
     assert!(text.contains("nreachable"), "{text}");
     assert!(!text.to_lowercase().contains("invalid"), "{text}");
+
+    // A region trigger whose runbook is misspelt is not skipped: its check is red, `invalid`,
+    // with the reason (the watcher would refuse it when it starts).
+    let broken = std::fs::read_to_string(dir.path().join("staging.toml"))
+        .unwrap()
+        .replace(
+            "runbook = \"runbooks/region-evacuation.toml\"",
+            "runbook = \"runbooks/region-evacuaton.toml\"",
+        );
+    std::fs::write(dir.path().join("staging.toml"), broken).unwrap();
+    let checks = failover::app::readiness::checks(&app, &files, "staging");
+    let c = checks
+        .iter()
+        .find(|c| c.scope == "region")
+        .unwrap_or_else(|| panic!("{checks:#?}"))
+        .clone();
+    assert_eq!(c.runbook, "region-evacuaton");
+    let (app2, h) = (app.clone(), tokio::runtime::Handle::current());
+    let v =
+        tokio::task::spawn_blocking(move || h.block_on(failover::app::readiness::check(&app2, &c)))
+            .await
+            .unwrap();
+    assert!(!v.ready, "{v:?}");
+    let text = format!("{:?}", v.reasons);
+    assert!(
+        text.contains("Invalid") && text.contains("region-evacuaton.toml"),
+        "{text}"
+    );
 }

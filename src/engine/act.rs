@@ -35,6 +35,7 @@ pub(crate) async fn execute_decision(
         .enumerate()
         .map(|(i, call)| indexed_call(ctx, step, i, call))
         .collect();
+    let started = ctx.ports.clock.now();
     let results: Vec<CallResult<'_>> = stream::iter(calls)
         .buffered(ctx.spec.max_calls_in_flight.max(1))
         .collect()
@@ -42,6 +43,10 @@ pub(crate) async fn execute_decision(
     for (i, call, seq, result) in results {
         match result {
             Ok(Some(change_id)) => {
+                ctx.changes_made
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(change_id.clone(), ctx.ports.clock.now());
                 change_ids.insert(i, change_id);
             }
             Ok(None) => {}
@@ -81,8 +86,10 @@ pub(crate) async fn execute_decision(
         })
         .collect();
     // A call just made has not taken effect within its round trip (a failover, a snapshot, a
-    // change's propagation take seconds at least): the first look is later (`Looks`).
-    let made = decision.calls.len() > failed.iter().filter(|f| !f.in_doubt).count();
+    // change's propagation take seconds at least): the first look is later (`Looks`), counted
+    // from when the first of them went out (hundreds of calls paced to the quota take minutes).
+    let made = (decision.calls.len() > failed.iter().filter(|f| !f.in_doubt).count())
+        .then(|| now.duration_since(started).unwrap_or_default());
     let members = observe::Members::seen_in(decided_on);
     let all_done = wait_all(ctx, step, awaits, members, made).await?;
     let mut first_err = None;
@@ -523,11 +530,12 @@ pub(crate) async fn wait_all(
     step: &BoundStep,
     mut pending: Vec<Waited<'_>>,
     mut members: observe::Members,
-    just_made: bool,
+    just_made: Option<Duration>,
 ) -> Result<bool, StepError> {
     let sid = step.id.to_string();
     let poll = ctx.spec.poll_interval;
-    let mut looks = Looks::new(poll, just_made);
+    let ages = change_ages(ctx, &pending, just_made);
+    let mut looks = Looks::new(poll, just_made, &ages);
     // A failover that ends with the writer still in an evacuated zone (RDS refused or rolled
     // it back) must not be waited on until the step times out: after a grace period (the
     // status can lag the call), fail the attempt so the step decides again.
@@ -686,8 +694,9 @@ fn is_change(a: &Await) -> bool {
 /// nothing but the step's end waits for it, and every look is a call from Route 53's
 /// account-wide bucket. After calls just made (a failover, a snapshot, a change take seconds
 /// at least, and a step that just made a change waits for it whatever the earlier ones say)
-/// the first look is one interval later; otherwise (a call in doubt, earlier changes not read
-/// yet, a switchover watched from its call on) at once.
+/// the first look is later ([`first_database_look`], [`first_change_look`], counted from the
+/// first of the calls, and at least an interval after the last); otherwise (a call
+/// in doubt, earlier changes not read yet, a switchover watched from its call on) at once.
 struct Looks {
     poll: Duration,
     databases: Duration,
@@ -695,15 +704,17 @@ struct Looks {
 }
 
 impl Looks {
-    fn new(poll: Duration, just_made: bool) -> Looks {
+    /// `just_made`: calls were just made, the first of them that long ago; `changes`: the
+    /// ages of the Route 53 changes the wait waits for.
+    fn new(poll: Duration, just_made: Option<Duration>, changes: &[Duration]) -> Looks {
+        let after = |first: Duration| match just_made {
+            Some(ago) => first.saturating_sub(ago).max(poll),
+            None => Duration::ZERO,
+        };
         Looks {
             poll,
-            databases: if just_made { poll } else { Duration::ZERO },
-            changes: if just_made {
-                change_poll(poll)
-            } else {
-                Duration::ZERO
-            },
+            databases: after(first_database_look(poll)),
+            changes: after(first_change_look(poll, changes)),
         }
     }
 
@@ -737,8 +748,87 @@ impl Looks {
     }
 }
 
-/// How often a wait reads the Route 53 changes it waits for: six poll intervals (30 s at the
-/// default 5 s), at most 30 s, as AWS's own `resource-record-sets-changed` waiter does.
+/// The first look at databases after calls just made on them: three poll intervals (15 s at
+/// the default 5 s), then every interval. AWS publishes no lower bound ("often under 30 s" for
+/// an Aurora failover, 60 to 120 s for a Multi-AZ reboot, minutes for a snapshot; the fastest
+/// Aurora failovers measured from a client take 10 to 16 s), and the looks before 15 s are
+/// calls that can only say "not yet" but for the fastest failovers. The price: a failover done
+/// at 10 s is noticed at 15 s, 5 s later than with a look every interval (its records move
+/// that much later); one done in the model's 20 to 30 s is noticed as soon.
+pub(crate) fn first_database_look(poll: Duration) -> Duration {
+    poll.saturating_mul(3)
+}
+
+/// The first look at the Route 53 changes a step just made, `changes` their ages. Early, at
+/// [`change_poll`] (30 s) as AWS's waiter does, when that is expected to end the wait at least
+/// a poll interval sooner than the late look: when every change is INSYNC by then one time in
+/// six or more ([`insync_by`]: a single change just made, 4 times in 10; two made 5 s apart, 1
+/// in 5). Else late, at twelve poll intervals, at most 60 s, when AWS says a change has reached
+/// every authoritative server under normal conditions (Route 53 Developer Guide): an early
+/// look that finds one still PENDING is a GetChange for nothing, and three batches made over
+/// 10 s (50 clusters) are all INSYNC 30 s after the last only about 1 time in 8.
+pub(crate) fn first_change_look(poll: Duration, changes: &[Duration]) -> Duration {
+    let early = change_poll(poll);
+    let late = poll
+        .saturating_mul(12)
+        .min(Duration::from_secs(60))
+        .max(poll);
+    let all: f64 = changes.iter().map(|age| insync_by(*age + early)).product();
+    if late.saturating_sub(early).as_secs_f64() * all >= poll.as_secs_f64() {
+        early
+    } else {
+        late
+    }
+}
+
+/// The chance that a Route 53 change `age` old is INSYNC, in the model: evenly between
+/// [`ROUTE53_INSYNC_S`]'s bounds (10 to 60 s after it is made).
+fn insync_by(age: Duration) -> f64 {
+    let (lo, hi) = crate::cloud::model::ROUTE53_INSYNC_S;
+    ((age.as_secs_f64() - lo as f64) / (hi - lo) as f64).clamp(0.0, 1.0)
+}
+
+/// The ages of the Route 53 changes among a wait's awaits, on the clock the wait sleeps on:
+/// those the step just made, as old as its calls (`just_made`); the earlier ones this run made
+/// from when their answer came (`Ctx::changes_made`); another run's as the journal dates them
+/// (on the journal's clock, which a drill in the simulator keeps on the wall: younger than
+/// they are, so the look is rather late than early). A change the journal does not date, or
+/// dates after now (another simulation's clock), is left out.
+fn change_ages(ctx: &Ctx, pending: &[Waited<'_>], just_made: Option<Duration>) -> Vec<Duration> {
+    let now = ctx.ports.clock.now();
+    let journal_now = ctx.journal.now_ms();
+    let made = ctx.changes_made.lock().unwrap_or_else(|e| e.into_inner());
+    let ledger = ctx.ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let age = |id: &String| {
+        if let Some(t) = made.get(id) {
+            return Some(now.duration_since(*t).unwrap_or_default());
+        }
+        let at = ledger
+            .changes_since(i64::MIN)
+            .find(|c| &c.change_id == id)?
+            .at;
+        (at <= journal_now).then(|| Duration::from_millis((journal_now - at) as u64))
+    };
+    // A change just made is waited for as such, and not again as an earlier one (a simulation
+    // replayed on the same journal makes changes of the same ids).
+    let just: std::collections::HashSet<&String> = pending
+        .iter()
+        .filter(|(a, _, _)| matches!(a, Await::ChangeInsync { .. }))
+        .filter_map(|(_, id, _)| id.as_ref())
+        .collect();
+    pending
+        .iter()
+        .filter_map(|(a, _, _)| match a {
+            Await::ChangeInsync { .. } => Some(just_made.unwrap_or_default()),
+            Await::ChangeSettled { change_id } if !just.contains(change_id) => age(change_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How often a wait reads the Route 53 changes it waits for after the first look: six poll
+/// intervals (30 s at the default 5 s), at most 30 s, as AWS's own
+/// `resource-record-sets-changed` waiter does.
 pub(crate) fn change_poll(poll: Duration) -> Duration {
     poll.saturating_mul(6)
         .min(Duration::from_secs(30))
@@ -812,13 +902,13 @@ mod tests {
         );
     }
 
-    /// The looks of a wait on both kinds over a minute after calls were made: the databases
-    /// every 5 s from 5 s, the changes at 30 s and 60 s only.
+    /// The looks of a wait on both kinds over two minutes after calls were made: the
+    /// databases from 15 s on, every 5 s; the changes at 60 s, then every 30 s.
     #[test]
-    fn a_wait_reads_databases_every_interval_and_changes_every_30_s() {
-        let mut looks = Looks::new(POLL, true);
+    fn a_wait_reads_databases_every_interval_from_15_s_and_changes_from_60_s_every_30_s() {
+        let mut looks = Looks::new(POLL, Some(Duration::ZERO), &[Duration::ZERO; 2]);
         let (mut t, mut databases, mut changes) = (Duration::ZERO, vec![], vec![]);
-        while t < Duration::from_secs(60) {
+        while t < Duration::from_secs(120) {
             let wait = looks.next(BOTH);
             t += wait;
             let due = looks.pass(wait, BOTH);
@@ -830,13 +920,81 @@ mod tests {
             }
             looks.looked(due);
         }
-        assert_eq!(databases, (1..=12).map(|i| i * 5).collect::<Vec<_>>());
-        assert_eq!(changes, [30, 60]);
+        assert_eq!(databases, (3..=24).map(|i| i * 5).collect::<Vec<_>>());
+        assert_eq!(changes, [60, 90, 120]);
+    }
+
+    /// Hundreds of failovers paced to the RDS quota take minutes to send: the first ones are
+    /// done by the time the last goes out, and the wait looks an interval after it.
+    #[test]
+    fn the_first_look_counts_from_the_first_call_made() {
+        let looks = Looks::new(POLL, Some(Duration::from_secs(4)), &[Duration::ZERO; 2]);
+        assert_eq!(looks.next(DB), Duration::from_secs(11));
+        assert_eq!(looks.next(BOTH), Duration::from_secs(11));
+        let looks = Looks::new(POLL, Some(Duration::from_secs(148)), &[Duration::ZERO; 2]);
+        assert_eq!(looks.next(DB), POLL);
+        assert_eq!(
+            looks.next(Kinds {
+                databases: false,
+                changes: true
+            }),
+            POLL
+        );
+    }
+
+    #[test]
+    fn the_first_looks_scale_with_the_poll_interval_up_to_aws_figures() {
+        assert_eq!(first_database_look(POLL), Duration::from_secs(15));
+        assert_eq!(
+            first_database_look(Duration::from_millis(200)),
+            Duration::from_millis(600)
+        );
+        let secs = Duration::from_secs;
+        assert_eq!(
+            first_change_look(POLL, &[secs(0)]),
+            secs(30),
+            "one change: as AWS's waiter"
+        );
+        assert_eq!(
+            first_change_look(POLL, &[secs(0), secs(80)]),
+            secs(30),
+            "one just made, one long INSYNC"
+        );
+        assert_eq!(
+            first_change_look(POLL, &[secs(0), secs(5), secs(10)]),
+            secs(60),
+            "three made over 10 s: all INSYNC at 30 s about 1 time in 8"
+        );
+        assert_eq!(
+            first_change_look(POLL, &[secs(0), secs(5)]),
+            secs(30),
+            "two made 5 s apart: both INSYNC at 30 s 1 time in 5"
+        );
+        assert_eq!(
+            first_change_look(POLL, &[secs(0), secs(0)]),
+            secs(60),
+            "two just made: both INSYNC at 30 s 4 times in 25"
+        );
+        assert_eq!(
+            first_change_look(Duration::from_millis(200), &[secs(0), secs(0)]),
+            Duration::from_millis(2400),
+            "a local peer's fast poll waits seconds, not a minute"
+        );
+        assert_eq!(
+            first_change_look(secs(10), &[secs(0), secs(0)]),
+            secs(60),
+            "at most AWS's 60 s"
+        );
+        assert_eq!(
+            first_change_look(secs(90), &[secs(0), secs(0)]),
+            secs(90),
+            "never before the poll interval"
+        );
     }
 
     #[test]
     fn without_a_call_just_made_the_databases_are_looked_at_at_once() {
-        let mut looks = Looks::new(POLL, false);
+        let mut looks = Looks::new(POLL, None, &[Duration::ZERO; 2]);
         assert_eq!(looks.next(DB), Duration::ZERO);
         assert_eq!(looks.pass(Duration::ZERO, DB), DB);
         let changes = Kinds {
@@ -852,9 +1010,9 @@ mod tests {
 
     #[test]
     fn a_kind_not_awaited_is_never_due() {
-        let mut looks = Looks::new(POLL, true);
+        let mut looks = Looks::new(POLL, Some(Duration::ZERO), &[Duration::ZERO; 2]);
         let wait = looks.next(DB);
-        assert_eq!(wait, POLL);
+        assert_eq!(wait, first_database_look(POLL));
         let due = looks.pass(Duration::from_secs(40), DB);
         assert_eq!(due, DB, "changes are not awaited: not looked at");
     }

@@ -195,6 +195,9 @@ pub(crate) struct Ctx {
     seen_news: tokio::sync::Notify,
     /// What the journal says about calls, kept up to date at each decision.
     pub(crate) ledger: Mutex<super::ledger::Ledger>,
+    /// The Route 53 changes this run made, by id, when their answer came (on the ports'
+    /// clock, the one waits sleep on: the journal's may be another, see `act::change_ages`).
+    pub(crate) changes_made: Mutex<HashMap<String, std::time::SystemTime>>,
 }
 
 impl Ctx {
@@ -226,6 +229,7 @@ impl Ctx {
             seen: Mutex::new(seen),
             seen_news: tokio::sync::Notify::new(),
             ledger: Default::default(),
+            changes_made: Default::default(),
         }
     }
 

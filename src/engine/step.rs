@@ -224,7 +224,10 @@ async fn observe_with_journal(
     // when the journal is the simulator's own): compare them with that clock, not the ports'.
     let now = ctx.journal.now_ms();
     let news = !matches!(step.action, BoundAction::DnsUpdate { .. });
-    let planned = may_reuse.then(|| ctx.plan_world(&needs, !news)).flatten();
+    let planned = may_reuse
+        .then(|| ctx.plan_world(&needs, !news))
+        .flatten()
+        .map(|planned| seen_for_snapshot(ctx, step, planned));
     // With the plan's observation used: the databases read now rather than taken from it
     // (none when all of it was). `None`: the plan's observation is not used.
     let read_now: Option<HashSet<String>> = planned
@@ -271,6 +274,43 @@ async fn observe_with_journal(
         .clone();
     world.finished_steps = finished;
     Ok(world)
+}
+
+/// An `rds.snapshot` takes the databases the plan's observation no longer covers as the run
+/// last saw them (`Ctx::seen`), however long ago: the failover steps it follows watched them
+/// until their failovers were done, and all it asks of a database is whether it is available
+/// (a sighting out of date costs one call RDS refuses, InvalidDBClusterStateFault, and the
+/// next attempt reads afresh). Only the databases the run has never seen are read. A call in
+/// doubt on one of them still makes the step observe afresh (`observe_with_journal`).
+fn seen_for_snapshot(
+    ctx: &Ctx,
+    step: &BoundStep,
+    (mut w, rest): (World, crate::world::Needs),
+) -> (World, crate::world::Needs) {
+    if !matches!(step.action, BoundAction::Snapshot { .. }) {
+        return (w, rest);
+    }
+    ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).fill(
+        &rest.clusters,
+        &rest.instances,
+        &mut w,
+    );
+    let rest = crate::world::Needs {
+        clusters: rest
+            .clusters
+            .iter()
+            .filter(|c| !w.clusters.contains_key(*c))
+            .cloned()
+            .collect(),
+        instances: rest
+            .instances
+            .iter()
+            .filter(|i| !w.instances.contains_key(*i))
+            .cloned()
+            .collect(),
+        ..rest
+    };
+    (w, rest)
 }
 
 /// A `dns.update`'s poll while its records wait for their databases: the record sets carried
@@ -360,8 +400,17 @@ async fn from_journal(
     let ours = resources_of(world, step);
     let mut in_doubt = ledger.in_doubt(horizon, now, &ours);
     in_doubt.extend(ledger.accepted(run, now, &ours));
+    // A snapshot step makes snapshots only: the other calls in doubt on its databases (their
+    // failovers) are their own step's to settle, as a DNS step's are. Its decision neither
+    // repeats nor settles them, and a failover under way shows as the database not available.
+    if let BoundAction::Snapshot { .. } = step.action {
+        in_doubt.retain(|x| SNAPSHOT_CALLS.contains(&x.operation.as_str()));
+    }
     Ok((recent, in_doubt))
 }
+
+/// The calls an `rds.snapshot` makes.
+const SNAPSHOT_CALLS: [&str; 2] = ["CreateDBClusterSnapshot", "CreateDBSnapshot"];
 
 /// How far back the journal is read for calls in doubt and recent changes.
 const RECENT: Duration = Duration::from_secs(600);
@@ -630,7 +679,7 @@ pub(crate) async fn switchover_escalating(
     let pending: Vec<super::act::Waited<'_>> = waits.iter().map(|a| (a, None, None)).collect();
     let watched = tokio::select! {
         biased;
-        r = super::act::wait_all(ctx, step, pending, observe::Members::default(), false) => Some(r),
+        r = super::act::wait_all(ctx, step, pending, observe::Members::default(), None) => Some(r),
         _ = ctx.ports.clock.sleep(e.after) => None,
     };
     let reason = match watched {

@@ -386,7 +386,7 @@ fn the_client_is_never_the_cause_of_its_own_throttling() {
 #[test]
 fn a_short_drain_of_the_rds_quota_by_other_clients_is_ridden_out() {
     // Other automation empties the RDS bucket for a few seconds while the steps poll (the
-    // waits first look one poll interval, 5 s, after their calls, then every 5 s): their
+    // waits first look three poll intervals, 15 s, after their calls, then every 5 s): their
     // reads are throttled, the retry policy backs off, the run converges.
     let mut throttled_runs = 0;
     for seed in 1..=5 {
@@ -394,7 +394,7 @@ fn a_short_drain_of_the_rds_quota_by_other_clients_is_ridden_out() {
             "us-west-2a",
             &[
                 "az-down us-west-2a at 0s",
-                "api-load rds rate 300 at 5s for 8s",
+                "api-load rds rate 300 at 15s for 8s",
             ],
             seed,
         );
@@ -1034,46 +1034,60 @@ fn steps_decide_on_the_plans_fresh_read_and_waits_do_not_reread_members() {
             .filter(|(_, c)| c.resource.contains("orders-db"))
             .count()
     };
+    // The plan's read, then the wait's looks from 15 s (three poll intervals) every 5 s until
+    // the failovers are done (20 to 30 s).
     let polls = calls(&reused, "DescribeDBClusters").len();
-    assert!(polls >= 5, "the wait polls the clusters: {polls} reads");
+    assert!(polls >= 4, "the wait polls the clusters: {polls} reads");
     // Nor by the DNS step: its records depend on the clusters, whose reads it takes from the
     // plan and then from the failover step's polls (with `0s`, it reads them once at its start).
     assert_eq!(member_reads(&reused), 1, "{}", explain(&reused));
     assert_eq!(member_reads(&fresh), 3, "{}", explain(&fresh));
-    // The snapshot step starts after the failovers, its plan's read long stale: it reads its
-    // clusters again, but takes from the plan that the snapshots named after this run do not
-    // exist yet (only this run makes them). With `0s`, it reads them too.
+    // The snapshot step starts after the failovers, its plan's read long stale: it takes its
+    // clusters as the failover step's wait last saw them (all it asks is whether each is
+    // available), and from the plan that the snapshots named after this run do not exist yet
+    // (only this run makes them). With `0s`, it reads both.
     let snapshot_reads = |r: &SimReport| calls(r, "DescribeDBClusterSnapshots").len();
     assert_eq!(snapshot_reads(&reused), 1, "{}", explain(&reused));
     assert_eq!(snapshot_reads(&fresh), 2, "{}", explain(&fresh));
     let snapshot_step_cluster_reads = |r: &SimReport| {
-        let first = calls(r, "CreateDBClusterSnapshot")[0].0;
-        let last_failover = calls(r, "FailoverDBCluster")
-            .last()
-            .map(|(at, _)| *at)
-            .expect("failovers");
-        calls(r, "DescribeDBClusters")
+        let started = r
+            .timeline
             .iter()
-            .filter(|(at, _)| *at > last_failover && *at <= first)
+            .position(|e| {
+                matches!(&e.event, Event::Engine { progress: failover::progress::Progress::StepStarted { step, .. } } if step == "snapshot")
+            })
+            .expect("the snapshot step ran");
+        r.timeline[started..]
+            .iter()
+            .take_while(
+                |e| !matches!(&e.event, Event::Api(c) if c.operation == "CreateDBClusterSnapshot"),
+            )
+            .filter(|e| matches!(&e.event, Event::Api(c) if c.operation == "DescribeDBClusters"))
             .count()
     };
-    assert!(
-        snapshot_step_cluster_reads(&reused) >= 1,
+    assert_eq!(
+        snapshot_step_cluster_reads(&reused),
+        0,
         "{}",
         explain(&reused)
+    );
+    assert!(
+        snapshot_step_cluster_reads(&fresh) >= 1,
+        "{}",
+        explain(&fresh)
     );
 }
 
 #[test]
 fn stale_reads_after_a_failover_do_not_make_the_step_fail_over_twice() {
-    // RDS Describe calls lag 7 s behind every mutation: the first wait poll after each
-    // failover (one poll interval, 5 s, after the call) still sees the cluster `available`
-    // with its writer in the failed zone.
-    let lag = Duration::from_secs(7);
+    // RDS Describe calls lag 17 s behind every mutation: the first wait poll after each
+    // failover (three poll intervals, 15 s, after the call) still sees the cluster
+    // `available` with its writer in the failed zone.
+    let lag = Duration::from_secs(17);
     for seed in 1..=5 {
         let r = run(
             "us-west-2a",
-            &["stale-reads rds lag 7s at 0s", "az-down us-west-2a at 0s"],
+            &["stale-reads rds lag 17s at 0s", "az-down us-west-2a at 0s"],
             seed,
         );
         assert_eq!(
@@ -1165,7 +1179,7 @@ fn stale_reads_faults_are_checked_like_the_others() {
 fn stale_reads_replay_identically_for_a_seed() {
     let lines = [
         "az-down us-west-2a at 0s",
-        "stale-reads * lag 7s at 0s",
+        "stale-reads * lag 17s at 0s",
         "api-errors DescribeDBClusters rate 0.2",
     ];
     let a = run("us-west-2a", &lines, 11);

@@ -790,10 +790,9 @@ fn insync_by(age: Duration) -> f64 {
 
 /// The ages of the Route 53 changes among a wait's awaits, on the clock the wait sleeps on:
 /// those the step just made, as old as its calls (`just_made`); the earlier ones this run made
-/// from when their answer came (`Ctx::changes_made`); another run's as the journal dates them
-/// (on the journal's clock, which a drill in the simulator keeps on the wall: younger than
-/// they are, so the look is rather late than early). A change the journal does not date, or
-/// dates after now (another simulation's clock), is left out.
+/// from when their answer came (`Ctx::changes_made`); another run's as the journal dates them,
+/// on the journal's clock. A change the journal does not date, or dates after now (a drill's
+/// earlier simulation, on a clock of its own), is left out.
 fn change_ages(ctx: &Ctx, pending: &[Waited<'_>], just_made: Option<Duration>) -> Vec<Duration> {
     let now = ctx.ports.clock.now();
     let journal_now = ctx.journal.now_ms();

@@ -233,6 +233,7 @@ fn false_triggers(hours: u64, seed: u64, attempts: u32, m: u32) -> FalseTriggers
         let mut det = Detector::new(scope(), config(attempts, m), prober, clock.clone());
         let tr = TriggerConfig {
             runbook: "runbooks/az-evacuation.toml".into(),
+            at: Default::default(),
             zone_param: "failed_az".into(),
             params: Default::default(),
             reason_param: None,

@@ -268,6 +268,10 @@ pub struct Validation {
     /// `[[drills]]` entries checked, and those with a problem.
     pub drills: usize,
     pub broken_drills: usize,
+    /// Runbooks of `[health.trigger]`, `[health.region_trigger]` and `[health.failback]`
+    /// checked, and those with a problem.
+    pub triggers: usize,
+    pub broken_triggers: usize,
     /// Runbooks not checked against some environments because they do not apply there.
     pub not_applicable: Vec<NotApplicable>,
     pub diagnostics: Diagnostics,
@@ -289,6 +293,7 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
     };
     let mut envs = vec![];
     let (mut drills, mut broken_drills) = (0, 0);
+    let (mut triggers, mut broken_triggers) = (0, 0);
     for name in &env_names {
         match load_env(&app.config_dir, name) {
             Ok(l) => {
@@ -297,6 +302,15 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
                     drills += 1;
                     broken_drills += usize::from(!d.is_empty());
                     diags.extend(d);
+                }
+                // The runbooks `watch` and `serve` would start: found today, not when the
+                // watcher refuses to start (or the zone fails at 03:00).
+                if let Some(h) = &l.env.health {
+                    for d in super::watch::trigger_problems(h, &l.env) {
+                        triggers += 1;
+                        broken_triggers += usize::from(!d.is_empty());
+                        diags.extend(d);
+                    }
                 }
                 envs.push(l.env)
             }
@@ -343,6 +357,8 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
         environments: env_names,
         drills,
         broken_drills,
+        triggers,
+        broken_triggers,
         not_applicable,
         diagnostics: diags.sorted(),
     }

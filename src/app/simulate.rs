@@ -1225,6 +1225,7 @@ pub mod sim_watch {
         let fb_cfg = plan.failback.as_ref().map(|fb| {
             let live = cfg.failback.as_ref();
             crate::health::config::FailbackConfig {
+                at: Default::default(),
                 runbook: live
                     .map(|f| f.runbook.clone())
                     .unwrap_or_else(|| fb.runbook.name.clone()),

@@ -12,6 +12,7 @@ use super::record::{session_record, RunHeader};
 use super::watch_lead::Lead;
 use super::{App, AppError};
 use crate::cloud::{Clock, HttpClient, HttpRequest};
+use crate::diag::{Diagnostics, Place};
 use crate::env::Environment;
 use crate::health::trigger::Triggers;
 use crate::health::{
@@ -157,30 +158,65 @@ pub struct Watcher {
 /// region runbook needs `regions`): found when the watcher starts, not when it starts the
 /// runbook at 03:00.
 fn check_runbooks(cfg: &HealthConfig, env: &Environment) -> Result<(), AppError> {
-    let mut problems: Vec<String> = vec![];
-    let mut check = |path: &str, own: &dyn Fn(&Runbook) -> Vec<String>| {
-        let rb = Runbook::load(Path::new(path))?;
-        problems.extend(own(&rb).into_iter().map(|p| format!("error: {p}")));
-        let d = crate::runbook::bind::check_against_env(&rb, env);
-        problems.extend(d.0.iter().map(|x| x.to_string()));
-        Ok::<_, AppError>(())
-    };
-    if let Some(t) = &cfg.trigger {
-        check(&t.runbook, &|rb| trigger::check_runbook(t, rb))?;
-    }
-    if let Some(t) = &cfg.region_trigger {
-        check(&t.runbook, &|rb| trigger::check_region_runbook(t, rb))?;
-    }
-    if let Some(f) = &cfg.failback {
-        check(&f.runbook, &|rb| trigger::check_failback_runbook(f, rb))?;
+    let mut problems = Diagnostics::default();
+    for d in trigger_problems(cfg, env) {
+        problems.extend(d);
     }
     if problems.is_empty() {
         return Ok(());
     }
     Err(AppError::Input(format!(
-        "{}\nthe watcher did not start.",
-        problems.join("\n")
+        "{problems}\nthe watcher did not start."
     )))
+}
+
+/// What is wrong with the runbooks of `[health.trigger]`, `[health.region_trigger]` and
+/// `[health.failback]`: one that does not load (at its `runbook` key), a parameter the watcher
+/// would not pass (likewise), or a step that does not apply to the environment (in the
+/// runbook), one entry per table given. `watch` and `serve` refuse to start on them;
+/// `validate` reports them.
+pub(super) fn trigger_problems(cfg: &HealthConfig, env: &Environment) -> Vec<Diagnostics> {
+    let mut all = vec![];
+    let mut check = |what: &str, path: &str, at: &Place, own: &dyn Fn(&Runbook) -> Vec<String>| {
+        let mut out = Diagnostics::default();
+        let rb = match Runbook::load(Path::new(path)) {
+            Ok(rb) => rb,
+            Err(d) if d.0.iter().all(|x| x.line == 0) => {
+                let why = d.0.first().map(|x| x.message.clone()).unwrap_or_default();
+                out.push(at.diag(
+                    format!("{what}: runbook `{path}`: {why}"),
+                    Some("the path is relative to the directory `failover watch` / `serve` run in (the repository's root), e.g. runbooks/az-evacuation.toml".into()),
+                ));
+                all.push(out);
+                return;
+            }
+            Err(d) => {
+                all.push(d);
+                return;
+            }
+        };
+        for p in own(&rb) {
+            out.push(at.diag(format!("{what}: {p}"), None));
+        }
+        out.extend(crate::runbook::bind::check_against_env(&rb, env));
+        all.push(out);
+    };
+    if let Some(t) = &cfg.trigger {
+        check("[health.trigger]", &t.runbook, &t.at, &|rb| {
+            trigger::check_runbook(t, rb)
+        });
+    }
+    if let Some(t) = &cfg.region_trigger {
+        check("[health.region_trigger]", &t.runbook, &t.at, &|rb| {
+            trigger::check_region_runbook(t, rb)
+        });
+    }
+    if let Some(f) = &cfg.failback {
+        check("[health.failback]", &f.runbook, &f.at, &|rb| {
+            trigger::check_failback_runbook(f, rb)
+        });
+    }
+    all
 }
 
 impl Watcher {

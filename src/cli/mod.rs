@@ -589,17 +589,17 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
     };
     match output {
         Output::Json => print_json(
-            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "environments": v.environments, "not_applicable": v.not_applicable, "diagnostics": diags.0}),
+            &serde_json::json!({"ok": diags.is_empty(), "runbooks": v.runbooks, "valid": v.valid, "drills": v.drills, "broken_drills": v.broken_drills, "triggers": v.triggers, "broken_triggers": v.broken_triggers, "environments": v.environments, "not_applicable": v.not_applicable, "diagnostics": diags.0}),
         ),
         Output::Text if diags.is_empty() => {
-            let drills = match v.drills {
-                0 => String::new(),
-                n => format!(" and {n} drill schedule(s)"),
-            };
-            println!(
-                "ok: {} runbook(s){drills} valid against {env_list}",
-                v.runbooks
-            );
+            let mut what = vec![format!("{} runbook(s)", v.runbooks)];
+            if v.drills > 0 {
+                what.push(format!("{} drill schedule(s)", v.drills));
+            }
+            if v.triggers > 0 {
+                what.push(format!("{} health trigger runbook(s)", v.triggers));
+            }
+            println!("ok: {} valid against {env_list}", and_list(&what));
             for n in &v.not_applicable {
                 println!(
                     "  {}: not checked against {} ({})",
@@ -613,15 +613,27 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
             let scope = if v.broken_environments > 0 {
                 format!("{} problem(s) found; {} environment file(s) could not be loaded, so runbooks were not checked against them", diags.len(), v.broken_environments)
             } else {
-                let drills = match v.drills {
-                    0 => String::new(),
-                    n => format!(" and {} of {n} drill schedule(s)", v.broken_drills),
-                };
-                format!(
-                    "{} problem(s) found in {} of {} runbook(s){drills} checked against {env_list}",
-                    diags.len(),
+                let mut what = vec![format!(
+                    "{} of {} runbook(s)",
                     v.runbooks - v.valid,
                     v.runbooks
+                )];
+                if v.drills > 0 {
+                    what.push(format!(
+                        "{} of {} drill schedule(s)",
+                        v.broken_drills, v.drills
+                    ));
+                }
+                if v.triggers > 0 {
+                    what.push(format!(
+                        "{} of {} health trigger runbook(s)",
+                        v.broken_triggers, v.triggers
+                    ));
+                }
+                format!(
+                    "{} problem(s) found in {} checked against {env_list}",
+                    diags.len(),
+                    and_list(&what)
                 )
             };
             eprintln!("{diags}\n\n{scope}.");
@@ -631,6 +643,15 @@ fn validate(app: &App, runbooks: &[std::path::PathBuf], env: Option<&str>, outpu
         exit::OK
     } else {
         exit::INVALID
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 

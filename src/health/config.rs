@@ -210,6 +210,9 @@ impl fmt::Display for Policy {
 pub struct TriggerConfig {
     /// Runbook started for the event (a path, as given to `failover run`).
     pub runbook: String,
+    /// Where `runbook` is written in the environment file.
+    #[serde(skip)]
+    pub at: crate::diag::Place,
     /// Runbook parameter that receives the unhealthy zone (`zone_param`), or the unhealthy
     /// region for `[health.region_trigger]` (`region_param`).
     pub zone_param: String,
@@ -229,6 +232,9 @@ pub struct TriggerConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FailbackConfig {
     pub runbook: String,
+    /// Where `runbook` is written in the environment file.
+    #[serde(skip)]
+    pub at: crate::diag::Place,
     /// Runbook parameter that receives the recovered zone.
     pub zone_param: String,
     pub params: BTreeMap<String, String>,
@@ -359,6 +365,7 @@ pub fn parse(
         cfg.failback =
             parse_trigger(src, tv, Table::Failback, d).map(|(t, after)| FailbackConfig {
                 runbook: t.runbook,
+                at: t.at,
                 zone_param: t.zone_param,
                 params: t.params,
                 policy: t.policy,
@@ -786,6 +793,7 @@ fn parse_trigger(
     }
     Some((
         TriggerConfig {
+            at: src.place(runbook.as_ref()?.span.clone()),
             runbook: runbook?.value,
             zone_param: zone_param?.value,
             params,

@@ -514,6 +514,7 @@ mod tests {
 
     fn trigger(policy: Policy) -> TriggerConfig {
         TriggerConfig {
+            at: Default::default(),
             runbook: "runbooks/az-evacuation.toml".into(),
             zone_param: "failed_az".into(),
             reason_param: None,
@@ -686,6 +687,7 @@ mod tests {
 
     fn failback(policy: Policy) -> FailbackConfig {
         FailbackConfig {
+            at: Default::default(),
             runbook: "runbooks/az-failback.toml".into(),
             zone_param: "zone".into(),
             params: [("restore_traffic".to_string(), "true".to_string())].into(),

@@ -76,7 +76,8 @@ pub async fn validate(
     };
     Ok(Json(json!({
         "ok": v.diagnostics.is_empty(), "runbooks": v.runbooks, "valid": v.valid,
-        "environments": v.environments, "not_applicable": v.not_applicable,
+        "drills": v.drills, "broken_drills": v.broken_drills, "triggers": v.triggers,
+        "broken_triggers": v.broken_triggers, "environments": v.environments, "not_applicable": v.not_applicable,
         "diagnostics": v.diagnostics.0, "text": text,
     })))
 }

@@ -35,7 +35,7 @@ fn validate_accepts_the_shipped_runbooks() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "ok: 1 runbook(s) and 1 drill schedule(s) valid against environment(s) local, prod, simulated, staging\n"
+        "ok: 1 runbook(s), 1 drill schedule(s) and 8 health trigger runbook(s) valid against environment(s) local, prod, simulated, staging\n"
     );
 }
 
@@ -58,7 +58,7 @@ fn every_shipped_runbook_validates_where_it_applies() {
     let n = args.len() - 1;
     assert_eq!(
         out,
-        format!("ok: {n} runbook(s) and 1 drill schedule(s) valid against environment(s) local, prod, simulated, staging\n  runbooks/region-evacuation.toml: not checked against local, simulated (it moves writers between regions; these environments span one)\n")
+        format!("ok: {n} runbook(s), 1 drill schedule(s) and 8 health trigger runbook(s) valid against environment(s) local, prod, simulated, staging\n  runbooks/region-evacuation.toml: not checked against local, simulated (it moves writers between regions; these environments span one)\n")
     );
 }
 
@@ -119,7 +119,7 @@ tests/fixtures/bad-runbook.toml:17:1: error: unknown key `timout` in step `b`
 tests/fixtures/bad-runbook.toml:24:10: error: the steps form a cycle: b -> after -> c -> after -> b
   hint: a step cannot wait, directly or not, for itself; remove one of these `after` entries
 
-4 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) local, prod, simulated, staging.
+4 problem(s) found in 1 of 1 runbook(s), 0 of 1 drill schedule(s) and 0 of 8 health trigger runbook(s) checked against environment(s) local, prod, simulated, staging.
 "
     );
 }
@@ -150,7 +150,7 @@ fn unknown_group_is_caught_before_any_call() {
     let f = rb.display();
     assert_eq!(
         err,
-        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, global_records, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s) and 0 of 1 drill schedule(s) checked against environment(s) staging.\n")
+        format!("{f}:8:9: error: step `move` uses group `auroar`, which environment `staging` does not define\n  hint: did you mean `aurora`? groups of `staging`: aurora, global_records, load_balancers, multi_az, orders_global, storefront\n\n1 problem(s) found in 1 of 1 runbook(s), 0 of 1 drill schedule(s) and 0 of 3 health trigger runbook(s) checked against environment(s) staging.\n")
     );
 }
 
@@ -1112,7 +1112,7 @@ cron = "0 3 * * TUE"
     assert!(err.contains(&format!("{f}:{l1}:11: error: drill `no-zone` (runbooks/az-evacuation.toml:13:9): missing required parameter `failed_az`")), "{err}");
     assert!(err.contains("(in this entry's `params`)"), "{err}");
     assert!(
-        err.contains("and 3 of 4 drill schedule(s) checked"),
+        err.contains(", 3 of 4 drill schedule(s) and 0 of 3 health trigger runbook(s) checked"),
         "{err}"
     );
     assert!(
@@ -1124,6 +1124,78 @@ cron = "0 3 * * TUE"
     assert!(err.contains("`us-west-2z`"), "{err}");
     assert!(err.contains(&format!("{f}:{l3}:11: error: drill `gone`: runbook `runbooks/az-evacuaton.toml`: cannot read file")), "{err}");
     assert!(!err.contains("drill `fine`"), "{err}");
+}
+
+/// The runbooks `watch` and `serve` would start are checked by `validate` too: a misspelt
+/// path in `[health.region_trigger]` and a `zone_param` the runbook has no parameter for were
+/// "ok" before (only the watcher, at its start, said so), and readiness was the first to show
+/// them in a service.
+#[test]
+fn validate_checks_the_runbooks_of_the_health_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["staging.toml", "local.toml"] {
+        let text = std::fs::read_to_string(repo().join("config").join(f)).unwrap();
+        let text = text
+            .replacen(
+                "runbook = \"runbooks/region-evacuation.toml\"",
+                "runbook = \"runbooks/region-evacuaton.toml\"",
+                1,
+            )
+            .replacen(
+                "zone_param = \"failed_az\"\nreason_param",
+                "zone_param = \"failed_zone\"\nreason_param",
+                1,
+            );
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    let line_of = |f: &str, needle: &str| {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {f}"));
+        text[..at].lines().count() + 1
+    };
+    let (out, err, code) = text(&failover(&[
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "validate",
+        "runbooks/az-evacuation.toml",
+    ]));
+    assert_eq!(code, 2, "{out}{err}");
+    let staging = dir.path().join("staging.toml");
+    let l = line_of(
+        "staging.toml",
+        "runbook = \"runbooks/region-evacuaton.toml\"",
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:{l}:11: error: [health.region_trigger]: runbook `runbooks/region-evacuaton.toml`: cannot read file",
+            staging.display()
+        )),
+        "{err}"
+    );
+    let local = dir.path().join("local.toml");
+    let l = line_of("local.toml", "[health.trigger]") + 1;
+    assert!(
+        err.contains(&format!(
+            "{}:{l}:11: error: [health.trigger]: runbook `az-evacuation` (runbooks/az-evacuation.toml) has no parameter `failed_zone`",
+            local.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "and 2 of 4 health trigger runbook(s) checked against environment(s) local, staging."
+        ),
+        "{err}"
+    );
+    // The shipped environments' triggers all bind.
+    let (out, err, code) = text(&failover(&["validate", "runbooks/az-evacuation.toml"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("and 8 health trigger runbook(s) valid"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -1068,6 +1068,16 @@ fn regression_a_run_in_a_simulated_environment_is_stamped_on_the_journals_clock(
     );
 }
 
+/// `failover validate runbooks/az-evacuation.toml` against the environments of `config_dir`.
+fn validate_in(config_dir: &std::path::Path) -> (String, String, i32) {
+    text(&failover(&[
+        "--config-dir",
+        config_dir.to_str().unwrap(),
+        "validate",
+        "runbooks/az-evacuation.toml",
+    ]))
+}
+
 #[test]
 fn validate_binds_every_drill_schedule() {
     // A drill that would only fail at its slot (03:00 next Tuesday) is found by `validate`
@@ -1101,12 +1111,7 @@ cron = "0 3 * * TUE"
     std::fs::write(dir.path().join("staging.toml"), format!("{head}{drills}")).unwrap();
     let f = dir.path().join("staging.toml");
     let f = f.display();
-    let (out, err, code) = text(&failover(&[
-        "--config-dir",
-        dir.path().to_str().unwrap(),
-        "validate",
-        "runbooks/az-evacuation.toml",
-    ]));
+    let (out, err, code) = validate_in(dir.path());
     assert_eq!(code, 2, "{out}{err}");
     let (l1, l2, l3) = (lines + 3, lines + 8, lines + 14);
     assert!(err.contains(&format!("{f}:{l1}:11: error: drill `no-zone` (runbooks/az-evacuation.toml:13:9): missing required parameter `failed_az`")), "{err}");
@@ -1155,12 +1160,7 @@ fn validate_checks_the_runbooks_of_the_health_triggers() {
             .unwrap_or_else(|| panic!("{needle} in {f}"));
         text[..at].lines().count() + 1
     };
-    let (out, err, code) = text(&failover(&[
-        "--config-dir",
-        dir.path().to_str().unwrap(),
-        "validate",
-        "runbooks/az-evacuation.toml",
-    ]));
+    let (out, err, code) = validate_in(dir.path());
     assert_eq!(code, 2, "{out}{err}");
     let staging = dir.path().join("staging.toml");
     let l = line_of(

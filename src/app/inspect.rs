@@ -370,21 +370,15 @@ pub fn validate(app: &App, runbooks: &[PathBuf], env: Option<&str>) -> Validatio
 /// would fail at 03:00 on Tuesday is found by `validate` today.
 fn check_drill(env: &Environment, s: &crate::schedule::DrillSchedule) -> Diagnostics {
     let mut out = Diagnostics::default();
-    let rb = match Runbook::load(std::path::Path::new(&s.runbook)) {
+    let what = format!("drill `{}`", s.name);
+    let rb = match super::load::entry_runbook(
+        &s.runbook,
+        &what,
+        &s.at,
+        "`failover serve` / `drills run-due`",
+    ) {
         Ok(rb) => rb,
-        Err(d) => {
-            let why = d.0.first().map(|x| x.message.clone()).unwrap_or_default();
-            let hint = "the path is relative to the directory `failover serve` / `drills run-due` run in (the repository's root), e.g. runbooks/az-evacuation.toml";
-            if d.0.iter().all(|x| x.line == 0) {
-                out.push(s.at.diag(
-                    format!("drill `{}`: runbook `{}`: {why}", s.name, s.runbook),
-                    Some(hint.into()),
-                ));
-            } else {
-                out.extend(d);
-            }
-            return out;
-        }
+        Err(d) => return d,
     };
     let params: Vec<(String, String)> = s.params.clone().into_iter().collect();
     let run = bind::RunContext {

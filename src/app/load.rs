@@ -33,6 +33,30 @@ impl Target {
     }
 }
 
+/// Load the runbook an entry of an environment file names (`what`: "drill `x`",
+/// "[health.trigger]"; `at`: where its `runbook` key is). A file that cannot be read is a
+/// problem at the entry, saying which directory the path is relative to (`run_by`: the
+/// commands that start it); a runbook that does not parse keeps its own places.
+pub fn entry_runbook(
+    path: &str,
+    what: &str,
+    at: &crate::diag::Place,
+    run_by: &str,
+) -> Result<Runbook, Diagnostics> {
+    Runbook::load(Path::new(path)).map_err(|d| {
+        if d.0.iter().any(|x| x.line > 0) {
+            return d;
+        }
+        let why = d.0.first().map(|x| x.message.clone()).unwrap_or_default();
+        let mut out = Diagnostics::default();
+        out.push(at.diag(
+            format!("{what}: runbook `{path}`: {why}"),
+            Some(format!("the path is relative to the directory {run_by} run in (the repository's root), e.g. runbooks/az-evacuation.toml")),
+        ));
+        out
+    })
+}
+
 /// An environment and where its calls go.
 pub struct LoadedEnv {
     pub env: Environment,

@@ -178,23 +178,14 @@ fn check_runbooks(cfg: &HealthConfig, env: &Environment) -> Result<(), AppError>
 pub(super) fn trigger_problems(cfg: &HealthConfig, env: &Environment) -> Vec<Diagnostics> {
     let mut all = vec![];
     let mut check = |what: &str, path: &str, at: &Place, own: &dyn Fn(&Runbook) -> Vec<String>| {
-        let mut out = Diagnostics::default();
-        let rb = match Runbook::load(Path::new(path)) {
+        let rb = match super::load::entry_runbook(path, what, at, "`failover watch` / `serve`") {
             Ok(rb) => rb,
-            Err(d) if d.0.iter().all(|x| x.line == 0) => {
-                let why = d.0.first().map(|x| x.message.clone()).unwrap_or_default();
-                out.push(at.diag(
-                    format!("{what}: runbook `{path}`: {why}"),
-                    Some("the path is relative to the directory `failover watch` / `serve` run in (the repository's root), e.g. runbooks/az-evacuation.toml".into()),
-                ));
-                all.push(out);
-                return;
-            }
             Err(d) => {
                 all.push(d);
                 return;
             }
         };
+        let mut out = Diagnostics::default();
         for p in own(&rb) {
             out.push(at.diag(format!("{what}: {p}"), None));
         }

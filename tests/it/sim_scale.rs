@@ -4,6 +4,7 @@
 //! history keeps one delta per event. Memory and wall time at 2,000 clusters are measured by
 //! `scripts/bench-scale`, not asserted here (no timed test).
 
+use crate::common;
 use failover::app::simulate::simulate;
 use failover::cloud::sim::{environment_for, Event, Fault, SimCloud, Topology};
 use failover::cloud::{ChangeAction, Databases, Dns, RecordChange, RecordSet};
@@ -478,13 +479,7 @@ fn at_50_clusters_no_look_can_only_say_not_yet() {
         gets <= changes + 1,
         "{gets} GetChange for {changes} changes: at most one look found one PENDING"
     );
-    let snapshot_started = r
-        .timeline
-        .iter()
-        .position(|e| {
-            matches!(&e.event, Event::Engine { progress: failover::progress::Progress::StepStarted { step, .. } } if step == "snapshot")
-        })
-        .expect("the snapshot step ran");
+    let snapshot_started = common::step_started(&r, "snapshot");
     let reads_after: Vec<usize> = api("DescribeDBClusters")
         .map(|(i, _)| i)
         .filter(|i| *i > snapshot_started)

@@ -5,6 +5,7 @@
 //! to prove the timeline is identical; and the honesty tests: wrong runbooks must be caught by
 //! the invariants even when the engine reports success.
 
+use crate::common;
 use failover::app::simulate::{demo, simulate, SimReport, Verdict, DEMO_SEED};
 use failover::cloud::sim::topology::Span;
 use failover::cloud::sim::{
@@ -1050,13 +1051,7 @@ fn steps_decide_on_the_plans_fresh_read_and_waits_do_not_reread_members() {
     assert_eq!(snapshot_reads(&reused), 1, "{}", explain(&reused));
     assert_eq!(snapshot_reads(&fresh), 2, "{}", explain(&fresh));
     let snapshot_step_cluster_reads = |r: &SimReport| {
-        let started = r
-            .timeline
-            .iter()
-            .position(|e| {
-                matches!(&e.event, Event::Engine { progress: failover::progress::Progress::StepStarted { step, .. } } if step == "snapshot")
-            })
-            .expect("the snapshot step ran");
+        let started = common::step_started(r, "snapshot");
         r.timeline[started..]
             .iter()
             .take_while(

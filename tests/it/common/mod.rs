@@ -68,3 +68,13 @@ pub fn call_count_line(out: &str) -> &str {
         .find(|l| l.starts_with("Made ") && l.contains("AWS call(s):"))
         .unwrap_or_else(|| panic!("no call count: {out}"))
 }
+
+/// Where in a simulation's timeline step `step` started.
+pub fn step_started(r: &failover::app::simulate::SimReport, step: &str) -> usize {
+    use failover::cloud::sim::Event;
+    use failover::progress::Progress;
+    r.timeline
+        .iter()
+        .position(|e| matches!(&e.event, Event::Engine { progress: Progress::StepStarted { step: s, .. } } if s == step))
+        .unwrap_or_else(|| panic!("step `{step}` did not start"))
+}
